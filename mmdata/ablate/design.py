@@ -27,6 +27,7 @@ design:
   recipe: avdigits.yaml                   # the full recipe (leave_one_out, add_one); a file in this recipe's folder, or a mapping
   # explicit:  baseline: <recipe or null>, arms: {name: <recipe>, ...}
   # sweep:     baseline: <recipe or null>, section: image, op: cutout, param: size, values: [[0.1, 0.2], [0.2, 0.4]]
+  #            (id: ID instead of op: the baseline's step of that id, nested in one_of / some_of too)
 controls: {identity: true, label_noise: 0.3}
 alignment: null                           # true (pre-train a reference contrastive model), a model folder, or
                                           #   {model: DIR or null, epochs: 20, split: test}: alignment Δ per arm
@@ -37,7 +38,11 @@ imports: [mypkg.myops]                    # modules registering your own ops / f
 * ``leave_one_out``: baseline = the full recipe; arm ``-image.cutout`` = the full recipe without that step.
 * ``add_one``: baseline = no augmentation; arm ``+image.cutout`` = only that step.
 * ``explicit``: a baseline recipe and named arms.
-* ``sweep``: the baseline with one step's parameter set to each value (the step is added if absent).
+* ``sweep``: the baseline with one step's parameter set to each value. The step: the baseline's one
+  top-level step of that op in ``section``, or its step of ``id: ID`` (``design.id``; a step inside a
+  ``one_of`` / ``some_of`` is reached only so); several steps of that op, or one only nested, are refused
+  (:func:`_sweep_target`). An op the baseline lacks is added at p = 1.0 (warned of; the report's Design
+  section says it: :attr:`Ablation.sweep_note`).
 * Controls, added automatically: ``identity`` — the baseline with a different augmentation seed, i.e.
   the same distribution with fresh draws (an A/A check); ``label_noise`` — the baseline with that
   fraction of training labels flipped (a planted harmful arm; off unless asked). When the baseline
@@ -225,6 +230,8 @@ class Ablation:
     alignment: dict[str, Any] | None = None
     #: why the identity (A/A) control checks nothing here (the baseline draws nothing), or None
     identity_note: str | None = None
+    #: a sweep of an op the baseline lacks: the step it adds to every arm, said in the report's Design section
+    sweep_note: str | None = None
     #: a callable given to :func:`mmdata.ablate.run` trains (not the bundled trainer, even without an entry)
     own_trainer: bool = False
     #: the modalities the dataset's training split has (:func:`data_modalities`; None: not known up front)
@@ -478,6 +485,11 @@ def _metric(spec: Any, bundled: bool = True, target: bool = False) -> Metric:
     hib = spec.get("higher_is_better")
     if hib is not None and not isinstance(hib, bool):
         raise RecipeError(f"metric.higher_is_better: expected true or false (a YAML boolean), got {hib!r}")
+    if hib is not None and known is not None and hib != known[2]:  # a one-word slip flipped every verdict (QA31)
+        raise RecipeError(f"metric.higher_is_better: {str(hib).lower()} for {name!r}, but a "
+                          f"{'higher' if known[2] else 'lower'} {known[0].split(' (')[0]} is better: every verdict "
+                          f"would be flipped; drop higher_is_better (mmdata knows {name}'s direction) or set it to "
+                          f"{str(known[2]).lower()}")
     if hib is None:
         if known is None:
             raise RecipeError(f"metric.higher_is_better: mmdata does not know whether a higher or a lower {name!r} is "
@@ -730,14 +742,14 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
               "imports": tuple(dict.fromkeys([*imports, *extra])), "entry_points": tuple(entry_points),
               "option_keys": option_keys}
     used = tuple(trainer["modalities"]) if bundled and isinstance(trainer.get("modalities"), (list, tuple)) else None
-    arms, note = (_resolved_arms(data["arms"], base), None) if resolved else _design_arms(data, base, used)
+    arms, note, sweep_note = (_resolved_arms(data["arms"], base), None, None) if resolved else _design_arms(data, base, used)
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         twice = sorted(n for n, k in Counter(names).items() if k > 1)
         raise RecipeError(f"{'arms' if resolved else 'design'}: arm names must be unique; given more than once: {twice}")
     if note is None and any(a.name == "identity" and a.kind == "control" for a in arms) and not draws(arms[0].recipe, used):
         note = _identity_note(used, kept=True)
-    ab = Ablation(arms=arms, identity_note=note, own_trainer=own_trainer, **common)
+    ab = Ablation(arms=arms, identity_note=note, sweep_note=sweep_note, own_trainer=own_trainer, **common)
     _check_scale(ab, "arms" if resolved else "design")
     return ab
 
@@ -883,12 +895,44 @@ def _acts_on_spec(step: Any, normalize: bool) -> bool:
     return acts_on_spec(op)
 
 
+def _never_applies(steps: list[Any], i: int) -> bool:
+    """Whether ``steps[i]`` is a step at p = 0 that can be left out without changing what the others draw: it has
+    an ``id:``, or no later step of its op without one (whose identity, ``op#k``, counts it) follows.
+
+    Example:
+        >>> _never_applies([{"op": "hflip", "p": 0.0}, {"op": "cutout", "p": 0.5}], 0)
+        True
+        >>> _never_applies([{"op": "hflip", "p": 0.0}, {"op": "hflip", "p": 0.5}], 0)
+        False
+    """
+    st = steps[i]
+    if not isinstance(st, dict) or st.get("p") != 0:
+        return False
+    return st.get("id") is not None or not any(isinstance(s, dict) and s.get("op") == st.get("op") and s.get("id") is None
+                                               for s in steps[i + 1:])
+
+
+def _live(recipe: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``recipe`` without its steps at p = 0 that never apply (:func:`_never_applies`; QA31: an arm that
+    only added ``{op: hflip, p: 0}`` was not seen to train like the baseline). ``keying: position``: unchanged
+    (a step's position keys its draws, so leaving one out would move the others')."""
+    r = copy.deepcopy(recipe or {})
+    if r.get("keying") == "position":
+        return r
+    for sec in (*SAMPLE_SECTIONS, "batch"):
+        if isinstance(r.get(sec), list):
+            r[sec] = [st for i, st in enumerate(r[sec]) if not _never_applies(r[sec], i)]
+            if not r[sec]:
+                del r[sec]
+    return r
+
+
 def _effective(recipe: dict[str, Any] | None, used: tuple[str, ...] | None, bundled: bool = False) -> Any:
     """What of ``recipe`` reaches a trainer that uses ``used`` (None: everything); ``bundled``: without the
     audio steps on ``spec``, which the bundled trainer never reads (it computes its own log-mel)."""
     if not recipe:
         return None
-    r = copy.deepcopy(recipe)
+    r = _live(recipe)
     if bundled:
         if isinstance(r.get("audio"), list):
             r["audio"] = [st for st in r["audio"] if not _acts_on_spec(st, False)] or None
@@ -934,6 +978,9 @@ def design_warnings(ab: Ablation) -> list[str]:
                    f"at least {need} seeds are needed (seeds: {need}, or fewer arms).")
     if m and ab.seeds >= need and ab.adaptive:
         out += _looks_that_cannot_decide(ab, m)
+    if ab.sweep_note and ab.baseline.recipe:
+        out.append(f"{ab.sweep_note} (an op inside a one_of / some_of is named with design.id); if you meant to change "
+                   "a step of the baseline, add it there first.")
     used = ab.modalities
     have = ab.data_modalities
     base = ab.baseline
@@ -957,7 +1004,7 @@ def design_warnings(ab: Ablation) -> list[str]:
                        f"time_mask with target: spec): {SPEC_UNUSED}; it trains exactly like the baseline: drop the arm, or "
                        "ablate them with your own trainer (trainer.entry) that reads batch['spec'].")
             continue
-        r, b = a.recipe or {}, base.recipe or {}
+        r, b = _live(a.recipe), _live(base.recipe)
         touched = [mod for mod in MODALITY_SECTIONS
                    if r.get(mod) != b.get(mod) or (r.get("normalize") or {}).get(mod) != (b.get("normalize") or {}).get(mod)]
         absent = [mod for mod in touched if have is not None and mod not in have]
@@ -972,6 +1019,29 @@ def design_warnings(ab: Ablation) -> list[str]:
         else:
             out.append(f"arm {a.name!r} trains exactly like the baseline (the same recipe where it matters): it can only "
                        "come out equivalent or inconclusive; drop it or change it.")
+    out += _twins(ab, used)
+    return out
+
+
+def _twins(ab: Ablation, used: tuple[str, ...] | None) -> list[str]:
+    """Arms (not the baseline, not controls) that train exactly like an earlier arm: the same recipe where it
+    matters and the same label noise. They run twice and take two places in the Holm family (QA31)."""
+    base = _effective(ab.baseline.recipe, used, ab.bundled)
+    first: dict[str, str] = {}
+    out = []
+    for a in ab.arms[1:]:
+        if a.kind == "control":
+            continue
+        eff = _effective(a.recipe, used, ab.bundled)
+        if a.label_noise == ab.baseline.label_noise and eff == base:
+            continue  # warned of above: it trains like the baseline
+        key = json.dumps([eff, a.label_noise], sort_keys=True, default=str)
+        if key in first:
+            out.append(f"arms {first[key]!r} and {a.name!r} train identically (the same recipe where it matters): both "
+                       "run and each takes a place in the Holm family, testing every arm at a stricter level; drop one "
+                       "or change it.")
+        else:
+            first[key] = a.name
     return out
 
 
@@ -1044,7 +1114,7 @@ def _identity_shifts(base: dict[str, Any] | None, arm: dict[str, Any] | None) ->
 
 
 DESIGN_KEYS = {"leave_one_out": ("recipe",), "add_one": ("recipe",), "explicit": ("baseline", "arms"),
-               "sweep": ("baseline", "section", "op", "param", "values")}
+               "sweep": ("baseline", "section", "op", "id", "param", "values")}
 
 
 def _checked_arm(recipe: dict[str, Any], where: str) -> dict[str, Any]:
@@ -1078,22 +1148,109 @@ def _check_scale(ab: Ablation, key: str) -> None:
                           "or shorter recipes (a leave-one-out of N steps holds about N x N steps)")
 
 
-def _sweep_keys(design: dict[str, Any]) -> tuple[str, str, str, list[Any]]:
-    """``section, op, param, values`` of a sweep design, checked (a list as ``param`` was a TypeError)."""
-    sec, op, param, values = (design.get(k) for k in ("section", "op", "param", "values"))
+def _sweep_keys(design: dict[str, Any]) -> tuple[str, str | None, str | None, str, list[Any]]:
+    """``section, op, id, param, values`` of a sweep design, checked (a list as ``param`` was a TypeError);
+    ``op`` may be left out when ``id`` names the step."""
+    sec, op, sid, param, values = (design.get(k) for k in ("section", "op", "id", "param", "values"))
     if sec not in (*SAMPLE_SECTIONS, "batch"):
         raise RecipeError(f"design.section: {sec!r} is not allowed; choose one of {[*SAMPLE_SECTIONS, 'batch']}")
-    if not isinstance(op, str) or not op:
-        raise RecipeError(f"design.op: expected the name of the op to sweep (a string, e.g. cutout), got {op!r}")
+    if sid is not None and (not isinstance(sid, str) or not sid):
+        raise RecipeError(f"design.id: expected the id of the baseline's step to sweep (a string, its `id:`), got {sid!r}")
+    if (op is not None or sid is None) and (not isinstance(op, str) or not op):
+        raise RecipeError(f"design.op: expected the name of the op to sweep (a string, e.g. cutout; or design.id: the "
+                          f"`id:` of the baseline's step), got {op!r}")
     if not isinstance(param, str) or not param or param in ("op", "id"):
         raise RecipeError(f"design.param: expected the name of one of the op's parameters (a string, e.g. size), got {param!r}")
     if not isinstance(values, list) or not values:
         raise RecipeError(f"design.values: expected a list of the parameter's values (at least one), got {values!r}")
     _check_arm_count(1 + len(values), "design.values")
-    return sec, op, param, values
+    return sec, op, sid, param, values
 
 
-def _design_arms(data: dict[str, Any], base: Path, used: tuple[str, ...] | None = None) -> tuple[list[Arm], str | None]:
+def _walk(steps: list[Any], where: str, parent: str | None = None) -> list[tuple[str, dict[str, Any], str | None]]:
+    """Every step of a section's list, composites' children (``ops``) after their parent: ``(position, step,
+    the position of the composite it is inside, or None at the top)``."""
+    out = []
+    for i, st in enumerate(steps):
+        if not isinstance(st, dict):
+            continue
+        at = f"{where}[{i}]"
+        out.append((at, st, parent))
+        if isinstance(st.get("ops"), list):
+            out += _walk(st["ops"], f"{at}.ops", at)
+    return out
+
+
+def _step_text(at: str, st: dict[str, Any]) -> str:
+    return f"{at} {st.get('op')}" + (f" (id {st['id']})" if st.get("id") is not None else "")
+
+
+def _sweep_target(recipe: dict[str, Any], sec: str, op: str | None, sid: str | None
+                  ) -> tuple[dict[str, Any], str | None]:
+    """The step of ``recipe`` (the baseline's copy, changed in place) a sweep sets its parameter on, and a note
+    when it is a step added to the baseline (an op it lacks: ``{op, p: 1.0}`` at the end of ``sec``). By id:
+    the step of that ``id:`` wherever it is (inside a composite too); by op: the one top-level step of that op.
+    Refused: an op several top-level steps are (which one?), an op only inside a ``one_of`` / ``some_of`` (a
+    new always-on copy would be swept, not that step: QA31), an id named as the op, an unknown op.
+
+    Example:
+        >>> r = {"image": [{"op": "cutout", "id": "small", "p": 0.5}, {"op": "cutout", "id": "big", "p": 0.5}]}
+        >>> _sweep_target(r, "image", None, "big")
+        ({'op': 'cutout', 'id': 'big', 'p': 0.5}, None)
+    """
+    steps = recipe.setdefault(sec, [])
+    found = _walk(steps, sec)
+    listing = ", ".join(_step_text(at, st) for at, st, _ in found) or "none"
+    if sid is not None:
+        hits = [(at, st) for at, st, _ in found if st.get("id") == sid]
+        if len(hits) != 1:
+            what = "no" if not hits else f"{len(hits)}"
+            raise RecipeError(f"design.id: {what} {sec} step{'s' * (len(hits) != 1)} of the baseline {'has' if not hits else 'have'} "
+                              f"id {sid!r}; the baseline's {sec} steps: {listing}")
+        at, st = hits[0]
+        if op is not None and st.get("op") != op:
+            raise RecipeError(f"design.op: {op!r}, but the baseline's step of id {sid!r} ({at}) is a {st.get('op')}: drop "
+                              "design.op (design.id names the step) or name the other step")
+        return st, None
+    top = [(at, st) for at, st, parent in found if parent is None and st.get("op") == op]
+    if len(top) == 1:
+        return top[0][1], None
+    if len(top) > 1:
+        named = ", ".join(_step_text(at, st) for at, st in top)
+        how = ("name one with design.id" if all(st.get("id") is not None for _, st in top)
+               else f"give them an `id:` in the baseline (e.g. `- {{op: {op}, id: big, ...}}`) and name one with design.id")
+        raise RecipeError(f"design.op: {op!r} is {len(top)} {sec} steps of the baseline ({named}); which one to sweep? {how}")
+    deep = [(at, st, parent) for at, st, parent in found if parent is not None and st.get("op") == op]
+    if deep:
+        at, st, parent = deep[0]
+        outer = next(s for a, s, _ in found if a == parent)
+        how = (f"name it with design.id: {st['id']}" if st.get("id") is not None
+               else f"give that step an `id:` in the baseline (e.g. `- {{op: {op}, id: my_{op}, ...}}` inside the "
+                    f"{outer.get('op')}) and name it with design.id")
+        raise RecipeError(f"design.op: {sec} op {op!r} is not a top-level step of the baseline: it is inside "
+                          f"{outer.get('op')} {parent} (at {at}); the sweep would add a new {op} at p = 1.0 instead of "
+                          f"changing that one: {how}")
+    byid = [(at, st) for at, st, _ in found if st.get("id") == op]
+    if byid:
+        at, st = byid[0]
+        raise RecipeError(f"design.op: {op!r} is not an op of the baseline's {sec} steps but the id of {at} "
+                          f"({st.get('op')}): name the step with design.id: {op} (design.op takes an op name)")
+    from mmdata.augment.base import _plugin_op, build_op, registry
+
+    assert op is not None
+    if registry().get((sec, op)) is None and _plugin_op(sec, op, "design.op") is None:
+        try:
+            build_op(sec, {"op": op}, "design.op")
+        except RecipeError as exc:
+            raise RecipeError(f"{exc}; the baseline's {sec} steps: {listing}") from None
+    step: dict[str, Any] = {"op": op, "p": 1.0}
+    steps.append(step)
+    return step, (f"the sweep's {sec} op {op} is not a step of the baseline: every arm is the baseline plus a new {op} "
+                  f"at p = 1.0 ({sec}[{len(steps) - 1}]) with the swept parameter set, and the baseline has none")
+
+
+def _design_arms(data: dict[str, Any], base: Path, used: tuple[str, ...] | None = None
+                 ) -> tuple[list[Arm], str | None, str | None]:
     design = data.get("design") or {}
     if not isinstance(design, dict):
         raise RecipeError(f"design: expected a mapping {{mode: leave_one_out | add_one | explicit | sweep, ...}}, got {design!r}")
@@ -1104,6 +1261,7 @@ def _design_arms(data: dict[str, Any], base: Path, used: tuple[str, ...] | None 
     if unknown:  # a misspelt baselin: left the baseline without augmentation, silently
         raise RecipeError(f"design: unknown key(s) {unknown} for mode {mode}; allowed: {['mode', *DESIGN_KEYS[mode]]}")
     arms: list[Arm] = []
+    sweep_note = None
     if mode in ("leave_one_out", "add_one"):
         full = _recipe_dict(design.get("recipe"), "design.recipe", base)
         if not full or not _steps(full):
@@ -1132,17 +1290,13 @@ def _design_arms(data: dict[str, Any], base: Path, used: tuple[str, ...] | None 
             arms.append(Arm(name, _recipe_dict(spec, f"design.arms.{name}", base)))
     else:
         baseline = _recipe_dict(design.get("baseline"), "design.baseline", base)
-        sec, op, param, values = _sweep_keys(design)
+        sec, op, sid, param, values = _sweep_keys(design)
         arms.append(Arm("baseline", baseline, kind="baseline"))
         for i, v in enumerate(values):
             r = copy.deepcopy(baseline) if baseline else {"seed": 0}
-            steps = r.setdefault(sec, [])
-            hit = next((s for s in steps if s["op"] == op), None)
-            if hit is None:
-                hit = {"op": op, "p": 1.0}
-                steps.append(hit)
+            hit, sweep_note = _sweep_target(r, sec, op, sid)
             hit[param] = v
-            name = _arm_name(f"{op}.{param}={v}", f"design.values[{i}]", reserved=False)
+            name = _arm_name(f"{sid if sid is not None else op}.{param}={v}", f"design.values[{i}]", reserved=False)
             arms.append(Arm(name, _recipe_dict(r, f"design.values[{i}]", base)))
     controls = data.get("controls") or {}
     if not isinstance(controls, dict):
@@ -1168,4 +1322,4 @@ def _design_arms(data: dict[str, Any], base: Path, used: tuple[str, ...] | None 
         if isinstance(ln, bool) or not isinstance(ln, (int, float)) or not 0 < float(ln) < 1:
             raise RecipeError(f"controls.label_noise: expected a fraction in (0, 1), got {ln!r}")
         arms.append(Arm("label_noise", copy.deepcopy(b.recipe), label_noise=float(ln), kind="control"))
-    return arms, note
+    return arms, note, sweep_note
