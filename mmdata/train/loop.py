@@ -60,13 +60,13 @@ from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
                                   SPEC_UNUSED, check_given_inputs, eval_section, option_name, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
-                                  misspelt_target, spec_ops, split_roles, trained_image_size, unused_fields,
+                                  misspelt_target, spec_ops, split_roles, target_columns, trained_image_size, unused_fields,
                                   with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.train.padding import reading, said_once
 from mmdata.train.targets import (META_FIELD, Target, Values, apply_label_noise, class_ids, label_noise_plan,  # noqa: F401
-                                  masked_loss, noisy_labels, read_values, resolve, settle)  # the label helpers: importable here as before
+                                  masked_loss, noisy_labels, read_values, resolve, settle, several_columns)  # the label helpers: importable here as before
 from mmdata.types import Batch
 from mmdata.versions import software
 
@@ -474,6 +474,9 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             samples = {s: st.labels(s) for s in SPLITS}
             data_warnings = class_warnings(st, names)
         else:  # a metadata key: its kind, labels or training mean / sd and counts come from one read of the metadata
+            several = several_columns(named, target, target_columns(card))  # not a misspelling of one of them (QA31 D5)
+            if several is not None:
+                raise several
             try:
                 values = read_values(str(data), target, {s: role_splits(roles, s) for s in SPLITS}, on_error=on_error)
                 goal, samples, data_warnings = settle(str(data), target, values)

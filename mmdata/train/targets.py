@@ -517,6 +517,31 @@ def _no_such_key(data: str, key: str, option: str | None, has: str) -> MMDataErr
                        f"--meta {key}; mmdata.shard(..., meta=[{key!r}]))")
 
 
+def several_columns(data: str, key: str, columns: Collection[str], option: str | None = None) -> MMDataError | None:
+    """The error for a target key that names several metadata ``columns`` joined by commas (``--target
+    findA,findB``, a clinical finding per column) and is no column itself; None otherwise. A target is one
+    column: the message says how to combine several into one multi-label column (QA31 D5: the key was taken
+    as a misspelling, "did you mean 'findB'?").
+
+    Example:
+        >>> print(several_columns("ds", "findA,findB", ["findA", "findB"]))  # doctest: +ELLIPSIS
+        ds: --target findA,findB: 'findA,findB' names 2 metadata columns (findA, findB); a target is one column...
+        >>> several_columns("ds", "findA", ["findA", "findB"]) is None
+        True
+    """
+    parts = [p.strip() for p in key.split(",")]
+    if len(parts) < 2 or key in columns or not all(p and p in columns for p in parts):
+        return None
+    first = parts[0]
+    alone = f"--target {first}" if option is None or option.startswith("--") else f"{option}: {first}"
+    return MMDataError(
+        f"{data}: {_given(key, option)}: {key!r} names {len(parts)} metadata columns ({', '.join(parts)}); a target is one "
+        "column. For one multi-label target of several 0/1 or true/false columns (one output each), write a column "
+        "that lists, per sample, the names of the columns that are on (a JSON list in a CSV cell: "
+        f'[\"{first}\"], or [] when none is) and shard it with --meta; each column alone trains as a one-label '
+        f"target ({alone})")
+
+
 def _check_has_metadata(data: str, key: str, option: str | None) -> None:
     """Raise naming the key when the card lists the dataset's fields and no ``.json`` one: reading the
     metadata would otherwise fail in the reader as an unknown modality ``json`` the user never asked for
@@ -571,7 +596,7 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None, trai
             raise MMDataError(f"{data}: --target label: 'label' is the class label the trainer predicts without "
                               "--target; drop the option (a metadata column named label: shard it under another name)")
         has = f"the metadata has {_show(sorted(seen_keys))}" if seen_keys else "no sample has metadata"
-        raise _no_such_key(data, key, option, has)
+        raise several_columns(data, key, seen_keys, option) or _no_such_key(data, key, option, has)
     fit = train if trained_on is None else [(k, v) for k, v in train if k in trained_on]
     if not fit:
         raise MMDataError(f"{data}: none of the {len(train)} training samples that hold the target {key!r} is among "

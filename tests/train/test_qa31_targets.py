@@ -120,3 +120,12 @@ def test_several_target_columns_are_refused_saying_how_to_combine_them(meta_ds: 
     text = str(err.value)
     assert "did you mean" not in text
     assert "'findA,findB' names 2 metadata columns" in text and "one column" in text and "list" in text
+
+
+def test_several_columns_are_named_where_the_metadata_is_read(meta_ds: Path) -> None:
+    """resolve() (an ablation's check and report read the target through it) says the same, naming the option."""
+    from mmdata.train.targets import resolve
+
+    with pytest.raises(MMDataError, match=r"trainer.target: 'findA,findB' names 2 metadata columns \(findA, findB\); "
+                                          r"a target is one column.*\(trainer.target: findA\)$"):
+        resolve(str(meta_ds), "findA,findB", {"train": "train"}, option="trainer.target")
