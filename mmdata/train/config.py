@@ -630,13 +630,17 @@ def misspelt_target(data: str | Path, target: str, card: dict[str, Any], given: 
         trainer.target: 'scor' is not a metadata column of ds; did you mean 'score'? (its columns: score, genres)
         >>> misspelt_target("ds", "year", {"metadata_columns": ["score", "genres"]}, "trainer.target") is None
         True
+        >>> misspelt_target("ds", "score,genres", {"metadata_columns": ["score", "genres"]}, "trainer.target") is None
+        True
     """
     import difflib
 
+    from mmdata.train.targets import several_columns
+
     cols = target_columns(card)
     close = difflib.get_close_matches(target, cols, n=1) or [c for c in cols if c.lower() == target.lower()]
-    if target in cols or not close:
-        return None
+    if target in cols or not close or several_columns(str(data), target, cols) is not None:
+        return None  # several columns ('findA,findB'): not a misspelling of one of them, the caller's error says so (QA31 D5)
     shown = ", ".join(cols[:TARGET_HINT_COLUMNS]) + (f", ... ({len(cols)} in all)" if len(cols) > TARGET_HINT_COLUMNS else "")
     return MMDataError(f"{given}: {target!r} is not a metadata column of {data}; did you mean {close[0]!r}? "
                        f"(its columns: {shown})")
