@@ -88,8 +88,9 @@ NORMALIZE_SECTIONS = ("image", "audio", "text")
 TOP_KEYS = ("seed", "keying", "targets", "normalize", "image", "audio", "text", "sample", "batch", "balance")
 KEYINGS = ("identity", "position")
 STAGES = ("train", "eval")
-#: replay-log format: 1 = entries keyed by position ("index"); 2 = entries carry the op identity ("id")
-LOG_FORMAT = 2
+#: replay-log format: 1 = entries keyed by position ("index"); 2 = entries carry the op identity ("id");
+#: 3 = 2 plus the provenance of the ops from outside mmdata (:func:`mmdata.augment.replay.op_provenance`)
+LOG_FORMAT = 3
 #: the ops' kernels: bump when any op gives another output for the same params (a replay log from other
 #: kernels replays its params, not its outputs; :func:`mmdata.augment.replay.load_log` warns, also for a
 #: log without a record: written before 2026-12-03, when several kernels changed). 1: since 2026-12-03;
@@ -586,6 +587,7 @@ class Recipe:
         self._sizes_warned = False
         #: whether a batch holding a key twice (the same draws for every copy) was warned of
         self._repeats_warned = False
+        self._provenance_seen: set[str] = set()  # ops whose log provenance replay compared (warned once each)
         self._plan_id: str | None = None  # _plan_identity, computed once
         #: per-pixel fields that every op moving the image moves with it (mmdata.augment.targets)
         self.targets = validate_targets(targets)
@@ -890,9 +892,16 @@ class Recipe:
         The sample's image and audio are checked as :meth:`apply_sample` checks them
         (:func:`mmdata.augment.contract.check_input`); its sample rate is not: a log's params are absolute
         (a crop's start and length in frames), and an entry whose op still reads the rate says so itself.
+
+        A log read by :func:`~mmdata.augment.replay.load_log` carries the provenance of its ops from outside
+        mmdata: an op of this recipe that differs from it (its class's ``version``, source, module or
+        distribution) is warned of, once per op and recipe: its output may differ from the one recorded.
         """
         if log:
             contract.check_input(sample)
+            from mmdata.augment.replay import check_provenance
+
+            check_provenance(log, self.steps, self._provenance_seen)
         sample, nones = _without_nones(sample)
         maps = self._take_maps(sample)
         for entry in log:

@@ -3,28 +3,45 @@
 ``sample.meta["aug"]`` (per-sample path) or ``batch.meta["aug"]`` (batched path) holds the log;
 :meth:`mmdata.augment.Recipe.replay` re-applies it exactly.
 
-Format 2 (written now; schema metadata ``mmdata.replay_log_format = 2``): columns ``key, epoch, seq,
+Format 3 (written now; schema metadata ``mmdata.replay_log_format = 3``): columns ``key, epoch, seq,
 index, id, op, applied, params`` — ``id`` is the op identity (``image.cutout#0``), ``seq`` the entry's
-place in the sample's log, ``index`` the op's position (null for normalize ops and composite children).
-Format 1 (written before 2026-12-01: no ``id`` column) is still read: its entries are matched to a recipe by ``index``.
+place in the sample's log, ``index`` the op's position (null for normalize ops and composite children) —
+and, when the log holds ops from outside mmdata, their provenance (schema metadata ``mmdata.op_provenance``,
+:func:`op_provenance`). Format 2 (written before 2026-12-07) is format 3 without the provenance; format 1
+(written before 2026-12-01: no ``id`` column) is still read: its entries are matched to a recipe by ``index``.
 
 A log replays the *params*; the outputs are the ones recorded as long as the ops' kernels compute what they
 did then. Logs record :data:`mmdata.augment.recipe.KERNELS` (schema metadata ``mmdata.kernels``), and
 :func:`load_log` warns when a log was written with other kernels (or before logs said: mmdata of
-2026-12-01 / 02, whose ``logmel`` window and several ops' semantics changed since).
+2026-12-01 / 02, whose ``logmel`` window and several ops' semantics changed since). An op from outside
+mmdata (a plugin's, a notebook's) is not covered by ``KERNELS``: the log records, per such op, its module,
+its class's ``version`` attribute (the op author's to bump when the kernel's output changes), the installed
+distribution and version that provide it, and a digest of the class's source; :func:`load_log` (for the ops
+registered when it reads the log) and :meth:`~mmdata.augment.Recipe.replay` (for the recipe's ops) warn,
+naming the op and what changed, when the op now registered differs. Logs without the record (format 2)
+load without that warning.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
 
 FORMAT_KEY = b"mmdata.replay_log_format"
 KERNELS_KEY = b"mmdata.kernels"
+#: schema metadata: ``{"image.solarize": op_provenance(cls), ...}`` for the log's ops from outside mmdata
+PROVENANCE_KEY = b"mmdata.op_provenance"
+#: in an entry's ``"provenance"``: the op's provenance :func:`load_log` compared the record with
+CHECKED = "checked_against"
+#: the columns of a row (:func:`log_rows`)
+COLUMNS = ("key", "epoch", "seq", "index", "id", "op", "applied", "params")
 
 
 def log_rows(key: str, log: Sequence[Mapping[str, Any]], epoch: int = 0) -> list[dict[str, Any]]:
@@ -35,8 +52,20 @@ def log_rows(key: str, log: Sequence[Mapping[str, Any]], epoch: int = 0) -> list
             for j, e in enumerate(log)]
 
 
-def save_log(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Write rows (from :func:`log_rows`) to a Parquet file atomically (format 2)."""
+def save_log(path: str | Path, rows: Iterable[Mapping[str, Any]], *, recipe: Any = None) -> None:
+    """Write rows (from :func:`log_rows`) to a Parquet file atomically (format 3), with the provenance
+    (:func:`op_provenance`) of every op from outside mmdata that the rows name — and, given the ``recipe``
+    that drew them, of its ops inside composites (``one_of``, ``some_of``) too, which the rows do not name.
+
+    Raises:
+        MMDataError: a row that is not :func:`log_rows` output (naming the row and what it lacks); nothing
+            is written.
+
+    Example:
+        >>> import tempfile, os
+        >>> rows = log_rows("k", [{"op": "image.hflip", "id": "image.hflip#0", "index": 0, "params": {"applied": True}}])
+        >>> save_log(os.path.join(tempfile.mkdtemp(), "log.parquet"), rows)
+    """
     import io
 
     import pyarrow as pa
@@ -44,17 +73,46 @@ def save_log(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
 
     from mmdata.augment.recipe import KERNELS, LOG_FORMAT
 
+    rows = list(rows)
+    _check_rows(rows)
+    meta = {FORMAT_KEY: str(LOG_FORMAT).encode(), KERNELS_KEY: str(KERNELS).encode()}
+    provenance = _provenance_of(rows, recipe)
+    if provenance:
+        meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True).encode()
     schema = pa.schema([("key", pa.string()), ("epoch", pa.int64()), ("seq", pa.int64()), ("index", pa.int64()),
                         ("id", pa.string()), ("op", pa.string()), ("applied", pa.bool_()), ("params", pa.string())],
-                       metadata={FORMAT_KEY: str(LOG_FORMAT).encode(), KERNELS_KEY: str(KERNELS).encode()})
+                       metadata=meta)
     buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), buf)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _check_rows(rows: Sequence[Any]) -> None:
+    """Each row is a mapping with :data:`COLUMNS`, its ``params`` the JSON text :func:`log_rows` makes, or an
+    :class:`MMDataError` naming the row (a sample's log itself, ``{"key", "epoch", "aug": [...]}``, was written
+    as nulls, and :func:`load_log` then failed on them)."""
+    how = "rows come from log_rows(key, sample.meta['aug'], epoch): one row per entry of a sample's log"
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise MMDataError(f"save_log: row {i} is a {type(row).__name__}, not a mapping; {how}")
+        missing = [c for c in COLUMNS if c not in row]
+        if missing:
+            raise MMDataError(f"save_log: row {i} (keys {sorted(map(str, row))}) is missing {missing}; {how}")
+        if not isinstance(row["params"], str) or not isinstance(row["op"], str):
+            bad = "params" if not isinstance(row["params"], str) else "op"
+            raise MMDataError(f"save_log: row {i}: {bad} is a {type(row[bad]).__name__}; expected "
+                              f"{'the JSON text of the params (json.dumps)' if bad == 'params' else 'the op label (image.hflip)'}; {how}")
+
+
 def load_log(path: str | Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
-    """Read a Parquet log back (format 1 or 2): (key, epoch) -> log entries in op order (ready for
-    ``Recipe.replay``)."""
+    """Read a Parquet log back (format 1, 2 or 3): (key, epoch) -> log entries in op order (ready for
+    ``Recipe.replay``). A format 3 log's entries carry the provenance of its ops from outside mmdata (under
+    ``"provenance"``, what :meth:`~mmdata.augment.Recipe.replay` compares with the recipe's ops); a warning
+    names each such op registered now that differs from the one the log was written with.
+
+    Raises:
+        MMDataError: a row whose params are null or not a JSON object, naming the file and the row.
+    """
     import warnings
 
     import pyarrow.parquet as pq
@@ -68,15 +126,192 @@ def load_log(path: str | Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
         warnings.warn(f"replay log {path} was written by {said} (these are kernels {KERNELS}): Recipe.replay applies "
                       "its params, but ops whose kernels changed since (logmel's window, several ops' semantics in "
                       "2026-12) give other outputs than were recorded", UserWarning, stacklevel=2)
+    provenance = _read_provenance(path, (table.schema.metadata or {}).get(PROVENANCE_KEY))
+    if provenance:
+        from mmdata.augment.base import registry
+
+        for label, recorded in sorted(provenance.items()):
+            cls = registry().get(_op_key(label))
+            if cls is None:  # not imported yet: Recipe.replay compares it with the recipe's op
+                continue
+            changed = _changes(recorded, cls)
+            recorded[CHECKED] = op_provenance(cls)  # said here: replay with this same class says nothing more
+            if changed:
+                warnings.warn(_changed_message(f"replay log {path}", label, cls, changed), UserWarning, stacklevel=2)
     v2 = "id" in table.column_names
     out: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for r in table.to_pylist():
-        entry = {"op": r["op"], "index": r["index"], "params": json.loads(r["params"])}
+    for i, r in enumerate(table.to_pylist()):
+        entry = {"op": r["op"], "index": r["index"], "params": _params(path, i, r)}
         if v2:
             entry["id"], entry["seq"] = r["id"], r["seq"]
+        if provenance:
+            entry["provenance"] = provenance
         out.setdefault((r["key"], r["epoch"]), []).append(entry)
     for entries in out.values():
         entries.sort(key=lambda e: e["seq"] if v2 else e["index"])
         for e in entries:
             e.pop("seq", None)
     return out
+
+
+def _params(path: Any, i: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Row ``i``'s params, parsed, or an :class:`MMDataError` naming the file and the row."""
+    where = f"replay log {path}: row {i} (key {row.get('key')!r}, epoch {row.get('epoch')}, op {row.get('op')})"
+    text = row.get("params")
+    if text is None:
+        raise MMDataError(f"{where}: params is null; a log's rows come from log_rows(key, sample.meta['aug'], epoch) "
+                          "(save_log refuses other rows since 2026-12-07)")
+    try:
+        params = json.loads(text)
+    except ValueError as exc:
+        raise MMDataError(f"{where}: params is not JSON: {exc}: {text[:80]!r}") from None
+    if not isinstance(params, dict):
+        raise MMDataError(f"{where}: params is not a JSON object (a {type(params).__name__}): {text[:80]!r}")
+    return params
+
+
+# -- provenance of ops from outside mmdata -----------------------------------------------------------
+
+def _ours(cls: type) -> bool:
+    module = cls.__module__ or ""
+    return module == "mmdata" or module.startswith("mmdata.")
+
+
+def _op_key(label: str) -> tuple[str, str]:
+    """(section, name) of a log label: ``image.solarize``, ``normalize.image.resize`` -> ('image', 'resize')."""
+    section, _, name = label.removeprefix("normalize.").rpartition(".")
+    return section, name
+
+
+@lru_cache(maxsize=1)
+def _owners() -> dict[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    try:
+        return dict(packages_distributions())
+    except Exception:  # noqa: BLE001 — a malformed installed package must not stop a log
+        return {}
+
+
+def _distribution(module: str) -> tuple[str | None, str | None]:
+    """The installed distribution that provides ``module`` and its version, or (None, None)."""
+    from importlib.metadata import version
+
+    dists = _owners().get(module.split(".")[0]) or []
+    if not dists:
+        return None, None
+    try:
+        return dists[0], version(dists[0])
+    except Exception:  # noqa: BLE001
+        return dists[0], None
+
+
+def op_provenance(cls: type) -> dict[str, Any]:
+    """Where an op class comes from, as a replay log records it: ``module``, ``version`` (the class's
+    ``version`` attribute, None if it defines none: bump it when the kernel's output changes),
+    ``distribution`` and ``distribution_version`` (the installed package that provides the module, None for
+    a module on ``PYTHONPATH``) and ``source_sha256`` (16 hex digits of the sha256 of the class's source,
+    ``inspect.getsource``; None where it is not available).
+
+    Example:
+        >>> from mmdata.augment.base import registry
+        >>> sorted(op_provenance(registry()["image", "hflip"]))
+        ['distribution', 'distribution_version', 'module', 'source_sha256', 'version']
+    """
+    import inspect
+
+    version = getattr(cls, "version", None)
+    if not isinstance(version, (str, int, float, bool, type(None))):
+        version = str(version)
+    dist, dist_version = _distribution(cls.__module__ or "")
+    try:
+        digest: str | None = hashlib.sha256(inspect.getsource(cls).encode()).hexdigest()[:16]
+    except (OSError, TypeError):  # defined in a REPL, or a built without source
+        digest = None
+    return {"module": cls.__module__, "version": version, "distribution": dist, "distribution_version": dist_version,
+            "source_sha256": digest}
+
+
+def _provenance_of(rows: Sequence[Mapping[str, Any]], recipe: Any) -> dict[str, dict[str, Any]]:
+    """{label: op_provenance} of the ops from outside mmdata the rows name (registered now), and of
+    ``recipe``'s (children of composites included)."""
+    from mmdata.augment.base import registry
+
+    reg = registry()
+    classes: dict[str, type] = {}
+    for label in sorted({str(r["op"]) for r in rows}):
+        cls = reg.get(_op_key(label))
+        if cls is not None and not _ours(cls):
+            classes[f"{cls.section}.{cls.name}"] = cls
+
+    def walk(steps: Iterable[Any]) -> None:
+        for st in steps:
+            cls = type(st.op)
+            if not _ours(cls):
+                classes[f"{cls.section}.{cls.name}"] = cls
+            walk(st.children)
+
+    if recipe is not None:
+        walk(recipe.steps)
+    return {label: op_provenance(cls) for label, cls in sorted(classes.items())}
+
+
+def _read_provenance(path: Any, raw: bytes | None) -> dict[str, dict[str, Any]]:
+    if not raw:
+        return {}
+    try:
+        got = json.loads(raw)
+    except ValueError:
+        got = None
+    if not isinstance(got, dict) or not all(isinstance(v, dict) for v in got.values()):
+        import warnings
+
+        warnings.warn(f"replay log {path}: its {PROVENANCE_KEY.decode()} metadata is not a JSON object of objects; "
+                      "its ops' provenance is not checked", UserWarning, stacklevel=3)
+        return {}
+    return got
+
+
+def _changes(recorded: Mapping[str, Any], cls: type) -> list[str]:
+    """What differs between the ``recorded`` provenance and ``cls``'s now: ``version: 1 -> 2``, ..."""
+    now = op_provenance(cls)
+    out = []
+    for key, what in (("module", "module"), ("version", "version"), ("source_sha256", "source sha256")):
+        if recorded.get(key) != now[key]:
+            out.append(f"{what}: {recorded.get(key)} -> {now[key]}")
+    was = (recorded.get("distribution"), recorded.get("distribution_version"))
+    if was != (now["distribution"], now["distribution_version"]):
+        def shown(d: Any, v: Any) -> str:
+            return "no distribution" if d is None else f"{d} {v}"
+        out.append(f"distribution: {shown(*was)} -> {shown(now['distribution'], now['distribution_version'])}")
+    return out
+
+
+def _changed_message(where: str, label: str, cls: type, changed: Sequence[str]) -> str:
+    return (f"{where}: op {label} (class {cls.__module__}.{cls.__qualname__}) is not the one the log was written "
+            f"with ({'; '.join(changed)}): Recipe.replay applies the logged params, but the op may give another "
+            "output than was recorded (an op's author bumps its class's `version` when its output changes)")
+
+
+def check_provenance(entries: Sequence[Mapping[str, Any]], steps: Iterable[Any], seen: set[str]) -> None:
+    """Warn, once per op label in ``seen``, when an op of ``steps`` (and their children) from outside mmdata
+    differs from the provenance the log's ``entries`` carry (:func:`load_log`'s ``"provenance"``)."""
+    import warnings
+
+    provenance = next((e["provenance"] for e in entries if e.get("provenance")), None)
+    if not provenance:
+        return
+
+    def walk(sts: Iterable[Any]) -> None:
+        for st in sts:
+            cls = type(st.op)
+            label = f"{cls.section}.{cls.name}"
+            if not _ours(cls) and label not in seen and label in provenance:
+                seen.add(label)
+                recorded = provenance[label]
+                changed = _changes(recorded, cls)
+                if changed and recorded.get(CHECKED) != op_provenance(cls):  # load_log did not say it already
+                    warnings.warn(_changed_message("Recipe.replay", label, cls, changed), UserWarning, stacklevel=4)
+            walk(st.children)
+
+    walk(steps)

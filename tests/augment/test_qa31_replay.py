@@ -5,16 +5,25 @@ sample with ``ShardError`` (D10)."""
 
 from __future__ import annotations
 
+import importlib
+import json
+import sys
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 
 from mmdata import Sample, collate
+from mmdata.augment import replay
 from mmdata.augment.contract import OpError
 from mmdata.augment.image import ImageOp
 from mmdata.augment.recipe import load_recipe
+from mmdata.augment.replay import load_log, log_rows, save_log
+from mmdata.errors import MMDataError
 from mmdata.testing import restored_registry
 
 
@@ -139,3 +148,162 @@ def test_d2_a_correct_move_map_and_the_builtins_still_move_targets() -> None:
     n = rec.normalize(s)  # apply_batched runs the random sections only
     b = rec.apply_batched(collate([n, Sample("k2", n.fields)]), 0)
     assert torch.equal(b["seg.png"][0], out["seg.png"])
+
+
+# -- D4: provenance of plugin ops in replay logs ---------------------------------------------------------
+
+POST = '''import numpy as np
+from mmdata.augment.image import ImageOp
+class P(ImageOp):
+    name = "qa31_post"
+{version}    def sample_params(self, rng, s): return {{"b": int(rng.integers(2, 7))}}
+    def kernel(self, a, p): return {body}((a >> (8 - p["b"])) << (8 - p["b"])).astype(np.uint8)
+'''
+
+
+def _plugin(tmp_path: Path, body: str = "", version: str = "") -> Any:
+    """The module ``qa31_post`` (in tmp_path), imported or reloaded with this source."""
+    path = tmp_path / "qa31_post.py"
+    path.write_text(POST.format(body=body, version=f"    version = {version}\n" if version else ""))
+    if str(tmp_path) not in sys.path:
+        sys.path.insert(0, str(tmp_path))
+    importlib.invalidate_caches()
+    mod = sys.modules.get("qa31_post")
+    return importlib.reload(mod) if mod is not None else importlib.import_module("qa31_post")
+
+
+@pytest.fixture
+def plugin_dir(tmp_path: Path) -> Any:
+    yield tmp_path
+    sys.modules.pop("qa31_post", None)
+    if str(tmp_path) in sys.path:
+        sys.path.remove(str(tmp_path))
+
+
+S = Sample("k", {"image": torch.arange(192, dtype=torch.uint8).reshape(3, 8, 8)})
+REC = {"seed": 0, "image": [{"op": "qa31_post"}]}
+
+
+def _write(tmp_path: Path) -> tuple[Path, Sample]:
+    out = load_recipe(REC).apply_sample(S, epoch=0)
+    save_log(tmp_path / "log.parquet", log_rows("k", out.meta["aug"], 0))
+    return tmp_path / "log.parquet", out
+
+
+def test_d4_a_log_records_a_plugin_ops_provenance(plugin_dir: Path) -> None:
+    _plugin(plugin_dir, version="3")
+    path, _ = _write(plugin_dir)
+    meta = pq.read_schema(path).metadata
+    assert meta[replay.FORMAT_KEY] == b"3"
+    prov = json.loads(meta[replay.PROVENANCE_KEY])
+    assert set(prov) == {"image.qa31_post"}  # mmdata's own ops are not listed: KERNELS covers them
+    got = prov["image.qa31_post"]
+    assert got["module"] == "qa31_post" and got["version"] == 3 and got["distribution"] is None
+    assert got["distribution_version"] is None and len(got["source_sha256"]) == 16
+
+
+def test_d4_a_changed_plugin_op_warns_at_load_and_replay(plugin_dir: Path) -> None:
+    _plugin(plugin_dir)
+    path, out = _write(plugin_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log = load_log(path)  # the same code: no warning
+        assert torch.equal(load_recipe(REC).replay(S, log[("k", 0)])["image"], out["image"])
+    _plugin(plugin_dir, body="255 - ")  # v2 inverts its output
+    with pytest.warns(UserWarning, match=r"image\.qa31_post .*source") as rec:
+        log = load_log(path)
+    assert str(path) in str(rec[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # load_log said it, of this same class
+        load_recipe(REC).replay(S, log[("k", 0)])
+    _plugin(plugin_dir, body="254 - ")  # changed again since load_log read the log
+    with pytest.warns(UserWarning, match=r"Recipe\.replay: op image\.qa31_post"):
+        load_recipe(REC).replay(S, log[("k", 0)])
+
+
+def test_d4_a_bumped_version_warns_and_names_both(plugin_dir: Path) -> None:
+    _plugin(plugin_dir, version="1")
+    path, _ = _write(plugin_dir)
+    _plugin(plugin_dir, version="2")
+    with pytest.warns(UserWarning, match=r"version 1 .*version 2|version: 1 -> 2"):
+        load_log(path)
+
+
+def test_d4_load_before_the_plugin_is_imported_then_replay_warns(plugin_dir: Path) -> None:
+    _plugin(plugin_dir)
+    path, _ = _write(plugin_dir)
+    from mmdata.augment.base import _REGISTRY
+
+    _REGISTRY.pop(("image", "qa31_post"))  # not registered when the log is read
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log = load_log(path)
+    _plugin(plugin_dir, body="255 - ")
+    with pytest.warns(UserWarning, match=r"image\.qa31_post"):
+        load_recipe(REC).replay(S, log[("k", 0)])
+
+
+def test_d4_the_distribution_is_recorded(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replay, "_distribution", lambda module: ("mmdata-qa31", "0.1") if module == "qa31_post" else (None, None))
+    _plugin(plugin_dir)
+    path, _ = _write(plugin_dir)
+    got = json.loads(pq.read_schema(path).metadata[replay.PROVENANCE_KEY])["image.qa31_post"]
+    assert (got["distribution"], got["distribution_version"]) == ("mmdata-qa31", "0.1")
+    monkeypatch.setattr(replay, "_distribution", lambda module: ("mmdata-qa31", "0.2") if module == "qa31_post" else (None, None))
+    with pytest.warns(UserWarning, match=r"mmdata-qa31 0\.1.*0\.2"):
+        load_log(path)
+
+
+def test_d4_logs_of_before_and_of_builtins_load_without_a_warning(plugin_dir: Path) -> None:
+    _plugin(plugin_dir)
+    path, _ = _write(plugin_dir)
+    table = pq.read_table(path)
+    meta = {k: v for k, v in table.schema.metadata.items() if k != replay.PROVENANCE_KEY}
+    meta[replay.FORMAT_KEY] = b"2"
+    pq.write_table(table.replace_schema_metadata(meta), plugin_dir / "old.parquet")  # written before today
+    _plugin(plugin_dir, body="255 - ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log = load_log(plugin_dir / "old.parquet")
+        load_recipe(REC).replay(S, log[("k", 0)])
+        rec = load_recipe({"seed": 0, "image": [{"op": "hflip"}]})
+        save_log(plugin_dir / "own.parquet", log_rows("k", rec.apply_sample(S).meta["aug"], 0))
+        assert replay.PROVENANCE_KEY not in pq.read_schema(plugin_dir / "own.parquet").metadata
+        assert load_log(plugin_dir / "own.parquet")[("k", 0)] == [
+            {"op": "image.hflip", "id": "image.hflip#0", "index": 0, "params": {"applied": True}}]
+
+
+def test_d4_a_plugin_op_inside_a_composite_is_recorded_with_the_recipe(plugin_dir: Path) -> None:
+    _plugin(plugin_dir)
+    rec = load_recipe({"seed": 0, "image": [{"op": "one_of", "ops": [{"op": "qa31_post"}, {"op": "hflip"}]}]})
+    out = rec.apply_sample(S)
+    save_log(plugin_dir / "c.parquet", log_rows("k", out.meta["aug"], 0), recipe=rec)
+    assert set(json.loads(pq.read_schema(plugin_dir / "c.parquet").metadata[replay.PROVENANCE_KEY])) == {"image.qa31_post"}
+
+
+# -- D13: rows that are not log_rows output; bad params cells -------------------------------------------
+
+def test_d13_save_log_refuses_rows_that_are_not_log_rows_output(tmp_path: Path) -> None:
+    with pytest.raises(MMDataError, match=r"row 0 .*missing .*'applied'.*log_rows\(key, sample.meta\['aug'\], epoch\)"):
+        save_log(tmp_path / "bad.parquet", [{"key": "k", "epoch": 0, "aug": [{"op": "image.hflip",
+                                                                             "params": {"applied": True}}]}])
+    good = log_rows("k", [{"op": "image.hflip", "id": "image.hflip#0", "index": 0, "params": {"applied": True}}], 0)
+    with pytest.raises(MMDataError, match=r"row 1: params is a dict.*JSON"):
+        save_log(tmp_path / "bad.parquet", [*good, {**good[0], "seq": 1, "params": {"applied": True}}])
+    with pytest.raises(MMDataError, match=r"row 0 .*not a mapping"):
+        save_log(tmp_path / "bad.parquet", [("k", 0)])
+    assert not (tmp_path / "bad.parquet").exists()
+
+
+def test_d13_load_log_names_the_file_and_row_of_a_bad_params_cell(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    good = log_rows("k", [{"op": "image.hflip", "id": "image.hflip#0", "index": 0, "params": {"applied": True}}], 0)
+    save_log(tmp_path / "ok.parquet", good * 3)
+    table = pq.read_table(tmp_path / "ok.parquet")
+    for cell, why in ((None, "null"), ("{not json", "not JSON"), ("[1, 2]", "not a JSON object")):
+        params = pa.array(['{"applied": true}', '{"applied": true}', cell], pa.string())
+        bad = table.set_column(table.column_names.index("params"), "params", params)
+        pq.write_table(bad, tmp_path / "bad.parquet")
+        with pytest.raises(MMDataError, match=r"bad\.parquet.*row 2 \(key 'k', epoch 0, op image\.hflip\).*" + why):
+            load_log(tmp_path / "bad.parquet")
