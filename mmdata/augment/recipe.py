@@ -1492,6 +1492,27 @@ def _check_spec_args(**args: Any) -> None:
             raise fail(name, "True or False")
 
 
+def refusal(exc: BaseException) -> str:
+    """What a skip record says of a sample the recipe refused (a :class:`~mmdata.errors.ShardError` raised
+    inside an op, or a target of another size than its image): the exception's message and, when an op
+    raised it, the recipe step that did — the note :func:`mmdata.augment.contract.note` adds, which ``str(exc)``
+    leaves out on Python 3.11+ (a refusal's reason named no op: QA31).
+
+    Example:
+        >>> from mmdata.augment.contract import add_note
+        >>> from mmdata.errors import ShardError
+        >>> err = ShardError("too dark")
+        >>> add_note(err, "mmdata: in recipe step image[0] (op image.drop_dark) on sample 'k'")
+        >>> refusal(err)
+        "too dark (in recipe step image[0] (op image.drop_dark) on sample 'k')"
+    """
+    text = str(exc)
+    steps = [n.removeprefix("mmdata: ") for n in getattr(exc, "__notes__", None) or ()
+             if isinstance(n, str) and n.startswith("mmdata: in recipe step ")]
+    steps = [n for n in steps if n not in text]  # on 3.10 the note is in the message already
+    return f"{text} ({'; '.join(steps)})" if steps else text
+
+
 def params_seed(*parts: object) -> int:
     """Combine seeds (e.g. a recipe's and a run's) into one, deterministically."""
     from mmdata.rng import derive_int
@@ -1499,4 +1520,4 @@ def params_seed(*parts: object) -> int:
     return derive_int(*parts) % (2**62)
 
 
-__all__ = ["Recipe", "Step", "Plan", "load_recipe", "normalize_spec", "validate_balance", "params_seed", "KEYINGS", "LOG_FORMAT"]
+__all__ = ["Recipe", "Step", "Plan", "load_recipe", "normalize_spec", "validate_balance", "params_seed", "refusal", "KEYINGS", "LOG_FORMAT"]

@@ -307,3 +307,24 @@ def test_d13_load_log_names_the_file_and_row_of_a_bad_params_cell(tmp_path: Path
         pq.write_table(bad, tmp_path / "bad.parquet")
         with pytest.raises(MMDataError, match=r"bad\.parquet.*row 2 \(key 'k', epoch 0, op image\.hflip\).*" + why):
             load_log(tmp_path / "bad.parquet")
+
+
+# -- D10: an op refuses a sample with ShardError; the reason keeps the step ----------------------------
+
+def test_d10_refusal_keeps_the_step_that_raised_it() -> None:
+    from mmdata.augment.recipe import refusal
+    from mmdata.errors import ShardError
+
+    class DropDark(ImageOp):
+        name = "qa31_drop_dark"
+    
+        def kernel(self, arr, params):
+            raise ShardError("too dark")
+
+    with pytest.raises(ShardError) as info:
+        load_recipe({"image": [{"op": "qa31_drop_dark"}]}).apply_sample(_sample(), epoch=0)
+    assert str(info.value) == "too dark"  # the exception itself is as raised (its note says the step)
+    assert refusal(info.value).startswith("too dark (in recipe step image[0] (op image.qa31_drop_dark, class ")
+    assert refusal(info.value).endswith(" on sample 'k')")
+    assert refusal(ShardError("sample 'k': target 'seg.png' has shape [1, 4, 4]")) == \
+        "sample 'k': target 'seg.png' has shape [1, 4, 4]"  # not raised in an op: as it was
