@@ -10,9 +10,10 @@ What the loader expects of a sample (the reader's decoded types, :mod:`mmdata.ty
 
 mmdata's own ops are trusted (their tests check each kernel); an op defined elsewhere (a plugin, a notebook)
 is checked after every ``transform`` (:func:`checked_transform`: only the fields it replaced, a few type
-tests) and every draw (:func:`check_params`: a walk of the small params dict). An exception raised inside
-any op gets a note naming the recipe step, the op and the sample (:func:`note`), so a bare
-``ValueError: kaboom`` from a DataLoader worker says where it came from.
+tests, audio it made on the CPU for NaN / Inf), every batched kernel (:func:`check_batch`) and every draw
+(:func:`check_params`: a walk of the small params dict). An exception raised inside any op gets a note naming
+the recipe step, the op and the sample (:func:`note`), so a bare ``ValueError: kaboom`` from a DataLoader
+worker says where it came from.
 """
 
 from __future__ import annotations
@@ -200,6 +201,17 @@ def nonfinite_problem(value: torch.Tensor) -> str | None:
         >>> nonfinite_problem(torch.tensor([[0.5, float("nan"), 0.1]]))
         'audio holds 1 NaN / infinite sample of 3 (the first at channel 0, time 1): every op would pass it on to the model; clean the source, or x.nan_to_num(0.0, posinf=1.0, neginf=-1.0)'
     """
+    found = _nonfinite(value)
+    if found is None:
+        return None
+    return (f"audio holds {found}: every op would pass it on to the model; clean the source, or "
+            "x.nan_to_num(0.0, posinf=1.0, neginf=-1.0)")
+
+
+def _nonfinite(value: torch.Tensor) -> str | None:
+    """``1 NaN / infinite sample of 3 (the first at channel 0, time 1)``: the NaN / Inf of float audio ``value``
+    on the CPU, or None (none, or a tensor on a device, which is not read). One pass (a sum, finite exactly when
+    every sample is; a finite sum that overflows is checked sample by sample)."""
     if value.device.type != "cpu" or not value.numel() or not value.is_floating_point():
         return None
     x = value.detach()
@@ -209,8 +221,12 @@ def nonfinite_problem(value: torch.Tensor) -> str | None:
     first = [int(i) for i in bad.nonzero()[0]]
     at = ", ".join(f"{d} {i}" for d, i in zip(("row", "channel", "time")[-len(first):], first))
     count = int(bad.sum())
-    return (f"audio holds {count} NaN / infinite sample{'s' * (count > 1)} of {x.numel()} (the first at {at}): every op "
-            "would pass it on to the model; clean the source, or x.nan_to_num(0.0, posinf=1.0, neginf=-1.0)")
+    return f"{count} NaN / infinite sample{'s' * (count > 1)} of {x.numel()} (the first at {at})"
+
+
+#: what an op that makes NaN / Inf audio is told
+_NONFINITE_FIX = ("the op made them from finite audio (a division by zero? the log of 0?): keep its output finite "
+                  "(guard the division, or x.nan_to_num(0.0, posinf=1.0, neginf=-1.0))")
 
 
 def rate_problem(rate: Any) -> str | None:
@@ -499,6 +515,13 @@ def check_sample(op: Any, before: Sample, out: Any, *, every_field: bool = False
         sr = out.sample_rate
         if isinstance(sr, bool) or not isinstance(sr, int) or sr <= 0:
             raise fail(op, key, f"sample_rate is {sr!r} with 'audio' present; expected a positive int (Hz)")
+    audio = out.fields.get("audio")
+    if isinstance(audio, torch.Tensor) and (every_field or old.get("audio") is not audio):
+        # on the CPU only (a device tensor is not read: that would wait for the device); a source's NaN is
+        # check_input's to name, at the recipe's entry
+        found = _nonfinite(audio)
+        if found is not None and (not isinstance(old.get("audio"), torch.Tensor) or _nonfinite(old["audio"]) is None):
+            raise fail(op, key, f"transform returned audio holding {found}; {_NONFINITE_FIX}")
 
 
 def params_problem(params: Any, path: str = "params") -> str | None:
@@ -600,7 +623,8 @@ def checked_transform(op: Any, sample: Sample, params: dict[str, Any]) -> Sample
 
 def check_batch(op: Any, before: Batch, out: Any) -> None:
     """Raise :class:`OpError` when a batched kernel of an op defined outside mmdata returned no batch like
-    collate makes: not a :class:`~mmdata.types.Batch`, other keys, or a replaced field of the wrong dtype / rank."""
+    collate makes: not a :class:`~mmdata.types.Batch`, other keys, a replaced field of the wrong dtype / rank,
+    or NaN / Inf audio made from finite audio (on the CPU only)."""
     keys = before.keys
     if not isinstance(out, Batch):
         raise fail(op, keys, f"the batched kernel returned {type(out).__name__}; expected an mmdata.Batch "
@@ -619,3 +643,12 @@ def check_batch(op: Any, before: Batch, out: Any) -> None:
                 raise fail(op, keys, f"batch[{name!r}] is {got}; expected {what} with B = {len(keys)}")
         elif name == "text" and (not isinstance(value, list) or len(value) != len(keys) or not all(isinstance(t, str) for t in value)):
             raise fail(op, keys, f"batch['text'] must be a list of {len(keys)} str")
+    audio = out.data.get("audio")
+    if isinstance(audio, torch.Tensor) and audio is not before.data.get("audio") and audio.dim() == 3:
+        found = _nonfinite(audio)  # on the CPU only, as check_batch_input at the entry
+        was = before.data.get("audio")
+        if found is not None and (not isinstance(was, torch.Tensor) or _nonfinite(was) is None):
+            rows = (~torch.isfinite(audio.detach())).flatten(1).any(1).nonzero().flatten().tolist()
+            names = ", ".join(repr(str(keys[i])) for i in rows[:3]) + ", ..." * (len(rows) > 3)
+            raise fail(op, keys, f"the batched kernel returned batch['audio'] holding {found} in the rows of "
+                                 f"sample{'s' * (len(rows) > 1)} {names}; {_NONFINITE_FIX}")

@@ -102,6 +102,44 @@ def test_check_op_names_nan_params_not_the_rng_for_an_op_whose_draw_is_not_check
     assert "NaN is not JSON" in str(exc.value) and "differ" not in str(exc.value), str(exc.value)
 
 
+# -- D7: NaN audio made by an op names the op -----------------------------------------------------------------
+def test_nonfinite_audio_from_a_plugin_op_names_the_op_and_the_sample() -> None:
+    class NanAudio(AudioOp):
+        """Writes a NaN."""
+
+        name = "qa_nanaudio"
+
+        def sample_params(self, rng: Any, sample: Any) -> dict[str, Any]:
+            return {}
+
+        def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+            x = sample["audio"].clone()
+            x[..., 3] = float("nan")
+            return sample.with_fields(audio=x)
+
+        def transform_batch(self, batch: Any, params: Any) -> Any:
+            x = batch["audio"].clone()
+            x[..., 3] = float("inf")
+            return batch.replace(audio=x)
+
+    rec = load_recipe({"audio": [{"op": "qa_nanaudio"}]})
+    with pytest.raises(OpError) as exc:
+        rec.apply_sample(Sample("k", {"audio": torch.zeros(1, 50)}, sample_rate=16000), epoch=0)
+    msg = str(exc.value)
+    assert msg.startswith("audio[0] (op audio.qa_nanaudio, class ") and "on sample 'k'" in msg, msg
+    assert "returned audio holding 1 NaN / infinite sample of 50 (the first at channel 0, time 3)" in msg, msg
+    assert "clean the source" not in msg, msg
+    batch = collate([Sample("a", {"audio": torch.zeros(1, 50)}), Sample("b", {"label": 1}),
+                     Sample("c", {"audio": torch.zeros(1, 40)})])
+    batch.sample_rate = 16000
+    with pytest.raises(OpError) as exc:
+        rec.apply_batched(batch, 0)
+    msg = str(exc.value)
+    assert "audio[0] (op audio.qa_nanaudio" in msg and "samples 'a', 'c'" in msg and "clean the source" not in msg, msg
+    with pytest.raises(AssertionError, match="NaN / infinite"):
+        check_op(build_op("audio", {"op": "qa_nanaudio"}, "audio[0]"))
+
+
 # -- D12: an op of another section says where it goes ---------------------------------------------------------
 def _error(section: str, name: str) -> str:
     with pytest.raises(RecipeError) as exc:
