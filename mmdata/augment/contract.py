@@ -624,7 +624,8 @@ def checked_transform(op: Any, sample: Sample, params: dict[str, Any]) -> Sample
 def check_batch(op: Any, before: Batch, out: Any) -> None:
     """Raise :class:`OpError` when a batched kernel of an op defined outside mmdata returned no batch like
     collate makes: not a :class:`~mmdata.types.Batch`, other keys, a replaced field of the wrong dtype / rank,
-    or NaN / Inf audio made from finite audio (on the CPU only)."""
+    a replaced field whose size no longer fits ``batch.lengths`` (lengths left as they were), or NaN / Inf
+    audio made from finite audio (on the CPU only)."""
     keys = before.keys
     if not isinstance(out, Batch):
         raise fail(op, keys, f"the batched kernel returned {type(out).__name__}; expected an mmdata.Batch "
@@ -643,6 +644,13 @@ def check_batch(op: Any, before: Batch, out: Any) -> None:
                 raise fail(op, keys, f"batch[{name!r}] is {got}; expected {what} with B = {len(keys)}")
         elif name == "text" and (not isinstance(value, list) or len(value) != len(keys) or not all(isinstance(t, str) for t in value)):
             raise fail(op, keys, f"batch['text'] must be a list of {len(keys)} str")
+    for name, ln in out.lengths.items():
+        value = out.data.get(name)
+        if isinstance(value, torch.Tensor) and value is not before.data.get(name):
+            problem = _lengths_problem(name, value, ln, before, keys)
+            if problem is not None:
+                raise fail(op, keys, f"{problem}: update batch.lengths[{name!r}] when the kernel changes the length "
+                                     "(each row's valid size; collate's padding lies past it)")
     audio = out.data.get("audio")
     if isinstance(audio, torch.Tensor) and audio is not before.data.get("audio") and audio.dim() == 3:
         found = _nonfinite(audio)  # on the CPU only, as check_batch_input at the entry
@@ -652,3 +660,35 @@ def check_batch(op: Any, before: Batch, out: Any) -> None:
             names = ", ".join(repr(str(keys[i])) for i in rows[:3]) + ", ..." * (len(rows) > 3)
             raise fail(op, keys, f"the batched kernel returned batch['audio'] holding {found} in the rows of "
                                  f"sample{'s' * (len(rows) > 1)} {names}; {_NONFINITE_FIX}")
+
+
+def _lengths_problem(name: str, value: torch.Tensor, ln: Any, before: Batch, keys: Any) -> str | None:
+    """Why the ``lengths`` an op's batched kernel left for field ``name`` do not fit the ``value`` it returned
+    (None: they do, or they are not host int64 tensors of one row per key, which is no length change): a
+    row longer than the padded size, or a size that grew past every row while the lengths stayed as they
+    were. Host lengths only (a few ints); the data's shape is read, never its values."""
+    n = len(keys)
+    if not (isinstance(ln, torch.Tensor) and ln.device.type == "cpu" and ln.dtype is torch.int64 and ln.dim() >= 1
+            and ln.shape[0] == n and n):
+        return None
+    dims = _LENGTHS[name][1] if name in _LENGTHS else tuple(range(1, value.dim()))
+    rows = ln.reshape(n, -1).tolist()
+    if not rows or len(rows[0]) != len(dims) or any(d >= value.dim() for d in dims):
+        return None
+    bound = [int(value.shape[d]) for d in dims]
+    size = f"{bound[0]} wide" if len(bound) == 1 else f"{' x '.join(map(str, bound))} ({'height x width' if name == 'image' else 'in its sized dims'})"
+    for i, row in enumerate(rows):
+        if any(v > b for v, b in zip(row, bound)):
+            return (f"batch[{name!r}] is {size} but batch.lengths[{name!r}] holds {row if len(row) > 1 else row[0]} "
+                    f"(row {i}, key {str(keys[i])!r})")
+    was, old_ln = before.data.get(name), before.lengths.get(name)
+    if not (isinstance(was, torch.Tensor) and isinstance(old_ln, torch.Tensor) and was.dim() == value.dim()):
+        return None
+    if ln is not old_ln and not (ln.shape == old_ln.shape and torch.equal(ln, old_ln)):
+        return None  # the kernel wrote lengths of its own
+    top = [max(c) for c in zip(*rows)]
+    for d, b, t in zip(dims, bound, top):
+        if b != int(was.shape[d]) and b > t:
+            most = top if len(top) > 1 else top[0]
+            return f"batch[{name!r}] is {size} but batch.lengths[{name!r}] holds {most} at most, as before the kernel"
+    return None

@@ -140,6 +140,55 @@ def test_nonfinite_audio_from_a_plugin_op_names_the_op_and_the_sample() -> None:
         check_op(build_op("audio", {"op": "qa_nanaudio"}, "audio[0]"))
 
 
+# -- D8: a batched kernel that changes the length updates batch.lengths ---------------------------------------
+def _len_op(name: str, width: int, update: bool) -> AudioOp:
+    def resize(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] >= width:
+            return x[..., :width].clone()
+        return torch.nn.functional.pad(x, (0, width - x.shape[-1]))
+
+    def transform_batch(self: Any, b: Any, p: Any) -> Any:
+        out = b.replace(audio=resize(b["audio"]))
+        if update:
+            out.lengths["audio"] = torch.where(b.present["audio"], torch.full_like(b.lengths["audio"], width), 0)
+        return out
+
+    type(name.title().replace("_", ""), (AudioOp,), {
+        "__doc__": "A test op.", "name": name, "sample_params": lambda self, rng, s: {},
+        "transform": lambda self, s, p: s.with_fields(audio=resize(s["audio"])), "transform_batch": transform_batch})
+    return build_op("audio", {"op": name}, "audio[0]")
+
+
+@pytest.mark.parametrize(("width", "says"), [
+    (100, "batch['audio'] is 100 wide but batch.lengths['audio'] holds 2000 (row 0, key 'a')"),
+    (3000, "batch['audio'] is 3000 wide but batch.lengths['audio'] holds 2000 at most"),
+])
+def test_a_batched_kernel_that_changes_the_length_without_lengths_is_refused(width: int, says: str) -> None:
+    op = _len_op("qa_trim", width, update=False)
+    rec = load_recipe({"audio": [{"op": "qa_trim"}]})
+    for rows in ([("a", 2000), ("b", 2000)], [("a", 2000), ("x", 0), ("b", 1500)]):  # the whole batch; the applied rows
+        batch = collate([Sample(k, {"audio": torch.ones(1, n)} if n else {"label": 0}) for k, n in rows])
+        batch.sample_rate = 16000
+        with pytest.raises(OpError) as exc:
+            rec.apply_batched(batch, 0)
+        msg = str(exc.value)
+        assert msg.startswith("audio[0] (op audio.qa_trim, class ") and says in msg, msg
+        assert "update batch.lengths['audio'] when the kernel changes the length" in msg, msg
+    with pytest.raises(AssertionError, match=r"update batch.lengths\['audio'\]"):
+        check_op(op)
+
+
+def test_a_batched_kernel_that_updates_the_lengths_passes() -> None:
+    op = _len_op("qa_trim_ok", 100, update=True)
+    check_op(op)
+    rec = load_recipe({"audio": [{"op": "qa_trim_ok"}]})
+    batch = collate([Sample("a", {"audio": torch.ones(1, 2000)}), Sample("x", {"label": 0}),
+                     Sample("b", {"audio": torch.ones(1, 1500)})])
+    batch.sample_rate = 16000
+    out = rec.apply_batched(batch, 0)
+    assert tuple(out["audio"].shape) == (3, 1, 100) and out.lengths["audio"].tolist() == [100, 0, 100]
+
+
 # -- D12: an op of another section says where it goes ---------------------------------------------------------
 def _error(section: str, name: str) -> str:
     with pytest.raises(RecipeError) as exc:
