@@ -624,8 +624,9 @@ def checked_transform(op: Any, sample: Sample, params: dict[str, Any]) -> Sample
 def check_batch(op: Any, before: Batch, out: Any) -> None:
     """Raise :class:`OpError` when a batched kernel of an op defined outside mmdata returned no batch like
     collate makes: not a :class:`~mmdata.types.Batch`, other keys, a replaced field of the wrong dtype / rank,
-    a replaced field whose size no longer fits ``batch.lengths`` (lengths left as they were), or NaN / Inf
-    audio made from finite audio (on the CPU only)."""
+    a replaced field whose size no longer fits ``batch.lengths`` (lengths left as they were), a mix target the
+    loss cannot read (:func:`mix_problem`: ``label_b`` without ``mix_lam``...), or NaN / Inf audio made from
+    finite audio (on the CPU only)."""
     keys = before.keys
     if not isinstance(out, Batch):
         raise fail(op, keys, f"the batched kernel returned {type(out).__name__}; expected an mmdata.Batch "
@@ -644,6 +645,10 @@ def check_batch(op: Any, before: Batch, out: Any) -> None:
                 raise fail(op, keys, f"batch[{name!r}] is {got}; expected {what} with B = {len(keys)}")
         elif name == "text" and (not isinstance(value, list) or len(value) != len(keys) or not all(isinstance(t, str) for t in value)):
             raise fail(op, keys, f"batch['text'] must be a list of {len(keys)} str")
+    if any(out.data.get(k) is not before.data.get(k) for k in ("label_b", "mix_lam")):
+        problem = mix_problem(out)
+        if problem is not None:
+            raise fail(op, keys, problem)
     for name, ln in out.lengths.items():
         value = out.data.get(name)
         if isinstance(value, torch.Tensor) and value is not before.data.get(name):
@@ -660,6 +665,32 @@ def check_batch(op: Any, before: Batch, out: Any) -> None:
             names = ", ".join(repr(str(keys[i])) for i in rows[:3]) + ", ..." * (len(rows) > 3)
             raise fail(op, keys, f"the batched kernel returned batch['audio'] holding {found} in the rows of "
                                  f"sample{'s' * (len(rows) > 1)} {names}; {_NONFINITE_FIX}")
+
+
+def mix_problem(batch: Batch) -> str | None:
+    """Why a mixed batch's targets are not what the loss reads (None: they are, or the batch is not mixed):
+    ``label_b`` and ``mix_lam`` together on a batch with labels (the loss mixes only when both are there:
+    with one of them each row trains on its own label alone), ``mix_lam`` alone on one without (a metadata
+    target mixes with it), ``mix_lam`` a float tensor (B,), ``label_b`` an int64 tensor (B,).
+
+    Example:
+        >>> b = Batch(keys=["a", "b"], data={"label": torch.tensor([0, 1]), "label_b": torch.tensor([1, 0])})
+        >>> mix_problem(b)[:50]
+        "writes batch['label_b'] but no batch['mix_lam']: t"
+    """
+    n, lb, lam = len(batch.keys), batch.data.get("label_b"), batch.data.get("mix_lam")
+    loss = "the loss mixes the targets (mix_lam * CE(label) + (1 - mix_lam) * CE(label_b)) only when both are there"
+    if lb is not None and lam is None:
+        return (f"writes batch['label_b'] but no batch['mix_lam']: {loss}, so every row would train on its own label "
+                "alone; write batch['mix_lam'], a float32 tensor (B,) (1.0 where a row's label is not mixed)")
+    if lam is not None and lb is None and "label" in batch.data:
+        return (f"writes batch['mix_lam'] but no batch['label_b'] on a batch with labels: {loss}, so every row would "
+                "train on its own label alone; write batch['label_b'], the partner's label (a row's own where it is not mixed)")
+    if lam is not None and not (isinstance(lam, torch.Tensor) and lam.is_floating_point() and tuple(lam.shape) == (n,)):
+        return f"batch['mix_lam'] is {_got(lam)}; expected a float tensor (B,) = ({n},): one weight of the row's own label per row"
+    if lb is not None and not (isinstance(lb, torch.Tensor) and lb.dtype is torch.int64 and tuple(lb.shape) == (n,)):
+        return f"batch['label_b'] is {_got(lb)}; expected a torch.int64 tensor (B,) = ({n},): the partner's class id per row"
+    return None
 
 
 def _lengths_problem(name: str, value: torch.Tensor, ln: Any, before: Batch, keys: Any) -> str | None:

@@ -218,7 +218,7 @@ def _batch_types(batch: Any, n: int) -> str | None:
             dtype, rank, what = rule
             if not isinstance(value, torch.Tensor) or value.dtype != dtype or value.dim() != rank or value.shape[0] != n:
                 return f"batch[{name!r}] is {getattr(value, 'dtype', type(value).__name__)} {tuple(getattr(value, 'shape', ()))}; expected {what}"
-    return None
+    return contract.mix_problem(batch)  # label_b and mix_lam together, as the loss reads them
 
 
 def _needs_spec(op: Op) -> bool:

@@ -35,6 +35,72 @@ def _registry_restored() -> Any:
         yield
 
 
+# -- D1: label_b and mix_lam go together ---------------------------------------------------------------------
+def _mix_op(name: str, write: Any) -> BatchOp:
+    def combine(self: Any, batch: Any, params: dict[str, Any]) -> Any:
+        out = batch.replace()
+        perm = torch.tensor(params["perm"])
+        if "audio" in batch:
+            out.data["audio"] = 0.5 * batch["audio"] + 0.5 * batch["audio"][perm]
+        write(out, batch, perm)
+        return out
+
+    type(name.title().replace("_", ""), (BatchOp,), {"__doc__": "A test mix.", "name": name, "modalities": ("audio",),
+                                                     "combine": combine})
+    return build_op("batch", {"op": name, "p": 1.0}, "batch[0]")
+
+
+def _label_b_only(out: Any, batch: Any, perm: Any) -> None:
+    out.data["label_b"] = batch["label"][perm]
+
+
+def _lam_only(out: Any, batch: Any, perm: Any) -> None:
+    out.data["mix_lam"] = torch.full((len(batch),), 0.5)
+
+
+def _both(out: Any, batch: Any, perm: Any) -> None:
+    if "label" in batch:
+        out.data["label_b"] = batch["label"][perm]
+    out.data["mix_lam"] = torch.full((len(batch),), 0.5)
+
+
+def _lam_2d(out: Any, batch: Any, perm: Any) -> None:
+    out.data["label_b"] = batch["label"][perm]
+    out.data["mix_lam"] = torch.full((len(batch), 1), 0.5)
+
+
+def _lam_int(out: Any, batch: Any, perm: Any) -> None:
+    out.data["label_b"] = batch["label"][perm]
+    out.data["mix_lam"] = torch.ones(len(batch), dtype=torch.int64)
+
+
+@pytest.mark.parametrize(("name", "write", "says"), [
+    ("qa_halfmix", _label_b_only, "writes batch['label_b'] but no batch['mix_lam']"),
+    ("qa_lamonly", _lam_only, "writes batch['mix_lam'] but no batch['label_b']"),
+    ("qa_lam2d", _lam_2d, "batch['mix_lam'] is torch.float32 (6, 1); expected a float tensor (B,) = (6,)"),
+    ("qa_lamint", _lam_int, "batch['mix_lam'] is torch.int64 (6,); expected a float tensor (B,) = (6,)"),
+])
+def test_a_half_written_mix_target_is_refused_at_run_time_naming_the_op(name: str, write: Any, says: str) -> None:
+    op = _mix_op(name, write)
+    rec = load_recipe({"seed": 0, "batch": [{"op": name, "p": 1.0}]})
+    with pytest.raises(OpError) as exc:
+        rec.apply_batch_section(collate(op_samples()), 0)
+    msg = str(exc.value)
+    assert msg.startswith(f"batch[0] (op batch.{name}, class ") and says in msg, msg
+    with pytest.raises(AssertionError, match=r"\[output types\].*" + says.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        check_op(op)
+
+
+def test_a_whole_mix_target_passes_and_an_unlabelled_batch_needs_no_label_b() -> None:
+    op = _mix_op("qa_goodmix", _both)
+    check_op(op)
+    rec = load_recipe({"seed": 0, "batch": [{"op": "qa_goodmix", "p": 1.0}]})
+    out = rec.apply_batch_section(collate([s.without("label") for s in op_samples()]), 0)
+    assert "mix_lam" in out and "label_b" not in out
+    check_op(build_op("batch", {"op": "mixup", "p": 1.0}, "batch[0]"))  # the built-in as before
+
+
 # -- D3: edit returns a list of str -------------------------------------------------------------------------
 def _text_op(name: str, edit: Any) -> TextOp:
     type(name.title().replace("_", ""), (TextOp,), {"__doc__": "A test text op.", "name": name,
