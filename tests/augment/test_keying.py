@@ -14,7 +14,7 @@ import torch
 
 from mmdata import Sample
 from mmdata.augment import load_recipe
-from mmdata.augment.recipe import KERNELS
+from mmdata.augment.recipe import KERNELS, LOG_FORMAT
 from mmdata.augment.replay import load_log, log_rows, save_log
 from mmdata.errors import RecipeError
 
@@ -91,7 +91,7 @@ def test_format_1_logs_still_replay(tmp_path: Path) -> None:
     # a format-2 log is matched by identity, so it replays under either keying
     log = rec.apply_sample(s, epoch=1).meta["aug"]
     save_log(tmp_path / "v2.parquet", log_rows(s.key, log, 1))
-    assert pq.read_schema(tmp_path / "v2.parquet").metadata[b"mmdata.replay_log_format"] == b"2"
+    assert pq.read_schema(tmp_path / "v2.parquet").metadata[b"mmdata.replay_log_format"] == str(LOG_FORMAT).encode()
     assert pq.read_schema(tmp_path / "v2.parquet").metadata[b"mmdata.kernels"] == str(KERNELS).encode()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a log of these kernels: no warning
