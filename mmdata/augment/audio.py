@@ -290,6 +290,20 @@ def _frames(seconds: float, sample: Any) -> int:
     return int(round(seconds * (sample.sample_rate or 1)))
 
 
+#: ``Sample.meta`` key of a clip's whole length in seconds (:data:`mmdata.shards.reader.AUDIO_SECONDS`: the reader
+#: sets it when ``audio_max_frames`` decoded only the clip's start, the loader for any clip a normalize stage reads)
+AUDIO_SECONDS = "audio_seconds"
+
+
+def _whole_frames(sample: Any) -> int:
+    """The frames of the sample's whole clip at its current rate, from ``meta["audio_seconds"]`` (0 where
+    the sample does not say: a batch row, a sample made by hand)."""
+    secs = (getattr(sample, "meta", None) or {}).get(AUDIO_SECONDS)
+    if isinstance(secs, bool) or not isinstance(secs, (int, float)) or not math.isfinite(secs) or secs <= 0:
+        return 0
+    return int(round(float(secs) * (sample.sample_rate or 1)))
+
+
 def _check_output(op: Op, frames: int, sample: Any, rate: int | None = None) -> int:
     """``frames``, the length ``op`` would give the sample's audio, when the clip stays within
     :data:`mmdata.codecs.MAX_AUDIO_SAMPLES` (what a decoder may hold); else a RecipeError naming the op:
@@ -364,6 +378,11 @@ class PadTrim(AudioOp):
 
     def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
         n, d = sample["audio"].shape[-1], _frames(self.seconds, sample)
+        if n == d and self.trim and self.align == "start" and _whole_frames(sample) > d:
+            # the reader decoded only the start a trimming normalize keeps (decode_frames): the clip as the source
+            # holds it is longer, so the op trims it; logged so, the replay log reproduces the output from the
+            # whole source clip (the window is the identity on the cut one: the output is the same)
+            return {"start": 0, "length": d}
         if n == d or (n < d and not self.pad) or (n > d and not self.trim):
             return None
         if d > n:

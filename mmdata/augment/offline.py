@@ -31,15 +31,19 @@ import hashlib
 import io
 import json
 import os
+import threading
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mmdata.augment.audio import AUDIO_SECONDS
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed
-from mmdata.checks import plural
+from mmdata.checks import did_you_mean, plural
 from mmdata.codecs import NON_FINITE_AUDIO, TEXT_EXTS
 from mmdata.errors import RecipeError, ShardError
 from mmdata.shards.sources import SKIP_REASON, Record, json_member
@@ -333,10 +337,13 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
     member) names ``s.key``, the sample to look up in the input."""
     label = s.get("label")
     origin = s.key if source_key is None else source_key
+    # the whole clip's length where the reader decoded only its start (reader_options): a trimming pad_trim then
+    # logs the trim it makes of the clip as the source holds it, so the replay log reproduces the output from it
+    whole = {AUDIO_SECONDS: s.meta[AUDIO_SECONDS]} if AUDIO_SECONDS in s.meta else {}
 
     def made(key: str, stage: str) -> Record:
         try:
-            out = recipe.apply_sample(Sample(key, s.fields, s.sample_rate), epoch=0, stage=stage)
+            out = recipe.apply_sample(Sample(key, s.fields, s.sample_rate, whole), epoch=0, stage=stage)
             members = encode_sample(out)
             return Record(out.key, origin if members else s.key, members, out.get("label", label), split,
                           extra={"aug_params": _log(out), "aug_source": s.key})
@@ -459,6 +466,160 @@ def _source_keys(t: dict[str, list[Any]], splits: list[str] | None) -> dict[str,
             if sk is not None and (wanted is None or sp in wanted)}
 
 
+def check_targets(recipe: Recipe, card: Mapping[str, Any], src: Any) -> None:
+    """Refuse a recipe whose ``targets`` name a field that no sample of the source dataset has (the fields
+    its card lists), before anything is written: such a target moves nothing, and the map it meant
+    (``seg.png`` spelt ``sge.png``; masks sharded as samples of their own) keeps its pixels while the image's
+    move, for good, in every copy (QA31: a warning on stderr, exit 0, nothing in the output's card). Bare
+    shards (no card) are not checked here.
+
+    Example:
+        >>> from mmdata.augment.recipe import load_recipe
+        >>> card = {"modalities": {"image": {}, "label": {}, "seg.png": {}}}
+        >>> check_targets(load_recipe({"targets": {"seg.png": "mask"}}), card, "ds")
+        >>> check_targets(load_recipe({"targets": {"sge.png": "mask"}}), card, "ds")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.RecipeError: recipe key targets.sge.png: 'sge.png' names no field of the source dataset ds (its fields: image, label, seg.png): ...
+    """
+    from mmdata.shards.index import dataset_fields
+
+    fields = dataset_fields(dict(card)) if card else ()
+    absent = [t for t in recipe.targets if t not in fields] if fields else []
+    if not absent:
+        return
+    name = absent[0]
+    more = f" (and {', '.join(map(repr, absent[1:]))})" if len(absent) > 1 else ""
+    raise RecipeError(f"recipe key targets.{name}: {name!r}{more} names no field of the source dataset {src} (its "
+                      f"fields: {', '.join(fields)}): a target is a field beside the image that moves with it (a "
+                      f"member k.seg.png is the field 'seg.png'); one that names no field moves nothing while the "
+                      f"image's pixels move. Nothing was written: fix the name or leave it out of targets"
+                      f"{did_you_mean(name, fields)}")
+
+
+def plugin_ops(recipe: Recipe) -> list[dict[str, Any]]:
+    """The recipe's ops that come from outside mmdata (a ``--plugin`` module, an installed package's entry
+    point), each with the module that provides it and that module's distribution and version
+    (``importlib.metadata``; None for a module that is no installed package's): what the card's
+    ``augmentation.plugin_ops`` records, so a reader of the output (or a rerun without the package)
+    knows what to install. Empty for a recipe of mmdata's own ops.
+
+    Example:
+        >>> from mmdata.augment.recipe import load_recipe
+        >>> plugin_ops(load_recipe({"image": [{"op": "hflip"}]}))
+        []
+    """
+    from mmdata.plugins import describe, used_code
+
+    out = []
+    for cls in used_code([recipe.to_dict()]).values():
+        if not hasattr(cls, "section"):  # a fusion: not a recipe's
+            continue
+        module = cls.__module__ or ""
+        where = describe([module])[0]
+        out.append({"op": f"{cls.section}.{cls.name}", "module": module, "distribution": where["distribution"],
+                    "version": where["version"]})
+    return sorted(out, key=lambda e: e["op"])
+
+
+#: the job a task thread of this process works for: where the warnings it raises are kept (:func:`_kept_warnings`)
+_TASK = threading.local()
+#: job token -> the output card's warnings (:class:`_CardWarnings`) of the jobs running in this process
+_JOBS: dict[str, _CardWarnings] = {}
+
+
+class _CardWarnings(list):  # type: ignore[type-arg]
+    """The output card's ``warnings`` list, as :func:`~mmdata.shards.writer.write_plan` takes it: the source's
+    (carried), then each text a task of this job warned (the recipe's: a per-pixel map that does not move
+    with the image, a target without its image, ...), once, in the order of the planned shards (so the card
+    is the same with any ``workers``), prefixed ``recipe:``. Tasks add to it while the job runs; the writer
+    copies it into the card when every shard is written."""
+
+    def __init__(self, carried: Iterable[str], order: Mapping[str, int]) -> None:
+        super().__init__(carried)
+        self._fixed = len(self)
+        self._order = dict(order)
+        self._at: dict[str, tuple[int, int]] = {}
+        self._seq: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, shard: str, text: str) -> None:
+        line = f"recipe: {text}"
+        with self._lock:
+            n = self._seq[shard] = self._seq.get(shard, -1) + 1
+            at = (self._order.get(shard, len(self._order)), n)
+            if line in self[:self._fixed] or self._at.get(line, at) < at:
+                return
+            self._at[line] = at
+            self[self._fixed:] = sorted(self._at, key=self._at.__getitem__)
+
+
+def _filtered_as() -> str:
+    """What the warning filters in force do with a UserWarning of mmdata's: "show" (default, once, always,
+    ...), "ignore" or "error"."""
+    with warnings.catch_warnings(record=True) as seen:
+        try:  # a fresh registry: "default" / "once" show it
+            warnings.warn_explicit("recipe: a check", UserWarning, "recipe.py", 1, module="mmdata.augment.recipe",
+                                   registry={})
+        except UserWarning:
+            return "error"
+    return "show" if seen else "ignore"
+
+
+#: mmdata's own modules (a warning from one outside mmdata/augment is the reader's or the writer's, not the recipe's)
+_MMDATA = str(Path(__file__).resolve().parents[1])
+_AUGMENT = str(Path(__file__).resolve().parent)
+
+
+def _of_recipe(filename: str) -> bool:
+    """Whether a warning raised at ``filename`` comes from the recipe: mmdata's ops (mmdata/augment) or a
+    user's op (any file outside mmdata)."""
+    try:
+        where = str(Path(filename).resolve())
+    except (OSError, ValueError):
+        return True
+    return not where.startswith(_MMDATA + os.sep) or where.startswith(_AUGMENT + os.sep)
+
+
+@contextmanager
+def _kept_warnings(token: str, kept: _CardWarnings) -> Iterator[None]:
+    """While the job ``token`` runs, the UserWarnings its task threads in this process raise (the recipe's) are
+    also kept in ``kept`` (the output card's warnings), each text once however many tasks said it — whether the
+    filters show them (each text once, then) or ignore them: the card does not depend on them. Where the
+    filters make them errors they are left to them (the job stops at the first); tasks in other processes
+    (Ray, the spawned pool) keep theirs to themselves."""
+    action = _filtered_as()
+    if action == "error":
+        yield
+        return
+    _JOBS[token] = kept
+    try:
+        with warnings.catch_warnings():  # filters and showwarning as they were, when the block ends
+            # every task's recipe says it (once per recipe): each reaches the hook, which shows each text once
+            warnings.filterwarnings("always", category=UserWarning)
+            shown = warnings.showwarning
+            said: set[tuple[str, type[Warning], str, int]] = set()
+            lock = threading.Lock()
+
+            def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                     line: str | None = None) -> None:
+                if issubclass(category, UserWarning) and getattr(_TASK, "job", None) is kept and _of_recipe(filename):
+                    kept.add(_TASK.shard, str(message))
+                if issubclass(category, UserWarning) and action == "ignore":
+                    return
+                with lock:
+                    seen = (str(message), category, filename, lineno)
+                    if seen in said:
+                        return
+                    said.add(seen)
+                shown(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = show
+            yield
+    finally:
+        _JOBS.pop(token, None)
+
+
 def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: int = 1, workers: int = 1,
                     keep_original: bool = False, seed: int = 0, splits: list[str] | None = None,
                     augment_splits: list[str] | None = None, maxcount: int = 1000, progress: bool = True,
@@ -489,7 +650,12 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     ``out`` written as :func:`mmdata.shard` writes to an object store), opened with ``storage_options``.
 
     A recipe's ``batch`` (mixup / mixgen) and ``balance`` sections act while training, not on copies:
-    either is a :class:`RecipeError` here (keep them in the training recipe).
+    either is a :class:`RecipeError` here (keep them in the training recipe), and so is a ``targets`` entry
+    naming no field of a dataset folder's samples (:func:`check_targets`). What the recipe warns of while
+    the job runs (a per-pixel map that does not move with its image, ...) goes into the output card's
+    ``warnings`` too (``recipe: ...``, each text once; local runs), and the ops from outside mmdata into
+    ``augmentation.plugin_ops`` (:func:`plugin_ops`). ``copies=0`` (with ``keep_original``) augments no
+    split: each sample is written once, normalized only, and the card's ``augmented_splits`` is empty.
 
     ``on_error="skip"``: a sample the recipe refuses (a target of another size than its image, a
     ``random_crop`` larger than it), and a source sample the reader cannot read (a member that does not
@@ -566,6 +732,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     listed_shards = isinstance(src, (list, tuple))  # shard paths / URLs, as open_dataset takes them
     folder = not listed_shards and (is_folder_url(src) or (not is_remote(src) and is_dataset(src)))
     card = load_card(src, storage_options) if folder else {}
+    check_targets(base, card, src)  # before anything is written
     all_splits = list(card.get("splits", {"train": None}))
     chosen = list(splits or all_splits)
     if not folder and len(set(chosen)) > 1:  # QA: every sample went to each split named
@@ -582,8 +749,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     unknown = [sp for sp in wanted if sp not in all_splits and sp not in chosen]
     if unknown:
         raise ShardError(f"{src}: augment split(s) {unknown} are not splits of the dataset; it has {sorted(all_splits)}")
-    augmented = [sp for sp in chosen if sp in wanted]
-    summary = {"augmented_splits": augmented, "eval_splits": [sp for sp in chosen if sp not in wanted],
+    # --copies 0 (--keep-original): each sample once, through the normalize stage only: no split is augmented
+    augmented = [sp for sp in chosen if sp in wanted] if copies else []
+    summary = {"augmented_splits": augmented, "eval_splits": [sp for sp in chosen if sp not in augmented],
                "eval_stage": "normalize" if rec.has_normalize else "none", "random_ops": rec.has_random}
     if augmented and copies and not rec.has_random:  # an empty (or normalize-only) recipe: copies, not augmentations
         import warnings
@@ -608,6 +776,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     extra = {"augmented_from": source, "recipe": rec.to_dict(), "recipe_given": base.to_dict(), "seed": seed,
              "copies": copies, "keep_original": keep_original,
              **summary, **({"pass": pass_no} if pass_no > 1 else {})}  # a first pass's card as before passes counted
+    outside = plugin_ops(rec)  # what a reader of the output must install to rerun or replay it
+    if outside:
+        extra["plugin_ops"] = outside
     # what the source's card says of members the copies keep as they are (a manifest's --meta columns)
     kept = {k: card[k] for k in CARRIED_CARD_KEYS if k in card}
     # planned from the index (nothing decoded) — or, for bare shards, from their tar headers — one task per output
@@ -769,7 +940,8 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
     for sp in rep["eval_splits"]:
         parts.append(f"{sp} {counts.get(sp, 0)} (not augmented: {how}, 1 copy each)")
     if not rep["augmented_splits"]:
-        parts.append("no split augmented (see --augment-split)")
+        parts.append("no sample augmented (--copies 0: each sample once)" if rep.get("copies") == 0 and
+                     rep["eval_splits"] else "no split augmented (see --augment-split)")
     resumed = (f" (resumed: kept the {rep['resumed_shards']} shards an earlier run of this job had finished)"
                if rep.get("resumed_shards") else "")
     left = rep.get("skipped") or []
@@ -868,7 +1040,8 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     # their order in the shards (a task reads whole every source shard it draws on: other tools' shards are
     # often written shuffled, and by key each task would read them all)
     plan = plan_shards(sorted_unique(records) if root is not None else records, maxcount)
-    options = job_options(maxcount=maxcount, on_error=on_error, seed=seed)
+    # the splits written (QA31: options.split was null under --split val; only the command said so)
+    options = job_options(maxcount=maxcount, on_error=on_error, seed=seed) | {"split": list(splits)}
     plugins: list[str] = []
     if executor == "ray" or (workers > 1 and len(plan) > 1 and writer._pack is None):
         # the tasks run in fresh processes (Ray workers; the pure-Python writer's spawned pool): they import the
@@ -902,14 +1075,21 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     # the source card's warnings hold for the copies too (12-bit images in 16-bit files decode nearly black, label
     # spellings read as one class): carried, naming the source (QA: the output's card and inspect lost them)
     named = card_extra["augmentation"]["augmented_from"]["name"]  # the source's name, as augment_dataset named it
-    carried = [f"source dataset {named}: {w}" for w in card.get("warnings") or []] if card else None
+    carried = [f"source dataset {named}: {w}" for w in card.get("warnings") or []] if card else []
+    # and what the recipe warns of while the job runs (QA31: a per-pixel map left where it was went to stderr only)
+    kept = _CardWarnings(carried, {p["name"]: i for i, p in enumerate(plan)})
+    token = f"{os.getpid()}:{id(kept)}"
+    for p in plan:
+        extra[p["name"]]["augment"]["job"] = token
     left = [*(carried_skipped or []), *lost]  # the source's losses first, with their origin; then this job's
-    return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=left or None,
-                      warnings=carried, label_names=card.get("label_names"), progress=progress, name=name or _name(out),
-                      card_extra=card_extra, executor=executor, address=address, write_fn=_augment_shard,
-                      task_extra=extra, storage_options=storage_options, workers=workers, rewrite=rewrite,
-                      # bare shards at a URL whose server gives no ETag / Last-Modified cannot be told unchanged
-                      checkable=root is not None or all(st not in (None, "None") for _, _, st in source))
+    with _kept_warnings(token, kept):
+        return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=left or None,
+                          warnings=kept, label_names=card.get("label_names"), progress=progress,
+                          name=name or _name(out), card_extra=card_extra, executor=executor, address=address,
+                          write_fn=_augment_shard, task_extra=extra, storage_options=storage_options, workers=workers,
+                          rewrite=rewrite,
+                          # bare shards at a URL whose server gives no ETag / Last-Modified cannot be told unchanged
+                          checkable=root is not None or all(st not in (None, "None") for _, _, st in source))
 
 
 def _source_files(src: str | Path, card: dict[str, Any], listed: dict[str, list[str]]) -> list[list[Any]] | None:
@@ -1101,6 +1281,8 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
         ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=threads,
                                  storage_options=so, on_error=on_error, keys=aug["sources"], **reader_options(rec))
     made: dict[str, Record] = {}
+    # a local task: what the recipe warns of goes into the output card too (_kept_warnings)
+    _TASK.job, _TASK.shard = _JOBS.get(aug.get("job", "")), task["name"]
     try:
         for s in ds:
             if s.key in need:
@@ -1113,6 +1295,8 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
         if message == str(exc):
             raise
         raise ShardError(message) from None
+    finally:
+        _TASK.job = None
     if on_error == "skip":  # the samples its reader skipped, as a local run lists them (same records, same plan)
         lost, _ = _source_losses(ds, made.values(), aug["sources"],
                                  lambda k: _planned_keys(k, aug.get("augment", True), aug["copies"],

@@ -59,6 +59,8 @@ TEXT_NAMES = ("text", "caption", "sentence", "transcription", "transcript")
 ROLES = ("image", "audio", "text", "label", "key", "split")
 SPLIT_RENAME = {"validation": "val"}
 _BATCH = 256
+#: the index columns of augment output that :func:`to_hf` keeps: a row's input sample and its replay log (JSON)
+AUG_COLUMNS = ("aug_source", "aug_params")
 _TO_HF_VERSION = 5  # bump when the Arrow layout written by to_hf changes (invalidates cached files)
 # 5: a source_key column (the original file's identity) after key, for data not sharded from Hugging Face
 # 4: text kept a leading BOM (its member's bytes decoded as plain UTF-8, not as the reader decodes them)
@@ -802,7 +804,9 @@ def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None,
     """The ``datasets.Features`` :func:`to_hf` gives a dataset with this card.
 
     Columns: ``key`` and ``source_key`` (the original file stem or manifest key the sample came from,
-    as the index holds it: what attribution of a row needs), then ``image`` (Image), ``audio`` (Audio),
+    as the index holds it: what attribution of a row needs), for augment output (a card with an
+    ``augmentation`` entry) ``aug_source`` and ``aug_params`` (the input sample a row was made from and the
+    params applied to it, JSON text, as the index holds them: ``Recipe.replay`` takes them), then ``image`` (Image), ``audio`` (Audio),
     ``text`` (string), ``label`` (ClassLabel with the card's names, else int64) for the modalities the
     card lists, then the extra fields given in ``arrays`` (field -> feature, from
     :func:`array_features`), by name; a dataset sharded from Hugging Face gets its original column
@@ -824,6 +828,8 @@ def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None,
         feats["key"] = ds.Value("string")
     if not hf:
         feats["source_key"] = ds.Value("string")
+        if isinstance(card.get("augmentation"), Mapping):  # the index's provenance of each copy (QA31: dropped)
+            feats.update({c: ds.Value("string") for c in AUG_COLUMNS})
     for role in ("key", "image", "audio", "text", "label", "split"):
         col = roles.get(role, role)
         if role == "key":
@@ -973,15 +979,21 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
     meta_kinds = dict(card.get("metadata_kinds") or {})
     extra = set(extra) | set(hf.get("npy") or [])
     source_keys = None
+    aug_cols = [c for c in AUG_COLUMNS if c in features]
+    provenance: dict[str, dict[str, Any]] = {}
     if "key" in roles or "source_key" in features:
         from mmdata.shards.index import load_index
 
         import pyarrow.compute as pc
 
-        # three columns, the split converted only: every column of every split made a dict of the whole index
-        t = load_index(path, columns=["split", "key", "source_key"])
-        t = t.filter(pc.equal(t["split"], split)).select(["key", "source_key"]).to_pydict()
+        # a few columns, the split converted only: every column of every split made a dict of the whole index
+        try:
+            t = load_index(path, columns=["split", "key", "source_key", *aug_cols])
+        except ShardError:  # an index without them (augment output of an older mmdata): the columns stay null
+            t, aug_cols = load_index(path, columns=["split", "key", "source_key"]), []
+        t = t.filter(pc.equal(t["split"], split)).select(["key", "source_key", *aug_cols]).to_pydict()
         source_keys = dict(zip(t["key"], t["source_key"]))
+        provenance = {c: dict(zip(t["key"], t[c])) for c in aug_cols}
     col = {r: roles.get(r, r) for r in ("image", "audio", "text", "label", "split")}
     # HF's convention for a sample without a label: -1 in a ClassLabel (or int) column, not null, so that
     # with_format("torch") gives an int64 tensor (a null made it float with NaN) and ignore_index=-1 works
@@ -1006,6 +1018,8 @@ def _hf_rows(path: str | Path, split: str, card: Mapping[str, Any], features: An
             row["key"] = s.key
             if source_keys is not None and "source_key" in features:  # the original file's identity
                 row["source_key"] = source_keys[s.key]
+            for c, values in provenance.items():  # augment output: the input sample and the params applied
+                row[c] = values.get(s.key)
         else:  # the original key column (an int id comes back as an int)
             k = source_keys[s.key]
             row[roles["key"]] = int(k) if _kind(features[roles["key"]]) == "int" else k
@@ -1482,10 +1496,11 @@ def hub_card(path: str | Path) -> str:
     if card.get("description"):  # Markdown as written; in a fence if it leaves HTML open (it would hide the rest)
         lines += [*_markdown_block(str(card["description"])), ""]
     per_split = ", ".join(f"{_md_line(s)}: {int(i.get('samples') or 0):,}" for s, i in splits.items())
+    members = _members(card)
     lines += [f"{total:,} samples ({per_split}); "
               f"modalities {', '.join(_md_line(m) for m in mods) or 'none'}; "
               f"{len(names) if names else 'no'} class names. Written by mmdata {_version(card.get('mmdata_version'))} as "
-              "WebDataset tar shards (`<key>.png`, `<key>.flac`, `<key>.txt`, `<key>.cls`, ...); "
+              f"WebDataset tar shards{f' ({members})' if members else ''}; "
               "`index.parquet` maps each key to its `source_key`, the original file it came from.", ""]
     lic = card.get("license")
     # the licence's own text, literally (a fence): Markdown or HTML in it shows as written, hides nothing
@@ -1504,6 +1519,8 @@ def hub_card(path: str | Path) -> str:
         lines.append("")
     if card.get("citation"):
         lines += ["## Citation", "", *_fence(str(card["citation"]), "bibtex"), ""]
+    if isinstance(card.get("augmentation"), Mapping):  # augment output: what it was made from and how
+        lines += ["## Augmentation", "", *_augmentation_lines(path, card["augmentation"]), ""]
     left = card.get("skipped_count") or 0
     left = f"{left:,}" if isinstance(left, int) else _md_line(left)
     lines += ["## Provenance", "",
@@ -1512,6 +1529,94 @@ def hub_card(path: str | Path) -> str:
     if card.get("command"):  # an indented code block: literal, whatever backticks the command holds
         lines += ["\n".join("    " + ln for ln in str(card["command"]).splitlines()), ""]
     return "\n".join(lines)
+
+
+#: a member extension shown in a code span of the README (a card's own strings are untrusted: others are left out)
+_PLAIN_EXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
+
+
+def _members(card: Mapping[str, Any], most: int = 12) -> str:
+    """The member names a sample of the dataset has (``<key>.png``, ``<key>.cls``, ...), from the card's
+    ``modalities.*.codecs`` — not a fixed list (QA31: ``<key>.flac`` / ``<key>.txt`` for a dataset of neither) —
+    the first ``most``, then ``...``; "" when the card lists none."""
+    exts: list[str] = []
+    for info in (card.get("modalities") or {}).values():
+        codecs = info.get("codecs") if isinstance(info, Mapping) else None
+        for ext in codecs if isinstance(codecs, list) else []:
+            if isinstance(ext, str) and _PLAIN_EXT.fullmatch(ext) and ext not in exts:
+                exts.append(ext)
+    shown = [f"`<key>.{e}`" for e in exts[:most]]
+    return ", ".join(shown + (["..."] if len(exts) > most else []))
+
+
+def _count(value: Any) -> int | None:
+    """A whole number >= 0 from the (untrusted) card, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _augmentation_lines(path: str | Path, aug: Mapping[str, Any]) -> list[str]:
+    """The README's "Augmentation" section of augment output, from the card's ``augmentation`` entry (its
+    source's name and fingerprint, the augmented and the normalized-only splits, copies, ``keep_original``,
+    seed, the ops from outside mmdata) and the index (per split, how many rows are input samples and how
+    many augmented copies: a split's count holds both, QA31)."""
+    src = aug.get("augmented_from") if isinstance(aug.get("augmented_from"), Mapping) else {}
+    what = f"the dataset {_md_line(src.get('name') or '?')}"
+    if src.get("fingerprint"):
+        what += f" (fingerprint {_md_line(src['fingerprint'])})"
+    passed = _count(aug.get("pass"))
+    splits = [str(s) for s in aug.get("augmented_splits") or [] if isinstance(s, str)]
+    plain = [str(s) for s in aug.get("eval_splits") or [] if isinstance(s, str)]
+    copies, seed = _count(aug.get("copies")), aug.get("seed")
+    out = [f"Written by `mmdata augment` from {what}" + (f", augment pass {passed}" if passed else "") + "."
+           + (" A split's count holds each augmented copy as a sample of its own: score models on splits that are "
+              "not augmented." if splits and copies else ""), ""]
+    keyed = "`<key>_aug<k>`" if not passed or passed < 2 else f"`<key>_p{passed}aug<k>`"
+    if splits and copies:
+        out.append(f"* Augmented splits: {', '.join(map(_md_line, splits))}: {copies} augmented "
+                   f"{'copy' if copies == 1 else 'copies'} of each input sample (keyed {keyed})"
+                   + (", and the input sample itself (`--keep-original`: the recipe's normalize stage only)"
+                      if aug.get("keep_original") is True else "") + ".")
+    else:
+        out.append("* No sample is augmented" + (" (`--copies 0`)" if copies == 0 else "") + ".")
+    if plain:
+        out.append(f"* Not augmented (each input sample once, the recipe's normalize stage only): "
+                   f"{', '.join(map(_md_line, plain))}.")
+    counts = _origin_counts(path)
+    for sp, (n_in, n_cp) in counts.items():
+        out.append(f"* Rows of {_md_line(sp)}: {n_in:,} input {'sample' if n_in == 1 else 'samples'}"
+                   + (f" and {n_cp:,} augmented {'copy' if n_cp == 1 else 'copies'}" if n_cp or sp in splits else "")
+                   + ".")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        out.append(f"* Seed: {seed} (`--seed`).")
+    out.append("* The recipe: in `dataset.json`, `augmentation.recipe_given` (as given) and `augmentation.recipe` "
+               "(as drawn with); each row of `index.parquet` names the input sample it was made from (`aug_source`) "
+               "and the params applied to it (`aug_params`, JSON: `Recipe.replay` reproduces the row from that "
+               "sample).")
+    ops = [o for o in aug.get("plugin_ops") or [] if isinstance(o, Mapping)]
+    if ops:
+        shown = []
+        for o in ops:
+            by = " ".join(_md_line(o[k]) for k in ("distribution", "version") if o.get(k))
+            shown.append(f"{_md_line(o.get('op', '?'))} (module {_md_line(o.get('module', '?'))}"
+                         + (f", {by}" if by else ", not an installed package") + ")")
+        out.append("* Ops from outside mmdata (install them to rerun or replay the recipe): " + "; ".join(shown) + ".")
+    return out
+
+
+def _origin_counts(path: str | Path) -> dict[str, tuple[int, int]]:
+    """Per split of augment output, ``(input samples, augmented copies)`` among its rows (a row whose key is
+    its ``aug_source`` is an input sample written through); {} for an index without ``aug_source``."""
+    from mmdata.shards.index import load_index
+
+    try:
+        t = load_index(path, columns=["key", "split", "aug_source"]).to_pydict()
+    except ShardError:
+        return {}
+    out: dict[str, list[int]] = {}
+    for key, split, source in zip(t["key"], t["split"], t["aug_source"]):
+        n = out.setdefault(str(split), [0, 0])
+        n[0 if source is None or source == key else 1] += 1
+    return {sp: (n[0], n[1]) for sp, n in out.items()}
 
 
 def write_hub_card(path: str | Path, out: str | Path | None = None) -> Path:
