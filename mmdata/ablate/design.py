@@ -241,6 +241,10 @@ class Ablation:
     imports: tuple[str, ...] = ()
     #: the installed entry points loaded (:func:`mmdata.plugins.load_entry_points`): environment, not config
     entry_points: tuple[str, ...] = ()
+    #: where the arms' plugin ops and the plugin fusion came from, ``{op: image.x | fusion: name, module,
+    #: distribution, version}`` each (the runner fills it: :func:`mmdata.ablate.runner.provided_by`; a resolved
+    #: config's ``plugins:``): config.resolved.yaml records it, and a rerun lacking one names it
+    provided: tuple[dict[str, Any], ...] = ()
     #: trainer keys messages name as ``mmdata train``'s options (:meth:`key_name`): those the caller set
     #: over the recipe's (``run(test_split=...)``, ``mmdata ablate --test-split``) and, when it set any,
     #: the split keys the recipe leaves unset (the user works with the options: they are the way to fix it)
@@ -304,6 +308,7 @@ class Ablation:
                            "scale": self.metric.scale, "label": self.metric.label},
                 "delta": self.delta, "alpha": self.alpha, "alignment": self.alignment,
                 **({"imports": list(self.imports)} if self.imports else {}),  # a rerun imports them (none: no key)
+                **({"plugins": [dict(p) for p in self.provided]} if self.provided else {}),  # a record, never imported
                 "arms": [{"name": a.name, "kind": a.kind, "label_noise": a.label_noise, "recipe": a.recipe} for a in self.arms]}
 
     def run_hash(self, arm: Arm, seed: int, data_fingerprint: str, device: str = "cpu", threads: int = 1,
@@ -638,7 +643,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     if not isinstance(data, dict):
         raise RecipeError("ablation recipe: expected a mapping with dataset, trainer, seeds, design, controls")
     resolved = "arms" in data  # DIR/config.resolved.yaml: the arms spelled out (re-run or resume a finished ablation)
-    allowed = set(TOP_KEYS) | ({"arms"} if resolved else {"design", "controls"})
+    allowed = set(TOP_KEYS) | ({"arms", "plugins"} if resolved else {"design", "controls"})
     unknown = sorted(set(data) - allowed, key=str)
     if unknown:
         raise RecipeError(f"ablation recipe: unknown key(s) {unknown}; allowed: {', '.join(sorted(allowed))} "
@@ -742,16 +747,69 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
               "imports": tuple(dict.fromkeys([*imports, *extra])), "entry_points": tuple(entry_points),
               "option_keys": option_keys}
     used = tuple(trainer["modalities"]) if bundled and isinstance(trainer.get("modalities"), (list, tuple)) else None
-    arms, note, sweep_note = (_resolved_arms(data["arms"], base), None, None) if resolved else _design_arms(data, base, used)
+    provided = _provided(data.get("plugins")) if resolved else ()
+    try:
+        arms, note, sweep_note = (_resolved_arms(data["arms"], base), None, None) if resolved else _design_arms(data, base, used)
+    except RecipeError as exc:
+        hint = _missing_plugin(str(exc), provided, base if resolved and not isinstance(source, dict) else None)
+        if hint:
+            raise RecipeError(f"{exc}; {hint}") from None
+        raise
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         twice = sorted(n for n, k in Counter(names).items() if k > 1)
         raise RecipeError(f"{'arms' if resolved else 'design'}: arm names must be unique; given more than once: {twice}")
     if note is None and any(a.name == "identity" and a.kind == "control" for a in arms) and not draws(arms[0].recipe, used):
         note = _identity_note(used, kept=True)
-    ab = Ablation(arms=arms, identity_note=note, sweep_note=sweep_note, own_trainer=own_trainer, **common)
+    ab = Ablation(arms=arms, identity_note=note, sweep_note=sweep_note, own_trainer=own_trainer, provided=provided,
+                  **common)
     _check_scale(ab, "arms" if resolved else "design")
     return ab
+
+
+def _provided(spec: Any) -> tuple[dict[str, Any], ...]:
+    """A resolved config's ``plugins:`` record (:attr:`Ablation.provided`): mappings of strings kept, anything
+    else dropped — a record for messages, never imported."""
+    if not isinstance(spec, list):
+        return ()
+    keys = ("op", "fusion", "module", "distribution", "version")
+    return tuple({k: p[k] for k in keys if isinstance(p.get(k), str)} for p in spec[:1000] if isinstance(p, dict))
+
+
+def _missing_plugin(msg: str, provided: Sequence[dict[str, Any]], folder: Path | None) -> str | None:
+    """What to install when a resolved config's arm names an op this environment lacks (``unknown image op 'x'``):
+    the plugin its ``plugins:`` record says provided it, else the plugins the folder's env.json says the runs
+    loaded (QA31: the rerun said only "unknown image op"). None: nothing recorded, or another error."""
+    import re
+
+    m = re.search(r"unknown (\w+) op '([^']+)'", msg)
+    if m is None:
+        return None
+    op = f"{m.group(1)}.{m.group(2)}"
+
+    def dist(p: dict[str, Any]) -> str:
+        return f"distribution {p['distribution']} {p.get('version') or ''}".rstrip() if p.get("distribution") else "no installed distribution"
+
+    hit = next((p for p in provided if p.get("op") == op), None)
+    if hit is not None:
+        how = (f"install it (pip install '{hit['distribution']}=={hit['version']}')" if hit.get("distribution") and hit.get("version")
+               else f"make module {hit.get('module')} importable")
+        return (f"op {op} came from plugin module {hit.get('module')} ({dist(hit)}) when these runs were made "
+                f"(config.resolved.yaml plugins:): {how}")
+    if folder is None:
+        return None
+    try:
+        env = json.loads((folder / "env.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    listed = env.get("plugins") if isinstance(env, dict) else None
+    if not isinstance(listed, list):
+        return None
+    named = [f"{p.get('spec')} ({dist(p)})" for p in listed[:20] if isinstance(p, dict) and isinstance(p.get("spec"), str)]
+    if not named:
+        return None
+    return (f"the runs in {folder} loaded the plugins {', '.join(named)} (env.json): install the one that provides "
+            f"op {op}")
 
 
 def _check_fusion_args(trainer: dict[str, Any]) -> None:

@@ -214,6 +214,29 @@ def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def error_text(exc: BaseException) -> str:
+    """A failed run's one-line summary (runs.parquet ``error``, the CLI, the report's Failures): the exception
+    and mmdata's notes naming where it happened (``mmdata: in recipe step image[0] (op image.boom, ...) on
+    sample '000015'``), of it or of an exception it was raised from — QA31: only the traceback column held them.
+
+    Example:
+        >>> e = ValueError("kaboom")
+        >>> e.add_note("mmdata: in recipe step image[0] (op image.boom) on sample '7'")
+        >>> error_text(e)
+        "ValueError: kaboom (mmdata: in recipe step image[0] (op image.boom) on sample '7')"
+    """
+    text = f"{type(exc).__name__}: {exc}"
+    notes: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen and len(seen) < 20:  # the chain of causes, never a cycle
+        seen.add(id(e))
+        notes += [n for n in getattr(e, "__notes__", None) or () if isinstance(n, str) and n.startswith("mmdata:")]
+        e = e.__cause__ or e.__context__
+    notes = [n for n in dict.fromkeys(notes) if n not in text]
+    return f"{text} ({'; '.join(notes)})" if notes else text
+
+
 def _tail(exc: BaseException) -> str:
     lines = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
     return "\n".join(lines[-TRACEBACK_LINES:])
@@ -283,7 +306,7 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
     except (Exception, SystemExit, RunTimeout) as exc:  # noqa: BLE001 — a failed run is data: recorded, reported, retried on rerun
         # SystemExit too: a trainer's sys.exit() would end the whole ablation when it runs in this process
         return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,
-                "error": f"{type(exc).__name__}: {exc}", "traceback": _tail(exc),
+                "error": error_text(exc), "traceback": _tail(exc),
                 **({"warnings": json.dumps(padding, ensure_ascii=False)} if padding else {})}
 
 

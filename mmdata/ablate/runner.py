@@ -408,6 +408,8 @@ def _code_change(stale: list[dict[str, Any]], env: dict[str, Any], prev_env: dic
         was.append(_software(r.get("mmdata_version") or e.get("mmdata"), e.get("git_revision"), e.get("git_dirty"),
                              r.get("torch") or e.get("torch"), code))
     now = _software(env.get("mmdata"), env.get("git_revision"), env.get("git_dirty"), env.get("torch"), env["code"])
+    if env.get("plugin_code") or any(e.get("plugin_code") for e in known.values()):
+        return f"mmdata's code, its libraries or the plugins' code ({'; '.join(was)} -> {now})"
     return f"mmdata's code or its libraries ({'; '.join(was)} -> {now})"
 
 
@@ -660,6 +662,70 @@ def _git_dirty() -> bool | None:
     from mmdata.recipes_path import git_dirty
 
     return git_dirty()
+
+
+#: files of one plugin package read for its digest at most (a package folder of a whole project: the first ones)
+MAX_PLUGIN_FILES = 2000
+
+
+def plugin_code(ab: Ablation, named: Sequence[str] = ()) -> str | None:
+    """A digest of the code from outside mmdata the runs use (QA31: a resume after a plugin op was edited
+    mixed both versions in one paired design, silently): the files of the modules of the arms' plugin ops
+    and the bundled trainer's plugin fusion (:meth:`Ablation.used_code`), of the trainer entry, and of the
+    plugin modules the recipe or the caller names (``named``: ``imports:``, ``--plugin``) — a package's
+    ``.py`` files, its folder's. None when there are none: an ablation of mmdata's code alone keeps its run
+    hashes (:func:`run_code`). Installed entry points whose ops no arm uses are not part of it."""
+    import hashlib
+
+    mods = [s.partition(":")[0] for s in named]
+    mods += [cls.__module__ or "" for cls in ab.used_code().values()]
+    if ab.entry:
+        mods.append(ab.entry.partition(":")[0])
+    mods = sorted({m for m in mods if m and m != "mmdata" and not m.startswith("mmdata.")})
+    if not mods:
+        return None
+    h = hashlib.sha256()
+    for m in mods:
+        h.update(f"module {m}\n".encode())
+        file = getattr(sys.modules.get(m), "__file__", None)
+        if not file:
+            h.update(b"(no file)\n")
+            continue
+        f = Path(file)
+        files = sorted(f.parent.rglob("*.py"))[:MAX_PLUGIN_FILES] if f.name == "__init__.py" else [f]
+        for one in files:
+            try:
+                h.update(f"{one.relative_to(f.parent)}\n".encode() + one.read_bytes())
+            except OSError:
+                h.update(f"{one.name}: unreadable\n".encode())
+    return h.hexdigest()
+
+
+def provided_by(ab: Ablation) -> tuple[dict[str, Any], ...]:
+    """Where the arms' plugin ops and the bundled trainer's plugin fusion come from (config.resolved.yaml
+    ``plugins:``, :attr:`Ablation.provided`): ``{op: section.name | fusion: name, module, distribution,
+    version}`` each (distribution and version None for a module no installed package provides)."""
+    out = []
+    for label, cls in ab.used_code().items():
+        d = describe([cls.__module__])[0]
+        what = {"op": f"{cls.section}.{cls.name}"} if label.startswith("op ") else {"fusion": label.split("'")[1]}
+        out.append({**what, "module": cls.__module__, "distribution": d["distribution"], "version": d["version"]})
+    return tuple(out)
+
+
+def run_code(code: str, plugins: str | None) -> str:
+    """A run's ``code`` (its identity, :meth:`Ablation.run_hash`, and runs.parquet's ``code``): mmdata's
+    (:func:`mmdata.shards.writer.code_identity`) alone, or with the plugins' (:func:`plugin_code`) folded in.
+
+    Example:
+        >>> run_code("ab" * 32, None) == "ab" * 32
+        True
+    """
+    if plugins is None:
+        return code
+    import hashlib
+
+    return hashlib.sha256(f"{code}\nplugins {plugins}".encode()).hexdigest()
 
 
 def environment(threads: int = 1, device: str = "cpu", plugins: Sequence[str] = (),
@@ -927,7 +993,9 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     device = device or str(ab.trainer.get("device") or "cpu")
     trainer_kw = {k: v for k, v in ab.trainer.items() if k != "device"}
     _check_runs_can_start(ab.entry, device, gpus, executor, inline_fn is not None)
+    named = ab.imports  # the recipe's imports: and plugins= (_check_code adds the modules found registered here)
     _check_code(ab, _runs_here(executor, workers, device, inline_fn is not None), executor, inline_fn, trainer_kw)
+    ab.provided = provided_by(ab)  # recorded in config.resolved.yaml: a rerun without the plugin names it
     absent = _absent_dataset(ab)
     if absent is None:
         _check_dataset(ab, storage_options)
@@ -966,7 +1034,10 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         # not the process's cached digest: worker processes import the code on disk now (a notebook's cache
         # would name the code of its first ablation)
         fresh = getattr(writer.code_identity, "__wrapped__", writer.code_identity)
-        env = environment(threads, device, ab.plugins, fresh())
+        theirs = plugin_code(ab, named)  # a plugin op, fusion or trainer edited since: its runs train again
+        env = environment(threads, device, ab.plugins, run_code(fresh(), theirs))
+        if theirs is not None:
+            env["plugin_code"] = theirs
         stamp = {"code": env["code"], "mmdata_version": env["mmdata"], "torch": env["torch"]}
         every = load_runs(out, shown)
         if absent is None:
