@@ -70,7 +70,7 @@ from mmdata.augment.audio import decode_frames
 from mmdata.augment.balance import Balanced, BalancePlan, index_groups
 from mmdata.augment.bucketing import BATCH_INDEX, OVER_BUDGET, Bucketed, bucket_edges, check_bucketing
 from mmdata.augment.image import blends_alpha
-from mmdata.augment.recipe import BALANCE_KEYS, Recipe, load_recipe, params_seed, validate_balance
+from mmdata.augment.recipe import BALANCE_KEYS, Recipe, load_recipe, params_seed, refusal, validate_balance
 from mmdata.checks import expect_int, expect_names, expect_state, unknown_keywords, usable_device
 from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import check_epoch, derive
@@ -227,12 +227,12 @@ def _count_refused(reader: ShardDataset, sample: Sample, exc: Exception) -> None
     meta = sample.meta
     if isinstance(reader, BlendDataset):  # its place in the blend's plan, its position in its dataset's share
         at, place = meta.get("source_position"), meta.get("position")
-        reader._count(RECIPE_REFUSED, str(meta.get("shard", "?")), sample.key, str(exc),
+        reader._count(RECIPE_REFUSED, str(meta.get("shard", "?")), sample.key, refusal(exc),
                       at=int(at) if at is not None else None, place=int(place) if place is not None else None)
         return
     at = meta.get("position")  # its place in errors (the order of the reader's stream)
     # after: in the records (meta["skipped"]) of the samples after it, which a resumed loader starts from
-    reader._count(RECIPE_REFUSED, str(meta.get("shard", "?")), sample.key, str(exc),
+    reader._count(RECIPE_REFUSED, str(meta.get("shard", "?")), sample.key, refusal(exc),  # the step that refused it
                   at=int(at) if at is not None else None, after=True)
 
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from mmdata.augment.audio import AUDIO_SECONDS
 from mmdata.augment.image import blends_alpha
-from mmdata.augment.recipe import Recipe, load_recipe, params_seed
+from mmdata.augment.recipe import Recipe, load_recipe, params_seed, refusal
 from mmdata.checks import did_you_mean, plural
 from mmdata.codecs import NON_FINITE_AUDIO, TEXT_EXTS
 from mmdata.errors import RecipeError, ShardError
@@ -350,7 +350,7 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
         except ShardError as exc:
             if on_error != "skip":
                 raise
-            return Record(key, s.key, {}, None, split, extra={SKIP_REASON: f"refused by the recipe: {exc}"})
+            return Record(key, s.key, {}, None, split, extra={SKIP_REASON: f"refused by the recipe: {refusal(exc)}"})
 
     if not augment:
         if wanted is None or s.key in wanted:

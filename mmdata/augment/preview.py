@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from mmdata.augment.image import blends_alpha
-from mmdata.augment.recipe import load_recipe, params_seed
+from mmdata.augment.recipe import load_recipe, params_seed, refusal
 from mmdata.errors import MMDataError, ShardError
 from mmdata.io import atomic_write_bytes
 from mmdata.text import CJK, CJK_PUNCT, Tokenizer
@@ -1328,7 +1328,7 @@ class _Skips:
         self.entries: list[dict[str, Any]] = []
 
     def refused(self, key: str, shard: str | None, exc: Exception) -> None:
-        self.entries.append({"key": key, "shard": shard, "reason": f"refused by the recipe: {exc}"})
+        self.entries.append({"key": key, "shard": shard, "reason": f"refused by the recipe: {refusal(exc)}"})
 
     def lost(self, ds: Any, delivered: set[str], wanted: set[str] | None = None) -> None:
         """The samples ``ds``'s pass lost (of ``wanted``, when given): named from its ``errors``; those it

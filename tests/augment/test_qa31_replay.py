@@ -317,7 +317,7 @@ def test_d10_refusal_keeps_the_step_that_raised_it() -> None:
 
     class DropDark(ImageOp):
         name = "qa31_drop_dark"
-    
+
         def kernel(self, arr, params):
             raise ShardError("too dark")
 
@@ -328,3 +328,49 @@ def test_d10_refusal_keeps_the_step_that_raised_it() -> None:
     assert refusal(info.value).endswith(" on sample 'k')")
     assert refusal(ShardError("sample 'k': target 'seg.png' has shape [1, 4, 4]")) == \
         "sample 'k': target 'seg.png' has shape [1, 4, 4]"  # not raised in an op: as it was
+
+
+# -- D10: the skip reason of a sample an op refuses names the step (patch replay-2: loader, offline, preview) --
+
+def test_d10_a_refusal_is_skipped_and_its_skip_reason_names_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mmdata
+    from mmdata.augment.offline import sample_copies
+    from mmdata.augment.preview import preview_figure
+    from mmdata.errors import ShardError
+    from mmdata.shards.sources import SKIP_REASON
+    from mmdata.testing import make_sample_folder
+
+    class DropDark(ImageOp):
+        name = "qa31_drop_dark"
+
+        def kernel(self, arr, params):
+            if arr.mean() < 128:
+                raise ShardError(f"mean pixel value {arr.mean():.1f} < 128")
+            return arr
+
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(make_sample_folder("raw", n=8), "ds", progress=False)
+        recipe = {"image": [{"op": "qa31_drop_dark"}]}
+        step = "in recipe step image[0] (op image.qa31_drop_dark, class "
+        loader = mmdata.loader("ds", 4, recipe=recipe, on_error="skip", num_workers=0)
+        kept = sum(len(b.keys) for b in loader)
+        refused = loader.skipped.get("refused by the recipe", 0)
+        assert kept and refused and all(step in e[2] and "< 128" in e[2] for e in loader.errors), loader.errors
+        skipped: list[dict[str, Any]] = []
+        preview_figure("ds", recipe, n=2, variants=1, on_error="skip", skipped=skipped)
+        assert skipped and all(s["reason"].startswith("refused by the recipe: mean pixel value") and step in s["reason"]
+                               for s in skipped), skipped
+        dark = next(s for s in mmdata.open_dataset("ds", shuffle=False) if s["image"].float().mean() < 128)
+        recs = list(sample_copies(dark, load_recipe(recipe), 1, False, "train", on_error="skip"))
+        assert step in recs[0].extra[SKIP_REASON], recs[0].extra
+        with pytest.raises(ValueError):  # any other exception stops the job, with the note
+            class Boom(ImageOp):
+                name = "qa31_boom"
+
+                def kernel(self, arr, params):
+                    raise ValueError("kaboom")
+
+            for _ in mmdata.loader("ds", 4, recipe={"image": [{"op": "qa31_boom"}]}, on_error="skip", num_workers=0):
+                pass
