@@ -220,8 +220,9 @@ def error_text(exc: BaseException) -> str:
     sample '000015'``), of it or of an exception it was raised from — QA31: only the traceback column held them.
 
     Example:
+        >>> from mmdata.augment.contract import add_note
         >>> e = ValueError("kaboom")
-        >>> e.add_note("mmdata: in recipe step image[0] (op image.boom) on sample '7'")
+        >>> add_note(e, "mmdata: in recipe step image[0] (op image.boom) on sample '7'")
         >>> error_text(e)
         "ValueError: kaboom (mmdata: in recipe step image[0] (op image.boom) on sample '7')"
     """
