@@ -11,7 +11,8 @@ without re-sharding.
   Hamming loss; model selection on val micro-F1.
 * ``--target KEY`` whose values are numbers: **regression** — one output, trained with the squared
   error of the target standardised by the training split's mean and sd (reported in ``target``; under
-  ``--label-fraction`` those of the labels kept),
+  ``--label-fraction`` those of the labels kept; a recipe's ``balance.fraction`` subsamples the training
+  data, not its labels: every training label's),
   predictions scored in the target's own units: MAE, RMSE, Pearson r, R²; model selection on val MAE.
 
 A sample without the key, or with ``null`` / NaN / a blank or NA cell, is unlabelled: left out of the
@@ -134,9 +135,14 @@ def _as_label_set(value: Any, key: str | None) -> Any:
 
 
 def _number(value: Any) -> float | None:
-    """A regression value: a number, or a number written as text (a CSV column with one NA cell is text)."""
+    """A regression value: a number, or a number written as text (a CSV column with one NA cell is text).
+    An integer too large for a float is infinite, as the same digits written as text read (refused by
+    :func:`settle` naming the sample, not an OverflowError)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # a JSON integer literal of 400 digits
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
         return float(value.strip())
     return None
@@ -440,6 +446,57 @@ class _TargetScores:
         return self.inner.nonfinite
 
 
+def _brief(value: Any, at_most: int = 40) -> str:
+    """``repr(value)``, shortened past ``at_most`` characters (a 400-digit number), saying how long it is."""
+    text = repr(value)
+    if len(text) <= at_most:
+        return text
+    digits = sum(c.isdigit() for c in text)
+    return f"{text[:at_most - 10]}… ({f'{digits} digits' if digits > at_most // 2 else f'{len(text)} characters'})"
+
+
+def _and(items: Sequence[str]) -> str:
+    return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else "".join(items)
+
+
+def _joined(names: Sequence[str], single: Collection[str]) -> list[tuple[str, str]]:
+    """The label names from string cells (``single``) that look like several names joined: by ``|`` / ``;``
+    (why ``""``), or by commas (IMDb's "Drama, Comedy"; QA31 D2) with why it looks so — a part that is also
+    a label alone, or two or more parts that recur (alone, or as a part of another comma-joined name: every
+    film of an IMDb export with two or three genres). A name whose one part recurs ('Crosby, Stills & Nash'
+    beside 'Crosby, Stills, Nash & Young') or none ('Washington, D.C.') is one name as written.
+
+    Example:
+        >>> _joined(["Crime, Drama", "Drama, Romance", "Washington, D.C.", "Washington"], {"Crime, Drama",
+        ...         "Drama, Romance", "Washington, D.C.", "Washington"})
+        [('Washington, D.C.', "'Washington' is also a label alone")]
+        >>> _joined(["Crime, Drama", "Action, Crime, Drama"], {"Crime, Drama", "Action, Crime, Drama"})[0]
+        ('Crime, Drama', "'Crime' and 'Drama' recur in other labels")
+    """
+    alone = set(names)
+    parts = {n: [p for p in (q.strip() for q in n.split(",")) if p] for n in names if n in single and "," in n}
+    elsewhere: dict[str, set[str]] = {}  # a part -> the comma-joined names it is a part of
+    for n, ps in parts.items():
+        for p in ps:
+            elsewhere.setdefault(p, set()).add(n)
+    out = []
+    for n in names:
+        if n not in single:
+            continue
+        if "|" in n or ";" in n:
+            out.append((n, ""))
+            continue
+        ps = parts.get(n, [])
+        labels = [repr(p) for p in dict.fromkeys(ps) if p in alone]
+        if labels:
+            out.append((n, f"{_and(labels)} {'is also a label' if len(labels) == 1 else 'are also labels'} alone"))
+            continue
+        recur = [repr(p) for p in dict.fromkeys(ps) if elsewhere.get(p, set()) - {n}]
+        if len(recur) >= 2:
+            out.append((n, f"{_and(recur)} recur in other labels"))
+    return out
+
+
 def _show(values: Sequence[Any], at_most: int = 20) -> str:
     return ", ".join(repr(v) for v in values[:at_most]) + (f", ... ({len(values)} in all)" if len(values) > at_most else "")
 
@@ -518,28 +575,50 @@ def _no_such_key(data: str, key: str, option: str | None, has: str) -> MMDataErr
 
 
 def several_columns(data: str, key: str, columns: Collection[str], option: str | None = None) -> MMDataError | None:
-    """The error for a target key that names several metadata ``columns`` joined by commas (``--target
-    findA,findB``, a clinical finding per column) and is no column itself; None otherwise. A target is one
-    column: the message says how to combine several into one multi-label column (QA31 D5: the key was taken
-    as a misspelling, "did you mean 'findB'?").
+    """The error for a target key that joins several names with commas (``--target findA,findB``, a clinical
+    finding per column) and is no column itself, where at least one part is a metadata column of
+    ``columns`` or close to one (a case or spelling slip: ``finda``); None otherwise. A target is one column:
+    the message says how to combine several into one multi-label column and names the parts that are no
+    column, each with its closest column (QA31 D5: the key was taken as a misspelling, "did you mean
+    'findB'?"; its review: 'findA,findC' still was, and 'finda,findb' was told to re-shard that column).
 
     Example:
         >>> print(several_columns("ds", "findA,findB", ["findA", "findB"]))  # doctest: +ELLIPSIS
         ds: --target findA,findB: 'findA,findB' names 2 metadata columns (findA, findB); a target is one column...
+        >>> print(several_columns("ds", "findA,findC", ["findA", "findB"]))  # doctest: +ELLIPSIS
+        ds: --target findA,findC: 'findA,findC' joins 2 names with commas (findA, findC); a target is one column, and...
         >>> several_columns("ds", "findA", ["findA", "findB"]) is None
         True
     """
+    import difflib
+
     parts = [p.strip() for p in key.split(",")]
-    if len(parts) < 2 or key in columns or not all(p and p in columns for p in parts):
+    if len(parts) < 2 or key in columns or not all(parts):
         return None
-    first = parts[0]
+    cols = list(columns)
+    folded = {c.casefold(): c for c in cols}
+
+    def closest(part: str) -> str | None:
+        return folded.get(part.casefold()) or next(iter(difflib.get_close_matches(part, cols, n=1)), None)
+
+    near = {p: closest(p) for p in parts if p not in columns}
+    if not any(p in columns or near[p] for p in parts):  # nothing like a column: the caller's "no such key" says what is
+        return None
+    first = next((p if p in columns else near[p] for p in parts if p in columns or near[p]), parts[0])
     alone = f"--target {first}" if option is None or option.startswith("--") else f"{option}: {first}"
+    if near:
+        shown = ", ".join(cols[:8]) + (f", ... ({len(cols)} in all)" if len(cols) > 8 else "")
+        unknown = _and([f"{p!r}" + (f" (did you mean {near[p]!r}?)" if near[p] else "") for p in near])
+        what = (f"joins {len(parts)} names with commas ({', '.join(parts)}); a target is one column, and {unknown} "
+                f"{'is not a metadata column' if len(near) == 1 else 'are not metadata columns'} of {data} "
+                f"(its columns: {shown}).")
+    else:
+        what = f"names {len(parts)} metadata columns ({', '.join(parts)}); a target is one column."
     return MMDataError(
-        f"{data}: {_given(key, option)}: {key!r} names {len(parts)} metadata columns ({', '.join(parts)}); a target is one "
-        "column. For one multi-label target of several 0/1 or true/false columns (one output each), write a column "
-        "that lists, per sample, the names of the columns that are on (a JSON list in a CSV cell: "
-        f'[\"{first}\"], or [] when none is) and shard it with --meta; each column alone trains as a one-label '
-        f"target ({alone})")
+        f"{data}: {_given(key, option)}: {key!r} {what} For one multi-label target of several 0/1 or true/false columns "
+        "(one output each), write a column that lists, per sample, the names of the columns that are on (a JSON list in "
+        f'a CSV cell: [\"{first}\"], or [] when none is) and shard it with --meta; each column alone trains as a '
+        f"one-label target ({alone})")
 
 
 def _check_has_metadata(data: str, key: str, option: str | None) -> None:
@@ -613,11 +692,13 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None, trai
     nums = [_number(v) for _, v in every]
     if all(n is not None for n in nums):
         # every split (QA31 D1): '1e999' in a val / test cell, read as inf, was counted labelled and left out of the scores
-        for role, vals in values.items():
-            bad = next(((k, v) for k, v in vals if not _missing(v) and not math.isfinite(_number(v) or 0.0)), None)
-            if bad is not None:
-                raise MMDataError(f"{data}: the target {key!r} of {'training' if role == 'train' else role} sample "
-                                  f"{bad[0]!r} is {bad[1]!r}: expected a finite number")
+        bad = [(role, k, v) for role, vals in values.items() for k, v in vals
+               if not _missing(v) and not math.isfinite(_number(v) or 0.0)]
+        if bad:
+            said = [f"{'training' if role == 'train' else role} sample {k!r} is {_brief(v)}" for role, k, v in bad[:5]]
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            raise MMDataError(f"{data}: the target {key!r} of {'; '.join(said)}{more}: expected a finite number "
+                              f"(blank the cell or write NA to make the sample unlabelled)")
         tr = np.array([_number(v) for _, v in fit], dtype=np.float64)
         sd = float(tr.std())
         warnings = []
@@ -661,16 +742,17 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None, trai
     unseen = [n for n in names if n not in in_train]
     if unseen:
         warnings.append(f"label{'s' * (len(unseen) > 1)} of the target {key!r} never in {split}: "
-                        + _show(unseen, 10) + " (the model cannot learn them; their scores count as misses)")
+                        + _show(unseen, 10) + (" (the model cannot learn them; their scores count as misses)"
+                                               if len(unseen) > 1 else " (the model cannot learn it; its scores count as misses)"))
     # only names from a string cell: an item of a list is one label as written (a CVAT label 'wheel|tyre')
     single = {n for (_, v), st in zip(every, sets) if isinstance(v, str) and not _is_list(v) for n in st or ()}
-    # ', ' (IMDb's "Drama, Comedy"; QA31 D2) only where a part is a label of its own: 'Washington, D.C.' is one name
-    alone = set(names)
-    joined = [n for n in names if n in single and ("|" in n or ";" in n
-                                                   or ("," in n and any(p.strip() in alone for p in n.split(","))))]
-    if joined:
-        warnings.append(f"label{'s' * (len(joined) > 1)} of the target {key!r} join several names ({_show(joined, 3)}): "
-                        "each combination is one label; write each sample's labels as a list (JSON "
+    joined = _joined(names, single)
+    if joined:  # a comma-joined name says why it was taken for several: a name of its own that has a comma can be told
+        shown = ("; " if any(why for _, why in joined) else ", ").join(f"{n!r}: {why}" if why else repr(n)
+                                                                         for n, why in joined[:3])
+        warnings.append(f"label{'s' * (len(joined) > 1)} of the target {key!r} join several names ({shown}"
+                        f"{f'; ... ({len(joined)} in all)' if len(joined) > 3 else ''}): each combination is one label "
+                        "(where it is one name, ignore this); write each sample's labels as a list (JSON "
                         '["Drama", "Comedy"] in a CSV cell) to train one output per name')
     spellings: dict[str, list[str]] = {}
     for n in names:
