@@ -213,10 +213,11 @@ def _console() -> Any:
     return Console(stderr=True, soft_wrap=True)
 
 
-def constant_labels(goal: Target, read: Values) -> list[str]:
+def constant_labels(goal: Target, read: Values, *, kept: bool = False) -> list[str]:
     """Warnings for a multi-label target's labels on in every labelled training sample (a boolean target
     true in every one): the model learns "always on" and scores perfectly, learning nothing (a constant
-    regression target is warned of by :func:`mmdata.train.targets.settle`).
+    regression target is warned of by :func:`mmdata.train.targets.settle`). ``kept``: ``read`` holds the
+    training labels a ``--label-fraction`` keeps, and the warnings say so.
 
     Example:
         >>> t = Target("multilabel", "tags", ["x", "y"])
@@ -233,17 +234,15 @@ def constant_labels(goal: Target, read: Values) -> list[str]:
         return []
     always = [n for n in goal.names if all(n in st for st in sets)]
     why = "nothing to learn; {} perfect for a model that always predicts {}"
+    every = f"every training {'label kept (--label-fraction)' if kept else 'sample'} ({len(sets)})"
     if goal.boolean and always:
-        return [f"the target {goal.key!r} is true in every training sample ({len(sets)}): "
-                + why.format("its scores are", "true")]
+        return [f"the target {goal.key!r} is true in {every}: " + why.format("its scores are", "true")]
     if not always:
         return []
     shown = ", ".join(map(repr, always[:5])) + (f" and {len(always) - 5} more" if len(always) > 5 else "")
     if len(always) == 1:
-        return [f"label {shown} of the target {goal.key!r} is on in every training sample ({len(sets)}): "
-                + why.format("its scores are", "it")]
-    return [f"labels {shown} of the target {goal.key!r} are on in every training sample ({len(sets)}): "
-            + why.format("their scores are", "them")]
+        return [f"label {shown} of the target {goal.key!r} is on in {every}: " + why.format("its scores are", "it")]
+    return [f"labels {shown} of the target {goal.key!r} are on in {every}: " + why.format("their scores are", "them")]
 
 
 def _described(goal: Target, read: Values | None) -> str:
@@ -474,17 +473,28 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             samples = {s: st.labels(s) for s in SPLITS}
             data_warnings = class_warnings(st, names)
         else:  # a metadata key: its kind, labels or training mean / sd and counts come from one read of the metadata
+            from mmdata.train.contrastive import labelled_balance
+
             several = several_columns(named, target, target_columns(card))  # not a misspelling of one of them (QA31 D5)
             if several is not None:
                 raise several
             try:
                 values = read_values(str(data), target, {s: role_splits(roles, s) for s in SPLITS}, on_error=on_error)
-                goal, samples, data_warnings = settle(str(data), target, values)
             except MMDataError as exc:  # a typo of a column the card lists: "did you mean", not "re-shard it"
                 raise misspelt_target(data, target, card, "target (--target)") or exc from None
-            data_warnings += constant_labels(goal, values)
-            settled = len(data_warnings)  # the target's own warnings: redone from the labels a --label-fraction keeps
-            fitted = values  # the values whose training labels the model trains on
+            # the values whose training labels the model trains on: a --label-fraction's subset (the loader's per-sample
+            # draw, known before any pre-training, so a fraction that keeps none is refused before it; QA31 review F1).
+            # A regression's mean / sd and the training-label warnings come from them, not the hidden labels too (QA31
+            # D3: a label leak); the kind, the label names (the outputs) and the counts stay every sample's. Pre-training
+            # alone (--epochs 0) reads no label: every value, as before
+            fitted = values if pretrain_only else _kept_values(data, values, labelled_balance(recipe, label_fraction),
+                                                               seed, role_splits(roles, "train"))
+            try:
+                goal, samples, data_warnings = settle(str(data), target, values, trained_on=None if fitted is values
+                                                      else {k for k, _ in fitted.by_role.get("train", [])})
+            except MMDataError as exc:
+                raise misspelt_target(data, target, card, "target (--target)") or exc from None
+            data_warnings += constant_labels(goal, fitted, kept=fitted is not values)
             classes, names = goal.outputs, goal.names
             same_class = _target_classes(target, goal, values, pretrain_args)  # before any pre-training
         augmented = set((card.get("augmentation") or {}).get("augmented_splits") or ())
@@ -565,12 +575,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         if prep.pretrained is not None:  # on_error="skip": what pre-training and its retrieval left out
             data_warnings += prep.pretrained.warnings(data)
         if target is not None and prep.labelled is not None:  # the kept subset's samples that hold the target
-            # a regression's mean / sd and the training-label warnings from the labels trained on, not the hidden
-            # ones too (QA31 D3: a label leak); the kind, label names (the outputs) and counts stay every sample's
-            fitted = _kept_values(data, values, prep.balance, seed, trained)
-            prep.labelled = len(fitted.labelled("train"))
-            goal, _, again = settle(str(data), target, values, trained_on={k for k, _ in fitted.by_role["train"]})
-            data_warnings[:settled] = again + constant_labels(goal, fitted)
+            kept = fitted if fitted is not values else _kept_values(data, values, prep.balance, seed, trained)  # --epochs 0
+            prep.labelled = len(kept.labelled("train"))
         if target is None and prep.balance is not None and not pretrain_only:  # the subset is drawn per sample
             bare = classes_without_labels(data, prep.balance, seed, trained)
             if bare:
