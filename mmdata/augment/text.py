@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
@@ -48,27 +48,28 @@ class _EditProblem(Exception):
 
 
 def edit_problem(edited: Any) -> str | None:
-    """Why ``edited`` (what :meth:`TextOp.edit` returned) is no list of token units (None: it is one).
+    """Why ``edited`` (what :meth:`TextOp.edit` returned) is no sequence of token units (None: it is one, a list
+    or a tuple of str).
 
     Example:
         >>> edit_problem("THE DOG")
-        'edit returned a str; expected a list of token units (words): a str would be read as one word per character; return a list (e.g. [w.upper() for w in words])'
+        'edit returned a str; expected a sequence of token units (words): a str would be read as one word per character; return a list (e.g. [w.upper() for w in words])'
     """
-    if isinstance(edited, list):
+    if isinstance(edited, Sequence) and not isinstance(edited, (str, bytes, bytearray)):
         for w in edited:
             if not isinstance(w, str):
                 kind = type(w).__name__
-                return (f"edit returned a list holding {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({w!r:.40}); expected "
-                        "a list of token units (words), each a str")
+                return (f"edit returned a {type(edited).__name__} holding {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
+                        f"({w!r:.40}); expected a sequence of token units (words), each a str")
         return None
     hint = ""
     if isinstance(edited, str):
         hint = ": a str would be read as one word per character; return a list (e.g. [w.upper() for w in words])"
-    elif isinstance(edited, tuple):
-        hint = " (list(...) makes one)"
     elif edited is None:
         hint = ": return the words (edit returns a new list; it does not edit them in place)"
-    return f"edit returned a {type(edited).__name__}; expected a list of token units (words){hint}"
+    elif isinstance(edited, Iterable):  # a generator, a set, an array: read once, in no given order, or not as str
+        hint = " (a list or a tuple of str; list(...) makes one)"
+    return f"edit returned a {type(edited).__name__}; expected a sequence of token units (words){hint}"
 
 
 class TextOp(Op):
@@ -99,6 +100,7 @@ class TextOp(Op):
             problem = edit_problem(edited)
             if problem is not None:
                 raise _EditProblem(problem)
+            edited = list(edited)  # a tuple of words, as before the check
         return text if edited == units else Tokenizer.rebuild(text, units, edited)  # unedited text stays byte-identical
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
