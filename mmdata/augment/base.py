@@ -230,7 +230,8 @@ class Op:
     #: hand ``transform`` a private copy of the tensors it may write (its ``field``; all, for a sample-level op).
     #: None: yes for ops defined outside mmdata, which cannot be trusted never to write into their input (an
     #: in-place write would corrupt the loader's cached samples); set False once ``mmdata.testing.check_op``
-    #: passes, to save the copy (a torch in-place write is still caught, by the tensor's version counter)
+    #: passes, to save the copy and the NaN check of the audio it returns, a pass each (a torch in-place write
+    #: is still caught, by the tensor's version counter; check_op still makes the NaN check)
     copy_input: ClassVar[bool | None] = None
     #: set per class at creation: one of mmdata's own ops (no copy, no return checks)
     _builtin: ClassVar[bool] = True
@@ -329,14 +330,17 @@ class Op:
         if not rows:
             return batch
         if len(rows) == len(params) or self.masked:
+            if self._builtin:
+                return self.transform_batch(batch, params)
+            watched = contract._versions(batch.data)  # a kernel that writes into the batch in place (x.div_())
             out = self.transform_batch(batch, params)
-            if not self._builtin:
-                contract.check_batch(self, batch, out)
+            contract.check_batch(self, batch, out, written=[k for k, t, ver in watched if t._version != ver])
             return out
         sub_in = batch.select(rows, self.batch_fields())
+        watched = [] if self._builtin else contract._versions(sub_in.data)
         sub = self.transform_batch(sub_in, [params[i] for i in rows])
         if not self._builtin:
-            contract.check_batch(self, sub_in, sub)
+            contract.check_batch(self, sub_in, sub, written=[k for k, t, ver in watched if t._version != ver])
         return batch.scatter(rows, sub)
 
     # -- hooks ------------------------------------------------------------------------------------
@@ -587,15 +591,28 @@ def foreign_hint(section: str, name: str) -> str:
     return f"; {known} ({note}) is {op!r} here{there};"
 
 
-def other_section_hint(section: str, name: str) -> str:
+#: the sections of the normalize stage (:data:`mmdata.augment.recipe.NORMALIZE_SECTIONS`, which imports this module)
+_NORMALIZE_SECTIONS = ("image", "audio", "text")
+
+
+def _and(words: Sequence[str], last: str) -> str:
+    """``image, audio and text``: ``words`` joined as a list is said (``last`` before the last one)."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+def other_section_hint(section: str, name: str, *, normalize: bool = False) -> str:
     """Where an unknown op ``name`` of ``section`` lives when another section has an op of that name (a built-in
     or a registered plugin's: ``gain`` written under ``image:``), or ``""``. A name that differs from such an op
-    only in case is sent there too when ``section`` has no close op of its own.
+    only in case is sent there too when ``section`` has no close op of its own. Under ``normalize`` (a step of
+    the normalize stage) a deterministic op is sent to normalize's own list of its section, and a random one
+    out of the stage.
 
     Example:
         >>> from mmdata.augment.base import other_section_hint  # the registry the built-in ops filled (pytest re-imports this file)
         >>> other_section_hint("image", "gain")
         "; 'gain' is an audio op (put it in the audio: section);"
+        >>> other_section_hint("image", "pad_trim", normalize=True)
+        "; 'pad_trim' is an audio op (put it in normalize's audio: section);"
     """
     if not isinstance(name, str):
         return ""
@@ -611,11 +628,20 @@ def other_section_hint(section: str, name: str) -> str:
         op = names.pop()
     if not found:
         return ""
-    kinds = " and ".join(found)
+    where, note = "the ", ""
+    if normalize:  # the normalize stage takes deterministic ops of its own sections only
+        fits = [s for s in found if s in _NORMALIZE_SECTIONS and known[(s, op)].deterministic]
+        if fits:
+            found, where = fits, "normalize's "
+        else:
+            note = ", outside normalize: normalize takes deterministic ops only"
+    kinds = _and(found, "and")
     article = "an" if kinds[0] in "aeiou" else "a"
-    places = " or ".join(f"{s}:" for s in found)
-    what = f"{name!r} is {article} {kinds} op" if op == name else f"{name!r} is {op!r} here, {article} {kinds} op"
-    return f"; {what} (put it in the {places} section);"
+    places = _and([f"{s}:" for s in found], "or")
+    what = f"{name!r} is {article} {kinds} op" if op == name else f"{name!r} is spelt {op!r}, {article} {kinds} op"
+    if note:
+        what += " that draws random params"
+    return f"; {what} (put it in {where}{places} section{note});"
 
 
 def _plugin_op(section: str, name: str, where: str) -> type[Op] | None:
@@ -656,8 +682,8 @@ def build_op(section: str, spec: dict[str, Any], where: str, *, normalize: bool 
     if cls is None or (normalize and not cls.deterministic):
         allowed = ", ".join(op_names(section, deterministic=normalize))
         if cls is None:
-            hint = (foreign_hint(section, name) or other_section_hint(section, name) or did_you_mean(name, op_names(section))
-                    or ";")
+            hint = (foreign_hint(section, name) or other_section_hint(section, name, normalize=normalize)
+                    or did_you_mean(name, op_names(section)) or ";")
             raise RecipeError(f"{where}: unknown {section} op {name!r}{hint} "
                               f"allowed: {allowed}")
         raise RecipeError(f"{where}: {name!r} draws random params; the normalize stage takes deterministic ops only: {allowed} "

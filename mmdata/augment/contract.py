@@ -494,10 +494,15 @@ def field_problem(name: str, value: Any) -> str | None:
     return None
 
 
-def check_sample(op: Any, before: Sample, out: Any, *, every_field: bool = False) -> None:
+def check_sample(op: Any, before: Sample, out: Any, *, every_field: bool = False, original: Sample | None = None,
+                 written: Any = ()) -> None:
     """Raise :class:`OpError` when ``out`` (what ``op`` made of ``before``) is no sample the loader can batch:
-    not a :class:`~mmdata.types.Sample`, another key, or a field it replaced of the wrong type, dtype or rank
-    (``every_field``: every field, also those it left alone)."""
+    not a :class:`~mmdata.types.Sample`, another key, a field it replaced (or wrote into in place: ``written``,
+    names of ``before``'s fields) of the wrong type, dtype or rank, or NaN / Inf audio it made from finite
+    audio (``every_field``: every field, also those it left alone). ``before`` may be the private copy
+    :func:`checked_transform` handed the op; ``original`` is then the sample it was copied from, which the
+    audio is judged against. A class with ``copy_input = False`` is not read for NaN (unless ``every_field``:
+    :func:`mmdata.testing.check_op`)."""
     key = before.key
     if not isinstance(out, Sample):
         hint = " (return sample.with_fields(image=...), a new Sample)" if isinstance(out, Mapping) or out is None else ""
@@ -507,7 +512,7 @@ def check_sample(op: Any, before: Sample, out: Any, *, every_field: bool = False
                              "resume): keep it")
     old = before.fields
     for name, value in out.fields.items():
-        if every_field or old.get(name) is not value:
+        if every_field or old.get(name) is not value or name in written:
             problem = field_problem(name, value)
             if problem is not None:
                 raise fail(op, key, problem)
@@ -516,11 +521,14 @@ def check_sample(op: Any, before: Sample, out: Any, *, every_field: bool = False
         if isinstance(sr, bool) or not isinstance(sr, int) or sr <= 0:
             raise fail(op, key, f"sample_rate is {sr!r} with 'audio' present; expected a positive int (Hz)")
     audio = out.fields.get("audio")
-    if isinstance(audio, torch.Tensor) and (every_field or old.get("audio") is not audio):
+    if (isinstance(audio, torch.Tensor) and (every_field or getattr(op, "copy_input", None) is not False)
+            and (every_field or old.get("audio") is not audio or "audio" in written)):
         # on the CPU only (a device tensor is not read: that would wait for the device); a source's NaN is
-        # check_input's to name, at the recipe's entry
+        # check_input's to name, at the recipe's entry. Judged against the sample the op was given, not the
+        # private copy it may have written into (x.div_(x.abs().amax()) on a silent clip)
+        was = (original if original is not None else before).fields.get("audio")
         found = _nonfinite(audio)
-        if found is not None and (not isinstance(old.get("audio"), torch.Tensor) or _nonfinite(old["audio"]) is None):
+        if found is not None and (not isinstance(was, torch.Tensor) or _nonfinite(was) is None):
             raise fail(op, key, f"transform returned audio holding {found}; {_NONFINITE_FIX}")
 
 
@@ -611,22 +619,25 @@ def checked_transform(op: Any, sample: Sample, params: dict[str, Any]) -> Sample
     else:
         src = sample
     watched = _versions(sample.fields, copied)
+    mine = _versions({k: src.fields[k] for k in copied if k in src.fields})  # the private copies, which it may write
     out = op.transform(src, params)
     for k, t, ver in watched:
         if t._version != ver:
             raise fail(op, sample.key, f"transform wrote into the input's {k!r} tensor in place; a cached sample "
                                         "(loader cache=True) would carry the change into the next epoch: return new tensors "
                                         "(x = x.clone() before in-place ops, or out-of-place ops)")
-    check_sample(op, src, out)
+    check_sample(op, src, out, original=sample, written=[k for k, t, ver in mine if t._version != ver])
     return out
 
 
-def check_batch(op: Any, before: Batch, out: Any) -> None:
+def check_batch(op: Any, before: Batch, out: Any, *, written: Any = ()) -> None:
     """Raise :class:`OpError` when a batched kernel of an op defined outside mmdata returned no batch like
     collate makes: not a :class:`~mmdata.types.Batch`, other keys, a replaced field of the wrong dtype / rank,
     a replaced field whose size no longer fits ``batch.lengths`` (lengths left as they were), a mix target the
     loss cannot read (:func:`mix_problem`: ``label_b`` without ``mix_lam``...), or NaN / Inf audio made from
-    finite audio (on the CPU only)."""
+    finite audio (on the CPU only; not read for a class with ``copy_input = False``). ``written``: the fields of
+    ``before`` the kernel wrote into in place (torch's version counter, read by the caller), checked as replaced
+    ones; their NaN is the op's (a source's is refused where the recipe starts, :func:`check_batch_input`)."""
     keys = before.keys
     if not isinstance(out, Batch):
         raise fail(op, keys, f"the batched kernel returned {type(out).__name__}; expected an mmdata.Batch "
@@ -634,7 +645,7 @@ def check_batch(op: Any, before: Batch, out: Any) -> None:
     if list(out.keys) != list(keys):
         raise fail(op, keys, "the batched kernel changed the batch's keys (rows are matched to samples by position)")
     for name, value in out.data.items():
-        if before.data.get(name) is value:
+        if before.data.get(name) is value and name not in written:
             continue
         rule = BATCH_TENSORS.get(name)
         if rule is not None:
@@ -656,22 +667,38 @@ def check_batch(op: Any, before: Batch, out: Any) -> None:
             if problem is not None:
                 raise fail(op, keys, f"{problem}: update batch.lengths[{name!r}] when the kernel changes the length "
                                      "(each row's valid size; collate's padding lies past it)")
-    audio = out.data.get("audio")
-    if isinstance(audio, torch.Tensor) and audio is not before.data.get("audio") and audio.dim() == 3:
+    audio, was = out.data.get("audio"), before.data.get("audio")
+    if (isinstance(audio, torch.Tensor) and audio.dim() == 3 and (audio is not was or "audio" in written)
+            and getattr(op, "copy_input", None) is not False):
         found = _nonfinite(audio)  # on the CPU only, as check_batch_input at the entry
-        was = before.data.get("audio")
-        if found is not None and (not isinstance(was, torch.Tensor) or _nonfinite(was) is None):
-            rows = (~torch.isfinite(audio.detach())).flatten(1).any(1).nonzero().flatten().tolist()
+        if found is not None and ("audio" in written or not isinstance(was, torch.Tensor) or _nonfinite(was) is None):
+            bad = ~torch.isfinite(audio.detach())
+            rows = bad.flatten(1).any(1).nonzero().flatten().tolist()
             names = ", ".join(repr(str(keys[i])) for i in rows[:3]) + ", ..." * (len(rows) > 3)
             raise fail(op, keys, f"the batched kernel returned batch['audio'] holding {found} in the rows of "
-                                 f"sample{'s' * (len(rows) > 1)} {names}; {_NONFINITE_FIX}")
+                                 f"sample{'s' * (len(rows) > 1)} {names}{_in_padding(bad, out.lengths.get('audio'))}; "
+                                 f"{_NONFINITE_FIX}")
+
+
+def _in_padding(bad: torch.Tensor, lengths: Any) -> str:
+    """`` (all past batch.lengths['audio']: ...)`` when every True of ``bad`` (B, C, T) lies past its row's length
+    (``lengths``, host int64 (B,)), else ``""``: NaN in the padding only, which a model that reads whole rows
+    still sees."""
+    if not (isinstance(lengths, torch.Tensor) and lengths.device.type == "cpu" and tuple(lengths.shape) == bad.shape[:1]):
+        return ""
+    valid = torch.arange(bad.shape[-1]) < lengths.reshape(-1, 1, 1)
+    if bool((bad & valid).any()):
+        return ""
+    return (" (all past batch.lengths['audio'] (the padding, which a model reading the whole row sees): pad "
+            "with 0.0, as collate does)")
 
 
 def mix_problem(batch: Batch) -> str | None:
     """Why a mixed batch's targets are not what the loss reads (None: they are, or the batch is not mixed):
     ``label_b`` and ``mix_lam`` together on a batch with labels (the loss mixes only when both are there:
     with one of them each row trains on its own label alone), ``mix_lam`` alone on one without (a metadata
-    target mixes with it), ``mix_lam`` a float tensor (B,), ``label_b`` an int64 tensor (B,).
+    target mixes with it), ``mix_lam`` a float tensor (B,) of weights in [0, 1] (read on the CPU only),
+    ``label_b`` an int64 tensor (B,).
 
     Example:
         >>> b = Batch(keys=["a", "b"], data={"label": torch.tensor([0, 1]), "label_b": torch.tensor([1, 0])})
@@ -684,10 +711,18 @@ def mix_problem(batch: Batch) -> str | None:
         return (f"writes batch['label_b'] but no batch['mix_lam']: {loss}, so every row would train on its own label "
                 "alone; write batch['mix_lam'], a float32 tensor (B,) (1.0 where a row's label is not mixed)")
     if lam is not None and lb is None and "label" in batch.data:
-        return (f"writes batch['mix_lam'] but no batch['label_b'] on a batch with labels: {loss}, so every row would "
-                "train on its own label alone; write batch['label_b'], the partner's label (a row's own where it is not mixed)")
+        return (f"writes batch['mix_lam'] but no batch['label_b'] on a batch with labels: {loss}, so a run that trains "
+                "the class label would train every row on its own label alone; write batch['label_b'] whenever the "
+                "batch has a 'label' (the class loss reads it, whatever target this run trains): the partner's label "
+                "(a row's own where it is not mixed)")
     if lam is not None and not (isinstance(lam, torch.Tensor) and lam.is_floating_point() and tuple(lam.shape) == (n,)):
         return f"batch['mix_lam'] is {_got(lam)}; expected a float tensor (B,) = ({n},): one weight of the row's own label per row"
+    if lam is not None and lam.device.type == "cpu":  # B numbers; a device tensor is not read (a wait per batch)
+        off = ~((lam >= 0) & (lam <= 1))  # NaN too
+        if bool(off.any()):
+            i = int(off.nonzero()[0])
+            return (f"batch['mix_lam'] holds {float(lam[i]):g} at row {i} (key {str(batch.keys[i])!r}); expected weights "
+                    "in [0, 1]: the share of the row's own target in the mix")
     if lb is not None and not (isinstance(lb, torch.Tensor) and lb.dtype is torch.int64 and tuple(lb.shape) == (n,)):
         return f"batch['label_b'] is {_got(lb)}; expected a torch.int64 tensor (B,) = ({n},): the partner's class id per row"
     return None

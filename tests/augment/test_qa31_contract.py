@@ -74,9 +74,23 @@ def _lam_int(out: Any, batch: Any, perm: Any) -> None:
     out.data["mix_lam"] = torch.ones(len(batch), dtype=torch.int64)
 
 
+def _lam_nan(out: Any, batch: Any, perm: Any) -> None:
+    out.data["label_b"] = batch["label"][perm]
+    out.data["mix_lam"] = torch.tensor([0.5, 0.5, float("nan"), 0.5, 0.5, 0.5])
+
+
+def _lam_big(out: Any, batch: Any, perm: Any) -> None:
+    out.data["label_b"] = batch["label"][perm]
+    out.data["mix_lam"] = torch.tensor([0.5, 1.5, 0.5, 0.5, -0.25, 0.5])
+
+
 @pytest.mark.parametrize(("name", "write", "says"), [
     ("qa_halfmix", _label_b_only, "writes batch['label_b'] but no batch['mix_lam']"),
-    ("qa_lamonly", _lam_only, "writes batch['mix_lam'] but no batch['label_b']"),
+    ("qa_lamonly", _lam_only, "writes batch['mix_lam'] but no batch['label_b'] on a batch with labels"),
+    ("qa_lamonly2", _lam_only, "write batch['label_b'] whenever the batch has a 'label' (the class loss reads it, "
+                               "whatever target this run trains)"),
+    ("qa_lamnan", _lam_nan, "batch['mix_lam'] holds nan at row 2 (key 'k2'); expected weights in [0, 1]"),
+    ("qa_lambig", _lam_big, "batch['mix_lam'] holds 1.5 at row 1 (key 'k1'); expected weights in [0, 1]"),
     ("qa_lam2d", _lam_2d, "batch['mix_lam'] is torch.float32 (6, 1); expected a float tensor (B,) = (6,)"),
     ("qa_lamint", _lam_int, "batch['mix_lam'] is torch.int64 (6,); expected a float tensor (B,) = (6,)"),
 ])
@@ -109,9 +123,10 @@ def _text_op(name: str, edit: Any) -> TextOp:
 
 
 @pytest.mark.parametrize(("edit", "says"), [
-    (lambda words: " ".join(words).upper(), "edit returned a str; expected a list of token units (words)"),
-    (lambda words: tuple(words), "edit returned a tuple; expected a list of token units (words)"),
-    (lambda words: [len(w) for w in words], "edit returned a list holding an int (3); expected a list of token units"),
+    (lambda words: " ".join(words).upper(), "edit returned a str; expected a sequence of token units (words)"),
+    (lambda words: (w for w in words), "edit returned a generator; expected a sequence of token units (words)"),
+    (lambda words: [len(w) for w in words], "edit returned a list holding an int (3); expected a sequence of token units"),
+    (lambda words: tuple(len(w) for w in words), "edit returned a tuple holding an int (3); expected a sequence of token"),
 ])
 def test_an_edit_that_returns_no_list_of_words_is_refused_on_both_paths(edit: Any, says: str) -> None:
     op = _text_op("qa_upper", edit)
@@ -123,14 +138,18 @@ def test_an_edit_that_returns_no_list_of_words_is_refused_on_both_paths(edit: An
     with pytest.raises(OpError) as exc:
         rec.apply_batched(collate([Sample("a", {"text": "one two"}), Sample("b", {"text": "the dog on the left"})]), 0)
     assert says in str(exc.value) and "on sample 'a'" in str(exc.value), str(exc.value)
-    with pytest.raises(AssertionError, match="expected a list of token units"):
+    with pytest.raises(AssertionError, match="expected a sequence of token units"):
         check_op(op)
 
 
-def test_an_edit_that_returns_a_list_of_str_still_works() -> None:
-    op = _text_op("qa_lower", lambda words: [w.upper() for w in words])
-    out = load_recipe({"text": [{"op": "qa_lower"}]}).apply_sample(Sample("k", {"text": "the dog, left"}), epoch=0)
+@pytest.mark.parametrize("edit", [lambda words: [w.upper() for w in words], lambda words: tuple(w.upper() for w in words)])
+def test_an_edit_that_returns_a_list_or_tuple_of_str_still_works(edit: Any) -> None:
+    op = _text_op("qa_lower", edit)
+    rec = load_recipe({"text": [{"op": "qa_lower"}]})
+    out = rec.apply_sample(Sample("k", {"text": "the dog, left"}), epoch=0)
     assert out["text"] == "THE DOG, LEFT"
+    got = rec.apply_batched(collate([Sample("a", {"text": "one two"}), Sample("b", {"text": "the dog on the left"})]), 0)
+    assert got["text"] == ["ONE TWO", "THE DOG ON THE LEFT"]
     check_op(op)
 
 
@@ -202,6 +221,7 @@ def test_nonfinite_audio_from_a_plugin_op_names_the_op_and_the_sample() -> None:
         rec.apply_batched(batch, 0)
     msg = str(exc.value)
     assert "audio[0] (op audio.qa_nanaudio" in msg and "samples 'a', 'c'" in msg and "clean the source" not in msg, msg
+    assert "padding" not in msg, msg
     with pytest.raises(AssertionError, match="NaN / infinite"):
         check_op(build_op("audio", {"op": "qa_nanaudio"}, "audio[0]"))
 
@@ -267,7 +287,9 @@ def _error(section: str, name: str) -> str:
     ("audio", "hflip", "'hflip' is an image op (put it in the image: section)"),
     ("image", "mixup", "'mixup' is a batch op (put it in the batch: section)"),
     ("text", "random_crop", "'random_crop' is an image and audio op (put it in the image: or audio: section)"),
-    ("image", "Gain", "'Gain' is 'gain' here, an audio op (put it in the audio: section)"),
+    ("image", "Gain", "'Gain' is spelt 'gain', an audio op (put it in the audio: section)"),
+    ("batch", "one_of", "'one_of' is an image, audio, text and sample op (put it in the image:, audio:, text: or sample: "
+                        "section)"),
 ])
 def test_an_op_of_another_section_says_where_it_goes(section: str, name: str, says: str) -> None:
     msg = _error(section, name)
@@ -284,3 +306,127 @@ def test_a_plugin_op_in_the_wrong_section_says_where_it_goes() -> None:
     # the foreign names and the section's own suggestions as before
     assert "is 'noise' here, an audio op" in _error("image", "AddGaussianSNR")
     assert "did you mean 'hflip'" in _error("image", "hflp") and "section)" not in _error("image", "hflp")
+
+
+# -- review of the fixes above ---------------------------------------------------------------------------------
+class _PeakNorm(AudioOp):
+    """Peak-normalises in place: NaN on a silent clip (0 / 0)."""
+
+    name = ""
+
+    def sample_params(self, rng: Any, sample: Any) -> dict[str, Any]:
+        return {}
+
+    def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+        x = sample["audio"]
+        x.div_(x.abs().amax())  # into the private copy the recipe hands an op defined outside mmdata
+        return sample if params.get("same") is None else sample.with_fields(audio=x)
+
+    def transform_batch(self, batch: Any, params: Any) -> Any:
+        x = batch["audio"]
+        x.div_(x.abs().amax(dim=(1, 2), keepdim=True))
+        return batch
+
+
+def _silent_batch() -> Any:
+    batch = collate([Sample("a", {"audio": torch.full((1, 60), 0.5)}), Sample("b", {"audio": torch.zeros(1, 50)})])
+    batch.sample_rate = 16000
+    return batch
+
+
+def test_nan_an_op_writes_into_its_private_copy_is_the_ops_per_sample_and_batched() -> None:
+    class QaPeak(_PeakNorm):
+        name = "qa_peak"
+
+    rec = load_recipe({"audio": [{"op": "qa_peak"}]})
+    src = Sample("silent", {"audio": torch.zeros(1, 100)}, sample_rate=16000)
+    for same in (None, True):
+        with pytest.raises(OpError) as exc:
+            QaPeak().apply(src, {"applied": True, "same": same})
+        msg = str(exc.value)
+        assert "(op audio.qa_peak, class " in msg and "on sample 'silent'" in msg, msg
+        assert "returned audio holding 100 NaN / infinite samples of 100" in msg and "clean the source" not in msg, msg
+    with pytest.raises(OpError, match=r"audio\[0\] \(op audio.qa_peak.*returned audio holding 100 NaN"):
+        rec.apply_sample(src, epoch=0)
+    assert not src["audio"].any()  # the caller's clip as it was
+    with pytest.raises(OpError) as exc:
+        rec.apply_batched(_silent_batch(), 0)
+    msg = str(exc.value)
+    assert "audio[0] (op audio.qa_peak" in msg and "holding 60 NaN / infinite samples" in msg, msg
+    assert "in the rows of sample 'b'" in msg and "clean the source" not in msg and "padding" not in msg, msg
+
+
+def test_copy_input_false_skips_the_nan_check_and_check_op_still_makes_it() -> None:
+    class QaPeakTrusted(_PeakNorm):
+        name = "qa_peak_trusted"
+        copy_input = False
+
+        def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+            x = sample["audio"]
+            return sample.with_fields(audio=x / x.abs().amax())
+
+        def transform_batch(self, batch: Any, params: Any) -> Any:
+            x = batch["audio"]
+            return batch.replace(audio=x / x.abs().amax(dim=(1, 2), keepdim=True))
+
+    rec = load_recipe({"audio": [{"op": "qa_peak_trusted"}]})
+    out = rec.apply_sample(Sample("silent", {"audio": torch.zeros(1, 100)}, sample_rate=16000), epoch=0)
+    assert out["audio"].isnan().all()  # the class opted out: no pass over its output
+    assert rec.apply_batched(_silent_batch(), 0)["audio"][1].isnan().any()
+
+    class QaNanTrusted(_PeakNorm):
+        name = "qa_nan_trusted"
+        copy_input = False
+
+        def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+            return sample.with_fields(audio=sample["audio"] / 0.0)
+
+        def transform_batch(self, batch: Any, params: Any) -> Any:
+            return batch.replace(audio=batch["audio"] / 0.0)
+
+    with pytest.raises(AssertionError, match="NaN / infinite"):  # check_op checks what the run no longer does
+        check_op(build_op("audio", {"op": "qa_nan_trusted"}, "audio[0]"))
+
+    class QaBatchNanTrusted(QaNanTrusted):
+        name = "qa_batchnan_trusted"
+
+        def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
+            return sample.with_fields(audio=sample["audio"] * 0.5)
+
+        def transform_batch(self, batch: Any, params: Any) -> Any:
+            x = batch["audio"].clone()
+            x[..., 0] = float("inf")
+            return batch.replace(audio=x)
+
+    with pytest.raises(AssertionError, match=r"\[batched == per-sample \(CPU kernels\)\].*NaN / infinite"):
+        check_op(build_op("audio", {"op": "qa_batchnan_trusted"}, "audio[0]"))
+
+
+def test_nan_only_in_the_padding_says_so() -> None:
+    class QaPadNan(_PeakNorm):
+        name = "qa_padnan"
+
+        def transform_batch(self, batch: Any, params: Any) -> Any:
+            x = batch["audio"].clone()
+            x[1, :, 50:] = float("nan")  # row 'b' holds 50 samples: all past its length
+            return batch.replace(audio=x)
+
+    with pytest.raises(OpError) as exc:
+        load_recipe({"audio": [{"op": "qa_padnan"}]}).apply_batched(_silent_batch(), 0)
+    msg = str(exc.value)
+    assert "holding 10 NaN / infinite samples of 120" in msg and "in the rows of sample 'b'" in msg, msg
+    assert "all past batch.lengths['audio'] (the padding, which a model reading the whole row sees)" in msg, msg
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ({"image": [{"op": "pad_trim", "length": 10}]}, "'pad_trim' is an audio op (put it in normalize's audio: section)"),
+    ({"image": [{"op": "gain"}]}, "'gain' is an audio op that draws random params (put it in the audio: section, "
+                                  "outside normalize: normalize takes deterministic ops only)"),
+    ({"image": [{"op": "Pad_Trim", "length": 10}]}, "'Pad_Trim' is spelt 'pad_trim', an audio op (put it in normalize's "
+                                                    "audio: section)"),
+])
+def test_an_op_of_another_section_under_normalize_says_where_it_goes(spec: dict[str, Any], says: str) -> None:
+    with pytest.raises(RecipeError) as exc:
+        load_recipe({"normalize": spec})
+    assert str(exc.value).startswith("normalize.image[0]: unknown image op ") and f"; {says}; allowed: " in str(exc.value), \
+        str(exc.value)
