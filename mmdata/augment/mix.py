@@ -116,9 +116,12 @@ class BatchOp(Op):
         if prev is not None:
             raise RecipeError(f"{self.where} ({self.name}): this batch was already mixed by {prev}; label_b / mix_lam hold "
                               "one pairing, so a batch is mixed once: keep one mixing op in the batch section")
-        out = self.combine(batch, params)
-        if not self._builtin:
-            contract.check_batch(self, batch, out)
+        if self._builtin:
+            out = self.combine(batch, params)
+        else:
+            watched = contract._versions(batch.data)  # a combine that writes into the batch in place
+            out = self.combine(batch, params)
+            contract.check_batch(self, batch, out, written=[k for k, t, ver in watched if t._version != ver])
         out.meta[MIXED_BY] = f"{self.where} ({self.name})"
         return out
 

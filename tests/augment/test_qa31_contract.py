@@ -430,3 +430,24 @@ def test_an_op_of_another_section_under_normalize_says_where_it_goes(spec: dict[
         load_recipe({"normalize": spec})
     assert str(exc.value).startswith("normalize.image[0]: unknown image op ") and f"; {says}; allowed: " in str(exc.value), \
         str(exc.value)
+
+
+def test_nan_a_mixing_op_writes_into_its_input_batch_is_the_ops() -> None:
+    def combine(self: Any, batch: Any, params: dict[str, Any]) -> Any:
+        x = batch["audio"]
+        x.div_(x.abs().amax(dim=(1, 2), keepdim=True))  # peak-normalise in place: a silent row turns NaN
+        out = batch.replace()
+        out.data["label_b"] = batch["label"][torch.tensor(params["perm"])]
+        out.data["mix_lam"] = torch.full((len(batch),), 1.0)
+        return out
+
+    type("QaPeakMix", (BatchOp,), {"__doc__": "A test mix.", "name": "qa_peakmix", "modalities": ("audio",),
+                                   "combine": combine})
+    rec = load_recipe({"seed": 0, "batch": [{"op": "qa_peakmix", "p": 1.0}]})
+    batch = collate([Sample("a", {"audio": torch.full((1, 60), 0.5), "label": 0}),
+                     Sample("b", {"audio": torch.zeros(1, 50), "label": 1})])
+    batch.sample_rate = 16000
+    with pytest.raises(OpError) as exc:
+        rec.apply_batch_section(batch, 0)
+    msg = str(exc.value)
+    assert msg.startswith("batch[0] (op batch.qa_peakmix, class ") and "NaN" in msg and "clean the source" not in msg, msg
