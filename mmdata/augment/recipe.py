@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -69,6 +70,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -151,14 +153,23 @@ class Step:
     #: whether the op (or a child of it) is defined outside mmdata: the targets it moves are checked
     #: against the image after it (:func:`mmdata.augment.targets.check_size`)
     foreign: bool = field(init=False)
+    #: a composite's: the labels of its children (at any depth) from outside mmdata, which its log entry
+    #: lists (the entry names the composite only) so that a saved log records their provenance
+    plugin_ops: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:  # computed once: read per op per sample
         object.__setattr__(self, "label", f"{self.section}.{self.op.name}")
         object.__setattr__(self, "uses_rng", self.op.uses_rng)
         object.__setattr__(self, "foreign", not self.op._builtin or any(c.foreign for c in self.children))
+        inner = {lb for c in self.children for lb in ((c.label,) if not c.op._builtin else ()) + c.plugin_ops}
+        object.__setattr__(self, "plugin_ops", tuple(sorted(inner)))
 
     def entry(self, params: dict[str, Any]) -> dict[str, Any]:
-        """A replay-log entry for this step."""
+        """A replay-log entry for this step (a composite with children from outside mmdata: their labels
+        under ``plugin_ops``, :data:`mmdata.augment.replay.PLUGIN_OPS`)."""
+        if self.plugin_ops:
+            return {"op": self.label, "id": self.uid, "index": self.index, "params": params,
+                    "plugin_ops": list(self.plugin_ops)}
         return {"op": self.label, "id": self.uid, "index": self.index, "params": params}
 
 
@@ -402,11 +413,28 @@ def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], ta
                     contract.note(exc, step.op, batch.keys[i])
                     raise
                 if image is not None and bool(batch.present["image"][i]):
-                    check_size(step, maps, image[i, -2:].tolist(), batch.keys[i])
+                    check_size(step, maps, image[i, -2:].tolist(), batch.keys[i], params[i])
                 value = from_hwk(maps[name], value)
             items.append(value)
         _restack(out, name, items)
     return out
+
+
+def _check_sizes(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], targets: Sequence[str]) -> None:
+    """After ``step`` (an op from outside mmdata that moves no target) ran on ``batch``, each applied row's
+    targets have its image's height and width, as :meth:`Recipe.apply_sample` checks (:func:`check_size`)."""
+    if "image" not in batch.present:
+        return
+    image = batch.valid_shapes("image")[:, -2:]
+    ran = torch.tensor([bool(p.get("applied")) for p in params]) & batch.present["image"].cpu()
+    for name in targets:
+        hw = batch.valid_shapes(name)[:, -2:]
+        bad = (ran & batch.present[name].cpu() & (hw != image).any(dim=1)).nonzero().flatten().tolist()
+        if bad:  # the first such row, named as the per-sample path names it (a stand-in of the target's shape)
+            i = bad[0]
+            k = int(np.prod(batch.valid_shapes(name)[i, :-2].tolist()))
+            check_size(step, {name: np.empty((*hw[i].tolist(), k), np.uint8)}, image[i].tolist(), batch.keys[i],
+                       params[i])
 
 
 def _on_image(step: Step) -> bool:
@@ -587,7 +615,7 @@ class Recipe:
         self._sizes_warned = False
         #: whether a batch holding a key twice (the same draws for every copy) was warned of
         self._repeats_warned = False
-        self._provenance_seen: set[str] = set()  # ops whose log provenance replay compared (warned once each)
+        self._provenance_seen: dict[Any, Any] = {}  # the logs' provenance records replay compared (once per log)
         self._plan_id: str | None = None  # _plan_identity, computed once
         #: per-pixel fields that every op moving the image moves with it (mmdata.augment.targets)
         self.targets = validate_targets(targets)
@@ -776,11 +804,11 @@ class Recipe:
                   maps: dict[str, Any] | None = None) -> Sample:
         """Run ``plan`` on ``sample``; ``maps`` (the targets as (H, W, K) arrays, :meth:`_take_maps`) move
         with every op that moves the image."""
-        moved: list[Step] = []  # a step of a user's op that moved the targets, not yet checked against the image
+        moved: list[tuple[Step, dict[str, Any]]] = []  # a user's op's step that moved the targets, not yet checked
 
         def verify(view: Any) -> None:  # the targets against the image as the step left it (its kernel has run)
             if moved and "image" in view:
-                check_size(moved[0], maps or {}, view["image"].shape[-2:], sample.key)
+                check_size(moved[0][0], maps or {}, view["image"].shape[-2:], sample.key, moved[0][1])
             moved.clear()
 
         def draw(step: Step, view: Any) -> dict[str, Any]:
@@ -796,7 +824,7 @@ class Recipe:
                     contract.note(exc, step.op, sample.key)
                     raise
                 if step.foreign and params.get("applied"):
-                    moved.append(step)
+                    moved.append((step, params))
 
         for item in plan:
             if isinstance(item, list):  # consecutive image ops: one HWC array, one conversion each way
@@ -895,7 +923,7 @@ class Recipe:
 
         A log read by :func:`~mmdata.augment.replay.load_log` carries the provenance of its ops from outside
         mmdata: an op of this recipe that differs from it (its class's ``version``, source, module or
-        distribution) is warned of, once per op and recipe: its output may differ from the one recorded.
+        distribution) is warned of, once per log: its output may differ from the one recorded.
         """
         if log:
             contract.check_input(sample)
@@ -921,7 +949,7 @@ class Recipe:
                 contract.note(exc, step.op, sample.key)
                 raise
             if maps and step.foreign and params.get("applied") and "image" in sample:
-                check_size(step, maps, sample["image"].shape[-2:], sample.key)
+                check_size(step, maps, sample["image"].shape[-2:], sample.key, params)
         return _with_nones(self._put_maps(sample, maps), nones)
 
     # -- batched ---------------------------------------------------------------------------------
@@ -1045,6 +1073,8 @@ class Recipe:
                 batch = _move_rows(batch, step, params, [n for n in targets if n not in frames], self._fills)
                 for name in frames:
                     batch = self._run_frame(step, batch, name, params)
+            elif targets and step.foreign:  # a user's op that moves nothing: it must not resize the image either
+                _check_sizes(batch, step, params, targets)
             if targets:  # rows whose image the step dropped (modality_dropout) lose their targets, as per sample
                 batch = self._batch_orphans(batch, targets, warn=False)
                 targets = [n for n in targets if isinstance(batch.data.get(n), torch.Tensor)]
@@ -1504,10 +1534,11 @@ def refusal(exc: BaseException) -> str:
         >>> err = ShardError("too dark")
         >>> add_note(err, "mmdata: in recipe step image[0] (op image.drop_dark) on sample 'k'")
         >>> refusal(err)
-        "too dark (in recipe step image[0] (op image.drop_dark) on sample 'k')"
+        'too dark (in recipe step image[0] (op image.drop_dark))'
     """
     text = str(exc)
-    steps = [n.removeprefix("mmdata: ") for n in getattr(exc, "__notes__", None) or ()
+    # the sample is the record's own (its key): " on sample 'k'" left out
+    steps = [re.sub(r" on sample .*$", "", n.removeprefix("mmdata: ")) for n in getattr(exc, "__notes__", None) or ()
              if isinstance(n, str) and n.startswith("mmdata: in recipe step ")]
     steps = [n for n in steps if n not in text]  # on 3.10 the note is in the message already
     return f"{text} ({'; '.join(steps)})" if steps else text

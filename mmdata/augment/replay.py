@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
@@ -42,20 +43,28 @@ PROVENANCE_KEY = b"mmdata.op_provenance"
 CHECKED = "checked_against"
 #: the columns of a row (:func:`log_rows`)
 COLUMNS = ("key", "epoch", "seq", "index", "id", "op", "applied", "params")
+#: in a composite's log entry (and its row, not a column): the labels of its children from outside mmdata,
+#: whose provenance :func:`save_log` records (the row names the composite only: ``image.one_of``)
+PLUGIN_OPS = "plugin_ops"
 
 
 def log_rows(key: str, log: Sequence[Mapping[str, Any]], epoch: int = 0) -> list[dict[str, Any]]:
     """Flatten one sample's log into rows: key, epoch, seq, index, id, op, applied, params (JSON)."""
-    return [{"key": key, "epoch": epoch, "seq": j, "index": None if e.get("index") is None else int(e["index"]),
+    rows = [{"key": key, "epoch": epoch, "seq": j, "index": None if e.get("index") is None else int(e["index"]),
              "id": e.get("id"), "op": e["op"], "applied": bool(e["params"].get("applied")),
              "params": json.dumps(e["params"], sort_keys=True)}
             for j, e in enumerate(log)]
+    for row, e in zip(rows, log):
+        if e.get(PLUGIN_OPS):  # a composite's children from outside mmdata: what save_log records the provenance of
+            row[PLUGIN_OPS] = list(e[PLUGIN_OPS])
+    return rows
 
 
 def save_log(path: str | Path, rows: Iterable[Mapping[str, Any]], *, recipe: Any = None) -> None:
     """Write rows (from :func:`log_rows`) to a Parquet file atomically (format 3), with the provenance
-    (:func:`op_provenance`) of every op from outside mmdata that the rows name — and, given the ``recipe``
-    that drew them, of its ops inside composites (``one_of``, ``some_of``) too, which the rows do not name.
+    (:func:`op_provenance`) of every op from outside mmdata that the rows name, inside composites (``one_of``,
+    ``some_of``: their rows list such children, :data:`PLUGIN_OPS`) too — and, given the ``recipe`` that
+    drew them, of all its ops from outside mmdata (rows written by hand need not list them).
 
     Raises:
         MMDataError: a row that is not :func:`log_rows` output (naming the row and what it lacks); nothing
@@ -91,6 +100,8 @@ def _check_rows(rows: Sequence[Any]) -> None:
     """Each row is a mapping with :data:`COLUMNS`, its ``params`` the JSON text :func:`log_rows` makes, or an
     :class:`MMDataError` naming the row (a sample's log itself, ``{"key", "epoch", "aug": [...]}``, was written
     as nulls, and :func:`load_log` then failed on them)."""
+    from numbers import Integral
+
     how = "rows come from log_rows(key, sample.meta['aug'], epoch): one row per entry of a sample's log"
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
@@ -102,6 +113,22 @@ def _check_rows(rows: Sequence[Any]) -> None:
             bad = "params" if not isinstance(row["params"], str) else "op"
             raise MMDataError(f"save_log: row {i}: {bad} is a {type(row[bad]).__name__}; expected "
                               f"{'the JSON text of the params (json.dumps)' if bad == 'params' else 'the op label (image.hflip)'}; {how}")
+        where = f"save_log: row {i} (key {row['key']!r}, epoch {row['epoch']!r}, op {row['op']})"
+        if not isinstance(row["key"], str):
+            raise MMDataError(f"{where}: key is a {type(row['key']).__name__}; expected the sample's key (a str); {how}")
+        for col in ("epoch", "seq"):
+            if not isinstance(row[col], Integral) or isinstance(row[col], bool):
+                raise MMDataError(f"{where}: {col} is {row[col]!r} (a {type(row[col]).__name__}); expected an int; {how}")
+        try:
+            params = json.loads(row["params"])
+        except ValueError as exc:
+            raise MMDataError(f"{where}: params is not JSON: {exc}: {row['params'][:80]!r}; {how}") from None
+        if not isinstance(params, dict):
+            raise MMDataError(f"{where}: params is not a JSON object (a {type(params).__name__}): "
+                              f"{row['params'][:80]!r}; {how}")
+        extra = row.get(PLUGIN_OPS)
+        if extra is not None and (isinstance(extra, str) or not all(isinstance(x, str) for x in extra)):
+            raise MMDataError(f"{where}: {PLUGIN_OPS} is {extra!r}; expected a list of op labels (image.solarize)")
 
 
 def load_log(path: str | Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
@@ -218,18 +245,32 @@ def op_provenance(cls: type) -> dict[str, Any]:
         >>> sorted(op_provenance(registry()["image", "hflip"]))
         ['distribution', 'distribution_version', 'module', 'source_sha256', 'version']
     """
-    import inspect
-
     version = getattr(cls, "version", None)
     if not isinstance(version, (str, int, float, bool, type(None))):
         version = str(version)
     dist, dist_version = _distribution(cls.__module__ or "")
+    return {"module": cls.__module__, "version": version, "distribution": dist, "distribution_version": dist_version,
+            "source_sha256": _digest(cls)}
+
+
+_DIGESTS: WeakKeyDictionary[type, str | None] = WeakKeyDictionary()
+
+
+def _digest(cls: type) -> str | None:
+    """16 hex digits of the sha256 of ``cls``'s source, once per class (a class's code does not change: an
+    edited module makes a new class), None where the source is not available."""
+    try:
+        return _DIGESTS[cls]
+    except KeyError:
+        pass
+    import inspect
+
     try:
         digest: str | None = hashlib.sha256(inspect.getsource(cls).encode()).hexdigest()[:16]
-    except (OSError, TypeError):  # defined in a REPL, or a built without source
+    except (OSError, TypeError):  # defined in a REPL, from stdin, or a build without source
         digest = None
-    return {"module": cls.__module__, "version": version, "distribution": dist, "distribution_version": dist_version,
-            "source_sha256": digest}
+    _DIGESTS[cls] = digest
+    return digest
 
 
 def _provenance_of(rows: Sequence[Mapping[str, Any]], recipe: Any) -> dict[str, dict[str, Any]]:
@@ -239,7 +280,8 @@ def _provenance_of(rows: Sequence[Mapping[str, Any]], recipe: Any) -> dict[str, 
 
     reg = registry()
     classes: dict[str, type] = {}
-    for label in sorted({str(r["op"]) for r in rows}):
+    named = {str(r["op"]) for r in rows} | {str(x) for r in rows for x in r.get(PLUGIN_OPS) or ()}
+    for label in sorted(named):
         cls = reg.get(_op_key(label))
         if cls is not None and not _ours(cls):
             classes[f"{cls.section}.{cls.name}"] = cls
@@ -273,12 +315,20 @@ def _read_provenance(path: Any, raw: bytes | None) -> dict[str, dict[str, Any]]:
 
 
 def _changes(recorded: Mapping[str, Any], cls: type) -> list[str]:
-    """What differs between the ``recorded`` provenance and ``cls``'s now: ``version: 1 -> 2``, ..."""
+    """What differs between the ``recorded`` provenance and ``cls``'s now: ``version: 1 -> 2``, ... A source
+    digest not known on one side (None: a class from stdin, ``python -c``, a notebook cell) is not compared;
+    the module is, only then: the same source under another module name (a script run as ``__main__``, later
+    imported) is the same op."""
     now = op_provenance(cls)
     out = []
-    for key, what in (("module", "module"), ("version", "version"), ("source_sha256", "source sha256")):
-        if recorded.get(key) != now[key]:
-            out.append(f"{what}: {recorded.get(key)} -> {now[key]}")
+    was, digest = recorded.get("source_sha256"), now["source_sha256"]
+    known = was is not None and digest is not None
+    if not known and recorded.get("module") != now["module"]:
+        out.append(f"module: {recorded.get('module')} -> {now['module']}")
+    if recorded.get("version") != now["version"]:
+        out.append(f"version: {recorded.get('version')} -> {now['version']}")
+    if known and was != digest:
+        out.append(f"source sha256: {was} -> {digest}")
     was = (recorded.get("distribution"), recorded.get("distribution_version"))
     if was != (now["distribution"], now["distribution_version"]):
         def shown(d: Any, v: Any) -> str:
@@ -293,21 +343,30 @@ def _changed_message(where: str, label: str, cls: type, changed: Sequence[str]) 
             "output than was recorded (an op's author bumps its class's `version` when its output changes)")
 
 
-def check_provenance(entries: Sequence[Mapping[str, Any]], steps: Iterable[Any], seen: set[str]) -> None:
-    """Warn, once per op label in ``seen``, when an op of ``steps`` (and their children) from outside mmdata
-    differs from the provenance the log's ``entries`` carry (:func:`load_log`'s ``"provenance"``)."""
+def check_provenance(entries: Sequence[Mapping[str, Any]], steps: Iterable[Any], seen: dict[Any, Any]) -> None:
+    """Warn when an op of ``steps`` (and their children) from outside mmdata differs from the provenance the
+    log's ``entries`` carry (:func:`load_log`'s ``"provenance"``), once per log: ``seen`` (the recipe's) holds
+    the records compared already, by identity (a log's entries share one) and by content."""
     import warnings
 
     provenance = next((e["provenance"] for e in entries if e.get("provenance")), None)
     if not provenance:
         return
+    if seen.get(id(provenance)) is provenance:  # this log's record: compared at its first sample
+        return
+    seen[id(provenance)] = provenance  # held, so that its id is not another record's while it is here
+    content = json.dumps(provenance, sort_keys=True, default=str)
+    if content in seen:
+        return
+    seen[content] = True
+    done: set[str] = set()
 
     def walk(sts: Iterable[Any]) -> None:
         for st in sts:
             cls = type(st.op)
             label = f"{cls.section}.{cls.name}"
-            if not _ours(cls) and label not in seen and label in provenance:
-                seen.add(label)
+            if not _ours(cls) and label not in done and label in provenance:
+                done.add(label)
                 recorded = provenance[label]
                 changed = _changes(recorded, cls)
                 if changed and recorded.get(CHECKED) != op_provenance(cls):  # load_log did not say it already

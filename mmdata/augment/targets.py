@@ -239,7 +239,6 @@ def check_moved(op: Any, name: str, before: np.ndarray, out: Any, key: Any) -> N
     and width are checked against the image's once the step has run: :func:`check_size`)."""
     from mmdata.augment import contract
 
-    want = f"a {before.dtype} numpy array (H', W', {before.shape[2]}): the image's new height and width, the target's own dtype and channels"
     if not isinstance(out, np.ndarray):
         got = (f"a {type(out).__module__}.{type(out).__name__} {getattr(out, 'dtype', '')} "
                f"{tuple(getattr(out, 'shape', ()))}").replace("builtins.", "").replace("torch.Tensor torch.", "torch.Tensor ")
@@ -247,16 +246,19 @@ def check_moved(op: Any, name: str, before: np.ndarray, out: Any, key: Any) -> N
         got = f"a {out.dtype} array of shape {out.shape}"
     else:
         return
+    want = f"a {before.dtype} numpy array (H', W', {before.shape[2]}): the image's new height and width, the target's own dtype and channels"
     raise contract.fail(op, key, f"target {name!r}: move_map of a {before.dtype} target of shape {before.shape} "
                                  f"returned {got}; expected {want}")
 
 
-def check_size(step: Any, maps: Mapping[str, np.ndarray], hw: Sequence[int], key: Any) -> None:
-    """After ``step`` ran (and moved ``maps``), every target has the image's height and width ``hw``, or an
-    :class:`~mmdata.augment.contract.OpError` naming the step, the sample and the target: a ``move_map`` that
-    crops or resizes otherwise than the kernel (or an op that changes the image's size without ``moves_pixels``)
-    would leave a mask beside an image it no longer lines up with. Called for steps with an op from outside
-    mmdata."""
+def check_size(step: Any, maps: Mapping[str, np.ndarray], hw: Sequence[int], key: Any,
+               params: Mapping[str, Any] | None = None) -> None:
+    """After ``step`` ran with ``params`` (and moved ``maps``), every target has the image's height and width
+    ``hw``, or an :class:`~mmdata.augment.contract.OpError` naming the step, the sample and the target: a
+    ``move_map`` that crops or resizes otherwise than the kernel (or an op that changes the image's size without
+    ``moves_pixels``) would leave a mask beside an image it no longer lines up with. Called for steps with an op
+    from outside mmdata; in a composite (``one_of``, ``some_of``) the error names the child from outside
+    mmdata that ran (the ones that ran, if several did)."""
     from mmdata.augment import contract
 
     hw = tuple(int(v) for v in hw)
@@ -264,6 +266,9 @@ def check_size(step: Any, maps: Mapping[str, np.ndarray], hw: Sequence[int], key
         if tuple(arr.shape[:2]) == hw:
             continue
         want = (*hw, *arr.shape[2:])
+        ran = _ran_foreign(step, params) if step.children and params is not None else []
+        if len(ran) == 1:  # the child whose move_map (or kernel) is wrong, named as its own errors name it
+            step = ran[0]
         if changes(step, {}, ()):  # the step moved the targets: its move_map disagrees with its kernel
             problem = (f"target {name!r}: move_map returned shape {tuple(arr.shape)}; expected {want} (the image is "
                        f"{hw[0]}x{hw[1]} after this step): move the target as the kernel moves the image")
@@ -271,7 +276,23 @@ def check_size(step: Any, maps: Mapping[str, np.ndarray], hw: Sequence[int], key
             problem = (f"target {name!r} is {arr.shape[0]}x{arr.shape[1]} after this step, the image {hw[0]}x{hw[1]}: "
                        "an op that changes the image's size or moves its pixels sets moves_pixels = True and "
                        "implements move_map(arr, params, fill), so that the recipe's targets follow it")
+        if len(ran) > 1:
+            problem += f" (its ops from outside mmdata that ran: {', '.join(contract.describe(st.op) for st in ran)})"
         raise contract.fail(step.op, key, problem)
+
+
+def _ran_foreign(step: Any, params: Mapping[str, Any]) -> list[Any]:
+    """The steps of ops from outside mmdata among ``step``'s children (at any depth) that ``params`` applied."""
+    out: list[Any] = []
+    for j, p in sorted((params.get("children") or {}).items(), key=lambda kv: int(kv[0])):
+        child = step.children[int(j)]
+        if not p.get("applied"):
+            continue
+        if child.children:
+            out += _ran_foreign(child, p)
+        elif not child.op._builtin:
+            out.append(child)
+    return out
 
 
 def changes(step: Any, fills: Mapping[str, Any], names: Sequence[str]) -> bool:

@@ -325,7 +325,7 @@ def test_d10_refusal_keeps_the_step_that_raised_it() -> None:
         load_recipe({"image": [{"op": "qa31_drop_dark"}]}).apply_sample(_sample(), epoch=0)
     assert str(info.value) == "too dark"  # the exception itself is as raised (its note says the step)
     assert refusal(info.value).startswith("too dark (in recipe step image[0] (op image.qa31_drop_dark, class ")
-    assert refusal(info.value).endswith(" on sample 'k')")
+    assert refusal(info.value).endswith(".DropDark))")  # the skip record names the sample (its key)
     assert refusal(ShardError("sample 'k': target 'seg.png' has shape [1, 4, 4]")) == \
         "sample 'k': target 'seg.png' has shape [1, 4, 4]"  # not raised in an op: as it was
 
@@ -374,3 +374,132 @@ def test_d10_a_refusal_is_skipped_and_its_skip_reason_names_the_step(tmp_path: P
 
             for _ in mmdata.loader("ds", 4, recipe={"image": [{"op": "qa31_boom"}]}, on_error="skip", num_workers=0):
                 pass
+
+
+# -- review of the QA31 replay fixes -------------------------------------------------------------------------
+
+def _shrink() -> None:
+    class QShrink(ImageOp):  # makes the image 2 rows shorter, without moves_pixels (the bug)
+        name = "qa31_shrink"
+
+        def sample_params(self, rng, s):
+            return {}
+
+        def kernel(self, a, p):
+            return np.ascontiguousarray(a[2:])
+
+
+def test_review3_batched_refuses_a_resizing_op_without_moves_pixels_as_per_sample_does() -> None:
+    _shrink()
+    rec = load_recipe({**SEG, "image": [{"op": "qa31_shrink"}]})
+    for run in (lambda: rec.apply_sample(_sample(), epoch=0),
+                lambda: rec.apply_batched(collate([_sample(), Sample("k2", _sample().fields)]), 0)):
+        with pytest.raises(OpError, match=r"image\[0\] \(op image\.qa31_shrink, class .*sample 'k'.*'seg\.png' is 8x6 "
+                                          r"after this step, the image 6x6.*moves_pixels = True"):
+            run()
+    ok = load_recipe({**SEG, "image": [{"op": "qa31_shrink", "p": 0.0}, {"op": "hflip"}]})  # not applied: fine
+    b = ok.apply_batched(collate([_sample(), Sample("k2", _sample().fields)]), 0)
+    assert tuple(b["seg.png"].shape) == (2, 1, 8, 6)
+
+
+def test_review4_a_size_mismatch_inside_a_composite_names_the_child() -> None:
+    _moving_ops()
+    rec = load_recipe({**SEG, "image": [{"op": "one_of", "ops": [{"op": "qa31_crop"}]}]})
+    log = rec.apply_sample(Sample("k", {"image": _sample()["image"]}), epoch=0).meta["aug"]
+    runs = (lambda: rec.apply_sample(_sample(), epoch=0),
+            lambda: rec.apply_batched(collate([_sample(), Sample("k2", _sample().fields)]), 0),
+            lambda: rec.replay(_sample(), log))
+    for run in runs:
+        with pytest.raises(OpError, match=r"image\[0\]\.ops\[0\] \(op image\.qa31_crop, class .*sample 'k'.*move_map "
+                                          r"returned shape \(7, 6, 1\)"):
+            run()
+
+
+def test_review1_a_plugin_op_inside_a_composite_is_recorded_by_the_documented_call(plugin_dir: Path) -> None:
+    _plugin(plugin_dir)
+    spec = {"seed": 0, "image": [{"op": "one_of", "ops": [{"op": "some_of", "ops": [{"op": "qa31_post"}]}]},
+                                 {"op": "one_of", "ops": [{"op": "hflip"}]}]}
+    out = load_recipe(spec).apply_sample(S)
+    assert out.meta["aug"][0]["plugin_ops"] == ["image.qa31_post"] and "plugin_ops" not in out.meta["aug"][1]
+    path = plugin_dir / "c.parquet"
+    save_log(path, log_rows("k", out.meta["aug"], 0))  # as README / extending.md show it: no recipe=
+    assert set(json.loads(pq.read_schema(path).metadata[replay.PROVENANCE_KEY])) == {"image.qa31_post"}
+    assert pq.read_schema(path).names == list(replay.COLUMNS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log = load_log(path)
+        assert torch.equal(load_recipe(spec).replay(S, log[("k", 0)])["image"], out["image"])
+    _plugin(plugin_dir, body="255 - ")
+    with pytest.warns(UserWarning, match=r"image\.qa31_post .*source"):
+        load_log(path)
+    rec = load_recipe({"seed": 0, "image": [{"op": "one_of", "ops": [{"op": "hflip"}]}]})
+    assert "plugin_ops" not in rec.apply_sample(S).meta["aug"][0]  # mmdata's own composites log as before
+
+
+def _rewrite(path: Path, to: Path, **changed: Any) -> Path:
+    table = pq.read_table(path)
+    meta = dict(table.schema.metadata)
+    prov = json.loads(meta[replay.PROVENANCE_KEY])
+    prov["image.qa31_post"].update(changed)
+    meta[replay.PROVENANCE_KEY] = json.dumps(prov).encode()
+    pq.write_table(table.replace_schema_metadata(meta), to)
+    return to
+
+
+def test_review2_an_unknown_digest_or_a_module_rename_of_the_same_source_is_no_change(plugin_dir: Path,
+                                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _plugin(plugin_dir)
+    path, _ = _write(plugin_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_log(_rewrite(path, plugin_dir / "a.parquet", source_sha256=None))  # written from stdin / a notebook
+        load_log(_rewrite(path, plugin_dir / "b.parquet", module="__main__"))  # written running it as a script
+    with pytest.warns(UserWarning, match=r"module: __main__ -> qa31_post"):  # no digest: the module says it
+        load_log(_rewrite(path, plugin_dir / "c.parquet", module="__main__", source_sha256=None))
+    monkeypatch.setattr(replay, "_digest", lambda cls: None)  # read from stdin: its source is not available
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log = load_log(path)
+        load_recipe(REC).replay(S, log[("k", 0)])
+
+
+def test_review6_a_recipe_checks_each_log_it_replays(plugin_dir: Path) -> None:
+    _plugin(plugin_dir)
+    first, _ = _write(plugin_dir)
+    second = _rewrite(first, plugin_dir / "other.parquet", version=7)  # written by other plugin code
+    rec = load_recipe(REC)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log = load_log(first)
+        rec.replay(S, log[("k", 0)])
+        rec.replay(S, log[("k", 0)])
+    from mmdata.augment.base import _REGISTRY
+
+    cls = _REGISTRY.pop(("image", "qa31_post"))  # not registered when load_log reads it: Recipe.replay says it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log2 = load_log(second)
+    _REGISTRY[("image", "qa31_post")] = cls
+    with pytest.warns(UserWarning, match=r"Recipe\.replay: op image\.qa31_post .*version: 7 -> None"):
+        rec.replay(S, log2[("k", 0)])
+
+
+def test_review7_save_log_refuses_params_not_an_object_a_key_not_a_str_and_names_a_bad_epoch(tmp_path: Path) -> None:
+    good = log_rows("k", [{"op": "image.hflip", "id": "image.hflip#0", "index": 0, "params": {"applied": True}}], 0)[0]
+    for change, why in (({"params": "nope"}, r"params is not JSON"), ({"params": "null"}, r"params is not a JSON object \(a NoneType\)"),
+                        ({"key": None}, r"key is a NoneType"), ({"epoch": "0"}, r"epoch is '0' \(a str\); expected an int")):
+        with pytest.raises(MMDataError, match=r"save_log: row 1 \(key .*op image\.hflip\): " + why):
+            save_log(tmp_path / "bad.parquet", [good, {**good, **change}])
+    assert not (tmp_path / "bad.parquet").exists()
+
+
+def test_review_the_source_digest_is_computed_once_per_class(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    calls = []
+    real = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: calls.append(obj) or real(obj))
+    _plugin(plugin_dir)
+    path, _ = _write(plugin_dir)
+    load_recipe(REC).replay(S, load_log(path)[("k", 0)])
+    assert len(calls) == 1
