@@ -231,6 +231,7 @@ class Ablation:
     #: why the identity (A/A) control checks nothing here (the baseline draws nothing), or None
     identity_note: str | None = None
     #: a sweep of an op the baseline lacks: the step it adds to every arm, said in the report's Design section
+    #: (None for a baseline without augmentation: each arm is that op alone); config.resolved.yaml's ``sweep_note:``
     sweep_note: str | None = None
     #: a callable given to :func:`mmdata.ablate.run` trains (not the bundled trainer, even without an entry)
     own_trainer: bool = False
@@ -309,6 +310,7 @@ class Ablation:
                 "delta": self.delta, "alpha": self.alpha, "alignment": self.alignment,
                 **({"imports": list(self.imports)} if self.imports else {}),  # a rerun imports them (none: no key)
                 **({"plugins": [dict(p) for p in self.provided]} if self.provided else {}),  # a record, never imported
+                **({"sweep_note": self.sweep_note} if self.sweep_note else {}),  # the report's Design line on a rerun
                 "arms": [{"name": a.name, "kind": a.kind, "label_noise": a.label_noise, "recipe": a.recipe} for a in self.arms]}
 
     def run_hash(self, arm: Arm, seed: int, data_fingerprint: str, device: str = "cpu", threads: int = 1,
@@ -494,7 +496,8 @@ def _metric(spec: Any, bundled: bool = True, target: bool = False) -> Metric:
         raise RecipeError(f"metric.higher_is_better: {str(hib).lower()} for {name!r}, but a "
                           f"{'higher' if known[2] else 'lower'} {known[0].split(' (')[0]} is better: every verdict "
                           f"would be flipped; drop higher_is_better (mmdata knows {name}'s direction) or set it to "
-                          f"{str(known[2]).lower()}")
+                          f"{str(known[2]).lower()}" + ("" if bundled else f"; if your trainer's {name} measures something "
+                          f"else, return it under another name (e.g. test.my_{name[len('test.'):]}) and name that one"))
     if hib is None:
         if known is None:
             raise RecipeError(f"metric.higher_is_better: mmdata does not know whether a higher or a lower {name!r} is "
@@ -643,7 +646,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     if not isinstance(data, dict):
         raise RecipeError("ablation recipe: expected a mapping with dataset, trainer, seeds, design, controls")
     resolved = "arms" in data  # DIR/config.resolved.yaml: the arms spelled out (re-run or resume a finished ablation)
-    allowed = set(TOP_KEYS) | ({"arms", "plugins"} if resolved else {"design", "controls"})
+    allowed = set(TOP_KEYS) | ({"arms", "plugins", "sweep_note"} if resolved else {"design", "controls"})
     unknown = sorted(set(data) - allowed, key=str)
     if unknown:
         raise RecipeError(f"ablation recipe: unknown key(s) {unknown}; allowed: {', '.join(sorted(allowed))} "
@@ -749,7 +752,11 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     used = tuple(trainer["modalities"]) if bundled and isinstance(trainer.get("modalities"), (list, tuple)) else None
     provided = _provided(data.get("plugins")) if resolved else ()
     try:
-        arms, note, sweep_note = (_resolved_arms(data["arms"], base), None, None) if resolved else _design_arms(data, base, used)
+        if resolved:  # the sweep's note is recorded (sweep_note:): a rerun of the folder's config says it too
+            arms, note, sweep_note = _resolved_arms(data["arms"], base), None, data.get("sweep_note")
+            sweep_note = sweep_note if isinstance(sweep_note, str) and sweep_note.strip() else None
+        else:
+            arms, note, sweep_note = _design_arms(data, base, used)
     except RecipeError as exc:
         hint = _missing_plugin(str(exc), provided, base if resolved and not isinstance(source, dict) else None)
         if hint:
@@ -1243,13 +1250,19 @@ def _step_text(at: str, st: dict[str, Any]) -> str:
     return f"{at} {st.get('op')}" + (f" (id {st['id']})" if st.get("id") is not None else "")
 
 
+def _outer(found: list[tuple[str, dict[str, Any], str | None]], parent: str) -> dict[str, Any]:
+    """The composite step at position ``parent`` among ``found`` (:func:`_walk`)."""
+    return next(s for a, s, _ in found if a == parent)
+
+
 def _sweep_target(recipe: dict[str, Any], sec: str, op: str | None, sid: str | None
                   ) -> tuple[dict[str, Any], str | None]:
     """The step of ``recipe`` (the baseline's copy, changed in place) a sweep sets its parameter on, and a note
     when it is a step added to the baseline (an op it lacks: ``{op, p: 1.0}`` at the end of ``sec``). By id:
     the step of that ``id:`` wherever it is (inside a composite too); by op: the one top-level step of that op.
-    Refused: an op several top-level steps are (which one?), an op only inside a ``one_of`` / ``some_of`` (a
-    new always-on copy would be swept, not that step: QA31), an id named as the op, an unknown op.
+    Refused: an op several steps are (which one? two top-level ones, or one at the top and one inside a
+    ``one_of``), an op only inside a ``one_of`` / ``some_of`` (a new always-on copy would be swept, not that
+    step: QA31), an id named as the op, an unknown op.
 
     Example:
         >>> r = {"image": [{"op": "cutout", "id": "small", "p": 0.5}, {"op": "cutout", "id": "big", "p": 0.5}]}
@@ -1262,26 +1275,28 @@ def _sweep_target(recipe: dict[str, Any], sec: str, op: str | None, sid: str | N
     if sid is not None:
         hits = [(at, st) for at, st, _ in found if st.get("id") == sid]
         if len(hits) != 1:
-            what = "no" if not hits else f"{len(hits)}"
-            raise RecipeError(f"design.id: {what} {sec} step{'s' * (len(hits) != 1)} of the baseline {'has' if not hits else 'have'} "
-                              f"id {sid!r}; the baseline's {sec} steps: {listing}")
+            many = len(hits) > 1
+            raise RecipeError(f"design.id: {len(hits) if many else 'no'} {sec} step{'s' * many} of the baseline "
+                              f"{'have' if many else 'has'} id {sid!r}; the baseline's {sec} steps: {listing}")
         at, st = hits[0]
         if op is not None and st.get("op") != op:
             raise RecipeError(f"design.op: {op!r}, but the baseline's step of id {sid!r} ({at}) is a {st.get('op')}: drop "
                               "design.op (design.id names the step) or name the other step")
         return st, None
     top = [(at, st) for at, st, parent in found if parent is None and st.get("op") == op]
-    if len(top) == 1:
-        return top[0][1], None
-    if len(top) > 1:
-        named = ", ".join(_step_text(at, st) for at, st in top)
-        how = ("name one with design.id" if all(st.get("id") is not None for _, st in top)
-               else f"give them an `id:` in the baseline (e.g. `- {{op: {op}, id: big, ...}}`) and name one with design.id")
-        raise RecipeError(f"design.op: {op!r} is {len(top)} {sec} steps of the baseline ({named}); which one to sweep? {how}")
     deep = [(at, st, parent) for at, st, parent in found if parent is not None and st.get("op") == op]
+    if len(top) == 1 and not deep:
+        return top[0][1], None
+    if top and len(top) + len(deep) > 1:  # a top-level step and one inside a one_of are two steps of the op too
+        every = [(at, st, parent) for at, st, parent in found if st.get("op") == op]
+        named = ", ".join(_step_text(at, st) + (f" inside {_outer(found, parent).get('op')} {parent}" if parent else "")
+                          for at, st, parent in every)
+        how = ("name one with design.id" if all(st.get("id") is not None for _, st, _ in every)
+               else f"give them an `id:` in the baseline (e.g. `- {{op: {op}, id: big, ...}}`) and name one with design.id")
+        raise RecipeError(f"design.op: {op!r} is {len(every)} {sec} steps of the baseline ({named}); which one to sweep? {how}")
     if deep:
         at, st, parent = deep[0]
-        outer = next(s for a, s, _ in found if a == parent)
+        outer = _outer(found, parent)
         how = (f"name it with design.id: {st['id']}" if st.get("id") is not None
                else f"give that step an `id:` in the baseline (e.g. `- {{op: {op}, id: my_{op}, ...}}` inside the "
                     f"{outer.get('op')}) and name it with design.id")
@@ -1352,7 +1367,8 @@ def _design_arms(data: dict[str, Any], base: Path, used: tuple[str, ...] | None 
         arms.append(Arm("baseline", baseline, kind="baseline"))
         for i, v in enumerate(values):
             r = copy.deepcopy(baseline) if baseline else {"seed": 0}
-            hit, sweep_note = _sweep_target(r, sec, op, sid)
+            hit, added = _sweep_target(r, sec, op, sid)
+            sweep_note = added if baseline else None  # added to nothing: every arm is that op alone, nothing to say
             hit[param] = v
             name = _arm_name(f"{sid if sid is not None else op}.{param}={v}", f"design.values[{i}]", reserved=False)
             arms.append(Arm(name, _recipe_dict(r, f"design.values[{i}]", base)))

@@ -1600,7 +1600,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         f"Primary metric: **{pm['name']}** in {pm['label']}, {'higher' if pm['higher_is_better'] else 'lower'} is better. "
         f"{holm_family_text(s['alpha'], d.get('holm_arms', d['arms']), failed)}. Smallest effect of interest δ = "
         f"{num(delta, dec, sign=False)} ({s['delta']['source']}).", ""]
-    if ab.sweep_note:  # the step a sweep of an op the baseline lacks adds (QA31: said nowhere)
+    if ab.sweep_note and ab.baseline.recipe:  # the step a sweep of an op the baseline lacks adds (QA31: said nowhere)
         lines += [f"Sweep: {md_text(ab.sweep_note)}.", ""]
     ref = s.get("target")
     said = target_text(ref, pm["name"])

@@ -3,6 +3,7 @@ directions, arms that train alike."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,9 @@ def test_a_sweep_of_an_op_the_baseline_lacks_adds_it_warned_and_said_in_the_desi
     assert ab.arms[1].recipe["image"][-1]["op"] == "gaussian_noise" and ab.arms[1].recipe["image"][-1]["p"] == 1.0
     assert "image op gaussian_noise is not a step of the baseline" in ab.sweep_note and "p = 1.0" in ab.sweep_note
     assert any("gaussian_noise is not a step of the baseline" in w for w in design_warnings(ab))
-    # a baseline without augmentation: the step is said (Design section), not warned of
+    # a baseline without augmentation: each arm is the op alone, neither warned of nor said (review F3)
     ab = load_ablation({**_sweep(None, op="cutout")})
-    assert ab.sweep_note and not any("not a step of the baseline" in w for w in design_warnings(ab))
+    assert ab.sweep_note is None and not any("not a step of the baseline" in w for w in design_warnings(ab))
     plain = load_ablation(_sweep(BASE, op="cutout"))  # a step of the baseline: as before
     assert plain.sweep_note is None and plain.arms[1].name == "cutout.size=[0.4, 0.6]"
     assert plain.arms[1].recipe["image"][0]["size"] == [0.4, 0.6] and len(plain.arms[1].recipe["image"]) == 2
@@ -77,7 +78,7 @@ def test_a_sweep_names_its_step_by_id_and_refuses_an_op_of_several_steps() -> No
     assert load_ablation(_sweep(TWO, op="cutout", id="small")).arms[1].recipe["image"][0]["size"] == [0.4, 0.6]
     with pytest.raises(RecipeError, match=r"design.op: 'hflip', but the baseline's step of id 'big' \(image\[1\]\) is a cutout"):
         load_ablation(_sweep(TWO, op="hflip", id="big"))
-    with pytest.raises(RecipeError, match=r"design.id: no image steps of the baseline has id 'huge'; the baseline's image "
+    with pytest.raises(RecipeError, match=r"design.id: no image step of the baseline has id 'huge'; the baseline's image "
                                           r"steps: image\[0\] cutout \(id small\), image\[1\] cutout \(id big\)"):
         load_ablation(_sweep(TWO, id="huge"))
 
@@ -140,3 +141,65 @@ def test_the_report_design_section_says_the_step_a_sweep_adds(tmp_path: Path) ->
     report = (tmp_path / "out" / "report.md").read_text()
     design = report.split("## Design", 1)[1].split("\n## ", 1)[0]
     assert "Sweep: the sweep's image op gaussian_noise is not a step of the baseline" in design, design
+
+
+# review of the fixes above (QA31 review "ablate" F3-F6)
+
+
+def test_a_sweep_op_both_top_level_and_nested_is_refused_naming_both() -> None:
+    both = {"seed": 0, "image": [{"op": "cutout", "p": 0.5, "size": [0.1, 0.3]},
+                                 {"op": "one_of", "ops": [{"op": "cutout", "p": 1.0, "size": [0.2, 0.4]},
+                                                          {"op": "hflip", "p": 1.0}]}]}
+    with pytest.raises(RecipeError, match=r"design.op: 'cutout' is 2 image steps of the baseline \(image\[0\] cutout, "
+                                          r"image\[1\].ops\[0\] cutout inside one_of image\[1\]\); which one to sweep\? "
+                                          r"give them an `id:`.*design.id"):
+        load_ablation(_sweep(both, op="cutout"))
+    named = copy.deepcopy(both)
+    named["image"][0]["id"], named["image"][1]["ops"][0]["id"] = "outer", "inner"
+    with pytest.raises(RecipeError, match=r"which one to sweep\? name one with design.id"):
+        load_ablation(_sweep(named, op="cutout"))
+    assert load_ablation(_sweep(named, id="inner")).arms[1].recipe["image"][1]["ops"][0]["size"] == [0.4, 0.6]
+
+
+def test_the_design_id_refusal_says_no_step_has_it_in_the_singular() -> None:
+    with pytest.raises(RecipeError, match=r"^design.id: no image step of the baseline has id 'huge'"):
+        load_ablation(_sweep(TWO, id="huge"))
+
+
+def test_a_custom_trainers_metric_refusal_says_it_may_return_it_under_another_name() -> None:
+    one = {"seeds": 6, "trainer": {"entry": "mmdata.ablate.testing:synthetic_train"},
+           "design": {"mode": "explicit", "arms": {"a": {"image": [{"op": "hflip", "p": 0.5}]}}}}
+    with pytest.raises(RecipeError, match=r"a lower Hamming loss is better.*if your trainer's test.hamming measures "
+                                          r"something else, return it under another name \(e.g. test.my_hamming\)"):
+        load_ablation({**one, "metric": {"name": "test.hamming", "higher_is_better": True}})
+    bundled = {k: v for k, v in one.items() if k != "trainer"}
+    with pytest.raises(RecipeError, match=r"set it to false$"):  # the bundled trainer's metrics are mmdata's
+        load_ablation({**bundled, "metric": {"name": "test.nll", "higher_is_better": True}})
+
+
+def test_the_sweep_line_is_said_only_with_a_baseline_and_survives_a_rerun_of_the_resolved_config(tmp_path: Path) -> None:
+    import yaml
+
+    from mmdata.ablate import run
+    from mmdata.ablate.testing import synthetic_train
+    from mmdata.datasets.avdigits import build
+
+    assert load_ablation(_sweep(None, op="cutout")).sweep_note is None  # nothing to add to: no note, no line
+    data = build(tmp_path / "av", limit=4, progress=False)
+    cfg = {**_sweep(BASE, op="gaussian_noise", param="std", values=[[0.0, 0.05]]), "seeds": 3,
+           "dataset": {"path": str(data)}, "controls": {"identity": False}}
+    kw: dict[str, Any] = {"train_fn": synthetic_train, "workers": 1, "progress": False, "plots": False}
+    out = tmp_path / "out"
+    run(cfg, out, on_warning=lambda m: None, **kw)
+    resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
+    assert "gaussian_noise is not a step of the baseline" in resolved["sweep_note"]
+    said: list[str] = []
+    run(out / "config.resolved.yaml", out, on_warning=said.append, **kw)
+    assert any("gaussian_noise is not a step of the baseline" in w for w in said), said
+    design = (out / "report.md").read_text().split("## Design", 1)[1].split("\n## ", 1)[0]
+    assert "Sweep: the sweep's image op gaussian_noise is not a step of the baseline" in design, design
+    assert "sweep_note" in yaml.safe_load((out / "config.resolved.yaml").read_text())
+    null = {**_sweep(None, op="cutout"), "seeds": 3, "dataset": {"path": str(data)}, "controls": {"identity": False}}
+    run(null, tmp_path / "null", on_warning=lambda m: None, **kw)
+    assert "Sweep:" not in (tmp_path / "null" / "report.md").read_text()
+    assert "sweep_note" not in yaml.safe_load((tmp_path / "null" / "config.resolved.yaml").read_text())
