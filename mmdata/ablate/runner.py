@@ -393,8 +393,10 @@ def _software(version: Any, rev: Any, dirty: Any, torch: Any, code: Any) -> str:
 
 
 def _code_change(stale: list[dict[str, Any]], env: dict[str, Any], prev_env: dict[str, Any] | None) -> str | None:
-    """The stale-runs reason when some come from other code: the versions they ran under (from their rows and
-    the folder's env.json) and this call's."""
+    """The stale-runs reason when some come from other code: which code changed — mmdata's or its libraries'
+    (the versions the runs ran under, from their rows and the folder's env.json, and this call's), the
+    plugins' (the packages edited; or runs that did not record theirs yet) — where env.json's ``mmdata_code``
+    and ``plugin_code`` tell them apart, else all three named as one."""
     other = [r for r in stale if r.get("code") != env["code"]]
     if not other:
         return None
@@ -408,9 +410,54 @@ def _code_change(stale: list[dict[str, Any]], env: dict[str, Any], prev_env: dic
         was.append(_software(r.get("mmdata_version") or e.get("mmdata"), e.get("git_revision"), e.get("git_dirty"),
                              r.get("torch") or e.get("torch"), code))
     now = _software(env.get("mmdata"), env.get("git_revision"), env.get("git_dirty"), env.get("torch"), env["code"])
-    if env.get("plugin_code") or any(e.get("plugin_code") for e in known.values()):
-        return f"mmdata's code, its libraries or the plugins' code ({'; '.join(was)} -> {now})"
-    return f"mmdata's code or its libraries ({'; '.join(was)} -> {now})"
+    versions = f"{'; '.join(was)} -> {now}"
+    if not (env.get("plugin_code") or any(e.get("plugin_code") for e in known.values())):
+        return f"mmdata's code or its libraries ({versions})"
+    said = _plugin_change([known.get(c) for c in dict.fromkeys(r.get("code") for r in other)], env)
+    mine, plugins = said or (False, "")
+    if not plugins:
+        if mine:
+            return f"mmdata's code or its libraries ({versions})"
+        # an environment env.json does not record apart (or an mmdata of before it did): any of the three
+        return f"mmdata's code, its libraries or the plugins' code ({versions})"
+    if mine:
+        return f"mmdata's code or its libraries ({versions}) and {plugins}"
+    return (plugins[:-1] + "; " if plugins.endswith(")") else plugins + " (") + "mmdata's code and libraries are as before)"
+
+
+def _plugin_change(was: list[dict[str, Any] | None], env: dict[str, Any]) -> tuple[bool, str] | None:
+    """Whether mmdata's code changed between the environments ``was`` (env.json's, one per stale code) and
+    ``env``, and how the plugins' did, in words ("" if not); None when one of them is not recorded apart."""
+    mine_now = env.get("mmdata_code") or (None if env.get("plugin_code") else env.get("code"))
+    mine, unrecorded, dropped, edited = False, False, False, set[str]()
+    for e in was:
+        if not e:
+            return None
+        mine_was = e.get("mmdata_code") or (None if e.get("plugin_code") else e.get("code"))
+        if not mine_was or not mine_now:
+            return None
+        mine |= mine_was != mine_now
+        theirs_was, theirs_now = e.get("plugin_code"), env.get("plugin_code")
+        if theirs_was == theirs_now:
+            continue
+        if theirs_was is None:
+            unrecorded = True
+        elif theirs_now is None:
+            dropped = True
+        else:
+            a, b = e.get("plugin_modules") or {}, env.get("plugin_modules") or {}
+            edited |= {n for n in {*a, *b} if a.get(n) != b.get(n)} if a else {""}
+    words = []
+    if unrecorded:
+        words.append("the plugins' code, which these runs did not record (a run's identity covers the code from outside "
+                     "mmdata it uses — its trainer entry's, plugin ops' and fusion's packages, imports: — from this "
+                     "version on)")
+    if edited:
+        names = ", ".join(sorted(n for n in edited if n))
+        words.append(f"the plugins' code ({names} edited)" if names else "the plugins' code")
+    if dropped:
+        words.append("the plugins' code (the runs used code from outside mmdata this configuration does not)")
+    return mine, " and ".join(words)
 
 
 def _env_record(prev_env: dict[str, Any] | None, env: dict[str, Any], trained: int) -> dict[str, Any]:
@@ -668,37 +715,75 @@ def _git_dirty() -> bool | None:
 MAX_PLUGIN_FILES = 2000
 
 
-def plugin_code(ab: Ablation, named: Sequence[str] = ()) -> str | None:
-    """A digest of the code from outside mmdata the runs use (QA31: a resume after a plugin op was edited
-    mixed both versions in one paired design, silently): the files of the modules of the arms' plugin ops
-    and the bundled trainer's plugin fusion (:meth:`Ablation.used_code`), of the trainer entry, and of the
-    plugin modules the recipe or the caller names (``named``: ``imports:``, ``--plugin``) — a package's
-    ``.py`` files, its folder's. None when there are none: an ablation of mmdata's code alone keeps its run
-    hashes (:func:`run_code`). Installed entry points whose ops no arm uses are not part of it."""
+def _plugin_root(module: str) -> tuple[str, Path | None]:
+    """The code a plugin module belongs to, named and located: its top-level package's folder (``myproj`` for
+    ``myproj.ops``: the helpers, model and losses the op or trainer imports from its package too), or the
+    module's file alone when the top level is a plain module (never the folder it sits in: site-packages).
+    Below a namespace package (no ``__init__.py``), its first regular package. None: no file (built in)."""
+    parts = module.split(".")
+    for i in range(1, len(parts) + 1):
+        name = ".".join(parts[:i])
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            f = Path(file).resolve()
+            return name, f.parent if f.name == "__init__.py" else f
+    return module, None
+
+
+def _root_digest(root: Path | None) -> str:
+    """A digest of a plugin's code (:func:`_plugin_root`): the sorted paths, relative to the folder holding it,
+    and contents of its ``.py`` files (the first :data:`MAX_PLUGIN_FILES`) — no times or absolute paths, so
+    the same code has the same digest in any checkout. mmdata's own folder is never read (it is ``code``)."""
     import hashlib
 
+    import mmdata
+
+    h = hashlib.sha256()
+    own = Path(mmdata.__file__).resolve().parent
+    if root is None or root == own or root in own.parents:
+        h.update(b"(no file)\n" if root is None else b"(mmdata's folder)\n")
+        return h.hexdigest()
+    if root.is_dir():
+        files = sorted((f.relative_to(root.parent).as_posix(), f) for f in root.rglob("*.py"))[:MAX_PLUGIN_FILES]
+    else:
+        files = [(root.name, root)]
+    for rel, one in files:
+        try:
+            h.update(f"{rel}\n".encode() + one.read_bytes())
+        except OSError:
+            h.update(f"{rel}: unreadable\n".encode())
+    return h.hexdigest()
+
+
+def plugin_digests(ab: Ablation, named: Sequence[str] = ()) -> dict[str, str]:
+    """A digest per package of the code from outside mmdata the runs use (env.json ``plugin_modules``): the
+    top-level packages (:func:`_plugin_root`) of the modules of the arms' plugin ops and the bundled trainer's
+    plugin fusion (:meth:`Ablation.used_code`), of the trainer entry, and of the plugin modules the recipe or
+    the caller names (``named``: ``imports:``, ``--plugin``). Installed entry points whose ops no arm uses
+    are not part of it."""
     mods = [s.partition(":")[0] for s in named]
     mods += [cls.__module__ or "" for cls in ab.used_code().values()]
     if ab.entry:
         mods.append(ab.entry.partition(":")[0])
-    mods = sorted({m for m in mods if m and m != "mmdata" and not m.startswith("mmdata.")})
-    if not mods:
+    roots = dict(_plugin_root(m) for m in sorted({m for m in mods if m and m != "mmdata" and not m.startswith("mmdata.")}))
+    return {name: _root_digest(root) for name, root in sorted(roots.items())}
+
+
+def plugin_code(ab: Ablation, named: Sequence[str] = ()) -> str | None:
+    """A digest of the code from outside mmdata the runs use (QA31: a resume after a plugin op was edited
+    mixed both versions in one paired design, silently): of every package :func:`plugin_digests` names —
+    each one's ``.py`` files, so an edit of a helper module an op's kernel or the trainer imports counts too.
+    None when there are none: an ablation of mmdata's code alone keeps its run hashes (:func:`run_code`)."""
+    return _combined(plugin_digests(ab, named))
+
+
+def _combined(digests: dict[str, str]) -> str | None:
+    """:func:`plugin_code` of the packages' digests (:func:`plugin_digests`)."""
+    import hashlib
+
+    if not digests:
         return None
-    h = hashlib.sha256()
-    for m in mods:
-        h.update(f"module {m}\n".encode())
-        file = getattr(sys.modules.get(m), "__file__", None)
-        if not file:
-            h.update(b"(no file)\n")
-            continue
-        f = Path(file)
-        files = sorted(f.parent.rglob("*.py"))[:MAX_PLUGIN_FILES] if f.name == "__init__.py" else [f]
-        for one in files:
-            try:
-                h.update(f"{one.relative_to(f.parent)}\n".encode() + one.read_bytes())
-            except OSError:
-                h.update(f"{one.name}: unreadable\n".encode())
-    return h.hexdigest()
+    return hashlib.sha256("".join(f"package {n} {d}\n" for n, d in digests.items()).encode()).hexdigest()
 
 
 def provided_by(ab: Ablation) -> tuple[dict[str, Any], ...]:
@@ -1034,10 +1119,12 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         # not the process's cached digest: worker processes import the code on disk now (a notebook's cache
         # would name the code of its first ablation)
         fresh = getattr(writer.code_identity, "__wrapped__", writer.code_identity)
-        theirs = plugin_code(ab, named)  # a plugin op, fusion or trainer edited since: its runs train again
-        env = environment(threads, device, ab.plugins, run_code(fresh(), theirs))
-        if theirs is not None:
-            env["plugin_code"] = theirs
+        mine = fresh()
+        packages = plugin_digests(ab, named)
+        theirs = _combined(packages)  # a plugin op, fusion or trainer edited since: its runs train again
+        env = environment(threads, device, ab.plugins, run_code(mine, theirs))
+        if theirs is not None:  # what went into `code`, apart: the stale-runs warning says which one changed
+            env.update(plugin_code=theirs, plugin_modules=packages, mmdata_code=mine)
         stamp = {"code": env["code"], "mmdata_version": env["mmdata"], "torch": env["torch"]}
         every = load_runs(out, shown)
         if absent is None:

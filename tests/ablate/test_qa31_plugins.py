@@ -205,3 +205,97 @@ def test_a_resolved_config_without_plugins_has_no_plugins_record(tmp_path: Path,
     run(_cfg(tiny, {"flip": {"image": [{"op": "hflip", "p": 0.5}]}}), tmp_path / "out", train_fn=synthetic_train,
         workers=1, progress=False, plots=False, on_warning=lambda m: None)
     assert "plugins" not in yaml.safe_load((tmp_path / "out" / "config.resolved.yaml").read_text())
+
+
+# review of the fixes above (QA31 review "ablate" F1, F2)
+
+PKG_OP = '''
+from mmdata.augment.image import ImageOp
+
+from {pkg} import helpers
+
+
+class Post(ImageOp):
+    name = "{name}"
+
+    def sample_params(self, rng, sample):
+        return {{"b": int(rng.integers(2, 7))}}
+
+    def kernel(self, a, p):
+        return helpers.f(a, p)
+'''
+
+
+def _package(folder: Path) -> tuple[str, str]:
+    """A plugin package whose op's kernel lives in a sibling module (helpers.py), as a project's ops do."""
+    pkg, name = f"qa31pkg_{uuid.uuid4().hex[:8]}", f"qa31_pkg_{uuid.uuid4().hex[:6]}"
+    (folder / pkg).mkdir(parents=True)
+    (folder / pkg / "__init__.py").write_text("", encoding="utf-8")
+    (folder / pkg / "ops.py").write_text(textwrap.dedent(PKG_OP.format(pkg=pkg, name=name)), encoding="utf-8")
+    (folder / pkg / "helpers.py").write_text("def f(a, p):\n    return a\n", encoding="utf-8")
+    importlib.invalidate_caches()
+    sys.path.insert(0, str(folder))
+    importlib.import_module(f"{pkg}.ops")
+    return pkg, name
+
+
+def test_the_plugin_digest_covers_the_op_modules_whole_package(tmp_path: Path, registries: None) -> None:
+    from mmdata.ablate import load_ablation
+    from mmdata.ablate.runner import plugin_code, plugin_digests
+
+    pkg, name = _package(tmp_path / "code")
+    ab = load_ablation({"seeds": 3, "controls": {"identity": False},
+                        "design": {"mode": "explicit", "arms": {"post": {"image": [{"op": name, "p": 0.7}]}}}},
+                       own_trainer=True)
+    before, digests = plugin_code(ab), plugin_digests(ab)
+    assert list(digests) == [pkg] and before is not None
+    with open(tmp_path / "code" / pkg / "helpers.py", "a", encoding="utf-8") as f:
+        f.write("# edited\n")  # the op's module (ops.py) is untouched: only the helper it calls changed
+    assert plugin_code(ab) != before
+    assert plugin_code(ab, [f"{pkg}.ops", pkg]) == plugin_code(ab)  # one package, one digest, however it is named
+    # a top-level module that is no package: that file alone, never the folder it sits in (site-packages)
+    mod, single = _plugin(tmp_path / "flat", "a")
+    importlib.import_module(mod)
+    ab = load_ablation({"seeds": 3, "controls": {"identity": False},
+                        "design": {"mode": "explicit", "arms": {"post": {"image": [{"op": single, "p": 0.7}]}}}},
+                       own_trainer=True)
+    flat = plugin_code(ab)
+    (tmp_path / "flat" / "neighbour.py").write_text("x = 1\n", encoding="utf-8")
+    assert plugin_code(ab) == flat
+
+
+def test_the_retrain_warning_says_it_was_the_plugins_code_and_which_package(
+        tmp_path: Path, tiny: Path, registries: None) -> None:
+    from mmdata.ablate import run
+    from mmdata.ablate.testing import synthetic_train
+
+    pkg, name = _package(tmp_path / "code")
+    cfg = _cfg(tiny, {"post": {"image": [{"op": name, "p": 0.7}]}})
+    kw = {"train_fn": synthetic_train, "workers": 1, "progress": False, "plots": False, "plugins": [f"{pkg}.ops"]}
+    run(cfg, tmp_path / "out", on_warning=lambda m: None, **kw)
+    with open(tmp_path / "code" / pkg / "helpers.py", "a", encoding="utf-8") as f:
+        f.write("# edited\n")
+    said: list[str] = []
+    s = run(cfg, tmp_path / "out", on_warning=said.append, **kw)
+    msg = next(m for m in said if "come from another configuration" in m)
+    assert f"changed: the plugins' code ({pkg} edited; mmdata's code and libraries are as before)" in msg, msg
+    assert s["runs"]["stale_rows_not_analysed"] == 6 and s["runs"]["ok"] == 6
+
+
+def test_the_retrain_warning_of_runs_that_did_not_record_their_plugin_code_says_so() -> None:
+    from mmdata.ablate.runner import _code_change
+
+    env = {"code": "r" * 64, "mmdata_code": "m" * 64, "plugin_code": "p" * 64, "plugin_modules": {"myproj": "p" * 64},
+           "mmdata": "0.1.0", "torch": "2.4"}
+    before = {"code": "m" * 64, "mmdata": "0.1.0", "torch": "2.4"}  # an env.json from before the plugin digest
+    msg = _code_change([{"code": "m" * 64}], env, before)
+    assert msg is not None and msg.startswith("the plugins' code, which these runs did not record"), msg
+    assert "mmdata's code and libraries are as before" in msg
+    # mmdata's code changed too: both said, mmdata's with its versions
+    msg = _code_change([{"code": "o" * 64}], env, {"code": "o" * 64, "mmdata": "0.0.9", "torch": "2.4"})
+    assert msg is not None and msg.startswith("mmdata's code or its libraries (mmdata 0.0.9") and "did not record" in msg, msg
+    # an ablation without plugins: the message of before
+    msg = _code_change([{"code": "o" * 64}], {"code": "m" * 64, "mmdata": "0.1.0", "torch": "2.4"},
+                       {"code": "o" * 64, "mmdata": "0.0.9", "torch": "2.4"})
+    assert msg == ("mmdata's code or its libraries (mmdata 0.0.9, torch 2.4, code oooooooo -> mmdata 0.1.0, torch 2.4, "
+                   "code mmmmmmmm)"), msg
