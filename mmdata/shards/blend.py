@@ -147,6 +147,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self.modalities = next(iter(self.datasets.values())).modalities
         # classes merged by name, in order of first appearance
         names: dict[str, int] = {}
+        first: dict[str, str] = {}  # class name -> the dataset that brought it into the blend
         self._label_map: dict[str, np.ndarray | None] = {}
         for name, ds in self.datasets.items():
             classes = int((ds.card or {}).get("num_classes") or 0)
@@ -157,8 +158,13 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                               UserWarning, stacklevel=3)
             own = [str(x) for x in (named or range(classes))]
             for x in own:
-                names.setdefault(x, len(names))
+                if x not in names:
+                    names[x] = len(names)
+                    first[x] = name
             self._label_map[name] = np.array([names[x] for x in own], dtype=np.int64) if own else None
+        near = _near_names(first)
+        if near:
+            warnings.warn(near, UserWarning, stacklevel=3)
         self.label_names: list[str] | None = list(names) or None
         self.card: dict[str, Any] = {
             "blend": {n: {"path": str(p), "split": splits[n], "weight": self.weights[n]} for n, p in datasets.items()},
@@ -474,6 +480,31 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
 
     def _state_counts(self) -> dict[str, int]:
         return summed_counts(*self._records.values())
+
+
+def _near_names(first: Mapping[str, str]) -> str | None:
+    """A warning for class names of different datasets that differ only in case, surrounding spaces or Unicode
+    form (``'eight'`` and ``'EIGHT'``): the blend merges classes by exact name, so each stays two classes.
+    ``first`` maps each of the blend's class names to the dataset that brought it in (in order); None when no
+    such pair exists. Names of one dataset are left out (``mmdata shard`` warns of those)."""
+    from mmdata.shards.sources import _near_name
+
+    groups: dict[str, list[str]] = {}
+    for x in first:
+        groups.setdefault(_near_name(x), []).append(x)
+    pairs = [f"{a!r} ({first[a]}) vs {b!r} ({first[b]})"
+             for same in groups.values() for a in same[:1] for b in same[1:] if first[b] != first[a]]
+    if not pairs:
+        return None
+    shown = ", ".join(pairs[:6]) + (f", ... ({len(pairs)} pairs)" if len(pairs) > 6 else "")
+    order = list(dict.fromkeys(first.values())).index
+    later = sorted({first[b] for same in groups.values() for b in same[1:] if first[b] != first[same[0]]}, key=order)
+    earlier = sorted({first[same[0]] for same in groups.values() if any(first[b] != first[same[0]] for b in same[1:])},
+                     key=order)
+    return (f"blend: class names differ only in case, spaces at the start or end or Unicode form: {shown}; classes "
+            f"are merged by exact name, so each of these is two classes (label_names has {len(first)}); to merge "
+            f"them, re-shard {', '.join(map(repr, later))} with --labels listing the class names of "
+            f"{', '.join(map(repr, earlier))} (its dataset.json label_names, one per line)")
 
 
 def _at(frac: Fraction, count: int) -> int:
