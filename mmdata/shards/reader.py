@@ -1386,7 +1386,8 @@ def split_names(split: Any, error: type[Exception] = ShardError) -> tuple[str, .
 def expect_keys(value: Any, error: type[Exception] = ShardError) -> frozenset[str] | None:
     """``keys=`` as a set of sample keys: any iterable of strings (a list, a set, a numpy array, a pandas
     Series, a pyarrow array), a table with a ``key`` column (a pandas / polars DataFrame or a pyarrow
-    Table filtered from ``index.parquet``: its ``key`` column), or one key; None stays None.
+    Table filtered from ``index.parquet``: its ``key`` column; a ``pyarrow.RecordBatchReader`` as DuckDB's
+    ``rel.arrow()`` gives, or a DuckDB relation itself, read whole), or one key; None stays None.
 
     Example:
         >>> sorted(expect_keys(["000003", "000001", "000003"]))
@@ -1396,6 +1397,7 @@ def expect_keys(value: Any, error: type[Exception] = ShardError) -> frozenset[st
         return None
     if isinstance(value, str):
         return frozenset((value,))
+    value = _as_arrow(value)
     columns = getattr(value, "column_names", None)
     if columns is None and not isinstance(value, Mapping):
         columns = getattr(value, "columns", None)
@@ -1410,13 +1412,38 @@ def expect_keys(value: Any, error: type[Exception] = ShardError) -> frozenset[st
         value = value.tolist()
     if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
         raise error(f"keys: expected sample keys (a list of strings, a pandas Series, a table with a 'key' column), "
-                    f"got {type(value).__name__} {value!r:.80}")
+                    f"got {type(value).__name__} {_short_repr(value)}")
     keys = list(value)
     for k in keys:
         if not isinstance(k, str):
+            table = hasattr(k, "column_names") or hasattr(k, "columns")
+            hint = (f"; keys= was iterated into {type(k).__name__}s (tables, not keys): pass a table with a 'key' "
+                    f"column (a pyarrow Table: reader.read_all()) or the key column itself") if table else ""
             raise error(f"keys: expected sample keys (strings, as index.parquet's 'key' column holds them), found "
-                        f"{type(k).__name__} {k!r:.80}")
+                        f"{type(k).__name__} {_short_repr(k)}{hint}")
     return frozenset(keys)
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` on one line, cut at ``limit`` characters: a message names a value, never prints a table."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _as_arrow(value: Any) -> Any:
+    """``keys=`` given as a stream of Arrow batches (a ``pyarrow.RecordBatchReader``: DuckDB 2's ``rel.arrow()``,
+    an IPC stream) or a DuckDB relation (``duckdb.sql(...)``), read into a pyarrow Table; anything else as it is.
+    Iterated as it was, a reader gave its batches as keys (QA31 pandas D7)."""
+    import pyarrow as pa
+
+    if isinstance(value, pa.RecordBatchReader):
+        return value.read_all()
+    if type(value).__module__.split(".")[0] == "duckdb":  # a relation: its query's result as Arrow
+        for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+            method = getattr(value, name, None)
+            if callable(method):
+                return _as_arrow(method())
+    return value
 
 
 _FOLDER_FILES = {idx.CARD: "card", idx.INDEX: "index", idx.SHARDS: "shards table"}

@@ -2444,6 +2444,27 @@ def _check_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str
             f"keys as integers or strings to silence this"], whole_text
 
 
+def _check_blank_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str) -> None:
+    """A manifest with a key column whose cell is blank in a row (a null: pandas' ``<NA>`` / ``NaN``, an empty
+    CSV cell, a JSONL object without the field) is an error naming the rows, as two rows with one key are: such
+    a row would be named after its first file, a key that joins back to nothing in the user's table (QA31
+    pandas D4). Rows with every cell empty (a spreadsheet's lines below its table) are no sample, as before.
+
+    Example:
+        >>> _check_blank_keys([{"key": "a", "image": "a.png"}, {"key": None, "image": "b.png"}], {"key": "key"}, "m.parquet")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.SourceError: manifest m.parquet, column 'key': row 2 has no key (a blank cell); give every row a key, or leave the column out to name each row after its first file
+    """
+    for col in (c for c, f in fields.items() if f == "key"):
+        blank = [i for i, raw in enumerate(rows) if _blank(raw.get(col)) and not all(_blank(v) for v in raw.values())]
+        if blank:
+            n = len(blank)
+            raise SourceError(f"manifest {name}, column {col!r}: {_rows(blank)} {'have' if n != 1 else 'has'} no key "
+                              f"(a blank cell{'s' * (n != 1)}{f'; {n} rows in all' if n > 5 else ''}); give every row "
+                              f"a key, or leave the column out to name each row after its first file")
+
+
 def _key_of(val: Any, whole_text: bool = False) -> str:
     """A key cell as the sample's key: ``5.0`` is ``'5'`` and so is a CSV cell ``'5.0'`` of a column
     :func:`_check_keys` reads as integers (``whole_text``), other values as written."""
@@ -2972,17 +2993,41 @@ def _json_hint(given: str, data: bytes | None) -> str:
             f"object per line, as .jsonl (e.g. jq -c '.[]' {shlex.quote(given)} > {shlex.quote(to)})")
 
 
-def _parquet_rows(source: Any) -> list[dict[str, Any]]:
+class _Rows(list):
+    """A manifest's rows (a list of dicts) with what a Parquet manifest's schema adds: ``categories``, per
+    dictionary-encoded (pandas categorical) column, its dictionary (the categories in their order), or a
+    str saying why it is not one list (its row groups hold different dictionaries)."""
+
+    categories: dict[str, list[Any] | str]
+
+
+#: the column pandas writes an unnamed index to (a filtered frame not reset): bookkeeping, not data
+_UNNAMED_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def _parquet_rows(source: Any) -> _Rows:
     """A Parquet manifest's rows with the values Arrow holds (not through pandas, which turns an int
     column with a null into floats: 9007199254740993 would become 9007199254740992.0): ints stay ints,
-    nulls None, lists lists, maps dicts; a pandas index stored as a column is left out, as pandas does."""
+    nulls None, lists lists, maps dicts. A pandas index stored as a column is read as a column when it has a
+    name (``df.set_index("key").to_parquet(...)``: pandas gives it back, as the index; so does a CSV of that
+    frame, as its first column) and left out when it has none (``__index_level_0__``: the row numbers of a
+    filtered frame not reset). A dictionary-encoded column's categories are kept in ``categories``."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pq.read_table(source)
-    index = [c for c in (table.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
+    index = [c for c in (table.schema.pandas_metadata or {}).get("index_columns", [])
+             if isinstance(c, str) and _UNNAMED_INDEX.fullmatch(c)]
     if index:
         table = table.drop_columns([c for c in index if c in table.column_names])
-    return table.to_pylist(maps_as_pydicts="strict")
+    rows = _Rows(table.to_pylist(maps_as_pydicts="strict"))
+    rows.categories = {}
+    for name, col in zip(table.column_names, table.columns):
+        if pa.types.is_dictionary(col.type) and col.num_chunks:
+            dicts = [c.dictionary.to_pylist() for c in col.chunks]
+            rows.categories[name] = (dicts[0] if all(d == dicts[0] for d in dicts) else
+                                     "its row groups hold different category lists")
+    return rows
 
 
 def _manifest_text(data: bytes, path: str | Path) -> str:
@@ -3420,6 +3465,61 @@ def _manifest_labels(cells: list[tuple[int, str]], label_names: list[str] | None
     why = (f"class id in a column of class names ({shown_names}): which name it means is unknown; pass --labels "
            f"names.txt (the names in id order)")
     return names, "manifest", frozenset(s for _, s in cells if _ID_LABEL.fullmatch(s)), why, warning
+
+
+def _category_problem(cats: list[Any] | str) -> str | None:
+    """Why a categorical label column's categories cannot be its class names as they are (None: they can)."""
+    if isinstance(cats, str):
+        return cats
+    for c in cats:
+        if _ID_LABEL.fullmatch(c) or _NEGATIVE_LABEL.fullmatch(c):
+            return (f"category {_shown(c)!r} reads as a class id (a label that is a number is an id, which indexes "
+                    f"into the class names)")
+        if c != c.strip():
+            return f"category {_shown(c)!r} has spaces at its ends (labels are read without them)"
+        why = _odd_class_name(c)
+        if why is not None:
+            return f"category {_shown(c)!r} is {why}"
+    try:
+        check_label_names(cats, "categories", [f"category {i}" for i in range(len(cats))])
+    except SourceError as exc:
+        return str(exc).removeprefix("categories: ").split("; expected")[0]
+    return None
+
+
+def _categorical_labels(rows: list[dict[str, Any]], fields: Mapping[str, str], label_names: list[str] | None,
+                        label_names_from: str | None, name: str) -> tuple[list[str] | None, str | None, list[str]]:
+    """(class names, where they came from, warnings) of a manifest whose label column is categorical (a Parquet
+    dictionary column: pandas' ``Categorical``, Arrow's dictionary type) of class names: its categories are the
+    class names in their order, unused ones kept (as ``--labels`` would declare them), so the ids are the frame's
+    ``cat.codes`` and two subsets of one frame sharded apart get one set of ids (QA31 pandas D3: the names were
+    the values seen, sorted). Declared names (``--labels``) are used as given; a warning says when the
+    categories differ from them. Categories that cannot be class names as they are (a number, which reads as an
+    id; a blank or repeated name) are not used, with a warning naming the first. A column of numbers is read as
+    ids, as any other. Other manifests: ``label_names`` as given, no warning."""
+    col = next((c for c, f in fields.items() if f == "label"), None)
+    cats = getattr(rows, "categories", {}).get(col) if col is not None else None
+    if cats is None or (isinstance(cats, list) and not all(isinstance(c, str) for c in cats)):
+        return label_names, label_names_from, []
+    shown = (", ".join(repr(_shown(c)) for c in cats[:8]) + (", ..." if len(cats) > 8 else "")
+             if isinstance(cats, list) else "")
+    if label_names:
+        if isinstance(cats, list) and cats != list(label_names):
+            declared = ", ".join(label_names[:8]) + (", ..." if len(label_names) > 8 else "")
+            return label_names, label_names_from, [
+                f"manifest {name}, column {col!r} is categorical with the categories {shown}, which differ from the "
+                f"class names of {label_names_from or '--labels'} ({declared}): "
+                f"class ids follow {label_names_from or '--labels'}, not the column's category codes; leave out "
+                f"--labels to use the categories, in their order"]
+        return label_names, label_names_from, []
+    why = _category_problem(cats)
+    if why is None:
+        return list(cats), f"the categorical column {col!r}", []
+    return label_names, label_names_from, [
+        f"manifest {name}, column {col!r} is categorical, but its categories{' (' + shown + ')' if shown else ''} were "
+        f"not used as the class names: {why}; the labels were read as any column's (names sorted, numbers as ids), "
+        f"so the class ids are not the column's category codes. Pass --labels names.txt (the class names in id "
+        f"order) to declare them"]
 
 
 def _numbered(base: str, key_rows: Mapping[str, int], numbered: dict[str, str], renamed: list[tuple[str, str]]) -> str:
@@ -4183,7 +4283,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     fields = _field_columns(present, rename, meta_cols)
     _check_reserved_text(rows, fields, name)
     is_text = str(name).lower().endswith((".csv", ".tsv", ".txt"))
+    _check_blank_keys(rows, fields, name)
     key_notes, whole_keys = _check_keys(rows, fields, name, text=is_text)
+    label_names, label_names_from, category_notes = _categorical_labels(rows, fields, label_names, label_names_from,
+                                                                        name)
     meta_types = _meta_types(rows, meta_cols) if is_text else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
     label_forms, form_notes = _label_forms(_label_cells(rows, fields), name)
@@ -4200,7 +4303,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         label_notes += _label_case_warnings(label_cells, names, name)
     if names_from != "manifest":  # ids are read: 1, 01 and 1.0 are one
         label_notes += _label_spelling_warnings(label_cells, name)
-    label_notes = form_notes + _label_space_warnings(rows, fields, name) + label_notes
+    label_notes = category_notes + form_notes + _label_space_warnings(rows, fields, name) + label_notes
     nfc_names = {_nfc(n): n for n in names or ()}  # a declared name, looked up in either Unicode form
     warnings, split_forms = _manifest_splits(rows, fields, name)
     kind, bom = utf16_of(head)

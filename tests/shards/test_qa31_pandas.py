@@ -1,0 +1,174 @@
+"""QA31 persona "pandas" (DataFrame / DuckDB / Parquet manifests): a named pandas index stored in a Parquet
+manifest is a column (D1); a categorical label's categories are the class names in their order (D3); a blank
+cell in a manifest's key column is refused naming its row (D4); ``keys=`` takes a pyarrow RecordBatchReader and
+a DuckDB relation (D7)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import mmdata
+from mmdata.errors import ShardError, SourceError
+from mmdata.shards.reader import expect_keys
+from mmdata.testing import image_bytes
+
+
+def _images(root: Path, n: int = 6) -> list[str]:
+    files = [f"img/{i}.png" for i in range(n)]
+    for i, rel in enumerate(files):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(image_bytes(i, (16, 16)))
+    return files
+
+
+def _shard(src: Path, out: Path, **kw: Any) -> dict[str, Any]:
+    return mmdata.shard(src, out, progress=False, force=True, **kw)
+
+
+def _index(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "index.parquet")
+
+
+def _card(out: Path) -> dict[str, Any]:
+    return json.loads((out / "dataset.json").read_text())
+
+
+# -- D1: a named pandas index in a Parquet manifest is a column ---------------------------------------------
+
+
+def test_a_named_index_is_read_as_a_column_and_csv_gives_the_same_keys(tmp_path: Path) -> None:
+    files = _images(tmp_path)
+    df = pd.DataFrame({"key": [f"utt{i}" for i in range(6)], "image": files, "label": ["a", "b"] * 3})
+    df.set_index("key").to_parquet(tmp_path / "i.parquet")
+    df.set_index("key").to_csv(tmp_path / "i.csv")
+    _shard(tmp_path / "i.parquet", tmp_path / "dsP")
+    _shard(tmp_path / "i.csv", tmp_path / "dsC")
+    parquet, csv = _index(tmp_path / "dsP"), _index(tmp_path / "dsC")
+    assert sorted(parquet.source_key) == [f"utt{i}" for i in range(6)]
+    assert sorted(parquet.key) == sorted(csv.key)
+    assert sorted(parquet.source_key) == sorted(csv.source_key)
+
+
+def test_a_named_index_can_be_the_group_by_column(tmp_path: Path) -> None:
+    files = _images(tmp_path)
+    df = pd.DataFrame({"spk": ["s1", "s2", "s3"] * 2, "image": files, "label": ["a", "b"] * 3})
+    df.set_index("spk").to_parquet(tmp_path / "g.parquet")
+    rep = _shard(tmp_path / "g.parquet", tmp_path / "ds", group_by="spk")
+    assert rep["samples"] == 6
+
+
+def test_an_unnamed_index_of_a_filtered_frame_stays_left_out(tmp_path: Path) -> None:
+    files = _images(tmp_path)
+    df = pd.DataFrame({"key": [f"k{i}" for i in range(6)], "image": files, "label": ["a", "b"] * 3})
+    df[df.label == "a"].to_parquet(tmp_path / "f.parquet")  # __index_level_0__: 0, 2, 4
+    rep = _shard(tmp_path / "f.parquet", tmp_path / "ds")
+    assert sorted(_index(tmp_path / "ds").source_key) == ["k0", "k2", "k4"]
+    assert not any("__index_level" in w for w in rep["warnings"])
+
+
+# -- D3: a categorical label's categories --------------------------------------------------------------------
+
+
+def _categorical(tmp_path: Path, categories: list[Any], values: list[Any], name: str = "c.parquet") -> Path:
+    files = _images(tmp_path, len(values))
+    df = pd.DataFrame({"key": [f"k{i}" for i in range(len(values))], "image": files,
+                       "label": pd.Categorical(values, categories=categories, ordered=True)})
+    df.to_parquet(tmp_path / name, index=False)
+    return tmp_path / name
+
+
+def test_categorical_label_names_follow_the_categories_unused_ones_kept(tmp_path: Path) -> None:
+    cats = ["zebra", "dog", "cat", "bird"]
+    values = ["dog", "cat"] * 3
+    src = _categorical(tmp_path, cats, values)
+    rep = _shard(src, tmp_path / "ds")
+    assert _card(tmp_path / "ds")["label_names"] == cats
+    idx = _index(tmp_path / "ds").sort_values("source_key")
+    codes = list(pd.Categorical(values, categories=cats).codes)
+    assert list(idx.label) == codes  # [1, 2, 1, 2, 1, 2]: the frame's cat.codes
+    # the unused classes keep their ids, as declared names do, with the warning --labels gets
+    assert [w for w in rep["warnings"] if "categor" in w] == [
+        "classes 'zebra' (id 0), 'bird' (id 3), named by the categorical column 'label', have no sample: they keep "
+        "their ids (so the others' stay) but have no example to train or test on; add samples, or remove them from "
+        "the list if the class was dropped"]
+
+
+def test_categorical_label_with_labels_given_follows_labels_and_warns_of_the_other_order(tmp_path: Path) -> None:
+    src = _categorical(tmp_path, ["zebra", "dog", "cat", "bird"], ["dog", "cat"] * 3)
+    names = tmp_path / "names.txt"
+    names.write_text("cat\ndog\n")
+    rep = mmdata.shard(src, tmp_path / "ds", progress=False, label_names=str(names))
+    assert _card(tmp_path / "ds")["label_names"] == ["cat", "dog"]
+    assert sorted(_index(tmp_path / "ds").label.tolist()) == [0, 0, 0, 1, 1, 1]
+    assert any("categor" in w and "--labels" in w for w in rep["warnings"]), rep["warnings"]
+
+
+def test_categorical_label_of_digit_names_is_not_used_and_warned_of(tmp_path: Path) -> None:
+    src = _categorical(tmp_path, ["2", "1", "x"], ["1", "2"] * 3)
+    rep = _shard(src, tmp_path / "ds")
+    assert any("categor" in w for w in rep["warnings"]), rep["warnings"]
+    assert _card(tmp_path / "ds")["label_names"] is None  # ids 1, 2 as in any column of ids
+
+
+def test_a_plain_string_label_column_keeps_sorted_names(tmp_path: Path) -> None:
+    files = _images(tmp_path)
+    pd.DataFrame({"image": files, "label": ["dog", "cat"] * 3}).to_parquet(tmp_path / "p.parquet", index=False)
+    _shard(tmp_path / "p.parquet", tmp_path / "ds")
+    assert _card(tmp_path / "ds")["label_names"] == ["cat", "dog"]
+
+
+# -- D4: a blank key cell ------------------------------------------------------------------------------------
+
+
+def test_a_blank_key_cell_is_refused_naming_its_row(tmp_path: Path) -> None:
+    files = _images(tmp_path, 5)
+    pd.DataFrame({"image": files, "label": ["a", "b", "a", "b", "a"],
+                  "key": pd.array([1, 2, None, 4, None], dtype="Int64")}).to_parquet(tmp_path / "n.parquet", index=False)
+    with pytest.raises(SourceError, match=r"nakey|n\.parquet.*rows? 3 and 5.*blank key|key") as exc:
+        _shard(tmp_path / "n.parquet", tmp_path / "ds")
+    msg = str(exc.value)
+    assert "3" in msg and "5" in msg and "key" in msg, msg
+
+
+def test_a_blank_key_cell_in_a_csv_is_refused(tmp_path: Path) -> None:
+    files = _images(tmp_path, 3)
+    (tmp_path / "m.csv").write_text("key,image\nk0,%s\n,%s\nk2,%s\n" % tuple(files))
+    with pytest.raises(SourceError, match="row 2"):
+        _shard(tmp_path / "m.csv", tmp_path / "ds")
+
+
+def test_empty_rows_below_a_table_with_keys_are_still_no_sample(tmp_path: Path) -> None:
+    files = _images(tmp_path, 2)
+    (tmp_path / "m.csv").write_text("key,image\nk0,%s\nk1,%s\n,\n" % tuple(files))
+    rep = _shard(tmp_path / "m.csv", tmp_path / "ds")
+    assert rep["samples"] == 2
+
+
+# -- D7: keys= from DuckDB -----------------------------------------------------------------------------------
+
+
+def test_keys_take_a_record_batch_reader() -> None:
+    table = pa.table({"key": ["a", "b"], "x": [1, 2]})
+    assert expect_keys(pa.RecordBatchReader.from_batches(table.schema, table.to_batches())) == {"a", "b"}
+
+
+def test_keys_take_a_duckdb_relation_and_its_arrow_result() -> None:
+    duckdb = pytest.importorskip("duckdb")
+    rel = duckdb.sql("SELECT * FROM (VALUES ('a', 1), ('b', 2)) t(key, x)")
+    assert expect_keys(rel) == {"a", "b"}
+    assert expect_keys(rel.arrow()) == {"a", "b"}
+
+
+def test_keys_of_tables_name_the_type_and_stay_short() -> None:
+    table = pa.table({"key": ["a" * 50] * 100})
+    with pytest.raises(ShardError) as exc:
+        expect_keys(iter(table.to_batches()))
+    msg = str(exc.value)
+    assert "RecordBatch" in msg and len(msg) < 600, msg
