@@ -592,6 +592,8 @@ class DataModule(pl.LightningDataModule):
         self._train: EpochLoader | None = None
         self._gathered: tuple[tuple[int, ...], list[Any]] | None = None  # (when, every rank's state): _with_ranks
         self._check_splits()
+        # keys= per loader: each stage's split's share of the selection (None: no keys=, or not for a dataset folder)
+        self._stage_keys = self._select_keys()
 
     # ---- helpers ---------------------------------------------------------------------------------
     def _check_arguments(self, path: Any, *, batch_size: Any, eval_batch_size: Any, seed: Any, num_workers: Any,
@@ -709,6 +711,75 @@ class DataModule(pl.LightningDataModule):
         found = {name: self._splits_of(path) for name, path in self.path.items()}
         return {name: self.path[name] for name, splits in found.items() if splits is None or split in splits}
 
+    def _stages(self) -> dict[str, tuple[str, ...]]:
+        """The split names each loader reads (``train_split`` -> its splits, ...), without a split left at its
+        default that the dataset lacks (no loader for it)."""
+        from mmdata.shards.reader import split_names
+
+        splits = self._splits()
+        out: dict[str, tuple[str, ...]] = {}
+        for arg in ("train_split", "val_split", "test_split", "predict_split"):
+            name = getattr(self, arg)
+            if name is None or (isinstance(name, _Default) and splits is not None and str(name) not in splits):
+                continue
+            out[arg] = split_names(str(name) if isinstance(name, _Default) else name, MMDataError)
+        return out
+
+    def _key_splits(self, path: Any) -> dict[str, str] | None:
+        """key -> split of a dataset folder's index.parquet; None for shards that are not a dataset folder
+        (keys= is then refused by the loader, which says why)."""
+        from mmdata.shards import index as idx
+        from mmdata.urls import is_folder_url
+
+        storage = self.loader_kw.get("storage_options")
+        if not (isinstance(path, (str, Path)) and (is_folder_url(path) or idx.is_dataset(path, storage))):
+            return None
+        t = idx.load_index(path, storage_options=storage).select(["key", "split"]).to_pydict()
+        return dict(zip(t["key"], map(str, t["split"])))
+
+    def _select_keys(self) -> dict[tuple[str, ...], Any] | None:
+        """``keys=`` as each loader's own: the selected keys of its split (a selection spanning the train, val and
+        test splits, as a filter of index.parquet gives, is filtered per split; QA31 pandas D2: every loader was
+        given the whole selection, so a val loader refused the training keys); keys of a split no loader reads
+        are not read (a filter of the whole index may hold them). Refused here, naming them: a split the
+        selection holds none of (its loader would read nothing: a selection of training rows alone, with a
+        val split), and keys that are not in index.parquet. A blend's ``{name: keys}`` (or ``"name/key"``
+        keys) is filtered per dataset the same way."""
+        keys = self.loader_kw.get("keys")
+        if keys is None:
+            return None
+        from mmdata.shards.blend import BlendDataset
+        from mmdata.shards.reader import expect_keys
+
+        stages = self._stages()
+        blend = isinstance(self.path, Mapping)
+        wanted = BlendDataset._selection(keys, list(self.path)) if blend else {"": expect_keys(keys)}
+        where: dict[str, dict[str, str]] = {}
+        for name, chosen in (wanted or {}).items():
+            found = self._key_splits(self.path[name] if blend else self.path)
+            if found is None:
+                return None  # bare shards: the loader's own message
+            where[name] = found
+            stray = sorted(k for k in chosen or () if k not in found)
+            if stray:
+                shown = ", ".join(map(repr, stray[:5])) + (", ..." if len(stray) > 5 else "")
+                of = f" (blended dataset {name!r})" if blend else ""
+                raise ShardError(f"{self.path[name] if blend else self.path}{of}: {len(stray)} of the "
+                                 f"{len(chosen or ())} keys= are not in its index.parquet: {shown} (keys are "
+                                 f"index.parquet's 'key' column)")
+        out: dict[tuple[str, ...], Any] = {}
+        for arg, names in stages.items():
+            mine = {name: frozenset(k for k in chosen or () if where[name].get(k) in names)
+                    for name, chosen in (wanted or {}).items()}
+            if not any(mine.values()):
+                shown = list(names) if len(names) > 1 else names[0]
+                raise ShardError(f"{self.path}: keys= selects no sample of {arg} {shown!r}: each loader reads the "
+                                 f"keys= of its own split (a selection filtered from index.parquet keeps the rows of "
+                                 f"every split it should read: e.g. idx[idx.split.isin([...]) | ...]); add that "
+                                 f"split's keys to keys=, or pass {arg}=None")
+            out[names] = mine if blend else mine[""]
+        return out
+
     def _device(self) -> Any:
         if self.augment_on == "device" and self.trainer is not None:
             return self.trainer.strategy.root_device
@@ -725,6 +796,13 @@ class DataModule(pl.LightningDataModule):
             loader_kw.pop("weights", None)  # a blend's weights shape training epochs; evaluation reads each sample once
             if isinstance(path, Mapping):
                 path = self._blended(split) or path  # none has it: the loader names the split missing
+        if self._stage_keys is not None:  # this loader's share of keys= (a split not checked: the loader says why)
+            from mmdata.shards.reader import split_names
+
+            mine = self._stage_keys.get(split_names(split, MMDataError), loader_kw["keys"])
+            if isinstance(path, Mapping) and isinstance(mine, Mapping):
+                mine = {name: k for name, k in mine.items() if name in path}
+            loader_kw["keys"] = mine
         return mmdata.loader(path, batch_size, recipe=recipe, split=split, seed=self.seed,
                              num_workers=self.num_workers, device=self._device(), augment_on=self.augment_on,
                              **kw, **loader_kw)
