@@ -348,7 +348,8 @@ def test_csv_whole_float_keys_are_read_as_parquet_and_jsonl_keys(tmp_path: Path)
     pd = pytest.importorskip("pandas")
     _, files = _pets(tmp_path, 4)
     _jsonl(tmp_path, [], files)
-    df = pd.DataFrame({"key": [10, 11, None, 13], "image": files, "label": [0, 1, 0, 1]})
+    # floats, as pandas holds an int column that had a missing value
+    df = pd.DataFrame({"key": [10.0, 11.0, 12.0, 13.0], "image": files, "label": [0, 1, 0, 1]})
     df.to_csv(tmp_path / "m.csv", index=False)
     df.to_json(tmp_path / "m.jsonl", orient="records", lines=True)
     got = {}
@@ -356,8 +357,15 @@ def test_csv_whole_float_keys_are_read_as_parquet_and_jsonl_keys(tmp_path: Path)
         d = discover(tmp_path / name)
         got[name] = sorted(r.source_key for r in d.records)
         said = [w for w in d.warnings if "whole-number float" in w]
-        assert len(said) == 1 and "3 keys" in said[0] and "were read as integers ('10')" in said[0], said
-    assert got["m.csv"] == got["m.jsonl"] == ["10", "11", "13", "img/2"]
+        assert len(said) == 1 and "4 keys" in said[0] and "were read as integers ('10')" in said[0], said
+    assert got["m.csv"] == got["m.jsonl"] == ["10", "11", "12", "13"]
+    # the missing key itself is refused naming its row, in every format (QA31 pandas D4: it was named 'img/2')
+    df.loc[2, "key"] = None
+    df.to_csv(tmp_path / "m.csv", index=False)
+    df.to_json(tmp_path / "m.jsonl", orient="records", lines=True)
+    for name in ("m.csv", "m.jsonl"):
+        with pytest.raises(SourceError, match=f"manifest {name}, column 'key': row 3 has no key"):
+            discover(tmp_path / name)
 
 
 def test_csv_keys_that_are_not_all_whole_floats_stay_text(tmp_path: Path) -> None:
