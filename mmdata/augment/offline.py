@@ -34,7 +34,6 @@ import os
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ from mmdata.augment.audio import AUDIO_SECONDS
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed, refusal
 from mmdata.checks import did_you_mean, plural
-from mmdata.codecs import NON_FINITE_AUDIO, TEXT_EXTS
+from mmdata.codecs import IMAGE_EXTS, NON_FINITE_AUDIO, TEXT_EXTS
 from mmdata.errors import RecipeError, ShardError
 from mmdata.shards.sources import SKIP_REASON, Record, json_member
 from mmdata.types import Sample
@@ -466,35 +465,94 @@ def _source_keys(t: dict[str, list[Any]], splits: list[str] | None) -> dict[str,
             if sk is not None and (wanted is None or sp in wanted)}
 
 
-def check_targets(recipe: Recipe, card: Mapping[str, Any], src: Any) -> None:
-    """Refuse a recipe whose ``targets`` name a field that no sample of the source dataset has (the fields
-    its card lists), before anything is written: such a target moves nothing, and the map it meant
-    (``seg.png`` spelt ``sge.png``; masks sharded as samples of their own) keeps its pixels while the image's
-    move, for good, in every copy (QA31: a warning on stderr, exit 0, nothing in the output's card). Bare
-    shards (no card) are not checked here.
+def check_targets(recipe: Recipe, card: Mapping[str, Any], src: Any,
+                  storage_options: dict[str, Any] | None = None) -> list[str]:
+    """Check the recipe's ``targets`` against the fields of the source dataset's samples (those its card
+    lists), before anything is written. A target naming no field moves nothing; where that can corrupt the
+    output it is refused: its name is close to a field's (``seg.png`` spelt ``sge.png``), or the dataset has a
+    field stored as images beside ``image`` (a per-pixel map, ``depth.png``) that ``targets`` does not list, or
+    the maps it names were sharded as samples of their own (source ``s0.seg`` beside ``s0``, from the index):
+    that map's pixels would stay while the image's move (or be augmented as images of their own), for good, in
+    every copy (QA31). Otherwise (a recipe shared with datasets that have the map: here
+    nothing lies beside the image to misalign) it is returned as a note, which :func:`augment_dataset` puts
+    in the output card's ``warnings`` and on stderr. Bare shards (no card) are not checked here.
 
     Example:
         >>> from mmdata.augment.recipe import load_recipe
-        >>> card = {"modalities": {"image": {}, "label": {}, "seg.png": {}}}
+        >>> card = {"name": "ds", "modalities": {"image": {"codecs": ["png"]}, "label": {"codecs": ["cls"]},
+        ...                                      "seg.png": {"codecs": ["seg.png"]}}}
         >>> check_targets(load_recipe({"targets": {"seg.png": "mask"}}), card, "ds")
+        []
         >>> check_targets(load_recipe({"targets": {"sge.png": "mask"}}), card, "ds")
         Traceback (most recent call last):
         ...
         mmdata.errors.RecipeError: recipe key targets.sge.png: 'sge.png' names no field of the source dataset ds (its fields: image, label, seg.png): ...
+        >>> plain = {"name": "ds2", "modalities": {"image": {"codecs": ["png"]}, "label": {"codecs": ["cls"]}}}
+        >>> check_targets(load_recipe({"targets": {"depth.png": "mask"}}), plain, "ds2")
+        ["targets.depth.png: 'depth.png' names no field of the source dataset ds2 (its fields: image, label): ..."]
     """
     from mmdata.shards.index import dataset_fields
 
     fields = dataset_fields(dict(card)) if card else ()
     absent = [t for t in recipe.targets if t not in fields] if fields else []
     if not absent:
-        return
-    name = absent[0]
-    more = f" (and {', '.join(map(repr, absent[1:]))})" if len(absent) > 1 else ""
-    raise RecipeError(f"recipe key targets.{name}: {name!r}{more} names no field of the source dataset {src} (its "
-                      f"fields: {', '.join(fields)}): a target is a field beside the image that moves with it (a "
-                      f"member k.seg.png is the field 'seg.png'); one that names no field moves nothing while the "
-                      f"image's pixels move. Nothing was written: fix the name or leave it out of targets"
-                      f"{did_you_mean(name, fields)}")
+        return []
+    close = [t for t in absent if did_you_mean(t, fields)]
+    # a field stored as images beside the image that targets leaves out: the image ops leave it behind
+    maps = [f for f in _image_fields(card) if f not in recipe.targets]
+    own = _own_samples(absent, src, storage_options) if not (close or maps) else None
+    name = (close or absent)[0] if own is None else own[0]
+    others = [t for t in absent if t != name]
+    more = f" (and {', '.join(map(repr, others))})" if others else ""
+    said = f"{name!r}{more} names no field of the source dataset"
+    if close or maps or own:
+        if own:
+            unlisted = (f"; its maps were sharded as samples of their own (source {own[1]!r} beside {own[2]!r}: see "
+                        f"the source card's warnings), which the recipe would augment as images")
+        elif maps:
+            unlisted = (f"; the dataset's {', '.join(map(repr, maps))} (stored as images beside 'image') "
+                        f"{'are' if len(maps) > 1 else 'is'} not in targets: image ops would leave "
+                        f"{'them' if len(maps) > 1 else 'it'} where {'they were' if len(maps) > 1 else 'it was'}")
+        else:
+            unlisted = ""
+        raise RecipeError(f"recipe key targets.{name}: {said} {src} (its fields: {', '.join(fields)}): a target is a "
+                          f"field beside the image that moves with it (a member k.seg.png is the field 'seg.png'); "
+                          f"one that names no field moves nothing while the image's pixels move{unlisted}. Nothing "
+                          f"was written: fix the name or leave it out of targets{did_you_mean(name, fields)}")
+    named = card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1]
+    return [f"targets.{name}: {said} {named} (its fields: {', '.join(fields)}): "
+            f"{'they move' if others else 'it moves'} nothing in this job (no field of the dataset is stored as "
+            f"images beside 'image', so nothing is left unaligned)"]
+
+
+def _own_samples(targets: Iterable[str], src: Any,
+                 storage_options: dict[str, Any] | None) -> tuple[str, str, str] | None:
+    """``(target, source key, its sample's source key)`` for the first of ``targets`` whose maps a dataset folder
+    holds as samples of their own (``mmdata shard`` of ``s0.png`` + ``s0.seg.png``: source ``s0.seg`` beside
+    ``s0``, from its index), else None."""
+    try:
+        keys = set(input_source_keys(src, storage_options).values())
+    except (ShardError, OSError):  # no index to tell by: the job reports a damaged one itself
+        return None
+    for t in targets:
+        stem, _, ext = t.rpartition(".")
+        stem = stem if stem and ext.lower() in IMAGE_EXTS else t
+        for sk in sorted(keys):
+            if isinstance(sk, str) and sk.endswith(f".{stem}") and sk[:-len(stem) - 1] in keys:
+                return t, sk, sk[:-len(stem) - 1]
+    return None
+
+
+def _image_fields(card: Mapping[str, Any]) -> list[str]:
+    """The fields of ``card`` other than ``image`` whose members are all images (by their codecs' extension):
+    per-pixel maps or other views, which the ops moving the image's pixels leave where they were unless
+    ``targets`` lists them."""
+    out = []
+    for name, entry in (card.get("modalities") or {}).items():
+        codecs = (entry or {}).get("codecs") if isinstance(entry, Mapping) else None
+        if name != "image" and codecs and all(str(c).rsplit(".", 1)[-1].lower() in IMAGE_EXTS for c in codecs):
+            out.append(name)
+    return out
 
 
 def plugin_ops(recipe: Recipe) -> list[dict[str, Any]]:
@@ -522,18 +580,17 @@ def plugin_ops(recipe: Recipe) -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: e["op"])
 
 
-#: the job a task thread of this process works for: where the warnings it raises are kept (:func:`_kept_warnings`)
-_TASK = threading.local()
-#: job token -> the output card's warnings (:class:`_CardWarnings`) of the jobs running in this process
+#: job token -> the output card's warnings (:class:`_CardWarnings`) of the jobs running in this process (the
+#: local tasks add what their recipe warned of: :func:`_augment_shard`)
 _JOBS: dict[str, _CardWarnings] = {}
 
 
 class _CardWarnings(list):  # type: ignore[type-arg]
     """The output card's ``warnings`` list, as :func:`~mmdata.shards.writer.write_plan` takes it: the source's
-    (carried), then each text a task of this job warned (the recipe's: a per-pixel map that does not move
-    with the image, a target without its image, ...), once, in the order of the planned shards (so the card
-    is the same with any ``workers``), prefixed ``recipe:``. Tasks add to it while the job runs; the writer
-    copies it into the card when every shard is written."""
+    (carried) and :func:`check_targets`' notes, then each text a task's recipe warned of (``Recipe.warned``: a
+    per-pixel map that does not move with the image, a target without its image, ...), once, in the order of
+    the planned shards (so the card is the same with any ``workers``), prefixed ``recipe:``. Tasks add to it
+    while the job runs; the writer copies it into the card when every shard is written."""
 
     def __init__(self, carried: Iterable[str], order: Mapping[str, int]) -> None:
         super().__init__(carried)
@@ -552,72 +609,6 @@ class _CardWarnings(list):  # type: ignore[type-arg]
                 return
             self._at[line] = at
             self[self._fixed:] = sorted(self._at, key=self._at.__getitem__)
-
-
-def _filtered_as() -> str:
-    """What the warning filters in force do with a UserWarning of mmdata's: "show" (default, once, always,
-    ...), "ignore" or "error"."""
-    with warnings.catch_warnings(record=True) as seen:
-        try:  # a fresh registry: "default" / "once" show it
-            warnings.warn_explicit("recipe: a check", UserWarning, "recipe.py", 1, module="mmdata.augment.recipe",
-                                   registry={})
-        except UserWarning:
-            return "error"
-    return "show" if seen else "ignore"
-
-
-#: mmdata's own modules (a warning from one outside mmdata/augment is the reader's or the writer's, not the recipe's)
-_MMDATA = str(Path(__file__).resolve().parents[1])
-_AUGMENT = str(Path(__file__).resolve().parent)
-
-
-def _of_recipe(filename: str) -> bool:
-    """Whether a warning raised at ``filename`` comes from the recipe: mmdata's ops (mmdata/augment) or a
-    user's op (any file outside mmdata)."""
-    try:
-        where = str(Path(filename).resolve())
-    except (OSError, ValueError):
-        return True
-    return not where.startswith(_MMDATA + os.sep) or where.startswith(_AUGMENT + os.sep)
-
-
-@contextmanager
-def _kept_warnings(token: str, kept: _CardWarnings) -> Iterator[None]:
-    """While the job ``token`` runs, the UserWarnings its task threads in this process raise (the recipe's) are
-    also kept in ``kept`` (the output card's warnings), each text once however many tasks said it — whether the
-    filters show them (each text once, then) or ignore them: the card does not depend on them. Where the
-    filters make them errors they are left to them (the job stops at the first); tasks in other processes
-    (Ray, the spawned pool) keep theirs to themselves."""
-    action = _filtered_as()
-    if action == "error":
-        yield
-        return
-    _JOBS[token] = kept
-    try:
-        with warnings.catch_warnings():  # filters and showwarning as they were, when the block ends
-            # every task's recipe says it (once per recipe): each reaches the hook, which shows each text once
-            warnings.filterwarnings("always", category=UserWarning)
-            shown = warnings.showwarning
-            said: set[tuple[str, type[Warning], str, int]] = set()
-            lock = threading.Lock()
-
-            def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
-                     line: str | None = None) -> None:
-                if issubclass(category, UserWarning) and getattr(_TASK, "job", None) is kept and _of_recipe(filename):
-                    kept.add(_TASK.shard, str(message))
-                if issubclass(category, UserWarning) and action == "ignore":
-                    return
-                with lock:
-                    seen = (str(message), category, filename, lineno)
-                    if seen in said:
-                        return
-                    said.add(seen)
-                shown(message, category, filename, lineno, file, line)
-
-            warnings.showwarning = show
-            yield
-    finally:
-        _JOBS.pop(token, None)
 
 
 def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: int = 1, workers: int = 1,
@@ -651,9 +642,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
 
     A recipe's ``batch`` (mixup / mixgen) and ``balance`` sections act while training, not on copies:
     either is a :class:`RecipeError` here (keep them in the training recipe), and so is a ``targets`` entry
-    naming no field of a dataset folder's samples (:func:`check_targets`). What the recipe warns of while
-    the job runs (a per-pixel map that does not move with its image, ...) goes into the output card's
-    ``warnings`` too (``recipe: ...``, each text once; local runs), and the ops from outside mmdata into
+    naming no field of a dataset folder's samples where that can misalign a map (:func:`check_targets`; where it
+    cannot, a warning). What the recipe itself warns of while the job runs (a per-pixel map that does not move
+    with its image, a target without its image) goes into the output card's ``warnings`` too (``recipe: ...``,
+    each text once; local runs; whatever the process's warning filters show: they are not changed, and an op's
+    own warnings are shown only), and the ops from outside mmdata into
     ``augmentation.plugin_ops`` (:func:`plugin_ops`). ``copies=0`` (with ``keep_original``) augments no
     split: each sample is written once, normalized only, and the card's ``augmented_splits`` is empty.
 
@@ -732,7 +725,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     listed_shards = isinstance(src, (list, tuple))  # shard paths / URLs, as open_dataset takes them
     folder = not listed_shards and (is_folder_url(src) or (not is_remote(src) and is_dataset(src)))
     card = load_card(src, storage_options) if folder else {}
-    check_targets(base, card, src)  # before anything is written
+    notes = check_targets(base, card, src, storage_options)  # before anything is written
+    for note in notes:  # a target this dataset lacks, where nothing can misalign: said, and kept in the card
+        warnings.warn(note, UserWarning, stacklevel=2)
     all_splits = list(card.get("splits", {"train": None}))
     chosen = list(splits or all_splits)
     if not folder and len(set(chosen)) > 1:  # QA: every sample went to each split named
@@ -754,8 +749,6 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     summary = {"augmented_splits": augmented, "eval_splits": [sp for sp in chosen if sp not in augmented],
                "eval_stage": "normalize" if rec.has_normalize else "none", "random_ops": rec.has_random}
     if augmented and copies and not rec.has_random:  # an empty (or normalize-only) recipe: copies, not augmentations
-        import warnings
-
         warnings.warn(f"the recipe has no random ops (image, audio, text or sample sections): the {copies} "
                       f"'augmented' copies of each {'/'.join(augmented)} sample equal the sample "
                       f"{'normalized' if rec.has_normalize else 'as read'}", UserWarning, stacklevel=2)
@@ -798,7 +791,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                                                                   on_error=on_error, name=name, license=license,
                                                                   description=description)},
                            storage_options=storage_options, executor=executor, workers=workers, rewrite=rewrite,
-                           name=name, carried_skipped=carried)
+                           name=name, carried_skipped=carried, notes=notes)
     own = [e for e in rep.get("skipped") or [] if "origin" not in e]  # this job's losses; the source's counted apart
     rep = rep | {"skipped": own, "source_skipped": len(rep.get("skipped") or []) - len(own)}
     return _with_growth(rep | {"copies": copies, **summary}, src, out, folder)
@@ -979,7 +972,8 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
                      card: dict[str, Any], card_extra: dict[str, Any], storage_options: dict[str, Any] | None = None,
                      on_error: str = "raise", pass_no: int = 1, executor: str = "ray",
                      workers: int = 1, rewrite: bool = False, seed: int = 0, name: str | None = None,
-                     carried_skipped: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                     carried_skipped: list[dict[str, Any]] | None = None,
+                     notes: Iterable[str] = ()) -> dict[str, Any]:
     """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
     bare shards, from their tar headers, in their order — exactly as :func:`~mmdata.shards.writer.write_records`
     plans the records of an in-memory run, then run one :func:`_augment_shard` task per output shard
@@ -1076,13 +1070,16 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     # spellings read as one class): carried, naming the source (QA: the output's card and inspect lost them)
     named = card_extra["augmentation"]["augmented_from"]["name"]  # the source's name, as augment_dataset named it
     carried = [f"source dataset {named}: {w}" for w in card.get("warnings") or []] if card else []
-    # and what the recipe warns of while the job runs (QA31: a per-pixel map left where it was went to stderr only)
-    kept = _CardWarnings(carried, {p["name"]: i for i, p in enumerate(plan)})
+    # then check_targets' notes, and what the recipe warns of while the job runs (QA31: a per-pixel map left where
+    # it was went to stderr only): each local task adds what its own recipe warned of (Recipe.warned), so the
+    # process's warning filters are neither read nor changed (QA31 review: two jobs in threads lost each other's)
+    kept = _CardWarnings([*carried, *(f"recipe: {n}" for n in notes)], {p["name"]: i for i, p in enumerate(plan)})
     token = f"{os.getpid()}:{id(kept)}"
     for p in plan:
         extra[p["name"]]["augment"]["job"] = token
     left = [*(carried_skipped or []), *lost]  # the source's losses first, with their origin; then this job's
-    with _kept_warnings(token, kept):
+    _JOBS[token] = kept
+    try:
         return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=left or None,
                           warnings=kept, label_names=card.get("label_names"), progress=progress,
                           name=name or _name(out), card_extra=card_extra, executor=executor, address=address,
@@ -1090,6 +1087,8 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
                           rewrite=rewrite,
                           # bare shards at a URL whose server gives no ETag / Last-Modified cannot be told unchanged
                           checkable=root is not None or all(st not in (None, "None") for _, _, st in source))
+    finally:
+        _JOBS.pop(token, None)
 
 
 def _source_files(src: str | Path, card: dict[str, Any], listed: dict[str, list[str]]) -> list[list[Any]] | None:
@@ -1281,8 +1280,6 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
         ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=threads,
                                  storage_options=so, on_error=on_error, keys=aug["sources"], **reader_options(rec))
     made: dict[str, Record] = {}
-    # a local task: what the recipe warns of goes into the output card too (_kept_warnings)
-    _TASK.job, _TASK.shard = _JOBS.get(aug.get("job", "")), task["name"]
     try:
         for s in ds:
             if s.key in need:
@@ -1296,7 +1293,11 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
             raise
         raise ShardError(message) from None
     finally:
-        _TASK.job = None
+        # a local task: what its recipe warned of (this task's own Recipe, so no other job's) goes into the card
+        job = _JOBS.get(aug.get("job", ""))
+        if job is not None:
+            for text in getattr(rec, "warned", ()):  # Recipe.warned: the texts this recipe warned of
+                job.add(task["name"], text)
     if on_error == "skip":  # the samples its reader skipped, as a local run lists them (same records, same plan)
         lost, _ = _source_losses(ds, made.values(), aug["sources"],
                                  lambda k: _planned_keys(k, aug.get("augment", True), aug["copies"],

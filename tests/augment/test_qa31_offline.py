@@ -293,3 +293,78 @@ def test_the_card_records_where_each_op_from_outside_mmdata_comes_from(segs: Pat
     plain = tmp_path / "p"
     augment_dataset(segs, plain, {"image": [{"op": "hflip"}], "targets": {"seg.png": "mask"}}, progress=False)
     assert "plugin_ops" not in json.loads((plain / "dataset.json").read_text())["augmentation"]
+
+
+# -- review of the fixes (F1, F2) --------------------------------------------------------------------------------
+def test_two_jobs_in_threads_each_keep_their_warnings_and_leave_the_filters_alone(segs: Path, tmp_path: Path) -> None:
+    """F1: the card warnings were collected by changing the process's warning filters and showwarning (not
+    thread-safe): a job in another thread lost its card warning, the hook and an 'always' filter outlived the
+    calls, and a user's filter ignoring the warning was overridden."""
+    import threading
+    import warnings
+
+    recipe = {"seed": 0, "image": [{"op": "hflip", "p": 1.0}, {"op": "rotate", "p": 1.0, "limit": 10}]}
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", message="field 'seg.png' has the image")  # the user's own filter
+        # a first job: the filters that importing Pillow's / scipy's decoders add, once, are in place
+        augment_dataset(segs, tmp_path / "first", recipe, progress=False)
+        filters, hook = list(warnings.filters), warnings.showwarning
+        for run in range(3):
+            outs = [tmp_path / f"r{run}{j}" for j in range(2)]
+            errors: list[BaseException] = []
+
+            def job(out: Path) -> None:
+                try:
+                    augment_dataset(segs, out, recipe, copies=2, maxcount=1, progress=False)
+                except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=job, args=(out,)) for out in outs]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert not errors, errors
+            for out in outs:
+                said = [w for w in json.loads((out / "dataset.json").read_text())["warnings"] if w.startswith("recipe: ")]
+                assert len(said) == 1 and "field 'seg.png' has the image's height" in said[0], (run, out.name, said)
+            assert warnings.filters == filters and warnings.showwarning is hook
+    assert not [w for w in shown if "field 'seg.png'" in str(w.message)], [str(w.message)[:80] for w in shown]
+
+
+def test_a_target_this_dataset_lacks_is_a_card_warning_where_nothing_can_misalign(tmp_path: Path) -> None:
+    """F2: a recipe shared across datasets (`targets: {depth.png: mask}`) on one with no per-pixel map was
+    refused, though nothing lies beside the image to misalign (the loader takes it silently)."""
+    import subprocess
+    import sys
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((16, 20, 3), 50 + i, np.uint8)).save(raw / f"s{i}.png")
+        (raw / f"s{i}.cls").write_text(str(i % 2))
+    mmdata.shard(raw, tmp_path / "ds", split={"train": 1.0}, progress=False)
+    shared = {"seed": 0, "targets": {"depth.png": "mask"}, "image": [{"op": "hflip", "p": 1.0}]}
+    with pytest.warns(UserWarning, match=r"targets\.depth\.png: 'depth\.png' names no field of the source dataset "
+                                         r"ds \(its fields: image, label\): it moves nothing"):
+        augment_dataset(tmp_path / "ds", tmp_path / "o", shared, progress=False)
+    said = [w for w in json.loads((tmp_path / "o" / "dataset.json").read_text())["warnings"] if w.startswith("recipe:")]
+    assert said == ["recipe: targets.depth.png: 'depth.png' names no field of the source dataset ds (its fields: image, "
+                    "label): it moves nothing in this job (no field of the dataset is stored as images beside 'image', "
+                    "so nothing is left unaligned)"], said
+    assert mmdata.verify(tmp_path / "o")["ok"]
+    (tmp_path / "rd.yaml").write_text("seed: 0\ntargets: {depth.png: mask}\nimage:\n  - {op: hflip, p: 1.0}\n")
+    res = subprocess.run([sys.executable, "-m", "mmdata", "augment", str(tmp_path / "ds"), str(tmp_path / "o2"), "-r",
+                          str(tmp_path / "rd.yaml")], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and res.stderr.count("targets.depth.png: 'depth.png' names no field") == 1, res.stderr
+
+
+def test_a_target_naming_no_field_beside_an_unlisted_map_is_refused(segs: Path, tmp_path: Path) -> None:
+    """F2: refused where it can misalign: the dataset has a map stored as images ('seg.png') that targets does
+    not list, though the name is not close to it."""
+    with pytest.raises(RecipeError, match=r"targets\.depth\.png: 'depth\.png' names no field .*the dataset's "
+                                          r"'seg\.png' \(stored as images beside 'image'\) is not in targets"):
+        augment_dataset(segs, tmp_path / "o", {"targets": {"depth.png": "mask"}, "image": [{"op": "hflip", "p": 1.0}]},
+                        progress=False)
+    assert not (tmp_path / "o").exists()
