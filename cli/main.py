@@ -21,7 +21,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.models import DefaultPlaceholder
 
-from mmdata.cli import ablate, augment, datasets, match, shards, train
+from mmdata.cli import ablate, augment, datasets, evaluate, match, shards, train
 from mmdata.cli.common import (JSON_OUTPUT, STOPPED, StdoutError, broken_pipe, checked_stderr, checked_stdout,
                                command_names, command_schema, err_console, stdout_error_line, write_json)
 
@@ -34,7 +34,7 @@ EXIT_STATUS = ("Exit status: 0 done, 1 problems found (verify), runs failed (abl
 
 app = typer.Typer(
     name="mmdata",
-    help="Multimodal datasets: shard, add-modality, inspect, verify, diff, augment, preview, train, match, audit-alignment, ablate, ablate-folds, demo, datasets.",
+    help="Multimodal datasets: shard, add-modality, inspect, verify, diff, augment, preview, train, evaluate, match, audit-alignment, ablate, ablate-folds, demo, datasets.",
     epilog=EXIT_STATUS,
     no_args_is_help=True,
     add_completion=False,
@@ -56,7 +56,7 @@ def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=
     pass
 
 
-for module in (shards, augment, datasets, train, match, ablate):
+for module in (shards, augment, datasets, train, evaluate, match, ablate):
     module.register(app)
 from mmdata.cli import diff as _diff  # noqa: E402 - `mmdata diff` (QA26 F16), registered apart from the list above
 

@@ -1,0 +1,360 @@
+"""Score a trained run on another dataset (``mmdata evaluate RUN DATA``): the test scores of ``metrics.json``
+(accuracy, macro-F1, NLL, ECE, per class) on any split of any dataset, its classes matched to the run's by name.
+
+A dataset sharded on its own numbers its classes in its own order (``mmdata shard`` sorts folder and column names),
+so the run's output ``i`` and the dataset's label ``i`` may be different classes: comparing ids is silently wrong.
+Here each class name of the dataset's card is looked up among the run's (stripped and NFC-normalised, as ``mmdata
+shard`` matches labels; case is kept, as it is there) and the dataset's labels are renumbered into the run's ids
+before scoring. A class of the dataset the run does not know cannot be predicted: its samples are counted
+(``unknown_classes``) and left out of every score. The run's classes the dataset lacks are listed (``absent_classes``).
+
+The split is read as the trainer reads its test split: an eval-stage :func:`mmdata.loader` with the run's complete
+evaluation transform (:func:`mmdata.train.model.eval_normalize`), scored by :func:`mmdata.train.evaluate.evaluate`.
+A run trained with ``--target`` (a metadata key) is scored on the dataset's metadata under the same key: its labels
+are names (multi-label) or numbers (regression), matched as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmdata.errors import MMDataError
+from mmdata.train.outputs import PredictionWriter
+from mmdata.types import Batch
+
+#: the batch meta entry holding the dataset's own class ids (host, -1 unlabelled) beside the run's in ``label``
+DATA_LABEL = "data_label"
+#: what an evaluation writes into ``out``
+EVAL_OUTPUTS = ("metrics.json", "predictions.parquet")
+
+
+def class_key(name: Any) -> str:
+    """A class name as labels are matched (:func:`mmdata.shards.sources.parse_label`): stripped, NFC.
+
+    Example:
+        >>> class_key(" e\\u0301cole ") == class_key("\\u00e9cole")
+        True
+    """
+    return unicodedata.normalize("NFC", str(name).strip())
+
+
+def class_map(run_names: Sequence[str], data_names: Sequence[str]) -> dict[str, Any]:
+    """How the dataset's classes map onto the run's, by name: ``ids`` (dataset id -> run id, -1 for a class the run
+    does not know), ``unknown`` (the dataset's names the run lacks), ``absent`` (the run's names the dataset lacks),
+    ``case`` (unknown name -> the run's name it equals but for case or surrounding Unicode form), ``reordered``
+    (the same names in another order).
+
+    Example:
+        >>> m = class_map(["zero", "one"], ["one", "ZERO", "two"])
+        >>> m["ids"], m["unknown"], m["absent"], m["case"]
+        ([1, -1, -1], ['ZERO', 'two'], ['zero'], {'ZERO': 'zero'})
+    """
+    index = {class_key(n): i for i, n in reversed(list(enumerate(run_names)))}
+    ids = [index.get(class_key(n), -1) for n in data_names]
+    unknown = [str(n) for n, i in zip(data_names, ids) if i < 0]
+    known = {class_key(n) for n in data_names}
+    absent = [str(n) for n in run_names if class_key(n) not in known]
+    folded = {unicodedata.normalize("NFKC", class_key(n)).casefold(): str(n) for n in run_names}
+    case = {n: folded[f] for n in unknown if (f := unicodedata.normalize("NFKC", class_key(n)).casefold()) in folded}
+    return {"ids": ids, "unknown": unknown, "absent": absent, "case": case,
+            "reordered": not unknown and not absent and ids != list(range(len(ids)))}
+
+
+class NamedPredictionWriter(PredictionWriter):
+    """:class:`~mmdata.train.outputs.PredictionWriter` of a class run with two more columns: ``label_name`` (the
+    dataset's own class name, also of a class the run does not know, whose ``label`` is -1; null unlabelled) and
+    ``pred_name`` (the run's class predicted). ``label`` / ``pred`` / ``probs``'s positions are the run's class ids,
+    whose names the schema's metadata holds (``json.loads(pq.read_schema(path).metadata[b"mmdata"])["names"]``)."""
+
+    def __init__(self, path: str | Path, split: str, run_names: Sequence[str], data_names: Sequence[str],
+                 source_keys: dict[str, str | None] | None = None) -> None:
+        import pyarrow as pa
+
+        super().__init__(path, split, None, source_keys)
+        self.run_names, self.data_names = list(run_names), list(data_names)
+        self.schema = self.schema.append(pa.field("label_name", pa.string())).append(pa.field("pred_name", pa.string()))
+        # what label / pred / probs's positions name, as a run's predictions.parquet says it (schema metadata "mmdata")
+        meta = {"target": {"kind": "classes", "key": None}, "names": self.run_names}
+        self.schema = self.schema.with_metadata({b"mmdata": json.dumps(meta, ensure_ascii=False).encode("utf-8")})
+
+    def _columns(self, batch: Batch, logits: torch.Tensor) -> dict[str, Any]:
+        cols = super()._columns(batch, logits)
+        own = batch.meta.get(DATA_LABEL)
+        own = own.tolist() if own is not None else [-1] * len(batch)
+        cols["label_name"] = [self.data_names[i] if 0 <= i < len(self.data_names) else None for i in own]
+        cols["pred_name"] = [self.run_names[i] for i in cols["pred"].to_pylist()]
+        return cols
+
+
+def _target(metrics: dict[str, Any]) -> Any:
+    """The run's :class:`~mmdata.train.targets.Target` from its metrics.json."""
+    from mmdata.train.targets import Target
+
+    t = metrics.get("target")
+    if not isinstance(t, dict):
+        names = [str(n) for n in (metrics.get("classes") or {}).get("names") or []]
+        return Target.classes(len(names), names)
+    if t.get("kind") == "multilabel":
+        return Target("multilabel", t.get("key"), [str(n) for n in t.get("labels") or []], boolean=bool(t.get("boolean")))
+    sd = float(t.get("scale", t.get("train_sd", 1.0)) or 1.0)
+    return Target("regression", t.get("key"), [], float(t.get("train_mean", 0.0)), sd,
+                  train_sd=float(t["train_sd"]) if "train_sd" in t and t.get("scale") is not None else None)
+
+
+def _remapped(batches: Any, ids: torch.Tensor, counts: np.ndarray) -> Iterator[Batch]:
+    """``batches`` with ``label`` renumbered into the run's ids (``ids``: dataset id -> run id, -1 unknown: then
+    unlabelled for the scores), the dataset's ids kept in ``meta[DATA_LABEL]``; ``counts`` (per dataset class) grows."""
+    for batch in batches:
+        if "label" not in batch:
+            yield batch
+            continue
+        own = batch["label"].cpu()
+        has = batch.present["label"].cpu() & (own >= 0)
+        own = torch.where(has, own, torch.full_like(own, -1))
+        np.add.at(counts, own[has].numpy(), 1)
+        run = torch.where(has, ids[own.clamp(min=0)], torch.full_like(own, -1))
+        out = batch.replace(label=run.to(batch["label"].device))
+        out.present["label"] = run >= 0
+        out.meta[DATA_LABEL] = own
+        yield out
+
+
+def _counted(batches: Any, have: dict[str, int]) -> Iterator[Batch]:
+    """``batches`` as they are, the samples holding each modality of ``have`` counted into it."""
+    for batch in batches:
+        for m in have:
+            if m in batch.present:
+                have[m] += int(batch.present[m].sum())
+        yield batch
+
+
+def _check_out(out: Path, run_dir: Path, data: Path) -> None:
+    """Refuse an ``out`` that is a run's folder or a dataset's: this evaluation's metrics.json would replace the
+    run's (and the run's other outputs would go with it, :func:`mmdata.train.outputs.publish`)."""
+    import json
+
+    from mmdata.train.outputs import check_out
+
+    check_out(out, "out (--out)")
+    if not out.is_dir():
+        return
+    what = None
+    if out.resolve() == run_dir.resolve():
+        what = "the run's folder"
+    elif out.resolve() == data.resolve() or (out / "dataset.json").exists():
+        what = "a dataset folder"
+    elif (out / "model.pt").exists() or (out / "contrastive.pt").exists():
+        what = "a run's folder (it holds model.pt or contrastive.pt)"
+    else:
+        try:
+            trained = "config" in json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError):
+            trained = False
+        if trained:
+            what = "a run's folder (its metrics.json is a training run's)"
+    if what is not None:
+        raise MMDataError(f"out (--out) {out}: is {what}; this evaluation's metrics.json would replace the one there: "
+                          "give a folder of its own (e.g. RUN/eval-DATA)")
+
+
+def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: str | Path | None = None, *,
+                 batch_size: int = 64, device: str | torch.device = "cpu", num_workers: int = 0,
+                 robustness: bool = False, on_error: str = "raise") -> dict[str, Any]:
+    """Score the trained run ``run`` on ``split`` of the dataset ``data``, its classes matched to the run's by name.
+
+    Args:
+        run: an output folder of ``mmdata train`` (``metrics.json`` + ``model.pt``).
+        data: a dataset folder (``mmdata shard``), local or a URL.
+        split: the split of ``data`` to score.
+        out: a folder for ``metrics.json`` and ``predictions.parquet`` (written together; None: nothing written).
+            Not the run's own folder.
+        batch_size: samples per batch. device: where the model runs. num_workers: loader worker processes.
+        robustness: also the accuracy with each modality removed and under corruption (as ``mmdata train``).
+        on_error: ``"raise"`` or ``"skip"`` a sample that does not decode (counted in ``skipped``).
+
+    Returns:
+        ``{split: {accuracy, macro_f1, nll, ece}, "per_class": {split: {name: {...}}}, "samples": {split: {"samples",
+        "labelled", "unlabelled", "scored", "unknown_class"}}, "classes": {"num_classes", "names"}, "class_map": {data
+        name: run name or None}, "unknown_classes": {name: samples}, "absent_classes": [...], "data", "run", "split",
+        "warnings"}`` (plus ``robustness``; a ``--target`` run: ``target`` and its own scores). The scores are over the
+        labelled samples of the run's classes; a metric without a value is NaN (null in metrics.json).
+
+    Raises:
+        MMDataError: no such split (named with those the dataset has), none of the dataset's classes is the run's,
+            an ``out`` that is a run's or dataset's folder.
+
+    Example:
+        >>> r = evaluate_run("runs/a", "other_ds", split="test")  # doctest: +SKIP
+        >>> r["test"]["accuracy"], r["unknown_classes"]  # doctest: +SKIP
+        (0.91, {'ten': 12})
+    """
+    import mmdata
+    from mmdata.shards.index import load_card
+    from mmdata.train.evaluate import evaluate
+    from mmdata.train.loop import local_data
+    from mmdata.train.model import load_model
+    from mmdata.train.targets import META_FIELD
+    from mmdata.urls import unless_file_url
+    from mmdata.versions import software
+
+    if on_error not in ("raise", "skip"):
+        raise MMDataError(f"on_error (--on-error): expected 'raise' or 'skip', got {on_error!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise MMDataError(f"batch_size (--batch-size): expected a positive integer, got {batch_size!r}")
+    tm = load_model(unless_file_url(run), device)
+    run_dir = Path(tm.where)
+    metrics = tm.metrics
+    named = str(data)
+    data = local_data(unless_file_url(data))
+    card = load_card(data)
+    splits = sorted(card.get("splits") or {})
+    if split not in splits:
+        raise MMDataError(f"{named}: no split {split!r}; it has {splits} (--split)")
+    out_dir = None if out is None else Path(unless_file_url(out))
+    if out_dir is not None:
+        _check_out(out_dir, run_dir, Path(data))
+    goal = _target(metrics)
+    mods = list(tm.model.mods)
+    run_names = list(tm.names)
+    warnings: list[str] = []
+    n_split = int((card["splits"][split] or {}).get("samples", 0))
+    mapping: dict[str, Any] | None = None
+    data_names: list[str] = []
+    if goal.kind == "classes":
+        n_data = int(card.get("num_classes") or 0)
+        data_names = [str(n) for n in card.get("label_names") or []] or [str(c) for c in range(n_data)]
+        mapping = class_map(run_names, data_names)
+        if data_names and len(mapping["unknown"]) == len(data_names):
+            case = mapping["case"]
+            hint = (f"; {len(case)} differ from the run's only in case or Unicode form ("
+                    + ", ".join(f"{a!r} vs {b!r}" for a, b in list(case.items())[:4])
+                    + "): re-shard it with --labels listing the run's names (metrics.json classes.names)") if case else ""
+            raise MMDataError(f"{named}: none of its {len(data_names)} classes {_show(data_names)} is one of the "
+                              f"{len(run_names)} classes of the run in {run_dir} {_show(run_names)}: nothing to score{hint}")
+        if not data_names:
+            warnings.append(f"{named} has no classes (no labels): every {split} sample is unlabelled and every score "
+                            "is null; predictions are still written with --out")
+        if mapping["case"]:
+            warnings.append("classes " + ", ".join(f"{a!r} ({named}) vs {b!r} (run)" for a, b in mapping["case"].items())
+                            + " differ only in case or Unicode form: they are not matched (labels are matched exactly, "
+                            "as `mmdata shard` does); re-shard with --labels listing the run's names to score them")
+    ids = torch.tensor(mapping["ids"] if mapping and mapping["ids"] else [-1], dtype=torch.int64)
+    counts = np.zeros(max(len(data_names), 1), dtype=np.int64)
+    field = "label" if goal.kind == "classes" else META_FIELD
+    dev = next(tm.model.parameters()).device
+    loader = mmdata.loader(data, batch_size, recipe={"normalize": tm.normalize}, split=split, stage="eval",
+                           device=dev, modalities=[*mods, field], num_workers=num_workers,
+                           **({"on_error": on_error} if on_error != "raise" else {}))
+    have = dict.fromkeys(mods, 0)
+    batches = _counted(_remapped(loader, ids, counts) if goal.kind == "classes" else loader, have)
+    writer = None
+    made = out_dir is not None and not out_dir.exists()  # removed again if the evaluation fails
+    if out_dir is not None:
+        from mmdata.train.outputs import index_columns
+
+        keys = index_columns(data, split, ("source_key",))["source_key"]
+        tmp_path = out_dir / "predictions.parquet"
+        writer = (NamedPredictionWriter(tmp_path, split, run_names, data_names, keys) if goal.kind == "classes"
+                  else PredictionWriter(tmp_path, split, goal, keys))
+    try:
+        result = evaluate(tm.model, batches, goal, modalities=mods, robustness=robustness,
+                          seed=int((metrics.get("config") or {}).get("seed", 0)), names=run_names or None,
+                          sink=writer, split=split)
+        predictions = writer.finish() if writer is not None else None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        if made:
+            try:
+                out_dir.rmdir()  # type: ignore[union-attr]
+            except OSError:
+                pass
+        raise
+    unknown = {n: int(counts[i]) for i, n in enumerate(data_names) if mapping and mapping["ids"][i] < 0}
+    n_unknown = sum(unknown.values())
+    skipped = dict(sorted(getattr(loader, "skipped", {}).items()))
+    samples = {"samples": n_split, "labelled": result["labelled"] + n_unknown,
+               "unlabelled": result["unlabelled"] - n_unknown, "scored": result["labelled"], "unknown_class": n_unknown,
+               **({"skipped": sum(skipped.values())} if skipped else {})}
+    if n_unknown:
+        warnings.append(f"{n_unknown} labelled {split} sample{'s' * (n_unknown != 1)} of {len(unknown)} class"
+                        f"{'es' * (len(unknown) != 1)} the run does not know ("
+                        + ", ".join(f"{n!r}: {c}" for n, c in unknown.items())
+                        + ") left out of every score: the model cannot predict them")
+    if mapping and mapping["absent"] and data_names:
+        warnings.append(f"{len(mapping['absent'])} of the run's {len(run_names)} classes are not classes of {named} "
+                        f"({', '.join(repr(n) for n in mapping['absent'][:10])}"
+                        f"{', ...' if len(mapping['absent']) > 10 else ''}): they have no support, but the model can "
+                        "still predict them (each such prediction is an error)")
+    if result["labelled"] == 0 and data_names:
+        warnings.append(f"no {split} sample of {named} is labelled with a class of the run: every score is null")
+    lacking = [m for m, n in have.items() if not n]
+    if lacking and n_split:
+        warnings.append(f"the run reads {_and(lacking)}, which no {split} sample of {named} holds: the scores are of "
+                        f"the model without {'it' if len(lacking) == 1 else 'them'}, not comparable with the run's own "
+                        "test scores")
+    if result.get("nonfinite"):
+        warnings.append(f"the model's logits were NaN or infinite on {result['nonfinite']} labelled samples: they were "
+                        "scored as uniform predictions (chance)")
+    if skipped:
+        warnings.append(f"{sum(skipped.values())} {split} samples did not decode and were left out (--on-error skip): "
+                        + ", ".join(f"{why}: {n}" for why, n in skipped.items()))
+    report: dict[str, Any] = {
+        "run": str(run_dir), "data": named, "split": split,
+        split: result["scores"],
+        "per_class": {split: result["per_class"]},
+        "samples": {split: samples},
+        **({"classes": {"num_classes": len(run_names), "names": run_names}} if goal.kind == "classes"
+           else {"target": metrics.get("target")}),
+    }
+    if mapping is not None:
+        report["class_map"] = {n: (run_names[i] if i >= 0 else None) for n, i in zip(data_names, mapping["ids"])}
+        report["unknown_classes"] = unknown
+        report["absent_classes"] = mapping["absent"]
+        report["reordered"] = mapping["reordered"]
+    if "robustness" in result:
+        report["robustness"] = result["robustness"]
+    if skipped:
+        report["skipped"] = skipped
+    report["warnings"] = warnings
+    report["data_fingerprint"] = card.get("fingerprint")
+    report["run_data_fingerprint"] = metrics.get("data_fingerprint")
+    report["versions"] = software()
+    if out_dir is not None:
+        _publish(out_dir, report, predictions)
+    return report
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _show(names: Sequence[str], at_most: int = 6) -> str:
+    shown = ", ".join(repr(n) for n in names[:at_most])
+    return f"[{shown}{', ...' if len(names) > at_most else ''}]"
+
+
+def _publish(out: Path, report: dict[str, Any], predictions: str | None) -> None:
+    """metrics.json and predictions.parquet into ``out`` together (temp files renamed, metrics.json last), under
+    ``out``'s job lock; a leftover temp file of a killed evaluation is removed first."""
+    from mmdata.io import remove_stale_temps
+    from mmdata.shards.journal import JobLock
+    from mmdata.train.outputs import metrics_json, publish
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with JobLock(out, "mmdata evaluate"):
+            remove_stale_temps(out, EVAL_OUTPUTS)
+            publish(out, {"metrics.json": metrics_json(report)},
+                    {"predictions.parquet": predictions} if predictions is not None else None)
+    except BaseException:
+        if predictions is not None:
+            Path(predictions).unlink(missing_ok=True)
+        raise
