@@ -28,7 +28,8 @@ def match(
     model: ModelDir,
     split: Split = "test",
     out: Annotated[Optional[Path], typer.Option(
-        help="PNG path (default: MODEL/match.png for test, MODEL/match-SPLIT.png for another split).")] = None,
+        help="PNG path (default: MODEL/match.png for test, MODEL/match-SPLIT.png for another split; "
+             "MODEL/match-DATA.png, MODEL/match-DATA-SPLIT.png on a dataset the run was not trained on).")] = None,
     on_error: OnError = "raise",
     plugin: PluginOpt = None,
     json_: JsonFlag = False,
@@ -86,7 +87,8 @@ def audit_alignment(
     seed: Seed = 0,
     epoch: Annotated[int, typer.Option(min=0, help="Epoch of the augmentation draws.")] = 0,
     out: Annotated[Optional[Path], typer.Option(
-        help="PNG path (default: MODEL/alignment.png for test, MODEL/alignment-SPLIT.png for another split).")] = None,
+        help="PNG path (default: MODEL/alignment.png for test, MODEL/alignment-SPLIT.png for another split; "
+             "MODEL/alignment-DATA[-SPLIT].png on a dataset the run was not trained on).")] = None,
     on_error: OnError = "raise",
     plugin: PluginOpt = None,
     json_: JsonFlag = False,
@@ -97,14 +99,14 @@ def audit_alignment(
     import warnings
 
     from mmdata.train.alignment import audit
-    from mmdata.train.matching import figure_name
+    from mmdata.train.matching import default_figure
 
     plugins(plugin)
     recipe = shipped(recipe)
     with warnings.catch_warnings():  # the ignored normalize is printed below (or is in the JSON), not as a Python warning
         warnings.simplefilter("ignore", UserWarning)
         r = audit(data, recipe, model, split=split, seed=seed, epoch=epoch,
-                  out=out or Path(model) / figure_name("alignment", split), on_error=on_error)
+                  out=out or default_figure("alignment", split, data, model), on_error=on_error)
     if json_:
         print_json(r)
         _audit_notes(r)  # on stderr, with --json too

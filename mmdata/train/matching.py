@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -176,10 +177,29 @@ def check_classes(metrics: dict[str, Any], data: str | Path, model_dir: str | Pa
     if n_model != n_data:
         raise MMDataError(f"{model_dir}: the model was trained on {n_model} classes {_show(model_names)} but {data} has "
                           f"{n_data} classes {_show(data_names)}; {hint}")
-    if model_names != data_names:
-        i = next(i for i, (a, b) in enumerate(zip(model_names, data_names)) if a != b)
-        raise MMDataError(f"{model_dir}: the model's class names {_show(model_names)} differ from those of {data} "
-                          f"{_show(data_names)} (class {i}: {model_names[i]!r} vs {data_names[i]!r}); {hint}")
+    if model_names == data_names:
+        return
+    reshard = (f"re-shard {data}'s source with --labels listing the run's names in order (metrics.json classes.names, "
+               f"one per line: mmdata shard SOURCE OUT --labels names.txt)")
+    if sorted(model_names) == sorted(data_names):
+        raise MMDataError(f"{model_dir}: {data} has the same {n_data} class names as the model in another order "
+                          f"(model {_show(model_names)}, {data} {_show(data_names)}): its label ids name other classes; "
+                          f"{reshard}")
+    from mmdata.shards.sources import _near_name
+
+    near = {_near_name(n): n for n in model_names}
+    if len(near) == n_model and sorted(near) == sorted(_near_name(n) for n in data_names):
+        pairs = [f"{near[_near_name(n)]!r} vs {n!r}" for n in data_names if near[_near_name(n)] != n]
+        order = "" if [_near_name(n) for n in model_names] == [_near_name(n) for n in data_names] else " (and order)"
+        cased = all(n.casefold() == near[_near_name(n)].casefold() for n in data_names)
+        how = "only in case" if cased else "only in case, spaces at the start or end or Unicode form"
+        raise MMDataError(f"{model_dir}: the model's class names and those of {data} differ {how}{order} "
+                          f"({', '.join(pairs[:6])}{', …' if len(pairs) > 6 else ''}): class names are matched "
+                          f"exactly; spell the labels as the run does (the label column, the class folders) and "
+                          f"{reshard}")
+    i = next(i for i, (a, b) in enumerate(zip(model_names, data_names)) if a != b)
+    raise MMDataError(f"{model_dir}: the model's class names {_show(model_names)} differ from those of {data} "
+                      f"{_show(data_names)} (class {i}: {model_names[i]!r} vs {data_names[i]!r}); {hint}")
 
 
 def load_run(model_dir: str | Path, device: str = "cpu", data: str | Path | None = None) -> tuple[FusionModel, dict[str, Any]]:
@@ -282,7 +302,8 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
             ``contrastive.pt`` when it was pre-trained with ``--pretrain contrastive``).
         split: which split to measure (test by default: never the data the model was fitted on).
         out: where to write the PNG (default ``model_dir/match.png`` for test, ``match-<split>.png``
-            for another split; the path is in the result).
+            for another split; on a dataset the run was not trained on ``match-<dataset folder>.png`` /
+            ``match-<dataset folder>-<split>.png``; the path is in the result).
         on_error: ``"raise"`` (a sample that does not decode — a float WAV holding NaN — stops the
             measurement, naming it) or ``"skip"`` (it is left out; ``skipped_samples`` counts it by reason).
 
@@ -359,7 +380,7 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
               "fusion": cfg.get("fusion"), "probe": bool(cfg.get("probe")), "warnings": said,
               "modalities": mods, "embedding": embedding, "pairs": pairs, "skipped": skipped, "overall": overall,
               "units": {"kl": "bits", "js": "bits, in [0, 1]", "cosine": "[-1, 1]"}}
-    result["figure"] = str(plot(result, Path(out) if out else d / figure_name("match", split), hist))
+    result["figure"] = str(plot(result, Path(out) if out else d / figure_name("match", split, data, metrics), hist))
     return result
 
 
@@ -371,10 +392,37 @@ def describe_model(result: dict[str, Any]) -> str:
     return f"fusion {result['fusion']}" if result["fusion"] else "the pre-trained embedding"
 
 
-def figure_name(stem: str, split: str) -> str:
+def figure_name(stem: str, split: str, data: str | Path | None = None, metrics: dict[str, Any] | None = None) -> str:
     """The default PNG name of a figure measured on ``split``: ``match.png`` for test (the default
-    split), ``match-val.png`` for val, so measuring another split never overwrites test's figure."""
-    return f"{stem}.png" if split == "test" else f"{stem}-{split}.png"
+    split), ``match-val.png`` for val, so measuring another split never overwrites test's figure; on a
+    dataset ``data`` the run (``metrics``) was not trained on, its folder's name comes first
+    (``match-shifted.png``, ``match-shifted-val.png``), so measuring other data never overwrites the
+    figure of the run's own (QA31 shift D4).
+
+    Example:
+        >>> figure_name("match", "test"), figure_name("match", "val")
+        ('match.png', 'match-val.png')
+    """
+    parts = [stem]
+    if data is not None and metrics is not None and not _trained_on(metrics, data):
+        name = str(data).rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1].split("?")[0]
+        parts.append(re.sub(r"[^\w.-]+", "_", name).strip("._") or "data")
+    if split != "test":
+        parts.append(split)
+    return "-".join(parts) + ".png"
+
+
+def default_figure(stem: str, split: str, data: str | Path, model_dir: str | Path) -> Path:
+    """``model_dir / figure_name(stem, split, data, its metrics.json)``: where ``mmdata match`` /
+    ``audit-alignment`` write their figure when ``--out`` is not given."""
+    from mmdata.urls import unless_file_url
+
+    d = Path(unless_file_url(model_dir))
+    try:
+        metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no run here: the audit itself names the problem
+        metrics = None
+    return d / figure_name(stem, split, data, metrics if isinstance(metrics, dict) else None)
 
 
 def co_occurring(present: dict[str, torch.Tensor], mods: Sequence[str], split: str, data: str | Path,
