@@ -223,15 +223,36 @@ def _skipped_diff(a: dict[str, Any], b: dict[str, Any], limit: int | None = LIMI
     return out
 
 
+def _near_pairs(a: list[str], b: list[str]) -> list[tuple[str, str]]:
+    """The names of ``a`` and ``b`` (each side's names the other lacks) that are one name but for case, width,
+    invisible characters or surrounding spaces (``mmdata.shards.sources._near_name``), paired where the spelling
+    names one name on each side, in ``a``'s order.
+
+    Example:
+        >>> _near_pairs(["eight", "cat"], ["dog", "EIGHT"])
+        [('eight', 'EIGHT')]
+    """
+    from mmdata.shards.sources import _near_name
+
+    fa, fb = Counter(map(_near_name, a)), Counter(map(_near_name, b))
+    in_b = {_near_name(y): y for y in b}
+    return [(x, in_b[_near_name(x)]) for x in a if fa[_near_name(x)] == 1 and fb[_near_name(x)] == 1]
+
+
 def _card_diff(a: dict[str, Any], b: dict[str, Any], limit: int | None = LIMIT) -> dict[str, Any]:
     """What differs between the cards ``a`` and ``b``: class names, class count, fingerprint, modalities, license,
     description, name, command and what the jobs left out (``skipped``, up to ``limit`` entries listed)."""
     na, nb = list(a.get("label_names") or []), list(b.get("label_names") or [])
     sa, sb = {_nfc(n) for n in na}, {_nfc(n) for n in nb}
+    # names one side lacks that the other has but for case, width or surrounding spaces ('eight' / 'EIGHT'): one
+    # class spelt two ways, paired by spelling (each spelling once on each side), not by id (QA31 shift D6)
+    case_only = _near_pairs([n for n in na if _nfc(n) not in sb], [n for n in nb if _nfc(n) not in sa])
+    near_a, near_b = {_nfc(x) for x, _ in case_only}, {_nfc(y) for _, y in case_only}
     renamed = [{"id": i, "a": x, "b": y} for i, (x, y) in enumerate(zip(na, nb))
-               if _nfc(x) != _nfc(y) and _nfc(x) not in sb and _nfc(y) not in sa]
-    was = {_nfc(r["a"]) for r in renamed}
-    now = {_nfc(r["b"]) for r in renamed}
+               if _nfc(x) != _nfc(y) and _nfc(x) not in sb and _nfc(y) not in sa
+               and _nfc(x) not in near_a and _nfc(y) not in near_b]
+    was = {_nfc(r["a"]) for r in renamed} | near_a
+    now = {_nfc(r["b"]) for r in renamed} | near_b
     pos_a, pos_b = {_nfc(n): i for i, n in enumerate(na)}, {_nfc(n): i for i, n in enumerate(nb)}
     labels = {
         "a": na or None, "b": nb or None,
@@ -239,9 +260,12 @@ def _card_diff(a: dict[str, Any], b: dict[str, Any], limit: int | None = LIMIT) 
         "added": [n for n in nb if na and _nfc(n) not in sa and _nfc(n) not in now],
         "removed": [n for n in na if nb and _nfc(n) not in sb and _nfc(n) not in was],
         "renamed": renamed,
+        "case_only": [{"a": x, "b": y, "a_id": pos_a[_nfc(x)], "b_id": pos_b[_nfc(y)]} for x, y in case_only],
         # a class kept under another id: a model trained on A reads B's ids as other classes
-        "id_changed": [{"name": n, "a": pos_a[_nfc(n)], "b": pos_b[_nfc(n)]} for n in nb
-                       if _nfc(n) in pos_a and pos_a[_nfc(n)] != pos_b[_nfc(n)]],
+        "id_changed": sorted([{"name": n, "a": pos_a[_nfc(n)], "b": pos_b[_nfc(n)]} for n in nb
+                              if _nfc(n) in pos_a and pos_a[_nfc(n)] != pos_b[_nfc(n)]]
+                             + [{"name": y, "a_name": x, "a": pos_a[_nfc(x)], "b": pos_b[_nfc(y)]} for x, y in case_only
+                                if pos_a[_nfc(x)] != pos_b[_nfc(y)]], key=lambda r: r["b"]),
     }
     mods_a, mods_b = list(a.get("modalities") or {}), list(b.get("modalities") or {})
     fields_a = [*mods_a, *(a.get("fields") or [])]
