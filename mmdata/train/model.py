@@ -411,6 +411,23 @@ def _is_rate(x: Any) -> bool:
     return isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
 
 
+def _whole_rate(x: Any) -> int:
+    """``x``, the rate of a ``(wave, sample_rate)`` request, as an int: a whole number (``8000``, ``np.int32``,
+    ``8000.0``); a fraction (``8000.9``), a str (``'8000'``) or a bool is refused, not truncated (QA31 shift D9).
+
+    Example:
+        >>> _whole_rate(16000), _whole_rate(np.float32(8000.0))
+        (16000, 8000)
+    """
+    if not _is_rate(x):
+        raise InputError(f"sample rate {x!r} is a {type(x).__name__}, not a number: give (wave, sample_rate) with "
+                         "the rate an int (samples per second)")
+    if not math.isfinite(float(x)) or float(x) != int(x):
+        raise InputError(f"sample rate {x!r} is not a whole number of samples per second: give (wave, sample_rate) "
+                         "with the rate an int (the file's rate, e.g. soundfile.read's)")
+    return int(x)
+
+
 #: the keys of a mapping handed to :meth:`TrainedModel.sample` / :meth:`TrainedModel.predict`
 SAMPLE_KEYS = ("key", *MODALITIES)
 #: what each field of a request may be (:meth:`TrainedModel.sample`), as its input errors say it
@@ -434,6 +451,8 @@ class TrainedModel:
         normalize: the ``normalize:`` recipe stage applied to every sample before :func:`mmdata.collate`.
         kind: ``"classes"``, ``"multilabel"`` or ``"regression"`` (``mmdata train --target``).
         names: class / label names (empty for regression).
+        image_decode_hint: ``(height, width)`` the run's loader decodes JPEGs down to (DCT-scaled), or None: give it
+            to :func:`mmdata.open_dataset` (``image_max_size=``) so that its ``Sample``s are the loader's.
     """
 
     def __init__(self, model: FusionModel, metrics: dict[str, Any], where: str = "") -> None:
@@ -455,6 +474,7 @@ class TrainedModel:
                               "mmdata.train.model.preprocessing_constants()); its predictions here may differ from "
                               "predictions.parquet", UserWarning, stacklevel=3)
         self._recipe = mmdata.load_recipe({"normalize": self.normalize})
+        self.image_decode_hint: tuple[int, int] | None = self._recipe.image_decode_hint()
         target = metrics.get("target")
         self.kind = target.get("kind", "classes") if isinstance(target, Mapping) else "classes"
         if self.kind == "multilabel":
@@ -476,7 +496,10 @@ class TrainedModel:
         :data:`SAMPLE_KEYS` — ``image``, ``audio``, ``text`` (each as :data:`ACCEPTED` says; None is absent) and
         ``key`` (``key`` when it has none). Integer PCM is scaled by its full scale (:func:`pcm_float`); a PIL image
         is taken as the pixels it holds (Pillow applies no EXIF turn and no JPEG decode scaling: the file's bytes
-        or path are decoded exactly as the run's loader decodes them).
+        or path are decoded exactly as the run's loader decodes them). A ``Sample`` is taken as decoded: one from
+        :func:`mmdata.open_dataset` holds its JPEGs at full size, where the run's loader decodes them DCT-scaled to
+        its resize; open the dataset with ``image_max_size=tm.image_decode_hint`` (or give the members' bytes) for
+        the loader's pixels, as ``predictions.parquet`` holds them.
 
         Raises:
             InputError: (an :class:`~mmdata.errors.MMDataError` and a ``ValueError``) ``raw`` cannot be used: an
@@ -595,7 +618,7 @@ class TrainedModel:
 
                 first = int(bad.reshape(-1, wave.shape[-1]).any(0).nonzero()[0])
                 raise InputError(non_finite_reason(int(bad.sum()), wave.numel(), first))
-            return wave, int(v[1])
+            return wave, _whole_rate(v[1])
         raise InputError(f"got a {type(v).__name__}" + (" without its rate" if isinstance(v, (torch.Tensor, np.ndarray)) else ""))
 
     def _decode_image(self, data: bytes) -> torch.Tensor:
@@ -624,7 +647,9 @@ class TrainedModel:
         multi-label -> ``labels`` (those of sigmoid >= 0.5) and ``probs``; regression -> ``value`` in the
         target's units (``target``: its metadata key). A missing modality is absent (presence masks), as in training;
         a sample holding none of the model's modalities, or a key other than :data:`SAMPLE_KEYS`, is refused
-        (:class:`~mmdata.augment.contract.InputError`).
+        (:class:`~mmdata.augment.contract.InputError`). Images given as bytes or paths are decoded as the run's
+        loader decodes them; ``Sample``s are taken as decoded: read a dataset for prediction with
+        ``mmdata.open_dataset(path, split=..., image_max_size=tm.image_decode_hint)`` (:meth:`sample`).
 
         Example:
             >>> tm = TrainedModel(FusionModel(["text"], "concat", classes=2), {"config": {"modalities": ["text"]},

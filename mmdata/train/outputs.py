@@ -64,7 +64,9 @@ class PredictionWriter:
     ``source_key``: what the sample was sharded from (a file's path in its folder, a manifest's key), from
     ``source_keys`` (sample key -> source key: :func:`source_keys`), to join predictions back to the
     user's files; null for a key it lacks (or without ``source_keys``). ``probs`` holds every class's
-    probability: 8 bytes a class and sample before compression (5,000 classes: about 40 KB a sample).
+    probability: 8 bytes a class and sample before compression (5,000 classes: about 40 KB a sample). The
+    schema's metadata (key ``mmdata``, JSON: :func:`prediction_metadata`) says what the ids mean: the target
+    and its class names (``label_names``, else the ``target``'s), so a file copied out of its run folder reads.
 
     Example:
         >>> import tempfile, pyarrow.parquet as pq
@@ -78,7 +80,8 @@ class PredictionWriter:
     """
 
     def __init__(self, path: str | Path, split: str | Mapping[str, str], target: Any = None,
-                 source_keys: Mapping[str, str | None] | None = None) -> None:
+                 source_keys: Mapping[str, str | None] | None = None,
+                 label_names: Sequence[str] | None = None) -> None:
         import pyarrow as pa
 
         self.path = Path(path)
@@ -99,6 +102,7 @@ class PredictionWriter:
             self.schema = pa.schema([*head, ("target", pa.float64()), ("pred", pa.float64())])
         # last: the columns before it keep their positions (readers that select by position)
         self.schema = self.schema.append(pa.field("source_key", pa.string()))
+        self.schema = self.schema.with_metadata(prediction_metadata(target, label_names))
         self._writer: Any = None
         self.rows = 0
 
@@ -164,6 +168,25 @@ class PredictionWriter:
             pass
         finally:
             Path(self.tmp).unlink(missing_ok=True)
+
+
+def prediction_metadata(target: Any = None, label_names: Sequence[str] | None = None) -> dict[bytes, bytes]:
+    """The schema metadata of ``predictions.parquet``: ``{b"mmdata": JSON}`` holding ``target`` (``kind``:
+    ``classes`` / ``multilabel`` / ``regression``; ``key``: the metadata key, null for the card's label) and
+    ``names``: what ``label`` / ``pred`` / ``probs``'s positions name (class names; a multi-label target's
+    labels; absent for regression, and for classes without names). Read it back with
+    ``json.loads(pq.read_schema(path).metadata[b"mmdata"])``.
+
+    Example:
+        >>> prediction_metadata(None, ["cat", "dog"])
+        {b'mmdata': b'{"target": {"kind": "classes", "key": null}, "names": ["cat", "dog"]}'}
+    """
+    kind = getattr(target, "kind", None) or "classes"
+    names = list(label_names) if label_names is not None else list(getattr(target, "names", None) or [])
+    meta: dict[str, Any] = {"target": {"kind": kind, "key": getattr(target, "key", None)}}
+    if kind != "regression" and names:
+        meta["names"] = [str(n) for n in names]
+    return {b"mmdata": json.dumps(meta, ensure_ascii=False).encode("utf-8")}
 
 
 def source_keys(data: str | Path, splits: str | Sequence[str]) -> dict[str, str | None]:
