@@ -112,6 +112,7 @@ ERRORS = {
     "add-modality": ["add-modality", "nope", "depth", "nope"],
     "train": ["train", "nope", "--epochs", "1"],
     "match": ["match", "nope", "--model", "nope"],
+    "evaluate": ["evaluate", "nope", "nope"],
     "audit-alignment": ["audit-alignment", "nope", "--recipe", "nope.yaml", "--model", "nope"],
     "ablate": ["ablate", "nope.yaml", "--out", "out"],
     "usage": ["train", "nope", "--epochs", "0"],  # a bad option value: typer's usage error

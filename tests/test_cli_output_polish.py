@@ -59,7 +59,7 @@ def test_inspect_rounds_measured_values_and_json_keeps_every_digit(one_shard: Pa
     assert rep["audio_seconds"]["median"] == pytest.approx(2666 / 8000)
 
 
-COMMANDS = [["shard"], ["inspect"], ["verify"], ["add-modality"], ["augment"], ["preview"], ["train"], ["match"],
+COMMANDS = [["shard"], ["inspect"], ["verify"], ["add-modality"], ["augment"], ["preview"], ["train"], ["evaluate"], ["match"],
             ["audit-alignment"], ["ablate"], ["demo"], ["datasets"], ["datasets", "build"], ["datasets", "list"], []]
 
 

@@ -2,13 +2,15 @@
 
 ``mmdata.train.train(data, fusion="concat", ...)`` or ``mmdata train DATA --fusion concat`` or
 ``torchrun --nproc_per_node 2 -m mmdata.train DATA ...``. A run's folder loads back with
-``mmdata.train.load_model(DIR)`` (the model, its complete evaluation transform, ``predict``).
+``mmdata.train.load_model(DIR)`` (the model, its complete evaluation transform, ``predict``) and is scored on
+another dataset with ``mmdata.train.evaluate_run(DIR, DATA)`` (``mmdata evaluate``; classes matched by name).
 """
 
 from __future__ import annotations
 
+from mmdata.train.evaluate_run import evaluate_run
 from mmdata.train.fusions import FUSIONS
 from mmdata.train.loop import TrainWarning, train
 from mmdata.train.model import FusionModel, TrainedModel, load_model
 
-__all__ = ["FUSIONS", "FusionModel", "TrainWarning", "TrainedModel", "load_model", "train"]
+__all__ = ["FUSIONS", "FusionModel", "TrainWarning", "TrainedModel", "evaluate_run", "load_model", "train"]
