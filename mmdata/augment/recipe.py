@@ -615,6 +615,9 @@ class Recipe:
         self._sizes_warned = False
         #: whether a batch holding a key twice (the same draws for every copy) was warned of
         self._repeats_warned = False
+        #: the texts this recipe warned of (:meth:`_warn`), in order: what a caller running it in a thread of its
+        #: own reads (an offline job's output card) without touching the process's warning filters
+        self.warned: list[str] = []
         self._provenance_seen: dict[Any, Any] = {}  # the logs' provenance records replay compared (once per log)
         self._plan_id: str | None = None  # _plan_identity, computed once
         #: per-pixel fields that every op moving the image moves with it (mmdata.augment.targets)
@@ -884,12 +887,18 @@ class Recipe:
         self._warn_orphans(orphans, sample.key)
         return sample.without(*orphans)
 
+    def _warn(self, message: str, stacklevel: int) -> None:
+        """``warnings.warn(message, UserWarning)`` as the caller ``stacklevel`` frames up sees it, the text kept in
+        :attr:`warned` too (whatever the filters do with it: the record does not depend on them)."""
+        self.warned.append(message)
+        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+
     def _warn_orphans(self, names: Sequence[str], key: str) -> None:
         if not self._orphans_warned:
             self._orphans_warned = True
-            warnings.warn(f"sample {key!r} has the target{'s' * (len(names) > 1)} {', '.join(map(repr, names))} but no "
-                          "image: a target moves with its image, so without one it is left out (absent, as its "
-                          "presence mask says); said once per recipe", UserWarning, stacklevel=4)
+            self._warn(f"sample {key!r} has the target{'s' * (len(names) > 1)} {', '.join(map(repr, names))} but no "
+                       "image: a target moves with its image, so without one it is left out (absent, as its "
+                       "presence mask says); said once per recipe", stacklevel=4)
 
     @staticmethod
     def _put_maps(sample: Sample, maps: Mapping[str, Any]) -> Sample:
@@ -1117,11 +1126,11 @@ class Recipe:
             contract.check_batch_input(batch)  # the TypeError that says how to build one
         if self._batch_steps and mix is None and not self._batch_warned:
             self._batch_warned = True
-            warnings.warn(f"apply_batched runs the per-sample sections only: this recipe's batch: section "
-                          f"({', '.join(st.label for st in self._batch_steps)}) was not run; call "
-                          "recipe.apply_batch_section(batch, epoch) on the result (as mmdata.loader does), or pass "
-                          "apply_batched(..., mix=True) to run it there (mix=False: you run it yourself, no warning); "
-                          "said once per recipe", UserWarning, stacklevel=2)
+            self._warn(f"apply_batched runs the per-sample sections only: this recipe's batch: section "
+                       f"({', '.join(st.label for st in self._batch_steps)}) was not run; call "
+                       "recipe.apply_batch_section(batch, epoch) on the result (as mmdata.loader does), or pass "
+                       "apply_batched(..., mix=True) to run it there (mix=False: you run it yourself, no warning); "
+                       "said once per recipe", stacklevel=2)
         out = self._apply_batched(batch, epoch, plan)
         return self.apply_batch_section(out, epoch) if mix and self._batch_steps else out
 
@@ -1150,11 +1159,11 @@ class Recipe:
         self._repeats_warned = True
         counts = [(k, n) for k, n in Counter(batch.keys).items() if n > 1]
         shown = ", ".join(f"{k!r} ({n} times)" for k, n in counts[:3]) + (f" and {len(counts) - 3} more" * (len(counts) > 3))
-        warnings.warn(f"a batch holds the key{'s' * (len(counts) > 1)} {shown}: rows with one key get the same "
-                      "augmentation (draws are keyed by seed, epoch, sample key and op, so that a sample replays "
-                      "exactly), so these copies are identical views; for independent views give each copy its own "
-                      "key (f\"{key}#v{i}\", as balance's repeats get '<key>#r<i>'); said once per recipe", UserWarning,
-                      stacklevel=stacklevel)
+        self._warn(f"a batch holds the key{'s' * (len(counts) > 1)} {shown}: rows with one key get the same "
+                   "augmentation (draws are keyed by seed, epoch, sample key and op, so that a sample replays "
+                   "exactly), so these copies are identical views; for independent views give each copy its own "
+                   "key (f\"{key}#v{i}\", as balance's repeats get '<key>#r<i>'); said once per recipe",
+                   stacklevel=stacklevel)
 
     def _run_frame(self, step: Step, batch: Batch, name: str, params: Sequence[dict[str, Any]]) -> Batch:
         """``batch`` with the image target ``name`` run through ``step``'s batched kernel with the image's
@@ -1217,14 +1226,14 @@ class Recipe:
                       f"{did_you_mean(absent[0], maps)} (a member k.seg.png is the field 'seg.png')")
         else:
             listed = ""
-        warnings.warn(f"field{'s' * (len(maps) > 1)} {', '.join(repr(m) for m in maps)} ha{'ve' if len(maps) > 1 else 's'} "
-                      f"the image's height and width (per-pixel maps?); the recipe's {shown} "
-                      f"move{'s' * (len(self._moving) == 1)} the image's pixels "
-                      f"only, so {'they' if len(maps) > 1 else 'it'} will no longer line up with the image unless the "
-                      f"recipe lists {'them' if len(maps) > 1 else 'it'} as targets (targets: {{"
-                      f"{', '.join(f'{m}: mask' for m in maps)}}}: moved with the image, nearest sampling; or kind "
-                      f"image for another frame or view, which gets every image op with the image's params){listed}",
-                      UserWarning, stacklevel=3)
+        self._warn(f"field{'s' * (len(maps) > 1)} {', '.join(repr(m) for m in maps)} ha{'ve' if len(maps) > 1 else 's'} "
+                   f"the image's height and width (per-pixel maps?); the recipe's {shown} "
+                   f"move{'s' * (len(self._moving) == 1)} the image's pixels "
+                   f"only, so {'they' if len(maps) > 1 else 'it'} will no longer line up with the image unless the "
+                   f"recipe lists {'them' if len(maps) > 1 else 'it'} as targets (targets: {{"
+                   f"{', '.join(f'{m}: mask' for m in maps)}}}: moved with the image, nearest sampling; or kind "
+                   f"image for another frame or view, which gets every image op with the image's params){listed}",
+                   stacklevel=3)
 
     def normalize_batched(self, batch: Batch) -> Batch:
         """The normalize stage with the batched kernels, on a batch that could be collated (e.g. one image
@@ -1246,11 +1255,11 @@ class Recipe:
         self._sizes_warned = True
         sizes = sorted({tuple(hw[k]) for i, j in pairs for k in (i, j)}, reverse=True)
         shown = ", ".join(f"{h}x{w}" for h, w in sizes[:6]) + (f" and {len(sizes) - 6} more" if len(sizes) > 6 else "")
-        warnings.warn(f"{step.op.where} ({step.op.name}) mixes images of several sizes ({shown}, height x width): a pair "
-                      "is mixed over the area both cover (top-left) only, the rest of the larger image stays as it was, "
-                      "while its label is mixed with the full weight lam; for one size add resize + center_crop to "
-                      "normalize.image in the recipe (mmdata.augment.recipe.normalize_spec(image_size=...)); said once "
-                      "per recipe", UserWarning, stacklevel=3)
+        self._warn(f"{step.op.where} ({step.op.name}) mixes images of several sizes ({shown}, height x width): a pair "
+                   "is mixed over the area both cover (top-left) only, the rest of the larger image stays as it was, "
+                   "while its label is mixed with the full weight lam; for one size add resize + center_crop to "
+                   "normalize.image in the recipe (mmdata.augment.recipe.normalize_spec(image_size=...)); said once "
+                   "per recipe", stacklevel=3)
 
     def apply_batch_section(self, batch: Batch, epoch: int = 0) -> Batch:
         """Run the ``batch:`` section (mixgen, mixup); params are drawn per batch (its keys' hash). A mix of
