@@ -852,6 +852,28 @@ def _names_hint(names: list[str], source: str | None) -> str:
 
 
 _NAME_IDS: list[Any] = [None, {}]  # the last names list parse_label saw, and its name -> id map
+_NEAR_IDS: list[Any] = [None, {}]  # the same for _near_name(name) -> the names so spelt
+
+
+def _near_class_hint(raw: str, names: list[str]) -> str:
+    """`` (the class 'zero' differs only in case; ...)`` when ``raw`` is one of ``names`` but for case, width,
+    invisible characters or surrounding spaces (:func:`_near_name`), else ``""``: a label ``ZERO`` with --labels
+    naming ``zero`` was refused with no word of why (QA31 shift D3).
+
+    Example:
+        >>> _near_class_hint("ZERO", ["zero", "one"])
+        " (the class 'zero' differs only in case; labels are matched exactly: fix the label column or the names file)"
+    """
+    if _NEAR_IDS[0] is not names or sum(map(len, _NEAR_IDS[1].values())) != len(names):
+        near: dict[str, list[str]] = {}
+        for n in names:
+            near.setdefault(_near_name(n), []).append(n)
+        _NEAR_IDS[:] = [names, near]
+    like = _NEAR_IDS[1].get(_near_name(raw))
+    if not like:
+        return ""
+    return (f" (the class {like[0]!r} differs only in {_name_differences([raw, like[0]])}; labels are matched exactly: "
+            f"fix the label column or the names file)")
 
 
 def _name_ids(names: list[str]) -> dict[str, int]:
@@ -902,7 +924,7 @@ def parse_label(data: bytes, names: list[str] | None, source: str | None = None)
                          f"a regression target is metadata: --meta)")
     if names:
         raise ValueError(f"expected an integer class id or a class name ({_names_hint(names, source)}), "
-                         f"got {raw[:40]!r}")
+                         f"got {raw[:40]!r}{_near_class_hint(raw, names)}")
     hint = "" if _is_number(raw) else ("; for label files holding class names, declare the names: a labels.txt (one "
                                        "per line) or labels.json at the source root, or --labels names.txt")
     raise ValueError(f"expected an integer class id, got {raw[:40]!r}{hint}")
@@ -3577,6 +3599,22 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
     return out
 
 
+def _every_label_refused(name: str, refused: list[str], names: list[str], names_from: str | None) -> str:
+    """The warning of a manifest none of whose labels names a declared class (``--labels`` spelt ``zero``, the
+    column ``ZERO``): the dataset is written without a label, which a line per member buried (QA31 shift D3).
+
+    Example:
+        >>> _every_label_refused("m.csv", ["ZERO", "ONE"], ["zero", "one"], "--labels")[:73]
+        "manifest m.csv, column 'label': none of its 2 labels names a class (2 cla"
+    """
+    near = [s for s in refused if _near_class_hint(s, names)]
+    why = (f"; {plural(len(near), 'label')} differ{'s' * (len(near) == 1)} from a class name only in spelling: "
+           f"{near[0][:40]!r}{_near_class_hint(near[0], names)}" if near else f" (e.g. {refused[0][:40]!r})")
+    return (f"manifest {name}, column 'label': none of its {plural(len(refused), 'label')} names a class "
+            f"({_names_hint(names, names_from or 'the declared names')}){why}: every sample is written without a "
+            f"label")
+
+
 def _label_case_warnings(label_cells: list[tuple[int, str]], names: Sequence[str], name: str) -> list[str]:
     """One warning when a manifest's class names differ only in case (``cat`` in 40 rows, ``Cat`` in 3): they
     are classes of their own, as written (the labels are the user's), most likely a typo.
@@ -4399,6 +4437,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     unread = {col for col, (n, hits, pathlike, _, _) in stats.items()
               if n and not hits and (not pathlike or url_cells[col] == n) and col not in templates}
     empty_rows: list[int] = []  # rows with every cell empty (the ',,' lines Excel leaves below a table)
+    refused_labels: list[str] = []  # label cells parse_label refused (none of the declared names)
     for i, raw in enumerate(rows):
         if all(_blank(v) for v in raw.values()):  # no sample, not a lost one (--max-skipped counts none)
             empty_rows.append(i)
@@ -4523,6 +4562,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                     label = parse_label(source_label(s[:-2].encode() if re.fullmatch(r"\d+\.0", s) else s.encode(),
                                                      names), names, names_from)
                 except ValueError as exc:
+                    refused_labels.append(s)
                     bad(f"label {s!r}", "label", str(exc))
         split = row.get("split")
         split = None if _blank(split) else str(split).strip()
@@ -4568,6 +4608,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                         f"read as no sample")
     if label_warning:
         warnings.append(label_warning)
+    if refused_labels and names and not any(r.label is not None for r in records):
+        warnings.append(_every_label_refused(name, refused_labels, names, names_from))
     warnings += label_notes
     if blank_texts:
         warnings.append(f"manifest {name}: {plural(len(blank_texts), 'row')} {'have' if len(blank_texts) != 1 else 'has'} "
