@@ -58,7 +58,7 @@ def diff(
     differ, members added or removed), relabelled (class names compared, not ids: the two versions may number
     their classes otherwise; a sample moved to another class folder is paired by its path inside the folder and
     its members' CRC-32s), moved between splits; a summary per split; and the cards' differences (class names
-    added / removed / renamed / kept under another id, num_classes, fingerprint, fields, license, description, name,
+    added / removed / renamed / spelt in another case / kept under another id, num_classes, fingerprint, fields, license, description, name,
     command, what the jobs left out).
 
     Reads only dataset.json and index.parquet of each version: no shard is read, nothing is decoded (the index
@@ -122,8 +122,12 @@ def _print(rep: dict, limit: int) -> None:
             lines.append(f"classes {k}: {', '.join(map(ct, names[k]))}")
     if names["renamed"]:
         lines.append("classes renamed: " + ", ".join(f"id {r['id']} {ct(r['a'])} -> {ct(r['b'])}" for r in names["renamed"]))
+    if names.get("case_only"):
+        lines.append("names differ only in case (or width, spaces): " + ", ".join(
+            f"{ct(r['a'])} -> {ct(r['b'])}" for r in names["case_only"]))
     if names["id_changed"]:
-        lines.append("class ids changed: " + ", ".join(f"{ct(r['name'])} {r['a']} -> {r['b']}" for r in names["id_changed"]))
+        lines.append("class ids changed: " + ", ".join(
+            f"{ct(r['a_name']) + '/' if 'a_name' in r else ''}{ct(r['name'])} {r['a']} -> {r['b']}" for r in names["id_changed"]))
     if card["num_classes"]["a"] != card["num_classes"]["b"]:
         lines.append(f"num_classes: {card['num_classes']['a']} -> {card['num_classes']['b']}")
     for k in ("added", "removed"):
