@@ -741,9 +741,10 @@ class DataModule(pl.LightningDataModule):
         """``keys=`` as each loader's own: the selected keys of its split (a selection spanning the train, val and
         test splits, as a filter of index.parquet gives, is filtered per split; QA31 pandas D2: every loader was
         given the whole selection, so a val loader refused the training keys); keys of a split no loader reads
-        are not read (a filter of the whole index may hold them). Refused here, naming them: a split the
-        selection holds none of (its loader would read nothing: a selection of training rows alone, with a
-        val split), and keys that are not in index.parquet. A blend's ``{name: keys}`` (or ``"name/key"``
+        are not read (a filter of the whole index may hold them). Refused here, naming them: a split given by
+        name that the selection holds none of (its loader would read nothing: a selection of training rows
+        alone, with val_split="val"), and keys that are not in index.parquet. Such a split left at its default
+        is refused when its loader is built (its value here is the ShardError), so a fit never asks for it. A blend's ``{name: keys}`` (or ``"name/key"``
         keys) is filtered per dataset the same way."""
         keys = self.loader_kw.get("keys")
         if keys is None:
@@ -773,10 +774,16 @@ class DataModule(pl.LightningDataModule):
                     for name, chosen in (wanted or {}).items()}
             if not any(mine.values()):
                 shown = list(names) if len(names) > 1 else names[0]
-                raise ShardError(f"{self.path}: keys= selects no sample of {arg} {shown!r}: each loader reads the "
-                                 f"keys= of its own split (a selection filtered from index.parquet keeps the rows of "
-                                 f"every split it should read: e.g. idx[idx.split.isin([...]) | ...]); add that "
-                                 f"split's keys to keys=, or pass {arg}=None")
+                refusal = ShardError(f"{self.path}: keys= selects no sample of {arg} {shown!r}: each loader reads the "
+                                     f"keys= of its own split (a selection filtered from index.parquet keeps the rows "
+                                     f"of every split it should read: e.g. idx[idx.split.isin([...]) | ...]); add "
+                                     f"that split's keys to keys=, or pass {arg}=None")
+                if not isinstance(getattr(self, arg), _Default):
+                    raise refusal
+                # left at its default (QA31 pandas review F1): refused when its loader is built, so fit on a
+                # training selection with val_split=None is not stopped by the test split it never reads
+                out[names] = refusal
+                continue
             out[names] = mine if blend else mine[""]
         return out
 
@@ -800,6 +807,8 @@ class DataModule(pl.LightningDataModule):
             from mmdata.shards.reader import split_names
 
             mine = self._stage_keys.get(split_names(split, MMDataError), loader_kw["keys"])
+            if isinstance(mine, ShardError):  # a split left at its default that keys= holds none of
+                raise ShardError(str(mine))
             if isinstance(path, Mapping) and isinstance(mine, Mapping):
                 mine = {name: k for name, k in mine.items() if name in path}
             loader_kw["keys"] = mine

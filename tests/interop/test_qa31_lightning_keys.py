@@ -71,3 +71,32 @@ def test_a_blend_selection_is_filtered_per_split(folds: Path) -> None:
                     keys={"a": sel, "b": sel[sel.split == "2"]})
     assert _keys(dm.train_dataloader()) == sorted(f"a/{k}" for k in sel[sel.split == "1"].key)
     assert _keys(dm.val_dataloader()) == sorted(f"{n}/{k}" for n in "ab" for k in sel[sel.split == "2"].key)
+
+
+@pytest.fixture(scope="module")
+def tvt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tvt")
+    with pytest.warns(UserWarning, match="same image or audio bytes"):
+        mmdata.shard(make_sample_folder(root / "raw", n=24), root / "ds", split="train=0.5,val=0.25,test=0.25",
+                     progress=False)
+    return root / "ds"
+
+
+def test_a_split_left_at_its_default_is_refused_only_when_its_loader_is_built(tvt: Path) -> None:
+    """QA31 pandas review F1: a7f913e refused ``keys=`` of training rows with ``val_split=None`` because the
+    default ``test_split`` found no selected key, though fit never builds a test loader."""
+    idx = _index(tvt)
+    train = idx[idx.split == "train"].iloc[1:]
+    dm = DataModule(tvt, 2, keys=train, val_split=None)  # as before a7f913e: fit on the subset
+    dm.setup("fit")
+    assert _keys(dm.train_dataloader()) == sorted(train.key)
+    with pytest.raises(ShardError, match=r"keys= selects no sample of test_split 'test'.*test_split=None"):
+        dm.test_dataloader()
+    both = idx[idx.split.isin(["train", "val"])].iloc[1:]
+    dm = DataModule(tvt, 2, keys=both)  # the case D2 enables: fit with validation, the default test unread
+    assert _keys(dm.train_dataloader()) == sorted(both[both.split == "train"].key)
+    assert _keys(dm.val_dataloader()) == sorted(both[both.split == "val"].key)
+    with pytest.raises(ShardError, match=r"test_split 'test'"):
+        dm.test_dataloader()
+    with pytest.raises(ShardError, match=r"val_split 'val'"):  # a split named by the user: refused at once
+        DataModule(tvt, 2, keys=train, val_split="val")
