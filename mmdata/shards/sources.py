@@ -3017,7 +3017,7 @@ def _json_hint(given: str, data: bytes | None) -> str:
 
 class _Rows(list):
     """A manifest's rows (a list of dicts) with what a Parquet manifest's schema adds: ``categories``, per
-    dictionary-encoded (pandas categorical) column, its dictionary (the categories in their order), or a
+    pandas categorical column (the file's pandas metadata says so), its dictionary (the categories in their order), or a
     str saying why it is not one list (its row groups hold different dictionaries)."""
 
     categories: dict[str, list[Any] | str]
@@ -3033,19 +3033,25 @@ def _parquet_rows(source: Any) -> _Rows:
     nulls None, lists lists, maps dicts. A pandas index stored as a column is read as a column when it has a
     name (``df.set_index("key").to_parquet(...)``: pandas gives it back, as the index; so does a CSV of that
     frame, as its first column) and left out when it has none (``__index_level_0__``: the row numbers of a
-    filtered frame not reset). A dictionary-encoded column's categories are kept in ``categories``."""
+    filtered frame not reset). A pandas categorical column's categories are kept in ``categories`` (another
+    dictionary-encoded column is not: its order declares nothing)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pq.read_table(source)
-    index = [c for c in (table.schema.pandas_metadata or {}).get("index_columns", [])
-             if isinstance(c, str) and _UNNAMED_INDEX.fullmatch(c)]
+    pandas_meta = table.schema.pandas_metadata or {}
+    index = [c for c in pandas_meta.get("index_columns", []) if isinstance(c, str) and _UNNAMED_INDEX.fullmatch(c)]
     if index:
         table = table.drop_columns([c for c in index if c in table.column_names])
     rows = _Rows(table.to_pylist(maps_as_pydicts="strict"))
     rows.categories = {}
+    # only a pandas Categorical declares its classes (QA31 pandas review F2): another dictionary column
+    # (pyarrow's dictionary_encode(), polars' Categorical) is ordered by first appearance or a string cache,
+    # which two files of one dataset do not share; it is read as strings, as before
+    categorical = {c.get("field_name", c.get("name")) for c in pandas_meta.get("columns", [])
+                   if isinstance(c, dict) and c.get("pandas_type") == "categorical"}
     for name, col in zip(table.column_names, table.columns):
-        if pa.types.is_dictionary(col.type) and col.num_chunks:
+        if name in categorical and pa.types.is_dictionary(col.type) and col.num_chunks:
             dicts = [c.dictionary.to_pylist() for c in col.chunks]
             rows.categories[name] = (dicts[0] if all(d == dicts[0] for d in dicts) else
                                      "its row groups hold different category lists")
@@ -3511,8 +3517,8 @@ def _category_problem(cats: list[Any] | str) -> str | None:
 
 def _categorical_labels(rows: list[dict[str, Any]], fields: Mapping[str, str], label_names: list[str] | None,
                         label_names_from: str | None, name: str) -> tuple[list[str] | None, str | None, list[str]]:
-    """(class names, where they came from, warnings) of a manifest whose label column is categorical (a Parquet
-    dictionary column: pandas' ``Categorical``, Arrow's dictionary type) of class names: its categories are the
+    """(class names, where they came from, warnings) of a manifest whose label column is categorical (a pandas
+    ``Categorical`` saved to Parquet; another Arrow dictionary column is read as strings) of class names: its categories are the
     class names in their order, unused ones kept (as ``--labels`` would declare them), so the ids are the frame's
     ``cat.codes`` and two subsets of one frame sharded apart get one set of ids (QA31 pandas D3: the names were
     the values seen, sorted). Declared names (``--labels``) are used as given; a warning says when the

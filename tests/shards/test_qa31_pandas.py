@@ -124,6 +124,29 @@ def test_a_plain_string_label_column_keeps_sorted_names(tmp_path: Path) -> None:
     assert _card(tmp_path / "ds")["label_names"] == ["cat", "dog"]
 
 
+
+def test_an_arrow_dictionary_column_not_from_pandas_keeps_sorted_names(tmp_path: Path) -> None:
+    """QA31 pandas review F2: only a pandas Categorical (the file's pandas metadata says ``categorical``) declares
+    the classes; ``dictionary_encode()`` (first-appearance order, as polars' Categorical) is read as strings,
+    so two files of one dataset encoded apart keep one set of ids."""
+    import pyarrow.parquet as pq
+
+    labels = ["dog", "cat", "bird"] * 2
+    files = _images(tmp_path, len(labels))
+    pq.write_table(pa.table({"key": [f"k{i}" for i in range(6)], "image": files,
+                             "label": pa.array(labels).dictionary_encode()}), tmp_path / "d.parquet")
+    rep = _shard(tmp_path / "d.parquet", tmp_path / "ds")
+    assert _card(tmp_path / "ds")["label_names"] == ["bird", "cat", "dog"]
+    assert list(_index(tmp_path / "ds").sort_values("source_key").label) == [2, 1, 0, 2, 1, 0]
+    assert not [w for w in rep["warnings"] if "categor" in w], rep["warnings"]
+    # a pandas Categorical of the same values still declares its order
+    pd.DataFrame({"key": [f"k{i}" for i in range(6)], "image": files,
+                  "label": pd.Categorical(labels, categories=["dog", "cat", "bird"])}).to_parquet(
+        tmp_path / "p.parquet", index=False)
+    _shard(tmp_path / "p.parquet", tmp_path / "ds2")
+    assert _card(tmp_path / "ds2")["label_names"] == ["dog", "cat", "bird"]
+
+
 # -- D4: a blank key cell ------------------------------------------------------------------------------------
 
 
