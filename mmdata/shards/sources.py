@@ -4329,6 +4329,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     is_text = str(name).lower().endswith((".csv", ".tsv", ".txt"))
     _check_blank_keys(rows, fields, name)
     key_notes, whole_keys = _check_keys(rows, fields, name, text=is_text)
+    declared = label_names  # --labels (or a labels file): the user's names, not checked for what they hold
     label_names, label_names_from, category_notes = _categorical_labels(rows, fields, label_names, label_names_from,
                                                                         name)
     meta_types = _meta_types(rows, meta_cols) if is_text else None
@@ -4341,9 +4342,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     bool_reason = _bool_label_reason(rows, fields)
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(label_cells, label_names,
                                                                                label_names_from, name)
-    label_notes = [] if label_names else _label_kind_warnings(label_cells, names if names_from == "manifest" else None,
-                                                             name)
-    if not label_names and names_from == "manifest":
+    # a categorical column's categories are the manifest's names, not declared ones (QA31 pandas review F3:
+    # astype("category") of 'Drama|Comedy' cells silenced the multi-label warning): checked as names seen are
+    seen_names = names_from == "manifest" or (not declared and label_names is not None)
+    label_notes = [] if declared else _label_kind_warnings(label_cells, names if seen_names else None, name)
+    if not declared and seen_names:
         label_notes += _label_case_warnings(label_cells, names, name)
     if names_from != "manifest":  # ids are read: 1, 01 and 1.0 are one
         label_notes += _label_spelling_warnings(label_cells, name)

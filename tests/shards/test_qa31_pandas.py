@@ -147,6 +147,24 @@ def test_an_arrow_dictionary_column_not_from_pandas_keeps_sorted_names(tmp_path:
     assert _card(tmp_path / "ds2")["label_names"] == ["dog", "cat", "bird"]
 
 
+
+@pytest.mark.parametrize(("values", "expected"), [
+    (["Drama|Comedy", "Comedy|Drama", "Drama", "Action|Drama"], "join several names"),
+    (["['a', 'b']", "['b']", "a"], "read as Python lists"),
+    (["DOG", "dog", "dog", "cat"], "differ only in case"),
+])
+def test_a_categorical_label_column_keeps_the_label_content_warnings(tmp_path: Path, values: list[str],
+                                                                     expected: str) -> None:
+    """QA31 pandas review F3: categories are class names, not names declared with --labels, so the warnings a
+    column of names gets (multi-label cells, Python-list strings, case-only differences) still run."""
+    values = values * 2
+    files = _images(tmp_path, len(values))
+    pd.DataFrame({"key": [f"k{i}" for i in range(len(values))], "image": files,
+                  "label": pd.Series(values).astype("category")}).to_parquet(tmp_path / "c.parquet", index=False)
+    rep = _shard(tmp_path / "c.parquet", tmp_path / "ds")
+    assert any(expected in w for w in rep["warnings"]), rep["warnings"]
+
+
 # -- D4: a blank key cell ------------------------------------------------------------------------------------
 
 
