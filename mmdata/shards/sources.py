@@ -3543,6 +3543,9 @@ def _categorical_labels(rows: list[dict[str, Any]], fields: Mapping[str, str], l
     why = _category_problem(cats)
     if why is None:
         return list(cats), f"the categorical column {col!r}", []
+    if isinstance(cats, list) and all(_ID_LABEL.fullmatch(c) and int(float(c)) == i for i, c in enumerate(cats)):
+        # '0', '1', '2' (astype(str) of ids): read as ids, which are the category codes (QA31 pandas review F4)
+        return label_names, label_names_from, []
     return label_names, label_names_from, [
         f"manifest {name}, column {col!r} is categorical, but its categories{' (' + shown + ')' if shown else ''} were "
         f"not used as the class names: {why}; the labels were read as any column's (names sorted, numbers as ids), "

@@ -165,6 +165,17 @@ def test_a_categorical_label_column_keeps_the_label_content_warnings(tmp_path: P
     assert any(expected in w for w in rep["warnings"]), rep["warnings"]
 
 
+
+def test_a_categorical_of_id_strings_in_their_own_order_is_not_warned_of(tmp_path: Path) -> None:
+    """QA31 pandas review F4: categories '0', '1', '2' (astype(str).astype("category") of ids) read as ids equal
+    to the category codes: no warning that they are not (categories '2', '1', 'x' still get one, above)."""
+    values = ["0", "1", "2", "1"] * 2
+    src = _categorical(tmp_path, ["0", "1", "2"], values)
+    rep = _shard(src, tmp_path / "ds")
+    assert not [w for w in rep["warnings"] if "categor" in w], rep["warnings"]
+    assert list(_index(tmp_path / "ds").sort_values("source_key").label) == [0, 1, 2, 1] * 2
+
+
 # -- D4: a blank key cell ------------------------------------------------------------------------------------
 
 
