@@ -725,17 +725,19 @@ class DataModule(pl.LightningDataModule):
             out[arg] = split_names(str(name) if isinstance(name, _Default) else name, MMDataError)
         return out
 
-    def _key_splits(self, path: Any) -> dict[str, str] | None:
-        """key -> split of a dataset folder's index.parquet; None for shards that are not a dataset folder
-        (keys= is then refused by the loader, which says why)."""
+    def _key_splits(self, path: Any) -> Any:
+        """index.parquet's ``key`` and ``split`` columns (a pyarrow Table, ``split`` as strings) of a dataset
+        folder; None for shards that are not a dataset folder (keys= is then refused by the loader, which says why)."""
+        import pyarrow as pa
+
         from mmdata.shards import index as idx
         from mmdata.urls import is_folder_url
 
         storage = self.loader_kw.get("storage_options")
         if not (isinstance(path, (str, Path)) and (is_folder_url(path) or idx.is_dataset(path, storage))):
             return None
-        t = idx.load_index(path, storage_options=storage).select(["key", "split"]).to_pydict()
-        return dict(zip(t["key"], map(str, t["split"])))
+        t = idx.load_index(path, storage_options=storage).select(["key", "split"])
+        return t.set_column(1, "split", t["split"].cast(pa.string()))
 
     def _select_keys(self) -> dict[tuple[str, ...], Any] | None:
         """``keys=`` as each loader's own: the selected keys of its split (a selection spanning the train, val and
@@ -744,34 +746,43 @@ class DataModule(pl.LightningDataModule):
         are not read (a filter of the whole index may hold them). Refused here, naming them: a split given by
         name that the selection holds none of (its loader would read nothing: a selection of training rows
         alone, with val_split="val"), and keys that are not in index.parquet. Such a split left at its default
-        is refused when its loader is built (its value here is the ShardError), so a fit never asks for it. A blend's ``{name: keys}`` (or ``"name/key"``
-        keys) is filtered per dataset the same way."""
+        is refused when its loader is built (its value here is the ShardError), so a fit never asks for it.
+        A blend's ``{name: keys}`` (or ``"name/key"`` keys) is filtered per dataset the same way. The index
+        is matched in Arrow (is_in), once per dataset: this runs on every DDP rank (QA31 pandas review F5:
+        Python dicts and a pass over the selection per stage took seconds for a million keys)."""
         keys = self.loader_kw.get("keys")
         if keys is None:
             return None
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         from mmdata.shards.blend import BlendDataset
         from mmdata.shards.reader import expect_keys
 
         stages = self._stages()
         blend = isinstance(self.path, Mapping)
         wanted = BlendDataset._selection(keys, list(self.path)) if blend else {"": expect_keys(keys)}
-        where: dict[str, dict[str, str]] = {}
+        where: dict[str, Any] = {}  # dataset -> the index rows keys= selects (key, split)
         for name, chosen in (wanted or {}).items():
             found = self._key_splits(self.path[name] if blend else self.path)
             if found is None:
                 return None  # bare shards: the loader's own message
-            where[name] = found
-            stray = sorted(k for k in chosen or () if k not in found)
+            chosen = chosen or frozenset()
+            rows = found.filter(pc.is_in(found["key"], value_set=pa.array(list(chosen), pa.string())))
+            where[name] = rows
+            # index.parquet's keys are unique: as many rows as keys, none stray (a set only when some are)
+            stray = sorted(chosen - set(rows["key"].to_pylist())) if rows.num_rows != len(chosen) else []
             if stray:
                 shown = ", ".join(map(repr, stray[:5])) + (", ..." if len(stray) > 5 else "")
                 of = f" (blended dataset {name!r})" if blend else ""
                 raise ShardError(f"{self.path[name] if blend else self.path}{of}: {len(stray)} of the "
-                                 f"{len(chosen or ())} keys= are not in its index.parquet: {shown} (keys are "
+                                 f"{len(chosen)} keys= are not in its index.parquet: {shown} (keys are "
                                  f"index.parquet's 'key' column)")
         out: dict[tuple[str, ...], Any] = {}
         for arg, names in stages.items():
-            mine = {name: frozenset(k for k in chosen or () if where[name].get(k) in names)
-                    for name, chosen in (wanted or {}).items()}
+            mine = {name: frozenset(rows.filter(pc.is_in(rows["split"], value_set=pa.array(names, pa.string())))
+                                    ["key"].to_pylist())
+                    for name, rows in where.items()}
             if not any(mine.values()):
                 shown = list(names) if len(names) > 1 else names[0]
                 refusal = ShardError(f"{self.path}: keys= selects no sample of {arg} {shown!r}: each loader reads the "
