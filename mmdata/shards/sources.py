@@ -2471,6 +2471,7 @@ def _check_blank_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], nam
     CSV cell, a JSONL object without the field) is an error naming the rows, as two rows with one key are: such
     a row would be named after its first file, a key that joins back to nothing in the user's table (QA31
     pandas D4). Rows with every cell empty (a spreadsheet's lines below its table) are no sample, as before.
+    A row that names no file either is refused too (it was a listed skip before; the message says so).
 
     Example:
         >>> _check_blank_keys([{"key": "a", "image": "a.png"}, {"key": None, "image": "b.png"}], {"key": "key"}, "m.parquet")
@@ -2478,13 +2479,30 @@ def _check_blank_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], nam
         ...
         mmdata.errors.SourceError: manifest m.parquet, column 'key': row 2 has no key (a blank cell); give every row a key, or leave the column out to name each row after its first file
     """
+    jsonl = str(name).lower().endswith(".jsonl")
+    files = [c for c, f in fields.items() if f not in RESERVED_COLUMNS]
     for col in (c for c, f in fields.items() if f == "key"):
-        blank = [i for i, raw in enumerate(rows) if _blank(raw.get(col)) and not all(_blank(v) for v in raw.values())]
-        if blank:
-            n = len(blank)
-            raise SourceError(f"manifest {name}, column {col!r}: {_rows(blank)} {'have' if n != 1 else 'has'} no key "
-                              f"(a blank cell{'s' * (n != 1)}{f'; {n} rows in all' if n > 5 else ''}); give every row "
-                              f"a key, or leave the column out to name each row after its first file")
+        filled = [i for i, raw in enumerate(rows) if not all(_blank(v) for v in raw.values())]
+        blank = [i for i in filled if _blank(rows[i].get(col))]
+        if not blank:
+            continue
+        n = len(blank)
+        fix = "give every row a key, or leave the column out to name each row after its first file"
+        if n == len(filled) and n > 1:
+            raise SourceError(f"manifest {name}, column {col!r}: blank in every row ({n} rows); {fix}")
+        if jsonl:  # an object without the field has no cell (QA31 pandas review F7)
+            absent = sum(1 for i in blank if col not in rows[i])
+            what = (f"no {col!r} field" if absent == n else f"a null or blank {col!r}" if not absent and n == 1 else
+                    f"null or blank {col!r} values" if not absent else f"no {col!r} field, or a null or blank one")
+        else:
+            what = "a blank cell" if n == 1 else "blank cells"
+        no_file = [i for i in blank if files and all(_blank(rows[i].get(c)) for c in files)]
+        also = ""
+        if no_file:  # before QA31 pandas D4 such a row was a listed skip (no file): now the key is checked first
+            also = (f"; {_rows(no_file)} name{'s' * (len(no_file) == 1)} no file either: a row without a key is "
+                    f"refused, not skipped (drop such rows, e.g. df.dropna(subset=[{col!r}]))")
+        raise SourceError(f"manifest {name}, column {col!r}: {_rows(blank)} {'have' if n != 1 else 'has'} no key "
+                          f"({what}{f'; {n} rows in all' if n > 5 else ''}){also}; {fix}")
 
 
 def _key_of(val: Any, whole_text: bool = False) -> str:

@@ -203,6 +203,35 @@ def test_empty_rows_below_a_table_with_keys_are_still_no_sample(tmp_path: Path) 
     assert rep["samples"] == 2
 
 
+
+def test_blank_key_messages_read_right(tmp_path: Path) -> None:
+    """QA31 pandas review F7: "blank cells" (was "a blank cells"), a JSONL object without the field says so (it has
+    no cell), a row naming no file either is told it is refused (it was a listed skip before e9b21a5), a column
+    blank in every row says that."""
+    files = _images(tmp_path, 12)
+    keys = [f"k{i}" if i % 2 else None for i in range(12)]
+    pd.DataFrame({"key": keys, "image": files}).to_parquet(tmp_path / "many.parquet", index=False)
+    with pytest.raises(SourceError) as exc:
+        _shard(tmp_path / "many.parquet", tmp_path / "ds")
+    assert "(blank cells; 6 rows in all)" in str(exc.value), str(exc.value)
+    (tmp_path / "m.jsonl").write_text(json.dumps({"key": "k0", "image": files[0]}) + "\n"
+                                      + json.dumps({"image": files[1]}) + "\n")
+    with pytest.raises(SourceError, match=r"row 2 has no key \(no 'key' field\)"):
+        _shard(tmp_path / "m.jsonl", tmp_path / "ds")
+    (tmp_path / "n.jsonl").write_text(json.dumps({"key": "k0", "image": files[0]}) + "\n"
+                                      + json.dumps({"key": None, "image": files[1]}) + "\n")
+    with pytest.raises(SourceError, match=r"row 2 has no key \(a null or blank 'key'\)"):
+        _shard(tmp_path / "n.jsonl", tmp_path / "ds")
+    pd.DataFrame({"key": ["k0", None], "image": [files[0], None], "text": ["a", "b"]}).to_parquet(
+        tmp_path / "nofile.parquet", index=False)
+    with pytest.raises(SourceError, match=r"row 2 names no file either: a row without a key is refused, not "
+                                          r"skipped"):
+        _shard(tmp_path / "nofile.parquet", tmp_path / "ds")
+    pd.DataFrame({"key": [None] * 3, "image": files[:3]}).to_parquet(tmp_path / "null.parquet", index=False)
+    with pytest.raises(SourceError, match=r"column 'key': blank in every row \(3 rows\)"):
+        _shard(tmp_path / "null.parquet", tmp_path / "ds")
+
+
 # -- D7: keys= from DuckDB -----------------------------------------------------------------------------------
 
 
