@@ -207,7 +207,7 @@ def _cases() -> list[Case]:
              "error", error=True, names="000001"),
         Case("manifest: a blank cell in its key column", lambda r: {"src": _manifest(r, [{"key": None, "image": "000000.png",
                                                                                         "text": "t"}])},
-             "error", error=True, names="row"),
+             "error", error=True, names="has no key"),
         Case("manifest: not a CSV", lambda r: (r / "m.csv").write_bytes(b"\x00\xff\xfe" * 50) and {"src": r / "m.csv"},
              "error", error=True, names="m.csv"),
         Case("class folder not among the declared names", lambda r: (make_class_folders(r / "cls", per_class=1),
