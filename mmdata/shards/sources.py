@@ -3039,6 +3039,8 @@ class _Rows(list):
     str saying why it is not one list (its row groups hold different dictionaries)."""
 
     categories: dict[str, list[Any] | str]
+    #: the named pandas index columns read as columns (``df.set_index("rid").to_parquet``): warnings say so
+    index_columns: list[str]
 
 
 #: the column pandas writes an unnamed index to (a filtered frame not reset): bookkeeping, not data
@@ -3062,6 +3064,8 @@ def _parquet_rows(source: Any) -> _Rows:
     if index:
         table = table.drop_columns([c for c in index if c in table.column_names])
     rows = _Rows(table.to_pylist(maps_as_pydicts="strict"))
+    rows.index_columns = [c for c in pandas_meta.get("index_columns", [])
+                          if isinstance(c, str) and not _UNNAMED_INDEX.fullmatch(c) and c in table.column_names]
     rows.categories = {}
     # only a pandas Categorical declares its classes (QA31 pandas review F2): another dictionary column
     # (pyarrow's dictionary_encode(), polars' Categorical) is ordered by first appearance or a string cache,
@@ -4791,9 +4795,33 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         hint = (f"{name} was read as a tab-separated manifest (Excel's 'Unicode text' export: its first line holds a "
                 f"tab), with the header {header[:8]}{' ...' if len(header) > 8 else ''}; if it is a caption, give the "
                 f"folder that holds it and its image as the source")
+    warnings = _index_column_hints(warnings, skipped, getattr(rows, "index_columns", []), name)
     return Discovered(_finish(records), names, names_from, skipped, warnings, base_s, meta_columns=meta_cols,
                       meta_kinds={c: common_kind(kinds.get(c, ())) for c in meta_cols}, shared_files=True,
                       hint=hint)
+
+
+def _index_column_hints(warnings: list[str], skipped: list[dict[str, Any]], index_columns: Sequence[str],
+                        name: str) -> list[str]:
+    """Warnings naming a column that was the DataFrame's named index say so (QA31 pandas review F6: a
+    provenance index of paths got folder advice, a row-id index the --meta one, neither naming the index); a
+    column only skips name gets a line of its own.
+
+    Example:
+        >>> _index_column_hints(["manifest m.parquet, column 'rid': not read"], [], ["rid"], "m.parquet")[0][43:]
+        "(column 'rid' is the DataFrame's index, saved by to_parquet; df.reset_index(drop=True) leaves it out)"
+    """
+    out = list(warnings)
+    for col in index_columns:
+        said = f"column {col!r}"
+        note = f"{said} is the DataFrame's index, saved by to_parquet; df.reset_index(drop=True) leaves it out"
+        hit = False
+        for i, w in enumerate(out):
+            if said in w:
+                out[i], hit = f"{w} ({note})", True
+        if not hit and any(said in str(s.get("reason", "")) for s in skipped):
+            out.append(f"manifest {name}: {note} (its cells are listed in skipped)")
+    return out
 
 
 #: text cells looked at before all are: when fewer than nine in ten of these name a file, no warning is possible

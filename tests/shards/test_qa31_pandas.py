@@ -73,6 +73,24 @@ def test_an_unnamed_index_of_a_filtered_frame_stays_left_out(tmp_path: Path) -> 
     assert not any("__index_level" in w for w in rep["warnings"])
 
 
+
+def test_a_warning_on_a_named_index_column_says_it_was_the_index(tmp_path: Path) -> None:
+    """QA31 pandas review F6: a warning naming a column that was the DataFrame's named index says so, with
+    reset_index(drop=True) (the advice was about files and folders only); other columns' warnings do not."""
+    files = _images(tmp_path)
+    df = pd.DataFrame({"orig_file": [f"/data/old/{i}.png" for i in range(6)], "rid": [f"r{i}" for i in range(6)],
+                       "image": files, "label": ["a", "b"] * 3})
+    df.set_index("orig_file").to_parquet(tmp_path / "orig.parquet")
+    rep = _shard(tmp_path / "orig.parquet", tmp_path / "ds")
+    about = [w for w in rep["warnings"] if "'orig_file'" in w]
+    assert about and all("the DataFrame's index, saved by to_parquet" in w and "reset_index(drop=True)" in w
+                         for w in about), rep["warnings"]
+    assert not [w for w in rep["warnings"] if "'rid'" in w and "DataFrame's index" in w], rep["warnings"]
+    df.drop(columns="orig_file").set_index("rid").to_parquet(tmp_path / "rid.parquet")
+    rep = _shard(tmp_path / "rid.parquet", tmp_path / "ds2")
+    assert any("'rid'" in w and "the DataFrame's index" in w for w in rep["warnings"]), rep["warnings"]
+
+
 # -- D3: a categorical label's categories --------------------------------------------------------------------
 
 
