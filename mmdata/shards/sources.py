@@ -852,28 +852,34 @@ def _names_hint(names: list[str], source: str | None) -> str:
 
 
 _NAME_IDS: list[Any] = [None, {}]  # the last names list parse_label saw, and its name -> id map
-_NEAR_IDS: list[Any] = [None, {}]  # the same for _near_name(name) -> the names so spelt
+_NEAR_IDS: list[Any] = [None, 0, {}, {}]  # names, len(names), _near_name(name) -> names so spelt, raw -> hint
 
 
 def _near_class_hint(raw: str, names: list[str]) -> str:
     """`` (the class 'zero' differs only in case; ...)`` when ``raw`` is one of ``names`` but for case, width,
     invisible characters or surrounding spaces (:func:`_near_name`), else ``""``: a label ``ZERO`` with --labels
-    naming ``zero`` was refused with no word of why (QA31 shift D3).
+    naming ``zero`` was refused with no word of why (QA31 shift D3). The near-name map is built once per names list
+    and each label's hint once (a manifest of 40,000 refused labels over 2,000 classes took 4x as long to shard:
+    QA31 shift review F1).
 
     Example:
         >>> _near_class_hint("ZERO", ["zero", "one"])
         " (the class 'zero' differs only in case; labels are matched exactly: fix the label column or the names file)"
     """
-    if _NEAR_IDS[0] is not names or sum(map(len, _NEAR_IDS[1].values())) != len(names):
+    if _NEAR_IDS[0] is not names or _NEAR_IDS[1] != len(names):
         near: dict[str, list[str]] = {}
         for n in names:
             near.setdefault(_near_name(n), []).append(n)
-        _NEAR_IDS[:] = [names, near]
-    like = _NEAR_IDS[1].get(_near_name(raw))
-    if not like:
-        return ""
-    return (f" (the class {like[0]!r} differs only in {_name_differences([raw, like[0]])}; labels are matched exactly: "
-            f"fix the label column or the names file)")
+        _NEAR_IDS[:] = [names, len(names), near, {}]
+    hints: dict[str, str] = _NEAR_IDS[3]
+    hint = hints.get(raw)
+    if hint is None:
+        like = _NEAR_IDS[2].get(_near_name(raw))
+        hint = (f" (the class {like[0]!r} differs only in {_name_differences([raw, like[0]])}; labels are matched "
+                f"exactly: fix the label column or the names file)") if like else ""
+        if len(hints) < 100_000:  # a column of distinct typos must not grow the memo without end
+            hints[raw] = hint
+    return hint
 
 
 def _name_ids(names: list[str]) -> dict[str, int]:
@@ -3630,18 +3636,21 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
     return out
 
 
-def _every_label_refused(name: str, refused: list[str], names: list[str], names_from: str | None) -> str:
+def _every_label_refused(name: str, refused: dict[str, int], names: list[str], names_from: str | None) -> str:
     """The warning of a manifest none of whose labels names a declared class (``--labels`` spelt ``zero``, the
     column ``ZERO``): the dataset is written without a label, which a line per member buried (QA31 shift D3).
+    ``refused`` holds each distinct refused label and its rows; the hint is looked for until the first near one.
 
     Example:
-        >>> _every_label_refused("m.csv", ["ZERO", "ONE"], ["zero", "one"], "--labels")[:73]
+        >>> _every_label_refused("m.csv", {"ZERO": 1, "ONE": 1}, ["zero", "one"], "--labels")[:73]
         "manifest m.csv, column 'label': none of its 2 labels names a class (2 cla"
     """
-    near = [s for s in refused if _near_class_hint(s, names)]
-    why = (f"; {plural(len(near), 'label')} differ{'s' * (len(near) == 1)} from a class name only in spelling: "
-           f"{near[0][:40]!r}{_near_class_hint(near[0], names)}" if near else f" (e.g. {refused[0][:40]!r})")
-    return (f"manifest {name}, column 'label': none of its {plural(len(refused), 'label')} names a class "
+    first = next((s for s in refused if _near_class_hint(s, names)), None)
+    near = 0 if first is None else sum(n for s, n in refused.items() if _near_class_hint(s, names))
+    why = (f"; {plural(near, 'label')} differ{'s' * (near == 1)} from a class name only in spelling: "
+           f"{first[:40]!r}{_near_class_hint(first, names)}" if first is not None
+           else f" (e.g. {next(iter(refused))[:40]!r})")
+    return (f"manifest {name}, column 'label': none of its {plural(sum(refused.values()), 'label')} names a class "
             f"({_names_hint(names, names_from or 'the declared names')}){why}: every sample is written without a "
             f"label")
 
@@ -4471,7 +4480,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     unread = {col for col, (n, hits, pathlike, _, _) in stats.items()
               if n and not hits and (not pathlike or url_cells[col] == n) and col not in templates}
     empty_rows: list[int] = []  # rows with every cell empty (the ',,' lines Excel leaves below a table)
-    refused_labels: list[str] = []  # label cells parse_label refused (none of the declared names)
+    refused_labels: dict[str, int] = {}  # distinct label cells parse_label refused (none of the declared names): rows
     for i, raw in enumerate(rows):
         if all(_blank(v) for v in raw.values()):  # no sample, not a lost one (--max-skipped counts none)
             empty_rows.append(i)
@@ -4596,7 +4605,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                     label = parse_label(source_label(s[:-2].encode() if re.fullmatch(r"\d+\.0", s) else s.encode(),
                                                      names), names, names_from)
                 except ValueError as exc:
-                    refused_labels.append(s)
+                    refused_labels[s] = refused_labels.get(s, 0) + 1
                     bad(f"label {s!r}", "label", str(exc))
         split = row.get("split")
         split = None if _blank(split) else str(split).strip()

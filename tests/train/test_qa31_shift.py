@@ -137,3 +137,23 @@ def test_d9_a_rate_that_is_not_a_whole_number_is_refused(run: Path) -> None:
         tm.predict([{"key": "r1", "audio": (wave, 8000.9)}])
     with pytest.raises(InputError, match=r"sample rate '8000' is a str, not a number"):
         tm.predict([{"audio": (wave, "8000")}])
+
+
+def test_review_f1_the_case_hint_is_computed_once_per_distinct_label(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused label costs O(1): the near-name map is built once per names list, each distinct label's hint once
+    (was: an O(classes) cache check per refused cell, and every cell's hint again for the summary warning)."""
+    names = [f"class_{i:03d}" for i in range(300)]
+    with open(tmp_path / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(400):
+            w.writerow([f"t{i}", ["CLASS_000", "CLASS_001", "nope"][i % 3]])
+    calls: list[str] = []
+    near_name = sources._near_name
+    monkeypatch.setattr(sources, "_near_name", lambda s: calls.append(s) or near_name(s))
+    with pytest.warns(UserWarning) as rec:
+        mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", label_names=names, progress=False)
+    assert len(calls) <= len(names) + 3 * 2, len(calls)  # each class once, each distinct label (+ its pair) once
+    said = " ".join(str(w.message) for w in rec)
+    assert "none of its 400 labels names a class" in said
+    assert "267 labels differ from a class name only in spelling: 'CLASS_000' (the class 'class_000'" in said
