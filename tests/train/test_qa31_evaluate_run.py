@@ -224,3 +224,28 @@ def test_a_target_run_scores_as_its_metrics_json(key: str, tmp_path: Path) -> No
     column = "pred" if m["target"]["kind"] == "regression" else "pred_labels"
     for k, p in theirs.items():
         assert mine[k][column] == pytest.approx(p[column], abs=1e-9)
+
+
+def test_a_target_run_on_data_without_its_key_is_refused(tmp_path: Path, mmdata_cli: Any) -> None:
+    """QA31 shift review F2: data whose metadata lacks the run's --target key (or that has no metadata) is refused
+    naming the key and the data's metadata columns (was: every score null with no warning, or "unknown modalities
+    ['json']")."""
+    from mmdata.errors import MMDataError
+    from mmdata.testing import shard_target_dataset
+    from mmdata.train import train
+    from mmdata.train.evaluate_run import evaluate_run
+
+    ds = shard_target_dataset(tmp_path / "t", n=30, meta=("score", "genres"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(ds, target="genres", out=tmp_path / "run", epochs=1, batch_size=8, threads=1, eval_robustness=False)
+    only_score = shard_target_dataset(tmp_path / "s", n=30, meta=("score",))
+    with pytest.raises(MMDataError, match=r"metadata has no key 'genres', which the run .* predicts \(--target "
+                                          r"genres\); its metadata columns: \['score'\]; re-shard it with --meta genres"):
+        evaluate_run(tmp_path / "run", only_score)
+    bare = shard_target_dataset(tmp_path / "b", n=30, meta=())
+    with pytest.raises(MMDataError, match=r"has no metadata; the run .* predicts the metadata key 'genres'") as exc:
+        evaluate_run(tmp_path / "run", bare)
+    assert "json" not in str(exc.value)
+    code, said = mmdata_cli(["evaluate", str(tmp_path / "run"), str(bare)])
+    assert code == 2 and "has no metadata" in said and "'json'" not in said
