@@ -33,10 +33,11 @@ def evaluate(
     metrics.json holds them for test. DATA's classes are matched to the run's by name (a dataset sharded on its
     own numbers them in its own order); samples of a class the run does not know are counted and left out."""
     from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.loop import TrainWarning
 
     plugins(plugin)
-    with warnings.catch_warnings():  # the result's warnings are printed below, once each
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings():  # the result's warnings are printed below, once each; other library ones show
+        warnings.simplefilter("ignore", TrainWarning)
         r = evaluate_run(run, data, split=split, out=out, batch_size=batch_size, device=device, num_workers=workers,
                          robustness=robustness, on_error=on_error)
     if json_:

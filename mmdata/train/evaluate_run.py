@@ -184,7 +184,9 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
         "labelled", "unlabelled", "scored", "unknown_class"}}, "classes": {"num_classes", "names"}, "class_map": {data
         name: run name or None}, "unknown_classes": {name: samples}, "absent_classes": [...], "data", "run", "split",
         "warnings"}`` (plus ``robustness``; a ``--target`` run: ``target`` and its own scores). The scores are over the
-        labelled samples of the run's classes; a metric without a value is NaN (null in metrics.json).
+        labelled samples of the run's classes; a metric without a value is NaN (null in metrics.json). Each of
+        ``warnings`` is also raised as a :class:`~mmdata.train.TrainWarning` from the caller's line, as
+        :func:`~mmdata.train.train` does (``warnings.simplefilter("ignore", TrainWarning)`` silences them).
 
     Raises:
         MMDataError: no such split (named with those the dataset has), none of the dataset's classes is the run's,
@@ -198,7 +200,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     import mmdata
     from mmdata.shards.index import load_card
     from mmdata.train.evaluate import evaluate
-    from mmdata.train.loop import local_data
+    from mmdata.train.loop import local_data, said_to_caller
     from mmdata.train.model import load_model
     from mmdata.train.targets import META_FIELD
     from mmdata.urls import unless_file_url
@@ -334,6 +336,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     report["versions"] = software()
     if out_dir is not None:
         _publish(out_dir, report, predictions)
+    said_to_caller(warnings)  # as train does: also seen by a caller who does not print the list (QA31 shift review F3)
     return report
 
 
