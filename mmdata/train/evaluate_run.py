@@ -135,21 +135,35 @@ def _counted(batches: Any, have: dict[str, int]) -> Iterator[Batch]:
         yield batch
 
 
-def _check_out(out: Path, run_dir: Path, data: Path) -> None:
-    """Refuse an ``out`` that is a run's folder or a dataset's: this evaluation's metrics.json would replace the
-    run's (and the run's other outputs would go with it, :func:`mmdata.train.outputs.publish`)."""
-    import json
+#: what an evaluation's refusals of an ``out`` say it would write
+_WRITES = "this evaluation would write metrics.json and predictions.parquet among its files"
 
+
+def _check_out(out: Path, run_dir: Path, data: Path) -> None:
+    """Refuse an ``out`` that is a run's folder (this evaluation's metrics.json would replace the run's, and the run's
+    other outputs would go with it, :func:`mmdata.train.outputs.publish`), a dataset folder or a folder inside one
+    (:func:`mmdata.train.config.inside_dataset`, as ``mmdata train`` refuses them: QA31 shift review F4)."""
+    import json
+    import re
+
+    from mmdata.train.config import DATASET_FILES, inside_dataset
     from mmdata.train.outputs import check_out
 
     check_out(out, "out (--out)")
+    inside = inside_dataset(out, "out (--out)", _WRITES)
+    if inside is not None:
+        raise inside
     if not out.is_dir():
         return
+    shards = re.compile(r".+-\d{6}\.tar")  # mmdata shard's SPLIT-000000.tar, as train's check_out_folder tells them
+    names = sorted(p.name for p in out.iterdir())
+    held = [n for n in DATASET_FILES if n in names] or [n for n in names if shards.fullmatch(n)][:1]
+    if out.resolve() == data.resolve() or held:
+        raise MMDataError(f"out (--out) {out}: a dataset folder (it holds {(held or ['dataset.json'])[0]}); {_WRITES}: "
+                          "give another folder, e.g. RUN/eval-DATA")
     what = None
     if out.resolve() == run_dir.resolve():
         what = "the run's folder"
-    elif out.resolve() == data.resolve() or (out / "dataset.json").exists():
-        what = "a dataset folder"
     elif (out / "model.pt").exists() or (out / "contrastive.pt").exists():
         what = "a run's folder (it holds model.pt or contrastive.pt)"
     else:
@@ -162,6 +176,25 @@ def _check_out(out: Path, run_dir: Path, data: Path) -> None:
     if what is not None:
         raise MMDataError(f"out (--out) {out}: is {what}; this evaluation's metrics.json would replace the one there: "
                           "give a folder of its own (e.g. RUN/eval-DATA)")
+
+
+def _made(out: Path) -> list[Path]:
+    """The folders writing into ``out`` would create (``out`` first, then its missing parents), removed again when
+    the evaluation fails (QA31 shift review F4: only ``out`` was, ``new/a`` of ``new/a/b`` stayed)."""
+    missing = []
+    for p in (out, *out.parents):
+        if p.exists() or p.name in ("", ".", ".."):
+            break
+        missing.append(p)
+    return missing
+
+
+def _unmake(folders: list[Path]) -> None:
+    for p in folders:
+        try:
+            p.rmdir()  # only while empty: nothing another process put there is removed
+        except OSError:
+            return
 
 
 def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: str | Path | None = None, *,
@@ -259,7 +292,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     have = dict.fromkeys(mods, 0)
     batches = _counted(_remapped(loader, ids, counts) if goal.kind == "classes" else loader, have)
     writer = None
-    made = out_dir is not None and not out_dir.exists()  # removed again if the evaluation fails
+    made = _made(out_dir) if out_dir is not None else []  # removed again if the evaluation fails
     if out_dir is not None:
         from mmdata.train.outputs import index_columns
 
@@ -275,11 +308,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     except BaseException:
         if writer is not None:
             writer.abort()
-        if made:
-            try:
-                out_dir.rmdir()  # type: ignore[union-attr]
-            except OSError:
-                pass
+        _unmake(made)
         raise
     unknown = {n: int(counts[i]) for i, n in enumerate(data_names) if mapping and mapping["ids"][i] < 0}
     n_unknown = sum(unknown.values())
@@ -335,7 +364,11 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     report["run_data_fingerprint"] = metrics.get("data_fingerprint")
     report["versions"] = software()
     if out_dir is not None:
-        _publish(out_dir, report, predictions)
+        try:
+            _publish(out_dir, report, predictions)
+        except BaseException:
+            _unmake(made)
+            raise
     said_to_caller(warnings)  # as train does: also seen by a caller who does not print the list (QA31 shift review F3)
     return report
 

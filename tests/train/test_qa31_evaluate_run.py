@@ -284,3 +284,35 @@ def test_the_results_warnings_are_python_warnings_too(run: tuple[Path, dict[str,
         code, text = mmdata_cli(["evaluate", str(out), str(data), "--json"])
     assert code == 0 and text.count("warning: the result's warning") == 1
     assert [str(w.message) for w in caught] == ["a reader's warning"]
+
+
+def test_out_checks_as_train_does(run: tuple[Path, dict[str, Any]], shifted: Path, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA31 shift review F4: --out inside a dataset folder is refused (as mmdata train refuses it), a dataset folder is
+    told as one (by index.parquet too), and a failed evaluation removes every folder it created."""
+    import shutil
+
+    import mmdata.train.evaluate
+    from mmdata.errors import MMDataError
+    from mmdata.train.evaluate_run import evaluate_run
+
+    out, _ = run
+    with pytest.raises(MMDataError, match=r"inside the dataset folder .*shifted \(it holds dataset.json\); this "
+                                          r"evaluation would write metrics.json and predictions.parquet among its files"):
+        evaluate_run(out, shifted, out=shifted / "eval")
+    assert not (shifted / "eval").exists()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(shifted / "index.parquet", bare / "index.parquet")
+    with pytest.raises(MMDataError, match=r"bare: a dataset folder \(it holds index.parquet\); this evaluation would "
+                                          r"write") as exc:
+        evaluate_run(out, shifted, out=bare)
+    assert "replace the one there" not in str(exc.value)
+
+    def fails(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("stopped")
+
+    monkeypatch.setattr(mmdata.train.evaluate, "evaluate", fails)
+    with pytest.raises(RuntimeError, match="stopped"):
+        evaluate_run(out, shifted, out=tmp_path / "new" / "a" / "b")
+    assert not (tmp_path / "new").exists()
