@@ -32,7 +32,7 @@ def evaluate(
     """Score a trained run on a split of any dataset: accuracy, macro F1, NLL, ECE and per-class scores, as
     metrics.json holds them for test. DATA's classes are matched to the run's by name (a dataset sharded on its
     own numbers them in its own order); samples of a class the run does not know are counted and left out."""
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
     from mmdata.train.loop import TrainWarning
 
     plugins(plugin)

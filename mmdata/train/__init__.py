@@ -8,7 +8,7 @@ another dataset with ``mmdata.train.evaluate_run(DIR, DATA)`` (``mmdata evaluate
 
 from __future__ import annotations
 
-from mmdata.train.evaluate_run import evaluate_run
+from mmdata.train.score_run import evaluate_run
 from mmdata.train.fusions import FUSIONS
 from mmdata.train.loop import TrainWarning, train
 from mmdata.train.model import FusionModel, TrainedModel, load_model

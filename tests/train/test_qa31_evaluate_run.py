@@ -1,6 +1,6 @@
-"""QA31 shift D2: a trained run scored on another dataset (``mmdata.train.evaluate_run.evaluate_run``, ``mmdata
-evaluate RUN DATA``), its classes matched to the run's by name: avdigits' test split re-sharded on its own (class
-names in `mmdata shard`'s sorted order) scores as the run's own test split did."""
+"""QA31 shift D2: a trained run scored on another dataset (``mmdata.train.evaluate_run``, in the module
+``mmdata.train.score_run``; ``mmdata evaluate RUN DATA``), its classes matched to the run's by name: avdigits' test
+split re-sharded on its own (class names in `mmdata shard`'s sorted order) scores as the run's own test split did."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def shifted(avdigits40: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_reordered_dataset_scores_as_the_runs_own_test(run: tuple[Path, dict[str, Any]], shifted: Path) -> None:
     from mmdata.shards.index import load_card
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
 
     out, m = run
     assert load_card(shifted)["label_names"] == sorted(NAMES)  # ids differ from the run's: eight is 0 there
@@ -93,7 +93,7 @@ def test_reordered_dataset_scores_as_the_runs_own_test(run: tuple[Path, dict[str
 
 
 def test_own_dataset_gives_metrics_json(run: tuple[Path, dict[str, Any]], avdigits40: Path) -> None:
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
 
     out, m = run
     r = evaluate_run(out, avdigits40)
@@ -106,7 +106,7 @@ def test_unknown_and_absent_classes(run: tuple[Path, dict[str, Any]], avdigits40
     ('nine') is listed; the scores equal the run's own predictions over the samples kept."""
     import pyarrow.parquet as pq
 
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
 
     out, m = run
     data = _reshard(avdigits40, tmp_path, "partial", relabel=lambda n: None if n == "nine" else n, extra=3)
@@ -136,7 +136,7 @@ def test_unknown_and_absent_classes(run: tuple[Path, dict[str, Any]], avdigits40
 
 
 def test_nothing_written_without_out(run: tuple[Path, dict[str, Any]], shifted: Path) -> None:
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
 
     out, _ = run
     before = {d: sorted(p.name for p in d.iterdir()) for d in (out, shifted)}
@@ -146,7 +146,7 @@ def test_nothing_written_without_out(run: tuple[Path, dict[str, Any]], shifted: 
 
 def test_wrong_split_named(run: tuple[Path, dict[str, Any]], shifted: Path, mmdata_cli: Any) -> None:
     from mmdata.errors import MMDataError
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
 
     out, _ = run
     with pytest.raises(MMDataError, match=r"no split 'val'; it has \['test'\] \(--split\)"):
@@ -158,7 +158,7 @@ def test_wrong_split_named(run: tuple[Path, dict[str, Any]], shifted: Path, mmda
 def test_case_only_names_refused_with_the_remedy(run: tuple[Path, dict[str, Any]], avdigits40: Path,
                                                  tmp_path: Path) -> None:
     from mmdata.errors import MMDataError
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
 
     out, _ = run
     data = _reshard(avdigits40, tmp_path, "upper", relabel=str.upper)
@@ -169,7 +169,7 @@ def test_case_only_names_refused_with_the_remedy(run: tuple[Path, dict[str, Any]
 
 def test_out_refuses_the_run_folder(run: tuple[Path, dict[str, Any]], shifted: Path) -> None:
     from mmdata.errors import MMDataError
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
 
     out, _ = run
     before = (out / "metrics.json").read_bytes()
@@ -209,7 +209,7 @@ def test_a_target_run_scores_as_its_metrics_json(key: str, tmp_path: Path) -> No
 
     from mmdata.testing import shard_target_dataset
     from mmdata.train import train
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
 
     ds = shard_target_dataset(tmp_path / "t", n=40, meta=("score", "genres"))
     with warnings.catch_warnings():
@@ -234,7 +234,7 @@ def test_a_target_run_on_data_without_its_key_is_refused(tmp_path: Path, mmdata_
     from mmdata.errors import MMDataError
     from mmdata.testing import shard_target_dataset
     from mmdata.train import train
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
 
     ds = shard_target_dataset(tmp_path / "t", n=30, meta=("score", "genres"))
     with warnings.catch_warnings():
@@ -262,7 +262,7 @@ def test_the_results_warnings_are_python_warnings_too(run: tuple[Path, dict[str,
 
     from mmdata.train import TrainWarning
 
-    module = importlib.import_module("mmdata.train.evaluate_run")
+    module = importlib.import_module("mmdata.train.score_run")
 
     out, _ = run
     data = _reshard(avdigits40, tmp_path, "nine_as_ten", relabel=lambda n: "ten" if n == "nine" else n)
@@ -294,7 +294,7 @@ def test_out_checks_as_train_does(run: tuple[Path, dict[str, Any]], shifted: Pat
 
     import mmdata.train.evaluate
     from mmdata.errors import MMDataError
-    from mmdata.train.evaluate_run import evaluate_run
+    from mmdata.train.score_run import evaluate_run
 
     out, _ = run
     with pytest.raises(MMDataError, match=r"inside the dataset folder .*shifted \(it holds dataset.json\); this "
@@ -316,3 +316,18 @@ def test_out_checks_as_train_does(run: tuple[Path, dict[str, Any]], shifted: Pat
     with pytest.raises(RuntimeError, match="stopped"):
         evaluate_run(out, shifted, out=tmp_path / "new" / "a" / "b")
     assert not (tmp_path / "new").exists()
+
+
+def test_the_function_does_not_hide_its_module() -> None:
+    """QA31 shift review F5: the module is ``mmdata.train.score_run``, so ``mmdata.train.evaluate_run`` (the function)
+    no longer shadows it: ``import mmdata.train.score_run as m`` and ``mock.patch("mmdata.train.score_run.X")`` work."""
+    import types
+    from unittest import mock
+
+    import mmdata.train
+    import mmdata.train.score_run as module
+
+    assert isinstance(module, types.ModuleType) and mmdata.train.evaluate_run is module.evaluate_run
+    assert callable(mmdata.train.score_run.class_map)
+    with mock.patch("mmdata.train.score_run.class_key", lambda n: str(n).casefold()):
+        assert module.class_map(["A"], ["a"])["ids"] == [0]

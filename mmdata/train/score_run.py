@@ -1,5 +1,7 @@
-"""Score a trained run on another dataset (``mmdata evaluate RUN DATA``): the test scores of ``metrics.json``
-(accuracy, macro-F1, NLL, ECE, per class) on any split of any dataset, its classes matched to the run's by name.
+"""Score a trained run on another dataset (:func:`evaluate_run`, exported as ``mmdata.train.evaluate_run``: the
+module is not named after the function, which would hide it; ``mmdata evaluate RUN DATA``): the test scores of
+``metrics.json`` (accuracy, macro-F1, NLL, ECE, per class) on any split of any dataset, its classes matched to the
+run's by name.
 
 A dataset sharded on its own numbers its classes in its own order (``mmdata shard`` sorts folder and column names),
 so the run's output ``i`` and the dataset's label ``i`` may be different classes: comparing ids is silently wrong.
