@@ -302,8 +302,8 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
             ``contrastive.pt`` when it was pre-trained with ``--pretrain contrastive``).
         split: which split to measure (test by default: never the data the model was fitted on).
         out: where to write the PNG (default ``model_dir/match.png`` for test, ``match-<split>.png``
-            for another split; on a dataset the run was not trained on ``match-<dataset folder>.png`` /
-            ``match-<dataset folder>-<split>.png``; the path is in the result).
+            for another split; on a dataset the run was not trained on ``match-data-<dataset folder>.png`` /
+            ``match-data-<dataset folder>-<split>.png``; the path is in the result).
         on_error: ``"raise"`` (a sample that does not decode — a float WAV holding NaN — stops the
             measurement, naming it) or ``"skip"`` (it is left out; ``skipped_samples`` counts it by reason).
 
@@ -395,9 +395,10 @@ def describe_model(result: dict[str, Any]) -> str:
 def figure_name(stem: str, split: str, data: str | Path | None = None, metrics: dict[str, Any] | None = None) -> str:
     """The default PNG name of a figure measured on ``split``: ``match.png`` for test (the default
     split), ``match-val.png`` for val, so measuring another split never overwrites test's figure; on a
-    dataset ``data`` the run (``metrics``) was not trained on, its folder's name comes first
-    (``match-shifted.png``, ``match-shifted-val.png``), so measuring other data never overwrites the
-    figure of the run's own (QA31 shift D4).
+    dataset ``data`` the run (``metrics``) was not trained on, its folder's name comes first after ``data-``
+    (``match-data-shifted.png``, ``match-data-shifted-val.png``), so measuring other data never overwrites the
+    figure of the run's own (QA31 shift D4), also of a folder named as a split (``shifted/val`` was
+    ``match-val.png``: QA31 shift review F6).
 
     Example:
         >>> figure_name("match", "test"), figure_name("match", "val")
@@ -406,7 +407,7 @@ def figure_name(stem: str, split: str, data: str | Path | None = None, metrics: 
     parts = [stem]
     if data is not None and metrics is not None and not _trained_on(metrics, data):
         name = str(data).rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1].split("?")[0]
-        parts.append(re.sub(r"[^\w.-]+", "_", name).strip("._") or "data")
+        parts.append("data-" + (re.sub(r"[^\w.-]+", "_", name).strip("._") or "data"))
     if split != "test":
         parts.append(split)
     return "-".join(parts) + ".png"

@@ -75,11 +75,23 @@ def test_d4_match_on_other_data_keeps_the_runs_own_figure(run: Path, avdigits4: 
     assert Path(own["figure"]) == run / "match.png"
     before = (run / "match.png").read_bytes()
     r = match(other, run)
-    assert Path(r["figure"]) == run / "match-shifted.png" and (run / "match.png").read_bytes() == before
+    assert Path(r["figure"]) == run / "match-data-shifted.png" and (run / "match.png").read_bytes() == before
     metrics = json.loads((run / "metrics.json").read_text())
-    assert figure_name("match", "val", other, metrics) == "match-shifted-val.png"
+    assert figure_name("match", "val", other, metrics) == "match-data-shifted-val.png"
     assert figure_name("match", "val", avdigits4, metrics) == "match-val.png"
-    assert default_figure("alignment", "test", other, run) == run / "alignment-shifted.png"
+    assert default_figure("alignment", "test", other, run) == run / "alignment-data-shifted.png"
+
+
+def test_review_f6_a_dataset_folder_named_as_a_split_does_not_take_the_splits_figure(run: Path, tmp_path: Path) -> None:
+    """QA31 shift review F6: other data kept as ``shifted/val`` or ``test`` gave ``match-val.png`` /
+    ``match-test.png``, the names of the run's own split figures (overwritten); the data's name is marked."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    own = {figure_name("match", s, None, metrics) for s in ("test", "val", "train")}
+    for folder in ("val", "test"):
+        data = _two(tmp_path / folder, ["cat", "dog"]).rename(tmp_path / folder / folder)
+        for split in ("test", "val"):
+            assert figure_name("match", split, data, metrics) not in own
+    assert figure_name("match", "test", tmp_path / "val" / "val", metrics) == "match-data-val.png"
 
 
 def _two(tmp_path: Path, names: list[str]) -> Path:
