@@ -184,7 +184,8 @@ def check_classes(metrics: dict[str, Any], data: str | Path, model_dir: str | Pa
     if sorted(model_names) == sorted(data_names):
         raise MMDataError(f"{model_dir}: {data} has the same {n_data} class names as the model in another order "
                           f"(model {_show(model_names)}, {data} {_show(data_names)}): its label ids name other classes; "
-                          f"{reshard}")
+                          f"{reshard}; to score the run on it as it is: mmdata evaluate {model_dir} {data} (classes "
+                          f"matched by name)")
     from mmdata.shards.sources import _near_name
 
     near = {_near_name(n): n for n in model_names}

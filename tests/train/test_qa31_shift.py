@@ -104,7 +104,8 @@ def _two(tmp_path: Path, names: list[str]) -> Path:
 
 def test_d5_check_classes_names_a_reordering_and_a_case_difference(tmp_path: Path) -> None:
     data = _two(tmp_path / "a", ["cat", "dog"])  # sharded as cat=0, dog=1
-    with pytest.raises(MMDataError, match=r"same 2 class names as the model in another order.*re-shard .*--labels"):
+    with pytest.raises(MMDataError, match=r"same 2 class names as the model in another order.*re-shard .*--labels.*; "
+                                          r"to score the run on it as it is: mmdata evaluate run "):  # QA31 shift review F7
         check_classes({"classes": {"num_classes": 2, "names": ["dog", "cat"]}}, data, "run")
     upper = _two(tmp_path / "b", ["CAT", "DOG"])
     with pytest.raises(MMDataError, match=r"differ only in case \('cat' vs 'CAT', 'dog' vs 'DOG'\)"):
