@@ -29,7 +29,7 @@ def match(
     split: Split = "test",
     out: Annotated[Optional[Path], typer.Option(
         help="PNG path (default: MODEL/match.png for test, MODEL/match-SPLIT.png for another split; "
-             "MODEL/match-DATA.png, MODEL/match-DATA-SPLIT.png on a dataset the run was not trained on).")] = None,
+             "MODEL/match-data-DATA.png, MODEL/match-data-DATA-SPLIT.png on a dataset the run was not trained on).")] = None,
     on_error: OnError = "raise",
     plugin: PluginOpt = None,
     json_: JsonFlag = False,
@@ -88,7 +88,7 @@ def audit_alignment(
     epoch: Annotated[int, typer.Option(min=0, help="Epoch of the augmentation draws.")] = 0,
     out: Annotated[Optional[Path], typer.Option(
         help="PNG path (default: MODEL/alignment.png for test, MODEL/alignment-SPLIT.png for another split; "
-             "MODEL/alignment-DATA[-SPLIT].png on a dataset the run was not trained on).")] = None,
+             "MODEL/alignment-data-DATA[-SPLIT].png on a dataset the run was not trained on).")] = None,
     on_error: OnError = "raise",
     plugin: PluginOpt = None,
     json_: JsonFlag = False,
