@@ -3636,7 +3636,8 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
     return out
 
 
-def _every_label_refused(name: str, refused: dict[str, int], names: list[str], names_from: str | None) -> str:
+def _every_label_refused(name: str, refused: dict[str, int], names: list[str], names_from: str | None,
+                         column: str = "label") -> str:
     """The warning of a manifest none of whose labels names a declared class (``--labels`` spelt ``zero``, the
     column ``ZERO``): the dataset is written without a label, which a line per member buried (QA31 shift D3).
     ``refused`` holds each distinct refused label and its rows; the hint is looked for until the first near one.
@@ -3650,7 +3651,7 @@ def _every_label_refused(name: str, refused: dict[str, int], names: list[str], n
     why = (f"; {plural(near, 'label')} differ{'s' * (near == 1)} from a class name only in spelling: "
            f"{first[:40]!r}{_near_class_hint(first, names)}" if first is not None
            else f" (e.g. {next(iter(refused))[:40]!r})")
-    return (f"manifest {name}, column 'label': none of its {plural(sum(refused.values()), 'label')} names a class "
+    return (f"manifest {name}, column {column!r}: none of its {plural(sum(refused.values()), 'label')} names a class "
             f"({_names_hint(names, names_from or 'the declared names')}){why}: every sample is written without a "
             f"label")
 
@@ -4652,7 +4653,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     if label_warning:
         warnings.append(label_warning)
     if refused_labels and names and not any(r.label is not None for r in records):
-        warnings.append(_every_label_refused(name, refused_labels, names, names_from))
+        column = next((c for c, f in fields.items() if f == "label"), "label")  # --column label=category names it
+        warnings.append(_every_label_refused(name, refused_labels, names, names_from, column))
     warnings += label_notes
     if blank_texts:
         warnings.append(f"manifest {name}: {plural(len(blank_texts), 'row')} {'have' if len(blank_texts) != 1 else 'has'} "

@@ -54,7 +54,6 @@ def _raw_copy(data: Path, root: Path, label: object = str) -> tuple[Path, list[s
     return root / "m.csv", names
 
 
-@pytest.mark.skipif(not hasattr(sources, "_near_class_hint"), reason="needs /tmp/qa31/patches/shift-sources.patch")
 def test_d3_labels_that_differ_only_in_case_say_so(avdigits4: Path, tmp_path: Path) -> None:
     manifest, names = _raw_copy(avdigits4, tmp_path / "raw", str.upper)
     with pytest.warns(UserWarning) as rec:
@@ -65,6 +64,17 @@ def test_d3_labels_that_differ_only_in_case_say_so(avdigits4: Path, tmp_path: Pa
     assert any("got 'ZERO' (the class 'zero' differs only in case" in r for r in reasons)
     said = " ".join(str(w.message) for w in rec)
     assert "none of its" in said and "every sample is written without a label" in said
+
+
+def test_d3_the_every_label_refused_line_names_the_label_column_given(avdigits4: Path, tmp_path: Path) -> None:
+    """The last read of the change: with ``--column label=category`` the line said ``column 'label'``, which the
+    manifest does not have."""
+    manifest, names = _raw_copy(avdigits4, tmp_path / "raw", str.upper)
+    manifest.write_text(manifest.read_text().replace("image,audio,label", "image,audio,category", 1))
+    with pytest.warns(UserWarning) as rec:
+        mmdata.shard(manifest, tmp_path / "ds", label_names=names, columns={"label": "category"}, progress=False)
+    said = [str(w.message) for w in rec if "none of its" in str(w.message)]
+    assert len(said) == 1 and "column 'category': none of its" in said[0], said
 
 
 def test_d4_match_on_other_data_keeps_the_runs_own_figure(run: Path, avdigits4: Path, tmp_path: Path) -> None:
