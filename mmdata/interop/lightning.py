@@ -736,7 +736,7 @@ class DataModule(pl.LightningDataModule):
         storage = self.loader_kw.get("storage_options")
         if not (isinstance(path, (str, Path)) and (is_folder_url(path) or idx.is_dataset(path, storage))):
             return None
-        t = idx.load_index(path, storage_options=storage).select(["key", "split"])
+        t = idx.load_index(path, columns=["key", "split"], storage_options=storage).select(["key", "split"])
         return t.set_column(1, "split", t["split"].cast(pa.string()))
 
     def _select_keys(self) -> dict[tuple[str, ...], Any] | None:
