@@ -79,12 +79,11 @@ class NamedPredictionWriter(PredictionWriter):
                  source_keys: dict[str, str | None] | None = None) -> None:
         import pyarrow as pa
 
-        super().__init__(path, split, None, source_keys)
+        super().__init__(path, split, None, source_keys, label_names=run_names)  # the names in the schema's metadata
         self.run_names, self.data_names = list(run_names), list(data_names)
-        self.schema = self.schema.append(pa.field("label_name", pa.string())).append(pa.field("pred_name", pa.string()))
-        # what label / pred / probs's positions name, as a run's predictions.parquet says it (schema metadata "mmdata")
-        meta = {"target": {"kind": "classes", "key": None}, "names": self.run_names}
-        self.schema = self.schema.with_metadata({b"mmdata": json.dumps(meta, ensure_ascii=False).encode("utf-8")})
+        meta = self.schema.metadata
+        self.schema = (self.schema.append(pa.field("label_name", pa.string())).append(pa.field("pred_name", pa.string()))
+                       .with_metadata(meta))
 
     def _columns(self, batch: Batch, logits: torch.Tensor) -> dict[str, Any]:
         cols = super()._columns(batch, logits)
