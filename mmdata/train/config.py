@@ -303,6 +303,19 @@ def inside_dataset(out: str | Path, option: str, writes: str, shown: str | None 
                        f"folder outside it, e.g. {around.parent / 'runs' / around.name}")
 
 
+def dataset_file(names: Sequence[str] | None) -> str | None:
+    """The file that makes a folder holding ``names`` a dataset folder (``dataset.json``, ``index.parquet``, else
+    its first shard ``SPLIT-000000.tar`` as ``mmdata shard`` names them: not any tar a user keeps there), or None.
+
+    Example:
+        >>> dataset_file(["train-000000.tar", "notes.txt"]), dataset_file(["clip.tar"]), dataset_file(None)
+        ('train-000000.tar', None, None)
+    """
+    shards = re.compile(r".+-\d{6}\.tar")
+    found = ([n for n in DATASET_FILES if n in names] or sorted(filter(shards.fullmatch, names))[:1]) if names else []
+    return found[0] if found else None
+
+
 def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
     """Refuse an output folder a run would write its files among others' files: a dataset folder
     (``dataset.json``, ``index.parquet`` or shards ``SPLIT-000000.tar``) or a folder inside one
@@ -326,10 +339,9 @@ def check_out_folder(out: str | Path, option: str = "out (--out)") -> None:
         names: list[str] | None = [e.name for e in os.scandir(p)]
     except (FileNotFoundError, NotADirectoryError):
         names = None  # created by the run; a file there is outputs.check_out's to refuse
-    shards = re.compile(r".+-\d{6}\.tar")  # mmdata shard's SPLIT-000000.tar (not any tar a user keeps there)
-    dataset = ([n for n in DATASET_FILES if n in names] or sorted(filter(shards.fullmatch, names))[:1]) if names else []
-    if dataset:
-        raise MMDataError(f"{option} {p}: a dataset folder (it holds {dataset[0]}); the run would write metrics.json, "
+    dataset = dataset_file(names)
+    if dataset is not None:
+        raise MMDataError(f"{option} {p}: a dataset folder (it holds {dataset}); the run would write metrics.json, "
                           "predictions.parquet and model.pt among its files: give another folder, e.g. runs/NAME")
     inside = inside_dataset(p, option, "the run would write metrics.json, predictions.parquet and model.pt among its "
                                        "files")

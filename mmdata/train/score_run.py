@@ -144,10 +144,7 @@ def _check_out(out: Path, run_dir: Path, data: Path) -> None:
     """Refuse an ``out`` that is a run's folder (this evaluation's metrics.json would replace the run's, and the run's
     other outputs would go with it, :func:`mmdata.train.outputs.publish`), a dataset folder or a folder inside one
     (:func:`mmdata.train.config.inside_dataset`, as ``mmdata train`` refuses them: QA31 shift review F4)."""
-    import json
-    import re
-
-    from mmdata.train.config import DATASET_FILES, inside_dataset
+    from mmdata.train.config import dataset_file, inside_dataset
     from mmdata.train.outputs import check_out
 
     check_out(out, "out (--out)")
@@ -156,11 +153,9 @@ def _check_out(out: Path, run_dir: Path, data: Path) -> None:
         raise inside
     if not out.is_dir():
         return
-    shards = re.compile(r".+-\d{6}\.tar")  # mmdata shard's SPLIT-000000.tar, as train's check_out_folder tells them
-    names = sorted(p.name for p in out.iterdir())
-    held = [n for n in DATASET_FILES if n in names] or [n for n in names if shards.fullmatch(n)][:1]
-    if out.resolve() == data.resolve() or held:
-        raise MMDataError(f"out (--out) {out}: a dataset folder (it holds {(held or ['dataset.json'])[0]}); {_WRITES}: "
+    held = dataset_file([p.name for p in out.iterdir()])  # as train's check_out_folder tells a dataset folder
+    if out.resolve() == data.resolve() or held is not None:
+        raise MMDataError(f"out (--out) {out}: a dataset folder (it holds {held or 'dataset.json'}); {_WRITES}: "
                           "give another folder, e.g. RUN/eval-DATA")
     what = None
     if out.resolve() == run_dir.resolve():
