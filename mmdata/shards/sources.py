@@ -2474,9 +2474,10 @@ def _check_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str
 
 def _check_blank_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], name: str) -> None:
     """A manifest with a key column whose cell is blank in a row (a null: pandas' ``<NA>`` / ``NaN``, an empty
-    CSV cell, a JSONL object without the field) is an error naming the rows, as two rows with one key are: such
-    a row would be named after its first file, a key that joins back to nothing in the user's table (QA31
-    pandas D4). Rows with every cell empty (a spreadsheet's lines below its table) are no sample, as before.
+    CSV cell, a JSONL ``null``) is an error naming the rows, as two rows with one key are: such a row would be
+    named after its first file, a key that joins back to nothing in the user's table (QA31 pandas D4). A JSONL
+    object without the field has no cell: it is named after its first file, as before (a manifest may key some
+    rows only, QA round 3). Rows with every cell empty (a spreadsheet's lines below its table) are no sample.
     A row that names no file either is refused too (it was a listed skip before; the message says so).
 
     Example:
@@ -2489,17 +2490,15 @@ def _check_blank_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], nam
     files = [c for c, f in fields.items() if f not in RESERVED_COLUMNS]
     for col in (c for c, f in fields.items() if f == "key"):
         filled = [i for i, raw in enumerate(rows) if not all(_blank(v) for v in raw.values())]
-        blank = [i for i in filled if _blank(rows[i].get(col))]
+        blank = [i for i in filled if _blank(rows[i].get(col)) and not (jsonl and col not in rows[i])]
         if not blank:
             continue
         n = len(blank)
         fix = "give every row a key, or leave the column out to name each row after its first file"
         if n == len(filled) and n > 1:
             raise SourceError(f"manifest {name}, column {col!r}: blank in every row ({n} rows); {fix}")
-        if jsonl:  # an object without the field has no cell (QA31 pandas review F7)
-            absent = sum(1 for i in blank if col not in rows[i])
-            what = (f"no {col!r} field" if absent == n else f"a null or blank {col!r}" if not absent and n == 1 else
-                    f"null or blank {col!r} values" if not absent else f"no {col!r} field, or a null or blank one")
+        if jsonl:  # an object without the field has no cell, and is named after its first file (above)
+            what = f"a null or blank {col!r}" if n == 1 else f"null or blank {col!r} values"
         else:
             what = "a blank cell" if n == 1 else "blank cells"
         no_file = [i for i in blank if files and all(_blank(rows[i].get(c)) for c in files)]
