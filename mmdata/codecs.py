@@ -1050,6 +1050,10 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
         if last == "json":
             return name, json.loads(decode_text(data)), None
     except Exception as exc:  # noqa: BLE001 - re-raised with the member named
+        from mmdata.io import out_of_memory
+
+        if out_of_memory(exc) is not None:  # the machine's memory (a decoder's library could not be mapped under
+            raise  # ulimit -v), not the member: the job's one out-of-memory line, not "cannot decode"
         kind = {"image": "an image", "audio": "audio", "text": "UTF-8 text", "label": "an integer label"}.get(
             name, {**dict.fromkeys(IMAGE_EXTS, "an image"), **dict.fromkeys(TEXT_EXTS, "UTF-8 text")}.get(last, f".{ext} data"))
         # an oversize member keeps its type: a reader may count it apart from damaged ones
