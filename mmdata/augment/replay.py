@@ -200,8 +200,10 @@ def _params(path: Any, i: int, row: Mapping[str, Any]) -> dict[str, Any]:
 # -- provenance of ops from outside mmdata -----------------------------------------------------------
 
 def _ours(cls: type) -> bool:
-    module = cls.__module__ or ""
-    return module == "mmdata" or module.startswith("mmdata.")
+    """Whether ``cls`` is defined in mmdata (:func:`mmdata.plugins._builtin`, the plugins' own test)."""
+    from mmdata.plugins import _builtin
+
+    return _builtin(cls.__module__ or "")
 
 
 def _op_key(label: str) -> tuple[str, str]:
