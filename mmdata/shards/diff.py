@@ -150,10 +150,19 @@ def _content(a: dict[str, Any], b: dict[str, Any], crc: bool) -> list[dict[str, 
     return out
 
 
-def _in_class_folder(match: str, version: _Version) -> str | None:
+def _class(name: str | None) -> str:
+    """A class name as the summaries show it: ``(none)`` for an unlabelled sample (as the CLI's table and
+    ``mmdata inspect`` say), not Python's ``None``."""
+    return "(none)" if name is None else name
+
+
+def _in_class_folder(match: str, version: _Version, unlabelled: bool = False) -> str | None:
     """The path inside its class folder of a sample whose source key's first folder is its class (``cat/003`` of
-    class ``cat``: ``003``), else None."""
+    class ``cat``: ``003``), else None; with ``unlabelled``, an unlabelled sample's whole source key (a pool file
+    at the root, ``003``, that a later version finds labelled in ``cat/003``)."""
     sk, name = version.value(match, "source_key"), version.label_name(version.value(match, "label"))
+    if unlabelled and isinstance(sk, str) and version.value(match, "label") is None:
+        return sk
     if not (isinstance(sk, str) and "/" in sk and name is not None and version.names):
         return None
     first, rest = sk.split("/", 1)
@@ -161,15 +170,17 @@ def _in_class_folder(match: str, version: _Version) -> str | None:
 
 
 def _class_folder_moves(va: _Version, vb: _Version, removed: list[str], added: list[str]) -> list[tuple[str, str]]:
-    """Samples of a class-folder tree moved to another class folder (an annotator's relabelling): their key and
-    source key changed with the folder, so nothing matched them. A pair (removed match, added match) where the
-    path inside the class folder names one sample on each side, the class differs and every member but the label
-    has the same size and CRC-32 (indexes without CRC-32s: no pair), as ``mmdata shard --split-from`` pairs them."""
+    """Samples of a class-folder tree moved to another class folder (an annotator's relabelling), or from outside
+    the class folders into one (an unlabelled pool file labelled: ``s036`` now ``cat/s036``): their key and source
+    key changed with the folder, so nothing matched them. A pair (removed match, added match) where the path
+    inside the class folder (A's unlabelled sample: its source key) names one sample on each side, the class
+    differs and every member but the label has the same size and CRC-32 (indexes without CRC-32s: no pair), as
+    ``mmdata shard --split-from`` pairs them."""
     if not (va.has_crc and vb.has_crc):
         return []
     gone: dict[str, list[str]] = {}
     for m in removed:
-        rest = _in_class_folder(m, va)
+        rest = _in_class_folder(m, va, unlabelled=True)
         if rest is not None:
             gone.setdefault(rest, []).append(m)
     new: dict[str, list[str]] = {}
@@ -309,7 +320,8 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     differently: a class added before others in sorted order shifts every id, which is no relabelling) and its
     split. A sample moved to another class folder gets another key and source key; it is still paired, and
     counted as ``relabelled`` (``"matched": "class folder"``), when the path inside its class folder names one
-    sample on each side and every member but the label has the same size and CRC-32.
+    sample on each side and every member but the label has the same size and CRC-32; so is an unlabelled sample
+    of ``a`` (a pool file at the root) found in a class folder of ``b`` under its source key (labelled).
 
     ``splits``: only samples in one of these splits in ``a`` or ``b`` (a sample moved from ``train`` into ``test``
     counts for ``test``). ``limit``: how many samples each list shows (``None``: all); its ``total`` counts all.
@@ -320,7 +332,8 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     for ``removed``), ``source_key`` and what changed: ``split`` / ``label`` for added and removed, ``members``
     (member extension, ``what``: ``bytes`` / ``added`` / ``removed``, sizes and CRC-32s) for changed, ``a`` / ``b``
     class names and ids for relabelled, ``a`` / ``b`` splits for moved; ``a_key`` where A's key differs),
-    ``relabelled_pairs`` / ``moved_pairs`` (``"cat -> dog": n``), ``per_split`` (per split: samples in A and B
+    ``relabelled_pairs`` / ``moved_pairs`` (``"cat -> dog": n``; ``"(none) -> cat"`` for a sample labelled),
+    ``per_split`` (per split: samples in A and B
     and the count of each kind, ``moved_in`` / ``moved_out`` for moves), ``card`` (class names added, removed,
     renamed at one id and kept under another id; ``num_classes``, ``fingerprint``, fields, layout; ``license``,
     ``description``, ``name``, ``command`` (``a``, ``b``, ``same``); ``skipped``: what the jobs left out (counts,
@@ -448,7 +461,8 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         "reads": READS,
         "counts": {**counts, "unchanged": unchanged},
         **{k: _listing(out[k], limit) for k in KINDS},
-        "relabelled_pairs": dict(sorted(Counter(f"{i['a']} -> {i['b']}" for i in out["relabelled"]).items())),
+        "relabelled_pairs": dict(sorted(Counter(f"{_class(i['a'])} -> {_class(i['b'])}"
+                                                for i in out["relabelled"]).items())),
         "moved_pairs": dict(sorted(Counter(f"{i['a']} -> {i['b']}" for i in out["moved"]).items())),
         "per_split": per_split,
         "card": card,

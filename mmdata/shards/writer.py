@@ -475,22 +475,29 @@ def _in_class_folder(source_key: Any, label: Any, names: Sequence[str] | None) -
 def _moved_between_classes(records: list[Record], label_names: Sequence[str] | None, old_names: Sequence[str] | None,
                            old_rows: list[tuple[Any, ...]], earlier: str | Path | None = None,
                            storage_options: dict[str, Any] | None = None, source: Any = None
-                           ) -> list[tuple[str, str]]:
+                           ) -> list[tuple[str, str, str | None, str]]:
     """``--split-from``: samples of a class-folder tree moved to another class folder since the earlier version
-    (an annotator's relabelling): their key changed with the folder, so no key matched. Each takes the split of
-    the earlier sample with the same path inside its class folder that is gone now — only where that path names
-    one sample on each side, the class changed (a new ``dog/cat003`` and a gone ``cat/cat003``) and it is the
-    same file: the same members by extension with the same sizes and CRC-32s as the earlier index records
-    (:func:`_same_content`; a file is read for these few candidates only). Sets their split; returns (earlier
-    source key, source key) per moved sample (QA: relabelled test samples were split anew, into train; QA round
-    22: with file names numbered per class folder, a *new* ``dog/011`` took a deleted ``cat/011``'s split).
-    Members of a remote ``source``, and an earlier index without CRC-32s, cannot be compared: no move."""
+    (an annotator's relabelling), or from outside any class folder into one (an unlabelled pool file labelled:
+    ``s036`` now ``cat/s036``, with ``--labels-from-folders``): their key changed with the folder, so no key
+    matched. Each takes the split of the earlier sample with the same path inside its class folder (an unlabelled
+    one: its whole source key) that is gone now — only where that path names one sample on each side, the class
+    changed (a new ``dog/cat003`` and a gone ``cat/cat003``) and it is the same file: the same members by
+    extension with the same sizes and CRC-32s as the earlier index records (:func:`_same_content`; a file is read
+    for these few candidates only). Sets their split; returns (earlier source key, source key, earlier class name
+    (None: unlabelled), class name) per moved sample (QA: relabelled test samples were split anew, into train; QA
+    round 22: with file names numbered per class folder, a *new* ``dog/011`` took a deleted ``cat/011``'s split;
+    QA42: labelled pool files were split anew). Members of a remote ``source``, and an earlier index without
+    CRC-32s, cannot be compared: no move."""
     keys = {r.key for r in records}
-    gone: dict[str, list[tuple[str, str, str, str]]] = {}
+    gone: dict[str, list[tuple[str, str | None, str, str]]] = {}
     for key, sk, lab, split in old_rows:
+        if key in keys or not isinstance(split, str) or not isinstance(sk, str):
+            continue
         rest = _in_class_folder(sk, lab, old_names)
-        if rest is not None and key not in keys and isinstance(split, str):
+        if rest is not None:
             gone.setdefault(rest, []).append((sk, old_names[lab], split, key))  # type: ignore[index]
+        elif lab is None:  # unlabelled (a pool file at the root): its path is the path inside a class folder now
+            gone.setdefault(sk, []).append((sk, None, split, key))
     if not gone or source is not None:
         return []
     new: dict[str, list[Record]] = {}
@@ -507,10 +514,10 @@ def _moved_between_classes(records: list[Record], label_names: Sequence[str] | N
         return []
     contents = _earlier_members(earlier, storage_options, {b[3] for _, b in candidates})
     moved = []
-    for r, (sk, _, split, key) in candidates:
+    for r, (sk, was, split, key) in candidates:
         if key in contents and _same_content(r, key, contents[key]):
             r.split = split
-            moved.append((sk, r.source_key))
+            moved.append((sk, r.source_key, was, label_names[r.label]))  # type: ignore[index]
     return moved
 
 
@@ -612,6 +619,33 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
         if how is not None:
             other.append((r.key, how))
     return other
+
+
+def _split_conflicts(conflicts: list[tuple[str, str, str]], k: int = 5) -> dict[str, Any]:
+    """The card's ``split_from.conflicts``: samples whose own split (a manifest's split column) differs from the
+    earlier version's, which ``--split-from`` would have kept: their count, the count per ``"test -> train"``
+    direction and the first ``k`` keys."""
+    pairs = Counter(f"{a} -> {b}" for _, a, b in conflicts)
+    return {"total": len(conflicts), "pairs": dict(sorted(pairs.items())), "examples": [c[0] for c in conflicts[:k]]}
+
+
+def _split_conflicts_warning(conflicts: list[tuple[str, str, str]], earlier: str) -> str:
+    """The warning for samples whose split column differs from ``--split-from``'s (:func:`_split_conflicts`):
+    per direction (most first) its keys, three at most.
+
+    Example:
+        >>> _split_conflicts_warning([("s4", "test", "train"), ("s9", "val", "train")], "v1")[:74]
+        "--split-from: 2 samples' split column differs from --split-from v1's (test"
+    """
+    per: dict[str, list[str]] = {}
+    for key, a, b in conflicts:
+        per.setdefault(f"{a} -> {b}", []).append(key)
+    shown = "; ".join(f"{d}: " + ", ".join(map(repr, keys[:3])) + (", ..." if len(keys) > 3 else "")
+                      for d, keys in sorted(per.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+    whose = "sample's" if len(conflicts) == 1 else "samples'"
+    return (f"--split-from: {len(conflicts)} {whose} split column differs "
+            f"from --split-from {earlier}'s ({shown}); the column wins. Blank those cells (or drop the column) to "
+            f"keep the earlier splits")
 
 
 def _other_content_warning(other: list[tuple[str, str]], kept: int) -> str:
@@ -1669,13 +1703,53 @@ def _wav_bytes(data: Any, sr: int) -> bytes:
     return b"RIFF" + len(body).to_bytes(4, "little") + body
 
 
+#: lossy encodings whose decoder libsndfile cannot seek exactly: after a seek (a forward one following a read
+#: above all, but also into an Ogg Vorbis file's last page, and in MP3) the first tens to thousands of frames differ
+#: from what decoding from the start gives (QA42: up to 0.77 in 29 of 30 Vorbis segments, and a segment's bytes
+#: depended on the other rows and on --maxcount). Their segments are decoded forward from the file's start
+#: (:func:`_decoded_frames`); PCM, FLAC and the other exact encodings are sought to directly.
+SEEK_INEXACT = frozenset({"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"})
+#: frames a skip towards a segment's start decodes at a time (memory, not results: the decoder runs on)
+_SKIP_CHUNK = 1 << 16
+
+
+def _decoded_frames(f: Any, first: int, stop: int, dtype: str) -> Any:
+    """Frames ``first`` to ``stop`` of the open ``soundfile.SoundFile`` ``f`` of a lossy file, exactly as decoding
+    it from its start gives them (``sf.read(path)[0][first:stop]``), whatever was cut from ``f`` before: the
+    handle decodes forward only, from frame 0, skipping (decoding) the frames between segments; it keeps the last
+    segment's frames, so that the next one overlapping it (sliding windows, sorted by start) reads on; a segment
+    that starts before those rewinds to the start. Segments sorted by start (their default keys) decode the file
+    once. Fewer frames than asked where the file ends first."""
+    import numpy as np
+
+    state = getattr(f, "_mmdata_decoded", None)  # (frame of the kept frames' first, kept frames); at f.tell()
+    if state is None or first < state[0]:
+        f.seek(0)
+        state = (0, np.zeros((0, f.channels), dtype=dtype))
+    kept_first, kept = state
+    pos = kept_first + kept.shape[0]
+    if stop <= pos:
+        return kept[first - kept_first:stop - kept_first]
+    head = kept[first - kept_first:] if first < pos else kept[:0]
+    while pos < first:  # the frames before the segment: decoded (a seek would not be exact), not kept
+        got = f.read(min(_SKIP_CHUNK, first - pos), dtype=dtype, always_2d=True).shape[0]
+        if got == 0:
+            break
+        pos += got
+    rest = f.read(stop - pos, dtype=dtype, always_2d=True) if pos >= first else kept[:0]
+    data = np.concatenate([head, rest]) if head.shape[0] else rest
+    f._mmdata_decoded = (first if data.shape[0] else pos, data)
+    return data
+
+
 def cut_segment(f: Any, first: int, stop: int, ext: str) -> bytes:
     """Frames ``first`` to ``stop`` of the open ``soundfile.SoundFile`` ``f`` as an audio file of type ``ext``,
     channels and sample rate kept: ``flac`` at the source's bit depth for 8 / 16 / 24-bit PCM (the samples bit
     for bit), ``wav`` at the source's encoding for 32-bit PCM and float; any other source (lossy MP3 / Ogg
     Vorbis / Opus, companded) is decoded and stored as 16-bit FLAC (the decoder's output, clipped to the
     16-bit range; no second lossy encoding, and the cut is exact to the frame). Deterministic: the same
-    frames give the same bytes.
+    frames give the same bytes. A lossy source is decoded forward from its start (:func:`_decoded_frames`:
+    libsndfile's seeks in it are not exact), so a segment's samples do not depend on what else is cut from ``f``.
 
     Example:
         >>> import io, numpy as np, soundfile as sf
@@ -1694,8 +1768,11 @@ def cut_segment(f: Any, first: int, stop: int, ext: str) -> bytes:
     sub = f.subtype
     dtype = ("int16" if sub in ("PCM_S8", "PCM_U8", "PCM_16") else "int32" if sub in ("PCM_24", "PCM_32") else
              "float64" if sub == "DOUBLE" else "float32")
-    f.seek(first)
-    data = f.read(stop - first, dtype=dtype, always_2d=True)
+    if sub in SEEK_INEXACT:
+        data = _decoded_frames(f, first, stop, dtype)
+    else:
+        f.seek(first)
+        data = f.read(stop - first, dtype=dtype, always_2d=True)
     if data.shape[0] != stop - first:
         raise CorruptMedia(f"audio: the file holds {first + data.shape[0]} frames, fewer than the segment's end "
                            f"({stop}); it changed since the manifest was read")
@@ -1711,6 +1788,54 @@ def cut_segment(f: Any, first: int, stop: int, ext: str) -> bytes:
             flac_sub = "PCM_16"
         sf.write(buf, data, f.samplerate, format="FLAC", subtype=flac_sub)
     return buf.getvalue()
+
+
+def _cut_failure(c: _Cut, exc: BaseException) -> str:
+    """What a failed cut says after its frames: the segment's times, and for a read that fails inside the
+    length the header gives (a truncated or corrupt file: libsndfile's ``psf_fseek() failed``, ``lost sync``)
+    how far the file can be read (:func:`_readable_frames`; QA42: the message named only libsndfile's words)."""
+    why = str(exc).strip()
+    if isinstance(exc, CorruptMedia):
+        return f" ({why})"
+    try:
+        st = os.stat(c.path)
+        readable, frames, rate = _readable_frames(c.path, st.st_size, file_stamp(st))
+    except (RuntimeError, OSError):
+        return f" ({why})"
+    times = f"{c.first / rate:g} s to {c.stop / rate:g} s"
+    if readable >= frames:
+        return f" ({times}: {why})"
+    return (f" ({times}): the file is truncated or corrupt after ~{readable / rate:.0f} s (its header says "
+            f"{frames / rate:.0f} s); libsndfile: {why}")
+
+
+@lru_cache(maxsize=16)
+def _readable_frames(path: str, size: int, stamp: int) -> tuple[int, int, int]:
+    """(frames that can be sought to and read, to a tenth of a second; frames the header gives; sample rate) of
+    the audio file ``path``, found by bisecting seeks, each on a fresh handle (a failed one leaves the decoder
+    lost); cached by (path, size, change stamp): every segment past a truncation asks once. Raises what opening
+    the file raises."""
+    from mmdata.shards.sources import close_audio, open_audio
+
+    f = open_audio(path)
+    try:
+        rate, frames = f.samplerate, f.frames
+    finally:
+        close_audio(f)
+    lo, hi = 0, frames  # frame lo can be read, hi cannot (or is the end)
+    while hi - lo > max(1, rate // 10):
+        mid = (lo + hi) // 2
+        try:
+            g = open_audio(path)
+            try:
+                g.seek(mid)
+                ok = g.read(1, always_2d=True).shape[0] == 1
+            finally:
+                close_audio(g)
+        except (RuntimeError, OSError, ValueError):
+            ok = False
+        lo, hi = (mid, hi) if ok else (lo, mid)
+    return (frames if hi >= frames else lo), frames, rate
 
 
 class _Segments:
@@ -1774,7 +1899,10 @@ class _Segments:
                 close_audio(self.files.pop(next(iter(self.files))))
             return cut_segment(f, c.first, c.stop, c.ext), st.st_size, file_stamp(st)
         except (RuntimeError, CorruptMedia, ValueError) as exc:  # soundfile's errors: the member is bad
-            c.reason = f"audio: cannot cut frames {c.first}:{c.stop} ({str(exc).strip()})"
+            self.files.pop(c.path, None)  # a failed read leaves the decoder lost: the next segment opens it anew
+            if f is not None:
+                close_audio(f)
+            c.reason = f"audio: cannot cut frames {c.first}:{c.stop}{_cut_failure(c, exc)}"
             return errno.EIO, st.st_size, file_stamp(st)
         except OSError as exc:  # it cannot be opened (as read_many says it; a limit of this machine stops the job)
             return exc.errno or errno.EIO, -1, exc.errno or errno.EIO
@@ -3002,25 +3130,46 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         kept = 0
         free = sum(1 for r in records if r.split is None)
         by_key = []
+        conflicts: list[tuple[str, str, str]] = []  # (key, earlier split, own split): the source's split wins
         for r in records:
             if r.split is None and r.key in before:
                 r.split = before[r.key]
                 kept += 1
                 by_key.append(r)
+            elif r.split is not None and before.get(r.key, r.split) != r.split:
+                conflicts.append((r.key, before[r.key], r.split))
+        earlier_name = about.get("name") or Path(str(split_from).rstrip("/")).name
+        if conflicts:  # QA42: a re-export's split column moved test samples to train under --split-from, silently
+            warnings = [*(warnings or []), _split_conflicts_warning(conflicts, earlier_name)]
+        if records and not free:
+            warnings = [*(warnings or []),
+                        f"--split-from {earlier_name}: every sample has a split of its own (a manifest's split column, "
+                        f"split folders), which wins: --split-from changed nothing"]
         other = _other_content(by_key, split_from, storage_options) if source is None else []
         if other:
             warnings = [*(warnings or []), _other_content_warning(other, kept)]
         old_names, old_rows = _earlier_classes(split_from, storage_options)
-        moved = _moved_between_classes(records, label_names, old_names, old_rows, split_from, storage_options, source)
+        found = _moved_between_classes(records, label_names, old_names, old_rows, split_from, storage_options, source)
+        moved = [m for m in found if m[2] is not None]
+        labelled = [m for m in found if m[2] is None]
         if moved:
-            shown = ", ".join(f"{a!r} -> {b!r}" for a, b in moved[:3]) + (", ..." if len(moved) > 3 else "")
+            shown = ", ".join(f"{a!r} -> {b!r}" for a, b, _, _ in moved[:3]) + (", ..." if len(moved) > 3 else "")
             warnings = [*(warnings or []),
                         f"--split-from: {plural(len(moved), 'sample')} moved to another class folder since the earlier "
                         f"version kept {'its' if len(moved) == 1 else 'their'} split, matched by the path inside the "
                         f"class folder and the same file content ({shown}); a sample's key changes with its class "
                         f"folder"]
+        if labelled:  # QA42: an active-learning round labels pool files by moving them into class folders
+            shown = ", ".join(f"{a!r} -> {b!r}" for a, b, _, _ in labelled[:3]) + (", ..." if len(labelled) > 3 else "")
+            per = Counter(f"(none) -> {c}" for _, _, _, c in labelled)
+            warnings = [*(warnings or []),
+                        f"--split-from: {plural(len(labelled), 'sample')} labelled since the earlier version (moved "
+                        f"from outside the class folders into one) kept {'its' if len(labelled) == 1 else 'their'} "
+                        f"split, matched by the path and the same file content ({shown}; "
+                        f"{', '.join(f'{k}: {n}' for k, n in sorted(per.items()))}); a sample's key changes with its "
+                        f"class folder"]
         warnings = [*(warnings or []), *_class_id_changes(old_names, label_names, about.get("name"))]
-        kept += len(moved)
+        kept += len(found)
         # most keys changed: the split the user asked to keep is not kept (a version that grew keeps all its old
         # samples' splits: measured against the smaller of the two)
         if before and free and kept < min(len(before), free) / 2:
@@ -3033,6 +3182,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         given_by = "--split-from"
         card_extra["split_from"] = {**about, "kept": kept, "new": sum(1 for r in records if r.split is None),
                                     **({"moved_class": len(moved)} if moved else {}),
+                                    **({"labelled": len(labelled)} if labelled else {}),
+                                    **({"conflicts": _split_conflicts(conflicts)} if conflicts else {}),
                                     **({"other_content": len(other)} if other else {})}
     for split in sorted({r.split for r in records if r.split is not None}):
         check_split_name(split, "a sample's split")
@@ -3042,6 +3193,16 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         card_extra["split_method"] = split_by if used is not None else None
     warnings = [*(warnings or []), *assign_splits(records, fractions, seed, shared_files, split_by, given_by, label_names,
                                                           root)]
+    overlaps, shown = segment_overlaps_across_splits(records)
+    if overlaps:  # QA42: --group-by speaker put overlapping segments of one recording in train and test, silently
+        warnings = [*(warnings or []),
+                    f"--segment: {plural(overlaps, 'pair')} of overlapping segments of one recording "
+                    f"{'is' if overlaps == 1 else 'are'} in different splits: the same audio in both "
+                    f"({'; '.join(shown)}{', ...' if overlaps > len(shown) else ''}); group the segments by recording "
+                    f"(leave out --group-by, or give a split per recording) or trim the overlaps, so that no audio is "
+                    f"in two splits"]
+    if overlaps or ("split_group_by" in card_extra and any(SEGMENT_FRAMES in r.extra for r in records if r.extra)):
+        card_extra["segment_overlaps_across_splits"] = overlaps
     if "split_group_by" in card_extra:  # the card says whether the grouping holds (QA29: --split-from crossed it)
         per: dict[str, set[str | None]] = {}
         for r in records:
@@ -3060,6 +3221,55 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                       warnings=warnings, root=root, progress=progress, name=name, card_extra=card_extra,
                       fsync=fsync, executor=executor, address=address, storage_options=storage_options,
                       source=source, rewrite=rewrite, texts_as_read=texts_as_read)
+
+
+def segment_overlaps_across_splits(records: list[Record], k: int = 3) -> tuple[int, list[str]]:
+    """Pairs of ``--segment`` samples of one recording whose frames overlap and whose splits differ (the same
+    audio in two splits: a ``--group-by`` that is not the recording, a manifest's split column), and up to ``k``
+    of them as text (``'rec/a.wav' 0-3 s (test) overlaps 2-5 s (val)``). A sweep over each recording's segments
+    by start frame; pairs of one split are not counted.
+
+    Example:
+        >>> from mmdata.shards.sources import Record
+        >>> def seg(key, start, split):
+        ...     return Record(key, key, split=split, extra={"segment_source": "a.wav", "segment_start": str(start),
+        ...                   "segment_duration": "3.0", "segment_frames": f"{start * 10}:{start * 10 + 30}"})
+        >>> segment_overlaps_across_splits([seg("x", 0, "test"), seg("y", 2, "val"), seg("z", 4, "val")])
+        (1, ["'a.wav' 0-3 s (test) overlaps 2-5 s (val)"])
+    """
+    import heapq
+
+    from mmdata.shards.sources import SEGMENT_DURATION, SEGMENT_START
+
+    per: dict[str, list[tuple[int, int, Record]]] = {}
+    for r in records:
+        frames = r.extra.get(SEGMENT_FRAMES) if r.extra else None
+        if frames and r.split is not None:
+            first, _, stop = frames.partition(":")
+            per.setdefault(r.extra.get(SEGMENT_SOURCE, ""), []).append((int(first), int(stop), r))
+
+    def span(r: Record) -> str:
+        start, dur = float(r.extra[SEGMENT_START]), float(r.extra[SEGMENT_DURATION])
+        return f"{start:g}-{start + dur:g} s ({r.split})"
+
+    pairs, shown = 0, []
+    for source, segs in sorted(per.items()):
+        if len({r.split for _, _, r in segs}) < 2:
+            continue
+        segs.sort(key=lambda t: (t[0], t[1], t[2].key))
+        active: list[tuple[int, int]] = []  # (stop, place in segs) of the segments not ended yet
+        in_split: Counter[str | None] = Counter()
+        for i, (first, stop, r) in enumerate(segs):
+            while active and active[0][0] <= first:
+                in_split[segs[heapq.heappop(active)[1]][2].split] -= 1
+            crossing = len(active) - in_split[r.split]
+            if crossing and len(shown) < k:
+                j = min(j for _, j in active if segs[j][2].split != r.split)
+                shown.append(f"{source!r} {span(segs[j][2])} overlaps {span(r)}")
+            pairs += crossing
+            heapq.heappush(active, (stop, i))
+            in_split[r.split] += 1
+    return pairs, shown
 
 
 def sorted_unique(records: list[Record]) -> list[Record]:
