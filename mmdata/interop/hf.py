@@ -867,6 +867,70 @@ def hf_features(card: Mapping[str, Any], decode_audio: bool | None = None,
     return ds.Features({**feats, **extra})
 
 
+def _json_values(path: str | Path, card: Mapping[str, Any], columns: set[str]) -> dict[str, list[Any]]:
+    """The values of ``columns`` in the ``.json`` members of every shard (not null), read from the tars."""
+    import tarfile
+
+    out: dict[str, list[Any]] = {c: [] for c in columns}
+    for split, info in (card.get("splits") or {}).items():
+        for shard in info.get("shards") or []:
+            where = Path(path) / str(shard)
+            try:
+                with tarfile.open(where) as tar:
+                    for m in tar:
+                        if not (m.isfile() and m.name.endswith(".json")):
+                            continue
+                        f = tar.extractfile(m)
+                        row = _member_json(f.read() if f else b"null", f"{where}: {m.name}")
+                        for c in columns:
+                            if isinstance(row, Mapping) and row.get(c) is not None:
+                                out[c].append(row[c])
+            except (OSError, tarfile.TarError) as e:
+                raise ShardError(f"{where}: cannot read its .json members to type the columns "
+                                 f"{', '.join(sorted(columns))} (split {split!r}): {e}") from e
+    return out
+
+
+def metadata_json_feature(path: str | Path, card: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The feature of the ``.json`` member that HF's webdataset builder reads (``json.loads``) for a dataset
+    sharded with ``--meta``: a dict of one feature per metadata column. A column of kind ``json`` (mappings, lists
+    of mappings, values of several types) is typed from its values the way Arrow infers them (what HF's builder
+    does without ``features=``: ``{"url": ..., "author": ...}`` -> a struct); one whose values have no one type
+    (``3`` and ``"n/a"``) is ``Value("string")``, which the builder fills with ``str(value)``. Returns the feature
+    and the names of those string-typed columns.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
+        >>> metadata_json_feature(t + "/ds", {"metadata_kinds": {"n": "int"}})
+        ({'n': Value('int64')}, [])
+    """
+    import pyarrow as pa
+
+    ds = _datasets()
+    kinds = {str(c): str(k) for c, k in card["metadata_kinds"].items()}
+    loose = {c for c, k in kinds.items() if k == "json" or "json" in k}
+    values = _json_values(path, card, loose) if loose else {}
+    feats: dict[str, Any] = {}
+    as_text: list[str] = []
+    for c, k in kinds.items():
+        if c not in loose:
+            feats[c] = kind_feature(k)
+            continue
+        try:
+            typ = pa.array(values[c]).type
+            feat = ds.Features.from_arrow_schema(pa.schema([(c, typ)]))[c]
+            if pa.types.is_null(typ):
+                raise pa.ArrowInvalid("no value")
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError):
+            feat = ds.Value("string")
+            as_text.append(c)
+        feats[c] = feat
+    return feats, as_text
+
+
 def webdataset_files(path: str | Path) -> dict[str, list[str]]:
     """``data_files`` for ``load_dataset("webdataset", ...)``: the shard paths of every split.
 
@@ -929,9 +993,9 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
                 feats[ext] = ds.ClassLabel(names=list(names)) if names else ds.Value("int64")
             elif field == "json" and orig is not None:
                 feats[ext] = {c: orig[c] for c in hf.get("json") or []}
-            elif field == "json" and card.get("metadata_kinds") and "json" not in card["metadata_kinds"].values():
+            elif field == "json" and isinstance(card.get("metadata_kinds"), Mapping) and card["metadata_kinds"]:
                 # HF's builder json.loads the member: a dict of the --meta columns
-                feats[ext] = {c: kind_feature(k) for c, k in card["metadata_kinds"].items()}
+                feats[ext] = metadata_json_feature(path, card)[0]
             elif ext.endswith(".npy") and orig is not None and field in orig:
                 feats[ext] = orig[field]
             elif member_type(ext) in IMAGE_EXTS:  # a named image member (depth.png)
@@ -1297,20 +1361,54 @@ def _cached_array_features(path: str | Path, card: Mapping[str, Any], fields: li
 
 # ---- a Hugging Face dataset card (README.md) from an mmdata card ------------------------------------
 #: license ids the Hugging Face Hub knows, lower-cased (a card's other licences are written as ``other``)
+#: the Hub's licence ids (https://huggingface.co/docs/hub/repositories-licenses); ``other`` takes ``license_name``
 HUB_LICENSES = frozenset({
-    "apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0",
-    "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0",
-    "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0", "gpl-2.0", "gpl-3.0", "lgpl-3.0",
-    "agpl-3.0", "odc-by", "odbl", "pddl", "cdla-permissive-2.0", "cdla-sharing-1.0", "openrail", "unlicense",
+    "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0",
+    "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause",
+    "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0",
+    "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0",
+    "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cdla-sharing-1.0",
+    "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0", "etalab-2.0", "eupl-1.1",
+    "eupl-1.2", "agpl-3.0", "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "isc",
+    "h-research", "intel-research", "lppl-1.3c", "ms-pl", "apple-ascl", "apple-amlr", "mpl-2.0", "odc-by", "odbl",
+    "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib", "pddl", "lgpl-lr",
+    "deepfloyd-if-license", "llama2", "llama3", "llama3.1", "llama3.2", "llama3.3", "llama4", "gemma", "unknown",
 })
+#: spellings (after :func:`_license_slug`) that name a Hub id otherwise
+_LICENSE_ALIASES = {"cc0": "cc0-1.0", "apache": "apache-2.0", "apache-2": "apache-2.0", "mpl-2": "mpl-2.0",
+                    "public-domain-dedication-cc0-1.0": "cc0-1.0", "the-unlicense": "unlicense",
+                    "odc-by-1.0": "odc-by", "odbl-1.0": "odbl", "pddl-1.0": "pddl", "gpl-2": "gpl-2.0",
+                    "gpl-3": "gpl-3.0", "lgpl-2": "lgpl-2.1", "lgpl-3": "lgpl-3.0", "agpl-3": "agpl-3.0"}
 _TASKS = {"image": "image-classification", "audio": "audio-classification", "text": "text-classification"}
 
 
+def _license_slug(text: str) -> str | None:
+    """The Hub id a licence's text names, or None: lower-cased with blanks as ``-``, then SPDX and prose spellings
+    (``MIT License``, ``Apache License, Version 2.0``, ``CC0``, ``GPL-3.0-only``, ``LGPL-2.1-or-later``,
+    ``CC BY 4.0 International``) reduced to the Hub's id."""
+    slug = re.sub(r"[\s_,]+", "-", text.strip().lower()).strip("-")
+    tries = [slug]
+    s = re.sub(r"(^|-)(the|licen[cs]e|version|universal|international|generic|unported)(?=-|$)", r"\1", slug)
+    s = re.sub(r"-{2,}", "-", s).strip("-")
+    s = re.sub(r"(^|-)v(\d)", r"\1\2", s)
+    tries.append(s)
+    s2 = re.sub(r"(-only|-or-later|\+)$", "", s)
+    tries += [s2, re.sub(r"(\d)\.0$", r"\1", s2) if s2.count(".") > 1 else s2]
+    for t in tries:
+        t = _LICENSE_ALIASES.get(t, t)
+        if t in HUB_LICENSES:
+            return t
+        if re.fullmatch(r"[a-z-]+-\d", t) and t + ".0" in HUB_LICENSES:  # cc-by-4 -> cc-by-4.0
+            return t + ".0"
+    return None
+
+
 def hub_license(license: str | None) -> dict[str, str]:
-    """The Hub's ``license`` entry for a card's licence: its id lower-cased with blanks as ``-``
-    (``CC BY 4.0`` -> ``cc-by-4.0``) when the Hub knows it, else ``other`` with ``license_name`` — an id of
-    ``a-z``, ``0-9``, ``.`` and ``-`` (``my-license-1.0``), as the Hub expects — and ``license_link``, the
-    first URL the text holds; ``{}`` for no licence.
+    """The Hub's ``license`` entry for a card's licence: the Hub's id when the text names one — lower-cased with
+    blanks as ``-`` (``CC BY 4.0`` -> ``cc-by-4.0``), SPDX and prose spellings too (``MIT License``,
+    ``Apache License 2.0``, ``CC0``, ``GPL-3.0-only``), also once a URL in it is taken out — else ``other`` with
+    ``license_name`` — an id of ``a-z``, ``0-9``, ``.`` and ``-`` (``my-license-1.0``), as the Hub expects — and
+    ``license_link``, the first URL the text holds; ``{}`` for no licence.
 
     Example:
         >>> hub_license("CC BY 4.0"), hub_license("My terms"), hub_license(None)
@@ -1321,12 +1419,16 @@ def hub_license(license: str | None) -> dict[str, str]:
     if not license or not str(license).strip():
         return {}
     text = str(license).strip()
-    slug = re.sub(r"[\s_]+", "-", text.lower())
-    if slug in HUB_LICENSES:
-        return {"license": slug}
+    known = _license_slug(text)
+    if known:
+        return {"license": known}
     url = re.search(r"https?://[^\s<>\"'`()\[\]]+", text)
     link = url.group(0).rstrip(".,;:!?") if url else None
     rest = (text[:url.start()] + " " + text[url.end():]) if url else text
+    rest = re.sub(r"\(\s*\)|\[\s*\]|<\s*>", " ", rest)  # the brackets the URL stood in: "CC BY-SA 4.0 (URL)"
+    known = _license_slug(re.sub(r"[\s:;]+$", "", rest))
+    if known:
+        return {"license": known}
     name = re.sub(r"[^a-z0-9.]+", "-", rest.lower()).strip("-.")
     name = re.sub(r"\.{2,}", ".", name)[:100].strip("-.") or "custom"
     return {"license": "other", "license_name": name, **({"license_link": link} if link else {})}
@@ -1444,21 +1546,141 @@ HUB_CARD_MARK = ("<!-- made from dataset.json by mmdata.interop.hf.write_hub_car
                  "(mmdata verify checks it) -->")
 
 
-def hub_card(path: str | Path) -> str:
+#: the line after :data:`HUB_CARD_MARK` in a card of format 2 on: the options :func:`write_hub_card` was given (its
+#: ``extra`` and ``split_names``), as JSON, so that a rewrite keeps them and ``mmdata verify`` makes the same card
+HUB_CARD_OPTIONS = "<!-- mmdata write_hub_card options: "
+#: the Hub's split names (datasets' ``naming._split_re``): ``fold-1`` breaks every split of the card's config
+HUB_SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
+#: the Hub's name for an mmdata split, unless ``split_names=`` says otherwise: the tars keep their names
+HUB_SPLIT_NAMES = {"val": "validation"}
+#: a split listed as a pattern (``train-*.tar``) in ``configs`` when it has more shards than this
+HUB_PATTERN_OVER = 20
+#: ``extra`` keys written into the card's text, not its YAML
+_BODY_KEYS = ("homepage", "citation")
+#: YAML keys ``extra`` may not set: mmdata writes them from the shards and dataset.json
+_OWN_KEYS = {"configs": "the shards", "dataset_info": "the shards' members", "license": "dataset.json's licence",
+             "license_name": "dataset.json's licence"}
+
+
+def _check_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` for the card checked: keys are YAML names, values strings, numbers, booleans, lists of them or a
+    mapping of those (the Hub's metadata fields: ``language``, ``task_categories``, ``tags``, ...)."""
+    if not isinstance(extra, Mapping):
+        raise ShardError(f"extra: expected a mapping of Hub card fields (language=[...], tags=[...]), "
+                         f"got {type(extra).__name__}")
+
+    def plain(v: Any, depth: int = 0) -> bool:
+        if v is None or isinstance(v, (str, bool, int, float)):
+            return True
+        if isinstance(v, (list, tuple)) and depth < 2:
+            return all(plain(x, depth + 1) for x in v)
+        if isinstance(v, Mapping) and depth < 2:
+            return all(isinstance(k, str) and plain(x, depth + 1) for k, x in v.items())
+        return False
+
+    out: dict[str, Any] = {}
+    for k, v in extra.items():
+        if not isinstance(k, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+            raise ShardError(f"extra: key {k!r} is not a Hub card field name (letters, digits, _)")
+        if k in _OWN_KEYS:
+            raise ShardError(f"extra: {k!r} is written from {_OWN_KEYS[k]}; it cannot be set here"
+                             + (" (mmdata shard --license, then write the card again)" if "licen" in k else ""))
+        if v is None:
+            out[k] = None  # drops a recorded value
+            continue
+        if not plain(v):
+            raise ShardError(f"extra: {k!r}: expected a string, number, boolean, or a list or mapping of those, "
+                             f"got {type(v).__name__}")
+        if isinstance(v, tuple):
+            v = list(v)
+        if k == "language":
+            langs = [v] if isinstance(v, str) else v
+            bad = [x for x in langs
+                   if not (isinstance(x, str) and re.fullmatch(r"[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*", x))]
+            if bad or not isinstance(langs, list):
+                raise ShardError(f"extra: 'language': expected ISO 639-1 / 639-3 codes ('en', 'fr', 'zh-Hant'), "
+                                 f"got {bad or v!r}")
+        if k == "homepage" and not (isinstance(v, str) and re.fullmatch(r"https?://[^\s<>`]+", v)):
+            raise ShardError(f"extra: 'homepage': expected an http(s) URL, got {v!r}")
+        if k == "citation" and not isinstance(v, str):
+            raise ShardError(f"extra: 'citation': expected the citation's text (BibTeX), got {type(v).__name__}")
+        out[k] = v
+    return out
+
+
+def _card_options(text: str) -> dict[str, Any] | None:
+    """The options a card :func:`write_hub_card` wrote records (:data:`HUB_CARD_OPTIONS`); None for a card of
+    format 1 (before they were recorded) or one whose line is damaged."""
+    for line in text.splitlines():
+        if line.startswith(HUB_CARD_OPTIONS) and line.endswith(" -->"):
+            try:
+                opts = json.loads(line[len(HUB_CARD_OPTIONS):-4])
+            except ValueError:
+                return None
+            return opts if isinstance(opts, dict) else None
+    return None
+
+
+def _options_line(opts: Mapping[str, Any]) -> str:
+    """:data:`HUB_CARD_OPTIONS` with ``opts`` as JSON that cannot end the HTML comment (no ``--`` in it: JSON only
+    has ``-`` outside strings before a digit)."""
+    return HUB_CARD_OPTIONS + json.dumps(opts, ensure_ascii=True, sort_keys=True).replace("--", "-\\u002d") + " -->"
+
+
+def _config_files(root: Path, split: str, shards: list[str], base: Path | None, legacy: bool) -> list[str] | str:
+    """A split's ``data_files`` in ``configs``: its shards relative to the card's folder (``base``, default the
+    dataset folder); ``<split>-*.tar`` when it has more than :data:`HUB_PATTERN_OVER` and that pattern matches
+    exactly its files in the folder."""
+    import fnmatch
+
+    def rel(name: str) -> str:
+        return name if base is None else Path(os.path.relpath(root / name, base)).as_posix()
+
+    if not legacy and len(shards) > HUB_PATTERN_OVER and all("/" not in s for s in shards):
+        pattern = f"{glob_escape(split)}-*.tar"
+        try:
+            found = {p.name for p in root.iterdir() if fnmatch.fnmatchcase(p.name, pattern)}
+        except OSError:
+            found = set()
+        if found == set(shards):
+            return rel(pattern)
+    return [rel(str(sh)) for sh in shards]
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with the glob characters ``*?[`` bracketed, as fsspec's glob (the Hub's loader's) reads them."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
+             split_names: Mapping[str, str] | None = None, base: str | Path | None = None,
+             _format: int = 2) -> str:
     """A Hugging Face dataset card (``README.md``: YAML front matter, then text) for an mmdata dataset
     folder, from its ``dataset.json``: ``license`` (:func:`hub_license`), ``pretty_name``,
-    ``task_categories`` (a classification task per modality of a labelled dataset), ``size_categories``,
-    ``configs`` (each split's shards, which the Hub's ``webdataset`` loader reads) and ``dataset_info``
-    (the loader's columns, :func:`webdataset_features`, with the class names as a ``class_label`` and audio
-    as ``Audio``, which needs torchcodec where it is loaded); then the description, the citation,
-    each source's attribution where the card has it, what the jobs that wrote it left out and the command.
+    ``task_categories`` (a classification task per image / audio modality of a labelled dataset; text
+    classification only when text is its only modality), ``size_categories``, ``configs`` (each split's shards,
+    which the Hub's ``webdataset`` loader reads; ``<split>-*.tar`` for a split of more than 20 shards) and
+    ``dataset_info`` (the loader's columns, :func:`webdataset_features`, with the class names as a
+    ``class_label`` and audio as ``Audio``, which needs torchcodec where it is loaded); then the description,
+    the counts (samples per split, unlabelled ones, identifying metadata found when sharding), the homepage, the
+    citation, each source's attribution where the card has it, what the jobs that wrote it left out and the command.
+
+    Args:
+        path: the dataset folder.
+        extra: Hub fields mmdata cannot infer, merged into the YAML (``language``, ``task_categories``,
+            ``task_ids``, ``multilinguality``, ``annotations_creators``, ``source_datasets``, ``license_link``,
+            ...; ``tags`` are added to mmdata's); ``homepage`` and ``citation`` go into the text.
+        split_names: the Hub's name of an mmdata split (the tar names stay): by default ``val`` is published as
+            ``validation`` (:data:`HUB_SPLIT_NAMES`); a split name the Hub refuses (``fold-1``: it wants
+            ``\w+(\.\w+)*``) must be given one here (``{"fold-1": "fold_1"}``).
+        base: the folder the card will be in (``configs`` paths are relative to it); default the dataset folder.
 
     Example:
         >>> import tempfile, mmdata
         >>> from mmdata.testing import make_sample_folder
         >>> t = tempfile.mkdtemp()
         >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", license="CC-BY-4.0", progress=False)
-        >>> hub_card(t + "/ds").splitlines()[:3]
+        >>> hub_card(t + "/ds", extra={"language": ["en"]}).splitlines()[:3]
         ['---', 'license: cc-by-4.0', 'pretty_name: ds']
     """
     import yaml
@@ -1466,6 +1688,7 @@ def hub_card(path: str | Path) -> str:
     from mmdata.shards import index as idx
     from mmdata.urls import unless_file_url
 
+    legacy = _format < 2  # a card written before the options were recorded: verify compares with it as it was
     path = unless_file_url(path)
     if not idx.is_dataset(path):
         raise ShardError(f"{path}: not an mmdata dataset folder (no dataset.json)")
@@ -1473,35 +1696,62 @@ def hub_card(path: str | Path) -> str:
     if card.get("layout", "samples") != "samples":
         raise ShardError(f"{path}: layout {card.get('layout')!r} keeps one tar series per modality; the Hub's "
                          "webdataset loader reads the samples layout (re-shard with layout='samples')")
+    given = _check_extra(extra or {})
+    extra = {k: v for k, v in given.items() if v is not None}
     splits = card.get("splits") or {}
+    hub_names = _hub_split_names(path, list(splits), split_names, legacy)
     names = card.get("label_names")
     mods = sorted(card.get("modalities") or {})
     total = int((card.get("counts") or {}).get("samples") or sum(int(s.get("samples") or 0) for s in splits.values()))
     meta: dict[str, Any] = {**hub_license(card.get("license")), "pretty_name": str(card.get("name") or Path(path).name)}
-    if names or "label" in mods:
-        tasks = [_TASKS[m] for m in ("image", "audio", "text") if m in mods]
+    labelled = bool(names or "label" in mods)
+    if labelled:
+        media = [m for m in ("image", "audio") if m in mods]
+        # a caption beside an image's class is no text classification (QA42: Hub searches found image data)
+        tasks = [_TASKS[m] for m in ("image", "audio", "text") if m in mods] if legacy else \
+            [_TASKS[m] for m in media] or (["text-classification"] if "text" in mods else [])
         if tasks:
             meta["task_categories"] = tasks
     meta["size_categories"] = [_size_category(total)]
     meta["tags"] = ["mmdata", "webdataset", *(["multimodal"] if sum(m in mods for m in _TASKS) > 1 else [])]
-    files = [{"split": split, "path": [str(sh) for sh in info.get("shards") or []]} for split, info in splits.items()]
+    for k, v in extra.items():
+        if k in _BODY_KEYS:
+            continue
+        if k == "tags":
+            meta["tags"] += [t for t in ([v] if isinstance(v, str) else v) if t not in meta["tags"]]
+        else:
+            meta[k] = v
+    root = Path(path)
+    where = None if base is None or Path(base).resolve() == root.resolve() else Path(base).resolve()
+    files = [{"split": hub_names.get(split, split),
+              "path": _config_files(root.resolve() if where else root, split,
+                                    [str(sh) for sh in info.get("shards") or []], where, legacy)}
+             for split, info in splits.items()]
     meta["configs"] = [{"config_name": "default", "data_files": files}]
     # every column the Hub's webdataset loader makes (a partial list would fail its cast), the class names included
-    features = webdataset_features(path, decode_audio=True)._to_yaml_list()
+    features = webdataset_features(path, decode_audio=True)
     # no dataset_info.splits: the Hub wants each split's Arrow size (num_bytes), which only a conversion knows;
     # the text below gives the sample counts
-    meta["dataset_info"] = {"features": features}
+    meta["dataset_info"] = {"features": features._to_yaml_list()}
+    opts = {"format": 2, **({"extra": given} if given else {}),
+            **({"split_names": dict(split_names)} if split_names else {})}
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip("\n"), "---", "",
-             HUB_CARD_MARK, "", f"# {_md_line(meta['pretty_name'])}", ""]  # one line, literal
+             HUB_CARD_MARK, *([] if legacy else [_options_line(opts)]), "",
+             f"# {_md_line(meta['pretty_name'])}", ""]  # one line, literal
     if card.get("description"):  # Markdown as written; in a fence if it leaves HTML open (it would hide the rest)
         lines += [*_markdown_block(str(card["description"])), ""]
-    per_split = ", ".join(f"{_md_line(s)}: {int(i.get('samples') or 0):,}" for s, i in splits.items())
+    per_split = ", ".join(f"{_md_line(hub_names.get(s, s))}: {int(i.get('samples') or 0):,}" for s, i in splits.items())
     members = _members(card)
     lines += [f"{total:,} samples ({per_split}); "
               f"modalities {', '.join(_md_line(m) for m in mods) or 'none'}; "
               f"{len(names) if names else 'no'} class names. Written by mmdata {_version(card.get('mmdata_version'))} as "
               f"WebDataset tar shards{f' ({members})' if members else ''}; "
               "`index.parquet` maps each key to its `source_key`, the original file it came from.", ""]
+    if not legacy:
+        lines += _facts_lines(path, card, splits, hub_names, total, labelled)
+    homepage = extra.get("homepage") or card.get("homepage")
+    if not legacy and isinstance(homepage, str) and re.fullmatch(r"https?://[^\s<>`]+", homepage):
+        lines += ["## Dataset Sources", "", f"* Homepage: <{homepage}>", ""]
     lic = card.get("license")
     # the licence's own text, literally (a fence): Markdown or HTML in it shows as written, hides nothing
     lines += ["## License", "", *(_fence(str(lic)) if lic else ["No licence is recorded in dataset.json: ask the "
@@ -1517,8 +1767,9 @@ def hub_card(path: str | Path) -> str:
             parts = [f"{_md_line(k)}: {_md_line(a[k])}" for k in keys]
             lines.append(f"* **{_md_line(a.get('modality', 'source'))}**: " + "; ".join(parts))
         lines.append("")
-    if card.get("citation"):
-        lines += ["## Citation", "", *_fence(str(card["citation"]), "bibtex"), ""]
+    citation = extra.get("citation") or card.get("citation")
+    if citation:
+        lines += ["## Citation", "", *_fence(str(citation), "bibtex"), ""]
     if isinstance(card.get("augmentation"), Mapping):  # augment output: what it was made from and how
         lines += ["## Augmentation", "", *_augmentation_lines(path, card["augmentation"]), ""]
     left = card.get("skipped_count") or 0
@@ -1529,6 +1780,67 @@ def hub_card(path: str | Path) -> str:
     if card.get("command"):  # an indented code block: literal, whatever backticks the command holds
         lines += ["\n".join("    " + ln for ln in str(card["command"]).splitlines()), ""]
     return "\n".join(lines)
+
+
+def _hub_split_names(path: str | Path, splits: list[str], given: Mapping[str, str] | None,
+                     legacy: bool) -> dict[str, str]:
+    """mmdata split -> the split's name in the card (:data:`HUB_SPLIT_NAMES`, then ``given``), checked: each a
+    name the Hub takes, none twice."""
+    if legacy:
+        return {}
+    if given is not None and not (isinstance(given, Mapping)
+                                  and all(isinstance(k, str) and isinstance(v, str) for k, v in given.items())):
+        raise ShardError(f"split_names: expected a mapping of split name to Hub split name, got {given!r}")
+    unknown = sorted(set(given or {}) - set(splits))
+    if unknown:
+        raise ShardError(f"{path}: split_names names splits the dataset has not: {', '.join(map(repr, unknown))} "
+                         f"(its splits: {', '.join(map(repr, splits))})")
+    names = {s: {**HUB_SPLIT_NAMES, **(given or {})}.get(s, s) for s in splits}
+    bad = [(s, n) for s, n in names.items() if not HUB_SPLIT_NAME.fullmatch(n)]
+    if bad:
+        s, n = bad[0]
+        fix = re.sub(r"\W+", "_", n).strip("_") or "split"
+        raise ShardError(f"{path}: split {n!r} is not a split name the Hub takes (letters, digits, _ and inner '.': "
+                         f"\\w+(\\.\\w+)*); one such name breaks every split of the card. Give it one: "
+                         f"write_hub_card(..., split_names={{{s!r}: {fix!r}}}) (the tars keep their names), or "
+                         f"re-shard with another split name")
+    seen: dict[str, str] = {}
+    for s, n in names.items():
+        if n in seen:
+            raise ShardError(f"{path}: splits {seen[n]!r} and {s!r} would both be the Hub split {n!r}; "
+                             f"give one another name with split_names=")
+        seen[n] = s
+    return names
+
+
+def _facts_lines(path: str | Path, card: Mapping[str, Any], splits: Mapping[str, Any], hub_names: Mapping[str, str],
+                 total: int, labelled: bool) -> list[str]:
+    """The card's lines on what a Hub user meets: the split names kept in the tars, the unlabelled samples, the
+    identifying metadata found when sharding, the ``--meta`` columns the loader gives as text."""
+    out: list[str] = []
+    renamed = [(s, n) for s, n in hub_names.items() if s != n]
+    if renamed:
+        out.append("* Split names on the Hub: " + ", ".join(f"{_md_line(n)} (shards `{_md_line(s)}-*.tar`)"
+                                                            for s, n in renamed) + ".")
+    per_class = (card.get("counts") or {}).get("per_class")
+    if labelled and isinstance(per_class, Mapping):
+        labelled_n = sum(v for v in per_class.values() if _count(v) is not None)
+        if 0 < total - labelled_n <= total:
+            out.append(f"* {total - labelled_n:,} of {total:,} samples have no label (no `cls` member: the loader "
+                       "gives None).")
+    found = card.get("metadata")
+    if isinstance(found, Mapping):
+        counts = {k: v for k, v in sorted(found.items()) if k != "examples" and _count(v)}
+        if counts:
+            out.append("* Identifying metadata in the media, counted when sharding (`dataset.json`, `metadata`): "
+                       + ", ".join(f"{_md_line(k)}: {v:,}" for k, v in counts.items())
+                       + " members. Check or strip it before publishing.")
+    if isinstance(card.get("metadata_kinds"), Mapping) and card["metadata_kinds"] and not card.get("hf"):
+        as_text = metadata_json_feature(path, card)[1]
+        if as_text:
+            out.append("* Columns of the `json` member whose values have no one type, given as text (`str` of "
+                       "each value) by the Hub's loader: " + ", ".join(f"`{_md_line(c)}`" for c in as_text) + ".")
+    return [*out, ""] if out else []
 
 
 #: a member extension shown in a code span of the README (a card's own strings are untrusted: others are left out)
@@ -1619,22 +1931,55 @@ def _origin_counts(path: str | Path) -> dict[str, tuple[int, int]]:
     return {sp: (n[0], n[1]) for sp, n in out.items()}
 
 
-def write_hub_card(path: str | Path, out: str | Path | None = None) -> Path:
+def write_hub_card(path: str | Path, out: str | Path | None = None, *, extra: Mapping[str, Any] | None = None,
+                   split_names: Mapping[str, str] | None = None, overwrite: bool = False) -> Path:
     """Write :func:`hub_card` to ``out`` (default: ``README.md`` in the dataset folder, where the Hub reads
     it when the folder is uploaded as a dataset repository), atomically; returns the file's path.
+
+    A card this function wrote before (it carries :data:`HUB_CARD_MARK`) is replaced, keeping the ``extra`` and
+    ``split_names`` it was written with (those given now are merged over them; ``extra={"tags": None}`` drops
+    one); any other file there is refused unless ``overwrite=True`` (a README of one's own). ``out`` in another
+    folder gets ``configs`` paths relative to that folder. A dataset without a licence gets a warning.
 
     Example:
         >>> import tempfile, mmdata
         >>> from mmdata.testing import make_sample_folder
         >>> t = tempfile.mkdtemp()
-        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
-        >>> write_hub_card(t + "/ds").name
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", license="MIT", progress=False)
+        >>> write_hub_card(t + "/ds", extra={"language": ["en"]}).name
         'README.md'
     """
+    import warnings
+
     from mmdata.io import atomic_write_bytes
+    from mmdata.shards import index as idx
     from mmdata.urls import unless_file_url
 
-    text = hub_card(path)
-    target = Path(out) if out is not None else Path(unless_file_url(path)) / "README.md"
+    path = unless_file_url(path)
+    target = Path(out) if out is not None else Path(path) / "README.md"
+    before: dict[str, Any] = {}
+    if target.is_dir():
+        raise ShardError(f"{target}: a folder; out= is the card's file (README.md)")
+    if target.exists():
+        try:
+            old = target.read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            raise ShardError(f"{target}: cannot read the file there: {e}") from e
+        if HUB_CARD_MARK in old:
+            before = _card_options(old) or {}
+        elif not overwrite:
+            raise ShardError(f"{target}: a README.md not written by write_hub_card is there (no mmdata mark): not "
+                             "replaced; move it, pass overwrite=True to replace it, or out= another file (put its "
+                             "text in the card with extra={'citation': ..., 'homepage': ...} or the description)")
+    kept = before.get("extra") if isinstance(before.get("extra"), Mapping) else {}
+    merged_extra = {**kept, **(extra or {})}
+    merged_extra = {k: v for k, v in merged_extra.items() if v is not None}
+    names = before.get("split_names") if isinstance(before.get("split_names"), Mapping) else {}
+    merged_names = {**names, **(split_names or {})}
+    text = hub_card(path, extra=_check_extra(merged_extra) or None, split_names=merged_names or None,
+                    base=target.parent)
+    if idx.is_dataset(path) and not idx.load_card(path).get("license"):
+        warnings.warn(f"{path}: no licence in dataset.json: the Hub card says none; re-shard with --license "
+                      "(the data's owners' terms) before publishing", UserWarning, stacklevel=2)
     atomic_write_bytes(target, text.encode("utf-8"), fsync=False)
     return target

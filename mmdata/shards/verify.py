@@ -1027,9 +1027,11 @@ def verify_shards(tars: list[str], *, deep: bool = False,
 
 def _hub_card_problems(root: Path) -> list[dict[str, Any]]:
     """A ``README.md`` that :func:`mmdata.interop.hf.write_hub_card` wrote (it carries
-    :data:`~mmdata.interop.hf.HUB_CARD_MARK`) must be the card the dataset gives now: one written before a
-    reshard names another licence, other splits or shard files (the Hub would show and load those). A README.md
-    of one's own (no mark) is not looked at."""
+    :data:`~mmdata.interop.hf.HUB_CARD_MARK`) must be the card the dataset gives now, with the options it was
+    written with (``extra``, ``split_names``: recorded in the card) and in its format (a card written before the
+    options were recorded is compared with the card of that format): one written before a reshard names another
+    licence, other splits or shard files (the Hub would show and load those); one edited by hand is named too
+    (give the fields to ``write_hub_card(extra=...)``). A README.md of one's own (no mark) is not looked at."""
     readme = root / "README.md"
     try:
         if not readme.is_file() or readme.stat().st_size > (1 << 22):
@@ -1037,20 +1039,32 @@ def _hub_card_problems(root: Path) -> list[dict[str, Any]]:
         text = readme.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
-    from mmdata.interop.hf import HUB_CARD_MARK, hub_card
+    from mmdata.interop.hf import HUB_CARD_MARK, _card_options, hub_card
 
     if HUB_CARD_MARK not in text:
         return []
+    opts = _card_options(text)
+    fmt = opts.get("format") if opts is not None else 1
     try:
-        now = hub_card(root)
-    except (MMDataError, OSError, ValueError):  # a layout the Hub card does not take, damage named above
+        if opts is None:
+            now = hub_card(root, _format=1)
+        else:
+            now = hub_card(root, extra=opts.get("extra") or None, split_names=opts.get("split_names") or None,
+                           _format=fmt if isinstance(fmt, int) and not isinstance(fmt, bool) else 2)
+    except ShardError as e:  # the options it records no longer fit the dataset (a split renamed away)
+        if "layout" in str(e):  # a layout the Hub card does not take: damage named above
+            return []
+        return [{"shard": "README.md", "problem": f"the Hugging Face card write_hub_card wrote cannot be made again "
+                 f"for the dataset as it is now: {e}", "expected": None, "found": None, "key": None}]
+    except (MMDataError, OSError, ValueError):  # damage named above
         return []
     if now == text:
         return []
     old, new = text.splitlines(), now.splitlines()
     first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
-    return [{"shard": "README.md", "problem": "the Hugging Face card write_hub_card wrote is stale: the dataset "
-             "changed since (write it again: mmdata.interop.hf.write_hub_card)",
+    return [{"shard": "README.md", "problem": "the Hugging Face card write_hub_card wrote was edited by hand or is "
+             "stale (the dataset changed since): write it again with mmdata.interop.hf.write_hub_card (give fields "
+             "of your own as extra={...}: they are kept)",
              "expected": new[first][:200] if first < len(new) else "(end of the card)",
              "found": old[first][:200] if first < len(old) else "(end of the file)", "key": None}]
 

@@ -39,13 +39,14 @@ def test_the_front_matter_has_licence_tasks_sizes_configs_and_class_names(ds: Pa
     meta = _front(hub_card(ds))
     assert meta["license"] == "cc-by-4.0"
     assert meta["size_categories"] == ["n<1K"]
-    assert set(meta["task_categories"]) == {"image-classification", "audio-classification", "text-classification"}
+    # the captions beside the class are no text classification (QA42 #8)
+    assert set(meta["task_categories"]) == {"image-classification", "audio-classification"}
     files = {f["split"]: f["path"] for f in meta["configs"][0]["data_files"]}
-    assert files == {"train": ["train-000000.tar"], "val": ["val-000000.tar"]}
+    assert files == {"train": ["train-000000.tar"], "validation": ["val-000000.tar"]}  # the Hub's name (QA42 #7)
     cls = next(f for f in meta["dataset_info"]["features"] if f["name"] == "cls")
     assert cls["dtype"]["class_label"]["names"] == {"0": "cat", "1": "dog", "2": "bird"}
     assert {f["name"]: f["dtype"] for f in meta["dataset_info"]["features"]}["flac"] == "audio"
-    assert "tiny birds" in hub_card(ds) and "12 samples (train: 9, val: 3)" in hub_card(ds)
+    assert "tiny birds" in hub_card(ds) and "12 samples (train: 9, validation: 3)" in hub_card(ds)
 
 
 def test_the_folder_with_its_readme_loads_as_a_hub_repository(tmp_path: Path) -> None:
