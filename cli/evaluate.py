@@ -53,7 +53,8 @@ def evaluate(
     t = _scores_table(kind, f"{card_text(r['run'])}{what} on {card_text(r['data'])}")
     unknown = f", {n['unknown_class']} of unknown classes left out" if n.get("unknown_class") else ""
     skipped = f" ({n['skipped']} skipped)" if n.get("skipped") else ""
-    t.add_row(split, *(_num(r[split][k]) for k in SCORE_COLUMNS[kind]), f"{n['scored']} of {n['samples']}{unknown}{skipped}")
+    t.add_row(split, *(_num(r[split].get(k)) for k in SCORE_COLUMNS[kind]),
+              f"{n['scored']} of {n['samples']}{unknown}{skipped}")
     console.print(t)
     per = r["per_class"][split]
     if per:

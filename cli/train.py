@@ -153,7 +153,7 @@ def train(
         # --on-error skip: the labelled samples the scores are over, and how many the reader left out
         scored = n.get("scored", {}).get("labelled", n["labelled"])
         skipped = f" ({n['skipped']} skipped)" if n.get("skipped") else ""
-        t.add_row(f"{split} ({', '.join(named)})" if named else split, *(_num(s[k]) for k in columns),
+        t.add_row(f"{split} ({', '.join(named)})" if named else split, *(_num(s.get(k)) for k in columns),
                   f"{scored} of {n['labelled'] + n['unlabelled']}{skipped}")
         if not scored:
             missing.append(f"n/a: no labelled {split} sample")
@@ -240,7 +240,8 @@ def _ratio(value: float | None) -> str:
 
 #: the results table's score columns per target kind (metrics key -> header)
 SCORE_COLUMNS = {
-    "classes": {"accuracy": "accuracy", "macro_f1": "macro F1", "nll": "NLL", "ece": "ECE"},
+    "classes": {"accuracy": "accuracy", "macro_f1": "macro F1", "balanced_accuracy": "balanced acc", "nll": "NLL",
+                "ece": "ECE"},
     "multilabel": {"micro_f1": "micro F1", "macro_f1": "macro F1", "map": "mAP", "subset_accuracy": "subset acc",
                    "hamming": "Hamming"},
     "regression": {"mae": "MAE", "rmse": "RMSE", "r": "Pearson r", "r2": "R²"},

@@ -541,7 +541,8 @@ def _refusal(recipe: Any, st: IndexStats, modalities: Sequence[str]) -> str | No
 def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
     """Warnings for the classes without labelled training samples (the model cannot predict them, so
     test accuracy cannot reach 1) and, when val has labelled samples, for the trained classes without
-    any in val (val scores and the best-epoch choice do not see them); counts from ``index.parquet``.
+    any in val (val scores and the best-epoch choice do not see them), and when test has labelled samples,
+    for the trained classes without any in test (their test scores are null); counts from ``index.parquet``.
 
     Example:
         >>> import tempfile, mmdata
@@ -552,19 +553,24 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
         ["class 'zebra' (id 3) has no training samples (val 0, test 0): the model cannot predict it"]
     """
     counts = {s: st.class_counts(s, len(names)) for s in ("train", "val", "test")}
-    has_val = bool(counts["val"].sum())
-    out, no_train, no_val = [], [], []
+    has_val, has_test = bool(counts["val"].sum()), bool(counts["test"].sum())
+    out, no_train, no_val, no_test = [], [], [], []
     at = 0  # where the first class without val samples is in the class order: its line goes there
     for c, name in enumerate(names):
         val, test = int(counts["val"][c]), int(counts["test"][c])
         if counts["train"][c] == 0:
             no_train.append((name, c, val, test))
-        elif val == 0 and has_val:
+            continue
+        if val == 0 and has_val:
             at = at if no_val else len(no_train)
             no_val.append((name, c, int(counts["train"][c]), test))
+        if test == 0 and has_test:
+            no_test.append((name, c, int(counts["train"][c]), val))
     out = [no_train_warning(no_train)] if no_train else []
     if no_val:
         out.insert(min(at, len(out)), no_val_warning(no_val))
+    if no_test:
+        out.append(no_test_warning(no_test))
     return out
 
 
@@ -608,6 +614,26 @@ def no_val_warning(classes: Sequence[tuple[str, int, int, int]]) -> str:
     more = f" and {len(classes) - NAMED_CLASSES} more" if len(classes) > NAMED_CLASSES else ""
     return (f"{len(classes)} classes have no val samples ({shown}{more}): val scores and the best-epoch choice do "
             "not see them; their train and test counts: mmdata inspect")
+
+
+def no_test_warning(classes: Sequence[tuple[str, int, int, int]]) -> str:
+    """The warning for the trained classes without test samples, ``(name, id, train count, val count)`` each
+    (QA42 longtail F5: the val one was said, the test one not): one class's counts, or one line for many.
+
+    Example:
+        >>> print(no_test_warning([("cat", 0, 3, 1)]))  # doctest: +NORMALIZE_WHITESPACE
+        class 'cat' (id 0) has no test samples (train 3, val 1): its test scores are null;
+        test macro-F1 and balanced accuracy leave it out
+    """
+    why = "test macro-F1 and balanced accuracy leave {} out"
+    if len(classes) == 1:
+        name, c, train, val = classes[0]
+        return (f"class {name!r} (id {c}) has no test samples (train {train}, val {val}): its test scores are null; "
+                + why.format("it"))
+    shown = ", ".join(repr(n) for n, *_ in classes[:NAMED_CLASSES])
+    more = f" and {len(classes) - NAMED_CLASSES} more" if len(classes) > NAMED_CLASSES else ""
+    return (f"{len(classes)} classes have no test samples ({shown}{more}): their test scores are null; "
+            + why.format("them") + "; their train and val counts: mmdata inspect")
 
 
 #: the metadata columns a too-few-classes error lists (the rest are counted)
@@ -687,6 +713,27 @@ def too_few_classes(data: str | Path, card: dict[str, Any]) -> str:
     return (f"{data}: the card has no classes (num_classes={classes}); training needs labels"
             + (" (to pre-train the encoders on unlabelled pairs alone: --pretrain contrastive --epochs 0)"
                if pairs else "") + target)
+
+
+def too_few_labelled_classes(data: str | Path, names: Sequence[str], counts: Sequence[int]) -> str:
+    """Why a classifier cannot train when fewer than 2 classes have labelled training samples though the card
+    declares more (``mmdata shard --labels`` listing classes not labelled yet: an active-learning cold start):
+    the message of :func:`too_few_classes`'s one-class card, naming the classes and their training counts
+    (QA42 active #6: it trained and scored 1.000, every prediction the one class).
+
+    Example:
+        >>> print(too_few_labelled_classes("ds", ["cat", "dog", "bird"], [12, 0, 0]))  # doctest: +NORMALIZE_WHITESPACE
+        ds has 1 of its 3 classes with labelled training samples ('cat': 12; none of 'dog', 'bird'): a classifier
+        needs at least 2 (label training samples of another class too)
+    """
+    had = [(n, int(c)) for n, c in zip(names, counts) if c > 0]
+    bare = [n for n, c in zip(names, counts) if not c > 0]
+    shown = "; ".join(f"{n!r}: {c}" for n, c in had)
+    none = ", ".join(repr(n) for n in bare[:NAMED_CLASSES]) + (f" and {len(bare) - NAMED_CLASSES} more"
+                                                               if len(bare) > NAMED_CLASSES else "")
+    return (f"{data} has {len(had)} of its {len(names)} classes with labelled training samples ("
+            + (f"{shown}; " if shown else "") + f"none of {none}): a classifier needs at least 2 "
+            "(label training samples of another class too)")
 
 
 def classes_of(data: str | Path, card: dict[str, Any], need_classes: bool = True,

@@ -110,8 +110,12 @@ class Scores:
         self._nonfinite += other._nonfinite.to(self._nonfinite.device)
 
     def result(self) -> dict[str, float]:
-        """``{accuracy, macro_f1, nll, ece}`` over the labelled samples seen (NaN when there were none).
+        """``{accuracy, macro_f1, balanced_accuracy, nll, ece}`` over the labelled samples seen (NaN when there
+        were none).
 
+        ``balanced_accuracy`` is the mean recall over the classes with labelled samples — scikit-learn's
+        ``balanced_accuracy_score`` (a class absent from the split is left out, whatever is predicted): on a
+        long-tailed split it weighs every class alike, where accuracy follows the head classes.
         ``macro_f1`` is the mean F1 over the classes that occur among the labelled samples' true labels
         or predictions — scikit-learn's ``f1_score(average="macro")`` with its default ``labels``
         (a class with support but never predicted counts as F1 = 0; a class absent from the split and
@@ -126,13 +130,16 @@ class Scores:
         true, pred, tp = self.counts.cpu()
         n = float(true.sum())
         if n == 0:
-            return {"accuracy": float("nan"), "macro_f1": float("nan"), "nll": float("nan"), "ece": float("nan")}
+            return dict.fromkeys(("accuracy", "macro_f1", "balanced_accuracy", "nll", "ece"), float("nan"))
         denom = pred + true  # 2tp + fp + fn: > 0 exactly for the classes seen as a label or a prediction
         seen = denom > 0
         f1 = 2 * tp[seen] / denom[seen]
         count, correct, confsum = self.bins.cpu()[:, 1:]
         ece = float(((correct - confsum).abs() / n).sum())
-        return {"accuracy": float(tp.sum() / n), "macro_f1": float(f1.mean()), "nll": float(self.nll.cpu()) / n, "ece": ece}
+        present = true > 0
+        return {"accuracy": float(tp.sum() / n), "macro_f1": float(f1.mean()),
+                "balanced_accuracy": float((tp[present] / true[present]).mean()),
+                "nll": float(self.nll.cpu()) / n, "ece": ece}
 
     def per_class(self, names: Sequence[str], absent: float | None = 0.0) -> dict[str, dict[str, float | None]]:
         """Precision, recall, F1 and support per class name; an undefined ratio (precision of a class
@@ -161,7 +168,8 @@ class Scores:
 
 
 def scores(logits: torch.Tensor, labels: torch.Tensor, classes: int) -> dict[str, float]:
-    """accuracy, macro_f1, nll, ece (15 equal-width confidence bins) of whole tensors; labels < 0 are skipped.
+    """accuracy, macro_f1, balanced_accuracy, nll, ece (15 equal-width confidence bins) of whole tensors; labels < 0
+    are skipped.
 
     Example:
         >>> scores(torch.tensor([[3.0, 0.0], [0.0, 3.0]]), torch.tensor([0, 0]), 2)["accuracy"]

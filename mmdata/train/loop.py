@@ -60,7 +60,7 @@ from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
                                   SPEC_UNUSED, check_given_inputs, eval_section, option_name, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
-                                  misspelt_target, spec_ops, split_roles, target_columns, trained_image_size, unused_fields,
+                                  misspelt_target, spec_ops, split_roles, target_columns, too_few_labelled_classes, trained_image_size, unused_fields,
                                   with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
@@ -346,8 +346,10 @@ def _size_mismatch(trained: tuple[tuple[int, int], str, str], inputs: InputSpec,
 
 def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], world: int, *, batch_size: int, seed: int,
              device: torch.device, fields: list[str], num_workers: int, balance: dict[str, Any] | None = None,
-             on_error: str = "raise", roles: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """Train: normalize + the recipe's random ops (batched on the device). Val / test: normalize only."""
+             on_error: str = "raise", roles: dict[str, list[str]] | None = None,
+             train_keys: list[str] | None = None) -> dict[str, Any]:
+    """Train: normalize + the recipe's random ops (batched on the device); ``train_keys``: the training samples
+    it reads (None: every one). Val / test: normalize only."""
     import mmdata
 
     common = {"device": device, "modalities": fields, "num_workers": num_workers,
@@ -355,7 +357,8 @@ def _loaders(data: str | Path, recipe: dict[str, Any], plan: dict[str, bool], wo
               **({"on_error": on_error} if on_error != "raise" else {})}
     loaders = {"train": mmdata.loader(data, batch_size, recipe=recipe, split=role_splits(roles, "train"), seed=seed,
                                       augment_on="device",
-                                      cache=plan["train"], balance=balance, **common)}
+                                      cache=plan["train"], balance=balance, **common,
+                                      **({"keys": train_keys} if train_keys is not None else {}))}
     for split in ("val", "test"):
         reader = {"partition": False} if world > 1 else {}  # rank 0 evaluates the whole split
         loaders[split] = mmdata.loader(data, batch_size, recipe=recipe, split=role_splits(roles, split), stage="eval",
@@ -509,6 +512,17 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                 what = f"samples with the metadata key {target!r} (--target {target})" if target else "labelled samples"
                 raise MMDataError(f"{named}: the {s} split has no {what} ({samples[s]['samples']} samples); "
                                   "training and model selection need labels")
+        if target is None and not pretrain_only:  # one class labelled, the others declared (--labels) but not yet
+            counts = st.class_counts("train", classes)
+            if int((counts > 0).sum()) < 2:
+                raise MMDataError(too_few_labelled_classes(named, names, counts))
+        # a supervised run's training loader reads the labelled training samples alone: an unlabelled one would be
+        # decoded and forwarded for nothing but BatchNorm statistics, and a batch of them would still step the
+        # optimiser (weight decay, momentum): the same labels beside a pool gave another model (QA42 active #5)
+        train_keys = None if pretrain_only else _labelled_train_keys(data, roles, samples["train"],
+                                                                     values if target is not None else None)
+        if train_keys is not None:
+            samples["train"]["left_out"] = samples["train"]["samples"] - len(train_keys)
         if not pretrain_only and samples["test"]["labelled"] == 0:  # said, not only null scores
             what = f"the metadata key {target!r}" if target else "a label"
             data_warnings.append(f"no test sample has {what} ({samples['test']['samples']} samples): every test score is "
@@ -593,7 +607,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         loaders = {} if pretrain_only else _loaders(data, full, plan, world, batch_size=batch_size, seed=seed, device=dev,
                                                     fields=[*modalities, "label" if target is None else META_FIELD],
                                                     num_workers=num_workers, balance=prep.balance,
-                                                    on_error=on_error, roles=roles)
+                                                    on_error=on_error, roles=roles, train_keys=train_keys)
         cfg = {"fusion": fusion, "modalities": modalities, "modalities_left_out": left_out, "seed": seed, "batch_size": batch_size,
                "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "device": str(dev),
                # the threads torch used, not the option: their count changes float sums, so a run is reproduced with it
@@ -626,12 +640,30 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         run.say("samples: " + ", ".join(f"{s} {c['samples']} ({c['unlabelled']} unlabelled)" for s, c in samples.items())
                 + ("; contrastive pre-training and its retrieval use every sample, labelled or not (no classifier is trained)"
                    if pretrain_only else "; unlabelled samples are left out of the loss and the scores"
+                   + (f"; the {samples['train']['left_out']} unlabelled training samples are not read by the training "
+                      "loader (no forward pass, no BatchNorm statistics, no optimiser step)"
+                      if samples["train"].get("left_out") else "")
                    + ("; contrastive pre-training uses them" if prep.pretrained is not None else ""))
                 + (f"; training labels kept: {prep.labelled} of {samples['train']['labelled']} (--label-fraction "
                    f"{label_fraction:g})" if prep.labelled is not None and not pretrain_only else "") + "\n"
                 + "splits decoded once into memory: " + (", ".join(s for s, v in plan.items() if v) or "none")
                 + f" (cache={cache!r}, budget {cache_budget_mb:g} MiB); the rest is streamed")
         return run
+
+
+def _labelled_train_keys(data: str | Path, roles: dict[str, list[str]] | None, counts: dict[str, int],
+                         values: Values | None) -> list[str] | None:
+    """The training samples a supervised run trains on when the training split holds unlabelled ones: those
+    with a label (``values``: a metadata target's, those holding its key); None when every one is labelled (the
+    loader then reads the split as it always did: a fully labelled run's batches are unchanged)."""
+    if not counts.get("unlabelled"):
+        return None
+    if values is not None:
+        return sorted(values.labelled("train"))
+    from mmdata.train.outputs import index_columns
+
+    labels = index_columns(data, role_splits(roles, "train"), ("label",))["label"]
+    return sorted(k for k, v in labels.items() if v is not None and v >= 0)
 
 
 def _kept_values(data: str | Path, read: Values, balance: dict[str, Any] | None, seed: int,
@@ -950,7 +982,7 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             (of ``label_fraction``'s subset); a multi-label or numeric target is refused.
 
     Returns:
-        ``{"test": {accuracy, macro_f1, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},
+        ``{"test": {accuracy, macro_f1, balanced_accuracy, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},
         "samples": {split: {samples, labelled, unlabelled}} (the index's counts; with ``on_error="skip"``
         also ``skipped`` and, for val / test, ``scored``: the labelled / unlabelled samples the scores are
         over), "classes", "inputs", "robustness",

@@ -63,7 +63,9 @@ class PredictionWriter:
     ``pred_labels``, ``probs`` / ``target``, ``pred``; null targets when unlabelled) — and last
     ``source_key``: what the sample was sharded from (a file's path in its folder, a manifest's key), from
     ``source_keys`` (sample key -> source key: :func:`source_keys`), to join predictions back to the
-    user's files; null for a key it lacks (or without ``source_keys``). ``probs`` holds every class's
+    user's files; null for a key it lacks (or without ``source_keys``). A class run whose classes have names
+    (``label_names``, or the ``target``'s) adds, after it, ``label_name`` (the label's class name; null
+    unlabelled) and ``pred_name`` (the predicted class's): the columns ``mmdata evaluate`` writes too. ``probs`` holds every class's
     probability: 8 bytes a class and sample before compression (5,000 classes: about 40 KB a sample). The
     schema's metadata (key ``mmdata``, JSON: :func:`prediction_metadata`) says what the ids mean: the target
     and its class names (``label_names``, else the ``target``'s), so a file copied out of its run folder reads.
@@ -100,8 +102,13 @@ class PredictionWriter:
                                      ("probs", pa.list_(pa.float64()))])
         else:
             self.schema = pa.schema([*head, ("target", pa.float64()), ("pred", pa.float64())])
-        # last: the columns before it keep their positions (readers that select by position)
+        # after the scores: the columns before it keep their positions (readers that select by position)
         self.schema = self.schema.append(pa.field("source_key", pa.string()))
+        # a class run's names: label_name / pred_name, as mmdata evaluate writes them (one schema for both)
+        names = label_names if label_names is not None else getattr(target, "names", None)
+        self.class_names = [str(n) for n in names or []] if self.target is None else []
+        if self.class_names:
+            self.schema = self.schema.append(pa.field("label_name", pa.string())).append(pa.field("pred_name", pa.string()))
         self.schema = self.schema.with_metadata(prediction_metadata(target, label_names))
         self._writer: Any = None
         self.rows = 0
@@ -119,10 +126,16 @@ class PredictionWriter:
         # made a 5,000-class test split millions of objects, for the same values
         b, c = probs.shape
         probs_np = probs.numpy()
-        return {"label": pa.array(labels.to(torch.int64).numpy()), "pred": pa.array(probs.argmax(1).numpy()),
+        pred = probs.argmax(1).numpy()
+        cols = {"label": pa.array(labels.to(torch.int64).numpy()), "pred": pa.array(pred),
                 "prob_label": pa.array(prob_label.numpy(), mask=~has.numpy()),
                 "probs": pa.ListArray.from_arrays(pa.array(np.arange(0, (b + 1) * c, c, dtype=np.int32)),
                                                   pa.array(probs_np.reshape(-1)))}
+        if self.class_names:
+            names = self.class_names
+            cols["label_name"] = [names[i] if 0 <= i < len(names) else None for i in labels.tolist()]
+            cols["pred_name"] = [names[i] if i < len(names) else None for i in pred.tolist()]
+        return cols
 
     def __call__(self, batch: Batch, logits: torch.Tensor) -> None:
         import pyarrow as pa

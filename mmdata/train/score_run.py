@@ -8,7 +8,9 @@ so the run's output ``i`` and the dataset's label ``i`` may be different classes
 Here each class name of the dataset's card is looked up among the run's (stripped and NFC-normalised, as ``mmdata
 shard`` matches labels; case is kept, as it is there) and the dataset's labels are renumbered into the run's ids
 before scoring. A class of the dataset the run does not know cannot be predicted: its samples are counted
-(``unknown_classes``) and left out of every score. The run's classes the dataset lacks are listed (``absent_classes``).
+(``unknown_classes``), left out of every score and written with ``label`` -2 (:data:`UNKNOWN_CLASS`; -1 is
+unlabelled). The run's classes without a labelled sample in the scored split — the dataset lacks them, or only
+that split does — are listed (``absent_classes``).
 
 The split is read as the trainer reads its test split: an eval-stage :func:`mmdata.loader` with the run's complete
 evaluation transform (:func:`mmdata.train.model.eval_normalize`), scored by :func:`mmdata.train.evaluate.evaluate`.
@@ -33,6 +35,8 @@ from mmdata.types import Batch
 
 #: the batch meta entry holding the dataset's own class ids (host, -1 unlabelled) beside the run's in ``label``
 DATA_LABEL = "data_label"
+#: predictions.parquet's ``label`` of a labelled sample whose class the run does not know (-1: unlabelled)
+UNKNOWN_CLASS = -2
 #: what an evaluation writes into ``out``
 EVAL_OUTPUTS = ("metrics.json", "predictions.parquet")
 
@@ -70,25 +74,32 @@ def class_map(run_names: Sequence[str], data_names: Sequence[str]) -> dict[str, 
 
 
 class NamedPredictionWriter(PredictionWriter):
-    """:class:`~mmdata.train.outputs.PredictionWriter` of a class run with two more columns: ``label_name`` (the
-    dataset's own class name, also of a class the run does not know, whose ``label`` is -1; null unlabelled) and
-    ``pred_name`` (the run's class predicted). ``label`` / ``pred`` / ``probs``'s positions are the run's class ids,
+    """:class:`~mmdata.train.outputs.PredictionWriter` of a class run scoring another dataset: ``label_name`` is the
+    dataset's own class name, also of a class the run does not know, whose ``label`` is :data:`UNKNOWN_CLASS` (-2;
+    -1 stays "unlabelled", ``label_name`` null); ``pred_name`` is the run's class predicted (the columns the
+    trainer's predictions.parquet has too). ``label`` / ``pred`` / ``probs``'s positions are the run's class ids,
     whose names the schema's metadata holds (``json.loads(pq.read_schema(path).metadata[b"mmdata"])["names"]``)."""
 
     def __init__(self, path: str | Path, split: str, run_names: Sequence[str], data_names: Sequence[str],
                  source_keys: dict[str, str | None] | None = None) -> None:
-        import pyarrow as pa
-
-        super().__init__(path, split, None, source_keys, label_names=run_names)  # the names in the schema's metadata
+        # the run's names: the schema's metadata, label_name / pred_name
+        super().__init__(path, split, None, source_keys, label_names=run_names)
         self.run_names, self.data_names = list(run_names), list(data_names)
-        meta = self.schema.metadata
-        self.schema = (self.schema.append(pa.field("label_name", pa.string())).append(pa.field("pred_name", pa.string()))
-                       .with_metadata(meta))
+        if not self.class_names:  # a run without class names: the columns are still written (one schema)
+            import pyarrow as pa
+
+            self.schema = (self.schema.append(pa.field("label_name", pa.string()))
+                           .append(pa.field("pred_name", pa.string())).with_metadata(self.schema.metadata))
 
     def _columns(self, batch: Batch, logits: torch.Tensor) -> dict[str, Any]:
+        import pyarrow as pa
+
         cols = super()._columns(batch, logits)
         own = batch.meta.get(DATA_LABEL)
         own = own.tolist() if own is not None else [-1] * len(batch)
+        label = cols["label"].to_pylist()
+        # a labelled sample of a class the run does not know: not -1, which `label < 0` scripts take for unlabelled
+        cols["label"] = pa.array([UNKNOWN_CLASS if y < 0 <= i else y for y, i in zip(label, own)], pa.int64())
         cols["label_name"] = [self.data_names[i] if 0 <= i < len(self.data_names) else None for i in own]
         cols["pred_name"] = [self.run_names[i] for i in cols["pred"].to_pylist()]
         return cols
@@ -209,7 +220,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
         on_error: ``"raise"`` or ``"skip"`` a sample that does not decode (counted in ``skipped``).
 
     Returns:
-        ``{split: {accuracy, macro_f1, nll, ece}, "per_class": {split: {name: {...}}}, "samples": {split: {"samples",
+        ``{split: {accuracy, macro_f1, balanced_accuracy, nll, ece}, "per_class": {split: {name: {...}}}, "samples": {split: {"samples",
         "labelled", "unlabelled", "scored", "unknown_class"}}, "classes": {"num_classes", "names"}, "class_map": {data
         name: run name or None}, "unknown_classes": {name: samples}, "absent_classes": [...], "data", "run", "split",
         "warnings"}`` (plus ``robustness``; a ``--target`` run: ``target`` and its own scores). The scores are over the
@@ -322,6 +333,19 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
                         f"({', '.join(repr(n) for n in mapping['absent'][:10])}"
                         f"{', ...' if len(mapping['absent']) > 10 else ''}): they have no support, but the model can "
                         "still predict them (each such prediction is an error)")
+    absent = list(mapping["absent"]) if mapping else []
+    if mapping is not None:  # the run's classes without a labelled sample in the scored split (QA42 longtail F5)
+        support = np.zeros(len(run_names), dtype=np.int64)
+        for i, j in enumerate(mapping["ids"]):
+            if j >= 0:
+                support[j] += counts[i]
+        absent = [n for j, n in enumerate(run_names) if not support[j]]
+        in_data = [n for n in absent if n not in mapping["absent"]]
+        if in_data and result["labelled"]:
+            shown = ", ".join(repr(n) for n in in_data[:10]) + (", ..." if len(in_data) > 10 else "")
+            warnings.append(f"{len(in_data)} of the run's {len(run_names)} classes {'have' if len(in_data) > 1 else 'has'} "
+                            f"no labelled {split} sample in {named} ({shown}): their per-class scores are null and "
+                            "macro-F1 and balanced accuracy leave them out")
     if result["labelled"] == 0 and data_names:
         warnings.append(f"no {split} sample of {named} is labelled with a class of the run: every score is null")
     if result["labelled"] == 0 and goal.kind != "classes" and n_split:
@@ -349,7 +373,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     if mapping is not None:
         report["class_map"] = {n: (run_names[i] if i >= 0 else None) for n, i in zip(data_names, mapping["ids"])}
         report["unknown_classes"] = unknown
-        report["absent_classes"] = mapping["absent"]
+        report["absent_classes"] = absent  # of the scored split (the data's classes it lacks too)
         report["reordered"] = mapping["reordered"]
     if "robustness" in result:
         report["robustness"] = result["robustness"]

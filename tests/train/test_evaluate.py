@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import f1_score, precision_recall_fscore_support
+from sklearn.metrics import balanced_accuracy_score, f1_score, precision_recall_fscore_support
 
 from mmdata import Sample, collate
 from mmdata.train import FusionModel
@@ -29,6 +29,7 @@ def _reference(logits: torch.Tensor, labels: torch.Tensor, classes: int) -> dict
             ece += float(m.double().mean() * ((pred[m] == labels[m]).double().mean() - conf[m].mean()).abs())
     return {"accuracy": float((pred == labels).double().mean()),
             "macro_f1": float(f1_score(labels, pred, average="macro", labels=list(range(classes)), zero_division=0)),
+            "balanced_accuracy": float(balanced_accuracy_score(labels, pred)),
             "nll": float(torch.nn.functional.nll_loss(torch.log(probs.clamp_min(1e-12)), labels)), "ece": ece}
 
 

@@ -31,7 +31,9 @@ def test_unlabelled_samples_are_left_out_and_counted(tmp_path: Path, messy: Path
     labelled_test = m["samples"]["test"]["labelled"]
     assert sum(c["support"] for c in m["per_class"]["test"].values()) == labelled_test
     assert all(0 <= m[s]["accuracy"] <= 1 for s in ("val", "test"))
-    assert all(h["train_unlabelled"] == expected["train"] for h in m["history"])
+    # the unlabelled training samples are not read at all (QA42 active #5): no forward pass, no optimiser step
+    assert m["samples"]["train"]["left_out"] == expected["train"]
+    assert all(h["train_unlabelled"] == 0 and h["train_rows"] == m["samples"]["train"]["labelled"] for h in m["history"])
     preds = pq.read_table(tmp_path / "o" / "predictions.parquet").to_pydict()
     assert len(preds["key"]) == m["samples"]["test"]["samples"]
     unl = [i for i, y in enumerate(preds["label"]) if y == -1]

@@ -88,5 +88,6 @@ def test_train_writes_source_keys(folder_ds: Path, tmp_path: Path) -> None:
 
     train(folder_ds, epochs=1, batch_size=4, threads=1, eval_robustness=False, out=tmp_path / "run")
     t = pq.read_table(tmp_path / "run" / "predictions.parquet")
-    assert t.column_names[-1] == "source_key"
+    # source_key where it was; the class names after it, as mmdata evaluate writes them (QA42 active #4)
+    assert t.column_names[-3:] == ["source_key", "label_name", "pred_name"]
     assert dict(zip(t.column("key").to_pylist(), t.column("source_key").to_pylist())) == _index(folder_ds, "test")

@@ -123,11 +123,12 @@ def test_unknown_and_absent_classes(run: tuple[Path, dict[str, Any]], avdigits40
     kept = [p for p in own if m["classes"]["names"][p["label"]] != "nine"]
     assert n["scored"] == len(kept)
     assert r["test"]["accuracy"] == pytest.approx(sum(p["pred"] == p["label"] for p in kept) / len(kept), abs=1e-12)
-    # the files: metrics.json as returned, predictions with class names (the unknown class's own name, label -1)
+    # the files: metrics.json as returned, predictions with class names (the unknown class's own name, label -2:
+    # -1 is an unlabelled sample, QA42 active #4)
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
     assert saved["unknown_classes"] == {"ten": 3} and saved["test"]["accuracy"] == r["test"]["accuracy"]
     rows = {p["key"]: p for p in pq.read_table(tmp_path / "eval" / "predictions.parquet").to_pylist()}
-    assert rows["ten0"]["label"] == -1 and rows["ten0"]["label_name"] == "ten" and rows["ten0"]["prob_label"] is None
+    assert rows["ten0"]["label"] == -2 and rows["ten0"]["label_name"] == "ten" and rows["ten0"]["prob_label"] is None
     some = next(p for k, p in rows.items() if not k.startswith("ten"))
     assert some["label_name"] == NAMES[some["label"]] and some["pred_name"] == NAMES[some["pred"]]
     meta = json.loads(pq.read_schema(tmp_path / "eval" / "predictions.parquet").metadata[b"mmdata"])
