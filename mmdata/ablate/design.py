@@ -74,6 +74,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import unicodedata
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
@@ -84,10 +85,11 @@ from typing import Any
 from mmdata import safe_yaml
 from mmdata.ablate.schedule import Design
 from mmdata.ablate.stats import ALPHA, SPENDING, first_deciding_look, min_seeds_for_verdict
-from mmdata.augment.recipe import SAMPLE_SECTIONS, acts_on_spec, load_recipe
+from mmdata.augment.recipe import SAMPLE_SECTIONS, Recipe, acts_on_spec, load_recipe
 from mmdata.augment.recipe import TOP_KEYS as RECIPE_KEYS
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.plugins import MAX_PLUGINS, check_code_consent, check_spec, load_plugins
+from mmdata.recipes_path import find_recipe, not_found
 from mmdata.urls import redact
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
@@ -120,6 +122,7 @@ IDENTITY_SEED_OFFSET = 7919
 KNOWN_METRICS = {
     "test_accuracy": ("accuracy (points)", 100.0, True),
     "test_macro_f1": ("macro-F1 (points)", 100.0, True),
+    "test_balanced_accuracy": ("balanced accuracy (points)", 100.0, True),
     "test_nll": ("NLL", 1.0, False),
     "test_ece": ("ECE (points)", 100.0, False),
     # a multi-label target (trainer.target: a key of label lists)
@@ -136,7 +139,7 @@ KNOWN_METRICS = {
 #: the primary metric an ablation of a trainer.target names (no default: the kind is known from the data)
 TARGET_METRICS = {"multilabel": "test.micro_f1", "regression": "test.mae"}
 #: what the bundled trainer returns: for the card's classes, and for a trainer.target (multi-label, regression)
-CLASS_COLUMNS = ("test_accuracy", "test_macro_f1", "test_nll", "test_ece")
+CLASS_COLUMNS = ("test_accuracy", "test_macro_f1", "test_balanced_accuracy", "test_nll", "test_ece")
 KIND_COLUMNS = {"multilabel": ("test_micro_f1", "test_macro_f1", "test_map", "test_subset_accuracy", "test_hamming",
                                "test_nll"),
                 "regression": ("test_mae", "test_rmse", "test_r", "test_r2")}
@@ -335,10 +338,13 @@ class Ablation:
 
 
 def _recipe_dict(spec: Any, where: str, folder: Path) -> dict[str, Any] | None:
-    """An arm's recipe, canonical: None (no augmentation), a mapping, inline YAML text (``{...}`` or several
-    lines) or the name of a recipe file in ``folder`` (:func:`_recipe_file`). Errors start with ``where``."""
+    """An arm's recipe, canonical: None (no augmentation), a mapping, a :class:`~mmdata.augment.recipe.Recipe`,
+    inline YAML text (``{...}`` or several lines) or the name of a recipe file in ``folder`` or of a shipped
+    recipe (:func:`_recipe_file`). Errors start with ``where``."""
     if spec is None:
         return None
+    if isinstance(spec, Recipe):  # mmdata.load_recipe(...): what train() and loader() take
+        spec = spec.to_dict()
     if isinstance(spec, str) and (spec.strip().startswith("{") or "\n" in spec):
         spec = safe_yaml.parse(spec, f"{where}: inline recipe") or {}
     elif isinstance(spec, (str, PurePath)):
@@ -376,7 +382,15 @@ def _recipe_file(name: str, where: str, folder: Path) -> dict[str, Any]:
                           "recipe names must be inside that folder (no '..' out of it, no absolute path elsewhere, no link "
                           "leading out): move it there, or write the recipe inline")
     said = f"{where}: recipe file {name!r} is not a valid recipe"
-    raw = safe_yaml.read_bytes(folder / name, f"{where}: recipe")
+    path = folder / name
+    if not os.path.lexists(path):  # no such file there: a shipped recipe's name ('messy_folder'), as train() takes
+        shipped = find_recipe(name)
+        if shipped is None:
+            looked = f"{_folder_words(folder)} ({os.path.abspath(folder)})" if str(folder) == "." else _folder_words(folder)
+            raise RecipeError(f"{where}: " + not_found(name).replace(f"recipe file {name} not found",
+                                                                    f"recipe file {name!r} not found in {looked}", 1))
+        path = shipped
+    raw = safe_yaml.read_bytes(path, f"{where}: recipe")
     data = safe_yaml.parse(safe_yaml.decode(raw, f"{said}: not UTF-8 text", quote=False), said, quote=False)
     if data is None:
         return {}

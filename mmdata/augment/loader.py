@@ -56,7 +56,11 @@ import contextlib
 import functools
 import inspect
 import json
+import multiprocessing
+import pickle
+import sys
 import threading
+import types
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -68,17 +72,18 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from mmdata.augment.audio import decode_frames
 from mmdata.augment.balance import Balanced, BalancePlan, index_groups
+from mmdata.augment.base import Op
 from mmdata.augment.bucketing import BATCH_INDEX, OVER_BUDGET, Bucketed, bucket_edges, check_bucketing
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import BALANCE_KEYS, Recipe, load_recipe, params_seed, refusal, validate_balance
 from mmdata.checks import expect_int, expect_names, expect_state, unknown_keywords, usable_device
 from mmdata.errors import MMDataError, RecipeError, ShardError
-from mmdata.rng import check_epoch, derive
+from mmdata.rng import check_epoch, derive, derive_int
 from mmdata.shards import index as idx
 from mmdata.shards.blend import BlendDataset
-from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, check_positions, check_unsized_state,
-                                   dist_rank_world, expect_keys, merge_errors, open_dataset, other_ranks_state, reader_id,
-                                   summed_counts)
+from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, absolute_sources, check_positions,
+                                   check_unsized_state, dist_rank_world, expect_keys, merge_errors, open_dataset,
+                                   other_ranks_state, reader_id, summed_counts)
 from mmdata.types import TOKENIZER, Batch, Sample, as_tokenizer, collate
 from mmdata.urls import is_remote
 
@@ -422,6 +427,10 @@ class Loader:
             reader_kw["required"] = expect_names(reader_kw["required"], "required")
         if balance is not None:
             _check_balance(balance)
+        # local names made absolute once: the index, balance groups and shards a later pass reads are the ones
+        # opened here, also after a chdir (a notebook's %cd)
+        path = ({name: absolute_sources(p) for name, p in path.items()} if isinstance(path, Mapping)
+                else absolute_sources(path))
         self.path = path
         self.batch_size = batch_size
         self.split = split
@@ -541,6 +550,10 @@ class Loader:
         self._meta_warm = False  # plan_in_workers: the 'meta' kernels were run once here, before workers fork
         self._planning = False  # this pass's workers draw the params (plan_in_workers)
         self._unplanned_warned = False
+        check_spawn_workers(_start_method(multiprocessing_context, num_workers),
+                            [(f"transform={_named(transform)}", transform), ("recipe", self.recipe),
+                             (f"tokenizer={_named(tokenizer)}", self.tokenizer),
+                             (f"worker_init_fn={_named(worker_init_fn)}", worker_init_fn)])
 
     @property
     def label_names(self) -> list[str] | None:
@@ -1067,9 +1080,10 @@ class Loader:
     def _note_audio_padding(self, batch: Batch) -> None:
         """Warn once per loader when a batch's clips are much shorter than its length — the normalize
         stage's ``pad_trim`` (or collate, to the longest clip) zero-pads them, which the model hears as
-        silence: when the shortest is under :data:`AUDIO_PADDING_WARN` of that length. Each clip's length
-        is the one it had before the normalize stage (``meta["audio_seconds"]``), else its length in the
-        batch (``batch.lengths["audio"]``)."""
+        silence: when the shortest is under :data:`AUDIO_PADDING_WARN` of that length. A clip's length is
+        the one it had before a ``pad_trim`` (``pad``) of the normalize stage (``meta["audio_seconds"]``: that
+        stage makes every clip one length), else its length in the batch (``batch.lengths["audio"]``: after the random
+        sections, which may shorten it — a ``speed`` op — but trim nothing); only a ``pad_trim`` trims."""
         if self._audio_warned or "audio" not in batch.data or not batch.sample_rate:
             return
         rate = float(batch.sample_rate)
@@ -1077,16 +1091,22 @@ class Loader:
         rows = len(batch.keys)
         present = batch.present["audio"].tolist() if "audio" in batch.present else [True] * rows
         metas = batch.meta.get("samples") or [{}] * rows
-        lengths = batch.lengths["audio"].tolist() if "audio" in batch.lengths else [full] * rows
-        secs = [float(m[AUDIO_SECONDS]) if AUDIO_SECONDS in m else n / rate
-                for p, m, n in zip(present, metas, lengths) if p]
+        fixed = [op for op in self.recipe.normalize_sections.get("audio", []) if op.name in ("pad", "pad_trim")]
+        trims = [float(op.seconds) for op in fixed if op.name == "pad_trim" and getattr(op, "trim", True)]
+        if "audio" in batch.lengths and not fixed:
+            secs = [n / rate for p, n in zip(present, batch.lengths["audio"].tolist()) if p]
+        else:
+            lengths = batch.lengths["audio"].tolist() if "audio" in batch.lengths else [full] * rows
+            secs = [float(m[AUDIO_SECONDS]) if AUDIO_SECONDS in m else n / rate
+                    for p, m, n in zip(present, metas, lengths) if p]
         target = full / rate
         if not secs or target <= 0 or min(secs) >= AUDIO_PADDING_WARN * target:
             return
         self._audio_warned = True
         shares = sorted(max(0.0, 1.0 - s / target) for s in secs)
         median = shares[len(shares) // 2] if len(shares) % 2 else (shares[len(shares) // 2 - 1] + shares[len(shares) // 2]) / 2
-        trimmed = " (longer ones are trimmed, keeping the start)" if max(secs) > target + 0.5 / rate else ""
+        trimmed = (" (longer ones are trimmed, keeping the start)" if trims and max(secs) > min(trims) + 0.5 / rate
+                   else "")
         warnings.warn(
             f"mmdata.loader: split {self.split!r}: a batch holds clips of {min(secs):.2f} to {max(secs):.2f} s, "
             f"zero-padded to {target:.2f} s{trimmed}: the shortest clip is {100 * shares[-1]:.0f}% padding, which the "
@@ -1189,10 +1209,14 @@ class Loader:
                 _warm_meta(self.recipe)
             collate_fn = functools.partial(_collate_planned, collate_fn=self._collate, recipe=self.recipe, epoch=self.epoch)
         bucketed = self._bucketing is not None  # the dataset yields each batch's samples: collated one by one
+        # the DataLoader draws its workers' base seed from this generator, not from torch's global one: a pass
+        # (a notebook's peek at a batch) leaves the caller's stream as it was, and the workers' torch seeds
+        # follow (seed, epoch). Nothing of mmdata's draws from them (param_rng keys order and params)
+        base = torch.Generator().manual_seed(derive_int(self.seed, self.epoch, "dataloader base seed") % 2**63)
         dl = DataLoader(self._dataset(resume), batch_size=None if bucketed else self.batch_size,
                         num_workers=self.num_workers, collate_fn=collate_fn,
                         drop_last=False if bucketed else self.drop_last, pin_memory=False,
-                        prefetch_factor=self.prefetch if self.num_workers > 0 else None,
+                        prefetch_factor=self.prefetch if self.num_workers > 0 else None, generator=base,
                         **(self.worker_options if self.num_workers > 0 else {}))
         cuda = self.device.type == "cuda"
         stream = torch.cuda.Stream(device=self.device) if cuda else None
@@ -1253,7 +1277,8 @@ NOT_DATALOADER_OPTIONS = {
     "prefetch_factor": "it is prefetch= here (batches each worker loads ahead)",
     "collate_fn": "the loader collates (mmdata.collate, padding and presence masks); for a collate of your own use "
                   "mmdata.open_dataset(...) in a DataLoader",
-    "generator": "the order and the augmentation draws come from seed= and the epoch (set_epoch)",
+    "generator": "the order, the augmentation draws and the workers' torch seeds come from seed= and the epoch "
+                 "(set_epoch); a pass draws nothing from torch's global RNG",
     "sampler": "the loader reads an iterable dataset, which takes no sampler: shuffle= and seed= order it, and it "
                "splits itself across workers and ranks",
     "batch_sampler": "the loader reads an iterable dataset, which takes no sampler: batch_size= and drop_last= batch it",
@@ -1296,6 +1321,89 @@ def check_worker_options(multiprocessing_context: Any, worker_init_fn: Any, time
     if not num_workers:  # as torch's DataLoader: a start method for no worker is a mistake, not a no-op
         raise MMDataError(f"multiprocessing_context={multiprocessing_context!r} needs workers (num_workers >= 1), got "
                           f"num_workers={num_workers!r}")
+
+
+def _start_method(multiprocessing_context: Any, num_workers: int) -> str | None:
+    """The start method of the loader's DataLoader workers (None: no workers). None given: the process's
+    (``multiprocessing.set_start_method``), else the platform's default — spawn on macOS and Windows — read
+    without fixing it as ``get_start_method()`` would."""
+    if not num_workers:
+        return None
+    if isinstance(multiprocessing_context, str):
+        return multiprocessing_context
+    if multiprocessing_context is not None:
+        return str(multiprocessing_context.get_start_method())
+    return multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]
+
+
+class _NamedGlobals(pickle.Pickler):
+    """Pickles into nothing, noting every class and function the pickle names by reference (what a worker
+    process imports to unpickle it: the op classes of a recipe, a transform, the classes of its arguments)."""
+
+    def __init__(self) -> None:
+        super().__init__(_Discard(), protocol=pickle.HIGHEST_PROTOCOL)
+        self.named: dict[int, Any] = {}
+
+    def persistent_id(self, obj: Any) -> None:
+        if isinstance(obj, (type, types.FunctionType)):
+            self.named.setdefault(id(obj), obj)
+        return None
+
+
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _named(obj: Any) -> str:
+    """A function or object as an error names it: ``add_flag``, ``MyTokenizer(...)``."""
+    name = getattr(obj, "__qualname__", None)
+    return name if isinstance(name, str) else f"{type(obj).__qualname__}(...)"
+
+
+def _main_reimported() -> bool:
+    """Whether a spawned (forkserver) worker runs ``__main__`` again, finding what it defines at its top level:
+    a script or ``python -m`` module does; a notebook, a REPL or ``python -c`` does not (nothing to re-run)."""
+    main = sys.modules.get("__main__")
+    return getattr(getattr(main, "__spec__", None), "name", None) is not None or \
+        getattr(main, "__file__", None) is not None
+
+
+def check_spawn_workers(method: str | None, given: Sequence[tuple[str, Any]]) -> None:
+    """DataLoader workers started with spawn or forkserver (the default on macOS and Windows) unpickle what
+    they run, importing the module of every class and function it names; one they cannot import (defined in
+    a notebook's or ``python -c``'s ``__main__``, a module loaded by path) killed each worker with torch's bare
+    "DataLoader worker exited unexpectedly". Checked here, before a worker starts, as an ablation checks its
+    plugins (:func:`mmdata.plugins.worker_plugins`): MMDataError naming the argument, what it uses that a
+    worker cannot get and the ways out. ``given``: (label, object) pairs, e.g. ``("transform=", fn)``."""
+    if method not in ("spawn", "forkserver"):
+        return  # fork: the workers are copies of this process and have everything it has
+    from mmdata.plugins import _builtin, _by_name
+
+    ways = ("define it in a module (a .py file on PYTHONPATH or in the working directory) and import it from "
+            "there, or use num_workers=0" + (", or multiprocessing_context='fork'" if sys.platform.startswith("linux")
+                                             else ""))
+    started = f"DataLoader workers started with {method!r} get it by pickle, importing what it names"
+    for label, obj in given:
+        if obj is None:
+            continue
+        names = _NamedGlobals()
+        try:
+            names.dump(obj)
+        except Exception as exc:  # noqa: BLE001 — any pickling failure is the user's object's, named below
+            raise MMDataError(f"{label}: {started}, and it does not pickle ({type(exc).__name__}: {exc}); "
+                              f"{ways}") from None
+        for ref in names.named.values():
+            mod = getattr(ref, "__module__", None) or ""
+            if _builtin(mod) or mod in sys.stdlib_module_names or (mod == "__main__" and _main_reimported()):
+                continue
+            why = _by_name(ref)
+            if why is not None:
+                op = isinstance(ref, type) and issubclass(ref, Op)
+                what = ("it" if ref is obj else
+                        f"its op {ref.name!r} ({ref.section}), class {ref.__qualname__}," if op else
+                        f"it uses {ref.__qualname__}, which")
+                raise MMDataError(f"{label}: {started}; {what} {why}; {ways}")
 
 
 def loader_keywords() -> set[str]:

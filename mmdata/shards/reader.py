@@ -1449,6 +1449,28 @@ def _as_arrow(value: Any) -> Any:
 _FOLDER_FILES = {idx.CARD: "card", idx.INDEX: "index", idx.SHARDS: "shards table"}
 
 
+def absolute_sources(path: Any) -> Any:
+    """``path`` with its local names made absolute (a folder, a tar, a glob or brace pattern, each entry of a list
+    or of a ``::``-joined string), so that what was opened is what every later pass reads, whatever the working
+    directory is then (a notebook's ``%cd``, ``os.chdir``): a relative name re-resolved at each pass read another
+    folder, or none, and was taken for a re-shard. URLs, ``pipe:`` names and anything that is not a path are
+    returned as they are; a :class:`~pathlib.Path` stays a Path.
+
+    Example:
+        >>> import os
+        >>> absolute_sources("ds") == os.path.join(os.getcwd(), "ds"), absolute_sources("s3://b/ds")
+        (True, 's3://b/ds')
+    """
+    if isinstance(path, (list, tuple)):
+        return type(path)(absolute_sources(p) for p in path)
+    if not isinstance(path, (str, Path)) or protocol(path) is not None or str(path).startswith("pipe:"):
+        return path
+    if isinstance(path, str) and "::" in path:  # webdataset's list of tars and patterns (see _split_url_list)
+        return "::".join(absolute_sources(p) if p else p for p in path.split("::"))
+    absolute = os.path.abspath(path)
+    return Path(absolute) if isinstance(path, Path) else absolute
+
+
 def _check_path(path: Any) -> None:
     """``path`` is something open_dataset reads: not a table (a filter of ``index.parquet`` selects with
     ``keys=``), and not a dataset folder's card, index or shards table given for the folder (they would be
@@ -2301,6 +2323,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             path = unless_file_url(path)  # a dataset folder given as a file:// URL (or file:/..., as a Path makes it)
         if isinstance(path, (str, Path)) and str(path).startswith("pipe:"):  # "pipe:aws s3 cp s3://b/x -": no folder
             check_sources_exist(path, ShardError)
+        # the folder (shards) opened now, not what the relative name names after a later chdir
+        path = absolute_sources(path)
         remote_folder = is_folder_url(path)
         local_folder = isinstance(path, (str, Path)) and not is_remote(path) and os.path.isdir(path)
         # a dataset folder by what is there: its card, index or shards table, or a job's journal — never

@@ -641,6 +641,7 @@ def pretrain_encoders(model: FusionModel, data: str | Path, *, epochs: int = 10,
         excluded = torch.zeros((), dtype=torch.int64)  # candidates removed from the denominators (exclude_same_class)
         batches, largest, nce_rows, negatives, known_rows = 0, 0, 0, 0, 0
         with run.join() if ddp else contextlib.nullcontext():
+            torch.empty((), dtype=torch.int64).random_()  # as train_epoch: the DataLoader's former draw
             for batch in loader:
                 seen += len(batch)
                 paired += _paired_rows(batch, net.mods)

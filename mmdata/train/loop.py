@@ -693,6 +693,8 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     rows = unlabelled = 0
     seen: list[str] = []
     with run.net.join() if run.world > 1 else nullcontext(), reading("train"):  # type: ignore[operator]
+        torch.empty((), dtype=torch.int64).random_()  # the draw torch's DataLoader made before mmdata's loader passed
+        # its own generator: training's RNG stream (dropout, mixing) stays as it was
         for step, batch in enumerate(_progress(run, loader, f"epoch {epoch}")):
             loss, n = train_step(run.net, run.opt, batch, run.target, label_noise=noise, seed=run.config["seed"])
             now = (first_bad < 0) & ~torch.isfinite(loss)

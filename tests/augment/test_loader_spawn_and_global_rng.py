@@ -1,0 +1,149 @@
+"""QA42 notebook persona, mmdata.loader in one long-lived process:
+
+#2 a spawn / forkserver loader (the default on macOS and Windows) with a ``transform=`` or a recipe op defined
+   in a notebook's ``__main__`` is refused before a worker starts, naming it and the ways out (it used to die
+   with torch's bare "DataLoader worker exited unexpectedly");
+#4 a pass over the loader leaves torch's global RNG where it was (a peek changed the next cell's model init),
+   with the same batches as before for a given seed;
+segments #6 the loader's padding warning makes no "trimmed" claim for clips a speed op only shortened.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+import types
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+import mmdata
+from mmdata.augment.loader import PaddingWarning
+from mmdata.errors import MMDataError
+from mmdata.testing import make_messy_folder, make_sample_folder, restored_registry
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    t = tmp_path_factory.mktemp("nb")
+    return mmdata.shard(make_sample_folder(t / "raw", n=10), t / "ds", progress=False) and t / "ds"
+
+
+@pytest.fixture()
+def notebook_main(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """``__main__`` as a Jupyter kernel (or ``python -c``) has it: no file a spawned worker could run again."""
+    main = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    return main
+
+
+CELL = """
+def add_flag(s):
+    s.meta["flag"] = 1
+    return s
+"""
+
+OP_CELL = """
+import numpy as np
+from mmdata.augment import Param
+from mmdata.augment.image import ImageOp
+
+class Solarize(ImageOp):
+    name = "qa42_solarize"
+    PARAMS = {"threshold": Param("irange", [128, 255], 0, 255, doc="range")}
+
+    def sample_params(self, rng, sample):
+        return {"threshold": int(rng.integers(self.threshold[0], self.threshold[1] + 1))}
+
+    def kernel(self, arr, params):
+        return np.where(arr >= params["threshold"], 255 - arr, arr).astype(np.uint8)
+"""
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_notebook_transform_with_spawned_workers_is_refused_naming_it(ds: Path, notebook_main: types.ModuleType,
+                                                                        method: str) -> None:
+    exec(CELL, notebook_main.__dict__)  # a notebook cell: the function's module is __main__
+    with pytest.raises(MMDataError) as err:
+        mmdata.loader(ds, 4, transform=notebook_main.add_flag, num_workers=2, multiprocessing_context=method)
+    msg = str(err.value)
+    assert msg.startswith("transform=add_flag:") and "__main__" in msg and method in msg
+    assert "define it in a module" in msg and "num_workers=0" in msg
+
+
+def test_a_notebook_op_in_the_recipe_with_spawned_workers_is_refused_naming_the_op(
+        ds: Path, notebook_main: types.ModuleType) -> None:
+    with restored_registry():
+        exec(OP_CELL, notebook_main.__dict__)
+        recipe = {"image": [{"op": "qa42_solarize", "p": 1.0}]}
+        with pytest.raises(MMDataError, match=r"op 'qa42_solarize' \(image\), class Solarize, is defined in __main__"):
+            mmdata.loader(ds, 4, recipe=recipe, num_workers=1, multiprocessing_context="spawn")
+        # forked workers are copies of this process: they have it (and num_workers=0 has no worker at all)
+        got = [k for b in mmdata.loader(ds, 4, recipe=recipe, num_workers=0) for k in b.keys]
+        assert len(got) == 10
+        mmdata.loader(ds, 4, recipe=recipe, num_workers=1, multiprocessing_context="fork")
+
+
+def test_an_unpicklable_transform_with_spawned_workers_is_refused_naming_it(ds: Path) -> None:
+    def local(s: mmdata.Sample) -> mmdata.Sample:  # a function inside a function does not pickle
+        return s
+
+    with pytest.raises(MMDataError, match=r"^transform=.*local: .*does not pickle"):
+        mmdata.loader(ds, 4, transform=local, num_workers=1, multiprocessing_context="spawn")
+
+
+def test_a_script_main_and_importable_functions_pass_the_spawn_check(ds: Path) -> None:
+    # pytest's own __main__ is a module a spawned worker imports again; mmdata's and the stdlib's functions import
+    mmdata.loader(ds, 4, transform=copy.copy, num_workers=1, multiprocessing_context="spawn", worker_init_fn=print)
+
+
+# -- segments #6: a speed op shortens clips, it trims none --------------------------------------------------
+
+
+def _padding_messages(loader: object) -> list[str]:
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        for _ in loader:  # type: ignore[attr-defined]
+            pass
+    return [str(w.message) for w in rec if issubclass(w.category, PaddingWarning) and "clips of" in str(w.message)]
+
+
+def test_a_speed_op_is_not_said_to_trim_and_the_padding_is_measured_after_it(tmp_path: Path) -> None:
+    from mmdata.testing import long_audio_bytes
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i, sec in enumerate([0.3, 1.6, 1.5, 1.4]):
+        (raw / f"{i:03d}.flac").write_bytes(long_audio_bytes(i, sec, 8000))
+        (raw / f"{i:03d}.cls").write_text("0")
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    recipe = {"normalize": {"audio": [{"op": "to_mono"}]}, "audio": [{"op": "speed", "factor": [1.5, 2.0], "p": 1.0}]}
+    (msg,) = _padding_messages(mmdata.loader(tmp_path / "ds", 4, recipe=recipe, shuffle=False))
+    assert "trimmed" not in msg, msg
+    # the clips as collate padded them: the longest is the batch's length, every one shorter than before the op
+    lo, hi, target = (float(x) for x in
+                      re.search(r"clips of (\d\.\d\d) to (\d\.\d\d) s, zero-padded to (\d\.\d\d) s", msg).groups())
+    assert hi == target and hi <= 1.6 / 1.5 + 0.01 and lo <= 0.3 / 1.5 + 0.01, msg
+    # a pad_trim still says it trims the clips longer than its length, measured before it (their whole length)
+    trim = {"normalize": {"audio": [{"op": "to_mono"}, {"op": "pad_trim", "seconds": 1.0}]}}
+    (msg,) = _padding_messages(mmdata.loader(tmp_path / "ds", 4, recipe=trim, shuffle=False))
+    assert "clips of 0.30 to 1.60 s, zero-padded to 1.00 s (longer ones are trimmed, keeping the start)" in msg, msg
+
+
+# -- #4: torch's global RNG ------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::mmdata.augment.loader.PaddingWarning")
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_pass_leaves_torchs_global_rng_as_it_was(ds: Path, num_workers: int) -> None:
+    torch.manual_seed(1)
+    want = torch.rand(3)
+    torch.manual_seed(1)
+    L = mmdata.loader(ds, 4, recipe="messy_folder", num_workers=num_workers)
+    next(iter(L))  # a notebook's peek at a batch
+    keys = [k for b in L for k in b.keys]
+    assert torch.equal(torch.rand(3), want)  # the next cell's model init is what it would have been
+    assert sorted(keys) == sorted(f"{i:06d}" for i in range(10))
