@@ -1204,7 +1204,7 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]]) -> list[str]:
 def discover_folder(root: str | Path, labels_from_folders: bool | None = None, label_names: list[str] | None = None,
                     *, label_names_from: str | None = None, on_error: str = "skip",
                     exclude: str | Path | None = None, columns: Mapping[str, str] | None = None,
-                    on_files: Callable[[int], None] | None = None) -> Discovered:
+                    on_files: Callable[[int], None] | None = None, group_by_folder: bool = False) -> Discovered:
     """Records from a folder (files sharing a stem in one directory form a sample).
 
     One walk, no ``stat`` per file (sizes come from the read when the shard is written), label
@@ -1228,6 +1228,10 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
             ``SegmentationClass/2007_000032.png`` are the image and the member ``2007_000032.seg.png`` of
             one sample (:func:`fields_from_folders`). Folders not named are not walked (listed as skipped).
         on_files: called with the number of files listed so far after each folder (a progress bar's count).
+        group_by_folder: ``--group-by folder``: a sample's group is its first folder below the split and
+            class folders (``Patients/<patient>/scan.png``, ``<class>/<patient>/scan.png``), so each such
+            folder goes to one split (:func:`_folder_groups`). Without it, many folders of a handful of samples
+            each are warned about (:func:`_folders_like_groups`): patients or speakers read as classes.
 
     Returns:
         A :class:`Discovered` with the records sorted by key.
@@ -1241,15 +1245,17 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
                           f"it with mmdata.open_dataset")
     walk = _Walk(root_s, on_error, os.path.realpath(exclude) if exclude is not None else None)
     return walk_folder(walk, labels_from_folders, label_names, label_names_from=label_names_from, on_error=on_error,
-                       columns=columns, on_files=on_files)
+                       columns=columns, on_files=on_files, group_by_folder=group_by_folder)
 
 
 def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names: list[str] | None = None, *,
                 label_names_from: str | None = None, on_error: str = "skip",
-                columns: Mapping[str, str] | None = None, on_files: Callable[[int], None] | None = None) -> Discovered:
+                columns: Mapping[str, str] | None = None, on_files: Callable[[int], None] | None = None,
+                group_by_folder: bool = False) -> Discovered:
     """:func:`discover_folder`'s rules over a walk: a local folder's, or the listing of a folder at an
     fsspec URL (:class:`mmdata.shards.remote_source.RemoteWalk`); the same files give the same records,
-    class names and skip reports, in the same order."""
+    class names and skip reports, in the same order. ``group_by_folder`` (``--group-by folder``): each
+    record's :attr:`Record.group` is its folder (:func:`_folder_groups`)."""
     root_s, sep = walk.root, walk.sep
     cut = len(root_s) + 1
     where = f"source {printable(root_s)}"
@@ -1531,7 +1537,56 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         warnings += _split_named_class_warnings(top_dirs)
     warnings += _case_key_warnings(records)
     warnings += _key_name_warnings(records)
+    if group_by_folder:
+        _folder_groups(records, bool(split_of), bool(class_of))
+    elif not cols:
+        warnings += _folders_like_groups(records, bool(split_of), bool(class_of), printable(root_s))
     return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s, split_folders=split_of)
+
+
+#: ``--group-by folder`` (``group_by="folder"``) for a folder source: each sample's group is its folder
+FOLDER_GROUP = "folder"
+#: folders read as classes (or none, unlabelled) this many or more, holding this many samples or fewer at the
+#: median, look like a folder per patient / speaker rather than per class (:func:`_folders_like_groups`)
+_GROUP_LIKE_FOLDERS, _GROUP_LIKE_MEDIAN = 8, 5
+
+
+def _folder_of(source_key: str, below_split: bool, below_class: bool) -> str | None:
+    """The folder a folder source's sample is grouped by: the first folder below the split folder (``train/``)
+    and the class folder, when those are; None for a sample with no folder there."""
+    parts = source_key.split("/")[:-1]
+    parts = parts[int(below_split):]
+    parts = parts[int(below_class):]
+    return parts[0] if parts else None
+
+
+def _folder_groups(records: list[Record], below_split: bool, below_class: bool) -> None:
+    """Set each record's group to its folder (:func:`_folder_of`): ``Patients/<patient>/scan.png`` (no
+    class folders, ``--no-labels-from-folders``) and ``<class>/<patient>/scan.png`` group by patient,
+    LibriSpeech's ``<speaker>/<chapter>/x.flac`` by speaker; a sample with no such folder is a group of its own."""
+    for r in records:
+        r.group = _folder_of(r.source_key, below_split, below_class)
+
+
+def _folders_like_groups(records: list[Record], below_split: bool, below_class: bool, src: str) -> list[str]:
+    """A warning when a folder source's first folders look like a folder per patient / speaker rather than per
+    class: many folders, a handful of samples each (QA42 clinical #7: ``Patients/<patient>/`` became a class per
+    patient, and every patient landed in every split without a word). Read as classes (or unlabelled), their
+    samples are split one by one, so one patient's scans are in train and in test."""
+    counts = Counter(f for r in records if (f := _folder_of(r.source_key, below_split, False)) is not None)
+    if len(counts) < _GROUP_LIKE_FOLDERS or sorted(counts.values())[len(counts) // 2] > _GROUP_LIKE_MEDIAN:
+        return []
+    median = sorted(counts.values())[len(counts) // 2]
+    shown = ", ".join(f"{printable(d)}/" for d in sorted(counts)[:3])
+    read = "classes" if below_class else "folders of unlabelled samples"
+    return [f"source {src}: its {len(counts)} folders ({shown}, ...) hold {median} samples each at the median and "
+            f"were read as {read}: folders of patients or speakers (recording sessions) rather than classes? Their "
+            f"samples were split one by one, so one patient's samples may be in train and in test. Pass --group-by "
+            f"folder (group_by='folder') to keep each folder in one split (with --no-labels-from-folders when the "
+            f"folders are no classes; labels then come from <name>.cls files), or list the files in a manifest with "
+            f"a group column and pass --group-by, e.g. in the source folder: python -c \"import csv,pathlib; "
+            f"csv.writer(open('m.csv','w',newline='')).writerows([['image','patient']]+[[p.as_posix(),p.parts[0]] "
+            f"for p in sorted(pathlib.Path('.').rglob('*.png'))])\" then mmdata shard m.csv OUT --group-by patient"]
 
 
 def _backslash_warning(keys: Sequence[str]) -> list[str]:
@@ -2164,7 +2219,9 @@ def folder_meta_error(src: Any) -> str:
 def folder_group_error(src: Any) -> str:
     """Why ``--group-by`` does not apply to a folder source."""
     return (f"source {src}: --group-by names a manifest's column, and this is a folder: list the files and their "
-            f"groups (an image id, a speaker) in a CSV / JSONL / Parquet manifest")
+            f"groups (an image id, a speaker) in a CSV / JSONL / Parquet manifest, or pass --group-by folder "
+            f"(group_by='folder'; a folder on this machine) to keep each folder below the class folders (a patient's, "
+            f"a speaker's) in one split")
 
 
 def _meta_columns(meta: Sequence[str] | str | None, present: set[str], rename: Mapping[str, str], name: str,
@@ -2399,7 +2456,16 @@ TEXT_LIKE = ("caption", "captions", "sentence", "transcript", "transcription", "
 
 def _check_renames(columns: Mapping[str, str] | None, present: set[str], meta_cols: Sequence[str], name: str) -> None:
     """A ``--column FIELD=COL`` whose FIELD is also a column of its own (not kept as metadata): both
-    would give the field, and one would vanish without a word."""
+    would give the field, and one would vanish without a word. So would two fields read from one column
+    (``--column image=image --column raw16=image``: a column gives one field; QA42 clinical #4)."""
+    read_by: dict[str, str] = {}
+    for fieldname, col in (columns or {}).items():
+        other = read_by.setdefault(col, fieldname)
+        if other != fieldname:
+            raise SourceError(f"manifest {name}: --column {other}={col} and --column {fieldname}={col} both read the "
+                              f"column {col!r}, and a column gives one field (the other would vanish without a "
+                              f"word); keep one of them, or copy the column under a second name in the manifest "
+                              f"and read the second field from that copy")
     for fieldname, col in (columns or {}).items():
         if fieldname != col and fieldname in present and fieldname not in meta_cols:
             raise SourceError(f"manifest {name}: --column {fieldname}={col}: the manifest also has a column "
@@ -2845,6 +2911,9 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         # a TSV's '"' is a character of its cell, unless the file is Excel's: its "Unicode text" export (UTF-16
         # with a byte order mark) quotes a cell holding '"', a tab or a newline ("a 12"" record"), as CSV does
         quoting = _tsv_quoting(text, utf16_of(data)[1]) if sep == "\t" else csv.QUOTE_MINIMAL
+        if sep == ",":  # a one-cell header holding ';': Excel's CSV where ',' is the decimal mark (QA42 clinical #8),
+            # whose '30,5' cells would otherwise get the advice to quote commas
+            _check_one_column_header(next(csv.reader(io.StringIO(text, newline="")), []), path)
         _check_row_widths(text, sep, quoting, path, lines_before)
         # index_col=False: rows wider than the header are refused above; pandas would otherwise make their first
         # cell the row index and shift every column (QA27 H1-D1: an unquoted ',' in every caption lost the images)
@@ -2855,14 +2924,7 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
     except Exception as exc:  # noqa: BLE001 - name the file
         raise SourceError(f"manifest {path}: cannot parse ({type(exc).__name__}: {exc})") from exc
     if len(df.columns) == 1 and sep == ",":
-        head = str(df.columns[0])
-        other = next((c for c in (";", "\t", "|") if c in head), None)
-        if other is not None:
-            what = {";": "semicolon", "\t": "tab", "|": "'|'"}[other]
-            fix = ("rename it to .tsv (read as tab-separated)" if other == "\t" else
-                   f"convert it (e.g. pandas.read_csv(path, sep={other!r}).to_csv(new_path, index=False))")
-            raise SourceError(f"manifest {path}: its header is one column {_shown(head)!r}: the file looks "
-                              f"{what}-separated, and mmdata reads a .csv as comma-separated; {fix}")
+        _check_one_column_header([str(df.columns[0])], path)
     # newline="": a CR-only file (Excel's "CSV (Macintosh)") is read line by line, as pandas reads it
     # (the header read again: pandas renames a repeated column to "text.1")
     header = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting), [])
@@ -2882,6 +2944,30 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         raise SourceError(f"manifest {path}: column(s) {[_shown(c) for c in twice]} appear more than once in its "
                           "header; give each column once")
     return df.to_dict(orient="records")
+
+
+def _check_one_column_header(header: Sequence[str], path: str | Path) -> None:
+    """A .csv whose header is one cell holding ';', a tab or '|' is an error saying the file looks separated by it
+    (Excel writes ';' where ',' is the decimal mark), before any row's cells are counted.
+
+    Example:
+        >>> try:
+        ...     _check_one_column_header(["image;age"], "m.csv")
+        ... except SourceError as exc:
+        ...     str(exc)[:76]
+        "manifest m.csv: its header is one column 'image;age': the file looks semicolo"
+    """
+    if len(header) != 1:
+        return
+    head = str(header[0])
+    other = next((c for c in (";", "\t", "|") if c in head), None)
+    if other is not None:
+        what = {";": "semicolon", "\t": "tab", "|": "'|'"}[other]
+        decimal = ", decimal=','" if other == ";" else ""  # Excel's ';' goes with decimal commas
+        fix = ("rename it to .tsv (read as tab-separated)" if other == "\t" else
+               f"convert it (e.g. pandas.read_csv(path, sep={other!r}{decimal}).to_csv(new_path, index=False))")
+        raise SourceError(f"manifest {path}: its header is one column {_shown(head)!r}: the file looks "
+                          f"{what}-separated, and mmdata reads a .csv as comma-separated; {fix}")
 
 
 _SEP_LINE = re.compile(r"sep=(.)\r?(?:\n|\r|$)", re.IGNORECASE)
@@ -4192,15 +4278,79 @@ def _cut_segment(members: dict[str, Any], seg: tuple[float, float], shown: str, 
     return None
 
 
-def segment_key(file_key: str, start: float) -> str:
+def segment_key(file_key: str, start: float, end: float | None = None) -> str:
     """The sample a segment row without a key is: its recording's key and its start in seconds (millisecond
-    precision; two rows of one recording whose starts agree to the millisecond are one key, an error).
+    precision). Rows whose keys so agree (two events of one recording starting together) also name their end
+    (``end``; :func:`discover_manifest` passes it for those rows only, so no other key changes).
 
     Example:
-        >>> segment_key("talks/rec1", 12.34)
-        'talks/rec1_000012.340'
+        >>> segment_key("talks/rec1", 12.34), segment_key("talks/rec1", 12.34, 13.5)
+        ('talks/rec1_000012.340', 'talks/rec1_000012.340-000013.500')
     """
-    return f"{file_key}_{start:010.3f}"
+    return f"{file_key}_{start:010.3f}" if end is None else f"{file_key}_{start:010.3f}-{end:010.3f}"
+
+
+#: per manifest row: its (start, duration), why it has none, its recording's cell, and whether a key is given
+_SegmentRow = tuple[tuple[float, float] | None, str | None, "_Cell | None", bool]
+
+
+def _segment_rows(rows: list[dict[str, Any]], cells: list[list[tuple[str, _Cell]]], unread: set[str],
+                  rename: Mapping[str, str], left_alone: set[Any], spec: Mapping[str, str] | None) -> list[_SegmentRow]:
+    """Each row's segment cells and recording (:func:`_segment_cells`), read once before the keys are made
+    (:func:`_colliding_segment_keys` looks at every row's); empty without ``--segment``."""
+    if spec is None:
+        return []
+    out: list[_SegmentRow] = []
+    for raw, parsed in zip(rows, cells):
+        seg, why = _segment_cells(raw, spec)
+        audio = next((c for col, c in parsed if col not in unread and c.key is not None and c.ext in AUDIO_EXTS), None)
+        key = next((v for k, v in raw.items() if k not in left_alone and rename.get(k, k) == "key"), None)
+        out.append((seg, why, audio, not _blank(key)))
+    return out
+
+
+def _colliding_segment_keys(segs: Sequence[_SegmentRow]) -> set[int]:
+    """The rows whose default segment keys (:func:`segment_key`) agree, and which naming their end tells apart
+    (two events of one recording starting at one millisecond): their keys name it. Decided over the whole
+    manifest, so the keys do not depend on the rows' order, and every other key is as it was; rows a key
+    column names, and those the end does not tell apart (one segment twice), are left to the duplicate-key
+    error."""
+    by_key: dict[str, list[int]] = {}
+    for i, (seg, _, audio, keyed) in enumerate(segs):
+        if seg is not None and audio is not None and not keyed:
+            by_key.setdefault(_nfc(segment_key(audio.key, seg[0])), []).append(i)  # type: ignore[arg-type]
+    out: set[int] = set()
+    for i_rows in by_key.values():
+        if len(i_rows) > 1:
+            ends = {_nfc(segment_key(segs[i][2].key, segs[i][0][0], sum(segs[i][0])))  # type: ignore[index, union-attr, arg-type]
+                    for i in i_rows}
+            if len(ends) == len(i_rows):
+                out.update(i_rows)
+    return out
+
+
+def _segment_collision(a: _SegmentRow, b: _SegmentRow) -> str:
+    """Why two segment rows without a key got one key, for the duplicate-key error ("" when neither reason)."""
+    if a[0] is None or b[0] is None or a[2] is None or b[2] is None or a[3] or b[3]:
+        return ""
+    if a[2].member != b[2].member:
+        return (f" (segments of the recordings {a[2].shown!r} and {b[2].shown!r}: a segment's key is its "
+                f"recording's name without the extension, and its start)")
+    return f" (one segment of {a[2].shown!r} twice: the same start and end, to the millisecond)"
+
+
+def _ends_named_warning(rows_named: set[int], segs: Sequence[_SegmentRow], name: str) -> str:
+    """The warning for segment keys that name their end (:func:`_colliding_segment_keys`)."""
+    first = min(rows_named)
+    seg, _, audio, _ = segs[first]
+    plain = segment_key(audio.key, seg[0])  # type: ignore[union-attr, index, arg-type]
+    same = sorted(i for i in rows_named if segment_key(segs[i][2].key, segs[i][0][0]) == plain)  # type: ignore
+    ended = segment_key(audio.key, seg[0], seg[0] + seg[1])  # type: ignore[union-attr, index, arg-type]
+    n = len(rows_named)
+    return (f"manifest {name}: {plural(n, 'segment row')} share{'s' * (n == 1)} {'their' if n != 1 else 'its'} "
+            f"recording and start, to the millisecond, with another row (e.g. {_rows(same)}: {plain!r}): "
+            f"{'their keys' if n != 1 else 'its key'} also name the end ({ended!r}, ...), so that each row is a "
+            f"sample of its own; give a key column (or --column key=COL) to name them yourself")
 
 
 def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
@@ -4481,6 +4631,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
               if n and not hits and (not pathlike or url_cells[col] == n) and col not in templates}
     empty_rows: list[int] = []  # rows with every cell empty (the ',,' lines Excel leaves below a table)
     refused_labels: dict[str, int] = {}  # distinct label cells parse_label refused (none of the declared names): rows
+    segs = _segment_rows(rows, cells, unread, rename, left_alone, spec)
+    ends_named = _colliding_segment_keys(segs)  # rows whose segment keys also name their end
+    recordings: dict[str, str] = {}  # a recording's file -> the cell first naming it: its segments' group
     for i, raw in enumerate(rows):
         if all(_blank(v) for v in raw.values()):  # no sample, not a lost one (--max-skipped counts none)
             empty_rows.append(i)
@@ -4490,14 +4643,12 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         parsed = [(col, cell) for col, cell in cells[i] if col not in unread]
         key_val = row.get("key")
         given = True
-        seg, seg_reason = _segment_cells(raw, spec) if spec is not None else (None, None)
-        audio_cell = (next((c for _, c in parsed if c.key is not None and c.ext in AUDIO_EXTS), None)
-                      if spec is not None else None)
+        seg, seg_reason, audio_cell, _ = segs[i] if spec is not None else (None, None, None, False)
         if not _blank(key_val):
             source_key = _key_of(key_val, whole_keys)
         elif audio_cell is not None:  # a segment: its recording and start (a bad row: its row, as it is skipped)
-            source_key = (segment_key(audio_cell.key, seg[0]) if seg is not None  # type: ignore[arg-type]
-                          else f"{audio_cell.key}_row{i + 1}")
+            source_key = (segment_key(audio_cell.key, seg[0], seg[0] + seg[1] if i in ends_named else None)  # type: ignore
+                          if seg is not None else f"{audio_cell.key}_row{i + 1}")
         else:
             source_key = next((c.key for _, c in parsed if c.key is not None), None) or f"row{i:08d}"
             if _nfc(source_key) in key_rows and _nfc(source_key) not in numbered:  # a row per caption: numbered
@@ -4509,8 +4660,11 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             _renumber(nfc_key, key_rows, numbered, renamed, records)
         if key_rows.setdefault(nfc_key, i) != i:
             forms = "" if nfc_key == source_key else " (one name in two Unicode forms, NFC and NFD)"
-            raise SourceError(f"manifest {name}: rows {key_rows[nfc_key] + 1} and {i + 1} are both sample "
-                              f"{source_key!r}{forms}; give each row its own key")
+            j = key_rows[nfc_key]
+            why = _segment_collision(segs[j], segs[i]) if spec is not None and _blank(key_val) else ""
+            raise SourceError(f"manifest {name}: rows {j + 1} and {i + 1} are both sample {source_key!r}{forms}{why}; "
+                              f"give each row its own key: a 'key' column, or --column key=COL (columns={{'key': "
+                              f"COL}}) naming a column whose values differ row by row")
 
         def bad(source: str, col: str, reason: str) -> None:
             """A bad cell: ``source`` is the file as the manifest names it (or the cell)."""
@@ -4640,10 +4794,17 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         group = None if group_by is None or _blank(raw.get(group_by)) else str(raw[group_by])
         no_group += group_by is not None and group is None
         if extra and group_by is None:  # a recording's segments: one group, whatever else the rows name
-            group = extra[SEGMENT_SOURCE]
+            # named by the cell first naming the recording: './rec/a.wav' and 'rec/a.wav' are one recording,
+            # one group (no "row per caption" warning), and a recording named one way keeps its group
+            group = recordings.setdefault(str(audio_cell.member) if audio_cell is not None else extra[SEGMENT_SOURCE],
+                                          extra[SEGMENT_SOURCE])
+            if _nfc(group.strip()) != group:  # the splitter would respell it (writer._group_values): as before
+                group = extra[SEGMENT_SOURCE]
         records.append(Record(safe_key(nfc_key), source_key, dict(sorted(members.items())), label, split,
                               stats=seg_stats, extra=extra, group=group))
     warnings += key_notes
+    if ends_named:
+        warnings.append(_ends_named_warning(ends_named, segs, name))
     if empty_rows:
         warnings.append(f"manifest {name}: {plural(len(empty_rows), 'row')} with every cell empty "
                         f"({_rows(empty_rows)}; a spreadsheet's empty lines below its table) "
@@ -4751,6 +4912,14 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                         f"write them with '/' to silence this")
     for col in sorted(unread, key=list(stats).index):
         n = stats[col][0]
+        raw_col = next((c for c, f in rename.items() if f == col and c != col), None)
+        if raw_col is not None and col not in templates and url_cells[col] != n:  # --column depth=patient
+            warnings.append(f"manifest {name}, column {raw_col!r} (given as --column {shlex.quote(f'{col}={raw_col}')}):"
+                            f" none of its {n} value{'s' * (n != 1)} names a file or looks like a file name, so the "
+                            f"field {col!r} is not read; if {raw_col!r} is metadata, leave out --column "
+                            f"{shlex.quote(f'{col}={raw_col}')} and pass --meta {shlex.quote(raw_col)} "
+                            f"(meta=[{raw_col!r}]) to keep it in each sample's .json member")
+            continue
         # the column and a count, never its values: a column nobody asked to keep may hold e-mail addresses or
         # signed URLs, and the card is published
         if url_cells[col] == n:
@@ -4785,10 +4954,14 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                             f"file in {where_s} (e.g. {first!r}), which the paths are read from; pass --root DIR "
                             f"(root=) naming the folder the template starts in")
         else:
-            warnings.append(f"manifest {name}, column {col!r}: none of its {n} value{'s' * (n != 1)} names a file "
+            given = next((c for c, f in rename.items() if f == col and c != col), None)
+            what = f"column {col!r}" if given is None else f"column {given!r} (given as --column {col}={given})"
+            meta_fix = (f"--meta {shlex.quote(col)}" if given is None else
+                        f"--meta {shlex.quote(given)} instead of --column {shlex.quote(f'{col}={given}')}")
+            warnings.append(f"manifest {name}, {what}: none of its {n} value{'s' * (n != 1)} names a file "
                             f"in {where_s} (e.g. {first!r}), which relative paths are read from; for a manifest on "
                             f"this machine, pass --root DIR (root=) naming the folder that holds them, or put the "
-                            f"manifest there (if the column is metadata: --meta {shlex.quote(col)})")
+                            f"manifest there (if the column is metadata: {meta_fix})")
         if hint is None and remote is None and missing is not None:
             raw_col = next((c for c, f in rename.items() if f == col), col)
             hint = _files_hint(base_s, col, None if col in templates else raw_col,
@@ -5103,10 +5276,11 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
         raise SourceError(f"source {src} does not exist")
     if meta:
         raise SourceError(folder_meta_error(src))
-    if group_by is not None:
+    if group_by is not None and group_by != FOLDER_GROUP:
         raise SourceError(folder_group_error(src))
     return discover_folder(src, labels_from_folders, label_names, label_names_from=label_names_from,
-                           on_error=on_error, exclude=exclude, columns=columns, on_files=on_files)
+                           on_error=on_error, exclude=exclude, columns=columns, on_files=on_files,
+                           group_by_folder=group_by == FOLDER_GROUP)
 
 
 # ---- WebDataset shards as a source ----------------------------------------------------------------

@@ -234,9 +234,16 @@ def test_one_frame_of_rounding_is_tolerated(tmp_path: Path) -> None:
 
 def test_key_collision_names_both_rows(tmp_path: Path) -> None:
     _recordings(tmp_path / "raw")
+    # one start to the millisecond, two ends: the keys name the end too (QA42 segments #2), the others stay
     manifest = _csv(tmp_path / "raw", [ROWS[0], ("talk.wav", 2.0, 1.0, "a"), ("talk.wav", 2.0004, 0.5, "b")])
-    with pytest.raises(SourceError, match=r"rows 2 and 3 are both sample 'talk_000002.000'"):
-        mmdata.shard(manifest, tmp_path / "ds", segment="start=begin,duration=dur", progress=False)
+    rep = mmdata.shard(manifest, tmp_path / "ds", segment="start=begin,duration=dur", progress=False)
+    assert sorted(r["source_key"] for r in idx.load_index(tmp_path / "ds").to_pylist()) == [
+        "talk_000000.500", "talk_000002.000-000002.500", "talk_000002.000-000003.000"]
+    assert any("rows 2, 3: 'talk_000002.000'" in w for w in rep["warnings"]), rep["warnings"]
+    # one segment twice: still an error, naming both rows and the remedy
+    manifest = _csv(tmp_path / "raw", [ROWS[0], ("talk.wav", 2.0, 1.0, "a"), ("talk.wav", 2.0004, 0.9996, "b")])
+    with pytest.raises(SourceError, match=r"rows 2 and 3 are both sample 'talk_000002.000'.*'key' column"):
+        mmdata.shard(manifest, tmp_path / "ds2", segment="start=begin,duration=dur", progress=False)
 
 
 def test_missing_column_and_wrong_sources(tmp_path: Path) -> None:
