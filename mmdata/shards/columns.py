@@ -11,6 +11,10 @@ The job is all or nothing: the new series is written to ``OUT/.mmdata-add-<field
 is dropped silently: a bad file is left out (the sample lacks the field) and every file not used —
 bad, matching no sample, of another field, or not data — is one entry of the card's ``skipped`` list
 (tagged ``"field": <field>``) and counted in the returned summary.
+
+As ``mmdata shard`` does, the job scans the members it writes for identifying metadata (the card's
+``metadata`` and its warning) and, for the ``image`` field, the images' values and frames (the card's
+12-bit, clipped-values and several-frames warnings); a replaced series' counts and warnings go with it.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mmdata.codecs import STANDARD_FIELD_EXTS, field_of, standard_field_error
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, STANDARD_FIELD_EXTS, field_of, member_type, standard_field_error
 from mmdata.errors import SourceError
 from mmdata.io import atomic_write_bytes
 from mmdata.shards import index as idx
 from mmdata.shards.journal import JobLock
+from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, member_stats
 from mmdata.shards.sources import ON_ERROR, Record, discover, printable, skip_entry
 from mmdata.shards.tarwrite import write_tar
@@ -220,6 +225,9 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
     bad: list[dict[str, Any]] = []
     added = missing = 0
     written: list[str] = []
+    scan = _Scan(name)
+    # the series this job replaces: its share of the card's identifying-metadata counts goes with it
+    replaced = _old_series_metadata(root, card, name) if name in (card.get("fields") or ()) else {}
     try:
         for split, info in card["splits"].items():
             for shard in info["shards"]:
@@ -228,6 +236,7 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
                     rec, files = plan["wanted"][plan["feeds"][j]] if j in plan["feeds"] else (None, {})
                     got = _set_row(rows[j], name, rec, files, src, on_error, bad)
                     members += got
+                    scan.add(rows[j]["key"], got)
                     if got:
                         added += 1
                         continue
@@ -243,6 +252,7 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
                                    "members": s.members, "samples": len({m.split('.', 1)[0] for m, _ in members}),
                                    "bytes": s.bytes})
         _update_card(card, name, rows, shard_rows, added, missing, bad, plan["unmatched"])
+        _update_checks(card, name, rows, scan, replaced)
         _commit(root, name, staging, written, rows, shard_rows, card)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -312,6 +322,83 @@ def _update_card(card: dict[str, Any], name: str, rows: list[dict[str, Any]], sh
         card["counts"]["patterns"] = dict(sorted(Counter("+".join(r["modalities"]) for r in rows).items()))
     shard_rows.sort(key=lambda r: (r["modality"] or "", r["shard"]))
     card["fingerprint"] = hashlib.sha256("".join(r["sha256"] for r in shard_rows).encode()).hexdigest()
+
+
+class _Scan:
+    """What :func:`mmdata.shards.writer`'s shard job counts for the card, over the members of one series: the
+    identifying metadata (per kind: [members, first names]) and, for the ``image`` field, the images' values
+    and frames (:func:`mediainfo.merge_sixteen_bit`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.metadata: dict[str, list[Any]] = {}
+        self.deep: dict[str, Any] | None = None
+
+    def add(self, key: str, members: list[tuple[str, bytes]]) -> None:
+        for member, data in members:
+            kind = member_type(member.split(".", 1)[1])
+            if kind not in IMAGE_EXTS and kind not in AUDIO_EXTS:
+                continue
+            for found in mediainfo.identifying_metadata(data):
+                got = self.metadata.setdefault(found, [0, []])
+                got[0] += 1
+                if len(got[1]) < _EXAMPLES:
+                    got[1].append(member)
+            if self.name == "image" and kind in IMAGE_EXTS and mediainfo.sixteen_bit_candidates([data]):
+                self.deep = mediainfo.merge_sixteen_bit(self.deep, mediainfo.image_depth(data), key)
+
+
+#: example member names per kind of identifying metadata (as the shard job's card)
+_EXAMPLES = 3
+
+
+def _old_series_metadata(root: Path, card: dict[str, Any], name: str) -> dict[str, int]:
+    """Per kind, the members of the series ``name`` being replaced that carry identifying metadata (read from
+    its shards: the card's counts are over all series)."""
+    import tarfile
+
+    old = _Scan(name)
+    for info in card.get("splits", {}).values():
+        for shard in info.get("shards", []):
+            path = root / name / shard
+            if not path.is_file():
+                continue
+            try:
+                with tarfile.open(path) as tf:
+                    for m in tf:
+                        f = tf.extractfile(m) if m.isfile() and "." in m.name else None
+                        if f is not None and member_type(m.name.split(".", 1)[1]) in (*IMAGE_EXTS, *AUDIO_EXTS):
+                            old.add("", [(m.name, f.read())])
+            except (tarfile.TarError, OSError):  # a damaged old shard: what it held was counted (or not) at its job
+                continue
+    return {k: v[0] for k, v in old.metadata.items()}
+
+
+def _update_checks(card: dict[str, Any], name: str, rows: list[dict[str, Any]], scan: _Scan,
+                   replaced: dict[str, int]) -> None:
+    """The card's ``metadata`` and its warnings with the series ``name`` just written (``replaced``: the counts
+    of the series it replaces, dropped), as ``mmdata shard`` computes them (QA42: add-modality left the card
+    claiming none)."""
+    from mmdata.shards.writer import identifying_metadata_warning
+
+    meta = card.get("metadata")
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    examples = {k: [m for m in v if field_of(m.split(".", 1)[1]) != name]
+                for k, v in (meta.get("examples") or {}).items()}
+    counts = {k: max(int(meta.get(k) or 0) - replaced.get(k, 0), 0) for k in mediainfo.IDENTIFYING_KINDS
+              if k in mediainfo.METADATA_KINDS or k in meta or k in scan.metadata}
+    for k, (n, names) in scan.metadata.items():
+        counts[k] = counts.get(k, 0) + n
+        examples[k] = (examples.get(k, []) + names)[:_EXAMPLES]
+    card["metadata"] = {**counts, "examples": {k: examples[k] for k in counts if examples.get(k) and counts[k]}}
+    warnings = [w for w in card.get("warnings") or []
+                if not w.startswith("identifying metadata is published")
+                and not (name == "image" and mediainfo.is_deep_warning(w))]
+    if name == "image":
+        images = sum(1 for r in rows if r.get("image_mode") is not None)
+        warnings += mediainfo.deep_warnings(scan.deep, images)
+    card["warnings"] = warnings + identifying_metadata_warning(card["metadata"])
+    idx.refresh_digests(card, ("metadata", "warnings"))
 
 
 def _commit(root: Path, name: str, staging: Path, written: list[str], rows: list[dict[str, Any]],

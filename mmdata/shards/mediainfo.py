@@ -28,7 +28,7 @@ import re
 import struct
 import zlib
 from itertools import repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, flac_streaminfo, jpeg_marker, jpeg_orientation,
                            tiff_orientation)
@@ -708,16 +708,44 @@ def check_npy(data: bytes) -> None:
                            f"{len(data) - f.tell()}")
 
 
-# ---- 16-bit images holding few significant bits ---------------------------------------------------
+# ---- 16-bit images holding few significant bits, float / signed images, several frames ----------------------
 
-#: first bytes of formats that may hold 16-bit (or 32-bit integer) samples besides PNG: TIFF, PGM / PPM
+#: first bytes of formats that may hold 16-bit (or 32-bit integer / float) samples besides PNG: TIFF, PGM / PPM
 _DEEP_MAGIC = (b"II*\x00", b"MM\x00*", b"P5", b"P6", b"P2", b"P3")
+#: first bytes of formats that may hold several frames besides TIFF and PNG (APNG): GIF, WebP (animated)
+_FRAMES_MAGIC = (b"GIF87a", b"GIF89a", b"RIFF")
+#: how far into a PNG its ``acTL`` chunk (APNG: before the image data) is looked for
+_ACTL_WITHIN = 1 << 16
+#: how many example sample keys each of the card's image-value warnings keeps
+DEEP_EXAMPLES = 3
+
+
+class DepthFacts(NamedTuple):
+    """What :func:`image_depth` finds in one image: ``kind`` ``"16"`` (16-bit or non-negative integer
+    samples: ``low`` / ``high`` their range), ``"signed"`` (integer samples outside 0-65535, which the reader
+    clips), ``"float"`` (float samples; ``low`` / ``high`` over the finite ones) or ``"8"`` (8-bit samples,
+    not read); ``frames``: the frames / pages its header declares (the reader reads the first)."""
+
+    kind: str
+    low: float
+    high: float
+    frames: int
+
+
+def _maybe_frames(d: bytes) -> bool:
+    """Whether ``d`` may hold several frames: a TIFF, a GIF, an APNG, an animated WebP (VP8X flag)."""
+    if d[:8] == _PNG_SIG:
+        return d.find(b"acTL", 33, _ACTL_WITHIN) > 0
+    if d[:4] == b"RIFF":
+        return d[8:16] == b"WEBPVP8X" and len(d) > 20 and bool(d[20] & 0x02)
+    return d.startswith(_FRAMES_MAGIC) or d[:4] in (b"II*\x00", b"MM\x00*")
 
 
 def sixteen_bit_candidates(datas: list[bytes]) -> list[int]:
-    """Positions of the members that may be 16-bit images, from their first bytes: a PNG whose IHDR gives
-    bit depth 16 (greyscale and colour: Pillow opens 16-bit RGB / RGBA / LA PNGs as 8-bit modes, so the
-    index's mode cannot tell), a TIFF or a PGM / PPM. Cheap: the writer calls it on every chunk.
+    """Positions of the members that may be 16-bit, float or several-frame images, from their first bytes: a
+    PNG whose IHDR gives bit depth 16 (greyscale and colour: Pillow opens 16-bit RGB / RGBA / LA PNGs as 8-bit
+    modes, so the index's mode cannot tell) or that has an ``acTL`` chunk (APNG), a TIFF, a PGM / PPM, a GIF,
+    an animated WebP. Cheap: the writer calls it on every chunk.
 
     Example:
         >>> from mmdata.testing import image_bytes
@@ -726,12 +754,119 @@ def sixteen_bit_candidates(datas: list[bytes]) -> list[int]:
     """
     try:  # C loops first (~0.1 us a member): almost every chunk has none
         if not (any(map(bytes.count, datas, repeat(b"\x10"), repeat(24), repeat(25)))
-                or any(map(bytes.startswith, datas, repeat(_DEEP_MAGIC)))):
+                or any(map(bytes.startswith, datas, repeat(_DEEP_MAGIC + _FRAMES_MAGIC)))
+                or any(map(bytes.count, datas, repeat(b"acTL"), repeat(33), repeat(_ACTL_WITHIN)))):
             return []
     except TypeError:  # a member that is not bytes: the loop below
         pass
-    return [i for i, d in enumerate(datas)
-            if (d[24:25] == b"\x10" and d[:8] == _PNG_SIG) or bytes(d[:4]).startswith(_DEEP_MAGIC)]
+    out = []
+    for i, d in enumerate(datas):
+        d = bytes(d[:_ACTL_WITHIN]) if d.__class__ is not bytes else d
+        if (d[24:25] == b"\x10" and d[:8] == _PNG_SIG) or d[:4].startswith(_DEEP_MAGIC) or _maybe_frames(d):
+            out.append(i)
+    return out
+
+
+def _tiff_pages(d: bytes) -> int:
+    """The directories (pages) of a TIFF's IFD chain, bounded (a loop or a crafted chain stops the count)."""
+    e = "little" if d[:2] == b"II" else "big"
+    n, p, seen = len(d), int.from_bytes(d[4:8], e), set()
+    while 8 <= p <= n - 2 and p not in seen and len(seen) < 1 << 16:
+        seen.add(p)
+        q = p + 2 + 12 * int.from_bytes(d[p:p + 2], e)
+        if q > n - 4:
+            break
+        p = int.from_bytes(d[q:q + 4], e)
+    return max(len(seen), 1)
+
+
+def _gif_frames(d: bytes) -> int:
+    """The image descriptors of a GIF, from its block structure, bounded in steps; 1 when damaged."""
+    n = len(d)
+    if n < 13:
+        return 1
+    p = 13 + ((3 << ((d[10] & 7) + 1)) if d[10] & 0x80 else 0)
+    frames = 0
+    for _ in range(1 << 20):
+        if p >= n or d[p] == 0x3B:
+            break
+        if d[p] == 0x21:
+            p += 2
+        elif d[p] == 0x2C:
+            if p + 10 > n:
+                break
+            frames += 1
+            flags = d[p + 9]
+            p += 10 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0) + 1  # + the LZW minimum code size
+        else:
+            break
+        while p < n and d[p]:  # data sub-blocks, each at most 255 bytes
+            p += 1 + d[p]
+        p += 1
+    return max(frames, 1)
+
+
+def image_frames(data: bytes) -> int:
+    """The frames / pages an image's header declares (1 for a still image or damaged bytes): a TIFF's
+    directory chain, an APNG's ``acTL`` frame count, a GIF's images, an animated WebP's ``ANMF`` chunks. The
+    reader (:func:`mmdata.codecs.decode_image`) reads the first only. Headers only, bounded.
+
+    Example:
+        >>> from mmdata.testing import image_bytes
+        >>> image_frames(image_bytes(0, size=(8, 8)))
+        1
+    """
+    d = bytes(data) if data.__class__ is not bytes else data
+    try:
+        if d[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_pages(d)
+        if d[:8] == _PNG_SIG:
+            at = d.find(b"acTL", 33, _ACTL_WITHIN)
+            idat = d.find(b"IDAT", 33)
+            if at > 0 and (idat < 0 or at < idat) and at + 8 <= len(d):
+                return max(int.from_bytes(d[at + 4:at + 8], "big"), 1)
+            return 1
+        if d.startswith(_FRAMES_MAGIC[:2]):
+            return _gif_frames(d)
+        if d[:4] == b"RIFF" and d[8:12] == b"WEBP":
+            p, n, frames = 12, len(d), 0
+            for _ in range(_IMAGE_CHUNKS):
+                if p + 8 > n:
+                    break
+                size = int.from_bytes(d[p + 4:p + 8], "little")
+                frames += d[p:p + 4] == b"ANMF"
+                p += 8 + size + (size & 1)
+            return max(frames, 1)
+    except (IndexError, ValueError):  # hostile bytes: a still image as far as this count goes
+        return 1
+    return 1
+
+
+def _decoded(data: bytes) -> Any:
+    """The samples of a 16-bit, integer or float image as stored (numpy), or None (8-bit, does not decode)."""
+    import numpy as np
+
+    try:
+        import cv2
+
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except Exception:  # noqa: BLE001 - Pillow below
+        arr = None
+    if arr is None or arr.dtype.kind not in "iuf" or arr.dtype == np.uint8:
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                if not (im.mode.startswith("I;16") or im.mode in ("I", "F")):
+                    return None
+                arr = np.asarray(im)
+        except Exception:  # noqa: BLE001 - not an image Pillow decodes: the checks report it
+            return None
+    if arr.dtype.kind not in "iuf" or arr.dtype.itemsize < 2 or not arr.size:
+        return None
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):  # alpha (often opaque, 65535) says nothing of the colour's bits
+        arr = arr[..., :-1]
+    return arr
 
 
 def sixteen_bit_range(data: bytes) -> tuple[int, int] | None:
@@ -744,57 +879,144 @@ def sixteen_bit_range(data: bytes) -> tuple[int, int] | None:
         >>> sixteen_bit_range(image_bytes(0, size=(8, 8))) is None
         True
     """
-    import numpy as np
-
     if bytes(data[:2]) in (b"P2", b"P3", b"P5", b"P6"):  # PGM / PPM: Pillow scales by the file's maxval, so a
         return None  # 12-bit one (maxval 4095) reads back full range (QA: it was warned, with a harmful rescale)
-    try:
-        import cv2
-
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except Exception:  # noqa: BLE001 - Pillow below
-        arr = None
-    if arr is None or arr.dtype not in (np.uint16, np.int32):
-        from PIL import Image
-
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                if not (im.mode.startswith("I;16") or im.mode == "I"):
-                    return None
-                arr = np.asarray(im)
-        except Exception:  # noqa: BLE001 - not an image Pillow decodes: the checks report it
-            return None
-    if arr.dtype not in (np.uint16, np.int32, np.dtype(">u2"), np.dtype("<u2")) or not arr.size:
+    arr = _decoded(data)
+    if arr is None or arr.dtype.kind == "f":
         return None
-    if arr.ndim == 3 and arr.shape[2] in (2, 4):  # alpha (often opaque, 65535) says nothing of the colour's bits
-        arr = arr[..., :-1]
     return int(arr.min()), int(arr.max())
 
 
-def merge_sixteen_bit(acc: list[int] | None, found: tuple[int, int] | None) -> list[int] | None:
-    """``acc`` ([images, min, max] over a dataset's 16-bit images) with one image's range added."""
-    if found is None:
-        return acc
-    if acc is None:
-        return [1, found[0], found[1]]
-    return [acc[0] + 1, min(acc[1], found[0]), max(acc[2], found[1])]
+def image_depth(data: bytes) -> DepthFacts | None:
+    """What the card's image-value warnings need from one image (:class:`DepthFacts`): its sample range
+    when it is 16-bit, integer or float, and its frames. None for a still 8-bit image, a PGM / PPM (Pillow
+    scales those by their maxval) and bytes that do not decode (their checks report them).
+
+    Example:
+        >>> import io, numpy as np
+        >>> from PIL import Image
+        >>> b = io.BytesIO(); Image.fromarray(np.array([[-1000, 3000]], np.float32), "F").save(b, "TIFF")
+        >>> image_depth(b.getvalue())
+        DepthFacts(kind='float', low=-1000.0, high=3000.0, frames=1)
+    """
+    import numpy as np
+
+    d = bytes(data) if data.__class__ is not bytes else data
+    frames = image_frames(d)
+    deep = (d[:8] == _PNG_SIG and d[24:25] == b"\x10") or d[:4] in (b"II*\x00", b"MM\x00*")
+    arr = _decoded(d) if deep else None
+    if arr is None:
+        return DepthFacts("8", 0, 0, frames) if frames > 1 else None
+    if arr.dtype.kind == "f":
+        finite = arr[np.isfinite(arr)]
+        if not finite.size:
+            return DepthFacts("8", 0, 0, frames) if frames > 1 else None
+        return DepthFacts("float", float(finite.min()), float(finite.max()), frames)
+    low, high = int(arr.min()), int(arr.max())
+    return DepthFacts("signed" if low < 0 or high > 65535 else "16", low, high, frames)
 
 
-def combine_sixteen_bit(parts: Any) -> list[int] | None:
-    """One [count, min, max] from the shards' (None: a shard without 16-bit images)."""
-    acc = None
-    for part in parts:
-        if part:
-            acc = list(part) if acc is None else [acc[0] + part[0], min(acc[1], part[1]), max(acc[2], part[2])]
+def _clipped(facts: DepthFacts) -> bool:
+    """Whether the reader's rule (:func:`mmdata.codecs.image_array`) clips some of the image's values."""
+    if facts.kind == "signed":
+        return True
+    if facts.kind == "float":
+        return not (0 <= facts.low and facts.high <= 255)  # [0, 1] is unit range (x 255), [0, 255] as is
+    return False
+
+
+def _number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:.6g}"
+
+
+def _new_acc() -> dict[str, Any]:
+    return {"low": [0, 0, []], "clip": [0, None, None, []], "frames": [0, 0, []]}
+
+
+def _as_acc(part: Any) -> dict[str, Any] | None:
+    """An accumulator of :func:`merge_sixteen_bit`; a [count, min, max] of an older job's results (one range
+    over its 16-bit images) reads as those images, without examples."""
+    if not part:
+        return None
+    if isinstance(part, dict):
+        return part
+    n, low, top = part
+    acc = _new_acc()
+    if low < 0 or top > 65535:
+        acc["clip"] = [n, low, top, []]
+    elif 0 < top < _low_bits_max():
+        acc["low"] = [n, top, []]
     return acc
 
 
-def sixteen_bit_warning(acc: list[int] | None, images: int) -> str | None:
-    """The card's warning on a dataset whose 16-bit images (``acc``: [count, min, max]) all hold values
-    under :data:`mmdata.codecs.LOW_BITS_MAX` (12 significant bits or fewer): read by the ``v >> 8`` rule
-    (:func:`mmdata.codecs.image_array`) they decode nearly black, under 256 all black. None for full-range
-    data (the largest value over all of them is what counts: one dark image is not the dataset), for
-    negative values (mode ``I``: not 16-bit data at all), and for all-zero images (nothing lost).
+def _low_bits_max() -> int:
+    from mmdata.codecs import LOW_BITS_MAX
+
+    return LOW_BITS_MAX
+
+
+def merge_sixteen_bit(acc: dict[str, Any] | None, found: DepthFacts | tuple[int, int] | None,
+                      key: str | None = None) -> dict[str, Any] | None:
+    """``acc`` with one image added, counted per image: ``low`` ([images, largest value, example keys]: 16-bit
+    images whose own largest value is under :data:`mmdata.codecs.LOW_BITS_MAX`), ``clip`` ([images, min, max,
+    example keys]: float / signed images whose values the reader clips), ``frames`` ([images, most frames,
+    example keys]: images of several frames / pages). ``found``: :func:`image_depth`'s facts, or
+    :func:`sixteen_bit_range`'s (min, max); ``key``: the sample's key, for the examples.
+
+    Example:
+        >>> acc = merge_sixteen_bit(None, (0, 4095), "a")
+        >>> merge_sixteen_bit(acc, (0, 65535), "b")["low"]
+        [1, 4095, ['a']]
+    """
+    if found is None:
+        return acc
+    facts = found if isinstance(found, DepthFacts) else DepthFacts(
+        "signed" if found[0] < 0 or found[1] > 65535 else "16", found[0], found[1], 1)
+    acc = _as_acc(acc) or _new_acc()
+    ex = [key] if key is not None else []
+    if facts.kind == "16" and 0 < facts.high < _low_bits_max():  # all zero: nothing is lost
+        low = acc["low"]
+        acc["low"] = [low[0] + 1, max(low[1], int(facts.high)), (low[2] + ex)[:DEEP_EXAMPLES]]
+    elif _clipped(facts):
+        c = acc["clip"]
+        acc["clip"] = [c[0] + 1, facts.low if c[1] is None else min(c[1], facts.low),
+                       facts.high if c[2] is None else max(c[2], facts.high), (c[3] + ex)[:DEEP_EXAMPLES]]
+    if facts.frames > 1:
+        f = acc["frames"]
+        acc["frames"] = [f[0] + 1, max(f[1], facts.frames), (f[2] + ex)[:DEEP_EXAMPLES]]
+    return acc
+
+
+def combine_sixteen_bit(parts: Any) -> dict[str, Any] | None:
+    """One accumulator (:func:`merge_sixteen_bit`) from the shards' (None: a shard without such images)."""
+    out = None
+    for part in parts:
+        part = _as_acc(part)
+        if part is None:
+            continue
+        if out is None:
+            out = _new_acc()
+        low, c, f = out["low"], out["clip"], out["frames"]
+        pl, pc, pf = part["low"], part["clip"], part["frames"]
+        out["low"] = [low[0] + pl[0], max(low[1], pl[1]), (low[2] + pl[2])[:DEEP_EXAMPLES]]
+        lows, highs = [v for v in (c[1], pc[1]) if v is not None], [v for v in (c[2], pc[2]) if v is not None]
+        out["clip"] = [c[0] + pc[0], min(lows) if lows else None, max(highs) if highs else None,
+                       (c[3] + pc[3])[:DEEP_EXAMPLES]]
+        out["frames"] = [f[0] + pf[0], max(f[1], pf[1]), (f[2] + pf[2])[:DEEP_EXAMPLES]]
+    return out
+
+
+def _examples(keys: list[str]) -> str:
+    return f" (e.g. {', '.join(keys)})" if keys else ""
+
+
+def sixteen_bit_warning(acc: dict[str, Any] | list[int] | None, images: int) -> str | None:
+    """The card's warning on the 16-bit images whose own values are all under :data:`mmdata.codecs.LOW_BITS_MAX`
+    (12 significant bits or fewer): read by the ``v >> 8`` rule (:func:`mmdata.codecs.image_array`) they decode
+    nearly black, under 256 all black. Counted per image (QA42: a dataset-wide maximum let one full-range image
+    hide every 12-bit one); None when there are none. Negative values (mode ``I``: not 16-bit data at all) and
+    all-zero images (nothing lost) do not count. ``acc``: :func:`merge_sixteen_bit`'s (or an older
+    [count, min, max]).
 
     Example:
         >>> sixteen_bit_warning([3, 0, 4095], 10)
@@ -802,19 +1024,60 @@ def sixteen_bit_warning(acc: list[int] | None, images: int) -> str | None:
         >>> sixteen_bit_warning([3, 0, 60000], 10) is None
         True
     """
-    from mmdata.codecs import LOW_BITS_MAX
-
-    if acc is None:
+    acc = _as_acc(acc)
+    if acc is None or not acc["low"][0]:
         return None
-    n, low, top = acc
-    if low < 0 or top <= 0 or top >= LOW_BITS_MAX:
-        return None
+    n, top, keys = acc["low"]
     bits = top.bit_length()
     one = n == 1
     what = "all black (0)" if top < 256 else f"nearly black (0-{top >> 8} of 255)"
     return (f"{n} 16-bit image{'s' * (not one)} (of {images}) use{'s' * one} at most {bits} significant bits "
-            f"(max {top} over {'it' if one else 'them'}): under the v >> 8 rule {'it' if one else 'they'} "
-            f"decode{'s' * one} {what}; rescale (v << {16 - bits}) before sharding")
+            f"(max {top} over {'it' if one else 'them'}){_examples(keys)}: under the v >> 8 rule "
+            f"{'it' if one else 'they'} decode{'s' * one} {what}; rescale (v << {16 - bits}) before sharding")
+
+
+def deep_warnings(acc: dict[str, Any] | list[int] | None, images: int) -> list[str]:
+    """The card's warnings on the values and frames of a dataset's images (``acc``: :func:`merge_sixteen_bit`'s,
+    over all shards): 16-bit images using 12 bits or fewer (:func:`sixteen_bit_warning`), float / signed images
+    whose values the reader clips, images of several frames / pages of which the reader reads the first.
+
+    Example:
+        >>> deep_warnings(merge_sixteen_bit(None, DepthFacts("float", -1000.0, 3000.0, 5), "ct0"), 4)[0]
+        '1 float / signed image (of 4) holds values outside what the reader maps (-1000..3000 over it) (e.g. ct0): float samples are taken as 0-1 or 0-255 and signed ones as 0-65535, the rest clipped when read; rescale (window) to 0-255 or 0-65535 before sharding'
+    """
+    acc = _as_acc(acc)
+    if acc is None:
+        return []
+    out = [w] if (w := sixteen_bit_warning(acc, images)) is not None else []
+    n, low, high, keys = acc["clip"]
+    if n:
+        one = n == 1
+        out.append(f"{n} float / signed image{'s' * (not one)} (of {images}) hold{'s' * one} values outside what the "
+                   f"reader maps ({_number(low)}..{_number(high)} over {'it' if one else 'them'}){_examples(keys)}: "
+                   f"float samples are taken as 0-1 or 0-255 and signed ones as 0-65535, the rest clipped when read; "
+                   f"rescale (window) to 0-255 or 0-65535 before sharding")
+    n, most, keys = acc["frames"]
+    if n:
+        one = n == 1
+        out.append(f"{n} image{'s' * (not one)} (of {images}) hold{'s' * one} several frames / pages (up to {most})"
+                   f"{_examples(keys)}: the reader reads the first only; split the pages into files (or samples) "
+                   f"before sharding to keep them")
+    return out
+
+
+#: how the warnings of :func:`deep_warnings` begin (add-modality replaces those of a replaced image series)
+_DEEP_WARNING = re.compile(r"\d+ (16-bit image|float / signed image|image)s? \(of \d+\) (use|hold)s? ")
+
+
+def is_deep_warning(text: str) -> bool:
+    """Whether a card warning is one of :func:`deep_warnings`'.
+
+    Example:
+        >>> is_deep_warning(sixteen_bit_warning([3, 0, 4095], 10)), is_deep_warning("label 3 has no samples")
+        (True, False)
+    """
+    return bool(_DEEP_WARNING.match(text)) and ("significant bits" in text or "reader maps" in text
+                                                 or "frames / pages" in text)
 
 
 def decode_check(kind: str, data: bytes) -> None:
@@ -892,12 +1155,39 @@ def member_stats(ext: str, data: bytes) -> dict[str, Any]:
 # ---- metadata that identifies people or places (the card's ``metadata``) ---------------------------------
 # Members are stored as read (no re-encoding), so what a camera or a tagger wrote is published with them.
 
-#: the kinds :func:`identifying_metadata` reports, in the card's order
+#: the kinds the card's ``metadata`` always lists (0 when none was found), in the card's order
 METADATA_KINDS = ("gps", "camera_serial", "artist", "audio_tags")
+#: every kind :func:`identifying_metadata` reports, in the card's order (QA42: the last five; the card lists them
+#: when found)
+IDENTIFYING_KINDS = (*METADATA_KINDS, "description", "text_chunks", "comments", "xmp", "bwf")
+#: what each kind is, for the card's warning; ``audio_tags`` and ``bwf`` are found in audio members, the rest in images
+METADATA_WHAT = {
+    "gps": "a GPS position (EXIF or XMP)", "camera_serial": "a camera serial number (EXIF or XMP)",
+    "artist": "an artist, author, owner or copyright name (EXIF or XMP)",
+    "audio_tags": "tags (Vorbis comments, ID3, WAV INFO)",
+    "description": "free text (EXIF ImageDescription / UserComment / XP comments)",
+    "text_chunks": "PNG text chunks (tEXt / zTXt / iTXt: e.g. Author, Comment, Source)",
+    "comments": "JPEG comments (COM)",
+    "xmp": "an XMP packet naming a person, place or description",
+    "bwf": "broadcast-wave metadata (bext description / originator, iXML notes / location)"}
+METADATA_AUDIO_KINDS = frozenset(("audio_tags", "bwf"))
 _GPS_IFD, _EXIF_IFD = 0x8825, 0x8769
 _SERIAL_TAGS = frozenset((0xA431, 0xC62F))  # BodySerialNumber (EXIF), CameraSerialNumber (DNG)
 _ARTIST_TAGS = frozenset((0x013B, 0xA430, 0x8298))  # Artist, CameraOwnerName, Copyright
+_XP_AUTHOR = 0x9C9D  # Windows' XPAuthor (UTF-16): a name, as Artist
+#: free-text tags: ImageDescription, UserComment (EXIF directory), Windows' XPTitle / XPComment / XPKeywords / XPSubject
+_TEXT_TAGS = frozenset((0x010E, 0x9286, 0x9C9B, 0x9C9C, 0x9C9E, 0x9C9F))
+_XMP_TAG = 0x02BC  # a TIFF's own XMP packet
+#: what cameras and imaging software write into ImageDescription by themselves (upper case), and how the
+#: descriptions of ImageJ / tifffile (array shapes, not people) begin
+_TOOL_DESCRIPTIONS = frozenset((b"OLYMPUS DIGITAL CAMERA", b"SONY DSC", b"DIGITAL CAMERA", b"KODAK CSC", b"SAMSUNG",
+                                b"DCIM", b"DEFAULT", b"SONY DSC CAMERA", b"<KENOX S630  / SAMSUNG S630>"))
+_TOOL_DESCRIPTION_STARTS = (b"ImageJ=", b'{"shape":', b"shape=(")
 _GPS_PLACE = frozenset((2, 4))  # GPSLatitude, GPSLongitude: a GPS directory without them places nothing
+#: bytes per value of each TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL, SBYTE, UNDEFINED, ...)
+_TIFF_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+#: how many bytes of one free-text tag / one text chunk / one XMP packet are read (the rest is not needed to tell)
+_TEXT_BYTES, _XMP_BYTES = 1 << 12, 1 << 20
 #: tags a tool writes about itself, not about the recording (libsndfile, ffmpeg, LAME)
 _TOOL_TAGS = frozenset((b"ENCODER", b"ENCODED_BY", b"ENCODER_OPTIONS", b"SOFTWARE"))
 _TOOL_FRAMES = frozenset((b"TSSE", b"TENC", b"TSS", b"TEN"))
@@ -923,9 +1213,33 @@ def _ifd(t: bytes, p: int, e: str) -> dict[int, tuple[int, int, int]]:
     return out
 
 
+def _tiff_bytes(t: bytes, entry: tuple[int, int, int], e: str, limit: int = _TEXT_BYTES) -> bytes:
+    """The value of a directory entry (at most ``limit`` bytes): inline when it fits 4 bytes, else at its offset."""
+    kind, count, value = entry
+    size = _TIFF_SIZES.get(kind, 1) * count
+    if size <= 4:
+        return value.to_bytes(4, e)[:size]
+    return t[value:value + min(size, limit)] if 8 <= value < len(t) else b""
+
+
+def _free_text(tag: int, raw: bytes) -> bool:
+    """Whether a free-text tag's value says something (not blank, not a camera's or a tool's own words)."""
+    if tag == 0x9286:  # UserComment: an 8-byte character code ("ASCII\0\0\0", "UNICODE\0", zeros), then the text
+        raw = raw[8:]
+    text = raw.replace(b"\x00", b"").strip()
+    if not text:
+        return False
+    if tag == 0x010E and (text.upper() in _TOOL_DESCRIPTIONS or text.startswith(_TOOL_DESCRIPTION_STARTS)):
+        return False
+    return True
+
+
 def tiff_identifying(t: bytes) -> set[str]:
     """The identifying entries of TIFF-structured EXIF (``Exif\\0\\0`` prefix allowed): ``gps`` (a GPS
-    directory with a latitude or longitude), ``camera_serial``, ``artist`` (artist, owner, copyright).
+    directory with a latitude or longitude), ``camera_serial``, ``artist`` (artist, owner, copyright, Windows'
+    XPAuthor), ``description`` (ImageDescription, UserComment, Windows' XP title / comment / keywords / subject
+    holding text of their own: a camera's "OLYMPUS DIGITAL CAMERA" or ImageJ's array shape does not count), and
+    :func:`xmp_identifying`'s kinds for an XMP packet in the directory (a TIFF's own, tag 700).
 
     Example:
         >>> ifd0 = bytes([0, 1, 0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 26])  # GPS directory at 26
@@ -942,11 +1256,48 @@ def tiff_identifying(t: bytes) -> set[str]:
     found = set()
     if _GPS_IFD in ifd0 and _GPS_PLACE & set(_ifd(t, ifd0[_GPS_IFD][2], e)):
         found.add("gps")
-    tags = set(ifd0) | (set(_ifd(t, ifd0[_EXIF_IFD][2], e)) if _EXIF_IFD in ifd0 else set())
+    exif = _ifd(t, ifd0[_EXIF_IFD][2], e) if _EXIF_IFD in ifd0 else {}
+    tags = set(ifd0) | set(exif)
     if tags & _SERIAL_TAGS:
         found.add("camera_serial")
-    if tags & _ARTIST_TAGS:
+    if tags & _ARTIST_TAGS or (_XP_AUTHOR in ifd0 and _free_text(_XP_AUTHOR, _tiff_bytes(t, ifd0[_XP_AUTHOR], e))):
         found.add("artist")
+    for tag in tags & _TEXT_TAGS:
+        if _free_text(tag, _tiff_bytes(t, ifd0[tag] if tag in ifd0 else exif[tag], e)):
+            found.add("description")
+            break
+    if _XMP_TAG in ifd0:
+        found |= xmp_identifying(_tiff_bytes(t, ifd0[_XMP_TAG], e, _XMP_BYTES))
+    return found
+
+
+#: XMP properties that name a person, a place, a device or hold free text, by the kind they also count as
+_XMP_PROPERTIES = re.compile(
+    rb"[<\s](exif:GPS(?:Latitude|Longitude)|aux:SerialNumber|exifEX:BodySerialNumber|dc:creator|dc:rights|tiff:Artist"
+    rb"|xmpRights:Owner|exifEX:CameraOwnerName|photoshop:AuthorsPosition|photoshop:Credit|photoshop:City"
+    rb"|photoshop:Country|photoshop:State|Iptc4xmpCore:[A-Za-z]+|Iptc4xmpExt:[A-Za-z]+|dc:description|dc:title"
+    rb"|dc:subject|exif:UserComment|tiff:ImageDescription)[\s>=/]")
+_XMP_KIND = {b"exif:GPSLatitude": "gps", b"exif:GPSLongitude": "gps", b"aux:SerialNumber": "camera_serial",
+             b"exifEX:BodySerialNumber": "camera_serial", b"dc:creator": "artist", b"dc:rights": "artist",
+             b"tiff:Artist": "artist", b"xmpRights:Owner": "artist", b"exifEX:CameraOwnerName": "artist"}
+
+
+def xmp_identifying(x: bytes) -> set[str]:
+    """The kinds an XMP packet carries (its first :data:`_XMP_BYTES` bytes, by property name as element or
+    attribute): ``xmp`` for any property naming a person, a place, a device or holding a description (creator,
+    rights, GPS position, serial number, IPTC contact and location, title, description, user comment), plus
+    ``gps`` / ``camera_serial`` / ``artist`` for those kinds. A packet of tool and format facts only
+    (``xmp:CreatorTool``, ``dc:format``, document ids) carries none.
+
+    Example:
+        >>> sorted(xmp_identifying(b'<rdf:Description><dc:creator>Jane Doe</dc:creator></rdf:Description>'))
+        ['artist', 'xmp']
+    """
+    found: set[str] = set()
+    for m in _XMP_PROPERTIES.finditer(bytes(x[:_XMP_BYTES])):
+        found.add("xmp")
+        if (kind := _XMP_KIND.get(m.group(1))) is not None:
+            found.add(kind)
     return found
 
 
@@ -1001,6 +1352,45 @@ def _id3v2(b: bytes) -> bool:
     return False
 
 
+#: WAV chunks of broadcast-wave metadata: ``bext`` (description 256, originator 32, originator reference 32 bytes
+#: first) and ``iXML`` (a recorder's XML: its notes, project and scene names, location)
+_IXML_TEXT = re.compile(rb"<(LOCATION_[A-Z_]+|NOTE|USER|PROJECT|SCENE|TAPE|NAME|CIRCLED_TAKE_NOTE)>\s*[^<\s]")
+
+
+def _wav_kinds(d: bytes) -> set[str]:
+    """The kinds a WAV's chunks carry: ``audio_tags`` (a ``LIST``/``INFO`` or ``id3`` chunk, the encoder's
+    own name excepted), ``bwf`` (a ``bext`` chunk naming a description, originator or reference; an ``iXML``
+    chunk with notes, names or a location)."""
+    found: set[str] = set()
+    p, n = 12, len(d)
+    for _ in range(256):
+        if p + 8 > n:
+            break
+        cid, size = d[p:p + 4], int.from_bytes(d[p + 4:p + 8], "little")
+        body = d[p + 8:p + 8 + min(size, _XMP_BYTES)]
+        if cid in (b"id3 ", b"ID3 "):
+            if _id3v2(body):
+                found.add("audio_tags")
+        elif cid == b"LIST" and body[:4] == b"INFO":
+            q, end = p + 12, min(p + 8 + size, n)
+            for _ in range(_TAG_ITEMS):
+                if q + 8 > end:
+                    break
+                sub, k = d[q:q + 4], int.from_bytes(d[q + 4:q + 8], "little")
+                if sub not in _TOOL_INFO and d[q + 8:q + 8 + k].strip(b"\x00 "):
+                    found.add("audio_tags")
+                    break
+                q += 8 + k + (k & 1)
+        elif cid == b"bext":
+            if body[:320].replace(b"\x00", b"").strip():
+                found.add("bwf")
+        elif cid == b"iXML":
+            if _IXML_TEXT.search(body):
+                found.add("bwf")
+        p += 8 + size + (size & 1)
+    return found
+
+
 def _audio_tags(d: bytes) -> bool:
     """Whether audio bytes carry tags: FLAC Vorbis comments, Ogg Vorbis / Opus comments, ID3 (v2 at the
     start, v1 at the end), a WAV ``LIST``/``INFO`` or ``id3`` chunk (the encoder's own name excepted)."""
@@ -1026,24 +1416,7 @@ def _audio_tags(d: bytes) -> bool:
                 return _vorbis_comments(head[at + len(magic):])
         return False
     if d[:4] == b"RIFF" and d[8:12] == b"WAVE":
-        p, n = 12, len(d)
-        for _ in range(256):
-            if p + 8 > n:
-                break
-            cid, size = d[p:p + 4], int.from_bytes(d[p + 4:p + 8], "little")
-            if cid in (b"id3 ", b"ID3 "):
-                return _id3v2(d[p + 8:p + 8 + size])
-            if cid == b"LIST" and d[p + 8:p + 12] == b"INFO":
-                q, end = p + 12, min(p + 8 + size, n)
-                for _ in range(_TAG_ITEMS):
-                    if q + 8 > end:
-                        break
-                    sub, k = d[q:q + 4], int.from_bytes(d[q + 4:q + 8], "little")
-                    if sub not in _TOOL_INFO and d[q + 8:q + 8 + k].strip(b"\x00 "):
-                        return True
-                    q += 8 + k + (k & 1)
-            p += 8 + size + (size & 1)
-        return False
+        return "audio_tags" in _wav_kinds(d)
     return len(d) >= 128 and d[-128:-125] == b"TAG"  # ID3v1 (an MP3 without an ID3v2 tag)
 
 
@@ -1051,13 +1424,126 @@ def _audio_tags(d: bytes) -> bool:
 #: crafted file of empty chunks costs at most this many steps, not one per 8 bytes; an animated WebP keeps its EXIF
 #: after one ANMF chunk per frame, so the bound leaves room for 16k frames
 _IMAGE_CHUNKS = 1 << 14
+#: PNG text keys that software writes about itself or the file, not about a person: not counted
+_PNG_TOOL_KEYS = frozenset((b"Software", b"Creation Time", b"date:create", b"date:modify", b"date:timestamp",
+                            b"Raw profile type icc", b"Raw profile type icm", b"Raw profile type exif",
+                            b"Raw profile type APP1", b"Raw profile type xmp", b"XML:com.adobe.xmp"))
+_JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
+#: how JPEG comments that encoders write about themselves begin: not counted
+_TOOL_COMMENTS = (b"CREATOR: gd-jpeg", b"Created with GIMP", b"Lavc", b"Lavf", b"Intel(R) JPEG Library",
+                  b"LEAD Technologies", b"Optimized by JPEGmini", b"Handmade Software", b"AppleMark")
+
+
+def _inflate(b: bytes) -> bytes:
+    """zlib data inflated to at most :data:`_XMP_BYTES` bytes (a bomb costs no more); b"" when damaged."""
+    try:
+        return zlib.decompressobj().decompress(b, _XMP_BYTES)
+    except zlib.error:
+        return b""
+
+
+def _raw_profile(text: bytes) -> bytes:
+    """The bytes of ImageMagick's ``Raw profile type ...`` text ("\\nexif\\n   SIZE\\n" then hex lines)."""
+    parts = text[:2 * _XMP_BYTES + 64].split(b"\n", 3)
+    try:
+        return bytes.fromhex(parts[3].decode("ascii")) if len(parts) == 4 else b""
+    except ValueError:
+        return b""
+
+
+def _png_text(kind: bytes, body: bytes) -> set[str]:
+    """The kinds one PNG text chunk carries: EXIF / XMP profiles by their contents, any other key holding text as
+    ``text_chunks`` (except :data:`_PNG_TOOL_KEYS`)."""
+    key, _, rest = body.partition(b"\x00")
+    if kind == b"zTXt":  # a compression method byte, then zlib data
+        text = _inflate(rest[1:]) if key.startswith(b"Raw profile type") else rest[1:]
+    elif kind == b"iTXt":  # compression flag, method, language tag \0, translated keyword \0, text
+        flag, rest = rest[:1], rest[2:]
+        rest = rest.split(b"\x00", 2)[-1]
+        text = _inflate(rest) if flag == b"\x01" else rest
+    else:
+        text = rest
+    if key == b"XML:com.adobe.xmp" or key == b"Raw profile type xmp":
+        return xmp_identifying(text if key.startswith(b"XML") else _raw_profile(text))
+    if key in (b"Raw profile type exif", b"Raw profile type APP1"):
+        return tiff_identifying(_raw_profile(text))
+    if key in _PNG_TOOL_KEYS or key.startswith(b"date:") or not text.strip(b"\x00 \t\r\n"):
+        return set()
+    return {"text_chunks"}
+
+
+def _png_identifying(data: bytes) -> set[str]:
+    """The kinds a PNG's ``eXIf`` and text chunks carry (a chunk walk, bounded: text chunks may follow the
+    image data, and a walk costs a step per chunk where a search for their names reads every byte)."""
+    found: set[str] = set()
+    p, n = 8, len(data)
+    for _ in range(_IMAGE_CHUNKS):
+        if p + 8 > n:
+            break
+        size, kind = int.from_bytes(data[p:p + 4], "big"), data[p + 4:p + 8]
+        if kind == b"eXIf":
+            found |= tiff_identifying(data[p + 8:p + 8 + min(size, _XMP_BYTES)])
+        elif kind in _PNG_TEXT:
+            found |= _png_text(kind, data[p + 8:p + 8 + min(size, 2 * _XMP_BYTES)])
+        elif kind == b"IEND":
+            break
+        p += 12 + size
+    return found
+
+
+def _jpeg_identifying(data: bytes) -> set[str]:
+    """The kinds a JPEG's segments before the scan carry: EXIF and XMP (APP1), comments (COM)."""
+    # all three sit in segments before the scan (SOS, FF DA; within ~1 KB of the start in most files): most JPEGs
+    # (re-encoded ones) have none and cost three bounded searches, no segment walk, no scan of the pixels
+    sos = data.find(b"\xff\xda", 2, 1 << 20)
+    end = sos if sos > 0 else 65600
+    if data.find(b"Exif\x00\x00", 2, end) < 0 and data.find(_JPEG_XMP, 2, end) < 0 \
+            and data.find(b"\xff\xfe", 2, end) < 0:
+        return set()
+    from mmdata.codecs import jpeg_segments
+
+    found: set[str] = set()
+    for m, i, seg in jpeg_segments(data):
+        body = data[i + 4:i + 2 + seg]
+        if m == 0xE1 and body[:6] == b"Exif\x00\x00":
+            found |= tiff_identifying(body)
+        elif m == 0xE1 and body.startswith(_JPEG_XMP):
+            found |= xmp_identifying(body[len(_JPEG_XMP):])
+        elif m == 0xFE:
+            text = body.replace(b"\x00", b"").strip()
+            if text and not text.startswith(_TOOL_COMMENTS):
+                found.add("comments")
+    return found
+
+
+def _webp_identifying(data: bytes) -> set[str]:
+    """The kinds a WebP's ``EXIF`` and ``XMP `` chunks carry."""
+    if data.find(b"EXIF", 12) < 0 and data.find(b"XMP ", 12) < 0:  # most WebPs: no chunk walk
+        return set()
+    found: set[str] = set()
+    p, n = 12, len(data)
+    for _ in range(_IMAGE_CHUNKS):
+        if p + 8 > n:
+            break
+        kind, size = data[p:p + 4], int.from_bytes(data[p + 4:p + 8], "little")
+        if kind == b"EXIF":
+            found |= tiff_identifying(data[p + 8:p + 8 + min(size, _XMP_BYTES)])
+        elif kind == b"XMP ":
+            found |= xmp_identifying(data[p + 8:p + 8 + min(size, _XMP_BYTES)])
+        p += 8 + size + (size & 1)
+    return found
 
 
 def identifying_metadata(data: bytes) -> set[str]:
-    """The kinds of :data:`METADATA_KINDS` a member's bytes carry, from headers only: EXIF in a JPEG's APP1
-    segments, a PNG's ``eXIf`` chunk, a WebP's ``EXIF`` chunk or a TIFF's own directories (``gps``,
-    ``camera_serial``, ``artist``); tags in FLAC, Ogg, MP3 and WAV files (``audio_tags``). Empty for anything
-    else (text, labels) and for damaged headers. Cheap: the writer calls it on every image and audio member.
+    """The kinds of :data:`IDENTIFYING_KINDS` a member's bytes carry, from headers only: EXIF in a JPEG's APP1
+    segments, a PNG's ``eXIf`` chunk (or ImageMagick's EXIF text profile), a WebP's ``EXIF`` chunk or a TIFF's
+    own directories (``gps``, ``camera_serial``, ``artist``, ``description``); XMP packets (JPEG APP1, PNG
+    ``XML:com.adobe.xmp``, WebP ``XMP ``, TIFF tag 700: ``xmp``, and the kinds above they name); PNG text chunks
+    (``text_chunks``; the keys software writes about itself, :data:`_PNG_TOOL_KEYS`, excepted); JPEG comments
+    (``comments``); tags in FLAC, Ogg, MP3 and WAV files (``audio_tags``); a WAV's ``bext`` / ``iXML`` chunks
+    (``bwf``). Empty for anything else (text, labels) and for damaged headers: hostile bytes raise nothing, and
+    every walk is bounded (chunks, segments, bytes read and inflated). Cheap: the writer calls it on every image
+    and audio member.
 
     Example:
         >>> from mmdata.testing import image_bytes
@@ -1066,45 +1552,18 @@ def identifying_metadata(data: bytes) -> set[str]:
     """
     if not data.startswith(_META_MAGIC):
         return set()
-    if data[:2] == b"\xff\xd8":
-        # EXIF sits in a segment before the scan (SOS, FF DA; within ~1 KB of the start in most files): most
-        # JPEGs (re-encoded ones) have none and cost two bounded searches, no segment walk, no scan of the pixels
-        sos = data.find(b"\xff\xda", 2, 1 << 20)
-        if data.find(b"Exif\x00\x00", 2, sos if sos > 0 else 65600) < 0:
-            return set()
-        from mmdata.codecs import jpeg_segments
-
-        found: set[str] = set()
-        for m, i, seg in jpeg_segments(data):
-            if m == 0xE1 and data[i + 4:i + 10] == b"Exif\x00\x00":
-                found |= tiff_identifying(data[i + 4:i + 2 + seg])
-        return found
-    if data[:8] == _PNG_SIG:
-        if data.find(b"eXIf", 8, max(data.find(b"IDAT", 8), 8)) < 0:  # before the image data, or none
-            return set()
-        p, n = 8, len(data)
-        for _ in range(_IMAGE_CHUNKS):
-            if p + 8 > n:
-                break
-            size, kind = int.from_bytes(data[p:p + 4], "big"), data[p + 4:p + 8]
-            if kind == b"eXIf":
-                return tiff_identifying(data[p + 8:p + 8 + size])
-            if kind in (b"IDAT", b"IEND"):
-                break
-            p += 12 + size
+    try:
+        if data[:2] == b"\xff\xd8":
+            return _jpeg_identifying(data)
+        if data[:8] == _PNG_SIG:
+            return _png_identifying(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_identifying(data)
+        if data[:4] in (b"MM\x00*", b"II*\x00"):
+            return tiff_identifying(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+            kinds = _wav_kinds(data)
+            return kinds
+        return {"audio_tags"} if _audio_tags(data) else set()
+    except (IndexError, ValueError, OverflowError, MemoryError):  # hostile bytes: nothing found, nothing raised
         return set()
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        if data.find(b"EXIF", 12) < 0:  # most WebPs: no chunk walk
-            return set()
-        p, n = 12, len(data)
-        for _ in range(_IMAGE_CHUNKS):
-            if p + 8 > n:
-                break
-            kind, size = data[p:p + 4], int.from_bytes(data[p + 4:p + 8], "little")
-            if kind == b"EXIF":
-                return tiff_identifying(data[p + 8:p + 8 + size])
-            p += 8 + size + (size & 1)
-        return set()
-    if data[:4] in (b"MM\x00*", b"II*\x00"):
-        return tiff_identifying(data)
-    return {"audio_tags"} if _audio_tags(data) else set()

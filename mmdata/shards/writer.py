@@ -1399,7 +1399,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     # making one and entering the try left its `.tar.tmp-PID-<hex>` behind
     writers: dict[str, TarWriter] = {}
     per_field_samples = dict.fromkeys(task["fields"], 0) if columns_layout else {}
-    deep: list[int] | None = None  # [count, min, max] over the samples' 16-bit images (the card's warning)
+    deep: dict[str, Any] | None = None  # per image: 16-bit ones using 12 bits or fewer, float / signed ones clipped, multi-frame ones (the card's warnings)
     identifying: dict[str, list[Any]] | None = None  # kind -> [members, first members' names] (the card's metadata)
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
@@ -1552,16 +1552,16 @@ def identifying_metadata_card(parts: Any, k: int = 3) -> dict[str, Any]:
 
 def identifying_metadata_warning(card: Mapping[str, Any]) -> list[str]:
     """The warning for :func:`identifying_metadata_card` (none when nothing was found)."""
-    what = {"gps": "a GPS position (EXIF)", "camera_serial": "a camera serial number (EXIF)",
-            "artist": "an artist, owner or copyright name (EXIF)",
-            "audio_tags": "tags (Vorbis comments, ID3, WAV INFO)"}
-    parts = [f"{card[kind]} {'image' if kind != 'audio_tags' else 'audio'} member{'s' * (card[kind] != 1)} carry "
+    what = mediainfo.METADATA_WHAT
+    parts = [f"{card[kind]} {'audio' if kind in mediainfo.METADATA_AUDIO_KINDS else 'image'} "
+             f"member{'s' * (card[kind] != 1)} carry "
              f"{what[kind]} (e.g. {card['examples'][kind][0]})" for kind in what if card.get(kind)]
     if not parts:
         return []
     return [f"identifying metadata is published with the files (members are stored as read): {'; '.join(parts)}; "
             f"the card counts them (metadata); strip it from the sources before sharding if the data is to be shared "
-            f"(e.g. `exiftool -gps:all= -serialnumber= -artist= DIR`, `metaflac --remove-all-tags`)"]
+            f"(e.g. `exiftool -all= DIR` for EXIF / XMP / PNG text / JPEG comments, `metaflac --remove-all-tags`, a "
+            f"BWF editor for bext / iXML)"]
 
 
 def _read_sums(paths: list[Any], got: list[bytes | int]) -> list[str | None]:
@@ -1572,15 +1572,16 @@ def _read_sums(paths: list[Any], got: list[bytes | int]) -> list[str | None]:
 
 
 def _sixteen_bit(kept: list[tuple[Any, ...]], counts: list[int], datas: list[bytes], maybe: list[int],
-                 acc: list[int] | None) -> list[int] | None:
-    """``acc`` with the value range of each sample's image (the ``image`` member) among ``maybe`` that is 16-bit."""
+                 acc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``acc`` with the depth facts of each sample's image (the ``image`` member) among ``maybe``: 16-bit, float /
+    signed values, several frames (:func:`mediainfo.merge_sixteen_bit`), with the sample's key for the examples."""
     from bisect import bisect_right
 
     starts = list(accumulate(counts, initial=0))
     for j in maybe:
         r = bisect_right(starts, j) - 1
         if j - starts[r] == _layout(kept[r][4])[3]:
-            acc = mediainfo.merge_sixteen_bit(acc, mediainfo.sixteen_bit_range(datas[j]))
+            acc = mediainfo.merge_sixteen_bit(acc, mediainfo.image_depth(datas[j]), kept[r][0])
     return acc
 
 
@@ -3629,8 +3630,9 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
                     "leaves the class unbalanced, as it leaves unlabelled samples; rename the class, or give those "
                     "samples no label (an empty cell) if that is what it means"]
     deep = mediainfo.combine_sixteen_bit(results[p["name"]].get("sixteen_bit") for p in plan)
-    if (few := mediainfo.sixteen_bit_warning(deep, rows.num_rows - rows["image_mode"].null_count)) is not None:
-        warnings = [*warnings, few]  # 12-bit data in 16-bit files decodes nearly black: said once, at shard time
+    # 12-bit data in 16-bit files decodes nearly black, float / signed values are clipped, a multi-page image is read
+    # as its first page: said once, at shard time, counted per image
+    warnings = [*warnings, *mediainfo.deep_warnings(deep, rows.num_rows - rows["image_mode"].null_count)]
     warnings = [*warnings, *lost_modality_warnings(skipped, count)]
     if (kept := texts_kept_warning([e for p in plan for e in results[p["name"]].get("texts_kept") or ()])) is not None:
         warnings = [*warnings, kept]
