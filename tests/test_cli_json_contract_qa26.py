@@ -232,7 +232,9 @@ def test_the_cache_warning_joins_every_json_result(ds: Path, tmp_path: Path) -> 
 def test_a_busy_output_folder_exits_75(raw: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     first = subprocess.Popen([*CLI, "shard", str(raw), str(out), "--maxcount", "1"], cwd=tmp_path,
-                             env=_env(MMDATA_TEST_SHARD_DELAY="1", MMDATA_PROGRESS="off"), stdout=subprocess.DEVNULL,
+                             # 3 s a shard, 10 shards: the lock is held ~27 s after the first tar, for two CLI starts
+                             # (1 s was too short on a machine at load 37: the first job finished, the third call ran)
+                             env=_env(MMDATA_TEST_SHARD_DELAY="3", MMDATA_PROGRESS="off"), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.time() + 120
@@ -244,6 +246,7 @@ def test_a_busy_output_folder_exits_75(raw: Path, tmp_path: Path) -> None:
         doc = _doc(res.stdout)
         assert doc["exit_code"] == 75 and doc["ok"] is False and "being written by another job" in doc["error"]
         assert "error:" in res.stderr and "being written by another job" in res.stderr
+        assert first.poll() is None, "the first job ended before the third call: widen MMDATA_TEST_SHARD_DELAY"
         plain = _mmdata("shard", str(raw), str(out), "--maxcount", "1", cwd=tmp_path, MMDATA_PROGRESS="off")
         assert plain.returncode == 75 and plain.stdout == "", plain.stderr
     finally:
