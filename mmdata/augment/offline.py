@@ -15,7 +15,12 @@ output is never scored on augmented copies of its validation or test data. Media
 so the loader reads back the values it would have given (PNG images; audio as 16- or 24-bit FLAC when its
 values lie on that grid, else 32-bit float WAV, never clipped; UTF-8 text, ``.npy`` features), and the
 applied params of each sample are stored in the index column ``aug_params`` (JSON). Splits are kept;
-the card's ``augmentation`` entry names the ``augmented_splits`` and the ``eval_splits``. Batch-section
+the card's ``augmentation`` entry names the ``augmented_splits`` and the ``eval_splits``. A 16-bit source
+image (``image_mode`` ``I;16`` / ``I`` in the index) written as read — a split not augmented, or an
+original ``--keep-original`` keeps — keeps the source's image member (its bytes, 16 bits and all: the
+loader reads from it the values it read before) when the recipe's normalize stage has no image op; its
+augmented copies (the image ops work on 8-bit images), or every row where the normalize stage changes
+images, are 8-bit PNGs, counted and named in a warning and in the card (:func:`sixteen_bit_note`). Batch-section
 ops (mixup, mixgen) mix samples and are training-time only, so they are refused here.
 
 Provenance: each row of the output's ``index.parquet`` names the input sample it was made from in
@@ -992,6 +997,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
                 raise ShardError(f"{src}: no split {split!r}; it has {sorted(card.get('splits', {}))}")
         table = _index_columns(src, storage_options, ["key", "split", "shard"])
         rows = list(zip(*(table[c] for c in ("key", "split", "shard"))))
+        deep = _sixteen_bit_keys(src, storage_options, splits)
         listed = {split: [idx.check_shard_name(src, sh) for sh in card["splits"][split]["shards"]] for split in splits}
         for sh in (sh for names in listed.values() for sh in names) if not is_remote(src) else ():
             # refused here as the local reader refuses them: the tasks would open them blindly
@@ -1007,6 +1013,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
         rows, listed, source, shown, lost = _bare_rows(src, splits, storage_options, on_error)
         root = None  # bare shards: each task opens its source shards by their full paths / URLs
         originals = {}
+        deep = set()  # no index to say which images are 16-bit
     wanted = set(splits)
     if root is None:  # QA: a key twice read "would be written in split train and in split train"
         where: dict[tuple[str, str], str] = {}
@@ -1030,6 +1037,15 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     for o, key, split, shard in planned:
         records.append(Record(o, o, split=split))
         origin[o] = (key, shard)
+    # QA42 clinical #2: 16-bit scans written "as read" came out as 8-bit PNGs. A row written as read is its
+    # source's key (a split not augmented, a kept original); where the normalize stage leaves images alone its
+    # image member is the source's, byte for byte
+    as_read = not rec.normalize_sections.get("image")
+    raw_image = {o for o, key, _, _ in planned if key in deep and o == key} if as_read else set()
+    note = sixteen_bit_note([o for o, key, _, _ in planned if key in deep and o not in raw_image], as_read)
+    if note is not None:
+        warnings.warn(note, UserWarning, stacklevel=3)
+        notes = [*notes, note]
     # a dataset folder's samples by key (its shards hold them so: a task draws on one or two); bare shards' in
     # their order in the shards (a task reads whole every source shard it draws on: other tools' shards are
     # often written shuffled, and by key each task would read them all)
@@ -1055,6 +1071,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
             "on_error": on_error, "pass": pass_no,
             "augment": p["split"] in augmented, "decode_threads": 1 if executor == "ray" else 0, "plugins": plugins,
             "sources": inputs, "storage_options": storage_options,
+            **({"raw_image": [k for k in keys if k in raw_image]} if raw_image & set(keys) else {}),
             "source_keys": {k: originals[k] for k in inputs if k in originals},
             "source_shards": [sh for sh in listed[p["split"]] if sh in needed],
             "shard_names": {sh: shown[sh] for sh in listed[p["split"]] if sh in needed and sh in shown}}}
@@ -1064,7 +1081,8 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     files = None if card and is_remote(src) else _source_files(src, card, listed)
     ident = {"options": options, "augmentation": card_extra["augmentation"], "source": source, "on_error": on_error,
              "source_files": files, "user_code": _user_code(rec),
-             "plan": [(p["name"], p["split"], extra[p["name"]]["augment"]["keys"]) for p in plan]}
+             "plan": [(p["name"], p["split"], extra[p["name"]]["augment"]["keys"]) for p in plan],
+             **({"raw_image": sorted(raw_image)} if raw_image else {})}  # other bytes than an 8-bit job's
     plan_hash = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
     # the source card's warnings hold for the copies too (12-bit images in 16-bit files decode nearly black, label
     # spellings read as one class): carried, naming the source (QA: the output's card and inspect lost them)
@@ -1073,7 +1091,8 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     # then check_targets' notes, and what the recipe warns of while the job runs (QA31: a per-pixel map left where
     # it was went to stderr only): each local task adds what its own recipe warned of (Recipe.warned), so the
     # process's warning filters are neither read nor changed (QA31 review: two jobs in threads lost each other's)
-    kept = _CardWarnings([*carried, *(f"recipe: {n}" for n in notes)], {p["name"]: i for i, p in enumerate(plan)})
+    kept = _CardWarnings([*carried, *(n if n == note else f"recipe: {n}" for n in notes)],
+                         {p["name"]: i for i, p in enumerate(plan)})
     token = f"{os.getpid()}:{id(kept)}"
     for p in plan:
         extra[p["name"]]["augment"]["job"] = token
@@ -1248,6 +1267,65 @@ def _import_kernels(rec: Recipe) -> None:
             char_map(kind)
 
 
+#: index ``image_mode`` values of 16-bit (and 32-bit int) images, which the reader decodes by ``v >> 8``
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _sixteen_bit_keys(src: str | Path, storage_options: dict[str, Any] | None, splits: list[str]) -> set[str]:
+    """Keys of ``src``'s samples (in ``splits``) whose image the index records as 16-bit; an index without
+    ``image_mode`` (written before it was recorded) gives none."""
+    from mmdata.shards.index import load_index
+
+    try:
+        t = load_index(src, columns=["key", "split", "image_mode"], storage_options=storage_options).to_pydict()
+    except (ShardError, KeyError, ValueError):
+        return set()
+    wanted = set(splits)
+    return {k for k, sp, m in zip(t["key"], t["split"], t["image_mode"]) if sp in wanted and m in SIXTEEN_BIT_MODES}
+
+
+def sixteen_bit_note(keys: list[str], as_read: bool) -> str | None:
+    """The warning (console and card) for output rows of 16-bit source images written as 8-bit PNGs, or None.
+
+    Example:
+        >>> sixteen_bit_note(["a_aug0", "b_aug0"], as_read=True)[:58]
+        '2 16-bit source images written as 8-bit (the augmented cop'
+        >>> sixteen_bit_note([], as_read=True) is None
+        True
+    """
+    if not keys:
+        return None
+    shown = ", ".join(repr(k) for k in sorted(keys)[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    why = ("the augmented copies: image ops work on 8-bit images; the rows written as read keep the source's 16-bit "
+           "image bytes" if as_read else "the recipe's normalize stage has image ops, and image ops work on 8-bit images")
+    return (f"{len(keys)} 16-bit source image{'s' if len(keys) != 1 else ''} written as 8-bit ({why}; e.g. {shown}): "
+            "each keeps the high byte (v >> 8), as the loader reads 16-bit images; keep the source dataset for its "
+            "16-bit values")
+
+
+def _keep_source_images(made: dict[str, Record], aug: dict[str, Any], split: str, threads: int) -> None:
+    """Give the records ``aug["raw_image"]`` names (16-bit images written as read) their source's image
+    member, bytes as they are, in place of the 8-bit PNG; read undecoded, only those samples."""
+    import dataclasses
+
+    import mmdata
+
+    keys = [k for k in aug["raw_image"] if k in made and made[k].members.get("png") is not None]
+    if not keys or aug.get("src") is None:
+        return
+    ds = mmdata.open_dataset(aug["src"], split=split, partition=False, decode=False, decode_threads=threads,
+                             storage_options=aug.get("storage_options"), keys=keys,
+                             on_error=aug.get("on_error", "raise"))
+    for s in ds:
+        r = made.get(s.key)
+        exts = [e for e in s.fields if e in IMAGE_EXTS]
+        if r is None or len(exts) != 1 or not isinstance(s.fields[exts[0]], (bytes, bytearray)):
+            continue
+        raw = bytes(s.fields[exts[0]])
+        members = {(exts[0] if e == "png" else e): (raw if e == "png" else v) for e, v in r.members.items()}
+        made[s.key] = dataclasses.replace(r, members=members)
+
+
 def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     """One output shard of ``mmdata augment``, end to end (a Ray task, or a local writer's): read the
     source samples it needs (only the source shards holding them; of a dataset folder, only those samples
@@ -1298,6 +1376,8 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
         if job is not None:
             for text in getattr(rec, "warned", ()):  # Recipe.warned: the texts this recipe warned of
                 job.add(task["name"], text)
+    if aug.get("raw_image"):
+        _keep_source_images(made, aug, task["split"], threads)
     if on_error == "skip":  # the samples its reader skipped, as a local run lists them (same records, same plan)
         lost, _ = _source_losses(ds, made.values(), aug["sources"],
                                  lambda k: _planned_keys(k, aug.get("augment", True), aug["copies"],

@@ -592,14 +592,26 @@ def wave_scale(ax: Any, peak: float) -> None:
 
 def clip_text(seconds: float, rate: int, channels: int) -> str:
     """The line under a waveform: its length, rate and channels (QA26: with no axes, clips of 0.3 s and 1 s
-    looked alike).
+    looked alike). The channels' colours are said once per figure (:data:`WAVE_NOTE`): in each cell the
+    legend ran over the next cell, whose line then read "13.93 s" for 3.93 s (QA42 segments #3).
 
     Example:
         >>> clip_text(0.3, 16000, 1), clip_text(600, 44100, 2)
-        ('0.3 s · 16 kHz · mono', '600 s · 44.1 kHz · 2 ch (blue: 1st, orange: 2nd)')
+        ('0.3 s · 16 kHz · mono', '600 s · 44.1 kHz · 2 ch')
     """
-    ch = "mono" if channels == 1 else f"{channels} ch (blue: 1st, orange: {'2nd' if channels == 2 else 'the others'})"
-    return f"{seconds:.3g} s · {rate / 1000:g} kHz · {ch}"
+    return f"{seconds:.3g} s · {rate / 1000:g} kHz · {'mono' if channels == 1 else f'{channels} ch'}"
+
+
+#: the figure's note on the waveforms' colours, when a cell draws a clip of several channels
+WAVE_NOTE = "waveforms: blue the 1st channel, orange the others (a stereo clip's 2nd)"
+
+
+def _channels(s: Sample) -> int:
+    """The channels of ``s``'s audio (0: none)."""
+    audio = s.get("audio")
+    if audio is None or not hasattr(audio, "shape") or len(audio.shape) < 1:
+        return 0
+    return int(np.prod(audio.shape[:-1], dtype=np.int64)) if len(audio.shape) > 1 else 1
 
 
 def _first_plane(x: Any) -> np.ndarray:
@@ -1666,6 +1678,8 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     if "audio" in shrunk:
         notes.append(f"audio over {PREVIEW_SECONDS:g} s: the waveform's min / max envelope, the spectrogram of "
                      f"the first {PREVIEW_SECONDS:g} s")
+    if any(_channels(c) > 1 for r in cells for c in r):
+        notes.append(WAVE_NOTE)
     if skips.entries:
         many = len(skips.entries) != 1
         notes.append(f"skipped {len(skips.entries)} sample{'s' * many} (--on-error skip): {skips.keys()}")

@@ -1,5 +1,5 @@
 """Mid-epoch resume of a balanced loader: ``balance: over`` repeats a sample as ``<key>#r<i>``, and a batch
-boundary can fall between its copies. QA: the state skipped the copies still to come (27 samples
+boundary can fall between its copies (and, since QA42, between the shuffled rows of a block). QA: the state skipped the copies still to come (27 samples
 remained, 26 came; every later batch shifted). The state now says how many copies of the sample at each
 reader's position were handed out, and a resumed loader yields exactly the rest — at every resume point,
 with 0 and 2 DataLoader workers, with the random sections in the workers or on the device."""
@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import mmdata
+from mmdata.augment import balance
 from mmdata.augment.balance import Balanced, BalancePlan
 from mmdata.testing import make_messy_folder
 from mmdata.types import Sample
@@ -65,53 +66,69 @@ def test_over_resumes_exactly_at_every_batch(messy: Path, num_workers: int, augm
         assert all(_same(a, b) for a, b in zip(rest, full[k:])), f"resume after {k} batches: other contents"
 
 
-def test_a_copy_split_state_points_at_the_sample_and_the_next_epoch_is_whole(messy: Path) -> None:
+@pytest.mark.parametrize("spread", [3, 256])
+def test_a_block_split_state_points_at_the_block_and_the_next_epoch_is_whole(messy: Path, spread: int,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows of a block with repeats come shuffled (QA42 longtail F2): a state between two of them keeps
+    the reader at the block's first position and counts the rows handed out; the resume yields the rest."""
+    monkeypatch.setattr(balance, "SPREAD", spread)
     full, states = _pass_with_states(_loader(messy))
+    for k, state in enumerate(states[:-1], start=1):
+        resumed = _loader(messy)
+        resumed.load_state_dict(state)
+        assert [b.keys for b in resumed] == [b.keys for b in full[k:]], f"resume after {k} batches, state {state}"
     k, state = next((k, s) for k, s in enumerate(states[:-1], start=1) if s["copies"])
-    ((reader, done),) = state["copies"].items()
-    last = full[k - 1].keys[-1]  # a copy of the sample the reader stays on, with copies still to come
-    base = last.split("#r")[0]
-    assert done == (int(last.split("#r")[1]) + 1 if "#r" in last else 1)
-    assert full[k].keys[0] == f"{base}#r{done}"
     resumed = _loader(messy)
     resumed.load_state_dict(state)
-    assert [b.keys for b in resumed] == [b.keys for b in full[k:]]
-    # the skip of copies is for the resumed pass only: the next epoch is the same as a fresh loader's
+    list(resumed)
+    # the skip of rows is for the resumed pass only: the next epoch is the same as a fresh loader's
     fresh = _loader(messy)
     fresh.set_epoch(1)
     assert [b.keys for b in resumed] == [b.keys for b in fresh]
 
 
-def test_states_without_copies_still_load(messy: Path) -> None:
-    """States saved before ``copies`` existed: exact where no copy was pending; else (as then) the
-    resume goes on after the sample, without its copies still to come."""
+def test_states_without_copies_still_load(messy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """States without ``copies`` (saved before it existed, or where no block was cut): exact where no
+    block was cut; else the resume re-reads that block whole — rows repeat, none is lost."""
+    monkeypatch.setattr(balance, "SPREAD", 4)  # blocks of 4 positions: states at a block's end occur
     full, states = _pass_with_states(_loader(messy))
-    # what the earlier version saved: no copies, and the position past every sample whose first copy was out
-    old = [{**{k: v for k, v in s.items() if k != "copies"},
-            "positions": {r: p + (r in s["copies"]) for r, p in s["positions"].items()}} for s in states[:-1]]
+    old = [{k: v for k, v in s.items() if k != "copies"} for s in states[:-1]]
     whole = next(k for k, s in enumerate(states[:-1], start=1) if not s["copies"])
     resumed = _loader(messy)
     resumed.load_state_dict(old[whole - 1])
     assert [b.keys for b in resumed] == [b.keys for b in full[whole:]]
     k = next(k for k, s in enumerate(states[:-1], start=1) if s["copies"])
-    base = full[k - 1].keys[-1].split("#r")[0]
+    ((reader, done),) = states[k - 1]["copies"].items()
     resumed = _loader(messy)
     resumed.load_state_dict(old[k - 1])
-    expected = [key for b in full[k:] for key in b.keys if key.split("#r")[0] != base]
-    assert [key for b in resumed for key in b.keys] == expected
+    got = [key for b in resumed for key in b.keys]
+    rest = [key for b in full[k:] for key in b.keys]
+    assert len(got) == len(rest) + done and sorted(set(got)) == sorted(set(got) | set(rest))
 
 
-def test_balanced_yields_the_remaining_copies_once() -> None:
+def test_balanced_yields_the_remaining_rows_once() -> None:
     plan = BalancePlan({"a": "0", "b": "0", "c": "1"}, OVER, 0)
     src = [Sample(k, {}, None, {"reader": 0, "position": i}) for i, k in enumerate("abc")]
     out = list(Balanced(src, plan))
-    assert [s.key for s in out] == ["a", "b", "c", "c#r1"]
-    assert [(s.meta.get("repeat", 0), s.meta["copies"]) for s in out] == [(0, 1), (0, 1), (0, 2), (1, 2)]
-    # resumed on "c" with one copy out: another reader's sample at that position is whole, and so is
-    # the same reader's next sample there (a later epoch's)
-    other = Sample("c", {}, None, {"reader": 1, "position": 2})
-    resumed = Balanced([src[2], other, src[2]], plan, resume={0: (2, 1)})
-    assert [s.key for s in resumed] == ["c#r1", "c", "c#r1", "c", "c#r1"]
+    assert sorted(s.key for s in out) == ["a", "b", "c", "c#r1"]
+    # the loader's cursor: the block's start and the rows before, its end on the last row
+    assert [(s.meta["position"], s.meta["repeat"], s.meta["copies"]) for s in out] == [(0, 0, 4), (0, 1, 4), (0, 2, 4), (2, 3, 4)]
+    assert sorted((s.key, s.meta["copy"], s.meta["sample_copies"]) for s in out) == [
+        ("a", 0, 1), ("b", 0, 1), ("c", 0, 2), ("c#r1", 1, 2)]
+    # resumed on the block at 0 with 3 rows out: another reader's block at that position is whole, and so
+    # is the same reader's next block there (a later pass's)
+    other = [Sample(k, {}, None, {"reader": 1, "position": i}) for i, k in enumerate("abc")]
+    resumed = [s.key for s in Balanced([*src, *other, *src], plan, resume={0: (0, 3)})]
+    assert resumed == [out[3].key] + [s.key for s in out] * 2
+
+
+def test_balanced_without_repeats_keeps_the_order_and_positions() -> None:
+    """``under`` (drops only): the reader's order as it was, each row its sample's own position."""
+    plan = BalancePlan({"a": "0", "b": "0", "c": "1"}, {"by": "label", "mode": "under", "seed": 3}, 0)
+    src = [Sample(k, {}, None, {"reader": 0, "position": i}) for i, k in enumerate("abc")]
+    out = list(Balanced(src, plan))
+    assert [s.key for s in out] == [s.key for s in src if plan.repeats(s.key, 0)]
+    assert all(s.meta["position"] == "abc".index(s.key) and s.meta["copies"] == 1 for s in out)
 
 
 @pytest.mark.slow

@@ -72,3 +72,27 @@ def test_keys_choose_the_rows_and_an_unknown_key_is_named(clips: Path, tmp_path:
         preview_figure(clips, None, keys=["nope"])
     with pytest.raises(MMDataError, match="keys"):
         preview_figure(clips, None, keys="anti")
+
+
+def test_a_multichannel_clips_line_fits_its_cell_and_the_colours_are_said_once(tmp_path: Path) -> None:
+    """QA42 segments #3 / clinical #11: '3.73 s · 16 kHz · 6 ch (blue: 1st, orange: the others)' was wider
+    than its cell; the next cell's line was drawn over its tail, so 3.93 s read '13.93 s'."""
+    from mmdata.augment.preview import WAVE_NOTE
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    x = 0.3 * np.sin(2 * np.pi * 300 * np.arange(int(3.73 * RATE)) / RATE)
+    sf.write(raw / "six.wav", np.stack([x * (1 - c / 8) for c in range(6)], 1), RATE, subtype="PCM_16")
+    sf.write(raw / "two.wav", np.stack([x, -x], 1), RATE, subtype="PCM_16")
+    mmdata.shard(raw, tmp_path / "ds", progress=False)
+    fig = preview_figure(tmp_path / "ds", None, keys=["six", "two"], variants=3)
+    renderer = fig.canvas.get_renderer()
+    lines = [(ax, t) for ax in fig.axes for t in ax.texts if " s · 16 kHz · " in t.get_text()]
+    assert len(lines) == 2 * 4 and {t.get_text() for _, t in lines} == {"3.73 s · 16 kHz · 6 ch", "3.73 s · 16 kHz · 2 ch"}
+    for ax, t in lines:  # inside its own panel, so it cannot reach the next cell's
+        box, cell = t.get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert cell.x0 - 1 <= box.x0 and box.x1 <= cell.x1 + 1, (t.get_text(), box, cell)
+    notes = [t.get_text() for t in fig.texts]
+    assert sum(WAVE_NOTE in n for n in notes) == 1  # the legend once, for the figure
+    mono = preview_figure(tmp_path / "ds", None, keys=["six"], variants=1)
+    assert WAVE_NOTE in "".join(t.get_text() for t in mono.texts)
