@@ -39,8 +39,9 @@ shards ─open_dataset─▶ [balance] ─▶ workers: recipe normalize stage [+
 * Resume: ``state_dict()`` after k batches, ``load_state_dict()`` on a fresh loader → exactly the
   remaining batches of that epoch, also with DataLoader workers (the readers are rotated so the
   in-order round robin continues with the right worker). With ``balance`` a sample can come in several
-  copies (``<key>#r<i>``) that a batch boundary may split: the state then points at that sample and
-  says how many of its copies were handed out (``copies``), and the resumed pass yields the rest.
+  copies (``<key>#r<i>``), spread over a shuffled block of positions that a batch boundary may split: the
+  state then points at the block and says how many of its rows were handed out (``copies``), and the
+  resumed pass yields the rest.
 * Variable-length audio: ``max_duration=SECONDS`` batches by duration (:mod:`mmdata.augment.bucketing`):
   in each worker, samples of one duration bucket per batch, the padded cost (longest clip x samples)
   within the budget; ``batch_size`` then caps the samples (None: no cap); ``len()`` is unknown.
@@ -1020,8 +1021,9 @@ class Loader:
     def _track(self, batch: Batch) -> None:
         for m in batch.meta.get("samples", []):
             if "reader" in m:
-                # a reader's samples come in order; a balanced sample's copies (repeat 0..copies-1) in a row.
-                # Its last copy moves the reader past it; an earlier one leaves the reader on it, copies counted
+                # a reader's samples come in order; a balanced block's rows (a block of positions holding a
+                # repeat, shuffled: "repeat" counts its rows handed out, "copies" its size) share one position.
+                # Its last row moves the reader past the block; an earlier one leaves the reader on it, rows counted
                 r, pos, done = int(m["reader"]), int(m["position"]), int(m.get("repeat", 0)) + 1
                 at = (pos + 1, 0) if done >= int(m.get("copies", 1)) else (pos, done)
                 if at > (self._positions.get(r, 0), self._copies.get(r, 0)):
