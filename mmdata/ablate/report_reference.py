@@ -169,7 +169,8 @@ def target_text(ref: dict[str, Any] | None, metric_name: str) -> str:
     return (f"Target: {what}, {len(names)} class{'es' * (len(names) != 1)} ({shown}). {test} ({counts}). A constant "
             f"predictor — the same class for every example, what a model that learned nothing outputs — scores at best "
             f"accuracy {_pts(c['accuracy'])} points (always {md_code(best)}, the test split's majority class) and "
-            f"macro-F1 {_pts(c['macro_f1'])}: the trivial reference a model must beat.")
+            f"macro-F1 {_pts(c['macro_f1'])} (balanced accuracy {_pts(1 / max(1, sum(1 for v in ref['test_counts'].values() if v)))}, "
+            f"whichever class): the trivial reference a model must beat.")
 
 
 def noise_text(kind: str | None, entry: bool) -> str:
@@ -253,10 +254,16 @@ def reference_warnings(ref: dict[str, Any] | None, const: dict[str, Any] | None,
     if ref:
         n = ref["n_test"]
         step = 100.0 / n
-        pts = ref["kind"] == "classes" and metric.column in ("test_accuracy", "test_macro_f1") and metric.scale == 100.0
+        balanced = ref["kind"] == "classes" and metric.column == "test_balanced_accuracy"
+        if balanced:  # one example of class c moves its recall by 1/n_c, the mean by 1/(K n_c): the rarest class's
+            held = [v for v in ref["test_counts"].values() if v]
+            step = 100.0 / (len(held) * min(held)) if held else step
+        pts = ref["kind"] == "classes" and metric.column in ("test_accuracy", "test_macro_f1",
+                                                             "test_balanced_accuracy") and metric.scale == 100.0
         if n < SMALL_TEST or (pts and math.isfinite(delta) and 0 < delta < step):
             # a target scores no accuracy (QA31 D4: a regression was not warned, a multi-label one read "accuracy")
-            moves = (f"moves accuracy by {step:.2f} points" if ref["kind"] == "classes" else
+            moves = (f"of the rarest class moves balanced accuracy by up to {step:.2f} points" if balanced else
+                     f"moves accuracy by {step:.2f} points" if ref["kind"] == "classes" else
                      f"is {step:.2f}% of them, and the primary metric `{metric.name}` rests on these few")
             out.append(f"the test split `{ref['test_split']}` has {n} labelled examples: one example {moves}"
                        + (f", more than δ = {num(delta, dec, sign=False)}" if pts and

@@ -177,3 +177,21 @@ def test_float_noise_is_no_effect_and_labels_hold_no_commas() -> None:
     labels = _secondary([{"robust_image_mae_auc": 1.0, "missing_audio_mae": 1.0, "test_mae": 1.0}], "test_mae")
     assert all("," not in lab for lab, _, _ in labels.values())
     assert labels["robust_image_mae_auc"][0] == "corruption AUC of MAE (image)"
+
+
+def test_a_balanced_accuracy_report_gives_its_constant_reference_and_the_rarest_class_step() -> None:
+    # QA42 review: a report ranked on test.balanced_accuracy gave the constant predictor's accuracy and macro-F1
+    # only, and the small-test-split warning the step of accuracy (one example of a class of n_c moves the mean
+    # recall over K classes by 1/(K n_c))
+    from mmdata.ablate.design import Metric
+    from mmdata.ablate.report_reference import target_text
+
+    ref = {"kind": "classes", "key": None, "test_split": "test", "n_test": 8, "names": ["a", "b", "c"],
+           "train_counts": {"a": 10, "b": 5, "c": 4}, "test_counts": {"a": 6, "b": 2, "c": 0}, "absent_from_test": ["c"],
+           "constant": {"a": {"accuracy": 6 / 8, "macro_f1": 0.5}, "b": {"accuracy": 2 / 8, "macro_f1": 0.2}},
+           "best_constant": "a"}
+    assert "(balanced accuracy 50.00, whichever class)" in target_text(ref, "test.balanced_accuracy")
+    metric = Metric(column="test_balanced_accuracy", label="balanced accuracy (points)")
+    w = "\n".join(reference_warnings(ref, None, baseline="baseline", base_values={0: 60.0}, metric=metric, delta=5.0,
+                                     mdes={}, dec=2))
+    assert "one example of the rarest class moves balanced accuracy by up to 25.00 points, more than δ = 5.00" in w
