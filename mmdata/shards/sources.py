@@ -107,6 +107,9 @@ class Record:
     #: samples of one group go to one split (a manifest's ``--group-by`` column: an image's caption rows,
     #: a speaker's clips); ``None``: a group of its own (:func:`mmdata.shards.writer.assign_splits`)
     group: str | None = None
+    #: where the sample comes from in its manifest (``"bad.csv row 6"``, rows counted from 1 below the header), for
+    #: the reports of what its task finds (a segment that cannot be cut); not an index column
+    row: str | None = field(default=None, compare=False)
 
 
 #: a record's ``extra`` entry saying why it has no member (``mmdata augment --on-error skip``: the recipe refused
@@ -2955,7 +2958,7 @@ def _check_one_column_header(header: Sequence[str], path: str | Path) -> None:
         ...     _check_one_column_header(["image;age"], "m.csv")
         ... except SourceError as exc:
         ...     str(exc)[:76]
-        "manifest m.csv: its header is one column 'image;age': the file looks semicolo"
+        "manifest m.csv: its header is one column 'image;age': the file looks semicol"
     """
     if len(header) != 1:
         return
@@ -4801,7 +4804,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             if _nfc(group.strip()) != group:  # the splitter would respell it (writer._group_values): as before
                 group = extra[SEGMENT_SOURCE]
         records.append(Record(safe_key(nfc_key), source_key, dict(sorted(members.items())), label, split,
-                              stats=seg_stats, extra=extra, group=group))
+                              stats=seg_stats, extra=extra, group=group, row=where))
     warnings += key_notes
     if ends_named:
         warnings.append(_ends_named_warning(ends_named, segs, name))

@@ -1414,7 +1414,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     records = task["records"]
     segments = None
     if any(rec[3] and SEGMENT_FRAMES in rec[3] for rec in records):  # a manifest's --segment rows: cut here
-        segments = _Segments(read)
+        segments = _Segments(read, task.get("precut"), task.get("segment_rows"))
         records, read = [segments.swap(rec) for rec in records], segments.read
     try:
         for f in (task["fields"] if columns_layout else [None]):
@@ -1678,11 +1678,12 @@ class _Cut:
     (:func:`mmdata.shards.sources.segment_ext`). Stands in for the path in a task's records while its shard
     is written; reports name the file (``os.fspath``)."""
 
-    __slots__ = ("path", "first", "stop", "ext", "reason")
+    __slots__ = ("path", "first", "stop", "ext", "reason", "where")
 
-    def __init__(self, path: str, first: int, stop: int, ext: str) -> None:
+    def __init__(self, path: str, first: int, stop: int, ext: str, where: str | None = None) -> None:
         self.path, self.first, self.stop, self.ext = path, first, stop, ext
         self.reason: str | None = None  #: why it could not be cut (the report's words)
+        self.where = where  #: its manifest row and sample key ("bad.csv row 6, sample 'a_000500.000'"), for reason
 
     def __fspath__(self) -> str:
         return self.path
@@ -1771,6 +1772,10 @@ def cut_segment(f: Any, first: int, stop: int, ext: str) -> bytes:
              "float64" if sub == "DOUBLE" else "float32")
     if sub in SEEK_INEXACT:
         data = _decoded_frames(f, first, stop, dtype)
+        kept_first, kept = f._mmdata_decoded
+        end = kept_first + kept.shape[0]  # where decoding stopped: the file's end when it is short
+        if data.shape[0] != stop - first and end < f.frames:
+            raise _Truncated(end, f.frames, f.samplerate)
     else:
         f.seek(first)
         data = f.read(stop - first, dtype=dtype, always_2d=True)
@@ -1791,23 +1796,37 @@ def cut_segment(f: Any, first: int, stop: int, ext: str) -> bytes:
     return buf.getvalue()
 
 
+class _Truncated(CorruptMedia):
+    """A lossy recording whose decoding ends before the frames its header gives (a truncated or corrupt file):
+    where it ends, for :func:`_cut_failure` (review of 483ce55: such a cut said the file had "changed since the
+    manifest was read", with the segment's start as its length)."""
+
+    def __init__(self, readable: int, frames: int, rate: int) -> None:
+        super().__init__(f"audio: the file decodes to {readable} frames, fewer than its header's {frames}")
+        self.readable, self.frames, self.rate = readable, frames, rate
+
+
 def _cut_failure(c: _Cut, exc: BaseException) -> str:
     """What a failed cut says after its frames: the segment's times, and for a read that fails inside the
     length the header gives (a truncated or corrupt file: libsndfile's ``psf_fseek() failed``, ``lost sync``)
     how far the file can be read (:func:`_readable_frames`; QA42: the message named only libsndfile's words)."""
     why = str(exc).strip()
-    if isinstance(exc, CorruptMedia):
+    if isinstance(exc, _Truncated):  # a lossy file: decoded from its start up to its end (no bisecting seeks)
+        readable, frames, rate = exc.readable, exc.frames, exc.rate
+    elif isinstance(exc, CorruptMedia):
         return f" ({why})"
-    try:
-        st = os.stat(c.path)
-        readable, frames, rate = _readable_frames(c.path, st.st_size, file_stamp(st))
-    except (RuntimeError, OSError):
-        return f" ({why})"
+    else:
+        try:
+            st = os.stat(c.path)
+            readable, frames, rate = _readable_frames(c.path, st.st_size, file_stamp(st))
+        except (RuntimeError, OSError):
+            return f" ({why})"
     times = f"{c.first / rate:g} s to {c.stop / rate:g} s"
     if readable >= frames:
         return f" ({times}: {why})"
     return (f" ({times}): the file is truncated or corrupt after ~{readable / rate:.0f} s (its header says "
-            f"{frames / rate:.0f} s); libsndfile: {why}")
+            f"{frames / rate:.0f} s); " + ("its decoding ends there" if isinstance(exc, _Truncated) else
+                                           f"libsndfile: {why}"))
 
 
 @lru_cache(maxsize=16)
@@ -1839,17 +1858,107 @@ def _readable_frames(path: str, size: int, stamp: int) -> tuple[int, int, int]:
     return (frames if hi >= frames else lo), frames, rate
 
 
+def _precut_lossy(tasks: list[dict[str, Any]], workers: int = 1) -> str | None:
+    """Cut, before the shard tasks run, the ``--segment`` members of every lossy recording (:data:`SEEK_INEXACT`)
+    that has several segments in ``tasks``: each recording decoded once, forward, its segments in start order
+    (:func:`cut_segment`: the same bytes), kept in a spill file of a temporary folder; each task gets
+    ``task["precut"]`` (its cuts' places there, and the recordings' sizes and change stamps) and reads them
+    instead of decoding (:class:`_Segments`). Review of 483ce55: a task decodes a lossy file forward from frame 0
+    (its seeks are not exact), so segments cut out of start order (a manifest's own key column) or spread over
+    shard tasks (``--maxcount``) restarted the decoder each time: quadratic in the recording's length. A cut that
+    fails here (a truncated file) is left to its task, which reports it. Returns the folder (the caller removes
+    it), or None when there is nothing to cut; tasks fetching remote sources are left as they are."""
+    import tempfile
+
+    from mmdata.shards.sources import close_audio, open_audio
+
+    wanted: dict[str, set[tuple[int, int, str]]] = {}
+    for task in tasks:
+        if task.get("source"):
+            continue
+        for rec in task["records"]:
+            if rec[3] and SEGMENT_FRAMES in rec[3]:
+                first, _, stop = rec[3][SEGMENT_FRAMES].partition(":")
+                for e, v in zip(rec[4], rec[5]):
+                    if field_of(e) == "audio" and v.__class__ is str:
+                        wanted.setdefault(v, set()).add((int(first), int(stop), e))
+    wanted = {p: cuts for p, cuts in wanted.items() if len(cuts) > 1}
+    if not wanted:
+        return None
+    folder = tempfile.mkdtemp(prefix="mmdata-segments-")
+
+    def cut_all(item: tuple[int, tuple[str, set[tuple[int, int, str]]]]
+                ) -> tuple[str, tuple[int, int] | None, dict[tuple[int, int, str], tuple[int, int]]]:
+        i, (path, cuts) = item
+        places: dict[tuple[int, int, str], tuple[int, int]] = {}
+        try:
+            st = os.stat(path)
+            f = open_audio(path)
+        except (OSError, RuntimeError, ValueError):
+            return path, None, places  # its task says why
+        try:
+            if f.subtype not in SEEK_INEXACT:
+                return path, None, places
+            with open(os.path.join(folder, f"{i}.bin"), "wb") as out:
+                for cut in sorted(cuts):  # start order: the decoder never rewinds (_decoded_frames)
+                    try:
+                        data = cut_segment(f, *cut)
+                    except (RuntimeError, CorruptMedia, ValueError):
+                        break  # the decoder is lost: this cut and the later ones are left to their tasks
+                    places[cut] = (out.tell(), len(data))
+                    out.write(data)
+        finally:
+            close_audio(f)
+        return path, (st.st_size, file_stamp(st)), places
+
+    items = list(enumerate(sorted(wanted.items())))
+    try:
+        if workers > 1 and len(items) > 1:
+            with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="mmdata-cut") as pool:
+                done = list(pool.map(cut_all, items))
+        else:
+            done = list(map(cut_all, items))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    spill = {path: (os.path.join(folder, f"{i}.bin"), stamp, places)
+             for (i, _), (path, stamp, places) in zip(items, done) if stamp is not None and places}
+    if not spill:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    for task in tasks:
+        if task.get("source"):
+            continue
+        mine: dict[str, Any] = {}
+        for rec in task["records"]:
+            if rec[3] and SEGMENT_FRAMES in rec[3]:
+                first, _, stop = rec[3][SEGMENT_FRAMES].partition(":")
+                for e, v in zip(rec[4], rec[5]):
+                    at = spill.get(v) if v.__class__ is str else None
+                    place = at[2].get((int(first), int(stop), e)) if at is not None else None
+                    if place is not None:
+                        mine.setdefault(v, (at[0], at[1], {}))[2][(int(first), int(stop), e)] = place
+        if mine:
+            task["precut"] = mine
+    return folder
+
+
 class _Segments:
     """A shard task's segment members (records whose ``extra`` holds ``segment_frames``): their audio value
     swapped for a :class:`_Cut`, read by :meth:`read` (a :func:`read_many` that cuts them). Each recording is
     opened once per task and kept open in a small LRU while its segments (sorted by key, so together) are
-    read: one header parse, and only the frames of each segment read."""
+    read: one header parse, and only the frames of each segment read. ``precut``: segments of lossy recordings
+    cut before the task (:func:`_precut_lossy`: path -> (spill file, (size, change stamp), {(first, stop, ext):
+    (offset, length)})), read from there while the recording is unchanged."""
 
     _OPEN = 4  # open recordings per task
 
-    def __init__(self, inner: Callable[..., Any]) -> None:
+    def __init__(self, inner: Callable[..., Any], precut: Mapping[str, Any] | None = None,
+                 rows: Mapping[str, str] | None = None) -> None:
         self.inner = inner
         self.files: dict[str, Any] = {}  # path -> open SoundFile, least recently used first
+        self.precut = precut or {}
+        self.rows = rows or {}  # sample key -> its manifest row ("bad.csv row 6"), for the reasons
 
     def swap(self, rec: tuple[Any, ...]) -> tuple[Any, ...]:
         from mmdata.shards.sources import SEGMENT_FRAMES
@@ -1859,9 +1968,11 @@ class _Segments:
             return rec
         first, _, stop = extra[SEGMENT_FRAMES].partition(":")
         exts, values = rec[4], list(rec[5])
+        row = self.rows.get(rec[0])
+        where = f"{row}, sample {rec[1]!r}" if row else f"sample {rec[1]!r}"
         for i, e in enumerate(exts):
             if field_of(e) == "audio" and values[i].__class__ is str:
-                values[i] = _Cut(values[i], int(first), int(stop), e)
+                values[i] = _Cut(values[i], int(first), int(stop), e, where)
         return (*rec[:5], tuple(values))
 
     def read(self, paths: list[Any], max_size: int | None = None, max_total: int | None = None
@@ -1891,6 +2002,14 @@ class _Segments:
             st = os.stat(c.path)
         except OSError as exc:
             return exc.errno or errno.EIO, -1, exc.errno or errno.EIO
+        at = self.precut.get(c.path)
+        if at is not None and at[1] == (st.st_size, file_stamp(st)) and (c.first, c.stop, c.ext) in at[2]:
+            offset, length = at[2][c.first, c.stop, c.ext]
+            with open(at[0], "rb") as spill:
+                spill.seek(offset)
+                data = spill.read(length)
+            if len(data) == length:
+                return data, st.st_size, file_stamp(st)
         f = self.files.pop(c.path, None)
         try:
             if f is None:
@@ -1903,7 +2022,8 @@ class _Segments:
             self.files.pop(c.path, None)  # a failed read leaves the decoder lost: the next segment opens it anew
             if f is not None:
                 close_audio(f)
-            c.reason = f"audio: cannot cut frames {c.first}:{c.stop}{_cut_failure(c, exc)}"
+            c.reason = (f"{c.where + ': ' if c.where else ''}audio: cannot cut frames {c.first}:{c.stop}"
+                        f"{_cut_failure(c, exc)}")
             return errno.EIO, st.st_size, file_stamp(st)
         except OSError as exc:  # it cannot be opened (as read_many says it; a limit of this machine stops the job)
             return exc.errno or errno.EIO, -1, exc.errno or errno.EIO
@@ -3132,17 +3252,21 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         free = sum(1 for r in records if r.split is None)
         by_key = []
         conflicts: list[tuple[str, str, str]] = []  # (key, earlier split, own split): the source's split wins
+        agreed = 0  # samples whose own split is the earlier version's
         for r in records:
             if r.split is None and r.key in before:
                 r.split = before[r.key]
                 kept += 1
                 by_key.append(r)
-            elif r.split is not None and before.get(r.key, r.split) != r.split:
-                conflicts.append((r.key, before[r.key], r.split))
+            elif r.split is not None and r.key in before:
+                if before[r.key] != r.split:
+                    conflicts.append((r.key, before[r.key], r.split))
+                else:
+                    agreed += 1
         earlier_name = about.get("name") or Path(str(split_from).rstrip("/")).name
         if conflicts:  # QA42: a re-export's split column moved test samples to train under --split-from, silently
             warnings = [*(warnings or []), _split_conflicts_warning(conflicts, earlier_name)]
-        if records and not free:
+        if records and not free and (conflicts or not agreed):  # (a split column that agrees changes nothing either)
             warnings = [*(warnings or []),
                         f"--split-from {earlier_name}: every sample has a split of its own (a manifest's split column, "
                         f"split folders), which wins: --split-from changed nothing"]
@@ -3182,6 +3306,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                         f"earlier version of this dataset"]
         given_by = "--split-from"
         card_extra["split_from"] = {**about, "kept": kept, "new": sum(1 for r in records if r.split is None),
+                                    **({"agreed": agreed} if agreed else {}),
                                     **({"moved_class": len(moved)} if moved else {}),
                                     **({"labelled": len(labelled)} if labelled else {}),
                                     **({"conflicts": _split_conflicts(conflicts)} if conflicts else {}),
@@ -3216,8 +3341,11 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     fields = sorted({field_of(e) for exts in layouts for e in exts})
     options = job_options(maxcount=maxcount, maxsize=maxsize, split=used, seed=seed, layout=layout,
                           on_error=on_error, max_file_size=max_file_size, check=check)
+    # each segment's manifest row, for a cut's failure (review of 483ce55): the tasks', not the index's
+    rows = {p["name"]: {"segment_rows": where} for p in plan
+            if (where := {r.key: r.row for r in p["records"] if r.row and r.extra and SEGMENT_FRAMES in r.extra})}
     return write_plan(out, plan, payloads, fields, options, _plan_hash(plan, payloads, options, local=source is None),
-                      workers=workers,
+                      workers=workers, task_extra=rows or None,
                       label_names=label_names, label_names_from=label_names_from, skipped=skipped,
                       warnings=warnings, root=root, progress=progress, name=name, card_extra=card_extra,
                       fsync=fsync, executor=executor, address=address, storage_options=storage_options,
@@ -3554,6 +3682,7 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
         if prog is not None:
             prog.update(prog.task_ids[0], advance=sizes[res["name"]])
 
+    spill = _precut_lossy(todo, workers) if executor != "ray" and write_fn is _write_task else None
     try:
         if executor == "ray" and todo:
             from mmdata.shards.ray_executor import run_shard_tasks
@@ -3591,6 +3720,8 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
         journal.close()
         if prog is not None:
             prog.stop()
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
     return results, reused, rows.table()
 
 

@@ -134,8 +134,64 @@ def test_a_truncated_recording_says_where_it_ends(tmp_path: Path) -> None:
     m = _csv(raw / "bad.csv", [("trunc.flac", 1.0, 1.0, "a"), ("trunc.flac", 50.0, 1.0, "b")])
     rep = mmdata.shard(m, tmp_path / "ds", segment=SEG, progress=False)
     card = idx.load_card(tmp_path / "ds")
-    reasons = [s["reason"] for s in card["skipped"] if s["reason"].startswith("audio:")]
+    reasons = [s["reason"] for s in card["skipped"] if "audio: cannot cut" in s["reason"]]
     assert len(reasons) == 1 and "the file is truncated or corrupt after ~" in reasons[0], card["skipped"]
     after = int(reasons[0].split("after ~")[1].split(" s")[0])
     assert 20 <= after <= 40 and "its header says 60 s" in reasons[0] and "50 s to 51 s" in reasons[0], reasons
     assert rep["samples"] == 1
+    # review of 483ce55: the row and the sample were named nowhere in it
+    (bad,) = [s for s in card["skipped"] if s["reason"].startswith("bad.csv row 2, sample 'trunc_000050.000': audio:")]
+    assert not [c for c in pq.read_schema(tmp_path / "ds" / idx.INDEX).names if "row" in c]  # no index column
+
+
+def test_a_truncated_mp3_says_where_its_decoding_ends(tmp_path: Path) -> None:
+    """Review of 483ce55: a lossy file is decoded from its start, and a truncated MP3 (its Xing header still says
+    the whole length) said it held the segment's start in frames and "changed since the manifest was read"."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    x = 0.1 * np.random.default_rng(1).standard_normal(16000 * 40)
+    sf.write(raw / "t.mp3", x, 16000, format="MP3", subtype="MPEG_LAYER_III")
+    data = (raw / "t.mp3").read_bytes()
+    (raw / "t.mp3").write_bytes(data[:len(data) // 2])
+    m = _csv(raw / "bad.csv", [("t.mp3", 1.0, 1.0, "a"), ("t.mp3", 2.0, 1.0, "a"), ("t.mp3", 35.0, 1.0, "b")])
+    rep = mmdata.shard(m, tmp_path / "ds", segment=SEG, progress=False)
+    reasons = [s["reason"] for s in idx.load_card(tmp_path / "ds")["skipped"] if "audio:" in s["reason"]]
+    assert len(reasons) == 1 and reasons[0].startswith("bad.csv row 3, sample 't_000035.000': audio: cannot cut"), reasons
+    after = int(reasons[0].split("after ~")[1].split(" s")[0])
+    assert 15 <= after <= 25 and "its header says 40 s" in reasons[0] and "35 s to 36 s" in reasons[0], reasons
+    assert "changed since" not in reasons[0]
+    assert rep["samples"] == 2
+
+
+def test_lossy_segments_in_shuffled_key_order_decode_the_recording_once(tmp_path: Path, monkeypatch) -> None:
+    """Review of 483ce55: a manifest's own key column (not in start order) or a small --maxcount restarted the
+    decoder at frame 0 for each segment that starts before the previous one, and for each shard task: quadratic in
+    the recording's length. Counted here as the decoder's rewinds to frame 0, not timed."""
+    src = _vorbis(tmp_path / "raw", seconds=8.0)
+    full, _ = sf.read(src, dtype="float32", always_2d=True)
+    order = np.random.default_rng(7).permutation(14)
+    rows = [(f"utt_{order[i]:02d}", "v.ogg", round(0.5 * i, 3), 0.7, "ab"[i % 2]) for i in range(14)]
+    m = _csv(tmp_path / "raw" / "keyed.csv", rows, ("key", "audio", "start", "duration", "label"))
+    rewinds = []
+    seek = sf.SoundFile.seek
+
+    def counted(self, frames, whence=0):  # type: ignore[no-untyped-def]
+        if frames == 0 and whence == 0:
+            rewinds.append(self.name)
+        return seek(self, frames, whence)
+
+    monkeypatch.setattr(sf.SoundFile, "seek", counted)
+    mmdata.shard(m, tmp_path / "ds", segment=SEG, on_error="raise", maxcount=2, progress=False)
+    assert len(rewinds) == 1, rewinds  # before: 8 (a shard task's first segment, a key out of start order)
+    monkeypatch.setattr(sf.SoundFile, "seek", seek)
+    got = _members(tmp_path / "ds")
+    t = pq.read_table(tmp_path / "ds" / idx.INDEX, columns=["key", "segment_frames"]).to_pydict()
+    assert sorted(got) == sorted(t["key"]) and len(got) == 14
+    for key, frames in zip(t["key"], t["segment_frames"]):
+        first, stop = map(int, frames.split(":"))
+        back, _ = sf.read(io.BytesIO(got[key]), dtype="float32", always_2d=True)
+        np.testing.assert_allclose(back, full[first:stop], atol=1 / 32768 + 1e-7, err_msg=key)
+    mmdata.shard(m, tmp_path / "one", segment=SEG, on_error="raise", progress=False)
+    assert _members(tmp_path / "one") == got  # the same bytes whatever the shards
+    mmdata.shard(m, tmp_path / "threads", segment=SEG, on_error="raise", maxcount=3, workers=3, progress=False)
+    assert _members(tmp_path / "threads") == got

@@ -128,3 +128,16 @@ def test_a_split_column_that_agrees_with_split_from_is_not_warned(tmp_path: Path
     assert not [w for w in rep["warnings"] if "split column differs" in w or "changed nothing" in w], rep["warnings"]
     assert "conflicts" not in idx.load_card(tmp_path / "v2")["split_from"]
     assert _by_source(tmp_path / "v2")["s000"] == "train"
+
+
+def test_a_split_column_that_agrees_everywhere_is_counted_and_not_warned(tmp_path: Path) -> None:
+    """Review of 483ce55: every row's split the same as --split-from's warned "--split-from changed nothing" and the
+    card said kept 0, new 0 (the agreeing samples counted nowhere)."""
+    rows = _rows(tmp_path)
+    mmdata.shard(_manifest(tmp_path / "m1.csv", rows), tmp_path / "v1", progress=False)
+    rep = mmdata.shard(_manifest(tmp_path / "m2.csv", rows), tmp_path / "v2", split_from=tmp_path / "v1",
+                       progress=False)
+    assert not [w for w in rep["warnings"] if "--split-from" in w], rep["warnings"]
+    card = idx.load_card(tmp_path / "v2")["split_from"]
+    assert card["agreed"] == 12 and card["kept"] == 0 and card["new"] == 0 and "conflicts" not in card
+    assert _by_source(tmp_path / "v2") == _by_source(tmp_path / "v1")
