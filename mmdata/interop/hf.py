@@ -871,6 +871,12 @@ def _json_values(path: str | Path, card: Mapping[str, Any], columns: set[str]) -
     """The values of ``columns`` in the ``.json`` members of every shard (not null), read from the tars."""
     import tarfile
 
+    from mmdata.urls import is_remote
+
+    if is_remote(path):
+        raise ShardError(f"{path}: typing the --meta columns {', '.join(sorted(columns))} (kind json) reads every "
+                         "shard's .json members, from a local folder only: download or stage the dataset "
+                         "(mmdata.urls.stage_dataset) and give its folder, or pass features= of your own")
     out: dict[str, list[Any]] = {c: [] for c in columns}
     for split, info in (card.get("splits") or {}).items():
         for shard in info.get("shards") or []:
@@ -896,8 +902,9 @@ def metadata_json_feature(path: str | Path, card: Mapping[str, Any]) -> tuple[di
     sharded with ``--meta``: a dict of one feature per metadata column. A column of kind ``json`` (mappings, lists
     of mappings, values of several types) is typed from its values the way Arrow infers them (what HF's builder
     does without ``features=``: ``{"url": ..., "author": ...}`` -> a struct); one whose values have no one type
-    (``3`` and ``"n/a"``) is ``Value("string")``, which the builder fills with ``str(value)``. Returns the feature
-    and the names of those string-typed columns.
+    (``3`` and ``"n/a"``), or that holds an integer beyond 64 bits, is ``Value("string")``, which the builder fills
+    with ``str(value)`` (Python's, not JSON: HF's loader does it). The shards are read once per process for a
+    dataset as it is. Returns the feature and the names of those string-typed columns.
 
     Example:
         >>> import tempfile, mmdata
@@ -907,28 +914,59 @@ def metadata_json_feature(path: str | Path, card: Mapping[str, Any]) -> tuple[di
         >>> metadata_json_feature(t + "/ds", {"metadata_kinds": {"n": "int"}})
         ({'n': Value('int64')}, [])
     """
-    import pyarrow as pa
-
     ds = _datasets()
     kinds = {str(c): str(k) for c, k in card["metadata_kinds"].items()}
     loose = {c for c, k in kinds.items() if k == "json" or "json" in k}
-    values = _json_values(path, card, loose) if loose else {}
+    types = _json_types(path, card, loose) if loose else {}
     feats: dict[str, Any] = {}
-    as_text: list[str] = []
     for c, k in kinds.items():
-        if c not in loose:
-            feats[c] = kind_feature(k)
-            continue
+        typ = types.get(c)
+        feats[c] = kind_feature(k) if c not in loose else \
+            ds.Value("string") if typ is None else ds.Features.from_arrow_schema(typ)[c]
+    return feats, [c for c in kinds if c in loose and types.get(c) is None]
+
+
+#: (dataset folder, its card's fingerprint, dataset.json's mtime and size, the columns) -> their Arrow schemas:
+#: typing reads every shard, once per process for a dataset as it is (a card and verify ask several times)
+_JSON_TYPES: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _json_types(path: str | Path, card: Mapping[str, Any], columns: set[str]) -> dict[str, Any]:
+    """Per ``json`` column, the one-column Arrow schema its values take, or None when they have no one type
+    (``3`` and ``"n/a"``, an integer beyond 64 bits, no value at all): the same answer for the same shards."""
+    import pyarrow as pa
+
+    from mmdata.shards.index import CARD
+    from mmdata.urls import is_remote
+
+    key: tuple[Any, ...] | None = None
+    if not is_remote(path):
+        try:
+            st = (Path(path) / CARD).stat()
+            key = (str(Path(path).resolve()), card.get("fingerprint"), st.st_mtime_ns, st.st_size,
+                   tuple(sorted(columns)))
+        except OSError:
+            key = None
+    if key is not None and key in _JSON_TYPES:
+        return dict(_JSON_TYPES[key])
+    values = _json_values(path, card, columns)
+    out: dict[str, Any] = {}
+    for c in sorted(columns):
         try:
             typ = pa.array(values[c]).type
-            feat = ds.Features.from_arrow_schema(pa.schema([(c, typ)]))[c]
             if pa.types.is_null(typ):
                 raise pa.ArrowInvalid("no value")
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError):
-            feat = ds.Value("string")
-            as_text.append(c)
-        feats[c] = feat
-    return feats, as_text
+            schema = pa.schema([(c, typ)])
+            _datasets().Features.from_arrow_schema(schema)  # a type HF has no feature for: text
+            out[c] = schema
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError,
+                OverflowError):  # OverflowError: an int beyond 64 bits (an id, a time in ns)
+            out[c] = None
+    if key is not None:
+        if len(_JSON_TYPES) >= 16:
+            _JSON_TYPES.pop(next(iter(_JSON_TYPES)))
+        _JSON_TYPES[key] = out
+    return dict(out)
 
 
 def webdataset_files(path: str | Path) -> dict[str, list[str]]:
@@ -1375,10 +1413,10 @@ HUB_LICENSES = frozenset({
     "deepfloyd-if-license", "llama2", "llama3", "llama3.1", "llama3.2", "llama3.3", "llama4", "gemma", "unknown",
 })
 #: spellings (after :func:`_license_slug`) that name a Hub id otherwise
-_LICENSE_ALIASES = {"cc0": "cc0-1.0", "apache": "apache-2.0", "apache-2": "apache-2.0", "mpl-2": "mpl-2.0",
+_LICENSE_ALIASES = {"cc0": "cc0-1.0", "apache-2": "apache-2.0", "mpl-2": "mpl-2.0",
                     "public-domain-dedication-cc0-1.0": "cc0-1.0", "the-unlicense": "unlicense",
                     "odc-by-1.0": "odc-by", "odbl-1.0": "odbl", "pddl-1.0": "pddl", "gpl-2": "gpl-2.0",
-                    "gpl-3": "gpl-3.0", "lgpl-2": "lgpl-2.1", "lgpl-3": "lgpl-3.0", "agpl-3": "agpl-3.0"}
+                    "gpl-3": "gpl-3.0", "lgpl-3": "lgpl-3.0", "agpl-3": "agpl-3.0"}
 _TASKS = {"image": "image-classification", "audio": "audio-classification", "text": "text-classification"}
 
 
@@ -1429,6 +1467,23 @@ def hub_license(license: str | None) -> dict[str, str]:
     known = _license_slug(re.sub(r"[\s:;]+$", "", rest))
     if known:
         return {"license": known}
+    name = re.sub(r"[^a-z0-9.]+", "-", rest.lower()).strip("-.")
+    name = re.sub(r"\.{2,}", ".", name)[:100].strip("-.") or "custom"
+    return {"license": "other", "license_name": name, **({"license_link": link} if link else {})}
+
+
+def _hub_license_v1(license: str | None) -> dict[str, str]:
+    """:func:`hub_license` as mmdata wrote it before SPDX and prose spellings were mapped (``MIT License`` ->
+    ``other``): verify tells a card of then from a stale one (the dataset did not change; the mapping did)."""
+    if not license or not str(license).strip():
+        return {}
+    text = str(license).strip()
+    slug = re.sub(r"[\s_]+", "-", text.lower())
+    if slug in HUB_LICENSES:
+        return {"license": slug}
+    url = re.search(r"https?://[^\s<>\"'`()\[\]]+", text)
+    link = url.group(0).rstrip(".,;:!?") if url else None
+    rest = (text[:url.start()] + " " + text[url.end():]) if url else text
     name = re.sub(r"[^a-z0-9.]+", "-", rest.lower()).strip("-.")
     name = re.sub(r"\.{2,}", ".", name)[:100].strip("-.") or "custom"
     return {"license": "other", "license_name": name, **({"license_link": link} if link else {})}
@@ -1562,6 +1617,11 @@ _OWN_KEYS = {"configs": "the shards", "dataset_info": "the shards' members", "li
              "license_name": "dataset.json's licence"}
 
 
+#: the most bytes (as JSON) one ``extra`` value may take (all of them: 4 times that): the card stays well under
+#: the 4 MiB verify reads
+HUB_EXTRA_MAX = 64 * 1024
+
+
 def _check_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
     """``extra`` for the card checked: keys are YAML names, values strings, numbers, booleans, lists of them or a
     mapping of those (the Hub's metadata fields: ``language``, ``task_categories``, ``tags``, ...)."""
@@ -1578,6 +1638,11 @@ def _check_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
             return all(isinstance(k, str) and plain(x, depth + 1) for k, x in v.items())
         return False
 
+    def ordered(v: Any) -> Any:  # mappings by key, as the card's options line keeps them (verify rebuilds from it)
+        if isinstance(v, Mapping):
+            return {k: ordered(v[k]) for k in sorted(v)}
+        return [ordered(x) for x in v] if isinstance(v, (list, tuple)) else v
+
     out: dict[str, Any] = {}
     for k, v in extra.items():
         if not isinstance(k, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
@@ -1591,8 +1656,11 @@ def _check_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
         if not plain(v):
             raise ShardError(f"extra: {k!r}: expected a string, number, boolean, or a list or mapping of those, "
                              f"got {type(v).__name__}")
-        if isinstance(v, tuple):
-            v = list(v)
+        v = ordered(v)
+        size = len(json.dumps(v, ensure_ascii=True))
+        if size > HUB_EXTRA_MAX:
+            raise ShardError(f"extra: {k!r}: {size:,} bytes as JSON, over {HUB_EXTRA_MAX:,}: a card field is short "
+                             "(link a long text from homepage= instead of putting it in the card)")
         if k == "language":
             langs = [v] if isinstance(v, str) else v
             bad = [x for x in langs
@@ -1605,7 +1673,10 @@ def _check_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
         if k == "citation" and not isinstance(v, str):
             raise ShardError(f"extra: 'citation': expected the citation's text (BibTeX), got {type(v).__name__}")
         out[k] = v
-    return out
+    total = len(json.dumps(out, ensure_ascii=True))
+    if total > 4 * HUB_EXTRA_MAX:
+        raise ShardError(f"extra: {total:,} bytes as JSON in all, over {4 * HUB_EXTRA_MAX:,}: a card field is short")
+    return {k: out[k] for k in sorted(out)}
 
 
 def _card_options(text: str) -> dict[str, Any] | None:
@@ -1653,7 +1724,7 @@ def glob_escape(text: str) -> str:
 
 
 def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
-             split_names: Mapping[str, str] | None = None, base: str | Path | None = None,
+             split_names: Mapping[str, str | None] | None = None, base: str | Path | None = None,
              _format: int = 2) -> str:
     """A Hugging Face dataset card (``README.md``: YAML front matter, then text) for an mmdata dataset
     folder, from its ``dataset.json``: ``license`` (:func:`hub_license`), ``pretty_name``,
@@ -1670,9 +1741,9 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
         extra: Hub fields mmdata cannot infer, merged into the YAML (``language``, ``task_categories``,
             ``task_ids``, ``multilinguality``, ``annotations_creators``, ``source_datasets``, ``license_link``,
             ...; ``tags`` are added to mmdata's); ``homepage`` and ``citation`` go into the text.
-        split_names: the Hub's name of an mmdata split (the tar names stay): by default ``val`` is published as
-            ``validation`` (:data:`HUB_SPLIT_NAMES`); a split name the Hub refuses (``fold-1``: it wants
-            ``\w+(\.\w+)*``) must be given one here (``{"fold-1": "fold_1"}``).
+        split_names: the Hub's name of an mmdata split (the tar names stay; None: the default name): by default
+            ``val`` is published as ``validation`` (:data:`HUB_SPLIT_NAMES`); a split name the Hub refuses
+            (``fold-1``: it wants ``\w+(\.\w+)*``) must be given one here (``{"fold-1": "fold_1"}``).
         base: the folder the card will be in (``configs`` paths are relative to it); default the dataset folder.
 
     Example:
@@ -1734,7 +1805,8 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
     # the text below gives the sample counts
     meta["dataset_info"] = {"features": features._to_yaml_list()}
     opts = {"format": 2, **({"extra": given} if given else {}),
-            **({"split_names": dict(split_names)} if split_names else {})}
+            **({"split_names": {k: v for k, v in split_names.items() if v is not None}}
+               if split_names and any(v is not None for v in split_names.values()) else {})}
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip("\n"), "---", "",
              HUB_CARD_MARK, *([] if legacy else [_options_line(opts)]), "",
              f"# {_md_line(meta['pretty_name'])}", ""]  # one line, literal
@@ -1771,7 +1843,7 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
     if citation:
         lines += ["## Citation", "", *_fence(str(citation), "bibtex"), ""]
     if isinstance(card.get("augmentation"), Mapping):  # augment output: what it was made from and how
-        lines += ["## Augmentation", "", *_augmentation_lines(path, card["augmentation"]), ""]
+        lines += ["## Augmentation", "", *_augmentation_lines(path, card["augmentation"], hub_names), ""]
     left = card.get("skipped_count") or 0
     left = f"{left:,}" if isinstance(left, int) else _md_line(left)
     lines += ["## Provenance", "",
@@ -1782,16 +1854,19 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
     return "\n".join(lines)
 
 
-def _hub_split_names(path: str | Path, splits: list[str], given: Mapping[str, str] | None,
+def _hub_split_names(path: str | Path, splits: list[str], given: Mapping[str, str | None] | None,
                      legacy: bool) -> dict[str, str]:
     """mmdata split -> the split's name in the card (:data:`HUB_SPLIT_NAMES`, then ``given``), checked: each a
     name the Hub takes, none twice."""
     if legacy:
         return {}
     if given is not None and not (isinstance(given, Mapping)
-                                  and all(isinstance(k, str) and isinstance(v, str) for k, v in given.items())):
-        raise ShardError(f"split_names: expected a mapping of split name to Hub split name, got {given!r}")
-    unknown = sorted(set(given or {}) - set(splits))
+                                  and all(isinstance(k, str) and (v is None or isinstance(v, str))
+                                          for k, v in given.items())):
+        raise ShardError(f"split_names: expected a mapping of split name to Hub split name (None: the default "
+                         f"name), got {given!r}")
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(splits))
     if unknown:
         raise ShardError(f"{path}: split_names names splits the dataset has not: {', '.join(map(repr, unknown))} "
                          f"(its splits: {', '.join(map(repr, splits))})")
@@ -1838,8 +1913,10 @@ def _facts_lines(path: str | Path, card: Mapping[str, Any], splits: Mapping[str,
     if isinstance(card.get("metadata_kinds"), Mapping) and card["metadata_kinds"] and not card.get("hf"):
         as_text = metadata_json_feature(path, card)[1]
         if as_text:
-            out.append("* Columns of the `json` member whose values have no one type, given as text (`str` of "
-                       "each value) by the Hub's loader: " + ", ".join(f"`{_md_line(c)}`" for c in as_text) + ".")
+            out.append("* Columns of the `json` member whose values have no one type (or hold an integer beyond 64 "
+                       "bits), given as text by the Hub's loader (Python's `str` of each value, not JSON; "
+                       "`mmdata.interop.hf.to_hf` gives JSON text): "
+                       + ", ".join(f"`{_md_line(c)}`" for c in as_text) + ".")
     return [*out, ""] if out else []
 
 
@@ -1866,11 +1943,13 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def _augmentation_lines(path: str | Path, aug: Mapping[str, Any]) -> list[str]:
+def _augmentation_lines(path: str | Path, aug: Mapping[str, Any],
+                        hub_names: Mapping[str, str] | None = None) -> list[str]:
     """The README's "Augmentation" section of augment output, from the card's ``augmentation`` entry (its
     source's name and fingerprint, the augmented and the normalized-only splits, copies, ``keep_original``,
     seed, the ops from outside mmdata) and the index (per split, how many rows are input samples and how
-    many augmented copies: a split's count holds both, QA31)."""
+    many augmented copies: a split's count holds both, QA31), each split by its name in the card (``hub_names``:
+    ``validation`` for ``val``)."""
     src = aug.get("augmented_from") if isinstance(aug.get("augmented_from"), Mapping) else {}
     what = f"the dataset {_md_line(src.get('name') or '?')}"
     if src.get("fingerprint"):
@@ -1878,13 +1957,14 @@ def _augmentation_lines(path: str | Path, aug: Mapping[str, Any]) -> list[str]:
     passed = _count(aug.get("pass"))
     splits = [str(s) for s in aug.get("augmented_splits") or [] if isinstance(s, str)]
     plain = [str(s) for s in aug.get("eval_splits") or [] if isinstance(s, str)]
+    shown = {s: (hub_names or {}).get(s, s) for s in [*splits, *plain, *_origin_counts(path)]}
     copies, seed = _count(aug.get("copies")), aug.get("seed")
     out = [f"Written by `mmdata augment` from {what}" + (f", augment pass {passed}" if passed else "") + "."
            + (" A split's count holds each augmented copy as a sample of its own: score models on splits that are "
               "not augmented." if splits and copies else ""), ""]
     keyed = "`<key>_aug<k>`" if not passed or passed < 2 else f"`<key>_p{passed}aug<k>`"
     if splits and copies:
-        out.append(f"* Augmented splits: {', '.join(map(_md_line, splits))}: {copies} augmented "
+        out.append(f"* Augmented splits: {', '.join(_md_line(shown[s]) for s in splits)}: {copies} augmented "
                    f"{'copy' if copies == 1 else 'copies'} of each input sample (keyed {keyed})"
                    + (", and the input sample itself (`--keep-original`: the recipe's normalize stage only)"
                       if aug.get("keep_original") is True else "") + ".")
@@ -1892,10 +1972,10 @@ def _augmentation_lines(path: str | Path, aug: Mapping[str, Any]) -> list[str]:
         out.append("* No sample is augmented" + (" (`--copies 0`)" if copies == 0 else "") + ".")
     if plain:
         out.append(f"* Not augmented (each input sample once, the recipe's normalize stage only): "
-                   f"{', '.join(map(_md_line, plain))}.")
+                   f"{', '.join(_md_line(shown[s]) for s in plain)}.")
     counts = _origin_counts(path)
     for sp, (n_in, n_cp) in counts.items():
-        out.append(f"* Rows of {_md_line(sp)}: {n_in:,} input {'sample' if n_in == 1 else 'samples'}"
+        out.append(f"* Rows of {_md_line(shown.get(sp, sp))}: {n_in:,} input {'sample' if n_in == 1 else 'samples'}"
                    + (f" and {n_cp:,} augmented {'copy' if n_cp == 1 else 'copies'}" if n_cp or sp in splits else "")
                    + ".")
     if isinstance(seed, int) and not isinstance(seed, bool):
@@ -1932,13 +2012,14 @@ def _origin_counts(path: str | Path) -> dict[str, tuple[int, int]]:
 
 
 def write_hub_card(path: str | Path, out: str | Path | None = None, *, extra: Mapping[str, Any] | None = None,
-                   split_names: Mapping[str, str] | None = None, overwrite: bool = False) -> Path:
+                   split_names: Mapping[str, str | None] | None = None, overwrite: bool = False) -> Path:
     """Write :func:`hub_card` to ``out`` (default: ``README.md`` in the dataset folder, where the Hub reads
     it when the folder is uploaded as a dataset repository), atomically; returns the file's path.
 
     A card this function wrote before (it carries :data:`HUB_CARD_MARK`) is replaced, keeping the ``extra`` and
-    ``split_names`` it was written with (those given now are merged over them; ``extra={"tags": None}`` drops
-    one); any other file there is refused unless ``overwrite=True`` (a README of one's own). ``out`` in another
+    ``split_names`` it was written with (those given now are merged over them; ``extra={"tags": None}`` and
+    ``split_names={"fold-1": None}`` drop one; a recorded name of a split the dataset has no more is dropped with a
+    warning); any other file there is refused unless ``overwrite=True`` (a README of one's own). ``out`` in another
     folder gets ``configs`` paths relative to that folder. A dataset without a licence gets a warning.
 
     Example:
@@ -1975,7 +2056,14 @@ def write_hub_card(path: str | Path, out: str | Path | None = None, *, extra: Ma
     merged_extra = {**kept, **(extra or {})}
     merged_extra = {k: v for k, v in merged_extra.items() if v is not None}
     names = before.get("split_names") if isinstance(before.get("split_names"), Mapping) else {}
+    splits = idx.load_card(path).get("splits") or {} if idx.is_dataset(path) else {}
+    gone = [s for s in names if s not in splits and s not in (split_names or {})]
+    if gone and splits:  # a re-shard took the split away: its recorded Hub name has nothing to name
+        warnings.warn(f"{target}: drops the split_names it recorded for splits the dataset has no more: "
+                      + ", ".join(f"{s!r} -> {names[s]!r}" for s in gone), UserWarning, stacklevel=2)
+        names = {s: n for s, n in names.items() if s not in gone}
     merged_names = {**names, **(split_names or {})}
+    merged_names = {k: v for k, v in merged_names.items() if v is not None}
     text = hub_card(path, extra=_check_extra(merged_extra) or None, split_names=merged_names or None,
                     base=target.parent)
     if idx.is_dataset(path) and not idx.load_card(path).get("license"):

@@ -12,7 +12,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -892,7 +892,7 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     digested = card_digest_problems(card)
     problems.extend(digested or [])
     if store is None:
-        problems.extend(_hub_card_problems(root))
+        problems.extend(_hub_card_problems(root, card))
     crcs = _member_crcs(rows) if deep else None
     checked: dict[str, None] = {}
     headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]] = {}
@@ -1025,22 +1025,31 @@ def verify_shards(tars: list[str], *, deep: bool = False,
     return {**_report(len(tars), problems), "bare": True, "samples": samples}
 
 
-def _hub_card_problems(root: Path) -> list[dict[str, Any]]:
+def _hub_card_problems(root: Path, card: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """A ``README.md`` that :func:`mmdata.interop.hf.write_hub_card` wrote (it carries
     :data:`~mmdata.interop.hf.HUB_CARD_MARK`) must be the card the dataset gives now, with the options it was
     written with (``extra``, ``split_names``: recorded in the card) and in its format (a card written before the
     options were recorded is compared with the card of that format): one written before a reshard names another
     licence, other splits or shard files (the Hub would show and load those); one edited by hand is named too
     (give the fields to ``write_hub_card(extra=...)``). A README.md of one's own (no mark) is not looked at."""
+    from mmdata.interop.hf import HUB_CARD_MARK, _card_options, _hub_license_v1, hub_card, hub_license
+
     readme = root / "README.md"
+    if isinstance(card, Mapping) and card.get("layout", "samples") != "samples":
+        return []  # a layout the Hub card does not take (hub_card refuses it): no card to compare with
     try:
-        if not readme.is_file() or readme.stat().st_size > (1 << 22):
+        if not readme.is_file():
             return []
+        if readme.stat().st_size > (1 << 22):  # not compared, but not passed over in silence when it is ours
+            with open(readme, "rb") as f:
+                head = f.read(1 << 20).decode("utf-8", errors="replace")
+            return [] if HUB_CARD_MARK not in head else [
+                {"shard": "README.md", "problem": "the Hugging Face card write_hub_card wrote is over 4 MiB: not "
+                 "compared with the dataset; write it again with mmdata.interop.hf.write_hub_card (shorter extra= "
+                 "values)", "expected": None, "found": None, "key": None}]
         text = readme.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
-    from mmdata.interop.hf import HUB_CARD_MARK, _card_options, hub_card
-
     if HUB_CARD_MARK not in text:
         return []
     opts = _card_options(text)
@@ -1052,21 +1061,49 @@ def _hub_card_problems(root: Path) -> list[dict[str, Any]]:
             now = hub_card(root, extra=opts.get("extra") or None, split_names=opts.get("split_names") or None,
                            _format=fmt if isinstance(fmt, int) and not isinstance(fmt, bool) else 2)
     except ShardError as e:  # the options it records no longer fit the dataset (a split renamed away)
-        if "layout" in str(e):  # a layout the Hub card does not take: damage named above
-            return []
         return [{"shard": "README.md", "problem": f"the Hugging Face card write_hub_card wrote cannot be made again "
-                 f"for the dataset as it is now: {e}", "expected": None, "found": None, "key": None}]
+                 f"for the dataset as it is now: {e}; write it again with mmdata.interop.hf.write_hub_card (it drops "
+                 "the recorded split_names of splits the dataset has no more)", "expected": None, "found": None,
+                 "key": None}]
     except (MMDataError, OSError, ValueError):  # damage named above
         return []
     if now == text:
         return []
     old, new = text.splitlines(), now.splitlines()
     first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+    lic = (card or {}).get("license") if isinstance(card, Mapping) else None
+    was, is_now = _hub_license_v1(lic), hub_license(lic)
+    rest = _without_licence(old, was) if was != is_now else None
+    if rest is not None and rest == _without_licence(new, is_now):
+        # only the licence lines differ, as mmdata wrote them before it mapped this spelling to the Hub's id
+        return [{"shard": "README.md", "problem": f"the Hugging Face card write_hub_card wrote names the licence "
+                 f"as mmdata mapped it before ({_licence_text(was)}); mmdata now maps {lic!r} to the Hub's "
+                 f"{_licence_text(is_now)}: write the card again with mmdata.interop.hf.write_hub_card (the "
+                 "dataset did not change)", "expected": new[first][:200] if first < len(new) else None,
+                 "found": old[first][:200] if first < len(old) else None, "key": None}]
     return [{"shard": "README.md", "problem": "the Hugging Face card write_hub_card wrote was edited by hand or is "
              "stale (the dataset changed since): write it again with mmdata.interop.hf.write_hub_card (give fields "
              "of your own as extra={...}: they are kept)",
              "expected": new[first][:200] if first < len(new) else "(end of the card)",
              "found": old[first][:200] if first < len(old) else "(end of the file)", "key": None}]
+
+
+def _without_licence(lines: list[str], licence: Mapping[str, str]) -> list[str] | None:
+    """A card's lines without the front matter's licence lines, or None when those are not ``licence``'s."""
+    end = lines.index("---", 1) if lines[:1] == ["---"] and "---" in lines[1:] else 0
+    mine = [ln for ln in lines[1:end] if ln.split(":", 1)[0] in ("license", "license_name", "license_link")]
+    import yaml
+
+    try:
+        if (yaml.safe_load("\n".join(mine)) or {}) != dict(licence):
+            return None
+    except yaml.YAMLError:
+        return None
+    return [ln for i, ln in enumerate(lines) if not (0 < i < end and ln in mine)]
+
+
+def _licence_text(licence: Mapping[str, str]) -> str:
+    return licence.get("license", "none") + (f" ({licence['license_name']})" if licence.get("license_name") else "")
 
 
 def _report(checked: int, problems: list[dict[str, Any]]) -> dict[str, Any]:

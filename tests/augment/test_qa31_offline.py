@@ -154,9 +154,9 @@ def test_hub_card_of_augment_output_says_what_it_was_augmented_from(segs: Path, 
     assert f"from the dataset ds (fingerprint {card['augmentation']['augmented_from']['fingerprint']})" in section
     assert "* Augmented splits: train: 2 augmented copies of each input sample" in section
     assert "and the input sample itself (`--keep-original`" in section
-    assert "* Not augmented (each input sample once, the recipe's normalize stage only): test, val." in section
+    assert "* Not augmented (each input sample once, the recipe's normalize stage only): test, validation." in section
     assert "* Rows of train: 4 input samples and 8 augmented copies." in section
-    assert "* Rows of val: 1 input sample." in section
+    assert "* Rows of validation: 1 input sample." in section  # the card publishes val as validation
     assert "* Seed: 7 (`--seed`)." in section and "`augmentation.recipe_given`" in section
     # the members the dataset has, from its card's codecs
     assert "(`<key>.png`, `<key>.cls`, `<key>.seg.png`)" in text and "<key>.flac" not in text

@@ -212,3 +212,119 @@ def test_identifying_metadata_counts_are_in_the_card(tmp_path: Path) -> None:
     ds = Path(mmdata.shard(tmp_path / "raw", tmp_path / "ds", progress=False)["out"])
     text = hub_card(ds)
     assert "Identifying metadata" in text and "gps: 1" in text and "artist: 1" in text
+
+
+# review of the card (QA round 42, hub2) ----------------------------------------------------------------------
+def test_extra_keys_in_any_order_give_a_card_that_verify_makes_again(plain: Path, tmp_path: Path) -> None:
+    ds = _copy(plain, tmp_path, "ds")
+    extra = {"task_ids": ["multi-class-image-classification"], "multilinguality": "multilingual",
+             "language": ["en", "fr"], "source_datasets": {"b": "x", "a": ["y"]}, "annotations_creators": ["found"]}
+    write_hub_card(ds, extra=extra)
+    assert mmdata.verify(ds)["ok"]
+    text = (ds / "README.md").read_text()
+    write_hub_card(ds, extra=dict(reversed(list(extra.items()))))  # the order given does not change the card
+    assert (ds / "README.md").read_text() == text and _front(text)["source_datasets"] == {"a": ["y"], "b": "x"}
+
+
+def _fold_dataset(tmp: Path, rows: int, name: str = "ds") -> Path:
+    splits = ["train", "fold-1", "test"] if rows == 9 else ["train", "test"]
+    m = _manifest(tmp, [{"label": "cat", "split": splits[i % len(splits)]} for i in range(rows)], f"m{rows}.jsonl")
+    return Path(mmdata.shard(m, tmp / name, progress=False)["out"])
+
+
+def test_a_mapped_split_a_reshard_took_away_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    ds = _fold_dataset(tmp_path, 9)
+    write_hub_card(ds, split_names={"fold-1": "fold_1"})
+    _fold_dataset(tmp_path, 6)  # re-shard: no fold-1 any more
+    p = mmdata.verify(ds)["problems"]
+    assert len(p) == 1 and "'fold-1'" in p[0]["problem"] and "write_hub_card" in p[0]["problem"]
+    with pytest.warns(UserWarning, match=r"drops the split_names it recorded.*'fold-1' -> 'fold_1'"):
+        write_hub_card(ds)  # verify's advice works
+    assert mmdata.verify(ds)["ok"] and "fold" not in (ds / "README.md").read_text()
+
+
+def test_split_names_none_drops_a_recorded_name(plain: Path, tmp_path: Path) -> None:
+    ds = _copy(plain, tmp_path, "ds")
+    write_hub_card(ds, split_names={"val": "dev"})
+    assert _front((ds / "README.md").read_text())["configs"][0]["data_files"][1]["split"] == "dev"
+    write_hub_card(ds, split_names={"val": None})
+    assert _front((ds / "README.md").read_text())["configs"][0]["data_files"][1]["split"] == "validation"
+    assert mmdata.verify(ds)["ok"]
+    write_hub_card(ds, split_names={"gone": None})  # nothing to drop: fine
+    with pytest.raises(ShardError, match="'gone'"):
+        write_hub_card(ds, split_names={"gone": "x"})
+
+
+def test_a_path_holding_layout_does_not_hide_a_stale_card(tmp_path: Path) -> None:
+    ds = _fold_dataset(tmp_path / "my_layouts", 9)
+    write_hub_card(ds, split_names={"fold-1": "fold_1"})
+    _fold_dataset(tmp_path / "my_layouts", 6)
+    assert not mmdata.verify(ds)["ok"]
+
+
+def test_an_integer_beyond_64_bits_in_a_json_column_is_text_named_in_the_card(tmp_path: Path) -> None:
+    rows = [{"label": "cat", "big": 2**70 if i == 3 else i, "obj": {"a": i}} for i in range(5)]
+    ds = Path(mmdata.shard(_manifest(tmp_path, rows), tmp_path / "ds", meta=["big", "obj"], progress=False)["out"])
+    card = json.loads((ds / "dataset.json").read_text())
+    if card["metadata_kinds"]["big"] != "json":
+        pytest.skip(f"big is of kind {card['metadata_kinds']['big']!r} here")
+    feats = webdataset_features(ds)["json"]
+    assert feats["big"] == datasets.Value("string") and feats["obj"] == {"a": datasets.Value("int64")}
+    text = hub_card(ds)
+    assert "beyond 64" in text and "`big`" in text and "`obj`" not in text
+
+
+def test_json_columns_are_typed_once_per_dataset_and_remote_ones_are_named(tmp_path: Path) -> None:
+    from mmdata.interop.hf import metadata_json_feature
+
+    rows = [{"label": "cat", "obj": {"a": i}} for i in range(4)]
+    ds = Path(mmdata.shard(_manifest(tmp_path, rows), tmp_path / "ds", meta=["obj"], progress=False)["out"])
+    first = webdataset_features(ds)
+    shard = next(ds.glob("*.tar"))
+    data = shard.read_bytes()
+    shard.write_bytes(b"not a tar")  # the shards were read once: a later call does not read them again
+    try:
+        assert webdataset_features(ds) == first and mmdata.interop.hf.hub_card(ds)
+    finally:
+        shard.write_bytes(data)
+    card = json.loads((ds / "dataset.json").read_text())
+    with pytest.raises(ShardError, match=r"s3://b/ds: typing the --meta columns obj.*local folder"):
+        metadata_json_feature("s3://b/ds", card)
+
+
+def test_an_old_card_of_a_licence_now_mapped_is_named_so(tmp_path: Path) -> None:
+    m = _manifest(tmp_path, [{"label": "cat"} for _ in range(3)])
+    ds = Path(mmdata.shard(m, tmp_path / "ds", license="MIT License", progress=False)["out"])
+    readme = write_hub_card(ds)
+    readme.write_text(readme.read_text().replace("license: mit\n", "license: other\nlicense_name: mit-license\n"))
+    p = mmdata.verify(ds)["problems"]
+    assert len(p) == 1 and "mmdata now maps 'MIT License' to the Hub's mit" in p[0]["problem"]
+    assert "did not change" in p[0]["problem"]
+    readme.write_text(readme.read_text().replace("license_name: mit-license\n", "license_name: mine\n"))
+    assert "edited by hand or is stale" in mmdata.verify(ds)["problems"][0]["problem"]
+
+
+@pytest.mark.parametrize("text", ["LGPL-2", "Apache", "Apache License"])
+def test_hub_license_does_not_guess_a_version(text: str) -> None:
+    assert hub_license(text)["license"] == "other"
+
+
+def test_oversized_extra_is_refused_and_an_oversized_card_is_named(plain: Path, tmp_path: Path) -> None:
+    ds = _copy(plain, tmp_path, "ds")
+    with pytest.raises(ShardError, match=r"'citation': [\d,]+ bytes as JSON, over 65,536"):
+        write_hub_card(ds, extra={"citation": "@misc{x, note={" + "y" * 100_000 + "}}"})
+    readme = write_hub_card(ds)
+    readme.write_text(readme.read_text() + "\n" + "z" * (1 << 22))
+    p = mmdata.verify(ds)["problems"]
+    assert len(p) == 1 and "over 4 MiB" in p[0]["problem"]
+
+
+def test_augment_output_card_says_validation_throughout(plain: Path, tmp_path: Path) -> None:
+    from mmdata.augment.offline import augment_dataset
+
+    out = tmp_path / "aug"
+    augment_dataset(plain, out, {"image": [{"op": "hflip", "p": 1.0}]}, copies=1, progress=False)
+    text = hub_card(out)
+    section = text[text.index("## Augmentation"):text.index("## Provenance")]
+    assert "validation" in section and "val." not in section and "val:" not in section
+    assert "* Rows of validation: 3 input samples." in section
