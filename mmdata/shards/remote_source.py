@@ -27,8 +27,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from mmdata.errors import SourceError
-from mmdata.shards.sources import (_SMALL_FILE, MANIFEST_SUFFIXES, UNREAD, Discovered, _Walk, discover_manifest,
-                                   folder_group_error, folder_meta_error, parse_label_names, printable, walk_folder)
+from mmdata.shards.sources import (_SMALL_FILE, FOLDER_GROUP, MANIFEST_SUFFIXES, UNREAD, Discovered, _Walk,
+                                   discover_manifest, folder_group_error, folder_meta_error, parse_label_names,
+                                   printable, walk_folder)
 from mmdata.urls import call, filesystem, protocol, redact, request_failed
 
 #: per-file errors of a fetch that are a file's, like a local file's (reported as skipped members);
@@ -174,6 +175,7 @@ class RemoteWalk(_Walk):
                  exclude: str | None) -> None:
         self.source = source
         self.root = source.root
+        self.shown = source.shown  # messages name the URL (memory://pat), not the path inside the store
         self.on_error = on_error
         self.exclude = exclude
         self.skipped: list[dict[str, Any]] = []
@@ -249,13 +251,14 @@ def discover_remote(url: str, storage_options: dict[str, Any] | None = None, *,
     else:
         if meta:
             raise SourceError(folder_meta_error(source.shown))
-        if group_by is not None:
+        if group_by is not None and group_by != FOLDER_GROUP:
             raise SourceError(folder_group_error(source.shown))
         ex = None
         if exclude is not None and protocol(exclude) == protocol(url):
             ex = source.fs._strip_protocol(str(exclude)).rstrip("/")  # noqa: SLF001 — fsspec's own path rule
         found = walk_folder(RemoteWalk(source, listing, on_error, ex), labels_from_folders, label_names,
-                            label_names_from=label_names_from, on_error=on_error, columns=columns)
+                            label_names_from=label_names_from, on_error=on_error, columns=columns,
+                            group_by_folder=group_by == FOLDER_GROUP)
     for r in found.records:  # sizes for --maxsize plans, from the listing (no stat per file)
         r.stats = {e: source.meta[v] for e, v in r.members.items() if v.__class__ is str and v in source.meta}
     found.source = source

@@ -1261,7 +1261,9 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     record's :attr:`Record.group` is its folder (:func:`_folder_groups`)."""
     root_s, sep = walk.root, walk.sep
     cut = len(root_s) + 1
-    where = f"source {printable(root_s)}"
+    shown_src = getattr(walk, "shown", None) or printable(root_s)  # a remote folder: its URL
+    where = f"source {shown_src}"
+    said_classes = labels_from_folders is True  # --labels-from-folders: the folders are classes, as the user says
     cols = folder_columns(columns, where)
     if cols:
         if labels_from_folders:
@@ -1542,54 +1544,113 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     warnings += _key_name_warnings(records)
     if group_by_folder:
         _folder_groups(records, bool(split_of), bool(class_of))
+        if class_of and not said_classes:
+            warnings += _class_groups_warning(records, shown_src)
     elif not cols:
-        warnings += _folders_like_groups(records, bool(split_of), bool(class_of), printable(root_s))
+        warnings += _folders_like_groups(records, bool(split_of), bool(class_of), shown_src, said_classes)
     return Discovered(_finish(records), names, names_from, walk.skipped, warnings, root_s, split_folders=split_of)
 
 
 #: ``--group-by folder`` (``group_by="folder"``) for a folder source: each sample's group is its folder
 FOLDER_GROUP = "folder"
-#: folders read as classes (or none, unlabelled) this many or more, holding this many samples or fewer at the
+#: folders with id-like names (:func:`_id_like`), this many or more, holding this many samples or fewer at the
 #: median, look like a folder per patient / speaker rather than per class (:func:`_folders_like_groups`)
-_GROUP_LIKE_FOLDERS, _GROUP_LIKE_MEDIAN = 8, 5
+_GROUP_LIKE_FOLDERS, _GROUP_LIKE_MEDIAN = 8, 10
+#: a folder name that reads as an id: a word for a person or a recording, then a number (``Patient_12``,
+#: ``sub-01``, ``spk03``, ``P007``, ``case 4``)
+_ID_NAME = re.compile(r"(?:p|pt|pat|patient|s|sub|subj|subject|sbj|spk|speaker|id|case|participant|person|user|"
+                      r"u|volunteer|donor|mouse|rat|animal|child|sess|session|rec|recording|visit|study|series|"
+                      r"mrn|ind|individual)[-_ ]?\d+", re.IGNORECASE)
+
+
+def _id_like(name: str) -> bool:
+    """Whether a folder's name reads as a patient's or speaker's id rather than a class name: ``P007``,
+    ``sub-01``, ``spk03``, ``001``, ``103`` (digits, zero-padded or three or more), or a long code of four
+    digits or two numbers (``TCGA-02-0001``); not ``cat``, ``class003`` or MNIST's ``0`` .. ``9``.
+
+    Example:
+        >>> [_id_like(n) for n in ("P007", "sub-01", "001", "103", "7", "class003", "cat", "TCGA-02-0001")]
+        [True, True, True, True, False, False, False, True]
+    """
+    if name.isdigit():
+        return len(name) >= 3 or (len(name) > 1 and name[0] == "0")
+    if _ID_NAME.fullmatch(name):
+        return True
+    return len(name) >= 6 and (sum(c.isdigit() for c in name) >= 4 or len(re.findall(r"\d+", name)) >= 2)
 
 
 def _folder_of(source_key: str, below_split: bool, below_class: bool) -> str | None:
-    """The folder a folder source's sample is grouped by: the first folder below the split folder (``train/``)
-    and the class folder, when those are; None for a sample with no folder there."""
+    """The folder a folder source's sample is grouped by, as its path below the split folder (``train/``): the
+    first folder below the class folder (``benign/001``, so ``malignant/001`` is another), or, for a sample held
+    by its class folder itself, that folder (``P00``: a folder per patient read as a class); None for a sample
+    with no folder there."""
     parts = source_key.split("/")[:-1]
     parts = parts[int(below_split):]
-    parts = parts[int(below_class):]
-    return parts[0] if parts else None
+    return "/".join(parts[:int(below_class) + 1]) or None
 
 
 def _folder_groups(records: list[Record], below_split: bool, below_class: bool) -> None:
-    """Set each record's group to its folder (:func:`_folder_of`): ``Patients/<patient>/scan.png`` (no
-    class folders, ``--no-labels-from-folders``) and ``<class>/<patient>/scan.png`` group by patient,
-    LibriSpeech's ``<speaker>/<chapter>/x.flac`` by speaker; a sample with no such folder is a group of its own."""
+    """Set each record's group to its folder (:func:`_folder_of`): ``Patients/<patient>/scan.png`` groups by
+    patient (read as classes or not), ``<class>/<patient>/scan.png`` by ``<class>/<patient>``, LibriSpeech's
+    ``<speaker>/<chapter>/x.flac`` by ``<speaker>`` with ``--no-labels-from-folders`` (by ``<speaker>/<chapter>``
+    when the speakers are classes); a sample with no folder (at the root) is a group of its own."""
     for r in records:
         r.group = _folder_of(r.source_key, below_split, below_class)
 
 
-def _folders_like_groups(records: list[Record], below_split: bool, below_class: bool, src: str) -> list[str]:
-    """A warning when a folder source's first folders look like a folder per patient / speaker rather than per
-    class: many folders, a handful of samples each (QA42 clinical #7: ``Patients/<patient>/`` became a class per
-    patient, and every patient landed in every split without a word). Read as classes (or unlabelled), their
-    samples are split one by one, so one patient's scans are in train and in test."""
-    counts = Counter(f for r in records if (f := _folder_of(r.source_key, below_split, False)) is not None)
-    if len(counts) < _GROUP_LIKE_FOLDERS or sorted(counts.values())[len(counts) // 2] > _GROUP_LIKE_MEDIAN:
+def _class_groups_warning(records: list[Record], src: str) -> list[str]:
+    """``--group-by folder`` over folders read as classes (by default) that hold the files themselves: each
+    folder is one group, so each class lands in one split; said, with the remedy for patient folders."""
+    held = sorted({r.group for r in records if r.group is not None and "/" not in r.group})
+    if not held:
         return []
-    median = sorted(counts.values())[len(counts) // 2]
-    shown = ", ".join(f"{printable(d)}/" for d in sorted(counts)[:3])
-    read = "classes" if below_class else "folders of unlabelled samples"
-    return [f"source {src}: its {len(counts)} folders ({shown}, ...) hold {median} samples each at the median and "
-            f"were read as {read}: folders of patients or speakers (recording sessions) rather than classes? Their "
-            f"samples were split one by one, so one patient's samples may be in train and in test. Pass --group-by "
-            f"folder (group_by='folder') to keep each folder in one split (with --no-labels-from-folders when the "
-            f"folders are no classes; labels then come from <name>.cls files), or list the files in a manifest with "
-            f"a group column and pass --group-by, e.g. in the source folder: python -c \"import csv,pathlib; "
-            f"csv.writer(open('m.csv','w',newline='')).writerows([['image','patient']]+[[p.as_posix(),p.parts[0]] "
-            f"for p in sorted(pathlib.Path('.').rglob('*.png'))])\" then mmdata shard m.csv OUT --group-by patient"]
+    shown = ", ".join(f"{printable(d)}/" for d in held[:3]) + (", ..." if len(held) > 3 else "")
+    return [f"source {src}: --group-by folder: {plural(len(held), 'folder')} read as classes ({shown}) hold "
+            f"{'their' if len(held) != 1 else 'its'} files directly, so each is one group and each class is in "
+            f"one split only; if they are patients or speakers rather than classes, pass --no-labels-from-folders "
+            f"(labels then come from <name>.cls files); pass --labels-from-folders to say they are classes"]
+
+
+def _folders_like_groups(records: list[Record], below_split: bool, below_class: bool, src: str,
+                         said_classes: bool = False) -> list[str]:
+    """A warning when a folder source's folders look like a folder per patient / speaker rather than per class:
+    8 or more with id-like names (:func:`_id_like`), a handful of samples each (QA42 clinical #7:
+    ``Patients/<patient>/`` became a class per patient, and every patient landed in every split without a word).
+    The first folders are looked at (not when ``--labels-from-folders`` says they are classes), and with class
+    folders the folders below them (``<class>/<patient>/``).
+    Split by fractions, their samples are drawn one by one, so one patient's scans land in train and in test."""
+    for level, below in ((0, False), (1, True)):
+        if below and not below_class:
+            break
+        if not below and said_classes:
+            continue
+        counts = Counter(f for r in records if (f := _folder_of(r.source_key, below_split, below)) is not None
+                         and f.count("/") == level)
+        if len(counts) < _GROUP_LIKE_FOLDERS:
+            continue
+        median = sorted(counts.values())[len(counts) // 2]
+        ids = sum(_id_like(f.rpartition("/")[2]) for f in counts)
+        if median > _GROUP_LIKE_MEDIAN or ids < 0.8 * len(counts):
+            continue
+        shown = ", ".join(f"{printable(d)}/" for d in sorted(counts)[:3])
+        read = ("below the class folders" if below else
+                "read as classes" if below_class else "read as folders of unlabelled samples")
+        fix = ("(with --no-labels-from-folders when they are no classes: labels then come from <name>.cls "
+               "files; --labels-from-folders says they are classes and silences this)" if below_class and not below
+               else "")
+        return [f"source {src}: its {len(counts)} folders {shown}, ... ({read}) have id-like names and hold {median} "
+                f"samples each at the median: a folder per patient or speaker (recording session)? "
+                f"{_SPLIT_ONE_BY_ONE} Pass --group-by folder (group_by='folder') to keep each folder in one split "
+                f"{fix}{' ' if fix else ''}or shard a manifest with a group column and --group-by COLUMN "
+                f"(docs/bad-input-shard.md, 'A folder per patient')"]
+    return []
+
+
+#: the sentence of the patient-folder warning about splitting, and what it says without ``--split``
+#: (:func:`check_split_folders`)
+_SPLIT_ONE_BY_ONE = ("Split by fractions (--split), their samples are drawn one by one, so one patient's samples "
+                     "land in train and in test.")
+_NOT_SPLIT = "No --split is given, so every sample is in one split; before splitting it:"
 
 
 def _backslash_warning(keys: Sequence[str]) -> list[str]:
@@ -1667,11 +1728,14 @@ def _untrained_class_warnings(records: Sequence[Record], names: Sequence[str] | 
 def check_split_folders(found: Discovered, fractions: Mapping[str, float] | None, src: Any) -> None:
     """A SourceError when ``--split`` fractions are given for a folder whose top folders are named for splits
     (:attr:`Discovered.split_folders`) and hold every sample: the folders split the samples already (files beside
-    them, at the source's root, have no split: the fractions split those).
+    them, at the source's root, have no split: the fractions split those). Without fractions, the patient-folder
+    warning (:func:`_folders_like_groups`) is worded for a source that is not split.
 
     Example:
         >>> check_split_folders(Discovered([], split_folders={"train": "train"}), None, "raw")
     """
+    if fractions is None:  # the patient-folder warning says what a split would do, not that one was drawn
+        found.warnings[:] = [w.replace(_SPLIT_ONE_BY_ONE, _NOT_SPLIT) for w in found.warnings]
     if fractions is None or not found.split_folders or any(r.split is None for r in found.records):
         return  # files beside the split folders have no split: the fractions split them (QA26 review)
     tops = sorted(found.split_folders, key=lambda d: (found.split_folders[d] != "train", d))  # train/ as the example
@@ -2223,7 +2287,7 @@ def folder_group_error(src: Any) -> str:
     """Why ``--group-by`` does not apply to a folder source."""
     return (f"source {src}: --group-by names a manifest's column, and this is a folder: list the files and their "
             f"groups (an image id, a speaker) in a CSV / JSONL / Parquet manifest, or pass --group-by folder "
-            f"(group_by='folder'; a folder on this machine) to keep each folder below the class folders (a patient's, "
+            f"(group_by='folder') to keep each folder below the class folders (a patient's, "
             f"a speaker's) in one split")
 
 
@@ -2916,7 +2980,7 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         quoting = _tsv_quoting(text, utf16_of(data)[1]) if sep == "\t" else csv.QUOTE_MINIMAL
         if sep == ",":  # a one-cell header holding ';': Excel's CSV where ',' is the decimal mark (QA42 clinical #8),
             # whose '30,5' cells would otherwise get the advice to quote commas
-            _check_one_column_header(next(csv.reader(io.StringIO(text, newline="")), []), path)
+            _check_one_column_header(next(csv.reader(io.StringIO(text, newline="")), []), path, text)
         _check_row_widths(text, sep, quoting, path, lines_before)
         # index_col=False: rows wider than the header are refused above; pandas would otherwise make their first
         # cell the row index and shift every column (QA27 H1-D1: an unquoted ',' in every caption lost the images)
@@ -2927,7 +2991,7 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
     except Exception as exc:  # noqa: BLE001 - name the file
         raise SourceError(f"manifest {path}: cannot parse ({type(exc).__name__}: {exc})") from exc
     if len(df.columns) == 1 and sep == ",":
-        _check_one_column_header([str(df.columns[0])], path)
+        _check_one_column_header([str(df.columns[0])], path, text)
     # newline="": a CR-only file (Excel's "CSV (Macintosh)") is read line by line, as pandas reads it
     # (the header read again: pandas renames a repeated column to "text.1")
     header = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting), [])
@@ -2949,9 +3013,10 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
     return df.to_dict(orient="records")
 
 
-def _check_one_column_header(header: Sequence[str], path: str | Path) -> None:
+def _check_one_column_header(header: Sequence[str], path: str | Path, text: str = "") -> None:
     """A .csv whose header is one cell holding ';', a tab or '|' is an error saying the file looks separated by it
-    (Excel writes ';' where ',' is the decimal mark), before any row's cells are counted.
+    (Excel writes ';' where ',' is the decimal mark), before any row's cells are counted. Its advice reads decimal
+    commas only when the file's ``text`` holds one (``30,5``): ``decimal=','`` would read ``30.5`` as text.
 
     Example:
         >>> try:
@@ -2966,12 +3031,15 @@ def _check_one_column_header(header: Sequence[str], path: str | Path) -> None:
     other = next((c for c in (";", "\t", "|") if c in head), None)
     if other is not None:
         what = {";": "semicolon", "\t": "tab", "|": "'|'"}[other]
-        decimal = ", decimal=','" if other == ";" else ""  # Excel's ';' goes with decimal commas
+        decimal = ", decimal=','" if other == ";" and _DECIMAL_COMMA.search(text) else ""
         fix = ("rename it to .tsv (read as tab-separated)" if other == "\t" else
                f"convert it (e.g. pandas.read_csv(path, sep={other!r}{decimal}).to_csv(new_path, index=False))")
         raise SourceError(f"manifest {path}: its header is one column {_shown(head)!r}: the file looks "
                           f"{what}-separated, and mmdata reads a .csv as comma-separated; {fix}")
 
+
+#: a decimal comma in a cell (``30,5``): Excel's ';'-separated CSV in a locale writing them
+_DECIMAL_COMMA = re.compile(r"\d,\d")
 
 _SEP_LINE = re.compile(r"sep=(.)\r?(?:\n|\r|$)", re.IGNORECASE)
 
@@ -4350,6 +4418,14 @@ def _ends_named_warning(rows_named: set[int], segs: Sequence[_SegmentRow], name:
     same = sorted(i for i in rows_named if segment_key(segs[i][2].key, segs[i][0][0]) == plain)  # type: ignore
     ended = segment_key(audio.key, seg[0], seg[0] + seg[1])  # type: ignore[union-attr, index, arg-type]
     n = len(rows_named)
+    files = sorted({segs[i][2].shown for i in same})  # type: ignore[union-attr]
+    if len(files) > 1:  # rec/long.wav + rec/long.flac: two recordings, one name without the extension
+        shown = ", ".join(repr(f) for f in files[:3]) + (", ..." if len(files) > 3 else "")
+        return (f"manifest {name}: {plural(n, 'segment row')} of the files {shown}, whose names differ only by the "
+                f"extension, start at the same time, to the millisecond (e.g. {_rows(same)}: {plain!r}): "
+                f"{'their keys' if n != 1 else 'its key'} also name the end ({ended!r}, ...), so that each row is a "
+                f"sample of its own; rename one of the files, or give a key column (or --column key=COL) to name them "
+                f"yourself")
     return (f"manifest {name}: {plural(n, 'segment row')} share{'s' * (n == 1)} {'their' if n != 1 else 'its'} "
             f"recording and start, to the millisecond, with another row (e.g. {_rows(same)}: {plain!r}): "
             f"{'their keys' if n != 1 else 'its key'} also name the end ({ended!r}, ...), so that each row is a "

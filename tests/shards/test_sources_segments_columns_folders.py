@@ -144,8 +144,10 @@ def _folders(root: Path, n_folders: int, per: int, prefix: str = "P") -> None:
 def test_folders_that_look_like_patients_are_warned(tmp_path: Path) -> None:
     _folders(tmp_path / "Patients", 10, 3)
     found = discover(tmp_path / "Patients")
-    said = [w for w in found.warnings if "patients" in w]
+    said = [w for w in found.warnings if "patient" in w]
     assert len(said) == 1 and "10 folders" in said[0] and "--group-by folder" in said[0], found.warnings
+    assert "Split by fractions (--split)" in said[0] and "docs/bad-input-shard.md" in said[0]
+    assert "*.png" not in said[0]  # no one-liner for one extension and one column
     found = discover(tmp_path / "Patients", labels_from_folders=False)
     assert any("--group-by folder" in w for w in found.warnings), found.warnings
     # class folders of many samples each: no warning
@@ -164,12 +166,114 @@ def test_group_by_folder_keeps_each_patient_in_one_split(tmp_path: Path) -> None
     assert len(splits) == 10 and all(len(s) == 1 for s in splits.values()), splits
     assert len(set().union(*splits.values())) == 3
     assert not any("--group-by folder" in w for w in rep["warnings"])
-    # class/patient/file: the folder below the class is the group
+    # class/patient/file: the folder below the class is the group, named by its path
     for c in ("sick", "well"):
         _folders(tmp_path / "nested" / c, 5, 2, prefix=f"{c}_p")
     found = discover(tmp_path / "nested", group_by="folder")
-    assert {r.group for r in found.records} == {f"{c}_p{f:03d}" for c in ("sick", "well") for f in range(5)}
+    assert {r.group for r in found.records} == {f"{c}/{c}_p{f:03d}" for c in ("sick", "well") for f in range(5)}
     assert found.label_names == ["sick", "well"]
     # any other value is still a manifest's column
     with pytest.raises(SourceError, match=r"--group-by names a manifest's column.*--group-by folder"):
         discover(tmp_path / "Patients", group_by="patient")
+
+
+def _splits_of(ds: Path, depth: int) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for r in idx.load_index(ds).to_pylist():
+        out.setdefault("/".join(r["source_key"].split("/")[:depth]), set()).add(r["split"])
+    return out
+
+
+def test_group_by_folder_on_folders_read_as_classes_groups_by_those_folders(tmp_path: Path) -> None:
+    # QA42 rev-shardin #1: without --no-labels-from-folders each patient folder is a class; every sample was a
+    # group of its own, every patient in every split, and the card said split_groups_crossing: 0
+    _folders(tmp_path / "Patients", 10, 3)
+    rep = mmdata.shard(tmp_path / "Patients", tmp_path / "ds", group_by="folder",
+                       split="train=0.5,val=0.25,test=0.25", progress=False)
+    splits = _splits_of(tmp_path / "ds", 1)
+    assert len(splits) == 10 and all(len(s) == 1 for s in splits.values()), splits
+    said = [w for w in rep["warnings"] if "hold their files directly" in w]
+    assert len(said) == 1 and "--no-labels-from-folders" in said[0], rep["warnings"]
+    assert {r.group for r in discover(tmp_path / "Patients", group_by="folder").records} == \
+        {f"P{f:03d}" for f in range(10)}
+    # --labels-from-folders: the user says they are classes, no warning
+    found = discover(tmp_path / "Patients", group_by="folder", labels_from_folders=True)
+    assert not any("hold their files directly" in w for w in found.warnings), found.warnings
+
+
+def test_group_by_folder_keys_groups_by_path_not_name(tmp_path: Path) -> None:
+    # QA42 rev-shardin #2: benign/001 and malignant/001 are two patients; libri <speaker>/<chapter> too
+    for c in ("benign", "malignant"):
+        _folders(tmp_path / "nest" / c, 4, 2, prefix="")
+    found = discover(tmp_path / "nest", group_by="folder")
+    assert {r.group for r in found.records} == {f"{c}/{f:03d}" for c in ("benign", "malignant") for f in range(4)}
+    for spk in range(100, 110):
+        for ch in ("200", "201"):
+            for u in range(3):
+                _recording(tmp_path / "libri" / str(spk) / ch / f"u{u}.wav", 0.05, seed=spk * 10 + int(ch) + u * 1000)
+    rep = mmdata.shard(tmp_path / "libri", tmp_path / "lb", group_by="folder", labels_from_folders=False,
+                       split="train=0.5,val=0.25,test=0.25", progress=False)
+    splits = _splits_of(tmp_path / "lb", 1)
+    assert len(splits) == 10 and all(len(s) == 1 for s in splits.values()), (splits, rep["warnings"])
+    found = discover(tmp_path / "libri", group_by="folder")  # speakers as classes: each chapter of each speaker
+    assert len({r.group for r in found.records}) == 20
+
+
+def test_class_folder_sets_are_not_taken_for_patients(tmp_path: Path) -> None:
+    # QA42 rev-shardin #3: 10 classes x 3 and MNIST's 0..9 x 5 are ordinary class sets
+    _folders(tmp_path / "toy", 10, 3, prefix="class")
+    for d in range(10):
+        (tmp_path / "digits" / str(d)).mkdir(parents=True)
+        for j in range(5):
+            (tmp_path / "digits" / str(d) / f"{j}.png").write_bytes(image_bytes(d * 10 + j))
+    for src in ("toy", "digits"):
+        assert not any("patient" in w for w in discover(tmp_path / src).warnings), src
+    # explicit --labels-from-folders silences it on id-like names
+    _folders(tmp_path / "Patients", 10, 3)
+    assert not any("patient" in w for w in discover(tmp_path / "Patients", labels_from_folders=True).warnings)
+    # without --split the card's warning does not say the samples were split
+    rep = mmdata.shard(tmp_path / "Patients", tmp_path / "ds", progress=False)
+    said = [w for w in rep["warnings"] if "patient" in w]
+    assert len(said) == 1 and "No --split is given" in said[0] and "drawn one by one" not in said[0], said
+    # <class>/<patient>/: the folders below the class folders are looked at
+    for c in ("benign", "malignant"):
+        _folders(tmp_path / "nest" / c, 5, 2)
+    said = [w for w in discover(tmp_path / "nest").warnings if "patient" in w]
+    assert len(said) == 1 and "below the class folders" in said[0] and "benign/P000/" in said[0], said
+    assert said == [w for w in discover(tmp_path / "nest", labels_from_folders=True).warnings if "patient" in w]
+
+
+def test_remote_folder_takes_group_by_folder_and_is_named_by_its_url(tmp_path: Path) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    base = "memory://sources2-pat"
+    for f in range(10):
+        for j in range(3):
+            fs.pipe(f"{base}/P{f:03d}/scan{j}.png", image_bytes(f * 10 + j))
+    try:
+        said = [w for w in discover(base).warnings if "patient" in w]
+        assert len(said) == 1 and said[0].startswith(f"source {base}:"), said
+        found = discover(base, group_by="folder", labels_from_folders=False)
+        assert {r.group for r in found.records} == {f"P{f:03d}" for f in range(10)}
+        with pytest.raises(SourceError, match=r"--group-by names a manifest's column"):
+            discover(base, group_by="patient")
+    finally:
+        fs.rm(base, recursive=True)
+
+
+def test_two_files_differing_by_extension_are_named_as_such(tmp_path: Path) -> None:
+    _recording(tmp_path / "rec" / "long.wav")
+    sf.write(tmp_path / "rec" / "long.flac", np.zeros(SR * 4, np.int16), SR, subtype="PCM_16")
+    m = _write(tmp_path / "m.csv", ["audio,start,duration", "rec/long.wav,1.0,2.0", "rec/long.flac,1.0,1.0"])
+    said = [w for w in discover_manifest(m, segment="start=start,duration=duration").warnings if "millisecond" in w]
+    assert len(said) == 1 and "differ only by the extension" in said[0] and "share their recording" not in said[0]
+    assert "'rec/long.flac', 'rec/long.wav'" in said[0], said
+
+
+def test_semicolon_advice_adds_decimal_only_for_decimal_commas(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"sep=';'\)\.to_csv") as err:
+        read_manifest(_write(tmp_path / "s.csv", ["image;age", "a.png;30", "b.png;41.5"]))
+    assert "decimal" not in str(err.value)
+    with pytest.raises(SourceError, match=r"sep=';', decimal=','\)"):
+        read_manifest(_write(tmp_path / "d.csv", ["image;age", "a.png;30,5"]))
