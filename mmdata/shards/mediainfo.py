@@ -23,7 +23,10 @@ and where it does not (anything unusual or damaged) the Python code gives the ve
 
 from __future__ import annotations
 
+import functools
+import html
 import io
+import itertools
 import re
 import struct
 import zlib
@@ -806,9 +809,30 @@ def _gif_frames(d: bytes) -> int:
     return max(frames, 1)
 
 
+def _apng_frames(d: bytes) -> int:
+    """The frames of an APNG: its ``acTL`` count (before the image data), at most the ``fcTL`` chunks that follow
+    (one per frame): a header's count alone (a hostile 0xFFFFFFFF) is not what the card reports. A chunk walk
+    bounded in steps (:data:`_IMAGE_CHUNKS`); 1 when damaged or without frame control chunks."""
+    declared, controls, p, n = 0, 0, 8, len(d)
+    for _ in range(_IMAGE_CHUNKS):
+        if p + 8 > n:
+            break
+        size, kind = int.from_bytes(d[p:p + 4], "big"), d[p + 4:p + 8]
+        if kind == b"acTL" and not controls and p + 12 <= n:
+            declared = int.from_bytes(d[p + 8:p + 12], "big")
+        elif kind == b"fcTL":
+            controls += 1
+            if controls >= declared:
+                break
+        elif kind == b"IEND" or (kind == b"IDAT" and not declared):  # acTL comes before the image data
+            break
+        p += 12 + size
+    return max(min(declared, controls), 1)
+
+
 def image_frames(data: bytes) -> int:
     """The frames / pages an image's header declares (1 for a still image or damaged bytes): a TIFF's
-    directory chain, an APNG's ``acTL`` frame count, a GIF's images, an animated WebP's ``ANMF`` chunks. The
+    directory chain, an APNG's ``acTL`` frame count (as far as its ``fcTL`` chunks hold them), a GIF's images, an animated WebP's ``ANMF`` chunks. The
     reader (:func:`mmdata.codecs.decode_image`) reads the first only. Headers only, bounded.
 
     Example:
@@ -821,11 +845,7 @@ def image_frames(data: bytes) -> int:
         if d[:4] in (b"II*\x00", b"MM\x00*"):
             return _tiff_pages(d)
         if d[:8] == _PNG_SIG:
-            at = d.find(b"acTL", 33, _ACTL_WITHIN)
-            idat = d.find(b"IDAT", 33)
-            if at > 0 and (idat < 0 or at < idat) and at + 8 <= len(d):
-                return max(int.from_bytes(d[at + 4:at + 8], "big"), 1)
-            return 1
+            return _apng_frames(d) if d.find(b"acTL", 33, _ACTL_WITHIN) > 0 else 1
         if d.startswith(_FRAMES_MAGIC[:2]):
             return _gif_frames(d)
         if d[:4] == b"RIFF" and d[8:12] == b"WEBP":
@@ -1229,17 +1249,16 @@ def _free_text(tag: int, raw: bytes) -> bool:
     text = raw.replace(b"\x00", b"").strip()
     if not text:
         return False
-    if tag == 0x010E and (text.upper() in _TOOL_DESCRIPTIONS or text.startswith(_TOOL_DESCRIPTION_STARTS)):
-        return False
-    return True
+    return tag == _XP_AUTHOR or not _generic_text(text)  # XPAuthor: a name, whatever it says
 
 
 def tiff_identifying(t: bytes) -> set[str]:
     """The identifying entries of TIFF-structured EXIF (``Exif\\0\\0`` prefix allowed): ``gps`` (a GPS
     directory with a latitude or longitude), ``camera_serial``, ``artist`` (artist, owner, copyright, Windows'
     XPAuthor), ``description`` (ImageDescription, UserComment, Windows' XP title / comment / keywords / subject
-    holding text of their own: a camera's "OLYMPUS DIGITAL CAMERA" or ImageJ's array shape does not count), and
-    :func:`xmp_identifying`'s kinds for an XMP packet in the directory (a TIFF's own, tag 700).
+    holding text of their own: a camera's "OLYMPUS DIGITAL CAMERA", a screenshot's "Screenshot" or ImageJ's array
+    shape does not count: :data:`_DEFAULT_TEXTS`), and :func:`xmp_identifying`'s kinds for an XMP packet in the
+    directory (a TIFF's own, tag 700).
 
     Example:
         >>> ifd0 = bytes([0, 1, 0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 26])  # GPS directory at 26
@@ -1271,33 +1290,132 @@ def tiff_identifying(t: bytes) -> set[str]:
     return found
 
 
-#: XMP properties that name a person, a place, a device or hold free text, by the kind they also count as
-_XMP_PROPERTIES = re.compile(
-    rb"[<\s](exif:GPS(?:Latitude|Longitude)|aux:SerialNumber|exifEX:BodySerialNumber|dc:creator|dc:rights|tiff:Artist"
-    rb"|xmpRights:Owner|exifEX:CameraOwnerName|photoshop:AuthorsPosition|photoshop:Credit|photoshop:City"
-    rb"|photoshop:Country|photoshop:State|Iptc4xmpCore:[A-Za-z]+|Iptc4xmpExt:[A-Za-z]+|dc:description|dc:title"
-    rb"|dc:subject|exif:UserComment|tiff:ImageDescription)[\s>=/]")
-_XMP_KIND = {b"exif:GPSLatitude": "gps", b"exif:GPSLongitude": "gps", b"aux:SerialNumber": "camera_serial",
-             b"exifEX:BodySerialNumber": "camera_serial", b"dc:creator": "artist", b"dc:rights": "artist",
-             b"tiff:Artist": "artist", b"xmpRights:Owner": "artist", b"exifEX:CameraOwnerName": "artist"}
+#: XMP properties that name a person, a place, a device or hold free text, by namespace URI and local name (None:
+#: every property of the namespace), with the kind they also count as ("xmp" alone: none); matched by URI, so the
+#: prefix a tool binds does not matter (a prefix no packet declares stands for its usual namespace, below)
+_XMP_PROPERTIES: dict[bytes, dict[bytes | None, str]] = {
+    b"http://ns.adobe.com/exif/1.0/": {b"GPSLatitude": "gps", b"GPSLongitude": "gps", b"UserComment": "text"},
+    b"http://ns.adobe.com/exif/1.0/aux/": {b"SerialNumber": "camera_serial"},
+    b"http://cipa.jp/exif/1.0/": {b"BodySerialNumber": "camera_serial", b"CameraOwnerName": "artist"},
+    b"http://purl.org/dc/elements/1.1/": {b"creator": "artist", b"rights": "artist", b"description": "text",
+                                         b"title": "text", b"subject": "text"},
+    b"http://ns.adobe.com/tiff/1.0/": {b"Artist": "artist", b"ImageDescription": "text"},
+    b"http://ns.adobe.com/xap/1.0/rights/": {b"Owner": "artist"},
+    b"http://ns.adobe.com/photoshop/1.0/": {b"AuthorsPosition": "xmp", b"Credit": "xmp", b"City": "xmp",
+                                           b"Country": "xmp", b"State": "xmp"},
+    b"http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/": {None: "xmp"},
+    b"http://iptc.org/std/Iptc4xmpExt/2008-02-29/": {None: "xmp"}}
+#: the prefixes XMP writers bind to the namespaces above, for packets (or fragments) that do not declare them
+_XMP_USUAL_PREFIX = {b"exif": b"http://ns.adobe.com/exif/1.0/", b"aux": b"http://ns.adobe.com/exif/1.0/aux/",
+                     b"exifEX": b"http://cipa.jp/exif/1.0/", b"dc": b"http://purl.org/dc/elements/1.1/",
+                     b"tiff": b"http://ns.adobe.com/tiff/1.0/", b"xmpRights": b"http://ns.adobe.com/xap/1.0/rights/",
+                     b"photoshop": b"http://ns.adobe.com/photoshop/1.0/",
+                     b"Iptc4xmpCore": b"http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
+                     b"Iptc4xmpExt": b"http://iptc.org/std/Iptc4xmpExt/2008-02-29/"}
+#: properties of those namespaces that tools write about the file itself (IPTC's digital source type: a generator's
+#: "trainedAlgorithmicMedia"): not counted
+_XMP_TOOL_PROPERTIES = frozenset(((b"http://iptc.org/std/Iptc4xmpExt/2008-02-29/", b"DigitalSourceType"),))
+#: a namespace declaration binding a prefix (none: the default namespace) to one of :data:`_XMP_PROPERTIES`'
+_XMLNS = re.compile(rb"""xmlns(?::([\w.-]+))?\s*=\s*["'](""" + b"|".join(map(re.escape, _XMP_PROPERTIES))
+                    + rb""")["']""")
+#: a declaration of one of the usual prefixes (to any namespace: then it is not the usual one)
+_XMLNS_USUAL = re.compile(rb"xmlns:(" + b"|".join(_XMP_USUAL_PREFIX) + rb")\s*=")
+#: how many prefixes bound to those namespaces one packet's scan follows, and how many of its properties it reads
+#: (a real packet has a few dozen; a crafted one of many empty properties counts as ``xmp``, not as nothing)
+_XMP_PREFIXES, _XMP_ITEMS = 16, 256
+#: the text between tags of an element's content (a CDATA section's text included), tags and comments aside
+_XML_PIECES = re.compile(rb"<!\[CDATA\[([^<>]*?)\]\]>|<[^<>]*>?|([^<>]+)")
+_RDF_VALUE = re.compile(rb"""\srdf:(?:resource|value)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_ATTR_VALUE = re.compile(rb"""\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+#: descriptions and titles that tools write by themselves (a screenshot's "Screenshot", an editor's "Untitled",
+#: what a camera writes into ImageDescription): compared case-insensitively, blanks collapsed
+_DEFAULT_TEXTS = frozenset((*(" ".join(t.decode().split()).casefold() for t in _TOOL_DESCRIPTIONS), "screenshot",
+                            "screen shot", "screen capture", "untitled", "no title", "no description", "image",
+                            "picture", "photo", "default"))
+
+
+def _generic_text(raw: bytes) -> bool:
+    """Whether free text is a tool's default (:data:`_DEFAULT_TEXTS`, ImageJ's / tifffile's array shapes), not
+    something a person wrote about the recording."""
+    text = raw.strip()
+    if text.startswith(_TOOL_DESCRIPTION_STARTS):
+        return True
+    return " ".join(text.decode("utf-8", "replace").split()).casefold() in _DEFAULT_TEXTS
+
+
+@functools.lru_cache(maxsize=64)
+def _xmp_pattern(bound: tuple[tuple[bytes, bytes], ...]) -> re.Pattern[bytes]:
+    """The properties of :data:`_XMP_PROPERTIES` under the prefixes a packet binds (``bound``: (prefix, URI);
+    prefix b"": the default namespace), as start tags (``<`` before) or attributes (a blank before)."""
+    alts = []
+    for prefix, uri in bound:
+        names = _XMP_PROPERTIES[uri]
+        local = rb"[\w.-]+" if None in names else rb"(?:" + b"|".join(n for n in names if n) + rb")"
+        alts.append(re.escape(prefix) + b":" + local if prefix else rb"(?<=<)" + local)
+    return re.compile(rb"(<|\s)(" + b"|".join(alts) + rb")(?=[\s>=/])")
+
+
+def _xmp_kind(uris: dict[bytes, bytes], qname: bytes) -> str | None:
+    prefix, _, local = qname.rpartition(b":")
+    uri = uris.get(prefix)
+    if uri is None or (uri, local) in _XMP_TOOL_PROPERTIES:
+        return None
+    props = _XMP_PROPERTIES[uri]
+    return props.get(local, props.get(None))
 
 
 def xmp_identifying(x: bytes) -> set[str]:
-    """The kinds an XMP packet carries (its first :data:`_XMP_BYTES` bytes, by property name as element or
-    attribute): ``xmp`` for any property naming a person, a place, a device or holding a description (creator,
-    rights, GPS position, serial number, IPTC contact and location, title, description, user comment), plus
-    ``gps`` / ``camera_serial`` / ``artist`` for those kinds. A packet of tool and format facts only
-    (``xmp:CreatorTool``, ``dc:format``, document ids) carries none.
+    """The kinds an XMP packet carries (its first :data:`_XMP_BYTES` bytes; properties by namespace URI and name,
+    as elements or attributes, holding text): ``xmp`` for any property naming a person, a place, a device or
+    holding a description (creator, rights, GPS position, serial number, IPTC contact, location and persons,
+    title, description, user comment), plus ``gps`` / ``camera_serial`` / ``artist`` for those kinds. Empty
+    properties, a tool's default text (a screenshot's "Screenshot", "Untitled": :data:`_DEFAULT_TEXTS`) and a
+    packet of tool and format facts only (``xmp:CreatorTool``, ``dc:format``, document ids) carry none. A prefix
+    the packet does not declare stands for its usual namespace (``dc``: Dublin Core).
 
     Example:
         >>> sorted(xmp_identifying(b'<rdf:Description><dc:creator>Jane Doe</dc:creator></rdf:Description>'))
         ['artist', 'xmp']
+        >>> xmp_identifying(b'<rdf:Description><dc:creator/><dc:title>Untitled</dc:title></rdf:Description>')
+        set()
     """
+    x = bytes(x[:_XMP_BYTES])
+    uris = {p: u for p, u in _XMP_USUAL_PREFIX.items() if u in _XMP_PROPERTIES}
+    for m in _XMLNS_USUAL.finditer(x):  # declared: to what the declaration says (below), maybe to nothing of ours
+        uris.pop(m.group(1), None)
+    for m in _XMLNS.finditer(x):
+        if len(uris) < _XMP_PREFIXES:
+            uris[m.group(1) or b""] = m.group(2)
     found: set[str] = set()
-    for m in _XMP_PROPERTIES.finditer(bytes(x[:_XMP_BYTES])):
+    matches = list(itertools.islice(_xmp_pattern(tuple(sorted(uris.items()))).finditer(x), _XMP_ITEMS + 1))
+    if len(matches) > _XMP_ITEMS:
         found.add("xmp")
-        if (kind := _XMP_KIND.get(m.group(1))) is not None:
-            found.add(kind)
+    for i, m in enumerate(matches[:_XMP_ITEMS]):
+        qname = m.group(2)
+        kind = _xmp_kind(uris, qname)
+        if kind is None:
+            continue
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(x)
+        if m.group(1) != b"<":  # an attribute: its value
+            v = _ATTR_VALUE.match(x, m.end(), min(end, m.end() + _TEXT_BYTES))
+            values = [v.group(1) if v.group(1) is not None else v.group(2)] if v else []
+        else:  # an element: its start tag's rdf:resource / rdf:value, then the text of its content
+            gt = x.find(b">", m.end(), min(end, m.end() + _TEXT_BYTES))
+            if gt < 0:
+                continue
+            tag = x[m.end():gt]
+            values = [a or b for a, b in _RDF_VALUE.findall(tag)]
+            if not tag.endswith(b"/"):
+                body = x[gt + 1:min(end, gt + 1 + _TEXT_BYTES)]
+                close = body.find(b"</" + qname)
+                values += [a or b for a, b in _XML_PIECES.findall(body if close < 0 else body[:close])]
+        for value in values:
+            text = html.unescape(value[:_TEXT_BYTES].decode("utf-8", "replace")).strip().encode()
+            if text and not (kind == "text" and _generic_text(text)):
+                found.add("xmp")
+                if kind not in ("text", "xmp"):
+                    found.add(kind)
+                break
     return found
 
 

@@ -256,3 +256,135 @@ def test_several_frames_are_counted() -> None:
 def test_frame_counts_of_hostile_headers(data: bytes) -> None:
     assert image_frames(data) >= 1
     assert image_depth(data) is None or image_depth(data).frames >= 1
+
+
+# ---- review rev-shardin #6: XMP properties that say nothing, namespaces by URI, APNG frame counts ----------
+
+#: what macOS writes into every screenshot PNG (its iTXt ``XML:com.adobe.xmp`` chunk)
+MACOS_SCREENSHOT_XMP = (
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 6.0.0">\n'
+    '   <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+    '      <rdf:Description rdf:about=""\n            xmlns:exif="http://ns.adobe.com/exif/1.0/">\n'
+    '         <exif:PixelYDimension>1050</exif:PixelYDimension>\n'
+    '         <exif:PixelXDimension>1680</exif:PixelXDimension>\n'
+    '         <exif:UserComment>Screenshot</exif:UserComment>\n'
+    '      </rdf:Description>\n   </rdf:RDF>\n</x:xmpmeta>\n')
+DC = b'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+RDF = b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+
+
+def _packet(body: bytes, ns: bytes = DC) -> bytes:
+    return b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF ' + RDF + b'><rdf:Description rdf:about="" ' + ns + b'>' + \
+        body + b'</rdf:Description></rdf:RDF></x:xmpmeta>'
+
+
+def test_empty_xmp_properties_say_nothing() -> None:
+    for body in (b"<dc:creator/>", b"<dc:creator></dc:creator>", b"<dc:creator>  \n </dc:creator>",
+                 b"<dc:creator><rdf:Seq><rdf:li/></rdf:Seq></dc:creator>",
+                 b"<dc:creator><rdf:Seq><rdf:li>&#10;</rdf:li></rdf:Seq></dc:creator>",
+                 b'<dc:title><rdf:Alt><rdf:li xml:lang="x-default"></rdf:li></rdf:Alt></dc:title>'):
+        assert mediainfo.xmp_identifying(_packet(body)) == set(), body
+    assert mediainfo.xmp_identifying(b'<rdf:Description><dc:creator/></rdf:Description>') == set()  # the review's
+    assert mediainfo.xmp_identifying(_packet(b"", DC + b' dc:creator=""')) == set()
+    # one that names someone still counts, in a sequence, as an attribute, as a resource
+    assert mediainfo.xmp_identifying(_packet(b"<dc:creator><rdf:Seq><rdf:li/><rdf:li>Jane Doe</rdf:li></rdf:Seq>"
+                                             b"</dc:creator>")) == {"xmp", "artist"}
+    assert mediainfo.xmp_identifying(_packet(b"", DC + b" dc:creator='Jane Doe'")) == {"xmp", "artist"}
+    assert mediainfo.xmp_identifying(_packet(b'<dc:creator rdf:resource="https://example.org/jane"/>')) == \
+        {"xmp", "artist"}
+
+
+def test_default_descriptions_say_nothing_but_real_ones_do() -> None:
+    shot = _png(("iTXt", "XML:com.adobe.xmp", MACOS_SCREENSHOT_XMP))
+    assert identifying_metadata(shot) == set()
+    ex = "http://ns.adobe.com/exif/1.0/"
+    for text in (b"Screenshot", b"screen shot", b"Untitled", b"  OLYMPUS DIGITAL CAMERA  ", b"image"):
+        body = b"<exif:UserComment><rdf:Alt><rdf:li xml:lang='x-default'>" + text + b"</rdf:li></rdf:Alt>" \
+               b"</exif:UserComment><dc:title>" + text + b"</dc:title>"
+        assert mediainfo.xmp_identifying(_packet(body, DC + f' xmlns:exif="{ex}"'.encode())) == set(), text
+    for text in (b"Jane at the clinic", b"Screenshot of Jane Doe's chart", b"Doe"):
+        assert mediainfo.xmp_identifying(_packet(b"<dc:description>" + text + b"</dc:description>")) == {"xmp"}, text
+    # a keyword bag: one real keyword among defaults counts
+    assert mediainfo.xmp_identifying(_packet(b"<dc:subject><rdf:Bag><rdf:li>Screenshot</rdf:li><rdf:li>Station 4"
+                                             b"</rdf:li></rdf:Bag></dc:subject>")) == {"xmp"}
+    # the same rule for EXIF's own free text (a PNG eXIf chunk of a screenshot tool)
+    assert identifying_metadata(_jpeg(exif=_exif({}, {0x9286: b"ASCII\x00\x00\x00Screenshot"}))) == set()
+    assert identifying_metadata(_jpeg(exif=_exif({0x010E: "Untitled"}))) == set()
+
+
+def test_xmp_properties_are_matched_by_namespace_not_prefix() -> None:
+    other = b'xmlns:d="http://purl.org/dc/elements/1.1/" xmlns:g="http://ns.adobe.com/exif/1.0/"'
+    assert mediainfo.xmp_identifying(_packet(b"<d:creator>Jane</d:creator>", other)) == {"xmp", "artist"}
+    assert mediainfo.xmp_identifying(_packet(b"", other + b' g:GPSLatitude="52,31.2N"')) == {"xmp", "gps"}
+    assert mediainfo.xmp_identifying(b'<d:creator xmlns:d="http://purl.org/dc/elements/1.1/">Jane</d:creator>') == \
+        {"xmp", "artist"}
+    assert mediainfo.xmp_identifying(b'<creator xmlns="http://purl.org/dc/elements/1.1/">Jane</creator>') == \
+        {"xmp", "artist"}
+    # the usual prefix bound to another namespace is not Dublin Core's creator
+    assert mediainfo.xmp_identifying(_packet(b"<dc:creator>Jane</dc:creator>",
+                                             b'xmlns:dc="http://example.org/not-dublin-core/"')) == set()
+    # IPTC's digital source type is what a generator writes about itself, not a person or a place
+    iptc = b'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"'
+    assert mediainfo.xmp_identifying(_packet(b"<Iptc4xmpExt:DigitalSourceType>http://cv.iptc.org/newscodes/"
+                                             b"digitalsourcetype/trainedAlgorithmicMedia</Iptc4xmpExt:DigitalSourceType>",
+                                             iptc)) == set()
+    assert mediainfo.xmp_identifying(_packet(b"<Iptc4xmpExt:PersonInImage><rdf:Bag><rdf:li>Jane Doe</rdf:li>"
+                                             b"</rdf:Bag></Iptc4xmpExt:PersonInImage>", iptc)) == {"xmp"}
+
+
+def test_ordinary_files_carry_nothing(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(1, 1))
+    fig.savefig(tmp_path / "plot.png")
+    fig.savefig(tmp_path / "plot.jpg")
+    plt.close(fig)
+    arr = np.random.default_rng(1).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    camera = _jpeg(exif=_exif({0x010F: "OLYMPUS IMAGING CORP.", 0x0110: "E-M10", 0x0131: "Version 1.2",
+                                0x0132: "2026:01:01 12:00:00", 0x010E: "OLYMPUS DIGITAL CAMERA"},
+                               {0x829A: (1, 60), 0x9286: b"\x00" * 8 + b" " * 40}),
+                   xmp=_packet(b"<xmp:CreatorTool>E-M10 Ver.1.2</xmp:CreatorTool><tiff:Make>OLYMPUS</tiff:Make>"
+                               b"<exif:DateTimeOriginal>2026-01-01T12:00:00</exif:DateTimeOriginal>"
+                               b"<dc:format>image/jpeg</dc:format><xmpMM:DocumentID>xmp.did:1</xmpMM:DocumentID>",
+                               b'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
+                               b'xmlns:exif="http://ns.adobe.com/exif/1.0/" xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/" '
+                               + DC))
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "WEBP")
+    files = [camera, _png(), _jpeg(), buf.getvalue(), (tmp_path / "plot.png").read_bytes(),
+             (tmp_path / "plot.jpg").read_bytes(), cv2.imencode(".png", arr)[1].tobytes(),
+             cv2.imencode(".jpg", arr)[1].tobytes(), _png(("iTXt", "XML:com.adobe.xmp", MACOS_SCREENSHOT_XMP))]
+    assert [identifying_metadata(d) for d in files] == [set()] * len(files)
+
+
+def _apng_with_declared(frames: int, declared: int) -> bytes:
+    import zlib
+
+    buf = io.BytesIO()
+    images = [Image.new("RGB", (8, 8), (j * 60, 0, 0)) for j in range(frames)]
+    images[0].save(buf, "PNG", save_all=True, append_images=images[1:])
+    d = bytearray(buf.getvalue())
+    at = d.find(b"acTL")
+    d[at + 4:at + 8] = declared.to_bytes(4, "big")
+    d[at + 12:at + 16] = zlib.crc32(bytes(d[at:at + 12])).to_bytes(4, "big")
+    return bytes(d)
+
+
+def test_an_apng_frame_count_is_the_frames_its_chunks_hold() -> None:
+    hostile = _apng_with_declared(3, 0xFFFFFFFF)
+    assert image_frames(_apng_with_declared(3, 3)) == 3
+    assert image_frames(hostile) == 3  # three fcTL chunks, whatever acTL declares
+    assert image_frames(_apng_with_declared(3, 2)) == 2  # the reader plays what acTL declares
+    assert image_depth(hostile).frames == 3
+    (w,) = mediainfo.deep_warnings(mediainfo.merge_sixteen_bit(None, image_depth(hostile), "k"), 1)
+    assert "(up to 3)" in w and "4294967295" not in w
+    # an acTL chunk with no frame control chunks after it: a still image as far as the count goes
+    still = _png()
+    at = still.find(b"IDAT") - 4
+    actl = b"acTL" + (0xFFFFFFFF).to_bytes(4, "big") + bytes(4)
+    import zlib
+    assert image_frames(still[:at] + (8).to_bytes(4, "big") + actl + zlib.crc32(actl).to_bytes(4, "big")
+                        + still[at:]) == 1
