@@ -28,7 +28,9 @@ Spread: a sample's copies are not handed out in a row (whole batches of one samp
 reads the stream in blocks of :data:`SPREAD` positions of a reader and, when a block holds a repeat,
 hands out its rows in an order drawn from ``derive(seed, epoch, <first key of the block>,
 "balance-spread")``: the same for any ``num_workers``, resume point or rank split (each reader's
-blocks are its own); the epoch's rows (the multiset) do not change. Memory: a block of decoded samples.
+blocks are its own); the epoch's rows (the multiset) do not change. Memory: a block of decoded samples
+(a plan that cannot repeat — `under`, `fraction` alone — reads sample by sample, in the reader's order). Copies
+spread within a block only: at an imbalance of a few hundred to one a batch still holds many copies of one sample.
 
 Resume: the rows of a shuffled block carry the loader's cursor: ``meta["position"]`` is the block's
 first position (its last one on the block's last row), ``meta["repeat"]`` how many of the block's
@@ -171,8 +173,10 @@ class BalancePlan:
                 c = classes[most]
                 warnings.warn(f"balance {mode}: the {what} {self.name(most)!r} has {c} training sample"
                               f"{'s' if c != 1 else ''}, each repeated ~{self.rate[most]:.0f}x per epoch (the same "
-                              "images and clips, augmented anew): a model can learn them by heart",
-                              UserWarning, stacklevel=4)
+                              "images and clips, augmented anew): a model can learn them by heart, and as copies "
+                              f"are spread only within blocks of {SPREAD} positions a batch can hold many copies "
+                              "of one sample; cap it (repeat_factor's threshold) or add data to that "
+                              f"{what}", UserWarning, stacklevel=4)
 
     def _fraction(self, group: str) -> float:
         frac = self.cfg.get("fraction")
@@ -223,6 +227,8 @@ class Balanced(IterableDataset):  # type: ignore[type-arg]
         self.plan = plan
         self.resume = {int(r): (int(p), int(c)) for r, (p, c) in (resume or {}).items()}
         self.spread = max(1, int(SPREAD if spread is None else spread))
+        if max(plan.rate.values(), default=1.0) <= 1.0:  # nothing can repeat (under, fraction alone): no block to
+            self.spread = 1  # hold in memory, each sample its own position and the reader's order (QA42 review)
 
     @property
     def epoch(self) -> int:

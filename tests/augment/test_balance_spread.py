@@ -102,3 +102,13 @@ def test_no_note_for_a_mild_balance() -> None:
         warnings.simplefilter("error")
         for mode in ("under", "over", "repeat_factor"):
             BalancePlan(keys, {"by": "label", "mode": mode, **({"threshold": 0.5} if mode == "repeat_factor" else {})}, 0)
+
+
+def test_a_plan_that_cannot_repeat_holds_no_block() -> None:
+    # QA42 review: every balanced stream held 256 decoded samples per worker, also `under` and `fraction` alone
+    from mmdata.augment.balance import SPREAD, Balanced, BalancePlan
+
+    groups = {"a": "0", "b": "0", "c": "1"}
+    for cfg in ({"by": "label", "mode": "under"}, {"by": "label", "fraction": 0.5}):
+        assert Balanced([], BalancePlan(groups, cfg, 0)).spread == 1, cfg
+    assert Balanced([], BalancePlan(groups, {"by": "label", "mode": "over"}, 0)).spread == SPREAD
