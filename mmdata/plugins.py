@@ -49,7 +49,6 @@ Example:
 from __future__ import annotations
 
 import importlib
-import importlib.machinery
 import importlib.util
 import inspect
 import re
@@ -386,6 +385,26 @@ def _builtin(module: str) -> bool:
     return module == "mmdata" or module.startswith("mmdata.")
 
 
+def _importable(top: str) -> bool:
+    """Whether the top-level module ``top`` is found by an import, as a worker looks for it: every finder of
+    ``sys.meta_path`` (sys.path's, and those an installed package adds, e.g. setuptools' editable-install finder,
+    which a worker's site start adds too), not merely ``sys.modules`` (a module loaded by path is there, in this
+    process only). A top-level name imports nothing to be found (importlib.util.find_spec does the same, after
+    looking in sys.modules)."""
+    if top in sys.builtin_module_names:
+        return True
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            if find_spec(top, None) is not None:
+                return True
+        except Exception:  # noqa: BLE001, S112 — a broken finder finds nothing; the next one may
+            continue
+    return False
+
+
 def _by_name(cls: type) -> str | None:
     """Why importing ``cls.__module__`` in a fresh interpreter would not register ``cls`` (None: it would)."""
     mod, qual = cls.__module__ or "", cls.__qualname__
@@ -394,14 +413,10 @@ def _by_name(cls: type) -> str | None:
     if "<locals>" in qual:
         return (f"is defined inside a function ({mod}.{qual}), so importing {mod!r} does not register it; "
                 "define it at the top level of the module")
-    top = mod.split(".")[0]
-    try:  # on sys.path, as a worker sees it (the workers get this process's sys.path), not merely in sys.modules
-        found = top in sys.builtin_module_names or importlib.machinery.PathFinder.find_spec(top) is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        return (f"comes from module {mod!r}, which is not on sys.path (loaded from a file by path, or made at run "
-                "time), so another process cannot import it by name")
+    if not _importable(mod.split(".")[0]):
+        return (f"comes from module {mod!r}, which no import finder finds (not on sys.path, nor an installed or "
+                "editable-installed package: loaded from a file by path, or made at run time), so another process "
+                "cannot import it by name")
     obj: Any = sys.modules.get(mod)
     for part in qual.split("."):
         obj = getattr(obj, part, None)

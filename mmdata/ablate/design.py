@@ -73,6 +73,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import math
 import os
 import unicodedata
@@ -91,6 +92,8 @@ from mmdata.errors import MMDataError, RecipeError
 from mmdata.plugins import MAX_PLUGINS, check_code_consent, check_spec, load_plugins
 from mmdata.recipes_path import find_recipe, not_found
 from mmdata.urls import redact
+
+log = logging.getLogger(__name__)
 
 MODES = ("leave_one_out", "add_one", "explicit", "sweep")
 TRAINER_KEYS = ("fusion", "epochs", "batch_size", "lr", "weight_decay", "optimizer", "modalities", "device", "eval_robustness",
@@ -389,6 +392,9 @@ def _recipe_file(name: str, where: str, folder: Path) -> dict[str, Any]:
             looked = f"{_folder_words(folder)} ({os.path.abspath(folder)})" if str(folder) == "." else _folder_words(folder)
             raise RecipeError(f"{where}: " + not_found(name).replace(f"recipe file {name} not found",
                                                                     f"recipe file {name!r} not found in {looked}", 1))
+        # a name of the user's own that is missing silently got mmdata's copy: said, as load_recipe says it
+        log.info("%s: no file %s in %s: using the recipe that ships with mmdata (%s)", where, name,
+                 _folder_words(folder), shipped)
         path = shipped
     raw = safe_yaml.read_bytes(path, f"{where}: recipe")
     data = safe_yaml.parse(safe_yaml.decode(raw, f"{said}: not UTF-8 text", quote=False), said, quote=False)

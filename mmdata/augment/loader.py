@@ -58,6 +58,7 @@ import functools
 import inspect
 import json
 import multiprocessing
+import os
 import pickle
 import sys
 import threading
@@ -65,6 +66,8 @@ import types
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from multiprocessing import context as mp_context
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
@@ -1338,23 +1341,59 @@ def _start_method(multiprocessing_context: Any, num_workers: int) -> str | None:
     return multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]
 
 
-class _NamedGlobals(pickle.Pickler):
-    """Pickles into nothing, noting every class and function the pickle names by reference (what a worker
-    process imports to unpickle it: the op classes of a recipe, a transform, the classes of its arguments)."""
+class _NamedGlobals(ForkingPickler):
+    """Pickles into nothing as a worker's start does (multiprocessing's pickler, its reducers and protocol, while
+    a worker is being spawned), noting every class and function the pickle names by reference (what a worker
+    process imports to unpickle it: the op classes of a recipe, a transform, the classes of its arguments).
+    Tensors and storages are not pickled: torch's reducers would move them to shared memory (CUDA: export them),
+    and the names they need are torch's."""
 
     def __init__(self) -> None:
-        super().__init__(_Discard(), protocol=pickle.HIGHEST_PROTOCOL)
+        super().__init__(_Discard(), pickle.DEFAULT_PROTOCOL)  # ForkingPickler.dumps' protocol (protocol=None)
         self.named: dict[int, Any] = {}
+        for kind, reduce in list(self.dispatch_table.items()):
+            if (getattr(kind, "__module__", None) or "").split(".")[0] == "torch" and reduce is not None:
+                self.dispatch_table[kind] = _not_pickled
 
     def persistent_id(self, obj: Any) -> None:
         if isinstance(obj, (type, types.FunctionType)):
             self.named.setdefault(id(obj), obj)
         return None
 
+    def dump_spawning(self, obj: Any) -> None:
+        """:meth:`dump` as :class:`multiprocessing.Process` ``.start()`` runs it: objects that may only be pickled
+        then (a ``multiprocessing.Value``, ``Lock`` or ``Queue``) pickle as they do for a worker."""
+        before = mp_context.get_spawning_popen()
+        mp_context.set_spawning_popen(_CheckPopen())
+        try:
+            self.dump(obj)
+        finally:
+            mp_context.set_spawning_popen(before)
+
+
+def _not_pickled(obj: Any) -> tuple[Any, tuple[()]]:
+    return (tuple, ())
+
+
+class _CheckPopen:
+    """The process being started, to the reducers that ask for it: file descriptors and handles are named, not
+    duplicated (nothing is started)."""
+
+    def duplicate_for_child(self, fd: Any) -> Any:
+        return fd
+
+    def DupFd(self, fd: Any) -> _CheckFd:  # noqa: N802 — multiprocessing's name
+        return _CheckFd(fd)
+
+
+class _CheckFd:
+    def __init__(self, fd: Any) -> None:
+        self.fd = fd
+
 
 class _Discard:
-    def write(self, data: bytes) -> int:
-        return len(data)
+    def write(self, data: Any) -> int:
+        return memoryview(data).nbytes  # a pickle.PickleBuffer (protocol 5's out-of-band array) has no len()
 
 
 def _named(obj: Any) -> str:
@@ -1363,12 +1402,26 @@ def _named(obj: Any) -> str:
     return name if isinstance(name, str) else f"{type(obj).__qualname__}(...)"
 
 
-def _main_reimported() -> bool:
-    """Whether a spawned (forkserver) worker runs ``__main__`` again, finding what it defines at its top level:
-    a script or ``python -m`` module does; a notebook, a REPL or ``python -c`` does not (nothing to re-run)."""
+def _main_run_again() -> str | None:
+    """What of ``__main__`` a spawned (forkserver) worker runs again, finding what it defines at its top level
+    (None: nothing). multiprocessing's own rule (multiprocessing.spawn): a script is re-run by path (not
+    IPython's), a ``python -m`` module by name (not a package's ``__main__``); a notebook, a REPL or
+    ``python -c`` has nothing to re-run."""
     main = sys.modules.get("__main__")
-    return getattr(getattr(main, "__spec__", None), "name", None) is not None or \
-        getattr(main, "__file__", None) is not None
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name is not None:
+        return None if name == "__main__" or name.endswith(".__main__") else name
+    path = getattr(main, "__file__", None)
+    return None if path is None or os.path.splitext(os.path.basename(path))[0] == "ipython" else path
+
+
+def _main_words() -> str:
+    """``__main__`` as a refusal describes it."""
+    name = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
+    if isinstance(name, str) and name.endswith(".__main__"):
+        return (f"__main__ ({name.replace('.', '/')}.py, run with `python -m {name[:-len('.__main__')]}`), which a "
+                "spawned worker does not run again (multiprocessing re-imports no package's __main__)")
+    return "__main__ (a notebook, the REPL or python -c), which a spawned worker cannot run again"
 
 
 def check_spawn_workers(method: str | None, given: Sequence[tuple[str, Any]]) -> None:
@@ -1377,29 +1430,40 @@ def check_spawn_workers(method: str | None, given: Sequence[tuple[str, Any]]) ->
     a notebook's or ``python -c``'s ``__main__``, a module loaded by path) killed each worker with torch's bare
     "DataLoader worker exited unexpectedly". Checked here, before a worker starts, as an ablation checks its
     plugins (:func:`mmdata.plugins.worker_plugins`): MMDataError naming the argument, what it uses that a
-    worker cannot get and the ways out. ``given``: (label, object) pairs, e.g. ``("transform=", fn)``."""
+    worker cannot get and the ways out. ``given``: (label, object) pairs, e.g. ``("transform=", fn)``.
+
+    Only what would surely fail is refused: the object is pickled as a worker's start pickles it, and a failure
+    that is not the object's own (``PicklingError``, ``TypeError`` or ``AttributeError``: a lambda, a local
+    function, an open file) is left to the start."""
     if method not in ("spawn", "forkserver"):
         return  # fork: the workers are copies of this process and have everything it has
     from mmdata.plugins import _builtin, _by_name
 
+    fork = ", or multiprocessing_context='fork'" if sys.platform.startswith("linux") else ""
     ways = ("define it in a module (a .py file on PYTHONPATH or in the working directory) and import it from "
-            "there, or use num_workers=0" + (", or multiprocessing_context='fork'" if sys.platform.startswith("linux")
-                                             else ""))
+            f"there, or use num_workers=0{fork}")
     started = f"DataLoader workers started with {method!r} get it by pickle, importing what it names"
     for label, obj in given:
         if obj is None:
             continue
         names = _NamedGlobals()
         try:
-            names.dump(obj)
-        except Exception as exc:  # noqa: BLE001 — any pickling failure is the user's object's, named below
+            names.dump_spawning(obj)
+        except (pickle.PicklingError, AttributeError) as exc:  # a by-reference lookup: a lambda, a local function
             raise MMDataError(f"{label}: {started}, and it does not pickle ({type(exc).__name__}: {exc}); "
                               f"{ways}") from None
+        except TypeError as exc:  # "cannot pickle '_thread.lock' object": something it holds
+            raise MMDataError(f"{label}: {started}, and it does not pickle ({type(exc).__name__}: {exc}); make what "
+                              "it holds picklable (open a file, a lock or a client in the worker, e.g. on first use), or "
+                              f"use num_workers=0{fork}") from None
+        except Exception:  # noqa: BLE001 — not one the check can read as the object's: the workers' start says
+            continue
+        main_rerun = _main_run_again() is not None
         for ref in names.named.values():
             mod = getattr(ref, "__module__", None) or ""
-            if _builtin(mod) or mod in sys.stdlib_module_names or (mod == "__main__" and _main_reimported()):
+            if _builtin(mod) or mod in sys.stdlib_module_names or (mod == "__main__" and main_rerun):
                 continue
-            why = _by_name(ref)
+            why = f"is defined in {_main_words()}" if mod == "__main__" else _by_name(ref)
             if why is not None:
                 op = isinstance(ref, type) and issubclass(ref, Op)
                 what = ("it" if ref is obj else

@@ -1453,13 +1453,15 @@ def absolute_sources(path: Any) -> Any:
     """``path`` with its local names made absolute (a folder, a tar, a glob or brace pattern, each entry of a list
     or of a ``::``-joined string), so that what was opened is what every later pass reads, whatever the working
     directory is then (a notebook's ``%cd``, ``os.chdir``): a relative name re-resolved at each pass read another
-    folder, or none, and was taken for a re-shard. URLs, ``pipe:`` names and anything that is not a path are
+    folder, or none, and was taken for a re-shard. Only a name that names something now is made absolute (a glob
+    that matches, a brace pattern one of whose shards exists): one that does not stays as typed, for the error that
+    says so (``nope/: does not exist``, ``~/ds``). URLs, ``pipe:`` names and anything that is not a path are
     returned as they are; a :class:`~pathlib.Path` stays a Path.
 
     Example:
         >>> import os
-        >>> absolute_sources("ds") == os.path.join(os.getcwd(), "ds"), absolute_sources("s3://b/ds")
-        (True, 's3://b/ds')
+        >>> absolute_sources(".") == os.getcwd(), absolute_sources("no/such/ds/"), absolute_sources("s3://b/ds")
+        (True, 'no/such/ds/', 's3://b/ds')
     """
     if isinstance(path, (list, tuple)):
         return type(path)(absolute_sources(p) for p in path)
@@ -1467,8 +1469,19 @@ def absolute_sources(path: Any) -> Any:
         return path
     if isinstance(path, str) and "::" in path:  # webdataset's list of tars and patterns (see _split_url_list)
         return "::".join(absolute_sources(p) if p else p for p in path.split("::"))
+    if not _names_something(str(path)):
+        return path
     absolute = os.path.abspath(path)
     return Path(absolute) if isinstance(path, Path) else absolute
+
+
+def _names_something(name: str) -> bool:
+    """Whether the local name ``name`` (a path, a glob, a brace pattern) names a file or folder that is there now."""
+    import glob
+
+    names = tario.braceexpand(name) if "{" in name else (name,)
+    return any(next(glob.iglob(n, recursive=True), None) is not None if glob.has_magic(n) else os.path.lexists(n)
+               for n in names)
 
 
 def _check_path(path: Any) -> None:

@@ -43,3 +43,20 @@ def test_a_recipe_name_not_found_says_where_it_looked_and_lists_the_shipped_ones
     msg = str(err.value)
     assert msg.startswith("design.recipe: recipe file 'messy_foldr' not found in the working directory"), msg
     assert str(tmp_path) in msg and "messy_folder" in msg and all(n in msg for n in shipped_recipes()), msg
+
+
+def test_a_shipped_recipe_taken_for_a_missing_file_is_noted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    # a user's own avdigits.yaml that is not in the folder: mmdata's copy is used, and the log says so
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level("INFO", logger="mmdata.ablate.design"):
+        _ablation(tmp_path, "avdigits.yaml")
+    said = [r.getMessage() for r in caplog.records if r.name == "mmdata.ablate.design"]
+    assert len(said) == 1 and said[0].startswith("design.recipe: no file avdigits.yaml in the working directory: "
+                                                 "using the recipe that ships with mmdata ("), said
+    assert said[0].endswith("avdigits.yaml)"), said
+    caplog.clear()
+    (tmp_path / "avdigits.yaml").write_text("image:\n  - op: hflip\n", encoding="utf-8")
+    with caplog.at_level("INFO", logger="mmdata.ablate.design"):
+        _ablation(tmp_path, "avdigits.yaml")  # the folder's file: no note
+    assert not [r for r in caplog.records if r.name == "mmdata.ablate.design"]

@@ -100,6 +100,128 @@ def test_a_script_main_and_importable_functions_pass_the_spawn_check(ds: Path) -
     mmdata.loader(ds, 4, transform=copy.copy, num_workers=1, multiprocessing_context="spawn", worker_init_fn=print)
 
 
+# -- review of the check: it refuses only what would surely fail in a spawned worker ---------------------
+
+MODULE = """
+import multiprocessing
+import threading
+
+import numpy as np
+
+
+def add_flag(s):
+    s.meta["flag"] = 1
+    return s
+
+
+class Tint:
+    \"\"\"holds a 128x128x3 table (192 KB: pickled out of band with protocol 5)\"\"\"
+
+    def __init__(self):
+        self.table = np.zeros((128, 128, 3), np.float32)
+
+    def __call__(self, s):
+        return s
+
+
+class Counter:
+    \"\"\"counts in a multiprocessing.Value, which pickles only while a process is started\"\"\"
+
+    def __init__(self):
+        ctx = multiprocessing.get_context("spawn")
+        self.n, self.log = ctx.Value("i", 0), ctx.Queue()
+
+    def __call__(self, s):
+        return s
+
+
+class Locked:
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __call__(self, s):
+        return s
+"""
+
+
+def _module(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.py").write_text(MODULE, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture()
+def qa42mod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    import importlib
+
+    monkeypatch.syspath_prepend(str(_module(tmp_path / "site", "qa42_spawn_mod")))
+    monkeypatch.delitem(sys.modules, "qa42_spawn_mod", raising=False)
+    return importlib.import_module("qa42_spawn_mod")
+
+
+def test_a_transform_holding_a_large_array_passes_the_spawn_check(ds: Path, qa42mod: types.ModuleType) -> None:
+    import pickle
+
+    import numpy as np
+
+    from mmdata.augment.loader import _Discard
+
+    mmdata.loader(ds, 4, transform=qa42mod.Tint(), num_workers=1, multiprocessing_context="spawn")
+    # protocol 5 (the workers' default from Python 3.14) hands a large array over as a PickleBuffer
+    assert _Discard().write(pickle.PickleBuffer(np.zeros((128, 128, 3), np.float32))) == 128 * 128 * 3 * 4
+
+
+def test_objects_that_pickle_only_while_a_worker_starts_pass_the_spawn_check(ds: Path,
+                                                                            qa42mod: types.ModuleType) -> None:
+    mmdata.loader(ds, 4, transform=qa42mod.Counter(), num_workers=1, multiprocessing_context="spawn")
+    with pytest.raises(MMDataError, match=r"^transform=Locked\(\.\.\.\): .*does not pickle \(TypeError: cannot pickle "
+                                          r"'_thread.lock' object\); make what it holds picklable"):
+        mmdata.loader(ds, 4, transform=qa42mod.Locked(), num_workers=1, multiprocessing_context="spawn")
+
+
+def test_a_module_an_import_finder_finds_off_sys_path_passes_the_spawn_check(ds: Path, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import importlib.abc
+    import importlib.machinery
+    import importlib.util
+
+    src = _module(tmp_path / "src", "qa42_editable")
+
+    class EditableFinder(importlib.abc.MetaPathFinder):  # what setuptools' __editable___*_finder.py installs
+        def find_spec(self, name, path=None, target=None):  # type: ignore[no-untyped-def]
+            return importlib.machinery.PathFinder.find_spec(name, [str(src)]) if name == "qa42_editable" else None
+
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, EditableFinder()])
+    monkeypatch.delitem(sys.modules, "qa42_editable", raising=False)
+    mod = importlib.import_module("qa42_editable")
+    mmdata.loader(ds, 4, transform=mod.add_flag, num_workers=1, multiprocessing_context="spawn")
+    # a module loaded from a file by path is in sys.modules only: a worker cannot import it by name
+    spec = importlib.util.spec_from_file_location("qa42_by_path", _module(tmp_path / "other", "qa42_by_path") /
+                                                  "qa42_by_path.py")
+    by_path = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "qa42_by_path", by_path)
+    spec.loader.exec_module(by_path)  # type: ignore[union-attr]
+    with pytest.raises(MMDataError, match=r"^transform=add_flag: .*module 'qa42_by_path', which no import finder finds"):
+        mmdata.loader(ds, 4, transform=by_path.add_flag, num_workers=1, multiprocessing_context="spawn")
+
+
+def test_a_transform_in_a_packages_main_run_with_python_m_is_refused_naming_it(ds: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.machinery
+
+    main = types.ModuleType("__main__")  # `python -m clipkg`: multiprocessing re-runs no package's __main__
+    main.__spec__ = importlib.machinery.ModuleSpec("clipkg.__main__", None)
+    main.__file__ = "/src/clipkg/__main__.py"
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    exec(CELL, main.__dict__)
+    with pytest.raises(MMDataError, match=r"^transform=add_flag: .*is defined in __main__ \(clipkg/__main__.py, run "
+                                          r"with `python -m clipkg`\), which a spawned worker does not run again"):
+        mmdata.loader(ds, 4, transform=main.add_flag, num_workers=1, multiprocessing_context="spawn")
+    main.__spec__ = importlib.machinery.ModuleSpec("clipkg.cli", None)  # `python -m clipkg.cli`: re-run by name
+    mmdata.loader(ds, 4, transform=main.add_flag, num_workers=1, multiprocessing_context="spawn")
+
+
 # -- segments #6: a speed op shortens clips, it trims none --------------------------------------------------
 
 

@@ -59,12 +59,33 @@ def test_bare_shards_by_a_relative_pattern_read_after_a_chdir(places: dict[str, 
     assert [s.key for s in ds] == before and [s.key for s in glob] == globbed
 
 
-def test_absolute_sources_leaves_urls_and_keeps_types() -> None:
+def test_absolute_sources_leaves_urls_and_keeps_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mmdata.shards.reader import absolute_sources
 
+    monkeypatch.chdir(tmp_path)
+    for name in ("ds", "a.tar", "a-0.tar", "b.tar"):
+        (tmp_path / name).touch()
     here = os.getcwd()
     assert absolute_sources("s3://b/ds") == "s3://b/ds"
     assert absolute_sources("file:///data/ds") == "file:///data/ds"
     assert absolute_sources(Path("ds")) == Path(here) / "ds"
     assert absolute_sources(["a.tar", "https://h/b.tar"]) == [os.path.join(here, "a.tar"), "https://h/b.tar"]
     assert absolute_sources("a-{0..1}.tar::b.tar") == f"{here}/a-{{0..1}}.tar::{here}/b.tar"
+    assert absolute_sources("a-*.tar") == f"{here}/a-*.tar"
+    # what names nothing stays as typed, for the error that says so
+    assert absolute_sources("nope/") == "nope/" and absolute_sources(Path("nope")) == Path("nope")
+    assert absolute_sources(["a.tar", "z-*.tar", "z-{0..1}.tar", "~/ds"]) == [f"{here}/a.tar", "z-*.tar", "z-{0..1}.tar",
+                                                                            "~/ds"]
+
+
+@pytest.mark.parametrize("given", ["nope/", "~/ds", "file:ds"])
+def test_a_name_that_does_not_exist_is_named_as_typed(places: dict[str, Path], given: str) -> None:
+    from mmdata.errors import ShardError
+
+    with pytest.raises(ShardError) as err:
+        mmdata.open_dataset(given)
+    assert str(err.value).startswith(f"{given}: does not exist (expected a dataset folder"), str(err.value)
+    with pytest.raises(ShardError) as err:
+        mmdata.loader(given, 4)
+    assert str(err.value).startswith(f"{given}: does not exist"), str(err.value)
+    assert str(places["home"]) not in str(err.value)
