@@ -1743,7 +1743,7 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
             ...; ``tags`` are added to mmdata's); ``homepage`` and ``citation`` go into the text.
         split_names: the Hub's name of an mmdata split (the tar names stay; None: the default name): by default
             ``val`` is published as ``validation`` (:data:`HUB_SPLIT_NAMES`); a split name the Hub refuses
-            (``fold-1``: it wants ``\w+(\.\w+)*``) must be given one here (``{"fold-1": "fold_1"}``).
+            (``fold-1``: it wants ``\\w+(\\.\\w+)*``) must be given one here (``{"fold-1": "fold_1"}``).
         base: the folder the card will be in (``configs`` paths are relative to it); default the dataset folder.
 
     Example:

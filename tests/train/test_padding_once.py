@@ -56,7 +56,9 @@ def test_a_run_says_the_clips_padding_once_naming_its_splits(clips: Path) -> Non
     assert msg.startswith("mmdata.train: zero padding in the batches of the train, val and test splits (each "
                           "split's loader found it; said once per run): "), msg
     for split in ("train", "val", "test"):  # each split's own numbers, from its loader
-        assert re.search(rf"{split}: a batch holds clips of \d\.\d\d to \d\.\d\d s, zero-padded to \d\.\d\d s: the shortest "
+        # a clip longer than the padded length is said to be trimmed (QA42: measured after the recipe, as trained)
+        assert re.search(rf"{split}: a batch holds clips of \d\.\d\d to \d\.\d\d s, zero-padded to \d\.\d\d s"
+                         r"( \(longer ones are trimmed, keeping the start\))?: the shortest "
                          r"clip is \d+% padding, which the model hears as silence \(the median clip is \d+% padding\)", msg), msg
     assert msg.count("for less padding set max_seconds") == 1 and msg.endswith("normalize_spec(seconds=...))"), msg
     assert "said once per loader" not in msg and "split 'train'" not in msg

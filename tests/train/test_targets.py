@@ -223,7 +223,10 @@ def test_ddp_trains_a_target_and_prints_its_scores(targets_ds, tmp_path: Path) -
     assert m["config"]["world_size"] == 2 and m["target"]["kind"] == "regression" and math.isfinite(m["test"]["mae"])
     # every rank settles the target over the whole splits (each read its half: other means, label lists, counts)
     whole, counts, _ = resolve(str(targets_ds), "score", {"train": "train", "val": "val", "test": "test"})
+    # QA42: the training loader reads only the samples holding the target; those without are counted as left out
+    left_out = m["samples"]["train"].pop("left_out", 0)
     assert m["target"]["train_mean"] == pytest.approx(whole.mean) and m["samples"] == counts
+    assert left_out == counts["train"]["unlabelled"]
 
 
 def test_a_target_run_is_refused_by_match_naming_the_target(targets_ds, tmp_path: Path) -> None:
