@@ -61,13 +61,18 @@ def test_the_lengths_are_the_clips_before_normalize_in_every_path(messy: Path) -
     assert re.search(r"clips of \d\.\d\d to (\d\.\d\d) s, zero-padded to \1 s", msg), msg
 
 
-def test_long_clips_are_named_by_their_whole_length_and_trimming_is_said(tmp_path: Path) -> None:
+def _clip_dataset(tmp_path: Path, seconds: list[float]) -> None:
+    """``tmp_path / "ds"``: one 8 kHz FLAC clip per length in ``seconds``, all of class 0."""
     raw = tmp_path / "raw"
     raw.mkdir()
-    for i, sec in enumerate([0.5, 6.0, 1.5, 1.6]):
+    for i, sec in enumerate(seconds):
         (raw / f"{i:03d}.flac").write_bytes(long_audio_bytes(i, sec, 8000))
         (raw / f"{i:03d}.cls").write_text("0")
     mmdata.shard(raw, tmp_path / "ds", progress=False)
+
+
+def test_long_clips_are_named_by_their_whole_length_and_trimming_is_said(tmp_path: Path) -> None:
+    _clip_dataset(tmp_path, [0.5, 6.0, 1.5, 1.6])
     loader = mmdata.loader(tmp_path / "ds", 4, recipe={"normalize": {"audio": [{"op": "pad_trim", "seconds": 1.5}]}})
     assert loader.source.audio_max_frames is not None  # the 6 s clip is decoded to its first 1.5 s ...
     (msg,) = _caught(loader)
@@ -94,3 +99,21 @@ def test_avdigits_says_nothing_new(tmp_path: Path) -> None:
         for split in ("train", "val"):
             for recipe in (None, {"normalize": {"audio": [{"op": "resample", "rate": 16000}, {"op": "pad_trim", "seconds": 1.0}]}}):
                 assert sum(len(b) for b in mmdata.loader(ds, 16, recipe=recipe, split=split)) > 0
+
+
+# QA42 segments #6: a speed op shortens clips, it trims none --------------------------------------------------
+
+
+def test_a_speed_op_is_not_said_to_trim_and_the_padding_is_measured_after_it(tmp_path: Path) -> None:
+    _clip_dataset(tmp_path, [0.3, 1.6, 1.5, 1.4])
+    recipe = {"normalize": {"audio": [{"op": "to_mono"}]}, "audio": [{"op": "speed", "factor": [1.5, 2.0], "p": 1.0}]}
+    (msg,) = _caught(mmdata.loader(tmp_path / "ds", 4, recipe=recipe, shuffle=False))
+    assert "trimmed" not in msg, msg
+    # the clips as collate padded them: the longest is the batch's length, every one shorter than before the op
+    lo, hi, target = (float(x) for x in
+                      re.search(r"clips of (\d\.\d\d) to (\d\.\d\d) s, zero-padded to (\d\.\d\d) s", msg).groups())
+    assert hi == target and hi <= 1.6 / 1.5 + 0.01 and lo <= 0.3 / 1.5 + 0.01, msg
+    # a pad_trim still says it trims the clips longer than its length, measured before it (their whole length)
+    trim = {"normalize": {"audio": [{"op": "to_mono"}, {"op": "pad_trim", "seconds": 1.0}]}}
+    (msg,) = _caught(mmdata.loader(tmp_path / "ds", 4, recipe=trim, shuffle=False))
+    assert "clips of 0.30 to 1.60 s, zero-padded to 1.00 s (longer ones are trimmed, keeping the start)" in msg, msg

@@ -4,24 +4,21 @@
    in a notebook's ``__main__`` is refused before a worker starts, naming it and the ways out (it used to die
    with torch's bare "DataLoader worker exited unexpectedly");
 #4 a pass over the loader leaves torch's global RNG where it was (a peek changed the next cell's model init),
-   with the same batches as before for a given seed;
-segments #6 the loader's padding warning makes no "trimmed" claim for clips a speed op only shortened.
+   with the same batches as before for a given seed.
+(Segments #6, no "trimmed" claim for clips a speed op only shortened: tests/augment/test_audio_length_warning.py.)
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import sys
 import types
-import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
 import mmdata
-from mmdata.augment.loader import PaddingWarning
 from mmdata.errors import MMDataError
 from mmdata.testing import make_messy_folder, make_sample_folder, restored_registry
 
@@ -220,39 +217,6 @@ def test_a_transform_in_a_packages_main_run_with_python_m_is_refused_naming_it(d
         mmdata.loader(ds, 4, transform=main.add_flag, num_workers=1, multiprocessing_context="spawn")
     main.__spec__ = importlib.machinery.ModuleSpec("clipkg.cli", None)  # `python -m clipkg.cli`: re-run by name
     mmdata.loader(ds, 4, transform=main.add_flag, num_workers=1, multiprocessing_context="spawn")
-
-
-# -- segments #6: a speed op shortens clips, it trims none --------------------------------------------------
-
-
-def _padding_messages(loader: object) -> list[str]:
-    with warnings.catch_warnings(record=True) as rec:
-        warnings.simplefilter("always")
-        for _ in loader:  # type: ignore[attr-defined]
-            pass
-    return [str(w.message) for w in rec if issubclass(w.category, PaddingWarning) and "clips of" in str(w.message)]
-
-
-def test_a_speed_op_is_not_said_to_trim_and_the_padding_is_measured_after_it(tmp_path: Path) -> None:
-    from mmdata.testing import long_audio_bytes
-
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for i, sec in enumerate([0.3, 1.6, 1.5, 1.4]):
-        (raw / f"{i:03d}.flac").write_bytes(long_audio_bytes(i, sec, 8000))
-        (raw / f"{i:03d}.cls").write_text("0")
-    mmdata.shard(raw, tmp_path / "ds", progress=False)
-    recipe = {"normalize": {"audio": [{"op": "to_mono"}]}, "audio": [{"op": "speed", "factor": [1.5, 2.0], "p": 1.0}]}
-    (msg,) = _padding_messages(mmdata.loader(tmp_path / "ds", 4, recipe=recipe, shuffle=False))
-    assert "trimmed" not in msg, msg
-    # the clips as collate padded them: the longest is the batch's length, every one shorter than before the op
-    lo, hi, target = (float(x) for x in
-                      re.search(r"clips of (\d\.\d\d) to (\d\.\d\d) s, zero-padded to (\d\.\d\d) s", msg).groups())
-    assert hi == target and hi <= 1.6 / 1.5 + 0.01 and lo <= 0.3 / 1.5 + 0.01, msg
-    # a pad_trim still says it trims the clips longer than its length, measured before it (their whole length)
-    trim = {"normalize": {"audio": [{"op": "to_mono"}, {"op": "pad_trim", "seconds": 1.0}]}}
-    (msg,) = _padding_messages(mmdata.loader(tmp_path / "ds", 4, recipe=trim, shuffle=False))
-    assert "clips of 0.30 to 1.60 s, zero-padded to 1.00 s (longer ones are trimmed, keeping the start)" in msg, msg
 
 
 # -- #4: torch's global RNG ------------------------------------------------------------------------------
