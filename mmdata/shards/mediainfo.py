@@ -31,6 +31,7 @@ import re
 import struct
 import zlib
 from itertools import repeat
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, flac_streaminfo, jpeg_marker, jpeg_orientation,
@@ -165,6 +166,19 @@ def _png(d: bytes) -> tuple[int, int, str, int]:
     if orientation is not None and 5 <= orientation <= 8:  # shown turned a quarter: as decode_image gives it
         h, w = w, h
     return h, w, mode, MODE_CHANNELS[mode]
+
+
+def _png_chunks(d: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(position, declared size, type) of a PNG's chunks in order, for the lenient walks (frames, identifying
+    metadata; :func:`_png` checks a member strictly): bounded in steps (:data:`_IMAGE_CHUNKS`), stopping where
+    the bytes end; the caller stops at the chunk it wants."""
+    p, n = 8, len(d)
+    for _ in range(_IMAGE_CHUNKS):
+        if p + 8 > n:
+            return
+        size = int.from_bytes(d[p:p + 4], "big")
+        yield p, size, d[p + 4:p + 8]
+        p += 12 + size
 
 
 _PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
@@ -813,12 +827,9 @@ def _apng_frames(d: bytes) -> int:
     """The frames of an APNG: its ``acTL`` count (before the image data), at most the ``fcTL`` chunks that follow
     (one per frame): a header's count alone (a hostile 0xFFFFFFFF) is not what the card reports. A chunk walk
     bounded in steps (:data:`_IMAGE_CHUNKS`); 1 when damaged or without frame control chunks."""
-    declared, controls, p, n = 0, 0, 8, len(d)
-    for _ in range(_IMAGE_CHUNKS):
-        if p + 8 > n:
-            break
-        size, kind = int.from_bytes(d[p:p + 4], "big"), d[p + 4:p + 8]
-        if kind == b"acTL" and not controls and p + 12 <= n:
+    declared = controls = 0
+    for p, _, kind in _png_chunks(d):
+        if kind == b"acTL" and not controls and p + 12 <= len(d):
             declared = int.from_bytes(d[p + 8:p + 12], "big")
         elif kind == b"fcTL":
             controls += 1
@@ -826,7 +837,6 @@ def _apng_frames(d: bytes) -> int:
                 break
         elif kind == b"IEND" or (kind == b"IDAT" and not declared):  # acTL comes before the image data
             break
-        p += 12 + size
     return max(min(declared, controls), 1)
 
 
@@ -1594,18 +1604,13 @@ def _png_identifying(data: bytes) -> set[str]:
     """The kinds a PNG's ``eXIf`` and text chunks carry (a chunk walk, bounded: text chunks may follow the
     image data, and a walk costs a step per chunk where a search for their names reads every byte)."""
     found: set[str] = set()
-    p, n = 8, len(data)
-    for _ in range(_IMAGE_CHUNKS):
-        if p + 8 > n:
-            break
-        size, kind = int.from_bytes(data[p:p + 4], "big"), data[p + 4:p + 8]
+    for p, size, kind in _png_chunks(data):
         if kind == b"eXIf":
             found |= tiff_identifying(data[p + 8:p + 8 + min(size, _XMP_BYTES)])
         elif kind in _PNG_TEXT:
             found |= _png_text(kind, data[p + 8:p + 8 + min(size, 2 * _XMP_BYTES)])
         elif kind == b"IEND":
             break
-        p += 12 + size
     return found
 
 
