@@ -1460,13 +1460,24 @@ def hub_license(license: str | None) -> dict[str, str]:
     known = _license_slug(text)
     if known:
         return {"license": known}
-    url = re.search(r"https?://[^\s<>\"'`()\[\]]+", text)
-    link = url.group(0).rstrip(".,;:!?") if url else None
-    rest = (text[:url.start()] + " " + text[url.end():]) if url else text
+    link, rest = _license_link(text)
     rest = re.sub(r"\(\s*\)|\[\s*\]|<\s*>", " ", rest)  # the brackets the URL stood in: "CC BY-SA 4.0 (URL)"
     known = _license_slug(re.sub(r"[\s:;]+$", "", rest))
     if known:
         return {"license": known}
+    return _other_license(rest, link)
+
+
+def _license_link(text: str) -> tuple[str | None, str]:
+    """The first URL in a licence's ``text`` (trailing punctuation left out) and the text without it."""
+    url = re.search(r"https?://[^\s<>\"'`()\[\]]+", text)
+    link = url.group(0).rstrip(".,;:!?") if url else None
+    return link, (text[:url.start()] + " " + text[url.end():]) if url else text
+
+
+def _other_license(rest: str, link: str | None) -> dict[str, str]:
+    """``license: other`` with ``license_name`` made of ``rest`` (the licence's text without its URL) and the
+    ``license_link``."""
     name = re.sub(r"[^a-z0-9.]+", "-", rest.lower()).strip("-.")
     name = re.sub(r"\.{2,}", ".", name)[:100].strip("-.") or "custom"
     return {"license": "other", "license_name": name, **({"license_link": link} if link else {})}
@@ -1481,12 +1492,8 @@ def _hub_license_v1(license: str | None) -> dict[str, str]:
     slug = re.sub(r"[\s_]+", "-", text.lower())
     if slug in HUB_LICENSES:
         return {"license": slug}
-    url = re.search(r"https?://[^\s<>\"'`()\[\]]+", text)
-    link = url.group(0).rstrip(".,;:!?") if url else None
-    rest = (text[:url.start()] + " " + text[url.end():]) if url else text
-    name = re.sub(r"[^a-z0-9.]+", "-", rest.lower()).strip("-.")
-    name = re.sub(r"\.{2,}", ".", name)[:100].strip("-.") or "custom"
-    return {"license": "other", "license_name": name, **({"license_link": link} if link else {})}
+    link, rest = _license_link(text)
+    return _other_license(rest, link)
 
 
 def _fence(text: str, info: str = "") -> list[str]:
