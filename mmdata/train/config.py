@@ -606,14 +606,7 @@ def no_val_warning(classes: Sequence[tuple[str, int, int, int]]) -> str:
         >>> no_val_warning([(f"c{i}", i, 1, 1) for i in range(7)])[:76]
         "7 classes have no val samples ('c0', 'c1', 'c2', 'c3', 'c4' and 2 more): val"
     """
-    if len(classes) == 1:
-        name, c, train, test = classes[0]
-        return (f"class {name!r} (id {c}) has no val samples (train {train}, test {test}): "
-                "val scores and the best-epoch choice do not see it")
-    shown = ", ".join(repr(n) for n, *_ in classes[:NAMED_CLASSES])
-    more = f" and {len(classes) - NAMED_CLASSES} more" if len(classes) > NAMED_CLASSES else ""
-    return (f"{len(classes)} classes have no val samples ({shown}{more}): val scores and the best-epoch choice do "
-            "not see them; their train and test counts: mmdata inspect")
+    return _split_gap_warning("val", "test", classes, "val scores and the best-epoch choice do not see {}")
 
 
 def no_test_warning(classes: Sequence[tuple[str, int, int, int]]) -> str:
@@ -625,15 +618,22 @@ def no_test_warning(classes: Sequence[tuple[str, int, int, int]]) -> str:
         class 'cat' (id 0) has no test samples (train 3, val 1): its test scores are null;
         test macro-F1 and balanced accuracy leave it out
     """
-    why = "test macro-F1 and balanced accuracy leave {} out"
+    return _split_gap_warning("test", "val", classes, "{0} test scores are null; test macro-F1 and balanced "
+                              "accuracy leave {1} out", ("its", "it"), ("their", "them"))
+
+
+def _split_gap_warning(split: str, other: str, classes: Sequence[tuple[str, int, int, int]], what: str,
+                       one: tuple[str, ...] = ("it",), many: tuple[str, ...] = ("them",)) -> str:
+    """The warning for trained classes without ``split`` samples, ``(name, id, train count, ``other`` count)``
+    each: one class's counts, or one line for many naming :data:`NAMED_CLASSES` of them; ``what`` (what the gap
+    does) is formatted with ``one`` or ``many``'s words."""
     if len(classes) == 1:
-        name, c, train, val = classes[0]
-        return (f"class {name!r} (id {c}) has no test samples (train {train}, val {val}): its test scores are null; "
-                + why.format("it"))
+        name, c, train, count = classes[0]
+        return f"class {name!r} (id {c}) has no {split} samples (train {train}, {other} {count}): " + what.format(*one)
     shown = ", ".join(repr(n) for n, *_ in classes[:NAMED_CLASSES])
     more = f" and {len(classes) - NAMED_CLASSES} more" if len(classes) > NAMED_CLASSES else ""
-    return (f"{len(classes)} classes have no test samples ({shown}{more}): their test scores are null; "
-            + why.format("them") + "; their train and val counts: mmdata inspect")
+    return (f"{len(classes)} classes have no {split} samples ({shown}{more}): {what.format(*many)}; their train "
+            f"and {other} counts: mmdata inspect")
 
 
 #: the metadata columns a too-few-classes error lists (the rest are counted)
