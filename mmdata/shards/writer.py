@@ -720,8 +720,8 @@ def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: 
     fraction up: the first group in the order that fits its share, else the smallest left), then the
     rest largest first (sizes jittered by the seed up to x1.5, so like sizes swap places), each to the
     split with the most room left in its share of all samples and of the group's class (its most common
-    label), so splits fill as asked and classes stay spread. Sets ``split`` on every record; returns the
-    split totals.
+    label; not for a class that is one group), so splits fill as asked and classes stay spread. Sets
+    ``split`` on every record; returns the split totals.
 
     Example:
         >>> units = [[Record(f"s{i}_{j}", "k", {}) for j in range(n)] for i, n in enumerate([20, 20, 20, 20, 20])]
@@ -733,7 +733,7 @@ def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: 
     share = [fractions[n] / total_f for n in names]
     n_all = sum(len(u) for u in units)
     labels = [_unit_label(u) for u in units]
-    n_label = Counter()
+    n_label, n_groups = Counter(), Counter(labels)
     for u, lab in zip(units, labels):
         n_label[lab] += len(u)
     rank = [0] * len(units)
@@ -766,7 +766,11 @@ def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: 
     for i in rest:
         mine = per.setdefault(labels[i], [0] * len(names))
         nl = n_label[labels[i]]
-        best = max(range(len(names)), key=lambda s: ((share[s] * n_all - done[s]) / n_all + (share[s] * nl - mine[s]) / nl,
+        # a class that is one group has nothing to spread: its class term (share[s], the same for every one of
+        # them) would pull each such group to the largest split (8 patient folders read as 8 classes went 6/1/1)
+        spread = n_groups[labels[i]] > 1
+        best = max(range(len(names)), key=lambda s: ((share[s] * n_all - done[s]) / n_all
+                                                     + ((share[s] * nl - mine[s]) / nl if spread else 0.0),
                                                      share[s], -s))
         put(i, best)
     return dict(zip(names, done))

@@ -155,6 +155,19 @@ def test_folders_that_look_like_patients_are_warned(tmp_path: Path) -> None:
     assert not any("--group-by folder" in w for w in discover(tmp_path / "classes").warnings)
 
 
+def test_patient_folders_read_as_classes_still_fill_the_asked_shares(tmp_path: Path) -> None:
+    """Known limit of QA32: with folders read as classes (each patient its own class, one group each) the class
+    term of split_grouped pulled every group to the largest split: 8 patients at 50/25/25 went 6/1/1."""
+    _folders(tmp_path / "Patients", 8, 3)
+    for seed in (0, 1, 2):
+        mmdata.shard(tmp_path / "Patients", tmp_path / f"ds{seed}", group_by="folder", seed=seed,
+                     split="train=0.5,val=0.25,test=0.25", progress=False)
+        per: dict[str, set[str]] = {}
+        for r in idx.load_index(tmp_path / f"ds{seed}").to_pylist():
+            per.setdefault(r["split"], set()).add(r["source_key"].split("/")[0])
+        assert {k: len(v) for k, v in per.items()} == {"train": 4, "val": 2, "test": 2}, (seed, per)
+
+
 def test_group_by_folder_keeps_each_patient_in_one_split(tmp_path: Path) -> None:
     _folders(tmp_path / "Patients", 10, 3)
     rep = mmdata.shard(tmp_path / "Patients", tmp_path / "ds", labels_from_folders=False, group_by="folder",
