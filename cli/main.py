@@ -125,6 +125,39 @@ def _flags_without_type(params: list[Any]) -> list[Any]:
     return params
 
 
+def _refuse_repeated(ctx: Any, params: list[Any], args: list[str]) -> None:
+    """A usage error when an option that takes one value is given more than once (``--split-from dsA
+    --split-from dsB``): click keeps the last silently (QA33: one site's earlier splits were dropped unsaid).
+    Options that take a list (``--column``, ``--meta``) and flags are left alone."""
+    from typer._click.exceptions import UsageError
+
+    single: dict[str, Any] = {}
+    for p in params:
+        if getattr(p, "param_type_name", "") != "option" or p.is_flag or p.multiple or p.count or p.nargs != 1:
+            continue
+        for opt in (*p.opts, *p.secondary_opts):
+            single[opt] = p
+    seen: dict[str, list[tuple[str, str]]] = {}
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            break
+        name, eq, value = a.partition("=") if a.startswith("--") else (a, "", "")
+        p = single.get(name)
+        if p is not None:
+            if not eq:
+                value = args[i + 1] if i + 1 < len(args) else ""
+                i += 1  # the value, whatever it looks like, is not an option
+            seen.setdefault(p.name, []).append((name, value))
+        i += 1
+    for name, given in seen.items():
+        if len(given) > 1:
+            shown = " and ".join(f"{opt} {v!r}" for opt, v in given[:3]) + (" ..." if len(given) > 3 else "")
+            raise UsageError(f"{given[0][0]} is given {len(given)} times ({shown}): it takes one value, and the "
+                             f"last would win silently; give it once", ctx=ctx)
+
+
 class FlagsGroup(TyperGroup):
     """``mmdata`` and ``mmdata datasets``: their flags' help without a ``<bool>`` type (:func:`_flags_without_type`)."""
 
@@ -153,6 +186,7 @@ class MachineCommand(TyperCommand):
         # now: click's parser consumes the list; a command without --json gets the usual error only
         json_ = _json_wanted(args) and any(p.name == "json_" for p in self.params)
         try:
+            _refuse_repeated(ctx, self.params, args)
             return super().parse_args(ctx, args)
         except typer.TyperException as exc:  # a bad option value, a missing argument: typer prints it on stderr
             if json_ and hasattr(exc, "format_message"):

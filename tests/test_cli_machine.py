@@ -416,3 +416,15 @@ def test_preview_to_stdout(unlabelled_test: Path, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [recipe]  # no file named "-"
     rc, shown = _on_a_terminal(args, tmp_path)
     assert rc == 2 and "stdout is a terminal" in shown and "PNG" not in shown.split("error:")[0]
+
+
+def test_an_option_of_one_value_given_twice_is_refused(tmp_path: Path) -> None:
+    """QA33: ``--split-from dsA --split-from dsB`` kept dsB silently (click's last-wins); a multi-site user
+    lost one site's earlier splits. Options taking a list (``--column``, ``--meta``) still repeat."""
+    r = _mmdata("shard", "raw", "out", "--split-from", "dsA", "--split-from=dsB", cwd=tmp_path)
+    assert r.returncode == 2 and "--split-from is given 2 times" in r.stderr and "'dsA'" in r.stderr, r.stderr
+    r = _mmdata("shard", "raw", "out", "--seed", "0", "--seed", "1", "--json", cwd=tmp_path)
+    assert r.returncode == 2 and "--seed is given 2 times" in json.loads(r.stdout)["error"]
+    # an option taking a list repeats as before (the run then fails on the missing source, not on the options)
+    r = _mmdata("shard", "raw", "out", "--column", "image=img", "--column", "label=cls", cwd=tmp_path)
+    assert "given 2 times" not in r.stderr and r.returncode == 2 and "does not exist" in r.stderr, r.stderr
