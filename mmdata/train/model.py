@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,8 @@ MODALITIES = ("image", "audio", "text")
 N_MELS = 24
 HOP_MS = 16.0
 BAG = 128  # hashed bag-of-tokens size for early fusion
+#: samples :meth:`TrainedModel.predict` decodes and runs at a time
+BATCH_SIZE = 64
 #: uint8 pixels -> x / 255, then (x - PIXEL_MEAN) / PIXEL_STD
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.5
 #: the FusionModel arguments :meth:`FusionModel.architecture` records
@@ -41,10 +45,11 @@ def preprocessing_constants() -> dict[str, Any]:
     """
     import inspect
 
-    from mmdata.text import _RESERVED, MASK_ID, MASK_TOKEN, PAD_ID, UNK_ID, Tokenizer
+    from mmdata.text import _ASCII_PUNCT, _INVISIBLE, _RESERVED, MASK_ID, MASK_TOKEN, PAD_ID, UNK_ID, Tokenizer
 
     mel = inspect.signature(logmel).parameters
     tok = Tokenizer()
+    invisible = ascii(_INVISIBLE.pattern)[1:-1]  # the set as the code has it, so the words stay true
     return {
         "image": {"scale": f"(x / 255 - {PIXEL_MEAN}) / {PIXEL_STD} per channel, x the uint8 pixel, (C, H, W)",
                   "mean": PIXEL_MEAN, "std": PIXEL_STD, "divide_by": 255.0},
@@ -57,12 +62,50 @@ def preprocessing_constants() -> dict[str, Any]:
                      and p.default is not inspect.Parameter.empty}},
         "text": {"tokenizer": "mmdata.text.Tokenizer", "vocab_size": tok.vocab_size, "max_len": tok.max_len,
                  "pad_id": PAD_ID, "mask_id": MASK_ID, "mask_token": MASK_TOKEN, "unk_id": UNK_ID,
-                 "ids": f"{MASK_TOKEN} -> {MASK_ID}; else the unit stripped of its end punctuation and lower-cased "
-                        f"({UNK_ID} when nothing is left), {_RESERVED} + zlib.crc32(utf-8) % (vocab_size - {_RESERVED}); units: "
-                        "whitespace words, single characters in CJK runs (mmdata.text.Tokenizer.words); the first "
-                        "max_len units; padding 0 to the batch's longest",
+                 # in words of what Tokenizer.token_id does, which is normative (QA33: NFC, the dropped marks and
+                 # the Unicode punctuation were left out, and a re-implementation got other ids for such units)
+                 "ids": f"normative: mmdata.text.Tokenizer.token_id (its module docstring details it). In words: "
+                        f"{MASK_TOKEN} -> {MASK_ID}; else the unit's id text: a non-ASCII unit first loses the invisible "
+                        f"characters token_id drops ({invisible}: direction marks, the BOM) and is NFC-normalized; then "
+                        f"the punctuation at its ends is stripped (ASCII {_ASCII_PUNCT}, the CJK and full-width "
+                        "punctuation, and for a non-ASCII unit every other Unicode P* character but the Hebrew geresh "
+                        "and gershayim) and it is lower-cased; "
+                        f"{UNK_ID} when nothing is left, else {_RESERVED} + zlib.crc32(utf-8) % (vocab_size - {_RESERVED}); "
+                        "units: mmdata.text.Tokenizer.words (whitespace words, single characters in CJK runs); the "
+                        "first max_len units; padding 0 to the batch's longest",
                  "early_fusion_bag": BAG},
     }
+
+
+#: the prose entries of :func:`preprocessing_constants`: descriptions of the code for a reader, whose wording may
+#: change without the preprocessing changing (the values beside them are compared: :func:`changed_constants`)
+DESCRIPTIONS = {"image": ("scale",), "audio": ("features",), "text": ("ids",)}
+
+
+def changed_constants(metrics: Mapping[str, Any]) -> list[str]:
+    """``"audio.hop_ms: 10.0 in the run, 16.0 here"`` for each constant of ``metrics["model"]["constants"]`` that
+    differs from this code's (:func:`preprocessing_constants`); the prose of :data:`DESCRIPTIONS` is not compared.
+    Empty for a run that recorded none (written before they were recorded).
+
+    Example:
+        >>> m = {"model": {"constants": {**preprocessing_constants(), "image": {"mean": 0.4}}}}
+        >>> changed_constants(m)[:2]
+        ['image.divide_by: absent in the run, 255.0 here', 'image.mean: 0.4 in the run, 0.5 here']
+    """
+    recorded = (metrics.get("model") or {}).get("constants")
+    if not isinstance(recorded, Mapping):
+        return []
+    now = preprocessing_constants()
+    out = []
+    for m in sorted(set(recorded) | set(now)):
+        old, new = recorded.get(m), now.get(m)
+        old, new = (old if isinstance(old, Mapping) else {}), (new if isinstance(new, Mapping) else {})
+        for k in sorted(set(old) | set(new)):
+            if k in DESCRIPTIONS.get(m, ()) or old.get(k) == new.get(k):
+                continue
+            was = f"{old[k]!r} in the run" if k in old else "absent in the run"
+            out.append(f"{m}.{k}: {was}, {new[k]!r} here" if k in new else f"{m}.{k}: {was}, absent here")
+    return out
 
 
 class FusionModel(nn.Module):
@@ -343,6 +386,7 @@ def build_from_metrics(metrics: Mapping[str, Any], where: str, classes: int = 0)
     run recorded none (an old run: the dataset card's). A ``--probe`` run gets its linear probe."""
     cfg = metrics.get("config") or {}
     arch = metrics.get("model")
+    check_fusion_known(metrics, where)
     if isinstance(arch, Mapping) and "image_hw" in arch:
         model = FusionModel(**{k: (tuple(arch[k]) if k == "image_hw" else arch[k]) for k in ARCH_ARGS if k in arch})
     else:
@@ -363,6 +407,29 @@ def build_from_metrics(metrics: Mapping[str, Any], where: str, classes: int = 0)
 
         make_probe(model)
     return model
+
+
+def check_fusion_known(metrics: Mapping[str, Any], where: str) -> None:
+    """Raise when the fusion a run was built with is not registered in this process: not a built-in, so a
+    plugin registered it at training (``mmdata train --plugin``), and the error names the module(s) the run
+    recorded (``config.plugins``) and how to load them — not ``--fusion``, which the loading user never gave."""
+    arch = metrics.get("model")
+    name = arch.get("fusion") if isinstance(arch, Mapping) and "fusion" in arch else (metrics.get("config") or {}).get("fusion")
+    if not isinstance(name, str) or fusion_class(name) is not None:
+        return  # a known fusion, or none recorded (FusionModel says what is wrong)
+    plugins = (metrics.get("config") or {}).get("plugins")
+    mods = [str(p) for p in plugins] if isinstance(plugins, (list, tuple)) and plugins else []
+    if mods:
+        given = " ".join(f"--plugin {m}" for m in mods)
+        came = (f"it came from plugin module{'s' * (len(mods) > 1)} {', '.join(mods)} (metrics.json config.plugins): "
+                f"pass {given} to `mmdata evaluate` / `mmdata match`, plugins={mods!r} to load_model, or import "
+                f"{'them' if len(mods) > 1 else 'it'} first")
+    else:
+        came = ("it probably came from a plugin module given to `mmdata train --plugin` (this run records none): "
+                "pass the same --plugin MODULE to `mmdata evaluate` / `mmdata match`, plugins=['MODULE'] to load_model, or import it "
+                "first")
+    raise MMDataError(f"{where}: the run's fusion {name!r} is not a built-in (registered now: "
+                      f"{', '.join(sorted(FUSIONS))}): {came}")
 
 
 def eval_normalize(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -406,6 +473,91 @@ def pcm_float(wave: Any) -> torch.Tensor:
     return (t.to(torch.float64) - offset).div(scale).to(torch.float32)
 
 
+def _given(x: Any) -> str:
+    """What a request's field holds, for a message: ``numpy float64 (6400,)``, ``torch.float32 (1, 800)``, ``a dict``
+    (the caller's own object, not the tensor it was converted to: QA33 a numpy wave was called a torch tensor).
+
+    Example:
+        >>> _given(np.zeros(3)), _given(torch.zeros(1, 2, dtype=torch.uint8)), _given({})
+        ('numpy float64 (3,)', 'torch.uint8 (1, 2)', 'a dict')
+    """
+    if isinstance(x, np.ndarray):
+        return f"numpy {x.dtype} {x.shape}"
+    if isinstance(x, torch.Tensor):
+        return f"{x.dtype} {tuple(x.shape)}"
+    return f"a {type(x).__name__}"
+
+
+def _request_path(s: str) -> Path:
+    """A request's str / path as a local file: a plain path, or a ``file://`` URL as everywhere in mmdata; another
+    URL is refused with the string as given (``Path`` would collapse its ``//``)."""
+    from mmdata.urls import local_path, protocol
+
+    proto = protocol(s)
+    if proto not in (None, "file"):
+        raise InputError(f"{s!r} is a {proto}:// URL: predict reads local files only; fetch it and give its bytes, a "
+                         "local path or a file:// URL")
+    return local_path(s, "path")
+
+
+def _pixels(v: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """An image given as pixels, as a (C, H, W) tensor: a uint8 tensor / array (C, H, W); a grey (H, W) or a channels-last
+    (H, W, C) one (``np.asarray(pil_image)``) is turned so where no (C, H, W) reading could hold it (more than 4 rows:
+    :func:`~mmdata.augment.contract.image_problem`'s own rule); a numpy array of another dtype is refused with the
+    numpy conversion (a tensor's refusal comes from the ops, with torch's)."""
+    from mmdata.augment.contract import MAX_IMAGE_CHANNELS
+
+    shape = tuple(v.shape)
+    if isinstance(v, np.ndarray) and v.dtype != np.uint8:
+        if v.dtype.kind == "f":
+            top = float(np.nan_to_num(np.abs(v)).max()) if v.size else 0.0
+            fix = (f"a float image in 0-255 (its values reach {top:g}) -> np.clip(np.round(a), 0, 255).astype(np.uint8)"
+                   if top > 1.0 else "a float image in [0, 1] -> np.round(a * 255).astype(np.uint8)")
+        elif v.dtype == np.uint16:
+            fix = "a 16-bit image -> (a >> 8).astype(np.uint8)"
+        else:
+            fix = f"a {v.dtype} image -> scale it to 0-255, then a.astype(np.uint8)"
+        raise InputError(f"image pixels must be uint8, got {_given(v)}: {fix}")
+    t = torch.as_tensor(v)
+    if t.dim() == 2:  # a grey (H, W) image: one reading only
+        return t[None]
+    if t.dim() == 3 and 1 <= shape[2] <= MAX_IMAGE_CHANNELS and not 1 <= shape[0] <= MAX_IMAGE_CHANNELS:
+        return t.permute(2, 0, 1).contiguous()  # (H, W, C): as (C, H, W) it would have more than 4 channels
+    if t.dim() != 3 and isinstance(v, np.ndarray):
+        raise InputError(f"got {_given(v)}: an image array is (H, W), (H, W, C) or (C, H, W), {t.dim()} dims given")
+    return t
+
+
+def _wave_layout(given: Any, wave: torch.Tensor) -> torch.Tensor:
+    """``wave`` (:func:`pcm_float` of ``given``) as (channels, time): a mono (time,) wave gets its channel; soundfile's
+    (time, channels) is turned where no (channels, time) reading could hold it (more than 255 channels and more
+    channels than samples: :data:`~mmdata.augment.contract.CHANNELS_LAST_AUDIO`, the ops' own rule); another number of
+    dims is refused naming what was given, with the conversion for its type."""
+    from mmdata.augment.contract import CHANNELS_LAST_AUDIO
+
+    if wave.dim() == 1:
+        return wave[None]
+    if wave.dim() == 2 and wave.shape[0] > CHANNELS_LAST_AUDIO and wave.shape[0] > wave.shape[1] > 0:
+        return wave.T.contiguous()
+    if wave.dim() != 2:
+        fix = ("a[0] for one clip of a batch; a wave is (channels, time), (time,) or soundfile's (time, channels)"
+               if isinstance(given, np.ndarray) else
+               "x[0] for one clip of a batch; a wave is (channels, time) or (time,)")
+        raise InputError(f"a wave of {_given(given)} ({wave.dim()} dims): {fix}")
+    return wave
+
+
+def _caption_file(v: Any) -> bool:
+    """Whether a str text looks like the path of a caption file: one line ending ``.txt`` that names an existing file
+    (QA33: ``{"text": "raw/d0009.txt"}`` was scored as the caption "raw/d0009.txt", as an image's str is a path)."""
+    if not isinstance(v, str) or not v.lower().endswith(".txt") or "\n" in v or len(v) > 4096 or "\0" in v:
+        return False
+    try:
+        return os.path.isfile(v)
+    except (OSError, ValueError):
+        return False
+
+
 def _is_rate(x: Any) -> bool:
     """Whether ``x`` is a number (a sample rate), not a wave."""
     return isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
@@ -432,11 +584,14 @@ def _whole_rate(x: Any) -> int:
 SAMPLE_KEYS = ("key", *MODALITIES)
 #: what each field of a request may be (:meth:`TrainedModel.sample`), as its input errors say it
 ACCEPTED = {
-    "image": "encoded bytes (PNG, JPEG, WebP, ...), a file path, a binary file object, a PIL image or a uint8 (C, H, W) "
-             "tensor / array",
-    "audio": "encoded bytes (WAV, FLAC, OGG, ...), a file path, a binary file object or (wave, sample_rate): a float "
-             "(channels, time) wave or integer PCM",
-    "text": "a str, or UTF-8 bytes, without control characters but tab and line breaks (as `mmdata shard` keeps captions)",
+    "image": "encoded bytes (PNG, JPEG, WebP, ...), a file path or file:// URL, a binary file object, a PIL image (its "
+             "EXIF orientation applied) or uint8 pixels: a (C, H, W), grey (H, W) or (H, W, C) tensor / numpy array",
+    "audio": "encoded bytes (WAV, FLAC, OGG, ...), a file path or file:// URL, a binary file object or (wave, "
+             "sample_rate): a float or integer-PCM wave (channels, time), mono (time,), or soundfile.read's (time, "
+             "channels) when it has more than 255 frames and more frames than channels",
+    "text": "a str (the caption itself), UTF-8 bytes, or a caption file as a pathlib.Path or binary file object (read "
+            "as `mmdata shard` reads a .txt: UTF-8, a leading BOM dropped); without control characters but tab and "
+            "line breaks (as `mmdata shard` keeps captions)",
 }
 
 
@@ -460,19 +615,17 @@ class TrainedModel:
 
         self.model, self.metrics, self.where = model.eval(), metrics, where
         self.normalize = eval_normalize(metrics)
-        recorded = (metrics.get("model") or {}).get("constants")
-        if isinstance(recorded, Mapping):  # the code's preprocessing changed since the run: its inputs would too
-            now = preprocessing_constants()
-            changed = sorted(f"{m}.{k}" for m in set(recorded) | set(now)
-                             for k in set(recorded.get(m) or {}) | set(now.get(m) or {})
-                             if (recorded.get(m) or {}).get(k) != (now.get(m) or {}).get(k))
-            if changed:
-                import warnings
+        changed = changed_constants(metrics)
+        if changed:
+            # a warning, not a refusal: the code computes its own preprocessing (the recorded values are not
+            # parameters it can take), and a run from another mmdata version must still load; each constant
+            # is named with both values so that a log shows what differs
+            import warnings
 
-                warnings.warn(f"{where or 'the run'}: the model was trained with other preprocessing constants than this "
-                              f"mmdata computes ({', '.join(changed)}: metrics.json model.constants vs "
-                              "mmdata.train.model.preprocessing_constants()); its predictions here may differ from "
-                              "predictions.parquet", UserWarning, stacklevel=3)
+            warnings.warn(f"{where or 'the run'}: the model was trained with other preprocessing constants than this "
+                          f"mmdata computes ({'; '.join(changed)}: metrics.json model.constants vs "
+                          "mmdata.train.model.preprocessing_constants()); its predictions here may differ from "
+                          "predictions.parquet", UserWarning, stacklevel=3)
         self._recipe = mmdata.load_recipe({"normalize": self.normalize})
         self.image_decode_hint: tuple[int, int] | None = self._recipe.image_decode_hint()
         target = metrics.get("target")
@@ -494,9 +647,12 @@ class TrainedModel:
     def sample(self, raw: Any, key: str = "sample") -> Any:
         """A :class:`mmdata.Sample` in the model's format from ``raw``: a ``Sample``, or a mapping of
         :data:`SAMPLE_KEYS` — ``image``, ``audio``, ``text`` (each as :data:`ACCEPTED` says; None is absent) and
-        ``key`` (``key`` when it has none). Integer PCM is scaled by its full scale (:func:`pcm_float`); a PIL image
-        is taken as the pixels it holds (Pillow applies no EXIF turn and no JPEG decode scaling: the file's bytes
-        or path are decoded exactly as the run's loader decodes them). A ``Sample`` is taken as decoded: one from
+        ``key`` (``key`` when it has none). Integer PCM is scaled by its full scale (:func:`pcm_float`); a mono
+        (time,) wave gets its channel. A PIL image is taken as the pixels it holds, turned by its EXIF orientation
+        when it still carries one (``Image.open(f)`` does; ``ImageOps.exif_transpose``'s result does not), as the file
+        is decoded and `mmdata shard` stores it; its JPEG is not decode-scaled (the file's bytes or path are decoded
+        exactly as the run's loader decodes them). A str text is the caption itself (a warning when it names an
+        existing ``.txt`` file); a ``pathlib.Path`` or file object is read as the caption file. A ``Sample`` is taken as decoded: one from
         :func:`mmdata.open_dataset` holds its JPEGs at full size, where the run's loader decodes them DCT-scaled to
         its resize; open the dataset with ``image_max_size=tm.image_decode_hint`` (or give the members' bytes) for
         the loader's pixels, as ``predictions.parquet`` holds them.
@@ -527,6 +683,12 @@ class TrainedModel:
             for m in MODALITIES:
                 if raw.get(m) is None:
                     continue
+                if m == "text" and _caption_file(raw[m]):
+                    import warnings
+
+                    warnings.warn(f"{where}: sample {name!r}: text {raw[m]!r} is the path of an existing .txt file, and "
+                                  "a str text is the caption itself: it is scored as these characters; give "
+                                  "pathlib.Path(...) (or the file opened 'rb') to read the file", UserWarning, stacklevel=4)
                 try:
                     fields[m], rate = self._field(m, raw[m], rate)
                 except MemoryError:
@@ -552,6 +714,31 @@ class TrainedModel:
 
     def _field(self, m: str, v: Any, rate: int | None) -> tuple[Any, int | None]:
         """(the decoded field ``m`` of a request, the sample rate) from ``v``, any of :data:`ACCEPTED`."""
+        source = None  # the path or file the field was read from: a decode error names it (not a BytesIO)
+        if isinstance(v, os.PathLike) or (isinstance(v, str) and m != "text"):  # a str text is the caption itself
+            source = os.fsdecode(os.fspath(v))
+            v = _request_path(source).read_bytes()
+        elif hasattr(v, "read"):  # a file object: open(path, "rb"), io.BytesIO, an upload's .file
+            name = getattr(v, "name", None)
+            source = name if isinstance(name, str) else None
+            v = v.read()
+            if isinstance(v, str):
+                if m != "text":
+                    raise InputError("a file object opened in text mode: open it with 'rb'")
+                v = v.removeprefix("\ufeff")  # as decode_text reads the file's bytes
+        try:
+            return self._decoded(m, v, rate)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a decoder's error names a BytesIO; say which file it was
+            if source is None:
+                raise
+            why = str(exc) if isinstance(exc, MMDataError) else f"{type(exc).__name__}: {exc}"
+            why = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "(its bytes)", why)
+            raise InputError(f"{source}: {why}") from exc
+
+    def _decoded(self, m: str, v: Any, rate: int | None) -> tuple[Any, int | None]:
+        """:meth:`_field` of a value already read from its file (bytes), or given decoded."""
         from mmdata.codecs import decode_audio, decode_text
 
         encoded = (bytes, bytearray, memoryview)
@@ -574,33 +761,30 @@ class TrainedModel:
                     raise InputError(f"{not_utf8_reason(data, exc)}; text bytes must be UTF-8: decode them "
                                      "and pass a str") from None
             else:
-                raise InputError(f"got a {type(v).__name__}")
+                raise InputError(f"got {_given(v)}")
             # the rule `mmdata shard` keeps captions to (QA: a NUL in a str was scored, and flipped the answer)
             why = text_refusal(data)
             if why is not None:
                 raise InputError(why.replace("; remove it and save the file again", "; remove it"))
             return text, rate
-        if isinstance(v, (str, os.PathLike)):
-            v = Path(v).read_bytes()
-        elif hasattr(v, "read"):  # a file object: open(path, "rb"), io.BytesIO, an upload's .file
-            v = v.read()
-            if isinstance(v, str):
-                raise InputError("a file object opened in text mode: open it with 'rb'")
         if m == "image":
             if isinstance(v, encoded):
                 return self._decode_image(bytes(v)), rate
             if isinstance(v, (torch.Tensor, np.ndarray)):
-                return torch.as_tensor(v), rate
+                return _pixels(v), rate
             from PIL import Image
 
             if isinstance(v, Image.Image):
                 from mmdata.augment.image import blends_alpha
-                from mmdata.codecs import image_array
+                from mmdata.codecs import _pil_orientation, image_array, orient
 
                 v.load()
-                arr = image_array(v, blends_alpha(self._recipe))
+                # Image.open keeps the EXIF orientation as a tag: turned as the file's bytes or path are (and as
+                # `mmdata shard` stores it), so that `Image.open(upload)` is scored as the run's data was (QA33);
+                # ImageOps.exif_transpose's result has no tag left, and is taken as it is
+                arr = orient(image_array(v, blends_alpha(self._recipe)), _pil_orientation(v))
                 return torch.from_numpy(np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))), rate
-            raise InputError(f"got a {type(v).__name__}")
+            raise InputError(f"got {_given(v)}")
         if isinstance(v, encoded):
             return decode_audio(bytes(v))
         if isinstance(v, (tuple, list)) and len(v) == 2:
@@ -608,7 +792,7 @@ class TrainedModel:
                 raise InputError("got (sample_rate, wave), the order scipy.io.wavfile.read returns; give (wave, "
                                  "sample_rate), the wave (channels, time): rate, data = wavfile.read(path); "
                                  "(np.atleast_2d(data.T), rate)")
-            wave = pcm_float(v[0])
+            wave = _wave_layout(v[0], pcm_float(v[0]))
             if wave.numel() == 0:  # as decode_audio refuses a file without frames (QA: (1, 0) was scored)
                 raise InputError(f"a wave without audio frames (shape {tuple(wave.shape)}); leave the field out "
                                  "(None) for a sample without audio")
@@ -619,7 +803,11 @@ class TrainedModel:
                 first = int(bad.reshape(-1, wave.shape[-1]).any(0).nonzero()[0])
                 raise InputError(non_finite_reason(int(bad.sum()), wave.numel(), first))
             return wave, _whole_rate(v[1])
-        raise InputError(f"got a {type(v).__name__}" + (" without its rate" if isinstance(v, (torch.Tensor, np.ndarray)) else ""))
+        if isinstance(v, (torch.Tensor, np.ndarray)):
+            fix = "(wave, sr)" if isinstance(v, np.ndarray) else "(wave, sample_rate)"
+            raise InputError(f"got a {type(v).__name__} without its rate ({_given(v)}): give {fix}, e.g. wave, sr = "
+                             "soundfile.read(path); {'audio': (wave, sr)}")
+        raise InputError(f"got {_given(v)}")
 
     def _decode_image(self, data: bytes) -> torch.Tensor:
         """``data`` decoded as the run's evaluation loader decodes it (:class:`mmdata.augment.loader.Loader`): JPEGs
@@ -630,19 +818,40 @@ class TrainedModel:
         return decode_image(data, self._recipe.image_decode_hint(), blends_alpha(self._recipe))
 
     @torch.no_grad()
-    def logits(self, samples: Sequence[Any]) -> torch.Tensor:
-        """Raw outputs ``(N, outputs)`` for ``samples`` (see :meth:`sample`), in eval mode."""
-        from mmdata.types import collate
+    def logits(self, samples: Iterable[Any], batch_size: int = BATCH_SIZE) -> torch.Tensor:
+        """Raw outputs ``(N, outputs)`` for ``samples`` (see :meth:`sample`), in eval mode, ``batch_size`` samples
+        decoded and run at a time (the outputs do not depend on it: eval mode, and each encoder sees its rows alone)."""
+        outs = [out for _, out in self._chunks(samples, batch_size)]
+        return torch.cat(outs) if outs else torch.zeros(0, self.model.classes)  # no request: no rows
 
-        built = [self.sample(s, f"sample{i}") for i, s in enumerate(samples)]
-        if not built:  # no request in a batch of them: no rows (collate refuses an empty list)
-            return torch.zeros(0, self.model.classes)
+    def _chunks(self, samples: Iterable[Any], batch_size: int) -> Iterator[tuple[list[str], torch.Tensor]]:
+        """(keys, logits) of ``samples`` in chunks of ``batch_size``: only a chunk's decoded samples are held at
+        once, so the memory of a call does not grow with the length of its list (QA33: 4,320 requests took 1.2 GiB);
+        a generator is read as it goes."""
+        from mmdata.types import Sample, collate
+
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise InputError(f"{self.where or 'predict'}: batch_size must be a whole number of samples, at least 1; "
+                             f"got {batch_size!r}")
+        if isinstance(samples, (Mapping, Sample, str, bytes, bytearray)):  # iterating a dict would give its keys
+            raise InputError(f"{self.where or 'predict'}: predict takes a list of samples, predict([sample]); got one "
+                             f"{type(samples).__name__}")
         self.model.eval()
-        batch = collate(built)
         dev = next(self.model.parameters(), torch.empty(0)).device
-        return self.model(batch if dev.type == "cpu" else batch.to(dev)).cpu()  # requests are decoded on the host
+        it, i = iter(samples), 0
+        while True:
+            chunk = list(itertools.islice(it, int(batch_size)))
+            if not chunk:
+                return
+            built = []
+            for s in chunk:  # a loop, not a comprehension: sample's warnings point at the caller of predict
+                built.append(self.sample(s, f"sample{i}"))
+                i += 1
+            batch = collate(built)
+            # requests are decoded on the host
+            yield [s.key for s in built], self.model(batch if dev.type == "cpu" else batch.to(dev)).cpu()
 
-    def predict(self, samples: Iterable[Any]) -> list[dict[str, Any]]:
+    def predict(self, samples: Iterable[Any], batch_size: int = BATCH_SIZE) -> list[dict[str, Any]]:
         """One dict per sample: classes -> ``pred`` (name), ``index``, ``probs`` (name -> softmax probability);
         multi-label -> ``labels`` (those of sigmoid >= 0.5) and ``probs``; regression -> ``value`` in the
         target's units (``target``: its metadata key). A missing modality is absent (presence masks), as in training;
@@ -650,6 +859,8 @@ class TrainedModel:
         (:class:`~mmdata.augment.contract.InputError`). Images given as bytes or paths are decoded as the run's
         loader decodes them; ``Sample``s are taken as decoded: read a dataset for prediction with
         ``mmdata.open_dataset(path, split=..., image_max_size=tm.image_decode_hint)`` (:meth:`sample`).
+        ``batch_size`` samples are decoded and run at a time (a list or generator of any length; the results do
+        not depend on it).
 
         Example:
             >>> tm = TrainedModel(FusionModel(["text"], "concat", classes=2), {"config": {"modalities": ["text"]},
@@ -657,15 +868,13 @@ class TrainedModel:
             >>> sorted(tm.predict([{"text": "a cat"}])[0])
             ['index', 'key', 'pred', 'probs']
         """
-        from mmdata.types import Sample
+        rows: list[dict[str, Any]] = []
+        for keys, out in self._chunks(samples, batch_size):
+            rows += self._rows(keys, out.double())
+        return rows
 
-        if isinstance(samples, (Mapping, Sample, str, bytes, bytearray)):  # iterating a dict would give its keys
-            raise InputError(f"{self.where or 'predict'}: predict takes a list of samples, predict([sample]); got one "
-                             f"{type(samples).__name__}")
-        samples = list(samples)  # a generator is read once: the keys below, then the logits
-        keys = [s.key if isinstance(s, Sample) else str(s["key"]) if isinstance(s, Mapping) and s.get("key") not in (None, "")
-                else f"sample{i}" for i, s in enumerate(samples)]
-        out = self.logits(samples).double()
+    def _rows(self, keys: Sequence[str], out: torch.Tensor) -> list[dict[str, Any]]:
+        """:meth:`predict`'s dicts of ``keys`` from their logits ``out``."""
         rows: list[dict[str, Any]] = []
         for k, row in zip(keys, out):
             if self.kind == "regression":
@@ -680,17 +889,22 @@ class TrainedModel:
         return rows
 
 
-def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
+def load_model(model_dir: str | Path, device: str | torch.device = "cpu", plugins: Sequence[str] = ()) -> TrainedModel:
     """Load the output folder of ``mmdata train --out DIR`` (``metrics.json`` + ``model.pt``) for prediction:
     classification, multi-label and regression (``--target``) runs alike.
 
     Args:
-        model_dir: the run's output folder (``--out``), holding ``metrics.json`` and ``model.pt``.
+        model_dir: the run's output folder (``--out``), holding ``metrics.json`` and ``model.pt`` (or one of
+            these files: its folder is taken).
         device: where the model runs and requests go after decoding (``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
             :class:`torch.device`); one this torch cannot use raises :class:`~mmdata.errors.MMDataError`.
+        plugins: modules to import first (:func:`mmdata.plugins.load_plugins`), for a run trained with a fusion of
+            your own (``mmdata train --plugin MOD``; ``metrics.json`` ``config.plugins`` records them); importing
+            the module yourself before the call does the same.
 
     Raises:
-        MMDataError: a file of the run is missing or damaged, or the weights do not fit ``metrics.json``'s model.
+        MMDataError: a file of the run is missing or damaged, the weights do not fit ``metrics.json``'s model, or
+            its fusion is not registered (the message names the plugin module(s) the run recorded).
 
     Example:
         >>> tm = load_model("runs/a")  # doctest: +SKIP
@@ -700,6 +914,10 @@ def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> Tra
     from mmdata.checks import usable_device
 
     dev = usable_device(device, "load_model(device=)")  # before reading a large model.pt
+    if plugins:
+        from mmdata.plugins import load_plugins
+
+        load_plugins(plugins, entry_points=False, where="load_model(plugins=)")  # fusion_class loads entry points
     d, metrics = read_run(model_dir, "give an output folder")
     model = build_from_metrics(metrics, str(d / "metrics.json"))
     load_weights(model, d)
@@ -708,10 +926,22 @@ def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> Tra
 
 def read_run(model_dir: Any, ask: str) -> tuple[Any, dict[str, Any]]:
     """(the folder as a Path, its ``metrics.json``) of a run folder holding ``metrics.json`` and ``model.pt``; an
-    error naming the missing file and ``ask`` (what the caller asks for: ``--model must be an output folder``)."""
+    error naming the missing file and ``ask`` (what the caller asks for: ``--model must be an output folder``).
+    A file of the run (``run/model.pt``, ``run/metrics.json``) stands for its folder; a folder of pre-trained
+    encoders only (``contrastive.pt``, no ``model.pt``) is said to be one."""
     import json
 
     d = Path(model_dir)
+    if d.is_file():  # run/model.pt, what a PyTorch user gives first (QA33: "run/model.pt/metrics.json not found")
+        if not (d.parent / "metrics.json").is_file():
+            raise MMDataError(f"{d} is a file, not a run folder: {ask} of `mmdata train --out DIR` (the folder "
+                              "holding metrics.json and model.pt)")
+        d = d.parent
+    if (d / "metrics.json").is_file() and not (d / "model.pt").is_file() and (d / "contrastive.pt").is_file():
+        raise MMDataError(f"{d} holds pre-trained encoders only (contrastive.pt of `mmdata train --pretrain contrastive "
+                          "--epochs 0`): no classifier to predict with; train one with --epochs N (the pre-training "
+                          "runs first), or use the encoders as they are with `mmdata match` / `mmdata audit-alignment` "
+                          "(mmdata.train.contrastive.load)")
     for f in ("metrics.json", "model.pt"):
         if not (d / f).is_file():
             raise MMDataError(f"{d / f} not found: {ask} of `mmdata train --out DIR`")
