@@ -16,7 +16,9 @@ from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, card_text, console,
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Output folder of `mmdata train` (metrics.json + model.pt).")],
     data: DataUrl,
-    split: Annotated[str, typer.Option(help="Split of DATA to score.")] = "test",
+    split: Annotated[Optional[str], typer.Option(
+        help="Split of DATA to score, or several read as one (3,4). Default: test, or DATA's only split if it has no "
+             "test split.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for metrics.json and predictions.parquet (with class "
                                                      "names), written together; default: nothing written. Not RUN.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per batch.")] = 64,
@@ -29,9 +31,10 @@ def evaluate(
     plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Score a trained run on a split of any dataset: accuracy, macro F1, NLL, ECE and per-class scores, as
-    metrics.json holds them for test. DATA's classes are matched to the run's by name (a dataset sharded on its
-    own numbers them in its own order); samples of a class the run does not know are counted and left out."""
+    """Score a trained run on a split of any dataset: accuracy, macro F1, balanced accuracy, NLL, ECE and per-class
+    scores, as metrics.json holds them for test. DATA's classes are matched to the run's by name (a dataset sharded
+    on its own numbers them in its own order); samples of a class the run does not know are counted and left out.
+    Samples the run trained on (or chose its epoch on) are counted and warned of: their scores are in-sample."""
     from mmdata.train.score_run import evaluate_run
     from mmdata.train.loop import TrainWarning
 
@@ -48,6 +51,7 @@ def evaluate(
     from mmdata.cli.train import CLASS_ROWS, LABEL_ROWS, SCORE_COLUMNS, _num, _ratio, _scores_table
 
     kind = (r.get("target") or {}).get("kind", "classes")
+    split = r["split"]  # the one scored (the default: test, or the data's only split)
     n = r["samples"][split]
     what = f" predicting {r['target']['key']!r} ({kind})" if kind != "classes" else ""
     t = _scores_table(kind, f"{card_text(r['run'])}{what} on {card_text(r['data'])}")
@@ -62,7 +66,7 @@ def evaluate(
         names = list(per)
         rows = LABEL_ROWS if kind == "multilabel" else CLASS_ROWS
         if len(names) > rows:
-            valued = [k for k in names if per[k]["support"] or per[k].get("f1") is not None]
+            valued = [k for k in names if per[k]["support"] or per[k].get("precision") is not None]
             names = sorted(valued, key=lambda k: (-per[k]["support"], k))[:rows]
         shown = f" (the {len(names)} most frequent of {len(per)})" if len(names) < len(per) else ""
         pc = table(noun, "precision", "recall", "F1", *(("AP",) if kind == "multilabel" else ()), "support",
@@ -84,8 +88,9 @@ def evaluate(
                       + ", ".join(f"{k}: {_num(v['auc'])}" for k, v in rob["corruption"].items()))
     for k, why in rob.get("not_applicable", {}).items():
         console.print(f"robustness -{k}: n/a ({escape(why)})", highlight=False)
-    if r.get("reordered"):
-        console.print(f"classes matched by name: {card_text(r['data'])} numbers them in another order", highlight=False)
+    if r.get("ids_match") is False:
+        console.print(f"classes matched by name: {card_text(r['data'])}'s class ids are not the run's (class_map in "
+                      "--json)", highlight=False)
     if out is not None:
         console.print(f"outputs in {escape(one_line_path(out))}", highlight=False)
     for w in r.get("warnings", []):

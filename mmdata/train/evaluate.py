@@ -146,13 +146,18 @@ class Scores:
         never predicted, recall of a class without support) is 0, as scikit-learn's
         ``precision_recall_fscore_support(average=None, zero_division=0)`` gives it. ``absent``: the
         precision, recall and F1 of a class without support that is never predicted — the classes
-        ``macro_f1`` leaves out (:meth:`result`); :func:`evaluate` gives None (no value, not a score of 0).
+        ``macro_f1`` leaves out (:meth:`result`); :func:`evaluate` gives None (no value, not a score of 0),
+        and then also the recall and F1 of a class without support that *is* predicted (no sample to
+        recall: QA33 onemodality #5, was 0.0 beside the warning that its scores are null); its precision
+        is a real score (0.0: every such prediction is an error).
 
         Example:
             >>> s = Scores(3)
-            >>> s.update(torch.tensor([[5.0, 0, 0]]), torch.tensor([0]))
+            >>> s.update(torch.tensor([[5.0, 0, 0], [0, 5.0, 0]]), torch.tensor([0, 0]))
             >>> s.per_class(["a", "b", "z"], absent=None)["z"]
             {'precision': None, 'recall': None, 'f1': None, 'support': 0}
+            >>> s.per_class(["a", "b", "z"], absent=None)["b"]
+            {'precision': 0.0, 'recall': None, 'f1': None, 'support': 0}
         """
         trues, preds, tps = self.counts.cpu().tolist()
         out: dict[str, dict[str, float | None]] = {}
@@ -162,6 +167,9 @@ class Scores:
                 out[name] = {"precision": absent, "recall": absent, "f1": absent, "support": 0}
                 continue
             p = tp / pred if pred else 0.0
+            if not true and absent is None:  # predicted, no support: no recall (nor F1) to give
+                out[name] = {"precision": p, "recall": None, "f1": None, "support": 0}
+                continue
             r = tp / true if true else 0.0
             out[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": int(true)}
         return out

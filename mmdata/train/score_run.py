@@ -15,12 +15,22 @@ that split does — are listed (``absent_classes``).
 The split is read as the trainer reads its test split: an eval-stage :func:`mmdata.loader` with the run's complete
 evaluation transform (:func:`mmdata.train.model.eval_normalize`), scored by :func:`mmdata.train.evaluate.evaluate`.
 A run trained with ``--target`` (a metadata key) is scored on the dataset's metadata under the same key: its labels
-are names (multi-label) or numbers (regression), matched as they are.
+are names (multi-label) or numbers (regression), matched as they are; data without that key is predicted (null
+targets and scores, a warning), as a class run's unlabelled data is.
+
+Scores of samples the run was fitted on are in-sample (optimistic: a cleanlab-style label audit needs out-of-sample
+probabilities), so the scored samples are checked against the run's own training and validation (model-selection)
+splits — ``metrics.json`` ``config.splits``, else ``train`` / ``val`` — and counted in ``in_sample`` with a
+warning: by the dataset's fingerprint when ``data`` is the run's dataset (or a byte copy), else by sample key and by
+image / audio member bytes (size + CRC-32 from both ``index.parquet`` files: indexes only) against the run's dataset
+when it can be found (``metrics.json`` ``data``, or the ``--split-from`` version ``data`` was sharded from, next to
+it) and its fingerprint is the run's.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -54,13 +64,15 @@ def class_key(name: Any) -> str:
 def class_map(run_names: Sequence[str], data_names: Sequence[str]) -> dict[str, Any]:
     """How the dataset's classes map onto the run's, by name: ``ids`` (dataset id -> run id, -1 for a class the run
     does not know), ``unknown`` (the dataset's names the run lacks), ``absent`` (the run's names the dataset lacks),
-    ``case`` (unknown name -> the run's name it equals but for case or surrounding Unicode form), ``reordered``
-    (the same names in another order).
+    ``case`` (unknown name -> the run's name it equals but for case or surrounding Unicode form), ``ids_match``
+    (every dataset class id is the run's id of that name: the two could be compared as numbers; False when any
+    class was renumbered or the run lacks one) and ``reordered`` (the two sets of names are equal and only their
+    order differs — False whenever a name is unknown or absent, renumbered or not: read ``ids_match``).
 
     Example:
         >>> m = class_map(["zero", "one"], ["one", "ZERO", "two"])
-        >>> m["ids"], m["unknown"], m["absent"], m["case"]
-        ([1, -1, -1], ['ZERO', 'two'], ['zero'], {'ZERO': 'zero'})
+        >>> m["ids"], m["unknown"], m["absent"], m["case"], m["ids_match"], m["reordered"]
+        ([1, -1, -1], ['ZERO', 'two'], ['zero'], {'ZERO': 'zero'}, False, False)
     """
     index = {class_key(n): i for i, n in reversed(list(enumerate(run_names)))}
     ids = [index.get(class_key(n), -1) for n in data_names]
@@ -70,6 +82,7 @@ def class_map(run_names: Sequence[str], data_names: Sequence[str]) -> dict[str, 
     folded = {unicodedata.normalize("NFKC", class_key(n)).casefold(): str(n) for n in run_names}
     case = {n: folded[f] for n in unknown if (f := unicodedata.normalize("NFKC", class_key(n)).casefold()) in folded}
     return {"ids": ids, "unknown": unknown, "absent": absent, "case": case,
+            "ids_match": ids == list(range(len(ids))),
             "reordered": not unknown and not absent and ids != list(range(len(ids)))}
 
 
@@ -204,7 +217,8 @@ def _unmake(folders: list[Path]) -> None:
             return
 
 
-def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: str | Path | None = None, *,
+def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] | None = None,
+                 out: str | Path | None = None, *,
                  batch_size: int = 64, device: str | torch.device = "cpu", num_workers: int = 0,
                  robustness: bool = False, on_error: str = "raise") -> dict[str, Any]:
     """Score the trained run ``run`` on ``split`` of the dataset ``data``, its classes matched to the run's by name.
@@ -212,7 +226,10 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     Args:
         run: an output folder of ``mmdata train`` (``metrics.json`` + ``model.pt``).
         data: a dataset folder (``mmdata shard``), local or a URL.
-        split: the split of ``data`` to score.
+        split: the split of ``data`` to score, or several read as one (``"3,4"`` or a list, as ``mmdata train``'s
+            ``--train-split`` takes them; the result's ``split`` and score key are then ``"3,4"``, predictions.parquet's
+            ``split`` each sample's own). None: ``test``, or the only split of a dataset without one (an unlabelled
+            folder sharded: all ``train``; said in ``warnings``).
         out: a folder for ``metrics.json`` and ``predictions.parquet`` (written together; None: nothing written).
             Not the run's own folder.
         batch_size: samples per batch. device: where the model runs. num_workers: loader worker processes.
@@ -223,14 +240,23 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
         ``{split: {accuracy, macro_f1, balanced_accuracy, nll, ece}, "per_class": {split: {name: {...}}}, "samples": {split: {"samples",
         "labelled", "unlabelled", "scored", "unknown_class"}}, "classes": {"num_classes", "names"}, "class_map": {data
         name: run name or None}, "unknown_classes": {name: samples}, "absent_classes": [...], "data", "run", "split",
-        "warnings"}`` (plus ``robustness``; a ``--target`` run: ``target`` and its own scores). The scores are over the
+        "warnings", "in_sample", "data_fingerprint", "run_data_fingerprint"}`` (plus ``robustness``; a ``--target`` run:
+        ``target`` and its own scores). ``class_map``'s companions: ``ids_match`` (the dataset's class ids are the
+        run's, name for name: its labels could be compared with the run's ids as they are) and ``reordered`` (the
+        same names in another order; False whenever the name sets differ: then read ``ids_match``).
+        ``in_sample``: ``{"train": n, "val": n, "of": n, "by"}``: the scored samples the run trained on / selected
+        its epoch on (then a warning: their scores and probabilities are in-sample), found by ``by``:
+        ``"fingerprint"`` (``data_fingerprint`` — the dataset's ``dataset.json`` fingerprint — equals
+        ``run_data_fingerprint``, the one of the data the run trained on: the same dataset), ``"index of PATH"``
+        (sample keys and image / audio member bytes against the run's dataset at PATH), or None (another
+        dataset, and the run's could not be found: not checked). The scores are over the
         labelled samples of the run's classes; a metric without a value is NaN (null in metrics.json). Each of
         ``warnings`` is also raised as a :class:`~mmdata.train.TrainWarning` from the caller's line, as
         :func:`~mmdata.train.train` does (``warnings.simplefilter("ignore", TrainWarning)`` silences them).
 
     Raises:
-        MMDataError: no such split (named with those the dataset has), none of the dataset's classes is the run's,
-            an ``out`` that is a run's or dataset's folder, a ``--target`` run on data whose card lacks its key.
+        MMDataError: no such split (named with those the dataset has; no ``split`` and no test split among several),
+            none of the dataset's classes is the run's, an ``out`` that is a run's or dataset's folder.
 
     Example:
         >>> r = evaluate_run("runs/a", "other_ds", split="test")  # doctest: +SKIP
@@ -238,7 +264,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
         (0.91, {'ten': 12})
     """
     import mmdata
-    from mmdata.shards.index import load_card
+    from mmdata.shards.index import dataset_fields, load_card
     from mmdata.train.evaluate import evaluate
     from mmdata.train.loop import local_data, said_to_caller
     from mmdata.train.model import load_model
@@ -256,19 +282,21 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     named = str(data)
     data = local_data(unless_file_url(data))
     card = load_card(data)
-    splits = sorted(card.get("splits") or {})
-    if split not in splits:
-        raise MMDataError(f"{named}: no split {split!r}; it has {splits} (--split)")
+    warnings: list[str] = []
+    names_read, note = scored_splits(split, sorted(card.get("splits") or {}), named)
+    if note:
+        warnings.append(note)
+    split = ",".join(names_read)  # the result's key and the name in messages
     out_dir = None if out is None else Path(unless_file_url(out))
     if out_dir is not None:
         _check_out(out_dir, run_dir, Path(data))
     goal = _target(metrics)
     mods = list(tm.model.mods)
     run_names = list(tm.names)
-    warnings: list[str] = []
-    n_split = int((card["splits"][split] or {}).get("samples", 0))
+    n_split = sum(int((card["splits"][s] or {}).get("samples", 0)) for s in names_read)
     mapping: dict[str, Any] | None = None
     data_names: list[str] = []
+    lacks: str | None = None  # a --target run's data without its key: why every sample is unlabelled
     if goal.kind == "classes":
         n_data = int(card.get("num_classes") or 0)
         data_names = [str(n) for n in card.get("label_names") or []] or [str(c) for c in range(n_data)]
@@ -288,13 +316,20 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
                             + " differ only in case or Unicode form: they are not matched (labels are matched exactly, "
                             "as `mmdata shard` does); re-shard with --labels listing the run's names to score them")
     else:
-        _check_target_key(named, goal.key, card, run_dir)
+        lacks = _target_key_missing(named, goal.key, card, run_dir, split)
+        if lacks:
+            warnings.append(lacks)
     ids = torch.tensor(mapping["ids"] if mapping and mapping["ids"] else [-1], dtype=torch.int64)
     counts = np.zeros(max(len(data_names), 1), dtype=np.int64)
     field = "label" if goal.kind == "classes" else META_FIELD
+    fields = dataset_fields(card)
+    # data without metadata: read without it (asked for, the reader refuses an unknown modality), every sample
+    # unlabelled for the target (QA33 deploy #1: a --target run's predictions on new unlabelled data)
+    wanted = [*mods, field] if goal.kind == "classes" or not fields or META_FIELD in fields else list(mods)
     dev = next(tm.model.parameters()).device
-    loader = mmdata.loader(data, batch_size, recipe={"normalize": tm.normalize}, split=split, stage="eval",
-                           device=dev, modalities=[*mods, field], num_workers=num_workers,
+    loader = mmdata.loader(data, batch_size, recipe={"normalize": tm.normalize},
+                           split=names_read[0] if len(names_read) == 1 else names_read, stage="eval",
+                           device=dev, modalities=wanted, num_workers=num_workers,
                            **({"on_error": on_error} if on_error != "raise" else {}))
     have = dict.fromkeys(mods, 0)
     batches = _counted(_remapped(loader, ids, counts) if goal.kind == "classes" else loader, have)
@@ -303,15 +338,22 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     if out_dir is not None:
         from mmdata.train.outputs import index_columns
 
-        keys = index_columns(data, split, ("source_key",))["source_key"]
+        cols = index_columns(data, names_read, ("source_key", "split"))
+        keys = cols["source_key"]
+        # a union of splits: each sample's own split in predictions.parquet, as the trainer writes folds
+        where: str | dict[str, str] = split if len(names_read) == 1 else cols["split"]
         tmp_path = out_dir / "predictions.parquet"
-        writer = (NamedPredictionWriter(tmp_path, split, run_names, data_names, keys) if goal.kind == "classes"
-                  else PredictionWriter(tmp_path, split, goal, keys))
+        writer = (NamedPredictionWriter(tmp_path, where, run_names, data_names, keys) if goal.kind == "classes"
+                  else PredictionWriter(tmp_path, where, goal, keys))
     try:
         result = evaluate(tm.model, batches, goal, modalities=mods, robustness=robustness,
                           seed=int((metrics.get("config") or {}).get("seed", 0)), names=run_names or None,
                           sink=writer, split=split)
         predictions = writer.finish() if writer is not None else None
+        if predictions is not None:
+            # worker processes hand batches over as they finish: the rows in the dataset's order, as -j 0 and the
+            # trainer write them (QA33 deploy #11)
+            _in_order(predictions, keys)
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -324,15 +366,19 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
                "unlabelled": result["unlabelled"] - n_unknown, "scored": result["labelled"], "unknown_class": n_unknown,
                **({"skipped": sum(skipped.values())} if skipped else {})}
     if n_unknown:
-        warnings.append(f"{n_unknown} labelled {split} sample{'s' * (n_unknown != 1)} of {len(unknown)} class"
-                        f"{'es' * (len(unknown) != 1)} the run does not know ("
-                        + ", ".join(f"{n!r}: {c}" for n, c in unknown.items())
+        held = {n: c for n, c in unknown.items() if c}  # a card's class without a sample here: none left out
+        warnings.append(f"{n_unknown} labelled {split} sample{'s' * (n_unknown != 1)} of {len(held)} class"
+                        f"{'es' * (len(held) != 1)} the run does not know ("
+                        + ", ".join(f"{n!r}: {c}" for n, c in held.items())
                         + ") left out of every score: the model cannot predict them")
     if mapping and mapping["absent"] and data_names:
-        warnings.append(f"{len(mapping['absent'])} of the run's {len(run_names)} classes are not classes of {named} "
+        one = len(mapping["absent"]) == 1
+        warnings.append(f"{len(mapping['absent'])} of the run's {len(run_names)} classes "
+                        f"{'is not a class' if one else 'are not classes'} of {named} "
                         f"({', '.join(repr(n) for n in mapping['absent'][:10])}"
-                        f"{', ...' if len(mapping['absent']) > 10 else ''}): they have no support, but the model can "
-                        "still predict them (each such prediction is an error)")
+                        f"{', ...' if len(mapping['absent']) > 10 else ''}): {'it has' if one else 'they have'} no "
+                        f"support, but the model can still predict {'it' if one else 'them'} (each such prediction is "
+                        "an error)")
     absent = list(mapping["absent"]) if mapping else []
     if mapping is not None:  # the run's classes without a labelled sample in the scored split (QA42 longtail F5)
         support = np.zeros(len(run_names), dtype=np.int64)
@@ -344,11 +390,12 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
         if in_data and result["labelled"]:
             shown = ", ".join(repr(n) for n in in_data[:10]) + (", ..." if len(in_data) > 10 else "")
             warnings.append(f"{len(in_data)} of the run's {len(run_names)} classes {'have' if len(in_data) > 1 else 'has'} "
-                            f"no labelled {split} sample in {named} ({shown}): their per-class scores are null and "
-                            "macro-F1 and balanced accuracy leave them out")
+                            f"no labelled {split} sample in {named} ({shown}): their per-class recall and F1 are null "
+                            "and balanced accuracy leaves them out; macro-F1 does too unless the model predicts them "
+                            "(then each counts as F1 0 and has a precision of 0, as in scikit-learn's macro average)")
     if result["labelled"] == 0 and data_names:
         warnings.append(f"no {split} sample of {named} is labelled with a class of the run: every score is null")
-    if result["labelled"] == 0 and goal.kind != "classes" and n_split:
+    if result["labelled"] == 0 and goal.kind != "classes" and n_split and not lacks:
         warnings.append(f"no {split} sample of {named} has a value of the metadata key {goal.key!r} the run predicts: "
                         "every score is null")
     lacking = [m for m, n in have.items() if not n]
@@ -362,6 +409,9 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     if skipped:
         warnings.append(f"{sum(skipped.values())} {split} samples did not decode and were left out (--on-error skip): "
                         + ", ".join(f"{why}: {n}" for why, n in skipped.items()))
+    in_sample = _in_sample(metrics, card, Path(data), names_read, n_split)
+    if in_sample["train"] or in_sample["val"]:
+        warnings.append(_in_sample_warning(in_sample, metrics, named, split))
     report: dict[str, Any] = {
         "run": str(run_dir), "data": named, "split": split,
         split: result["scores"],
@@ -374,12 +424,14 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
         report["class_map"] = {n: (run_names[i] if i >= 0 else None) for n, i in zip(data_names, mapping["ids"])}
         report["unknown_classes"] = unknown
         report["absent_classes"] = absent  # of the scored split (the data's classes it lacks too)
+        report["ids_match"] = mapping["ids_match"]
         report["reordered"] = mapping["reordered"]
     if "robustness" in result:
         report["robustness"] = result["robustness"]
     if skipped:
         report["skipped"] = skipped
     report["warnings"] = warnings
+    report["in_sample"] = in_sample
     report["data_fingerprint"] = card.get("fingerprint")
     report["run_data_fingerprint"] = metrics.get("data_fingerprint")
     report["versions"] = software()
@@ -393,24 +445,221 @@ def evaluate_run(run: str | Path, data: str | Path, split: str = "test", out: st
     return report
 
 
-def _check_target_key(named: str, key: str, card: dict[str, Any], run_dir: Path) -> None:
-    """Refuse a dataset whose card says it lacks the metadata key a ``--target`` run predicts, naming the key and
-    the dataset's metadata columns: scored anyway, every score was null with no word of why, and data with no
-    metadata failed in the reader on an unknown modality the user never asked for (QA31 shift review F2). A card
-    that lists no fields or no metadata columns is left to the scores (a warning when no sample holds the key)."""
-    from mmdata.shards.index import dataset_fields
+def _target_key_missing(named: str, key: str, card: dict[str, Any], run_dir: Path, split: str) -> str | None:
+    """The warning for data whose card says it lacks the metadata key a ``--target`` run predicts (no metadata at
+    all, or metadata without the key), naming the key and the data's metadata columns; None when the card lists
+    the key (or lists no fields / columns: then the scores say it, with a warning when no sample holds the key).
+    Such data is predicted, every sample unlabelled (null targets and scores), as a class run's unlabelled data is
+    (QA33 deploy #1: it was refused, so the CLI had no way to predict new data; refused before that, every score
+    was null with no word of why, QA31 shift review F2)."""
     from mmdata.train.config import target_columns
+    from mmdata.shards.index import dataset_fields
     from mmdata.train.targets import META_FIELD
 
-    fix = f"re-shard it with --meta {key} (mmdata.shard(..., meta=[{key!r}])) to score this run on it"
+    fix = (f"to score it, re-shard it with --meta {key} (mmdata.shard(..., meta=[{key!r}])) from files that hold the "
+           "values")
     fields = dataset_fields(card)
     if fields and META_FIELD not in fields:
-        raise MMDataError(f"{named} has no metadata; the run in {run_dir} predicts the metadata key {key!r} "
-                          f"(--target {key}): {fix}")
-    cols = card.get("metadata_columns")
-    if isinstance(cols, list) and key not in cols:
-        raise MMDataError(f"{named}: its metadata has no key {key!r}, which the run in {run_dir} predicts (--target "
-                          f"{key}); its metadata columns: {target_columns(card) or cols}; {fix}")
+        what = f"{named} has no metadata"
+    else:
+        cols = card.get("metadata_columns")
+        if not isinstance(cols, list) or key in cols:
+            return None
+        what = f"{named}: its metadata has no key {key!r} (its metadata columns: {target_columns(card) or cols})"
+    return (f"{what}; the run in {run_dir} predicts the metadata key {key!r} (--target {key}): every {split} sample "
+            f"is unlabelled, so every score is null; predictions are still written with --out (null targets); {fix}")
+
+
+def scored_splits(split: str | Sequence[str] | None, splits: Sequence[str], named: str) -> tuple[list[str], str | None]:
+    """The splits of a dataset (which has ``splits``) to score, and a note when none was named and the dataset's
+    only split stands in for ``test``. ``split``: a name, names joined by commas (a union, as ``mmdata train
+    --train-split 3,4`` takes it) or a list of names; None: ``test``, else the only split of a dataset that has one
+    (an unlabelled folder sharded: every sample in ``train``, QA33 deploy #2).
+
+    Example:
+        >>> scored_splits("3, 4", ["1", "2", "3", "4"], "d")
+        (['3', '4'], None)
+        >>> scored_splits(None, ["train"], "d")[0]
+        ['train']
+    """
+    if split is None:
+        if "test" in splits or not splits:
+            names = ["test"]
+        elif len(splits) == 1:
+            return [splits[0]], (f"{named} has no test split: its only split, {splits[0]!r}, was scored (--split "
+                                 "names another)")
+        else:
+            raise MMDataError(f"{named}: no split 'test'; it has {list(splits)}: name the split to score with --split "
+                              "(several read as one: --split a,b)")
+    elif isinstance(split, str):
+        names = [split] if split in splits else [p.strip() for p in split.split(",")]
+    else:
+        names = [str(p).strip() for p in split]
+    names = list(dict.fromkeys(names))
+    bad = [n for n in names if n not in splits]
+    if not names or bad or "" in names:
+        shown = split if isinstance(split, str) else list(split) if split is not None else "test"
+        missing = bad[0] if bad and bad[0] else shown
+        raise MMDataError(f"{named}: no split {missing!r}; it has {list(splits)} (--split); several splits are read as "
+                          "one joined by commas (--split a,b)")
+    return names, None
+
+
+def _in_order(path: str, source_keys: dict[str, Any]) -> None:
+    """Rewrite the predictions file ``path`` with its rows in the order of ``source_keys`` (the index's order of the
+    scored split) when they are in another: batches from worker processes arrive as each finishes. Replaced
+    atomically (a temp file renamed over it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mmdata.io import make_temp
+
+    keys = pq.read_table(path, columns=["key"]).column("key").to_pylist()
+    at = {k: i for i, k in enumerate(source_keys)}
+    order = sorted(range(len(keys)), key=lambda i: (at.get(keys[i], len(at)), i))
+    if order == list(range(len(keys))):
+        return
+    meta = pq.read_schema(path).metadata
+    table = pq.read_table(path, memory_map=True).take(pa.array(order, pa.int64()))
+    fd, tmp = make_temp(Path(path))
+    os.close(fd)
+    try:
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
+        os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+#: the splits a run without ``config.splits`` (one trained before it was recorded for every run) read per role
+DEFAULT_ROLES = {"train": ["train"], "val": ["val"], "test": ["test"]}
+
+
+def run_roles(metrics: dict[str, Any]) -> dict[str, list[str]]:
+    """The splits the run read as train, val and test: ``metrics.json`` ``config.splits`` when recorded (fold runs,
+    and every run since QA33), else the splits named so.
+
+    Example:
+        >>> run_roles({"config": {"splits": {"train": ["3", "4"], "val": ["2"], "test": ["1"]}}})["train"]
+        ['3', '4']
+        >>> run_roles({})["val"]
+        ['val']
+    """
+    roles = (metrics.get("config") or {}).get("splits")
+    if not isinstance(roles, dict) or not roles:
+        return {r: list(v) for r, v in DEFAULT_ROLES.items()}
+    return {r: [roles[r]] if isinstance(roles.get(r), str) else [str(n) for n in roles.get(r) or []]
+            for r in DEFAULT_ROLES}
+
+
+def _run_dataset(metrics: dict[str, Any], card: dict[str, Any], data: Path) -> Path | None:
+    """The run's own dataset folder, when it can be found and is the version the run trained on (its card's
+    fingerprint is the run's ``data_fingerprint``): ``metrics.json`` ``data`` (a path the trainer recorded), or
+    the earlier version ``data`` was sharded ``--split-from`` when the run trained on it (found by its card's
+    name next to ``data``). Only cards are read; anything unreadable is no candidate."""
+    from mmdata.shards.index import load_card
+
+    want = metrics.get("data_fingerprint")
+    if not want:
+        return None
+    tries: list[Path] = []
+    for recorded in (metrics.get("data"), (metrics.get("config") or {}).get("data")):
+        if isinstance(recorded, str) and "://" not in recorded:
+            tries.append(Path(recorded))
+    origin = card.get("split_from")
+    if isinstance(origin, dict) and origin.get("fingerprint") == want and isinstance(origin.get("name"), str):
+        name = origin["name"]
+        if name and "/" not in name and name not in (".", ".."):
+            tries.append(data.resolve().parent / name)
+    for t in tries:
+        try:
+            if t.resolve() != data.resolve() and load_card(t).get("fingerprint") == want:
+                return t
+        except (OSError, ValueError, MMDataError):
+            continue
+    return None
+
+
+def _media(rows: dict[str, list[Any]], i: int) -> set[tuple[int, int]]:
+    """(size, CRC-32) of row ``i``'s image and audio members (those whose CRC the index records)."""
+    from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS
+
+    exts = {*IMAGE_EXTS, *AUDIO_EXTS}
+    crcs = rows["member_crc32"][i] if "member_crc32" in rows else None
+    if not crcs:
+        return set()
+    return {(int(size), int(crc)) for name, size, crc in zip(rows["members"][i], rows["sizes"][i], crcs)
+            if crc is not None and name.rsplit(".", 1)[-1].lower() in exts}
+
+
+def _index_rows(data: Path, splits: Sequence[str]) -> dict[str, list[Any]]:
+    """key, split, members, sizes and (when the index has it) member_crc32 of the rows of ``splits``."""
+    from mmdata.shards.index import load_index
+
+    try:
+        t = load_index(data, columns=["key", "split", "members", "sizes", "member_crc32"])
+    except (KeyError, ValueError, MMDataError):  # an index written before member_crc32: keys only
+        t = load_index(data, columns=["key", "split", "members", "sizes"])
+    cols = t.to_pydict()
+    keep = [i for i, sp in enumerate(cols["split"]) if sp in set(splits)]
+    return {c: [v[i] for i in keep] for c, v in cols.items()}
+
+
+def _in_sample(metrics: dict[str, Any], card: dict[str, Any], data: Path, scored: Sequence[str],
+               n: int) -> dict[str, Any]:
+    """How many of the ``n`` scored samples (splits ``scored`` of ``data``) the run trained on (``train``) or chose
+    its best epoch on (``val``), and how that was found (``by``; None: not checked, the run's data not found)."""
+    roles = run_roles(metrics)
+    own = card.get("fingerprint")
+    out: dict[str, Any] = {"train": 0, "val": 0, "of": n, "by": None}
+    if own and own == metrics.get("data_fingerprint"):  # the run's dataset itself (or a byte copy of it)
+        for s in scored:
+            role = "train" if s in roles["train"] else "val" if s in roles["val"] else None
+            if role:
+                out[role] += int((card["splits"].get(s) or {}).get("samples", 0))
+        out["by"] = "fingerprint"
+        return out
+    theirs = _run_dataset(metrics, card, data)
+    if theirs is None:
+        return out
+    try:
+        ref = _index_rows(theirs, [*roles["train"], *roles["val"]])
+        mine = _index_rows(data, scored)
+    except (OSError, ValueError, KeyError, MMDataError):
+        return out
+    seen: dict[str, dict[Any, None]] = {"train": {}, "val": {}}
+    for i, sp in enumerate(ref["split"]):
+        role = "train" if sp in roles["train"] else "val"
+        seen[role][("key", ref["key"][i])] = None
+        seen[role].update(dict.fromkeys(_media(ref, i)))
+    for i, key in enumerate(mine["key"]):
+        marks = [("key", key), *_media(mine, i)]
+        for role in ("train", "val"):  # a sample trained on is counted there only
+            if any(m in seen[role] for m in marks):
+                out[role] += 1
+                break
+    out["by"] = f"index of {theirs}"
+    return out
+
+
+def _in_sample_warning(found: dict[str, Any], metrics: dict[str, Any], named: str, split: str) -> str:
+    """The warning for scored samples the run was fitted on (``found``: :func:`_in_sample`)."""
+    roles = run_roles(metrics)
+    parts = []
+    if found["train"]:
+        parts.append(f"{found['train']} in its training split ({', '.join(roles['train'])})")
+    if found["val"]:
+        parts.append(f"{found['val']} in its validation split ({', '.join(roles['val'])}, which chose its best epoch)")
+    how = ("the same dataset as the run's (data_fingerprint == run_data_fingerprint)" if found["by"] == "fingerprint"
+           else f"matched by sample key or image / audio bytes against the run's dataset ({found['by'][9:]})")
+    test = ", ".join(roles["test"]) or "test"
+    seen = found["train"] + found["val"]
+    return (f"{seen} of the {found['of']} scored samples of {named} ({split}) {'were' if seen != 1 else 'was'} seen by "
+            f"the run ({'; '.join(parts)}; {how}): their scores and predicted probabilities are in-sample "
+            f"(optimistic), not a held-out estimate; score a held-out split (the run's test split: --split {test}), or for out-of-sample "
+            "predictions of every sample (e.g. to find label errors) use out-of-fold runs: shard folds "
+            "(--column split=fold) and train one run per fold (--test-split k), each scoring its own test fold")
 
 
 def _and(items: Sequence[str]) -> str:
