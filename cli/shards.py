@@ -212,9 +212,12 @@ def _class_summary(counts: dict[str, int], classes: list[str], few: int = 3) -> 
     return "; ".join(parts)
 
 
-def _audio_per_class(per_class: dict[str, dict[str, float]], classes: list[str], few: int = 3) -> None:
+def _audio_per_class(per_class: dict[str, dict[str, float]], classes: list[str], few: int = 3,
+                     with_audio: dict[str, dict[str, int]] | None = None) -> None:
     """Each class's audio (h:mm:ss) per split: a class x split table up to MAX_CLASSES_LISTED classes, above
-    that one bounded line per split (min / median / max per class, the least few), as the counts are."""
+    that one bounded line per split (min / median / max per class, the least few), as the counts are.
+    ``with_audio``: per split and class, its samples with audio; a class with none there is ``-``, as a class
+    absent from the split is (QA33 multisite #10: ``0:00:00`` read as audio of no length)."""
     import statistics
 
     from mmdata.shards.inspect import duration_text
@@ -224,8 +227,9 @@ def _audio_per_class(per_class: dict[str, dict[str, float]], classes: list[str],
         rows = classes + ([UNLABELLED_GROUP] if any(UNLABELLED_GROUP in c for c in per_class.values()) else [])
         t = table("audio per class", *(escape(card_text(s)) for s in splits))
         for name in rows:
-            t.add_row(escape(card_text(name)), *(duration_text(per_class[s][name]) if name in per_class[s] else "-"
-                                                     for s in splits))
+            t.add_row(escape(card_text(name)), *(duration_text(per_class[s][name]) if name in per_class[s] and
+                                                     (with_audio is None or with_audio.get(s, {}).get(name, 1))
+                                                     else "-" for s in splits))
         console.print(t)
         return
     t = table("split", "audio per class")
@@ -280,7 +284,7 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         console.print(f"{len(classes):,} classes: each split's counts summarised; --json lists every class (per_class)",
                       highlight=False)
     if dur["samples"] and classes:
-        _audio_per_class(dur["per_class"], classes)
+        _audio_per_class(dur["per_class"], classes, with_audio=dur.get("per_class_samples"))
     t = table("modality pattern", "samples")
     for k, v in rep["patterns"].items():
         t.add_row(escape(card_text(k)), str(v))

@@ -110,7 +110,8 @@ def _audio_duration(split: Any, label: Any, seconds: Any, names: list[str] | Non
     """Total audio seconds (finite ``audio_seconds`` only: null, NaN and inf of an edited index are left out)
     of the dataset, per split (``samples`` with a duration, ``seconds``; every split in ``splits``) and per
     split and class (every class ``per_class`` lists there, 0 where none of its samples has audio), rounded
-    to :data:`SECONDS_DECIMALS`."""
+    to :data:`SECONDS_DECIMALS`, and ``per_class_samples``: per split and class, its samples with a duration
+    (0: the class has no audio there, which tables show as ``-``, not ``0:00:00``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -125,17 +126,20 @@ def _audio_duration(split: Any, label: Any, seconds: Any, names: list[str] | Non
     by_split = t.group_by("split", use_threads=False).aggregate([("s", "sum"), ("s", "count")]).to_pydict()
     got = {sp: (n, total(s)) for sp, s, n in zip(by_split["split"], by_split["s_sum"], by_split["s_count"])}
     per_split = {sp: {"samples": got.get(sp, (0, 0.0))[0], "seconds": got.get(sp, (0, 0.0))[1]} for sp in splits}
-    groups = t.group_by(["split", "label"], use_threads=False).aggregate([("s", "sum")]).to_pydict()
+    groups = t.group_by(["split", "label"], use_threads=False).aggregate([("s", "sum"), ("s", "count")]).to_pydict()
     per_class: dict[str, dict[str, float]] = {}
-    for sp, lab, s in zip(groups["split"], groups["label"], groups["s_sum"]):
+    with_audio: dict[str, dict[str, int]] = {}
+    for sp, lab, s, k in zip(groups["split"], groups["label"], groups["s_sum"], groups["s_count"]):
         per = per_class.setdefault(sp, {})
         name = _class_name(lab, names)
         per[name] = per.get(name, 0.0) + (s or 0.0)  # a label without a name and a class named like its id: one
+        with_audio.setdefault(sp, {})[name] = with_audio.get(sp, {}).get(name, 0) + k
     return {
         "seconds": total(pc.sum(finite).as_py()),
         "samples": len(finite) - finite.null_count,
         "per_split": per_split,
         "per_class": {sp: {k: total(v) for k, v in sorted(c.items())} for sp, c in sorted(per_class.items())},
+        "per_class_samples": {sp: dict(sorted(c.items())) for sp, c in sorted(with_audio.items())},
     }
 
 
@@ -406,7 +410,8 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         out, by kind: ``samples``, ``members``, ``files``, ``folders``, as ``mmdata shard`` reports it);
         ``audio_duration``: total audio ``seconds`` (from the index's ``audio_seconds``, nothing decoded)
         and ``samples`` with a duration, ``per_split`` (split -> ``samples``, ``seconds``) and ``per_class``
-        (split -> class name -> seconds, the classes of ``per_class``), rounded to a millisecond.
+        (split -> class name -> seconds, the classes of ``per_class``), rounded to a millisecond, and
+        ``per_class_samples`` (split -> class name -> samples with a duration: 0, the class has no audio).
 
     Raises:
         ShardError: ``path`` does not exist or is not a dataset folder; its card, index or shards

@@ -2192,23 +2192,82 @@ def _root_files_warning(top_dirs: list[str], at_root: list[str], top_files: list
             f"--no-labels-from-folders keeps the layout flat and silences this warning")
 
 
+def _invisible(c: str) -> bool:
+    """Whether ``c`` draws nothing: a format character (Cf: RLM, ZWNJ, zero-width space, BOM) or a variation
+    selector (U+FE00-U+FE0F, U+E0100-U+E01EF: ``猫`` + VS16 prints as ``猫``)."""
+    return unicodedata.category(c) == "Cf" or "\ufe00" <= c <= "\ufe0f" or "\U000e0100" <= c <= "\U000e01ef"
+
+
 def _near_name(name: str) -> str:
     """``name`` as class-name typos compare it: NFKC (full-width ``１２`` is ``12``, half-width ``ﾈｺ`` is ``ネコ``),
-    without invisible format characters (Cf: RLM, ZWNJ, zero-width space), case-folded, stripped."""
-    return unicodedata.normalize("NFKC", "".join(c for c in name if unicodedata.category(c) != "Cf")).casefold().strip()
+    without invisible characters (:func:`_invisible`: RLM, ZWNJ, zero-width space, variation selectors),
+    case-folded, stripped."""
+    return unicodedata.normalize("NFKC", "".join(c for c in name if not _invisible(c))).casefold().strip()
+
+
+def _invisible_ends(name: str) -> list[str]:
+    """The invisible characters (:func:`_invisible`) at the start or end of class name ``name``, as
+    ``U+200F RIGHT-TO-LEFT MARK``; a variation selector after a symbol (``❤`` + VS16, an emoji's own
+    spelling) is part of the name and not listed.
+
+    Example:
+        >>> _invisible_ends("\u0643\u0644\u0628\u200f"), _invisible_ends("\u2764\ufe0f")
+        (['U+200F RIGHT-TO-LEFT MARK'], [])
+    """
+    core = name.strip()
+    i, j = 0, len(core)
+    while i < j and _invisible(core[i]):
+        i += 1
+    while j > i and _invisible(core[j - 1]):
+        j -= 1
+    tail = core[j:]
+    if tail in ("\ufe0e", "\ufe0f") and j > i and unicodedata.category(core[j - 1]) == "So":
+        tail = ""  # text / emoji presentation of a symbol: how the emoji is written
+    ends = core[:i] + tail
+    return [f"U+{ord(c):04X} {unicodedata.name(c, 'invisible character')}" for c in dict.fromkeys(ends)]
+
+
+def _invisible_names_warning(found: Discovered) -> list[str]:
+    """One warning naming the class names that start or end with invisible characters (:func:`_invisible_ends`:
+    an RLM copied with an Arabic name from a web page, a BOM, VS16 after ``猫``): kept as written, so the class
+    ids stay the source's, but a dataset or a model whose class is spelt without them holds another class
+    (QA33 multilingual #6); ``[]`` when none does."""
+    odd = [(n, marks) for n in found.label_names or () if (marks := _invisible_ends(n))]
+    if not odd:
+        return []
+    given = found.label_names_from or "the source"
+    where = {"folders": "class folders", "manifest": "the manifest's labels"}.get(given, given)
+    shown = "; ".join(f"{printable(n)!r} ({', '.join(marks)})" for n, marks in odd[:4])
+    more = f"; and {len(odd) - 4} more" if len(odd) > 4 else ""
+    return [f"{plural(len(odd), 'class name')} from {where} start or end with invisible characters ({shown}{more}): "
+            f"kept as written, but they print like the name without them, and a dataset or a model whose class is "
+            f"spelt without them holds another class; remove them where the names are written (the folder, the "
+            f"names file or the label cells; an editor that shows invisible characters) to silence this"]
+
+
+def _warn_invisible_names(find: Callable[..., Discovered]) -> Callable[..., Discovered]:
+    """``find`` (:func:`discover`, :func:`discover_shards`), its result warned of class names with invisible
+    characters at their ends (:func:`_invisible_names_warning`), whatever they came from."""
+    @functools.wraps(find)
+    def wrapped(*args: Any, **kwargs: Any) -> Discovered:
+        found = find(*args, **kwargs)
+        found.warnings = found.warnings + _invisible_names_warning(found)
+        return found
+
+    return wrapped
 
 
 def _name_differences(names: Sequence[str]) -> str:
     """How class names equal under :func:`_near_name` differ: ``"case"``, ``"width (full-width / half-width
     forms)"``, ``"invisible characters"``, ``"spaces at the start or end"``, joined with ``" or in "``."""
-    visible = [unicodedata.normalize("NFC", "".join(c for c in n if unicodedata.category(c) != "Cf")).strip()
+    visible = [unicodedata.normalize("NFC", "".join(c for c in n if not _invisible(c))).strip()
                for n in names]
     kinds = []
     if len({unicodedata.normalize("NFKC", v) for v in visible}) > 1:
         kinds.append("case")
     if len({v.casefold() for v in visible}) > len({unicodedata.normalize("NFKC", v).casefold() for v in visible}):
         kinds.append("width (full-width / half-width forms)")
-    if any(unicodedata.category(c) == "Cf" for n in names for c in n):
+    if any(_invisible(c) for n in names for c in n):
         kinds.append("invisible characters")
     if any(n != n.strip() for n in names):
         kinds.append("spaces at the start or end")
@@ -2978,9 +3037,16 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         # a TSV's '"' is a character of its cell, unless the file is Excel's: its "Unicode text" export (UTF-16
         # with a byte order mark) quotes a cell holding '"', a tab or a newline ("a 12"" record"), as CSV does
         quoting = _tsv_quoting(text, utf16_of(data)[1]) if sep == "\t" else csv.QUOTE_MINIMAL
+        sniffed = None
         if sep == ",":  # a one-cell header holding ';': Excel's CSV where ',' is the decimal mark (QA42 clinical #8),
-            # whose '30,5' cells would otherwise get the advice to quote commas
-            _check_one_column_header(next(csv.reader(io.StringIO(text, newline="")), []), path, text)
+            # whose '30,5' cells would otherwise get the advice to quote commas; read by it when every line says so
+            head_cells = next(csv.reader(io.StringIO(text, newline="")), [])
+            sniffed = _sniffed_sep(head_cells, text)
+            if sniffed is None:
+                _check_one_column_header(head_cells, path, text)
+            else:
+                sep = sniffed
+                quoting = _tsv_quoting(text, utf16_of(data)[1]) if sep == "\t" else csv.QUOTE_MINIMAL
         _check_row_widths(text, sep, quoting, path, lines_before)
         # index_col=False: rows wider than the header are refused above; pandas would otherwise make their first
         # cell the row index and shift every column (QA27 H1-D1: an unquoted ',' in every caption lost the images)
@@ -3010,7 +3076,47 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
     if twice:
         raise SourceError(f"manifest {path}: column(s) {[_shown(c) for c in twice]} appear more than once in its "
                           "header; give each column once")
-    return df.to_dict(orient="records")
+    if not sniffed:
+        return df.to_dict(orient="records")
+    rows = _Rows(df.to_dict(orient="records"))
+    what = {";": "semicolon", "\t": "tab"}[sniffed]
+    decimal = (" (its decimal commas, such as '30,5', are read as text: convert numbers you need with "
+               "pandas.read_csv(path, sep=';', decimal=','))" if sniffed == ";" and _DECIMAL_COMMA.search(text) else "")
+    rows.notes = [f"manifest {path} is {what}-separated (its header and every line split into the same "
+                  f"{len(header)} columns by {_SEP_NAMES[sniffed]}, and not by commas): it was read so{decimal}; save "
+                  f"it comma-separated{' or as .tsv' if sniffed == chr(9) else ''} to silence this"]
+    return rows
+
+
+def _sniffed_sep(header: Sequence[str], text: str) -> str | None:
+    """The separator of a .csv that is clearly not comma-separated (QA33 multisite #8: a European Excel export):
+    ``;`` or a tab when the header read by commas is one cell holding it, the header splits into two or more
+    columns by it, every other line into as many, and the other candidate does not; else None (refused with
+    advice by :func:`_check_one_column_header`: a file read two ways is not guessed at).
+
+    Example:
+        >>> _sniffed_sep(["image;label"], "image;label\\na.png;cat\\nb.png;3,5\\n")
+        ';'
+        >>> _sniffed_sep(["image;label"], "image;label\\na.png;cat;x\\n") is None
+        True
+    """
+    import csv
+    import io
+
+    if len(header) != 1:
+        return None
+    fits = []
+    for sep in (";", "\t"):
+        if sep not in header[0]:
+            continue
+        quoting = _tsv_quoting(text, False) if sep == "\t" else csv.QUOTE_MINIMAL
+        try:
+            widths = {len(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting) if r}
+        except csv.Error:
+            continue
+        if len(widths) == 1 and widths.pop() >= 2:
+            fits.append(sep)
+    return fits[0] if len(fits) == 1 else None
 
 
 def _check_one_column_header(header: Sequence[str], path: str | Path, text: str = "") -> None:
@@ -3203,6 +3309,8 @@ class _Rows(list):
     categories: dict[str, list[Any] | str]
     #: the named pandas index columns read as columns (``df.set_index("rid").to_parquet``): warnings say so
     index_columns: list[str]
+    #: what reading it decided that the user should know (the separator sniffed in a .csv)
+    notes: list[str]
 
 
 #: the column pandas writes an unnamed index to (a filtered frame not reset): bookkeeping, not data
@@ -3763,10 +3871,17 @@ def _renumber(key: str, key_rows: dict[str, int], numbered: dict[str, str], rena
             break
 
 
-def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | None, name: str) -> list[str]:
+#: distinct values a label column of real numbers alone must hold to be warned of as a regression target: a few
+#: numbers (doses 0.5 / 1.5 / 2.5) are class names as any others
+_REGRESSION_VALUES = 5
+
+
+def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | None, name: str,
+                         column: str = "label") -> list[str]:
     """Warnings when a manifest's label column is not one class per row: class names that join several
     (``Drama|Comedy``: each combination became a class of its own) and real numbers (a sentiment score:
-    whole ones read as class ids, the others left out)."""
+    whole ones read as class ids, the others left out; a column of real numbers alone, most of them met once,
+    is a regression target read as one class per value). ``column``: the label column as the manifest names it."""
     out = []
     listed = [n for n in names or () if n[:1] == "[" and n[-1:] == "]" and _python_list(n)]
     joined = [n for n in names or () if re.search(r"[|;]", n) and n not in listed]
@@ -3789,6 +3904,21 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
                    + (f" and {plural(whole, 'whole number')} ('3.0') read as class id{'s' * (whole != 1)}" if whole else "")
                    + "; keep scores as metadata (--meta, under another column name) and train on them with mmdata train --target, or bin "
                    "them into class ids")
+    elif reals and all(_DECIMAL.fullmatch(c) for c in cells):
+        # alone they are class names (QA round 4), but a column of measurements (3.412, 7.9, ...) gave one class
+        # per value without a word (QA33 onemodality #1): said when most values are met once, as a target's are
+        counts = Counter(cells)
+        once = sum(1 for n in counts.values() if n == 1)
+        if len(counts) >= _REGRESSION_VALUES and 2 * once > len(counts):
+            meta = "score" if column == "label" else column
+            how = (f"rename the column (e.g. to {meta!r}) and shard with --meta {meta}" if column == "label" else
+                   f"shard without --column label={column} and with --meta {meta}")
+            out.append(f"manifest {name}, column {column!r} holds only real numbers "
+                       f"({', '.join(repr(c) for c in sorted(counts, key=float)[:3])}, ...: {len(counts)} distinct "
+                       f"values in {plural(len(cells), 'row')}, {once} of them met once): a regression target? Each "
+                       f"value became a class of its own ({len(counts)} classes); to predict the number, "
+                       f"{how}, then train with mmdata train --target {meta}; to keep them as class names, declare "
+                       f"them with --labels names.txt")
     return out
 
 
@@ -3836,7 +3966,8 @@ def _label_case_warnings(label_cells: list[tuple[int, str]], names: Sequence[str
 
     more = f"; and {len(clashes) - 3} more such group{'s' * (len(clashes) > 4)}" if len(clashes) > 3 else ""
     n = sum(map(len, clashes))
-    how = _name_differences([n for ns in clashes for n in ns])
+    # per group: 'cat'/'Cat' beside 'dog'/'dog' + RLM differ in case and in invisible characters, not both each
+    how = " or in ".join(dict.fromkeys(k for ns in clashes for k in _name_differences(ns).split(" or in ")))
     return [f"manifest {name}, column 'label': classes {'; '.join(map(shown, clashes[:3]))}{more} differ only in {how} "
             f"— a typo? They are kept as written: {n} classes of their own; if they are one, write the label one way "
             f"in the manifest"]
@@ -4608,7 +4739,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     # a categorical column's categories are the manifest's names, not declared ones (QA31 pandas review F3:
     # astype("category") of 'Drama|Comedy' cells silenced the multi-label warning): checked as names seen are
     seen_names = names_from == "manifest" or (not declared and label_names is not None)
-    label_notes = [] if declared else _label_kind_warnings(label_cells, names if seen_names else None, name)
+    label_col = next((c for c, f in fields.items() if f == "label"), "label")
+    label_notes = [] if declared else _label_kind_warnings(label_cells, names if seen_names else None, name, label_col)
     if not declared and seen_names:
         label_notes += _label_case_warnings(label_cells, names, name)
     if names_from != "manifest":  # ids are read: 1, 01 and 1.0 are one
@@ -4616,6 +4748,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     label_notes = category_notes + form_notes + _label_space_warnings(rows, fields, name) + label_notes
     nfc_names = {_nfc(n): n for n in names or ()}  # a declared name, looked up in either Unicode form
     warnings, split_forms = _manifest_splits(rows, fields, name)
+    warnings = getattr(rows, "notes", []) + warnings  # the separator sniffed in a .csv
     kind, bom = utf16_of(head)
     if bom and not str(name).lower().endswith(".parquet"):
         warnings.append(f"manifest {name} is {kind} (byte order mark {head[:2].hex(' ').upper()}), not UTF-8: it was "
@@ -5302,6 +5435,7 @@ def _folder_holding(base: str, rel: str) -> str | None:
     return found
 
 
+@_warn_invisible_names
 def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, labels_from_folders: bool | None = None,
              label_names: list[str] | None = None, label_names_from: str | None = None, on_error: str = "skip",
              exclude: str | Path | None = None, storage_options: dict[str, Any] | None = None,
@@ -5498,6 +5632,7 @@ def _shard_splits(tars: list[str], src: Any) -> list[str | None]:
                       f"or shard each split's shards on their own")
 
 
+@_warn_invisible_names
 def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = None,
                     label_names_from: str | None = None, on_error: str = "skip",
                     storage_options: dict[str, Any] | None = None) -> Discovered:
@@ -5529,6 +5664,12 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
             if os.path.isfile(os.path.join(src, n)):
                 names, names_from = read_label_names(os.path.join(src, n)), n
                 break
+    # per tar folder of datasets merged: (its class names, its ids -> ids of the one list), None without names
+    remap: dict[str, tuple[list[str], list[int]] | None] = {}
+    parsed_in: dict[str, dict[bytes, int | str]] = {}  # per such folder, as parsed
+    warnings: list[str] = []
+    if names is None:
+        names, names_from, remap, warnings = _tar_folder_names(tars)
     records: list[Record] = []
     skipped: list[dict[str, Any]] = []
     seen: dict[str, str] = {}  # source key -> its shard
@@ -5556,7 +5697,15 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
                 label = None
                 lab_ext = next((e for e in LABEL_EXTS if e in members), None)
                 if lab_ext is not None:
-                    label = _parsed_label(parsed, members.pop(lab_ext), names, names_from)
+                    folder = _tar_folder(tar)
+                    if folder in remap:  # read with its own dataset's names, then mapped by name
+                        if remap[folder] is None:
+                            raise SourceError(_unnamed_ids_error(src, tar, key, names_from))
+                        own, to_merged = remap[folder]  # type: ignore[misc]
+                        label = _parsed_label(parsed_in.setdefault(folder, {}), members.pop(lab_ext), own, names_from)
+                        label = to_merged[label] if label.__class__ is int else label
+                    else:
+                        label = _parsed_label(parsed, members.pop(lab_ext), names, names_from)
                     if label.__class__ is str:
                         if on_error == "raise":
                             raise SourceError(f"shard {tar}: sample {key!r}: .{lab_ext} member: {label}")
@@ -5574,4 +5723,104 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
             skipped.append(skip_entry(shard, "sample", message, key))
     records = _finish(records)
     # keys over 200 characters / Windows' reserved names: warned of as for folders and manifests (QA28 security #10)
-    return Discovered(records, names, names_from, skipped, _key_name_warnings(records))
+    return Discovered(records, names, names_from, skipped, warnings + _key_name_warnings(records))
+
+
+def _tar_folder(tar: str) -> str:
+    """The folder of a local tar (the dataset folder mmdata wrote it into), as the source names it: the card's
+    ``label_names_from`` does not depend on where the job ran."""
+    return os.path.normpath(os.path.dirname(tar) or ".")
+
+
+def _own_names(folder: str) -> tuple[list[str] | None, str | None]:
+    """(class names, the file they came from) of the tars in the local ``folder``: a class-names file beside
+    them (``labels.json`` / ``labels.txt``), else the ``label_names`` of the ``dataset.json`` of the mmdata
+    dataset folder holding them; (None, None) without either."""
+    for n in NAMES_FILES:
+        if os.path.isfile(os.path.join(folder, n)):
+            return read_label_names(os.path.join(folder, n)), os.path.join(folder, n)
+    if not is_dataset_folder(folder):
+        return None, None
+    path = os.path.join(folder, "dataset.json")
+    try:
+        with open(path, "rb") as f:
+            card = json.loads(f.read())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise SourceError(f"dataset card {path}: cannot read its class names ({exc}); expected the dataset.json "
+                          f"mmdata wrote beside the tars, or pass --labels names.txt") from None
+    got = card.get("label_names") if isinstance(card, dict) else None
+    if not got:
+        return None, None
+    if not isinstance(got, list):
+        raise SourceError(f"dataset card {path}: label_names is {type(got).__name__}; expected a list of class names")
+    return check_label_names(got, f"dataset card {path}: label_names"), path
+
+
+def _tar_folder_names(tars: Sequence[str]) -> tuple[list[str] | None, str | None,
+                                                    dict[str, tuple[list[str], list[int]] | None], list[str]]:
+    """(class names, where they came from, per tar folder its own names and the map of its ids into the one list,
+    warnings)
+    of tars re-sharded without ``--labels`` (QA33 multisite #1: ``mmdata shard "ds[ABC]/*.tar" merged`` dropped
+    every name and mixed three datasets' ids). Each local tar folder's names are :func:`_own_names`. One list of
+    names (one dataset, or several with the same names): it, the ids as stored (an empty map). Lists that
+    differ: one list in first-seen order — the first dataset's names in its order, then the names new in each
+    next one (folders in the order of their tars), as :class:`mmdata.shards.blend.Blend` merges by exact name —
+    each dataset's ids mapped into it by name, with a warning naming the datasets and the classes; a dataset
+    without names beside named ones maps to None (its ids name no class: a sample of it holding a label is
+    refused). No names anywhere (remote tars, loose tars): (None, None, {}, [])."""
+    from mmdata.urls import is_remote
+
+    folders: dict[str, tuple[list[str] | None, str | None]] = {}
+    for tar in tars:
+        if not is_remote(tar) and (folder := _tar_folder(tar)) not in folders:
+            folders[folder] = _own_names(folder)
+    named = {f: nw for f, nw in folders.items() if nw[0]}
+    if not named:
+        return None, None, {}, []
+    lists = {tuple(n) for n, _ in named.values()}
+    if len(lists) == 1 and len(named) == len(folders):
+        (own, where), *_ = named.values()
+        return list(own), where if len(named) == 1 else f"{where} (the same in all {len(named)} datasets)", {}, []
+    merged: dict[str, int] = {}
+    brought: dict[str, str] = {}  # a class name -> the dataset that brought it in
+    for f, (own, _) in named.items():
+        for n in own:
+            if n not in merged:
+                merged[n], brought[n] = len(merged), f
+    remap: dict[str, tuple[list[str], list[int]] | None] = {
+        f: ((nw[0], [merged[n] for n in nw[0]]) if nw[0] else None) for f, nw in folders.items()}
+    names = list(merged)
+    warnings = []
+    if len(lists) > 1:
+        def listed(f: str) -> str:
+            own = named[f][0]
+            return (f"{os.path.basename(f) or f} ({len(own)}: {', '.join(repr(printable(n)) for n in own[:6])}"
+                    f"{', ...' if len(own) > 6 else ''})")
+
+        first = next(iter(named))
+        new = {f: [n for n in named[f][0] if brought[n] == f] for f in named if f != first}
+        added = "; ".join(f"{', '.join(repr(printable(n)) for n in ns[:6])}{', ...' if len(ns) > 6 else ''} from "
+                          f"{os.path.basename(f) or f}" for f, ns in new.items() if ns)
+        near: dict[str, list[str]] = {}
+        for n in names:
+            near.setdefault(_near_name(n), []).append(n)
+        twins = [ns for ns in near.values() if len(ns) > 1]
+        warnings.append(
+            f"the tars come from {len(named)} datasets whose class names differ: {'; '.join(map(listed, named))}. "
+            f"Their class ids were mapped by name into one list of {len(names)} classes, in first-seen order (the "
+            f"first dataset's names in its order, then the names new in each next dataset"
+            f"{': ' + added if added else ''}); classes are merged by exact name"
+            + (f", so names that differ only in case, spaces or invisible characters stay classes of their own "
+               f"({'; '.join(' and '.join(repr(printable(n)) for n in ns) for ns in twins[:4])})" if twins else "")
+            + "; to choose the names and their ids, pass --labels names.txt (the class names in id order, looked up "
+              "by name in each dataset)")
+    return names, "the dataset.json of each dataset beside the tars", remap, warnings
+
+
+def _unnamed_ids_error(src: Any, tar: str, key: str, names_from: str | None) -> str:
+    """The refusal of a labelled sample of a tar folder without class names beside tars whose names are known:
+    its ids could mean any of the names."""
+    return (f"source {src}: shard {tar}, sample {key!r}: its label is a class id, but its folder has no class names "
+            f"(no labels.json / labels.txt beside it, no label_names in a dataset.json), while other tars' class "
+            f"names come from {names_from}: which class the id means is unknown; pass --labels names.txt (the class "
+            f"names in id order), or shard these tars apart")
