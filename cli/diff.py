@@ -33,7 +33,9 @@ def _what(kind: str, item: dict) -> str:
     if kind == "moved":
         return f"split {item['a']} -> {item['b']}"
     if kind == "relabelled":
-        how = f" (moved to another class folder; was {item['a_key']})" if item.get("matched") else ""
+        # an unlabelled sample of A (a pool file at the root) was outside the class folders (QA33 docsread #12)
+        where = "from outside the class folders into one" if item["a"] is None else "to another class folder"
+        how = f" (moved {where}; was {item['a_key']})" if item.get("matched") else ""
         return f"class {item['a'] or UNLABELLED_GROUP} -> {item['b'] or UNLABELLED_GROUP}{how}"
     parts = []
     for m in item["members"]:
@@ -145,6 +147,11 @@ def _print(rep: dict, limit: int) -> None:
         lines.append(f"left out by the jobs: {skipped['a']} -> {skipped['b']} entries ("
                      + "; ".join(f"{total[k]} {k}" + (f", e.g. {ct(skipped[k][0])}" if skipped[k] else "")
                                  for k in ("added", "removed") if total[k]) + ")")
+    if skipped and skipped.get("renormalised"):  # one name in two Unicode forms looks the same: shown escaped
+        r = skipped["renormalised"]
+        lines.append(f"left out by both jobs, named in another Unicode normalisation form: "
+                     f"{plural(r['count'], 'entry', 'entries')} (e.g. {ct(r['example'][0])} -> {ct(r['example'][1])}); "
+                     f"compared in NFC, as keys are")
     fp = card["fingerprint"]
     lines.append("fingerprint: the same" if fp["same"] else f"fingerprint: {ct(fp['a'])} -> {ct(fp['b'])}")
     for line in lines:

@@ -158,15 +158,17 @@ def _class(name: str | None) -> str:
 
 def _in_class_folder(match: str, version: _Version, unlabelled: bool = False) -> str | None:
     """The path inside its class folder of a sample whose source key's first folder is its class (``cat/003`` of
-    class ``cat``: ``003``), else None; with ``unlabelled``, an unlabelled sample's whole source key (a pool file
-    at the root, ``003``, that a later version finds labelled in ``cat/003``)."""
-    sk, name = version.value(match, "source_key"), version.label_name(version.value(match, "label"))
-    if unlabelled and isinstance(sk, str) and version.value(match, "label") is None:
-        return sk
-    if not (isinstance(sk, str) and "/" in sk and name is not None and version.names):
-        return None
-    first, rest = sk.split("/", 1)
-    return rest if _nfc(first) == _nfc(name) else None
+    class ``cat``: ``003``), or whose first folder is its split's and the next its class's (``train/cat/003``, an
+    ImageFolder tree with split folders: ``003``; QA33 labelnoise #3), else None; with ``unlabelled``, an
+    unlabelled sample's source key without its split folder (a pool file at the root, ``003``, that a later
+    version finds labelled in ``cat/003``), as ``mmdata shard --split-from`` pairs them
+    (:func:`mmdata.shards.writer._in_class_folder`)."""
+    from mmdata.shards.writer import _in_class_folder as in_folder, _outside_split_folder
+
+    sk, label, split = (version.value(match, c) for c in ("source_key", "label", "split"))
+    if unlabelled and isinstance(sk, str) and label is None:
+        return _outside_split_folder(sk, split)
+    return in_folder(sk, label, version.names, split)
 
 
 def _class_folder_moves(va: _Version, vb: _Version, removed: list[str], added: list[str]) -> list[tuple[str, str]]:
@@ -218,19 +220,29 @@ def _skipped_diff(a: dict[str, Any], b: dict[str, Any], limit: int | None = LIMI
     """What the jobs that wrote ``a`` and ``b`` left out (the cards' ``skipped``): counts (all entries), and the
     entries one side has and the other lacks (as ``what source: reason`` lines, up to ``limit`` of each; with
     ``not_listed``, the count of each list's entries cut). Output folders inside the source (the job's own, an
-    earlier job's: ``data`` -> ``data/out`` against ``data/out2``) are left out of the comparison: they are not data."""
+    earlier job's: ``data`` -> ``data/out`` against ``data/out2``) are left out of the comparison: they are not data.
+    Entries are compared in NFC, as keys are: a folder renamed from NFD ``café`` to NFC is no entry added and one
+    removed (QA33 multilingual #14); such entries are counted in ``renormalised`` with the first pair shown escaped
+    (``["member cafe\\u0301/s24.txt: ...", "member caf\\xe9/s24.txt: ..."]``), where there are any."""
     from mmdata.shards.sources import EARLIER_OUTPUT, OUTPUT_OF_THIS_JOB
 
     def lines(card: dict[str, Any]) -> list[str]:
         return [_skip_entry(e) for e in card.get("skipped") or []
                 if not (isinstance(e, dict) and e.get("reason") in (OUTPUT_OF_THIS_JOB, EARLIER_OUTPUT))]
 
-    ca, cb = Counter(lines(a)), Counter(lines(b))
+    la, lb = lines(a), lines(b)
+    ca, cb = Counter(map(_nfc, la)), Counter(map(_nfc, lb))
     added, removed = sorted((cb - ca).elements()), sorted((ca - cb).elements())
     out: dict[str, Any] = {"a": len(a.get("skipped") or []), "b": len(b.get("skipped") or []),
                            "added": added[:limit], "removed": removed[:limit]}
     if limit is not None and (len(added) > limit or len(removed) > limit):
         out["not_listed"] = {"added": len(added) - len(out["added"]), "removed": len(removed) - len(out["removed"])}
+    # the same entries whose text differs only in normalisation form: identical to the eye, so shown escaped
+    ra, rb = Counter(la) - Counter(lb), Counter(lb) - Counter(la)
+    form_a = {_nfc(x): x for x in ra}
+    pairs = sorted((form_a[_nfc(y)], y) for y in rb if _nfc(y) in form_a)
+    if pairs:
+        out["renormalised"] = {"count": len(pairs), "example": [ascii(pairs[0][0])[1:-1], ascii(pairs[0][1])[1:-1]]}
     return out
 
 

@@ -460,16 +460,25 @@ def _earlier_classes(path: str | Path, storage_options: dict[str, Any] | None
     return (list(names) if isinstance(names, list) and all(isinstance(n, str) for n in names) else None), rows
 
 
-def _in_class_folder(source_key: Any, label: Any, names: Sequence[str] | None) -> str | None:
+def _in_class_folder(source_key: Any, label: Any, names: Sequence[str] | None, split: Any = None) -> str | None:
     """The path inside its class folder of a sample whose first folder is its class's name (``cat/x001`` of
-    class ``cat``: ``x001``); None for any other sample."""
+    class ``cat``: ``x001``), or whose first folder is its split's and the next its class's (``train/cat/x001``,
+    an ImageFolder tree with split folders: ``x001``; QA33 labelnoise #3); None for any other sample."""
     from mmdata.shards.sources import _nfc
 
     if not (isinstance(source_key, str) and "/" in source_key and isinstance(label, int) and names
             and 0 <= label < len(names)):
         return None
     first, rest = source_key.split("/", 1)
+    if isinstance(split, str) and first == split and "/" in rest and _nfc(first) != _nfc(names[label]):
+        first, rest = rest.split("/", 1)
     return rest if _nfc(first) == _nfc(names[label]) else None
+
+
+def _outside_split_folder(source_key: str, split: Any) -> str:
+    """A source key without its split folder (``train/s036``: ``s036``), to compare an unlabelled pool file's
+    path with a path inside a class folder."""
+    return source_key.split("/", 1)[1] if isinstance(split, str) and source_key.startswith(f"{split}/") else source_key
 
 
 def _moved_between_classes(records: list[Record], label_names: Sequence[str] | None, old_names: Sequence[str] | None,
@@ -493,11 +502,11 @@ def _moved_between_classes(records: list[Record], label_names: Sequence[str] | N
     for key, sk, lab, split in old_rows:
         if key in keys or not isinstance(split, str) or not isinstance(sk, str):
             continue
-        rest = _in_class_folder(sk, lab, old_names)
+        rest = _in_class_folder(sk, lab, old_names, split)
         if rest is not None:
             gone.setdefault(rest, []).append((sk, old_names[lab], split, key))  # type: ignore[index]
         elif lab is None:  # unlabelled (a pool file at the root): its path is the path inside a class folder now
-            gone.setdefault(sk, []).append((sk, None, split, key))
+            gone.setdefault(_outside_split_folder(sk, split), []).append((sk, None, split, key))
     if not gone or source is not None:
         return []
     new: dict[str, list[Record]] = {}
@@ -519,6 +528,127 @@ def _moved_between_classes(records: list[Record], label_names: Sequence[str] | N
             r.split = split
             moved.append((sk, r.source_key, was, label_names[r.label]))  # type: ignore[index]
     return moved
+
+
+def _half_moved(records: list[Record], label_names: Sequence[str] | None, old_names: Sequence[str] | None,
+                old_rows: list[tuple[Any, ...]], earlier: str | Path | None = None,
+                storage_options: dict[str, Any] | None = None, source: Any = None
+                ) -> list[tuple[str, str, list[str], list[str]]]:
+    """``--split-from``: some files of an earlier sample moved to another class folder while the others stayed (an
+    annotator moved ``cat/s001.png`` and ``.wav`` to ``dog/`` and forgot ``cat/s001.txt``): the caption keeps the
+    sample's key and split, and the moved files, a new sample, would be split anew, one item in two splits (QA33
+    labelnoise #2). A new sample in a class folder takes the split of the earlier sample with the same path inside
+    another class folder whose key is still here, where it holds exactly the members that sample lost, with the
+    sizes and CRC-32s the earlier index records (:func:`_content_change`; read for these few candidates only). Sets
+    their split; returns (earlier source key, source key, moved extensions, stayed extensions) each. Members of a
+    remote ``source``, and an earlier index without CRC-32s, cannot be compared: none."""
+    if source is not None or earlier is None or not label_names or not old_names:
+        return []
+    here = {r.key: r for r in records}
+    stayed: dict[str, list[tuple[str, str, str, str]]] = {}
+    for key, sk, lab, split in old_rows:
+        if key in here and isinstance(split, str) and isinstance(sk, str):
+            rest = _in_class_folder(sk, lab, old_names, split)
+            if rest is not None:
+                stayed.setdefault(rest, []).append((sk, old_names[lab], split, key))
+    new: dict[str, list[Record]] = {}
+    for r in records:
+        rest = _in_class_folder(r.source_key, r.label, label_names)
+        if r.split is None and rest is not None and rest in stayed:
+            new.setdefault(rest, []).append(r)
+    # a path inside the class folder names one new sample; several earlier ones may share it (s0 in every class
+    # folder): the one that lost exactly the new sample's members, with their bytes, is the half left behind
+    candidates = [(rs[0], [b for b in stayed[rest] if b[1] != label_names[rs[0].label]])  # type: ignore[index]
+                  for rest, rs in sorted(new.items()) if len(rs) == 1]
+    if not any(bs for _, bs in candidates):
+        return []
+    contents = _earlier_members(earlier, storage_options, {b[3] for _, bs in candidates for b in bs})
+    out = []
+    for r, bs in candidates:
+        found = []
+        for sk, _, split, key in bs:
+            members = contents.get(key)
+            if members is None:
+                continue
+            before = {m[len(key) + 1:] for m, _, _ in members if m.startswith(key + ".")} - {"cls"}
+            left = set(here[key].members) - {"cls"}
+            lost, moved = before - left, set(r.members) - {"cls"}
+            try:
+                if moved and moved == lost and _content_change(r, key, members, skip={"cls"}) is None:
+                    found.append((sk, split, sorted(moved), sorted(left & before)))
+            except _UNREADABLE:
+                continue
+        if len(found) == 1:
+            sk, split, moved_exts, stayed_exts = found[0]
+            r.split = split
+            out.append((sk, r.source_key, moved_exts, stayed_exts))
+    return out
+
+
+def _same_media(records: list[Record], earlier: str | Path | None, storage_options: dict[str, Any] | None = None,
+                source: Any = None) -> list[tuple[str, str, str]]:
+    """``--split-from``: samples whose key matched nothing but whose image and audio members are an earlier sample's
+    bytes, that earlier sample's key being gone (a combined manifest of several sites, whose keys carry the site
+    folder: ``siteA/cat/img_000`` holds dsA's ``cat/img_000``; QA33 multisite #6). Compared by field with the sizes
+    and CRC-32s the earlier index records: a stat of each member first, its bytes read only where its size is an
+    earlier member's. Every new sample holding those bytes takes the split (a copy of a test sample stays in test),
+    only where the earlier samples holding them share one split. Sets their split; returns (earlier source key,
+    source key, split) each. Members of a remote ``source``, ``--segment`` samples and an earlier index without
+    CRC-32s: none."""
+    free = [r for r in records if r.split is None and not (r.extra and SEGMENT_FRAMES in r.extra)]
+    if source is not None or earlier is None or not free:
+        return []
+    folder, name = _index_at(earlier)
+    cols = ["key", "source_key", "split", "members", "sizes", "member_crc32"]
+    try:
+        table = idx._read_parquet(folder, name, storage_options, columns=cols, types=idx.INDEX_SCHEMA_FIELDS)
+    except ShardError:
+        return []
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    here = {r.key for r in records}
+    # only the earlier samples whose key is gone come to Python (a version that grew reads few rows)
+    table = table.filter(pc.invert(pc.is_in(table["key"], value_set=pa.array(sorted(here), pa.string()))))
+    media = ("image", "audio")
+    by_sig: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
+    for key, sk, split, members, sizes, crcs in zip(*(table.column(c).to_pylist() for c in cols)):
+        if key in here or not isinstance(split, str) or not (members and sizes and crcs):
+            continue
+        sig = tuple(sorted((field_of(m[len(key) + 1:]), size, crc) for m, size, crc in zip(members, sizes, crcs)
+                           if m.startswith(key + ".") and crc is not None and field_of(m[len(key) + 1:]) in media))
+        if sig:
+            by_sig.setdefault(sig, []).append((sk if isinstance(sk, str) else key, split))
+    sizes_wanted = {(f, size) for sig in by_sig for f, size, _ in sig}
+    matches: list[tuple[Record, tuple[str, str]]] = []
+    for r in free:
+        parts = [(field_of(ext), v) for ext, v in r.members.items() if field_of(ext) in media]
+        if not parts or any(not isinstance(v, (bytes, str, os.PathLike)) for _, v in parts):
+            continue
+        try:
+            sized = [(f, v, len(v) if isinstance(v, bytes) else os.stat(v).st_size) for f, v in parts]
+            if any((f, size) not in sizes_wanted for f, _, size in sized):
+                continue
+            sig = tuple(sorted((f, size, zlib.crc32(v if isinstance(v, bytes) else Path(v).read_bytes()))
+                               for f, v, size in sized))
+        except OSError:
+            continue
+        if len({split for _, split in by_sig.get(sig, ())}) == 1:
+            matches.append((r, by_sig[sig][0]))
+    out = []
+    for r, (sk, split) in matches:
+        r.split = split
+        out.append((sk, r.source_key, split))
+    return out
+
+
+def _half_moved_warning(half: list[tuple[str, str, list[str], list[str]]]) -> str:
+    """The warning for :func:`_half_moved`'s samples (the first few named)."""
+    shown = "; ".join(f"{a}'s {', '.join(moved)} moved to {b} but its {', '.join(stayed) or 'rest'} stayed"
+                      for a, b, moved, stayed in half[:3]) + ("; ..." if len(half) > 3 else "")
+    return (f"--split-from: {plural(len(half), 'sample')} moved to another class folder only in part ({shown}): "
+            f"the moved files kept the earlier sample's split, so the item is not in two splits, but the files left "
+            f"behind keep the old class; move every file of the sample")
 
 
 def _earlier_members(path: str | Path, storage_options: dict[str, Any] | None, keys: set[str]
@@ -2834,7 +2964,7 @@ def shard(
                                    label_names_from=found.label_names_from, executor=executor, address=address,
                                    storage_options=storage_options, source=found.source,
                                    shared_files=found.shared_files, split_by=split_by, split_from=split_from,
-                                   rewrite=rewrite, texts_as_read=tars is not None)
+                                   rewrite=rewrite, texts_as_read=tars is not None, group_by=group_by)
         finally:
             _stop_progress(progress)
     if warn:
@@ -3224,7 +3354,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                   address: str | None = None, storage_options: dict[str, Any] | None = None,
                   source: Any = None, shared_files: bool = True, split_by: str = "label",
                   split_from: str | Path | None = None, rewrite: bool = False,
-                  texts_as_read: bool = False) -> dict[str, Any]:
+                  texts_as_read: bool = False, group_by: str | None = None) -> dict[str, Any]:
     """Shard prepared records (members as file paths or in-memory bytes); see :func:`shard`.
 
     Used by :func:`shard` after discovery and by ``mmdata augment`` / the avdigits builder for
@@ -3237,7 +3367,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     ``split_from``: how records without a split of their own get one (see :func:`shard`); the card
     records both (``split_method``, ``split_from``). ``texts_as_read``: the records' text members come from an
     existing dataset (its shards): those a raw source's check refuses (UTF-16 without a byte order mark, a control
-    character) are kept as they are and warned of.
+    character) are kept as they are and warned of. ``group_by``: the ``--group-by`` the caller's records were
+    grouped by; without ``fractions`` it changes nothing (every sample without a split goes to ``train``), warned.
     """
     _check_options(on_error, max_file_size, check, executor, address)
     if split_by not in SPLIT_BY:
@@ -3297,8 +3428,19 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                         f"split, matched by the path and the same file content ({shown}; "
                         f"{', '.join(f'{k}: {n}' for k, n in sorted(per.items()))}); a sample's key changes with its "
                         f"class folder"]
+        half = _half_moved(records, label_names, old_names, old_rows, split_from, storage_options, source)
+        if half:
+            warnings = [*(warnings or []), _half_moved_warning(half)]
+        same = _same_media(records, split_from, storage_options, source)
+        if same:
+            shown = ", ".join(f"{a!r} -> {b!r}" for a, b, _ in same[:3]) + (", ..." if len(same) > 3 else "")
+            warnings = [*(warnings or []),
+                        f"--split-from: {plural(len(same), 'sample')} whose key matched none of the earlier version "
+                        f"kept the split of the earlier sample with the same image / audio bytes (same size and "
+                        f"CRC-32; {shown}): their keys differ between the versions (another folder or manifest "
+                        f"layout, several sources combined)"]
         warnings = [*(warnings or []), *_class_id_changes(old_names, label_names, about.get("name"))]
-        kept += len(found)
+        kept += len(found) + len(half) + len(same)
         # most keys changed: the split the user asked to keep is not kept (a version that grew keeps all its old
         # samples' splits: measured against the smaller of the two)
         if before and free and kept < min(len(before), free) / 2:
@@ -3313,10 +3455,19 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                                     **({"agreed": agreed} if agreed else {}),
                                     **({"moved_class": len(moved)} if moved else {}),
                                     **({"labelled": len(labelled)} if labelled else {}),
+                                    **({"half_moved": len(half)} if half else {}),
+                                    **({"same_content": len(same)} if same else {}),
                                     **({"conflicts": _split_conflicts(conflicts)} if conflicts else {}),
                                     **({"other_content": len(other)} if other else {})}
     for split in sorted({r.split for r in records if r.split is not None}):
         check_split_name(split, "a sample's split")
+    if group_by is not None and fractions is None and (free := sum(1 for r in records if r.split is None)):
+        # QA33 docsread #2: the README's patient example without --split put every patient in train, silently
+        every = "all " if free == len(records) else ""
+        warnings = [*(warnings or []),
+                    f"--group-by has no effect without --split ({every}{plural(free, 'sample')} without a split of "
+                    f"their own went to train): add --split, e.g. --split train=0.8,val=0.1,test=0.1, to keep each "
+                    f"--group-by {group_by} group in one split"]
     used = fractions if any(r.split is None for r in records) else None  # the card records what was used
     # the card says how the fractions were applied (None: every split came from the source / --split-from)
     if fractions is not None or split_from is not None or "split_method" in card_extra:  # shard's, not augment's
@@ -3774,7 +3925,8 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     metadata = identifying_metadata_card(results[p["name"]].get("metadata") for p in plan)
     warnings = [*warnings, *identifying_metadata_warning(metadata)]
     duplicates = duplicates_across_splits(rows, read=_written_members(out, shard_rows), label_names=names)
-    warnings = [*warnings, *duplicates_warning(duplicates)]
+    warnings = [*warnings, *duplicates_warning(duplicates, (card_extra or {}).get("split_group_by"),
+                                               folders=names_from == "folders")]
     fingerprint = idx.fingerprint([s["sha256"] for s in shard_rows])
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
     card: dict[str, Any] = {
@@ -3831,16 +3983,27 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     index); ``read`` (shard name, member names -> their bytes: :func:`_written_members`) confirms them by
     sha256, since fixed-size clips differ in their 32-bit CRC alone and two in a million clips share one by
     chance (~116 false pairs at 1M). Without ``read``, or where it fails, the candidates stand unconfirmed.
-    Text is left out (one short caption is often many samples'). Returns the card's ``duplicates`` entry:
+    A caption beside an image or audio is left out (one short caption is often many samples'); a text-only
+    sample's (not empty) caption is its whole content, compared as an image is (``"text_only": true`` where such
+    a set was found: identical texts in two splits are one item tested and trained on). Returns the card's
+    ``duplicates`` entry:
     ``{"across_splits": sets of one content in several splits, "samples": the samples holding them,
     "examples": up to k sets (smallest size first), each as [source key, split] of its first sample in each
-    split, "compared": "sha256" (confirmed) or "size and CRC-32" (not), only where sets were found}``.
+    split, "compared": "sha256" (confirmed) or "size and CRC-32" (not), only where sets were found}``. A set is
+    the samples holding one content, counted once however many members they share (an image and its audio:
+    one set); examples are not repeated. Sets in several splits whose labels differ add
+    ``"across_splits_labels_differ"`` (how many) and ``"across_splits_label_example"`` ([source key, split,
+    class] per class of the first).
     Samples identical in every image / audio / text member under different labels (one photo filed under two
     classes: a labelling error, also when every copy is in one split; samples sharing one file but differing
     in another member — a row per question of one image — are not) add ``"label_conflicts"`` (how many sets), ``"label_conflict_samples"``,
     ``"label_conflicts_across_splits"`` (those of them also in several splits) and ``"label_examples"``: up
     to k sets, each as [source key, split, class] of its first sample of each class (``label_names`` name
-    the classes; else the id as text). QA30 extremes #7.
+    the classes; else the id as text). QA30 extremes #7. Samples sharing an image or audio file under different
+    labels whose other members differ or are missing add ``"shared_label_conflicts"``,
+    ``"shared_label_conflict_samples"`` and ``"shared_label_examples"`` (as ``label_examples``): with class
+    folders one file filed under two classes, in a manifest maybe a row per question of one image
+    (:func:`duplicates_warning` warns of them where the labels came from folders). QA33 labelnoise #5-#7.
 
     Example:
         >>> import pyarrow as pa
@@ -3868,8 +4031,15 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     flat = pa.table({"row": parent, "name": pc.list_flatten(members),
                      "size": pc.list_flatten(rows["sizes"].combine_chunks()),
                      "crc": pc.list_flatten(rows["member_crc32"].combine_chunks())})
-    flat = flat.filter(pc.and_(pc.is_valid(flat["crc"]),
-                               pc.match_substring_regex(pc.utf8_lower(flat["name"]), _MEDIA_MEMBER)))
+    flat = flat.filter(pc.is_valid(flat["crc"]))
+    low = pc.utf8_lower(flat["name"])
+    media = flat.filter(pc.match_substring_regex(low, _MEDIA_MEMBER))
+    # QA33 labelnoise #5: a text-only sample's caption is all of it: two such samples with one caption under two
+    # labels are one item labelled twice, and in two splits one item tested and trained on. A caption beside an
+    # image or audio is compared only as part of its sample (one short caption is often many samples')
+    text = flat.filter(pc.and_(pc.ends_with(low, pattern=".txt"), pc.greater(flat["size"], 0)))  # "" is no item
+    text = text.filter(pc.invert(pc.is_in(text["row"], value_set=media["row"].combine_chunks().unique())))
+    flat = pa.concat_tables([media, text])
     if flat.num_rows < 2:
         return none
     flat = flat.append_column("split", rows["split"].combine_chunks().take(flat["row"]))
@@ -3884,21 +4054,36 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     keys = rows["source_key" if "source_key" in rows.column_names else "key"]
     splits = rows["split"]
     labels = label_col.to_pylist()
+    texts = set(text["row"].to_pylist())
     digests = _candidate_digests(rows, [(row, name) for _, _, row, name in found], read)
     every: dict[tuple[Any, ...], set[int]] = {}
     for size, crc, row, name in found:
         every.setdefault((size, crc, digests.get((row, name), "")), set()).add(row)
-    # a set whose confirmed bytes differ is no duplicate (a CRC-32 collision): each kind is kept by its own test
-    sets = {c: got for c, got in every.items() if len({splits[i].as_py() for i in got}) > 1}
+    # a set is the samples holding one content: a pair sharing its image and its audio is one set, not two (QA33
+    # labelnoise #7); a set whose confirmed bytes differ is no duplicate (a CRC-32 collision): each kind is kept by
+    # its own test
+    shared: dict[tuple[Any, ...], frozenset[int]] = {}  # first content (smallest size) -> its samples, once each
+    seen: set[frozenset[int]] = set()
+    for c in sorted(every):
+        if len(every[c]) > 1 and (got := frozenset(every[c])) not in seen:
+            shared[c] = got
+            seen.add(got)
+    sets = {c: got for c, got in shared.items() if len({splits[i].as_py() for i in got}) > 1}
     # a label conflict is one item under several labels: samples whose every image / audio / text member is the
     # same, not ones sharing one file (a row per question of one image, one silence clip beside other images:
     # review of QA30)
     conflicts: dict[tuple[Any, ...], set[int]] = {}
-    for got in every.values():
+    for got in shared.values():
         if len({labels[i] for i in got} - {None}) > 1:
             for i in got:
                 conflicts.setdefault(_content_signature(rows, i), set()).add(i)
     conflicts = {c: got for c, got in conflicts.items() if len({labels[i] for i in got} - {None}) > 1}
+    # samples sharing an image or audio file under different labels whose other members differ or are missing
+    # (QA33 labelnoise #6): in class folders one photo filed under two classes; in a manifest possibly a row per
+    # question of one image. Recorded apart; the caller warns of them where the labels came from folders
+    whole = {frozenset(got) for got in conflicts.values()}
+    partial = {c: got for c, got in shared.items()
+               if len({labels[i] for i in got} - {None}) > 1 and not any(got <= w for w in whole)}
 
     def one_per_split(got: set[int]) -> list[list[str]]:  # the first sample of each split the set is in
         by: dict[str, str] = {}
@@ -3916,17 +4101,36 @@ def duplicates_across_splits(rows: Any, k: int = 3,
                 by.setdefault(labels[i], i)
         return [[keys[i].as_py(), splits[i].as_py(), class_name(label)] for label, i in sorted(by.items())]
 
-    if not sets and not conflicts:  # every candidate was a CRC-32 collision
+    def distinct(examples: Any) -> list[Any]:  # one example per shown content (two sets can show the same samples)
+        out: list[Any] = []
+        for ex in examples:
+            if ex not in out:
+                out.append(ex)
+            if len(out) == k:
+                break
+        return out
+
+    if not sets and not conflicts and not partial:  # every candidate was a CRC-32 collision
         return none
     out = dict(none)
     if sets:
         out.update({"across_splits": len(sets), "samples": len(set().union(*sets.values())),
-                    "examples": [one_per_split(sets[c]) for c in sorted(sets)[:k]]})
+                    "examples": distinct(one_per_split(sets[c]) for c in sorted(sets))})
+        differ = [c for c in sorted(sets) if len({labels[i] for i in sets[c]} - {None}) > 1]
+        if differ:  # the across-split warning says so (QA33 labelnoise #6)
+            out.update({"across_splits_labels_differ": len(differ),
+                        "across_splits_label_example": one_per_class(sets[differ[0]])})
     if conflicts:
         out.update({"label_conflicts": len(conflicts), "label_conflict_samples": len(set().union(*conflicts.values())),
                     "label_conflicts_across_splits": sum(1 for got in conflicts.values()
                                                          if len({splits[i].as_py() for i in got}) > 1),
-                    "label_examples": [one_per_class(conflicts[c]) for c in sorted(conflicts)[:k]]})
+                    "label_examples": distinct(one_per_class(conflicts[c]) for c in sorted(conflicts))})
+    if partial:
+        out.update({"shared_label_conflicts": len(partial),
+                    "shared_label_conflict_samples": len(set().union(*partial.values())),
+                    "shared_label_examples": distinct(one_per_class(partial[c]) for c in sorted(partial))})
+    if any(i in texts for got in (*sets.values(), *conflicts.values()) for i in got):
+        out["text_only"] = True  # the warnings name text among what is the same
     out["compared"] = "sha256" if digests else "size and CRC-32"
     return out
 
@@ -4001,9 +4205,12 @@ def _written_members(out: Any, shard_rows: Sequence[Mapping[str, Any]]) -> Calla
 _COMPARED = {"sha256": "confirmed by sha256", None: "same size and CRC-32: very likely the same bytes"}
 
 
-def duplicates_warning(found: Mapping[str, Any]) -> list[str]:
+def duplicates_warning(found: Mapping[str, Any], group_by: str | None = None, folders: bool = False) -> list[str]:
     """The warnings for :func:`duplicates_across_splits`' entry: sets in several splits, sets under several
-    labels (none when it found nothing).
+    labels (none when it found nothing). ``group_by``: the ``--group-by`` the split was drawn with (the copies are
+    in different groups: the remedy is not to group). ``folders``: the labels came from class folders, where a
+    file shared by samples of two classes is one file filed under two classes (warned; from a manifest it may be
+    a row per question of one image, so the card records it unwarned).
 
     Example:
         >>> duplicates_warning({"across_splits": 0, "samples": 0, "examples": [], "label_conflicts": 1,
@@ -4013,23 +4220,40 @@ def duplicates_warning(found: Mapping[str, Any]) -> list[str]:
     """
     said = []
     compared = _COMPARED.get(found.get("compared"), _COMPARED[None])
+    what = "image, audio or text" if found.get("text_only") else "image or audio"
     if found["across_splits"]:
         ex = found["examples"][0]
         shown = " and ".join(f"{key!r} ({split})" for key, split in ex)
-        both = found.get("label_conflicts_across_splits", 0)
-        labels = f"; {both} of these sets {'carries' if both == 1 else 'carry'} different labels too (below)" if both else ""
+        both = found.get("across_splits_labels_differ", found.get("label_conflicts_across_splits", 0))
+        labels = ""
+        if both:
+            ex_l = found.get("across_splits_label_example") or []
+            differ = (f": labels differ: {', '.join(f'{name} ({key!r})' for key, _, name in ex_l)}" if ex_l
+                      else " (below)")
+            labels = f"; {both} of these sets {'carries' if both == 1 else 'carry'} different labels too{differ}"
+        remedy = (f"remove the copies, or give each set one split (a manifest's split column); --group-by {group_by} "
+                  f"put the copies in different groups" if group_by is not None
+                  else "remove the copies, or give each set one split (a manifest's split column, or --group-by)")
         said.append(f"{plural(found['samples'], 'sample')} in {plural(found['across_splits'], 'set')} hold the same "
-                    f"image or audio bytes ({compared}) in different splits (e.g. {shown}): a test sample that is also "
-                    f"trained on{labels}; the card lists them (duplicates); remove the copies, or give each set one "
-                    f"split (a manifest's split column, or --group-by)")
+                    f"{what} bytes ({compared}) in different splits (e.g. {shown}): a test sample that is also "
+                    f"trained on{labels}; the card lists them (duplicates); {remedy}")
     if found.get("label_conflicts"):
         ex = found["label_examples"][0]
         shown = " and ".join(f"{key!r} ({split})" for key, split, _ in ex)
         said.append(f"{plural(found['label_conflict_samples'], 'sample')} in {plural(found['label_conflicts'], 'set')} "
-                    f"hold the same image or audio bytes ({compared}) under different labels (e.g. {shown}: labels "
+                    f"hold the same {what} bytes ({compared}) under different labels (e.g. {shown}: labels "
                     f"differ: {', '.join(name for _, _, name in ex)}): one item filed under several classes is a "
                     f"labelling error, whichever splits the copies are in; the card lists them (duplicates."
                     f"label_examples); keep the copy with the right label and remove the others")
+    if folders and found.get("shared_label_conflicts"):  # QA33 labelnoise #6: one photo in two class folders
+        ex = found["shared_label_examples"][0]
+        shown = " and ".join(f"{key!r} ({split})" for key, split, _ in ex)
+        said.append(f"{plural(found['shared_label_conflict_samples'], 'sample')} in "
+                    f"{plural(found['shared_label_conflicts'], 'set')} share an image or audio file ({compared}) "
+                    f"under different class folders, their other members differing or missing (e.g. {shown}: labels "
+                    f"differ: {', '.join(name for _, _, name in ex)}): one file filed under two classes is a "
+                    f"labelling error, whichever splits the copies are in; the card lists them (duplicates."
+                    f"shared_label_examples); keep the file in the right class folder only")
     return said
 
 

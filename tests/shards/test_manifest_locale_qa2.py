@@ -87,7 +87,9 @@ def test_split_from_a_version_with_nfd_keys_keeps_the_splits(tmp_path: Path) -> 
 
 def test_split_from_that_keeps_few_samples_warns(tmp_path: Path) -> None:
     _old_version(tmp_path / "v1", ["x0", "x1", "x2", "x3"], "val")
-    m = _manifest(tmp_path / "raw", "image\na.png\nb.png\nc.png\nd.png\n", ["a.png", "b.png", "c.png", "d.png"])
+    # other bytes than x0..x3: the same bytes would keep their split by content (QA33, split_from.same_content)
+    m = _manifest(tmp_path / "raw", "image\na.png\nb.png\nc.png\nd.png\n",
+                  {f: image_bytes(10 + i) for i, f in enumerate(["a.png", "b.png", "c.png", "d.png"])})
     rep = shard(m, tmp_path / "v2", split_from=tmp_path / "v1", progress=False)
     assert load_card(tmp_path / "v2")["split_from"]["kept"] == 0
     assert any("--split-from: only 0 of 4 samples" in w for w in rep["warnings"]), rep["warnings"]
