@@ -302,7 +302,8 @@ def ablate_folds(
     out: Annotated[str, typer.Option("--out", help="Output folder for report.md, summary.json and forest.png.")],
     json_: JsonFlag = False,
 ) -> None:
-    """Pool the per-fold ablations of a k-fold cross-validation into one report (docs/ablation.md, "Folds").
+    """Pool the per-fold ablations of a k-fold cross-validation into one report (docs/ablation.md, "One report
+    across folds").
 
     Exit status: 0; 1 when a fold has failed runs (listed; rerun that fold's ablate to retry them); 2 for
     folders that are not one ablation on different test splits (one error line naming the folder and key).

@@ -53,7 +53,7 @@ from mmdata.codecs import IMAGE_EXTS, TEXT_EXTS, decode_label, decode_text, fiel
 from mmdata.errors import ShardError, SourceError
 from mmdata.interop import require
 from mmdata.io import published_mode
-from mmdata.shards.sources import Record, json_member, safe_key
+from mmdata.shards.sources import Record, _blank_text, _composed, json_member, safe_key
 
 TEXT_NAMES = ("text", "caption", "sentence", "transcription", "transcript")
 ROLES = ("image", "audio", "text", "label", "key", "split")
@@ -405,6 +405,8 @@ def _label_of(value: Any, kind: str, names: list[str] | None, where: str) -> int
     if value is None:
         return None
     if kind == "string":
+        if names is not None and value not in names and _composed(value) in names:  # NFD spelling of an NFC name
+            value = _composed(value)
         if names is None or value not in names:
             raise _Bad(f"{where}: label {value!r} is not one of the class names {names}")
         return names.index(value)
@@ -447,10 +449,17 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
     label_col = roles.get("label")
     label_kind = _kind(features[label_col]) if label_col else None
     names = list(label_names) if label_names else None
+    given = names is None and label_kind in ("classlabel", "string")
     if names is None and label_kind == "classlabel":
         names = list(features[label_col].names)
     if names is None and label_kind == "string":
         names = sorted({v for _, d in parts for v in d[label_col] if v is not None})
+    name_warnings = _class_name_warnings(names, label_col) if given and names else []
+    if given and names and label_kind == "string":  # a manifest's rule: a label in NFD and in NFC is one class
+        names = sorted({_composed(n) for n in names})
+    elif given and names and len({_composed(n) for n in names}) == len(names):
+        # the names as folder and manifest sources store them (NFC); NFD and NFC twins stay two ids as given
+        names = [_composed(n) for n in names]
     dtypes = {c: _array_dtype(features[c]) for c in plan["npy"]}
     if "image" in roles:
         dtypes[roles["image"]] = _array_dtype(features[roles["image"]])
@@ -459,6 +468,7 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
     width = max(6, len(str(max(len(d) for _, d in parts) - 1)))
     records: list[Record] = []
     skipped: list[dict[str, str]] = []
+    blank, blank_rows = 0, []  # captions that are no text (counted for the report's warning)
     bar = _make_progress(progress, sum(len(d) for _, d in parts))
     if bar is not None:
         bar.update(bar.task_ids[0], description="reading Hugging Face rows")
@@ -478,15 +488,50 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
                 skipped.append({"source": where, "reason": str(exc).split(": ", 1)[-1]})
                 continue
             records.append(rec)
+            if "text" in roles and isinstance(row[roles["text"]], str) and _blank_text(row[roles["text"]]):
+                blank += 1
+                blank_rows.append(where)
     if bar is not None:
         bar.stop()
+    if blank:  # as every manifest format reads such a cell (README: no text), not a caption of nothing
+        name_warnings.append(f"{blank:,} row{'s' * (blank != 1)} of column {roles['text']!r} (e.g. "
+                             f"{', '.join(blank_rows[:3])}) {'hold' if blank != 1 else 'holds'} an empty text or one "
+                             "of spaces / zero-width characters only: stored as no text (no .txt member)")
+    feature_dict = features.to_dict()
+    if label_kind == "classlabel" and names is not None and not label_names:
+        # to_hf gives back the names the card holds (NFC), not the NFD spelling they came in
+        feature_dict[label_col] = {**feature_dict[label_col], "names": list(names)}
     # the card is written with sorted keys: the column order is kept as a list
-    card = {"features": features.to_dict(), "order": list(features), "columns": {**roles}, "json": plan["json"], "npy": plan["npy"],
+    card = {"features": feature_dict, "order": list(features), "columns": {**roles}, "json": plan["json"],
+            "npy": plan["npy"],
             "splits": {p: SPLIT_RENAME.get(p, p) for p, _ in parts if p is not None}}
     info = dataset_info(parts[0][1])
     if info:  # what the dataset says of itself (licence, attribution): shard_hf moves it to the card's top level
         card["info"] = info
-    return records, names, skipped, card, parts[0][0] is not None, plan["warnings"]
+    return records, names, skipped, card, parts[0][0] is not None, plan["warnings"] + name_warnings
+
+
+def _class_name_warnings(names: list[str], column: str) -> list[str]:
+    """Report warnings for a ClassLabel's (or string label column's) class names: a name in NFD (stored in NFC,
+    as folder and manifest sources store it) and a name with invisible format characters (RLM, zero-width space)
+    at an end, kept, which print like another name and split a class from one spelled without them."""
+    import unicodedata
+
+    from mmdata.shards.sources import printable
+
+    out = []
+    nfd = [n for n in names if isinstance(n, str) and _composed(n) != n]
+    if nfd:
+        out.append(f"class names of column {column!r} in NFD (decomposed accents, a name typed on macOS): "
+                   f"{', '.join(repr(printable(n)) for n in nfd[:5])} stored in NFC, as folder and manifest "
+                   "sources store them")
+    hidden = [n for n in names if isinstance(n, str) and n and (unicodedata.category(n[0]) == "Cf"
+                                                                or unicodedata.category(n[-1]) == "Cf")]
+    if hidden:
+        out.append(f"class names of column {column!r} begin or end with an invisible character (RLM, zero-width "
+                   f"space, BOM): {', '.join(repr(printable(n)) for n in hidden[:5])}; kept as written, they print "
+                   "like the name without it and are another class: rename them in the ClassLabel if not meant")
+    return out
 
 
 #: the ``datasets.DatasetInfo`` fields that travel with the data both ways (the card's keys of the same names)
@@ -522,7 +567,7 @@ def _record(row: dict[str, Any], i: int, split: str | None, roles: dict[str, str
     if "audio" in roles and row[roles["audio"]] is not None:
         ext, data = _audio_member(row[roles["audio"]], f"{where}.{roles['audio']}", dtypes[roles["audio"]])
         members[ext] = data
-    if "text" in roles and row[roles["text"]] is not None:
+    if "text" in roles and row[roles["text"]] is not None and not _blank_text(str(row[roles["text"]])):
         members["txt"] = str(row[roles["text"]]).encode("utf-8")
     extra = {c: _scalar(row[c]) for c in plan["json"]}
     for c, class_names in plan["name_lists"].items():
@@ -1629,6 +1674,60 @@ _OWN_KEYS = {"configs": "the shards", "dataset_info": "the shards' members", "li
 HUB_EXTRA_MAX = 64 * 1024
 
 
+#: the ISO 639-1 codes (two letters; ISO's list as of 2024, the deprecated ones out): a Hub card's ``language``
+#: entries are these or ISO 639-2 / 639-3 codes (three letters), with region or script subtags (``zh-Hant``)
+ISO_639_1 = frozenset("""
+aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el en eo es
+et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki
+kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no
+nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te
+tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu""".split())
+#: codes written for a language that are no ISO 639 code (a country code, a withdrawn code, a placeholder) -> what
+#: is meant; only codes that name no language: ``kr`` (Kanuri) or ``se`` (Northern Sami) are valid codes, so taken
+LANGUAGE_FIXES = {"jp": "'ja'", "iw": "'he' ('iw' was withdrawn in 1989)", "in": "'id' ('in' was withdrawn in 1989)",
+                  "ji": "'yi' ('ji' was withdrawn in 1989)", "jw": "'jv' ('jw' was withdrawn in 2001)",
+                  "mo": "'ro' ('mo' was withdrawn in 2008)", "sh": "'sr', 'hr' or 'bs' ('sh' was withdrawn in 2000)",
+                  "cz": "'cs'", "gr": "'el'", "dk": "'da'", "cn": "'zh'", "ua": "'uk'", "vn": "'vi'", "gb": "'en'",
+                  "us": "'en'", "al": "'sq'", "ir": "'fa'", "il": "'he'", "by": "'be'",
+                  "xx": "'und' (undetermined) or 'mul' (several languages)", "zz": "'und' (undetermined)"}
+
+
+def check_language(codes: Any, where: str = "language") -> list[str]:
+    """``codes`` (one code or a list) as a Hub card's ``language`` list, checked: each an ISO 639-1 code
+    (:data:`ISO_639_1`) or a three-letter ISO 639-2 / 639-3 code (``yue``, ``und``; ``qaa``-``qtz`` are for local
+    use), lower case, with optional subtags (``zh-Hant``, ``pt-BR``). A country code or withdrawn code (``jp``,
+    ``iw``, ``xx``) is refused naming the code meant (:data:`LANGUAGE_FIXES`); ShardError otherwise.
+
+    Example:
+        >>> check_language(["en", "zh-Hant", "yue"])
+        ['en', 'zh-Hant', 'yue']
+        >>> check_language("jp")
+        Traceback (most recent call last):
+        ...
+        mmdata.errors.ShardError: language: 'jp' is not an ISO 639 language code (a country or withdrawn code); expected 'ja'
+    """
+    langs = [codes] if isinstance(codes, str) else codes
+    if not isinstance(langs, list) or not langs:
+        raise ShardError(f"{where}: expected ISO 639-1 / 639-3 codes ('en', 'fr', 'zh-Hant'), got {codes!r}")
+    for x in langs:
+        if not isinstance(x, str) or not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*", x):
+            raise ShardError(f"{where}: expected ISO 639-1 / 639-3 codes ('en', 'fr', 'zh-Hant'), got {x!r}")
+        primary = re.split(r"[-_]", x)[0]
+        fix = LANGUAGE_FIXES.get(primary.lower())
+        if fix is not None:
+            raise ShardError(f"{where}: {x!r} is not an ISO 639 language code (a country or withdrawn code); "
+                             f"expected {fix}")
+        if primary != primary.lower():
+            raise ShardError(f"{where}: {x!r}: ISO 639 codes are lower case; expected {primary.lower()!r}")
+        if len(primary) == 2 and primary not in ISO_639_1:
+            raise ShardError(f"{where}: {x!r} is not an ISO 639-1 language code (e.g. 'en', 'ja', 'ar'; 'und': "
+                             "undetermined, 'mul': several)")
+        if len(primary) == 3 and "qaa" <= primary <= "qtz":
+            raise ShardError(f"{where}: {x!r} is an ISO 639 code for local use (qaa-qtz): the Hub reads no language "
+                             "from it; expected a language's code ('und' if undetermined)")
+    return list(langs)
+
+
 def _check_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
     """``extra`` for the card checked: keys are YAML names, values strings, numbers, booleans, lists of them or a
     mapping of those (the Hub's metadata fields: ``language``, ``task_categories``, ``tags``, ...)."""
@@ -1669,12 +1768,7 @@ def _check_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
             raise ShardError(f"extra: {k!r}: {size:,} bytes as JSON, over {HUB_EXTRA_MAX:,}: a card field is short "
                              "(link a long text from homepage= instead of putting it in the card)")
         if k == "language":
-            langs = [v] if isinstance(v, str) else v
-            bad = [x for x in langs
-                   if not (isinstance(x, str) and re.fullmatch(r"[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*", x))]
-            if bad or not isinstance(langs, list):
-                raise ShardError(f"extra: 'language': expected ISO 639-1 / 639-3 codes ('en', 'fr', 'zh-Hant'), "
-                                 f"got {bad or v!r}")
+            check_language(v, "extra: 'language'")
         if k == "homepage" and not (isinstance(v, str) and re.fullmatch(r"https?://[^\s<>`]+", v)):
             raise ShardError(f"extra: 'homepage': expected an http(s) URL, got {v!r}")
         if k == "citation" and not isinstance(v, str):
@@ -1732,14 +1826,15 @@ def glob_escape(text: str) -> str:
 
 def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
              split_names: Mapping[str, str | None] | None = None, base: str | Path | None = None,
-             _format: int = 2) -> str:
+             language: str | list[str] | None = None, decode_audio: bool = True, _format: int = 2) -> str:
     """A Hugging Face dataset card (``README.md``: YAML front matter, then text) for an mmdata dataset
     folder, from its ``dataset.json``: ``license`` (:func:`hub_license`), ``pretty_name``,
     ``task_categories`` (a classification task per image / audio modality of a labelled dataset; text
     classification only when text is its only modality), ``size_categories``, ``configs`` (each split's shards,
     which the Hub's ``webdataset`` loader reads; ``<split>-*.tar`` for a split of more than 20 shards) and
     ``dataset_info`` (the loader's columns, :func:`webdataset_features`, with the class names as a
-    ``class_label`` and audio as ``Audio``, which needs torchcodec where it is loaded); then the description,
+    ``class_label`` and audio as ``Audio``, which needs torchcodec where it is loaded, or with
+    ``decode_audio=False`` as ``Value("binary")``, the encoded bytes, which loads anywhere); then the description,
     the counts (samples per split, unlabelled ones, identifying metadata found when sharding), the homepage, the
     citation, each source's attribution where the card has it, what the jobs that wrote it left out and the command.
 
@@ -1752,6 +1847,10 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
             ``val`` is published as ``validation`` (:data:`HUB_SPLIT_NAMES`); a split name the Hub refuses
             (``fold-1``: it wants ``\\w+(\\.\\w+)*``) must be given one here (``{"fold-1": "fold_1"}``).
         base: the folder the card will be in (``configs`` paths are relative to it); default the dataset folder.
+        language: the data's languages, ISO 639 codes (:func:`check_language`): ``extra["language"]``.
+        decode_audio: audio columns as ``Audio`` (the Hub's player; ``datasets`` needs torchcodec to load them, even
+            undecoded) or, False, as ``Value("binary")`` (the FLAC / WAV bytes: they load where torchcodec does not;
+            :func:`decode_audio` or ``.cast_column(col, Audio(decode=False))`` after loading).
 
     Example:
         >>> import tempfile, mmdata
@@ -1774,7 +1873,7 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
     if card.get("layout", "samples") != "samples":
         raise ShardError(f"{path}: layout {card.get('layout')!r} keeps one tar series per modality; the Hub's "
                          "webdataset loader reads the samples layout (re-shard with layout='samples')")
-    given = _check_extra(extra or {})
+    given = _check_extra({**(extra or {}), **({"language": language} if language is not None else {})})
     extra = {k: v for k, v in given.items() if v is not None}
     splits = card.get("splits") or {}
     hub_names = _hub_split_names(path, list(splits), split_names, legacy)
@@ -1807,11 +1906,11 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
              for split, info in splits.items()]
     meta["configs"] = [{"config_name": "default", "data_files": files}]
     # every column the Hub's webdataset loader makes (a partial list would fail its cast), the class names included
-    features = webdataset_features(path, decode_audio=True)
+    features = webdataset_features(path, decode_audio=decode_audio or legacy)
     # no dataset_info.splits: the Hub wants each split's Arrow size (num_bytes), which only a conversion knows;
     # the text below gives the sample counts
     meta["dataset_info"] = {"features": features._to_yaml_list()}
-    opts = {"format": 2, **({"extra": given} if given else {}),
+    opts = {"format": 2, **({"extra": given} if given else {}), **({} if decode_audio else {"decode_audio": False}),
             **({"split_names": {k: v for k, v in split_names.items() if v is not None}}
                if split_names and any(v is not None for v in split_names.values()) else {})}
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip("\n"), "---", "",
@@ -2019,7 +2118,8 @@ def _origin_counts(path: str | Path) -> dict[str, tuple[int, int]]:
 
 
 def write_hub_card(path: str | Path, out: str | Path | None = None, *, extra: Mapping[str, Any] | None = None,
-                   split_names: Mapping[str, str | None] | None = None, overwrite: bool = False) -> Path:
+                   split_names: Mapping[str, str | None] | None = None, overwrite: bool = False,
+                   language: str | list[str] | None = None, decode_audio: bool | None = None) -> Path:
     """Write :func:`hub_card` to ``out`` (default: ``README.md`` in the dataset folder, where the Hub reads
     it when the folder is uploaded as a dataset repository), atomically; returns the file's path.
 
@@ -2028,6 +2128,12 @@ def write_hub_card(path: str | Path, out: str | Path | None = None, *, extra: Ma
     ``split_names={"fold-1": None}`` drop one; a recorded name of a split the dataset has no more is dropped with a
     warning); any other file there is refused unless ``overwrite=True`` (a README of one's own). ``out`` in another
     folder gets ``configs`` paths relative to that folder. A dataset without a licence gets a warning.
+
+    ``language`` (ISO 639 codes, :func:`check_language`) is ``extra["language"]``; a dataset with text and no
+    language gets a warning (the Hub flags cards without one). ``decode_audio=False`` writes audio columns as
+    bytes (``Value("binary")``), which ``datasets.load_dataset`` reads where torchcodec does not load (the CPU
+    torch build mmdata installs); None keeps what the card recorded (default ``Audio``, with a warning where
+    torchcodec does not load here).
 
     Example:
         >>> import tempfile, mmdata
@@ -2060,7 +2166,7 @@ def write_hub_card(path: str | Path, out: str | Path | None = None, *, extra: Ma
                              "replaced; move it, pass overwrite=True to replace it, or out= another file (put its "
                              "text in the card with extra={'citation': ..., 'homepage': ...} or the description)")
     kept = before.get("extra") if isinstance(before.get("extra"), Mapping) else {}
-    merged_extra = {**kept, **(extra or {})}
+    merged_extra = {**kept, **(extra or {}), **({"language": language} if language is not None else {})}
     merged_extra = {k: v for k, v in merged_extra.items() if v is not None}
     names = before.get("split_names") if isinstance(before.get("split_names"), Mapping) else {}
     splits = idx.load_card(path).get("splits") or {} if idx.is_dataset(path) else {}
@@ -2071,10 +2177,23 @@ def write_hub_card(path: str | Path, out: str | Path | None = None, *, extra: Ma
         names = {s: n for s, n in names.items() if s not in gone}
     merged_names = {**names, **(split_names or {})}
     merged_names = {k: v for k, v in merged_names.items() if v is not None}
+    if decode_audio is None:
+        decode_audio = before.get("decode_audio") is not False
     text = hub_card(path, extra=_check_extra(merged_extra) or None, split_names=merged_names or None,
-                    base=target.parent)
-    if idx.is_dataset(path) and not idx.load_card(path).get("license"):
+                    base=target.parent, decode_audio=decode_audio)
+    card = idx.load_card(path) if idx.is_dataset(path) else {}
+    if idx.is_dataset(path) and not card.get("license"):
         warnings.warn(f"{path}: no licence in dataset.json: the Hub card says none; re-shard with --license "
                       "(the data's owners' terms) before publishing", UserWarning, stacklevel=2)
+    mods = card.get("modalities") or {}
+    if "text" in mods and not merged_extra.get("language"):
+        warnings.warn(f"{path}: the dataset has text and the card names no language (the Hub flags such cards): "
+                      "write_hub_card(..., language=['en', ...]) with the ISO 639 codes of its text", UserWarning,
+                      stacklevel=2)
+    if "audio" in mods and decode_audio and not torchcodec_available():
+        warnings.warn(f"{path}: the card declares audio as Audio, which datasets.load_dataset cannot read here "
+                      "(torchcodec does not load: it encodes audio even undecoded); the Hub and machines with "
+                      "torchcodec read it. write_hub_card(..., decode_audio=False) declares the bytes "
+                      "(Value('binary')) instead, which load anywhere (docs/interop.md)", UserWarning, stacklevel=2)
     atomic_write_bytes(target, text.encode("utf-8"), fsync=False)
     return target

@@ -1059,6 +1059,7 @@ def _hub_card_problems(root: Path, card: Mapping[str, Any] | None = None) -> lis
             now = hub_card(root, _format=1)
         else:
             now = hub_card(root, extra=opts.get("extra") or None, split_names=opts.get("split_names") or None,
+                           decode_audio=opts.get("decode_audio") is not False,
                            _format=fmt if isinstance(fmt, int) and not isinstance(fmt, bool) else 2)
     except ShardError as e:  # the options it records no longer fit the dataset (a split renamed away)
         return [{"shard": "README.md", "problem": f"the Hugging Face card write_hub_card wrote cannot be made again "
