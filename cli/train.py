@@ -74,7 +74,9 @@ def train(
     weight_decay: Annotated[float, typer.Option(min=0.0, help="Weight decay of --optimizer.")] = 1e-4,
     optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
-    label_noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of training labels flipped (control).")] = 0.0,
+    label_noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of training labels flipped (control): "
+                         "exactly round(F x n) of the n labelled training samples, chosen by --seed, each to another class "
+                         "with training samples; metrics.json label_noise lists them.")] = 0.0,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch intra-op threads.")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="DataLoader worker processes per split. The samples of "
                        "each epoch and each sample's augmentation do not depend on it, but batch composition (each worker "
@@ -127,7 +129,7 @@ def train(
                     max_tokens=max_tokens, fusion_args=_key_values(fusion_arg, "--fusion-arg"), pretrain=pretrain,
                     pretrain_epochs=pretrain_epochs, pretrain_args=_key_values(pretrain_arg, "--pretrain-arg"), probe=probe,
                     label_fraction=label_fraction, on_error=on_error, train_split=train_split, val_split=val_split,
-                    test_split=test_split, target=target)
+                    test_split=test_split, target=target, plugins=plugin)
     if not m:  # non-zero DDP rank
         return
     if json_:
@@ -145,11 +147,14 @@ def train(
     kind = (m.get("target") or {}).get("kind", "classes")
     columns = SCORE_COLUMNS[kind]
     what = f" predicting {m['target']['key']!r} ({kind})" if kind != "classes" else ""
-    t = _scores_table(kind, f"{fusion} on {', '.join(m['config']['modalities'])}{what}")
+    used = m["config"]["modalities"]
+    alone = " (one modality: encoder + head)" if len(used) == 1 else ""  # not a cross-modal model, whatever its name
+    t = _scores_table(kind, f"{fusion} on {', '.join(used)}{alone}{what}")
     missing = []
     for split in ("val", "test"):
         s, n = m[split], m["samples"][split]
         named = m["config"].get("splits", {}).get(split)  # --val-split / --test-split: the split that played it
+        named = named if named != [split] else None  # the default's own names: said by the row's name already
         # --on-error skip: the labelled samples the scores are over, and how many the reader left out
         scored = n.get("scored", {}).get("labelled", n["labelled"])
         skipped = f" ({n['skipped']} skipped)" if n.get("skipped") else ""

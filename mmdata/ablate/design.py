@@ -152,6 +152,30 @@ TARGET_COLUMNS = KIND_COLUMNS["multilabel"] + KIND_COLUMNS["regression"]
 MODALITY_SECTIONS = ("image", "audio", "text")
 
 
+#: the card's metadata_kinds (:func:`mmdata.shards.sources.common_kind`) of a column the trainer regresses on
+NUMERIC_KINDS = ("int", "int64", "float")
+
+
+def _numeric_target(dataset: dict[str, Any], target: Any) -> bool:
+    """Whether ``target`` is a number column of a local dataset folder's card (``metadata_kinds``): the
+    bundled trainer then regresses on it (:mod:`mmdata.train.targets`). False when not known up front
+    (a URL, a folder not there yet, an older card, a column of mixed kinds: the runs decide)."""
+    raw = dataset.get("path")
+    if "name" in dataset or not isinstance(target, str) or not isinstance(raw, (str, Path)):
+        return False
+    from mmdata.shards.index import is_dataset, load_card
+    from mmdata.urls import protocol, unless_file_url
+
+    if protocol(raw) not in (None, "file"):
+        return False
+    path = Path(unless_file_url(str(raw)))
+    try:
+        kinds = load_card(path).get("metadata_kinds") if is_dataset(path) else None
+    except (MMDataError, OSError):
+        return False
+    return isinstance(kinds, dict) and kinds.get(target) in NUMERIC_KINDS
+
+
 def data_modalities(dataset: dict[str, Any], splits: dict[str, Any] | None = None) -> tuple[str, ...] | None:
     """The modalities the bundled trainer uses on ``dataset`` when ``trainer.modalities`` is not set:
     those its training split has (:func:`mmdata.train.config.choose_modalities`), known before any run
@@ -239,6 +263,8 @@ class Ablation:
     #: a sweep of an op the baseline lacks: the step it adds to every arm, said in the report's Design section
     #: (None for a baseline without augmentation: each arm is that op alone); config.resolved.yaml's ``sweep_note:``
     sweep_note: str | None = None
+    #: the primary metric was defaulted (a numeric trainer.target: test.mae), said before any run; None: given
+    metric_note: str | None = None
     #: a callable given to :func:`mmdata.ablate.run` trains (not the bundled trainer, even without an entry)
     own_trainer: bool = False
     #: the modalities the dataset's training split has (:func:`data_modalities`; None: not known up front)
@@ -758,6 +784,13 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha < 0.5):
         raise RecipeError(f"alpha: expected a family-wise error rate in (0, 0.5), got {alpha!r}")
     bundled = entry is None and not own_trainer
+    metric_note = None
+    if bundled and trainer.get("target") is not None and data.get("metric") is None \
+            and _numeric_target(dataset, trainer["target"]):  # a regression, known from the card before any run
+        data = {**data, "metric": TARGET_METRICS["regression"]}
+        metric_note = (f"metric: trainer.target {trainer['target']!r} is a number (a regression: the dataset card's "
+                       f"metadata_kinds), so the primary metric is {TARGET_METRICS['regression']} (lower is better); "
+                       "name another with metric: (e.g. test.rmse)")
     if bundled and trainer.get("target") is not None and data.get("metric") is None:
         raise RecipeError(f"trainer.target: {trainer['target']!r} is predicted instead of the class label, so test.accuracy "
                           f"is not scored; name the primary metric, e.g. metric: {TARGET_METRICS['multilabel']} (a "
@@ -789,7 +822,7 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
     if note is None and any(a.name == "identity" and a.kind == "control" for a in arms) and not draws(arms[0].recipe, used):
         note = _identity_note(used, kept=True)
     ab = Ablation(arms=arms, identity_note=note, sweep_note=sweep_note, own_trainer=own_trainer, provided=provided,
-                  **common)
+                  metric_note=metric_note, **common)
     _check_scale(ab, "arms" if resolved else "design")
     return ab
 
@@ -1052,6 +1085,8 @@ def design_warnings(ab: Ablation) -> list[str]:
         True
     """
     out = []
+    if ab.metric_note:
+        out.append(ab.metric_note + ".")
     if ab.identity_note:
         out.append(f"identity control {ab.identity_note}.")
     m = len(ab.arms) - 1

@@ -114,9 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = vars(parser().parse_args(argv))
     as_json = ns.pop("json")
     data = ns.pop("data")
-    from mmdata.plugins import load_plugins
-
-    load_plugins(ns.pop("plugin"), where="--plugin")  # each torchrun rank is its own interpreter
+    # train() imports them on every rank (each torchrun rank is its own interpreter) and records them in
+    # config["plugins"], so load_model / evaluate name them for a plugin fusion (QA33)
+    ns["plugins"] = [*(ns.get("plugins") or []), *ns.pop("plugin")]
     with warnings.catch_warnings():
         # as `mmdata train`: the library's warnings are the run's output, each a `warning:` line, not Python's
         # two lines naming mmdata's source (a crash site to the reader), nor errors under PYTHONWARNINGS=error;

@@ -574,6 +574,131 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
     return out
 
 
+#: training captions the text-units summary reads at most (stream order): a look at the captions, not a pass
+#: over a large split
+TEXT_UNIT_CAPTIONS = 2000
+
+
+def text_units(data: str | Path, split: str | Sequence[str], limit: int = TEXT_UNIT_CAPTIONS) -> dict[str, Any] | None:
+    """How the default tokenizer (:class:`mmdata.text.Tokenizer`: whitespace words, single CJK characters,
+    hashed into its id table) cuts the training captions (QA33: a Thai caption without spaces is one unit,
+    and common Han characters share ids; nothing said so): ``captions`` read (the first ``limit``),
+    ``tokens`` per caption (median, 95th percentile, max), ``distinct_units`` (as their ids are computed:
+    NFC, end punctuation stripped, lower-cased), ``single_unit_share`` (captions that are one unit),
+    ``ids`` (the table's size) and ``colliding_units`` (distinct units sharing an id with another); None
+    without a caption.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> text_units(t + "/ds", "train")["single_unit_share"]
+        0.0
+    """
+    from mmdata.shards.reader import open_dataset
+    from mmdata.text import _strip_id, default_tokenizer
+
+    tok = default_tokenizer()
+    lengths: list[int] = []
+    ids: dict[str, int] = {}
+    for sample in open_dataset(data, split=split, modalities=["text"]):
+        text = sample.fields.get("text") if "text" in sample.fields else None
+        if not isinstance(text, str):
+            continue
+        words = tok.words(text)
+        lengths.append(len(words))
+        for w in words:
+            form = _strip_id(w)
+            if form and form not in ids:
+                ids[form] = tok.token_id(w)
+        if len(lengths) >= limit:
+            break
+    if not lengths:
+        return None
+    per_id = Counter(ids.values())
+    ordered = sorted(lengths)
+    return {"captions": len(lengths), "capped": len(lengths) >= limit,
+            "tokens": {"median": ordered[len(ordered) // 2], "p95": int(math.ceil(_p95(ordered))), "max": ordered[-1]},
+            "distinct_units": len(ids), "single_unit_share": round(sum(n == 1 for n in lengths) / len(lengths), 4),
+            "ids": tok.vocab_size, "colliding_units": sum(1 for i in ids.values() if per_id[i] > 1)}
+
+
+def describe_text_units(units: Mapping[str, Any]) -> str:
+    """The input summary's line for :func:`text_units`.
+
+    Example:
+        >>> describe_text_units({"captions": 4, "capped": False, "tokens": {"median": 1, "p95": 3, "max": 3},
+        ...                      "distinct_units": 6, "single_unit_share": 0.75, "ids": 4096, "colliding_units": 0})[:60]
+        'text units of 4 training captions (whitespace words, one per'
+    """
+    t = units["tokens"]
+    single = units["single_unit_share"]
+    return (f"text units of {units['captions']} {'(the first) ' if units['capped'] else ''}training captions (whitespace "
+            f"words, one per CJK character): {t['median']} per caption (median; 95th percentile {t['p95']}, max "
+            f"{t['max']}); {units['distinct_units']} distinct, {units['colliding_units']} of them sharing one of the "
+            f"{units['ids']} hashed ids with another; {100 * single:.0f}% of captions are a single unit"
+            + (" (text without spaces, e.g. Thai or Khmer, is one unit: no segmenter; split it into words before "
+               "sharding to train on words)" if single >= 0.5 else ""))
+
+
+def duplicate_warnings(data: str | Path, card: Mapping[str, Any], roles: Mapping[str, Sequence[str]] | None) -> list[str]:
+    """The dataset card's duplicates that concern a run (QA33: a user who did not see ``mmdata shard``'s
+    warnings trained on contradictory labels and scored on copies of training samples): found again in the
+    index over the splits the run reads, each split counted as the role it plays (two training folds
+    sharing a file are no leak), so only copies across train / val / test and label conflicts among them
+    are said. Nothing is read when the card found none (the card's check confirms by sha256; this one
+    matches the index's size and CRC-32 of the members the card's sets came from).
+
+    Example:
+        >>> duplicate_warnings("ds", {"duplicates": {"across_splits": 0, "samples": 0, "examples": []}}, None)
+        []
+    """
+    found = card.get("duplicates") or {}
+    if not (found.get("across_splits") or found.get("label_conflicts")):
+        return []
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from mmdata.shards.index import load_index
+    from mmdata.shards.writer import duplicates_across_splits
+
+    role_of = {str(s): role for role, names in (roles or {r: [r] for r in RUN_SPLITS}).items() for s in names}
+    wanted = ["key", "source_key", "split", "shard", "members", "sizes", "member_crc32", "label"]
+    have = set(_index_names(data))
+    t = load_index(data, columns=[c for c in wanted if c in have])
+    t = t.filter(pc.is_in(pc.cast(t["split"], pa.string()), value_set=pa.array(list(role_of), pa.string())))
+    t = t.set_column(t.schema.get_field_index("split"), "split",
+                     pa.array([role_of[s] for s in pc.cast(t["split"], pa.string()).to_pylist()], pa.string()))
+    again = duplicates_across_splits(t, label_names=card.get("label_names"))
+    read = ", ".join(f"{role} ({', '.join(map(str, names))})" if list(names) != [role] else role
+                     for role, names in (roles or {r: [r] for r in RUN_SPLITS}).items())
+    said = []
+    if again.get("across_splits"):
+        shown = " and ".join(f"{key!r} ({split})" for key, split in again["examples"][0])
+        said.append(f"{plural(again['samples'], 'sample')} in {plural(again['across_splits'], 'set')} hold the same image "
+                    f"or audio bytes in more than one of the splits this run reads ({read}; e.g. {shown}): a val or test "
+                    "sample that is also trained on inflates its scores (the dataset card's duplicates, matched here by "
+                    "size and CRC-32); remove the copies, or re-shard giving each set one split (--group-by)")
+    if again.get("label_conflicts"):
+        ex = again["label_examples"][0]
+        shown = " and ".join(f"{key!r} ({split})" for key, split, _ in ex)
+        said.append(f"{plural(again['label_conflict_samples'], 'sample')} in {plural(again['label_conflicts'], 'set')} of "
+                    f"the splits this run reads hold the same content under different labels (e.g. {shown}: labels differ: "
+                    f"{', '.join(name for _, _, name in ex)}): the model is trained or scored on contradictory labels "
+                    "(the dataset card's duplicates.label_examples); keep the copy with the right label and remove the others")
+    return said
+
+
+def _index_names(data: str | Path) -> list[str]:
+    """The columns of ``data``'s ``index.parquet`` (older datasets lack ``member_crc32`` / ``source_key``)."""
+    import pyarrow.parquet as pq
+
+    from mmdata.shards.index import INDEX
+
+    return list(pq.read_schema(Path(data) / INDEX).names)
+
+
 def no_train_warning(classes: Sequence[tuple[str, int, int, int]]) -> str:
     """The warning for the classes without training samples, ``(name, id, val count, test count)`` each: one
     class's counts, or one line for many (QA: a class list of 60 names of which 3 occur printed 57 lines).
@@ -1004,7 +1129,8 @@ def derive_inputs(data: str | Path | IndexStats, modalities: Sequence[str], *, i
         else:
             chars = [int(c) for c in st.values("text_chars", st.rows("train", "text"))]
             spec["max_tokens"] = max(1, min(cap, math.ceil(_p95(chars)) if chars else cap))
-            sources["max_tokens"] = f"95th percentile of caption characters, at most {cap}"
+            # the index holds characters, not units: a unit is at least one character, so this bounds the tokens
+            sources["max_tokens"] = (f"95th percentile of caption characters (an upper bound on tokens), at most {cap}")
         needs["max_tokens"] = spec["max_tokens"] < cap
     return InputSpec(**spec, sources=sources, needs=needs)
 

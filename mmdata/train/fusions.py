@@ -471,7 +471,12 @@ class TwoTowerFusion(Fusion):
         from mmdata.errors import MMDataError
 
         if len(self.mods) < 2:
-            raise MMDataError(f"two_tower needs at least two modalities, got {self.mods}")
+            lacking = [m for m in ("image", "audio", "text") if m not in self.mods]
+            others = sorted(n for n in FUSIONS if n != "two_tower")
+            raise MMDataError(f"two_tower needs at least two modalities (one per tower), got {self.mods}: the run has no "
+                              f"{' or '.join(lacking) or 'second modality'} (not in the training split, or left out by "
+                              f"--modalities); on one modality every other fusion runs and reduces to encoder + head "
+                              f"({', '.join(others)}; concat is the plain unimodal baseline)")
         if interaction not in INTERACTIONS:
             raise MMDataError(f"fusion_args.interaction {interaction!r}: choose one of {list(INTERACTIONS)}")
         towers = towers or f"{self.mods[0]}|" + "+".join(self.mods[1:])

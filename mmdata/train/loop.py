@@ -59,14 +59,15 @@ from mmdata.checks import keyword_hints, plural, usable_device
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
-                                  SPEC_UNUSED, check_given_inputs, eval_section, option_name, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, role_splits,
+                                  SPEC_UNUSED, check_given_inputs, eval_section, option_name, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, duplicate_warnings, describe_text_units, text_units, role_splits,
                                   misspelt_target, spec_ops, split_roles, target_columns, too_few_labelled_classes, trained_image_size, unused_fields,
                                   with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.train.padding import reading, said_once
-from mmdata.train.targets import (META_FIELD, Target, Values, apply_label_noise, class_ids, label_noise_plan,  # noqa: F401
-                                  masked_loss, noisy_labels, read_values, resolve, settle, several_columns)  # the label helpers: importable here as before
+from mmdata.train.targets import (META_FIELD, LabelNoise, Target, Values, apply_label_noise, class_ids,  # noqa: F401
+                                  label_noise_plan, masked_loss, noisy_labels, plan_label_noise, read_values, resolve,
+                                  settle, several_columns)  # the label helpers: importable here as before
 from mmdata.types import Batch
 from mmdata.versions import software
 
@@ -99,10 +100,12 @@ def _code() -> dict[str, Any]:
 
 
 def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, classes: int | Target, *,
-               label_noise: float = 0.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+               label_noise: float | LabelNoise = 0.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on a batch (already on the model's device); returns (loss, labelled rows)
     as device tensors. Nothing here reads a device tensor back to the host (tested on the ``meta`` device).
-    ``classes``: the number of classes, or the run's :class:`~mmdata.train.targets.Target`.
+    ``classes``: the number of classes, or the run's :class:`~mmdata.train.targets.Target`. ``label_noise``:
+    the run's :class:`~mmdata.train.targets.LabelNoise` (what :func:`train` passes), or a fraction each row
+    flips with (:meth:`~mmdata.train.targets.Target.noisy`).
 
     Example:
         >>> from mmdata import Sample, collate
@@ -192,6 +195,8 @@ class Run:
     target: Target  # what is predicted: the card's classes, or a metadata key's label sets or numbers
     progress: bool = False
     prep: Any = None  # mmdata.train.contrastive.Prepared: pre-training, probe, labelled subset
+    noise: LabelNoise | None = None  # label_noise's planned flips (None: no label noise)
+    text_units: dict[str, Any] | None = None  # how the tokenizer cuts the training captions (config.text_units)
     keep_val_inputs: bool = False  # val's model inputs computed once and kept (see train())
     warnings: list[str] = field(default_factory=list)  # about the data (classes missing from a split), for metrics.json
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -569,6 +574,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         rank, world, dev = _dist(device)
         plan = _cache_plan(cache, cache_budget_mb, st, modalities, world, inputs)
         data_warnings += modality_warnings(st, modalities)  # a scored split without a modality the model uses
+        data_warnings += duplicate_warnings(data, card, roles)  # the card's copies across the splits read, label conflicts
         torch.manual_seed(seed)
         # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
         # stay the derived ones (the encoder adapts, early fusion pools)
@@ -616,7 +622,9 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                "recipe": None if recipe is None else mmdata.load_recipe(recipe).to_dict(), "world_size": world,
                "fusion_args": dict(fusion_args or {}), **prep.config, **config,
                **({"on_error": on_error} if on_error != "raise" else {}),  # the default's config as before
-               **({"splits": roles} if roles is not None else {}),
+               # the split names each role read, the default run's too (QA33: evaluate tells a run's own training
+               # split from held-out data by them)
+               "splits": roles if roles is not None else {s: [s] for s in splits},
                **({"target": target} if target is not None else {})}
         run = Run(data=Path(data), config=cfg, spec=inputs, normalize=norm, classes=classes, names=names, samples=samples,
                   cache=plan, rank=rank, world=world, device=dev, model=model, net=net,
@@ -628,13 +636,17 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         unread = unused_fields(card, modalities)
         run.say((f"{named}: {_described(goal, fitted if target is not None else None)}" if classes
                  else f"{named}: no classes (pre-training only)")
+                + (f"\none modality ({modalities[0]}): {fusion} reduces to encoder + head (no fusion across modalities: "
+                   "a comparison of fusions on this data compares heads)" if len(modalities) == 1 and classes else "")
                 + (f"\nmodalities: {', '.join(modalities)}; left out: " + "; ".join(f"{m} ({why})" for m, why in left_out.items())
                    if left_out else "")
                 + (f"\nstored fields the model does not read (it reads {', '.join(modalities)} and the label): "
                    + ", ".join(f"{f} ({plural(n, 'sample')})" for f, n in unread.items()) if unread else ""))
+        run.text_units = text_units(data, role_splits(roles, "train")) if "text" in modalities else None
         run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
                 + ("; a recipe's own normalize lists win" if inputs is not spec else "") + "):\n  "
-                + inputs.describe().replace("\n", "\n  "))
+                + inputs.describe().replace("\n", "\n  ")
+                + (f"\n  {describe_text_units(run.text_units)}" if run.text_units else ""))
         run.say("normalize (every split, before the recipe's random ops): "
                 + ("; ".join(f"{m}: " + ", ".join(step["op"] for step in steps) for m, steps in norm.items()) or "nothing to do"))
         run.say("samples: " + ", ".join(f"{s} {c['samples']} ({c['unlabelled']} unlabelled)" for s, c in samples.items())
@@ -648,7 +660,34 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                    f"{label_fraction:g})" if prep.labelled is not None and not pretrain_only else "") + "\n"
                 + "splits decoded once into memory: " + (", ".join(s for s, v in plan.items() if v) or "none")
                 + f" (cache={cache!r}, budget {cache_budget_mb:g} MiB); the rest is streamed")
+        fraction = float(config.get("label_noise") or 0.0)
+        if fraction > 0 and not pretrain_only:
+            run.noise = _label_noise(data, goal, roles, fraction, seed, fitted if target is not None else None, prep.balance)
+            run.say(f"label noise: {len(run.noise.replaced)} of {run.noise.of} labelled training samples get another "
+                    + ("class (one that has training samples)" if goal.kind == "classes" else "target")
+                    + f" (--label-noise {fraction:g}: round({fraction:g} x {run.noise.of}), a choice fixed by the seed; "
+                    "the same every epoch; their keys: metrics.json label_noise)")
         return run
+
+
+def _label_noise(data: str | Path, goal: Target, roles: dict[str, list[str]] | None, fraction: float, seed: int,
+                 read: Values | None, balance: dict[str, Any] | None) -> LabelNoise:
+    """The run's label noise over the labelled training samples it trains on: the card's labels (from the
+    index, those a ``--label-fraction`` keeps) or a target's values (``read``: already that subset)."""
+    trained = role_splits(roles, "train")
+    if read is None:
+        from mmdata.train.contrastive import labelled_keys
+        from mmdata.train.outputs import index_columns
+
+        labels = {k: int(v) for k, v in index_columns(data, trained, ("label",))["label"].items() if v is not None and v >= 0}
+        kept = labelled_keys(data, balance, seed, trained)
+        if kept is not None:
+            labels = {k: v for k, v in labels.items() if k in kept}
+    elif goal.kind == "classes":
+        labels = class_ids(goal, Values({"train": read.by_role.get("train", [])}, read.seen_keys))
+    else:
+        labels = dict.fromkeys(read.labelled("train"))
+    return plan_label_noise(labels, fraction, seed, goal.kind, goal.outputs)
 
 
 def _labelled_train_keys(data: str | Path, roles: dict[str, list[str]] | None, counts: dict[str, int],
@@ -684,7 +723,7 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     loader = run.loaders["train"]
     loader.set_epoch(epoch)
     run.net.train()
-    noise = float(run.config.get("label_noise", 0.0))
+    noise = run.noise if run.noise is not None else 0.0
     total = torch.zeros((), dtype=torch.float64, device=run.device)
     labelled = torch.zeros((), dtype=torch.float64, device=run.device)
     # the first step whose loss is not finite (-1: none), kept on the device: read once, at the end of the epoch
@@ -898,7 +937,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           pretrain: str | None = None, pretrain_epochs: int = 10, pretrain_args: dict[str, Any] | None = None,
           probe: bool = False, label_fraction: float = 1.0, storage_options: dict[str, Any] | None = None,
           on_error: str = "raise", train_split: str | Sequence[str] | None = None, val_split: str | None = None,
-          test_split: str | None = None, target: str | None = None) -> dict[str, Any]:
+          test_split: str | None = None, target: str | None = None,
+          plugins: Sequence[str] | None = None) -> dict[str, Any]:
     """Train the reference fusion model on any dataset folder with train / val / test splits; returns
     (and writes) the metrics.
 
@@ -923,7 +963,10 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             and ``model.pt`` (state dict).
         device: ``cpu``, ``cuda`` or ``cuda:N``, as a name or a :class:`torch.device` (under torchrun: ``cuda`` =
             the rank's ``LOCAL_RANK``).
-        label_noise: fraction of training labels flipped (a planted harmful control for ablations).
+        label_noise: fraction of training labels flipped (a planted harmful control for ablations): exactly
+            ``round(label_noise * n)`` of the ``n`` labelled training samples, a choice fixed by ``seed``, each
+            flipped class to another class that has training samples (a target: another label set / number);
+            ``metrics["label_noise"]`` records ``fraction``, ``flipped``, ``of`` and the flipped ``keys``.
         threads: torch intra-op threads for the run (None: leave as is); the caller's count is
             restored when ``train`` returns or raises.
         eval_robustness: also compute missing-modality and corruption robustness on test (one extra
@@ -982,6 +1025,9 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             holds one label per sample (a name, a one-label list, or true / false): a same-class
             negative is a candidate with the row's value, known for the labelled training samples
             (of ``label_fraction``'s subset); a multi-label or numeric target is refused.
+        plugins: modules (``"pkg.myops"``, or ``"pkg.myops:register"``) to import first, whose ops and fusions
+            the recipe and ``fusion`` may name (``mmdata train --plugin``); ``config["plugins"]`` records them in
+            the order given, so the run is loaded back with the same (``load_model`` / ``mmdata evaluate --plugin``).
 
     Returns:
         ``{"test": {accuracy, macro_f1, balanced_accuracy, nll, ece}, "val": {...}, "per_class": {"test": {name: {...}}},
@@ -1002,6 +1048,10 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         (True, 0)
     """
     # every option and the output folder are checked before a sample is read or a model is trained
+    from mmdata.plugins import load_plugins
+
+    # recorded in config["plugins"]: a run whose fusion or ops a plugin registered is loaded back with them (QA33)
+    plugins = load_plugins(plugins or [], entry_points=False, where="plugins=")
     if isinstance(fusion, str):
         from mmdata.train.fusions import fusion_class
 
@@ -1034,7 +1084,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                                  max_tokens=max_tokens, fusion_args=fusion_args, pretrain=pretrain,
                                  pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                                  label_fraction=label_fraction, storage_options=storage_options, on_error=on_error,
-                                 train_split=train_split, val_split=val_split, test_split=test_split, target=target)
+                                 train_split=train_split, val_split=val_split, test_split=test_split, target=target,
+                                 plugins=plugins)
     said_to_caller(metrics.get("warnings"), stacklevel=4)  # the caller's line: past keyword_hints' wrapper
     return metrics
 
@@ -1080,7 +1131,8 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
            fusion_args: dict[str, Any] | None, pretrain: str | None, pretrain_epochs: int,
            pretrain_args: dict[str, Any] | None, probe: bool, label_fraction: float,
            storage_options: dict[str, Any] | None, on_error: str, train_split: str | Sequence[str] | None,
-           val_split: str | None, test_split: str | None, target: str | None = None) -> dict[str, Any]:
+           val_split: str | None, test_split: str | None, target: str | None = None,
+           plugins: Sequence[str] = ()) -> dict[str, Any]:
     """:func:`train` once its options and ``out`` are checked."""
     # threads= sets torch's threads for the run, not for the caller after it; each split's loader warns of
     # padding once: said once for the run, naming the splits
@@ -1092,7 +1144,8 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
                     label_noise=label_noise, eval_robustness=eval_robustness, progress=progress, fusion_args=fusion_args,
                     pretrain=pretrain, pretrain_epochs=pretrain_epochs, pretrain_args=pretrain_args, probe=probe,
                     label_fraction=label_fraction, storage_options=storage_options, on_error=on_error,
-                    train_split=train_split, val_split=val_split, test_split=test_split, target=target)
+                    train_split=train_split, val_split=val_split, test_split=test_split, target=target,
+                    plugins=list(plugins))
         padding.roles = run.config.get("splits")
         if epochs == 0:
             return pretrained_only(run, out)
@@ -1197,7 +1250,7 @@ def run_metrics(run: Run) -> dict[str, Any]:
         "samples": run.samples,
         **({"classes": {"num_classes": run.classes, "names": run.names}} if run.target.kind == "classes"
            else {"target": run.target.to_dict()}),
-        "inputs": run.spec.to_dict(),
+        "inputs": {**run.spec.to_dict(), **({"text_units": run.text_units} if run.text_units else {})},
         "normalize": run.normalize,
         # what rebuilds the network (the image size it was BUILT with: the derived one, not a recipe's) and
         # what brings a sample in any format to its inputs (mmdata.train.load_model)
@@ -1208,6 +1261,7 @@ def run_metrics(run: Run) -> dict[str, Any]:
         "cache": run.cache,
         "n_params": sum(p.numel() for p in run.model.parameters()),
         "data_fingerprint": run.card.get("fingerprint"),
+        **({"label_noise": run.noise.record()} if run.noise is not None else {}),
         **(run.prep.metrics() if run.prep is not None else {}),
     }
 
@@ -1315,6 +1369,11 @@ def _finished(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, 
     }
     if "robustness" in test:
         metrics["robustness"] = test["robustness"]
+        mods = run.model.mods
+        if len(mods) == 1 and mods[0] not in test["robustness"]["not_applicable"]:  # why `missing` is empty (QA33)
+            test["robustness"]["not_applicable"][mods[0]] = (
+                "the only modality: removing it leaves no input (every prediction the head's bias), so `missing` has "
+                "no score; its corruption curve is measured")
     warnings = run.warnings + batchnorm_warnings(run.model, best_epoch, run.config.get("epochs"))
     if run.config.get("on_error", "raise") != "raise":  # on_error="skip": what each split's last pass left out
         skipped = {s: dict(sorted(run.loaders[s].skipped.items())) for s in SPLITS}

@@ -26,9 +26,11 @@ per distinct number; label names that are digits train as labels when written as
 or when most of the column's values are not numbers.
 
 Label noise (the ablation's planted harmful control) keeps its meaning — a fixed share of training
-targets replaced, the same every epoch: a flipped multi-label target becomes a random label set (each
-label on with probability one half), a flipped number a draw from the training distribution's normal
-(in standardised units, a standard normal).
+targets replaced, the same every epoch: a run's :class:`LabelNoise` replaces exactly ``round(F * n)`` of its
+``n`` labelled training samples (a seeded choice, :func:`plan_label_noise`); a flipped class becomes another
+class that has training samples, a flipped multi-label target a random label set (each label on with
+probability one half), a flipped number a draw from the training distribution's normal (in standardised
+units, a standard normal).
 
 Mixing (a recipe's ``batch:`` mixup / mixgen, :mod:`mmdata.augment.mix`): a row whose primary modality
 was mixed trains on ``lam * y_i + (1 - lam) * y_partner`` — for a multi-label target the label vectors
@@ -168,6 +170,61 @@ def label_noise_plan(keys: Sequence[str], fraction: float, seed: int, classes: i
     return flip, off
 
 
+@dataclass(frozen=True)
+class LabelNoise:
+    """A run's label noise: the training samples whose target is replaced, and by what — a class id, a
+    standardised number, or a 0/1 row of a multi-label target (:func:`plan_label_noise`). Built once from
+    the split's labels before training, so the flipped share is exact and does not depend on the batches,
+    the workers or the ranks.
+
+    Example:
+        >>> noise = LabelNoise(0.5, 2, {"a": 1})
+        >>> noise.record()
+        {'fraction': 0.5, 'flipped': 1, 'of': 2, 'keys': ['a']}
+    """
+
+    fraction: float
+    of: int  # the labelled training samples the share is of
+    replaced: Mapping[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        """metrics.json's ``label_noise``: the fraction asked, the samples flipped, of how many, and their keys."""
+        return {"fraction": self.fraction, "flipped": len(self.replaced), "of": self.of, "keys": sorted(self.replaced)}
+
+
+def plan_label_noise(labels: Mapping[str, Any], fraction: float, seed: int, kind: str = "classes",
+                     outputs: int = 0) -> LabelNoise:
+    """Exactly ``round(fraction * n)`` of the ``n`` labelled training samples in ``labels`` (sample key ->
+    class id for ``kind="classes"``; any value otherwise), a seeded choice over the sorted keys (so the same
+    for every worker count and rank). A flipped class goes to one of the other classes that have training
+    samples here (a class with none would be a label the model is never shown otherwise); with one class
+    alone there is nothing to flip to, and none is. Multi-label rows (``outputs`` labels) and numbers
+    (standardised) are drawn per key, as :meth:`Target.noisy` with a fraction draws them.
+
+    Example:
+        >>> noise = plan_label_noise({"a": 0, "b": 1, "c": 1, "d": 0}, 0.5, seed=0)
+        >>> len(noise.replaced), all(noise.replaced[k] != {"a": 0, "b": 1, "c": 1, "d": 0}[k] for k in noise.replaced)
+        (2, True)
+    """
+    keys = sorted(labels)
+    count = round(fraction * len(keys)) if fraction > 0 else 0
+    chosen = sorted(derive(seed, 0, "", "label_noise_choice").choice(len(keys), size=count, replace=False).tolist())
+    present = sorted({int(labels[k]) for k in keys}) if kind == "classes" else []
+    out: dict[str, Any] = {}
+    for i in chosen:
+        k = keys[i]
+        rng = derive(seed, 0, k, "label_noise")
+        if kind == "classes":
+            others = [c for c in present if c != int(labels[k])]
+            if others:
+                out[k] = others[int(rng.integers(len(others)))]
+        elif kind == "multilabel":
+            out[k] = rng.integers(0, 2, outputs).astype(np.float32)
+        else:
+            out[k] = float(rng.standard_normal())
+    return LabelNoise(float(fraction), len(keys), out)
+
+
 def apply_label_noise(labels: torch.Tensor, flip: torch.Tensor, offsets: torch.Tensor, classes: int) -> torch.Tensor:
     """Labels with the planned flips applied (unlabelled rows, -1, stay -1), on the labels' device."""
     flip = flip.to(labels.device, non_blocking=True) & (labels >= 0)
@@ -175,7 +232,8 @@ def apply_label_noise(labels: torch.Tensor, flip: torch.Tensor, offsets: torch.T
 
 
 def noisy_labels(keys: Sequence[str], labels: torch.Tensor, fraction: float, seed: int, classes: int) -> torch.Tensor:
-    """Flip ``fraction`` of labels to a different random class, fixed per sample key (same every epoch).
+    """Flip each label with probability ``fraction`` to a different random class, fixed per sample key (same
+    every epoch): a batch alone, whose split is unknown; a run flips an exact share (:func:`plan_label_noise`).
 
     Example:
         >>> y = torch.tensor([0, 1, -1])
@@ -367,8 +425,12 @@ class Target:
             lam = lam[:, None]
         return lam * clean + (1 - lam) * clean[idx], labelled & labelled[idx]
 
-    def noisy(self, y: torch.Tensor, keys: Sequence[str], fraction: float, seed: int) -> torch.Tensor:
-        """Targets with a fixed ``fraction`` of rows replaced (the same every epoch; see the module docstring)."""
+    def noisy(self, y: torch.Tensor, keys: Sequence[str], fraction: float | LabelNoise, seed: int) -> torch.Tensor:
+        """Targets with label noise (the same every epoch; see the module docstring): a run's
+        :class:`LabelNoise` replaces the rows of the keys it planned; a bare ``fraction`` (one batch, no
+        split to count) replaces each row with that probability."""
+        if isinstance(fraction, LabelNoise):
+            return self._planned(y, keys, fraction)
         if fraction <= 0:
             return y
         if self.kind == "classes":
@@ -384,6 +446,24 @@ class Target:
             return torch.where(flip[:, None] & (y >= 0).all(1, keepdim=True), new, y)
         new = torch.tensor([float(r) for _, r in rows], dtype=y.dtype, device=y.device)
         return torch.where(flip & ~torch.isnan(y), new, y)
+
+    def _planned(self, y: torch.Tensor, keys: Sequence[str], noise: LabelNoise) -> torch.Tensor:
+        """``y`` with ``noise``'s replacements of the batch's keys (host values: no device read-back)."""
+        new = [noise.replaced.get(k) for k in keys]
+        if all(v is None for v in new):
+            return y
+        flip = torch.tensor([v is not None for v in new], dtype=torch.bool, device=y.device)
+        if self.kind == "classes":
+            ids = torch.tensor([-1 if v is None else int(v) for v in new], dtype=y.dtype, device=y.device)
+            return torch.where(flip & (y >= 0), ids, y)
+        if self.kind == "multilabel":
+            rows = np.zeros((len(keys), self.outputs), dtype=np.float32)
+            for i, v in enumerate(new):
+                if v is not None:
+                    rows[i] = v
+            return torch.where(flip[:, None] & (y >= 0).all(1, keepdim=True), torch.tensor(rows, device=y.device), y)
+        vals = torch.tensor([0.0 if v is None else float(v) for v in new], dtype=y.dtype, device=y.device)
+        return torch.where(flip & ~torch.isnan(y), vals, y)
 
     def scores(self, device: torch.device | str) -> Any:
         """A streaming accumulator of this target's scores (``update(logits, y, labelled)``, ``result()``)."""
@@ -568,10 +648,26 @@ def _given(key: str, option: str | None) -> str:
     return option or f"--target {key}"
 
 
+#: a manifest's columns that are fields of their own: ``mmdata shard --meta`` refuses them as metadata
+SHARD_FIELDS = ("label", "image", "audio", "text", "key", "split")
+
+
 def _no_such_key(data: str, key: str, option: str | None, has: str) -> MMDataError:
+    """The error for a target key no training sample holds, with the way to shard it as metadata: a
+    reserved column name (``--meta label`` is refused by ``mmdata shard``, QA33) is renamed first.
+
+    Example:
+        >>> print(_no_such_key("ds", "label", None, "the dataset has no metadata"))  # doctest: +ELLIPSIS
+        ds: no training sample has the metadata key 'label' ... rename the manifest's column 'label' (e.g. to 'score'), shard with --meta score, then train with --target score)
+    """
+    if key in SHARD_FIELDS:
+        how = (f"'{key}' is a field of its own, which mmdata shard does not take as metadata (--meta {key} is refused): "
+               f"rename the manifest's column '{key}' (e.g. to 'score'), shard with --meta score, then train with "
+               "--target score")
+    else:
+        how = f"mmdata shard ... --meta {key}; mmdata.shard(..., meta=[{key!r}])"
     return MMDataError(f"{data}: no training sample has the metadata key {key!r} ({_given(key, option)}); {has}. The "
-                       f"samples' metadata is their .json member — a manifest's --meta columns (mmdata shard ... "
-                       f"--meta {key}; mmdata.shard(..., meta=[{key!r}]))")
+                       f"samples' metadata is their .json member — a manifest's --meta columns ({how})")
 
 
 def several_columns(data: str, key: str, columns: Collection[str], option: str | None = None) -> MMDataError | None:

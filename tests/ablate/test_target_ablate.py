@@ -50,9 +50,11 @@ def test_a_target_ablation_runs_scores_and_reports_its_metric(scored: Path, tmp_
 
 
 def test_a_target_without_a_metric_is_refused_before_any_run(scored: Path, tmp_path: Path) -> None:
+    """A label-set target ('genres'); a number column defaults to test.mae instead (QA33 onemodality #8:
+    tests/train/test_trainer_qa33.py)."""
     p = tmp_path / "ab.yaml"
-    p.write_text(yaml.safe_dump(_recipe(scored, "score", None)))
-    with pytest.raises(RecipeError, match=r"trainer.target: 'score' .* metric: test.micro_f1 .* metric: test.mae"):
+    p.write_text(yaml.safe_dump(_recipe(scored, "genres", None)))
+    with pytest.raises(RecipeError, match=r"trainer.target: 'genres' .* metric: test.micro_f1 .* metric: test.mae"):
         mmdata.ablate.run(p, tmp_path / "o", workers=1, progress=False)
     assert not (tmp_path / "o" / "runs.parquet").exists()
 
