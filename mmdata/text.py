@@ -19,7 +19,10 @@ modifiers stay with the character before them, and a ZWJ joins the next characte
 sequences are one unit) — so an edit never strands a mark. A text op rebuilds its text with
 :meth:`Tokenizer.rebuild`, which keeps the original separators between kept neighbours. Scripts
 written without spaces other than Chinese / Japanese (Thai, Lao, Khmer, Myanmar...) are one unit per
-run of text: no dictionary segmenter ships offline.
+run of text: no dictionary segmenter ships offline; where the text marks its word breaks with the
+zero-width space U+200B (the explicit break of those scripts), each ZWSP separates units as a space
+does. A ZWSP is never a unit nor part of one (a ZWSP-only caption has no words, as the manifest reader
+has it); texts without one keep their ids.
 
 A unit's id is computed on its NFC form (``Köln`` typed on Linux and in a macOS file name, NFD, are one
 id) with surrounding punctuation stripped: ASCII ``.,;:!?"'()[]{}``, CJK punctuation, and any other
@@ -91,13 +94,16 @@ _EXT = _ranges(_extenders())
 #: the CJK characters that start a unit (the voicing marks inside the kana blocks extend one instead)
 _CJK_BASE = ("\u3040-\u3098\u309b-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
              "\uf900-\ufaff\uff66-\uff9d\U00020000-\U0003134f" + _CJK_SYMBOLS)
+#: what separates units: white space, and the zero-width space U+200B (QA33 multilingual #4), the explicit word
+#: break of Thai / Khmer / Lao / Myanmar text (and of scraped CJK text): never a unit, nor part of one
+_SEP = "\\s\u200b"
 #: what extends the cluster before it: a mark, or a ZWJ with the character it joins
-_X = f"(?:\u200d[^\\s]|[{_EXT}])"
+_X = f"(?:\u200d[^{_SEP}]|[{_EXT}])"
 #: direction marks and the BOM (:data:`_INVISIBLE`) never start a unit: one alone, or before a word, is part of the
 #: separator (QA28 i18n #8), so 'كلب \u200f يجري' is two units, not three
 _NO_START = "\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"
 _UNITS = re.compile(f"[{_CJK_BASE}]{_X}*(?:[{CJK_PUNCT}{re.escape(_ASCII_PUNCT)}]{_X}*)*"
-                    f"|(?:\u200d[^\\s{_NO_START}]|[^\\s{_CJK_BASE}{_NO_START}])(?:\u200d[^\\s]|[^\\s{_CJK_BASE}])*")
+                    f"|(?:\u200d[^{_SEP}{_NO_START}]|[^{_SEP}{_CJK_BASE}{_NO_START}])(?:\u200d[^{_SEP}]|[^{_SEP}{_CJK_BASE}])*")
 _IS_CJK = re.compile(f"[{CJK}]")
 _STRIP = _ASCII_PUNCT + "".join(chr(c) for c in (*range(0x3000, 0x3040), *range(0xFF01, 0xFF10), *range(0xFF1A, 0xFF21),
                                                  *range(0xFF3B, 0xFF41), *range(0xFF5B, 0xFF66), 0x2026, 0x00B7)
@@ -308,7 +314,8 @@ def _separator(text: str, units: Sequence[Unit], a: str, b: str) -> str:
         sep = text[units[i].end : units[j].start]
     else:
         lo, hi = min(i, j), max(i, j)
-        sep = " " if any(ch.isspace() for ch in text[units[lo].end : units[hi].start]) else ""
+        # a zero-width space counts as white space (augment.text._rebuild: any separator that is not empty)
+        sep = " " if any(ch.isspace() or ch == "\u200b" for ch in text[units[lo].end : units[hi].start]) else ""
     if not sep and any(isinstance(u, Unit) and u.replaced and u == MASK_TOKEN for u in (a, b)):
         sep = " "
     if sep != " " and _UNITS.findall(a + sep + b) != [a, b]:

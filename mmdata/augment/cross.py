@@ -47,6 +47,14 @@ _ALL_DERIVED = frozenset(d for ds in DERIVED.values() for d in ds)
 #: straight; give them in ``pairs`` for captions in those languages (docs/crossmodal.md has lists).
 LEFT_RIGHT = (("left", "right"), ("leftmost", "rightmost"), ("leftward", "rightward"), ("leftwards", "rightwards"),
               ("左", "右"), ("左右", "左右"), ("右左", "右左"))
+#: CJK compounds in which 左 / 右 are not a side of the picture (QA33 multilingual #2): kept as they are by the
+#: default pairs, as [w, w]. 座右 (座右铭 / 座右の銘, a motto), 右翼 / 左翼 / 左派 / 右派 / 左倾 / 右倾 / 极右 / 極右 /
+#: 极左 / 極左 (politics: a flip would turn right-wing into left-wing), 左迁 / 左遷 (a demotion), 右肩上がり /
+#: 右肩下がり (rising / falling, an idiom; 右肩 alone is a right shoulder and swaps), 左利き / 右利き / 左撇子 (handedness
+#: does not mirror with the picture), 左官 (a plasterer)
+CJK_KEEP = ("座右", "右翼", "左翼", "左派", "右派", "左倾", "右倾", "左傾", "右傾", "极右", "極右", "极左", "極左",
+            "左迁", "左遷", "右肩上がり", "右肩下がり", "左利き", "右利き", "左撇子", "左官")
+DEFAULT_PAIRS = LEFT_RIGHT + tuple((w, w) for w in CJK_KEEP)
 
 
 def _unspaced(word: str) -> bool:
@@ -67,17 +75,23 @@ def _hangul(word: str) -> bool:
 
 #: Hangul syllables (U+AC00-U+D7A3): a Korean pair word's particles and endings
 _SYLLABLES = "[\uac00-\ud7a3]*"
+#: invisible characters inside a word (QA33 multilingual #10): the soft hyphen U+00AD, ZWSP, ZWNJ, ZWJ between two
+#: letters leave one word on the screen ("left\xadover" reads "leftover"), so a pair word does not end or start there
+_JOIN = "[\u00ad\u200b\u200c\u200d]"
+_BEFORE = rf"(?<!\w)(?<!\w{_JOIN})"
+_AFTER = rf"(?!\w|{_JOIN}\w)"
 
 
 def _alternative(word: str) -> str:
     """The regex of one pair word: CJK as characters; Hangul at a word start, particles after it allowed;
-    other words whole (a space inside a pair word matches any run of white space)."""
+    other words whole (a space inside a pair word matches any run of white space; a soft hyphen or a
+    zero-width character between letters is inside a word)."""
     if _unspaced(word):
         return re.escape(word)
     body = r"\s+".join(map(re.escape, word.split()))
     if _hangul(word):
-        return rf"(?<!\w){body}(?={_SYLLABLES}(?!\w))"
-    return rf"(?<!\w){body}(?!\w)"
+        return rf"{_BEFORE}{body}(?={_SYLLABLES}{_AFTER})"
+    return rf"{_BEFORE}{body}{_AFTER}"
 
 
 def _key(word: str) -> str:
@@ -87,6 +101,8 @@ def _key(word: str) -> str:
 @lru_cache(maxsize=32)
 def _pattern(pairs: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str], dict[str, str]]:
     swap: dict[str, str] = {}
+    # matched on NFC (a pair typed in NFD, a caption from a macOS file name: one spelling, see swap_left_right)
+    pairs = tuple((unicodedata.normalize("NFC", a), unicodedata.normalize("NFC", b)) for a, b in pairs)
     for a, b in pairs:
         swap[_key(a)], swap[_key(b)] = b, a
     # longest first: 左右 before 左 at the same position; whole words only where words are space-separated
@@ -94,11 +110,14 @@ def _pattern(pairs: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str], dict[
     return re.compile("|".join(map(_alternative, words)), re.IGNORECASE), swap
 
 
-def swap_left_right(text: str, pairs: Sequence[Sequence[str]] = LEFT_RIGHT) -> str:
+def swap_left_right(text: str, pairs: Sequence[Sequence[str]] = DEFAULT_PAIRS) -> str:
     """Swap the words of each pair in ``text`` (whole words; CJK as characters; Korean words with the
     particles after them), keeping case: an all-caps word gives an all-caps partner, a capitalised one a
     capitalised partner. A pair [w, w] keeps w as it is, also a phrase of several words (any white space
     between them): [all right, all right] keeps "all right" where the default pairs give "all left".
+    Words match whatever the Unicode normalization form of ``text`` and ``pairs`` (NFD Vietnamese "trái",
+    Korean in Jamo): on NFC, and a swapped word is written back in the text's own form, every other
+    character left as it was.
 
     Example:
         >>> swap_left_right("Left of the bright, upright LEFTMOST tree; right-hand side")
@@ -123,7 +142,57 @@ def swap_left_right(text: str, pairs: Sequence[Sequence[str]] = LEFT_RIGHT) -> s
             return new[:1].upper() + new[1:].lower()
         return new.lower() if word.islower() else new
 
-    return pattern.sub(repl, text)
+    if unicodedata.is_normalized("NFC", text):
+        return pattern.sub(repl, text)
+    return _swap_denormalized(text, pattern, repl)
+
+
+def _segments(text: str) -> list[str]:
+    """``text`` cut where NFC does not join the characters on both sides: each piece normalizes on its own
+    as it does in the text (a starter that composes with the character before it, Hangul Jamo V after L,
+    stays in that piece), so NFC of the text is the pieces' NFC joined."""
+    pieces: list[str] = []
+    cur = ""
+    for ch in text:
+        if cur and unicodedata.combining(ch) == 0:
+            nfc = unicodedata.normalize("NFC", cur)
+            if unicodedata.normalize("NFC", cur + ch) == nfc + unicodedata.normalize("NFC", ch):
+                pieces.append(cur)
+                cur = ""
+        cur += ch
+    if cur:
+        pieces.append(cur)
+    return pieces
+
+
+def _swap_denormalized(text: str, pattern: re.Pattern[str], repl: Any) -> str:
+    """:func:`swap_left_right` of a text not in NFC (QA33 multilingual #1: an NFD caption kept "trái" while
+    the image flipped): the pair words are matched on the text's NFC form; a stretch of the text a swap
+    touched is written back swapped, in NFD where it was in NFD, and every other character keeps its bytes."""
+    pieces = _segments(text)
+    nfc = [unicodedata.normalize("NFC", p) for p in pieces]
+    ends = np.cumsum([len(p) for p in nfc]).tolist()
+    joined = "".join(nfc)
+    out: list[str] = []
+    k = 0  # the next piece not yet written
+    for m in pattern.finditer(joined):
+        new = repl(m)
+        if new == m.group(0) or m.start() < (ends[k - 1] if k else 0):  # unchanged, or in a stretch written
+            continue
+        lo = k
+        while ends[lo] <= m.start():
+            lo += 1
+        hi = lo
+        while ends[hi] < m.end():
+            hi += 1
+        out.extend(pieces[k:lo])
+        start = ends[lo - 1] if lo else 0
+        own = "".join(pieces[lo : hi + 1])
+        stretch = joined[start : m.start()] + new + joined[m.end() : ends[hi]]
+        out.append(unicodedata.normalize("NFD", stretch) if unicodedata.is_normalized("NFD", own) else stretch)
+        k = hi + 1
+    out.extend(pieces[k:])
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -244,7 +313,11 @@ class ConsistentHFlip(Op):
     (one draw for all); a sample without an image is left as it is (its caption describes nothing that was
     flipped). The default pairs are English (left/right, leftmost/rightmost, leftward(s)/rightward(s);
     whole words, case kept: "bright" stays, "Left-hand" becomes "Right-hand") plus the characters 左/右 for
-    Chinese and Japanese (左右 kept; 左に, 右側 swap); captions in other languages need ``pairs``, e.g.
+    Chinese and Japanese (左右 kept; 左に, 右側 swap) with, kept as [w, w], the compounds in which 左 / 右
+    is no side of the picture (:data:`CJK_KEEP`: 座右 of 座右铭 a motto; 右翼, 左翼, 左派, 右派, 左倾, 右倾, 左傾, 右傾,
+    极右, 極右, 极左, 極左 politics, which a flip would turn into their opposite; 左迁 / 左遷 a demotion; the idioms
+    右肩上がり / 右肩下がり, while 右肩 alone, a shoulder, swaps; 左利き, 右利き, 左撇子 handedness, which does not
+    mirror; 左官 a plasterer; a list of ``pairs`` replaces them too, so add the ones your captions need); captions in other languages need ``pairs``, e.g.
     [[left, right], [gauche, droite], [links, rechts]] (the list replaces the default). Korean pair words
     match at a word start with particles and endings after them: [왼쪽, 오른쪽] swaps 왼쪽에, 왼쪽으로, 왼쪽의,
     not a word that merely ends in 왼쪽 (맨왼쪽: list it as a pair); give Korean pairs as whole stems
@@ -253,7 +326,10 @@ class ConsistentHFlip(Op):
     pairs are ambiguous and swapped everywhere: "all right, right now" becomes "all left, left now", and
     "He left the room" becomes "He right the room" (the verb); a pair [w, w] keeps a fixed phrase as it is
     (add [all right, all right], [right now, right now], [right away, right away] to ``pairs``; a phrase
-    such as "right after" or "is left" is spatial as often as not: "turn right after the bridge").
+    such as "right after" or "is left" is spatial as often as not: "turn right after the bridge"). Pair
+    words match in any Unicode normalization form (an NFD caption from a macOS file name, Korean in
+    Jamo): on NFC, the swapped word written back in the caption's form, every other byte kept; a soft
+    hyphen, ZWSP, ZWNJ or ZWJ between two letters is inside a word ("left" + U+00AD + "over" stays).
     ``stereo: swap`` (the default) swaps the left and right channels of 2-channel audio with the image,
     as a mirrored scene sounds (the ``spec`` from ``logmel``, a mono mix, is the same either way); ``keep``
     leaves them (before this option existed stereo was never swapped); mono audio and other channel
@@ -263,7 +339,7 @@ class ConsistentHFlip(Op):
 
     section, name = "sample", "consistent_hflip"
     moves_pixels = True
-    PARAMS = {"pairs": PairsParam("list", [list(p) for p in LEFT_RIGHT],
+    PARAMS = {"pairs": PairsParam("list", [list(p) for p in DEFAULT_PAIRS],
                                   doc="[word, word] pairs swapped in the text: whole words, case kept (CJK: as characters; "
                                       "Korean: with the particles after them); [w, w] keeps w"),
               "fields": Param("list", ["text"], doc="text fields whose words are swapped: text and named text fields "

@@ -13,8 +13,8 @@ Chinese, Japanese and Korean text is drawn with a font that has those glyphs whe
 ``MMDATA_CJK_FONT``). Without one, matplotlib would draw empty boxes; instead each CJK run is shown as
 ``⟦CJK ×N⟧`` and the figure says which font to install — an honest placeholder, never silent boxes. Any
 other character no caption font has (Devanagari, emoji: QA found them drawn as boxes) is one too, a
-script's run as ``⟦Devanagari ×6⟧``, a symbol as ``⟦U+1F389⟧``, noted under the grid and as a warning
-(:func:`placeholder_missing`); Arabic, Hebrew, Greek, Cyrillic, ... are in DejaVu Sans and drawn. Caption
+script's run as ``⟦Devanagari ×6⟧`` (6 code points), a symbol as ``⟦U+1F389⟧``, noted under the grid
+and as a warning (:func:`placeholder_missing`); Arabic, Hebrew, Greek, Cyrillic, ... are in DejaVu Sans and drawn. Caption
 lines are wrapped to their cell's drawn width (:func:`_caption_points`: a word of wide letters no longer
 runs over the next column), a caption longer than any cell draws ends ``… (100,000 chars)``, and a clip
 too short for a waveform or a spectrogram says so in its panel.
@@ -45,6 +45,7 @@ import os
 import math
 import re
 import textwrap
+import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -55,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from mmdata.augment.image import blends_alpha
-from mmdata.augment.recipe import load_recipe, params_seed, refusal
+from mmdata.augment.recipe import load_recipe, params_seed, refusal, warn_inert
 from mmdata.errors import MMDataError, ShardError
 from mmdata.io import atomic_write_bytes
 from mmdata.text import CJK, CJK_PUNCT, Tokenizer
@@ -152,9 +153,10 @@ def mark_changes(before: str, after: str) -> str:
     return _diff(before, after)[0]
 
 
-def _diff(before: str, after: str) -> tuple[str, set[str], bool]:
+def _diff(before: str, after: str, in_place: bool = False) -> tuple[str, set[str], bool]:
     """:func:`mark_changes` and :func:`text_marks` of one diff (a caption is diffed once), and whether
-    the texts were cut (longer than :data:`DIFF_UNITS` units).
+    the texts were cut (longer than :data:`DIFF_UNITS` units); ``in_place``: the ops that edited the text kept
+    every unit where it was, so units are compared position by position (:func:`_opcodes`).
 
     ``difflib``'s matcher is quadratic in the texts' lengths (and worse on repetitive text): a
     50000-word caption diffed against itself ran for minutes. A cell draws at most
@@ -169,7 +171,7 @@ def _diff(before: str, after: str) -> tuple[str, set[str], bool]:
     if a == b:  # the original column, and every variant the recipe left alone
         return (Tokenizer.join([*a[:DRAWN_UNITS], CUT_MARK]) if cut else Tokenizer.join(a)), set(), cut
     ops: list[tuple[str, str]] = []  # (how, unit): "=" kept, "-" deleted, "+" inserted
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+    for op, i1, i2, j1, j2 in _opcodes(a, b, in_place):
         if op == "equal":
             ops += [("=", w) for w in a[i1:i2]]
         if op in ("replace", "delete"):
@@ -180,6 +182,45 @@ def _diff(before: str, after: str) -> tuple[str, set[str], bool]:
             break
     marked, marks = _marked(ops)
     return (Tokenizer.join([*marked[:DRAWN_UNITS], CUT_MARK]) if cut else Tokenizer.join(marked)), marks, cut
+
+
+#: the ops whose edits keep every unit of the text where it was (a unit replaced in its place: ``token_mask``'s
+#: recorded positions, a typo, a swapped left / right), as their replay-log entries name them; a variant whose
+#: text only these edited is marked unit by unit in place (:func:`_opcodes`)
+IN_PLACE_TEXT_OPS = frozenset(("text.token_mask", "text.typo", "sample.consistent_hflip", "sample.modality_dropout"))
+
+
+def _in_place(log: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether every op of a replay log that fired and may edit the text (a ``text`` or ``sample`` op, of the
+    random sections or ``normalize``) is one of :data:`IN_PLACE_TEXT_OPS`."""
+    for e in log:
+        label = str(e.get("op", ""))
+        section = label.removeprefix("normalize.").split(".", 1)[0]
+        if section in ("text", "sample") and (e.get("params") or {}).get("applied", True) \
+                and label not in IN_PLACE_TEXT_OPS:
+            return False
+    return True
+
+
+def _opcodes(a: list[str], b: list[str], in_place: bool = False) -> list[tuple[str, int, int, int, int]]:
+    """``difflib``'s opcodes of unit lists ``a`` -> ``b``; with ``in_place`` (the ops that edited the text keep
+    every unit's position, :func:`_in_place`) and as many units on both sides, unit by unit in place
+    instead. A string diff of a text whose units repeat (every Chinese caption: 的, 猫) drew a masked 猫 as a
+    ``⟨[MASK]⟩`` inserted at one place and a ``[-猫-]`` deleted at another, while ``token_mask`` had logged the
+    position it masked (QA33 multilingual #3)."""
+    if in_place and len(a) == len(b):
+        at = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        out: list[tuple[str, int, int, int, int]] = []
+        k = 0
+        for i in at:
+            if k < i:
+                out.append(("equal", k, i, k, i))
+            out.append(("replace", i, i + 1, i, i + 1))
+            k = i + 1
+        if k < len(a):
+            out.append(("equal", k, len(a), k, len(a)))
+        return out
+    return difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
 
 
 def _first_units(text: str, n: int) -> tuple[list[str], bool]:
@@ -239,7 +280,8 @@ def placeholder_cjk(text: str) -> str:
         >>> placeholder_cjk("photo 一张照片 here")
         'photo ⟦CJK ×4⟧ here'
     """
-    return _CJK_RUN.sub(lambda m: f"⟦CJK ×{len(m.group())}⟧", text)
+    # characters as read: a kana voicing mark (NFD が is か + U+3099) is part of the character before it
+    return _CJK_RUN.sub(lambda m: f"⟦CJK ×{sum(not unicodedata.combining(c) for c in m.group())}⟧", text)
 
 
 #: the captions' font size (points) and their first font (a CJK font after it, when one is found); 8 points
@@ -343,7 +385,8 @@ def placeholder_missing(text: str, font: str | None = None) -> tuple[str, list[s
     """``text`` with the characters no caption font has (DejaVu Sans, then the CJK ``font``) replaced by
     visible placeholders — a script's run as ``⟦Devanagari ×6⟧``, a symbol or emoji as ``⟦U+1F389⟧`` — and
     what was replaced (scripts, then ``emoji / symbols``), in the order met. Marks and invisible format
-    characters (a variation selector, a joiner) join the run before them.
+    characters (a variation selector, a joiner) join the run before them. ×N counts code points, marks
+    included (नमस्ते, 4 characters as read, is 6), as :func:`missing_glyphs_note` says under the figure.
 
     Example:
         >>> placeholder_missing("hi नमस्ते 🎉 שלום")
@@ -650,9 +693,11 @@ def missing_glyphs_note(what: list[str]) -> str:
 
     Example:
         >>> missing_glyphs_note(["Devanagari", "emoji / symbols"])
-        '⟦…⟧: Devanagari, emoji / symbols not drawn — no font the preview draws with has them (placeholders, not boxes)'
+        '⟦…⟧: Devanagari, emoji / symbols not drawn — no font the preview draws with has them (placeholders, not boxes; ×N: N code points, marks included)'
     """
-    return f"⟦…⟧: {', '.join(what)} not drawn — no font the preview draws with has them (placeholders, not boxes)"
+    # ×N is no count of characters as read (नमस्ते is ×6 for 4): said, as users read ×6 as six (QA33 multilingual #12)
+    return (f"⟦…⟧: {', '.join(what)} not drawn — no font the preview draws with has them (placeholders, not boxes; "
+            "×N: N code points, marks included)")
 
 
 def figure_text_style(texts: Iterable[str], what: str = "figure",
@@ -1032,6 +1077,37 @@ def _label_line(s: Sample, names: list[str] | None) -> str | None:
     return f"label: {names[lab] if names and 0 <= lab < len(names) else lab}"
 
 
+#: metadata values a cell of a sample without a label shows, at most
+META_VALUES = 3
+
+
+def meta_values(s: Sample) -> dict[str, Any]:
+    """The numbers and short strings of a sample's metadata (its ``json`` field: a manifest's ``--meta``
+    columns) that a cell of a sample without a label shows, at most :data:`META_VALUES`, in order: a
+    regression dataset's target is what the grid would otherwise not show (QA33 onemodality #9). Nothing
+    for a labelled sample (its class is shown).
+
+    Example:
+        >>> meta_values(Sample("k", {"json": {"score": 5.541, "captions": ["a", "b"], "site": "north"}}))
+        {'score': 5.541, 'site': 'north'}
+    """
+    meta = s.get("json")
+    if "label" in s or not isinstance(meta, Mapping):
+        return {}
+    out = {}
+    for k, v in meta.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) or isinstance(v, str) and len(v) <= 24:
+            out[str(k)] = v
+            if len(out) == META_VALUES:
+                break
+    return out
+
+
+def _values_line(s: Sample) -> str | None:
+    values = meta_values(s)
+    return ", ".join(f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}" for k, v in values.items()) or None
+
+
 def _caption(s: Sample, original: Sample, names: list[str] | None,
              with_text: bool) -> tuple[str, frozenset[int], set[str]]:
     """A cell's caption (its marked text, the modalities the recipe dropped, its label), the paragraphs of it
@@ -1048,7 +1124,7 @@ def _caption(s: Sample, original: Sample, names: list[str] | None,
     if text is not None:
         before = original.get("text")
         if before is not None:
-            marked, marks, cut = _diff(before, text)
+            marked, marks, cut = _diff(before, text, _in_place(s.meta.get("aug", ())))
         else:  # nothing to compare with: the text as it is, or the start of a long one
             words, cut = _first_units(text, DRAWN_UNITS)
             marked = Tokenizer.join([*words[:DRAWN_UNITS], CUT_MARK]) if cut else text
@@ -1071,6 +1147,11 @@ def _caption(s: Sample, original: Sample, names: list[str] | None,
         if label != _label_line(original, names):
             red.append(sum(ln.count("\n") + 1 for ln in lines))
         lines.append(label)
+    values = _values_line(s)
+    if values is not None:
+        if values != _values_line(original):
+            red.append(sum(ln.count("\n") + 1 for ln in lines))
+        lines.append(values)
     if text_changed or missing:
         marks.add("changed")
     return "\n".join(lines), frozenset(red), marks
@@ -1492,8 +1573,12 @@ def _row_summary(i: int, cells: list[Sample], columns: list[tuple[str, Any]], ca
                              "text_marks": [m for m in _SUMMARY_MARKS if m in marks]})
             if not any(h == "eval" for _, h in columns) and not normalize:
                 normalize = _fired(log, True)
-    return {"row": i + 1, "key": original.key, "source_key": source, "label": label, "class": name,
-            "modalities": [m for m in MODALITIES if m in original], "normalize": normalize, "variants": variants}
+    out = {"row": i + 1, "key": original.key, "source_key": source, "label": label, "class": name,
+           "modalities": [m for m in MODALITIES if m in original], "normalize": normalize, "variants": variants}
+    values = meta_values(original)
+    if values:  # a sample without a label: its metadata values (a regression target)
+        out["values"] = values
+    return out
 
 
 def _short(value: Any, most: int = 6) -> str:
@@ -1531,6 +1616,8 @@ def summary_lines(summary: Iterable[Mapping[str, Any]]) -> list[str]:
             head += f", class {shown(str(r['class']))}"
         elif r.get("label") is not None:
             head += f", label {r['label']}"
+        if r.get("values"):
+            head += ", " + shown(", ".join(f"{k} {v}" for k, v in r["values"].items()))
         out.append(head)
         for v in r["variants"]:
             parts = [" ".join([f"{op['section']}.{op['op']}", *(f"{k}={_short(x)}" for k, x in op["params"].items())])
@@ -1577,6 +1664,8 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     rec = rec.with_seed(params_seed(rec.seed, seed))
     alpha = blends_alpha(rec)
     ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error)
+    # a section for a modality the data lacks draws nothing: said, not left as "no op fired" (QA33 onemodality #3)
+    warn_inert(rec, shards, "every variant drawn equals its original", "preview")
     sources: dict[str, str] = {}
     groups = _class_groups(ds, sources)
     columns: list[tuple[str, Any]] = [("original", None)]

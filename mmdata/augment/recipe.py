@@ -65,7 +65,7 @@ import numbers
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -1378,7 +1378,123 @@ def _build_list(section: str, steps: Any, where: str, normalize: bool = False) -
         return []
     if not isinstance(steps, list):
         raise RecipeError(f"{where}: section {where!r} must be a list of steps like {{op: NAME, p: 0.5}}")
-    return [build_op(section, step, f"{where}[{j}]", normalize=normalize) for j, step in enumerate(steps)]
+    out = []
+    for j, step in enumerate(steps):
+        try:
+            out.append(build_op(section, step, f"{where}[{j}]", normalize=normalize))
+        except RecipeError as exc:
+            name = step.get("op") if isinstance(step, dict) else None
+            if isinstance(name, str) and name.lower().replace("-", "_") in _NOT_OPS and "unknown" in str(exc):
+                raise RecipeError(f"{exc}; {_NOT_OPS[name.lower().replace('-', '_')]}") from None
+            raise
+    return out
+
+
+#: names of what a recipe cannot hold but users write in one (QA33 labelnoise #11): where it is set instead
+_NOT_OPS = {n: ("label noise is no augmentation op: it is a training option, `mmdata train --label-noise F` "
+                "(mmdata.train.train(..., label_noise=F)), or an ablation's `controls: {label_noise: F}`")
+            for n in ("label_noise", "labelnoise", "noisy_labels", "label_flip")}
+
+
+def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset") -> tuple[list[str], bool]:
+    """What of ``recipe`` can never act on data whose samples hold only ``modalities`` (of image, audio, text),
+    as notes to warn with, one per section or op, and whether no step at all can act (the "augmented" samples
+    then equal their originals). ``mmdata augment`` and ``mmdata preview`` call it (:func:`warn_inert`) with the
+    modalities a dataset has, a trainer may with those it trains on; ``mmdata ablate`` says the same of an arm that only
+    changes such a section (QA33 onemodality #3: a recipe of image ops on an audio dataset wrote copies equal to
+    their sources, silently). Sections (random and ``normalize``) of a modality no sample has; a ``text``
+    section is live without text when ``choose_caption`` writes one from the sample's metadata;
+    ``consistent_hflip`` without images; ``modality_dropout`` that can drop none of its ``modalities`` (none
+    present, or no more present than ``keep_at_least`` keeps). ``batch`` ops (mixing the labels too) count as
+    acting.
+
+    Example:
+        >>> notes, none = inert_parts({"image": [{"op": "hflip"}]}, ["audio"], "d_audio")
+        >>> notes, none
+        (["recipe section 'image' (hflip) has no effect: d_audio has no image (it has audio)"], True)
+        >>> inert_parts({"sample": [{"op": "modality_dropout"}], "audio": [{"op": "gain"}]}, ["audio"])[0]
+        ["recipe step sample.modality_dropout#0 can never drop a modality: the dataset's samples have 1 (audio), and keep_at_least is 1"]
+    """
+    rec = load_recipe(recipe)
+    have = [m for m in ("image", "audio", "text") if m in set(modalities)]
+    has = f" (it has {', '.join(have)})" if have else " (it has none of image, audio, text)"
+    notes: list[str] = []
+    acts = bool(rec._batch_steps)
+
+    def names(ops: Sequence[Op]) -> str:
+        return ", ".join(dict.fromkeys(op.name for op in ops))
+
+    for sec in NORMALIZE_SECTIONS:
+        for where, ops in ((sec, rec.sections.get(sec, [])), (f"normalize.{sec}", rec.normalize_sections.get(sec, []))):
+            if not ops:
+                continue
+            if sec in have or (sec == "text" and any(op.name == "choose_caption" for op in _flat(ops))):
+                acts = True
+            else:
+                notes.append(f"recipe section {where!r} ({names(ops)}) has no effect: {data} has no {sec}{has}")
+    def why_inert(op: Op) -> str | None:  # a sample op that can never act on this data: why
+        if op.name == "consistent_hflip" and "image" not in have:
+            return f"has no effect: {data} has no image to flip{has}"
+        if op.name == "modality_dropout":
+            droppable = [m for m in have if m in op.modalities]
+            if not droppable:
+                return f"can never drop a modality: none of its modalities ({', '.join(op.modalities)}) is in {data}{has}"
+            if len(have) <= op.keep_at_least:
+                return (f"can never drop a modality: {data}'s samples have {len(have)} ({', '.join(have)}), and "
+                        f"keep_at_least is {op.keep_at_least}")
+        return None
+
+    for st in (s for s in rec._steps if s.section == "sample"):
+        whys = [why_inert(op) for op in _flat([st.op]) if not isinstance(op, Composite)]
+        if any(w is None for w in whys):
+            acts = True
+        else:
+            notes.append(f"recipe step {st.uid} {whys[0]}")
+    return notes, not acts
+
+
+def dataset_modalities(shards: Any) -> tuple[str, ...] | None:
+    """The modalities (of image, audio, text) some sample of the dataset folder ``shards`` has, from its card
+    (``dataset.json``'s ``modalities``); None where there is no card to read (bare shards, a URL not reached):
+    nothing is known before reading every sample.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=3), t + "/ds", progress=False)
+        >>> dataset_modalities(t + "/ds")
+        ('image', 'audio', 'text')
+    """
+    from mmdata.shards.index import is_dataset, load_card
+
+    try:
+        if not isinstance(shards, (str, Path)) or not is_dataset(shards):
+            return None
+        mods = load_card(shards, shard_lists=False).get("modalities") or {}
+    except (MMDataError, OSError, ValueError):
+        return None  # the command's own read of the dataset names the problem
+    return tuple(m for m in NORMALIZE_SECTIONS if isinstance(mods.get(m), dict) and mods[m].get("count", 1))
+
+
+def warn_inert(recipe: Any, shards: Any, same: str, command: str) -> list[str]:
+    """Warn, once each, of the parts of ``recipe`` that cannot act on the dataset ``shards``
+    (:func:`inert_parts` with :func:`dataset_modalities`), and when none of its steps can act, that ``same``
+    (what then equals its original: "the augmented copies equal their originals"); returns the warnings.
+    Nothing for bare shards (no card: the modalities are not known before reading them)."""
+    have = dataset_modalities(shards)
+    if have is None:
+        return []
+    try:
+        rec = load_recipe(recipe)
+    except (MMDataError, OSError):
+        return []  # the command's own load of the recipe reports it, in its words
+    notes, none = inert_parts(rec, have, str(shards))
+    if none and not rec.is_empty:
+        notes.append(f"no step of the recipe can act on {shards}: {same}")
+    for msg in notes:
+        warnings.warn(f"{command}: {msg}", UserWarning, stacklevel=3)
+    return notes
 
 
 def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: str | None = None) -> Recipe:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from itertools import islice
@@ -414,7 +415,8 @@ class MaxTokens(TextOp):
     its combining marks and variation selectors), with the text's own separators between them.
     Deterministic, for a fixed text budget at evaluation. Exact agreement. Known limit (every text op):
     Thai, Lao, Khmer, Myanmar and other scripts written without spaces are one unit per run of text, as no
-    dictionary segmenter ships offline."""
+    dictionary segmenter ships offline; a zero-width space U+200B (their explicit word break) separates
+    units as a space does."""
 
     section, name = "text", "max_tokens"
     PARAMS = {"n": Param("int", 32, 1, 100000, doc="maximum number of tokens kept")}
@@ -484,6 +486,13 @@ def _candidates(w: str, keys: frozenset[str]) -> list[int]:
     # not a letter a combining mark sits on (NFD "o\u0308"): its NFC form "ö" has no entry, so both forms draw alike
     return [ci for ci, ch in enumerate(w) if ch in keys and not _carries_mark(w, ci)]
 
+
+#: what typo's maps cover (said by its docs and its warning)
+TYPO_COVERS = ("its maps (nlpaug's English keyboard / OCR maps) have ASCII letters, digits and a few ASCII symbols only: "
+               "Latin-script text (its accented letters kept as they are); Arabic, Hebrew, Cyrillic, Greek, Devanagari, "
+               "Thai, CJK, Hangul and full-width Latin text gets no typo")
+#: captions typo has seen before it may warn that most of them have nothing it can change
+_TYPO_SEEN = 4
 
 #: texts of at least this many units draw typo's params in bulk (:func:`_typo_bulk`); shorter ones one draw at
 #: a time (cheaper for a caption: no state copied)
@@ -575,7 +584,10 @@ def _typo_bulk(op: Typo, rng: np.random.Generator, words: list[str]) -> list[lis
 class Typo(TextOp):
     """Character noise: in each word chosen with ``p_word``, replace one character by a keyboard
     neighbour or an OCR confusion (nlpaug KeyboardAug / OcrAug maps); ``[MASK]`` tokens are left alone. The
-    batched kernel edits the strings and re-tokenises.
+    batched kernel edits the strings and re-tokenises. Scripts: the maps have ASCII letters, digits and a
+    few ASCII symbols only, so Latin-script text is edited (its accented letters kept); Arabic, Hebrew,
+    Cyrillic, Greek, Devanagari, Thai, CJK, Hangul and full-width Latin text draws no edit, and the op warns
+    once when most captions it has seen (4 or more) have no character it can change.
 
     The kernel touches only the edited words: a word between single spaces is replaced in place, any
     other is rebuilt with its neighbours (:meth:`~mmdata.text.Tokenizer.rebuild` on that stretch); with an
@@ -594,6 +606,8 @@ class Typo(TextOp):
               "kind": Param("str", "keyboard", choices=("keyboard", "ocr"), doc="keyboard neighbours or OCR confusions")}
 
     def word_params(self, rng: np.random.Generator, words: list[str]) -> dict[str, Any]:
+        if not self.__dict__.get("_script_warned"):
+            self._count_editable(words)
         if len(words) >= _TYPO_BULK and type(rng.bit_generator) is np.random.PCG64:
             edits = _typo_bulk(self, rng, words)
             if edits is not None:
@@ -611,6 +625,21 @@ class Typo(TextOp):
             subs = cmap[w[ci]]
             edits.append([wi, ci, subs[int(pick(len(subs)))]])
         return {"edits": edits}
+
+    def _count_editable(self, words: list[str]) -> None:
+        """Count the captions none of whose first words has a character the map replaces, and warn once when
+        most of the first :data:`_TYPO_SEEN` or more do (QA33 multilingual #7: on Arabic, Cyrillic, CJK... the
+        op drew no edit and said nothing, and an ablation arm without it measured nothing). Only a warning:
+        the draws are the same."""
+        keys = _editable(self.kind)
+        seen, blank = self.__dict__.get("_script_counts", (0, 0))
+        seen, blank = seen + 1, blank + (not any(_candidates(w, keys) for w in words[:64]))
+        self.__dict__["_script_counts"] = (seen, blank)
+        if seen >= _TYPO_SEEN and 2 * blank > seen:
+            self.__dict__["_script_warned"] = True
+            warnings.warn(f"typo (kind: {self.kind}) can change no character of {blank} of the {seen} captions it has "
+                          f"seen: {TYPO_COVERS}; on this text it does nothing (an ablation arm without it measures "
+                          "nothing)", UserWarning, stacklevel=2)
 
     def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
         out = list(words)

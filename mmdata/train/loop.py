@@ -575,6 +575,10 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         plan = _cache_plan(cache, cache_budget_mb, st, modalities, world, inputs)
         data_warnings += modality_warnings(st, modalities)  # a scored split without a modality the model uses
         data_warnings += duplicate_warnings(data, card, roles)  # the card's copies across the splits read, label conflicts
+        if recipe is not None:  # QA33 onemodality #3: recipe parts for modalities the model does not read did nothing, unsaid
+            from mmdata.augment.recipe import inert_parts
+
+            data_warnings += [f"recipe: {note}" for note in inert_parts(recipe, modalities, f"the training of {data}")[0]]
         torch.manual_seed(seed)
         # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
         # stay the derived ones (the encoder adapts, early fusion pools)
