@@ -865,6 +865,28 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
     return batch
 
 
+#: the modalities every batch of :func:`mmdata.loader` (and of a dataset's ``collate_fn``) has a presence mask for,
+#: all False where the dataset lacks one: model code indexes ``batch.present["audio"]`` on any dataset (QA33
+#: onemodality #4: a text-only dataset's batches had no ``present["audio"]``, a KeyError in user code)
+MASKED_MODALITIES = ("image", "audio", "text")
+
+
+def with_masks(batch: Batch, names: Sequence[str] = MASKED_MODALITIES) -> Batch:
+    """``batch`` with an all-False presence mask for each of ``names`` it has none for: a mask only, no data
+    (``batch["audio"]`` stays absent, ``"audio" in batch`` False). A new Batch when one is added, else ``batch``.
+
+    Example:
+        >>> b = with_masks(collate([Sample("a", {"text": "hi"})]))
+        >>> b.present["audio"].tolist(), "audio" in b
+        ([False], False)
+    """
+    missing = [m for m in names if m not in batch.present]
+    if not missing:
+        return batch
+    n = len(batch.keys)
+    return replace(batch, present={**batch.present, **{m: torch.zeros(n, dtype=torch.bool) for m in missing}})
+
+
 def uncollate(batch: Batch) -> list[Sample]:
     """Split a batch back into samples, trimming padding and dropping absent fields.
 

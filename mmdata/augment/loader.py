@@ -84,11 +84,11 @@ from mmdata.checks import expect_int, expect_names, expect_state, unknown_keywor
 from mmdata.errors import MMDataError, RecipeError, ShardError
 from mmdata.rng import check_epoch, derive, derive_int
 from mmdata.shards import index as idx
-from mmdata.shards.blend import BlendDataset
+from mmdata.shards.blend import BlendDataset, mixed_formats
 from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, absolute_sources, check_positions,
                                    check_unsized_state, dist_rank_world, expect_keys, merge_errors, open_dataset,
                                    other_ranks_state, reader_id, summed_counts)
-from mmdata.types import TOKENIZER, Batch, Sample, as_tokenizer, collate
+from mmdata.types import MASKED_MODALITIES, TOKENIZER, Batch, Sample, as_tokenizer, collate, with_masks
 from mmdata.urls import is_remote
 
 AUGMENT_ON = ("workers", "device")
@@ -373,6 +373,7 @@ class Loader:
                  balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
                  prefetch: int | None = None, cache: bool = False, modalities: Sequence[str] | None = None,
                  on_error: str = "raise", stage: str = "train", weights: Mapping[str, float] | None = None,
+                 label_map: Mapping[str, Mapping[str, str]] | None = None,
                  plan_in_workers: bool | None = None, multiprocessing_context: Any = None,
                  worker_init_fn: Callable[[int], None] | None = None, timeout: float = 0,
                  transform: Callable[[Sample], Sample] | None = None, max_duration: float | None = None,
@@ -474,6 +475,10 @@ class Loader:
             raise MMDataError(f"weights={weights!r}: weights blend several datasets; pass them as a mapping of names to "
                               f"dataset folders, e.g. loader({{'mine': 'data/mine', 'public': 'data/public'}}, ..., "
                               f"weights={{'public': 0.5}})")
+        if label_map is not None and not blended:
+            raise MMDataError(f"label_map={label_map!r}: it renames the classes of a blend's datasets before they are "
+                              f"merged by name; pass the datasets as a mapping of names to folders, e.g. loader({{'A': "
+                              f"'data/a', 'C': 'data/c'}}, ..., label_map={{'C': {{'Cat': 'cat'}}}})")
         if blended and cache:
             raise MMDataError("cache=True with a blend of datasets: the cache holds one dataset folder's split; read the "
                               "blend without cache")
@@ -490,13 +495,19 @@ class Loader:
         self.source: ShardDataset | MemoryDataset | BlendDataset
         if blended:
             self.source = BlendDataset(path, weights=weights, split=split, modalities=modalities, shuffle=shuffle,
-                                       seed=seed, epoch=epoch, on_error=on_error, **reader_kw)
+                                       seed=seed, epoch=epoch, on_error=on_error, label_map=label_map, **reader_kw)
+            ran = [op.name for ops in self.recipe.normalize_sections.values() for op in ops]
+            mixed = mixed_formats(self.source, ran)
+            if mixed is not None:  # said now, not as collate's refusal of the first batch that mixes the datasets
+                warnings.warn(mixed, UserWarning, stacklevel=3)
         else:
             self.source = open_dataset(path, split=split, modalities=modalities, shuffle=shuffle, seed=seed, epoch=epoch,
                                        on_error=on_error, **reader_kw)
         # every batch carries the dataset's fields (presence masks; -1 labels, empty texts), also one
         # none of whose samples has a label or some modality
         fields = idx.dataset_fields(self.source.card, modalities)
+        # and image / audio / text masks where the dataset lacks them (of those modalities= keeps): see _finish
+        self._masks = tuple(m for m in MASKED_MODALITIES if modalities is None or m in modalities)
         self._collate = functools.partial(_collate_with, fields=fields,
                                           tokenizer=self.tokenizer)
         if self._bucketing is not None:
@@ -1122,7 +1133,7 @@ class Loader:
 
     def _finish(self, batch: Batch) -> Batch:
         if self.stage != "train":
-            return batch
+            return with_masks(batch, self._masks)
         if self.augment_on == "device" and self.recipe.has_random:
             ahead = batch.meta.pop(PLAN, None)  # drawn by the worker for this batch (and epoch)
             plan = ahead["steps"] if ahead is not None and ahead["epoch"] == self.epoch else None
@@ -1138,7 +1149,9 @@ class Loader:
             batch = self.recipe.apply_batched(batch, self.epoch, plan=plan, mix=False)  # the batch section: below
         if self.recipe.has_batch_ops:
             batch = self.recipe.apply_batch_section(batch, self.epoch)
-        return batch
+        # after the recipe, which reads a mask as "the dataset has this field": every standard modality's mask,
+        # all False where the dataset has none (as a dataset's collate_fn gives them)
+        return with_masks(batch, self._masks)
 
     def _claim_pass(self) -> int:
         """Number a new pass, refusing one that would overlap another thread's open pass: both would share
@@ -1561,6 +1574,11 @@ def loader(path: str | Path | Sequence[Any] | Mapping[str, str | Path], batch_si
            stage: str = "train", **kw: Any) -> Loader:
     """Batches of normalized (and, in training, augmented) multimodal samples.
 
+    Every batch has a presence mask (``batch.present[m]``, bool (B,)) for each modality the dataset has, and
+    for image, audio and text also where it has none (all False, no data: model code indexes
+    ``present["audio"]`` on a text-only dataset too), as ``DataLoader(ds, collate_fn=ds.collate_fn)`` gives
+    them; with ``modalities=``, for the modalities kept.
+
     Args:
         path: dataset folder (or shards: a tar, a list of them, a glob; see :func:`mmdata.open_dataset`), or
             ``{name: dataset folder}``: several datasets read as one blend (:func:`mmdata.blend`; ``weights``
@@ -1584,7 +1602,7 @@ def loader(path: str | Path | Sequence[Any] | Mapping[str, str | Path], batch_si
             (the normalize stage only, in order: validation / test data).
         **kw: ``shuffle`` (default: True in training, False in eval), ``drop_last``, ``pin_memory``,
             ``prefetch`` (batches each DataLoader worker loads ahead, default 2; warned of without workers),
-            ``cache``, ``modalities``, ``on_error``, ``weights`` (a blend's),
+            ``cache``, ``modalities``, ``on_error``, ``weights`` and ``label_map`` (a blend's: :func:`mmdata.blend`),
             ``plan_in_workers`` (``augment_on="device"`` with workers: the workers draw each batch's params,
             :meth:`~mmdata.augment.Recipe.plan_batched`, and the main process only runs the kernels; default:
             when ``device`` is not the CPU), the DataLoader's ``multiprocessing_context`` (``"spawn"``,

@@ -591,6 +591,7 @@ class DataModule(pl.LightningDataModule):
         self._pending: dict[str, Any] | None = None
         self._train: EpochLoader | None = None
         self._gathered: tuple[tuple[int, ...], list[Any]] | None = None  # (when, every rank's state): _with_ranks
+        self._absent_warned: set[str] = set()  # default splits the dataset lacks, warned of once (see _eval)
         self._check_splits()
         # keys= per loader: each stage's split's share of the selection (None: no keys=, or not for a dataset folder)
         self._stage_keys = self._select_keys()
@@ -814,6 +815,9 @@ class DataModule(pl.LightningDataModule):
             loader_kw.pop("weights", None)  # a blend's weights shape training epochs; evaluation reads each sample once
             if isinstance(path, Mapping):
                 path = self._blended(split) or path  # none has it: the loader names the split missing
+        if isinstance(path, Mapping) and isinstance(loader_kw.get("label_map"), Mapping):
+            # the renames of the datasets this loader blends (evaluation: those that have the split)
+            loader_kw["label_map"] = {name: m for name, m in loader_kw["label_map"].items() if name in path}
         if self._stage_keys is not None:  # this loader's share of keys= (a split not checked: the loader says why)
             from mmdata.shards.reader import split_names
 
@@ -832,7 +836,20 @@ class DataModule(pl.LightningDataModule):
             return []
         splits = self._splits()
         if splits is not None and split not in splits and isinstance(split, _Default):
-            return []  # left at its default: this dataset has no such stage (a name given raises in the loader)
+            # left at its default: this dataset has no such stage (a name given raises in the loader). Said once
+            # per split (QA33 onemodality #11): a split that ended up empty at shard time otherwise skips
+            # validation without a word, and a checkpoint monitoring val_* fails epochs later
+            if split not in self._absent_warned:
+                self._absent_warned.add(str(split))
+                import warnings
+
+                arg = next((a for a in ("val_split", "test_split", "predict_split") if getattr(self, a) is split),
+                           "split")
+                warnings.warn(f"DataModule: {self.path}: no split {str(split)!r} ({arg} left at its default); it has "
+                              f"{sorted(splits)}: its loader is empty, so Lightning skips that stage (a checkpoint or "
+                              f"early stopping monitoring its metrics finds none); re-shard with that split, name "
+                              f"another ({arg}=...), or pass {arg}=None to say there is none", UserWarning, stacklevel=3)
+            return []
         # the training recipe's normalize stage unless an eval recipe is given: messy data (mixed sizes,
         # modes, rates) must be brought to one shape for validation too; random sections never run here
         recipe = self.recipe if self.eval_recipe is None else self.eval_recipe
@@ -854,12 +871,13 @@ class DataModule(pl.LightningDataModule):
         return self._train
 
     def val_dataloader(self) -> Any:
-        """The validation split in order, without augmentation (``eval_recipe``); ``[]`` if absent.
+        """The validation split in order, without augmentation (``eval_recipe``); ``[]`` if absent (warned once:
+        Lightning then skips validation).
         Under DDP every rank gets the same number of batches (``even_batches``)."""
         return self._eval(self.val_split)
 
     def test_dataloader(self) -> Any:
-        """The test split in order; ``[]`` if absent."""
+        """The test split in order; ``[]`` if absent (warned once)."""
         return self._eval(self.test_split)
 
     def predict_dataloader(self) -> Any:

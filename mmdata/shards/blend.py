@@ -22,12 +22,16 @@ with this reader's guarantees kept:
 * **Keys and labels stay apart**: a sample's key is ``"<name>/<key>"`` (two datasets' ``000001`` are
   two samples, with their own augmentation draws) and ``meta["source"]`` names its dataset. Class
   names are merged by name: the blend's classes are the first dataset's, then each further dataset's
-  new names, and every label is mapped into them (``label_names``). Fields are the union of the
+  new names, and every label is mapped into them (``label_names``); ``label_map=`` renames a dataset's classes
+  first (``{"C": {"Cat": "cat"}}``). Fields are the union of the
   datasets' fields; a dataset without a field gives all-False presence for it, as a missing modality.
 * Losses (``on_error="skip"`` / ``"warn"``) are counted per dataset and summed (``skipped``); a dataset
   whose share ends early leaves the rest of its places in the plan empty. A sample's ``meta["skipped"]``
   is the losses before it; a resume starts from the saved counts, so its counts and records are those
   of the uninterrupted epoch.
+* **Copies across datasets are warned of**: a sample read whose image or audio bytes (size and CRC-32, from
+  the indexes) are in another of the datasets — in a split not read (a test sample trained on), or read
+  too (one item twice per epoch) — is counted in the card's ``duplicates`` and warned of, with examples.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
-from mmdata.checks import expect_bool, expect_int, expect_state
+from mmdata.checks import expect_bool, expect_int, expect_state, plural
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
@@ -96,7 +100,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     def __init__(self, datasets: Mapping[str, str | Path], *, weights: Mapping[str, float] | None = None,
                  split: str | Mapping[str, str] = "train", modalities: Sequence[str] | None = None,
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
-                 **reader_kw: Any) -> None:
+                 label_map: Mapping[str, Mapping[str, str]] | None = None, **reader_kw: Any) -> None:
         if not isinstance(datasets, Mapping) or not datasets:
             raise ShardError(f"blend: expected a mapping of names to dataset folders, e.g. {{'mine': 'data/mine', "
                              f"'public': 'data/public'}}, got {datasets!r}")
@@ -128,6 +132,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         if reader_kw.get("partition") is False:
             raise ShardError("blend: partition=False is not supported (each reader reads its own share of the plan)")
         chosen = self._selection(reader_kw.pop("keys", None), list(datasets))
+        renames = _check_label_map(label_map, list(datasets))
         self.split = splits
         self.shuffle = expect_bool(shuffle, "shuffle", error=ShardError)
         self.seed = expect_int(seed, "seed", error=ShardError)
@@ -157,6 +162,13 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                               f"datasets' class names '0'..'{classes - 1}' (give it names: mmdata shard --labels)",
                               UserWarning, stacklevel=3)
             own = [str(x) for x in (named or range(classes))]
+            if name in renames:
+                unknown = [x for x in renames[name] if x not in own]
+                if unknown:
+                    raise ShardError(f"blend label_map[{name!r}]: {', '.join(map(repr, unknown))} "
+                                     f"{'is' if len(unknown) == 1 else 'are'} no class of {name!r} ({datasets[name]}); "
+                                     f"its classes are {own}")
+                own = [renames[name].get(x, x) for x in own]  # before the merge by name: 'Cat' -> 'cat' is A's cat
             for x in own:
                 if x not in names:
                     names[x] = len(names)
@@ -165,11 +177,17 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         near = _near_names(first)
         if near:
             warnings.warn(near, UserWarning, stacklevel=3)
+        dups = _duplicates(self.datasets, splits, self.weights)
+        if dups is not None and dups["samples"]:
+            warnings.warn(_duplicates_warning(dups), UserWarning, stacklevel=3)
         self.label_names: list[str] | None = list(names) or None
+        self._formats = _formats(self.datasets, splits)
         self.card: dict[str, Any] = {
-            "blend": {n: {"path": str(p), "split": splits[n], "weight": self.weights[n]} for n, p in datasets.items()},
+            "blend": {n: {"path": str(p), "split": splits[n], "weight": self.weights[n],
+                          **({"label_map": dict(renames[n])} if n in renames else {})} for n, p in datasets.items()},
             "num_classes": len(names), "label_names": list(names),
             "modalities": {f: {} for ds in self.datasets.values() for f in idx.dataset_fields(ds.card)},
+            **({"duplicates": dups} if dups is not None else {}),
         }
         self.board: Any = None  # set by mmdata.loader: worker counts reach the main process
         # a plain DataLoader's workers post here (see ResumableEpochs._posting); its datasets post through it
@@ -497,14 +515,221 @@ def _near_names(first: Mapping[str, str]) -> str | None:
     if not pairs:
         return None
     shown = ", ".join(pairs[:6]) + (f", ... ({len(pairs)} pairs)" if len(pairs) > 6 else "")
-    order = list(dict.fromkeys(first.values())).index
-    later = sorted({first[b] for same in groups.values() for b in same[1:] if first[b] != first[same[0]]}, key=order)
-    earlier = sorted({first[same[0]] for same in groups.values() if any(first[b] != first[same[0]] for b in same[1:])},
-                     key=order)
+    # the remedy spelt out: each later dataset's name mapped to the name that came first. Not re-sharding with
+    # --labels: shard matches those exactly, so 'Cat' would lose its label instead of joining 'cat' (QA33 multisite #4)
+    renames: dict[str, dict[str, str]] = {}
+    for same in groups.values():
+        for b in same[1:]:
+            if first[b] != first[same[0]]:
+                renames.setdefault(first[b], {})[b] = same[0]
     return (f"blend: class names differ only in case, spaces at the start or end or Unicode form: {shown}; classes "
             f"are merged by exact name, so each of these is two classes (label_names has {len(first)}); to merge "
-            f"them, re-shard {', '.join(map(repr, later))} with --labels listing the class names of "
-            f"{', '.join(map(repr, earlier))} (its dataset.json label_names, one per line)")
+            f"them, map the names in the blend: label_map={renames!r} (mmdata.blend / mmdata.loader / the Lightning "
+            f"DataModule take it)")
+
+
+def _check_label_map(label_map: Any, names: list[str]) -> dict[str, dict[str, str]]:
+    """``label_map=`` of a blend: ``{dataset name: {its class name: the blend's name}}``, checked (a dataset it
+    names must be in the blend, every name a non-empty string); the class names are checked against each
+    dataset's when it is opened."""
+    if label_map is None:
+        return {}
+    example = "e.g. {'C': {'Cat': 'cat', 'cats': 'cat'}}"
+    if not isinstance(label_map, Mapping):
+        raise ShardError(f"blend label_map: expected {{dataset name: {{class name: name in the blend}}}}, {example}; "
+                         f"got {label_map!r}")
+    unknown = [n for n in label_map if n not in names]
+    if unknown:
+        raise ShardError(f"blend label_map: {unknown} name no dataset of the blend; it has {names}")
+    out: dict[str, dict[str, str]] = {}
+    for name, renames in label_map.items():
+        if not isinstance(renames, Mapping):
+            raise ShardError(f"blend label_map[{name!r}]: expected {{class name: name in the blend}}, {example}; "
+                             f"got {renames!r}")
+        bad = [(k, v) for k, v in renames.items() if not (isinstance(k, str) and isinstance(v, str) and k and v.strip())]
+        if bad:
+            raise ShardError(f"blend label_map[{name!r}]: class names map to class names (non-empty strings), got "
+                             f"{', '.join(f'{k!r}: {v!r}' for k, v in bad[:3])}")
+        out[name] = dict(renames)
+    return out
+
+
+#: what one batch cannot mix (collate refuses it): the index column, what it is called, its unit, the normalize
+#: ops that bring every sample to one value
+_MIXES = (("image_channels", "image channels", "", ("to_rgb", "to_gray")),
+          ("audio_sample_rate", "audio sample rates", " Hz", ("resample",)),
+          ("audio_channels", "audio channels", "", ("to_mono",)))
+
+
+def _formats(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]) -> dict[str, dict[str, list[int]]]:
+    """Per column of :data:`_MIXES`, each dataset's distinct values in the split the blend reads (from the
+    indexes); a dataset whose index cannot say is left out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: dict[str, dict[str, list[int]]] = {c: {} for c, *_ in _MIXES}
+    for name, ds in datasets.items():
+        try:
+            rows = idx.load_index(ds.root, columns=["split", *out], storage_options=ds.storage_options, card=ds.card)
+        except ShardError:
+            continue
+        wanted = [splits[name]] if isinstance(splits[name], str) else list(splits[name])
+        rows = rows.filter(pc.is_in(rows["split"].cast(pa.string()), value_set=pa.array(wanted, pa.string())))
+        for column in out:
+            got = sorted(v for v in pc.unique(rows[column]).to_pylist() if v is not None)
+            if got:
+                out[column][name] = got
+    return out
+
+
+def mixed_formats(blend: BlendDataset, normalized: Sequence[str] = ()) -> str | None:
+    """A warning when the blend's datasets differ in what one batch cannot mix — image channels (RGB / gray),
+    audio sample rates or channels — and none of ``normalized`` (the names of the recipe's normalize ops)
+    brings them to one: collate would refuse the first batch that mixes them, long after the blend was made
+    (QA33 multisite #11). None when they agree or are normalised."""
+    said, spec = [], {}
+    for column, what, unit, fixes in _MIXES:
+        if blend.modalities is not None and column.split("_")[0] not in blend.modalities:
+            continue  # not read (modalities=)
+        per = blend._formats.get(column, {})
+        if len({v for vs in per.values() for v in vs}) < 2 or len({tuple(vs) for vs in per.values()}) < 2:
+            continue
+        if any(op in normalized for op in fixes):
+            continue
+        said.append(f"{what} ({'; '.join(f'{n}: ' + ', '.join(f'{v}{unit}' for v in vs) for n, vs in per.items())})")
+        values = [v for vs in per.values() for v in vs]
+        if column == "image_channels":
+            spec["channels"] = 3 if 3 in values else 1
+        elif column == "audio_sample_rate":
+            spec["sample_rate"] = max(set(values), key=values.count)
+        else:
+            spec["mono"] = True
+    if not said:
+        return None
+    args = ", ".join(f"{k}={v!r}" for k, v in spec.items())
+    return (f"blend: its datasets differ in {' and '.join(said)}: a batch mixing them does not collate (collate refuses "
+            f"it, at the first such batch); read the blend with a recipe whose normalize stage brings every sample to "
+            f"one format, e.g. mmdata.loader({{...}}, batch_size, recipe={{'normalize': "
+            f"mmdata.augment.recipe.normalize_spec({args})}})")
+
+
+def _duplicates(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any], weights: Mapping[str, float],
+                k: int = 3) -> dict[str, Any] | None:
+    """Samples the blend reads whose image or audio bytes are in another of its datasets too (QA33 multisite #3:
+    sites sharded apart, one photo in A's test split and in C's train split, and the blend trained on it
+    silently; ``mmdata shard`` finds these only within one dataset). Candidates share a member's size and CRC-32
+    (both in every index: nothing is read from the shards); text is left out, as shard leaves it out (one short
+    caption is many samples'), and so are two names of one folder. Returns None with fewer than two folders,
+    else the card's ``duplicates``:
+
+    * ``samples``: samples read with a copy in another dataset;
+    * ``other_splits``: those whose copy the blend does not read (another split, or a sample ``keys=`` leaves
+      out): a test sample trained on;
+    * ``read_twice``: those whose copy the blend reads too, in an earlier dataset (one item twice per epoch;
+      each pair counted once);
+    * ``examples``: up to k pairs ``[[blend key, split], [blend key, split]]``, copies not read first;
+    * ``compared``: ``"size and CRC-32"``; ``unchecked``: datasets whose index has no CRC-32s (written
+      before 2026-12-04).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from mmdata.shards.writer import _MEDIA_MEMBER
+
+    folders: dict[str, int] = {}
+    parts, keys, unchecked = [], [], []
+    for i, (name, ds) in enumerate(datasets.items()):
+        folder = folders.setdefault(str(ds.root), len(folders))
+        try:
+            rows = idx.load_index(ds.root, columns=["key", "split", "members", "sizes", "member_crc32"],
+                                  storage_options=ds.storage_options, card=ds.card)
+        except ShardError:  # the reader read this index already: only the column is missing (an older index)
+            unchecked.append(name)
+            keys.append(([], []))
+            continue
+        keys.append((rows["key"].to_pylist(), rows["split"].to_pylist()))
+        wanted = [splits[name]] if isinstance(splits[name], str) else list(splits[name])
+        members = rows["members"].combine_chunks()
+        parent = pc.list_parent_indices(members)
+        flat = pa.table({"row": parent, "member": pc.list_flatten(members),
+                         "size": pc.list_flatten(rows["sizes"].combine_chunks()),
+                         "crc": pc.list_flatten(rows["member_crc32"].combine_chunks())})
+        flat = flat.filter(pc.and_(pc.and_(pc.is_valid(flat["crc"]), pc.greater(flat["size"], 0)),
+                                   pc.match_substring_regex(pc.utf8_lower(flat["member"]), _MEDIA_MEMBER)))
+        read = pc.is_in(rows["split"].combine_chunks().take(flat["row"]), value_set=pa.array(wanted, pa.string()))
+        if ds.keys is not None:  # keys=: only the samples selected are read
+            read = pc.and_(read, pc.is_in(rows["key"].combine_chunks().take(flat["row"]),
+                                          value_set=pa.array(sorted(ds.keys), pa.string())))
+        if not weights[name]:
+            read = pa.array([False] * flat.num_rows, pa.bool_())
+        parts.append(pa.table({"ds": pa.array([i] * flat.num_rows, pa.int64()), "folder": pa.array(
+            [folder] * flat.num_rows, pa.int64()), "row": flat["row"], "size": flat["size"], "crc": flat["crc"],
+            "read": read}))
+    if len(folders) < 2:
+        return None
+    out: dict[str, Any] = {"samples": 0, "other_splits": 0, "read_twice": 0, "examples": [],
+                           "compared": "size and CRC-32"}
+    if unchecked:
+        out["unchecked"] = unchecked
+    if not parts:
+        return out
+    flat = pa.concat_tables(parts)
+    per = flat.group_by(["size", "crc"]).aggregate([("folder", "count_distinct")])
+    per = per.filter(pc.greater(per["folder_count_distinct"], 1))
+    if per.num_rows == 0:
+        return out
+    dup = flat.join(per.select(["size", "crc"]), ["size", "crc"], join_type="inner").sort_by(
+        [("size", "ascending"), ("crc", "ascending"), ("ds", "ascending"), ("row", "ascending")])
+    groups: dict[tuple[int, int], list[tuple[int, int, int, bool]]] = {}
+    for size, crc, d, f, r, rd in zip(*(dup[c].to_pylist() for c in ("size", "crc", "ds", "folder", "row", "read"))):
+        groups.setdefault((size, crc), []).append((f, d, r, rd))
+    names = list(datasets)
+    leaked: dict[tuple[int, int], tuple[int, int]] = {}  # read sample -> its copy in a split not read
+    twice: dict[tuple[int, int], tuple[int, int]] = {}  # read sample -> its copy read too
+    for entries in groups.values():
+        # the first entry of up to two folders, read and not read: a partner in another folder in O(1) per entry
+        firsts: dict[bool, list[tuple[int, tuple[int, int]]]] = {True: [], False: []}
+        for f, d, r, rd in entries:
+            got = firsts[rd]
+            if len(got) < 2 and all(g != f for g, _ in got):
+                got.append((f, (d, r)))
+        for f, d, r, rd in entries:
+            if not rd:
+                continue
+            other = next((e for g, e in firsts[False] if g != f), None)
+            if other is not None:
+                leaked.setdefault((d, r), other)
+            other = next((e for g, e in firsts[True] if g != f), None)
+            if other is not None and other[0] < d:  # a pair read twice is counted once: at its later dataset's sample
+                twice.setdefault((d, r), other)
+    if not leaked and not twice:
+        return out
+
+    def shown(sample: tuple[int, int]) -> list[str]:
+        d, r = sample
+        return [f"{names[d]}/{keys[d][0][r]}", keys[d][1][r]]
+
+    out.update({"samples": len(set(leaked) | set(twice)), "other_splits": len(leaked), "read_twice": len(twice),
+                "examples": [[shown(a), shown(b)] for a, b in [*sorted(leaked.items()), *sorted(twice.items())][:k]]})
+    return out
+
+
+def _duplicates_warning(dups: Mapping[str, Any]) -> str:
+    """The warning for :func:`_duplicates`' entry (some sample found)."""
+    ex = dups["examples"][0]
+    said = []
+    n = dups["other_splits"]
+    if n:
+        said.append(f"{plural(n, 'sample')} of the blended split{'' if n == 1 else 's'} {'holds' if n == 1 else 'hold'} "
+                    f"the same image or audio bytes as a sample of another of its datasets in a split the blend does "
+                    f"not read (one item in two splits: a test sample that is also trained on)")
+    n = dups["read_twice"]
+    if n:
+        said.append(f"{plural(n, 'sample')} {'is a copy of a sample' if n == 1 else 'are copies of samples'} of an "
+                    f"earlier dataset of the blend, both read (one item read twice per epoch under two names)")
+    return (f"blend: {'; '.join(said)} (same size and CRC-32: very likely the same bytes; e.g. {ex[0][0]!r} "
+            f"({ex[0][1]}) and {ex[1][0]!r} ({ex[1][1]})); the blend's card lists them (duplicates); remove the copies "
+            f"from one dataset, or re-shard so that each item is in one split")
 
 
 def _at(frac: Fraction, count: int) -> int:
@@ -533,7 +758,8 @@ def _until(samples: Iterator[Sample], end: int) -> Iterator[Sample]:
 
 def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | None = None,
           split: str | Mapping[str, str] = "train", modalities: Sequence[str] | None = None, shuffle: bool = False,
-          seed: int = 0, epoch: int = 0, on_error: str = "raise", **reader_kw: Any) -> BlendDataset:
+          seed: int = 0, epoch: int = 0, on_error: str = "raise",
+          label_map: Mapping[str, Mapping[str, str]] | None = None, **reader_kw: Any) -> BlendDataset:
     """Read several dataset folders as one dataset, each ``weights[name]`` times per epoch.
 
     Args:
@@ -542,6 +768,10 @@ def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | Non
         weights: passes over each dataset per epoch (default 1): 2 reads it twice (two shuffles), 0.5
             half of it (another half each epoch when shuffled), 0 not at all.
         split: the split to read, or ``{name: split}`` when the datasets name them differently.
+        label_map: class names renamed before the merge by name, per dataset: ``{"C": {"Cat": "cat", "cats":
+            "cat"}}`` puts C's 'Cat' and 'cats' samples in the class 'cat' (a name the dataset does not have
+            raises ShardError naming its classes). The blend warns of names of two datasets that differ only
+            in case or spaces, with the ``label_map`` that merges them.
         modalities, shuffle, seed, epoch, on_error, **reader_kw: as :func:`open_dataset` (``decode``
             and ``partition`` must stay True).
 
@@ -555,5 +785,9 @@ def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | Non
         >>> [s.key for s in ds]  # b read twice: its second read's keys end in #r1
         ['a/000000', 'a/000001', 'a/000002', 'a/000003', 'b/000000', 'b/000001', 'b/000000#r1', 'b/000001#r1']
     """
-    return BlendDataset(datasets, weights=weights, split=split, modalities=modalities, shuffle=shuffle, seed=seed,
-                        epoch=epoch, on_error=on_error, **reader_kw)
+    out = BlendDataset(datasets, weights=weights, split=split, modalities=modalities, shuffle=shuffle, seed=seed,
+                       epoch=epoch, on_error=on_error, label_map=label_map, **reader_kw)
+    mixed = mixed_formats(out)  # no recipe here: collate_fn, or a DataLoader's, would refuse mixed batches
+    if mixed is not None:
+        warnings.warn(mixed, UserWarning, stacklevel=2)
+    return out

@@ -123,7 +123,7 @@ from mmdata.shards.tario import (
     indexed_members,
     iter_members,
 )
-from mmdata.types import Sample, new_sample
+from mmdata.types import MASKED_MODALITIES, Sample, collate, new_sample, with_masks
 from mmdata.urls import is_folder_url, is_remote, local_path, protocol, redact, redact_text, unless_file_url
 
 log = logging.getLogger("mmdata.reader")
@@ -1211,6 +1211,7 @@ def _bare_sources(path: Any, splits: tuple[str, ...], storage_options: dict[str,
     A list's (or a ``::``-joined string's) tars named for several splits are warned of once, for the whole
     list (QA30 D3: each entry alone named one split, so a list of train, val and test tars was silent)."""
     if isinstance(path, (list, tuple)):
+        _refuse_folder_list(path, splits)
         found = [_bare_sources(p, splits, storage_options, warn=False) for p in path]
         if warn:  # a folder's tars are its split's already: only the tars given as tars and patterns count
             _warn_mixed_splits(path, [u for f in found if not f[1] for u in f[0]])
@@ -1221,6 +1222,38 @@ def _bare_sources(path: Any, splits: tuple[str, ...], storage_options: dict[str,
     if warn:
         _warn_mixed_splits(path, tars)
     return tars, False
+
+
+def _collate_masked(samples: Sequence[Sample], fields: Sequence[str], masks: Sequence[str]) -> Any:
+    """A dataset's ``collate_fn`` (module level: DataLoader workers pickle it): :func:`mmdata.collate` with its
+    fields, and the ``masks`` of the standard modalities (:func:`mmdata.types.with_masks`), as mmdata.loader's."""
+    return with_masks(collate(samples, fields=fields), masks)
+
+
+def _refuse_folder_list(path: Sequence[Any], splits: tuple[str, ...]) -> None:
+    """Refuse a list (or ``::``-joined string) holding a dataset folder: a list is read as given, so each
+    folder's tars of every split would be one stream — ``split`` ignored, its test samples trained on — and
+    each folder's class ids its own (QA33 multisite #2: only the mixed-splits warning said anything). Several
+    datasets read as one are a blend (one split of each, classes matched by name); one folder is read alone.
+    Bare folders (no dataset.json) stay: each gives its own split's tars."""
+    folders = [p for p in path
+               if isinstance(p, (str, Path)) and not is_remote(p) and os.path.isdir(p) and idx.dataset_marks(p)]
+    if not folders:
+        return
+    split = splits[0] if len(splits) == 1 else list(splits)
+    shown = ", ".join(repr(redact(str(p))) for p in folders[:3]) + (", ..." if len(folders) > 3 else "")
+    names = [re.sub(r"[^\w.-]", "_", Path(str(p)).name) or f"d{i}" for i, p in enumerate(folders[:2])]
+    if len(set(names)) < len(names):
+        names = ["a", "b"]
+    example = ", ".join(f"{n!r}: {str(p)!r}" for n, p in zip(names, folders[:2]))
+    alone = (f"; one dataset: pass its folder alone (open_dataset({str(folders[0])!r}, split={split!r}))"
+             if len(folders) == 1 else "")
+    raise ShardError(f"a list holding the dataset folder{'s' if len(folders) > 1 else ''} {shown} is not read as one "
+                     f"dataset: a list is read as given (split {split!r} would not apply: every split of each folder, "
+                     f"test samples included, would be one stream, and each folder's class ids its own); read the split "
+                     f"of several datasets as one, with classes matched by name, as a blend: mmdata.blend({{{example}"
+                     f"{', ...' if len(folders) > 2 else ''}}}, split={split!r}) (mmdata.loader and the Lightning "
+                     f"DataModule take the same mapping){alone}; or list the tars to read yourself")
 
 
 def _warn_mixed_splits(path: Any, tars: list[str]) -> None:
@@ -1249,7 +1282,8 @@ def _warn_mixed_splits(path: Any, tars: list[str]) -> None:
         what, one = f"{redact(str(path))}: a pattern is", f"e.g. '{first}-*.tar' in that folder"
     warnings.warn(f"{what} read as given (split does not apply), and its {len(tars)} tars "
                   f"are named for {len(named)} splits ({counts}): they are read as one stream; pass one split's tars "
-                  f"({one}), or the folder itself with split=...", UserWarning,
+                  f"({one}), or the folder itself with split=... (several dataset folders: mmdata.blend({{name: "
+                  f"folder, ...}}, split=...))", UserWarning,
                   stacklevel=5)  # open_dataset's caller
 
 
@@ -1980,8 +2014,9 @@ class ResumableEpochs:
         modality the dataset has — all False in a batch none of whose samples has it (a shard of clips
         without audio, one rank's batch under DDP), where plain ``collate_fn=mmdata.collate`` has no
         ``present["audio"]`` at all (distributed QA: ``KeyError: 'audio'``); ``label`` -1 and ``text`` empty
-        there. What :func:`mmdata.loader` does; for ``DataLoader(ds, collate_fn=ds.collate_fn)``. A blend's
-        is the union of its datasets' fields.
+        there — and for image, audio and text (:data:`mmdata.types.MASKED_MODALITIES`; those ``modalities`` keeps)
+        also where the dataset lacks them (a mask only, all False: no data). What :func:`mmdata.loader` does; for
+        ``DataLoader(ds, collate_fn=ds.collate_fn)``. A blend's is the union of its datasets' fields.
 
         Example:
             >>> import tempfile, mmdata
@@ -1995,9 +2030,8 @@ class ResumableEpochs:
         """
         import functools
 
-        from mmdata.types import collate
-
-        return functools.partial(collate, fields=idx.dataset_fields(self.card, self.modalities))
+        masks = tuple(m for m in MASKED_MODALITIES if self.modalities is None or m in self.modalities)
+        return functools.partial(_collate_masked, fields=idx.dataset_fields(self.card, self.modalities), masks=masks)
 
     def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
         raise NotImplementedError
@@ -3760,6 +3794,8 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
             not read, and a key read from two of the folder's shards in a pass is warned of, naming both.
             A tar, pattern, glob or list (``::``-joined too, as webdataset writes one) is read as given:
             ``split`` does not apply (a pattern or list whose tars are named for several splits is warned of).
+            A list holding a dataset folder raises ShardError: several datasets' split read as one, classes
+            matched by name, is :func:`mmdata.blend` (``{name: folder}``).
         modalities: fields to keep (others are not decoded; in the column layout not even read): a
             list of names, or one name (``"image"``). For a dataset folder, a name that is neither a
             stored field nor a standard modality (image, audio, text, label) raises ShardError naming
