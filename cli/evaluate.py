@@ -66,7 +66,7 @@ def evaluate(
         names = list(per)
         rows = LABEL_ROWS if kind == "multilabel" else CLASS_ROWS
         if len(names) > rows:
-            valued = [k for k in names if per[k]["support"] or per[k].get("precision") is not None]
+            valued = [k for k in names if per[k]["support"] or per[k].get("f1") is not None]
             names = sorted(valued, key=lambda k: (-per[k]["support"], k))[:rows]
         shown = f" (the {len(names)} most frequent of {len(per)})" if len(names) < len(per) else ""
         pc = table(noun, "precision", "recall", "F1", *(("AP",) if kind == "multilabel" else ()), "support",
@@ -91,6 +91,10 @@ def evaluate(
     if r.get("ids_match") is False:
         console.print(f"classes matched by name: {card_text(r['data'])}'s class ids are not the run's (class_map in "
                       "--json)", highlight=False)
+    if (r.get("in_sample") or {}).get("by", "") is None and r.get("run_data_fingerprint"):
+        # said, not warned: an outside test set is the usual case, but a reader of the README expects the check
+        console.print(f"in-sample check: not done ({card_text(r['data'])} is neither the run's dataset nor traced to "
+                      "it through --split-from: in_sample.by is null)", highlight=False)
     if out is not None:
         console.print(f"outputs in {escape(one_line_path(out))}", highlight=False)
     for w in r.get("warnings", []):

@@ -740,11 +740,16 @@ def no_test_warning(classes: Sequence[tuple[str, int, int, int]]) -> str:
 
     Example:
         >>> print(no_test_warning([("cat", 0, 3, 1)]))  # doctest: +NORMALIZE_WHITESPACE
-        class 'cat' (id 0) has no test samples (train 3, val 1): its test scores are null;
-        test macro-F1 and balanced accuracy leave it out
+        class 'cat' (id 0) has no test samples (train 3, val 1): test balanced accuracy leaves it out;
+        its test scores are null and test macro-F1 leaves it out too unless the model predicts it (then
+        its precision, recall and F1 are 0 and macro-F1 counts it as F1 0, as scikit-learn's does)
     """
-    return _split_gap_warning("test", "val", classes, "{0} test scores are null; test macro-F1 and balanced "
-                              "accuracy leave {1} out", ("its", "it"), ("their", "them"))
+    # whether the model predicts the class is known only after the test pass; the per-class record and
+    # macro-F1 follow scikit-learn (mmdata.train.evaluate.Scores.per_class), so the warning says both cases
+    return _split_gap_warning("test", "val", classes, "test balanced accuracy leaves {1} out; {0} test scores are "
+                              "null and test macro-F1 leaves {1} out too unless the model predicts {1} (then {0} "
+                              "precision, recall and F1 are 0 and macro-F1 counts {1} as F1 0, as scikit-learn's "
+                              "does)", ("its", "it"), ("their", "them"))
 
 
 def _split_gap_warning(split: str, other: str, classes: Sequence[tuple[str, int, int, int]], what: str,

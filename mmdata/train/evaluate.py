@@ -146,10 +146,11 @@ class Scores:
         never predicted, recall of a class without support) is 0, as scikit-learn's
         ``precision_recall_fscore_support(average=None, zero_division=0)`` gives it. ``absent``: the
         precision, recall and F1 of a class without support that is never predicted — the classes
-        ``macro_f1`` leaves out (:meth:`result`); :func:`evaluate` gives None (no value, not a score of 0),
-        and then also the recall and F1 of a class without support that *is* predicted (no sample to
-        recall: QA33 onemodality #5, was 0.0 beside the warning that its scores are null); its precision
-        is a real score (0.0: every such prediction is an error).
+        ``macro_f1`` leaves out (:meth:`result`); :func:`evaluate` gives None (no value, not a score of 0).
+        A class without support that *is* predicted keeps scikit-learn's 0.0 precision, recall and F1 and
+        counts in ``macro_f1`` (as F1 0): ``macro_f1`` is the mean of the non-None F1 values, and
+        ``balanced_accuracy`` that of the recalls of the classes with support (QA33 onemodality #5: a None
+        recall / F1 there made the per-class F1 and macro-F1 disagree).
 
         Example:
             >>> s = Scores(3)
@@ -157,7 +158,7 @@ class Scores:
             >>> s.per_class(["a", "b", "z"], absent=None)["z"]
             {'precision': None, 'recall': None, 'f1': None, 'support': 0}
             >>> s.per_class(["a", "b", "z"], absent=None)["b"]
-            {'precision': 0.0, 'recall': None, 'f1': None, 'support': 0}
+            {'precision': 0.0, 'recall': 0.0, 'f1': 0.0, 'support': 0}
         """
         trues, preds, tps = self.counts.cpu().tolist()
         out: dict[str, dict[str, float | None]] = {}
@@ -167,9 +168,6 @@ class Scores:
                 out[name] = {"precision": absent, "recall": absent, "f1": absent, "support": 0}
                 continue
             p = tp / pred if pred else 0.0
-            if not true and absent is None:  # predicted, no support: no recall (nor F1) to give
-                out[name] = {"precision": p, "recall": None, "f1": None, "support": 0}
-                continue
             r = tp / true if true else 0.0
             out[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": int(true)}
         return out

@@ -23,12 +23,14 @@ probabilities), so the scored samples are checked against the run's own training
 splits — ``metrics.json`` ``config.splits``, else ``train`` / ``val`` — and counted in ``in_sample`` with a
 warning: by the dataset's fingerprint when ``data`` is the run's dataset (or a byte copy), else by sample key and by
 image / audio member bytes (size + CRC-32 from both ``index.parquet`` files: indexes only) against the run's dataset
-when it can be found (``metrics.json`` ``data``, or the ``--split-from`` version ``data`` was sharded from, next to
-it) and its fingerprint is the run's.
+when it can be found (``metrics.json`` ``data``, or along ``data``'s ``--split-from`` lineage, each version looked
+for beside the next) and its fingerprint is the run's; when the lineage reaches the run's dataset but it is gone,
+by split name (``--split-from`` kept the splits), said as probable.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import unicodedata
@@ -248,8 +250,12 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         its epoch on (then a warning: their scores and probabilities are in-sample), found by ``by``:
         ``"fingerprint"`` (``data_fingerprint`` — the dataset's ``dataset.json`` fingerprint — equals
         ``run_data_fingerprint``, the one of the data the run trained on: the same dataset), ``"index of PATH"``
-        (sample keys and image / audio member bytes against the run's dataset at PATH), or None (another
-        dataset, and the run's could not be found: not checked). The scores are over the
+        (sample keys and image / audio member bytes against the run's dataset at PATH, found beside ``data``
+        along its ``--split-from`` lineage), ``"split_from"`` (``data``'s lineage reaches the run's dataset, which
+        was not found: the samples of the scored splits named as the run's train / val splits, which
+        ``--split-from`` kept there, counted as probably in-sample) or None (another dataset, no relation to the
+        run's found: not checked). ``of`` and the counts are samples of the scored splits (unlabelled and
+        undecodable ones included), not ``samples[split]["scored"]``. The scores are over the
         labelled samples of the run's classes; a metric without a value is NaN (null in metrics.json). Each of
         ``warnings`` is also raised as a :class:`~mmdata.train.TrainWarning` from the caller's line, as
         :func:`~mmdata.train.train` does (``warnings.simplefilter("ignore", TrainWarning)`` silences them).
@@ -390,9 +396,10 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         if in_data and result["labelled"]:
             shown = ", ".join(repr(n) for n in in_data[:10]) + (", ..." if len(in_data) > 10 else "")
             warnings.append(f"{len(in_data)} of the run's {len(run_names)} classes {'have' if len(in_data) > 1 else 'has'} "
-                            f"no labelled {split} sample in {named} ({shown}): their per-class recall and F1 are null "
-                            "and balanced accuracy leaves them out; macro-F1 does too unless the model predicts them "
-                            "(then each counts as F1 0 and has a precision of 0, as in scikit-learn's macro average)")
+                            f"no labelled {split} sample in {named} ({shown}): balanced accuracy leaves them out; "
+                            "their per-class scores are null and macro-F1 leaves them out too unless the model predicts "
+                            "them (then precision, recall and F1 are 0 and macro-F1 counts each as F1 0, as "
+                            "scikit-learn's macro average does)")
     if result["labelled"] == 0 and data_names:
         warnings.append(f"no {split} sample of {named} is labelled with a class of the run: every score is null")
     if result["labelled"] == 0 and goal.kind != "classes" and n_split and not lacks:
@@ -508,7 +515,8 @@ def scored_splits(split: str | Sequence[str] | None, splits: Sequence[str], name
 def _in_order(path: str, source_keys: dict[str, Any]) -> None:
     """Rewrite the predictions file ``path`` with its rows in the order of ``source_keys`` (the index's order of the
     scored split) when they are in another: batches from worker processes arrive as each finishes. Replaced
-    atomically (a temp file renamed over it)."""
+    atomically (a temp file renamed over it). Only the key column is read to decide; a reorder holds the whole
+    table in memory (O(file size): only under ``num_workers`` > 0, where the order can differ)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -553,86 +561,163 @@ def run_roles(metrics: dict[str, Any]) -> dict[str, list[str]]:
             for r in DEFAULT_ROLES}
 
 
-def _run_dataset(metrics: dict[str, Any], card: dict[str, Any], data: Path) -> Path | None:
+#: how many ``--split-from`` steps back the run's dataset is looked for (v3 -> v2 -> v1 ...)
+LINEAGE_STEPS = 8
+#: the folders beside a version whose cards are read when its ``split_from`` name is not a folder there (a moved,
+#: renamed or ``--name``-d dataset); more than that many and only the named one is tried
+NEIGHBOURS = 256
+#: a member's (size, CRC-32) held by more of the run's train / val samples than this marks no sample as seen:
+#: a blank image, a silence clip or a VQA image shared by many rows is no evidence for any one of them
+SHARED_MEDIA = 4
+
+
+@functools.lru_cache(maxsize=1)
+def _media_exts() -> frozenset[str]:
+    """The image and audio member extensions (read once: not per index row)."""
+    from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS
+
+    return frozenset((*IMAGE_EXTS, *AUDIO_EXTS))
+
+
+def _fingerprint(folder: Path) -> str | None:
+    """The card fingerprint of the dataset folder ``folder``; None when it has no readable card."""
+    from mmdata.shards.index import load_card
+
+    try:
+        return load_card(folder, shard_lists=False).get("fingerprint")
+    except (OSError, ValueError, MMDataError):
+        return None
+
+
+def _beside(folder: Path, name: Any, want: str) -> Path | None:
+    """The dataset folder beside ``folder`` whose card has the fingerprint ``want``: the one called ``name`` (the
+    ``split_from`` name: the version's card name, its folder's name unless sharded ``--name``), else any neighbour
+    (a moved or renamed version; at most :data:`NEIGHBOURS` of them are read, cards only)."""
+    parent = folder.parent
+    if isinstance(name, str) and name and "/" not in name and name not in (".", ".."):
+        if (parent / name).resolve() != folder and _fingerprint(parent / name) == want:
+            return parent / name
+    try:
+        near = sorted(p for p in parent.iterdir() if p.is_dir() and (p / "dataset.json").is_file())
+    except OSError:
+        return None
+    if len(near) > NEIGHBOURS:
+        return None
+    return next((p for p in near if p.resolve() != folder and p.name != name and _fingerprint(p) == want), None)
+
+
+def _run_dataset(metrics: dict[str, Any], card: dict[str, Any], data: Path) -> tuple[Path | None, bool]:
     """The run's own dataset folder, when it can be found and is the version the run trained on (its card's
-    fingerprint is the run's ``data_fingerprint``): ``metrics.json`` ``data`` (a path the trainer recorded), or
-    the earlier version ``data`` was sharded ``--split-from`` when the run trained on it (found by its card's
-    name next to ``data``). Only cards are read; anything unreadable is no candidate."""
+    fingerprint is the run's ``data_fingerprint``): ``metrics.json`` ``data`` (a path a trainer recorded), or
+    an earlier version of ``data`` along its ``--split-from`` lineage (each card's ``split_from``: the
+    fingerprint and name of the version it kept the splits of), looked for beside each version
+    (:func:`_beside`), up to :data:`LINEAGE_STEPS` back. Only cards are read. Second: whether the lineage
+    reaches the run's dataset (``data`` derives from it, kept its splits) though the folder was not found."""
     from mmdata.shards.index import load_card
 
     want = metrics.get("data_fingerprint")
     if not want:
-        return None
-    tries: list[Path] = []
+        return None, False
+    here = data.resolve()
     for recorded in (metrics.get("data"), (metrics.get("config") or {}).get("data")):
         if isinstance(recorded, str) and "://" not in recorded:
-            tries.append(Path(recorded))
-    origin = card.get("split_from")
-    if isinstance(origin, dict) and origin.get("fingerprint") == want and isinstance(origin.get("name"), str):
-        name = origin["name"]
-        if name and "/" not in name and name not in (".", ".."):
-            tries.append(data.resolve().parent / name)
-    for t in tries:
+            t = Path(recorded)
+            if t.resolve() != here and _fingerprint(t) == want:
+                return t, False
+    seen = {here}
+    for _ in range(LINEAGE_STEPS):
+        origin = card.get("split_from")
+        if not isinstance(origin, dict) or not isinstance(origin.get("fingerprint"), str):
+            return None, False
+        found = _beside(here, origin.get("name"), origin["fingerprint"])
+        if origin["fingerprint"] == want:
+            return found, found is None
+        if found is None or found.resolve() in seen:
+            return None, False
         try:
-            if t.resolve() != data.resolve() and load_card(t).get("fingerprint") == want:
-                return t
+            card, here = load_card(found, shard_lists=False), found.resolve()
         except (OSError, ValueError, MMDataError):
-            continue
-    return None
+            return None, False
+        seen.add(here)
+    return None, False
 
 
 def _media(rows: dict[str, list[Any]], i: int) -> set[tuple[int, int]]:
     """(size, CRC-32) of row ``i``'s image and audio members (those whose CRC the index records)."""
-    from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS
-
-    exts = {*IMAGE_EXTS, *AUDIO_EXTS}
     crcs = rows["member_crc32"][i] if "member_crc32" in rows else None
     if not crcs:
         return set()
     return {(int(size), int(crc)) for name, size, crc in zip(rows["members"][i], rows["sizes"][i], crcs)
-            if crc is not None and name.rsplit(".", 1)[-1].lower() in exts}
+            if crc is not None and name.rsplit(".", 1)[-1].lower() in _media_exts()}
 
 
 def _index_rows(data: Path, splits: Sequence[str]) -> dict[str, list[Any]]:
-    """key, split, members, sizes and (when the index has it) member_crc32 of the rows of ``splits``."""
+    """key, split, members, sizes and (when the index has it) member_crc32 of the rows of ``splits`` (filtered in
+    Arrow: the other splits' list columns never become Python objects)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from mmdata.shards.index import load_index
 
     try:
         t = load_index(data, columns=["key", "split", "members", "sizes", "member_crc32"])
     except (KeyError, ValueError, MMDataError):  # an index written before member_crc32: keys only
         t = load_index(data, columns=["key", "split", "members", "sizes"])
-    cols = t.to_pydict()
-    keep = [i for i, sp in enumerate(cols["split"]) if sp in set(splits)]
-    return {c: [v[i] for i in keep] for c, v in cols.items()}
+    t = t.filter(pc.is_in(t.column("split"), value_set=pa.array(list(splits), t.schema.field("split").type)))
+    return t.to_pydict()
+
+
+def _seen_marks(ref: dict[str, list[Any]], roles: dict[str, list[str]]) -> dict[str, dict[Any, None]]:
+    """What marks a sample as one of the run's train / val samples (``ref``: :func:`_index_rows` of the run's
+    dataset): its key, and each image / audio member's (size, CRC-32) held by at most :data:`SHARED_MEDIA` of
+    them."""
+    from collections import Counter
+
+    media = [_media(ref, i) for i in range(len(ref["key"]))]
+    shared = Counter(m for ms in media for m in ms)
+    seen: dict[str, dict[Any, None]] = {"train": {}, "val": {}}
+    for i, sp in enumerate(ref["split"]):
+        role = "train" if sp in roles["train"] else "val"
+        seen[role][("key", ref["key"][i])] = None
+        seen[role].update(dict.fromkeys(m for m in media[i] if shared[m] <= SHARED_MEDIA))
+    return seen
+
+
+def _by_split(out: dict[str, Any], card: dict[str, Any], scored: Sequence[str], roles: dict[str, list[str]]) -> None:
+    """Count in ``out`` the samples of the scored splits that bear a name of the run's train / val splits."""
+    for s in scored:
+        role = "train" if s in roles["train"] else "val" if s in roles["val"] else None
+        if role:
+            out[role] += int((card["splits"].get(s) or {}).get("samples", 0))
 
 
 def _in_sample(metrics: dict[str, Any], card: dict[str, Any], data: Path, scored: Sequence[str],
                n: int) -> dict[str, Any]:
-    """How many of the ``n`` scored samples (splits ``scored`` of ``data``) the run trained on (``train``) or chose
-    its best epoch on (``val``), and how that was found (``by``; None: not checked, the run's data not found)."""
+    """How many of the ``n`` samples of the scored splits (``scored`` of ``data``) the run trained on (``train``)
+    or chose its best epoch on (``val``), and how that was found (``by``): ``"fingerprint"`` (``data`` is the
+    run's dataset: counted by split), ``"index of PATH"`` (matched sample by sample against the run's dataset
+    at PATH), ``"split_from"`` (``data`` derives from the run's dataset, which was not found: counted by split
+    name, the samples that kept their split), None (not checked: no relation to the run's data found).
+    Counts are of the splits' samples (unlabelled and undecodable ones included), not of those scored."""
     roles = run_roles(metrics)
     own = card.get("fingerprint")
     out: dict[str, Any] = {"train": 0, "val": 0, "of": n, "by": None}
     if own and own == metrics.get("data_fingerprint"):  # the run's dataset itself (or a byte copy of it)
-        for s in scored:
-            role = "train" if s in roles["train"] else "val" if s in roles["val"] else None
-            if role:
-                out[role] += int((card["splits"].get(s) or {}).get("samples", 0))
+        _by_split(out, card, scored, roles)
         out["by"] = "fingerprint"
         return out
-    theirs = _run_dataset(metrics, card, data)
+    theirs, derived = _run_dataset(metrics, card, data)
     if theirs is None:
+        if derived:  # known to keep the run's splits, not checkable sample by sample
+            _by_split(out, card, scored, roles)
+            out["by"] = "split_from"
         return out
     try:
         ref = _index_rows(theirs, [*roles["train"], *roles["val"]])
         mine = _index_rows(data, scored)
     except (OSError, ValueError, KeyError, MMDataError):
         return out
-    seen: dict[str, dict[Any, None]] = {"train": {}, "val": {}}
-    for i, sp in enumerate(ref["split"]):
-        role = "train" if sp in roles["train"] else "val"
-        seen[role][("key", ref["key"][i])] = None
-        seen[role].update(dict.fromkeys(_media(ref, i)))
+    seen = _seen_marks(ref, roles)
     for i, key in enumerate(mine["key"]):
         marks = [("key", key), *_media(mine, i)]
         for role in ("train", "val"):  # a sample trained on is counted there only
@@ -651,15 +736,22 @@ def _in_sample_warning(found: dict[str, Any], metrics: dict[str, Any], named: st
         parts.append(f"{found['train']} in its training split ({', '.join(roles['train'])})")
     if found["val"]:
         parts.append(f"{found['val']} in its validation split ({', '.join(roles['val'])}, which chose its best epoch)")
-    how = ("the same dataset as the run's (data_fingerprint == run_data_fingerprint)" if found["by"] == "fingerprint"
-           else f"matched by sample key or image / audio bytes against the run's dataset ({found['by'][9:]})")
+    if found["by"] == "fingerprint":
+        how = "the same dataset as the run's (data_fingerprint == run_data_fingerprint)"
+    elif found["by"] == "split_from":
+        how = (f"counted by split name, not checked sample by sample: {named} was sharded --split-from (directly or "
+               "through earlier versions) the run's dataset, which was not found beside it (moved or deleted), and "
+               "--split-from keeps each sample's split")
+    else:
+        how = f"matched by sample key or image / audio bytes against the run's dataset ({found['by'][9:]})"
     test = ", ".join(roles["test"]) or "test"
     seen = found["train"] + found["val"]
-    return (f"{seen} of the {found['of']} scored samples of {named} ({split}) {'were' if seen != 1 else 'was'} seen by "
-            f"the run ({'; '.join(parts)}; {how}): their scores and predicted probabilities are in-sample "
-            f"(optimistic), not a held-out estimate; score a held-out split (the run's test split: --split {test}), or for out-of-sample "
-            "predictions of every sample (e.g. to find label errors) use out-of-fold runs: shard folds "
-            "(--column split=fold) and train one run per fold (--test-split k), each scoring its own test fold")
+    probably = "probably " if found["by"] == "split_from" else ""
+    return (f"{seen} of the {found['of']} samples of {named} ({split}) {'were' if seen != 1 else 'was'} {probably}seen "
+            f"by the run ({'; '.join(parts)}; {how}): their scores and predicted probabilities are in-sample "
+            f"(optimistic), not a held-out estimate; score a held-out split (the run's test split: --split {test}), "
+            "or for out-of-sample predictions of every sample (e.g. to find label errors) use out-of-fold runs: shard "
+            "folds (--column split=fold) and train one run per fold (--test-split k), each scoring its own test fold")
 
 
 def _and(items: Sequence[str]) -> str:

@@ -64,7 +64,7 @@ def test_the_runs_training_and_val_splits_are_warned_in_sample(own: tuple[Path, 
     assert r["in_sample"] == {"train": n["train"], "val": 0, "of": n["train"], "by": "fingerprint"}
     assert r["data_fingerprint"] == r["run_data_fingerprint"]
     said = [w for w in r["warnings"] if "in-sample" in w]
-    assert len(said) == 1 and f"{n['train']} of the {n['train']} scored samples" in said[0]
+    assert len(said) == 1 and f"{n['train']} of the {n['train']} samples of" in said[0]
     assert "--split test" in said[0] and "out-of-fold" in said[0]
     v = _eval(run, ds, split="val")
     assert v["in_sample"]["val"] == n["val"] and any("validation split" in w for w in v["warnings"])
@@ -125,6 +125,20 @@ def test_another_dataset_is_not_checked(own: tuple[Path, Path, Path], tmp_path: 
     mmdata.shard(raw, other, split="train=0.5,test=0.5", seed=3, progress=False)
     r = _eval(run, other, split="test")
     assert r["in_sample"]["by"] is None and r["in_sample"]["train"] == 0
+
+
+def test_the_cli_says_when_the_in_sample_check_was_not_done(own: tuple[Path, Path, Path], tmp_path: Path,
+                                                            mmdata_cli: Any) -> None:
+    """review F1: ``by`` null was in --json only; the printed result says the check was not done."""
+    import mmdata
+
+    raw, ds, run = own
+    other = tmp_path / "other"
+    mmdata.shard(raw, other, split="train=0.5,test=0.5", seed=3, progress=False)
+    code, said = mmdata_cli(["evaluate", str(run), str(other)])
+    assert code == 0 and "in-sample check: not done" in said
+    code, said = mmdata_cli(["evaluate", str(run), str(ds)])
+    assert code == 0 and "in-sample check" not in said
 
 
 def test_a_fold_run_and_a_union_of_splits(own: tuple[Path, Path, Path], tmp_path: Path) -> None:
@@ -195,16 +209,21 @@ def test_a_target_run_predicts_data_without_its_key(tmp_path: Path) -> None:
     assert rows and all(p["target"] is None and p["pred"] is not None for p in rows)
 
 
-def test_per_class_of_a_predicted_class_without_support_is_null() -> None:
-    """onemodality #5: recall and F1 of a class with no sample are null (precision a real 0.0 when predicted);
-    sklearn's zero_division=0 values stay the default of Scores.per_class; macro-F1 is unchanged."""
+def test_per_class_f1_reconciles_with_macro_f1() -> None:
+    """onemodality #5 / review F2: a class without support that the model predicts has precision, recall and F1
+    0.0 (scikit-learn's zero_division=0) and counts in macro-F1; one never predicted either is null and left out:
+    macro-F1 is the mean of the non-null per-class F1 values; balanced accuracy that of the recalls of the classes
+    with support."""
     s = Scores(3)
     s.update(torch.tensor([[5.0, 0, 0], [0, 5.0, 0], [5.0, 0, 0]]), torch.tensor([0, 0, 0]))
     got = s.per_class(["a", "b", "c"], absent=None)
-    assert got["b"] == {"precision": 0.0, "recall": None, "f1": None, "support": 0}
+    assert got["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert got["c"] == {"precision": None, "recall": None, "f1": None, "support": 0}
-    assert s.per_class(["a", "b", "c"])["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
-    assert s.result()["macro_f1"] == pytest.approx((0.8 + 0.0) / 2)
+    f1s = [c["f1"] for c in got.values() if c["f1"] is not None]
+    result = s.result()
+    assert result["macro_f1"] == pytest.approx(sum(f1s) / len(f1s)) == pytest.approx((0.8 + 0.0) / 2)
+    recalls = [c["recall"] for c in got.values() if c["support"]]
+    assert result["balanced_accuracy"] == pytest.approx(sum(recalls) / len(recalls))
 
 
 def test_ids_match_and_reordered() -> None:
@@ -257,3 +276,78 @@ def test_rows_in_the_datasets_order_under_workers(own: tuple[Path, Path, Path], 
 def test_help_names_balanced_accuracy(mmdata_cli: Any) -> None:
     code, said = mmdata_cli(["evaluate", "--help"])
     assert code == 0 and "balanced accuracy" in said
+
+
+def _relabelled(raw: Path, to: Path) -> Path:
+    """A copy of ``raw`` with cat's first sample moved to dog (new key, same bytes): another version."""
+    shutil.copytree(raw, to)
+    for f in sorted((to / "cat").glob("000.*")):
+        f.rename(to / "dog" / f"x{f.name}")
+    return to
+
+
+def _shard_from(raw: Path, out: Path, parent: Path, **kw: Any) -> Path:
+    import mmdata
+
+    with warnings.catch_warnings():  # the moved sample's new split: not what is tested
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw, out, split="train=0.5,val=0.25,test=0.25", split_from=parent, progress=False, **kw)
+    return out
+
+
+def test_a_chain_of_split_from_versions_is_followed(own: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """review F1: v1 (the run's) -> v2 -> v3, each sharded --split-from the one before, side by side: v3's card
+    names v2, not the run's data; the chain is followed to v1 and v3's train split matched against it."""
+    from mmdata.shards.index import load_card
+
+    raw, ds, run = own
+    raw2 = _relabelled(raw, tmp_path / "raw2")
+    v2 = _shard_from(raw2, ds.parent / f"chain_v2_{tmp_path.name}", ds)
+    v3 = _shard_from(raw2, ds.parent / f"chain_v3_{tmp_path.name}", v2)
+    r = _eval(run, v3, split="train")
+    assert r["in_sample"]["by"] == f"index of {ds.resolve()}"
+    assert r["in_sample"]["train"] == load_card(v3)["splits"]["train"]["samples"] > 0
+
+
+def test_a_moved_run_dataset_is_found_among_its_neighbours(own: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """review F1: the run's dataset renamed (or sharded --name X): split_from names a folder that is not there;
+    a folder beside it whose card has the fingerprint is the one."""
+    _, ds, run = own
+    here = tmp_path / "data"
+    here.mkdir()
+    moved = here / "renamed"
+    shutil.copytree(ds, moved)
+    v2 = _shard_from(_relabelled(own[0], tmp_path / "raw2"), here / "v2", moved)
+    shutil.copytree(moved, here / "v1_renamed_again")
+    shutil.rmtree(moved)
+    r = _eval(run, v2, split="train")
+    assert r["in_sample"]["by"] == f"index of {(here / 'v1_renamed_again').resolve()}"
+    assert r["in_sample"]["train"] > 0
+
+
+def test_a_version_of_the_runs_data_not_found_is_still_warned(own: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """review F1: DATA's card says it was sharded --split-from the run's dataset, which is not beside it: its
+    samples that kept their split are probably in-sample; counted by split name (by: split_from), and said."""
+    from mmdata.shards.index import load_card
+
+    raw, ds, run = own
+    v2 = _shard_from(_relabelled(raw, tmp_path / "raw2"), tmp_path / "elsewhere" / "v2", ds)
+    r = _eval(run, v2, split="train")
+    n = load_card(v2)["splits"]["train"]["samples"]
+    assert r["in_sample"] == {"train": n, "val": 0, "of": n, "by": "split_from"}
+    said = [w for w in r["warnings"] if "in-sample" in w]
+    assert len(said) == 1 and "--split-from" in said[0] and "not found" in said[0]
+    t = _eval(run, v2, split="test")
+    assert t["in_sample"]["by"] == "split_from" and t["in_sample"]["train"] == 0
+    assert not any("in-sample" in w for w in t["warnings"])
+
+
+def test_a_media_member_shared_by_many_training_samples_marks_none(tmp_path: Path) -> None:
+    """review F5: a blank image reused by many training rows is no evidence that a sample holding it was seen."""
+    from mmdata.train.score_run import _seen_marks
+
+    ref = {"key": [f"k{i}" for i in range(10)], "split": ["train"] * 10,
+           "members": [["png", "json"]] * 10, "sizes": [[10, 5]] * 9 + [[11, 5]],
+           "member_crc32": [[7, 1]] * 9 + [[8, 2]]}
+    seen = _seen_marks(ref, {"train": ["train"], "val": ["val"], "test": ["test"]})
+    assert (10, 7) not in seen["train"] and (11, 8) in seen["train"] and ("key", "k0") in seen["train"]

@@ -52,9 +52,6 @@ def _reference(batches: list[tuple[torch.Tensor, torch.Tensor]], classes: int, n
             per[name] = {"precision": None, "recall": None, "f1": None, "support": 0}
             continue
         pr, rc = (t / p if p else 0.0), (t / r if r else 0.0)
-        if not r:  # predicted, no support: no recall nor F1 (QA33 onemodality #5)
-            per[name] = {"precision": pr, "recall": None, "f1": None, "support": 0}
-            continue
         per[name] = {"precision": pr, "recall": rc, "f1": 2 * pr * rc / (pr + rc) if pr + rc else 0.0, "support": int(r)}
     return scores, per
 
