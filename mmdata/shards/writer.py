@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from mmdata.checks import keyword_check, plural
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, field_of, member_type
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, TEXT_EXTS, field_of, member_type
 from mmdata.errors import ShardError, SourceError
 from mmdata.io import HOST_LIMITS, file_sha256, host_limit, no_room_advice
 from mmdata.io import NO_ROOM as _NO_ROOM
@@ -470,7 +470,7 @@ def _in_class_folder(source_key: Any, label: Any, names: Sequence[str] | None, s
             and 0 <= label < len(names)):
         return None
     first, rest = source_key.split("/", 1)
-    if isinstance(split, str) and first == split and "/" in rest and _nfc(first) != _nfc(names[label]):
+    if isinstance(split, str) and _nfc(first) == _nfc(split) and "/" in rest and _nfc(first) != _nfc(names[label]):
         first, rest = rest.split("/", 1)
     return rest if _nfc(first) == _nfc(names[label]) else None
 
@@ -478,7 +478,11 @@ def _in_class_folder(source_key: Any, label: Any, names: Sequence[str] | None, s
 def _outside_split_folder(source_key: str, split: Any) -> str:
     """A source key without its split folder (``train/s036``: ``s036``), to compare an unlabelled pool file's
     path with a path inside a class folder."""
-    return source_key.split("/", 1)[1] if isinstance(split, str) and source_key.startswith(f"{split}/") else source_key
+    from mmdata.shards.sources import _nfc
+
+    first = source_key.split("/", 1)[0]
+    return (source_key.split("/", 1)[1] if isinstance(split, str) and "/" in source_key and _nfc(first) == _nfc(split)
+            else source_key)
 
 
 def _moved_between_classes(records: list[Record], label_names: Sequence[str] | None, old_names: Sequence[str] | None,
@@ -586,28 +590,31 @@ def _half_moved(records: list[Record], label_names: Sequence[str] | None, old_na
 
 
 def _same_media(records: list[Record], earlier: str | Path | None, storage_options: dict[str, Any] | None = None,
-                source: Any = None) -> list[tuple[str, str, str]]:
+                source: Any = None) -> tuple[list[tuple[str, str, str]], int]:
     """``--split-from``: samples whose key matched nothing but whose image and audio members are an earlier sample's
     bytes, that earlier sample's key being gone (a combined manifest of several sites, whose keys carry the site
     folder: ``siteA/cat/img_000`` holds dsA's ``cat/img_000``; QA33 multisite #6). Compared by field with the sizes
     and CRC-32s the earlier index records: a stat of each member first, its bytes read only where its size is an
     earlier member's. Every new sample holding those bytes takes the split (a copy of a test sample stays in test),
-    only where the earlier samples holding them share one split. Sets their split; returns (earlier source key,
-    source key, split) each. Members of a remote ``source``, ``--segment`` samples and an earlier index without
-    CRC-32s: none."""
+    only where the earlier samples holding them (whether their key is gone or not) share one split, and not where
+    more than ``_FEW_COPIES`` samples, earlier and new together, hold them (a placeholder: a black image for a
+    missing photo, a silent clip; those are split anew). Sets their split; returns ((earlier source key, source
+    key, split) each, how many new samples held a placeholder's bytes). Members of a remote ``source``,
+    ``--segment`` samples and an earlier index without CRC-32s: none."""
     free = [r for r in records if r.split is None and not (r.extra and SEGMENT_FRAMES in r.extra)]
     if source is not None or earlier is None or not free:
-        return []
+        return [], 0
     folder, name = _index_at(earlier)
     cols = ["key", "source_key", "split", "members", "sizes", "member_crc32"]
     try:
         table = idx._read_parquet(folder, name, storage_options, columns=cols, types=idx.INDEX_SCHEMA_FIELDS)
     except ShardError:
-        return []
+        return [], 0
     import pyarrow as pa
     import pyarrow.compute as pc
 
     here = {r.key for r in records}
+    full = table
     # only the earlier samples whose key is gone come to Python (a version that grew reads few rows)
     table = table.filter(pc.invert(pc.is_in(table["key"], value_set=pa.array(sorted(here), pa.string()))))
     media = ("image", "audio")
@@ -619,27 +626,55 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
                            if m.startswith(key + ".") and crc is not None and field_of(m[len(key) + 1:]) in media))
         if sig:
             by_sig.setdefault(sig, []).append((sk if isinstance(sk, str) else key, split))
-    sizes_wanted = {(f, size) for sig in by_sig for f, size, _ in sig}
-    matches: list[tuple[Record, tuple[str, str]]] = []
+    if not by_sig:  # no gone key with media: nothing to match, no file stat-ed
+        return [], 0
+    # the earlier samples still present that hold those bytes too count as holders (their split must agree, and
+    # they make a placeholder): found by their CRC-32s in Arrow, only those rows come to Python
+    crc_col = full["member_crc32"].combine_chunks()
+    crcs_wanted = pa.array(sorted({crc for sig in by_sig for _, _, crc in sig}), crc_col.type.value_type)
+    hit = pc.list_parent_indices(crc_col).filter(pc.is_in(pc.list_flatten(crc_col), value_set=crcs_wanted))
+    present = full.take(hit.unique())
+    present = present.filter(pc.is_in(present["key"], value_set=pa.array(sorted(here), pa.string())))
+    for key, sk, split, members, sizes, crcs in zip(*(present.column(c).to_pylist() for c in cols)):
+        if not (members and sizes and crcs):
+            continue
+        sig = tuple(sorted((field_of(m[len(key) + 1:]), size, crc) for m, size, crc in zip(members, sizes, crcs)
+                           if m.startswith(key + ".") and crc is not None and field_of(m[len(key) + 1:]) in media))
+        if sig in by_sig:
+            by_sig[sig].append((None, split))  # a present holder: never the match, but its split and its count
+    # a new sample's sizes, as a whole, must be a gone sample's before any byte is read (one size per field alone
+    # is every clip of a fixed-length audio set)
+    sizes_wanted = {tuple((f, size) for f, size, _ in sig) for sig in by_sig}
+    matches: list[tuple[Record, tuple[Any, ...]]] = []
     for r in free:
         parts = [(field_of(ext), v) for ext, v in r.members.items() if field_of(ext) in media]
         if not parts or any(not isinstance(v, (bytes, str, os.PathLike)) for _, v in parts):
             continue
         try:
-            sized = [(f, v, len(v) if isinstance(v, bytes) else os.stat(v).st_size) for f, v in parts]
-            if any((f, size) not in sizes_wanted for f, _, size in sized):
+            sized = sorted((f, len(v) if isinstance(v, bytes) else os.stat(v).st_size, i) for i, (f, v) in enumerate(parts))
+            if tuple((f, size) for f, size, _ in sized) not in sizes_wanted:
                 continue
-            sig = tuple(sorted((f, size, zlib.crc32(v if isinstance(v, bytes) else Path(v).read_bytes()))
-                               for f, v, size in sized))
+            sig = tuple(sorted((f, size, zlib.crc32(parts[i][1] if isinstance(parts[i][1], bytes)
+                                                    else Path(parts[i][1]).read_bytes())) for f, size, i in sized))
         except OSError:
             continue
         if len({split for _, split in by_sig.get(sig, ())}) == 1:
-            matches.append((r, by_sig[sig][0]))
-    out = []
-    for r, (sk, split) in matches:
+            matches.append((r, sig))
+    # bytes held by more than a few samples, earlier and new together, are a placeholder (a black image for a
+    # missing photo, a silent clip), not one item renamed: those new samples are split anew by the fractions
+    # (review of QA33 writer #3)
+    holders: dict[tuple[Any, ...], int] = {}
+    for _, sig in matches:
+        holders[sig] = holders.get(sig, len(by_sig[sig])) + 1
+    out, placeholder = [], 0
+    for r, sig in matches:
+        if holders[sig] > _FEW_COPIES:
+            placeholder += 1
+            continue
+        sk, split = next(x for x in by_sig[sig] if x[0] is not None)
         r.split = split
         out.append((sk, r.source_key, split))
-    return out
+    return out, placeholder
 
 
 def _half_moved_warning(half: list[tuple[str, str, list[str], list[str]]]) -> str:
@@ -3431,7 +3466,13 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         half = _half_moved(records, label_names, old_names, old_rows, split_from, storage_options, source)
         if half:
             warnings = [*(warnings or []), _half_moved_warning(half)]
-        same = _same_media(records, split_from, storage_options, source)
+        same, placeholder = _same_media(records, split_from, storage_options, source)
+        if placeholder:
+            warnings = [*(warnings or []),
+                        f"--split-from: {plural(placeholder, 'new sample')} whose key matched none of the earlier "
+                        f"version hold image / audio bytes that more than {_FEW_COPIES} samples hold (a placeholder: "
+                        f"a blank image, a silent clip?): not matched by content, split anew "
+                        f"(split_from.same_content_placeholders)"]
         if same:
             shown = ", ".join(f"{a!r} -> {b!r}" for a, b, _ in same[:3]) + (", ..." if len(same) > 3 else "")
             warnings = [*(warnings or []),
@@ -3457,6 +3498,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                                     **({"labelled": len(labelled)} if labelled else {}),
                                     **({"half_moved": len(half)} if half else {}),
                                     **({"same_content": len(same)} if same else {}),
+                                    **({"same_content_placeholders": placeholder} if placeholder else {}),
                                     **({"conflicts": _split_conflicts(conflicts)} if conflicts else {}),
                                     **({"other_content": len(other)} if other else {})}
     for split in sorted({r.split for r in records if r.split is not None}):
@@ -3924,7 +3966,15 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
         warnings = [*warnings, kept]
     metadata = identifying_metadata_card(results[p["name"]].get("metadata") for p in plan)
     warnings = [*warnings, *identifying_metadata_warning(metadata)]
-    duplicates = duplicates_across_splits(rows, read=_written_members(out, shard_rows), label_names=names)
+    # a sample whose video / other file was left out (unknown type) is no text-only sample: its caption is not
+    # all of it (review of QA33 writer #1)
+    left_out = {s["sample"] for s in skipped if s.get("what") == "member" and isinstance(s.get("sample"), str)}
+    for s in skipped:
+        if s.get("what") == "file" and isinstance(s.get("source"), str):  # run/run0.mp4 (or run0.a.mp4): run/run0
+            folder, _, base = s["source"].rpartition("/")
+            left_out |= {s["source"].rsplit(".", 1)[0], f"{folder}/{base.split('.')[0]}" if folder else base.split(".")[0]}
+    duplicates = duplicates_across_splits(rows, read=_written_members(out, shard_rows), label_names=names,
+                                          not_text_only=left_out)
     warnings = [*warnings, *duplicates_warning(duplicates, (card_extra or {}).get("split_group_by"),
                                                folders=names_from == "folders")]
     fingerprint = idx.fingerprint([s["sha256"] for s in shard_rows])
@@ -3973,18 +4023,25 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
 
 
 _MEDIA_MEMBER = r"\.(?:[a-z0-9_]+\.)?(?:" + "|".join(IMAGE_EXTS + AUDIO_EXTS) + r")$"
+_TEXT_MEMBER = r"\.(?:" + "|".join(TEXT_EXTS) + r")$"
+_LABEL_MEMBER = r"\.(?:" + "|".join(LABEL_EXTS) + r")$"
+# more samples than this holding one file (their other members differing) make it a placeholder (a blank image,
+# a silent clip), not a copy: no label conflict, no --split-from match (review of QA33 writer #2 #3)
+_FEW_COPIES = 3
 
 
 def duplicates_across_splits(rows: Any, k: int = 3,
                              read: Callable[[str, set[str]], dict[str, bytes]] | None = None,
-                             label_names: Sequence[str] | None = None) -> dict[str, Any]:
+                             label_names: Sequence[str] | None = None,
+                             not_text_only: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
     """Image and audio members whose bytes are the same in samples of different splits: one photo copied
     under two names, so a test sample is also trained on. Candidates share size and CRC-32 (both in the
     index); ``read`` (shard name, member names -> their bytes: :func:`_written_members`) confirms them by
     sha256, since fixed-size clips differ in their 32-bit CRC alone and two in a million clips share one by
     chance (~116 false pairs at 1M). Without ``read``, or where it fails, the candidates stand unconfirmed.
-    A caption beside an image or audio is left out (one short caption is often many samples'); a text-only
-    sample's (not empty) caption is its whole content, compared as an image is (``"text_only": true`` where such
+    A caption beside an image, audio or any other member (``.npy``) is left out (one short caption is often many
+    samples'); a text-only sample's (no member but one text and the label; not in ``not_text_only``, the keys /
+    source keys whose other files were left out: an ``.mp4``) caption is its whole content, compared as an image is (``"text_only": true`` where such
     a set was found: identical texts in two splits are one item tested and trained on). Returns the card's
     ``duplicates`` entry:
     ``{"across_splits": sets of one content in several splits, "samples": the samples holding them,
@@ -4003,7 +4060,10 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     labels whose other members differ or are missing add ``"shared_label_conflicts"``,
     ``"shared_label_conflict_samples"`` and ``"shared_label_examples"`` (as ``label_examples``): with class
     folders one file filed under two classes, in a manifest maybe a row per question of one image
-    (:func:`duplicates_warning` warns of them where the labels came from folders). QA33 labelnoise #5-#7.
+    (:func:`duplicates_warning` warns of them where the labels came from folders). A file so shared by more than
+    ``_FEW_COPIES`` samples is a placeholder (a blank image, a silent clip), not one item under two classes:
+    ``"shared_placeholders"`` (how many files) and ``"shared_placeholder_samples"`` instead. A text of only white
+    space is no item. QA33 labelnoise #5-#7.
 
     Example:
         >>> import pyarrow as pa
@@ -4031,14 +4091,27 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     flat = pa.table({"row": parent, "name": pc.list_flatten(members),
                      "size": pc.list_flatten(rows["sizes"].combine_chunks()),
                      "crc": pc.list_flatten(rows["member_crc32"].combine_chunks())})
+    low = pc.utf8_lower(flat["name"])
+    is_text = pc.match_substring_regex(low, _TEXT_MEMBER)
+    # QA33 labelnoise #5: a text-only sample's caption is all of it: two such samples with one caption under two
+    # labels are one item labelled twice, and in two splits one item tested and trained on. Text-only means no
+    # member but one text (and the label): a caption beside an image, audio, video or features (.npy, .mp4) is
+    # compared only as part of its sample (one short caption is often many clips'), and a question + answer pair
+    # is not compared member by member (review of QA33 writer #1)
+    other = flat.filter(pc.invert(pc.or_(is_text, pc.match_substring_regex(low, _LABEL_MEMBER))))
+    texts_per_row = flat.filter(is_text).group_by("row").aggregate([("name", "count")])
+    one_text = texts_per_row.filter(pc.equal(texts_per_row["name_count"], 1))["row"].combine_chunks()
+    one_text = pc.filter(one_text, pc.invert(pc.is_in(one_text, value_set=other["row"].combine_chunks().unique())))
+    if not_text_only:
+        gone = [pc.is_in(rows[c].combine_chunks(), value_set=pa.array(sorted(not_text_only), pa.string()))
+                for c in ("key", "source_key") if c in rows.column_names]
+        lost = pc.indices_nonzero(gone[0] if len(gone) == 1 else pc.or_(*gone))
+        one_text = pc.filter(one_text, pc.invert(pc.is_in(one_text, value_set=lost.cast(one_text.type))))
     flat = flat.filter(pc.is_valid(flat["crc"]))
     low = pc.utf8_lower(flat["name"])
     media = flat.filter(pc.match_substring_regex(low, _MEDIA_MEMBER))
-    # QA33 labelnoise #5: a text-only sample's caption is all of it: two such samples with one caption under two
-    # labels are one item labelled twice, and in two splits one item tested and trained on. A caption beside an
-    # image or audio is compared only as part of its sample (one short caption is often many samples')
-    text = flat.filter(pc.and_(pc.ends_with(low, pattern=".txt"), pc.greater(flat["size"], 0)))  # "" is no item
-    text = text.filter(pc.invert(pc.is_in(text["row"], value_set=media["row"].combine_chunks().unique())))
+    text = flat.filter(pc.and_(pc.match_substring_regex(low, _TEXT_MEMBER), pc.greater(flat["size"], 0)))  # "": none
+    text = text.filter(pc.is_in(text["row"], value_set=one_text))
     flat = pa.concat_tables([media, text])
     if flat.num_rows < 2:
         return none
@@ -4058,6 +4131,8 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     digests = _candidate_digests(rows, [(row, name) for _, _, row, name in found], read)
     every: dict[tuple[Any, ...], set[int]] = {}
     for size, crc, row, name in found:
+        if (row, name) in digests and digests[(row, name)] is None:  # a blank text ("\n", a ZWSP) is no item
+            continue
         every.setdefault((size, crc, digests.get((row, name), "")), set()).add(row)
     # a set is the samples holding one content: a pair sharing its image and its audio is one set, not two (QA33
     # labelnoise #7); a set whose confirmed bytes differ is no duplicate (a CRC-32 collision): each kind is kept by
@@ -4081,9 +4156,17 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     # samples sharing an image or audio file under different labels whose other members differ or are missing
     # (QA33 labelnoise #6): in class folders one photo filed under two classes; in a manifest possibly a row per
     # question of one image. Recorded apart; the caller warns of them where the labels came from folders
-    whole = {frozenset(got) for got in conflicts.values()}
+    # (a row -> its whole conflict, the conflicts being disjoint: one subset test per set, not one per pair of
+    # sets, which took minutes at 50k sets; review of QA33 writer #4)
+    in_whole = {i: n for n, got in enumerate(conflicts.values()) for i in got}
     partial = {c: got for c, got in shared.items()
-               if len({labels[i] for i in got} - {None}) > 1 and not any(got <= w for w in whole)}
+               if len({labels[i] for i in got} - {None}) > 1 and not (len({in_whole.get(i) for i in got}) == 1
+                                                                      and next(iter(got)) in in_whole)}
+    # one file held by more than a few samples otherwise different (a blank image, a silent clip: a muted camera)
+    # is a placeholder, not one item filed under several classes: counted apart, not called a labelling error
+    # (review of QA33 writer #2)
+    placeholders = {c: got for c, got in partial.items() if len(got) > _FEW_COPIES}
+    partial = {c: got for c, got in partial.items() if c not in placeholders}
 
     def one_per_split(got: set[int]) -> list[list[str]]:  # the first sample of each split the set is in
         by: dict[str, str] = {}
@@ -4110,7 +4193,7 @@ def duplicates_across_splits(rows: Any, k: int = 3,
                 break
         return out
 
-    if not sets and not conflicts and not partial:  # every candidate was a CRC-32 collision
+    if not sets and not conflicts and not partial and not placeholders:  # every candidate was a CRC-32 collision
         return none
     out = dict(none)
     if sets:
@@ -4129,6 +4212,9 @@ def duplicates_across_splits(rows: Any, k: int = 3,
         out.update({"shared_label_conflicts": len(partial),
                     "shared_label_conflict_samples": len(set().union(*partial.values())),
                     "shared_label_examples": distinct(one_per_class(partial[c]) for c in sorted(partial))})
+    if placeholders:
+        out.update({"shared_placeholders": len(placeholders),
+                    "shared_placeholder_samples": len(set().union(*placeholders.values()))})
     if any(i in texts for got in (*sets.values(), *conflicts.values()) for i in got):
         out["text_only"] = True  # the warnings name text among what is the same
     out["compared"] = "sha256" if digests else "size and CRC-32"
@@ -4136,19 +4222,25 @@ def duplicates_across_splits(rows: Any, k: int = 3,
 
 
 def _content_signature(rows: Any, i: int) -> tuple[tuple[str, int, int], ...]:
-    """Row ``i``'s content members as (field, size, CRC-32), sorted: its image / audio / text, not its label."""
+    """Row ``i``'s content members as (field, size, CRC-32), sorted: every member (image, audio, text, .npy ...)
+    but its label and metadata (``json``)."""
     key = rows["key"][i].as_py()
     out = []
     for name, size, crc in zip(rows["members"][i].as_py(), rows["sizes"][i].as_py(), rows["member_crc32"][i].as_py()):
         low = name.lower()
-        if re.search(_MEDIA_MEMBER, low) or low.endswith(".txt"):
+        # every member but the label and metadata: two clips with one caption but other .npy / .mp4 differ
+        if not re.search(_LABEL_MEMBER, low) and not low.endswith(".json"):
             out.append((name[len(key) + 1:] if name.startswith(key + ".") else name, int(size), -1 if crc is None else int(crc)))
     return tuple(sorted(out))
 
 
+_BLANK_CHARS = " \t\r\n\v\f\u00a0\u200b\u200c\u200d\u2060\ufeff\u3000"
+
+
 def _candidate_digests(rows: Any, wanted: list[tuple[int, str]],
-                       read: Callable[[str, set[str]], dict[str, bytes]] | None) -> dict[tuple[int, str], str]:
-    """(row, member name) -> the sha256 of the member's bytes, each shard read once by ``read``; empty (the
+                       read: Callable[[str, set[str]], dict[str, bytes]] | None) -> dict[tuple[int, str], str | None]:
+    """(row, member name) -> the sha256 of the member's bytes (None: a text of only white space), each shard
+    read once by ``read``; empty (the
     candidates stand, compared by size and CRC-32 alone) without ``read`` or when a member cannot be read."""
     if read is None:
         return {}
@@ -4165,7 +4257,10 @@ def _candidate_digests(rows: Any, wanted: list[tuple[int, str]],
         data = got[shards[row].as_py()].get(name)
         if data is None:
             return {}
-        out[(row, name)] = hashlib.sha256(data).hexdigest()
+        # a text of only white space / invisible marks is no item (review of QA33 writer #8): None, left out
+        blank = (re.search(_TEXT_MEMBER, name.lower()) is not None
+                 and not data.decode("utf-8", "replace").strip(_BLANK_CHARS))
+        out[(row, name)] = None if blank else hashlib.sha256(data).hexdigest()
     return out
 
 
@@ -4254,6 +4349,11 @@ def duplicates_warning(found: Mapping[str, Any], group_by: str | None = None, fo
                     f"differ: {', '.join(name for _, _, name in ex)}): one file filed under two classes is a "
                     f"labelling error, whichever splits the copies are in; the card lists them (duplicates."
                     f"shared_label_examples); keep the file in the right class folder only")
+    if folders and found.get("shared_placeholders"):  # review of QA33 writer #2: a blank image, a silent clip
+        said.append(f"note: {plural(found['shared_placeholders'], 'file')} shared by more than {_FEW_COPIES} samples "
+                    f"of different class folders ({plural(found['shared_placeholder_samples'], 'sample')}), their "
+                    f"other members differing, taken for placeholders (a blank image, a silent clip), not a "
+                    f"labelling error (duplicates.shared_placeholders); replace them if they stand for missing data")
     return said
 
 
