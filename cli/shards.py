@@ -234,13 +234,19 @@ def _audio_per_class(per_class: dict[str, dict[str, float]], classes: list[str],
         return
     t = table("split", "audio per class")
     for split in splits:
-        held = sorted((v, k) for k, v in per_class[split].items() if k != UNLABELLED_GROUP)
-        if not held:
+        # a class without audio in the split is counted apart, not a minimum of 0:00:00 (QA33 review)
+        mute = [k for k in per_class[split] if k != UNLABELLED_GROUP and with_audio is not None
+                and not with_audio.get(split, {}).get(k, 1)]
+        held = sorted((v, k) for k, v in per_class[split].items() if k != UNLABELLED_GROUP and k not in mute)
+        if not held and not mute:
             continue
         values = [v for v, _ in held]
         cell = (f"{len(held):,} classes; per class min {duration_text(values[0])} / median "
                 f"{duration_text(statistics.median(values))} / max {duration_text(values[-1])}; least "
-                + ", ".join(f"{card_text(k)}: {duration_text(v)}" for v, k in held[:few]))
+                + ", ".join(f"{card_text(k)}: {duration_text(v)}" for v, k in held[:few])) if held else ""
+        if mute:
+            cell += (f"{'; ' if held else ''}{len(mute):,} class{'es' * (len(mute) != 1)} without audio ("
+                     + ", ".join(card_text(k) for k in sorted(mute)[:few]) + (", ..." if len(mute) > few else "") + ")")
         t.add_row(escape(card_text(split)), escape(cell))
     console.print(t)
 

@@ -2198,30 +2198,51 @@ def _invisible(c: str) -> bool:
     return unicodedata.category(c) == "Cf" or "\ufe00" <= c <= "\ufe0f" or "\U000e0100" <= c <= "\U000e01ef"
 
 
+#: an emoji tag sequence (a subdivision flag: black flag, tag letters, cancel tag): its tag characters are Cf but
+#: spell the flag (Scotland and England differ only in them), so they are part of the name
+_TAG_SEQUENCE = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+
+
+def _spelling_indices(name: str) -> set[int]:
+    """The positions in ``name`` of characters that :func:`_invisible` calls invisible but that spell an emoji:
+    the tags of a tag sequence (:data:`_TAG_SEQUENCE`)."""
+    return {k for m in _TAG_SEQUENCE.finditer(name) for k in range(m.start(), m.end())}
+
+
+def _without_invisible(name: str) -> str:
+    """``name`` without its invisible characters (:func:`_invisible`), an emoji tag sequence kept whole."""
+    keep = _spelling_indices(name)
+    return "".join(c for k, c in enumerate(name) if k in keep or not _invisible(c))
+
+
 def _near_name(name: str) -> str:
     """``name`` as class-name typos compare it: NFKC (full-width ``１２`` is ``12``, half-width ``ﾈｺ`` is ``ネコ``),
-    without invisible characters (:func:`_invisible`: RLM, ZWNJ, zero-width space, variation selectors),
-    case-folded, stripped."""
-    return unicodedata.normalize("NFKC", "".join(c for c in name if not _invisible(c))).casefold().strip()
+    without invisible characters (:func:`_without_invisible`: RLM, ZWNJ, zero-width space, variation selectors;
+    a subdivision flag's tags kept), case-folded, stripped."""
+    return unicodedata.normalize("NFKC", _without_invisible(name)).casefold().strip()
 
 
 def _invisible_ends(name: str) -> list[str]:
     """The invisible characters (:func:`_invisible`) at the start or end of class name ``name``, as
-    ``U+200F RIGHT-TO-LEFT MARK``; a variation selector after a symbol (``❤`` + VS16, an emoji's own
-    spelling) is part of the name and not listed.
+    ``U+200F RIGHT-TO-LEFT MARK``. An emoji's own spelling is part of the name and not listed: VS15 / VS16 after
+    a character that is no letter, number or mark (``❤``, ``↔``, ``‼`` + VS16) or after ``ℹ``, and the tags of a
+    subdivision flag (:data:`_TAG_SEQUENCE`). VS16 after a letter (``猫`` + VS16) is listed.
 
     Example:
         >>> _invisible_ends("\u0643\u0644\u0628\u200f"), _invisible_ends("\u2764\ufe0f")
         (['U+200F RIGHT-TO-LEFT MARK'], [])
     """
     core = name.strip()
+    keep = _spelling_indices(core)
     i, j = 0, len(core)
-    while i < j and _invisible(core[i]):
+    while i < j and i not in keep and _invisible(core[i]):
         i += 1
-    while j > i and _invisible(core[j - 1]):
+    while j > i and j - 1 not in keep and _invisible(core[j - 1]):
         j -= 1
     tail = core[j:]
-    if tail in ("\ufe0e", "\ufe0f") and j > i and unicodedata.category(core[j - 1]) == "So":
+    # emoji bases are symbols (So: ❤), math signs (Sm: ↔), punctuation (Po: ‼, Pd: 〰) and ℹ (Ll, the one letter)
+    if (tail in ("\ufe0e", "\ufe0f") and j > i
+            and (unicodedata.category(core[j - 1])[0] not in "LNM" or core[j - 1] == "\u2139")):
         tail = ""  # text / emoji presentation of a symbol: how the emoji is written
     ends = core[:i] + tail
     return [f"U+{ord(c):04X} {unicodedata.name(c, 'invisible character')}" for c in dict.fromkeys(ends)]
@@ -2239,8 +2260,10 @@ def _invisible_names_warning(found: Discovered) -> list[str]:
     where = {"folders": "class folders", "manifest": "the manifest's labels"}.get(given, given)
     shown = "; ".join(f"{printable(n)!r} ({', '.join(marks)})" for n, marks in odd[:4])
     more = f"; and {len(odd) - 4} more" if len(odd) > 4 else ""
-    return [f"{plural(len(odd), 'class name')} from {where} start or end with invisible characters ({shown}{more}): "
-            f"kept as written, but they print like the name without them, and a dataset or a model whose class is "
+    one = len(odd) == 1
+    return [f"{plural(len(odd), 'class name')} from {where} {'starts or ends' if one else 'start or end'} with "
+            f"invisible characters ({shown}{more}): kept as written, but {'it prints' if one else 'they print'} like "
+            f"the name without them, and a dataset or a model whose class is "
             f"spelt without them holds another class; remove them where the names are written (the folder, the "
             f"names file or the label cells; an editor that shows invisible characters) to silence this"]
 
@@ -2260,14 +2283,13 @@ def _warn_invisible_names(find: Callable[..., Discovered]) -> Callable[..., Disc
 def _name_differences(names: Sequence[str]) -> str:
     """How class names equal under :func:`_near_name` differ: ``"case"``, ``"width (full-width / half-width
     forms)"``, ``"invisible characters"``, ``"spaces at the start or end"``, joined with ``" or in "``."""
-    visible = [unicodedata.normalize("NFC", "".join(c for c in n if not _invisible(c))).strip()
-               for n in names]
+    visible = [unicodedata.normalize("NFC", _without_invisible(n)).strip() for n in names]
     kinds = []
     if len({unicodedata.normalize("NFKC", v) for v in visible}) > 1:
         kinds.append("case")
     if len({v.casefold() for v in visible}) > len({unicodedata.normalize("NFKC", v).casefold() for v in visible}):
         kinds.append("width (full-width / half-width forms)")
-    if any(_invisible(c) for n in names for c in n):
+    if any(_without_invisible(n) != n for n in names):
         kinds.append("invisible characters")
     if any(n != n.strip() for n in names):
         kinds.append("spaces at the start or end")
@@ -3041,7 +3063,7 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         if sep == ",":  # a one-cell header holding ';': Excel's CSV where ',' is the decimal mark (QA42 clinical #8),
             # whose '30,5' cells would otherwise get the advice to quote commas; read by it when every line says so
             head_cells = next(csv.reader(io.StringIO(text, newline="")), [])
-            sniffed = _sniffed_sep(head_cells, text)
+            sniffed = _sniffed_sep(head_cells, text, utf16_of(data)[1])
             if sniffed is None:
                 _check_one_column_header(head_cells, path, text)
             else:
@@ -3082,17 +3104,19 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
     what = {";": "semicolon", "\t": "tab"}[sniffed]
     decimal = (" (its decimal commas, such as '30,5', are read as text: convert numbers you need with "
                "pandas.read_csv(path, sep=';', decimal=','))" if sniffed == ";" and _DECIMAL_COMMA.search(text) else "")
-    rows.notes = [f"manifest {path} is {what}-separated (its header and every line split into the same "
-                  f"{len(header)} columns by {_SEP_NAMES[sniffed]}, and not by commas): it was read so{decimal}; save "
-                  f"it comma-separated{' or as .tsv' if sniffed == chr(9) else ''} to silence this"]
+    # named as the manifest's other warnings name it (its file name)
+    rows.notes = [f"manifest {os.path.basename(str(path))} is {what}-separated (its header and every line split "
+                  f"into the same {len(header)} columns by {_SEP_NAMES[sniffed]}, and not by commas): it was read "
+                  f"so{decimal}; save it comma-separated{' or as .tsv' if sniffed == chr(9) else ''} to silence this"]
     return rows
 
 
-def _sniffed_sep(header: Sequence[str], text: str) -> str | None:
+def _sniffed_sep(header: Sequence[str], text: str, utf16_bom: bool = False) -> str | None:
     """The separator of a .csv that is clearly not comma-separated (QA33 multisite #8: a European Excel export):
     ``;`` or a tab when the header read by commas is one cell holding it, the header splits into two or more
     columns by it, every other line into as many, and the other candidate does not; else None (refused with
-    advice by :func:`_check_one_column_header`: a file read two ways is not guessed at).
+    advice by :func:`_check_one_column_header`: a file read two ways is not guessed at). ``utf16_bom``: the file
+    is Excel's UTF-16 export, whose tab reading quotes cells (:func:`_tsv_quoting`), as the file is then read.
 
     Example:
         >>> _sniffed_sep(["image;label"], "image;label\\na.png;cat\\nb.png;3,5\\n")
@@ -3109,7 +3133,7 @@ def _sniffed_sep(header: Sequence[str], text: str) -> str | None:
     for sep in (";", "\t"):
         if sep not in header[0]:
             continue
-        quoting = _tsv_quoting(text, False) if sep == "\t" else csv.QUOTE_MINIMAL
+        quoting = _tsv_quoting(text, utf16_bom) if sep == "\t" else csv.QUOTE_MINIMAL
         try:
             widths = {len(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting) if r}
         except csv.Error:
@@ -3874,21 +3898,26 @@ def _renumber(key: str, key_rows: dict[str, int], numbered: dict[str, str], rena
 #: distinct values a label column of real numbers alone must hold to be warned of as a regression target: a few
 #: numbers (doses 0.5 / 1.5 / 2.5) are class names as any others
 _REGRESSION_VALUES = 5
+#: distinct values past which a label column of real numbers alone is warned of however often each repeats: a
+#: score rounded to 2 decimals over 2000 rows meets most of its ~1000 values more than once (QA33 review), while
+#: real-number class names are a handful of doses or grades
+_REGRESSION_MANY = 20
 
 
 def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | None, name: str,
                          column: str = "label") -> list[str]:
     """Warnings when a manifest's label column is not one class per row: class names that join several
     (``Drama|Comedy``: each combination became a class of its own) and real numbers (a sentiment score:
-    whole ones read as class ids, the others left out; a column of real numbers alone, most of them met once,
-    is a regression target read as one class per value). ``column``: the label column as the manifest names it."""
+    whole ones read as class ids, the others left out; a column of real numbers alone, with many distinct values
+    or most of them met once, is a regression target read as one class per value). ``column``: the label column
+    as the manifest names it."""
     out = []
     listed = [n for n in names or () if n[:1] == "[" and n[-1:] == "]" and _python_list(n)]
     joined = [n for n in names or () if re.search(r"[|;]", n) and n not in listed]
     if listed or len(joined) >= 2:
         shown = listed or joined
         what = ("read as Python lists (pandas writes a list column this way to CSV)" if listed else "join several names")
-        out.append(f"manifest {name}, column 'label': {plural(len(shown), 'class name')} {what} "
+        out.append(f"manifest {name}, column {column!r}: {plural(len(shown), 'class name')} {what} "
                    f"({', '.join(repr(n) for n in shown[:3])}{', ...' if len(shown) > 3 else ''}): multi-label "
                    f"targets? Each combination is a class of its own ('A|B' and 'B|A' two classes) — a sample's label "
                    f"is one class; keep such a column as metadata (--meta) and train on it with mmdata train --target "
@@ -3898,7 +3927,7 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
     reals = [c for c in cells if _DECIMAL.fullmatch(c) and not _ID_LABEL.fullmatch(c) and not _NEGATIVE_LABEL.fullmatch(c)]
     if reals and any(_ID_LABEL.fullmatch(c) for c in cells):
         whole = sum(1 for c in cells if _ID_LABEL.fullmatch(c) and "." in c)
-        out.append(f"manifest {name}, column 'label' holds real numbers ({', '.join(repr(c) for c in reals[:3])}"
+        out.append(f"manifest {name}, column {column!r} holds real numbers ({', '.join(repr(c) for c in reals[:3])}"
                    f"{', ...' if len(reals) > 3 else ''}: {plural(len(reals), 'row')}): a score or a regression "
                    f"target? A label is a class id (0, 1, ...): those rows' labels were left out (listed)"
                    + (f" and {plural(whole, 'whole number')} ('3.0') read as class id{'s' * (whole != 1)}" if whole else "")
@@ -3909,7 +3938,7 @@ def _label_kind_warnings(label_cells: list[tuple[int, str]], names: list[str] | 
         # per value without a word (QA33 onemodality #1): said when most values are met once, as a target's are
         counts = Counter(cells)
         once = sum(1 for n in counts.values() if n == 1)
-        if len(counts) >= _REGRESSION_VALUES and 2 * once > len(counts):
+        if len(counts) >= _REGRESSION_MANY or (len(counts) >= _REGRESSION_VALUES and 2 * once > len(counts)):
             meta = "score" if column == "label" else column
             how = (f"rename the column (e.g. to {meta!r}) and shard with --meta {meta}" if column == "label" else
                    f"shard without --column label={column} and with --meta {meta}")
@@ -5670,6 +5699,8 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
     warnings: list[str] = []
     if names is None:
         names, names_from, remap, warnings = _tar_folder_names(tars)
+    else:  # names given: a dataset's own ids mean its own names, looked up by name in the given list
+        remap, warnings = _given_names_remap(tars, names, names_from)
     records: list[Record] = []
     skipped: list[dict[str, Any]] = []
     seen: dict[str, str] = {}  # source key -> its shard
@@ -5780,7 +5811,7 @@ def _tar_folder_names(tars: Sequence[str]) -> tuple[list[str] | None, str | None
     lists = {tuple(n) for n, _ in named.values()}
     if len(lists) == 1 and len(named) == len(folders):
         (own, where), *_ = named.values()
-        return list(own), where if len(named) == 1 else f"{where} (the same in all {len(named)} datasets)", {}, []
+        return list(own), ", ".join(w for _, w in named.values()), {}, []
     merged: dict[str, int] = {}
     brought: dict[str, str] = {}  # a class name -> the dataset that brought it in
     for f, (own, _) in named.items():
@@ -5806,7 +5837,8 @@ def _tar_folder_names(tars: Sequence[str]) -> tuple[list[str] | None, str | None
             near.setdefault(_near_name(n), []).append(n)
         twins = [ns for ns in near.values() if len(ns) > 1]
         warnings.append(
-            f"the tars come from {len(named)} datasets whose class names differ: {'; '.join(map(listed, named))}. "
+            f"the tars come from {len(named)} datasets with {len(lists)} different class-name lists: "
+            f"{'; '.join(map(listed, named))}. "
             f"Their class ids were mapped by name into one list of {len(names)} classes, in first-seen order (the "
             f"first dataset's names in its order, then the names new in each next dataset"
             f"{': ' + added if added else ''}); classes are merged by exact name"
@@ -5814,7 +5846,44 @@ def _tar_folder_names(tars: Sequence[str]) -> tuple[list[str] | None, str | None
                f"({'; '.join(' and '.join(repr(printable(n)) for n in ns) for ns in twins[:4])})" if twins else "")
             + "; to choose the names and their ids, pass --labels names.txt (the class names in id order, looked up "
               "by name in each dataset)")
-    return names, "the dataset.json of each dataset beside the tars", remap, warnings
+    return names, ", ".join(w for _, w in named.values() if w), remap, warnings
+
+
+def _given_names_remap(tars: Sequence[str], names: list[str], names_from: str | None
+                       ) -> tuple[dict[str, tuple[list[str], list[int]] | None], list[str]]:
+    """(per tar folder whose own class names differ from ``names``: its names and the map of its ids into
+    ``names``, a warning) of tars re-sharded with class names given (``--labels`` or a names file of the source
+    folder). A folder's ids index its own names (:func:`_own_names`), not the given list: taken as they are they
+    would name other classes (QA33 review of multisite #1). A folder without names of its own, or whose names
+    start the given list in its order, keeps its ids. A name of a folder's own list missing from ``names`` is
+    refused, naming both lists."""
+    from mmdata.urls import is_remote
+
+    index = {n: i for i, n in enumerate(names)}
+    remap: dict[str, tuple[list[str], list[int]] | None] = {}
+    where: dict[str, str] = {}
+    for tar in tars:
+        if is_remote(tar) or (folder := _tar_folder(tar)) in remap or folder in where:
+            continue
+        own, own_from = _own_names(folder)
+        where[folder] = own_from or ""
+        if not own or own == names[:len(own)]:  # its ids mean the same names in the given list
+            continue
+        missing = [n for n in own if n not in index]
+        if missing:
+            shown = ", ".join(repr(printable(n)) for n in missing[:8]) + (", ..." if len(missing) > 8 else "")
+            raise SourceError(
+                f"tars of {folder}: their class ids name the {plural(len(own), 'class', 'classes')} of {own_from}, and "
+                f"{plural(len(missing), 'of them is', 'of them are')} not in {names_from} ({shown}): a sample of "
+                f"such a class would have no class; add {'it' if len(missing) == 1 else 'them'} to {names_from}, or "
+                f"leave out --labels (the datasets' names are then merged by name)")
+        remap[folder] = (own, [index[n] for n in own])
+    if not remap:
+        return {}, []
+    told = "; ".join(f"{os.path.basename(f) or f} (from {where[f]})" for f in remap)
+    return remap, [f"the class ids of {plural(len(remap), 'dataset')} were looked up by name in {names_from}, as "
+                   f"{'its' if len(remap) == 1 else 'their'} own class names are in another order: {told}; each "
+                   f"sample keeps its class, under its id in {names_from}"]
 
 
 def _unnamed_ids_error(src: Any, tar: str, key: str, names_from: str | None) -> str:
@@ -5823,4 +5892,5 @@ def _unnamed_ids_error(src: Any, tar: str, key: str, names_from: str | None) -> 
     return (f"source {src}: shard {tar}, sample {key!r}: its label is a class id, but its folder has no class names "
             f"(no labels.json / labels.txt beside it, no label_names in a dataset.json), while other tars' class "
             f"names come from {names_from}: which class the id means is unknown; pass --labels names.txt (the class "
-            f"names in id order), or shard these tars apart")
+            f"names in the id order of these tars; the other datasets' ids are looked up in it by name), or shard "
+            f"these tars apart")

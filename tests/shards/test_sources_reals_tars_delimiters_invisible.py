@@ -81,8 +81,9 @@ def test_datasets_with_different_names_are_merged_by_name_with_a_warning(tmp_pat
     assert card["label_names"] == ["cat", "dog", "Dog", "bird"]  # first-seen order: dsA's, then dsC's new ones
     labels = _labels(tmp_path / "merged")  # key 'cat_dsC_0_<hash>': the sample of the class folder cat/
     assert len(labels) == 7 and all(v == k.split("_ds")[0] for k, v in labels.items())  # dsC's 'cat' was dsA's 'dog'
-    warning = next(str(w.message) for w in got if "class names differ" in str(w.message))
-    assert "2 datasets whose class names differ: dsA (2: 'cat', 'dog'); dsC (3: 'Dog', 'bird', 'cat')" in warning
+    warning = next(str(w.message) for w in got if "different class-name lists" in str(w.message))
+    assert ("2 datasets with 2 different class-name lists: dsA (2: 'cat', 'dog'); dsC (3: 'Dog', 'bird', 'cat')"
+            in warning)
     assert "first-seen order" in warning and "'Dog', 'bird' from dsC" in warning
     assert "('dog' and 'Dog')" in warning and "--labels names.txt" in warning
 
@@ -133,7 +134,7 @@ def test_invisible_characters_at_class_name_ends_are_warned_in_a_labels_file(roo
                      label_names_from="names.txt")
     assert found.label_names == ["猫", "كلب\u200f"]  # kept as written: the ids are the file's
     warning = next(w for w in found.warnings if "invisible characters" in w)
-    assert warning.startswith("1 class name from names.txt start or end with invisible characters ('كلب\\u200f' "
+    assert warning.startswith("1 class name from names.txt starts or ends with invisible characters ('كلب\\u200f' "
                               "(U+200F RIGHT-TO-LEFT MARK))")
 
 
