@@ -46,7 +46,7 @@ from mmdata.augment.preview import cjk_font, figure_style
 from mmdata.errors import MMDataError
 from mmdata.io import atomic_write_bytes
 from mmdata.train.contrastive import CHECKPOINT, embed_all, identical, load, model_format, pair_key, pair_names, read_split
-from mmdata.train.model import FusionModel, build_from_metrics, eval_normalize, load_weights, read_run
+from mmdata.train.model import FusionModel, build_from_metrics, eval_normalize, load_weights, read_run, run_folder
 from mmdata.types import Batch
 
 EPS = 1e-12
@@ -209,7 +209,13 @@ def load_run(model_dir: str | Path, device: str = "cpu", data: str | Path | None
     (a classifier); :func:`mmdata.train.model.load_model` loads any run for prediction. ``data``: the dataset, whose card gives
     the classes when metrics.json does not (runs written before it recorded them) and must have the
     run's classes when it does (:func:`check_classes`)."""
-    d, metrics = read_run(model_dir, "--model must be an output folder")
+    d = run_folder(model_dir, "--model must be an output folder")
+    if (d / "metrics.json").is_file() and not (d / "model.pt").is_file() and (d / CHECKPOINT).is_file():
+        # (match itself measures such a run by its embedding alone, before it calls this)
+        raise MMDataError(f"{d} holds pre-trained encoders only ({CHECKPOINT} of `mmdata train --pretrain contrastive "
+                          "--epochs 0`): no classifier (model.pt) whose predictions this measures; train one with "
+                          "--epochs N (the pre-training runs first)")
+    d, metrics = read_run(d, "--model must be an output folder")
     target = metrics.get("target")
     if isinstance(target, dict):  # its outputs are label sets or a number: no class distribution to compare
         raise MMDataError(f"{d}: the model predicts the metadata key {target.get('key')!r} ({target.get('kind')}, "
@@ -321,7 +327,9 @@ def match(data: str | Path, model_dir: str | Path, *, split: str = "test", out: 
     """
     from mmdata.urls import unless_file_url
 
-    data, d = unless_file_url(data), Path(unless_file_url(model_dir))
+    # a file of the run (RUN/model.pt, RUN/contrastive.pt) stands for its folder: its checks, the embedding and the
+    # figure's default path are the folder's (QA33: the figure was put under RUN/model.pt/)
+    data, d = unless_file_url(data), run_folder(unless_file_url(model_dir), "--model must be an output folder")
     if not (d / "model.pt").is_file() and (d / CHECKPOINT).is_file() and (d / "metrics.json").is_file():
         # pre-training alone (`mmdata train --pretrain contrastive --epochs 0`): the embedding's cosines only
         metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
@@ -419,7 +427,10 @@ def default_figure(stem: str, split: str, data: str | Path, model_dir: str | Pat
     ``audit-alignment`` write their figure when ``--out`` is not given."""
     from mmdata.urls import unless_file_url
 
-    d = Path(unless_file_url(model_dir))
+    try:  # a file of the run stands for its folder (as for the audit itself)
+        d = run_folder(unless_file_url(model_dir), "--model must be an output folder")
+    except MMDataError:  # no run here: the audit itself names the problem
+        d = Path(unless_file_url(model_dir))
     try:
         metrics = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):  # no run here: the audit itself names the problem

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,11 +47,11 @@ def preprocessing_constants() -> dict[str, Any]:
     """
     import inspect
 
-    from mmdata.text import _ASCII_PUNCT, _INVISIBLE, _RESERVED, MASK_ID, MASK_TOKEN, PAD_ID, UNK_ID, Tokenizer
+    from mmdata.text import _RESERVED, MASK_ID, MASK_TOKEN, PAD_ID, UNK_ID, Tokenizer
 
     mel = inspect.signature(logmel).parameters
     tok = Tokenizer()
-    invisible = ascii(_INVISIBLE.pattern)[1:-1]  # the set as the code has it, so the words stay true
+    strip, invisible, fingerprint = _id_rules()
     return {
         "image": {"scale": f"(x / 255 - {PIXEL_MEAN}) / {PIXEL_STD} per channel, x the uint8 pixel, (C, H, W)",
                   "mean": PIXEL_MEAN, "std": PIXEL_STD, "divide_by": 255.0},
@@ -63,16 +65,19 @@ def preprocessing_constants() -> dict[str, Any]:
         "text": {"tokenizer": "mmdata.text.Tokenizer", "vocab_size": tok.vocab_size, "max_len": tok.max_len,
                  "pad_id": PAD_ID, "mask_id": MASK_ID, "mask_token": MASK_TOKEN, "unk_id": UNK_ID,
                  # in words of what Tokenizer.token_id does, which is normative (QA33: NFC, the dropped marks and
-                 # the Unicode punctuation were left out, and a re-implementation got other ids for such units)
+                 # the Unicode punctuation were left out, and a re-implementation got other ids for such units); the
+                 # sets are the code's own (values, so compared), the words say how they are used
                  "ids": f"normative: mmdata.text.Tokenizer.token_id (its module docstring details it). In words: "
-                        f"{MASK_TOKEN} -> {MASK_ID}; else the unit's id text: a non-ASCII unit first loses the invisible "
-                        f"characters token_id drops ({invisible}: direction marks, the BOM) and is NFC-normalized; then "
-                        f"the punctuation at its ends is stripped (ASCII {_ASCII_PUNCT}, the CJK and full-width "
-                        "punctuation, and for a non-ASCII unit every other Unicode P* character but the Hebrew geresh "
-                        "and gershayim) and it is lower-cased; "
-                        f"{UNK_ID} when nothing is left, else {_RESERVED} + zlib.crc32(utf-8) % (vocab_size - {_RESERVED}); "
-                        "units: mmdata.text.Tokenizer.words (whitespace words, single characters in CJK runs); the "
-                        "first max_len units; padding 0 to the batch's longest",
+                        f"{MASK_TOKEN} -> {MASK_ID}; else the unit's id text: a non-ASCII unit first loses the "
+                        "characters of `invisible` (direction marks, the BOM) and is NFC-normalized; then the "
+                        "characters of `strip` are stripped from its ends, and, where the unit is still not ASCII, every "
+                        "non-ASCII character of Unicode category P* too but the Hebrew geresh and gershayim (U+05F3, "
+                        "U+05F4; ASCII P* characters not in `strip`, as - _ @ #, are kept); then it is lower-cased; "
+                        f"{UNK_ID} when nothing is left, else {_RESERVED} + zlib.crc32(utf-8) % (vocab_size - "
+                        f"{_RESERVED}); units: mmdata.text.Tokenizer.words (words between white space and the "
+                        "zero-width space U+200B, single characters in CJK runs); the first max_len units; padding 0 "
+                        "to the batch's longest; `ids_fingerprint` changes when these rules' sets or patterns do",
+                 "strip": strip, "invisible": invisible, "ids_fingerprint": fingerprint,
                  "early_fusion_bag": BAG},
     }
 
@@ -80,6 +85,26 @@ def preprocessing_constants() -> dict[str, Any]:
 #: the prose entries of :func:`preprocessing_constants`: descriptions of the code for a reader, whose wording may
 #: change without the preprocessing changing (the values beside them are compared: :func:`changed_constants`)
 DESCRIPTIONS = {"image": ("scale",), "audio": ("features",), "text": ("ids",)}
+#: entries recorded since QA33, compared only where the run recorded them: a run from before has none to compare
+#: (a warning on every older run would say nothing about it)
+RECORDED_SINCE = {"text": ("strip", "invisible", "ids_fingerprint")}
+
+
+@functools.lru_cache(maxsize=1)  # module constants: read once (a scan of the BMP for the invisible set)
+def _id_rules() -> tuple[str, str, str]:
+    """(the characters stripped from every unit's ends, those a non-ASCII unit loses first, an 8-hex fingerprint of
+    the token-id rules: both sets, the word marks kept, the unit and separator patterns, the Unicode version that NFC
+    and the P* category follow), read from :mod:`mmdata.text` so that the record is the code's."""
+    import unicodedata
+    import zlib
+
+    from mmdata import text
+
+    strip = "".join(sorted(set(text._STRIP)))
+    invisible = "".join(sorted(c for c in map(chr, range(0x10000)) if text._INVISIBLE.fullmatch(c)))
+    rules = "\0".join((strip, invisible, "".join(sorted(text._WORD_MARKS)), text._UNITS.pattern, text._SEP,
+                       unicodedata.unidata_version))
+    return strip, invisible, f"{zlib.crc32(rules.encode('utf-8', 'surrogatepass')):08x}"
 
 
 def changed_constants(metrics: Mapping[str, Any]) -> list[str]:
@@ -102,6 +127,8 @@ def changed_constants(metrics: Mapping[str, Any]) -> list[str]:
         old, new = (old if isinstance(old, Mapping) else {}), (new if isinstance(new, Mapping) else {})
         for k in sorted(set(old) | set(new)):
             if k in DESCRIPTIONS.get(m, ()) or old.get(k) == new.get(k):
+                continue
+            if k in RECORDED_SINCE.get(m, ()) and k not in old:
                 continue
             was = f"{old[k]!r} in the run" if k in old else "absent in the run"
             out.append(f"{m}.{k}: {was}, {new[k]!r} here" if k in new else f"{m}.{k}: {was}, absent here")
@@ -461,7 +488,8 @@ def pcm_float(wave: Any) -> torch.Tensor:
         >>> pcm_float(np.array([[-32768, 16384]], np.int16))
         tensor([[-1.0000,  0.5000]])
     """
-    t = wave.detach().cpu() if isinstance(wave, torch.Tensor) else torch.as_tensor(np.asarray(wave))
+    # np.require: a view with negative strides (a[:, ::-1]) is copied, which torch.as_tensor refuses
+    t = wave.detach().cpu() if isinstance(wave, torch.Tensor) else torch.as_tensor(np.require(wave, requirements="C"))
     if t.is_floating_point():
         return t.to(torch.float32)
     name = str(t.dtype).removeprefix("torch.")
@@ -518,7 +546,8 @@ def _pixels(v: torch.Tensor | np.ndarray) -> torch.Tensor:
         else:
             fix = f"a {v.dtype} image -> scale it to 0-255, then a.astype(np.uint8)"
         raise InputError(f"image pixels must be uint8, got {_given(v)}: {fix}")
-    t = torch.as_tensor(v)
+    # np.require: a view with negative strides (np.fliplr(a)) is copied, which torch.as_tensor refuses
+    t = torch.as_tensor(np.require(v, requirements="C") if isinstance(v, np.ndarray) else v)
     if t.dim() == 2:  # a grey (H, W) image: one reading only
         return t[None]
     if t.dim() == 3 and 1 <= shape[2] <= MAX_IMAGE_CHANNELS and not 1 <= shape[0] <= MAX_IMAGE_CHANNELS:
@@ -539,12 +568,31 @@ def _wave_layout(given: Any, wave: torch.Tensor) -> torch.Tensor:
         return wave[None]
     if wave.dim() == 2 and wave.shape[0] > CHANNELS_LAST_AUDIO and wave.shape[0] > wave.shape[1] > 0:
         return wave.T.contiguous()
+    if wave.dim() == 2 and wave.shape[0] > wave.shape[1] > 0:
+        # more channels than samples as (channels, time); as soundfile's (time, channels) a clip of at most 255
+        # frames: both readings are possible, and a guess gives silently other scores at 255 and 256 frames (QA33)
+        (r, c), t = wave.shape, ("a.T" if isinstance(given, np.ndarray) else "x.T")
+        raise InputError(f"a wave of {_given(given)} reads as {r} frames of {c} channels (soundfile's (time, channels)) "
+                         f"or as {r} channels of {c} frames ((channels, time)): give {t} for the first (or a[:, 0] for "
+                         "one channel); a 2-D wave is (channels, time), or (time, channels) over 255 frames")
     if wave.dim() != 2:
         fix = ("a[0] for one clip of a batch; a wave is (channels, time), (time,) or soundfile's (time, channels)"
                if isinstance(given, np.ndarray) else
                "x[0] for one clip of a batch; a wave is (channels, time) or (time,)")
         raise InputError(f"a wave of {_given(given)} ({wave.dim()} dims): {fix}")
     return wave
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that attributes a warning raised in this module to the first frame outside it: the line of
+    the user's ``sample`` / ``logits`` / ``predict`` / ``load_model`` call, whichever entry point (and whichever
+    generator, comprehension or torch decorator frames lie between) led there, so that a warnings filter on that
+    line works (QA33)."""
+    f, level = sys._getframe(1), 1  # the frame that calls warnings.warn: stacklevel 1
+    # torch's frames: torch.no_grad's wrapper around logits
+    while f is not None and (f.f_code.co_filename == __file__ or str(f.f_globals.get("__name__")).startswith("torch.")):
+        f, level = f.f_back, level + 1
+    return level
 
 
 def _caption_file(v: Any) -> bool:
@@ -585,10 +633,12 @@ SAMPLE_KEYS = ("key", *MODALITIES)
 #: what each field of a request may be (:meth:`TrainedModel.sample`), as its input errors say it
 ACCEPTED = {
     "image": "encoded bytes (PNG, JPEG, WebP, ...), a file path or file:// URL, a binary file object, a PIL image (its "
-             "EXIF orientation applied) or uint8 pixels: a (C, H, W), grey (H, W) or (H, W, C) tensor / numpy array",
+             "EXIF orientation applied, even after .transpose / .rotate, which keep the tag: ImageOps.exif_transpose "
+             "turns it and drops the tag) or uint8 pixels: a (C, H, W), grey (H, W) or (H, W, C) tensor / numpy array",
     "audio": "encoded bytes (WAV, FLAC, OGG, ...), a file path or file:// URL, a binary file object or (wave, "
              "sample_rate): a float or integer-PCM wave (channels, time), mono (time,), or soundfile.read's (time, "
-             "channels) when it has more than 255 frames and more frames than channels",
+             "channels) when it has more than 255 frames and more frames than channels (a shorter 2-D wave with more rows "
+             "than columns is refused: it reads both ways)",
     "text": "a str (the caption itself), UTF-8 bytes, or a caption file as a pathlib.Path or binary file object (read "
             "as `mmdata shard` reads a .txt: UTF-8, a leading BOM dropped); without control characters but tab and "
             "line breaks (as `mmdata shard` keeps captions)",
@@ -625,7 +675,7 @@ class TrainedModel:
             warnings.warn(f"{where or 'the run'}: the model was trained with other preprocessing constants than this "
                           f"mmdata computes ({'; '.join(changed)}: metrics.json model.constants vs "
                           "mmdata.train.model.preprocessing_constants()); its predictions here may differ from "
-                          "predictions.parquet", UserWarning, stacklevel=3)
+                          "predictions.parquet", UserWarning, stacklevel=_caller_level())
         self._recipe = mmdata.load_recipe({"normalize": self.normalize})
         self.image_decode_hint: tuple[int, int] | None = self._recipe.image_decode_hint()
         target = metrics.get("target")
@@ -650,7 +700,8 @@ class TrainedModel:
         ``key`` (``key`` when it has none). Integer PCM is scaled by its full scale (:func:`pcm_float`); a mono
         (time,) wave gets its channel. A PIL image is taken as the pixels it holds, turned by its EXIF orientation
         when it still carries one (``Image.open(f)`` does; ``ImageOps.exif_transpose``'s result does not), as the file
-        is decoded and `mmdata shard` stores it; its JPEG is not decode-scaled (the file's bytes or path are decoded
+        is decoded and `mmdata shard` stores it. Pillow copies the tag to every derived image: one turned by hand
+        (``.transpose`` / ``.rotate``) is turned again, so turn with ``ImageOps.exif_transpose`` (or give the file). Its JPEG is not decode-scaled (the file's bytes or path are decoded
         exactly as the run's loader decodes them). A str text is the caption itself (a warning when it names an
         existing ``.txt`` file); a ``pathlib.Path`` or file object is read as the caption file. A ``Sample`` is taken as decoded: one from
         :func:`mmdata.open_dataset` holds its JPEGs at full size, where the run's loader decodes them DCT-scaled to
@@ -688,7 +739,8 @@ class TrainedModel:
 
                     warnings.warn(f"{where}: sample {name!r}: text {raw[m]!r} is the path of an existing .txt file, and "
                                   "a str text is the caption itself: it is scored as these characters; give "
-                                  "pathlib.Path(...) (or the file opened 'rb') to read the file", UserWarning, stacklevel=4)
+                                  "pathlib.Path(...) (or the file opened 'rb') to read the file", UserWarning,
+                                  stacklevel=_caller_level())
                 try:
                     fields[m], rate = self._field(m, raw[m], rate)
                 except MemoryError:
@@ -918,30 +970,39 @@ def load_model(model_dir: str | Path, device: str | torch.device = "cpu", plugin
         from mmdata.plugins import load_plugins
 
         load_plugins(plugins, entry_points=False, where="load_model(plugins=)")  # fusion_class loads entry points
-    d, metrics = read_run(model_dir, "give an output folder")
-    model = build_from_metrics(metrics, str(d / "metrics.json"))
-    load_weights(model, d)
-    return TrainedModel(model.to(dev), metrics, str(d))
-
-
-def read_run(model_dir: Any, ask: str) -> tuple[Any, dict[str, Any]]:
-    """(the folder as a Path, its ``metrics.json``) of a run folder holding ``metrics.json`` and ``model.pt``; an
-    error naming the missing file and ``ask`` (what the caller asks for: ``--model must be an output folder``).
-    A file of the run (``run/model.pt``, ``run/metrics.json``) stands for its folder; a folder of pre-trained
-    encoders only (``contrastive.pt``, no ``model.pt``) is said to be one."""
-    import json
-
-    d = Path(model_dir)
-    if d.is_file():  # run/model.pt, what a PyTorch user gives first (QA33: "run/model.pt/metrics.json not found")
-        if not (d.parent / "metrics.json").is_file():
-            raise MMDataError(f"{d} is a file, not a run folder: {ask} of `mmdata train --out DIR` (the folder "
-                              "holding metrics.json and model.pt)")
-        d = d.parent
+    d = run_folder(model_dir, "give an output folder")
     if (d / "metrics.json").is_file() and not (d / "model.pt").is_file() and (d / "contrastive.pt").is_file():
         raise MMDataError(f"{d} holds pre-trained encoders only (contrastive.pt of `mmdata train --pretrain contrastive "
                           "--epochs 0`): no classifier to predict with; train one with --epochs N (the pre-training "
                           "runs first), or use the encoders as they are with `mmdata match` / `mmdata audit-alignment` "
                           "(mmdata.train.contrastive.load)")
+    d, metrics = read_run(d, "give an output folder")
+    model = build_from_metrics(metrics, str(d / "metrics.json"))
+    load_weights(model, d)
+    return TrainedModel(model.to(dev), metrics, str(d))
+
+
+def run_folder(model_dir: Any, ask: str) -> Path:
+    """``model_dir`` as a run folder's Path: a file of the run (``run/model.pt``, ``run/metrics.json``,
+    ``run/contrastive.pt``: what a PyTorch user gives first; QA33 "run/model.pt/metrics.json not found") stands for
+    its folder; a file with no ``metrics.json`` beside it is refused naming ``ask``. A folder is returned as given
+    (the caller names its missing files)."""
+    d = Path(model_dir)
+    if d.is_file():
+        if not (d.parent / "metrics.json").is_file():
+            raise MMDataError(f"{d} is a file, not a run folder: {ask} of `mmdata train --out DIR` (the folder "
+                              "holding metrics.json and model.pt)")
+        d = d.parent
+    return d
+
+
+def read_run(model_dir: Any, ask: str) -> tuple[Any, dict[str, Any]]:
+    """(the folder as a Path, its ``metrics.json``) of a run folder holding ``metrics.json`` and ``model.pt``; an
+    error naming the missing file and ``ask`` (what the caller asks for: ``--model must be an output folder``).
+    A file of the run stands for its folder (:func:`run_folder`)."""
+    import json
+
+    d = run_folder(model_dir, ask)
     for f in ("metrics.json", "model.pt"):
         if not (d / f).is_file():
             raise MMDataError(f"{d / f} not found: {ask} of `mmdata train --out DIR`")
