@@ -77,15 +77,20 @@ def local_path(path: str | Path, what: str = "path") -> Path:
     Example:
         >>> str(local_path("file:///data/ds")), str(local_path("file:/data/ds")), str(local_path("runs/x"))
         ('/data/ds', '/data/ds', 'runs/x')
+        >>> str(local_path(Path("/data/my ds").as_uri())), str(local_path("file:///data/my ds"))
+        ('/data/my ds', '/data/my ds')
     """
     proto = protocol(path)
     if proto is None:
         return check_path_length(Path(path), what)
     s = str(path)
     if proto == "file":
+        from urllib.parse import unquote
+
+        # percent-escapes decoded (RFC 8089; Path.as_uri() writes a space as %20: QA33), a raw space kept
         if not s.startswith("file://"):  # file:/data/ds
-            return check_path_length(Path(s[len("file:"):]), what)
-        rest = s[len("file://"):]
+            return check_path_length(Path(unquote(s[len("file:"):])), what)
+        rest = unquote(s[len("file://"):])
         return check_path_length(Path(rest[len("localhost"):] if rest.startswith("localhost/") else rest), what)
     raise MMDataError(f"{what} {s}: {proto}:// URLs are not supported here; mount it at the same path on every node "
                       f"(s3fs, gcsfuse, Mountpoint, NFS) and pass that path, or a file:// URL")
