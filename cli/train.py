@@ -75,8 +75,9 @@ def train(
     optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     label_noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of training labels flipped (control): "
-                         "exactly round(F x n) of the n labelled training samples, chosen by --seed, each to another class "
-                         "with training samples; metrics.json label_noise lists them.")] = 0.0,
+                         "exactly F x n of the n labelled training samples (half rounded up), chosen by --seed, each to another "
+                         "class with training samples (and every balance copy of them); metrics.json label_noise lists "
+                         "them (the first 1000 and a digest beyond).")] = 0.0,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch intra-op threads.")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="DataLoader worker processes per split. The samples of "
                        "each epoch and each sample's augmentation do not depend on it, but batch composition (each worker "

@@ -575,11 +575,17 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
 
 
 #: training captions the text-units summary reads at most (stream order): a look at the captions, not a pass
-#: over a large split
-TEXT_UNIT_CAPTIONS = 2000
+#: over a large split (review of QA33: 2000 samples streamed a row-layout tar's image and audio bytes too, on
+#: every run of an ablation)
+TEXT_UNIT_CAPTIONS = 500
+
+#: text-units summaries this process computed, by (dataset fingerprint, splits, limit, on_error): an ablation's
+#: runs on one dataset read its captions once
+_TEXT_UNITS: dict[tuple[Any, ...], dict[str, Any] | None] = {}
 
 
-def text_units(data: str | Path, split: str | Sequence[str], limit: int = TEXT_UNIT_CAPTIONS) -> dict[str, Any] | None:
+def text_units(data: str | Path, split: str | Sequence[str], limit: int = TEXT_UNIT_CAPTIONS,
+               on_error: str = "raise", card: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """How the default tokenizer (:class:`mmdata.text.Tokenizer`: whitespace words, single CJK characters,
     hashed into its id table) cuts the training captions (QA33: a Thai caption without spaces is one unit,
     and common Han characters share ids; nothing said so): ``captions`` read (the first ``limit``),
@@ -587,6 +593,13 @@ def text_units(data: str | Path, split: str | Sequence[str], limit: int = TEXT_U
     NFC, end punctuation stripped, lower-cased), ``single_unit_share`` (captions that are one unit),
     ``ids`` (the table's size) and ``colliding_units`` (distinct units sharing an id with another); None
     without a caption.
+
+    Only the text member is decoded (``modalities=["text"]``; the row layout still streams the other members'
+    bytes of the samples read), whatever the rank (not partitioned). ``on_error``: the run's; with ``"skip"`` /
+    ``"warn"`` a caption that does not decode is left out and counted in ``skipped`` (the training loader
+    reports it again: the summary adds no warning), with ``"raise"`` its error is the one training would give.
+    The result is kept per (the card's ``fingerprint``, splits, ``limit``, ``on_error``) for this process, so an
+    ablation's runs on one dataset read once (``card``: the dataset's, else read from ``data``).
 
     Example:
         >>> import tempfile, mmdata
@@ -596,13 +609,25 @@ def text_units(data: str | Path, split: str | Sequence[str], limit: int = TEXT_U
         >>> text_units(t + "/ds", "train")["single_unit_share"]
         0.0
     """
+    from mmdata.shards.index import load_card
     from mmdata.shards.reader import open_dataset
     from mmdata.text import _strip_id, default_tokenizer
 
+    splits = (split,) if isinstance(split, str) else tuple(split)
+    mode = "raise" if on_error == "raise" else "skip"  # "warn": the training loader warns of the same samples
+    if card is None:
+        try:
+            card = load_card(data)
+        except (MMDataError, OSError):
+            card = {}
+    memo = (card.get("fingerprint"), str(data), splits, int(limit), mode) if card.get("fingerprint") else None
+    if memo is not None and memo in _TEXT_UNITS:
+        return _TEXT_UNITS[memo]
     tok = default_tokenizer()
     lengths: list[int] = []
     ids: dict[str, int] = {}
-    for sample in open_dataset(data, split=split, modalities=["text"]):
+    ds = open_dataset(data, split=list(splits), modalities=["text"], on_error=mode, partition=False)
+    for sample in ds:
         text = sample.fields.get("text") if "text" in sample.fields else None
         if not isinstance(text, str):
             continue
@@ -614,14 +639,21 @@ def text_units(data: str | Path, split: str | Sequence[str], limit: int = TEXT_U
                 ids[form] = tok.token_id(w)
         if len(lengths) >= limit:
             break
-    if not lengths:
-        return None
-    per_id = Counter(ids.values())
-    ordered = sorted(lengths)
-    return {"captions": len(lengths), "capped": len(lengths) >= limit,
-            "tokens": {"median": ordered[len(ordered) // 2], "p95": int(math.ceil(_p95(ordered))), "max": ordered[-1]},
-            "distinct_units": len(ids), "single_unit_share": round(sum(n == 1 for n in lengths) / len(lengths), 4),
-            "ids": tok.vocab_size, "colliding_units": sum(1 for i in ids.values() if per_id[i] > 1)}
+    skipped = sum(int(n) for n in (getattr(ds, "skipped", None) or {}).values())
+    out = None
+    if lengths:
+        per_id = Counter(ids.values())
+        ordered = sorted(lengths)
+        out = {"captions": len(lengths), "capped": len(lengths) >= limit,
+               "tokens": {"median": ordered[len(ordered) // 2], "p95": int(math.ceil(_p95(ordered))), "max": ordered[-1]},
+               "distinct_units": len(ids), "single_unit_share": round(sum(n == 1 for n in lengths) / len(lengths), 4),
+               "ids": tok.vocab_size, "colliding_units": sum(1 for i in ids.values() if per_id[i] > 1),
+               **({"skipped": skipped} if skipped else {})}
+    if memo is not None:
+        if len(_TEXT_UNITS) >= 16:  # a long-lived process over many datasets: keep the latest few
+            _TEXT_UNITS.pop(next(iter(_TEXT_UNITS)))
+        _TEXT_UNITS[memo] = out
+    return out
 
 
 def describe_text_units(units: Mapping[str, Any]) -> str:
@@ -638,6 +670,7 @@ def describe_text_units(units: Mapping[str, Any]) -> str:
             f"words, one per CJK character): {t['median']} per caption (median; 95th percentile {t['p95']}, max "
             f"{t['max']}); {units['distinct_units']} distinct, {units['colliding_units']} of them sharing one of the "
             f"{units['ids']} hashed ids with another; {100 * single:.0f}% of captions are a single unit"
+            + (f" ({plural(units['skipped'], 'caption')} that did not decode left out)" if units.get("skipped") else "")
             + (" (text without spaces, e.g. Thai or Khmer, is one unit: no segmenter; split it into words before "
                "sharding to train on words)" if single >= 0.5 else ""))
 
@@ -650,18 +683,26 @@ def duplicate_warnings(data: str | Path, card: Mapping[str, Any], roles: Mapping
     are said. Nothing is read when the card found none (the card's check confirms by sha256; this one
     matches the index's size and CRC-32 of the members the card's sets came from).
 
+    What is the same is named as :func:`mmdata.shards.writer.duplicates_across_splits` compared it: image or
+    audio bytes, or a text-only sample's caption (``text_only``; a caption alone when the splits read hold no
+    image or audio). Copies across splits under different labels say so (``across_splits_labels_differ``:
+    the model trains on one label and is scored on the other); samples sharing one image or audio file under
+    different class folders (``shared_label_conflicts``, labels from folders only: from a manifest it may be a
+    row per question of one image) are warned of as ``mmdata shard`` does.
+
     Example:
         >>> duplicate_warnings("ds", {"duplicates": {"across_splits": 0, "samples": 0, "examples": []}}, None)
         []
     """
     found = card.get("duplicates") or {}
-    if not (found.get("across_splits") or found.get("label_conflicts")):
+    folders = card.get("label_names_from") == "folders"
+    if not (found.get("across_splits") or found.get("label_conflicts") or (folders and found.get("shared_label_conflicts"))):
         return []
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from mmdata.shards.index import load_index
-    from mmdata.shards.writer import duplicates_across_splits
+    from mmdata.shards.writer import _MEDIA_MEMBER, duplicates_across_splits
 
     role_of = {str(s): role for role, names in (roles or {r: [r] for r in RUN_SPLITS}).items() for s in names}
     wanted = ["key", "source_key", "split", "shard", "members", "sizes", "member_crc32", "label"]
@@ -673,13 +714,22 @@ def duplicate_warnings(data: str | Path, card: Mapping[str, Any], roles: Mapping
     again = duplicates_across_splits(t, label_names=card.get("label_names"))
     read = ", ".join(f"{role} ({', '.join(map(str, names))})" if list(names) != [role] else role
                      for role, names in (roles or {r: [r] for r in RUN_SPLITS}).items())
+    media = t.num_rows and pc.any(pc.match_substring_regex(pc.utf8_lower(pc.list_flatten(t["members"])),
+                                                           _MEDIA_MEMBER)).as_py()
+    what = (("image or audio bytes, or a text-only sample's caption," if media else "caption (text-only samples)")
+            if again.get("text_only") else "image or audio bytes")
     said = []
     if again.get("across_splits"):
         shown = " and ".join(f"{key!r} ({split})" for key, split in again["examples"][0])
-        said.append(f"{plural(again['samples'], 'sample')} in {plural(again['across_splits'], 'set')} hold the same image "
-                    f"or audio bytes in more than one of the splits this run reads ({read}; e.g. {shown}): a val or test "
-                    "sample that is also trained on inflates its scores (the dataset card's duplicates, matched here by "
-                    "size and CRC-32); remove the copies, or re-shard giving each set one split (--group-by)")
+        differ = again.get("across_splits_labels_differ")
+        ex_l = again.get("across_splits_label_example") or []
+        labels = (f"; {differ} of these sets {'carries' if differ == 1 else 'carry'} different labels too (labels "
+                  f"differ: {', '.join(f'{name} ({key!r}, {split})' for key, split, name in ex_l)}): the model is "
+                  "trained on one label and scored on the other" if differ else "")
+        said.append(f"{plural(again['samples'], 'sample')} in {plural(again['across_splits'], 'set')} hold the same {what} "
+                    f"in more than one of the splits this run reads ({read}; e.g. {shown}): a val or test "
+                    f"sample that is also trained on inflates its scores{labels} (the dataset card's duplicates, matched "
+                    "here by size and CRC-32); remove the copies, or re-shard giving each set one split (--group-by)")
     if again.get("label_conflicts"):
         ex = again["label_examples"][0]
         shown = " and ".join(f"{key!r} ({split})" for key, split, _ in ex)
@@ -687,6 +737,14 @@ def duplicate_warnings(data: str | Path, card: Mapping[str, Any], roles: Mapping
                     f"the splits this run reads hold the same content under different labels (e.g. {shown}: labels differ: "
                     f"{', '.join(name for _, _, name in ex)}): the model is trained or scored on contradictory labels "
                     "(the dataset card's duplicates.label_examples); keep the copy with the right label and remove the others")
+    if folders and again.get("shared_label_conflicts"):
+        ex = again["shared_label_examples"][0]
+        shown = " and ".join(f"{key!r} ({split})" for key, split, _ in ex)
+        said.append(f"{plural(again['shared_label_conflict_samples'], 'sample')} in "
+                    f"{plural(again['shared_label_conflicts'], 'set')} of the splits this run reads share an image or audio "
+                    f"file under different class folders (e.g. {shown}: labels differ: {', '.join(name for _, _, name in ex)}): "
+                    "the model is trained or scored on contradictory labels (the dataset card's "
+                    "duplicates.shared_label_examples); keep the file in the right class folder only")
     return said
 
 

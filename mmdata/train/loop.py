@@ -66,7 +66,7 @@ from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
 from mmdata.train.padding import reading, said_once
 from mmdata.train.targets import (META_FIELD, LabelNoise, Target, Values, apply_label_noise, class_ids,  # noqa: F401
-                                  label_noise_plan, masked_loss, noisy_labels, plan_label_noise, read_values, resolve,
+                                  label_noise_plan, masked_loss, noise_keys, noisy_labels, plan_label_noise, read_values, resolve,
                                   settle, several_columns)  # the label helpers: importable here as before
 from mmdata.types import Batch
 from mmdata.versions import software
@@ -119,7 +119,8 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: Batch, c
     dev = next(net.parameters()).device
     target = classes if isinstance(classes, Target) else Target.classes(classes)
     y, _ = target.values(batch, dev)
-    y = target.noisy(y, batch.keys, label_noise, seed)
+    # a run's plan knows a balance section's copies by their sample's key; a bare fraction draws per row as before
+    y = target.noisy(y, noise_keys(batch) if isinstance(label_noise, LabelNoise) else batch.keys, label_noise, seed)
     loss, n = target.loss(net(batch), batch, y)
     if not loss.requires_grad:  # host metadata: backward() said only "element 0 of tensors does not require grad"
         name = getattr(getattr(net, "module", net), "fusion_name", "?")
@@ -646,7 +647,9 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                    if left_out else "")
                 + (f"\nstored fields the model does not read (it reads {', '.join(modalities)} and the label): "
                    + ", ".join(f"{f} ({plural(n, 'sample')})" for f, n in unread.items()) if unread else ""))
-        run.text_units = text_units(data, role_splits(roles, "train")) if "text" in modalities else None
+        # rank 0 alone prints the summary and writes metrics.json: the other ranks do not read the captions
+        run.text_units = (text_units(data, role_splits(roles, "train"), on_error=on_error, card=card)
+                          if "text" in modalities and rank == 0 else None)
         run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
                 + ("; a recipe's own normalize lists win" if inputs is not spec else "") + "):\n  "
                 + inputs.describe().replace("\n", "\n  ")
@@ -669,8 +672,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             run.noise = _label_noise(data, goal, roles, fraction, seed, fitted if target is not None else None, prep.balance)
             run.say(f"label noise: {len(run.noise.replaced)} of {run.noise.of} labelled training samples get another "
                     + ("class (one that has training samples)" if goal.kind == "classes" else "target")
-                    + f" (--label-noise {fraction:g}: round({fraction:g} x {run.noise.of}), a choice fixed by the seed; "
-                    "the same every epoch; their keys: metrics.json label_noise)")
+                    + f" (--label-noise {fraction:g}: {fraction:g} x {run.noise.of}, half rounded up; a choice fixed by the seed, "
+                    "the same every epoch and in every copy a balance section repeats; their keys: metrics.json label_noise)")
         return run
 
 
@@ -968,9 +971,11 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         device: ``cpu``, ``cuda`` or ``cuda:N``, as a name or a :class:`torch.device` (under torchrun: ``cuda`` =
             the rank's ``LOCAL_RANK``).
         label_noise: fraction of training labels flipped (a planted harmful control for ablations): exactly
-            ``round(label_noise * n)`` of the ``n`` labelled training samples, a choice fixed by ``seed``, each
-            flipped class to another class that has training samples (a target: another label set / number);
-            ``metrics["label_noise"]`` records ``fraction``, ``flipped``, ``of`` and the flipped ``keys``.
+            ``floor(label_noise * n + 0.5)`` (half up) of the ``n`` labelled training samples, a choice fixed by
+            ``seed`` (every copy a recipe's ``balance`` repeats of one of them too), each flipped class to another
+            class that has training samples (a target: another label set / number); ``metrics["label_noise"]``
+            records ``fraction``, ``flipped``, ``of`` and the flipped ``keys`` (sorted; beyond 1000 the first 1000
+            and ``keys_sha256`` of all).
         threads: torch intra-op threads for the run (None: leave as is); the caller's count is
             restored when ``train`` returns or raises.
         eval_robustness: also compute missing-modality and corruption robustness on test (one extra

@@ -26,8 +26,9 @@ per distinct number; label names that are digits train as labels when written as
 or when most of the column's values are not numbers.
 
 Label noise (the ablation's planted harmful control) keeps its meaning — a fixed share of training
-targets replaced, the same every epoch: a run's :class:`LabelNoise` replaces exactly ``round(F * n)`` of its
-``n`` labelled training samples (a seeded choice, :func:`plan_label_noise`); a flipped class becomes another
+targets replaced, the same every epoch: a run's :class:`LabelNoise` replaces exactly ``floor(F * n + 0.5)`` (half
+rounds up) of its ``n`` labelled training samples (a seeded choice, :func:`plan_label_noise`; every copy a
+recipe's ``balance`` repeats of a flipped sample trains with its replaced target, :func:`noise_keys`); a flipped class becomes another
 class that has training samples, a flipped multi-label target a random label set (each label on with
 probability one half), a flipped number a draw from the training distribution's normal (in standardised
 units, a standard normal).
@@ -47,6 +48,7 @@ are unchanged.)
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import math
 import re
@@ -188,15 +190,52 @@ class LabelNoise:
     replaced: Mapping[str, Any]
 
     def record(self) -> dict[str, Any]:
-        """metrics.json's ``label_noise``: the fraction asked, the samples flipped, of how many, and their keys."""
-        return {"fraction": self.fraction, "flipped": len(self.replaced), "of": self.of, "keys": sorted(self.replaced)}
+        """metrics.json's ``label_noise``: the fraction asked, the samples flipped, of how many, and their keys
+        (sorted); beyond :data:`NOISE_KEYS_SHOWN` keys the first of them and ``keys_sha256``, the SHA-256 of all
+        of them joined by newlines (review of QA33: 300k keys at 1M samples; the whole list is
+        :func:`plan_label_noise` of the same seed and labels)."""
+        keys = sorted(self.replaced)
+        out: dict[str, Any] = {"fraction": self.fraction, "flipped": len(keys), "of": self.of,
+                               "keys": keys[:NOISE_KEYS_SHOWN]}
+        if len(keys) > NOISE_KEYS_SHOWN:
+            out["keys_sha256"] = hashlib.sha256("\n".join(keys).encode("utf-8")).hexdigest()
+        return out
+
+
+#: the flipped keys metrics.json lists at most (the rest: a digest, :meth:`LabelNoise.record`)
+NOISE_KEYS_SHOWN = 1000
+
+
+def noise_keys(batch: Batch) -> list[str]:
+    """The keys a run's :class:`LabelNoise` knows a batch's rows by: a copy that a recipe's ``balance`` repeats
+    (key ``<key>#r<i>``, ``meta["copy"] = i``: :mod:`mmdata.augment.balance`) is its sample, so every copy of a
+    flipped sample trains with the flipped target (review of QA33: the copies kept the true label). Only a
+    row whose meta says it is copy ``i`` loses the suffix: a sample named ``x#r1`` is not a copy of ``x``.
+
+    Example:
+        >>> from mmdata import Sample, collate
+        >>> noise_keys(collate([Sample("a#r2", {"text": "hi"}, meta={"copy": 2}), Sample("b#r1", {"text": "hi"})]))
+        ['a', 'b#r1']
+    """
+    metas = batch.meta.get("samples") if isinstance(batch.meta, Mapping) else None
+    if not isinstance(metas, list) or len(metas) != len(batch.keys):
+        return list(batch.keys)
+    out = []
+    for key, meta in zip(batch.keys, metas):
+        copy = meta.get("copy") if isinstance(meta, Mapping) else None
+        tail = f"#r{copy}" if isinstance(copy, int) and copy > 0 else None
+        out.append(key[:-len(tail)] if tail and key.endswith(tail) else key)
+    return out
 
 
 def plan_label_noise(labels: Mapping[str, Any], fraction: float, seed: int, kind: str = "classes",
                      outputs: int = 0) -> LabelNoise:
-    """Exactly ``round(fraction * n)`` of the ``n`` labelled training samples in ``labels`` (sample key ->
-    class id for ``kind="classes"``; any value otherwise), a seeded choice over the sorted keys (so the same
-    for every worker count and rank). A flipped class goes to one of the other classes that have training
+    """Exactly ``floor(fraction * n + 0.5)`` (half rounds up, not Python's ``round``: 0.5 x 5 flips 3) of the ``n``
+    labelled training samples in ``labels`` (sample key -> class id for ``kind="classes"``; any value
+    otherwise), a seeded choice over the sorted keys (so the same for every worker count and rank): the first
+    of one seeded permutation, so a smaller fraction's samples are among a larger one's, with the same new
+    targets (a dose-response ablation compares nested flip sets; a new training sample redraws the
+    permutation). A flipped class goes to one of the other classes that have training
     samples here (a class with none would be a label the model is never shown otherwise); with one class
     alone there is nothing to flip to, and none is. Multi-label rows (``outputs`` labels) and numbers
     (standardised) are drawn per key, as :meth:`Target.noisy` with a fraction draws them.
@@ -207,8 +246,9 @@ def plan_label_noise(labels: Mapping[str, Any], fraction: float, seed: int, kind
         (2, True)
     """
     keys = sorted(labels)
-    count = round(fraction * len(keys)) if fraction > 0 else 0
-    chosen = sorted(derive(seed, 0, "", "label_noise_choice").choice(len(keys), size=count, replace=False).tolist())
+    # half up; the 1e-9 takes 0.35 x 10 (3.4999999999999996 in floats) as the 3.5 it is written as
+    count = min(len(keys), int(math.floor(fraction * len(keys) + 0.5 + 1e-9))) if fraction > 0 else 0
+    chosen = sorted(derive(seed, 0, "", "label_noise_choice").permutation(len(keys))[:count].tolist())
     present = sorted({int(labels[k]) for k in keys}) if kind == "classes" else []
     out: dict[str, Any] = {}
     for i in chosen:
