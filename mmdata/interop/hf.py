@@ -454,10 +454,12 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
         names = list(features[label_col].names)
     if names is None and label_kind == "string":
         names = sorted({v for _, d in parts for v in d[label_col] if v is not None})
-    name_warnings = _class_name_warnings(names, label_col) if given and names else []
+    # a ClassLabel whose NFC forms would merge two ids (NFD and NFC twins) keeps its names as given
+    twins = bool(given and names and label_kind == "classlabel" and len({_composed(n) for n in names}) < len(names))
+    name_warnings = _class_name_warnings(names, label_col, kept=twins) if given and names else []
     if given and names and label_kind == "string":  # a manifest's rule: a label in NFD and in NFC is one class
         names = sorted({_composed(n) for n in names})
-    elif given and names and len({_composed(n) for n in names}) == len(names):
+    elif given and names and not twins:
         # the names as folder and manifest sources store them (NFC); NFD and NFC twins stay two ids as given
         names = [_composed(n) for n in names]
     dtypes = {c: _array_dtype(features[c]) for c in plan["npy"]}
@@ -511,17 +513,26 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
     return records, names, skipped, card, parts[0][0] is not None, plan["warnings"] + name_warnings
 
 
-def _class_name_warnings(names: list[str], column: str) -> list[str]:
+def _class_name_warnings(names: list[str], column: str, *, kept: bool = False) -> list[str]:
     """Report warnings for a ClassLabel's (or string label column's) class names: a name in NFD (stored in NFC,
-    as folder and manifest sources store it) and a name with invisible format characters (RLM, zero-width space)
-    at an end, kept, which print like another name and split a class from one spelled without them."""
+    as folder and manifest sources store it; ``kept``: a ClassLabel with NFD and NFC twins, whose names stay as
+    given, two classes that print alike) and a name with invisible format characters (RLM, zero-width space) at an
+    end, kept, which print like another name and split a class from one spelled without them."""
     import unicodedata
 
     from mmdata.shards.sources import printable
 
     out = []
     nfd = [n for n in names if isinstance(n, str) and _composed(n) != n]
-    if nfd:
+    if nfd and kept:
+        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+                 if isinstance(a, str) and isinstance(b, str) and a != b and _composed(a) == _composed(b)]
+        out.append(f"class names of column {column!r} differ only in Unicode normalization (NFD / NFC): "
+                   + ", ".join(f"{printable(a)!r} (id {names.index(a)}) and {printable(b)!r} (id {names.index(b)})"
+                               for a, b in pairs[:5])
+                   + "; they print alike but are kept as given, two classes: merge them in the ClassLabel if they "
+                   "are one class")
+    elif nfd:
         out.append(f"class names of column {column!r} in NFD (decomposed accents, a name typed on macOS): "
                    f"{', '.join(repr(printable(n)) for n in nfd[:5])} stored in NFC, as folder and manifest "
                    "sources store them")
@@ -1728,6 +1739,42 @@ def check_language(codes: Any, where: str = "language") -> list[str]:
     return list(langs)
 
 
+def recorded_language_remedy(path: str | Path, codes: Any) -> str | None:
+    """For a card that records ``codes`` as its language, written before :func:`check_language` refused some codes
+    (``jp``, ``iw``, ``xx``): None when they pass, else the call that writes the card again with valid ones,
+    ``write_hub_card('ds', language=['ja'])``. A code with one meaning is replaced (its subtags kept: ``jp-JP`` ->
+    ``ja-JP``); one with several (``xx``: ``und`` or ``mul``, ``sh``) or none leaves ``language=[...]`` to fill in.
+    A plain rewrite keeps the recorded language, so it fails the same way: the language must be given."""
+    try:
+        check_language(codes)
+        return None
+    except ShardError:
+        pass
+    langs = [codes] if isinstance(codes, str) else codes if isinstance(codes, list) else []
+    fixed: list[str] = []
+    for x in langs:
+        try:
+            fixed += check_language([x])
+            continue
+        except ShardError:
+            pass
+        parts = re.split(r"[-_]", x) if isinstance(x, str) else [""]
+        fix = LANGUAGE_FIXES.get(parts[0].lower())
+        m = re.fullmatch(r"'([a-z]{2,3})'( \(.*\))?", fix) if fix is not None and " or " not in fix else None
+        code = m.group(1) if m else parts[0].lower() if fix is None and parts[0].lower() in ISO_639_1 else None
+        if code is None:
+            fixed = []
+            break
+        fixed.append("-".join([code, *parts[1:]]))
+    try:
+        arg = repr(check_language(fixed)) if fixed else "[...]"
+    except ShardError:
+        arg = "[...]"
+    return (f"write the card again naming its language: mmdata.interop.hf.write_hub_card({str(path)!r}, "
+            f"language={arg}) (ISO 639 codes; extra={{'language': None}} drops it); a plain rewrite keeps the "
+            f"recorded {codes!r}")
+
+
 def _check_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
     """``extra`` for the card checked: keys are YAML names, values strings, numbers, booleans, lists of them or a
     mapping of those (the Hub's metadata fields: ``language``, ``task_categories``, ``tags``, ...)."""
@@ -2166,6 +2213,13 @@ def write_hub_card(path: str | Path, out: str | Path | None = None, *, extra: Ma
                              "replaced; move it, pass overwrite=True to replace it, or out= another file (put its "
                              "text in the card with extra={'citation': ..., 'homepage': ...} or the description)")
     kept = before.get("extra") if isinstance(before.get("extra"), Mapping) else {}
+    remedy = (recorded_language_remedy(path, kept["language"])
+              if kept.get("language") is not None and language is None and "language" not in (extra or {}) else None)
+    if remedy is not None:  # a code checked only since QA round 33 (jp, iw, xx): reusing it would fail below
+        try:
+            check_language(kept["language"], f"{target}: the card's recorded language")
+        except ShardError as e:
+            raise ShardError(f"{e}; {remedy}") from None
     merged_extra = {**kept, **(extra or {}), **({"language": language} if language is not None else {})}
     merged_extra = {k: v for k, v in merged_extra.items() if v is not None}
     names = before.get("split_names") if isinstance(before.get("split_names"), Mapping) else {}

@@ -1032,7 +1032,8 @@ def _hub_card_problems(root: Path, card: Mapping[str, Any] | None = None) -> lis
     options were recorded is compared with the card of that format): one written before a reshard names another
     licence, other splits or shard files (the Hub would show and load those); one edited by hand is named too
     (give the fields to ``write_hub_card(extra=...)``). A README.md of one's own (no mark) is not looked at."""
-    from mmdata.interop.hf import HUB_CARD_MARK, _card_options, _hub_license_v1, hub_card, hub_license
+    from mmdata.interop.hf import (HUB_CARD_MARK, _card_options, _hub_license_v1, hub_card, hub_license,
+                                   recorded_language_remedy)
 
     readme = root / "README.md"
     if isinstance(card, Mapping) and card.get("layout", "samples") != "samples":
@@ -1062,9 +1063,14 @@ def _hub_card_problems(root: Path, card: Mapping[str, Any] | None = None) -> lis
                            decode_audio=opts.get("decode_audio") is not False,
                            _format=fmt if isinstance(fmt, int) and not isinstance(fmt, bool) else 2)
     except ShardError as e:  # the options it records no longer fit the dataset (a split renamed away)
+        recorded = (opts or {}).get("extra")
+        # a language code refused only since it was recorded (jp, iw, xx): a plain rewrite reuses it, so name the call
+        fix = (recorded_language_remedy(root, recorded.get("language"))
+               if isinstance(recorded, Mapping) and recorded.get("language") is not None else None)
         return [{"shard": "README.md", "problem": f"the Hugging Face card write_hub_card wrote cannot be made again "
-                 f"for the dataset as it is now: {e}; write it again with mmdata.interop.hf.write_hub_card (it drops "
-                 "the recorded split_names of splits the dataset has no more)", "expected": None, "found": None,
+                 f"for the dataset as it is now: {e}; "
+                 + (fix if fix is not None else "write it again with mmdata.interop.hf.write_hub_card (it drops "
+                    "the recorded split_names of splits the dataset has no more)"), "expected": None, "found": None,
                  "key": None}]
     except (MMDataError, OSError, ValueError):  # damage named above
         return []
