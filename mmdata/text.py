@@ -1,6 +1,6 @@
 """A tiny deterministic tokenizer, so text reaches a batch as ids and token ops run batched.
 
-Units: one whitespace-separated word is one token (lower-cased, surrounding punctuation stripped) —
+Units: one word separated by white space or U+200B is one token (lower-cased, surrounding punctuation stripped) —
 except in scripts written without spaces: each Han (Chinese characters, Japanese kanji), Hiragana or
 Katakana character is a token of its own (character level, as BERT's basic tokenizer does for CJK
 ideographs), with trailing punctuation attached and stripped (``片，`` -> ``片``). Korean separates its
@@ -190,8 +190,8 @@ class Tokenizer:
 
     @staticmethod
     def words(text: str) -> list[str]:
-        """The units the tokenizer (and every token-level text op) works on: whitespace words, and
-        single characters in CJK runs.
+        """The units the tokenizer (and every token-level text op) works on: words separated by white
+        space or the zero-width space U+200B, and single characters in CJK runs.
 
         Example:
             >>> Tokenizer.words("A photo 一张照片，户外 [MASK]")

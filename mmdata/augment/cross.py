@@ -75,17 +75,19 @@ def _hangul(word: str) -> bool:
 
 #: Hangul syllables (U+AC00-U+D7A3): a Korean pair word's particles and endings
 _SYLLABLES = "[\uac00-\ud7a3]*"
-#: invisible characters inside a word (QA33 multilingual #10): the soft hyphen U+00AD, ZWSP, ZWNJ, ZWJ between two
-#: letters leave one word on the screen ("left\xadover" reads "leftover"), so a pair word does not end or start there
-_JOIN = "[\u00ad\u200b\u200c\u200d]"
+#: invisible characters inside a word (QA33 multilingual #10): the soft hyphen U+00AD, ZWNJ U+200C, ZWJ U+200D and
+#: WORD JOINER U+2060 between two letters leave one word on the screen ("left\xadover" reads "leftover"), so a pair
+#: word does not end or start there. Not ZWSP U+200B: it is a word break (Unicode's, and mmdata.text.Tokenizer's,
+#: which splits units on it), so "the\u200bleft\u200bcat" swaps like "the left cat"
+_JOIN = "[\u00ad\u200c\u200d\u2060]"
 _BEFORE = rf"(?<!\w)(?<!\w{_JOIN})"
 _AFTER = rf"(?!\w|{_JOIN}\w)"
 
 
 def _alternative(word: str) -> str:
     """The regex of one pair word: CJK as characters; Hangul at a word start, particles after it allowed;
-    other words whole (a space inside a pair word matches any run of white space; a soft hyphen or a
-    zero-width character between letters is inside a word)."""
+    other words whole (a space inside a pair word matches any run of white space; a soft hyphen, ZWNJ, ZWJ or
+    word joiner between letters is inside a word, a zero-width space is a break)."""
     if _unspaced(word):
         return re.escape(word)
     body = r"\s+".join(map(re.escape, word.split()))
@@ -317,7 +319,8 @@ class ConsistentHFlip(Op):
     is no side of the picture (:data:`CJK_KEEP`: 座右 of 座右铭 a motto; 右翼, 左翼, 左派, 右派, 左倾, 右倾, 左傾, 右傾,
     极右, 極右, 极左, 極左 politics, which a flip would turn into their opposite; 左迁 / 左遷 a demotion; the idioms
     右肩上がり / 右肩下がり, while 右肩 alone, a shoulder, swaps; 左利き, 右利き, 左撇子 handedness, which does not
-    mirror; 左官 a plasterer; a list of ``pairs`` replaces them too, so add the ones your captions need); captions in other languages need ``pairs``, e.g.
+    mirror; 左官 a plasterer; a list of ``pairs`` replaces them too, so add the ones your captions need);
+    captions in other languages need ``pairs``, e.g.
     [[left, right], [gauche, droite], [links, rechts]] (the list replaces the default). Korean pair words
     match at a word start with particles and endings after them: [왼쪽, 오른쪽] swaps 왼쪽에, 왼쪽으로, 왼쪽의,
     not a word that merely ends in 왼쪽 (맨왼쪽: list it as a pair); give Korean pairs as whole stems
@@ -329,7 +332,8 @@ class ConsistentHFlip(Op):
     such as "right after" or "is left" is spatial as often as not: "turn right after the bridge"). Pair
     words match in any Unicode normalization form (an NFD caption from a macOS file name, Korean in
     Jamo): on NFC, the swapped word written back in the caption's form, every other byte kept; a soft
-    hyphen, ZWSP, ZWNJ or ZWJ between two letters is inside a word ("left" + U+00AD + "over" stays).
+    hyphen, ZWNJ, ZWJ or word joiner U+2060 between two letters is inside a word ("left" + U+00AD + "over"
+    stays), while a zero-width space U+200B is a word break, as for the tokenizer ("the" + U+200B + "left" swaps).
     ``stereo: swap`` (the default) swaps the left and right channels of 2-channel audio with the image,
     as a mirrored scene sounds (the ``spec`` from ``logmel``, a mono mix, is the same either way); ``keep``
     leaves them (before this option existed stereo was never swapped); mono audio and other channel

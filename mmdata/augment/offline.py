@@ -731,17 +731,19 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     folder = not listed_shards and (is_folder_url(src) or (not is_remote(src) and is_dataset(src)))
     card = load_card(src, storage_options) if folder else {}
     notes = check_targets(base, card, src, storage_options)  # before anything is written
+    for note in notes:  # a target this dataset lacks, where nothing can misalign: said, and kept in the card
+        warnings.warn(note, UserWarning, stacklevel=2)
     if folder:  # recipe parts that cannot act on this dataset (QA33 onemodality #3: copies equal to their sources)
         from mmdata.augment.recipe import dataset_modalities, inert_parts
 
         have = dataset_modalities(src)
         if have is not None:
-            inert, none = inert_parts(base, have, str(src))
+            inert, none = inert_parts(base, have, str(src))  # "section 'image' (...) has no effect: ..."
             if none and not base.is_empty:
-                inert.append(f"no step of the recipe can act on {src}: the augmented copies equal their originals")
+                inert.append(f"no step can act on {src}: the augmented copies equal their originals")
+            for note in inert:  # said as the card keeps it (prefixed "recipe: " there, once: QA33 review)
+                warnings.warn(f"recipe: {note}", UserWarning, stacklevel=2)
             notes = [*notes, *inert]
-    for note in notes:  # a target this dataset lacks, where nothing can misalign: said, and kept in the card
-        warnings.warn(note, UserWarning, stacklevel=2)
     all_splits = list(card.get("splits", {"train": None}))
     chosen = list(splits or all_splits)
     if not folder and len(set(chosen)) > 1:  # QA: every sample went to each split named

@@ -14,10 +14,10 @@ Chinese, Japanese and Korean text is drawn with a font that has those glyphs whe
 ``⟦CJK ×N⟧`` and the figure says which font to install — an honest placeholder, never silent boxes. Any
 other character no caption font has (Devanagari, emoji: QA found them drawn as boxes) is one too, a
 script's run as ``⟦Devanagari ×6⟧`` (6 code points), a symbol as ``⟦U+1F389⟧``, noted under the grid
-and as a warning (:func:`placeholder_missing`); Arabic, Hebrew, Greek, Cyrillic, ... are in DejaVu Sans and drawn. Caption
-lines are wrapped to their cell's drawn width (:func:`_caption_points`: a word of wide letters no longer
-runs over the next column), a caption longer than any cell draws ends ``… (100,000 chars)``, and a clip
-too short for a waveform or a spectrogram says so in its panel.
+and as a warning (:func:`placeholder_missing`); Arabic, Hebrew, Greek, Cyrillic, ... are in DejaVu Sans and
+drawn. Caption lines are wrapped to their cell's drawn width (:func:`_caption_points`: a word of wide
+letters no longer runs over the next column), a caption longer than any cell draws ends ``… (100,000
+chars)``, and a clip too short for a waveform or a spectrogram says so in its panel.
 
 Large media are drawn at the figure's scale, and the figure says so: each cell is computed at full size
 (the recipe sees the real sample), then an image whose longer side is over :data:`PREVIEW_IMAGE_SIDE`
@@ -692,8 +692,10 @@ def missing_glyphs_note(what: list[str]) -> str:
     """The figure's (and stderr's) note on characters no caption font has (:func:`placeholder_missing`).
 
     Example:
-        >>> missing_glyphs_note(["Devanagari", "emoji / symbols"])
-        '⟦…⟧: Devanagari, emoji / symbols not drawn — no font the preview draws with has them (placeholders, not boxes; ×N: N code points, marks included)'
+        >>> for part in missing_glyphs_note(["Devanagari", "emoji / symbols"]).split("; "):
+        ...     print(part)
+        ⟦…⟧: Devanagari, emoji / symbols not drawn — no font the preview draws with has them (placeholders, not boxes
+        ×N: N code points, marks included)
     """
     # ×N is no count of characters as read (नमस्ते is ×6 for 4): said, as users read ×6 as six (QA33 multilingual #12)
     return (f"⟦…⟧: {', '.join(what)} not drawn — no font the preview draws with has them (placeholders, not boxes; "

@@ -1383,37 +1383,49 @@ def _build_list(section: str, steps: Any, where: str, normalize: bool = False) -
         try:
             out.append(build_op(section, step, f"{where}[{j}]", normalize=normalize))
         except RecipeError as exc:
-            name = step.get("op") if isinstance(step, dict) else None
-            if isinstance(name, str) and name.lower().replace("-", "_") in _NOT_OPS and "unknown" in str(exc):
-                raise RecipeError(f"{exc}; {_NOT_OPS[name.lower().replace('-', '_')]}") from None
+            # the unknown op may be a child of one_of / some_of (sample[0].ops[1]): its name is read from the message
+            unknown = re.search(r"unknown \w+ op '([^']+)'", str(exc))
+            hint = _NOT_OPS.get(_not_op_key(unknown.group(1))) if unknown else None
+            if hint is not None:
+                raise RecipeError(f"{exc}; {hint}") from None
             raise
     return out
 
 
-#: names of what a recipe cannot hold but users write in one (QA33 labelnoise #11): where it is set instead
+#: names of what a recipe cannot hold but users write in one, as an op or a section (QA33 labelnoise #11, and
+#: its review: ``label_noise: 0.1`` at the top, or inside one_of): where it is set instead
 _NOT_OPS = {n: ("label noise is no augmentation op: it is a training option, `mmdata train --label-noise F` "
                 "(mmdata.train.train(..., label_noise=F)), or an ablation's `controls: {label_noise: F}`")
             for n in ("label_noise", "labelnoise", "noisy_labels", "label_flip")}
+
+
+def _not_op_key(name: Any) -> str:
+    """``name`` as :data:`_NOT_OPS` is keyed (``Label-Noise`` -> ``label_noise``; '' for a name not a string)."""
+    return name.lower().replace("-", "_") if isinstance(name, str) else ""
 
 
 def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset") -> tuple[list[str], bool]:
     """What of ``recipe`` can never act on data whose samples hold only ``modalities`` (of image, audio, text),
     as notes to warn with, one per section or op, and whether no step at all can act (the "augmented" samples
     then equal their originals). ``mmdata augment`` and ``mmdata preview`` call it (:func:`warn_inert`) with the
-    modalities a dataset has, a trainer may with those it trains on; ``mmdata ablate`` says the same of an arm that only
-    changes such a section (QA33 onemodality #3: a recipe of image ops on an audio dataset wrote copies equal to
-    their sources, silently). Sections (random and ``normalize``) of a modality no sample has; a ``text``
-    section is live without text when ``choose_caption`` writes one from the sample's metadata;
+    modalities a dataset has, a trainer may with those it trains on; ``mmdata ablate`` says the same of an arm
+    that only changes such a section (QA33 onemodality #3: a recipe of image ops on an audio dataset wrote copies
+    equal to their sources, silently). Sections (random and ``normalize``) of a modality no sample has; a
+    ``text`` section is live without text when ``choose_caption`` writes one from the sample's metadata;
     ``consistent_hflip`` without images; ``modality_dropout`` that can drop none of its ``modalities`` (none
     present, or no more present than ``keep_at_least`` keeps). ``batch`` ops (mixing the labels too) count as
-    acting.
+    acting. A note names the section or step, not the recipe: callers prefix ``recipe:`` (the augmented
+    card's and the trainer's warnings) or ``recipe `` (:func:`warn_inert`).
 
     Example:
         >>> notes, none = inert_parts({"image": [{"op": "hflip"}]}, ["audio"], "d_audio")
         >>> notes, none
-        (["recipe section 'image' (hflip) has no effect: d_audio has no image (it has audio)"], True)
-        >>> inert_parts({"sample": [{"op": "modality_dropout"}], "audio": [{"op": "gain"}]}, ["audio"])[0]
-        ["recipe step sample.modality_dropout#0 can never drop a modality: the dataset's samples have 1 (audio), and keep_at_least is 1"]
+        (["section 'image' (hflip) has no effect: d_audio has no image (it has audio)"], True)
+        >>> notes, none = inert_parts({"sample": [{"op": "modality_dropout"}], "audio": [{"op": "gain"}]}, ["audio"])
+        >>> for part in notes[0].split(": "):
+        ...     print(part)
+        step sample.modality_dropout#0 can never drop a modality
+        the dataset's samples have 1 (audio), and keep_at_least is 1
     """
     rec = load_recipe(recipe)
     have = [m for m in ("image", "audio", "text") if m in set(modalities)]
@@ -1424,6 +1436,19 @@ def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset
     def names(ops: Sequence[Op]) -> str:
         return ", ".join(dict.fromkeys(op.name for op in ops))
 
+    def why_inert(op: Op) -> str | None:  # a sample op that can never act on this data: why
+        if op.name == "consistent_hflip" and "image" not in have:
+            return f"has no effect: {data} has no image to flip{has}"
+        if op.name == "modality_dropout":
+            droppable = [m for m in have if m in op.modalities]
+            if not droppable:
+                return (f"can never drop a modality: none of its modalities ({', '.join(op.modalities)}) is in "
+                        f"{data}{has}")
+            if len(have) <= op.keep_at_least:
+                return (f"can never drop a modality: {data}'s samples have {len(have)} ({', '.join(have)}), and "
+                        f"keep_at_least is {op.keep_at_least}")
+        return None
+
     for sec in NORMALIZE_SECTIONS:
         for where, ops in ((sec, rec.sections.get(sec, [])), (f"normalize.{sec}", rec.normalize_sections.get(sec, []))):
             if not ops:
@@ -1431,25 +1456,15 @@ def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset
             if sec in have or (sec == "text" and any(op.name == "choose_caption" for op in _flat(ops))):
                 acts = True
             else:
-                notes.append(f"recipe section {where!r} ({names(ops)}) has no effect: {data} has no {sec}{has}")
-    def why_inert(op: Op) -> str | None:  # a sample op that can never act on this data: why
-        if op.name == "consistent_hflip" and "image" not in have:
-            return f"has no effect: {data} has no image to flip{has}"
-        if op.name == "modality_dropout":
-            droppable = [m for m in have if m in op.modalities]
-            if not droppable:
-                return f"can never drop a modality: none of its modalities ({', '.join(op.modalities)}) is in {data}{has}"
-            if len(have) <= op.keep_at_least:
-                return (f"can never drop a modality: {data}'s samples have {len(have)} ({', '.join(have)}), and "
-                        f"keep_at_least is {op.keep_at_least}")
-        return None
-
+                notes.append(f"section {where!r} ({names(ops)}) has no effect: {data} has no {sec}{has}")
     for st in (s for s in rec._steps if s.section == "sample"):
         whys = [why_inert(op) for op in _flat([st.op]) if not isinstance(op, Composite)]
+        if not whys:  # a composite with no op inside: nothing to act, nothing to name
+            continue
         if any(w is None for w in whys):
             acts = True
         else:
-            notes.append(f"recipe step {st.uid} {whys[0]}")
+            notes.append(f"step {st.uid} {whys[0]}")
     return notes, not acts
 
 
@@ -1479,9 +1494,10 @@ def dataset_modalities(shards: Any) -> tuple[str, ...] | None:
 
 def warn_inert(recipe: Any, shards: Any, same: str, command: str) -> list[str]:
     """Warn, once each, of the parts of ``recipe`` that cannot act on the dataset ``shards``
-    (:func:`inert_parts` with :func:`dataset_modalities`), and when none of its steps can act, that ``same``
-    (what then equals its original: "the augmented copies equal their originals"); returns the warnings.
-    Nothing for bare shards (no card: the modalities are not known before reading them)."""
+    (:func:`inert_parts` with :func:`dataset_modalities`: "preview: recipe section 'image' (hflip) has no
+    effect: ..."), and when none of its steps can act, that ``same`` (what then equals its original: "every
+    variant drawn equals its original"); returns the warnings. Nothing for bare shards (no card: the
+    modalities are not known before reading them)."""
     have = dataset_modalities(shards)
     if have is None:
         return []
@@ -1490,11 +1506,12 @@ def warn_inert(recipe: Any, shards: Any, same: str, command: str) -> list[str]:
     except (MMDataError, OSError):
         return []  # the command's own load of the recipe reports it, in its words
     notes, none = inert_parts(rec, have, str(shards))
+    said = [f"{command}: recipe {note}" for note in notes]
     if none and not rec.is_empty:
-        notes.append(f"no step of the recipe can act on {shards}: {same}")
-    for msg in notes:
-        warnings.warn(f"{command}: {msg}", UserWarning, stacklevel=3)
-    return notes
+        said.append(f"{command}: no step of the recipe can act on {shards}: {same}")
+    for msg in said:
+        warnings.warn(msg, UserWarning, stacklevel=3)
+    return said
 
 
 def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: str | None = None) -> Recipe:
@@ -1520,7 +1537,9 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe | None, keying: 
     data, where = _load_mapping(source)
     unknown = sorted(set(data) - set(TOP_KEYS), key=str)
     if unknown:
-        raise RecipeError(f"{where}: unknown section(s) {unknown}; allowed: {list(TOP_KEYS)}")
+        hints = list(dict.fromkeys(_NOT_OPS[_not_op_key(k)] for k in unknown if _not_op_key(k) in _NOT_OPS))
+        raise RecipeError(f"{where}: unknown section(s) {unknown}; allowed: {list(TOP_KEYS)}"
+                          + "".join(f"; {h}" for h in hints))
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise RecipeError(f"{where}: seed must be an integer, got {seed!r}")

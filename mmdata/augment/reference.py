@@ -36,7 +36,7 @@ SECTION_DOC = {
              "hold what `collate` makes: one key per row, each `present[m]` a bool (B,) tensor, `lengths['audio']` "
              "int64 (B,) within the padded time (`lengths['image']` int64 (B, 2) within the padded height and width); "
              "anything else is refused naming the field (lengths on a device are checked for dtype and shape, not read).",
-    "text": "token-level edits (tokens: whitespace words, single CJK characters); the batched kernels edit token ids.",
+    "text": "token-level edits (tokens: words split at white space or U+200B, single CJK characters); the batched kernels edit token ids.",
     "sample": "cross-modal ops: one draw applied to several modalities of a sample.",
     "batch": "mixing after collate (training only); params drawn per batch.",
 }

@@ -1,5 +1,5 @@
-"""Text ops at token level (the units of :mod:`mmdata.text`: whitespace words, and single characters in
-CJK runs).
+"""Text ops at token level (the units of :mod:`mmdata.text`: words separated by white space or U+200B, and
+single characters in CJK runs).
 
 The per-sample kernel edits the string; the batched kernel edits the padded token ids with the same
 params (masking, deletion, swaps, crops are index operations), and keeps ``batch["text"]`` in step by
@@ -488,9 +488,22 @@ def _candidates(w: str, keys: frozenset[str]) -> list[int]:
 
 
 #: what typo's maps cover (said by its docs and its warning)
-TYPO_COVERS = ("its maps (nlpaug's English keyboard / OCR maps) have ASCII letters, digits and a few ASCII symbols only: "
-               "Latin-script text (its accented letters kept as they are); Arabic, Hebrew, Cyrillic, Greek, Devanagari, "
-               "Thai, CJK, Hangul and full-width Latin text gets no typo")
+TYPO_COVERS = ("its maps (nlpaug's English keyboard / OCR maps) have ASCII letters, digits and a few ASCII symbols "
+               "only: Latin-script text (its accented letters kept as they are); Arabic, Hebrew, Cyrillic, Greek, "
+               "Devanagari, Thai, CJK, Hangul and full-width Latin text gets no typo")
+_PACKAGE = Path(__file__).resolve().parents[1]  # mmdata/, the package of this file
+
+
+def _outside_mmdata() -> int:
+    """The ``stacklevel`` of the first frame outside the mmdata package, from the function that calls this
+    one's caller (the user's or the CLI's line that ran the recipe, not a line of mmdata); 2 when every frame
+    is mmdata's."""
+    import sys
+
+    frame, level = sys._getframe(2), 2
+    while frame is not None and _PACKAGE in Path(frame.f_code.co_filename).resolve().parents:
+        frame, level = frame.f_back, level + 1
+    return level if frame is not None else 2
 #: captions typo has seen before it may warn that most of them have nothing it can change
 _TYPO_SEEN = 4
 
@@ -637,9 +650,10 @@ class Typo(TextOp):
         self.__dict__["_script_counts"] = (seen, blank)
         if seen >= _TYPO_SEEN and 2 * blank > seen:
             self.__dict__["_script_warned"] = True
-            warnings.warn(f"typo (kind: {self.kind}) can change no character of {blank} of the {seen} captions it has "
-                          f"seen: {TYPO_COVERS}; on this text it does nothing (an ablation arm without it measures "
-                          "nothing)", UserWarning, stacklevel=2)
+            # named by its recipe step (text[1]), and said at the caller's line, not at this one (QA33 review)
+            warnings.warn(f"recipe step {self.where} (typo, kind: {self.kind}) can change no character of {blank} of "
+                          f"the {seen} captions it has seen: {TYPO_COVERS}; on this text it does nothing (an ablation "
+                          "arm without it measures nothing)", UserWarning, stacklevel=_outside_mmdata())
 
     def edit(self, words: list[str], params: dict[str, Any]) -> list[str]:
         out = list(words)

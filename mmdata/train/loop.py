@@ -579,7 +579,11 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         if recipe is not None:  # QA33 onemodality #3: recipe parts for modalities the model does not read did nothing, unsaid
             from mmdata.augment.recipe import inert_parts
 
-            data_warnings += [f"recipe: {note}" for note in inert_parts(recipe, modalities, f"the training of {data}")[0]]
+            inert, none = inert_parts(recipe, modalities, f"the training of {data}")
+            data_warnings += [f"recipe: {note}" for note in inert]
+            if none and not mmdata.load_recipe(recipe).is_empty:
+                data_warnings.append(f"recipe: no step can act on what the model reads ({', '.join(modalities)}): the "
+                                     "recipe changes nothing the model sees")
         torch.manual_seed(seed)
         # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
         # stay the derived ones (the encoder adapts, early fusion pools)

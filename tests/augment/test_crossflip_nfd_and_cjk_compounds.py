@@ -33,6 +33,11 @@ def test_pairs_match_whatever_the_normalization_form(text: str, want: str, form:
 
 
 def test_untouched_characters_keep_their_bytes() -> None:
+    nfd = ud.normalize("NFD", "bên trái")  # swapped only on its NFC: the text around it keeps its own form
+    rest = " caf\u00e9 cafe\u0301 " + ud.normalize("NFD", "xtrái")  # NFC, NFD, trái inside a word
+    out = swap_left_right(nfd + rest, [["left", "right"], ["trái", "phải"]])
+    assert out == ud.normalize("NFD", "bên phải") + rest
+    assert out.encode() == ud.normalize("NFD", "bên phải").encode() + rest.encode()
     text = "cafe\u0301 left " + ud.normalize("NFC", "trái") + " 고양이"  # NFD café, NFC trái: mixed forms
     out = swap_left_right(text, [["left", "right"], ["trái", "phải"]])
     assert out == "cafe\u0301 right " + ud.normalize("NFC", "phải") + " 고양이"
@@ -45,13 +50,27 @@ def test_batched_kernel_agrees_on_nfd() -> None:
     batch = collate([Sample(f"k{i}", {"image": IMG, "text": t}) for i, t in enumerate(texts)])
     out = op.apply_batch(batch, [{"applied": True}] * 2)
     assert out["text"] == [_flip(op, t) for t in texts]
+    assert out["text"] == [ud.normalize("NFD", "con mèo bên phải"), ud.normalize("NFD", "오른쪽에 개")]  # swapped
 
 
-@pytest.mark.parametrize("joiner", ["\u00ad", "\u200b", "\u200c", "\u200d"])
+@pytest.mark.parametrize("joiner", ["\u00ad", "\u200c", "\u200d", "\u2060"])
 def test_invisible_characters_between_letters_are_inside_a_word(joiner: str) -> None:
     assert swap_left_right(f"left{joiner}over food") == f"left{joiner}over food"
     assert swap_left_right(f"over{joiner}left") == f"over{joiner}left"
     assert swap_left_right(f"the left{joiner} cat") == f"the right{joiner} cat"  # not between letters: a boundary
+
+
+@pytest.mark.parametrize("text,want", [("the\u200bleft\u200bcat", "the\u200bright\u200bcat"),
+                                       ("photo\u200bleft\u200bside", "photo\u200bright\u200bside"),
+                                       ("Left\u200bover", "Right\u200bover"),
+                                       (ud.normalize("NFD", "bên\u200btrái"), ud.normalize("NFD", "bên\u200bphải"))])
+def test_a_zero_width_space_is_a_word_break(text: str, want: str) -> None:
+    """U+200B separates words for the tokenizer (the words it gives are the words swapped: QA33 review)."""
+    from mmdata.text import Tokenizer
+
+    assert swap_left_right(text, [["left", "right"], ["trái", "phải"]]) == want
+    assert _flip(ConsistentHFlip(pairs=[["left", "right"], ["trái", "phải"]]), text) == want
+    assert len(Tokenizer.words(text)) == text.count("\u200b") + 1
 
 
 @pytest.mark.parametrize("text,want", [("座右铭是努力", None), ("他是右翼政党的人", None), ("左翼と右翼", None),
