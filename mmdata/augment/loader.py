@@ -373,7 +373,7 @@ class Loader:
                  balance: Any = None, shuffle: bool | None = None, drop_last: bool = False, pin_memory: bool | None = None,
                  prefetch: int | None = None, cache: bool = False, modalities: Sequence[str] | None = None,
                  on_error: str = "raise", stage: str = "train", weights: Mapping[str, float] | None = None,
-                 label_map: Mapping[str, Mapping[str, str]] | None = None,
+                 label_map: Mapping[str, Mapping[str, str]] | None = None, check_copies: bool = True,
                  plan_in_workers: bool | None = None, multiprocessing_context: Any = None,
                  worker_init_fn: Callable[[int], None] | None = None, timeout: float = 0,
                  transform: Callable[[Sample], Sample] | None = None, max_duration: float | None = None,
@@ -479,6 +479,10 @@ class Loader:
             raise MMDataError(f"label_map={label_map!r}: it renames the classes of a blend's datasets before they are "
                               f"merged by name; pass the datasets as a mapping of names to folders, e.g. loader({{'A': "
                               f"'data/a', 'C': 'data/c'}}, ..., label_map={{'C': {{'Cat': 'cat'}}}})")
+        if check_copies is not True and not blended:
+            raise MMDataError(f"check_copies={check_copies!r}: it switches off a blend's check for copies "
+                              f"across its datasets; one dataset folder has none to check (mmdata shard checks its "
+                              f"splits)")
         if blended and cache:
             raise MMDataError("cache=True with a blend of datasets: the cache holds one dataset folder's split; read the "
                               "blend without cache")
@@ -495,7 +499,8 @@ class Loader:
         self.source: ShardDataset | MemoryDataset | BlendDataset
         if blended:
             self.source = BlendDataset(path, weights=weights, split=split, modalities=modalities, shuffle=shuffle,
-                                       seed=seed, epoch=epoch, on_error=on_error, label_map=label_map, **reader_kw)
+                                       seed=seed, epoch=epoch, on_error=on_error, label_map=label_map,
+                                       check_copies=check_copies, **reader_kw)
             ran = [op.name for ops in self.recipe.normalize_sections.values() for op in ops]
             mixed = mixed_formats(self.source, ran)
             if mixed is not None:  # said now, not as collate's refusal of the first batch that mixes the datasets
@@ -1602,7 +1607,8 @@ def loader(path: str | Path | Sequence[Any] | Mapping[str, str | Path], batch_si
             (the normalize stage only, in order: validation / test data).
         **kw: ``shuffle`` (default: True in training, False in eval), ``drop_last``, ``pin_memory``,
             ``prefetch`` (batches each DataLoader worker loads ahead, default 2; warned of without workers),
-            ``cache``, ``modalities``, ``on_error``, ``weights`` and ``label_map`` (a blend's: :func:`mmdata.blend`),
+            ``cache``, ``modalities``, ``on_error``, ``weights``, ``label_map`` and ``check_copies`` (a blend's:
+            :func:`mmdata.blend`),
             ``plan_in_workers`` (``augment_on="device"`` with workers: the workers draw each batch's params,
             :meth:`~mmdata.augment.Recipe.plan_batched`, and the main process only runs the kernels; default:
             when ``device`` is not the CPU), the DataLoader's ``multiprocessing_context`` (``"spawn"``,

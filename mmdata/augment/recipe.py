@@ -400,7 +400,8 @@ def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], ta
     if not rows:
         return batch
     out = batch.replace()
-    image = batch.valid_shapes("image") if step.foreign and "image" in batch.present else None
+    # the image data, not its mask: a batch may mask a modality it holds no data of (QA33: all-False masks)
+    image = batch.valid_shapes("image") if step.foreign and "image" in batch.data else None
     for name in targets:
         items: list[Any] = []
         for i, here in enumerate(batch.present[name].tolist()):
@@ -423,7 +424,7 @@ def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], ta
 def _check_sizes(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], targets: Sequence[str]) -> None:
     """After ``step`` (an op from outside mmdata that moves no target) ran on ``batch``, each applied row's
     targets have its image's height and width, as :meth:`Recipe.apply_sample` checks (:func:`check_size`)."""
-    if "image" not in batch.present:
+    if "image" not in batch.data:  # a mask without data (an image-less dataset's all-False mask): nothing to check
         return
     image = batch.valid_shapes("image")[:, -2:]
     ran = torch.tensor([bool(p.get("applied")) for p in params]) & batch.present["image"].cpu()

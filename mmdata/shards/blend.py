@@ -100,7 +100,8 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     def __init__(self, datasets: Mapping[str, str | Path], *, weights: Mapping[str, float] | None = None,
                  split: str | Mapping[str, str] = "train", modalities: Sequence[str] | None = None,
                  shuffle: bool = False, seed: int = 0, epoch: int = 0, on_error: str = "raise",
-                 label_map: Mapping[str, Mapping[str, str]] | None = None, **reader_kw: Any) -> None:
+                 label_map: Mapping[str, Mapping[str, str]] | None = None, check_copies: bool = True,
+                 **reader_kw: Any) -> None:
         if not isinstance(datasets, Mapping) or not datasets:
             raise ShardError(f"blend: expected a mapping of names to dataset folders, e.g. {{'mine': 'data/mine', "
                              f"'public': 'data/public'}}, got {datasets!r}")
@@ -177,17 +178,17 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         near = _near_names(first)
         if near:
             warnings.warn(near, UserWarning, stacklevel=3)
-        dups = _duplicates(self.datasets, splits, self.weights)
+        self._formats, dups = _index_facts(self.datasets, splits, self.weights,
+                                           expect_bool(check_copies, "check_copies", error=ShardError))
         if dups is not None and dups["samples"]:
             warnings.warn(_duplicates_warning(dups), UserWarning, stacklevel=3)
         self.label_names: list[str] | None = list(names) or None
-        self._formats = _formats(self.datasets, splits)
         self.card: dict[str, Any] = {
             "blend": {n: {"path": str(p), "split": splits[n], "weight": self.weights[n],
                           **({"label_map": dict(renames[n])} if n in renames else {})} for n, p in datasets.items()},
             "num_classes": len(names), "label_names": list(names),
             "modalities": {f: {} for ds in self.datasets.values() for f in idx.dataset_fields(ds.card)},
-            **({"duplicates": dups} if dups is not None else {}),
+            **({"copies_across_datasets": dups} if dups is not None else {}),
         }
         self.board: Any = None  # set by mmdata.loader: worker counts reach the main process
         # a plain DataLoader's workers post here (see ResumableEpochs._posting); its datasets post through it
@@ -561,25 +562,54 @@ _MIXES = (("image_channels", "image channels", "", ("to_rgb", "to_gray")),
           ("audio_channels", "audio channels", "", ("to_mono",)))
 
 
-def _formats(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]) -> dict[str, dict[str, list[int]]]:
-    """Per column of :data:`_MIXES`, each dataset's distinct values in the split the blend reads (from the
-    indexes); a dataset whose index cannot say is left out."""
+def _index_facts(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any], weights: Mapping[str, float],
+                 check_copies: bool) -> tuple[dict[str, dict[str, list[int]]], dict[str, Any] | None]:
+    """What a blend checks at open, from ONE read of each dataset's index (the columns needed only): the
+    formats of :func:`mixed_formats` and, with ``check_copies``, the copies of :func:`_copies`. Reading
+    the index columns once, and finding copies with numpy over int64 keys (not Python objects per member),
+    keeps opening a blend of 1M-row indexes to about the cost of opening its datasets (QA33 read review #1)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    out: dict[str, dict[str, list[int]]] = {c: {} for c, *_ in _MIXES}
+    fmt: dict[str, dict[str, list[int]]] = {c: {} for c, *_ in _MIXES}
+    media: dict[str, Any] = {}
+    unchecked: list[str] = []
     for name, ds in datasets.items():
-        try:
-            rows = idx.load_index(ds.root, columns=["split", *out], storage_options=ds.storage_options, card=ds.card)
-        except ShardError:
+        # key, split, members and sizes: the table the reader loaded at open (all rows, in index order); read
+        # here: the format columns and member_crc32 only (flat, numeric)
+        index = ds._shard_index()
+        table = index.table if index is not None else None
+        base = [*fmt, *(["split"] if table is None else [])]
+        tries = [[*base, "member_crc32"], base] if check_copies and table is not None else [base]
+        rows = None
+        for columns in tries:
+            try:
+                rows = idx.load_index(ds.root, columns=columns, storage_options=ds.storage_options, card=ds.card)
+                break
+            except ShardError:  # the reader read this index already: a column is missing (an older index)
+                continue
+        if rows is not None and table is not None and rows.num_rows != table.num_rows:
+            rows = None  # the reader's table is not the whole index: rows not aligned by position, nothing checked
+        if check_copies and (rows is None or "member_crc32" not in rows.column_names):
+            unchecked.append(name)
+        if rows is None:
             continue
-        wanted = [splits[name]] if isinstance(splits[name], str) else list(splits[name])
-        rows = rows.filter(pc.is_in(rows["split"].cast(pa.string()), value_set=pa.array(wanted, pa.string())))
-        for column in out:
-            got = sorted(v for v in pc.unique(rows[column]).to_pylist() if v is not None)
+        wanted = pa.array([splits[name]] if isinstance(splits[name], str) else list(splits[name]), pa.string())
+        split = (table if table is not None else rows)["split"].combine_chunks()
+        in_split = np.asarray(pc.is_in(split.cast(pa.string()), value_set=wanted).to_numpy(zero_copy_only=False),
+                              dtype=bool)
+        mask = pa.array(in_split)
+        for column in fmt:
+            got = sorted(v for v in pc.unique(rows[column].combine_chunks().filter(mask)).to_pylist() if v is not None)
             if got:
-                out[column][name] = got
-    return out
+                fmt[column][name] = got
+        if table is not None and "member_crc32" in rows.column_names:
+            read = in_split & bool(weights[name])
+            if ds.keys is not None:  # keys=: only the samples selected are read
+                read &= np.asarray(pc.is_in(table["key"], value_set=pa.array(sorted(ds.keys), pa.string()))
+                                   .to_numpy(zero_copy_only=False), dtype=bool)
+            media[name] = (table, rows["member_crc32"], read)
+    return fmt, (_copies(datasets, media, unchecked) if check_copies else None)
 
 
 def mixed_formats(blend: BlendDataset, normalized: Sequence[str] = ()) -> str | None:
@@ -613,14 +643,44 @@ def mixed_formats(blend: BlendDataset, normalized: Sequence[str] = ()) -> str | 
             f"mmdata.augment.recipe.normalize_spec({args})}})")
 
 
-def _duplicates(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any], weights: Mapping[str, float],
-                k: int = 3) -> dict[str, Any] | None:
+def _media_keys(rows: Any, crcs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The image and audio members of an index table (members, sizes; ``crcs`` its member_crc32) as
+    (int64 key, row): key = size << 32 | CRC-32 (a member of 4 GiB or more wraps its size: at worst a
+    false candidate, of the same CRC)."""
+    import pyarrow.compute as pc
+
+    from mmdata.shards.writer import _MEDIA_MEMBER
+
+    members = rows["members"].combine_chunks()
+    row = np.asarray(pc.list_parent_indices(members).to_numpy(), dtype=np.int64)
+    names = pc.list_flatten(members)
+    size = pc.list_flatten(rows["sizes"].combine_chunks())
+    crc = pc.list_flatten(crcs.combine_chunks())
+    keep = pc.and_(pc.and_(pc.is_valid(crc), pc.greater(size, 0)),
+                   pc.match_substring_regex(names, _MEDIA_MEMBER, ignore_case=True))
+    keep = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
+    size = np.asarray(size.to_numpy(zero_copy_only=False))[keep].astype(np.uint64)
+    crc = np.asarray(crc.to_numpy(zero_copy_only=False))[keep].astype(np.int64).astype(np.uint64) & np.uint64(0xFFFFFFFF)
+    return ((size << np.uint64(32)) | crc).view(np.int64), row[keep]
+
+
+def _unique(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a sort and a compare: several times faster than np.unique's hash table on
+    these int64 keys)."""
+    a = np.sort(a)
+    return a[np.concatenate([[True], a[1:] != a[:-1]])] if a.size else a
+
+
+def _copies(datasets: Mapping[str, ShardDataset], media: Mapping[str, tuple[Any, Any, np.ndarray]], unchecked: list[str],
+            k: int = 3) -> dict[str, Any] | None:
     """Samples the blend reads whose image or audio bytes are in another of its datasets too (QA33 multisite #3:
     sites sharded apart, one photo in A's test split and in C's train split, and the blend trained on it
     silently; ``mmdata shard`` finds these only within one dataset). Candidates share a member's size and CRC-32
     (both in every index: nothing is read from the shards); text is left out, as shard leaves it out (one short
-    caption is many samples'), and so are two names of one folder. Returns None with fewer than two folders,
-    else the card's ``duplicates``:
+    caption is many samples'), and so are two names of one folder. ``media``: per dataset with CRC-32s, its
+    reader's index table (key, split, members, sizes), its member_crc32 column and which rows the blend reads. Returns None with fewer than two folders, else the card's
+    ``copies_across_datasets`` (not ``duplicates``: a dataset card's ``duplicates`` has another layout, that
+    of :func:`mmdata.shards.writer.duplicates_across_splits`):
 
     * ``samples``: samples read with a copy in another dataset;
     * ``other_splits``: those whose copy the blend does not read (another split, or a sample ``keys=`` leaves
@@ -630,92 +690,79 @@ def _duplicates(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any],
     * ``examples``: up to k pairs ``[[blend key, split], [blend key, split]]``, copies not read first;
     * ``compared``: ``"size and CRC-32"``; ``unchecked``: datasets whose index has no CRC-32s (written
       before 2026-12-04).
+
+    Cost: one sort of each folder's media keys to find the keys of two folders (none, mostly: then done);
+    only the members holding those are looked at further, and keys are read for the k examples only.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from mmdata.shards.writer import _MEDIA_MEMBER
-
-    folders: dict[str, int] = {}
-    parts, keys, unchecked = [], [], []
-    for i, (name, ds) in enumerate(datasets.items()):
-        folder = folders.setdefault(str(ds.root), len(folders))
-        try:
-            rows = idx.load_index(ds.root, columns=["key", "split", "members", "sizes", "member_crc32"],
-                                  storage_options=ds.storage_options, card=ds.card)
-        except ShardError:  # the reader read this index already: only the column is missing (an older index)
-            unchecked.append(name)
-            keys.append(([], []))
-            continue
-        keys.append((rows["key"].to_pylist(), rows["split"].to_pylist()))
-        wanted = [splits[name]] if isinstance(splits[name], str) else list(splits[name])
-        members = rows["members"].combine_chunks()
-        parent = pc.list_parent_indices(members)
-        flat = pa.table({"row": parent, "member": pc.list_flatten(members),
-                         "size": pc.list_flatten(rows["sizes"].combine_chunks()),
-                         "crc": pc.list_flatten(rows["member_crc32"].combine_chunks())})
-        flat = flat.filter(pc.and_(pc.and_(pc.is_valid(flat["crc"]), pc.greater(flat["size"], 0)),
-                                   pc.match_substring_regex(pc.utf8_lower(flat["member"]), _MEDIA_MEMBER)))
-        read = pc.is_in(rows["split"].combine_chunks().take(flat["row"]), value_set=pa.array(wanted, pa.string()))
-        if ds.keys is not None:  # keys=: only the samples selected are read
-            read = pc.and_(read, pc.is_in(rows["key"].combine_chunks().take(flat["row"]),
-                                          value_set=pa.array(sorted(ds.keys), pa.string())))
-        if not weights[name]:
-            read = pa.array([False] * flat.num_rows, pa.bool_())
-        parts.append(pa.table({"ds": pa.array([i] * flat.num_rows, pa.int64()), "folder": pa.array(
-            [folder] * flat.num_rows, pa.int64()), "row": flat["row"], "size": flat["size"], "crc": flat["crc"],
-            "read": read}))
-    if len(folders) < 2:
+    names = list(datasets)
+    folder_of = {n: str(ds.root) for n, ds in datasets.items()}
+    if len(set(folder_of.values())) < 2:
         return None
     out: dict[str, Any] = {"samples": 0, "other_splits": 0, "read_twice": 0, "examples": [],
                            "compared": "size and CRC-32"}
     if unchecked:
         out["unchecked"] = unchecked
-    if not parts:
+    folders = sorted({folder_of[n] for n in media})
+    keyed = {n: _media_keys(rows, crcs) for n, (rows, crcs, _) in media.items()}
+    # candidates: keys in two folders or more (one folder under two names shares all its keys: no copy)
+    per_folder = [_unique(keyed[next(n for n in media if folder_of[n] == f)][0]) for f in folders]
+    if len(per_folder) < 2:
         return out
-    flat = pa.concat_tables(parts)
-    per = flat.group_by(["size", "crc"]).aggregate([("folder", "count_distinct")])
-    per = per.filter(pc.greater(per["folder_count_distinct"], 1))
-    if per.num_rows == 0:
+    every = np.sort(np.concatenate(per_folder))
+    cand = _unique(every[1:][every[1:] == every[:-1]])  # distinct per folder: a repeat is in two folders
+    if not cand.size:
         return out
-    dup = flat.join(per.select(["size", "crc"]), ["size", "crc"], join_type="inner").sort_by(
-        [("size", "ascending"), ("crc", "ascending"), ("ds", "ascending"), ("row", "ascending")])
-    groups: dict[tuple[int, int], list[tuple[int, int, int, bool]]] = {}
-    for size, crc, d, f, r, rd in zip(*(dup[c].to_pylist() for c in ("size", "crc", "ds", "folder", "row", "read"))):
-        groups.setdefault((size, crc), []).append((f, d, r, rd))
-    names = list(datasets)
-    leaked: dict[tuple[int, int], tuple[int, int]] = {}  # read sample -> its copy in a split not read
-    twice: dict[tuple[int, int], tuple[int, int]] = {}  # read sample -> its copy read too
-    for entries in groups.values():
-        # the first entry of up to two folders, read and not read: a partner in another folder in O(1) per entry
-        firsts: dict[bool, list[tuple[int, tuple[int, int]]]] = {True: [], False: []}
-        for f, d, r, rd in entries:
-            got = firsts[rd]
-            if len(got) < 2 and all(g != f for g, _ in got):
-                got.append((f, (d, r)))
-        for f, d, r, rd in entries:
-            if not rd:
-                continue
-            other = next((e for g, e in firsts[False] if g != f), None)
-            if other is not None:
-                leaked.setdefault((d, r), other)
-            other = next((e for g, e in firsts[True] if g != f), None)
-            if other is not None and other[0] < d:  # a pair read twice is counted once: at its later dataset's sample
-                twice.setdefault((d, r), other)
-    if not leaked and not twice:
-        return out
+    K, D, F, R, RD = [], [], [], [], []
+    for n, (key, row) in keyed.items():
+        m = cand[np.minimum(np.searchsorted(cand, key), cand.size - 1)] == key  # np.isin hashes: slower
+        d = names.index(n)
+        K.append(key[m]), R.append(row[m]), D.append(np.full(int(m.sum()), d, np.int64))
+        F.append(np.full(int(m.sum()), folders.index(folder_of[n]), np.int64)), RD.append(media[n][2][row[m]])
+    K, D, F, R, RD = (np.concatenate(a) for a in (K, D, F, R, RD))
+    order = np.lexsort((R, D, K))  # by size, CRC, then dataset and row (as the examples are ordered)
+    K, D, F, R, RD = K[order], D[order], F[order], R[order], RD[order]
 
-    def shown(sample: tuple[int, int]) -> list[str]:
-        d, r = sample
-        return [f"{names[d]}/{keys[d][0][r]}", keys[d][1][r]]
+    def first_of(sel: np.ndarray) -> np.ndarray:
+        """Per entry, the first entry (index) of its key among ``sel`` (sorted indices); -1 where none."""
+        got = np.full(K.size, -1, np.int64)
+        if sel.size:
+            ks = K[sel]  # sorted: a key's first entry starts its run
+            at = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+            uk = ks[at]
+            pos = np.minimum(np.searchsorted(uk, K), uk.size - 1)
+            got = np.where(uk[pos] == K, sel[at][pos], -1)
+        return got
 
-    out.update({"samples": len(set(leaked) | set(twice)), "other_splits": len(leaked), "read_twice": len(twice),
-                "examples": [[shown(a), shown(b)] for a, b in [*sorted(leaked.items()), *sorted(twice.items())][:k]]})
+    def partner(status: bool) -> np.ndarray:
+        """Per entry, the first entry of its key with read == ``status`` in another folder; -1 where none."""
+        sel = np.flatnonzero(RD == status)
+        a = first_of(sel)
+        b = first_of(sel[F[sel] != F[np.maximum(a[sel], 0)]])  # the first in a folder other than a's
+        return np.where((a >= 0) & (F[np.maximum(a, 0)] != F), a, b)
+
+    gone, seen = partner(False), partner(True)
+    leaked = RD & (gone >= 0)
+    twice = RD & (seen >= 0) & (D[np.maximum(seen, 0)] < D)  # a pair read twice: counted at its later dataset
+    if not leaked.any() and not twice.any():
+        return out
+    sample = (D << 40) | R
+    pairs = []
+    for mask, other in ((leaked, gone), (twice, seen)):
+        ids, at = np.unique(sample[mask], return_index=True)  # per sample, its first member's copy (by size, CRC)
+        pairs.append((ids, np.flatnonzero(mask)[at], other))
+    shown_pairs = [(int(e), int(o[e])) for _, at, o in pairs for e in at[:k]][:k]
+    def shown(d: int, r: int) -> list[str]:
+        table = media[names[d]][0]
+        return [f"{names[d]}/{table['key'][r].as_py()}", str(table["split"][r].as_py())]
+
+    out.update({"samples": int(np.union1d(pairs[0][0], pairs[1][0]).size), "other_splits": int(pairs[0][0].size),
+                "read_twice": int(pairs[1][0].size),
+                "examples": [[shown(int(D[a]), int(R[a])), shown(int(D[b]), int(R[b]))] for a, b in shown_pairs]})
     return out
 
 
 def _duplicates_warning(dups: Mapping[str, Any]) -> str:
-    """The warning for :func:`_duplicates`' entry (some sample found)."""
+    """The warning for :func:`_copies`' entry (some sample found)."""
     ex = dups["examples"][0]
     said = []
     n = dups["other_splits"]
@@ -728,7 +775,7 @@ def _duplicates_warning(dups: Mapping[str, Any]) -> str:
         said.append(f"{plural(n, 'sample')} {'is a copy of a sample' if n == 1 else 'are copies of samples'} of an "
                     f"earlier dataset of the blend, both read (one item read twice per epoch under two names)")
     return (f"blend: {'; '.join(said)} (same size and CRC-32: very likely the same bytes; e.g. {ex[0][0]!r} "
-            f"({ex[0][1]}) and {ex[1][0]!r} ({ex[1][1]})); the blend's card lists them (duplicates); remove the copies "
+            f"({ex[0][1]}) and {ex[1][0]!r} ({ex[1][1]})); the blend's card lists them (copies_across_datasets; check_copies=False skips this check); remove the copies "
             f"from one dataset, or re-shard so that each item is in one split")
 
 
@@ -759,7 +806,8 @@ def _until(samples: Iterator[Sample], end: int) -> Iterator[Sample]:
 def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | None = None,
           split: str | Mapping[str, str] = "train", modalities: Sequence[str] | None = None, shuffle: bool = False,
           seed: int = 0, epoch: int = 0, on_error: str = "raise",
-          label_map: Mapping[str, Mapping[str, str]] | None = None, **reader_kw: Any) -> BlendDataset:
+          label_map: Mapping[str, Mapping[str, str]] | None = None, check_copies: bool = True,
+          **reader_kw: Any) -> BlendDataset:
     """Read several dataset folders as one dataset, each ``weights[name]`` times per epoch.
 
     Args:
@@ -772,6 +820,11 @@ def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | Non
             "cat"}}`` puts C's 'Cat' and 'cats' samples in the class 'cat' (a name the dataset does not have
             raises ShardError naming its classes). The blend warns of names of two datasets that differ only
             in case or spaces, with the ``label_map`` that merges them.
+        check_copies: look for image / audio members whose size and CRC-32 are in another of the datasets
+            too (a test sample of A trained on via C; a sample read twice) and warn; the card's
+            ``copies_across_datasets`` lists them. It reads three list columns of each index and sorts
+            their keys: ~0.1-0.2 s per 100k samples (see docs/bad-input-read.md); False skips it (the
+            format check stays: it reads four small columns).
         modalities, shuffle, seed, epoch, on_error, **reader_kw: as :func:`open_dataset` (``decode``
             and ``partition`` must stay True).
 
@@ -786,7 +839,7 @@ def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | Non
         ['a/000000', 'a/000001', 'a/000002', 'a/000003', 'b/000000', 'b/000001', 'b/000000#r1', 'b/000001#r1']
     """
     out = BlendDataset(datasets, weights=weights, split=split, modalities=modalities, shuffle=shuffle, seed=seed,
-                       epoch=epoch, on_error=on_error, label_map=label_map, **reader_kw)
+                       epoch=epoch, on_error=on_error, label_map=label_map, check_copies=check_copies, **reader_kw)
     mixed = mixed_formats(out)  # no recipe here: collate_fn, or a DataLoader's, would refuse mixed batches
     if mixed is not None:
         warnings.warn(mixed, UserWarning, stacklevel=2)

@@ -1235,25 +1235,38 @@ def _refuse_folder_list(path: Sequence[Any], splits: tuple[str, ...]) -> None:
     folder's tars of every split would be one stream — ``split`` ignored, its test samples trained on — and
     each folder's class ids its own (QA33 multisite #2: only the mixed-splits warning said anything). Several
     datasets read as one are a blend (one split of each, classes matched by name); one folder is read alone.
-    Bare folders (no dataset.json) stay: each gives its own split's tars."""
-    folders = [p for p in path
-               if isinstance(p, (str, Path)) and not is_remote(p) and os.path.isdir(p) and idx.dataset_marks(p)]
+    Bare folders (no dataset.json) stay: each gives its own split's tars. A folder URL (``s3://b/ds``) is
+    refused too: a list cannot read one (it is no shard), and reading it as given would reopen the same hole.
+    Beside tars or patterns (a mixed list), the remedy keeps them: the folder's split tars in its place."""
+    folders = [p for p in path if isinstance(p, (str, Path)) and (
+        is_folder_url(p) or (not is_remote(p) and os.path.isdir(p) and idx.dataset_marks(p)))]
     if not folders:
         return
     split = splits[0] if len(splits) == 1 else list(splits)
     shown = ", ".join(repr(redact(str(p))) for p in folders[:3]) + (", ..." if len(folders) > 3 else "")
-    names = [re.sub(r"[^\w.-]", "_", Path(str(p)).name) or f"d{i}" for i, p in enumerate(folders[:2])]
+    names = [re.sub(r"[^\w.-]", "_", str(p).rstrip("/").rsplit("/", 1)[-1]) or f"d{i}" for i, p in enumerate(folders[:2])]
     if len(set(names)) < len(names):
         names = ["a", "b"]
-    example = ", ".join(f"{n!r}: {str(p)!r}" for n, p in zip(names, folders[:2]))
-    alone = (f"; one dataset: pass its folder alone (open_dataset({str(folders[0])!r}, split={split!r}))"
-             if len(folders) == 1 else "")
+    example = ", ".join(f"{n!r}: {redact(str(p))!r}" for n, p in zip(names, folders[:2]))
+    others = [p for p in path if p not in folders]
+    if others:  # a mixed list: a blend or the folder alone would drop the tars listed beside it
+        kept = [f"{redact(str(p)).rstrip('/')}/{s}-*.tar" for p in folders[:2] for s in splits] + [
+            redact(str(p)) for p in others[:2]]
+        remedy = (f"to read the listed tars with {'those folders' if len(folders) > 1 else 'that folder'}'s split "
+                  f"{split!r}, list {'their' if len(folders) > 1 else 'its'} split's tars in place of "
+                  f"{'them' if len(folders) > 1 else 'it'} (read as given, class ids as each tar has them): "
+                  f"open_dataset({kept!r}{'...' if len(folders) > 2 or len(others) > 2 else ''}); to read several "
+                  f"datasets' split as one, with classes matched by name, use a blend: mmdata.blend({{{example}"
+                  f"{', ...' if len(folders) > 2 else ''}}}, split={split!r})")
+    else:
+        alone = (f"; one dataset: pass its folder alone (open_dataset({redact(str(folders[0]))!r}, split={split!r}))"
+                 if len(folders) == 1 else "")
+        remedy = (f"read the split of several datasets as one, with classes matched by name, as a blend: "
+                  f"mmdata.blend({{{example}{', ...' if len(folders) > 2 else ''}}}, split={split!r}) (mmdata.loader "
+                  f"and the Lightning DataModule take the same mapping){alone}; or list the tars to read yourself")
     raise ShardError(f"a list holding the dataset folder{'s' if len(folders) > 1 else ''} {shown} is not read as one "
                      f"dataset: a list is read as given (split {split!r} would not apply: every split of each folder, "
-                     f"test samples included, would be one stream, and each folder's class ids its own); read the split "
-                     f"of several datasets as one, with classes matched by name, as a blend: mmdata.blend({{{example}"
-                     f"{', ...' if len(folders) > 2 else ''}}}, split={split!r}) (mmdata.loader and the Lightning "
-                     f"DataModule take the same mapping){alone}; or list the tars to read yourself")
+                     f"test samples included, would be one stream, and each folder's class ids its own); {remedy}")
 
 
 def _warn_mixed_splits(path: Any, tars: list[str]) -> None:

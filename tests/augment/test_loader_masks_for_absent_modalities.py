@@ -69,3 +69,20 @@ def test_modalities_keeps_the_masks_it_names_only(image_only: str) -> None:
     assert set(batch.present) == {"image", "audio"} and not batch.present["audio"].any()
     ds = mmdata.open_dataset(image_only, modalities="image")
     assert set(next(iter(DataLoader(ds, batch_size=4, collate_fn=ds.collate_fn))).present) == {"image"}
+
+
+def test_a_mask_without_data_is_not_taken_for_image_data(tmp_path: Path) -> None:
+    """Review of the QA33 masks: a text-only dataset's batch masks image (all False) without image data; the
+    recipe's size check after a foreign op looked at the mask and read image data that is not there."""
+    from itertools import islice
+
+    from mmdata.augment.recipe import _check_sizes
+
+    (tmp_path / "raw").mkdir()
+    for i in range(3):
+        (tmp_path / "raw" / f"s{i}.txt").write_text(f"caption {i}", encoding="utf-8")
+    mmdata.shard(tmp_path / "raw", tmp_path / "ds", progress=False)
+    ds = mmdata.open_dataset(tmp_path / "ds")
+    b = ds.collate_fn(list(islice(ds, 2)))
+    assert "image" in b.present and "image" not in b.data and not b.present["image"].any()
+    _check_sizes(b, None, [{"applied": True}] * 2, ["mask"])  # nothing to check: returns before the step is read

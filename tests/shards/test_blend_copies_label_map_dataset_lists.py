@@ -104,7 +104,7 @@ def test_a_test_sample_of_one_dataset_trained_on_via_another_is_warned(sites: di
                                          r"read .*e\.g\. 'C/c0' \(train\) and 'A/a0' \(test\)") as got:
         b = mmdata.blend({"A": sites["A"], "C": sites["C"]}, split="train", label_map=RENAMES)
     assert got[0].filename == __file__
-    dups = b.card["duplicates"]
+    dups = b.card["copies_across_datasets"]
     assert (dups["samples"], dups["other_splits"], dups["read_twice"]) == (2, 1, 1)
     assert [[k.split("_")[0], s] for pair in dups["examples"] for k, s in pair] == [
         ["C/c0", "train"], ["A/a0", "test"], ["C/c1", "train"], ["A/a4", "train"]]
@@ -118,7 +118,7 @@ def test_the_test_blend_names_the_copy_too_and_distinct_data_stays_quiet(sites: 
         warnings.simplefilter("error")
         b = mmdata.blend({"A": sites["A"], "C": sites["C"]}, split="test", keys={"A": ["a5"], "C": ["c5"]},
                          label_map={"C": {"Cat": "cat", "Dog": "dog"}})
-        assert b.card["duplicates"]["samples"] == 0
+        assert b.card["copies_across_datasets"]["samples"] == 0
         # one folder under two names (weights) is no copy
         mmdata.blend({"A": sites["A"], "A2": sites["A"]}, split="train")
 
