@@ -381,7 +381,9 @@ def test_a_model_with_unsettled_batchnorm_statistics_is_warned_about(disjoint: P
                                    "--no-robustness", "--json"])
     assert res.exit_code == 0, res.output
     m = json.loads(res.stdout)
-    assert len(m["warnings"]) == 1 and "BatchNorm statistics from only 1 training batch" in m["warnings"][0]
+    # since QA33 the card's copies across the splits read are train warnings too (this fixture's clips repeat)
+    said = [w for w in m["warnings"] if "BatchNorm" in w]
+    assert len(said) == 1 and "BatchNorm statistics from only 1 training batch" in said[0], m["warnings"]
     res = CliRunner().invoke(app, ["train", str(disjoint), "--fusion", "late", "--epochs", "1", "--threads", "1",
                                    "--no-robustness"])
     assert "warning: the reported model (best epoch 1 of 1)" in " ".join(res.output.split())

@@ -6,6 +6,7 @@ changes; an ambiguous short 2-D wave is refused naming both readings; numpy arra
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 import warnings
 from pathlib import Path
 
@@ -135,6 +136,22 @@ def test_numpy_arrays_with_negative_strides_are_taken(tm: TrainedModel) -> None:
 
 # ---- review #8: docsread #3 end to end (the trainer records config.plugins) ---------------------------------------
 
+
+@pytest.fixture
+def restore_fusions() -> Iterator[None]:
+    """The fusion registry and loaded plugins as they were: a plugin fusion registered here must not reach other
+    tests (``test_train_docstring_names_every_fusion`` compares the registry with train's docstring). Asked for
+    before ``monkeypatch``, so its teardown runs last."""
+    from mmdata import plugins
+    from mmdata.train.fusions import FUSIONS
+
+    fusions, loaded = dict(FUSIONS), dict(plugins._LOADED)
+    yield
+    FUSIONS.clear()
+    FUSIONS.update(fusions)
+    plugins._LOADED.clear()
+    plugins._LOADED.update(loaded)
+
 PLUGIN = '''
 from mmdata.train.fusions import ConcatFusion, register
 
@@ -145,7 +162,7 @@ class Qa33SumE2e(ConcatFusion):
 '''
 
 
-def test_a_plugin_fusion_run_trained_with_plugins_names_its_module(avdigits4: Path, tmp_path: Path,
+def test_a_plugin_fusion_run_trained_with_plugins_names_its_module(restore_fusions: None, avdigits4: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
@@ -159,9 +176,8 @@ def test_a_plugin_fusion_run_trained_with_plugins_names_its_module(avdigits4: Pa
           **{k: v for k, v in FAST.items() if not k.startswith("pretrain")})
     want = load_model(out).predict([{"text": "three"}])
     # a fresh process: the plugin not imported (as `mmdata evaluate` / a service would start)
-    monkeypatch.delitem(FUSIONS, "qa33_sum_e2e")
-    monkeypatch.delitem(sys.modules, "qa33_plug_e2e")
-    monkeypatch.delitem(plugins._LOADED, "qa33_plug_e2e")
+    # plain deletes: restore_fusions puts the registry back after the test (monkeypatch would re-add the fusion)
+    del FUSIONS["qa33_sum_e2e"], sys.modules["qa33_plug_e2e"], plugins._LOADED["qa33_plug_e2e"]
     with pytest.raises(MMDataError, match=r"fusion 'qa33_sum_e2e' is not a built-in.*from plugin module qa33_plug_e2e "
                                           r".*--plugin qa33_plug_e2e.*plugins=\['qa33_plug_e2e'\]"):
         load_model(out / "model.pt")
