@@ -3,6 +3,8 @@ cross-modal tests), a messy folder, a two-class dataset."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,19 @@ def two_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_class_folders(root / "src", per_class=6, classes=("cat", "dog"))
     mmdata.shard(root / "src", root / "ds", split="train=0.6,val=0.2,test=0.2", seed=0, progress=False)
     return root / "ds"
+
+
+@pytest.fixture
+def restore_fusions() -> Iterator[None]:
+    """The fusion registry and loaded plugins as they were: a plugin fusion registered here must not reach other
+    tests (``test_train_docstring_names_every_fusion`` compares the registry with train's docstring). Asked for
+    before ``monkeypatch``, so its teardown runs last."""
+    from mmdata import plugins
+    from mmdata.train.fusions import FUSIONS
+
+    fusions, loaded = dict(FUSIONS), dict(plugins._LOADED)
+    yield
+    FUSIONS.clear()
+    FUSIONS.update(fusions)
+    plugins._LOADED.clear()
+    plugins._LOADED.update(loaded)

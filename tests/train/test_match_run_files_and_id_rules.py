@@ -6,7 +6,6 @@ changes; an ambiguous short 2-D wave is refused naming both readings; numpy arra
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 import warnings
 from pathlib import Path
 
@@ -136,21 +135,6 @@ def test_numpy_arrays_with_negative_strides_are_taken(tm: TrainedModel) -> None:
 
 # ---- review #8: docsread #3 end to end (the trainer records config.plugins) ---------------------------------------
 
-
-@pytest.fixture
-def restore_fusions() -> Iterator[None]:
-    """The fusion registry and loaded plugins as they were: a plugin fusion registered here must not reach other
-    tests (``test_train_docstring_names_every_fusion`` compares the registry with train's docstring). Asked for
-    before ``monkeypatch``, so its teardown runs last."""
-    from mmdata import plugins
-    from mmdata.train.fusions import FUSIONS
-
-    fusions, loaded = dict(FUSIONS), dict(plugins._LOADED)
-    yield
-    FUSIONS.clear()
-    FUSIONS.update(fusions)
-    plugins._LOADED.clear()
-    plugins._LOADED.update(loaded)
 
 PLUGIN = '''
 from mmdata.train.fusions import ConcatFusion, register

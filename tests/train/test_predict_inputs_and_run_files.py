@@ -6,7 +6,6 @@ token-id scheme and preprocessing constants."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 import json
 import tarfile
 import unicodedata
@@ -151,21 +150,6 @@ def test_an_encoder_only_run_is_said_to_be_one(avdigits4: Path, tmp_path: Path) 
 
 # ---- docsread #3: a run trained with a plugin fusion ----------------------------------------------------------
 
-
-@pytest.fixture
-def restore_fusions() -> Iterator[None]:
-    """The fusion registry and loaded plugins as they were: a plugin fusion registered here must not reach other
-    tests (``test_train_docstring_names_every_fusion`` compares the registry with train's docstring). Asked for
-    before ``monkeypatch``, so its teardown runs last."""
-    from mmdata import plugins
-    from mmdata.train.fusions import FUSIONS
-
-    fusions, loaded = dict(FUSIONS), dict(plugins._LOADED)
-    yield
-    FUSIONS.clear()
-    FUSIONS.update(fusions)
-    plugins._LOADED.clear()
-    plugins._LOADED.update(loaded)
 
 PLUGIN = '''
 from mmdata.train.fusions import ConcatFusion, register
