@@ -14,7 +14,9 @@ from mmdata.cli.common import (DataUrl, JsonFlag, PluginOpt, card_text, console,
 
 
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="Output folder of `mmdata train` (metrics.json + model.pt).")],
+    run: Annotated[Path, typer.Argument(help="Output folder of `mmdata train` (metrics.json + model.pt), or a "
+                                             "predictions file (.parquet / .csv with a key column) or a folder holding "
+                                             "predictions.parquet without model.pt (a submission: scored, not run).")],
     data: DataUrl,
     split: Annotated[Optional[str], typer.Option(
         help="Split of DATA to score, or several read as one (3,4). Default: test, or DATA's only split if it has no "
@@ -29,15 +31,43 @@ def evaluate(
     on_error: Annotated[str, typer.Option("--on-error", callback=one_of("raise", "skip"), help="A sample that does not "
                         "decode: raise (stop, naming it) or skip (leave it out, counted).")] = "raise",
     plugin: PluginOpt = None,
+    ci: Annotated[Optional[float], typer.Option(help="Submissions: the confidence level of the bootstrap intervals "
+                                                     "(0 for none). Default 0.95.")] = None,
+    bootstrap: Annotated[int, typer.Option(min=100, help="Submissions: bootstrap resamples of the intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Submissions: the bootstrap's seed (same seed, same interval).")] = 0,
+    missing: Annotated[str, typer.Option(callback=one_of("error", "wrong"), help="Submissions: a labelled sample "
+                       "without a prediction: error (refuse the file) or wrong (scored as a wrong prediction, counted).")
+                       ] = "error",
+    class_map: Annotated[Optional[list[str]], typer.Option("--class-map", help="Submissions: SUBMISSION_NAME=DATA_NAME, "
+                         "a class spelt otherwise in the predictions (repeat it).")] = None,
+    compare: Annotated[Optional[Path], typer.Option(help="Submissions: another predictions file or folder scored on the "
+                       "same samples: paired differences (bootstrap interval and p) and McNemar's exact test.")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Score a trained run on a split of any dataset: accuracy, macro F1, balanced accuracy, NLL, ECE and per-class
     scores, as metrics.json holds them for test. DATA's classes are matched to the run's by name (a dataset sharded
     on its own numbers them in its own order); samples of a class the run does not know are counted and left out.
-    Samples the run trained on (or chose its epoch on) are counted and warned of: their scores are in-sample."""
+    Samples the run trained on (or chose its epoch on) are counted and warned of: their scores are in-sample.
+
+    RUN may instead be a submission — a predictions file (key -> class name, or probabilities) or a folder of
+    `mmdata evaluate --out` — scored against DATA's labels (the hidden labels of a benchmark): joined on key, every
+    labelled sample of the split scored (a missing key refused, or wrong with --missing wrong; a duplicate refused;
+    extra keys and unknown class names counted), with bootstrap confidence intervals; --compare OTHER adds the paired
+    comparison of the two submissions (docs/benchmark.md)."""
     from mmdata.train.score_run import evaluate_run
     from mmdata.train.loop import TrainWarning
+    from mmdata.train.submissions import is_predictions
 
+    if is_predictions(run):
+        if out is not None or robustness:
+            raise typer.BadParameter("RUN is a predictions file (a submission): nothing is run or written; keep its "
+                                     "scores with --json > scores.json", param_hint="--out / --robustness")
+        _submission(run, data, split, ci, bootstrap, seed, missing, class_map, compare, json_)
+        return
+    if compare is not None or ci is not None or class_map:
+        raise typer.BadParameter("--ci, --compare and --class-map score predictions files: write the run's with --out "
+                                 "DIR, then `mmdata evaluate DIR DATA --ci 0.95` (docs/benchmark.md)",
+                                 param_hint="--ci / --compare / --class-map")
     plugins(plugin)
     with warnings.catch_warnings():  # the result's warnings are printed below, once each; other library ones show
         warnings.simplefilter("ignore", TrainWarning)
@@ -98,6 +128,73 @@ def evaluate(
     if out is not None:
         console.print(f"outputs in {escape(one_line_path(out))}", highlight=False)
     for w in r.get("warnings", []):
+        warn(w)
+
+
+def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float], bootstrap: int, seed: int,
+                missing: str, class_map: Optional[list[str]], compare: Optional[Path], json_: bool) -> None:
+    """Score a predictions file (and compare it with another): parse, call the library, print."""
+    from mmdata.train.submissions import CI_METRICS, compare_predictions, score_predictions
+    from mmdata.cli.train import _num
+
+    level = 0.95 if ci is None else ci
+    if compare is not None:
+        if not level:
+            raise typer.BadParameter("a paired comparison needs an interval level in (0, 1)", param_hint="--ci")
+        r = compare_predictions(run, compare, data, split, missing=missing, class_map=class_map, ci=level,
+                                n_boot=bootstrap, seed=seed)
+        if json_:
+            print_json(r)
+        else:
+            sp = r["split"]
+            t = table("metric", "A", "B", "A - B", f"{level:g} interval", "p (bootstrap)",
+                      title=f"A: {card_text(r['a']['predictions'])} vs B: {card_text(r['b']['predictions'])} on "
+                            f"{card_text(r['data'])} ({sp}, {r['samples']} samples, paired)")
+            for m in CI_METRICS:
+                d = r["difference"][m]
+                t.add_row(m, _num(d["a"]), _num(d["b"]), _num(d["diff"]), f"[{_num(d['ci'][0])}, {_num(d['ci'][1])}]",
+                          _num(d["p"]))
+            console.print(t)
+            mc = r["mcnemar"]
+            console.print(f"McNemar exact: {mc['a_only']} samples right only by A, {mc['b_only']} only by B: "
+                          f"p = {mc['p']:.4g}", highlight=False)
+        for w in r["warnings"]:
+            warn(w)
+        return
+    r = score_predictions(run, data, split, missing=missing, class_map=class_map, ci=level or None,
+                          n_boot=bootstrap, seed=seed)
+    if json_:
+        print_json(r)
+        for w in r["warnings"]:
+            warn(w)
+        return
+    from mmdata.cli.train import CLASS_ROWS, SCORE_COLUMNS, _ratio, _scores_table
+
+    sp = r["split"]
+    n = r["samples"][sp]
+    t = _scores_table("classes", f"{card_text(r['predictions'])} on {card_text(r['data'])}")
+    notes = [f"{n[k]} {k.replace('_', ' ')}" for k in ("missing", "unknown_prediction", "no_prediction") if n[k]]
+    t.add_row(sp, *(_num(r[sp].get(k)) for k in SCORE_COLUMNS["classes"]),
+              f"{n['scored']} of {n['samples']}" + (f" ({', '.join(notes)}: wrong)" if notes else ""))
+    console.print(t)
+    c = (r.get("ci") or {}).get(sp)
+    if c:
+        console.print(f"{c['level']:g} intervals ({c['method']}, {c['bootstrap']} resamples, seed {c['seed']}): "
+                      + ", ".join(f"{m} [{_num(c[m][0])}, {_num(c[m][1])}]" for m in CI_METRICS)
+                      + f"; accuracy (Wilson) [{_num(c['accuracy_wilson'][0])}, {_num(c['accuracy_wilson'][1])}]",
+                      highlight=False)
+    per = r["per_class"][sp]
+    names = sorted((k for k in per if per[k]["support"] or per[k]["f1"] is not None),
+                   key=lambda k: (-per[k]["support"], k))[:CLASS_ROWS]
+    pc = table("class", "precision", "recall", "F1", "support", title=f"{sp}, per class of {card_text(r['data'])}")
+    for name in names:
+        v = per[name]
+        pc.add_row(escape(card_text(name)), *(_ratio(v[k]) for k in ("precision", "recall", "f1")), str(v["support"]))
+    console.print(pc)
+    if n["extra"]:
+        console.print(f"{n['extra']} predicted keys not in {sp}: "
+                      + ", ".join(f"{k}: {v}" for k, v in r["extra_keys"].items()), highlight=False)
+    for w in r["warnings"]:
         warn(w)
 
 
