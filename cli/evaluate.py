@@ -30,6 +30,11 @@ def evaluate(
                                                                   "under corruption, as `mmdata train` reports it.")] = False,
     on_error: Annotated[str, typer.Option("--on-error", callback=one_of("raise", "skip"), help="A sample that does not "
                         "decode: raise (stop, naming it) or skip (leave it out, counted).")] = "raise",
+    unknown: Annotated[str, typer.Option("--unknown-classes", callback=one_of("wrong", "leave-out", "error"), help=
+                       "Labelled samples of a class the run does not know: wrong (scored as errors, every labelled "
+                       "sample counts), leave-out (score the run's classes only, warned) or error (refuse).")] = "wrong",
+    train_data: Annotated[Optional[Path], typer.Option("--train-data", help="The dataset the run trained on, for the "
+                          "in-sample check (else found when it is DATA, beside DATA or through --split-from).")] = None,
     plugin: PluginOpt = None,
     ci: Annotated[Optional[float], typer.Option(help="Submissions: the confidence level of the bootstrap intervals "
                                                      "(0 for none). Default 0.95.")] = None,
@@ -38,15 +43,17 @@ def evaluate(
     missing: Annotated[str, typer.Option(callback=one_of("error", "wrong"), help="Submissions: a labelled sample "
                        "without a prediction: error (refuse the file) or wrong (scored as a wrong prediction, counted).")
                        ] = "error",
-    class_map: Annotated[Optional[list[str]], typer.Option("--class-map", help="Submissions: SUBMISSION_NAME=DATA_NAME, "
-                         "a class spelt otherwise in the predictions (repeat it).")] = None,
+    class_map: Annotated[Optional[list[str]], typer.Option("--class-map", help="NAME=DATA_NAME: a class of the run "
+                         "(RUN_NAME) or of the predictions (SUBMISSION_NAME) spelt otherwise than DATA's (repeat it).")
+                         ] = None,
     compare: Annotated[Optional[Path], typer.Option(help="Submissions: another predictions file or folder scored on the "
                        "same samples: paired differences (bootstrap interval and p) and McNemar's exact test.")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Score a trained run on a split of any dataset: accuracy, macro F1, balanced accuracy, NLL, ECE and per-class
     scores, as metrics.json holds them for test. DATA's classes are matched to the run's by name (a dataset sharded
-    on its own numbers them in its own order); samples of a class the run does not know are counted and left out.
+    on its own numbers them in its own order); samples of a class the run does not know are counted and scored as
+    wrong (--unknown-classes).
     Samples the run trained on (or chose its epoch on) are counted and warned of: their scores are in-sample.
 
     RUN may instead be a submission — a predictions file (key -> class name, or probabilities) or a folder of
@@ -64,15 +71,16 @@ def evaluate(
                                      "scores with --json > scores.json", param_hint="--out / --robustness")
         _submission(run, data, split, ci, bootstrap, seed, missing, class_map, compare, json_)
         return
-    if compare is not None or ci is not None or class_map:
-        raise typer.BadParameter("--ci, --compare and --class-map score predictions files: write the run's with --out "
+    if compare is not None or ci is not None:
+        raise typer.BadParameter("--ci and --compare score predictions files: write the run's with --out "
                                  "DIR, then `mmdata evaluate DIR DATA --ci 0.95` (docs/benchmark.md)",
-                                 param_hint="--ci / --compare / --class-map")
+                                 param_hint="--ci / --compare")
     plugins(plugin)
     with warnings.catch_warnings():  # the result's warnings are printed below, once each; other library ones show
         warnings.simplefilter("ignore", TrainWarning)
         r = evaluate_run(run, data, split=split, out=out, batch_size=batch_size, device=device, num_workers=workers,
-                         robustness=robustness, on_error=on_error)
+                         robustness=robustness, on_error=on_error, unknown=unknown, class_map=_class_map(class_map),
+                         train_data=train_data)
     if json_:
         print_json(r)
         for w in r.get("warnings", []):  # stderr, with --json too
@@ -85,10 +93,11 @@ def evaluate(
     n = r["samples"][split]
     what = f" predicting {r['target']['key']!r} ({kind})" if kind != "classes" else ""
     t = _scores_table(kind, f"{card_text(r['run'])}{what} on {card_text(r['data'])}")
-    unknown = f", {n['unknown_class']} of unknown classes left out" if n.get("unknown_class") else ""
+    how = "scored as wrong" if r.get("unknown_classes_scored") == "wrong" else "left out"
+    unknown_note = f", {n['unknown_class']} of unknown classes {how}" if n.get("unknown_class") else ""
     skipped = f" ({n['skipped']} skipped)" if n.get("skipped") else ""
-    t.add_row(split, *(_num(r[split].get(k)) for k in SCORE_COLUMNS[kind]),
-              f"{n['scored']} of {n['samples']}{unknown}{skipped}")
+    t.add_row(split, *(_num(r["scores"].get(k)) for k in SCORE_COLUMNS[kind]),
+              f"{n['scored']} of {n['samples']}{unknown_note}{skipped}")
     console.print(t)
     per = r["per_class"][split]
     if per:
@@ -196,6 +205,19 @@ def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float],
                       + ", ".join(f"{k}: {v}" for k, v in r["extra_keys"].items()), highlight=False)
     for w in r["warnings"]:
         warn(w)
+
+
+def _class_map(pairs: Optional[list[str]]) -> dict[str, str] | None:
+    """--class-map RUN=DATA (repeated or comma-separated) as a dict; a pair without '=' is refused."""
+    if not pairs:
+        return None
+    out: dict[str, str] = {}
+    for part in (p for given in pairs for p in given.split(",")):
+        a, eq, b = part.partition("=")
+        if not eq or not a.strip() or not b.strip():
+            raise typer.BadParameter(f"expected RUN_NAME=DATA_NAME, got {part!r}", param_hint="--class-map")
+        out[a.strip()] = b.strip()
+    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -7,10 +7,14 @@ A dataset sharded on its own numbers its classes in its own order (``mmdata shar
 so the run's output ``i`` and the dataset's label ``i`` may be different classes: comparing ids is silently wrong.
 Here each class name of the dataset's card is looked up among the run's (stripped and NFC-normalised, as ``mmdata
 shard`` matches labels; case is kept, as it is there) and the dataset's labels are renumbered into the run's ids
-before scoring. A class of the dataset the run does not know cannot be predicted: its samples are counted
-(``unknown_classes``), left out of every score and written with ``label`` -2 (:data:`UNKNOWN_CLASS`; -1 is
-unlabelled). The run's classes without a labelled sample in the scored split — the dataset lacks them, or only
-that split does — are listed (``absent_classes``).
+before scoring (``class_map`` maps the run's spelling onto the dataset's first). A class of the dataset the run does
+not know cannot be predicted: its samples are counted (``unknown_classes``), written with ``label`` -2
+(:data:`UNKNOWN_CLASS`; -1 is unlabelled) and by default scored as errors, as a benchmark scorer counts every
+labelled sample (QA34 leaderboard #1: left out, a misspelt or withheld class *raised* the headline score);
+``unknown="leave-out"`` scores the known classes only (said), ``unknown="error"`` refuses. The run's classes
+without a labelled sample in the scored split — the dataset lacks them, or only that split does — are listed
+(``absent_classes``). The scores are under ``scores`` (and, as before, under the split's name unless that name is
+one of the result's own keys: QA34 analyst D1).
 
 The split is read as the trainer reads its test split: an eval-stage :func:`mmdata.loader` with the run's complete
 evaluation transform (:func:`mmdata.train.model.eval_normalize`), scored by :func:`mmdata.train.evaluate.evaluate`.
@@ -25,7 +29,10 @@ warning: by the dataset's fingerprint when ``data`` is the run's dataset (or a b
 image / audio member bytes (size + CRC-32 from both ``index.parquet`` files: indexes only) against the run's dataset
 when it can be found (``metrics.json`` ``data``, or along ``data``'s ``--split-from`` lineage, each version looked
 for beside the next) and its fingerprint is the run's; when the lineage reaches the run's dataset but it is gone,
-by split name (``--split-from`` kept the splits), said as probable.
+by split name (``--split-from`` kept the splits), said as probable. The run's dataset is also looked for among
+``data``'s neighbours by its fingerprint (a participant's training data beside the benchmark's, an ``mmdata
+augment`` output of ``data``, whose ``aug_source`` keys name ``data``'s samples) or given as ``train_data``.
+When nothing was checked, ``in_sample``'s counts are null, never 0 (QA34 leaderboard #4, analyst D8).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import functools
 import json
 import os
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +58,13 @@ DATA_LABEL = "data_label"
 UNKNOWN_CLASS = -2
 #: what an evaluation writes into ``out``
 EVAL_OUTPUTS = ("metrics.json", "predictions.parquet")
+#: what :func:`evaluate_run` does with labelled samples of a class the run does not know (``unknown``)
+UNKNOWN_MODES = ("wrong", "leave-out", "error")
+#: the result's own keys: a split of one of these names keeps its scores under ``scores`` only (QA34 analyst D1)
+RESULT_KEYS = frozenset({"run", "data", "split", "scores", "per_class", "samples", "classes", "target", "class_map",
+                         "unknown_classes", "unknown_classes_scored", "absent_classes", "ids_match", "reordered",
+                         "robustness", "skipped", "warnings", "in_sample", "data_fingerprint", "run_data_fingerprint",
+                         "versions"})
 
 
 def class_key(name: Any) -> str:
@@ -88,27 +102,57 @@ def class_map(run_names: Sequence[str], data_names: Sequence[str]) -> dict[str, 
             "reordered": not unknown and not absent and ids != list(range(len(ids)))}
 
 
+#: :func:`class_map` under a second name: :func:`evaluate_run`'s parameter ``class_map`` hides the function there
+match_classes = class_map
+
+
 class NamedPredictionWriter(PredictionWriter):
     """:class:`~mmdata.train.outputs.PredictionWriter` of a class run scoring another dataset: ``label_name`` is the
     dataset's own class name, also of a class the run does not know, whose ``label`` is :data:`UNKNOWN_CLASS` (-2;
     -1 stays "unlabelled", ``label_name`` null); ``pred_name`` is the run's class predicted (the columns the
     trainer's predictions.parquet has too). ``label`` / ``pred`` / ``probs``'s positions are the run's class ids,
-    whose names the schema's metadata holds (``json.loads(pq.read_schema(path).metadata[b"mmdata"])["names"]``)."""
+    whose names the schema's metadata holds (``json.loads(pq.read_schema(path).metadata[b"mmdata"])["names"]``).
+    ``data_label`` / ``data_pred`` are the same in the dataset's own class ids (``index.parquet``'s ``label``; the
+    metadata's ``data_names``; null unlabelled, or a predicted class the dataset lacks), so a join with the index
+    on ``key`` compares like with like (QA34 analyst D5); the metadata's ``ids`` says which column uses which.
+    ``data_ids``: the run's id of each dataset class (-1 unknown); ``width``: the run's number of outputs (logits
+    widened past it for the scores are cut back)."""
 
-    def __init__(self, path: str | Path, split: str, run_names: Sequence[str], data_names: Sequence[str],
-                 source_keys: dict[str, str | None] | None = None) -> None:
+    def __init__(self, path: str | Path, split: str | dict[str, str], run_names: Sequence[str],
+                 data_names: Sequence[str], source_keys: dict[str, str | None] | None = None, *,
+                 data_ids: Sequence[int] | None = None, width: int | None = None) -> None:
+        import pyarrow as pa
+
         # the run's names: the schema's metadata, label_name / pred_name
         super().__init__(path, split, None, source_keys, label_names=run_names)
         self.run_names, self.data_names = list(run_names), list(data_names)
+        self.width = width
+        ids = list(data_ids) if data_ids is not None else class_map(self.run_names, self.data_names)["ids"]
+        self.to_data: dict[int, int] = {}
+        for d, r in enumerate(ids):
+            if r >= 0:
+                self.to_data.setdefault(int(r), d)
+        meta = json.loads(self.schema.metadata[b"mmdata"])
+        meta["data_names"] = self.data_names
+        meta["ids"] = {"label": "the run's class ids (names); -1 unlabelled, -2 a class the run does not know",
+                       "pred": "the run's class ids (names)", "probs": "positions: the run's class ids (names)",
+                       "data_label": "the data's class ids (data_names, index.parquet's label); null unlabelled",
+                       "data_pred": "the data's class ids (data_names); null when the data lacks the class predicted"}
+        schema = self.schema
         if not self.class_names:  # a run without class names: the columns are still written (one schema)
-            import pyarrow as pa
-
-            self.schema = (self.schema.append(pa.field("label_name", pa.string()))
-                           .append(pa.field("pred_name", pa.string())).with_metadata(self.schema.metadata))
+            schema = schema.append(pa.field("label_name", pa.string())).append(pa.field("pred_name", pa.string()))
+        schema = schema.append(pa.field("data_label", pa.int64())).append(pa.field("data_pred", pa.int64()))
+        self.schema = schema.with_metadata({b"mmdata": json.dumps(meta, ensure_ascii=False).encode("utf-8")})
 
     def _columns(self, batch: Batch, logits: torch.Tensor) -> dict[str, Any]:
         import pyarrow as pa
 
+        width = self.width or logits.shape[1]
+        if logits.shape[1] > width:  # widened for the scores (unknown classes as columns never predicted)
+            logits = logits[:, :width]
+            if "label" in batch:
+                lab = batch["label"]
+                batch = batch.replace(label=torch.where(lab >= width, torch.full_like(lab, -1), lab))
         cols = super()._columns(batch, logits)
         own = batch.meta.get(DATA_LABEL)
         own = own.tolist() if own is not None else [-1] * len(batch)
@@ -116,8 +160,53 @@ class NamedPredictionWriter(PredictionWriter):
         # a labelled sample of a class the run does not know: not -1, which `label < 0` scripts take for unlabelled
         cols["label"] = pa.array([UNKNOWN_CLASS if y < 0 <= i else y for y, i in zip(label, own)], pa.int64())
         cols["label_name"] = [self.data_names[i] if 0 <= i < len(self.data_names) else None for i in own]
-        cols["pred_name"] = [self.run_names[i] for i in cols["pred"].to_pylist()]
+        pred = cols["pred"].to_pylist()
+        cols["pred_name"] = [self.run_names[i] if i < len(self.run_names) else None for i in pred]
+        cols["data_label"] = pa.array([i if i >= 0 else None for i in own], pa.int64())
+        cols["data_pred"] = pa.array([self.to_data.get(int(i)) for i in pred], pa.int64())
         return cols
+
+
+class _Widened(torch.nn.Module):
+    """The run's model with ``extra`` more outputs that are never predicted (the lowest finite logit: probability
+    0 in float64, not a non-finite row, which the scores would take for a diverged model): the dataset's classes the
+    run does not know, so their samples are scored as errors — in accuracy, per class, macro-F1 (F1 0), balanced
+    accuracy (recall 0), ECE, and NLL (the probability 0 clamped at 1e-12: 27.6 nats a sample)."""
+
+    def __init__(self, model: torch.nn.Module, extra: int) -> None:
+        super().__init__()
+        self.inner = model
+        self.extra = extra
+        self.mods = getattr(model, "mods", ())
+
+    def forward(self, batch: Batch, **kw: Any) -> torch.Tensor:
+        z = self.inner(batch, **kw)
+        low = torch.finfo(z.dtype).min
+        return torch.cat([z, z.new_full((z.shape[0], self.extra), low)], 1)
+
+
+def _renamed(data_names: Sequence[str], run_names: Sequence[str], pairs: Mapping[str, str] | None, named: str,
+             run_dir: Path) -> list[str]:
+    """``data_names`` spelt as the run spells them, by ``pairs`` (the run's name -> the dataset's: ``class_map``),
+    names matched as :func:`class_key` matches them; a key that is not one of the run's classes, or a value that
+    is not one of the dataset's, is refused (a typo in the map would otherwise leave the class unmatched)."""
+    if not pairs:
+        return list(data_names)
+    if not isinstance(pairs, Mapping):
+        raise MMDataError(f"class_map (--class-map): expected a mapping of the run's class names to the data's, got "
+                          f"{type(pairs).__name__}")
+    mine = {class_key(n) for n in data_names}
+    theirs = {class_key(n) for n in run_names}
+    fixed: dict[str, str] = {}
+    for a, b in pairs.items():
+        if class_key(a) not in theirs:
+            raise MMDataError(f"class_map (--class-map) {a!r}={b!r}: {a!r} is not a class of the run in {run_dir}; "
+                              f"its classes: {_show(list(run_names), 20)}")
+        if class_key(b) not in mine:
+            raise MMDataError(f"class_map (--class-map) {a!r}={b!r}: {named} has no class {b!r}; its classes: "
+                              f"{_show(list(data_names), 20)}")
+        fixed[class_key(b)] = str(a)
+    return [fixed.get(class_key(n), n) for n in data_names]
 
 
 def _target(metrics: dict[str, Any]) -> Any:
@@ -222,7 +311,8 @@ def _unmake(folders: list[Path]) -> None:
 def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] | None = None,
                  out: str | Path | None = None, *,
                  batch_size: int = 64, device: str | torch.device = "cpu", num_workers: int = 0,
-                 robustness: bool = False, on_error: str = "raise") -> dict[str, Any]:
+                 robustness: bool = False, on_error: str = "raise", unknown: str = "wrong",
+                 class_map: Mapping[str, str] | None = None, train_data: str | Path | None = None) -> dict[str, Any]:
     """Score the trained run ``run`` on ``split`` of the dataset ``data``, its classes matched to the run's by name.
 
     Args:
@@ -237,21 +327,32 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         batch_size: samples per batch. device: where the model runs. num_workers: loader worker processes.
         robustness: also the accuracy with each modality removed and under corruption (as ``mmdata train``).
         on_error: ``"raise"`` or ``"skip"`` a sample that does not decode (counted in ``skipped``).
+        unknown: labelled samples of a dataset class the run does not know (a class spelt otherwise, one only the
+            scored split has): ``"wrong"`` (default) scores them as errors — every labelled sample is in every
+            score, a per-class row each, as a benchmark scorer counts them —, ``"leave-out"`` scores the run's
+            classes only (the scores then rise by what was left out: said in ``warnings``), ``"error"`` refuses
+            (MMDataError naming the classes, nothing written). ``unknown_classes_scored`` says which.
+        class_map: the run's class name -> the dataset's, matched before the names are (a participant's spelling:
+            ``{"frogs": "frog"}``, as :mod:`mmdata.train.submissions` takes it for a predictions file; each side must
+            be a class of its own side).
+        train_data: the dataset the run trained on, for the in-sample check, where it is neither recorded nor
+            beside ``data`` (refused unless its fingerprint is the run's ``data_fingerprint``).
 
     Returns:
-        ``{split: {accuracy, macro_f1, balanced_accuracy, nll, ece}, "per_class": {split: {name: {...}}}, "samples": {split: {"samples",
+        ``{"scores": {accuracy, macro_f1, balanced_accuracy, nll, ece}, split: the same (unless the split's name is
+        one of the result's keys, :data:`RESULT_KEYS`), "per_class": {split: {name: {...}}}, "samples": {split: {"samples",
         "labelled", "unlabelled", "scored", "unknown_class"}}, "classes": {"num_classes", "names"}, "class_map": {data
         name: run name or None}, "unknown_classes": {name: samples}, "absent_classes": [...], "data", "run", "split",
         "warnings", "in_sample", "data_fingerprint", "run_data_fingerprint"}`` (plus ``robustness``; a ``--target`` run:
         ``target`` and its own scores). ``class_map``'s companions: ``ids_match`` (the dataset's class ids are the
         run's, name for name: its labels could be compared with the run's ids as they are) and ``reordered`` (the
         same names in another order; False whenever the name sets differ: then read ``ids_match``).
-        ``in_sample``: ``{"train": n, "val": n, "of": n, "by"}``: the scored samples the run trained on / selected
+        ``in_sample``: ``{"train": n, "val": n, "of": n, "by"}`` (``train`` / ``val`` null when ``by`` is: not checked): the scored samples the run trained on / selected
         its epoch on (then a warning: their scores and probabilities are in-sample), found by ``by``:
         ``"fingerprint"`` (``data_fingerprint`` — the dataset's ``dataset.json`` fingerprint — equals
         ``run_data_fingerprint``, the one of the data the run trained on: the same dataset), ``"index of PATH"``
-        (sample keys and image / audio member bytes against the run's dataset at PATH, found beside ``data``
-        along its ``--split-from`` lineage), ``"split_from"`` (``data``'s lineage reaches the run's dataset, which
+        (sample keys — also an augment's ``aug_source`` — and image / audio member bytes against the run's dataset
+        at PATH: ``train_data``, beside ``data`` by its fingerprint, or along ``data``'s ``--split-from`` lineage), ``"split_from"`` (``data``'s lineage reaches the run's dataset, which
         was not found: the samples of the scored splits named as the run's train / val splits, which
         ``--split-from`` kept there, counted as probably in-sample) or None (another dataset, no relation to the
         run's found: not checked). ``of`` and the counts are samples of the scored splits (unlabelled and
@@ -262,11 +363,13 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
 
     Raises:
         MMDataError: no such split (named with those the dataset has; no ``split`` and no test split among several),
-            none of the dataset's classes is the run's, an ``out`` that is a run's or dataset's folder.
+            none of the dataset's classes is the run's, an ``out`` that is a run's or dataset's folder, a labelled
+            sample of a class the run does not know under ``unknown="error"``, a ``class_map`` naming a class that is
+            not there, a ``train_data`` that is not the run's data.
 
     Example:
         >>> r = evaluate_run("runs/a", "other_ds", split="test")  # doctest: +SKIP
-        >>> r["test"]["accuracy"], r["unknown_classes"]  # doctest: +SKIP
+        >>> r["scores"]["accuracy"], r["unknown_classes"]  # doctest: +SKIP
         (0.91, {'ten': 12})
     """
     import mmdata
@@ -282,6 +385,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         raise MMDataError(f"on_error (--on-error): expected 'raise' or 'skip', got {on_error!r}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise MMDataError(f"batch_size (--batch-size): expected a positive integer, got {batch_size!r}")
+    if unknown not in UNKNOWN_MODES:
+        raise MMDataError(f"unknown (--unknown-classes): expected one of {list(UNKNOWN_MODES)}, got {unknown!r}")
     tm = load_model(unless_file_url(run), device)
     run_dir = Path(tm.where)
     metrics = tm.metrics
@@ -306,7 +411,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
     if goal.kind == "classes":
         n_data = int(card.get("num_classes") or 0)
         data_names = [str(n) for n in card.get("label_names") or []] or [str(c) for c in range(n_data)]
-        mapping = class_map(run_names, data_names)
+        matched = _renamed(data_names, run_names, class_map, named, run_dir)
+        mapping = match_classes(run_names, matched)
         if data_names and len(mapping["unknown"]) == len(data_names):
             case = mapping["case"]
             hint = (f"; {len(case)} differ from the run's only in case or Unicode form ("
@@ -320,12 +426,20 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         if mapping["case"]:
             warnings.append("classes " + ", ".join(f"{a!r} ({named}) vs {b!r} (run)" for a, b in mapping["case"].items())
                             + " differ only in case or Unicode form: they are not matched (labels are matched exactly, "
-                            "as `mmdata shard` does); re-shard with --labels listing the run's names to score them")
+                            "as `mmdata shard` does); map them (class_map=, --class-map "
+                            + ",".join(f"{b}={a}" for a, b in list(mapping["case"].items())[:4])
+                            + ") or re-shard with --labels listing the run's names to score them as the run's classes")
     else:
         lacks = _target_key_missing(named, goal.key, card, run_dir, split)
         if lacks:
             warnings.append(lacks)
-    ids = torch.tensor(mapping["ids"] if mapping and mapping["ids"] else [-1], dtype=torch.int64)
+    widened: list[int] = []  # the dataset classes scored as extra classes the model never predicts
+    if mapping and mapping["unknown"] and unknown != "leave-out":
+        widened = [i for i, j in enumerate(mapping["ids"]) if j < 0]
+    extended = list(mapping["ids"]) if mapping else []
+    for k, i in enumerate(widened):
+        extended[i] = len(run_names) + k
+    ids = torch.tensor(extended or [-1], dtype=torch.int64)
     counts = np.zeros(max(len(data_names), 1), dtype=np.int64)
     field = "label" if goal.kind == "classes" else META_FIELD
     fields = dataset_fields(card)
@@ -349,12 +463,32 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         # a union of splits: each sample's own split in predictions.parquet, as the trainer writes folds
         where: str | dict[str, str] = split if len(names_read) == 1 else cols["split"]
         tmp_path = out_dir / "predictions.parquet"
-        writer = (NamedPredictionWriter(tmp_path, where, run_names, data_names, keys) if goal.kind == "classes"
-                  else PredictionWriter(tmp_path, where, goal, keys))
+        writer = (NamedPredictionWriter(tmp_path, where, run_names, data_names, keys, data_ids=mapping["ids"],
+                                        width=len(run_names) or None)
+                  if goal.kind == "classes" and mapping is not None else PredictionWriter(tmp_path, where, goal, keys))
+    model: torch.nn.Module = tm.model
+    scored_as = goal
+    score_names = run_names or None
+    if widened:
+        from mmdata.train.targets import Target
+
+        model = _Widened(tm.model, len(widened))
+        score_names = [*(run_names or [str(c) for c in range(len(run_names))]), *(data_names[i] for i in widened)]
+        scored_as = Target.classes(len(score_names), score_names)
     try:
-        result = evaluate(tm.model, batches, goal, modalities=mods, robustness=robustness,
-                          seed=int((metrics.get("config") or {}).get("seed", 0)), names=run_names or None,
+        result = evaluate(model, batches, scored_as, modalities=mods, robustness=robustness,
+                          seed=int((metrics.get("config") or {}).get("seed", 0)), names=score_names,
                           sink=writer, split=split)
+        if unknown == "error" and mapping is not None:
+            held = {data_names[i]: int(counts[i]) for i in widened if counts[i]}
+            if held:
+                raise MMDataError(
+                    f"{named} ({split}): {sum(held.values())} labelled samples of {len(held)} class"
+                    f"{'es' * (len(held) != 1)} the run does not know ("
+                    + ", ".join(f"{n!r}: {c}" for n, c in held.items())
+                    + f"; the run's classes: {_show(run_names)}); unknown='error' (--unknown-classes error) refuses "
+                    "them: map a spelling onto the run's class with class_map= (--class-map RUN=DATA), or score them "
+                    "as errors (unknown='wrong', the default)")
         predictions = writer.finish() if writer is not None else None
         if predictions is not None:
             # worker processes hand batches over as they finish: the rows in the dataset's order, as -j 0 and the
@@ -365,18 +499,28 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
             writer.abort()
         _unmake(made)
         raise
-    unknown = {n: int(counts[i]) for i, n in enumerate(data_names) if mapping and mapping["ids"][i] < 0}
-    n_unknown = sum(unknown.values())
+    unknown_n = {n: int(counts[i]) for i, n in enumerate(data_names) if mapping and mapping["ids"][i] < 0}
+    n_unknown = sum(unknown_n.values())
     skipped = dict(sorted(getattr(loader, "skipped", {}).items()))
-    samples = {"samples": n_split, "labelled": result["labelled"] + n_unknown,
-               "unlabelled": result["unlabelled"] - n_unknown, "scored": result["labelled"], "unknown_class": n_unknown,
+    left_out = 0 if widened else n_unknown  # scored as errors, or (leave-out) not scored
+    samples = {"samples": n_split, "labelled": result["labelled"] + left_out,
+               "unlabelled": result["unlabelled"] - left_out, "scored": result["labelled"], "unknown_class": n_unknown,
                **({"skipped": sum(skipped.values())} if skipped else {})}
     if n_unknown:
-        held = {n: c for n, c in unknown.items() if c}  # a card's class without a sample here: none left out
-        warnings.append(f"{n_unknown} labelled {split} sample{'s' * (n_unknown != 1)} of {len(held)} class"
-                        f"{'es' * (len(held) != 1)} the run does not know ("
-                        + ", ".join(f"{n!r}: {c}" for n, c in held.items())
-                        + ") left out of every score: the model cannot predict them")
+        held = {n: c for n, c in unknown_n.items() if c}  # a card's class without a sample here: none left out
+        said = (f"{n_unknown} labelled {split} sample{'s' * (n_unknown != 1)} of {len(held)} class"
+                f"{'es' * (len(held) != 1)} the run does not know ("
+                + ", ".join(f"{n!r}: {c}" for n, c in held.items()) + ")")
+        fix = ("; a class spelt otherwise than the run's is mapped with class_map= (--class-map RUN=DATA); a class only "
+               "the scored data has cannot be predicted by any run (a public release sharded from visible labels lacks a class "
+               "only its hidden split has: shard it with --labels listing every class)")
+        if widened:
+            warnings.append(f"{said} scored as wrong (the model cannot predict them): every score counts them, each "
+                            f"such class has a per-class row of recall 0{fix}")
+        else:
+            warnings.append(f"{said} left out of every score (unknown='leave-out'): the scores are of the run's "
+                            f"classes only and higher than over every labelled sample ({samples['scored']} of "
+                            f"{samples['labelled']} scored){fix}")
     if mapping and mapping["absent"] and data_names:
         one = len(mapping["absent"]) == 1
         warnings.append(f"{len(mapping['absent'])} of the run's {len(run_names)} classes "
@@ -416,12 +560,14 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
     if skipped:
         warnings.append(f"{sum(skipped.values())} {split} samples did not decode and were left out (--on-error skip): "
                         + ", ".join(f"{why}: {n}" for why, n in skipped.items()))
-    in_sample = _in_sample(metrics, card, Path(data), names_read, n_split)
+    in_sample = _in_sample(metrics, card, Path(data), names_read, n_split,
+                           None if train_data is None else Path(unless_file_url(train_data)))
     if in_sample["train"] or in_sample["val"]:
         warnings.append(_in_sample_warning(in_sample, metrics, named, split))
     report: dict[str, Any] = {
         "run": str(run_dir), "data": named, "split": split,
-        split: result["scores"],
+        "scores": result["scores"],  # under a fixed key: a split may be called anything (QA34 analyst D1)
+        **({split: result["scores"]} if split not in RESULT_KEYS else {}),
         "per_class": {split: result["per_class"]},
         "samples": {split: samples},
         **({"classes": {"num_classes": len(run_names), "names": run_names}} if goal.kind == "classes"
@@ -429,7 +575,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
     }
     if mapping is not None:
         report["class_map"] = {n: (run_names[i] if i >= 0 else None) for n, i in zip(data_names, mapping["ids"])}
-        report["unknown_classes"] = unknown
+        report["unknown_classes"] = unknown_n
+        report["unknown_classes_scored"] = "left out" if unknown == "leave-out" else "wrong"
         report["absent_classes"] = absent  # of the scored split (the data's classes it lacks too)
         report["ids_match"] = mapping["ids_match"]
         report["reordered"] = mapping["reordered"]
@@ -606,16 +753,27 @@ def _beside(folder: Path, name: Any, want: str) -> Path | None:
     return next((p for p in near if p.resolve() != folder and p.name != name and _fingerprint(p) == want), None)
 
 
-def _run_dataset(metrics: dict[str, Any], card: dict[str, Any], data: Path) -> tuple[Path | None, bool]:
+def _run_dataset(metrics: dict[str, Any], card: dict[str, Any], data: Path,
+                 train_data: Path | None = None) -> tuple[Path | None, bool]:
     """The run's own dataset folder, when it can be found and is the version the run trained on (its card's
     fingerprint is the run's ``data_fingerprint``): ``metrics.json`` ``data`` (a path a trainer recorded), or
     an earlier version of ``data`` along its ``--split-from`` lineage (each card's ``split_from``: the
     fingerprint and name of the version it kept the splits of), looked for beside each version
     (:func:`_beside`), up to :data:`LINEAGE_STEPS` back. Only cards are read. Second: whether the lineage
-    reaches the run's dataset (``data`` derives from it, kept its splits) though the folder was not found."""
+    reaches the run's dataset (``data`` derives from it, kept its splits) though the folder was not found.
+    ``train_data`` (given by the caller) comes first and must be the run's data; then the recorded path; then
+    any neighbour of ``data`` with the run's fingerprint (a participant's training data beside the benchmark's,
+    an ``mmdata augment`` output of ``data``: QA34 leaderboard #4, analyst D8); then the lineage."""
     from mmdata.shards.index import load_card
 
     want = metrics.get("data_fingerprint")
+    if train_data is not None:
+        got = _fingerprint(train_data)
+        if not want or got != want:
+            raise MMDataError(f"train_data (--train-data) {train_data}: not the data the run trained on (its "
+                              f"fingerprint is {got or 'unreadable: no dataset.json'}, the run's data_fingerprint "
+                              f"{want or 'is not recorded'}): give the dataset folder the run was trained on")
+        return train_data, False
     if not want:
         return None, False
     here = data.resolve()
@@ -624,6 +782,9 @@ def _run_dataset(metrics: dict[str, Any], card: dict[str, Any], data: Path) -> t
             t = Path(recorded)
             if t.resolve() != here and _fingerprint(t) == want:
                 return t, False
+    near = _beside(here, None, want)
+    if near is not None:
+        return near, False
     seen = {here}
     for _ in range(LINEAGE_STEPS):
         origin = card.get("split_from")
@@ -659,9 +820,15 @@ def _index_rows(data: Path, splits: Sequence[str]) -> dict[str, list[Any]]:
 
     from mmdata.shards.index import load_index
 
-    try:
-        t = load_index(data, columns=["key", "split", "members", "sizes", "member_crc32"])
-    except (KeyError, ValueError, MMDataError):  # an index written before member_crc32: keys only
+    t = None
+    # aug_source: an augment output's row names its input sample (QA34 analyst D8); member_crc32: since QA31
+    for cols in (["aug_source", "member_crc32"], ["member_crc32"], []):
+        try:
+            t = load_index(data, columns=["key", "split", "members", "sizes", *cols])
+            break
+        except (KeyError, ValueError, MMDataError):  # an index without those columns
+            continue
+    if t is None:
         t = load_index(data, columns=["key", "split", "members", "sizes"])
     t = t.filter(pc.is_in(t.column("split"), value_set=pa.array(list(splits), t.schema.field("split").type)))
     return t.to_pydict()
@@ -679,6 +846,8 @@ def _seen_marks(ref: dict[str, list[Any]], roles: dict[str, list[str]]) -> dict[
     for i, sp in enumerate(ref["split"]):
         role = "train" if sp in roles["train"] else "val"
         seen[role][("key", ref["key"][i])] = None
+        if ref.get("aug_source") and ref["aug_source"][i]:  # an augmented copy: its input sample's key
+            seen[role][("key", ref["aug_source"][i])] = None
         seen[role].update(dict.fromkeys(m for m in media[i] if shared[m] <= SHARED_MEDIA))
     return seen
 
@@ -692,31 +861,36 @@ def _by_split(out: dict[str, Any], card: dict[str, Any], scored: Sequence[str], 
 
 
 def _in_sample(metrics: dict[str, Any], card: dict[str, Any], data: Path, scored: Sequence[str],
-               n: int) -> dict[str, Any]:
+               n: int, train_data: Path | None = None) -> dict[str, Any]:
     """How many of the ``n`` samples of the scored splits (``scored`` of ``data``) the run trained on (``train``)
     or chose its best epoch on (``val``), and how that was found (``by``): ``"fingerprint"`` (``data`` is the
     run's dataset: counted by split), ``"index of PATH"`` (matched sample by sample against the run's dataset
     at PATH), ``"split_from"`` (``data`` derives from the run's dataset, which was not found: counted by split
-    name, the samples that kept their split), None (not checked: no relation to the run's data found).
+    name, the samples that kept their split), None (not checked: no relation to the run's data found; then
+    ``train`` and ``val`` are None — unknown, not 0: QA34 leaderboard #4).
     Counts are of the splits' samples (unlabelled and undecodable ones included), not of those scored."""
     roles = run_roles(metrics)
     own = card.get("fingerprint")
     out: dict[str, Any] = {"train": 0, "val": 0, "of": n, "by": None}
+    unchecked: dict[str, Any] = {"train": None, "val": None, "of": n, "by": None}
     if own and own == metrics.get("data_fingerprint"):  # the run's dataset itself (or a byte copy of it)
+        if train_data is not None:
+            _run_dataset(metrics, card, data, train_data)  # refused when it is not the run's data
         _by_split(out, card, scored, roles)
         out["by"] = "fingerprint"
         return out
-    theirs, derived = _run_dataset(metrics, card, data)
+    theirs, derived = _run_dataset(metrics, card, data, train_data)
     if theirs is None:
         if derived:  # known to keep the run's splits, not checkable sample by sample
             _by_split(out, card, scored, roles)
             out["by"] = "split_from"
-        return out
+            return out
+        return unchecked
     try:
         ref = _index_rows(theirs, [*roles["train"], *roles["val"]])
         mine = _index_rows(data, scored)
     except (OSError, ValueError, KeyError, MMDataError):
-        return out
+        return unchecked
     seen = _seen_marks(ref, roles)
     for i, key in enumerate(mine["key"]):
         marks = [("key", key), *_media(mine, i)]

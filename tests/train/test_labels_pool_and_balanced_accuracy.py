@@ -108,7 +108,8 @@ def test_unknown_class_rows_are_minus_two_and_the_trainer_writes_names(tmp_path:
     with pytest.warns(UserWarning, match="the run does not know"):
         evaluate_run(tmp_path / "run", three, split="train", out=tmp_path / "eval")
     ev = pq.read_table(tmp_path / "eval" / "predictions.parquet")
-    assert ev.schema.names == own.schema.names  # one schema for both files
+    # the trainer's columns, in order; then the data's own class ids (QA34 analyst D5)
+    assert ev.schema.names == [*own.schema.names, "data_label", "data_pred"]
     got = {(r["label"], r["label_name"]) for r in ev.to_pylist()}
     assert got == {(0, "cat"), (1, "dog"), (UNKNOWN_CLASS, "bird"), (-1, None)}
     pool = [r["key"] for r in ev.to_pylist() if r["label"] == -1]

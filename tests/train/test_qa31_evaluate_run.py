@@ -111,7 +111,7 @@ def test_unknown_and_absent_classes(run: tuple[Path, dict[str, Any]], avdigits40
     out, m = run
     data = _reshard(avdigits40, tmp_path, "partial", relabel=lambda n: None if n == "nine" else n, extra=3)
     with pytest.warns(UserWarning, match="the run does not know"):
-        r = evaluate_run(out, data, out=tmp_path / "eval")
+        r = evaluate_run(out, data, out=tmp_path / "eval", unknown="leave-out")  # the default: scored as errors
     assert r["unknown_classes"] == {"ten": 3}
     assert r["absent_classes"] == ["nine"]
     assert r["class_map"]["ten"] is None
