@@ -67,7 +67,7 @@ def shard(
     meta: Annotated[Optional[list[str]], typer.Option("--meta", help="Manifest metadata column(s) (speaker, duration, ...; repeatable or comma-separated): stored per sample in a <key>.json member, read back as the sample's 'json' field.")] = None,
     root: Annotated[Optional[str], typer.Option("--root", help="Folder a manifest's paths are read from instead of the manifest's own folder (ESC-50: meta/esc50.csv naming audio/ files by name: --root ESC-50/audio); paths outside it are refused, as outside the manifest's folder without it.")] = None,
     path: Annotated[Optional[list[str]], typer.Option("--path", help="A field's file path made from a manifest's columns, FIELD=TEMPLATE (repeatable): {column} is the row's cell, read from the manifest's folder or --root (UrbanSound8K: --root UrbanSound8K --path 'audio=audio/fold{fold}/{slice_file_name}'); a template or value that is absolute or holds '..' is refused.")] = None,
-    segment: Annotated[Optional[str], typer.Option("--segment", help="A manifest's rows as segments of longer recordings (Lhotse supervisions, Kaldi segments): start=COLUMN,duration=COLUMN or start=COLUMN,end=COLUMN, in seconds; each sample holds only its frames of the row's audio file (FLAC at the source's bit depth; WAV for 32-bit / float sources), keyed <file>_<start> without a key column; a recording's segments go to one split.")] = None,
+    segment: Annotated[Optional[str], typer.Option("--segment", help="A manifest's rows as segments of longer recordings (Lhotse supervisions, Kaldi segments): start=COLUMN,duration=COLUMN or start=COLUMN,end=COLUMN, in seconds (plus channel=COLUMN: the channels to keep, an int or a list); each sample holds only its frames of the row's audio file (FLAC at the source's bit depth; WAV for 32-bit / float sources), keyed <file>_<start> without a key column; a recording's segments go to one split.")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="Manifest column whose rows go to one split together (image_id for a row per caption, speaker for speaker-disjoint splits); for a folder source, folder: each folder below the class folders (a patient's, a speaker's) goes to one split; rows naming one file always do.")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="Class names: a text file (one name per line) or JSON ({\"names\": [...]}), a path or an fsspec URL; default: labels.json / labels.txt at the source root, else the class folders.")] = None,
     labels_from_folders: Annotated[Optional[bool], typer.Option("--labels-from-folders/--no-labels-from-folders", help="Force the folder-per-class layout on/off (default: detect).")] = None,
@@ -440,7 +440,9 @@ def add_modality(
     if rep["unmatched"]:
         n = rep["unmatched"]
         why = "; ".join(f"{escape(reason)}: {count}" for reason, count in rep["unmatched_reasons"].items())
-        note(f"[yellow]not used: {plural(n, 'file')}[/] ({why}; listed in dataset.json under \"skipped\"): "
+        # named here only: the card counts them (their names are the source folder's, not the dataset's)
+        note(f"[yellow]not used: {plural(n, 'file')}[/] ({why}; counted in dataset.json under "
+             f"modalities.{escape(name)}.unmatched, not named there): "
              + ", ".join(escape(one_line_path(f)) for f in rep["unmatched_files"])
              + (f" ... and {n - len(rep['unmatched_files'])} more" if n > len(rep["unmatched_files"]) else ""))
 

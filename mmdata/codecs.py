@@ -909,15 +909,21 @@ def audio_frames(data: bytes) -> int | None:
 
 
 def decode_text(data: bytes) -> str:
-    """UTF-8 bytes to str, without a leading byte order mark (Windows editors write one).
+    """UTF-8 bytes to str, without a leading byte order mark (Windows editors write one) and without one final
+    line end (``\\n``, ``\\r\\n`` or ``\\r``: ``echo``, every editor and LibriSpeech / LRS exports end a
+    transcript file with one; as HF ``datasets``' text builder and ``str.splitlines`` drop it). Inner line
+    ends and a second final one are text.
 
-    The shard keeps the bytes as they were; only the decoded string loses the BOM.
+    The shard keeps the bytes as they were; only the decoded string loses the BOM and the line end.
 
     Example:
-        >>> decode_text("\\ufeffcaption".encode())
-        'caption'
+        >>> decode_text("\\ufeffcaption".encode()), decode_text(b"hello world\\n"), decode_text(b"two\\r\\n\\r\\n")
+        ('caption', 'hello world', 'two\\r\\n')
     """
-    return data.decode("utf-8-sig")
+    text = data.decode("utf-8-sig")
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith(("\n", "\r")) else text
 
 
 def decode_label(data: bytes) -> int:

@@ -1536,6 +1536,10 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                             f"{ids} keep{'s' * one} {'its id' if one else 'their ids'} (so the ids of the others stay "
                             f"as they are) but {'has' if one else 'have'} no example; add samples or remove the "
                             f"folder{'s' * (not one)}")
+    if not cols and not any("folder per item" in w or "paired layout" in w for w in warnings):
+        per_item = _item_folders_warning(records)
+        if per_item:
+            warnings.append(per_item)
     if split_of:
         warnings += _untrained_class_warnings(records, names, split_of)
     elif class_of:
@@ -2112,6 +2116,42 @@ def _folder_per_item_warning(records: list[Record], top_dirs: list[str]) -> str 
             f"column of any name but key, text, label and split reads the files it names, a .txt file becoming the "
             f"sample's text — a column named text holds the caption itself; mmdata shard clips.csv OUT --column "
             f"frame1=frame1), its label in a column; docs/bad-input-shard.md")
+
+
+def _item_folders_warning(records: list[Record], k: int = 4) -> str | None:
+    """A warning when the innermost folders look like a folder per item at any depth, whether or not they were
+    read as classes (``spk0/utt01/frame_000.png``, ``audio.wav``, ``transcript.txt``: LRS2 / LRS3, GRID,
+    AV-HuBERT's preprocessed layout): two or more folders, most holding files of several modalities under names
+    that repeat in most of the others, and no sample with more than one modality. Files pair by their name in
+    a folder, so each became a sample of its own (avspeech QA34 #3: silent)."""
+    kinds: dict[str, set[str]] = {}
+    stems: dict[str, set[str]] = {}
+    for r in records:
+        folder, sep, stem = r.source_key.rpartition("/")
+        fields = {field_of(e) for e in r.members if field_of(e) in ("image", "audio", "text")}
+        if len(fields) > 1:  # a sample that pairs modalities: the folders' files do join by name
+            return None
+        if not sep:
+            continue
+        kinds.setdefault(folder, set()).update(fields)
+        stems.setdefault(folder, set()).add(stem)
+    mixed = sorted(d for d, kd in kinds.items() if len(kd) > 1)
+    if len(mixed) < 2 or len(mixed) < 0.8 * len(kinds):
+        return None
+    counts: Counter[str] = Counter(st for d in mixed for st in stems[d])
+    repeated = sorted((st for st, n in counts.items() if n >= 0.8 * len(mixed)), key=lambda st: (-counts[st], st))
+    if len(repeated) < 2:
+        return None
+    shown = ", ".join(f"{printable(d)}/" for d in mixed[:k]) + (", ..." if len(mixed) > k else "")
+    names = ", ".join(printable(st) for st in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
+    modalities = sorted(set().union(*(kinds[d] for d in mixed)))
+    return (f"{plural(len(mixed), 'folder')} ({shown}) each hold {', '.join(modalities)} files under the same names "
+            f"({names}): a folder per utterance or clip? Files pair by their name inside a folder, so every file "
+            f"became a sample of its own with one modality ({plural(len(records), 'sample')}, none multimodal). "
+            f"Shard such data from a manifest: a row per folder, a column of paths per file (audio, frame1, "
+            f"transcript, ...: a .txt file a column names becomes the sample's text; a column named text holds the "
+            f"text itself), e.g. mmdata shard utts.csv OUT --meta speaker; docs/bad-input-shard.md, 'A folder per "
+            f"utterance', writes that manifest in a few lines")
 
 
 _NESTED_PAIRED = 3  # folders named in the warnings of a source holding several paired layouts
@@ -3052,7 +3092,7 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
             raise SourceError(f"manifest {path}: unsupported type '.txt' (a .txt is read as a manifest only when it "
                               f"is tab-separated, as Excel's 'Unicode text' export); use one of {MANIFEST_SUFFIXES}")
         if suffix == ".jsonl":
-            return _jsonl_rows(text, path)
+            return lhotse_cut_rows(_jsonl_rows(text, path), path)
         sep = "\t" if suffix in (".tsv", ".txt") else ","
         lines_before = 1 if _SEP_LINE.match(text) else 0  # Excel's sep= line: rows are named by their file line
         text, sep = _sep_line(text, sep, path)
@@ -3436,6 +3476,65 @@ def _jsonl_rows(text: str, path: str | Path) -> list[dict[str, Any]]:
                               f"got {type(obj).__name__}")
         rows.append(obj)
     return rows
+
+
+def _is_lhotse_cut(row: Mapping[str, Any]) -> bool:
+    rec = row.get("recording")
+    return isinstance(rec, dict) and isinstance(rec.get("sources"), list) and "start" in row and "duration" in row
+
+
+def lhotse_cut_rows(rows: list[dict[str, Any]], path: str | Path) -> list[dict[str, Any]]:
+    """A Lhotse ``CutSet`` JSONL (``cuts.to_file("cuts.jsonl.gz")``: each line a ``MonoCut.to_dict()``, its
+    recording nested under ``recording`` and its text under ``supervisions``) as flat manifest rows: the cut's
+    ``id``, ``start`` and ``duration`` (seconds into the recording) and ``channel`` as they are, and from the
+    nesting ``recording_id``, ``audio`` (the recording's file, ``recording.sources[0].source``), ``text`` (the
+    supervisions' texts, joined by a space), ``speaker`` and ``language`` (when the supervisions agree). So
+    ``mmdata shard cuts.jsonl.gz OUT --column key=id --segment start=start,duration=duration,channel=channel``
+    shards it. Other rows are returned as they are; a file mixing cuts and other rows is an error.
+
+    Raises:
+        SourceError: a cut whose recording is not one file (one file per channel, a command, in memory),
+            naming the cut.
+
+    Example:
+        >>> cut = {"id": "c1", "start": 2.0, "duration": 1.5, "channel": 0, "type": "MonoCut",
+        ...        "supervisions": [{"text": "hi there", "speaker": "A"}],
+        ...        "recording": {"id": "r1", "sources": [{"type": "file", "source": "r1.wav", "channels": [0, 1]}]}}
+        >>> lhotse_cut_rows([cut], "cuts.jsonl")
+        [{'id': 'c1', 'start': 2.0, 'duration': 1.5, 'channel': 0, 'recording_id': 'r1', 'audio': 'r1.wav', \
+'text': 'hi there', 'speaker': 'A'}]
+    """
+    cuts = [_is_lhotse_cut(r) for r in rows]
+    if not any(cuts):
+        return rows
+    if not all(cuts):
+        raise SourceError(f"manifest {path}: line {cuts.index(False) + 1} is not a Lhotse cut but other lines are "
+                          f"(each with 'recording': {{'sources': ...}}, 'start' and 'duration'); one kind of row expected")
+    out = []
+    for row in rows:
+        rec, cid = row["recording"], row.get("id")
+        sources = rec["sources"]
+        kinds = [src.get("type") if isinstance(src, dict) else None for src in sources]
+        if len(sources) != 1 or kinds[0] not in ("file", "url") or not isinstance(sources[0].get("source"), str):
+            why = (f"{len(sources)} sources (one file per channel)" if len(sources) != 1 else
+                   f"a source of type {kinds[0]!r}")
+            raise SourceError(f"manifest {path}: Lhotse cut {cid!r}: its recording {rec.get('id')!r} has {why}; mmdata "
+                              f"cuts segments from one audio file holding every channel (a source of type 'file'); "
+                              f"write the recording as one file first (e.g. cut.recording.load_audio() saved with "
+                              f"soundfile)")
+        flat = {k: v for k, v in row.items() if k not in ("recording", "supervisions", "type", "custom", "features")}
+        flat["recording_id"] = rec.get("id")
+        flat["audio"] = sources[0]["source"]
+        sups = [s for s in row.get("supervisions") or [] if isinstance(s, dict)]
+        texts = [s["text"] for s in sups if isinstance(s.get("text"), str)]
+        if texts:
+            flat["text"] = " ".join(texts)
+        for col in ("speaker", "language"):
+            vals = {s.get(col) for s in sups if s.get(col) is not None}
+            if len(vals) == 1:
+                flat[col] = vals.pop()
+        out.append(flat)
+    return out
 
 
 @dataclass(slots=True)
@@ -4233,12 +4332,16 @@ def _manifest_splits(rows: list[dict[str, Any]], fields: Mapping[str, str],
 
 # ---- segments: a manifest's rows as cuts of longer recordings (--segment) ---------------------------
 
-#: the keys of ``--segment`` (``segment=``): a start column and a duration or an end column, in seconds
-SEGMENT_KEYS = ("start", "duration", "end")
+#: the keys of ``--segment`` (``segment=``): a start column and a duration or an end column, in seconds, and
+#: optionally a channel column (Lhotse's ``channel``: an int or a list of ints, the recording's channels to keep)
+SEGMENT_KEYS = ("start", "duration", "end", "channel")
 #: the index columns a segment sample carries (:attr:`Record.extra`): the recording as the manifest names it,
 #: the start and duration in seconds, and the frames cut (``first:stop`` at the recording's sample rate)
 SEGMENT_SOURCE, SEGMENT_START, SEGMENT_DURATION, SEGMENT_FRAMES = (
     "segment_source", "segment_start", "segment_duration", "segment_frames")
+#: the index column of a segment cut to some of its recording's channels (``--segment ...,channel=COL``): the
+#: channels kept, 0-based, comma-separated in the row's order (``"1"``, ``"0,2"``)
+SEGMENT_CHANNELS = "segment_channels"
 #: source encodings a segment keeps bit for bit in FLAC (libsndfile's FLAC subtypes; 8-bit unsigned as signed)
 _FLAC_SUBTYPES = {"PCM_S8": "PCM_S8", "PCM_U8": "PCM_S8", "PCM_16": "PCM_16", "PCM_24": "PCM_24"}
 #: source encodings FLAC cannot hold: a segment is a WAV of the same encoding
@@ -4247,7 +4350,9 @@ _WAV_SUBTYPES = ("PCM_32", "FLOAT", "DOUBLE")
 
 def segment_spec(segment: str | Mapping[str, str] | None, where: str) -> dict[str, str] | None:
     """``--segment start=COL,duration=COL`` (or ``start=COL,end=COL``) as ``{"start": COL, "duration": COL}``;
-    ``segment=`` may also be that mapping. None when not given.
+    ``segment=`` may also be that mapping. An optional ``channel=COL`` names a column of the recording's
+    channels each segment keeps (an int, or a list of ints: Lhotse's supervision ``channel``). None when not
+    given.
 
     Raises:
         SourceError: a key other than start / duration / end, no start, both or neither of duration and end,
@@ -4259,7 +4364,8 @@ def segment_spec(segment: str | Mapping[str, str] | None, where: str) -> dict[st
     """
     if segment is None or (not isinstance(segment, str) and not segment):
         return None
-    usage = "expected start=COLUMN,duration=COLUMN (or start=COLUMN,end=COLUMN), the columns in seconds"
+    usage = ("expected start=COLUMN,duration=COLUMN (or start=COLUMN,end=COLUMN), the columns in seconds, and "
+             "optionally channel=COLUMN (the channels to keep: an int or a list of ints)")
     if isinstance(segment, str):
         spec: dict[str, str] = {}
         for item in segment.split(","):
@@ -4303,6 +4409,45 @@ def _seconds(raw: Mapping[str, Any], spec: Mapping[str, str], what: str) -> tupl
     if not math.isfinite(x):
         return None, f"--segment {what} column {col!r}: {val!r} is not a finite number of seconds"
     return x, None
+
+
+def _segment_channels(raw: Mapping[str, Any], spec: Mapping[str, str]) -> tuple[tuple[int, ...] | None, str | None]:
+    """The channels a row's segment keeps (``--segment ...,channel=COL``): None for all (no channel column),
+    else a tuple of 0-based channel numbers, or why the cell is none: blank, not an int or a list of ints
+    (JSON ``[0, 1]`` or ``0,1`` in a CSV cell), negative, or a channel twice."""
+    col = spec.get("channel")
+    if col is None:
+        return None, None
+    val = raw.get(col)
+    expected = "a channel number (0 for the first) or a list of them expected"
+    if _blank(val):
+        return None, f"--segment channel column {col!r} is blank ({expected})"
+    items: Any = val
+    if isinstance(val, str):
+        text = val.strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        items = [t.strip() for t in text.split(",")]
+    elif not isinstance(val, (list, tuple)):
+        items = [val]
+    out: list[int] = []
+    for it in items:
+        if isinstance(it, bool):
+            return None, f"--segment channel column {col!r}: {_shown(str(val))!r} is not a channel ({expected})"
+        if isinstance(it, float) and it.is_integer():
+            it = int(it)
+        if isinstance(it, str) and re.fullmatch(r"[+-]?\d+", it):
+            it = int(it)
+        if not isinstance(it, int):
+            return None, f"--segment channel column {col!r}: {_shown(str(val))!r} is not a channel ({expected})"
+        if it < 0:
+            return None, f"--segment channel column {col!r}: channel {it} is negative ({expected})"
+        if it in out:
+            return None, f"--segment channel column {col!r}: channel {it} is named twice in {_shown(str(val))}"
+        out.append(it)
+    if not out:
+        return None, f"--segment channel column {col!r}: {_shown(str(val))} names no channel ({expected})"
+    return tuple(out), None
 
 
 def _segment_cells(raw: Mapping[str, Any], spec: Mapping[str, str]) -> tuple[tuple[float, float] | None, str | None]:
@@ -4464,12 +4609,15 @@ def segment_ext(subtype: str) -> str:
 
 
 def _cut_segment(members: dict[str, Any], seg: tuple[float, float], shown: str, extra: dict[str, str],
-                 stats: dict[str, tuple[int, int]]) -> str | None:
+                 stats: dict[str, tuple[int, int]], channels: tuple[int, ...] | None = None,
+                 multichannel: list[str] | None = None) -> str | None:
     """Point the row's audio member at its segment: the member renamed to the segment's type
-    (:func:`segment_ext`), the segment's source, start, duration and frames put in ``extra`` (index columns),
-    its size estimate in ``stats`` (for ``maxsize``). Returns why it cannot be cut (no audio file, a header
-    that cannot be read, a segment past the end of the file by more than one frame, one shorter than a frame),
-    else None."""
+    (:func:`segment_ext`), the segment's source, start, duration and frames (and ``channels``, the recording's
+    channels it keeps; None: all) put in ``extra`` (index columns), its size estimate in ``stats`` (for
+    ``maxsize``). Returns why it cannot be cut (no audio file, a header that cannot be read, a segment past the
+    end of the file by more than one frame, one shorter than a frame, a channel the recording does not have),
+    else None. ``multichannel``: gets ``shown`` when the recording has several channels and ``channels`` is
+    None (all of them kept)."""
     auds = [e for e in members if field_of(e) == "audio"]
     if not auds:
         return "no audio file in the row to cut the segment from"
@@ -4485,7 +4633,13 @@ def _cut_segment(members: dict[str, Any], seg: tuple[float, float], shown: str, 
     info = _audio_info(path, st.st_size, file_stamp(st))
     if isinstance(info, str):
         return f"{shown!r}: {info}"
-    frames, sr, _channels, _fmt, subtype = info
+    frames, sr, n_channels, _fmt, subtype = info
+    if channels is not None and max(channels) >= n_channels:
+        bad = next(c for c in channels if c >= n_channels)
+        return (f"channel {bad} of {shown!r}, which has {n_channels} channel{'s' * (n_channels != 1)} (0 to "
+                f"{n_channels - 1}); a channel of the recording expected")
+    if channels is None and n_channels > 1 and multichannel is not None:
+        multichannel.append(shown)
     start, dur = seg
     first, stop = round(start * sr), round((start + dur) * sr)
     length = f"{frames / sr:.6g} s, {frames} frames at {sr} Hz"
@@ -4504,8 +4658,12 @@ def _cut_segment(members: dict[str, Any], seg: tuple[float, float], shown: str, 
     members[out] = path
     extra.update({SEGMENT_SOURCE: shown, SEGMENT_START: repr(float(start)), SEGMENT_DURATION: repr(float(dur)),
                   SEGMENT_FRAMES: f"{first}:{stop}"})
+    kept = n_channels
+    if channels is not None:
+        extra[SEGMENT_CHANNELS] = ",".join(map(str, channels))
+        kept = len(channels)
     # the planner's size of the member (maxsize): the file's share of it, plus a header
-    stats[out] = (-(-st.st_size * (stop - first) // frames) + 4096, file_stamp(st))
+    stats[out] = (-(-st.st_size * (stop - first) * kept // (frames * n_channels)) + 4096, file_stamp(st))
     return None
 
 
@@ -4662,13 +4820,15 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     * sr)`` of the row's audio file, cut when the shard is written (:func:`mmdata.shards.writer.cut_segment`):
     8 / 16 / 24-bit PCM as FLAC of the same bit depth (a WAV source's samples bit for bit), 32-bit PCM and
     float as WAV of the same encoding, any other (lossy: MP3, Ogg Vorbis / Opus; companded) decoded and
-    stored as 16-bit FLAC (the decoder's output, cut to the frame; no second lossy encoding); channels and
-    sample rate kept. A row without a key is ``<recording's key>_<start, 3 decimals>`` (:func:`segment_key`;
+    stored as 16-bit FLAC (the decoder's output, cut to the frame; no second lossy encoding); sample rate
+    kept, and every channel, or with ``"channel": COL`` the channels that column names (an int or a list;
+    :func:`_segment_channels`; a channel the recording lacks skips the row, naming it). A row without a key is ``<recording's key>_<start, 3 decimals>`` (:func:`segment_key`;
     two rows giving one key are an error naming both). A row whose start or duration is blank, not a number,
     negative or zero, or whose segment ends past the end of the file (by more than one frame, the tolerance
     for rounding) or cannot be cut is skipped and listed (raised with ``on_error="raise"``) naming the row.
     The index gets ``segment_source`` (the cell as written), ``segment_start``, ``segment_duration``
-    (seconds) and ``segment_frames`` (``first:stop``) per sample. The segments of one recording go to one
+    (seconds) and ``segment_frames`` (``first:stop``) per sample, and ``segment_channels`` with a channel
+    column. A Lhotse ``CutSet`` JSONL is read as flat rows (:func:`lhotse_cut_rows`). The segments of one recording go to one
     split (their group is the recording's file), unless ``group_by`` gives their group. The start / end
     / duration columns are read for that only, unless a field or ``meta`` reads them too. Only for a
     manifest on this machine.
@@ -4875,6 +5035,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     segs = _segment_rows(rows, cells, unread, rename, left_alone, spec)
     ends_named = _colliding_segment_keys(segs)  # rows whose segment keys also name their end
     recordings: dict[str, str] = {}  # a recording's file -> the cell first naming it: its segments' group
+    # a channel column --segment does not read (Lhotse's supervisions): the multichannel recordings cut whole
+    channel_col = (next((c for c in present if c.strip().lower() in ("channel", "channels", "channel_id")), None)
+                   if spec is not None and "channel" not in spec else None)
+    multichannel: list[str] = []
     for i, raw in enumerate(rows):
         if all(_blank(v) for v in raw.values()):  # no sample, not a lost one (--max-skipped counts none)
             empty_rows.append(i)
@@ -5009,9 +5173,12 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         seg_stats: dict[str, tuple[int, int]] = {}
         if spec is not None:
             if seg_reason is None:
+                channels, seg_reason = _segment_channels(raw, spec)
+            if seg_reason is None:
                 assert seg is not None
                 shown = audio_cell.shown if audio_cell is not None else source_key
-                seg_reason = _cut_segment(members, seg, shown, extra, seg_stats)
+                seg_reason = _cut_segment(members, seg, shown, extra, seg_stats, channels,
+                                          multichannel if channel_col is not None else None)
             if seg_reason is not None:
                 if on_error == "raise":
                     raise SourceError(f"manifest {where}: {seg_reason}")
@@ -5212,6 +5379,13 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                                None if remote is not None else root is not None)
     warnings += _case_key_warnings(records, name)
     warnings += _key_name_warnings(records, name)
+    if multichannel:  # avspeech QA34: each speaker's segment held the other speaker's channel too
+        shown_m = sorted(set(multichannel))
+        warnings.append(f"manifest {name}: column {channel_col!r} is not read by --segment, and "
+                        f"{plural(len(shown_m), 'recording')} cut {'are' if len(shown_m) != 1 else 'is'} multichannel "
+                        f"(e.g. {shown_m[0]!r}): every segment keeps all of its recording's channels; to keep each "
+                        f"row's channel(s) only (one speaker per channel), pass --segment "
+                        f"{_spec_text({k: v for k, v in spec.items()})},channel={channel_col}")  # type: ignore[union-attr]
     if not records and hint is None and str(name).lower().endswith(".txt"):  # a caption file with a tab in it?
         header = [_shown(c) for c in (list(rows[0]) if rows else  # no rows: the header from the text
                                       _manifest_text(data if remote is not None else Path(path).read_bytes(),

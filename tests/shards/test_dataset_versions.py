@@ -115,7 +115,11 @@ def test_split_from_keeps_the_old_splits_and_splits_the_new_samples(versions: tu
         assert _moved(old, new) == [] and len(new) == 4 * 53
         card = idx.load_card(tmp_path / "v2")
         fp = idx.load_card(tmp_path / "v1")["fingerprint"]
-        assert card["split_from"] == {"name": "v1", "fingerprint": fp, "kept": 4 * 48, "new": 4 * 5}
+        got = {k: v for k, v in card["split_from"].items() if k not in ("earlier_samples", "removed", "relabelled",
+                                                                        "changes")}
+        assert got == {"name": "v1", "fingerprint": fp, "kept": 4 * 48, "new": 4 * 5}
+        gone = len(old) - 4 * 48  # QA34 gdpr #10: the removal is counted in the card
+        assert card["split_from"]["earlier_samples"] == len(old) and card["split_from"]["removed"] == gone
         assert card["split_method"] == "label" and str(tmp_path) not in json.dumps(card["split_from"])
         assert any("20 samples without a split of their own" in w and "--split-from" in w for w in rep["warnings"])
     # shipping v2 over v1 in the same folder: the old index is read before anything is written

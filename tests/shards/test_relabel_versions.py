@@ -73,7 +73,10 @@ def test_class_ids_that_change_under_split_from_are_named_with_the_remedy(tmp_pa
     assert len(got) == 1, rep["warnings"]
     assert "(v1): id 0 'bee' -> 'ant';" in got[0] and "; added: 'ant'; removed: 'bee'" in got[0]
     assert "--labels FILE naming its classes in its order, then the new ones (bee, cat, dog, ant" in got[0]
-    assert got[0] in idx.load_card(tmp_path / "v2")["warnings"]
+    # the card stores this version's names only: no removed class's name (QA34 gdpr #2: an erased person)
+    stored = [w for w in idx.load_card(tmp_path / "v2")["warnings"] if "class ids name other classes" in w]
+    assert len(stored) == 1 and "'bee'" not in stored[0] and "id 0 now 'ant'" in stored[0]
+    assert "1 class removed" in stored[0]
     # the remedy keeps the ids, and a class appended last changes none: no warning
     (tmp_path / "names.txt").write_text("bee\ncat\ndog\nant\n")
     rep = mmdata.shard(raw, tmp_path / "v3", split=SPLIT, seed=0, split_from=tmp_path / "v1",
