@@ -11,7 +11,7 @@ from mmdata.cli.common import JsonFlag, card_text, console, note, one_line_path,
 from mmdata.shards.index import UNLABELLED_GROUP
 
 #: ``--fail-on`` values: the kinds of sample difference, ``card`` (class names, fields) and ``any`` (all of them)
-FAIL_ON = ("added", "removed", "changed", "relabelled", "moved", "card", "any")
+FAIL_ON = ("added", "removed", "changed", "relabelled", "moved", "renamed", "card", "any")
 
 
 def _fail_on(value: Optional[str]) -> list[str]:
@@ -32,6 +32,8 @@ def _what(kind: str, item: dict) -> str:
         return f"split {item['split']}" + (f", class {item['label']}" if item["label"] is not None else "")
     if kind == "moved":
         return f"split {item['a']} -> {item['b']}"
+    if kind == "renamed":
+        return f"was {item['a_key']} (the same files: every member's size and CRC-32)"
     if kind == "relabelled":
         # an unlabelled sample of A (a pool file at the root) was outside the class folders (QA33 docsread #12)
         where = "from outside the class folders into one" if item["a"] is None else "to another class folder"
@@ -52,14 +54,15 @@ def diff(
     b: Annotated[str, typer.Argument(help="The later version: a dataset folder written by `mmdata shard` (a path, or an fsspec URL).")],
     by: Annotated[str, typer.Option("--by", callback=one_of("key", "source_key"), help="Match samples by key (default) or source_key (what each sample was sharded from: robust when the key rules changed between the two shardings).")] = "key",
     split: Annotated[Optional[list[str]], typer.Option("--split", help="Only samples in this split in A or B (repeatable): `--split test --fail-on any` fails when anything in the test split changed, a sample moved into or out of it included.")] = None,
-    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, card (class names, class count, fields, layout, license, description or what the jobs left out differ; not name or command), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
+    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, renamed (another key, the same files), card (class names, class count, fields, layout, license, description or what the jobs left out differ; not name or command), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Samples listed per kind (the counts are always whole; --json lists this many too).")] = 20,
     json_: JsonFlag = False,
 ) -> None:
     """What changed from the dataset version A to B: samples added, removed, changed (members whose size or CRC-32
     differ, members added or removed), relabelled (class names compared, not ids: the two versions may number
     their classes otherwise; a sample moved to another class folder is paired by its path inside the folder and
-    its members' CRC-32s), moved between splits; a summary per split; and the cards' differences (class names
+    its members' CRC-32s), moved between splits, renamed (another key, every member's size and CRC-32 the same); a
+    summary per split; and the cards' differences (class names
     added / removed / renamed / spelt in another case / kept under another id, num_classes, fingerprint, fields, license, description, name,
     command, what the jobs left out).
 
@@ -73,7 +76,7 @@ def diff(
 
     kinds = _fail_on(fail_on)
     rep = run(a, b, by=by, splits=split, limit=limit)
-    failed = [k for k in kinds if (rep["card"]["changed"] if k == "card" else rep["counts"][k])]
+    failed = [k for k in kinds if (rep["card"]["changed"] if k == "card" else _total(rep, k))]
     code = 1 if failed else 0
     error = (f"mmdata diff: {', '.join(f'{k} ({_count(rep, k)})' for k in failed)} between {rep['a']['path']} and "
              f"{rep['b']['path']}"  # the result's paths: a URL's credentials masked
@@ -90,10 +93,15 @@ def diff(
         raise typer.Exit(1)
 
 
+def _total(rep: dict, kind: str) -> int:
+    """How many samples are of ``kind`` (``renamed`` is listed apart from the counts of :data:`KINDS`)."""
+    return rep["renamed"]["total"] if kind == "renamed" else rep["counts"][kind]
+
+
 def _count(rep: dict, kind: str) -> str:
     if kind == "card":
         return "class names, class count, fields, layout, license, description or left-out entries"
-    return plural(rep["counts"][kind], "sample")
+    return plural(_total(rep, kind), "sample")
 
 
 def _print(rep: dict, limit: int) -> None:
@@ -101,7 +109,9 @@ def _print(rep: dict, limit: int) -> None:
     from mmdata.shards.diff import KINDS
 
     c = rep["counts"]
-    said = ", ".join(f"{c[k]} {k}" for k in KINDS if c[k]) or "no sample differs"
+    renamed = rep["renamed"]["total"]
+    said = ", ".join([*(f"{c[k]} {k}" for k in KINDS if c[k]), *([f"{renamed} renamed"] if renamed else [])]) \
+        or "no sample differs"
     side = lambda v: f"{escape(one_line_path(v['path']))} ({plural(v['samples'], 'sample')})"  # noqa: E731
     console.print(f"[bold]{side(rep['a'])}[/] -> [bold]{side(rep['b'])}[/], matched by {rep['by']}"
                   + (f", splits {escape(', '.join(rep['splits']))}" if rep["splits"] else "")
@@ -139,7 +149,9 @@ def _print(rep: dict, limit: int) -> None:
         lines.append(f"layout: {ct(card['layout']['a'])} -> {ct(card['layout']['b'])}")
     for k in ("license", "description", "name", "command"):
         if k in card and not card[k]["same"]:
-            lines.append(f"{k}: {ct(card[k]['a'])} -> {ct(card[k]['b'])}")
+            # an entry the older card lacks was never recorded, not changed (not gated by --fail-on card)
+            was = "not recorded in A (an older mmdata)" if card[k].get("recorded_now") else ct(card[k]["a"])
+            lines.append(f"{k}: {was} -> {ct(card[k]['b'])}")
     skipped = card.get("skipped")
     if skipped and (skipped["added"] or skipped["removed"] or skipped.get("not_listed")):
         cut = skipped.get("not_listed") or {}
@@ -160,13 +172,14 @@ def _print(rep: dict, limit: int) -> None:
         if rep[pairs]:
             console.print(escape(f"{what}: " + ", ".join(f"{card_text(k)}: {v}" for k, v in rep[pairs].items())),
                           highlight=False)
-    if limit and any(c[k] for k in KINDS):
+    kinds = (*KINDS, "renamed")
+    if limit and (any(c[k] for k in KINDS) or renamed):
         t = table("kind", "key", "change")
-        for k in KINDS:
+        for k in kinds:
             for item in rep[k]["items"]:
                 t.add_row(k, escape(one_line_path(item["key"])), escape(card_text(_what(k, item))))
         console.print(t)
-        more = [f"{rep[k]['total'] - len(rep[k]['items'])} more {k}" for k in KINDS if rep[k]["truncated"]]
+        more = [f"{rep[k]['total'] - len(rep[k]['items'])} more {k}" for k in kinds if rep[k]["truncated"]]
         if more:
             console.print(f"not listed: {', '.join(more)} (--limit N, or --json)", highlight=False)
 

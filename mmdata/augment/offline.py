@@ -673,9 +673,15 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     ``description`` are given (they override the source's; the source's licence stays in
     ``augmentation.augmented_from.license``), its ``citation`` and ``homepage``, and its per-source
     attribution (:func:`card_attribution`) in ``augmentation.augmented_from.attribution``; ``name`` names the output (default: its folder's name). The
-    source's ``skipped`` entries (what the jobs that wrote it left out) are carried into the output's
-    ``skipped``, each with ``origin`` naming the dataset whose job left it out; the report's ``skipped``
-    lists this job's own losses, ``source_skipped`` counts the carried ones.
+    source's ``skipped`` entries of samples and members it lost (what the jobs that wrote it left out) are carried
+    into the output's ``skipped``, each with ``origin`` naming the dataset whose job left it out; files of its
+    inputs that fed no sample are counted only (``augmented_from.skipped_files_not_carried``: their names are the
+    source folder's, not the data's); the report's ``skipped`` lists this job's own losses, ``source_skipped``
+    counts the carried ones. The source's warnings are carried (``source dataset NAME: ...``) but its
+    identifying-metadata warning: the copies are re-encoded, and this job's own card counts what they carry.
+
+    A job that rewrites an earlier augment output in ``out`` says why in the report's ``rewrote`` (an older
+    mmdata, other code, another source content, recipe or options; :func:`rewrite_reason`).
 
     An ``out`` that holds other files and no mmdata dataset (locally or at a URL) is refused, as
     :func:`mmdata.shard` refuses it (:func:`~mmdata.shards.writer.check_foreign_output`); ``force=True``
@@ -777,8 +783,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     if attribution:
         source["attribution"] = attribution
     carried = source_skipped(card, source["name"])
-    if carried:
-        source["skipped_count"] = len(carried)
+    entries = [x for x in card.get("skipped") or [] if isinstance(x, dict)]
+    if entries:
+        source["skipped_count"] = len(entries)
+    if len(entries) > len(carried):  # files of the source's inputs that fed no sample: counted, never named
+        source["skipped_files_not_carried"] = len(entries) - len(carried)
     pass_no = augment_pass(card, src)
     # the recipe drawn with (its seed combines the recipe's and --seed) and what reproduces the run: the recipe as
     # given and --seed (QA: the card named neither, and its options said seed 0 under --seed 5)
@@ -790,6 +799,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         extra["plugin_ops"] = outside
     # what the source's card says of members the copies keep as they are (a manifest's --meta columns)
     kept = {k: card[k] for k in CARRIED_CARD_KEYS if k in card}
+    before = _earlier_card(out)  # an earlier augment job's card in OUT: why this job rewrites it, if it does
     # planned from the index (nothing decoded) — or, for bare shards, from their tar headers — one task per output
     # shard: memory holds a shard's worth per worker, each finished shard is kept and journalled (a rerun
     # resumes). QA: the local run held the whole output in memory before writing any shard (776 MB RSS for 500
@@ -810,22 +820,38 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                            name=name, carried_skipped=carried, notes=notes)
     own = [e for e in rep.get("skipped") or [] if "origin" not in e]  # this job's losses; the source's counted apart
     rep = rep | {"skipped": own, "source_skipped": len(rep.get("skipped") or []) - len(own)}
+    if before is not None and not rep.get("up_to_date") and not rep.get("resumed_shards"):
+        rep["rewrote"] = "--rewrite" if rewrite else rewrite_reason(before, extra)
     return _with_growth(rep | {"copies": copies, **summary}, src, out, folder)
 
 
+#: the kinds of a source card's ``skipped`` entries an augment job carries by name: what the source's samples lost.
+#: Files and folders of the source's inputs that fed no sample (a stray file, an add-modality file matching no
+#: key: after an erasure, the erased person's) are no loss of the data and their names are another folder's:
+#: counted in ``augmentation.augmented_from.skipped_files_not_carried``, not named (QA34 gdpr #1)
+CARRIED_SKIPS = ("sample", "member")
+
+
+#: how the shard job's identifying-metadata warning begins (:func:`mmdata.shards.writer.identifying_metadata_warning`)
+IDENTIFYING_WARNING = "identifying metadata is published"
+
+
 def source_skipped(card: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    """The entries of a source card's ``skipped`` an augment job carries into its own card: each with
-    ``origin`` naming the dataset whose job left it out (an entry carried before keeps its origin), so a
-    derivative still says what its data lost on the way (``mmdata inspect`` counts them).
+    """The entries of a source card's ``skipped`` an augment job carries into its own card (those of
+    :data:`CARRIED_SKIPS`: samples and members the data lost): each with ``origin`` naming the dataset whose job
+    left it out (an entry carried before keeps its origin), so a derivative still says what its data lost on
+    the way (``mmdata inspect`` counts them).
 
     Example:
-        >>> source_skipped({"skipped": [{"what": "member", "source": "a.png", "reason": "truncated PNG"}]}, "birds")
+        >>> source_skipped({"skipped": [{"what": "member", "source": "a.png", "reason": "truncated PNG"},
+        ...                             {"what": "file", "source": "jane.depth.npy", "reason": "matches no sample"}]}, "birds")
         [{'what': 'member', 'source': 'a.png', 'reason': 'truncated PNG', 'origin': 'source dataset birds'}]
     """
     entries = card.get("skipped") or []
     if not isinstance(entries, list):
         raise ShardError(f"the card of source dataset {name}: skipped is {type(entries).__name__}; expected a list")
-    return [{**e, "origin": e.get("origin") or f"source dataset {name}"} for e in entries if isinstance(e, dict)]
+    return [{**e, "origin": e.get("origin") or f"source dataset {name}"} for e in entries
+            if isinstance(e, dict) and e.get("what", "sample") in CARRIED_SKIPS]
 
 
 #: the growth of a modality's members (mean bytes a written sample / a source sample) that is warned about
@@ -971,7 +997,52 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
     if rep.get("up_to_date"):
         return (f"up to date: {out} already holds this job's {what}: " + "; ".join(parts) + "; nothing rewritten (the "
                 "source, recipe, options and shards are unchanged since it was written; --rewrite writes it again)")
-    return f"wrote {what} to {out}: " + "; ".join(parts) + resumed
+    again = f" (rewrote the earlier output: {rep['rewrote']})" if rep.get("rewrote") else ""
+    return f"wrote {what} to {out}: " + "; ".join(parts) + resumed + again
+
+
+def _earlier_card(out: str | Path) -> dict[str, Any] | None:
+    """The card an earlier augment job left in the local folder ``out`` (None: none, another kind of dataset,
+    unreadable, or a URL)."""
+    if is_remote(out):
+        return None
+    try:
+        card = json.loads((Path(out) / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return card if isinstance(card, dict) and isinstance(card.get("augmentation"), dict) else None
+
+
+def rewrite_reason(before: dict[str, Any], augmentation: dict[str, Any]) -> str:
+    """Why an augment job rewrote the output an earlier job left (its card ``before``; ``augmentation``: this job's
+    card entry), for the report's ``rewrote`` and the CLI's line (QA34 upgrade #8: an output written by an older
+    mmdata was rewritten without a word, though the help promises a rerun writes nothing).
+
+    Example:
+        >>> rewrite_reason({"augmentation": {"seed": 1}}, {"seed": 1})
+        'it was written by an older mmdata (its card records no code)'
+        >>> rewrite_reason({"augmentation": {"seed": 1}, "code": {"digest": "x"}}, {"seed": 2})
+        'it was written by other mmdata code or libraries; the recipe or options differ (seed)'
+    """
+    from mmdata.shards.writer import code_card
+
+    old = before.get("augmentation") or {}
+    why = []
+    code = before.get("code")
+    if not isinstance(code, dict):
+        why.append("it was written by an older mmdata (its card records no code)")
+    elif code.get("digest") != code_card()["digest"]:
+        rev = code.get("git_revision")
+        why.append("it was written by other mmdata code or libraries" + (f" (git {str(rev)[:10]})" if rev else ""))
+    src_a = (old.get("augmented_from") or {}).get("fingerprint")
+    src_b = (augmentation.get("augmented_from") or {}).get("fingerprint")
+    if src_a != src_b:
+        why.append(f"its source's content changed (fingerprint {str(src_a)[:12]} -> {str(src_b)[:12]})")
+    changed = [k for k in ("recipe", "seed", "copies", "keep_original") if k in augmentation and old.get(k) != augmentation[k]]
+    if changed:
+        why.append(f"the recipe or options differ ({', '.join(changed)})")
+    return "; ".join(why) or ("its shards, the source's files or an option not in the card changed since, or the "
+                              "earlier job did not finish")
 
 
 def _name(out: str | Path) -> str:
@@ -1098,7 +1169,11 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     # the source card's warnings hold for the copies too (12-bit images in 16-bit files decode nearly black, label
     # spellings read as one class): carried, naming the source (QA: the output's card and inspect lost them)
     named = card_extra["augmentation"]["augmented_from"]["name"]  # the source's name, as augment_dataset named it
-    carried = [f"source dataset {named}: {w}" for w in card.get("warnings") or []] if card else []
+    # but not its identifying-metadata warning: every image and audio member is re-encoded from decoded values (no
+    # EXIF, XMP, text chunks or tags), the writer scans what this job writes for its own card, and the source's
+    # warning names the source's files (QA34 gdpr #6: a false claim that named the erased subject's files)
+    carried = [f"source dataset {named}: {w}" for w in card.get("warnings") or []
+               if not str(w).startswith(IDENTIFYING_WARNING)] if card else []
     # then check_targets' notes, and what the recipe warns of while the job runs (QA31: a per-pixel map left where
     # it was went to stderr only): each local task adds what its own recipe warned of (Recipe.warned), so the
     # process's warning filters are neither read nor changed (QA31 review: two jobs in threads lost each other's)

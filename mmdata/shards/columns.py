@@ -8,9 +8,12 @@ index, shards table and card.
 The job is all or nothing: the new series is written to ``OUT/.mmdata-add-<field>.tmp/`` and moved to
 ``OUT/<field>/`` only once every shard is written, so a job that fails (a bad file with
 ``on_error="raise"``, a full disk) leaves the dataset exactly as it was. Like ``mmdata shard``, nothing
-is dropped silently: a bad file is left out (the sample lacks the field) and every file not used —
-bad, matching no sample, of another field, or not data — is one entry of the card's ``skipped`` list
-(tagged ``"field": <field>``) and counted in the returned summary.
+is dropped silently: a bad file is left out (the sample lacks the field) and is one entry of the card's
+``skipped`` list (tagged ``"field": <field>``); a file not used — matching no sample, of another field, or
+not data — is counted in the card (``modalities.<field>.unmatched`` and ``unmatched_reasons``) and named
+in the returned summary only: it is a fact about the source folder, and its name (often a person's, left
+there after an erasure) must not be published with the dataset (QA34 gdpr #1). The job records the card's
+``card_digests`` where an older card had none, so ``mmdata verify`` checks the card from then on.
 
 As ``mmdata shard`` does, the job scans the members it writes for identifying metadata (the card's
 ``metadata`` and its warning) and, for the ``image`` field, the images' values and frames (the card's
@@ -74,8 +77,8 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
         "unmatched_files"}``: ``skipped`` bad files (the first :data:`SHOWN` entries in
         ``skipped_files``), ``unmatched`` files not used because they match no sample, belong to
         another field, are not data or cannot supply a standard field (``<key>.image.npy``; the first
-        names in ``unmatched_files``, the count per reason in ``unmatched_reasons``). All are listed in
-        the card's ``skipped``.
+        names in ``unmatched_files``, the count per reason in ``unmatched_reasons``). Bad files are
+        listed in the card's ``skipped``; unused files are only counted there (no names).
 
     Raises:
         SourceError: ``name`` is no field name (empty, ``..``, a ``/``, a leading dot: it names the
@@ -253,6 +256,11 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
                                    "bytes": s.bytes})
         _update_card(card, name, rows, shard_rows, added, missing, bad, plan["unmatched"])
         _update_checks(card, name, rows, scan, replaced)
+        if not isinstance(card.get(idx.CARD_DIGESTS), dict):
+            # a card written before 2026-12-06: this job, which rewrites it, protects it from now on (QA34 upgrade
+            # #3: the only advice was a --rewrite reshard, which drops every added series); an edit made before
+            # this job cannot be told from the job's own entries any more than before
+            card[idx.CARD_DIGESTS] = idx.card_digests(card)
         _commit(root, name, staging, written, rows, shard_rows, card)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -310,9 +318,13 @@ def _update_card(card: dict[str, Any], name: str, rows: list[dict[str, Any]], sh
     card.setdefault("modalities", {})[name] = {
         "codecs": sorted({ext for r in rows for m in r["members"] if field_of(ext := m.split(".", 1)[1]) == name}),
         "count": added, "missing": missing, "skipped": len(bad), "unmatched": len(unmatched),
-        "unmatched_files": [u["source"] for u in unmatched[:SHOWN]], "added_by": "add-modality"}
-    # a replaced series' entries go with it; this job's are tagged with the field
-    skipped = [s for s in card.get("skipped") or [] if s.get("field") != name] + bad + unmatched
+        # counts only: files of the source folder that fed no sample are no loss of the data, and their names
+        # (a person's, after an erasure) would be published and copied onward by augment (QA34 gdpr #1)
+        "unmatched_reasons": dict(sorted(Counter(u["reason"] for u in unmatched).items())),
+        "added_by": "add-modality"}
+    # a replaced series' entries go with it (an older job's unused files too); this job's bad files are tagged
+    # with the field
+    skipped = [s for s in card.get("skipped") or [] if s.get("field") != name] + bad
     card["skipped"] = skipped
     card["skipped_count"] = len(skipped)
     card["skipped_counts"] = {w + "s": sum(1 for s in skipped if s["what"] == w)

@@ -4,6 +4,11 @@ Nothing but ``dataset.json`` and ``index.parquet`` of each version is read (no s
 decoded): a sample's content is compared by the size and CRC-32 of each of its members as the index records
 them (``member_crc32``; an index written before 2026-12-04 lacks them, and its members are then compared by
 size alone, which the result says in ``warnings``). See docs/versions.md.
+
+A sample whose key changed (a renamed file, a class-folder move) is paired with its earlier self by content:
+every member but the label with the same size and CRC-32 (``renamed``; a class-folder move also by the path inside
+the class folder, ``relabelled``). Without CRC-32s a class-folder move is paired by sizes (said so, weaker) and a
+rename is not paired: it shows as removed + added, which ``warnings`` says.
 """
 
 from __future__ import annotations
@@ -176,10 +181,11 @@ def _class_folder_moves(va: _Version, vb: _Version, removed: list[str], added: l
     the class folders into one (an unlabelled pool file labelled: ``s036`` now ``cat/s036``): their key and source
     key changed with the folder, so nothing matched them. A pair (removed match, added match) where the path
     inside the class folder (A's unlabelled sample: its source key) names one sample on each side, the class
-    differs and every member but the label has the same size and CRC-32 (indexes without CRC-32s: no pair), as
-    ``mmdata shard --split-from`` pairs them."""
-    if not (va.has_crc and vb.has_crc):
-        return []
+    differs and every member but the label has the same size and CRC-32, as ``mmdata shard --split-from`` pairs
+    them; where either index has no CRC-32s (written before 2026-12-04) every member but the label has the same
+    size (weaker: the pair says ``"matched": "class folder, sizes only"``; QA34 upgrade #2, such files showed as
+    removed + added under a warning that claimed sizes were compared)."""
+    crc = va.has_crc and vb.has_crc
     gone: dict[str, list[str]] = {}
     for m in removed:
         rest = _in_class_folder(m, va, unlabelled=True)
@@ -197,12 +203,45 @@ def _class_folder_moves(va: _Version, vb: _Version, removed: list[str], added: l
             continue
         ra, rb = va.row(before[0]), vb.row(ms[0])
         same_class = _nfc(va.label_name(ra["label"]) or "") == _nfc(vb.label_name(rb["label"]) or "")
-        if not same_class and _members(ra) and not _content(ra, rb, crc=True):
+        if not same_class and _members(ra) and not _content(ra, rb, crc=crc):
             pairs.append((before[0], ms[0]))
     return pairs
 
 
-#: card entries compared as text (``a``, ``b``, ``same``); a change of those in :data:`GATED` makes ``card.changed``
+def _content_key(row: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A sample's content as ``mmdata shard --split-from`` compares it (every member but the label: extension,
+    size, CRC-32), or None where a member has no CRC-32 or the sample has no member but its label."""
+    members = _members(row)
+    if not members or any(crc is None for _, crc in members.values()):
+        return None
+    return tuple(sorted((ext, size, crc) for ext, (size, crc) in members.items()))
+
+
+def _renames(va: _Version, vb: _Version, removed: list[str], added: list[str]) -> list[tuple[str, str]]:
+    """Samples whose key changed but not their content (a file renamed to scrub a name from it, or renumbered):
+    a pair (removed match, added match) where every member but the label has the same size and CRC-32 and that
+    content names one removed sample and one added sample (QA34 gdpr #11: eight renamed files counted as 8
+    removed + 8 added, though ``--split-from`` had paired them). Indexes without CRC-32s: no pair (sizes alone
+    would pair two clips of one length)."""
+    if not (va.has_crc and vb.has_crc) or not removed or not added:
+        return []
+    va.fetch(removed)
+    vb.fetch(added)
+
+    def by_content(v: _Version, matches: list[str]) -> dict[tuple[Any, ...], list[str]]:
+        out: dict[tuple[Any, ...], list[str]] = {}
+        for m in matches:
+            k = _content_key(v.row(m))
+            if k is not None:
+                out.setdefault(k, []).append(m)
+        return out
+
+    gone, new = by_content(va, removed), by_content(vb, added)
+    return sorted((ms[0], new[k][0]) for k, ms in gone.items() if len(ms) == 1 and len(new.get(k, ())) == 1)
+
+
+#: card entries compared as text (``a``, ``b``, ``same``); a change of those in :data:`GATED` makes ``card.changed``,
+#: but not an entry the earlier card lacks (``recorded_now``: written before mmdata recorded it, QA34 upgrade #5)
 TEXT_ENTRIES = ("license", "description", "name", "command")
 #: ``name`` defaults to the output folder's name and ``command`` records packing options (``--maxcount``): two
 #: folders of one dataset differ in both, so they are reported, never gated on
@@ -291,8 +330,8 @@ def _card_diff(a: dict[str, Any], b: dict[str, Any], limit: int | None = LIMIT) 
                                 if pos_a[_nfc(x)] != pos_b[_nfc(y)]], key=lambda r: r["b"]),
     }
     mods_a, mods_b = list(a.get("modalities") or {}), list(b.get("modalities") or {})
-    fields_a = [*mods_a, *(a.get("fields") or [])]
-    fields_b = [*mods_b, *(b.get("fields") or [])]
+    fields_a = list(dict.fromkeys([*mods_a, *(a.get("fields") or [])]))  # a series is both a modality and a field
+    fields_b = list(dict.fromkeys([*mods_b, *(b.get("fields") or [])]))
     out = {
         "label_names": labels,
         "num_classes": {"a": a.get("num_classes"), "b": b.get("num_classes")},
@@ -301,7 +340,9 @@ def _card_diff(a: dict[str, Any], b: dict[str, Any], limit: int | None = LIMIT) 
         "fields": {"added": [f for f in fields_b if f not in fields_a],
                    "removed": [f for f in fields_a if f not in fields_b]},
         "layout": {"a": a.get("layout", "samples"), "b": b.get("layout", "samples")},
-        **{k: {"a": a.get(k), "b": b.get(k), "same": a.get(k) == b.get(k)} for k in TEXT_ENTRIES},
+        **{k: {"a": a.get(k), "b": b.get(k), "same": a.get(k) == b.get(k),
+               # absent is not None: an older mmdata wrote no such entry, so nothing was changed from it
+               **({"recorded_now": True} if k not in a and b.get(k) is not None else {})} for k in TEXT_ENTRIES},
         "skipped": _skipped_diff(a, b, limit),
     }
     # the fingerprint is not in it: it changes with the shards' bytes (another --maxcount packs the same samples
@@ -309,7 +350,7 @@ def _card_diff(a: dict[str, Any], b: dict[str, Any], limit: int | None = LIMIT) 
     out["changed"] = bool(na != nb or out["num_classes"]["a"] != out["num_classes"]["b"]
                           or out["fields"]["added"] or out["fields"]["removed"]
                           or out["layout"]["a"] != out["layout"]["b"]
-                          or any(not out[k]["same"] for k in GATED)
+                          or any(not out[k]["same"] and not out[k].get("recorded_now") for k in GATED)
                           or out["skipped"]["added"] or out["skipped"]["removed"] or "not_listed" in out["skipped"])
     return out
 
@@ -332,15 +373,18 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     differently: a class added before others in sorted order shifts every id, which is no relabelling) and its
     split. A sample moved to another class folder gets another key and source key; it is still paired, and
     counted as ``relabelled`` (``"matched": "class folder"``), when the path inside its class folder names one
-    sample on each side and every member but the label has the same size and CRC-32; so is an unlabelled sample
-    of ``a`` (a pool file at the root) found in a class folder of ``b`` under its source key (labelled).
+    sample on each side and every member but the label has the same size and CRC-32 (the same size where an
+    index has no CRC-32s: ``"matched": "class folder, sizes only"``); so is an unlabelled sample of ``a`` (a pool
+    file at the root) found in a class folder of ``b`` under its source key (labelled). A sample renamed (another
+    key, every member but the label with the same size and CRC-32, that content one removed and one added sample)
+    is listed in ``renamed``, not as removed + added.
 
     ``splits``: only samples in one of these splits in ``a`` or ``b`` (a sample moved from ``train`` into ``test``
     counts for ``test``). ``limit``: how many samples each list shows (``None``: all); its ``total`` counts all.
 
     Returns a JSON-able dict: ``a`` / ``b`` (path, name, fingerprint, samples), ``by``, ``reads``, ``counts`` (per
     kind, and ``unchanged``), one listing per kind (``added``, ``removed``, ``changed``, ``relabelled``,
-    ``moved``: ``{"total", "items", "truncated"}``; items sorted by split then key, each with ``key`` (B's, A's
+    ``moved``, and ``renamed`` (apart from ``counts``): ``{"total", "items", "truncated"}``; items sorted by split then key, each with ``key`` (B's, A's
     for ``removed``), ``source_key`` and what changed: ``split`` / ``label`` for added and removed, ``members``
     (member extension, ``what``: ``bytes`` / ``added`` / ``removed``, sizes and CRC-32s) for changed, ``a`` / ``b``
     class names and ids for relabelled, ``a`` / ``b`` splits for moved; ``a_key`` where A's key differs),
@@ -375,7 +419,9 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         raise ValueError(f"by= must be one of {BY}, got {by!r}")
     va, vb = _Version(a, by, storage_options), _Version(b, by, storage_options)
     warnings = [f"{v.path}: its index has no member CRC-32s (written before 2026-12-04): members compared by size "
-                f"only; reshard it to compare their bytes" for v in (va, vb) if not v.has_crc]
+                f"only, files moved to another class folder paired by their sizes (weaker), and a sample renamed "
+                f"(another key, the same files) counted as removed + added; reshard its source with this mmdata "
+                f"to compare bytes" for v in (va, vb) if not v.has_crc]
     crc = va.has_crc and vb.has_crc
     wanted = set(splits) if splits else None
     count_a, count_b = Counter(va.cols["split"]), Counter(vb.cols["split"])
@@ -410,6 +456,12 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         gone, new = {x for x, _ in folder_moves}, {y for _, y in folder_moves}
         removed = [m for m in removed if m not in gone]
         added = [m for m in added if m not in new]
+    renames = _renames(va, vb, removed, added)
+    if renames:
+        gone, new = {x for x, _ in renames}, {y for _, y in renames}
+        removed = [m for m in removed if m not in gone]
+        added = [m for m in added if m not in new]
+    renamed: list[dict[str, Any]] = []
     out: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     va.fetch([*removed, *(x for x, _ in pairs)])
     vb.fetch([*added, *(y for _, y in pairs)])
@@ -428,10 +480,14 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         r = vb.row(m)
         out["added"].append({**ident(None, r), "split": r["split"], "label": vb.label_name(r["label"])})
         per.setdefault(r["split"], Counter())["added"] += 1
-    for ma, mb in [*pairs, *folder_moves]:
+    for ma, mb in [*pairs, *folder_moves, *renames]:
         ra, rb = va.row(ma), vb.row(mb)
         split = rb["split"]
         same = True
+        if (ma, mb) in renames:
+            renamed.append({**ident(ra, rb), "split": split})
+            per.setdefault(split, Counter())["renamed"] += 1
+            same = False
         members = _content(ra, rb, crc)
         if members:
             out["changed"].append({**ident(ra, rb), "split": split, "members": members})
@@ -441,7 +497,7 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         if (la is None) != (lb is None) or (la is not None and _nfc(la) != _nfc(lb or "")):
             item = {**ident(ra, rb), "split": split, "a": la, "b": lb, "a_id": ra["label"], "b_id": rb["label"]}
             if (ma, mb) in folder_moves:
-                item["matched"] = "class folder"
+                item["matched"] = "class folder" if crc else "class folder, sizes only"
             out["relabelled"].append(item)
             per.setdefault(split, Counter())["relabelled"] += 1
             same = False
@@ -455,12 +511,15 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
             per.setdefault(split, Counter())["unchanged"] += 1
     for kind in KINDS:
         out[kind].sort(key=lambda item: (str(item.get("split", item.get("b"))), item["key"]))
+    renamed.sort(key=lambda item: (str(item["split"]), item["key"]))
     names = list(dict.fromkeys([*va.split_names(), *vb.split_names(), *count_a, *count_b, *per]))
     fields = ("added", "removed", "changed", "relabelled", "moved_in", "moved_out", "unchanged")
     per_split = {s: {"a": count_a.get(s, 0), "b": count_b.get(s, 0), **{f: per.get(s, Counter())[f] for f in fields}}
                  for s in names if wanted is None or s in wanted}
     for s, row in per_split.items():
-        row["same"] = not any(row[f] for f in fields[:-1])
+        if per.get(s, Counter())["renamed"]:  # only where a sample was renamed (the rows' schema as before)
+            row["renamed"] = per[s]["renamed"]
+        row["same"] = not any(row[f] for f in fields[:-1]) and not row.get("renamed")
     card = _card_diff(va.card, vb.card, limit)
     counts = {k: len(out[k]) for k in KINDS}
     return {
@@ -473,11 +532,12 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         "reads": READS,
         "counts": {**counts, "unchanged": unchanged},
         **{k: _listing(out[k], limit) for k in KINDS},
+        "renamed": _listing(renamed, limit),
         "relabelled_pairs": dict(sorted(Counter(f"{_class(i['a'])} -> {_class(i['b'])}"
                                                 for i in out["relabelled"]).items())),
         "moved_pairs": dict(sorted(Counter(f"{i['a']} -> {i['b']}" for i in out["moved"]).items())),
         "per_split": per_split,
         "card": card,
-        "same": not any(counts.values()) and not card["changed"],
+        "same": not any(counts.values()) and not renamed and not card["changed"],
         "warnings": warnings,
     }

@@ -31,6 +31,76 @@ MAX_MEMBER_PROBLEMS = 20
 UNPROTECTED = (f"{idx.CARD} is unprotected: it records no {idx.CARD_DIGESTS} (written before 2026-12-06), so an edit "
                "of its license, description or options is not detected, and its class names and counts were checked "
                "against the index only (write it again with --rewrite to protect it)")
+
+
+def unprotected_note(card: dict[str, Any]) -> str:
+    """What verify's report says (``unprotected_card``) of a card without ``card_digests``: :data:`UNPROTECTED`,
+    whose remedy (a ``--rewrite`` reshard) loses nothing for a dataset written by one shard job; for one with
+    series added by ``mmdata add-modality`` the remedy that keeps them (a reshard with ``--rewrite`` removes
+    every added series: QA34 upgrade #3): add-modality records the digests when it rewrites the card.
+
+    Example:
+        >>> unprotected_note({}) == UNPROTECTED
+        True
+        >>> "add-modality" in unprotected_note({"modalities": {"depth": {"added_by": "add-modality"}}})
+        True
+    """
+    mods = card.get("modalities")
+    added = sorted(str(f) for f, m in (mods.items() if isinstance(mods, dict) else ())
+                   if isinstance(m, dict) and m.get("added_by") == "add-modality")
+    if not added:
+        return UNPROTECTED
+    series = ", ".join(added)
+    return (f"{idx.CARD} is unprotected: it records no {idx.CARD_DIGESTS} (written before 2026-12-06), so an edit "
+            "of its license, description or options is not detected, and its class names and counts were checked "
+            f"against the index only; to protect it without losing the added series ({series}): "
+            f"{PROTECT_HINT}, or `mmdata add-modality DS {added[0]} SRC --replace` with that series' source (both "
+            "record the digests; every series stays); a reshard with --rewrite would remove the added series")
+
+
+#: how to record the digests of an older card in place (:func:`protect_card`)
+PROTECT_HINT = ("`python -c \"from mmdata.shards.verify import protect_card; protect_card('DS')\"` records them in "
+                "place once verify passes")
+
+
+def protect_card(path: str | Path, *, deep: bool = False) -> bool:
+    """Record ``card_digests`` in the card of a local dataset folder written before 2026-12-06, in place, once
+    :func:`verify` passes (``deep``: ``verify --deep``): from then on verify names an entry edited since. Nothing
+    else is rewritten — no shard, no index, no series added by ``mmdata add-modality`` (QA34 upgrade #3: the only
+    remedy offered, a ``--rewrite`` reshard, removed them). It cannot tell an edit made before this call: read the
+    card first (``mmdata inspect``).
+
+    Returns:
+        True when the digests were written, False when the card had them already (nothing written).
+
+    Raises:
+        ShardError: not a dataset folder, or verify finds problems (their count and the first, named): a card
+            that disagrees with its data is not sealed as it is.
+
+    Example:
+        >>> import tempfile, json, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=2), t + "/ds", progress=False)
+        >>> protect_card(t + "/ds")
+        False
+    """
+    from mmdata.shards.journal import JobLock
+
+    root = Path(path)
+    with JobLock(root, "protect_card"):
+        card = idx.load_card(root)
+        if isinstance(card.get(idx.CARD_DIGESTS), dict):
+            return False
+        rep = verify(root, deep=deep)
+        if not rep["ok"]:
+            first = rep["problems"][0]
+            raise ShardError(f"{root}: verify finds {len(rep['problems'])} problem(s) (first: {first.get('shard')}: "
+                             f"{first.get('problem')}); the card is not protected as it is: fix them (see `mmdata "
+                             f"verify {root}`), then protect it")
+        card[idx.CARD_DIGESTS] = idx.card_digests(card)
+        idx.write_card(root, card)
+    return True
 #: the index columns verify reads
 _INDEX_COLUMNS = ["key", "split", "shard", "members", "sizes"]
 
@@ -946,7 +1016,7 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     problems.extend(oversized_members(rows))
     rep = _report(len(checked), problems)
     if digested is None:  # an older card: its entries could only be checked against the index
-        rep["unprotected_card"] = UNPROTECTED
+        rep["unprotected_card"] = unprotected_note(card)
     return rep
 
 

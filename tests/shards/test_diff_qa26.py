@@ -203,7 +203,7 @@ def test_cli_json_and_exit_codes(manifests: tuple[Path, Path], tmp_path: Path) -
     assert _cli(v1, v2, "--split", "test", "--fail-on", "any").returncode == 1
     assert _cli(v1, v2, "--split", "test", "--fail-on", "added,removed,relabelled").returncode == 0
     assert _cli(v1, v1, "--fail-on", "any").returncode == 0
-    r = _cli(v1, v2, "--fail-on", "renamed")
+    r = _cli(v1, v2, "--fail-on", "deleted")
     assert r.returncode == 2 and "--fail-on" in r.stderr and "expected a comma-separated list" in r.stderr
     r = _cli(v1, v2, "--by", "label")
     assert r.returncode == 2 and "--by" in r.stderr
