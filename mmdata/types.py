@@ -836,6 +836,10 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             data, shapes = pad_stack(tensors, keys, name)
             batch.data["audio"] = data
             batch.lengths["audio"] = shapes[:, -1].clone()
+            for i, s in enumerate(samples):  # a clip pad_trim padded: its real frames (mmdata.augment.audio.AUDIO_VALID)
+                v = s.meta.get("audio_valid") if vals[i] is not None else None
+                if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < int(batch.lengths["audio"][i]):
+                    batch.lengths["audio"][i] = v
         elif name == "image":
             tensors = [_as_tensor(v) if v is not None else None for v in vals]
             data, shapes = pad_stack(tensors, keys, name)

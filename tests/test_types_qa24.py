@@ -209,7 +209,8 @@ def test_modality_dropout_of_every_image_in_a_batch_leaves_no_target() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         got = rec.apply_batched(collate(ss), 0)
-    assert not got.present["mask"].any() and not isinstance(got.data.get("mask"), torch.Tensor)
+    # the field goes, its mask too, as collating the per-sample results gives (QA round 34: the kernels agree)
+    assert ("mask" not in got.present or not got.present["mask"].any()) and "mask" not in got.data
     assert [sorted(s.fields) for s in uncollate(got)] == [["text"]] * 3
 
 

@@ -38,12 +38,109 @@ from mmdata.types import Batch, Sample, pad_stack
 KERNEL_IMPORTS = ("audiomentations.core.utils",)
 
 
+#: ``Sample.meta`` key of the real frames at the head of a clip that ``pad_trim`` zero-padded (absent: the whole
+#: clip is real). A batch keeps it as ``lengths["audio"]`` (collate reads it); per sample, every audio op draws and
+#: acts on those frames only, as the batched kernels act on ``lengths["audio"]``: a ``random_crop`` after the
+#: trainer's ``pad_trim`` draws its window inside the speech, ``noise`` measures its SNR there and leaves the
+#: padding silent (QA round 34: a quarter of 1 s crops of 1-6 s utterances padded to 5.7 s were all padding)
+AUDIO_VALID = "audio_valid"
+
+
+def real_frames(sample: Any) -> int:
+    """The real (not padded) frames of ``sample``'s audio: ``meta["audio_valid"]`` when ``pad_trim`` padded it,
+    else its length (a batch row's view: its ``lengths["audio"]``).
+
+    Example:
+        >>> real_frames(Sample("a", {"audio": torch.zeros(1, 800)}, 8000, {AUDIO_VALID: 300}))
+        300
+    """
+    n = int(sample["audio"].shape[-1])
+    v = (getattr(sample, "meta", None) or {}).get(AUDIO_VALID)
+    return min(n, int(v)) if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else n
+
+
+def _padded(sample: Any) -> tuple[int, int] | None:
+    """(real frames, width) of a sample whose audio ``pad_trim`` padded; None otherwise."""
+    meta = getattr(sample, "meta", None)
+    if not meta or AUDIO_VALID not in meta:
+        return None
+    x = sample.fields.get("audio")
+    if not isinstance(x, torch.Tensor):
+        return None
+    v, w = real_frames(sample), int(x.shape[-1])
+    return (v, w) if v < w else None
+
+
+def _unpadded(sample: Sample, v: int) -> Sample:
+    """``sample`` with its audio cut to the ``v`` real frames and no ``audio_valid``: what the op sees."""
+    meta = {k: m for k, m in sample.meta.items() if k != AUDIO_VALID}
+    return Sample(sample.key, {**sample.fields, "audio": sample["audio"][..., :v]}, sample.sample_rate, meta)
+
+
+def with_real(sample: Sample, audio: torch.Tensor, real: int | None) -> Sample:
+    """``sample`` with ``audio`` whose first ``real`` frames are real (None or all: no ``audio_valid``)."""
+    meta = {k: m for k, m in sample.meta.items() if k != AUDIO_VALID}
+    if real is not None and real < audio.shape[-1]:
+        meta[AUDIO_VALID] = int(real)
+    return Sample(sample.key, {**sample.fields, "audio": audio}, sample.sample_rate, meta)
+
+
 class AudioOp(Op):
     """An audio op: ``transform`` gets a sample with ``audio`` (float32, (channels, time)) and its
-    ``sample_rate``, and returns a new sample (``sample.with_fields(audio=...)``)."""
+    ``sample_rate``, and returns a new sample (``sample.with_fields(audio=...)``).
+
+    On a clip that ``pad_trim`` padded (``meta["audio_valid"]``), ``sample_params`` and ``transform`` see the
+    real frames alone, as the batched kernels see ``lengths["audio"]``; an output as long as its input is
+    padded back to the clip's width (the padding stays silent, ``audio_valid`` kept), another length is the
+    op's output of the real frames. Ops that handle the padding themselves (the windows) set
+    ``own_padding``."""
 
     section = "audio"
     field = "audio"
+    own_padding = False
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.own_padding:
+            return
+        if "sample_params" in cls.__dict__:
+            cls.sample_params = _real_params(cls.__dict__["sample_params"])  # type: ignore[method-assign]
+        if "transform" in cls.__dict__:
+            cls.transform = _real_transform(cls.__dict__["transform"])  # type: ignore[method-assign]
+
+    def padded_width(self, width: int, params: dict[str, Any]) -> int | None:
+        """The width a padded clip of ``width`` frames keeps after this op when its output length differs from
+        its input's (None: the op's output of the real frames, unpadded)."""
+        return None
+
+
+def _real_params(fn: Any) -> Any:
+    def sample_params(self: AudioOp, rng: Any, sample: Any) -> Any:
+        pad = _padded(sample)
+        return fn(self, rng, sample if pad is None else _unpadded(sample, pad[0]))
+
+    sample_params.__doc__, sample_params.__wrapped__ = fn.__doc__, fn  # type: ignore[attr-defined]
+    return sample_params
+
+
+def _real_transform(fn: Any) -> Any:
+    def transform(self: AudioOp, sample: Sample, params: dict[str, Any]) -> Sample:
+        pad = _padded(sample)
+        if pad is None:
+            return fn(self, sample, params)
+        v, w = pad
+        out = fn(self, _unpadded(sample, v), params)
+        y = out.fields.get("audio")
+        if not isinstance(y, torch.Tensor):
+            return out
+        n = int(y.shape[-1])
+        width = w if n == v else self.padded_width(w, params)
+        if width is None or width <= n:
+            return out
+        return with_real(out, F.pad(y, (0, width - n)), n)
+
+    transform.__doc__, transform.__wrapped__ = fn.__doc__, fn  # type: ignore[attr-defined]
+    return transform
 
 
 def _rows(batch: Batch) -> list[torch.Tensor | None]:
@@ -79,9 +176,39 @@ def _window(x: torch.Tensor, start: int, length: int, copy: bool = True) -> torc
     return F.pad(x[..., lo:hi], (lo - start, start + length - hi)) if hi > lo else x.new_zeros((*x.shape[:-1], length))
 
 
-def _windows(batch: Batch, starts: Sequence[int], lengths: Sequence[int]) -> Batch:
-    """:func:`_window` on every row (host offsets: a few copy kernels on any device, no sync), re-padded."""
-    return _restack(batch, [_window(r, s, n, copy=False) for r, s, n in zip(_rows(batch), starts, lengths)])
+def _windows(batch: Batch, starts: Sequence[int], lengths: Sequence[int], real: Sequence[int | None] | None = None) -> Batch:
+    """:func:`_window` on every row (host offsets: a few copy kernels on any device, no sync), re-padded;
+    ``real``: each row's real frames in its window where fewer than the window (None: all of it)."""
+    out = _restack(batch, [_window(r, s, n, copy=False) for r, s, n in zip(_rows(batch), starts, lengths)])
+    if real is not None and any(r is not None for r in real) and out is not batch:
+        ln = out.lengths["audio"].clone()
+        for i, r in enumerate(real):
+            if r is not None:
+                ln[i] = min(int(ln[i]), r)
+        out.lengths["audio"] = ln
+    return out
+
+
+def _window_real(real: int, start: int, length: int) -> int | None:
+    """The real frames at the head of window [start, start + length) of a clip whose first ``real`` frames
+    are real and the rest padding; None where the window is all real or starts before the clip (a centred
+    pad: its real frames are not at its head, the whole window counts)."""
+    if start < 0:
+        return None
+    r = max(0, min(length, real - start))
+    return r if r < length else None
+
+
+def _window_sample(sample: Sample, start: int, length: int) -> Sample:
+    """:func:`_window` on the sample's audio, ``audio_valid`` following the real frames into the window."""
+    r = _window_real(real_frames(sample), start, length)
+    return with_real(sample, _window(sample["audio"], start, length), r)
+
+
+def _window_rows(params: Sequence[dict[str, Any]], batch: Batch) -> list[int | None]:
+    lens = batch.lengths["audio"].tolist()
+    return [_window_real(n, p["start"], p["length"]) if p.get("applied", True) and "start" in p else None
+            for n, p in zip(lens, params)]
 
 
 class Gain(AudioOp):
@@ -323,18 +450,25 @@ def _check_output(op: Op, frames: int, sample: Any, rate: int | None = None) -> 
 
 
 class RandomCrop(AudioOp):
-    """Crop a random ``seconds``-long window (clips already that short are left as they are). Exact."""
+    """Crop a random ``seconds``-long window (clips already that short are left as they are). Exact. The window lies inside the real frames of a clip ``pad_trim`` padded (``meta["audio_valid"]``, a batch's
+    ``lengths["audio"]``), never in its padding; a padded clip whose real frames are no longer than the window
+    keeps them, its padding cut to the window (``lengths`` = its real frames)."""
 
     section, name = "audio", "random_crop"
     needs_rate = True
+    own_padding = True  # draws on real_frames: the window lies in the real frames, all of it real
     PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0, doc="window length in seconds")}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
-        n, d = sample["audio"].shape[-1], _frames(self.seconds, sample)
+        n, d = real_frames(sample), _frames(self.seconds, sample)
+        if n <= d and _padded(sample) is not None and sample["audio"].shape[-1] > d:
+            # real frames no longer than the window in a wider padded clip: the window's worth of it (its padding
+            # cut), as the batched kernel leaves such a row of lengths["audio"] in a batch of windows
+            return {"start": 0, "length": d}
         return {"start": int(rng.integers(0, n - d + 1)), "length": d} if n > d else None
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        return sample.with_fields(audio=_window(sample["audio"], params["start"], params["length"]))
+        return _window_sample(sample, params["start"], params["length"])
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         return _windows(batch, [p["start"] for p in params], [p["length"] for p in params])
@@ -345,18 +479,19 @@ class Pad(AudioOp):
 
     section, name = "audio", "pad"
     needs_rate = True
+    own_padding = True  # its zeros count as the clip's (lengths = the window), pad_trim's padding within it too
     PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0, doc="minimum length in seconds"),
               "mode": Param("str", "end", choices=("end", "random"), doc="pad at the end, or split at a random offset")}
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
-        n, d = sample["audio"].shape[-1], _frames(self.seconds, sample)
+        n, d = real_frames(sample), _frames(self.seconds, sample)
         if n >= d:
             return None
         _check_output(self, d, sample)
         return {"offset": int(rng.integers(0, d - n + 1)) if self.mode == "random" else 0, "length": d}
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        return sample.with_fields(audio=_window(sample["audio"], -params["offset"], params["length"]))
+        return with_real(sample, _window(sample["audio"][..., :real_frames(sample)], -params["offset"], params["length"]), None)
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         return _windows(batch, [-p["offset"] for p in params], [p["length"] for p in params])
@@ -366,10 +501,15 @@ class PadTrim(AudioOp):
     """Make every clip exactly ``seconds`` long: trim longer clips and zero-pad shorter ones (each can be
     switched off: ``trim: false`` only pads, ``pad: false`` only trims — a maximum duration), keeping the
     ``start`` or the ``center``. Deterministic, for evaluation (lhotse's / audiomentations' fixed-duration
-    cut). Exact."""
+    cut). Exact. The padding is not the clip's: with ``align: start`` a padded clip keeps its real length
+    (``meta["audio_valid"]``, a batch's ``lengths["audio"]``; lhotse's ``collate_audio``), so the ops after it
+    draw and act on the real frames alone (a ``random_crop`` window lies in the speech, ``noise`` measures its
+    SNR there and leaves the padding silent) and a model can mask the padding. ``align: center`` pads both
+    ends: ``lengths`` is then the whole window."""
 
     section, name = "audio", "pad_trim"
     needs_rate = True
+    own_padding = True
     PARAMS = {"seconds": Param("float", 1.0, 1e-4, 36000.0, doc="target duration in seconds"),
               "pad": Param("bool", True, doc="zero-pad clips shorter than `seconds`"),
               "trim": Param("bool", True, doc="cut clips longer than `seconds`"),
@@ -377,7 +517,7 @@ class PadTrim(AudioOp):
     deterministic = True
 
     def sample_params(self, rng: Any, sample: Any) -> dict[str, Any] | None:
-        n, d = sample["audio"].shape[-1], _frames(self.seconds, sample)
+        n, d = real_frames(sample), _frames(self.seconds, sample)
         if n == d and self.trim and self.align == "start" and _whole_frames(sample) > d:
             # the reader decoded only the start a trimming normalize keeps (decode_frames): the clip as the source
             # holds it is longer, so the op trims it; logged so, the replay log reproduces the output from the
@@ -391,10 +531,10 @@ class PadTrim(AudioOp):
         return {"start": start, "length": d}
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        return sample.with_fields(audio=_window(sample["audio"], params["start"], params["length"]))
+        return _window_sample(sample, params["start"], params["length"])
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        return _windows(batch, [p["start"] for p in params], [p["length"] for p in params])
+        return _windows(batch, [p["start"] for p in params], [p["length"] for p in params], _window_rows(params, batch))
 
 
 class ToMono(AudioOp):
@@ -622,6 +762,9 @@ class Resample(AudioOp):
             _check_output(self, math.ceil(sample["audio"].shape[-1] * self.rate / orig), sample, self.rate)
         return {"orig": orig}
 
+    def padded_width(self, width: int, params: dict[str, Any]) -> int | None:
+        return math.ceil(width * self.rate / params["orig"])  # the batched kernel resamples the padded rows
+
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         from dataclasses import replace
 
@@ -834,7 +977,10 @@ class LogMel(AudioOp):
     kernels agree to float rounding; on the CPU the same bytes at any torch thread count. Too many ``n_mels`` for the window's FFT
     (``n_fft``: ``win_ms`` at the rate, up to a power of two) leave mel filters with no FFT bin, whose
     bands are constant: a warning says how many, once per configuration (e.g. 128 mels need ``win_ms``
-    above 32 at 16 kHz)."""
+    above 32 at 16 kHz). The features are of the real frames: a clip ``pad_trim`` padded gives no frames for
+    its padding. In a batch, ``spec`` past a row's ``lengths["spec"]`` is padded with 0 (collate's padding,
+    i.e. mel power 1: louder than most real bins, whose floor is log(1e-6) = -13.8, so it is not silence):
+    mask it with ``lengths["spec"]``, or fill it with the floor, before pooling over frames."""
 
     section, name = "audio", "logmel"
     needs_rate = True

@@ -451,9 +451,11 @@ def _restack(batch: Batch, name: str, items: Sequence[Any]) -> Batch:
 
     present = [v is not None for v in items]
     batch.present[name] = torch.tensor(present, dtype=torch.bool)
-    if not any(present):  # as collate gives a field no sample has a value for: a list
-        batch.data[name] = list(items)
+    if not any(present):  # as collate gives a field no sample has: none (its mask only when told to keep it)
+        batch.data.pop(name, None)
         batch.lengths.pop(name, None)
+        if name not in batch.meta.get("fields", ()):
+            batch.present.pop(name, None)
         return batch
     data, shapes = pad_stack(list(items), batch.keys, name)
     batch.data[name] = data

@@ -149,10 +149,9 @@ def load_log(path: str | Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
     table = pq.read_table(path)
     written = (table.schema.metadata or {}).get(KERNELS_KEY)
     if written != str(KERNELS).encode():
-        said = f"kernels {written.decode(errors='replace')}" if written else "an mmdata that did not record its kernels"
-        warnings.warn(f"replay log {path} was written by {said} (these are kernels {KERNELS}): Recipe.replay applies "
-                      "its params, but ops whose kernels changed since (logmel's window, several ops' semantics in "
-                      "2026-12) give other outputs than were recorded", UserWarning, stacklevel=2)
+        said = kernels_changed(written, table.column("op").to_pylist() if "op" in table.column_names else [])
+        if said:
+            warnings.warn(f"replay log {path} {said}", UserWarning, stacklevel=2)
     provenance = _read_provenance(path, (table.schema.metadata or {}).get(PROVENANCE_KEY))
     if provenance:
         from mmdata.augment.base import registry
@@ -179,6 +178,52 @@ def load_log(path: str | Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
         for e in entries:
             e.pop("seq", None)
     return out
+
+
+#: what each recorded kernels number computes differently from today's, by op name: a log of those kernels
+#: replays these ops' params to other outputs (:func:`kernels_changed` names the ones a log holds)
+KERNEL_CHANGES: dict[str, dict[str, str]] = {
+    "1": {
+        "logmel": "logmel sums its mel bands in a fixed order on the CPU since 2026-12-06 18:10 (kernels 2): its "
+                  "features move by float rounding",
+        # fa40320 (2026-12-06 05:10) changed it under kernels 1: a kernels-1 log may be of before or after (QA34 upgrade 6)
+        "consistent_hflip": "consistent_hflip swaps the left and right channels of 2-channel audio with the image "
+                            "since 2026-12-06 05:10 (stereo: swap, its default; before, stereo was never swapped): a "
+                            "log of before replays a stereo clip it flipped with the channels swapped; replay such "
+                            "a log with the recipe's consistent_hflip given stereo: keep",
+    },
+}
+
+
+def kernels_changed(written: bytes | None, ops: Iterable[Any]) -> str | None:
+    """How a log written by kernels ``written`` (its schema metadata; None: not recorded) replays, naming
+    the ops among ``ops`` (the log's op labels) whose kernels changed since; None where none of them did.
+
+    Example:
+        >>> kernels_changed(b"1", ["image.hflip", "sample.consistent_hflip"]).split(":")[0]
+        'was written by kernels 1 (these are kernels 2)'
+        >>> kernels_changed(b"1", ["image.hflip"]) is None
+        True
+    """
+    from mmdata.augment.recipe import KERNELS
+
+    if written == str(KERNELS).encode():
+        return None
+    if written is None:
+        return (f"was written by an mmdata that did not record its kernels (these are kernels {KERNELS}): "
+                "Recipe.replay applies its params, but ops whose kernels changed since (logmel's window, several "
+                "ops' semantics in 2026-12, consistent_hflip's stereo swap) give other outputs than were recorded")
+    number = written.decode(errors="replace")
+    changes = KERNEL_CHANGES.get(number)
+    if changes is None:  # a number this mmdata does not know (a newer one): every op may differ
+        return (f"was written by kernels {number} (these are kernels {KERNELS}): Recipe.replay applies its params, "
+                "but ops whose kernels differ give other outputs than were recorded")
+    names = {str(op).rsplit(".", 1)[-1] for op in ops if op is not None}
+    said = [text for name, text in changes.items() if name in names]
+    if not said:
+        return None
+    return (f"was written by kernels {number} (these are kernels {KERNELS}): Recipe.replay applies its params, but "
+            "these ops' outputs changed since: " + "; ".join(said))
 
 
 def _params(path: Any, i: int, row: Mapping[str, Any]) -> dict[str, Any]:

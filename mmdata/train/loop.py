@@ -45,7 +45,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +64,7 @@ from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_option
                                   with_normalize)  # OPTIMIZERS: kept importable here
 from mmdata.train.evaluate import Correctness, evaluate, prepare_eval
 from mmdata.train.model import FusionModel
-from mmdata.train.padding import reading, said_once
+from mmdata.train.padding import PaddingNotes, reading, said_once
 from mmdata.train.targets import (META_FIELD, LabelNoise, Target, Values, apply_label_noise, class_ids,  # noqa: F401
                                   label_noise_plan, masked_loss, noise_keys, noisy_labels, plan_label_noise, read_values, resolve,
                                   settle, several_columns)  # the label helpers: importable here as before
@@ -200,6 +200,7 @@ class Run:
     text_units: dict[str, Any] | None = None  # how the tokenizer cuts the training captions (config.text_units)
     keep_val_inputs: bool = False  # val's model inputs computed once and kept (see train())
     warnings: list[str] = field(default_factory=list)  # about the data (classes missing from a split), for metrics.json
+    padding: PaddingNotes | None = None  # the loaders' padding warnings of the run (mmdata.train.padding.said_once)
     history: list[dict[str, Any]] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
 
@@ -1160,6 +1161,8 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
                     train_split=train_split, val_split=val_split, test_split=test_split, target=target,
                     plugins=list(plugins))
         padding.roles = run.config.get("splits")
+        padding.reshaped = reshaping_ops(run.config.get("recipe"))
+        run.padding = padding  # finish() records its warnings in the result
         if epochs == 0:
             return pretrained_only(run, out)
         best: tuple[float, int, dict[str, Any] | None, dict[str, Any] | None] = (-math.inf, -1, None, None)
@@ -1205,6 +1208,21 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
         return metrics
 
 
+#: audio ops that change the clips' lengths (the train loader's padding numbers come before them)
+RESHAPING_AUDIO = ("random_crop", "speed", "pad", "pad_trim", "resample")
+
+
+def reshaping_ops(recipe: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The random audio ops of ``recipe`` (a recipe's dict) that change the clips' lengths, each once.
+
+    Example:
+        >>> reshaping_ops({"audio": [{"op": "random_crop", "seconds": 1.0}, {"op": "gain"}]})
+        ('random_crop',)
+    """
+    steps = (recipe or {}).get("audio") or []
+    return tuple(dict.fromkeys(str(s.get("op")) for s in steps if isinstance(s, Mapping) and s.get("op") in RESHAPING_AUDIO))
+
+
 def _crop_hint(exc: MMDataError, spec: InputSpec) -> MMDataError | None:
     """``exc`` (a ``random_crop`` larger than its image) with the trainer's advice when the trainer set
     the image size (derived or given, not a recipe's own normalize.image): it already resizes every
@@ -1235,8 +1253,9 @@ def pretrained_only(run: Run, out: str | Path | None) -> dict[str, Any]:
             torch.distributed.destroy_process_group()
             return {}
     metrics = run_metrics(run)
-    if run.warnings:
-        metrics["warnings"] = run.warnings
+    said = run.warnings + (run.padding.take() if run.padding is not None else [])
+    if said:
+        metrics["warnings"] = said
     metrics["versions"] = software()
     metrics["code"] = _code()
     metrics["wall_s"] = time.perf_counter() - run.t0
@@ -1388,6 +1407,8 @@ def _finished(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, 
                 "the only modality: removing it leaves no input (every prediction the head's bias), so `missing` has "
                 "no score; its corruption curve is measured")
     warnings = run.warnings + batchnorm_warnings(run.model, best_epoch, run.config.get("epochs"))
+    if run.padding is not None:  # the loaders' padding warnings, test's included: in the result as printed (analyst D2)
+        warnings += run.padding.take()
     if run.config.get("on_error", "raise") != "raise":  # on_error="skip": what each split's last pass left out
         skipped = {s: dict(sorted(run.loaders[s].skipped.items())) for s in SPLITS}
         metrics["skipped"] = skipped

@@ -62,6 +62,25 @@ class PaddingNotes:
         #: which splits play train / val / test (:func:`mmdata.train.config.split_roles`), for the names
         self.roles = roles
         self.seen: dict[str, dict[str, str]] = {}
+        #: the training recipe's ops that change the clips' lengths on the device, after the train loader
+        #: measured its batches (``random_crop``, ``speed``...): its numbers are then not what the model gets
+        self.reshaped: tuple[str, ...] = ()
+
+    def take(self) -> list[str]:
+        """:meth:`messages` so far, which the run records in its result (``metrics.json["warnings"]``, as the
+        other warnings of a run: QA round 34, analyst D2); they are then not said again when the block ends.
+
+        Example:
+            >>> n = PaddingNotes()
+            >>> with reading("val"):
+            ...     n.note("mmdata.loader: split 'val': a batch holds clips of 0.30 to 1.00 s, zero-padded to 1.00 s")
+            True
+            >>> n.take()[0].split(" (each")[0], n.take()
+            ('mmdata.train: zero padding in the batches of the val split', [])
+        """
+        out = self.messages()
+        self.seen.clear()
+        return out
 
     def note(self, message: str) -> bool:
         """Keep ``message`` when it is a loader's padding warning (True), else False."""
@@ -80,8 +99,14 @@ class PaddingNotes:
             order = sorted(by_split, key=lambda s: ROLES.index(s) if s in ROLES else len(ROLES))
             names = [self._name(s) for s in order]
             details, remedy = [], ""
-            for name, text in zip(names, (by_split[s] for s in order)):
+            for split, name, text in zip(order, names, (by_split[s] for s in order)):
                 detail, _, remedy = text.partition("; ")  # the numbers; what to do, the same for every split
+                if split == "train" and self.reshaped and detail.startswith("a batch holds clips"):
+                    # the train loader measures its batches before the recipe's device ops (QA round 34, avspeech 11)
+                    ops = ", ".join(self.reshaped)
+                    detail = (f"{detail} (as the loader collated them, before the recipe's {ops}, which change"
+                              f"{'s' * (len(self.reshaped) == 1)} the clips' lengths on the training device: the model "
+                              f"gets the clips {ops} made{', while val and test are scored on whole clips' * ('random_crop' in self.reshaped)})")
                 details.append(f"{name}: {detail}")
             shown = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
             out.append(f"mmdata.train: zero padding in the batches of the {shown} split{'s' * (len(names) > 1)} (each "
