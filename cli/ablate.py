@@ -222,6 +222,9 @@ def ablate(
 ) -> None:
     """Run an augmentation ablation (arms x paired seeds) and write runs.parquet, summary.json, report.md.
 
+    Rerun into the same --out to resume it. A rerun whose recipe, data or mmdata changed trains its runs again
+    and keeps the earlier report in OUT/previous/<hex>/ (runs.parquet keeps their rows, analysed: false).
+
     Exit status: 0; 1 when any run failed (listed; rerun to retry); 2 for a bad recipe, option or dataset,
     or an output folder it must not or cannot write (one error line); 3 when --fail-on found what it names
     (runs that failed come first: 1); 75 when another job is writing --out now (retry later); 130 / 143 when

@@ -318,10 +318,20 @@ class Ablation:
     def design(self) -> Design:
         """The seed schedule: one look at ``seeds`` or the planned looks of the adaptive design."""
         if not self.adaptive:
-            return Design.fixed(self.seeds, self.alpha)
+            return Design.fixed(self.seeds, self.alpha, outside=self.outside_holm)
         kw = {} if self.futility is None else {"futility": self.futility}
         controls = tuple(a.name for a in self.arms[1:] if a.kind == "control")
-        return Design.sequential(self.seeds, self.looks, self.alpha, spending=self.spending, keep=controls, **kw)
+        return Design.sequential(self.seeds, self.looks, self.alpha, spending=self.spending, keep=controls,
+                                 outside=self.outside_holm, **kw)
+
+    @property
+    def outside_holm(self) -> tuple[str, ...]:
+        """Arms known before any run to test nothing — an ``identity`` control whose baseline draws nothing
+        (:attr:`identity_note`), run because it was asked for: outside the Holm family, so they cost the other
+        arms no α (QA34), reported ``not applicable``."""
+        if not self.identity_note:
+            return ()
+        return tuple(a.name for a in self.arms[1:] if a.name == "identity" and a.kind == "control")
 
     def resolved(self) -> dict[str, Any]:
         """Everything needed to reproduce the runs (written to config.resolved.yaml)."""
@@ -998,7 +1008,8 @@ def _identity_note(used: tuple[str, ...] | None, kept: bool) -> str:
     on = f" on the modalities the trainer uses ({', '.join(used)})" if used is not None and len(used) < 3 else ""
     why = (f"not applicable: the baseline draws nothing (no random augmentation op{on}), so `identity` — the baseline "
            "with another augmentation seed — trains exactly like it and checks nothing")
-    return why + ("; it still runs as asked (controls.identity: false saves its runs)" if kept
+    return why + ("; it still runs as asked, outside the Holm family so that it costs the other arms no α "
+                  "(controls.identity: false saves its runs)" if kept
                   else "; left out (controls.identity: true runs it anyway)")
 
 
@@ -1089,7 +1100,7 @@ def design_warnings(ab: Ablation) -> list[str]:
         out.append(ab.metric_note + ".")
     if ab.identity_note:
         out.append(f"identity control {ab.identity_note}.")
-    m = len(ab.arms) - 1
+    m = len(ab.arms) - 1 - len(ab.outside_holm)  # the Holm family: a not-applicable identity holds no place
     need = min_seeds_for_verdict(ab.alpha, m)
     if m and ab.seeds < need:
         out.append(f"{m} arm{'s' * (m > 1)} at alpha {ab.alpha:g} with {ab.seeds} seeds can never reach a verdict: the exact "

@@ -23,7 +23,7 @@ import numpy as np
 from mmdata.ablate.design import KNOWN_METRICS, Ablation
 from mmdata.ablate.schedule import State, paired_diffs
 from mmdata.ablate.report_reference import NEW_OUT, constant_runs, data_reference, noise_text, reference_warnings, target_text
-from mmdata.ablate.stats import (MIN_SEEDS, SD_NOISE_FLOOR, analyze, end_ties, first_deciding_look, mde, min_seeds_for_verdict,
+from mmdata.ablate.stats import (MDE_METHOD, MIN_SEEDS, SD_NOISE_FLOOR, analyze, end_ties, first_deciding_look, mde, min_seeds_for_verdict,
                                  paired_sd, t_interval)
 from mmdata.io import atomic_write_bytes
 
@@ -34,11 +34,12 @@ ALIGN = {"align_cos_delta": ("alignment Δ matched cosine", 1.0), "align_auc_del
 #: the forest plot's colour per decision: Okabe–Ito's colour-blind-safe palette (the decision is also written beside
 #: each arm; tab:green / tab:red for helps / hurts were one colour to a deuteranope)
 COLORS = {"helps": "#0072B2", "hurts": "#D55E00", "helps (negligible)": "#56B4E9", "hurts (negligible)": "#E69F00",
-          "equivalent": "#009E73", "inconclusive": "#999999", "pending": "#CC79A7", "failed": "black"}
+          "equivalent": "#009E73", "inconclusive": "#999999", "pending": "#CC79A7", "failed": "black",
+          "not applicable": "#999999"}
 #: the forest plot's marker per decision, so that it reads printed in grey too (four of the colours print as
 #: one mid grey); its text is dark grey whatever the colour (light colours were ~2.3:1 against white; QA25 C-2)
 MARKERS = {"helps": "^", "hurts": "v", "helps (negligible)": "2", "hurts (negligible)": "1", "equivalent": "s",
-           "inconclusive": "o", "pending": "D", "failed": "x"}
+           "inconclusive": "o", "pending": "D", "failed": "x", "not applicable": "d"}
 TEXT_COLOUR = "#333333"
 
 
@@ -129,6 +130,71 @@ def trainer_warnings(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+#: what an `equivalent` / `(negligible)` verdict under a δ estimated from the same runs is labelled (QA34 #1)
+EXPLORATORY = "δ estimated from these runs; exploratory"
+#: summary.json's and the report's word on a δ estimated from the runs (QA34 #1)
+DELTA_NOTE = ("δ was estimated from these runs (the baseline's seed-to-seed sd), not fixed before them: `equivalent` and "
+              "`(negligible)` verdicts are exploratory — not error-controlled (an arm whose true effect sits at the "
+              "margin is called inside it several times as often as the test's level allows). To make them "
+              "confirmatory, set `delta:` in the recipe to the smallest effect that matters before the runs "
+              f"{NEW_OUT}.")
+#: verdicts that compare the interval with ±δ
+WITHIN_DELTA = ("equivalent", "helps (negligible)", "hurts (negligible)")
+
+
+def decision_label(decision: str, *, delta_estimated: bool, tied: int = 0, name: str = "") -> str:
+    """What the report shows for a verdict (``summary["arms"][i]["decision_label"]``; ``decision`` stays the rule's
+    key). Under a δ estimated from these very runs (the default: the baseline's seed sd) a verdict against ±δ is
+    exploratory — the margin was not fixed before the data, so the equivalence claim is not error-controlled (QA34:
+    a true effect at the margin was called inside it 5-11x as often as with a fixed δ). An arm that tied the baseline
+    on every one of its ``tied`` paired seeds trained like it: the A/A control checked nothing, any other arm's
+    verdict says nothing of its op (QA34 #3).
+
+    Example:
+        >>> decision_label("equivalent", delta_estimated=True)
+        'equivalent (δ estimated from these runs; exploratory)'
+        >>> decision_label("helps", delta_estimated=True), decision_label("equivalent", delta_estimated=False)
+        ('helps', 'equivalent')
+        >>> decision_label("equivalent", delta_estimated=True, tied=10, name="identity")
+        'not applicable (Δ = 0 on every seed: trained exactly like the baseline)'
+    """
+    if tied:
+        if name == "identity":
+            return "not applicable (Δ = 0 on every seed: trained exactly like the baseline)"
+        return f"{decision} — trained like the baseline (Δ = 0 on every seed)"
+    if delta_estimated and decision in WITHIN_DELTA:
+        return f"{decision} ({EXPLORATORY})"
+    return decision
+
+
+def share_metric_warnings(rows: list[dict[str, Any]], base: str) -> list[str]:
+    """One warning per known share metric (accuracy, F1, ECE, ...: in [0, 1], reported x100 as points) that a
+    trainer returned outside [0, 1] — in percent, most likely (QA34 #6: "Baseline 7968.51 ± 145.62 accuracy
+    (points)", δ 145.6, and no word). The verdicts are scale-free; every number the report prints is not.
+
+    Example:
+        >>> rows = [{"arm": "b", "seed": 0, "status": "ok", "test_accuracy": 80.0}]
+        >>> "percent" in share_metric_warnings(rows, "b")[0]
+        True
+    """
+    ok = sorted((r for r in rows if r.get("status", "ok") == "ok"),
+                key=lambda r: (str(r["arm"]) != base, str(r["arm"]), int(r["seed"])))
+    out = []
+    for col, (label, scale, _) in KNOWN_METRICS.items():
+        if scale != 100.0:
+            continue
+        vals = [(r, float(r[col])) for r in ok if isinstance(r.get(col), (int, float)) and math.isfinite(r[col])]
+        bad = [(r, v) for r, v in vals if not -1e-9 <= v <= 1 + 1e-9]
+        if bad:
+            r, v = bad[0]
+            name = col.replace("_", ".", 1)
+            out.append(f"`{name}` is a share in [0, 1] (the report shows it x100, in {label}), but the trainer returned "
+                       f"{len(bad)} of {len(vals)} values outside it (e.g. {v:g}: arm {r['arm']}, seed {r['seed']}): it "
+                       "looks like percent. Return a fraction (0.91, not 91): until then the means, δ, the intervals and "
+                       "the MDE below are 100x too large (the verdicts do not change: the tests are scale-free).")
+    return out
+
+
 def clean_mean(d: list[float], mean: float | None = None) -> float:
     """The mean of paired differences ``d`` (or the ``mean`` already computed of them), 0.0 where it is float
     rounding: below :data:`~mmdata.ablate.stats.SD_NOISE_FLOOR` times their magnitude (at least 1), the floor
@@ -213,7 +279,8 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                         f"matters {NEW_OUT}, or run more seeds."]
     else:
         delta, delta_src = math.nan, "not yet known (the baseline needs 2 seeds)"
-    warned = list(warnings or []) + trainer_warnings(rows) + last_epoch_warning(rows, ab.trainer.get("epochs"))
+    warned = (list(warnings or []) + share_metric_warnings(rows, base) + trainer_warnings(rows)
+              + last_epoch_warning(rows, ab.trainer.get("epochs")))
     delta_warning = None
     if delta == 0:  # every pilot seed of the baseline gave the same value: nothing can lie inside ±0
         delta_warning = (f"δ = 0 (the baseline's {met.name} was the same on each of its first {len(pilot)} seeds): "
@@ -222,9 +289,11 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         warned.append(delta_warning)
     open_arms = [a for a in arm_names if state.arms[a].status == "open"]
     failed_arms = [a for a in arm_names if state.arms[a].status == "failed"]
-    holm_arms = len(arm_names) - len(failed_arms)  # a failed arm holds no place in the Holm family (stats.analyze)
+    # known before the runs to test nothing (an identity whose baseline draws nothing): no Holm slot either (QA34 #5)
+    inapplicable = [a for a in design.outside if a in arm_names and a not in failed_arms]
+    holm_arms = len(arm_names) - len(failed_arms) - len(inapplicable)  # a failed arm holds no place (stats.analyze)
     prim = analyze(diffs, looks=design.looks, alpha=ab.alpha, delta=delta, higher_is_better=met.higher_is_better,
-                   n_looks=n_looks, open_arms=open_arms, failed_arms=failed_arms)
+                   n_looks=n_looks, open_arms=open_arms, failed_arms=failed_arms, inapplicable_arms=inapplicable)
     for a in arm_names:  # an end on tied seeds' value is the metric's grid (docs/ablation.md, Ties)
         prim[a]["ci_end_ties"] = end_ties(list(diffs.get(a, {}).values()), prim[a]["ci"])
     failures = [{"arm": r["arm"], "seed": int(r["seed"]), "error": r.get("error"), "traceback": r.get("traceback")}
@@ -241,6 +310,23 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                                        sum(v < 0 and not t for v, t in zip(ds, tie))]
         if isinstance(prim[a].get("mean_diff"), float) and diffs.get(a):  # -4.7e-15 of cancelling ±2.13: a 0
             prim[a]["mean_diff"] = clean_mean(list(diffs[a].values()), prim[a]["mean_diff"])
+    delta_estimated = ab.delta is None
+    tied: dict[str, int] = {}  # arms whose Δ was 0 on every paired seed: they trained like the baseline (QA34 #3)
+    for a in arm_names:
+        e = prim[a]
+        n, wtl = e["n_seeds"], e["wins_ties_losses"]
+        if n >= MIN_SEEDS and wtl[1] == n and e["decision"] not in ("failed", "not applicable"):
+            tied[a] = n
+        e["mde_method"] = MDE_METHOD
+        e["decision_label"] = decision_label(e["decision"], delta_estimated=delta_estimated, tied=tied.get(a, 0), name=a)
+        e["equivalence_confirmatory"] = (None if e["decision"] not in WITHIN_DELTA or a in tied
+                                         else not delta_estimated)
+    for a, n in tied.items():
+        if a != "identity":
+            warned.append(f"arm {a} scored exactly the baseline's value on every one of its {n} paired seeds (Δ = 0 each "
+                          "time): it trained like the baseline — the trainer may ignore what the arm changes, or the "
+                          f"recipe's `seed` (the augmentation draws) — so its `{prim[a]['decision']}` says nothing of "
+                          "the op; check that the trainer applies the recipe it is given.")
     reference = data_reference(ab)
     at_constant = constant_runs(reference, rows)
     warned += reference_warnings(reference, at_constant, baseline=base, base_values=vals.get(base, {}),
@@ -280,7 +366,9 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     summary_arms = []
     for a in arm_names:
         st = state.arms[a]
-        summary_arms.append({"name": a, "kind": kinds[a], "decision": prim[a]["decision"], "n_seeds": prim[a]["n_seeds"],
+        summary_arms.append({"name": a, "kind": kinds[a], "decision": prim[a]["decision"],
+                             "decision_label": prim[a]["decision_label"],
+                             "equivalence_confirmatory": prim[a]["equivalence_confirmatory"], "n_seeds": prim[a]["n_seeds"],
                              "status": st.status, "stopped_at": st.stopped_at, "conditional_power": st.cp,
                              "primary": prim[a], "exploratory": {m: e[a] for m, e in explore.items() if a in e}})
     ok_runs = sum(1 for r in rows if r.get("status") == "ok")
@@ -288,17 +376,18 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
     cpus = [float(r["cpu_s"]) for r in rows if r.get("status") == "ok" and r.get("cpu_s") is not None]
     base_ok = sum(1 for r in rows if r.get("status") == "ok" and r["arm"] == base)
     bl_sd = (baseline_stats.get(met.column) or {}).get("sd")
-    need = min_seeds_for_verdict(ab.alpha, len(arm_names))
+    family = len(arm_names) - len(inapplicable)
+    need = min_seeds_for_verdict(ab.alpha, family)
     cannot = (f"with at most {ab.seeds} paired seeds per arm no arm can reach a verdict at α = {ab.alpha:g} across "
-              f"{len(arm_names)} arms (at least {need} are needed)") if ab.seeds < need else None
+              f"{family} arms (at least {need} are needed)") if ab.seeds < need else None
     # an adaptive design's first looks may decide nothing (the α spent by then is too small): the seeds of the
     # first look that can, what an arm stopped earlier for futility was never tested against (QA25 R2)
-    first = first_deciding_look(design.looks, ab.alpha / max(1, len(arm_names))) if design.adaptive and arm_names else None
+    first = first_deciding_look(design.looks, ab.alpha / max(1, family)) if design.adaptive and arm_names else None
     deciding = design.looks.sizes[first - 1] if first else None
     controls = _controls(summary_arms, ab.identity_note, runs_ok=ok_runs, runs_failed=len(failures), baseline_ok=base_ok,
                          decimals=display_decimals(bl_sd, delta), cannot_decide=cannot, need=need, deciding=deciding,
                          failed_runs={a: sum(f["arm"] == a for f in failures) for a in arm_names},
-                         higher_is_better=met.higher_is_better)
+                         higher_is_better=met.higher_is_better, identity_tied=tied.get("identity"))
     n_configs = len(ab.arms)
     summary = {
         "schema": "mmdata.ablate/2",
@@ -306,9 +395,11 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                            "higher_is_better": met.higher_is_better},
         "design": {**design.to_dict(), "max_seeds": ab.seeds, "looks_done": state.looks_done, "complete": complete,
                    "arms": len(arm_names), "holm_arms": holm_arms,
-                   "min_seeds_for_a_verdict": min_seeds_for_verdict(ab.alpha, len(arm_names)),
+                   "min_seeds_for_a_verdict": min_seeds_for_verdict(ab.alpha, family),
                    **({"first_deciding_seeds": deciding} if deciding else {})},
-        "delta": {"value": delta, "source": delta_src, **({"warning": delta_warning} if delta_warning else {})},
+        "delta": {"value": delta, "source": delta_src, "confirmatory": not delta_estimated,
+                  **({"note": DELTA_NOTE} if delta_estimated else {}),
+                  **({"warning": delta_warning} if delta_warning else {})},
         "warnings": warned,
         "target": reference and {**reference, "runs_at_trivial_reference": at_constant},
         "alpha": ab.alpha,
@@ -327,8 +418,10 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                      f"group-sequential looks at {list(design.looks.sizes)} seeds, {design.looks.spending} alpha spending "
                      f"calibrated on the sign-flip reference set, non-binding futility (conditional power < {design.futility}); "
                      if design.adaptive else "one look; ") + f"Holm step-down across {holm_arms} arms at alpha {ab.alpha}"
-                 + (f" ({len(failed_arms)} failed arm(s) outside the family)" if failed_arms else "") + "; "
-                 "intervals invert the same test at each arm's Holm level; secondary metrics exploratory (unadjusted)"),
+                 + (f" ({len(failed_arms)} failed arm(s) outside the family)" if failed_arms else "")
+                 + (f" (not applicable: {', '.join(inapplicable)}, outside the family)" if inapplicable else "") + "; "
+                 "intervals invert the same test at each arm's Holm level (per arm, not simultaneous); MDE by the "
+                 "paired-t approximation; secondary metrics exploratory (unadjusted)"),
     }
     summary = _finite(summary)
     atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
@@ -401,7 +494,8 @@ def _split_noise(rows: list[dict[str, Any]], column: str, base: str, arm_names: 
 def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, runs_ok: int | None = None,
               runs_failed: int = 0, baseline_ok: int | None = None, decimals: int = 2,
               cannot_decide: str | None = None, need: int | None = None, failed_runs: dict[str, int] | None = None,
-              higher_is_better: bool = True, deciding: int | None = None) -> dict[str, Any]:
+              higher_is_better: bool = True, deciding: int | None = None,
+              identity_tied: int | None = None) -> dict[str, Any]:
     """The controls' outcome and the report's headline, which says what was checked: an identity control
     whose baseline draws nothing (``identity_note``) is not applicable, never passed; runs that all
     failed are named as such, not as a lack of sensitivity; a design that can reach no verdict at its
@@ -410,9 +504,19 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
     could not be checked — not "the design lacks sensitivity"; one whose mean Δ favours it (in the metric's
     direction, ``higher_is_better``) is said to, whatever its seed count: the planted harm did not show. An
     ``identity`` arm an adaptive design stopped for futility below the seeds of its first look that can decide
-    (``deciding``) gave no false positive but was never tested: the headline says the controls passed in part."""
+    (``deciding``) gave no false positive but was never tested: the headline says the controls passed in part.
+    An ``identity`` whose Δ was 0 on every one of its ``identity_tied`` paired seeds trained exactly like the baseline
+    (a trainer that ignores the recipe's seed): not applicable either, found from the results (QA34 #3)."""
     by = {a["name"]: a for a in arms}
     ident, noise = by.get("identity"), by.get("label_noise")
+    if ident and identity_note is None and identity_tied:
+        identity_note = (f"not applicable: Δ = 0 on every one of its {identity_tied} paired seeds — it trained exactly "
+                         "like the baseline, so the trainer ignores the recipe's `seed` (the augmentation draws) and "
+                         "this A/A check tested nothing")
+        why = (f"Δ = 0 on every one of its {identity_tied} seeds: the trainer ignores the recipe's `seed`, so it "
+               "trained exactly like the baseline")
+    else:
+        why = "the baseline draws nothing, so it trains exactly like the baseline"
     applicable = identity_note is None
     out: dict[str, Any] = {}
     if ident:
@@ -433,8 +537,7 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
                        f"(Δ {num(m, decimals)}): at this training budget the label noise does no visible harm, whatever "
                        "the seed count — a sign the trainer does not learn the labels, or the noise share is too small.")
     lost = (failed_runs or {}).get("label_noise", 0) if noise else 0
-    na = (" The A/A control `identity` was not applicable (the baseline draws nothing, so it trains exactly like the "
-          "baseline).") if identity_note else ""
+    na = f" The A/A control `identity` was not applicable ({why})." if identity_note else ""
     if runs_failed and (runs_ok == 0 or baseline_ok == 0):
         out["verdict"] = "runs_failed"
         who = f"Every run failed ({runs_failed} runs)" if runs_ok == 0 else "Every run of the baseline failed"
@@ -491,9 +594,8 @@ def _controls(arms: list[dict[str, Any]], identity_note: str | None = None, *, r
                                                    "(`controls: {label_noise: 0.3}` adds one).") + na)
         elif identity_note:
             out["verdict"] = "not_checked"
-            out["headline"] = ("No control was checked: the A/A control `identity` is not applicable (the baseline draws "
-                               "nothing, so it trains exactly like the baseline); add `controls: {label_noise: 0.3}` "
-                               "for a sensitivity check.")
+            out["headline"] = (f"No control was checked: the A/A control `identity` is not applicable ({why}); add "
+                               "`controls: {label_noise: 0.3}` for a sensitivity check.")
         else:
             out["verdict"] = "no_controls"
             out["headline"] = "No controls in this design."
@@ -1107,6 +1209,7 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         if delta:
             ax.axvspan(-delta, delta, color="tab:blue", alpha=0.08)
         ax.axvline(0, color="black", lw=0.8)
+        any_starred = False
         for i, a in enumerate(items):
             y = len(items) - 1 - i
             e, c = a["primary"], COLORS.get(a["decision"], "tab:gray")
@@ -1122,8 +1225,13 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
             ax.plot(e["mean_diff"], y, MARKERS.get(a["decision"], "o"), color=c, markersize=8, markeredgewidth=1.5,
                     markeredgecolor=TEXT_COLOUR if a["decision"] in ("inconclusive", "pending") else c)
             why = ", stopped: futility" if a["status"] == "futile" else ""
+            label_ = a.get("decision_label") or a["decision"]
+            starred = EXPLORATORY in label_  # the note is the x label's footnote: long text here squeezes the plot
+            any_starred = any_starred or starred
+            # short notes: text beside the plot widens the saved figure and squeezes the plot (the table says more)
+            note = "; exploratory*" if starred else "; all ties" if "trained" in label_ else ""
             ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; "
-                    f"{level_text(e['ci_level'])})\nmean Δ {num(e['mean_diff'], dec)}", va="center", fontsize=8,
+                    f"{level_text(e['ci_level'])})\nmean Δ {num(e['mean_diff'], dec)}{note}", va="center", fontsize=8,
                     color=TEXT_COLOUR, clip_on=False)
         ax.set_yticks(range(len(items)), [label[a["name"]] for a in reversed(items)], fontsize=9)
         ax.set_xlim(-lim, lim)
@@ -1137,7 +1245,9 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
         xlabel = (f"Δ {units} vs baseline (arm − baseline, paired by seed; {way})\n"
                   "marker: mean (its shape and colour: the decision, as written beside it); bar: interval of the "
                   "decision rule (exact sign-flip test inverted at the arm's Holm level"
-                  + (", sequential" if summary["design"]["adaptive"] else "") + f"){band}")
+                  + (", sequential" if summary["design"]["adaptive"] else "") + f"){band}"
+                  + ("\n* equivalent / negligible against a δ estimated from these runs (set delta: in the recipe "
+                     "before the runs to confirm)" if any_starred else ""))
         ax.set_xlabel("\n".join(textwrap.fill(part, 110, break_on_hyphens=False) for part in xlabel.split("\n")),
                       fontsize=8)
         ax.set_title(f"Primary metric: {_no_math(summary['primary_metric']['name'])} — effect of each arm vs '{base_name}'{of}",
@@ -1327,6 +1437,18 @@ def futility_text(arms: list[dict[str, Any]]) -> str:
                    "baseline's seed sd a null arm then comes out `equivalent` about 9 times in 10 (tests/ablate/test_stats.py).")
 
 
+def decision_cell(arm: dict[str, Any]) -> str:
+    """The table's decision cell: the rule's verdict in bold, then what qualifies it (:func:`decision_label`).
+
+    Example:
+        >>> decision_cell({"decision": "equivalent", "decision_label": "equivalent (δ estimated from these runs; exploratory)"})
+        '**equivalent (δ estimated from these runs; exploratory)**'
+        >>> decision_cell({"decision": "helps"})
+        '**helps**'
+    """
+    return f"**{md_text(arm.get('decision_label') or arm['decision'])}**"
+
+
 def interval_cell(arm: dict[str, Any], decimals: int = 2) -> str:
     """An arm's interval and its Holm level as the tables show it (report.md, ablate-folds' report, the CLI):
     a failed arm holds no place in the Holm family, so no level and no interval (it read [-∞, +∞] at the
@@ -1412,7 +1534,7 @@ def tie_text(arms: list[dict[str, Any]], decimals: int = 2) -> list[str]:
             "+0.00 means 'the seeds that tied the baseline', not 'not worse' (docs/ablation.md, Intervals)."]
 
 
-def holm_family_text(alpha: float, k: int, failed: list[str]) -> str:
+def holm_family_text(alpha: float, k: int, failed: list[str], inapplicable: list[str] | None = None) -> str:
     """The design line's family: the ``k`` arms Holm's rule counts — a ``failed`` arm holds no place in it, so 5
     arms with one failed are a family of 4 (every level α/4), not "across 5 arms" as the report said.
 
@@ -1424,6 +1546,9 @@ def holm_family_text(alpha: float, k: int, failed: list[str]) -> str:
     if failed:
         out += ("; the failed arm " if len(failed) == 1 else "; the failed arms ") + _capped([md_code(n) for n in failed])
         out += (" holds" if len(failed) == 1 else " hold") + " no place in the family"
+    if inapplicable:
+        out += ("; " + _capped([md_code(n) for n in inapplicable]) + (" is" if len(inapplicable) == 1 else " are")
+                + " not applicable (trains exactly like the baseline) and holds no place in it either")
     return out + ")"
 
 
@@ -1598,7 +1723,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         f"test split adds is estimated below, where the trainer records it). Design: {design_txt}. Runs: {runs['ok']} finished "
         f"({100 * runs['fraction_of_fixed']:.0f}% of the {runs['fixed_design_runs']} of a fixed {ab.seeds}-seed design).", "",
         f"Primary metric: **{pm['name']}** in {pm['label']}, {'higher' if pm['higher_is_better'] else 'lower'} is better. "
-        f"{holm_family_text(s['alpha'], d.get('holm_arms', d['arms']), failed)}. Smallest effect of interest δ = "
+        f"{holm_family_text(s['alpha'], d.get('holm_arms', d['arms']), failed, d.get('outside_holm'))}. Smallest effect of interest δ = "
         f"{num(delta, dec, sign=False)} ({s['delta']['source']}).", ""]
     if ab.sweep_note and ab.baseline.recipe:  # the step a sweep of an op the baseline lacks adds (QA31: said nowhere)
         lines += [f"Sweep: {md_text(ab.sweep_note)}.", ""]
@@ -1626,7 +1751,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               "Δ = arm − baseline, paired by seed."
               + (" Leave-one-out: arm `-op` is the full recipe *without* that op, so `helps` means the recipe is better"
                  " without the op, and `hurts` means the op helps." if loo else ""), "",
-              "| arm | seeds | mean Δ | interval (level) | d_z | wins / ties / losses | P(beats) + ½·P(tie) on a new seed [95%, unadjusted] | MDE (80%) | p unadjusted | decision |",
+              "| arm | seeds | mean Δ | interval (level) | d_z | wins / ties / losses | P(beats) + ½·P(tie) on a new seed [95%, unadjusted] | MDE (80%, paired-t approx.) | p unadjusted | decision |",
               "|---|---:|---:|---|---:|---:|---|---:|---:|---|"]
     # one order of the arms in every table (and the forest and paired plots): a reader matches rows by position
     order = arm_order(s["arms"], pm["higher_is_better"])
@@ -1637,12 +1762,15 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                 if e["p_superior"] is not None else "—")
         wtl = "/".join(map(str, e["wins_ties_losses"])) if e.get("wins_ties_losses") else "—"
         lines.append(f"| {md_text(a['name'])} | {e['n_seeds']}{stop} | {num(e['mean_diff'], dec)} | {interval_cell(a, dec)} | {_fmt(e['d_z'])} | {wtl} | {psup} | {num(e['mde'], dec, sign=False)} | "
-                     f"{_fmt(e['p_value'], '.4f')} | **{a['decision']}** |")
+                     f"{_fmt(e['p_value'], '.4f')} | {decision_cell(a)} |")
     lines += ["", "Interval: the shifts the decision's own test does not reject — exact sign-flip test"
               + (", sequential" if d["adaptive"] else "") + ", at the arm's Holm level α/k, where k is the number of arms "
               "not yet declared when the arm was tested (Holm's step-down: each arm declared frees its share of α for the "
               "others, so levels differ between arms; level = 1 − α/k); it excludes "
-              "0 exactly when the arm is declared to help or hurt. d_z: mean Δ / sd of Δ (the paired effect size). "
+              "0 exactly when the arm is declared to help or hurt. The intervals are per arm, each at its own level: "
+              "they are not simultaneous (no joint coverage — all arms' intervals together cover their true Δ less "
+              "often than any one level says), and `equivalent` is read from the arm's own interval, outside the "
+              "family-wise guarantee of Holm's rule (which covers helps / hurts). d_z: mean Δ / sd of Δ (the paired effect size). "
               "wins / ties / losses: paired seeds on which the arm was better, equal, worse "
               f"({'higher' if pm['higher_is_better'] else 'lower'} being better). P(beats) + ½·P(tie): share of paired seeds "
               "the arm won, a tie counting half (so an arm that tied on every seed reads 0.50: read it with the counts), "
@@ -1650,12 +1778,16 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
               "share of wins, not the mean), so it can exclude 0.5 for an inconclusive arm. MDE: the true Δ this many "
               "seeds would detect with 80% power at "
               "the arm's level" + (" — the α the design has spent by the look where the arm stopped" if d["adaptive"] else "")
-              + " (t approximation; — where the exact test cannot reach that level with this many seeds, or every "
-              "difference is equal). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
+              + " (paired-t approximation, optimistic for the decision's exact sign-flip test with few seeds: at the "
+              "MDE shown its power is about 60–75% with 6–12 seeds, near 80% from about 20; — where the exact test "
+              "cannot reach that level with this many seeds, or every difference is equal). p unadjusted: single-look sign-flip p over the arm's seeds, for reference "
               "only — decisions use the " + ("sequential " if d["adaptive"] else "") + "Holm rule."
               + (" Means of arms stopped early are biased by the stopping: those stopped for efficacy tend to overstate "
                  "the effect, those stopped for futility to understate it; the intervals and decisions account for the "
                  "stopping, the means do not." if d["adaptive"] else "")]
+    if any(EXPLORATORY in (a.get("decision_label") or "") for a in s["arms"]):
+        lines += ["", f"**Exploratory verdicts** ({_capped([md_text(a['name']) for a in s['arms'] if EXPLORATORY in (a.get('decision_label') or '')])}): "
+                  + md_text(s["delta"].get("note") or DELTA_NOTE, code_spans=True)]
     lines += delta_zero_text(s["arms"], delta, dec)
     lines += tie_text(s["arms"], dec)
     unbounded = [a for a in s["arms"] if a["primary"]["n_seeds"] >= MIN_SEEDS and None in a["primary"]["ci"]]
@@ -1674,7 +1806,7 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     undecided = seeds_to_decide(s["arms"])
     if undecided:
         lines += ["", "To decide the inconclusive arms, if their observed Δ were the true one (paired t approximation, "
-                  "80% power at the arm's level; a fixed design with that many seeds, in a new --out: more seeds in this "
+                  "80% power at the arm's level — optimistic for the exact test: plan a few seeds more; a fixed design with that many seeds, in a new --out: more seeds in this "
                   "folder would test these arms a second time): "
                   + _capped([f"{md_code(name)} (Δ {num(m, dec)}, sd {num(sd, dec, sign=False)}) about {n} seeds"
                              for name, m, sd, n in undecided], sep="; ")

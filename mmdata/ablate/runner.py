@@ -80,13 +80,81 @@ CODE_COLUMNS = ("code", "mmdata_version", "torch")
 #: runs.parquet's text and integer columns, typed so whatever the runs hold: a folder whose runs all succeeded
 #: had ``error: null`` (Arrow's null type), one with a failure ``error: string``, and pandas, pyarrow and duckdb
 #: could not read the two together (QA round 23). Every other numeric column (the metrics, wall_s) is double.
+#: which of the dataset's splits the run trained on (``"1,2,3"`` for several), selected its epoch on and was
+#: tested on: the recipe's ``trainer.*_split`` or the options, resolved for the bundled trainer; null where a custom
+#: trainer was given none (its own choice). k-fold folders read together are told apart by them (QA34). Not named
+#: ``test_split``: a ``test_`` column is a metric
+SPLIT_COLUMNS = ("split_train", "split_val", "split_test")
 TEXT_COLUMNS = ("arm", "config_hash", "data_fingerprint", "status", *ALWAYS_COLUMNS, *CODE_COLUMNS, "correct_on_test",
-                "finished_at")
+                "finished_at", *SPLIT_COLUMNS)
 INT_COLUMNS = ("seed", "best_epoch")
+#: ``analysed``: whether the row is a run of the folder's configuration (config.resolved.yaml), the runs summary.json
+#: and report.md analyse (a failed one among the failures); false for a row kept from another configuration (QA34:
+#: after a rerun with a changed recipe two rows of one (arm, seed) were in the table and nothing said which counts)
+BOOL_COLUMNS = ("analysed",)
+#: what every run records beside the metrics (null for a failed run)
+TIME_COLUMNS = ("wall_s", "cpu_s")
+#: the bundled trainer's columns beside the metrics (null for a failed run)
+BUNDLED_COLUMNS = ("best_epoch", "correct_on_test")
 #: the files a job writes in OUT besides the report's (and ``configs/``'s kept configurations)
 RUN_FILES = ("runs.parquet", "config.resolved.yaml", "env.json")
 #: the analysis of the runs, rewritten at the end; stale once the runner starts new runs
 REPORT_FILES = ("summary.json", "report.md", "paired.csv", "forest.png", "paired.png", "robustness.png")
+#: where a rerun keeps the report it replaces: ``previous/<12 hex of its summary.json>/`` (with the
+#: config.resolved.yaml it was written with)
+PREVIOUS = "previous"
+
+
+def run_columns(ab: Ablation) -> tuple[str, ...]:
+    """The columns of runs.parquet whatever its runs hold (besides the keys and :data:`ALWAYS_COLUMNS`): the
+    metrics the trainer returns — the bundled trainer's for the card's classes, or for its ``trainer.target``'s
+    kind (the kind whose metrics hold the primary one) —, the primary metric of a custom trainer, the times, the
+    bundled trainer's ``best_epoch`` / ``correct_on_test``, the split roles and ``analysed``. Null where a run
+    has none (a failed run): a folder whose runs all failed has them too, so folders read together keep every
+    metric (QA34: ``pyarrow.dataset`` took the first file's schema and dropped the others' metrics).
+
+    Example:
+        >>> from mmdata.ablate.design import Ablation, Arm
+        >>> run_columns(Ablation(dataset={}, trainer={}, seeds=2, arms=[Arm("a", None)]))[:2]
+        ('test_accuracy', 'test_macro_f1')
+    """
+    from mmdata.ablate.design import CLASS_COLUMNS, TARGET_COLUMNS
+
+    col = ab.metric.column
+    if not ab.bundled:
+        metrics: tuple[str, ...] = (col,)
+    elif ab.trainer.get("target") is None:
+        metrics = CLASS_COLUMNS
+    else:
+        metrics = next((c for c in KIND_COLUMNS.values() if col in c), TARGET_COLUMNS)
+    return (*metrics, *TIME_COLUMNS, *(BUNDLED_COLUMNS if ab.bundled else ()), *SPLIT_COLUMNS, *BOOL_COLUMNS)
+
+
+def split_columns(ab: Ablation, data: str, storage_options: dict[str, Any] | None = None) -> dict[str, str | None]:
+    """Each run's :data:`SPLIT_COLUMNS`: the splits that play train, val and test. The bundled trainer's are
+    resolved against the dataset's card (train: every split not in another role, ``"1,2,3"``; none given: the
+    splits named train, val and test); a custom trainer's are what it was given (None: none, its own choice)."""
+    options = ("train_split", "val_split", "test_split")
+    given = {c: ab.trainer.get(k) for c, k in zip(SPLIT_COLUMNS, options)}
+
+    def text(v: Any) -> str | None:
+        return None if v is None else ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+    if ab.bundled:
+        given = {c: given[c] if given[c] is not None else c.split("_")[1] for c in SPLIT_COLUMNS}
+        if ab.trainer.get("train_split") is None and any(ab.trainer.get(k) is not None for k in ("val_split", "test_split")):
+            from mmdata.shards.index import load_card
+            from mmdata.train.config import split_roles
+
+            given["split_train"] = None  # every split in no other role: known from the card (not read: unknown)
+            try:
+                if data:
+                    roles = split_roles(data, load_card(data, storage_options), val_split=ab.trainer.get("val_split"),
+                                        test_split=ab.trainer.get("test_split"))
+                    given["split_train"] = roles["train"] if roles else None
+            except (MMDataError, OSError):  # checked before the runs already
+                pass
+    return {k: text(v) for k, v in given.items()}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -524,6 +592,73 @@ def _keep_replaced_config(out: Path, config: bytes, folder: str) -> str | None:
     return name
 
 
+def _read_config_bytes(out: Path) -> bytes | None:
+    """The folder's config.resolved.yaml as it is before this call replaces it (None: none)."""
+    try:
+        return (out / "config.resolved.yaml").read_bytes()
+    except OSError:
+        return None
+
+
+def _set_report_aside(out: Path, config: bytes | None, folder: str, mirror: Any) -> str | None:
+    """Move the folder's report files (:data:`REPORT_FILES`) into ``previous/<first 12 hex of the sha256 of its
+    summary.json, else report.md>/`` with ``config`` (the config.resolved.yaml they were written with), each by
+    an atomic rename, so a rerun that trains or changes the configuration never leaves the folder without its
+    last verdicts (QA34). Returns that folder relative to ``out`` (None: no report there). ``mirror``: an
+    object-store folder the kept files are uploaded to."""
+    import hashlib
+
+    have = [n for n in REPORT_FILES if (out / n).is_file()]
+    if not have:
+        return None
+    first = next((n for n in ("summary.json", "report.md") if n in have), have[0])
+    with _writing(f"{folder}/{first}", "keep the previous report from"):
+        name = f"{PREVIOUS}/{hashlib.sha256((out / first).read_bytes()).hexdigest()[:12]}"
+        dest = out / name
+        dest.mkdir(parents=True, exist_ok=True)
+        if config is not None:
+            atomic_write_bytes(dest / "config.resolved.yaml", config)
+        for n in have:
+            os.replace(out / n, dest / n)
+    if mirror is not None:
+        mirror.push([f"{name}/{n}" for n in (*have, *(("config.resolved.yaml",) if config is not None else ()))])
+    return name
+
+
+def _prune_superseded(out: Path, config: bytes, env: dict[str, Any], device: str, threads: int, mirror: Any,
+                      keep: str | None = None) -> None:
+    """Remove the reports kept in ``previous/`` that the report just written supersedes: written with this very
+    config.resolved.yaml, by runs of this code on this device and thread count (summary.json ``provenance``) —
+    the same configuration's earlier state (a resume). Reports of another configuration, code or machine stay;
+    one whose summary cannot say stays too, and ``keep`` (the one this call found its runs no longer analysed)."""
+    import shutil
+
+    try:
+        kept = sorted(p for p in (out / PREVIOUS).iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return
+    for p in kept:
+        if keep is not None and p.name == keep.rpartition("/")[2]:
+            continue
+        try:
+            if (p / "config.resolved.yaml").read_bytes() != config:
+                continue
+            prov = json.loads((p / "summary.json").read_text(encoding="utf-8")).get("provenance") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        codes = prov.get("codes")
+        if not isinstance(codes, dict) or set(codes) != {env["code"]} or str(prov.get("device")) != str(device) \
+                or prov.get("threads_per_run") != threads:
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        if mirror is not None:
+            mirror.remove([f"{p.relative_to(out).as_posix()}/{n}" for n in (*REPORT_FILES, "config.resolved.yaml")])
+    try:
+        (out / PREVIOUS).rmdir()  # only when empty
+    except OSError:
+        pass
+
+
 def _remove_leftovers(out: Path) -> list[Path]:
     """Remove the temp files a killed job left in ``out`` (SIGKILL or out of memory mid-write: nothing else ever
     removes them; QA: one stayed in a finished folder) — of the files this module and the report write, and of
@@ -669,14 +804,16 @@ def one_row_per_run(rows: list[dict[str, Any]], where: str) -> tuple[list[dict[s
                                      f"{first['arm']!r}, seed {first['seed']}): the last row of each run is analysed")
 
 
-def save_runs(out: Path, rows: list[dict[str, Any]], shown: str | None = None) -> None:
-    """Write ``out/runs.parquet`` atomically; a failed write is an MMDataError naming it."""
+def save_runs(out: Path, rows: list[dict[str, Any]], shown: str | None = None, columns: Sequence[str] = ()) -> None:
+    """Write ``out/runs.parquet`` atomically; a failed write is an MMDataError naming it. ``columns``: written
+    whatever the rows hold (null where a row has none; :func:`run_columns`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows = sorted(rows, key=lambda r: (r["arm"], r["seed"]))
-    # the columns a reader looks up are there when every run succeeded too (null then: QA, df.error raised)
-    cols = sorted({k for r in rows for k in r} | set(ALWAYS_COLUMNS))
+    # the columns a reader looks up are there when every run succeeded too (null then: QA, df.error raised), and
+    # the metrics when every run failed (QA34)
+    cols = sorted({k for r in rows for k in r} | set(ALWAYS_COLUMNS) | set(columns))
     table = {}
     for c in cols:
         values = [r.get(c) for r in rows]
@@ -696,6 +833,8 @@ def _column_type(name: str, values: list[Any]) -> Any:
         return pa.string()
     if name in INT_COLUMNS:
         return pa.int64()
+    if name in BOOL_COLUMNS:
+        return pa.bool_()
     given = [v for v in values if v is not None]
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in given):  # also a column of only nulls
         return pa.float64()
@@ -1138,6 +1277,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         else:  # re-analysis from the folder alone: the runs' data fingerprint, checked below that none must train
             data, fingerprint = "", _recorded_fingerprint(ab, every, env["code"])
         ab.dataset = {**ab.dataset, "fingerprint": fingerprint}  # config.resolved.yaml pins the data the runs used
+        splits = split_columns(ab, data, storage_options)
+        columns = run_columns(ab)
         config = yaml.safe_dump(ab.resolved(), sort_keys=False).encode()
         remote = {"storage_options": storage_options} if is_remote(data) and storage_options else {}
         design = ab.design()
@@ -1180,6 +1321,17 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                         "(the dataset was not read)")
             warn(said[-1])
         prev_env = _read_env(out)
+        old_config = _read_config_bytes(out)
+        aside = None
+        if any(r.get("analysed") is not False for r in stale):
+            # rows the folder's last report may have analysed are no longer analysed (another recipe, data, code,
+            # device): its verdicts are kept aside before anything replaces them (QA34: an upgrade's rerun lost them)
+            aside = _set_report_aside(out, old_config, folder, mirror)
+            if aside:
+                said.append(f"the previous report (summary.json, report.md and its figures) analysed runs this "
+                            f"configuration does not: kept in {folder}/{aside}/ with the config.resolved.yaml it was "
+                            "written with (its runs stay in runs.parquet, analysed: false)")
+                warn(said[-1])
         if stale:
             kept = _keep_replaced_config(out, config, folder)
             said.append(f"{len(stale)} run{'s' * (len(stale) > 1)} in {folder}/runs.parquet come from another "
@@ -1241,7 +1393,9 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                     saved["timer"].cancel()
                     saved["timer"] = None
                 began = time.monotonic()
-                save_runs(out, stale + rows, shown)
+                marked = [{**r, "analysed": False} for r in stale]
+                marked += [{**r, **{k: v for k, v in splits.items() if r.get(k) is None}, "analysed": True} for r in rows]
+                save_runs(out, marked, shown, columns)
                 if mirror is not None:
                     mirror.push(["runs.parquet"])
                 saved.update(at=time.monotonic(), dirty=False, cost=time.monotonic() - began)
@@ -1264,13 +1418,12 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         def unclaim_report() -> None:
             # New runs make summary.json and report.md stale (an interrupted resume with more seeds left
             # them saying "complete" with the old verdicts next to the new config and runs). They are
-            # removed when new work starts, rather than rewritten on a stop: that holds for SIGKILL and
-            # crashes too, and a Ctrl-C stays prompt (no statistics or plots drawn while stopping). The
-            # analysis is a function of runs.parquet: a rerun writes it again.
+            # moved out of the folder when new work starts, rather than rewritten on a stop: that holds for
+            # SIGKILL and crashes too, and a Ctrl-C stays prompt (no statistics or plots drawn while stopping).
+            # Moved into previous/, not deleted: the verdicts stay readable until this configuration's own
+            # report replaces them (then removed: _prune_superseded), or for good when it never does (QA34).
             if not unclaim["done"]:
-                for name in REPORT_FILES:
-                    with _writing(f"{folder}/{name}", "remove the stale"):
-                        (out / name).unlink(missing_ok=True)
+                _set_report_aside(out, old_config, folder, mirror)
                 if mirror is not None:
                     mirror.remove(list(REPORT_FILES))
                 unclaim["done"] = True
@@ -1280,7 +1433,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         slot = {(r["arm"], int(r["seed"])): i for i, r in enumerate(rows)}
 
         def finished(row: dict[str, Any]) -> None:
-            row = {**row, **stamp, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            row = {**row, **stamp, **splits, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             with lock:
                 trained["runs"] += 1
                 at = slot.setdefault((row["arm"], int(row["seed"])), len(rows))
@@ -1360,6 +1513,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         with _writing(f"the report (summary.json, report.md, plots) into {shown}"):
             summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots,
                                    warnings=said, provenance=provenance(rows, _read_env(out) or prev_env))
+        _prune_superseded(out, config, env, device, threads, mirror, keep=aside)
         for w in summary["warnings"][len(said):]:  # what the analysis found
             warn(w)
         if mirror is not None:

@@ -59,24 +59,30 @@ class Design:
     #: arms the futility rule spares until the first look that can decide (the controls: an ``identity``
     #: control stopped before any verdict was possible checks nothing — the demo's stopped at 8 of 11 seeds)
     keep: tuple[str, ...] = ()
+    #: arms known before any run to test nothing (an ``identity`` control whose baseline draws nothing): outside the
+    #: Holm family, as a failed arm, so they cost the other arms no α (QA34: one such slot turned 7-seed verdicts
+    #: into "inconclusive by design")
+    outside: tuple[str, ...] = ()
 
     @classmethod
-    def fixed(cls, seeds: int, alpha: float = ALPHA) -> Design:
-        return cls(Looks((seeds,)), adaptive=False, alpha=alpha, futility=0.0)
+    def fixed(cls, seeds: int, alpha: float = ALPHA, outside: tuple[str, ...] = ()) -> Design:
+        return cls(Looks((seeds,)), adaptive=False, alpha=alpha, futility=0.0, outside=tuple(outside))
 
     @classmethod
     def sequential(cls, max_seeds: int, looks: tuple[int, ...] | None = None, alpha: float = ALPHA,
-                   futility: float = FUTILITY, spending: str = "hsd", keep: tuple[str, ...] = ()) -> Design:
+                   futility: float = FUTILITY, spending: str = "hsd", keep: tuple[str, ...] = (),
+                   outside: tuple[str, ...] = ()) -> Design:
         lk = Looks(tuple(looks) if looks else default_looks(max_seeds).sizes, spending)
         if lk.max != max_seeds:
             raise ValueError(f"the last look ({lk.max}) must equal the maximum seeds per arm ({max_seeds})")
-        return cls(lk, adaptive=True, alpha=alpha, futility=futility, keep=tuple(keep))
+        return cls(lk, adaptive=True, alpha=alpha, futility=futility, keep=tuple(keep), outside=tuple(outside))
 
     def to_dict(self) -> dict[str, Any]:
         return {"adaptive": self.adaptive, "looks": list(self.looks.sizes), "alpha": self.alpha,
                 "futility": self.futility if self.adaptive else None,
                 "spending": SPENDING_NAMES[self.looks.spending] if self.adaptive else None,
-                **({"futility_spares": list(self.keep)} if self.adaptive and self.keep else {})}
+                **({"futility_spares": list(self.keep)} if self.adaptive and self.keep else {}),
+                **({"outside_holm": list(self.outside)} if self.outside else {})}
 
 
 @dataclass
@@ -123,12 +129,14 @@ def walk(diffs: Mapping[str, Mapping[int, float]], design: Design, looks_done: i
     m = len(diffs)
     names = list(diffs)
     levels = [design.alpha / s for s in range(1, m + 1)]
+    outside = set(design.outside)
     cross = dict(cross or {})
     todo = [n for n in names if n not in cross or cross[n].shape[1] < looks_done]
     cross.update(zip(todo, _crossings([diffs[n] for n in todo], lk, levels, [looks_done] * len(todo))))
     state = State({n: ArmState() for n in names}, looks_done)
     # the look from which futility may stop a kept arm (a control): the first at which it could be decided
-    spared = (first_deciding_look(lk, design.alpha / max(m, 1)) or 1) if design.keep and design.adaptive else 1
+    in_family = max(m - len(outside & set(names)), 1)
+    spared = (first_deciding_look(lk, design.alpha / in_family) or 1) if design.keep and design.adaptive else 1
     for j in range(looks_done):
         for name in names:  # every run of the look tried and fewer than 2 paired seeds: the arm's runs fail
             st = state.arms[name]
@@ -136,7 +144,8 @@ def walk(diffs: Mapping[str, Mapping[int, float]], design: Design, looks_done: i
                 st.status, st.stopped_at, st.looks = "failed", lk.sizes[j], j + 1
         # a failed arm leaves the Holm family: it holds no slot the others' levels pay for (its runs
         # failing says nothing of its effect); a rerun retries its runs, and the replay takes it back
-        keep = [i for i, name in enumerate(names) if state.arms[name].status != "failed"]
+        # an arm known not to test anything (design.outside) holds none either: it runs, but is never declared
+        keep = [i for i, name in enumerate(names) if state.arms[name].status != "failed" and name not in outside]
         by = np.zeros((len(keep), len(keep)), dtype=bool)
         for row, i in enumerate(keep):
             st = state.arms[names[i]]
