@@ -44,7 +44,8 @@ def evaluate(
                        "without a prediction: error (refuse the file) or wrong (scored as a wrong prediction, counted).")
                        ] = "error",
     class_map: Annotated[Optional[list[str]], typer.Option("--class-map", help="NAME=DATA_NAME: a class of the run "
-                         "(RUN_NAME) or of the predictions (SUBMISSION_NAME) spelt otherwise than DATA's (repeat it).")
+                         "(RUN_NAME) or of the predictions (SUBMISSION_NAME) spelt otherwise than DATA's (repeat it, or "
+                         "a=b,c=d; a name with a comma: give that pair alone).")
                          ] = None,
     compare: Annotated[Optional[Path], typer.Option(help="Submissions: another predictions file or folder scored on the "
                        "same samples: paired differences (bootstrap interval and p) and McNemar's exact test.")] = None,
@@ -109,7 +110,9 @@ def evaluate(
             names = sorted(valued, key=lambda k: (-per[k]["support"], k))[:rows]
         shown = f" (the {len(names)} most frequent of {len(per)})" if len(names) < len(per) else ""
         pc = table(noun, "precision", "recall", "F1", *(("AP",) if kind == "multilabel" else ()), "support",
-                   title=f"{split}, per {noun} of the run{shown}")
+                   title=f"{split}, per {noun} (the run's and the data's unknown ones){shown}"
+                   if r.get("unknown_classes") and r.get("unknown_classes_scored") == "wrong"
+                   else f"{split}, per {noun} of the run{shown}")
         for name in names:
             c = per[name]
             pc.add_row(*(escape(v) for v in (card_text(name), *(_ratio(c[k]) for k in (
@@ -130,10 +133,11 @@ def evaluate(
     if r.get("ids_match") is False:
         console.print(f"classes matched by name: {card_text(r['data'])}'s class ids are not the run's (class_map in "
                       "--json)", highlight=False)
-    if (r.get("in_sample") or {}).get("by", "") is None and r.get("run_data_fingerprint"):
+    if (r.get("in_sample") or {}).get("by", "") is None:
         # said, not warned: an outside test set is the usual case, but a reader of the README expects the check
-        console.print(f"in-sample check: not done ({card_text(r['data'])} is neither the run's dataset nor traced to "
-                      "it through --split-from: in_sample.by is null)", highlight=False)
+        why = r.get("in_sample_not_done") or "no relation to the run's dataset found"
+        console.print(f"in-sample check: not done for {card_text(r['data'])}: {escape(why)} (in_sample.by is null)",
+                      highlight=False)
     if out is not None:
         console.print(f"outputs in {escape(one_line_path(out))}", highlight=False)
     for w in r.get("warnings", []):
@@ -183,7 +187,7 @@ def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float],
     n = r["samples"][sp]
     t = _scores_table("classes", f"{card_text(r['predictions'])} on {card_text(r['data'])}")
     notes = [f"{n[k]} {k.replace('_', ' ')}" for k in ("missing", "unknown_prediction", "no_prediction") if n[k]]
-    t.add_row(sp, *(_num(r[sp].get(k)) for k in SCORE_COLUMNS["classes"]),
+    t.add_row(sp, *(_num(r["scores"].get(k)) for k in SCORE_COLUMNS["classes"]),
               f"{n['scored']} of {n['samples']}" + (f" ({', '.join(notes)}: wrong)" if notes else ""))
     console.print(t)
     c = (r.get("ci") or {}).get(sp)
@@ -208,16 +212,11 @@ def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float],
 
 
 def _class_map(pairs: Optional[list[str]]) -> dict[str, str] | None:
-    """--class-map RUN=DATA (repeated or comma-separated) as a dict; a pair without '=' is refused."""
-    if not pairs:
-        return None
-    out: dict[str, str] = {}
-    for part in (p for given in pairs for p in given.split(",")):
-        a, eq, b = part.partition("=")
-        if not eq or not a.strip() or not b.strip():
-            raise typer.BadParameter(f"expected RUN_NAME=DATA_NAME, got {part!r}", param_hint="--class-map")
-        out[a.strip()] = b.strip()
-    return out
+    """--class-map RUN=DATA (repeated or comma-separated) as a dict, the syntax of a submission's map (one parser:
+    a name holding a comma is given as its own pair); a pair without '=' or a name mapped twice is refused."""
+    from mmdata.train.submissions import parse_class_map
+
+    return parse_class_map(pairs) or None
 
 
 def register(app: typer.Typer) -> None:

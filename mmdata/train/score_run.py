@@ -32,7 +32,11 @@ for beside the next) and its fingerprint is the run's; when the lineage reaches 
 by split name (``--split-from`` kept the splits), said as probable. The run's dataset is also looked for among
 ``data``'s neighbours by its fingerprint (a participant's training data beside the benchmark's, an ``mmdata
 augment`` output of ``data``, whose ``aug_source`` keys name ``data``'s samples) or given as ``train_data``.
-When nothing was checked, ``in_sample``'s counts are null, never 0 (QA34 leaderboard #4, analyst D8).
+A key is evidence only along the ``--split-from`` lineage; a dataset found otherwise is matched by member bytes only,
+and an augment's ``aug_source`` counts only when it was made from ``data`` or a version on its lineage (QA34 review
+B1-1: an unrelated set with the same key scheme beside ``data`` marked every test sample "seen").
+When nothing was checked, ``in_sample``'s counts are null, never 0 (QA34 leaderboard #4, analyst D8), and the
+report's ``in_sample_not_done`` says why (and names ``--train-data``).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import os
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -58,13 +62,18 @@ DATA_LABEL = "data_label"
 UNKNOWN_CLASS = -2
 #: what an evaluation writes into ``out``
 EVAL_OUTPUTS = ("metrics.json", "predictions.parquet")
+#: the key under which :func:`_in_sample` hands over why it checked nothing (the report's ``in_sample_not_done``)
+WHY = "_why"
 #: what :func:`evaluate_run` does with labelled samples of a class the run does not know (``unknown``)
 UNKNOWN_MODES = ("wrong", "leave-out", "error")
 #: the result's own keys: a split of one of these names keeps its scores under ``scores`` only (QA34 analyst D1)
 RESULT_KEYS = frozenset({"run", "data", "split", "scores", "per_class", "samples", "classes", "target", "class_map",
                          "unknown_classes", "unknown_classes_scored", "absent_classes", "ids_match", "reordered",
-                         "robustness", "skipped", "warnings", "in_sample", "data_fingerprint", "run_data_fingerprint",
-                         "versions"})
+                         "robustness", "skipped", "warnings", "in_sample", "in_sample_not_done", "data_fingerprint",
+                         "run_data_fingerprint", "versions",
+                         # what --json's envelope adds (mmdata.cli.common.print_json keeps a result's own key:
+                         # QA34 review B1-6)
+                         "ok", "exit_code", "error", "schema"})
 
 
 def class_key(name: Any) -> str:
@@ -185,6 +194,82 @@ class _Widened(torch.nn.Module):
         return torch.cat([z, z.new_full((z.shape[0], self.extra), low)], 1)
 
 
+def _index_label_counts(data: Path, splits: Sequence[str], data_names: Sequence[str],
+                        which: Sequence[int]) -> dict[str, int]:
+    """The labelled samples of ``splits`` per dataset class of ``which`` (ids), from ``index.parquet``'s ``label``
+    (no media read); {} when the index has no ``label`` column (then counted while scoring)."""
+    from mmdata.train.outputs import index_columns
+
+    try:
+        labels = index_columns(data, splits, ["label"])["label"].values()
+    except (KeyError, ValueError, OSError, MMDataError):
+        return {}
+    from collections import Counter
+
+    n = Counter(int(y) for y in labels if y is not None)
+    return {data_names[i]: n[i] for i in which if n[i]}
+
+
+def _refuse_unknown(held: Mapping[str, int], named: str, split: str, run_names: Sequence[str]) -> None:
+    """Raise for labelled samples of classes the run does not know (``held``: name -> samples) under
+    ``unknown="error"``; nothing when there are none."""
+    if not held:
+        return
+    raise MMDataError(
+        f"{named} ({split}): {sum(held.values())} labelled samples of {len(held)} class"
+        f"{'es' * (len(held) != 1)} the run does not know ("
+        + ", ".join(f"{n!r}: {c}" for n, c in held.items())
+        + f"; the run's classes: {_show(list(run_names))}); unknown='error' (--unknown-classes error) refuses "
+        "them: map a spelling onto the run's class with class_map= (--class-map RUN=DATA), or score them "
+        "as errors (unknown='wrong', the default)")
+
+
+def _tag_map(pairs: Mapping[str, str] | None, run_labels: Sequence[str], run_dir: Path) -> dict[str, str]:
+    """A label-set run's ``class_map`` (the run's label -> the data's) as data label -> run label; a key that is
+    not one of the run's labels, or a data label given twice, is refused."""
+    if not pairs:
+        return {}
+    if not isinstance(pairs, Mapping):
+        raise MMDataError(f"class_map (--class-map): expected a mapping of the run's labels to the data's, got "
+                          f"{type(pairs).__name__}")
+    theirs = {class_key(n): str(n) for n in run_labels}
+    out: dict[str, str] = {}
+    for a, b in pairs.items():
+        if class_key(a) not in theirs:
+            raise MMDataError(f"class_map (--class-map) {a!r}={b!r}: {a!r} is not a label of the run in {run_dir}; "
+                              f"its labels: {_show(list(run_labels), 20)}")
+        if class_key(b) in out:
+            raise MMDataError(f"class_map (--class-map): the data's label {b!r} is given twice")
+        out[class_key(b)] = theirs[class_key(a)]
+    return out
+
+
+def _retagged(batches: Any, goal: Any, tag_map: Mapping[str, str], unknown: dict[str, int]) -> Iterator[Batch]:
+    """A label-set run's ``batches`` with each sample's labels spelt as the run spells them (``tag_map``: data
+    label -> run label; new metadata dicts, the loader's untouched); ``unknown`` counts, per label the run does
+    not know, the samples holding it (QA34 review B1-2: they were dropped without a word)."""
+    from mmdata.train.targets import META_FIELD, _labels_of, _missing
+
+    known = set(goal.names)
+    for batch in batches:
+        if META_FIELD not in batch:
+            yield batch
+            continue
+        metas = []
+        for meta in batch[META_FIELD]:
+            value = meta.get(goal.key) if isinstance(meta, Mapping) else None
+            names = None if _missing(value) else _labels_of(value)
+            if names is None:
+                metas.append(meta)
+                continue
+            names = [tag_map.get(class_key(n), n) for n in names]
+            for n in dict.fromkeys(names):
+                if n not in known:
+                    unknown[n] = unknown.get(n, 0) + 1
+            metas.append({**meta, goal.key: names})
+        yield batch.replace(**{META_FIELD: metas})
+
+
 def _renamed(data_names: Sequence[str], run_names: Sequence[str], pairs: Mapping[str, str] | None, named: str,
              run_dir: Path) -> list[str]:
     """``data_names`` spelt as the run spells them, by ``pairs`` (the run's name -> the dataset's: ``class_map``),
@@ -205,8 +290,20 @@ def _renamed(data_names: Sequence[str], run_names: Sequence[str], pairs: Mapping
         if class_key(b) not in mine:
             raise MMDataError(f"class_map (--class-map) {a!r}={b!r}: {named} has no class {b!r}; its classes: "
                               f"{_show(list(data_names), 20)}")
+        if class_key(b) in fixed:  # last wins would silently merge two run classes' samples (QA34 review B1-3)
+            raise MMDataError(f"class_map (--class-map): {named}'s class {b!r} is given twice ({fixed[class_key(b)]!r}"
+                              f"={b!r} and {a!r}={b!r}): one data class is one run class")
         fixed[class_key(b)] = str(a)
-    return [fixed.get(class_key(n), n) for n in data_names]
+    out = [fixed.get(class_key(n), n) for n in data_names]
+    first: dict[str, str] = {}
+    for n, r in zip(data_names, out):
+        other = first.setdefault(class_key(r), str(n))
+        if other != str(n):  # two data classes as one run class: the one's samples predicted as the other count right
+            raise MMDataError(f"class_map (--class-map): {named}'s classes {other!r} and {n!r} would both be the run's "
+                              f"class {r!r}, merging their samples (a prediction of the one scored right for the "
+                              f"other); map one data class onto each run class (a swap such as "
+                              "cat=dog,dog=cat is fine)")
+    return out
 
 
 def _target(metrics: dict[str, Any]) -> Any:
@@ -430,6 +527,9 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
                             + ",".join(f"{b}={a}" for a, b in list(mapping["case"].items())[:4])
                             + ") or re-shard with --labels listing the run's names to score them as the run's classes")
     else:
+        if goal.kind == "regression" and (class_map or unknown != "wrong"):  # QA34 review B1-2: not silently ignored
+            raise MMDataError(f"class_map (--class-map) / unknown (--unknown-classes) apply to class and label-set "
+                              f"runs; the run in {run_dir} predicts the number {goal.key!r} (regression)")
         lacks = _target_key_missing(named, goal.key, card, run_dir, split)
         if lacks:
             warnings.append(lacks)
@@ -440,6 +540,15 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
     for k, i in enumerate(widened):
         extended[i] = len(run_names) + k
     ids = torch.tensor(extended or [-1], dtype=torch.int64)
+    # what can be refused is refused before the model runs (QA34 review B1-5): a train_data that is not the run's
+    # data, labelled samples of an unknown class under unknown="error" (counted from the index's labels)
+    given = None if train_data is None else Path(unless_file_url(train_data))
+    if given is not None:
+        _check_train_data(metrics, given)
+    in_sample = _in_sample(metrics, card, Path(data), names_read, n_split, given)  # cards and indexes only
+    why_unchecked = in_sample.pop(WHY, None)
+    if unknown == "error" and widened:
+        _refuse_unknown(_index_label_counts(data, names_read, data_names, widened), named, split, run_names)
     counts = np.zeros(max(len(data_names), 1), dtype=np.int64)
     field = "label" if goal.kind == "classes" else META_FIELD
     fields = dataset_fields(card)
@@ -452,7 +561,12 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
                            device=dev, modalities=wanted, num_workers=num_workers,
                            **({"on_error": on_error} if on_error != "raise" else {}))
     have = dict.fromkeys(mods, 0)
-    batches = _counted(_remapped(loader, ids, counts) if goal.kind == "classes" else loader, have)
+    tags: dict[str, int] = {}  # a label-set run: the data's tags the run does not know, with their samples
+    if goal.kind == "multilabel" and not goal.boolean:
+        tag_map = _tag_map(class_map, goal.names, run_dir)
+        batches = _counted(_retagged(loader, goal, tag_map, tags), have)
+    else:
+        batches = _counted(_remapped(loader, ids, counts) if goal.kind == "classes" else loader, have)
     writer = None
     made = _made(out_dir) if out_dir is not None else []  # removed again if the evaluation fails
     if out_dir is not None:
@@ -479,16 +593,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         result = evaluate(model, batches, scored_as, modalities=mods, robustness=robustness,
                           seed=int((metrics.get("config") or {}).get("seed", 0)), names=score_names,
                           sink=writer, split=split)
-        if unknown == "error" and mapping is not None:
-            held = {data_names[i]: int(counts[i]) for i in widened if counts[i]}
-            if held:
-                raise MMDataError(
-                    f"{named} ({split}): {sum(held.values())} labelled samples of {len(held)} class"
-                    f"{'es' * (len(held) != 1)} the run does not know ("
-                    + ", ".join(f"{n!r}: {c}" for n, c in held.items())
-                    + f"; the run's classes: {_show(run_names)}); unknown='error' (--unknown-classes error) refuses "
-                    "them: map a spelling onto the run's class with class_map= (--class-map RUN=DATA), or score them "
-                    "as errors (unknown='wrong', the default)")
+        if unknown == "error" and mapping is not None:  # the index could not tell before
+            _refuse_unknown({data_names[i]: int(counts[i]) for i in widened if counts[i]}, named, split, run_names)
         predictions = writer.finish() if writer is not None else None
         if predictions is not None:
             # worker processes hand batches over as they finish: the rows in the dataset's order, as -j 0 and the
@@ -499,6 +605,21 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
             writer.abort()
         _unmake(made)
         raise
+    if tags:
+        held = dict(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0])))
+        said = (f"{len(held)} {goal.key!r} label{'s' * (len(held) != 1)} of {named} ({split}) the run does not know ("
+                + ", ".join(f"{n!r}: {c} sample{'s' * (c != 1)}" for n, c in list(held.items())[:10])
+                + (", ..." if len(held) > 10 else "") + f"; the run's labels: {_show(goal.names)})")
+        if unknown == "error":
+            if predictions is not None:
+                Path(predictions).unlink(missing_ok=True)
+            _unmake(made)
+            raise MMDataError(f"{said}; unknown='error' (--unknown-classes error) refuses them: map a spelling onto "
+                              "the run's label with class_map= (--class-map RUN=DATA)")
+        # QA34 review B1-2: said, not silent; scoring them as missed positives is not done yet
+        warnings.append(f"{said} left out of every score: the model cannot predict them, so a sample's other labels "
+                        "are scored and these are not (the scores are higher than if they counted as missed "
+                        "positives); map a spelling onto the run's label with class_map= (--class-map RUN=DATA)")
     unknown_n = {n: int(counts[i]) for i, n in enumerate(data_names) if mapping and mapping["ids"][i] < 0}
     n_unknown = sum(unknown_n.values())
     skipped = dict(sorted(getattr(loader, "skipped", {}).items()))
@@ -516,7 +637,9 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
                "only its hidden split has: shard it with --labels listing every class)")
         if widened:
             warnings.append(f"{said} scored as wrong (the model cannot predict them): every score counts them, each "
-                            f"such class has a per-class row of recall 0{fix}")
+                            "such class has a per-class row of recall 0; the NLL counts each at -log(1e-12) = 27.6 "
+                            "nats (probability 0 clamped: a convention, not the model's; scikit-learn's log_loss "
+                            f"clips at float64 eps, 36.0 nats){fix}")
         else:
             warnings.append(f"{said} left out of every score (unknown='leave-out'): the scores are of the run's "
                             f"classes only and higher than over every labelled sample ({samples['scored']} of "
@@ -560,8 +683,6 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
     if skipped:
         warnings.append(f"{sum(skipped.values())} {split} samples did not decode and were left out (--on-error skip): "
                         + ", ".join(f"{why}: {n}" for why, n in skipped.items()))
-    in_sample = _in_sample(metrics, card, Path(data), names_read, n_split,
-                           None if train_data is None else Path(unless_file_url(train_data)))
     if in_sample["train"] or in_sample["val"]:
         warnings.append(_in_sample_warning(in_sample, metrics, named, split))
     report: dict[str, Any] = {
@@ -573,6 +694,9 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         **({"classes": {"num_classes": len(run_names), "names": run_names}} if goal.kind == "classes"
            else {"target": metrics.get("target")}),
     }
+    if tags or (goal.kind == "multilabel" and class_map):
+        report["unknown_classes"] = dict(sorted(tags.items()))  # samples holding each unknown label
+        report["unknown_classes_scored"] = "left out"
     if mapping is not None:
         report["class_map"] = {n: (run_names[i] if i >= 0 else None) for n, i in zip(data_names, mapping["ids"])}
         report["unknown_classes"] = unknown_n
@@ -586,6 +710,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         report["skipped"] = skipped
     report["warnings"] = warnings
     report["in_sample"] = in_sample
+    if in_sample["by"] is None:  # why it was not checked, and the remedy (QA34 review B1-7, B1-8)
+        report["in_sample_not_done"] = why_unchecked
     report["data_fingerprint"] = card.get("fingerprint")
     report["run_data_fingerprint"] = metrics.get("data_fingerprint")
     report["versions"] = software()
@@ -736,6 +862,16 @@ def _fingerprint(folder: Path) -> str | None:
         return None
 
 
+def _neighbours(parent: Path) -> list[Path] | None:
+    """The dataset folders in ``parent`` (holding a dataset.json), sorted; None when there are more than
+    :data:`NEIGHBOURS` (each would cost a card read) or ``parent`` cannot be listed."""
+    try:
+        near = sorted(p for p in parent.iterdir() if p.is_dir() and (p / "dataset.json").is_file())
+    except OSError:
+        return None
+    return near if len(near) <= NEIGHBOURS else None
+
+
 def _beside(folder: Path, name: Any, want: str) -> Path | None:
     """The dataset folder beside ``folder`` whose card has the fingerprint ``want``: the one called ``name`` (the
     ``split_from`` name: the version's card name, its folder's name unless sharded ``--name``), else any neighbour
@@ -744,63 +880,96 @@ def _beside(folder: Path, name: Any, want: str) -> Path | None:
     if isinstance(name, str) and name and "/" not in name and name not in (".", ".."):
         if (parent / name).resolve() != folder and _fingerprint(parent / name) == want:
             return parent / name
-    try:
-        near = sorted(p for p in parent.iterdir() if p.is_dir() and (p / "dataset.json").is_file())
-    except OSError:
-        return None
-    if len(near) > NEIGHBOURS:
-        return None
-    return next((p for p in near if p.resolve() != folder and p.name != name and _fingerprint(p) == want), None)
+    near = _neighbours(parent)
+    return next((p for p in near or () if p.resolve() != folder and p.name != name and _fingerprint(p) == want),
+                None)
+
+
+class _Found(NamedTuple):
+    """Where :func:`_run_dataset` found the run's dataset and what a match against it may use."""
+
+    #: the run's dataset folder (None: not found)
+    folder: Path | None
+    #: ``data``'s ``--split-from`` lineage reaches the run's dataset (its splits and keys are the run's)
+    lineage: bool
+    #: the fingerprints of ``data`` and the versions its lineage walk passed: an augment made from one of them names
+    #: ``data``'s samples in ``aug_source``
+    ancestry: frozenset[str]
+    #: why nothing was checked, when ``folder`` is None and ``lineage`` is False (a reader's "not done" line)
+    why: str | None = None
 
 
 def _run_dataset(metrics: dict[str, Any], card: dict[str, Any], data: Path,
-                 train_data: Path | None = None) -> tuple[Path | None, bool]:
+                 train_data: Path | None = None) -> _Found:
     """The run's own dataset folder, when it can be found and is the version the run trained on (its card's
-    fingerprint is the run's ``data_fingerprint``): ``metrics.json`` ``data`` (a path a trainer recorded), or
-    an earlier version of ``data`` along its ``--split-from`` lineage (each card's ``split_from``: the
-    fingerprint and name of the version it kept the splits of), looked for beside each version
-    (:func:`_beside`), up to :data:`LINEAGE_STEPS` back. Only cards are read. Second: whether the lineage
-    reaches the run's dataset (``data`` derives from it, kept its splits) though the folder was not found.
-    ``train_data`` (given by the caller) comes first and must be the run's data; then the recorded path; then
-    any neighbour of ``data`` with the run's fingerprint (a participant's training data beside the benchmark's,
-    an ``mmdata augment`` output of ``data``: QA34 leaderboard #4, analyst D8); then the lineage."""
+    fingerprint is the run's ``data_fingerprint``), and whether ``data`` derives from it. ``train_data`` (given by
+    the caller) must be the run's data (refused otherwise) and comes first; then an earlier version of ``data``
+    along its ``--split-from`` lineage (each card's ``split_from``: the fingerprint and name of the version it kept
+    the splits of), looked for beside each version (:func:`_beside`), up to :data:`LINEAGE_STEPS` back; then the
+    path ``metrics.json`` ``data`` records; then any neighbour of ``data`` with the run's fingerprint (a
+    participant's training data beside the benchmark's, an ``mmdata augment`` output of ``data``: QA34 leaderboard
+    #4, analyst D8). Only cards are read. ``lineage``: the walk reached the run's fingerprint — only then does a
+    shared sample key mean a shared sample (QA34 review B1-1: between unrelated datasets ``cat/000`` means nothing)."""
     from mmdata.shards.index import load_card
 
     want = metrics.get("data_fingerprint")
     if train_data is not None:
-        got = _fingerprint(train_data)
-        if not want or got != want:
-            raise MMDataError(f"train_data (--train-data) {train_data}: not the data the run trained on (its "
-                              f"fingerprint is {got or 'unreadable: no dataset.json'}, the run's data_fingerprint "
-                              f"{want or 'is not recorded'}): give the dataset folder the run was trained on")
-        return train_data, False
+        _check_train_data(metrics, train_data)
+    here = data.resolve()
+    ancestry = {card["fingerprint"]} if isinstance(card.get("fingerprint"), str) else set()
+    found, reached, seen, step = None, False, {here}, card
+    for _ in range(LINEAGE_STEPS if want else 0):
+        origin = step.get("split_from")
+        if not isinstance(origin, dict) or not isinstance(origin.get("fingerprint"), str):
+            break
+        ancestry.add(origin["fingerprint"])
+        at = _beside(here, origin.get("name"), origin["fingerprint"])
+        if origin["fingerprint"] == want:
+            found, reached = at, True
+            break
+        if at is None or at.resolve() in seen:
+            break
+        try:
+            step, here = load_card(at, shard_lists=False), at.resolve()
+        except (OSError, ValueError, MMDataError):
+            break
+        seen.add(here)
+    lineage = frozenset(ancestry)
+    if train_data is not None:
+        return _Found(train_data, reached, lineage)
     if not want:
-        return None, False
+        return _Found(None, False, lineage, "the run's metrics.json records no data_fingerprint")
+    if found is not None:
+        return _Found(found, True, lineage)
     here = data.resolve()
     for recorded in (metrics.get("data"), (metrics.get("config") or {}).get("data")):
         if isinstance(recorded, str) and "://" not in recorded:
             t = Path(recorded)
             if t.resolve() != here and _fingerprint(t) == want:
-                return t, False
+                return _Found(t, reached, lineage)
     near = _beside(here, None, want)
     if near is not None:
-        return near, False
-    seen = {here}
-    for _ in range(LINEAGE_STEPS):
-        origin = card.get("split_from")
-        if not isinstance(origin, dict) or not isinstance(origin.get("fingerprint"), str):
-            return None, False
-        found = _beside(here, origin.get("name"), origin["fingerprint"])
-        if origin["fingerprint"] == want:
-            return found, found is None
-        if found is None or found.resolve() in seen:
-            return None, False
-        try:
-            card, here = load_card(found, shard_lists=False), found.resolve()
-        except (OSError, ValueError, MMDataError):
-            return None, False
-        seen.add(here)
-    return None, False
+        return _Found(near, reached, lineage)
+    if reached:
+        return _Found(None, True, lineage)
+    if _neighbours(here.parent) is None:
+        why = (f"more than {NEIGHBOURS} folders beside it, whose cards are not read: give the run's dataset as "
+               "train_data (--train-data PATH)")
+    else:
+        why = ("it is not the run's dataset, not traced to it through --split-from, and no folder beside it is the "
+               "run's dataset (by fingerprint): give the run's dataset as train_data (--train-data PATH)")
+    return _Found(None, False, lineage, why)
+
+
+def _check_train_data(metrics: dict[str, Any], train_data: Path) -> None:
+    """Refuse a ``train_data`` (``--train-data``) whose card fingerprint is not the run's ``data_fingerprint``:
+    before the model runs (QA34 review B1-5)."""
+    want = metrics.get("data_fingerprint")
+    got = _fingerprint(train_data)
+    if not want or got != want:
+        raise MMDataError(f"train_data (--train-data) {train_data}: not the data the run trained on (its "
+                          f"fingerprint is {got or 'unreadable: no dataset.json'}, the run's data_fingerprint "
+                          f"{want or 'is not recorded'}): give the dataset folder the run was trained on")
 
 
 def _media(rows: dict[str, list[Any]], i: int) -> set[tuple[int, int]]:
@@ -834,10 +1003,12 @@ def _index_rows(data: Path, splits: Sequence[str]) -> dict[str, list[Any]]:
     return t.to_pydict()
 
 
-def _seen_marks(ref: dict[str, list[Any]], roles: dict[str, list[str]]) -> dict[str, dict[Any, None]]:
+def _seen_marks(ref: dict[str, list[Any]], roles: dict[str, list[str]], keys: bool = True,
+                aug_keys: bool = True) -> dict[str, dict[Any, None]]:
     """What marks a sample as one of the run's train / val samples (``ref``: :func:`_index_rows` of the run's
-    dataset): its key, and each image / audio member's (size, CRC-32) held by at most :data:`SHARED_MEDIA` of
-    them."""
+    dataset): its key (``keys``: only where the scored data shares the run's lineage), an augmented copy's
+    ``aug_source`` key (``aug_keys``: only where the augment was made from the scored data or its lineage), and
+    each image / audio member's (size, CRC-32) held by at most :data:`SHARED_MEDIA` of them."""
     from collections import Counter
 
     media = [_media(ref, i) for i in range(len(ref["key"]))]
@@ -845,8 +1016,9 @@ def _seen_marks(ref: dict[str, list[Any]], roles: dict[str, list[str]]) -> dict[
     seen: dict[str, dict[Any, None]] = {"train": {}, "val": {}}
     for i, sp in enumerate(ref["split"]):
         role = "train" if sp in roles["train"] else "val"
-        seen[role][("key", ref["key"][i])] = None
-        if ref.get("aug_source") and ref["aug_source"][i]:  # an augmented copy: its input sample's key
+        if keys:
+            seen[role][("key", ref["key"][i])] = None
+        if aug_keys and ref.get("aug_source") and ref["aug_source"][i]:  # an augmented copy: its input's key
             seen[role][("key", ref["aug_source"][i])] = None
         seen[role].update(dict.fromkeys(m for m in media[i] if shared[m] <= SHARED_MEDIA))
     return seen
@@ -872,26 +1044,31 @@ def _in_sample(metrics: dict[str, Any], card: dict[str, Any], data: Path, scored
     roles = run_roles(metrics)
     own = card.get("fingerprint")
     out: dict[str, Any] = {"train": 0, "val": 0, "of": n, "by": None}
-    unchecked: dict[str, Any] = {"train": None, "val": None, "of": n, "by": None}
+    unchecked: dict[str, Any] = {"train": None, "val": None, "of": n, "by": None, WHY: None}
     if own and own == metrics.get("data_fingerprint"):  # the run's dataset itself (or a byte copy of it)
         if train_data is not None:
-            _run_dataset(metrics, card, data, train_data)  # refused when it is not the run's data
+            _check_train_data(metrics, train_data)  # refused when it is not the run's data
         _by_split(out, card, scored, roles)
         out["by"] = "fingerprint"
         return out
-    theirs, derived = _run_dataset(metrics, card, data, train_data)
+    found = _run_dataset(metrics, card, data, train_data)
+    theirs = found.folder
     if theirs is None:
-        if derived:  # known to keep the run's splits, not checkable sample by sample
+        if found.lineage:  # known to keep the run's splits, not checkable sample by sample
             _by_split(out, card, scored, roles)
             out["by"] = "split_from"
             return out
-        return unchecked
+        return {**unchecked, WHY: found.why}
     try:
         ref = _index_rows(theirs, [*roles["train"], *roles["val"]])
         mine = _index_rows(data, scored)
     except (OSError, ValueError, KeyError, MMDataError):
-        return unchecked
-    seen = _seen_marks(ref, roles)
+        return {**unchecked, WHY: f"the index of {theirs} or of {data} could not be read"}
+    # a key is the same sample only along a --split-from lineage; an augment's aug_source names the samples of the
+    # data it was made from (QA34 review B1-1: an unrelated dataset beside DATA with the same key scheme is matched
+    # by its image / audio bytes only)
+    made_from = ((_card_quietly(theirs).get("augmentation") or {}).get("augmented_from") or {}).get("fingerprint")
+    seen = _seen_marks(ref, roles, keys=found.lineage, aug_keys=made_from in found.ancestry)
     for i, key in enumerate(mine["key"]):
         marks = [("key", key), *_media(mine, i)]
         for role in ("train", "val"):  # a sample trained on is counted there only
@@ -900,6 +1077,17 @@ def _in_sample(metrics: dict[str, Any], card: dict[str, Any], data: Path, scored
                 break
     out["by"] = f"index of {theirs}"
     return out
+
+
+def _card_quietly(folder: Path) -> dict[str, Any]:
+    """``folder``'s card without its shard lists; {} when it cannot be read."""
+    from mmdata.shards.index import load_card
+
+    try:
+        card = load_card(folder, shard_lists=False)
+    except (OSError, ValueError, MMDataError):
+        return {}
+    return card if isinstance(card, dict) else {}
 
 
 def _in_sample_warning(found: dict[str, Any], metrics: dict[str, Any], named: str, split: str) -> str:

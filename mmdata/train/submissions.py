@@ -23,8 +23,8 @@ NFC; case kept). A prediction that names no class (an empty ``pred``, a missing 
 its sample's class (a false negative) and is no class of its own: macro-F1 averages over DATA's classes that occur
 as labels or predictions (scikit-learn's ``f1_score(average="macro")`` over those labels).
 
-Intervals: a percentile bootstrap over the scored samples (``n_boot`` resamples drawn from
-``mmdata.rng.derive(seed, 0, "bootstrap", split)``: the same seed gives the same interval, on any machine) for
+Intervals: a percentile bootstrap over the scored samples (``n_boot`` resamples, drawn as counts per confusion cell
+from ``mmdata.rng.derive(seed, 0, "bootstrap", split)``: the same seed gives the same interval, on any machine) for
 accuracy, macro-F1 and balanced accuracy, and Wilson's score interval for accuracy. They measure the noise of the
 finite test split only, not that of training (seeds: ``mmdata ablate``).
 """
@@ -48,12 +48,22 @@ from mmdata.errors import MMDataError
 CI_METRICS = ("accuracy", "macro_f1", "balanced_accuracy")
 #: the confidence bins of ECE (as :data:`mmdata.train.evaluate.ECE_BINS`)
 ECE_BINS = 15
-#: a row's probabilities must sum to 1 within this
+#: a row's probabilities must sum to 1 within this (taken as they are)
 PROB_TOLERANCE = 1e-3
+#: a row summing to 1 within this (probabilities rounded for printing: 4 classes at 2 decimals, or some dozens at 3)
+#: is divided by its sum, counted and warned of (as scikit-learn's ``log_loss`` normalises); further off: refused
+RENORM_TOLERANCE = 2e-2
 #: how the prefix of a CSV / Parquet probability column reads
 PROB_PREFIX = "prob_"
-#: resamples held in memory at once (times the samples): bounds the bootstrap's memory
+#: resamples held in memory at once (times the confusion cells): bounds the bootstrap's memory
 _CHUNK_CELLS = 4_000_000
+#: the fixed keys of a report (``mmdata evaluate RUN``'s and a submission's): a split of one of these names is
+#: reported under ``scores`` only, never under its own name (it would overwrite or be overwritten by the field)
+RESULT_KEYS = frozenset({"run", "data", "split", "scores", "per_class", "samples", "classes", "target", "class_map",
+                         "unknown_classes", "unknown_classes_scored", "absent_classes", "ids_match", "reordered",
+                         "robustness", "skipped", "warnings", "in_sample", "data_fingerprint", "run_data_fingerprint",
+                         "versions", "predictions", "predictions_sha256", "unknown_predictions", "extra_keys",
+                         "missing", "ci"})
 
 
 def _show(items: Sequence[Any], at_most: int = 5) -> str:
@@ -90,17 +100,19 @@ def predictions_file(path: str | Path) -> Path:
 
 def read_predictions(path: str | Path) -> dict[str, Any]:
     """The rows of a predictions file: ``{"keys": [...], "pred": [name or None], "probs": (n, k) array or None,
-    "names": [k names of probs' columns], "split": [...] or None}``.
+    "names": [k names of probs' columns], "split": [...] or None, "path", "renormalised": rows}``.
 
     Parquet: ``key``; ``pred_name``, or ``pred`` (class names, or class ids named by the schema's ``mmdata``
     metadata ``names`` as ``mmdata evaluate --out`` writes them); ``probs`` (a list per row, positions named by the
     metadata ``names``) or ``prob_<name>`` columns. CSV (UTF-8, read as text: no number guessing): ``key``,
-    ``pred`` / ``pred_name`` and / or ``prob_<name>`` columns.
+    ``pred`` / ``pred_name`` and / or ``prob_<name>`` columns. A row whose probabilities sum to 1 within
+    :data:`RENORM_TOLERANCE` but not :data:`PROB_TOLERANCE` (rounded for printing) is divided by its sum and
+    counted in ``renormalised``.
 
     Raises:
         MMDataError: naming the file and the row or column: no ``key`` column, a null / empty key, no prediction
-            column, integer ids without class names, a probability that is not a number in [0, 1], a row whose
-            probabilities do not sum to 1, a multi-label or regression predictions file.
+            column, a numeric ``pred`` (class ids, or numbers) without class names, a probability that is not a
+            number in [0, 1], a row whose probabilities do not sum to 1, a multi-label or regression predictions file.
 
     Example:
         >>> import tempfile
@@ -132,39 +144,23 @@ def read_predictions(path: str | Path) -> dict[str, Any]:
                               "'mmdata' metadata 'names', as mmdata evaluate --out writes it): give prob_<name> "
                               "columns")
         names = list(meta_names)
-        rows = cols["probs"]
-        probs = np.full((len(keys), len(names)), np.nan)
-        for i, r in enumerate(rows):
-            if r is not None:
-                if len(r) != len(names):
-                    raise MMDataError(f"{p}: key {keys[i]!r}: {len(r)} probabilities for the {len(names)} class names "
-                                      "of the file's metadata")
-                probs[i] = np.asarray(r, dtype=float)
+        probs = _list_probs(p, keys, cols["probs"], len(names))
     else:
         pcols = [c for c in cols if c.startswith(PROB_PREFIX) and len(c) > len(PROB_PREFIX)]
         if pcols:
             names = [c[len(PROB_PREFIX):] for c in pcols]
             probs = np.full((len(keys), len(names)), np.nan)
             for j, c in enumerate(pcols):
-                for i, v in enumerate(cols[c]):
-                    if v is None or v == "":
-                        continue
-                    try:
-                        probs[i, j] = float(v)
-                    except (TypeError, ValueError):
-                        raise MMDataError(f"{p}: key {keys[i]!r}, column {c!r}: {v!r} is not a probability") from None
-    if probs is not None:
-        _check_probs(p, keys, probs, names)
+                probs[:, j] = _prob_column(p, keys, c, cols[c])
+    renormalised = _check_probs(p, keys, probs, names) if probs is not None else 0
     pred: list[str | None]
     if "pred_name" in cols:
         pred = [None if v is None or str(v) == "" else str(v) for v in cols["pred_name"]]
     elif "pred" in cols:
         raw = cols["pred"]
-        if any(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in raw):
-            if not meta_names:
-                raise MMDataError(f"{p}: 'pred' holds class ids but the file names no classes (schema metadata "
-                                  "'mmdata' names): give class names in 'pred' or a 'pred_name' column")
-            pred = [meta_names[int(v)] if v is not None and 0 <= int(v) < len(meta_names) else None for v in raw]
+        if isinstance(raw, np.ndarray) or any(isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                                              for v in raw):
+            pred = _pred_ids(p, np.asarray(raw, dtype=float) if not isinstance(raw, np.ndarray) else raw, meta_names)
         else:
             pred = [None if v is None or str(v) == "" else str(v) for v in raw]
     elif probs is not None:
@@ -176,7 +172,52 @@ def read_predictions(path: str | Path) -> dict[str, Any]:
         raise MMDataError(f"{p}: no prediction column: give 'pred' (class names), 'pred_name' or probability columns "
                           f"'{PROB_PREFIX}<class name>' (it has {_show(list(cols), 10)})")
     split = [None if s is None else str(s) for s in cols["split"]] if "split" in cols else None
-    return {"keys": keys, "pred": pred, "probs": probs, "names": names, "split": split, "path": str(p)}
+    return {"keys": keys, "pred": pred, "probs": probs, "names": names, "split": split, "path": str(p),
+            "renormalised": renormalised}
+
+
+def _pred_ids(p: Path, raw: np.ndarray, meta_names: Sequence[str] | None) -> list[str | None]:
+    """A numeric ``pred`` column (NaN: no prediction) as class names through the file's metadata ``names``."""
+    # a float column of whole numbers is class ids after a NaN upcast (pandas): never class names "1.0"
+    known = ~np.isnan(raw)
+    whole = bool((raw[known] == np.round(raw[known])).all())
+    if not meta_names or not whole:
+        raise MMDataError(f"{p}: 'pred' holds numbers ({_show(raw[known][:5].tolist())}), not class names: give "
+                          "class names in 'pred' or a 'pred_name' column (class ids only with the class names in the "
+                          "schema's 'mmdata' metadata 'names', as mmdata evaluate --out writes them; class names "
+                          "that are digits: write the column as text)")
+    n = len(meta_names)
+    return [meta_names[int(v)] if k and 0 <= v < n else None for v, k in zip(raw.tolist(), known.tolist())]
+
+
+def _prob_column(p: Path, keys: Sequence[str], name: str, values: Any) -> np.ndarray:
+    """One ``prob_<name>`` column as floats (empty / null: NaN); a cell that is no number is refused by key."""
+    if isinstance(values, np.ndarray):
+        return values.astype(float)
+    cells = np.asarray(["nan" if v is None or v == "" else v for v in values], dtype=object)
+    try:
+        return cells.astype(float)  # one C loop; a bad cell: found below for the message
+    except (TypeError, ValueError):
+        for i, v in enumerate(cells):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise MMDataError(f"{p}: key {keys[i]!r}, column {name!r}: {v!r} is not a probability") from None
+        raise
+
+
+def _list_probs(p: Path, keys: Sequence[str], rows: Any, k: int) -> np.ndarray:
+    """A ``probs`` list column ((n, k) array already, or lists / None per row) as an (n, k) float array."""
+    if isinstance(rows, np.ndarray):
+        return rows
+    probs = np.full((len(keys), k), np.nan)
+    for i, r in enumerate(rows):
+        if r is not None:
+            if len(r) != k:
+                raise MMDataError(f"{p}: key {keys[i]!r}: {len(r)} probabilities for the {k} class names of the "
+                                  "file's metadata")
+            probs[i] = np.asarray(r, dtype=float)
+    return probs
 
 
 def _read_csv(p: Path) -> dict[str, list[Any]]:
@@ -190,21 +231,25 @@ def _read_csv(p: Path) -> dict[str, list[Any]]:
             dup = [h for h, n in Counter(header).items() if n > 1]
             if dup:
                 raise MMDataError(f"{p}: column {dup[0]!r} appears {Counter(header)[dup[0]]} times in the header")
-            cols: dict[str, list[Any]] = {h: [] for h in header}
-            for line, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise MMDataError(f"{p}: line {line} has {len(row)} fields, the header {len(header)}")
-                for h, v in zip(header, row):
-                    cols[h].append(v)
+            rows = list(reader)
+            width = len(header)
+            for line, row in enumerate(rows, start=2):
+                if len(row) != width and row:
+                    raise MMDataError(f"{p}: line {line} has {len(row)} fields, the header {width}")
+            # column-wise in one C loop (zip), not cell by cell: a CSV of many probability columns
+            columns = zip(*(r for r in rows if r)) if rows else iter(())
+            cols: dict[str, list[Any]] = {h: list(c) for h, c in zip(header, columns)}
+            cols.update({h: [] for h in header if h not in cols})
     except UnicodeDecodeError as e:
         raise MMDataError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start}): save the CSV as UTF-8") from None
     return cols
 
 
-def _read_parquet(p: Path) -> tuple[dict[str, list[Any]], list[str] | None]:
+def _read_parquet(p: Path) -> tuple[dict[str, Any], list[str] | None]:
+    """The wanted columns of a Parquet predictions file: lists, except numeric ``prob_*`` / ``pred`` columns and a
+    fixed-length numeric ``probs`` (NumPy arrays, nulls NaN: read column-wise, not cell by cell)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
@@ -225,12 +270,31 @@ def _read_parquet(p: Path) -> tuple[dict[str, list[Any]], list[str] | None]:
                               "class predictions are scored here (score a --target run with mmdata evaluate RUN DATA)")
         if isinstance(meta.get("names"), list):
             meta_names = [str(n) for n in meta["names"]]
-    wanted = [c for c in table.column_names if c in ("key", "pred", "pred_name", "probs", "split")
-              or c.startswith(PROB_PREFIX)]
-    return {c: table.column(c).to_pylist() for c in wanted}, meta_names
+    out: dict[str, Any] = {}
+    for c in table.column_names:
+        if not (c in ("key", "pred", "pred_name", "probs", "split") or c.startswith(PROB_PREFIX)):
+            continue
+        col = table.column(c)
+        t = col.type
+        numeric = pa.types.is_integer(t) or pa.types.is_floating(t)
+        if numeric and (c == "pred" or c.startswith(PROB_PREFIX)):
+            out[c] = np.array(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False))  # writable
+        elif c == "probs" and (pa.types.is_list(t) or pa.types.is_large_list(t)) and meta_names and (
+                pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)):
+            arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            lengths = pc.fill_null(pc.list_value_length(arr), len(meta_names)).to_numpy(zero_copy_only=False)
+            if col.null_count or (lengths != len(meta_names)).any():
+                out[c] = col.to_pylist()  # rows without / with other lengths: named one by one
+            else:
+                flat = pc.cast(pc.list_flatten(arr), pa.float64()).to_numpy(zero_copy_only=False)
+                out[c] = np.array(flat.reshape(len(table), len(meta_names)))  # writable: renormalised in place
+        else:
+            out[c] = col.to_pylist()
+    return out, meta_names
 
 
-def _check_probs(p: Path, keys: Sequence[str], probs: np.ndarray, names: Sequence[str]) -> None:
+def _check_probs(p: Path, keys: Sequence[str], probs: np.ndarray, names: Sequence[str]) -> int:
+    """Refuse rows that are not probabilities; divide rows off 1 by rounding only by their sum (in place): how many."""
     rows = ~np.isnan(probs).all(1)
     partial = np.isnan(probs).any(1) & rows
     if partial.any():
@@ -242,34 +306,44 @@ def _check_probs(p: Path, keys: Sequence[str], probs: np.ndarray, names: Sequenc
         i = int(np.flatnonzero(bad)[0])
         raise MMDataError(f"{p}: key {keys[i]!r}: a probability outside [0, 1] (logits? give softmax probabilities)")
     sums = np.nansum(probs, 1)
-    off = rows & (np.abs(sums - 1) > PROB_TOLERANCE)
+    off = rows & (np.abs(sums - 1) > RENORM_TOLERANCE)
     if off.any():
         i = int(np.flatnonzero(off)[0])
         raise MMDataError(f"{p}: key {keys[i]!r}: its probabilities sum to {sums[i]:.6g}, not 1 (within "
-                          f"{PROB_TOLERANCE}); {int(off.sum())} rows are so")
+                          f"{RENORM_TOLERANCE}: rounding); {int(off.sum())} rows are so")
+    fix = rows & (np.abs(sums - 1) > PROB_TOLERANCE)
+    probs[fix] /= sums[fix, None]
+    return int(fix.sum())
 
 
 def parse_class_map(pairs: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
     """``["frogs=frog", ...]`` (a submission's class name = DATA's) as a dict; a mapping is returned as a dict.
 
+    An item is several comma-separated pairs (``frogs=frog,Cat=cat``, as ``--class-map`` of a run takes them) when
+    every comma-separated part holds ``=``; otherwise one pair whose names may hold commas (``a,b=x``, ``x=a,b``).
+
     Example:
         >>> parse_class_map(["frogs=frog", " Cat = cat"])
         {'frogs': 'frog', 'Cat': 'cat'}
+        >>> parse_class_map(["frogs=frog,Cat=cat", "a,b=x"])
+        {'frogs': 'frog', 'Cat': 'cat', 'a,b': 'x'}
     """
     if pairs is None:
         return {}
     if isinstance(pairs, Mapping):
         return {str(k): str(v) for k, v in pairs.items()}
     out: dict[str, str] = {}
-    for item in pairs:
-        if "=" not in item:
-            raise MMDataError(f"class map (--class-map): expected SUBMISSION_NAME=DATA_NAME, got {item!r}")
-        a, b = (s.strip() for s in item.split("=", 1))
-        if not a or not b:
-            raise MMDataError(f"class map (--class-map): an empty name in {item!r}")
-        if a in out and out[a] != b:
-            raise MMDataError(f"class map (--class-map): {a!r} is mapped twice ({out[a]!r} and {b!r})")
-        out[a] = b
+    for given in pairs:
+        parts = given.split(",")
+        for item in parts if all("=" in part for part in parts) else [given]:
+            if "=" not in item:
+                raise MMDataError(f"class map (--class-map): expected SUBMISSION_NAME=DATA_NAME, got {item!r}")
+            a, b = (s.strip() for s in item.split("=", 1))
+            if not a or not b:
+                raise MMDataError(f"class map (--class-map): an empty name in {item!r}")
+            if a in out and out[a] != b:
+                raise MMDataError(f"class map (--class-map): {a!r} is mapped twice ({out[a]!r} and {b!r})")
+            out[a] = b
     return out
 
 
@@ -325,17 +399,61 @@ def wilson(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return (float(ci.low), float(ci.high))
 
 
-def _resamples(n: int, n_boot: int, seed: int, split: str) -> Iterator[np.ndarray]:
-    """The bootstrap index matrices, in chunks of rows (one seeded stream: chunking does not change them)."""
+def _cells(columns: Sequence[np.ndarray], classes: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct cells of the joint confusion table of ``columns`` (class ids, -1 -> the "no class" bucket
+    ``classes``): per column the cells' class ids, and each cell's number of samples."""
+    code = np.zeros(len(columns[0]), dtype=np.int64)
+    for c in columns:
+        code = code * (classes + 1) + np.where(c < 0, classes, c)
+    uniq, counts = np.unique(code, return_counts=True)
+    ids = []
+    for _ in columns:
+        ids.append(uniq % (classes + 1))
+        uniq = uniq // (classes + 1)
+    return ids[::-1], counts
+
+
+def _resampled_cells(counts: np.ndarray, classes: int, n_boot: int, seed: int, split: str) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of the samples as counts per confusion cell, in chunks of rows (one seeded stream:
+    chunking does not change them). A resample of n samples with replacement puts a multinomial(n, cell share)
+    number in each cell: the same distribution as drawing n indices, at a cost of the cells, not the samples."""
     from mmdata.rng import derive
 
     rng = derive(seed, 0, "bootstrap", split)
-    rows = max(1, _CHUNK_CELLS // max(n, 1))
+    n = int(counts.sum())
+    share = counts / n
+    rows = max(1, _CHUNK_CELLS // max(len(counts), classes + 1))
     done = 0
     while done < n_boot:
         k = min(rows, n_boot - done)
-        yield rng.integers(0, n, size=(k, n))
+        yield rng.multinomial(n, share, size=k)
         done += k
+
+
+def _cell_scores(draws: np.ndarray, cy: np.ndarray, cp: np.ndarray, classes: int) -> dict[str, np.ndarray]:
+    """:data:`CI_METRICS` of each resample (row of ``draws``: samples per cell of true ``cy`` / predicted ``cp``)."""
+    k = draws.shape[0]
+    size = k * (classes + 1)
+    base = (np.arange(k) * (classes + 1))[:, None]
+    w = draws.astype(float)
+    at_y = (base + cy).ravel()
+
+    def per_class(index: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.bincount(index, weights=weights.ravel(), minlength=size).reshape(k, classes + 1)[:, :classes]
+
+    return _from_counts(per_class(at_y, w), per_class((base + cp).ravel(), w), per_class(at_y, w * (cy == cp)))
+
+
+def _paired_diffs(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, classes: int, n_boot: int, seed: int,
+                  split: str) -> dict[str, np.ndarray]:
+    """Each metric's A - B on the same bootstrap resamples (of the cells of the joint (y, A, B) table)."""
+    (cy, ca, cb), counts = _cells([y, pa, pb], classes)
+    out: dict[str, list[np.ndarray]] = {m: [] for m in CI_METRICS}
+    for draws in _resampled_cells(counts, classes, n_boot, seed, split):
+        va, vb = _cell_scores(draws, cy, ca, classes), _cell_scores(draws, cy, cb, classes)
+        for m in CI_METRICS:
+            out[m].append(va[m] - vb[m])
+    return {m: np.concatenate(v) for m, v in out.items()}
 
 
 def _check_ci_args(level: float, n_boot: int) -> None:
@@ -350,6 +468,10 @@ def bootstrap_ci(y: np.ndarray, pred: np.ndarray, classes: int, *, level: float 
     """Percentile bootstrap intervals of :data:`CI_METRICS` over the samples (``y``, ``pred``: class ids, ``pred``
     -1 for no class), plus Wilson's interval of accuracy (``accuracy_wilson``). Deterministic in ``seed``.
 
+    A resample is drawn as counts per cell of the confusion table (multinomial: the distribution of resampling the
+    samples), so its cost grows with the table's occupied cells, not with the samples, and the intervals depend on
+    the confusion table only (not on the samples' order).
+
     Example:
         >>> y = np.arange(60) % 4; p = np.where(np.arange(60) % 3 == 0, (y + 1) % 4, y)
         >>> ci = bootstrap_ci(y, p, 4, seed=0)
@@ -363,8 +485,9 @@ def bootstrap_ci(y: np.ndarray, pred: np.ndarray, classes: int, *, level: float 
     if n == 0:
         return {**out, **{m: [None, None] for m in CI_METRICS}, "accuracy_wilson": [None, None]}
     draws: dict[str, list[np.ndarray]] = {m: [] for m in CI_METRICS}
-    for idx in _resamples(n, n_boot, seed, split):
-        vals = _from_counts(*_counts(y[idx], pred[idx], classes))
+    (cy, cp), counts = _cells([y, pred], classes)
+    for cells in _resampled_cells(counts, classes, n_boot, seed, split):
+        vals = _cell_scores(cells, cy, cp, classes)
         for m in CI_METRICS:
             draws[m].append(vals[m])
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
@@ -406,7 +529,8 @@ def score_predictions(predictions: str | Path, data: str | Path, split: str | Se
         ci: the confidence level of the intervals (None: none). n_boot, seed: the bootstrap's resamples and seed.
 
     Returns:
-        ``{split: {accuracy, macro_f1, balanced_accuracy, nll, ece}, "per_class": {split: {name: {...}}},
+        ``{"scores": {accuracy, macro_f1, balanced_accuracy, nll, ece}, split: the same (unless the split's name
+        is one of :data:`RESULT_KEYS`), "per_class": {split: {name: {...}}},
         "samples": {split: {"samples", "labelled", "unlabelled", "scored", "missing", "no_prediction",
         "unknown_prediction", "extra"}}, "ci": {split: {...}}, "classes": {"num_classes", "names"}, "class_map":
         {submission name: DATA name or None}, "unknown_predictions": {name: n}, "extra_keys": {split or "not in
@@ -420,7 +544,7 @@ def score_predictions(predictions: str | Path, data: str | Path, split: str | Se
 
     Example:
         >>> r = score_predictions("sub.csv", "bench_full", split="test")  # doctest: +SKIP
-        >>> r["test"]["accuracy"], r["ci"]["test"]["accuracy"]  # doctest: +SKIP
+        >>> r["scores"]["accuracy"], r["ci"]["test"]["accuracy"]  # doctest: +SKIP
         (0.65, [0.533, 0.767])
     """
     return _score(predictions, data, split, missing=missing, class_map=class_map, ci=ci, n_boot=n_boot, seed=seed)[0]
@@ -461,14 +585,29 @@ def _score(predictions: str | Path, data: str | Path, split: str | Sequence[str]
         shown = ", ".join(f"{k!r} ({n} rows)" for k, n in list(dup.items())[:5])
         raise MMDataError(f"{sub['path']}: {len(dup)} key{'s' * (len(dup) != 1)} predicted more than once ({shown}"
                           f"{', ...' if len(dup) > 5 else ''}): one row per sample")
+    # a key with stray spaces (a spreadsheet export) that is a sample of DATA once stripped: that sample, counted
+    read_keys = list(sub["keys"])
+    spaced = 0
+    for i, k in enumerate(sub["keys"]):
+        if k not in split_of and k.strip() in split_of:
+            sub["keys"][i] = k.strip()
+            spaced += 1
+    if spaced:
+        dup = {k: n for k, n in Counter(sub["keys"]).items() if n > 1}
+        if dup:
+            raise MMDataError(f"{sub['path']}: {_show(list(dup))} predicted more than once (once with spaces around "
+                              "the key): one row per sample")
     at = {k: i for i, k in enumerate(sub["keys"])}
     label_of = dict(zip(keys, labels))
     extra = Counter(split_of.get(k, "not in DATA") for k in sub["keys"] if k not in label_of)
     lacking = [k for k in labelled if k not in at]
     if lacking and missing == "error":
+        alien = [k for k in sub["keys"] if k not in split_of]
+        why = (f"; {len(alien)} of the file's {len(sub['keys'])} keys are not samples of {named} ({_show(alien)}): "
+               "keys are the index.parquet keys of the dataset" if alien else "")
         raise MMDataError(f"{sub['path']}: no prediction for {len(lacking)} of the {len(labelled)} labelled "
                           f"{split_name} samples of {named} ({_show(lacking)}): every sample must be predicted "
-                          "(--missing wrong scores them as wrong predictions)")
+                          f"(--missing wrong scores them as wrong predictions){why}")
 
     # the submission's class names onto DATA's, by name (after its class map)
     index = {class_key(n): i for i, n in reversed(list(enumerate(data_names)))}
@@ -481,6 +620,11 @@ def _score(predictions: str | Path, data: str | Path, split: str | Sequence[str]
     if bad_map:
         raise MMDataError(f"class map (--class-map): {', '.join(bad_map)}: not a class of {named} "
                           f"{_show(data_names, 10)}")
+    named_by_sub = set(sub_names) | {class_key(n) for n in sub_names}
+    unused = [a for a in mapping if a not in named_by_sub]
+    if unused:
+        warnings.append(f"class map (--class-map): {_show(unused)} name no class of {sub['path']} (none of its "
+                        "predictions or probability columns): not used")
 
     y = np.array([label_of[k] for k in labelled], dtype=np.int64)
     rows = np.array([at.get(k, -1) for k in labelled], dtype=np.int64)
@@ -517,6 +661,16 @@ def _score(predictions: str | Path, data: str | Path, split: str | Sequence[str]
                         f"scored as wrong{hint}; map a spelling with --class-map SUBMISSION_NAME=DATA_NAME")
     if no_pred:
         warnings.append(f"{no_pred} rows predict no class (an empty pred): scored as wrong")
+    if spaced:
+        warnings.append(f"{spaced} keys have spaces around them (e.g. {next(k for k in read_keys if k != k.strip())!r}"
+                        "): matched to the sample keys without them")
+    if sub["renormalised"]:
+        warnings.append(f"{sub['renormalised']} rows' probabilities sum to 1 within {RENORM_TOLERANCE} only (rounded "
+                        f"for printing?): renormalised (divided by their sum)")
+    disagree = _pred_vs_probs(sub, rows)
+    if disagree:
+        warnings.append(f"{disagree} rows' pred is not the argmax of their probabilities: accuracy, F1 and balanced "
+                        "accuracy score pred, ECE the probabilities (their argmax)")
     if extra:
         warnings.append(f"{sum(extra.values())} predicted keys are not {split_name} samples of {named} ("
                         + ", ".join(f"{s}: {n}" for s, n in sorted(extra.items())) + "): left out")
@@ -526,7 +680,10 @@ def _score(predictions: str | Path, data: str | Path, split: str | Sequence[str]
                "extra": int(sum(extra.values()))}
     report: dict[str, Any] = {
         "predictions": sub["path"], "predictions_sha256": _digest(Path(sub["path"])), "data": named,
-        "split": split_name, split_name: scores, "per_class": {split_name: per}, "samples": {split_name: samples},
+        "split": split_name,
+        "scores": scores,  # under a fixed key: a split may be called anything (as mmdata evaluate RUN's)
+        **({split_name: scores} if split_name not in RESULT_KEYS else {}),
+        "per_class": {split_name: per}, "samples": {split_name: samples},
         "classes": {"num_classes": classes, "names": data_names},
         "class_map": {n: (data_names[i] if i >= 0 else None) for n, i in to_data.items()},
         "unknown_predictions": dict(unknown), "extra_keys": dict(sorted(extra.items())),
@@ -551,16 +708,17 @@ def _prob_scores(sub: dict[str, Any], rows: np.ndarray, y: np.ndarray, to_data: 
     p = probs[rows]
     if np.isnan(p).any():
         return nan
-    # the submission's columns onto DATA's classes (two names mapped to one class add up; an unknown name's mass
-    # is on no class of DATA)
-    onto = np.zeros((len(sub["names"]), classes))
+    # the submission's columns onto DATA's classes (two names mapped to one class add up), each unknown name a
+    # column of its own past DATA's (its mass on no class of DATA: never a hit)
+    unknown = [n for n in sub["names"] if to_data.get(n, -1) < 0]
+    onto = np.zeros((len(sub["names"]), classes + len(unknown)))
     for j, n in enumerate(sub["names"]):
-        if to_data.get(n, -1) >= 0:
-            onto[j, to_data[n]] = 1.0
+        onto[j, to_data[n] if to_data.get(n, -1) >= 0 else classes + unknown.index(n)] = 1.0
     q = p @ onto
     nll = float(-np.log(np.clip(q[np.arange(len(y)), y], 1e-12, None)).mean())
-    conf = p.max(1)
-    correct = (np.array([to_data.get(sub["names"][j], -1) for j in p.argmax(1)]) == y).astype(float)
+    # ECE of the probabilities NLL scores (merged by the class map): their max and whether their argmax is y
+    conf = q.max(1)
+    correct = (q.argmax(1) == y).astype(float)
     edges = np.linspace(0, 1, ECE_BINS + 1)
     b = np.searchsorted(edges, conf, side="left")  # bin b holds edges[b-1] < conf <= edges[b]
     ece = 0.0
@@ -569,6 +727,22 @@ def _prob_scores(sub: dict[str, Any], rows: np.ndarray, y: np.ndarray, to_data: 
         if m.any():
             ece += abs(correct[m].sum() - conf[m].sum()) / len(y)
     return {"nll": nll, "ece": float(ece)}
+
+
+def _pred_vs_probs(sub: dict[str, Any], rows: np.ndarray) -> int:
+    """Scored rows with both a ``pred`` and probabilities whose ``pred`` is not (one of) their argmax."""
+    probs = sub["probs"]
+    if probs is None:
+        return 0
+    col = {n: j for j, n in enumerate(sub["names"])}
+    n = 0
+    for r in rows[rows >= 0]:
+        name = sub["pred"][r]
+        if name is None or np.isnan(probs[r]).any():
+            continue
+        j = col.get(name)
+        n += j is None or probs[r, j] < probs[r].max()
+    return int(n)
 
 
 def mcnemar(a_right: np.ndarray, b_right: np.ndarray) -> dict[str, Any]:
@@ -596,13 +770,19 @@ def compare_predictions(a: str | Path, b: str | Path, data: str | Path, split: s
     metric's difference (A - B) with a paired percentile bootstrap interval (the same resamples for both) and a
     two-sided bootstrap p-value, and McNemar's exact test of accuracy.
 
+    Both are scored on DATA's labelled samples of the split (the keys come from DATA, not from the files), so the
+    pairs always match. The bootstrap resamples the cells of the joint (label, A, B) table (see
+    :func:`bootstrap_ci`). ``p`` is a percentile-bootstrap p-value — twice the smaller share of resampled
+    differences ``<= 0`` or ``>= 0`` (at most 1) — not a test against a simulated null distribution; it is
+    conservative (under the null it rejects less often than its level); McNemar's exact test is the test.
+
     Returns:
         ``{"a": report, "b": report, "split", "difference": {metric: {"a", "b", "diff", "ci": [lo, hi], "p"}},
         "mcnemar": {...}, "level", "bootstrap", "seed", "samples", "warnings"}`` (``report``:
-        :func:`score_predictions` without its per-class table).
+        :func:`score_predictions` without its per-class table; its scores under ``scores``).
 
     Raises:
-        MMDataError: as :func:`score_predictions`, and when the two do not score the same samples.
+        MMDataError: as :func:`score_predictions`.
 
     Example:
         >>> r = compare_predictions("ev/A", "ev/B", "bench_full")  # doctest: +SKIP
@@ -612,24 +792,16 @@ def compare_predictions(a: str | Path, b: str | Path, data: str | Path, split: s
     _check_ci_args(ci, n_boot)
     ra, xa = _score(a, data, split, missing=missing, class_map=class_map, ci=ci, n_boot=n_boot, seed=seed)
     rb, xb = _score(b, data, split, missing=missing, class_map=class_map, ci=ci, n_boot=n_boot, seed=seed)
-    if xa["keys"] != xb["keys"]:
-        raise MMDataError(f"{ra['predictions']} and {rb['predictions']} do not score the same samples: a paired "
-                          "comparison needs both on the same keys")
     sp = ra["split"]
     y, pa_, pb_, c = xa["y"], xa["pred"], xb["pred"], xa["classes"]
-    diffs: dict[str, list[np.ndarray]] = {m: [] for m in CI_METRICS}
-    for idx in _resamples(len(y), n_boot, seed, sp):
-        va = _from_counts(*_counts(y[idx], pa_[idx], c))
-        vb = _from_counts(*_counts(y[idx], pb_[idx], c))
-        for m in CI_METRICS:
-            diffs[m].append(va[m] - vb[m])
+    diffs = _paired_diffs(y, pa_, pb_, c, n_boot, seed, sp)
     lo, hi = (1 - ci) / 2, 1 - (1 - ci) / 2
     difference: dict[str, Any] = {}
     for m in CI_METRICS:
-        d = np.concatenate(diffs[m])
-        d = d[~np.isnan(d)]
+        d = diffs[m][~np.isnan(diffs[m])]
         p = float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))) if len(d) else float("nan")
-        difference[m] = {"a": ra[sp][m], "b": rb[sp][m], "diff": ra[sp][m] - rb[sp][m],
+        sa, sb = ra["scores"][m], rb["scores"][m]
+        difference[m] = {"a": sa, "b": sb, "diff": sa - sb,
                          "ci": [float(np.quantile(d, lo)), float(np.quantile(d, hi))] if len(d) else [None, None],
                          "p": p}
     for r in (ra, rb):
