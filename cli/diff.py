@@ -29,11 +29,19 @@ def _fail_on(value: Optional[str]) -> list[str]:
 def _what(kind: str, item: dict) -> str:
     """One sample's change, in words."""
     if kind in ("added", "removed"):
-        return f"split {item['split']}" + (f", class {item['label']}" if item["label"] is not None else "")
+        other = {"renamed_to": "renamed: now", "renamed_from": "renamed: was",
+                 "possibly_relabelled_to": "possibly relabelled (sizes only): now",
+                 "possibly_relabelled_from": "possibly relabelled (sizes only): was"}
+        how = "".join(f"; {v} {item[k]}" for k, v in other.items() if k in item)
+        return f"split {item['split']}" + (f", class {item['label']}" if item["label"] is not None else "") + how
+    if kind == "possibly_relabelled":
+        return (f"class {item['a'] or UNLABELLED_GROUP} -> {item['b'] or UNLABELLED_GROUP} (moved to another class "
+                f"folder? was {item['a_key']}; sizes only, no CRC-32s: counted as removed + added)")
     if kind == "moved":
         return f"split {item['a']} -> {item['b']}"
     if kind == "renamed":
-        return f"was {item['a_key']} (the same files: every member's size and CRC-32)"
+        return (f"was {item['a_key']} (the same files: every member's size and CRC-32; also counted as removed + "
+                f"added)")
     if kind == "relabelled":
         # an unlabelled sample of A (a pool file at the root) was outside the class folders (QA33 docsread #12)
         where = "from outside the class folders into one" if item["a"] is None else "to another class folder"
@@ -54,14 +62,15 @@ def diff(
     b: Annotated[str, typer.Argument(help="The later version: a dataset folder written by `mmdata shard` (a path, or an fsspec URL).")],
     by: Annotated[str, typer.Option("--by", callback=one_of("key", "source_key"), help="Match samples by key (default) or source_key (what each sample was sharded from: robust when the key rules changed between the two shardings).")] = "key",
     split: Annotated[Optional[list[str]], typer.Option("--split", help="Only samples in this split in A or B (repeatable): `--split test --fail-on any` fails when anything in the test split changed, a sample moved into or out of it included.")] = None,
-    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, renamed (another key, the same files), card (class names, class count, fields, layout, license, description or what the jobs left out differ; not name or command), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
+    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, renamed (another key, the same files; such samples are also added and removed), card (class names, class count, fields, layout, license, description or what the jobs left out differ; not name or command), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Samples listed per kind (the counts are always whole; --json lists this many too).")] = 20,
     json_: JsonFlag = False,
 ) -> None:
     """What changed from the dataset version A to B: samples added, removed, changed (members whose size or CRC-32
     differ, members added or removed), relabelled (class names compared, not ids: the two versions may number
     their classes otherwise; a sample moved to another class folder is paired by its path inside the folder and
-    its members' CRC-32s), moved between splits, renamed (another key, every member's size and CRC-32 the same); a
+    its members' CRC-32s), moved between splits, renamed (another key, every member's size and CRC-32 the same, content no other sample
+    of A or B holds, the same class; also counted as removed + added); a
     summary per split; and the cards' differences (class names
     added / removed / renamed / spelt in another case / kept under another id, num_classes, fingerprint, fields, license, description, name,
     command, what the jobs left out).
@@ -94,7 +103,7 @@ def diff(
 
 
 def _total(rep: dict, kind: str) -> int:
-    """How many samples are of ``kind`` (``renamed`` is listed apart from the counts of :data:`KINDS`)."""
+    """How many samples are of ``kind`` (``renamed`` pairs are also counted in ``added`` and ``removed``)."""
     return rep["renamed"]["total"] if kind == "renamed" else rep["counts"][kind]
 
 
@@ -110,17 +119,21 @@ def _print(rep: dict, limit: int) -> None:
 
     c = rep["counts"]
     renamed = rep["renamed"]["total"]
-    said = ", ".join([*(f"{c[k]} {k}" for k in KINDS if c[k]), *([f"{renamed} renamed"] if renamed else [])]) \
+    possibly = rep["possibly_relabelled"]["total"]
+    said = ", ".join([*(f"{c[k]} {k}" for k in KINDS if c[k]),
+                      *([f"{renamed} of the added / removed renamed"] if renamed else []),
+                      *([f"{possibly} of the added / removed possibly relabelled (sizes only)"] if possibly else [])]) \
         or "no sample differs"
     side = lambda v: f"{escape(one_line_path(v['path']))} ({plural(v['samples'], 'sample')})"  # noqa: E731
     console.print(f"[bold]{side(rep['a'])}[/] -> [bold]{side(rep['b'])}[/], matched by {rep['by']}"
                   + (f", splits {escape(', '.join(rep['splits']))}" if rep["splits"] else "")
                   + f": {said}; {c['unchanged']} unchanged", highlight=False)
-    t = table("split", "A", "B", "added", "removed", "changed", "relabelled", "moved in", "moved out", "unchanged")
+    t = table("split", "A", "B", "added", "removed", "renamed", "changed", "relabelled", "moved in", "moved out",
+              "unchanged")
     for s, row in rep["per_split"].items():
-        t.add_row(escape(one_line_path(s)), *(str(row[f]) for f in ("a", "b", "added", "removed", "changed",
-                                                                      "relabelled", "moved_in", "moved_out",
-                                                                      "unchanged")))
+        t.add_row(escape(one_line_path(s)), *(str(row[f]) for f in ("a", "b", "added", "removed", "renamed",
+                                                                      "changed", "relabelled", "moved_in",
+                                                                      "moved_out", "unchanged")))
     console.print(t)
     card = rep["card"]
     names = card["label_names"]
@@ -172,8 +185,8 @@ def _print(rep: dict, limit: int) -> None:
         if rep[pairs]:
             console.print(escape(f"{what}: " + ", ".join(f"{card_text(k)}: {v}" for k, v in rep[pairs].items())),
                           highlight=False)
-    kinds = (*KINDS, "renamed")
-    if limit and (any(c[k] for k in KINDS) or renamed):
+    kinds = (*KINDS, "renamed", "possibly_relabelled")
+    if limit and any(c[k] for k in KINDS):
         t = table("kind", "key", "change")
         for k in kinds:
             for item in rep[k]["items"]:

@@ -445,6 +445,9 @@ def add_modality(
              f"modalities.{escape(name)}.unmatched, not named there): "
              + ", ".join(escape(one_line_path(f)) for f in rep["unmatched_files"])
              + (f" ... and {n - len(rep['unmatched_files'])} more" if n > len(rep["unmatched_files"]) else ""))
+    if rep.get("protected_card"):
+        note(f"dataset.json had no card_digests (written before 2026-12-06): recorded them for the card as it is "
+             f"(an earlier edit is not told apart); read it with `mmdata inspect {escape(one_line_path(path))}`")
 
 
 def register(app: typer.Typer) -> None:

@@ -914,16 +914,63 @@ def decode_text(data: bytes) -> str:
     transcript file with one; as HF ``datasets``' text builder and ``str.splitlines`` drop it). Inner line
     ends and a second final one are text.
 
-    The shard keeps the bytes as they were; only the decoded string loses the BOM and the line end.
+    The shard keeps the bytes as they were; only the decoded string loses the BOM and the line end. A string
+    stored as the text itself is written with :func:`encode_text`, so it reads back as given.
 
     Example:
         >>> decode_text("\\ufeffcaption".encode()), decode_text(b"hello world\\n"), decode_text(b"two\\r\\n\\r\\n")
         ('caption', 'hello world', 'two\\r\\n')
     """
-    text = data.decode("utf-8-sig")
+    return drop_final_line_end(data.decode("utf-8-sig"))
+
+
+def drop_final_line_end(text: str) -> str:
+    """``text`` without one final ``\\n``, ``\\r\\n`` or ``\\r``: what :func:`decode_text` does to a text
+    file's string (for a file read in text mode, which keeps it).
+
+    Example:
+        >>> drop_final_line_end("hello\\r\\n"), drop_final_line_end("two\\n\\n"), drop_final_line_end("x")
+        ('hello', 'two\\n', 'x')
+    """
     if text.endswith("\r\n"):
         return text[:-2]
     return text[:-1] if text.endswith(("\n", "\r")) else text
+
+
+def encode_text(text: str) -> bytes:
+    """The text member holding the string ``text`` itself (an HF column, a manifest ``text`` cell, an augmented
+    caption): the inverse of :func:`decode_text`, so it reads back as given. A string ending in a line end gets
+    one more (``\\n`` after ``\\n``; ``\\r\\n`` after ``\\r``, as ``x\\r\\n`` would read as ``x``), and one
+    starting with a byte order mark a second one. A text read from a file keeps its bytes instead.
+
+    Example:
+        >>> encode_text("plain"), encode_text("code\\n"), encode_text("x\\r")
+        (b'plain', b'code\\n\\n', b'x\\r\\r\\n')
+        >>> all(decode_text(encode_text(t)) == t for t in ("a\\n\\n", "b\\r\\n", "\\ufeffc", "", "\\n"))
+        True
+    """
+    data = text.encode("utf-8")
+    if text.startswith("\ufeff"):
+        data = b"\xef\xbb\xbf" + data
+    if text.endswith("\n"):
+        return data + b"\n"
+    return data + b"\r\n" if text.endswith("\r") else data
+
+
+def text_length(data: bytes) -> int:
+    """``len(decode_text(data))``, the characters a text member reads back as (no BOM, no final line end), for
+    the index's ``text_chars``; ASCII is counted without decoding.
+
+    Raises:
+        UnicodeDecodeError: ``data`` is not UTF-8.
+
+    Example:
+        >>> text_length(b"hello\\n"), text_length(b"\\n"), text_length("\\ufeffcaf\\u00e9\\r\\n".encode())
+        (5, 0, 4)
+    """
+    if data.isascii():
+        return len(data) - (2 if data.endswith(b"\r\n") else 1 if data.endswith((b"\n", b"\r")) else 0)
+    return len(decode_text(data))
 
 
 def decode_label(data: bytes) -> int:

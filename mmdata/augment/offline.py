@@ -48,7 +48,7 @@ from mmdata.augment.audio import AUDIO_SECONDS
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed, refusal
 from mmdata.checks import did_you_mean, plural
-from mmdata.codecs import IMAGE_EXTS, NON_FINITE_AUDIO, TEXT_EXTS
+from mmdata.codecs import IMAGE_EXTS, NON_FINITE_AUDIO, TEXT_EXTS, encode_text
 from mmdata.errors import RecipeError, ShardError
 from mmdata.shards.sources import SKIP_REASON, Record, json_member
 from mmdata.types import Sample
@@ -106,7 +106,7 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
             ext, data = audio_member(val.numpy(), int(sample.sample_rate))
             out[ext] = data
         elif name == "text":
-            out["txt"] = str(val).encode("utf-8")
+            out["txt"] = encode_text(str(val))  # reads back as it was read: no line end lost per generation
         elif hasattr(val, "shape"):
             png = _png_of(name, np.asarray(val))
             if png is not None:
@@ -119,7 +119,7 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
         elif name == "json" or name.endswith(".json"):  # any JSON value, a string too
             out[name] = _json_bytes(val)
         elif isinstance(val, str):
-            out[name if name.rsplit(".", 1)[-1] in TEXT_EXTS else f"{name}.txt"] = val.encode("utf-8")
+            out[name if name.rsplit(".", 1)[-1] in TEXT_EXTS else f"{name}.txt"] = encode_text(val)
         else:  # a mapping / list / number a user's op put in a field of its own name
             out[f"{name}.json"] = _json_bytes(val)
     _check_member_sizes(sample.key, out)
@@ -1023,6 +1023,9 @@ def rewrite_reason(before: dict[str, Any], augmentation: dict[str, Any]) -> str:
         'it was written by an older mmdata (its card records no code)'
         >>> rewrite_reason({"augmentation": {"seed": 1}, "code": {"digest": "x"}}, {"seed": 2})
         'it was written by other mmdata code or libraries; the recipe or options differ (seed)'
+        >>> rewrite_reason({"augmentation": {"seed": 4, "recipe": {"seed": 11, "ops": []}}, "code": {"digest": "x"}},
+        ...                {"seed": 5, "recipe": {"seed": 12, "ops": []}}).endswith("differ (seed)")
+        True
     """
     from mmdata.shards.writer import code_card
 
@@ -1038,7 +1041,15 @@ def rewrite_reason(before: dict[str, Any], augmentation: dict[str, Any]) -> str:
     src_b = (augmentation.get("augmented_from") or {}).get("fingerprint")
     if src_a != src_b:
         why.append(f"its source's content changed (fingerprint {str(src_a)[:12]} -> {str(src_b)[:12]})")
-    changed = [k for k in ("recipe", "seed", "copies", "keep_original") if k in augmentation and old.get(k) != augmentation[k]]
+    def same(k: str) -> bool:
+        a, b = old.get(k), augmentation[k]
+        if k == "recipe" and isinstance(a, dict) and isinstance(b, dict):
+            # the stored recipe carries the seed derived from --seed: another --seed is the seed's change, not the
+            # recipe's (QA34 review E2 #8)
+            a, b = ({x: v for x, v in r.items() if x != "seed"} for r in (a, b))
+        return a == b
+
+    changed = [k for k in ("recipe", "seed", "copies", "keep_original") if k in augmentation and not same(k)]
     if changed:
         why.append(f"the recipe or options differ ({', '.join(changed)})")
     return "; ".join(why) or ("its shards, the source's files or an option not in the card changed since, or the "

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.codecs import IMAGE_EXTS, TEXT_EXTS, decode_label, decode_text, field_of, member_type
+from mmdata.codecs import IMAGE_EXTS, TEXT_EXTS, decode_label, decode_text, encode_text, field_of, member_type
 from mmdata.errors import ShardError, SourceError
 from mmdata.interop import require
 from mmdata.io import published_mode
@@ -579,7 +579,7 @@ def _record(row: dict[str, Any], i: int, split: str | None, roles: dict[str, str
         ext, data = _audio_member(row[roles["audio"]], f"{where}.{roles['audio']}", dtypes[roles["audio"]])
         members[ext] = data
     if "text" in roles and row[roles["text"]] is not None and not _blank_text(str(row[roles["text"]])):
-        members["txt"] = str(row[roles["text"]]).encode("utf-8")
+        members["txt"] = encode_text(str(row[roles["text"]]))  # reads back as written (decode_text)
     extra = {c: _scalar(row[c]) for c in plan["json"]}
     for c, class_names in plan["name_lists"].items():
         if extra[c] is not None:

@@ -255,12 +255,15 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
                                    "members": s.members, "samples": len({m.split('.', 1)[0] for m, _ in members}),
                                    "bytes": s.bytes})
         _update_card(card, name, rows, shard_rows, added, missing, bad, plan["unmatched"])
+        protected = False
         _update_checks(card, name, rows, scan, replaced)
         if not isinstance(card.get(idx.CARD_DIGESTS), dict):
             # a card written before 2026-12-06: this job, which rewrites it, protects it from now on (QA34 upgrade
             # #3: the only advice was a --rewrite reshard, which drops every added series); an edit made before
-            # this job cannot be told from the job's own entries any more than before
+            # this job cannot be told from the job's own entries any more than before: the report says it sealed
+            # the card as it was (``protected_card``), for the CLI to say so (QA34 review E2 #3)
             card[idx.CARD_DIGESTS] = idx.card_digests(card)
+            protected = True
         _commit(root, name, staging, written, rows, shard_rows, card)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -269,7 +272,8 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
             "shards": sum(len(i["shards"]) for i in card["splits"].values()),
             "skipped": len(bad), "skipped_files": bad[:SHOWN],
             "unmatched": len(unmatched), "unmatched_files": [u["source"] for u in unmatched[:SHOWN]],
-            "unmatched_reasons": dict(Counter(u["reason"] for u in unmatched).most_common())}
+            "unmatched_reasons": dict(Counter(u["reason"] for u in unmatched).most_common()),
+            **({"protected_card": True} if protected else {})}
 
 
 def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], src: str | Path, on_error: str,

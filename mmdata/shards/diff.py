@@ -6,9 +6,10 @@ them (``member_crc32``; an index written before 2026-12-04 lacks them, and its m
 size alone, which the result says in ``warnings``). See docs/versions.md.
 
 A sample whose key changed (a renamed file, a class-folder move) is paired with its earlier self by content:
-every member but the label with the same size and CRC-32 (``renamed``; a class-folder move also by the path inside
-the class folder, ``relabelled``). Without CRC-32s a class-folder move is paired by sizes (said so, weaker) and a
-rename is not paired: it shows as removed + added, which ``warnings`` says.
+every member but the label with the same size and CRC-32. A class-folder move (also by the path inside the class
+folder) is ``relabelled``; a rename (the same class, content no other sample of A or B holds) stays removed + added
+and is listed in ``renamed``. Without CRC-32s a class-folder move found by sizes stays removed + added and is
+listed in ``possibly_relabelled``, and a rename is not paired, which ``warnings`` says.
 """
 
 from __future__ import annotations
@@ -183,8 +184,8 @@ def _class_folder_moves(va: _Version, vb: _Version, removed: list[str], added: l
     inside the class folder (A's unlabelled sample: its source key) names one sample on each side, the class
     differs and every member but the label has the same size and CRC-32, as ``mmdata shard --split-from`` pairs
     them; where either index has no CRC-32s (written before 2026-12-04) every member but the label has the same
-    size (weaker: the pair says ``"matched": "class folder, sizes only"``; QA34 upgrade #2, such files showed as
-    removed + added under a warning that claimed sizes were compared)."""
+    size (weaker: :func:`diff` lists such a pair in ``possibly_relabelled`` and keeps it removed + added, QA34
+    review E2 #2)."""
     crc = va.has_crc and vb.has_crc
     gone: dict[str, list[str]] = {}
     for m in removed:
@@ -217,12 +218,36 @@ def _content_key(row: dict[str, Any]) -> tuple[Any, ...] | None:
     return tuple(sorted((ext, size, crc) for ext, (size, crc) in members.items()))
 
 
+def _content_counts(v: _Version, wanted: set[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
+    """How many rows of all of ``v`` (every split, matched or not) hold each content of ``wanted``
+    (:func:`_content_key`). Only the rows that share a member CRC-32 with one of them come to Python (found by
+    Arrow)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not wanted or "member_crc32" not in v.table.column_names:
+        return Counter()
+    crc = v.table.column("member_crc32").combine_chunks()
+    flat, parents = pc.list_flatten(crc), pc.list_parent_indices(crc)
+    values = pa.array(sorted({c for k in wanted for _, _, c in k}), type=flat.type)
+    rows = pc.unique(pc.filter(parents, pc.is_in(flat, value_set=values))).to_pylist()
+    found = Counter()
+    for row in v.table.take(sorted(rows)).to_pylist():
+        row.setdefault("member_crc32", None)
+        k = _content_key(row)
+        if k in wanted:
+            found[k] += 1
+    return found
+
+
 def _renames(va: _Version, vb: _Version, removed: list[str], added: list[str]) -> list[tuple[str, str]]:
     """Samples whose key changed but not their content (a file renamed to scrub a name from it, or renumbered):
-    a pair (removed match, added match) where every member but the label has the same size and CRC-32 and that
-    content names one removed sample and one added sample (QA34 gdpr #11: eight renamed files counted as 8
-    removed + 8 added, though ``--split-from`` had paired them). Indexes without CRC-32s: no pair (sizes alone
-    would pair two clips of one length)."""
+    a pair (removed match, added match) where every member but the label has the same size and CRC-32, that
+    content is held by no other row of **all** of A and of all of B (a placeholder image, a silent clip or a stock
+    photo that an erased person and a new person share is no rename: QA34 review E2 #1), and the class name is the
+    same (a ``cat`` sample does not become a ``dog`` sample by a rename). QA34 gdpr #11: renamed files had no
+    pairing at all. Both sides keep counting the pair (removed + added: the keys differ); ``renamed`` lists it.
+    Indexes without CRC-32s: no pair (sizes alone would pair two clips of one length)."""
     if not (va.has_crc and vb.has_crc) or not removed or not added:
         return []
     va.fetch(removed)
@@ -237,7 +262,16 @@ def _renames(va: _Version, vb: _Version, removed: list[str], added: list[str]) -
         return out
 
     gone, new = by_content(va, removed), by_content(vb, added)
-    return sorted((ms[0], new[k][0]) for k, ms in gone.items() if len(ms) == 1 and len(new.get(k, ())) == 1)
+    both = {k for k, ms in gone.items() if len(ms) == 1 and len(new.get(k, ())) == 1}
+    in_a, in_b = _content_counts(va, both), _content_counts(vb, both)
+    pairs = []
+    for k in both:
+        ma, mb = gone[k][0], new[k][0]
+        la, lb = va.label_name(va.row(ma)["label"]), vb.label_name(vb.row(mb)["label"])
+        same_class = la == lb or (la is not None and lb is not None and _nfc(la) == _nfc(lb))
+        if in_a[k] == 1 and in_b[k] == 1 and same_class:
+            pairs.append((ma, mb))
+    return sorted(pairs)
 
 
 #: card entries compared as text (``a``, ``b``, ``same``); a change of those in :data:`GATED` makes ``card.changed``,
@@ -373,24 +407,25 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     differently: a class added before others in sorted order shifts every id, which is no relabelling) and its
     split. A sample moved to another class folder gets another key and source key; it is still paired, and
     counted as ``relabelled`` (``"matched": "class folder"``), when the path inside its class folder names one
-    sample on each side and every member but the label has the same size and CRC-32 (the same size where an
-    index has no CRC-32s: ``"matched": "class folder, sizes only"``); so is an unlabelled sample of ``a`` (a pool
-    file at the root) found in a class folder of ``b`` under its source key (labelled). A sample renamed (another
-    key, every member but the label with the same size and CRC-32, that content one removed and one added sample)
-    is listed in ``renamed``, not as removed + added.
+    sample on each side and every member but the label has the same size and CRC-32; so is an unlabelled sample of
+    ``a`` (a pool file at the root) found in a class folder of ``b`` under its source key (labelled). Where an
+    index has no CRC-32s such a pair is found by sizes alone: it stays removed + added and is listed in
+    ``possibly_relabelled`` (``"matched": "class folder, sizes only"``). A sample renamed (another key, the same
+    class, every member but the label with the same size and CRC-32, content no other row of ``a`` or ``b``
+    holds) stays removed + added (items with ``renamed_to`` / ``renamed_from``) and is listed in ``renamed``.
 
     ``splits``: only samples in one of these splits in ``a`` or ``b`` (a sample moved from ``train`` into ``test``
     counts for ``test``). ``limit``: how many samples each list shows (``None``: all); its ``total`` counts all.
 
     Returns a JSON-able dict: ``a`` / ``b`` (path, name, fingerprint, samples), ``by``, ``reads``, ``counts`` (per
     kind, and ``unchanged``), one listing per kind (``added``, ``removed``, ``changed``, ``relabelled``,
-    ``moved``, and ``renamed`` (apart from ``counts``): ``{"total", "items", "truncated"}``; items sorted by split then key, each with ``key`` (B's, A's
+    ``moved``, and ``renamed`` / ``possibly_relabelled`` (apart from ``counts``): ``{"total", "items", "truncated"}``; items sorted by split then key, each with ``key`` (B's, A's
     for ``removed``), ``source_key`` and what changed: ``split`` / ``label`` for added and removed, ``members``
     (member extension, ``what``: ``bytes`` / ``added`` / ``removed``, sizes and CRC-32s) for changed, ``a`` / ``b``
     class names and ids for relabelled, ``a`` / ``b`` splits for moved; ``a_key`` where A's key differs),
     ``relabelled_pairs`` / ``moved_pairs`` (``"cat -> dog": n``; ``"(none) -> cat"`` for a sample labelled),
     ``per_split`` (per split: samples in A and B
-    and the count of each kind, ``moved_in`` / ``moved_out`` for moves), ``card`` (class names added, removed,
+    and the count of each kind, ``moved_in`` / ``moved_out`` for moves, ``renamed`` in every row), ``card`` (class names added, removed,
     renamed at one id and kept under another id; ``num_classes``, ``fingerprint``, fields, layout; ``license``,
     ``description``, ``name``, ``command`` (``a``, ``b``, ``same``); ``skipped``: what the jobs left out (counts,
     entries ``added`` / ``removed``, up to ``limit`` each, with ``not_listed`` counts where cut; output folders
@@ -419,8 +454,9 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         raise ValueError(f"by= must be one of {BY}, got {by!r}")
     va, vb = _Version(a, by, storage_options), _Version(b, by, storage_options)
     warnings = [f"{v.path}: its index has no member CRC-32s (written before 2026-12-04): members compared by size "
-                f"only, files moved to another class folder paired by their sizes (weaker), and a sample renamed "
-                f"(another key, the same files) counted as removed + added; reshard its source with this mmdata "
+                f"only, a file moved to another class folder (found by its sizes alone) counted as removed + added "
+                f"and listed as possibly relabelled, and a sample renamed (another key, the same files) counted as "
+                f"removed + added and not listed as renamed; reshard its source with this mmdata "
                 f"to compare bytes" for v in (va, vb) if not v.has_crc]
     crc = va.has_crc and vb.has_crc
     wanted = set(splits) if splits else None
@@ -452,16 +488,22 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     unchanged = sum(same_split.values())
     per: dict[str, Counter[str]] = {split: Counter(unchanged=n) for split, n in same_split.items()}
     folder_moves = _class_folder_moves(va, vb, removed, added)
+    # sizes alone (an index without CRC-32s) pair two clips of one length: such a pair is listed apart
+    # (possibly_relabelled) and stays removed + added, as `shard --split-from` (which reads the bytes) counts it
+    # (QA34 review E2 #2)
+    possible = [] if crc else folder_moves
+    folder_moves = folder_moves if crc else []
     if folder_moves:
         gone, new = {x for x, _ in folder_moves}, {y for _, y in folder_moves}
         removed = [m for m in removed if m not in gone]
         added = [m for m in added if m not in new]
+    # a renamed sample stays removed + added (its key is gone from A and new in B: a gate on added / removed fails
+    # as it did before renames were paired) and is listed in ``renamed`` beside them (QA34 review E2 #1)
     renames = _renames(va, vb, removed, added)
-    if renames:
-        gone, new = {x for x, _ in renames}, {y for _, y in renames}
-        removed = [m for m in removed if m not in gone]
-        added = [m for m in added if m not in new]
+    renamed_to, renamed_from = dict(renames), {y: x for x, y in renames}
+    near_to, near_from = dict(possible), {y: x for x, y in possible}
     renamed: list[dict[str, Any]] = []
+    possibly: list[dict[str, Any]] = []
     out: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     va.fetch([*removed, *(x for x, _ in pairs)])
     vb.fetch([*added, *(y for _, y in pairs)])
@@ -474,20 +516,33 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
 
     for m in removed:
         r = va.row(m)
-        out["removed"].append({**ident(r, None), "split": r["split"], "label": va.label_name(r["label"])})
+        item = {**ident(r, None), "split": r["split"], "label": va.label_name(r["label"])}
+        if m in renamed_to:
+            item["renamed_to"] = vb.value(renamed_to[m], "key")
+        elif m in near_to:
+            item["possibly_relabelled_to"] = vb.value(near_to[m], "key")
+        out["removed"].append(item)
         per.setdefault(r["split"], Counter())["removed"] += 1
     for m in added:
         r = vb.row(m)
-        out["added"].append({**ident(None, r), "split": r["split"], "label": vb.label_name(r["label"])})
+        item = {**ident(None, r), "split": r["split"], "label": vb.label_name(r["label"])}
+        if m in renamed_from:
+            item["renamed_from"] = va.value(renamed_from[m], "key")
+            renamed.append({**ident(va.row(renamed_from[m]), r), "split": r["split"],
+                            "a_split": va.value(renamed_from[m], "split"), "label": item["label"]})
+            per.setdefault(r["split"], Counter())["renamed"] += 1
+        elif m in near_from:
+            ra = va.row(near_from[m])
+            item["possibly_relabelled_from"] = ra["key"]
+            possibly.append({**ident(ra, r), "split": r["split"], "a": va.label_name(ra["label"]),
+                             "b": item["label"], "a_id": ra["label"], "b_id": r["label"],
+                             "matched": "class folder, sizes only"})
+        out["added"].append(item)
         per.setdefault(r["split"], Counter())["added"] += 1
-    for ma, mb in [*pairs, *folder_moves, *renames]:
+    for ma, mb in [*pairs, *folder_moves]:
         ra, rb = va.row(ma), vb.row(mb)
         split = rb["split"]
         same = True
-        if (ma, mb) in renames:
-            renamed.append({**ident(ra, rb), "split": split})
-            per.setdefault(split, Counter())["renamed"] += 1
-            same = False
         members = _content(ra, rb, crc)
         if members:
             out["changed"].append({**ident(ra, rb), "split": split, "members": members})
@@ -497,7 +552,7 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         if (la is None) != (lb is None) or (la is not None and _nfc(la) != _nfc(lb or "")):
             item = {**ident(ra, rb), "split": split, "a": la, "b": lb, "a_id": ra["label"], "b_id": rb["label"]}
             if (ma, mb) in folder_moves:
-                item["matched"] = "class folder" if crc else "class folder, sizes only"
+                item["matched"] = "class folder"
             out["relabelled"].append(item)
             per.setdefault(split, Counter())["relabelled"] += 1
             same = False
@@ -512,14 +567,14 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     for kind in KINDS:
         out[kind].sort(key=lambda item: (str(item.get("split", item.get("b"))), item["key"]))
     renamed.sort(key=lambda item: (str(item["split"]), item["key"]))
+    possibly.sort(key=lambda item: (str(item["split"]), item["key"]))
     names = list(dict.fromkeys([*va.split_names(), *vb.split_names(), *count_a, *count_b, *per]))
     fields = ("added", "removed", "changed", "relabelled", "moved_in", "moved_out", "unchanged")
-    per_split = {s: {"a": count_a.get(s, 0), "b": count_b.get(s, 0), **{f: per.get(s, Counter())[f] for f in fields}}
+    per_split = {s: {"a": count_a.get(s, 0), "b": count_b.get(s, 0), **{f: per.get(s, Counter())[f] for f in fields},
+                     "renamed": per.get(s, Counter())["renamed"]}  # every row has every key (QA34 review E2 #9)
                  for s in names if wanted is None or s in wanted}
     for s, row in per_split.items():
-        if per.get(s, Counter())["renamed"]:  # only where a sample was renamed (the rows' schema as before)
-            row["renamed"] = per[s]["renamed"]
-        row["same"] = not any(row[f] for f in fields[:-1]) and not row.get("renamed")
+        row["same"] = not any(row[f] for f in fields[:-1])  # a renamed sample is also added and removed
     card = _card_diff(va.card, vb.card, limit)
     counts = {k: len(out[k]) for k in KINDS}
     return {
@@ -530,14 +585,16 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         "by": by,
         "splits": sorted(wanted) if wanted is not None else None,
         "reads": READS,
+        # per kind of KINDS and unchanged; the pairs among added / removed are counted by their listings' totals
         "counts": {**counts, "unchanged": unchanged},
         **{k: _listing(out[k], limit) for k in KINDS},
         "renamed": _listing(renamed, limit),
+        "possibly_relabelled": _listing(possibly, limit),
         "relabelled_pairs": dict(sorted(Counter(f"{_class(i['a'])} -> {_class(i['b'])}"
                                                 for i in out["relabelled"]).items())),
         "moved_pairs": dict(sorted(Counter(f"{i['a']} -> {i['b']}" for i in out["moved"]).items())),
         "per_split": per_split,
         "card": card,
-        "same": not any(counts.values()) and not renamed and not card["changed"],
+        "same": not any(counts.values()) and not card["changed"],
         "warnings": warnings,
     }

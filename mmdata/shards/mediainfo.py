@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, TEXT_EXTS, flac_streaminfo, jpeg_marker, jpeg_orientation,
-                           tiff_orientation)
+                           text_length, tiff_orientation)
 
 
 class CorruptMedia(ValueError):
@@ -1168,7 +1168,7 @@ def member_stats(ext: str, data: bytes) -> dict[str, Any]:
         from mmdata.shards.sources import not_utf8_reason, text_refusal
 
         try:
-            chars = len(data.decode("utf-8-sig"))  # as read back: a leading BOM is not a character
+            chars = text_length(data)  # as read back: no BOM, no final line end
         except UnicodeDecodeError as exc:
             raise CorruptMedia(not_utf8_reason(data, exc)) from None
         why = text_refusal(data)  # UTF-16 without a byte order mark, a NUL / ESC (QA28 i18n #1), as shard refuses

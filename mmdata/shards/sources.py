@@ -55,7 +55,7 @@ from typing import Any
 
 from mmdata.checks import plural
 from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, STANDARD_FIELD_EXTS, TEXT_EXTS, field_of,
-                           member_type, unsupported_reason)
+                           encode_text, member_type, unsupported_reason)
 from mmdata.errors import SourceError
 from mmdata.io import host_limit
 from mmdata.shards.pointers import DVC_POINTER, LFS_POINTER, dvc_reason, is_lfs_pointer
@@ -2121,8 +2121,9 @@ def _folder_per_item_warning(records: list[Record], top_dirs: list[str]) -> str 
 def _item_folders_warning(records: list[Record], k: int = 4) -> str | None:
     """A warning when the innermost folders look like a folder per item at any depth, whether or not they were
     read as classes (``spk0/utt01/frame_000.png``, ``audio.wav``, ``transcript.txt``: LRS2 / LRS3, GRID,
-    AV-HuBERT's preprocessed layout): two or more folders, most holding files of several modalities under names
-    that repeat in most of the others, and no sample with more than one modality. Files pair by their name in
+    AV-HuBERT's preprocessed layout; the frames may be in a subfolder, ``utt01/frames/000.png``: a subfolder of
+    one modality counts as part of its parent folder): two or more folders, most holding files of several
+    modalities under names that repeat in most of the others, and no sample with more than one modality. Files pair by their name in
     a folder, so each became a sample of its own (avspeech QA34 #3: silent)."""
     kinds: dict[str, set[str]] = {}
     stems: dict[str, set[str]] = {}
@@ -2135,6 +2136,13 @@ def _item_folders_warning(records: list[Record], k: int = 4) -> str | None:
             continue
         kinds.setdefault(folder, set()).update(fields)
         stems.setdefault(folder, set()).add(stem)
+    # a subfolder of one modality inside a folder with files (utt01/frames/000.png beside utt01/audio.wav) is
+    # part of that item: its modality counts for the parent, and it is not a folder of its own
+    for folder in sorted(kinds, key=lambda d: -d.count("/")):
+        parent = folder.rpartition("/")[0]
+        if len(kinds[folder]) == 1 and parent in kinds:
+            kinds[parent] |= kinds.pop(folder)
+            stems.pop(folder)
     mixed = sorted(d for d, kd in kinds.items() if len(kd) > 1)
     if len(mixed) < 2 or len(mixed) < 0.8 * len(kinds):
         return None
@@ -3483,6 +3491,18 @@ def _is_lhotse_cut(row: Mapping[str, Any]) -> bool:
     return isinstance(rec, dict) and isinstance(rec.get("sources"), list) and "start" in row and "duration" in row
 
 
+def _lhotse_transform(t: Any) -> str:
+    """A Lhotse recording transform as an error shows it: ``Speed 1.1``, ``Resample 8000 -> 16000``."""
+    if not isinstance(t, dict):
+        return _shown(str(t))
+    name, kw = str(t.get("name", "?")), t.get("kwargs") if isinstance(t.get("kwargs"), dict) else {}
+    if "factor" in kw:
+        return f"{name} {kw['factor']:g}" if isinstance(kw["factor"], (int, float)) else f"{name} {kw['factor']}"
+    if "source_sampling_rate" in kw and "target_sampling_rate" in kw:
+        return f"{name} {kw['source_sampling_rate']} -> {kw['target_sampling_rate']}"
+    return name
+
+
 def lhotse_cut_rows(rows: list[dict[str, Any]], path: str | Path) -> list[dict[str, Any]]:
     """A Lhotse ``CutSet`` JSONL (``cuts.to_file("cuts.jsonl.gz")``: each line a ``MonoCut.to_dict()``, its
     recording nested under ``recording`` and its text under ``supervisions``) as flat manifest rows: the cut's
@@ -3493,8 +3513,9 @@ def lhotse_cut_rows(rows: list[dict[str, Any]], path: str | Path) -> list[dict[s
     shards it. Other rows are returned as they are; a file mixing cuts and other rows is an error.
 
     Raises:
-        SourceError: a cut whose recording is not one file (one file per channel, a command, in memory),
-            naming the cut.
+        SourceError: a cut whose recording is not one local file (one file per channel, a command, a URL, in
+            memory), or has ``transforms`` (speed / tempo perturbation, resampling, volume: the cut's times are
+            in the transformed audio, not the stored file), naming the cut.
 
     Example:
         >>> cut = {"id": "c1", "start": 2.0, "duration": 1.5, "channel": 0, "type": "MonoCut",
@@ -3515,13 +3536,23 @@ def lhotse_cut_rows(rows: list[dict[str, Any]], path: str | Path) -> list[dict[s
         rec, cid = row["recording"], row.get("id")
         sources = rec["sources"]
         kinds = [src.get("type") if isinstance(src, dict) else None for src in sources]
-        if len(sources) != 1 or kinds[0] not in ("file", "url") or not isinstance(sources[0].get("source"), str):
+        if len(sources) != 1 or kinds[0] != "file" or not isinstance(sources[0].get("source"), str):
             why = (f"{len(sources)} sources (one file per channel)" if len(sources) != 1 else
                    f"a source of type {kinds[0]!r}")
+            fix = ("download the recording first (--segment cuts local files only) and name it in a 'file' source"
+                   if kinds[0] == "url" else "write the recording as one file first (e.g. cut.recording.load_audio() "
+                                             "saved with soundfile)")
             raise SourceError(f"manifest {path}: Lhotse cut {cid!r}: its recording {rec.get('id')!r} has {why}; mmdata "
                               f"cuts segments from one audio file holding every channel (a source of type 'file'); "
-                              f"write the recording as one file first (e.g. cut.recording.load_audio() saved with "
-                              f"soundfile)")
+                              f"{fix}")
+        transforms = rec.get("transforms")
+        if transforms:  # speed / tempo perturbation, resampling: start and duration are in the transformed audio
+            shown = ", ".join(_lhotse_transform(t) for t in transforms)
+            raise SourceError(f"manifest {path}: Lhotse cut {cid!r}: its recording {rec.get('id')!r} has transforms "
+                              f"[{shown}], and the cut's start and duration are times in the transformed audio; "
+                              f"mmdata cuts the file as stored, so the segment would not match its supervision: "
+                              f"shard the unperturbed CutSet (and perturb in the recipe: the speed op), or save the "
+                              f"transformed audio (cut.recording.load_audio()) and write a CutSet naming those files")
         flat = {k: v for k, v in row.items() if k not in ("recording", "supervisions", "type", "custom", "features")}
         flat["recording_id"] = rec.get("id")
         flat["audio"] = sources[0]["source"]
@@ -4436,8 +4467,8 @@ def _segment_channels(raw: Mapping[str, Any], spec: Mapping[str, str]) -> tuple[
             return None, f"--segment channel column {col!r}: {_shown(str(val))!r} is not a channel ({expected})"
         if isinstance(it, float) and it.is_integer():
             it = int(it)
-        if isinstance(it, str) and re.fullmatch(r"[+-]?\d+", it):
-            it = int(it)
+        if isinstance(it, str) and re.fullmatch(r"[+-]?\d+(\.0*)?", it):  # '1.0': pandas' int column with blanks
+            it = int(float(it))
         if not isinstance(it, int):
             return None, f"--segment channel column {col!r}: {_shown(str(val))!r} is not a channel ({expected})"
         if it < 0:
@@ -4718,13 +4749,19 @@ def _colliding_segment_keys(segs: Sequence[_SegmentRow]) -> set[int]:
     return out
 
 
-def _segment_collision(a: _SegmentRow, b: _SegmentRow) -> str:
-    """Why two segment rows without a key got one key, for the duplicate-key error ("" when neither reason)."""
+def _segment_collision(a: _SegmentRow, b: _SegmentRow, a_channels: tuple[int, ...] | None = None,
+                       b_channels: tuple[int, ...] | None = None) -> str:
+    """Why two segment rows without a key got one key, for the duplicate-key error ("" when neither reason);
+    ``a_channels`` / ``b_channels``: the channels each keeps (``--segment ...,channel=COL``)."""
     if a[0] is None or b[0] is None or a[2] is None or b[2] is None or a[3] or b[3]:
         return ""
     if a[2].member != b[2].member:
         return (f" (segments of the recordings {a[2].shown!r} and {b[2].shown!r}: a segment's key is its "
                 f"recording's name without the extension, and its start)")
+    if a_channels != b_channels:  # a window cut per channel (each speaker of a call): the key names no channel
+        shown = [",".join(map(str, c)) if c is not None else "all" for c in (a_channels, b_channels)]
+        return (f" (channels {shown[0]} and {shown[1]} of one window of {a[2].shown!r}: a segment's key without a "
+                f"key column is its recording and start, not its channel)")
     return f" (one segment of {a[2].shown!r} twice: the same start and end, to the millisecond)"
 
 
@@ -5066,7 +5103,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         if key_rows.setdefault(nfc_key, i) != i:
             forms = "" if nfc_key == source_key else " (one name in two Unicode forms, NFC and NFD)"
             j = key_rows[nfc_key]
-            why = _segment_collision(segs[j], segs[i]) if spec is not None and _blank(key_val) else ""
+            why = _segment_collision(segs[j], segs[i], _segment_channels(rows[j], spec)[0],  # type: ignore[arg-type]
+                                     _segment_channels(raw, spec)[0]) if spec is not None and _blank(key_val) else ""
             raise SourceError(f"manifest {name}: rows {j + 1} and {i + 1} are both sample {source_key!r}{forms}{why}; "
                               f"give each row its own key: a 'key' column, or --column key=COL (columns={{'key': "
                               f"COL}}) naming a column whose values differ row by row")
@@ -5140,7 +5178,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 bad(_shown(text), "text",
                     f"not valid Unicode (a lone surrogate {text[odd]!r} at character {odd})")
             else:
-                members["txt"] = bytes(text) if isinstance(text, (bytes, bytearray)) else str(text).encode("utf-8")
+                # the cell is the text itself (no file's final line end to drop): it reads back as written
+                members["txt"] = bytes(text) if isinstance(text, (bytes, bytearray)) else encode_text(str(text))
                 text_cells.append(text if isinstance(text, str) else "")
         label = None
         lab = row.get("label")
@@ -5196,8 +5235,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             # several annotators' rows of one input: do their labels agree? One input is every member the
             # same (a room-tone clip shared by samples with their own images is no conflict)
             whole = tuple(sorted((ext, m) for ext, m in members.items() if not (ext == "json" and meta_cols)))
-            if extra:  # a segment: its frames of the recording are its input
-                whole += (extra[SEGMENT_FRAMES],)  # type: ignore[assignment]
+            if extra:  # a segment: its frames (and channels: two speakers of one window) of the recording
+                whole += (extra[SEGMENT_FRAMES], extra.get(SEGMENT_CHANNELS))  # type: ignore[assignment]
             file_labels.setdefault(whole, []).append((i, label, read_here[0].shown))
         group = None if group_by is None or _blank(raw.get(group_by)) else str(raw[group_by])
         no_group += group_by is not None and group is None

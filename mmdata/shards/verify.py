@@ -55,7 +55,8 @@ def unprotected_note(card: dict[str, Any]) -> str:
             "of its license, description or options is not detected, and its class names and counts were checked "
             f"against the index only; to protect it without losing the added series ({series}): "
             f"{PROTECT_HINT}, or `mmdata add-modality DS {added[0]} SRC --replace` with that series' source (both "
-            "record the digests; every series stays); a reshard with --rewrite would remove the added series")
+            "record the digests of the card as it is now, so read it first (`mmdata inspect DS`): an edit made before "
+            "cannot be told afterwards; every series stays); a reshard with --rewrite would remove the added series")
 
 
 #: how to record the digests of an older card in place (:func:`protect_card`)
@@ -67,8 +68,11 @@ def protect_card(path: str | Path, *, deep: bool = False) -> bool:
     """Record ``card_digests`` in the card of a local dataset folder written before 2026-12-06, in place, once
     :func:`verify` passes (``deep``: ``verify --deep``): from then on verify names an entry edited since. Nothing
     else is rewritten — no shard, no index, no series added by ``mmdata add-modality`` (QA34 upgrade #3: the only
-    remedy offered, a ``--rewrite`` reshard, removed them). It cannot tell an edit made before this call: read the
-    card first (``mmdata inspect``).
+    remedy offered, a ``--rewrite`` reshard, removed them). It seals the card **as it is**: an edit made before this
+    call (reversed ``label_names`` of a manifest dataset, another ``license``) cannot be told — verify passes such a
+    card, since nothing else records the names — and after it verify's "unprotected" note is gone. Read the card
+    first (``mmdata inspect``; ``mmdata diff`` against a fresh sharding of the source compares class names and
+    licence).
 
     Returns:
         True when the digests were written, False when the card had them already (nothing written).

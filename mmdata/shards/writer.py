@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from mmdata.checks import keyword_check, plural
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, TEXT_EXTS, field_of, member_type
+from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, TEXT_EXTS, field_of, member_type, text_length
 from mmdata.errors import ShardError, SourceError
 from mmdata.io import HOST_LIMITS, file_sha256, host_limit, no_room_advice
 from mmdata.io import NO_ROOM as _NO_ROOM
@@ -392,6 +392,43 @@ def _index_at(path: str | Path) -> tuple[str, str]:
     return folder, name
 
 
+#: an in-place job's earlier card, set aside (not deleted) when the job starts rewriting the folder and removed once
+#: the new card is written: a resumed run reads what its first run read of the earlier version (review E F2: the
+#: licence carried over, the class names, the in-place warnings were lost on resume)
+EARLIER_CARD = ".mmdata-earlier-card.json"
+
+
+def _earlier_card(folder: str | Path, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """The card of the dataset in ``folder``: its ``dataset.json``, or, where an interrupted in-place job set it
+    aside (:data:`EARLIER_CARD`; the folder's index is still the earlier version's then), that. Raises the
+    ShardError of reading ``dataset.json`` when neither is there."""
+    try:
+        return idx.load_card(folder, storage_options, shard_lists=False)
+    except ShardError:
+        kept = None if is_remote(str(folder)) else Path(local_path(folder) if protocol(folder) == "file" else folder)
+        if kept is None or not (kept / EARLIER_CARD).is_file() or not (kept / idx.INDEX).is_file():
+            raise
+        try:
+            card = json.loads((kept / EARLIER_CARD).read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            raise ShardError(f"{kept / EARLIER_CARD}: the earlier card an interrupted job set aside cannot be read")
+        if not isinstance(card, dict):
+            raise ShardError(f"{kept / EARLIER_CARD}: the earlier card an interrupted job set aside is not an object")
+        return idx.check_card(str(kept / EARLIER_CARD), card, shard_lists=False)
+
+
+def _set_card_aside(out: Any) -> None:
+    """Before an in-place job rewrites its first shard: a local folder's card becomes :data:`EARLIER_CARD` (a
+    folder with a card is complete; the earlier version's card is still read on resume), a remote one's goes."""
+    if not isinstance(out, LocalOutput):
+        out.remove_card()
+        return
+    try:
+        os.replace(out.path / idx.CARD, out.path / EARLIER_CARD)
+    except FileNotFoundError:
+        pass
+
+
 def previous_splits(path: str | Path, storage_options: dict[str, Any] | None = None
                     ) -> tuple[dict[str, str], dict[str, Any]]:
     """``--split-from``: the split of every sample key of an earlier version of a dataset (its folder,
@@ -434,9 +471,8 @@ def previous_splits(path: str | Path, storage_options: dict[str, Any] | None = N
                 out.setdefault(safe_key(_nfc(sk)), s)
     about: dict[str, Any] = {"name": None, "fingerprint": None}
     try:
-        if idx.is_dataset(folder, storage_options):
-            card = idx.load_card(folder, storage_options, shard_lists=False)
-            about = {"name": card.get("name"), "fingerprint": card.get("fingerprint")}
+        card = _earlier_card(folder, storage_options)
+        about = {"name": card.get("name"), "fingerprint": card.get("fingerprint")}
     except ShardError:
         pass  # an index without a readable card still says where its samples were
     return out, about
@@ -448,7 +484,7 @@ def _earlier_classes(path: str | Path, storage_options: dict[str, Any] | None
     source key, label, split): what :func:`_moved_between_classes` and :func:`_class_id_changes` compare."""
     folder, name = _index_at(path)
     try:
-        names = idx.load_card(folder, storage_options, shard_lists=False).get("label_names")
+        names = _earlier_card(folder, storage_options).get("label_names")
     except ShardError:
         names = None
     try:
@@ -761,7 +797,7 @@ def _crcs_from_shards(folder: str, storage_options: dict[str, Any] | None,
         return {}
     layout = None
     try:
-        layout = idx.load_card(folder, storage_options, shard_lists=False).get("layout")
+        layout = _earlier_card(folder, storage_options).get("layout")
     except ShardError:
         pass
     wanted: dict[Path, dict[str, tuple[str, int]]] = {}
@@ -787,14 +823,21 @@ def _crcs_from_shards(folder: str, storage_options: dict[str, Any] | None,
             if key in crcs and all(m in crcs[key] for m in members)}
 
 
-def _no_crc_warning(earlier: str, missing: Sequence[str]) -> str:
+def _no_crc_warning(earlier: str, missing: Sequence[str], remote: bool = False) -> str:
     """The warning for earlier samples whose content could not be compared: their index has no CRC-32s (written
-    before 2026-12-04) and their shards are not beside it (QA34 upgrade #1)."""
+    before 2026-12-04) and their shards could not be read: ``remote``, an earlier folder at a URL (its shards are
+    not fetched for a split), else a local shard missing (an index given alone), damaged, or changed since (a
+    member of another size) (QA34 upgrade #1; review E F5: one cause was given for all of them)."""
+    why, fix = (("its folder is remote (shards are not fetched for a split)",
+                 "Copy the earlier version's folder (index and shards) here and give --split-from that copy")
+                if remote else
+                ("its shards could not be read beside the index (a shard missing: an index given alone; a shard "
+                 "damaged, or changed since the index was written)",
+                 "Give --split-from the earlier version's whole folder (index and its unchanged shards)"))
     return (f"--split-from {earlier}: its index records no member CRC-32s (written before 2026-12-04) and "
-            f"{plural(len(missing), 'earlier sample')} that a moved or renamed file may be could not be read from its "
-            f"shards (not beside the index): files moved to another class folder or renamed since were split anew, "
-            f"as new samples (a test file may now be in train). Give --split-from the earlier version's whole folder "
-            f"(index and shards), or shard its source again with this mmdata first")
+            f"{plural(len(missing), 'earlier sample')} that a moved or renamed file may be could not be compared: "
+            f"{why}. Files moved to another class folder or renamed since were split anew, as new samples (a test "
+            f"file may now be in train). {fix}, or shard its source again with this mmdata first")
 
 
 def _same_content(r: Record, key: str, members: list[tuple[str, int, int]]) -> bool:
@@ -979,6 +1022,10 @@ class CardText(str):
         made.card = card
         return made
 
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        # str's own pickling passes one argument to __new__ (review E F3: pickle / copy raised TypeError)
+        return CardText, (str(self), self.card)
+
 
 def card_text(warning: str) -> str:
     """What the card stores of a warning: a :class:`CardText`'s card text, any other warning as it is."""
@@ -992,6 +1039,9 @@ def _split_from_changes(records: list[Record], old_rows: list[tuple[Any, ...]], 
     neither kept by key nor matched by content: ``matched``, their earlier source keys), ``relabelled`` (kept by
     key, another class name; a class-folder move is ``moved_class``) and ``changes``, both per earlier split
     (QA34 gdpr #10, leaderboard #6: an erasure or a relabelled test set left no count in the published card).
+    Where one version's class names are unknown (an earlier index without its card) its ids cannot be compared
+    with the other's names: ``relabelled`` is None and ``changes`` counts removals only (review E F1: every
+    sample was counted relabelled).
 
     Example:
         >>> from mmdata.shards.sources import Record
@@ -999,10 +1049,15 @@ def _split_from_changes(records: list[Record], old_rows: list[tuple[Any, ...]], 
         >>> recs = [Record(key=k, source_key=k, members={}, label=i) for i, k in enumerate("ab")]
         >>> _split_from_changes(recs, rows, ["x", "y"], ["x", "y"], set())
         {'earlier_samples': 3, 'removed': 1, 'relabelled': 1, 'changes': {'test': {'relabelled': 1, 'removed': 1}}}
+        >>> _split_from_changes(recs, rows, None, ["x", "y"], set())["relabelled"] is None
+        True
     """
     if not old_rows:
         return {}
     here = {r.key: r for r in records}
+    # an id of one version and a name of the other: not comparable (both without names: the ids are compared)
+    known = (old_names is None) == (label_names is None) or not any(
+        isinstance(lab, int) for lab in [*(row[2] for row in old_rows), *(r.label for r in records)])
 
     def name(label: Any, names: Sequence[str] | None) -> Any:
         return names[label] if isinstance(label, int) and names and 0 <= label < len(names) else label
@@ -1014,12 +1069,13 @@ def _split_from_changes(records: list[Record], old_rows: list[tuple[Any, ...]], 
         if r is None:
             if (sk if isinstance(sk, str) else key) not in matched:
                 per.setdefault(where, Counter())["removed"] += 1
-        elif name(lab, old_names) != name(r.label, label_names):
+        elif known and name(lab, old_names) != name(r.label, label_names):
             per.setdefault(where, Counter())["relabelled"] += 1
     total: Counter[str] = Counter()
     for c in per.values():
         total.update(c)
-    return {"earlier_samples": len(old_rows), "removed": total["removed"], "relabelled": total["relabelled"],
+    return {"earlier_samples": len(old_rows), "removed": total["removed"],
+            "relabelled": total["relabelled"] if known else None,
             **({"changes": {k: dict(sorted(v.items())) for k, v in sorted(per.items())}} if per else {})}
 
 
@@ -1030,7 +1086,7 @@ def _carry_card_text(card_extra: dict[str, Any], earlier: str | Path, storage_op
     notice, or nothing."""
     folder, _ = _index_at(earlier)
     try:
-        card = idx.load_card(folder, storage_options, shard_lists=False)
+        card = _earlier_card(folder, storage_options)
     except ShardError:
         return []
     carried = [k for k in ("license", "description") if card_extra.get(k) is None and isinstance(card.get(k), str)]
@@ -2001,7 +2057,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
                 if is_lfs_pointer(data):  # valid UTF-8, but no caption: the file LFS never fetched
                     raise CorruptMedia(LFS_POINTER)
                 _refused_text(data, task, rec, ti)
-                chars = len(data) if data.isascii() else len(data.decode("utf-8-sig"))  # a leading BOM is not read back
+                chars = text_length(data)  # as read back: no BOM, no final line end
             except (CorruptMedia, UnicodeDecodeError) as exc:
                 bad = _bad(bad, ti, exc, values, paths, meta, task)
         for i, kind in others:  # JSON, .npy, a second image / audio / text member of a custom record
@@ -3681,7 +3737,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
             warnings = [*(warnings or []), _half_moved_warning(half)]
         same, placeholder = _same_media(records, split_from, storage_options, source, missing)
         if missing:
-            warnings = [*(warnings or []), _no_crc_warning(earlier_name, sorted(set(missing)))]
+            warnings = [*(warnings or []), _no_crc_warning(earlier_name, sorted(set(missing)),
+                                                           is_remote(str(split_from)))]
         if placeholder:
             warnings = [*(warnings or []),
                         f"--split-from: {plural(placeholder, 'new sample')} whose key matched none of the earlier "
@@ -3735,11 +3792,12 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     # the card says how the fractions were applied (None: every split came from the source / --split-from)
     if fractions is not None or split_from is not None or "split_method" in card_extra:  # shard's, not augment's
         card_extra["split_method"] = split_by if used is not None else None
-    unsplit = {r.key for r in records if r.split is None} if split_from is None and fractions is not None else set()
+    # without --split too: every sample without a split goes to train, an earlier test set with it (review E F4)
+    unsplit = {r.key for r in records if r.split is None} if split_from is None else set()
     warnings = [*(warnings or []), *assign_splits(records, fractions, seed, shared_files, split_by, given_by, label_names,
                                                           root)]
     if unsplit:  # QA34 gdpr #3: a reshard in place without --split-from moved other samples' splits, silently
-        warnings = [*warnings, *_resplit_in_place(records, unsplit, out, storage_options)]
+        warnings = [*warnings, *_resplit_in_place(records, unsplit, out, storage_options, fractions is not None)]
     overlaps, shown = segment_overlaps_across_splits(records)
     if overlaps:  # QA42: --group-by speaker put overlapping segments of one recording in train and test, silently
         warnings = [*(warnings or []),
@@ -3779,14 +3837,27 @@ def _earlier_here(out: str | Path) -> Path | None:
     if is_remote(str(out)):
         return None
     folder = Path(local_path(out) if protocol(out) == "file" else out)
-    return folder if (folder / idx.INDEX).is_file() and (folder / idx.CARD).is_file() else None
+    # (an interrupted in-place job's earlier card, set aside: the index is still the earlier version's)
+    return folder if (folder / idx.INDEX).is_file() and ((folder / idx.CARD).is_file()
+                                                          or (folder / EARLIER_CARD).is_file()) else None
+
+
+class InPlaceNote(str):
+    """A warning about what the output folder held before this job (:func:`_resplit_in_place`,
+    :func:`_dropped_series`): left out of the job's identity, so the same job run again right after is up to date
+    (the folder then holds its own output, and the note would not be said again), and out of the card (the
+    dataset written in place is the one written into an empty folder); the terminal and the job's report say it."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (InPlaceNote, (str(self),))
 
 
 def _resplit_in_place(records: list[Record], unsplit: set[str], out: str | Path,
-                      storage_options: dict[str, Any] | None) -> list[str]:
+                      storage_options: dict[str, Any] | None, fractions: bool = True) -> list[str]:
     """The warning when a job without ``--split-from`` replaces a dataset in ``out`` whose samples it shares went
-    to other splits (``unsplit``: the keys the fractions split): the count per direction, never a key (QA34 gdpr
-    #3: an in-place reshard after an erasure moved 10 of 12 test samples, silently)."""
+    to other splits (``unsplit``: the keys the fractions split, or, without ``fractions``, put in train): the count
+    per direction, never a key (QA34 gdpr #3: an in-place reshard after an erasure moved 10 of 12 test samples,
+    silently; review E F4: without --split every earlier test sample went to train, silently)."""
     folder = _earlier_here(out)
     if folder is None:
         return []
@@ -3800,11 +3871,15 @@ def _resplit_in_place(records: list[Record], unsplit: set[str], out: str | Path,
         return []
     n = sum(moved.values())
     per = ", ".join(f"{d}: {k}" for d, k in sorted(moved.items(), key=lambda dk: (-dk[1], dk[0])))
-    return [f"{folder.name} held an earlier version of this dataset: {n} of the {plural(len(shared), 'sample')} it "
-            f"shares with this job went to another split ({per}), split anew by --split without --split-from. To keep "
+    return [InPlaceNote(f"{folder.name} held an earlier version of this dataset: {n} of the {plural(len(shared), 'sample')} it "
+            f"shares with this job went to another split ({per}), "
+            + ("split anew by --split without --split-from" if fractions else
+               "put in train: a job without --split and without --split-from puts every sample without a split of "
+               "its own in train")
+            + ". To keep "
             f"the earlier splits (a published test set), shard again from a copy of the earlier version with "
             f"--split-from COPY; a reshard in place keeps them with --split-from {folder.name} (it reads the earlier "
-            f"index before replacing it)"]
+            f"index before replacing it)")]
 
 
 def _dropped_series(out: str | Path, fields: Sequence[str], layout: str,
@@ -3816,7 +3891,7 @@ def _dropped_series(out: str | Path, fields: Sequence[str], layout: str,
     if folder is None:
         return []
     try:
-        card = idx.load_card(folder, storage_options, shard_lists=False)
+        card = _earlier_card(folder, storage_options)
     except ShardError:
         return []
     if card.get("layout") != "columns":
@@ -3828,10 +3903,10 @@ def _dropped_series(out: str | Path, fields: Sequence[str], layout: str,
     shown = ", ".join(f"{f!r} ({plural(m.get('count') or 0, 'sample')})" for f, m in sorted(added.items()))
     again = "; ".join(f"mmdata add-modality {folder.name} {f} SRC" for f in sorted(added))
     one = len(added) == 1
-    return [f"{folder.name}: this job drops the series {shown} that mmdata add-modality added to the earlier version "
+    return [InPlaceNote(f"{folder.name}: this job drops the series {shown} that mmdata add-modality added to the earlier version "
             f"there ({'it is' if one else 'they are'} no source of this job): {'its' if one else 'their'} shards are "
             f"removed; add {'it' if one else 'them'} again"
-            + (f" ({again})" if layout == "columns" else " (mmdata add-modality needs --layout columns)")]
+            + (f" ({again})" if layout == "columns" else " (mmdata add-modality needs --layout columns)"))]
 
 
 def segment_overlaps_across_splits(records: list[Record], k: int = 3) -> tuple[int, list[str]]:
@@ -3857,8 +3932,7 @@ def segment_overlaps_across_splits(records: list[Record], k: int = 3) -> tuple[i
         frames = r.extra.get(SEGMENT_FRAMES) if r.extra else None
         if frames and r.split is not None:
             first, _, stop = frames.partition(":")
-            per.setdefault(r.extra.get(SEGMENT_SOURCE, "") + (f" channel {ch}" if (ch := r.extra.get(
-                "segment_channels")) else ""), []).append((int(first), int(stop), r))
+            per.setdefault(r.extra.get(SEGMENT_SOURCE, ""), []).append((int(first), int(stop), r))
 
     def span(r: Record) -> str:
         start, dur = float(r.extra[SEGMENT_START]), float(r.extra[SEGMENT_DURATION])
@@ -3869,14 +3943,23 @@ def segment_overlaps_across_splits(records: list[Record], k: int = 3) -> tuple[i
         if len({r.split for _, _, r in segs}) < 2:
             continue
         segs.sort(key=lambda t: (t[0], t[1], t[2].key))
+        # --segment channel=: segments share audio only where their channel sets meet (none given: every channel;
+        # review of QA34 D: "0,1" and an overlapping "1" were never compared)
+        chans = [frozenset(c.split(",")) if (c := r.extra.get("segment_channels")) else None for _, _, r in segs]
+        by_channel = any(c is not None for c in chans)
         active: list[tuple[int, int]] = []  # (stop, place in segs) of the segments not ended yet
         in_split: Counter[str | None] = Counter()
         for i, (first, stop, r) in enumerate(segs):
             while active and active[0][0] <= first:
                 in_split[segs[heapq.heappop(active)[1]][2].split] -= 1
-            crossing = len(active) - in_split[r.split]
+            if by_channel:
+                meet = [j for _, j in active if segs[j][2].split != r.split
+                        and (chans[j] is None or chans[i] is None or chans[j] & chans[i])]
+                crossing = len(meet)
+            else:
+                crossing = len(active) - in_split[r.split]
             if crossing and len(shown) < k:
-                j = min(j for _, j in active if segs[j][2].split != r.split)
+                j = min(meet) if by_channel else min(j for _, j in active if segs[j][2].split != r.split)
                 shown.append(f"{source!r} {span(segs[j][2])} overlaps {span(r)}")
             pairs += crossing
             heapq.heappush(active, (stop, i))
@@ -3991,7 +4074,8 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
         nothing: SourceError | None = None
         ident = None
         if isinstance(out, LocalOutput) and checkable:
-            ident = _job_identity(plan_hash, label_names, label_names_from, skipped, warnings, options, fields,
+            ident = _job_identity(plan_hash, label_names, label_names_from, skipped,
+                                  [w for w in warnings or [] if not isinstance(w, InPlaceNote)], options, fields,
                                   name or out.name, card_extra)
             # before the lock: an up-to-date folder is only read (a read-only one too); a job writing it removed
             # the record when it started
@@ -4150,8 +4234,8 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
     if todo:
         # a folder with a card is complete: the card of an earlier dataset here goes before the first shard
         # is (re)written (it is written again last), so a job stopped half-way never leaves it over a mix
-        # of old and new shards
-        out.remove_card()
+        # of old and new shards; a local one is set aside for a resumed run to read (review E F2)
+        _set_card_aside(out)
     # a task that makes its samples (augment's) is more than writing them
     prog = _make_progress(progress, sum(sizes.values()), "sharding samples" if write_fn is _write_task else
                           "augmenting samples")
@@ -4284,7 +4368,8 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
         "skipped": skipped,
         "skipped_count": len(skipped),
         "skipped_counts": skipped_counts,
-        "warnings": [card_text(w) for w in warnings],
+        # a note on what the folder held before this job is the job's, not the dataset's: terminal and report only
+        "warnings": [card_text(w) for w in warnings if not isinstance(w, InPlaceNote)],
         "fingerprint": fingerprint,
         "duplicates": duplicates,
         "metadata": metadata,
@@ -4299,9 +4384,12 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
                idx.CARD: idx.card_bytes(card)}
     for file, data in written.items():  # the card last: a folder with a card is complete
         out.write(file, data, fsync)
+    if isinstance(out, LocalOutput):  # the earlier version's card, set aside for a resume: replaced now
+        (out.path / EARLIER_CARD).unlink(missing_ok=True)
     rep = {"out": out.url, "samples": rows.num_rows, "shards": len(plan),
            "splits": {k: v["samples"] for k, v in splits.items()}, "skipped": skipped,
-           "skipped_counts": skipped_counts, "warnings": warnings, "fingerprint": fingerprint}
+           # plain strings: the report is data (a process pool, Ray or Dask pickles it; review E F3)
+           "skipped_counts": skipped_counts, "warnings": [str(w) for w in warnings], "fingerprint": fingerprint}
     if ident is not None and isinstance(out, LocalOutput):  # after the card: a record is only left beside one
         out.write_done(_done_record(out, plan, results, ident, written, rep, payloads), fsync)
     journal.remove()

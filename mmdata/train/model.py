@@ -20,6 +20,7 @@ from torch import nn
 
 from mmdata.augment.audio import logmel
 from mmdata.augment.contract import InputError
+from mmdata.codecs import drop_final_line_end
 from mmdata.errors import MMDataError
 from mmdata.train.fusions import FUSIONS, AudioEncoder, ImageEncoder, TextEncoder, fusion_class
 from mmdata.types import Batch
@@ -777,7 +778,7 @@ class TrainedModel:
             if isinstance(v, str):
                 if m != "text":
                     raise InputError("a file object opened in text mode: open it with 'rb'")
-                v = v.removeprefix("\ufeff")  # as decode_text reads the file's bytes
+                v = drop_final_line_end(v.removeprefix("\ufeff"))  # as decode_text reads the file's bytes
         try:
             return self._decoded(m, v, rate)
         except MemoryError:

@@ -139,7 +139,7 @@ def test_manifests_relabel_move_and_class_ids(manifests: tuple[Path, Path]) -> N
     assert card["label_names"]["id_changed"] == [{"name": "cat", "a": 0, "b": 1}, {"name": "dog", "a": 1, "b": 2}]
     assert card["num_classes"] == {"a": 2, "b": 3} and card["changed"] is True
     assert d["per_split"]["test"] == {"a": 2, "b": 3, "added": 0, "removed": 0, "changed": 1, "relabelled": 0,
-                                      "moved_in": 1, "moved_out": 0, "unchanged": 1, "same": False}
+                                      "moved_in": 1, "moved_out": 0, "unchanged": 1, "renamed": 0, "same": False}
     only_test = diff(v1, v2, splits=["test"])
     assert {k: only_test[k]["total"] for k in KINDS} == {"added": 0, "removed": 0, "changed": 1, "relabelled": 0,
                                                          "moved": 1}

@@ -82,7 +82,8 @@ def test_a_pil_image_is_turned_by_its_exif_orientation(tm: TrainedModel, tmp_pat
 def test_a_caption_file_is_read_as_shard_reads_it(tm: TrainedModel, tmp_path: Path) -> None:
     f = tmp_path / "d0009.txt"
     f.write_bytes("\ufeffnine cats\r\non the left\r\n".encode())
-    want = tm.sample({"text": "nine cats\r\non the left\r\n"}).fields["text"]
+    # as decode_text reads a file: no BOM, no final line end (QA round 34: a transcript's newline is not text)
+    want = tm.sample({"text": "nine cats\r\non the left"}).fields["text"]
     assert tm.sample({"text": f}).fields["text"] == want
     with open(f, "rb") as fo:
         assert tm.sample({"text": fo}).fields["text"] == want
