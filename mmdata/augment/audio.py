@@ -71,6 +71,18 @@ def _padded(sample: Any) -> tuple[int, int] | None:
     return (v, w) if v < w else None
 
 
+def _padded_width(sample: Any) -> int | None:
+    """The width of a clip ``pad_trim`` padded (its real frames fewer), per sample or as a batch row's view
+    (the recipe's draw view: its batch's ``meta["samples"]``, as :func:`_batch_valid` reads it); else None."""
+    pad = _padded(sample)
+    if pad is not None:
+        return pad[1]
+    batch, i = getattr(sample, "_b", None), getattr(sample, "_i", None)
+    if isinstance(batch, Batch) and isinstance(i, int) and isinstance(batch.data.get("audio"), torch.Tensor):
+        return int(batch["audio"].shape[-1]) if _batch_valid(batch)[i] is not None else None
+    return None
+
+
 def _unpadded(sample: Sample, v: int) -> Sample:
     """``sample`` with its audio cut to the ``v`` real frames and no ``audio_valid``: what the op sees."""
     meta = {k: m for k, m in sample.meta.items() if k != AUDIO_VALID}
@@ -89,29 +101,89 @@ class AudioOp(Op):
     """An audio op: ``transform`` gets a sample with ``audio`` (float32, (channels, time)) and its
     ``sample_rate``, and returns a new sample (``sample.with_fields(audio=...)``).
 
-    On a clip that ``pad_trim`` padded (``meta["audio_valid"]``), ``sample_params`` and ``transform`` see the
-    real frames alone, as the batched kernels see ``lengths["audio"]``; an output as long as its input is
-    padded back to the clip's width (the padding stays silent, ``audio_valid`` kept), another length is the
-    op's output of the real frames. Ops that handle the padding themselves (the windows) set
-    ``own_padding``."""
+    On a clip that ``pad_trim`` padded (``meta["audio_valid"]``), ``sample_params`` sees the real frames
+    alone, as a batch row's draw view shows ``lengths["audio"]``. ``real_frames`` (a class attribute; True on
+    mmdata's own ops, False by default on a subclass defined elsewhere, a plugin's) says what ``transform``
+    gets: True, the real frames alone, as the batched kernels see ``lengths["audio"]`` (an output as long as
+    its input is padded back to the clip's width, the padding silent and ``audio_valid`` kept; another length
+    is the op's output of the real frames, unless ``padded_width`` says otherwise); False, the whole padded
+    clip, as ``transform_batch`` gets the whole padded batch (docs/extending.md). Ops that handle the padding
+    themselves (the windows) set ``own_padding``."""
 
     section = "audio"
     field = "audio"
     own_padding = False
+    real_frames = False
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
+        if "real_frames" not in cls.__dict__:
+            # opt-in outside mmdata: a plugin written before the real-frames contract keeps what it was given
+            # (QA round 34, review C F3); mmdata's own ops act on the real frames unless they say otherwise
+            cls.real_frames = cls.__module__.split(".")[0] == "mmdata"
         if cls.own_padding:
             return
-        if "sample_params" in cls.__dict__:
-            cls.sample_params = _real_params(cls.__dict__["sample_params"])  # type: ignore[method-assign]
-        if "transform" in cls.__dict__:
-            cls.transform = _real_transform(cls.__dict__["transform"])  # type: ignore[method-assign]
+        # every op draws on the real frames (a batch row's draw view shows lengths["audio"]); the transform of an
+        # op that acts on them, also one it inherits from a class that did not (an opt-in subclass of a plugin's)
+        for name, wrap, on in (("sample_params", _real_params, True), ("transform", _real_transform, cls.real_frames)):
+            fn = getattr(cls, name)
+            if on and not getattr(fn, "_on_real_frames", False) and fn is not getattr(Op, name):
+                setattr(cls, name, wrap(fn))
 
     def padded_width(self, width: int, params: dict[str, Any]) -> int | None:
         """The width a padded clip of ``width`` frames keeps after this op when its output length differs from
         its input's (None: the op's output of the real frames, unpadded)."""
         return None
+
+    def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
+        """Default batched kernel: the per-sample kernel per row, each row a padded clip as it was per sample
+        (its whole width, ``audio_valid`` in its meta), re-collated."""
+        return per_sample_fallback(self, _whole_rows(batch), params)
+
+
+def _batch_valid(batch: Batch) -> list[int | None]:
+    """Each row's ``audio_valid`` (the real frames of a clip ``pad_trim`` padded, kept in the batch's
+    ``meta["samples"]`` as collate got it and as the window ops leave it); None for a row not so padded."""
+    metas = batch.meta.get("samples") or []
+    lens = batch.lengths["audio"].tolist() if "audio" in batch.lengths else []
+    out: list[int | None] = []
+    for i in range(len(batch.keys)):
+        v = metas[i].get(AUDIO_VALID) if i < len(metas) and isinstance(metas[i], dict) else None
+        ok = isinstance(v, int) and not isinstance(v, bool) and i < len(lens) and v == lens[i]
+        out.append(v if ok and v < batch["audio"].shape[-1] else None)
+    return out
+
+
+def _set_valid(batch: Batch, real: Sequence[int | None]) -> None:
+    """Record each row's ``audio_valid`` (None: drop it) in ``batch.meta["samples"]`` (new dicts), as the
+    per-sample kernel leaves it in the sample's meta."""
+    metas = batch.meta.get("samples")
+    if not metas:
+        return
+    new = []
+    for m, r in zip(metas, real):
+        m = {k: x for k, x in m.items() if k != AUDIO_VALID}
+        if r is not None:
+            m[AUDIO_VALID] = int(r)
+        new.append(m)
+    batch.meta = {**batch.meta, "samples": new}
+
+
+def _whole_rows(batch: Batch) -> Batch:
+    """``batch`` whose padded rows (:func:`_batch_valid`) count their whole width in ``lengths["audio"]``, so
+    ``uncollate`` gives each the clip it was per sample (``audio_valid`` in its meta; collate reads it back)."""
+    if "audio" not in batch.data or not isinstance(batch.data.get("audio"), torch.Tensor):
+        return batch
+    valid = _batch_valid(batch)
+    if all(v is None for v in valid):
+        return batch
+    out = batch.replace()
+    ln = batch.lengths["audio"].clone()
+    for i, v in enumerate(valid):
+        if v is not None:
+            ln[i] = batch["audio"].shape[-1]
+    out.lengths["audio"] = ln
+    return out
 
 
 def _real_params(fn: Any) -> Any:
@@ -120,6 +192,7 @@ def _real_params(fn: Any) -> Any:
         return fn(self, rng, sample if pad is None else _unpadded(sample, pad[0]))
 
     sample_params.__doc__, sample_params.__wrapped__ = fn.__doc__, fn  # type: ignore[attr-defined]
+    sample_params._on_real_frames = True  # type: ignore[attr-defined]
     return sample_params
 
 
@@ -140,6 +213,7 @@ def _real_transform(fn: Any) -> Any:
         return with_real(out, F.pad(y, (0, width - n)), n)
 
     transform.__doc__, transform.__wrapped__ = fn.__doc__, fn  # type: ignore[attr-defined]
+    transform._on_real_frames = True  # type: ignore[attr-defined]
     return transform
 
 
@@ -157,6 +231,7 @@ def _restack(batch: Batch, rows: list[torch.Tensor | None], field: str = "audio"
     out = batch.replace(**{field: data})
     if field == "audio":
         out.lengths["audio"] = shapes[:, -1].clone()
+        _set_valid(out, [None] * len(rows))  # each row is now a whole clip, as the per-sample output
     else:  # like collate: presence per row, shapes only where they differ
         out.present[field] = torch.tensor([r is not None for r in rows])
         if len({tuple(s) for s, r in zip(shapes.tolist(), rows) if r is not None}) > 1:
@@ -186,6 +261,8 @@ def _windows(batch: Batch, starts: Sequence[int], lengths: Sequence[int], real: 
             if r is not None:
                 ln[i] = min(int(ln[i]), r)
         out.lengths["audio"] = ln
+        _set_valid(out, [int(ln[i]) if r is not None and int(ln[i]) < out["audio"].shape[-1] else None
+                         for i, r in enumerate(real)])
     return out
 
 
@@ -216,6 +293,7 @@ class Gain(AudioOp):
 
     section, name = "audio", "gain"
     keeps_layout = True
+    real_frames = False  # a factor keeps the padding zero and draws nothing from the length: no copy needed
     PARAMS = {"min_db": Param("float", -6.0, -120.0, 60.0, doc="lowest gain in dB"),
               "max_db": Param("float", 6.0, -120.0, 60.0, doc="highest gain in dB")}
     masked = True  # a factor of 1 leaves a row exactly as it is
@@ -243,6 +321,7 @@ class Polarity(AudioOp):
 
     section, name = "audio", "polarity"
     keeps_layout = True
+    real_frames = False  # as gain
     masked = True
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
@@ -461,7 +540,8 @@ class RandomCrop(AudioOp):
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
         n, d = real_frames(sample), _frames(self.seconds, sample)
-        if n <= d and _padded(sample) is not None and sample["audio"].shape[-1] > d:
+        w = _padded_width(sample)  # also a batch row's (its view shows the real frames alone)
+        if n <= d and w is not None and w > d:
             # real frames no longer than the window in a wider padded clip: the window's worth of it (its padding
             # cut), as the batched kernel leaves such a row of lengths["audio"] in a batch of windows
             return {"start": 0, "length": d}
@@ -471,11 +551,13 @@ class RandomCrop(AudioOp):
         return _window_sample(sample, params["start"], params["length"])
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        return _windows(batch, [p["start"] for p in params], [p["length"] for p in params])
+        return _windows(batch, [p["start"] for p in params], [p["length"] for p in params], _window_rows(params, batch))
 
 
 class Pad(AudioOp):
-    """Zero-pad clips shorter than ``seconds`` (at the end, or at a random offset). Exact."""
+    """Zero-pad clips shorter than ``seconds`` (at the end, or at a random offset). Exact. A clip ``pad_trim``
+    padded at least ``seconds`` wide is left as it is (its real length kept); one padded narrower has its
+    real frames padded to ``seconds``, and all of them count (``lengths`` = the window)."""
 
     section, name = "audio", "pad"
     needs_rate = True
@@ -485,7 +567,8 @@ class Pad(AudioOp):
 
     def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
         n, d = real_frames(sample), _frames(self.seconds, sample)
-        if n >= d:
+        w = _padded_width(sample)
+        if n >= d or (w is not None and w >= d):  # pad_trim padded it at least that wide: it is (QA34 review C F5)
             return None
         _check_output(self, d, sample)
         return {"offset": int(rng.integers(0, d - n + 1)) if self.mode == "random" else 0, "length": d}
@@ -505,7 +588,8 @@ class PadTrim(AudioOp):
     (``meta["audio_valid"]``, a batch's ``lengths["audio"]``; lhotse's ``collate_audio``), so the ops after it
     draw and act on the real frames alone (a ``random_crop`` window lies in the speech, ``noise`` measures its
     SNR there and leaves the padding silent) and a model can mask the padding. ``align: center`` pads both
-    ends: ``lengths`` is then the whole window."""
+    ends: ``lengths`` is then the whole window. A clip an earlier ``pad_trim`` padded to another width gets
+    this one's width (its real frames kept, also with ``pad: false``)."""
 
     section, name = "audio", "pad_trim"
     needs_rate = True
@@ -522,6 +606,11 @@ class PadTrim(AudioOp):
             # the reader decoded only the start a trimming normalize keeps (decode_frames): the clip as the source
             # holds it is longer, so the op trims it; logged so, the replay log reproduces the output from the
             # whole source clip (the window is the identity on the cut one: the output is the same)
+            return {"start": 0, "length": d}
+        w = _padded_width(sample)
+        if w is not None and w != d and n <= d and self.align == "start":
+            # a clip an earlier pad_trim padded to another width: this window's width, its real frames kept (with
+            # pad: false too, a maximum: the earlier padding is not the clip's; QA round 34, review C F4)
             return {"start": 0, "length": d}
         if n == d or (n < d and not self.pad) or (n > d and not self.trim):
             return None
@@ -778,7 +867,11 @@ class Resample(AudioOp):
         x = resample(batch["audio"], orig, self.rate)
         out = batch.replace(audio=x)
         out.sample_rate = self.rate
+        valid = _batch_valid(batch)
         out.lengths["audio"] = torch.ceil(batch.lengths["audio"].double() * self.rate / orig).to(torch.int64)
+        if any(v is not None for v in valid):  # a padded row stays padded (padded_width), its real frames resampled
+            _set_valid(out, [int(n) if v is not None and int(n) < x.shape[-1] else None
+                             for v, n in zip(valid, out.lengths["audio"].tolist())])
         mask = torch.arange(x.shape[-1], device=x.device)[None] < on(out.lengths["audio"], x.device)[:, None]
         out.data["audio"] = x * mask[:, None, :].to(x.dtype)
         return out
@@ -977,13 +1070,17 @@ class LogMel(AudioOp):
     kernels agree to float rounding; on the CPU the same bytes at any torch thread count. Too many ``n_mels`` for the window's FFT
     (``n_fft``: ``win_ms`` at the rate, up to a power of two) leave mel filters with no FFT bin, whose
     bands are constant: a warning says how many, once per configuration (e.g. 128 mels need ``win_ms``
-    above 32 at 16 kHz). The features are of the real frames: a clip ``pad_trim`` padded gives no frames for
-    its padding. In a batch, ``spec`` past a row's ``lengths["spec"]`` is padded with 0 (collate's padding,
-    i.e. mel power 1: louder than most real bins, whose floor is log(1e-6) = -13.8, so it is not silence):
-    mask it with ``lengths["spec"]``, or fill it with the floor, before pooling over frames."""
+    above 32 at 16 kHz). A clip ``pad_trim`` padded gives the features of its whole window (fixed-size
+    features, as ``pad_trim`` promises; its padding's frames hold the floor, log(1e-6) = -13.8, silence):
+    ``lengths["audio"]`` still says where its real frames end (a spec frame every ``hop_ms``). Clips of
+    different lengths (no ``pad_trim``) give specs of different widths: in a batch, ``spec`` past a row's
+    ``lengths["spec"]`` is collate's padding, 0 (mel power 1: not silence): mask it with ``lengths["spec"]``
+    before pooling over frames."""
 
     section, name = "audio", "logmel"
     needs_rate = True
+    real_frames = False  # the whole fixed window, padding included (QA round 34, review C F2)
+    masked = True  # transform_batch leaves rows not applied as they are
     PARAMS = {"n_mels": Param("int", 40, 1, 512, doc="mel bands"), "win_ms": Param("float", 25.0, 1.0, 1000.0, doc="window in ms"),
               "hop_ms": Param("float", 10.0, 0.5, 1000.0, doc="hop in ms"),
               "f_min": Param("float", 0.0, 0.0, 192000.0, doc="lowest filter edge in Hz"),
@@ -1025,8 +1122,20 @@ class LogMel(AudioOp):
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
         sr = int(batch.sample_rate)  # frames depend on each clip's length: one STFT per row, then re-pad
+        # masked: the whole batch, so a padded clip keeps its whole window as per sample (a sub-batch of the
+        # applied rows would be trimmed to their real frames); rows not applied keep the spec they hold
+        spec, present = batch.data.get("spec"), batch.present.get("spec")
+        shapes = batch.lengths.get("spec")
+
+        def kept(i: int) -> torch.Tensor | None:
+            if not isinstance(spec, torch.Tensor) or (present is not None and not bool(present[i])):
+                return None
+            return spec[i] if shapes is None else spec[(i, *(slice(0, int(n)) for n in shapes[i]))]
+
+        rows = _rows(_whole_rows(batch))
         return _restack(batch, [logmel(r, sr, self.n_mels, self.win_ms, self.hop_ms, f_min=self.f_min, f_max=self.f_max)
-                                for r in _rows(batch)], field="spec")
+                                if r is not None and p.get("applied") else kept(i)
+                                for i, (r, p) in enumerate(zip(rows, params))], field="spec")
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,9 @@ LOG_FORMAT = 3
 #: the ops' kernels: bump when any op gives another output for the same params (a replay log from other
 #: kernels replays its params, not its outputs; :func:`mmdata.augment.replay.load_log` warns, also for a
 #: log without a record: written before 2026-12-03, when several kernels changed). 1: since 2026-12-03;
-#: 2: since 2026-12-06 (``logmel`` sums its mel bands in a fixed order on the CPU: outputs move by float rounding)
-KERNELS = 2
+#: 2: since 2026-12-06 (``logmel`` sums its mel bands in a fixed order on the CPU: outputs move by float rounding);
+#: 3: since 2026-12-07 (audio ops after ``pad_trim`` draw on and act on the real frames of a padded clip)
+KERNELS = 3
 #: values a recipe may hold once YAML aliases are expanded (far above any real recipe; see _check_size)
 MAX_VALUES = 100_000
 BALANCE_KEYS = {"by": ("label", "modalities"), "mode": ("under", "over", "repeat_factor", "none")}

@@ -192,7 +192,18 @@ KERNEL_CHANGES: dict[str, dict[str, str]] = {
                             "log of before replays a stereo clip it flipped with the channels swapped; replay such "
                             "a log with the recipe's consistent_hflip given stereo: keep",
     },
+    # 36c96e3 (2026-12-07): audio after pad_trim acts on the real frames (QA round 34, avspeech 1/2/10; review C F1):
+    # on a clip pad_trim padded, these ops draw on, or act on, its real frames alone, so a log of kernels 2
+    # replays them to other audio there (clips pad_trim did not pad replay as they were)
+    "2": {name: (f"{name} draws on and acts on the real frames of a clip pad_trim padded (not its padding) since "
+                 "2026-12-07 (kernels 3): on such clips its output differs; clips pad_trim did not pad are as they were")
+          for name in ("time_shift", "time_mask", "noise", "speed", "resample", "band_limit",
+                       "pitch_shift", "reverb", "background_noise", "random_crop", "pad", "pad_trim")},
 }
+
+#: containers whose log rows do not name their children (``{"children": {"0": {...}}}``): a log holding one may
+#: hold any op, so every change of its kernels number is named (review C F6)
+CONTAINERS = frozenset({"one_of", "some_of"})
 
 
 def kernels_changed(written: bytes | None, ops: Iterable[Any]) -> str | None:
@@ -200,9 +211,11 @@ def kernels_changed(written: bytes | None, ops: Iterable[Any]) -> str | None:
     the ops among ``ops`` (the log's op labels) whose kernels changed since; None where none of them did.
 
     Example:
-        >>> kernels_changed(b"1", ["image.hflip", "sample.consistent_hflip"]).split(":")[0]
-        'was written by kernels 1 (these are kernels 2)'
+        >>> kernels_changed(b"1", ["image.hflip", "sample.consistent_hflip"]).startswith("was written by kernels 1")
+        True
         >>> kernels_changed(b"1", ["image.hflip"]) is None
+        True
+        >>> "logmel" in kernels_changed(b"1", ["audio.some_of"])  # a container's children are not named: all
         True
     """
     from mmdata.augment.recipe import KERNELS
@@ -219,7 +232,7 @@ def kernels_changed(written: bytes | None, ops: Iterable[Any]) -> str | None:
         return (f"was written by kernels {number} (these are kernels {KERNELS}): Recipe.replay applies its params, "
                 "but ops whose kernels differ give other outputs than were recorded")
     names = {str(op).rsplit(".", 1)[-1] for op in ops if op is not None}
-    said = [text for name, text in changes.items() if name in names]
+    said = [text for name, text in changes.items() if name in names or names & CONTAINERS]
     if not said:
         return None
     return (f"was written by kernels {number} (these are kernels {KERNELS}): Recipe.replay applies its params, but "

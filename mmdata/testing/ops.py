@@ -441,23 +441,51 @@ def _check_aligned(op: Op, s: Sample, params: dict[str, Any], moved: np.ndarray,
 
 def _check_batched(op: Op, samples: list[Sample], seed: int, epochs: int, chk: _Check, atol: float | None,
                    device: Any) -> None:
-    from mmdata.augment import batching
-
     rec = _recipe(op, seed)
     tol = _tolerance(op) if atol is None else atol
     rows = [rec.normalize(s) if rec.has_normalize else s for s in samples]
     rows = [Sample(s.key, s.fields, s.sample_rate, {}) for s in rows]
-    own = type(op).transform_batch is not Op.transform_batch
+    from mmdata.augment.audio import AUDIO_VALID, AudioOp
+
+    own = type(op).transform_batch not in (Op.transform_batch, AudioOp.transform_batch)
     modes = [False, True] if own else [False]
+    sets = [("", rows)]
+    padded = _pad_trimmed(list(samples)) if isinstance(op, AudioOp) else None
+    if padded is not None:  # as after the trainer's pad_trim: real frames in meta["audio_valid"] (review C F3)
+        padded = [rec.normalize(s) if rec.has_normalize else s for s in padded]
+        padded = [Sample(s.key, s.fields, s.sample_rate, {k: v for k, v in s.meta.items() if k == AUDIO_VALID})
+                  for s in padded]
+        sets.append((", clips pad_trim padded", padded))
+    for what, batch_rows in sets:
+        _check_batched_rows(op, rec, batch_rows, epochs, chk, tol, device, modes, what)
+
+
+def _pad_trimmed(rows: list[Sample]) -> list[Sample] | None:
+    """``rows`` as a ``pad_trim`` (align start) a quarter longer than the longest clip leaves them: zero-padded
+    to one width, their real frames in ``meta["audio_valid"]``; None without audio."""
+    from mmdata.augment.audio import with_real
+
+    lens = [int(s["audio"].shape[-1]) for s in rows if isinstance(s.fields.get("audio"), torch.Tensor)]
+    if not lens:
+        return None
+    w = max(lens) + max(1, max(lens) // 4)
+    return [with_real(s, torch.nn.functional.pad(s["audio"], (0, w - s["audio"].shape[-1])), int(s["audio"].shape[-1]))
+            if isinstance(s.fields.get("audio"), torch.Tensor) else s for s in rows]
+
+
+def _check_batched_rows(op: Op, rec: Any, rows: list[Sample], epochs: int, chk: _Check, tol: float, device: Any,
+                        modes: list[bool], what: str) -> None:
+    from mmdata.augment import batching
+
     saved = batching.VECTORISED_ON_CPU
     try:
         for epoch in range(epochs):
-            with chk("batched == per-sample"):
+            with chk(f"batched == per-sample{what}"):
                 per = [rec.apply_sample(s, epoch) for s in rows]
                 ref = collate(per)
             for vec in modes:
                 batching.VECTORISED_ON_CPU = vec
-                kind = "vectorised kernels on CPU" if vec else "CPU kernels"
+                kind = ("vectorised kernels on CPU" if vec else "CPU kernels") + what
                 with chk(f"batched == per-sample ({kind})"):
                     batch = collate(rows)
                     snap = _snapshot(dict(batch.data))
@@ -476,7 +504,7 @@ def _check_batched(op: Op, samples: list[Sample], seed: int, epochs: int, chk: _
                         raise chk.fail(f"epoch {epoch}: the batched kernel changed its input batch: {why}")
             if device is not None:
                 batching.VECTORISED_ON_CPU = saved
-                with chk(f"batched == per-sample (on {device})"):
+                with chk(f"batched == per-sample (on {device}{what})"):
                     got = rec.apply_batched(collate(rows).to(device), epoch).to("cpu")
                     why = _batch_problem(got, ref, tol) or _batch_types(got, len(rows))
                     if why:

@@ -1218,9 +1218,17 @@ def reshaping_ops(recipe: Mapping[str, Any] | None) -> tuple[str, ...]:
     Example:
         >>> reshaping_ops({"audio": [{"op": "random_crop", "seconds": 1.0}, {"op": "gain"}]})
         ('random_crop',)
+        >>> reshaping_ops({"audio": [{"op": "one_of", "ops": [{"op": "random_crop"}, {"op": "speed"}]}]})
+        ('random_crop', 'speed')
     """
-    steps = (recipe or {}).get("audio") or []
-    return tuple(dict.fromkeys(str(s.get("op")) for s in steps if isinstance(s, Mapping) and s.get("op") in RESHAPING_AUDIO))
+    def walk(steps: Any) -> Iterator[str]:  # one_of / some_of children too (review C F6)
+        for s in steps if isinstance(steps, list) else []:
+            if isinstance(s, Mapping):
+                if s.get("op") in RESHAPING_AUDIO:
+                    yield str(s.get("op"))
+                yield from walk(s.get("ops"))
+
+    return tuple(dict.fromkeys(walk((recipe or {}).get("audio") or [])))
 
 
 def _crop_hint(exc: MMDataError, spec: InputSpec) -> MMDataError | None:

@@ -204,5 +204,5 @@ def test_a_replay_log_of_the_kernels_before_the_fixed_order_warns(tmp_path: Path
     save_log(tmp_path / "log.parquet", log_rows(s.key, rec.apply_sample(s).meta["aug"], 0))
     t = pq.read_table(tmp_path / "log.parquet")
     pq.write_table(t.replace_schema_metadata({**t.schema.metadata, b"mmdata.kernels": b"1"}), tmp_path / "old.parquet")
-    with pytest.warns(UserWarning, match=r"written by kernels 1 \(these are kernels 2\)"):
+    with pytest.warns(UserWarning, match=r"written by kernels 1 \(these are kernels \d+\)"):
         load_log(tmp_path / "old.parquet")
