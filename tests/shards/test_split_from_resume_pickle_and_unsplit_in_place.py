@@ -5,60 +5,18 @@ interrupted in-place reshard that resumes (F2), a report that pickles (F3), an i
 from __future__ import annotations
 
 import copy
-import io
 import json
 import pickle
 import shutil
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import soundfile as sf
-from PIL import Image
 
-import mmdata
 from mmdata.errors import SourceError
-from mmdata.shards import index as idx
 from mmdata.shards.writer import CardText, _no_crc_warning
-
-
-def _png(i: int) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), (i % 256, (7 * i) % 256, (13 * i) % 256)).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def _wav(i: int) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, np.sin(np.arange(400) * (0.01 + 0.003 * i)).astype(np.float32), 8000, format="WAV")
-    return buf.getvalue()
-
-
-def _tree(root: Path, classes: tuple[str, ...] = ("cat", "dog"), n: int = 10) -> Path:
-    for c, name in enumerate(classes):
-        d = root / name
-        d.mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            (d / f"{name[0]}{i:03d}.png").write_bytes(_png(100 * c + i))
-            (d / f"{name[0]}{i:03d}.wav").write_bytes(_wav(100 * c + i))
-    return root
-
-
-def _shard(src: Path, out: Path, **kw: object) -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mmdata.shard(src, out, progress=False, **kw)
-
-
-def _splits(ds: Path) -> dict[str, str]:
-    return {r["source_key"]: r["split"] for r in idx.load_index(ds).select(["source_key", "split"]).to_pylist()}
-
-
-def _card(ds: Path) -> dict:
-    return json.loads((ds / "dataset.json").read_text())
+from tests.shards.test_split_from_upgrade_and_card_privacy import _card, _shard, _splits, _tree
 
 
 def _move(src: Path, stem: str, to: str) -> None:
