@@ -2099,16 +2099,10 @@ def _folder_per_item_warning(records: list[Record], top_dirs: list[str]) -> str 
     mixed = [d for d, k in kinds.items() if len(k) > 1]
     if len(mixed) < 2 or len(mixed) < 0.8 * len(kinds):
         return None
-    counts: dict[str, int] = {}
-    for d in mixed:
-        for stem in stems[d]:
-            counts[stem] = counts.get(stem, 0) + 1
-    repeated = sorted((st for st, n in counts.items() if n >= 0.8 * len(mixed)), key=lambda st: (-counts[st], st))
-    if len(repeated) < 2:
+    said = _names_repeated(mixed, kinds, stems, 4)
+    if said is None:
         return None
-    shown = ", ".join(f"{printable(d)}/" for d in mixed[:4]) + (", ..." if len(mixed) > 4 else "")
-    names = ", ".join(printable(st) for st in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
-    modalities = sorted(set().union(*(kinds[d] for d in mixed)))
+    shown, names, modalities = said
     return (f"folders {shown} were read as {len(kinds)} classes, but each holds {', '.join(modalities)} files under the "
             f"same names ({names}): a folder per item (a video clip's frames, its audio and subtitles)? Read as classes, "
             f"every file became a sample of its own with one modality ({len(records)} samples). Shard such data from a "
@@ -2116,6 +2110,19 @@ def _folder_per_item_warning(records: list[Record], top_dirs: list[str]) -> str 
             f"column of any name but key, text, label and split reads the files it names, a .txt file becoming the "
             f"sample's text — a column named text holds the caption itself; mmdata shard clips.csv OUT --column "
             f"frame1=frame1), its label in a column; docs/bad-input-shard.md")
+
+
+def _names_repeated(mixed: list[str], kinds: dict[str, set[str]], stems: dict[str, set[str]],
+                    k: int) -> tuple[str, str, list[str]] | None:
+    """For the folder-per-item warnings: the first ``k`` of the ``mixed`` folders, the file names most of them
+    share (None when fewer than two) and their modalities, as the warnings show them."""
+    counts: Counter[str] = Counter(st for d in mixed for st in stems[d])
+    repeated = sorted((st for st, n in counts.items() if n >= 0.8 * len(mixed)), key=lambda st: (-counts[st], st))
+    if len(repeated) < 2:
+        return None
+    shown = ", ".join(f"{printable(d)}/" for d in mixed[:k]) + (", ..." if len(mixed) > k else "")
+    names = ", ".join(printable(st) for st in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
+    return shown, names, sorted(set().union(*(kinds[d] for d in mixed)))
 
 
 def _item_folders_warning(records: list[Record], k: int = 4) -> str | None:
@@ -2146,13 +2153,10 @@ def _item_folders_warning(records: list[Record], k: int = 4) -> str | None:
     mixed = sorted(d for d, kd in kinds.items() if len(kd) > 1)
     if len(mixed) < 2 or len(mixed) < 0.8 * len(kinds):
         return None
-    counts: Counter[str] = Counter(st for d in mixed for st in stems[d])
-    repeated = sorted((st for st, n in counts.items() if n >= 0.8 * len(mixed)), key=lambda st: (-counts[st], st))
-    if len(repeated) < 2:
+    said = _names_repeated(mixed, kinds, stems, k)
+    if said is None:
         return None
-    shown = ", ".join(f"{printable(d)}/" for d in mixed[:k]) + (", ..." if len(mixed) > k else "")
-    names = ", ".join(printable(st) for st in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
-    modalities = sorted(set().union(*(kinds[d] for d in mixed)))
+    shown, names, modalities = said
     return (f"{plural(len(mixed), 'folder')} ({shown}) each hold {', '.join(modalities)} files under the same names "
             f"({names}): a folder per utterance or clip? Files pair by their name inside a folder, so every file "
             f"became a sample of its own with one modality ({plural(len(records), 'sample')}, none multimodal). "
