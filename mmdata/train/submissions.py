@@ -799,7 +799,9 @@ def compare_predictions(a: str | Path, b: str | Path, data: str | Path, split: s
     difference: dict[str, Any] = {}
     for m in CI_METRICS:
         d = diffs[m][~np.isnan(diffs[m])]
-        p = float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))) if len(d) else float("nan")
+        # a Monte-Carlo p is never 0: (b + 1) / (N + 1) per side, as the ablation's sign-flip p-values are
+        p = float(min(1.0, 2 * min(((d <= 0).sum() + 1) / (len(d) + 1), ((d >= 0).sum() + 1) / (len(d) + 1)))) \
+            if len(d) else float("nan")
         sa, sb = ra["scores"][m], rb["scores"][m]
         difference[m] = {"a": sa, "b": sb, "diff": sa - sb,
                          "ci": [float(np.quantile(d, lo)), float(np.quantile(d, hi))] if len(d) else [None, None],

@@ -174,6 +174,7 @@ def test_paired_comparison_of_two_submissions(bench: dict[str, Any], tmp_path: P
     assert r["mcnemar"]["p"] == pytest.approx(binomtest(wrong_b, wrong_b, 0.5).pvalue)
     d = r["difference"]["accuracy"]
     assert d["diff"] == pytest.approx(wrong_b / 16) and d["ci"][0] > 0 and d["p"] < 0.05
+    assert d["p"] >= 2 / (1000 + 1)  # a Monte-Carlo p is never 0: (b + 1) / (N + 1) per side, two-sided
     code, text = mmdata_cli(["evaluate", str(good), str(bench["full"]), "--compare", str(bad)])
     assert code == 0 and "McNemar exact" in text and "A - B" in text, text
 
