@@ -38,7 +38,8 @@ def _print_summary(s: dict[str, Any], out: Path | str) -> None:
         t.add_row(escape(a["name"]), str(e["n_seeds"]) + (" (futile)" if a["status"] == "futile" else ""), num(e["mean_diff"], dec),
                   interval_cell(a, dec),
                   "/".join(map(str, e["wins_ties_losses"])) if e.get("wins_ties_losses") else "—",
-                  "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}", f"[{color}]{escape(a['decision'])}[/]",
+                  "—" if e["p_superior"] is None else f"{e['p_superior']:.2f}",
+                  f"[{color}]{escape(a.get('decision_label') or a['decision'])}[/]",  # "(... exploratory)" as report.md
                   *([f"{a['exploratory']['align_cos_delta']['mean_diff']:+.3f}" if "align_cos_delta" in a["exploratory"] else "—"]
                     if aligned else []))
     if console.is_terminal:
