@@ -1299,7 +1299,8 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
             if not ys:
                 ax.set_yticks([])
                 ax.text(0.5, 0.5, "no paired run finished", transform=ax.transAxes, ha="center", fontsize=7, color="dimgray")
-            ax.set_title(f"{label[name]}\n{a['decision']}, n={a['primary']['n_seeds']}", fontsize=8)
+            exploratory = " (exploratory)" if EXPLORATORY in (a.get("decision_label") or "") else ""
+            ax.set_title(f"{label[name]}\n{a['decision']}{exploratory}, n={a['primary']['n_seeds']}", fontsize=8)
         for ax in axes.flat[len(items):]:
             ax.axis("off")
         for r in range(nrows):

@@ -102,6 +102,8 @@ def test_equivalent_under_the_default_delta_is_labelled_exploratory(data: Path, 
     assert "not error-controlled" in md and "before the runs" in md
     texts = [t.get_text() for ax in figures["forest.png"].axes for t in ax.texts]
     assert any("exploratory" in t for t in texts if t.startswith("equivalent"))
+    titles = [ax.get_title() for ax in figures["paired.png"].axes]
+    assert any("equivalent (exploratory)" in t for t in titles), titles  # the paired panels say it too
     # δ fixed in the recipe before the runs: the same verdict is a confirmatory one
     s = _run(_cfg(data, 10, delta=1.0), tmp_path / "b", noisy_train)
     vf = _by(s, "vflip")
