@@ -70,6 +70,11 @@ def evaluate(
         if out is not None or robustness:
             raise typer.BadParameter("RUN is a predictions file (a submission): nothing is run or written; keep its "
                                      "scores with --json > scores.json", param_hint="--out / --robustness")
+        if train_data is not None or unknown != "wrong":  # a run's options: said, not ignored
+            raise typer.BadParameter("RUN is a predictions file (a submission): there is no run whose training data "
+                                     "or classes these options concern (a submission's unknown class names are "
+                                     "counted and scored as wrong; --class-map renames them)",
+                                     param_hint="--train-data / --unknown-classes")
         _submission(run, data, split, ci, bootstrap, seed, missing, class_map, compare, json_)
         return
     if compare is not None or ci is not None:

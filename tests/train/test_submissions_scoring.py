@@ -188,6 +188,9 @@ def test_refusals_name_what_is_wrong(bench: dict[str, Any], tmp_path: Path, mmda
     assert code == 2 and "--out DIR" in text, text
     code, text = mmdata_cli(["evaluate", str(path), str(bench["full"]), "--out", str(tmp_path / "ev")])
     assert code == 2 and "--json > scores.json" in text and not (tmp_path / "ev").exists(), text
+    for run_only in (["--train-data", str(bench["full"])], ["--unknown-classes", "leave-out"]):  # said, not ignored
+        code, text = mmdata_cli(["evaluate", str(path), str(bench["full"]), *run_only])
+        assert code == 2 and "a submission" in text, text
     nokey = _write_csv(tmp_path / "nokey.csv", [{"id": "s032", "pred": "cat"}])
     code, text = mmdata_cli(["evaluate", str(nokey), str(bench["full"])])
     assert code == 2 and "no 'key' column" in text, text
