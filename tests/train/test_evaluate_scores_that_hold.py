@@ -13,26 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from mmdata.errors import MMDataError
-
-
-def _train(data: Path, out: Path, **kw: Any) -> dict[str, Any]:
-    from mmdata.train import train
-
-    torch.set_num_threads(1)
-    with warnings.catch_warnings():  # few BatchNorm batches: what the run is, not what is tested
-        warnings.simplefilter("ignore")
-        return train(data, epochs=1, seed=0, out=out, batch_size=8, threads=1, eval_robustness=False, **kw)
-
-
-def _eval(*args: Any, **kw: Any) -> dict[str, Any]:
-    from mmdata.train.score_run import evaluate_run
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return evaluate_run(*args, **kw)
+from tests.train.test_evaluate_in_sample_splits_targets import _eval, _train
 
 
 def _shard(raw: Path, out: Path, **kw: Any) -> Path:
