@@ -229,6 +229,9 @@ class S3:
         self.options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
         self.env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1"}
+        # fsspec caches filesystems by their arguments, not by the environment: one made without credentials
+        # by an earlier test (``url_to_fs(url)`` with none set) would serve a later test that sets them
+        s3fs.S3FileSystem.clear_instance_cache()
         self.fs = s3fs.S3FileSystem(**self.options)
         self.fs.mkdir(bucket)
 

@@ -143,3 +143,31 @@ def test_ray_shard_and_augment_to_s3_equal_local(tmp_path: Path, raw: Path, loca
     # the source read from s3 too: each task reads its source shards from there and uploads its shard
     augment_dataset(f"{s3.url}/ds", f"{s3.url}/aug", RECIPE, executor="ray", storage_options=s3.options, **opts)
     assert s3.tree("aug") == _tree(tmp_path / "aug")  # the card too: it names the source by content
+
+
+def test_augment_of_an_s3_dataset_reads_its_card_with_the_given_storage_options(
+        tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """CI of 361ef25: augment read the source card for its modalities with no storage_options, so an
+    ``s3://`` dataset reached only through ``storage_options`` got no "has no effect" warning, and the
+    credential-less filesystem it made stayed in fsspec's cache for later calls in the process."""
+    import s3fs
+
+    from mmdata.augment.offline import augment_dataset
+
+    raw = make_sample_folder(tmp_path / "raw", n=12)
+    for p in raw.rglob("*"):
+        if p.suffix in (".flac", ".wav", ".txt"):
+            p.unlink()  # images only: an audio section acts on nothing
+    mmdata.shard(raw, f"{s3.url}/img", maxcount=6, split="train=0.7,val=0.3", seed=1, progress=False,
+                 storage_options=s3.options)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(k, raising=False)  # only storage_options reach the server
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    s3fs.S3FileSystem.clear_instance_cache()
+    with pytest.warns(UserWarning, match=r"section 'audio' .*has no effect"):
+        augment_dataset(f"{s3.url}/img", tmp_path / "aug", RECIPE, copies=1, maxcount=10, progress=False,
+                        storage_options=s3.options)
+    made = [fs.storage_options for fs in s3fs.S3FileSystem._cache.values()]
+    assert made and all(o.get("endpoint_url") == s3.options["endpoint_url"] for o in made), made

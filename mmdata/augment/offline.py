@@ -742,7 +742,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     if folder:  # recipe parts that cannot act on this dataset (QA33 onemodality #3: copies equal to their sources)
         from mmdata.augment.recipe import dataset_modalities, inert_parts
 
-        have = dataset_modalities(src)
+        have = dataset_modalities(src, storage_options)
         if have is not None:
             inert, none = inert_parts(base, have, str(src))  # "section 'image' (...) has no effect: ..."
             if none and not base.is_empty:

@@ -1472,10 +1472,10 @@ def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset
     return notes, not acts
 
 
-def dataset_modalities(shards: Any) -> tuple[str, ...] | None:
+def dataset_modalities(shards: Any, storage_options: dict[str, Any] | None = None) -> tuple[str, ...] | None:
     """The modalities (of image, audio, text) some sample of the dataset folder ``shards`` has, from its card
     (``dataset.json``'s ``modalities``); None where there is no card to read (bare shards, a URL not reached):
-    nothing is known before reading every sample.
+    nothing is known before reading every sample. ``storage_options``: those the command reads a URL with.
 
     Example:
         >>> import tempfile, mmdata
@@ -1488,9 +1488,9 @@ def dataset_modalities(shards: Any) -> tuple[str, ...] | None:
     from mmdata.shards.index import is_dataset, load_card
 
     try:
-        if not isinstance(shards, (str, Path)) or not is_dataset(shards):
+        if not isinstance(shards, (str, Path)) or not is_dataset(shards, storage_options):
             return None
-        mods = load_card(shards, shard_lists=False).get("modalities") or {}
+        mods = load_card(shards, storage_options, shard_lists=False).get("modalities") or {}
     except (MMDataError, OSError, ValueError):
         return None  # the command's own read of the dataset names the problem
     return tuple(m for m in NORMALIZE_SECTIONS if isinstance(mods.get(m), dict) and mods[m].get("count", 1))
