@@ -5,7 +5,11 @@ A *record* is one sample to write: a safe key, the original stem (``source_key``
 
 Stems may contain dots, spaces and non-ASCII characters. The extension of a file is the longest
 *known* suffix (``png``, ``flac``, ``txt``, ``cls``, ``<field>.npy``, ``json``...), so
-``café 1.v2 #1.png`` and ``café 1.v2 #1.flac`` form ONE sample with stem ``café 1.v2 #1``. Keys in
+``café 1.v2 #1.png`` and ``café 1.v2 #1.flac`` form ONE sample with stem ``café 1.v2 #1``. A ``<digits>.npy``
+suffix is no field (field names start with a letter): ``frame_1701234567.990.npy`` (a ROS timestamp) is the bare
+``.npy`` member of sample ``frame_1701234567.990`` when that sample has other files or the folder holds only such
+arrays for the stem, else it stays field ``990`` with a warning; in a named field's folder (``--column imu=imu``)
+every file is that field, so ``imu/<stem>.npy`` is ``<stem>``'s ``imu.npy`` whatever dots the stem holds. Keys in
 shards must not contain dots or ``/`` (WebDataset splits the basename at the first dot), so a stem
 that is not ``[A-Za-z0-9_-]+`` is mapped to ``<sanitised>_<8 hex of sha1(stem)>``; the original is
 kept in ``index.parquet:source_key`` (file names that are not UTF-8 keep their odd bytes as ``\\xff``
@@ -1172,6 +1176,58 @@ def is_dataset_folder(path: str | Path) -> bool:
     return all(os.path.isfile(os.path.join(path, f)) for f in DATASET_FILES)
 
 
+def _stamp_field(ext: str) -> bool:
+    """Whether a member extension is ``<digits>.npy``: no field name (``--column`` names start with a letter)
+    but the end of a stem, e.g. a ROS timestamp's fraction (``frame_000001_1701234567.990.npy``)."""
+    head = ext[:-4]
+    return ext[-4:] == ".npy" and head.isascii() and head.isdigit()
+
+
+def _join_stamped_arrays(groups: dict[str, tuple[str, dict[str, str]]], stamped: list[str],
+                         rel: str) -> list[tuple[str, str]]:
+    """Give each ``<stem>.<digits>.npy`` of one folder (read by :func:`split_name` as the field ``<digits>`` of
+    sample ``<stem>``) to the sample of its whole stem, as that sample's bare ``.npy`` member (the name
+    ``<stem>.npy`` gets beside a sample), when that sample exists or ``<stem>`` holds nothing but such
+    arrays (an IMU-only folder: ``f.120.npy`` and ``f.990.npy`` are two windows, not one sample with two
+    fields). The others stay fields and are returned as ``(sample, file)`` for one warning.
+
+    Example:
+        >>> g = {"f": ("f", {"990.npy": "d/f.990.npy"}), "f.990": ("f.990", {"png": "d/f.990.png"})}
+        >>> _join_stamped_arrays(g, ["f"], "d/"), g
+        ([], {'f.990': ('f.990', {'png': 'd/f.990.png', 'npy': 'd/f.990.npy'})})
+    """
+    left: list[tuple[str, str]] = []
+    for norm in dict.fromkeys(stamped):
+        stem, members = groups[norm]
+        alone = all(map(_stamp_field, members))
+        for ext in [e for e in members if _stamp_field(e)]:
+            whole = f"{norm}.{ext[:-4]}"
+            if whole in groups:
+                groups[whole][1]["npy"] = members.pop(ext)  # "<whole>.npy" splits otherwise: it holds no npy yet
+            elif alone:
+                groups[whole] = (f"{stem}.{ext[:-4]}", {"npy": members.pop(ext)})
+            else:
+                left.append((printable(rel + stem), printable(rel + f"{stem}.{ext}")))
+        if not members:
+            del groups[norm]
+    return left
+
+
+def _stamp_field_warning(left: list[tuple[str, str]]) -> list[str]:
+    """One warning naming the ``<stem>.<digits>.npy`` files kept as an all-digit field of a sample that holds
+    other files (``scan.png`` + ``scan.0.npy``, and no sample ``scan.0``)."""
+    if not left:
+        return []
+    sample, fn = left[0]
+    n = len(left)
+    return [f"{n} .npy file{'s are' if n != 1 else ' is'} read as an array field whose name is all digits (e.g. "
+            f"{fn!r}: field {fn.rsplit('.', 2)[1]!r} of sample {sample!r}{', ...' if n > 1 else ''}): if the digits "
+            f"are part of the name (a timestamp's fraction), the array joins the sample of its whole name "
+            f"({fn.rsplit('/', 1)[-1][:-4]!r}) only when that sample's other files sit beside it; if it is a field "
+            f"of {sample!r}, name the field with a letter first ('{sample.rsplit('/', 1)[-1]}.imu.npy'), as "
+            f"--column field names are"]
+
+
 def _one_field_each(exts: set[str]) -> bool:
     return len({field_of(e) for e in exts}) == len(exts)
 
@@ -1229,7 +1285,10 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
             seg=SegmentationClass``): each folder is a field, not a class, and a file's sample is its path
             inside its folder without the extension, so ``JPEGImages/2007_000032.jpg`` and
             ``SegmentationClass/2007_000032.png`` are the image and the member ``2007_000032.seg.png`` of
-            one sample (:func:`fields_from_folders`). Folders not named are not walked (listed as skipped).
+            one sample (:func:`fields_from_folders`). In a named field's folder every file is that field: a
+            ``.npy``'s sample is its whole stem (``imu/frame_1701234567.990.npy`` is the member ``imu.npy`` of
+            sample ``frame_1701234567.990``; ``imu/<stem>.imu.npy`` is ``<stem>``'s too). Folders not named are
+            not walked (listed as skipped).
         on_files: called with the number of files listed so far after each folder (a progress bar's count).
         group_by_folder: ``--group-by folder``: a sample's group is its first folder below the split and
             class folders (``Patients/<patient>/scan.png``, ``<class>/<patient>/scan.png``), so each such
@@ -1286,6 +1345,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     has_label_files = False
     stack = [(root_s, "")]
     listed = 0  # files listed so far (on_files: a progress bar's live count)
+    stamp_fields: list[tuple[str, str]] = []  # (sample, file) of an all-digit array field left as a field
     while stack:
         folder, rel = stack.pop()
         files, dirs = walk.list(folder, rel)
@@ -1340,6 +1400,9 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         # a sample is named by the stem of its first file by name, so names in one form keep their keys
         groups: dict[str, tuple[str, dict[str, str]]] = {}  # NFC stem -> (stem, {ext: path})
         first_of: dict[tuple[str, str], str] = {}  # (NFC stem, field) -> the file kept
+        # a named field's folder (--column imu=imu): each file IS that field, so imu/<stem>.npy is sample <stem>
+        own_field = inside[1] if inside is not None and inside[1] not in STANDARD_FIELD_EXTS else None
+        stamped: list[str] = []  # NFC stems holding a '<digits>.npy' member (a timestamp's fraction, QA35 #7b)
         for fn in files:
             if fn[:2] == "._":
                 walk.bad(printable(rel + fn), "file", APPLEDOUBLE, data=False)
@@ -1350,6 +1413,11 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                          "(mmdata shards images, audio, text, labels, .json and .npy files)", data=False)
                 continue
             stem, ext = named
+            if ext != "npy" and ext[-4:] == ".npy":
+                if own_field is not None:  # imu/x.imu.npy: the field's own name is no part of the stem
+                    stem, ext = (stem if ext == f"{own_field}.npy" else fn[:fn.rfind(".")]), "npy"
+                elif _stamp_field(ext):
+                    stamped.append(stem if stem.isascii() else unicodedata.normalize("NFC", stem))
             norm = stem if stem.isascii() else unicodedata.normalize("NFC", stem)
             fieldname = field_of(ext)
             kept = first_of.setdefault((norm, fieldname), fn)
@@ -1373,10 +1441,12 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             if group is None:
                 group = groups[norm] = (stem, {})
             group[1][ext] = prefix + fn  # str: a Path per file costs ~10 us
+        if stamped:
+            stamp_fields += _join_stamped_arrays(groups, stamped, rel)
         found_groups.extend((rel + stem, members) for stem, members in groups.values())
         if inside is not None:
             group_col.extend([_column_cut(rel, inside)] * (len(found_groups) - n_groups))
-    warnings = []
+    warnings = _stamp_field_warning(stamp_fields)
     if cols:
         missing = [(f, c) for c, f in cols.items() if c not in entered]
         if missing:
