@@ -41,7 +41,7 @@ def augment(
     address: AddressOpt = None,
     plugin: PluginOpt = None,
     rewrite: RewriteFlag = False,
-    force: Annotated[bool, typer.Option("--force", help="Write into an existing folder (or URL prefix) that holds other files and no mmdata dataset (refused by default: files of the names a job writes would be replaced).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into an existing folder (or URL prefix) that holds other files and no mmdata dataset (refused by default: files of the names a job writes would be replaced), or a dataset that another command (shard, datasets build) wrote or that SRC was augmented from (refused by default: it would be replaced; an earlier augment output is replaced without it).")] = False,
     name: Annotated[Optional[str], typer.Option("--name", help="The output's name in dataset.json (default: the output folder's name).")] = None,
     license_: Annotated[Optional[str], typer.Option("--license", help="The output's license in dataset.json (e.g. CC-BY-4.0; default: the source's, which augmentation.augmented_from keeps either way).")] = None,
     description: Annotated[Optional[str], typer.Option("--description", help="A sentence about the output, in dataset.json (default: the source's).")] = None,

@@ -32,11 +32,12 @@ def build(
     seed: Seed = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel shard writers.")] = 1,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Keep only the first N samples per class (a quick small build).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Write into OUT even when it holds files and no mmdata dataset (they may be replaced).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even when it holds files and no mmdata dataset (they may be replaced), or a dataset another command (shard, augment) wrote (it is replaced).")] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Build an embedded dataset into OUT (shards + index + card). An OUT holding files and no mmdata dataset
-    is refused, naming them (--force writes into it)."""
+    is refused, naming them, and so is one holding a dataset that `mmdata shard` or `mmdata augment` wrote
+    (--force writes into it); an earlier build there is replaced."""
     from mmdata.errors import MMDataError
 
     if name not in DATASETS:
@@ -48,6 +49,10 @@ def build(
     from mmdata.shards.inspect import inspect
     from mmdata.urls import is_remote, redact
 
+    from mmdata.shards.replacing import check_replacing
+
+    # before anything is generated; avdigits' build checks it too, spatial's (the Python API) not yet
+    check_replacing(out, "datasets build", force=force)
     load_pandas_for_arrow()
     # a str, not a Path: Path('s3://bkt/av') is 's3:/bkt/av', a local folder (QA round 22)
     path = run(out if is_remote(out) else Path(out), seed=seed, workers=workers, limit=limit, progress=True,

@@ -684,8 +684,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     mmdata, other code, another source content, recipe or options; :func:`rewrite_reason`).
 
     An ``out`` that holds other files and no mmdata dataset (locally or at a URL) is refused, as
-    :func:`mmdata.shard` refuses it (:func:`~mmdata.shards.writer.check_foreign_output`); ``force=True``
-    writes into it anyway. An ``http(s)://`` ``out`` is refused (read-only here).
+    :func:`mmdata.shard` refuses it (:func:`~mmdata.shards.writer.check_foreign_output`), and so is an ``out``
+    holding a dataset that another command wrote (``mmdata shard``, ``mmdata datasets build``: the card's
+    ``command``) or the dataset ``src`` was augmented from (its card's ``augmentation.augmented_from``: SRC and OUT
+    swapped), naming it (:func:`~mmdata.shards.replacing.check_replacing`); an earlier ``augment`` output there is
+    replaced, as above. ``force=True`` writes into (replaces) either anyway. An ``http(s)://`` ``out`` is refused (read-only here).
 
     Example:
         >>> import tempfile, mmdata
@@ -719,6 +722,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
 
     # QA: augment wrote over a foreign train-000000.tar (local or at a URL) that shard refuses
     check_foreign_output(out if is_remote(out) else local_path(out, "output folder"), force, storage_options)
+    from mmdata.shards.replacing import check_replacing
+
+    # QA35: `augment aug clean` (SRC and OUT swapped) replaced the only sharded copy of clean, exit 0
+    check_replacing(out if is_remote(out) else local_path(out, "output folder"), "augment", src=src, force=force,
+                    storage_options=storage_options)
     if executor == "ray":
         from mmdata.ray_cluster import require_ray
 

@@ -242,9 +242,11 @@ def generate(seed: int = 0, knobs: Knobs | None = None, limit: int | None = None
 def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = True, knobs: Knobs | None = None,
           limit: int | None = None, force: bool = False, storage_options: dict[str, Any] | None = None) -> str | Path:
     """Generate avdigits and write it through the sharding API to ``out`` (shards + index + card). An ``out``
-    holding files and no mmdata dataset is refused, naming them, as ``mmdata shard`` refuses it (``force``: no
-    check). ``out`` may be an object store's URL (``s3://bucket/av``, ``storage_options`` for it): the URL is
-    returned as given (a str); a local ``out`` comes back as a Path.
+    holding files and no mmdata dataset is refused, naming them, as ``mmdata shard`` refuses it, and so is one
+    holding a dataset another command wrote (``mmdata shard`` / ``augment``; an earlier build there is replaced:
+    :func:`~mmdata.shards.replacing.check_replacing`) (``force``: no check). ``out`` may be an object store's
+    URL (``s3://bucket/av``, ``storage_options`` for it): the URL is returned as given (a str); a local ``out``
+    comes back as a Path.
 
     Example:
         >>> import tempfile, mmdata
@@ -253,10 +255,12 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
         {'test': 10, 'train': 30, 'val': 10}
     """
     from mmdata.shards.sources import Record
+    from mmdata.shards.replacing import check_replacing
     from mmdata.shards.writer import check_foreign_output, write_records
     from mmdata.urls import is_remote
 
     check_foreign_output(out, force, storage_options)  # before anything is generated (QA round 22: it wrote among a user's files)
+    check_replacing(out, "datasets build", force=force, storage_options=storage_options)  # QA35: another command's dataset
 
     g = generate(seed, knobs, limit)
     recs = [Record(r["key"], r["key"], {e: r[e] for e in ("png", "flac", "txt") if e in r}, r["label"], r["split"],
