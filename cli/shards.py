@@ -413,7 +413,7 @@ def _problems_error(path: str, rep: dict) -> str | None:
 def add_modality(
     path: DataDir,
     name: Annotated[str, typer.Argument(help="Field to add (image, audio, text, or an extra like depth).")],
-    src: Annotated[Path, typer.Argument(help="Folder of <key>.<ext> or <source_key>.<ext> files, or a CSV / JSONL / Parquet manifest with a key column and a column named after the field holding the files' paths.")],
+    src: Annotated[Path, typer.Argument(help="Folder of files named <key>.<field>.<ext> or <source_key>.<field>.<ext> (0001.depth.npy, a 16-bit 0001.depth.png for the field depth.png; 0001.png for image), or, when no file names the field, <key>.npy / <source_key>.npy (a stem may hold dots: frame_1701234567.990.npy); or a CSV / JSONL / Parquet manifest with a key column and a column named after the field holding the files' paths. A file of a sample that cannot be used (an unknown type: 0001.imu.csv) is left out and listed in dataset.json's skipped; files matching no sample are only counted there.")],
     replace: Annotated[bool, typer.Option(help="Replace an existing series of that name.")] = False,
     on_error: Annotated[str, typer.Option(callback=one_of("skip", "raise"), help="skip (leave bad files out, the sample lacks the field, and report them) or raise (stop at the first, naming it; the dataset is left as it was).")] = "skip",
     json_: JsonFlag = False,

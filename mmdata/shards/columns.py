@@ -8,11 +8,14 @@ index, shards table and card.
 The job is all or nothing: the new series is written to ``OUT/.mmdata-add-<field>.tmp/`` and moved to
 ``OUT/<field>/`` only once every shard is written, so a job that fails (a bad file with
 ``on_error="raise"``, a full disk) leaves the dataset exactly as it was. Like ``mmdata shard``, nothing
-is dropped silently: a bad file is left out (the sample lacks the field) and is one entry of the card's
-``skipped`` list (tagged ``"field": <field>``); a file not used — matching no sample, of another field, or
-not data — is counted in the card (``modalities.<field>.unmatched`` and ``unmatched_reasons``) and named
-in the returned summary only: it is a fact about the source folder, and its name (often a person's, left
-there after an erasure) must not be published with the dataset (QA34 gdpr #1). The job records the card's
+is dropped silently: a bad file of a sample — corrupt, or matching the sample and naming the field but of
+no usable type (``<key>.imu.csv``, ``<key>.image.npy``; QA35 robotics #1) — is left out (the sample lacks the
+field) and is one ``member`` entry of the card's ``skipped`` list (tagged ``"field": <field>``; its name starts
+with the sample's key, already published); a file not used — matching no sample, of another field, or not
+data — is counted in the card (``modalities.<field>.unmatched`` and ``unmatched_reasons``, per reason, a
+manifest's row and column left out) and named in the returned summary only: it is a fact about the source
+folder, and its name (often a person's, left there after an erasure) must not be published with the dataset
+(QA34 gdpr #1). The job records the card's
 ``card_digests`` where an older card had none, so ``mmdata verify`` checks the card from then on.
 
 As ``mmdata shard`` does, the job scans the members it writes for identifying metadata (the card's
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import time
 import zlib
@@ -38,7 +42,7 @@ from mmdata.shards import index as idx
 from mmdata.shards.journal import JobLock
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, member_stats
-from mmdata.shards.sources import ON_ERROR, Record, discover, printable, skip_entry
+from mmdata.shards.sources import JPEG_ALIASES, ON_ERROR, Record, discover, printable, skip_entry
 from mmdata.shards.tarwrite import write_tar
 
 #: how many unmatched / skipped file names the summary and the card's modality record show
@@ -64,8 +68,10 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
     Args:
         out: dataset folder written with ``layout="columns"``.
         name: field name (``image``, ``audio``, ``text``, or an extra such as ``depth``).
-        src: folder of files named by sample key or source key (``0001.png``, ``0001.depth.npy``) or
-            a manifest with ``key`` and a path column.
+        src: folder of files named ``<key or source_key>.<field>.<ext>`` (``0001.png``, ``0001.depth.npy``, a 16-bit
+            ``0001.depth.png`` for the named field ``depth.png``, stored as ``mmdata shard --column`` stores it);
+            when no file names the field, ``<key or source_key>.npy`` is the array field ``name`` (a stem
+            may hold dots: ``frame_1701234567.990.npy``); or a manifest with ``key`` and a path column.
         replace: allow replacing an existing series of that name.
         on_missing: ``"skip"`` (samples without a file lack the field) or ``"raise"``.
         on_error: ``"skip"`` (a bad file — corrupt media, not a .npy array, unreadable — is left out
@@ -74,11 +80,12 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
 
     Returns:
         ``{"field", "added", "missing", "shards", "skipped", "skipped_files", "unmatched",
-        "unmatched_files"}``: ``skipped`` bad files (the first :data:`SHOWN` entries in
-        ``skipped_files``), ``unmatched`` files not used because they match no sample, belong to
-        another field, are not data or cannot supply a standard field (``<key>.image.npy``; the first
-        names in ``unmatched_files``, the count per reason in ``unmatched_reasons``). Bad files are
-        listed in the card's ``skipped``; unused files are only counted there (no names).
+        "unmatched_files"}``: ``skipped`` bad files of a sample (corrupt, or of no usable type:
+        ``<key>.imu.csv``, ``<key>.image.npy``; the first :data:`SHOWN` entries in ``skipped_files``),
+        ``unmatched`` files not used because they match no sample, belong to another field or are not
+        data (the first names in ``unmatched_files``, the count per reason in ``unmatched_reasons``; a
+        manifest row counts once). Bad files are listed in the card's ``skipped`` (``inspect`` counts
+        them); unused files are only counted there (no names).
 
     Raises:
         SourceError: ``name`` is no field name (empty, ``..``, a ``/``, a leading dot: it names the
@@ -158,64 +165,160 @@ def _source_name(value: Any, fallback: str, src: str | Path) -> str:
 
 def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: str | Path,
            discovered_skips: list[dict[str, Any]]) -> dict[str, Any]:
-    """Which record feeds which index row, and every file of ``src`` that feeds none."""
-    unmatched = [dict(s, field=name) for s in discovered_skips]
+    """Which files feed which index row (``feeds``: row number -> (record, {ext: file})), and every file of ``src``
+    that feeds none: ``skipped`` (it matches a sample and is meant for the field, but cannot be used: a left-out
+    member of that sample, named in the card — its name starts with the sample's published key) or ``unmatched``
+    (it matches no sample, belongs to another field, or is not data: only counted in the card, QA34 gdpr #1).
+
+    A folder's file is matched by its name: ``<key or source_key>.<name ext>`` (``0001.depth.npy``,
+    ``0001.depth.png`` for the named field ``depth.png``, ``0001.png`` for ``image``); when no file of the folder
+    names the field, ``<key or source_key>.npy`` (``.png`` for ``depth.png``) is that field too (QA35 robotics #5:
+    ROS stems keep their dotted timestamp, ``frame_1701234567.990.npy``, which the ``<stem>.<field>.npy`` rule read
+    as a field ``990``). The longest key a name starts with wins."""
+    folder = Path(src).is_dir()
+    row_of: dict[str, int] = {}
+    for j, row in enumerate(rows):
+        row_of.setdefault(row["source_key"], j)
+    for j, row in enumerate(rows):
+        row_of.setdefault(row["key"], j)
+
+    def parses(r: Record, e: str, v: Any) -> list[tuple[str | None, str]]:
+        """(sample-matching stem or None, member extension) readings of one file: discovery's first."""
+        stem = r.source_key if r.source_key in row_of else r.key if r.key in row_of else None
+        out: list[tuple[str | None, str]] = [(stem, e)]
+        if folder and not isinstance(v, bytes):
+            for k, rest in _key_splits(_source_name(v, "", src), row_of):
+                out.append((k, _member_ext(rest)))
+        return out
+
+    files = [(r, e, v, parses(r, e, v)) for r in records for e, v in r.members.items()]
+    explicit = any(field_of(e) == name and standard_field_error(e) is None for _, _, _, ps in files for _, e in ps)
+    bare = None if explicit else _bare_ext(name)
+    unmatched: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    feeds: dict[int, tuple[Record, dict[str, Any]]] = {}
     other: Counter[str] = Counter()
-    wanted: list[tuple[Record, dict[str, Any]]] = []
     refused: list[str] = []  # why files naming a standard field cannot supply it (`<key>.image.npy`)
-    for r in records:
-        files = {}
-        for e, v in r.members.items():
-            field = field_of(e)
-            why = standard_field_error(e) if field == name else f"a {field!r} file, not {name!r}"
-            if why is None:
-                files[e] = v
-                continue
-            if field == name:  # the reader refuses such a member (the sample lost): not written
-                refused.append(why)
+    typed = 0  # files of the field, matched to a sample or not
+
+    def unused(shown: str, why: str) -> None:
+        unmatched.append(dict(skip_entry(shown, "file", why), field=name))
+
+    def left_out(shown: str, stem: str, why: str) -> None:
+        skipped.append(dict(skip_entry(shown, "member", why, rows[row_of[stem]]["source_key"]), field=name))
+
+    for r, e, v, ps in files:
+        shown = _source_name(v, f"{r.source_key}.{e}", src)
+        usable = [(k, e2 if field_of(e2) == name else f"{name}.npy" if e2 == bare == "npy" else name)
+                  for k, e2 in ps if (field_of(e2) == name and standard_field_error(e2) is None)
+                  or (bare is not None and e2.lower() == bare)]
+        # `<stem>.990.npy` is a dotted stem's `.npy` (a ROS timestamp), not a field `990`, whether or not it matches
+        stamp = bare == "npy" and field_of(e).isdigit()
+        typed += bool(usable) or stamp
+        got = next(((k, e2) for k, e2 in usable if k is not None), None)
+        if got is not None:
+            j = row_of[got[0]]
+            have = feeds.setdefault(j, (r, {}))[1]
+            if got[1] in have:  # two files of the field for one sample: the first by name is kept
+                left_out(shown, got[0], f"a second {name!r} file for sample {rows[j]['source_key']!r}: kept "
+                                        f"{_source_name(have[got[1]], got[1], src)}; a sample holds one file per field")
             else:
+                have[got[1]] = v
+            continue
+        if usable or stamp:
+            unused(shown, "its name matches no sample's key or source_key")
+            continue
+        k, e2 = next(((k, e2) for k, e2 in ps if k is not None), ps[0])
+        field = field_of(e2)
+        if field == name:  # the reader refuses such a member (`<key>.image.npy`): not written
+            why = standard_field_error(e2) or ""
+            refused.append(why)
+            if k is not None:
+                left_out(shown, k, why)
+            else:
+                unused(shown, why)
+        else:
+            if not field.isdigit():  # a timestamp's fraction read as a field (`frame_1701234567.990.npy`) is none
                 other[field] += 1
-            unmatched.append(dict(skip_entry(_source_name(v, f"{r.source_key}.{e}", src), "file", why), field=name))
-        if files:
-            wanted.append((r, files))
-    n_files = sum(len(r.members) for r in records) + sum(1 for s in discovered_skips if s["what"] == "file")
-    if not wanted:
+            unused(shown, f"a {field!r} file, not {name!r}")
+    for s in _deduplicated(discovered_skips, folder):
+        k = s.get("sample") if not folder else None
+        if folder and s["what"] == "file":
+            k = next((k for k, rest in _key_splits(s["source"], row_of)
+                      if ("." not in rest and bare is not None) or rest.lower().startswith(name.lower() + ".")), None)
+        if k is not None and k in row_of and s["what"] in ("file", "member"):
+            left_out(s["source"], k, s["reason"])
+        else:
+            unmatched.append(dict(s, reason=_reason_only(s["reason"]), field=name))
+    n_files = len(files) + sum(1 for s in discovered_skips if s["what"] in ("file", "member"))
+    if not typed:
         have = ", ".join(f"{f}: {n}" for f, n in sorted(other.items())) or "none"
         # never the name of a standard field (QA: 'use the field name image' was a way to replace the images)
         only = next(iter(other)) if len(other) == 1 else None
         hint = (f"; to add them as they are, use the field name {only!r}"
                 if only is not None and only not in STANDARD_FIELD_EXTS else "")
         kinds = STANDARD_FIELD_EXTS.get(name)
-        # an extra field comes from arrays (QA: '<key>.depth2.png' was promised; such a file reads as an image)
         expected = (" / ".join(f"<key>.{x}" for x in kinds[:4]) + (", ..." if len(kinds) > 4 else "") if kinds else
-                    f"<key>.{name}.npy (an array)")
-        refusal = f"; {refused[0]}" if refused else ""
+                    f"<key>.{name} (a named {member_type(name)} field, as `mmdata shard --column` writes it)"
+                    if "." in name else f"<key>.{name}.npy (an array), or <key>.npy when no file names a field")
+        why = refused[:1] or [f"{s['source']}: {s['reason']}" for s in skipped[:1]]
+        refusal = f"; {why[0]}" if why else ""
         raise SourceError(f"{n_files} files in {src}, none for field {name!r} (fields found: {have}){refusal}; "
                           f"expected {expected}{hint}")
-    by_name: dict[str, int] = {}
-    for i, (r, _) in enumerate(wanted):
-        by_name[r.source_key] = i
-    for i, (r, _) in enumerate(wanted):
-        by_name.setdefault(r.key, i)
-    feeds: dict[int, int] = {}  # row number -> wanted number
-    for j, row in enumerate(rows):
-        i = by_name.get(row["key"], by_name.get(row["source_key"]))
-        if i is not None:
-            feeds[j] = i
-    used = set(feeds.values())
-    if not used:
+    if not feeds:
         example = rows[0] if rows else {"key": "?", "source_key": "?"}
         sk = f", source keys look like {example['source_key']!r}" if example["source_key"] != example["key"] else ""
-        first = _source_name(next(iter(wanted[0][1].values())), wanted[0][0].source_key, src)
+        first = next((u["source"] for u in unmatched if u["reason"].startswith("its name matches no")), "?")
         raise SourceError(f"{n_files} files in {src}, none matches a sample key (keys look like {example['key']!r}"
-                          f"{sk}; files look like {first!r}); name each file <key>.<ext> or <source_key>.<ext>"
-                          f" as listed in {idx.INDEX}")
-    for i, (r, files) in enumerate(wanted):
-        if i not in used:
-            for e, v in sorted(files.items()):
-                unmatched.append(dict(skip_entry(_source_name(v, f"{r.source_key}.{e}", src), "file",
-                                                 "its name matches no sample's key or source_key"), field=name))
-    return {"feeds": feeds, "wanted": wanted, "unmatched": unmatched}
+                          f"{sk}; files look like {first!r}); name each file <key>.<field>.<ext> or "
+                          f"<source_key>.<field>.<ext> (<key>.npy when every file is the field's) as listed in "
+                          f"{idx.INDEX}")
+    return {"feeds": feeds, "unmatched": unmatched, "skipped": skipped}
+
+
+def _key_splits(shown: str, row_of: dict[str, int]) -> list[tuple[str, str]]:
+    """``(key, rest)`` for each sample key or source key that the file name ``shown`` starts with (then a dot),
+    the longest first (``frame_1701234567.990.imu.npy``: ``frame_1701234567.990``, ``imu.npy``)."""
+    return [(shown[:i], shown[i + 1:]) for i in range(len(shown) - 1, 0, -1)
+            if shown[i] == "." and shown[:i] in row_of]
+
+
+def _member_ext(rest: str) -> str:
+    """A file name's extension as a member's (as :func:`mmdata.shards.sources.split_name` writes it: the type lower
+    case, JPEG aliases as ``jpg``)."""
+    head, _, last = rest.rpartition(".")
+    last = JPEG_ALIASES.get(last.lower(), last.lower())
+    return f"{head}.{last}" if head else last
+
+
+def _bare_ext(name: str) -> str | None:
+    """The extension a file ``<key>.<ext>`` has to be field ``name`` without naming it: ``npy`` for an array
+    field, ``png`` for the named field ``depth.png``; none for the standard fields (``<key>.png`` names ``image``)."""
+    if name in STANDARD_FIELD_EXTS:
+        return None
+    if "." not in name:
+        return "npy"
+    return member_type(name) if field_of(name) == name and member_type(name) != "npy" else None
+
+
+def _deduplicated(skips: list[dict[str, Any]], folder: bool) -> list[dict[str, Any]]:
+    """Discovery's skips as add-modality counts them: a manifest row whose cell was left out is one file, not that
+    entry plus the row's "no file or text left to shard" (QA35 robotics #4); a row without a file for the field is
+    no file at all (its sample, if any, lacks the field: ``missing``)."""
+    if folder:
+        return list(skips)
+    return [s for s in skips if not (s["what"] == "sample" and s["reason"].endswith(_NOTHING_LEFT))]
+
+
+_NOTHING_LEFT = "no file or text left to shard"
+_WHERE = re.compile(r"(?s)(.*? row \d+)(, .*?)?: (.*)")
+
+
+def _reason_only(reason: str) -> str:
+    """A manifest skip's reason without its row and column (``m.csv row 4, column 'imu': no known media
+    extension``), so that the card's ``unmatched_reasons`` count per reason, as for a folder."""
+    m = _WHERE.fullmatch(reason)
+    return m.group(3) if m else reason
 
 
 def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, rows: list[dict[str, Any]],
@@ -236,7 +339,7 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
             for shard in info["shards"]:
                 members: list[tuple[str, bytes]] = []
                 for j in row_of.get((split, shard), []):
-                    rec, files = plan["wanted"][plan["feeds"][j]] if j in plan["feeds"] else (None, {})
+                    rec, files = plan["feeds"].get(j, (None, {}))
                     got = _set_row(rows[j], name, rec, files, src, on_error, bad)
                     members += got
                     scan.add(rows[j]["key"], got)
@@ -245,7 +348,9 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
                         continue
                     missing += 1
                     if on_missing == "raise":
-                        why = f"{bad[-1]['source']} is bad: {bad[-1]['reason']}" if files else "no file"
+                        left = [s for s in plan["skipped"] if s["sample"] == rows[j]["source_key"]]
+                        why = (f"{bad[-1]['source']} is bad: {bad[-1]['reason']}" if files else
+                               f"{left[0]['source']} cannot be used: {left[0]['reason']}" if left else "no file")
                         raise SourceError(f"{src}: no {name!r} file for sample {rows[j]['source_key']!r} "
                                           f"(key {rows[j]['key']!r}): {why}")
                 # .part: not a *.tar for verify while it waits in the staging folder
@@ -254,6 +359,7 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
                 shard_rows.append({"shard": f"{name}/{shard}", "split": split, "modality": name, "sha256": s.sha256,
                                    "members": s.members, "samples": len({m.split('.', 1)[0] for m, _ in members}),
                                    "bytes": s.bytes})
+        bad += plan["skipped"]  # files of a sample that cannot be used: left-out members too (QA35 robotics #1)
         _update_card(card, name, rows, shard_rows, added, missing, bad, plan["unmatched"])
         protected = False
         _update_checks(card, name, rows, scan, replaced)
@@ -288,12 +394,19 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
         for k in row:
             if k.startswith(name + "_"):
                 row[k] = None
+    # a named image field's sizes beside the image (inspect compares them), as the shard job records them
+    sizes = [d for d in row.get("named_image_sizes") or [] if d.get("field") != name]
     members: list[tuple[str, bytes]] = []
     for ext, value in sorted(files.items()):
         source = _source_name(value, f"{rec.source_key}.{ext}", src)
         try:
             data = value if isinstance(value, bytes) else Path(value).read_bytes()
             stats = member_stats(ext, data)
+            if not stats and field_of(ext) == ext and member_type(ext) in IMAGE_EXTS:  # `depth.png`: checked too
+                h, w, _, _ = mediainfo.probe_image(data)
+                sizes.append({"field": name, "height": h, "width": w})
+            elif not stats and field_of(ext) == ext and member_type(ext) in AUDIO_EXTS:
+                mediainfo.probe_audio(data)
         except (CorruptMedia, OSError) as exc:
             reason = str(exc) if isinstance(exc, CorruptMedia) else f"cannot read ({exc})"
             if on_error == "raise":
@@ -305,6 +418,8 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
         row.update(stats)
         members.append((f"{row['key']}.{ext}", data))
         kept.append((f"{row['key']}.{ext}", len(data), zlib.crc32(data)))
+    if "named_image_sizes" in row or sizes:
+        row["named_image_sizes"] = sizes or None
     kept.sort(key=lambda mzc: mzc[0])
     row["members"] = [m for m, _, _ in kept]
     row["sizes"] = [z for _, z, _ in kept]

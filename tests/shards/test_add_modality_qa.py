@@ -80,9 +80,11 @@ def test_a_standard_field_takes_only_its_own_types(tmp_path: Path) -> None:
         (src / f"{k}.png").write_bytes(p.read_bytes())
     _files(src, "image.npy", KEYS[2:3])
     rep = mmdata.add_modality(ds, "image", src, replace=True)
-    assert rep["added"] == 2 and rep["unmatched"] == 1
-    [(reason, count)] = rep["unmatched_reasons"].items()
-    assert count == 1 and "cannot supply the standard field 'image'" in reason
+    # it matches sample KEYS[2] and names the field: a left-out member of that sample, listed in the card's skipped
+    # (QA35 robotics #1), no more an unused file of the folder
+    assert rep["added"] == 2 and rep["unmatched"] == 0 and rep["skipped"] == 1
+    [entry] = rep["skipped_files"]
+    assert entry["sample"] == KEYS[2] and "cannot supply the standard field 'image'" in entry["reason"]
     assert all(s.key in KEYS[:2] or "image" not in s.fields for s in mmdata.open_dataset(ds, on_error="raise"))
 
 
