@@ -634,6 +634,41 @@ def non_finite_reason(count: int, total: int, first: int) -> str:
     return f"{NON_FINITE_AUDIO} ({count} of {total} samples, the first at frame {first})"
 
 
+#: why a float ``.npy`` array holding NaN / inf is left out by ``--check decode`` and named by ``verify --deep`` (QA35
+#: robotics #3: an IMU window with one NaN from a driver glitch poisons a loss, as NaN audio does)
+NON_FINITE_ARRAY = "array holds NaN or infinite values"
+
+
+def non_finite_array(arr: np.ndarray) -> tuple[int, tuple[int, ...]] | None:
+    """(how many values are NaN or infinite, the index of the first in C order) in a float or complex array, or
+    None when all are finite or the array holds no floats (integers, booleans, strings cannot).
+
+    Example:
+        >>> non_finite_array(np.array([[0.0, 1.0], [np.inf, np.nan]], np.float32))
+        (2, (1, 0))
+        >>> non_finite_array(np.arange(3)) is None
+        True
+    """
+    if arr.dtype.kind not in "fc" or arr.size == 0:
+        return None
+    finite = np.isfinite(arr)
+    if finite.all():
+        return None
+    bad = ~finite
+    first = np.unravel_index(int(np.argmax(bad.reshape(-1))), arr.shape)
+    return int(bad.sum()), tuple(int(i) for i in first)
+
+
+def non_finite_array_reason(count: int, total: int, first: tuple[int, ...]) -> str:
+    """The message for an array of ``total`` values of which ``count`` are NaN / inf, the first at index ``first``.
+
+    Example:
+        >>> non_finite_array_reason(1, 1200, (3, 3))
+        'array holds NaN or infinite values (1 of 1200 values, the first at index [3, 3])'
+    """
+    return f"{NON_FINITE_ARRAY} ({count} of {total} values, the first at index [{', '.join(map(str, first))}])"
+
+
 def flac_streaminfo(data: bytes) -> tuple[int, int, int] | None:
     """(sample rate, channels, declared frames — 0: not declared) from a FLAC stream's STREAMINFO block,
     or None when ``data`` does not start with one (the shard-time probe and the decoder both read it).

@@ -538,12 +538,36 @@ def _as_tensor(x: Any) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
-def _common_dtype(tensors: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
-    """A field's tensors in the one dtype that holds all their values (bool < uint8 < int32 < float),
-    as numpy / torch promote; the same tensors when they agree."""
+def _common_dtype(tensors: list[torch.Tensor | None], keys: Sequence[str] = (), name: str = "") -> list[torch.Tensor | None]:
+    """A field's tensors in the one dtype that holds all their values (bool < uint8 < int32), as numpy / torch
+    promote; the same tensors when they agree.
+
+    A mix involving floats (float32 and float64 ``.npy`` files, or int16 and float32 ones) is refused naming the
+    samples per dtype (``keys``, the field ``name``): promoting it made the batch's dtype depend on which samples
+    share the batch — float32 for a while, then float64, and a float32 model crashed mid-epoch (QA35 robotics #6).
+    A field whose files are all float64 stays float64 (timestamps keep their precision).
+
+    Example:
+        >>> _common_dtype([torch.zeros(1, dtype=torch.uint8), torch.zeros(1, dtype=torch.int32)])[0].dtype
+        torch.int32
+        >>> _common_dtype([torch.zeros(1), torch.zeros(1, dtype=torch.float64)], ["a", "b"], "imu")
+        Traceback (most recent call last):
+        ...
+        ValueError: cannot collate 'imu': its arrays' dtypes differ (float32: 'a'; float64: 'b'); ...
+    """
     dtypes = {t.dtype for t in tensors if t is not None}
     if len(dtypes) < 2:
         return tensors
+    if any(d.is_floating_point or d.is_complex for d in dtypes):
+        groups: dict[str, list[str]] = {}
+        for t, k in zip(tensors, keys):
+            if t is not None:
+                groups.setdefault(str(t.dtype).removeprefix("torch."), []).append(k)
+        shown = "; ".join(f"{d}: {', '.join(map(repr, ks[:3]))}{' ...' * (len(ks) > 3)}" for d, ks in sorted(groups.items()))
+        raise ValueError(f"cannot collate {name!r}: its arrays' dtypes differ ({shown}); a batch's dtype would depend "
+                         f"on which samples share it (float32 in one batch, float64 in the next): save every "
+                         f"{name!r} file in one dtype (np.save(path, x.astype(np.float32))) and shard again, or cast "
+                         f"it per sample before collate (s.with_fields(**{{{name!r}: s[{name!r}].astype('float32')}}))")
     common = next(iter(dtypes))
     for d in dtypes:
         common = torch.promote_types(common, d)
@@ -850,7 +874,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             # cannot hold (a .npy of strings or dates)
             if any(v is not None for v in vals) and all(v is None or _tensorable(v) for v in vals):
                 tensors = [_as_tensor(v) if v is not None else None for v in vals]
-                tensors = _common_dtype(tensors)  # an 8-bit and a 16-bit depth.png, a bool and an L mask
+                tensors = _common_dtype(tensors, keys, name)  # an 8-bit and a 16-bit depth.png, a bool and an L mask
                 data, shapes = pad_stack(tensors, keys, name)
                 batch.data[name] = data
                 if len({tuple(s.tolist()) for s, p in zip(shapes, present) if p}) > 1:

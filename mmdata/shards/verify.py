@@ -222,10 +222,11 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
     member name -> the CRC-32 the index records for it (``member_crc32``): a member whose bytes have
     another is named, with its sample key. ``seconds``: key -> the index's ``audio_seconds``; an audio
     member whose decoded length differs from it by more than a frame (plus the index's rounding to the
-    microsecond) is named (inspect's audio totals and ``max_duration`` read that column)."""
+    microsecond) is named (inspect's audio totals and ``max_duration`` read that column). A float ``.npy``
+    member holding NaN or infinite values is named with the index of the first (QA35 robotics #3)."""
     import zlib
 
-    from mmdata.codecs import DecodeError, decode_member
+    from mmdata.codecs import DecodeError, decode_member, non_finite_array, non_finite_array_reason
 
     problems: list[dict[str, Any]] = []
     for key, members, problem in iter_samples(str(path), max_member_bytes=1 << 62, storage_options=storage_options):
@@ -249,6 +250,13 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                 problems.append({"shard": shard, "problem": "member does not decode", "expected": f"{key}.{ext}",
                                  "found": f"not decodable: {_reason(exc)}", "key": key, "member": f"{key}.{ext}"})
                 continue
+            if ext.lower().endswith("npy") and (bad := non_finite_array(value)) is not None:
+                # QA35 robotics #3: as `shard --check decode` leaves such an array out (an IMU window with a NaN)
+                problems.append({"shard": shard, "problem": f"member {key}.{ext} of key {key!r} holds NaN or "
+                                 f"infinite values (mmdata shard --check decode leaves such an array out)",
+                                 "expected": "finite values",
+                                 "found": non_finite_array_reason(bad[0], int(value.size), bad[1]),
+                                 "key": key, "member": f"{key}.{ext}"})
             if field == "label" and labels is not None and key in labels and labels[key] != value:
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} a label other than "
                                  f"its member {key}.{ext} holds", "expected": f"{value} ({key}.{ext})",

@@ -2565,7 +2565,7 @@ def _check_other(kind: str, data: bytes, decode: bool, task: dict[str, Any] | No
     if kind == "j":
         check_json(data)
     elif kind == "n":
-        check_npy(data)
+        check_npy(data, decode)
     elif kind == "t":
         if is_lfs_pointer(data):
             raise CorruptMedia(LFS_POINTER)
@@ -3185,6 +3185,10 @@ def shard(
         check_local_output(local_path(out, "output folder"), rerun=not rewrite)  # before the source is read
     else:
         refuse_read_only(out)  # http(s)://: before the source is read, not at the write check
+    from mmdata.shards.replacing import check_replacing  # QA35: another command's dataset, or SRC's origin
+
+    check_replacing(out if is_remote(out) else local_path(out, "output folder"), "shard", src=src, force=force,
+                    storage_options=storage_options)
     if is_hf_source(src):
         if meta:
             raise SourceError("meta: a Hugging Face dataset's scalar columns already go to each sample's .json "
@@ -4438,6 +4442,10 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     ``_FEW_COPIES`` samples is a placeholder (a blank image, a silent clip), not one item under two classes:
     ``"shared_placeholders"`` (how many files) and ``"shared_placeholder_samples"`` instead. A text of only white
     space is no item. QA33 labelnoise #5-#7.
+    A sample is identified by its image / audio members; a named field's (``<key>.depth.png``) only where the
+    sample has neither: a member of a named field shared across splits by samples whose image / audio differ is
+    no copy but noted apart, naming the field (``shared_fields``, ``shared_field_*``: :func:`_shared_named_fields`;
+    QA35 robotics #2).
 
     Example:
         >>> import pyarrow as pa
@@ -4483,19 +4491,19 @@ def duplicates_across_splits(rows: Any, k: int = 3,
         one_text = pc.filter(one_text, pc.invert(pc.is_in(one_text, value_set=lost.cast(one_text.type))))
     flat = flat.filter(pc.is_valid(flat["crc"]))
     low = pc.utf8_lower(flat["name"])
-    media = flat.filter(pc.match_substring_regex(low, _MEDIA_MEMBER))
+    media, named = _identity_media(rows, flat.filter(pc.match_substring_regex(low, _MEDIA_MEMBER)))
     text = flat.filter(pc.and_(pc.match_substring_regex(low, _TEXT_MEMBER), pc.greater(flat["size"], 0)))  # "": none
     text = text.filter(pc.is_in(text["row"], value_set=one_text))
     flat = pa.concat_tables([media, text])
     if flat.num_rows < 2:
-        return none
+        return {**none, **_shared_named_fields(rows, named, read, k, set())}
     flat = flat.append_column("split", rows["split"].combine_chunks().take(flat["row"]))
     label_col = rows["label"].combine_chunks() if labelled else pa.nulls(rows.num_rows, pa.int64())
     flat = flat.append_column("label", label_col.take(flat["row"]))
     per = flat.group_by(["size", "crc"]).aggregate([("split", "count_distinct"), ("label", "count_distinct")])
     per = per.filter(pc.or_(pc.greater(per["split_count_distinct"], 1), pc.greater(per["label_count_distinct"], 1)))
     if per.num_rows == 0:
-        return none
+        return {**none, **_shared_named_fields(rows, named, read, k, set())}
     dup = flat.join(per.select(["size", "crc"]), ["size", "crc"], join_type="inner")
     found = list(zip(dup["size"].to_pylist(), dup["crc"].to_pylist(), dup["row"].to_pylist(), dup["name"].to_pylist()))
     keys = rows["source_key" if "source_key" in rows.column_names else "key"]
@@ -4567,8 +4575,9 @@ def duplicates_across_splits(rows: Any, k: int = 3,
                 break
         return out
 
+    fields = _shared_named_fields(rows, named, read, k, set().union(*sets.values()) if sets else set())
     if not sets and not conflicts and not partial and not placeholders:  # every candidate was a CRC-32 collision
-        return none
+        return {**none, **fields}
     out = dict(none)
     if sets:
         out.update({"across_splits": len(sets), "samples": len(set().union(*sets.values())),
@@ -4591,6 +4600,84 @@ def duplicates_across_splits(rows: Any, k: int = 3,
                     "shared_placeholder_samples": len(set().union(*placeholders.values()))})
     if any(i in texts for got in (*sets.values(), *conflicts.values()) for i in got):
         out["text_only"] = True  # the warnings name text among what is the same
+    out["compared"] = "sha256" if digests else "size and CRC-32"
+    return {**fields, **out}
+
+
+def _identity_media(rows: Any, media: Any) -> tuple[Any, Any]:
+    """(the image / audio members that identify their samples, the named fields' others) of ``media`` (rows of
+    ``row``, ``name``, ...). A sample is identified by its image and audio (``<key>.png``, ``<key>.wav``); its
+    named fields (``<key>.depth.png``, ``<key>.right.png``) only when it has neither. A static scene's 16-bit depth
+    map, byte-identical across recordings whose RGB and IMU differ, made them "a test sample that is also trained
+    on" (QA35 robotics #2): such shared members are reported apart (:func:`_shared_named_fields`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if media.num_rows == 0:
+        return media, media
+    key = rows["key"].combine_chunks().take(media["row"])
+    ext = pc.struct_field(pc.extract_regex(media["name"], r"\.(?P<e>[^.]+)$"), [0])
+    # <key>.<ext> with no further dot after the key: the sample's image / audio, whatever dots the key holds
+    main = pc.equal(pc.utf8_length(media["name"]), pc.add(pc.add(pc.utf8_length(key), 1), pc.utf8_length(ext)))
+    main = pc.fill_null(main, False)
+    with_main = media.filter(main)["row"].combine_chunks().unique()
+    of_main = pc.is_in(media["row"], value_set=with_main)
+    aux = pc.and_(pc.invert(main), of_main)
+    return media.filter(pc.invert(aux)), media.filter(aux).combine_chunks() if len(with_main) else media.slice(0, 0)
+
+
+def _shared_named_fields(rows: Any, named: Any, read: Callable[[str, set[str]], dict[str, bytes]] | None, k: int,
+                         already: set[int]) -> dict[str, Any]:
+    """The card's ``duplicates`` entries for named-field members (``named``: :func:`_identity_media`'s second
+    table) whose bytes are the same in samples of different splits whose image / audio differ: not copies of one
+    sample, noted with the member named. ``already``: rows already in a set of copies (not repeated). A member
+    shared by more than ``_FEW_COPIES`` samples is a placeholder (a blank or constant frame: a static scene, a
+    sensor dropout), counted apart as :func:`duplicates_across_splits` counts ``shared_placeholders``.
+    Returns ``{}`` or ``shared_fields`` (the fields, e.g. ``["depth.png"]``), ``shared_field_sets`` /
+    ``shared_field_samples`` / ``shared_field_examples`` (each ``[field, [[source key, split], ...]]``), and
+    ``shared_field_placeholders`` / ``shared_field_placeholder_samples``, with ``compared``."""
+    import pyarrow.compute as pc
+
+    if named.num_rows < 2:
+        return {}
+    named = named.append_column("split", rows["split"].combine_chunks().take(named["row"]))
+    per = named.group_by(["size", "crc"]).aggregate([("split", "count_distinct")])
+    per = per.filter(pc.greater(per["split_count_distinct"], 1))
+    if per.num_rows == 0:
+        return {}
+    dup = named.join(per.select(["size", "crc"]), ["size", "crc"], join_type="inner")
+    found = list(zip(dup["size"].to_pylist(), dup["crc"].to_pylist(), dup["row"].to_pylist(), dup["name"].to_pylist()))
+    digests = _candidate_digests(rows, [(row, name) for _, _, row, name in found], read)
+    keys, splits = rows["key"], rows["split"]
+    shown_keys = rows["source_key" if "source_key" in rows.column_names else "key"]
+    every: dict[tuple[Any, ...], set[int]] = {}
+    for size, crc, row, name in found:
+        key = keys[row].as_py()
+        every.setdefault((field_of(name[len(key) + 1:]), size, crc, digests.get((row, name), "")), set()).add(row)
+    sets = {c: got for c, got in sorted(every.items())
+            if len({splits[i].as_py() for i in got}) > 1 and not got <= already}
+    if not sets:
+        return {}
+    blank = {c: got for c, got in sets.items() if len(got) > _FEW_COPIES}
+    copies = {c: got for c, got in sets.items() if c not in blank}
+    out: dict[str, Any] = {"shared_fields": sorted({c[0] for c in sets})}
+
+    def one_per_split(got: set[int]) -> list[list[str]]:
+        by: dict[str, str] = {}
+        for i in sorted(got):
+            by.setdefault(splits[i].as_py(), shown_keys[i].as_py())
+        return [[key, split] for split, key in sorted(by.items(), key=lambda kv: kv[1])][:3]
+
+    if copies:
+        examples: list[Any] = []
+        for c in copies:
+            if (ex := [c[0], one_per_split(copies[c])]) not in examples and len(examples) < k:
+                examples.append(ex)
+        out.update({"shared_field_sets": len(copies), "shared_field_samples": len(set().union(*copies.values())),
+                    "shared_field_examples": examples})
+    if blank:
+        out.update({"shared_field_placeholders": len(blank),
+                    "shared_field_placeholder_samples": len(set().union(*blank.values()))})
     out["compared"] = "sha256" if digests else "size and CRC-32"
     return out
 
@@ -4723,6 +4810,23 @@ def duplicates_warning(found: Mapping[str, Any], group_by: str | None = None, fo
                     f"differ: {', '.join(name for _, _, name in ex)}): one file filed under two classes is a "
                     f"labelling error, whichever splits the copies are in; the card lists them (duplicates."
                     f"shared_label_examples); keep the file in the right class folder only")
+    if found.get("shared_field_sets"):  # QA35 robotics #2: one depth map of a static scene, other recordings
+        field, ex = found["shared_field_examples"][0]
+        shown = " and ".join(f"{key!r} ({split})" for key, split in ex)
+        fields = ", ".join(repr(f) for f in found.get("shared_fields") or [field])
+        said.append(f"note: {plural(found['shared_field_samples'], 'sample')} in "
+                    f"{plural(found['shared_field_sets'], 'set')} share a named field's member ({fields}; "
+                    f"{compared}) across splits while their image / audio differ (e.g. the {field!r} of {shown}): "
+                    f"not counted as copies of one sample (duplicates.shared_field_examples); if they are one "
+                    f"recording, give each set one split")
+    if found.get("shared_field_placeholders"):
+        fields = ", ".join(repr(f) for f in found.get("shared_fields") or [])
+        said.append(f"note: {plural(found['shared_field_placeholders'], 'named-field member')} ({fields}) shared "
+                    f"across splits by more than {_FEW_COPIES} samples each "
+                    f"({plural(found['shared_field_placeholder_samples'], 'sample')}), their image / audio "
+                    f"differing, taken for placeholders (a blank or constant frame: a static scene, a sensor "
+                    f"dropout), not copies (duplicates.shared_field_placeholders); replace them if they stand for "
+                    f"missing data")
     if folders and found.get("shared_placeholders"):  # review of QA33 writer #2: a blank image, a silent clip
         said.append(f"note: {plural(found['shared_placeholders'], 'file')} shared by more than {_FEW_COPIES} samples "
                     f"of different class folders ({plural(found['shared_placeholder_samples'], 'sample')}), their "
