@@ -91,10 +91,28 @@ def retokenize(batch: Batch, texts: list[str]) -> Batch:
     return out
 
 
+def _audio_widths(batch: Batch, shapes: torch.Tensor) -> torch.Tensor:
+    """Each audio row's (channels, width) as collate stacked it: its real frames (``lengths["audio"]``), except
+    a clip ``pad_trim`` padded (``audio_valid`` in the row's ``meta["samples"]``), whose per-sample tensor is
+    its whole padded width: the batch's width, which every such row has when the ``pad_trim`` also trims (its
+    default: no clip is wider). Collate pads the rows to the widest tensor, not to the longest real clip, so a
+    batch holding a padded clip keeps the padded width after a drop, as the per-sample kernel's rows give it
+    (QA round 35 repro #1: ``pad_trim(pad: true)`` + ``modality_dropout`` on ``augment_on="device"``)."""
+    from mmdata.augment.audio import _batch_valid
+
+    padded = [v is not None for v in _batch_valid(batch)]
+    if not any(padded):
+        return shapes
+    out = shapes.clone()
+    out[torch.tensor(padded, dtype=torch.bool), -1] = int(batch["audio"].shape[-1])
+    return out
+
+
 def tidy(batch: Batch, names: Iterable[str], derived: Collection[str] = ()) -> Batch:
     """``batch`` with fields ``names`` shaped as :func:`~mmdata.types.collate` shapes the rows it now holds, after a
     batched op changed their presence or valid shapes (dropped a modality, shortened texts): padding trimmed to
-    the largest row still present (``tokens``: to the longest text, at least one column), lengths of other
+    the largest row still present (``tokens``: to the longest text, at least one column; ``audio``: a clip
+    ``pad_trim`` padded counts its padded width, as collate stacks it, :func:`_audio_widths`), lengths of other
     fields kept only while the present rows' shapes differ, and a field no row has any more left without its
     tensor and lengths. Its presence mask stays (all False) when collate was told to keep the field
     (``batch.meta["fields"]``, the dataset's fields in :func:`mmdata.loader`), as collate keeps the mask
@@ -142,7 +160,10 @@ def tidy(batch: Batch, names: Iterable[str], derived: Collection[str] = ()) -> B
                 out.sample_rate = None
             continue
         shapes = batch.valid_shapes(name)  # zeros where a row is absent, as collate records it
-        top = [int(v) for v in shapes[pres].amax(dim=0).tolist()]
+        widths = shapes
+        if name == "audio":
+            widths = _audio_widths(batch, shapes)
+        top = [int(v) for v in widths[pres].amax(dim=0).tolist()]
         if name in ("image", "audio"):
             top[0] = x.shape[1]  # channels are never padded
         if any(t < s for t, s in zip(top, x.shape[1:])):

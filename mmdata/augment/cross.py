@@ -5,8 +5,8 @@
   recipe's ``targets``, which the recipe drops with it); dropped fields
   disappear from the sample, so ``batch.present`` is False for them after collate, and the batched
   kernel clears the presence masks, zeroes the data and leaves the batch as collate would build it from
-  the rows it now holds (:func:`~mmdata.augment.batching.tidy`): padding trimmed to the rows still present,
-  a field no row has left without a tensor (a derived one without a presence mask too).
+  the rows it now holds (:func:`~mmdata.augment.batching.tidy`): padding trimmed to the rows still present
+  (a clip ``pad_trim`` padded keeps its padded width, as collate stacks it), a field no row has left without a tensor (a derived one without a presence mask too).
 * ``consistent_hflip`` flips the image, swaps left/right words in the paired text, preserving case, and
   swaps the channels of stereo audio (``stereo: keep`` leaves them); a sample without an image keeps its
   caption (nothing was flipped). Words of space-separated languages
@@ -15,6 +15,8 @@
   the substring bug of MDETR/VirTex-style flips. Words of languages written without spaces (CJK) match
   as characters: 左 <-> 右, with 左右 ("left and right", "about") kept. Korean (Hangul) pair words match at
   a word start, with the particles glued to their right: 왼쪽에 <-> 오른쪽에. The pairs are the op's ``pairs``.
+  An image target (a stereo pair's other view, ``targets: {right.png: image}``) is flipped in place, not
+  swapped with the image: a stereo camera pair is not swapped as stereo audio is (docs/ops.md).
 """
 
 from __future__ import annotations
@@ -233,8 +235,8 @@ class ModalityDropout(Op):
     ``keep_at_least`` and an image or audio is kept back rather than it; but collate and the loader mark it
     present (``present['text']``), so it is kept last where the image and audio kept fall short of
     ``keep_at_least`` (a sample whose only modality is a blank caption keeps it). A dropped image takes the recipe's ``targets`` along (a
-    target moves with its image: the sample is as one read without an image), per sample and batched.
-    Exact agreement (presence masks).
+    target belongs to its image: the camera dropped out with its maps), per sample and batched; a sample that
+    had no image to begin with keeps its targets as stored (nothing moved them). Exact agreement (presence masks).
     """
 
     section, name = "sample", "modality_dropout"
@@ -339,7 +341,12 @@ class ConsistentHFlip(Op):
     leaves them (before this option existed stereo was never swapped); mono audio and other channel
     counts (5.1 layouts have no one mirror) are left as they are. ``fields`` names the text fields
     swapped: ``text``, and named text fields (a member ``k.caption_de.txt`` is the field
-    ``caption_de.txt``); a sample's other named text fields keep their words, with a warning once. Exact."""
+    ``caption_de.txt``); a sample's other named text fields keep their words, with a warning once. A stereo
+    camera pair is not swapped: an image target (``targets: {right.png: image}``) is flipped in place with the
+    image, so each view is mirrored but stays in its field, while the mirror of a stereo rig would make the
+    mirrored left view the new right one; a stereo-matching model then sees disparities of the other sign.
+    Swap ``image`` and the other view yourself after the op (e.g. in the loader's ``transform``), or leave
+    flips out of a stereo-depth recipe. Exact."""
 
     section, name = "sample", "consistent_hflip"
     moves_pixels = True

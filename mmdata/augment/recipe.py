@@ -862,7 +862,7 @@ class Recipe:
             self._warn_maps(sample.fields)
         log = list(sample.meta.get("aug", ()))
         if self.targets and "image" not in sample:
-            sample = self._drop_orphans(sample)
+            self._note_orphans(sample)  # kept as stored: nothing moves them (no image to move them with)
         maps = self._take_maps(sample)
         sample = self._run_plan(self._norm_plan, sample, epoch, log, maps)
         if stage == "train":
@@ -882,14 +882,14 @@ class Recipe:
                 maps[name] = as_hwk(value)
         return maps
 
-    def _drop_orphans(self, sample: Sample) -> Sample:
-        """``sample`` (it has no image) without its targets: a target moves with its image, so one without
-        an image would keep its stored size beside the others' resized ones; warned once per recipe."""
+    def _note_orphans(self, sample: Sample) -> None:
+        """Warn once per recipe when ``sample`` (it has no image: the camera frame dropped out in the source)
+        holds targets: they are kept as stored, unmoved — a target moves with its image, and with no image the
+        recipe's image ops move nothing, so nothing can misalign (QA round 35 robotics #8: they were left out,
+        uncounted, and a right-camera frame or a depth map is a reading of its own)."""
         orphans = [name for name in self.targets if name in sample.fields]
-        if not orphans:
-            return sample
-        self._warn_orphans(orphans, sample.key)
-        return sample.without(*orphans)
+        if orphans:
+            self._warn_orphans(orphans, sample.key)
 
     def _warn(self, message: str, stacklevel: int) -> None:
         """``warnings.warn(message, UserWarning)`` as the caller ``stacklevel`` frames up sees it, the text kept in
@@ -901,8 +901,9 @@ class Recipe:
         if not self._orphans_warned:
             self._orphans_warned = True
             self._warn(f"sample {key!r} has the target{'s' * (len(names) > 1)} {', '.join(map(repr, names))} but no "
-                       "image: a target moves with its image, so without one it is left out (absent, as its "
-                       "presence mask says); said once per recipe", stacklevel=4)
+                       "image: a target moves with its image, so without one it is kept as stored (unmoved, at its "
+                       "stored size: the recipe's image ops act on no image), as are the targets of every other "
+                       "sample without an image; said once per recipe", stacklevel=4)
 
     @staticmethod
     def _put_maps(sample: Sample, maps: Mapping[str, Any]) -> Sample:
@@ -1067,9 +1068,8 @@ class Recipe:
         prior = batch.meta.get("samples") or [{} for _ in batch.keys]
         logs: list[list[dict[str, Any]]] = [list(m.get("aug", ())) for m in prior]
         targets = [n for n in self.targets if isinstance(batch.data.get(n), torch.Tensor)]
-        if targets:  # rows without an image lose their targets (a batch without one: every target goes)
-            batch = self._batch_orphans(batch, targets)
-            targets = [n for n in targets if isinstance(batch.data.get(n), torch.Tensor)]
+        # rows that hold targets but no image: kept as stored, unmoved (as per sample, :meth:`_note_orphans`)
+        lone = self._batch_lone(batch, targets)
         if targets:
             self._check_batch_maps(batch, targets)
         for k, step in enumerate(steps):
@@ -1083,13 +1083,14 @@ class Recipe:
                 # frames take the image's own kernel (batched, on the batch's device): the per-sample CPU kernel
                 # was 1 level off the vectorised one, and drew another noise field on CUDA (QA29)
                 frames = [n for n in targets if is_image(self._fills[n])] if _on_image(step) else []
-                batch = _move_rows(batch, step, params, [n for n in targets if n not in frames], self._fills)
+                moved = [{"applied": False} if no else p for p, no in zip(params, lone)] if any(lone) else params
+                batch = _move_rows(batch, step, moved, [n for n in targets if n not in frames], self._fills)
                 for name in frames:
-                    batch = self._run_frame(step, batch, name, params)
+                    batch = self._run_frame(step, batch, name, moved)
             elif targets and step.foreign:  # a user's op that moves nothing: it must not resize the image either
                 _check_sizes(batch, step, params, targets)
             if targets:  # rows whose image the step dropped (modality_dropout) lose their targets, as per sample
-                batch = self._batch_orphans(batch, targets, warn=False)
+                batch = self._batch_orphans(batch, targets, keep=lone)
                 targets = [n for n in targets if isinstance(batch.data.get(n), torch.Tensor)]
         if record is not None:
             return batch
@@ -1186,17 +1187,32 @@ class Recipe:
             out.lengths.pop(name, None)
         return out
 
-    def _batch_orphans(self, batch: Batch, targets: Sequence[str], warn: bool = True) -> Batch:
-        """The batch without the targets of rows that have no image (:meth:`_drop_orphans`), re-padded;
-        ``warn=False`` for rows whose image an op of the recipe dropped (nothing the user must look at)."""
+    def _batch_lone(self, batch: Batch, targets: Sequence[str]) -> list[bool]:
+        """Per row, whether it holds one of ``targets`` but no image (warned once per recipe, as per sample:
+        :meth:`_note_orphans`): its targets are kept as stored and no step moves them."""
+        n = len(batch.keys)
+        image = batch.present["image"] if "image" in batch.present else torch.zeros(n, dtype=torch.bool)
+        lone = [False] * n
+        for name in targets:
+            here = (batch.present[name] & ~image).tolist()
+            if any(here):
+                i = here.index(True)
+                self._warn_orphans([t for t in targets if bool(batch.present[t][i])], batch.keys[i])
+                lone = [a or b for a, b in zip(lone, here)]
+        return lone
+
+    def _batch_orphans(self, batch: Batch, targets: Sequence[str], keep: Sequence[bool] = ()) -> Batch:
+        """The batch without the targets of rows whose image an op of the recipe dropped (``modality_dropout``:
+        a dropped image takes its targets along), re-padded; rows ``keep`` (no image from the start,
+        :meth:`_batch_lone`) keep theirs."""
         image = batch.present["image"] if "image" in batch.present else torch.zeros(len(batch.keys), dtype=torch.bool)
+        if keep:
+            image = image | torch.tensor(list(keep), dtype=torch.bool)
         out = batch
         for name in targets:
             here, kept = batch.present[name].tolist(), (batch.present[name] & image).tolist()
             if kept == here:
                 continue
-            if warn:
-                self._warn_orphans([name], batch.keys[next(i for i, (h, k) in enumerate(zip(here, kept)) if h and not k)])
             if out is batch:
                 out = batch.replace()
             _restack(out, name, [_row(batch, name, i) if k else None for i, k in enumerate(kept)])
@@ -1205,6 +1221,8 @@ class Recipe:
     def _check_batch_maps(self, batch: Batch, targets: Sequence[str]) -> None:
         """Each row's targets end in its image's height and width and can hold their fill (:func:`check_target`,
         per row)."""
+        if "image" not in batch.data:  # no row has an image: its targets are kept as stored (:meth:`_batch_lone`)
+            return
         both = batch.present["image"] & torch.stack([batch.present[n] for n in targets]).any(0)
         for i in both.nonzero().flatten().tolist():
             # the channels too (a batch's images share theirs: collate refuses mixed modes), so a frame in another

@@ -130,19 +130,20 @@ def test_batched_kernels_move_targets_as_the_per_sample_run_does() -> None:
     samples = [Sample("a", {"image": imgs[0][0], "depth.png": imgs[0][1]}),
                Sample("b", {"image": imgs[1][0], "depth.png": imgs[1][1]}),  # another size: a padded row
                Sample("c", {"image": imgs[2][0]}),  # no target
-               Sample("d", {"depth.png": imgs[0][1], "text": "no image"})]  # a target without an image: left out
+               Sample("d", {"depth.png": imgs[0][1], "text": "no image"})]  # a target without an image: kept as stored
     recipe = load_recipe({**MASK, "seed": 5, "image": [{"op": "rotate", "limit": 30.0}, {"op": "hflip", "p": 0.5},
                                                       {"op": "random_resized_crop", "size": [40, 40]}]})
-    with pytest.warns(UserWarning, match=r"sample 'd' has the target 'depth.png' but no image"):
+    with pytest.warns(UserWarning, match=r"sample 'd' has the target 'depth.png' but no image: .* kept as stored"):
         batch = recipe.apply_batched(collate(samples))
     for i, s in enumerate(samples[:3]):
         want = recipe.apply_sample(s)
         if "depth.png" in s.fields:
             h, w = want["depth.png"].shape[-2:]
             assert torch.equal(batch["depth.png"][i, :, :h, :w], want["depth.png"]), s.key
-    assert tuple(batch["depth.png"].shape) == (4, 1, 40, 40) and "depth.png" not in batch.lengths
-    assert batch.present["depth.png"].tolist() == [True, True, False, False]  # row d's target has no image: left out
-    assert "depth.png" not in recipe.apply_sample(samples[3]).fields  # per sample too (warned once per recipe)
+    assert tuple(batch["depth.png"].shape) == (4, 1, 96, 128) and "depth.png" in batch.lengths  # row d's, unmoved
+    assert batch.present["depth.png"].tolist() == [True, True, False, True]  # row d's target has no image: kept
+    kept = recipe.apply_sample(samples[3])["depth.png"]  # per sample too (QA35 robotics #8: it was left out)
+    assert torch.equal(kept, samples[3]["depth.png"]) and torch.equal(batch["depth.png"][3, :, :96, :128], kept)
 
 
 def test_targets_through_shards_loader_workers_and_mmdata_augment(tmp_path: Path) -> None:
@@ -452,11 +453,13 @@ def test_the_decoded_split_memo_knows_the_targets(tmp_path: Path) -> None:
 
 def test_a_batch_whose_targets_all_lose_their_image_keeps_the_field_as_collate_does() -> None:
     """Read of the change: a batch where no row with a target has an image (every target left out) raised
-    "cannot collate 'seg.png'" (pad_stack of nothing); it keeps the field absent, as collate does."""
+    "cannot collate 'seg.png'" (pad_stack of nothing); the rows keep their targets unmoved (QA35), as collate does."""
     for rows in ([Sample("a", {"seg.png": torch.ones(1, 4, 5), "text": "x"})],
                  [Sample("a", {"seg.png": torch.ones(1, 4, 5), "text": "x"}),
                   Sample("b", {"image": torch.zeros(3, 6, 7, dtype=torch.uint8)})]):
         r = load_recipe({"targets": {"seg.png": "mask"}, "image": [{"op": "hflip", "p": 1.0}]})  # warns once per recipe
         with pytest.warns(UserWarning, match="but no image"):
             b = r.apply_batched(collate(rows))
-        assert "seg.png" not in b  # as collating the per-sample results gives (QA round 34: the kernels agree)
+        want = collate([r.apply_sample(s) for s in rows])  # as collating the per-sample results gives (QA round 34)
+        assert "seg.png" in b and b.present["seg.png"].tolist() == [True] + [False] * (len(rows) - 1)
+        assert torch.equal(b["seg.png"], want["seg.png"])  # kept unmoved: no image (QA35 robotics #8)

@@ -1,0 +1,129 @@
+"""A sample whose camera frame dropped out keeps its targets (QA round 35 robotics #8): ``mmdata augment`` with
+``targets: {depth.png: mask, right.png: image}`` used to leave out the depth map and the right-camera frame of
+every sample without an RGB image (one named, none counted). With no image nothing moves, so nothing can
+misalign: the targets are kept as stored, unmoved, by the per-sample path (workers, ``mmdata augment``) and the
+batched path (``augment_on="device"``) alike, with one warning per recipe that says so. A dropped image
+(``modality_dropout``) still takes its targets along. Real PNGs (16-bit depth), a manifest, shards, DataLoader
+workers, ``augment_dataset``."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import mmdata
+from mmdata.augment.offline import augment_dataset
+from mmdata.augment.recipe import load_recipe
+from mmdata.types import Sample, collate
+
+RECIPE = {"seed": 0, "targets": {"depth.png": "mask", "right.png": "image"}, "image": [{"op": "hflip", "p": 1.0}]}
+NO_RGB = (1, 5)  # rows whose RGB frame dropped out
+
+
+@pytest.fixture(scope="module")
+def drop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("noimage")
+    raw = root / "raw"
+    raw.mkdir()
+    rows = ["key,rgb,right,depth,label,text"]
+    for i in range(8):
+        rgb = np.zeros((12, 16, 3), np.uint8)
+        rgb[:, :3, 0] = 255  # a red bar at the left edge: where a flip moves it is seen
+        right = np.zeros((12, 16, 3), np.uint8)
+        right[:, :3, 1] = 255
+        depth = (np.arange(12 * 16, dtype=np.uint16).reshape(12, 16) * 10 + 500 + i)
+        Image.fromarray(rgb).save(raw / f"f{i}.png")
+        Image.fromarray(right).save(raw / f"f{i}.right.png")
+        Image.fromarray(depth).save(raw / f"f{i}.depth.png")
+        rows.append(f"frame_{i:06d},{'' if i in NO_RGB else f'f{i}.png'},f{i}.right.png,f{i}.depth.png,{i % 2},go left")
+    (raw / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw / "m.csv", root / "ds", columns={"image": "rgb", "right": "right", "depth": "depth"},
+                     split="train=1.0", progress=False)
+    return root / "ds"
+
+
+def _source(ds: Path) -> dict[str, Sample]:
+    return {s.key: s for s in mmdata.open_dataset(ds, split="train", shuffle=False)}
+
+
+def test_the_per_sample_recipe_keeps_targets_of_a_sample_without_image_unmoved(drop: Path) -> None:
+    src = _source(drop)
+    lone = [s for s in src.values() if "image" not in s.fields]
+    assert len(lone) == 2 and all({"depth.png", "right.png"} <= set(s.fields) for s in lone)
+    rec = load_recipe(RECIPE)
+    with pytest.warns(UserWarning, match=r"but no image: .* kept as stored \(unmoved"):
+        outs = [rec.apply_sample(s) for s in lone]
+    for s, out in zip(lone, outs):
+        assert torch.equal(out["depth.png"], s["depth.png"]) and torch.equal(out["right.png"], s["right.png"]), s.key
+    with_image = next(s for s in src.values() if "image" in s.fields)
+    moved = rec.apply_sample(with_image)  # a sample with its image: the targets move with it
+    assert torch.equal(moved["depth.png"], with_image["depth.png"].flip(-1))
+    assert torch.equal(moved["right.png"], with_image["right.png"].flip(-1))
+
+
+@pytest.mark.parametrize("augment_on", ["workers", "device"])
+def test_the_loader_keeps_them_on_both_paths(drop: Path, augment_on: str) -> None:
+    src = _source(drop)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = {}
+        for b in mmdata.loader(drop, batch_size=4, recipe=RECIPE, num_workers=2, augment_on=augment_on, shuffle=False):
+            for i, key in enumerate(b.keys):
+                got[key] = (bool(b.present["image"][i]), b["depth.png"][i].clone(), b["right.png"][i].clone(),
+                            bool(b.present["depth.png"][i]), bool(b.present["right.png"][i]))
+    assert sorted(got) == sorted(src)
+    for key, (has_image, depth, right, dp, rp) in got.items():
+        s = src[key]
+        assert dp and rp, key  # present: nothing left out
+        flip = (lambda x: x.flip(-1)) if has_image else (lambda x: x)
+        assert torch.equal(depth, flip(s["depth.png"])), (augment_on, key)
+        assert torch.equal(right, flip(s["right.png"])), (augment_on, key)
+    assert sum(not v[0] for v in got.values()) == len(NO_RGB)
+
+
+def test_the_batched_kernels_agree_with_the_per_sample_run_on_a_collated_batch(drop: Path) -> None:
+    rows = list(_source(drop).values())
+    rec = load_recipe({**RECIPE, "image": [{"op": "rotate", "limit": 30.0}, {"op": "random_resized_crop", "size": [8, 8]}]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batch = rec.apply_batched(collate(rows))
+        per = collate([rec.apply_sample(s) for s in rows])
+    for name in ("image", "depth.png", "right.png"):
+        assert torch.equal(batch.present[name], per.present[name]), name
+        assert torch.equal(batch[name], per[name]), name
+        assert (name in batch.lengths) == (name in per.lengths), name
+        if name in per.lengths:
+            assert torch.equal(batch.lengths[name], per.lengths[name]), name
+
+
+def test_a_dropped_image_still_takes_its_targets_along() -> None:
+    s = Sample("k", {"image": torch.zeros(3, 4, 5, dtype=torch.uint8), "depth.png": torch.ones(1, 4, 5, dtype=torch.int32),
+                     "text": "x"})
+    rec = load_recipe({"seed": 0, "targets": {"depth.png": "mask"},
+                       "sample": [{"op": "modality_dropout", "modalities": ["image"], "p_drop": 1.0}]})
+    out = rec.apply_sample(s)
+    assert "image" not in out.fields and "depth.png" not in out.fields
+    b = rec.apply_batched(collate([s]))
+    assert "image" not in b and "depth.png" not in b  # as collating the per-sample result gives
+
+
+def test_mmdata_augment_writes_them(drop: Path, tmp_path: Path) -> None:
+    src = _source(drop)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        augment_dataset(drop, tmp_path / "aug", RECIPE, copies=1, progress=False)
+    out = {s.key: s for s in mmdata.open_dataset(tmp_path / "aug", split="train", shuffle=False)}
+    assert len(out) == len(src)
+    for key, s in out.items():
+        orig = src[key.rsplit("_aug", 1)[0]]
+        assert {"depth.png", "right.png"} <= set(s.fields), key
+        flip = (lambda x: x.flip(-1)) if "image" in orig.fields else (lambda x: x)
+        assert torch.equal(s["depth.png"], flip(orig["depth.png"])), key
+        assert torch.equal(s["right.png"], flip(orig["right.png"])), key
