@@ -195,7 +195,9 @@ def ablate(
     trainer: Annotated[Optional[str], typer.Option(help="Your training function, package.module:function (see docs/ablation.md).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda (each run on one GPU).")] = None,
     gpus: Annotated[Optional[int], typer.Option(min=1, help="With --device cuda: how many visible GPUs to use.")] = None,
-    threads: Annotated[int, typer.Option(min=1, help="Torch threads per run.")] = 1,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Torch threads per run (part of each run's identity; "
+                                                   "default: on a rerun into an ablation's folder, the threads its runs "
+                                                   "were trained with, as env.json records them; else 1).")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1,
                                                    help="Parallel runs (default: CPU count, or one per GPU).")] = None,
     max_runs: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many new runs (resume later).")] = None,

@@ -209,11 +209,9 @@ def test_a_finished_folder_re_renders_without_its_dataset(tmp_path: Path) -> Non
     out = tmp_path / "p"
     first = _run(_cfg(ds), out)
     shutil.move(ds, tmp_path / "moved")
-    cfg = (out / "config.resolved.yaml").read_text().replace("delta: null", "delta: 0.5")
-    (out / "config.resolved.yaml").write_text(cfg)
-    said: list[str] = []
+    said: list[str] = []  # (a delta edited into config.resolved.yaml after the report is refused: QA35 grader #3)
     s = _run(out / "config.resolved.yaml", out, said)
-    assert s["delta"]["value"] == 0.5
+    assert s["delta"] == first["delta"]
     assert sum("not read" in m for m in said) == 1
     assert s["runs"]["ok"] == first["runs"]["ok"] == N_RUNS
     assert (out / "report.md").is_file()
