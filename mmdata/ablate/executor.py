@@ -23,6 +23,11 @@ A run's time limit (``task["timeout_s"]``, ``mmdata ablate --run-timeout``): :fu
 running it: a worker process, the command itself with ``-j 1``, a Ray worker), which makes a failed
 run like any error. A trainer stuck where Python cannot interrupt it (native code, a deadlock) ends
 with its worker process :data:`HARD_GRACE_S` later (worker processes only: a guard thread there).
+A run that hit its limit poisons nothing (QA35): the limit waits for an import in progress to finish (at most
+:data:`IMPORT_GRACE_S`; an import cut in half leaves a half-initialised package in ``sys.modules`` — torch's
+lazy ``import torch._dynamo`` then failed every later run with ``module 'sympy' has no attribute 'core'``),
+and a worker process whose run ended with a RunTimeout (or any other BaseException: ``sys.exit``) is
+replaced by a fresh one before its next run.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ TRACEBACK_LINES = 25
 HARD_GRACE_S = 30.0
 #: the exit code of a worker process ended by that guard (as coreutils' ``timeout`` exits)
 TIMEOUT_EXIT = 124
+#: how long past its time limit a run inside an import is let finish that import before RunTimeout is raised
+IMPORT_GRACE_S = 10.0
 
 
 class RunTimeout(BaseException):
@@ -61,16 +68,48 @@ class RunTimeout(BaseException):
     rerun, which is why it is not in ``mmdata.ablate.__all__``."""
 
 
+def _importing(frame: Any) -> bool:
+    """Whether ``frame`` runs inside an import (importlib's bootstrap is on the stack: a module's body
+    being executed, or the import machinery itself)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
+def time_limit(seconds: float | None, import_grace: float | None = None) -> Iterator[None]:
     """Raise :class:`RunTimeout` in the block once ``seconds`` have passed (POSIX main thread only;
-    elsewhere, or with no limit, nothing is armed)."""
+    elsewhere, or with no limit, nothing is armed). When the limit passes during an import, the
+    RunTimeout waits for the import to end (polled every 50 ms), at most ``import_grace`` seconds
+    (default :data:`IMPORT_GRACE_S`): an exception raised in a module's body leaves the modules it had
+    imported so far in ``sys.modules`` but not bound in a re-imported parent package, which breaks every
+    later import of it in this process.
+
+    Example:
+        >>> import time
+        >>> try:
+        ...     with time_limit(0.05):
+        ...         time.sleep(5)
+        ... except RunTimeout as exc:
+        ...     print(exc)
+        the run took longer than its time limit of 0.05 s (--run-timeout)
+    """
     if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
+    grace = IMPORT_GRACE_S if import_grace is None else max(0.0, float(import_grace))
+    last = time.monotonic() + float(seconds) + grace  # past this, an import in progress is cut anyway
+    message = f"the run took longer than its time limit of {seconds:g} s (--run-timeout)"
+    late: list[bool] = []
 
     def expired(signum: int, frame: Any) -> None:
-        raise RunTimeout(f"the run took longer than its time limit of {seconds:g} s (--run-timeout)")
+        if time.monotonic() < last and _importing(frame):
+            late.append(True)
+            signal.setitimer(signal.ITIMER_REAL, 0.05)  # again once this import is over
+            return
+        raise RunTimeout(message)
 
     old = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, float(seconds))
@@ -79,6 +118,8 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+    if late:  # the block ended during the wait for its import: it still went past its limit
+        raise RunTimeout(message)
 
 
 def resolve_entry(entry: str | None) -> Callable[..., dict[str, Any]]:
@@ -257,6 +298,14 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
     Returns:
         The ``runs.parquet`` row.
     """
+    return execute_task(task, train_fn)[0]
+
+
+def execute_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | None = None
+                 ) -> tuple[dict[str, Any], bool]:
+    """:func:`run_task`'s row, and whether the run ended with a BaseException (a RunTimeout, ``sys.exit``):
+    raised wherever the trainer was, it may have left this process's state half-changed (an import, a
+    lock, a library's global), so a worker process is replaced rather than given the next run."""
     base = {"arm": task["arm"], "seed": int(task["seed"]), "config_hash": task["hash"],
             "data_fingerprint": task["fingerprint"]}
     t0, c0 = time.perf_counter(), time.process_time()
@@ -277,7 +326,9 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
         # the trainer's padding warning (one per run) goes in the row's warnings, counted over the runs by
         # the report as the trainer's other warnings are, not printed once per run; those (TrainWarning,
         # raised for a Python caller) are in the metrics' warnings already: not shown either
-        with time_limit(task.get("timeout_s")), kept() as said, warnings.catch_warnings():
+        # an import in progress may finish past the limit, well within the worker's hard guard
+        grace = min(IMPORT_GRACE_S, 0.5 * float(task.get("hard_grace_s", HARD_GRACE_S)))
+        with time_limit(task.get("timeout_s"), grace), kept() as said, warnings.catch_warnings():
             warnings.simplefilter("ignore", TrainWarning)
             padding = said  # filled as the trainer says them: a failed run's too
             data = task["data"]
@@ -303,12 +354,12 @@ def run_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] | Non
             if isinstance(val, float) and math.isnan(val):
                 row[k] = None
         # cpu_s: this process's CPU time (all its threads): what the run costs on an idle machine
-        return {**base, "status": "ok", "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **row}
+        return {**base, "status": "ok", "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **row}, False
     except (Exception, SystemExit, RunTimeout) as exc:  # noqa: BLE001 — a failed run is data: recorded, reported, retried on rerun
         # SystemExit too: a trainer's sys.exit() would end the whole ablation when it runs in this process
         return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,
                 "error": error_text(exc), "traceback": _tail(exc),
-                **({"warnings": json.dumps(padding, ensure_ascii=False)} if padding else {})}
+                **({"warnings": json.dumps(padding, ensure_ascii=False)} if padding else {})}, not isinstance(exc, Exception)
 
 
 class Executor(Protocol):
@@ -355,13 +406,21 @@ worker_loop(int(sys.argv[2]), int(sys.argv[1]))
 
 
 def worker_loop(fd: int, parent_pid: int) -> None:
-    """A worker's life: receive a task, run it, send the row back, until told to stop or orphaned."""
+    """A worker's life: receive a task, run it, send ``(row, retire)`` back, until told to stop or orphaned, or
+    until a run ended with a BaseException (``retire``: this process may be damaged; the parent starts a new one)."""
     from multiprocessing.connection import Connection
 
     from mmdata.procs import die_with_parent
 
     die_with_parent(parent_pid)  # _BOOT armed the signal before any import; this adds the watchdog thread
     conn = Connection(fd)
+    try:  # what every run imports, before any run's time limit counts (a worker replaced after a timeout too)
+        import torch  # noqa: F401
+
+        import mmdata.train.loop  # noqa: F401
+        import mmdata.train.padding  # noqa: F401
+    except Exception:  # noqa: BLE001 — run_task imports them again and records the error as the run's
+        pass
     while True:
         try:
             task = conn.recv()
@@ -376,11 +435,13 @@ def worker_loop(fd: int, parent_pid: int) -> None:
             guard.daemon = True
             guard.start()
         try:
-            row = run_task(task)
+            row, damaged = execute_task(task)
         finally:
             if guard is not None:
                 guard.cancel()
-        conn.send(row)
+        conn.send((row, damaged))
+        if damaged:
+            return
 
 
 class _Worker:
@@ -489,11 +550,13 @@ class ProcessExecutor:
                 if w.task is None or (w.conn not in ready and w.proc.poll() is None):
                     continue
                 try:
-                    row = w.conn.recv()
+                    row, retire = w.conn.recv()
                 except (EOFError, OSError):
-                    row = None
+                    row, retire = None, False
                 if row is not None:
                     w.task = None
+                    if retire:  # the run ended with a RunTimeout (or sys.exit) wherever it was: a fresh process
+                        self._pool[i] = self._replace(w)
                     on_result(row)
                     continue
                 # the worker died mid-run (out of memory, a crash in native code, or its own guard: a run
@@ -513,6 +576,19 @@ class ProcessExecutor:
                            "error": error, "traceback": ""})
                 w.conn.close()
                 self._pool[i] = _Worker(w.env)
+
+    def _replace(self, w: _Worker) -> _Worker:
+        """A new worker in place of ``w``, which exits by itself after its last row (killed if it does not)."""
+        import subprocess
+
+        try:
+            w.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass  # killed below
+        stopped = _kill(w, None)
+        if stopped is not None:  # a Ctrl-C meanwhile: w is gone; close() stops the others
+            raise stopped
+        return _Worker(w.env)
 
     def close(self) -> None:
         """Stop every worker now (idle ones are told to exit, busy ones terminated, stragglers killed).

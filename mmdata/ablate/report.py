@@ -15,6 +15,7 @@ import re
 import statistics
 import textwrap
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -142,13 +143,95 @@ DELTA_NOTE = ("δ was estimated from these runs (the baseline's seed-to-seed sd)
 WITHIN_DELTA = ("equivalent", "helps (negligible)", "hurts (negligible)")
 
 
-def decision_label(decision: str, *, delta_estimated: bool, tied: int = 0, name: str = "") -> str:
+def differing_results(rows: list[dict[str, Any]], base: str, arm: str, seeds: Iterable[int]) -> list[str]:
+    """The recorded results (every ``test_*`` / robustness metric, ``correct_on_test``, ``best_epoch``) on which
+    ``arm``'s ok runs differ from ``base``'s on the same ``seeds`` (the last row of each wins, as in the analysis).
+    None of them: the arm trained exactly like the baseline — a tie on the primary metric alone is no sign of it
+    (QA35: accuracy over 8 test examples tied on every seed while test_nll differed on every seed).
+
+    Example:
+        >>> rows = [{"arm": "b", "seed": 0, "test_accuracy": 0.5, "test_nll": 0.7},
+        ...         {"arm": "x", "seed": 0, "test_accuracy": 0.5, "test_nll": 0.6}]
+        >>> differing_results(rows, "b", "x", [0])
+        ['test_nll']
+    """
+    last: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in rows:
+        if r.get("status", "ok") == "ok" and r.get("arm") in (base, arm):
+            last[(r["arm"], int(r["seed"]))] = r
+
+    def result(k: str) -> bool:
+        return k.startswith(("test_", "missing_", "robust_")) or k in ("correct_on_test", "best_epoch")
+
+    def same(u: Any, v: Any) -> bool:
+        missing = [x is None or (isinstance(x, float) and math.isnan(x)) for x in (u, v)]
+        return all(missing) or (not any(missing) and u == v)
+
+    differ: set[str] = set()
+    for s in seeds:
+        b, a = last.get((base, int(s))), last.get((arm, int(s)))
+        if b is None or a is None:
+            continue
+        differ.update(k for k in {*b, *a} if result(k) and not same(b.get(k), a.get(k)))
+    return sorted(differ)
+
+
+def dataset_size(ab: Ablation, out: Path) -> dict[str, Any] | None:
+    """How big the ablation's dataset is, from its card (``dataset.json`` at ``dataset.path``, or ``OUT/data`` for
+    one built by name): ``{"samples": N, "splits": {split: n}, "limit": the recipe's per-class limit or None}``, or
+    None where the card is not local or cannot be read (the report then says nothing of the size). QA35: two
+    hand-ins of ``avdigits`` with ``limit: 6`` and ``limit: 8`` read the same.
+
+    Example:
+        >>> from mmdata.ablate.design import load_ablation
+        >>> ab = load_ablation({"dataset": {"name": "avdigits", "limit": 6}, "design": {"mode": "explicit",
+        ...                     "baseline": None, "arms": {"a": {"image": [{"op": "hflip"}]}}}})
+        >>> dataset_size(ab, Path("no-such-folder"))
+    """
+    from mmdata.errors import MMDataError
+    from mmdata.shards.index import load_card
+
+    raw = ab.dataset.get("path")
+    path = out / "data" if raw is None else raw
+    if "://" in str(path) or not Path(path).is_dir():
+        return None
+    try:
+        card = load_card(path, shard_lists=False)
+    except (MMDataError, OSError, ValueError, KeyError, TypeError):
+        return None
+    order = {"train": 0, "val": 1, "test": 2}
+    splits = {str(k): int(v["samples"]) for k, v in sorted((card.get("splits") or {}).items(),
+                                                            key=lambda kv: (order.get(kv[0], 3), kv[0]))
+              if isinstance(v, dict) and isinstance(v.get("samples"), int)}
+    if not splits:
+        return None
+    limit = ab.dataset.get("limit") if raw is None else None
+    return {"samples": sum(splits.values()), "splits": splits, "limit": limit}
+
+
+def dataset_size_text(size: dict[str, Any] | None) -> str:
+    """The Design paragraph's words for :func:`dataset_size`.
+
+    Example:
+        >>> dataset_size_text({"samples": 60, "splits": {"train": 40, "val": 10, "test": 10}, "limit": 6})
+        ', 60 samples (train / val / test: 40 / 10 / 10)'
+    """
+    if not size:
+        return ""
+    sp = size["splits"]
+    return (f", {size['samples']:,} samples ({' / '.join(md_text(k) for k in sp)}: "
+            f"{' / '.join(f'{n:,}' for n in sp.values())})")
+
+
+def decision_label(decision: str, *, delta_estimated: bool, tied: int = 0, name: str = "", ties: int = 0) -> str:
     """What the report shows for a verdict (``summary["arms"][i]["decision_label"]``; ``decision`` stays the rule's
     key). Under a δ estimated from these very runs (the default: the baseline's seed sd) a verdict against ±δ is
     exploratory — the margin was not fixed before the data, so the equivalence claim is not error-controlled (QA34:
     a true effect at the margin was called inside it 5-11x as often as with a fixed δ). An arm that tied the baseline
     on every one of its ``tied`` paired seeds trained like it: the A/A control checked nothing, any other arm's
-    verdict says nothing of its op (QA34 #3).
+    verdict says nothing of its op (QA34 #3). An arm that tied on each of its ``ties`` seeds but whose runs differ
+    from the baseline's on another recorded result (:func:`differing_results`) did train differently: the label says
+    it tied, and names no cause (QA35).
 
     Example:
         >>> decision_label("equivalent", delta_estimated=True)
@@ -162,9 +245,8 @@ def decision_label(decision: str, *, delta_estimated: bool, tied: int = 0, name:
         if name == "identity":
             return "not applicable (Δ = 0 on every seed: trained exactly like the baseline)"
         return f"{decision} — trained like the baseline (Δ = 0 on every seed)"
-    if delta_estimated and decision in WITHIN_DELTA:
-        return f"{decision} ({EXPLORATORY})"
-    return decision
+    label = f"{decision} ({EXPLORATORY})" if delta_estimated and decision in WITHIN_DELTA else decision
+    return f"{label} — tied on every seed (Δ = 0 each time)" if ties else label
 
 
 def share_metric_warnings(rows: list[dict[str, Any]], base: str) -> list[str]:
@@ -311,14 +393,22 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         if isinstance(prim[a].get("mean_diff"), float) and diffs.get(a):  # -4.7e-15 of cancelling ±2.13: a 0
             prim[a]["mean_diff"] = clean_mean(list(diffs[a].values()), prim[a]["mean_diff"])
     delta_estimated = ab.delta is None
-    tied: dict[str, int] = {}  # arms whose Δ was 0 on every paired seed: they trained like the baseline (QA34 #3)
+    # arms whose Δ was 0 on every paired seed and whose runs equal the baseline's in every recorded result: they
+    # trained like the baseline (QA34 #3); those that differ elsewhere only tied on the primary metric (QA35)
+    tied: dict[str, int] = {}
+    ties: dict[str, tuple[int, list[str]]] = {}
     for a in arm_names:
         e = prim[a]
         n, wtl = e["n_seeds"], e["wins_ties_losses"]
         if n >= MIN_SEEDS and wtl[1] == n and e["decision"] not in ("failed", "not applicable"):
-            tied[a] = n
+            differ = differing_results(rows, base, a, diffs.get(a, {}))
+            if differ:
+                ties[a] = (n, differ)
+            else:
+                tied[a] = n
         e["mde_method"] = MDE_METHOD
-        e["decision_label"] = decision_label(e["decision"], delta_estimated=delta_estimated, tied=tied.get(a, 0), name=a)
+        e["decision_label"] = decision_label(e["decision"], delta_estimated=delta_estimated, tied=tied.get(a, 0), name=a,
+                                             ties=ties.get(a, (0,))[0])
         e["equivalence_confirmatory"] = (None if e["decision"] not in WITHIN_DELTA or a in tied
                                          else not delta_estimated)
     for a, n in tied.items():
@@ -327,6 +417,12 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                           "time): it trained like the baseline — the trainer may ignore what the arm changes, or the "
                           f"recipe's `seed` (the augmentation draws) — so its `{prim[a]['decision']}` says nothing of "
                           "the op; check that the trainer applies the recipe it is given.")
+    for a, (n, differ) in ties.items():
+        shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+        warned.append(f"arm {a} tied the baseline's {met.name} on every one of its {n} paired seeds (Δ = 0 each time), "
+                      f"but its runs differ from the baseline's in {shown}: it trained differently and the primary "
+                      f"metric did not separate them (on a small test split it takes few values); read its "
+                      "exploratory metrics, or use a larger test split.")
     reference = data_reference(ab)
     at_constant = constant_runs(reference, rows)
     warned += reference_warnings(reference, at_constant, baseline=base, base_values=vals.get(base, {}),
@@ -413,6 +509,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         "failures": failures,
         **({"provenance": provenance} if provenance is not None else {}),
         "data_fingerprint": fingerprint,
+        "dataset": dataset_size(ab, out),
         "test": ("exact two-sided sign-flip test of paired seed differences (all 2^n patterns up to 14 seeds, else "
                  "16,383 random + the observed, p = (b+1)/(N+1)); " + (
                      f"group-sequential looks at {list(design.looks.sizes)} seeds, {design.looks.spending} alpha spending "
@@ -1229,7 +1326,8 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
             starred = EXPLORATORY in label_  # the note is the x label's footnote: long text here squeezes the plot
             any_starred = any_starred or starred
             # short notes: text beside the plot widens the saved figure and squeezes the plot (the table says more)
-            note = "; exploratory*" if starred else "; all ties" if "trained" in label_ else ""
+            note = ("; exploratory*" if starred else
+                    "; all ties" if "trained like" in label_ or "tied on every seed" in label_ else "")
             ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; "
                     f"{level_text(e['ci_level'])})\nmean Δ {num(e['mean_diff'], dec)}{note}", va="center", fontsize=8,
                     color=TEXT_COLOUR, clip_on=False)
@@ -1278,10 +1376,18 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
                                                  linestyles=[st[1] for st in styles],
                                                  linewidths=[0.9 + 0.7 * (times[p] - 1) for p in pairs]))
                 if len(times) <= MULTIPLICITY_LABELS:
+                    # groups of lines ending at one arm value: their counts stacked there, the group from the
+                    # highest baseline value on top (QA35: ties ×4 and losses ×2 were drawn over each other)
+                    ends: dict[float, list[tuple[float, int]]] = {}
                     for (b, v), k in times.items():
                         if k > 1:
-                            ax.annotate(f"×{k}", xy=(1, v), xytext=(5, 0), textcoords="offset points", va="center",
-                                        fontsize=7, color=seed_style(v, b, hib)[0])
+                            ends.setdefault(v, []).append((b, k))
+                    for v, group in ends.items():
+                        group.sort(key=lambda g: -g[0])
+                        for j, (b, k) in enumerate(group):
+                            ax.annotate(f"×{k}", xy=(1, v), xytext=(5, 4.5 * (len(group) - 1) - 9 * j),
+                                        textcoords="offset points", va="center", fontsize=7,
+                                        color=seed_style(v, b, hib)[0])
                 for colour, _, marker in dict.fromkeys(styles):  # a scatter draws one marker shape: one per outcome
                     pts = [(x, y) for st, pair in zip(styles, pairs) if st[2] == marker for x, y in enumerate(pair)]
                     ax.scatter([x for x, _ in pts], [y for _, y in pts], s=16, c=colour, marker=marker, zorder=2.5,
@@ -1696,7 +1802,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
     who = md_code(ab.entry) if ab.entry else (f"the bundled trainer ({md_text(t.get('fusion'))} fusion on {', '.join(t.get('modalities') or ['the modalities the data has'])}, "
                                             f"{t.get('epochs')} epoch{'' if t.get('epochs') == 1 else 's'}, batch {t.get('batch_size')}, lr {t.get('lr')})")
     ds = (md_code(dataset_shown(ab.dataset["path"])) if "path" in ab.dataset
-          else f"{md_text(ab.dataset.get('name'))} (built with seed {ab.dataset.get('seed', 0)})")
+          else f"{md_text(ab.dataset.get('name'))} (built with seed {ab.dataset.get('seed', 0)}"
+               + (f", `limit: {ab.dataset['limit']}` per class" if ab.dataset.get("limit") else "") + ")")
     lines = ["# Augmentation ablation report", "", f"> {s['controls']['headline']}", ""]
     failed = [a["name"] for a in s["arms"] if a["status"] == "failed"]  # out of the Holm family (stats.analyze)
     given = ab.dataset.get("path")  # what a trainer's error or a warning says of it is shown as the Dataset line is
@@ -1717,7 +1824,8 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
                   else f"fixed: {ab.seeds} paired seeds per arm")
     lines += [
         "## Design", "",
-        f"Dataset {ds} (fingerprint `{s['data_fingerprint'][:16]}`), trained by {who}. Each seed fixes "
+        f"Dataset {ds} (fingerprint `{s['data_fingerprint'][:16]}`){dataset_size_text(s.get('dataset'))}, "
+        f"trained by {who}. Each seed fixes "
         "initialisation, data order, augmentation draws and which training labels the label-noise control replaces; every arm is paired with the baseline "
         "on the same seeds. The train / val / test split is the same for every seed, so the verdicts hold for this "
         "split: the seeds vary the training, not which examples are tested (how much of the paired noise the finite "
