@@ -27,6 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mmdata.checks import plural  # noqa: F401 - the commands' count wording, imported from here
+from mmdata.errors import install_hint
 from mmdata.io import finite
 from mmdata.procs import watch_for_a_dropped_exception
 from mmdata.recipes_path import fallback, fallback_line, shipped_recipes
@@ -487,7 +488,8 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed: same input + seed -> sa
 Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel worker processes.")]
 # "\[": rich markup escape, shown as "[" in rich help; cli/main.py removes the backslash for plain help
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this machine) or ray (Ray tasks on a cluster; "
-                                                            "pip install 'mmdata\\[ray]'; see docs/scale.md).")]
+                                                            f"{install_hint('ray')}; see docs/scale.md)."
+                                                            .replace("[", "\\["))]
 AddressOpt = Annotated[Optional[str], typer.Option("--address", help="With --executor ray: the cluster (auto, HOST:PORT, "
                                                                  "ray://HOST:PORT); default: RAY_ADDRESS or a local Ray.")]
 
@@ -562,7 +564,11 @@ class _SignalWatch:
             self._close()
             return
         _WATCHES.append(self)
-        threading.Thread(target=self._watch, name="mmdata-signal-watch", daemon=True).start()
+        try:
+            threading.Thread(target=self._watch, name="mmdata-signal-watch", daemon=True).start()
+        except RuntimeError:  # "can't start new thread" (ulimit -v, QA35 lowmem #1): the Python handlers
+            self.stop()  # alone, as where another wakeup fd is set; the job goes on
+            self._close()
 
     @property
     def active(self) -> bool:

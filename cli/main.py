@@ -369,7 +369,53 @@ def _warnings_as_lines() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; user-fixable errors print one line and exit 2."""
+    """Run the CLI; user-fixable errors print one line and exit 2. Run as the command (``argv`` None), its
+    status is decided once its result or error line is written: a SIGTERM or SIGHUP in the rest of the
+    process's life (interpreter and torch teardown, 0.3 - 0.6 s) no longer makes it 143 / 129
+    (:func:`_status_decided`)."""
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        if argv is None:
+            _status_decided()
+        raise
+
+
+def _status_decided() -> None:
+    """From here to the process's end a SIGTERM (a scheduler's grace period, ``timeout``) or SIGHUP leaves its
+    exit status, the one its ``--json`` document already says (QA35 pipeline #1: a SIGTERM in the
+    0.3 - 0.6 s of teardown after ``"exit_code": 0`` was printed exited 143, and a retry policy redid a
+    finished job). The signals are ignored (``SIG_IGN``) for the rest of the teardown: a Python handler
+    would not do, as Python's finalisation puts the default action back before torch's own teardown in C++.
+    Only the status is at stake here: everything the command wrote is complete."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signums = [signal.SIGTERM]
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is not None:
+        signums.append(hup)
+    for signum in signums:
+        try:
+            signal.signal(signum, signal.SIG_IGN)
+        except (ValueError, OSError):  # not the main interpreter
+            pass
+
+
+def _no_thread(exc: BaseException) -> str | None:
+    """The out-of-memory line for a thread that could not start (``RuntimeError: can't start new thread``):
+    under ``ulimit -v`` the first thing to fail is a new thread's stack (QA35 lowmem #1: a 30-line traceback
+    from the progress thread at 300 MiB, where 500 MiB gave this line); None for any other error."""
+    from mmdata.io import out_of_memory
+
+    if not isinstance(exc, RuntimeError) or "can't start new thread" not in str(exc):
+        return None
+    return out_of_memory(MemoryError("can't start new thread (its stack does not fit in this process's address "
+                                     "space, or the thread limit: ulimit -u)"))
+
+
+def _main(argv: list[str] | None) -> None:
     from mmdata.errors import MMDataError
 
     from mmdata.cli.common import SHOWN_WARNINGS
@@ -408,7 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # out of memory (MemoryError, OpenCV's, torch's ...): one line, exit 2, like other host limits
         from mmdata.io import out_of_memory
 
-        said = out_of_memory(exc)
+        said = out_of_memory(exc) or _no_thread(exc)
         if said is None:
             raise
         _error_line(said)

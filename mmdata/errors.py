@@ -42,6 +42,19 @@ class RecipeError(MMDataError):
 
 
 
+def install_hint(extra: str) -> str:
+    """How to install mmdata's optional ``extra`` (``ray``, ``s3``, ``hf``, ...), the one wording of every error
+    and help text that names one. mmdata is not on PyPI (README: Install): the PyPI form of an extra there
+    installs another project's package, so the hint gives the two forms that install this one.
+
+    Example:
+        >>> print(install_hint("ray"))
+        pip install -e '.[ray]' in a clone of mmdata, or pip install "<wheel>[ray]" (README: Install; `pip install mmdata` is another project)
+    """
+    return (f"pip install -e '.[{extra}]' in a clone of mmdata, or pip install \"<wheel>[{extra}]\" "
+            "(README: Install; `pip install mmdata` is another project)")
+
+
 class CacheWarning(UserWarning):
     """mmdata's cache cannot be used (no home directory, a full or read-only cache): the job goes on, but
     a rerun cannot tell that it is up to date. The CLI puts these in its ``--json`` result's warnings too."""

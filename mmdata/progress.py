@@ -159,7 +159,34 @@ def is_progress(obj: Any) -> bool:
 class FitProgress(Progress):
     """Rich's ``Progress`` whose line fits a narrow terminal: the count and time columns keep their
     width; the bar shrinks (down to 10 columns) then goes, then the description is cut with "…" (rich
-    shared the cut among all columns: ``ablation runs (8 already done) ━━ 0… 0:…`` at 40 columns)."""
+    shared the cut among all columns: ``ablation runs (8 already done) ━━ 0… 0:…`` at 40 columns).
+
+    Where its refresh thread cannot start (``ulimit -v``: QA35 lowmem #1), the bar is redrawn by the steps
+    themselves, at most 10 times a second, instead of failing the job."""
+
+    _by_steps = False  # no refresh thread: update / advance redraw
+    _drawn = 0.0
+
+    def start(self) -> None:
+        try:
+            super().start()
+        except RuntimeError:  # "can't start new thread": rich's Live started all but its refresh thread
+            self.live._refresh_thread = None
+            self.live.auto_refresh = False
+            self._by_steps = True
+
+    def update(self, task_id: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().update(task_id, **kwargs)
+        self._redraw()
+
+    def advance(self, task_id: Any, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if self._by_steps and self.live.is_started and time.monotonic() - self._drawn >= 0.1:
+            self._drawn = time.monotonic()
+            self.refresh()
 
     def make_tasks_table(self, tasks: Any) -> Table:
         tasks = [t for t in tasks if t.visible]
@@ -244,8 +271,15 @@ class PlainProgress(Progress):
             self._done.clear()
             self._last = time.monotonic()
             if self.interval > 0:
-                self._thread = threading.Thread(target=self._heartbeat, name="mmdata-progress", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._heartbeat, name="mmdata-progress", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:
+                    # "can't start new thread": a thread's stack does not fit under this process's address-space
+                    # limit (ulimit -v) or its thread limit (QA35 lowmem #1). A display never fails the job: the
+                    # lines still come with the steps (_tick), only the heartbeat between steps is lost
+                    return
+                self._thread = thread
 
     def stop(self) -> None:
         with self._plain_lock:

@@ -28,9 +28,9 @@ from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
-from mmdata.errors import MMDataError
+from mmdata.errors import MMDataError, install_hint
 
-INSTALL_HINT = "pip install 'mmdata[ray]'"
+INSTALL_HINT = install_hint("ray")
 # The watchdog of the local Ray instance this process started (connect() / disconnect()).
 _watchdog: tuple[Any, Any] | None = None
 

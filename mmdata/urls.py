@@ -27,7 +27,8 @@ What each command accepts (docs/scale.md):
 Credentials and endpoints are fsspec's: the protocol package's own chain (environment variables such
 as ``AWS_ACCESS_KEY_ID`` / ``AWS_ENDPOINT_URL``, ``~/.aws``, an instance role, fsspec's config) or the
 API's ``storage_options``. fsspec and the package of a protocol (s3fs, gcsfs, adlfs, aiohttp for
-http) are the user's to install (``pip install 'mmdata[s3]'`` for S3); a missing one is a clear error
+http) are the user's to install (``pip install -e '.[s3]'`` in a clone, or the wheel with ``[s3]``, for S3:
+:func:`~mmdata.errors.install_hint`); a missing one is a clear error
 naming it, and a failing request names the URL and what to check (:func:`redact_text`, applied to every
 :class:`~mmdata.errors.MMDataError`, keeps a password written into a URL and the signature or token of its
 query out of messages; ``storage_options`` never appear in a message or a card).
@@ -53,7 +54,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from mmdata.errors import CacheWarning, MMDataError
+from mmdata.errors import CacheWarning, MMDataError, install_hint
 
 
 def protocol(path: str | Path) -> str | None:
@@ -286,13 +287,13 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         import fsspec
         from fsspec.core import url_to_fs
     except ImportError:
-        raise MMDataError(f"{url}: reading URLs needs fsspec: pip install 'mmdata[s3]' (fsspec and s3fs; another "
+        raise MMDataError(f"{url}: reading URLs needs fsspec: {install_hint('s3')} (fsspec and s3fs; another "
                           "store also needs its fsspec package: gcsfs, adlfs)") from None
     try:
         return url_to_fs(url, **(storage_options or {}))
     except ImportError as exc:  # fsspec knows the protocol, its package is missing (its message names it)
         s3 = (protocol(url) or "").split("::")[-1] in ("s3", "s3a") or "s3fs" in str(exc)  # mmdata's extra for it
-        hint = " (pip install 'mmdata[s3]')" if s3 else ""
+        hint = f" ({install_hint('s3')})" if s3 else ""
         raise MMDataError(f"{url}: fsspec cannot open {protocol(url)}:// URLs here: {exc}{hint}") from None
     except ValueError as exc:
         known = ", ".join(sorted(fsspec.available_protocols())[:12])

@@ -168,7 +168,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 — r
         import ray
         from ray.cluster_utils import Cluster
     except ImportError:
-        pytest.skip("Ray is not installed (pip install 'mmdata[ray]'); --executor ray tests skipped")
+        pytest.skip("Ray is not installed (pip install -e '.[ray]'); --executor ray tests skipped")
     node_env = {**RAY_NODE_ENV, "MMDATA_CACHE": str(tmp_path_factory.mktemp("ray-node-cache"))}
     saved = {k: os.environ.get(k) for k in node_env}
     os.environ.update(node_env)  # only while the nodes start: this process's own writes do not sleep

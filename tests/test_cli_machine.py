@@ -380,9 +380,11 @@ def _help(*args: str, columns: int) -> str:
 
 @pytest.mark.parametrize("columns", [80, 200])  # plain (click) help below 110 columns, rich above
 def test_help_shows_the_ray_extra_as_it_is_typed(columns: int) -> None:
-    """Plain help showed ``pip install 'mmdata\\[ray]'`` (rich's escape): pasted, a literal backslash."""
+    """Plain help showed ``pip install 'mmdata\\[ray]'`` (rich's escape): pasted, a literal backslash; and that
+    PyPI form installs another project (QA35 docs #1): the clone / wheel forms of README's Install."""
     text = _help("shard", columns=columns)
-    assert "pip install 'mmdata[ray]'" in text and "\\[" not in text
+    assert "pip install -e '.[ray]' in a clone of mmdata, or pip install \"<wheel>[ray]\"" in text and "\\[" not in text
+    assert "'mmdata[" not in text
 
 
 def test_every_option_has_help_and_arguments_say_what_they_accept() -> None:

@@ -191,7 +191,7 @@ def test_close_cancels_outstanding_tasks_on_a_callers_connection(tiny: Path, ray
 def test_executor_ray_without_ray_names_the_extra(tmp_path: Path, tiny: Path, cli_without_ray) -> None:
     p = cli_without_ray("ablate", _recipe(tmp_path, tiny), "--out", tmp_path / "out", "--executor", "ray")
     assert p.returncode == 2, p.stderr
-    assert "pip install 'mmdata[ray]'" in p.stderr and "--executor ray" in p.stderr
+    assert "pip install -e '.[ray]' in a clone of mmdata" in p.stderr and "--executor ray" in p.stderr
     assert not (tmp_path / "out" / "runs.parquet").exists()
 
 
