@@ -80,7 +80,7 @@ def shard(
     name: Annotated[Optional[str], typer.Option("--name", help="The dataset's name in dataset.json (default: the output folder's name).")] = None,
     license_: Annotated[Optional[str], typer.Option("--license", help="The dataset's license (e.g. CC-BY-4.0), recorded in dataset.json.")] = None,
     description: Annotated[Optional[str], typer.Option("--description", help="A sentence about the dataset, recorded in dataset.json.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Write into an existing folder that holds other files and no mmdata dataset (refused by default: files of the names a job writes would be replaced).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into an existing folder that holds other files and no mmdata dataset, or a dataset another command wrote (augment, datasets build) or SRC was augmented from (refused by default: it would be replaced).")] = False,
     rewrite: RewriteFlag = False,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,

@@ -1,4 +1,5 @@
-"""``mmdata.lightning``: the Lightning DataModule (optional extra ``pip install 'mmdata[lightning]'``).
+"""``mmdata.lightning``: the Lightning DataModule (optional extra ``lightning``: ``pip install -e '.[lightning]'``
+in a clone, or ``pip install "<wheel>[lightning]"``; README: Install).
 
 Example:
     >>> from mmdata.lightning import DataModule  # doctest: +SKIP

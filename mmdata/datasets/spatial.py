@@ -149,7 +149,8 @@ def generate_spatial(seed: int = 0, limit: int | None = None) -> dict[str, Any]:
 def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = True, limit: int | None = None,
           force: bool = False, storage_options: dict[str, Any] | None = None) -> str | Path:
     """Generate avdigits-spatial and shard it to ``out`` (shards + index + card), offline. An ``out`` holding
-    files and no mmdata dataset is refused, as ``mmdata shard`` refuses it (``force``: no check). ``out`` may be
+    files and no mmdata dataset is refused, as ``mmdata shard`` refuses it, and so is one holding a dataset
+    another command wrote (:func:`~mmdata.shards.replacing.check_replacing`) (``force``: no check). ``out`` may be
     an object store's URL (``storage_options`` for it): returned as given (a str); a local ``out`` as a Path.
 
     Example:
@@ -160,11 +161,13 @@ def build(out: str | Path, seed: int = 0, workers: int = 1, progress: bool = Tru
         ((1, 32, 32), True)
     """
     from mmdata.datasets.avdigits import ATTRIBUTION, card_provenance
+    from mmdata.shards.replacing import check_replacing
     from mmdata.shards.sources import Record
     from mmdata.shards.writer import check_foreign_output, write_records
     from mmdata.urls import is_remote
 
     check_foreign_output(out, force, storage_options)  # before anything is generated (QA round 22: it wrote among a user's files)
+    check_replacing(out, "datasets build", force=force, storage_options=storage_options)  # QA35: another command's dataset
 
     g = generate_spatial(seed, limit)
     recs = [Record(r["key"], r["key"], {e: r[e] for e in ("png", "flac", "txt")}, r["label"], r["split"],

@@ -3065,8 +3065,9 @@ def shard(
             fingerprint and how many samples kept their split under ``split_from``.
         force: write into an existing folder that is not an mmdata dataset and holds other files (by
             default refused, naming them: a job would replace files of its names, such as a foreign
-            ``train-000000.tar``). A folder holding an mmdata dataset, or an interrupted job's journal,
-            is always written over or resumed.
+            ``train-000000.tar``), or holding a dataset another command wrote (``mmdata augment`` /
+            ``datasets build``) or the dataset ``src`` was augmented from (:mod:`mmdata.shards.replacing`).
+            A dataset ``mmdata shard`` wrote is replaced, an interrupted job's journal resumed.
         license: the dataset's license (``"CC-BY-4.0"``), recorded in the card.
         description: a sentence about the dataset, recorded in the card.
         rewrite: write the job even when ``out`` is up to date (see ``out``).
