@@ -369,38 +369,11 @@ def _warnings_as_lines() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; user-fixable errors print one line and exit 2. Run as the command (``argv`` None), its
-    status is decided once its result or error line is written: a SIGTERM or SIGHUP in the rest of the
-    process's life (interpreter and torch teardown, 0.3 - 0.6 s) no longer makes it 143 / 129
-    (:func:`_status_decided`)."""
-    try:
-        _main(argv)
-    except SystemExit as exc:
-        if argv is None:
-            _status_decided()
-        raise
-
-
-def _status_decided() -> None:
-    """From here to the process's end a SIGTERM (a scheduler's grace period, ``timeout``) or SIGHUP leaves its
-    exit status, the one its ``--json`` document already says (QA35 pipeline #1: a SIGTERM in the
-    0.3 - 0.6 s of teardown after ``"exit_code": 0`` was printed exited 143, and a retry policy redid a
-    finished job). The signals are ignored (``SIG_IGN``) for the rest of the teardown: a Python handler
-    would not do, as Python's finalisation puts the default action back before torch's own teardown in C++.
-    Only the status is at stake here: everything the command wrote is complete."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-    signums = [signal.SIGTERM]
-    hup = getattr(signal, "SIGHUP", None)
-    if hup is not None:
-        signums.append(hup)
-    for signum in signums:
-        try:
-            signal.signal(signum, signal.SIG_IGN)
-        except (ValueError, OSError):  # not the main interpreter
-            pass
+    """Run the CLI; user-fixable errors print one line and exit 2. A SIGTERM that lands in the process's
+    teardown after the result was printed (0.3 - 0.6 s of interpreter and torch teardown) still exits 143:
+    ignoring it there (QA35 pipeline #1's first fix) left a process whose teardown hung unkillable but by
+    SIGKILL (QA35 review); what the command printed is complete, and a rerun says it is up to date."""
+    _main(argv)
 
 
 def _no_thread(exc: BaseException) -> str | None:
