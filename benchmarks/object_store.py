@@ -14,7 +14,7 @@ moto's server answers a GET in ~15 ms of Python on 2 loaded cores (a cloud store
 latency, many in parallel), so the source comparison uses a smaller folder (``--source-n``).
 
 Run: .venv/bin/python benchmarks/object_store.py [--n 2000] [--source-n 300] [--maxcount 100] [--passes 3] [--workers 2]
-Needs: pip install 'mmdata[s3]' 'moto[server]'.
+Needs: pip install -e '.[s3]' 'moto[server]' (in a clone; `pip install mmdata` is another project).
 """
 
 from __future__ import annotations

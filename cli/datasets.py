@@ -49,10 +49,6 @@ def build(
     from mmdata.shards.inspect import inspect
     from mmdata.urls import is_remote, redact
 
-    from mmdata.shards.replacing import check_replacing
-
-    # before anything is generated; avdigits' build checks it too, spatial's (the Python API) not yet
-    check_replacing(out, "datasets build", force=force)
     load_pandas_for_arrow()
     # a str, not a Path: Path('s3://bkt/av') is 's3:/bkt/av', a local folder (QA round 22)
     path = run(out if is_remote(out) else Path(out), seed=seed, workers=workers, limit=limit, progress=True,

@@ -106,12 +106,32 @@ def _card(out: str | Path, storage_options: dict[str, Any] | None) -> dict[str, 
 
 
 def _augmented_from(src: Any, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The ``augmentation.augmented_from`` entry of the card of the dataset folder ``src``, or None."""
-    if not isinstance(src, (str, Path)):  # shard paths, a Hugging Face dataset
+    """The ``augmentation.augmented_from`` entry of the card of the dataset folder ``src``, or None. Shard
+    files given as SRC (a list, ``aug/*.tar``, ``aug/train-{000..003}.tar``) are read through the folder that
+    holds them all (QA35 review: ``augment aug2/*.tar aug`` replaced aug2's origin where ``augment aug2 aug``
+    was refused); a Hugging Face dataset has no card."""
+    folder = _shards_folder(src)
+    if folder is None:
         return None
-    card = _card(src, storage_options)
+    card = _card(folder, storage_options)
     entry = ((card or {}).get("augmentation") or {}).get("augmented_from")
     return entry if isinstance(entry, dict) else None
+
+
+def _shards_folder(src: Any) -> str | Path | None:
+    """The folder ``src`` names: itself, or the one folder holding every shard file it lists (a path or
+    pattern of shards, or a list of them); None for anything else (a Hugging Face dataset, shards of
+    several folders)."""
+    if isinstance(src, (list, tuple)):
+        parents = {_shards_folder(x) for x in src}
+        return parents.pop() if len(parents) == 1 else None
+    if not isinstance(src, (str, Path)):
+        return None
+    text = str(src).rstrip("/")
+    if text.endswith((".tar", ".tar.gz", ".tgz")) or any(c in text for c in "{}*?["):
+        parent = text.rsplit("/", 1)[0] if "/" in text else "."
+        return None if any(c in parent for c in "{}*?[") else parent
+    return src
 
 
 def _same_folder(out: Any, src: Any) -> bool:

@@ -65,6 +65,11 @@ def test_ancestor_is_refused_for_the_same_command(clean_and_aug: tuple[Path, Pat
     assert (aug / "dataset.json").read_bytes() == before
     with pytest.raises(SourceError, match="augmented from"):
         mmdata.shard(aug2, aug, progress=False)  # shard of aug2's shards into aug2's origin
+    tars = sorted(str(p) for p in aug2.glob("*.tar"))
+    for given in (f"{aug2}/*.tar", tars):  # SRC as shard files (QA35 review: the folder form only was refused)
+        with pytest.raises(SourceError, match="augmented from"):
+            augment_dataset(given, aug, RECIPE, progress=False)
+    assert (aug / "dataset.json").read_bytes() == before
 
 
 def test_another_commands_dataset_is_refused(clean_and_aug: tuple[Path, Path], tmp_path: Path) -> None:
