@@ -236,7 +236,8 @@ class ModalityDropout(Op):
     present (``present['text']``), so it is kept last where the image and audio kept fall short of
     ``keep_at_least`` (a sample whose only modality is a blank caption keeps it). A dropped image takes the recipe's ``targets`` along (a
     target belongs to its image: the camera dropped out with its maps), per sample and batched; a sample that
-    had no image to begin with keeps its targets as stored (nothing moved them). Exact agreement (presence masks).
+    had no image to begin with keeps its targets, unmoved by the random ops; the normalize stage's size ops size them
+    as the others' (:mod:`mmdata.augment.recipe`). Exact agreement (presence masks).
     """
 
     section, name = "sample", "modality_dropout"

@@ -31,7 +31,15 @@ Stages: ``normalize`` (its ``image``, ``audio``, ``text`` lists, deterministic o
 every sample of every split; the random sections ``image, audio, text, sample`` follow (training only),
 then ``batch`` after collate. ``Recipe.apply_sample(s, stage="eval")`` runs the normalize stage only.
 ``targets: {depth.png: mask}`` names per-pixel fields beside the image that every op moving the image's
-pixels moves with it, in every stage (:mod:`mmdata.augment.targets`).
+pixels moves with it, in every stage (:mod:`mmdata.augment.targets`). A sample that holds targets but no
+image (its camera frame dropped out in the source) keeps them, unmoved by the random sections (no image moves
+them, so nothing can misalign), while the normalize stage's deterministic size ops (``resize``, ``center_crop``,
+``pad_to_size``) act on each as on an image of its own height and width (nearest sampling for masks; an
+``image`` target gets every normalize.image op): its targets have the size the other samples' have, so a
+batch's target shape does not depend on whether it holds such a sample — per sample, batched
+(``normalize_batched``), replayed and in ``mmdata augment`` alike. A normalize.image op from outside mmdata
+that moves pixels may take its params from the image's pixels, which such a sample lacks: its targets then
+keep their stored size, and the warning (once per recipe) says so.
 
 Randomness — op identity keying (``keying: identity``, the default): every op draws its params from
 ``mmdata.rng.param_rng(seed, epoch, sample key, op id)`` where the op id is ``section.op#k`` (``k``:
@@ -605,6 +613,12 @@ class Recipe:
             if st.index is not None:
                 self._by_index[st.index] = st
         self._norm_plan = _plan(self._norm)
+        #: the normalize.image steps alone: what a target of a sample without an image goes through
+        #: (:meth:`_normalize_lone`), and the first of them that moves pixels with an op from outside mmdata
+        #: (its params may come from the image's pixels, which such a sample lacks: its targets then keep their size)
+        norm_image = [st for st in self._norm if st.section == "normalize.image"]
+        self._norm_image_plan = _plan(norm_image)
+        self._lone_blocker = next((st for st in norm_image if st.foreign and changes(st, {}, ())), None)
         self._plan = _plan(self._steps)
         #: the first step of the normalize stage / of the whole per-sample run that reads the sample rate
         #: (contract.check_input refuses audio without one at the entry, naming it)
@@ -861,10 +875,14 @@ class Recipe:
         if self._moving and not self._maps_warned:
             self._warn_maps(sample.fields)
         log = list(sample.meta.get("aug", ()))
+        lone: dict[str, Any] = {}
         if self.targets and "image" not in sample:
-            self._note_orphans(sample)  # kept as stored: nothing moves them (no image to move them with)
+            self._note_orphans(sample)  # unmoved by the random ops; sized by the normalize stage (_normalize_lone)
+            lone = self._normalize_lone(sample.key, sample.fields) if self._norm else {}
         maps = self._take_maps(sample)
         sample = self._run_plan(self._norm_plan, sample, epoch, log, maps)
+        if lone:
+            sample = sample.with_fields(**{n: v for n, v in lone.items() if n in sample.fields})
         if stage == "train":
             sample = self._run_plan(self._plan, sample, epoch, log, maps)
         return _with_nones(self._put_maps(sample, maps), nones).with_meta(aug=log)
@@ -884,12 +902,41 @@ class Recipe:
 
     def _note_orphans(self, sample: Sample) -> None:
         """Warn once per recipe when ``sample`` (it has no image: the camera frame dropped out in the source)
-        holds targets: they are kept as stored, unmoved — a target moves with its image, and with no image the
-        recipe's image ops move nothing, so nothing can misalign (QA round 35 robotics #8: they were left out,
-        uncounted, and a right-camera frame or a depth map is a reading of its own)."""
+        holds targets: they are kept, unmoved by the random ops — a target moves with its image, and with no image
+        the recipe's random image ops move nothing, so nothing can misalign (QA round 35 robotics #8: they were left
+        out, uncounted, and a right-camera frame or a depth map is a reading of its own) — while the normalize
+        stage's size ops act on them as on an image of their size (:meth:`_normalize_lone`)."""
         orphans = [name for name in self.targets if name in sample.fields]
         if orphans:
             self._warn_orphans(orphans, sample.key)
+
+    def _normalize_lone(self, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The targets among ``fields`` (a sample without an image) through the ``normalize.image`` steps, run as
+        they run on an image of the target's own height and width (a target has its image's by contract): the
+        deterministic size ops (``resize``, ``center_crop``, ``pad_to_size``) move a mask as they move the image's
+        targets (nearest sampling, its fill), an ``image`` target gets every normalize.image op with the params
+        drawn on itself (``to_rgb`` / ``to_gray`` too). So its size matches the other samples' targets and a batch's
+        target shape does not depend on whether it holds such a sample (QA35 review-media #4); the random ops leave
+        it unmoved. {} when normalize.image has no op, or when a step that moves pixels is an op from outside mmdata
+        (its params may come from the image's pixels, which this sample lacks: the targets keep their stored
+        size, as the warning says, :meth:`_warn_orphans`)."""
+        if not self._norm_image_plan or self._lone_blocker is not None:
+            return {}
+        out: dict[str, Any] = {}
+        for name in self.targets:
+            value = fields.get(name)
+            if value is None:
+                continue
+            fill = self._fills[name]
+            check_target(name, value, value, key, fill)  # as beside an image of its own size: dtype, fill, channels
+            if is_image(fill):  # the frame stands for the image: the draws see its size and its mode
+                stand = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
+            else:
+                stand = torch.zeros((1, *(int(v) for v in value.shape[-2:])), dtype=torch.uint8)
+            maps = {name: as_hwk(value)}
+            self._run_plan(self._norm_image_plan, Sample(key, {"image": stand.cpu()}), 0, [], maps)
+            out[name] = from_hwk(maps[name], value)
+        return out
 
     def _warn(self, message: str, stacklevel: int) -> None:
         """``warnings.warn(message, UserWarning)`` as the caller ``stacklevel`` frames up sees it, the text kept in
@@ -900,9 +947,18 @@ class Recipe:
     def _warn_orphans(self, names: Sequence[str], key: str) -> None:
         if not self._orphans_warned:
             self._orphans_warned = True
+            if self._lone_blocker is not None:
+                sized = (f"at its stored size: the normalize stage's {self._lone_blocker.uid} (an op from outside "
+                         "mmdata) takes its params from the image, which this sample lacks, so it cannot act on the "
+                         "target, and a batch holding this sample holds targets of other sizes (padded, with lengths)")
+            elif self._norm_image_plan:
+                sized = ("then the normalize stage's size ops (resize, center_crop, pad_to_size) act on it as on an "
+                         "image of its size, nearest for masks, so it has the other samples' target size")
+            else:
+                sized = "at its stored size: the recipe has no normalize.image op"
             self._warn(f"sample {key!r} has the target{'s' * (len(names) > 1)} {', '.join(map(repr, names))} but no "
-                       "image: a target moves with its image, so without one it is kept as stored (unmoved, at its "
-                       "stored size: the recipe's image ops act on no image), as are the targets of every other "
+                       "image: a target moves with its image, so without one it is kept as stored (unmoved by the "
+                       f"recipe's random ops, which act on no image; {sized}), as are the targets of every other "
                        "sample without an image; said once per recipe", stacklevel=4)
 
     @staticmethod
@@ -946,6 +1002,9 @@ class Recipe:
             check_provenance(log, self.steps, self._provenance_seen)
         sample, nones = _without_nones(sample)
         maps = self._take_maps(sample)
+        lone: dict[str, Any] = {}
+        if self.targets and "image" not in sample and any(str(e.get("id", "")).startswith("normalize.image.") for e in log):
+            lone = self._normalize_lone(sample.key, sample.fields)  # as apply_sample's normalize stage sized them
         for entry in log:
             uid = entry.get("id")
             if uid is not None:
@@ -964,6 +1023,8 @@ class Recipe:
                 raise
             if maps and step.foreign and params.get("applied") and "image" in sample:
                 check_size(step, maps, sample["image"].shape[-2:], sample.key, params)
+        if lone:
+            sample = sample.with_fields(**{n: v for n, v in lone.items() if n in sample.fields})
         return _with_nones(self._put_maps(sample, maps), nones)
 
     # -- batched ---------------------------------------------------------------------------------
@@ -1092,6 +1153,8 @@ class Recipe:
             if targets:  # rows whose image the step dropped (modality_dropout) lose their targets, as per sample
                 batch = self._batch_orphans(batch, targets, keep=lone)
                 targets = [n for n in targets if isinstance(batch.data.get(n), torch.Tensor)]
+        if steps is self._norm and any(lone) and targets and record is None:
+            batch = self._batch_normalize_lone(batch, targets, lone)  # sized as per sample (:meth:`_normalize_lone`)
         if record is not None:
             return batch
         out = batch.replace()
@@ -1200,6 +1263,25 @@ class Recipe:
                 self._warn_orphans([t for t in targets if bool(batch.present[t][i])], batch.keys[i])
                 lone = [a or b for a, b in zip(lone, here)]
         return lone
+
+    def _batch_normalize_lone(self, batch: Batch, targets: Sequence[str], lone: Sequence[bool]) -> Batch:
+        """``batch`` (the normalize stage has run) with the targets of rows ``lone`` (no image) through the
+        normalize.image steps as :meth:`apply_sample` runs them (:meth:`_normalize_lone`, on the host), re-padded."""
+        out = batch
+        for name in targets:
+            here = batch.present[name].tolist()
+            rows = [i for i, (h, no) in enumerate(zip(here, lone)) if h and no]
+            if not rows:
+                continue
+            items: list[Any] = [_row(batch, name, i) if h else None for i, h in enumerate(here)]
+            for i in rows:
+                got = self._normalize_lone(batch.keys[i], {name: items[i].cpu()})
+                if name in got:
+                    items[i] = got[name].to(items[i].device)
+            if out is batch:
+                out = batch.replace()
+            _restack(out, name, items)
+        return out
 
     def _batch_orphans(self, batch: Batch, targets: Sequence[str], keep: Sequence[bool] = ()) -> Batch:
         """The batch without the targets of rows whose image an op of the recipe dropped (``modality_dropout``:

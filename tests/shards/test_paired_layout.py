@@ -61,8 +61,9 @@ def test_the_route_the_warning_names_moves_the_masks_with_the_images(tmp_path: P
 
 def test_augment_of_a_mask_without_its_image_writes_no_empty_sample(tmp_path: Path) -> None:
     """QA: a manifest row with a mask and no image became, after `mmdata augment` with targets (the mask of a
-    sample without an image is left out), samples with no member: the index listed them, the shards could
-    not, and `verify` failed on augment's own output. Such a sample is now reported as skipped."""
+    sample without an image was left out), samples with no member: the index listed them, the shards could
+    not, and `verify` failed on augment's own output. Since QA35 (robotics #8) such a mask is kept, unmoved:
+    its copies are written with it, and nothing is left out."""
     raw = tmp_path / "voc"
     _pairs(raw, "images", "masks", n=3)
     rows = ["image,seg"] + [f"images/{i:04d}.jpg,masks/{i:04d}.png" for i in range(2)] + [",masks/0002.png"]
@@ -73,10 +74,11 @@ def test_augment_of_a_mask_without_its_image_writes_no_empty_sample(tmp_path: Pa
     recipe = {"targets": {"seg.png": "mask"}, "image": [{"op": "hflip", "p": 1.0}]}
     with pytest.warns(UserWarning, match="but no image"):
         rep = augment_dataset(tmp_path / "ds", tmp_path / "aug", recipe, copies=2, progress=False)
-    assert rep["samples"] == 4 and mmdata.verify(tmp_path / "aug", deep=True)["ok"]
-    gone = [s for s in rep["skipped"] if "no member to write" in s["reason"]]
-    assert len(gone) == 2 and all(s["sample"].endswith(("_aug0", "_aug1")) for s in gone)
-    assert len(list(mmdata.open_dataset(tmp_path / "aug", split="train"))) == 4
+    assert rep["samples"] == 6 and mmdata.verify(tmp_path / "aug", deep=True)["ok"]
+    assert not [s for s in rep["skipped"] if "no member to write" in s["reason"]]
+    got = list(mmdata.open_dataset(tmp_path / "aug", split="train"))
+    alone = [s for s in got if "image" not in s.fields]
+    assert len(got) == 6 and len(alone) == 2 and all("seg.png" in s.fields for s in alone)
 
 
 def test_augment_on_error_skip_leaves_out_a_sample_the_recipe_refuses(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
