@@ -42,7 +42,7 @@ from mmdata.shards import index as idx
 from mmdata.shards.journal import JobLock
 from mmdata.shards import mediainfo
 from mmdata.shards.mediainfo import CorruptMedia, member_stats
-from mmdata.shards.sources import JPEG_ALIASES, ON_ERROR, Record, discover, printable, skip_entry
+from mmdata.shards.sources import JPEG_ALIASES, ON_ERROR, Record, discover, printable, skip_entry, stamp_field
 from mmdata.shards.tarwrite import write_tar
 
 #: how many unmatched / skipped file names the summary and the card's modality record show
@@ -166,8 +166,9 @@ def _source_name(value: Any, fallback: str, src: str | Path) -> str:
 def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: str | Path,
            discovered_skips: list[dict[str, Any]]) -> dict[str, Any]:
     """Which files feed which index row (``feeds``: row number -> (record, {ext: file})), and every file of ``src``
-    that feeds none: ``skipped`` (it matches a sample and is meant for the field, but cannot be used: a left-out
-    member of that sample, named in the card — its name starts with the sample's published key) or ``unmatched``
+    that feeds none: ``skipped`` (it matches a sample and is meant for the field, but cannot be used, and the sample
+    got no usable file for the field: a left-out member of that sample, named in the card — its name starts with
+    the sample's published key) or ``unmatched`` (``<key>.yaml`` beside the ``<key>.npy`` that fed its sample too)
     (it matches no sample, belongs to another field, or is not data: only counted in the card, QA34 gdpr #1).
 
     A folder's file is matched by its name: ``<key or source_key>.<name ext>`` (``0001.depth.npy``,
@@ -213,7 +214,7 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
                   for k, e2 in ps if (field_of(e2) == name and standard_field_error(e2) is None)
                   or (bare is not None and e2.lower() == bare)]
         # `<stem>.990.npy` is a dotted stem's `.npy` (a ROS timestamp), not a field `990`, whether or not it matches
-        stamp = bare == "npy" and field_of(e).isdigit()
+        stamp = bare == "npy" and stamp_field(e)
         typed += bool(usable) or stamp
         got = next(((k, e2) for k, e2 in usable if k is not None), None)
         if got is not None:
@@ -238,7 +239,7 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
             else:
                 unused(shown, why)
         else:
-            if not field.isdigit():  # a timestamp's fraction read as a field (`frame_1701234567.990.npy`) is none
+            if not stamp_field(f"{field}.npy"):  # a timestamp's fraction (`frame_1701234567.990.npy`) is no field
                 other[field] += 1
             unused(shown, f"a {field!r} file, not {name!r}")
     for s in _deduplicated(discovered_skips, folder):
@@ -246,7 +247,9 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
         if folder and s["what"] == "file":
             k = next((k for k, rest in _key_splits(s["source"], row_of)
                       if ("." not in rest and bare is not None) or rest.lower().startswith(name.lower() + ".")), None)
-        if k is not None and k in row_of and s["what"] in ("file", "member"):
+        # a left-out member only when its sample got no usable file for the field: `<key>.yaml` beside the
+        # `<key>.npy` it describes is a file not used (counted), not a member missing from the series
+        if k is not None and k in row_of and s["what"] in ("file", "member") and row_of[k] not in feeds:
             left_out(s["source"], k, s["reason"])
         else:
             unmatched.append(dict(s, reason=_reason_only(s["reason"]), field=name))

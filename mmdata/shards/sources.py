@@ -6,10 +6,13 @@ A *record* is one sample to write: a safe key, the original stem (``source_key``
 Stems may contain dots, spaces and non-ASCII characters. The extension of a file is the longest
 *known* suffix (``png``, ``flac``, ``txt``, ``cls``, ``<field>.npy``, ``json``...), so
 ``café 1.v2 #1.png`` and ``café 1.v2 #1.flac`` form ONE sample with stem ``café 1.v2 #1``. A ``<digits>.npy``
-suffix is no field (field names start with a letter): ``frame_1701234567.990.npy`` (a ROS timestamp) is the bare
-``.npy`` member of sample ``frame_1701234567.990`` when that sample has other files or the folder holds only such
-arrays for the stem, else it stays field ``990`` with a warning; in a named field's folder (``--column imu=imu``)
-every file is that field, so ``imu/<stem>.npy`` is ``<stem>``'s ``imu.npy`` whatever dots the stem holds. Keys in
+suffix after a number is no field (field names start with a letter): ``frame_1701234567.990.npy`` (a ROS
+timestamp) is the bare ``.npy`` member of sample ``frame_1701234567.990`` when that sample has other files or the
+folder holds only such arrays for the stem (several are then said: one sample each), else it stays field ``990``
+with a warning; after a word (``scan_a.0.npy``) the digits are a field, said too. In a named field's folder
+(``--column imu=imu``) every file is that field, so ``imu/<stem>.npy`` is ``<stem>``'s ``imu.npy`` whatever dots
+the stem holds, and a file named for the field (``depth/<stem>.depth.png``, ``imu/<stem>.IMU.npy``) is ``<stem>``'s
+too. Keys in
 shards must not contain dots or ``/`` (WebDataset splits the basename at the first dot), so a stem
 that is not ``[A-Za-z0-9_-]+`` is mapped to ``<sanitised>_<8 hex of sha1(stem)>``; the original is
 kept in ``index.parquet:source_key`` (file names that are not UTF-8 keep their odd bytes as ``\\xff``
@@ -1176,31 +1179,54 @@ def is_dataset_folder(path: str | Path) -> bool:
     return all(os.path.isfile(os.path.join(path, f)) for f in DATASET_FILES)
 
 
-def _stamp_field(ext: str) -> bool:
-    """Whether a member extension is ``<digits>.npy``: no field name (``--column`` names start with a letter)
-    but the end of a stem, e.g. a ROS timestamp's fraction (``frame_000001_1701234567.990.npy``)."""
+def stamp_field(ext: str) -> bool:
+    """Whether a member extension is ``<digits>.npy`` (ASCII digits): no field name (``--column`` names start with a
+    letter) but maybe the end of a stem, e.g. a ROS timestamp's fraction (``frame_000001_1701234567.990.npy``).
+    Folder discovery and ``add-modality`` (:mod:`mmdata.shards.columns`) share it, so they agree on which names
+    hold such digits (``str.isdigit`` is also true for ``'²'``).
+
+    Example:
+        >>> stamp_field("990.npy"), stamp_field("imu.npy"), stamp_field("\u00b2.npy"), stamp_field("990.png")
+        (True, False, False, False)
+    """
     head = ext[:-4]
     return ext[-4:] == ".npy" and head.isascii() and head.isdigit()
 
 
+#: a stem ending in a number (after a separator, or all digits): a timestamp's whole seconds
+#: (``frame_000001_1701234567``), so ``.<digits>`` after it is the timestamp's fraction, not a field
+_STAMP_STEM = re.compile(r"(?:^|[^0-9A-Za-z])[0-9]+\Z")
+
+
 def _join_stamped_arrays(groups: dict[str, tuple[str, dict[str, str]]], stamped: list[str],
-                         rel: str) -> list[tuple[str, str]]:
+                         rel: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, int]]]:
     """Give each ``<stem>.<digits>.npy`` of one folder (read by :func:`split_name` as the field ``<digits>`` of
     sample ``<stem>``) to the sample of its whole stem, as that sample's bare ``.npy`` member (the name
-    ``<stem>.npy`` gets beside a sample), when that sample exists or ``<stem>`` holds nothing but such
-    arrays (an IMU-only folder: ``f.120.npy`` and ``f.990.npy`` are two windows, not one sample with two
-    fields). The others stay fields and are returned as ``(sample, file)`` for one warning.
+    ``<stem>.npy`` gets beside a sample), when ``<stem>`` ends in a number (``frame_1701234567.990``: a timestamp
+    and its fraction) and that sample exists or ``<stem>`` holds nothing but such arrays (an IMU-only folder:
+    ``f_1701234567.120.npy`` and ``f_1701234567.990.npy`` are two windows, not one sample with two fields). After
+    a word (``scan_a.0.npy``, ``scan_a.1.npy``: two views of one scan) the digits stay a field. Returns
+    ``(sample, file)`` per array kept as a field and ``(stem, first file, arrays)`` per stem split into samples,
+    for one warning each (both readings of the same names are said).
 
     Example:
-        >>> g = {"f": ("f", {"990.npy": "d/f.990.npy"}), "f.990": ("f.990", {"png": "d/f.990.png"})}
-        >>> _join_stamped_arrays(g, ["f"], "d/"), g
-        ([], {'f.990': ('f.990', {'png': 'd/f.990.png', 'npy': 'd/f.990.npy'})})
+        >>> g = {"f_1": ("f_1", {"990.npy": "d/f_1.990.npy"}), "f_1.990": ("f_1.990", {"png": "d/f_1.990.png"})}
+        >>> _join_stamped_arrays(g, ["f_1"], "d/"), g
+        (([], []), {'f_1.990': ('f_1.990', {'png': 'd/f_1.990.png', 'npy': 'd/f_1.990.npy'})})
+        >>> g = {"scan_a": ("scan_a", {"0.npy": "d/scan_a.0.npy", "1.npy": "d/scan_a.1.npy"})}
+        >>> _join_stamped_arrays(g, ["scan_a"], "d/")[0], sorted(g["scan_a"][1])
+        ([('d/scan_a', 'd/scan_a.0.npy'), ('d/scan_a', 'd/scan_a.1.npy')], ['0.npy', '1.npy'])
     """
     left: list[tuple[str, str]] = []
+    split: list[tuple[str, str, int]] = []
     for norm in dict.fromkeys(stamped):
         stem, members = groups[norm]
-        alone = all(map(_stamp_field, members))
-        for ext in [e for e in members if _stamp_field(e)]:
+        digits = sorted(e for e in members if stamp_field(e))
+        if not _STAMP_STEM.search(stem):  # scan_a.0.npy: field '0' of sample 'scan_a', as before
+            left += [(printable(rel + stem), printable(rel + f"{stem}.{ext}")) for ext in digits]
+            continue
+        alone = len(digits) == len(members)
+        for ext in digits:
             whole = f"{norm}.{ext[:-4]}"
             if whole in groups:
                 groups[whole][1]["npy"] = members.pop(ext)  # "<whole>.npy" splits otherwise: it holds no npy yet
@@ -1208,24 +1234,39 @@ def _join_stamped_arrays(groups: dict[str, tuple[str, dict[str, str]]], stamped:
                 groups[whole] = (f"{stem}.{ext[:-4]}", {"npy": members.pop(ext)})
             else:
                 left.append((printable(rel + stem), printable(rel + f"{stem}.{ext}")))
+        if alone and len(digits) > 1:  # one name read as several samples: the other reading is fields of one
+            split.append((printable(rel + stem), printable(rel + f"{stem}.{digits[0]}"), len(digits)))
         if not members:
             del groups[norm]
-    return left
+    return left, split
 
 
-def _stamp_field_warning(left: list[tuple[str, str]]) -> list[str]:
-    """One warning naming the ``<stem>.<digits>.npy`` files kept as an all-digit field of a sample that holds
-    other files (``scan.png`` + ``scan.0.npy``, and no sample ``scan.0``)."""
-    if not left:
-        return []
-    sample, fn = left[0]
-    n = len(left)
-    return [f"{n} .npy file{'s are' if n != 1 else ' is'} read as an array field whose name is all digits (e.g. "
-            f"{fn!r}: field {fn.rsplit('.', 2)[1]!r} of sample {sample!r}{', ...' if n > 1 else ''}): if the digits "
-            f"are part of the name (a timestamp's fraction), the array joins the sample of its whole name "
-            f"({fn.rsplit('/', 1)[-1][:-4]!r}) only when that sample's other files sit beside it; if it is a field "
-            f"of {sample!r}, name the field with a letter first ('{sample.rsplit('/', 1)[-1]}.imu.npy'), as "
-            f"--column field names are"]
+def _stamp_field_warning(left: list[tuple[str, str]], split: list[tuple[str, str, int]] = ()) -> list[str]:
+    """One warning naming the ``<stem>.<digits>.npy`` files kept as an all-digit field (``scan_a.0.npy``: the stem
+    ends in a word; or ``scan_1.png`` + ``scan_1.0.npy`` and no sample ``scan_1.0``), and one naming the stems
+    whose arrays were read as one sample each (``f_1701234567.120.npy`` + ``f_1701234567.990.npy``)."""
+    out = []
+    if left:
+        sample, fn = left[0]
+        n = len(left)
+        digits, base = fn.rsplit(".", 2)[1], sample.rsplit("/", 1)[-1]
+        out.append(f"{n} .npy file{'s are' if n != 1 else ' is'} read as an array field whose name is all digits "
+                   f"(e.g. {fn!r}: field {digits!r} of sample {sample!r}{', ...' if n > 1 else ''}): digits are "
+                   f"read as the end of a sample's name only after a number (a timestamp's fraction, "
+                   f"'frame_1701234567.990.npy'), and then when that sample's other files sit beside the array or "
+                   f"the name holds nothing else; if {digits!r} is a field of {sample!r}, name it with a letter first "
+                   f"('{base}.imu.npy'), as --column field names are; if it is part of the name, join it with '_' "
+                   f"('{base}_{digits}.npy')")
+    if split:
+        stem, fn, k = split[0]
+        n = sum(c for _, _, c in split)
+        digits, base = fn.rsplit(".", 2)[1], stem.rsplit("/", 1)[-1]
+        out.append(f"{n} .npy files of {len(split)} name{'s' if len(split) != 1 else ''} are read as one sample each, "
+                   f"the digits after the last dot taken as the end of the name (a timestamp's fraction; e.g. "
+                   f"{fn!r} and {k - 1} more of {stem!r}: sample {f'{stem}.{digits}'!r}, ...); if the digits name "
+                   f"fields of one sample {stem!r}, name them with a letter first ('{base}.imu{digits}.npy'), as "
+                   f"--column field names are")
+    return out
 
 
 def _one_field_each(exts: set[str]) -> bool:
@@ -1235,10 +1276,13 @@ def _one_field_each(exts: set[str]) -> bool:
 _SIDECAR = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 
 
-def _sidecar_warning(groups: list[tuple[str, dict[str, str]]]) -> list[str]:
+def _sidecar_warning(groups: list[tuple[str, dict[str, str]]],
+                     rel_of: Callable[[str], str] | None = None) -> list[str]:
     """A warning when samples look like named fields of another one: ``0001.meta.json`` beside ``0001.png``
     is sample ``0001.meta`` (only ``<stem>.<field>.npy`` joins its stem's sample; a stem may hold dots),
-    which WebDataset users read as field ``meta.json`` of sample ``0001``.
+    which WebDataset users read as field ``meta.json`` of sample ``0001``. With ``rel_of`` (a paired layout,
+    ``--column``: a file's path in the source) a file of such a sample that lies in a named field's folder
+    (``depth/0001.right.png``) is advised its folder's name for that sample (``depth/0001.png``), not ``.npy``.
 
     Example:
         >>> _sidecar_warning([("a/0001", {"png": "x"}), ("a/0001.meta", {"json": "y"}), ("b/v1.2", {"png": "z"})])[0][:60]
@@ -1252,6 +1296,15 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]]) -> list[str]:
     k, base, members = odd[0]
     stem, name = base.rsplit("/", 1)[-1], k.rsplit(".", 1)[1]
     ext = sorted(members)[0]
+    if rel_of is not None and "." in ext and field_of(ext) != "label":  # a named field's folder gave it
+        path = rel_of(members[ext])
+        folder, real = path.rpartition("/")[0], path.rpartition(".")[2]
+        return [f"{len(odd)} sample{'s look' if len(odd) != 1 else ' looks'} like a named field of another sample "
+                f"({k!r}, holding {', '.join(sorted(members))}, beside sample {base!r}): in a --column folder a "
+                f"file's sample is its name without the extension (and without the folder's field name), so each is "
+                f"a sample of its own. To make it part of {base!r}, name it {f'{folder}/{stem}.{real}'!r} (the "
+                f"{field_of(ext)} file of that sample), or move it to a folder of its own and name that folder's "
+                f"field: --column {_field_hint(name)}=FOLDER"]
     return [f"{len(odd)} sample{'s look' if len(odd) != 1 else ' looks'} like a named field of another sample "
             f"({k!r}, holding {', '.join(sorted(members))}, beside sample {base!r}): only '<stem>.<field>.npy' files "
             f"join their stem's sample, so each is a sample of its own. To make it part of {base!r}, save it as "
@@ -1287,8 +1340,9 @@ def discover_folder(root: str | Path, labels_from_folders: bool | None = None, l
             ``SegmentationClass/2007_000032.png`` are the image and the member ``2007_000032.seg.png`` of
             one sample (:func:`fields_from_folders`). In a named field's folder every file is that field: a
             ``.npy``'s sample is its whole stem (``imu/frame_1701234567.990.npy`` is the member ``imu.npy`` of
-            sample ``frame_1701234567.990``; ``imu/<stem>.imu.npy`` is ``<stem>``'s too). Folders not named are
-            not walked (listed as skipped).
+            sample ``frame_1701234567.990``), and the field's name ending a file's stem, in any case and for any
+            type, is no part of it (``imu/<stem>.IMU.npy``, ``depth/<stem>.depth.png`` are ``<stem>``'s). Folders
+            not named are not walked (listed as skipped).
         on_files: called with the number of files listed so far after each folder (a progress bar's count).
         group_by_folder: ``--group-by folder``: a sample's group is its first folder below the split and
             class folders (``Patients/<patient>/scan.png``, ``<class>/<patient>/scan.png``), so each such
@@ -1346,6 +1400,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     stack = [(root_s, "")]
     listed = 0  # files listed so far (on_files: a progress bar's live count)
     stamp_fields: list[tuple[str, str]] = []  # (sample, file) of an all-digit array field left as a field
+    stamp_splits: list[tuple[str, str, int]] = []  # (stem, first file, arrays) read as one sample per array
     while stack:
         folder, rel = stack.pop()
         files, dirs = walk.list(folder, rel)
@@ -1399,7 +1454,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         # samples by the NFC form of their stem (copies made on macOS and on Linux mix NFD and NFC names);
         # a sample is named by the stem of its first file by name, so names in one form keep their keys
         groups: dict[str, tuple[str, dict[str, str]]] = {}  # NFC stem -> (stem, {ext: path})
-        first_of: dict[tuple[str, str], str] = {}  # (NFC stem, field) -> the file kept
+        first_of: dict[tuple[str, str], tuple[str, str]] = {}  # (NFC stem, field) -> the file kept, its stem
         # a named field's folder (--column imu=imu): each file IS that field, so imu/<stem>.npy is sample <stem>
         own_field = inside[1] if inside is not None and inside[1] not in STANDARD_FIELD_EXTS else None
         stamped: list[str] = []  # NFC stems holding a '<digits>.npy' member (a timestamp's fraction, QA35 #7b)
@@ -1413,14 +1468,20 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                          "(mmdata shards images, audio, text, labels, .json and .npy files)", data=False)
                 continue
             stem, ext = named
-            if ext != "npy" and ext[-4:] == ".npy":
-                if own_field is not None:  # imu/x.imu.npy: the field's own name is no part of the stem
-                    stem, ext = (stem if ext == f"{own_field}.npy" else fn[:fn.rfind(".")]), "npy"
-                elif _stamp_field(ext):
+            if own_field is not None:  # depth/x.depth.png, imu/x.IMU.npy: the field's own name is no part of the stem
+                dot = fn.rfind(".")
+                own = fn
+                if fn[:dot].lower().endswith("." + own_field.lower()):
+                    own = fn[:dot - len(own_field) - 1] + fn[dot:]
+                    stem, ext = split_name(own) or named
+                if ext != "npy" and ext[-4:] == ".npy":  # imu/<stem>.990.npy: the whole stem's, dots and all
+                    stem, ext = own[:own.rfind(".")], "npy"
+            elif ext != "npy" and ext[-4:] == ".npy":
+                if stamp_field(ext):
                     stamped.append(stem if stem.isascii() else unicodedata.normalize("NFC", stem))
             norm = stem if stem.isascii() else unicodedata.normalize("NFC", stem)
             fieldname = field_of(ext)
-            kept = first_of.setdefault((norm, fieldname), fn)
+            kept, kept_stem = first_of.setdefault((norm, fieldname), (fn, stem))
             if kept != fn:
                 sample = printable(rel + groups[norm][0])
                 kept_shown, fn_shown, alike = names_apart(kept, fn)
@@ -1430,7 +1491,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                                       f"file per modality — rename or remove one")
                 if alike:
                     this = f" (this file: {fn_shown})"
-                elif split_name(kept)[0] != stem:  # type: ignore[index]
+                elif kept_stem != stem:  # depth/x.depth.png and depth/x.png have one stem
                     this = " (the two names are in different Unicode forms, NFC and NFD)"
                 else:
                     this = ""
@@ -1442,11 +1503,13 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                 group = groups[norm] = (stem, {})
             group[1][ext] = prefix + fn  # str: a Path per file costs ~10 us
         if stamped:
-            stamp_fields += _join_stamped_arrays(groups, stamped, rel)
+            fields_left, stems_split = _join_stamped_arrays(groups, stamped, rel)
+            stamp_fields += fields_left
+            stamp_splits += stems_split
         found_groups.extend((rel + stem, members) for stem, members in groups.values())
         if inside is not None:
             group_col.extend([_column_cut(rel, inside)] * (len(found_groups) - n_groups))
-    warnings = _stamp_field_warning(stamp_fields)
+    warnings = _stamp_field_warning(stamp_fields, stamp_splits)
     if cols:
         missing = [(f, c) for c, f in cols.items() if c not in entered]
         if missing:
@@ -1473,7 +1536,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         warnings.append(f"{len(odd)} sample name{'s are' if len(odd) != 1 else ' is'} not valid UTF-8; source_key "
                         f"keeps the odd bytes as \\x escapes (e.g. {printable(odd[0])!r}){why}")
     warnings += walk.link_warnings()
-    warnings += _sidecar_warning(found_groups)
+    warnings += _sidecar_warning(found_groups, rel_of if cols else None)
     warnings += _backslash_warning([k for k, _ in found_groups])
     # class names: given, else a names file at the root, else the class folders
     names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)

@@ -151,3 +151,32 @@ def test_sixteen_bit_named_depth_png_added_as_shard_writes_it(tmp_path: Path) ->
     assert sorted(int(d.max()) for b in batches for d in b["depth.png"]) == [0, 4000, 4001, 4002]
     res = CliRunner().invoke(app, ["verify", str(ds), "--deep"])
     assert res.exit_code == 0, res.output
+
+
+def test_unknown_sidecar_of_a_sample_that_got_its_array_is_counted_not_left_out(tmp_path: Path) -> None:
+    """QA35 review #3: ``<key>.npy`` + ``<key>.yaml`` (a sidecar of an unknown type) beside it: every sample got
+    its array, so the ``.yaml`` files are unused files (counted), not left-out members (the card and inspect said
+    4 members were left out of a complete series). A bare unknown file of a sample without the field still is."""
+    ds = _ds(tmp_path)
+    src = tmp_path / "imu_src"
+    _imu(src, [f"{s}.npy" for s in STEMS[:3]])
+    for s in STEMS:
+        (src / f"{s}.yaml").write_text("rate: 200\n", encoding="utf-8")
+    rep = add_modality(ds, "imu", src)
+    assert (rep["added"], rep["missing"], rep["skipped"], rep["unmatched"]) == (3, 1, 1, 3), rep
+    card = _card(ds)
+    entry = [s for s in card["skipped"] if s.get("field") == "imu"]
+    assert [(e["source"], e["sample"]) for e in entry] == [(f"{STEMS[3]}.yaml", STEMS[3])]
+    assert card["modalities"]["imu"]["skipped"] == 1 and card["modalities"]["imu"]["unmatched"] == 3
+    assert inspect(ds)["skipped_counts"]["members"] == 1
+
+
+def test_a_non_ascii_digit_field_is_a_field_as_in_discovery(tmp_path: Path) -> None:
+    """QA35 review #4: add-modality read a timestamp's fraction with ``str.isdigit`` (true for ``²``), discovery
+    with ASCII digits only; one helper now: ``<key>.².npy`` is a field ``²`` (named in the error), no fraction."""
+    ds = _ds(tmp_path)
+    src = tmp_path / "sq"
+    _imu(src, [f"{s}.\u00b2.npy" for s in STEMS])
+    with pytest.raises(SourceError) as e:
+        add_modality(ds, "imu", src)
+    assert "fields found: \u00b2: 4" in str(e.value), str(e.value)

@@ -18,6 +18,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pyarrow.parquet as pq
 import soundfile as sf
 from PIL import Image
@@ -151,3 +152,77 @@ def test_an_all_digit_field_beside_media_is_kept_and_named_in_a_warning(tmp_path
     assert [(r.source_key, sorted(r.members)) for r in found.records] == [("scan", ["0.npy", "png"])]
     said = [w for w in found.warnings if "scan.0.npy" in w]
     assert len(said) == 1 and "all digits" in said[0] and "'scan'" in said[0], found.warnings
+
+
+def test_arrays_only_with_digit_fields_after_a_word_stay_fields_and_are_said(tmp_path: Path) -> None:
+    """QA35 review #1: ``scan_a.0.npy scan_a.1.npy`` (two views per scan, arrays only) gave 2 samples with fields
+    ``0`` / ``1`` before the ROS fix and 4 samples after it, silently. The digits are part of the name only after a
+    number (a timestamp: ``_1701234567.990``); here they stay fields, and the reading is said."""
+    root = tmp_path / "views"
+    root.mkdir()
+    for s in ("scan_a", "scan_b"):
+        for v in (0, 1):
+            np.save(root / f"{s}.{v}.npy", _imu(v))
+    found = discover(root)
+    assert [(r.source_key, sorted(r.members)) for r in found.records] == [("scan_a", ["0.npy", "1.npy"]),
+                                                                         ("scan_b", ["0.npy", "1.npy"])]
+    said = [w for w in found.warnings if "all digits" in w]
+    assert len(said) == 1 and "4 .npy files" in said[0] and "'scan_a'" in said[0], found.warnings
+    with pytest.warns(UserWarning, match="all digits"):
+        rep = mmdata.shard(root, tmp_path / "ds", split="train=1.0", progress=False)
+    assert rep["samples"] == 2 and any("all digits" in w for w in rep["warnings"]), rep
+    got = {s.key: sorted(s.fields) for s in mmdata.open_dataset(tmp_path / "ds", decode=False)}
+    assert got == {"scan_a": ["0.npy", "1.npy"], "scan_b": ["0.npy", "1.npy"]}
+
+
+def test_timestamped_arrays_split_into_samples_are_said(tmp_path: Path) -> None:
+    """The other reading of the same ambiguity (a stem ending in a number): two windows of one second become two
+    samples, and that split is said too, with how to keep them one sample."""
+    root = tmp_path / "imu"
+    root.mkdir()
+    for i, s in enumerate(("f_1_1701234567.120", "f_1_1701234567.990", "f_2_1701234568.500")):
+        np.save(root / f"{s}.npy", _imu(i))
+    found = discover(root)
+    assert [r.source_key for r in found.records] == ["f_1_1701234567.120", "f_1_1701234567.990",
+                                                     "f_2_1701234568.500"]
+    said = [w for w in found.warnings if "one sample each" in w]
+    assert len(said) == 1 and "'f_1_1701234567.120'" in said[0] and "letter" in said[0], found.warnings
+    assert "f_2_" not in said[0]  # one array for its stem: no other reading
+
+
+def test_a_named_folder_strips_its_field_from_any_file_type_any_case(tmp_path: Path) -> None:
+    """QA35 review #2: ``depth/<stem>.depth.png`` (``cp raw/*/*.depth.png ros/depth/``) and ``imu/<stem>.IMU.npy``
+    became junk samples ``<stem>.depth`` / ``<stem>.IMU``: in a named field's folder every file is that field."""
+    root = tmp_path / "ros"
+    for d in ("rgb", "depth", "imu"):
+        (root / d).mkdir(parents=True)
+    for i, s in enumerate(STEMS):
+        _png(root / "rgb" / f"{s}.png", i)
+        _png(root / "depth" / f"{s}.depth.png" if i != 1 else root / "depth" / f"{s}.DEPTH.png", i, depth=True)
+        np.save(root / "imu" / (f"{s}.IMU.npy" if i else f"{s}.imu.npy"), _imu(i))
+    cols = {"image": "rgb", "depth": "depth", "imu": "imu"}
+    found = discover(root, columns=cols)
+    assert [(r.source_key, sorted(r.members)) for r in found.records] == [
+        (s, ["depth.png", "imu.npy", "png"]) for s in STEMS]
+    assert not found.warnings and not found.skipped, (found.warnings, found.skipped)
+    rep = mmdata.shard(root, tmp_path / "ds", columns=cols, split="train=1.0", progress=False)
+    assert rep["samples"] == 3 and not rep["warnings"], rep
+    rows = pq.read_table(tmp_path / "ds" / idx.INDEX).to_pylist()
+    by_source = {r["source_key"]: r["key"] for r in rows}
+    got = {s.key: s for s in mmdata.open_dataset(tmp_path / "ds", decode=False)}
+    for i, s in enumerate(STEMS):
+        assert np.array_equal(np.load(io.BytesIO(got[by_source[s]].fields["imu.npy"])), _imu(i))
+
+
+def test_a_named_folder_sidecar_warning_advises_the_folders_name(tmp_path: Path) -> None:
+    """A file of another field in a named folder (``depth/<stem>.right.png``) is still a sample of its own, said;
+    the advice is the folder's own name (``depth/<stem>.png``), not ``<stem>.right.npy``."""
+    root = tmp_path / "p"
+    for d in ("rgb", "depth"):
+        (root / d).mkdir(parents=True)
+    _png(root / "rgb" / "f_1.990.png", 0)
+    _png(root / "depth" / "f_1.990.right.png", 1, depth=True)
+    found = discover(root, columns={"image": "rgb", "depth": "depth"})
+    said = [w for w in found.warnings if "named field of another sample" in w]
+    assert len(said) == 1 and "'depth/f_1.990.png'" in said[0], found.warnings
+    assert ".right.npy" not in said[0]
