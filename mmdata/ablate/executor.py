@@ -27,7 +27,9 @@ A run that hit its limit poisons nothing (QA35): the limit waits for an import i
 :data:`IMPORT_GRACE_S`; an import cut in half leaves a half-initialised package in ``sys.modules`` — torch's
 lazy ``import torch._dynamo`` then failed every later run with ``module 'sympy' has no attribute 'core'``),
 and a worker process whose run ended with a RunTimeout (or any other BaseException: ``sys.exit``) is
-replaced by a fresh one before its next run.
+replaced by a fresh one before its next run. In this process (:class:`InlineExecutor`, ``-j 1``) the runs after
+such a run go to a fresh worker process (a callable trainer cannot: its cut run's error says later runs may be
+affected); on Ray a run with a time limit has a worker of its own (:mod:`mmdata.ablate.ray_executor`).
 """
 
 from __future__ import annotations
@@ -370,18 +372,41 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+#: added to the error of a run cut by its time limit in this process when later runs cannot move out of it
+INLINE_DAMAGE_NOTE = ("; it ran in this process (a trainer given as a callable runs nowhere else), where what the limit "
+                      "cut off (an import, a lock) stays: later runs in this process may fail on it — give the trainer "
+                      "by name (`module:function`) to have them run in a fresh process")
+
+
 class InlineExecutor:
-    """Runs tasks one by one in this process."""
+    """Runs tasks one by one in this process.
+
+    After a run that ended with a BaseException (a RunTimeout, ``sys.exit``: this process may hold what it left
+    half-done, QA35 review #1) the remaining runs go to one fresh worker process (a :class:`ProcessExecutor`),
+    when the trainer is given by name; a callable trainer (``train_fn``) cannot leave this process: the cut run's
+    error says later runs may be affected.
+    """
 
     def __init__(self, train_fn: Callable[..., dict[str, Any]] | None = None) -> None:
         self.train_fn = train_fn
+        self._moved: ProcessExecutor | None = None  # where the runs go once this process may be damaged
 
     def run(self, tasks: Iterable[dict[str, Any]], on_result: Callable[[dict[str, Any]], None]) -> None:
-        for t in tasks:
-            on_result(run_task(t, self.train_fn))
+        todo = iter(tasks)
+        for t in todo:
+            if self._moved is not None:
+                self._moved.run([t, *todo], on_result)
+                return
+            row, damaged = execute_task(t, self.train_fn)
+            if damaged and self.train_fn is None:
+                self._moved = ProcessExecutor(1, device=t.get("device") or "cpu", threads=int(t.get("threads") or 1))
+            elif damaged and row.get("error"):
+                row = {**row, "error": row["error"] + INLINE_DAMAGE_NOTE}
+            on_result(row)
 
     def close(self) -> None:
-        return None
+        if self._moved is not None:
+            self._moved.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -416,7 +416,8 @@ def read_fold(folder: str | Path) -> Fold:
     """
     from mmdata.ablate.design import Ablation, Arm
     from mmdata.ablate.report import _values
-    from mmdata.ablate.runner import _previous_design, load_runs, one_row_per_run
+    from mmdata.ablate.runner import (_as_reported, _previous_design, _reported_plan, check_recorded_accuracy,
+                                      load_runs, one_row_per_run)
     from mmdata.ablate.schedule import next_runs
 
     shown = str(folder).rstrip("/") or str(folder)
@@ -430,6 +431,13 @@ def read_fold(folder: str | Path) -> Fold:
         raise _problem(shown, f"not an mmdata ablation folder (no {' or '.join(missing)}); give the --out folders of "
                               "`mmdata ablate`, one per fold")
     cfg = _config(path, shown)
+    # the metric / δ / α the fold reported its verdicts under are the ones fixed in advance: a config.resolved.yaml
+    # edited after the report cannot switch them here either (QA35 review #3; `mmdata ablate` refuses it too)
+    _, said = _as_reported(cfg, _reported_plan(path))
+    said = [d for d in said if d.startswith(("metric:", "delta:", "alpha:"))]
+    if said:
+        raise _problem(shown, "config.resolved.yaml was edited after the fold reported: it gives " + "; ".join(said)
+                       + " — restore it (or rerun `mmdata ablate` into that folder, which says what may change)")
     column, scale, _, _ = _metric(cfg, shown)
     alpha = cfg.get("alpha", ALPHA)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
@@ -461,6 +469,8 @@ def read_fold(folder: str | Path) -> Fold:
             stale += 1
     analysed, _ = one_row_per_run(rows, f"{shown}/runs.parquet")  # a run's extra rows are not analysed either
     rows, stale = analysed, stale + len(rows) - len(analysed)
+    if entry is None:  # the bundled trainer's correct_on_test is its test accuracy bit by bit (QA35 grader #1)
+        check_recorded_accuracy(rows, f"{shown}/runs.parquet")
     if not rows:
         raise _problem(shown, f"runs.parquet has no run of the configuration in config.resolved.yaml ({len(every)} rows "
                               "of other configurations); rerun `mmdata ablate` into it first")

@@ -16,6 +16,10 @@ report are those of a local ablation (see :mod:`mmdata.ablate.runner`):
   ``runs.parquet`` on the driver;
 * a task that dies without a row (its worker or node lost after ``max_retries`` Ray retries, out of
   memory) is recorded as a failed run, like a dead local worker process; the rest goes on;
+* a run with a time limit (``task["timeout_s"]``, ``--run-timeout``) runs in a Ray worker used for that run
+  only (``max_calls=1``): a limit that cut an import or a lock leaves the process damaged, and the next run
+  must not inherit it (QA35 review #1). Each such run starts a worker (Ray's start and the trainer's imports);
+  runs without a limit share the workers as before;
 * :meth:`RayExecutor.close` (on Ctrl-C, SIGTERM, an error, or the end) stops the tasks still queued
   or running; the finished ones are already saved, and a rerun resumes from ``runs.parquet``.
 
@@ -67,12 +71,16 @@ class RayExecutor:
         # loop a SIGTERM ends a Ray ablation as it ends a local one (exit 143)
         self._owned = connect(address, runtime_env=runtime_env)
         self.num_cpus, self.num_gpus = float(num_cpus), float(num_gpus)
-        remote = self._ray.remote(_run).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
-                                                max_retries=MAX_RETRIES, name="mmdata-ablate-run")
-        self._stream = TaskStream(remote, max_concurrent)
+        opts = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "max_retries": MAX_RETRIES,
+                "name": "mmdata-ablate-run"}
+        # shared workers; a worker per timed run (max_calls only at declaration: Ray refuses it in .options())
+        self._remotes = (self._ray.remote(_run).options(**opts), self._ray.remote(max_calls=1)(_run).options(**opts))
+        self._stream = TaskStream(self._remotes[0], max_concurrent)
         self._fn_ref = self._ray.put(train_fn) if train_fn is not None else None
 
     def run(self, tasks: Iterable[dict[str, Any]], on_result: Callable[[dict[str, Any]], None]) -> None:
+        tasks = list(tasks)  # an ablation's runs share one time limit (or none)
+        self._stream.remote = self._remotes[any(t.get("timeout_s") for t in tasks)]
         for task, ref in self._stream.run(tasks, self._fn_ref):
             try:
                 row = self._ray.get(ref)

@@ -143,11 +143,29 @@ DELTA_NOTE = ("δ was estimated from these runs (the baseline's seed-to-seed sd)
 WITHIN_DELTA = ("equivalent", "helps (negligible)", "hurts (negligible)")
 
 
+TIMING_WORDS = frozenset({"s", "ms", "us", "ns", "sec", "secs", "second", "seconds", "time", "times", "timing",
+                          "wall", "walltime", "wallclock", "clock", "latency", "throughput", "duration", "elapsed",
+                          "runtime", "fps", "speed", "rss", "memory", "mem"})
+
+
+def timing_like(key: str) -> bool:
+    """Whether a recorded column is a timing (or memory) number — ``test_eval_seconds``, ``test_latency_ms``,
+    ``test_wall_time``, ``test_samples_per_s``, ``test_throughput`` —, which differs from run to run whatever the
+    recipe: no evidence of how a run trained (QA35 review #2). One ``_``-separated word of the name decides.
+
+    Example:
+        >>> [timing_like(k) for k in ("test_eval_seconds", "test_latency_ms", "test_nll", "test_macro_f1")]
+        [True, True, False, False]
+    """
+    return any(w in TIMING_WORDS for w in key.lower().split("_")[1:] or [key.lower()])
+
+
 def differing_results(rows: list[dict[str, Any]], base: str, arm: str, seeds: Iterable[int]) -> list[str]:
     """The recorded results (every ``test_*`` / robustness metric, ``correct_on_test``, ``best_epoch``) on which
     ``arm``'s ok runs differ from ``base``'s on the same ``seeds`` (the last row of each wins, as in the analysis).
     None of them: the arm trained exactly like the baseline — a tie on the primary metric alone is no sign of it
-    (QA35: accuracy over 8 test examples tied on every seed while test_nll differed on every seed).
+    (QA35: accuracy over 8 test examples tied on every seed while test_nll differed on every seed). Timing-like
+    numbers (:func:`timing_like`) are left out: a trainer that ignores the recipe still reports other timings.
 
     Example:
         >>> rows = [{"arm": "b", "seed": 0, "test_accuracy": 0.5, "test_nll": 0.7},
@@ -161,7 +179,8 @@ def differing_results(rows: list[dict[str, Any]], base: str, arm: str, seeds: It
             last[(r["arm"], int(r["seed"]))] = r
 
     def result(k: str) -> bool:
-        return k.startswith(("test_", "missing_", "robust_")) or k in ("correct_on_test", "best_epoch")
+        return (k.startswith(("test_", "missing_", "robust_")) and not timing_like(k)) or k in ("correct_on_test",
+                                                                                                "best_epoch")
 
     def same(u: Any, v: Any) -> bool:
         missing = [x is None or (isinstance(x, float) and math.isnan(x)) for x in (u, v)]
@@ -206,7 +225,13 @@ def dataset_size(ab: Ablation, out: Path) -> dict[str, Any] | None:
     if not splits:
         return None
     limit = ab.dataset.get("limit") if raw is None else None
-    return {"samples": sum(splits.values()), "splits": splits, "limit": limit}
+    size: dict[str, Any] = {"samples": sum(splits.values()), "splits": splits, "limit": limit}
+    # the splits the runs used, where the trainer was told others than train / val / test (QA35 review #5a: a fold
+    # tested on `val` read like one tested on `test`)
+    used = {role: str(ab.trainer.get(f"{role}_split") or role) for role in ("train", "val", "test")}
+    if any(k != v for k, v in used.items()):
+        size["used"] = used
+    return size
 
 
 def dataset_size_text(size: dict[str, Any] | None) -> str:
@@ -215,12 +240,52 @@ def dataset_size_text(size: dict[str, Any] | None) -> str:
     Example:
         >>> dataset_size_text({"samples": 60, "splits": {"train": 40, "val": 10, "test": 10}, "limit": 6})
         ', 60 samples (train / val / test: 40 / 10 / 10)'
+        >>> dataset_size_text({"samples": 60, "splits": {"train": 40, "val": 10, "test": 10}, "limit": 6,
+        ...                    "used": {"train": "train", "val": "test", "test": "val"}})
+        ', 60 samples (train / val / test: 40 / 10 / 10); the runs trained on `train` (40) and were tested on `val` (10)'
     """
     if not size:
         return ""
     sp = size["splits"]
-    return (f", {size['samples']:,} samples ({' / '.join(md_text(k) for k in sp)}: "
+    text = (f", {size['samples']:,} samples ({' / '.join(md_text(k) for k in sp)}: "
             f"{' / '.join(f'{n:,}' for n in sp.values())})")
+    used = size.get("used")
+    if isinstance(used, dict) and used.get("train") and used.get("test"):
+        def part(split: str) -> str:
+            n = sp.get(split)
+            return md_code(split) + (f" ({n:,})" if isinstance(n, int) else "")
+
+        text += f"; the runs trained on {part(used['train'])} and were tested on {part(used['test'])}"
+    return text
+
+
+#: at most this many arms' recipes are listed in report.md's Design section (config.resolved.yaml has them all)
+MAX_ARMS_SHOWN = 40
+
+
+def recipe_ops_text(recipe: Any) -> str:
+    """An arm's recipe as one line of its ops, per modality, with their parameters (QA35 review #4: an explicit
+    arm relabelled in config.resolved.yaml — ``crop`` training with another op — could not be seen in report.md).
+
+    Example:
+        >>> recipe_ops_text({"seed": 0, "image": [{"op": "random_crop", "p": 0.7, "size": [16, 16]}, {"op": "hflip"}]})
+        'image random_crop(p 0.7, size [16, 16]), hflip'
+        >>> recipe_ops_text(None)
+        'no augmentation'
+    """
+    parts = []
+    for mod, ops in (recipe or {}).items() if isinstance(recipe, dict) else ():
+        if not isinstance(ops, list) or not ops:
+            continue
+        shown = []
+        for op in ops:
+            if isinstance(op, dict):
+                params = ", ".join(f"{k} {json.dumps(v, ensure_ascii=False)[:60]}" for k, v in op.items() if k != "op")
+                shown.append(f"{op.get('op')}" + (f"({params})" if params else ""))
+            else:
+                shown.append(str(op))
+        parts.append(f"{mod} {', '.join(shown)}")
+    return "; ".join(parts) or "no augmentation"
 
 
 def decision_label(decision: str, *, delta_estimated: bool, tied: int = 0, name: str = "", ties: int = 0) -> str:
@@ -1836,6 +1901,11 @@ def _markdown(ab: Ablation, s: dict[str, Any], secondary: dict[str, Any], figs: 
         f"{num(delta, dec, sign=False)} ({s['delta']['source']}).", ""]
     if ab.sweep_note and ab.baseline.recipe:  # the step a sweep of an op the baseline lacks adds (QA31: said nowhere)
         lines += [f"Sweep: {md_text(ab.sweep_note)}.", ""]
+    # what each named arm trains with (a leave-one-out / add-one arm's name says it): a relabelled arm shows
+    named = [a for a in ab.arms[1:] if a.kind == "arm" and not a.name.startswith(("+", "-"))][:MAX_ARMS_SHOWN]
+    if named:
+        lines += ["Arms' recipes: " + "; ".join(f"{md_text(a.name)}: {md_code(recipe_ops_text(a.recipe))}"
+                                                for a in [ab.baseline, *named]) + ".", ""]
     ref = s.get("target")
     said = target_text(ref, pm["name"])
     noisy = [a for a in ab.arms if a.label_noise > 0]

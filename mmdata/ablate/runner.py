@@ -648,7 +648,7 @@ def _changed(prev: dict[str, Any] | None, ab: Ablation, stale: list[dict[str, An
     values = "; ".join(f"--{k} {was} -> {now}: rerun with --{k} {was} to re-analyse them" for k, was, now in options)
     if not keys:
         return " (from a configuration before the folder's last run)"
-    return f" (changed: {', '.join(keys)})" + (f" — {values} —" if values else "")
+    return f" (changed: {', '.join(keys)})" + (f"; {values}" if values else "")  # no dash pair before the caller's ";"
 
 
 def _environments(env: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -167,7 +167,7 @@ def test_another_thread_count_names_the_old_and_new_values(handin_threads2: Path
     out = _copy(handin_threads2, tmp_path / "th1")
     s, said = _rerender(out, threads=1, max_runs=1)
     stale = [w for w in said if "come from another configuration" in w]
-    assert stale and "(changed: --threads) — --threads 2 -> 1: rerun with --threads 2 to re-analyse them —; they are kept" in stale[0], said
+    assert stale and "(changed: --threads); --threads 2 -> 1: rerun with --threads 2 to re-analyse them; they are kept" in stale[0], said
 
 
 def test_a_renamed_arm_reuses_its_runs_and_says_so(handin: Path, tmp_path: Path) -> None:

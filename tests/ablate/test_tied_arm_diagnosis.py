@@ -79,3 +79,40 @@ def test_decision_label_for_a_tie_names_no_cause() -> None:
     assert decision_label("inconclusive", delta_estimated=True, ties=4) == "inconclusive — tied on every seed (Δ = 0 each time)"
     assert decision_label("equivalent", delta_estimated=True, ties=4) == (
         "equivalent (δ estimated from these runs; exploratory) — tied on every seed (Δ = 0 each time)")
+
+
+def timed_blind_train(data: Any, *, recipe: Any, seed: int, **kw: Any) -> dict[str, Any]:
+    """Ignores the recipe, but returns wall-clock numbers, which differ from run to run (QA35 review #2)."""
+    import time
+
+    t0 = time.perf_counter()
+    acc = 0.5 + 0.05 * (seed % 3)
+    spent = time.perf_counter() - t0 + 1e-9 * (len(json.dumps(recipe)) + seed)  # never equal across arms
+    return {"test": {"accuracy": acc, "eval_seconds": spent, "latency_ms": 1000 * spent, "wall_time": spent,
+                     "samples_per_s": 1 / spent}, "best_epoch": 2}
+
+
+def test_a_recipe_ignoring_trainer_that_reports_timings_still_trained_like_the_baseline(
+        data: Path, tmp_path: Path) -> None:
+    """Timings differ on every run whatever the recipe: they are no evidence that the arm trained differently."""
+    s = _run(data, tmp_path / "t", timed_blind_train)
+    arm = _arm(s)
+    assert arm["primary"]["wins_ties_losses"] == [0, 4, 0]
+    assert "trained like the baseline" in arm["decision_label"], arm["decision_label"]
+    assert any("vflip" in w and "may ignore what the arm changes" in w for w in s["warnings"]), s["warnings"]
+    assert not any("trained differently" in w for w in s["warnings"]), s["warnings"]
+    md = (tmp_path / "t" / "report.md").read_text()
+    assert "may ignore what the arm changes" in md and "trained differently" not in md
+
+
+def test_differing_results_skips_timing_like_keys_only() -> None:
+    from mmdata.ablate.report import differing_results, timing_like
+
+    b = {"arm": "b", "seed": 0, "test_accuracy": 0.5, "test_eval_seconds": 1.0, "test_latency_ms": 3.0,
+         "test_time": 2.0, "test_wall": 1.0, "test_throughput": 9.0, "test_samples_per_s": 4.0, "test_nll": 0.7,
+         "test_runtime": 1.0, "test_elapsed_s": 2.0}
+    a = {k: (v + 1 if isinstance(v, float) and k != "test_accuracy" else v) for k, v in b.items()} | {"arm": "x"}
+    assert differing_results([b, a], "b", "x", [0]) == ["test_nll"]
+    for k in ("test_nll", "test_accuracy", "test_loss", "test_macro_f1", "test_ece", "best_epoch", "correct_on_test",
+              "test_mae", "test_sensitivity", "missing_audio_accuracy", "test_mse"):
+        assert not timing_like(k), k
