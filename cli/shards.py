@@ -259,8 +259,9 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     from mmdata.shards.inspect import duration_text, inspect as run
 
     rep = run(path)
+    dtypes = _npy_dtypes(path)  # each .npy field's dtypes, counted at shard time (QA35 review media #2)
     if json_:
-        print_json({**_card_identity(path), **rep})
+        print_json({**_card_identity(path), **rep, **({"npy_dtypes": dtypes} if dtypes else {})})
         _inspect_warnings(rep)
         return
     dur = rep["audio_duration"]
@@ -320,8 +321,27 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         t.add_row("audio", str(aud["count"]), f"sample rates {show(aud['sample_rates'])}; channels {show(aud['channels'])}")
     if rep["text"]["count"]:
         t.add_row("text", str(rep["text"]["count"]), f"{rep['text']['empty']} empty")
+    for f, counts in dtypes.items():  # a mix of dtypes is also a card warning (collate refuses such a batch)
+        t.add_row(escape(card_text(f)), str(sum(counts.values())),
+                  f".npy dtypes {escape(card_text(show(counts)))}" + (" [yellow](mixed)[/]" if len(counts) > 1 else ""))
     console.print(t)
     _inspect_warnings(rep)
+
+
+def _npy_dtypes(path: str) -> dict[str, dict[str, int]]:
+    """The card's ``.npy`` dtypes per field (``modalities[field]["dtypes"]``, written by shard since 2026-12-07),
+    {} where it has none."""
+    from mmdata.errors import MMDataError
+    from mmdata.shards.index import load_card
+
+    try:
+        card = load_card(path, shard_lists=False)
+    except (MMDataError, OSError, ValueError):
+        return {}
+    mods = card.get("modalities") if isinstance(card, dict) else None
+    return {f: {str(d): n for d, n in m["dtypes"].items() if isinstance(n, int)}
+            for f, m in (mods if isinstance(mods, dict) else {}).items()
+            if isinstance(m, dict) and isinstance(m.get("dtypes"), dict)}
 
 
 def _inspect_warnings(rep: dict) -> None:
@@ -352,7 +372,7 @@ def verify(
 ) -> None:
     """Check every shard (sha256, member count, tar headers) against shards.parquet, index.parquet and the card
     (shard lists, fingerprint, label names, counts, source keys; the card's other entries, license included,
-    against the digests the job recorded). --deep also compares decoded image sizes and audio lengths with the index. WebDataset shards without an index (a .tar, a pattern,
+    against the digests the job recorded). --deep also compares decoded image sizes and audio lengths with the index, and warns (exit 0) per field of .npy arrays holding NaN / inf. WebDataset shards without an index (a .tar, a pattern,
     a folder of tars) are read through as open_dataset reads them: tar structure, keys, members (--deep: decoded),
     keys in two shards. Exit status: 0 no problem; 1 problems found (each named:
     shard, and the sample key and member where known; the JSON problems carry them as key / member; the card's
@@ -379,6 +399,8 @@ def verify(
             console.print(_problem_line(p), highlight=False)
     if rep.get("unprotected_card"):  # an older card: what verify could not check (stderr; --json has it too)
         note(f"[yellow]note:[/] {escape(rep['unprotected_card'])}")
+    for w in rep.get("warnings") or ():  # --deep: .npy arrays holding NaN / inf, per field (no problem: exit 0)
+        note(f"[yellow]warning:[/] {escape(one_line_path(w))}")
     if not rep["ok"]:
         raise typer.Exit(1)
 

@@ -634,8 +634,9 @@ def non_finite_reason(count: int, total: int, first: int) -> str:
     return f"{NON_FINITE_AUDIO} ({count} of {total} samples, the first at frame {first})"
 
 
-#: why a float ``.npy`` array holding NaN / inf is left out by ``--check decode`` and named by ``verify --deep`` (QA35
-#: robotics #3: an IMU window with one NaN from a driver glitch poisons a loss, as NaN audio does)
+#: how a float ``.npy`` array holding NaN / inf is described (QA35 robotics #3: an IMU window with one NaN from a
+#: driver glitch poisons a loss). ``--check decode`` and ``verify --deep`` keep such arrays and warn per field
+#: (``mediainfo.non_finite_npy_warning``): a depth map marks missing pixels with NaN on purpose (review media #3)
 NON_FINITE_ARRAY = "array holds NaN or infinite values"
 
 

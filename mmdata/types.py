@@ -538,40 +538,89 @@ def _as_tensor(x: Any) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
-def _common_dtype(tensors: list[torch.Tensor | None], keys: Sequence[str] = (), name: str = "") -> list[torch.Tensor | None]:
+def _common_dtype(tensors: list[torch.Tensor | None], keys: Sequence[str] = (), name: str = "",
+                  dtype: torch.dtype | None = None) -> list[torch.Tensor | None]:
     """A field's tensors in the one dtype that holds all their values (bool < uint8 < int32), as numpy / torch
-    promote; the same tensors when they agree.
+    promote; the same tensors when they agree. ``dtype`` (the field's dtype over the whole dataset,
+    :func:`field_dtypes`): every tensor in it, whatever the batch holds.
 
-    A mix involving floats (float32 and float64 ``.npy`` files, or int16 and float32 ones) is refused naming the
-    samples per dtype (``keys``, the field ``name``): promoting it made the batch's dtype depend on which samples
-    share the batch — float32 for a while, then float64, and a float32 model crashed mid-epoch (QA35 robotics #6).
-    A field whose files are all float64 stays float64 (timestamps keep their precision).
+    Without ``dtype``, a mix involving floats (float32 and float64 ``.npy`` files, int16 and float32 ones, a 16-bit
+    and a float TIFF) is refused naming the samples per dtype (``keys``, the field ``name``) and the fix for the
+    field's kind (an image file's mode / units, a ``.npy``'s ``np.save``): promoting it made the batch's dtype depend
+    on which samples share the batch — float32 for a while, then float64, and a float32 model crashed mid-epoch
+    (QA35 robotics #6, review media #5). A field whose files are all float64 stays float64 (timestamps keep their
+    precision).
 
     Example:
         >>> _common_dtype([torch.zeros(1, dtype=torch.uint8), torch.zeros(1, dtype=torch.int32)])[0].dtype
         torch.int32
+        >>> _common_dtype([torch.zeros(1)], dtype=torch.float64)[0].dtype
+        torch.float64
         >>> _common_dtype([torch.zeros(1), torch.zeros(1, dtype=torch.float64)], ["a", "b"], "imu")
         Traceback (most recent call last):
         ...
         ValueError: cannot collate 'imu': its arrays' dtypes differ (float32: 'a'; float64: 'b'); ...
     """
+    if dtype is not None:
+        return [t.to(dtype) if t is not None and t.dtype != dtype else t for t in tensors]
     dtypes = {t.dtype for t in tensors if t is not None}
     if len(dtypes) < 2:
         return tensors
-    if any(d.is_floating_point or d.is_complex for d in dtypes):
-        groups: dict[str, list[str]] = {}
-        for t, k in zip(tensors, keys):
-            if t is not None:
-                groups.setdefault(str(t.dtype).removeprefix("torch."), []).append(k)
-        shown = "; ".join(f"{d}: {', '.join(map(repr, ks[:3]))}{' ...' * (len(ks) > 3)}" for d, ks in sorted(groups.items()))
-        raise ValueError(f"cannot collate {name!r}: its arrays' dtypes differ ({shown}); a batch's dtype would depend "
-                         f"on which samples share it (float32 in one batch, float64 in the next): save every "
-                         f"{name!r} file in one dtype (np.save(path, x.astype(np.float32))) and shard again, or cast "
-                         f"it per sample before collate (s.with_fields(**{{{name!r}: s[{name!r}].astype('float32')}}))")
     common = next(iter(dtypes))
     for d in dtypes:
         common = torch.promote_types(common, d)
+    if any(d.is_floating_point or d.is_complex for d in dtypes):
+        raise ValueError(_dtype_mix_message(tensors, keys, name, common))
     return [t.to(common) if t is not None else None for t in tensors]
+
+
+def _dtype_mix_message(tensors: list[torch.Tensor | None], keys: Sequence[str], name: str, common: torch.dtype) -> str:
+    """Why collate refuses field ``name``'s mix of dtypes: the samples per dtype, and the fix for the field's kind."""
+    from mmdata.codecs import IMAGE_EXTS
+
+    groups: dict[str, list[str]] = {}
+    for t, k in zip(tensors, keys):
+        if t is not None:
+            groups.setdefault(str(t.dtype).removeprefix("torch."), []).append(k)
+    shown = "; ".join(f"{d}: {', '.join(map(repr, ks[:3]))}{' ...' * (len(ks) > 3)}" for d, ks in sorted(groups.items()))
+    names = sorted(groups)
+    to = str(common).removeprefix("torch.")
+    head = (f"cannot collate {name!r}: its arrays' dtypes differ ({shown}); a batch's dtype would depend on which "
+            f"samples share it ({' in one batch, '.join(names)} in another): ")
+    keep = (f"; or pass the dataset's dtype of the field (collate(..., dtypes=mmdata.types.field_dtypes(ds.card)), "
+            f"{to} here), or leave the field out (mmdata.loader(..., modalities=[...]))")
+    if name.rsplit(".", 1)[-1].lower() in IMAGE_EXTS:  # an image file's values: a torch tensor of its mode
+        return (head + f"the {name!r} files are images of different modes (an 8- / 16-bit integer image decodes to "
+                f"uint8 / int32, a float one to float32): convert them to one mode and the same units (16-bit "
+                f"millimetres, or float metres) and shard again, or cast the field per sample before collate "
+                f"(s.with_fields(**{{{name!r}: s[{name!r}].to(torch.{to})}})){keep}")
+    return (head + f"save every {name!r} file in one dtype (np.save(path, x.astype(np.{to}))) and shard again, or cast "
+            f"it per sample before collate (s.with_fields(**{{{name!r}: np.asarray(s[{name!r}]).astype('{to}')}})){keep}")
+
+
+def field_dtypes(card: Mapping[str, Any] | None, modalities: Sequence[str] | None = None) -> dict[str, torch.dtype]:
+    """The dtype each ``.npy`` field whose files mix dtypes is batched in: the one that holds all of them (numpy's
+    promotion over the card's ``modalities[field]["dtypes"]``, which shard records per field), for
+    :func:`collate`'s ``dtypes``. Every batch of the field then has that dtype, whichever samples it holds — a
+    batch holding only the float64 file of a float32 field is float64 like the others (QA35 robotics #6, review
+    media #2); without it collate refuses a batch mixing them. Fields of one dtype (and cards written before
+    2026-12-07, which record none) are left out: their batches have that dtype anyway.
+
+    Example:
+        >>> field_dtypes({"modalities": {"imu": {"dtypes": {"float32": 11, "float64": 1}}, "depth": {"dtypes": {"<f4": 3}}}})
+        {'imu': torch.float64}
+    """
+    out: dict[str, torch.dtype] = {}
+    for f, entry in ((card or {}).get("modalities") or {}).items():
+        got = entry.get("dtypes") if isinstance(entry, Mapping) else None
+        if modalities is not None and f not in modalities or not isinstance(got, Mapping) or len(got) < 2:
+            continue
+        try:
+            common = np.result_type(*(np.dtype(d) for d in got))
+            out[f] = torch.from_numpy(np.zeros(0, common.newbyteorder("="))).dtype
+        except (TypeError, ValueError):  # a dtype torch cannot hold (strings, dates): nothing to batch
+            continue
+    return out
 
 
 def _tensorable(x: Any) -> bool:
@@ -769,7 +818,8 @@ def as_tokenizer(tokenizer: Any) -> Any:
     return UserTokenizer(tokenizer)
 
 
-def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[str] = ()) -> Batch:
+def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[str] = (),
+            dtypes: Mapping[str, torch.dtype] | None = None) -> Batch:
     """Collate samples into a :class:`Batch` with padding, lengths and presence masks.
 
     Args:
@@ -781,6 +831,8 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
         fields: fields every batch carries even when none of its samples has them (:func:`mmdata.loader`
             passes the dataset's): their presence mask is all False, ``label`` is all -1 and ``text``
             all empty (with its tokens); other absent fields have no tensor (there is no shape to pad to).
+        dtypes: field -> the dtype every batch of it has (:func:`field_dtypes` of the dataset's card: a ``.npy``
+            field whose files mix float32 and float64 is float64 in every batch, whichever samples it holds).
 
     Raises:
         ValueError: audio sample rates or image / audio channel counts differ within the batch, or shapes
@@ -790,6 +842,10 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             A label that is not one integer within int64 (the message names its sample): ``2.5`` or a float
             tensor ``2.7`` is refused, never truncated; ``2.0``, a numpy integer and a 0-d integer tensor are
             class ids; a bool is refused (a flag, not a class id: ``int(flag)`` where it is meant as one).
+            A field whose arrays' dtypes differ within the batch where one is a float (float32 and float64, int16
+            and float32 ``.npy`` files, a 16-bit and a float TIFF) unless ``dtypes`` gives the field's dtype: the
+            message names the samples per dtype and the fix for the field's kind. Integer mixes are promoted (an
+            8- and a 16-bit PNG: int32).
         TypeError: an item is not a :class:`Sample` (the message names its position and type).
 
     Example:
@@ -806,6 +862,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
         raise TypeError("collate() expects a list of mmdata.Sample, got one Sample (collate([sample]) batches one)")
     if not samples:
         raise ValueError("collate() got no samples")
+    padded_widths: dict[int, int] = {}  # row -> the width of a clip pad_trim padded, as stacked
     for i, s in enumerate(samples):  # here, not as "'int' object has no attribute 'key'" further down
         if not isinstance(s, Sample):
             raise TypeError(f"collate() expects a list of mmdata.Sample; item {i} has type {type(s).__name__}: "
@@ -863,6 +920,8 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             for i, s in enumerate(samples):  # a clip pad_trim padded: its real frames (mmdata.augment.audio.AUDIO_VALID)
                 v = s.meta.get("audio_valid") if vals[i] is not None else None
                 if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < int(batch.lengths["audio"][i]):
+                    # and its padded width, which the batched ops' tidy keeps after a drop (AUDIO_WIDTH)
+                    padded_widths[i] = int(batch.lengths["audio"][i])
                     batch.lengths["audio"][i] = v
         elif name == "image":
             tensors = [_as_tensor(v) if v is not None else None for v in vals]
@@ -874,7 +933,8 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             # cannot hold (a .npy of strings or dates)
             if any(v is not None for v in vals) and all(v is None or _tensorable(v) for v in vals):
                 tensors = [_as_tensor(v) if v is not None else None for v in vals]
-                tensors = _common_dtype(tensors, keys, name)  # an 8-bit and a 16-bit depth.png, a bool and an L mask
+                # an 8-bit and a 16-bit depth.png, a bool and an L mask; the dataset's dtype of a mixed .npy field
+                tensors = _common_dtype(tensors, keys, name, (dtypes or {}).get(name))
                 data, shapes = pad_stack(tensors, keys, name)
                 batch.data[name] = data
                 if len({tuple(s.tolist()) for s, p in zip(shapes, present) if p}) > 1:
@@ -889,9 +949,19 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
     # per-sample provenance (e.g. applied augmentation params) stays a list aligned with keys
     if any(s.meta for s in samples):
         batch.meta["samples"] = [dict(s.meta) for s in samples]
+        full = int(batch.data["audio"].shape[-1]) if padded_widths else 0
+        for i, w in padded_widths.items():  # each padded clip's own width (review media #1: pad_trim trim: false)
+            batch.meta["samples"][i][AUDIO_WIDTH] = [w, full]
     assert all(len(p) == n for p in batch.present.values())
     return batch
 
+
+#: the per-row meta key (``batch.meta["samples"][i]``) in which collate records the width of a clip ``pad_trim``
+#: padded (``audio_valid`` set): ``[its own tensor's width, the batch's width then]`` (read only while the batch's
+#: audio keeps that width: a batched op that re-pads it makes the record stale), not the batch's — with ``pad_trim(trim: false)`` a longer
+#: clip makes the batch wider, and after ``modality_dropout`` drops that clip's audio the batched ops' ``tidy``
+#: trims the audio to the widest padded row still present, as collate of the same rows does (QA35 review media #1)
+AUDIO_WIDTH = "audio_width"
 
 #: the modalities every batch of :func:`mmdata.loader` (and of a dataset's ``collate_fn``) has a presence mask for,
 #: all False where the dataset lacks one: model code indexes ``batch.present["audio"]`` on any dataset (QA33

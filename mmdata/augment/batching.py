@@ -94,17 +94,28 @@ def retokenize(batch: Batch, texts: list[str]) -> Batch:
 def _audio_widths(batch: Batch, shapes: torch.Tensor) -> torch.Tensor:
     """Each audio row's (channels, width) as collate stacked it: its real frames (``lengths["audio"]``), except
     a clip ``pad_trim`` padded (``audio_valid`` in the row's ``meta["samples"]``), whose per-sample tensor is
-    its whole padded width: the batch's width, which every such row has when the ``pad_trim`` also trims (its
-    default: no clip is wider). Collate pads the rows to the widest tensor, not to the longest real clip, so a
-    batch holding a padded clip keeps the padded width after a drop, as the per-sample kernel's rows give it
-    (QA round 35 repro #1: ``pad_trim(pad: true)`` + ``modality_dropout`` on ``augment_on="device"``)."""
+    its whole padded width: the width collate recorded for the row (:data:`mmdata.types.AUDIO_WIDTH`; the
+    batch's width for a batch collated without it). Collate pads the rows to the widest tensor, not to the longest
+    real clip, so a batch holding a padded clip keeps the padded width after a drop, as the per-sample kernel's
+    rows give it (QA round 35 repro #1: ``pad_trim(pad: true)`` + ``modality_dropout`` on
+    ``augment_on="device"``) — and with ``pad_trim(trim: false)``, where a longer clip made the batch wider, the
+    padded row's own width, not that clip's (review media #1)."""
     from mmdata.augment.audio import _batch_valid
+    from mmdata.types import AUDIO_WIDTH
 
-    padded = [v is not None for v in _batch_valid(batch)]
-    if not any(padded):
+    valid = _batch_valid(batch)
+    if all(v is None for v in valid):
         return shapes
+    full = int(batch["audio"].shape[-1])
+    metas = batch.meta.get("samples") or []
     out = shapes.clone()
-    out[torch.tensor(padded, dtype=torch.bool), -1] = int(batch["audio"].shape[-1])
+    for i, v in enumerate(valid):
+        if v is None:
+            continue
+        rec = metas[i].get(AUDIO_WIDTH) if i < len(metas) and isinstance(metas[i], dict) else None
+        ok = (isinstance(rec, (list, tuple)) and len(rec) == 2 and all(type(x) is int for x in rec)
+              and rec[1] == full and v <= rec[0] <= full)  # stale once a batched op re-padded the audio
+        out[i, -1] = rec[0] if ok else full
     return out
 
 

@@ -112,11 +112,12 @@ def _warm_meta(recipe: Recipe) -> None:
             pass
 
 
-def _collate_with(samples: list[Sample], fields: Sequence[str], tokenizer: Any) -> Batch:
+def _collate_with(samples: list[Sample], fields: Sequence[str], tokenizer: Any, dtypes: Any = None) -> Batch:
     """The loader's collate: the dataset's ``fields`` kept, texts encoded with ``tokenizer`` (the loader's
     ``tokenizer=``), which the batch does not carry out of the worker (a Hugging Face tokenizer would be
-    pickled with every batch): the main process puts it back in ``batch.meta["tokenizer"]``."""
-    batch = collate(samples, tokenizer=tokenizer, fields=fields)
+    pickled with every batch): the main process puts it back in ``batch.meta["tokenizer"]``; ``dtypes``: the
+    one dtype of each ``.npy`` field whose files mix dtypes (:func:`mmdata.types.field_dtypes` of the card)."""
+    batch = collate(samples, tokenizer=tokenizer, fields=fields, dtypes=dtypes)
     batch.meta.pop(TOKENIZER, None)
     return batch
 
@@ -513,8 +514,10 @@ class Loader:
         fields = idx.dataset_fields(self.source.card, modalities)
         # and image / audio / text masks where the dataset lacks them (of those modalities= keeps): see _finish
         self._masks = tuple(m for m in MASKED_MODALITIES if modalities is None or m in modalities)
-        self._collate = functools.partial(_collate_with, fields=fields,
-                                          tokenizer=self.tokenizer)
+        from mmdata.types import field_dtypes
+
+        self._collate = functools.partial(_collate_with, fields=fields, tokenizer=self.tokenizer,
+                                          dtypes=field_dtypes(self.source.card, modalities) or None)
         if self._bucketing is not None:
             if "audio" not in fields:
                 raise MMDataError(f"max_duration={max_duration!r}: {path} (split {split!r}) has no audio to measure "

@@ -706,9 +706,26 @@ def check_json(data: bytes) -> None:
         raise CorruptMedia(f"not valid JSON ({exc})") from None
 
 
-def check_npy(data: bytes, decode: bool = False) -> None:
-    """Raise :class:`CorruptMedia` unless ``data`` is a ``.npy`` array readable without pickle, whole; with
-    ``decode`` (``--check decode``) also when it holds NaN or infinite floats (:func:`decode_check`)."""
+class NpyFacts(NamedTuple):
+    """What :func:`check_npy` finds in one ``.npy`` member: ``dtype`` (its header's dtype, as ``str(dtype)``:
+    ``"float32"``, ``">f8"`` for a big-endian one) and, when decoded (``--check decode``), ``non_finite``: (how many
+    values are NaN or infinite, how many values it holds, the index of the first) or None."""
+
+    dtype: str
+    non_finite: tuple[int, int, tuple[int, ...]] | None = None
+
+
+def check_npy(data: bytes, decode: bool = False) -> NpyFacts:
+    """Raise :class:`CorruptMedia` unless ``data`` is a ``.npy`` array readable without pickle, whole; its
+    :class:`NpyFacts` (the dtype, read from the header; with ``decode`` (``--check decode``) the array is also
+    decoded in full and its NaN / infinite values counted — counted, not refused: a depth map marks missing pixels
+    with NaN on purpose, so the shard keeps such an array and warns of it per field, QA35 review media #3).
+
+    Example:
+        >>> import numpy as np; buf = io.BytesIO(); np.save(buf, np.array([[0.0, np.nan]], np.float32))
+        >>> check_npy(buf.getvalue()).dtype, check_npy(buf.getvalue(), decode=True).non_finite
+        ('float32', (1, 2, (0, 1)))
+    """
     import numpy as np
 
     fmt = np.lib.format
@@ -724,8 +741,39 @@ def check_npy(data: bytes, decode: bool = False) -> None:
     if len(data) - f.tell() != need:
         raise CorruptMedia(f"truncated .npy: shape {shape} of {dtype} needs {need} bytes, the file holds "
                            f"{len(data) - f.tell()}")
-    if decode:
-        decode_check("npy", data)
+    found = npy_non_finite(data) if decode else None
+    return NpyFacts(str(dtype), found)
+
+
+def npy_non_finite(data: bytes) -> tuple[int, int, tuple[int, ...]] | None:
+    """Decode a ``.npy`` member in full: (how many values are NaN or infinite, how many it holds, the index of the
+    first) for a float array holding any, else None; raise :class:`CorruptMedia` when it does not decode."""
+    from mmdata.codecs import DecodeError, decode_npy, non_finite_array
+
+    try:
+        arr = decode_npy(data)
+    except (DecodeError, ValueError, OSError) as exc:
+        raise CorruptMedia(f"not a .npy array ({_describe(exc)})") from None
+    found = non_finite_array(arr)
+    return None if found is None else (found[0], int(arr.size), found[1])
+
+
+def non_finite_npy_warning(field: str, arrays: int, of: int, member: str, first: tuple[int, int, tuple[int, ...]],
+                           where: str = "the shard keeps") -> str:
+    """The warning for the float ``.npy`` arrays of ``field`` holding NaN or infinite values: ``arrays`` of ``of``,
+    the first ``member`` (``first``: :func:`npy_non_finite`'s). Such arrays are kept (a depth map marks missing
+    pixels with NaN; an IMU window from a driver glitch holds one too): said once per field, not refused.
+
+    Example:
+        >>> non_finite_npy_warning("depth", 4, 4, "s0.depth.npy", (1, 64, (0, 0)))[:95]
+        "field 'depth': 4 of 4 arrays hold NaN or infinite values (e.g. 's0.depth.npy': 1 of 64 values, "
+    """
+    from mmdata.checks import plural
+
+    return (f"field {field!r}: {arrays} of {plural(of, 'array')} hold{'s' if arrays == 1 else ''} NaN or infinite "
+            f"values (e.g. {member!r}: {first[0]} of {first[1]} values, the first at index {list(first[2])}); "
+            f"{where} them as they are (a depth map may mark missing pixels with NaN on purpose): mask them "
+            f"(torch.isfinite / torch.nan_to_num) before a loss, or fix the files if they are a sensor glitch")
 
 
 # ---- 16-bit images holding few significant bits, float / signed images, several frames ----------------------
@@ -1116,28 +1164,17 @@ def is_deep_warning(text: str) -> bool:
 def decode_check(kind: str, data: bytes) -> None:
     """Decode an image or audio file, or a ``.npy`` array (``kind`` ``"npy"``), in full (``check="decode"``);
     raise :class:`CorruptMedia` on failure (audio also when it holds NaN or infinite samples, which the reader
-    refuses too; a float array when it holds NaN or infinite values — an IMU window from a driver glitch —,
-    named with the index of the first: QA35 robotics #3. The reader reads such an array as it is: a depth map may
-    mark invalid pixels with NaN on purpose, so only the opt-in decode check leaves it out).
+    refuses too). A float array holding NaN or infinite values decodes: it is kept, and the shard counts such
+    arrays per field and warns (:func:`check_npy`, :func:`non_finite_npy_warning`) — a depth map marks missing
+    pixels with NaN on purpose (QA35 robotics #3, review media #3: leaving them out dropped every such depth map).
 
     Example:
         >>> buf = io.BytesIO(); __import__("numpy").save(buf, __import__("numpy").array([0.0, float("nan")]))
-        >>> try:
-        ...     decode_check("npy", buf.getvalue())
-        ... except CorruptMedia as exc:
-        ...     print(exc)
-        array holds NaN or infinite values (1 of 2 values, the first at index [1])
+        >>> decode_check("npy", buf.getvalue()) is None
+        True
     """
     if kind == "npy":
-        from mmdata.codecs import DecodeError, decode_npy, non_finite_array, non_finite_array_reason
-
-        try:
-            arr = decode_npy(data)
-        except (DecodeError, ValueError, OSError) as exc:
-            raise CorruptMedia(f"not a .npy array ({_describe(exc)})") from None
-        found = non_finite_array(arr)
-        if found is not None:
-            raise CorruptMedia(non_finite_array_reason(found[0], int(arr.size), found[1]))
+        npy_non_finite(data)  # NaN / inf are counted by check_npy's caller, not refused (QA35 review media #3)
         return
     if kind == "image":
         from PIL import Image

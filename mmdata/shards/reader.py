@@ -1224,10 +1224,13 @@ def _bare_sources(path: Any, splits: tuple[str, ...], storage_options: dict[str,
     return tars, False
 
 
-def _collate_masked(samples: Sequence[Sample], fields: Sequence[str], masks: Sequence[str]) -> Any:
+def _collate_masked(samples: Sequence[Sample], fields: Sequence[str], masks: Sequence[str],
+                    dtypes: Any = None) -> Any:
     """A dataset's ``collate_fn`` (module level: DataLoader workers pickle it): :func:`mmdata.collate` with its
-    fields, and the ``masks`` of the standard modalities (:func:`mmdata.types.with_masks`), as mmdata.loader's."""
-    return with_masks(collate(samples, fields=fields), masks)
+    fields, the one dtype of each ``.npy`` field whose files mix dtypes (``dtypes``:
+    :func:`mmdata.types.field_dtypes` of the card), and the ``masks`` of the standard modalities
+    (:func:`mmdata.types.with_masks`), as mmdata.loader's."""
+    return with_masks(collate(samples, fields=fields, dtypes=dtypes), masks)
 
 
 def _refuse_folder_list(path: Sequence[Any], splits: tuple[str, ...]) -> None:
@@ -2086,8 +2089,11 @@ class ResumableEpochs:
         """
         import functools
 
+        from mmdata.types import field_dtypes
+
         masks = tuple(m for m in MASKED_MODALITIES if self.modalities is None or m in self.modalities)
-        return functools.partial(_collate_masked, fields=idx.dataset_fields(self.card, self.modalities), masks=masks)
+        return functools.partial(_collate_masked, fields=idx.dataset_fields(self.card, self.modalities), masks=masks,
+                                 dtypes=field_dtypes(self.card, self.modalities) or None)
 
     def samples_per_reader(self, readers: int, epoch: int | None = None) -> list[int] | None:
         raise NotImplementedError

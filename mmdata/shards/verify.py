@@ -213,7 +213,8 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                      storage_options: dict[str, Any] | None = None,
                      sizes: dict[str, tuple[Any, Any]] | None = None,
                      crcs: dict[str, int] | None = None,
-                     seconds: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                     seconds: dict[str, Any] | None = None,
+                     non_finite: dict[str, list[Any]] | None = None) -> list[dict[str, Any]]:
     """Decode every member of one shard; one problem per member that does not decode, per label member
     whose value is not the ``label`` the index gives its key (``labels``: key -> label; None when the
     index has no label column), and per image whose decoded height and width are not the index's
@@ -222,11 +223,13 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
     member name -> the CRC-32 the index records for it (``member_crc32``): a member whose bytes have
     another is named, with its sample key. ``seconds``: key -> the index's ``audio_seconds``; an audio
     member whose decoded length differs from it by more than a frame (plus the index's rounding to the
-    microsecond) is named (inspect's audio totals and ``max_duration`` read that column). A float ``.npy``
-    member holding NaN or infinite values is named with the index of the first (QA35 robotics #3)."""
+    microsecond) is named (inspect's audio totals and ``max_duration`` read that column). ``non_finite``: field ->
+    [``.npy`` arrays holding NaN or infinite values, arrays decoded, (the first such member, (values, of, index))],
+    filled in: no problem (a depth map marks missing pixels with NaN on purpose), verify warns per field (QA35
+    robotics #3, review media #3)."""
     import zlib
 
-    from mmdata.codecs import DecodeError, decode_member, non_finite_array, non_finite_array_reason
+    from mmdata.codecs import DecodeError, decode_member, non_finite_array
 
     problems: list[dict[str, Any]] = []
     for key, members, problem in iter_samples(str(path), max_member_bytes=1 << 62, storage_options=storage_options):
@@ -250,13 +253,15 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                 problems.append({"shard": shard, "problem": "member does not decode", "expected": f"{key}.{ext}",
                                  "found": f"not decodable: {_reason(exc)}", "key": key, "member": f"{key}.{ext}"})
                 continue
-            if ext.lower().endswith("npy") and (bad := non_finite_array(value)) is not None:
-                # QA35 robotics #3: as `shard --check decode` leaves such an array out (an IMU window with a NaN)
-                problems.append({"shard": shard, "problem": f"member {key}.{ext} of key {key!r} holds NaN or "
-                                 f"infinite values (mmdata shard --check decode leaves such an array out)",
-                                 "expected": "finite values",
-                                 "found": non_finite_array_reason(bad[0], int(value.size), bad[1]),
-                                 "key": key, "member": f"{key}.{ext}"})
+            if non_finite is not None and ext.lower().endswith("npy"):
+                # QA35 robotics #3, review media #3: counted per field for a warning, not a problem (a depth map
+                # marks missing pixels with NaN on purpose)
+                acc = non_finite.setdefault(field, [0, 0, None])
+                acc[1] += 1
+                if (bad := non_finite_array(value)) is not None:
+                    acc[0] += 1
+                    if acc[2] is None:
+                        acc[2] = (f"{key}.{ext}", (bad[0], int(value.size), bad[1]))
             if field == "label" and labels is not None and key in labels and labels[key] != value:
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} a label other than "
                                  f"its member {key}.{ext} holds", "expected": f"{value} ({key}.{ext})",
@@ -900,7 +905,9 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
 
     Returns:
         ``{"ok": bool, "checked": n, "problems": [{"shard", "problem", "expected", "found", "key",
-        "member"}]}`` (``checked``: the distinct shards of ``shards.parquet``; ``key`` / ``member``: the
+        "member"}]}``, with ``deep`` also ``"warnings"`` when float ``.npy`` arrays hold NaN or infinite values: one
+        line per field (how many arrays of how many, the first member and index) — no problem, a depth map marks
+        missing pixels with NaN on purpose (QA35 review media #3) (``checked``: the distinct shards of ``shards.parquet``; ``key`` / ``member``: the
         sample key and member name a problem is about, None when it is about no one sample); problems
         are a ``shards.parquet`` that is missing or unreadable (nothing else is checked then), missing shards,
         folders, FIFOs or devices in their place (``not a file``: never opened), links to a file outside
@@ -977,6 +984,7 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         problems.extend(_hub_card_problems(root, card))
     crcs = _member_crcs(rows) if deep else None
     checked: dict[str, None] = {}
+    non_finite: dict[str, list[Any]] = {}  # field -> .npy arrays with NaN / inf, arrays, the first (--deep)
     headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]] = {}
     for shard, sha, members, size in zip(table["shard"], table["sha256"], table["members"], table["bytes"]):
         if shard in checked:
@@ -1019,7 +1027,7 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         if not damage and isinstance(rows, dict):
             headers[shard] = p if walked is None else walked  # a local file is compared with the index later
         if deep and not damage:
-            problems.extend(_decode_problems(p, shard, labels, storage_options, sizes, crcs, seconds))
+            problems.extend(_decode_problems(p, shard, labels, storage_options, sizes, crcs, seconds, non_finite))
     on_disk = _tars_on_disk(root) if store is None else iter(store.files)
     for extra in sorted(f for f in on_disk if f.endswith(".tar")):
         if extra not in checked:
@@ -1027,6 +1035,12 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     problems.extend(_index_problems(root, card, table, rows, headers, storage_options))
     problems.extend(oversized_members(rows))
     rep = _report(len(checked), problems)
+    if any(acc[0] for acc in non_finite.values()):  # warnings, not problems: verify passes
+        from mmdata.shards.mediainfo import non_finite_npy_warning
+
+        rep["warnings"] = [redact_text(non_finite_npy_warning(f, acc[0], acc[1], acc[2][0], acc[2][1],
+                                                              where="the dataset holds"))
+                           for f, acc in sorted(non_finite.items()) if acc[0]]
     if digested is None:  # an older card: its entries could only be checked against the index
         rep["unprotected_card"] = unprotected_note(card)
     return rep

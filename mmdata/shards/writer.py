@@ -1919,7 +1919,8 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             "inputs": _inputs_digest(all_paths, all_meta, local=not task.get("source")), "rows": idx.index_table(cols),
             **({"sixteen_bit": deep} if deep else {}), **({"metadata": identifying} if identifying else {}),
             **({"content": sums} if sums is not None else {}),
-            **({"texts_kept": task["texts_kept"]} if task.get("texts_kept") else {})}
+            **({"texts_kept": task["texts_kept"]} if task.get("texts_kept") else {}),
+            **({"npy": task["npy"]} if task.get("npy") else {})}
 
 
 def _identifying(names: list[str], datas: list[Any], acc: dict[str, list[Any]] | None,
@@ -2066,6 +2067,9 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
                     facts = _check_other(kind, datas[i], decode, task, rec, i)
                 except (CorruptMedia, UnicodeDecodeError) as exc:
                     bad = _bad(bad, i, exc, values, paths, meta, task)
+                    continue
+                if kind == "n":  # a .npy: its dtype (and NaN / inf when decoded) counted per field
+                    _note_npy(task, fields[i], rec, i, facts)
                     continue
                 if facts is not None and fields[i] != "image":  # a map beside the image: inspect compares sizes
                     named = (named or []) + [{"field": fields[i], "height": facts[0], "width": facts[1]}]
@@ -2561,11 +2565,11 @@ def texts_kept_warning(kept: Sequence[Mapping[str, str]]) -> str | None:
 def _check_other(kind: str, data: bytes, decode: bool, task: dict[str, Any] | None = None,
                  rec: tuple[Any, ...] | None = None, i: int = 0) -> tuple[Any, ...] | None:
     """Check a member other than the sample's image, audio and text (member ``i`` of ``rec``, a record of
-    ``task``); an image's (height, width, mode, channels), else None."""
+    ``task``); an image's (height, width, mode, channels), a ``.npy``'s :class:`~mediainfo.NpyFacts`, else None."""
     if kind == "j":
         check_json(data)
     elif kind == "n":
-        check_npy(data, decode)
+        return check_npy(data, decode)
     elif kind == "t":
         if is_lfs_pointer(data):
             raise CorruptMedia(LFS_POINTER)
@@ -2577,6 +2581,58 @@ def _check_other(kind: str, data: bytes, decode: bool, task: dict[str, Any] | No
             decode_check("image" if kind == "i" else "audio", data)
         return facts if kind == "i" else None
     return None
+
+
+def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, facts: Any) -> None:
+    """Count a ``.npy`` member's dtype (and, decoded, whether it holds NaN / inf) for its ``field`` in
+    ``task["npy"]``: ``{field: {"dtypes": {dtype: count}, "examples": {dtype: member}, "non_finite": count,
+    "first": [member, values, size, index]}}`` (the card's ``modalities[field]["dtypes"]`` and the warnings of a
+    dtype mix and of NaN arrays: QA35 review media #2, #3)."""
+    acc = task.setdefault("npy", {}).setdefault(field, {"dtypes": {}, "examples": {}, "non_finite": 0})
+    dtype = facts.dtype
+    acc["dtypes"][dtype] = acc["dtypes"].get(dtype, 0) + 1
+    if dtype not in acc["examples"]:
+        acc["examples"][dtype] = _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task)
+    if facts.non_finite is not None:
+        acc["non_finite"] += 1
+        if "first" not in acc:
+            n, size, first = facts.non_finite
+            acc["first"] = [_member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task), n, size, list(first)]
+
+
+def merge_npy(parts: Iterable[Mapping[str, Any] | None]) -> dict[str, dict[str, Any]]:
+    """The per-field ``.npy`` facts of several shard jobs (:func:`_note_npy`) as one, fields sorted."""
+    out: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for field, acc in (part or {}).items():
+            o = out.setdefault(field, {"dtypes": {}, "examples": {}, "non_finite": 0})
+            for dtype, n in acc["dtypes"].items():
+                o["dtypes"][dtype] = o["dtypes"].get(dtype, 0) + n
+                o["examples"].setdefault(dtype, acc["examples"][dtype])
+            o["non_finite"] += acc["non_finite"]
+            if "first" in acc and "first" not in o:
+                o["first"] = acc["first"]
+    return dict(sorted(out.items()))
+
+
+def npy_dtype_mix_warning(field: str, dtypes: Mapping[str, int], examples: Mapping[str, str]) -> str | None:
+    """The warning for a ``.npy`` field whose files hold more than one dtype (QA35 robotics #6), or None.
+
+    Example:
+        >>> npy_dtype_mix_warning("imu", {"float32": 11, "float64": 1}, {"float32": "a.imu.npy", "float64": "b.imu.npy"})[:72]
+        "field 'imu': its .npy files hold 2 dtypes (11 float32, 1 float64: e.g. '"
+    """
+    if len(dtypes) < 2:
+        return None
+    order = sorted(dtypes.items(), key=lambda kv: (-kv[1], kv[0]))
+    rare = order[-1][0]
+    return (f"field {field!r}: its .npy files hold {len(dtypes)} dtypes ("
+            + ", ".join(f"{n} {d}" for d, n in order)
+            + f": e.g. {examples.get(rare)!r} holds {rare}): collate refuses a batch mixing them, and a batch holding "
+            f"only the {rare} files reaches the model as {rare}, other batches as {order[0][0]}; save "
+            f"every {field!r} file in one dtype (np.save(path, x.astype(np.{order[0][0].lstrip('<>=|')}))) and shard "
+            f"again, batch it in one dtype (collate(..., dtypes=mmdata.types.field_dtypes(ds.card))), or leave the "
+            f"field out (mmdata.loader(..., modalities=[...]))")
 
 
 def _bad(bad: dict[int, str] | None, i: int, exc: BaseException, values: tuple[Any, ...], paths: list[Any],
@@ -4324,6 +4380,17 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
             patterns["+".join(sorted({field_of(e) for e in exts}))] += k
         per_class.update(dict(res["labels"]))
     modalities = {f: {"codecs": sorted(codecs[f]), "count": count[f]} for f in sorted(codecs)}
+    npy = merge_npy(results[p["name"]].get("npy") for p in plan)
+    for f, acc in npy.items():  # each .npy field's dtypes, counted (QA35 review media #2); NaN arrays (#3)
+        if f in modalities:
+            modalities[f]["dtypes"] = dict(sorted(acc["dtypes"].items()))
+            if acc["non_finite"]:
+                modalities[f]["non_finite"] = acc["non_finite"]
+        if (mix := npy_dtype_mix_warning(f, acc["dtypes"], acc["examples"])) is not None:
+            warnings = [*warnings, mix]
+        if acc["non_finite"]:
+            warnings = [*warnings, mediainfo.non_finite_npy_warning(f, acc["non_finite"], sum(acc["dtypes"].values()),
+                                                                     acc["first"][0], tuple(acc["first"][1:]))]
     num_classes = len(names) if names else (max(per_class) + 1 if per_class else None)
     if not names and per_class and len(per_class) <= max(per_class):  # ids skip values: say so
         warnings = [*warnings, label_gap_warning(per_class, _label_holders(rows, max(per_class)))]
