@@ -114,13 +114,19 @@ def test_a_dropped_image_still_takes_its_targets_along() -> None:
     assert "image" not in b and "depth.png" not in b  # as collating the per-sample result gives
 
 
-def test_mmdata_augment_writes_them(drop: Path, tmp_path: Path) -> None:
+def _augmented(drop: Path, out: Path, recipe: dict) -> tuple[dict, dict]:
+    """(the source's samples, ``mmdata augment``'s one copy of each) by key."""
     src = _source(drop)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        augment_dataset(drop, tmp_path / "aug", RECIPE, copies=1, progress=False)
-    out = {s.key: s for s in mmdata.open_dataset(tmp_path / "aug", split="train", shuffle=False)}
-    assert len(out) == len(src)
+        augment_dataset(drop, out, recipe, copies=1, progress=False)
+    got = {s.key: s for s in mmdata.open_dataset(out, split="train", shuffle=False)}
+    assert len(got) == len(src)
+    return src, got
+
+
+def test_mmdata_augment_writes_them(drop: Path, tmp_path: Path) -> None:
+    src, out = _augmented(drop, tmp_path / "aug", RECIPE)
     for key, s in out.items():
         orig = src[key.rsplit("_aug", 1)[0]]
         assert {"depth.png", "right.png"} <= set(s.fields), key
@@ -221,12 +227,7 @@ def test_normalize_batched_agrees_with_the_per_sample_normalize(drop: Path) -> N
 
 
 def test_mmdata_augment_writes_them_at_the_normalized_size(drop: Path, tmp_path: Path) -> None:
-    src = _source(drop)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        augment_dataset(drop, tmp_path / "aug", NORM_RECIPE, copies=1, progress=False)
-    out = {s.key: s for s in mmdata.open_dataset(tmp_path / "aug", split="train", shuffle=False)}
-    assert len(out) == len(src)
+    src, out = _augmented(drop, tmp_path / "aug", NORM_RECIPE)
     for key, s in out.items():
         orig = src[key.rsplit("_aug", 1)[0]]
         assert tuple(s["depth.png"].shape[-2:]) == (8, 8) and tuple(s["right.png"].shape[-2:]) == (8, 8), key
