@@ -2626,13 +2626,19 @@ def npy_dtype_mix_warning(field: str, dtypes: Mapping[str, int], examples: Mappi
         return None
     order = sorted(dtypes.items(), key=lambda kv: (-kv[1], kv[0]))
     rare = order[-1][0]
+    import numpy as np  # (the writer imports numpy lazily)
+
+    try:
+        common = f"the one dtype holding them all ({np.result_type(*(np.dtype(d) for d in dtypes)).name})"
+    except TypeError:
+        common = "the one dtype holding them all"
     return (f"field {field!r}: its .npy files hold {len(dtypes)} dtypes ("
             + ", ".join(f"{n} {d}" for d, n in order)
-            + f": e.g. {examples.get(rare)!r} holds {rare}): collate refuses a batch mixing them, and a batch holding "
-            f"only the {rare} files reaches the model as {rare}, other batches as {order[0][0]}; save "
-            f"every {field!r} file in one dtype (np.save(path, x.astype(np.{order[0][0].lstrip('<>=|')}))) and shard "
-            f"again, batch it in one dtype (collate(..., dtypes=mmdata.types.field_dtypes(ds.card))), or leave the "
-            f"field out (mmdata.loader(..., modalities=[...]))")
+            + f": e.g. {examples.get(rare)!r} holds {rare}): collate refuses a batch mixing them; the dataset's "
+            f"collate_fn and mmdata.loader batch the field in {common} (mmdata.types.field_dtypes(card)), so a model "
+            f"gets that dtype; to keep {order[0][0]}, save every {field!r} file in it "
+            f"(np.save(path, x.astype(np.{order[0][0].lstrip('<>=|')}))) and shard again, or leave the field out "
+            f"(mmdata.loader(..., modalities=[...]))")
 
 
 def _bad(bad: dict[int, str] | None, i: int, exc: BaseException, values: tuple[Any, ...], paths: list[Any],
