@@ -317,8 +317,16 @@ def check_ops(steps: Sequence[Any], targets: Mapping[str, Any]) -> None:
     for st in steps:
         op = st.op
         if op.moves_pixels and isinstance(op, BatchOp):
-            raise RecipeError(f"{op.where}: {op.name} blends two samples' images; the targets ({names}) cannot be "
-                              "blended (a label map has no mix of two labels): remove the op or the targets")
+            frames = [n for n in targets if n not in masks] if isinstance(targets, Mapping) else []
+            why = []
+            if masks:
+                why.append(f"{', '.join(masks)}: a label map has no mix of two labels")
+            if frames:  # QA36: the reason given was the masks' for frames too
+                why.append(f"{', '.join(frames)}: {op.name} does not mix image targets (a clip's other frames) "
+                           "yet — mix them in your own batch transform with the batch's mix_partner rows and mix_lam")
+            raise RecipeError(f"{op.where}: {op.name} blends two samples' images; the targets ({names}) cannot "
+                              f"follow it ({'; '.join(why) or 'a label map has no mix of two labels'}): remove the op "
+                              "or the targets")
         if (op.moves_pixels and not st.children and type(op).move_map is Op.move_map
                 and (masks or op.field != "image")):
             raise RecipeError(f"{op.where}: {op.name} moves the image's pixels but has no move_map, so the targets "
