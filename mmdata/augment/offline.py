@@ -1175,6 +1175,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
             **({"raw_image": [k for k in keys if k in raw_image]} if raw_image & set(keys) else {}),
             "source_keys": {k: originals[k] for k in inputs if k in originals},
             "source_shards": [sh for sh in listed[p["split"]] if sh in needed],
+            "shard_of": {origin[k][0]: origin[k][1] for k in keys},
             "shard_names": {sh: shown[sh] for sh in listed[p["split"]] if sh in needed and sh in shown}}}
     # the job's identity for the resume journal and a rerun's up-to-date check: options, recipe, copies, what
     # a damaged source sample does, the source's bytes (a local folder's files as they are now: QA, a flipped
@@ -1466,10 +1467,16 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
     try:
         for s in ds:
             if s.key in need:
-                for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
-                                       augment=aug.get("augment", True), on_error=on_error,
-                                       source_key=aug.get("source_keys", {}).get(s.key), pass_no=aug.get("pass", 1)):
-                    made[r.key] = r
+                try:
+                    for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
+                                           augment=aug.get("augment", True), on_error=on_error,
+                                           source_key=aug.get("source_keys", {}).get(s.key), pass_no=aug.get("pass", 1)):
+                        made[r.key] = r
+                except ShardError as exc:  # the recipe refused a copy: name the shard and the sample as the input has it
+                    sh = aug.get("shard_of", {}).get(s.key)
+                    where = f"shard {(aug.get('shard_names') or {}).get(sh, sh)}, " if sh else ""
+                    raise ShardError(f"{where}source sample {s.key!r} of split {task['split']!r}: "
+                                     f"{refusal(exc)}") from None
     except ShardError as exc:  # bare shards opened by their full paths: named as the source gives them
         message = _as_given(str(exc), aug.get("shard_names"))
         if message == str(exc):
