@@ -1313,6 +1313,113 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]],
             f"field of its own: --column {_field_hint(name)}=COLUMN (members <key>.{_field_hint(name)}.{ext})"]
 
 
+#: a sample named ``<base>.<digits>`` (``clip007.000`` of ``clip007.000.jpg``): a numbered frame of clip ``<base>``
+_NUMBERED = re.compile(r"(.+)\.([0-9]+)")
+#: a clip's numbered samples, this many or more (or two beside a sample ``<base>`` of its own: the clip's audio),
+#: read as a frame sequence (:func:`_frame_sequences`)
+_FRAME_RUN = 3
+#: the digits of a number ending a base that reads as a timestamp's whole seconds (a Unix time since 2001 has 10),
+#: so ``.<digits>`` after it is the fraction (``frame_1701234567.990``), not a frame number
+_STAMP_DIGITS = 9
+
+
+def _frame_sequences(records: Sequence[Record]) -> dict[str, list[Record]]:
+    """Clips stored as numbered files beside each other, one sample per frame: ``<base> -> [its records]`` for
+    each ``<base>`` named by ``_FRAME_RUN`` or more samples ``<base>.<digits>`` (``cat0.000`` ... ``cat0.007`` of
+    ``cat0.000.jpg`` ...), or by two beside a sample ``<base>`` (``cat0.wav``, in the list too). A file's sample is
+    its name up to the last dot, so each frame is a sample of its own; WebDataset reads ``cat0.000.jpg`` as field
+    ``000.jpg`` of ``cat0``. A base ending in a timestamp's whole seconds (``frame_1701234567``: a number of
+    ``_STAMP_DIGITS`` digits or more after a separator) is left out: its ``.<digits>`` are the fraction (QA35
+    ROS stems), frames of a recording, not fields.
+
+    Example:
+        >>> rs = [Record(k, k, {"jpg": "x"}) for k in ("c/a.000", "c/a.001", "c/a.002", "v1.2", "f_1701234567.1",
+        ...                                               "f_1701234567.2", "f_1701234567.3")]
+        >>> {b: [r.source_key for r in v] for b, v in _frame_sequences(rs).items()}
+        {'c/a': ['c/a.000', 'c/a.001', 'c/a.002']}
+    """
+    by_base: dict[str, list[Record]] = {}
+    for r in records:
+        m = _NUMBERED.fullmatch(r.source_key)
+        if m is not None and m.group(2).isascii():
+            by_base.setdefault(m.group(1), []).append(r)
+    if not by_base:
+        return {}
+    own = {r.source_key: r for r in records}
+    out: dict[str, list[Record]] = {}
+    for base, numbered in by_base.items():
+        if _STAMP_STEM.search(base) and len(base) - len(base.rstrip("0123456789")) >= _STAMP_DIGITS:
+            continue
+        beside = own.get(base)
+        if len(numbered) >= _FRAME_RUN or (beside is not None and len(numbered) >= 2):
+            out[base] = ([beside] if beside is not None else []) + numbered
+    return out
+
+
+def _frame_sequence_warning(clips: Mapping[str, list[Record]], group: bool) -> list[str]:
+    """One warning naming the clips :func:`_frame_sequences` found (an example clip, its files, the counts) and
+    the fix: a manifest, a row per clip, with a column per frame. ``group``: their samples were given the clip as
+    :attr:`Record.group`, so each clip goes to one split whole (no frame of a test clip is trained on)."""
+    if not clips:
+        return []
+    base, recs = next(iter(clips.items()))
+    numbered = [r for r in recs if r.source_key != base]
+    n = sum(len(v) for v in clips.values())
+    beside = [r for r in recs if r.source_key == base]
+    shown = (f"{numbered[0].source_key!r}, {numbered[1].source_key!r}, ... {numbered[-1].source_key!r}"
+             if len(numbered) > 2 else ", ".join(repr(r.source_key) for r in numbered))
+    also = f", beside sample {base!r} holding {', '.join(sorted(beside[0].members))}" if beside else ""
+    stem = base.rsplit("/", 1)[-1]
+    first = numbered[0].source_key.rsplit(".", 1)[1]
+    kept = (" Each clip's samples were kept in one split (grouped by clip), so that no frame of a val or test clip "
+            "is trained on." if group else " Its samples' split is the folder's (--group-by folder).")
+    return [f"{n} samples of {plural(len(clips), 'clip')} look like the numbered frames of a clip, each a sample of "
+            f"its own (e.g. {shown}: {len(numbered)} files named {(base + '.<number>')!r}{also}): a file's sample "
+            f"is its name up to the last dot, so a frame is paired with neither the clip's other frames nor its "
+            f"audio.{kept} To shard each clip as one sample, write a manifest, a row per clip (key, image: the "
+            f"first frame, frame1, frame2, ...: the others, audio, label) and shard it with --column frame1=frame1 "
+            f"--column frame2=frame2 ... (docs/interop.md, 'Audio-visual clips'); if the number is part of the "
+            f"name (one image per file), join it with '_' ({f'{stem}_{first}'!r})"]
+
+
+#: file types people keep beside their media that mmdata does not shard, with what to do instead
+#: (:func:`other_type_reason`): generic texts (no file name), so a report counts them as one reason
+_VIDEO_HINT = ("a video file (video is not decoded): extract its frames (e.g. ffmpeg -i clip.mp4 frames/clip_%03d.jpg) "
+               "and its audio track (ffmpeg -i clip.mp4 clip.wav), then shard a manifest, a row per clip, with "
+               "columns image (the first frame), frame1, frame2, ... (--column frame1=frame1 ...) and audio "
+               "(docs/interop.md, 'Audio-visual clips')")
+_SUBTITLE_HINT = ("subtitles (not read: their cue numbers and timing lines would become part of the caption): "
+                  "convert them to a .txt of the same name holding the subtitle text alone, which becomes the "
+                  "sample's text (e.g. tr -d '\\r' < clip.srt | grep -vE '^(WEBVTT.*|[0-9]+|)$|-->' > clip.txt)")
+_NPZ_HINT = ("a NumPy .npz archive (not read from a folder or manifest: np.savez may hold pickled objects): save "
+             "each array as a .npy of its own, '<stem>.<name>.npy', an array field each (e.g. python -c \"import "
+             "numpy as np; z = np.load('x.npz'); [np.save(f'x.{k}.npy', z[k]) for k in z.files]\")")
+_CSV_HINT = ("a CSV / TSV table (no sample file): a manifest is sharded on its own (mmdata shard TABLE.csv OUT); "
+             "a sensor window (a header, then a line per time step) is an array: save it as .npy, which becomes "
+             "the sample's array field (e.g. python -c \"import numpy as np, pandas as pd; np.save('w0.npy', "
+             "pd.read_csv('w0.csv').to_numpy('float32'))\")")
+_OTHER_TYPES: dict[str, str] = {
+    **dict.fromkeys(("mp4", "mkv", "avi", "webm", "mov", "m4v", "mpg", "mpeg", "wmv", "flv", "3gp"), _VIDEO_HINT),
+    **dict.fromkeys(("srt", "vtt", "ass", "ssa"), _SUBTITLE_HINT),
+    "npz": _NPZ_HINT,
+    **dict.fromkeys(("csv", "tsv"), _CSV_HINT),
+}
+
+
+def other_type_reason(name: str) -> str | None:
+    """Why a file of a common type mmdata does not shard (video, subtitles, ``.npz``, a CSV table) is left out,
+    with what to do instead; None for any other name. For the "unknown file type" of a folder's file and the
+    "no known media extension" of a manifest's cell (QA36 video #6, timeseries #7).
+
+    Example:
+        >>> other_type_reason("c/k.MP4")[:37], other_type_reason("k.srt")[:10], other_type_reason("notes.zip")
+        ('a video file (video is not decoded): ', 'subtitles ', None)
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, ext = base.rpartition(".")
+    return _OTHER_TYPES.get(ext.lower()) if dot and stem else None
+
+
 def discover_folder(root: str | Path, labels_from_folders: bool | None = None, label_names: list[str] | None = None,
                     *, label_names_from: str | None = None, on_error: str = "skip",
                     exclude: str | Path | None = None, columns: Mapping[str, str] | None = None,
@@ -1464,8 +1571,10 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                 continue
             named = split_name(fn)
             if named is None:
-                walk.bad(printable(rel + fn), "file", dvc_reason(fn) or unsupported_reason(fn) or "unknown file type "
-                         "(mmdata shards images, audio, text, labels, .json and .npy files)", data=False)
+                other = other_type_reason(fn)
+                walk.bad(printable(rel + fn), "file", dvc_reason(fn) or unsupported_reason(fn)
+                         or (f"unknown file type, {other}" if other else "unknown file type "
+                             "(mmdata shards images, audio, text, labels, .json and .npy files)"), data=False)
                 continue
             stem, ext = named
             if own_field is not None:  # depth/x.depth.png, imu/x.IMU.npy: the field's own name is no part of the stem
@@ -1679,6 +1788,12 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         warnings += _split_named_class_warnings(top_dirs)
     warnings += _case_key_warnings(records)
     warnings += _key_name_warnings(records)
+    clips = _frame_sequences(records)
+    if clips and not group_by_folder:  # a clip's frames in one split: near-copies of each other (QA36 video #1)
+        for base, recs in clips.items():
+            for r in recs:
+                r.group = base
+    warnings += _frame_sequence_warning(clips, not group_by_folder)
     if group_by_folder:
         _folder_groups(records, bool(split_of), bool(class_of))
         if class_of and not said_classes:
@@ -3845,7 +3960,7 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
     if os.path.basename(full)[:2] == "._":  # as a folder source: macOS's resource fork of ._x.png's x.png
         return _Cell(shown, key=key, reason=APPLEDOUBLE, located=True)
     if named is None:
-        return _Cell(shown, key=key, reason=unsupported_reason(full) or f"no known media extension (expected one of "
+        return _Cell(shown, key=key, reason=unsupported_reason(full) or other_type_reason(full) or f"no known media extension (expected one of "
                      f"{sorted(KNOWN_EXTS)})", located=True)
     return _Cell(shown, full, named[1], key, located=True)
 
@@ -3990,7 +4105,7 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mappin
     if full_s.rpartition("/")[2][:2] == "._":  # as a folder source: macOS's resource fork of ._x.png's x.png
         return _Cell(shown, key=key, reason=APPLEDOUBLE, located=True)
     if named is None:
-        return _Cell(shown, key=key, reason=unsupported_reason(full_s) or f"no known media extension (expected one "
+        return _Cell(shown, key=key, reason=unsupported_reason(full_s) or other_type_reason(full_s) or f"no known media extension (expected one "
                      f"of {sorted(KNOWN_EXTS)})", located=True)
     return _Cell(shown, full_s, named[1], key, located=True)
 
@@ -6054,6 +6169,9 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
     records: list[Record] = []
     skipped: list[dict[str, Any]] = []
     seen: dict[str, str] = {}  # source key -> its shard
+    home = {tar: _series_folder(tar) for tar in tars}  # a key may repeat across these, never within one
+    repeated: list[tuple[str, str, str]] = []  # (key, first shard, this shard) of a key in two tar folders
+    tar_of: list[str] = []  # per record, its shard
     parsed: dict[bytes, int | str] = {}
     for tar, split in zip(tars, splits):
         ds = open_dataset(tar, split=split or "train", decode=False, on_error="raise" if on_error == "raise" else "skip",
@@ -6062,9 +6180,14 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
             for sample in ds:
                 key = sample.key
                 if key in seen:
-                    raise SourceError(f"source {src}: sample key {key!r} is in two shards, {seen[key]!r} and {tar!r} "
-                                      f"(a shard copied twice, or two series with one key scheme): remove the copy, or "
-                                      f"shard each series into a dataset of its own")
+                    if home[seen[key]] == home[tar]:
+                        raise SourceError(
+                            f"source {src}: sample key {key!r} is in two shards, {seen[key]!r} and {tar!r} (a shard "
+                            f"copied twice, or two series with one key scheme): remove the copy, or move each series "
+                            f"into a folder of its own (or shard it into a dataset of its own) and shard their tars "
+                            f"together, e.g. mmdata shard \"data/*/*.tar\" OUT: keys that repeat across folders are "
+                            f"then prefixed with their folder's name ('A/0001', 'B/0001')")
+                    repeated.append((key, seen[key], tar))
                 seen[key] = tar
                 if len(key.encode("utf-8", "surrogateescape")) > MAX_SOURCE_KEY_BYTES:
                     # a PAX path of 100,000 characters (QA28 security #10): no file can have that name
@@ -6096,15 +6219,61 @@ def discover_shards(src: Any, tars: list[str], label_names: list[str] | None = N
                     skipped.append(skip_entry(tar, "sample", "no member beside its label", key))
                     continue
                 records.append(Record(safe_key(key), key, dict(sorted(members.items())), label, split))  # type: ignore[arg-type]
+                tar_of.append(tar)
         except SourceError:
             raise
         except MMDataError as exc:  # on_error="raise": the reader's error names the shard and key
             raise SourceError(str(exc)) from None
         for shard, key, message in ds.errors:
             skipped.append(skip_entry(shard, "sample", message, key))
+    if repeated:
+        warnings += _prefix_by_folder(records, [home[t] for t in tar_of], repeated, home)
     records = _finish(records)
     # keys over 200 characters / Windows' reserved names: warned of as for folders and manifests (QA28 security #10)
     return Discovered(records, names, names_from, skipped, warnings + _key_name_warnings(records))
+
+
+def _series_folder(tar: str) -> str:
+    """The folder holding a tar, local or at a URL: the tars of one folder are one series (one dataset's shards),
+    whose keys never repeat; tars of several folders (``data/*/*.tar``: a dataset per site) may share keys."""
+    from mmdata.urls import is_remote
+
+    return tar.rsplit("/", 1)[0] if is_remote(tar) else _tar_folder(tar)
+
+
+def _folder_names(folders: Sequence[str]) -> dict[str, str]:
+    """A short distinct name per folder: its last part (``data/A`` -> ``A``), or as many last parts as tell it
+    from the others (``site1/ds`` and ``site2/ds`` -> ``site1/ds``, ``site2/ds``).
+
+    Example:
+        >>> _folder_names(["data/A", "data/B"]), _folder_names(["s1/ds", "s2/ds"])
+        ({'data/A': 'A', 'data/B': 'B'}, {'s1/ds': 's1/ds', 's2/ds': 's2/ds'})
+    """
+    parts = {f: [p for p in f.replace("\\", "/").split("/") if p not in ("", ".")] or [f] for f in folders}
+    for k in range(1, max(len(p) for p in parts.values()) + 1):
+        names = {f: "/".join(p[-k:]) for f, p in parts.items()}
+        if len(set(names.values())) == len(names):
+            return names
+    return {f: "/".join(p) for f, p in parts.items()}
+
+
+def _prefix_by_folder(records: list[Record], folders: Sequence[str], repeated: Sequence[tuple[str, str, str]],
+                      home: Mapping[str, str]) -> list[str]:
+    """Key each record by its tar folder (``A/0001``, as a blend keys a dataset's samples) when keys repeat across
+    the folders of the tars (QA36 sites #2: every site numbers its samples ``0001``...; the refusal sent the user
+    to a blend, which ``mmdata train`` does not read). Every record gets the prefix, not only the repeated keys, so
+    one dataset's keys do not depend on which keys the others hold. Returns the warning saying so."""
+    names = _folder_names(list(dict.fromkeys(folders)))
+    for r, folder in zip(records, folders):
+        r.source_key = f"{names[folder]}/{r.source_key}"
+        r.key = safe_key(r.source_key)
+    key, a, b = repeated[0]
+    n = len(repeated)
+    shown = ", ".join(repr(v) for v in list(dict.fromkeys(names.values()))[:6]) + (", ..." if len(names) > 6 else "")
+    return [f"{plural(n, 'sample key')} {'repeat' if n != 1 else 'repeats'} across the tar folders (e.g. {key!r} in "
+            f"{a!r} and in {b!r}): each sample's key now starts with its folder's name ({shown}; e.g. "
+            f"{f'{names[home[b]]}/{key}'!r}), as a blend keys "
+            f"its datasets' samples; if two folders hold copies of one dataset, shard one of them"]
 
 
 def _tar_folder(tar: str) -> str:
