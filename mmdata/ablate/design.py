@@ -833,6 +833,15 @@ def load_ablation(source: str | Path | dict[str, Any], seeds: int | None = None,
         note = _identity_note(used, kept=True)
     ab = Ablation(arms=arms, identity_note=note, sweep_note=sweep_note, own_trainer=own_trainer, provided=provided,
                   metric_note=metric_note, **common)
+    if note is None and any(a.name == "identity" and a.kind == "control" for a in arms):
+        # your own trainer on data the baseline's recipe cannot act on: known from the card, not from the results
+        # (the report said "the trainer ignores the recipe's seed" of a trainer that applied it; QA36 timeseries #3)
+        why = inert_arms(ab).get("identity")
+        if why:
+            ab.identity_note = (f"not applicable: the baseline's recipe cannot act on the data (recipe {'; '.join(why)}), "
+                                "so `identity` — the baseline with another augmentation seed — trains exactly like it "
+                                "and checks nothing; it still runs, outside the Holm family so that it costs the other "
+                                "arms no α (controls.identity: false saves its runs)")
     _check_scale(ab, "arms" if resolved else "design")
     return ab
 
@@ -1083,6 +1092,114 @@ def _effective(recipe: dict[str, Any] | None, used: tuple[str, ...] | None, bund
     return r or None
 
 
+def recipe_reach(ab: Ablation) -> tuple[tuple[str, ...], str] | None:
+    """What the arms' recipes can act on, known before any run, and how notes name it: the modalities the
+    bundled trainer reads (``trainer.modalities``; "the training of DIR"), or those some sample of the dataset
+    has, from its card, for your own trainer, which cannot read a modality the data lacks (the dataset's
+    folder); None where neither is known up front (a URL, bare shards, a folder not there).
+
+    Example:
+        >>> recipe_reach(load_ablation({"dataset": {"name": "avdigits"}, "seeds": 2,
+        ...                             "design": {"mode": "explicit", "arms": {"a": None}}}))
+        (('image', 'audio', 'text'), 'the training of avdigits')
+    """
+    if "name" in ab.dataset:
+        mods: tuple[str, ...] | None = ab.modalities or EMBEDDED_MODALITIES
+        return mods, f"the training of {ab.dataset['name']}"
+    raw = ab.dataset.get("path")
+    shown = redact(str(raw))
+    if ab.bundled:
+        mods = ab.modalities or ab.data_modalities
+        return (mods, f"the training of {shown}") if mods is not None else None
+    from mmdata.augment.recipe import dataset_modalities
+    from mmdata.urls import protocol, unless_file_url
+
+    if not isinstance(raw, (str, Path)) or protocol(raw) not in (None, "file"):
+        return None  # a URL: its card is read by each run, not here
+    mods = dataset_modalities(unless_file_url(str(raw)))
+    return (mods, shown) if mods is not None else None
+
+
+def inert_arms(ab: Ablation) -> dict[str, list[str]]:
+    """The arms (controls included, not the baseline) that change only what of the recipe cannot act on the data
+    (:func:`recipe_reach`): each with the notes :func:`mmdata.augment.recipe.inert_parts` gives of what it changes,
+    as ``mmdata augment`` words them ("section 'audio' (noise) has no effect: DIR has no audio (...)"). Such an arm
+    trains exactly like the baseline: a Δ of 0 on every seed is the data's doing, not the trainer's (timeseries
+    QA36 #3). Empty where the modalities are not known up front.
+
+    Example:
+        >>> ab = load_ablation({"dataset": {"name": "avdigits"}, "seeds": 2, "trainer": {"modalities": ["image"]},
+        ...                     "design": {"mode": "explicit", "arms": {"gain": {"audio": [{"op": "gain"}]}}}})
+        >>> inert_arms(ab)
+        {'gain': ["section 'audio' (gain) has no effect: the training of avdigits has no audio (it has image)"]}
+    """
+    from mmdata.augment.recipe import inert_parts
+
+    reach = recipe_reach(ab)
+    if reach is None:
+        return {}
+    mods, data = reach
+    base = ab.baseline
+    try:
+        base_notes = inert_parts(base.recipe or {}, mods, data)[0]
+        base_eff = _effective(base.recipe, mods, ab.bundled)
+    except MMDataError:
+        return {}  # the recipe's own load names what is wrong with it
+    out: dict[str, list[str]] = {}
+    for a in ab.arms[1:]:
+        if a.label_noise != base.label_noise:
+            continue
+        try:
+            if _effective(a.recipe, mods, ab.bundled) != base_eff:
+                continue
+            notes = inert_parts(a.recipe or {}, mods, data)[0]
+        except MMDataError:
+            continue
+        changed = ([n for n in base_notes if n not in notes] or [n for n in notes if n not in base_notes]
+                   or notes or base_notes)
+        if changed:  # an arm equal to the baseline where it matters for another reason is design_warnings' to say
+            out[a.name] = changed
+    return out
+
+
+def inert_design(ab: Ablation) -> str | None:
+    """Why no run of the ablation can differ from another, when no step of any arm's recipe can act on the data
+    (:func:`recipe_reach`) and every arm has the baseline's label noise: every arm would train exactly like the
+    baseline, so the runner refuses it before any run (None otherwise). Recipes with no step at all (an
+    ablation of the trainer's options) are not this.
+
+    Example:
+        >>> ab = load_ablation({"dataset": {"name": "avdigits"}, "seeds": 2, "trainer": {"modalities": ["image"]},
+        ...                     "design": {"mode": "explicit", "arms": {"gain": {"audio": [{"op": "gain"}]}}}})
+        >>> print(inert_design(ab))  # doctest: +ELLIPSIS
+        design: no step of any arm's recipe can act on the training of avdigits (section 'audio' (gain) has no ...
+    """
+    from mmdata.augment.recipe import inert_parts
+
+    reach = recipe_reach(ab)
+    if reach is None or len({a.label_noise for a in ab.arms}) > 1:
+        return None
+    mods, data = reach
+    notes: list[str] = []
+    steps = False
+    for a in ab.arms:
+        try:
+            if not a.recipe or load_recipe(a.recipe).is_empty:
+                continue
+            said, none = inert_parts(a.recipe, mods, data)
+        except MMDataError:
+            return None  # the recipe's own load names what is wrong with it
+        if not none:
+            return None
+        steps = True
+        notes += [n for n in said if n not in notes]
+    if not steps:
+        return None
+    return (f"design: no step of any arm's recipe can act on {data} ({'; '.join(notes)}): every arm would train "
+            "exactly like the baseline and the ablation could only find that; ablate ops of a modality the data has"
+            + ("" if not ab.bundled else ", or add it to trainer.modalities if the data has it"))
+
+
 def design_warnings(ab: Ablation) -> list[str]:
     """What this design cannot do, said before any run (the runner warns with each; the report lists
     them): an identity control with nothing to check, arms that can never reach a verdict with these
@@ -1123,10 +1240,16 @@ def design_warnings(ab: Ablation) -> list[str]:
                        f"an `id:` comes or goes before it: {what}. Draws are keyed by identity, so that op draws afresh "
                        "and is not paired with the baseline's (more noise in this arm's differences); give repeated ops "
                        "an `id:` in the recipe (e.g. `- {op: cutout, id: small, ...}`) to keep their draws shared.")
+    inert = inert_arms(ab)
+    reach = recipe_reach(ab) if inert else None
     for a in ab.arms[1:]:
         if a.kind == "control" or a.label_noise != base.label_noise:
             continue
         if _effective(a.recipe, used, ab.bundled) != _effective(base.recipe, used, ab.bundled):
+            if a.name in inert and reach is not None:  # your own trainer: what it changes cannot act on the data
+                out.append(f"arm {a.name!r} only changes what cannot act on {reach[1]}: recipe {'; '.join(inert[a.name])}; "
+                           "it trains exactly like the baseline (a Δ of 0 on every seed would say nothing of the op): "
+                           "drop the arm.")
             continue
         if ab.bundled and _effective(a.recipe, used) != _effective(base.recipe, used):
             from mmdata.train.config import SPEC_UNUSED

@@ -34,6 +34,7 @@ affected); on Ray a run with a time limit has a worker of its own (:mod:`mmdata.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -312,13 +313,17 @@ def execute_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] |
             "data_fingerprint": task["fingerprint"]}
     t0, c0 = time.perf_counter(), time.process_time()
     padding: list[str] = []
+    # a run in the caller's process (a callable trainer, -j 1, Ray's local mode) gives it its torch thread
+    # counts back, returned or failed, as train(threads=) does (QA36 notebook #1: a notebook was left at 1)
+    restore = contextlib.ExitStack()
     try:
         threads = int(task.get("threads") or 1)
         import torch
 
-        from mmdata.train.loop import TrainWarning
+        from mmdata.train.loop import TrainWarning, caller_threads
         from mmdata.train.padding import kept
 
+        restore.enter_context(caller_threads())
         torch.set_num_threads(threads)
         if task.get("plugins"):  # before the trainer: its module may name a plugin's op at import
             from mmdata.plugins import load_plugins
@@ -362,6 +367,8 @@ def execute_task(task: dict[str, Any], train_fn: Callable[..., dict[str, Any]] |
         return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,
                 "error": error_text(exc), "traceback": _tail(exc),
                 **({"warnings": json.dumps(padding, ensure_ascii=False)} if padding else {})}, not isinstance(exc, Exception)
+    finally:
+        restore.close()
 
 
 class Executor(Protocol):

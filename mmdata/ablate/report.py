@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.ablate.design import KNOWN_METRICS, Ablation
+from mmdata.ablate.design import KNOWN_METRICS, Ablation, inert_arms
 from mmdata.ablate.schedule import State, paired_diffs
 from mmdata.ablate.report_reference import NEW_OUT, constant_runs, data_reference, noise_text, reference_warnings, target_text
 from mmdata.ablate.stats import (MDE_METHOD, MIN_SEEDS, SD_NOISE_FLOOR, analyze, end_ties, first_deciding_look, mde, min_seeds_for_verdict,
@@ -476,8 +476,14 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                                              ties=ties.get(a, (0,))[0])
         e["equivalence_confirmatory"] = (None if e["decision"] not in WITHIN_DELTA or a in tied
                                          else not delta_estimated)
+    inert = inert_arms(ab) if tied else {}
     for a, n in tied.items():
-        if a != "identity":
+        if a != "identity" and a in inert:  # known from the data: the trainer applied the recipe (QA36 timeseries #3)
+            warned.append(f"arm {a} scored exactly the baseline's value on every one of its {n} paired seeds (Δ = 0 each "
+                          f"time): it trained like the baseline because what it changes cannot act on the data (recipe "
+                          f"{'; '.join(inert[a])}), so its `{prim[a]['decision']}` says nothing of the op; ablate ops "
+                          "of a modality the data has.")
+        elif a != "identity":
             warned.append(f"arm {a} scored exactly the baseline's value on every one of its {n} paired seeds (Δ = 0 each "
                           "time): it trained like the baseline — the trainer may ignore what the arm changes, or the "
                           f"recipe's `seed` (the augmentation draws) — so its `{prim[a]['decision']}` says nothing of "
@@ -1391,10 +1397,12 @@ def _draw(ab: Ablation, out: Path, rows: list[dict[str, Any]], summary: dict[str
             starred = EXPLORATORY in label_  # the note is the x label's footnote: long text here squeezes the plot
             any_starred = any_starred or starred
             # short notes: text beside the plot widens the saved figure and squeezes the plot (the table says more)
-            note = ("; exploratory*" if starred else
-                    "; all ties" if "trained like" in label_ or "tied on every seed" in label_ else "")
+            # `tag`, not `note`: that name is the figures' font footnote, which foot() adds below them (QA36
+            # timeseries #8b: the last arm's "; all ties" was drawn there, a lone fragment)
+            tag = ("; exploratory*" if starred else
+                   "; all ties" if "trained like" in label_ or "tied on every seed" in label_ else "")
             ax.text(lim * 1.02, y, f"{a['decision']}  (n={e['n_seeds']}{why}; "
-                    f"{level_text(e['ci_level'])})\nmean Δ {num(e['mean_diff'], dec)}{note}", va="center", fontsize=8,
+                    f"{level_text(e['ci_level'])})\nmean Δ {num(e['mean_diff'], dec)}{tag}", va="center", fontsize=8,
                     color=TEXT_COLOUR, clip_on=False)
         ax.set_yticks(range(len(items)), [label[a["name"]] for a in reversed(items)], fontsize=9)
         ax.set_xlim(-lim, lim)

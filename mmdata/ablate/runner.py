@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from mmdata.ablate.design import KIND_COLUMNS, Ablation, AblationWarning, design_warnings, load_ablation
+from mmdata.ablate.design import KIND_COLUMNS, Ablation, AblationWarning, design_warnings, inert_design, load_ablation
 from mmdata.ablate.executor import (DEFAULT_ENTRY, Executor, InlineExecutor, ProcessExecutor, check_signature, cuda_ids,
                                     resolve_entry)
 from mmdata.ablate.schedule import FUTILITY, Design, next_runs
@@ -1434,6 +1434,9 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     absent = _absent_dataset(ab)
     if absent is None:
         _check_dataset(ab, storage_options)
+        nothing = inert_design(ab)  # every arm would train like the baseline: said before a run, not after them all
+        if nothing:
+            raise RecipeError(nothing)
     prev = check_out(out, ab, shown)
     if threads is None:
         threads = _folder_threads(out) if prev is not None else 1
