@@ -163,9 +163,18 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     given = f"{given_by}, a manifest's split column" if given_by else "a manifest's split column"
     warnings: list[str] = _group_values(records)
     twins = case_twins(records)  # keys differing only in case: one item (IMG_0.JPG beside img_0.txt), one split
-    units, shared = split_groups(records, shared_files, twins)  # None: nothing joined (every record its own unit)
+    blank: dict[str, tuple[int, int]] = {}  # files too widely shared to join groups (placeholders)
+    units, shared = split_groups(records, shared_files, twins, blank)  # None: nothing joined (each its own unit)
     if twins:
         warnings.append(_case_twin_warning(records, twins))
+    if blank:  # QA36 medical #2: one silent clip named by every row joined every patient into one split
+        path, (n, g) = min(blank.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        more = f" and {len(blank) - 1} more" if len(blank) > 1 else ""
+        warnings.append(f"note: {plural(len(blank), 'file')} named by more than {_FEW_COPIES} samples of different "
+                        f"--group-by groups (e.g. {os.path.basename(path)!r}: {plural(n, 'sample')} in "
+                        f"{plural(g, 'group')}{more}) taken for placeholders (a silent clip, a blank image for missing "
+                        f"data), which join no groups for the split: such a file is in several splits; if it is one "
+                        f"item, give its samples one --group-by value")
     if shared:
         (a, b), path = shared
         n_grouped = sum(len(u) for u in units if len(u) > 1 and len({r.group for r in u} - {None}) != 1)
@@ -241,9 +250,17 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
                                 f"~{fractions[n] * len(free):.1f} samples; got {got}); with this few, split by label "
                                 f"(--split-by label), try another --seed, or keep splits with --split-from")
             elif grouped:  # fewer groups than splits: the cause is the groups, not the fraction
+                big = max(free_units, key=len)
+                joined = "; "
+                one_group = big[0].group is not None and len({r.group for r in big}) == 1  # a group, a recording
+                if len(big) > 1 and not one_group and _shares_file(big):  # QA36 medical #2: name the joining file
+                    joined = (f"; the largest is {_unit_name(big)} ({plural(len(big), 'sample')}): if that file is "
+                              f"a placeholder (a silent clip, a blank image), --group-by a column naming each item "
+                              f"keeps it from joining them (a file named by more than {_FEW_COPIES} samples of "
+                              f"several groups joins none); else ")
                 warnings.append(f"split {n!r} is empty: the {some} form {plural(len(free_units), 'group')} "
-                                f"(rows naming one file, or --group-by), fewer than the splits asked for (got {got}); "
-                                f"group by a finer column or ask for fewer splits")
+                                f"(rows naming one file, or --group-by), fewer than the splits asked for (got "
+                                f"{got}){joined}group by a finer column or ask for fewer splits")
             else:
                 warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {'the ' if fixed else ''}{some} "
                                 f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
@@ -427,6 +444,39 @@ def _set_card_aside(out: Any) -> None:
         os.replace(out.path / idx.CARD, out.path / EARLIER_CARD)
     except FileNotFoundError:
         pass
+
+
+def _earlier_group_by(split_from: str | Path | None, storage_options: dict[str, Any] | None) -> str | None:
+    """The ``--group-by`` the earlier version (``--split-from``) was split by: its card's ``split_group_by``; None
+    without ``split_from``, a readable card or that entry (an error reading it is :func:`previous_splits`' to say)."""
+    if split_from is None:
+        return None
+    try:
+        folder, _ = _index_at(str(split_from).rstrip("/"))
+        by = _earlier_card(folder, storage_options).get("split_group_by")
+    except (ShardError, SourceError, OSError, ValueError):
+        return None
+    return by if isinstance(by, str) and by else None
+
+
+def _earlier_label(split_from: str | Path) -> str:
+    return Path(str(split_from).rstrip("/")).name
+
+
+def _no_group_column(error: str, by: str) -> bool:
+    """Whether ``error`` (discovery's) says only that the source cannot be grouped by ``by``: a manifest without
+    that column, or a folder source for a column's name (:func:`mmdata.shards.sources.folder_group_error`)."""
+    from mmdata.shards.sources import folder_group_error
+
+    return f"--group-by {by}: no column {by!r}" in error or folder_group_error("").split(": ", 1)[1] in error
+
+
+def _group_by_not_carried(by: str, split_from: str | Path, why: str) -> str:
+    """The warning for an earlier version split by ``--group-by by`` whose grouping this source cannot carry."""
+    return (f"--split-from {_earlier_label(split_from)}: the earlier version was split by --group-by {by} (its card's "
+            f"split_group_by), but {why}: samples without an earlier split are split on their own, so a {by} group's "
+            f"new samples may go to another split than its earlier ones; give the source that column and pass "
+            f"--group-by {by}")
 
 
 def previous_splits(path: str | Path, storage_options: dict[str, Any] | None = None
@@ -1285,18 +1335,80 @@ def _shares_file(unit: list[Record]) -> bool:
 
 def _group_share_warning(totals: dict[str, int], fractions: dict[str, float], units: list[list[Record]]) -> list[str]:
     """A warning when groups too large for the fractions keep a split's share of the samples more than 5
-    points from its fraction."""
+    points from its fraction; none when that is only the rounding of whole groups, each within every split's share,
+    and no assignment of them comes closer (QA36 mir #6: six groups of 4 at 16 / 4 / 4 for 60 / 20 / 20).
+
+    Example:
+        >>> units = [[Record(f"a{g}_{i}", "k", {}, group=f"A{g}") for i in range(4)] for g in range(6)]
+        >>> _group_share_warning({"train": 16, "val": 4, "test": 4}, {"train": 0.6, "val": 0.2, "test": 0.2}, units)
+        []
+    """
     n = sum(totals.values())
     total_f = sum(fractions.values())
-    off = {k: totals[k] / n - fractions[k] / total_f for k in totals}
+    off = {k: totals[k] / n - fractions[k] / total_f for k in totals} if n else {}
     if n == 0 or max(abs(v) for v in off.values()) <= 0.05 + 1e-9:  # 75% for 80%: exactly 5 points, no warning
         return []
     big = max(units, key=len)
-    name = f"group {big[0].group!r}" if big[0].group is not None else f"the samples naming {big[0].source_key!r}'s file"
+    best = max(abs(v) for v in off.values()) * n <= _best_share_gap([len(u) for u in units], fractions, n) + 1e-9
+    if best and len(big) <= min(f / total_f * n for f in fractions.values() if f > 0):
+        # every group fits in every split's share and no assignment comes closer: the rounding of whole groups
+        # (six groups of 4 at 16 / 4 / 4 for 60 / 20 / 20), nothing to act on
+        return []
     got = " / ".join(f"{k} {totals[k] / n:.0%}" for k in totals)
     asked = " / ".join(f"{fractions[k] / total_f:.0%}" for k in totals)
-    return [f"the groups split the samples {got} for the asked {asked}: groups go to one split whole, and the largest "
-            f"({name}) holds {len(big)} of {n} samples; split by another column, or accept these shares"]
+    closest = " (the closest shares these group sizes allow)" if best else ""
+    return [f"the groups split the samples {got} for the asked {asked}{closest}: groups go to one split whole, and the "
+            f"largest ({_unit_name(big)}) holds {len(big)} of {n} samples; split by another column, or accept these "
+            f"shares"]
+
+
+def _best_share_gap(sizes: list[int], fractions: dict[str, float], n: int) -> float:
+    """A lower bound on the largest gap (in samples) between a split's total and its share of ``n`` that any
+    assignment of groups of these ``sizes`` can reach: per split, the sum of some groups nearest its share (a
+    subset sum over a bitset; sizes of one value taken in powers of two)."""
+    if n > 4_000_000:
+        return 0.0  # too many samples to look: the warning stands
+    reach = 1
+    for size, count in Counter(sizes).items():
+        k = 1
+        while count > 0:
+            take = min(k, count)
+            reach |= reach << (size * take)
+            count -= take
+            k *= 2
+    mask = (1 << (n + 1)) - 1
+    reach &= mask
+    total_f = sum(fractions.values())
+    gap = 0.0
+    for f in fractions.values():
+        target = f / total_f * n
+        lo, hi = math.floor(target), math.ceil(target)
+        best = math.inf
+        below = reach & ((1 << (lo + 1)) - 1)
+        if below:
+            best = target - (below.bit_length() - 1)
+        above = reach >> hi
+        if above:
+            best = min(best, hi + ((above & -above).bit_length() - 1) - target)
+        gap = max(gap, best)
+    return gap
+
+
+def _unit_name(unit: list[Record]) -> str:
+    """How the warnings name a unit of the split: its group, or the file its samples name (and, where that file
+    joined several --group-by groups, how many)."""
+    groups = {r.group for r in unit} - {None}
+    if len(groups) == 1 and all(r.group is not None for r in unit):
+        return f"group {unit[0].group!r}"
+    named = Counter(str(v) for r in unit for v in {v for v in r.members.values()
+                                                  if v.__class__ is str or isinstance(v, Path)})
+    path = min((p for p, c in named.items() if c > 1), key=lambda p: (-named[p], p), default=None)
+    if path is None:
+        return f"the samples naming {unit[0].source_key!r}'s file"
+    if len(groups) > 1:
+        return (f"{plural(len(groups), '--group-by group')} joined by the file {os.path.basename(path)!r} their "
+                f"samples name")
+    return f"the samples naming the file {os.path.basename(path)!r}"
 
 
 def _key_share_warning(totals: dict[str, int], fractions: dict[str, float], sizes: list[int],
@@ -1446,7 +1558,8 @@ def _case_twin_warning(records: Sequence[Record], twins: Mapping[int, str]) -> s
             f"Windows)")
 
 
-def split_groups(records: list[Record], by_file: bool = True, twins: Mapping[int, str] | None = None
+def split_groups(records: list[Record], by_file: bool = True, twins: Mapping[int, str] | None = None,
+                 placeholders: dict[str, tuple[int, int]] | None = None
                  ) -> tuple[list[list[Record]] | None, tuple[tuple[str, str], str] | None]:
     """The units :func:`assign_splits` splits: records joined when they share a :attr:`Record.group`,
     (``by_file``) a file path, or (``twins``, :func:`case_twins`) a key up to case (union-find), each unit in
@@ -1455,6 +1568,10 @@ def split_groups(records: list[Record], by_file: bool = True, twins: Mapping[int
     Also the first pair of records that share a file without sharing a group, with the file's name (for
     the warning), or None. A manifest's segments (``--segment``) share their recording's file; their group is
     that recording, or their ``--group-by`` value, which then wins: their recording's file joins nothing.
+    A file named by more than ``_FEW_COPIES`` samples of several groups (``--group-by``) is a placeholder (one silent
+    clip, one blank image for every missing recording: the card's ``duplicates.shared_placeholders``) and joins
+    nothing: it would join every group into one unit (QA36 medical #2); ``placeholders``, where given, is filled with
+    such files' paths -> (samples, groups).
 
     Example:
         >>> rs = [Record("a0", "a0", {"png": "a.png", "txt": b"x"}), Record("a1", "a1", {"png": "a.png", "txt": b"y"}),
@@ -1478,14 +1595,29 @@ def split_groups(records: list[Record], by_file: bool = True, twins: Mapping[int
     twins = twins or {}
     if not by_file and not twins and all(r.group is None for r in records):
         return None, None  # a folder's samples: nothing to join
+
+    def files(r: Record) -> list[Any]:
+        return [v for e, v in r.members.items() if (v.__class__ is str or isinstance(v, Path))
+                and not (r.group is not None and r.extra and SEGMENT_SOURCE in r.extra
+                         and r.group != r.extra[SEGMENT_SOURCE] and field_of(e) == "audio")]
+
+    blank: set[Any] = set()
+    if by_file and any(r.group is not None for r in records):
+        named: dict[Any, list[Any]] = {}
+        for r in records:
+            for v in set(files(r)):
+                named.setdefault(v, []).append(r.group)
+        for v, groups in named.items():
+            if len(groups) > _FEW_COPIES and len(set(groups)) > 1:
+                blank.add(v)
+                if placeholders is not None:
+                    placeholders[str(v)] = (len(groups), len(set(groups) - {None}))
     for i, r in enumerate(records):
         tags: list[Any] = [("group", r.group)] if r.group is not None else []
         if i in twins:
             tags.append(("case", twins[i]))
         if by_file:
-            tags += [v for e, v in r.members.items() if (v.__class__ is str or isinstance(v, Path))
-                     and not (r.group is not None and r.extra and SEGMENT_SOURCE in r.extra
-                              and r.group != r.extra[SEGMENT_SOURCE] and field_of(e) == "audio")]
+            tags += [v for v in files(r) if v not in blank]
         for tag in tags:
             j = first.setdefault(tag, i)
             if j == i:
@@ -3286,10 +3418,16 @@ def shard(
         _check_not_the_source(src, out)
         check_foreign_output(out, force, storage_options)
         fractions = parse_split(split)
+        carry_notes: list[str] = []
+        # QA36 medical #1: --split-from a version split by patient, without --group-by, split the new studies on
+        # their own and patients crossed splits: the earlier card's grouping is carried (or its absence warned)
+        earlier_by, carried = _earlier_group_by(split_from, storage_options), False
         # the bar starts before the walk (a pulsing "finding files"), and goes on as the sharding bar
         progress = _make_progress(progress, None, "finding files")
         try:
             tars = shard_files(src, storage_options)
+            if tars is not None and earlier_by is not None and group_by is None:
+                carry_notes.append(_group_by_not_carried(earlier_by, split_from, "its samples come from shards"))
             if tars is not None:  # WebDataset shards: their samples, members kept as they are
                 _check_shard_source_options(src, columns, labels_from_folders, meta, group_by, root, paths, segment)
                 found = discover_shards(src, tars, label_names, names_from, on_error, storage_options)
@@ -3299,19 +3437,46 @@ def shard(
                                       f"<split>-NNN.tar); pass no --split (split=), or rename the shards to split "
                                       f"their samples anew")
             else:
-                found = discover(src, columns=columns, labels_from_folders=labels_from_folders,
-                                 label_names=label_names, label_names_from=names_from, on_error=on_error, exclude=out,
-                                 storage_options=storage_options, meta=meta, group_by=group_by, root=root, paths=paths,
-                                 segment=segment,
-                                 on_files=None if progress is None else _files_found(progress))
+                def find(by: str | None) -> Any:
+                    return discover(src, columns=columns, labels_from_folders=labels_from_folders,
+                                    label_names=label_names, label_names_from=names_from, on_error=on_error,
+                                    exclude=out, storage_options=storage_options, meta=meta, group_by=by, root=root,
+                                    paths=paths, segment=segment,
+                                    on_files=None if progress is None else _files_found(progress))
+
+                if earlier_by is not None and group_by is None:
+                    try:
+                        found, group_by, carried = find(earlier_by), earlier_by, True
+                    except SourceError as exc:
+                        if not _no_group_column(str(exc), earlier_by):
+                            raise
+                        why = (f"this source has no column {earlier_by!r}" if "no column" in str(exc)
+                               else "this source is a folder (a column's groups need a manifest)")
+                        carry_notes.append(_group_by_not_carried(earlier_by, split_from, why))
+                        found = find(None)
+                else:
+                    found = find(group_by)
                 check_split_folders(found, fractions, src)  # train/ + test/ folders split the samples already
         except BaseException:
             _stop_progress(progress)
             raise
         if progress is not None:
             progress.update(progress.task_ids[0], description=f"planning {plural(len(found.records), 'sample')}")
-        if group_by is not None and fractions is not None:  # the card says how the split was drawn
+        if group_by is not None and (fractions is not None or carried):  # the card says how the split was drawn
             card_extra = {**(card_extra or {}), "split_group_by": group_by}
+        if carried:
+            carry_notes.append(f"--split-from {_earlier_label(split_from)}: the earlier version was split by "
+                               f"--group-by {earlier_by} (its card's split_group_by), so this one is grouped by it "
+                               f"too: a new sample joins the split of its group's earlier samples, new groups are "
+                               f"split whole; pass --group-by to group by another column")
+        elif earlier_by is not None and group_by is not None and group_by != earlier_by:
+            carry_notes.append(f"--split-from {_earlier_label(split_from)}: the earlier version was grouped by "
+                               f"--group-by {earlier_by} (its card's split_group_by), this one by --group-by "
+                               f"{group_by}: the earlier samples keep their splits, so a {group_by} group may span "
+                               f"splits (split_groups_crossing) and new samples of one {earlier_by} may go to "
+                               f"another split than its earlier ones; pass --group-by {earlier_by} to keep the "
+                               f"earlier grouping")
+        found.warnings = [*found.warnings, *carry_notes]
         if found.meta_columns:  # the card says where the metadata went
             card_extra = {**(card_extra or {}), "metadata_columns": list(found.meta_columns),
                           "metadata_kinds": dict(found.meta_kinds)}
@@ -3329,18 +3494,42 @@ def shard(
                                    label_names_from=found.label_names_from, executor=executor, address=address,
                                    storage_options=storage_options, source=found.source,
                                    shared_files=found.shared_files, split_by=split_by, split_from=split_from,
-                                   rewrite=rewrite, texts_as_read=tars is not None, group_by=group_by)
+                                   rewrite=rewrite, texts_as_read=tars is not None,
+                                   group_by=None if carried else group_by)
         finally:
             _stop_progress(progress)
     if warn:
         _warn_skipped(report, out)
-    import warnings as py_warnings  # the name `warnings` is a list of messages elsewhere in this module
-
-    for message in report.get("warnings") or []:  # the caller's line, not this one (stacklevel=2)
-        py_warnings.warn(str(message) + python_keywords(str(message)), ShardWarning, stacklevel=3)  # past the wrapper
+    # the caller's line, not this one (stacklevel=2), past the keyword wrapper: 4 from say_to_caller
+    say_to_caller([str(m) + python_keywords(str(m)) for m in report.get("warnings") or []], ShardWarning, stacklevel=4)
     if limit is not None and (over := skipped_over_limit(report, limit, max_skipped)) is not None:
         raise TooManySkipped(over, report)
     return report
+
+
+def say_to_caller(messages: Sequence[str] | None, category: type[Warning] = UserWarning, stacklevel: int = 3) -> None:
+    """Raise each of ``messages`` as a ``category`` warning, attributed to the line ``stacklevel`` frames up (3:
+    the line that called the function calling this), each call anew: under the default filter, Python's
+    once-per-line registry hid a second ``mmdata.shard(...)`` from one line (a sweep loop, a rerun notebook cell;
+    QA36 notebook #2), as :func:`mmdata.train.loop.said_to_caller` avoids for ``train``. Filters that ignore the
+    category or make it an error decide as usual.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("default")
+        ...     for _ in range(2):
+        ...         say_to_caller(["a"], stacklevel=2)
+        >>> [str(w.message) for w in caught]
+        ['a', 'a']
+    """
+    import warnings as py_warnings  # the name `warnings` is a list of messages elsewhere in this module
+
+    if not messages:
+        return
+    with py_warnings.catch_warnings():  # a filters change: the registries forget what an earlier call said
+        for message in messages:
+            py_warnings.warn(message, category, stacklevel=stacklevel)
 
 
 class TooManySkipped(SourceError):
@@ -4514,7 +4703,10 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     folders one file filed under two classes, in a manifest maybe a row per question of one image
     (:func:`duplicates_warning` warns of them where the labels came from folders). A file so shared by more than
     ``_FEW_COPIES`` samples is a placeholder (a blank image, a silent clip), not one item under two classes:
-    ``"shared_placeholders"`` (how many files) and ``"shared_placeholder_samples"`` instead. A text of only white
+    ``"shared_placeholders"`` (how many files) and ``"shared_placeholder_samples"`` instead. Likewise a set in several
+    splits of more than ``_FEW_COPIES`` samples whose other members differ (a silent clip copied per study) is no copy:
+    ``"across_splits_placeholders"`` / ``"across_splits_placeholder_samples"``, not ``across_splits`` (QA36 medical
+    #5); ``across_splits_label_example`` shows samples of different splits where the set has them. A text of only white
     space is no item. QA33 labelnoise #5-#7.
     A sample is identified by its image / audio members; a named field's (``<key>.depth.png``) only where the
     sample has neither: a member of a named field shared across splits by samples whose image / audio differ is
@@ -4600,6 +4792,11 @@ def duplicates_across_splits(rows: Any, k: int = 3,
             shared[c] = got
             seen.add(got)
     sets = {c: got for c, got in shared.items() if len({splits[i].as_py() for i in got}) > 1}
+    # one content (a silent clip copied per study) held by more than a few samples otherwise different is a
+    # placeholder, not one item trained on and tested: noted apart (QA36 medical #5), as a shared file is below
+    blank_sets = {c: got for c, got in sets.items()
+                  if len(got) > _FEW_COPIES and len({_content_signature(rows, i) for i in got}) > 1}
+    sets = {c: got for c, got in sets.items() if c not in blank_sets}
     # a label conflict is one item under several labels: samples whose every image / audio / text member is the
     # same, not ones sharing one file (a row per question of one image, one silence clip beside other images:
     # review of QA30)
@@ -4640,6 +4837,23 @@ def duplicates_across_splits(rows: Any, k: int = 3,
                 by.setdefault(labels[i], i)
         return [[keys[i].as_py(), splits[i].as_py(), class_name(label)] for label, i in sorted(by.items())]
 
+    def one_per_class_across(got: set[int]) -> list[list[str]]:  # as one_per_class, the splits differing if they can
+        order = sorted(got, key=lambda i: keys[i].as_py())
+        per = {label: [i for i in order if labels[i] == label] for label in sorted({labels[i] for i in order} - {None})}
+        first, *others = per.values()
+        best: list[int] = []
+        starts: dict[Any, int] = {}
+        for i in first:
+            starts.setdefault(splits[i].as_py(), i)
+        for start in starts.values():  # each start (a split of the first class) greedily: the others in splits not yet shown
+            picked = [start]
+            for mine in others:
+                shown = {splits[j].as_py() for j in picked}
+                picked.append(next((i for i in mine if splits[i].as_py() not in shown), mine[0]))
+            if len({splits[i].as_py() for i in picked}) > len({splits[i].as_py() for i in best}):
+                best = picked
+        return [[keys[i].as_py(), splits[i].as_py(), class_name(labels[i])] for i in best]
+
     def distinct(examples: Any) -> list[Any]:  # one example per shown content (two sets can show the same samples)
         out: list[Any] = []
         for ex in examples:
@@ -4650,16 +4864,19 @@ def duplicates_across_splits(rows: Any, k: int = 3,
         return out
 
     fields = _shared_named_fields(rows, named, read, k, set().union(*sets.values()) if sets else set())
-    if not sets and not conflicts and not partial and not placeholders:  # every candidate was a CRC-32 collision
+    if not sets and not conflicts and not partial and not placeholders and not blank_sets:  # CRC-32 collisions
         return {**none, **fields}
     out = dict(none)
+    if blank_sets:
+        out.update({"across_splits_placeholders": len(blank_sets),
+                    "across_splits_placeholder_samples": len(set().union(*blank_sets.values()))})
     if sets:
         out.update({"across_splits": len(sets), "samples": len(set().union(*sets.values())),
                     "examples": distinct(one_per_split(sets[c]) for c in sorted(sets))})
         differ = [c for c in sorted(sets) if len({labels[i] for i in sets[c]} - {None}) > 1]
         if differ:  # the across-split warning says so (QA33 labelnoise #6)
             out.update({"across_splits_labels_differ": len(differ),
-                        "across_splits_label_example": one_per_class(sets[differ[0]])})
+                        "across_splits_label_example": one_per_class_across(sets[differ[0]])})
     if conflicts:
         out.update({"label_conflicts": len(conflicts), "label_conflict_samples": len(set().union(*conflicts.values())),
                     "label_conflicts_across_splits": sum(1 for got in conflicts.values()
@@ -4901,6 +5118,12 @@ def duplicates_warning(found: Mapping[str, Any], group_by: str | None = None, fo
                     f"differing, taken for placeholders (a blank or constant frame: a static scene, a sensor "
                     f"dropout), not copies (duplicates.shared_field_placeholders); replace them if they stand for "
                     f"missing data")
+    if found.get("across_splits_placeholders"):  # QA36 medical #5: a silent clip copied per study, not a copy
+        said.append(f"note: {plural(found['across_splits_placeholder_samples'], 'sample')} in "
+                    f"{plural(found['across_splits_placeholders'], 'set')} hold the same {what} bytes ({compared}) in "
+                    f"different splits, each set more than {_FEW_COPIES} samples whose other members differ, taken for "
+                    f"placeholders (a blank image, a silent clip), not copies of one sample nor a label conflict "
+                    f"(duplicates.across_splits_placeholders); replace them if they stand for missing data")
     if folders and found.get("shared_placeholders"):  # review of QA33 writer #2: a blank image, a silent clip
         said.append(f"note: {plural(found['shared_placeholders'], 'file')} shared by more than {_FEW_COPIES} samples "
                     f"of different class folders ({plural(found['shared_placeholder_samples'], 'sample')}), their "
