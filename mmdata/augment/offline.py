@@ -37,7 +37,6 @@ import io
 import json
 import os
 import threading
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from mmdata.checks import did_you_mean, plural
 from mmdata.codecs import IMAGE_EXTS, NON_FINITE_AUDIO, TEXT_EXTS, encode_text
 from mmdata.errors import RecipeError, ShardError
 from mmdata.shards.sources import SKIP_REASON, Record, json_member
+from mmdata.shards.writer import say_to_caller
 from mmdata.types import Sample
 from mmdata.urls import is_remote, lookup
 
@@ -746,7 +746,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     card = load_card(src, storage_options) if folder else {}
     notes = check_targets(base, card, src, storage_options)  # before anything is written
     for note in notes:  # a target this dataset lacks, where nothing can misalign: said, and kept in the card
-        warnings.warn(note, UserWarning, stacklevel=2)
+        say_to_caller([note], UserWarning, stacklevel=3)
     if folder:  # recipe parts that cannot act on this dataset (QA33 onemodality #3: copies equal to their sources)
         from mmdata.augment.recipe import dataset_modalities, inert_parts
 
@@ -756,7 +756,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
             if none and not base.is_empty:
                 inert.append(f"no step can act on {src}: the augmented copies equal their originals")
             for note in inert:  # said as the card keeps it (prefixed "recipe: " there, once: QA33 review)
-                warnings.warn(f"recipe: {note}", UserWarning, stacklevel=2)
+                say_to_caller([f"recipe: {note}"], UserWarning, stacklevel=3)
             notes = [*notes, *inert]
     all_splits = list(card.get("splits", {"train": None}))
     chosen = list(splits or all_splits)
@@ -779,9 +779,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     summary = {"augmented_splits": augmented, "eval_splits": [sp for sp in chosen if sp not in augmented],
                "eval_stage": "normalize" if rec.has_normalize else "none", "random_ops": rec.has_random}
     if augmented and copies and not rec.has_random:  # an empty (or normalize-only) recipe: copies, not augmentations
-        warnings.warn(f"the recipe has no random ops (image, audio, text or sample sections): the {copies} "
-                      f"'augmented' copies of each {'/'.join(augmented)} sample equal the sample "
-                      f"{'normalized' if rec.has_normalize else 'as read'}", UserWarning, stacklevel=2)
+        say_to_caller([f"the recipe has no random ops (image, audio, text or sample sections): the {copies} "
+                       f"'augmented' copies of each {'/'.join(augmented)} sample equal the sample "
+                       f"{'normalized' if rec.has_normalize else 'as read'}"], UserWarning, stacklevel=3)
     # the source by name and content, not by where it lies: a card holds no paths (copies of one source,
     # local or at a URL, give the same card)
     source = {"name": card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1], "fingerprint": card.get("fingerprint")}
@@ -932,11 +932,11 @@ def _with_growth(rep: dict[str, Any], src: Any, out: str | Path, folder: bool) -
                    "audio is written as FLAC only when every value lies on the 16- / 24-bit grid, else as 32-bit float "
                    "WAV (gain, noise, resample and mixing leave that grid), so the loader reads back exactly the "
                    "augmented values")
-            warnings.warn(f"{field} members of {out} are {g['ratio']:g}x the source's size: {g['bytes']:,} bytes a "
-                          f"sample ({', '.join(g['formats'])}) against {g['source_bytes']:,} "
-                          f"({', '.join(g['source_formats'])}); {why}. A normalize stage that makes them smaller "
-                          f"(resize, resample, pad_trim) or fewer --copies keeps the output small", UserWarning,
-                          stacklevel=3)
+            say_to_caller([f"{field} members of {out} are {g['ratio']:g}x the source's size: {g['bytes']:,} bytes a "
+                           f"sample ({', '.join(g['formats'])}) against {g['source_bytes']:,} "
+                           f"({', '.join(g['source_formats'])}); {why}. A normalize stage that makes them smaller "
+                           f"(resize, resample, pad_trim) or fewer --copies keeps the output small"], UserWarning,
+                          stacklevel=4)
     return rep
 
 
@@ -1145,7 +1145,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     raw_image = {o for o, key, _, _ in planned if key in deep and o == key} if as_read else set()
     note = sixteen_bit_note([o for o, key, _, _ in planned if key in deep and o not in raw_image], as_read)
     if note is not None:
-        warnings.warn(note, UserWarning, stacklevel=3)
+        say_to_caller([note], UserWarning, stacklevel=4)
         notes = [*notes, note]
     # a dataset folder's samples by key (its shards hold them so: a task draws on one or two); bare shards' in
     # their order in the shards (a task reads whole every source shard it draws on: other tools' shards are

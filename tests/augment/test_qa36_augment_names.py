@@ -46,3 +46,21 @@ def test_a_refused_copy_names_the_shard_and_the_source_sample(tmp_path: Path) ->
     # skip: the copy is left out and listed, the others written (unchanged behaviour)
     rep = augment_dataset(str(ds), str(tmp_path / "out2"), recipe, on_error="skip", progress=False)
     assert rep["samples"] == 3, rep
+
+
+def test_a_repeated_augment_call_from_one_line_says_its_warnings_again(tmp_path: Path) -> None:
+    """QA36 notebook #2 (augment's side): Python's once-per-line registry hid the second call's warning."""
+    import warnings
+
+    from mmdata.testing import make_sample_folder
+
+    ds = tmp_path / "ds"
+    mmdata.shard(make_sample_folder(str(tmp_path / "raw"), n=6), str(ds), progress=False)
+    seen = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # the interpreter's own filter: once per line
+        for i in range(2):
+            augment_dataset(str(ds), str(tmp_path / f"out{i}"), {"seed": 0}, copies=1, progress=False)
+            seen.append(sum("has no random ops" in str(w.message) for w in caught))
+    assert seen == [1, 2], seen
+    assert all(w.filename == __file__ for w in caught if "has no random ops" in str(w.message))
