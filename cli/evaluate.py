@@ -51,8 +51,8 @@ def evaluate(
                        "same samples: paired differences (bootstrap interval and p) and McNemar's exact test.")] = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Score a trained run on a split of any dataset: accuracy, macro F1, balanced accuracy, NLL, ECE and per-class
-    scores, as metrics.json holds them for test. DATA's classes are matched to the run's by name (a dataset sharded
+    """Score a trained run on a split of any dataset: accuracy, macro F1, balanced accuracy, NLL, ECE, AUROC, AUPRC
+    and per-class scores, as metrics.json holds them for test. DATA's classes are matched to the run's by name (a dataset sharded
     on its own numbers them in its own order); samples of a class the run does not know are counted and scored as
     wrong (--unknown-classes).
     Samples the run trained on (or chose its epoch on) are counted and warned of: their scores are in-sample.

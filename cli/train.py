@@ -109,8 +109,9 @@ def train(
     plugin: PluginOpt = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Train the reference fusion model on any dataset with train/val/test splits; writes metrics.json,
-    predictions.parquet and model.pt to --out."""
+    """Train the reference fusion model on a dataset with image, audio and/or text and train/val/test splits
+    (other fields, such as .npy arrays: your own trainer, docs/ablation.md "Your own trainer"); writes
+    metrics.json, predictions.parquet and model.pt to --out."""
     from mmdata.train import train as run
     from mmdata.train.loop import TrainWarning
 
@@ -247,7 +248,7 @@ def _ratio(value: float | None) -> str:
 #: the results table's score columns per target kind (metrics key -> header)
 SCORE_COLUMNS = {
     "classes": {"accuracy": "accuracy", "macro_f1": "macro F1", "balanced_accuracy": "balanced acc", "nll": "NLL",
-                "ece": "ECE"},
+                "ece": "ECE", "auroc": "AUROC", "auprc": "AUPRC"},
     "multilabel": {"micro_f1": "micro F1", "macro_f1": "macro F1", "map": "mAP", "subset_accuracy": "subset acc",
                    "hamming": "Hamming"},
     "regression": {"mae": "MAE", "rmse": "RMSE", "r": "Pearson r", "r2": "R²"},

@@ -135,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             t = metrics["test"]
             scores = (f"accuracy {t['accuracy']:.3f}  macro-F1 {t['macro_f1']:.3f}  balanced accuracy "
                       f"{t['balanced_accuracy']:.3f}  NLL {t['nll']:.3f}  ECE {t['ece']:.3f}"
+                      + "".join(f"  {name} {t[k]:.3f}" for k, name in (("auroc", "AUROC"), ("auprc", "AUPRC"))
+                                if isinstance(t.get(k), float) and t[k] == t[k])
                       if "target" not in metrics else  # a multi-label / regression target's own scores
                       f"{metrics['target']['key']!r} " + "  ".join(f"{k} {v:.3f}" for k, v in t.items()))
             best, epochs = metrics["best_epoch"], metrics["config"].get("epochs") or len(metrics.get("history", []))

@@ -721,11 +721,7 @@ def duplicate_warnings(data: str | Path, card: Mapping[str, Any], roles: Mapping
     said = []
     if again.get("across_splits"):
         shown = " and ".join(f"{key!r} ({split})" for key, split in again["examples"][0])
-        differ = again.get("across_splits_labels_differ")
-        ex_l = again.get("across_splits_label_example") or []
-        labels = (f"; {differ} of these sets {'carries' if differ == 1 else 'carry'} different labels too (labels "
-                  f"differ: {', '.join(f'{name} ({key!r}, {split})' for key, split, name in ex_l)}): the model is "
-                  "trained on one label and scored on the other" if differ else "")
+        labels = _labels_across(t, card.get("label_names")) if again.get("across_splits_labels_differ") else ""
         said.append(f"{plural(again['samples'], 'sample')} in {plural(again['across_splits'], 'set')} hold the same {what} "
                     f"in more than one of the splits this run reads ({read}; e.g. {shown}): a val or test "
                     f"sample that is also trained on inflates its scores{labels} (the dataset card's duplicates, matched "
@@ -746,6 +742,69 @@ def duplicate_warnings(data: str | Path, card: Mapping[str, Any], roles: Mapping
                     "the model is trained or scored on contradictory labels (the dataset card's "
                     "duplicates.shared_label_examples); keep the file in the right class folder only")
     return said
+
+
+def _labels_across(t: Any, label_names: Sequence[str] | None) -> str:
+    """The across-split warning's words on labels (QA36 medical #5): only a set holding a sample of one split and
+    a sample of another under different labels is "trained on one label and scored on the other", that pair
+    named; a file more than ``_FEW_COPIES`` samples share (a placeholder: a blank image, a silent clip) is no
+    item under two labels, and a set whose differing labels sit in one split is a label conflict within it.
+    ``t``: the index rows the run reads, ``split`` already its role."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from mmdata.shards.writer import _FEW_COPIES, _MEDIA_MEMBER
+
+    if not {"members", "sizes", "member_crc32", "label"} <= set(t.column_names) or not t.num_rows:
+        return ""
+    members = t["members"].combine_chunks()
+    flat = pa.table({"row": pc.list_parent_indices(members), "name": pc.list_flatten(members),
+                     "size": pc.list_flatten(t["sizes"].combine_chunks()),
+                     "crc": pc.list_flatten(t["member_crc32"].combine_chunks())})
+    flat = flat.filter(pc.and_(pc.is_valid(flat["crc"]), pc.match_substring_regex(pc.utf8_lower(flat["name"]),
+                                                                                   _MEDIA_MEMBER)))
+    flat = flat.append_column("split", t["split"].combine_chunks().take(flat["row"]))
+    flat = flat.append_column("label", t["label"].combine_chunks().take(flat["row"]))
+    per = flat.group_by(["size", "crc"]).aggregate([("split", "count_distinct"), ("label", "count_distinct")])
+    per = per.filter(pc.and_(pc.greater(per["split_count_distinct"], 1), pc.greater(per["label_count_distinct"], 1)))
+    if not per.num_rows:
+        return ""
+    dup = flat.join(per.select(["size", "crc"]), ["size", "crc"], join_type="inner")
+    sets: dict[tuple[Any, Any], set[int]] = {}
+    for size, crc, row in zip(dup["size"].to_pylist(), dup["crc"].to_pylist(), dup["row"].to_pylist()):
+        sets.setdefault((size, crc), set()).add(row)
+    key_col = t["source_key" if "source_key" in t.column_names else "key"].to_pylist()
+    split_col, label_col = t["split"].to_pylist(), t["label"].to_pylist()
+
+    def name(label: int) -> str:
+        return label_names[label] if label_names is not None and 0 <= label < len(label_names) else str(label)
+
+    across, placeholders, within = [], 0, 0
+    for got in sorted(sorted(g) for g in {frozenset(g) for g in sets.values()}):  # the join's order is not fixed
+        if len(got) > _FEW_COPIES:
+            placeholders += 1
+            continue
+        pair = next(((i, j) for i in got for j in got if split_col[i] == "train" and split_col[j] != "train"
+                     and label_col[i] is not None and label_col[j] is not None and label_col[i] != label_col[j]), None)
+        if pair is None:
+            within += 1
+        else:
+            across.append(pair)
+    said = []
+    if across:
+        i, j = across[0]
+        said.append(f"{plural(len(across), 'set')} of these {'carries' if len(across) == 1 else 'carry'} different labels "
+                    f"in different splits (e.g. {name(label_col[i])} ({key_col[i]!r}, {split_col[i]}) and "
+                    f"{name(label_col[j])} ({key_col[j]!r}, {split_col[j]})): the model is trained on one label and "
+                    "scored on the other")
+    if within:
+        said.append(f"{plural(within, 'set')} of these {'has' if within == 1 else 'have'} different labels, but not "
+                    "between a training sample and a val / test one (a label conflict, not a train-vs-score one)")
+    if placeholders:
+        said.append(f"{plural(placeholders, 'file')} with different labels {'is' if placeholders == 1 else 'are'} "
+                    f"shared by more than {_FEW_COPIES} samples (a placeholder: a blank image, a silent clip), not one "
+                    "item under two labels; the model may learn the placeholder rather than the sample")
+    return "".join(f"; {part}" for part in said)
 
 
 def _index_names(data: str | Path) -> list[str]:
@@ -1436,7 +1495,8 @@ def choose_modalities(st: IndexStats, requested: Sequence[str] | None,
     if requested is None:
         used = [m for m in MODALITIES if counts[m]]
         if not used:
-            raise MMDataError(f"{st.data}: no sample of the train split has image, audio or text; nothing to train on")
+            raise MMDataError(f"{st.data}: no sample of the train split has image, audio or text; nothing to train on"
+                              + _other_fields(card))
         return used, {m: f"no sample of the train split has {m}; it has {has}" for m in MODALITIES if not counts[m]}
     used = list(requested)
     shown = ",".join(used)
@@ -1521,6 +1581,29 @@ def trained_image_size(recipe: Any, hw: tuple[int, int] | None) -> tuple[tuple[i
 
 #: card fields the bundled trainer reads besides the modalities it trains on, or that hold labels and metadata
 _READ_FIELDS = ("label", "cls", "json", "meta")
+
+
+def _other_fields(card: Mapping[str, Any] | None) -> str:
+    """What a dataset without image, audio or text holds instead (its card's fields, e.g. ``.npy`` arrays), and
+    the way to train on them: the bundled model reads only image, audio and text (QA36 timeseries #5).
+
+    Example:
+        >>> _other_fields({"modalities": {"array": {"codecs": ["npy"], "count": 32}, "label": {"count": 32}}})[:64]
+        ': the stored fields are `array` (.npy, 32 samples); the bundled '
+    """
+    mods = (card or {}).get("modalities") or {}
+    shown = []
+    for name, info in mods.items() if isinstance(mods, Mapping) else ():
+        if str(name) in _READ_FIELDS or not isinstance(info, Mapping):
+            continue
+        codecs = ", ".join(f".{c}" for c in info.get("codecs") or [] if isinstance(c, str))
+        count = info.get("count", 0)
+        shown.append(f"`{name}` ({codecs + ', ' if codecs else ''}{count} sample{'s' * (count != 1)})")
+    fields = f"the stored fields are {', '.join(shown)}; " if shown else ""
+    return (f": {fields}the bundled model (mmdata train; mmdata ablate without a trainer) reads only image, audio "
+            "and text; to train on other fields (arrays: time series, features) write your own training function on "
+            "mmdata.loader and run it with mmdata ablate --trainer package.module:function (or the recipe's "
+            "trainer: {entry: ...}); see docs/ablation.md \"Your own trainer\"")
 
 
 def unused_fields(card: Mapping[str, Any], modalities: Sequence[str]) -> dict[str, int]:

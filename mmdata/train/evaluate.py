@@ -8,7 +8,9 @@ or ``.item()``), so a pass over a split costs one host read at the end and memor
 split's size. A batch costs O(B) work and the counts O(C) memory: no C x C confusion matrix (at 5,000
 classes a 190 MB matrix per accumulator and B * C^2 multiply-adds per batch); the scores read only its
 row sums, column sums and diagonal, which the counts are, exactly. Unlabelled samples (label -1) are
-left out of every score and counted.
+left out of every score and counted. The one exception to memory independent of the split: the clean pass's
+``auroc`` / ``auprc`` (``Scores(ranking=True)``) rank every labelled row's probabilities, kept on the device
+(N x C float64, as predictions.parquet's ``probs``); the robustness passes keep none.
 
 Non-finite logits (a diverged model, a fusion returning NaN) never crash a pass: such a row is scored as
 a uniform prediction — class 0 by the argmax's tie rule, confidence 1/C, NLL log C, i.e. chance — and
@@ -56,9 +58,15 @@ class Scores:
         (0.5, 2, 1)
     """
 
-    def __init__(self, classes: int, device: str | torch.device = "cpu") -> None:
+    def __init__(self, classes: int, device: str | torch.device = "cpu", ranking: bool = False) -> None:
         self.classes = classes
         dev = torch.device(device)
+        # ranking: keep every labelled row's probabilities (N x C on the device) for auroc / auprc; only the
+        # clean pass asks (the robustness passes would hold one such copy per modality and level)
+        self.ranking = ranking
+        self.kept: list[torch.Tensor] = []  # float64 softmax rows, as predictions.parquet's `probs`
+        self.truth: list[torch.Tensor] = []  # their labels (-1: unlabelled, ranked nowhere)
+        self._ranked: tuple[int, dict[str, Any]] | None = None  # ranking_scores() of the first len(kept) batches
         # rows: true labels, predictions, hits (true == pred) per class: all that accuracy, macro-F1 and
         # per_class read of a confusion matrix (its row sums, column sums and diagonal), in O(C) memory
         self.counts = torch.zeros(3, classes, dtype=torch.float64, device=dev)
@@ -99,6 +107,9 @@ class Scores:
         # bin b holds edges[b-1] < conf <= edges[b] (bin 0: conf == 0, never counted)
         onehot_bin = torch.nn.functional.one_hot(torch.bucketize(conf, self.edges), ECE_BINS + 1).double() * w[:, None]
         self.bins += torch.stack([torch.ones_like(conf), correct, conf]) @ onehot_bin
+        if self.ranking:
+            self.kept.append(probs)
+            self.truth.append(labels)
 
     def merge(self, other: Scores) -> None:
         """Add another accumulator's sums (e.g. from another rank after ``all_reduce``)."""
@@ -108,10 +119,54 @@ class Scores:
         self.labelled += other.labelled
         self.unlabelled += other.unlabelled
         self._nonfinite += other._nonfinite.to(self._nonfinite.device)
+        self.kept += [k.to(self.counts.device) for k in other.kept]
+        self.truth += [t.to(self.counts.device) for t in other.truth]
+
+    def ranking_scores(self) -> dict[str, Any]:
+        """Threshold-free scores of the kept probabilities (``ranking=True``; None — no value — without a class
+        that has both positives and negatives among the labelled rows):
+
+        * ``auroc``: area under the ROC curve, ``auprc``: average precision (scikit-learn's
+          ``roc_auc_score`` / ``average_precision_score``; tied probabilities form one threshold).
+        * two classes: of the **second class** (class id 1, the second of ``classes.names``: name the rarer
+          or the clinically positive class second, e.g. ``--labels normal,abnormal``) ranked by its
+          probability. AUROC is the same whichever class is positive; AUPRC is not.
+        * more classes: one-vs-rest, the macro mean over the classes with both positives and negatives in
+          the split; the others are left out and named in ``auroc_skipped`` (class ids).
+
+        Example:
+            >>> s = Scores(2, ranking=True)
+            >>> s.update(torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 1, 1, 1]))
+            >>> r = s.ranking_scores()
+            >>> round(r["auroc"], 4), round(r["auprc"], 4), r["auroc_skipped"]
+            (1.0, 1.0, [])
+        """
+        if self._ranked is not None and self._ranked[0] == len(self.kept):
+            return dict(self._ranked[1])
+        got = self._ranking_scores()
+        self._ranked = (len(self.kept), got)
+        return dict(got)
+
+    def _ranking_scores(self) -> dict[str, Any]:
+        nan = None  # no value (as per_class gives an undefined ratio): a NaN would make equal results compare unequal
+        if not self.kept:
+            return {"auroc": nan, "auprc": nan, "auroc_skipped": list(range(self.classes)) if self.classes > 2 else []}
+        p = torch.cat(self.kept)
+        y = torch.cat(self.truth)
+        rows = y >= 0
+        p, y = p[rows], y[rows]
+        cols = [1] if self.classes == 2 else list(range(self.classes))
+        auroc, ap = _ovr_ranking(p[:, cols], y[:, None] == torch.tensor(cols, device=y.device)[None, :])
+        auroc, ap = auroc.cpu(), ap.cpu()
+        ok = ~torch.isnan(auroc)
+        skipped = [c for c, good in zip(cols, ok.tolist()) if not good] if self.classes > 2 else []
+        if not bool(ok.any()):
+            return {"auroc": nan, "auprc": nan, "auroc_skipped": skipped}
+        return {"auroc": float(auroc[ok].mean()), "auprc": float(ap[ok].mean()), "auroc_skipped": skipped}
 
     def result(self) -> dict[str, float]:
         """``{accuracy, macro_f1, balanced_accuracy, nll, ece}`` over the labelled samples seen (NaN when there
-        were none).
+        were none), plus ``auroc`` and ``auprc`` when made with ``ranking=True`` (:meth:`ranking_scores`).
 
         ``balanced_accuracy`` is the mean recall over the classes with labelled samples — scikit-learn's
         ``balanced_accuracy_score`` (a class absent from the split is left out, whatever is predicted): on a
@@ -129,8 +184,9 @@ class Scores:
         """
         true, pred, tp = self.counts.cpu()
         n = float(true.sum())
+        ranked = {k: v for k, v in self.ranking_scores().items() if k != "auroc_skipped"} if self.ranking else {}
         if n == 0:
-            return dict.fromkeys(("accuracy", "macro_f1", "balanced_accuracy", "nll", "ece"), float("nan"))
+            return {**dict.fromkeys(("accuracy", "macro_f1", "balanced_accuracy", "nll", "ece"), float("nan")), **ranked}
         denom = pred + true  # 2tp + fp + fn: > 0 exactly for the classes seen as a label or a prediction
         seen = denom > 0
         f1 = 2 * tp[seen] / denom[seen]
@@ -139,7 +195,7 @@ class Scores:
         present = true > 0
         return {"accuracy": float(tp.sum() / n), "macro_f1": float(f1.mean()),
                 "balanced_accuracy": float((tp[present] / true[present]).mean()),
-                "nll": float(self.nll.cpu()) / n, "ece": ece}
+                "nll": float(self.nll.cpu()) / n, "ece": ece, **ranked}
 
     def per_class(self, names: Sequence[str], absent: float | None = 0.0) -> dict[str, dict[str, float | None]]:
         """Precision, recall, F1 and support per class name; an undefined ratio (precision of a class
@@ -171,6 +227,33 @@ class Scores:
             r = tp / true if true else 0.0
             out[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": int(true)}
         return out
+
+
+def _ovr_ranking(p: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ROC AUC, average precision) per column of scores ``p`` (N, K) against bool positives ``t`` (N, K); NaN for
+    a column without a positive or without a negative. Tied scores form one threshold (the ROC curve's diagonal
+    step, the precision at the tie group's end), as scikit-learn's ``roc_auc_score`` /
+    ``average_precision_score`` compute them."""
+    n, k = p.shape
+    if n == 0:
+        return (torch.full((k,), float("nan"), dtype=torch.float64),) * 2
+    s, order = p.double().sort(dim=0, descending=True, stable=True)
+    pos = t.gather(0, order).double()
+    tp, fp = pos.cumsum(0), (1 - pos).cumsum(0)
+    rank = torch.arange(n, device=p.device)[:, None].expand(n, k)
+    end = torch.ones_like(s, dtype=torch.bool)
+    end[:-1] = s[:-1] != s[1:]
+    # each row takes the counts at the last row of its tie group: within a group the curve does not move
+    group_end = torch.where(end, rank, n).flip(0).cummin(0).values.flip(0)
+    tpe, fpe = tp.gather(0, group_end), fp.gather(0, group_end)
+    zero = torch.zeros(1, k, dtype=torch.float64, device=p.device)
+    tpz, fpz = torch.cat([zero, tpe]), torch.cat([zero, fpe])
+    P, N = tp[-1], fp[-1]
+    area = ((fpz[1:] - fpz[:-1]) * (tpz[1:] + tpz[:-1]) / 2).sum(0)
+    good = (P > 0) & (N > 0)
+    auroc = torch.where(good, area / (P * N).clamp_min(1), float("nan"))
+    ap = torch.where(good, (pos * tpe / (group_end + 1)).sum(0) / P.clamp_min(1), float("nan"))
+    return auroc, ap
 
 
 def scores(logits: torch.Tensor, labels: torch.Tensor, classes: int) -> dict[str, float]:
@@ -321,9 +404,11 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Ta
         split: the split's name, for the reasons in ``not_applicable``.
 
     Returns:
-        ``{"scores": {...}, "per_class": {...}, "labelled": n, "unlabelled": n, "nonfinite": n}`` (``nonfinite``:
+        ``{"scores": {...}, "per_class": {...}, "labelled": n, "unlabelled": n, "nonfinite": n}`` (a class target's
+        ``scores`` include ``auroc`` / ``auprc``: :meth:`Scores.ranking_scores`; ``auroc_skipped``: the classes
+        left out of their one-vs-rest mean, as names, when any; ``nonfinite``:
         labelled rows whose clean logits were NaN or infinite, scored as uniform predictions) plus
-        ``"robustness": {"missing": {m: acc}, "corruption": {m: {"levels", "accuracy", "auc"}},
+        ``"robustness": {"missing": {m: acc}, "corruption": {m: {"levels", "accuracy", "accuracy_area", "auc"}},
         "samples_with": {m: n}, "not_applicable": {m: reason}, "nonfinite": n}``: a modality no labelled
         sample has is left out of ``missing`` and ``corruption`` (removing it would change nothing, and the
         number would read as robustness) and named in ``not_applicable`` with the reason;
@@ -343,7 +428,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Ta
     dev = next(model.parameters()).device
     target = classes if isinstance(classes, Target) else Target.classes(classes, names)
     metric = target.selection[0]  # robustness is measured on it: accuracy for classes
-    clean = target.scores(dev)
+    clean = target.scores(dev, ranking=True)  # auroc / auprc of the clean pass (classes)
     missing = {m: target.scores(dev) for m in modalities} if robustness and len(modalities) > 1 else {}
     corrupted = {(m, i): target.scores(dev) for m in modalities for i in range(len(LEVELS))} if robustness else {}
     have = dict.fromkeys(modalities, 0)  # labelled rows holding each modality (host masks: no sync)
@@ -366,6 +451,11 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Ta
     per = clean.per_class(names or target.names, absent=None)
     out: dict[str, Any] = {"scores": clean.result(), "per_class": per,
                            "labelled": clean.labelled, "unlabelled": clean.unlabelled, "nonfinite": clean.nonfinite}
+    if isinstance(clean, Scores) and clean.labelled:
+        skipped = clean.ranking_scores()["auroc_skipped"]
+        if skipped:  # said: the one-vs-rest mean is not over every class
+            shown = names or target.names
+            out["auroc_skipped"] = [shown[c] if shown and c < len(shown) else str(c) for c in skipped]
     if robustness:
         # removing or corrupting a modality no scored sample has changes nothing: that is no measurement,
         # so the modality is left out of `missing` / `corruption` and named in `not_applicable`
@@ -375,7 +465,10 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Ta
             if m in absent:
                 continue
             accs = [corrupted[(m, i)].result()[metric] for i in range(len(LEVELS))]
-            curves[m] = {"levels": list(LEVELS), metric: accs, "auc": auc(LEVELS, accs)}
+            area = auc(LEVELS, accs)
+            # `<metric>_area`: the area under the metric-vs-corruption curve; `auc` is the same number under its
+            # old name, kept for readers of earlier metrics.json (it is no ROC AUC: that is scores.auroc)
+            curves[m] = {"levels": list(LEVELS), metric: accs, f"{metric}_area": area, "auc": area}
         out["robustness"] = {"missing": {m: s.result()[metric] for m, s in missing.items() if m not in absent},
                              "corruption": curves, "samples_with": have, "not_applicable": absent,
                              # rows scored as uniform predictions over the removal and corruption passes (level 0

@@ -581,7 +581,8 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             from mmdata.augment.recipe import inert_parts
 
             inert, none = inert_parts(recipe, modalities, f"the training of {data}")
-            data_warnings += [f"recipe: {note}" for note in inert]
+            data_warnings += [f"recipe: {note}" for note in _unread_not_absent(inert, f"the training of {data}",
+                                                                                modalities, card, data)]
             if none and not mmdata.load_recipe(recipe).is_empty:
                 data_warnings.append(f"recipe: no step can act on what the model reads ({', '.join(modalities)}): the "
                                      "recipe changes nothing the model sees")
@@ -951,7 +952,8 @@ def train(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
           on_error: str = "raise", train_split: str | Sequence[str] | None = None, val_split: str | None = None,
           test_split: str | None = None, target: str | None = None,
           plugins: Sequence[str] | None = None) -> dict[str, Any]:
-    """Train the reference fusion model on any dataset folder with train / val / test splits; returns
+    """Train the reference fusion model on a dataset folder with image, audio and/or text and train / val / test
+    splits (other fields, such as ``.npy`` arrays, need your own trainer: docs/ablation.md); returns
     (and writes) the metrics.
 
     Args:
@@ -1208,6 +1210,32 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
         return metrics
 
 
+def _unread_not_absent(notes: Sequence[str], label: str, modalities: Sequence[str], card: Mapping[str, Any] | None,
+                       data: Any) -> list[str]:
+    """:func:`mmdata.augment.recipe.inert_parts`'s notes (about ``label``, the run) reworded where the dataset has
+    the modality and the run only does not read it (``--modalities`` / ``trainer.modalities``): "the training of D
+    has no audio" read as a claim about the data (QA36 medical #8).
+
+    Example:
+        >>> _unread_not_absent(["section 'audio' (gain) has no effect: the training of d has no audio (it has image)"],
+        ...                    "the training of d", ["image"], {"modalities": {"audio": {"count": 3}}}, "d")[0]
+        "section 'audio' (gain) has no effect: this run reads only image (the modalities it was given), not the audio 3 samples of d have"
+    """
+    mods = (card or {}).get("modalities") or {}
+    held = {m: int(v.get("count", 0) or 0) for m, v in mods.items() if isinstance(v, Mapping)} if isinstance(mods, Mapping) else {}
+    reads = ", ".join(m for m in ("image", "audio", "text") if m in modalities)
+    out = []
+    for note in notes:
+        head, sep, why = note.partition(": ")
+        for m in ("image", "audio", "text"):
+            if held.get(m) and m not in modalities and why.startswith(f"{label} has no {m}"):
+                note = (f"{head}{sep}this run reads only {reads} (the modalities it was given), not the {m} "
+                        f"{held[m]} sample{'s' * (held[m] != 1)} of {data} {'have' if held[m] != 1 else 'has'}")
+                break
+        out.append(note)
+    return out
+
+
 #: audio ops that change the clips' lengths (the train loader's padding numbers come before them)
 RESHAPING_AUDIO = ("random_crop", "speed", "pad", "pad_trim", "resample")
 
@@ -1332,7 +1360,9 @@ def batchnorm_warnings(model: torch.nn.Module, best_epoch: int, epochs: int | No
         'the reported model (best epoch 1 of 2) normalises with Batch'
 
     ``best_epoch`` is the 0-based index (``metrics["best_epoch"]``, the ``epoch 0:`` lines); "epoch X of M"
-    counts from 1, as the ablation report's "the best epoch was the last (M of M)" does.
+    counts from 1, as the ablation report's "the best epoch was the last (M of M)" does, and the warning names
+    the progress line it is (``the "epoch X-1:" line, best_epoch X-1 in metrics.json``), as ``mmdata train``'s
+    test line does (QA36 mir #3: "best epoch 3 of 3" read as a fourth epoch beside "epoch 2:").
     """
     counts = [int(mod.num_batches_tracked) for mod in model.modules()
               if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm) and mod.num_batches_tracked is not None]
@@ -1343,7 +1373,9 @@ def batchnorm_warnings(model: torch.nn.Module, best_epoch: int, epochs: int | No
     return [f"the reported model (best epoch {which}) normalises with BatchNorm statistics from only {seen} "
             f"training batch{'es' * (seen != 1)} (momentum 0.1 keeps {0.9 ** seen:.0%} of their initial values), so its "
             f"val / test scores are unreliable; train more epochs or use a smaller --batch-size (at least "
-            f"{MIN_BATCHNORM_BATCHES} batches before the best epoch)"]
+            f"{MIN_BATCHNORM_BATCHES} batches before the best epoch)"
+            + (f"; best epoch {best_epoch + 1} of {epochs} is the \"epoch {best_epoch}:\" line (best_epoch {best_epoch} "
+               "in metrics.json)" if epochs else "")]
 
 
 def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -1407,6 +1439,9 @@ def _finished(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, 
         "correct_on_test": None if correct is None else correct.code(),
         **run_metrics(run),
     }
+    skipped_ranking = {s: r["auroc_skipped"] for s, r in (("val", val), ("test", test)) if r.get("auroc_skipped")}
+    if skipped_ranking:  # the classes auroc / auprc's one-vs-rest mean leaves out, per split (no sample there)
+        metrics["auroc_skipped"] = skipped_ranking
     if "robustness" in test:
         metrics["robustness"] = test["robustness"]
         mods = run.model.mods

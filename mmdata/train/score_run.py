@@ -64,12 +64,17 @@ UNKNOWN_CLASS = -2
 EVAL_OUTPUTS = ("metrics.json", "predictions.parquet")
 #: the key under which :func:`_in_sample` hands over why it checked nothing (the report's ``in_sample_not_done``)
 WHY = "_why"
+#: the key under which :func:`_in_sample` hands over the in-sample keys per role (the report's ``in_sample_keys``,
+#: predictions.parquet's ``in_sample`` column)
+KEYS = "_keys"
+#: how many in-sample keys per role the report and the warning name (QA36 sites #5)
+IN_SAMPLE_SHOWN = 5
 #: what :func:`evaluate_run` does with labelled samples of a class the run does not know (``unknown``)
 UNKNOWN_MODES = ("wrong", "leave-out", "error")
 #: the result's own keys: a split of one of these names keeps its scores under ``scores`` only (QA34 analyst D1)
 RESULT_KEYS = frozenset({"run", "data", "split", "scores", "per_class", "samples", "classes", "target", "class_map",
                          "unknown_classes", "unknown_classes_scored", "absent_classes", "ids_match", "reordered",
-                         "robustness", "skipped", "warnings", "in_sample", "in_sample_not_done", "data_fingerprint",
+                         "robustness", "skipped", "warnings", "in_sample", "in_sample_not_done", "in_sample_keys", "auroc_skipped", "data_fingerprint",
                          "run_data_fingerprint", "versions",
                          # what --json's envelope adds (mmdata.cli.common.print_json keeps a result's own key:
                          # QA34 review B1-6)
@@ -547,6 +552,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         _check_train_data(metrics, given)
     in_sample = _in_sample(metrics, card, Path(data), names_read, n_split, given)  # cards and indexes only
     why_unchecked = in_sample.pop(WHY, None)
+    in_keys: dict[str, list[str]] = in_sample.pop(KEYS, None) or {}
     if unknown == "error" and widened:
         _refuse_unknown(_index_label_counts(data, names_read, data_names, widened), named, split, run_names)
     counts = np.zeros(max(len(data_names), 1), dtype=np.int64)
@@ -600,6 +606,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
             # worker processes hand batches over as they finish: the rows in the dataset's order, as -j 0 and the
             # trainer write them (QA33 deploy #11)
             _in_order(predictions, keys)
+            if in_sample["by"] is not None:  # which rows the run was fitted on (QA36 sites #5)
+                _mark_in_sample(predictions, {k for got in in_keys.values() for k in got})
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -684,7 +692,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         warnings.append(f"{sum(skipped.values())} {split} samples did not decode and were left out (--on-error skip): "
                         + ", ".join(f"{why}: {n}" for why, n in skipped.items()))
     if in_sample["train"] or in_sample["val"]:
-        warnings.append(_in_sample_warning(in_sample, metrics, named, split))
+        warnings.append(_in_sample_warning(in_sample, metrics, named, split, in_keys))
     report: dict[str, Any] = {
         "run": str(run_dir), "data": named, "split": split,
         "scores": result["scores"],  # under a fixed key: a split may be called anything (QA34 analyst D1)
@@ -704,12 +712,16 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         report["absent_classes"] = absent  # of the scored split (the data's classes it lacks too)
         report["ids_match"] = mapping["ids_match"]
         report["reordered"] = mapping["reordered"]
+    if result.get("auroc_skipped"):  # the classes auroc / auprc's one-vs-rest mean leaves out (no sample here)
+        report["auroc_skipped"] = result["auroc_skipped"]
     if "robustness" in result:
         report["robustness"] = result["robustness"]
     if skipped:
         report["skipped"] = skipped
     report["warnings"] = warnings
     report["in_sample"] = in_sample
+    if any(in_keys.values()):  # which samples: up to IN_SAMPLE_SHOWN keys per role (QA36 sites #5)
+        report["in_sample_keys"] = {role: got[:IN_SAMPLE_SHOWN] for role, got in in_keys.items() if got}
     if in_sample["by"] is None:  # why it was not checked, and the remedy (QA34 review B1-7, B1-8)
         report["in_sample_not_done"] = why_unchecked
     report["data_fingerprint"] = card.get("fingerprint")
@@ -1050,6 +1062,7 @@ def _in_sample(metrics: dict[str, Any], card: dict[str, Any], data: Path, scored
             _check_train_data(metrics, train_data)  # refused when it is not the run's data
         _by_split(out, card, scored, roles)
         out["by"] = "fingerprint"
+        out[KEYS] = _keys_by_split(data, scored, roles)
         return out
     found = _run_dataset(metrics, card, data, train_data)
     theirs = found.folder
@@ -1057,6 +1070,7 @@ def _in_sample(metrics: dict[str, Any], card: dict[str, Any], data: Path, scored
         if found.lineage:  # known to keep the run's splits, not checkable sample by sample
             _by_split(out, card, scored, roles)
             out["by"] = "split_from"
+            out[KEYS] = _keys_by_split(data, scored, roles)
             return out
         return {**unchecked, WHY: found.why}
     try:
@@ -1069,13 +1083,31 @@ def _in_sample(metrics: dict[str, Any], card: dict[str, Any], data: Path, scored
     # by its image / audio bytes only)
     made_from = ((_card_quietly(theirs).get("augmentation") or {}).get("augmented_from") or {}).get("fingerprint")
     seen = _seen_marks(ref, roles, keys=found.lineage, aug_keys=made_from in found.ancestry)
+    hits: dict[str, list[str]] = {"train": [], "val": []}
     for i, key in enumerate(mine["key"]):
         marks = [("key", key), *_media(mine, i)]
         for role in ("train", "val"):  # a sample trained on is counted there only
             if any(m in seen[role] for m in marks):
                 out[role] += 1
+                hits[role].append(str(key))
                 break
     out["by"] = f"index of {theirs}"
+    out[KEYS] = hits
+    return out
+
+
+def _keys_by_split(data: Path, scored: Sequence[str], roles: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The keys of the scored splits' samples that bear a name of the run's train / val splits (what
+    :func:`_by_split` counts), per role; empty lists where the index cannot be read."""
+    out: dict[str, list[str]] = {"train": [], "val": []}
+    for role in ("train", "val"):
+        named = [sp for sp in scored if sp in roles[role] and (role == "train" or sp not in roles["train"])]
+        if not named:
+            continue
+        try:
+            out[role] = [str(k) for k in _index_rows(data, named)["key"]]
+        except (OSError, ValueError, KeyError, MMDataError):
+            pass
     return out
 
 
@@ -1090,14 +1122,22 @@ def _card_quietly(folder: Path) -> dict[str, Any]:
     return card if isinstance(card, dict) else {}
 
 
-def _in_sample_warning(found: dict[str, Any], metrics: dict[str, Any], named: str, split: str) -> str:
-    """The warning for scored samples the run was fitted on (``found``: :func:`_in_sample`)."""
+def _in_sample_warning(found: dict[str, Any], metrics: dict[str, Any], named: str, split: str,
+                       keys: dict[str, list[str]] | None = None) -> str:
+    """The warning for scored samples the run was fitted on (``found``: :func:`_in_sample`; ``keys``: their keys
+    per role, of which the first few are named)."""
     roles = run_roles(metrics)
     parts = []
+
+    def eg(role: str) -> str:
+        got = (keys or {}).get(role) or []
+        return f", e.g. {_show(got, IN_SAMPLE_SHOWN)}" if got else ""
+
     if found["train"]:
-        parts.append(f"{found['train']} in its training split ({', '.join(roles['train'])})")
+        parts.append(f"{found['train']} in its training split ({', '.join(roles['train'])}){eg('train')}")
     if found["val"]:
-        parts.append(f"{found['val']} in its validation split ({', '.join(roles['val'])}, which chose its best epoch)")
+        parts.append(f"{found['val']} in its validation split ({', '.join(roles['val'])}, which chose its best epoch)"
+                     f"{eg('val')}")
     if found["by"] == "fingerprint":
         how = "the same dataset as the run's (data_fingerprint == run_data_fingerprint)"
     elif found["by"] == "split_from":
@@ -1114,6 +1154,30 @@ def _in_sample_warning(found: dict[str, Any], metrics: dict[str, Any], named: st
             f"(optimistic), not a held-out estimate; score a held-out split (the run's test split: --split {test}), "
             "or for out-of-sample predictions of every sample (e.g. to find label errors) use out-of-fold runs: shard "
             "folds (--column split=fold) and train one run per fold (--test-split k), each scoring its own test fold")
+
+
+def _mark_in_sample(path: str, keys: set[str]) -> None:
+    """Add predictions.parquet's boolean ``in_sample`` column (the row's sample was trained on or chose the run's
+    epoch), the file replaced atomically as :func:`_in_order` does."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mmdata.io import make_temp
+
+    table = pq.read_table(path)
+    if "in_sample" in table.column_names:
+        return
+    meta = table.schema.metadata
+    flags = pa.array([k in keys for k in table.column("key").to_pylist()], pa.bool_())
+    fd, tmp = make_temp(Path(path))
+    os.close(fd)
+    try:
+        pq.write_table(table.append_column("in_sample", flags).replace_schema_metadata(meta), tmp)
+        os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _and(items: Sequence[str]) -> str:

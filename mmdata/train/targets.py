@@ -505,12 +505,13 @@ class Target:
         vals = torch.tensor([0.0 if v is None else float(v) for v in new], dtype=y.dtype, device=y.device)
         return torch.where(flip & ~torch.isnan(y), vals, y)
 
-    def scores(self, device: torch.device | str) -> Any:
-        """A streaming accumulator of this target's scores (``update(logits, y, labelled)``, ``result()``)."""
+    def scores(self, device: torch.device | str, ranking: bool = False) -> Any:
+        """A streaming accumulator of this target's scores (``update(logits, y, labelled)``, ``result()``);
+        ``ranking``: classes also give ``auroc`` / ``auprc`` (keeping every row's probabilities)."""
         from mmdata.train.evaluate import Scores
 
         if self.kind == "classes":
-            return Scores(self.outputs, device)
+            return Scores(self.outputs, device, ranking=ranking)
         return _TargetScores(self, device)
 
     def predictions(self, batch: Batch, logits: torch.Tensor) -> dict[str, list[Any]]:

@@ -37,7 +37,7 @@ def test_train_outputs_and_determinism(tmp_path: Path, small: Path) -> None:
     keys, right = decode_correct(a["correct_on_test"])  # which test examples were right, in the split's order
     assert len(right) == 40 and right.mean() == pytest.approx(a["test"]["accuracy"]) and b["correct_on_test"] == a["correct_on_test"]
     assert a["test"]["accuracy"] > 0.25  # 10 classes: chance is 0.1
-    assert set(a["test"]) == {"accuracy", "macro_f1", "balanced_accuracy", "nll", "ece"}
+    assert set(a["test"]) == {"accuracy", "macro_f1", "balanced_accuracy", "nll", "ece", "auroc", "auprc"}
     rob = a["robustness"]
     assert set(rob["missing"]) == {"image", "audio", "text"}
     curve = rob["corruption"]["image"]
