@@ -3,7 +3,8 @@
 A WebDataset sample is the run of tar members sharing a key: ``<key>.<ext>``. The extension after
 the key names the field: ``jpg``/``png`` -> ``image``, ``flac``/``wav``/``ogg``/``aiff``/...
 (:data:`AUDIO_EXTS`) -> ``audio``, ``txt`` -> ``text``, ``cls`` -> ``label``, ``json`` -> ``json``,
-``<name>.npy`` -> ``<name>``; any other extension is a field of that name, as WebDataset keys it:
+``<name>.npy`` -> ``<name>`` (a named image's values, ``frame1.jpg.npy``, as the tensor its image member
+gives: :func:`image_values_tensor`); any other extension is a field of that name, as WebDataset keys it:
 ``depth.png`` (an image type: its stored values, :func:`decode_image_values`), ``seg.json`` (parsed),
 ``caption_de.txt`` (a string), anything else (``mp4``, ``voice.flac``) its bytes.
 
@@ -18,9 +19,11 @@ audio by its samples (:data:`MAX_AUDIO_SAMPLES`); a label is a class id as ``mmd
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any, Union
@@ -365,32 +368,76 @@ _JPEG_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xC
 
 
 #: Pillow's ``DecompressionBombWarning`` size (its default ``PIL.Image.MAX_IMAGE_PIXELS``, 89.5 MP): mmdata
-#: decodes images up to ``mediainfo.MAX_PIXELS`` (twice this) and says so once a process (:func:`check_pixels`)
-#: instead of Pillow's raw warning for every such image (QA: 12000x9000 photos printed one per read)
+#: decodes images up to ``mediainfo.MAX_PIXELS`` (twice this) and says so once per dataset read (:func:`check_pixels`,
+#: :func:`reset_large_image_warning`) instead of Pillow's raw warning for every such image (QA: 12000x9000 photos printed one
+#: per read)
 LARGE_IMAGE_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+_large_lock = threading.Lock()
+#: whether the large-image warning was given since the last :func:`reset_large_image_warning` (a dataset opened,
+#: a job started): once a process before QA36 (notebook #3: the second dataset of a notebook was told nothing)
 _large_seen = False
+#: the ignore filters for Pillow's DecompressionBombWarning this module put in ``warnings.filters`` while images
+#: are open (:func:`_pillow_bomb_quiet`), and how many opens are in flight: the last one out takes them out again
+_bomb_filters: list[tuple[Any, ...]] = []
+_bomb_users = 0
 
 
-def _quiet_pillow_bomb_warning() -> None:
-    """Ignore Pillow's ``DecompressionBombWarning`` (before mmdata opens an image with Pillow):
-    :func:`check_pixels` refuses images over ``mediainfo.MAX_PIXELS`` itself and warns once for those
-    over :data:`LARGE_IMAGE_PIXELS`. The filter goes first again when another was put before it, or it
-    was dropped with a ``warnings.catch_warnings`` block that it was installed in (a look at one list
-    entry otherwise)."""
+def reset_large_image_warning() -> None:
+    """Let :func:`check_pixels` warn again about the next image over :data:`LARGE_IMAGE_PIXELS`: called when a
+    dataset is opened for reading and when a job starts, so each dataset of a notebook is told once (QA36
+    notebook #3: the warning was once a process).
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     for _ in range(2):
+        ...         reset_large_image_warning()
+        ...         check_pixels("PNG", 9500, 9500); check_pixels("PNG", 9500, 9500)
+        >>> len(seen)
+        2
+    """
+    global _large_seen
+    with _large_lock:
+        _large_seen = False
+
+
+@contextlib.contextmanager
+def _pillow_bomb_quiet() -> Iterator[None]:
+    """Ignore Pillow's ``DecompressionBombWarning`` while mmdata opens an image with Pillow, and only then:
+    :func:`check_pixels` refuses images over ``mediainfo.MAX_PIXELS`` itself and warns once for those over
+    :data:`LARGE_IMAGE_PIXELS`. The filter goes first (again, when another was put before it since), and the
+    last open to finish takes every filter it put in out again, so a caller's own ``Image.open`` of a large image
+    after mmdata's call still gets Pillow's warning (QA36 notebook #3: the filter outlived the call). Counted
+    under a lock, not ``warnings.catch_warnings`` (decode threads would restore each other's lists)."""
+    global _bomb_users
     import warnings
 
     from PIL import Image
 
-    ours = ("ignore", None, Image.DecompressionBombWarning, None, 0)
-    if not warnings.filters or warnings.filters[0] != ours:
-        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    with _large_lock:
+        _bomb_users += 1
+        if not warnings.filters or all(warnings.filters[0] is not f for f in _bomb_filters):
+            warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+            _bomb_filters.append(warnings.filters[0])
+    try:
+        yield
+    finally:
+        with _large_lock:
+            _bomb_users -= 1
+            if not _bomb_users and _bomb_filters:
+                ours = {id(f) for f in _bomb_filters}
+                warnings.filters[:] = [f for f in warnings.filters if id(f) not in ours]
+                _bomb_filters.clear()
+                warnings._filters_mutated()  # an "ignore" cached in a module's registry must not outlast the filter
 
 
 def check_pixels(fmt: str, h: int, w: int) -> None:
     """Raise :class:`DecodeError` when an image of ``h x w`` pixels is over ``mediainfo.MAX_PIXELS``,
     the decompression-bomb limit ``mmdata shard`` applies (Pillow's ``MAX_IMAGE_PIXELS`` x 2): called
-    with the header's size before any decoder allocates the pixels. The first image of a process over
-    :data:`LARGE_IMAGE_PIXELS` (Pillow's warning size) gets one UserWarning saying what it costs.
+    with the header's size before any decoder allocates the pixels. The first image over
+    :data:`LARGE_IMAGE_PIXELS` (Pillow's warning size) since :func:`reset_large_image_warning` (a dataset
+    opened, a job started) gets one UserWarning saying what it costs.
 
     Example:
         >>> check_pixels("JPEG", 30000, 30000)
@@ -400,21 +447,56 @@ def check_pixels(fmt: str, h: int, w: int) -> None:
     """
     from mmdata.shards.mediainfo import MAX_PIXELS
 
-    global _large_seen
-
     if h * w > MAX_PIXELS:
         raise OversizeMediaError(f"{fmt} of {w}x{h} pixels ({w * h} pixels) is over the limit of {MAX_PIXELS} pixels "
                                  "(a decompression bomb?); not decoded (mmdata.shards.mediainfo.MAX_PIXELS, Pillow's "
                                  "bomb limit; resize such images before sharding)")
-    if h * w > LARGE_IMAGE_PIXELS and not _large_seen:
+    global _large_seen
+
+    if h * w > LARGE_IMAGE_PIXELS:
+        with _large_lock:
+            if _large_seen:
+                return
+            _large_seen = True
         import warnings
 
-        _large_seen = True
-        warnings.warn(f"{fmt} of {w}x{h} pixels ({h * w / 1e6:.1f} MP) is over Pillow's decompression-bomb warning size "
-                      f"({LARGE_IMAGE_PIXELS / 1e6:.1f} MP): it decodes to {h * w * 3 / 2**20:,.0f} MiB (RGB); mmdata "
-                      f"reads images up to {MAX_PIXELS / 1e6:.1f} MP and refuses larger ones; said once (Pillow's "
-                      "own warning is silenced); resize large images before sharding, or normalize with resize",
-                      UserWarning, stacklevel=2)
+        warnings.warn(large_image_warning(fmt, h, w), UserWarning, stacklevel=2)
+
+
+def large_image_warning(fmt: str, h: int, w: int) -> str:
+    """The warning for an image of ``h x w`` pixels over :data:`LARGE_IMAGE_PIXELS` (:func:`check_pixels`; a job
+    may list it in its result's warnings).
+
+    Example:
+        >>> large_image_warning("PNG", 9500, 9500)[:60]
+        "PNG of 9500x9500 pixels (90.2 MP) is over Pillow's decompres"
+    """
+    from mmdata.shards.mediainfo import MAX_PIXELS
+
+    return (f"{fmt} of {w}x{h} pixels ({h * w / 1e6:.1f} MP) is over Pillow's decompression-bomb warning size "
+            f"({LARGE_IMAGE_PIXELS / 1e6:.1f} MP): it decodes to {h * w * 3 / 2**20:,.0f} MiB (RGB); mmdata "
+            f"reads images up to {MAX_PIXELS / 1e6:.1f} MP and refuses larger ones; said once per dataset read "
+            "(Pillow's own warning is silenced while mmdata decodes); resize large images before sharding, or "
+            "normalize with resize")
+
+
+def large_images_warning(n: int, images: int, largest: tuple[int, int], keys: list[str]) -> str:
+    """A job's warning on ``n`` of its ``images`` images over :data:`LARGE_IMAGE_PIXELS` (``largest``: the
+    (height, width) of the largest; ``keys``: example sample keys), for its result's and card's warnings: the
+    reader says it once per dataset read (:func:`check_pixels`), a job's result lists it (QA36 notebook #3).
+
+    Example:
+        >>> large_images_warning(1, 4, (9500, 9500), ["big"])[:84]
+        "1 image (of 4) is over Pillow's decompression-bomb warning size (89.5 MP; e.g. big):"
+    """
+    from mmdata.shards.mediainfo import MAX_PIXELS
+
+    h, w = largest
+    one = n == 1
+    return (f"{n} image{'s' * (not one)} (of {images}) {'is' if one else 'are'} over Pillow's decompression-bomb "
+            f"warning size ({LARGE_IMAGE_PIXELS / 1e6:.1f} MP; e.g. {', '.join(keys)}): the largest, {w}x{h} "
+            f"({h * w / 1e6:.1f} MP), decodes to {h * w * 3 / 2**20:,.0f} MiB (RGB) per read; mmdata reads images up "
+            f"to {MAX_PIXELS / 1e6:.1f} MP; resize large images before sharding, or normalize with resize")
 
 
 def _jpeg_fast(data: bytes, max_size: tuple[int, int] | None) -> np.ndarray | None:
@@ -439,12 +521,21 @@ def _jpeg_fast(data: bytes, max_size: tuple[int, int] | None) -> np.ndarray | No
         return None  # let PIL decide (and name the error) for anything unusual
 
 
-#: a 16-bit image whose values all lie below this (fewer than 12 significant bits: 12-bit camera or
-#: medical data in a 16-bit file) decodes by ``v >> 8`` to at most 15 of 255: nearly black. ``mmdata
-#: shard`` reads the values of a dataset's 16-bit images and its card warns when their largest is under this
-#: (:func:`mmdata.shards.mediainfo.sixteen_bit_warning`); decoding says nothing (it runs in every DataLoader
-#: worker, every epoch: a warning there repeated, and one image cannot tell the dataset's range)
+#: a 16-bit image whose values lie below this (12 significant bits or fewer: 12-bit camera or medical data in a
+#: 16-bit file) decodes by ``v >> 8`` to at most 15 of 255: nearly black. ``mmdata shard`` reads the values of a
+#: dataset's 16-bit images and its card warns about each image whose :data:`DARK_PERCENTILE` is under
+#: :data:`DARK_MAX` (:func:`mmdata.shards.mediainfo.sixteen_bit_warning`), in these words when it is under this;
+#: decoding says nothing (it runs in every DataLoader worker, every epoch: a warning there repeated, and one image
+#: cannot tell the dataset's range)
 LOW_BITS_MAX = 4096
+#: a 16-bit image whose values lie below this (14 significant bits or fewer) decodes by ``v >> 8`` to at most 63 of
+#: 255: a quarter of the grey levels or less (a 14-bit detector). The card warns about it (QA36 medical #3: only
+#: 12-bit images were warned of)
+DARK_MAX = 1 << 14
+#: the percentile of an image's values that the card's dark-image warning judges by, not its maximum: a 12-bit scan
+#: with a burned-in marker or one saturated pixel at 65535 still decodes nearly black (QA36 medical #3); by nearest
+#: rank, so an image of up to 1000 values is judged by its maximum
+DARK_PERCENTILE = 99.9
 
 
 def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
@@ -462,8 +553,10 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
       onto 0-255. It is what Pillow itself does to 16-bit RGB / RGBA / LA PNGs (keeps the high byte),
       and what ``torchvision.transforms.v2.ToDtype(torch.uint8, scale=True)`` and skimage's
       ``img_as_ubyte`` do, so 16-bit grey and 16-bit colour files darken alike; every 8-bit level
-      gets exactly 256 input values. 12-bit data (max under :data:`LOW_BITS_MAX`) decodes nearly
-      black: ``mmdata shard`` says so on the dataset's card; rescale it before sharding.
+      gets exactly 256 input values. 12-bit data (under :data:`LOW_BITS_MAX`) decodes nearly black,
+      14-bit data (under :data:`DARK_MAX`) dark: ``mmdata shard`` says so on the dataset's card (judged by
+      each image's :data:`DARK_PERCENTILE`, so a few bright marker pixels do not hide it); rescale it before
+      sharding.
     * ``I`` (32-bit int: Pillow's mode for 16-bit PGM, int32 TIFF, and 16-bit PNG in older Pillow):
       taken as 16-bit data: clipped to 0-65535, then ``v >> 8``.
     * ``F`` (32-bit float): when its finite values all lie in [0, 1] it is taken as unit range
@@ -533,8 +626,7 @@ def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alph
     if arr is None:
         from PIL import Image
 
-        _quiet_pillow_bomb_warning()
-        with Image.open(io.BytesIO(data)) as im:
+        with _pillow_bomb_quiet(), Image.open(io.BytesIO(data)) as im:
             check_pixels(im.format or "image", im.height, im.width)  # also when Image.MAX_IMAGE_PIXELS is off
             if max_size is not None and im.format == "JPEG":
                 w, h = im.size
@@ -577,8 +669,7 @@ def decode_image_values(data: bytes) -> Any:
         check_pixels("JPEG", *size)
     elif data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         check_pixels("PNG", int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big"))
-    _quiet_pillow_bomb_warning()
-    with Image.open(io.BytesIO(data)) as im:
+    with _pillow_bomb_quiet(), Image.open(io.BytesIO(data)) as im:
         check_pixels(im.format or "image", im.height, im.width)
         im.load()
         arr = np.array(im)  # a writable copy (np.asarray of an image is read-only)
@@ -593,6 +684,30 @@ def decode_image_values(data: bytes) -> Any:
     if arr.dtype == np.uint16:  # torch has no uint16 arithmetic to speak of: int32 holds every value
         arr = arr.astype(np.int32)
     return torch.from_numpy(arr)
+
+
+def image_values_tensor(arr: np.ndarray) -> Any:
+    """A named image field's values (CHW, as :func:`decode_image_values` gives them) as that function's tensor:
+    native byte order, uint16 as int32 (torch has little uint16 support). For ``<name>.<image ext>.npy``, what
+    ``mmdata augment`` writes for a named image a PNG cannot hold exactly (a JPEG's or a float TIFF's values):
+    it reads back as the same type as the image member it came from (QA36 video #7: a ``frame1.jpg`` field came
+    back as a numpy array after augment, a tensor before). An array torch cannot hold stays an array.
+
+    Example:
+        >>> t = image_values_tensor(np.zeros((3, 2, 2), np.uint8))
+        >>> type(t).__name__, str(t.dtype), tuple(t.shape)
+        ('Tensor', 'torch.uint8', (3, 2, 2))
+    """
+    import torch
+
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    if arr.dtype == np.uint16:
+        arr = arr.astype(np.int32)
+    try:
+        return torch.from_numpy(np.ascontiguousarray(arr))
+    except TypeError:  # a dtype torch has no type for (strings): the array as stored
+        return arr
 
 
 def _png16_colour(data: bytes, pil: np.ndarray) -> np.ndarray:
@@ -641,8 +756,8 @@ NON_FINITE_ARRAY = "array holds NaN or infinite values"
 
 
 def non_finite_array(arr: np.ndarray) -> tuple[int, tuple[int, ...]] | None:
-    """(how many values are NaN or infinite, the index of the first in C order) in a float or complex array, or
-    None when all are finite or the array holds no floats (integers, booleans, strings cannot).
+    """(how many values are NaN or infinite, the index of the first in C order) in a float or complex array (or
+    CPU tensor), or None when all are finite or the array holds no floats (integers, booleans, strings cannot).
 
     Example:
         >>> non_finite_array(np.array([[0.0, 1.0], [np.inf, np.nan]], np.float32))
@@ -650,6 +765,8 @@ def non_finite_array(arr: np.ndarray) -> tuple[int, tuple[int, ...]] | None:
         >>> non_finite_array(np.arange(3)) is None
         True
     """
+    if not isinstance(arr, np.ndarray):  # a named image's values (depth.tif.npy) decode to a tensor
+        arr = np.asarray(arr)
     if arr.dtype.kind not in "fc" or arr.size == 0:
         return None
     finite = np.isfinite(arr)
@@ -1135,7 +1252,10 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
         if last in TEXT_EXTS:  # caption_de.txt
             return name, decode_text(data), None
         if last == "npy":
-            return name, decode_npy(data), None
+            arr = decode_npy(data)
+            if member_type(name) in IMAGE_EXTS:  # depth.jpg.npy: a named image's values, as its image member gave
+                return name, image_values_tensor(arr), None
+            return name, arr, None
         if last == "json":
             return name, json.loads(decode_text(data)), None
     except Exception as exc:  # noqa: BLE001 - re-raised with the member named

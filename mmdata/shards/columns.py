@@ -524,7 +524,9 @@ def _update_checks(card: dict[str, Any], name: str, rows: list[dict[str, Any]], 
     for k, (n, names) in scan.metadata.items():
         counts[k] = counts.get(k, 0) + n
         examples[k] = (examples.get(k, []) + names)[:_EXAMPLES]
-    card["metadata"] = {**counts, "examples": {k: examples[k] for k in counts if examples.get(k) and counts[k]}}
+    card["metadata"] = {**counts, "examples": {k: examples[k] for k in counts if examples.get(k) and counts[k]},
+                        **({"text_chunk_keys": meta["text_chunk_keys"]}  # the PNG text keywords seen (QA36 medical #6)
+                           if meta.get("text_chunk_keys") and counts.get("text_chunks") else {})}
     warnings = [w for w in card.get("warnings") or []
                 if not w.startswith("identifying metadata is published")
                 and not (name == "image" and mediainfo.is_deep_warning(w))]

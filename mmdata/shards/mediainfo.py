@@ -792,12 +792,15 @@ class DepthFacts(NamedTuple):
     """What :func:`image_depth` finds in one image: ``kind`` ``"16"`` (16-bit or non-negative integer
     samples: ``low`` / ``high`` their range), ``"signed"`` (integer samples outside 0-65535, which the reader
     clips), ``"float"`` (float samples; ``low`` / ``high`` over the finite ones) or ``"8"`` (8-bit samples,
-    not read); ``frames``: the frames / pages its header declares (the reader reads the first)."""
+    not read); ``frames``: the frames / pages its header declares (the reader reads the first); ``top``: for
+    ``"16"``, the :data:`mmdata.codecs.DARK_PERCENTILE` of its values (nearest rank: the value that all but the
+    brightest 0.1% lie at or under), which the dark-image warning judges by; None: not measured (``high``)."""
 
     kind: str
     low: float
     high: float
     frames: int
+    top: float | None = None
 
 
 def _maybe_frames(d: bytes) -> bool:
@@ -978,7 +981,7 @@ def image_depth(data: bytes) -> DepthFacts | None:
         >>> from PIL import Image
         >>> b = io.BytesIO(); Image.fromarray(np.array([[-1000, 3000]], np.float32), "F").save(b, "TIFF")
         >>> image_depth(b.getvalue())
-        DepthFacts(kind='float', low=-1000.0, high=3000.0, frames=1)
+        DepthFacts(kind='float', low=-1000.0, high=3000.0, frames=1, top=None)
     """
     import numpy as np
 
@@ -994,7 +997,23 @@ def image_depth(data: bytes) -> DepthFacts | None:
             return DepthFacts("8", 0, 0, frames) if frames > 1 else None
         return DepthFacts("float", float(finite.min()), float(finite.max()), frames)
     low, high = int(arr.min()), int(arr.max())
-    return DepthFacts("signed" if low < 0 or high > 65535 else "16", low, high, frames)
+    if low < 0 or high > 65535:
+        return DepthFacts("signed", low, high, frames)
+    return DepthFacts("16", low, high, frames, _percentile(arr, high))
+
+
+def _percentile(arr: Any, high: int) -> int:
+    """The :data:`mmdata.codecs.DARK_PERCENTILE` of an integer image's values by nearest rank (``high``, its
+    maximum, when it is under :data:`mmdata.codecs.DARK_MAX`: the image is dark whatever the rank says)."""
+    import numpy as np
+
+    from mmdata.codecs import DARK_MAX, DARK_PERCENTILE
+
+    flat = arr.reshape(-1)
+    k = -(-flat.size * int(DARK_PERCENTILE * 10) // 1000) - 1  # the 0-based nearest rank
+    if high < DARK_MAX or k >= flat.size - 1:
+        return high
+    return int(np.partition(flat, k)[k])
 
 
 def _clipped(facts: DepthFacts) -> bool:
@@ -1011,7 +1030,7 @@ def _number(v: float) -> str:
 
 
 def _new_acc() -> dict[str, Any]:
-    return {"low": [0, 0, []], "clip": [0, None, None, []], "frames": [0, 0, []]}
+    return {"low": [0, 0, [], 0, 0], "clip": [0, None, None, []], "frames": [0, 0, []]}
 
 
 def _as_acc(part: Any) -> dict[str, Any] | None:
@@ -1025,21 +1044,28 @@ def _as_acc(part: Any) -> dict[str, Any] | None:
     acc = _new_acc()
     if low < 0 or top > 65535:
         acc["clip"] = [n, low, top, []]
-    elif 0 < top < _low_bits_max():
-        acc["low"] = [n, top, []]
+    elif 0 < top < _dark_max():
+        acc["low"] = [n, top, [], 0, top]
     return acc
 
 
-def _low_bits_max() -> int:
-    from mmdata.codecs import LOW_BITS_MAX
+def _dark_max() -> int:
+    from mmdata.codecs import DARK_MAX
 
-    return LOW_BITS_MAX
+    return DARK_MAX
+
+
+def _low(low: list[Any]) -> list[Any]:
+    """An accumulator's ``low`` entry with all five parts (an older job's has three: no bright pixels counted)."""
+    return [*low, 0, low[1]] if len(low) == 3 else list(low)
 
 
 def merge_sixteen_bit(acc: dict[str, Any] | None, found: DepthFacts | tuple[int, int] | None,
                       key: str | None = None) -> dict[str, Any] | None:
-    """``acc`` with one image added, counted per image: ``low`` ([images, largest value, example keys]: 16-bit
-    images whose own largest value is under :data:`mmdata.codecs.LOW_BITS_MAX`), ``clip`` ([images, min, max,
+    """``acc`` with one image added, counted per image: ``low`` ([images, largest percentile, example keys, images
+    with brighter pixels above it, their largest value]: 16-bit images whose own
+    :data:`mmdata.codecs.DARK_PERCENTILE` is under :data:`mmdata.codecs.DARK_MAX`, 14 significant bits, so they
+    decode to 63 of 255 or less, even when a marker pixel is at 65535), ``clip`` ([images, min, max,
     example keys]: float / signed images whose values the reader clips), ``frames`` ([images, most frames,
     example keys]: images of several frames / pages). ``found``: :func:`image_depth`'s facts, or
     :func:`sixteen_bit_range`'s (min, max); ``key``: the sample's key, for the examples.
@@ -1047,7 +1073,7 @@ def merge_sixteen_bit(acc: dict[str, Any] | None, found: DepthFacts | tuple[int,
     Example:
         >>> acc = merge_sixteen_bit(None, (0, 4095), "a")
         >>> merge_sixteen_bit(acc, (0, 65535), "b")["low"]
-        [1, 4095, ['a']]
+        [1, 4095, ['a'], 0, 4095]
     """
     if found is None:
         return acc
@@ -1055,9 +1081,12 @@ def merge_sixteen_bit(acc: dict[str, Any] | None, found: DepthFacts | tuple[int,
         "signed" if found[0] < 0 or found[1] > 65535 else "16", found[0], found[1], 1)
     acc = _as_acc(acc) or _new_acc()
     ex = [key] if key is not None else []
-    if facts.kind == "16" and 0 < facts.high < _low_bits_max():  # all zero: nothing is lost
-        low = acc["low"]
-        acc["low"] = [low[0] + 1, max(low[1], int(facts.high)), (low[2] + ex)[:DEEP_EXAMPLES]]
+    top = int(facts.high if facts.top is None else facts.top)
+    if facts.kind == "16" and 0 < top < _dark_max():  # all zero: nothing is lost
+        low = _low(acc["low"])
+        hot = int(facts.high) > top  # a few pixels above the rest (a burned-in marker, a saturated one)
+        acc["low"] = [low[0] + 1, max(low[1], top), (low[2] + ex)[:DEEP_EXAMPLES], low[3] + hot,
+                      max(low[4], int(facts.high))]
     elif _clipped(facts):
         c = acc["clip"]
         acc["clip"] = [c[0] + 1, facts.low if c[1] is None else min(c[1], facts.low),
@@ -1077,9 +1106,10 @@ def combine_sixteen_bit(parts: Any) -> dict[str, Any] | None:
             continue
         if out is None:
             out = _new_acc()
-        low, c, f = out["low"], out["clip"], out["frames"]
-        pl, pc, pf = part["low"], part["clip"], part["frames"]
-        out["low"] = [low[0] + pl[0], max(low[1], pl[1]), (low[2] + pl[2])[:DEEP_EXAMPLES]]
+        low, c, f = _low(out["low"]), out["clip"], out["frames"]
+        pl, pc, pf = _low(part["low"]), part["clip"], part["frames"]
+        out["low"] = [low[0] + pl[0], max(low[1], pl[1]), (low[2] + pl[2])[:DEEP_EXAMPLES], low[3] + pl[3],
+                      max(low[4], pl[4])]
         lows, highs = [v for v in (c[1], pc[1]) if v is not None], [v for v in (c[2], pc[2]) if v is not None]
         out["clip"] = [c[0] + pc[0], min(lows) if lows else None, max(highs) if highs else None,
                        (c[3] + pc[3])[:DEEP_EXAMPLES]]
@@ -1092,34 +1122,53 @@ def _examples(keys: list[str]) -> str:
 
 
 def sixteen_bit_warning(acc: dict[str, Any] | list[int] | None, images: int) -> str | None:
-    """The card's warning on the 16-bit images whose own values are all under :data:`mmdata.codecs.LOW_BITS_MAX`
-    (12 significant bits or fewer): read by the ``v >> 8`` rule (:func:`mmdata.codecs.image_array`) they decode
-    nearly black, under 256 all black. Counted per image (QA42: a dataset-wide maximum let one full-range image
-    hide every 12-bit one); None when there are none. Negative values (mode ``I``: not 16-bit data at all) and
-    all-zero images (nothing lost) do not count. ``acc``: :func:`merge_sixteen_bit`'s (or an older
-    [count, min, max]).
+    """The card's warning on the 16-bit images that decode dark: those whose own
+    :data:`mmdata.codecs.DARK_PERCENTILE` is under :data:`mmdata.codecs.DARK_MAX` (14 significant bits or fewer).
+    Read by the ``v >> 8`` rule (:func:`mmdata.codecs.image_array`) 14-bit values decode to 0-63 of 255, 12-bit
+    ones nearly black, under 256 all black. Judged by a high percentile, not the maximum, so a 12-bit scan with a
+    burned-in marker at 65535 is named too, with its bright pixels (QA36 medical #3). Counted per image (QA42: a
+    dataset-wide maximum let one full-range image hide every 12-bit one); None when there are none. Negative
+    values (mode ``I``: not 16-bit data at all) and all-zero images (nothing lost) do not count. ``acc``:
+    :func:`merge_sixteen_bit`'s (or an older [count, min, max]).
 
     Example:
         >>> sixteen_bit_warning([3, 0, 4095], 10)
         '3 16-bit images (of 10) use at most 12 significant bits (max 4095 over them): under the v >> 8 rule they decode nearly black (0-15 of 255); rescale (v << 4) before sharding'
+        >>> sixteen_bit_warning([3, 0, 16383], 10)[56:]
+        '(max 16383 over them): under the v >> 8 rule they decode dark (0-63 of 255: a quarter of the grey levels); rescale (v << 2) before sharding'
         >>> sixteen_bit_warning([3, 0, 60000], 10) is None
         True
     """
     acc = _as_acc(acc)
     if acc is None or not acc["low"][0]:
         return None
-    n, top, keys = acc["low"]
+    from mmdata.codecs import DARK_PERCENTILE, LOW_BITS_MAX
+
+    n, top, keys, hot, peak = _low(acc["low"])
     bits = top.bit_length()
     one = n == 1
-    what = "all black (0)" if top < 256 else f"nearly black (0-{top >> 8} of 255)"
+    them = "it" if one else "them"
+    if top < 256:
+        what = "all black (0)"
+    elif top < LOW_BITS_MAX:
+        what = f"nearly black (0-{top >> 8} of 255)"
+    else:
+        what = f"dark (0-{top >> 8} of 255: {'a quarter' if bits == 14 else 'an eighth' if bits == 13 else 'a part'} " \
+               "of the grey levels)"
+    if hot:
+        rng = (f"{_number(DARK_PERCENTILE)}% of the values of each at most {top}; {'it has' if one else f'{hot} of them have'}"
+               f" a few brighter pixels, up to {peak}: a burned-in marker or saturated pixels?")
+        fix = f"rescale (min(v << {16 - bits}, 65535), or window the values) before sharding"
+    else:
+        rng = f"max {top} over {them}"
+        fix = f"rescale (v << {16 - bits}) before sharding"
     return (f"{n} 16-bit image{'s' * (not one)} (of {images}) use{'s' * one} at most {bits} significant bits "
-            f"(max {top} over {'it' if one else 'them'}){_examples(keys)}: under the v >> 8 rule "
-            f"{'it' if one else 'they'} decode{'s' * one} {what}; rescale (v << {16 - bits}) before sharding")
+            f"({rng}){_examples(keys)}: under the v >> 8 rule {'it' if one else 'they'} decode{'s' * one} {what}; {fix}")
 
 
 def deep_warnings(acc: dict[str, Any] | list[int] | None, images: int) -> list[str]:
     """The card's warnings on the values and frames of a dataset's images (``acc``: :func:`merge_sixteen_bit`'s,
-    over all shards): 16-bit images using 12 bits or fewer (:func:`sixteen_bit_warning`), float / signed images
+    over all shards): 16-bit images using 14 bits or fewer (:func:`sixteen_bit_warning`), float / signed images
     whose values the reader clips, images of several frames / pages of which the reader reads the first.
 
     Example:
@@ -1259,7 +1308,7 @@ METADATA_WHAT = {
     "artist": "an artist, author, owner or copyright name (EXIF or XMP)",
     "audio_tags": "tags (Vorbis comments, ID3, WAV INFO)",
     "description": "free text (EXIF ImageDescription / UserComment / XP comments)",
-    "text_chunks": "PNG text chunks (tEXt / zTXt / iTXt: e.g. Author, Comment, Source)",
+    "text_chunks": "PNG text chunks (tEXt / zTXt / iTXt)",  # the keys seen: text_chunks_what
     "comments": "JPEG comments (COM)",
     "xmp": "an XMP packet naming a person, place or description",
     "bwf": "broadcast-wave metadata (bext description / originator, iXML notes / location)"}
@@ -1642,9 +1691,9 @@ def _raw_profile(text: bytes) -> bytes:
         return b""
 
 
-def _png_text(kind: bytes, body: bytes) -> set[str]:
+def _png_text(kind: bytes, body: bytes, keys: set[str] | None = None) -> set[str]:
     """The kinds one PNG text chunk carries: EXIF / XMP profiles by their contents, any other key holding text as
-    ``text_chunks`` (except :data:`_PNG_TOOL_KEYS`)."""
+    ``text_chunks`` (except :data:`_PNG_TOOL_KEYS`); that chunk's keyword (never its text) goes into ``keys``."""
     key, _, rest = body.partition(b"\x00")
     if kind == b"zTXt":  # a compression method byte, then zlib data
         text = _inflate(rest[1:]) if key.startswith(b"Raw profile type") else rest[1:]
@@ -1660,10 +1709,51 @@ def _png_text(kind: bytes, body: bytes) -> set[str]:
         return tiff_identifying(_raw_profile(text))
     if key in _PNG_TOOL_KEYS or key.startswith(b"date:") or not text.strip(b"\x00 \t\r\n"):
         return set()
+    if keys is not None and len(keys) < _TEXT_KEYS_SEEN:
+        keys.add(png_keyword(key))
     return {"text_chunks"}
 
 
-def _png_identifying(data: bytes) -> set[str]:
+#: how many distinct PNG text keywords one member reports (a crafted file of thousands of chunks: a bounded list)
+_TEXT_KEYS_SEEN = 16
+#: keywords that name a patient or their record, DICOM style (PatientName, PatientID, PatientBirthDate,
+#: AccessionNumber, ReferringPhysicianName, MRN), matched in lower case
+_PATIENT_KEYS = re.compile(r"patient|birth|accession|physician|mrn|\bssn\b|medicalrecord")
+
+
+def png_keyword(key: bytes) -> str:
+    """A PNG text chunk's keyword as the card may show it: Latin-1 (the PNG rule), at most 79 characters,
+    anything unprintable as ``?``. The keyword only: a chunk's text may be a name, and is never shown.
+
+    Example:
+        >>> png_keyword(b"PatientName"), png_keyword(b"bad\\nkey")
+        ('PatientName', 'bad?key')
+    """
+    return "".join(c if c.isprintable() else "?" for c in key[:79].decode("latin-1")) or "?"
+
+
+def text_chunks_what(keys: list[str] | None) -> str:
+    """What the card's identifying-metadata warning says of PNG text chunks: :data:`METADATA_WHAT`'s words with
+    the keywords seen (``keys``: :func:`identifying_metadata`'s, gathered over the dataset), and a note when
+    they name a patient (QA36 medical #6: a fixed "e.g. Author, Comment, Source" hid PatientName / PatientID).
+    Keywords only, never the chunks' text.
+
+    Example:
+        >>> text_chunks_what(["PatientName", "PatientID"])
+        'PNG text chunks (tEXt / zTXt / iTXt; keys: PatientName, PatientID; patient data (DICOM-style keys): likely protected health information)'
+        >>> text_chunks_what(None)
+        'PNG text chunks (tEXt / zTXt / iTXt)'
+    """
+    what = METADATA_WHAT["text_chunks"]
+    if not keys:
+        return what
+    shown = ", ".join(keys[:_TEXT_KEYS_SEEN]) + (", ..." if len(keys) > _TEXT_KEYS_SEEN else "")
+    phi = any(_PATIENT_KEYS.search(k.lower()) for k in keys)
+    note = "; patient data (DICOM-style keys): likely protected health information" if phi else ""
+    return f"{what[:-1]}; keys: {shown}{note})"
+
+
+def _png_identifying(data: bytes, keys: set[str] | None = None) -> set[str]:
     """The kinds a PNG's ``eXIf`` and text chunks carry (a chunk walk, bounded: text chunks may follow the
     image data, and a walk costs a step per chunk where a search for their names reads every byte)."""
     found: set[str] = set()
@@ -1671,7 +1761,7 @@ def _png_identifying(data: bytes) -> set[str]:
         if kind == b"eXIf":
             found |= tiff_identifying(data[p + 8:p + 8 + min(size, _XMP_BYTES)])
         elif kind in _PNG_TEXT:
-            found |= _png_text(kind, data[p + 8:p + 8 + min(size, 2 * _XMP_BYTES)])
+            found |= _png_text(kind, data[p + 8:p + 8 + min(size, 2 * _XMP_BYTES)], keys)
         elif kind == b"IEND":
             break
     return found
@@ -1720,14 +1810,16 @@ def _webp_identifying(data: bytes) -> set[str]:
     return found
 
 
-def identifying_metadata(data: bytes) -> set[str]:
+def identifying_metadata(data: bytes, keys: set[str] | None = None) -> set[str]:
     """The kinds of :data:`IDENTIFYING_KINDS` a member's bytes carry, from headers only: EXIF in a JPEG's APP1
     segments, a PNG's ``eXIf`` chunk (or ImageMagick's EXIF text profile), a WebP's ``EXIF`` chunk or a TIFF's
     own directories (``gps``, ``camera_serial``, ``artist``, ``description``); XMP packets (JPEG APP1, PNG
     ``XML:com.adobe.xmp``, WebP ``XMP ``, TIFF tag 700: ``xmp``, and the kinds above they name); PNG text chunks
     (``text_chunks``; the keys software writes about itself, :data:`_PNG_TOOL_KEYS`, excepted); JPEG comments
     (``comments``); tags in FLAC, Ogg, MP3 and WAV files (``audio_tags``); a WAV's ``bext`` / ``iXML`` chunks
-    (``bwf``). Empty for anything else (text, labels) and for damaged headers: hostile bytes raise nothing, and
+    (``bwf``). ``keys``, when given, gets the keywords of the PNG text chunks counted (:func:`png_keyword`; never
+    their text), for the card's warning (:func:`text_chunks_what`).
+    Empty for anything else (text, labels) and for damaged headers: hostile bytes raise nothing, and
     every walk is bounded (chunks, segments, bytes read and inflated). Cheap: the writer calls it on every image
     and audio member.
 
@@ -1742,7 +1834,7 @@ def identifying_metadata(data: bytes) -> set[str]:
         if data[:2] == b"\xff\xd8":
             return _jpeg_identifying(data)
         if data[:8] == _PNG_SIG:
-            return _png_identifying(data)
+            return _png_identifying(data, keys)
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
             return _webp_identifying(data)
         if data[:4] in (b"MM\x00*", b"II*\x00"):

@@ -105,6 +105,7 @@ from mmdata.codecs import (
     field_of,
     frames_wanted,
     member_type,
+    reset_large_image_warning,
 )
 from mmdata.checks import check_sources_exist, expect_bool, expect_int, expect_names, expect_size, expect_state, plural
 from mmdata.errors import ShardError
@@ -2397,6 +2398,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         splits = split_names(split)
         if storage_options is not None and not isinstance(storage_options, Mapping):
             raise ShardError(f"storage_options: expected a dict of fsspec options or None, got {storage_options!r}")
+        reset_large_image_warning()  # a large image is said once per dataset, not once a process (QA36 notebook #3)
         self.split: str | tuple[str, ...] = split if isinstance(split, str) else splits  # as given (a list: a tuple)
         self.splits = splits  # the split names read, in order
         self.modalities = expect_names(modalities, "modalities", error=ShardError)  # "image": one name, not letters

@@ -2055,6 +2055,26 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             **({"npy": task["npy"]} if task.get("npy") else {})}
 
 
+def _large_images(rows: Any) -> str | None:
+    """The warning on the images of the index ``rows`` over Pillow's warning size (:func:`codecs.large_images_warning`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from mmdata.codecs import LARGE_IMAGE_PIXELS, large_images_warning
+
+    if "image_height" not in rows.column_names or not rows.num_rows:
+        return None
+    px = pc.multiply(pc.cast(rows["image_height"], pa.int64()), pc.cast(rows["image_width"], pa.int64()))
+    big = pc.fill_null(pc.greater(px, LARGE_IMAGE_PIXELS), False)
+    if not pc.any(big).as_py():
+        return None
+    at = pc.indices_nonzero(big).to_pylist()
+    top = max(at, key=lambda i: px[i].as_py())
+    return large_images_warning(len(at), rows.num_rows - rows["image_mode"].null_count,
+                                (rows["image_height"][top].as_py(), rows["image_width"][top].as_py()),
+                                [rows["key"][i].as_py() for i in at[:3]])
+
+
 def _identifying(names: list[str], datas: list[Any], acc: dict[str, list[Any]] | None,
                  k: int = 3) -> dict[str, list[Any]] | None:
     """``acc`` with the image and audio members among ``datas`` that carry identifying metadata
@@ -2068,13 +2088,22 @@ def _identifying(names: list[str], datas: list[Any], acc: dict[str, list[Any]] |
     for name, data in zip(names, datas):
         if data.__class__ is not bytes or not data.startswith(magic) or _kind(name.rpartition(".")[2]) not in ("i", "a"):
             continue
-        for kind in mediainfo.identifying_metadata(data):
+        keys: set[str] = set()
+        for kind in mediainfo.identifying_metadata(data, keys):
             acc = acc or {}
             got = acc.setdefault(kind, [0, []])
             got[0] += 1
             if len(got[1]) < k:
                 got[1].append(name)
+        if keys and acc is not None:  # the PNG text keywords seen (never the text): the warning names them
+            seen = acc.setdefault(TEXT_CHUNK_KEYS, [])
+            seen += [key for key in sorted(keys) if key not in seen][:_TEXT_KEYS_KEPT - len(seen)]
     return acc
+
+
+#: the card's ``metadata`` entry listing the PNG text keywords seen (QA36 medical #6), and how many it keeps
+TEXT_CHUNK_KEYS = "text_chunk_keys"
+_TEXT_KEYS_KEPT = 20
 
 
 def identifying_metadata_card(parts: Any, k: int = 3) -> dict[str, Any]:
@@ -2089,17 +2118,23 @@ def identifying_metadata_card(parts: Any, k: int = 3) -> dict[str, Any]:
     """
     counts = dict.fromkeys(mediainfo.METADATA_KINDS, 0)
     examples: dict[str, list[str]] = {}
+    keys: list[str] = []
     for part in parts:
-        for kind, (n, names) in (part or {}).items():
+        for kind, got in (part or {}).items():
+            if kind == TEXT_CHUNK_KEYS:
+                keys += [key for key in got if key not in keys][:_TEXT_KEYS_KEPT - len(keys)]
+                continue
+            n, names = got
             counts[kind] = counts.get(kind, 0) + n
             ex = examples.setdefault(kind, [])
             ex += names[:k - len(ex)]
-    return {**counts, "examples": {kind: examples[kind] for kind in counts if kind in examples}}
+    return {**counts, "examples": {kind: examples[kind] for kind in counts if kind in examples},
+            **({TEXT_CHUNK_KEYS: keys} if keys else {})}
 
 
 def identifying_metadata_warning(card: Mapping[str, Any]) -> list[str]:
     """The warning for :func:`identifying_metadata_card` (none when nothing was found)."""
-    what = mediainfo.METADATA_WHAT
+    what = {**mediainfo.METADATA_WHAT, "text_chunks": mediainfo.text_chunks_what(card.get(TEXT_CHUNK_KEYS))}
     parts = [f"{card[kind]} {'audio' if kind in mediainfo.METADATA_AUDIO_KINDS else 'image'} "
              f"member{'s' * (card[kind] != 1)} carry "
              f"{what[kind]} (e.g. {card['examples'][kind][0]})" for kind in what if card.get(kind)]
@@ -4598,6 +4633,8 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     # 12-bit data in 16-bit files decodes nearly black, float / signed values are clipped, a multi-page image is read
     # as its first page: said once, at shard time, counted per image
     warnings = [*warnings, *mediainfo.deep_warnings(deep, rows.num_rows - rows["image_mode"].null_count)]
+    if (large := _large_images(rows)) is not None:  # QA36 notebook #3: the reader's warning is no job's result
+        warnings = [*warnings, large]
     warnings = [*warnings, *lost_modality_warnings(skipped, count)]
     if (kept := texts_kept_warning([e for p in plan for e in results[p["name"]].get("texts_kept") or ()])) is not None:
         warnings = [*warnings, kept]
