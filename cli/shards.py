@@ -310,7 +310,8 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         d = rep[k]
         if d:
             t.add_row(k, str(d["count"]), rounded(d["min"]), rounded(d["median"]), rounded(d["max"]))
-    console.print(t)
+    if t.row_count:  # an arrays-only dataset has none of these: no empty table (QA36 timeseries #9)
+        console.print(t)
     t = table("modality", "samples", "formats")
     img, aud = rep["image"], rep["audio"]
     show = lambda counts: ", ".join(f"{k}: {v}" for k, v in counts.items())  # noqa: E731
@@ -321,9 +322,20 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         t.add_row("audio", str(aud["count"]), f"sample rates {show(aud['sample_rates'])}; channels {show(aud['channels'])}")
     if rep["text"]["count"]:
         t.add_row("text", str(rep["text"]["count"]), f"{rep['text']['empty']} empty")
+    arrays = rep.get("arrays") or {}
     for f, counts in dtypes.items():  # a mix of dtypes is also a card warning (collate refuses such a batch)
-        t.add_row(escape(card_text(f)), str(sum(counts.values())),
-                  f".npy dtypes {escape(card_text(show(counts)))}" + (" [yellow](mixed)[/]" if len(counts) > 1 else ""))
+        a = arrays.get(f, {})
+        cell = f".npy dtypes {escape(card_text(show(counts)))}" + (" [yellow](mixed)[/]" if len(counts) > 1 else "")
+        if a.get("shapes"):  # ranks / shapes beyond the first axis, lengths, empty arrays (QA36 timeseries #9)
+            ranks = a.get("ranks") or {}
+            cell += (f"; shapes {escape(card_text(show(a['shapes'])))}"
+                     + (" [yellow](mixed)[/]" if len(a["shapes"]) > 1 else ""))
+            cell += f"; ranks {escape(card_text(show(ranks)))}" if len(ranks) > 1 else ""
+        if a.get("length"):
+            cell += f"; first axis {a['length']['min']:,}..{a['length']['max']:,}"
+        if a.get("empty"):
+            cell += f"; [yellow]{a['empty']} empty[/]"
+        t.add_row(escape(card_text(f)), str(sum(counts.values())), cell)
     console.print(t)
     _inspect_warnings(rep)
 

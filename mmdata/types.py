@@ -394,6 +394,9 @@ class Batch:
             out = torch.stack([torch.full((n,), v.shape[1], dtype=torch.int64), self.lengths["audio"]], dim=1)
         elif name == "tokens":
             out = self.lengths["tokens"][:, None].clone()
+        elif name in self.lengths and self.lengths[name].shape[-1] == 2 and v.dim() == 4 and is_image_field(name):
+            # a named image field's (h, w) lengths, as the image's: its channels first (QA36 video #4)
+            out = torch.cat([torch.full((n, 1), v.shape[1], dtype=torch.int64), self.lengths[name]], dim=1)
         elif name in self.lengths:
             out = self.lengths[name].clone()
         else:
@@ -644,14 +647,19 @@ def pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: s
                 f"cannot collate {name!r}: sample {k!r} has shape {tuple(t.shape)} {t.dtype}, "
                 f"expected {ndim} dims of {ref.dtype} like the first sample"
             )
-    if name in ("image", "audio"):
-        # channel counts must agree: padding channels would invent data
+    if name in ("image", "audio") or (ndim == 3 and is_image_field(name)):
+        # channel counts must agree: padding channels would invent data (a grey frame2.png among RGB ones
+        # came out pure red: QA36 video #2)
         groups: dict[int, list[str]] = {}
         for t, k in zip(items, keys):
             if t is not None:
                 groups.setdefault(int(t.shape[0]), []).append(k)
         if len(groups) > 1:
-            raise ValueError(f"cannot collate {name!r}: channel counts differ ({_by_group(groups, 'channel')}); {CHANNEL_FIX[name]}")
+            fix = CHANNEL_FIX.get(name) or (
+                f"convert every {name!r} file to one mode (Image.open(p).convert('RGB') or 'L') and shard again, or "
+                f"per sample with a loader transform (mmdata.loader(..., transform=fn), fn returning "
+                f"s.with_fields(**{{{name!r}: s[{name!r}][:1]}}) or .expand(3, -1, -1))")
+            raise ValueError(f"cannot collate {name!r}: channel counts differ ({_by_group(groups, 'channel')}); {fix}")
     dims = [list(t.shape) if t is not None else [0] * ndim for t in items]
     shapes = torch.tensor(dims, dtype=torch.int64)
     # in Python, not shapes.max(dim=0): on a (B, ndim) tensor that reduction opens an OpenMP region costing
@@ -664,6 +672,69 @@ def pad_stack(items: Sequence[torch.Tensor | None], keys: Sequence[str], name: s
         if t is not None:
             out[(i, *(slice(0, s) for s in t.shape))] = t
     return out, shapes
+
+
+def is_image_field(name: str) -> bool:
+    """Whether field ``name`` holds decoded images: ``image``, or a named image member (``frame1.png``,
+    ``depth.png``: its last part an image type), a (C, H, W) tensor collated as the image is.
+
+    Example:
+        >>> is_image_field("frame1.png"), is_image_field("imu"), is_image_field("seg.json")
+        (True, False, False)
+    """
+    from mmdata.codecs import IMAGE_EXTS
+
+    return name == "image" or ("." in name and name.rsplit(".", 1)[-1].lower() in IMAGE_EXTS)
+
+
+def _check_array_shapes(vals: Sequence[Any], keys: Sequence[str], name: str, images: Sequence[Any]) -> None:
+    """Refuse a batch of ``.npy`` arrays (field ``name``) that collate could stack only by padding more than
+    their first axis: arrays of different ranks, or of one rank that differ beyond axis 0 — a (500, 3) next to a
+    (3, 400), a 1-lead next to a 12-lead recording, padded to (500, 400) / 12 channels of zeros (QA36 timeseries
+    #1, #2). Arrays of one shape beyond axis 0 pad along it (a recording's time, with ``batch.lengths[name]``).
+    A per-pixel map (its last two dimensions each row's image's height and width: a ``mask.npy`` target) pads
+    those two as the image does.
+
+    Example:
+        >>> _check_array_shapes([np.zeros((5, 3)), np.zeros((8, 3)), None], ["a", "b", "c"], "imu", [None] * 3)
+        >>> _check_array_shapes([np.zeros((5, 3)), np.zeros((3, 8))], ["a", "b"], "imu", [None] * 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: cannot collate 'imu': its arrays differ beyond the first (time) axis ((T, 3): 'a'; (T, 8): 'b'); ...
+    """
+    rows = [(v, k, img) for v, k, img in zip(vals, keys, images) if v is not None]
+    ranks: dict[int, list[str]] = {}
+    for v, k, _ in rows:
+        ranks.setdefault(v.ndim, []).append(k)
+    fix = (f"collate pads only the first (time) axis: padding another would invent channels or values. Give every "
+           f"sample one layout with a loader transform (mmdata.loader(..., transform=fn), fn returning "
+           f"s.with_fields(**{{{name!r}: x}})")
+    if len(ranks) > 1:
+        shown = "; ".join(f"{r} dim{'s' * (r != 1)}: {', '.join(map(repr, ks[:3]))}{' ...' * (len(ks) > 3)}"
+                          for r, ks in sorted(ranks.items()))
+        raise ValueError(f"cannot collate {name!r}: its arrays' ranks differ ({shown}); {fix} with x = "
+                         f"np.asarray(s[{name!r}]).reshape(len(s[{name!r}]), -1), a (T,) array as (T, 1)), or save "
+                         f"every file in one layout and shard again")
+    rest = {tuple(v.shape[1:]) for v, _, _ in rows}
+    if len(rest) < 2:
+        return
+    if rows[0][0].ndim >= 2 and all(img is not None and hasattr(img, "shape") and len(img.shape) >= 2
+                                    and tuple(v.shape[-2:]) == tuple(img.shape[-2:]) for v, _, img in rows):
+        if len({tuple(v.shape[:-2]) for v, _, _ in rows}) < 2:
+            return  # per-pixel maps of their images' sizes: padded as the image is
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for v, k, _ in rows:
+        groups.setdefault(tuple(v.shape[1:]), []).append(k)
+    shown = "; ".join(f"{_pattern(t)}: {', '.join(map(repr, ks[:3]))}{' ...' * (len(ks) > 3)}"
+                      for t, ks in sorted(groups.items()))
+    raise ValueError(f"cannot collate {name!r}: its arrays differ beyond the first (time) axis ({shown}); {fix} with "
+                     f"x = s[{name!r}].T for a (C, T) file among (T, C) ones, or x = s[{name!r}][:, :C] to pick C "
+                     f"channels), or save every file as (T, ...) of one trailing shape and shard again")
+
+
+def _pattern(trailing: tuple[int, ...]) -> str:
+    """An array's shape with its first axis left open: ``(T, 3)``, ``(T,)``; ``()`` for a 0-d one."""
+    return "(" + ", ".join(["T", *map(str, trailing)]) + (",)" if not trailing else ")")
 
 
 #: the recipe step that makes a field's channel counts agree (named in collate errors)
@@ -932,6 +1003,8 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             # a list where there is nothing to stack: every value None (JSON null members) or one torch
             # cannot hold (a .npy of strings or dates)
             if any(v is not None for v in vals) and all(v is None or _tensorable(v) for v in vals):
+                if not is_image_field(name) and all(v is None or isinstance(v, np.ndarray) for v in vals):
+                    _check_array_shapes(vals, keys, name, [s.fields.get("image") for s in samples])
                 tensors = [_as_tensor(v) if v is not None else None for v in vals]
                 # an 8-bit and a 16-bit depth.png, a bool and an L mask; the dataset's dtype of a mixed .npy field
                 tensors = _common_dtype(tensors, keys, name, (dtypes or {}).get(name))
@@ -992,6 +1065,7 @@ def uncollate(batch: Batch) -> list[Sample]:
     """
     out: list[Sample] = []
     metas = batch.meta.get("samples") or [{} for _ in batch.keys]
+    valid: dict[str, list[list[int]]] = {}
     for i, key in enumerate(batch.keys):
         fields: dict[str, Any] = {}
         for name, val in batch.data.items():
@@ -1010,7 +1084,9 @@ def uncollate(batch: Batch) -> list[Sample]:
                 fields["image"] = val[i, :, :h, :w].clone()
             elif isinstance(val, torch.Tensor):
                 if name in batch.lengths:
-                    shape = [int(x) for x in batch.lengths[name][i]]
+                    if name not in valid:  # rows' shapes, also of a named image's (h, w) lengths
+                        valid[name] = batch.valid_shapes(name).tolist()
+                    shape = valid[name][i]
                     fields[name] = val[(i, *(slice(0, s) for s in shape))].clone()
                 else:
                     fields[name] = val[i].clone()

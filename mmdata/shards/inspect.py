@@ -362,6 +362,29 @@ def _target_size_warnings(named: dict[str, dict[str, Any]], sizes: dict[str, lis
     return out
 
 
+def _arrays(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per ``.npy`` field, what the card records of its arrays (shard writes it, :func:`mmdata.shards.writer.npy_card_entry`):
+    ``count``, ``dtypes``, ``ranks``, ``shapes`` beyond the first (time) axis (``"(T, 3)"``), ``length`` [min, max] of
+    the first axis, ``empty`` — only what the card holds (a card written before 2026-12-07 records none of it, one
+    before QA36 dtypes only); fields without ``dtypes`` (no ``.npy``) are left out (QA36 timeseries #9)."""
+    out: dict[str, dict[str, Any]] = {}
+    mods = card.get("modalities")
+    for f, m in sorted((mods if isinstance(mods, dict) else {}).items()):
+        if not isinstance(m, dict) or not isinstance(m.get("dtypes"), dict):
+            continue
+        entry: dict[str, Any] = {"count": m.get("count") if isinstance(m.get("count"), int) else sum(
+            n for n in m["dtypes"].values() if isinstance(n, int))}
+        for k in ("dtypes", "ranks", "shapes"):
+            if isinstance(m.get(k), dict):
+                entry[k] = {str(d): n for d, n in m[k].items() if isinstance(n, int)}
+        if isinstance(m.get("length"), list) and len(m["length"]) == 2 and all(isinstance(v, int) for v in m["length"]):
+            entry["length"] = {"min": m["length"][0], "max": m["length"][1]}
+        if isinstance(m.get("empty"), int):
+            entry["empty"] = m["empty"]
+        out[str(f)] = entry
+    return out
+
+
 def _shard_list_warnings(path: str | Path, card: dict[str, Any], shards: dict[str, list[Any]]) -> list[dict[str, str]]:
     """Warnings about the card's shard lists (against ``shards.parquet``) and repeated ``shards.parquet``
     rows; a ShardError for a card shard name outside the folder, as the readers raise."""
@@ -398,7 +421,8 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         ``text`` (``empty``) counts; ``named_images``: per image field beside the image (``seg.png``),
         ``samples`` having it, ``other_size`` (of another height x width than the sample's image: a
         recipe's ``targets:`` cannot move it), ``no_image``, ``unknown`` (its size not in the index)
-        and ``examples`` (keys of another size); ``warnings`` (``{"kind", "message"}``: named image
+        and ``examples`` (keys of another size); ``arrays``: per ``.npy`` field, what the card records (``count``,
+        ``dtypes``, ``ranks``, ``shapes`` beyond the first axis, ``length`` min / max, ``empty``); ``warnings`` (``{"kind", "message"}``: named image
         maps of another size than their image, or of sizes the index does not record (kind ``target
         sizes``), image modes that decode to
         different channel counts (kind ``image channels``: ``L`` 1, ``RGB`` / ``RGBA`` / ``P`` 3), mixed
@@ -493,6 +517,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
     warnings += [{"kind": "shard", "message": w} for w in card.get("warnings", [])]
     warnings += shard_warnings
     per_split = dict(sorted(_value_counts(col["split"])))
+    arrays = _arrays(card)
     return {
         "path": str(path),
         "name": card.get("name"),
@@ -513,6 +538,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         "audio": audio,
         "text": text,
         "named_images": named,
+        "arrays": arrays,
         "num_classes": card.get("num_classes"),
         "label_names": names,
         "metadata_columns": list(card.get("metadata_columns") or []),  # a manifest's --meta: the json member

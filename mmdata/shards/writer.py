@@ -2236,7 +2236,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
                     bad = _bad(bad, i, exc, values, paths, meta, task)
                     continue
                 if kind == "n":  # a .npy: its dtype (and NaN / inf when decoded) counted per field
-                    _note_npy(task, fields[i], rec, i, facts)
+                    _note_npy(task, fields[i], rec, i, facts, datas[i])
                     continue
                 if facts is not None and fields[i] != "image":  # a map beside the image: inspect compares sizes
                     named = (named or []) + [{"field": fields[i], "height": facts[0], "width": facts[1]}]
@@ -2750,11 +2750,14 @@ def _check_other(kind: str, data: bytes, decode: bool, task: dict[str, Any] | No
     return None
 
 
-def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, facts: Any) -> None:
+def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, facts: Any, data: bytes = b"") -> None:
     """Count a ``.npy`` member's dtype (and, decoded, whether it holds NaN / inf) for its ``field`` in
     ``task["npy"]``: ``{field: {"dtypes": {dtype: count}, "examples": {dtype: member}, "non_finite": count,
     "first": [member, values, size, index]}}`` (the card's ``modalities[field]["dtypes"]`` and the warnings of a
-    dtype mix and of NaN arrays: QA35 review media #2, #3)."""
+    dtype mix and of NaN arrays: QA35 review media #2, #3); from ``data``'s header, its shape beyond the first
+    axis (``"shapes"``: ``{"(T, 3)": count}``, ``"shape_examples"``), its first axis's ``"length"`` [min, max] and
+    whether it is ``"empty"`` (no values; ``"empty_example"``): the card's ranks / shapes and the warnings of a
+    rank or shape mix and of empty arrays (QA36 timeseries #1, #2, #4)."""
     acc = task.setdefault("npy", {}).setdefault(field, {"dtypes": {}, "examples": {}, "non_finite": 0})
     dtype = facts.dtype
     acc["dtypes"][dtype] = acc["dtypes"].get(dtype, 0) + 1
@@ -2765,6 +2768,57 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
         if "first" not in acc:
             n, size, first = facts.non_finite
             acc["first"] = [_member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task), n, size, list(first)]
+    shape = _npy_shape(data)
+    if shape is None:
+        return
+    pattern = npy_pattern(shape[1:]) if shape else "()"
+    shapes = acc.setdefault("shapes", {})
+    shapes[pattern] = shapes.get(pattern, 0) + 1
+    if pattern not in acc.setdefault("shape_examples", {}):
+        acc["shape_examples"][pattern] = _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task)
+    if shape:
+        lo, hi = acc.get("length", [shape[0], shape[0]])
+        acc["length"] = [min(lo, shape[0]), max(hi, shape[0])]
+    if 0 in shape:
+        acc["empty"] = acc.get("empty", 0) + 1
+        acc.setdefault("empty_example", _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task))
+
+
+def _npy_shape(data: bytes) -> tuple[int, ...] | None:
+    """A ``.npy`` member's shape from its header (the member was checked: :func:`mediainfo.check_npy`), or None."""
+    import io
+
+    import numpy as np  # (the writer imports numpy lazily)
+
+    if not data:
+        return None
+    f = io.BytesIO(data[:65536 + 16])
+    try:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return tuple(int(n) for n in read(f)[0])
+    except Exception:  # noqa: BLE001 - check_npy named a bad header already
+        return None
+
+
+def npy_pattern(trailing: Sequence[int]) -> str:
+    """An array's shape with its first (time) axis left open, as the card records it: ``(T, 3)``, ``(T,)``.
+
+    Example:
+        >>> npy_pattern((3,)), npy_pattern(()), npy_pattern((2, 4))
+        ('(T, 3)', '(T,)', '(T, 2, 4)')
+    """
+    return "(" + ", ".join(["T", *map(str, trailing)]) + (",)" if not trailing else ")")
+
+
+def npy_rank(pattern: str) -> int:
+    """The rank of a card's shape pattern (:func:`npy_pattern`; ``()`` a 0-d array).
+
+    Example:
+        >>> npy_rank("(T, 3)"), npy_rank("(T,)"), npy_rank("()")
+        (2, 1, 0)
+    """
+    return 0 if pattern == "()" else len([p for p in pattern.strip("()").split(",") if p.strip()])
 
 
 def merge_npy(parts: Iterable[Mapping[str, Any] | None]) -> dict[str, dict[str, Any]]:
@@ -2779,15 +2833,95 @@ def merge_npy(parts: Iterable[Mapping[str, Any] | None]) -> dict[str, dict[str, 
             o["non_finite"] += acc["non_finite"]
             if "first" in acc and "first" not in o:
                 o["first"] = acc["first"]
+            for pattern, n in acc.get("shapes", {}).items():
+                o.setdefault("shapes", {})[pattern] = o.get("shapes", {}).get(pattern, 0) + n
+                o.setdefault("shape_examples", {}).setdefault(pattern, acc["shape_examples"][pattern])
+            if "length" in acc:
+                lo, hi = o.get("length", acc["length"])
+                o["length"] = [min(lo, acc["length"][0]), max(hi, acc["length"][1])]
+            if acc.get("empty"):
+                o["empty"] = o.get("empty", 0) + acc["empty"]
+                o.setdefault("empty_example", acc["empty_example"])
     return dict(sorted(out.items()))
 
 
+def npy_card_entry(acc: Mapping[str, Any]) -> dict[str, Any]:
+    """What the card records of a ``.npy`` field (:func:`merge_npy`'s facts): ``dtypes``, ``ranks`` (``{"2": n}``),
+    ``shapes`` beyond the first axis (``{"(T, 3)": n}``: a 0-d array ``()``), ``length`` [min, max] of the first axis,
+    ``empty`` (arrays without values), ``non_finite``; what inspect shows (QA36 timeseries #9)."""
+    out: dict[str, Any] = {"dtypes": dict(sorted(acc["dtypes"].items()))}
+    if acc.get("shapes"):
+        ranks: dict[str, int] = {}
+        for pattern, n in acc["shapes"].items():
+            ranks[str(npy_rank(pattern))] = ranks.get(str(npy_rank(pattern)), 0) + n
+        out["ranks"] = dict(sorted(ranks.items()))
+        top = sorted(acc["shapes"].items(), key=lambda kv: (-kv[1], kv[0]))
+        out["shapes"] = dict(top[:NPY_SHAPES_KEPT])
+        if len(top) > NPY_SHAPES_KEPT:
+            out["shapes"]["other"] = sum(n for _, n in top[NPY_SHAPES_KEPT:])
+    if "length" in acc:
+        out["length"] = list(acc["length"])
+    if acc.get("empty"):
+        out["empty"] = acc["empty"]
+    if acc.get("non_finite"):
+        out["non_finite"] = acc["non_finite"]
+    return out
+
+
+#: how many shapes (beyond the first axis) the card lists per ``.npy`` field, the most common first
+NPY_SHAPES_KEPT = 8
+
+
+def npy_shape_warnings(field: str, acc: Mapping[str, Any], maps: bool = False) -> list[str]:
+    """The warnings for a ``.npy`` field (:func:`merge_npy`'s facts) whose arrays differ in rank or beyond their
+    first axis — collate pads only the first (time) axis and refuses such a batch (QA36 timeseries #1, #2) — and for
+    empty arrays (kept: an empty window may be data; #4). ``maps``: the dataset has images, so arrays of one rank
+    that differ in their last two dimensions may be per-pixel maps of their images (collate pads those): no
+    shape warning for them.
+
+    Example:
+        >>> acc = {"shapes": {"(T, 2)": 9, "(T,)": 3}, "shape_examples": {"(T, 2)": "a.npy", "(T,)": "b.npy"}}
+        >>> npy_shape_warnings("ecg", acc)[0][:78]
+        "field 'ecg': its .npy files hold arrays of 2 ranks (9 of 2 dims (T, 2): e.g. '"
+    """
+    out: list[str] = []
+    shapes, examples = acc.get("shapes") or {}, acc.get("shape_examples") or {}
+    order = sorted(shapes.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def shown(items: Sequence[tuple[str, int]]) -> str:
+        return ", ".join(f"{n} of {npy_rank(p)} dim{'s' * (npy_rank(p) != 1)} {p}: e.g. {examples.get(p)!r}"
+                         for p, n in items[:4]) + (f", ... ({len(items)} shapes)" if len(items) > 4 else "")
+
+    fix = (f"collate pads only the first (time) axis and refuses a batch mixing them, naming the samples (padding "
+           f"another axis would invent channels or values); give every {field!r} file one layout, (T, ...) of one "
+           f"trailing shape, and shard again, or reshape / transpose / pick channels per sample with a loader transform "
+           f"(mmdata.loader(..., transform=fn), fn returning s.with_fields(**{{{field!r}: x}}))")
+    ranks = {npy_rank(p) for p in shapes}
+    if len(ranks) > 1:
+        out.append(f"field {field!r}: its .npy files hold arrays of {len(ranks)} ranks ({shown(order)}): {fix}, e.g. "
+                   f"x = np.asarray(s[{field!r}]).reshape(len(s[{field!r}]), -1) for a (T,) array as (T, 1)")
+    elif len(shapes) > 1 and not (maps and min(ranks) >= 2):
+        out.append(f"field {field!r}: its .npy files hold arrays of {len(shapes)} shapes beyond the first (time) axis "
+                   f"({shown(order)}): {fix}, e.g. x = s[{field!r}].T for a (C, T) file among (T, C) ones")
+    if acc.get("empty"):
+        out.append(f"field {field!r}: {acc['empty']} of {sum(shapes.values())} .npy files hold no values (a 0-length "
+                   f"axis: e.g. {acc.get('empty_example')!r}); kept (an empty window may be data), they batch as rows of "
+                   f"length 0 (batch.lengths[{field!r}]), whose mean is NaN: remove the files and shard again where "
+                   f"they are no data, or mask them by their lengths")
+    return out
+
+
 def npy_dtype_mix_warning(field: str, dtypes: Mapping[str, int], examples: Mapping[str, str]) -> str | None:
-    """The warning for a ``.npy`` field whose files hold more than one dtype (QA35 robotics #6), or None.
+    """The warning for a ``.npy`` field whose files hold more than one dtype (QA35 robotics #6), or None: what
+    collate does with a batch mixing them, per case (QA36 timeseries #10) — a mix with a float is refused, an
+    integer / bool mix promoted to the dtype that holds the batch's values, arrays torch cannot hold (records,
+    strings) batched as a list.
 
     Example:
         >>> npy_dtype_mix_warning("imu", {"float32": 11, "float64": 1}, {"float32": "a.imu.npy", "float64": "b.imu.npy"})[:72]
         "field 'imu': its .npy files hold 2 dtypes (11 float32, 1 float64: e.g. '"
+        >>> "promotes" in npy_dtype_mix_warning("ecg", {"int16": 4, "int32": 4}, {})
+        True
     """
     if len(dtypes) < 2:
         return None
@@ -2795,17 +2929,27 @@ def npy_dtype_mix_warning(field: str, dtypes: Mapping[str, int], examples: Mappi
     rare = order[-1][0]
     import numpy as np  # (the writer imports numpy lazily)
 
-    try:
-        common = f"the one dtype holding them all ({np.result_type(*(np.dtype(d) for d in dtypes)).name})"
-    except TypeError:
-        common = "the one dtype holding them all"
-    return (f"field {field!r}: its .npy files hold {len(dtypes)} dtypes ("
-            + ", ".join(f"{n} {d}" for d, n in order)
-            + f": e.g. {examples.get(rare)!r} holds {rare}): collate refuses a batch mixing them; the dataset's "
-            f"collate_fn and mmdata.loader batch the field in {common} (mmdata.types.field_dtypes(card)), so a model "
-            f"gets that dtype; to keep {order[0][0]}, save every {field!r} file in it "
+    head = (f"field {field!r}: its .npy files hold {len(dtypes)} dtypes ("
+            + ", ".join(f"{n} {d}" for d, n in order) + f": e.g. {examples.get(rare)!r} holds {rare}): ")
+    keep = (f"to keep {order[0][0]}, save every {field!r} file in it "
             f"(np.save(path, x.astype(np.{order[0][0].lstrip('<>=|')}))) and shard again, or leave the field out "
             f"(mmdata.loader(..., modalities=[...]))")
+    try:
+        kinds = {np.dtype(d).kind for d in dtypes}
+        common = np.result_type(*(np.dtype(d) for d in dtypes)) if kinds <= set("biufc") else None
+    except TypeError:
+        kinds, common = set(), None
+    if common is None:  # records, strings, dates: no dtype holds them all, and torch holds none of them
+        return (head + "no one dtype holds them all; collate stacks only numbers and booleans, so a batch holding "
+                f"any other gives the field as a list of arrays (batch[{field!r}]), one holding only numeric files a "
+                f"tensor: save every {field!r} file in one numeric dtype and shard again, or leave the field out "
+                f"(mmdata.loader(..., modalities=[...]))")
+    batched = (f"the dataset's collate_fn and mmdata.loader batch the field in {common.name} "
+               f"(mmdata.types.field_dtypes(card)), so a model gets that dtype in every batch; ")
+    if kinds <= set("biu"):
+        return (head + f"collate alone promotes a batch mixing them to the dtype holding that batch's values (a batch "
+                f"of {order[0][0]} files only stays {order[0][0]}); " + batched + keep)
+    return head + "collate refuses a batch mixing them; " + batched + keep
 
 
 def _bad(bad: dict[int, str] | None, i: int, exc: BaseException, values: tuple[Any, ...], paths: list[Any],
@@ -4612,12 +4756,11 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     modalities = {f: {"codecs": sorted(codecs[f]), "count": count[f]} for f in sorted(codecs)}
     npy = merge_npy(results[p["name"]].get("npy") for p in plan)
     for f, acc in npy.items():  # each .npy field's dtypes, counted (QA35 review media #2); NaN arrays (#3)
-        if f in modalities:
-            modalities[f]["dtypes"] = dict(sorted(acc["dtypes"].items()))
-            if acc["non_finite"]:
-                modalities[f]["non_finite"] = acc["non_finite"]
+        if f in modalities:  # and its ranks, shapes beyond the first axis, lengths, empty arrays (QA36 timeseries)
+            modalities[f].update(npy_card_entry(acc))
         if (mix := npy_dtype_mix_warning(f, acc["dtypes"], acc["examples"])) is not None:
             warnings = [*warnings, mix]
+        warnings = [*warnings, *npy_shape_warnings(f, acc, maps="image" in modalities)]
         if acc["non_finite"]:
             warnings = [*warnings, mediainfo.non_finite_npy_warning(f, acc["non_finite"], sum(acc["dtypes"].values()),
                                                                      acc["first"][0], tuple(acc["first"][1:]))]
