@@ -263,7 +263,9 @@ class Batch:
     ``batch[name]`` is a padded tensor for ``image`` (B, C, H, W), ``audio`` (B, C, T), ``tokens``
     (B, L) int64, ``label`` (B,) int64 (``-1`` where absent) and extras of one shape; ``text`` is the
     list of original strings (``""`` where absent). ``present[m]`` is a bool (B,) tensor per modality;
-    ``lengths`` holds valid lengths (``audio``: samples, ``tokens``: tokens, ``image``: (B, 2) h, w).
+    ``lengths`` holds valid lengths (``audio``: samples, ``tokens``: tokens, ``image`` and a named image field such as
+    ``frame1.png``: (B, 2) h, w; a named image field and an extra array only where its rows' shapes differ, an array's
+    (B, ndim) whole shapes — collate pads an array along its first axis only).
 
     ``present`` and ``lengths`` are host metadata: they stay on the CPU when ``.to(device)`` moves the
     data, so augmentation draws and shape bookkeeping never read a GPU tensor back (no host-device
@@ -526,7 +528,7 @@ class Batch:
             elif name in self.lengths or name in sub.lengths:
                 live = shapes[out.present.get(name, torch.ones(n, dtype=torch.bool))]
                 if len({tuple(r) for r in live.tolist()}) > 1:
-                    out.lengths[name] = shapes
+                    out.lengths[name] = field_lengths(name, shapes, merged_t)
                 else:
                     out.lengths.pop(name, None)
         return out
@@ -685,6 +687,23 @@ def is_image_field(name: str) -> bool:
     from mmdata.codecs import IMAGE_EXTS
 
     return name == "image" or ("." in name and name.rsplit(".", 1)[-1].lower() in IMAGE_EXTS)
+
+
+def field_lengths(name: str, shapes: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
+    """What ``batch.lengths[name]`` holds for a field padded to ``data`` whose rows had ``shapes`` ((B, ndim), as
+    :func:`pad_stack` returns them): a named image field's (``frame1.png``, ``depth.png``: (B, C, H, W)) (B, 2)
+    height and width, as ``image``'s (QA36 video #4: it was (B, 3) [C, H, W], a mask built as for the image read the
+    wrong columns); every other field's whole row shapes (``.npy`` arrays: (B, ndim)).
+
+    Example:
+        >>> field_lengths("frame1.png", torch.tensor([[3, 4, 5]]), torch.zeros(1, 3, 4, 5)).tolist()
+        [[4, 5]]
+        >>> field_lengths("imu", torch.tensor([[7, 3]]), torch.zeros(1, 7, 3)).tolist()
+        [[7, 3]]
+    """
+    if data.dim() == 4 and is_image_field(name):
+        return shapes[:, -2:].clone()
+    return shapes
 
 
 def _check_array_shapes(vals: Sequence[Any], keys: Sequence[str], name: str, images: Sequence[Any]) -> None:
@@ -1011,7 +1030,7 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
                 data, shapes = pad_stack(tensors, keys, name)
                 batch.data[name] = data
                 if len({tuple(s.tolist()) for s, p in zip(shapes, present) if p}) > 1:
-                    batch.lengths[name] = shapes
+                    batch.lengths[name] = field_lengths(name, shapes, data)
             else:
                 batch.data[name] = list(vals)
     # the fields it was told to keep: a batched op that empties a field keeps its mask only for these, as

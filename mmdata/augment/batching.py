@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmdata.types import TOKENIZER, Batch, collate, uncollate
+from mmdata.types import TOKENIZER, Batch, collate, field_lengths, uncollate
 
 #: On a CPU batch, resized crop, cutout, flips and time masks loop per row (cv2 / slice kernels): one
 #: core resizes uint8 with cv2 ~3x faster than any float torch kernel, and a few slice fills beat
@@ -184,7 +184,7 @@ def tidy(batch: Batch, names: Iterable[str], derived: Collection[str] = ()) -> B
         elif name == "audio":
             out.lengths["audio"] = shapes[:, -1].clone()
         elif len({tuple(r) for r in shapes[pres].tolist()}) > 1:
-            out.lengths[name] = shapes
+            out.lengths[name] = field_lengths(name, shapes, x)  # a named image's (h, w), as collate gives it
         else:
             out.lengths.pop(name, None)
     return out

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from mmdata.errors import RecipeError, ShardError
-from mmdata.types import Batch, Sample
+from mmdata.types import Batch, Sample, is_image_field
 
 #: the canonical (dtype, rank, what) of the tensor fields a sample carries into collate
 SAMPLE_TENSORS: dict[str, tuple[torch.dtype, int, str]] = {
@@ -328,6 +328,12 @@ _LENGTHS = {"image": ((2,), (2, 3), "(B, 2) int64 (height, width)"), "audio": ((
             "tokens": ((), (1,), "(B,) int64 (tokens)")}
 
 
+def _lengths_kind(name: str, value: Any) -> str:
+    """The ``_LENGTHS`` entry of field ``name``: ``image`` for a named image field (``frame1.png``: (B, C, H, W)),
+    whose lengths are (h, w) as the image's (QA36 video #4, :func:`mmdata.types.field_lengths`); else ``name``."""
+    return "image" if isinstance(value, torch.Tensor) and value.dim() == 4 and is_image_field(name) else name
+
+
 def _check_batch_meta(batch: Batch) -> None:
     """Raise :class:`InputError` when a batch's keys, presence masks or lengths are not what
     :func:`~mmdata.types.collate` makes: one key per row of every data field, each ``present[m]`` a bool
@@ -366,7 +372,7 @@ def _check_batch_meta(batch: Batch) -> None:
                              f"key: does the row hold {name!r}), got {_got(mask)}{fix}")
     for name, ln in batch.lengths.items():
         value = batch.data.get(name)
-        tail, dims, what = _LENGTHS.get(name, (None, (), "(B, its dims) int64"))
+        tail, dims, what = _LENGTHS.get(_lengths_kind(name, value), (None, (), "(B, its dims) int64"))
         if tail is None and isinstance(value, torch.Tensor) and value.dim() > 1:
             tail, dims = (value.dim() - 1,), tuple(range(1, value.dim()))
         shape = str((n, *(tail or ())))
@@ -737,7 +743,8 @@ def _lengths_problem(name: str, value: torch.Tensor, ln: Any, before: Batch, key
     if not (isinstance(ln, torch.Tensor) and ln.device.type == "cpu" and ln.dtype is torch.int64 and ln.dim() >= 1
             and ln.shape[0] == n and n):
         return None
-    dims = _LENGTHS[name][1] if name in _LENGTHS else tuple(range(1, value.dim()))
+    kind = _lengths_kind(name, value)
+    dims = _LENGTHS[kind][1] if kind in _LENGTHS else tuple(range(1, value.dim()))
     rows = ln.reshape(n, -1).tolist()
     if not rows or len(rows[0]) != len(dims) or any(d >= value.dim() for d in dims):
         return None

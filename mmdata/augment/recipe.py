@@ -91,7 +91,7 @@ from mmdata.augment.targets import (as_hwk, changes, check_ops, check_size, chec
                                     move, validate_targets)
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.rng import derive, param_rng
-from mmdata.types import Batch, Sample
+from mmdata.types import Batch, Sample, field_lengths
 
 SAMPLE_SECTIONS = ("image", "audio", "text", "sample")
 NORMALIZE_SECTIONS = ("image", "audio", "text")
@@ -397,8 +397,8 @@ def _same_image(image_hw: tuple[int, int], hw: tuple[int, int]) -> bool:
 
 def _row(batch: Batch, name: str, i: int) -> torch.Tensor:
     """Row ``i`` of a collated field without its padding."""
-    data, lens = batch.data[name], batch.lengths.get(name)
-    return data[i] if lens is None else data[i][tuple(slice(0, int(n)) for n in lens[i].tolist())]
+    data = batch.data[name]  # a named image's lengths are (h, w), as the image's: its shape from valid_shapes
+    return data[i] if name not in batch.lengths else data[i][tuple(slice(0, n) for n in batch.valid_shapes(name)[i].tolist())]
 
 
 def _move_rows(batch: Batch, step: Step, params: Sequence[Mapping[str, Any]], targets: Sequence[str],
@@ -469,7 +469,7 @@ def _restack(batch: Batch, name: str, items: Sequence[Any]) -> Batch:
     data, shapes = pad_stack(list(items), batch.keys, name)
     batch.data[name] = data
     if len({tuple(s) for s, here in zip(shapes.tolist(), present) if here}) > 1:
-        batch.lengths[name] = shapes
+        batch.lengths[name] = field_lengths(name, shapes, data)
     else:
         batch.lengths.pop(name, None)
     return batch
@@ -1245,7 +1245,7 @@ class Recipe:
         out = batch.replace(**{name: frame.data["image"]})
         shapes = frame.valid_shapes("image")  # back as collate gives a field: lengths only when rows differ
         if len({tuple(r) for r, h in zip(shapes.tolist(), here.tolist()) if h}) > 1:
-            out.lengths[name] = shapes
+            out.lengths[name] = field_lengths(name, shapes, out.data[name])  # a named image's (h, w), as collate's
         else:
             out.lengths.pop(name, None)
         return out

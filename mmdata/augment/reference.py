@@ -96,7 +96,15 @@ def op_reference() -> str:
            "maps beside the image: masks, depth) move with them (nearest, the target's fill where pixels come in); "
            "*refused* ops blend two images and cannot run with targets; the others leave mask targets as they are. "
            "Image targets (`targets: {frame1.png: image}`: a clip's other frames, a stereo pair's other view) get "
-           "every image op with the image's params (the same draw; image interpolation; colour ops too).", ""]
+           "every image op with the image's params (the same draw; image interpolation; colour ops too).",
+           "* **arrays**: `.npy` fields (`array`, `imu`, `ecg`) are outside the augmentation engine: a recipe has no "
+           "section for them (`array:` is an unknown section), no op reads them, and `modality_dropout` drops image, "
+           "audio and text only. Augment them per sample with the loader's `transform` (`mmdata.loader(ds, "
+           "transform=fn)`, after the recipe, in the workers): `fn(s)` returns a new sample, `s.with_fields(ecg=x)` "
+           "(crop or pad a window, add noise, transpose a (C, T) file, pick channels) or `s.without(\"ecg\")` (a "
+           "dropped sensor); draw its randomness with `mmdata.rng.derive(seed, epoch, s.key, \"ecg\")`, a pure function of "
+           "its arguments, so runs repeat. `collate` pads an array along its first (time) axis only "
+           "and refuses a batch whose arrays differ in rank or in another axis.", ""]
     for section in ("image", "audio", "text", "sample", "batch"):
         names = sorted(n for s, n in reg if s == section)
         rate_ops = ", ".join(f"`{n}`" for n in names if reg[(section, n)].needs_rate)

@@ -92,7 +92,7 @@ def test_a_foreign_shard_reads_named_members_decoded(tmp_path: Path) -> None:
     assert k0["mp4"].startswith(b"\x00")
     batch = mmdata.collate([k0, k1])
     assert tuple(batch["depth.png"].shape) == (2, 1, 24, 32)  # padded, with each sample's size
-    assert batch.lengths["depth.png"].tolist() == [[1, 24, 32], [1, 20, 30]]
+    assert batch.lengths["depth.png"].tolist() == [[24, 32], [20, 30]]  # (h, w), as the image's (QA36 video #4)
     assert batch["caption_de.txt"] == ["Ein Kreis", "Ein Quadrat"] and batch["seg.json"][1] == {"boxes": []}
     only = {s.key: sorted(s.fields) for s in mmdata.open_dataset(str(shard), modalities=["depth.png"])}
     assert only == {"k0": ["depth.png"], "k1": ["depth.png"]}
