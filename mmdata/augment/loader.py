@@ -681,8 +681,10 @@ class Loader:
 
     def state_dict(self) -> dict[str, Any]:
         """Where the current epoch stands: epoch, seed, batches yielded, per reader the next position to
-        read, (``copies``, with ``balance``) how many copies of the sample there were already yielded and
-        (``next_worker``, with 2 or more workers) the worker whose batch comes next.
+        read, (``copies``, with ``balance``) how many copies of the sample there were already yielded,
+        (``next_worker``, with 2 or more workers) the worker whose batch comes next and which version of the
+        data the positions count along (``dataset``: the folder's fingerprint and samples; a blend's
+        ``datasets`` and ``label_map``): a mid-epoch state is refused by another version (re-sharded).
 
         Example:
             >>> import tempfile, mmdata
@@ -691,8 +693,11 @@ class Loader:
             >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=10), t + "/ds", progress=False)
             >>> it = iter(L := loader(t + "/ds", 4, seed=0))
             >>> _ = next(it)
-            >>> L.state_dict()
+            >>> state = L.state_dict()
+            >>> {k: v for k, v in state.items() if k != "dataset"}
             {'epoch': 0, 'seed': 0, 'batches': 1, 'positions': {0: 4}, 'copies': {}, 'readers': 1, 'split': 'train'}
+            >>> sorted(state["dataset"]), state["dataset"]["samples"]  # the version the positions count along
+            (['fingerprint', 'samples'], 10)
 
         Once a pass has ended (its consumer asked past the last batch), the state is the next epoch's
         start (``batches`` 0, no positions): a loop that saves after its epoch resumes with the next one.
@@ -709,9 +714,12 @@ class Loader:
             if self._bucketing is not None:
                 ended["bucketing"] = self._bucket_signature()
                 ended["bucket_batches"] = {}
+            if isinstance(self.source, BlendDataset):
+                ended.update(self.source.identity_state(False))  # its label_map (another is warned of)
             return ended
         if self._bucketing is not None:
-            return self._bucket_state()
+            bucket = self._bucket_state()
+            return {**bucket, **self._identity_state(any(int(v) > 0 for v in bucket["bucket_batches"].values()))}
         state = {"epoch": self.epoch, "seed": self.seed, "batches": self._batches, "positions": dict(self._positions),
                  "copies": dict(self._copies), "readers": self._readers()}
         if self._split_signature() is not None:  # what the positions count along (checked on resume)
@@ -728,7 +736,18 @@ class Loader:
         errors = self._state_errors()
         if errors:  # ... and the details of those losses (the first 100 per reader), in their places
             state["errors"] = errors
+        state.update(self._identity_state(any(int(v) > 0 for v in self._positions.values()) or bool(self._copies)))
         return state
+
+    def _identity_state(self, started: bool) -> dict[str, Any]:
+        """Which version of the data the positions count along: ``dataset`` (a dataset folder's fingerprint and
+        samples, :attr:`ShardDataset.identity`) or, for a blend, ``datasets`` (each one's) and ``label_map``. A
+        mid-epoch state is refused by another version (QA36 sites #1: a site re-sharded while the job was
+        stopped, and the resumed epoch read some samples twice and others never)."""
+        if isinstance(self.source, BlendDataset):
+            return self.source.identity_state(started)
+        ident = self.source.identity if isinstance(self.source, ShardDataset) and started else None
+        return {"dataset": ident} if ident is not None else {}
 
     def _bucket_state(self) -> dict[str, Any]:
         """A bucketing loader's state: per reader, the batches handed out (``bucket_batches``) — a duration
@@ -876,12 +895,22 @@ class Loader:
         positions and its world size: one of another rank (a plain loader's Lightning checkpoint holds rank 0's) or of a
         world of another size is refused mid-epoch (:func:`~mmdata.shards.reader.other_ranks_state`). A
         damaged state is refused naming the key (:func:`mmdata.checks.expect_state`), a position past the
-        samples the index lists too.
+        samples the index lists too. A mid-epoch state saved from another version of the data (its
+        ``dataset`` / a blend's ``datasets``: the folder re-sharded, samples added or removed) or with another
+        blend ``label_map`` is refused naming the folder and what changed; one without them (saved before
+        mmdata recorded them) is taken as before.
         """
         state = expect_state(state, "loader state")
         if state.get("seed", self.seed) != self.seed:
             raise MMDataError(f"loader state has seed {state.get('seed')}, this loader has seed {self.seed}")
         self._check_split(state)
+        # mid-epoch: a damaged part is refused below, naming its key (here it is only not counted)
+        begun = any(isinstance(v, int) and v > 0 for part in ("positions", "bucket_batches")
+                    if isinstance(state.get(part), Mapping) for v in state[part].values()) or bool(state.get("copies"))
+        if isinstance(self.source, ShardDataset):  # another version of the folder (re-sharded): refused mid-epoch
+            self.source.check_identity(state, begun, MMDataError, seed=self.seed)
+        elif isinstance(self.source, BlendDataset) and self._bucketing is not None:
+            self.source.check_state({**state, "blend": state.get("blend", self.source.signature)}, begun)
         if self._bucketing is not None:
             self._load_bucket_state(state)
             return

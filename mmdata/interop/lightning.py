@@ -402,7 +402,9 @@ class EvenLoader:
                               + self._resume_remedy(saved or state))
         if refused is not None:
             # one error, the loader's reason kept whole: its own traceback adds nothing but a second message
-            raise type(refused)(f"{refused}. {self._resume_remedy(saved or state)}") from None
+            changed = "changed since this state was saved" in str(refused)  # another version of the data
+            remedy = (_CHANGED_REMEDY if changed else self._resume_remedy(saved or state))
+            raise type(refused)(f"{refused}. {remedy}") from None
 
     def _resume_remedy(self, saved: Mapping[str, Any]) -> str:
         """What a Lightning user resuming a refused mid-epoch checkpoint (``trainer.fit(ckpt_path=...)``) can
@@ -424,6 +426,13 @@ class EvenLoader:
 
     def _record(self, done: int, passes: int) -> None:
         """Keep the loader state after ``done`` batches (training only: see :class:`EpochLoader`)."""
+
+
+#: what a Lightning user can do when a mid-epoch checkpoint's loader state is of another version of the data
+_CHANGED_REMEDY = ("Resuming a Lightning checkpoint written mid-epoch (trainer.fit(ckpt_path=...)) needs the version "
+                   "of the data it was written with: restore that folder, or resume from a checkpoint written at an "
+                   "epoch's end (e.g. ModelCheckpoint(every_n_epochs=1)), which starts the next epoch on the data as "
+                   "it is now")
 
 
 class EpochLoader(EvenLoader):
@@ -883,6 +892,54 @@ class DataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> Any:
         """``predict_split`` in order, every sample once (also under DDP); ``[]`` if unset or absent."""
         return self._eval(self.predict_split, even=False)
+
+    @property
+    def label_names(self) -> list[str] | None:
+        """The training data's class names, in id order: the dataset card's ``label_names``; for a blend
+        (``{name: folder}``), the names :func:`mmdata.blend` merges with this DataModule's ``label_map`` (the
+        first dataset's classes, then each further one's new names, in the mapping's order: ids change when a
+        dataset is added, dropped or moved). None when the cards name no classes. Read from the cards: no loader
+        is built. QA36 sites #6: a model head had to open a second blend to learn them.
+
+        Example:
+            >>> folders = {"A": "data/A", "B": "data/B"}
+            >>> dm = DataModule(folders, batch_size=8, label_map={"B": {"Cat": "cat"}})  # doctest: +SKIP
+            >>> dm.label_names, dm.num_classes  # doctest: +SKIP
+            (['cat', 'dog', 'bird', 'fish'], 4)
+        """
+        from mmdata.shards.blend import blend_label_names
+
+        if self._train is not None:  # the loader built: its own (a blend's merged names)
+            names = self._train.loader.label_names
+            return list(names) if names is not None else None
+        storage = self.loader_kw.get("storage_options")
+        if isinstance(self.path, Mapping):
+            return blend_label_names(self.path, self.loader_kw.get("label_map"), storage)
+        from mmdata.shards import index as idx
+        from mmdata.urls import is_folder_url
+
+        path = self.path
+        if not (isinstance(path, (str, Path)) and (is_folder_url(path) or idx.is_dataset(path, storage))):
+            return None  # bare shards: no card
+        names = idx.load_card(self.path, storage).get("label_names")
+        return list(names) if names is not None else None
+
+    @property
+    def num_classes(self) -> int | None:
+        """The model head's size: ``len(label_names)``; for one dataset folder without class names, its card's
+        ``num_classes``; None when unknown (bare shards, no labels)."""
+        names = self.label_names
+        if names is not None:
+            return len(names)
+        if isinstance(self.path, Mapping):
+            return None
+        from mmdata.shards import index as idx
+
+        storage = self.loader_kw.get("storage_options")
+        if isinstance(self.path, (str, Path)) and idx.is_dataset(self.path, storage):
+            n = idx.load_card(self.path, storage).get("num_classes")
+            return int(n) if n is not None else None
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps: the train loader's position after the batches the trainer processed."""

@@ -11,7 +11,9 @@ with this reader's guarantees kept:
   epochs, whatever the number of readers (each reader's share is cut at the same fractions, rounded
   half up, so consecutive epochs meet without a gap or an overlap). Samples come exactly as often as
   the weights say — no sampling with replacement, no dataset ending early and the rest running on
-  alone. A state saved from one blend is refused by another (other names, splits or weights).
+  alone. A state saved from one blend is refused by another (other names, splits, weights or
+  ``label_map``), and a mid-epoch one by the same blend once one of its folders was re-sharded (each
+  dataset's fingerprint and samples are in the state).
 * **The mix is a seeded shuffle of the epoch's plan**: each reader (DataLoader worker x rank) lists
   its share of every dataset's passes, and interleaves them in a random order fixed by
   ``(seed, epoch, reader)``, so the datasets stay mixed from the first batch to the last. Without
@@ -29,6 +31,9 @@ with this reader's guarantees kept:
   whose share ends early leaves the rest of its places in the plan empty. A sample's ``meta["skipped"]``
   is the losses before it; a resume starts from the saved counts, so its counts and records are those
   of the uninterrupted epoch.
+* **The card says what went in**: ``card["blend"][name]`` has each dataset's path, split, weight, card
+  ``name``, ``license``, ``fingerprint`` and ``samples`` (an epoch of its split), ``card["licenses"]`` the
+  licences given; datasets whose cards give different licences (or some none) are warned of, naming each.
 * **Copies across datasets are warned of**: a sample read whose image or audio bytes (size and CRC-32, from
   the indexes) are in another of the datasets — in a split not read (a test sample trained on), or read
   too (one item twice per epoch) — is counted in the card's ``duplicates`` and warned of, with examples.
@@ -149,7 +154,9 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 raise ShardError(f"blend: {name!r} ({path}) is not a dataset folder (dataset.json + index.parquet): a "
                                  f"blend plans each epoch from the indexes; shard bare tars into one first (mmdata shard "
                                  f"SHARDS OUT) or read them with open_dataset")
+            ds._blend_name = name  # its "folder changed" refusal names the blend as what to open again
             self.datasets[name] = ds
+        self._renames = renames  # recorded in states: another label_map maps the same samples to other ids
         self.modalities = next(iter(self.datasets.values())).modalities
         # classes merged by name, in order of first appearance
         names: dict[str, int] = {}
@@ -183,9 +190,20 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         if dups is not None and dups["samples"]:
             warnings.warn(_duplicates_warning(dups), UserWarning, stacklevel=3)
         self.label_names: list[str] | None = list(names) or None
+        licences = {n: (ds.card or {}).get("license") for n, ds in self.datasets.items()}
+        mixed = _licences_warning(licences)
+        if mixed is not None:
+            warnings.warn(mixed, UserWarning, stacklevel=3)
         self.card: dict[str, Any] = {
+            # per dataset, which one (name, licence) and which version of it (fingerprint, samples an epoch reads
+            # of its split): QA36 sites #3, a run's record said nothing of the licences it mixed
             "blend": {n: {"path": str(p), "split": splits[n], "weight": self.weights[n],
+                          "name": (self.datasets[n].card or {}).get("name"), "license": licences[n],
+                          "fingerprint": (self.datasets[n].card or {}).get("fingerprint"),
+                          "samples": self.datasets[n].num_samples,
                           **({"label_map": dict(renames[n])} if n in renames else {})} for n, p in datasets.items()},
+            **({"licenses": sorted({str(v) for v in licences.values() if v is not None})}
+               if any(v is not None for v in licences.values()) else {}),
             "num_classes": len(names), "label_names": list(names),
             "modalities": {f: {} for ds in self.datasets.values() for f in idx.dataset_fields(ds.card)},
             **({"copies_across_datasets": dups} if dups is not None else {}),
@@ -378,26 +396,64 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         return [[n, self.split[n] if isinstance(self.split[n], str) else list(self.split[n]), self.weights[n]]
                 for n in self.datasets]
 
+    def identity_state(self, started: bool = True) -> dict[str, Any]:
+        """What a state records beside the positions so that another version of the blend refuses it:
+        ``datasets`` (mid-epoch, ``started``: each dataset's :attr:`ShardDataset.identity`, fingerprint and
+        samples) and, when given, ``label_map`` (the renames: another one gives the same samples other class ids)."""
+        out: dict[str, Any] = {"datasets": {n: ds.identity for n, ds in self.datasets.items()}} if started else {}
+        if self._renames:
+            out["label_map"] = {n: dict(m) for n, m in self._renames.items()}
+        return out
+
     def check_state(self, state: Mapping[str, Any], started: bool) -> None:
         """Refuse a state saved mid-epoch by another blend (or by a single dataset): its places would
-        mean other samples here."""
+        mean other samples here. So is one saved before one of the datasets changed (re-sharded: its
+        ``datasets`` entry's fingerprint or samples differ) or with another ``label_map`` (its ``label_map``;
+        at an epoch's start that is only warned of). A state without ``datasets`` / ``label_map`` (saved before mmdata
+        recorded them) is taken as before."""
         saved = state.get("blend")
+        epoch = state.get("epoch", 0)
+        over = f"start the epoch over: load_state_dict({{'epoch': {epoch}, 'seed': {self.seed}}})"
         if started and saved != self.signature:
             what = "a single dataset's state" if saved is None else f"a state of the blend {saved}"
             raise ShardError(f"{what} cannot resume the blend {self.signature} (names, splits, weights): its "
-                             f"positions mean other samples here; start the epoch over: load_state_dict({{'epoch': "
-                             f"{state.get('epoch', 0)}, 'seed': {self.seed}}})")
+                             f"positions mean other samples here; {over}")
+        idents = state.get("datasets")
+        if started and isinstance(idents, Mapping):
+            for name, ds in self.datasets.items():
+                changed = ds.identity_changes(idents.get(name))
+                if changed is not None:
+                    raise ShardError(
+                        f"{ds.root} (dataset {name!r} of the blend): the dataset folder changed since this state was "
+                        f"saved ({changed}: re-sharded, samples added or removed, or a modality added): the blend's "
+                        f"positions mean other samples now, so the rest of epoch {epoch} would repeat some samples "
+                        f"and skip others. Resume with the version the state was saved from, or {over}")
+        if "label_map" in state or ("datasets" in state and self._renames):  # an older state says nothing of it
+            was = {n: dict(m) for n, m in (state.get("label_map") or {}).items()}
+            now = {n: dict(m) for n, m in self._renames.items()}
+            differ = [n for n in self.datasets if was.get(n, {}) != now.get(n, {})]
+            if differ:
+                shown = "; ".join(f"{n!r}: saved {was.get(n, {})}, now {now.get(n, {})}" for n in differ)
+                text = (f"label_map of blended dataset{'s' if len(differ) > 1 else ''} "
+                        f"{', '.join(map(repr, differ))} differs from the state's ({shown}): the same samples get "
+                        f"other class ids (label_names now {self.label_names})")
+                if started:
+                    raise ShardError(f"{text}, so the rest of epoch {epoch} would train on other targets; resume "
+                                     f"with label_map={was or None}, or {over}")
+                warnings.warn(f"{text}; a model trained so far has other class ids", UserWarning, stacklevel=4)
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"seed", "epoch", "positions": {reader: next place in its plan}, "readers", "blend"}``."""
-        return {**super().state_dict(), "blend": self.signature}
+        """``{"seed", "epoch", "positions": {reader: next place in its plan}, "readers", "blend"}``, mid-epoch
+        ``datasets`` and, when given, ``label_map`` (see :meth:`identity_state`)."""
+        state = super().state_dict()
+        return {**state, "blend": self.signature, **self.identity_state(bool(state.get("positions")))}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume (see ``ShardDataset.load_state_dict``); a state of another blend (or of one dataset)
         saved mid-epoch is refused (:meth:`check_state`)."""
         state = expect_state(state, "state", error=ShardError)
         positions = state.get("positions") or {}
-        if "blend" in state or any(int(v) > 0 for v in positions.values()):
+        if "blend" in state or any(int(v) > 0 for v in positions.values()) or "label_map" in state:
             self.check_state(state, any(int(v) > 0 for v in positions.values()))
         super().load_state_dict(state)
 
@@ -499,6 +555,48 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
 
     def _state_counts(self) -> dict[str, int]:
         return summed_counts(*self._records.values())
+
+
+def blend_label_names(datasets: Mapping[str, str | Path], label_map: Mapping[str, Mapping[str, str]] | None = None,
+                      storage_options: dict[str, Any] | None = None) -> list[str] | None:
+    """The class names a blend of ``datasets`` with ``label_map`` has (its ``label_names``), from the cards alone:
+    the first dataset's classes, then each further dataset's new names (after its renames). None when no card
+    names or counts classes. What :class:`mmdata.lightning.DataModule` reports without opening the blend.
+
+    Example:
+        >>> blend_label_names({"A": "data/A", "B": "data/B"}, {"B": {"Cat": "cat"}})  # doctest: +SKIP
+        ['cat', 'dog', 'fish']
+    """
+    renames = _check_label_map(label_map, list(datasets))
+    owns = {}
+    for name, path in datasets.items():
+        card = idx.load_card(path, storage_options)
+        own = [str(x) for x in (card.get("label_names") or range(int(card.get("num_classes") or 0)))]
+        owns[name] = [renames.get(name, {}).get(x, x) for x in own]
+    names = _merge_names(owns.values())
+    return names or None
+
+
+def _merge_names(owns: Any) -> list[str]:
+    """Class names merged by name, in order of first appearance (each dataset's list, renames applied)."""
+    names: dict[str, int] = {}
+    for own in owns:
+        for x in own:
+            names.setdefault(x, len(names))
+    return list(names)
+
+
+def _licences_warning(licences: Mapping[str, Any]) -> str | None:
+    """A warning when the blended datasets' cards give different licences (or some give none), naming each;
+    None when they all give the same one (or none gives any). QA36 sites #3: CC-BY-4.0, CC-BY-NC-4.0 and a
+    proprietary set were mixed without a word."""
+    given = {str(v) for v in licences.values() if v is not None}
+    if len(given) <= 1 and (not given or all(v is not None for v in licences.values())):
+        return None
+    shown = ", ".join(f"{n!r} {str(v) if v is not None else '(none given)'}" for n, v in licences.items())
+    return (f"blend: the datasets' licences differ: {shown}; the blend and what is trained on it are bound by each "
+            f"(e.g. a NonCommercial one); the blend's card lists them (card['blend'][name]['license'], "
+            f"card['licenses'])")
 
 
 def _near_names(first: Mapping[str, str]) -> str | None:

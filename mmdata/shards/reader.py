@@ -2591,8 +2591,13 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             # the stamps cannot tell a re-shard from add_modality: the message names both
             state = ("a job is writing it now: dataset.json is missing" if now[0] is None else
                      "re-sharded, or a modality added or replaced: dataset.json / index.parquet changed")
-            raise ShardError(f"{redact(str(self.root))}: the dataset folder changed since it was opened ({state}): open it again "
-                             f"(mmdata.open_dataset / mmdata.loader); this object holds the old index")
+            blended = getattr(self, "_blend_name", None)  # set by mmdata.blend: the blend is what to open again
+            remedy = (f"open the blend again (mmdata.blend(...) / mmdata.loader({{...}}) / a new DataModule); this blend "
+                      f"holds dataset {blended!r}'s old index" if blended is not None else
+                      "open it again (mmdata.open_dataset / mmdata.loader); this object holds the old index")
+            of = f" (dataset {blended!r} of a blend)" if blended is not None else ""
+            raise ShardError(f"{redact(str(self.root))}{of}: the dataset folder changed since it was opened ({state}): "
+                             f"{remedy}")
 
     def _check_modalities(self, path: Any) -> None:
         """A requested name that is neither a field the dataset stores nor a standard modality
@@ -3712,11 +3717,74 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # decoding, the window's read-ahead may have counted losses past the last sample yielded
         return dict(self._record) if self._record is not None else dict(self._skipped)
 
+    @property
+    def identity(self) -> dict[str, Any] | None:
+        """Which version of the dataset a saved position counts along: ``{"fingerprint": the card's (sha256 of
+        the shards' sha256), "samples": samples an epoch reads (the split(s), keys= applied)}``; None for bare
+        shards (no card). A state records it (``state_dict()["dataset"]``) and a mid-epoch one is refused by
+        another version (:meth:`identity_changes`).
+
+        Example:
+            >>> mmdata.open_dataset("data/av").identity  # doctest: +SKIP
+            {'fingerprint': '3f1c...', 'samples': 56}
+        """
+        if self.card is None:
+            return None
+        return {"fingerprint": self.card.get("fingerprint"), "samples": self.num_samples}
+
+    def identity_changes(self, saved: Any) -> str | None:
+        """What differs between the identity a state recorded (``saved``) and this dataset's, in words, or None
+        (the same version, or nothing to compare: a state of an older mmdata has no identity, bare shards none).
+        QA36 sites #1: a state saved before the folder was re-sharded (one sample added) resumed silently and the
+        rest of the epoch read 4 samples twice and 4 never."""
+        now = self.identity
+        if not isinstance(saved, Mapping) or now is None:
+            return None
+        out = []
+        fp_a, fp_b = saved.get("fingerprint"), now.get("fingerprint")
+        if fp_a is not None and fp_b is not None and fp_a != fp_b:
+            out.append(f"fingerprint {str(fp_a)[:12]}... -> {str(fp_b)[:12]}...")
+        n_a, n_b = saved.get("samples"), now.get("samples")
+        if n_a is not None and n_b is not None and n_a != n_b:
+            split = self.splits[0] if len(self.splits) == 1 else list(self.splits)
+            out.append(f"{n_a} -> {n_b} samples in split {split!r}")
+        return ", ".join(out) or None
+
+    def check_identity(self, state: Mapping[str, Any], started: bool, error: type[Exception] = ShardError,
+                       seed: int | None = None) -> None:
+        """Refuse a mid-epoch ``state`` saved from another version of this dataset folder (re-sharded, samples
+        added or removed, a modality added): its positions count along the old version's shards and would
+        repeat some samples and skip others. A state at an epoch's start (no positions) resumes any version,
+        as does one without ``dataset`` (saved before mmdata recorded it: taken as before)."""
+        if not started:
+            return
+        changed = self.identity_changes(state.get("dataset"))
+        if changed is None:
+            return
+        epoch = state.get("epoch", 0)
+        raise error(f"{redact(str(self.root))}: the dataset folder changed since this state was saved ({changed}: "
+                    f"re-sharded, samples added or removed, or a modality added): its positions mean other samples "
+                    f"now, so the rest of epoch {epoch} would repeat some samples and skip others. Resume with the "
+                    f"version the state was saved from, or start that epoch over: load_state_dict({{'epoch': "
+                    f"{epoch}, 'seed': {self.seed if seed is None else seed}}})")
+
+    def state_dict(self) -> dict[str, Any]:
+        """See :meth:`ResumableEpochs.state_dict`; a mid-epoch state (with positions) of a dataset folder also has
+        ``dataset``: the folder's :attr:`identity` (which version of the dataset the positions count along; another
+        version refuses it)."""
+        state = super().state_dict()
+        ident = self.identity
+        if ident is not None and state.get("positions"):  # an epoch's start resumes any version: nothing to check
+            state["dataset"] = ident
+        return state
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume (see :meth:`ResumableEpochs.load_state_dict`). A state a blend saved mid-epoch (it carries
         ``blend``) is refused with ShardError: its positions count places in the blend's plans, which mean
         other samples here (QA: taken silently, the pass skipped the wrong samples). One saved at the start
-        of an epoch says only the epoch, and resumes as it does in the blend and in ``mmdata.loader``.
+        of an epoch says only the epoch, and resumes as it does in the blend and in ``mmdata.loader``. A
+        mid-epoch state of another version of the folder (its ``dataset``: re-sharded) is refused too
+        (:meth:`check_identity`).
 
         Example:
             >>> loader = mmdata.loader({"a": "data/av", "b": "data/b"}, batch_size=4, seed=3)  # doctest: +SKIP
@@ -3735,6 +3803,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 f"it was saved from, mmdata.blend(...) or mmdata.loader({{...}}) with the same datasets, names, "
                 f"splits and weights, or start the epoch over: load_state_dict({{'epoch': {state.get('epoch', 0)}, "
                 f"'seed': {self.seed}}})")
+        self.check_identity(state, any(int(v) > 0 for v in (state.get("positions") or {}).values()))
         super().load_state_dict(state)
 
     def __iter__(self) -> Iterator[Sample]:
