@@ -123,8 +123,9 @@ def preview(
     recipe = shipped(recipe)
     skipped: list[dict] = []
     summary: list[dict] = []
+    notes: list[str] = []  # the notes under the grid (a batch section not drawn, images drawn black, ...)
     kw = {"n": n, "variants": variants, "split": split, "seed": seed, "font": str(font) if font else None,
-          "on_error": on_error, "skipped": skipped, "summary": summary,
+          "on_error": on_error, "skipped": skipped, "summary": summary, "notes": notes,
           "keys": None if keys is None else [k for item in keys for k in item.split(",") if k]}
     if str(out) != "-":
         from mmdata.shards.writer import NO_ROOM
@@ -141,7 +142,7 @@ def preview(
                 exc, Path(str(out)).parent, other="give another path", retry="preview again")) from None
         if json_:
             print_json({"png": str(path), "recipe": str(recipe), "split": split, "seed": seed, "variants": variants,
-                        "samples": summary, "skipped": skipped})
+                        "samples": summary, "skipped": skipped, "notes": notes})
             _skipped(skipped)  # on stderr too, as without --json
             return
         console.print(f"wrote {one_line_path(path)}", markup=False, highlight=False)

@@ -35,6 +35,13 @@ start and its hash suffix stay), and the source key it was sharded from where th
 data (``summary``: each row's key, source key and class, each variant's ops that fired with their logged
 params, the modalities it dropped) and as text (:func:`summary_lines`): ``mmdata preview`` prints it, for a
 screen reader or a script (accessibility QA: the command said only ``wrote prev.png``).
+
+What the grid cannot show is said under it, warned of, and listed in ``notes`` (QA36): a recipe's ``batch``
+section (mixup mixes samples at collate time: the variants drawn are before it), images drawn nearly black
+(:func:`dark_images`: 12-bit scans in 16-bit files, with the card's reason) and the stored fields no panel draws
+(:func:`fields_not_drawn`: an ``array``). Image targets (a clip's frames) are drawn right of their image, the
+first :data:`STRIP_IMAGES` (:func:`image_strip`), and a spectrogram has a log-frequency axis with a few
+frequencies labelled (:func:`log_spectrogram`).
 """
 
 from __future__ import annotations
@@ -153,7 +160,8 @@ def mark_changes(before: str, after: str) -> str:
     return _diff(before, after)[0]
 
 
-def _diff(before: str, after: str, in_place: bool = False) -> tuple[str, set[str], bool]:
+def _diff(before: str, after: str, in_place: bool = False,
+          counts: dict[str, int] | None = None) -> tuple[str, set[str], bool]:
     """:func:`mark_changes` and :func:`text_marks` of one diff (a caption is diffed once), and whether
     the texts were cut (longer than :data:`DIFF_UNITS` units); ``in_place``: the ops that edited the text kept
     every unit where it was, so units are compared position by position (:func:`_opcodes`).
@@ -164,7 +172,8 @@ def _diff(before: str, after: str, in_place: bool = False) -> tuple[str, set[str
     (every caption a cell draws whole) are compared whole, exactly as before; longer ones over their
     first :data:`DIFF_UNITS` units, with the text and its marks read off the first :data:`DRAWN_UNITS`
     units drawn (the edit crossing that cut counted whole; the window's far end, where the two cuts need
-    not line up, is never read). Equal texts are not compared at all.
+    not line up, is never read). Equal texts are not compared at all. ``counts``: a dict that gets how many
+    units each mark stands for (:func:`_marked`).
     """
     (a, cut_a), (b, cut_b) = _first_units(before, DIFF_UNITS), _first_units(after, DIFF_UNITS)
     cut = cut_a or cut_b
@@ -180,7 +189,7 @@ def _diff(before: str, after: str, in_place: bool = False) -> tuple[str, set[str
             ops += [("+", w) for w in b[j1:j2]]
         if cut and len(ops) >= DRAWN_UNITS:  # the edit crossing the cut counts whole: half a mask is no removal
             break
-    marked, marks = _marked(ops)
+    marked, marks = _marked(ops, counts)
     return (Tokenizer.join([*marked[:DRAWN_UNITS], CUT_MARK]) if cut else Tokenizer.join(marked)), marks, cut
 
 
@@ -242,8 +251,9 @@ def _first_units(text: str, n: int) -> tuple[list[str], bool]:
         k *= 4
 
 
-def _marked(ops: list[tuple[str, str]]) -> tuple[list[str], set[str]]:
-    """The units :func:`_diff` draws for its (how, unit) edits, and the :data:`TEXT_KEY` marks they show."""
+def _marked(ops: list[tuple[str, str]], counts: dict[str, int] | None = None) -> tuple[list[str], set[str]]:
+    """The units :func:`_diff` draws for its (how, unit) edits, and the :data:`TEXT_KEY` marks they show;
+    ``counts`` (a dict) gets how many units each mark stands for (``{"removed": 1}``: one word deleted)."""
     from collections import Counter
 
     from mmdata.text import MASK_TOKEN
@@ -270,6 +280,11 @@ def _marked(ops: list[tuple[str, str]]) -> tuple[list[str], set[str]]:
         marks.add("removed")
     if came:
         marks.add("new")
+    if counts is not None:
+        counts.update({"removed": max(sum(gone.values()) - masks, 0), "new": sum(came.values()), "masked": masks,
+                       "moved": sum(moved.values())})
+        for k in [k for k, v in counts.items() if not v]:
+            del counts[k]
     return out, marks
 
 
@@ -582,17 +597,66 @@ def _too_short(ax: Any, why: str) -> None:
     ax.text(0.5, 0.5, why, ha="center", va="center", fontsize=INFO_PT, color="dimgray", transform=ax.transAxes)
 
 
-def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> Any:
-    """Draw ``wav``'s log spectrogram on ``ax`` with colours over its loudest ``top_db`` decibels
-    (librosa's ``top_db``): padded or masked spans sit near -180 dB and would otherwise stretch the
-    scale and flatten the signal itself into one saturated colour. Returns the image (None when the
-    clip is shorter than one FFT window)."""
-    if len(wav) <= SPEC_WINDOW:
+#: the spectrogram's log-frequency axis: its lowest frequency (Hz), its rows, the frequency resolution (Hz a
+#: bin) its FFT window aims at (a longer window on a clip long enough), the most frames it computes
+SPEC_FMIN, SPEC_ROWS, SPEC_RESOLUTION, SPEC_FRAMES = 30.0, 128, 25.0, 1200
+#: the frequencies labelled on the spectrogram (Hz), where within its range
+SPEC_TICKS = (100, 1000, 10000)
+
+
+def log_spectrogram(wav: np.ndarray, rate: int) -> tuple[np.ndarray, float, float, int] | None:
+    """``wav``'s power spectrogram in dB on a log-frequency axis: (rows x frames dB, lowest and highest
+    frequency in Hz, FFT window); None when the clip is not longer than :data:`SPEC_WINDOW`. The window grows
+    (powers of two from :data:`SPEC_WINDOW`) toward :data:`SPEC_RESOLUTION` Hz a bin while the clip holds four
+    of it; each of :data:`SPEC_ROWS` rows, log-spaced from :data:`SPEC_FMIN` (or the lowest bin) to Nyquist,
+    takes the loudest bin it spans, so a high partial is not lost between rows (QA36 mir #5: a linear axis to
+    Nyquist drew 48 kHz music under 1 kHz as one bright row, a pitch shift invisible). Deterministic numpy.
+
+    Example:
+        >>> rate = 16000; t = np.arange(rate) / rate
+        >>> db, lo, hi, nfft = log_spectrogram(np.sin(2 * np.pi * 440 * t), rate)
+        >>> db.shape[0], nfft, hi, round(float(np.geomspace(lo, hi, db.shape[0])[db.mean(axis=1).argmax()]), -1)
+        (128, 1024, 8000.0, 440.0)
+    """
+    n = len(wav)
+    if n <= SPEC_WINDOW:
         return None
+    nfft = SPEC_WINDOW
+    while nfft < rate / SPEC_RESOLUTION and nfft * 8 <= n:
+        nfft *= 2
+    hop = max(nfft // 4, -(-(n - nfft) // SPEC_FRAMES))
+    starts = np.arange(0, n - nfft + 1, hop)
+    frames = np.lib.stride_tricks.sliding_window_view(np.asarray(wav, np.float64), nfft)[starts]
+    power = np.abs(np.fft.rfft(frames * np.hanning(nfft), axis=1)).T ** 2  # bins x frames
+    step = rate / nfft
+    hi = rate / 2
+    lo = max(step, min(SPEC_FMIN, hi / 10))  # a slow sensor's clip (100 Hz) keeps a decade
+    edges = np.geomspace(lo, hi, SPEC_ROWS + 1) / step  # in bins
+    first = np.clip(np.round(edges[:-1]).astype(np.int64), 0, power.shape[0] - 1)
+    rows = np.maximum.reduceat(power, first, axis=0)  # a row over bins: their loudest; a row inside one bin: it
     with np.errstate(divide="ignore"):  # silent (masked) spans have zero power
-        power, *_, im = ax.specgram(wav + 1e-9, NFFT=SPEC_WINDOW, Fs=rate, noverlap=96, cmap="magma")
-    top = 10 * np.log10(max(float(power.max()), 1e-30))
-    im.set_clim(top - top_db, top)
+        return 10 * np.log10(np.maximum(rows, 1e-30)), float(lo), float(hi), nfft
+
+
+def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> Any:
+    """Draw ``wav``'s spectrogram on ``ax`` with log frequency (:func:`log_spectrogram`, as librosa's
+    ``specshow(y_axis="log")``) and a few frequencies labelled inside its right edge, with colours over its
+    loudest ``top_db`` decibels (librosa's ``top_db``): padded or masked spans sit near -180 dB and would
+    otherwise stretch the scale and flatten the signal itself into one saturated colour. Returns the image
+    (None when the clip is shorter than one FFT window)."""
+    got = log_spectrogram(wav, rate)
+    if got is None:
+        return None
+    db, lo, hi, _ = got
+    top = float(db.max())
+    im = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest", vmin=top - top_db, vmax=top,
+                   extent=(0, len(wav) / rate, math.log10(lo), math.log10(hi)))
+    for f in SPEC_TICKS:
+        y = (math.log10(f) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+        if 0.06 < y < 0.94:  # clear of the panel's edges (its kind label is on the left)
+            # a text, not a tick line: an axes' lines are its waveform's
+            ax.text(0.995, y, f"{f // 1000}k –" if f >= 1000 else f"{f} –", ha="right", va="center",
+                    fontsize=INFO_PT - 2, color="white", transform=ax.transAxes)
     return im
 
 
@@ -674,7 +738,7 @@ def logmel_image(ax: Any, spec: Any) -> Any:
 #: the others (the original, the normalized sample, variants without ``logmel``) the waveform's STFT — unlike
 #: in scale and colours, so each panel names its kind (QA29: unlabelled, unchanged audio looked changed)
 LOGMEL_KIND = "log-mel (recipe)"
-STFT_KIND = "STFT (linear Hz)"
+STFT_KIND = "STFT (log Hz)"
 
 
 def spectrum_kind(ax: Any, kind: str, span: str = "") -> None:
@@ -1006,6 +1070,80 @@ def _drawn_map(s: Sample, target: str | None) -> Any:
     return m if tuple(m.shape[-2:]) == tuple(s["image"].shape[-2:]) else None
 
 
+#: the slot of a signal field (``signal:array``: a 1-D / 2-D array plotted as a line; :func:`signal_field`)
+SIGNAL = "signal:"
+
+
+def signal_field(samples: Iterable[Sample], drawn: Iterable[str] = ()) -> str | None:
+    """The first field of ``samples`` besides the drawn ones (and ``drawn``: the targets) that holds a numeric 1-D
+    or 2-D array of at least two values, not a map of its image's size: a time series (ECG, IMU) the grid plots,
+    its first channel as a line (QA36 timeseries #8)."""
+    skip = _DRAWN_FIELDS | set(drawn)
+    for s in samples:
+        img = s.get("image")
+        for name, v in s.fields.items():
+            if name in skip or not hasattr(v, "shape") or len(v.shape) not in (1, 2):
+                continue
+            if img is not None and hasattr(img, "shape") and tuple(v.shape) == tuple(img.shape[-2:]):
+                continue  # a per-pixel map the recipe does not name: no signal
+            kind = str(getattr(v, "dtype", "")).removeprefix("torch.")
+            if max(v.shape) >= 2 and kind[:3] in ("int", "flo", "uin"):
+                return name
+    return None
+
+
+def first_channel(x: Any) -> np.ndarray:
+    """A 1-D / 2-D array's first channel, its longer axis taken as time ((T, C) or (C, T) alike).
+
+    Example:
+        >>> first_channel(np.arange(6).reshape(3, 2)).tolist(), first_channel(np.arange(6).reshape(2, 3)).tolist()
+        ([0, 2, 4], [0, 1, 2])
+    """
+    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+    if arr.ndim == 1:
+        return arr
+    return arr[:, 0] if arr.shape[0] >= arr.shape[1] else arr[0]
+
+
+#: image targets (a clip's other frames) drawn right of a cell's image, at most
+STRIP_IMAGES = 3
+
+
+def _rgb(x: Any) -> np.ndarray:
+    """A (C, H, W) image (tensor or array; L, LA, RGB, RGBA) as (H, W, 3) uint8-range values, alpha not drawn."""
+    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+    arr = arr.reshape(-1, *arr.shape[-2:]) if arr.ndim != 3 else arr
+    arr = np.repeat(arr[:1], 3, axis=0) if arr.shape[0] < 3 else arr[:3]
+    return arr.transpose(1, 2, 0)
+
+
+def image_strip(s: Sample, names: Sequence[str]) -> np.ndarray:
+    """``s``'s image and its image targets ``names`` (a clip's other frames) side by side, (H, W, 3), apart by a
+    white gap: each frame as the recipe left it (the same flip, crop and colours as the image: QA36 video #5
+    found them neither drawn nor named). A frame the sample lacks is a grey block of the image's size; frames
+    of another height are drawn top-aligned on white.
+
+    Example:
+        >>> import torch
+        >>> s = Sample("k", {"image": torch.zeros(3, 4, 6, dtype=torch.uint8), "f.png": torch.ones(1, 4, 6, dtype=torch.uint8)})
+        >>> image_strip(s, ["f.png"]).shape, int(image_strip(s, ["f.png"])[0, -1, 0])
+        ((4, 13, 3), 1)
+    """
+    pieces = [_rgb(s["image"])]
+    for name in names:
+        v = s.get(name)
+        ok = v is not None and hasattr(v, "shape") and len(v.shape) in (2, 3)
+        pieces.append(_rgb(v) if ok else np.full_like(pieces[0], 128))
+    h = max(p.shape[0] for p in pieces)
+    gap = np.full((h, max(1, pieces[0].shape[1] // 16), 3), 255, dtype=np.float64)
+    cols = []
+    for p in pieces:
+        if cols:
+            cols.append(gap)
+        cols.append(np.pad(p.astype(np.float64), ((0, h - p.shape[0]), (0, 0), (0, 0)), constant_values=255))
+    return np.concatenate(cols, axis=1).clip(0, 255).astype(np.uint8)
+
+
 #: the modalities a cell has a panel for, in the order they are stacked
 MODALITIES = ("image", "audio", "text")
 #: a cell's panels in inches (a cell is 2.1 inches wide): the image, the waveform (room for its 8-point note),
@@ -1180,7 +1318,7 @@ def _panels(slots: Iterable[str], text_lines: int) -> list[float]:
     have them, then the caption of ``text_lines`` lines."""
     slots = set(slots)
     return [*([IMAGE_IN] if "image" in slots else []), *([WAVE_IN, SPEC_IN] if "audio" in slots else []),
-            LINE_IN * max(text_lines, 1) + 0.04]
+            *([WAVE_IN] if any(m.startswith(SIGNAL) for m in slots) else []), LINE_IN * max(text_lines, 1) + 0.04]
 
 
 #: a cell's width (inches) and the grid's space between cells (a share of a cell's width)
@@ -1217,13 +1355,14 @@ def _caption_lines(body: str, slots: tuple[str, ...], font: str | None, points: 
 def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | None, title: str, font: str | None,
           target: str | None = None, values: Any = None, fill: float = 0, slots: tuple[str, ...] | None = None,
           text_lines: int | None = None, caption: tuple[str, frozenset[int], set[str]] | None = None,
-          points: float | None = None) -> bool:
+          points: float | None = None, strip: tuple[str, ...] = ()) -> bool:
     """Draw one sample (with ``target`` overlaid on its image, coloured over the figure's ``values``);
     returns whether a CJK run had to be replaced by a placeholder. ``slots``: the modalities that get a
     panel (:func:`grid_modalities`; default: the original's, and a caption); ``text_lines``: the caption
     panel's height in lines (default: as many as it may take); ``caption``: :func:`_caption`'s result when
     the figure already computed it (default: computed here); ``points``: a caption line's drawn width
-    (:func:`_caption_points`; default: :data:`CHARS` letters ``x``)."""
+    (:func:`_caption_points`; default: :data:`CHARS` letters ``x``); ``strip``: image targets drawn right of
+    the image, in this order (:func:`image_strip`)."""
     # slots follow the grid (the original sample by default), so every variant of a row lines up: a
     # dropped modality keeps its slot, drawn as an empty frame that says so; a modality the sample never
     # had, as a grey one
@@ -1254,11 +1393,16 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
         if "image" in s:
             img = s["image"].numpy()
             grey = img.shape[0] < 3  # L, or LA: the grey level (alpha not drawn); RGB(A): the colours
-            ax.imshow(img[0] if grey else img[:3].transpose(1, 2, 0), cmap="gray" if grey else None, vmin=0, vmax=255,
-                      interpolation="nearest")
+            if strip:  # the image and its image targets side by side, as the recipe moved them (QA36 video #5)
+                shown = image_strip(s, strip)
+                ax.imshow(shown, vmin=0, vmax=255, interpolation="nearest")
+            else:
+                shown = img[0] if grey else img[:3].transpose(1, 2, 0)
+                ax.imshow(shown, cmap="gray" if grey else None, vmin=0, vmax=255, interpolation="nearest")
             drawn = _drawn_map(s, target)
             if drawn is not None:
                 overlay(ax, drawn, values, fill)
+                ax.set_xlim(-0.5, shown.shape[1] - 0.5), ax.set_ylim(shown.shape[0] - 0.5, -0.5)  # the map's imshow
             ax.set_xticks([]), ax.set_yticks([])
         else:
             empty(ax, "image")
@@ -1310,6 +1454,22 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
         else:
             ax.axis("off")
         r += 2
+    signal = next((m[len(SIGNAL):] for m in slots if m.startswith(SIGNAL)), None)
+    if signal is not None:
+        ax = fig.add_subplot(inner[r])
+        v = s.get(signal)
+        if v is not None and hasattr(v, "shape") and len(v.shape) in (1, 2) and max(v.shape) >= 2:
+            y = first_channel(v).astype(np.float64)
+            ax.plot(np.arange(len(y)), y, lw=0.4, color=WAVE_COLOURS[0])
+            ax.set_xlim(0, len(y) - 1)
+            ax.text(0.01, 0.03, f"{signal} {tuple(v.shape)}", ha="left", va="bottom", fontsize=INFO_PT,
+                    color=TEXT_ON_WAVE, transform=ax.transAxes, bbox=LABEL_BOX)
+            ax.set_xticks([]), ax.set_yticks([])
+        else:
+            empty(ax, signal)
+        if not r:
+            ax.set_title(title, fontsize=TITLE_PT, family=[CAPTION_FONT, font] if font else CAPTION_FONT)
+        r += 1
     ax = fig.add_subplot(inner[r])
     ax.axis("off")
     if not r:  # a text-only (or empty) cell still says which sample and variant it is
@@ -1570,9 +1730,14 @@ def _row_summary(i: int, cells: list[Sample], columns: list[tuple[str, Any]], ca
         if how == "eval":
             normalize = _fired(log, True)
         elif how is not None:
+            counts: dict[str, int] = {}
+            before, after = original.get("text"), cell.get("text")
+            if isinstance(before, str) and isinstance(after, str) and before != after:
+                _diff(before, after, _in_place(log), counts)
             variants.append({"epoch": how, "column": title, "ops": _fired(log, False),
                              "dropped": [m for m in MODALITIES if m in original and m not in cell],
-                             "text_marks": [m for m in _SUMMARY_MARKS if m in marks]})
+                             "text_marks": [m for m in _SUMMARY_MARKS if m in marks],
+                             "text_counts": {m: counts[m] for m in _SUMMARY_MARKS if counts.get(m)}})
             if not any(h == "eval" for _, h in columns) and not normalize:
                 normalize = _fired(log, True)
     out = {"row": i + 1, "key": original.key, "source_key": source, "label": label, "class": name,
@@ -1593,6 +1758,26 @@ def _short(value: Any, most: int = 6) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}={_short(v, most)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+def text_changes(marks: Iterable[str], counts: Mapping[str, int]) -> str:
+    """A summary line's words on a variant's text edits: its :data:`TEXT_KEY` marks with how many words each
+    stands for where known (QA36 mir #4: ``text removed`` for one word deleted read as the text dropped).
+
+    Example:
+        >>> text_changes(["removed"], {"removed": 1}), text_changes(["masked", "new"], {"masked": 2, "new": 1})
+        ('text: 1 word removed', 'text: 2 words masked, 1 new')
+        >>> text_changes(["moved"], {})
+        'text: words moved'
+    """
+    parts = []
+    for m in marks:
+        n = counts.get(m)
+        if n is None:
+            parts.append(f"words {m}")
+        else:  # the first names its unit: "2 words masked, 1 new"
+            parts.append(f"{n} {m}" if parts else f"{n} word{'s' * (n != 1)} {m}")
+    return "text: " + ", ".join(parts)
 
 
 def summary_lines(summary: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -1626,16 +1811,96 @@ def summary_lines(summary: Iterable[Mapping[str, Any]]) -> list[str]:
                      for op in v["ops"]]
             if v.get("dropped"):
                 parts.append("dropped " + ", ".join(v["dropped"]))
-            if v.get("text_marks"):
-                parts.append("text " + ", ".join(v["text_marks"]))
+            if v.get("text_marks"):  # "text: 1 word removed" (QA36 mir #4: "text removed" read as the modality dropped)
+                parts.append(text_changes(v["text_marks"], v.get("text_counts") or {}))
             out.append(shown(f"  {v['column']}: {'; '.join(parts) if parts else 'no op fired'}"))
+    return out
+
+
+#: an image is drawn "nearly black" when 99% of its values are under this (of 255): a 12-bit scan read by the
+#: v >> 8 rule is 0-15 (:func:`mmdata.shards.mediainfo.sixteen_bit_warning`), one with a hot pixel too
+DARK_LEVEL = 16
+
+
+def dark_images(samples: Iterable[Sample]) -> list[str]:
+    """The keys of the samples whose image is drawn nearly black: 99% of its values under :data:`DARK_LEVEL`.
+
+    Example:
+        >>> import torch
+        >>> dark = torch.full((1, 16, 16), 15, dtype=torch.uint8); dark[0, 0, 0] = 255  # a 12-bit scan's hot pixel
+        >>> dark_images([Sample("a", {"image": dark}), Sample("b", {"image": torch.full((1, 8, 8), 90, dtype=torch.uint8)})])
+        ['a']
+    """
+    out = []
+    for s in samples:
+        img = s.get("image")
+        if img is None or not hasattr(img, "shape"):
+            continue
+        arr = np.asarray(img.detach().cpu().numpy() if hasattr(img, "detach") else img)
+        if arr.size and float(np.percentile(arr[:3] if arr.ndim == 3 else arr, 99)) < DARK_LEVEL:
+            out.append(s.key)
+    return out
+
+
+def sixteen_bit_warned(shards: Any) -> bool:
+    """Whether the dataset's card warns of 16-bit images that decode nearly black (False without a card)."""
+    from mmdata.shards.index import is_dataset, load_card
+
+    try:
+        if not isinstance(shards, (str, Path)) or not is_dataset(shards):
+            return False
+        said = load_card(shards, shard_lists=False).get("warnings") or []
+    except (MMDataError, OSError, ValueError):
+        return False
+    return any(isinstance(w, str) and "16-bit" in w and "black" in w for w in said)
+
+
+def dark_note(keys: list[str], images: int, card: bool) -> str:
+    """The note on images drawn nearly black (:func:`dark_images`), with the card's reason where it gives one.
+
+    Example:
+        >>> dark_note(["a", "b"], 4, True).split(": ")[0]
+        '2 of 4 images drawn nearly black (99% of their values under 16 of 255)'
+    """
+    shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+    why = ("the card warns of 16-bit images using 12 significant bits or fewer (v >> 8 reads them as 0-15): "
+           "rescale them before sharding" if card else "the recipe's ops are drawn on them as they are")
+    return f"{len(keys)} of {images} image{'s' * (images != 1)} drawn nearly black (99% of their values under " \
+           f"{DARK_LEVEL} of 255): {shown}; {why}"
+
+
+#: the fields a cell draws or names without a panel of their own (a label, the metadata's values, a log-mel)
+_DRAWN_FIELDS = frozenset((*MODALITIES, "label", "json", "spec"))
+
+
+def fields_not_drawn(samples: Iterable[Sample], drawn: Iterable[str] = ()) -> list[str]:
+    """The stored fields of ``samples`` that no panel draws (besides :data:`_DRAWN_FIELDS` and ``drawn``: the
+    target overlaid, the image targets drawn), each with the dtype and shape of its first value: an
+    arrays-only dataset's grid drew key / label text only and said nothing of its ``array`` (QA36 timeseries #8).
+
+    Example:
+        >>> fields_not_drawn([Sample("a", {"label": 1, "array": np.zeros((1731,), np.int16)})])
+        ['array (int16, shape (1731,))']
+    """
+    shown = _DRAWN_FIELDS | set(drawn)
+    first: dict[str, Any] = {}
+    for s in samples:
+        for name, v in s.fields.items():
+            if name not in shown and name not in first:
+                first[name] = v
+    out = []
+    for name, v in first.items():
+        shape = getattr(v, "shape", None)
+        what = f"{str(getattr(v, 'dtype', '')).removeprefix('torch.')}, shape {tuple(shape)}" if shape is not None else \
+            type(v).__name__
+        out.append(f"{name} ({what})")
     return out
 
 
 def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int = 3, split: str = "train",
                    seed: int = 0, font: str | None = None, on_error: str = "raise",
                    skipped: list[dict[str, Any]] | None = None, summary: list[dict[str, Any]] | None = None,
-                   keys: Sequence[str] | None = None) -> Any:
+                   keys: Sequence[str] | None = None, notes: list[str] | None = None) -> Any:
     """The matplotlib ``Figure`` :func:`preview` writes (same arguments, without ``out``): rows of samples,
     columns of the original, [normalized,] and ``variants`` augmented versions; the recipe's first target
     found in the samples drawn over their images, one colour per value over the whole figure, with a
@@ -1643,7 +1908,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     drawn has (:func:`grid_modalities`), each row as tall as its media and its longest caption; under the
     grid a key of the caption marks drawn (a legend with gid ``"text-key"``). With ``on_error="skip"``
     the samples left out are appended to ``skipped`` and named under the grid; ``summary`` gets one entry
-    per row drawn (see :func:`preview`).
+    per row drawn, ``notes`` the notes under the grid (see :func:`preview`).
 
     Example:
         >>> import tempfile, mmdata
@@ -1662,6 +1927,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
 
     if on_error not in ON_ERROR:
         raise MMDataError(f"on_error (--on-error): {on_error!r} is not one of {list(ON_ERROR)}")
+    notes_out = notes  # the caller's list; `notes` below: the figure's own
     rec = load_recipe(recipe)
     rec = rec.with_seed(params_seed(rec.seed, seed))
     alpha = blends_alpha(rec)
@@ -1735,12 +2001,18 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     # one colour per value over every cell (a class keeps its colour where another cell lacks a class)
     values = target_values(m for row in cells for c in row if (m := _drawn_map(c, target)) is not None)
     fill = fill_of(rec.targets[target]) if target else 0
+    # image targets (a clip's frames) are drawn beside the image, the first STRIP_IMAGES of them (QA36 video #5)
+    frames = [t for t in rec.targets if is_image(fill_of(rec.targets[t])) and any(s.get(t) is not None for s in samples)]
+    strip = tuple(frames[:STRIP_IMAGES]) if any("image" in s for s in samples) else ()
     legend = target_legend(target, values, fill) if target and len(values) else None
     rows_of_legend = -(-len(legend[1]) // 6) if legend else 0
     band = 0.6 + (0.2 + 0.18 * rows_of_legend if legend else 0.0)  # the title's (and legend's) band, in inches
     # panels for the modalities the grid shows (no blank bands for one no sample has), each row as tall
     # as its media and its longest caption
     slots = grid_modalities(cells)
+    signal = signal_field(samples, {*([target] if target else []), *frames})
+    if signal is not None:  # a time series: its first channel as a line (QA36 timeseries #8)
+        slots = (*slots, SIGNAL + signal)
     captions = [[_caption(c, r[0], names, "text" in slots) for c in r] for r in cells]
     points = _caption_points(len(columns))
     lines = [max(_caption_lines(body, slots, cjk, points) for body, _, _ in r) for r in captions]
@@ -1755,6 +2027,25 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     replaced = cjk is None and any(_CJK_RUN.search(body) for r in captions for body, _, _ in r)
     missing = list(dict.fromkeys(w for r in captions for body, _, _ in r for w in _drawable(body, cjk)[1] if w != "CJK"))
     notes = []
+    said = []  # the notes also warned of on stderr: what the grid cannot show
+    batch = [st.label.rpartition(".")[2] for st in rec.steps if st.section == "batch"]
+    if batch:  # QA36 mir #2: a mixup at p 1.0 drew unmixed clips, with no word
+        said.append(f"batch section ({', '.join(batch)}) not shown: it mixes samples at collate time (the loader "
+                    "applies it to each training batch); the variants drawn are before it")
+    dark = dark_images(samples)
+    if dark:  # QA36 medical #7: 12-bit scans drawn as black tiles with no note
+        said.append(dark_note(dark, len([s for s in samples if "image" in s]), sixteen_bit_warned(shards)))
+    if strip:
+        notes.append(f"image target{'s' * (len(strip) > 1)} {', '.join(strip)} drawn right of each image, in this order "
+                     "(as the recipe moved them)")
+    if signal is not None:
+        notes.append(f"{signal}: its first channel drawn as a line (the longer axis as time), each cell on its own scale")
+    unshown = fields_not_drawn(samples, {*([target] if target else []), *strip, *([signal] if signal else [])})
+    if unshown:  # QA36 timeseries #8: an arrays-only grid of key / label text said nothing of its `array` field
+        said.append("fields not drawn: " + "; ".join(unshown))
+    for note in said:
+        warnings.warn(f"preview: {note}", UserWarning, stacklevel=2)
+    notes += said
     if replaced:
         notes.append(f"⟦CJK ×N⟧: N Chinese / Japanese / Korean characters not drawn — no CJK font found; {INSTALL_HINT}")
     if missing:
@@ -1774,6 +2065,8 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     if skips.entries:
         many = len(skips.entries) != 1
         notes.append(f"skipped {len(skips.entries)} sample{'s' * many} (--on-error skip): {skips.keys()}")
+    if notes_out is not None:
+        notes_out += notes
     width = CELL_IN * len(columns)
     # a note wider than the figure wrapped to its drawn part (QA: 16 scripts' names widened a 2-column PNG from
     # 763 to 1430 px); one a few points over it stays one line (its ends overhang the figure by a point or two)
@@ -1794,7 +2087,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     for i, s in enumerate(samples):
         for c, (label, _) in enumerate(columns):
             _cell(fig, grid[i, c], cells[i][c], s, names, titles[i] if c == 0 else label, cjk, target,
-                  values, fill, slots, lines[i], captions[i][c], points)
+                  values, fill, slots, lines[i], captions[i][c], points, strip)
     fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
                  f"variant{'s' * (variants != 1)}{f' (target {target} overlaid)' if target else ''}",
                  fontsize=10, y=1 - 0.15 / height)
@@ -1809,7 +2102,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
 def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, variants: int = 3, split: str = "train",
             seed: int = 0, font: str | None = None, on_error: str = "raise",
             skipped: list[dict[str, Any]] | None = None, summary: list[dict[str, Any]] | None = None,
-            keys: Sequence[str] | None = None) -> Path:
+            keys: Sequence[str] | None = None, notes: list[str] | None = None) -> Path:
     """Render ``n`` samples x (original, [normalized,] ``variants`` augmented versions) to a PNG
     (:func:`preview_figure`); a recipe's target is drawn over the images, with a legend of its colours.
     The PNG is drawn under :func:`figure_style` (matplotlib's defaults): the caller's settings do not change it.
@@ -1839,6 +2132,10 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
             ``text_marks`` what its caption marks (``masked``, ``removed``, ``new``, ``moved``).
         keys: the samples to draw (their keys, in this order) instead of ``n`` picked ones: a key the split
             does not hold is an error naming it.
+        notes: a list this call appends the notes under the grid to, unwrapped (what a ``--json`` result
+            lists as ``notes``): among them, also warned of (``UserWarning``, a ``warning:`` line on stderr), the
+            recipe's ``batch`` section not drawn, images drawn nearly black (12-bit data in 16-bit files) and
+            the stored fields no panel draws (an ``array``).
 
     Returns:
         The PNG's path.
@@ -1855,7 +2152,7 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
     buf = io.BytesIO()
     with figure_style():  # the same PNG whatever the caller's matplotlib settings (fonts, colours)
         fig = preview_figure(shards, recipe, n=n, variants=variants, split=split, seed=seed, font=font,
-                             on_error=on_error, skipped=skipped, summary=summary, keys=keys)
+                             on_error=on_error, skipped=skipped, summary=summary, keys=keys, notes=notes)
         with warnings.catch_warnings():  # captions name such characters (placeholder_missing); titles may still box one
             warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
             fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
