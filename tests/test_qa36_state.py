@@ -216,3 +216,25 @@ def test_datamodule_label_names_and_resume_after_reshard(sites: dict[str, Path],
         with pytest.raises(MMDataError, match=r"dataset 'A' of the blend.*changed since this state was saved.*"
                                               r"version of the data it was written with"):
             next(iter(dm2.train_dataloader()))
+
+
+def test_a_repeated_blend_call_from_one_line_says_its_warnings_again(sites: dict[str, Path]) -> None:
+    """QA36 notebook #2 (blend's side): Python's once-per-line registry hid a second blend's licence warning."""
+    seen = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # the interpreter's own filter: once per line
+        for _ in range(2):
+            mmdata.blend({s: str(sites[s]) for s in "AB"}, label_map={"B": {"Cat": "cat"}})
+            seen.append(sum("licences differ" in str(w.message) for w in caught))
+    assert seen == [1, 2], seen
+    assert all(w.filename == __file__ for w in caught if "licences differ" in str(w.message))
+
+
+def test_train_refuses_a_blend_with_a_way_that_works(sites: dict[str, Path], tmp_path: Path) -> None:
+    """QA36 sites #2: the advice was "shard the datasets into one folder", which the shard refused for keys
+    repeating across the datasets; it now names the command that merges them."""
+    from mmdata.errors import MMDataError
+    from mmdata.train import train
+
+    with pytest.raises(MMDataError, match=r"mmdata shard 'data/\*/\*\.tar' OUT .*prefixed with each dataset's folder"):
+        train({s: str(sites[s]) for s in "AB"}, out=str(tmp_path / "run"), epochs=1)

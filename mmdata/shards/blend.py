@@ -58,6 +58,7 @@ from mmdata.checks import expect_bool, expect_int, expect_state, plural
 from mmdata.errors import ShardError
 from mmdata.rng import derive
 from mmdata.shards import index as idx
+from mmdata.shards.writer import say_to_caller
 from mmdata.shards.reader import (_MAX_ERRORS, WORKER_SLOTS, EpochClock, ResumableEpochs, ShardDataset, SkipBoard,
                                    dist_rank_world, expect_keys, merge_errors, open_dataset, reader_id, summed_counts)
 from mmdata.types import Sample, new_sample
@@ -166,9 +167,9 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             classes = int((ds.card or {}).get("num_classes") or 0)
             named = (ds.card or {}).get("label_names")
             if classes and not named and len(datasets) > 1:
-                warnings.warn(f"blend: {name!r} has {classes} classes without names: its ids are merged with the other "
-                              f"datasets' class names '0'..'{classes - 1}' (give it names: mmdata shard --labels)",
-                              UserWarning, stacklevel=3)
+                say_to_caller([f"blend: {name!r} has {classes} classes without names: its ids are merged with the "
+                               f"other datasets' class names '0'..'{classes - 1}' (give it names: mmdata shard --labels)"],
+                              UserWarning, stacklevel=4)
             own = [str(x) for x in (named or range(classes))]
             if name in renames:
                 unknown = [x for x in renames[name] if x not in own]
@@ -184,16 +185,16 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             self._label_map[name] = np.array([names[x] for x in own], dtype=np.int64) if own else None
         near = _near_names(first)
         if near:
-            warnings.warn(near, UserWarning, stacklevel=3)
+            say_to_caller([near], UserWarning, stacklevel=4)
         self._formats, dups = _index_facts(self.datasets, splits, self.weights,
                                            expect_bool(check_copies, "check_copies", error=ShardError))
         if dups is not None and dups["samples"]:
-            warnings.warn(_duplicates_warning(dups), UserWarning, stacklevel=3)
+            say_to_caller([_duplicates_warning(dups)], UserWarning, stacklevel=4)
         self.label_names: list[str] | None = list(names) or None
         licences = {n: (ds.card or {}).get("license") for n, ds in self.datasets.items()}
         mixed = _licences_warning(licences)
         if mixed is not None:
-            warnings.warn(mixed, UserWarning, stacklevel=3)
+            say_to_caller([mixed], UserWarning, stacklevel=4)
         self.card: dict[str, Any] = {
             # per dataset, which one (name, licence) and which version of it (fingerprint, samples an epoch reads
             # of its split): QA36 sites #3, a run's record said nothing of the licences it mixed
@@ -940,5 +941,5 @@ def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | Non
                        epoch=epoch, on_error=on_error, label_map=label_map, check_copies=check_copies, **reader_kw)
     mixed = mixed_formats(out)  # no recipe here: collate_fn, or a DataLoader's, would refuse mixed batches
     if mixed is not None:
-        warnings.warn(mixed, UserWarning, stacklevel=2)
+        say_to_caller([mixed], UserWarning, stacklevel=3)
     return out

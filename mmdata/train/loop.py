@@ -386,7 +386,10 @@ def local_data(data: str | Path, storage_options: dict[str, Any] | None = None, 
     if isinstance(data, Mapping):
         raise MMDataError(f"data: the trainer reads one dataset folder, got a mapping {list(data)} (a blend); blends "
                           "are read by mmdata.blend, mmdata.loader({name: folder}, ..., weights=...) and the Lightning "
-                          "DataModule — for mmdata train, shard the datasets into one folder")
+                          "DataModule — for mmdata train, shard the datasets' tars into one dataset folder: mmdata shard "
+                          "'data/*/*.tar' OUT (keys that repeat across the datasets are prefixed with each dataset's "
+                          "folder name, A/0001, as a blend keys them; class names merge by name, --labels names.txt "
+                          "to choose them)")
     if not is_remote(data):
         return local_path(data, "data")
     return stage_dataset(str(data), storage_options=storage_options, progress=progress)
