@@ -1158,7 +1158,11 @@ def sixteen_bit_warning(acc: dict[str, Any] | list[int] | None, images: int) -> 
     if hot:
         rng = (f"{_number(DARK_PERCENTILE)}% of the values of each at most {top}; {'it has' if one else f'{hot} of them have'}"
                f" a few brighter pixels, up to {peak}: a burned-in marker or saturated pixels?")
-        fix = f"rescale (min(v << {16 - bits}, 65535), or window the values) before sharding"
+        # QA36 review F3: a dark night photo with a few street lamps at 65535 lands here too; the advice is for
+        # scans whose range is known, and says what it does to the bright pixels
+        fix = (f"for scans whose value range is known ({bits}-bit data), rescale (min(v << {16 - bits}, 65535): "
+               f"the brighter pixels stay at 65535; or window the values) before sharding; a photo that is simply "
+               f"dark (a night scene with a few lights) can ignore this")
     else:
         rng = f"max {top} over {them}"
         fix = f"rescale (v << {16 - bits}) before sharding"
@@ -1710,7 +1714,12 @@ def _png_text(kind: bytes, body: bytes, keys: set[str] | None = None) -> set[str
     if key in _PNG_TOOL_KEYS or key.startswith(b"date:") or not text.strip(b"\x00 \t\r\n"):
         return set()
     if keys is not None and len(keys) < _TEXT_KEYS_SEEN:
-        keys.add(png_keyword(key))
+        shown = png_keyword(key)
+        if shown is None:  # counted, and whether it names a patient (PatientName in it), never its text
+            n = 1 + sum(_OTHER_KEYWORD_RE.fullmatch(k) is not None for k in keys)
+            phi = _PATIENT_KEYS.search(key.decode("latin-1").lower()) is not None
+            shown = _OTHER_KEYWORD.format(f"{n}: patient" if phi else n)
+        keys.add(shown)
     return {"text_chunks"}
 
 
@@ -1721,15 +1730,35 @@ _TEXT_KEYS_SEEN = 16
 _PATIENT_KEYS = re.compile(r"patient|birth|accession|physician|mrn|\bssn\b|medicalrecord")
 
 
-def png_keyword(key: bytes) -> str:
-    """A PNG text chunk's keyword as the card may show it: Latin-1 (the PNG rule), at most 79 characters,
-    anything unprintable as ``?``. The keyword only: a chunk's text may be a name, and is never shown.
+#: a PNG keyword the card shows as it is: this many characters at most, this many words at most, no run of
+#: 4 digits (QA36 review F5: a tool writing the value into the keyword, ``Patient John Smith 1970-01-01``)
+_KEYWORD_CHARS, _KEYWORD_WORDS = 40, 3
+_DIGIT_RUN = re.compile(r"[0-9]{4}")
+#: how a keyword that is not shown (it reads as a value) is kept among the keywords seen: numbered, so that a
+#: file's several such keywords count, never their text
+_OTHER_KEYWORD = "(other keyword {})"
+_OTHER_KEYWORD_RE = re.compile(r"\(other keyword [0-9]+(: patient)?\)")
+
+
+def _keyword_like(word: str) -> bool:
+    """Whether a keyword reads as a keyword (``Comment``, ``Creation Time``, ``PatientName``), not as a value
+    written into it (a name and a date: more than :data:`_KEYWORD_WORDS` words, a run of 4 digits, long)."""
+    return (len(word) <= _KEYWORD_CHARS and len(word.split()) <= _KEYWORD_WORDS
+            and _DIGIT_RUN.search(word) is None)
+
+
+def png_keyword(key: bytes) -> str | None:
+    """A PNG text chunk's keyword as the card may show it: Latin-1 (the PNG rule), anything unprintable as
+    ``?``; None when it does not read as a keyword (:func:`_keyword_like`: a tool that wrote a value, such as
+    a patient's name and birth date, into the keyword), which the card counts as an "other keyword" without
+    its text. The keyword only: a chunk's text may be a name, and is never shown.
 
     Example:
-        >>> png_keyword(b"PatientName"), png_keyword(b"bad\\nkey")
-        ('PatientName', 'bad?key')
+        >>> png_keyword(b"PatientName"), png_keyword(b"bad\\nkey"), png_keyword(b"Patient John Smith 1970-01-01")
+        ('PatientName', 'bad?key', None)
     """
-    return "".join(c if c.isprintable() else "?" for c in key[:79].decode("latin-1")) or "?"
+    word = "".join(c if c.isprintable() else "?" for c in key[:79].decode("latin-1")) or "?"
+    return word if _keyword_like(word) else None
 
 
 def text_chunks_what(keys: list[str] | None) -> str:
@@ -1747,8 +1776,16 @@ def text_chunks_what(keys: list[str] | None) -> str:
     what = METADATA_WHAT["text_chunks"]
     if not keys:
         return what
-    shown = ", ".join(keys[:_TEXT_KEYS_SEEN]) + (", ..." if len(keys) > _TEXT_KEYS_SEEN else "")
-    phi = any(_PATIENT_KEYS.search(k.lower()) for k in keys)
+    from mmdata.checks import plural
+
+    # an older card's keywords are judged again: one holding a value is counted, never shown
+    named = [k for k in keys if _OTHER_KEYWORD_RE.fullmatch(k) is None and _keyword_like(k)]
+    other = len(keys) - len(named)
+    shown = ", ".join(named[:_TEXT_KEYS_SEEN]) + (", ..." if len(named) > _TEXT_KEYS_SEEN else "")
+    if other:
+        shown += (", " if shown else "") + plural(other, "other keyword")
+    phi = any(k.endswith(": patient)") if _OTHER_KEYWORD_RE.fullmatch(k) else _PATIENT_KEYS.search(k.lower())
+              for k in keys)
     note = "; patient data (DICOM-style keys): likely protected health information" if phi else ""
     return f"{what[:-1]}; keys: {shown}{note})"
 

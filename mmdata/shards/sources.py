@@ -1315,51 +1315,103 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]],
 
 #: a sample named ``<base>.<digits>`` (``clip007.000`` of ``clip007.000.jpg``): a numbered frame of clip ``<base>``
 _NUMBERED = re.compile(r"(.+)\.([0-9]+)")
-#: a clip's numbered samples, this many or more (or two beside a sample ``<base>`` of its own: the clip's audio),
-#: read as a frame sequence (:func:`_frame_sequences`)
-_FRAME_RUN = 3
+#: a clip's numbered image samples beside a sample ``<base>`` of its own (the clip's audio or subtitle text), this
+#: many or more, read as a clip's frames and grouped (:func:`_frame_sequences`)
+_FRAME_RUN = 2
+#: without such a sample ``<base>``: numbered images are only warned of (never grouped) when their numbers are
+#: zero-padded to one width of this many digits or more, in this many bases or more of ``_FRAME_ALONE`` images
+#: each (``clip000.000.jpg`` ... ``clip001.000.jpg`` ...); ``cat/cat.0.jpg`` (Kaggle Dogs vs Cats), ``IMG.0001.jpg``
+#: (one camera export), ``spk1.001.wav`` (speech), ``take1.1.wav``, ``v1.2.0.png`` are no clips (QA36 review F1/F2)
+_FRAME_DIGITS, _FRAME_BASES, _FRAME_ALONE = 3, 2, 3
+#: grouping clips leaving fewer split units than this (clips and other samples) could leave a split empty (the
+#: split gives each split one group first, :func:`mmdata.shards.writer.split_grouped`): then no grouping, a warning
+_FRAME_UNITS = 3  # train, val, test
 #: the digits of a number ending a base that reads as a timestamp's whole seconds (a Unix time since 2001 has 10),
 #: so ``.<digits>`` after it is the fraction (``frame_1701234567.990``), not a frame number
 _STAMP_DIGITS = 9
 
 
-def _frame_sequences(records: Sequence[Record]) -> dict[str, list[Record]]:
-    """Clips stored as numbered files beside each other, one sample per frame: ``<base> -> [its records]`` for
-    each ``<base>`` named by ``_FRAME_RUN`` or more samples ``<base>.<digits>`` (``cat0.000`` ... ``cat0.007`` of
-    ``cat0.000.jpg`` ...), or by two beside a sample ``<base>`` (``cat0.wav``, in the list too). A file's sample is
-    its name up to the last dot, so each frame is a sample of its own; WebDataset reads ``cat0.000.jpg`` as field
-    ``000.jpg`` of ``cat0``. A base ending in a timestamp's whole seconds (``frame_1701234567``: a number of
-    ``_STAMP_DIGITS`` digits or more after a separator) is left out: its ``.<digits>`` are the fraction (QA35
-    ROS stems), frames of a recording, not fields.
+def _is_frame(r: Record) -> bool:
+    """A sample that may be a clip's frame: it holds an image and no audio or text."""
+    kinds = {field_of(e.rpartition(".")[2].lower()) for e in r.members}
+    return "image" in kinds and not kinds & {"audio", "text"}
+
+
+def _frame_sequences(records: Sequence[Record]) -> tuple[dict[str, list[Record]], dict[str, list[Record]]]:
+    """Clips stored as numbered image files beside each other, one sample per frame: ``(clips, alike)``, each
+    ``<base> -> [its records]``. ``clips``: the bases with ``_FRAME_RUN`` or more image samples ``<base>.<digits>``
+    beside a sample ``<base>`` holding something other than an image (``cat0.000.jpg`` ... ``cat0.007.jpg`` beside
+    ``cat0.wav``: the clip's audio, or a ``.txt`` of its subtitles; that sample first in the list): the reported
+    video layout, grouped by clip. ``alike``: numbered images without such a sample that are very likely frames
+    all the same (numbers zero-padded to one width of ``_FRAME_DIGITS`` digits or more, ``_FRAME_BASES`` bases or
+    more of ``_FRAME_ALONE`` images each, named apart from their folders: ``clip0``, ``clip1``, not ``IMG`` in two
+    folders; a base not named as its folder): warned of, never grouped. A file's
+    sample is its name up to the last dot, so each frame is a sample of its own; WebDataset reads ``cat0.000.jpg``
+    as field ``000.jpg`` of ``cat0``. Numbered audio or text (``spk1.001.wav``, ``take1.1.wav``), ``cat/cat.0.jpg``
+    ... (Kaggle Dogs vs Cats), versioned names (``v1.2.0.png``) are neither. A base ending in a timestamp's whole
+    seconds (``frame_1701234567``: a number of ``_STAMP_DIGITS`` digits or more after a separator) is left out:
+    its ``.<digits>`` are the fraction (QA35 ROS stems), frames of a recording, not fields.
 
     Example:
-        >>> rs = [Record(k, k, {"jpg": "x"}) for k in ("c/a.000", "c/a.001", "c/a.002", "v1.2", "f_1701234567.1",
-        ...                                               "f_1701234567.2", "f_1701234567.3")]
-        >>> {b: [r.source_key for r in v] for b, v in _frame_sequences(rs).items()}
-        {'c/a': ['c/a.000', 'c/a.001', 'c/a.002']}
+        >>> rs = [Record(k, k, {"jpg": "x"}) for k in ("c/a.000", "c/a.001", "c/a.002", "v1.2.0", "v1.2.1",
+        ...                                               "v1.2.2", "f_1701234567.1", "f_1701234567.2")]
+        >>> rs.append(Record("c/a", "c/a", {"wav": "x"}))
+        >>> clips, alike = _frame_sequences(rs)
+        >>> {b: [r.source_key for r in v] for b, v in clips.items()}, alike
+        ({'c/a': ['c/a', 'c/a.000', 'c/a.001', 'c/a.002']}, {})
     """
     by_base: dict[str, list[Record]] = {}
+    numbers: dict[str, list[str]] = {}
     for r in records:
         m = _NUMBERED.fullmatch(r.source_key)
         if m is not None and m.group(2).isascii():
             by_base.setdefault(m.group(1), []).append(r)
+            numbers.setdefault(m.group(1), []).append(m.group(2))
     if not by_base:
-        return {}
+        return {}, {}
     own = {r.source_key: r for r in records}
-    out: dict[str, list[Record]] = {}
+    clips: dict[str, list[Record]] = {}
+    alike: dict[str, list[Record]] = {}
     for base, numbered in by_base.items():
         if _STAMP_STEM.search(base) and len(base) - len(base.rstrip("0123456789")) >= _STAMP_DIGITS:
             continue
+        if not all(map(_is_frame, numbered)):
+            continue
         beside = own.get(base)
-        if len(numbered) >= _FRAME_RUN or (beside is not None and len(numbered) >= 2):
-            out[base] = ([beside] if beside is not None else []) + numbered
-    return out
+        if beside is not None and not _is_frame(beside) and any(
+                field_of(e.rpartition(".")[2].lower()) != "image" for e in beside.members):
+            if len(numbered) >= _FRAME_RUN:
+                clips[base] = [beside] + numbered
+            continue
+        widths = {len(n) for n in numbers[base]}
+        folder, _, stem = base.rpartition("/")
+        if (len(numbered) >= _FRAME_ALONE and len(widths) == 1 and min(widths) >= _FRAME_DIGITS
+                and any(n[0] == "0" for n in numbers[base]) and stem != folder.rpartition("/")[2]):
+            alike[base] = numbered
+    if len({b.rpartition("/")[2] for b in alike}) < _FRAME_BASES:  # beach/IMG.0001, city/IMG.0001: one camera's
+        alike = {}
+    return clips, alike
 
 
-def _frame_sequence_warning(clips: Mapping[str, list[Record]], group: bool) -> list[str]:
+def _group_frames(records: Sequence[Record], clips: Mapping[str, list[Record]]) -> bool:
+    """Give each clip's records the clip as :attr:`Record.group` (each clip to one split whole), unless that
+    would leave fewer than ``_FRAME_UNITS`` split units (a clip, or another sample), where a split could come out
+    empty (QA36 review F1: two clips made val and test empty). True when grouped."""
+    grouped = sum(len(recs) for recs in clips.values())
+    if len(clips) + len(records) - grouped < _FRAME_UNITS:
+        return False
+    for base, recs in clips.items():
+        for r in recs:
+            r.group = base
+    return True
+
+
+def _frame_sequence_warning(clips: Mapping[str, list[Record]], how: str) -> list[str]:
     """One warning naming the clips :func:`_frame_sequences` found (an example clip, its files, the counts) and
-    the fix: a manifest, a row per clip, with a column per frame. ``group``: their samples were given the clip as
-    :attr:`Record.group`, so each clip goes to one split whole (no frame of a test clip is trained on)."""
+    the fix: a manifest, a row per clip, with a column per frame. ``how``: ``"grouped"`` (their samples were
+    given the clip as :attr:`Record.group`, so each clip goes to one split whole: no frame of a test clip is
+    trained on), ``"folder"`` (``--group-by folder`` gave the groups), ``"few"`` (too few clips to group without
+    leaving a split empty), ``"alike"`` (numbered images with no clip's audio or text beside them: not grouped)."""
     if not clips:
         return []
     base, recs = next(iter(clips.items()))
@@ -1371,12 +1423,20 @@ def _frame_sequence_warning(clips: Mapping[str, list[Record]], group: bool) -> l
     also = f", beside sample {base!r} holding {', '.join(sorted(beside[0].members))}" if beside else ""
     stem = base.rsplit("/", 1)[-1]
     first = numbered[0].source_key.rsplit(".", 1)[1]
-    kept = (" Each clip's samples were kept in one split (grouped by clip), so that no frame of a val or test clip "
-            "is trained on." if group else " Its samples' split is the folder's (--group-by folder).")
-    return [f"{n} samples of {plural(len(clips), 'clip')} look like the numbered frames of a clip, each a sample of "
+    kept = {"grouped": " Each clip's samples were kept in one split (grouped by clip), so that no frame of a val or "
+                       "test clip is trained on.",
+            "folder": " Their split is their folder's (--group-by folder).",
+            "few": f" They were not grouped by clip: {plural(len(clips), 'clip')} would leave a split empty, so a "
+                   f"clip's frames may be in two splits.",
+            "alike": " They were not grouped (no sample of a clip's audio or text, named as the clip, beside them), "
+                     "so a clip's frames may be in two splits; to keep each clip in one split, move each clip's "
+                     "frames into a folder of its own and pass --group-by folder."}[how]
+    look = "may be" if how == "alike" else "look like"
+    audio = " nor its audio" if beside else ""
+    return [f"{n} samples of {plural(len(clips), 'clip')} {look} the numbered frames of a clip, each a sample of "
             f"its own (e.g. {shown}: {len(numbered)} files named {(base + '.<number>')!r}{also}): a file's sample "
-            f"is its name up to the last dot, so a frame is paired with neither the clip's other frames nor its "
-            f"audio.{kept} To shard each clip as one sample, write a manifest, a row per clip (key, image: the "
+            f"is its name up to the last dot, so a frame is paired with neither the clip's other frames{audio}."
+            f"{kept} To shard each clip as one sample, write a manifest, a row per clip (key, image: the "
             f"first frame, frame1, frame2, ...: the others, audio, label) and shard it with --column frame1=frame1 "
             f"--column frame2=frame2 ... (docs/interop.md, 'Audio-visual clips'); if the number is part of the "
             f"name (one image per file), join it with '_' ({f'{stem}_{first}'!r})"]
@@ -1788,12 +1848,11 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         warnings += _split_named_class_warnings(top_dirs)
     warnings += _case_key_warnings(records)
     warnings += _key_name_warnings(records)
-    clips = _frame_sequences(records)
-    if clips and not group_by_folder:  # a clip's frames in one split: near-copies of each other (QA36 video #1)
-        for base, recs in clips.items():
-            for r in recs:
-                r.group = base
-    warnings += _frame_sequence_warning(clips, not group_by_folder)
+    clips, alike = _frame_sequences(records)
+    if clips:  # a clip's frames in one split: near-copies of each other (QA36 video #1); --group-by wins
+        how = "folder" if group_by_folder else "grouped" if _group_frames(records, clips) else "few"
+        warnings += _frame_sequence_warning(clips, how)
+    warnings += _frame_sequence_warning(alike, "alike")
     if group_by_folder:
         _folder_groups(records, bool(split_of), bool(class_of))
         if class_of and not said_classes:
@@ -6273,7 +6332,10 @@ def _prefix_by_folder(records: list[Record], folders: Sequence[str], repeated: S
     return [f"{plural(n, 'sample key')} {'repeat' if n != 1 else 'repeats'} across the tar folders (e.g. {key!r} in "
             f"{a!r} and in {b!r}): each sample's key now starts with its folder's name ({shown}; e.g. "
             f"{f'{names[home[b]]}/{key}'!r}), as a blend keys "
-            f"its datasets' samples; if two folders hold copies of one dataset, shard one of them"]
+            f"its datasets' samples; if two folders hold copies of one dataset, shard one of them. This changes "
+            f"an earlier version's keys (sharded without the prefix, or with another set of folders): --split-from "
+            f"that version then matches samples by content (a sample whose bytes changed loses its earlier split), "
+            f"and diff sees every key as new"]
 
 
 def _tar_folder(tar: str) -> str:
