@@ -333,6 +333,8 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
             cell += f"; ranks {escape(card_text(show(ranks)))}" if len(ranks) > 1 else ""
         if a.get("length"):
             cell += f"; first axis {a['length']['min']:,}..{a['length']['max']:,}"
+        if len(a.get("varying_axes") or ()) > 1:  # collate pads them all, warning unless they are maps of images
+            cell += f"; [yellow]axes {', '.join(map(str, a['varying_axes']))} vary[/]"
         if a.get("empty"):
             cell += f"; [yellow]{a['empty']} empty[/]"
         t.add_row(escape(card_text(f)), str(sum(counts.values())), cell)

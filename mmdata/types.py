@@ -16,6 +16,7 @@ Field conventions (decoded):
 from __future__ import annotations
 
 import copyreg
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -706,54 +707,99 @@ def field_lengths(name: str, shapes: torch.Tensor, data: torch.Tensor) -> torch.
     return shapes
 
 
-def _check_array_shapes(vals: Sequence[Any], keys: Sequence[str], name: str, images: Sequence[Any]) -> None:
-    """Refuse a batch of ``.npy`` arrays (field ``name``) that collate could stack only by padding more than
-    their first axis: arrays of different ranks, or of one rank that differ beyond axis 0 — a (500, 3) next to a
-    (3, 400), a 1-lead next to a 12-lead recording, padded to (500, 400) / 12 channels of zeros (QA36 timeseries
-    #1, #2). Arrays of one shape beyond axis 0 pad along it (a recording's time, with ``batch.lengths[name]``).
-    A per-pixel map (its last two dimensions each row's image's height and width: a ``mask.npy`` target) pads
-    those two as the image does.
+def _check_array_shapes(vals: Sequence[Any], keys: Sequence[str], name: str, samples: Sequence[Sample]) -> None:
+    """Check a batch of array values (a ``.npy`` field ``name``, numpy arrays or tensors alike) before collate
+    pads them along every axis to the batch's largest (``batch.lengths[name]`` each row's shape).
+
+    Arrays of different ranks are refused, naming the samples. Arrays of one rank that differ in more than one
+    axis — a (500, 3) beside a (3, 400), a 1-lead (450, 1) beside a 12-lead (300, 12): padded to (500, 400) / 12
+    channels, values invented (QA36 timeseries #1, #2) — pad with a :class:`~mmdata.augment.loader.PaddingWarning`
+    naming the samples per shape and the fix, said once per field and process; unless those axes are the last
+    two or the first two of a per-pixel map whose sizes follow its sample's image (a ``mask.npy`` (H, W), a
+    ``flow.npy`` (H, W, 2), a half-resolution depth: every row having an image — ``image`` or a named one such as
+    ``frame1.png`` — holds one of its size or of its aspect ratio, and at least one row has one). Arrays that
+    differ in one axis only (a recording's length: (T, 3), an (n_mels, frames) spectrogram, a (C, T) IMU window)
+    pad without a word.
 
     Example:
-        >>> _check_array_shapes([np.zeros((5, 3)), np.zeros((8, 3)), None], ["a", "b", "c"], "imu", [None] * 3)
-        >>> _check_array_shapes([np.zeros((5, 3)), np.zeros((3, 8))], ["a", "b"], "imu", [None] * 2)
+        >>> _check_array_shapes([np.zeros((5, 3)), np.zeros((8, 3)), None], ["a", "b", "c"], "imu", [])
+        >>> _check_array_shapes([np.zeros((40, 5)), torch.zeros((40, 9))], ["a", "b"], "spec", [])
+        >>> _check_array_shapes([np.zeros(5), np.zeros((5, 2))], ["a", "b"], "imu", [])
         Traceback (most recent call last):
         ...
-        ValueError: cannot collate 'imu': its arrays differ beyond the first (time) axis ((T, 3): 'a'; (T, 8): 'b'); ...
+        ValueError: cannot collate 'imu': its arrays' ranks differ (1 dim: 'a'; 2 dims: 'b'); ...
     """
-    rows = [(v, k, img) for v, k, img in zip(vals, keys, images) if v is not None]
+    rows = [(v, k, s) for v, k, s in zip(vals, keys, samples or [None] * len(vals)) if v is not None]
     ranks: dict[int, list[str]] = {}
     for v, k, _ in rows:
         ranks.setdefault(v.ndim, []).append(k)
-    fix = (f"collate pads only the first (time) axis: padding another would invent channels or values. Give every "
-           f"sample one layout with a loader transform (mmdata.loader(..., transform=fn), fn returning "
+    fix = (f"give every sample one layout with a loader transform (mmdata.loader(..., transform=fn), fn returning "
            f"s.with_fields(**{{{name!r}: x}})")
     if len(ranks) > 1:
         shown = "; ".join(f"{r} dim{'s' * (r != 1)}: {', '.join(map(repr, ks[:3]))}{' ...' * (len(ks) > 3)}"
                           for r, ks in sorted(ranks.items()))
-        raise ValueError(f"cannot collate {name!r}: its arrays' ranks differ ({shown}); {fix} with x = "
-                         f"np.asarray(s[{name!r}]).reshape(len(s[{name!r}]), -1), a (T,) array as (T, 1)), or save "
-                         f"every file in one layout and shard again")
-    rest = {tuple(v.shape[1:]) for v, _, _ in rows}
-    if len(rest) < 2:
+        raise ValueError(f"cannot collate {name!r}: its arrays' ranks differ ({shown}); collate pads arrays of one "
+                         f"rank only: {fix} with x = np.asarray(s[{name!r}]).reshape(len(s[{name!r}]), -1), a (T,) "
+                         f"array as (T, 1)), or save every file in one layout and shard again")
+    shapes = [tuple(int(n) for n in v.shape) for v, _, _ in rows]
+    if len(set(shapes)) < 2:
         return
-    if rows[0][0].ndim >= 2 and all(img is not None and hasattr(img, "shape") and len(img.shape) >= 2
-                                    and tuple(v.shape[-2:]) == tuple(img.shape[-2:]) for v, _, img in rows):
-        if len({tuple(v.shape[:-2]) for v, _, _ in rows}) < 2:
-            return  # per-pixel maps of their images' sizes: padded as the image is
+    ndim = len(shapes[0])
+    axes = [a for a in range(ndim) if len({sh[a] for sh in shapes}) > 1]
+    if len(axes) < 2 or name in _SHAPES_WARNED or _follow_images(rows, axes, ndim):
+        return
+    _SHAPES_WARNED.add(name)
     groups: dict[tuple[int, ...], list[str]] = {}
-    for v, k, _ in rows:
-        groups.setdefault(tuple(v.shape[1:]), []).append(k)
-    shown = "; ".join(f"{_pattern(t)}: {', '.join(map(repr, ks[:3]))}{' ...' * (len(ks) > 3)}"
-                      for t, ks in sorted(groups.items()))
-    raise ValueError(f"cannot collate {name!r}: its arrays differ beyond the first (time) axis ({shown}); {fix} with "
-                     f"x = s[{name!r}].T for a (C, T) file among (T, C) ones, or x = s[{name!r}][:, :C] to pick C "
-                     f"channels), or save every file as (T, ...) of one trailing shape and shard again")
+    for sh, (_, k, _) in zip(shapes, rows):
+        groups.setdefault(sh, []).append(k)
+    order = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    shown = "; ".join(f"{sh}: {', '.join(map(repr, ks[:3]))}{' ...' * (len(ks) > 3)}" for sh, ks in order[:4])
+    shown += f"; ... ({len(order)} shapes)" if len(order) > 4 else ""
+    big = tuple(max(sh[a] for sh in shapes) for a in range(ndim))
+    from mmdata.augment.loader import PaddingWarning  # (the loader imports this module)
+
+    warnings.warn(f"collate: field {name!r}: a batch's arrays differ in {len(axes)} axes, "
+                  f"{', '.join(map(str, axes[:-1]))} and {axes[-1]} ({shown}), zero-padded to {big} on every axis (batch.lengths[{name!r}] gives each row's shape): "
+                  f"arrays differing in more than one axis are often a file of another layout ((C, T) among (T, C)) "
+                  f"or with other channels (1 lead among 12), whose padding invents values; {fix} with x = "
+                  f"s[{name!r}].T to reorient, or x = s[{name!r}][:, :C] to select C channels), or save every file in "
+                  f"one layout and shard again; said once per field", PaddingWarning, stacklevel=3)
 
 
-def _pattern(trailing: tuple[int, ...]) -> str:
-    """An array's shape with its first axis left open: ``(T, 3)``, ``(T,)``; ``()`` for a 0-d one."""
-    return "(" + ", ".join(["T", *map(str, trailing)]) + (",)" if not trailing else ")")
+#: the fields whose arrays :func:`_check_array_shapes` warned of in this process (it says it once per field)
+_SHAPES_WARNED: set[str] = set()
+
+
+def _follow_images(rows: Sequence[tuple[Any, str, Any]], axes: Sequence[int], ndim: int) -> bool:
+    """Whether arrays whose ``axes`` vary are per-pixel maps of their samples' images: the axes are the last two
+    or the first two, and every row whose sample holds an image (``image``, else a named image field) has them
+    of its image's height and width, or of its aspect ratio (a half-resolution map); at least one row has one."""
+    if set(axes) <= {ndim - 2, ndim - 1}:
+        pick = slice(ndim - 2, ndim)
+    elif set(axes) <= {0, 1}:
+        pick = slice(0, 2)
+    else:
+        return False
+    seen = False
+    for v, _, s in rows:
+        ref = _image_size(s)
+        if ref is None:
+            continue
+        (a, b), (h, w) = tuple(v.shape[pick]), ref
+        if abs(a * w - b * h) > max(h, w):  # (rounding of a scaled map: |a w - b h| <= (h + w) / 2)
+            return False
+        seen = True
+    return seen
+
+
+def _image_size(s: Any) -> tuple[int, int] | None:
+    """The (height, width) of sample ``s``'s image, else of its first named image field; None without one."""
+    fields = getattr(s, "fields", None) or {}
+    for f in ("image", *(f for f in fields if f != "image" and is_image_field(f))):
+        v = fields.get(f)
+        if v is not None and hasattr(v, "shape") and len(v.shape) >= 2:
+            return int(v.shape[-2]), int(v.shape[-1])
+    return None
 
 
 #: the recipe step that makes a field's channel counts agree (named in collate errors)
@@ -1022,8 +1068,8 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             # a list where there is nothing to stack: every value None (JSON null members) or one torch
             # cannot hold (a .npy of strings or dates)
             if any(v is not None for v in vals) and all(v is None or _tensorable(v) for v in vals):
-                if not is_image_field(name) and all(v is None or isinstance(v, np.ndarray) for v in vals):
-                    _check_array_shapes(vals, keys, name, [s.fields.get("image") for s in samples])
+                if not is_image_field(name):  # numpy arrays and tensors alike (QA36 fix2 arrays F2)
+                    _check_array_shapes(vals, keys, name, samples)
                 tensors = [_as_tensor(v) if v is not None else None for v in vals]
                 # an 8-bit and a 16-bit depth.png, a bool and an L mask; the dataset's dtype of a mixed .npy field
                 tensors = _common_dtype(tensors, keys, name, (dtypes or {}).get(name))

@@ -40,11 +40,16 @@ def _card(ds: Path) -> dict:
     return json.loads((ds / "dataset.json").read_text())
 
 
-def test_arrays_differing_beyond_the_first_axis_are_refused_naming_samples_and_the_fix() -> None:
+def test_arrays_differing_in_two_axes_pad_with_a_warning_naming_samples_and_the_fix() -> None:
+    # (second fix: padded as before 6517b17, with a PaddingWarning, not refused; tests/test_qa36_fix2_arrays.py)
+    from mmdata import types
+    from mmdata.augment.loader import PaddingWarning
+
+    types._SHAPES_WARNED.discard("ecg")
     r = np.random.default_rng(0)
     tc, ct, one = r.normal(size=(500, 3)), r.normal(size=(3, 400)), r.normal(size=(450, 1))
-    with pytest.raises(ValueError, match=r"cannot collate 'ecg': its arrays differ beyond the first \(time\) axis "
-                                         r"\(\(T, 1\): 'one'; \(T, 3\): 'tc'; \(T, 400\): 'ct'\); .*transform="):
+    with pytest.warns(PaddingWarning, match=r"field 'ecg': a batch's arrays differ in 2 axes, 0 and 1 \(.*"
+                                            r"\(450, 1\): 'one'.*transform="):
         collate([Sample("tc", {"ecg": tc}), Sample("ct", {"ecg": ct}), Sample("one", {"ecg": one})])
     # what works stays: one trailing shape, different lengths -> padded along axis 0, with lengths
     b = collate([Sample("a", {"ecg": tc}), Sample("b", {"ecg": r.normal(size=(300, 3))}), Sample("c", {})])
@@ -87,7 +92,7 @@ def test_shard_records_ranks_shapes_lengths_and_warns_of_mixes_and_empty_arrays(
     assert empty.startswith("field 'array': 1 of 4 .npy files hold no values") and "'c/empty.npy'" in empty
     # one rank, another trailing shape: the shape warning names the odd file
     one = _card(_shard(tmp_path / "b", {"tc": np.zeros((50, 3), "f4"), "ct": np.zeros((3, 40), "f4")}))
-    (shape,) = [w for w in one["warnings"] if "beyond the first" in w]
+    (shape,) = [w for w in one["warnings"] if "differ in 2 axes" in w]  # (second fix: from full shapes)
     assert "'c/ct.npy'" in shape and "'c/tc.npy'" in shape
     # a clean field: recorded, no warning
     clean = _card(_shard(tmp_path / "c", {"a": np.zeros((50, 3), "f4"), "b": np.zeros((40, 3), "f4")}))
@@ -95,10 +100,15 @@ def test_shard_records_ranks_shapes_lengths_and_warns_of_mixes_and_empty_arrays(
     assert not [w for w in clean["warnings"] if "array" in w]
 
 
-def test_the_loader_refuses_a_shape_mix_whichever_batch_and_a_transform_fixes_it(tmp_path: Path) -> None:
+def test_the_loader_warns_of_a_shape_mix_and_a_transform_fixes_it(tmp_path: Path) -> None:
+    # (second fix: padded with a PaddingWarning, not refused)
+    from mmdata import types
+    from mmdata.augment.loader import PaddingWarning
+
+    types._SHAPES_WARNED.discard("array")
     r = np.random.default_rng(1)
     ds = _shard(tmp_path, {"tc": r.normal(size=(50, 3)).astype("f4"), "ct": r.normal(size=(3, 40)).astype("f4")})
-    with pytest.raises(ValueError, match="differ beyond the first"):
+    with pytest.warns(PaddingWarning, match="differ in 2 axes"):
         list(mmdata.loader(str(ds), batch_size=2, num_workers=0, shuffle=False))
     b = next(iter(mmdata.loader(str(ds), batch_size=2, num_workers=0, shuffle=False, transform=_time_first)))
     assert tuple(b["array"].shape) == (2, 50, 3) and sorted(b.lengths["array"][:, 0].tolist()) == [40, 50]
@@ -129,9 +139,9 @@ def test_inspect_lists_the_arrays_and_prints_no_empty_distribution_table(tmp_pat
     assert js.returncode == 0, js.stderr
     got = json.loads(js.stdout)["arrays"]["array"]
     assert got == {"count": 3, "dtypes": {"float32": 3}, "ranks": {"2": 3}, "shapes": {"(T, 3)": 2, "(T, 12)": 1},
-                   "length": {"min": 0, "max": 50}, "empty": 1}
+                   "length": {"min": 0, "max": 50}, "empty": 1, "varying_axes": [0, 1]}  # (varying_axes: fix2)
     run = subprocess.run([sys.executable, "-m", "mmdata.cli.main", "inspect", str(ds)], capture_output=True, text=True,
                          env=env)
     assert run.returncode == 0, run.stderr
     assert "distribution" not in run.stdout
-    assert "shapes (T, 12): 1, (T, 3): 2 (mixed)" in run.stdout and "first axis 0..50; 1 empty" in run.stdout
+    assert "shapes (T, 12): 1, (T, 3): 2 (mixed)" in run.stdout and "first axis 0..50; axes 0, 1 vary; 1 empty" in run.stdout

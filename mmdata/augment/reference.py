@@ -103,8 +103,15 @@ def op_reference() -> str:
            "transform=fn)`, after the recipe, in the workers): `fn(s)` returns a new sample, `s.with_fields(ecg=x)` "
            "(crop or pad a window, add noise, transpose a (C, T) file, pick channels) or `s.without(\"ecg\")` (a "
            "dropped sensor); draw its randomness with `mmdata.rng.derive(seed, epoch, s.key, \"ecg\")`, a pure function of "
-           "its arguments, so runs repeat. `collate` pads an array along its first (time) axis only "
-           "and refuses a batch whose arrays differ in rank or in another axis.", ""]
+           "its arguments, so runs repeat. `collate` zero-pads a field's arrays (numpy or torch) along every axis to "
+           "the batch's largest, each row's shape in `batch.lengths[field]` (a recording's length, the frames of "
+           "`logmel`'s (n_mels, frames) `spec` on its last axis, a (C, T) window's T), and refuses a batch whose "
+           "arrays differ in rank, naming the samples. Arrays differing in more than one axis (a (T, C) file among "
+           "(C, T) ones, 1 lead among 12) pad with a `PaddingWarning` naming the samples per shape and the fix (a "
+           "`transform` that reorients or picks channels), once per field; per-pixel maps whose last two or first "
+           "two axes follow their sample's image (`mask.npy` (H, W), `flow.npy` (H, W, 2), a half-resolution depth) "
+           "pad without it. `mmdata shard` warns of a rank mix, and of files differing in more than one axis in a "
+           "dataset without images; the card records each field's `varying_axes`.", ""]
     for section in ("image", "audio", "text", "sample", "batch"):
         names = sorted(n for s, n in reg if s == section)
         rate_ops = ", ".join(f"`{n}`" for n in names if reg[(section, n)].needs_rate)

@@ -365,7 +365,7 @@ def _target_size_warnings(named: dict[str, dict[str, Any]], sizes: dict[str, lis
 def _arrays(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per ``.npy`` field, what the card records of its arrays (shard writes it, :func:`mmdata.shards.writer.npy_card_entry`):
     ``count``, ``dtypes``, ``ranks``, ``shapes`` beyond the first (time) axis (``"(T, 3)"``), ``length`` [min, max] of
-    the first axis, ``empty`` — only what the card holds (a card written before 2026-12-07 records none of it, one
+    the first axis, ``empty``, ``varying_axes`` (the axes whose size differs across the files) — only what the card holds (a card written before 2026-12-07 records none of it, one
     before QA36 dtypes only); fields without ``dtypes`` (no ``.npy``) are left out (QA36 timeseries #9)."""
     out: dict[str, dict[str, Any]] = {}
     mods = card.get("modalities")
@@ -381,6 +381,8 @@ def _arrays(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
             entry["length"] = {"min": m["length"][0], "max": m["length"][1]}
         if isinstance(m.get("empty"), int):
             entry["empty"] = m["empty"]
+        if isinstance(m.get("varying_axes"), list) and all(isinstance(a, int) for a in m["varying_axes"]):
+            entry["varying_axes"] = list(m["varying_axes"])  # (a card written since the QA36 second fix)
         out[str(f)] = entry
     return out
 
@@ -422,7 +424,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         ``samples`` having it, ``other_size`` (of another height x width than the sample's image: a
         recipe's ``targets:`` cannot move it), ``no_image``, ``unknown`` (its size not in the index)
         and ``examples`` (keys of another size); ``arrays``: per ``.npy`` field, what the card records (``count``,
-        ``dtypes``, ``ranks``, ``shapes`` beyond the first axis, ``length`` min / max, ``empty``); ``warnings`` (``{"kind", "message"}``: named image
+        ``dtypes``, ``ranks``, ``shapes`` beyond the first axis, ``length`` min / max, ``empty``, ``varying_axes``); ``warnings`` (``{"kind", "message"}``: named image
         maps of another size than their image, or of sizes the index does not record (kind ``target
         sizes``), image modes that decode to
         different channel counts (kind ``image channels``: ``L`` 1, ``RGB`` / ``RGBA`` / ``P`` 3), mixed

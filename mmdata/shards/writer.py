@@ -2756,8 +2756,9 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     "first": [member, values, size, index]}}`` (the card's ``modalities[field]["dtypes"]`` and the warnings of a
     dtype mix and of NaN arrays: QA35 review media #2, #3); from ``data``'s header, its shape beyond the first
     axis (``"shapes"``: ``{"(T, 3)": count}``, ``"shape_examples"``), its first axis's ``"length"`` [min, max] and
-    whether it is ``"empty"`` (no values; ``"empty_example"``): the card's ranks / shapes and the warnings of a
-    rank or shape mix and of empty arrays (QA36 timeseries #1, #2, #4)."""
+    whether it is ``"empty"`` (no values; ``"empty_example"``), and per rank each axis's [min, max] size (``"axes"``:
+    ``{"2": [[40, 40], [51, 101]]}``): the card's ranks / shapes / varying axes and the warnings of a rank mix, of
+    arrays differing in more than one axis and of empty arrays (QA36 timeseries #1, #2, #4)."""
     acc = task.setdefault("npy", {}).setdefault(field, {"dtypes": {}, "examples": {}, "non_finite": 0})
     dtype = facts.dtype
     acc["dtypes"][dtype] = acc["dtypes"].get(dtype, 0) + 1
@@ -2779,6 +2780,9 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     if shape:
         lo, hi = acc.get("length", [shape[0], shape[0]])
         acc["length"] = [min(lo, shape[0]), max(hi, shape[0])]
+    axes = acc.setdefault("axes", {}).setdefault(str(len(shape)), [[n, n] for n in shape])
+    for a, n in enumerate(shape):
+        axes[a] = [min(axes[a][0], n), max(axes[a][1], n)]
     if 0 in shape:
         acc["empty"] = acc.get("empty", 0) + 1
         acc.setdefault("empty_example", _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task))
@@ -2842,13 +2846,18 @@ def merge_npy(parts: Iterable[Mapping[str, Any] | None]) -> dict[str, dict[str, 
             if acc.get("empty"):
                 o["empty"] = o.get("empty", 0) + acc["empty"]
                 o.setdefault("empty_example", acc["empty_example"])
+            for rank, sizes in acc.get("axes", {}).items():
+                have = o.setdefault("axes", {}).setdefault(rank, [list(ab) for ab in sizes])
+                o["axes"][rank] = [[min(a[0], b[0]), max(a[1], b[1])] for a, b in zip(have, sizes)]
     return dict(sorted(out.items()))
 
 
 def npy_card_entry(acc: Mapping[str, Any]) -> dict[str, Any]:
     """What the card records of a ``.npy`` field (:func:`merge_npy`'s facts): ``dtypes``, ``ranks`` (``{"2": n}``),
     ``shapes`` beyond the first axis (``{"(T, 3)": n}``: a 0-d array ``()``), ``length`` [min, max] of the first axis,
-    ``empty`` (arrays without values), ``non_finite``; what inspect shows (QA36 timeseries #9)."""
+    ``empty`` (arrays without values), ``non_finite``, ``varying_axes`` (arrays of one rank: the axes whose size
+    differs across the files, ``[0]`` a recording's length, ``[1]`` a (C, T) one's, ``[0, 1]`` a (T, C) file among
+    (C, T) ones or per-pixel maps of several sizes); what inspect shows (QA36 timeseries #9)."""
     out: dict[str, Any] = {"dtypes": dict(sorted(acc["dtypes"].items()))}
     if acc.get("shapes"):
         ranks: dict[str, int] = {}
@@ -2865,7 +2874,23 @@ def npy_card_entry(acc: Mapping[str, Any]) -> dict[str, Any]:
         out["empty"] = acc["empty"]
     if acc.get("non_finite"):
         out["non_finite"] = acc["non_finite"]
+    if (varying := npy_varying_axes(acc)) is not None:
+        out["varying_axes"] = varying
     return out
+
+
+def npy_varying_axes(acc: Mapping[str, Any]) -> list[int] | None:
+    """The axes whose size differs across a ``.npy`` field's files (:func:`merge_npy`'s ``axes``), when they are of
+    one rank; None for a rank mix or facts without them.
+
+    Example:
+        >>> npy_varying_axes({"axes": {"2": [[40, 40], [51, 101]]}}), npy_varying_axes({"axes": {"1": [[5, 5]], "2": [[1, 1], [2, 2]]}})
+        ([1], None)
+    """
+    axes = acc.get("axes") or {}
+    if len(axes) != 1:
+        return None
+    return [a for a, (lo, hi) in enumerate(next(iter(axes.values()))) if lo != hi]
 
 
 #: how many shapes (beyond the first axis) the card lists per ``.npy`` field, the most common first
@@ -2873,16 +2898,22 @@ NPY_SHAPES_KEPT = 8
 
 
 def npy_shape_warnings(field: str, acc: Mapping[str, Any], maps: bool = False) -> list[str]:
-    """The warnings for a ``.npy`` field (:func:`merge_npy`'s facts) whose arrays differ in rank or beyond their
-    first axis — collate pads only the first (time) axis and refuses such a batch (QA36 timeseries #1, #2) — and for
-    empty arrays (kept: an empty window may be data; #4). ``maps``: the dataset has images, so arrays of one rank
-    that differ in their last two dimensions may be per-pixel maps of their images (collate pads those): no
-    shape warning for them.
+    """The warnings for a ``.npy`` field (:func:`merge_npy`'s facts) whose arrays differ in rank — collate refuses a
+    batch mixing ranks — or, of one rank, in more than one axis (each file's full shape, :func:`npy_varying_axes`):
+    collate pads them along every axis and warns (a (500, 3) beside a (3, 400), a 1-lead beside a 12-lead recording:
+    values invented; QA36 timeseries #1, #2) — and for empty arrays (kept: an empty window may be data; #4). Arrays
+    differing in one axis only (a recording's length, a (C, T) window's T, a spectrogram's frames) pad without a
+    word. ``maps``: the dataset has images, whose per-pixel maps (a mask, a flow field) differ in two axes as the
+    images do: no warning of varying axes for it (collate still warns of a batch whose maps do not follow their
+    images).
 
     Example:
         >>> acc = {"shapes": {"(T, 2)": 9, "(T,)": 3}, "shape_examples": {"(T, 2)": "a.npy", "(T,)": "b.npy"}}
         >>> npy_shape_warnings("ecg", acc)[0][:78]
         "field 'ecg': its .npy files hold arrays of 2 ranks (9 of 2 dims (T, 2): e.g. '"
+        >>> acc = {"shapes": {"(T, 3)": 9, "(T, 400)": 1}, "shape_examples": {}, "axes": {"2": [[3, 500], [3, 400]]}}
+        >>> npy_shape_warnings("ecg", acc)[0][:62], npy_shape_warnings("ecg", acc, maps=True)
+        ("field 'ecg': its .npy files differ in 2 axes (0, 1) (9 of (T, ", [])
     """
     out: list[str] = []
     shapes, examples = acc.get("shapes") or {}, acc.get("shape_examples") or {}
@@ -2892,17 +2923,22 @@ def npy_shape_warnings(field: str, acc: Mapping[str, Any], maps: bool = False) -
         return ", ".join(f"{n} of {npy_rank(p)} dim{'s' * (npy_rank(p) != 1)} {p}: e.g. {examples.get(p)!r}"
                          for p, n in items[:4]) + (f", ... ({len(items)} shapes)" if len(items) > 4 else "")
 
-    fix = (f"collate pads only the first (time) axis and refuses a batch mixing them, naming the samples (padding "
-           f"another axis would invent channels or values); give every {field!r} file one layout, (T, ...) of one "
-           f"trailing shape, and shard again, or reshape / transpose / pick channels per sample with a loader transform "
-           f"(mmdata.loader(..., transform=fn), fn returning s.with_fields(**{{{field!r}: x}}))")
+    fix = (f"give every {field!r} file one layout and shard again, or reorient / pick channels per sample with a "
+           f"loader transform (mmdata.loader(..., transform=fn), fn returning s.with_fields(**{{{field!r}: x}}))")
     ranks = {npy_rank(p) for p in shapes}
+    varying = npy_varying_axes(acc)
     if len(ranks) > 1:
-        out.append(f"field {field!r}: its .npy files hold arrays of {len(ranks)} ranks ({shown(order)}): {fix}, e.g. "
-                   f"x = np.asarray(s[{field!r}]).reshape(len(s[{field!r}]), -1) for a (T,) array as (T, 1)")
-    elif len(shapes) > 1 and not (maps and min(ranks) >= 2):
-        out.append(f"field {field!r}: its .npy files hold arrays of {len(shapes)} shapes beyond the first (time) axis "
-                   f"({shown(order)}): {fix}, e.g. x = s[{field!r}].T for a (C, T) file among (T, C) ones")
+        out.append(f"field {field!r}: its .npy files hold arrays of {len(ranks)} ranks ({shown(order)}): collate "
+                   f"refuses a batch mixing them, naming the samples; {fix}, e.g. x = np.asarray(s[{field!r}])"
+                   f".reshape(len(s[{field!r}]), -1) for a (T,) array as (T, 1)")
+    elif varying is not None and len(varying) > 1 and not maps:
+        shapes_shown = ", ".join(f"{n} of {p}: e.g. {examples.get(p)!r}" for p, n in order[:4])
+        shapes_shown += f", ... ({len(order)} shapes)" if len(order) > 4 else ""
+        out.append(f"field {field!r}: its .npy files differ in {len(varying)} axes ({', '.join(map(str, varying))}) "
+                   f"({shapes_shown}): collate zero-pads every axis to the batch's largest and warns of such a batch "
+                   f"(a file of another layout, (C, T) among (T, C), or with other channels, 1 lead among 12, gets "
+                   f"invented values); {fix}, e.g. x = s[{field!r}].T to reorient, x = s[{field!r}][:, :C] to "
+                   f"select C channels")
     if acc.get("empty"):
         out.append(f"field {field!r}: {acc['empty']} of {sum(shapes.values())} .npy files hold no values (a 0-length "
                    f"axis: e.g. {acc.get('empty_example')!r}); kept (an empty window may be data), they batch as rows of "
@@ -4760,7 +4796,9 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
             modalities[f].update(npy_card_entry(acc))
         if (mix := npy_dtype_mix_warning(f, acc["dtypes"], acc["examples"])) is not None:
             warnings = [*warnings, mix]
-        warnings = [*warnings, *npy_shape_warnings(f, acc, maps="image" in modalities)]
+        # per-pixel maps exist beside images only: a dataset with an image or a named one (frame1.png) may hold them
+        maps = any(m == "image" or m.rsplit(".", 1)[-1].lower() in IMAGE_EXTS for m in modalities)
+        warnings = [*warnings, *npy_shape_warnings(f, acc, maps=maps)]
         if acc["non_finite"]:
             warnings = [*warnings, mediainfo.non_finite_npy_warning(f, acc["non_finite"], sum(acc["dtypes"].values()),
                                                                      acc["first"][0], tuple(acc["first"][1:]))]
