@@ -179,3 +179,19 @@ def test_the_cli_json_lists_the_notes(music: Path, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     notes = json.loads(out.stdout)["notes"]
     assert any("batch section (mixup) not shown" in n for n in notes), notes
+
+
+def test_identical_stereo_channels_draw_one_line_said_identical(tmp_path: Path) -> None:
+    """QA36 review: a mono clip stored as stereo drew the orange 2nd channel over the blue 1st (only orange seen)."""
+    sr = 16000
+    t = np.arange(sr // 2) / sr
+    tone = np.sin(2 * np.pi * 440 * t) * 0.5
+    (tmp_path / "raw").mkdir()
+    sf.write(tmp_path / "raw" / "same.wav", np.stack([tone, tone], 1), sr)
+    sf.write(tmp_path / "raw" / "diff.wav", np.stack([tone, -tone], 1), sr)
+    mmdata.shard(tmp_path / "raw", tmp_path / "ds", progress=False)
+    fig, *_ = _preview(tmp_path / "ds", {"audio": [{"op": "gain", "p": 1.0, "min_db": 0, "max_db": 0}]}, n=2,
+                       variants=1)
+    texts = _texts(fig)
+    assert sum(t.endswith("2 ch identical") for t in texts) >= 1, texts
+    assert any(t.endswith("2 ch") for t in texts), texts  # the anti-phase clip: both channels drawn, not "identical"

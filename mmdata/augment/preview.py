@@ -1415,6 +1415,7 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
             chans = s["audio"].numpy().reshape(-1, s["audio"].shape[-1])
             wav = spectrogram_signal(chans)
             rate = s.sample_rate or 1
+            same = False
             if envelope is not None:  # a long clip: its min / max envelope (the spectrogram below: its start)
                 t, lo, hi, seconds = envelope
                 ax.fill_between(t, lo, hi, lw=0, color="tab:blue")
@@ -1425,13 +1426,17 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
                 seconds, peak = chans.shape[-1] / rate, 0.0
             else:  # each channel (QA26: the channels' mean drew anti-phase stereo flat); the second in orange
                 seconds = chans.shape[-1] / rate
-                for c, ch in enumerate(chans):
+                # channels identical throughout (a mono clip stored as stereo): one line in the 1st channel's
+                # colour, said under it, not an orange line hiding the blue one (QA36 review)
+                same = len(chans) > 1 and all(np.array_equal(chans[0], ch) for ch in chans[1:])
+                for c, ch in enumerate(chans[:1] if same else chans):
                     ax.plot(np.arange(len(ch)) / rate, ch, lw=0.4, color=WAVE_COLOURS[min(c, 1)],
                             alpha=1.0 if c == 0 else 0.7)
                 ax.set_xlim(0, seconds)
                 peak = float(np.max(np.abs(chans), initial=0.0))
             wave_scale(ax, peak)
-            ax.text(0.01, 0.03, clip_text(seconds, rate, len(chans)), ha="left", va="bottom", fontsize=INFO_PT,
+            said = clip_text(seconds, rate, len(chans)) + (" identical" if same else "")
+            ax.text(0.01, 0.03, said, ha="left", va="bottom", fontsize=INFO_PT,
                     color=TEXT_ON_WAVE, transform=ax.transAxes, bbox=LABEL_BOX)
             ax.set_xticks([]), ax.set_yticks([])
         else:  # one frame over the waveform's and the spectrogram's slots: no blank band under it
