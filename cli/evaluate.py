@@ -186,13 +186,15 @@ def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float],
         for w in r["warnings"]:
             warn(w)
         return
-    from mmdata.cli.train import CLASS_ROWS, SCORE_COLUMNS, _ratio, _scores_table
+    from mmdata.cli.train import CLASS_ROWS, SCORE_COLUMNS, _ratio
 
     sp = r["split"]
     n = r["samples"][sp]
-    t = _scores_table("classes", f"{card_text(r['predictions'])} on {card_text(r['data'])}")
+    # AUROC / AUPRC only when the file has probabilities (scores without them: no such keys, not "n/a")
+    cols = {k: v for k, v in SCORE_COLUMNS["classes"].items() if k in r["scores"] or k not in ("auroc", "auprc")}
+    t = table("split", *cols.values(), "labelled", title=f"{card_text(r['predictions'])} on {card_text(r['data'])}")
     notes = [f"{n[k]} {k.replace('_', ' ')}" for k in ("missing", "unknown_prediction", "no_prediction") if n[k]]
-    t.add_row(sp, *(_num(r["scores"].get(k)) for k in SCORE_COLUMNS["classes"]),
+    t.add_row(sp, *(_num(r["scores"].get(k)) for k in cols),
               f"{n['scored']} of {n['samples']}" + (f" ({', '.join(notes)}: wrong)" if notes else ""))
     console.print(t)
     c = (r.get("ci") or {}).get(sp)

@@ -76,6 +76,7 @@ import json
 import logging
 import math
 import os
+import re
 import unicodedata
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
@@ -128,6 +129,10 @@ KNOWN_METRICS = {
     "test_balanced_accuracy": ("balanced accuracy (points)", 100.0, True),
     "test_nll": ("NLL", 1.0, False),
     "test_ece": ("ECE (points)", 100.0, False),
+    # threshold-free, from the test probabilities (mmdata.train.evaluate.Scores.ranking_scores); null for a test
+    # split where no class has both positives and negatives
+    "test_auroc": ("AUROC (points)", 100.0, True),
+    "test_auprc": ("AUPRC (points)", 100.0, True),
     # a multi-label target (trainer.target: a key of label lists)
     "test_micro_f1": ("micro-F1 (points)", 100.0, True),
     "test_map": ("mAP (points)", 100.0, True),
@@ -142,7 +147,8 @@ KNOWN_METRICS = {
 #: the primary metric an ablation of a trainer.target names (no default: the kind is known from the data)
 TARGET_METRICS = {"multilabel": "test.micro_f1", "regression": "test.mae"}
 #: what the bundled trainer returns: for the card's classes, and for a trainer.target (multi-label, regression)
-CLASS_COLUMNS = ("test_accuracy", "test_macro_f1", "test_balanced_accuracy", "test_nll", "test_ece")
+CLASS_COLUMNS = ("test_accuracy", "test_macro_f1", "test_balanced_accuracy", "test_nll", "test_ece", "test_auroc",
+                 "test_auprc")
 KIND_COLUMNS = {"multilabel": ("test_micro_f1", "test_macro_f1", "test_map", "test_subset_accuracy", "test_hamming",
                                "test_nll"),
                 "regression": ("test_mae", "test_rmse", "test_r", "test_r2")}
@@ -1155,11 +1161,96 @@ def inert_arms(ab: Ablation) -> dict[str, list[str]]:
             notes = inert_parts(a.recipe or {}, mods, data)[0]
         except MMDataError:
             continue
-        changed = ([n for n in base_notes if n not in notes] or [n for n in notes if n not in base_notes]
+        changed = (_arm_changes(base.recipe, a.recipe, base_notes, notes)
+                   or [n for n in base_notes if n not in notes] or [n for n in notes if n not in base_notes]
                    or notes or base_notes)
         if changed:  # an arm equal to the baseline where it matters for another reason is design_warnings' to say
-            out[a.name] = changed
+            out[a.name] = [_stored_fields(n, ab) for n in changed]
     return out
+
+
+_SECTION_NOTE = re.compile(r"section '([^']+)' \((.*?)\) has no effect: (.*)", re.S)
+
+
+def _section_op_names(recipe: Any, where: str) -> list[str]:
+    """The op names of the recipe section ``where`` (``audio``, ``normalize.audio``), in order."""
+    if not recipe:
+        return []
+    rec = load_recipe(recipe)
+    sec = where.split(".", 1)[1] if where.startswith("normalize.") else where
+    ops = (rec.normalize_sections if where.startswith("normalize.") else rec.sections).get(sec) or []
+    return [op.name for op in ops]
+
+
+def _arm_changes(base: Any, arm: Any, base_notes: list[str], notes: list[str]) -> list[str]:
+    """The notes of what the arm changes against the baseline (QA36 review train #5): a section note names the
+    ops the arm drops or adds there (``-audio.noise`` of ``audio: [noise, gain]``: ``section 'audio' (noise) has
+    no effect: ...``), not the section's ops (``(noise, gain)``, the baseline's); a section the arm leaves as it is goes unnamed, and one section is one
+    note (the baseline's and the arm's notes of it were both listed); a step note only when one side has it."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for note in dict.fromkeys([*base_notes, *notes]):
+        m = _SECTION_NOTE.match(note)
+        if m is None:
+            if (note in base_notes) != (note in notes):
+                out.append(note)
+            continue
+        where, why = m.group(1), m.group(3)
+        if where in seen:
+            continue
+        seen.add(where)
+        try:
+            b, c = _section_op_names(base, where), _section_op_names(arm, where)
+        except MMDataError:
+            return []
+        dropped = [n for n in dict.fromkeys(b) if b.count(n) > c.count(n)]
+        added = [n for n in dict.fromkeys(c) if c.count(n) > b.count(n)]
+        moved = list(dict.fromkeys([*dropped, *added]))
+        if not moved and b == c and note in base_notes and note in notes:
+            continue  # the same section on both sides (its options may differ: said below if nothing else is)
+        out.append(f"section {where!r} ({', '.join(moved or dict.fromkeys(c or b))}) has no effect: {why}")
+    return out
+
+
+def _one_per_section(notes: list[str]) -> list[str]:
+    """One note per recipe section: the arms' notes of one section (``(noise, gain)``, ``(gain)``, ``(noise)``)
+    merged into one naming every op any arm has there, in order (QA36 review train #5)."""
+    ops: dict[str, list[str]] = {}
+    why: dict[str, str] = {}
+    out: list[str | tuple[str]] = []
+    for note in notes:
+        m = _SECTION_NOTE.match(note)
+        if m is None:
+            out.append(note)
+            continue
+        where = m.group(1)
+        if where not in ops:
+            ops[where], why[where] = [], m.group(3)
+            out.append((where,))
+        ops[where] += [n for n in m.group(2).split(", ") if n not in ops[where]]
+    return [n if isinstance(n, str) else f"section {n[0]!r} ({', '.join(ops[n[0]])}) has no effect: {why[n[0]]}"
+            for n in out]
+
+
+def _stored_fields(note: str, ab: Ablation) -> str:
+    """``(it has none of image, audio, text)`` in a note, for a dataset folder whose card names the fields its
+    samples store (an arrays-only dataset: ``(it stores array, label; none of image, audio, text)``)."""
+    gap = "(it has none of image, audio, text)"
+    raw = ab.dataset.get("path")
+    if gap not in note or not isinstance(raw, (str, Path)):
+        return note
+    from mmdata.urls import protocol, unless_file_url
+
+    if protocol(raw) not in (None, "file"):
+        return note
+    try:
+        from mmdata.shards.index import load_card
+
+        mods = load_card(unless_file_url(str(raw)), shard_lists=False).get("modalities") or {}
+    except (MMDataError, OSError, ValueError):
+        return note
+    fields = [str(k) for k in mods if k not in ("image", "audio", "text")] if isinstance(mods, dict) else []
+    return note.replace(gap, f"(it stores {', '.join(fields)}; none of image, audio, text)") if fields else note
 
 
 def inert_design(ab: Ablation) -> str | None:
@@ -1195,6 +1286,7 @@ def inert_design(ab: Ablation) -> str | None:
         notes += [n for n in said if n not in notes]
     if not steps:
         return None
+    notes = [_stored_fields(n, ab) for n in _one_per_section(notes)]
     return (f"design: no step of any arm's recipe can act on {data} ({'; '.join(notes)}): every arm would train "
             "exactly like the baseline and the ablation could only find that; ablate ops of a modality the data has"
             + ("" if not ab.bundled else ", or add it to trainer.modalities if the data has it"))

@@ -1236,8 +1236,8 @@ def diff_limits(column: str, scale: float) -> tuple[float, float] | None:
         >>> diff_limits("test_macro_f1", 100.0), diff_limits("test_nll", 1.0)
         ((-100.0, 100.0), None)
     """
-    bounded = column in ("test_accuracy", "test_macro_f1", "test_balanced_accuracy", "test_ece", "test_micro_f1", "test_map",
-                         "test_subset_accuracy", "test_hamming") or any(column in (f"robust_{m}_auc", f"missing_{m}_accuracy") for m in MODS)
+    bounded = column in ("test_accuracy", "test_macro_f1", "test_balanced_accuracy", "test_ece", "test_auroc", "test_auprc",
+                         "test_micro_f1", "test_map", "test_subset_accuracy", "test_hamming") or any(column in (f"robust_{m}_auc", f"missing_{m}_accuracy") for m in MODS)
     return (-scale, scale) if bounded else None
 
 

@@ -8,9 +8,11 @@ or ``.item()``), so a pass over a split costs one host read at the end and memor
 split's size. A batch costs O(B) work and the counts O(C) memory: no C x C confusion matrix (at 5,000
 classes a 190 MB matrix per accumulator and B * C^2 multiply-adds per batch); the scores read only its
 row sums, column sums and diagonal, which the counts are, exactly. Unlabelled samples (label -1) are
-left out of every score and counted. The one exception to memory independent of the split: the clean pass's
-``auroc`` / ``auprc`` (``Scores(ranking=True)``) rank every labelled row's probabilities, kept on the device
-(N x C float64, as predictions.parquet's ``probs``); the robustness passes keep none.
+left out of every score and counted. The one exception to memory independent of the split: a final
+clean pass's ``auroc`` / ``auprc`` (``Scores(ranking=True)``, ``evaluate(..., ranking=True)``) rank every
+labelled row's probabilities, kept on the device (N x C float64, as predictions.parquet's ``probs``): the
+reported val and test evaluations and ``mmdata evaluate``; the per-epoch val passes that choose the best epoch
+(``ranking=False``) and the robustness passes keep none.
 
 Non-finite logits (a diverged model, a fusion returning NaN) never crash a pass: such a row is scored as
 a uniform prediction — class 0 by the argmax's tie rule, confidence 1/C, NLL log C, i.e. chance — and
@@ -58,12 +60,16 @@ class Scores:
         (0.5, 2, 1)
     """
 
-    def __init__(self, classes: int, device: str | torch.device = "cpu", ranking: bool = False) -> None:
+    def __init__(self, classes: int, device: str | torch.device = "cpu", ranking: bool = False,
+                 ranked: int | None = None) -> None:
         self.classes = classes
         dev = torch.device(device)
-        # ranking: keep every labelled row's probabilities (N x C on the device) for auroc / auprc; only the
-        # clean pass asks (the robustness passes would hold one such copy per modality and level)
+        # ranking: keep every labelled row's probabilities (N x C on the device) for auroc / auprc; only a final
+        # clean pass asks (the per-epoch val passes and the robustness passes would hold one such copy each)
         self.ranking = ranking
+        # ranked: the first `ranked` classes are the ones ranked (a run's own, the later columns those of a scored
+        # dataset's classes the run does not know, never predicted): their samples are negatives of every class
+        self.ranked = classes if ranked is None else min(int(ranked), classes)
         self.kept: list[torch.Tensor] = []  # float64 softmax rows, as predictions.parquet's `probs`
         self.truth: list[torch.Tensor] = []  # their labels (-1: unlabelled, ranked nowhere)
         self._ranked: tuple[int, dict[str, Any]] | None = None  # ranking_scores() of the first len(kept) batches
@@ -133,6 +139,10 @@ class Scores:
           probability. AUROC is the same whichever class is positive; AUPRC is not.
         * more classes: one-vs-rest, the macro mean over the classes with both positives and negatives in
           the split; the others are left out and named in ``auroc_skipped`` (class ids).
+        * ``ranked`` (fewer than ``classes``): only the first ``ranked`` classes are ranked, by the above rules
+          (two: the second is the positive class); a sample of a later class (one the run does not know, a
+          column never predicted) is a negative of each. A never-predicted column ranked one-vs-rest would add
+          a constant AUROC 0.5 to the mean (a perfect binary model: 0.75).
 
         Example:
             >>> s = Scores(2, ranking=True)
@@ -148,21 +158,10 @@ class Scores:
         return dict(got)
 
     def _ranking_scores(self) -> dict[str, Any]:
-        nan = None  # no value (as per_class gives an undefined ratio): a NaN would make equal results compare unequal
         if not self.kept:
-            return {"auroc": nan, "auprc": nan, "auroc_skipped": list(range(self.classes)) if self.classes > 2 else []}
-        p = torch.cat(self.kept)
-        y = torch.cat(self.truth)
-        rows = y >= 0
-        p, y = p[rows], y[rows]
-        cols = [1] if self.classes == 2 else list(range(self.classes))
-        auroc, ap = _ovr_ranking(p[:, cols], y[:, None] == torch.tensor(cols, device=y.device)[None, :])
-        auroc, ap = auroc.cpu(), ap.cpu()
-        ok = ~torch.isnan(auroc)
-        skipped = [c for c, good in zip(cols, ok.tolist()) if not good] if self.classes > 2 else []
-        if not bool(ok.any()):
-            return {"auroc": nan, "auprc": nan, "auroc_skipped": skipped}
-        return {"auroc": float(auroc[ok].mean()), "auprc": float(ap[ok].mean()), "auroc_skipped": skipped}
+            return ranking_scores(torch.zeros(0, self.classes, dtype=torch.float64), torch.zeros(0, dtype=torch.long),
+                                  self.ranked)
+        return ranking_scores(torch.cat(self.kept), torch.cat(self.truth), self.ranked)
 
     def result(self) -> dict[str, float]:
         """``{accuracy, macro_f1, balanced_accuracy, nll, ece}`` over the labelled samples seen (NaN when there
@@ -227,6 +226,33 @@ class Scores:
             r = tp / true if true else 0.0
             out[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": int(true)}
         return out
+
+
+def ranking_scores(probs: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, classes: int) -> dict[str, Any]:
+    """``{"auroc", "auprc", "auroc_skipped"}`` of probabilities ``probs`` (N, >= classes) against class ids
+    ``labels`` (N,; < 0 unlabelled, left out; >= ``classes`` a class not ranked, a negative of each): the rules of
+    :meth:`Scores.ranking_scores` over the first ``classes`` columns (two: the second is positive). None — no
+    value — without a ranked class that has both positives and negatives. ``mmdata evaluate``'s submission
+    scoring uses it on a file's probabilities.
+
+    Example:
+        >>> r = ranking_scores(np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.7, 0.3, 0.0]]), np.array([0, 1, 2]), 2)
+        >>> r["auroc"], r["auprc"]  # class 2 (a column not ranked): a negative of class 1
+        (1.0, 1.0)
+    """
+    nan = None  # no value (as per_class gives an undefined ratio): a NaN would make equal results compare unequal
+    p = torch.as_tensor(probs)
+    y = torch.as_tensor(labels).to(device=p.device, dtype=torch.long)
+    rows = y >= 0
+    p, y = p[rows], y[rows]
+    cols = [1] if classes == 2 else list(range(classes))
+    auroc, ap = _ovr_ranking(p[:, cols], y[:, None] == torch.tensor(cols, device=y.device)[None, :])
+    auroc, ap = auroc.cpu(), ap.cpu()
+    ok = ~torch.isnan(auroc)
+    skipped = [c for c, good in zip(cols, ok.tolist()) if not good] if classes > 2 else []
+    if not bool(ok.any()):
+        return {"auroc": nan, "auprc": nan, "auroc_skipped": skipped}
+    return {"auroc": float(auroc[ok].mean()), "auprc": float(ap[ok].mean()), "auroc_skipped": skipped}
 
 
 def _ovr_ranking(p: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -385,7 +411,8 @@ def prepare_eval(model: torch.nn.Module, batches: Iterable[Batch]) -> list[EvalB
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Target, *, modalities: Sequence[str] = (),
              robustness: bool = False, seed: int = 0, names: Sequence[str] | None = None,
-             sink: PredictionSink | None = None, split: str = "test") -> dict[str, Any]:
+             sink: PredictionSink | None = None, split: str = "test", ranking: bool = True,
+             ranked: int | None = None) -> dict[str, Any]:
     """One streamed pass over ``batches``: clean scores, and (``robustness=True``) the accuracy with each
     of ``modalities`` removed and under each corruption level, all from the same batches.
 
@@ -402,6 +429,10 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Ta
         names: class names for ``per_class`` (default ``"0"``, ``"1"``, ...).
         sink: called with each batch and its clean logits (e.g. to write predictions incrementally).
         split: the split's name, for the reasons in ``not_applicable``.
+        ranking: a class target's ``auroc`` / ``auprc`` (keeping every labelled row's probabilities until the end
+            of the pass); False for a pass that only picks an epoch (the training loop's per-epoch val).
+        ranked: rank only the first ``ranked`` classes (:meth:`Scores.ranking_scores`): the run's own, when
+            ``classes`` adds never-predicted columns for a scored dataset's classes the run does not know.
 
     Returns:
         ``{"scores": {...}, "per_class": {...}, "labelled": n, "unlabelled": n, "nonfinite": n}`` (a class target's
@@ -428,7 +459,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Ta
     dev = next(model.parameters()).device
     target = classes if isinstance(classes, Target) else Target.classes(classes, names)
     metric = target.selection[0]  # robustness is measured on it: accuracy for classes
-    clean = target.scores(dev, ranking=True)  # auroc / auprc of the clean pass (classes)
+    clean = target.scores(dev, ranking=ranking, ranked=ranked)  # auroc / auprc of the clean pass (classes)
     missing = {m: target.scores(dev) for m in modalities} if robustness and len(modalities) > 1 else {}
     corrupted = {(m, i): target.scores(dev) for m in modalities for i in range(len(LEVELS))} if robustness else {}
     have = dict.fromkeys(modalities, 0)  # labelled rows holding each modality (host masks: no sync)
@@ -451,7 +482,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Batch], classes: int | Ta
     per = clean.per_class(names or target.names, absent=None)
     out: dict[str, Any] = {"scores": clean.result(), "per_class": per,
                            "labelled": clean.labelled, "unlabelled": clean.unlabelled, "nonfinite": clean.nonfinite}
-    if isinstance(clean, Scores) and clean.labelled:
+    if isinstance(clean, Scores) and clean.ranking and clean.labelled:
         skipped = clean.ranking_scores()["auroc_skipped"]
         if skipped:  # said: the one-vs-rest mean is not over every class
             shown = names or target.names

@@ -1187,7 +1187,9 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
             if run.rank == 0:
                 # a DataLoader draws its base seed: keep training's stream intact
                 with torch.random.fork_rng(devices=[]), reading("val"):
-                    val = evaluate(run.model, val_batches, run.target, names=run.names)
+                    # picks the epoch: no auroc / auprc here (every row's probabilities kept and ranked, each
+                    # epoch: QA36 review train #1); the best epoch's val is ranked once, after the loop
+                    val = evaluate(run.model, val_batches, run.target, names=run.names, ranking=False)
                 if not val["labelled"] + val["unlabelled"]:
                     _nothing_read(run, "val", f"epoch {epoch} (val)", run.loaders["val"])
                 if val["nonfinite"]:  # finite weights, overflowing logits (lr 1e12 after one step): the loss saw nothing yet
@@ -1207,7 +1209,7 @@ def _train(data: str | Path, *, fusion: str, modalities: Sequence[str] | None, e
             raise MMDataError(f"no epoch of {epochs} gave a val {metric} (every one was undefined: NaN): no model "
                               "to report; check the val split's labels")
         run.model.load_state_dict(best[2])
-        metrics = finish(run, best[1], out, val=best[3])
+        metrics = finish(run, best[1], out, val=_ranked_val(run, val_batches, best[3]))
         if run.world > 1:
             torch.distributed.destroy_process_group()
         return metrics
@@ -1379,6 +1381,21 @@ def batchnorm_warnings(model: torch.nn.Module, best_epoch: int, epochs: int | No
             f"{MIN_BATCHNORM_BATCHES} batches before the best epoch)"
             + (f"; best epoch {best_epoch + 1} of {epochs} is the \"epoch {best_epoch}:\" line (best_epoch {best_epoch} "
                "in metrics.json)" if epochs else "")]
+
+
+def _ranked_val(run: Run, val_batches: Any, val: dict[str, Any]) -> dict[str, Any]:
+    """The best epoch's val evaluation (made with ``ranking=False``) with its ``auroc`` / ``auprc`` (and
+    ``auroc_skipped``): one more clean pass over val with the best weights (loaded), the only one that keeps every
+    row's probabilities — the per-epoch passes keep none (QA36 review train #1). Its other scores are the epoch's,
+    which chose it (the ``epoch N:`` line's)."""
+    if run.target.kind != "classes" or not val.get("labelled"):
+        return val
+    with torch.random.fork_rng(devices=[]), reading("val"):
+        again = evaluate(run.model, val_batches, run.target, names=run.names, ranking=True)
+    out = {**val, "scores": {**val["scores"], **{k: again["scores"].get(k) for k in ("auroc", "auprc")}}}
+    if again.get("auroc_skipped"):
+        out["auroc_skipped"] = again["auroc_skipped"]
+    return out
 
 
 def finish(run: Run, best_epoch: int, out: str | Path | None, val: dict[str, Any] | None = None) -> dict[str, Any]:

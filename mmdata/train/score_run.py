@@ -598,7 +598,10 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
     try:
         result = evaluate(model, batches, scored_as, modalities=mods, robustness=robustness,
                           seed=int((metrics.get("config") or {}).get("seed", 0)), names=score_names,
-                          sink=writer, split=split)
+                          sink=writer, split=split,
+                          # auroc / auprc over the run's own classes (a widened column is never predicted: ranked
+                          # one-vs-rest it would add a constant 0.5; its samples are negatives: QA36 review train #2)
+                          ranked=len(score_names) - len(widened) if widened and score_names else None)
         if unknown == "error" and mapping is not None:  # the index could not tell before
             _refuse_unknown({data_names[i]: int(counts[i]) for i in widened if counts[i]}, named, split, run_names)
         predictions = writer.finish() if writer is not None else None

@@ -505,13 +505,14 @@ class Target:
         vals = torch.tensor([0.0 if v is None else float(v) for v in new], dtype=y.dtype, device=y.device)
         return torch.where(flip & ~torch.isnan(y), vals, y)
 
-    def scores(self, device: torch.device | str, ranking: bool = False) -> Any:
+    def scores(self, device: torch.device | str, ranking: bool = False, ranked: int | None = None) -> Any:
         """A streaming accumulator of this target's scores (``update(logits, y, labelled)``, ``result()``);
-        ``ranking``: classes also give ``auroc`` / ``auprc`` (keeping every row's probabilities)."""
+        ``ranking``: classes also give ``auroc`` / ``auprc`` (keeping every row's probabilities) over the first
+        ``ranked`` classes (default all: :meth:`mmdata.train.evaluate.Scores.ranking_scores`)."""
         from mmdata.train.evaluate import Scores
 
         if self.kind == "classes":
-            return Scores(self.outputs, device, ranking=ranking)
+            return Scores(self.outputs, device, ranking=ranking, ranked=ranked)
         return _TargetScores(self, device)
 
     def predictions(self, batch: Batch, logits: torch.Tensor) -> dict[str, list[Any]]:
