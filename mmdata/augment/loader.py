@@ -683,8 +683,9 @@ class Loader:
         """Where the current epoch stands: epoch, seed, batches yielded, per reader the next position to
         read, (``copies``, with ``balance``) how many copies of the sample there were already yielded,
         (``next_worker``, with 2 or more workers) the worker whose batch comes next and which version of the
-        data the positions count along (``dataset``: the folder's fingerprint and samples; a blend's
-        ``datasets`` and ``label_map``): a mid-epoch state is refused by another version (re-sharded).
+        data the positions count along (``dataset``: the folder's fingerprint, samples and ``order``, a digest of
+        the split's keys in reading order; a blend's ``datasets`` and ``label_map``): a mid-epoch state is refused
+        once those samples or their order changed (re-sharded; a modality added is no change).
 
         Example:
             >>> import tempfile, mmdata
@@ -697,7 +698,7 @@ class Loader:
             >>> {k: v for k, v in state.items() if k != "dataset"}
             {'epoch': 0, 'seed': 0, 'batches': 1, 'positions': {0: 4}, 'copies': {}, 'readers': 1, 'split': 'train'}
             >>> sorted(state["dataset"]), state["dataset"]["samples"]  # the version the positions count along
-            (['fingerprint', 'samples'], 10)
+            (['fingerprint', 'order', 'samples'], 10)
 
         Once a pass has ended (its consumer asked past the last batch), the state is the next epoch's
         start (``batches`` 0, no positions): a loop that saves after its epoch resumes with the next one.
@@ -740,8 +741,8 @@ class Loader:
         return state
 
     def _identity_state(self, started: bool) -> dict[str, Any]:
-        """Which version of the data the positions count along: ``dataset`` (a dataset folder's fingerprint and
-        samples, :attr:`ShardDataset.identity`) or, for a blend, ``datasets`` (each one's) and ``label_map``. A
+        """Which version of the data the positions count along: ``dataset`` (a dataset folder's fingerprint,
+        samples and order, :attr:`ShardDataset.identity`) or, for a blend, ``datasets`` (each one's) and ``label_map``. A
         mid-epoch state is refused by another version (QA36 sites #1: a site re-sharded while the job was
         stopped, and the resumed epoch read some samples twice and others never)."""
         if isinstance(self.source, BlendDataset):
@@ -896,7 +897,8 @@ class Loader:
         world of another size is refused mid-epoch (:func:`~mmdata.shards.reader.other_ranks_state`). A
         damaged state is refused naming the key (:func:`mmdata.checks.expect_state`), a position past the
         samples the index lists too. A mid-epoch state saved from another version of the data (its
-        ``dataset`` / a blend's ``datasets``: the folder re-sharded, samples added or removed) or with another
+        ``dataset`` / a blend's ``datasets``: the folder re-sharded, the split's samples added, removed, replaced
+        or reordered; a modality added or another split changed still resumes) or with another
         blend ``label_map`` is refused naming the folder and what changed; one without them (saved before
         mmdata recorded them) is taken as before.
         """

@@ -402,9 +402,7 @@ class EvenLoader:
                               + self._resume_remedy(saved or state))
         if refused is not None:
             # one error, the loader's reason kept whole: its own traceback adds nothing but a second message
-            changed = "changed since this state was saved" in str(refused)  # another version of the data
-            remedy = (_CHANGED_REMEDY if changed else self._resume_remedy(saved or state))
-            raise type(refused)(f"{refused}. {remedy}") from None
+            raise type(refused)(f"{refused}. {_refusal_remedy(refused) or self._resume_remedy(saved or state)}") from None
 
     def _resume_remedy(self, saved: Mapping[str, Any]) -> str:
         """What a Lightning user resuming a refused mid-epoch checkpoint (``trainer.fit(ckpt_path=...)``) can
@@ -433,6 +431,24 @@ _CHANGED_REMEDY = ("Resuming a Lightning checkpoint written mid-epoch (trainer.f
                    "of the data it was written with: restore that folder, or resume from a checkpoint written at an "
                    "epoch's end (e.g. ModelCheckpoint(every_n_epochs=1)), which starts the next epoch on the data as "
                    "it is now")
+
+
+def _refusal_remedy(refused: BaseException) -> str | None:
+    """What a Lightning user can do about a loader's refusal of a mid-epoch checkpoint that neither the world size
+    nor ``num_workers`` would change, by what it refused (the error's ``resume_refusal``): another version of the
+    data, another blend ``label_map``; None for the others (world size, workers: :meth:`EvenLoader._resume_remedy`).
+    QA36 state #2: a label_map refusal was given the world-size remedy."""
+    kind = getattr(refused, "resume_refusal", None)
+    if kind is None and "changed since this state was saved" in str(refused):  # raised before the attribute was set
+        kind = "data"
+    if kind == "data":
+        return _CHANGED_REMEDY
+    if kind == "label_map":
+        return ("Resuming a Lightning checkpoint written mid-epoch (trainer.fit(ckpt_path=...)) needs the label_map "
+                f"it was written with: DataModule(..., label_map={getattr(refused, 'saved_label_map', None)!r}), or "
+                "resume from a checkpoint written at an epoch's end (e.g. ModelCheckpoint(every_n_epochs=1)), which "
+                "starts the next epoch with this label_map and warns that the class ids changed")
+    return None
 
 
 class EpochLoader(EvenLoader):

@@ -60,7 +60,8 @@ from mmdata.rng import derive
 from mmdata.shards import index as idx
 from mmdata.shards.writer import say_to_caller
 from mmdata.shards.reader import (_MAX_ERRORS, WORKER_SLOTS, EpochClock, ResumableEpochs, ShardDataset, SkipBoard,
-                                   dist_rank_world, expect_keys, merge_errors, open_dataset, reader_id, summed_counts)
+                                   dist_rank_world, expect_keys, identity_consequence, merge_errors, open_dataset,
+                                   reader_id, summed_counts)
 from mmdata.types import Sample, new_sample
 
 _NAME = re.compile(r"^[\w.-]+$")
@@ -170,14 +171,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 say_to_caller([f"blend: {name!r} has {classes} classes without names: its ids are merged with the "
                                f"other datasets' class names '0'..'{classes - 1}' (give it names: mmdata shard --labels)"],
                               UserWarning, stacklevel=4)
-            own = [str(x) for x in (named or range(classes))]
-            if name in renames:
-                unknown = [x for x in renames[name] if x not in own]
-                if unknown:
-                    raise ShardError(f"blend label_map[{name!r}]: {', '.join(map(repr, unknown))} "
-                                     f"{'is' if len(unknown) == 1 else 'are'} no class of {name!r} ({datasets[name]}); "
-                                     f"its classes are {own}")
-                own = [renames[name].get(x, x) for x in own]  # before the merge by name: 'Cat' -> 'cat' is A's cat
+            own = _renamed(name, datasets[name], [str(x) for x in (named or range(classes))], renames)
             for x in own:
                 if x not in names:
                     names[x] = len(names)
@@ -399,19 +393,21 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
 
     def identity_state(self, started: bool = True) -> dict[str, Any]:
         """What a state records beside the positions so that another version of the blend refuses it:
-        ``datasets`` (mid-epoch, ``started``: each dataset's :attr:`ShardDataset.identity`, fingerprint and
-        samples) and, when given, ``label_map`` (the renames: another one gives the same samples other class ids)."""
+        ``datasets`` (mid-epoch, ``started``: each dataset's :attr:`ShardDataset.identity`, fingerprint, samples
+        and order) and ``label_map`` (the renames, ``{}`` when none: another one gives the same samples other class
+        ids; recorded empty too, so that a state saved without one is told from an older state that says nothing of
+        it, and a blend given one warns of it at an epoch's start: QA36 state #3)."""
         out: dict[str, Any] = {"datasets": {n: ds.identity for n, ds in self.datasets.items()}} if started else {}
-        if self._renames:
-            out["label_map"] = {n: dict(m) for n, m in self._renames.items()}
+        out["label_map"] = {n: dict(m) for n, m in self._renames.items()}
         return out
 
     def check_state(self, state: Mapping[str, Any], started: bool) -> None:
         """Refuse a state saved mid-epoch by another blend (or by a single dataset): its places would
         mean other samples here. So is one saved before one of the datasets changed (re-sharded: its
-        ``datasets`` entry's fingerprint or samples differ) or with another ``label_map`` (its ``label_map``;
-        at an epoch's start that is only warned of). A state without ``datasets`` / ``label_map`` (saved before mmdata
-        recorded them) is taken as before."""
+        ``datasets`` entry's samples or order differ; a modality added is no change) or with another ``label_map``
+        (its ``label_map``; at an epoch's start that is only warned of). A state without ``datasets`` / ``label_map``
+        (saved before mmdata recorded them) is taken as before. The error's ``resume_refusal`` says which (``"data"``,
+        ``"label_map"`` with ``saved_label_map``): the Lightning DataModule's remedy keys on it."""
         saved = state.get("blend")
         epoch = state.get("epoch", 0)
         over = f"start the epoch over: load_state_dict({{'epoch': {epoch}, 'seed': {self.seed}}})"
@@ -422,13 +418,15 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         idents = state.get("datasets")
         if started and isinstance(idents, Mapping):
             for name, ds in self.datasets.items():
-                changed = ds.identity_changes(idents.get(name))
-                if changed is not None:
-                    raise ShardError(
+                diff = ds._identity_diff(idents.get(name))
+                whose = "the blend's"
+                if diff is not None:
+                    exc = ShardError(
                         f"{ds.root} (dataset {name!r} of the blend): the dataset folder changed since this state was "
-                        f"saved ({changed}: re-sharded, samples added or removed, or a modality added): the blend's "
-                        f"positions mean other samples now, so the rest of epoch {epoch} would repeat some samples "
-                        f"and skip others. Resume with the version the state was saved from, or {over}")
+                        f"saved ({identity_consequence(diff, epoch, whose)}. Resume with the "
+                        f"version the state was saved from, or {over}")
+                    exc.resume_refusal = "data"  # type: ignore[attr-defined]
+                    raise exc
         if "label_map" in state or ("datasets" in state and self._renames):  # an older state says nothing of it
             was = {n: dict(m) for n, m in (state.get("label_map") or {}).items()}
             now = {n: dict(m) for n, m in self._renames.items()}
@@ -439,8 +437,11 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                         f"{', '.join(map(repr, differ))} differs from the state's ({shown}): the same samples get "
                         f"other class ids (label_names now {self.label_names})")
                 if started:
-                    raise ShardError(f"{text}, so the rest of epoch {epoch} would train on other targets; resume "
+                    exc = ShardError(f"{text}, so the rest of epoch {epoch} would train on other targets; resume "
                                      f"with label_map={was or None}, or {over}")
+                    exc.resume_refusal = "label_map"  # type: ignore[attr-defined]
+                    exc.saved_label_map = was or None  # type: ignore[attr-defined]
+                    raise exc
                 warnings.warn(f"{text}; a model trained so far has other class ids", UserWarning, stacklevel=4)
 
     def state_dict(self) -> dict[str, Any]:
@@ -573,9 +574,21 @@ def blend_label_names(datasets: Mapping[str, str | Path], label_map: Mapping[str
     for name, path in datasets.items():
         card = idx.load_card(path, storage_options)
         own = [str(x) for x in (card.get("label_names") or range(int(card.get("num_classes") or 0)))]
-        owns[name] = [renames.get(name, {}).get(x, x) for x in own]
+        owns[name] = _renamed(name, path, own, renames)  # what the blend refuses, refused here too (QA36 state #4)
     names = _merge_names(owns.values())
     return names or None
+
+
+def _renamed(name: str, path: Any, own: list[str], renames: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Dataset ``name``'s class names ``own`` after its ``label_map`` renames (before the merge by name: 'Cat' ->
+    'cat' is A's cat); a name the map gives that is no class of the dataset is refused, naming its classes."""
+    if name not in renames:
+        return own
+    unknown = [x for x in renames[name] if x not in own]
+    if unknown:
+        raise ShardError(f"blend label_map[{name!r}]: {', '.join(map(repr, unknown))} "
+                         f"{'is' if len(unknown) == 1 else 'are'} no class of {name!r} ({path}); its classes are {own}")
+    return [renames[name].get(x, x) for x in own]
 
 
 def _merge_names(owns: Any) -> list[str]:

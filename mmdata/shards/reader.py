@@ -1633,6 +1633,19 @@ def _row_count(rows: slice | Any | None) -> int:
     return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
 
 
+def identity_consequence(diff: tuple[str, bool], epoch: Any, whose: str = "its") -> str:
+    """The middle of a "folder changed since this state was saved (...)" refusal: what changed and what it does
+    to the resumed epoch (``diff`` from ``ShardDataset._identity_diff``: its words, and whether the positions
+    surely mean other samples)."""
+    text, sure = diff
+    if sure:
+        return (f"{text}: re-sharded, samples of the split added, removed, replaced or reordered): {whose} positions "
+                f"mean other samples now, so the rest of epoch {epoch} would repeat some samples and skip others")
+    return (f"{text}): {whose} positions may mean other samples now, so the rest of epoch {epoch} might repeat some "
+            f"samples and skip others; if only a modality was added or another split changed, they still mean the "
+            f"same samples: load the state without its 'dataset' / 'datasets' entry")
+
+
 class _ShardIndex:
     """What ``index.parquet`` says about each shard of a split: keys and, per key, members and sizes.
 
@@ -3720,53 +3733,97 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
     @property
     def identity(self) -> dict[str, Any] | None:
         """Which version of the dataset a saved position counts along: ``{"fingerprint": the card's (sha256 of
-        the shards' sha256), "samples": samples an epoch reads (the split(s), keys= applied)}``; None for bare
-        shards (no card). A state records it (``state_dict()["dataset"]``) and a mid-epoch one is refused by
-        another version (:meth:`identity_changes`).
+        the shards' sha256), "samples": samples an epoch reads (the split(s), keys= applied), "order": a digest of
+        what the positions count along (the split's shards, in the card's order, each with its keys in index order,
+        keys= applied)}``; None for bare shards (no card). A state records it (``state_dict()["dataset"]``) and a
+        mid-epoch one is refused when ``order`` or ``samples`` differ (:meth:`identity_changes`): a re-shard that
+        adds, removes, replaces or reorders the split's samples. The fingerprint is kept as a record only: a
+        modality added in place or another split re-sharded changes it, not what the positions mean (QA36 state #1).
 
         Example:
             >>> mmdata.open_dataset("data/av").identity  # doctest: +SKIP
-            {'fingerprint': '3f1c...', 'samples': 56}
+            {'fingerprint': '3f1c...', 'samples': 56, 'order': '9a0e...'}
         """
         if self.card is None:
             return None
-        return {"fingerprint": self.card.get("fingerprint"), "samples": self.num_samples}
+        return {"fingerprint": self.card.get("fingerprint"), "samples": self.num_samples, "order": self._order_digest()}
+
+    def _order_digest(self) -> str | None:
+        """sha256 (first 32 hex digits) of the split's shard names in the card's order, each with its keys in
+        index order (those ``keys=`` selects): the sequence an epoch's positions count along, whatever the
+        shuffle (it is derived from it and the seed). Computed once per object (an opened index does not change:
+        a folder changed under it is refused as it is read); None without an index."""
+        cached = getattr(self, "_order_cache", None)
+        if cached is not None:
+            return cached
+        index = self._shard_index()
+        if index is None:
+            return None
+        import hashlib
+
+        h = hashlib.sha256()
+        for sh in self.shards:
+            keys = index.row_keys(sh)
+            if self.keys is not None:
+                keys = [k for k in keys if k in self.keys]
+            h.update(str(sh).encode() + b"\0" + "\n".join(keys).encode() + b"\1")
+        self._order_cache: str | None = h.hexdigest()[:32]
+        return self._order_cache
+
+    def _identity_diff(self, saved: Any) -> tuple[str, bool] | None:
+        """What differs between a recorded identity and this dataset's, in words, and whether the positions
+        surely mean other samples now (False: a state of d62493a, which recorded the fingerprint only, whose
+        change may be a modality added); None when nothing to compare or nothing that matters differs."""
+        if not isinstance(saved, Mapping) or self.card is None:
+            return None
+        out = []
+        split = self.splits[0] if len(self.splits) == 1 else list(self.splits)
+        n_a, n_b = saved.get("samples"), self.num_samples
+        if n_a is not None and n_b is not None and n_a != n_b:
+            out.append(f"{n_a} -> {n_b} samples in split {split!r}")
+        fp_a, fp_b = saved.get("fingerprint"), self.card.get("fingerprint")
+        fp = (f"folder fingerprint {str(fp_a)[:12]}... -> {str(fp_b)[:12]}..."
+              if fp_a is not None and fp_b is not None and fp_a != fp_b else None)
+        if saved.get("order") is not None:  # what the positions count along, recorded: compared exactly
+            now = self._order_digest()
+            if now is not None and now != saved["order"] and not out:
+                out.append(f"the keys of split {split!r} or their order")
+            if not out:
+                return None
+            return ", ".join(out + ([fp] if fp else [])), True
+        if out:
+            return ", ".join(out + ([fp] if fp else [])), True
+        if fp is None:
+            return None
+        return (f"{fp}; this state, of an older mmdata, recorded only the folder's fingerprint, which a modality added "
+                f"in place (add-modality) or another split re-sharded changes too"), False
 
     def identity_changes(self, saved: Any) -> str | None:
         """What differs between the identity a state recorded (``saved``) and this dataset's, in words, or None
-        (the same version, or nothing to compare: a state of an older mmdata has no identity, bare shards none).
-        QA36 sites #1: a state saved before the folder was re-sharded (one sample added) resumed silently and the
-        rest of the epoch read 4 samples twice and 4 never."""
-        now = self.identity
-        if not isinstance(saved, Mapping) or now is None:
-            return None
-        out = []
-        fp_a, fp_b = saved.get("fingerprint"), now.get("fingerprint")
-        if fp_a is not None and fp_b is not None and fp_a != fp_b:
-            out.append(f"fingerprint {str(fp_a)[:12]}... -> {str(fp_b)[:12]}...")
-        n_a, n_b = saved.get("samples"), now.get("samples")
-        if n_a is not None and n_b is not None and n_a != n_b:
-            split = self.splits[0] if len(self.splits) == 1 else list(self.splits)
-            out.append(f"{n_a} -> {n_b} samples in split {split!r}")
-        return ", ".join(out) or None
+        (the same samples in the same order, or nothing to compare: a state of an older mmdata has no identity,
+        bare shards none). QA36 sites #1: a state saved before the folder was re-sharded (one sample added)
+        resumed silently and the rest of the epoch read 4 samples twice and 4 never."""
+        diff = self._identity_diff(saved)
+        return None if diff is None else diff[0]
 
     def check_identity(self, state: Mapping[str, Any], started: bool, error: type[Exception] = ShardError,
                        seed: int | None = None) -> None:
-        """Refuse a mid-epoch ``state`` saved from another version of this dataset folder (re-sharded, samples
-        added or removed, a modality added): its positions count along the old version's shards and would
-        repeat some samples and skip others. A state at an epoch's start (no positions) resumes any version,
-        as does one without ``dataset`` (saved before mmdata recorded it: taken as before)."""
+        """Refuse a mid-epoch ``state`` whose positions count along other samples (the folder re-sharded: samples
+        of the split added, removed, replaced or reordered): they would repeat some samples and skip others. A
+        state at an epoch's start (no positions) resumes any version, as does one without ``dataset`` (saved
+        before mmdata recorded it: taken as before) and one after a modality was added or another split
+        changed. The error's ``resume_refusal`` is ``"data"`` (what Lightning's remedy keys on)."""
         if not started:
             return
-        changed = self.identity_changes(state.get("dataset"))
-        if changed is None:
+        diff = self._identity_diff(state.get("dataset"))
+        if diff is None:
             return
         epoch = state.get("epoch", 0)
-        raise error(f"{redact(str(self.root))}: the dataset folder changed since this state was saved ({changed}: "
-                    f"re-sharded, samples added or removed, or a modality added): its positions mean other samples "
-                    f"now, so the rest of epoch {epoch} would repeat some samples and skip others. Resume with the "
-                    f"version the state was saved from, or start that epoch over: load_state_dict({{'epoch': "
-                    f"{epoch}, 'seed': {self.seed if seed is None else seed}}})")
+        exc = error(f"{redact(str(self.root))}: the dataset folder changed since this state was saved "
+                    f"({identity_consequence(diff, epoch)}. Resume with the version the state was saved from, or start "
+                    f"that epoch over: load_state_dict({{'epoch': {epoch}, 'seed': {self.seed if seed is None else seed}}})")
+        exc.resume_refusal = "data"  # type: ignore[attr-defined]
+        raise exc
 
     def state_dict(self) -> dict[str, Any]:
         """See :meth:`ResumableEpochs.state_dict`; a mid-epoch state (with positions) of a dataset folder also has
