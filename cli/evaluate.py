@@ -92,7 +92,7 @@ def evaluate(
         for w in r.get("warnings", []):  # stderr, with --json too
             warn(w)
         return
-    from mmdata.cli.train import CLASS_ROWS, LABEL_ROWS, SCORE_COLUMNS, _num, _ratio, _scores_table
+    from mmdata.cli.train import CLASS_ROWS, LABEL_ROWS, SCORE_COLUMNS, _num, _ratio, _scores_table, ranking_line
 
     kind = (r.get("target") or {}).get("kind", "classes")
     split = r["split"]  # the one scored (the default: test, or the data's only split)
@@ -105,6 +105,9 @@ def evaluate(
     t.add_row(split, *(_num(r["scores"].get(k)) for k in SCORE_COLUMNS[kind]),
               f"{n['scored']} of {n['samples']}{unknown_note}{skipped}")
     console.print(t)
+    ranked = ranking_line({split: r["scores"]}) if kind == "classes" else None
+    if ranked:
+        console.print(ranked, highlight=False)
     per = r["per_class"][split]
     if per:
         noun = "label" if kind == "multilabel" else "class"
@@ -186,17 +189,19 @@ def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float],
         for w in r["warnings"]:
             warn(w)
         return
-    from mmdata.cli.train import CLASS_ROWS, SCORE_COLUMNS, _ratio
+    from mmdata.cli.train import CLASS_ROWS, SCORE_COLUMNS, _ratio, ranking_line
 
     sp = r["split"]
     n = r["samples"][sp]
-    # AUROC / AUPRC only when the file has probabilities (scores without them: no such keys, not "n/a")
-    cols = {k: v for k, v in SCORE_COLUMNS["classes"].items() if k in r["scores"] or k not in ("auroc", "auprc")}
+    cols = SCORE_COLUMNS["classes"]
     t = table("split", *cols.values(), "labelled", title=f"{card_text(r['predictions'])} on {card_text(r['data'])}")
     notes = [f"{n[k]} {k.replace('_', ' ')}" for k in ("missing", "unknown_prediction", "no_prediction") if n[k]]
     t.add_row(sp, *(_num(r["scores"].get(k)) for k in cols),
               f"{n['scored']} of {n['samples']}" + (f" ({', '.join(notes)}: wrong)" if notes else ""))
     console.print(t)
+    ranked = ranking_line({sp: r["scores"]})  # AUROC / AUPRC only when the file has probabilities
+    if ranked:
+        console.print(ranked, highlight=False)
     c = (r.get("ci") or {}).get(sp)
     if c:
         console.print(f"{c['level']:g} intervals ({c['method']}, {c['bootstrap']} resamples, seed {c['seed']}): "

@@ -167,13 +167,17 @@ def train(
     if missing:
         t.caption = "; ".join(missing)
     console.print(t)
+    ranked = ranking_line({split: m[split] for split in ("val", "test")}) if kind == "classes" else None
+    if ranked:
+        console.print(ranked, highlight=False)
     _per_label_table(m, kind, out)
     rob = m.get("robustness", {})
     metric = rob.get("metric", "accuracy")
     if rob.get("missing"):
         console.print(f"{metric} with a modality removed: " + ", ".join(f"-{k}: {_num(v)}" for k, v in rob["missing"].items()))
     if rob.get("corruption"):
-        console.print(("corruption AUC: " if metric != "mae" else "corruption AUC of the MAE curve (lower is better): ") + ", ".join(f"{k}: {_num(v['auc'])}" for k, v in rob["corruption"].items()))
+        console.print(("corruption accuracy area: " if metric != "mae" else "corruption area of the MAE curve (lower is better): ")
+                      + ", ".join(f"{k}: {_num(v.get('accuracy_area', v['auc']))}" for k, v in rob["corruption"].items()))
     for k, why in rob.get("not_applicable", {}).items():
         console.print(f"robustness -{k}: n/a ({escape(why)})", highlight=False)
     _retrieval_lines(m)
@@ -245,10 +249,29 @@ def _ratio(value: float | None) -> str:
     return _num(value)
 
 
+#: the threshold-free scores said on a line under the classes table (two more columns do not fit 80: QA36)
+RANK_SCORES = {"auroc": "AUROC", "auprc": "AUPRC"}
+
+
+def ranking_line(scores: dict[str, dict]) -> str | None:
+    """The line under a classes results table with each split's AUROC / AUPRC (``scores``: split -> its scores),
+    None where no split has them.
+
+    Example:
+        >>> ranking_line({"val": {"auroc": 0.9, "auprc": None}, "test": {"auroc": 0.91234, "auprc": 0.5}})
+        'threshold-free: val AUROC 0.900, AUPRC n/a; test AUROC 0.912, AUPRC 0.500'
+        >>> ranking_line({"test": {"accuracy": 0.5}}) is None
+        True
+    """
+    parts = [f"{split} " + ", ".join(f"{name} {_num(sc.get(k))}" for k, name in RANK_SCORES.items())
+             for split, sc in scores.items() if any(k in sc for k in RANK_SCORES)]
+    return "threshold-free: " + "; ".join(parts) if parts else None
+
+
 #: the results table's score columns per target kind (metrics key -> header)
 SCORE_COLUMNS = {
     "classes": {"accuracy": "accuracy", "macro_f1": "macro F1", "balanced_accuracy": "balanced acc", "nll": "NLL",
-                "ece": "ECE", "auroc": "AUROC", "auprc": "AUPRC"},
+                "ece": "ECE"},
     "multilabel": {"micro_f1": "micro F1", "macro_f1": "macro F1", "map": "mAP", "subset_accuracy": "subset acc",
                    "hamming": "Hamming"},
     "regression": {"mae": "MAE", "rmse": "RMSE", "r": "Pearson r", "r2": "R²"},

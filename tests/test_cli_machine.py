@@ -82,7 +82,8 @@ def test_train_json_without_labelled_test_samples_is_valid_json(unlabelled_test:
                   env=_env(HOME=str(home)))
     assert res.returncode == 0, res.stderr[-3000:]
     m = _strict_json(res.stdout)
-    assert m["test"] == {"accuracy": None, "balanced_accuracy": None, "ece": None, "macro_f1": None, "nll": None}
+    assert m["test"] == {"accuracy": None, "balanced_accuracy": None, "ece": None, "macro_f1": None, "nll": None,
+                         "auroc": None, "auprc": None}
     assert isinstance(m["val"]["accuracy"], float)
     assert not (work / "~").exists() and list(work.iterdir()) == []
     text = (home / "run" / "metrics.json").read_text()

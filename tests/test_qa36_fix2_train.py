@@ -271,3 +271,12 @@ def test_inert_design_refusal_one_note_per_section(tmp_path: Path) -> None:
     why = inert_design(ab)
     assert why is not None and why.count("section 'audio'") == 1, why
     assert "section 'audio' (noise, gain) has no effect" in why and "it stores array" in why, why
+
+
+def test_the_train_table_fits_80_columns_and_auroc_is_said_under_it() -> None:
+    """The two threshold-free scores did not fit the classes table at 80 columns (it fell apart): a line under it."""
+    from mmdata.cli import train as cli_train
+
+    assert "auroc" not in cli_train.SCORE_COLUMNS["classes"]
+    line = cli_train.ranking_line({"val": {"auroc": 0.75, "auprc": 0.5}, "test": {"auroc": None, "auprc": None}})
+    assert line == "threshold-free: val AUROC 0.750, AUPRC 0.500; test AUROC n/a, AUPRC n/a"
