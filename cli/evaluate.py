@@ -189,12 +189,12 @@ def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float],
         for w in r["warnings"]:
             warn(w)
         return
-    from mmdata.cli.train import CLASS_ROWS, SCORE_COLUMNS, _ratio, ranking_line
+    from mmdata.cli.train import CLASS_ROWS, SCORE_COLUMNS, _ratio, _scores_table, ranking_line
 
     sp = r["split"]
     n = r["samples"][sp]
     cols = SCORE_COLUMNS["classes"]
-    t = table("split", *cols.values(), "labelled", title=f"{card_text(r['predictions'])} on {card_text(r['data'])}")
+    t = _scores_table("classes", f"{card_text(r['predictions'])} on {card_text(r['data'])}")
     notes = [f"{n[k]} {k.replace('_', ' ')}" for k in ("missing", "unknown_prediction", "no_prediction") if n[k]]
     t.add_row(sp, *(_num(r["scores"].get(k)) for k in cols),
               f"{n['scored']} of {n['samples']}" + (f" ({', '.join(notes)}: wrong)" if notes else ""))

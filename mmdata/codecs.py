@@ -418,8 +418,12 @@ def _pillow_bomb_quiet() -> Iterator[None]:
     with _large_lock:
         _bomb_users += 1
         if not warnings.filters or all(warnings.filters[0] is not f for f in _bomb_filters):
-            warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-            _bomb_filters.append(warnings.filters[0])
+            # inserted as a new tuple, not by filterwarnings (which first removes an equal filter: a caller's own
+            # "ignore DecompressionBombWarning" would be taken out with ours at the end)
+            item = ("ignore", None, Image.DecompressionBombWarning, None, 0)
+            warnings.filters.insert(0, item)
+            warnings._filters_mutated()
+            _bomb_filters.append(item)
     try:
         yield
     finally:
@@ -534,7 +538,7 @@ LOW_BITS_MAX = 4096
 DARK_MAX = 1 << 14
 #: the percentile of an image's values that the card's dark-image warning judges by, not its maximum: a 12-bit scan
 #: with a burned-in marker or one saturated pixel at 65535 still decodes nearly black (QA36 medical #3); by nearest
-#: rank, so an image of up to 1000 values is judged by its maximum
+#: rank, so an image of up to 999 values is judged by its maximum
 DARK_PERCENTILE = 99.9
 
 

@@ -266,7 +266,7 @@ class Batch:
     list of original strings (``""`` where absent). ``present[m]`` is a bool (B,) tensor per modality;
     ``lengths`` holds valid lengths (``audio``: samples, ``tokens``: tokens, ``image`` and a named image field such as
     ``frame1.png``: (B, 2) h, w; a named image field and an extra array only where its rows' shapes differ, an array's
-    (B, ndim) whole shapes — collate pads an array along its first axis only).
+    (B, ndim) whole shapes — collate pads every axis, warning when two or more vary).
 
     ``present`` and ``lengths`` are host metadata: they stay on the CPU when ``.to(device)`` moves the
     data, so augmentation draws and shape bookkeeping never read a GPU tensor back (no host-device
@@ -714,7 +714,7 @@ def _check_array_shapes(vals: Sequence[Any], keys: Sequence[str], name: str, sam
     Arrays of different ranks are refused, naming the samples. Arrays of one rank that differ in more than one
     axis — a (500, 3) beside a (3, 400), a 1-lead (450, 1) beside a 12-lead (300, 12): padded to (500, 400) / 12
     channels, values invented (QA36 timeseries #1, #2) — pad with a :class:`~mmdata.augment.loader.PaddingWarning`
-    naming the samples per shape and the fix, said once per field and process; unless those axes are the last
+    naming the samples per shape and the fix, said once per field of a dataset opened; unless those axes are the last
     two or the first two of a per-pixel map whose sizes follow its sample's image (a ``mask.npy`` (H, W), a
     ``flow.npy`` (H, W, 2), a half-resolution depth: every row having an image — ``image`` or a named one such as
     ``frame1.png`` — holds one of its size or of its aspect ratio, and at least one row has one). Arrays that
@@ -763,11 +763,18 @@ def _check_array_shapes(vals: Sequence[Any], keys: Sequence[str], name: str, sam
                   f"arrays differing in more than one axis are often a file of another layout ((C, T) among (T, C)) "
                   f"or with other channels (1 lead among 12), whose padding invents values; {fix} with x = "
                   f"s[{name!r}].T to reorient, or x = s[{name!r}][:, :C] to select C channels), or save every file in "
-                  f"one layout and shard again; said once per field", PaddingWarning, stacklevel=3)
+                  f"one layout and shard again; said once per field of a dataset opened", PaddingWarning, stacklevel=3)
 
 
-#: the fields whose arrays :func:`_check_array_shapes` warned of in this process (it says it once per field)
+#: the fields whose arrays :func:`_check_array_shapes` warned of since :func:`reset_shape_warnings` (a dataset
+#: opened: it says it once per field of a dataset read, not once a process — a second dataset in a notebook is told)
 _SHAPES_WARNED: set[str] = set()
+
+
+def reset_shape_warnings() -> None:
+    """Let :func:`collate` warn again of a field whose arrays differ in more than one axis (called when a dataset
+    is opened, as :func:`mmdata.codecs.reset_large_image_warning`)."""
+    _SHAPES_WARNED.clear()
 
 
 def _follow_images(rows: Sequence[tuple[Any, str, Any]], axes: Sequence[int], ndim: int) -> bool:

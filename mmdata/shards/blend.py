@@ -63,6 +63,7 @@ from mmdata.shards.reader import (_MAX_ERRORS, WORKER_SLOTS, EpochClock, Resumab
                                    dist_rank_world, expect_keys, identity_consequence, merge_errors, open_dataset,
                                    reader_id, summed_counts)
 from mmdata.types import Sample, new_sample
+from mmdata.urls import redact
 
 _NAME = re.compile(r"^[\w.-]+$")
 
@@ -417,13 +418,13 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                              f"positions mean other samples here; {over}")
         idents = state.get("datasets")
         if started and isinstance(idents, Mapping):
+            whose = "the blend's"
             for name, ds in self.datasets.items():
                 diff = ds._identity_diff(idents.get(name))
-                whose = "the blend's"
                 if diff is not None:
                     exc = ShardError(
-                        f"{ds.root} (dataset {name!r} of the blend): the dataset folder changed since this state was "
-                        f"saved ({identity_consequence(diff, epoch, whose)}. Resume with the "
+                        f"{redact(str(ds.root))} (dataset {name!r} of the blend): the dataset folder changed since "
+                        f"this state was saved ({identity_consequence(diff, epoch, whose)}. Resume with the "
                         f"version the state was saved from, or {over}")
                     exc.resume_refusal = "data"  # type: ignore[attr-defined]
                     raise exc
@@ -442,7 +443,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                     exc.resume_refusal = "label_map"  # type: ignore[attr-defined]
                     exc.saved_label_map = was or None  # type: ignore[attr-defined]
                     raise exc
-                warnings.warn(f"{text}; a model trained so far has other class ids", UserWarning, stacklevel=4)
+                warnings.warn(f"{text}; a model trained so far has other class ids", UserWarning, stacklevel=3)
 
     def state_dict(self) -> dict[str, Any]:
         """``{"seed", "epoch", "positions": {reader: next place in its plan}, "readers", "blend"}``, mid-epoch

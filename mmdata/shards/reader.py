@@ -124,7 +124,7 @@ from mmdata.shards.tario import (
     indexed_members,
     iter_members,
 )
-from mmdata.types import MASKED_MODALITIES, Sample, collate, new_sample, with_masks
+from mmdata.types import MASKED_MODALITIES, Sample, collate, new_sample, reset_shape_warnings, with_masks
 from mmdata.urls import is_folder_url, is_remote, local_path, protocol, redact, redact_text, unless_file_url
 
 log = logging.getLogger("mmdata.reader")
@@ -2412,6 +2412,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         if storage_options is not None and not isinstance(storage_options, Mapping):
             raise ShardError(f"storage_options: expected a dict of fsspec options or None, got {storage_options!r}")
         reset_large_image_warning()  # a large image is said once per dataset, not once a process (QA36 notebook #3)
+        reset_shape_warnings()  # likewise the arrays' shape-mix warning (QA36 review)
         self.split: str | tuple[str, ...] = split if isinstance(split, str) else splits  # as given (a list: a tuple)
         self.splits = splits  # the split names read, in order
         self.modalities = expect_names(modalities, "modalities", error=ShardError)  # "image": one name, not letters
