@@ -79,7 +79,7 @@ def test_beats_the_baseline_follows_the_metric_direction(tmp_path: Path, tiny: P
     ({"name": "test.nll", "scale": "big"}, r"metric.scale: expected a finite number > 0, got 'big'"),
     ({"name": "test.nll", "label": 3}, r"metric.label: expected a string"),
     ("test.foo", r"metric.name: 'test.foo' is not a metric the bundled trainer returns; choose one of "
-                 r"\['test.accuracy', 'test.macro_f1', 'test.balanced_accuracy', 'test.nll', 'test.ece'\]"),
+                 r"\['test.accuracy', 'test.macro_f1', 'test.balanced_accuracy', 'test.nll', 'test.ece', 'test.auroc', 'test.auprc'\]"),
 ])
 def test_metric_keys_are_checked(metric: Any, msg: str) -> None:
     with pytest.raises(RecipeError, match=msg):
