@@ -161,10 +161,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             self.datasets[name] = ds
         self._renames = renames  # recorded in states: another label_map maps the same samples to other ids
         self.modalities = next(iter(self.datasets.values())).modalities
-        # classes merged by name, in order of first appearance
-        names: dict[str, int] = {}
-        first: dict[str, str] = {}  # class name -> the dataset that brought it into the blend
-        self._label_map: dict[str, np.ndarray | None] = {}
+        owns: dict[str, list[str]] = {}  # each dataset's class names, renames applied
         for name, ds in self.datasets.items():
             classes = int((ds.card or {}).get("num_classes") or 0)
             named = (ds.card or {}).get("label_names")
@@ -172,12 +169,15 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 say_to_caller([f"blend: {name!r} has {classes} classes without names: its ids are merged with the "
                                f"other datasets' class names '0'..'{classes - 1}' (give it names: mmdata shard --labels)"],
                               UserWarning, stacklevel=4)
-            own = _renamed(name, datasets[name], [str(x) for x in (named or range(classes))], renames)
+            owns[name] = _renamed(name, datasets[name], [str(x) for x in (named or range(classes))], renames)
+        # classes merged by name, in order of first appearance (as blend_label_names merges them from the cards)
+        names = {x: i for i, x in enumerate(_merge_names(owns.values()))}
+        first: dict[str, str] = {}  # class name -> the dataset that brought it into the blend
+        for name, own in owns.items():
             for x in own:
-                if x not in names:
-                    names[x] = len(names)
-                    first[x] = name
-            self._label_map[name] = np.array([names[x] for x in own], dtype=np.int64) if own else None
+                first.setdefault(x, name)
+        self._label_map: dict[str, np.ndarray | None] = {
+            name: np.array([names[x] for x in own], dtype=np.int64) if own else None for name, own in owns.items()}
         near = _near_names(first)
         if near:
             say_to_caller([near], UserWarning, stacklevel=4)
