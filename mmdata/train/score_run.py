@@ -808,15 +808,22 @@ def _in_order(path: str, source_keys: dict[str, Any]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mmdata.io import make_temp
-
     keys = pq.read_table(path, columns=["key"]).column("key").to_pylist()
     at = {k: i for i, k in enumerate(source_keys)}
     order = sorted(range(len(keys)), key=lambda i: (at.get(keys[i], len(at)), i))
     if order == list(range(len(keys))):
         return
     meta = pq.read_schema(path).metadata
-    table = pq.read_table(path, memory_map=True).take(pa.array(order, pa.int64()))
+    _replace_table(path, pq.read_table(path, memory_map=True).take(pa.array(order, pa.int64())), meta)
+
+
+def _replace_table(path: str, table: Any, meta: Any) -> None:
+    """Write ``table`` (with the schema metadata ``meta``) over the Parquet file ``path`` atomically: a temp file
+    beside it, given the file's mode, renamed over it; the temp file removed if anything fails."""
+    import pyarrow.parquet as pq
+
+    from mmdata.io import make_temp
+
     fd, tmp = make_temp(Path(path))
     os.close(fd)
     try:
@@ -1161,26 +1168,15 @@ def _in_sample_warning(found: dict[str, Any], metrics: dict[str, Any], named: st
 
 def _mark_in_sample(path: str, keys: set[str]) -> None:
     """Add predictions.parquet's boolean ``in_sample`` column (the row's sample was trained on or chose the run's
-    epoch), the file replaced atomically as :func:`_in_order` does."""
+    epoch), the file replaced atomically (:func:`_replace_table`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from mmdata.io import make_temp
 
     table = pq.read_table(path)
     if "in_sample" in table.column_names:
         return
-    meta = table.schema.metadata
     flags = pa.array([k in keys for k in table.column("key").to_pylist()], pa.bool_())
-    fd, tmp = make_temp(Path(path))
-    os.close(fd)
-    try:
-        pq.write_table(table.append_column("in_sample", flags).replace_schema_metadata(meta), tmp)
-        os.chmod(tmp, os.stat(path).st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _replace_table(path, table.append_column("in_sample", flags), table.schema.metadata)
 
 
 def _and(items: Sequence[str]) -> str:
