@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -294,3 +295,20 @@ def s3(s3_server: str) -> S3:
     import uuid
 
     return S3(s3_server, f"t-{uuid.uuid4().hex[:12]}")
+
+
+# the ablation report's figures (tests/ablate and the QA36 ablate tests)
+@pytest.fixture
+def figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The report's figures by file name, as drawn (Figure.savefig recorded, then called)."""
+    from matplotlib.figure import Figure
+
+    seen: dict[str, Any] = {}
+    save = Figure.savefig
+
+    def record(self: Figure, fname: Any, *a: Any, **kw: Any) -> Any:
+        seen[Path(str(fname)).name] = self
+        return save(self, fname, *a, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return seen

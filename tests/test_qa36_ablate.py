@@ -162,17 +162,8 @@ def test_a_url_or_named_dataset_is_not_read_here(tmp_path: Path) -> None:
 # -- timeseries #8b: the figures' footer ---------------------------------------------------------------------
 
 
-def test_all_ties_leaves_no_lone_fragment_under_the_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from matplotlib.figure import Figure
-
-    seen: dict[str, Any] = {}
-    save = Figure.savefig
-
-    def record(self: Figure, fname: Any, *a: Any, **kw: Any) -> Any:
-        seen[Path(str(fname)).name] = self
-        return save(self, fname, *a, **kw)
-
-    monkeypatch.setattr(Figure, "savefig", record)
+def test_all_ties_leaves_no_lone_fragment_under_the_figures(tmp_path: Path, figures: dict[str, Any]) -> None:
+    seen = figures
     ds = _arrays(tmp_path, text=True)
     cfg = {"dataset": {"path": str(ds)}, "seeds": 2, "controls": {"identity": False},  # the last arm drawn ties
            "design": {"mode": "leave_one_out", "recipe": {"seed": 0, "text": [TYPO], "audio": [NOISE]}}}
