@@ -1122,11 +1122,10 @@ def said_to_caller(messages: Sequence[str] | None, stacklevel: int = 3) -> None:
         >>> [str(w.message) for w in caught]
         ['a', 'b']
     """
-    if not messages:
-        return
-    with warnings.catch_warnings():  # a filters change: the registries forget what an earlier call said
-        for message in dict.fromkeys(str(m) for m in messages):
-            warnings.warn(message, TrainWarning, stacklevel=stacklevel)
+    from mmdata.shards.writer import say_to_caller  # the one helper: shard / augment / blend say theirs so
+
+    # one frame more: say_to_caller's own
+    say_to_caller(list(dict.fromkeys(str(m) for m in messages or ())), TrainWarning, stacklevel=stacklevel + 1)
 
 
 def _train_checked(data: str | Path, *, device: str, **kw: Any) -> dict[str, Any]:
