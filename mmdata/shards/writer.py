@@ -1931,6 +1931,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     flat_names: list[str] = []  # members and sizes of all samples, cut by offsets (Arrow list layout)
     flat_sizes: list[int] = []
     flat_crcs: list[int] = []  # each member's CRC-32 (verify --deep names the member that changed)
+    flat_digests: list[int] = []  # each member's sha256 prefix: identity for --split-from and diff (QA37 identity #1)
     offsets = [0]
     labels: list[int | None] = []
     pattern_ids: list[int] = []  # per sample, into `patterns` (its member extensions)
@@ -1989,6 +1990,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             flat_names += names_c
             flat_sizes += map(len, datas_c)
             flat_crcs += map(zlib.crc32, datas_c)
+            flat_digests += map(idx.member_digest, datas_c)
             stat_rows += stats_c
             identifying = _identifying(names_c, datas_c, identifying)
             if maybe := mediainfo.sixteen_bit_candidates(datas_c):  # rare: 16-bit PNG / TIFF / PNM members
@@ -2029,6 +2031,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
         "members": pa.ListArray.from_arrays(off, pa.array(flat_names, pa.string())),
         "sizes": pa.ListArray.from_arrays(off, pa.array(flat_sizes, pa.int64())),
         "member_crc32": pa.ListArray.from_arrays(off, pa.array(flat_crcs, pa.int64())),
+        idx.MEMBER_DIGEST: pa.ListArray.from_arrays(off, pa.array(flat_digests, pa.int64())),
         "label": labels,
         # one list per distinct extension pattern, repeated by id: no per-row Python list
         "modalities": pa.array([_layout(exts)[1] for exts in patterns], pa.list_(pa.string())).take(
