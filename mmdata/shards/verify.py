@@ -227,6 +227,7 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
     [``.npy`` arrays holding NaN or infinite values, arrays decoded, (the first such member, (values, of, index))],
     filled in: no problem (a depth map marks missing pixels with NaN on purpose), verify warns per field (QA35
     robotics #3, review media #3)."""
+    import math
     import zlib
 
     from mmdata.codecs import DecodeError, decode_member, non_finite_array
@@ -261,7 +262,8 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                 if (bad := non_finite_array(value)) is not None:
                     acc[0] += 1
                     if acc[2] is None:
-                        acc[2] = (f"{key}.{ext}", (bad[0], int(value.size), bad[1]))
+                        # a named image's values (dem.tif.npy) decode to a tensor, whose .size is a method: count from the shape
+                        acc[2] = (f"{key}.{ext}", (bad[0], math.prod(int(d) for d in value.shape), bad[1]))
             if field == "label" and labels is not None and key in labels and labels[key] != value:
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} a label other than "
                                  f"its member {key}.{ext} holds", "expected": f"{value} ({key}.{ext})",
