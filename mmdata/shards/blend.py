@@ -693,7 +693,11 @@ def _index_facts(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]
         index = ds._shard_index()
         table = index.table if index is not None else None
         base = [*fmt, *(["split"] if table is None else [])]
-        tries = [[*base, "member_crc32"], base] if check_copies and table is not None else [base]
+        # image_mode: the channels a batch gets are the reader's decode of the mode (P / RGBA / LA -> 3), not the
+        # bands stored (image_channels); indexes without the column fall back to the bands
+        tries = [[*base, "image_mode"], base]
+        if check_copies and table is not None:
+            tries = [[*c, *extra] for extra in (["member_crc32", idx.MEMBER_DIGEST], ["member_crc32"]) for c in tries] + tries
         rows = None
         for columns in tries:
             try:
@@ -713,7 +717,10 @@ def _index_facts(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]
                               dtype=bool)
         mask = pa.array(in_split)
         for column in fmt:
-            got = sorted(v for v in pc.unique(rows[column].combine_chunks().filter(mask)).to_pylist() if v is not None)
+            if column == "image_channels":
+                got = _decoded_channels(rows, mask)
+            else:
+                got = sorted(v for v in pc.unique(rows[column].combine_chunks().filter(mask)).to_pylist() if v is not None)
             if got:
                 fmt[column][name] = got
         if table is not None and "member_crc32" in rows.column_names:
@@ -723,6 +730,32 @@ def _index_facts(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]
                                    .to_numpy(zero_copy_only=False), dtype=bool)
             media[name] = (table, rows["member_crc32"], read)
     return fmt, (_copies(datasets, media, unchecked) if check_copies else None)
+
+
+def _decoded_channels(rows: Any, mask: Any) -> list[int]:
+    """The image channels the reader gives the rows of ``mask`` (sorted, distinct): by ``image_mode`` where the
+    index has it (:func:`mmdata.shards.inspect.reader_channels`: ``P`` / ``RGBA`` / ``LA`` / ``1`` decode to 3,
+    ``L`` and 16-bit to 1), else by the bands stored (2 to 4 bands decode to 3; 1 band is kept as 1: grey, or a
+    palette image of an older index, which the reader makes RGB). QA37 fed #1: a blend of RGB, palette and RGBA
+    sites was warned of as not collating, though every image decodes to 3 channels."""
+    import pyarrow.compute as pc
+
+    from mmdata.shards.inspect import reader_channels
+
+    bands = rows["image_channels"].combine_chunks().filter(mask)
+    got: set[int] = set()
+    if "image_mode" in rows.column_names:
+        modes = rows["image_mode"].combine_chunks().filter(mask)
+        for mode in pc.unique(modes).to_pylist():
+            c = reader_channels(str(mode)) if mode is not None else None
+            if c is not None:
+                got.add(c)
+            else:  # a mode Pillow cannot make: its rows go by their bands, as rows without a mode do
+                bands_of = bands.filter(pc.is_null(modes) if mode is None else pc.equal(modes, mode))
+                got.update(3 if b in (2, 3, 4) else int(b) for b in pc.unique(bands_of).to_pylist() if b is not None)
+    else:
+        got.update(3 if b in (2, 3, 4) else int(b) for b in pc.unique(bands).to_pylist() if b is not None)
+    return sorted(got)
 
 
 def mixed_formats(blend: BlendDataset, normalized: Sequence[str] = ()) -> str | None:
