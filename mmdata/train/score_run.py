@@ -26,7 +26,9 @@ Scores of samples the run was fitted on are in-sample (optimistic: a cleanlab-st
 probabilities), so the scored samples are checked against the run's own training and validation (model-selection)
 splits — ``metrics.json`` ``config.splits``, else ``train`` / ``val`` — and counted in ``in_sample`` with a
 warning: by the dataset's fingerprint when ``data`` is the run's dataset (or a byte copy), else by sample key and by
-image / audio member bytes (size + CRC-32 from both ``index.parquet`` files: indexes only) against the run's dataset
+image / audio member bytes (a size + CRC-32 match in both ``index.parquet`` files confirmed by the members'
+``member_digest`` where both indexes have it, else by reading both members' bytes: a PNG's CRC-32 collides often;
+unreadable, the match counts as ``in_sample.unconfirmed``, said to rest on size + CRC-32 only) against the run's dataset
 when it can be found (``metrics.json`` ``data``, or along ``data``'s ``--split-from`` lineage, each version looked
 for beside the next) and its fingerprint is the run's; when the lineage reaches the run's dataset but it is gone,
 by split name (``--split-from`` kept the splits), said as probable. The run's dataset is also looked for among
@@ -67,6 +69,9 @@ WHY = "_why"
 #: the key under which :func:`_in_sample` hands over the in-sample keys per role (the report's ``in_sample_keys``,
 #: predictions.parquet's ``in_sample`` column)
 KEYS = "_keys"
+#: the key under which :func:`_in_sample` hands over the in-sample keys matched by member size and CRC-32 only
+#: (their bytes could not be read to confirm: QA37 vendor #12)
+UNCONFIRMED = "_unconfirmed"
 #: how many in-sample keys per role the report and the warning name (QA36 sites #5)
 IN_SAMPLE_SHOWN = 5
 #: what :func:`evaluate_run` does with labelled samples of a class the run does not know (``unknown``)
@@ -449,7 +454,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         ``target`` and its own scores). ``class_map``'s companions: ``ids_match`` (the dataset's class ids are the
         run's, name for name: its labels could be compared with the run's ids as they are) and ``reordered`` (the
         same names in another order; False whenever the name sets differ: then read ``ids_match``).
-        ``in_sample``: ``{"train": n, "val": n, "of": n, "by"}`` (``train`` / ``val`` null when ``by`` is: not checked): the scored samples the run trained on / selected
+        ``in_sample``: ``{"train": n, "val": n, "of": n, "by"}`` (``train`` / ``val`` null when ``by`` is: not checked;
+        by an index also ``unconfirmed``: those matched by member size and CRC-32 only, their bytes unreadable): the scored samples the run trained on / selected
         its epoch on (then a warning: their scores and probabilities are in-sample), found by ``by``:
         ``"fingerprint"`` (``data_fingerprint`` — the dataset's ``dataset.json`` fingerprint — equals
         ``run_data_fingerprint``, the one of the data the run trained on: the same dataset), ``"index of PATH"``
@@ -553,6 +559,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
     in_sample = _in_sample(metrics, card, Path(data), names_read, n_split, given)  # cards and indexes only
     why_unchecked = in_sample.pop(WHY, None)
     in_keys: dict[str, list[str]] = in_sample.pop(KEYS, None) or {}
+    weak_keys: list[str] = in_sample.pop(UNCONFIRMED, None) or []
     if unknown == "error" and widened:
         _refuse_unknown(_index_label_counts(data, names_read, data_names, widened), named, split, run_names)
     counts = np.zeros(max(len(data_names), 1), dtype=np.int64)
@@ -695,7 +702,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         warnings.append(f"{sum(skipped.values())} {split} samples did not decode and were left out (--on-error skip): "
                         + ", ".join(f"{why}: {n}" for why, n in skipped.items()))
     if in_sample["train"] or in_sample["val"]:
-        warnings.append(_in_sample_warning(in_sample, metrics, named, split, in_keys))
+        warnings.append(_in_sample_warning(in_sample, metrics, named, split, in_keys, weak_keys))
     report: dict[str, Any] = {
         "run": str(run_dir), "data": named, "split": split,
         "scores": result["scores"],  # under a fixed key: a split may be called anything (QA34 analyst D1)
@@ -996,11 +1003,59 @@ def _check_train_data(metrics: dict[str, Any], train_data: Path) -> None:
 
 def _media(rows: dict[str, list[Any]], i: int) -> set[tuple[int, int]]:
     """(size, CRC-32) of row ``i``'s image and audio members (those whose CRC the index records)."""
+    return {(m[0], m[1]) for m in _media_members(rows, i)}
+
+
+def _media_members(rows: dict[str, list[Any]], i: int) -> list[tuple[int, int, int, Any]]:
+    """(size, CRC-32, member index, strong digest or None) of row ``i``'s image and audio members whose CRC the
+    index records; the digest is the index's ``member_digest`` (null in indexes written before 2026-12-07)."""
     crcs = rows["member_crc32"][i] if "member_crc32" in rows else None
     if not crcs:
-        return set()
-    return {(int(size), int(crc)) for name, size, crc in zip(rows["members"][i], rows["sizes"][i], crcs)
-            if crc is not None and name.rsplit(".", 1)[-1].lower() in _media_exts()}
+        return []
+    digests = (rows.get("member_digest") or [None] * (i + 1))[i] or [None] * len(crcs)
+    return [(int(size), int(crc), j, digest) for j, (name, size, crc, digest)
+            in enumerate(zip(rows["members"][i], rows["sizes"][i], crcs, digests))
+            if crc is not None and name.rsplit(".", 1)[-1].lower() in _media_exts()]
+
+
+def _digest_of(data: bytes) -> int:
+    """A member's strong digest as ``index.parquet``'s ``member_digest`` holds it: the first 8 bytes of its sha256,
+    a signed big-endian int64 (:func:`mmdata.shards.index.member_digest`)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "big", signed=True)
+
+
+def _member_digests(folder: Path, wanted: Mapping[str, set[str]]) -> dict[tuple[str, str], int]:
+    """The strong digest (:func:`_digest_of`) of each member named in ``wanted`` (index ``shard`` -> member names)
+    of the dataset ``folder``, read from its shard (and from the shard of each added field's series, where the
+    member lives when it was added with ``mmdata add-modality``); a member that cannot be read is left out."""
+    import pyarrow.parquet as pq
+
+    from mmdata.shards.index import SHARDS
+    from mmdata.shards.tario import iter_samples
+
+    try:
+        listed = [str(s) for s in pq.read_table(folder / SHARDS, columns=["shard"]).column("shard").to_pylist()]
+    except Exception:  # noqa: BLE001 — no shard list: the base shards only
+        listed = []
+    got: dict[tuple[str, str], int] = {}
+    for shard, names in wanted.items():
+        paths = [folder / shard, *(folder / s for s in listed if s.endswith("/" + shard))]
+        for path in paths:
+            left = {n for n in names if (shard, n) not in got}
+            if not left or not path.is_file():
+                continue
+            try:
+                for key, members, problem in iter_samples(str(path), want=lambda n, left=left: n in left):
+                    if key is None or problem is not None:
+                        continue
+                    for ext, data in members.items():
+                        if f"{key}.{ext}" in left:
+                            got[(shard, f"{key}.{ext}")] = _digest_of(data)
+            except (OSError, ValueError, MMDataError):
+                continue
+    return got
 
 
 def _index_rows(data: Path, splits: Sequence[str]) -> dict[str, list[Any]]:
@@ -1012,8 +1067,20 @@ def _index_rows(data: Path, splits: Sequence[str]) -> dict[str, list[Any]]:
     from mmdata.shards.index import load_index
 
     t = None
-    # aug_source: an augment output's row names its input sample (QA34 analyst D8); member_crc32: since QA31
-    for cols in (["aug_source", "member_crc32"], ["member_crc32"], []):
+    # aug_source: an augment output's row names its input sample (QA34 analyst D8); member_crc32: since QA31;
+    # member_digest (a member's sha256 prefix: identity, QA37 vendor #12) and shard (where to read a member whose
+    # size and CRC-32 match but whose digest is not in both indexes): the columns the index has of those
+    optional = ["aug_source", "member_crc32", "member_digest", "shard"]
+    try:
+        import pyarrow.parquet as pq
+
+        from mmdata.shards.index import INDEX
+
+        names = set(pq.read_schema(Path(data) / INDEX).names)
+        tries: tuple[list[str], ...] = ([c for c in optional if c in names], [])
+    except (OSError, ValueError):
+        tries = (optional, ["member_crc32", "shard"], ["member_crc32"], [])
+    for cols in tries:
         try:
             t = load_index(data, columns=["key", "split", "members", "sizes", *cols])
             break
@@ -1030,19 +1097,24 @@ def _seen_marks(ref: dict[str, list[Any]], roles: dict[str, list[str]], keys: bo
     """What marks a sample as one of the run's train / val samples (``ref``: :func:`_index_rows` of the run's
     dataset): its key (``keys``: only where the scored data shares the run's lineage), an augmented copy's
     ``aug_source`` key (``aug_keys``: only where the augment was made from the scored data or its lineage), and
-    each image / audio member's (size, CRC-32) held by at most :data:`SHARED_MEDIA` of them."""
+    each image / audio member's (size, CRC-32) held by at most :data:`SHARED_MEDIA` of them (its value: the
+    ``(row, member index, digest)`` of each member holding it, a candidate :func:`_matched` confirms)."""
     from collections import Counter
 
-    media = [_media(ref, i) for i in range(len(ref["key"]))]
-    shared = Counter(m for ms in media for m in ms)
-    seen: dict[str, dict[Any, None]] = {"train": {}, "val": {}}
+    media = [_media_members(ref, i) for i in range(len(ref["key"]))]
+    shared = Counter(m for ms in media for m in {(size, crc) for size, crc, _, _ in ms})
+    seen: dict[str, dict[Any, Any]] = {"train": {}, "val": {}}
     for i, sp in enumerate(ref["split"]):
         role = "train" if sp in roles["train"] else "val"
         if keys:
             seen[role][("key", ref["key"][i])] = None
         if aug_keys and ref.get("aug_source") and ref["aug_source"][i]:  # an augmented copy: its input's key
             seen[role][("key", ref["aug_source"][i])] = None
-        seen[role].update(dict.fromkeys(m for m in media[i] if shared[m] <= SHARED_MEDIA))
+        for size, crc, j, digest in media[i]:
+            # a (size, CRC-32) is a candidate only: which rows and members hold it, so that a match is confirmed
+            # by the members' digests or bytes (a PNG's CRC-32 collides often: QA37 vendor #12)
+            if shared[(size, crc)] <= SHARED_MEDIA:
+                seen[role].setdefault((size, crc), []).append((i, j, digest))
     return seen
 
 
@@ -1093,17 +1165,100 @@ def _in_sample(metrics: dict[str, Any], card: dict[str, Any], data: Path, scored
     # by its image / audio bytes only)
     made_from = ((_card_quietly(theirs).get("augmentation") or {}).get("augmented_from") or {}).get("fingerprint")
     seen = _seen_marks(ref, roles, keys=found.lineage, aug_keys=made_from in found.ancestry)
-    hits: dict[str, list[str]] = {"train": [], "val": []}
-    for i, key in enumerate(mine["key"]):
-        marks = [("key", key), *_media(mine, i)]
-        for role in ("train", "val"):  # a sample trained on is counted there only
-            if any(m in seen[role] for m in marks):
-                out[role] += 1
-                hits[role].append(str(key))
-                break
+    hits, unconfirmed = _matched(mine, ref, seen, data, theirs)
+    for role in ("train", "val"):
+        out[role] = len(hits[role])
     out["by"] = f"index of {theirs}"
+    # matched by size and CRC-32 only: the member bytes could not be read on one side to confirm (QA37 vendor #12)
+    out["unconfirmed"] = len(unconfirmed)
     out[KEYS] = hits
+    out[UNCONFIRMED] = unconfirmed
     return out
+
+
+def _matched(mine: dict[str, list[Any]], ref: dict[str, list[Any]], seen: dict[str, dict[Any, Any]], data: Path,
+             theirs: Path) -> tuple[dict[str, list[str]], list[str]]:
+    """The keys of ``mine``'s samples (:func:`_index_rows` of ``data``) the run trained on / validated on, per role
+    (``seen``: :func:`_seen_marks` of ``ref``, the run's dataset at ``theirs``), and those of them matched by size
+    and CRC-32 only. A key mark is a match; a member whose (size, CRC-32) a member of the run's data has is a
+    candidate, confirmed when the two members' strong digests agree: ``member_digest`` where both indexes have it,
+    else their bytes read from both datasets' shards (sha256). A PNG's whole-file CRC-32 carries ~16 bits of
+    variety (each chunk ends in its own CRC-32), so size + CRC-32 alone called an image never trained on "seen"
+    (QA37 vendor #12). A candidate whose bytes cannot be read on one side still counts, listed as unconfirmed."""
+    roles = ("train", "val")  # a sample trained on is counted there only
+    # per sample: per role, key-matched or the candidate pairs ((my row, member), (their row, member)) to confirm
+    plans: list[dict[str, Any]] = []
+    need: dict[str, dict[str, set[str]]] = {"mine": {}, "theirs": {}}
+
+    def want(side: str, rows: dict[str, list[Any]], i: int, j: int) -> None:
+        if rows.get("shard"):
+            need[side].setdefault(str(rows["shard"][i]), set()).add(str(rows["members"][i][j]))
+
+    for i, key in enumerate(mine["key"]):
+        plan: dict[str, Any] = {}
+        members = _media_members(mine, i)
+        for role in roles:
+            if ("key", key) in seen[role]:
+                plan[role] = True
+                break
+            pairs = []
+            for size, crc, j, digest in members:
+                for r, q, theirs_digest in seen[role].get((size, crc)) or ():
+                    if digest is not None and theirs_digest is not None:
+                        if digest == theirs_digest:
+                            plan[role] = True
+                            break
+                        continue  # both digests known and different: another image of the same size and CRC-32
+                    pairs.append(((i, j, digest), (r, q, theirs_digest)))
+                    if digest is None:
+                        want("mine", mine, i, j)
+                    if theirs_digest is None:
+                        want("theirs", ref, r, q)
+                if plan.get(role):
+                    break
+            if plan.get(role):
+                break
+            if pairs:
+                plan[role] = pairs
+        plans.append(plan)
+    read = {"mine": _member_digests(data, need["mine"]) if need["mine"] else {},
+            "theirs": _member_digests(theirs, need["theirs"]) if need["theirs"] else {}}
+
+    def digest_of(side: str, rows: dict[str, list[Any]], i: int, j: int, stored: Any) -> Any:
+        if stored is not None:
+            return stored
+        if not rows.get("shard"):
+            return None
+        return read[side].get((str(rows["shard"][i]), str(rows["members"][i][j])))
+
+    hits: dict[str, list[str]] = {"train": [], "val": []}
+    unconfirmed: list[str] = []
+    for i, plan in enumerate(plans):
+        key = str(mine["key"][i])
+        for role in roles:
+            got = plan.get(role)
+            if got is True:
+                hits[role].append(key)
+                break
+            if not got:
+                continue
+            weak = False
+            for (a, ja, da), (b, jb, db) in got:
+                x, y = digest_of("mine", mine, a, ja, da), digest_of("theirs", ref, b, jb, db)
+                if x is not None and y is not None:
+                    if x == y:
+                        weak = False
+                        break
+                else:
+                    weak = True
+            else:
+                if not weak:
+                    continue  # every candidate is another member's bytes
+            hits[role].append(key)
+            if weak:
+                unconfirmed.append(key)
+            break
+    return hits, unconfirmed
 
 
 def _keys_by_split(data: Path, scored: Sequence[str], roles: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -1133,9 +1288,9 @@ def _card_quietly(folder: Path) -> dict[str, Any]:
 
 
 def _in_sample_warning(found: dict[str, Any], metrics: dict[str, Any], named: str, split: str,
-                       keys: dict[str, list[str]] | None = None) -> str:
+                       keys: dict[str, list[str]] | None = None, unconfirmed: Sequence[str] = ()) -> str:
     """The warning for scored samples the run was fitted on (``found``: :func:`_in_sample`; ``keys``: their keys
-    per role, of which the first few are named)."""
+    per role, of which the first few are named; ``unconfirmed``: those matched by member size and CRC-32 only)."""
     roles = run_roles(metrics)
     parts = []
 
@@ -1155,7 +1310,10 @@ def _in_sample_warning(found: dict[str, Any], metrics: dict[str, Any], named: st
                "through earlier versions) the run's dataset, which was not found beside it (moved or deleted), and "
                "--split-from keeps each sample's split")
     else:
-        how = f"matched by sample key or image / audio bytes against the run's dataset ({found['by'][9:]})"
+        how = (f"matched by sample key or image / audio bytes (sha256) against the run's dataset ({found['by'][9:]})"
+               + (f"; {len(unconfirmed)} of them ({_show(list(unconfirmed), IN_SAMPLE_SHOWN)}) by member size and "
+                  "CRC-32 only, which different images can share (a PNG's CRC-32 varies little): their bytes could "
+                  "not be read in both datasets to confirm" if unconfirmed else ""))
     test = ", ".join(roles["test"]) or "test"
     seen = found["train"] + found["val"]
     probably = "probably " if found["by"] == "split_from" else ""

@@ -1,0 +1,146 @@
+"""QA37: evaluate's in-sample check confirms a (size, CRC-32) match by the members' strong digests or bytes (a PNG's
+CRC-32 collides often: an image never trained on was called "seen", vendor #12); case-only class names name the
+``--class-map`` that scores them (fed #2); a site whose classes are all unknown to the run is scored under
+``unknown="wrong"`` (fed #3); an image format other than the run's is said (fed #5)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from mmdata.errors import MMDataError
+
+
+def _quiet(fn: Any, *args: Any, **kw: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kw)
+
+
+def _eval(*args: Any, **kw: Any) -> dict[str, Any]:
+    from mmdata.train.score_run import evaluate_run
+
+    return _quiet(evaluate_run, *args, **kw)
+
+
+def _train(data: Path, out: Path) -> Path:
+    from mmdata.train import train
+
+    torch.set_num_threads(1)
+    _quiet(train, data, epochs=1, seed=0, out=out, batch_size=8, threads=1, eval_robustness=False)
+    return out
+
+
+def _png(seed: int, size: tuple[int, int] = (8, 8), mode: str = "RGB") -> bytes:
+    from PIL import Image
+
+    arr = np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).convert(mode).save(buf, "PNG", compress_level=0)  # stored: every image the same size
+    return buf.getvalue()
+
+
+def _collision() -> tuple[bytes, bytes]:
+    """Two different PNG images of the same size and whole-file CRC-32 (found in a few hundred draws)."""
+    seen: dict[tuple[int, int], bytes] = {}
+    for seed in range(20000):
+        data = _png(seed)
+        mark = (len(data), zlib.crc32(data))
+        if mark in seen and seen[mark] != data:
+            return seen[mark], data
+        seen[mark] = data
+    raise AssertionError("no two PNGs of the same size and CRC-32 in 20000 draws")
+
+
+def _manifest(root: Path, rows: list[tuple[str, bytes, str, str]]) -> Path:
+    root.mkdir(parents=True)
+    with open(root / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "image", "label", "split"])
+        for key, data, label, split in rows:
+            (root / f"{key}.png").write_bytes(data)
+            w.writerow([key, f"{key}.png", label, split])
+    return root / "m.csv"
+
+
+def _shard(src: Path, out: Path, **kw: Any) -> Path:
+    import mmdata
+
+    _quiet(mmdata.shard, src, out, progress=False, **kw)
+    return out
+
+
+@pytest.fixture(scope="module")
+def collided(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A run trained on ``k00`` (image A); a site beside its dataset holding image B (same size and CRC-32 as A,
+    other pixels) under ``xb`` and a true copy of training image ``k01`` under ``xcopy``."""
+    a, b = _collision()
+    assert a != b and len(a) == len(b) and zlib.crc32(a) == zlib.crc32(b)
+    root = tmp_path_factory.mktemp("qa37_crc")
+    rows = [("k00", a, "cat", "train")]
+    rows += [(f"k{i:02d}", _png(50000 + i), ["cat", "dog"][i % 2], "train" if i < 16 else "val" if i < 20 else "test")
+             for i in range(1, 24)]
+    ds = _shard(_manifest(root / "src", rows), root / "data" / "ds")
+    copy = next(d for k, d, _, _ in rows if k == "k01")
+    site = [("xb", b, "cat", "test"), ("xcopy", copy, "dog", "test")]
+    site += [(f"x{i}", _png(70000 + i), ["cat", "dog"][i % 2], "test") for i in range(6)]
+    other = _shard(_manifest(root / "src2", site), root / "data" / "site")
+    return {"root": root, "ds": ds, "site": other, "run": _train(ds, root / "run")}
+
+
+def _drop_digests(folder: Path) -> None:
+    """``folder``'s index as written before the member_digest column (2026-12-07)."""
+    t = pq.read_table(folder / "index.parquet")
+    if "member_digest" in t.column_names:
+        pq.write_table(t.drop(["member_digest"]), folder / "index.parquet")
+
+
+def test_a_crc32_collision_is_not_seen_with_digests_in_both_indexes(collided: dict[str, Any]) -> None:
+    r = _eval(collided["run"], collided["site"])
+    assert r["in_sample"]["by"].startswith("index of")
+    assert r["in_sample"]["train"] == 1 and r["in_sample"]["unconfirmed"] == 0
+    assert r["in_sample_keys"] == {"train": ["xcopy"]}
+    said = [w for w in r["warnings"] if "seen by the run" in w]
+    assert len(said) == 1 and "'xb'" not in said[0] and "CRC-32 only" not in said[0]
+
+
+def test_a_crc32_collision_is_not_seen_when_the_bytes_are_read(collided: dict[str, Any], tmp_path: Path) -> None:
+    """Indexes without member_digest (older shards): the candidates' bytes are read from both datasets."""
+    ds, site = tmp_path / "ds", tmp_path / "site"
+    shutil.copytree(collided["ds"], ds)
+    shutil.copytree(collided["site"], site)
+    _drop_digests(ds)
+    _drop_digests(site)
+    r = _eval(collided["run"], site, train_data=ds)
+    assert r["in_sample"]["train"] == 1 and r["in_sample"]["unconfirmed"] == 0
+    assert r["in_sample_keys"] == {"train": ["xcopy"]}
+    only_site = tmp_path / "only_site"  # the run's index has digests, the site's not: the site's bytes are read
+    shutil.copytree(collided["site"], only_site)
+    _drop_digests(only_site)
+    r = _eval(collided["run"], only_site, train_data=collided["ds"])
+    assert r["in_sample_keys"] == {"train": ["xcopy"]} and r["in_sample"]["unconfirmed"] == 0
+
+
+def test_a_match_whose_bytes_cannot_be_read_is_said_to_rest_on_size_and_crc32(collided: dict[str, Any],
+                                                                                tmp_path: Path) -> None:
+    ds, site = tmp_path / "ds", tmp_path / "site"
+    shutil.copytree(collided["ds"], ds)
+    shutil.copytree(collided["site"], site)
+    _drop_digests(ds)
+    _drop_digests(site)
+    (ds / "train-000000.tar").unlink()  # the run's training shard is gone: nothing to confirm against
+    r = _eval(collided["run"], site, train_data=ds)
+    assert r["in_sample"]["train"] == 2 and r["in_sample"]["unconfirmed"] == 2
+    assert sorted(r["in_sample_keys"]["train"]) == ["xb", "xcopy"]
+    said = next(w for w in r["warnings"] if "seen by the run" in w)
+    assert "2 of them (['xb', 'xcopy']) by member size and CRC-32 only" in said
