@@ -49,3 +49,29 @@ def test_verify_deep_counts_nan_in_a_float_tiff_named_field(tmp_path: Path) -> N
     assert report["ok"], report["problems"]
     said = " ".join(str(w) for w in report.get("warnings", []))
     assert "dem.tif" in said and "4 of 4 arrays" in said and "1 of 256 values" in said, report.get("warnings")
+
+
+def test_loader_of_a_blend_names_the_mapping_to_pass(tmp_path: Path) -> None:
+    """fed #4: mmdata.loader(mmdata.blend(...)) said "or a list of those", and a list of dataset folders is
+    refused: the error gives the mapping the loader takes, built from the blend."""
+    from mmdata.testing import make_class_folders
+
+    for name in ("s1", "s2"):
+        make_class_folders(tmp_path / f"raw_{name}", per_class=2)
+        mmdata.shard(tmp_path / f"raw_{name}", tmp_path / name, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = mmdata.blend({"s1": tmp_path / "s1", "s2": tmp_path / "s2"}, split="train", seed=3, weights={"s2": 2.0})
+        with pytest.raises(mmdata.ShardError) as err:
+            mmdata.loader(b, batch_size=2)
+    msg = str(err.value)
+    assert "got a BlendDataset" in msg and "list of those" not in msg, msg
+    want = (f"mmdata.loader({{'s1': {str(tmp_path / 's1')!r}, 's2': {str(tmp_path / 's2')!r}}}, split='train', "
+            "weights={'s1': 1.0, 's2': 2.0}, seed=3)")
+    assert want in msg, msg
+    # the mapping it names is one the loader takes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batch = next(iter(mmdata.loader({"s1": tmp_path / "s1", "s2": tmp_path / "s2"}, split="train",
+                                        weights={"s1": 1.0, "s2": 2.0}, seed=3, batch_size=2)))
+    assert batch is not None

@@ -1578,6 +1578,28 @@ def _names_something(name: str) -> bool:
                for n in names)
 
 
+def _not_a_path_hint(path: Any) -> str:
+    """What to pass instead of ``path``, an object open_dataset / mmdata.loader cannot read as a path: a blend
+    (the loader builds it from its ``{name: folder}`` mapping), an opened dataset (its folder), a table (a
+    filter of ``index.parquet``: the folder and ``keys=``); "" for anything else (QA37 fed #4)."""
+    datasets = getattr(path, "datasets", None)
+    if type(path).__name__ == "BlendDataset" and isinstance(datasets, dict):
+        folders = {n: str(getattr(d, "root", None) or "FOLDER") for n, d in datasets.items()}
+        splits = getattr(path, "split", None)
+        split = next(iter(set(splits.values()))) if isinstance(splits, dict) and len(set(splits.values())) == 1 \
+            else "train"
+        return (f" (a blend is read by iterating it; the loader builds its own): pass the blend's {{name: dataset "
+                f"folder}} mapping, mmdata.loader({folders!r}, split={split!r}, weights={dict(path.weights)!r}, "
+                f"seed={getattr(path, 'seed', 0)!r}), with blend's other options (modalities=, label_map=, ...) as "
+                "keywords; a list of dataset folders is not a blend")
+    root = getattr(path, "root", None)
+    if type(path).__name__ == "ShardDataset" and root is not None:
+        return f" (an opened dataset): pass its folder, {str(root)!r}"
+    if hasattr(path, "columns") or hasattr(path, "column_names"):
+        return "; to read the rows of a filter of index.parquet, pass the dataset folder and keys=df['key']"
+    return ""
+
+
 def _check_path(path: Any) -> None:
     """``path`` is something open_dataset reads: not a table (a filter of ``index.parquet`` selects with
     ``keys=``), and not a dataset folder's card, index or shards table given for the folder (they would be
@@ -1587,10 +1609,8 @@ def _check_path(path: Any) -> None:
             _check_path(p)
         return
     if not isinstance(path, (str, os.PathLike)):
-        table = hasattr(path, "columns") or hasattr(path, "column_names")
-        hint = "; to read the rows of a filter of index.parquet, pass the dataset folder and keys=df['key']" if table else ""
         raise ShardError(f"path: expected a dataset folder, a shard, a brace pattern, a glob, a URL or a list of "
-                         f"those, got a {type(path).__name__}{hint}")
+                         f"shards, got a {type(path).__name__}{_not_a_path_hint(path)}")
     if is_remote(path) and protocol(path) != "file":
         return
     local = Path(local_path(path)) if protocol(path) == "file" else Path(path)
