@@ -1,9 +1,12 @@
 """``mmdata diff A B``: what changed between two versions of a dataset folder, from their indexes and cards only.
 
 Nothing but ``dataset.json`` and ``index.parquet`` of each version is read (no shard is opened, nothing is
-decoded): a sample's content is compared by the size and CRC-32 of each of its members as the index records
-them (``member_crc32``; an index written before 2026-12-04 lacks them, and its members are then compared by
-size alone, which the result says in ``warnings``). See docs/versions.md.
+decoded): a sample's content is compared by the size and sha256 prefix of each of its members as the index records
+them (``member_digest``, QA37 identity #1). Where a row lacks it (an index written before 2026-12-07, a series
+added by ``add-modality``) that member is compared by size and CRC-32 (``member_crc32``; a PNG's whole-file CRC-32
+carries ~16 bits of variety, so two images can share it), which ``warnings`` says ("compared by size and
+CRC-32"); an index written before 2026-12-04 has neither, and its members are then compared by size alone, which
+``warnings`` says too. See docs/versions.md.
 
 A sample whose key changed (a renamed file, a class-folder move) is paired with its earlier self by content:
 every member but the label with the same size and CRC-32. A class-folder move (also by the path inside the class
@@ -40,7 +43,7 @@ def _nfc(name: str) -> str:
     return nfc(name)
 
 
-def _signatures(members: Any, sizes: Any, crc: Any) -> list[Any]:
+def _signatures(members: Any, sizes: Any, crc: Any, digest: Any) -> list[Any]:
     """One string per index row joining its member names, sizes and CRC-32s: two rows of one key whose strings
     are equal have the same members (computed by Arrow: no member list comes to Python)."""
     import pyarrow as pa
@@ -50,8 +53,9 @@ def _signatures(members: Any, sizes: Any, crc: Any) -> list[Any]:
         column = column.cast(pa.list_(pa.string())) if not pa.types.is_string(column.type.value_type) else column
         return pc.binary_join(column, sep)
 
-    return pc.binary_join_element_wise(joined(members, "/"), joined(sizes, ","), joined(crc, ","), "|",
-                                       null_handling="replace", null_replacement="").to_pylist()
+    return pc.binary_join_element_wise(joined(members, "/"), joined(sizes, ","), joined(crc, ","),
+                                       joined(digest, ","), "|", null_handling="replace",
+                                       null_replacement="").to_pylist()
 
 
 class _Version:
@@ -61,6 +65,7 @@ class _Version:
 
     def __init__(self, path: str | Path, by: str, storage_options: dict[str, Any] | None) -> None:
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         from mmdata.urls import redact
 
@@ -71,12 +76,17 @@ class _Version:
         self.names: list[str] | None = list(names) if names else None
         n = table.num_rows
         have = table.column_names
-        self.table = table.select([c for c in (*INDEX_COLUMNS, "source_key", "member_crc32") if c in have])
+        self.table = table.select([c for c in (*INDEX_COLUMNS, "source_key", "member_crc32", idx.MEMBER_DIGEST)
+                                   if c in have])
         self.cols = {c: (table.column(c).to_pylist() if c in have else [None] * n)
                      for c in ("key", "source_key", "split", "label")}
         crc = table.column("member_crc32") if "member_crc32" in have else pa.nulls(n, pa.list_(pa.int64()))
         self.has_crc = crc.null_count < n
-        self.sig = _signatures(table.column("members"), table.column("sizes"), crc)
+        digest = (table.column(idx.MEMBER_DIGEST) if idx.MEMBER_DIGEST in have
+                  else pa.nulls(n, pa.list_(pa.int64())))
+        #: rows whose members have CRC-32s but no digest: compared by size and CRC-32 (said in ``warnings``)
+        self.crc_only = (pc.sum(pc.and_(pc.is_valid(crc), pc.is_null(digest))).as_py() or 0) if n else 0
+        self.sig = _signatures(table.column("members"), table.column("sizes"), crc, digest)
         self.pos: dict[str, int] = {}
         self._rows: dict[str, dict[str, Any]] = {}
         where = f"{self.path.rstrip('/')}/{idx.INDEX}"
@@ -105,6 +115,7 @@ class _Version:
             for m, row in zip(todo, rows):
                 row.setdefault("source_key", None)
                 row.setdefault("member_crc32", None)
+                row.setdefault(idx.MEMBER_DIGEST, None)
                 self._rows[m] = row
 
     def row(self, match: str) -> dict[str, Any]:
@@ -124,19 +135,33 @@ class _Version:
         return list(self.card["splits"])
 
 
-def _members(row: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """A sample's members by extension (``png``, ``seg.png``, ``json``) -> (size, crc32): keys may differ between
+def _members(row: dict[str, Any]) -> dict[str, tuple[Any, Any, Any]]:
+    """A sample's members by extension (``png``, ``seg.png``, ``json``) -> (size, crc32, digest or None): keys may differ between
     the two versions (``by="source_key"``), extensions do not. The label member (``.cls``) is left out: the
     label is compared as a class name (``relabelled``), its member's bytes are its id."""
     key = row["key"]
     names, sizes = row["members"] or [], row["sizes"] or []
     crcs = row["member_crc32"] or [None] * len(names)
+    digests = row.get(idx.MEMBER_DIGEST) or [None] * len(names)
     out = {}
-    for name, size, crc in zip(names, sizes, crcs):
+    for name, size, crc, digest in zip(names, sizes, crcs, digests):
         ext = name[len(key) + 1:] if name.startswith(f"{key}.") else name.partition(".")[2]
         if field_of(ext) != "label":
-            out[ext] = (size, crc)
+            out[ext] = (size, crc, digest)
     return out
+
+
+def _same_member(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any], crc: bool) -> bool:
+    """Whether two members (size, CRC-32, digest) are the same bytes: with ``crc`` (both indexes record CRC-32s)
+    by digest where both have one, else by CRC-32 (a PNG's CRC-32 alone collides: QA37 identity #1); without,
+    by size."""
+    if a[0] != b[0]:
+        return False
+    if not crc:  # an index without CRC-32s (written before 2026-12-04): sizes only, as its warning says
+        return True
+    if a[2] is not None and b[2] is not None:
+        return bool(a[2] == b[2])
+    return bool(a[1] == b[1])
 
 
 def _content(a: dict[str, Any], b: dict[str, Any], crc: bool) -> list[dict[str, Any]]:
@@ -149,8 +174,8 @@ def _content(a: dict[str, Any], b: dict[str, Any], crc: bool) -> list[dict[str, 
         elif ext not in ma:
             out.append({"member": ext, "what": "added", "a_size": None, "b_size": mb[ext][0]})
         else:
-            (sa, ca), (sb, cb) = ma[ext], mb[ext]
-            if sa != sb or (crc and ca != cb):
+            (sa, ca, _), (sb, cb, _) = ma[ext], mb[ext]
+            if not _same_member(ma[ext], mb[ext], crc):
                 out.append({"member": ext, "what": "bytes", "a_size": sa, "b_size": sb,
                             **({"a_crc32": ca, "b_crc32": cb} if crc else {})})
     return out
@@ -213,15 +238,22 @@ def _content_key(row: dict[str, Any]) -> tuple[Any, ...] | None:
     """A sample's content as ``mmdata shard --split-from`` compares it (every member but the label: extension,
     size, CRC-32), or None where a member has no CRC-32 or the sample has no member but its label."""
     members = _members(row)
-    if not members or any(crc is None for _, crc in members.values()):
+    if not members or any(crc is None for _, crc, _ in members.values()):
         return None
-    return tuple(sorted((ext, size, crc) for ext, (size, crc) in members.items()))
+    return tuple(sorted((ext, size, crc) for ext, (size, crc, _) in members.items()))
 
 
-def _content_counts(v: _Version, wanted: set[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
+def _same_bytes(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two rows of one :func:`_content_key` hold the same bytes: their digests agree where both rows have
+    them (a CRC-32 match alone is no proof: QA37 identity #1)."""
+    ma, mb = _members(a), _members(b)
+    return set(ma) == set(mb) and all(_same_member(ma[e], mb[e], True) for e in ma)
+
+
+def _content_counts(v: _Version, wanted: dict[tuple[Any, ...], dict[str, Any]]) -> Counter[tuple[Any, ...]]:
     """How many rows of all of ``v`` (every split, matched or not) hold each content of ``wanted``
-    (:func:`_content_key`). Only the rows that share a member CRC-32 with one of them come to Python (found by
-    Arrow)."""
+    (:func:`_content_key` -> a row holding it: rows of another digest are other bytes, :func:`_same_bytes`). Only
+    the rows that share a member CRC-32 with one of them come to Python (found by Arrow)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -234,8 +266,9 @@ def _content_counts(v: _Version, wanted: set[tuple[Any, ...]]) -> Counter[tuple[
     found = Counter()
     for row in v.table.take(sorted(rows)).to_pylist():
         row.setdefault("member_crc32", None)
+        row.setdefault(idx.MEMBER_DIGEST, None)
         k = _content_key(row)
-        if k in wanted:
+        if k in wanted and _same_bytes(wanted[k], row):
             found[k] += 1
     return found
 
@@ -262,8 +295,11 @@ def _renames(va: _Version, vb: _Version, removed: list[str], added: list[str]) -
         return out
 
     gone, new = by_content(va, removed), by_content(vb, added)
-    both = {k for k, ms in gone.items() if len(ms) == 1 and len(new.get(k, ())) == 1}
-    in_a, in_b = _content_counts(va, both), _content_counts(vb, both)
+    # one content on each side, and the same bytes by digest where both rows have one (QA37 identity #1)
+    both = {k for k, ms in gone.items() if len(ms) == 1 and len(new.get(k, ())) == 1
+            and _same_bytes(va.row(ms[0]), vb.row(new[k][0]))}
+    in_a = _content_counts(va, {k: va.row(gone[k][0]) for k in both})
+    in_b = _content_counts(vb, {k: vb.row(new[k][0]) for k in both})
     pairs = []
     for k in both:
         ma, mb = gone[k][0], new[k][0]
@@ -458,6 +494,11 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
                 f"and listed as possibly relabelled, and a sample renamed (another key, the same files) counted as "
                 f"removed + added and not listed as renamed; reshard its source with this mmdata "
                 f"to compare bytes" for v in (va, vb) if not v.has_crc]
+    warnings += [f"{v.path}: {v.crc_only} of its index rows have no member_digest (written before 2026-12-07, or a "
+                 f"series added by add-modality): their members compared by size and CRC-32, which two different "
+                 f"PNGs can share (each PNG chunk carries its own CRC-32), so a replaced image may show as unchanged "
+                 f"and an unrelated file as a rename; reshard with this mmdata to compare by sha256"
+                 for v in (va, vb) if v.has_crc and v.crc_only]
     crc = va.has_crc and vb.has_crc
     wanted = set(splits) if splits else None
     count_a, count_b = Counter(va.cols["split"]), Counter(vb.cols["split"])

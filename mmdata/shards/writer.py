@@ -677,7 +677,8 @@ def _half_moved(records: list[Record], label_names: Sequence[str] | None, old_na
 
 
 def _same_media(records: list[Record], earlier: str | Path | None, storage_options: dict[str, Any] | None = None,
-                source: Any = None, missing: list[str] | None = None) -> tuple[list[tuple[str, str, str]], int]:
+                source: Any = None, missing: list[str] | None = None, weak: list[str] | None = None
+                ) -> tuple[list[tuple[str, str, str]], int]:
     """``--split-from``: samples whose key matched nothing but whose image and audio members are an earlier sample's
     bytes, that earlier sample's key being gone (a combined manifest of several sites, whose keys carry the site
     folder: ``siteA/cat/img_000`` holds dsA's ``cat/img_000``; QA33 multisite #6). Compared by field with the sizes
@@ -690,7 +691,10 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
     ``--segment`` samples: none. An earlier index without CRC-32s (written before 2026-12-04): the gone samples
     whose member sizes are a new sample's have their CRC-32s read from the earlier shards (:func:`_earlier_members`;
     those that cannot be read go to ``missing``), and the earlier samples still present are not counted as holders
-    (QA34 upgrade #1)."""
+    (QA34 upgrade #1). Size + CRC-32 only finds candidates: a PNG's CRC-32 carries ~16 bits of variety (QA37
+    identity #1), so each is confirmed by the members' sha256 prefixes (the index's ``member_digest``; where its
+    row has none, computed from the earlier shards: :func:`_earlier_digests`); a candidate whose earlier bytes
+    cannot be read either is kept on size + CRC-32 and its source key appended to ``weak``."""
     free = [r for r in records if r.split is None and not (r.extra and SEGMENT_FRAMES in r.extra)]
     if source is not None or earlier is None or not free:
         return [], 0
@@ -725,6 +729,7 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
     full = table
     table = gone
     by_sig: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
+    keys_of: dict[tuple[Any, ...], list[str]] = {}  # the gone samples' keys per content, to confirm by digest
     for key, sk, split, members, sizes, crcs in zip(*(table.column(c).to_pylist() for c in cols)):
         if key in here or not isinstance(split, str) or not (members and sizes and crcs):
             continue
@@ -732,6 +737,7 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
                            if m.startswith(key + ".") and crc is not None and field_of(m[len(key) + 1:]) in media))
         if sig:
             by_sig.setdefault(sig, []).append((sk if isinstance(sk, str) else key, split))
+            keys_of.setdefault(sig, []).append(key)
     if not by_sig:  # no gone key with media: nothing to match, no file stat-ed
         return [], 0
     # the earlier samples still present that hold those bytes too count as holders (their split must agree, and
@@ -752,6 +758,7 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
     # is every clip of a fixed-length audio set)
     sizes_wanted = {tuple((f, size) for f, size, _ in sig) for sig in by_sig}
     matches: list[tuple[Record, tuple[Any, ...]]] = []
+    new_digests: dict[int, tuple[Any, ...]] = {}
     for r in free:
         parts = [(field_of(ext), v) for ext, v in r.members.items() if field_of(ext) in media]
         if not parts or any(not isinstance(v, (bytes, str, os.PathLike)) for _, v in parts):
@@ -760,12 +767,35 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
             sized = sorted((f, len(v) if isinstance(v, bytes) else os.stat(v).st_size, i) for i, (f, v) in enumerate(parts))
             if tuple((f, size) for f, size, _ in sized) not in sizes_wanted:
                 continue
-            sig = tuple(sorted((f, size, zlib.crc32(parts[i][1] if isinstance(parts[i][1], bytes)
-                                                    else Path(parts[i][1]).read_bytes())) for f, size, i in sized))
+            datas = {i: parts[i][1] if isinstance(parts[i][1], bytes) else Path(parts[i][1]).read_bytes()
+                     for _, _, i in sized}
+            sig = tuple(sorted((f, size, zlib.crc32(datas[i])) for f, size, i in sized))
         except OSError:
             continue
         if len({split for _, split in by_sig.get(sig, ())}) == 1:
             matches.append((r, sig))
+            new_digests[id(r)] = tuple(sorted((f, size, idx.member_digest(datas[i])) for f, size, i in sized))
+    # confirm each candidate by the sha256 prefixes of its members against the gone samples holding its size and
+    # CRC-32: only the gone samples of the same bytes stay holders (QA37 identity #1)
+    gone_digests = _earlier_digests(earlier, storage_options, {k for _, sig in matches for k in keys_of[sig]})
+    confirmed: list[tuple[Record, tuple[Any, ...]]] = []
+    for r, sig in matches:
+        same_bytes, unknown = [], []
+        for key, holder in zip(keys_of[sig], by_sig[sig]):
+            got = gone_digests.get(key)
+            if got is None:
+                unknown.append(holder)
+            elif tuple(sorted((field_of(m[len(key) + 1:]), size, d) for m, size, d in got
+                              if m.startswith(key + ".") and field_of(m[len(key) + 1:]) in media)) == new_digests[id(r)]:
+                same_bytes.append(holder)
+        if not same_bytes and not unknown:
+            continue  # another file of the same size and CRC-32: a new sample, split anew
+        if not same_bytes and weak is not None:
+            weak.append(r.source_key)
+        confirmed.append((r, sig))
+        # the present holders (None) stay: their split and count still guard the match
+        by_sig[sig] = [*(same_bytes or unknown), *(x for x in by_sig[sig] if x[0] is None)]
+    matches = confirmed
     # bytes held by more than a few samples, earlier and new together, are a placeholder (a black image for a
     # missing photo, a silent clip), not one item renamed: those new samples are split anew by the fractions
     # (review of QA33 writer #3)
@@ -826,6 +856,46 @@ def _earlier_members(path: str | Path, storage_options: dict[str, Any] | None, k
     return got
 
 
+def _earlier_digests(path: str | Path | None, storage_options: dict[str, Any] | None, keys: set[str]
+                     ) -> dict[str, list[tuple[str, int, int]]]:
+    """``--split-from``: (member name, size, :func:`mmdata.shards.index.member_digest`) per member of the earlier
+    samples ``keys``, from the earlier index's ``member_digest``; a row without one (an index written before
+    2026-12-07, a series added by ``add-modality``) has them computed from the earlier local shards' bytes
+    (:func:`_crcs_from_shards`). A sample whose digests can be had neither way is left out."""
+    if path is None or not keys:
+        return {}
+    folder, name = _index_at(path)
+    cols = ["key", "shard", "members", "sizes"]
+    try:
+        table = idx._read_parquet(folder, name, storage_options, columns=[*cols, idx.MEMBER_DIGEST],
+                                  types=idx.INDEX_SCHEMA_FIELDS)
+    except ShardError:
+        try:
+            table = idx._read_parquet(folder, name, storage_options, columns=cols, types=idx.INDEX_SCHEMA_FIELDS)
+        except ShardError:
+            return {}
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = table.filter(pc.is_in(table["key"], value_set=pa.array(sorted(keys), pa.string())))
+    digests = (table.column(idx.MEMBER_DIGEST).to_pylist() if idx.MEMBER_DIGEST in table.column_names
+               else [None] * table.num_rows)
+    got, old = {}, {}
+    for key, shard_name, members, sizes, ds in zip(*(table.column(c).to_pylist() for c in cols), digests):
+        if not members or not sizes or len(members) != len(sizes):
+            continue
+        if ds and len(ds) == len(members) and all(d is not None for d in ds):
+            got[key] = list(zip(members, sizes, ds))
+        else:
+            old[key] = (shard_name, members, sizes)
+    if old:
+        read = _crcs_from_shards(folder, storage_options, old, of=idx.member_digest)
+        for key, (_, members, sizes) in old.items():
+            if key in read:
+                got[key] = list(zip(members, sizes, read[key]))
+    return got
+
+
 def _index_with_crcs(folder: str, name: str, storage_options: dict[str, Any] | None, cols: list[str]) -> Any:
     """The earlier index's columns ``cols``, ``member_crc32`` last and left out where the index has no such column
     (written before 2026-12-04); a ShardError where the others cannot be read."""
@@ -836,8 +906,9 @@ def _index_with_crcs(folder: str, name: str, storage_options: dict[str, Any] | N
 
 
 def _crcs_from_shards(folder: str, storage_options: dict[str, Any] | None,
-                      rows: Mapping[str, tuple[Any, list[str], list[int]]]) -> dict[str, list[int]]:
-    """The CRC-32 of each member of the earlier samples ``rows`` (key: (shard, members, sizes) as its index
+                      rows: Mapping[str, tuple[Any, list[str], list[int]]],
+                      of: Callable[[bytes], int] = zlib.crc32) -> dict[str, list[int]]:
+    """The CRC-32 (``of``: another digest, :func:`mmdata.shards.index.member_digest`) of each member of the earlier samples ``rows`` (key: (shard, members, sizes) as its index
     records them), read from the earlier version's local shards (a ``columns`` layout's member from its field's
     folder); a sample whose shard or member is absent, of another size or unreadable is left out. A remote
     folder: none (its shards are not fetched for a split)."""
@@ -866,7 +937,7 @@ def _crcs_from_shards(folder: str, storage_options: dict[str, Any] | None,
                     if info.name in names and info.isfile() and info.size == names[info.name][1]:
                         f = tf.extractfile(info)
                         if f is not None:
-                            crcs.setdefault(names[info.name][0], {})[info.name] = zlib.crc32(f.read())
+                            crcs.setdefault(names[info.name][0], {})[info.name] = of(f.read())
         except (OSError, tarfile.TarError):
             continue
     return {key: [crcs[key][m] for m in members] for key, (_, members, _) in rows.items()
@@ -4209,7 +4280,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         half = _half_moved(records, label_names, old_names, old_rows, split_from, storage_options, source, missing)
         if half:
             warnings = [*(warnings or []), _half_moved_warning(half)]
-        same, placeholder = _same_media(records, split_from, storage_options, source, missing)
+        weak: list[str] = []
+        same, placeholder = _same_media(records, split_from, storage_options, source, missing, weak)
         if missing:
             warnings = [*(warnings or []), _no_crc_warning(earlier_name, sorted(set(missing)),
                                                            is_remote(str(split_from)))]
@@ -4220,11 +4292,14 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                         f"a blank image, a silent clip?): not matched by content, split anew "
                         f"(split_from.same_content_placeholders)"]
         if same:
+            # the earlier bytes of these could not be read: their size and CRC-32 alone matched them
+            weak_note = (f"; {plural(len(weak), 'sample')} compared by size and CRC-32 only, its earlier shards "
+                         f"unreadable" if weak else "")
             shown = ", ".join(f"{a!r} -> {b!r}" for a, b, _ in same[:3]) + (", ..." if len(same) > 3 else "")
             now = ", ".join(f"{b!r}" for _, b, _ in same[:3]) + (", ..." if len(same) > 3 else "")
             text = (f"--split-from: {plural(len(same), 'sample')} whose key matched none of the earlier version "
                     f"kept the split of the earlier sample with the same image / audio bytes (same size and "
-                    f"CRC-32; {{}}): their keys differ between the versions (another folder or manifest "
+                    f"sha256{weak_note}; {{}}): their keys differ between the versions (another folder or manifest "
                     f"layout, several sources combined)")
             warnings = [*(warnings or []), CardText(text.format(shown), text.format("now " + now))]
         warnings = [*(warnings or []), *_class_id_changes(old_names, label_names, about.get("name"))]

@@ -1,0 +1,106 @@
+"""QA37 identity: a sample's member identity for ``--split-from`` and ``mmdata diff``.
+
+#1 a PNG's whole-file CRC-32 carries ~16 bits of variety (each chunk ends in its own CRC-32), so size + CRC-32
+called different images the same: the index now stores ``member_digest`` (sha256 prefix) and both use it.
+Real PNGs (two pairs of 24x24 PNGs of equal size and CRC-32 but different bytes), real shards and indexes."""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+
+import mmdata
+from mmdata.shards import index as idx
+from mmdata.shards.diff import diff
+
+#: seeds of _png whose files have one size and CRC-32 but different bytes (found by a search over 4,000 seeds)
+COLLIDING = ((111, 180), (225, 232))
+
+
+def _png(seed: int) -> bytes:
+    b = io.BytesIO()
+    a = (np.random.default_rng(seed).random((24, 24, 3)) * 255).astype(np.uint8)
+    Image.fromarray(a).save(b, "PNG")
+    return b.getvalue()
+
+
+def _shard(src: Path, out: Path, **kw: object) -> tuple[Path, list[str]]:
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        mmdata.shard(src, out, progress=False, **kw)
+    return out, [str(w.message) for w in got]
+
+
+def _folders(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def _collision_week(tmp_path: Path) -> tuple[Path, Path]:
+    (a1, b1), (a2, b2) = COLLIDING
+    for x, y in COLLIDING:  # the premise: equal size and CRC-32, different bytes
+        px, py = _png(x), _png(y)
+        assert px != py and (len(px), zlib.crc32(px)) == (len(py), zlib.crc32(py))
+    files = {f"cat/cat{i:02d}.png": _png(10000 + i) for i in range(20)}
+    files |= {f"dog/dog{i:02d}.png": _png(20000 + i) for i in range(20)}
+    files |= {"cat/cat00.png": _png(a1), "dog/dog05.png": _png(a2)}
+    week1 = _folders(tmp_path / "a", files)
+    files2 = dict(files)
+    files2["cat/cat00.png"] = _png(b1)  # the corrected image for cat00
+    del files2["dog/dog05.png"]  # erased on request
+    files2["dog/dog99.png"] = _png(b2)  # an unrelated new image
+    return week1, _folders(tmp_path / "b", files2)
+
+
+def test_index_stores_a_strong_member_digest(tmp_path: Path) -> None:
+    week1, _ = _collision_week(tmp_path)
+    v1, _ = _shard(week1, tmp_path / "v1", split="train=0.6,val=0.2,test=0.2")
+    row = next(r for r in pq.read_table(v1 / idx.INDEX).to_pylist() if r["source_key"] == "cat/cat00")
+    data = (week1 / "cat/cat00.png").read_bytes()
+    at = [m.endswith(".png") for m in row["members"]].index(True)
+    assert row[idx.MEMBER_DIGEST][at] == idx.member_digest(data)
+
+
+def test_split_from_does_not_pin_a_colliding_new_image(tmp_path: Path) -> None:
+    week1, week2 = _collision_week(tmp_path)
+    v1, _ = _shard(week1, tmp_path / "v1", split="train=0.6,val=0.2,test=0.2")
+    v2, said = _shard(week2, tmp_path / "v2", split="train=0.6,val=0.2,test=0.2", split_from=v1)
+    assert not [w for w in said if "dog/dog05" in w and "dog/dog99" in w], said
+    card = idx.load_card(v2)
+    assert "dog/dog05" not in str(card.get("split_from")), card.get("split_from")
+
+
+def test_diff_sees_colliding_images_as_different(tmp_path: Path) -> None:
+    week1, week2 = _collision_week(tmp_path)
+    v1, _ = _shard(week1, tmp_path / "v1", split="train=0.6,val=0.2,test=0.2")
+    v2, _ = _shard(week2, tmp_path / "v2", split="train=0.6,val=0.2,test=0.2", split_from=v1)
+    d = diff(v1, v2)
+    assert [c["source_key"] for c in d["changed"]["items"]] == ["cat/cat00"]
+    assert d["renamed"]["total"] == 0, d["renamed"]
+    assert [r["source_key"] for r in d["removed"]["items"]] == ["dog/dog05"]
+    assert [r["source_key"] for r in d["added"]["items"]] == ["dog/dog99"]
+
+
+def test_diff_without_digests_confirms_or_says_so(tmp_path: Path) -> None:
+    """An index without ``member_digest`` (written before 2026-12-07): the colliding pair cannot be told apart from
+    the index alone; diff says the comparison was by size and CRC-32."""
+    import pyarrow as pa
+
+    week1, week2 = _collision_week(tmp_path)
+    v1, _ = _shard(week1, tmp_path / "v1", split="train=0.6,val=0.2,test=0.2")
+    v2, _ = _shard(week2, tmp_path / "v2", split="train=0.6,val=0.2,test=0.2", split_from=v1)
+    for v in (v1, v2):
+        t = pq.read_table(v / idx.INDEX)
+        t = t.drop_columns([idx.MEMBER_DIGEST])
+        pq.write_table(t, v / idx.INDEX)
+    d = diff(v1, v2)
+    assert any("compared by size and CRC-32" in w for w in d["warnings"]), d["warnings"]
+    del pa
