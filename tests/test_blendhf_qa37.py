@@ -65,3 +65,88 @@ def test_grey_and_rgb_sites_still_warned(sites: dict[str, Path]) -> None:
     _, said = _blend_warnings({"rgb": sites["RGB"], "grey": sites["L"]})
     hit = [w for w in said if "image channels" in w]
     assert hit and "rgb: 3" in hit[0] and "grey: 1" in hit[0] and "channels=3" in hit[0], said
+
+
+def _png(path: Path, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(path)
+
+
+def _manifest(root: Path, rows: list[dict[str, str]]) -> Path:
+    out = root / "m.csv"
+    with out.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return out
+
+
+def _front(text: str) -> dict[str, object]:
+    import yaml
+
+    return yaml.safe_load(text.split("---")[1])
+
+
+def _hub_card(path: Path) -> tuple[str, list[str]]:
+    from mmdata.interop.hf import write_hub_card
+
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        text = write_hub_card(path).read_text(encoding="utf-8")
+    return text, [str(w.message) for w in got]
+
+
+def test_hub_card_claims_no_one_licence_over_per_sample_licences(tmp_path: Path) -> None:
+    values = ["CC-BY-4.0", "CC-BY-NC-4.0", "CC0-1.0", "unknown"]
+    rows = []
+    for i in range(8):
+        _png(tmp_path / "raw" / f"{i}.png", i)
+        rows.append({"image": f"{i}.png", "label": "ab"[i % 2], "license": values[i % 4], "attribution": f"P {i}"})
+    mmdata.shard(_manifest(tmp_path / "raw", rows), tmp_path / "ds", meta=["license", "attribution"],
+                 license="CC-BY-4.0", progress=False)
+    text, said = _hub_card(tmp_path / "ds")
+    front = _front(text)
+    assert front["license"] == "other" and front["license_name"] == "per-sample-licences", front
+    assert "| CC-BY-NC-4.0 | 2 | cc-by-nc-4.0 |" in text and "| unknown | 2 | none |" in text
+    assert "NonCommercial" in text and "No known licence" in text
+    hit = [w for w in said if "per-sample licence column 'license'" in w]
+    assert hit and "6 samples" in hit[0] and "'CC-BY-NC-4.0'" in hit[0], said
+
+
+def test_hub_card_keeps_the_licence_all_samples_share(tmp_path: Path) -> None:
+    rows = []
+    for i in range(4):
+        _png(tmp_path / "raw" / f"{i}.png", i)
+        rows.append({"image": f"{i}.png", "label": "ab"[i % 2], "license": "CC BY 4.0"})
+    mmdata.shard(_manifest(tmp_path / "raw", rows), tmp_path / "ds", meta=["license"], license="CC-BY-4.0",
+                 progress=False)
+    text, said = _hub_card(tmp_path / "ds")
+    assert _front(text)["license"] == "cc-by-4.0"
+    assert "per-sample" not in text and not [w for w in said if "per-sample" in w]
+
+
+def test_licence_column_counts_is_pure_and_names_the_kinds() -> None:
+    from mmdata.interop.hf import licence_column_counts, licence_columns
+
+    got = licence_column_counts(["CC-BY-4.0", "cc by 4.0", None, "Non-commercial use only"], "CC BY 4.0")
+    assert got["counts"] == {"CC-BY-4.0": 1, "cc by 4.0": 1, "(none)": 1, "Non-commercial use only": 1}
+    assert got["differ"] == 2 and got["unknown"] == ["(none)"] and got["noncommercial"] == ["Non-commercial use only"]
+    assert licence_columns(["Licence", "caption"]) == ["Licence"]
+
+
+def test_hub_card_says_the_copies_across_splits(tmp_path: Path) -> None:
+    rows = []
+    for i in range(6):
+        _png(tmp_path / "raw" / f"{i}.png", i)
+        rows.append({"image": f"{i}.png", "label": "ab"[i % 2], "split": "test" if i == 0 else "train"})
+    (tmp_path / "raw" / "copy.png").write_bytes((tmp_path / "raw" / "0.png").read_bytes())
+    rows.append({"image": "copy.png", "label": "a", "split": "train"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(_manifest(tmp_path / "raw", rows), tmp_path / "ds", license="MIT", progress=False)
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert card["duplicates"]["samples"] == 2
+    text, _ = _hub_card(tmp_path / "ds")
+    line = [ln for ln in text.splitlines() if ln.startswith("* Contamination across splits")]
+    assert line and "2 samples in 1 set hold" in line[0] and "(test)" in line[0] and "sha256" in line[0], text
+    assert "warned once" in text

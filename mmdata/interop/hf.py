@@ -1524,6 +1524,91 @@ def hub_license(license: str | None) -> dict[str, str]:
     return _other_license(rest, link)
 
 
+#: ``--meta`` column names read as each sample's own licence (compared case-insensitively)
+LICENCE_COLUMNS = ("license", "licence", "licenses", "licences", "license_id", "licence_id", "license_name",
+                   "licence_name", "rights")
+
+#: per-sample licence values that say no licence is known
+_UNKNOWN_LICENCES = {"", "unknown", "none", "n/a", "na", "null", "nil", "?", "-", "unspecified", "not specified",
+                     "all rights reserved"}
+
+
+def licence_columns(names: Any) -> list[str]:
+    """The names among ``names`` (``--meta`` columns, a card's ``metadata_kinds``) that hold a per-sample licence
+    (:data:`LICENCE_COLUMNS`).
+
+    Example:
+        >>> licence_columns(["caption", "License", "attribution"])
+        ['License']
+    """
+    return [str(n) for n in names if str(n).strip().lower() in LICENCE_COLUMNS]
+
+
+def _noncommercial(text: str, hub_id: str | None) -> bool:
+    return bool((hub_id and re.search(r"(^|-)nc(-|$)", hub_id))
+                or re.search(r"(\bNC\b|non-?commercial)", text, flags=re.IGNORECASE))
+
+
+def licence_column_counts(values: Any, declared: str | None = None) -> dict[str, Any]:
+    """What a per-sample licence column holds (pure: ``values`` one per sample, None / blank for none): ``counts``
+    (value as written -> samples; ``"(none)"`` for a missing one), ``ids`` (value -> the Hub id it names, None
+    when none), ``noncommercial`` and ``unknown`` (the values that are NonCommercial / name no licence, sorted),
+    ``declared`` (the Hub id of the dataset's ``--license``, or None) and ``differ``: the samples whose licence is
+    not the declared one (every sample when none is declared). For a Hub card (:func:`hub_card` claims one
+    licence only when ``differ`` is 0) and for the writer's warning at shard time.
+
+    Example:
+        >>> r = licence_column_counts(["CC-BY-4.0", "CC BY-NC 4.0", None, "CC-BY-4.0"], declared="CC BY 4.0")
+        >>> r["counts"], r["noncommercial"], r["unknown"], r["differ"]
+        ({'CC-BY-4.0': 2, 'CC BY-NC 4.0': 1, '(none)': 1}, ['CC BY-NC 4.0'], ['(none)'], 2)
+    """
+    counts: dict[str, int] = {}
+    for v in values:
+        text = "(none)" if v is None or not str(v).strip() else str(v).strip()
+        counts[text] = counts.get(text, 0) + 1
+    ids: dict[str, str | None] = {}
+    for text in counts:
+        low = text.lower()
+        if text == "(none)" or low in _UNKNOWN_LICENCES:
+            ids[text] = None
+            continue
+        got = hub_license(text)
+        ids[text] = got.get("license") if got.get("license") != "other" else None
+    unknown = sorted(t for t, i in ids.items() if i is None and not _noncommercial(t, None))
+    nc = sorted(t for t, i in ids.items() if _noncommercial(t, i))
+    want = hub_license(declared).get("license") if declared else None
+    if want == "other":
+        want = None
+    differ = sum(n for t, n in counts.items() if want is None or ids[t] != want)
+    return {"counts": counts, "ids": ids, "noncommercial": nc, "unknown": unknown, "declared": want,
+            "differ": differ}
+
+
+def licence_column_warning(where: str, column: str, found: Mapping[str, Any]) -> str | None:
+    """The warning for :func:`licence_column_counts`' result (None when every sample has the declared licence):
+    names the column, the values and their counts, the NonCommercial and unknown ones.
+
+    Example:
+        >>> licence_column_warning("ds", "license", licence_column_counts(["CC0-1.0"], "CC-BY-4.0"))[:60]
+        "ds: the per-sample licence column 'license' differs from the"
+    """
+    if not found["differ"]:
+        return None
+    shown = ", ".join(f"{t!r}: {n}" for t, n in sorted(found["counts"].items(), key=lambda x: -x[1])[:8])
+    more = ", ..." if len(found["counts"]) > 8 else ""
+    parts = [f"{where}: the per-sample licence column {column!r} differs from the dataset's licence "
+             f"({found['declared'] or 'none given, or not a licence the Hub names'}) in {found['differ']} sample"
+             f"{'' if found['differ'] == 1 else 's'} ({shown}{more})"]
+    if found["noncommercial"]:
+        parts.append(f"NonCommercial: {', '.join(map(repr, found['noncommercial']))} (no commercial use, nor of "
+                     "what is trained on them)")
+    if found["unknown"]:
+        parts.append(f"no known licence: {', '.join(map(repr, found['unknown']))} (ask the owners, or leave "
+                     "those samples out)")
+    return "; ".join(parts) + ("; the dataset cannot be published under one licence: its Hub card says "
+                               "'license: other' with the per-value counts")
+
+
 def _license_link(text: str) -> tuple[str | None, str]:
     """The first URL in a licence's ``text`` (trailing punctuation left out) and the text without it."""
     url = re.search(r"https?://[^\s<>\"'`()\[\]]+", text)
@@ -1928,6 +2013,12 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
     mods = sorted(card.get("modalities") or {})
     total = int((card.get("counts") or {}).get("samples") or sum(int(s.get("samples") or 0) for s in splits.values()))
     meta: dict[str, Any] = {**hub_license(card.get("license")), "pretty_name": str(card.get("name") or Path(path).name)}
+    per_sample = [] if legacy else per_sample_licences(path, card)
+    if any(found is None or found["differ"] for _, found in per_sample):
+        # samples under other licences (NonCommercial, none known) than the one declared: no one licence to claim
+        # (QA37 licence #1); the counts per value are in the text
+        meta = {"license": "other", "license_name": "per-sample-licences",
+                "pretty_name": meta["pretty_name"]}
     labelled = bool(names or "label" in mods)
     if labelled:
         media = [m for m in ("image", "audio") if m in mods]
@@ -1981,6 +2072,7 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
     # the licence's own text, literally (a fence): Markdown or HTML in it shows as written, hides nothing
     lines += ["## License", "", *(_fence(str(lic)) if lic else ["No licence is recorded in dataset.json: ask the "
                                                                   "data's owners."]), ""]
+    lines += _per_sample_licence_lines(per_sample)
     from mmdata.augment.offline import card_attribution
 
     attribution = card_attribution(card)  # a builder's, or an augmented copy's source's
@@ -2005,6 +2097,60 @@ def hub_card(path: str | Path, *, extra: Mapping[str, Any] | None = None,
     if card.get("command"):  # an indented code block: literal, whatever backticks the command holds
         lines += ["\n".join("    " + ln for ln in str(card["command"]).splitlines()), ""]
     return "\n".join(lines)
+
+
+def per_sample_licences(path: str | Path, card: Mapping[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
+    """Per ``--meta`` licence column of the dataset (:func:`licence_columns` of its ``metadata_kinds``), what its
+    samples hold (:func:`licence_column_counts` against the card's ``license``); None for a column not read (a
+    remote folder: its ``.json`` members are read from local tars only). [] when it has none."""
+    kinds = card.get("metadata_kinds")
+    columns = licence_columns(kinds) if isinstance(kinds, Mapping) else []
+    if not columns:
+        return []
+    try:
+        values = _json_values(path, card, set(columns))
+    except ShardError:
+        return [(c, None) for c in columns]
+    total = _card_samples(card)
+    out: list[tuple[str, dict[str, Any] | None]] = []
+    for c in columns:
+        got = values[c]
+        # a sample without the column (or null there) has no known licence of its own
+        out.append((c, licence_column_counts([*got, *([None] * max(total - len(got), 0))], card.get("license"))))
+    return out
+
+
+def _card_samples(card: Mapping[str, Any]) -> int:
+    """The samples the card lists (every split)."""
+    return sum(_count((info or {}).get("samples")) or 0 for info in (card.get("splits") or {}).values()
+               if isinstance(info, Mapping))
+
+
+def _per_sample_licence_lines(per_sample: list[tuple[str, dict[str, Any] | None]]) -> list[str]:
+    """The Hub card's text on per-sample licence columns whose values differ from the declared licence: a table
+    of values and counts, then the NonCommercial and unknown ones."""
+    out: list[str] = []
+    for column, found in per_sample:
+        if found is None:
+            out += [f"Each sample has its own licence (the `json` member's `{_md_line(column)}`), not read here "
+                    "(a remote folder): check them before use.", ""]
+            continue
+        if not found["differ"]:
+            continue
+        out += [f"Each sample has its own licence (the `json` member's `{_md_line(column)}`), and "
+                f"{found['differ']:,} of them another licence than the one above: the dataset as a whole is under "
+                "several licences; use each sample under its own.", "",
+                "| licence (as written) | samples | Hub id |", "| --- | ---: | --- |"]
+        for text, n in sorted(found["counts"].items(), key=lambda x: (-x[1], x[0])):
+            out.append(f"| {_md_line(text).replace('|', '/')} | {n:,} | {_md_line(found['ids'].get(text) or 'none')} |")
+        out.append("")
+        if found["noncommercial"]:
+            out += ["NonCommercial (no commercial use, nor of models trained on them): "
+                    + ", ".join(_md_line(t) for t in found["noncommercial"]) + ".", ""]
+        if found["unknown"]:
+            out += ["No known licence (ask the data's owners, or leave these samples out): "
+                    + ", ".join(_md_line(t) for t in found["unknown"]) + ".", ""]
+    return out
 
 
 def _hub_split_names(path: str | Path, splits: list[str], given: Mapping[str, str | None] | None,
@@ -2063,6 +2209,7 @@ def _facts_lines(path: str | Path, card: Mapping[str, Any], splits: Mapping[str,
             out.append("* Identifying metadata in the media, counted when sharding (`dataset.json`, `metadata`): "
                        + ", ".join(f"{_md_line(k)}: {v:,}" for k, v in counts.items())
                        + " members. Check or strip it before publishing.")
+    out += _duplicates_lines(card, hub_names)
     if isinstance(card.get("metadata_kinds"), Mapping) and card["metadata_kinds"] and not card.get("hf"):
         as_text = metadata_json_feature(path, card)[1]
         if as_text:
@@ -2071,6 +2218,39 @@ def _facts_lines(path: str | Path, card: Mapping[str, Any], splits: Mapping[str,
                        "`mmdata.interop.hf.to_hf` gives JSON text): "
                        + ", ".join(f"`{_md_line(c)}`" for c in as_text) + ".")
     return [*out, ""] if out else []
+
+
+def _duplicates_lines(card: Mapping[str, Any], hub_names: Mapping[str, str]) -> list[str]:
+    """The card's copies across splits and label conflicts (``dataset.json``'s ``duplicates``) as lines of the Hub
+    card: a user who evaluates on the test split learns that some of it is also trained on (QA37 vendor #8: the
+    published card said nothing of them), and how many of the job's warnings there were."""
+    dups = card.get("duplicates")
+    out: list[str] = []
+    if isinstance(dups, Mapping):
+        how = "confirmed by sha256" if dups.get("compared") == "sha256" else "same size and CRC-32"
+        sets, n = _count(dups.get("across_splits")), _count(dups.get("samples"))
+        if sets and n:
+            ex = dups.get("examples") or []
+            shown = ""
+            if ex and isinstance(ex[0], list):
+                shown = " (e.g. " + " and ".join(
+                    f"{_md_line(k)} ({_md_line(hub_names.get(str(sp), sp))})" for k, sp in
+                    (e for e in ex[0] if isinstance(e, list) and len(e) == 2)) + ")"
+            out.append(f"* Contamination across splits: {n:,} samples in {sets:,} set{'' if sets == 1 else 's'} hold the "
+                       "same image or audio "
+                       f"bytes ({how}) in different splits{shown}: an item tested on is also trained on (or "
+                       "validated on), so scores on those splits are optimistic. `dataset.json`, `duplicates`, "
+                       "lists examples; remove the copies or give each set one split before comparing results.")
+        conflicts, cn = _count(dups.get("label_conflicts")), _count(dups.get("label_conflict_samples"))
+        if conflicts and cn:
+            out.append(f"* Label conflicts: {cn:,} samples in {conflicts:,} set{'' if conflicts == 1 else 's'} hold the "
+                       "same media under different "
+                       "labels (`dataset.json`, `duplicates`, `label_examples`).")
+    said = card.get("warnings")
+    if isinstance(said, list) and said:
+        out.append(f"* The jobs that wrote it warned {'once' if len(said) == 1 else f'{len(said):,} times'} "
+                   "(`dataset.json`, `warnings`): read them before use.")
+    return out
 
 
 #: a member extension shown in a code span of the README (a card's own strings are untrusted: others are left out)
@@ -2239,6 +2419,10 @@ def write_hub_card(path: str | Path, out: str | Path | None = None, *, extra: Ma
     if idx.is_dataset(path) and not card.get("license"):
         warnings.warn(f"{path}: no licence in dataset.json: the Hub card says none; re-shard with --license "
                       "(the data's owners' terms) before publishing", UserWarning, stacklevel=2)
+    for column, found in per_sample_licences(path, card) if idx.is_dataset(path) else []:
+        said = licence_column_warning(str(path), column, found) if found is not None else None
+        if said is not None:
+            warnings.warn(said, UserWarning, stacklevel=2)
     mods = card.get("modalities") or {}
     if "text" in mods and not merged_extra.get("language"):
         warnings.warn(f"{path}: the dataset has text and the card names no language (the Hub flags such cards): "
