@@ -540,6 +540,13 @@ DARK_MAX = 1 << 14
 #: with a burned-in marker or one saturated pixel at 65535 still decodes nearly black (QA36 medical #3); by nearest
 #: rank, so an image of up to 999 values is judged by its maximum
 DARK_PERCENTILE = 99.9
+#: a float (``F``) image whose finite values are all at or under this is read as unit range (``v * 255``, above 1
+#: clipped to 255), any other as 0-255. Not 1: reflectance tiles (Sentinel-2 L2A, Landsat surface reflectance) hold
+#: a few cloud / specular pixels just above 1, and one of them flipped the whole tile to the 0-255 rule, where it
+#: decoded black (QA37 geo #2); an image whose values all lie at or under 2 decodes to 0-2 of 255 under that rule,
+#: so reading it as 0-255 is never the useful reading. The card counts the pixels clipped, and warns of float
+#: images read as 0-255 whose values lie almost all under this (:func:`mmdata.shards.mediainfo.deep_warnings`)
+FLOAT_UNIT_MAX = 2.0
 
 
 def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
@@ -563,8 +570,11 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
       sharding.
     * ``I`` (32-bit int: Pillow's mode for 16-bit PGM, int32 TIFF, and 16-bit PNG in older Pillow):
       taken as 16-bit data: clipped to 0-65535, then ``v >> 8``.
-    * ``F`` (32-bit float): when its finite values all lie in [0, 1] it is taken as unit range
-      (``v * 255``), otherwise as 0-255; rounded half up, clipped to 0-255, NaN -> 0.
+    * ``F`` (32-bit float): when its finite values all lie at or under :data:`FLOAT_UNIT_MAX` (2) it is taken
+      as unit range (``v * 255``: reflectance with a few cloud pixels above 1 stays unit range, those pixels
+      clip to 255), otherwise as 0-255; rounded half up, clipped to 0-255, NaN -> 0 (nodata reads as a dark
+      pixel: ``mmdata shard`` counts such images on the card, as it does float images read as 0-255 whose
+      values lie almost all under 2, which decode nearly black).
     * anything else (``RGBA``, ``LA``, ``P``, ``1``, ``CMYK``, ...): PIL's ``convert("RGB")``
       (alpha dropped, palette applied).
 
@@ -585,7 +595,7 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
     if mode == "F":
         v = np.asarray(im).astype(np.float64)
         finite = v[np.isfinite(v)]
-        if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:
+        if finite.size and finite.max() <= FLOAT_UNIT_MAX:
             v = v * 255.0
         return np.nan_to_num(np.clip(np.floor(v + 0.5), 0, 255), nan=0.0).astype(np.uint8)
     return np.array(im.convert("RGB"))

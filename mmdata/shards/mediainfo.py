@@ -245,6 +245,64 @@ def _jpeg(d: bytes) -> tuple[int, int, str, int]:
     return h, w, mode, MODE_CHANNELS[mode]
 
 
+#: TIFF PhotometricInterpretation values, for messages
+_PHOTOMETRIC = {0: "MINISWHITE", 1: "MINISBLACK", 2: "RGB", 3: "PALETTE", 4: "MASK", 5: "SEPARATED", 6: "YCBCR",
+                8: "CIELAB", 32844: "LOGL", 32845: "LOGLUV"}
+#: TIFF SampleFormat values (1 unsigned, 2 signed, 3 float), as numpy kinds
+_SAMPLE_KIND = {1: "uint", 2: "int", 3: "float"}
+#: how to keep every band of a multi-band image: what mmdata reads whole (QA37 geo #1, #4)
+BANDS_ROUTE = ("store the bands as (C, H, W) .npy arrays and shard them as a named field (`--column ms=<manifest "
+               "column or folder of .npy files>`: masks and crops move with the image), which keeps every band")
+
+
+class TiffLayout(NamedTuple):
+    """A TIFF's first directory as far as the band count goes: ``samples`` per pixel, ``photometric``
+    (PhotometricInterpretation), ``extra`` (ExtraSamples: 0 unspecified, 1 / 2 alpha), ``dtype`` (``uint16``...)."""
+
+    samples: int
+    photometric: int
+    extra: tuple[int, ...]
+    dtype: str
+
+
+def tiff_layout(d: bytes) -> TiffLayout | None:
+    """:class:`TiffLayout` of a TIFF's first directory (header bytes only, bounded); None for anything else.
+
+    Example:
+        >>> tiff_layout(b"a caption") is None
+        True
+    """
+    if len(d) < 8 or d[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    e = "little" if d[0] == 0x49 else "big"
+    try:
+        ifd = _ifd(d, int.from_bytes(d[4:8], e), e)
+
+        def shorts(tag: int, default: int) -> tuple[int, ...]:
+            if tag not in ifd:
+                return (default,)
+            raw = _tiff_bytes(d, ifd[tag], e, 2 * 64)
+            return tuple(int.from_bytes(raw[i:i + 2], e) for i in range(0, len(raw) - 1, 2)) or (default,)
+
+        samples = shorts(277, 1)[0]
+        bits, fmt = shorts(258, 1)[0], shorts(339, 1)[0]
+        return TiffLayout(samples, shorts(262, 1)[0], shorts(338, 0) if 338 in ifd else (),
+                          f"{_SAMPLE_KIND.get(fmt, 'uint')}{bits}")
+    except (IndexError, ValueError):
+        return None
+
+
+def _multiband(d: bytes) -> str | None:
+    """The refusal of a TIFF whose band layout Pillow does not read (13 Sentinel-2 bands, 2 SAR bands, 4 grey
+    bands): said as a multi-band image, not as a corrupt file (QA37 geo #4); None when the header is not that."""
+    lay = tiff_layout(d)
+    if lay is None or lay.samples < 2:
+        return None
+    return (f"a multi-band TIFF ({lay.samples} samples per pixel, {lay.dtype}, photometric "
+            f"{_PHOTOMETRIC.get(lay.photometric, lay.photometric)}) that mmdata does not read as an image (it reads "
+            f"grey, RGB, RGBA and CMYK images; Pillow does not open this layout); {BANDS_ROUTE}")
+
+
 def _pil_image(d: bytes) -> tuple[int, int, str, int]:
     from PIL import Image
 
@@ -258,7 +316,7 @@ def _pil_image(d: bytes) -> tuple[int, int, str, int]:
             if tags is not None and orientation >= 5 and (w, h) == (tags.get(257), tags.get(256)) != (w, h)[::-1]:
                 orientation = 1  # a TIFF Pillow (>= 11.1) turns itself: its size is the displayed one already
     except Exception as exc:  # noqa: BLE001 - any failure to open is a corrupt file here
-        raise CorruptMedia(f"not an image Pillow can open ({_describe(exc)})") from None
+        raise CorruptMedia(_multiband(d) or f"not an image Pillow can open ({_describe(exc)})") from None
     if orientation >= 5:
         h, w = w, h
     return h, w, mode, bands
@@ -794,13 +852,19 @@ class DepthFacts(NamedTuple):
     clips), ``"float"`` (float samples; ``low`` / ``high`` over the finite ones) or ``"8"`` (8-bit samples,
     not read); ``frames``: the frames / pages its header declares (the reader reads the first); ``top``: for
     ``"16"``, the :data:`mmdata.codecs.DARK_PERCENTILE` of its values (nearest rank: the value that all but the
-    brightest 0.1% lie at or under), which the dark-image warning judges by; None: not measured (``high``)."""
+    brightest 0.1% lie at or under), which the dark-image warning judges by; for ``"float"``, that of its finite
+    values only when the image is read as 0-255 although it is at or under :data:`mmdata.codecs.FLOAT_UNIT_MAX`
+    (a few outliers flipped its rule); None: not measured (``high``). ``nonfinite``: a float image's NaN / infinite samples (of ``samples``);
+    ``bands``: the samples per pixel of a TIFF holding more bands than the reader reads (0: none past them)."""
 
     kind: str
     low: float
     high: float
     frames: int
     top: float | None = None
+    nonfinite: int = 0
+    samples: int = 0
+    bands: int = 0
 
 
 def _maybe_frames(d: bytes) -> bool:
@@ -976,30 +1040,66 @@ def image_depth(data: bytes) -> DepthFacts | None:
     when it is 16-bit, integer or float, and its frames. None for a still 8-bit image, a PGM / PPM (Pillow
     scales those by their maxval) and bytes that do not decode (their checks report them).
 
+    A TIFF whose samples per pixel exceed the bands the reader gives (an RGBN tile: Photometric RGB and a
+    fourth, non-alpha band, which Pillow drops) has ``bands`` set, whatever its depth (QA37 geo #1).
+
     Example:
         >>> import io, numpy as np
         >>> from PIL import Image
         >>> b = io.BytesIO(); Image.fromarray(np.array([[-1000, 3000]], np.float32), "F").save(b, "TIFF")
-        >>> image_depth(b.getvalue())
-        DepthFacts(kind='float', low=-1000.0, high=3000.0, frames=1, top=None)
+        >>> image_depth(b.getvalue())[:5]
+        ('float', -1000.0, 3000.0, 1, None)
     """
     import numpy as np
 
     d = bytes(data) if data.__class__ is not bytes else data
     frames = image_frames(d)
+    bands = _bands_past(d)
     deep = (d[:8] == _PNG_SIG and d[24:25] == b"\x10") or d[:4] in (b"II*\x00", b"MM\x00*")
     arr = _decoded(d) if deep else None
     if arr is None:
-        return DepthFacts("8", 0, 0, frames) if frames > 1 else None
+        return DepthFacts("8", 0, 0, frames, bands=bands) if frames > 1 or bands else None
     if arr.dtype.kind == "f":
-        finite = arr[np.isfinite(arr)]
+        ok = np.isfinite(arr)
+        finite = arr[ok]
+        bad = int(arr.size - finite.size)
+        total = int(arr.size) if bad else 0
         if not finite.size:
-            return DepthFacts("8", 0, 0, frames) if frames > 1 else None
-        return DepthFacts("float", float(finite.min()), float(finite.max()), frames)
+            return DepthFacts("float", 0.0, 0.0, frames, None, bad, total, bands)
+        low, high = float(finite.min()), float(finite.max())
+        return DepthFacts("float", low, high, frames, _float_percentile(finite, high), bad, total, bands)
     low, high = int(arr.min()), int(arr.max())
     if low < 0 or high > 65535:
-        return DepthFacts("signed", low, high, frames)
-    return DepthFacts("16", low, high, frames, _percentile(arr, high))
+        return DepthFacts("signed", low, high, frames, bands=bands)
+    return DepthFacts("16", low, high, frames, _percentile(arr, high), bands=bands)
+
+
+def _bands_past(d: bytes) -> int:
+    """A TIFF's samples per pixel when they exceed what the reader gives (Pillow's bands, an alpha band counted
+    as read), else 0: a 4-band RGBN tile (Photometric RGB, ExtraSamples 0 "unspecified") opens as RGB, its NIR
+    band dropped."""
+    lay = tiff_layout(d)
+    if lay is None or lay.samples < 2:
+        return 0
+    colour = {2: 3, 6: 3, 5: 4, 8: 3}.get(lay.photometric, 1)
+    alpha = 1 if lay.extra[:1] in ((1,), (2,)) else 0
+    return lay.samples if lay.samples > colour + alpha else 0
+
+
+def _float_percentile(finite: Any, high: float) -> float | None:
+    """The :data:`mmdata.codecs.DARK_PERCENTILE` of a float image's finite values by nearest rank, when it matters:
+    the image is read as 0-255 (``high`` above :data:`mmdata.codecs.FLOAT_UNIT_MAX`) though that percentile is at
+    or under it (a few outliers flipped its rule); None otherwise."""
+    import numpy as np
+
+    from mmdata.codecs import DARK_PERCENTILE, FLOAT_UNIT_MAX
+
+    flat = finite.reshape(-1)
+    k = -(-flat.size * int(DARK_PERCENTILE * 10) // 1000) - 1
+    if high <= FLOAT_UNIT_MAX or k >= flat.size - 1:
+        return None
+    top = float(np.partition(flat, k)[k])
+    return top if top <= FLOAT_UNIT_MAX else None
 
 
 def _percentile(arr: Any, high: int) -> int:
@@ -1021,8 +1121,32 @@ def _clipped(facts: DepthFacts) -> bool:
     if facts.kind == "signed":
         return True
     if facts.kind == "float":
-        return not (0 <= facts.low and facts.high <= 255)  # [0, 1] is unit range (x 255), [0, 255] as is
+        from mmdata.codecs import FLOAT_UNIT_MAX
+
+        if facts.high <= FLOAT_UNIT_MAX:  # unit range (x 255): values above 1 are counted apart (``over``)
+            return facts.low < 0
+        return not (0 <= facts.low and facts.high <= 255)
     return False
+
+
+#: the accumulator's entries besides ``low`` / ``clip`` / ``frames`` (QA37 geo), each a list ending in example keys,
+#: with how two shards' values at each other position combine: ``over`` [float images read as unit range holding
+#: values above 1, their largest value], ``dim`` [float images read as 0-255 whose values lie almost all at or
+#: under 2, the largest such percentile, their largest value], ``nan`` [float images holding NaN / infinite
+#: values, those samples, all their samples], ``bands`` [TIFFs with bands past what the reader reads, most bands]
+_EXTRA_ACC = {"over": (sum, max), "dim": (sum, max, max), "nan": (sum, sum, sum), "bands": (sum, max)}
+
+
+def _extra(acc: dict[str, Any], name: str) -> list[Any]:
+    """An accumulator's ``name`` entry (an older job's has none: zeros, no examples)."""
+    got = acc.get(name)
+    return list(got) if got else [0] * len(_EXTRA_ACC[name]) + [[]]
+
+
+def _add_extra(acc: dict[str, Any], name: str, values: tuple[Any, ...], keys: list[str]) -> None:
+    """``acc[name]`` with one image's (or one shard's) ``values`` and example ``keys`` added."""
+    old = _extra(acc, name)
+    acc[name] = [op((a, b)) for op, a, b in zip(_EXTRA_ACC[name], old, values)] + [(old[-1] + keys)[:DEEP_EXAMPLES]]
 
 
 def _number(v: float) -> str:
@@ -1094,6 +1218,17 @@ def merge_sixteen_bit(acc: dict[str, Any] | None, found: DepthFacts | tuple[int,
     if facts.frames > 1:
         f = acc["frames"]
         acc["frames"] = [f[0] + 1, max(f[1], facts.frames), (f[2] + ex)[:DEEP_EXAMPLES]]
+    if facts.kind == "float":
+        from mmdata.codecs import FLOAT_UNIT_MAX
+
+        if 1.0 < facts.high <= FLOAT_UNIT_MAX:
+            _add_extra(acc, "over", (1, facts.high), ex)
+        elif facts.high > FLOAT_UNIT_MAX and facts.top is not None and facts.top <= FLOAT_UNIT_MAX:
+            _add_extra(acc, "dim", (1, facts.top, facts.high), ex)
+        if facts.nonfinite:
+            _add_extra(acc, "nan", (1, facts.nonfinite, facts.samples), ex)
+    if facts.bands:
+        _add_extra(acc, "bands", (1, facts.bands), ex)
     return acc
 
 
@@ -1114,6 +1249,10 @@ def combine_sixteen_bit(parts: Any) -> dict[str, Any] | None:
         out["clip"] = [c[0] + pc[0], min(lows) if lows else None, max(highs) if highs else None,
                        (c[3] + pc[3])[:DEEP_EXAMPLES]]
         out["frames"] = [f[0] + pf[0], max(f[1], pf[1]), (f[2] + pf[2])[:DEEP_EXAMPLES]]
+        for name in _EXTRA_ACC:
+            if part.get(name):
+                got = _extra(part, name)
+                _add_extra(out, name, tuple(got[:-1]), got[-1])
     return out
 
 
@@ -1177,7 +1316,12 @@ def deep_warnings(acc: dict[str, Any] | list[int] | None, images: int) -> list[s
 
     Example:
         >>> deep_warnings(merge_sixteen_bit(None, DepthFacts("float", -1000.0, 3000.0, 5), "ct0"), 4)[0]
-        '1 float / signed image (of 4) holds values outside what the reader maps (-1000..3000 over it) (e.g. ct0): float samples are taken as 0-1 or 0-255 and signed ones as 0-65535, the rest clipped when read; rescale (window) to 0-255 or 0-65535 before sharding'
+        '1 float / signed image (of 4) holds values outside what the reader maps (-1000..3000 over it) (e.g. ct0): float samples are taken as unit range (v x 255) when they are all at or under 2, else as 0-255, and signed ones as 0-65535, the rest clipped when read; rescale (window) to 0-255 or 0-65535 before sharding'
+
+    Also (QA37 geo): float images read as unit range holding values above 1 (clipped to 255), float images read
+    as 0-255 because a few pixels exceed 2 though their values lie almost all under it (they decode nearly
+    black), float images holding NaN / infinite values (NaN decodes as 0), TIFFs holding bands past those the
+    reader reads (an RGBN tile's NIR).
     """
     acc = _as_acc(acc)
     if acc is None:
@@ -1188,7 +1332,8 @@ def deep_warnings(acc: dict[str, Any] | list[int] | None, images: int) -> list[s
         one = n == 1
         out.append(f"{n} float / signed image{'s' * (not one)} (of {images}) hold{'s' * one} values outside what the "
                    f"reader maps ({_number(low)}..{_number(high)} over {'it' if one else 'them'}){_examples(keys)}: "
-                   f"float samples are taken as 0-1 or 0-255 and signed ones as 0-65535, the rest clipped when read; "
+                   f"float samples are taken as unit range (v x 255) when they are all at or under "
+                   f"{_number(_float_unit_max())}, else as 0-255, and signed ones as 0-65535, the rest clipped when read; "
                    f"rescale (window) to 0-255 or 0-65535 before sharding")
     n, most, keys = acc["frames"]
     if n:
@@ -1196,11 +1341,63 @@ def deep_warnings(acc: dict[str, Any] | list[int] | None, images: int) -> list[s
         out.append(f"{n} image{'s' * (not one)} (of {images}) hold{'s' * one} several frames / pages (up to {most})"
                    f"{_examples(keys)}: the reader reads the first only; split the pages into files (or samples) "
                    f"before sharding to keep them")
+    return out + _float_warnings(acc, images)
+
+
+def _float_unit_max() -> float:
+    from mmdata.codecs import FLOAT_UNIT_MAX
+
+    return FLOAT_UNIT_MAX
+
+
+#: the reader's rule for float images, as the card's warnings say it
+_FLOAT_RULE = ("the reader takes a float image as unit range (v x 255) when its finite values are all at or under "
+               "{unit}, as 0-255 otherwise")
+
+
+def _float_warnings(acc: dict[str, Any], images: int) -> list[str]:
+    """:func:`deep_warnings`' warnings on float images' values and on bands the reader does not read (QA37 geo)."""
+    from mmdata.codecs import DARK_PERCENTILE
+
+    out = []
+    rule = _FLOAT_RULE.format(unit=_number(_float_unit_max()))
+    n, high, keys = _extra(acc, "over")
+    if n:
+        one = n == 1
+        out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} values above 1 read as unit "
+                   f"range (up to {_number(high)} over {'it' if one else 'them'}){_examples(keys)}: those pixels "
+                   f"clip to 255 (a cloud, a specular highlight); {rule}")
+    n, top, peak, keys = _extra(acc, "dim")
+    if n:
+        one = n == 1
+        out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} {_number(DARK_PERCENTILE)}% of "
+                   f"{'its' if one else 'their'} values at or under {_number(top)} but a few pixels up to "
+                   f"{_number(peak)}{_examples(keys)}: those pixels put {'it' if one else 'them'} under the 0-255 rule, "
+                   f"where {'it decodes' if one else 'they decode'} nearly black (0-{int(top + 0.5)} of 255) while "
+                   f"images like {'it' if one else 'them'} without such pixels are read bright; {rule}; clip the "
+                   f"outliers (or rescale to 0-1) before sharding")
+    n, bad, total, keys = _extra(acc, "nan")
+    if n:
+        one = n == 1
+        out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} NaN / infinite values "
+                   f"({bad} of {total} pixels over {'it' if one else 'them'}){_examples(keys)}: the reader decodes NaN "
+                   f"as 0, the same as a dark pixel (+inf as 255), so a model cannot tell nodata from data; fill the "
+                   f"nodata and ship a mask as a named field, or store the image as a (C, H, W) float .npy array in a "
+                   f"named field (`--column ms=...`: NaN kept, counted per field)")
+    n, most, keys = _extra(acc, "bands")
+    if n:
+        one = n == 1
+        out.append(f"{n} image{'s' * (not one)} (of {images}) hold{'s' * one} more bands than the reader reads "
+                   f"(up to {most} samples per pixel){_examples(keys)}: bands past the colour ones (an RGBN tile's "
+                   f"NIR band past R, G, B) are dropped when read; {BANDS_ROUTE}")
     return out
 
 
 #: how the warnings of :func:`deep_warnings` begin (add-modality replaces those of a replaced image series)
-_DEEP_WARNING = re.compile(r"\d+ (16-bit image|float / signed image|image)s? \(of \d+\) (use|hold)s? ")
+_DEEP_WARNING = re.compile(r"\d+ (16-bit image|float / signed image|float image|image)s? \(of \d+\) (use|hold)s? ")
+#: what tells each of :func:`deep_warnings`' warnings from another warning of the same start
+_DEEP_MARKS = ("significant bits", "reader maps", "frames / pages", "read as unit range", "under the 0-255 rule",
+               "NaN / infinite values", "more bands than the reader reads")
 
 
 def is_deep_warning(text: str) -> bool:
@@ -1210,8 +1407,7 @@ def is_deep_warning(text: str) -> bool:
         >>> is_deep_warning(sixteen_bit_warning([3, 0, 4095], 10)), is_deep_warning("label 3 has no samples")
         (True, False)
     """
-    return bool(_DEEP_WARNING.match(text)) and ("significant bits" in text or "reader maps" in text
-                                                 or "frames / pages" in text)
+    return bool(_DEEP_WARNING.match(text)) and any(mark in text for mark in _DEEP_MARKS)
 
 
 def decode_check(kind: str, data: bytes) -> None:
@@ -1305,16 +1501,17 @@ def member_stats(ext: str, data: bytes) -> dict[str, Any]:
 METADATA_KINDS = ("gps", "camera_serial", "artist", "audio_tags")
 #: every kind :func:`identifying_metadata` reports, in the card's order (QA42: the last five; the card lists them
 #: when found)
-IDENTIFYING_KINDS = (*METADATA_KINDS, "description", "text_chunks", "comments", "xmp", "bwf")
+IDENTIFYING_KINDS = (*METADATA_KINDS, "description", "text_chunks", "comments", "xmp", "iptc", "bwf")
 #: what each kind is, for the card's warning; ``audio_tags`` and ``bwf`` are found in audio members, the rest in images
 METADATA_WHAT = {
     "gps": "a GPS position (EXIF or XMP)", "camera_serial": "a camera serial number (EXIF or XMP)",
-    "artist": "an artist, author, owner or copyright name (EXIF or XMP)",
-    "audio_tags": "tags (Vorbis comments, ID3, WAV INFO)",
+    "artist": "an artist, author, owner, contact or copyright name (EXIF, XMP or IPTC)",
+    "audio_tags": "tags (Vorbis comments, ID3, WAV INFO, AIFF NAME / AUTH / (c) / ANNO)",
     "description": "free text (EXIF ImageDescription / UserComment / XP comments)",
     "text_chunks": "PNG text chunks (tEXt / zTXt / iTXt)",  # the keys seen: text_chunks_what
-    "comments": "JPEG comments (COM)",
+    "comments": "JPEG / GIF comments (COM, comment extension)",
     "xmp": "an XMP packet naming a person, place or description",
+    "iptc": "an IPTC-IIM record naming a person, place or description (JPEG APP13 / TIFF)",
     "bwf": "broadcast-wave metadata (bext description / originator, iXML notes / location)"}
 METADATA_AUDIO_KINDS = frozenset(("audio_tags", "bwf"))
 _GPS_IFD, _EXIF_IFD = 0x8825, 0x8769
@@ -1338,8 +1535,15 @@ _TEXT_BYTES, _XMP_BYTES = 1 << 12, 1 << 20
 _TOOL_TAGS = frozenset((b"ENCODER", b"ENCODED_BY", b"ENCODER_OPTIONS", b"SOFTWARE"))
 _TOOL_FRAMES = frozenset((b"TSSE", b"TENC", b"TSS", b"TEN"))
 _TOOL_INFO = frozenset((b"ISFT",))
-_META_MAGIC = (b"\xff\xd8", _PNG_SIG[:2], b"RI", b"fL", b"ID", b"Og", b"II", b"MM",
+_META_MAGIC = (b"\xff\xd8", _PNG_SIG[:2], b"RI", b"fL", b"ID", b"Og", b"II", b"MM", b"FO", b"GI",  # FORM: AIFF
                b"\xff\xfb", b"\xff\xfa", b"\xff\xf3", b"\xff\xf2", b"\xff\xe3")  # the last: MPEG audio frames
+#: IPTC-IIM application record (2) datasets that name a person (the kind they also count as: ``artist``), a place
+#: or hold free text (``description``); any of them holding text counts as ``iptc`` (QA37 licence #5)
+_IPTC_DATASETS = {80: "artist", 85: "artist", 110: "artist", 116: "artist", 118: "artist", 122: "artist",
+                  90: "place", 92: "place", 95: "place", 100: "place", 101: "place", 26: "place", 27: "place",
+                  5: "description", 25: "description", 40: "description", 105: "description", 120: "description"}
+_IPTC_TAG = 0x83BB  # a TIFF's IPTC-NAA record
+_PHOTOSHOP = b"Photoshop 3.0\x00"
 
 
 def _ifd(t: bytes, p: int, e: str) -> dict[int, tuple[int, int, int]]:
@@ -1413,7 +1617,56 @@ def tiff_identifying(t: bytes) -> set[str]:
             break
     if _XMP_TAG in ifd0:
         found |= xmp_identifying(_tiff_bytes(t, ifd0[_XMP_TAG], e, _XMP_BYTES))
+    if _IPTC_TAG in ifd0:
+        found |= iptc_identifying(_tiff_bytes(t, ifd0[_IPTC_TAG], e, _XMP_BYTES))
     return found
+
+
+def iptc_identifying(b: bytes) -> set[str]:
+    """The kinds an IPTC-IIM record stream carries (``0x1C``, record, dataset, length, value; bounded): a
+    by-line, by-line title, credit, copyright notice, contact or writer (``artist``, ``iptc``), a city, sublocation,
+    province, country or location (``iptc``), an object name, keywords, instructions, headline or caption holding
+    text of its own (``description``, ``iptc``).
+
+    Example:
+        >>> sorted(iptc_identifying(b"\\x1c\\x02\\x50\\x00\\x0bKarl Person"))
+        ['artist', 'iptc']
+    """
+    found: set[str] = set()
+    p, n = 0, len(b)
+    for _ in range(_TAG_ITEMS):
+        if p + 5 > n or b[p] != 0x1C:
+            break
+        record, dataset, size = b[p + 1], b[p + 2], int.from_bytes(b[p + 3:p + 5], "big")
+        p += 5
+        if size & 0x8000:  # an extended dataset: the next (size & 0x7FFF) bytes give its length
+            k = size & 0x7FFF
+            size = int.from_bytes(b[p:p + k], "big") if 0 < k <= 4 else n
+            p += k
+        kind = _IPTC_DATASETS.get(dataset) if record == 2 else None
+        text = b[p:p + min(size, _TEXT_BYTES)].replace(b"\x00", b"").strip()
+        if kind is not None and text and not (kind == "description" and _generic_text(text)):
+            found.add("iptc")
+            if kind in ("artist", "description"):
+                found.add(kind)
+        p += size
+    return found
+
+
+def _photoshop_identifying(body: bytes) -> set[str]:
+    """The kinds a JPEG APP13 segment's Photoshop image resources carry: the IPTC-IIM record (``8BIM`` 0x0404)."""
+    p, n = len(_PHOTOSHOP), len(body)
+    for _ in range(_TAG_ITEMS):
+        if p + 12 > n or body[p:p + 4] != b"8BIM":
+            break
+        rid, name = int.from_bytes(body[p + 4:p + 6], "big"), body[p + 6]
+        p += 6 + ((name + 2) & ~1)  # a Pascal name, padded to an even length
+        size = int.from_bytes(body[p:p + 4], "big")
+        p += 4
+        if rid == 0x0404:
+            return iptc_identifying(body[p:p + min(size, _XMP_BYTES)])
+        p += size + (size & 1)
+    return set()
 
 
 #: XMP properties that name a person, a place, a device or hold free text, by namespace URI and local name (None:
@@ -1811,7 +2064,7 @@ def _jpeg_identifying(data: bytes) -> set[str]:
     sos = data.find(b"\xff\xda", 2, 1 << 20)
     end = sos if sos > 0 else 65600
     if data.find(b"Exif\x00\x00", 2, end) < 0 and data.find(_JPEG_XMP, 2, end) < 0 \
-            and data.find(b"\xff\xfe", 2, end) < 0:
+            and data.find(b"\xff\xfe", 2, end) < 0 and data.find(_PHOTOSHOP, 2, end) < 0:
         return set()
     from mmdata.codecs import jpeg_segments
 
@@ -1822,11 +2075,74 @@ def _jpeg_identifying(data: bytes) -> set[str]:
             found |= tiff_identifying(body)
         elif m == 0xE1 and body.startswith(_JPEG_XMP):
             found |= xmp_identifying(body[len(_JPEG_XMP):])
+        elif m == 0xED and body.startswith(_PHOTOSHOP):  # IPTC-IIM (By-line, Contact, City, ...: QA37 licence #5)
+            found |= _photoshop_identifying(body)
         elif m == 0xFE:
             text = body.replace(b"\x00", b"").strip()
             if text and not text.startswith(_TOOL_COMMENTS):
                 found.add("comments")
     return found
+
+
+def _gif_identifying(d: bytes) -> set[str]:
+    """The kinds a GIF's extension blocks carry: a comment extension (``comments``, an encoder's own words
+    excepted) and an XMP application extension (:func:`xmp_identifying`). A block walk, bounded like
+    :func:`_gif_frames`; the image data's sub-blocks are skipped, not read."""
+    if d.find(b"\x21\xfe", 13) < 0 and d.find(b"XMP DataXMP", 13) < 0:  # most GIFs: no walk
+        return set()
+    found: set[str] = set()
+    n = len(d)
+    p = 13 + ((3 << ((d[10] & 7) + 1)) if d[10] & 0x80 else 0)
+    for _ in range(_IMAGE_CHUNKS):
+        if p >= n or d[p] == 0x3B:
+            break
+        if d[p] == 0x21:
+            label = d[p + 1] if p + 1 < n else 0
+            p += 2
+            if label == 0xFF and d[p:p + 12] == b"\x0bXMP DataXMP":  # raw XMP, not sub-blocked: read to its end
+                found |= xmp_identifying(d[p + 12:p + 12 + _XMP_BYTES])
+            elif label == 0xFE:
+                text, q = b"", p
+                while q < n and d[q] and len(text) < _TEXT_BYTES:
+                    text += d[q + 1:q + 1 + d[q]]
+                    q += 1 + d[q]
+                text = text.replace(b"\x00", b"").strip()
+                if text and not text.startswith(_TOOL_COMMENTS):
+                    found.add("comments")
+        elif d[p] == 0x2C:
+            if p + 10 > n:
+                break
+            flags = d[p + 9]
+            p += 10 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0) + 1
+        else:
+            break
+        for _ in range(1 << 20):  # data sub-blocks, each at most 255 bytes
+            if p >= n or not d[p]:
+                break
+            p += 1 + d[p]
+        p += 1
+    return found
+
+
+#: AIFF / AIFC text chunks that name a person or hold a note: name, author, copyright, annotation
+_AIFF_TEXT = frozenset((b"NAME", b"AUTH", b"(c) ", b"ANNO"))
+
+
+def _aiff_tags(d: bytes) -> bool:
+    """Whether an AIFF / AIFC carries a text chunk holding text (:data:`_AIFF_TEXT`) or an ID3 chunk with a
+    frame other than the encoder's (QA37 licence #5); a chunk walk bounded like the WAV one."""
+    p, n = 12, len(d)
+    for _ in range(256):
+        if p + 8 > n:
+            break
+        cid, size = d[p:p + 4], int.from_bytes(d[p + 4:p + 8], "big")
+        body = d[p + 8:p + 8 + min(size, _TEXT_BYTES)]
+        if cid in _AIFF_TEXT and body.replace(b"\x00", b"").strip():
+            return True
+        if cid in (b"ID3 ", b"id3 ") and _id3v2(d[p + 8:p + 8 + min(size, _XMP_BYTES)]):
+            return True
+        p += 8 + size + (size & 1)
+    return False
 
 
 def _webp_identifying(data: bytes) -> set[str]:
@@ -1879,6 +2195,10 @@ def identifying_metadata(data: bytes, keys: set[str] | None = None) -> set[str]:
         if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
             kinds = _wav_kinds(data)
             return kinds
+        if data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC"):
+            return {"audio_tags"} if _aiff_tags(data) else set()
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return _gif_identifying(data)
         return {"audio_tags"} if _audio_tags(data) else set()
     except (IndexError, ValueError, OverflowError, MemoryError):  # hostile bytes: nothing found, nothing raised
         return set()
