@@ -150,3 +150,41 @@ def test_hub_card_says_the_copies_across_splits(tmp_path: Path) -> None:
     line = [ln for ln in text.splitlines() if ln.startswith("* Contamination across splits")]
     assert line and "2 samples in 1 set hold" in line[0] and "(test)" in line[0] and "sha256" in line[0], text
     assert "warned once" in text
+
+
+@pytest.fixture(scope="module")
+def gps_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One folder of 3 JPEGs with a GPS position, sharded as a (CC-BY-4.0), b ("CC BY 4.0"), c (no licence)."""
+    t = tmp_path_factory.mktemp("qa37gps")
+    (t / "raw" / "cat").mkdir(parents=True)
+    for i in range(3):
+        im = Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 16, 3), dtype=np.uint8))
+        ex = Image.Exif()
+        ex.get_ifd(0x8825).update({1: "N", 2: (1.0, 2.0, 3.0)})
+        im.save(t / "raw" / "cat" / f"{i}.jpg", exif=ex)
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, lic in (("a", "CC-BY-4.0"), ("b", "CC BY 4.0"), ("c", None)):
+            out[name] = t / name
+            mmdata.shard(t / "raw", out[name], license=lic, progress=False)
+    return out
+
+
+def test_blend_licences_compare_hub_ids_and_list_the_missing_one(gps_sets: dict[str, Path]) -> None:
+    ds, said = _blend_warnings({"a": gps_sets["a"], "b": gps_sets["b"]}, check_copies=False)
+    assert not [w for w in said if "licences differ" in w], said
+    assert ds.card["licenses"] == ["CC-BY-4.0"]
+    assert ds.card["blend"]["b"]["license"] == "CC BY 4.0"  # as its card gives it
+    ds, said = _blend_warnings({"a": gps_sets["a"], "c": gps_sets["c"]}, check_copies=False)
+    assert [w for w in said if "licences differ" in w and "'c' (none given)" in w], said
+    assert ds.card["licenses"] == ["CC-BY-4.0", "(none given)"]
+
+
+def test_blend_card_carries_the_sources_identifying_metadata(gps_sets: dict[str, Path]) -> None:
+    ds, _ = _blend_warnings({"a": gps_sets["a"], "c": gps_sets["c"]}, check_copies=False)
+    assert ds.card["metadata"] == {"gps": 6}
+    assert ds.card["blend"]["a"]["metadata"] == {"gps": 3}
+    gps = [w for w in ds.card["warnings"] if "GPS" in w]
+    assert [w[:3] for w in gps] == ["a: ", "c: "], ds.card["warnings"]
+    json.dumps(ds.card)  # a run's record: JSON as it is

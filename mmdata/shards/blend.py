@@ -190,6 +190,13 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         mixed = _licences_warning(licences)
         if mixed is not None:
             say_to_caller([mixed], UserWarning, stacklevel=4)
+        source_cards = {n: ds.card for n, ds in self.datasets.items()}
+        found = _metadata_counts(source_cards)
+        # each dataset's own warnings (identifying metadata, copies across its splits, ...), then the blend's
+        said = [f"{n}: {w}" for n, c in source_cards.items() for w in ((c or {}).get("warnings") or [])
+                if isinstance(w, str)]
+        said += [w for w in (mixed, _duplicates_warning(dups) if dups is not None and dups["samples"] else None)
+                 if w is not None]
         self.card: dict[str, Any] = {
             # per dataset, which one (name, licence) and which version of it (fingerprint, samples an epoch reads
             # of its split): QA36 sites #3, a run's record said nothing of the licences it mixed
@@ -197,9 +204,13 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                           "name": (self.datasets[n].card or {}).get("name"), "license": licences[n],
                           "fingerprint": (self.datasets[n].card or {}).get("fingerprint"),
                           "samples": self.datasets[n].num_samples,
+                          **({"metadata": _metadata_counts({n: source_cards[n]})}
+                             if _metadata_counts({n: source_cards[n]}) else {}),
                           **({"label_map": dict(renames[n])} if n in renames else {})} for n, p in datasets.items()},
-            **({"licenses": sorted({str(v) for v in licences.values() if v is not None})}
-               if any(v is not None for v in licences.values()) else {}),
+            **({"licenses": _licences_given(licences)}
+               if any(_licence_id(v) is not None for v in licences.values()) else {}),
+            **({"metadata": found} if found else {}),
+            **({"warnings": said} if said else {}),
             "num_classes": len(names), "label_names": list(names),
             "modalities": {f: {} for ds in self.datasets.values() for f in idx.dataset_fields(ds.card)},
             **({"copies_across_datasets": dups} if dups is not None else {}),
@@ -601,17 +612,61 @@ def _merge_names(owns: Any) -> list[str]:
     return list(names)
 
 
+#: ``card["licenses"]``' entry for a dataset whose card gives no licence
+NO_LICENCE = "(none given)"
+
+
+def _licence_id(value: Any) -> str | None:
+    """A licence's identity for comparing: the Hub id it names (:func:`mmdata.interop.hf.hub_license`: ``CC-BY-4.0``
+    and ``CC BY 4.0`` are both ``cc-by-4.0``), else its text with case and blanks folded; None for none."""
+    if value is None or not str(value).strip():
+        return None
+    from mmdata.interop.hf import hub_license
+
+    got = hub_license(str(value)).get("license")
+    return got if got and got != "other" else " ".join(str(value).lower().split())
+
+
+def _licences_given(licences: Mapping[str, Any]) -> list[str]:
+    """``card["licenses"]``: each licence given once (by :func:`_licence_id`: its first spelling, sorted), then
+    :data:`NO_LICENCE` when a dataset gives none (QA37 licence #5: it was left out, so the list read as if every
+    dataset had one of those)."""
+    first: dict[str, str] = {}
+    for v in licences.values():
+        i = _licence_id(v)
+        if i is not None:
+            first.setdefault(i, str(v))
+    return sorted(first.values()) + ([NO_LICENCE] if any(_licence_id(v) is None for v in licences.values()) else [])
+
+
 def _licences_warning(licences: Mapping[str, Any]) -> str | None:
     """A warning when the blended datasets' cards give different licences (or some give none), naming each;
-    None when they all give the same one (or none gives any). QA36 sites #3: CC-BY-4.0, CC-BY-NC-4.0 and a
+    None when they all give the same one (or none gives any). One licence spelt two ways (``CC-BY-4.0`` /
+    ``CC BY 4.0``) is one (:func:`_licence_id`). QA36 sites #3: CC-BY-4.0, CC-BY-NC-4.0 and a
     proprietary set were mixed without a word."""
-    given = {str(v) for v in licences.values() if v is not None}
-    if len(given) <= 1 and (not given or all(v is not None for v in licences.values())):
+    ids = [_licence_id(v) for v in licences.values()]
+    given = {i for i in ids if i is not None}
+    if len(given) <= 1 and (not given or all(i is not None for i in ids)):
         return None
-    shown = ", ".join(f"{n!r} {str(v) if v is not None else '(none given)'}" for n, v in licences.items())
+    shown = ", ".join(f"{n!r} {str(v) if _licence_id(v) is not None else NO_LICENCE}" for n, v in licences.items())
     return (f"blend: the datasets' licences differ: {shown}; the blend and what is trained on it are bound by each "
             f"(e.g. a NonCommercial one); the blend's card lists them (card['blend'][name]['license'], "
             f"card['licenses'])")
+
+
+def _metadata_counts(cards: Mapping[str, Mapping[str, Any] | None]) -> dict[str, int]:
+    """The identifying metadata the datasets' cards counted when sharding (``metadata``: GPS positions, camera
+    serials, artists, audio tags), summed over the datasets; {} when none counted any. QA37 licence #5: a blend's
+    card said nothing of the GPS positions its sources published."""
+    out: dict[str, int] = {}
+    for card in cards.values():
+        found = (card or {}).get("metadata")
+        if not isinstance(found, Mapping):
+            continue
+        for k, v in found.items():
+            if k != "examples" and isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                out[str(k)] = out.get(str(k), 0) + v
+    return dict(sorted(out.items()))
 
 
 def _near_names(first: Mapping[str, str]) -> str | None:
@@ -697,7 +752,7 @@ def _index_facts(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]
         # bands stored (image_channels); indexes without the column fall back to the bands
         tries = [[*base, "image_mode"], base]
         if check_copies and table is not None:
-            tries = [[*c, *extra] for extra in (["member_crc32", idx.MEMBER_DIGEST], ["member_crc32"]) for c in tries] + tries
+            tries = [[*c, *extra] for extra in (["member_crc32", "member_digest"], ["member_crc32"]) for c in tries] + tries
         rows = None
         for columns in tries:
             try:
