@@ -75,3 +75,103 @@ def test_loader_of_a_blend_names_the_mapping_to_pass(tmp_path: Path) -> None:
         batch = next(iter(mmdata.loader({"s1": tmp_path / "s1", "s2": tmp_path / "s2"}, split="train",
                                         weights={"s1": 1.0, "s2": 2.0}, seed=3, batch_size=2)))
     assert batch is not None
+
+
+def _stereo_dataset(root: Path, seconds: int, rate: int = 8000) -> Path:
+    """Two stereo clips: the 1st channel speaks in the first half, the 2nd in the second (a host and a guest)."""
+    import soundfile as sf
+
+    for c in ("a", "b"):
+        (root / "raw" / c).mkdir(parents=True)
+        n = rate * seconds
+        x = np.zeros((n, 2), np.float32)
+        x[: n // 2, 0] = 0.5 * np.sin(np.arange(n // 2) / 3)
+        x[n // 2:, 1] = 0.2 * np.sin(np.arange(n - n // 2) / 5)
+        sf.write(root / "raw" / c / "talk.wav", x, rate, subtype="PCM_16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the two classes hold the same clip: said, not this test's matter
+        mmdata.shard(root / "raw", root / "ds", progress=False)
+    return root / "ds"
+
+
+def _fills(ax) -> list[tuple[str, float, float]]:
+    """(colour, lowest, highest) of each filled envelope on ``ax``."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_hex
+
+    out = []
+    for coll in ax.collections:
+        if isinstance(coll, PolyCollection):
+            ys = np.concatenate([p.vertices[:, 1] for p in coll.get_paths()])
+            out.append((to_hex(coll.get_facecolor()[0], keep_alpha=False), float(ys.min()), float(ys.max())))
+    return out
+
+
+def test_a_long_stereo_clip_draws_each_channels_envelope(tmp_path: Path) -> None:
+    """podcast #4: over 30 s, min / max over every channel drew one blue band while the note said blue the 1st
+    channel, orange the others."""
+    import torch
+    from matplotlib.colors import to_hex
+
+    from mmdata.augment.preview import WAVE_COLOURS, Sample, drawn_sample, preview_figure
+
+    rate, n = 8000, 8000 * 40
+    x = torch.zeros(2, n)
+    x[0, : n // 2] = 0.5 * torch.sin(torch.arange(n // 2) / 3.0)
+    x[1, n // 2:] = 0.2 * torch.sin(torch.arange(n - n // 2) / 5.0)
+    d, what = drawn_sample(Sample("k", {"audio": x}, sample_rate=rate))
+    t, lo, hi, seconds = d.meta["preview_envelope"]
+    assert what == {"audio"} and seconds == 40 and lo.shape == hi.shape == (2, len(t))
+    half = len(t) // 2
+    assert hi[0, : half - 1].min() > 0.45 and hi[0, half + 1:].max() == 0  # the host, then nothing
+    assert hi[1, : half - 1].max() == 0 and 0.15 < hi[1, half + 1:].min() < 0.25  # nothing, then the guest
+    mono = drawn_sample(Sample("m", {"audio": torch.stack([x[0], x[0]])}, sample_rate=rate))[0]
+    assert mono.meta["preview_envelope"][1].shape == (1, len(t))  # identical channels: one envelope
+
+    ds = _stereo_dataset(tmp_path, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig = preview_figure(ds, {"audio": [{"op": "gain", "p": 1.0, "min_db": 0, "max_db": 0}]}, n=1, variants=1)
+    waves = [f for ax in fig.axes if (f := _fills(ax))]
+    assert waves, "no envelope drawn"
+    for fills in waves:
+        colours = [c for c, _, _ in fills]
+        assert colours == [to_hex(WAVE_COLOURS[0]), to_hex(WAVE_COLOURS[1])], fills
+        assert fills[0][2] > 0.45 and 0.15 < fills[1][2] < 0.25, fills  # each channel its own height
+
+
+def test_a_silent_clip_is_drawn_as_silence(tmp_path: Path) -> None:
+    """podcast #9: scaled to its own maximum, digital silence drew magma's top colour (as if loudest), and the
+    white STFT label on it could not be read."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import soundfile as sf
+
+    from mmdata.augment.preview import SILENT_DBFS, log_spectrogram, preview_figure, spectrogram
+
+    rate = 8000
+    fig, (a, b) = plt.subplots(2)
+    im = spectrogram(a, np.zeros(rate * 2), rate)
+    lo_c, hi_c = im.get_clim()
+    assert float(np.asarray(im.get_array()).max()) <= lo_c, "silence coloured above the bottom of the scale"
+    assert any(t.get_text().startswith("silent") for t in a.texts)
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(rate * 2) / rate)
+    im2 = spectrogram(b, tone, rate)
+    assert not any(t.get_text().startswith("silent") for t in b.texts)
+    assert -14 < im2.get_clim()[1] < -8  # a tone at 0.3 of full scale: its own top, as before (about -10.5 dBFS)
+    db = log_spectrogram(np.sin(2 * np.pi * 440 * np.arange(rate) / rate), rate)[0]
+    assert -3 < float(db.max()) < 1  # dB relative to full scale: a full-scale sine peaks near 0
+    plt.close(fig)
+
+    for c, x in (("a", np.zeros(rate * 4)), ("b", tone)):
+        (tmp_path / "raw" / c).mkdir(parents=True)
+        sf.write(tmp_path / "raw" / c / f"{c}.wav", x.astype(np.float32), rate, subtype="PCM_16")
+    mmdata.shard(tmp_path / "raw", tmp_path / "ds", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig = preview_figure(tmp_path / "ds", {"audio": [{"op": "gain", "p": 1.0, "min_db": -1, "max_db": -1}]},
+                             n=2, variants=1)
+    said = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert sum(t.startswith("silent") for t in said) == 2, said  # the silent clip's original and its variant

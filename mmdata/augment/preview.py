@@ -634,29 +634,42 @@ def log_spectrogram(wav: np.ndarray, rate: int) -> tuple[np.ndarray, float, floa
     edges = np.geomspace(lo, hi, SPEC_ROWS + 1) / step  # in bins
     first = np.clip(np.round(edges[:-1]).astype(np.int64), 0, power.shape[0] - 1)
     rows = np.maximum.reduceat(power, first, axis=0)  # a row over bins: their loudest; a row inside one bin: it
+    rows /= (np.hanning(nfft).sum() / 2) ** 2  # dB relative to full scale: a sine of amplitude 1 peaks at 0 dB
     with np.errstate(divide="ignore"):  # silent (masked) spans have zero power
         return 10 * np.log10(np.maximum(rows, 1e-30)), float(lo), float(hi), nfft
+
+
+#: a spectrogram whose loudest bin is under this (dB relative to full scale) is drawn as silence and said
+#: "silent" (QA37 podcast #9: scaled to its own maximum, digital silence drew in magma's top colour, as if loudest)
+SILENT_DBFS = -120.0
 
 
 def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> Any:
     """Draw ``wav``'s spectrogram on ``ax`` with log frequency (:func:`log_spectrogram`, as librosa's
     ``specshow(y_axis="log")``) and a few frequencies labelled inside its right edge, with colours over its
     loudest ``top_db`` decibels (librosa's ``top_db``): padded or masked spans sit near -180 dB and would
-    otherwise stretch the scale and flatten the signal itself into one saturated colour. Returns the image
+    otherwise stretch the scale and flatten the signal itself into one saturated colour. A clip whose loudest
+    bin is under :data:`SILENT_DBFS` (digital silence) is drawn black and says "silent". Returns the image
     (None when the clip is shorter than one FFT window)."""
     got = log_spectrogram(wav, rate)
     if got is None:
         return None
     db, lo, hi, _ = got
     top = float(db.max())
+    silent = top < SILENT_DBFS
+    if silent:  # the scale's top at the floor: every bin under it, drawn in the colour of silence
+        top = SILENT_DBFS
     im = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest", vmin=top - top_db, vmax=top,
                    extent=(0, len(wav) / rate, math.log10(lo), math.log10(hi)))
-    for f in SPEC_TICKS:
+    for f in () if silent else SPEC_TICKS:  # no frequency to point at in silence (the labels ran into "silent")
         y = (math.log10(f) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
         if 0.06 < y < 0.94:  # clear of the panel's edges (its kind label is on the left)
             # a text, not a tick line: an axes' lines are its waveform's
             ax.text(0.995, y, f"{f // 1000}k –" if f >= 1000 else f"{f} –", ha="right", va="center",
                     fontsize=INFO_PT - 2, color="white", transform=ax.transAxes)
+    if silent:
+        ax.text(0.5, 0.35, f"silent (under {SILENT_DBFS:g} dBFS)", ha="center", va="center", fontsize=INFO_PT,
+                color="white", transform=ax.transAxes)
     return im
 
 
@@ -1028,7 +1041,8 @@ def drawn_sample(s: Sample) -> tuple[Sample, set[str]]:
     """``s`` as the preview draws it, and what was shrunk (``"image"``, ``"audio"``): an image over
     :data:`PREVIEW_IMAGE_SIDE` downscaled by a whole factor (box average; fields of its size, target maps,
     every k-th pixel), audio over :data:`PREVIEW_SECONDS` cut to that, with the whole clip's min / max
-    envelope in ``meta["preview_envelope"]`` (``(t, lo, hi, seconds)``). Other samples are returned as they are.
+    envelope in ``meta["preview_envelope"]`` (``(t, lo, hi, seconds)``; ``lo`` / ``hi``: channels x points, one
+    row when the channels are identical). Other samples are returned as they are.
 
     Example:
         >>> import torch
@@ -1054,7 +1068,11 @@ def drawn_sample(s: Sample) -> tuple[Sample, set[str]]:
         step = -(-n // ENVELOPE_POINTS)
         padded = np.pad(chans, ((0, 0), (0, step * ENVELOPE_POINTS - n)), mode="edge").reshape(len(chans), ENVELOPE_POINTS, step)
         t = (np.arange(ENVELOPE_POINTS) + 0.5) * step / rate
-        meta["preview_envelope"] = (t, padded.min(axis=(0, 2)), padded.max(axis=(0, 2)), n / rate)
+        # one envelope per channel (QA37 podcast #4: folded into one, a host on the left and a guest on the right
+        # drew one blue band); channels identical throughout (mono stored as stereo): one row, said "identical"
+        if len(chans) > 1 and all(np.array_equal(chans[0], ch) for ch in chans[1:]):
+            padded = padded[:1]
+        meta["preview_envelope"] = (t, padded.min(axis=2), padded.max(axis=2), n / rate)
         fields["audio"] = wav[..., :int(PREVIEW_SECONDS * rate)]
         what.add("audio")
     if not what:
@@ -1418,7 +1436,10 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
             same = False
             if envelope is not None:  # a long clip: its min / max envelope (the spectrogram below: its start)
                 t, lo, hi, seconds = envelope
-                ax.fill_between(t, lo, hi, lw=0, color="tab:blue")
+                lo, hi = np.atleast_2d(lo), np.atleast_2d(hi)
+                same = len(chans) > 1 and len(lo) == 1
+                for c in range(len(lo)):  # each channel's envelope, coloured as the short clips' lines
+                    ax.fill_between(t, lo[c], hi[c], lw=0, color=WAVE_COLOURS[min(c, 1)], alpha=1.0 if c == 0 else 0.7)
                 ax.set_xlim(0, seconds)
                 peak = max(float(np.max(np.abs(lo), initial=0.0)), float(np.max(np.abs(hi), initial=0.0)))
             elif chans.shape[-1] < 2:  # one point draws no line: an empty box read as a drawing failure (QA)
