@@ -104,3 +104,53 @@ def test_diff_without_digests_confirms_or_says_so(tmp_path: Path) -> None:
     d = diff(v1, v2)
     assert any("compared by size and CRC-32" in w for w in d["warnings"]), d["warnings"]
     del pa
+
+
+def _manifest(root: Path, rows: list[tuple[str, int, str]]) -> Path:
+    """A manifest of (key, image seed, label) rows, each image its own PNG."""
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    lines = ["key,image,label"]
+    for key, seed, label in rows:
+        (root / "img" / f"{key}.png").write_bytes(_png(seed))
+        lines.append(f"{key},img/{key}.png,{label}")
+    (root / "m.csv").write_text("\n".join(lines) + "\n")
+    return root / "m.csv"
+
+
+BASE = [(f"s{i:03d}", 30000 + i, "cat" if i % 2 else "dog") for i in range(30)]
+
+
+def test_an_erased_item_redelivered_under_a_new_key_and_label_is_renamed_and_relabelled(tmp_path: Path) -> None:
+    """#2: diff paired renames within one class only, shard's --split-from regardless of class: diff said removed
+    where the card said kept by content, and the label change was counted nowhere."""
+    v1, _ = _shard(_manifest(tmp_path / "r1", BASE), tmp_path / "v1", split="train=0.6,val=0.2,test=0.2")
+    rows = [r for r in BASE if r[0] not in ("s001", "s003", "s004")]
+    rows += [("new001", 30001, "dog"), ("new003", 30003, "dog")]  # cat items re-delivered as dog under new keys
+    rows = [(k, seed, "dog" if k == "s005" else lab) for k, seed, lab in rows]  # one relabel kept by key
+    v2, _ = _shard(_manifest(tmp_path / "r2", rows), tmp_path / "v2", split="train=0.6,val=0.2,test=0.2",
+                   split_from=v1)
+    d = diff(v1, v2)
+    renamed = {(i["a_key"], i["key"]): i for i in d["renamed"]["items"]}
+    assert set(renamed) == {("s001", "new001"), ("s003", "new003")}, d["renamed"]
+    assert all(i["a_label"] == "cat" and i["label"] == "dog" for i in renamed.values())
+    removed = {i["key"]: i for i in d["removed"]["items"]}
+    assert removed["s001"]["renamed_to"] == "new001" and "renamed_to" not in removed["s004"]
+    relabelled = sorted(i["key"] for i in d["relabelled"]["items"])
+    assert relabelled == ["new001", "new003", "s005"], d["relabelled"]
+    sf = idx.load_card(v2)["split_from"]
+    # the card and diff count alike: removed = diff's removed less its renamed; relabelled = diff's relabelled
+    assert sf["same_content"] == d["renamed"]["total"] == 2
+    assert sf["removed"] == d["counts"]["removed"] - d["renamed"]["total"] == 1
+    assert sf["relabelled"] == d["counts"]["relabelled"] == 3
+
+
+def test_a_layout_change_counts_its_relabels(tmp_path: Path) -> None:
+    """#2: class folders -> a manifest (every key changes; samples kept by content) with real relabels: the card's
+    split_from.relabelled counted 0."""
+    files = {f"{lab}/{k}.png": _png(seed) for k, seed, lab in BASE}
+    v1, _ = _shard(_folders(tmp_path / "cf", files), tmp_path / "v1", split="train=0.6,val=0.2,test=0.2")
+    rows = [(k, seed, ("cat" if lab == "dog" else "dog") if i < 4 else lab) for i, (k, seed, lab) in enumerate(BASE)]
+    v2, _ = _shard(_manifest(tmp_path / "m", rows), tmp_path / "v2", split="train=0.6,val=0.2,test=0.2",
+                   split_from=v1)
+    sf = idx.load_card(v2)["split_from"]
+    assert sf["relabelled"] == 4, sf

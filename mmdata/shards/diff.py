@@ -10,8 +10,8 @@ CRC-32"); an index written before 2026-12-04 has neither, and its members are th
 
 A sample whose key changed (a renamed file, a class-folder move) is paired with its earlier self by content:
 every member but the label with the same size and CRC-32. A class-folder move (also by the path inside the class
-folder) is ``relabelled``; a rename (the same class, content no other sample of A or B holds) stays removed + added
-and is listed in ``renamed``. Without CRC-32s a class-folder move found by sizes stays removed + added and is
+folder) is ``relabelled``; a rename (any class, content no other sample of A or B holds) stays removed + added
+and is listed in ``renamed``, and in ``relabelled`` too where its class changed. Without CRC-32s a class-folder move found by sizes stays removed + added and is
 listed in ``possibly_relabelled``, and a rename is not paired, which ``warnings`` says.
 """
 
@@ -136,8 +136,8 @@ class _Version:
 
 
 def _members(row: dict[str, Any]) -> dict[str, tuple[Any, Any, Any]]:
-    """A sample's members by extension (``png``, ``seg.png``, ``json``) -> (size, crc32, digest or None): keys may differ between
-    the two versions (``by="source_key"``), extensions do not. The label member (``.cls``) is left out: the
+    """A sample's members by extension (``png``, ``seg.png``, ``json``) -> (size, crc32, digest or None): keys may
+    differ between the two versions (``by="source_key"``), extensions do not. The label member (``.cls``) is left out: the
     label is compared as a class name (``relabelled``), its member's bytes are its id."""
     key = row["key"]
     names, sizes = row["members"] or [], row["sizes"] or []
@@ -277,8 +277,9 @@ def _renames(va: _Version, vb: _Version, removed: list[str], added: list[str]) -
     """Samples whose key changed but not their content (a file renamed to scrub a name from it, or renumbered):
     a pair (removed match, added match) where every member but the label has the same size and CRC-32, that
     content is held by no other row of **all** of A and of all of B (a placeholder image, a silent clip or a stock
-    photo that an erased person and a new person share is no rename: QA34 review E2 #1), and the class name is the
-    same (a ``cat`` sample does not become a ``dog`` sample by a rename). QA34 gdpr #11: renamed files had no
+    photo that an erased person and a new person share is no rename: QA34 review E2 #1). The class may differ (an
+    erased item re-delivered under a new key and a new label, as ``mmdata shard --split-from`` pairs it; QA37
+    identity #2): :func:`diff` then lists the pair as relabelled too. QA34 gdpr #11: renamed files had no
     pairing at all. Both sides keep counting the pair (removed + added: the keys differ); ``renamed`` lists it.
     Indexes without CRC-32s: no pair (sizes alone would pair two clips of one length)."""
     if not (va.has_crc and vb.has_crc) or not removed or not added:
@@ -300,14 +301,9 @@ def _renames(va: _Version, vb: _Version, removed: list[str], added: list[str]) -
             and _same_bytes(va.row(ms[0]), vb.row(new[k][0]))}
     in_a = _content_counts(va, {k: va.row(gone[k][0]) for k in both})
     in_b = _content_counts(vb, {k: vb.row(new[k][0]) for k in both})
-    pairs = []
-    for k in both:
-        ma, mb = gone[k][0], new[k][0]
-        la, lb = va.label_name(va.row(ma)["label"]), vb.label_name(vb.row(mb)["label"])
-        same_class = la == lb or (la is not None and lb is not None and _nfc(la) == _nfc(lb))
-        if in_a[k] == 1 and in_b[k] == 1 and same_class:
-            pairs.append((ma, mb))
-    return sorted(pairs)
+    # the class may differ: an erased item re-delivered under a new key and a new label is that item, as
+    # `shard --split-from` pairs it (QA37 identity #2); diff lists it as renamed and relabelled
+    return sorted((gone[k][0], new[k][0]) for k in both if in_a[k] == 1 and in_b[k] == 1)
 
 
 #: card entries compared as text (``a``, ``b``, ``same``); a change of those in :data:`GATED` makes ``card.changed``,
@@ -447,8 +443,11 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     ``a`` (a pool file at the root) found in a class folder of ``b`` under its source key (labelled). Where an
     index has no CRC-32s such a pair is found by sizes alone: it stays removed + added and is listed in
     ``possibly_relabelled`` (``"matched": "class folder, sizes only"``). A sample renamed (another key, the same
-    class, every member but the label with the same size and CRC-32, content no other row of ``a`` or ``b``
-    holds) stays removed + added (items with ``renamed_to`` / ``renamed_from``) and is listed in ``renamed``.
+    files, any class: every member but the label the same bytes (size and sha256), content no other row of ``a``
+    or ``b`` holds) stays removed + added (items with ``renamed_to`` / ``renamed_from``) and is listed in ``renamed`` (with
+    ``a_label`` / ``label``); where its class differs too (an erased item re-delivered under a new key and label)
+    it is also counted and listed in ``relabelled`` (``"matched": "content, renamed"``), as ``mmdata shard
+    --split-from`` counts it in its card's ``split_from.relabelled``.
 
     ``splits``: only samples in one of these splits in ``a`` or ``b`` (a sample moved from ``train`` into ``test``
     counts for ``test``). ``limit``: how many samples each list shows (``None``: all); its ``total`` counts all.
@@ -568,10 +567,18 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         r = vb.row(m)
         item = {**ident(None, r), "split": r["split"], "label": vb.label_name(r["label"])}
         if m in renamed_from:
-            item["renamed_from"] = va.value(renamed_from[m], "key")
-            renamed.append({**ident(va.row(renamed_from[m]), r), "split": r["split"],
-                            "a_split": va.value(renamed_from[m], "split"), "label": item["label"]})
+            ra = va.row(renamed_from[m])
+            item["renamed_from"] = ra["key"]
+            la = va.label_name(ra["label"])
+            renamed.append({**ident(ra, r), "split": r["split"], "a_split": ra["split"], "label": item["label"],
+                            "a_label": la})
             per.setdefault(r["split"], Counter())["renamed"] += 1
+            lb = item["label"]
+            if (la is None) != (lb is None) or (la is not None and _nfc(la) != _nfc(lb or "")):
+                # renamed and relabelled: counted in ``relabelled`` as a kept key's class change is
+                out["relabelled"].append({**ident(ra, r), "split": r["split"], "a": la, "b": lb,
+                                          "a_id": ra["label"], "b_id": r["label"], "matched": "content, renamed"})
+                per.setdefault(r["split"], Counter())["relabelled"] += 1
         elif m in near_from:
             ra = va.row(near_from[m])
             item["possibly_relabelled_from"] = ra["key"]

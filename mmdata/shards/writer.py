@@ -1154,12 +1154,15 @@ def card_text(warning: str) -> str:
 
 
 def _split_from_changes(records: list[Record], old_rows: list[tuple[Any, ...]], old_names: Sequence[str] | None,
-                        label_names: Sequence[str] | None, matched: set[str]) -> dict[str, Any]:
+                        label_names: Sequence[str] | None, matched: set[str],
+                        renamed: Mapping[str, Record] | None = None) -> dict[str, Any]:
     """The card's ``split_from`` counts of what changed against the earlier version (counts only, never a key of
     it: a removed sample's key may name an erased person): ``earlier_samples``, ``removed`` (earlier samples
     neither kept by key nor matched by content: ``matched``, their earlier source keys), ``relabelled`` (kept by
-    key, another class name; a class-folder move is ``moved_class``) and ``changes``, both per earlier split
-    (QA34 gdpr #10, leaderboard #6: an erasure or a relabelled test set left no count in the published card).
+    key, another class name; a class-folder move is ``moved_class``; a sample matched by content, ``renamed``: its
+    earlier source key -> its new record, counts too where its class name changed, as ``mmdata diff`` counts a
+    renamed pair whose class changed: QA37 identity #2) and ``changes``, both per earlier split (QA34 gdpr #10,
+    leaderboard #6: an erasure or a relabelled test set left no count in the published card).
     Where one version's class names are unknown (an earlier index without its card) its ids cannot be compared
     with the other's names: ``relabelled`` is None and ``changes`` counts removals only (review E F1: every
     sample was counted relabelled).
@@ -1187,6 +1190,8 @@ def _split_from_changes(records: list[Record], old_rows: list[tuple[Any, ...]], 
     for key, sk, lab, split in old_rows:
         where = split if isinstance(split, str) else "(none)"
         r = here.get(key)
+        if r is None and renamed:
+            r = renamed.get(sk if isinstance(sk, str) else key)
         if r is None:
             if (sk if isinstance(sk, str) else key) not in matched:
                 per.setdefault(where, Counter())["removed"] += 1
@@ -4304,8 +4309,10 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
             warnings = [*(warnings or []), CardText(text.format(shown), text.format("now " + now))]
         warnings = [*(warnings or []), *_class_id_changes(old_names, label_names, about.get("name"))]
         kept += len(found) + len(half) + len(same)
+        by_source = {r.source_key: r for r in records}
         changes = _split_from_changes(records, old_rows, old_names, label_names,
-                                      {m[0] for m in found} | {a for a, _, _ in same})
+                                      {m[0] for m in found} | {a for a, _, _ in same},
+                                      {a: by_source[b] for a, b, _ in same if b in by_source})
         # most keys changed: the split the user asked to keep is not kept (a version that grew keeps all its old
         # samples' splits: measured against the smaller of the two)
         if before and free and kept < min(len(before), free) / 2:
