@@ -144,3 +144,83 @@ def test_a_match_whose_bytes_cannot_be_read_is_said_to_rest_on_size_and_crc32(co
     assert sorted(r["in_sample_keys"]["train"]) == ["xb", "xcopy"]
     said = next(w for w in r["warnings"] if "seen by the run" in w)
     assert "2 of them (['xb', 'xcopy']) by member size and CRC-32 only" in said
+
+
+def _site(root: Path, classes: list[str], mode: str = "RGB", size: tuple[int, int] = (16, 16), seed: int = 0) -> Path:
+    """Class folders of 8 random images each (``size``: height, width), sharded train / val / test."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    raw = root.with_name(root.name + "_raw")
+    for cls in classes:
+        (raw / cls).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).convert(mode).save(raw / cls / f"{i}.png")
+    return _shard(raw, root, split="train=0.5,val=0.25,test=0.25")
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A run on grey 40x48 cat / dog images; sites spelling them Cat / Dog, holding bird / fish only, and holding
+    RGB 16x16 cat / dog images."""
+    root = tmp_path_factory.mktemp("qa37_sites")
+    own = _site(root / "own", ["cat", "dog"], mode="L", size=(40, 48))
+    return {"run": _train(own, root / "run"), "own": own,
+            "case": _site(root / "case", ["Cat", "Dog"], seed=1),
+            "other": _site(root / "other", ["bird", "fish"], seed=2),
+            "rgb": _site(root / "rgb", ["cat", "dog"], seed=3)}
+
+
+def test_case_only_class_names_name_the_class_map_that_scores_them(sites: dict[str, Path]) -> None:
+    with pytest.raises(MMDataError, match=r"nothing to score; 2 differ from the run's only in case .*'Cat' vs 'cat'.*"
+                                          r"score them as the run's classes with --class-map cat=Cat,dog=Dog ") as e:
+        _eval(sites["run"], sites["case"])
+    assert "it does not rename them" in str(e.value)  # --labels is not offered as the remedy
+    r = _eval(sites["run"], sites["case"], class_map={"cat": "Cat", "dog": "Dog"})  # the remedy given works
+    assert r["unknown_classes"] == {"Cat": 0, "Dog": 0} or not any(r["unknown_classes"].values())
+    assert r["samples"]["test"]["scored"] == r["samples"]["test"]["labelled"] > 0
+
+
+def test_the_class_map_flag_quotes_names_a_shell_would_split() -> None:
+    from mmdata.train.score_run import _class_map_flag
+
+    assert _class_map_flag({"cat": "Cat"}) == "--class-map cat=Cat"
+    assert _class_map_flag({"big cat": "Big Cat", "a,b": "A,B"}) == "--class-map 'big cat=Big Cat' --class-map a,b=A,B"
+    from mmdata.train.submissions import parse_class_map
+
+    assert parse_class_map(["a,b=A,B"]) == {"a,b": "A,B"}  # one option per pair: its commas are names'
+
+
+def test_a_site_of_only_unknown_classes_is_scored_as_wrong(sites: dict[str, Path]) -> None:
+    for given in ({}, {"unknown": "wrong"}):
+        r = _eval(sites["run"], sites["other"], **given)
+        n = r["samples"]["test"]
+        assert n["scored"] == n["labelled"] == n["unknown_class"] > 0
+        assert r["scores"]["accuracy"] == 0.0 and r["unknown_classes_scored"] == "wrong"
+        said = next(w for w in r["warnings"] if "none of its 2 classes" in w)
+        assert "scored as wrong (accuracy 0)" in said and "--class-map RUN=DATA" in said
+    with pytest.raises(MMDataError, match=r"nothing to score with unknown='leave-out'.*unknown='wrong'"):
+        _eval(sites["run"], sites["other"], unknown="leave-out")
+    with pytest.raises(MMDataError, match=r"the run does not know \('bird': \d+, 'fish': \d+"):
+        _eval(sites["run"], sites["other"], unknown="error")
+
+
+def test_images_of_another_format_than_the_runs_are_said(sites: dict[str, Path]) -> None:
+    r = _eval(sites["run"], sites["rgb"])
+    said = [w for w in r["warnings"] if "not the format the run was trained on" in w]
+    assert len(said) == 1, r["warnings"]
+    n = r["samples"]["test"]["samples"]
+    assert f"{n} of {n} have 3 channels, converted to the run's 1" in said[0]
+    assert f"{n} of {n} are not 40x48 (16x16: {n}), resized to the run's 40x48" in said[0]
+    own = _eval(sites["run"], sites["own"])  # the run's own format: nothing said
+    assert not any("not the format" in w for w in own["warnings"])
+
+
+def test_the_cli_scores_a_site_of_only_unknown_classes(sites: dict[str, Path]) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mmdata", "evaluate", str(sites["run"]), str(sites["other"])],
+                          capture_output=True, text=True, env={**__import__("os").environ, "MMDATA_PROGRESS": "off"})
+    assert done.returncode == 0, done.stderr
+    assert "scored as wrong (accuracy 0)" in done.stdout + done.stderr

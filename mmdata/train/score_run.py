@@ -521,22 +521,36 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         data_names = [str(n) for n in card.get("label_names") or []] or [str(c) for c in range(n_data)]
         matched = _renamed(data_names, run_names, class_map, named, run_dir)
         mapping = match_classes(run_names, matched)
+        case = mapping["case"]
         if data_names and len(mapping["unknown"]) == len(data_names):
-            case = mapping["case"]
-            hint = (f"; {len(case)} differ from the run's only in case or Unicode form ("
+            none = (f"{named}: none of its {len(data_names)} classes {_show(data_names)} is one of the "
+                    f"{len(run_names)} classes of the run in {run_dir} {_show(run_names)}")
+            if case:  # the same classes spelt otherwise: scoring them as wrong would say nothing (QA37 fed #2)
+                raise MMDataError(
+                    f"{none}: nothing to score; {len(case)} differ from the run's only in case or Unicode form ("
                     + ", ".join(f"{a!r} vs {b!r}" for a, b in list(case.items())[:4])
-                    + "): re-shard it with --labels listing the run's names (metrics.json classes.names)") if case else ""
-            raise MMDataError(f"{named}: none of its {len(data_names)} classes {_show(data_names)} is one of the "
-                              f"{len(run_names)} classes of the run in {run_dir} {_show(run_names)}: nothing to score{hint}")
+                    + (", ..." if len(case) > 4 else "") + f"): score them as the run's classes with "
+                    f"{_class_map_flag({b: a for a, b in case.items()})} (class_map=, the run's name = the data's), "
+                    "or rename the class folders / manifest labels to the run's spelling and re-shard (--labels "
+                    "lists class names, it does not rename them: it refuses a folder it does not list)")
+            if unknown == "leave-out":
+                raise MMDataError(f"{none}: nothing to score with unknown='leave-out' (--unknown-classes leave-out); "
+                                  "score them as errors with unknown='wrong' (the default), or map the run's names "
+                                  "onto the data's spellings with class_map= (--class-map RUN=DATA)")
+            # unknown="wrong": every labelled sample counts, here as an error (QA37 fed #3: a cross-site matrix cell
+            # was refused, not scored); unknown="error" refuses below with the counts
+            warnings.append(f"{none}: every labelled sample is scored as wrong (accuracy 0); if they are the run's "
+                            "classes spelt otherwise, map them with class_map= (--class-map RUN=DATA, the run's name "
+                            "= the data's)")
         if not data_names:
             warnings.append(f"{named} has no classes (no labels): every {split} sample is unlabelled and every score "
                             "is null; predictions are still written with --out")
-        if mapping["case"]:
-            warnings.append("classes " + ", ".join(f"{a!r} ({named}) vs {b!r} (run)" for a, b in mapping["case"].items())
+        if case:
+            warnings.append("classes " + ", ".join(f"{a!r} ({named}) vs {b!r} (run)" for a, b in case.items())
                             + " differ only in case or Unicode form: they are not matched (labels are matched exactly, "
-                            "as `mmdata shard` does); map them (class_map=, --class-map "
-                            + ",".join(f"{b}={a}" for a, b in list(mapping["case"].items())[:4])
-                            + ") or re-shard with --labels listing the run's names to score them as the run's classes")
+                            "as `mmdata shard` does); map them ("
+                            + _class_map_flag({b: a for a, b in case.items()})
+                            + ", class_map=) to score them as the run's classes")
     else:
         if goal.kind == "regression" and (class_map or unknown != "wrong"):  # QA34 review B1-2: not silently ignored
             raise MMDataError(f"class_map (--class-map) / unknown (--unknown-classes) apply to class and label-set "
@@ -695,6 +709,10 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         warnings.append(f"the run reads {_and(lacking)}, which no {split} sample of {named} holds: the scores are of "
                         f"the model without {'it' if len(lacking) == 1 else 'them'}, not comparable with the run's own "
                         "test scores")
+    if "image" in mods and n_split and have.get("image"):
+        shift = _image_format_shift(data, names_read, metrics, named, split)
+        if shift:
+            warnings.append(shift)
     if result.get("nonfinite"):
         warnings.append(f"the model's logits were NaN or infinite on {result['nonfinite']} labelled samples: they were "
                         "scored as uniform predictions (chance)")
@@ -745,6 +763,60 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
             raise
     said_to_caller(warnings)  # as train does: also seen by a caller who does not print the list (QA31 shift review F3)
     return report
+
+
+def _image_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, Any], named: str,
+                        split: str) -> str | None:
+    """The warning for scored images whose channels or size are not those the run was trained on (``metrics.json``
+    ``inputs.channels`` / ``inputs.image_size``, from the index's ``image_channels`` / ``image_height`` /
+    ``image_width``): they are converted and resized to the run's format before the model sees them, a shift the
+    per-site scores should say (QA37 fed #5: a grey 40x48 run scored on RGB 16x16 images said nothing). None when
+    every image is the run's format or the index or metrics.json lacks what to compare; channels (sizes) are not
+    compared where the run converted (resized) its own training images (``inputs.needs``): no one format then."""
+    from collections import Counter
+
+    from mmdata.train.outputs import index_columns
+
+    inputs = metrics.get("inputs") or {}
+    want_c = inputs.get("channels")
+    size = inputs.get("image_size")
+    want_hw = tuple(int(v) for v in size) if isinstance(size, (list, tuple)) and len(size) == 2 else None
+    try:
+        cols = index_columns(data, splits, ["image_channels", "image_height", "image_width"])
+    except (KeyError, ValueError, OSError, MMDataError):
+        return None
+    keys = [k for k, h in cols["image_height"].items() if h is not None]
+    if not keys:
+        return None
+    channels = Counter(int(c) for k in keys if (c := cols["image_channels"].get(k)) is not None)
+    sizes = Counter((int(cols["image_height"][k]), int(cols["image_width"][k])) for k in keys
+                    if cols["image_width"].get(k) is not None)
+    said = []
+    # a run that converted / resized its own training images (inputs.needs) has no one format to differ from
+    needs = inputs.get("needs") or {}
+    other_c = {c: n for c, n in channels.items()
+               if want_c is not None and not needs.get("convert") and c != int(want_c)}
+    if other_c:
+        said.append(f"{sum(other_c.values())} of {len(keys)} have "
+                    + (f"{next(iter(other_c))} channels" if len(other_c) == 1 else
+                       "(" + ", ".join(f"{c} channels: {n}" for c, n in sorted(other_c.items())) + ")")
+                    + f", converted to the run's {int(want_c)}")
+    other_hw = {hw: n for hw, n in sizes.items() if want_hw is not None and not needs.get("resize") and hw != want_hw}
+    if other_hw:
+        common = sorted(other_hw.items(), key=lambda kv: (-kv[1], kv[0]))
+        said.append(f"{sum(other_hw.values())} of {len(keys)} are not {want_hw[0]}x{want_hw[1]} ("
+                    + ", ".join(f"{h}x{w}: {n}" for (h, w), n in common[:3]) + (", ..." if len(common) > 3 else "")
+                    + f"), resized to the run's {want_hw[0]}x{want_hw[1]}")
+    if not said:
+        return None
+    seen = (inputs.get("sources") or {})
+    trained = "; ".join(str(seen[k]) for k in ("channels", "image_size") if seen.get(k))
+    return (f"the images of {named} ({split}) are not the format the run was trained on (metrics.json inputs: "
+            f"{want_c if want_c is not None else '?'} channel{'s' * (want_c != 1)}, "
+            f"{f'{want_hw[0]}x{want_hw[1]}' if want_hw else 'size not recorded'}"
+            + (f"; {trained}" if trained else "") + "): " + "; ".join(said)
+            + ": the scores are of the model on converted / resized images, a shift in format beside any shift in "
+            "content (say it beside per-site scores)")
 
 
 def _target_key_missing(named: str, key: str, card: dict[str, Any], run_dir: Path, split: str) -> str | None:
@@ -1335,6 +1407,25 @@ def _mark_in_sample(path: str, keys: set[str]) -> None:
         return
     flags = pa.array([k in keys for k in table.column("key").to_pylist()], pa.bool_())
     _replace_table(path, table.append_column("in_sample", flags), table.schema.metadata)
+
+
+def _class_map_flag(pairs: Mapping[str, str], at_most: int = 20) -> str:
+    """The ``--class-map`` option mapping the run's names onto the data's (``pairs``: run name -> data name), as a
+    shell takes it: one comma-separated option, or one quoted option per pair where a name holds a comma or space.
+
+    Example:
+        >>> _class_map_flag({"cat": "Cat", "dog": "Dog"})
+        '--class-map cat=Cat,dog=Dog'
+        >>> _class_map_flag({"big cat": "Big Cat"})
+        "--class-map 'big cat=Big Cat'"
+    """
+    import shlex
+
+    items = [f"{a}={b}" for a, b in list(pairs.items())[:at_most]]
+    more = f" (and {len(pairs) - at_most} more)" if len(pairs) > at_most else ""
+    if all(shlex.quote(i) == i and "," not in i for i in items):
+        return f"--class-map {','.join(items)}{more}"
+    return " ".join(f"--class-map {shlex.quote(i)}" for i in items) + more
 
 
 def _and(items: Sequence[str]) -> str:
