@@ -199,6 +199,24 @@ def _swap_denormalized(text: str, pattern: re.Pattern[str], repl: Any) -> str:
     return "".join(out)
 
 
+def side_classes(label_names: Sequence[Any] | None, pairs: Sequence[Sequence[str]] = DEFAULT_PAIRS) -> list[tuple[str, str]]:
+    """The class names that hold a word of ``pairs`` (``LEFT``, ``turn_left``), each with what
+    :func:`swap_left_right` makes of it (``RIGHT``): classes whose label a flip would have to swap, which no op
+    does (the label is an index into the names).
+
+    Example:
+        >>> side_classes(["LEFT", "RIGHT", "POINT", "bright", "turn_left"])
+        [('LEFT', 'RIGHT'), ('RIGHT', 'LEFT'), ('turn_left', 'turn_right')]
+    """
+    out = []
+    for name in label_names or ():
+        if isinstance(name, str):  # words of a class name are often joined by "_" (a word character to \b)
+            swapped = "_".join(swap_left_right(part, pairs) for part in name.split("_"))
+            if swapped != name:
+                out.append((name, swapped))
+    return out
+
+
 @dataclass(frozen=True)
 class PairsParam(Param):
     """A list of [word, word] pairs (``consistent_hflip.pairs``): each word non-empty and in one pair only
@@ -342,7 +360,11 @@ class ConsistentHFlip(Op):
     leaves them (before this option existed stereo was never swapped); mono audio and other channel
     counts (5.1 layouts have no one mirror) are left as they are. ``fields`` names the text fields
     swapped: ``text``, and named text fields (a member ``k.caption_de.txt`` is the field
-    ``caption_de.txt``); a sample's other named text fields keep their words, with a warning once. A stereo
+    ``caption_de.txt``); a sample's other named text fields keep their words, with a warning once. The label
+    is not swapped: a class named by a pair word (``LEFT``) keeps its label in a flipped sample whose text and
+    image now say ``RIGHT`` (``mmdata augment`` and ``mmdata preview`` warn of such class names,
+    :func:`~mmdata.augment.recipe.label_side_notes`); swap it in the loader's ``transform`` where ``s.meta["aug"]``
+    shows the flip applied, or leave the flip out. A stereo
     camera pair is not swapped: an image target (``targets: {right.png: image}``) is flipped in place with the
     image, so each view is mirrored but stays in its field, while the mirror of a stereo rig would make the
     mirrored left view the new right one; a stereo-matching model then sees disparities of the other sign.

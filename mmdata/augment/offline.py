@@ -15,7 +15,10 @@ output is never scored on augmented copies of its validation or test data. Media
 so the loader reads back the values it would have given (PNG images; audio as 16- or 24-bit FLAC when its
 values lie on that grid, else 32-bit float WAV, never clipped; UTF-8 text, ``.npy`` features), and the
 applied params of each sample are stored in the index column ``aug_params`` (JSON). Splits are kept;
-the card's ``augmentation`` entry names the ``augmented_splits`` and the ``eval_splits``. A 16-bit source
+the card's ``augmentation`` entry names the ``augmented_splits`` and the ``eval_splits``. A normalize
+``pad_trim`` trims as it does in the loader, but its zero padding is not written (padding is a batching
+concern: the written clip is its real frames, ``meta["audio_valid"]``; ``recipe.replay`` of the logged params
+gives the padded clip, whose first ``audio_valid`` frames are the written ones). A 16-bit source
 image (``image_mode`` ``I;16`` / ``I`` in the index) written as read — a split not augmented, or an
 original ``--keep-original`` keeps — keeps the source's image member (its bytes, 16 bits and all: the
 loader reads from it the values it read before) when the recipe's normalize stage has no image op; its
@@ -36,6 +39,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -43,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.augment.audio import AUDIO_SECONDS
+from mmdata.augment.audio import AUDIO_SECONDS, real_frames
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed, refusal
 from mmdata.checks import did_you_mean, plural
@@ -87,7 +91,11 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
     its stored values) goes back into a PNG when it came from one and a PNG holds its values exactly (uint8
     with 1-4 channels, 0..65535 with 1, 3 or 4 channels as 16-bit, bool); else (a JPEG's or float TIFF's
     values) ``depth.jpg.npy`` — the same field, the same values. Audio with NaN / inf is refused
-    (ShardError naming the sample): the loader would refuse it."""
+    (ShardError naming the sample): the loader would refuse it. A clip ``pad_trim`` zero-padded (``align:
+    start``: its real frames in ``meta["audio_valid"]``) is written without the padding, so a reader's
+    ``lengths["audio"]`` and the index's ``audio_seconds`` are its real length, as the loader gives them with
+    the same recipe (the trim is kept: a clip is at most ``seconds`` long); the training recipe's own
+    ``pad_trim`` pads a batch to one width again."""
     from PIL import Image
 
     out: dict[str, bytes] = {}
@@ -100,6 +108,10 @@ def encode_sample(sample: Sample) -> dict[str, bytes]:
             Image.fromarray(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)).save(buf, format="PNG")
             out["png"] = buf.getvalue()
         elif name == "audio":
+            # a clip pad_trim padded: its real frames only (meta["audio_valid"]). The padding is a batching concern
+            # (the loader's collate pads a batch again, its lengths["audio"] the real frames): written, it became
+            # audio, and every reader's lengths and the index's seconds counted it (QA37 podcast #3)
+            val = val[..., :real_frames(sample)]
             if not np.isfinite(val.numpy()).all():  # the loader refuses such audio: say so here, naming the sample
                 raise ShardError(f"sample {sample.key!r}: {NON_FINITE_AUDIO} after the recipe; the loader refuses such "
                                  "audio, so it is not written")
@@ -261,6 +273,48 @@ def augment_command(*, copies: int = 1, keep_original: bool = False, seed: int =
     return shlex.join(words)
 
 
+#: a licence text with a NoDerivatives term: CC's ``ND`` (CC-BY-ND-4.0, CC BY-NC-ND 3.0), "NoDerivatives", "NoDerivs"
+_NO_DERIVATIVES = re.compile(r"(?i)(?<![a-z0-9])nd(?![a-z])|no[\s_-]*deriv")
+
+
+def no_derivatives(license: Any) -> bool:
+    """Whether the licence text ``license`` forbids sharing adaptations (Creative Commons' NoDerivatives: ``ND``).
+
+    Example:
+        >>> [no_derivatives(x) for x in ("CC-BY-ND-4.0", "CC BY-NC-ND 3.0", "Attribution-NoDerivatives 4.0", "CC-BY-4.0", None)]
+        [True, True, True, False, False]
+    """
+    return isinstance(license, str) and _NO_DERIVATIVES.search(license) is not None
+
+
+def derived_license(license: Any) -> Any:
+    """The ``license`` an augment output's card gives when no ``--license`` is given: the source's, except a
+    NoDerivatives licence, which covers the source's material, not an adaptation of it (augmented copies are
+    one): then a text that says so, the source's licence kept as such in ``augmentation.augmented_from.license``.
+
+    Example:
+        >>> derived_license("CC-BY-4.0")
+        'CC-BY-4.0'
+        >>> derived_license("CC-BY-ND-4.0")
+        'adapted from CC-BY-ND-4.0 material, which forbids sharing adaptations (see augmentation.augmented_from.license)'
+    """
+    if not no_derivatives(license) or license.startswith("adapted from "):  # a second pass: said already
+        return license
+    return f"adapted from {license} material, which forbids sharing adaptations (see augmentation.augmented_from.license)"
+
+
+def no_derivatives_note(license: Any, name: str, given: str | None = None) -> str | None:
+    """The warning (console and card) for augmenting a dataset whose licence is NoDerivatives, or None."""
+    if not no_derivatives(license):
+        return None
+    card = (f"the output's card gives --license {given!r} as you asked" if given is not None else
+            "the output's card does not claim that licence for the copies (its license says they are an adaptation; "
+            "augmentation.augmented_from.license keeps the source's)")
+    return (f"source dataset {name} is licensed {license}, a NoDerivatives licence: it forbids sharing adapted "
+            f"material, and augmented copies are adaptations. Use the output for your own training only; do not "
+            f"publish or share it unless the rights holder allows it; {card}")
+
+
 def augment_pass(card: dict[str, Any], src: Any = "the dataset") -> int:
     """The pass an augment job over the dataset of ``card`` is: 1 for a dataset that is not augment
     output (no ``augmentation`` entry; bare shards, which have no card), else the entry's ``pass`` + 1
@@ -326,7 +380,8 @@ def _check_unique_keys(planned: Iterable[tuple[str, str, str]], src: Any, keep_o
 
 def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, split: str,
                   wanted: set[str] | None = None, augment: bool = True, on_error: str = "raise",
-                  source_key: str | None = None, pass_no: int = 1) -> Iterator[Record]:
+                  source_key: str | None = None, pass_no: int = 1,
+                  columns: Mapping[str, Any] | None = None) -> Iterator[Record]:
     """The records of one source sample: itself (``keep_original``) and its ``copies`` augmented
     copies ``copy_key(key, k, pass_no)`` (``<key>_aug<k>`` in a first pass), each drawn from its own key
     (the original through the recipe's normalize stage, as the copies and the other splits); only those
@@ -338,8 +393,11 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
 
     Each record's ``source_key`` is ``source_key`` (what ``s`` was sharded from, from the input's index;
     default: ``s.key``) and its ``aug_source`` column ``s.key``; a record the writer reports as skipped (no
-    member) names ``s.key``, the sample to look up in the input."""
+    member) names ``s.key``, the sample to look up in the input. ``columns``: index columns of the source row
+    every record of it carries as they are (a ``--segment`` sample's ``segment_*``: the recording it was cut
+    from, :func:`segment_columns`)."""
     label = s.get("label")
+    carried = dict(columns or {})
     origin = s.key if source_key is None else source_key
     # the whole clip's length where the reader decoded only its start (reader_options): a trimming pad_trim then
     # logs the trim it makes of the clip as the source holds it, so the replay log reproduces the output from it
@@ -350,7 +408,7 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
             out = recipe.apply_sample(Sample(key, s.fields, s.sample_rate, whole), epoch=0, stage=stage)
             members = encode_sample(out)
             return Record(out.key, origin if members else s.key, members, out.get("label", label), split,
-                          extra={"aug_params": _log(out), "aug_source": s.key})
+                          extra={**carried, "aug_params": _log(out), "aug_source": s.key})
         except ShardError as exc:
             if on_error != "skip":
                 raise
@@ -459,6 +517,37 @@ def _index_columns(src: str | Path, storage_options: dict[str, Any] | None, colu
         return load_index(src, columns=[*columns, "source_key"], storage_options=storage_options).to_pydict()
     except ShardError:
         return load_index(src, columns=columns, storage_options=storage_options).to_pydict()  # a damaged index: its error
+
+
+def segment_columns(src: str | Path, storage_options: dict[str, Any] | None = None,
+                    splits: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Sample key -> its ``segment_*`` index columns (``mmdata shard --segment``: the recording a sample was cut
+    from, the start, duration, frames and channels) of a dataset folder's samples in ``splits`` (default all),
+    from its ``index.parquet``; empty for an index without them. Augment output carries them on every row made
+    from the sample (QA37 podcast #10: they were dropped, so a copy no longer said which recording it came
+    from); they describe the source segment, not the copy (a ``time_stretch`` changes the copy's duration).
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_class_folders
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_class_folders(t + "/raw", per_class=1), t + "/ds", progress=False)
+        >>> segment_columns(t + "/ds")
+        {}
+    """
+    from mmdata.shards.index import load_index
+    from mmdata.shards.sources import SEGMENT_CHANNELS, SEGMENT_DURATION, SEGMENT_FRAMES, SEGMENT_SOURCE, SEGMENT_START
+
+    names = [SEGMENT_SOURCE, SEGMENT_START, SEGMENT_DURATION, SEGMENT_FRAMES, SEGMENT_CHANNELS]
+    for cols in (names, names[:-1]):  # segment_channels only where a --segment channel column was given
+        try:
+            t = load_index(src, columns=["key", "split", *cols], storage_options=storage_options).to_pydict()
+        except ShardError:
+            continue
+        wanted = None if splits is None else set(splits)
+        return {k: {c: t[c][i] for c in cols if t[c][i] is not None} for i, (k, sp) in enumerate(zip(t["key"], t["split"]))
+                if (wanted is None or sp in wanted) and any(t[c][i] is not None for c in cols)}
+    return {}
 
 
 def _source_keys(t: dict[str, list[Any]], splits: list[str] | None) -> dict[str, str]:
@@ -671,7 +760,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     The output's card keeps what the source's card says of the data: its ``license`` and ``description``
     (a derivative keeps the licence: CC BY asks for attribution down the chain), unless ``license`` /
     ``description`` are given (they override the source's; the source's licence stays in
-    ``augmentation.augmented_from.license``), its ``citation`` and ``homepage``, and its per-source
+    ``augmentation.augmented_from.license``) — but a NoDerivatives source licence (``CC-BY-ND-4.0``), which forbids
+    sharing adaptations, is warned of (console and card) and not claimed for the copies: the card's ``license``
+    says they are adapted from material under it (:func:`derived_license`), its ``citation`` and ``homepage``, and its per-source
     attribution (:func:`card_attribution`) in ``augmentation.augmented_from.attribution``; ``name`` names the output (default: its folder's name). The
     source's ``skipped`` entries of samples and members it lost (what the jobs that wrote it left out) are carried
     into the output's ``skipped``, each with ``origin`` naming the dataset whose job left it out; files of its
@@ -752,12 +843,20 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
 
         have = dataset_modalities(src, storage_options)
         if have is not None:
-            inert, none = inert_parts(base, have, str(src))  # "section 'image' (...) has no effect: ..."
+            # "section 'image' (...) has no effect: ...", naming the named image fields (frame0.jpg) it leaves
+            inert, none = inert_parts(base, have, str(src), _image_fields(card))
             if none and not base.is_empty:
                 inert.append(f"no step can act on {src}: the augmented copies equal their originals")
             for note in inert:  # said as the card keeps it (prefixed "recipe: " there, once: QA33 review)
                 say_to_caller([f"recipe: {note}"], UserWarning, stacklevel=3)
             notes = [*notes, *inert]
+    from mmdata.augment.recipe import label_side_notes
+
+    # a flip of classes named LEFT / RIGHT: the label is not swapped (QA37 sign #2)
+    sides = label_side_notes(base, card.get("label_names") if isinstance(card.get("label_names"), list) else None)
+    for note in sides:
+        say_to_caller([f"recipe: {note}"], UserWarning, stacklevel=3)
+    notes = [*notes, *sides]
     all_splits = list(card.get("splits", {"train": None}))
     chosen = list(splits or all_splits)
     if not folder and len(set(chosen)) > 1:  # QA: every sample went to each split named
@@ -796,6 +895,9 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         source["skipped_count"] = len(entries)
     if len(entries) > len(carried):  # files of the source's inputs that fed no sample: counted, never named
         source["skipped_files_not_carried"] = len(entries) - len(carried)
+    nd_note = no_derivatives_note(card.get("license"), source["name"], license)
+    if nd_note is not None:  # QA37 licence #4: an ND dataset's augmented copies claimed its licence, without a word
+        say_to_caller([nd_note], UserWarning, stacklevel=3)
     pass_no = augment_pass(card, src)
     # the recipe drawn with (its seed combines the recipe's and --seed) and what reproduces the run: the recipe as
     # given and --seed (QA: the card named neither, and its options said seed 0 under --seed 5)
@@ -817,7 +919,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                            address=address, card=card, seed=seed,
                            card_extra={"augmentation": extra, **kept, "mmdata_version": __version__,
                                        # a derivative keeps the source's licence and description unless given
-                                       "license": license if license is not None else card.get("license"),
+                                       "license": license if license is not None else derived_license(card.get("license")),
                                        "description": description if description is not None else card.get("description"),
                                        "command": augment_command(copies=copies, keep_original=keep_original,
                                                                   seed=seed, splits=splits,
@@ -825,7 +927,8 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                                                                   on_error=on_error, name=name, license=license,
                                                                   description=description)},
                            storage_options=storage_options, executor=executor, workers=workers, rewrite=rewrite,
-                           name=name, carried_skipped=carried, notes=notes)
+                           name=name, carried_skipped=carried, notes=notes,
+                           plain_notes=[nd_note] if nd_note is not None else [])
     own = [e for e in rep.get("skipped") or [] if "origin" not in e]  # this job's losses; the source's counted apart
     rep = rep | {"skipped": own, "source_skipped": len(rep.get("skipped") or []) - len(own)}
     if before is not None and not rep.get("up_to_date") and not rep.get("resumed_shards"):
@@ -1079,7 +1182,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
                      on_error: str = "raise", pass_no: int = 1, executor: str = "ray",
                      workers: int = 1, rewrite: bool = False, seed: int = 0, name: str | None = None,
                      carried_skipped: list[dict[str, Any]] | None = None,
-                     notes: Iterable[str] = ()) -> dict[str, Any]:
+                     notes: Iterable[str] = (), plain_notes: Iterable[str] = ()) -> dict[str, Any]:
     """Plan the output from ``src``'s index (keys and splits only: nothing is decoded here) — or, for
     bare shards, from their tar headers, in their order — exactly as :func:`~mmdata.shards.writer.write_records`
     plans the records of an in-memory run, then run one :func:`_augment_shard` task per output shard
@@ -1109,11 +1212,13 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
         root: str | None = str(src).rstrip("/") if is_remote(src) else str(Path(src).resolve())
         source = card.get("fingerprint")
         originals = _source_keys(table, splits)
+        carried_columns = segment_columns(src, storage_options, splits)
         shown, lost = {}, []
     else:
         rows, listed, source, shown, lost = _bare_rows(src, splits, storage_options, on_error)
         root = None  # bare shards: each task opens its source shards by their full paths / URLs
         originals = {}
+        carried_columns = {}
         deep = set()  # no index to say which images are 16-bit
     wanted = set(splits)
     if root is None:  # QA: a key twice read "would be written in split train and in split train"
@@ -1174,6 +1279,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
             "sources": inputs, "storage_options": storage_options,
             **({"raw_image": [k for k in keys if k in raw_image]} if raw_image & set(keys) else {}),
             "source_keys": {k: originals[k] for k in inputs if k in originals},
+            **({"columns": cols} if (cols := {k: carried_columns[k] for k in inputs if k in carried_columns}) else {}),
             "source_shards": [sh for sh in listed[p["split"]] if sh in needed],
             "shard_of": {origin[k][0]: origin[k][1] for k in keys},
             "shard_names": {sh: shown[sh] for sh in listed[p["split"]] if sh in needed and sh in shown}}}
@@ -1197,7 +1303,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     # then check_targets' notes, and what the recipe warns of while the job runs (QA31: a per-pixel map left where
     # it was went to stderr only): each local task adds what its own recipe warned of (Recipe.warned), so the
     # process's warning filters are neither read nor changed (QA31 review: two jobs in threads lost each other's)
-    kept = _CardWarnings([*carried, *(n if n == note else f"recipe: {n}" for n in notes)],
+    kept = _CardWarnings([*carried, *plain_notes, *(n if n == note else f"recipe: {n}" for n in notes)],
                          {p["name"]: i for i, p in enumerate(plan)})
     token = f"{os.getpid()}:{id(kept)}"
     for p in plan:
@@ -1470,7 +1576,8 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
                 try:
                     for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
                                            augment=aug.get("augment", True), on_error=on_error,
-                                           source_key=aug.get("source_keys", {}).get(s.key), pass_no=aug.get("pass", 1)):
+                                           source_key=aug.get("source_keys", {}).get(s.key), pass_no=aug.get("pass", 1),
+                                           columns=aug.get("columns", {}).get(s.key)):
                         made[r.key] = r
                 except ShardError as exc:  # the recipe refused a copy: name the shard and the sample as the input has it
                     sh = aug.get("shard_of", {}).get(s.key)

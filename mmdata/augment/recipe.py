@@ -389,6 +389,28 @@ def pixel_maps(fields: Mapping[str, Any]) -> list[str]:
                   and len(v.shape) <= len(shape) and _same_image(hw, (int(v.shape[-2]), int(v.shape[-1]))))
 
 
+#: fields that are never coordinates of the image: :data:`_NOT_MAPS` and ``logmel``'s spectrogram
+_NOT_POINTS = _NOT_MAPS | {"spec"}
+
+
+def point_arrays(fields: Mapping[str, Any]) -> list[str]:
+    """The array fields beside ``image`` that look like coordinates in it — at least 2-D with 2 to 4 values on
+    the last axis (keypoints (K, 2), a pose track (T, 75, 3) of x, y, confidence, boxes (N, 4)) — and are no
+    per-pixel map (:func:`pixel_maps`): the ops moving the image's pixels leave them as they are.
+
+    Example:
+        >>> import numpy as np, torch
+        >>> point_arrays({"image": torch.zeros(3, 4, 6), "pose": np.zeros((9, 75, 3)), "emb": np.zeros(8),
+        ...               "imu": np.zeros((100, 6)), "depth": torch.zeros(1, 4, 6)})
+        ['pose']
+    """
+    if len(getattr(fields.get("image"), "shape", ())) < 2:
+        return []
+    maps = set(pixel_maps(fields))
+    return sorted(n for n, v in fields.items() if n not in _NOT_POINTS and n not in maps
+                  and len(getattr(v, "shape", ())) >= 2 and 2 <= int(v.shape[-1]) <= 4)
+
+
 def _same_image(image_hw: tuple[int, int], hw: tuple[int, int]) -> bool:
     """Whether a field of ``hw`` is the image's size as stored: equal, or the image is a JPEG the loader
     decoded DCT-scaled by k/8 for a recipe that resizes (``codecs.dct_scale``: ceil of each side x k/8)."""
@@ -627,6 +649,7 @@ class Recipe:
         #: the ops that move the image's pixels, and whether a per-pixel map beside the image was warned of
         self._moving = _moving((*self._norm, *self._steps, *self._batch_steps))
         self._maps_warned = False
+        self._points_warned = False
         self._orphans_warned = False
         #: whether apply_batched warned that it leaves the batch: section out / a mix of several image sizes was
         self._batch_warned = False
@@ -874,6 +897,8 @@ class Recipe:
         sample, nones = _without_nones(sample)
         if self._moving and not self._maps_warned:
             self._warn_maps(sample.fields)
+        if self._moving and not self._points_warned:
+            self._warn_points(sample.fields, sample.key)
         log = list(sample.meta.get("aug", ()))
         lone: dict[str, Any] = {}
         if self.targets and "image" not in sample:
@@ -1205,6 +1230,8 @@ class Recipe:
     def _apply_batched(self, batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None) -> Batch:
         if self._moving and not self._maps_warned:
             self._warn_maps(batch.data)
+        if self._moving and not self._points_warned:
+            self._warn_points(batch.data, batch.keys[0] if batch.keys else "")
         if plan is not None:
             bad = plan.problem(batch.keys, epoch, self._plan_identity(), _batch_shapes(batch)) if isinstance(plan, Plan) else None
             if bad is None and (len(plan) != len(self._steps) or any(len(p) != len(batch.keys) for p in plan)):
@@ -1337,6 +1364,29 @@ class Recipe:
                    f"recipe lists {'them' if len(maps) > 1 else 'it'} as targets (targets: {{"
                    f"{', '.join(f'{m}: mask' for m in maps)}}}: moved with the image, nearest sampling; or kind "
                    f"image for another frame or view, which gets every image op with the image's params){listed}",
+                   stacklevel=3)
+
+    def _warn_points(self, fields: Mapping[str, Any], key: str) -> None:
+        """Warn once per recipe when a sample carries arrays that look like coordinates in the image
+        (:func:`point_arrays`: keypoints, a pose track, boxes) while ops of the recipe move the image's pixels:
+        no op moves them, so they no longer match a flipped or cropped image (QA37 sign #1: a pose track stayed
+        as it was in every flipped copy, without a word)."""
+        points = [n for n in point_arrays(fields) if n not in self.targets]
+        if not points:
+            return
+        self._points_warned = True
+        shown = ", ".join(self._moving[:4]) + (" ..." if len(self._moving) > 4 else "")
+        shapes = ", ".join(f"{n!r} {tuple(int(d) for d in fields[n].shape)}" for n in points[:3])
+        many = len(points) > 1
+        self._warn(f"array field{'s' * many} {shapes} (sample {key!r}) look{'s' * (not many)} like coordinates in the "
+                   f"image (keypoints, a pose track, boxes: 2-4 values on the last axis); the recipe's {shown} "
+                   f"move{'s' * (len(self._moving) == 1)} the image's pixels only and no op moves arrays, so "
+                   f"{'they' if many else 'it'} will not match a flipped or cropped image (mmdata augment writes "
+                   f"{'them' if many else 'it'} as read). Mirror {'them' if many else 'it'} yourself: the loader's "
+                   f"transform= gets each sample after the recipe, with what each op did in s.meta['aug'] (an entry "
+                   f"{{'op': '{self._moving[0]}', 'params': {{'applied': True, ...}}}}; a flip: x -> width - x, or 1 - x "
+                   f"for coordinates in [0, 1], and swap the left and right joints; a crop's params give its box), or "
+                   f"leave the geometric image ops out of the recipe; said once per recipe",
                    stacklevel=3)
 
     def normalize_batched(self, batch: Batch) -> Batch:
@@ -1508,7 +1558,8 @@ def _not_op_key(name: Any) -> str:
     return name.lower().replace("-", "_") if isinstance(name, str) else ""
 
 
-def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset") -> tuple[list[str], bool]:
+def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset",
+                image_fields: Sequence[str] = ()) -> tuple[list[str], bool]:
     """What of ``recipe`` can never act on data whose samples hold only ``modalities`` (of image, audio, text),
     as notes to warn with, one per section or op, and whether no step at all can act (the "augmented" samples
     then equal their originals). ``mmdata augment`` and ``mmdata preview`` call it (:func:`warn_inert`) with the
@@ -1519,7 +1570,9 @@ def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset
     ``consistent_hflip`` without images; ``modality_dropout`` that can drop none of its ``modalities`` (none
     present, or no more present than ``keep_at_least`` keeps). ``batch`` ops (mixing the labels too) count as
     acting. A note names the section or step, not the recipe: callers prefix ``recipe:`` (the augmented
-    card's and the trainer's warnings) or ``recipe `` (:func:`warn_inert`).
+    card's and the trainer's warnings) or ``recipe `` (:func:`warn_inert`). ``image_fields``: the dataset's named
+    image fields (``frame0.jpg``, :func:`dataset_image_fields`), which a note on an image section without
+    ``image`` names: image ops act on the field ``image`` only (QA37 sign #7: "has no image" of three frames).
 
     Example:
         >>> notes, none = inert_parts({"image": [{"op": "hflip"}]}, ["audio"], "d_audio")
@@ -1534,6 +1587,15 @@ def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset
     rec = load_recipe(recipe)
     have = [m for m in ("image", "audio", "text") if m in set(modalities)]
     has = f" (it has {', '.join(have)})" if have else " (it has none of image, audio, text)"
+    named = [f for f in image_fields if f != "image"]
+    if named and "image" not in have:
+        listed = ", ".join(map(repr, named[:4])) + (f" and {len(named) - 4} more" if len(named) > 4 else "")
+        views = (f"; its named image field{'s' * (len(named) > 1)} {listed} {'are' if len(named) > 1 else 'is'} left "
+                 f"as {'they are' if len(named) > 1 else 'it is'}: image ops act on the field 'image' only. To augment the images, shard one view as the image (--column "
+                 f"image=COLUMN, or name its member k.jpg) and list the others as image targets (targets: "
+                 f"{{{named[-1]}: image}}: every image op with the image's params)")
+    else:
+        views = ""
     notes: list[str] = []
     acts = bool(rec._batch_steps)
 
@@ -1542,7 +1604,7 @@ def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset
 
     def why_inert(op: Op) -> str | None:  # a sample op that can never act on this data: why
         if op.name == "consistent_hflip" and "image" not in have:
-            return f"has no effect: {data} has no image to flip{has}"
+            return f"has no effect: {data} has no image to flip{has}{views}"
         if op.name == "modality_dropout":
             droppable = [m for m in have if m in op.modalities]
             if not droppable:
@@ -1560,7 +1622,8 @@ def inert_parts(recipe: Any, modalities: Iterable[str], data: str = "the dataset
             if sec in have or (sec == "text" and any(op.name == "choose_caption" for op in _flat(ops))):
                 acts = True
             else:
-                notes.append(f"section {where!r} ({names(ops)}) has no effect: {data} has no {sec}{has}")
+                notes.append(f"section {where!r} ({names(ops)}) has no effect: {data} has no {sec}{has}"
+                             f"{views if sec == 'image' else ''}")
     for st in (s for s in rec._steps if s.section == "sample"):
         whys = [why_inert(op) for op in _flat([st.op]) if not isinstance(op, Composite)]
         if not whys:  # a composite with no op inside: nothing to act, nothing to name
@@ -1596,6 +1659,72 @@ def dataset_modalities(shards: Any, storage_options: dict[str, Any] | None = Non
     return tuple(m for m in NORMALIZE_SECTIONS if isinstance(mods.get(m), dict) and mods[m].get("count", 1))
 
 
+def label_side_notes(recipe: Any, label_names: Sequence[Any] | None) -> list[str]:
+    """Warnings for the flips of ``recipe`` (``consistent_hflip``, which swaps left / right in the text,
+    and ``hflip``) where class names hold a word a flip turns into its opposite (``LEFT``, ``turn_right``:
+    :func:`~mmdata.augment.cross.side_classes`): no op changes the label, so a flipped sample of class LEFT shows
+    (and, with consistent_hflip, says) RIGHT while its label stays LEFT (QA37 sign #2). One note per flip step;
+    ``mmdata augment`` and ``mmdata preview`` warn with them, a trainer may with its label names.
+
+    Example:
+        >>> label_side_notes({"sample": [{"op": "consistent_hflip"}]}, ["LEFT", "RIGHT", "STOP"])[0][:51]
+        'sample[0] (sample.consistent_hflip) flips the image'
+        >>> label_side_notes({"image": [{"op": "hflip"}]}, ["cat", "dog"])
+        []
+    """
+    from mmdata.augment.cross import LEFT_RIGHT, side_classes
+
+    rec = load_recipe(recipe)
+    ops = [*rec.normalize_sections.get("image", []), *(op for sec in SAMPLE_SECTIONS for op in rec.sections.get(sec, []))]
+    notes = []
+    for op in _flat(ops):
+        if op.name == "consistent_hflip" and op.section == "sample":
+            sides, what = side_classes(label_names, op.pairs), "flips the image and swaps left / right in the text"
+        elif op.name == "hflip" and op.section == "image":
+            sides, what = side_classes(label_names, LEFT_RIGHT), "mirrors the image"
+        else:
+            continue
+        if not sides:
+            continue
+        shown = ", ".join(f"{a} -> {b}" for a, b in sides[:4]) + (f" and {len(sides) - 4} more" if len(sides) > 4 else "")
+        a, b = sides[0]
+        notes.append(f"{op.where} ({op.section}.{op.name}) {what} but never changes the label, and class names name a "
+                     f"side ({shown}): a flipped sample of class {a!r} shows {b!r} while its label stays {a!r}. Swap "
+                     f"the label yourself in the loader's transform= where s.meta['aug'] shows the flip applied "
+                     f"({op.section}.{op.name} with params applied: true), or leave the flip out of the recipe for "
+                     f"these classes")
+    return notes
+
+
+def dataset_image_fields(shards: Any, storage_options: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """The fields other than ``image`` of the dataset folder ``shards`` whose members are all images (by their
+    codecs' extension in the card's ``modalities``: ``frame0.jpg``, ``depth.png``); () without a card.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=3), t + "/ds", progress=False)
+        >>> dataset_image_fields(t + "/ds")
+        ()
+    """
+    from mmdata.codecs import IMAGE_EXTS
+    from mmdata.shards.index import is_dataset, load_card
+
+    try:
+        if not isinstance(shards, (str, Path)) or not is_dataset(shards, storage_options):
+            return ()
+        mods = load_card(shards, storage_options, shard_lists=False).get("modalities") or {}
+    except (MMDataError, OSError, ValueError):
+        return ()
+    out = []
+    for name, entry in mods.items() if isinstance(mods, Mapping) else ():
+        codecs = entry.get("codecs") if isinstance(entry, Mapping) else None
+        if name != "image" and codecs and all(str(c).rsplit(".", 1)[-1].lower() in IMAGE_EXTS for c in codecs):
+            out.append(str(name))
+    return tuple(sorted(out))
+
+
 def warn_inert(recipe: Any, shards: Any, same: str, command: str) -> list[str]:
     """Warn, once each, of the parts of ``recipe`` that cannot act on the dataset ``shards``
     (:func:`inert_parts` with :func:`dataset_modalities`: "preview: recipe section 'image' (hflip) has no
@@ -1609,7 +1738,14 @@ def warn_inert(recipe: Any, shards: Any, same: str, command: str) -> list[str]:
         rec = load_recipe(recipe)
     except (MMDataError, OSError):
         return []  # the command's own load of the recipe reports it, in its words
-    notes, none = inert_parts(rec, have, str(shards))
+    notes, none = inert_parts(rec, have, str(shards), dataset_image_fields(shards))
+    try:
+        from mmdata.shards.index import load_card
+
+        names = load_card(shards, shard_lists=False).get("label_names")
+    except (MMDataError, OSError, ValueError):
+        names = None
+    notes += label_side_notes(rec, names if isinstance(names, list) else None)
     said = [f"{command}: recipe {note}" for note in notes]
     if none and not rec.is_empty:
         said.append(f"{command}: no step of the recipe can act on {shards}: {same}")

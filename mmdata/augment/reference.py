@@ -111,7 +111,21 @@ def op_reference() -> str:
            "`transform` that reorients or picks channels), once per field; per-pixel maps whose last two or first "
            "two axes follow their sample's image (`mask.npy` (H, W), `flow.npy` (H, W, 2), a half-resolution depth) "
            "pad without it. `mmdata shard` warns of a rank mix, and of files differing in more than one axis in a "
-           "dataset without images; the card records each field's `varying_axes`.", ""]
+           "dataset without images; the card records each field's `varying_axes`.",
+           "* **keypoints and boxes**: coordinates stored as arrays (`pose.npy` (T, 75, 3) of x, y, confidence, "
+           "keypoints (K, 2), boxes (N, 4)) are arrays too: the ops that move the image's pixels (*moves* below: "
+           "flips, crops, rotations, `consistent_hflip`) leave them as they are, in `mmdata augment`'s copies as in the "
+           "loader, so after a flip or crop they no longer match the image. The recipe warns once, naming the field, "
+           "when a sample holds an array of at least 2 axes with 2-4 values on the last (what coordinates look like) "
+           "beside an image it moves. Move them in the loader's `transform`: it gets each sample after the recipe, "
+           "with what each op did in `s.meta[\"aug\"]` (`{\"op\": \"image.hflip\", \"params\": {\"applied\": true}}`): for "
+           "an applied flip, x -> width - x (1 - x for coordinates in [0, 1]) and swap the left and right joints; "
+           "a crop's params give its box. Class names that name a side (`LEFT`, `turn_right`) are not swapped "
+           "either: a flip warns of them (`mmdata augment`, `mmdata preview`); map the label in the same `transform`.",
+           "* **padding in augment output**: `mmdata augment` writes a clip that a normalize `pad_trim` padded "
+           "(`align: start`) as its real frames, without the padding, so the output's `lengths[\"audio\"]` and "
+           "`audio_seconds` are the real lengths, as the loader gives them with the same recipe; the trim is kept. "
+           "Pad to one width in the training recipe's `normalize` (its collate pads a batch anyway).", ""]
     for section in ("image", "audio", "text", "sample", "batch"):
         names = sorted(n for s, n in reg if s == section)
         rate_ops = ", ".join(f"`{n}`" for n in names if reg[(section, n)].needs_rate)
