@@ -853,8 +853,8 @@ class DepthFacts(NamedTuple):
     not read); ``frames``: the frames / pages its header declares (the reader reads the first); ``top``: for
     ``"16"``, the :data:`mmdata.codecs.DARK_PERCENTILE` of its values (nearest rank: the value that all but the
     brightest 0.1% lie at or under), which the dark-image warning judges by; for ``"float"``, that of its finite
-    values only when the image is read as 0-255 although it is at or under :data:`mmdata.codecs.FLOAT_UNIT_MAX`
-    (a few outliers flipped its rule); None: not measured (``high``). ``nonfinite``: a float image's NaN / infinite samples (of ``samples``);
+    values only when the image is read as 0-255 because of a few outliers (one value, or at most 0.1%, above
+    :data:`mmdata.codecs.FLOAT_UNIT_MAX`): the largest of its other values; None: not measured (``high``). ``nonfinite``: a float image's NaN / infinite samples (of ``samples``);
     ``bands``: the samples per pixel of a TIFF holding more bands than the reader reads (0: none past them)."""
 
     kind: str
@@ -1087,19 +1087,20 @@ def _bands_past(d: bytes) -> int:
 
 
 def _float_percentile(finite: Any, high: float) -> float | None:
-    """The :data:`mmdata.codecs.DARK_PERCENTILE` of a float image's finite values by nearest rank, when it matters:
-    the image is read as 0-255 (``high`` above :data:`mmdata.codecs.FLOAT_UNIT_MAX`) though that percentile is at
-    or under it (a few outliers flipped its rule); None otherwise."""
-    import numpy as np
-
+    """When a float image is read as 0-255 (``high`` above :data:`mmdata.codecs.FLOAT_UNIT_MAX`) only because of
+    a few outliers (one value, or at most 0.1% of them, above it: a saturated pixel in a reflectance tile), the
+    largest of its other values; None otherwise."""
     from mmdata.codecs import DARK_PERCENTILE, FLOAT_UNIT_MAX
 
-    flat = finite.reshape(-1)
-    k = -(-flat.size * int(DARK_PERCENTILE * 10) // 1000) - 1
-    if high <= FLOAT_UNIT_MAX or k >= flat.size - 1:
+    if high <= FLOAT_UNIT_MAX:
         return None
-    top = float(np.partition(flat, k)[k])
-    return top if top <= FLOAT_UNIT_MAX else None
+    rest = finite[finite <= FLOAT_UNIT_MAX]
+    outliers = finite.size - rest.size
+    # one outlier is allowed in a small tile, but not in one of under 100 values (two pixels: half of it)
+    if not rest.size or outliers * 100 > finite.size or rest.max() <= 0 \
+            or outliers > max(1, int(finite.size * (100 - DARK_PERCENTILE) / 100)):
+        return None
+    return float(rest.max())
 
 
 def _percentile(arr: Any, high: int) -> int:
@@ -1359,7 +1360,7 @@ def _float_warnings(acc: dict[str, Any], images: int) -> list[str]:
     """:func:`deep_warnings`' warnings on float images' values and on bands the reader does not read (QA37 geo)."""
     from mmdata.codecs import DARK_PERCENTILE
 
-    out = []
+    out: list[str] = []
     rule = _FLOAT_RULE.format(unit=_number(_float_unit_max()))
     n, high, keys = _extra(acc, "over")
     if n:
@@ -1370,8 +1371,8 @@ def _float_warnings(acc: dict[str, Any], images: int) -> list[str]:
     n, top, peak, keys = _extra(acc, "dim")
     if n:
         one = n == 1
-        out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} {_number(DARK_PERCENTILE)}% of "
-                   f"{'its' if one else 'their'} values at or under {_number(top)} but a few pixels up to "
+        out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} values at or under "
+                   f"{_number(top)} but for a few pixels (one, or at most {_number(100 - DARK_PERCENTILE)}%) up to "
                    f"{_number(peak)}{_examples(keys)}: those pixels put {'it' if one else 'them'} under the 0-255 rule, "
                    f"where {'it decodes' if one else 'they decode'} nearly black (0-{int(top + 0.5)} of 255) while "
                    f"images like {'it' if one else 'them'} without such pixels are read bright; {rule}; clip the "
