@@ -471,7 +471,9 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
 
     Raises:
         MMDataError: no such split (named with those the dataset has; no ``split`` and no test split among several),
-            none of the dataset's classes is the run's, an ``out`` that is a run's or dataset's folder, a labelled
+            none of the dataset's classes is the run's and they differ from the run's only in case (naming the
+            ``--class-map`` that scores them) or ``unknown="leave-out"`` leaves nothing to score (under
+            ``"wrong"`` such a dataset is scored: accuracy 0, said), an ``out`` that is a run's or dataset's folder, a labelled
             sample of a class the run does not know under ``unknown="error"``, a ``class_map`` naming a class that is
             not there, a ``train_data`` that is not the run's data.
 
