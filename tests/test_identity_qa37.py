@@ -154,3 +154,18 @@ def test_a_layout_change_counts_its_relabels(tmp_path: Path) -> None:
                    split_from=v1)
     sf = idx.load_card(v2)["split_from"]
     assert sf["relabelled"] == 4, sf
+
+
+def test_a_new_byte_copy_of_a_kept_sample_takes_its_split(tmp_path: Path) -> None:
+    """#3: copies of removed / renamed keys were pinned to the old split, a new copy of a kept key was split anew
+    (into another split: the leak the duplicates check then warned of)."""
+    v1, _ = _shard(_manifest(tmp_path / "r1", BASE), tmp_path / "v1", split="train=0.4,val=0.3,test=0.3")
+    before = {r["key"]: r["split"] for r in pq.read_table(v1 / idx.INDEX).to_pylist()}
+    rows = [*BASE, *((f"dup{k}", seed, lab) for k, seed, lab in BASE[:10])]
+    v2, said = _shard(_manifest(tmp_path / "r2", rows), tmp_path / "v2", split="train=0.4,val=0.3,test=0.3",
+                      split_from=v1)
+    after = {r["key"]: r["split"] for r in pq.read_table(v2 / idx.INDEX).to_pylist()}
+    assert {k: after[f"dup{k}"] for k, _, _ in BASE[:10]} == {k: before[k] for k, _, _ in BASE[:10]}
+    assert idx.load_card(v2)["split_from"]["copies_of_kept"] == 10
+    assert any("hold the image / audio bytes of an earlier sample kept by key" in w for w in said), said
+    assert not idx.load_card(v2).get("duplicates", {}).get("across_splits"), idx.load_card(v2).get("duplicates")

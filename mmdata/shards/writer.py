@@ -677,8 +677,8 @@ def _half_moved(records: list[Record], label_names: Sequence[str] | None, old_na
 
 
 def _same_media(records: list[Record], earlier: str | Path | None, storage_options: dict[str, Any] | None = None,
-                source: Any = None, missing: list[str] | None = None, weak: list[str] | None = None
-                ) -> tuple[list[tuple[str, str, str]], int]:
+                source: Any = None, missing: list[str] | None = None, weak: list[str] | None = None,
+                copies: list[tuple[str, str, str]] | None = None) -> tuple[list[tuple[str, str, str]], int]:
     """``--split-from``: samples whose key matched nothing but whose image and audio members are an earlier sample's
     bytes, that earlier sample's key being gone (a combined manifest of several sites, whose keys carry the site
     folder: ``siteA/cat/img_000`` holds dsA's ``cat/img_000``; QA33 multisite #6). Compared by field with the sizes
@@ -694,7 +694,10 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
     (QA34 upgrade #1). Size + CRC-32 only finds candidates: a PNG's CRC-32 carries ~16 bits of variety (QA37
     identity #1), so each is confirmed by the members' sha256 prefixes (the index's ``member_digest``; where its
     row has none, computed from the earlier shards: :func:`_earlier_digests`); a candidate whose earlier bytes
-    cannot be read either is kept on size + CRC-32 and its source key appended to ``weak``."""
+    cannot be read either is kept on size + CRC-32 and its source key appended to ``weak``. A new sample holding
+    the bytes of an earlier sample whose key is still here (a byte copy of a kept sample under a new name) takes
+    that sample's split too (QA37 identity #3: it was split anew, the leak the duplicates check then warned of):
+    (earlier source key, source key, split) appended to ``copies``, not returned (nothing was renamed)."""
     free = [r for r in records if r.split is None and not (r.extra and SEGMENT_FRAMES in r.extra)]
     if source is not None or earlier is None or not free:
         return [], 0
@@ -728,10 +731,29 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
         table = gone = gone.append_column("member_crc32", pa.array(crcs, pa.list_(pa.int64())))
     full = table
     table = gone
+    kept_sks: set[str] = set()
+    if copies is not None and "member_crc32" in full.column_names:
+        # the kept samples with a member of a new sample's size: a byte copy of one under a new key is matched too
+        sizes_new: set[int] = set()
+        for r in free:
+            for ext, v in r.members.items():
+                if field_of(ext) in media:
+                    try:
+                        sizes_new.add(len(v) if isinstance(v, bytes) else os.stat(v).st_size)
+                    except (OSError, TypeError):
+                        continue
+        flat = full["sizes"].combine_chunks()
+        rows_hit = pc.list_parent_indices(flat).filter(pc.is_in(pc.list_flatten(flat),
+                                                                value_set=pa.array(sorted(sizes_new), pa.int64())))
+        kept_rows = full.take(rows_hit.unique())
+        kept_rows = kept_rows.filter(pc.is_in(kept_rows["key"], value_set=pa.array(sorted(here), pa.string())))
+        kept_sks = {sk if isinstance(sk, str) else key
+                    for key, sk in zip(kept_rows["key"].to_pylist(), kept_rows["source_key"].to_pylist())}
+        table = pa.concat_tables([gone, kept_rows.select(gone.column_names)])
     by_sig: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
     keys_of: dict[tuple[Any, ...], list[str]] = {}  # the gone samples' keys per content, to confirm by digest
     for key, sk, split, members, sizes, crcs in zip(*(table.column(c).to_pylist() for c in cols)):
-        if key in here or not isinstance(split, str) or not (members and sizes and crcs):
+        if not isinstance(split, str) or not (members and sizes and crcs):
             continue
         sig = tuple(sorted((field_of(m[len(key) + 1:]), size, crc) for m, size, crc in zip(members, sizes, crcs)
                            if m.startswith(key + ".") and crc is not None and field_of(m[len(key) + 1:]) in media))
@@ -748,7 +770,7 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
     present = full.take(hit.unique())
     present = present.filter(pc.is_in(present["key"], value_set=pa.array(sorted(here), pa.string())))
     for key, sk, split, members, sizes, crcs in zip(*(present.column(c).to_pylist() for c in cols)):
-        if not (members and sizes and crcs):
+        if not (members and sizes and crcs) or (sk if isinstance(sk, str) else key) in kept_sks:
             continue
         sig = tuple(sorted((field_of(m[len(key) + 1:]), size, crc) for m, size, crc in zip(members, sizes, crcs)
                            if m.startswith(key + ".") and crc is not None and field_of(m[len(key) + 1:]) in media))
@@ -807,9 +829,13 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
         if holders[sig] > _FEW_COPIES:
             placeholder += 1
             continue
-        sk, split = next(x for x in by_sig[sig] if x[0] is not None)
+        holders_here = [x for x in by_sig[sig] if x[0] is not None]
+        sk, split = next((x for x in holders_here if x[0] not in kept_sks), holders_here[0])
         r.split = split
-        out.append((sk, r.source_key, split))
+        if sk in kept_sks and copies is not None:
+            copies.append((sk, r.source_key, split))
+        else:
+            out.append((sk, r.source_key, split))
     return out, placeholder
 
 
@@ -4286,7 +4312,16 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         if half:
             warnings = [*(warnings or []), _half_moved_warning(half)]
         weak: list[str] = []
-        same, placeholder = _same_media(records, split_from, storage_options, source, missing, weak)
+        copies: list[tuple[str, str, str]] = []
+        same, placeholder = _same_media(records, split_from, storage_options, source, missing, weak, copies)
+        if copies:
+            more = ", ..." if len(copies) > 3 else ""
+            shown = ", ".join(f"{b!r} (a copy of {a!r}: {split})" for a, b, split in copies[:3]) + more
+            now = ", ".join(f"{b!r} ({split})" for _, b, split in copies[:3]) + more
+            text = (f"--split-from: {plural(len(copies), 'new sample')} hold the image / audio bytes of an "
+                    f"earlier sample kept by key ({{}}): each took that sample's split, so one item is not in two "
+                    f"splits (split_from.copies_of_kept); the duplicates check still lists them: remove the copies")
+            warnings = [*(warnings or []), CardText(text.format(shown), text.format(now))]
         if missing:
             warnings = [*(warnings or []), _no_crc_warning(earlier_name, sorted(set(missing)),
                                                            is_remote(str(split_from)))]
@@ -4332,6 +4367,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                                     **({"labelled": len(labelled)} if labelled else {}),
                                     **({"half_moved": len(half)} if half else {}),
                                     **({"same_content": len(same)} if same else {}),
+                                    **({"copies_of_kept": len(copies)} if copies else {}),
                                     **({"same_content_placeholders": placeholder} if placeholder else {}),
                                     **({"conflicts": _split_conflicts(conflicts)} if conflicts else {}),
                                     **({"other_content": len(other)} if other else {})}
