@@ -339,7 +339,24 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
             cell += f"; [yellow]{a['empty']} empty[/]"
         t.add_row(escape(card_text(f)), str(sum(counts.values())), cell)
     console.print(t)
+    _added_fields(rep, card)
     _inspect_warnings(rep)
+
+
+def _added_fields(rep: dict, card: dict) -> None:
+    """The fields ``mmdata add-modality`` wrote, their license, and that a re-shard does not carry them."""
+    added = rep.get("added_fields") or {}
+    if not added:
+        return
+    parts = []
+    for f, a in added.items():
+        lic = (f"license {card_text(a['license'])}" if a.get("license") else "the dataset's license"
+               + (f" ({card_text(card['license'])})" if card.get("license") else ""))
+        credit = f", attribution {card_text(a['attribution'])}" if a.get("attribution") else ""
+        parts.append(f"{card_text(f)} ({a.get('count', 0):,} samples, {a.get('missing', 0):,} without it; "
+                     f"{lic}{credit})")
+    console.print(f"added by add-modality: {escape('; '.join(parts))} — a re-shard of the sources (mmdata shard, "
+                  f"--split-from too) does not carry them: add them again to the new dataset", highlight=False)
 
 
 def _npy_dtypes(path: str) -> dict[str, dict[str, int]]:
@@ -452,6 +469,8 @@ def add_modality(
     src: Annotated[Path, typer.Argument(help="Folder of files named <key>.<field>.<ext> or <source_key>.<field>.<ext> (0001.depth.npy, a 16-bit 0001.depth.png for the field depth.png; 0001.png for image), or, when no file names the field, <key>.npy / <source_key>.npy (a stem may hold dots: frame_1701234567.990.npy); or a CSV / JSONL / Parquet manifest with a key column and a column named after the field holding the files' paths. A file of a sample that cannot be used (an unknown type: 0001.imu.csv) is left out and listed in dataset.json's skipped; files matching no sample are only counted there.")],
     replace: Annotated[bool, typer.Option(help="Replace an existing series of that name.")] = False,
     on_error: Annotated[str, typer.Option(callback=one_of("skip", "raise"), help="skip (leave bad files out, the sample lacks the field, and report them) or raise (stop at the first, naming it; the dataset is left as it was).")] = "skip",
+    license_: Annotated[Optional[str], typer.Option("--license", help="The field's license (e.g. CC-BY-4.0) where its files are under another than the dataset's, recorded on the field in dataset.json (modalities.<field>.license); without it the field carries the dataset's license (with --replace: the one the replaced series recorded).")] = None,
+    attribution: Annotated[Optional[str], typer.Option(help="Who to credit for the field's files, recorded on the field in dataset.json.")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Add (or replace) one modality's shard series in a column-layout dataset (all or nothing)."""
@@ -460,11 +479,19 @@ def add_modality(
     load_pandas_for_arrow()
     # Ctrl-C and SIGTERM alike put the dataset back as it was (the job is all or nothing)
     with stopped_as_exit(f"mmdata add-modality into {path}", "the dataset is as it was; rerun the command to add the field"):
-        rep = run(path, name, src, replace=replace, on_error=on_error)
+        rep = run(path, name, src, replace=replace, on_error=on_error, license=license_, attribution=attribution)
     if json_:
-        print_json(rep)
+        print_json(rep)  # every key without the field (missing_keys)
     else:
-        console.print(f"added {escape(repr(name))} to {plural(rep['added'], 'sample')} ({rep['missing']} without it) in {plural(rep['shards'], 'shard')}")
+        keys = rep["missing_keys"]
+        # the samples without it by key (a few here; --json and dataset.json's modalities.<field>.missing_keys list them)
+        without = (": " + ", ".join(escape(one_line_path(repr(k))) for k in keys[:MISSING_SHOWN])
+                   + (f", ... (all in --json, and in dataset.json's modalities.{escape(name)}.missing_keys)"
+                      if len(keys) > MISSING_SHOWN else "")) if keys else ""
+        console.print(f"added {escape(repr(name))} to {plural(rep['added'], 'sample')} ({rep['missing']} without "
+                      f"it{without}) in {plural(rep['shards'], 'shard')}", highlight=False)
+    for w in rep.get("warnings") or ():  # as shard's: a .npy field's dtype mix, shapes, empty arrays (stderr)
+        warn(w)
     if rep["skipped"]:  # on stderr, as shard's: stdout is what was added
         n = rep["skipped"]
         note(f"[yellow]{plural(n, 'bad file')} left out[/] (listed in dataset.json under \"skipped\"):")
@@ -484,6 +511,10 @@ def add_modality(
     if rep.get("protected_card"):
         note(f"dataset.json had no card_digests (written before 2026-12-06): recorded them for the card as it is "
              f"(an earlier edit is not told apart); read it with `mmdata inspect {escape(one_line_path(path))}`")
+
+
+#: how many keys of samples without the added field the add-modality line names
+MISSING_SHOWN = 5
 
 
 def register(app: typer.Typer) -> None:

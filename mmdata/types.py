@@ -600,7 +600,10 @@ def _dtype_mix_message(tensors: list[torch.Tensor | None], keys: Sequence[str], 
                 f"uint8 / int32, a float one to float32): convert them to one mode and the same units (16-bit "
                 f"millimetres, or float metres) and shard again, or cast the field per sample before collate "
                 f"(s.with_fields(**{{{name!r}: s[{name!r}].to(torch.{to})}})){keep}")
-    return (head + f"save every {name!r} file in one dtype (np.save(path, x.astype(np.{to}))) and shard again, or cast "
+    # a field added with `mmdata add-modality` is not in the sources a re-shard reads: it is added again (QA37 sign #8)
+    return (head + f"save every {name!r} file in one dtype (np.save(path, x.astype(np.{to}))) and shard again (a "
+            f"field added with `mmdata add-modality`: add it again, `mmdata add-modality DATASET {name} SRC "
+            f"--replace`), or cast "
             f"it per sample before collate (s.with_fields(**{{{name!r}: np.asarray(s[{name!r}]).astype('{to}')}})){keep}")
 
 
@@ -749,21 +752,105 @@ def _check_array_shapes(vals: Sequence[Any], keys: Sequence[str], name: str, sam
     if len(axes) < 2 or name in _SHAPES_WARNED or _follow_images(rows, axes, ndim):
         return
     _SHAPES_WARNED.add(name)
-    groups: dict[tuple[int, ...], list[str]] = {}
-    for sh, (_, k, _) in zip(shapes, rows):
-        groups.setdefault(sh, []).append(k)
-    order = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    shown = "; ".join(f"{sh}: {', '.join(map(repr, ks[:3]))}{' ...' * (len(ks) > 3)}" for sh, ks in order[:4])
-    shown += f"; ... ({len(order)} shapes)" if len(order) > 4 else ""
     big = tuple(max(sh[a] for sh in shapes) for a in range(ndim))
     from mmdata.augment.loader import PaddingWarning  # (the loader imports this module)
 
     warnings.warn(f"collate: field {name!r}: a batch's arrays differ in {len(axes)} axes, "
-                  f"{', '.join(map(str, axes[:-1]))} and {axes[-1]} ({shown}), zero-padded to {big} on every axis (batch.lengths[{name!r}] gives each row's shape): "
-                  f"arrays differing in more than one axis are often a file of another layout ((C, T) among (T, C)) "
-                  f"or with other channels (1 lead among 12), whose padding invents values; {fix} with x = "
-                  f"s[{name!r}].T to reorient, or x = s[{name!r}][:, :C] to select C channels), or save every file in "
-                  f"one layout and shard again; said once per field of a dataset opened", PaddingWarning, stacklevel=3)
+                  f"{', '.join(map(str, axes[:-1]))} and {axes[-1]} "
+                  f"({_odd_shapes(shapes, [k for _, k, _ in rows])}), "
+                  f"zero-padded to {big} on every axis (batch.lengths[{name!r}] gives each row's shape): a file of "
+                  f"another layout ((C, T) among (T, C)) or with other channels (1 lead among 12) gets invented "
+                  f"values; {fix} with {_shape_fix(shapes, name)}), or save every file in one layout and shard "
+                  f"again (a field added with `mmdata add-modality`: add it again with --replace); said once per field of a dataset "
+                  f"opened", PaddingWarning, stacklevel=3)
+
+
+def _length_axis(shapes: Sequence[tuple[int, ...]]) -> int:
+    """The axis of a batch's arrays (one rank) that holds their length: the one of most distinct sizes (the first
+    of a tie), as a recording's T varies from file to file while its channels / joints do not."""
+    return max(range(len(shapes[0])), key=lambda a: (len({sh[a] for sh in shapes}), -a))
+
+
+def _majority(shapes: Sequence[tuple[int, ...]]) -> dict[int, int]:
+    """Per axis but the length (:func:`_length_axis`), the size most arrays have (the first seen of a tie)."""
+    length = _length_axis(shapes)
+    out: dict[int, int] = {}
+    for a in range(len(shapes[0])):
+        if a != length:
+            sizes = [sh[a] for sh in shapes]
+            out[a] = max(dict.fromkeys(sizes), key=sizes.count)
+    return out
+
+
+def _pattern(shape: tuple[int, ...], length: int) -> str:
+    """``shape`` with its length axis written ``T``: ``(T, 75, 2)``."""
+    inner = ", ".join("T" if a == length else str(n) for a, n in enumerate(shape))
+    return f"({inner}{',' * (len(shape) == 1)})"
+
+
+def _odd_shapes(shapes: Sequence[tuple[int, ...]], keys: Sequence[str]) -> str:
+    """Which arrays of a batch differ from the others in more than their length (QA37 sign #3: the warning named
+    ordinary samples of another T, grouped by full shape, and never the few (T, 75, 2) among (T, 75, 3)): the
+    length axis (:func:`_length_axis`) is expected to vary; the samples off the majority size on another axis are
+    named first with their shapes, then a few of the rest.
+
+    Example:
+        >>> msg = _odd_shapes([(5, 75, 3), (9, 75, 3), (7, 75, 2)], ["a", "b", "c"])
+        >>> msg[:67], msg[-52:]
+        ("(7, 75, 2): 'c'; the other 2 are (T, 75, 3), e.g. (5, 75, 3): 'a', ", '(5..9): 1 of 3 arrays differ from the rest on axis 2')
+    """
+    length, most = _length_axis(shapes), _majority(shapes)
+    odd: list[tuple[tuple[int, ...], str]] = []
+    rest: list[tuple[tuple[int, ...], str]] = []
+    off: set[int] = set()
+    for sh, k in zip(shapes, keys):
+        diff = [a for a, n in most.items() if sh[a] != n]
+        off.update(diff)
+        (odd if diff else rest).append((sh, k))
+    odd.sort(key=lambda sk: _pattern(sk[0], length))  # one odd layout together
+    lengths = [sh[length] for sh in shapes]
+    usual = _pattern(tuple(most.get(a, 0) for a in range(len(shapes[0]))), length)
+    shown = "; ".join(f"{sh}: {k!r}" for sh, k in odd[:_ODD_SHOWN]) + (f"; ... ({len(odd)} in all)" if len(odd) >
+                                                                       _ODD_SHOWN else "")
+    others = ", ".join(f"{sh}: {k!r}" for sh, k in rest[:2]) + (" ..." if len(rest) > 2 else "")
+    axes = ", ".join(map(str, sorted(off)))
+    return (f"{shown}; the other {len(rest)} are {usual}, e.g. {others}; axis {length} is the length "
+            f"({min(lengths)}..{max(lengths)}): {len(odd)} of {len(shapes)} arrays differ from the rest on "
+            f"axis{'es' * (len(off) > 1)} {axes}")
+
+
+#: how many samples of another shape (beyond their length) the multi-axis PaddingWarning names
+_ODD_SHOWN = 6
+
+
+def _cut_axes(shapes: Sequence[tuple[int, ...]]) -> dict[int, int]:
+    """Per axis (not the length) whose size differs across a batch, the smallest size: what every array holds."""
+    length = _length_axis(shapes)
+    return {a: min(sh[a] for sh in shapes) for a in range(len(shapes[0]))
+            if a != length and len({sh[a] for sh in shapes}) > 1}
+
+
+def _shape_fix(shapes: Sequence[tuple[int, ...]], name: str) -> str:
+    """The loader transform's ``x = ...`` that gives a batch's arrays one shape but their length: each odd array
+    reoriented when it is the usual one's axes in another order (a (C, T) among (T, C)), else the axes that differ
+    sliced to the size every array has (``s['pose'][:, :, :2]``: the channels axis, not the joints)."""
+    length, most = _length_axis(shapes), _majority(shapes)
+    ndim = len(shapes[0])
+    usual = sorted(n for a, n in most.items())
+    for sh in shapes:
+        if any(sh[a] != n for a, n in most.items()):
+            for a in range(ndim):  # the odd array's length on another axis: its axes in another order
+                rest = sorted(n for b, n in enumerate(sh) if b != a)
+                if a != length and rest == usual:
+                    turn = f"s[{name!r}].T" if ndim == 2 else f"np.moveaxis(s[{name!r}], {a}, {length})"
+                    return (f"x = {turn} where s[{name!r}].shape[{a}] is not {most.get(a)} to reorient an array "
+                            f"whose length is on axis {a}")
+            break
+    cut = _cut_axes(shapes)
+    index = ", ".join(f":{cut[a]}" if a in cut else ":" for a in range(max(cut) + 1))
+    return (f"x = s[{name!r}][{index}] to keep the {' x '.join(str(cut[a]) for a in sorted(cut))} entries of "
+            f"axis{'es' * (len(cut) > 1)} {', '.join(map(str, sorted(cut)))} every sample has (or drop the odd "
+            f"samples)")
 
 
 #: the fields whose arrays :func:`_check_array_shapes` warned of since :func:`reset_shape_warnings` (a dataset

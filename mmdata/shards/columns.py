@@ -59,7 +59,8 @@ def _previous(root: Path, name: str) -> Path:
 
 
 def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool = False,
-                 on_missing: str = "skip", on_error: str = "skip") -> dict[str, Any]:
+                 on_missing: str = "skip", on_error: str = "skip", license: str | None = None,  # noqa: A002
+                 attribution: str | None = None) -> dict[str, Any]:
     """Write field ``name`` as a new series of a column-layout dataset.
 
     A file is matched to a sample by its stem: the sample's ``key`` or its ``source_key`` (the raw
@@ -77,10 +78,18 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
         on_error: ``"skip"`` (a bad file — corrupt media, not a .npy array, unreadable — is left out
             and reported; its sample lacks the field) or ``"raise"`` (stop at the first, naming it;
             the dataset is left as it was).
+        license: the field's license (``"CC-BY-4.0"``) where its files are under another one than the dataset's,
+            recorded on the field in the card (``modalities.<name>.license``; ``mmdata inspect`` shows it); without
+            it the field carries the dataset's license (the card says so: ``license_from: "dataset"``), or, with
+            ``replace``, the license the replaced series recorded.
+        attribution: who to credit for the field's files (recorded as ``modalities.<name>.attribution``).
 
     Returns:
         ``{"field", "added", "missing", "shards", "skipped", "skipped_files", "unmatched",
-        "unmatched_files"}``: ``skipped`` bad files of a sample (corrupt, or of no usable type:
+        "unmatched_files", "missing_keys", "warnings"}``: ``missing_keys`` every sample left without the field (its
+        key; the card keeps the first :data:`MISSING_KEPT`), ``warnings`` the card's warnings about the new series
+        (a ``.npy`` field's dtype mix, shapes, empty arrays: as ``mmdata shard`` gives them); ``skipped`` bad files
+        of a sample (corrupt, or of no usable type:
         ``<key>.imu.csv``, ``<key>.image.npy``; the first :data:`SHOWN` entries in ``skipped_files``),
         ``unmatched`` files not used because they match no sample, belong to another field or are not
         data (the first names in ``unmatched_files``, the count per reason in ``unmatched_reasons``; a
@@ -107,6 +116,9 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
     for opt, value in (("on_error", on_error), ("on_missing", on_missing)):
         if value not in ON_ERROR:
             raise SourceError(f"{opt} must be one of {ON_ERROR}, got {value!r}")
+    for opt, value in (("license", license), ("attribution", attribution)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise SourceError(f"--{opt} ({opt}=): expected a non-empty string, got {type(value).__name__} {value!r}")
     from mmdata.urls import unless_file_url
 
     root, src = Path(unless_file_url(out)), unless_file_url(src)
@@ -130,7 +142,8 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
         card = idx.load_card(root)
         rows = idx.load_index(root).to_pylist()
         plan = _match(rows, found.records, name, src, found.skipped)
-        return _add_series(root, card, name, src, rows, plan, on_missing, on_error)
+        credit = {k: v for k, v in (("license", license), ("attribution", attribution)) if v is not None}
+        return _add_series(root, card, name, src, rows, plan, on_missing, on_error, credit)
 
 
 def _check_field_name(root: Path, name: Any) -> None:
@@ -325,14 +338,16 @@ def _reason_only(reason: str) -> str:
 
 
 def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, rows: list[dict[str, Any]],
-                plan: dict[str, Any], on_missing: str, on_error: str) -> dict[str, Any]:
+                plan: dict[str, Any], on_missing: str, on_error: str, credit: dict[str, str]) -> dict[str, Any]:
     staging = _staging(root, name)
     shard_rows = [r for r in idx.load_shards_table(root).to_pylist() if r["modality"] != name]
     row_of = {(r["split"], r["shard"]): [] for r in rows}
     for j, r in enumerate(rows):
         row_of[(r["split"], r["shard"])].append(j)
     bad: list[dict[str, Any]] = []
-    added = missing = 0
+    added = 0
+    missing: list[str] = []  # the keys of the samples left without the field
+    npy: dict[str, Any] = {}  # the series' .npy facts, as the shard job counts them (writer._note_npy)
     written: list[str] = []
     scan = _Scan(name)
     # the series this job replaces: its share of the card's identifying-metadata counts goes with it
@@ -343,13 +358,13 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
                 members: list[tuple[str, bytes]] = []
                 for j in row_of.get((split, shard), []):
                     rec, files = plan["feeds"].get(j, (None, {}))
-                    got = _set_row(rows[j], name, rec, files, src, on_error, bad)
+                    got = _set_row(rows[j], name, rec, files, src, on_error, bad, npy)
                     members += got
                     scan.add(rows[j]["key"], got)
                     if got:
                         added += 1
                         continue
-                    missing += 1
+                    missing.append(rows[j]["key"])
                     if on_missing == "raise":
                         left = [s for s in plan["skipped"] if s["sample"] == rows[j]["source_key"]]
                         why = (f"{bad[-1]['source']} is bad: {bad[-1]['reason']}" if files else
@@ -363,9 +378,10 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
                                    "members": s.members, "samples": len({m.split('.', 1)[0] for m, _ in members}),
                                    "bytes": s.bytes})
         bad += plan["skipped"]  # files of a sample that cannot be used: left-out members too (QA35 robotics #1)
-        _update_card(card, name, rows, shard_rows, added, missing, bad, plan["unmatched"])
+        _update_card(card, name, rows, shard_rows, added, missing, bad, plan["unmatched"], credit)
         protected = False
         _update_checks(card, name, rows, scan, replaced)
+        new_warnings = _update_arrays(root, card, name, npy.get("npy", {}).get(name))
         if not isinstance(card.get(idx.CARD_DIGESTS), dict):
             # a card written before 2026-12-06: this job, which rewrites it, protects it from now on (QA34 upgrade
             # #3: the only advice was a --rewrite reshard, which drops every added series); an edit made before
@@ -377,18 +393,21 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     unmatched = plan["unmatched"]
-    return {"field": name, "added": added, "missing": missing,
+    return {"field": name, "added": added, "missing": len(missing), "missing_keys": missing,
             "shards": sum(len(i["shards"]) for i in card["splits"].values()),
             "skipped": len(bad), "skipped_files": bad[:SHOWN],
             "unmatched": len(unmatched), "unmatched_files": [u["source"] for u in unmatched[:SHOWN]],
             "unmatched_reasons": dict(Counter(u["reason"] for u in unmatched).most_common()),
+            "warnings": new_warnings, **{k: v for k, v in card["modalities"][name].items() if k in _CREDIT},
             **({"protected_card": True} if protected else {})}
 
 
 def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], src: str | Path, on_error: str,
-             bad: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
+             bad: list[dict[str, Any]], npy: dict[str, Any]) -> list[tuple[str, bytes]]:
     """Give one index row field ``name``'s files (replacing any it had): its members, sizes, modalities
-    and media stats are updated; returns the new tar members. Bad files go to ``bad`` (or raise)."""
+    and media stats are updated; returns the new tar members. Bad files go to ``bad`` (or raise); a ``.npy``'s
+    dtype and shape are counted in ``npy`` as the shard job counts them (QA37 sign #8: the card recorded none)."""
+    from mmdata.shards.writer import _note_npy
     crcs = row.get("member_crc32")
     if crcs is None or len(crcs) != len(row["members"]):  # an index written before member checksums
         crcs = [None] * len(row["members"])
@@ -419,6 +438,10 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
             bad.append(dict(skip_entry(source, "member", reason, row["source_key"]), field=name))
             continue
         row.update(stats)
+        if member_type(ext) == "npy":  # checked by member_stats: its header is read again for the facts
+            # (key, source_key, label, extra, exts, values) as the shard job's record; named by the source file
+            _note_npy(npy, name, (row["key"], row["source_key"], None, None, (ext,), (source,)), 0,
+                      mediainfo.check_npy(data), data)
         members.append((f"{row['key']}.{ext}", data))
         kept.append((f"{row['key']}.{ext}", len(data), zlib.crc32(data)))
     if "named_image_sizes" in row or sizes:
@@ -433,13 +456,22 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
 
 
 def _update_card(card: dict[str, Any], name: str, rows: list[dict[str, Any]], shard_rows: list[dict[str, Any]],
-                 added: int, missing: int, bad: list[dict[str, Any]], unmatched: list[dict[str, Any]]) -> None:
+                 added: int, missing: list[str], bad: list[dict[str, Any]], unmatched: list[dict[str, Any]],
+                 credit: dict[str, str]) -> None:
     fields = set(card.get("fields") or [])
     fields.add(name)
     card["fields"] = sorted(fields)
+    old = (card.get("modalities") or {}).get(name)
+    if not credit and isinstance(old, dict):  # a replaced series: its license stands unless this job gives one
+        credit = {k: old[k] for k in _CREDIT if isinstance(old.get(k), str)}
     card.setdefault("modalities", {})[name] = {
         "codecs": sorted({ext for r in rows for m in r["members"] if field_of(ext := m.split(".", 1)[1]) == name}),
-        "count": added, "missing": missing, "skipped": len(bad), "unmatched": len(unmatched),
+        "count": added, "missing": len(missing), "skipped": len(bad), "unmatched": len(unmatched),
+        # the samples without it by key (published already, in the index): the first ones, not a million
+        "missing_keys": missing[:MISSING_KEPT],
+        **({"missing_keys_truncated": True} if len(missing) > MISSING_KEPT else {}),
+        # whose files these are: a series under another license than the dataset's says so (QA37 licence #7)
+        **(credit if "license" in credit else {**credit, "license_from": "dataset"}),
         # counts only: files of the source folder that fed no sample are no loss of the data, and their names
         # (a person's, after an erasure) would be published and copied onward by augment (QA34 gdpr #1)
         "unmatched_reasons": dict(sorted(Counter(u["reason"] for u in unmatched).items())),
@@ -456,6 +488,38 @@ def _update_card(card: dict[str, Any], name: str, rows: list[dict[str, Any]], sh
         card["counts"]["patterns"] = dict(sorted(Counter("+".join(r["modalities"]) for r in rows).items()))
     shard_rows.sort(key=lambda r: (r["modality"] or "", r["shard"]))
     card["fingerprint"] = hashlib.sha256("".join(r["sha256"] for r in shard_rows).encode()).hexdigest()
+
+
+#: how many keys of samples left without the field the card lists (the returned summary lists every one)
+MISSING_KEPT = 1000
+#: the field's license entries in the card (``modalities.<field>``) and the summary
+_CREDIT = ("license", "attribution", "license_from")
+
+
+def _update_arrays(root: Path, card: dict[str, Any], name: str, acc: dict[str, Any] | None) -> list[str]:
+    """The card's record of a ``.npy`` series ``name`` (dtypes, ranks, shapes, lengths, empty arrays, varying axes)
+    and its warnings, as ``mmdata shard`` writes them (:func:`mmdata.shards.writer.npy_card_entry`), with the
+    advice for an added field: add it again, not shard again (a re-shard drops it). A replaced series' warnings go
+    with it. Returns the new warnings (QA37 sign #8: the card recorded none, so the loader refused every batch of a
+    dtype mix instead of batching it in the field's one dtype)."""
+    from mmdata.shards import writer
+
+    again = f" and add the field again (`mmdata add-modality {root} {name} SRC --replace`)"
+    new: list[str] = []
+    if acc:
+        card["modalities"][name].update(writer.npy_card_entry(acc))
+        if (mix := writer.npy_dtype_mix_warning(name, acc["dtypes"], acc["examples"])) is not None:
+            new.append(mix)
+        maps = any(f == "image" or f.rsplit(".", 1)[-1].lower() in IMAGE_EXTS for f in card.get("fields") or ())
+        new += writer.npy_shape_warnings(name, acc, maps=maps)
+        if acc["non_finite"]:
+            new.append(mediainfo.non_finite_npy_warning(name, acc["non_finite"], sum(acc["dtypes"].values()),
+                                                        acc["first"][0], tuple(acc["first"][1:])))
+        new = [w.replace(" and shard again", again) for w in new]
+    mine = f"field {name!r}: "  # the warnings of the series this job replaces (writer's .npy warnings start so)
+    card["warnings"] = [w for w in card.get("warnings") or [] if not w.startswith(mine)] + new
+    idx.refresh_digests(card, ("warnings",))
+    return new
 
 
 class _Scan:

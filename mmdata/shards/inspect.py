@@ -387,6 +387,23 @@ def _arrays(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _added_fields(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per field written by ``mmdata add-modality`` (the card's ``modalities.<field>.added_by``): ``count`` samples
+    holding it, ``missing`` without it, and its ``license`` / ``attribution`` where the job recorded one
+    (``license_from: "dataset"``: it carries the dataset's). A re-shard of the sources (``mmdata shard``, with
+    ``--split-from`` too) writes only what the sources hold, so these fields are gone from it until added again:
+    inspect names them (QA37 vendor #5)."""
+    out: dict[str, dict[str, Any]] = {}
+    mods = card.get("modalities")
+    for f, m in sorted((mods if isinstance(mods, dict) else {}).items()):
+        if not isinstance(m, dict) or m.get("added_by") != "add-modality":
+            continue
+        entry = {k: m[k] for k in ("count", "missing") if isinstance(m.get(k), int)}
+        entry.update({k: m[k] for k in ("license", "attribution", "license_from") if isinstance(m.get(k), str)})
+        out[str(f)] = entry
+    return out
+
+
 def _shard_list_warnings(path: str | Path, card: dict[str, Any], shards: dict[str, list[Any]]) -> list[dict[str, str]]:
     """Warnings about the card's shard lists (against ``shards.parquet``) and repeated ``shards.parquet``
     rows; a ShardError for a card shard name outside the folder, as the readers raise."""
@@ -437,7 +454,9 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         ``audio_duration``: total audio ``seconds`` (from the index's ``audio_seconds``, nothing decoded)
         and ``samples`` with a duration, ``per_split`` (split -> ``samples``, ``seconds``) and ``per_class``
         (split -> class name -> seconds, the classes of ``per_class``), rounded to a millisecond, and
-        ``per_class_samples`` (split -> class name -> samples with a duration: 0, the class has no audio).
+        ``per_class_samples`` (split -> class name -> samples with a duration: 0, the class has no audio);
+        ``added_fields``: per field written by ``mmdata add-modality``, ``count``, ``missing`` and its ``license`` /
+        ``attribution`` (or ``license_from: "dataset"``) — a re-shard of the sources does not carry them.
 
     Raises:
         ShardError: ``path`` does not exist or is not a dataset folder; its card, index or shards
@@ -549,4 +568,5 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         "skipped": card.get("skipped_count", 0),
         "skipped_counts": _skipped_counts(card),
         "audio_duration": _audio_duration(col["split"], col["label"], col["audio_seconds"], names, list(per_split)),
+        "added_fields": _added_fields(card),
     }
