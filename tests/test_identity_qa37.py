@@ -169,3 +169,26 @@ def test_a_new_byte_copy_of_a_kept_sample_takes_its_split(tmp_path: Path) -> Non
     assert idx.load_card(v2)["split_from"]["copies_of_kept"] == 10
     assert any("hold the image / audio bytes of an earlier sample kept by key" in w for w in said), said
     assert not idx.load_card(v2).get("duplicates", {}).get("across_splits"), idx.load_card(v2).get("duplicates")
+
+
+def test_group_by_with_split_from_and_no_split_warns_only_of_groups_without_a_split(tmp_path: Path) -> None:
+    """#4: --split-from + --group-by without --split: new rows followed their groups, yet the warning said they all
+    went to train."""
+    def manifest(root: Path, n: int) -> Path:
+        root.mkdir(parents=True)
+        lines = ["key,image,label,grp"]
+        for i in range(n):
+            (root / f"k{i:03d}.png").write_bytes(_png(40000 + i))
+            lines.append(f"k{i:03d},k{i:03d}.png,{'ab'[i % 2]},g{i % 6}")
+        (root / "m.csv").write_text("\n".join(lines) + "\n")
+        return root / "m.csv"
+
+    v1, _ = _shard(manifest(tmp_path / "r1", 36), tmp_path / "v1", split="train=0.5,val=0.25,test=0.25",
+                   group_by="grp")
+    v2, said = _shard(manifest(tmp_path / "r2", 42), tmp_path / "v2", split_from=v1, group_by="grp")
+    assert not [w for w in said if "has no effect without --split" in w], said
+    t = pq.read_table(v2 / idx.INDEX).to_pylist()
+    by_group: dict[str, set[str]] = {}
+    for r in t:
+        by_group.setdefault(f"g{int(r['source_key'][1:]) % 6}", set()).add(r["split"])
+    assert all(len(s) == 1 for s in by_group.values()), by_group

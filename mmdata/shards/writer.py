@@ -4373,7 +4373,11 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                                     **({"other_content": len(other)} if other else {})}
     for split in sorted({r.split for r in records if r.split is not None}):
         check_split_name(split, "a sample's split")
-    if group_by is not None and fractions is None and (free := sum(1 for r in records if r.split is None)):
+    # a sample without a split whose --group-by group has a split (an earlier version's, --split-from) follows its
+    # group (assign_splits): only the others go to train (QA37 identity #4: all were said to)
+    grouped = {r.group for r in records if r.split is not None and r.group is not None}
+    if group_by is not None and fractions is None and (
+            free := sum(1 for r in records if r.split is None and (r.group is None or r.group not in grouped))):
         # QA33 docsread #2: the README's patient example without --split put every patient in train, silently
         every = "all " if free == len(records) else ""
         warnings = [*(warnings or []),
