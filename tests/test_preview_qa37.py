@@ -175,3 +175,46 @@ def test_a_silent_clip_is_drawn_as_silence(tmp_path: Path) -> None:
                              n=2, variants=1)
     said = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert sum(t.startswith("silent") for t in said) == 2, said  # the silent clip's original and its variant
+
+
+def test_a_nan_in_a_float_target_is_nodata_not_the_scale(tmp_path: Path) -> None:
+    """geo #6: one NaN in a DEM made the legend five "nan" ticks and the overlay one flat colour; the scale is the
+    finite values', NaN drawn and named as nodata."""
+    from matplotlib.colors import to_rgba
+
+    from mmdata.augment.preview import NODATA_COLOUR, overlay, preview_figure, target_legend, target_values
+
+    dem = np.tile(np.linspace(0, 3000, 32), (32, 1))
+    dem[0, 0] = np.nan
+    values = target_values([dem])
+    title, entries = target_legend("dem.tif", values)
+    labels = [label for label, _ in entries]
+    assert "nan" not in labels and labels[-1] == "NaN (nodata)" and entries[-1][1] == NODATA_COLOUR, labels
+    assert labels[:5] == ["96.77", "822.6", "1548", "2274", "3000"] and "(31 values" in title, (title, labels)
+    clean = target_legend("dem.tif", target_values([np.nan_to_num(dem)]))
+    assert clean[1] == entries[:-1], "the NaN changes no other entry"
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    overlay(ax, dem[None], values)
+    scale, marks = ax.images  # the colour scale, then the nodata layer
+    drawn = scale.to_rgba(scale.get_array())
+    assert len({tuple(np.round(c, 3)) for c in drawn[1:, 1:].reshape(-1, 4)}) > 20, "a flat overlay"
+    assert np.ma.getmaskarray(scale.get_array())[0, 0] and tuple(marks.get_array()[0, 0]) == NODATA_COLOUR
+    assert not marks.get_array()[1:, 1:].any()
+    plt.close(fig)
+
+    manifest = _dem_folder(tmp_path, 4, 32, nan=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(manifest, tmp_path / "d", columns={"dem": "dem"}, progress=False)
+        fig = preview_figure(tmp_path / "d", {"seed": 0, "targets": {"dem.tif": "mask"},
+                                              "image": [{"op": "hflip", "p": 1.0}]}, n=2, variants=1)
+    legend = fig.legends[0]
+    said = [t.get_text() for t in legend.get_texts()]
+    assert "nan" not in said and said[-1] == "NaN (nodata)", said
+    assert to_rgba(legend.legend_handles[-1].get_facecolor()) == NODATA_COLOUR

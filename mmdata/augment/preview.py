@@ -903,7 +903,8 @@ OVERLAY_ALPHA = 0.45
 
 
 def target_values(maps: Iterable[Any]) -> np.ndarray:
-    """The sorted distinct non-zero values of the maps' first planes: what :func:`overlay` draws of them.
+    """The sorted distinct non-zero values of the maps' first planes: what :func:`overlay` draws of them
+    (NaN and infinities, a float map's nodata, sort last: :func:`overlay` draws them :data:`NODATA_COLOUR`).
 
     Example:
         >>> target_values([np.array([[0, 3], [1, 3]]), np.array([[255]])]).tolist()
@@ -916,6 +917,16 @@ def target_values(maps: Iterable[Any]) -> np.ndarray:
 
 #: the colour of a target's fill (VOC's 255) on a colour scale: apart from the scale's values
 FILL_COLOUR = (0.55, 0.55, 0.55, 1.0)
+#: the colour of a float target's NaN / infinite pixels (a DEM's nodata): in neither the palette nor viridis
+NODATA_COLOUR = (1.0, 0.0, 1.0, 1.0)
+
+
+def _nodata_name(values: np.ndarray) -> str | None:
+    """The legend's name of ``values``' non-finite ones (a float map's nodata), None when all are finite."""
+    bad = values[~np.isfinite(values)]
+    if not len(bad):
+        return None
+    return "NaN (nodata)" if np.isnan(bad).all() else "NaN / inf (nodata)" if np.isnan(bad).any() else "inf (nodata)"
 
 #: label colours by rank: Okabe–Ito's seven (colour-blind safe, alternating dark and light) first, then
 #: thirteen more hues; neighbouring ranks never share a hue (matplotlib's tab20, used before, pairs a dark
@@ -935,9 +946,11 @@ def _scale(values: np.ndarray, fill: float = 0) -> tuple[Any, float, float, bool
     """(colour map, vmin, vmax, coloured by rank) for a target's sorted distinct non-zero ``values``: up
     to :data:`LABEL_COLOURS` labels coloured by their rank in :data:`LABEL_PALETTE` (ids 1 and 255 both
     show), else a scale over the values but the fill (ADE20K's 150 classes and a 255 border: the scale
-    spans 1..150)."""
+    spans 1..150). NaN and infinities (a float map's nodata) are on no scale: the finite values make it (QA37 geo
+    #6: one NaN made every tick of a DEM's scale "nan" and its overlay one colour)."""
     from matplotlib import colormaps
 
+    values = values[np.isfinite(values)]
     if len(values) <= LABEL_COLOURS:
         return _label_colours(), 0.0, float(LABEL_COLOURS - 1), True
     span = values[values != fill] if fill != 0 and (values != fill).any() else values
@@ -949,19 +962,23 @@ def overlay(ax: Any, target: Any, values: Any = None, fill: float = 0) -> None:
     colours (:data:`LABEL_PALETTE` for up to 20 labels, else viridis over the value range), at 45% opacity — where the map
     lies on the image shows whether the two line up. ``values``: the distinct values of every map the
     figure draws (:func:`target_values`), so a value has one colour in every cell (default: this map's);
-    on a colour scale the target's ``fill`` is drawn grey (:data:`FILL_COLOUR`)."""
+    on a colour scale the target's ``fill`` is drawn grey (:data:`FILL_COLOUR`), NaN / infinite pixels (a float
+    map's nodata) :data:`NODATA_COLOUR`."""
     arr = _first_plane(target).astype(np.float64)
     if not (arr != 0).any():
         return
     values = target_values([arr]) if values is None else np.asarray(values, np.float64)
     cmap, vmin, vmax, by_rank = _scale(values, fill)
-    shown = np.searchsorted(values, arr) if by_rank else arr
+    nodata = ~np.isfinite(arr)
+    shown = np.searchsorted(values[np.isfinite(values)], arr) if by_rank else arr
     apart = not by_rank and fill != 0 and vmax != fill
-    ax.imshow(np.ma.masked_where((arr == 0) | ((arr == fill) & apart), shown), cmap=cmap, alpha=OVERLAY_ALPHA,
-              vmin=vmin, vmax=vmax, interpolation="nearest")
-    if apart and (arr == fill).any():
+    ax.imshow(np.ma.masked_where((arr == 0) | nodata | ((arr == fill) & apart), shown), cmap=cmap,
+              alpha=OVERLAY_ALPHA, vmin=vmin, vmax=vmax, interpolation="nearest")
+    if (apart and (arr == fill).any()) or nodata.any():
         grey = np.zeros((*arr.shape, 4))
-        grey[arr == fill] = FILL_COLOUR
+        if apart:
+            grey[arr == fill] = FILL_COLOUR
+        grey[nodata] = NODATA_COLOUR
         ax.imshow(grey, alpha=OVERLAY_ALPHA, interpolation="nearest")
 
 
@@ -982,6 +999,9 @@ def target_legend(field: str, values: Any, fill: float = 0,
     values = np.asarray(values, np.float64)
     colour_of, vmin, vmax, by_rank = _scale(values, fill)
     norm = Normalize(vmin, vmax)
+    nodata = _nodata_name(values)  # said last, in its own colour; the rest as if the map had none
+    values = values[np.isfinite(values)]
+    tail: list[tuple[str, tuple[float, ...] | None]] = [(nodata, NODATA_COLOUR)] if nodata else []
 
     def colour(v: float) -> tuple[float, ...]:
         x = float(np.searchsorted(values, v)) if by_rank else v
@@ -1002,7 +1022,7 @@ def target_legend(field: str, values: Any, fill: float = 0,
         entries = [(number(v), colour(v)) for v in ticks]
         if fill != 0 and fill in values:
             entries.append((name(fill), FILL_COLOUR if vmax != fill else colour(fill)))
-        return title, entries
+        return title, entries + tail
     listed = [v for v in values if v != fill]
     entries: list[tuple[str, tuple[float, ...] | None]]
     if len(values) > cap:
@@ -1011,7 +1031,7 @@ def target_legend(field: str, values: Any, fill: float = 0,
         entries = [(name(v), colour(v)) for v in listed]
     if fill != 0 and fill in values:
         entries.append((name(fill), colour(fill)))
-    return f"target {field} ({zero})", entries
+    return f"target {field} ({zero})", entries + tail
 
 
 def _draw_legend(fig: Any, title: str, entries: list[tuple[str, tuple[float, ...] | None]], y: float) -> Any:
