@@ -1276,6 +1276,19 @@ def _one_field_each(exts: set[str]) -> bool:
 _SIDECAR = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 
 
+def _kinds(members: Iterable[str]) -> set[str]:
+    return {field_of(e.rpartition(".")[2].lower()) for e in members}
+
+
+def _named_frame_beside(key: str, members: Iterable[str], base_members: Iterable[str]) -> bool:
+    """Whether sample ``key`` is a named frame (``A0.frame0`` of ``A0.frame0.jpg``: images only) beside its clip's
+    sample ``A0`` holding something other than an image (``A0.pose.npy``, ``A0.txt``): :func:`_frame_sequences`
+    keeps it in its clip's split and :func:`_frame_sequence_warning` says so, not :func:`_sidecar_warning`."""
+    kinds, beside = _kinds(members), _kinds(base_members)
+    return (_NAMED_FRAME.fullmatch(key) is not None and "image" in kinds and not kinds & {"audio", "text"}
+            and bool(beside - {"image"}) and not ("image" in beside and not beside & {"audio", "text"}))
+
+
 def _sidecar_warning(groups: list[tuple[str, dict[str, str]]],
                      rel_of: Callable[[str], str] | None = None) -> list[str]:
     """A warning when samples look like named fields of another one: ``0001.meta.json`` beside ``0001.png``
@@ -1288,9 +1301,10 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]],
         >>> _sidecar_warning([("a/0001", {"png": "x"}), ("a/0001.meta", {"json": "y"}), ("b/v1.2", {"png": "z"})])[0][:60]
         "1 sample looks like a named field of another sample ('a/0001"
     """
-    keys = {k for k, _ in groups}
+    held = dict(groups)
     odd = [(k, base, members) for k, members in groups if "." in k
-           for base, word in [k.rsplit(".", 1)] if base in keys and _SIDECAR.fullmatch(word)]
+           for base, word in [k.rsplit(".", 1)] if base in held and _SIDECAR.fullmatch(word)
+           and not _named_frame_beside(k, members, held[base])]
     if not odd:
         return []
     k, base, members = odd[0]
@@ -1315,6 +1329,10 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]],
 
 #: a sample named ``<base>.<digits>`` (``clip007.000`` of ``clip007.000.jpg``): a numbered frame of clip ``<base>``
 _NUMBERED = re.compile(r"(.+)\.([0-9]+)")
+#: a sample named ``<base>.<word><digits>`` (``A0.frame0`` of ``A0.frame0.jpg``, WebDataset's field ``frame0.jpg``
+#: of sample ``A0``): a named frame of clip ``<base>``, grouped with it only beside a sample ``<base>`` of its own
+#: (QA37 sign #4); never read as "alike" frames without one
+_NAMED_FRAME = re.compile(r"(.+)\.([A-Za-z][A-Za-z_-]{0,31}[0-9]+)")
 #: a clip's numbered image samples beside a sample ``<base>`` of its own (the clip's audio or subtitle text), this
 #: many or more, read as a clip's frames and grouped (:func:`_frame_sequences`)
 _FRAME_RUN = 2
@@ -1362,11 +1380,14 @@ def _frame_sequences(records: Sequence[Record]) -> tuple[dict[str, list[Record]]
     """
     by_base: dict[str, list[Record]] = {}
     numbers: dict[str, list[str]] = {}
+    named: set[str] = set()  # bases holding a named frame (A0.frame0): grouped beside their clip, never "alike"
     for r in records:
-        m = _NUMBERED.fullmatch(r.source_key)
+        m = _NUMBERED.fullmatch(r.source_key) or _NAMED_FRAME.fullmatch(r.source_key)
         if m is not None and m.group(2).isascii():
             by_base.setdefault(m.group(1), []).append(r)
             numbers.setdefault(m.group(1), []).append(m.group(2))
+            if not m.group(2).isdigit():
+                named.add(m.group(1))
     if not by_base:
         return {}, {}
     own = {r.source_key: r for r in records}
@@ -1380,8 +1401,10 @@ def _frame_sequences(records: Sequence[Record]) -> tuple[dict[str, list[Record]]
         beside = own.get(base)
         if beside is not None and not _is_frame(beside) and any(
                 field_of(e.rpartition(".")[2].lower()) != "image" for e in beside.members):
-            if len(numbered) >= _FRAME_RUN:
+            if len(numbered) >= _FRAME_RUN or base in named:  # A0.frame0.jpg alone is still A0's frame
                 clips[base] = [beside] + numbered
+            continue
+        if base in named:
             continue
         widths = {len(n) for n in numbers[base]}
         folder, _, stem = base.rpartition("/")
@@ -1423,6 +1446,7 @@ def _frame_sequence_warning(clips: Mapping[str, list[Record]], how: str) -> list
     also = f", beside sample {base!r} holding {', '.join(sorted(beside[0].members))}" if beside else ""
     stem = base.rsplit("/", 1)[-1]
     first = numbered[0].source_key.rsplit(".", 1)[1]
+    word = first.rstrip("0123456789")  # 'frame' of A0.frame0 (a named frame), '' of clip.000
     kept = {"grouped": " Each clip's samples were kept in one split (grouped by clip), so that no frame of a val or "
                        "test clip is trained on.",
             "folder": " Their split is their folder's (--group-by folder).",
@@ -1432,10 +1456,11 @@ def _frame_sequence_warning(clips: Mapping[str, list[Record]], how: str) -> list
                      "so a clip's frames may be in two splits; to keep each clip in one split, move each clip's "
                      "frames into a folder of its own and pass --group-by folder."}[how]
     look = "may be" if how == "alike" else "look like"
-    audio = " nor its audio" if beside else ""
+    audio = ("" if not beside else " nor its audio" if "audio" in _kinds(beside[0].members)
+             else f" nor the clip's sample {base!r}")
     return [f"{n} samples of {plural(len(clips), 'clip')} {look} the numbered frames of a clip, each a sample of "
-            f"its own (e.g. {shown}: {len(numbered)} files named {(base + '.<number>')!r}{also}): a file's sample "
-            f"is its name up to the last dot, so a frame is paired with neither the clip's other frames{audio}."
+            f"its own (e.g. {shown}: {len(numbered)} files named {(base + '.' + word + '<number>')!r}{also}): a file's "
+            f"sample is its name up to the last dot, so a frame is paired with neither the clip's other frames{audio}."
             f"{kept} To shard each clip as one sample, write a manifest, a row per clip (key, image: the "
             f"first frame, frame1, frame2, ...: the others, audio, label) and shard it with --column frame1=frame1 "
             f"--column frame2=frame2 ... (docs/interop.md, 'Audio-visual clips'); if the number is part of the "
@@ -1665,7 +1690,10 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                 else:
                     this = ""
                 walk.bad(printable(rel + fn), "member", f"a second {fieldname} file for sample {sample!r}: kept "
-                         f"{kept_shown} (the first by name){this}; a sample holds one file per modality", sample)
+                         f"{kept_shown} (the first by name){this}, left out {fn_shown}; a sample holds one file per "
+                         f"modality: to keep {fn_shown} instead, move {kept_shown} (and its like) out of the folder; to "
+                         f"keep both, shard a manifest naming the other in a column of its own (--column "
+                         f"{fieldname}2=COLUMN: field {fieldname}2)", sample)
                 continue
             group = groups.get(norm)
             if group is None:
@@ -3083,6 +3111,49 @@ def _check_blank_keys(rows: list[dict[str, Any]], fields: Mapping[str, str], nam
                           f"({what}{f'; {n} rows in all' if n > 5 else ''}){also}; {fix}")
 
 
+def _form(text: str) -> str:
+    return "NFC" if unicodedata.is_normalized("NFC", text) else "NFD" if unicodedata.is_normalized("NFD", text) else \
+        "neither NFC nor NFD"
+
+
+def _repeated_key_error(name: str, rows: list[dict[str, Any]], rename: Mapping[str, str], whole_keys: bool,
+                        j: int, i: int, left_alone: Iterable[Any] = (), file: str | None = None) -> str:
+    """The error of a manifest whose key column gives one key to rows ``j`` and ``i`` (0-based): every key so
+    repeated counted, a few named with their rows, and the remedy for what they are: rows repeated exactly (a
+    batch delivered twice: drop the copies), values that differ only in their Unicode form (NFC / NFD: keys are
+    compared in NFC, as file names are), or distinct rows (give each its own key) (QA37 vendor #7, podcast #8)."""
+    col = next((c for c, f in rename.items() if f == "key" and c not in left_alone), "key")
+    seen: dict[str, list[int]] = {}
+    for n, r in enumerate(rows):
+        v = r.get(col)
+        if not _blank(v):
+            seen.setdefault(_nfc(_key_of(v, whole_keys)), []).append(n)
+    repeated = {k: ns for k, ns in seen.items() if len(ns) > 1}
+    extra_rows = sum(len(ns) - 1 for ns in repeated.values())
+    copies = sum(1 for ns in repeated.values() for n in ns[1:] if rows[n] == rows[ns[0]])
+    forms = {k for k, ns in repeated.items() if len({_key_of(rows[n][col], whole_keys) for n in ns}) > 1}
+    shown = "; ".join(f"{k!r}: rows {', '.join(str(n + 1) for n in ns[:4])}{', ...' if len(ns) > 4 else ''}"
+                      for k, ns in list(repeated.items())[:3]) + ("; ..." if len(repeated) > 3 else "")
+    said = (f"manifest {name}: rows {j + 1} and {i + 1} are both sample {_key_of(rows[i][col], whole_keys)!r}"
+            + ("" if extra_rows == 1 else f" ({extra_rows} rows repeat the key of an earlier row in key column "
+                                         f"{col!r}, {plural(len(repeated), 'key')}: {shown})"))
+    if copies == extra_rows:
+        fix = ("pd.read_parquet(...).drop_duplicates()" if str(name).endswith(".parquet")
+               else f"e.g. awk '!seen[$0]++' {shlex.quote(file or str(name))} > deduplicated{posixpath.splitext(str(name))[1]}")
+        every = "every repeated row is" if extra_rows > 1 else "the second row is"
+        return (f"{said}; {every} an exact copy of an earlier one (a batch delivered or appended twice?): drop the "
+                f"repeated rows ({fix}) and shard again")
+    if forms and len(forms) == len(repeated):
+        a = next(iter(forms))
+        spelled = sorted({_key_of(rows[n][col], whole_keys) for n in repeated[a]})
+        return (f"{said}; the values of key column {col!r} differ only in their Unicode normalisation (NFC and "
+                f"NFD: e.g. {' and '.join(f'{ascii(v)} ({_form(v)})' for v in spelled)}), and keys are compared in NFC, "
+                f"as file names are, so each pair is one sample; if they are one sample, keep one row; if two, make "
+                f"the values differ in more than their Unicode form")
+    also = f" ({copies} of the repeated rows are exact copies of an earlier row: drop those)" if copies else ""
+    return f"{said}; give each row its own key in column {col!r}{also}"
+
+
 def _key_of(val: Any, whole_text: bool = False) -> str:
     """A key cell as the sample's key: ``5.0`` is ``'5'`` and so is a CSV cell ``'5.0'`` of a column
     :func:`_check_keys` reads as integers (``whole_text``), other values as written."""
@@ -3652,6 +3723,35 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
 _DECOMPRESS = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd", ".zip": "unzip"}
 
 
+def _nested_rows_hint(rows: Sequence[Mapping[str, Any]], given: str, out: str = "rows.jsonl") -> str:
+    """What to say of rows whose field holds a list of objects (a per-episode transcript, ``{"audio": "ep01.wav",
+    "utterances": [{"start": 0, "end": 3, "text": ...}, ...]}``): a manifest is a row per sample, so each item
+    becomes a row, the object's other (scalar) fields copied onto it, with jq; "" when no field is such a list.
+
+    Example:
+        >>> _nested_rows_hint([{"audio": "ep.wav", "utterances": [{"start": 0, "end": 3}]}], "ep.json")[:72]
+        "; field 'utterances' holds a list of objects (1 of them, with 'end', 'st"
+    """
+    for row in rows[:1]:
+        if sum(isinstance(v, (list, dict)) for v in row.values()) != 1:  # COCO: images, annotations, categories
+            return ""
+        for col, val in row.items():
+            if isinstance(val, list) and val and all(isinstance(v, dict) for v in val):
+                inner = sorted({k for v in val for k in v})
+                shown = ", ".join(repr(k) for k in inner[:6]) + (", ..." if len(inner) > 6 else "")
+                scalars = [k for k, v in row.items() if k != col and not isinstance(v, (list, dict))
+                           and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)]
+                add = f" + {{{', '.join(scalars)}}}" if scalars else ""
+                each = f" (each with its object's {', '.join(map(repr, scalars))})" if scalars else ""
+                quoted = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", col) is not None
+                path = f".{col}[]" if quoted else f".[{json.dumps(col)}][]"
+                return (f"; field {col!r} holds a list of objects ({len(val)} of them, with {shown}): a manifest is a "
+                        f"row per sample, so write each of them as a row{each}, one JSON object per line (e.g. "
+                        f"jq -c '{path}{add}' {shlex.quote(given)} > {shlex.quote(out)}; for many such files: "
+                        f"for f in *.json; do jq -c '{path}{add}' \"$f\"; done > {shlex.quote(out)}) and shard that")
+    return ""
+
+
 def _json_hint(given: str, data: bytes | None) -> str:
     """What to do with a ``.json`` manifest, by its first line: JSON Lines (one object per line) is a rename;
     an array of row objects is a ``jq -c '.[]'``; one object (COCO's annotation file) is no table of samples.
@@ -3669,6 +3769,13 @@ def _json_hint(given: str, data: bytes | None) -> str:
         except OSError:
             data = b""
     body = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    try:  # one object holding its rows in a field (a per-episode transcript): not JSON Lines, whatever its lines
+        whole = json.loads(body)
+    except ValueError:
+        whole = None
+    nested = _nested_rows_hint([whole], given, posixpath.basename(to)) if isinstance(whole, dict) else ""
+    if nested:
+        return nested
     if body[:1] == b"{":
         first = body.split(b"\n", 1)[0]
         try:
@@ -4926,11 +5033,50 @@ def close_audio(f: Any) -> None:
         raw.close()
 
 
+def _wav_cut(path: str, size: int) -> str | None:
+    """Why the WAV file ``path`` (``size`` bytes) is cut short: its data chunk declares more bytes than the file
+    holds (an interrupted download or copy), said as folder sharding says it
+    (:func:`~mmdata.shards.mediainfo._wav_data`); None for a whole WAV, a header never finalised (a placeholder
+    size: :func:`~mmdata.shards.mediainfo.wav_size_unknown`) and any other file. Only the first :data:`_WAV_HEAD`
+    bytes are read.
+
+    Example:
+        >>> import tempfile, numpy as np, soundfile as sf
+        >>> p = tempfile.mkdtemp() + "/a.wav"; sf.write(p, np.zeros(800, "int16"), 8000)
+        >>> _ = os.truncate(p, 844); _wav_cut(p, 844)
+        'truncated WAV: the data chunk declares 1600 bytes, the file holds 800'
+    """
+    from mmdata.shards import mediainfo
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_WAV_HEAD)
+    except OSError:
+        return None  # open_audio says why
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, block = 12, 1
+    while pos + 8 <= len(head):
+        cid, declared = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if cid == b"fmt " and pos + 22 <= len(head):
+            block = max(int.from_bytes(head[pos + 20:pos + 22], "little"), 1)
+        elif cid == b"data":
+            avail = size - pos - 8
+            if declared > avail and not mediainfo.wav_size_unknown(declared, avail, block, head[pos + 8:pos + 16]):
+                return f"truncated WAV: the data chunk declares {declared} bytes, the file holds {avail}"
+            return None
+        pos += 8 + declared + (declared & 1)
+    return None
+
+
 @functools.lru_cache(maxsize=64)
 def _audio_info(path: str, size: int, stamp: int) -> tuple[int, int, int, str, str] | str:
     """(frames, sample rate, channels, format, subtype) of an audio file's header, or why it cannot be read;
     cached by (path, size, change stamp): the rows of one recording read its header once. A WAV whose data
     chunk size was never finalised counts its frames to the end of the file (:func:`open_audio`)."""
+    cut = _wav_cut(path, size)
+    if cut is not None:  # libsndfile reads the frames that are there: the segments would be blamed (QA37 podcast #2)
+        return cut
     try:
         f = open_audio(path)
     except (RuntimeError, OSError) as exc:  # soundfile's LibsndfileError; the file cannot be opened
@@ -5007,6 +5153,29 @@ def _cut_segment(members: dict[str, Any], seg: tuple[float, float], shown: str, 
     # the planner's size of the member (maxsize): the file's share of it, plus a header
     stats[out] = (-(-st.st_size * (stop - first) * kept // (frames * n_channels)) + 4096, file_stamp(st))
     return None
+
+
+#: the per-row numbers of :func:`_cut_segment`'s reasons (the segment's start, duration, overrun): masked by
+#: :func:`reason_group`, so that the rows of one cause count as one reason
+_SEGMENT_NUMBERS = ((re.compile(r"the segment starts at [^ ]+ s, at or past the end"), "the segment starts at or past the end"),
+                    (re.compile(r"the segment \([^)]*\) ends [^ ]+ s \([0-9]+ frames\) past the end"),
+                     "the segment ends past the end"))
+
+
+def reason_group(reason: str) -> str:
+    """A skip reason without the numbers of its row (a segment's start, duration and overrun), for a report's
+    "by reason" counts: the rows cut past the end of one recording are one reason, not one each (QA37 podcast #7).
+    The recording's length stays: it is the cause's.
+
+    Example:
+        >>> reason_group("m.csv: the segment starts at 60 s, at or past the end of 'ep.wav' (its length: 60 s)")
+        "m.csv: the segment starts at or past the end of 'ep.wav' (its length: 60 s)"
+        >>> reason_group("m.csv: the segment (28 s + 7 s) ends 5 s (40000 frames) past the end of 'ep.wav'")
+        "m.csv: the segment ends past the end of 'ep.wav'"
+    """
+    for pattern, said in _SEGMENT_NUMBERS:
+        reason = pattern.sub(said, reason, count=1)
+    return reason
 
 
 def segment_key(file_key: str, start: float, end: float | None = None) -> str:
@@ -5231,7 +5400,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     for fieldname, col in (columns or {}).items():
         if rows and col not in present:
             raise SourceError(f"manifest {name}: --column {fieldname}={col}: no column {col!r} "
-                              f"(columns: {sorted(present)})")
+                              f"(columns: {sorted(present)}){_nested_rows_hint(rows, str(path), 'rows.jsonl')}")
     rename = {v: k for k, v in (columns or {}).items()}
     templates = path_templates(paths, f"manifest {name}")
     meta_cols = _meta_columns(meta, present, rename, name, rows)
@@ -5241,7 +5410,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     spec = segment_spec(segment, f"manifest {name}")
     for what, col in (spec or {}).items():
         if rows and col not in present:
-            raise SourceError(f"manifest {name}: --segment {what}={col}: no column {col!r} (columns: {sorted(present)})")
+            raise SourceError(f"manifest {name}: --segment {what}={col}: no column {col!r} (columns: {sorted(present)})"
+                              f"{_nested_rows_hint(rows, str(path), 'rows.jsonl')}")
     # the segment's columns are read for the cut only, unless a field or --meta reads them too
     segment_only = {c for c in (spec or {}).values() if c not in rename and c not in RESERVED_COLUMNS
                     and c not in meta_cols and c != group_by}
@@ -5412,10 +5582,13 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         if given and nfc_key in numbered:  # a name numbering gave is in the way of a real one: renumber that
             _renumber(nfc_key, key_rows, numbered, renamed, records)
         if key_rows.setdefault(nfc_key, i) != i:
-            forms = "" if nfc_key == source_key else " (one name in two Unicode forms, NFC and NFD)"
             j = key_rows[nfc_key]
+            if not _blank(key_val):  # the key column repeats a value: say how often, and whether rows are copies
+                raise SourceError(_repeated_key_error(name, rows, rename, whole_keys, j, i, left_alone,
+                                                     str(path) if isinstance(path, (str, Path)) and "://" not in str(path) else None))
+            forms = "" if nfc_key == source_key else " (one name in two Unicode forms, NFC and NFD)"
             why = _segment_collision(segs[j], segs[i], _segment_channels(rows[j], spec)[0],  # type: ignore[arg-type]
-                                     _segment_channels(raw, spec)[0]) if spec is not None and _blank(key_val) else ""
+                                     _segment_channels(raw, spec)[0]) if spec is not None else ""
             raise SourceError(f"manifest {name}: rows {j + 1} and {i + 1} are both sample {source_key!r}{forms}{why}; "
                               f"give each row its own key: a 'key' column, or --column key=COL (columns={{'key': "
                               f"COL}}) naming a column whose values differ row by row")
