@@ -192,3 +192,19 @@ def test_group_by_with_split_from_and_no_split_warns_only_of_groups_without_a_sp
     for r in t:
         by_group.setdefault(f"g{int(r['source_key'][1:]) % 6}", set()).add(r["split"])
     assert all(len(s) == 1 for s in by_group.values()), by_group
+
+
+def test_a_class_renamed_at_its_id_is_no_class_id_change(tmp_path: Path) -> None:
+    """#5: car -> automobile with --labels (ids kept) warned "class ids name other classes" and advised an order
+    that moved automobile to a new id; the warning went into the published card."""
+    rows = [(k, seed, "car" if lab == "cat" else lab) for k, seed, lab in BASE]
+    (tmp_path / "l1.txt").write_text("car\ndog\n")
+    v1, _ = _shard(_manifest(tmp_path / "r1", rows), tmp_path / "v1", split="train=0.6,val=0.2,test=0.2",
+                   label_names=str(tmp_path / "l1.txt"))
+    rows2 = [(k, seed, "automobile" if lab == "car" else lab) for k, seed, lab in rows]
+    (tmp_path / "l2.txt").write_text("automobile\ndog\nbird\n")
+    v2, said = _shard(_manifest(tmp_path / "r2", rows2), tmp_path / "v2", split="train=0.6,val=0.2,test=0.2",
+                      split_from=v1, label_names=str(tmp_path / "l2.txt"))
+    assert not [w for w in said if "class ids name other classes" in w], said
+    assert not [w for w in idx.load_card(v2).get("warnings") or [] if "class ids" in w]
+    assert diff(v1, v2)["card"]["label_names"]["renamed"] == [{"id": 0, "a": "car", "b": "automobile"}]

@@ -1107,12 +1107,19 @@ def _other_content_warning(other: list[tuple[str, str]], kept: int) -> str:
             f"OLD NEW")
 
 
-def _class_id_changes(old: Sequence[str] | None, new: Sequence[str] | None, name: Any) -> list[str]:
+def _class_id_changes(old: Sequence[str] | None, new: Sequence[str] | None, name: Any,
+                      kept: Mapping[int, Counter[Any]] | None = None) -> list[str]:
     """``--split-from``: a warning when a class id names another class than in the earlier version (a class
     added before others in sorted order, or one removed): a model trained on the earlier version reads the new
-    ids as its own classes.
+    ids as its own classes. A class renamed at its id (``car`` -> ``automobile``: the old name gone, the new one new,
+    the id kept, as ``--labels`` in the earlier order gives) names the same class: no change (``mmdata diff`` lists
+    it as ``classes renamed``; QA37 identity #5). ``kept``: earlier id -> Counter of the new ids of its samples
+    kept by key; a rename needs most of them to keep the id (a class removed and another added in its place, whose
+    samples are new, is a change).
 
     Example:
+        >>> _class_id_changes(["car", "cat"], ["automobile", "cat"], "v1", {0: Counter({0: 5})})
+        []
         >>> _class_id_changes(["bee", "cat"], ["ant", "bee", "cat"], "v1")[0][:84]
         "--split-from: class ids name other classes than in the earlier version (v1): id 0 'b"
         >>> _class_id_changes(["bee", "cat"], ["bee", "cat", "ant"], "v1")  # appended: the ids stay
@@ -1122,14 +1129,18 @@ def _class_id_changes(old: Sequence[str] | None, new: Sequence[str] | None, name
 
     if not old or not new:
         return []
-    changed = [(i, a, b) for i, (a, b) in enumerate(zip(old, new)) if _nfc(a) != _nfc(b)]
+    then, now = {_nfc(n) for n in old}, {_nfc(n) for n in new}
+    renamed = {i for i, (a, b) in enumerate(zip(old, new)) if _nfc(a) != _nfc(b) and _nfc(a) not in now
+               and _nfc(b) not in then and kept is not None and 2 * kept.get(i, Counter())[i] > sum(
+                   kept.get(i, Counter()).values())}
+    changed = [(i, a, b) for i, (a, b) in enumerate(zip(old, new)) if _nfc(a) != _nfc(b) and i not in renamed]
     if not changed:
         return []
-    then, now = {_nfc(n) for n in old}, {_nfc(n) for n in new}
-    added = [n for n in new if _nfc(n) not in then]
-    removed = [n for n in old if _nfc(n) not in now]
+    was, became = {_nfc(old[i]) for i in renamed}, {_nfc(new[i]) for i in renamed}
+    added = [n for n in new if _nfc(n) not in then and _nfc(n) not in became]
+    removed = [n for n in old if _nfc(n) not in now and _nfc(n) not in was]
     shown = ", ".join(f"id {i} {a!r} -> {b!r}" for i, a, b in changed[:6]) + (", ..." if len(changed) > 6 else "")
-    keep = [*old, *added]
+    keep = [*(new[i] if i in renamed else n for i, n in enumerate(old)), *added]
     text = (f"--split-from: class ids name other classes than in the earlier version ({name or 'unnamed'}): {shown}"
             + (f"; added: {', '.join(map(repr, added[:6]))}" if added else "")
             + (f"; removed: {', '.join(map(repr, removed[:6]))}" if removed else "")
@@ -4342,7 +4353,12 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                     f"sha256{weak_note}; {{}}): their keys differ between the versions (another folder or manifest "
                     f"layout, several sources combined)")
             warnings = [*(warnings or []), CardText(text.format(shown), text.format("now " + now))]
-        warnings = [*(warnings or []), *_class_id_changes(old_names, label_names, about.get("name"))]
+        here_labels = {r.key: r.label for r in records}
+        kept_ids: dict[int, Counter[Any]] = {}
+        for key, _, lab, _ in old_rows:
+            if isinstance(lab, int) and key in here_labels:
+                kept_ids.setdefault(lab, Counter())[here_labels[key]] += 1
+        warnings = [*(warnings or []), *_class_id_changes(old_names, label_names, about.get("name"), kept_ids)]
         kept += len(found) + len(half) + len(same)
         by_source = {r.source_key: r for r in records}
         changes = _split_from_changes(records, old_rows, old_names, label_names,
