@@ -188,3 +188,95 @@ def test_blend_card_carries_the_sources_identifying_metadata(gps_sets: dict[str,
     gps = [w for w in ds.card["warnings"] if "GPS" in w]
     assert [w[:3] for w in gps] == ["a: ", "c: "], ds.card["warnings"]
     json.dumps(ds.card)  # a run's record: JSON as it is
+
+
+def _forge_crc(data: bytes, target: int) -> bytes:
+    """4 bytes X such that zlib.crc32(data + X) == target (CRC-32 is affine in X over GF(2))."""
+    import zlib
+
+    base = zlib.crc32(data + b"\0\0\0\0")
+    cols = [zlib.crc32(data + (1 << i).to_bytes(4, "little")) ^ base for i in range(32)]
+    want = target ^ base
+    # Gaussian elimination over GF(2): rows = the 32 columns' bits, tracking which inputs make each
+    basis: list[tuple[int, int]] = []  # (value, combination of inputs)
+    for i, c in enumerate(cols):
+        combo = 1 << i
+        for v, m in basis:
+            if c ^ v < c:
+                c, combo = c ^ v, combo ^ m
+        if c:
+            basis.append((c, combo))
+            basis.sort(reverse=True)
+    x = 0
+    for v, m in basis:
+        if want ^ v < want:
+            want, x = want ^ v, x ^ m
+    assert want == 0
+    out = x.to_bytes(4, "little")
+    assert zlib.crc32(data + out) == target
+    return out
+
+
+def test_blend_copies_need_the_same_bytes_not_only_size_and_crc(tmp_path: Path) -> None:
+    """Two different PNGs of one size and one whole-file CRC-32 (trailing bytes after IEND, which decoders
+    ignore, forged): no copy. A true copy still is one."""
+    import io
+    import zlib
+
+    def png(seed: int) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(np.random.default_rng(seed).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(buf, "PNG")
+        return buf.getvalue()
+
+    a, b = png(1), png(2)
+    assert len(a) == len(b)
+    a += b"\0\0\0\0"
+    b += _forge_crc(b, zlib.crc32(a))
+    assert len(a) == len(b) and zlib.crc32(a) == zlib.crc32(b) and a != b
+    for name, data, extra in (("A", a, png(3)), ("B", b, png(4))):
+        (tmp_path / name / "cat").mkdir(parents=True)
+        (tmp_path / name / "cat" / "x.png").write_bytes(data)
+        (tmp_path / name / "cat" / "y.png").write_bytes(extra)
+        mmdata.shard(tmp_path / name, tmp_path / f"ds{name}", progress=False)
+    ds, said = _blend_warnings({"A": tmp_path / "dsA", "B": tmp_path / "dsB"})
+    assert not [w for w in said if "same image or audio bytes" in w or "copies of samples" in w], said
+    assert ds.card["copies_across_datasets"]["samples"] == 0
+    assert ds.card["copies_across_datasets"]["compared"] == "sha256"
+    # a true copy (C holds A's x.png) is still found, confirmed
+    (tmp_path / "C" / "cat").mkdir(parents=True)
+    (tmp_path / "C" / "cat" / "x.png").write_bytes(a)
+    mmdata.shard(tmp_path / "C", tmp_path / "dsC", progress=False)
+    ds, said = _blend_warnings({"A": tmp_path / "dsA", "C": tmp_path / "dsC"})
+    assert ds.card["copies_across_datasets"]["read_twice"] == 1
+    assert [w for w in said if "confirmed by sha256" in w], said
+
+
+def test_blend_copies_confirmed_by_reading_members_of_an_index_without_digests(tmp_path: Path) -> None:
+    """An index written before member_digest (or without it): the candidates' members are read and hashed."""
+    import io
+    import zlib
+
+    import pyarrow.parquet as pq
+
+    def png(seed: int) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(np.random.default_rng(seed).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(buf, "PNG")
+        return buf.getvalue()
+
+    a, b = png(1) + b"\0\0\0\0", png(2)
+    b += _forge_crc(b, zlib.crc32(a))
+    for name, files in (("A", {"x.png": a}), ("B", {"x.png": b}), ("C", {"z.png": a})):
+        (tmp_path / name / "cat").mkdir(parents=True)
+        for f, data in files.items():
+            (tmp_path / name / "cat" / f).write_bytes(data)
+        (tmp_path / name / "cat" / "w.png").write_bytes(png(10 + ord(name)))
+        mmdata.shard(tmp_path / name, tmp_path / f"ds{name}", progress=False)
+        index = tmp_path / f"ds{name}" / "index.parquet"
+        table = pq.read_table(index)
+        if "member_digest" in table.column_names:
+            pq.write_table(table.drop(["member_digest"]), index)
+    ds, said = _blend_warnings({"A": tmp_path / "dsA", "B": tmp_path / "dsB", "C": tmp_path / "dsC"})
+    dups = ds.card["copies_across_datasets"]
+    assert dups["compared"] == "sha256" and dups["read_twice"] == 1 and dups["samples"] == 1, dups
+    (later, _), (earlier, _) = dups["examples"][0]
+    assert later.startswith("C/") and earlier.startswith("A/"), dups

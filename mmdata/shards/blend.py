@@ -34,8 +34,9 @@ with this reader's guarantees kept:
 * **The card says what went in**: ``card["blend"][name]`` has each dataset's path, split, weight, card
   ``name``, ``license``, ``fingerprint`` and ``samples`` (an epoch of its split), ``card["licenses"]`` the
   licences given; datasets whose cards give different licences (or some none) are warned of, naming each.
-* **Copies across datasets are warned of**: a sample read whose image or audio bytes (size and CRC-32, from
-  the indexes) are in another of the datasets — in a split not read (a test sample trained on), or read
+* **Copies across datasets are warned of**: a sample read whose image or audio bytes (candidates by size and
+  CRC-32 from the indexes, confirmed by sha256: the index's ``member_digest``, else the members read) are in
+  another of the datasets — in a split not read (a test sample trained on), or read
   too (one item twice per epoch) — is counted in the card's ``duplicates`` and warned of, with examples.
 """
 
@@ -783,7 +784,8 @@ def _index_facts(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]
             if ds.keys is not None:  # keys=: only the samples selected are read
                 read &= np.asarray(pc.is_in(table["key"], value_set=pa.array(sorted(ds.keys), pa.string()))
                                    .to_numpy(zero_copy_only=False), dtype=bool)
-            media[name] = (table, rows["member_crc32"], read)
+            digests = rows["member_digest"] if "member_digest" in rows.column_names else None
+            media[name] = (table, rows["member_crc32"], read, digests)
     return fmt, (_copies(datasets, media, unchecked) if check_copies else None)
 
 
@@ -844,10 +846,10 @@ def mixed_formats(blend: BlendDataset, normalized: Sequence[str] = ()) -> str | 
             f"mmdata.augment.recipe.normalize_spec({args})}})")
 
 
-def _media_keys(rows: Any, crcs: Any) -> tuple[np.ndarray, np.ndarray]:
+def _media_keys(rows: Any, crcs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The image and audio members of an index table (members, sizes; ``crcs`` its member_crc32) as
-    (int64 key, row): key = size << 32 | CRC-32 (a member of 4 GiB or more wraps its size: at worst a
-    false candidate, of the same CRC)."""
+    (int64 key, row, position among the table's members flattened): key = size << 32 | CRC-32 (a member of
+    4 GiB or more wraps its size: at worst a false candidate, of the same CRC)."""
     import pyarrow.compute as pc
 
     from mmdata.shards.writer import _MEDIA_MEMBER
@@ -862,7 +864,59 @@ def _media_keys(rows: Any, crcs: Any) -> tuple[np.ndarray, np.ndarray]:
     keep = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
     size = np.asarray(size.to_numpy(zero_copy_only=False))[keep].astype(np.uint64)
     crc = np.asarray(crc.to_numpy(zero_copy_only=False))[keep].astype(np.int64).astype(np.uint64) & np.uint64(0xFFFFFFFF)
-    return ((size << np.uint64(32)) | crc).view(np.int64), row[keep]
+    return ((size << np.uint64(32)) | crc).view(np.int64), row[keep], np.flatnonzero(keep).astype(np.int64)
+
+
+def _strong_digests(datasets: Mapping[str, ShardDataset], media: Mapping[str, tuple[Any, ...]], names: list[str],
+                    D: np.ndarray, R: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per candidate entry (dataset ``D``, row ``R``, flat member position ``P``), the first 8 bytes of its
+    member's sha256 as int64: the index's ``member_digest`` where it has one, else read from the shard (only
+    these samples: ``keys=``). Returns them and how many entries could not be had (a shard unreadable, a member
+    gone): those keep 0, so they stay candidates by size and CRC-32 alone. QA37 blend #6: a PNG's whole-file
+    CRC-32 has ~16 bits of variety (its chunks end in their own CRC-32), so size + CRC-32 called different
+    images copies."""
+    import hashlib
+
+    import pyarrow.compute as pc
+
+    from mmdata.errors import MMDataError
+
+    out = np.zeros(D.size, np.int64)
+    have = np.zeros(D.size, bool)
+    for d in np.unique(D).tolist():
+        table, _, _, digests = media[names[d]]
+        at = np.flatnonzero(D == d)
+        if digests is not None:
+            flat = pc.list_flatten(digests.combine_chunks())
+            got = flat.take(P[at]).to_numpy(zero_copy_only=False)
+            ok = np.asarray(pc.is_valid(flat.take(P[at])).to_numpy(zero_copy_only=False), bool)
+            out[at[ok]] = np.asarray(got, dtype=object)[ok].astype(np.int64)
+            have[at[ok]] = True
+        want = at[~have[at]]
+        if not want.size:
+            continue
+        flat_names = pc.list_flatten(table["members"].combine_chunks())
+        per_split: dict[str, dict[str, list[tuple[int, str]]]] = {}
+        for e in want.tolist():
+            key = table["key"][int(R[e])].as_py()
+            member = flat_names[int(P[e])].as_py()
+            split = str(table["split"][int(R[e])].as_py())
+            per_split.setdefault(split, {}).setdefault(key, []).append((e, member))
+        ds = datasets[names[d]]
+        for split, wanted in per_split.items():
+            try:
+                reader = open_dataset(ds.root, split=split, decode=False, partition=False, shuffle=False,
+                                      keys=set(wanted), storage_options=ds.storage_options)
+                for sample in reader:
+                    for e, member in wanted.get(sample.key, []):
+                        data = sample.fields.get(member[len(sample.key) + 1:]) if member.startswith(
+                            sample.key + ".") else None
+                        if isinstance(data, (bytes, bytearray, memoryview)):
+                            out[e] = int.from_bytes(hashlib.sha256(data).digest()[:8], "big", signed=True)
+                            have[e] = True
+            except (MMDataError, OSError):
+                continue  # unconfirmed: counted below, said in the card
+    return out, int((~have).sum())
 
 
 def _unique(a: np.ndarray) -> np.ndarray:
@@ -877,7 +931,8 @@ def _copies(datasets: Mapping[str, ShardDataset], media: Mapping[str, tuple[Any,
     """Samples the blend reads whose image or audio bytes are in another of its datasets too (QA33 multisite #3:
     sites sharded apart, one photo in A's test split and in C's train split, and the blend trained on it
     silently; ``mmdata shard`` finds these only within one dataset). Candidates share a member's size and CRC-32
-    (both in every index: nothing is read from the shards); text is left out, as shard leaves it out (one short
+    (both in every index); they are copies when their sha256 agrees too (the index's ``member_digest``, else only
+    the candidates' members are read); text is left out, as shard leaves it out (one short
     caption is many samples'), and so are two names of one folder. ``media``: per dataset with CRC-32s, its
     reader's index table (key, split, members, sizes), its member_crc32 column and which rows the blend reads. Returns None with fewer than two folders, else the card's
     ``copies_across_datasets`` (not ``duplicates``: a dataset card's ``duplicates`` has another layout, that
@@ -889,8 +944,9 @@ def _copies(datasets: Mapping[str, ShardDataset], media: Mapping[str, tuple[Any,
     * ``read_twice``: those whose copy the blend reads too, in an earlier dataset (one item twice per epoch;
       each pair counted once);
     * ``examples``: up to k pairs ``[[blend key, split], [blend key, split]]``, copies not read first;
-    * ``compared``: ``"size and CRC-32"``; ``unchecked``: datasets whose index has no CRC-32s (written
-      before 2026-12-04).
+    * ``compared``: ``"sha256"`` (size and CRC-32 find candidates, which :func:`_strong_digests` confirms; PNG
+      CRC-32s collide often), or says which stand on size and CRC-32 alone (``unconfirmed``: members that could not
+      be read); ``unchecked``: datasets whose index has no CRC-32s (written before 2026-12-04).
 
     Cost: one sort of each folder's media keys to find the keys of two folders (none, mostly: then done);
     only the members holding those are looked at further, and keys are read for the k examples only.
@@ -900,11 +956,11 @@ def _copies(datasets: Mapping[str, ShardDataset], media: Mapping[str, tuple[Any,
     if len(set(folder_of.values())) < 2:
         return None
     out: dict[str, Any] = {"samples": 0, "other_splits": 0, "read_twice": 0, "examples": [],
-                           "compared": "size and CRC-32"}
+                           "compared": "sha256"}
     if unchecked:
         out["unchecked"] = unchecked
     folders = sorted({folder_of[n] for n in media})
-    keyed = {n: _media_keys(rows, crcs) for n, (rows, crcs, _) in media.items()}
+    keyed = {n: _media_keys(rows, crcs) for n, (rows, crcs, *_) in media.items()}
     # candidates: keys in two folders or more (one folder under two names shares all its keys: no copy)
     per_folder = [_unique(keyed[next(n for n in media if folder_of[n] == f)][0]) for f in folders]
     if len(per_folder) < 2:
@@ -913,13 +969,21 @@ def _copies(datasets: Mapping[str, ShardDataset], media: Mapping[str, tuple[Any,
     cand = _unique(every[1:][every[1:] == every[:-1]])  # distinct per folder: a repeat is in two folders
     if not cand.size:
         return out
-    K, D, F, R, RD = [], [], [], [], []
-    for n, (key, row) in keyed.items():
+    K, D, F, R, RD, P = [], [], [], [], [], []
+    for n, (key, row, pos) in keyed.items():
         m = cand[np.minimum(np.searchsorted(cand, key), cand.size - 1)] == key  # np.isin hashes: slower
         d = names.index(n)
-        K.append(key[m]), R.append(row[m]), D.append(np.full(int(m.sum()), d, np.int64))
+        K.append(key[m]), R.append(row[m]), D.append(np.full(int(m.sum()), d, np.int64)), P.append(pos[m])
         F.append(np.full(int(m.sum()), folders.index(folder_of[n]), np.int64)), RD.append(media[n][2][row[m]])
-    K, D, F, R, RD = (np.concatenate(a) for a in (K, D, F, R, RD))
+    K, D, F, R, RD, P = (np.concatenate(a) for a in (K, D, F, R, RD, P))
+    # size + CRC-32 only finds candidates: the same bytes are those whose sha256 agrees too
+    strong, unconfirmed = _strong_digests(datasets, media, names, D, R, P)
+    out["compared"] = "sha256" if not unconfirmed else "sha256, and size and CRC-32 where the bytes could not be read"
+    if unconfirmed:
+        out["unconfirmed"] = unconfirmed
+    pairs_kd = np.stack([K, strong], axis=1)
+    _, K = np.unique(pairs_kd, axis=0, return_inverse=True)
+    K = K.reshape(-1).astype(np.int64)
     order = np.lexsort((R, D, K))  # by size, CRC, then dataset and row (as the examples are ordered)
     K, D, F, R, RD = K[order], D[order], F[order], R[order], RD[order]
 
@@ -975,7 +1039,9 @@ def _duplicates_warning(dups: Mapping[str, Any]) -> str:
     if n:
         said.append(f"{plural(n, 'sample')} {'is a copy of a sample' if n == 1 else 'are copies of samples'} of an "
                     f"earlier dataset of the blend, both read (one item read twice per epoch under two names)")
-    return (f"blend: {'; '.join(said)} (same size and CRC-32: very likely the same bytes; e.g. {ex[0][0]!r} "
+    how = ("confirmed by sha256" if dups.get("compared") == "sha256"
+           else f"{dups.get('unconfirmed', 'some')} members unread: same size and CRC-32 only, not proof")
+    return (f"blend: {'; '.join(said)} ({how}; e.g. {ex[0][0]!r} "
             f"({ex[0][1]}) and {ex[1][0]!r} ({ex[1][1]})); the blend's card lists them (copies_across_datasets; check_copies=False skips this check); remove the copies "
             f"from one dataset, or re-shard so that each item is in one split")
 
@@ -1021,8 +1087,8 @@ def blend(datasets: Mapping[str, str | Path], weights: Mapping[str, float] | Non
             "cat"}}`` puts C's 'Cat' and 'cats' samples in the class 'cat' (a name the dataset does not have
             raises ShardError naming its classes). The blend warns of names of two datasets that differ only
             in case or spaces, with the ``label_map`` that merges them.
-        check_copies: look for image / audio members whose size and CRC-32 are in another of the datasets
-            too (a test sample of A trained on via C; a sample read twice) and warn; the card's
+        check_copies: look for image / audio members whose bytes (size and CRC-32, confirmed by sha256) are in
+            another of the datasets too (a test sample of A trained on via C; a sample read twice) and warn; the card's
             ``copies_across_datasets`` lists them. It reads three list columns of each index and sorts
             their keys: ~0.1-0.2 s per 100k samples (see docs/bad-input-read.md); False skips it (the
             format check stays: it reads four small columns).
