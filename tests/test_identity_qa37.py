@@ -208,3 +208,29 @@ def test_a_class_renamed_at_its_id_is_no_class_id_change(tmp_path: Path) -> None
     assert not [w for w in said if "class ids name other classes" in w], said
     assert not [w for w in idx.load_card(v2).get("warnings") or [] if "class ids" in w]
     assert diff(v1, v2)["card"]["label_names"]["renamed"] == [{"id": 0, "a": "car", "b": "automobile"}]
+
+
+def test_a_caption_edit_is_counted_changed_not_another_file(tmp_path: Path) -> None:
+    """#6: a caption typo fixed beside the same image was "the key now names another file" with class folders, and
+    through a manifest nothing was said or counted."""
+    files = {f"{lab}/{k}.png": _png(seed) for k, seed, lab in BASE}
+    files |= {f"{lab}/{k}.txt": f"a photo number {k}".encode() for k, _, lab in BASE}
+    v1, _ = _shard(_folders(tmp_path / "a", files), tmp_path / "v1", split="train=0.6,val=0.2,test=0.2")
+    k, _, lab = BASE[3]
+    files[f"{lab}/{k}.txt"] = f"a photo number {k} (fixed)".encode()
+    v2, said = _shard(_folders(tmp_path / "b", files), tmp_path / "v2", split="train=0.6,val=0.2,test=0.2",
+                      split_from=v1)
+    assert not [w for w in said if "other content" in w], said
+    assert any("hold an edited text" in w for w in said), said
+    assert idx.load_card(v2)["split_from"]["changed"] == 1
+    # through a manifest (the caption inline): counted too
+    rows = ["key,image,text,label"]
+    for key, seed, label in BASE:
+        (tmp_path / "m" / "img").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "m" / "img" / f"{key}.png").write_bytes(_png(seed))
+        rows.append(f"{key},img/{key}.png,a photo number {key},{label}")
+    (tmp_path / "m" / "m.csv").write_text("\n".join(rows) + "\n")
+    m1, _ = _shard(tmp_path / "m" / "m.csv", tmp_path / "m1", split="train=0.6,val=0.2,test=0.2")
+    (tmp_path / "m" / "m.csv").write_text("\n".join(rows).replace("number s003", "number s003 (fixed)") + "\n")
+    m2, said = _shard(tmp_path / "m" / "m.csv", tmp_path / "m2", split="train=0.6,val=0.2,test=0.2", split_from=m1)
+    assert idx.load_card(m2)["split_from"]["changed"] == 1, said

@@ -1040,7 +1040,7 @@ def _content_change(r: Record, key: str, members: list[tuple[str, int, int]], sk
 
 
 def _other_content(kept: list[Record], earlier: str | Path, storage_options: dict[str, Any] | None,
-                   read: int = 64) -> list[tuple[str, str]]:
+                   read: int = 64, edited: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     """``--split-from``: the samples kept by key whose files are not the earlier sample's (a manifest export that
     renumbers its ids when rows are deleted reuses a key for another image): (key, how it differs) each, by
     :func:`_content_change`. A sample's file members are compared (its inline ones, its text, only when it has
@@ -1048,7 +1048,10 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
     only); a ``--segment`` sample by its cut frames, in those first ``read`` only. The label (``cls``) and
     metadata (``json``) may change under one key and are not compared (:func:`_same_content`, a class move,
     compares all but ``cls``); an earlier index without CRC-32s compares nothing (QA29: 57 of 57 kept keys
-    named other images, silently; review: every kept segment was compared by its recording's size)."""
+    named other images, silently; review: every kept segment was compared by its recording's size).
+    A sample with a file member other than text (an image, a clip) is identified by those: its text members (a
+    caption file, an inline caption) are compared apart, and a sample whose text alone changed (a typo fixed) is
+    an edit, not another file: (key, how) appended to ``edited`` (QA37 identity #6)."""
     if not kept:
         return []
     before = _earlier_members(earlier, storage_options, {r.key for r in kept}, from_shards=False)
@@ -1059,14 +1062,24 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
         then = {m[len(r.key) + 1:] for m, _, _ in before[r.key] if m.startswith(r.key + ".")}
         common = then & set(r.members) - {"cls", "json"}
         files = {e for e in common if not isinstance(r.members[e], bytes)}
+        texts = {e for e in common if field_of(e) == "text"}
+        # the sample's identity: its files other than text where it has some (a caption edit is no other file)
+        media = files - texts
         try:
-            how = _content_change(r, r.key, before[r.key], {"cls", "json"} | (common - files if files else set()),
-                                  read=read > 0)
+            if media:
+                how = _content_change(r, r.key, before[r.key], {"cls", "json"} | (common - media), read=read > 0)
+            else:
+                how = _content_change(r, r.key, before[r.key], {"cls", "json"} | (common - files if files else set()),
+                                      read=read > 0)
+            text_how = (_content_change(r, r.key, before[r.key], {"cls", "json"} | (common - texts), read=read > 0)
+                        if media and texts and how is None and edited is not None else None)
         except _UNREADABLE:
             continue  # unreadable: the writer reports it
         read -= bool(files)
         if how is not None:
             other.append((r.key, how))
+        elif text_how is not None and edited is not None:
+            edited.append((r.key, text_how))
     return other
 
 
@@ -4290,9 +4303,16 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
             warnings = [*(warnings or []),
                         f"--split-from {earlier_name}: every sample has a split of its own (a manifest's split column, "
                         f"split folders), which wins: --split-from changed nothing"]
-        other = _other_content(by_key, split_from, storage_options) if source is None else []
+        edited: list[tuple[str, str]] = []
+        other = _other_content(by_key, split_from, storage_options, edited=edited) if source is None else []
         if other:
             warnings = [*(warnings or []), _other_content_warning(other, kept)]
+        if edited:  # a caption edited beside the same image / clip: the item kept its split, as it should
+            shown = ", ".join(f"{k!r}: {how}" for k, how in edited[:3]) + (", ..." if len(edited) > 3 else "")
+            warnings = [*(warnings or []),
+                        f"--split-from: {plural(len(edited), 'sample')} kept by key with the same image / audio hold "
+                        f"an edited text ({shown}): counted in split_from.changed; compare the versions with mmdata "
+                        f"diff OLD NEW"]
         old_names, old_rows = _earlier_classes(split_from, storage_options)
         # earlier keys whose content could not be compared (an index without CRC-32s, its shards not beside it)
         missing: list[str] = []
@@ -4386,7 +4406,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                                     **({"copies_of_kept": len(copies)} if copies else {}),
                                     **({"same_content_placeholders": placeholder} if placeholder else {}),
                                     **({"conflicts": _split_conflicts(conflicts)} if conflicts else {}),
-                                    **({"other_content": len(other)} if other else {})}
+                                    **({"other_content": len(other)} if other else {}),
+                                    **({"changed": len(edited)} if edited else {})}
     for split in sorted({r.split for r in records if r.split is not None}):
         check_split_name(split, "a sample's split")
     # a sample without a split whose --group-by group has a split (an earlier version's, --split-from) follows its
