@@ -778,7 +778,10 @@ def array_features(path: str | Path, fields: list[str] | None = None) -> dict[st
     ``Array2D``..``Array5D(shape, dtype)`` when all arrays of a field have one shape of 2 to 5
     dimensions (``with_format("numpy")`` / ``"torch"`` gives one array per sample), ``List(Value(dtype))``
     for 1-D arrays, nested ``List`` when shapes vary, ``Value(dtype)`` for 0-d arrays; mixed dtypes
-    take the one that holds them all. Reads the dataset's shards once (in the column layout only
+    take the one that holds them all. A nested ``List`` keeps no shape of its own: an empty array's inner
+    dimensions are lost (a ``(0, 75, 3)`` keypoint array is ``[]``, shape ``(0,)`` in HF; mmdata's reader keeps
+    ``(0, 75, 3)``): reshape with the dimensions you know (``np.asarray(row["pose"]).reshape(-1, 75, 3)``) or read
+    the arrays with mmdata. Reads the dataset's shards once (in the column layout only
     those fields' series); only the arrays' headers are parsed.
 
     Args:
@@ -1316,7 +1319,8 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
     The split is written once to an Arrow file under ``cache_dir`` (default: the HF datasets cache,
     ``<HF_DATASETS_CACHE>/mmdata``), named by the dataset's fingerprint, and memory-mapped; a second
     call reuses it. Features: see :func:`hf_features`; extra ``.npy`` fields get the feature
-    :func:`array_features` infers from all splits (read once per dataset, kept in ``cache_dir``).
+    :func:`array_features` infers from all splits (read once per dataset, kept in ``cache_dir``; an empty
+    array in a nested ``List`` column loses its inner dimensions: see there).
 
     Args:
         path: an mmdata dataset folder (``dataset.json`` + index); a ``file://`` URL too.
