@@ -887,10 +887,11 @@ def _strong_digests(datasets: Mapping[str, ShardDataset], media: Mapping[str, tu
         table, _, _, digests = media[names[d]]
         at = np.flatnonzero(D == d)
         if digests is not None:
-            flat = pc.list_flatten(digests.combine_chunks())
-            got = flat.take(P[at]).to_numpy(zero_copy_only=False)
-            ok = np.asarray(pc.is_valid(flat.take(P[at])).to_numpy(zero_copy_only=False), bool)
-            out[at[ok]] = np.asarray(got, dtype=object)[ok].astype(np.int64)
+            taken = pc.list_flatten(digests.combine_chunks()).take(P[at])
+            ok = np.asarray(pc.is_valid(taken).to_numpy(zero_copy_only=False), bool)
+            # nulls filled first: an int64 column with nulls comes out of to_numpy as float64 (53 bits kept)
+            got = np.asarray(pc.fill_null(taken, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+            out[at[ok]] = got[ok]
             have[at[ok]] = True
         want = at[~have[at]]
         if not want.size:
