@@ -9,10 +9,11 @@ CRC-32"); an index written before 2026-12-04 has neither, and its members are th
 ``warnings`` says too. See docs/versions.md.
 
 A sample whose key changed (a renamed file, a class-folder move) is paired with its earlier self by content:
-every member but the label with the same size and CRC-32. A class-folder move (also by the path inside the class
-folder) is ``relabelled``; a rename (any class, content no other sample of A or B holds) stays removed + added
-and is listed in ``renamed``, and in ``relabelled`` too where its class changed. Without CRC-32s a class-folder move found by sizes stays removed + added and is
-listed in ``possibly_relabelled``, and a rename is not paired, which ``warnings`` says.
+every member but the label with the same bytes (size and digest; size and CRC-32 where a row has no digest). A
+class-folder move (also by the path inside the class folder) is ``relabelled``; a rename (any class, content no
+other sample of A or B holds) stays removed + added and is listed in ``renamed``, and in ``relabelled`` too where
+its class changed. Without CRC-32s a class-folder move found by sizes stays removed + added and is listed in
+``possibly_relabelled``, and a rename is not paired, which ``warnings`` says.
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ def _members(row: dict[str, Any]) -> dict[str, tuple[Any, Any, Any]]:
     key = row["key"]
     names, sizes = row["members"] or [], row["sizes"] or []
     crcs = row["member_crc32"] or [None] * len(names)
-    digests = row.get(idx.MEMBER_DIGEST) or [None] * len(names)
+    digests = row.get(idx.MEMBER_DIGEST)
+    if not digests or len(digests) != len(names):  # none, or stale (a series added without them): CRC-32s then
+        digests = [None] * len(names)
     out = {}
     for name, size, crc, digest in zip(names, sizes, crcs, digests):
         ext = name[len(key) + 1:] if name.startswith(f"{key}.") else name.partition(".")[2]
@@ -176,8 +179,11 @@ def _content(a: dict[str, Any], b: dict[str, Any], crc: bool) -> list[dict[str, 
         else:
             (sa, ca, _), (sb, cb, _) = ma[ext], mb[ext]
             if not _same_member(ma[ext], mb[ext], crc):
+                da, db = ma[ext][2], mb[ext][2]
                 out.append({"member": ext, "what": "bytes", "a_size": sa, "b_size": sb,
-                            **({"a_crc32": ca, "b_crc32": cb} if crc else {})})
+                            **({"a_crc32": ca, "b_crc32": cb} if crc else {}),
+                            # the sha256 prefixes that tell them apart where the CRC-32s agree (QA37 identity #1)
+                            **({"a_digest": da, "b_digest": db} if crc and da is not None and db is not None else {})})
     return out
 
 
@@ -456,7 +462,7 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     kind, and ``unchanged``), one listing per kind (``added``, ``removed``, ``changed``, ``relabelled``,
     ``moved``, and ``renamed`` / ``possibly_relabelled`` (apart from ``counts``): ``{"total", "items", "truncated"}``; items sorted by split then key, each with ``key`` (B's, A's
     for ``removed``), ``source_key`` and what changed: ``split`` / ``label`` for added and removed, ``members``
-    (member extension, ``what``: ``bytes`` / ``added`` / ``removed``, sizes and CRC-32s) for changed, ``a`` / ``b``
+    (member extension, ``what``: ``bytes`` / ``added`` / ``removed``, sizes, CRC-32s and sha256 prefixes) for changed, ``a`` / ``b``
     class names and ids for relabelled, ``a`` / ``b`` splits for moved; ``a_key`` where A's key differs),
     ``relabelled_pairs`` / ``moved_pairs`` (``"cat -> dog": n``; ``"(none) -> cat"`` for a sample labelled),
     ``per_split`` (per split: samples in A and B
