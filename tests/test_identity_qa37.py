@@ -234,3 +234,12 @@ def test_a_caption_edit_is_counted_changed_not_another_file(tmp_path: Path) -> N
     (tmp_path / "m" / "m.csv").write_text("\n".join(rows).replace("number s003", "number s003 (fixed)") + "\n")
     m2, said = _shard(tmp_path / "m" / "m.csv", tmp_path / "m2", split="train=0.6,val=0.2,test=0.2", split_from=m1)
     assert idx.load_card(m2)["split_from"]["changed"] == 1, said
+
+
+def test_a_kept_key_whose_image_was_replaced_by_a_colliding_one_is_said(tmp_path: Path) -> None:
+    """#1: a kept key's image replaced by another of the same size and CRC-32 passed as the same file."""
+    week1, week2 = _collision_week(tmp_path)
+    v1, _ = _shard(week1, tmp_path / "v1", split="train=0.6,val=0.2,test=0.2")
+    _, said = _shard(week2, tmp_path / "v2", split="train=0.6,val=0.2,test=0.2", split_from=v1)
+    got = [w for w in said if "other content" in w]
+    assert len(got) == 1 and "'cat_cat00" in got[0] and "same size and CRC-32" in got[0], said

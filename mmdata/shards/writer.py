@@ -612,9 +612,10 @@ def _moved_between_classes(records: list[Record], label_names: Sequence[str] | N
     if not candidates or earlier is None:
         return []
     contents = _earlier_members(earlier, storage_options, {b[3] for _, b in candidates}, missing)
+    digests = _earlier_digests(earlier, storage_options, set(contents))
     moved = []
     for r, (sk, was, split, key) in candidates:
-        if key in contents and _same_content(r, key, contents[key]):
+        if key in contents and _same_content(r, key, contents[key], _digest_map(digests, key)):
             r.split = split
             moved.append((sk, r.source_key, was, label_names[r.label]))  # type: ignore[index]
     return moved
@@ -654,6 +655,7 @@ def _half_moved(records: list[Record], label_names: Sequence[str] | None, old_na
     if not any(bs for _, bs in candidates):
         return []
     contents = _earlier_members(earlier, storage_options, {b[3] for _, bs in candidates for b in bs}, missing)
+    digests = _earlier_digests(earlier, storage_options, set(contents))
     out = []
     for r, bs in candidates:
         found = []
@@ -665,7 +667,8 @@ def _half_moved(records: list[Record], label_names: Sequence[str] | None, old_na
             left = set(here[key].members) - {"cls"}
             lost, moved = before - left, set(r.members) - {"cls"}
             try:
-                if moved and moved == lost and _content_change(r, key, members, skip={"cls"}) is None:
+                if moved and moved == lost and _content_change(r, key, members, skip={"cls"},
+                                                               digests=_digest_map(digests, key)) is None:
                     found.append((sk, split, sorted(moved), sorted(left & before)))
             except _UNREADABLE:
                 continue
@@ -882,12 +885,13 @@ def _earlier_members(path: str | Path, storage_options: dict[str, Any] | None, k
     return got
 
 
-def _earlier_digests(path: str | Path | None, storage_options: dict[str, Any] | None, keys: set[str]
-                     ) -> dict[str, list[tuple[str, int, int]]]:
+def _earlier_digests(path: str | Path | None, storage_options: dict[str, Any] | None, keys: set[str],
+                     from_shards: bool = True) -> dict[str, list[tuple[str, int, int]]]:
     """``--split-from``: (member name, size, :func:`mmdata.shards.index.member_digest`) per member of the earlier
     samples ``keys``, from the earlier index's ``member_digest``; a row without one (an index written before
     2026-12-07, a series added by ``add-modality``) has them computed from the earlier local shards' bytes
-    (:func:`_crcs_from_shards`). A sample whose digests can be had neither way is left out."""
+    (:func:`_crcs_from_shards`; not with ``from_shards`` False). A sample whose digests can be had neither way is
+    left out."""
     if path is None or not keys:
         return {}
     folder, name = _index_at(path)
@@ -914,7 +918,7 @@ def _earlier_digests(path: str | Path | None, storage_options: dict[str, Any] | 
             got[key] = list(zip(members, sizes, ds))
         else:
             old[key] = (shard_name, members, sizes)
-    if old:
+    if old and from_shards:
         read = _crcs_from_shards(folder, storage_options, old, of=idx.member_digest)
         for key, (_, members, sizes) in old.items():
             if key in read:
@@ -987,7 +991,8 @@ def _no_crc_warning(earlier: str, missing: Sequence[str], remote: bool = False) 
             f"file may now be in train). {fix}, or shard its source again with this mmdata first")
 
 
-def _same_content(r: Record, key: str, members: list[tuple[str, int, int]]) -> bool:
+def _same_content(r: Record, key: str, members: list[tuple[str, int, int]],
+                  digests: Mapping[str, int] | None = None) -> bool:
     """Whether the record ``r`` holds the members of the earlier sample ``key`` (by extension; the label's
     ``cls``, which a move changes, aside) with the same bytes (:func:`_content_change`). A file that cannot be
     read: False (the sample is split anew, as a new one)."""
@@ -995,7 +1000,7 @@ def _same_content(r: Record, key: str, members: list[tuple[str, int, int]]) -> b
     if before != set(r.members) - {"cls"}:
         return False
     try:
-        return _content_change(r, key, members, skip={"cls"}) is None
+        return _content_change(r, key, members, skip={"cls"}, digests=digests) is None
     except _UNREADABLE:
         return False
 
@@ -1006,13 +1011,15 @@ _UNREADABLE = (OSError, CorruptMedia, RuntimeError, ValueError)
 
 
 def _content_change(r: Record, key: str, members: list[tuple[str, int, int]], skip: set[str],
-                    read: bool = True) -> str | None:
+                    read: bool = True, digests: Mapping[str, int] | None = None) -> str | None:
     """How the members of the record ``r`` differ from those of the earlier sample ``key`` (``members``: the
     earlier index's (name, size, CRC-32) each), or None: every member both hold, by extension and ``skip``
     aside, has the stored size and, with ``read``, the stored CRC-32. A member is compared as the writer stores
     it: inline bytes as they are, a file by its size (a stat) then its bytes, a ``--segment`` member by the
     frames cut from its recording (:func:`cut_segment`; without ``read`` not compared: only the cut has a
-    size). Raises what reading a member raises (:data:`_UNREADABLE`)."""
+    size). ``digests`` (member name -> :func:`mmdata.shards.index.member_digest`, where the earlier index or
+    shards give one) confirms a CRC-32 match (a PNG's CRC-32 collides: QA37 identity #1). Raises what reading a
+    member raises (:data:`_UNREADABLE`)."""
     from mmdata.shards.sources import close_audio, open_audio
 
     before = {m[len(key) + 1:]: (size, crc) for m, size, crc in members if m.startswith(key + ".")}
@@ -1036,7 +1043,15 @@ def _content_change(r: Record, key: str, members: list[tuple[str, int, int]], sk
             data = Path(value).read_bytes()
         if data is not None and zlib.crc32(data) != crc:
             return f"{ext} other bytes, same size"
+        want = digests.get(f"{key}.{ext}") if digests else None
+        if data is not None and want is not None and idx.member_digest(data) != want:
+            return f"{ext} other bytes, same size and CRC-32"
     return None
+
+
+def _digest_map(found: Mapping[str, list[tuple[str, int, int]]], key: str) -> dict[str, int]:
+    """Member name -> digest of the earlier sample ``key`` (:func:`_earlier_digests`), empty where unknown."""
+    return {m: d for m, _, d in found.get(key, ())}
 
 
 def _other_content(kept: list[Record], earlier: str | Path, storage_options: dict[str, Any] | None,
@@ -1055,6 +1070,7 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
     if not kept:
         return []
     before = _earlier_members(earlier, storage_options, {r.key for r in kept}, from_shards=False)
+    digests = _earlier_digests(earlier, storage_options, set(before), from_shards=False)
     other: list[tuple[str, str]] = []
     for r in kept:
         if r.key not in before:
@@ -1067,11 +1083,13 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
         media = files - texts
         try:
             if media:
-                how = _content_change(r, r.key, before[r.key], {"cls", "json"} | (common - media), read=read > 0)
+                how = _content_change(r, r.key, before[r.key], {"cls", "json"} | (common - media), read=read > 0,
+                                      digests=_digest_map(digests, r.key))
             else:
                 how = _content_change(r, r.key, before[r.key], {"cls", "json"} | (common - files if files else set()),
-                                      read=read > 0)
-            text_how = (_content_change(r, r.key, before[r.key], {"cls", "json"} | (common - texts), read=read > 0)
+                                      read=read > 0, digests=_digest_map(digests, r.key))
+            text_how = (_content_change(r, r.key, before[r.key], {"cls", "json"} | (common - texts), read=read > 0,
+                                        digests=_digest_map(digests, r.key))
                         if media and texts and how is None and edited is not None else None)
         except _UNREADABLE:
             continue  # unreadable: the writer reports it
