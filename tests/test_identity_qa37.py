@@ -103,6 +103,14 @@ def test_diff_without_digests_confirms_or_says_so(tmp_path: Path) -> None:
         pq.write_table(t, v / idx.INDEX)
     d = diff(v1, v2)
     assert any("compared by size and CRC-32" in w for w in d["warnings"]), d["warnings"]
+    # the rename dog05 -> dog99 that CRC-32s suggest is refused by the shards' bytes
+    assert d["renamed"]["total"] == 0, d["renamed"]
+    # without the shards, it cannot be confirmed: listed, and said
+    for v in (v1, v2):
+        for tar in v.glob("*.tar"):
+            tar.unlink()
+    d = diff(v1, v2)
+    assert d["renamed"]["total"] == 1 and any("compared by size and CRC-32 only" in w for w in d["warnings"])
     del pa
 
 

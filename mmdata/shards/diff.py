@@ -1,7 +1,8 @@
 """``mmdata diff A B``: what changed between two versions of a dataset folder, from their indexes and cards only.
 
 Nothing but ``dataset.json`` and ``index.parquet`` of each version is read (no shard is opened, nothing is
-decoded): a sample's content is compared by the size and sha256 prefix of each of its members as the index records
+decoded; but for a rename found by CRC-32 alone, in an index row without ``member_digest``, whose members are read
+from the local shards to confirm it): a sample's content is compared by the size and sha256 prefix of each of its members as the index records
 them (``member_digest``, QA37 identity #1). Where a row lacks it (an index written before 2026-12-07, a series
 added by ``add-modality``) that member is compared by size and CRC-32 (``member_crc32``; a PNG's whole-file CRC-32
 carries ~16 bits of variety, so two images can share it), which ``warnings`` says ("compared by size and
@@ -77,8 +78,9 @@ class _Version:
         self.names: list[str] | None = list(names) if names else None
         n = table.num_rows
         have = table.column_names
-        self.table = table.select([c for c in (*INDEX_COLUMNS, "source_key", "member_crc32", idx.MEMBER_DIGEST)
-                                   if c in have])
+        self.table = table.select([c for c in (*INDEX_COLUMNS, "source_key", "member_crc32", idx.MEMBER_DIGEST,
+                                                "shard") if c in have])
+        self.folder = path
         self.cols = {c: (table.column(c).to_pylist() if c in have else [None] * n)
                      for c in ("key", "source_key", "split", "label")}
         crc = table.column("member_crc32") if "member_crc32" in have else pa.nulls(n, pa.list_(pa.int64()))
@@ -279,14 +281,45 @@ def _content_counts(v: _Version, wanted: dict[tuple[Any, ...], dict[str, Any]]) 
     return found
 
 
-def _renames(va: _Version, vb: _Version, removed: list[str], added: list[str]) -> list[tuple[str, str]]:
+def _has_digests(row: dict[str, Any]) -> bool:
+    return all(d is not None for _, _, d in _members(row).values())
+
+
+def _shard_digests(v: _Version, row: dict[str, Any]) -> dict[str, int] | None:
+    """The digests of ``row``'s members but the label (by extension) from ``v``'s local shards, or None where they
+    cannot be read (a remote folder, a shard missing or changed)."""
+    from mmdata.shards.writer import _crcs_from_shards
+
+    shard = row.get("shard")
+    if not isinstance(shard, str) or not isinstance(v.folder, (str, Path)):
+        return None
+    try:
+        got = _crcs_from_shards(str(v.folder), None, {row["key"]: (shard, row["members"], row["sizes"])},
+                                of=idx.member_digest)
+    except (OSError, ShardError):
+        return None
+    if row["key"] not in got:
+        return None
+    key = row["key"]
+    out = {}
+    for name, d in zip(row["members"], got[key]):
+        ext = name[len(key) + 1:] if name.startswith(f"{key}.") else name.partition(".")[2]
+        if field_of(ext) != "label":
+            out[ext] = d
+    return out
+
+
+def _renames(va: _Version, vb: _Version, removed: list[str], added: list[str],
+             weak: list[str] | None = None) -> list[tuple[str, str]]:
     """Samples whose key changed but not their content (a file renamed to scrub a name from it, or renumbered):
     a pair (removed match, added match) where every member but the label has the same size and CRC-32, that
     content is held by no other row of **all** of A and of all of B (a placeholder image, a silent clip or a stock
     photo that an erased person and a new person share is no rename: QA34 review E2 #1). The class may differ (an
     erased item re-delivered under a new key and a new label, as ``mmdata shard --split-from`` pairs it; QA37
     identity #2): :func:`diff` then lists the pair as relabelled too. QA34 gdpr #11: renamed files had no
-    pairing at all. Both sides keep counting the pair (removed + added: the keys differ); ``renamed`` lists it.
+    pairing at all. A pair matched by CRC-32 alone (a row without ``member_digest``) is confirmed by its members'
+    bytes in both versions' local shards; where they cannot be read, B's key is appended to ``weak``. Both sides
+    keep counting the pair (removed + added: the keys differ); ``renamed`` lists it.
     Indexes without CRC-32s: no pair (sizes alone would pair two clips of one length)."""
     if not (va.has_crc and vb.has_crc) or not removed or not added:
         return []
@@ -305,6 +338,17 @@ def _renames(va: _Version, vb: _Version, removed: list[str], added: list[str]) -
     # one content on each side, and the same bytes by digest where both rows have one (QA37 identity #1)
     both = {k for k, ms in gone.items() if len(ms) == 1 and len(new.get(k, ())) == 1
             and _same_bytes(va.row(ms[0]), vb.row(new[k][0]))}
+    # a pair matched by CRC-32 alone (a row without digests): confirmed by the bytes in the local shards
+    for k in sorted(both):
+        ra, rb = va.row(gone[k][0]), vb.row(new[k][0])
+        if _has_digests(ra) and _has_digests(rb):
+            continue
+        da, db = _shard_digests(va, ra), _shard_digests(vb, rb)
+        if da is not None and db is not None:
+            if da != db:
+                both.discard(k)
+        elif weak is not None:
+            weak.append(rb["key"])
     in_a = _content_counts(va, {k: va.row(gone[k][0]) for k in both})
     in_b = _content_counts(vb, {k: vb.row(new[k][0]) for k in both})
     # the class may differ: an erased item re-delivered under a new key and a new label is that item, as
@@ -545,7 +589,12 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         added = [m for m in added if m not in new]
     # a renamed sample stays removed + added (its key is gone from A and new in B: a gate on added / removed fails
     # as it did before renames were paired) and is listed in ``renamed`` beside them (QA34 review E2 #1)
-    renames = _renames(va, vb, removed, added)
+    weak: list[str] = []
+    renames = _renames(va, vb, removed, added, weak)
+    if weak:
+        warnings.append(f"{len(weak)} of the renamed samples (e.g. {weak[0]!r}) were compared by size and CRC-32 only "
+                        f"(an index row without member_digest, and shards that could not be read): a PNG's CRC-32 "
+                        f"can be another image's, so check them before an erasure check relies on them")
     renamed_to, renamed_from = dict(renames), {y: x for x, y in renames}
     near_to, near_from = dict(possible), {y: x for x, y in possible}
     renamed: list[dict[str, Any]] = []
