@@ -280,3 +280,29 @@ def test_blend_copies_confirmed_by_reading_members_of_an_index_without_digests(t
     assert dups["compared"] == "sha256" and dups["read_twice"] == 1 and dups["samples"] == 1, dups
     (later, _), (earlier, _) = dups["examples"][0]
     assert later.startswith("C/") and earlier.startswith("A/"), dups
+
+
+def test_blend_copies_read_the_members_where_the_digests_are_null_or_stale(tmp_path: Path) -> None:
+    """A member_digest column of nulls, or of lists that do not match the members, is not trusted: read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, seed in (("A", 1), ("B", 2)):
+        (tmp_path / name / "cat").mkdir(parents=True)
+        _png(tmp_path / name / "cat" / "x.png", seed)
+        mmdata.shard(tmp_path / name, tmp_path / f"ds{name}", progress=False)
+    (tmp_path / "C" / "cat").mkdir(parents=True)
+    (tmp_path / "C" / "cat" / "x.png").write_bytes((tmp_path / "A" / "cat" / "x.png").read_bytes())
+    mmdata.shard(tmp_path / "C", tmp_path / "dsC", progress=False)
+    for name, cell in (("A", None), ("C", [7])):  # A: null; C: a list shorter than its members
+        index = tmp_path / f"ds{name}" / "index.parquet"
+        table = pq.read_table(index)
+        col = pa.array([cell] * table.num_rows, pa.list_(pa.int64()))
+        if "member_digest" in table.column_names:
+            table = table.set_column(table.column_names.index("member_digest"), "member_digest", col)
+        else:
+            table = table.append_column("member_digest", col)
+        pq.write_table(table, index)
+    ds, _ = _blend_warnings({"A": tmp_path / "dsA", "B": tmp_path / "dsB", "C": tmp_path / "dsC"})
+    dups = ds.card["copies_across_datasets"]
+    assert dups["read_twice"] == 1 and dups["compared"] == "sha256", dups

@@ -877,6 +877,7 @@ def _strong_digests(datasets: Mapping[str, ShardDataset], media: Mapping[str, tu
     images copies."""
     import hashlib
 
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from mmdata.errors import MMDataError
@@ -887,8 +888,21 @@ def _strong_digests(datasets: Mapping[str, ShardDataset], media: Mapping[str, tu
         table, _, _, digests = media[names[d]]
         at = np.flatnonzero(D == d)
         if digests is not None:
-            taken = pc.list_flatten(digests.combine_chunks()).take(P[at])
-            ok = np.asarray(pc.is_valid(taken).to_numpy(zero_copy_only=False), bool)
+            # a digest list that does not match the row's members (null, or stale: a series added without
+            # digests) gives nothing for that row; the others are found by the member's place in its row
+            dl, ml = digests.combine_chunks(), table["members"].combine_chunks()
+            d_len = np.asarray(pc.fill_null(pc.list_value_length(dl), -1).to_numpy(zero_copy_only=False), np.int64)
+            m_len = np.asarray(pc.fill_null(pc.list_value_length(ml), 0).to_numpy(zero_copy_only=False), np.int64)
+            m_start = np.concatenate([[0], np.cumsum(m_len)[:-1]])
+            d_start = np.concatenate([[0], np.cumsum(np.maximum(d_len, 0))[:-1]])
+            rows_at = R[at]
+            aligned = d_len[rows_at] == m_len[rows_at]
+            where = np.where(aligned, d_start[rows_at] + (P[at] - m_start[rows_at]), 0)
+            flat = pc.list_flatten(dl)
+            if not len(flat):
+                flat = pa.array([None], pa.int64())  # no digest at all: every member is read below
+            taken = flat.take(np.minimum(where, len(flat) - 1))
+            ok = aligned & np.asarray(pc.is_valid(taken).to_numpy(zero_copy_only=False), bool)
             # nulls filled first: an int64 column with nulls comes out of to_numpy as float64 (53 bits kept)
             got = np.asarray(pc.fill_null(taken, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
             out[at[ok]] = got[ok]
