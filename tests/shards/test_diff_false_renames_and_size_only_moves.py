@@ -1,5 +1,6 @@
 """QA round 34, review E2 #1 / #2 / #9: ``mmdata diff`` paired a removed sample with a *different* added sample
-that had the same bytes (a shared placeholder image, across classes) as a rename, and hid the removal; against an
+that had the same bytes (a shared placeholder image, across classes) as a rename, and hid the removal (QA37 vendor #2
+pairs content unique in A and B across classes again, listed as renamed and relabelled); against an
 index without CRC-32s it paired a class-folder "move" by sizes alone and called it relabelled. A rename now needs
 the same class and content that no other row of A or B holds, and stays counted as removed + added (a gate on
 added / removed fails as before renames were paired); a sizes-only pair is listed as possibly relabelled and
@@ -56,11 +57,19 @@ def _cli(args: list[str]) -> tuple[int, str]:
 BASE = [(f"u{i:02d}", i, "cat" if i % 2 else "dog") for i in range(8)]
 
 
-def test_a_placeholder_shared_across_classes_is_no_rename(tmp_path: Path) -> None:
+def test_content_kept_under_another_key_and_class_is_a_relabelled_rename(tmp_path: Path) -> None:
+    # QA34 never paired a rename across classes; QA37 vendor #2: an erased item re-delivered under a new key AND a
+    # new label then read as removed (erased) while its bytes were still in the data. The content is unique in A and
+    # in B, so it pairs (as shard --split-from pairs it): listed as renamed and relabelled, and still counted as
+    # removed + added, so a gate on added / removed fails as before
     v1 = _shard(_manifest(tmp_path / "r1", [*BASE, ("jane_00", None, "dog")]), tmp_path / "v1", split="train=1.0")
     v2 = _shard(_manifest(tmp_path / "r2", [*BASE, ("carol_00", None, "cat")]), tmp_path / "v2", split="train=1.0")
     d = diff(v1, v2)
-    assert d["counts"]["removed"] == 1 and d["counts"]["added"] == 1 and d["renamed"]["total"] == 0
+    assert d["counts"]["removed"] == 1 and d["counts"]["added"] == 1 and d["counts"]["relabelled"] == 1
+    (item,) = d["renamed"]["items"]
+    assert (item["a_key"], item["key"], item["a_label"], item["label"]) == ("jane_00", "carol_00", "dog", "cat")
+    (rel,) = d["relabelled"]["items"]
+    assert (rel["a"], rel["b"], rel["matched"]) == ("dog", "cat", "content, renamed")
     code, out = _cli(["diff", str(v1), str(v2), "--fail-on", "added,removed"])
     assert code == 1, out
 
