@@ -52,7 +52,7 @@ from mmdata.shards.sources import (ON_ERROR, SEGMENT_FRAMES, SEGMENT_SOURCE, SKI
                                    check_split_name, discover, discover_shards,
                                    check_split_folders, file_stamp, shard_files,
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
-                                   read_many, safe_key, skip_entry, split_name, text_refusal)
+                                   read_many, reason_group, safe_key, skip_entry, split_name, text_refusal)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import (LocalOutput, RemoteOutput, check_local_output, is_shard_name, output,
                                   refuse_read_only)
@@ -2283,14 +2283,17 @@ def identifying_metadata_warning(card: Mapping[str, Any]) -> list[str]:
     """The warning for :func:`identifying_metadata_card` (none when nothing was found)."""
     what = {**mediainfo.METADATA_WHAT, "text_chunks": mediainfo.text_chunks_what(card.get(TEXT_CHUNK_KEYS))}
     parts = [f"{card[kind]} {'audio' if kind in mediainfo.METADATA_AUDIO_KINDS else 'image'} "
-             f"member{'s' * (card[kind] != 1)} carry "
+             f"member{'s' * (card[kind] != 1)} carr{'ies' if card[kind] == 1 else 'y'} "
              f"{what[kind]} (e.g. {card['examples'][kind][0]})" for kind in what if card.get(kind)]
     if not parts:
         return []
     return [f"identifying metadata is published with the files (members are stored as read): {'; '.join(parts)}; "
             f"the card counts them (metadata); strip it from the sources before sharding if the data is to be shared "
-            f"(e.g. `exiftool -all= DIR` for EXIF / XMP / PNG text / JPEG comments, `metaflac --remove-all-tags`, a "
-            f"BWF editor for bext / iXML)"]
+            f"(e.g. `exiftool -r -all= -tagsfromfile @ -Orientation -overwrite_original DIR` for EXIF / XMP / IPTC / "
+            f"PNG text / JPEG and GIF comments / AIFF text chunks: -r enters class folders, and the Orientation tag is "
+            f"kept so photos do not turn sideways; `metaflac --remove-all-tags` for FLAC; exiftool cannot write WAV: "
+            f"write a WAV's samples to a new file, which leaves its LIST / INFO, bext and iXML chunks behind: "
+            f"`d, r = sf.read(p, always_2d=True); sf.write(q, d, r, subtype=sf.info(p).subtype)` with soundfile)"]
 
 
 def _read_sums(paths: list[Any], got: list[bytes | int]) -> list[str | None]:
@@ -3202,6 +3205,12 @@ def _drop(rec: tuple[Any, ...], datas: list[bytes], bad: dict[int, str], fields:
                               f"left out and reported")
         skipped.append(skip_entry(source, "member", reason, source_key))
     keep = [i for i in range(len(exts)) if i not in bad]
+    if any(values[i].__class__ is _Cut for i in bad):  # a --segment sample is its cut of the recording: its text
+        # alone (a transcript of audio that is not there) is no sample (QA37 podcast #6: a truncated FLAC / MP3
+        # left text-only samples, while a truncated WAV's rows were left out whole)
+        skipped.append(skip_entry(source_key, "sample", "its segment of the recording could not be cut, and a "
+                                  "segment's other members (its text) are not kept without it", source_key))
+        return None, [], ()
     # a label and metadata (the .json member a manifest's --meta columns or a Hugging Face source's
     # scalar columns give: bytes, not a file) are no content: with every file gone, the sample goes too
     if all(fields[i] == "label" or (exts[i] == "json" and values[i].__class__ is bytes) for i in keep):
@@ -3844,6 +3853,8 @@ def shard(
                           "metadata_kinds": dict(found.meta_kinds)}
             if isinstance(card_extra.get("source_options"), dict):  # the parsed columns, not the CLI's text (QA34 D9)
                 card_extra["source_options"] = {**card_extra["source_options"], "meta": list(found.meta_columns)}
+            found.warnings = [*found.warnings, *_licence_column_warnings(found.records, found.meta_columns,
+                                                                         card_extra.get("license"), out)]
         found.warnings = [*found.warnings, *_declared_without_samples(found)]
         try:
             if not found.records:
@@ -4469,7 +4480,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
     payloads = {p["name"]: [_payload_record(r) for r in p["records"]] for p in plan}
     layouts = {rec[4] for recs in payloads.values() for rec in recs}
     fields = sorted({field_of(e) for exts in layouts for e in exts})
-    warnings = [*(warnings or []), *_dropped_series(out, fields, layout, storage_options)]
+    warnings = [*(warnings or []), *_dropped_series(out, fields, layout, storage_options),
+                *_split_from_added_fields(split_from, out, fields, layout, storage_options)]
     options = job_options(maxcount=maxcount, maxsize=maxsize, split=used, seed=seed, layout=layout,
                           on_error=on_error, max_file_size=max_file_size, check=check)
     # each segment's manifest row, for a cut's failure (review of 483ce55): the tasks', not the index's
@@ -4558,6 +4570,40 @@ def _dropped_series(out: str | Path, fields: Sequence[str], layout: str,
             f"there ({'it is' if one else 'they are'} no source of this job): {'its' if one else 'their'} shards are "
             f"removed; add {'it' if one else 'them'} again"
             + (f" ({again})" if layout == "columns" else " (mmdata add-modality needs --layout columns)"))]
+
+
+def _split_from_added_fields(split_from: str | Path | None, out: str | Path, fields: Sequence[str], layout: str,
+                             storage_options: dict[str, Any] | None) -> list[str]:
+    """The warning when ``--split-from`` names another folder than ``out`` (in place: :func:`_dropped_series`)
+    whose card holds fields ``mmdata add-modality`` added that this job's sources do not give: the new version
+    lacks them (QA37 vendor #5: a weekly re-shard dropped an added series, said only by ``mmdata diff``)."""
+    if split_from is None:
+        return []
+    here = _earlier_here(out)
+    try:
+        if here is not None and os.path.samefile(here, local_path(split_from) if protocol(split_from) == "file"
+                                                 else split_from):
+            return []  # in place: _dropped_series says it
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        card = _earlier_card(split_from, storage_options)
+    except (ShardError, OSError):
+        return []
+    added = {f: m for f, m in (card.get("modalities") or {}).items()
+             if isinstance(m, dict) and m.get("added_by") == "add-modality" and f not in fields}
+    if not added:
+        return []
+    prev, names = _earlier_label(split_from), ", ".join(map(repr, sorted(added)))
+    again = "; ".join(f"mmdata add-modality {redact(str(out))} {f} SRC" for f in sorted(added))
+    licensed = [f for f, m in added.items() if m.get("license") or m.get("attribution")]
+    return [f"--split-from {prev}: field{'s' if len(added) > 1 else ''} {names} "
+            f"{'were' if len(added) > 1 else 'was'} added to it with `mmdata add-modality` and "
+            f"{'are' if len(added) > 1 else 'is'} not in these sources, so this dataset does not hold "
+            f"{'them' if len(added) > 1 else 'it'}; add {'them' if len(added) > 1 else 'it'} again: `{again}`"
+            + ("" if layout == "columns" else " (mmdata add-modality needs this dataset sharded with --layout columns)")
+            + (f" with --license / --attribution as before ({prev}'s card records them per field: "
+               f"{', '.join(map(repr, sorted(licensed)))})" if licensed else "")]
 
 
 def segment_overlaps_across_splits(records: list[Record], k: int = 3) -> tuple[int, list[str]]:
@@ -4789,11 +4835,40 @@ def skip_reasons(skipped: Sequence[Mapping[str, Any]], k: int = 3) -> list[str]:
     """
     groups: dict[tuple[bool, str], list[Any]] = {}
     for entry in skipped:
-        reason = _ROW.sub("", str(entry.get("reason")), count=1)
+        reason = reason_group(_ROW.sub("", str(entry.get("reason")), count=1))  # QA37 podcast #7
         seen = groups.setdefault((entry.get("what") == "sample", reason), [0, entry.get("source")])
         seen[0] += 1
     order = sorted(groups.items(), key=lambda g: (g[0][0], -g[1][0]))
     return [f"{n} × {reason} (e.g. {source!r})" for (_, reason), (n, source) in order[:k]]
+
+
+def _licence_column_warnings(records: Sequence[Record], meta_columns: Sequence[str], declared: str | None,
+                             out: Any) -> list[str]:
+    """Warnings for ``--meta`` columns holding a per-sample licence (``license`` / ``licence``) whose values differ
+    from the dataset's ``declared`` licence (QA37 licence #1: a manifest of CC-BY-NC, CC0 and unknown samples
+    sharded with ``--license CC-BY-4.0`` was carded as all CC-BY, silently); the values and counts are named, the
+    NonCommercial and unknown ones apart (:func:`mmdata.interop.hf.licence_column_warning`)."""
+    from mmdata.interop.hf import licence_column_counts, licence_column_warning, licence_columns
+
+    columns = licence_columns(meta_columns)
+    if not columns:
+        return []
+    values: dict[str, list[Any]] = {c: [] for c in columns}
+    for rec in records:
+        raw = rec.members.get("json")
+        meta: Any = {}
+        if raw.__class__ is bytes:  # the --meta columns' member (inline bytes, not a file)
+            try:
+                meta = json.loads(raw)
+            except ValueError:
+                meta = {}
+        for c in columns:
+            values[c].append(meta.get(c) if isinstance(meta, dict) else None)
+    said = []
+    for c in columns:
+        if (msg := licence_column_warning(redact(str(out)), c, licence_column_counts(values[c], declared))) is not None:
+            said.append(msg)
+    return said
 
 
 def _declared_without_samples(found: Any) -> list[str]:
