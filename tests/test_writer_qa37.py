@@ -120,3 +120,29 @@ def test_rows_past_a_recordings_end_are_one_reason() -> None:
                for i, t in enumerate(range(60, 120, 5), start=2)]
     (line,) = skip_reasons(skipped)
     assert line.startswith("12 × ") and "(its length: 60 s" in line
+
+
+def test_add_modality_keeps_member_digests_in_step_with_members(tmp_path: Path) -> None:
+    from mmdata.shards import index as idx
+
+    raw = tmp_path / "raw"
+    (raw / "a").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, "uint8")).save(raw / "a" / f"a{i}.png")
+    ds = tmp_path / "ds"
+    _shard(raw, ds, layout="columns")
+    emb = tmp_path / "emb" / "a"
+    emb.mkdir(parents=True)
+    for i in range(3):
+        np.save(emb / f"a{i}.npy", np.full(4, i, "float32"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        add_modality(ds, "emb", tmp_path / "emb")
+    rows = pq.read_table(ds / "index.parquet").to_pylist()
+    for row in rows:
+        assert len(row[idx.MEMBER_DIGEST]) == len(row["members"]) == len(row["member_crc32"])
+        emb_at = [i for i, m in enumerate(row["members"]) if m.endswith(".emb.npy") or m.endswith(".npy")]
+        assert emb_at, row["members"]
+        i = int(row["source_key"][-1])
+        buf = tmp_path / "emb" / "a" / f"a{i}.npy"
+        assert row[idx.MEMBER_DIGEST][emb_at[0]] == idx.member_digest(buf.read_bytes())

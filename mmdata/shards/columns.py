@@ -411,7 +411,11 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
     crcs = row.get("member_crc32")
     if crcs is None or len(crcs) != len(row["members"]):  # an index written before member checksums
         crcs = [None] * len(row["members"])
+    digests = row.get(idx.MEMBER_DIGEST)
+    if digests is None or len(digests) != len(row["members"]):  # an index written before member digests
+        digests = [None] * len(row["members"])
     kept = [(m, z, c) for m, z, c in zip(row["members"], row["sizes"], crcs) if field_of(m.split(".", 1)[1]) != name]
+    digest_of = {m: d for m, d in zip(row["members"], digests) if field_of(m.split(".", 1)[1]) != name}
     if name in _STATS_FIELDS:  # a replaced series' stats go with it
         for k in row:
             if k.startswith(name + "_"):
@@ -444,6 +448,7 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
                       mediainfo.check_npy(data), data)
         members.append((f"{row['key']}.{ext}", data))
         kept.append((f"{row['key']}.{ext}", len(data), zlib.crc32(data)))
+        digest_of[f"{row['key']}.{ext}"] = idx.member_digest(data)
     if "named_image_sizes" in row or sizes:
         row["named_image_sizes"] = sizes or None
     kept.sort(key=lambda mzc: mzc[0])
@@ -451,6 +456,11 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
     row["sizes"] = [z for _, z, _ in kept]
     # each member's CRC-32 (verify --deep); none for the row when an older index had none for its members
     row["member_crc32"] = None if any(c is None for _, _, c in kept) else [c for _, _, c in kept]
+    # each member's digest in step with ``members`` (QA37 identity: a list left as it was no longer matched them);
+    # none for the row when an older index had none for its kept members
+    if idx.MEMBER_DIGEST in row:  # (an index without the column stays without it)
+        row[idx.MEMBER_DIGEST] = (None if any(digest_of.get(m) is None for m, _, _ in kept)
+                                  else [digest_of[m] for m, _, _ in kept])
     row["modalities"] = sorted({field_of(m.split(".", 1)[1]) for m in row["members"]})
     return members
 
