@@ -146,3 +146,20 @@ def test_add_modality_keeps_member_digests_in_step_with_members(tmp_path: Path) 
         i = int(row["source_key"][-1])
         buf = tmp_path / "emb" / "a" / f"a{i}.npy"
         assert row[idx.MEMBER_DIGEST][emb_at[0]] == idx.member_digest(buf.read_bytes())
+
+
+def test_big_endian_arrays_are_no_dtype_of_their_own(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(4):
+        a = np.arange(12, dtype="float32").reshape(4, 3) + i
+        np.save(raw / f"s{i}.imu.npy", a.astype(">f4") if i % 2 else a)
+        (raw / f"s{i}.txt").write_text(f"clip {i}")
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        mmdata.shard(raw, tmp_path / "ds", progress=False)
+    assert not [w for w in got if "dtypes" in str(w.message)], [str(w.message) for w in got]
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert card["modalities"]["imu"]["dtypes"] == {"float32": 4}
+    batch = next(iter(mmdata.loader(tmp_path / "ds", 4, split=list(card["splits"]))))
+    assert str(batch["imu"].dtype) == "torch.float32"
