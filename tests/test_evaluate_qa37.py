@@ -144,6 +144,25 @@ def test_a_match_whose_bytes_cannot_be_read_is_said_to_rest_on_size_and_crc32(co
     assert sorted(r["in_sample_keys"]["train"]) == ["xb", "xcopy"]
     said = next(w for w in r["warnings"] if "seen by the run" in w)
     assert "2 of them (['xb', 'xcopy']) by member size and CRC-32 only" in said
+    # each claim true: the matches are not said to be by sha256 (evalblend review #7)
+    assert "bytes (sha256)" not in said and "confirmed by sha256 where both members' bytes could be had" in said
+
+
+def test_a_digest_list_not_in_step_with_the_members_is_not_used(collided: dict[str, Any], tmp_path: Path) -> None:
+    """A member_digest list of another length than the members (a field added by an add-modality older than
+    55b74c8): zipped with the members it dropped the image and missed a real copy (evalblend review #1). Not used:
+    the bytes are read instead."""
+    import pyarrow as pa
+
+    site = tmp_path / "site"
+    shutil.copytree(collided["site"], site)
+    t = pq.read_table(site / "index.parquet")
+    stale = [d[1:] for d in t.column("member_digest").to_pylist()]  # one short: ['x.cls', 'x.png'] vs [d_png]
+    assert all(len(d) + 1 == len(m) for d, m in zip(stale, t.column("members").to_pylist()))
+    t = t.set_column(t.column_names.index("member_digest"), "member_digest", pa.array(stale, pa.list_(pa.int64())))
+    pq.write_table(t, site / "index.parquet")
+    r = _eval(collided["run"], site, train_data=collided["ds"])
+    assert r["in_sample_keys"] == {"train": ["xcopy"]} and r["in_sample"]["unconfirmed"] == 0, r["in_sample"]
 
 
 def _site(root: Path, classes: list[str], mode: str = "RGB", size: tuple[int, int] = (16, 16), seed: int = 0) -> Path:
@@ -214,6 +233,37 @@ def test_images_of_another_format_than_the_runs_are_said(sites: dict[str, Path])
     assert f"{n} of {n} are not 40x48 (16x16: {n}), resized to the run's 40x48" in said[0]
     own = _eval(sites["run"], sites["own"])  # the run's own format: nothing said
     assert not any("not the format" in w for w in own["warnings"])
+
+
+def test_image_format_is_compared_by_decoded_channels_not_stored_bands(sites: dict[str, Path],
+                                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Palette (1 band), LA (2) and RGBA (4) images all decode to RGB, 3 channels (evalblend review #3): scored
+    by an RGB run nothing is said of channels; scored by a grey run they are converted from 3, not from 1 / 2 / 4."""
+    root = tmp_path_factory.mktemp("qa37_modes")
+    for mode in ("P", "LA", "RGBA"):  # the grey run is 40x48: only channels differ
+        r = _eval(sites["run"], _site(root / f"g{mode}", ["cat", "dog"], mode=mode, size=(40, 48), seed=5))
+        said = [w for w in r["warnings"] if "not the format the run was trained on" in w]
+        n = r["samples"]["test"]["samples"]
+        assert len(said) == 1 and f"{n} of {n} have 3 channels, converted to the run's 1" in said[0], (mode, said)
+        assert "metrics.json inputs: 1 channel, 40x48" in said[0]
+    rgb_run = _train(sites["rgb"], root / "rgb_run")  # RGB 16x16
+    for mode in ("P", "LA", "RGBA"):
+        r = _eval(rgb_run, _site(root / f"c{mode}", ["cat", "dog"], mode=mode, seed=6))
+        assert not any("not the format" in w for w in r["warnings"]), (mode, r["warnings"])
+
+
+def test_the_class_map_flag_says_the_pairs_no_option_can_give() -> None:
+    """A run name holding '=' cannot be given with --class-map (it splits at the first '='): said, with the
+    class_map= that gives it (evalblend review #6); the options it does write parse back to their pairs."""
+    from mmdata.train.score_run import _class_map_flag
+    from mmdata.train.submissions import parse_class_map
+
+    flag = _class_map_flag({"x=y": "X=Y", "cat": "Cat"})
+    assert flag.startswith("--class-map cat=Cat (1 pair no --class-map option can say")
+    assert "class_map={'x=y': 'X=Y'}" in flag
+    assert parse_class_map(["x=Y=Z"]) == {"x": "Y=Z"} and _class_map_flag({"x": "Y=Z"}) == "--class-map x=Y=Z"
+    # a data name 'b,c=d' would be split into two pairs as one option: said too
+    assert "class_map={'a': 'b,c=d'}" in _class_map_flag({"a": "b,c=d"})
 
 
 def test_the_cli_scores_a_site_of_only_unknown_classes(sites: dict[str, Path]) -> None:

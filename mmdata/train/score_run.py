@@ -770,8 +770,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
 def _image_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, Any], named: str,
                         split: str) -> str | None:
     """The warning for scored images whose channels or size are not those the run was trained on (``metrics.json``
-    ``inputs.channels`` / ``inputs.image_size``, from the index's ``image_channels`` / ``image_height`` /
-    ``image_width``): they are converted and resized to the run's format before the model sees them, a shift the
+    ``inputs.channels`` / ``inputs.image_size``, from the index's ``image_mode`` (the channels the reader decodes:
+    :func:`mmdata.shards.inspect.reader_channels`), else ``image_channels``, and ``image_height`` / ``image_width``): they are converted and resized to the run's format before the model sees them, a shift the
     per-site scores should say (QA37 fed #5: a grey 40x48 run scored on RGB 16x16 images said nothing). None when
     every image is the run's format or the index or metrics.json lacks what to compare; channels (sizes) are not
     compared where the run converted (resized) its own training images (``inputs.needs``): no one format then."""
@@ -783,14 +783,35 @@ def _image_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
     want_c = inputs.get("channels")
     size = inputs.get("image_size")
     want_hw = tuple(int(v) for v in size) if isinstance(size, (list, tuple)) and len(size) == 2 else None
-    try:
-        cols = index_columns(data, splits, ["image_channels", "image_height", "image_width"])
-    except (KeyError, ValueError, OSError, MMDataError):
+    from mmdata.shards.inspect import reader_channels
+
+    cols = None
+    for wanted in (["image_channels", "image_mode", "image_height", "image_width"],
+                   ["image_channels", "image_height", "image_width"]):  # an index written before image_mode
+        try:
+            cols = index_columns(data, splits, wanted)
+            break
+        except (KeyError, ValueError, OSError, MMDataError):
+            continue
+    if cols is None:
         return None
     keys = [k for k, h in cols["image_height"].items() if h is not None]
     if not keys:
         return None
-    channels = Counter(int(c) for k in keys if (c := cols["image_channels"].get(k)) is not None)
+    modes = cols.get("image_mode") or {}
+
+    def decoded(k: str) -> int | None:
+        """The channels the reader gives the model (QA37 evalblend review #3: the bands stored are not those: a
+        palette image has 1, RGBA 4, LA 2, and each decodes to RGB, 3): by the image's mode, else by its bands
+        (2 to 4 decode to 3; 1 is grey, or a palette image of an index without image_mode)."""
+        mode = modes.get(k)
+        c = reader_channels(str(mode)) if mode is not None else None
+        if c is not None:
+            return c
+        bands = cols["image_channels"].get(k)
+        return None if bands is None else 3 if int(bands) in (2, 3, 4) else int(bands)
+
+    channels = Counter(c for k in keys if (c := decoded(k)) is not None)
     sizes = Counter((int(cols["image_height"][k]), int(cols["image_width"][k])) for k in keys
                     if cols["image_width"].get(k) is not None)
     said = []
@@ -800,8 +821,8 @@ def _image_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
                if want_c is not None and not needs.get("convert") and c != int(want_c)}
     if other_c:
         said.append(f"{sum(other_c.values())} of {len(keys)} have "
-                    + (f"{next(iter(other_c))} channels" if len(other_c) == 1 else
-                       "(" + ", ".join(f"{c} channels: {n}" for c, n in sorted(other_c.items())) + ")")
+                    + (_channels(next(iter(other_c))) if len(other_c) == 1 else
+                       "(" + ", ".join(f"{_channels(c)}: {n}" for c, n in sorted(other_c.items())) + ")")
                     + f", converted to the run's {int(want_c)}")
     other_hw = {hw: n for hw, n in sizes.items() if want_hw is not None and not needs.get("resize") and hw != want_hw}
     if other_hw:
@@ -814,11 +835,16 @@ def _image_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
     seen = (inputs.get("sources") or {})
     trained = "; ".join(str(seen[k]) for k in ("channels", "image_size") if seen.get(k))
     return (f"the images of {named} ({split}) are not the format the run was trained on (metrics.json inputs: "
-            f"{want_c if want_c is not None else '?'} channel{'s' * (want_c != 1)}, "
+            f"{_channels(want_c) if want_c is not None else '? channels'}, "
             f"{f'{want_hw[0]}x{want_hw[1]}' if want_hw else 'size not recorded'}"
             + (f"; {trained}" if trained else "") + "): " + "; ".join(said)
             + ": the scores are of the model on converted / resized images, a shift in format beside any shift in "
             "content (say it beside per-site scores)")
+
+
+def _channels(n: Any) -> str:
+    """``n`` channel(s), as a count is said: '1 channel', '3 channels'."""
+    return f"{int(n)} channel{'s' * (int(n) != 1)}"
 
 
 def _target_key_missing(named: str, key: str, card: dict[str, Any], run_dir: Path, split: str) -> str | None:
@@ -1082,13 +1108,19 @@ def _media(rows: dict[str, list[Any]], i: int) -> set[tuple[int, int]]:
 
 def _media_members(rows: dict[str, list[Any]], i: int) -> list[tuple[int, int, int, Any]]:
     """(size, CRC-32, member index, strong digest or None) of row ``i``'s image and audio members whose CRC the
-    index records; the digest is the index's ``member_digest`` (null in indexes written before 2026-12-07)."""
+    index records; the digest is the index's ``member_digest`` (null in indexes written before 2026-12-07, and
+    None for every member of a row whose list is not one per member: then the bytes are read to confirm)."""
     crcs = rows["member_crc32"][i] if "member_crc32" in rows else None
     if not crcs:
         return []
-    digests = (rows.get("member_digest") or [None] * (i + 1))[i] or [None] * len(crcs)
+    members = rows["members"][i]
+    digests = (rows.get("member_digest") or [None] * (i + 1))[i]
+    if not digests or len(digests) != len(members):
+        # a list not in step with the members (a series added by an older add-modality) names other members:
+        # zipped, it would drop members and pair others with the wrong digest (QA37 evalblend review #1)
+        digests = [None] * len(members)
     return [(int(size), int(crc), j, digest) for j, (name, size, crc, digest)
-            in enumerate(zip(rows["members"][i], rows["sizes"][i], crcs, digests))
+            in enumerate(zip(members, rows["sizes"][i], crcs, digests))
             if crc is not None and name.rsplit(".", 1)[-1].lower() in _media_exts()]
 
 
@@ -1384,10 +1416,14 @@ def _in_sample_warning(found: dict[str, Any], metrics: dict[str, Any], named: st
                "through earlier versions) the run's dataset, which was not found beside it (moved or deleted), and "
                "--split-from keeps each sample's split")
     else:
+        # each clause true as said (QA37 evalblend review #7): sha256 only where it was what matched
         how = (f"matched by sample key or image / audio bytes (sha256) against the run's dataset ({found['by'][9:]})"
-               + (f"; {len(unconfirmed)} of them ({_show(list(unconfirmed), IN_SAMPLE_SHOWN)}) by member size and "
-                  "CRC-32 only, which different images can share (a PNG's CRC-32 varies little): their bytes could "
-                  "not be read in both datasets to confirm" if unconfirmed else ""))
+               if not unconfirmed else
+               f"matched against the run's dataset ({found['by'][9:]}) by sample key or image / audio bytes, "
+               f"confirmed by sha256 where both members' bytes could be had; {len(unconfirmed)} of them "
+               f"({_show(list(unconfirmed), IN_SAMPLE_SHOWN)}) by member size and CRC-32 only, which different "
+               "images can share (a PNG's CRC-32 varies little): their bytes could not be read in both datasets to "
+               "confirm")
     test = ", ".join(roles["test"]) or "test"
     seen = found["train"] + found["val"]
     probably = "probably " if found["by"] == "split_from" else ""
@@ -1423,8 +1459,25 @@ def _class_map_flag(pairs: Mapping[str, str], at_most: int = 20) -> str:
     """
     import shlex
 
-    items = [f"{a}={b}" for a, b in list(pairs.items())[:at_most]]
+    from mmdata.train.submissions import parse_class_map
+
+    def said(a: str, b: str) -> bool:
+        """Whether one ``--class-map A=B`` option gives back exactly this pair (a run name holding '=', or names
+        with leading / trailing blanks, or 'b,c=d' as the data's name, do not: QA37 evalblend review #6)."""
+        try:
+            return parse_class_map([f"{a}={b}"]) == {a: b}
+        except MMDataError:
+            return False
+
+    shown = list(pairs.items())[:at_most]
+    items = [f"{a}={b}" for a, b in shown if said(a, b)]
+    unsaid = {a: b for a, b in shown if not said(a, b)}
     more = f" (and {len(pairs) - at_most} more)" if len(pairs) > at_most else ""
+    if unsaid:
+        more += (f" ({len(unsaid)} pair{'s' * (len(unsaid) != 1)} no --class-map option can say, a name holding '=' "
+                 f"or ',' with '=' or blanks at its ends: give class_map={unsaid!r} to mmdata.evaluate instead)")
+    if not items:
+        return "--class-map (none)" + more
     if all(shlex.quote(i) == i and "," not in i for i in items):
         return f"--class-map {','.join(items)}{more}"
     return " ".join(f"--class-map {shlex.quote(i)}" for i in items) + more
