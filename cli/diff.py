@@ -66,17 +66,21 @@ def diff(
     limit: Annotated[int, typer.Option("--limit", min=0, help="Samples listed per kind (the counts are always whole; --json lists this many too).")] = 20,
     json_: JsonFlag = False,
 ) -> None:
-    """What changed from the dataset version A to B: samples added, removed, changed (members whose size or CRC-32
-    differ, members added or removed), relabelled (class names compared, not ids: the two versions may number
-    their classes otherwise; a sample moved to another class folder is paired by its path inside the folder and
-    its members' CRC-32s), moved between splits, renamed (another key, every member's size and CRC-32 the same, content no other sample
-    of A or B holds, the same class; also counted as removed + added); a
+    """What changed from the dataset version A to B: samples added, removed, changed (members whose size or sha256
+    prefix differ — the index's member_digest; CRC-32 where an index has none, said in a warning — members added
+    or removed), relabelled (class names compared, not ids: the two versions may number their classes otherwise;
+    a sample moved to another class folder is paired by its path inside the folder and its members' bytes),
+    moved between splits, renamed (another key, every member's size and sha256 prefix the same — size and CRC-32
+    where an index has no digests, confirmed by the local shards' bytes — bytes no other sample of A or B holds;
+    the class may differ, then it is relabelled too; also counted as removed + added); a
     summary per split; and the cards' differences (class names
     added / removed / renamed / spelt in another case / kept under another id, num_classes, fingerprint, fields, license, description, name,
     command, what the jobs left out).
 
-    Reads only dataset.json and index.parquet of each version: no shard is read, nothing is decoded (the index
-    records each member's size and CRC-32; an index written before 2026-12-04 has sizes only, said in a warning).
+    Reads dataset.json and index.parquet of each version, nothing is decoded (the index records each member's size,
+    CRC-32 and sha256 prefix; an index written before 2026-12-07 has no sha256 prefix, and one written before
+    2026-12-04 has sizes only, each said in a warning); shards are read only to confirm a rename found by CRC-32
+    alone.
 
     Exit status: 0 compared (whatever changed, unless --fail-on); 1 a kind named by --fail-on is not empty (a CI
     gate: `mmdata diff v1 v2 --split test --fail-on any`); 2 A or B is not a readable dataset folder, or usage.
