@@ -306,3 +306,39 @@ def test_blend_copies_read_the_members_where_the_digests_are_null_or_stale(tmp_p
     ds, _ = _blend_warnings({"A": tmp_path / "dsA", "B": tmp_path / "dsB", "C": tmp_path / "dsC"})
     dups = ds.card["copies_across_datasets"]
     assert dups["read_twice"] == 1 and dups["compared"] == "sha256", dups
+
+
+def test_blend_copies_unread_members_still_count_by_size_and_crc(tmp_path: Path) -> None:
+    """B's test split holds byte copies of A's train images; B's index has no member_digest and its test shard is
+    gone, so those members cannot be read. They pair with A's read members of the same size and CRC-32 (counted
+    unconfirmed), not only with other unread ones: the trained-on-and-tested copies are not lost (evalblend
+    review #2)."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    rows_a, rows_b = [], []
+    for i in range(6):
+        _png(tmp_path / "A" / f"a{i}.png", 100 + i)
+        rows_a.append({"key": f"a{i}", "image": f"a{i}.png", "label": "cat", "split": "train"})
+    (tmp_path / "B").mkdir()
+    for i in range(3):  # copies of A's train images: B's test
+        shutil.copy(tmp_path / "A" / f"a{i}.png", tmp_path / "B" / f"b{i}.png")
+        rows_b.append({"key": f"b{i}", "image": f"b{i}.png", "label": "cat", "split": "test"})
+    for i in range(3, 6):  # other images: B's train
+        _png(tmp_path / "B" / f"b{i}.png", 200 + i)
+        rows_b.append({"key": f"b{i}", "image": f"b{i}.png", "label": "cat", "split": "train"})
+    for name, rows in (("A", rows_a), ("B", rows_b)):
+        mmdata.shard(_manifest(tmp_path / name, rows), tmp_path / f"ds{name}", progress=False)
+    blend = {"A": tmp_path / "dsA", "B": tmp_path / "dsB"}
+    ds, _ = _blend_warnings(blend, split="train")
+    assert ds.card["copies_across_datasets"]["other_splits"] == 3, ds.card["copies_across_datasets"]
+    index = tmp_path / "dsB" / "index.parquet"
+    pq.write_table(pq.read_table(index).drop(["member_digest"]), index)
+    (tmp_path / "dsB" / "test-000000.tar").unlink()
+    ds, said = _blend_warnings(blend, split="train")
+    dups = ds.card["copies_across_datasets"]
+    assert dups["other_splits"] == 3 and dups["unconfirmed"] == 3, dups
+    assert dups["compared"] == "sha256, and size and CRC-32 where the bytes could not be read"
+    hit = [w for w in said if "same image or audio bytes" in w]
+    assert hit and "3 members could not be read: each counted as a copy of every member of its size and CRC-32" in hit[0]

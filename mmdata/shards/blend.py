@@ -871,8 +871,9 @@ def _strong_digests(datasets: Mapping[str, ShardDataset], media: Mapping[str, tu
                     D: np.ndarray, R: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, int]:
     """Per candidate entry (dataset ``D``, row ``R``, flat member position ``P``), the first 8 bytes of its
     member's sha256 as int64: the index's ``member_digest`` where it has one, else read from the shard (only
-    these samples: ``keys=``). Returns them and how many entries could not be had (a shard unreadable, a member
-    gone): those keep 0, so they stay candidates by size and CRC-32 alone. QA37 blend #6: a PNG's whole-file
+    these samples: ``keys=``). Returns them and which entries could not be had (a shard unreadable, a member
+    gone): those keep 0 (:func:`_unread_match_all` makes them candidates of every entry of their size and CRC-32).
+    QA37 blend #6: a PNG's whole-file
     CRC-32 has ~16 bits of variety (its chunks end in their own CRC-32), so size + CRC-32 called different
     images copies."""
     import hashlib
@@ -931,7 +932,34 @@ def _strong_digests(datasets: Mapping[str, ShardDataset], media: Mapping[str, tu
                             have[e] = True
             except (MMDataError, OSError):
                 continue  # unconfirmed: counted below, said in the card
-    return out, int((~have).sum())
+    return out, ~have
+
+
+def _unread_match_all(K: np.ndarray, strong: np.ndarray, unread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(entries, digests): each entry once with its digest, except an unread one (``unread``), which stands once
+    for each distinct digest read among the entries of its size and CRC-32 (``K``), so that it pairs with every one
+    of them: an unread member is a copy of any of them for all anyone knows (QA37 evalblend review #2: with
+    digest 0 it paired only with other unread entries, and the test copies of a dataset whose shard was gone
+    vanished). Unread entries of a K without any read entry keep digest 0: they pair with each other.
+
+    Example:
+        >>> e, d = _unread_match_all(np.array([5, 5, 5, 6]), np.array([1, 2, 0, 0]), np.array([0, 0, 1, 1], bool))
+        >>> e.tolist(), d.tolist()
+        ([0, 1, 2, 2, 3], [1, 2, 1, 2, 0])
+    """
+    read = np.flatnonzero(~unread)
+    pairs = np.unique(np.stack([K[read], strong[read]], axis=1), axis=0) if read.size else np.zeros((0, 2), np.int64)
+    uk, ud = pairs[:, 0], pairs[:, 1]  # sorted by K, then digest
+    u = np.flatnonzero(unread)
+    lo, hi = np.searchsorted(uk, K[u], "left"), np.searchsorted(uk, K[u], "right")
+    n = hi - lo
+    alone = u[n == 0]
+    many = np.repeat(u, n)
+    at = np.repeat(lo, n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
+    entries = np.concatenate([read, alone, many]).astype(np.int64)
+    digests = np.concatenate([strong[read], strong[alone], ud[at]]).astype(np.int64)
+    order = np.argsort(entries, kind="stable")
+    return entries[order], digests[order]
 
 
 def _unique(a: np.ndarray) -> np.ndarray:
@@ -992,7 +1020,10 @@ def _copies(datasets: Mapping[str, ShardDataset], media: Mapping[str, tuple[Any,
         F.append(np.full(int(m.sum()), folders.index(folder_of[n]), np.int64)), RD.append(media[n][2][row[m]])
     K, D, F, R, RD, P = (np.concatenate(a) for a in (K, D, F, R, RD, P))
     # size + CRC-32 only finds candidates: the same bytes are those whose sha256 agrees too
-    strong, unconfirmed = _strong_digests(datasets, media, names, D, R, P)
+    strong, unread = _strong_digests(datasets, media, names, D, R, P)
+    unconfirmed = int(unread.sum())
+    at, strong = _unread_match_all(K, strong, unread)
+    K, D, F, R, RD = K[at], D[at], F[at], R[at], RD[at]
     out["compared"] = "sha256" if not unconfirmed else "sha256, and size and CRC-32 where the bytes could not be read"
     if unconfirmed:
         out["unconfirmed"] = unconfirmed
@@ -1055,7 +1086,8 @@ def _duplicates_warning(dups: Mapping[str, Any]) -> str:
         said.append(f"{plural(n, 'sample')} {'is a copy of a sample' if n == 1 else 'are copies of samples'} of an "
                     f"earlier dataset of the blend, both read (one item read twice per epoch under two names)")
     how = ("confirmed by sha256" if dups.get("compared") == "sha256"
-           else f"{dups.get('unconfirmed', 'some')} members unread: same size and CRC-32 only, not proof")
+           else f"confirmed by sha256 where the bytes could be read; {dups.get('unconfirmed', 'some')} members could "
+                f"not be read: each counted as a copy of every member of its size and CRC-32, not proof")
     return (f"blend: {'; '.join(said)} ({how}; e.g. {ex[0][0]!r} "
             f"({ex[0][1]}) and {ex[1][0]!r} ({ex[1][1]})); the blend's card lists them (copies_across_datasets; check_copies=False skips this check); remove the copies "
             f"from one dataset, or re-shard so that each item is in one split")
