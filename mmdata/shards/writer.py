@@ -779,6 +779,7 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
                            if m.startswith(key + ".") and crc is not None and field_of(m[len(key) + 1:]) in media))
         if sig in by_sig:
             by_sig[sig].append((None, split))  # a present holder: never the match, but its split and its count
+            keys_of[sig].append(key)
     # a new sample's sizes, as a whole, must be a gone sample's before any byte is read (one size per field alone
     # is every clip of a fixed-length audio set)
     sizes_wanted = {tuple((f, size) for f, size, _ in sig) for sig in by_sig}
@@ -797,42 +798,49 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
             sig = tuple(sorted((f, size, zlib.crc32(datas[i])) for f, size, i in sized))
         except OSError:
             continue
-        if len({split for _, split in by_sig.get(sig, ())}) == 1:
+        if sig in by_sig:
             matches.append((r, sig))
             new_digests[id(r)] = tuple(sorted((f, size, idx.member_digest(datas[i])) for f, size, i in sized))
-    # confirm each candidate by the sha256 prefixes of its members against the gone samples holding its size and
-    # CRC-32: only the gone samples of the same bytes stay holders (QA37 identity #1)
+    # confirm each candidate by the sha256 prefixes of its members against the earlier samples holding its size and
+    # CRC-32: only those of the same bytes stay holders (QA37 identity #1), and only their splits must agree (a
+    # CRC-32 collision across two splits split renamed items anew, into another split: QA37 identity review #2)
     gone_digests = _earlier_digests(earlier, storage_options, {k for _, sig in matches for k in keys_of[sig]})
     confirmed: list[tuple[Record, tuple[Any, ...]]] = []
+    held: dict[int, list[tuple[str | None, str]]] = {}
     for r, sig in matches:
-        same_bytes, unknown = [], []
+        same_bytes, unknown, present_here = [], [], []
         for key, holder in zip(keys_of[sig], by_sig[sig]):
             got = gone_digests.get(key)
-            if got is None:
-                unknown.append(holder)
-            elif tuple(sorted((field_of(m[len(key) + 1:]), size, d) for m, size, d in got
-                              if m.startswith(key + ".") and field_of(m[len(key) + 1:]) in media)) == new_digests[id(r)]:
-                same_bytes.append(holder)
+            same = None if got is None else tuple(sorted(
+                (field_of(m[len(key) + 1:]), size, d) for m, size, d in got
+                if m.startswith(key + ".") and field_of(m[len(key) + 1:]) in media)) == new_digests[id(r)]
+            if same is False:
+                continue  # other bytes of the same size and CRC-32: no holder of this sample's content
+            if holder[0] is None:
+                present_here.append(holder)  # a present holder: its split and count still guard the match
+            else:
+                (same_bytes if same else unknown).append(holder)
         if not same_bytes and not unknown:
             continue  # another file of the same size and CRC-32: a new sample, split anew
+        held[id(r)] = [*(same_bytes or unknown), *present_here]
+        if len({split for _, split in held[id(r)]}) != 1:
+            continue  # the earlier holders of these bytes are in several splits: split anew
         if not same_bytes and weak is not None:
             weak.append(r.source_key)
         confirmed.append((r, sig))
-        # the present holders (None) stay: their split and count still guard the match
-        by_sig[sig] = [*(same_bytes or unknown), *(x for x in by_sig[sig] if x[0] is None)]
     matches = confirmed
     # bytes held by more than a few samples, earlier and new together, are a placeholder (a black image for a
     # missing photo, a silent clip), not one item renamed: those new samples are split anew by the fractions
-    # (review of QA33 writer #3)
+    # (review of QA33 writer #3); counted by the bytes (sha256 prefixes), not by size + CRC-32
     holders: dict[tuple[Any, ...], int] = {}
-    for _, sig in matches:
-        holders[sig] = holders.get(sig, len(by_sig[sig])) + 1
+    for r, _ in matches:
+        holders[new_digests[id(r)]] = holders.get(new_digests[id(r)], len(held[id(r)])) + 1
     out, placeholder = [], 0
     for r, sig in matches:
-        if holders[sig] > _FEW_COPIES:
+        if holders[new_digests[id(r)]] > _FEW_COPIES:
             placeholder += 1
             continue
-        holders_here = [x for x in by_sig[sig] if x[0] is not None]
+        holders_here = [x for x in held[id(r)] if x[0] is not None]
         sk, split = next((x for x in holders_here if x[0] not in kept_sks), holders_here[0])
         r.split = split
         if sk in kept_sks and copies is not None:
