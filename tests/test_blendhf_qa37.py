@@ -342,3 +342,37 @@ def test_blend_copies_unread_members_still_count_by_size_and_crc(tmp_path: Path)
     assert dups["compared"] == "sha256, and size and CRC-32 where the bytes could not be read"
     hit = [w for w in said if "same image or audio bytes" in w]
     assert hit and "3 members could not be read: each counted as a copy of every member of its size and CRC-32" in hit[0]
+
+
+def test_a_licence_column_holding_the_declared_non_hub_licence_does_not_differ(tmp_path: Path) -> None:
+    """--license Proprietary and every sample's column 'Proprietary': one licence, not 'no known licence' and
+    'license: other' + per-sample table on the Hub card (evalblend review #4)."""
+    rows = []
+    for i in range(4):
+        _png(tmp_path / "raw" / f"{i}.png", i)
+        rows.append({"image": f"{i}.png", "label": "ab"[i % 2], "license": "Proprietary"})
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        mmdata.shard(_manifest(tmp_path / "raw", rows), tmp_path / "ds", meta=["license"], license="proprietary",
+                     progress=False)
+    assert not [str(w.message) for w in got if "per-sample licence" in str(w.message)]
+    text, said = _hub_card(tmp_path / "ds")
+    assert _front(text)["license_name"] == "proprietary" and "per-sample" not in text, text
+    assert not [w for w in said if "per-sample" in w]
+
+
+def test_licence_column_counts_folds_text_maps_cc_urls_and_spaced_non_commercial() -> None:
+    from mmdata.interop.hf import licence_column_counts, licence_column_warning
+
+    got = licence_column_counts(["Internal use only", "internal-use  ONLY", "Other terms"], "internal use only")
+    assert got["differ"] == 1 and got["unknown"] == ["Other terms"] and got["declared_text"] == "internal use only"
+    said = licence_column_warning("ds", "license", got)
+    assert "differs from the dataset's licence ('internal use only') in 1 sample" in said
+    url = licence_column_counts(["https://creativecommons.org/licenses/by/4.0/", "http://creativecommons.org/"
+                                 "publicdomain/zero/1.0/"], "CC-BY-4.0")
+    assert url["ids"] == {"https://creativecommons.org/licenses/by/4.0/": "cc-by-4.0",
+                          "http://creativecommons.org/publicdomain/zero/1.0/": "cc0-1.0"}
+    assert url["differ"] == 1 and url["unknown"] == []
+    nc = licence_column_counts(["non commercial use only", "https://creativecommons.org/licenses/by-nc/2.0/"],
+                               "CC-BY-4.0")
+    assert nc["noncommercial"] == ["https://creativecommons.org/licenses/by-nc/2.0/", "non commercial use only"]

@@ -1549,17 +1549,45 @@ def licence_columns(names: Any) -> list[str]:
 
 
 def _noncommercial(text: str, hub_id: str | None) -> bool:
+    # 'non commercial' with a blank too (QA37 evalblend review #4)
     return bool((hub_id and re.search(r"(^|-)nc(-|$)", hub_id))
-                or re.search(r"(\bNC\b|non-?commercial)", text, flags=re.IGNORECASE))
+                or re.search(r"(\bNC\b|non[- ]?commercial)", text, flags=re.IGNORECASE))
+
+
+def _folded_licence(text: str) -> str:
+    """A licence's text with case, blanks, ``-`` and ``_`` folded: 'Internal use only' == 'internal-use  ONLY'."""
+    return re.sub(r"[\s_-]+", " ", text.strip().lower())
+
+
+def _licence_id(text: str) -> str | None:
+    """The Hub id a per-sample licence value names (:func:`hub_license`), or that of a creativecommons.org licence
+    URL (``https://creativecommons.org/licenses/by/4.0/`` -> ``cc-by-4.0``, ``.../publicdomain/zero/1.0/`` ->
+    ``cc0-1.0``: Flickr and Wikimedia dumps give those, QA37 evalblend review #4); None for none.
+
+    Example:
+        >>> _licence_id("https://creativecommons.org/licenses/by-nc/4.0/deed.en"), _licence_id("Proprietary")
+        ('cc-by-nc-4.0', None)
+    """
+    url = re.fullmatch(r"\s*(?:https?://)?(?:www\.)?creativecommons\.org/(licenses/([a-z-]+)|publicdomain/zero)/"
+                       r"(\d(?:\.\d)?)(?:/[^\s]*)?\s*", text, flags=re.IGNORECASE)
+    if url:
+        got = "cc0-1.0" if url.group(2) is None else f"cc-{url.group(2).lower()}-{url.group(3)}"
+        return got if got in HUB_LICENSES else None
+    found = hub_license(text).get("license")
+    return found if found != "other" else None
 
 
 def licence_column_counts(values: Any, declared: str | None = None) -> dict[str, Any]:
     """What a per-sample licence column holds (pure: ``values`` one per sample, None / blank for none): ``counts``
     (value as written -> samples; ``"(none)"`` for a missing one), ``ids`` (value -> the Hub id it names, None
     when none), ``noncommercial`` and ``unknown`` (the values that are NonCommercial / name no licence, sorted),
-    ``declared`` (the Hub id of the dataset's ``--license``, or None) and ``differ``: the samples whose licence is
-    not the declared one (every sample when none is declared). For a Hub card (:func:`hub_card` claims one
-    licence only when ``differ`` is 0) and for the writer's warning at shard time.
+    ``declared`` (the Hub id of the dataset's ``--license``, or None), ``declared_text`` (``--license`` as given)
+    and ``differ``: the samples whose licence is not the declared one (every sample when none is declared). A
+    value is the declared licence when both name one Hub id, or when their texts agree with case, blanks, ``-``
+    and ``_`` folded (``Proprietary``, ``internal use only``: licences the Hub has no id for, QA37 evalblend
+    review #4); such a value is no "unknown" licence. A creativecommons.org licence URL names its CC licence. For
+    a Hub card (:func:`hub_card` claims one licence only when ``differ`` is 0) and for the writer's warning at
+    shard time.
 
     Example:
         >>> r = licence_column_counts(["CC-BY-4.0", "CC BY-NC 4.0", None, "CC-BY-4.0"], declared="CC BY 4.0")
@@ -1576,16 +1604,21 @@ def licence_column_counts(values: Any, declared: str | None = None) -> dict[str,
         if text == "(none)" or low in _UNKNOWN_LICENCES:
             ids[text] = None
             continue
-        got = hub_license(text)
-        ids[text] = got.get("license") if got.get("license") != "other" else None
-    unknown = sorted(t for t, i in ids.items() if i is None and not _noncommercial(t, None))
+        ids[text] = _licence_id(text)
+    said = str(declared).strip() if declared is not None and str(declared).strip() else None
+    want = _licence_id(said) if said else None
+
+    def same(t: str) -> bool:
+        """Whether the value ``t`` is the declared licence: one Hub id, or one text folded."""
+        if said is None or t == "(none)":
+            return False
+        return (want is not None and ids[t] == want) or _folded_licence(t) == _folded_licence(said)
+
+    unknown = sorted(t for t, i in ids.items() if i is None and not _noncommercial(t, None) and not same(t))
     nc = sorted(t for t, i in ids.items() if _noncommercial(t, i))
-    want = hub_license(declared).get("license") if declared else None
-    if want == "other":
-        want = None
-    differ = sum(n for t, n in counts.items() if want is None or ids[t] != want)
+    differ = sum(n for t, n in counts.items() if not same(t))
     return {"counts": counts, "ids": ids, "noncommercial": nc, "unknown": unknown, "declared": want,
-            "differ": differ}
+            "declared_text": said, "differ": differ}
 
 
 def licence_column_warning(where: str, column: str, found: Mapping[str, Any]) -> str | None:
@@ -1601,7 +1634,8 @@ def licence_column_warning(where: str, column: str, found: Mapping[str, Any]) ->
     shown = ", ".join(f"{t!r}: {n}" for t, n in sorted(found["counts"].items(), key=lambda x: -x[1])[:8])
     more = ", ..." if len(found["counts"]) > 8 else ""
     parts = [f"{where}: the per-sample licence column {column!r} differs from the dataset's licence "
-             f"({found['declared'] or 'none given, or not a licence the Hub names'}) in {found['differ']} sample"
+             f"({found['declared'] or (repr(found['declared_text']) if found.get('declared_text') else 'none given')})"
+             f" in {found['differ']} sample"
              f"{'' if found['differ'] == 1 else 's'} ({shown}{more})"]
     if found["noncommercial"]:
         parts.append(f"NonCommercial: {', '.join(map(repr, found['noncommercial']))} (no commercial use, nor of "
