@@ -540,13 +540,42 @@ DARK_MAX = 1 << 14
 #: with a burned-in marker or one saturated pixel at 65535 still decodes nearly black (QA36 medical #3); by nearest
 #: rank, so an image of up to 999 values is judged by its maximum
 DARK_PERCENTILE = 99.9
-#: a float (``F``) image whose finite values are all at or under this is read as unit range (``v * 255``, above 1
-#: clipped to 255), any other as 0-255. Not 1: reflectance tiles (Sentinel-2 L2A, Landsat surface reflectance) hold
-#: a few cloud / specular pixels just above 1, and one of them flipped the whole tile to the 0-255 rule, where it
-#: decoded black (QA37 geo #2); an image whose values all lie at or under 2 decodes to 0-2 of 255 under that rule,
-#: so reading it as 0-255 is never the useful reading. The card counts the pixels clipped, and warns of float
-#: images read as 0-255 whose values lie almost all under this (:func:`mmdata.shards.mediainfo.deep_warnings`)
+#: a float (``F``) image whose finite values lie at or under 1 is read as unit range (``v * 255``); so is one whose
+#: values lie at or under 1 but for a few (:func:`float_unit_range`: one value, or at most 0.1% of them, never more
+#: than 1%) at or under this, those few clipped to 255; any other as 0-255. Reflectance tiles (Sentinel-2 L2A,
+#: Landsat surface reflectance) hold a few cloud / specular pixels just above 1, and one of them flipped the whole
+#: tile to the 0-255 rule, where it decoded black (QA37 geo #2); an image with many values above 1 (a class map
+#: 0 / 1 / 2 stored as float, an offset index 1 + reflectance) is read as 0-255, as before (reading all of it as unit
+#: range turned it white: QA37 review). The card counts the pixels clipped, and warns of float images read as 0-255
+#: whose values lie at or under this (:func:`mmdata.shards.mediainfo.deep_warnings`)
 FLOAT_UNIT_MAX = 2.0
+
+
+def float_outliers_few(outliers: int, values: int) -> bool:
+    """Whether ``outliers`` of an image's ``values`` are "a few": one, or at most 0.1%
+    (100 - :data:`DARK_PERCENTILE`), and never more than 1% (two pixels of a 10-pixel tile are not a few).
+
+    Example:
+        >>> float_outliers_few(1, 256), float_outliers_few(1, 64), float_outliers_few(2, 1000)
+        (True, False, False)
+    """
+    return 0 < outliers and outliers * 100 <= values and outliers <= max(1, int(values * (100 - DARK_PERCENTILE) / 100))
+
+
+def float_unit_range(finite: np.ndarray) -> bool:
+    """Whether the reader takes a float image of these finite values as unit range (``v * 255``): all at or
+    under 1, or all but a few (:func:`float_outliers_few`) with those few at or under :data:`FLOAT_UNIT_MAX`.
+
+    Example:
+        >>> float_unit_range(np.array([0.2, 1.0])), float_unit_range(np.array([1.5, 1.9, 1.2]))
+        (True, False)
+    """
+    if not finite.size:
+        return False
+    high = float(finite.max())
+    if high <= 1.0:
+        return True
+    return high <= FLOAT_UNIT_MAX and float_outliers_few(int(np.count_nonzero(finite > 1.0)), int(finite.size))
 
 
 def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
@@ -570,11 +599,12 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
       sharding.
     * ``I`` (32-bit int: Pillow's mode for 16-bit PGM, int32 TIFF, and 16-bit PNG in older Pillow):
       taken as 16-bit data: clipped to 0-65535, then ``v >> 8``.
-    * ``F`` (32-bit float): when its finite values all lie at or under :data:`FLOAT_UNIT_MAX` (2) it is taken
-      as unit range (``v * 255``: reflectance with a few cloud pixels above 1 stays unit range, those pixels
-      clip to 255), otherwise as 0-255; rounded half up, clipped to 0-255, NaN -> 0 (nodata reads as a dark
-      pixel: ``mmdata shard`` counts such images on the card, as it does float images read as 0-255 whose
-      values lie almost all under 2, which decode nearly black).
+    * ``F`` (32-bit float): when its finite values all lie at or under 1, or all but a few (one, or at most
+      0.1%: :func:`float_unit_range`) with those at or under :data:`FLOAT_UNIT_MAX` (2), it is taken as unit
+      range (``v * 255``: reflectance with a few cloud pixels above 1 stays unit range, those pixels clip to
+      255, and the card counts them), otherwise as 0-255; rounded half up, clipped to 0-255, NaN -> 0 (nodata
+      reads as a dark pixel: ``mmdata shard`` counts such images on the card, as it does float images read as
+      0-255 whose values lie almost all under 2, which decode nearly black).
     * anything else (``RGBA``, ``LA``, ``P``, ``1``, ``CMYK``, ...): PIL's ``convert("RGB")``
       (alpha dropped, palette applied).
 
@@ -595,7 +625,7 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
     if mode == "F":
         v = np.asarray(im).astype(np.float64)
         finite = v[np.isfinite(v)]
-        if finite.size and finite.max() <= FLOAT_UNIT_MAX:
+        if float_unit_range(finite):
             v = v * 255.0
         return np.nan_to_num(np.clip(np.floor(v + 0.5), 0, 255), nan=0.0).astype(np.uint8)
     return np.array(im.convert("RGB"))

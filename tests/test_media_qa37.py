@@ -138,7 +138,11 @@ def test_a_cloud_pixel_above_one_keeps_the_tile_unit_range() -> None:
     assert cloudy_px[0, 0] == 255  # clipped
     assert np.array_equal(cloudy_px[1:], clear_px[1:]) and clear_px.max() > 140  # the same rule: not near-black
     assert image_array(Image.fromarray(np.array([[0, 200.0]], np.float32), "F")).tolist() == [[0, 200]]  # 0-255
-    assert image_array(Image.fromarray(np.array([[0, FLOAT_UNIT_MAX]], np.float32), "F")).tolist() == [[0, 255]]
+    # one value of two above 1 is no outlier: the 0-255 rule, as before FLOAT_UNIT_MAX (QA37 review)
+    assert image_array(Image.fromarray(np.array([[0, FLOAT_UNIT_MAX]], np.float32), "F")).tolist() == [[0, 2]]
+    edge = np.full((10, 20), 0.5, np.float32)
+    edge[0, 0] = FLOAT_UNIT_MAX
+    assert image_array(Image.fromarray(edge, "F"))[0, :2].tolist() == [255, 128]
 
 
 def test_float_rule_is_reported_on_the_card(tmp_path: Path) -> None:
@@ -153,7 +157,8 @@ def test_float_rule_is_reported_on_the_card(tmp_path: Path) -> None:
         files[f"{'ab'[i % 2]}/t{i}.tif"] = float_tiff(r)
     card = shard(tmp_path, files)
     over = _one(card, "read as unit range")
-    assert over.startswith("2 float images (of 6) hold values above 1 read as unit range (up to 1.08 over them)")
+    assert over.startswith("2 float images (of 6) hold a few values above 1 read as unit range (2 of 512 pixels over "
+                           "them, up to 1.08)")
     dim = _one(card, "under the 0-255 rule")
     assert dim.startswith("1 float image (of 6) holds values at or under 0.") and "up to 6.5535 (e.g. b_t5_" in dim
     assert "nearly black" in dim
@@ -186,11 +191,11 @@ def test_nan_nodata_is_counted_and_warned(tmp_path: Path) -> None:
 
 
 def test_new_entries_combine_across_shards_and_older_accumulators() -> None:
-    a = mediainfo.merge_sixteen_bit(None, mediainfo.DepthFacts("float", 0.1, 1.5, 1, None, 3, 10), "k1")
+    a = mediainfo.merge_sixteen_bit(None, mediainfo.DepthFacts("float", 0.1, 1.5, 1, None, 3, 10, over=2), "k1")
     b = mediainfo.merge_sixteen_bit(None, mediainfo.DepthFacts("16", 0, 60000, 1, 60000, bands=4), "k2")
     old = {"low": [0, 0, []], "clip": [0, None, None, []], "frames": [0, 0, []]}  # an older job's: no new entries
     both = mediainfo.combine_sixteen_bit([a, old, b, a])
-    assert both["over"] == [2, 1.5, ["k1", "k1"]] and both["nan"] == [2, 6, 20, ["k1", "k1"]]
+    assert both["over"] == [2, 1.5, 4, 20, ["k1", "k1"]] and both["nan"] == [2, 6, 20, ["k1", "k1"]]
     assert both["bands"] == [1, 4, ["k2"]]
     assert len(mediainfo.deep_warnings(both, 4)) == 3 and mediainfo.deep_warnings(old, 4) == []
 
@@ -231,7 +236,7 @@ def _gif(comment: bytes | None) -> bytes:
 def test_iptc_aiff_and_gif_metadata_are_found() -> None:
     assert identifying_metadata(_iptc_jpeg((80, b"Karl Person"), (118, b"karl@example.com"))) == {"artist", "iptc"}
     assert identifying_metadata(_iptc_jpeg((90, b"Leeds"))) == {"iptc"}
-    assert identifying_metadata(_iptc_jpeg((120, b"Karl at the harbour"))) == {"description", "iptc"}
+    assert identifying_metadata(_iptc_jpeg((120, b"Karl at the harbour"))) == {"iptc"}  # not EXIF free text
     assert identifying_metadata(_iptc_jpeg()) == set()  # the record version alone names nobody
     assert identifying_metadata(_aiff((b"AUTH", b"Bea Author"))) == {"audio_tags"}
     assert identifying_metadata(_aiff((b"(c) ", b"Bea Author"))) == {"audio_tags"}

@@ -292,12 +292,19 @@ def tiff_layout(d: bytes) -> TiffLayout | None:
         return None
 
 
-def _multiband(d: bytes) -> str | None:
+def _multiband(d: bytes, why: str = "") -> str | None:
     """The refusal of a TIFF whose band layout Pillow does not read (13 Sentinel-2 bands, 2 SAR bands, 4 grey
-    bands): said as a multi-band image, not as a corrupt file (QA37 geo #4); None when the header is not that."""
+    bands): said as a multi-band image, not as a corrupt file (QA37 geo #4); a TIFF of no more samples than its
+    colour and alpha bands (a 3-band float32 / int16 / 12-bit RGB) that Pillow does not open is said by its sample
+    type, with Pillow's reason ``why`` (QA37 review); None when the header is not a TIFF of several samples."""
     lay = tiff_layout(d)
     if lay is None or lay.samples < 2:
         return None
+    if not _bands_past(d):
+        return (f"a TIFF of {lay.samples} {lay.dtype} samples per pixel (photometric "
+                f"{_PHOTOMETRIC.get(lay.photometric, lay.photometric)}) that Pillow does not open ({why}): mmdata "
+                f"reads 8-bit RGB / RGBA / CMYK TIFFs (and 16-bit / float greyscale ones); convert it to 8-bit RGB, "
+                f"or {BANDS_ROUTE}")
     return (f"a multi-band TIFF ({lay.samples} samples per pixel, {lay.dtype}, photometric "
             f"{_PHOTOMETRIC.get(lay.photometric, lay.photometric)}) that mmdata does not read as an image (it reads "
             f"grey, RGB, RGBA and CMYK images; Pillow does not open this layout); {BANDS_ROUTE}")
@@ -316,7 +323,8 @@ def _pil_image(d: bytes) -> tuple[int, int, str, int]:
             if tags is not None and orientation >= 5 and (w, h) == (tags.get(257), tags.get(256)) != (w, h)[::-1]:
                 orientation = 1  # a TIFF Pillow (>= 11.1) turns itself: its size is the displayed one already
     except Exception as exc:  # noqa: BLE001 - any failure to open is a corrupt file here
-        raise CorruptMedia(_multiband(d) or f"not an image Pillow can open ({_describe(exc)})") from None
+        why = _describe(exc)
+        raise CorruptMedia(_multiband(d, why) or f"not an image Pillow can open ({why})") from None
     if orientation >= 5:
         h, w = w, h
     return h, w, mode, bands
@@ -856,8 +864,12 @@ class DepthFacts(NamedTuple):
     ``"16"``, the :data:`mmdata.codecs.DARK_PERCENTILE` of its values (nearest rank: the value that all but the
     brightest 0.1% lie at or under), which the dark-image warning judges by; for ``"float"``, that of its finite
     values only when the image is read as 0-255 because of a few outliers (one value, or at most 0.1%, above
-    :data:`mmdata.codecs.FLOAT_UNIT_MAX`): the largest of its other values; None: not measured (``high``). ``nonfinite``: a float image's NaN / infinite samples (of ``samples``);
-    ``bands``: the samples per pixel of a TIFF holding more bands than the reader reads (0: none past them)."""
+    :data:`mmdata.codecs.FLOAT_UNIT_MAX`): the largest of its other values; None: not measured (``high``).
+    ``nonfinite``: a float image's NaN / infinite samples (of ``samples``); ``bands``: the samples per pixel of a
+    TIFF holding more bands than the reader reads (0: none past them); ``over``: a float image read as unit range,
+    its values above 1 (clipped to 255 when read, of ``samples``); ``faint``: a float image read as 0-255 whose
+    values all lie at or under :data:`mmdata.codecs.FLOAT_UNIT_MAX`, many above 1, not all whole numbers (an
+    offset index, 1 + reflectance: it decodes to 0-2 of 255; a class map of whole numbers is not ``faint``)."""
 
     kind: str
     low: float
@@ -867,6 +879,8 @@ class DepthFacts(NamedTuple):
     nonfinite: int = 0
     samples: int = 0
     bands: int = 0
+    over: int = 0
+    faint: bool = False
 
 
 def _maybe_frames(d: bytes) -> bool:
@@ -1069,7 +1083,13 @@ def image_depth(data: bytes) -> DepthFacts | None:
         if not finite.size:
             return DepthFacts("float", 0.0, 0.0, frames, None, bad, total, bands)
         low, high = float(finite.min()), float(finite.max())
-        return DepthFacts("float", low, high, frames, _float_percentile(finite, high), bad, total, bands)
+        from mmdata.codecs import FLOAT_UNIT_MAX, float_unit_range
+
+        unit = float_unit_range(finite)
+        over = int(np.count_nonzero(finite > 1.0)) if unit and high > 1.0 else 0
+        faint = (not unit and 1.0 < high <= FLOAT_UNIT_MAX and bool(np.any(finite != np.floor(finite))))
+        total = int(arr.size) if bad or over else 0
+        return DepthFacts("float", low, high, frames, _float_percentile(finite, high), bad, total, bands, over, faint)
     low, high = int(arr.min()), int(arr.max())
     if low < 0 or high > 65535:
         return DepthFacts("signed", low, high, frames, bands=bands)
@@ -1092,15 +1112,13 @@ def _float_percentile(finite: Any, high: float) -> float | None:
     """When a float image is read as 0-255 (``high`` above :data:`mmdata.codecs.FLOAT_UNIT_MAX`) only because of
     a few outliers (one value, or at most 0.1% of them, above it: a saturated pixel in a reflectance tile), the
     largest of its other values; None otherwise."""
-    from mmdata.codecs import DARK_PERCENTILE, FLOAT_UNIT_MAX
+    from mmdata.codecs import FLOAT_UNIT_MAX, float_outliers_few
 
     if high <= FLOAT_UNIT_MAX:
         return None
     rest = finite[finite <= FLOAT_UNIT_MAX]
-    outliers = finite.size - rest.size
     # one outlier is allowed in a small tile, but not in one of under 100 values (two pixels: half of it)
-    if not rest.size or outliers * 100 > finite.size or rest.max() <= 0 \
-            or outliers > max(1, int(finite.size * (100 - DARK_PERCENTILE) / 100)):
+    if not rest.size or rest.max() <= 0 or not float_outliers_few(int(finite.size - rest.size), int(finite.size)):
         return None
     return float(rest.max())
 
@@ -1128,22 +1146,28 @@ def _clipped(facts: DepthFacts) -> bool:
 
         if facts.high <= FLOAT_UNIT_MAX:  # unit range (x 255): values above 1 are counted apart (``over``)
             return facts.low < 0
+        if facts.top is not None and facts.low >= 0:  # a few outliers: said once, by the ``dim`` warning
+            return False
         return not (0 <= facts.low and facts.high <= 255)
     return False
 
 
 #: the accumulator's entries besides ``low`` / ``clip`` / ``frames`` (QA37 geo), each a list ending in example keys,
 #: with how two shards' values at each other position combine: ``over`` [float images read as unit range holding
-#: values above 1, their largest value], ``dim`` [float images read as 0-255 whose values lie almost all at or
+#: values above 1, their largest value, those values (pixels clipped to 255), all their values], ``faint`` [float
+#: images read as 0-255 whose values all lie at or under 2, many above 1, their largest value], ``dim`` [float images read as 0-255 whose values lie almost all at or
 #: under 2, the largest such percentile, their largest value], ``nan`` [float images holding NaN / infinite
 #: values, those samples, all their samples], ``bands`` [TIFFs with bands past what the reader reads, most bands]
-_EXTRA_ACC = {"over": (sum, max), "dim": (sum, max, max), "nan": (sum, sum, sum), "bands": (sum, max)}
+_EXTRA_ACC = {"over": (sum, max, sum, sum), "faint": (sum, max), "dim": (sum, max, max), "nan": (sum, sum, sum), "bands": (sum, max)}
 
 
 def _extra(acc: dict[str, Any], name: str) -> list[Any]:
-    """An accumulator's ``name`` entry (an older job's has none: zeros, no examples)."""
+    """An accumulator's ``name`` entry (an older job's has none: zeros, no examples; or fewer values: zeros added
+    before its examples)."""
     got = acc.get(name)
-    return list(got) if got else [0] * len(_EXTRA_ACC[name]) + [[]]
+    if not got:
+        return [0] * len(_EXTRA_ACC[name]) + [[]]
+    return list(got[:-1]) + [0] * (len(_EXTRA_ACC[name]) + 1 - len(got)) + [got[-1]]
 
 
 def _add_extra(acc: dict[str, Any], name: str, values: tuple[Any, ...], keys: list[str]) -> None:
@@ -1224,8 +1248,10 @@ def merge_sixteen_bit(acc: dict[str, Any] | None, found: DepthFacts | tuple[int,
     if facts.kind == "float":
         from mmdata.codecs import FLOAT_UNIT_MAX
 
-        if 1.0 < facts.high <= FLOAT_UNIT_MAX:
-            _add_extra(acc, "over", (1, facts.high), ex)
+        if facts.over:
+            _add_extra(acc, "over", (1, facts.high, facts.over, facts.samples), ex)
+        elif facts.faint:
+            _add_extra(acc, "faint", (1, facts.high), ex)
         elif facts.high > FLOAT_UNIT_MAX and facts.top is not None and facts.top <= FLOAT_UNIT_MAX:
             _add_extra(acc, "dim", (1, facts.top, facts.high), ex)
         if facts.nonfinite:
@@ -1319,7 +1345,7 @@ def deep_warnings(acc: dict[str, Any] | list[int] | None, images: int) -> list[s
 
     Example:
         >>> deep_warnings(merge_sixteen_bit(None, DepthFacts("float", -1000.0, 3000.0, 5), "ct0"), 4)[0]
-        '1 float / signed image (of 4) holds values outside what the reader maps (-1000..3000 over it) (e.g. ct0): float samples are taken as unit range (v x 255) when they are all at or under 2, else as 0-255, and signed ones as 0-65535, the rest clipped when read; rescale (window) to 0-255 or 0-65535 before sharding'
+        '1 float / signed image (of 4) holds values outside what the reader maps (-1000..3000 over it) (e.g. ct0): float samples are taken as unit range (v x 255) when they all lie at or under 1 (a few up to 2), else as 0-255, and signed ones as 0-65535, the rest clipped when read; rescale (window) to 0-255 or 0-65535 before sharding'
 
     Also (QA37 geo): float images read as unit range holding values above 1 (clipped to 255), float images read
     as 0-255 because a few pixels exceed 2 though their values lie almost all under it (they decode nearly
@@ -1335,8 +1361,8 @@ def deep_warnings(acc: dict[str, Any] | list[int] | None, images: int) -> list[s
         one = n == 1
         out.append(f"{n} float / signed image{'s' * (not one)} (of {images}) hold{'s' * one} values outside what the "
                    f"reader maps ({_number(low)}..{_number(high)} over {'it' if one else 'them'}){_examples(keys)}: "
-                   f"float samples are taken as unit range (v x 255) when they are all at or under "
-                   f"{_number(_float_unit_max())}, else as 0-255, and signed ones as 0-65535, the rest clipped when read; "
+                   f"float samples are taken as unit range (v x 255) when they all lie at or under 1 (a few up to "
+                   f"{_number(_float_unit_max())}), else as 0-255, and signed ones as 0-65535, the rest clipped when read; "
                    f"rescale (window) to 0-255 or 0-65535 before sharding")
     n, most, keys = acc["frames"]
     if n:
@@ -1354,8 +1380,8 @@ def _float_unit_max() -> float:
 
 
 #: the reader's rule for float images, as the card's warnings say it
-_FLOAT_RULE = ("the reader takes a float image as unit range (v x 255) when its finite values are all at or under "
-               "{unit}, as 0-255 otherwise")
+_FLOAT_RULE = ("the reader takes a float image as unit range (v x 255) when its finite values all lie at or under 1 "
+               "but for a few (one, or at most 0.1%) up to {unit}, as 0-255 otherwise")
 
 
 def _float_warnings(acc: dict[str, Any], images: int) -> list[str]:
@@ -1364,19 +1390,28 @@ def _float_warnings(acc: dict[str, Any], images: int) -> list[str]:
 
     out: list[str] = []
     rule = _FLOAT_RULE.format(unit=_number(_float_unit_max()))
-    n, high, keys = _extra(acc, "over")
+    n, high, clipped, total, keys = _extra(acc, "over")
     if n:
         one = n == 1
-        out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} values above 1 read as unit "
-                   f"range (up to {_number(high)} over {'it' if one else 'them'}){_examples(keys)}: those pixels "
-                   f"clip to 255 (a cloud, a specular highlight); {rule}")
-    n, top, peak, keys = _extra(acc, "dim")
+        out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} a few values above 1 read as "
+                   f"unit range ({clipped} of {total} pixels over {'it' if one else 'them'}, up to {_number(high)})"
+                   f"{_examples(keys)}: those pixels clip to 255 (a cloud, a specular highlight); {rule}")
+    n, high, keys = _extra(acc, "faint")
     if n:
         one = n == 1
         out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} values at or under "
+                   f"{_number(high)}, many of them above 1, read as 0-255{_examples(keys)}: "
+                   f"{'it decodes' if one else 'they decode'} nearly black (0-{int(high + 0.5)} of 255); {rule}; "
+                   f"rescale to 0-1 (an offset index: subtract the offset) or to 0-255 before sharding")
+    n, top, peak, keys = _extra(acc, "dim")
+    if n:
+        one = n == 1
+        shade = (f"nearly black (0-{int(top + 0.5)} of 255)" if int(top + 0.5) else
+                 "black (0 of 255, those pixels excepted)")
+        out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} values at or under "
                    f"{_number(top)} but for a few pixels (one, or at most {_number(100 - DARK_PERCENTILE)}%) up to "
                    f"{_number(peak)}{_examples(keys)}: those pixels put {'it' if one else 'them'} under the 0-255 rule, "
-                   f"where {'it decodes' if one else 'they decode'} nearly black (0-{int(top + 0.5)} of 255) while "
+                   f"where {'it decodes' if one else 'they decode'} {shade} while "
                    f"images like {'it' if one else 'them'} without such pixels are read bright; {rule}; clip the "
                    f"outliers (or rescale to 0-1) before sharding")
     n, bad, total, keys = _extra(acc, "nan")
@@ -1400,6 +1435,7 @@ def _float_warnings(acc: dict[str, Any], images: int) -> list[str]:
 _DEEP_WARNING = re.compile(r"\d+ (16-bit image|float / signed image|float image|image)s? \(of \d+\) (use|hold)s? ")
 #: what tells each of :func:`deep_warnings`' warnings from another warning of the same start
 _DEEP_MARKS = ("significant bits", "reader maps", "frames / pages", "read as unit range", "under the 0-255 rule",
+               "many of them above 1, read as 0-255",
                "NaN / infinite values", "more bands than the reader reads")
 
 
@@ -1629,7 +1665,7 @@ def iptc_identifying(b: bytes) -> set[str]:
     """The kinds an IPTC-IIM record stream carries (``0x1C``, record, dataset, length, value; bounded): a
     by-line, by-line title, credit, copyright notice, contact or writer (``artist``, ``iptc``), a city, sublocation,
     province, country or location (``iptc``), an object name, keywords, instructions, headline or caption holding
-    text of its own (``description``, ``iptc``).
+    text of its own (``iptc`` only: a stock photo's keywords are not counted twice, nor as EXIF free text).
 
     Example:
         >>> sorted(iptc_identifying(b"\\x1c\\x02\\x50\\x00\\x0bKarl Person"))
@@ -1650,7 +1686,7 @@ def iptc_identifying(b: bytes) -> set[str]:
         text = b[p:p + min(size, _TEXT_BYTES)].replace(b"\x00", b"").strip()
         if kind is not None and text and not (kind == "description" and _generic_text(text)):
             found.add("iptc")
-            if kind in ("artist", "description"):
+            if kind == "artist":  # keywords / captions stay under ``iptc``: "description" names EXIF's fields
                 found.add(kind)
         p += size
     return found
@@ -1930,8 +1966,14 @@ _PNG_TOOL_KEYS = frozenset((b"Software", b"Creation Time", b"date:create", b"dat
                             b"Raw profile type APP1", b"Raw profile type xmp", b"XML:com.adobe.xmp"))
 _JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 #: how JPEG comments that encoders write about themselves begin: not counted
+#: (GIF comment extensions too: online makers and converters stamp theirs)
 _TOOL_COMMENTS = (b"CREATOR: gd-jpeg", b"Created with GIMP", b"Lavc", b"Lavf", b"Intel(R) JPEG Library",
-                  b"LEAD Technologies", b"Optimized by JPEGmini", b"Handmade Software", b"AppleMark")
+                  b"LEAD Technologies", b"Optimized by JPEGmini", b"Handmade Software", b"AppleMark",
+                  b"Created with ezgif.com", b"Made with ezgif.com", b"Created with Gifsicle", b"Optimized with Gifsicle",
+                  b"GIF optimized with", b"Created with ImageMagick", b"Created by ImageMagick", b"ImageMagick",
+                  b"Made with GIPHY", b"GIPHY", b"Created with Photoshop", b"Created with Paint.NET",
+                  b"Created with Pixelmator", b"Created with Aseprite", b"Created with LICEcap", b"ScreenToGif",
+                  b"Created with ScreenToGif", b"Made with Kapwing", b"Created with Canva", b"Created with GNU")
 
 
 def _inflate(b: bytes) -> bytes:
