@@ -868,7 +868,7 @@ class DepthFacts(NamedTuple):
     ``nonfinite``: a float image's NaN / infinite samples (of ``samples``); ``bands``: the samples per pixel of a
     TIFF holding more bands than the reader reads (0: none past them); ``over``: a float image read as unit range,
     its values above 1 (clipped to 255 when read, of ``samples``); ``faint``: a float image read as 0-255 whose
-    values all lie at or under :data:`mmdata.codecs.FLOAT_UNIT_MAX`, many above 1, not all whole numbers (an
+    values all lie at or under :data:`mmdata.codecs.FLOAT_UNIT_MAX`, more than a few above 1, not all whole numbers (an
     offset index, 1 + reflectance: it decodes to 0-2 of 255; a class map of whole numbers is not ``faint``)."""
 
     kind: str
@@ -1155,7 +1155,7 @@ def _clipped(facts: DepthFacts) -> bool:
 #: the accumulator's entries besides ``low`` / ``clip`` / ``frames`` (QA37 geo), each a list ending in example keys,
 #: with how two shards' values at each other position combine: ``over`` [float images read as unit range holding
 #: values above 1, their largest value, those values (pixels clipped to 255), all their values], ``faint`` [float
-#: images read as 0-255 whose values all lie at or under 2, many above 1, their largest value], ``dim`` [float images read as 0-255 whose values lie almost all at or
+#: images read as 0-255 whose values all lie at or under 2, more than a few above 1, their largest value], ``dim`` [float images read as 0-255 whose values lie almost all at or
 #: under 2, the largest such percentile, their largest value], ``nan`` [float images holding NaN / infinite
 #: values, those samples, all their samples], ``bands`` [TIFFs with bands past what the reader reads, most bands]
 _EXTRA_ACC = {"over": (sum, max, sum, sum), "faint": (sum, max), "dim": (sum, max, max), "nan": (sum, sum, sum), "bands": (sum, max)}
@@ -1400,7 +1400,7 @@ def _float_warnings(acc: dict[str, Any], images: int) -> list[str]:
     if n:
         one = n == 1
         out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} values at or under "
-                   f"{_number(high)}, many of them above 1, read as 0-255{_examples(keys)}: "
+                   f"{_number(high)}, more than a few of them above 1, read as 0-255{_examples(keys)}: "
                    f"{'it decodes' if one else 'they decode'} nearly black (0-{int(high + 0.5)} of 255); {rule}; "
                    f"rescale to 0-1 (an offset index: subtract the offset) or to 0-255 before sharding")
     n, top, peak, keys = _extra(acc, "dim")
@@ -1435,7 +1435,7 @@ def _float_warnings(acc: dict[str, Any], images: int) -> list[str]:
 _DEEP_WARNING = re.compile(r"\d+ (16-bit image|float / signed image|float image|image)s? \(of \d+\) (use|hold)s? ")
 #: what tells each of :func:`deep_warnings`' warnings from another warning of the same start
 _DEEP_MARKS = ("significant bits", "reader maps", "frames / pages", "read as unit range", "under the 0-255 rule",
-               "many of them above 1, read as 0-255",
+               "of them above 1, read as 0-255",
                "NaN / infinite values", "more bands than the reader reads")
 
 
