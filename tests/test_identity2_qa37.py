@@ -118,3 +118,28 @@ def test_diff_counts_a_stale_digest_list_as_compared_by_crc(tmp_path: Path) -> N
     pq.write_table(t, v2 / idx.INDEX)
     d = diff(v1, v2)
     assert any("1 of its index rows have no member_digest" in w for w in d["warnings"]), d["warnings"]
+
+
+def _drop_digests(v: Path) -> None:
+    t = pq.read_table(v / idx.INDEX)
+    pq.write_table(t.drop_columns([idx.MEMBER_DIGEST]), v / idx.INDEX)
+
+
+def test_split_from_an_old_index_confirms_kept_keys_by_its_shards(tmp_path: Path) -> None:
+    """Review #4 (old.sh): against an index without member_digest, a kept key whose image was replaced by one of
+    the same size and CRC-32 was not flagged, nor was it said that the comparison was by CRC-32 only."""
+    from tests.test_identity_qa37 import _collision_week
+
+    week1, week2 = _collision_week(tmp_path)
+    v1, _ = _shard(week1, tmp_path / "v1", split="train=0.6,val=0.2,test=0.2")
+    _drop_digests(v1)
+    _, said = _shard(week2, tmp_path / "v2", split="train=0.6,val=0.2,test=0.2", split_from=v1)
+    got = [w for w in said if "other content" in w]
+    assert len(got) == 1 and "'cat_cat00" in got[0] and "same size and CRC-32" in got[0], said
+    assert idx.load_card(tmp_path / "v2")["split_from"]["other_content"] == 1
+    assert not [w for w in said if "by size and CRC-32 only" in w], said
+    # without the earlier shards: not confirmable, and said
+    for tar in v1.glob("*.tar"):
+        tar.unlink()
+    _, said = _shard(week2, tmp_path / "v3", split="train=0.6,val=0.2,test=0.2", split_from=v1)
+    assert [w for w in said if "compared with v1 by size and CRC-32 only" in w], said

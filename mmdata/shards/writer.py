@@ -1063,7 +1063,8 @@ def _digest_map(found: Mapping[str, list[tuple[str, int, int]]], key: str) -> di
 
 
 def _other_content(kept: list[Record], earlier: str | Path, storage_options: dict[str, Any] | None,
-                   read: int = 64, edited: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+                   read: int = 64, edited: list[tuple[str, str]] | None = None,
+                   weak: list[str] | None = None) -> list[tuple[str, str]]:
     """``--split-from``: the samples kept by key whose files are not the earlier sample's (a manifest export that
     renumbers its ids when rows are deleted reuses a key for another image): (key, how it differs) each, by
     :func:`_content_change`. A sample's file members are compared (its inline ones, its text, only when it has
@@ -1074,11 +1075,21 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
     named other images, silently; review: every kept segment was compared by its recording's size).
     A sample with a file member other than text (an image, a clip) is identified by those: its text members (a
     caption file, an inline caption) are compared apart, and a sample whose text alone changed (a typo fixed) is
-    an edit, not another file: (key, how) appended to ``edited`` (QA37 identity #6)."""
+    an edit, not another file: (key, how) appended to ``edited`` (QA37 identity #6). A CRC-32 match is confirmed
+    by the earlier sha256 prefix (``member_digest``); where the earlier index has none (written before
+    2026-12-07), the samples compared by CRC-32 have theirs read from the earlier local shards (each shard once);
+    those that cannot be read are appended to ``weak``: compared by size and CRC-32 only (QA37 identity review
+    #4)."""
     if not kept:
         return []
     before = _earlier_members(earlier, storage_options, {r.key for r in kept}, from_shards=False)
     digests = _earlier_digests(earlier, storage_options, set(before), from_shards=False)
+    lacking = [r.key for r in kept if r.key in before and r.key not in digests
+               and any(not isinstance(v, bytes) for v in r.members.values())][:max(read, 0)]
+    if lacking:
+        digests = {**digests, **_earlier_digests(earlier, storage_options, set(lacking))}
+        if weak is not None:
+            weak.extend(k for k in lacking if k not in digests)
     other: list[tuple[str, str]] = []
     for r in kept:
         if r.key not in before:
@@ -4341,9 +4352,18 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                         f"--split-from {earlier_name}: every sample has a split of its own (a manifest's split column, "
                         f"split folders), which wins: --split-from changed nothing"]
         edited: list[tuple[str, str]] = []
-        other = _other_content(by_key, split_from, storage_options, edited=edited) if source is None else []
+        weak_kept: list[str] = []
+        other = (_other_content(by_key, split_from, storage_options, edited=edited, weak=weak_kept)
+                 if source is None else [])
         if other:
             warnings = [*(warnings or []), _other_content_warning(other, kept)]
+        if weak_kept:  # an index without member_digest and its shards not beside it: a CRC-32 match is no proof
+            warnings = [*(warnings or []),
+                        f"--split-from: {plural(len(weak_kept), 'sample')} kept by key (e.g. {weak_kept[0]!r}) "
+                        f"compared with {earlier_name} by size and CRC-32 only: its index has no member_digest "
+                        f"(written before 2026-12-07) and its shards could not be read, so another image of the same "
+                        f"size and CRC-32 under that key would pass as the same file; keep the earlier shards beside "
+                        f"its index to have them compared by sha256"]
         if edited:  # a caption edited beside the same image / clip: the item kept its split, as it should
             shown = ", ".join(f"{k!r}: {how}" for k, how in edited[:3]) + (", ..." if len(edited) > 3 else "")
             warnings = [*(warnings or []),
