@@ -1586,8 +1586,10 @@ def _not_a_path_hint(path: Any) -> str:
     if type(path).__name__ == "BlendDataset" and isinstance(datasets, dict):
         folders = {n: str(getattr(d, "root", None) or "FOLDER") for n, d in datasets.items()}
         splits = getattr(path, "split", None)
-        split = next(iter(set(splits.values()))) if isinstance(splits, dict) and len(set(splits.values())) == 1 \
-            else "train"
+        # one split for all: its name; per-dataset splits: the {name: split} mapping (QA37 fix2 #4: a blend of
+        # s1's train and s2's test was told split='train', which reads s2's train samples)
+        split: Any = "train" if not isinstance(splits, dict) or not splits else \
+            next(iter(splits.values())) if len(set(splits.values())) == 1 else dict(splits)
         return (f" (a blend is read by iterating it; the loader builds its own): pass the blend's {{name: dataset "
                 f"folder}} mapping, mmdata.loader({folders!r}, split={split!r}, weights={dict(path.weights)!r}, "
                 f"seed={getattr(path, 'seed', 0)!r}), with blend's other options (modalities=, label_map=, ...) as "
