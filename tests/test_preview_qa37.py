@@ -218,3 +218,84 @@ def test_a_nan_in_a_float_target_is_nodata_not_the_scale(tmp_path: Path) -> None
     said = [t.get_text() for t in legend.get_texts()]
     assert "nan" not in said and said[-1] == "NaN (nodata)", said
     assert to_rgba(legend.legend_handles[-1].get_facecolor()) == NODATA_COLOUR
+
+
+def test_loader_of_a_blend_with_per_dataset_splits_names_that_mapping(tmp_path: Path) -> None:
+    """fix2 #4: a blend of split={"s1": "train", "s2": "test"} was told to call loader(..., split='train'), which
+    reads s2's train samples instead of its test ones: the hint carries the {name: split} mapping."""
+    from mmdata.testing import make_class_folders
+
+    for name in ("s1", "s2"):
+        make_class_folders(tmp_path / f"raw_{name}", per_class=4)
+        mmdata.shard(tmp_path / f"raw_{name}", tmp_path / name, split={"train": 0.5, "test": 0.5}, progress=False)
+    folders = {"s1": tmp_path / "s1", "s2": tmp_path / "s2"}
+    splits = {"s1": "train", "s2": "test"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = mmdata.blend(folders, split=splits, seed=3)
+        with pytest.raises(mmdata.ShardError) as err:
+            mmdata.loader(b, batch_size=2)
+    msg = str(err.value)
+    assert "split={'s1': 'train', 's2': 'test'}" in msg and "split='train'" not in msg, msg
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        keys = [k for batch in mmdata.loader(folders, split=splits, seed=3, batch_size=2) for k in batch.keys]
+    import pandas as pd
+
+    wanted = set()
+    for n, d in folders.items():
+        index = pd.read_parquet(d / "index.parquet")
+        wanted |= {f"{n}/{k}" for k in index.loc[index["split"] == splits[n], "key"]}
+    assert set(keys) == wanted, (keys, wanted)  # the mapping said is the one that reads s2's test samples
+    # one split for every dataset: still said as one name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same = mmdata.blend(folders, split={"s1": "test", "s2": "test"})
+        with pytest.raises(mmdata.ShardError) as err:
+            mmdata.loader(same, batch_size=2)
+    assert "split='test'" in str(err.value), str(err.value)
+
+
+def _noise(rate: int, seconds: int, dbfs: float) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(rate * seconds) * 10 ** (dbfs / 20)
+
+
+def test_silent_is_judged_by_the_clips_peak_not_its_loudest_bin() -> None:
+    """fix2 #5: white noise at -110 dBFS RMS spreads over every bin (its loudest under -120 dB) and was called
+    "silent (under -120 dBFS)" while a -110 dBFS sine was drawn; silence is the clip's peak sample level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mmdata.augment.preview import SILENT_DBFS, log_spectrogram, spectrogram
+
+    rate = 48000
+    noise = _noise(rate, 5, -110)
+    assert float(log_spectrogram(noise, rate)[0].max()) < SILENT_DBFS  # the case: every bin under the line
+    quiet = np.full(rate * 2, 10 ** (-130 / 20))  # a DC offset at -130 dBFS: under the line, said silent
+    quiet[::2] *= -1
+    fig, axes = plt.subplots(3)
+    drawn = {name: (spectrogram(ax, x, rate), ax) for ax, (name, x) in
+             zip(axes, (("noise", noise), ("quiet", quiet), ("zero", np.zeros(rate * 2))))}
+    said = {name: [t.get_text() for t in ax.texts if t.get_text().startswith("silent")] for name, (_, ax) in
+            drawn.items()}
+    assert said["noise"] == [], said
+    assert said["quiet"] == said["zero"] == [f"silent (peak under {SILENT_DBFS:g} dBFS)"], said
+    im = drawn["noise"][0]
+    assert im.get_clim()[1] == pytest.approx(float(log_spectrogram(noise, rate)[0].max())), "noise: its own scale"
+    plt.close(fig)
+
+
+def test_target_values_sorts_minus_inf_first_and_the_legend_names_it() -> None:
+    """fix2 #5: target_values said infinities sort last; -inf sorts first (np.unique), NaN and +inf last. The
+    legend names each kind of nodata present (-inf was said 'inf')."""
+    from mmdata.augment.preview import target_legend, target_values
+
+    values = target_values([np.array([[1.0, np.nan], [-np.inf, 2.0], [np.inf, 0.0]])])
+    assert str(values.tolist()) == "[-inf, 1.0, 2.0, inf, nan]"
+    assert target_values.__doc__ is not None and "-inf" in target_values.__doc__
+    labels = [label for label, _ in target_legend("dem.tif", values)[1]]
+    assert labels == ["1", "2", "NaN / -inf / inf (nodata)"], labels
+    labels = [label for label, _ in target_legend("dem.tif", target_values([np.array([[1.0, -np.inf]])]))[1]]
+    assert labels == ["1", "-inf (nodata)"], labels

@@ -639,8 +639,10 @@ def log_spectrogram(wav: np.ndarray, rate: int) -> tuple[np.ndarray, float, floa
         return 10 * np.log10(np.maximum(rows, 1e-30)), float(lo), float(hi), nfft
 
 
-#: a spectrogram whose loudest bin is under this (dB relative to full scale) is drawn as silence and said
-#: "silent" (QA37 podcast #9: scaled to its own maximum, digital silence drew in magma's top colour, as if loudest)
+#: a clip whose peak sample level is under this (dB relative to full scale) is drawn as silence and said
+#: "silent" (QA37 podcast #9: scaled to its own maximum, digital silence drew in magma's top colour, as if loudest).
+#: The clip's peak, not its loudest spectrogram bin: broadband noise at -110 dBFS RMS spreads over every bin
+#: (each under -120 dB) but is sound, drawn on its own scale like a -110 dBFS sine (QA37 fix2 #5)
 SILENT_DBFS = -120.0
 
 
@@ -648,15 +650,17 @@ def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> An
     """Draw ``wav``'s spectrogram on ``ax`` with log frequency (:func:`log_spectrogram`, as librosa's
     ``specshow(y_axis="log")``) and a few frequencies labelled inside its right edge, with colours over its
     loudest ``top_db`` decibels (librosa's ``top_db``): padded or masked spans sit near -180 dB and would
-    otherwise stretch the scale and flatten the signal itself into one saturated colour. A clip whose loudest
-    bin is under :data:`SILENT_DBFS` (digital silence) is drawn black and says "silent". Returns the image
-    (None when the clip is shorter than one FFT window)."""
+    otherwise stretch the scale and flatten the signal itself into one saturated colour. A clip whose peak
+    sample level is under :data:`SILENT_DBFS` (digital silence: under a 16-bit or 24-bit clip's
+    smallest step) is drawn black and says "silent (peak under -120 dBFS)". Returns the image (None when the
+    clip is shorter than one FFT window)."""
     got = log_spectrogram(wav, rate)
     if got is None:
         return None
     db, lo, hi, _ = got
     top = float(db.max())
-    silent = top < SILENT_DBFS
+    peak = float(np.max(np.abs(wav))) if len(wav) else 0.0
+    silent = not peak > 10 ** (SILENT_DBFS / 20)  # NaN samples: not said to be sound
     if silent:  # the scale's top at the floor: every bin under it, drawn in the colour of silence
         top = SILENT_DBFS
     im = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest", vmin=top - top_db, vmax=top,
@@ -668,7 +672,7 @@ def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> An
             ax.text(0.995, y, f"{f // 1000}k –" if f >= 1000 else f"{f} –", ha="right", va="center",
                     fontsize=INFO_PT - 2, color="white", transform=ax.transAxes)
     if silent:
-        ax.text(0.5, 0.35, f"silent (under {SILENT_DBFS:g} dBFS)", ha="center", va="center", fontsize=INFO_PT,
+        ax.text(0.5, 0.35, f"silent (peak under {SILENT_DBFS:g} dBFS)", ha="center", va="center", fontsize=INFO_PT,
                 color="white", transform=ax.transAxes)
     return im
 
@@ -904,7 +908,8 @@ OVERLAY_ALPHA = 0.45
 
 def target_values(maps: Iterable[Any]) -> np.ndarray:
     """The sorted distinct non-zero values of the maps' first planes: what :func:`overlay` draws of them
-    (NaN and infinities, a float map's nodata, sort last: :func:`overlay` draws them :data:`NODATA_COLOUR`).
+    (NaN and infinities are a float map's nodata: :func:`overlay` draws them :data:`NODATA_COLOUR`; as
+    ``np.unique`` sorts, -inf comes first, +inf after the finite values, NaN last).
 
     Example:
         >>> target_values([np.array([[0, 3], [1, 3]]), np.array([[255]])]).tolist()
@@ -926,7 +931,9 @@ def _nodata_name(values: np.ndarray) -> str | None:
     bad = values[~np.isfinite(values)]
     if not len(bad):
         return None
-    return "NaN (nodata)" if np.isnan(bad).all() else "NaN / inf (nodata)" if np.isnan(bad).any() else "inf (nodata)"
+    kinds = [name for name, there in (("NaN", np.isnan(bad).any()), ("-inf", (bad == -np.inf).any()),
+                                      ("inf", (bad == np.inf).any())) if there]
+    return " / ".join(kinds) + " (nodata)"
 
 #: label colours by rank: Okabe–Ito's seven (colour-blind safe, alternating dark and light) first, then
 #: thirteen more hues; neighbouring ranks never share a hue (matplotlib's tab20, used before, pairs a dark
