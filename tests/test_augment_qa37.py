@@ -112,7 +112,7 @@ def signs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_flip_warns_of_keypoint_arrays_in_augment_and_loader(signs: Path, tmp_path: Path) -> None:
     flip = {"image": [{"op": "hflip", "p": 1.0}]}
-    with pytest.warns(UserWarning, match=r"array field 'pose' \(\d+, 5, 3\) .*looks like coordinates.*image\.hflip.*"
+    with pytest.warns(UserWarning, match=r"array field 'pose' \(\d+, 5, 3\) .*if it holds x, y coordinates.*image\.hflip.*"
                                          r"transform=.*s\.meta\['aug'\]") as rec:
         augment_dataset(signs, tmp_path / "aug", flip, progress=False)
     assert sum("'pose'" in str(w.message) for w in rec) == 1  # once

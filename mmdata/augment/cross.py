@@ -199,21 +199,41 @@ def _swap_denormalized(text: str, pattern: re.Pattern[str], repl: Any) -> str:
     return "".join(out)
 
 
+#: phrases where a side word names no side: a class ``Right-Of-Way`` or ``all_right`` is no side a flip swaps
+_NO_SIDE = (("all", "right"), ("right", "of", "way"), ("right", "angle"), ("right", "angled"))
+#: the words of a class name: snake_case, kebab-case, spaces and CamelCase (``TurnLeft``: Turn, Left)
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[^\W\d_]+")
+
+
 def side_classes(label_names: Sequence[Any] | None, pairs: Sequence[Sequence[str]] = DEFAULT_PAIRS) -> list[tuple[str, str]]:
-    """The class names that hold a word of ``pairs`` (``LEFT``, ``turn_left``), each with what
-    :func:`swap_left_right` makes of it (``RIGHT``): classes whose label a flip would have to swap, which no op
-    does (the label is an index into the names).
+    """The class names that hold a word of ``pairs`` (``LEFT``, ``turn_left``, ``TurnLeft``), each with what
+    :func:`swap_left_right` makes of that word (``RIGHT``): classes whose label a flip would have to swap, which
+    no op does (the label is an index into the names). A word inside another (``bright``, ``upright``) and the
+    phrases ``all right``, ``right of way`` and ``right angle`` (any separators) name no side.
 
     Example:
-        >>> side_classes(["LEFT", "RIGHT", "POINT", "bright", "turn_left"])
-        [('LEFT', 'RIGHT'), ('RIGHT', 'LEFT'), ('turn_left', 'turn_right')]
+        >>> side_classes(["LEFT", "RIGHT", "POINT", "bright", "turn_left", "TurnLeft", "Right-Of-Way", "all_right"])
+        [('LEFT', 'RIGHT'), ('RIGHT', 'LEFT'), ('turn_left', 'turn_right'), ('TurnLeft', 'TurnRight')]
     """
     out = []
     for name in label_names or ():
-        if isinstance(name, str):  # words of a class name are often joined by "_" (a word character to \b)
-            swapped = "_".join(swap_left_right(part, pairs) for part in name.split("_"))
-            if swapped != name:
-                out.append((name, swapped))
+        if not isinstance(name, str):
+            continue
+        words = list(_WORD.finditer(name))
+        low = [w.group(0).lower() for w in words]
+        idiom = set()
+        for i in range(len(low)):
+            for phrase in _NO_SIDE:
+                if tuple(low[i:i + len(phrase)]) == phrase:
+                    idiom.update(range(i, i + len(phrase)))
+        parts, at = [], 0
+        for i, w in enumerate(words):
+            swapped = w.group(0) if i in idiom else swap_left_right(w.group(0), pairs)
+            parts += [name[at:w.start()], swapped]
+            at = w.end()
+        new = "".join(parts) + name[at:]
+        if new != name:
+            out.append((name, new))
     return out
 
 

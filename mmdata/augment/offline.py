@@ -273,8 +273,11 @@ def augment_command(*, copies: int = 1, keep_original: bool = False, seed: int =
     return shlex.join(words)
 
 
-#: a licence text with a NoDerivatives term: CC's ``ND`` (CC-BY-ND-4.0, CC BY-NC-ND 3.0), "NoDerivatives", "NoDerivs"
-_NO_DERIVATIVES = re.compile(r"(?i)(?<![a-z0-9])nd(?![a-z])|no[\s_-]*deriv")
+#: a licence text with a NoDerivatives term: CC's ``ND`` after BY / NC / SA (CC-BY-ND-4.0, CC BY-NC-ND 3.0, CCBYND,
+#: cc_by_nd_4_0), "NoDerivatives", "NoDerivs" — not a lone "nd" ("nd-weather") nor prose ("no derivative restriction")
+_NO_DERIVATIVES = re.compile(r"(?i)(?:by|nc|sa)[\s_.-]*nd(?![a-z])|no[_-]?deriv(?:ative)?s\b")
+#: how :func:`derived_license` begins: a second pass reads the first's licence from augmented_from, not this text
+_ADAPTED = "adapted from "
 
 
 def no_derivatives(license: Any) -> bool:
@@ -283,34 +286,87 @@ def no_derivatives(license: Any) -> bool:
     Example:
         >>> [no_derivatives(x) for x in ("CC-BY-ND-4.0", "CC BY-NC-ND 3.0", "Attribution-NoDerivatives 4.0", "CC-BY-4.0", None)]
         [True, True, True, False, False]
+        >>> [no_derivatives(x) for x in ("CCBYND", "nd-weather licence: CC-BY-4.0", "There is no derivative restriction")]
+        [True, False, False]
     """
     return isinstance(license, str) and _NO_DERIVATIVES.search(license) is not None
 
 
-def derived_license(license: Any) -> Any:
+def source_license(card: Mapping[str, Any]) -> Any:
+    """The licence id of the material in the dataset of ``card``: its ``license``, or for augment output whose
+    license is :func:`derived_license`'s text, the id its source had (``augmentation.augmented_from.license``).
+
+    Example:
+        >>> source_license({"license": derived_license("CC-BY-ND-4.0"),
+        ...                 "augmentation": {"augmented_from": {"license": "CC-BY-ND-4.0"}}})
+        'CC-BY-ND-4.0'
+    """
+    lic = card.get("license")
+    aug = card.get("augmentation")
+    src = aug.get("augmented_from") if isinstance(aug, Mapping) else None
+    if isinstance(src, Mapping) and src.get("license") is not None:
+        fields = src.get("field_licenses") if isinstance(src.get("field_licenses"), Mapping) else None
+        if lic == derived_license(src["license"], fields):  # what the earlier pass wrote, not a --license given
+            return src["license"]
+    return lic
+
+
+def field_licenses(card: Mapping[str, Any]) -> dict[str, str]:
+    """Each field's own licence in ``card``: ``modalities.<field>.license`` (``mmdata add-modality --license``), else
+    what an augment output's card carried of its source's (``augmentation.augmented_from.field_licenses``).
+
+    Example:
+        >>> field_licenses({"modalities": {"depth": {"license": "CC-BY-ND-4.0"}, "image": {"codecs": ["png"]}}})
+        {'depth': 'CC-BY-ND-4.0'}
+    """
+    aug = card.get("augmentation")
+    src = aug.get("augmented_from") if isinstance(aug, Mapping) else None
+    carried = src.get("field_licenses") if isinstance(src, Mapping) else None
+    out = {str(k): v for k, v in (carried or {}).items() if isinstance(v, str)} if isinstance(carried, Mapping) else {}
+    mods = card.get("modalities")
+    for name, entry in (mods.items() if isinstance(mods, Mapping) else ()):
+        if isinstance(entry, Mapping) and isinstance(entry.get("license"), str):
+            out[str(name)] = entry["license"]
+    return dict(sorted(out.items()))
+
+
+def derived_license(license: Any, fields: Mapping[str, str] | None = None) -> Any:
     """The ``license`` an augment output's card gives when no ``--license`` is given: the source's, except a
     NoDerivatives licence, which covers the source's material, not an adaptation of it (augmented copies are
     one): then a text that says so, the source's licence kept as such in ``augmentation.augmented_from.license``.
+    ``fields``: the source's per-field licences (:func:`field_licenses`); a NoDerivatives one is named too.
 
     Example:
         >>> derived_license("CC-BY-4.0")
         'CC-BY-4.0'
         >>> derived_license("CC-BY-ND-4.0")
         'adapted from CC-BY-ND-4.0 material, which forbids sharing adaptations (see augmentation.augmented_from.license)'
+        >>> derived_license("CC-BY-4.0", {"depth": "CC-BY-ND-4.0"})[:60]
+        "CC-BY-4.0, except field 'depth': adapted from CC-BY-ND-4.0 m"
     """
-    if not no_derivatives(license) or license.startswith("adapted from "):  # a second pass: said already
-        return license
-    return f"adapted from {license} material, which forbids sharing adaptations (see augmentation.augmented_from.license)"
+    nd = {f: v for f, v in (fields or {}).items() if no_derivatives(v)}
+    if no_derivatives(license):
+        return f"{_ADAPTED}{license} material, which forbids sharing adaptations (see augmentation.augmented_from.license)"
+    if nd:
+        named = "; ".join(f"field {f!r}: {_ADAPTED}{v} material" for f, v in nd.items())
+        return (f"{license}, except {named}, which forbids sharing adaptations (see "
+                f"augmentation.augmented_from.field_licenses)")
+    return license
 
 
-def no_derivatives_note(license: Any, name: str, given: str | None = None) -> str | None:
-    """The warning (console and card) for augmenting a dataset whose licence is NoDerivatives, or None."""
+def no_derivatives_note(license: Any, name: str, given: str | None = None, field: str | None = None,
+                        earlier: bool = False) -> str | None:
+    """The warning (console and card) for augmenting a dataset whose licence (or one field's, ``field``) is
+    NoDerivatives, or None. ``earlier``: the licence is the source's source's (a second augment pass)."""
     if not no_derivatives(license):
         return None
     card = (f"the output's card gives --license {given!r} as you asked" if given is not None else
             "the output's card does not claim that licence for the copies (its license says they are an adaptation; "
-            "augmentation.augmented_from.license keeps the source's)")
-    return (f"source dataset {name} is licensed {license}, a NoDerivatives licence: it forbids sharing adapted "
+            "augmentation.augmented_from keeps the source's)")
+    what = (f"field {field!r} of source dataset {name} is licensed {license} (the field's own licence: add-modality --license)" if field else
+            f"source dataset {name} holds material under {license} (its source's licence)" if earlier else
+            f"source dataset {name} is licensed {license}")
+    return (f"{what}, a NoDerivatives licence: it forbids sharing adapted "
             f"material, and augmented copies are adaptations. Use the output for your own training only; do not "
             f"publish or share it unless the rights holder allows it; {card}")
 
@@ -593,7 +649,9 @@ def check_targets(recipe: Recipe, card: Mapping[str, Any], src: Any,
         return []
     close = [t for t in absent if did_you_mean(t, fields)]
     # a field stored as images beside the image that targets leaves out: the image ops leave it behind
-    maps = [f for f in _image_fields(card) if f not in recipe.targets]
+    from mmdata.augment.recipe import card_image_fields
+
+    maps = [f for f in card_image_fields(card) if f not in recipe.targets]
     own = _own_samples(absent, src, storage_options) if not (close or maps) else None
     name = (close or absent)[0] if own is None else own[0]
     others = [t for t in absent if t != name]
@@ -635,18 +693,6 @@ def _own_samples(targets: Iterable[str], src: Any,
             if isinstance(sk, str) and sk.endswith(f".{stem}") and sk[:-len(stem) - 1] in keys:
                 return t, sk, sk[:-len(stem) - 1]
     return None
-
-
-def _image_fields(card: Mapping[str, Any]) -> list[str]:
-    """The fields of ``card`` other than ``image`` whose members are all images (by their codecs' extension):
-    per-pixel maps or other views, which the ops moving the image's pixels leave where they were unless
-    ``targets`` lists them."""
-    out = []
-    for name, entry in (card.get("modalities") or {}).items():
-        codecs = (entry or {}).get("codecs") if isinstance(entry, Mapping) else None
-        if name != "image" and codecs and all(str(c).rsplit(".", 1)[-1].lower() in IMAGE_EXTS for c in codecs):
-            out.append(name)
-    return out
 
 
 def plugin_ops(recipe: Recipe) -> list[dict[str, Any]]:
@@ -839,21 +885,22 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     for note in notes:  # a target this dataset lacks, where nothing can misalign: said, and kept in the card
         say_to_caller([note], UserWarning, stacklevel=3)
     if folder:  # recipe parts that cannot act on this dataset (QA33 onemodality #3: copies equal to their sources)
-        from mmdata.augment.recipe import dataset_modalities, inert_parts
+        from mmdata.augment.recipe import card_image_fields, dataset_modalities, inert_parts
 
         have = dataset_modalities(src, storage_options)
         if have is not None:
             # "section 'image' (...) has no effect: ...", naming the named image fields (frame0.jpg) it leaves
-            inert, none = inert_parts(base, have, str(src), _image_fields(card))
+            inert, none = inert_parts(base, have, str(src), card_image_fields(card))
             if none and not base.is_empty:
                 inert.append(f"no step can act on {src}: the augmented copies equal their originals")
             for note in inert:  # said as the card keeps it (prefixed "recipe: " there, once: QA33 review)
                 say_to_caller([f"recipe: {note}"], UserWarning, stacklevel=3)
             notes = [*notes, *inert]
-    from mmdata.augment.recipe import label_side_notes
+    from mmdata.augment.recipe import dataset_modalities, label_side_notes
 
-    # a flip of classes named LEFT / RIGHT: the label is not swapped (QA37 sign #2)
-    sides = label_side_notes(base, card.get("label_names") if isinstance(card.get("label_names"), list) else None)
+    # a flip of classes named LEFT / RIGHT: the label is not swapped (QA37 sign #2); none where no image is to flip
+    sides = label_side_notes(base, card.get("label_names") if isinstance(card.get("label_names"), list) else None,
+                             dataset_modalities(src, storage_options) if folder else None)
     for note in sides:
         say_to_caller([f"recipe: {note}"], UserWarning, stacklevel=3)
     notes = [*notes, *sides]
@@ -884,8 +931,12 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     # the source by name and content, not by where it lies: a card holds no paths (copies of one source,
     # local or at a URL, give the same card)
     source = {"name": card.get("name") or str(src).rstrip("/").rsplit("/", 1)[-1], "fingerprint": card.get("fingerprint")}
-    if card.get("license") is not None:  # the attribution chain: the source's licence, even where --license overrides it
-        source["license"] = card["license"]
+    original = source_license(card)  # a second pass: the first's source's id, not derived_license's text (QA37 review)
+    if original is not None:  # the attribution chain: the source's licence, even where --license overrides it
+        source["license"] = original
+    per_field = field_licenses(card)  # add-modality --license: a field's own licence, which the writer's card drops
+    if per_field:
+        source["field_licenses"] = per_field
     attribution = card_attribution(card)  # each modality's source and creators, which CC BY asks to credit
     if attribution:
         source["attribution"] = attribution
@@ -895,8 +946,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         source["skipped_count"] = len(entries)
     if len(entries) > len(carried):  # files of the source's inputs that fed no sample: counted, never named
         source["skipped_files_not_carried"] = len(entries) - len(carried)
-    nd_note = no_derivatives_note(card.get("license"), source["name"], license)
-    if nd_note is not None:  # QA37 licence #4: an ND dataset's augmented copies claimed its licence, without a word
+    earlier = original is not card.get("license")
+    nd_notes = [n for n in (no_derivatives_note(original, source["name"], license, earlier=earlier),
+                            *(no_derivatives_note(v, source["name"], license, field=f) for f, v in per_field.items()))
+                if n is not None]
+    for nd_note in nd_notes:  # QA37 licence #4: an ND dataset's augmented copies claimed its licence, without a word
         say_to_caller([nd_note], UserWarning, stacklevel=3)
     pass_no = augment_pass(card, src)
     # the recipe drawn with (its seed combines the recipe's and --seed) and what reproduces the run: the recipe as
@@ -919,7 +973,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                            address=address, card=card, seed=seed,
                            card_extra={"augmentation": extra, **kept, "mmdata_version": __version__,
                                        # a derivative keeps the source's licence and description unless given
-                                       "license": license if license is not None else derived_license(card.get("license")),
+                                       "license": license if license is not None else derived_license(original, per_field),
                                        "description": description if description is not None else card.get("description"),
                                        "command": augment_command(copies=copies, keep_original=keep_original,
                                                                   seed=seed, splits=splits,
@@ -928,7 +982,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                                                                   description=description)},
                            storage_options=storage_options, executor=executor, workers=workers, rewrite=rewrite,
                            name=name, carried_skipped=carried, notes=notes,
-                           plain_notes=[nd_note] if nd_note is not None else [])
+                           plain_notes=nd_notes)
     own = [e for e in rep.get("skipped") or [] if "origin" not in e]  # this job's losses; the source's counted apart
     rep = rep | {"skipped": own, "source_skipped": len(rep.get("skipped") or []) - len(own)}
     if before is not None and not rep.get("up_to_date") and not rep.get("resumed_shards"):

@@ -393,22 +393,49 @@ def pixel_maps(fields: Mapping[str, Any]) -> list[str]:
 _NOT_POINTS = _NOT_MAPS | {"spec"}
 
 
-def point_arrays(fields: Mapping[str, Any]) -> list[str]:
-    """The array fields beside ``image`` that look like coordinates in it — at least 2-D with 2 to 4 values on
-    the last axis (keypoints (K, 2), a pose track (T, 75, 3) of x, y, confidence, boxes (N, 4)) — and are no
-    per-pixel map (:func:`pixel_maps`): the ops moving the image's pixels leave them as they are.
+def point_arrays(fields: Mapping[str, Any], batched: bool = False) -> list[str]:
+    """The array fields beside ``image`` shaped as coordinates in it could be — at least 2-D with 2 to 4 values on
+    the last axis (keypoints (K, 2), a pose track (T, 75, 3) of x, y, confidence, boxes (N, 4)) — and no
+    per-pixel map: neither its last two axes (:func:`pixel_maps`) nor its first two (``flow.npy`` (H, W, 2), an
+    (H, W, 3) map) follow the image, as stored or at 1/2, 1/4 or 1/8 of its size (a half-resolution depth). The ops moving the image's pixels
+    leave them as they are. The shape alone cannot tell an IMU window (T, 3) or a GPS track (T, 2) from
+    keypoints: the warning built on it (:meth:`Recipe._warn_points`) says "if". ``batched``: ``fields`` is a
+    collated batch's data, every array with the batch axis first (left out of the shapes).
 
     Example:
         >>> import numpy as np, torch
         >>> point_arrays({"image": torch.zeros(3, 4, 6), "pose": np.zeros((9, 75, 3)), "emb": np.zeros(8),
-        ...               "imu": np.zeros((100, 6)), "depth": torch.zeros(1, 4, 6)})
+        ...               "imu": np.zeros((100, 6)), "depth": torch.zeros(1, 4, 6), "flow": np.zeros((4, 6, 2))})
         ['pose']
     """
-    if len(getattr(fields.get("image"), "shape", ())) < 2:
+    lead = 1 if batched else 0
+
+    def shape(v: Any) -> tuple[int, ...]:
+        return tuple(int(d) for d in getattr(v, "shape", ())[lead:])
+
+    img = shape(fields.get("image"))
+    if len(img) < 2:
         return []
-    maps = set(pixel_maps(fields))
+    hw = img[-2:]
+    maps = set(pixel_maps({n: _Shaped(shape(v)) for n, v in fields.items() if hasattr(v, "shape")}))
     return sorted(n for n, v in fields.items() if n not in _NOT_POINTS and n not in maps
-                  and len(getattr(v, "shape", ())) >= 2 and 2 <= int(v.shape[-1]) <= 4)
+                  and len(shape(v)) >= 2 and 2 <= shape(v)[-1] <= 4
+                  and not _follows_image(hw, shape(v)[-2:]) and not _follows_image(hw, shape(v)[:2]))
+
+
+class _Shaped:
+    """A stand-in with only a ``shape``: a batch's row shape for :func:`pixel_maps`."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+
+def _follows_image(image_hw: tuple[int, ...], hw: tuple[int, ...]) -> bool:
+    """Whether ``hw`` is the image's height and width: as stored (:func:`_same_image`) or at 1/2, 1/4 or 1/8 of it
+    (a reduced-resolution map), within rounding. Not any aspect-ratio match: a (5, 4) box list is no map."""
+    h, w = int(image_hw[0]), int(image_hw[1])
+    return _same_image((h, w), (int(hw[0]), int(hw[1]))) or any(
+        abs(hw[0] - h / k) < 1 and abs(hw[1] - w / k) < 1 for k in (2, 4, 8))
 
 
 def _same_image(image_hw: tuple[int, int], hw: tuple[int, int]) -> bool:
@@ -1231,7 +1258,7 @@ class Recipe:
         if self._moving and not self._maps_warned:
             self._warn_maps(batch.data)
         if self._moving and not self._points_warned:
-            self._warn_points(batch.data, batch.keys[0] if batch.keys else "")
+            self._warn_points(batch.data, batch.keys[0] if batch.keys else "", batched=True)
         if plan is not None:
             bad = plan.problem(batch.keys, epoch, self._plan_identity(), _batch_shapes(batch)) if isinstance(plan, Plan) else None
             if bad is None and (len(plan) != len(self._steps) or any(len(p) != len(batch.keys) for p in plan)):
@@ -1366,27 +1393,32 @@ class Recipe:
                    f"image for another frame or view, which gets every image op with the image's params){listed}",
                    stacklevel=3)
 
-    def _warn_points(self, fields: Mapping[str, Any], key: str) -> None:
-        """Warn once per recipe when a sample carries arrays that look like coordinates in the image
+    def _warn_points(self, fields: Mapping[str, Any], key: str, batched: bool = False) -> None:
+        """Warn once per recipe when a sample carries arrays shaped as coordinates in the image could be
         (:func:`point_arrays`: keypoints, a pose track, boxes) while ops of the recipe move the image's pixels:
-        no op moves them, so they no longer match a flipped or cropped image (QA37 sign #1: a pose track stayed
-        as it was in every flipped copy, without a word)."""
-        points = [n for n in point_arrays(fields) if n not in self.targets]
+        no op moves them, so coordinates no longer match a flipped or cropped image (QA37 sign #1: a pose track
+        stayed as it was in every flipped copy, without a word). The shape cannot tell coordinates from other
+        arrays (an IMU window (T, 3)): the warning says "if". ``batched``: ``fields`` is a batch's data; the
+        shapes named are a sample's (QA37 review: the batch axis was counted)."""
+        points = [n for n in point_arrays(fields, batched) if n not in self.targets]
         if not points:
             return
         self._points_warned = True
         shown = ", ".join(self._moving[:4]) + (" ..." if len(self._moving) > 4 else "")
-        shapes = ", ".join(f"{n!r} {tuple(int(d) for d in fields[n].shape)}" for n in points[:3])
+        lead = 1 if batched else 0
+        shapes = ", ".join(f"{n!r} {tuple(int(d) for d in fields[n].shape[lead:])}" for n in points[:3])
         many = len(points) > 1
-        self._warn(f"array field{'s' * many} {shapes} (sample {key!r}) look{'s' * (not many)} like coordinates in the "
-                   f"image (keypoints, a pose track, boxes: 2-4 values on the last axis); the recipe's {shown} "
-                   f"move{'s' * (len(self._moving) == 1)} the image's pixels only and no op moves arrays, so "
-                   f"{'they' if many else 'it'} will not match a flipped or cropped image (mmdata augment writes "
-                   f"{'them' if many else 'it'} as read). Mirror {'them' if many else 'it'} yourself: the loader's "
-                   f"transform= gets each sample after the recipe, with what each op did in s.meta['aug'] (an entry "
+        it, them = ("they", "them") if many else ("it", "it")
+        self._warn(f"array field{'s' * many} {shapes} (sample {key!r}) beside the image: if {it} hold{'s' * (not many)} "
+                   f"x, y coordinates in the image (keypoints, a pose track, boxes: 2-4 values on the last axis), "
+                   f"{it} will not match a flipped or cropped image: the recipe's {shown} "
+                   f"move{'s' * (len(self._moving) == 1)} the image's pixels only and no op moves arrays (mmdata "
+                   f"augment writes {them} as read). Then mirror {them} yourself: the loader's transform= gets each "
+                   f"sample after the recipe, with what each op did in s.meta['aug'] (an entry "
                    f"{{'op': '{self._moving[0]}', 'params': {{'applied': True, ...}}}}; a flip: x -> width - x, or 1 - x "
                    f"for coordinates in [0, 1], and swap the left and right joints; a crop's params give its box), or "
-                   f"leave the geometric image ops out of the recipe; said once per recipe",
+                   f"leave the geometric image ops out of the recipe. Other arrays (sensor readings, embeddings) need "
+                   f"nothing; said once per recipe",
                    stacklevel=3)
 
     def normalize_batched(self, batch: Batch) -> Batch:
@@ -1659,12 +1691,15 @@ def dataset_modalities(shards: Any, storage_options: dict[str, Any] | None = Non
     return tuple(m for m in NORMALIZE_SECTIONS if isinstance(mods.get(m), dict) and mods[m].get("count", 1))
 
 
-def label_side_notes(recipe: Any, label_names: Sequence[Any] | None) -> list[str]:
+def label_side_notes(recipe: Any, label_names: Sequence[Any] | None,
+                     modalities: Iterable[str] | None = None) -> list[str]:
     """Warnings for the flips of ``recipe`` (``consistent_hflip``, which swaps left / right in the text,
     and ``hflip``) where class names hold a word a flip turns into its opposite (``LEFT``, ``turn_right``:
     :func:`~mmdata.augment.cross.side_classes`): no op changes the label, so a flipped sample of class LEFT shows
     (and, with consistent_hflip, says) RIGHT while its label stays LEFT (QA37 sign #2). One note per flip step;
-    ``mmdata augment`` and ``mmdata preview`` warn with them, a trainer may with its label names.
+    ``mmdata augment``, ``mmdata preview`` and ``mmdata train`` / ``mmdata ablate`` (the run's warnings) warn with
+    them. ``modalities``: what the data holds (or the model reads); without ``image`` no flip acts, and no note is
+    given (:func:`inert_parts` says the flip has no effect).
 
     Example:
         >>> label_side_notes({"sample": [{"op": "consistent_hflip"}]}, ["LEFT", "RIGHT", "STOP"])[0][:51]
@@ -1674,6 +1709,8 @@ def label_side_notes(recipe: Any, label_names: Sequence[Any] | None) -> list[str
     """
     from mmdata.augment.cross import LEFT_RIGHT, side_classes
 
+    if modalities is not None and "image" not in set(modalities):
+        return []
     rec = load_recipe(recipe)
     ops = [*rec.normalize_sections.get("image", []), *(op for sec in SAMPLE_SECTIONS for op in rec.sections.get(sec, []))]
     notes = []
@@ -1696,6 +1733,27 @@ def label_side_notes(recipe: Any, label_names: Sequence[Any] | None) -> list[str
     return notes
 
 
+def card_image_fields(card: Mapping[str, Any]) -> list[str]:
+    """The fields of ``card`` other than ``image`` whose members are all images (by their codecs' extension in the
+    card's ``modalities``: ``frame0.jpg``, ``depth.png``): per-pixel maps or other views, which the ops moving the
+    image's pixels leave where they were unless ``targets`` lists them.
+
+    Example:
+        >>> card_image_fields({"modalities": {"image": {"codecs": ["png"]}, "depth.png": {"codecs": ["png"]},
+        ...                                   "label": {"codecs": ["cls"]}}})
+        ['depth.png']
+    """
+    from mmdata.codecs import IMAGE_EXTS
+
+    mods = card.get("modalities") or {}
+    out = []
+    for name, entry in mods.items() if isinstance(mods, Mapping) else ():
+        codecs = entry.get("codecs") if isinstance(entry, Mapping) else None
+        if name != "image" and codecs and all(str(c).rsplit(".", 1)[-1].lower() in IMAGE_EXTS for c in codecs):
+            out.append(str(name))
+    return out
+
+
 def dataset_image_fields(shards: Any, storage_options: dict[str, Any] | None = None) -> tuple[str, ...]:
     """The fields other than ``image`` of the dataset folder ``shards`` whose members are all images (by their
     codecs' extension in the card's ``modalities``: ``frame0.jpg``, ``depth.png``); () without a card.
@@ -1708,7 +1766,6 @@ def dataset_image_fields(shards: Any, storage_options: dict[str, Any] | None = N
         >>> dataset_image_fields(t + "/ds")
         ()
     """
-    from mmdata.codecs import IMAGE_EXTS
     from mmdata.shards.index import is_dataset, load_card
 
     try:
@@ -1717,12 +1774,7 @@ def dataset_image_fields(shards: Any, storage_options: dict[str, Any] | None = N
         mods = load_card(shards, storage_options, shard_lists=False).get("modalities") or {}
     except (MMDataError, OSError, ValueError):
         return ()
-    out = []
-    for name, entry in mods.items() if isinstance(mods, Mapping) else ():
-        codecs = entry.get("codecs") if isinstance(entry, Mapping) else None
-        if name != "image" and codecs and all(str(c).rsplit(".", 1)[-1].lower() in IMAGE_EXTS for c in codecs):
-            out.append(str(name))
-    return tuple(sorted(out))
+    return tuple(sorted(card_image_fields({"modalities": mods})))
 
 
 def warn_inert(recipe: Any, shards: Any, same: str, command: str) -> list[str]:
@@ -1745,7 +1797,7 @@ def warn_inert(recipe: Any, shards: Any, same: str, command: str) -> list[str]:
         names = load_card(shards, shard_lists=False).get("label_names")
     except (MMDataError, OSError, ValueError):
         names = None
-    notes += label_side_notes(rec, names if isinstance(names, list) else None)
+    notes += label_side_notes(rec, names if isinstance(names, list) else None, have)
     said = [f"{command}: recipe {note}" for note in notes]
     if none and not rec.is_empty:
         said.append(f"{command}: no step of the recipe can act on {shards}: {same}")

@@ -117,14 +117,23 @@ def op_reference() -> str:
            "flips, crops, rotations, `consistent_hflip`) leave them as they are, in `mmdata augment`'s copies as in the "
            "loader, so after a flip or crop they no longer match the image. The recipe warns once, naming the field, "
            "when a sample holds an array of at least 2 axes with 2-4 values on the last (what coordinates look like) "
-           "beside an image it moves. Move them in the loader's `transform`: it gets each sample after the recipe, "
+           "beside an image it moves, unless its first or last two axes follow the image (as stored, or at 1/2, 1/4 or "
+           "1/8 of its size: `flow.npy` (H, W, 2) is a per-pixel map; mirror flow yourself, x -> width - x does not "
+           "apply to it). The shape alone cannot tell an IMU window (T, 3) or a GPS track (T, 2) from keypoints: the "
+           "warning says \"if it holds x, y coordinates\"; other arrays need nothing. Move coordinates in the loader's `transform`: it gets each sample after the recipe, "
            "with what each op did in `s.meta[\"aug\"]` (`{\"op\": \"image.hflip\", \"params\": {\"applied\": true}}`): for "
            "an applied flip, x -> width - x (1 - x for coordinates in [0, 1]) and swap the left and right joints; "
            "a crop's params give its box. Class names that name a side (`LEFT`, `turn_right`) are not swapped "
-           "either: a flip warns of them (`mmdata augment`, `mmdata preview`); map the label in the same `transform`.",
+           "either: a flip warns of them (`mmdata augment`, `mmdata preview`, and in the warnings of `mmdata train` and "
+           "`mmdata ablate`'s runs; not where the data has no image to flip); the words are those of `consistent_hflip`'s "
+           "pairs, also in CamelCase (`TurnLeft`), not inside another word (`bright`) nor in `all right`, `right of "
+           "way`, `right angle`. Map the label in the same `transform`.",
            "* **padding in augment output**: `mmdata augment` writes a clip that a normalize `pad_trim` padded "
            "(`align: start`) as its real frames, without the padding, so the output's `lengths[\"audio\"]` and "
            "`audio_seconds` are the real lengths, as the loader gives them with the same recipe; the trim is kept. "
+           "With `align: center` the padding is written (both ends: the real frames do not start the clip), and "
+           "`lengths[\"audio\"]` / `audio_seconds` are the whole window, as the loader gives them for `center`; use "
+           "`align: start` to keep the real lengths. "
            "Pad to one width in the training recipe's `normalize` (its collate pads a batch anyway).", ""]
     for section in ("image", "audio", "text", "sample", "batch"):
         names = sorted(n for s, n in reg if s == section)

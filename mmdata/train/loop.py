@@ -589,6 +589,10 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
             if none and not mmdata.load_recipe(recipe).is_empty:
                 data_warnings.append(f"recipe: no step can act on what the model reads ({', '.join(modalities)}): the "
                                      "recipe changes nothing the model sees")
+            from mmdata.augment.recipe import label_side_notes
+
+            # a flip of classes named LEFT / RIGHT keeps the label: where the label noise does harm (QA37 review #5)
+            data_warnings += [f"recipe: {note}" for note in label_side_notes(recipe, list(names or ()), modalities)]
         torch.manual_seed(seed)
         # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
         # stay the derived ones (the encoder adapts, early fusion pools)
