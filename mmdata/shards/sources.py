@@ -1280,13 +1280,27 @@ def _kinds(members: Iterable[str]) -> set[str]:
     return {field_of(e.rpartition(".")[2].lower()) for e in members}
 
 
-def _named_frame_beside(key: str, members: Iterable[str], base_members: Iterable[str]) -> bool:
-    """Whether sample ``key`` is a named frame (``A0.frame0`` of ``A0.frame0.jpg``: images only) beside its clip's
-    sample ``A0`` holding something other than an image (``A0.pose.npy``, ``A0.txt``): :func:`_frame_sequences`
-    keeps it in its clip's split and :func:`_frame_sequence_warning` says so, not :func:`_sidecar_warning`."""
-    kinds, beside = _kinds(members), _kinds(base_members)
-    return (_NAMED_FRAME.fullmatch(key) is not None and "image" in kinds and not kinds & {"audio", "text"}
-            and bool(beside - {"image"}) and not ("image" in beside and not beside & {"audio", "text"}))
+def _clip_frame_keys(groups: Sequence[tuple[str, Mapping[str, Any]]]) -> set[str]:
+    """The samples of ``groups`` (``(key, members)``) that :func:`_frame_sequences` puts in a clip beside the clip's
+    own sample (``A0.frame0`` beside ``A0.txt``), when some clip holds two frames or more (:func:`_clip_like`):
+    :func:`_frame_sequence_warning` speaks of those, not :func:`_sidecar_warning`. A timestamp's base
+    (``1701234500.cam1``) or one image per sample (``s0.page1.png`` beside ``s0.txt``) gives none: those keep the
+    sidecar advice (QA37 review srcarr #1, #2)."""
+    held = dict(groups)
+    near = [k for k in held if "." in k and k.rsplit(".", 1)[0] in held]
+    if not near:
+        return set()
+    bases = dict.fromkeys(k.rsplit(".", 1)[0] for k in near)
+    clips, _ = _frame_sequences([Record(k, k, dict(held[k])) for k in (*bases, *near)])
+    if not _clip_like(clips):
+        return set()
+    return {r.source_key for base, recs in clips.items() for r in recs if r.source_key != base}
+
+
+def _clip_like(clips: Mapping[str, list[Record]]) -> bool:
+    """Whether some clip of :func:`_frame_sequences` holds two frames or more: one named image beside a sample
+    (``p0.v2.jpg`` beside ``p0.jpg`` + ``p0.txt``) is kept in its sample's split but is no sign of a clip."""
+    return any(sum(r.source_key != base for r in recs) >= _FRAME_RUN for base, recs in clips.items())
 
 
 def _sidecar_warning(groups: list[tuple[str, dict[str, str]]],
@@ -1302,9 +1316,9 @@ def _sidecar_warning(groups: list[tuple[str, dict[str, str]]],
         "1 sample looks like a named field of another sample ('a/0001"
     """
     held = dict(groups)
+    framed = _clip_frame_keys(groups)
     odd = [(k, base, members) for k, members in groups if "." in k
-           for base, word in [k.rsplit(".", 1)] if base in held and _SIDECAR.fullmatch(word)
-           and not _named_frame_beside(k, members, held[base])]
+           for base, word in [k.rsplit(".", 1)] if base in held and _SIDECAR.fullmatch(word) and k not in framed]
     if not odd:
         return []
     k, base, members = odd[0]
@@ -1437,7 +1451,9 @@ def _frame_sequence_warning(clips: Mapping[str, list[Record]], how: str) -> list
     leaving a split empty), ``"alike"`` (numbered images with no clip's audio or text beside them: not grouped)."""
     if not clips:
         return []
-    base, recs = next(iter(clips.items()))
+    # the example: a clip of two frames or more where one is (the first clip may hold one)
+    base, recs = next(((b, rs) for b, rs in clips.items() if sum(r.source_key != b for r in rs) >= _FRAME_RUN),
+                      next(iter(clips.items())))
     numbered = [r for r in recs if r.source_key != base]
     n = sum(len(v) for v in clips.values())
     beside = [r for r in recs if r.source_key == base]
@@ -1459,7 +1475,7 @@ def _frame_sequence_warning(clips: Mapping[str, list[Record]], how: str) -> list
     audio = ("" if not beside else " nor its audio" if "audio" in _kinds(beside[0].members)
              else f" nor the clip's sample {base!r}")
     return [f"{n} samples of {plural(len(clips), 'clip')} {look} the numbered frames of a clip, each a sample of "
-            f"its own (e.g. {shown}: {len(numbered)} files named {(base + '.' + word + '<number>')!r}{also}): a file's "
+            f"its own (e.g. {shown}: {plural(len(numbered), 'file')} named {(base + '.' + word + '<number>')!r}{also}): a file's "
             f"sample is its name up to the last dot, so a frame is paired with neither the clip's other frames{audio}."
             f"{kept} To shard each clip as one sample, write a manifest, a row per clip (key, image: the "
             f"first frame, frame1, frame2, ...: the others, audio, label) and shard it with --column frame1=frame1 "
@@ -1879,7 +1895,8 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     clips, alike = _frame_sequences(records)
     if clips:  # a clip's frames in one split: near-copies of each other (QA36 video #1); --group-by wins
         how = "folder" if group_by_folder else "grouped" if _group_frames(records, clips) else "few"
-        warnings += _frame_sequence_warning(clips, how)
+        if _clip_like(clips):  # else one named image per sample: the sidecar warning said it (QA37 review #2)
+            warnings += _frame_sequence_warning(clips, how)
     warnings += _frame_sequence_warning(alike, "alike")
     if group_by_folder:
         _folder_groups(records, bool(split_of), bool(class_of))
@@ -3138,8 +3155,13 @@ def _repeated_key_error(name: str, rows: list[dict[str, Any]], rename: Mapping[s
             + ("" if extra_rows == 1 else f" ({extra_rows} rows repeat the key of an earlier row in key column "
                                          f"{col!r}, {plural(len(repeated), 'key')}: {shown})"))
     if copies == extra_rows:
-        fix = ("pd.read_parquet(...).drop_duplicates()" if str(name).endswith(".parquet")
-               else f"e.g. awk '!seen[$0]++' {shlex.quote(file or str(name))} > deduplicated{posixpath.splitext(str(name))[1]}")
+        given = shlex.quote(file or str(name))
+        plain, packed = posixpath.splitext(str(name))
+        if packed in _CAT:  # awk reads text: the gzip bytes decompressed first (QA37 review srcarr #7)
+            fix = f"e.g. {_CAT[packed]} {given} | awk '!seen[$0]++' > deduplicated{posixpath.splitext(plain)[1]}"
+        else:
+            fix = ("pd.read_parquet(...).drop_duplicates()" if packed == ".parquet"
+                   else f"e.g. awk '!seen[$0]++' {given} > deduplicated{packed}")
         every = "every repeated row is" if extra_rows > 1 else "the second row is"
         return (f"{said}; {every} an exact copy of an earlier one (a batch delivered or appended twice?): drop the "
                 f"repeated rows ({fix}) and shard again")
@@ -3720,13 +3742,18 @@ _TSV_QUOTED = re.compile(r'(?:^|(?<=[\t\n\r]))"((?:[^"]|"")*)"(?=[\t\n\r]|$)')
 #: compressed manifests: ``.gz`` of a CSV / TSV / JSONL is read; the others are named with the command that
 #: decompresses them
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
+#: the command that writes a compressed file's text to stdout
+_CAT = {".gz": "zcat", ".bz2": "bzcat", ".xz": "xzcat", ".zst": "zstdcat"}
 _DECOMPRESS = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd", ".zip": "unzip"}
 
 
-def _nested_rows_hint(rows: Sequence[Mapping[str, Any]], given: str, out: str = "rows.jsonl") -> str:
+def _nested_rows_hint(rows: Sequence[Mapping[str, Any]], given: str, out: str = "rows.jsonl",
+                      each: bool = False) -> str:
     """What to say of rows whose field holds a list of objects (a per-episode transcript, ``{"audio": "ep01.wav",
     "utterances": [{"start": 0, "end": 3, "text": ...}, ...]}``): a manifest is a row per sample, so each item
-    becomes a row, the object's other (scalar) fields copied onto it, with jq; "" when no field is such a list.
+    becomes a row, the object's other (scalar) fields copied onto it, with jq (a name that is no identifier as
+    ``"audio file": .["audio file"]``); "" when no field is such a list. ``each``: the file is a JSON array of such
+    objects (``.[] |`` first: one command, QA37 review srcarr #8).
 
     Example:
         >>> _nested_rows_hint([{"audio": "ep.wav", "utterances": [{"start": 0, "end": 3}]}], "ep.json")[:72]
@@ -3739,17 +3766,22 @@ def _nested_rows_hint(rows: Sequence[Mapping[str, Any]], given: str, out: str = 
             if isinstance(val, list) and val and all(isinstance(v, dict) for v in val):
                 inner = sorted({k for v in val for k in v})
                 shown = ", ".join(repr(k) for k in inner[:6]) + (", ..." if len(inner) > 6 else "")
-                scalars = [k for k, v in row.items() if k != col and not isinstance(v, (list, dict))
-                           and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)]
-                add = f" + {{{', '.join(scalars)}}}" if scalars else ""
-                each = f" (each with its object's {', '.join(map(repr, scalars))})" if scalars else ""
-                quoted = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", col) is not None
-                path = f".{col}[]" if quoted else f".[{json.dumps(col)}][]"
-                return (f"; field {col!r} holds a list of objects ({len(val)} of them, with {shown}): a manifest is a "
-                        f"row per sample, so write each of them as a row{each}, one JSON object per line (e.g. "
-                        f"jq -c '{path}{add}' {shlex.quote(given)} > {shlex.quote(out)}; for many such files: "
-                        f"for f in *.json; do jq -c '{path}{add}' \"$f\"; done > {shlex.quote(out)}) and shard that")
+                scalars = [k for k, v in row.items() if k != col and not isinstance(v, (list, dict))]
+                add = (" + {" + ", ".join(k if _JQ_NAME.fullmatch(k) else f"{json.dumps(k)}: .[{json.dumps(k)}]"
+                                          for k in scalars) + "}") if scalars else ""
+                each_of = f" (each with its object's {', '.join(map(repr, scalars))})" if scalars else ""
+                path = f".{col}[]" if _JQ_NAME.fullmatch(col) else f".[{json.dumps(col)}][]"
+                prog = shlex.quote(f"{'.[] | ' if each else ''}{path}{add}")
+                return (f"; field {col!r} holds a list of objects ({len(val)} of them"
+                        f"{' in the array' + chr(39) + 's first object' if each else ''}, with {shown}): a manifest is a row per sample, so "
+                        f"write each of them as a row{each_of}, one JSON object per line (e.g. jq -c {prog} "
+                        f"{shlex.quote(given)} > {shlex.quote(out)}; for many such files: for f in *.json; do jq -c "
+                        f"{prog} \"$f\"; done > {shlex.quote(out)}) and shard that")
     return ""
+
+
+#: a name jq reads as ``.name`` and ``{name}``
+_JQ_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _json_hint(given: str, data: bytes | None) -> str:
@@ -3773,7 +3805,9 @@ def _json_hint(given: str, data: bytes | None) -> str:
         whole = json.loads(body)
     except ValueError:
         whole = None
-    nested = _nested_rows_hint([whole], given, posixpath.basename(to)) if isinstance(whole, dict) else ""
+    nested = (_nested_rows_hint([whole], given, posixpath.basename(to)) if isinstance(whole, dict) else
+              _nested_rows_hint(whole, given, posixpath.basename(to), each=True) if isinstance(whole, list)
+              and whole and all(isinstance(v, dict) for v in whole) else "")
     if nested:
         return nested
     if body[:1] == b"{":
