@@ -470,7 +470,7 @@ def add_modality(
     replace: Annotated[bool, typer.Option(help="Replace an existing series of that name.")] = False,
     on_error: Annotated[str, typer.Option(callback=one_of("skip", "raise"), help="skip (leave bad files out, the sample lacks the field, and report them) or raise (stop at the first, naming it; the dataset is left as it was).")] = "skip",
     license_: Annotated[Optional[str], typer.Option("--license", help="The field's license (e.g. CC-BY-4.0) where its files are under another than the dataset's, recorded on the field in dataset.json (modalities.<field>.license); without it the field carries the dataset's license (with --replace: the one the replaced series recorded).")] = None,
-    attribution: Annotated[Optional[str], typer.Option(help="Who to credit for the field's files, recorded on the field in dataset.json.")] = None,
+    attribution: Annotated[Optional[str], typer.Option(help="Who to credit for the field's files, recorded on the field in dataset.json (with --replace and without it: the one the replaced series recorded; --license and --attribution are each kept unless given).")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Add (or replace) one modality's shard series in a column-layout dataset (all or nothing)."""

@@ -82,7 +82,8 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
             recorded on the field in the card (``modalities.<name>.license``; ``mmdata inspect`` shows it); without
             it the field carries the dataset's license (the card says so: ``license_from: "dataset"``), or, with
             ``replace``, the license the replaced series recorded.
-        attribution: who to credit for the field's files (recorded as ``modalities.<name>.attribution``).
+        attribution: who to credit for the field's files (recorded as ``modalities.<name>.attribution``; with
+            ``replace`` and without it, the attribution the replaced series recorded).
 
     Returns:
         ``{"field", "added", "missing", "shards", "skipped", "skipped_files", "unmatched",
@@ -472,8 +473,9 @@ def _update_card(card: dict[str, Any], name: str, rows: list[dict[str, Any]], sh
     fields.add(name)
     card["fields"] = sorted(fields)
     old = (card.get("modalities") or {}).get(name)
-    if not credit and isinstance(old, dict):  # a replaced series: its license stands unless this job gives one
-        credit = {k: old[k] for k in _CREDIT if isinstance(old.get(k), str)}
+    if isinstance(old, dict):  # a replaced series: its license and attribution stand, each unless this job gives
+        # one anew (QA37 review srcarr #3: --attribution alone re-labelled a CC-BY-NC field with the dataset's)
+        credit = {**{k: old[k] for k in ("license", "attribution") if isinstance(old.get(k), str)}, **credit}
     card.setdefault("modalities", {})[name] = {
         "codecs": sorted({ext for r in rows for m in r["members"] if field_of(ext := m.split(".", 1)[1]) == name}),
         "count": added, "missing": len(missing), "skipped": len(bad), "unmatched": len(unmatched),
