@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copyreg
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -808,49 +809,83 @@ def _odd_shapes(shapes: Sequence[tuple[int, ...]], keys: Sequence[str]) -> str:
         off.update(diff)
         (odd if diff else rest).append((sh, k))
     odd.sort(key=lambda sk: _pattern(sk[0], length))  # one odd layout together
-    lengths = [sh[length] for sh in shapes]
+    # the length's range over the usual arrays: a transposed one's channels are no length (QA37 review srcarr #4)
+    lengths = [sh[length] for sh, _ in rest] or [sh[length] for sh in shapes]
+    span = f"{min(lengths)}..{max(lengths)}" if min(lengths) < max(lengths) else f"{lengths[0]}"
     usual = _pattern(tuple(most.get(a, 0) for a in range(len(shapes[0]))), length)
     shown = "; ".join(f"{sh}: {k!r}" for sh, k in odd[:_ODD_SHOWN]) + (f"; ... ({len(odd)} in all)" if len(odd) >
                                                                        _ODD_SHOWN else "")
     others = ", ".join(f"{sh}: {k!r}" for sh, k in rest[:2]) + (" ..." if len(rest) > 2 else "")
     axes = ", ".join(map(str, sorted(off)))
     return (f"{shown}; the other {len(rest)} are {usual}, e.g. {others}; axis {length} is the length "
-            f"({min(lengths)}..{max(lengths)}): {len(odd)} of {len(shapes)} arrays differ from the rest on "
-            f"axis{'es' * (len(off) > 1)} {axes}")
+            f"({span}): {len(odd)} of {len(shapes)} arrays differ from the rest on "
+            f"axis{'es' * (len(off) > 1)} {axes}{_recurring_lengths(lengths, length)}")
+
+
+#: a length axis of this many sizes or fewer, some held by two arrays or more, may be channels (montages of 19,
+#: 21, 32 leads in fixed windows), not a recording's length: :func:`_recurring_lengths` says so
+_FEW_LENGTHS = 8
+
+
+def _recurring_lengths(lengths: Sequence[int], axis: int) -> str:
+    """A caveat when the sizes taken as the length (:func:`_length_axis`: the axis whose sizes vary most) are few
+    and recur, as channel counts do (fixed EEG windows of 19 / 21 / 23 / 32 channels: QA37 review srcarr #4), so
+    the padding of fewer channels up to the most is said, not hidden as a length; "" otherwise.
+
+    Example:
+        >>> _recurring_lengths([19, 21, 19, 32], 1)[:62]
+        '; but axis 1 holds only 3 sizes, 19 (2), 21, 32: if it is the '
+        >>> _recurring_lengths([900, 1000, 1100], 0)
+        ''
+    """
+    counts = Counter(lengths)
+    if not 1 < len(counts) <= _FEW_LENGTHS or max(counts.values()) < 2:
+        return ""
+    sizes = ", ".join(f"{n} ({c})" if c > 1 else f"{n}" for n, c in sorted(counts.items()))
+    top = max(counts)
+    return (f"; but axis {axis} holds only {len(counts)} sizes, {sizes}: if it is the channels (a montage, leads), "
+            f"not time, the arrays of fewer are zero-padded to {top} with invented channels: keep one channel "
+            f"count per field (a field or dataset per montage, or the channels every sample has)")
 
 
 #: how many samples of another shape (beyond their length) the multi-axis PaddingWarning names
 _ODD_SHOWN = 6
 
 
-def _cut_axes(shapes: Sequence[tuple[int, ...]]) -> dict[int, int]:
-    """Per axis (not the length) whose size differs across a batch, the smallest size: what every array holds."""
-    length = _length_axis(shapes)
-    return {a: min(sh[a] for sh in shapes) for a in range(len(shapes[0]))
-            if a != length and len({sh[a] for sh in shapes}) > 1}
-
-
 def _shape_fix(shapes: Sequence[tuple[int, ...]], name: str) -> str:
     """The loader transform's ``x = ...`` that gives a batch's arrays one shape but their length: each odd array
-    reoriented when it is the usual one's axes in another order (a (C, T) among (T, C)), else the axes that differ
-    sliced to the size every array has (``s['pose'][:, :, :2]``: the channels axis, not the joints)."""
+    reoriented when it is the usual one's axes in another order (a (C, T) among (T, C)), the condition naming the
+    shape it makes so that an array of other channels is not turned (QA37 review srcarr #4: a (1300, 31) among
+    (T, 32) was transposed too); then, or else, the axes that still differ sliced to the size every array has
+    (``s['pose'][:, :, :2]``: the channels axis, not the joints)."""
     length, most = _length_axis(shapes), _majority(shapes)
     ndim = len(shapes[0])
-    usual = sorted(n for a, n in most.items())
-    for sh in shapes:
-        if any(sh[a] != n for a, n in most.items()):
-            for a in range(ndim):  # the odd array's length on another axis: its axes in another order
-                rest = sorted(n for b, n in enumerate(sh) if b != a)
-                if a != length and rest == usual:
-                    turn = f"s[{name!r}].T" if ndim == 2 else f"np.moveaxis(s[{name!r}], {a}, {length})"
-                    return (f"x = {turn} where s[{name!r}].shape[{a}] is not {most.get(a)} to reorient an array "
-                            f"whose length is on axis {a}")
-            break
-    cut = _cut_axes(shapes)
-    index = ", ".join(f":{cut[a]}" if a in cut else ":" for a in range(max(cut) + 1))
-    return (f"x = s[{name!r}][{index}] to keep the {' x '.join(str(cut[a]) for a in sorted(cut))} entries of "
-            f"axis{'es' * (len(cut) > 1)} {', '.join(map(str, sorted(cut)))} every sample has (or drop the odd "
-            f"samples)")
+    usual = _pattern(tuple(most.get(a, 0) for a in range(ndim)), length)
+
+    def turned(sh: tuple[int, ...], a: int) -> tuple[int, ...]:
+        moved = [n for b, n in enumerate(sh) if b != a]
+        moved.insert(length, sh[a])
+        return tuple(moved)
+
+    def fits(sh: tuple[int, ...]) -> bool:
+        return all(sh[b] == n for b, n in most.items())
+
+    axis = next((a for sh in shapes if not fits(sh) for a in range(ndim)
+                 if a != length and fits(turned(sh, a))), None)
+    after = [turned(sh, axis) if axis is not None and not fits(sh) and fits(turned(sh, axis)) else sh
+             for sh in shapes]
+    cut = {a: min(sh[a] for sh in after) for a in range(ndim) if a != length and len({sh[a] for sh in after}) > 1}
+    said = []
+    if axis is not None:
+        turn = f"s[{name!r}].T" if ndim == 2 else f"np.moveaxis(s[{name!r}], {axis}, {length})"
+        said.append(f"x = {turn} where s[{name!r}].shape[{axis}] is not {most.get(axis)} and {turn}.shape is "
+                    f"{usual} to reorient an array whose length is on axis {axis}")
+    if cut:
+        index = ", ".join(f":{cut[a]}" if a in cut else ":" for a in range(max(cut) + 1))
+        said.append(f"{'then x = x' if said else f'x = s[{name!r}]'}[{index}] to keep the "
+                    f"{' x '.join(str(cut[a]) for a in sorted(cut))} entries of axis{'es' * (len(cut) > 1)} "
+                    f"{', '.join(map(str, sorted(cut)))} every sample has (or drop the odd samples)")
+    return "; ".join(said)
 
 
 #: the fields whose arrays :func:`_check_array_shapes` warned of since :func:`reset_shape_warnings` (a dataset
