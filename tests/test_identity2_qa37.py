@@ -143,3 +143,28 @@ def test_split_from_an_old_index_confirms_kept_keys_by_its_shards(tmp_path: Path
         tar.unlink()
     _, said = _shard(week2, tmp_path / "v3", split="train=0.6,val=0.2,test=0.2", split_from=v1)
     assert [w for w in said if "compared with v1 by size and CRC-32 only" in w], said
+
+
+def test_keypoints_beside_images_that_differ_in_two_axes_are_warned_with_the_right_slice(tmp_path: Path) -> None:
+    """Review #7 (sign repro_3): with images in the dataset no multi-axis warning was given even for (T, 75, 3)
+    keypoints among (T, 75, 2) ones (no per-pixel map), and the fix suggested [:, :C], the wrong axis."""
+    files = {f"cat/c{i}.png": _png(50000 + i) for i in range(6)}
+    src = _folders(tmp_path / "src", files)
+    for i in range(6):
+        np.save(src / "cat" / f"c{i}.pose.npy", np.zeros((5 + i, 75, 2 if i == 0 else 3), np.float32))
+    _, said = _shard(src, tmp_path / "v1")
+    got = [w for w in said if "field 'pose'" in w and "differ in 2 axes" in w]
+    assert len(got) == 1 and "s['pose'][:, :, :2]" in got[0] and "[:, :C]" not in got[0], said
+
+
+def test_per_pixel_maps_beside_images_are_not_warned_of(tmp_path: Path) -> None:
+    """The maps case stays quiet: a (H, W) map per image, images of several sizes."""
+    from PIL import Image
+
+    src = tmp_path / "src" / "cat"
+    src.mkdir(parents=True)
+    for i in range(4):
+        Image.new("RGB", (20 + i, 10 + 2 * i)).save(src / f"c{i}.png")
+        np.save(src / f"c{i}.depth.npy", np.zeros((10 + 2 * i, 20 + i), np.float32))
+    _, said = _shard(tmp_path / "src", tmp_path / "v1")
+    assert not [w for w in said if "field 'depth'" in w and "axes" in w], said

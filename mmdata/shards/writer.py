@@ -2405,7 +2405,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
                     bad = _bad(bad, i, exc, values, paths, meta, task)
                     continue
                 if kind == "n":  # a .npy: its dtype (and NaN / inf when decoded) counted per field
-                    _note_npy(task, fields[i], rec, i, facts, datas[i])
+                    _note_npy(task, fields[i], rec, i, facts, datas[i], image_hw=img[:2] if img else None)
                     continue
                 if facts is not None and fields[i] != "image":  # a map beside the image: inspect compares sizes
                     named = (named or []) + [{"field": fields[i], "height": facts[0], "width": facts[1]}]
@@ -2919,7 +2919,8 @@ def _check_other(kind: str, data: bytes, decode: bool, task: dict[str, Any] | No
     return None
 
 
-def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, facts: Any, data: bytes = b"") -> None:
+def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, facts: Any, data: bytes = b"",
+              image_hw: tuple[int, int] | None = None) -> None:
     """Count a ``.npy`` member's dtype (and, decoded, whether it holds NaN / inf) for its ``field`` in
     ``task["npy"]``: ``{field: {"dtypes": {dtype: count}, "examples": {dtype: member}, "non_finite": count,
     "first": [member, values, size, index]}}`` (the card's ``modalities[field]["dtypes"]`` and the warnings of a
@@ -2927,7 +2928,10 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     axis (``"shapes"``: ``{"(T, 3)": count}``, ``"shape_examples"``), its first axis's ``"length"`` [min, max] and
     whether it is ``"empty"`` (no values; ``"empty_example"``), and per rank each axis's [min, max] size (``"axes"``:
     ``{"2": [[40, 40], [51, 101]]}``): the card's ranks / shapes / varying axes and the warnings of a rank mix, of
-    arrays differing in more than one axis and of empty arrays (QA36 timeseries #1, #2, #4)."""
+    arrays differing in more than one axis and of empty arrays (QA36 timeseries #1, #2, #4). ``image_hw``: the
+    sample's image (height, width); an array of two or more axes whose first two or last two are not those is no
+    per-pixel map (``"not_maps"``: a (T, 75, 3) keypoint file beside an image), so its varying axes are warned of
+    though the dataset has images (QA37 identity review #7)."""
     acc = task.setdefault("npy", {}).setdefault(field, {"dtypes": {}, "examples": {}, "non_finite": 0})
     dtype = facts.dtype
     acc["dtypes"][dtype] = acc["dtypes"].get(dtype, 0) + 1
@@ -2949,6 +2953,8 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     if shape:
         lo, hi = acc.get("length", [shape[0], shape[0]])
         acc["length"] = [min(lo, shape[0]), max(hi, shape[0])]
+    if image_hw is not None and len(shape) >= 2 and tuple(image_hw) not in (tuple(shape[:2]), tuple(shape[-2:])):
+        acc["not_maps"] = acc.get("not_maps", 0) + 1
     axes = acc.setdefault("axes", {}).setdefault(str(len(shape)), [[n, n] for n in shape])
     for a, n in enumerate(shape):
         axes[a] = [min(axes[a][0], n), max(axes[a][1], n)]
@@ -3012,6 +3018,8 @@ def merge_npy(parts: Iterable[Mapping[str, Any] | None]) -> dict[str, dict[str, 
             if "length" in acc:
                 lo, hi = o.get("length", acc["length"])
                 o["length"] = [min(lo, acc["length"][0]), max(hi, acc["length"][1])]
+            if acc.get("not_maps"):
+                o["not_maps"] = o.get("not_maps", 0) + acc["not_maps"]
             if acc.get("empty"):
                 o["empty"] = o.get("empty", 0) + acc["empty"]
                 o.setdefault("empty_example", acc["empty_example"])
@@ -3074,7 +3082,9 @@ def npy_shape_warnings(field: str, acc: Mapping[str, Any], maps: bool = False) -
     differing in one axis only (a recording's length, a (C, T) window's T, a spectrogram's frames) pad without a
     word. ``maps``: the dataset has images, whose per-pixel maps (a mask, a flow field) differ in two axes as the
     images do: no warning of varying axes for it (collate still warns of a batch whose maps do not follow their
-    images).
+    images) — unless some arrays are no map of their sample's image (``"not_maps"``, :func:`_note_npy`: a (T, 75, 3)
+    keypoint file). The fix suggested slices the axes that differ beyond the first (the length), not axis 1
+    (QA37 identity review #7).
 
     Example:
         >>> acc = {"shapes": {"(T, 2)": 9, "(T,)": 3}, "shape_examples": {"(T, 2)": "a.npy", "(T,)": "b.npy"}}
@@ -3100,14 +3110,21 @@ def npy_shape_warnings(field: str, acc: Mapping[str, Any], maps: bool = False) -
         out.append(f"field {field!r}: its .npy files hold arrays of {len(ranks)} ranks ({shown(order)}): collate "
                    f"refuses a batch mixing them, naming the samples; {fix}, e.g. x = np.asarray(s[{field!r}])"
                    f".reshape(len(s[{field!r}]), -1) for a (T,) array as (T, 1)")
-    elif varying is not None and len(varying) > 1 and not maps:
+    elif varying is not None and len(varying) > 1 and (not maps or acc.get("not_maps")):
+        sizes = next(iter((acc.get("axes") or {}).values()))
+        cut = {a: sizes[a][0] for a in varying if a > 0}
+        pick = ""
+        if cut:
+            index = ", ".join(f":{cut[a]}" if a in cut else ":" for a in range(max(cut) + 1))
+            pick = (f", x = s[{field!r}][{index}] to keep the {' x '.join(str(cut[a]) for a in sorted(cut))} entries "
+                    f"of axis{'es' * (len(cut) > 1)} {', '.join(map(str, sorted(cut)))} every file has")
+        turn = f"x = s[{field!r}].T to reorient, " if len(sizes) == 2 else ""
         shapes_shown = ", ".join(f"{n} of {p}: e.g. {examples.get(p)!r}" for p, n in order[:4])
         shapes_shown += f", ... ({len(order)} shapes)" if len(order) > 4 else ""
         out.append(f"field {field!r}: its .npy files differ in {len(varying)} axes ({', '.join(map(str, varying))}) "
                    f"({shapes_shown}): collate zero-pads every axis to the batch's largest and warns of such a batch "
                    f"(a file of another layout, (C, T) among (T, C), or with other channels, 1 lead among 12, gets "
-                   f"invented values); {fix}, e.g. x = s[{field!r}].T to reorient, x = s[{field!r}][:, :C] to "
-                   f"select C channels")
+                   f"invented values); {fix}, e.g. {turn}{pick.lstrip(', ') or 'x = s[...] sliced to one shape'}")
     if acc.get("empty"):
         out.append(f"field {field!r}: {acc['empty']} of {sum(shapes.values())} .npy files hold no values (a 0-length "
                    f"axis: e.g. {acc.get('empty_example')!r}); kept (an empty window may be data), they batch as rows of "
