@@ -697,7 +697,10 @@ def _same_media(records: list[Record], earlier: str | Path | None, storage_optio
     (QA34 upgrade #1). Size + CRC-32 only finds candidates: a PNG's CRC-32 carries ~16 bits of variety (QA37
     identity #1), so each is confirmed by the members' sha256 prefixes (the index's ``member_digest``; where its
     row has none, computed from the earlier shards: :func:`_earlier_digests`); a candidate whose earlier bytes
-    cannot be read either is kept on size + CRC-32 and its source key appended to ``weak``. A new sample holding
+    cannot be read either is kept on size + CRC-32 and its source key appended to ``weak``. Only the earlier holders
+    of the same bytes (or, unconfirmable, of the same size + CRC-32) must share one split and count as copies: a
+    CRC-32 collision with another file in another split no longer splits a renamed item anew (QA37 identity review
+    #2). A new sample holding
     the bytes of an earlier sample whose key is still here (a byte copy of a kept sample under a new name) takes
     that sample's split too (QA37 identity #3: it was split anew, the leak the duplicates check then warned of):
     (earlier source key, source key, split) appended to ``copies``, not returned (nothing was renamed)."""
