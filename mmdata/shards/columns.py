@@ -445,8 +445,12 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
         row.update(stats)
         if member_type(ext) == "npy":  # checked by member_stats: its header is read again for the facts
             # (key, source_key, label, extra, exts, values) as the shard job's record; named by the source file
+            # the sample's image size: an array whose first or last two axes are not it is no per-pixel map, so
+            # its varying axes are warned of as the shard job warns of them (61f1b3c, QA37 identity review #7)
+            hw = (row.get("image_height"), row.get("image_width"))
             _note_npy(npy, name, (row["key"], row["source_key"], None, None, (ext,), (source,)), 0,
-                      mediainfo.check_npy(data), data)
+                      mediainfo.check_npy(data), data,
+                      image_hw=(int(hw[0]), int(hw[1])) if all(isinstance(n, int) for n in hw) else None)
         members.append((f"{row['key']}.{ext}", data))
         kept.append((f"{row['key']}.{ext}", len(data), zlib.crc32(data)))
         digest_of[f"{row['key']}.{ext}"] = idx.member_digest(data)
