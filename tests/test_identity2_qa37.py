@@ -168,3 +168,12 @@ def test_per_pixel_maps_beside_images_are_not_warned_of(tmp_path: Path) -> None:
         np.save(src / f"c{i}.depth.npy", np.zeros((10 + 2 * i, 20 + i), np.float32))
     _, said = _shard(tmp_path / "src", tmp_path / "v1")
     assert not [w for w in said if "field 'depth'" in w and "axes" in w], said
+    # a half-resolution map of images of several sizes is a map too (as collate and augment take it)
+    half = tmp_path / "half" / "cat"
+    half.mkdir(parents=True)
+    for i in range(4):
+        w, h = 40 + 6 * i, 20 + 8 * i
+        Image.new("RGB", (w, h)).save(half / f"c{i}.png")
+        np.save(half / f"c{i}.depth.npy", np.zeros((h // 2, w // 2), np.float32))
+    _, said = _shard(tmp_path / "half", tmp_path / "v2")
+    assert not [w for w in said if "field 'depth'" in w and "axes" in w], said

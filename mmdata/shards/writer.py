@@ -2956,7 +2956,7 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     if shape:
         lo, hi = acc.get("length", [shape[0], shape[0]])
         acc["length"] = [min(lo, shape[0]), max(hi, shape[0])]
-    if image_hw is not None and len(shape) >= 2 and tuple(image_hw) not in (tuple(shape[:2]), tuple(shape[-2:])):
+    if image_hw is not None and len(shape) >= 2 and not _maps_image(image_hw, shape):
         acc["not_maps"] = acc.get("not_maps", 0) + 1
     axes = acc.setdefault("axes", {}).setdefault(str(len(shape)), [[n, n] for n in shape])
     for a, n in enumerate(shape):
@@ -2964,6 +2964,18 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     if 0 in shape:
         acc["empty"] = acc.get("empty", 0) + 1
         acc.setdefault("empty_example", _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task))
+
+
+def _maps_image(image_hw: Sequence[int], shape: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` is a per-pixel map of an image of ``image_hw``: its first two or last two axes
+    are the image's size, or 1/2, 1/4 or 1/8 of it (a reduced-resolution depth map) — the rule augment moves maps
+    by (``recipe._follows_image``), so shard, collate and augment agree on what a map is."""
+    hw = (int(image_hw[0]), int(image_hw[1]))
+    if hw in (tuple(shape[:2]), tuple(shape[-2:])):
+        return True  # (the usual case, without importing the augment module: it imports torch)
+    from mmdata.augment.recipe import _follows_image
+
+    return _follows_image(hw, tuple(shape[:2])) or _follows_image(hw, tuple(shape[-2:]))
 
 
 def _npy_shape(data: bytes) -> tuple[int, ...] | None:
