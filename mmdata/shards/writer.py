@@ -1067,7 +1067,7 @@ def _digest_map(found: Mapping[str, list[tuple[str, int, int]]], key: str) -> di
 
 def _other_content(kept: list[Record], earlier: str | Path, storage_options: dict[str, Any] | None,
                    read: int = 64, edited: list[tuple[str, str]] | None = None,
-                   weak: list[str] | None = None) -> list[tuple[str, str]]:
+                   weak: list[str] | None = None, weak_of: list[int] | None = None) -> list[tuple[str, str]]:
     """``--split-from``: the samples kept by key whose files are not the earlier sample's (a manifest export that
     renumbers its ids when rows are deleted reuses a key for another image): (key, how it differs) each, by
     :func:`_content_change`. A sample's file members are compared (its inline ones, its text, only when it has
@@ -1082,13 +1082,17 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
     by the earlier sha256 prefix (``member_digest``); where the earlier index has none (written before
     2026-12-07), the samples compared by CRC-32 have theirs read from the earlier local shards (each shard once);
     those that cannot be read are appended to ``weak``: compared by size and CRC-32 only (QA37 identity review
-    #4)."""
+    #4); ``weak_of`` gets the count of the samples without an earlier digest (with file members), of which only the
+    first ``read`` are compared by CRC-32 at all, the rest by size (for the warning's count: QA37 r3a #2)."""
     if not kept:
         return []
     before = _earlier_members(earlier, storage_options, {r.key for r in kept}, from_shards=False)
     digests = _earlier_digests(earlier, storage_options, set(before), from_shards=False)
     lacking = [r.key for r in kept if r.key in before and r.key not in digests
-               and any(not isinstance(v, bytes) for v in r.members.values())][:max(read, 0)]
+               and any(not isinstance(v, bytes) for v in r.members.values())]
+    if weak_of is not None:
+        weak_of.append(len(lacking))
+    lacking = lacking[:max(read, 0)]
     if lacking:
         digests = {**digests, **_earlier_digests(earlier, storage_options, set(lacking))}
         if weak is not None:
@@ -1121,6 +1125,30 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
         elif text_how is not None and edited is not None:
             edited.append((r.key, text_how))
     return other
+
+
+def _weak_kept_warning(weak: list[str], of: int, earlier: str, read: int = 64) -> str:
+    """The warning for the samples kept by key that :func:`_other_content` could not confirm by sha256 (``weak``)
+    of the ``of`` kept samples without an earlier digest: only the first ``read`` of those are compared by CRC-32,
+    the rest by size alone (as beyond the first ``read`` always), so the count says which.
+
+    Example:
+        >>> _weak_kept_warning(["k0"] * 64, 2000, "v1")[:104]
+        "--split-from: the first 64 of 2000 samples kept by key (e.g. 'k0') were compared with v1 by size and CRC"
+    """
+    n = len(weak)
+    if of <= n:
+        who = f"{plural(n, 'sample')} kept by key (e.g. {weak[0]!r}) {'was' if n == 1 else 'were'}"
+        rest = ""
+    else:
+        first = f"the first {min(read, of)}" if n >= min(read, of) else f"{n} of the first {min(read, of)}"
+        who = f"{first} of {of} samples kept by key (e.g. {weak[0]!r}) were"
+        rest = (f", the other {of - read} by size alone (as every kept sample beyond the first {read})"
+                if of > read else "")
+    return (f"--split-from: {who} compared with {earlier} by size and CRC-32 only{rest}: its index has no "
+            f"member_digest (written before 2026-12-07) and its shards could not be read, so another image of the "
+            f"same size and CRC-32 under that key would pass as the same file; keep the earlier shards beside its "
+            f"index to have them compared by sha256")
 
 
 def _split_conflicts(conflicts: list[tuple[str, str, str]], k: int = 5) -> dict[str, Any]:
@@ -4385,17 +4413,13 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                         f"split folders), which wins: --split-from changed nothing"]
         edited: list[tuple[str, str]] = []
         weak_kept: list[str] = []
-        other = (_other_content(by_key, split_from, storage_options, edited=edited, weak=weak_kept)
+        weak_of: list[int] = []
+        other = (_other_content(by_key, split_from, storage_options, edited=edited, weak=weak_kept, weak_of=weak_of)
                  if source is None else [])
         if other:
             warnings = [*(warnings or []), _other_content_warning(other, kept)]
         if weak_kept:  # an index without member_digest and its shards not beside it: a CRC-32 match is no proof
-            warnings = [*(warnings or []),
-                        f"--split-from: {plural(len(weak_kept), 'sample')} kept by key (e.g. {weak_kept[0]!r}) "
-                        f"compared with {earlier_name} by size and CRC-32 only: its index has no member_digest "
-                        f"(written before 2026-12-07) and its shards could not be read, so another image of the same "
-                        f"size and CRC-32 under that key would pass as the same file; keep the earlier shards beside "
-                        f"its index to have them compared by sha256"]
+            warnings = [*(warnings or []), _weak_kept_warning(weak_kept, sum(weak_of), earlier_name)]
         if edited:  # a caption edited beside the same image / clip: the item kept its split, as it should
             shown = ", ".join(f"{k!r}: {how}" for k, how in edited[:3]) + (", ..." if len(edited) > 3 else "")
             warnings = [*(warnings or []),

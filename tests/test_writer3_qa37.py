@@ -1,0 +1,29 @@
+"""QA37 third-round review of the writer, diff and hf fixes (r3a #1-#4, r3c, r3b licence): counts and wording of
+the old-index warnings, licence naming, and field licences on augmented cards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from mmdata.shards import index as idx
+from tests.test_identity_qa37 import _folders, _png, _shard
+
+
+def test_split_from_an_old_index_without_shards_counts_what_was_compared_by_crc(tmp_path: Path) -> None:
+    """r3a #2: 70 kept samples against an index without member_digest whose shards are gone: the warning said
+    "64 samples ... compared by size and CRC-32 only", when all 70 were compared without sha256 (64 by CRC-32,
+    the other 6 by size alone)."""
+    files = {f"cat/c{i:03d}.png": _png(40000 + i) for i in range(70)}
+    src = _folders(tmp_path / "src", files)
+    v1, _ = _shard(src, tmp_path / "v1", split="train=0.8,val=0.1,test=0.1")
+    t = pq.read_table(v1 / idx.INDEX)
+    pq.write_table(t.drop_columns([idx.MEMBER_DIGEST]), v1 / idx.INDEX)
+    for tar in v1.glob("*.tar"):
+        tar.unlink()
+    _, said = _shard(src, tmp_path / "v2", split="train=0.8,val=0.1,test=0.1", split_from=v1)
+    got = [w for w in said if "by size and CRC-32 only" in w]
+    assert len(got) == 1 and "the first 64 of 70 samples kept by key" in got[0], said
+    assert "the other 6 by size alone" in got[0], got
+    assert "64 samples kept by key" not in got[0], got
