@@ -8,7 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from mmdata.shards import index as idx
-from tests.test_identity_qa37 import _folders, _png, _shard
+from mmdata.shards.diff import diff
+from tests.test_identity_qa37 import COLLIDING, _folders, _png, _shard
 
 
 def test_split_from_an_old_index_without_shards_counts_what_was_compared_by_crc(tmp_path: Path) -> None:
@@ -27,3 +28,22 @@ def test_split_from_an_old_index_without_shards_counts_what_was_compared_by_crc(
     assert len(got) == 1 and "the first 64 of 70 samples kept by key" in got[0], said
     assert "the other 6 by size alone" in got[0], got
     assert "64 samples kept by key" not in got[0], got
+
+
+def test_diff_of_old_indexes_says_a_crc_collision_leaves_renames_unpaired(tmp_path: Path) -> None:
+    """r3a #3: on indexes without member_digest the warning said "an unrelated file [may show] as a rename", though
+    renames are confirmed by sha256 from the shards; what happens is that two files of one size and CRC-32 leave
+    their renames unpaired."""
+    (a, b), _ = COLLIDING
+    files = {f"cat/c{i}.png": _png(41000 + i) for i in range(4)} | {"cat/x.png": _png(a), "cat/y.png": _png(b)}
+    v1, _ = _shard(_folders(tmp_path / "a", files), tmp_path / "v1")
+    renamed = {k.replace("/x.", "/x2.").replace("/y.", "/y2."): v for k, v in files.items()}
+    v2, _ = _shard(_folders(tmp_path / "b", renamed), tmp_path / "v2")
+    for v in (v1, v2):
+        t = pq.read_table(v / idx.INDEX)
+        pq.write_table(t.drop_columns([idx.MEMBER_DIGEST]), v / idx.INDEX)
+    d = diff(v1, v2)
+    assert d["renamed"]["total"] == 0 and d["removed"]["total"] == 2, d  # the colliding pair: unpaired, as said
+    got = [w for w in d["warnings"] if "no member_digest" in w]
+    assert len(got) == 2 and all("renames unpaired" in w for w in got), d["warnings"]
+    assert not [w for w in got if "an unrelated file as a rename" in w], got

@@ -577,8 +577,10 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
                 f"to compare bytes" for v in (va, vb) if not v.has_crc]
     warnings += [f"{v.path}: {v.crc_only} of its index rows have no member_digest (written before 2026-12-07, or a "
                  f"series added by add-modality): their members compared by size and CRC-32, which two different "
-                 f"PNGs can share (each PNG chunk carries its own CRC-32), so a replaced image may show as unchanged "
-                 f"and an unrelated file as a rename; reshard with this mmdata to compare by sha256"
+                 f"PNGs can share (each PNG chunk carries its own CRC-32), so a replaced image kept under its key may "
+                 f"show as unchanged; a rename found by size and CRC-32 is confirmed by sha256 from the local shards "
+                 f"(where they cannot be read, it is said below), but two files of one size and CRC-32 leave their "
+                 f"renames unpaired (counted as removed + added); reshard with this mmdata to compare by sha256"
                  for v in (va, vb) if v.has_crc and v.crc_only]
     crc = va.has_crc and vb.has_crc
     wanted = set(splits) if splits else None
