@@ -1458,7 +1458,7 @@ def _frame_sequence_warning(clips: Mapping[str, list[Record]], how: str) -> list
     n = sum(len(v) for v in clips.values())
     beside = [r for r in recs if r.source_key == base]
     shown = (f"{numbered[0].source_key!r}, {numbered[1].source_key!r}, ... {numbered[-1].source_key!r}"
-             if len(numbered) > 2 else ", ".join(repr(r.source_key) for r in numbered))
+             if len(numbered) > 3 else ", ".join(repr(r.source_key) for r in numbered))  # 3: all, none skipped
     also = f", beside sample {base!r} holding {', '.join(sorted(beside[0].members))}" if beside else ""
     stem = base.rsplit("/", 1)[-1]
     first = numbered[0].source_key.rsplit(".", 1)[1]
@@ -3751,8 +3751,8 @@ def _nested_rows_hint(rows: Sequence[Mapping[str, Any]], given: str, out: str = 
                       each: bool = False) -> str:
     """What to say of rows whose field holds a list of objects (a per-episode transcript, ``{"audio": "ep01.wav",
     "utterances": [{"start": 0, "end": 3, "text": ...}, ...]}``): a manifest is a row per sample, so each item
-    becomes a row, the object's other (scalar) fields copied onto it, with jq (a name that is no identifier as
-    ``"audio file": .["audio file"]``); "" when no field is such a list. ``each``: the file is a JSON array of such
+    becomes a row, the object's other (scalar) fields copied onto it, with jq (a name that is no identifier, or is a
+    jq keyword such as ``label`` or ``end``, as ``"audio file": .["audio file"]``); "" when no field is such a list. ``each``: the file is a JSON array of such
     objects (``.[] |`` first: one command, QA37 review srcarr #8).
 
     Example:
@@ -3767,8 +3767,11 @@ def _nested_rows_hint(rows: Sequence[Mapping[str, Any]], given: str, out: str = 
                 inner = sorted({k for v in val for k in v})
                 shown = ", ".join(repr(k) for k in inner[:6]) + (", ..." if len(inner) > 6 else "")
                 scalars = [k for k, v in row.items() if k != col and not isinstance(v, (list, dict))]
-                add = (" + {" + ", ".join(k if _JQ_NAME.fullmatch(k) else f"{json.dumps(k)}: .[{json.dumps(k)}]"
-                                          for k in scalars) + "}") if scalars else ""
+                # the shorthand {k} fails in jq 1.6 for a keyword (label, end, if, and: QA37 review r3c #2) and for
+                # a name that is no identifier: those as "k": .["k"]
+                add = (" + {" + ", ".join(k if _JQ_NAME.fullmatch(k) and k not in _JQ_KEYWORDS
+                                          else f"{json.dumps(k)}: .[{json.dumps(k)}]" for k in scalars) + "}"
+                       ) if scalars else ""
                 each_of = f" (each with its object's {', '.join(map(repr, scalars))})" if scalars else ""
                 path = f".{col}[]" if _JQ_NAME.fullmatch(col) else f".[{json.dumps(col)}][]"
                 prog = shlex.quote(f"{'.[] | ' if each else ''}{path}{add}")
@@ -3780,8 +3783,11 @@ def _nested_rows_hint(rows: Sequence[Mapping[str, Any]], given: str, out: str = 
     return ""
 
 
-#: a name jq reads as ``.name`` and ``{name}``
+#: a name jq reads as ``.name`` and, unless a keyword, ``{name}``
 _JQ_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: the names jq 1.6 refuses as ``{name}`` (``.name`` it takes): its keywords, each tried with jq 1.6
+_JQ_KEYWORDS = frozenset({"if", "then", "elif", "else", "end", "as", "def", "reduce", "foreach", "try", "catch",
+                          "label", "import", "include", "module", "and", "or", "not", "__loc__"})
 
 
 def _json_hint(given: str, data: bytes | None) -> str:
