@@ -47,3 +47,20 @@ def test_diff_of_old_indexes_says_a_crc_collision_leaves_renames_unpaired(tmp_pa
     got = [w for w in d["warnings"] if "no member_digest" in w]
     assert len(got) == 2 and all("renames unpaired" in w for w in got), d["warnings"]
     assert not [w for w in got if "an unrelated file as a rename" in w], got
+
+
+def test_licence_values_of_cc_urls_without_scheme_marks_ports_and_both_uses() -> None:
+    """r3a #4 (l3.py): a scheme-less CC URL and the Public Domain Mark were "no known licence", "commercial and non
+    commercial use" was flagged NonCommercial, and a ported CC licence (by/2.0/de) was named as the generic one."""
+    from mmdata.interop.hf import licence_column_counts
+
+    r = licence_column_counts(["//creativecommons.org/licenses/by/4.0/"], "CC-BY-4.0")
+    assert r["differ"] == 0 and r["unknown"] == [], r
+    r = licence_column_counts(["https://creativecommons.org/publicdomain/mark/1.0/"])
+    assert r["unknown"] == [] and r["ids"] == {"https://creativecommons.org/publicdomain/mark/1.0/": "pdm-1.0"}, r
+    r = licence_column_counts(["commercial and non commercial use", "Non-commercial use only"], "CC-BY-4.0")
+    assert r["noncommercial"] == ["Non-commercial use only"], r
+    r = licence_column_counts(["http://creativecommons.org/licenses/by/2.0/de/"], "CC-BY-2.0")
+    assert r["ids"] == {"http://creativecommons.org/licenses/by/2.0/de/": "cc-by-2.0-de"} and r["differ"] == 1, r
+    r = licence_column_counts(["https://creativecommons.org/licenses/by/4.0/deed.de"], "CC-BY-4.0")
+    assert r["differ"] == 0, r  # a deed's language is no port

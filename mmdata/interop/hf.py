@@ -1549,7 +1549,10 @@ def licence_columns(names: Any) -> list[str]:
 
 
 def _noncommercial(text: str, hub_id: str | None) -> bool:
-    # 'non commercial' with a blank too (QA37 evalblend review #4)
+    # 'non commercial' with a blank too (QA37 evalblend review #4); "commercial and non-commercial use" allows both
+    # (QA37 r3a #4)
+    both = r"\bcommercial\s*(?:and|or|&|/|,)\s*non[- ]?commercial|\bnon[- ]?commercial\s*(?:and|or|&|/|,)\s*commercial\b"
+    text = re.sub(both, " ", text, flags=re.IGNORECASE)
     return bool((hub_id and re.search(r"(^|-)nc(-|$)", hub_id))
                 or re.search(r"(\bNC\b|non[- ]?commercial)", text, flags=re.IGNORECASE))
 
@@ -1562,16 +1565,28 @@ def _folded_licence(text: str) -> str:
 def _licence_id(text: str) -> str | None:
     """The Hub id a per-sample licence value names (:func:`hub_license`), or that of a creativecommons.org licence
     URL (``https://creativecommons.org/licenses/by/4.0/`` -> ``cc-by-4.0``, ``.../publicdomain/zero/1.0/`` ->
-    ``cc0-1.0``: Flickr and Wikimedia dumps give those, QA37 evalblend review #4); None for none.
+    ``cc0-1.0``: Flickr and Wikimedia dumps give those, QA37 evalblend review #4; ``//creativecommons.org/...``
+    without a scheme too); None for none. Two CC names the Hub has no id for are kept as CC names them, so they are
+    no "unknown" licence and differ from the generic one (QA37 r3a #4): a ported licence keeps its port
+    (``.../licenses/by/2.0/de/`` -> ``cc-by-2.0-de``), and the Public Domain Mark is ``pdm-1.0``.
 
     Example:
         >>> _licence_id("https://creativecommons.org/licenses/by-nc/4.0/deed.en"), _licence_id("Proprietary")
         ('cc-by-nc-4.0', None)
+        >>> _licence_id("//creativecommons.org/licenses/by/2.0/de/"), _licence_id("creativecommons.org/publicdomain/mark/1.0/")
+        ('cc-by-2.0-de', 'pdm-1.0')
     """
-    url = re.fullmatch(r"\s*(?:https?://)?(?:www\.)?creativecommons\.org/(licenses/([a-z-]+)|publicdomain/zero)/"
-                       r"(\d(?:\.\d)?)(?:/[^\s]*)?\s*", text, flags=re.IGNORECASE)
+    url = re.fullmatch(r"\s*(?:(?:https?:)?//)?(?:www\.)?creativecommons\.org/"
+                       r"(licenses/([a-z-]+)|publicdomain/zero|publicdomain/mark)/"
+                       r"(\d(?:\.\d)?)(?:/([a-z]{2}(?:-[a-z]{2})?|igo)(?=/|$))?(?:/[^\s]*)?\s*", text,
+                       flags=re.IGNORECASE)
     if url:
+        if url.group(1).lower() == "publicdomain/mark":
+            return f"pdm-{url.group(3)}"
         got = "cc0-1.0" if url.group(2) is None else f"cc-{url.group(2).lower()}-{url.group(3)}"
+        port = (url.group(4) or "").lower()
+        if port and got in HUB_LICENSES:
+            return f"{got}-{port}"
         return got if got in HUB_LICENSES else None
     found = hub_license(text).get("license")
     return found if found != "other" else None
@@ -2178,7 +2193,7 @@ def _per_sample_licence_lines(per_sample: list[tuple[str, dict[str, Any] | None]
         out += [f"Each sample has its own licence (the `json` member's `{_md_line(column)}`), and "
                 f"{found['differ']:,} of them another licence than the one above: the dataset as a whole is under "
                 "several licences; use each sample under its own.", "",
-                "| licence (as written) | samples | Hub id |", "| --- | ---: | --- |"]
+                "| licence (as written) | samples | Hub id (a CC port or mark: its CC name) |", "| --- | ---: | --- |"]
         for text, n in sorted(found["counts"].items(), key=lambda x: (-x[1], x[0])):
             out.append(f"| {_md_line(text).replace('|', '/')} | {n:,} | {_md_line(found['ids'].get(text) or 'none')} |")
         out.append("")
