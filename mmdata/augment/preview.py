@@ -651,16 +651,23 @@ def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> An
     ``specshow(y_axis="log")``) and a few frequencies labelled inside its right edge, with colours over its
     loudest ``top_db`` decibels (librosa's ``top_db``): padded or masked spans sit near -180 dB and would
     otherwise stretch the scale and flatten the signal itself into one saturated colour. A clip whose peak
-    sample level is under :data:`SILENT_DBFS` (digital silence: under a 16-bit or 24-bit clip's
-    smallest step) is drawn black and says "silent (peak under -120 dBFS)". Returns the image (None when the
-    clip is shorter than one FFT window)."""
+    sample level is under :data:`SILENT_DBFS` (digital silence: under a 16-bit clip's smallest step, about
+    -90 dBFS; a 24-bit clip's step is about -138 dBFS, so one peaking under 8 of its steps is drawn as silence
+    too) is drawn black and says "silent (peak under -120 dBFS)". The peak and the scale are over the finite
+    samples and bins: a loud clip with a NaN sample is drawn as sound; one of NaN samples only is drawn black and
+    says "all samples NaN".
+    Returns the image (None when the clip is shorter than one FFT window)."""
     got = log_spectrogram(wav, rate)
     if got is None:
         return None
     db, lo, hi, _ = got
-    top = float(db.max())
-    peak = float(np.max(np.abs(wav))) if len(wav) else 0.0
-    silent = not peak > 10 ** (SILENT_DBFS / 20)  # NaN samples: not said to be sound
+    finite = np.isfinite(db)
+    top = float(db[finite].max()) if finite.any() else SILENT_DBFS  # a NaN sample's frames are NaN: not the top
+    magnitude = np.abs(np.asarray(wav, np.float64))
+    nan = bool(np.isnan(magnitude).all())
+    # the finite samples' peak (one NaN made it NaN, and a loud clip "silent": QA37 third review); +inf is loud
+    peak = 0.0 if nan else float(np.nanmax(magnitude))
+    silent = not peak > 10 ** (SILENT_DBFS / 20)
     if silent:  # the scale's top at the floor: every bin under it, drawn in the colour of silence
         top = SILENT_DBFS
     im = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest", vmin=top - top_db, vmax=top,
@@ -672,8 +679,8 @@ def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> An
             ax.text(0.995, y, f"{f // 1000}k –" if f >= 1000 else f"{f} –", ha="right", va="center",
                     fontsize=INFO_PT - 2, color="white", transform=ax.transAxes)
     if silent:
-        ax.text(0.5, 0.35, f"silent (peak under {SILENT_DBFS:g} dBFS)", ha="center", va="center", fontsize=INFO_PT,
-                color="white", transform=ax.transAxes)
+        said = "all samples NaN" if nan else f"silent (peak under {SILENT_DBFS:g} dBFS)"
+        ax.text(0.5, 0.35, said, ha="center", va="center", fontsize=INFO_PT, color="white", transform=ax.transAxes)
     return im
 
 
