@@ -541,18 +541,23 @@ DARK_MAX = 1 << 14
 #: rank, so an image of up to 999 values is judged by its maximum
 DARK_PERCENTILE = 99.9
 #: a float (``F``) image whose finite values lie at or under 1 is read as unit range (``v * 255``); so is one whose
-#: values lie at or under 1 but for a few (:func:`float_unit_range`: one value, or at most 0.1% of them, never more
-#: than 1%) at or under this, those few clipped to 255; any other as 0-255. Reflectance tiles (Sentinel-2 L2A,
-#: Landsat surface reflectance) hold a few cloud / specular pixels just above 1, and one of them flipped the whole
-#: tile to the 0-255 rule, where it decoded black (QA37 geo #2); an image with many values above 1 (a class map
-#: 0 / 1 / 2 stored as float, an offset index 1 + reflectance) is read as 0-255, as before (reading all of it as unit
-#: range turned it white: QA37 review). The card counts the pixels clipped, and warns of float images read as 0-255
-#: whose values lie at or under this (:func:`mmdata.shards.mediainfo.deep_warnings`)
+#: values are not all whole numbers, all lie at or under this, and at most :data:`FLOAT_OVER_SHARE` of them above 1
+#: (:func:`float_unit_range`), those clipped to 255; any other as 0-255. Reflectance tiles (Sentinel-2 L2A, Landsat
+#: surface reflectance) hold cloud / specular pixels just above 1, and one of them flipped the whole tile to the
+#: 0-255 rule, where it decoded black (QA37 geo #2); a limit of 0.1% still did so at 0.5% cloud (QA37 third review).
+#: An image with most values above 1 (an offset index, 1 + reflectance) or of whole numbers only (a class map 0 / 1
+#: / 2 stored as float: classes 1 and 2 must not merge at 255) is read as 0-255, as before. The card counts the
+#: pixels clipped, and warns of float images read as 0-255 whose values lie at or under this
+#: (:func:`mmdata.shards.mediainfo.deep_warnings`)
 FLOAT_UNIT_MAX = 2.0
+#: the largest share of a float image's finite values that may lie above 1 (up to :data:`FLOAT_UNIT_MAX`) while it is
+#: read as unit range: a tile's cloud / highlight pixels, not an offset of all of it
+FLOAT_OVER_SHARE = 0.05
 
 
 def float_outliers_few(outliers: int, values: int) -> bool:
-    """Whether ``outliers`` of an image's ``values`` are "a few": one, or at most 0.1%
+    """Whether ``outliers`` of an image's ``values`` are "a few" for the card's warning of float images read as
+    0-255 because of pixels above :data:`FLOAT_UNIT_MAX` (a saturated pixel): one, or at most 0.1%
     (100 - :data:`DARK_PERCENTILE`), and never more than 1% (two pixels of a 10-pixel tile are not a few).
 
     Example:
@@ -564,10 +569,13 @@ def float_outliers_few(outliers: int, values: int) -> bool:
 
 def float_unit_range(finite: np.ndarray) -> bool:
     """Whether the reader takes a float image of these finite values as unit range (``v * 255``): all at or
-    under 1, or all but a few (:func:`float_outliers_few`) with those few at or under :data:`FLOAT_UNIT_MAX`.
+    under 1; or not all whole numbers, all at or under :data:`FLOAT_UNIT_MAX` and at most
+    :data:`FLOAT_OVER_SHARE` of them above 1 (reflectance with cloud pixels, clipped to 255).
 
     Example:
         >>> float_unit_range(np.array([0.2, 1.0])), float_unit_range(np.array([1.5, 1.9, 1.2]))
+        (True, False)
+        >>> float_unit_range(np.array([0.2] * 19 + [1.08])), float_unit_range(np.array([0.0] * 19 + [2.0]))
         (True, False)
     """
     if not finite.size:
@@ -575,7 +583,9 @@ def float_unit_range(finite: np.ndarray) -> bool:
     high = float(finite.max())
     if high <= 1.0:
         return True
-    return high <= FLOAT_UNIT_MAX and float_outliers_few(int(np.count_nonzero(finite > 1.0)), int(finite.size))
+    if high > FLOAT_UNIT_MAX or np.count_nonzero(finite > 1.0) > FLOAT_OVER_SHARE * finite.size:
+        return False
+    return bool(np.any(finite != np.floor(finite)))  # whole numbers: a class map, read as 0-255
 
 
 def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
@@ -599,12 +609,13 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
       sharding.
     * ``I`` (32-bit int: Pillow's mode for 16-bit PGM, int32 TIFF, and 16-bit PNG in older Pillow):
       taken as 16-bit data: clipped to 0-65535, then ``v >> 8``.
-    * ``F`` (32-bit float): when its finite values all lie at or under 1, or all but a few (one, or at most
-      0.1%: :func:`float_unit_range`) with those at or under :data:`FLOAT_UNIT_MAX` (2), it is taken as unit
-      range (``v * 255``: reflectance with a few cloud pixels above 1 stays unit range, those pixels clip to
-      255, and the card counts them), otherwise as 0-255; rounded half up, clipped to 0-255, NaN -> 0 (nodata
-      reads as a dark pixel: ``mmdata shard`` counts such images on the card, as it does float images read as
-      0-255 whose values lie almost all under 2, which decode nearly black).
+    * ``F`` (32-bit float): when its finite values all lie at or under 1, or are not all whole numbers, all lie
+      at or under :data:`FLOAT_UNIT_MAX` (2) and at most :data:`FLOAT_OVER_SHARE` (5%) of them above 1
+      (:func:`float_unit_range`), it is taken as unit range (``v * 255``: reflectance with cloud pixels above 1
+      stays unit range, those pixels clip to 255, and the card counts them), otherwise as 0-255 (a class map of
+      whole numbers 0 / 1 / 2 decodes to 0 / 1 / 2); rounded half up, clipped to 0-255, NaN -> 0 (nodata reads as
+      a dark pixel: ``mmdata shard`` counts such images on the card, as it does float images read as 0-255 whose
+      values lie almost all under 2, which decode nearly black).
     * anything else (``RGBA``, ``LA``, ``P``, ``1``, ``CMYK``, ...): PIL's ``convert("RGB")``
       (alpha dropped, palette applied).
 

@@ -39,12 +39,14 @@ def test_many_values_above_one_are_read_as_0_255_as_before(tmp_path: Path) -> No
              for i in range(4)}
     files.update({f"{'ab'[i % 2]}/c{i}.tif": float_tiff(classes) for i in range(2)})
     card = shard(tmp_path, files)
-    faint = _one(card, "more than a few of them above 1, read as 0-255")
+    faint = _one(card, "more than 5% of them above 1, read as 0-255")
     assert faint.startswith("4 float images (of 6) hold values at or under 1.9")  # the class maps are not named
     assert "decode nearly black (0-2 of 255)" in faint
     assert not [w for w in card["warnings"] if "read as unit range" in w]  # nothing called clipped
     small = np.full((8, 8), 0.5, np.float32)
-    small[0, 0] = 1.08  # one of 64 values: more than 1% of a tile this small, so the 0-255 rule, warned alike
+    small[0, 0] = 1.08  # one of 64 values (1.6%): a cloud pixel, unit range since QA37's third review (at most 5%)
+    assert _floats(small)[0][:2] == [255, 128] and image_depth(float_tiff(small)).over == 1
+    small[0, :4] = 1.08  # four of 64 (6%): more than 5%, the 0-255 rule, warned alike
     assert image_depth(float_tiff(small)).faint
 
 
@@ -58,11 +60,13 @@ def test_a_cloud_pixel_keeps_unit_range_and_the_clipped_pixels_are_counted(tmp_p
     assert int(decode_image(files["b/t1.tif"]).max()) == 255
     assert int(decode_image(files["b/t1.tif"])[0].flatten()[1:].max()) > 140  # the rest bright, not 0-1 of 255
     over = _one(shard(tmp_path, files), "read as unit range")
-    assert over.startswith("2 float images (of 4) hold a few values above 1 read as unit range (2 of 512 pixels "
+    assert over.startswith("2 float images (of 4) hold values above 1 (at most 5% of each) read as unit range (2 of 512 pixels "
                            "over them, up to 1.08)")
     two = np.full((16, 16), 0.5, np.float32)
-    two[0, :2] = 1.5  # two of 256 values: more than 0.1% and more than one, so not a few
-    assert _floats(two)[0][:3] == [2, 2, 1]
+    two[0, :2] = 1.5  # two of 256 values: under 5%, unit range (it was 0-255 at a 0.1% limit: QA37 third review)
+    assert _floats(two)[0][:3] == [255, 255, 128]
+    two[:2] = 1.5  # 32 of 256 (12.5%): the 0-255 rule
+    assert _floats(two)[0][:1] + _floats(two)[2][:1] == [2, 1]
 
 
 def test_an_older_accumulators_over_entry_is_read() -> None:

@@ -157,7 +157,7 @@ def test_float_rule_is_reported_on_the_card(tmp_path: Path) -> None:
         files[f"{'ab'[i % 2]}/t{i}.tif"] = float_tiff(r)
     card = shard(tmp_path, files)
     over = _one(card, "read as unit range")
-    assert over.startswith("2 float images (of 6) hold a few values above 1 read as unit range (2 of 512 pixels over "
+    assert over.startswith("2 float images (of 6) hold values above 1 (at most 5% of each) read as unit range (2 of 512 pixels over "
                            "them, up to 1.08)")
     dim = _one(card, "under the 0-255 rule")
     assert dim.startswith("1 float image (of 6) holds values at or under 0.") and "up to 6.5535 (e.g. b_t5_" in dim

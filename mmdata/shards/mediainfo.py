@@ -864,12 +864,14 @@ class DepthFacts(NamedTuple):
     ``"16"``, the :data:`mmdata.codecs.DARK_PERCENTILE` of its values (nearest rank: the value that all but the
     brightest 0.1% lie at or under), which the dark-image warning judges by; for ``"float"``, that of its finite
     values only when the image is read as 0-255 because of a few outliers (one value, or at most 0.1%, above
-    :data:`mmdata.codecs.FLOAT_UNIT_MAX`): the largest of its other values; None: not measured (``high``).
+    :data:`mmdata.codecs.FLOAT_UNIT_MAX`) while its other values are read as unit range or ``faint``: the largest
+    of its other values; None: not measured (``high``).
     ``nonfinite``: a float image's NaN / infinite samples (of ``samples``); ``bands``: the samples per pixel of a
     TIFF holding more bands than the reader reads (0: none past them); ``over``: a float image read as unit range,
     its values above 1 (clipped to 255 when read, of ``samples``); ``faint``: a float image read as 0-255 whose
-    values all lie at or under :data:`mmdata.codecs.FLOAT_UNIT_MAX`, more than a few above 1, not all whole numbers (an
-    offset index, 1 + reflectance: it decodes to 0-2 of 255; a class map of whole numbers is not ``faint``)."""
+    values (a few outliers above it aside: ``top``) all lie at or under :data:`mmdata.codecs.FLOAT_UNIT_MAX`, more
+    than :data:`mmdata.codecs.FLOAT_OVER_SHARE` of them above 1, not all whole numbers (an offset index, 1 +
+    reflectance, or a small cloudy tile: it decodes to 0-2 of 255; a class map of whole numbers is not ``faint``)."""
 
     kind: str
     low: float
@@ -1087,9 +1089,13 @@ def image_depth(data: bytes) -> DepthFacts | None:
 
         unit = float_unit_range(finite)
         over = int(np.count_nonzero(finite > 1.0)) if unit and high > 1.0 else 0
-        faint = (not unit and 1.0 < high <= FLOAT_UNIT_MAX and bool(np.any(finite != np.floor(finite))))
+        top = _float_percentile(finite, high)
+        peak = high if top is None else top  # a few saturated pixels above 2 aside
+        # the rest read bright without those pixels: said by the ``dim`` warning, not as faint
+        bright = top is not None and float_unit_range(finite[finite <= FLOAT_UNIT_MAX])
+        faint = not unit and not bright and 1.0 < peak <= FLOAT_UNIT_MAX and bool(np.any(finite != np.floor(finite)))
         total = int(arr.size) if bad or over else 0
-        return DepthFacts("float", low, high, frames, _float_percentile(finite, high), bad, total, bands, over, faint)
+        return DepthFacts("float", low, high, frames, top, bad, total, bands, over, faint)
     low, high = int(arr.min()), int(arr.max())
     if low < 0 or high > 65535:
         return DepthFacts("signed", low, high, frames, bands=bands)
@@ -1109,10 +1115,13 @@ def _bands_past(d: bytes) -> int:
 
 
 def _float_percentile(finite: Any, high: float) -> float | None:
-    """When a float image is read as 0-255 (``high`` above :data:`mmdata.codecs.FLOAT_UNIT_MAX`) only because of
-    a few outliers (one value, or at most 0.1% of them, above it: a saturated pixel in a reflectance tile), the
-    largest of its other values; None otherwise."""
-    from mmdata.codecs import FLOAT_UNIT_MAX, float_outliers_few
+    """When a float image is read as 0-255 (``high`` above :data:`mmdata.codecs.FLOAT_UNIT_MAX`) because of a few
+    outliers (:func:`mmdata.codecs.float_outliers_few`: one value, or at most 0.1% of them, above it: a saturated
+    pixel in a reflectance tile) and its other values are not whole numbers only (they would be read as unit range,
+    or are ``faint``: not a class map, which is 0-255 anyway), the largest of its other values; None otherwise."""
+    import numpy as np
+
+    from mmdata.codecs import FLOAT_UNIT_MAX, float_outliers_few, float_unit_range
 
     if high <= FLOAT_UNIT_MAX:
         return None
@@ -1120,6 +1129,8 @@ def _float_percentile(finite: Any, high: float) -> float | None:
     # one outlier is allowed in a small tile, but not in one of under 100 values (two pixels: half of it)
     if not rest.size or rest.max() <= 0 or not float_outliers_few(int(finite.size - rest.size), int(finite.size)):
         return None
+    if not float_unit_range(rest) and not np.any(rest != np.floor(rest)):
+        return None  # a class map with a saturated pixel: the clip warning names its range
     return float(rest.max())
 
 
@@ -1155,8 +1166,8 @@ def _clipped(facts: DepthFacts) -> bool:
 #: the accumulator's entries besides ``low`` / ``clip`` / ``frames`` (QA37 geo), each a list ending in example keys,
 #: with how two shards' values at each other position combine: ``over`` [float images read as unit range holding
 #: values above 1, their largest value, those values (pixels clipped to 255), all their values], ``faint`` [float
-#: images read as 0-255 whose values all lie at or under 2, more than a few above 1, their largest value], ``dim`` [float images read as 0-255 whose values lie almost all at or
-#: under 2, the largest such percentile, their largest value], ``nan`` [float images holding NaN / infinite
+#: images read as 0-255 whose values all lie at or under 2, more than 5% above 1, their largest value], ``dim``
+#: [float images read as 0-255 whose values lie almost all at or under 2, the largest such percentile, their largest value], ``nan`` [float images holding NaN / infinite
 #: values, those samples, all their samples], ``bands`` [TIFFs with bands past what the reader reads, most bands]
 _EXTRA_ACC = {"over": (sum, max, sum, sum), "faint": (sum, max), "dim": (sum, max, max), "nan": (sum, sum, sum), "bands": (sum, max)}
 
@@ -1251,7 +1262,7 @@ def merge_sixteen_bit(acc: dict[str, Any] | None, found: DepthFacts | tuple[int,
         if facts.over:
             _add_extra(acc, "over", (1, facts.high, facts.over, facts.samples), ex)
         elif facts.faint:
-            _add_extra(acc, "faint", (1, facts.high), ex)
+            _add_extra(acc, "faint", (1, facts.high if facts.top is None else facts.top), ex)
         elif facts.high > FLOAT_UNIT_MAX and facts.top is not None and facts.top <= FLOAT_UNIT_MAX:
             _add_extra(acc, "dim", (1, facts.top, facts.high), ex)
         if facts.nonfinite:
@@ -1345,7 +1356,7 @@ def deep_warnings(acc: dict[str, Any] | list[int] | None, images: int) -> list[s
 
     Example:
         >>> deep_warnings(merge_sixteen_bit(None, DepthFacts("float", -1000.0, 3000.0, 5), "ct0"), 4)[0]
-        '1 float / signed image (of 4) holds values outside what the reader maps (-1000..3000 over it) (e.g. ct0): float samples are taken as unit range (v x 255) when they all lie at or under 1 (a few up to 2), else as 0-255, and signed ones as 0-65535, the rest clipped when read; rescale (window) to 0-255 or 0-65535 before sharding'
+        '1 float / signed image (of 4) holds values outside what the reader maps (-1000..3000 over it) (e.g. ct0): float samples are taken as unit range (v x 255) when they all lie at or under 1 (or up to 2 for at most 5%, not whole numbers), else as 0-255, and signed ones as 0-65535, the rest clipped when read; rescale (window) to 0-255 or 0-65535 before sharding'
 
     Also (QA37 geo): float images read as unit range holding values above 1 (clipped to 255), float images read
     as 0-255 because a few pixels exceed 2 though their values lie almost all under it (they decode nearly
@@ -1361,8 +1372,9 @@ def deep_warnings(acc: dict[str, Any] | list[int] | None, images: int) -> list[s
         one = n == 1
         out.append(f"{n} float / signed image{'s' * (not one)} (of {images}) hold{'s' * one} values outside what the "
                    f"reader maps ({_number(low)}..{_number(high)} over {'it' if one else 'them'}){_examples(keys)}: "
-                   f"float samples are taken as unit range (v x 255) when they all lie at or under 1 (a few up to "
-                   f"{_number(_float_unit_max())}), else as 0-255, and signed ones as 0-65535, the rest clipped when read; "
+                   f"float samples are taken as unit range (v x 255) when they all lie at or under 1 (or up to "
+                   f"{_number(_float_unit_max())} for at most {_over_share()}%, not whole numbers), else as 0-255, "
+                   f"and signed ones as 0-65535, the rest clipped when read; "
                    f"rescale (window) to 0-255 or 0-65535 before sharding")
     n, most, keys = acc["frames"]
     if n:
@@ -1379,9 +1391,17 @@ def _float_unit_max() -> float:
     return FLOAT_UNIT_MAX
 
 
+def _over_share() -> str:
+    """:data:`mmdata.codecs.FLOAT_OVER_SHARE` in percent, as the warnings say it."""
+    from mmdata.codecs import FLOAT_OVER_SHARE
+
+    return _number(FLOAT_OVER_SHARE * 100)
+
+
 #: the reader's rule for float images, as the card's warnings say it
-_FLOAT_RULE = ("the reader takes a float image as unit range (v x 255) when its finite values all lie at or under 1 "
-               "but for a few (one, or at most 0.1%) up to {unit}, as 0-255 otherwise")
+_FLOAT_RULE = ("the reader takes a float image as unit range (v x 255) when its finite values all lie at or under 1, "
+               "or are not all whole numbers, all at or under {unit} and at most {share}% of them above 1; as 0-255 "
+               "otherwise")
 
 
 def _float_warnings(acc: dict[str, Any], images: int) -> list[str]:
@@ -1389,20 +1409,25 @@ def _float_warnings(acc: dict[str, Any], images: int) -> list[str]:
     from mmdata.codecs import DARK_PERCENTILE
 
     out: list[str] = []
-    rule = _FLOAT_RULE.format(unit=_number(_float_unit_max()))
+    share = _over_share()
+    rule = _FLOAT_RULE.format(unit=_number(_float_unit_max()), share=share)
     n, high, clipped, total, keys = _extra(acc, "over")
     if n:
         one = n == 1
-        out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} a few values above 1 read as "
-                   f"unit range ({clipped} of {total} pixels over {'it' if one else 'them'}, up to {_number(high)})"
-                   f"{_examples(keys)}: those pixels clip to 255 (a cloud, a specular highlight); {rule}")
+        # an older job's accumulator counted no pixels: no count then, rather than "0 of 0"
+        count = f"{clipped} of {total} pixels over {'it' if one else 'them'}, " if total else ""
+        out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} values above 1 (at most {share}% "
+                   f"of each) read as unit range ({count}up to {_number(high)}){_examples(keys)}: those pixels clip to "
+                   f"255 (a cloud, a specular highlight); {rule}")
     n, high, keys = _extra(acc, "faint")
     if n:
         one = n == 1
         out.append(f"{n} float image{'s' * (not one)} (of {images}) hold{'s' * one} values at or under "
-                   f"{_number(high)}, more than a few of them above 1, read as 0-255{_examples(keys)}: "
-                   f"{'it decodes' if one else 'they decode'} nearly black (0-{int(high + 0.5)} of 255); {rule}; "
-                   f"rescale to 0-1 (an offset index: subtract the offset) or to 0-255 before sharding")
+                   f"{_number(high)}, more than {share}% of them above 1, read as 0-255{_examples(keys)}: "
+                   f"{'it decodes' if one else 'they decode'} nearly black (0-{int(high + 0.5)} of 255); {rule} "
+                   f"(0-1 tiles with fewer such pixels are read bright: one dataset on two scales); before "
+                   f"sharding, clip the values above 1 (0-1 data with clouds / highlights), subtract the "
+                   f"offset (an offset index, 1 + reflectance) or rescale to 0-255")
     n, top, peak, keys = _extra(acc, "dim")
     if n:
         one = n == 1
@@ -1970,10 +1995,18 @@ _JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 _TOOL_COMMENTS = (b"CREATOR: gd-jpeg", b"Created with GIMP", b"Lavc", b"Lavf", b"Intel(R) JPEG Library",
                   b"LEAD Technologies", b"Optimized by JPEGmini", b"Handmade Software", b"AppleMark",
                   b"Created with ezgif.com", b"Made with ezgif.com", b"Created with Gifsicle", b"Optimized with Gifsicle",
-                  b"GIF optimized with", b"Created with ImageMagick", b"Created by ImageMagick", b"ImageMagick",
-                  b"Made with GIPHY", b"GIPHY", b"Created with Photoshop", b"Created with Paint.NET",
+                  b"GIF optimized with", b"Created with ImageMagick", b"Created by ImageMagick",
+                  b"Made with GIPHY", b"Created with Photoshop", b"Created with Paint.NET",
                   b"Created with Pixelmator", b"Created with Aseprite", b"Created with LICEcap", b"ScreenToGif",
                   b"Created with ScreenToGif", b"Made with Kapwing", b"Created with Canva", b"Created with GNU")
+#: a tool's bare name as a whole comment, or followed by a URL only (``GIPHY https://giphy.com/...``); not a prefix:
+#: "GIPHY user jane_doe" or "ImageMagick portrait of ..." are a person's words (QA37 third review)
+_TOOL_NAMES = re.compile(rb"(?:GIPHY|ImageMagick)(?:\s+https?://\S+)?")
+
+
+def _tool_comment(text: bytes) -> bool:
+    """Whether a JPEG / GIF comment (stripped, NULs removed) is an encoder's or maker's own words."""
+    return text.startswith(_TOOL_COMMENTS) or _TOOL_NAMES.fullmatch(text) is not None
 
 
 def _inflate(b: bytes) -> bytes:
@@ -2124,7 +2157,7 @@ def _jpeg_identifying(data: bytes) -> set[str]:
             found |= _photoshop_identifying(body)
         elif m == 0xFE:
             text = body.replace(b"\x00", b"").strip()
-            if text and not text.startswith(_TOOL_COMMENTS):
+            if text and not _tool_comment(text):
                 found.add("comments")
     return found
 
@@ -2152,7 +2185,7 @@ def _gif_identifying(d: bytes) -> set[str]:
                     text += d[q + 1:q + 1 + d[q]]
                     q += 1 + d[q]
                 text = text.replace(b"\x00", b"").strip()
-                if text and not text.startswith(_TOOL_COMMENTS):
+                if text and not _tool_comment(text):
                     found.add("comments")
         elif d[p] == 0x2C:
             if p + 10 > n:
