@@ -64,3 +64,43 @@ def test_licence_values_of_cc_urls_without_scheme_marks_ports_and_both_uses() ->
     assert r["ids"] == {"http://creativecommons.org/licenses/by/2.0/de/": "cc-by-2.0-de"} and r["differ"] == 1, r
     r = licence_column_counts(["https://creativecommons.org/licenses/by/4.0/deed.de"], "CC-BY-4.0")
     assert r["differ"] == 0, r  # a deed's language is no port
+
+
+def test_split_from_added_fields_warning_gives_the_fields_licence_and_attribution(tmp_path: Path) -> None:
+    """r3c #6: the warning said "with --license / --attribution as before" without the values."""
+    import warnings
+
+    import numpy as np
+
+    from mmdata.shards.columns import add_modality
+
+    raw = _folders(tmp_path / "raw", {f"a/a{i}.png": _png(42000 + i) for i in range(4)})
+    v1, _ = _shard(raw, tmp_path / "v1", layout="columns")
+    emb = tmp_path / "emb" / "a"
+    emb.mkdir(parents=True)
+    for i in range(4):
+        np.save(emb / f"a{i}.npy", np.ones(4, "float32"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        add_modality(v1, "emb", tmp_path / "emb", license="CC-BY-NC-4.0", attribution="Lab X, 2026")
+    _, said = _shard(raw, tmp_path / "v2", layout="columns", split_from=v1)
+    got = [w for w in said if "--split-from v1" in w and "add-modality" in w]
+    assert len(got) == 1 and "emb SRC --license CC-BY-NC-4.0 --attribution 'Lab X, 2026'" in got[0], said
+
+
+def test_one_licence_on_every_sample_and_none_declared_is_told_to_pass_it(tmp_path: Path) -> None:
+    """r3c #3 (lic.sh): a licence column with CC-BY-4.0 on every row and no --license was told the dataset "cannot
+    be published under one licence"; the remedy is --license CC-BY-4.0."""
+    import csv
+
+    src = _folders(tmp_path / "src", {f"i{i}.png": _png(43000 + i) for i in range(4)})
+    with open(src / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "licence"])
+        w.writerows([f"i{i}.png", "CC-BY-4.0" if i % 2 else "CC BY 4.0"] for i in range(4))
+    _, said = _shard(src / "m.csv", tmp_path / "v1", meta=["licence"])
+    got = [w for w in said if "'licence'" in w and "licen" in w]
+    assert len(got) == 1 and "pass --license CC-BY-4.0" in got[0], said
+    assert "cannot be published under one licence" not in got[0], got
+    _, said = _shard(src / "m.csv", tmp_path / "v2", meta=["licence"], license="CC-BY-4.0")
+    assert not [w for w in said if "column 'licence'" in w], said

@@ -43,6 +43,7 @@ import io
 import json
 import os
 import re
+import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -1646,6 +1647,17 @@ def licence_column_warning(where: str, column: str, found: Mapping[str, Any]) ->
     """
     if not found["differ"]:
         return None
+    ids = {found["ids"].get(t) for t in found["counts"]}
+    if not found.get("declared_text") and len(ids) == 1 and None not in ids:
+        # no licence declared, and one known licence on every sample: the remedy is to declare it (QA37 r3c #3)
+        (lid,) = ids
+        top = max(found["counts"], key=lambda t: found["counts"][t])
+        flag = lid.upper() if lid in HUB_LICENSES else shlex.quote(top)
+        nc = " (NonCommercial: no commercial use, nor of what is trained on them)" if found["noncommercial"] else ""
+        return (f"{where}: every sample's licence (column {column!r}: "
+                + ", ".join(f"{t!r}: {n}" for t, n in sorted(found["counts"].items(), key=lambda x: -x[1])[:8])
+                + f") is {lid}{nc}, and the dataset declares no licence: pass --license {flag} when sharding "
+                  f"(license= in Python; the card and a Hub card then say it)")
     shown = ", ".join(f"{t!r}: {n}" for t, n in sorted(found["counts"].items(), key=lambda x: -x[1])[:8])
     more = ", ..." if len(found["counts"]) > 8 else ""
     parts = [f"{where}: the per-sample licence column {column!r} differs from the dataset's licence "

@@ -18,6 +18,7 @@ import marshal
 import math
 import os
 import re
+import shlex
 import shutil
 import stat
 import sys
@@ -4679,14 +4680,18 @@ def _split_from_added_fields(split_from: str | Path | None, out: str | Path, fie
     if not added:
         return []
     prev, names = _earlier_label(split_from), ", ".join(map(repr, sorted(added)))
-    again = "; ".join(f"mmdata add-modality {redact(str(out))} {f} SRC" for f in sorted(added))
+    def credit(m: Mapping[str, Any]) -> str:
+        """The field's recorded licence / attribution as add-modality options (QA37 r3c #6: they were not shown)."""
+        return "".join(f" --{k} {shlex.quote(str(m[k]))}" for k in ("license", "attribution") if m.get(k))
+
+    again = "; ".join(f"mmdata add-modality {redact(str(out))} {f} SRC{credit(added[f])}" for f in sorted(added))
     licensed = [f for f, m in added.items() if m.get("license") or m.get("attribution")]
     return [f"--split-from {prev}: field{'s' if len(added) > 1 else ''} {names} "
             f"{'were' if len(added) > 1 else 'was'} added to it with `mmdata add-modality` and "
             f"{'are' if len(added) > 1 else 'is'} not in these sources, so this dataset does not hold "
             f"{'them' if len(added) > 1 else 'it'}; add {'them' if len(added) > 1 else 'it'} again: `{again}`"
             + ("" if layout == "columns" else " (mmdata add-modality needs this dataset sharded with --layout columns)")
-            + (f" with --license / --attribution as before ({prev}'s card records them per field: "
+            + (f" (with --license / --attribution as before: those {prev}'s card records for "
                f"{', '.join(map(repr, sorted(licensed)))})" if licensed else "")]
 
 
