@@ -308,6 +308,10 @@ def source_license(card: Mapping[str, Any]) -> Any:
         fields = src.get("field_licenses") if isinstance(src.get("field_licenses"), Mapping) else None
         if lic == derived_license(src["license"], fields):  # what the earlier pass wrote, not a --license given
             return src["license"]
+        # its fields' part names which ND fields that pass adapted and which it copied: the recipe's, not known here
+        if (fields and isinstance(lic, str) and lic.startswith(f"{src['license']}, except field ")
+                and lic.endswith(_SEE_FIELDS)):
+            return src["license"]
     return lic
 
 
@@ -330,11 +334,63 @@ def field_licenses(card: Mapping[str, Any]) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def derived_license(license: Any, fields: Mapping[str, str] | None = None) -> Any:
+def copied_fields(recipe: Any, card: Mapping[str, Any], fields: Iterable[str]) -> list[str]:
+    """Those of the card's ``fields`` that ``recipe`` never changes (:func:`~mmdata.augment.recipe.changed_fields`):
+    its copies hold them as read, unless an earlier augment pass adapted them (the card's ``license`` says so). A
+    card field is matched by its name (``image``, ``depth.png``) or its members' extensions (``depth.npy`` of a
+    field ``depth`` from add-modality). None copied where a sample op from outside mmdata may change any field.
+
+    Example:
+        >>> copied_fields({"image": [{"op": "hflip"}]}, {"modalities": {"depth": {"codecs": ["depth.npy"]}}},
+        ...               ["depth", "image"])
+        ['depth']
+    """
+    from mmdata.augment.recipe import changed_fields
+
+    changed = changed_fields(recipe)
+    lic = card.get("license") if isinstance(card.get("license"), str) else ""
+    if changed is None or lic.startswith(_ADAPTED):
+        return []
+    mods = card.get("modalities") if isinstance(card.get("modalities"), Mapping) else {}
+    out = []
+    for f in fields:
+        entry = mods.get(f) if isinstance(mods.get(f), Mapping) else {}
+        codecs = entry.get("codecs") if isinstance(entry.get("codecs"), list) else []
+        if f"field {f!r}: {_ADAPTED}" in lic:  # an earlier pass adapted it: a copy of an adaptation is one
+            continue
+        if f not in changed and not any(str(c) in changed or f"{f}.{c}" in changed for c in codecs):
+            out.append(f)
+    return out
+
+
+def field_license_origin(card: Mapping[str, Any], field: str, license: Any, copied: bool) -> dict[str, Any]:
+    """Where the licence of ``field`` in ``card`` comes from, as :func:`no_derivatives_note`'s ``origin`` and
+    ``earlier``: carried from an earlier augment pass's source (``augmentation.augmented_from.field_licenses``),
+    else the field's own (``modalities.<field>.license``, given by ``add-modality --license`` where it added it)."""
+    aug = card.get("augmentation")
+    src = aug.get("augmented_from") if isinstance(aug, Mapping) else None
+    carried = src.get("field_licenses") if isinstance(src, Mapping) else None
+    if isinstance(carried, Mapping) and carried.get(field) == license:
+        return {"origin": "its source's field licence, augmentation.augmented_from.field_licenses",
+                "earlier": not copied}
+    mods = card.get("modalities")
+    entry = mods.get(field) if isinstance(mods, Mapping) and isinstance(mods.get(field), Mapping) else {}
+    given = ": add-modality --license" if entry.get("added_by") == "add-modality" else ""
+    return {"origin": f"the field's own licence, modalities.{field}.license{given}"}
+
+
+#: how :func:`derived_license` ends where it names a field's licence
+_SEE_FIELDS = "(see augmentation.augmented_from.field_licenses)"
+#: what the card and the warning say of a NoDerivatives field the recipe leaves as it is
+_COPIED = "copied unchanged (still under ND: sharing copies is allowed, adaptations not)"
+
+
+def derived_license(license: Any, fields: Mapping[str, str] | None = None, copied: Iterable[str] = ()) -> Any:
     """The ``license`` an augment output's card gives when no ``--license`` is given: the source's, except a
     NoDerivatives licence, which covers the source's material, not an adaptation of it (augmented copies are
     one): then a text that says so, the source's licence kept as such in ``augmentation.augmented_from.license``.
-    ``fields``: the source's per-field licences (:func:`field_licenses`); a NoDerivatives one is named too.
+    ``fields``: the source's per-field licences (:func:`field_licenses`); a NoDerivatives one is named too, as
+    adapted, or as copied unchanged where it is in ``copied`` (fields the recipe does not change).
 
     Example:
         >>> derived_license("CC-BY-4.0")
@@ -343,27 +399,42 @@ def derived_license(license: Any, fields: Mapping[str, str] | None = None) -> An
         'adapted from CC-BY-ND-4.0 material, which forbids sharing adaptations (see augmentation.augmented_from.license)'
         >>> derived_license("CC-BY-4.0", {"depth": "CC-BY-ND-4.0"})[:60]
         "CC-BY-4.0, except field 'depth': adapted from CC-BY-ND-4.0 m"
+        >>> derived_license("CC-BY-4.0", {"depth": "CC-BY-ND-4.0"}, copied=["depth"])[:63]
+        "CC-BY-4.0, except field 'depth': CC-BY-ND-4.0, copied unchanged"
     """
     nd = {f: v for f, v in (fields or {}).items() if no_derivatives(v)}
     if no_derivatives(license):
         return f"{_ADAPTED}{license} material, which forbids sharing adaptations (see augmentation.augmented_from.license)"
     if nd:
-        named = "; ".join(f"field {f!r}: {_ADAPTED}{v} material" for f, v in nd.items())
-        return (f"{license}, except {named}, which forbids sharing adaptations (see "
-                f"augmentation.augmented_from.field_licenses)")
+        copied = set(copied)
+        named = "; ".join(f"field {f!r}: {v}, {_COPIED}" if f in copied else
+                          f"field {f!r}: {_ADAPTED}{v} material, which forbids sharing adaptations"
+                          for f, v in nd.items())
+        return f"{license}, except {named} {_SEE_FIELDS}"
     return license
 
 
 def no_derivatives_note(license: Any, name: str, given: str | None = None, field: str | None = None,
-                        earlier: bool = False) -> str | None:
+                        earlier: bool = False, copied: bool = False, origin: str | None = None) -> str | None:
     """The warning (console and card) for augmenting a dataset whose licence (or one field's, ``field``) is
-    NoDerivatives, or None. ``earlier``: the licence is the source's source's (a second augment pass)."""
+    NoDerivatives, or None. ``earlier``: the licence is the source's source's (a second augment pass).
+    ``copied``: the recipe leaves ``field`` as it is (:func:`mmdata.augment.recipe.changed_fields`): its copies
+    are no adaptation. ``origin``: where the field's licence is written (said in the note)."""
     if not no_derivatives(license):
         return None
+    origin = origin or "the field's own licence"
+    if field and copied:
+        kept = ("the output's card names that licence for it (its license; augmentation.augmented_from.field_licenses)"
+                if given is None else
+                f"the output's card gives --license {given!r} as you asked")
+        verb = "holds material under" if earlier else "is licensed"
+        return (f"field {field!r} of source dataset {name} {verb} {license} ({origin}), a NoDerivatives licence: "
+                f"the recipe does not change this field, so it is {_COPIED}; {kept}")
     card = (f"the output's card gives --license {given!r} as you asked" if given is not None else
             "the output's card does not claim that licence for the copies (its license says they are an adaptation; "
             "augmentation.augmented_from keeps the source's)")
-    what = (f"field {field!r} of source dataset {name} is licensed {license} (the field's own licence: add-modality --license)" if field else
+    what = (f"field {field!r} of source dataset {name} {'holds material under' if earlier else 'is licensed'} "
+            f"{license} ({origin})" if field else
             f"source dataset {name} holds material under {license} (its source's licence)" if earlier else
             f"source dataset {name} is licensed {license}")
     return (f"{what}, a NoDerivatives licence: it forbids sharing adapted "
@@ -947,8 +1018,11 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     if len(entries) > len(carried):  # files of the source's inputs that fed no sample: counted, never named
         source["skipped_files_not_carried"] = len(entries) - len(carried)
     earlier = original is not card.get("license")
+    copied = copied_fields(rec, card, per_field)
     nd_notes = [n for n in (no_derivatives_note(original, source["name"], license, earlier=earlier),
-                            *(no_derivatives_note(v, source["name"], license, field=f) for f, v in per_field.items()))
+                            *(no_derivatives_note(v, source["name"], license, field=f, copied=f in copied,
+                                                  **field_license_origin(card, f, v, f in copied))
+                              for f, v in per_field.items()))
                 if n is not None]
     for nd_note in nd_notes:  # QA37 licence #4: an ND dataset's augmented copies claimed its licence, without a word
         say_to_caller([nd_note], UserWarning, stacklevel=3)
@@ -973,7 +1047,8 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
                            address=address, card=card, seed=seed,
                            card_extra={"augmentation": extra, **kept, "mmdata_version": __version__,
                                        # a derivative keeps the source's licence and description unless given
-                                       "license": license if license is not None else derived_license(original, per_field),
+                                       "license": (license if license is not None else
+                                                   derived_license(original, per_field, copied)),
                                        "description": description if description is not None else card.get("description"),
                                        "command": augment_command(copies=copies, keep_original=keep_original,
                                                                   seed=seed, splits=splits,

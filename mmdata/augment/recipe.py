@@ -1714,7 +1714,7 @@ def label_side_notes(recipe: Any, label_names: Sequence[Any] | None,
     rec = load_recipe(recipe)
     ops = [*rec.normalize_sections.get("image", []), *(op for sec in SAMPLE_SECTIONS for op in rec.sections.get(sec, []))]
     notes = []
-    for op in _flat(ops):
+    for op in _firing(ops):  # a flip at p: 0 never flips (QA37 review r3 #7)
         if op.name == "consistent_hflip" and op.section == "sample":
             sides, what = side_classes(label_names, op.pairs), "flips the image and swaps left / right in the text"
         elif op.name == "hflip" and op.section == "image":
@@ -1731,6 +1731,52 @@ def label_side_notes(recipe: Any, label_names: Sequence[Any] | None,
                      f"({op.section}.{op.name} with params applied: true), or leave the flip out of the recipe for "
                      f"these classes")
     return notes
+
+
+def _firing(ops: Sequence[Op]) -> Iterator[Op]:
+    """Like :func:`_flat`, leaving out the ops that never act (``p: 0``) and the children of such a composite."""
+    for op in ops:
+        if op.p <= 0:
+            continue
+        yield op
+        if isinstance(op, Composite):
+            yield from _firing(op.children)
+
+
+def changed_fields(recipe: Any) -> frozenset[str] | None:
+    """The sample fields the ops of ``recipe`` (``normalize`` and the random sections) can change, as members name
+    them (``image``, ``audio``, ``text``, ``depth.npy``): image ops the image and its ``targets`` (a ``mask`` target
+    only with ops that move pixels), audio ops the audio, text ops the text, ``consistent_hflip`` the image, its
+    targets, stereo audio and its ``fields``; ``modality_dropout`` drops fields but changes none. Ops at ``p: 0``
+    never act. Every other field is copied as read. None: a sample-level op from outside mmdata, which may change
+    any field. ``mmdata augment`` tells from it which NoDerivatives fields its copies adapt.
+
+    Example:
+        >>> sorted(changed_fields({"targets": {"depth.png": "mask"}, "image": [{"op": "hflip"}],
+        ...                        "audio": [{"op": "gain", "p": 0.0}]}))
+        ['depth.png', 'image']
+        >>> sorted(changed_fields({"image": [{"op": "brightness_contrast"}], "targets": {"seg.png": "mask"}}))
+        ['image']
+    """
+    rec = load_recipe(recipe)
+    ops = [*(op for sec in NORMALIZE_SECTIONS for op in rec.normalize_sections.get(sec, [])),
+           *(op for sec in SAMPLE_SECTIONS for op in rec.sections.get(sec, []))]
+    out: set[str] = set()
+    for op in _firing(ops):
+        if isinstance(op, Composite):
+            continue  # its children say what they change
+        if op._builtin and op.name == "modality_dropout":
+            continue
+        if op._builtin and op.name in ("choose_caption", "logmel"):
+            out.add("text" if op.name == "choose_caption" else "spec")  # reads its source / the audio, as read
+            continue
+        fields = op.batch_fields()
+        if fields is None:
+            return None
+        out.update(f for f in fields if f != "tokens")
+        if "image" in fields:
+            out.update(name for name in rec.targets if op.moves_pixels or is_image(rec._fills[name]))
+    return frozenset(out)
 
 
 def card_image_fields(card: Mapping[str, Any]) -> list[str]:
