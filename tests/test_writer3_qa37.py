@@ -104,3 +104,30 @@ def test_one_licence_on_every_sample_and_none_declared_is_told_to_pass_it(tmp_pa
     assert "cannot be published under one licence" not in got[0], got
     _, said = _shard(src / "m.csv", tmp_path / "v2", meta=["licence"], license="CC-BY-4.0")
     assert not [w for w in said if "column 'licence'" in w], said
+
+
+def test_an_augmented_cards_fields_keep_their_own_licence(tmp_path: Path) -> None:
+    """r3b licence (nc_field.sh): after augment, ``modalities.depth.license`` was None though the source's depth
+    field was CC-BY-NC-4.0 (add-modality --license): the writer rebuilt ``modalities``."""
+    import json
+    import warnings
+
+    import numpy as np
+
+    import mmdata
+    from mmdata.augment.offline import augment_dataset
+
+    raw = _folders(tmp_path / "raw", {f"cat/c{i}.png": _png(44000 + i) for i in range(3)})
+    mmdata.shard(raw, tmp_path / "ds", license="CC-BY-4.0", layout="columns", progress=False)
+    dep = tmp_path / "dep"
+    dep.mkdir()
+    for r in mmdata.open_dataset(tmp_path / "ds"):
+        np.save(dep / f"{r.key}.depth.npy", np.zeros((4, 4), np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.add_modality(tmp_path / "ds", "depth", dep, license="CC-BY-NC-4.0", attribution="Depth Lab")
+        augment_dataset(tmp_path / "ds", tmp_path / "aug", {"image": [{"op": "hflip", "p": 1.0}]}, progress=False)
+    card = json.loads((tmp_path / "aug" / "dataset.json").read_text())
+    assert card["modalities"]["depth"]["license"] == "CC-BY-NC-4.0", card["modalities"]
+    assert card["modalities"]["image"].get("license") is None, card["modalities"]
+    mmdata.verify(tmp_path / "aug")

@@ -1128,6 +1128,24 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
     return other
 
 
+def _carry_field_licences(card: dict[str, Any]) -> None:
+    """An augment output's card: each field's own licence of its source (``mmdata add-modality --license``, which
+    ``augment`` records in ``augmentation.augmented_from.field_licenses``) set on ``modalities.<field>.license`` for
+    the fields the output holds, as the source's card had it (the writer builds ``modalities`` anew, which dropped
+    it: QA37 r3b licence); a per-field attribution (``field_attributions``) likewise. Other cards are left as
+    they are."""
+    aug = card.get("augmentation")
+    src = aug.get("augmented_from") if isinstance(aug, Mapping) else None
+    mods = card.get("modalities")
+    if not isinstance(src, Mapping) or not isinstance(mods, dict):
+        return
+    for entry, key in (("field_licenses", "license"), ("field_attributions", "attribution")):
+        given = src.get(entry)
+        for f, v in (given.items() if isinstance(given, Mapping) else ()):
+            if isinstance(mods.get(f), dict) and v is not None and mods[f].get(key) is None:
+                mods[f] = {**mods[f], key: v}
+
+
 def _weak_kept_warning(weak: list[str], of: int, earlier: str, read: int = 64) -> str:
     """The warning for the samples kept by key that :func:`_other_content` could not confirm by sha256 (``weak``)
     of the ``of`` kept samples without an earlier digest: only the first ``read`` of those are compared by CRC-32,
@@ -5208,6 +5226,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     }
     if card_extra:
         card.update(card_extra)
+        _carry_field_licences(card)
     card[idx.CARD_DIGESTS] = idx.card_digests(card)  # last: verify names an entry edited after the job (QA27 B7)
     written = {idx.INDEX: idx.index_bytes(rows), idx.SHARDS: idx.shards_table_bytes(shard_rows),
                idx.CARD: idx.card_bytes(card)}
