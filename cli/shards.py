@@ -476,8 +476,8 @@ def add_modality(
     src: Annotated[Path, typer.Argument(help="Folder of files named <key>.<field>.<ext> or <source_key>.<field>.<ext> (0001.depth.npy, a 16-bit 0001.depth.png for the field depth.png; 0001.png for image), or, when no file names the field, <key>.npy / <source_key>.npy (a stem may hold dots: frame_1701234567.990.npy); or a CSV / JSONL / Parquet manifest with a key column and a column named after the field holding the files' paths. A file of a sample that cannot be used (an unknown type: 0001.imu.csv) is left out and listed in dataset.json's skipped; files matching no sample are only counted there.")],
     replace: Annotated[bool, typer.Option(help="Replace an existing series of that name.")] = False,
     on_error: Annotated[str, typer.Option(callback=one_of("skip", "raise"), help="skip (leave bad files out, the sample lacks the field, and report them) or raise (stop at the first, naming it; the dataset is left as it was).")] = "skip",
-    license_: Annotated[Optional[str], typer.Option("--license", help="The field's license (e.g. CC-BY-4.0) where its files are under another than the dataset's, recorded on the field in dataset.json (modalities.<field>.license); without it the field carries the dataset's license (with --replace: the one the replaced series recorded).")] = None,
-    attribution: Annotated[Optional[str], typer.Option(help="Who to credit for the field's files, recorded on the field in dataset.json (with --replace and without it: the one the replaced series recorded; --license and --attribution are each kept unless given).")] = None,
+    license_: Annotated[Optional[str], typer.Option("--license", help="The field's license (e.g. CC-BY-4.0) where its files are under another than the dataset's, recorded on the field in dataset.json (modalities.<field>.license); without it the field carries the dataset's license (with --replace: the one the replaced series recorded; 'dataset': the dataset's).")] = None,
+    attribution: Annotated[Optional[str], typer.Option(help="Who to credit for the field's files, recorded on the field in dataset.json (with --replace and without it: the one the replaced series recorded, 'none': none; --license and --attribution are each kept unless given).")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Add (or replace) one modality's shard series in a column-layout dataset (all or nothing)."""
@@ -515,6 +515,12 @@ def add_modality(
              f"modalities.{escape(name)}.unmatched, not named there): "
              + ", ".join(escape(one_line_path(f)) for f in rep["unmatched_files"])
              + (f" ... and {n - len(rep['unmatched_files'])} more" if n > len(rep["unmatched_files"]) else ""))
+    kept = rep.get("kept_from_replaced")
+    if kept:  # silent, credit of other files would be published as these files' (QA37 review r3c #5)
+        how = {"license": "--license LICENSE, or --license dataset for the dataset's",
+               "attribution": "--attribution NAME, or --attribution none"}
+        note("kept from the replaced series: " + ", ".join(f"{k} {escape(repr(v))}" for k, v in kept.items())
+             + f" (if the new files are not under it, give {'; '.join(how[k] for k in kept)}, with --replace)")
     if rep.get("protected_card"):
         note(f"dataset.json had no card_digests (written before 2026-12-06): recorded them for the card as it is "
              f"(an earlier edit is not told apart); read it with `mmdata inspect {escape(one_line_path(path))}`")

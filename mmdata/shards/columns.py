@@ -81,9 +81,11 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
         license: the field's license (``"CC-BY-4.0"``) where its files are under another one than the dataset's,
             recorded on the field in the card (``modalities.<name>.license``; ``mmdata inspect`` shows it); without
             it the field carries the dataset's license (the card says so: ``license_from: "dataset"``), or, with
-            ``replace``, the license the replaced series recorded.
+            ``replace``, the license the replaced series recorded; ``"dataset"``: the dataset's license, whatever
+            the replaced series recorded.
         attribution: who to credit for the field's files (recorded as ``modalities.<name>.attribution``; with
-            ``replace`` and without it, the attribution the replaced series recorded).
+            ``replace`` and without it, the attribution the replaced series recorded); ``"none"``: no
+            attribution, whatever the replaced series recorded.
 
     Returns:
         ``{"field", "added", "missing", "shards", "skipped", "skipped_files", "unmatched",
@@ -95,7 +97,8 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
         ``unmatched`` files not used because they match no sample, belong to another field or are not
         data (the first names in ``unmatched_files``, the count per reason in ``unmatched_reasons``; a
         manifest row counts once). Bad files are listed in the card's ``skipped`` (``inspect`` counts
-        them); unused files are only counted there (no names).
+        them); unused files are only counted there (no names). ``kept_from_replaced``: with ``replace``, the
+        ``license`` / ``attribution`` of the replaced series the field keeps (not given anew; ``{}`` if none).
 
     Raises:
         SourceError: ``name`` is no field name (empty, ``..``, a ``/``, a leading dot: it names the
@@ -119,7 +122,9 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
             raise SourceError(f"{opt} must be one of {ON_ERROR}, got {value!r}")
     for opt, value in (("license", license), ("attribution", attribution)):
         if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise SourceError(f"--{opt} ({opt}=): expected a non-empty string, got {type(value).__name__} {value!r}")
+            raise SourceError(f"--{opt} ({opt}=): expected a non-empty string, got {type(value).__name__} {value!r}"
+                              f"; for the field to carry {_CLEARED_SAYS[opt]}, not a replaced series' one, give "
+                              f"--{opt} {CLEARED[opt]} ({opt}={CLEARED[opt]!r})")
     from mmdata.urls import unless_file_url
 
     root, src = Path(unless_file_url(out)), unless_file_url(src)
@@ -143,7 +148,9 @@ def add_modality(out: str | Path, name: str, src: str | Path, *, replace: bool =
         card = idx.load_card(root)
         rows = idx.load_index(root).to_pylist()
         plan = _match(rows, found.records, name, src, found.skipped)
-        credit = {k: v for k, v in (("license", license), ("attribution", attribution)) if v is not None}
+        # "dataset" / "none": given, as nothing of the field's own (the replaced series' is not kept)
+        credit = {k: None if v == CLEARED[k] else v for k, v in (("license", license), ("attribution", attribution))
+                  if v is not None}
         return _add_series(root, card, name, src, rows, plan, on_missing, on_error, credit)
 
 
@@ -379,7 +386,7 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
                                    "members": s.members, "samples": len({m.split('.', 1)[0] for m, _ in members}),
                                    "bytes": s.bytes})
         bad += plan["skipped"]  # files of a sample that cannot be used: left-out members too (QA35 robotics #1)
-        _update_card(card, name, rows, shard_rows, added, missing, bad, plan["unmatched"], credit)
+        kept = _update_card(card, name, rows, shard_rows, added, missing, bad, plan["unmatched"], credit)
         protected = False
         _update_checks(card, name, rows, scan, replaced)
         new_warnings = _update_arrays(root, card, name, npy.get("npy", {}).get(name))
@@ -400,6 +407,7 @@ def _add_series(root: Path, card: dict[str, Any], name: str, src: str | Path, ro
             "unmatched": len(unmatched), "unmatched_files": [u["source"] for u in unmatched[:SHOWN]],
             "unmatched_reasons": dict(Counter(u["reason"] for u in unmatched).most_common()),
             "warnings": new_warnings, **{k: v for k, v in card["modalities"][name].items() if k in _CREDIT},
+            "kept_from_replaced": kept,
             **({"protected_card": True} if protected else {})}
 
 
@@ -472,14 +480,20 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
 
 def _update_card(card: dict[str, Any], name: str, rows: list[dict[str, Any]], shard_rows: list[dict[str, Any]],
                  added: int, missing: list[str], bad: list[dict[str, Any]], unmatched: list[dict[str, Any]],
-                 credit: dict[str, str]) -> None:
+                 credit: dict[str, str | None]) -> dict[str, str]:
+    """The card with field ``name``'s new series; returns the license / attribution kept from the series it
+    replaces (those this job did not give: the CLI says so, QA37 review r3c #5)."""
     fields = set(card.get("fields") or [])
     fields.add(name)
     card["fields"] = sorted(fields)
     old = (card.get("modalities") or {}).get(name)
     if isinstance(old, dict):  # a replaced series: its license and attribution stand, each unless this job gives
         # one anew (QA37 review srcarr #3: --attribution alone re-labelled a CC-BY-NC field with the dataset's)
-        credit = {**{k: old[k] for k in ("license", "attribution") if isinstance(old.get(k), str)}, **credit}
+        kept = {k: old[k] for k in ("license", "attribution") if isinstance(old.get(k), str) and k not in credit}
+        credit = {**kept, **credit}
+    else:
+        kept = {}
+    credit = {k: v for k, v in credit.items() if v is not None}  # "dataset" / "none": nothing of its own
     card.setdefault("modalities", {})[name] = {
         "codecs": sorted({ext for r in rows for m in r["members"] if field_of(ext := m.split(".", 1)[1]) == name}),
         "count": added, "missing": len(missing), "skipped": len(bad), "unmatched": len(unmatched),
@@ -504,12 +518,17 @@ def _update_card(card: dict[str, Any], name: str, rows: list[dict[str, Any]], sh
         card["counts"]["patterns"] = dict(sorted(Counter("+".join(r["modalities"]) for r in rows).items()))
     shard_rows.sort(key=lambda r: (r["modality"] or "", r["shard"]))
     card["fingerprint"] = hashlib.sha256("".join(r["sha256"] for r in shard_rows).encode()).hexdigest()
+    return kept
 
 
 #: how many keys of samples left without the field the card lists (the returned summary lists every one)
 MISSING_KEPT = 1000
 #: the field's license entries in the card (``modalities.<field>``) and the summary
 _CREDIT = ("license", "attribution", "license_from")
+#: the ``license`` / ``attribution`` values that give the field none of its own: it carries the dataset's
+#: license, credits no one (the way back from a replaced series' credit, which is kept unless given anew)
+CLEARED = {"license": "dataset", "attribution": "none"}
+_CLEARED_SAYS = {"license": "the dataset's license", "attribution": "no attribution"}
 
 
 def _update_arrays(root: Path, card: dict[str, Any], name: str, acc: dict[str, Any] | None) -> list[str]:

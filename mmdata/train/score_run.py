@@ -532,7 +532,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
                     f"{none}: nothing to score; {len(case)} differ from the run's only in case or Unicode form ("
                     + ", ".join(f"{a!r} vs {b!r}" for a, b in list(case.items())[:4])
                     + (", ..." if len(case) > 4 else "") + f"): score them as the run's classes with "
-                    f"{_class_map_flag({b: a for a, b in case.items()})} (class_map=, the run's name = the data's), "
+                    f"{_flag_and_python({b: a for a, b in case.items()})}, "
                     "or rename the class folders / manifest labels to the run's spelling and re-shard (--labels "
                     "lists class names, it does not rename them: it refuses a folder it does not list)")
             if unknown == "leave-out":
@@ -551,8 +551,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
             warnings.append("classes " + ", ".join(f"{a!r} ({named}) vs {b!r} (run)" for a, b in case.items())
                             + " differ only in case or Unicode form: they are not matched (labels are matched exactly, "
                             "as `mmdata shard` does); map them ("
-                            + _class_map_flag({b: a for a, b in case.items()})
-                            + ", class_map=) to score them as the run's classes")
+                            + _flag_and_python({b: a for a, b in case.items()})
+                            + ") to score them as the run's classes")
     else:
         if goal.kind == "regression" and (class_map or unknown != "wrong"):  # QA34 review B1-2: not silently ignored
             raise MMDataError(f"class_map (--class-map) / unknown (--unknown-classes) apply to class and label-set "
@@ -1447,9 +1447,16 @@ def _mark_in_sample(path: str, keys: set[str]) -> None:
     _replace_table(path, table.append_column("in_sample", flags), table.schema.metadata)
 
 
+def _flag_and_python(pairs: Mapping[str, str]) -> str:
+    """:func:`_class_map_flag`, and where it is an option, the Python argument's name beside it."""
+    flag = _class_map_flag(pairs)
+    return f"{flag} (class_map=, the run's name = the data's)" if flag.startswith("--") else flag
+
+
 def _class_map_flag(pairs: Mapping[str, str], at_most: int = 20) -> str:
     """The ``--class-map`` option mapping the run's names onto the data's (``pairs``: run name -> data name), as a
-    shell takes it: one comma-separated option, or one quoted option per pair where a name holds a comma or space.
+    shell takes it: one comma-separated option, or one quoted option per pair where a name holds a comma or space;
+    the pairs no option can give as ``class_map=`` (that alone where no pair can be an option).
 
     Example:
         >>> _class_map_flag({"cat": "Cat", "dog": "Dog"})
@@ -1473,11 +1480,15 @@ def _class_map_flag(pairs: Mapping[str, str], at_most: int = 20) -> str:
     items = [f"{a}={b}" for a, b in shown if said(a, b)]
     unsaid = {a: b for a, b in shown if not said(a, b)}
     more = f" (and {len(pairs) - at_most} more)" if len(pairs) > at_most else ""
+    # the pairs one option cannot give back: a run name holding '=', blanks at a name's ends, a data name with
+    # ',' and '=' (QA37 review r3a #5: a flag of none and a hard clause when no pair could be an option)
+    why = "a run name holding '=', a name with blanks at its ends, or a data name holding ',' and '='"
+    if unsaid and not items:  # no option to give: the Python argument alone
+        return f"class_map={unsaid!r} to mmdata.evaluate (a --class-map option cannot say {why}){more}"
     if unsaid:
-        more += (f" ({len(unsaid)} pair{'s' * (len(unsaid) != 1)} no --class-map option can say, a name holding '=' "
-                 f"or ',' with '=' or blanks at its ends: give class_map={unsaid!r} to mmdata.evaluate instead)")
-    if not items:
-        return "--class-map (none)" + more
+        n = len(unsaid)
+        more += (f" ({n} pair{'s' * (n != 1)} no --class-map option can say: give class_map={unsaid!r} to "
+                 f"mmdata.evaluate for {'it' if n == 1 else 'them'}; an option cannot say {why})")
     if all(shlex.quote(i) == i and "," not in i for i in items):
         return f"--class-map {','.join(items)}{more}"
     return " ".join(f"--class-map {shlex.quote(i)}" for i in items) + more
