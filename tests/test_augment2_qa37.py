@@ -53,7 +53,9 @@ def test_a_no_derivatives_field_is_warned_of_and_its_licence_kept(tmp_path: Path
     card = _card(tmp_path / "aug")
     src = card["augmentation"]["augmented_from"]
     assert src["license"] == "CC-BY-4.0" and src["field_licenses"] == {"depth": "CC-BY-ND-4.0"}
-    assert card["license"] != "CC-BY-4.0" and "field 'depth': adapted from CC-BY-ND-4.0" in card["license"]
+    # FLIP leaves depth as read: copied unchanged, not adapted (QA37 third round)
+    assert card["license"] != "CC-BY-4.0" and "field 'depth': CC-BY-ND-4.0, copied unchanged" in card["license"]
+    assert card["modalities"]["depth"]["license"] == "CC-BY-ND-4.0"  # the field keeps its own licence
     # a second pass: the ids stay ids, and the field is still warned of
     with pytest.warns(UserWarning, match=r"field 'depth' of source dataset aug is licensed CC-BY-ND-4.0") as rec:
         augment_dataset(tmp_path / "aug", tmp_path / "aug2", FLIP, progress=False)

@@ -118,3 +118,25 @@ def test_a_field_adapted_by_an_earlier_pass_stays_adapted_when_copied(tmp_path: 
     nd = _augment(tmp_path / "aug", tmp_path / "aug2", FLIP)  # depth copied now, but it is the first pass's adaptation
     assert len(nd) == 1 and "copied unchanged" not in nd[0] and "holds material under CC-BY-ND-4.0" in nd[0], nd
     assert "field 'depth': adapted from CC-BY-ND-4.0 material" in _card(tmp_path / "aug2")["license"]
+
+
+def test_a_fields_attribution_reaches_the_augmented_card(tmp_path: Path) -> None:
+    """add-modality --attribution on a field: the augment output's card keeps it on that field (the writer carries
+    ``augmented_from.field_attributions`` as it carries ``field_licenses``)."""
+    raw = tmp_path / "raw"
+    for c in ("a", "b"):
+        (raw / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8, 3), 30 * i + 100 * (c == "b"), "uint8")).save(raw / c / f"{c}{i}.png")
+    mmdata.shard(raw, tmp_path / "ds", layout="columns", split={"train": 1.0}, progress=False)
+    dep = tmp_path / "dep"
+    for c in ("a", "b"):
+        (dep / c).mkdir(parents=True)
+        for i in range(3):
+            np.save(dep / c / f"{c}{i}.npy", np.ones((8, 8), "float32"))
+    mmdata.add_modality(tmp_path / "ds", "depth", dep, license="CC-BY-NC-4.0", attribution="Lab X, 2026")
+    augment_dataset(tmp_path / "ds", tmp_path / "aug", {"image": [{"op": "hflip", "p": 1.0}]}, progress=False)
+    card = json.loads((tmp_path / "aug" / "dataset.json").read_text())
+    assert card["augmentation"]["augmented_from"]["field_attributions"] == {"depth": "Lab X, 2026"}
+    assert card["modalities"]["depth"]["attribution"] == "Lab X, 2026"
+    assert card["modalities"]["depth"]["license"] == "CC-BY-NC-4.0"

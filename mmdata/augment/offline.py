@@ -1008,6 +1008,13 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
     per_field = field_licenses(card)  # add-modality --license: a field's own licence, which the writer's card drops
     if per_field:
         source["field_licenses"] = per_field
+    # a field's own attribution (add-modality --attribution), which the writer carries onto the output's modalities
+    # as it carries field_licenses (QA37 third round)
+    mods = card.get("modalities")
+    field_credit = {f: m["attribution"] for f, m in (mods.items() if isinstance(mods, Mapping) else ())
+                    if isinstance(m, Mapping) and isinstance(m.get("attribution"), str) and m["attribution"]}
+    if field_credit:
+        source["field_attributions"] = field_credit
     attribution = card_attribution(card)  # each modality's source and creators, which CC BY asks to credit
     if attribution:
         source["attribution"] = attribution
