@@ -568,8 +568,9 @@ def float_outliers_few(outliers: int, values: int) -> bool:
 
 
 def float_unit_range(finite: np.ndarray) -> bool:
-    """Whether the reader takes a float image of these finite values as unit range (``v * 255``): all at or
-    under 1; or not all whole numbers, all at or under :data:`FLOAT_UNIT_MAX` and at most
+    """Whether the reader takes a float image of these finite values as unit range (``v * 255``): none negative
+    (as before 2026-12-07: an image with negative values is read as 0-255), and all at or under 1; or not all whole
+    numbers, all at or under :data:`FLOAT_UNIT_MAX` and at most
     :data:`FLOAT_OVER_SHARE` of them above 1 (reflectance with cloud pixels, clipped to 255).
 
     Example:
@@ -578,7 +579,7 @@ def float_unit_range(finite: np.ndarray) -> bool:
         >>> float_unit_range(np.array([0.2] * 19 + [1.08])), float_unit_range(np.array([0.0] * 19 + [2.0]))
         (True, False)
     """
-    if not finite.size:
+    if not finite.size or float(finite.min()) < 0.0:  # negatives (NDVI in -1..1, a signed map): 0-255 as ever
         return False
     high = float(finite.max())
     if high <= 1.0:
@@ -586,6 +587,27 @@ def float_unit_range(finite: np.ndarray) -> bool:
     if high > FLOAT_UNIT_MAX or np.count_nonzero(finite > 1.0) > FLOAT_OVER_SHARE * finite.size:
         return False
     return bool(np.any(finite != np.floor(finite)))  # whole numbers: a class map, read as 0-255
+
+
+def follows_image(image_hw: tuple[int, ...], hw: tuple[int, ...]) -> bool:
+    """Whether ``hw`` is the image's height and width: as stored (:func:`same_image_size`) or at 1/2, 1/4 or 1/8 of
+    it (a reduced-resolution map), within rounding. Not any aspect-ratio match: a (5, 4) box list is no map. The
+    one rule of what a per-pixel map is: augment moves such fields with the image, shard does not warn of them
+    (here: no torch import on the shard path).
+
+    Example:
+        >>> follows_image((64, 48), (32, 24)), follows_image((64, 48), (5, 4))
+        (True, False)
+    """
+    h, w = int(image_hw[0]), int(image_hw[1])
+    return same_image_size((h, w), (int(hw[0]), int(hw[1]))) or any(
+        abs(hw[0] - h / k) < 1 and abs(hw[1] - w / k) < 1 for k in (2, 4, 8))
+
+
+def same_image_size(image_hw: tuple[int, int], hw: tuple[int, int]) -> bool:
+    """Whether a field of ``hw`` is the image's size as stored: equal, or the image is a JPEG the loader
+    decoded DCT-scaled by k/8 for a recipe that resizes (:func:`dct_scale`: ceil of each side x k/8)."""
+    return any(-(-hw[0] * k // 8) == image_hw[0] and -(-hw[1] * k // 8) == image_hw[1] for k in range(1, 9))
 
 
 def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
@@ -609,7 +631,8 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
       sharding.
     * ``I`` (32-bit int: Pillow's mode for 16-bit PGM, int32 TIFF, and 16-bit PNG in older Pillow):
       taken as 16-bit data: clipped to 0-65535, then ``v >> 8``.
-    * ``F`` (32-bit float): when its finite values all lie at or under 1, or are not all whole numbers, all lie
+    * ``F`` (32-bit float): when its finite values are none negative and all lie at or under 1, or are not all
+      whole numbers, all lie
       at or under :data:`FLOAT_UNIT_MAX` (2) and at most :data:`FLOAT_OVER_SHARE` (5%) of them above 1
       (:func:`float_unit_range`), it is taken as unit range (``v * 255``: reflectance with cloud pixels above 1
       stays unit range, those pixels clip to 255, and the card counts them), otherwise as 0-255 (a class map of

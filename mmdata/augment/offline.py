@@ -1024,7 +1024,7 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
         source["skipped_count"] = len(entries)
     if len(entries) > len(carried):  # files of the source's inputs that fed no sample: counted, never named
         source["skipped_files_not_carried"] = len(entries) - len(carried)
-    earlier = original is not card.get("license")
+    earlier = original != card.get("license")  # the id an earlier pass recorded, not this card's own licence
     copied = copied_fields(rec, card, per_field)
     nd_notes = [n for n in (no_derivatives_note(original, source["name"], license, earlier=earlier),
                             *(no_derivatives_note(v, source["name"], license, field=f, copied=f in copied,

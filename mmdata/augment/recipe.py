@@ -89,6 +89,7 @@ from mmdata.augment.image import ImageOp, run_hwc
 from mmdata.augment.mix import BatchOp, check_batch_section
 from mmdata.augment.targets import (as_hwk, changes, check_ops, check_size, check_target, fill_of, from_hwk, is_image,
                                     move, validate_targets)
+from mmdata.codecs import follows_image, same_image_size
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.rng import derive, param_rng
 from mmdata.types import Batch, Sample, field_lengths
@@ -386,7 +387,7 @@ def pixel_maps(fields: Mapping[str, Any]) -> list[str]:
         return []
     hw = (int(shape[-2]), int(shape[-1]))
     return sorted(n for n, v in fields.items() if n not in _NOT_MAPS and len(getattr(v, "shape", ())) >= 2
-                  and len(v.shape) <= len(shape) and _same_image(hw, (int(v.shape[-2]), int(v.shape[-1]))))
+                  and len(v.shape) <= len(shape) and same_image_size(hw, (int(v.shape[-2]), int(v.shape[-1]))))
 
 
 #: fields that are never coordinates of the image: :data:`_NOT_MAPS` and ``logmel``'s spectrogram
@@ -420,7 +421,7 @@ def point_arrays(fields: Mapping[str, Any], batched: bool = False) -> list[str]:
     maps = set(pixel_maps({n: _Shaped(shape(v)) for n, v in fields.items() if hasattr(v, "shape")}))
     return sorted(n for n, v in fields.items() if n not in _NOT_POINTS and n not in maps
                   and len(shape(v)) >= 2 and 2 <= shape(v)[-1] <= 4
-                  and not _follows_image(hw, shape(v)[-2:]) and not _follows_image(hw, shape(v)[:2]))
+                  and not follows_image(hw, shape(v)[-2:]) and not follows_image(hw, shape(v)[:2]))
 
 
 class _Shaped:
@@ -428,20 +429,6 @@ class _Shaped:
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
-
-
-def _follows_image(image_hw: tuple[int, ...], hw: tuple[int, ...]) -> bool:
-    """Whether ``hw`` is the image's height and width: as stored (:func:`_same_image`) or at 1/2, 1/4 or 1/8 of it
-    (a reduced-resolution map), within rounding. Not any aspect-ratio match: a (5, 4) box list is no map."""
-    h, w = int(image_hw[0]), int(image_hw[1])
-    return _same_image((h, w), (int(hw[0]), int(hw[1]))) or any(
-        abs(hw[0] - h / k) < 1 and abs(hw[1] - w / k) < 1 for k in (2, 4, 8))
-
-
-def _same_image(image_hw: tuple[int, int], hw: tuple[int, int]) -> bool:
-    """Whether a field of ``hw`` is the image's size as stored: equal, or the image is a JPEG the loader
-    decoded DCT-scaled by k/8 for a recipe that resizes (``codecs.dct_scale``: ceil of each side x k/8)."""
-    return any(-(-hw[0] * k // 8) == image_hw[0] and -(-hw[1] * k // 8) == image_hw[1] for k in range(1, 9))
 
 
 def _row(batch: Batch, name: str, i: int) -> torch.Tensor:

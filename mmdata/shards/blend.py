@@ -876,8 +876,6 @@ def _strong_digests(datasets: Mapping[str, ShardDataset], media: Mapping[str, tu
     QA37 blend #6: a PNG's whole-file
     CRC-32 has ~16 bits of variety (its chunks end in their own CRC-32), so size + CRC-32 called different
     images copies."""
-    import hashlib
-
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -928,7 +926,7 @@ def _strong_digests(datasets: Mapping[str, ShardDataset], media: Mapping[str, tu
                         data = sample.fields.get(member[len(sample.key) + 1:]) if member.startswith(
                             sample.key + ".") else None
                         if isinstance(data, (bytes, bytearray, memoryview)):
-                            out[e] = int.from_bytes(hashlib.sha256(data).digest()[:8], "big", signed=True)
+                            out[e] = idx.member_digest(data)
                             have[e] = True
             except (MMDataError, OSError):
                 continue  # unconfirmed: counted below, said in the card

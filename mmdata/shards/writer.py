@@ -3016,13 +3016,11 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
 def _maps_image(image_hw: Sequence[int], shape: tuple[int, ...]) -> bool:
     """Whether an array of ``shape`` is a per-pixel map of an image of ``image_hw``: its first two or last two axes
     are the image's size, or 1/2, 1/4 or 1/8 of it (a reduced-resolution depth map) — the rule augment moves maps
-    by (``recipe._follows_image``), so shard, collate and augment agree on what a map is."""
-    hw = (int(image_hw[0]), int(image_hw[1]))
-    if hw in (tuple(shape[:2]), tuple(shape[-2:])):
-        return True  # (the usual case, without importing the augment module: it imports torch)
-    from mmdata.augment.recipe import _follows_image
+    by (:func:`mmdata.codecs.follows_image`), so shard, collate and augment agree on what a map is."""
+    from mmdata.codecs import follows_image
 
-    return _follows_image(hw, tuple(shape[:2])) or _follows_image(hw, tuple(shape[-2:]))
+    hw = (int(image_hw[0]), int(image_hw[1]))
+    return follows_image(hw, tuple(shape[:2])) or follows_image(hw, tuple(shape[-2:]))
 
 
 def _npy_shape(data: bytes) -> tuple[int, ...] | None:

@@ -1114,7 +1114,8 @@ def _media_members(rows: dict[str, list[Any]], i: int) -> list[tuple[int, int, i
     if not crcs:
         return []
     members = rows["members"][i]
-    digests = (rows.get("member_digest") or [None] * (i + 1))[i]
+    listed = rows.get("member_digest")  # (not a list of i + 1 Nones per row: quadratic over an older index)
+    digests = listed[i] if listed else None
     if not digests or len(digests) != len(members):
         # a list not in step with the members (a series added by an older add-modality) names other members:
         # zipped, it would drop members and pair others with the wrong digest (QA37 evalblend review #1)
@@ -1125,11 +1126,11 @@ def _media_members(rows: dict[str, list[Any]], i: int) -> list[tuple[int, int, i
 
 
 def _digest_of(data: bytes) -> int:
-    """A member's strong digest as ``index.parquet``'s ``member_digest`` holds it: the first 8 bytes of its sha256,
-    a signed big-endian int64 (:func:`mmdata.shards.index.member_digest`)."""
-    import hashlib
+    """A member's strong digest as ``index.parquet``'s ``member_digest`` holds it (one formula:
+    :func:`mmdata.shards.index.member_digest`)."""
+    from mmdata.shards.index import member_digest
 
-    return int.from_bytes(hashlib.sha256(data).digest()[:8], "big", signed=True)
+    return member_digest(data)
 
 
 def _member_digests(folder: Path, wanted: Mapping[str, set[str]]) -> dict[tuple[str, str], int]:
