@@ -38,3 +38,42 @@ def test_in_sample_rows_of_an_index_without_digests(tmp_path: Path) -> None:
     assert _media_members(rows, 1) == [(12, 9, 0, None)]
     rows["member_digest"] = [[5, 6], [4]]
     assert _media_members(rows, 0) == [(10, 7, 0, 5)]
+
+
+def test_diff_of_an_older_index_against_a_newer_keeps_the_fast_path(tmp_path: Path, monkeypatch) -> None:
+    """An index written before member_digest against one written after: the unchanged samples are told apart by
+    names, sizes and CRC-32s without reading their rows (the digest string, empty on one side, is not compared)."""
+    import shutil
+    import warnings
+
+    import pyarrow.parquet as pq
+
+    import mmdata
+    from mmdata.shards import diff as diff_mod
+    from mmdata.shards import index as idx
+
+    raw = tmp_path / "raw"
+    for c in ("a", "b"):
+        (raw / c).mkdir(parents=True)
+        for i in range(6):
+            rng = np.random.default_rng(10 * i + (c == "b"))
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(raw / c / f"{c}{i}.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw, tmp_path / "new", progress=False)
+    shutil.copytree(tmp_path / "new", tmp_path / "old")
+    table = pq.read_table(tmp_path / "old" / idx.INDEX)
+    pq.write_table(table.drop_columns([idx.MEMBER_DIGEST]), tmp_path / "old" / idx.INDEX)
+    fetched: list[str] = []
+    real = diff_mod._Version.fetch
+
+    def spy(self, matches):  # the real fetch, counting the rows it is asked to read
+        fetched.extend(matches)
+        return real(self, matches)
+
+    monkeypatch.setattr(diff_mod._Version, "fetch", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = diff_mod.diff(tmp_path / "old", tmp_path / "new")
+    assert d["counts"]["unchanged"] == 12 and d["counts"]["changed"] == 0, d["counts"]
+    assert fetched == [], fetched

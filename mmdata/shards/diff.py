@@ -45,9 +45,12 @@ def _nfc(name: str) -> str:
     return nfc(name)
 
 
-def _signatures(members: Any, sizes: Any, crc: Any, digest: Any) -> list[Any]:
-    """One string per index row joining its member names, sizes and CRC-32s: two rows of one key whose strings
-    are equal have the same members (computed by Arrow: no member list comes to Python)."""
+def _signatures(members: Any, sizes: Any, crc: Any, digest: Any) -> tuple[list[Any], list[Any]]:
+    """Two strings per index row: its member names, sizes and CRC-32s joined, and its member digests joined (""
+    where the row has none): two rows of one key whose first strings are equal, and whose digest strings are equal
+    or one of them empty (an index written before member_digest: compared by CRC-32, as :func:`_same_member` does),
+    have the same members (computed by Arrow: no member list comes to Python; an older version against a newer one
+    keeps this fast path, the last read of QA37)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -55,9 +58,9 @@ def _signatures(members: Any, sizes: Any, crc: Any, digest: Any) -> list[Any]:
         column = column.cast(pa.list_(pa.string())) if not pa.types.is_string(column.type.value_type) else column
         return pc.binary_join(column, sep)
 
-    return pc.binary_join_element_wise(joined(members, "/"), joined(sizes, ","), joined(crc, ","),
-                                       joined(digest, ","), "|", null_handling="replace",
-                                       null_replacement="").to_pylist()
+    sig = pc.binary_join_element_wise(joined(members, "/"), joined(sizes, ","), joined(crc, ","), "|",
+                                      null_handling="replace", null_replacement="").to_pylist()
+    return sig, pc.fill_null(joined(digest, ","), "").to_pylist()
 
 
 class _Version:
@@ -92,7 +95,9 @@ class _Version:
         stale = pc.fill_null(pc.not_equal(pc.list_value_length(digest),
                                           pc.list_value_length(table.column("members"))), True)
         self.crc_only = (pc.sum(pc.and_(pc.is_valid(crc), stale)).as_py() or 0) if n else 0
-        self.sig = _signatures(table.column("members"), table.column("sizes"), crc, digest)
+        # a stale digest list (not one per member) is no digest: compared by CRC-32
+        digest = pc.if_else(stale, pa.nulls(n, digest.type), digest) if n else digest
+        self.sig, self.dsig = _signatures(table.column("members"), table.column("sizes"), crc, digest)
         self.pos: dict[str, int] = {}
         self._rows: dict[str, dict[str, Any]] = {}
         where = f"{self.path.rstrip('/')}/{idx.INDEX}"
@@ -603,7 +608,9 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
             continue
         split = vb.cols["split"][j]
         la, lb = va.label_name(va.cols["label"][i]), vb.label_name(vb.cols["label"][j])
-        if (va.sig[i] == vb.sig[j] and va.cols["key"][i] == vb.cols["key"][j] and split == va.cols["split"][i]
+        da, db = va.dsig[i], vb.dsig[j]
+        if (va.sig[i] == vb.sig[j] and (da == db or not da or not db) and va.cols["key"][i] == vb.cols["key"][j]
+                and split == va.cols["split"][i]
                 and (la == lb or (la is not None and lb is not None and _nfc(la) == _nfc(lb)))):
             same_split[split] += 1  # the same members (names, sizes, CRC-32s), class and split: nothing more to read
         else:
