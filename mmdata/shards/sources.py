@@ -1699,8 +1699,8 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
                     a, b, _ = names_apart(rel + kept, rel + fn)
                     raise SourceError(f"{a} and {b}: two {fieldname} files for sample {sample!r}; a sample holds one "
                                       f"file per modality — rename or remove one")
-                if alike:
-                    this = f" (this file: {fn_shown})"
+                if alike:  # ", left out <fn>" below names this file already
+                    this = ""
                 elif kept_stem != stem:  # depth/x.depth.png and depth/x.png have one stem
                     this = " (the two names are in different Unicode forms, NFC and NFD)"
                 else:
