@@ -165,17 +165,16 @@ def _left_out(skipped: list[dict]) -> None:
         note(f"  {escape(one_line_path(sk['source']))}: {escape(one_line_path(sk['reason']))}")
     if len(causes) > 10:
         note(f"  ... and {len(causes) - 10} more; by reason: {escape('; '.join(skip_reasons(causes, 5)))}")
-    by_reason: dict[str, list[str]] = {}  # a sample emptied by its bad files, or a segment whose cut failed
-    for s in emptied:
-        by_reason.setdefault(s["reason"], []).append(s["sample"])
-    for reason, keys in by_reason.items():
-        shown = ", ".join(repr(k) for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
-        # the writer's reason says why (QA37 review r3c #1: a segment whose cut failed still had its text)
-        why = (" whose segment of the recording could not be cut (a segment's text is not kept without its audio), "
-               "so left out whole" if "could not be cut" in reason else
-               " with no file or text left once these were left out, so left out whole"
-               if reason.startswith("nothing left to shard") else f" left out whole ({one_line_path(reason)})")
-        note(f"  {plural(len(keys), 'sample')}{escape(why)}: {escape(shown)}")
+    # a sample emptied by its bad files, or a segment whose cut failed (QA37 review r3c #1: it still had its text);
+    # one line each, whatever each sample's own words (a reason may name its row)
+    cut = [s["sample"] for s in emptied if "could not be cut" in str(s.get("reason"))]
+    rest = [s["sample"] for s in emptied if "could not be cut" not in str(s.get("reason"))]
+    for keys, why in ((rest, " with no file or text left once these were left out, so left out whole"),
+                      (cut, " whose segment of the recording could not be cut (a segment's text is not kept "
+                            "without its audio), so left out whole")):
+        if keys:
+            shown = ", ".join(repr(k) for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
+            note(f"  {plural(len(keys), 'sample')}{escape(why)}: {escape(shown)}")
 
 
 #: the card's text entries inspect shows (text and --json)
