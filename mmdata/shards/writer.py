@@ -872,29 +872,7 @@ def _earlier_members(path: str | Path, storage_options: dict[str, Any] | None, k
     where those shards cannot be read (an index on its own, a remote folder) it is left out, its key appended to
     ``missing``: its content cannot be compared (QA34 upgrade #1: moved files of an old version were split anew,
     a test file into train, silently). ``from_shards`` False: such a sample is left out without a read."""
-    folder, name = _index_at(path)
-    cols = ["key", "shard", "members", "sizes", "member_crc32"]
-    try:
-        table = _index_with_crcs(folder, name, storage_options, cols)
-    except ShardError:
-        return {}
-    crcs_of = table.column("member_crc32").to_pylist() if "member_crc32" in table.column_names else repeat(None)
-    got, old = {}, {}
-    for key, shard_name, members, sizes, crcs in zip(*(table.column(c).to_pylist() for c in cols[:4]), crcs_of):
-        if key not in keys or not members or not sizes or len(members) != len(sizes):
-            continue
-        if crcs and len(crcs) == len(members) and all(c is not None for c in crcs):
-            got[key] = list(zip(members, sizes, crcs))
-        else:
-            old[key] = (shard_name, members, sizes)
-    if old and from_shards:
-        read = _crcs_from_shards(folder, storage_options, old)
-        for key, (_, members, sizes) in old.items():
-            if key in read:
-                got[key] = list(zip(members, sizes, read[key]))
-            elif missing is not None:
-                missing.append(key)
-    return got
+    return _earlier_member_values(path, storage_options, keys, "member_crc32", zlib.crc32, missing, from_shards)
 
 
 def _earlier_digests(path: str | Path | None, storage_options: dict[str, Any] | None, keys: set[str],
@@ -904,43 +882,52 @@ def _earlier_digests(path: str | Path | None, storage_options: dict[str, Any] | 
     2026-12-07, a series added by ``add-modality``) has them computed from the earlier local shards' bytes
     (:func:`_crcs_from_shards`; not with ``from_shards`` False). A sample whose digests can be had neither way is
     left out."""
+    return _earlier_member_values(path, storage_options, keys, idx.MEMBER_DIGEST, idx.member_digest, None,
+                                  from_shards)
+
+
+def _earlier_member_values(path: str | Path | None, storage_options: dict[str, Any] | None, keys: set[str],
+                           column: str, of: Callable[[bytes], int], missing: list[str] | None,
+                           from_shards: bool) -> dict[str, list[tuple[str, int, int]]]:
+    """(member name, size, value) per member of the earlier samples ``keys``: the value the earlier index's
+    per-member ``column`` records (``member_crc32``, ``member_digest``), or, for a row without a full list of them
+    (an older index, a series added without one), ``of`` each member's bytes in the earlier local shards
+    (:func:`_crcs_from_shards`, each shard read once; not with ``from_shards`` False). A sample whose values can be
+    had neither way is left out (its key appended to ``missing`` when the shards were tried)."""
     if path is None or not keys:
         return {}
-    folder, name = _index_at(path)
-    cols = ["key", "shard", "members", "sizes"]
-    try:
-        table = idx._read_parquet(folder, name, storage_options, columns=[*cols, idx.MEMBER_DIGEST],
-                                  types=idx.INDEX_SCHEMA_FIELDS)
-    except ShardError:
-        try:
-            table = idx._read_parquet(folder, name, storage_options, columns=cols, types=idx.INDEX_SCHEMA_FIELDS)
-        except ShardError:
-            return {}
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    folder, name = _index_at(path)
+    cols = ["key", "shard", "members", "sizes"]
+    try:
+        table = _index_with_crcs(folder, name, storage_options, [*cols, column])
+    except ShardError:
+        return {}
     table = table.filter(pc.is_in(table["key"], value_set=pa.array(sorted(keys), pa.string())))
-    digests = (table.column(idx.MEMBER_DIGEST).to_pylist() if idx.MEMBER_DIGEST in table.column_names
-               else [None] * table.num_rows)
+    values = table.column(column).to_pylist() if column in table.column_names else repeat(None)
     got, old = {}, {}
-    for key, shard_name, members, sizes, ds in zip(*(table.column(c).to_pylist() for c in cols), digests):
+    for key, shard_name, members, sizes, vs in zip(*(table.column(c).to_pylist() for c in cols), values):
         if not members or not sizes or len(members) != len(sizes):
             continue
-        if ds and len(ds) == len(members) and all(d is not None for d in ds):
-            got[key] = list(zip(members, sizes, ds))
+        if vs and len(vs) == len(members) and all(v is not None for v in vs):
+            got[key] = list(zip(members, sizes, vs))
         else:
             old[key] = (shard_name, members, sizes)
     if old and from_shards:
-        read = _crcs_from_shards(folder, storage_options, old, of=idx.member_digest)
+        read = _crcs_from_shards(folder, storage_options, old, of=of)
         for key, (_, members, sizes) in old.items():
             if key in read:
                 got[key] = list(zip(members, sizes, read[key]))
+            elif missing is not None:
+                missing.append(key)
     return got
 
 
 def _index_with_crcs(folder: str, name: str, storage_options: dict[str, Any] | None, cols: list[str]) -> Any:
-    """The earlier index's columns ``cols``, ``member_crc32`` last and left out where the index has no such column
-    (written before 2026-12-04); a ShardError where the others cannot be read."""
+    """The earlier index's columns ``cols``, the last (``member_crc32``, ``member_digest``) left out where the index
+    has no such column (written before 2026-12-04 / 2026-12-07); a ShardError where the others cannot be read."""
     try:
         return idx._read_parquet(folder, name, storage_options, columns=cols, types=idx.INDEX_SCHEMA_FIELDS)
     except ShardError:

@@ -1125,21 +1125,13 @@ def _media_members(rows: dict[str, list[Any]], i: int) -> list[tuple[int, int, i
             if crc is not None and name.rsplit(".", 1)[-1].lower() in _media_exts()]
 
 
-def _digest_of(data: bytes) -> int:
-    """A member's strong digest as ``index.parquet``'s ``member_digest`` holds it (one formula:
-    :func:`mmdata.shards.index.member_digest`)."""
-    from mmdata.shards.index import member_digest
-
-    return member_digest(data)
-
-
 def _member_digests(folder: Path, wanted: Mapping[str, set[str]]) -> dict[tuple[str, str], int]:
-    """The strong digest (:func:`_digest_of`) of each member named in ``wanted`` (index ``shard`` -> member names)
+    """The strong digest (:func:`mmdata.shards.index.member_digest`) of each member named in ``wanted`` (index ``shard`` -> member names)
     of the dataset ``folder``, read from its shard (and from the shard of each added field's series, where the
     member lives when it was added with ``mmdata add-modality``); a member that cannot be read is left out."""
     import pyarrow.parquet as pq
 
-    from mmdata.shards.index import SHARDS
+    from mmdata.shards.index import SHARDS, member_digest
     from mmdata.shards.tario import iter_samples
 
     try:
@@ -1159,7 +1151,7 @@ def _member_digests(folder: Path, wanted: Mapping[str, set[str]]) -> dict[tuple[
                         continue
                     for ext, data in members.items():
                         if f"{key}.{ext}" in left:
-                            got[(shard, f"{key}.{ext}")] = _digest_of(data)
+                            got[(shard, f"{key}.{ext}")] = member_digest(data)
             except (OSError, ValueError, MMDataError):
                 continue
     return got
