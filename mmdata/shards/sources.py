@@ -5441,6 +5441,18 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         if rows and col not in present:
             raise SourceError(f"manifest {name}: --column {fieldname}={col}: no column {col!r} "
                               f"(columns: {sorted(present)}){_nested_rows_hint(rows, str(path), 'rows.jsonl')}")
+    if remote is not None:
+        def names_text_file(t: str) -> bool:
+            c = _remote_cell(t, base_s, listed)
+            return c.reason is None and isinstance(c.member, str) and field_of(c.ext or "") == "text"
+    else:
+        def names_text_file(t: str) -> bool:
+            c = _local_cell(t, bases, base_s, escapes)
+            return c.reason is None and isinstance(c.member, str) and field_of(c.ext or "") == "text"
+    if _text_files_column(rows, columns, present, meta, group_by, paths, segment, names_text_file):
+        # --column text=transcript naming .txt files: the files are the text, as a column of .txt paths of any
+        # other name gives it (QA38 OCR #1: the paths were stored as the transcriptions)
+        columns = {f: c for f, c in (columns or {}).items() if f != "text"}
     rename = {v: k for k, v in (columns or {}).items()}
     templates = path_templates(paths, f"manifest {name}")
     meta_cols = _meta_columns(meta, present, rename, name, rows)
@@ -5989,6 +6001,38 @@ def _index_column_hints(warnings: list[str], skipped: list[dict[str, Any]], inde
 _TEXT_FILES_PROBE = 200
 
 
+def _text_files_column(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str] | None, present: set[str],
+                       meta: Sequence[str] | None, group_by: str | None, paths: Mapping[str, str] | None,
+                       segment: Any, names_text_file: Callable[[str], bool]) -> bool:
+    """Whether ``--column text=COL`` names a column every filled cell of which names a text file
+    (``raw/p001.txt``): then the column is read as files, each file the sample's text, as a column of any
+    name but ``text`` is (QA38 OCR #1). Not when the column is also metadata, the groups or a template's
+    part, or a ``text`` column of the manifest would give the text: the cells are then captions as written
+    (and :func:`_text_files_warning` says so). The first cell that is no single-line path ends the look.
+
+    Example:
+        >>> _text_files_column([{"t": "a.txt"}, {"t": ""}], {"text": "t"}, {"t"}, None, None, None, None,
+        ...                    lambda c: True)
+        True
+        >>> _text_files_column([{"t": "a cat"}], {"text": "t"}, {"t"}, None, None, None, None, lambda c: True)
+        False
+    """
+    col = (columns or {}).get("text")
+    if (col is None or col in RESERVED_COLUMNS or "text" in present or col in (meta or ()) or col == group_by
+            or paths or segment):
+        return False
+    filled = 0
+    for raw in rows:
+        t = raw.get(col)
+        if _blank(t):
+            continue
+        if (not isinstance(t, str) or len(t) >= 4096 or "\n" in t or "\r" in t or not _path_like(t)
+                or not names_text_file(t.strip())):
+            return False
+        filled += 1
+    return filled > 0
+
+
 def _text_files_warning(texts: list[str], names_file: Callable[[str], bool], name: str, col: str) -> list[str]:
     """A warning when (nearly) every caption of the ``text`` column names a file (``clips/clip000/subtitles.txt``):
     the text column holds the caption itself, so the paths were stored as the captions (QA27 H1-D2: silent). A
@@ -6012,8 +6056,14 @@ def _text_files_warning(texts: list[str], names_file: Callable[[str], bool], nam
     found = [t for t in texts if hit(t)] if n > len(probe) else [t for t in probe if hit(t)]
     if len(found) < 0.9 * n:
         return []
-    return [f"manifest {name}, column {col!r}: {len(found)} of its {plural(n, 'value')} name files (e.g. "
-            f"{_shown(found[0])!r}) and were stored as the captions, the paths as written: the {col!r} column holds "
+    said = (f"manifest {name}, column {col!r}: {len(found)} of its {plural(n, 'value')} name files (e.g. "
+            f"{_shown(found[0])!r}) and were stored as the captions, the paths as written: ")
+    if col != "text":  # --column text=COL made it the caption column: dropping that option reads its files
+        return [said + f"--column text={col} makes the column hold each sample's caption itself. To store the "
+                f"files' contents, drop --column text={col} (a column of .txt paths gives the text by itself; the "
+                f"{plural(n - len(found), 'cell')} naming no .txt file would then be left out and listed), or "
+                f"write every cell as a path"]
+    return [said + f"the {col!r} column holds "
             f"each sample's caption itself. To store the files' contents, rename the column (e.g. 'subtitles' or "
             f"'caption_file'): a column of any name but key, text, label and split holds file paths, and a .txt file "
             f"it names becomes the sample's text"]
