@@ -26,6 +26,15 @@ def _fail_on(value: Optional[str]) -> list[str]:
     return list(FAIL_ON[:-1]) if "any" in kinds else list(dict.fromkeys(kinds))
 
 
+def _json_key(k: dict) -> str:
+    """One metadata key's change: ``snr -16 -> 18``, ``note added ('x')``, ``snr removed (was -16)``."""
+    if k["what"] == "added":
+        return f"{k['key']} added ({k['b']!r})"
+    if k["what"] == "removed":
+        return f"{k['key']} removed (was {k['a']!r})"
+    return f"{k['key']} {k['a']!r} -> {k['b']!r}"
+
+
 def _what(kind: str, item: dict) -> str:
     """One sample's change, in words."""
     if kind in ("added", "removed"):
@@ -49,7 +58,11 @@ def _what(kind: str, item: dict) -> str:
         return f"class {item['a'] or UNLABELLED_GROUP} -> {item['b'] or UNLABELLED_GROUP}{how}"
     parts = []
     for m in item["members"]:
-        if m["what"] == "bytes":
+        if m["what"] == "bytes" and m.get("keys"):  # a json member decoded: the metadata keys that changed
+            said = ", ".join(_json_key(k) for k in m["keys"])
+            more = f" and {m['keys_not_listed']} more keys" if m.get("keys_not_listed") else ""
+            parts.append(f"{m['member']}: {said}{more}")
+        elif m["what"] == "bytes":
             parts.append(f"{m['member']}: {m['a_size']:,} -> {m['b_size']:,} bytes" if m["a_size"] != m["b_size"]
                          else f"{m['member']}: other bytes, same size ({m['a_size']:,})")
         else:
@@ -63,7 +76,7 @@ def diff(
     by: Annotated[str, typer.Option("--by", callback=one_of("key", "source_key"), help="Match samples by key (default) or source_key (what each sample was sharded from: robust when the key rules changed between the two shardings).")] = "key",
     split: Annotated[Optional[list[str]], typer.Option("--split", help="Only samples in this split in A or B (repeatable): `--split test --fail-on any` fails when anything in the test split changed, a sample moved into or out of it included.")] = None,
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, renamed (another key, the same files; such samples are also added and removed), card (class names, class count, fields, layout, license, description or what the jobs left out differ; not name or command), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=0, help="Samples listed per kind (the counts are always whole; --json lists this many too).")] = 20,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Samples listed per kind (the counts are always whole). Default: 20 in the table; every one with --json (a deletion log must be complete), or N with --json --limit N. 0 lists none.")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """What changed from the dataset version A to B: samples added, removed, changed (members whose size or sha256
@@ -88,7 +101,9 @@ def diff(
     from mmdata.shards.diff import diff as run
 
     kinds = _fail_on(fail_on)
-    rep = run(a, b, by=by, splits=split, limit=limit)
+    # the table shows 20 a kind by default; --json lists every sample unless --limit caps it (QA38 F #3)
+    shown = limit if limit is not None else (None if json_ else 20)
+    rep = run(a, b, by=by, splits=split, limit=shown)
     failed = [k for k in kinds if (rep["card"]["changed"] if k == "card" else _total(rep, k))]
     code = 1 if failed else 0
     error = (f"mmdata diff: {', '.join(f'{k} ({_count(rep, k)})' for k in failed)} between {rep['a']['path']} and "
@@ -98,7 +113,7 @@ def diff(
         print_json({"ok": not failed, "exit_code": code, **({"error": error} if error else {}),
                     "fail_on": kinds, "failed_on": failed, **rep})
     else:
-        _print(rep, limit)
+        _print(rep, shown)
     for w in rep["warnings"]:
         note(f"[yellow]warning:[/] {escape(w)}")
     if failed:
@@ -117,7 +132,7 @@ def _count(rep: dict, kind: str) -> str:
     return plural(_total(rep, kind), "sample")
 
 
-def _print(rep: dict, limit: int) -> None:
+def _print(rep: dict, limit: int | None) -> None:
     """The human summary: one line, a table per split, the cards' differences, the samples of each kind."""
     from mmdata.shards.diff import KINDS
 
@@ -198,7 +213,8 @@ def _print(rep: dict, limit: int) -> None:
         console.print(t)
         more = [f"{rep[k]['total'] - len(rep[k]['items'])} more {k}" for k in kinds if rep[k]["truncated"]]
         if more:
-            console.print(f"not listed: {', '.join(more)} (--limit N, or --json)", highlight=False)
+            console.print(f"not listed: {', '.join(more)} (--limit N lists N of each kind; --json lists every one)",
+                          highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -197,6 +197,98 @@ def _content(a: dict[str, Any], b: dict[str, Any], crc: bool) -> list[dict[str, 
     return out
 
 
+#: how many changed samples' ``json`` members :func:`diff` decodes to name the metadata keys that changed, and how
+#: many keys it names per sample (the rest counted)
+JSON_SAMPLES = 100
+JSON_KEYS = 10
+
+
+def _short(value: Any) -> Any:
+    """A metadata value as the result shows it: scalars as they are, anything long cut (a caption, a list)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _json_keys(a: bytes, b: bytes) -> dict[str, Any] | None:
+    """The top-level keys whose values differ between two ``json`` members (``a`` then ``b``): ``keys`` (up to
+    :data:`JSON_KEYS`, each ``{"key", "a", "b"}``, a side that lacks the key None with ``"added"`` /
+    ``"removed"``) and ``keys_not_listed``; None where either is not a JSON object."""
+    import json
+
+    try:
+        da, db = json.loads(a), json.loads(b)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(da, dict) or not isinstance(db, dict):
+        return None
+    keys = []
+    for k in sorted(set(da) | set(db), key=str):
+        if k not in db:
+            keys.append({"key": k, "a": _short(da[k]), "b": None, "what": "removed"})
+        elif k not in da:
+            keys.append({"key": k, "a": None, "b": _short(db[k]), "what": "added"})
+        elif da[k] != db[k] or type(da[k]) is not type(db[k]):
+            keys.append({"key": k, "a": _short(da[k]), "b": _short(db[k]), "what": "changed"})
+    return {"keys": keys[:JSON_KEYS], "keys_not_listed": max(0, len(keys) - JSON_KEYS)}
+
+
+def _json_member(row: dict[str, Any]) -> tuple[str, int] | None:
+    key = row["key"]
+    for name, size in zip(row["members"] or [], row["sizes"] or []):
+        ext = name[len(key) + 1:] if name.startswith(f"{key}.") else name.partition(".")[2]
+        if ext == "json":
+            return name, size
+    return None
+
+
+def _json_details(va: _Version, vb: _Version, items: list[dict[str, Any]], pairs: dict[str, tuple[str, str]]) -> int:
+    """Name the metadata keys that changed (QA38 C #13) in ``items`` (changed samples, as listed) whose ``json``
+    member has other bytes: both versions' ``json`` members of those samples are read from their local shards (each
+    shard read once; at most :data:`JSON_SAMPLES` samples) and decoded; the member's entry gets ``keys`` /
+    ``keys_not_listed``. A remote folder or an unreadable shard: the entry stays bytes only. Returns how many
+    samples were decoded."""
+    from mmdata.shards.writer import _crcs_from_shards
+
+    todo = []
+    for item in items:
+        m = next((m for m in item["members"] if m["member"] == "json" and m["what"] == "bytes"), None)
+        if m is not None:
+            todo.append((item, m))
+        if len(todo) == JSON_SAMPLES:
+            break
+    if not todo:
+        return 0
+
+    def read(v: _Version, matches: list[str]) -> dict[str, bytes]:
+        rows = [v.row(x) for x in matches]
+        wanted = {}
+        for r in rows:
+            j = _json_member(r)
+            if j is not None and isinstance(r.get("shard"), str):
+                wanted[r["key"]] = (r["shard"], [j[0]], [j[1]])
+        if not wanted or not isinstance(v.folder, (str, Path)):
+            return {}
+        try:
+            got = _crcs_from_shards(str(v.folder), None, wanted, of=bytes)  # type: ignore[arg-type]
+        except (OSError, ShardError):
+            return {}
+        return {k: vals[0] for k, vals in got.items()}
+
+    ga = read(va, [pairs[item["key"]][0] for item, _ in todo])
+    gb = read(vb, [pairs[item["key"]][1] for item, _ in todo])
+    done = 0
+    for item, m in todo:
+        ka = va.row(pairs[item["key"]][0])["key"]
+        if ka in ga and item["key"] in gb:
+            keys = _json_keys(ga[ka], gb[item["key"]])
+            if keys is not None:
+                m.update(keys)
+                done += 1
+    return done
+
+
 def _class(name: str | None) -> str:
     """A class name as the summaries show it: ``(none)`` for an unlabelled sample (as the CLI's table and
     ``mmdata inspect`` say), not Python's ``None``."""
@@ -508,6 +600,11 @@ def _card_diff(a: dict[str, Any], b: dict[str, Any], limit: int | None = LIMIT) 
     return out
 
 
+def _sides(paths: list[str], one: str, both: str) -> str:
+    """``"A: its index has"`` for one side, ``"A and B: their indexes have"`` for both."""
+    return f"{paths[0]}: {one}" if len(paths) == 1 else f"{' and '.join(paths)}: {both}"
+
+
 def _listing(items: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
     shown = items if limit is None else items[:limit]
     return {"total": len(items), "items": shown, "truncated": len(shown) < len(items)}
@@ -575,18 +672,27 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     if by not in BY:
         raise ValueError(f"by= must be one of {BY}, got {by!r}")
     va, vb = _Version(a, by, storage_options), _Version(b, by, storage_options)
-    warnings = [f"{v.path}: its index has no member CRC-32s (written before 2026-12-04): members compared by size "
-                f"only, a file moved to another class folder (found by its sizes alone) counted as removed + added "
-                f"and listed as possibly relabelled, and a sample renamed (another key, the same files) counted as "
-                f"removed + added and not listed as renamed; reshard its source with this mmdata "
-                f"to compare bytes" for v in (va, vb) if not v.has_crc]
-    warnings += [f"{v.path}: {v.crc_only} of its index rows have no member_digest (written before 2026-12-07, or a "
-                 f"series added by add-modality): their members compared by size and CRC-32, which two different "
-                 f"PNGs can share (each PNG chunk carries its own CRC-32), so a replaced image kept under its key may "
-                 f"show as unchanged; a rename found by size and CRC-32 is confirmed by sha256 from the local shards "
-                 f"(where they cannot be read, it is said below), but two files of one size and CRC-32 leave their "
-                 f"renames unpaired (counted as removed + added); reshard with this mmdata to compare by sha256"
-                 for v in (va, vb) if v.has_crc and v.crc_only]
+    # one warning per condition, naming each side it holds for: two old versions would otherwise print the same
+    # paragraph twice, once per side (QA38 D #5)
+    warnings = []
+    no_crc = [v.path for v in (va, vb) if not v.has_crc]
+    if no_crc:
+        warnings.append(f"{_sides(no_crc, 'its index has', 'their indexes have')} no member CRC-32s (written before "
+                        f"2026-12-04): members compared by size only, a file moved to another class folder (found by "
+                        f"its sizes alone) counted as removed + added and listed as possibly relabelled, and a sample "
+                        f"renamed (another key, the same files) counted as removed + added and not listed as renamed; "
+                        f"reshard {'its source' if len(no_crc) == 1 else 'their sources'} with this mmdata to compare "
+                        f"bytes")
+    no_digest = [(v.path, v.crc_only) for v in (va, vb) if v.has_crc and v.crc_only]
+    if no_digest:
+        whose = (f"{no_digest[0][0]}: {no_digest[0][1]} of its index rows have" if len(no_digest) == 1 else
+                 " and ".join(f"{path} ({n} index rows)" for path, n in no_digest) + ": rows that have")
+        warnings.append(f"{whose} no member_digest (written before 2026-12-07, or a series added by add-modality): "
+                        f"their members compared by size and CRC-32, which two different PNGs can share (each PNG "
+                        f"chunk carries its own CRC-32), so a replaced image kept under its key may show as unchanged; "
+                        f"a rename found by size and CRC-32 is confirmed by sha256 from the local shards (where they "
+                        f"cannot be read, it is said below), but two files of one size and CRC-32 leave their renames "
+                        f"unpaired (counted as removed + added); reshard with this mmdata to compare by sha256")
     crc = va.has_crc and vb.has_crc
     wanted = set(splits) if splits else None
     count_a, count_b = Counter(va.cols["split"]), Counter(vb.cols["split"])
@@ -683,6 +789,7 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
                              "matched": "class folder, sizes only"})
         out["added"].append(item)
         per.setdefault(r["split"], Counter())["added"] += 1
+    changed_pairs: dict[str, tuple[str, str]] = {}  # B's key of a changed sample -> its (A, B) matches
     for ma, mb in [*pairs, *folder_moves]:
         ra, rb = va.row(ma), vb.row(mb)
         split = rb["split"]
@@ -690,6 +797,7 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         members = _content(ra, rb, crc)
         if members:
             out["changed"].append({**ident(ra, rb), "split": split, "members": members})
+            changed_pairs[rb["key"]] = (ma, mb)
             per.setdefault(split, Counter())["changed"] += 1
             same = False
         la, lb = va.label_name(ra["label"]), vb.label_name(rb["label"])
@@ -721,6 +829,9 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         row["same"] = not any(row[f] for f in fields[:-1])  # a renamed sample is also added and removed
     card = _card_diff(va.card, vb.card, limit)
     counts = {k: len(out[k]) for k in KINDS}
+    changed = _listing(out["changed"], limit)
+    # which metadata keys changed, for the listed samples whose json member differs: their json members are read
+    decoded = _json_details(va, vb, changed["items"], changed_pairs)
     return {
         "a": {"path": va.path, "name": va.card.get("name"), "fingerprint": va.card.get("fingerprint"),
               "samples": len(va.pos)},
@@ -728,10 +839,12 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
               "samples": len(vb.pos)},
         "by": by,
         "splits": sorted(wanted) if wanted is not None else None,
-        "reads": READS,
+        "reads": READS + (f"; the json members of {decoded} changed samples, read from the shards to name the "
+                          f"metadata keys that changed" if decoded else ""),
         # per kind of KINDS and unchanged; the pairs among added / removed are counted by their listings' totals
         "counts": {**counts, "unchanged": unchanged},
-        **{k: _listing(out[k], limit) for k in KINDS},
+        **{k: _listing(out[k], limit) for k in KINDS if k != "changed"},
+        "changed": changed,
         "renamed": _listing(renamed, limit),
         "possibly_relabelled": _listing(possibly, limit),
         "relabelled_pairs": dict(sorted(Counter(f"{_class(i['a'])} -> {_class(i['b'])}"
