@@ -569,6 +569,50 @@ def wav_finalised(data: bytes) -> bytes:
     return data[:pos + 4] + size.to_bytes(4, "little") + data[pos + 8:]
 
 
+def wav_unfinished(data: bytes) -> bool:
+    """Whether ``data`` is a WAV whose data chunk declares 0 bytes with the audio after it (a header written first
+    and never finalised: the recorder's battery died, the program was killed): mmdata reads its frames
+    (:func:`wav_size_unknown`), but libsndfile — soundfile, torchaudio, HF ``datasets`` — reads it as no audio, so
+    the member published as read is empty to every other reader (QA38 bioacoustics #1). The other placeholders
+    (``0xFFFFFFFF`` ...) libsndfile reads to the end of the file: False for them. Only the header is parsed.
+
+    Example:
+        >>> from mmdata.testing import audio_bytes
+        >>> wav = audio_bytes(0, seconds=0.25, sample_rate=8000, fmt="wav")
+        >>> i = wav.find(b"data") + 4
+        >>> wav_unfinished(wav[:i] + bytes(4) + wav[i + 4:]), wav_unfinished(wav)
+        (True, False)
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return False
+    try:
+        got = _wav_data(data)
+    except CorruptMedia:
+        return False
+    if got is None or not got[3]:
+        return False
+    return data[got[1] + 4:got[1] + 8] == bytes(4)
+
+
+def wav_unfinished_warning(count: int, of: int, examples: list[str]) -> str | None:
+    """The shard's warning on ``count`` (of ``of``) WAV members whose header was never finalised
+    (:func:`wav_unfinished`), naming up to three ``examples``; None for none.
+
+    Example:
+        >>> print(wav_unfinished_warning(1, 5, ["MYOLUC_a.wav"]))  # doctest: +ELLIPSIS
+        1 WAV member (of 5 audio members) has a header never finalised (the data chunk declares 0 bytes, the audio after it: e.g. MYOLUC_a.wav): mmdata reads its frames, but soundfile / torchaudio / HF datasets read none ...
+    """
+    if not count:
+        return None
+    one = count == 1
+    return (f"{count} WAV member{'s' * (not one)} (of {of} audio members) ha{'s' if one else 've'} a header never "
+            f"finalised (the data chunk declares 0 bytes, the audio after it: e.g. {', '.join(examples[:3])}): mmdata "
+            f"reads {'its' if one else 'their'} frames, but soundfile / torchaudio / HF datasets read none from the "
+            f"shard member; write the size into the source files (only those 4 bytes change) and shard again: "
+            f"`python -c \"import sys; from mmdata.shards.mediainfo import wav_finalised as f; "
+            f"[open(p, 'r+b').write(f(open(p, 'rb').read())) for p in sys.argv[1:]]\" FILE.wav ...`")
+
+
 #: AIFC compression types whose frames are ``sound bytes // (channels x bytes per sample)``: the bytes per
 #: sample (None: from the COMM chunk's sample size); other types (IMA ADPCM, ...) go to libsndfile
 _AIFC_LINEAR = {b"NONE": None, b"twos": None, b"sowt": None, b"raw ": None, b"in24": 3, b"in32": 4, b"42ni": 4,
@@ -1474,10 +1518,102 @@ def is_deep_warning(text: str) -> bool:
     return bool(_DEEP_WARNING.match(text)) and any(mark in text for mark in _DEEP_MARKS)
 
 
-def decode_check(kind: str, data: bytes) -> None:
+#: a sample at or past this magnitude (float32 as the reader decodes: PCM_16's 32767 / 32768) is at full scale
+FULL_SCALE = 32767 / 32768
+#: the share of an audio member's samples at full scale past which it counts as clipped: a unclipped full-scale
+#: sine spends 0.5% of its samples there, a clipped recording far more
+CLIPPED_SHARE = 0.01
+#: the |mean| (of full scale) past which an audio member counts as carrying a DC offset
+DC_OFFSET = 0.2
+
+
+class AudioLevels(NamedTuple):
+    """What a full decode of an audio member saw (:func:`decode_check`): its ``samples``, whether any is not
+    zero (``nonzero``: all zero is digital silence), how many lie at full scale (``full_scale``: clipping) and
+    their ``mean`` (a DC offset)."""
+
+    samples: int
+    nonzero: bool
+    full_scale: int
+    mean: float
+
+
+def audio_level_kinds(levels: AudioLevels | None) -> list[str]:
+    """What is wrong with an audio member's levels: ``silent`` (every sample 0: a recorder that wrote zeros),
+    ``clipped`` (over :data:`CLIPPED_SHARE` of its samples at full scale), ``dc_offset`` (|mean| over
+    :data:`DC_OFFSET`); empty for a usable clip or None.
+
+    Example:
+        >>> audio_level_kinds(AudioLevels(100, False, 0, 0.0)), audio_level_kinds(AudioLevels(100, True, 5, 0.3))
+        (['silent'], ['clipped', 'dc_offset'])
+    """
+    if levels is None or not levels.samples:
+        return []
+    if not levels.nonzero:
+        return ["silent"]
+    return [k for k, bad in (("clipped", levels.full_scale > CLIPPED_SHARE * levels.samples),
+                             ("dc_offset", abs(levels.mean) > DC_OFFSET)) if bad]
+
+
+def note_audio_levels(acc: dict[str, list[Any]] | None, levels: AudioLevels | None, key: str,
+                      k: int = 3) -> dict[str, list[Any]] | None:
+    """``acc`` (``{kind: [count, up to k sample keys]}``, a shard's; None: nothing yet) with the sample ``key``'s audio
+    ``levels`` counted (:func:`audio_level_kinds`); shards' accumulators add up with :func:`combine_audio_levels`."""
+    for kind in audio_level_kinds(levels):
+        acc = acc if acc is not None else {}
+        got = acc.setdefault(kind, [0, []])
+        got[0] += 1
+        if len(got[1]) < k:
+            got[1].append(key)
+    return acc
+
+
+def combine_audio_levels(parts: Any, k: int = 3) -> dict[str, list[Any]] | None:
+    """The shards' :func:`note_audio_levels` accumulators (None for none found) as one, in plan order.
+
+    Example:
+        >>> combine_audio_levels([{"silent": [1, ["a"]]}, None, {"silent": [2, ["b", "c"]]}])
+        {'silent': [3, ['a', 'b', 'c']]}
+    """
+    out: dict[str, list[Any]] = {}
+    for part in parts:
+        for kind, (n, keys) in (part or {}).items():
+            got = out.setdefault(kind, [0, []])
+            got[0] += n
+            got[1] += keys[:k - len(got[1])]
+    return out or None
+
+
+def audio_level_warnings(acc: dict[str, list[Any]] | None, of: int) -> list[str]:
+    """The shard's / ``verify --deep``'s warnings on audio members (of ``of`` decoded) that are digital silence,
+    clipped or offset (:func:`note_audio_levels`), naming example sample keys; they are kept (a labelled clip
+    with no call teaches the model nothing, a clipped one the recorder's distortion).
+
+    Example:
+        >>> print(audio_level_warnings({"silent": [1, ["MYOLUC_a"]]}, 88)[0])  # doctest: +ELLIPSIS
+        1 audio member (of 88) is digital silence (every sample 0: e.g. 'MYOLUC_a'): ...
+    """
+    what = {"silent": ("digital silence (every sample 0", "a recorder that wrote zeros, a muted input: the label has "
+                       "nothing to be learnt from; drop or relabel them"),
+            "clipped": (f"clipped (over {CLIPPED_SHARE:.0%} of the samples at full scale",
+                        "the input gain was too high: the waveform's peaks are cut off; re-record or check per-class "
+                        "results without them"),
+            "dc_offset": (f"offset (a mean over {DC_OFFSET:g} of full scale",
+                          "a DC offset: remove it (subtract the mean, or a high-pass filter) before sharding")}
+    out = []
+    for kind, (is_what, fix) in what.items():
+        n, keys = (acc or {}).get(kind, (0, []))
+        if n:
+            out.append(f"{n} audio member{'s' * (n != 1)} (of {of}) {'is' if n == 1 else 'are'} {is_what}: e.g. "
+                       f"{', '.join(map(repr, keys[:3]))}): {fix}; they are kept")
+    return out
+
+
+def decode_check(kind: str, data: bytes) -> AudioLevels | None:
     """Decode an image or audio file, or a ``.npy`` array (``kind`` ``"npy"``), in full (``check="decode"``);
     raise :class:`CorruptMedia` on failure (audio also when it holds NaN or infinite samples, which the reader
-    refuses too). A float array holding NaN or infinite values decodes: it is kept, and the shard counts such
+    refuses too); an audio file's :class:`AudioLevels` are returned (digital silence, clipping, a DC offset:
+    :func:`note_audio_levels`), None for other kinds. A float array holding NaN or infinite values decodes: it is kept, and the shard counts such
     arrays per field and warns (:func:`check_npy`, :func:`non_finite_npy_warning`) — a depth map marks missing
     pixels with NaN on purpose (QA35 robotics #3, review media #3: leaving them out dropped every such depth map).
 
@@ -1498,11 +1634,12 @@ def decode_check(kind: str, data: bytes) -> None:
         except Exception as exc:  # noqa: BLE001
             raise CorruptMedia(f"image does not decode ({_describe(exc)})") from None
     elif kind == "audio":
+        import numpy as np
         import soundfile as sf
 
         from mmdata.codecs import non_finite_audio, non_finite_reason
 
-        bad, first, samples = 0, -1, 0
+        bad, first, samples, nonzero, full, total = 0, -1, 0, False, 0, 0.0
         try:
             with sf.SoundFile(io.BytesIO(data)) as f:
                 expected = f.frames
@@ -1517,12 +1654,18 @@ def decode_check(kind: str, data: bytes) -> None:
                         bad += found[0]
                     got += len(block)
                     samples += block.size
+                    if found is None:  # levels (QA38 bioacoustics #4): vectorised per block, one pass
+                        nonzero = nonzero or bool(block.any())
+                        full += int(np.count_nonzero(np.abs(block) >= FULL_SCALE))
+                        total += float(block.sum(dtype=np.float64))
         except Exception as exc:  # noqa: BLE001
             raise CorruptMedia(f"audio does not decode ({_describe(exc)})") from None
         if got != expected:
             raise CorruptMedia(f"audio decodes to {got} of its {expected} frames")
         if bad:
             raise CorruptMedia(non_finite_reason(bad, samples, first))
+        return AudioLevels(samples, nonzero, full, total / samples if samples else 0.0)
+    return None
 
 
 def member_stats(ext: str, data: bytes) -> dict[str, Any]:
@@ -1568,7 +1711,8 @@ METADATA_KINDS = ("gps", "camera_serial", "artist", "audio_tags")
 IDENTIFYING_KINDS = (*METADATA_KINDS, "description", "text_chunks", "comments", "xmp", "iptc", "bwf")
 #: what each kind is, for the card's warning; ``audio_tags`` and ``bwf`` are found in audio members, the rest in images
 METADATA_WHAT = {
-    "gps": "a GPS position (EXIF or XMP)", "camera_serial": "a camera serial number (EXIF or XMP)",
+    "gps": "a GPS position (EXIF, XMP or a WAV's GUANO Loc Position)",
+    "camera_serial": "a camera or recorder serial number (EXIF, XMP or a WAV's GUANO Serial)",
     "artist": "an artist, author, owner, contact or copyright name (EXIF, XMP or IPTC)",
     "audio_tags": "tags (Vorbis comments, ID3, WAV INFO, AIFF NAME / AUTH / (c) / ANNO)",
     "description": "free text (EXIF ImageDescription / UserComment / XP comments)",
@@ -1579,6 +1723,21 @@ METADATA_WHAT = {
     "bwf": "broadcast-wave metadata (bext description / originator, iXML notes / location)"}
 METADATA_AUDIO_KINDS = frozenset(("audio_tags", "bwf"))
 _GPS_IFD, _EXIF_IFD = 0x8825, 0x8769
+
+
+def metadata_members(kind: str, examples: list[str]) -> str:
+    """What members carry the metadata ``kind``, said from its example member names: ``audio`` (an audio kind, or
+    only audio examples: a WAV's GUANO GPS position), ``image``, or ``image / audio`` for a mix.
+
+    Example:
+        >>> metadata_members("gps", ["a.jpg"]), metadata_members("gps", ["a.wav"]), metadata_members("bwf", [])
+        ('image', 'audio', 'audio')
+    """
+    if kind in METADATA_AUDIO_KINDS:
+        return "audio"
+    exts = {name.rpartition(".")[2].lower() for name in examples}
+    audio = {e for e in exts if e in AUDIO_EXTS}
+    return "audio" if audio and audio == exts else "image / audio" if audio else "image"
 _SERIAL_TAGS = frozenset((0xA431, 0xC62F))  # BodySerialNumber (EXIF), CameraSerialNumber (DNG)
 _ARTIST_TAGS = frozenset((0x013B, 0xA430, 0x8298))  # Artist, CameraOwnerName, Copyright
 _XP_AUTHOR = 0x9C9D  # Windows' XPAuthor (UTF-16): a name, as Artist
@@ -1918,10 +2077,36 @@ def _id3v2(b: bytes) -> bool:
 _IXML_TEXT = re.compile(rb"<(LOCATION_[A-Z_]+|NOTE|USER|PROJECT|SCENE|TAPE|NAME|CIRCLED_TAKE_NOTE)>\s*[^<\s]")
 
 
+#: GUANO fields (``Key:value`` lines of a WAV's ``guan`` chunk, https://guano-md.org) that identify a place or a
+#: recorder: the kind each counts as
+_GUANO_KINDS = {b"loc position": "gps", b"loc elevation": "gps", b"serial": "camera_serial", b"note": "audio_tags",
+                b"original filename": "audio_tags"}
+
+
+def guano_kinds(body: bytes) -> set[str]:
+    """The kinds a GUANO chunk's body names with a value: ``gps`` (``Loc Position``, ``Loc Elevation``),
+    ``camera_serial`` (the recorder's ``Serial``), ``audio_tags`` (``Note``, ``Original Filename``).
+
+    Example:
+        >>> sorted(guano_kinds(b"GUANO|Version:1.0\\nSerial:SM4-A01\\nLoc Position:42.36 -71.05\\nMake:Wildlife Acoustics\\n"))
+        ['camera_serial', 'gps']
+        >>> guano_kinds(b"GUANO|Version:1.0\\nLoc Position:\\n")
+        set()
+    """
+    found: set[str] = set()
+    for line in body.split(b"\n")[:_TAG_ITEMS]:
+        field, sep, value = line.partition(b":")
+        kind = _GUANO_KINDS.get(field.strip().lower()) if sep else None
+        if kind is not None and value.strip(b"\x00 \r\t"):
+            found.add(kind)
+    return found
+
+
 def _wav_kinds(d: bytes) -> set[str]:
     """The kinds a WAV's chunks carry: ``audio_tags`` (a ``LIST``/``INFO`` or ``id3`` chunk, the encoder's
     own name excepted), ``bwf`` (a ``bext`` chunk naming a description, originator or reference; an ``iXML``
-    chunk with notes, names or a location)."""
+    chunk with notes, names or a location), and from a GUANO ``guan`` chunk ``gps`` / ``camera_serial`` /
+    ``audio_tags`` (:func:`guano_kinds`)."""
     found: set[str] = set()
     p, n = 12, len(d)
     for _ in range(256):
@@ -1948,6 +2133,8 @@ def _wav_kinds(d: bytes) -> set[str]:
         elif cid == b"iXML":
             if _IXML_TEXT.search(body):
                 found.add("bwf")
+        elif cid == b"guan":  # GUANO, the bat recorders' metadata (Song Meter, AudioMoth, Pettersson): QA38 B #3
+            found |= guano_kinds(body)
         p += 8 + size + (size & 1)
     return found
 

@@ -426,7 +426,11 @@ def check_options(name: Callable[[str], str] = option_name, **options: Any) -> N
             if isinstance(value, str) or not isinstance(value, Sequence) or not value:
                 raise fail(key, f"a list of modalities from {list(MODALITIES)} (or null: those the training split has)", value)
             for m in value:
-                one_of(key, m, MODALITIES)
+                if m not in MODALITIES:  # a stored field (.npy arrays, ...): the built-in encoders do not read it (QA38 C #12)
+                    raise MMDataError(f"{name(key)}: {m!r} is not one of {list(MODALITIES)}: the built-in trainer reads "
+                                      f"those modalities only; a stored field such as a .npy array field needs your own "
+                                      f"model: see docs/ablation.md \"Your own trainer\" (mmdata.loader gives its "
+                                      f"batches)")
             if len(set(value)) != len(value):
                 raise fail(key, "each modality once", value)
         elif key == "eval_robustness":
