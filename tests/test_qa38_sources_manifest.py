@@ -52,3 +52,46 @@ def test_mapped_text_column_mixing_paths_and_captions_names_the_fix(tmp_path: Pa
     [w] = [w for w in found.warnings if "stored as the captions" in w]
     assert "--column text=transcript" in w and "rename the column" not in w
     assert "10 of its 11 values" in w
+
+
+# OCR #4: the pages of one document (docA_p001.png, docA_p002.png) went to different splits without a word
+
+
+def _doc_pages(root: Path, docs: int = 4, pages: int = 3, form: str = "{d}_p{p:03d}") -> None:
+    for d in range(docs):
+        for p in range(1, pages + 1):
+            stem = form.format(d=f"doc{d}", p=p)
+            _png(root / "forms" / f"{stem}.png", 10 * d + p)
+            (root / "forms" / f"{stem}.txt").write_text(f"{d} {p}", encoding="utf-8")
+
+
+def _page_warnings(found) -> list[str]:  # noqa: ANN001
+    return [w for w in found.warnings if "pages of" in w]
+
+
+def test_pages_of_one_document_are_warned_with_the_group_by_fix(tmp_path: Path) -> None:
+    _doc_pages(tmp_path)
+    [w] = _page_warnings(discover(tmp_path))
+    assert "12 samples" in w and "4 documents" in w
+    assert "'forms/doc0_p001'" in w and "--group-by folder" in w and "--group-by" in w.split("--group-by folder")[1]
+    # the pages are not grouped by it (the split is the user's to choose): only warned of
+    assert all(r.group is None for r in discover(tmp_path).records)
+
+
+def test_page_word_forms_are_recognised(tmp_path: Path) -> None:
+    for i, form in enumerate(("{d}_page{p}", "{d}-p{p:02d}", "{d}.pg{p}")):
+        root = tmp_path / str(i)
+        _doc_pages(root, 2, 2, form)
+        assert len(_page_warnings(discover(root))) == 1, form
+
+
+def test_plain_numbered_samples_and_folder_groups_are_not_warned(tmp_path: Path) -> None:
+    for i in range(1, 9):  # one class's distinct samples: no page word, no warning
+        _png(tmp_path / "a" / "cat" / f"img_{i:04d}.png", i)
+        _png(tmp_path / "a" / "cat" / f"photo{i}.png", i)
+    assert _page_warnings(discover(tmp_path / "a")) == []
+    _doc_pages(tmp_path / "b")
+    assert _page_warnings(discover(tmp_path / "b", group_by="folder")) == []
+    _png(tmp_path / "c" / "x" / "doc_p1.png", 1)  # one page alone: no document of several pages
+    _png(tmp_path / "c" / "x" / "other_p1.png", 2)
+    assert _page_warnings(discover(tmp_path / "c")) == []

@@ -1443,6 +1443,44 @@ def _group_frames(records: Sequence[Record], clips: Mapping[str, list[Record]]) 
     return True
 
 
+#: a sample named ``<document><sep><page word><number>`` (``docA_p001``, ``docA_page2``, ``docA-p01``, ``docA.pg3``):
+#: a page of document ``<document>`` (QA38 OCR #4); ``img_0001`` (no page word) is a sample of its own
+_PAGE = re.compile(r"(.+?[^/])[_\-. ](?:p|page|pg)[_\-]?([0-9]+)", re.IGNORECASE)
+
+
+def _page_sequence_warning(records: Sequence[Record]) -> list[str]:
+    """One warning when samples are the pages of documents, a sample per page (``forms/docA_p001.png``,
+    ``forms/docA_p002.png``: a stem shared by two files or more that differ only in a trailing page number after
+    ``p`` / ``page`` / ``pg``): the split draws each page on its own, so a document's pages may land in two splits
+    (its text and layout trained on, then tested). Names the counts, an example and both ways to keep a document
+    in one split. Plain numbered samples (``img_0001.png``) are no pages: not warned.
+
+    Example:
+        >>> rs = [Record(k, k, {"png": "x"}) for k in ("f/a_p1", "f/a_p2", "f/img_0001", "f/img_0002")]
+        >>> _page_sequence_warning(rs)[0][:40]
+        '2 samples look like the pages of 1 docum'
+    """
+    docs: dict[str, list[str]] = {}
+    for r in records:
+        m = _PAGE.fullmatch(r.source_key)
+        if m is not None and m.group(2).isascii():
+            docs.setdefault(m.group(1), []).append(r.source_key)
+    docs = {d: keys for d, keys in docs.items() if len(keys) >= 2}
+    if not docs:
+        return []
+    doc = min(docs)
+    keys = sorted(docs[doc])
+    n = sum(map(len, docs.values()))
+    shown = ", ".join(repr(k) for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
+    leaf = doc.rpartition("/")[2]
+    return [f"{n} samples look like the pages of {plural(len(docs), 'document')}, a sample per page (e.g. {shown} "
+            f"of document {doc!r}): --split draws each page on its own, so the pages of one document may land in "
+            f"two splits (a test page whose document's other pages are trained on). To keep each document in one "
+            f"split, move each document's pages into a folder of its own ({leaf + '/'!r}) and pass --group-by "
+            f"folder, or list them in a manifest with a column naming each page's document (e.g. doc: {leaf!r}) "
+            f"and pass --group-by doc"]
+
+
 def _frame_sequence_warning(clips: Mapping[str, list[Record]], how: str) -> list[str]:
     """One warning naming the clips :func:`_frame_sequences` found (an example clip, its files, the counts) and
     the fix: a manifest, a row per clip, with a column per frame. ``how``: ``"grouped"`` (their samples were
@@ -1898,6 +1936,8 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         if _clip_like(clips):  # else one named image per sample: the sidecar warning said it (QA37 review #2)
             warnings += _frame_sequence_warning(clips, how)
     warnings += _frame_sequence_warning(alike, "alike")
+    if not group_by_folder and not split_of:  # a folder per document, or the user's splits: no page is split off
+        warnings += _page_sequence_warning(records)
     if group_by_folder:
         _folder_groups(records, bool(split_of), bool(class_of))
         if class_of and not said_classes:
