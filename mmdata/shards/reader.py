@@ -2589,9 +2589,16 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             where = self._where(missing[:5])
             shown = ", ".join(f"{k!r}{self._place(*where[k]) if k in where else ''}" for k in missing[:5])
             names = self.splits[0] if len(self.splits) == 1 else list(self.splits)
+            # a sample's own (source) key where the index rewrote it (non-ASCII, too long): name the key to pass
+            # instead of "not in split" (QA38 F #1)
+            source = self._source_keys([k for k in missing if k not in where][:5])
+            said = "; ".join(f"{k!r} is the source_key of {', '.join(f'{key!r} (split {sp!r})' for key, sp in rows[:3])}"
+                             + (f" and {len(rows) - 3} more" if len(rows) > 3 else "") for k, rows in source.items())
+            hint = (f". {said}: keys= takes index.parquet's 'key' column, which rewrote these; pass those keys "
+                    f"(map yours with index.parquet's source_key column)") if source else ""
             raise ShardError(f"{redact(str(path))}: {len(missing)} of the {len(self.keys)} keys= are not in split {names!r}: "
                              f"{shown}{', ...' if len(missing) > 5 else ''} (keys are index.parquet's 'key' column "
-                             f"of {'that split' if len(self.splits) == 1 else 'those splits'})")
+                             f"of {'that split' if len(self.splits) == 1 else 'those splits'}){hint}")
         self.shards = [sh for sh in self.shards if counts[sh]]  # a shard with nothing selected is not opened
         self._shard_sizes = [counts[sh] for sh in self.shards]
 
@@ -2605,6 +2612,26 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         col, splits = table["key"].to_pylist(), table["split"].to_pylist()
         shards = table["shard"].to_pylist() if "shard" in table.column_names else [None] * len(col)
         return {k: (str(sp), sh) for k, sp, sh in zip(col, splits, shards) if k in want}
+
+    def _source_keys(self, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
+        """The rows whose ``source_key`` is one of ``keys`` (source key -> [(key, split)]), for a message."""
+        if not keys or self.root is None:
+            return {}
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:  # the error path only: the reader's index holds no source_key
+            table = idx.load_index(self.root, storage_options=self.storage_options, card=self.card)
+        except (OSError, ShardError):
+            return {}
+        if "source_key" not in table.column_names:
+            return {}
+        hit = table.filter(pc.is_in(table["source_key"], value_set=pa.array(keys, pa.string())))
+        out: dict[str, list[tuple[str, str]]] = {}
+        for src, key, sp in zip(*(hit[c].to_pylist() for c in ("source_key", "key", "split"))):
+            if key != src:
+                out.setdefault(src, []).append((key, str(sp)))
+        return out
 
     def _place(self, split: str, shard: Any) -> str:
         """Where index.parquet puts a ``keys=`` key this split lacks: another split, or (its row damaged or
