@@ -864,15 +864,17 @@ def _half_moved_warning(half: list[tuple[str, str, list[str], list[str]]]) -> st
 
 
 def _earlier_members(path: str | Path, storage_options: dict[str, Any] | None, keys: set[str],
-                     missing: list[str] | None = None, from_shards: bool = True
-                     ) -> dict[str, list[tuple[str, int, int]]]:
+                     missing: list[str] | None = None, from_shards: bool = True, sizes_only: bool = False
+                     ) -> dict[str, list[tuple[str, int, int | None]]]:
     """``--split-from``: (member name, size, CRC-32) per member of the earlier samples ``keys``. A sample whose
     index row has no CRC-32s (an index written before 2026-12-04) has them computed from its members' bytes in
     the earlier version's shards beside the index (:func:`_crcs_from_shards`; read for these few samples only);
     where those shards cannot be read (an index on its own, a remote folder) it is left out, its key appended to
     ``missing``: its content cannot be compared (QA34 upgrade #1: moved files of an old version were split anew,
-    a test file into train, silently). ``from_shards`` False: such a sample is left out without a read."""
-    return _earlier_member_values(path, storage_options, keys, "member_crc32", zlib.crc32, missing, from_shards)
+    a test file into train, silently). ``from_shards`` False: such a sample is left out without a read, or, with
+    ``sizes_only``, given with its sizes and None for each CRC-32 (compared by size: QA38 splitfrom D#1)."""
+    return _earlier_member_values(path, storage_options, keys, "member_crc32", zlib.crc32, missing, from_shards,
+                                  sizes_only)
 
 
 def _earlier_digests(path: str | Path | None, storage_options: dict[str, Any] | None, keys: set[str],
@@ -888,12 +890,13 @@ def _earlier_digests(path: str | Path | None, storage_options: dict[str, Any] | 
 
 def _earlier_member_values(path: str | Path | None, storage_options: dict[str, Any] | None, keys: set[str],
                            column: str, of: Callable[[bytes], int], missing: list[str] | None,
-                           from_shards: bool) -> dict[str, list[tuple[str, int, int]]]:
+                           from_shards: bool, sizes_only: bool = False) -> dict[str, list[tuple[str, int, Any]]]:
     """(member name, size, value) per member of the earlier samples ``keys``: the value the earlier index's
     per-member ``column`` records (``member_crc32``, ``member_digest``), or, for a row without a full list of them
     (an older index, a series added without one), ``of`` each member's bytes in the earlier local shards
     (:func:`_crcs_from_shards`, each shard read once; not with ``from_shards`` False). A sample whose values can be
-    had neither way is left out (its key appended to ``missing`` when the shards were tried)."""
+    had neither way is left out (its key appended to ``missing`` when the shards were tried), or, with
+    ``sizes_only`` (and ``from_shards`` False), given with None for each value."""
     if path is None or not keys:
         return {}
     import pyarrow as pa
@@ -922,6 +925,8 @@ def _earlier_member_values(path: str | Path | None, storage_options: dict[str, A
                 got[key] = list(zip(members, sizes, read[key]))
             elif missing is not None:
                 missing.append(key)
+    elif old and sizes_only:
+        got.update({key: [(m, z, None) for m, z in zip(members, sizes)] for key, (_, members, sizes) in old.items()})
     return got
 
 
@@ -1009,11 +1014,12 @@ def _same_content(r: Record, key: str, members: list[tuple[str, int, int]],
 _UNREADABLE = (OSError, CorruptMedia, RuntimeError, ValueError)
 
 
-def _content_change(r: Record, key: str, members: list[tuple[str, int, int]], skip: set[str],
+def _content_change(r: Record, key: str, members: list[tuple[str, int, int | None]], skip: set[str],
                     read: bool = True, digests: Mapping[str, int] | None = None) -> str | None:
     """How the members of the record ``r`` differ from those of the earlier sample ``key`` (``members``: the
     earlier index's (name, size, CRC-32) each), or None: every member both hold, by extension and ``skip``
-    aside, has the stored size and, with ``read``, the stored CRC-32. A member is compared as the writer stores
+    aside, has the stored size and, with ``read``, the stored CRC-32 (None: an index written before 2026-12-04,
+    not compared but by ``digests``). A member is compared as the writer stores
     it: inline bytes as they are, a file by its size (a stat) then its bytes, a ``--segment`` member by the
     frames cut from its recording (:func:`cut_segment`; without ``read`` not compared: only the cut has a
     size). ``digests`` (member name -> :func:`mmdata.shards.index.member_digest`, where the earlier index or
@@ -1040,7 +1046,7 @@ def _content_change(r: Record, key: str, members: list[tuple[str, int, int]], sk
             return f"{ext} {size} -> {got} bytes"
         if read and data is None:
             data = Path(value).read_bytes()
-        if data is not None and zlib.crc32(data) != crc:
+        if data is not None and crc is not None and zlib.crc32(data) != crc:
             return f"{ext} other bytes, same size"
         want = digests.get(f"{key}.{ext}") if digests else None
         if data is not None and want is not None and idx.member_digest(data) != want:
@@ -1055,15 +1061,20 @@ def _digest_map(found: Mapping[str, list[tuple[str, int, int]]], key: str) -> di
 
 def _other_content(kept: list[Record], earlier: str | Path, storage_options: dict[str, Any] | None,
                    read: int = 64, edited: list[tuple[str, str]] | None = None,
-                   weak: list[str] | None = None, weak_of: list[int] | None = None) -> list[tuple[str, str]]:
+                   weak: list[str] | None = None, weak_of: list[int] | None = None,
+                   sized: list[str] | None = None) -> list[tuple[str, str]]:
     """``--split-from``: the samples kept by key whose files are not the earlier sample's (a manifest export that
     renumbers its ids when rows are deleted reuses a key for another image): (key, how it differs) each, by
     :func:`_content_change`. A sample's file members are compared (its inline ones, its text, only when it has
     none): by size (a stat), and the first ``read`` samples also by CRC-32 (fixed-size clips differ in bytes
     only); a ``--segment`` sample by its cut frames, in those first ``read`` only. The label (``cls``) and
     metadata (``json``) may change under one key and are not compared (:func:`_same_content`, a class move,
-    compares all but ``cls``); an earlier index without CRC-32s compares nothing (QA29: 57 of 57 kept keys
-    named other images, silently; review: every kept segment was compared by its recording's size).
+    compares all but ``cls``); QA29: 57 of 57 kept keys named other images, silently; review: every kept segment
+    was compared by its recording's size. An earlier index without CRC-32s (written before 2026-12-04) is compared
+    by its sizes, and the first ``read`` samples by the sha256 of the earlier shards' bytes (the same read as for a
+    missing digest); those whose shards cannot be read are compared by size alone, their keys appended to ``sized``
+    (QA38 splitfrom D#1: such an index compared nothing, a re-delivered file of another size kept its split
+    silently).
     A sample with a file member other than text (an image, a clip) is identified by those: its text members (a
     caption file, an inline caption) are compared apart, and a sample whose text alone changed (a typo fixed) is
     an edit, not another file: (key, how) appended to ``edited`` (QA37 identity #6). A CRC-32 match is confirmed
@@ -1074,7 +1085,7 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
     first ``read`` are compared by CRC-32 at all, the rest by size (for the warning's count: QA37 r3a #2)."""
     if not kept:
         return []
-    before = _earlier_members(earlier, storage_options, {r.key for r in kept}, from_shards=False)
+    before = _earlier_members(earlier, storage_options, {r.key for r in kept}, from_shards=False, sizes_only=True)
     digests = _earlier_digests(earlier, storage_options, set(before), from_shards=False)
     lacking = [r.key for r in kept if r.key in before and r.key not in digests
                and any(not isinstance(v, bytes) for v in r.members.values())]
@@ -1083,8 +1094,11 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
     lacking = lacking[:max(read, 0)]
     if lacking:
         digests = {**digests, **_earlier_digests(earlier, storage_options, set(lacking))}
+        no_crc = {k for k in lacking if k not in digests and any(c is None for _, _, c in before[k])}
         if weak is not None:
-            weak.extend(k for k in lacking if k not in digests)
+            weak.extend(k for k in lacking if k not in digests and k not in no_crc)
+        if sized is not None:
+            sized.extend(k for k in lacking if k in no_crc)
     other: list[tuple[str, str]] = []
     for r in kept:
         if r.key not in before:
@@ -1157,6 +1171,21 @@ def _weak_kept_warning(weak: list[str], of: int, earlier: str, read: int = 64) -
             f"index to have them compared by sha256")
 
 
+def _sized_kept_warning(sized: list[str], earlier: str) -> str:
+    """The warning for the samples kept by key that :func:`_other_content` compared by size alone: the earlier
+    index has no member CRC-32s (written before 2026-12-04) and its shards could not be read (QA38 splitfrom D#1).
+
+    Example:
+        >>> _sized_kept_warning(["k0", "k1"], "v1")[:72]
+        "--split-from: 2 samples kept by key (e.g. 'k0') were compared with v1 by"
+    """
+    return (f"--split-from: {plural(len(sized), 'sample')} kept by key (e.g. {sized[0]!r}) "
+            f"{'was' if len(sized) == 1 else 'were'} compared with {earlier} by size alone: its index records no "
+            f"member CRC-32s (written before 2026-12-04) and its shards could not be read, so another file of the "
+            f"same size under that key keeps the earlier split unnoticed. Give --split-from the earlier version's "
+            f"whole folder (index and its unchanged shards), or shard its source again with this mmdata first")
+
+
 def _split_conflicts(conflicts: list[tuple[str, str, str]], k: int = 5) -> dict[str, Any]:
     """The card's ``split_from.conflicts``: samples whose own split (a manifest's split column) differs from the
     earlier version's, which ``--split-from`` would have kept: their count, the count per ``"test -> train"``
@@ -1188,10 +1217,25 @@ def _other_content_warning(other: list[tuple[str, str]], kept: int) -> str:
     """The warning for :func:`_other_content`."""
     shown = ", ".join(f"{k!r}: {how}" for k, how in other[:3]) + (", ..." if len(other) > 3 else "")
     return (f"--split-from: {len(other)} of {plural(kept, 'sample')} kept by key hold other content than the earlier "
-            f"sample of that key ({shown}): the key now names another file (an export that renumbers its ids when "
+            f"sample of that key ({shown}; the card's split_from.other_content of split_from.kept_by_key): the key now names another file (an export that renumbers its ids when "
             f"rows are deleted?), so the split kept is another file's and a test file of the earlier version may "
             f"train this one. Give a key column that stays with each file, and compare the versions with mmdata diff "
             f"OLD NEW")
+
+
+def _cut_names(names: Sequence[str], k: int = 6) -> str:
+    """The class names of a ``--split-from`` class-id warning's ``added`` / ``removed`` list: the first ``k``, and,
+    where there are more, their count and how many are left out (QA38 splitfrom F#2: 20 removed classes read as
+    the 6 shown, with no "..." and no count).
+
+    Example:
+        >>> _cut_names(["a", "b"])
+        ": 'a', 'b'"
+        >>> _cut_names([f"c{i}" for i in range(8)], k=2)
+        " (8): 'c0', 'c1' and 6 more"
+    """
+    shown = ", ".join(map(repr, names[:k]))
+    return f": {shown}" if len(names) <= k else f" ({len(names)}): {shown} and {len(names) - k} more"
 
 
 def _class_id_changes(old: Sequence[str] | None, new: Sequence[str] | None, name: Any,
@@ -1229,8 +1273,8 @@ def _class_id_changes(old: Sequence[str] | None, new: Sequence[str] | None, name
     shown = ", ".join(f"id {i} {a!r} -> {b!r}" for i, a, b in changed[:6]) + (", ..." if len(changed) > 6 else "")
     keep = [*(new[i] if i in renamed else n for i, n in enumerate(old)), *added]
     text = (f"--split-from: class ids name other classes than in the earlier version ({name or 'unnamed'}): {shown}"
-            + (f"; added: {', '.join(map(repr, added[:6]))}" if added else "")
-            + (f"; removed: {', '.join(map(repr, removed[:6]))}" if removed else "")
+            + (f"; added{_cut_names(added)}" if added else "")
+            + (f"; removed{_cut_names(removed)}" if removed else "")
             + ". A model trained on the earlier version reads these ids as its own classes; to keep its ids, shard "
             f"with --labels FILE naming its classes in its order, then the new ones ({', '.join(keep[:8])}"
             + (", ..." if len(keep) > 8 else "") + "; a removed class keeps its id with no sample"
@@ -1241,7 +1285,7 @@ def _class_id_changes(old: Sequence[str] | None, new: Sequence[str] | None, name
     now = ", ".join(f"id {i} now {b!r}" for i, _, b in changed[:6]) + (", ..." if len(changed) > 6 else "")
     card = (f"--split-from: class ids name other classes than in the earlier version ({name or 'unnamed'}): "
             f"{plural(len(changed), 'id')} changed ({now})"
-            + (f"; added: {', '.join(map(repr, added[:6]))}" if added else "")
+            + (f"; added{_cut_names(added)}" if added else "")
             + (f"; {plural(len(removed), 'class', 'classes')} removed" if removed else "")
             + ". A model trained on the earlier version reads these ids as its own classes")
     return [CardText(text, card)]
@@ -3200,14 +3244,19 @@ def npy_dtype_mix_warning(field: str, dtypes: Mapping[str, int], examples: Mappi
 
     head = (f"field {field!r}: its .npy files hold {len(dtypes)} dtypes ("
             + ", ".join(f"{n} {d}" for d, n in order) + f": e.g. {examples.get(rare)!r} holds {rare}): ")
-    keep = (f"to keep {order[0][0]}, save every {field!r} file in it "
-            f"(np.save(path, x.astype(np.{order[0][0].lstrip('<>=|')}))) and shard again, or leave the field out "
-            f"(mmdata.loader(..., modalities=[...]))")
     try:
         kinds = {np.dtype(d).kind for d in dtypes}
         common = np.result_type(*(np.dtype(d) for d in dtypes)) if kinds <= set("biufc") else None
     except TypeError:
         kinds, common = set(), None
+    # a field with complex files is advised a complex dtype: a real one drops the imaginary part (QA38 splitfrom C#3:
+    # a majority of float32 files advised x.astype(np.float32) for complex I/Q data)
+    name = order[0][0].lstrip("<>=|")
+    if "c" in kinds:
+        name = next(np.dtype(d).name for d, _ in order if np.dtype(d).kind == "c")
+    keep = (f"to keep {name}, save every {field!r} file in it (np.save(path, x.astype(np.{name}))) and shard again"
+            + (" (complex files: a real dtype would drop their imaginary part)" if "c" in kinds else "")
+            + ", or leave the field out (mmdata.loader(..., modalities=[...]))")
     if common is None:  # records, strings, dates: no dtype holds them all, and torch holds none of them
         return (head + "no one dtype holds them all; collate stacks only numbers and booleans, so a batch holding "
                 f"any other gives the field as a list of arrays (batch[{field!r}]), one holding only numeric files a "
@@ -4418,10 +4467,14 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         edited: list[tuple[str, str]] = []
         weak_kept: list[str] = []
         weak_of: list[int] = []
-        other = (_other_content(by_key, split_from, storage_options, edited=edited, weak=weak_kept, weak_of=weak_of)
+        sized_kept: list[str] = []
+        other = (_other_content(by_key, split_from, storage_options, edited=edited, weak=weak_kept, weak_of=weak_of,
+                                sized=sized_kept)
                  if source is None else [])
         if other:
-            warnings = [*(warnings or []), _other_content_warning(other, kept)]
+            warnings = [*(warnings or []), _other_content_warning(other, len(by_key))]
+        if sized_kept:  # an index without member CRC-32s and its shards not beside it: a size match is no proof
+            warnings = [*(warnings or []), _sized_kept_warning(sized_kept, earlier_name)]
         if weak_kept:  # an index without member_digest and its shards not beside it: a CRC-32 match is no proof
             warnings = [*(warnings or []), _weak_kept_warning(weak_kept, sum(weak_of), earlier_name)]
         if edited:  # a caption edited beside the same image / clip: the item kept its split, as it should
@@ -4513,7 +4566,11 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         given_by = "--split-from"
         if "license" in card_extra or "description" in card_extra:  # shard's card (not augment's / a builder's)
             warnings = [*(warnings or []), *_carry_card_text(card_extra, split_from, storage_options, earlier_name)]
-        card_extra["split_from"] = {**about, "kept": kept, "new": sum(1 for r in records if r.split is None),
+        # "kept": every sample that kept an earlier split, by key or found by content (moved_class, labelled,
+        # half_moved, same_content); "kept_by_key": those matched by key alone, the count the other_content
+        # warning names (QA38 splitfrom D#6: "kept: 299" beside "1 of 297 samples kept by key")
+        card_extra["split_from"] = {**about, "kept": kept, "kept_by_key": len(by_key),
+                                    "new": sum(1 for r in records if r.split is None),
                                     **changes,
                                     **({"agreed": agreed} if agreed else {}),
                                     **({"moved_class": len(moved)} if moved else {}),
