@@ -95,3 +95,28 @@ def test_plain_numbered_samples_and_folder_groups_are_not_warned(tmp_path: Path)
     _png(tmp_path / "c" / "x" / "doc_p1.png", 1)  # one page alone: no document of several pages
     _png(tmp_path / "c" / "x" / "other_p1.png", 2)
     assert _page_warnings(discover(tmp_path / "c")) == []
+
+
+# OCR #9: hOCR / ALTO / PAGE-XML sidecars were refused as an "unknown file type", no way out named
+
+
+def test_xml_sidecars_name_the_way_that_keeps_them(tmp_path: Path) -> None:
+    for i in range(3):
+        _png(tmp_path / "pages" / f"d{i}.png", i)
+        (tmp_path / "pages" / f"d{i}.xml").write_text("<alto><String CONTENT='x'/></alto>", encoding="utf-8")
+    found = discover(tmp_path)
+    reasons = {s["reason"] for s in found.skipped if s["source"].endswith(".xml")}
+    assert len(reasons) == 1 and len(found.skipped) == 3
+    [why] = reasons
+    assert "ALTO" in why and "--column alto=alto" in why and ".txt" in why and ".json" in why
+    # the way it names works: the XML as a .txt in a folder of its own, a paired layout
+    for i in range(3):
+        (tmp_path / "alto").mkdir(exist_ok=True)
+        (tmp_path / "alto" / f"d{i}.txt").write_text((tmp_path / "pages" / f"d{i}.xml").read_text("utf-8"), "utf-8")
+        (tmp_path / "pages" / f"d{i}.xml").unlink()
+    kept = discover(tmp_path, columns={"image": "pages", "alto": "alto"})
+    assert sorted(sorted(r.members) for r in kept.records) == [["alto.txt", "png"]] * 3 and not kept.skipped
+    (tmp_path / "m.csv").write_text("image,alto\npages/d0.png,pages/d1.hocr\n", encoding="utf-8")
+    (tmp_path / "pages" / "d1.hocr").write_text("<html/>", encoding="utf-8")
+    [skip] = discover(tmp_path / "m.csv", columns={"alto": "alto"}).skipped
+    assert "hOCR" in skip["reason"] and "no known media extension" not in skip["reason"]

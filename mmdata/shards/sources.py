@@ -1537,7 +1537,14 @@ _CSV_HINT = ("a CSV / TSV table (no sample file): a manifest is sharded on its o
              "a sensor window (a header, then a line per time step) is an array: save it as .npy, which becomes "
              "the sample's array field (e.g. python -c \"import numpy as np, pandas as pd; np.save('w0.npy', "
              "pd.read_csv('w0.csv').to_numpy('float32'))\")")
+_XML_HINT = ("an XML / hOCR file (not parsed: hOCR, ALTO, PAGE-XML OCR ground truth, Pascal VOC boxes): to keep it with "
+             "its page, as written, copy it to a .txt in a folder of its own (alto/<stem>.txt) and shard a paired layout, "
+             "--column image=PAGES_FOLDER --column alto=alto (the member <key>.alto.txt, read back as the field "
+             "'alto.txt'), or name the .txt copies in a manifest column read with --column alto=alto; or convert its "
+             "word boxes to <stem>.json beside the page (the sample's json field; docs/bad-input-shard.md, 'OCR "
+             "sidecars')")
 _OTHER_TYPES: dict[str, str] = {
+    **dict.fromkeys(("xml", "hocr"), _XML_HINT),
     **dict.fromkeys(("mp4", "mkv", "avi", "webm", "mov", "m4v", "mpg", "mpeg", "wmv", "flv", "3gp"), _VIDEO_HINT),
     **dict.fromkeys(("srt", "vtt", "ass", "ssa"), _SUBTITLE_HINT),
     "npz": _NPZ_HINT,
