@@ -455,12 +455,16 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         run's, name for name: its labels could be compared with the run's ids as they are) and ``reordered`` (the
         same names in another order; False whenever the name sets differ: then read ``ids_match``).
         ``in_sample``: ``{"train": n, "val": n, "of": n, "by"}`` (``train`` / ``val`` null when ``by`` is: not checked;
-        by an index also ``unconfirmed``: those matched by member size and CRC-32 only, their bytes unreadable): the scored samples the run trained on / selected
+        by an index also ``unconfirmed``: those matched by member size and CRC-32 only, their bytes unreadable, and
+        ``uncompared`` where there are any: samples that could not be compared at all — an index written before
+        2026-12-04 records no member CRC-32s, so the members of a size the other side has are read from the shards
+        and compared by sha256, and these could not be read): the scored samples the run trained on / selected
         its epoch on (then a warning: their scores and probabilities are in-sample), found by ``by``:
         ``"fingerprint"`` (``data_fingerprint`` — the dataset's ``dataset.json`` fingerprint — equals
         ``run_data_fingerprint``, the one of the data the run trained on: the same dataset), ``"index of PATH"``
         (sample keys — also an augment's ``aug_source`` — and image / audio member bytes against the run's dataset
-        at PATH: ``train_data``, beside ``data`` by its fingerprint, or along ``data``'s ``--split-from`` lineage), ``"split_from"`` (``data``'s lineage reaches the run's dataset, which
+        at PATH: ``train_data``, beside ``data`` by its fingerprint, or along ``data``'s ``--split-from`` lineage; keys are
+        compared where either dataset descends from the other by ``--split-from``), ``"split_from"`` (``data``'s lineage reaches the run's dataset, which
         was not found: the samples of the scored splits named as the run's train / val splits, which
         ``--split-from`` kept there, counted as probably in-sample) or None (another dataset, no relation to the
         run's found: not checked). ``of`` and the counts are samples of the scored splits (unlabelled and
@@ -723,6 +727,12 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
                         + ", ".join(f"{why}: {n}" for why, n in skipped.items()))
     if in_sample["train"] or in_sample["val"]:
         warnings.append(_in_sample_warning(in_sample, metrics, named, split, in_keys, weak_keys))
+    if in_sample.get("uncompared"):  # QA38 persona D #2: not compared is not held out
+        warnings.append(f"{in_sample['uncompared']} of the {in_sample['of']} samples of {named} ({split}) could not "
+                        f"be compared with the run's dataset ({in_sample['by'][9:]}): one of the two indexes records "
+                        "no member CRC-32s (written before 2026-12-04) and their image / audio bytes could not be "
+                        "read from the shards; they are not counted as seen by the run, though they may have been: "
+                        "reshard the older dataset with this mmdata, or make its shards readable")
     report: dict[str, Any] = {
         "run": str(run_dir), "data": named, "split": split,
         "scores": result["scores"],  # under a fixed key: a split may be called anything (QA34 analyst D1)
@@ -1263,13 +1273,19 @@ def _in_sample(metrics: dict[str, Any], card: dict[str, Any], data: Path, scored
     # data it was made from (QA34 review B1-1: an unrelated dataset beside DATA with the same key scheme is matched
     # by its image / audio bytes only)
     made_from = ((_card_quietly(theirs).get("augmentation") or {}).get("augmented_from") or {}).get("fingerprint")
-    seen = _seen_marks(ref, roles, keys=found.lineage, aug_keys=made_from in found.ancestry)
+    # the lineage either way: the run's dataset sharded --split-from the scored one (a new run scored on last
+    # release's data) keeps its keys too (QA38 persona D #2)
+    keys = found.lineage or (isinstance(own, str) and _descends(theirs, own))
+    seen = _seen_marks(ref, roles, keys=keys, aug_keys=made_from in found.ancestry)
     hits, unconfirmed = _matched(mine, ref, seen, data, theirs)
+    uncompared = _matched_by_bytes(mine, ref, roles, data, theirs, hits)
     for role in ("train", "val"):
         out[role] = len(hits[role])
     out["by"] = f"index of {theirs}"
     # matched by size and CRC-32 only: the member bytes could not be read on one side to confirm (QA37 vendor #12)
     out["unconfirmed"] = len(unconfirmed)
+    if uncompared:  # an index without CRC-32s whose members could not be read: not checked, not "held out"
+        out["uncompared"] = uncompared
     out[KEYS] = hits
     out[UNCONFIRMED] = unconfirmed
     return out
@@ -1358,6 +1374,114 @@ def _matched(mine: dict[str, list[Any]], ref: dict[str, list[Any]], seen: dict[s
                 unconfirmed.append(key)
             break
     return hits, unconfirmed
+
+
+def _descends(folder: Path, fingerprint: str) -> bool:
+    """Whether the dataset ``folder``'s ``--split-from`` lineage (its card's ``split_from``, then that version's,
+    each looked for beside the last by :func:`_beside`, up to :data:`LINEAGE_STEPS` back) reaches ``fingerprint``."""
+    step, here = _card_quietly(folder), folder.resolve()
+    seen = {here}
+    for _ in range(LINEAGE_STEPS):
+        origin = step.get("split_from")
+        if not isinstance(origin, dict) or not isinstance(origin.get("fingerprint"), str):
+            return False
+        if origin["fingerprint"] == fingerprint:
+            return True
+        at = _beside(here, origin.get("name"), origin["fingerprint"])
+        if at is None or at.resolve() in seen:
+            return False
+        step, here = _card_quietly(at), at.resolve()
+        seen.add(here)
+    return False
+
+
+def _media_any(rows: dict[str, list[Any]], i: int) -> list[tuple[int, Any, int, Any]]:
+    """(size, CRC-32 or None, member index, digest or None) of each image / audio member of row ``i``, whether or
+    not the index records its CRC-32 (an index written before 2026-12-04 records none)."""
+    crcs = (rows["member_crc32"][i] if "member_crc32" in rows else None) or [None] * len(rows["members"][i])
+    listed = rows.get("member_digest")
+    digests = listed[i] if listed else None
+    if not digests or len(digests) != len(rows["members"][i]):
+        digests = [None] * len(rows["members"][i])
+    if len(crcs) != len(rows["members"][i]):
+        crcs = [None] * len(rows["members"][i])
+    return [(int(size), crc, j, digest) for j, (name, size, crc, digest)
+            in enumerate(zip(rows["members"][i], rows["sizes"][i], crcs, digests))
+            if str(name).rsplit(".", 1)[-1].lower() in _media_exts()]
+
+
+def _matched_by_bytes(mine: dict[str, list[Any]], ref: dict[str, list[Any]], roles: dict[str, list[str]],
+                      data: Path, theirs: Path, hits: dict[str, list[str]]) -> int:
+    """Add to ``hits`` (per role, :func:`_matched`'s) the samples of ``mine`` not matched yet whose image / audio
+    member has the bytes of a member of the run's train / val samples in ``ref``, compared where a CRC-32 is
+    missing on either side (an index written before 2026-12-04: :func:`_matched` has no candidate there): by size
+    first, then by sha256 — the index's ``member_digest`` or the bytes read from the shards (only the members of a
+    size the other side has). Bytes held by more than :data:`SHARED_MEDIA` of the run's samples mark none.
+    Returns how many of ``mine``'s unmatched samples had such a member that could not be read (not compared)."""
+    done = {k for got in hits.values() for k in got}
+    theirs_media = [_media_any(ref, i) for i in range(len(ref["key"]))]
+    ref_sizes = {m[0] for ms in theirs_media for m in ms}
+    ref_bare = {m[0] for ms in theirs_media for m in ms if m[1] is None}
+    mine_rows: list[tuple[int, list[tuple[int, Any, int, Any]]]] = []
+    for i, key in enumerate(mine["key"]):
+        if str(key) in done:
+            continue
+        ms = [m for m in _media_any(mine, i) if (m[1] is None and m[0] in ref_sizes) or m[0] in ref_bare]
+        if ms:
+            mine_rows.append((i, ms))
+    if not mine_rows:
+        return 0
+    sizes = {m[0] for _, ms in mine_rows for m in ms}
+    bare_mine = {m[0] for _, ms in mine_rows for m in ms if m[1] is None}
+    need: dict[str, dict[str, set[str]]] = {"mine": {}, "theirs": {}}
+    theirs_cands = []
+    for r, ms in enumerate(theirs_media):
+        for size, crc, q, digest in ms:
+            if size in sizes and (crc is None or size in bare_mine):
+                theirs_cands.append((r, q, digest))
+                if digest is None and ref.get("shard"):
+                    need["theirs"].setdefault(str(ref["shard"][r]), set()).add(str(ref["members"][r][q]))
+    for i, ms in mine_rows:
+        for _, _, j, digest in ms:
+            if digest is None and mine.get("shard"):
+                need["mine"].setdefault(str(mine["shard"][i]), set()).add(str(mine["members"][i][j]))
+    read = {"mine": _member_digests(data, need["mine"]) if need["mine"] else {},
+            "theirs": _member_digests(theirs, need["theirs"]) if need["theirs"] else {}}
+
+    def digest_of(side: str, rows: dict[str, list[Any]], i: int, j: int, stored: Any) -> Any:
+        if stored is not None:
+            return stored
+        return read[side].get((str(rows["shard"][i]), str(rows["members"][i][j]))) if rows.get("shard") else None
+
+    held: dict[Any, dict[str, int]] = {}  # digest -> role -> how many of the run's samples hold it
+    unread: set[int] = set()  # sizes of the run's members that could not be read
+    for r, q, digest in theirs_cands:
+        d = digest_of("theirs", ref, r, q, digest)
+        if d is None:
+            unread.add(int(ref["sizes"][r][q]))
+        else:
+            role = "train" if ref["split"][r] in roles["train"] else "val"
+            held.setdefault(d, {}).setdefault(role, 0)
+            held[d][role] += 1
+    uncompared = 0
+    for i, ms in mine_rows:
+        got, blind = None, False
+        for size, _, j, digest in ms:
+            d = digest_of("mine", mine, i, j, digest)
+            blind = blind or size in unread
+            if d is None:
+                blind = True
+                continue
+            by = held.get(d)
+            if by and sum(by.values()) <= SHARED_MEDIA:
+                got = "train" if "train" in by else "val"
+                if got == "train":
+                    break
+        if got:
+            hits[got].append(str(mine["key"][i]))
+        elif blind:
+            uncompared += 1
+    return uncompared
 
 
 def _keys_by_split(data: Path, scored: Sequence[str], roles: dict[str, list[str]]) -> dict[str, list[str]]:
