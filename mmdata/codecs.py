@@ -639,8 +639,10 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
       whole numbers 0 / 1 / 2 decodes to 0 / 1 / 2); rounded half up, clipped to 0-255, NaN -> 0 (nodata reads as
       a dark pixel: ``mmdata shard`` counts such images on the card, as it does float images read as 0-255 whose
       values lie almost all under 2, which decode nearly black).
-    * anything else (``RGBA``, ``LA``, ``P``, ``1``, ``CMYK``, ...): PIL's ``convert("RGB")``
-      (alpha dropped, palette applied).
+    * ``1`` (bilevel: a G4 fax / OCR scan) and ``LA`` (grey + alpha): greyscale, 1 channel as ``L`` (``1`` as
+      0 / 255; ``LA``'s alpha dropped as ``RGBA``'s is) — a grey scan set batches without a ``to_gray`` and a
+      bilevel page costs a third of the memory RGB would (QA38 documents #6).
+    * anything else (``RGBA``, ``P``, ``CMYK``, ...): PIL's ``convert("RGB")`` (alpha dropped, palette applied).
 
     Example:
         >>> from PIL import Image
@@ -652,6 +654,8 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
         return np.array(im.convert("LA" if mode in ("LA", "La", "L") else "RGBA"))
     if mode in ("L", "RGB"):
         return np.array(im)  # a writable copy (np.asarray of a PIL image is read-only)
+    if mode in ("1", "LA"):
+        return np.array(im.convert("L"))
     if mode.startswith("I;16") or mode == "I":
         # PIL's convert("L"/"RGB") clips these at 255 instead of scaling: a 16-bit scan came out white
         v = np.asarray(im).astype(np.int64)
@@ -666,7 +670,7 @@ def image_array(im: Any, keep_alpha: bool = False) -> np.ndarray:
 
 
 def decode_image(data: bytes, max_size: tuple[int, int] | None = None, keep_alpha: bool = False) -> Any:
-    """Decode image bytes to a uint8 CHW torch tensor (greyscale -> 1 channel, RGBA/P -> RGB unless
+    """Decode image bytes to a uint8 CHW torch tensor (greyscale, bilevel and LA -> 1 channel, RGBA/P -> RGB unless
     ``keep_alpha``: then 4 / 2 channels; 16-bit and float greyscale scaled to 8 bits as
     :func:`image_array` says).
 

@@ -18,7 +18,7 @@ from mmdata.testing import image_bytes
 
 def _pil(data: bytes) -> torch.Tensor:
     with Image.open(io.BytesIO(data)) as im:
-        arr = np.array(im if im.mode in ("L", "RGB") else im.convert("RGB"))
+        arr = np.array(im if im.mode in ("L", "RGB") else im.convert("L" if im.mode in ("1", "LA") else "RGB"))
     return torch.from_numpy((arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)).copy())
 
 
@@ -125,7 +125,8 @@ def test_float_image_unit_range_scales_else_clips_to_0_255() -> None:
 
 
 def test_8bit_modes_decode_exactly_as_before() -> None:
-    """RGB / L keep their bytes; RGBA, P, LA, 1 and CMYK go through PIL's convert("RGB") unchanged."""
+    """RGB / L keep their bytes; RGBA, P and CMYK go through PIL's convert("RGB") unchanged; LA and 1 through
+    convert("L") (grey: 1 channel, QA38 documents #6)."""
     rgb = np.asarray(Image.open(io.BytesIO(image_bytes(3, size=(20, 24), fmt="png"))).convert("RGB"))
     base = Image.fromarray(rgb)
     ims = {m: base.convert(m) for m in ("RGB", "L", "RGBA", "LA", "1", "CMYK")}
@@ -134,7 +135,7 @@ def test_8bit_modes_decode_exactly_as_before() -> None:
         data = _save(im, "TIFF" if mode == "CMYK" else "PNG")
         assert _reopened_mode(data) == mode
         out = codecs.decode_image(data)
-        assert out.dtype == torch.uint8 and out.shape[0] == (1 if mode == "L" else 3), mode
+        assert out.dtype == torch.uint8 and out.shape[0] == (1 if mode in ("L", "LA", "1") else 3), mode
         assert torch.equal(out, _pil(data)), mode
 
 

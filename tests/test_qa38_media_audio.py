@@ -134,3 +134,29 @@ def test_modalities_naming_a_stored_field_points_at_your_own_trainer() -> None:
     text = str(err.value)
     assert "'iq' is not one of ['image', 'audio', 'text']" in text
     assert ".npy array field needs your own model" in text and "Your own trainer" in text
+
+
+# ---- documents #6: bilevel and grey + alpha decode to 1 channel ----------------------------------------------------
+
+
+def test_bilevel_and_grey_alpha_decode_to_one_channel_as_the_index_facts_say(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from mmdata.codecs import decode_image, image_array
+    from mmdata.shards.inspect import reader_channels
+
+    rng = np.random.default_rng(0)
+    page = Image.fromarray(rng.integers(0, 2, (40, 30), dtype=np.uint8) * 255).convert("1")
+    buf = io.BytesIO()
+    page.save(buf, "TIFF", compression="group4")
+    la = Image.fromarray(np.stack([np.full((8, 8), 90, np.uint8), np.full((8, 8), 7, np.uint8)], -1), "LA")
+    lbuf = io.BytesIO()
+    la.save(lbuf, "PNG")
+    got = decode_image(buf.getvalue())
+    assert tuple(got.shape) == (1, 40, 30) and set(np.unique(got.numpy())) <= {0, 255}
+    assert (got.numpy()[0] == np.array(page.convert("L"))).all()
+    assert tuple(decode_image(lbuf.getvalue()).shape) == (1, 8, 8) and int(decode_image(lbuf.getvalue()).max()) == 90
+    assert tuple(decode_image(lbuf.getvalue(), keep_alpha=True).shape) == (2, 8, 8)  # alpha kept when asked
+    assert image_array(Image.new("RGBA", (2, 2))).shape == (2, 2, 3)  # colour modes unchanged
+    reader_channels.cache_clear()
+    assert (reader_channels("1"), reader_channels("LA"), reader_channels("P")) == (1, 1, 3)
