@@ -8,6 +8,7 @@ Real PNG / UTF-8 files and real shards throughout.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,47 @@ def test_xml_sidecars_name_the_way_that_keeps_them(tmp_path: Path) -> None:
     (tmp_path / "pages" / "d1.hocr").write_text("<html/>", encoding="utf-8")
     [skip] = discover(tmp_path / "m.csv", columns={"alto": "alto"}).skipped
     assert "hOCR" in skip["reason"] and "no known media extension" not in skip["reason"]
+
+
+# RF #10: add-modality of an array field never counted NaN / inf; sites F #6: a manifest row's key matching no
+# sample was reported as "its name matches no sample's key"
+
+
+def _columns_dataset(root: Path, n: int = 4) -> Path:
+    for i in range(n):
+        _png(root / "src" / f"s{i}.png", i)
+    out = root / "ds"
+    mmdata.shard(root / "src", out, layout="columns", split={"train": 1.0}, progress=False)
+    return out
+
+
+def test_add_modality_counts_non_finite_arrays(tmp_path: Path) -> None:
+    from mmdata.shards.columns import add_modality
+
+    out = _columns_dataset(tmp_path)
+    (tmp_path / "agc").mkdir()
+    for i in range(4):
+        a = np.full(8, np.nan, np.float32) if i == 1 else np.arange(8, dtype=np.float32)
+        np.save(tmp_path / "agc" / f"s{i}.agc.npy", a)
+    rep = add_modality(out, "agc", tmp_path / "agc")
+    [w] = [w for w in rep["warnings"] if "NaN" in w]
+    assert "1 of 4" in w and "s1" in w
+    card = json.loads((out / "dataset.json").read_text("utf-8"))
+    assert card["modalities"]["agc"]["non_finite"] == 1
+
+
+def test_add_modality_from_a_manifest_names_the_row_key_matching_no_sample(tmp_path: Path) -> None:
+    from mmdata.shards.columns import add_modality
+
+    out = _columns_dataset(tmp_path)
+    (tmp_path / "d").mkdir()
+    lines = []
+    for i, key in enumerate(("s0", "s1", "gone_a", "gone_b")):
+        np.save(tmp_path / "d" / f"d{i}.npy", np.zeros(3, np.float32))
+        lines.append(f"{key},d/d{i}.npy\n")
+    (tmp_path / "depth.csv").write_text("key,depth\n" + "".join(lines), encoding="utf-8")
+    rep = add_modality(out, "depth", tmp_path / "depth.csv")
+    assert rep["added"] == 2 and rep["unmatched"] == 2
+    [(why, n)] = rep["unmatched_reasons"].items()
+    assert n == 2 and "row's key" in why and "its name" not in why
+    assert any("'gone_a'" in f and "d2.npy" in f for f in rep["unmatched_files"]), rep["unmatched_files"]

@@ -248,7 +248,10 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
                 have[got[1]] = v
             continue
         if usable or stamp:
-            unused(shown, "its name matches no sample's key or source_key")
+            if folder:
+                unused(shown, _NO_SAMPLE)
+            else:  # a manifest's row: its key cell (or the key its path gives) matched, not the file's name
+                unused(f"{shown} (row key {printable(r.source_key)!r})", _NO_ROW_SAMPLE)
             continue
         k, e2 = next(((k, e2) for k, e2 in ps if k is not None), ps[0])
         field = field_of(e2)
@@ -292,12 +295,18 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
     if not feeds:
         example = rows[0] if rows else {"key": "?", "source_key": "?"}
         sk = f", source keys look like {example['source_key']!r}" if example["source_key"] != example["key"] else ""
-        first = next((u["source"] for u in unmatched if u["reason"].startswith("its name matches no")), "?")
+        first = next((u["source"] for u in unmatched if u["reason"] in (_NO_SAMPLE, _NO_ROW_SAMPLE)), "?")
         raise SourceError(f"{n_files} files in {src}, none matches a sample key (keys look like {example['key']!r}"
                           f"{sk}; files look like {first!r}); name each file <key>.<field>.<ext> or "
                           f"<source_key>.<field>.<ext> (<key>.npy when every file is the field's) as listed in "
                           f"{idx.INDEX}")
     return {"feeds": feeds, "unmatched": unmatched, "skipped": skipped}
+
+
+#: why a file of a folder matching no sample is not used: its name is its sample's key
+_NO_SAMPLE = "its name matches no sample's key or source_key"
+#: why a manifest's file is not used: its row's key matches no sample (QA38 sites #6: "its name" was said)
+_NO_ROW_SAMPLE = "its manifest row's key matches no sample's key or source_key"
 
 
 def _key_splits(shown: str, row_of: dict[str, int]) -> list[tuple[str, str]]:
@@ -457,7 +466,7 @@ def _set_row(row: dict[str, Any], name: str, rec: Any, files: dict[str, Any], sr
             # its varying axes are warned of as the shard job warns of them (61f1b3c, QA37 identity review #7)
             hw = (row.get("image_height"), row.get("image_width"))
             _note_npy(npy, name, (row["key"], row["source_key"], None, None, (ext,), (source,)), 0,
-                      mediainfo.check_npy(data), data,
+                      mediainfo.check_npy(data, decode=True), data,  # NaN / inf counted, as --check decode does
                       image_hw=(int(hw[0]), int(hw[1])) if all(isinstance(n, int) for n in hw) else None)
         members.append((f"{row['key']}.{ext}", data))
         kept.append((f"{row['key']}.{ext}", len(data), zlib.crc32(data)))
