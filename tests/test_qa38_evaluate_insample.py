@@ -25,24 +25,25 @@ def _quiet(fn: Any, *args: Any, **kw: Any) -> Any:
         return fn(*args, **kw)
 
 
-def _sample(folder: Path, name: str, seed: int, rate: int = 8000) -> None:
+def _sample(folder: Path, name: str, seed: int, rate: int = 8000, channels: int = 1) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(folder / f"{name}.png")
-    sf.write(folder / f"{name}.wav", rng.standard_normal(rate // 10).astype(np.float32) * 0.1, rate,
+    sf.write(folder / f"{name}.wav", rng.standard_normal((rate // 10, channels)).astype(np.float32) * 0.1, rate,
              subtype="PCM_16")
 
 
-def _tree(root: Path, moved: str | None = None, drop: str | None = None, rate: int = 8000) -> Path:
+def _tree(root: Path, moved: str | None = None, drop: str | None = None, rate: int = 8000,
+          channels: int = 1) -> Path:
     for c, cls in enumerate(("bird", "cat")):
         for i in range(6):
             name = f"{cls}/s{i}"
             if name == drop:
                 continue
             if name == moved:  # a relabel: the same bytes in another class folder
-                _sample(root / "bird", f"m{i}", 10 * c + i, rate)
+                _sample(root / "bird", f"m{i}", 10 * c + i, rate, channels)
             else:
-                _sample(root / cls, f"s{i}", 10 * c + i, rate)
+                _sample(root / cls, f"s{i}", 10 * c + i, rate, channels)
     return root
 
 
@@ -89,12 +90,17 @@ def old(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return o
 
 
-def test_a_new_run_on_data_split_from_an_old_crc_less_dataset_counts_the_old_samples_it_trained_on(
-        old: Path) -> None:
+@pytest.fixture(scope="module")
+def new_run(old: Path) -> tuple[Path, Path]:
+    """A newer version of ``old`` (one sample dropped, sharded --split-from it) and a run trained on it."""
     root = old.parent
-    c2 = _tree(root / "c2", drop="bird/s0")
-    new = _shard(c2, root / "new", split_from=old)
-    run = _train(new, root / "run_new")
+    new = _shard(_tree(root / "c2", drop="bird/s0"), root / "new", split_from=old)
+    return new, _train(new, root / "run_new")
+
+
+def test_a_new_run_on_data_split_from_an_old_crc_less_dataset_counts_the_old_samples_it_trained_on(
+        old: Path, new_run: tuple[Path, Path]) -> None:
+    new, run = new_run
     trained = set(_keys(new, "train"))
     r = _eval(run, old, split="train")
     scored = set(_keys(old, "train"))
@@ -120,3 +126,14 @@ def test_an_old_run_scored_on_new_data_finds_a_moved_sample_by_its_bytes(old: Pa
     # the moved sample and the two of the test split: not matched by key, their sizes the run's members' sizes
     assert r["in_sample"]["train"] == len(_keys(old, "train")) - 1 and r["in_sample"]["uncompared"] == 3, r["in_sample"]
     assert any("3 of the 12 samples" in w and "could not be compared" in w for w in r["warnings"]), r["warnings"]
+
+
+def test_audio_of_another_rate_or_channels_than_the_runs_is_said(new_run: tuple[Path, Path], tmp_path: Path) -> None:
+    """persona B #8: 48 kHz clips scored by a 250 kHz run said nothing (here 4 kHz stereo clips, an 8 kHz run)."""
+    new, run = new_run
+    r = _eval(run, _shard(_tree(tmp_path / "c", rate=4000, channels=2), tmp_path / "lo"), split="train")
+    said = [w for w in r["warnings"] if "audio of" in w and "not the format the run was trained on" in w]
+    assert len(said) == 1, r["warnings"]
+    assert "12 of 12 clips are not 8000 Hz (4000 Hz: 12)" in said[0] and "nothing above 2000 Hz" in said[0], said
+    assert "2 channels: 12, mixed down to mono" in said[0] and "8000 Hz mono" in said[0], said
+    assert not any("audio of" in w for w in _eval(run, new, split="test")["warnings"])

@@ -719,6 +719,10 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         shift = _image_format_shift(data, names_read, metrics, named, split)
         if shift:
             warnings.append(shift)
+    if "audio" in mods and n_split and have.get("audio"):
+        shift = _audio_format_shift(data, names_read, metrics, named, split)
+        if shift:
+            warnings.append(shift)
     if result.get("nonfinite"):
         warnings.append(f"the model's logits were NaN or infinite on {result['nonfinite']} labelled samples: they were "
                         "scored as uniform predictions (chance)")
@@ -850,6 +854,54 @@ def _image_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
             + (f"; {trained}" if trained else "") + "): " + "; ".join(said)
             + ": the scores are of the model on converted / resized images, a shift in format beside any shift in "
             "content (say it beside per-site scores)")
+
+
+def _audio_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, Any], named: str,
+                        split: str) -> str | None:
+    """The warning for scored clips whose sample rate or channels are not those the run was trained at
+    (``metrics.json`` ``inputs.sample_rate``, mono; the index's ``audio_sample_rate`` / ``audio_channels``): they
+    are resampled / mixed down before the model sees them — a clip recorded at a lower rate has nothing above its
+    Nyquist frequency (QA38 persona B #8: 48 kHz clips scored by a 250 kHz run said nothing). Channels are not
+    compared where the run mixed its own training clips down (``inputs.needs.mono``). None when every clip is the
+    run's format or the index or metrics.json lacks what to compare."""
+    from collections import Counter
+
+    from mmdata.train.outputs import index_columns
+
+    inputs = metrics.get("inputs") or {}
+    want = inputs.get("sample_rate")
+    if not isinstance(want, (int, float)) or isinstance(want, bool) or want <= 0:
+        return None
+    try:
+        cols = index_columns(data, splits, ["audio_sample_rate", "audio_channels"])
+    except (KeyError, ValueError, OSError, MMDataError):
+        return None
+    rates = Counter(int(r) for r in cols["audio_sample_rate"].values() if r is not None)
+    n = sum(rates.values())
+    if not n:
+        return None
+    said = []
+    other = sorted(((r, c) for r, c in rates.items() if r != int(want)), key=lambda rc: (-rc[1], rc[0]))
+    if other:
+        low = [r for r, _ in other if r < int(want)]
+        said.append(f"{sum(c for _, c in other)} of {n} clips are not {int(want)} Hz ("
+                    + ", ".join(f"{r} Hz: {c}" for r, c in other[:4]) + (", ..." if len(other) > 4 else "")
+                    + f"), resampled to the run's {int(want)} Hz"
+                    + (f" (resampled up, nothing above {min(low) // 2} Hz: the band the run learnt above it is "
+                       "empty)" if low else ""))
+    needs = inputs.get("needs") or {}
+    multi = Counter(int(c) for c in cols["audio_channels"].values() if c is not None and int(c) > 1)
+    if multi and not needs.get("mono"):
+        said.append(f"{sum(multi.values())} of {n} clips have "
+                    + ", ".join(f"{c} channels: {k}" for c, k in sorted(multi.items()))
+                    + ", mixed down to mono (the run trained on mono clips only)")
+    if not said:
+        return None
+    src = (inputs.get("sources") or {}).get("sample_rate")
+    return (f"the audio of {named} ({split}) is not the format the run was trained on (metrics.json inputs: "
+            f"{int(want)} Hz mono" + (f"; {src}" if src else "") + "): " + "; ".join(said)
+            + ": the scores are of the model on converted audio, a shift in format beside any shift in content "
+            "(scores may not transfer)")
 
 
 def _channels(n: Any) -> str:
