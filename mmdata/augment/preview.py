@@ -547,8 +547,32 @@ def _wrap(text: str, width: int, max_lines: int, font: str | None = None, points
             wrapped = [*wrapped[: max_lines - 1], last + tail]
         elif note:
             wrapped = _fit_width([*wrapped[:-1], f"{wrapped[-1]} {note}"], points, font)
-        lines += wrapped
+        lines += _directed(para, wrapped)
     return "\n".join(lines)
+
+
+#: Unicode's left-to-right / right-to-left marks (invisible, strong): a line's base direction
+LRM, RLM = "\u200e", "\u200f"
+
+
+def _directed(para: str, wrapped: list[str]) -> list[str]:
+    """A paragraph's wrapped lines, each led by the mark of the paragraph's direction (its first strong
+    character's, Unicode's rule P2) where it holds right-to-left letters: each line is laid out on its own, and
+    a continuation line starting with Hebrew in a Latin paragraph was drawn right-to-left, its words out of
+    order (QA38 OCR #10). Lines of a paragraph without right-to-left letters are returned as they are.
+
+    Example:
+        >>> [line[0] == LRM for line in _directed('Invoice 12 ש"ח ok', ["Invoice", '12 ש"ח ok'])]
+        [True, True]
+        >>> _directed("שלום world", ["שלום", "world"])[1] == RLM + "world"
+        True
+    """
+    kinds = [unicodedata.bidirectional(ch) for ch in para]
+    if not any(k in ("R", "AL") for k in kinds):
+        return wrapped
+    first = next((k for k in kinds if k in ("L", "R", "AL")), "L")
+    mark = LRM if first == "L" else RLM
+    return [mark + line for line in wrapped]
 
 
 _UNIT = re.compile(f"[{CJK}{CJK_PUNCT}]|[^\\s{CJK}{CJK_PUNCT}]+|\\s+")
@@ -600,8 +624,38 @@ def _too_short(ax: Any, why: str) -> None:
 #: the spectrogram's log-frequency axis: its lowest frequency (Hz), its rows, the frequency resolution (Hz a
 #: bin) its FFT window aims at (a longer window on a clip long enough), the most frames it computes
 SPEC_FMIN, SPEC_ROWS, SPEC_RESOLUTION, SPEC_FRAMES = 30.0, 128, 25.0, 1200
-#: the frequencies labelled on the spectrogram (Hz), where within its range
-SPEC_TICKS = (100, 1000, 10000)
+#: the frequencies labelled on the spectrogram (Hz), where within its range: the decades, then (an ultrasonic
+#: clip's: 250 kHz has no 100k inside the panel, QA38 bioacoustics #9) 20k / 50k where clear of the others
+SPEC_TICKS = (100, 1000, 10000, 100000)
+SPEC_FILL_TICKS = (20000, 50000)
+#: the least distance between two frequency labels, in the panel's heights
+SPEC_TICK_GAP = 0.1
+
+
+def spec_ticks(lo: float, hi: float) -> list[tuple[int, float]]:
+    """The frequencies labelled on a spectrogram from ``lo`` to ``hi`` Hz (log axis) and where (0-1 up the
+    panel): :data:`SPEC_TICKS` clear of the panel's edges, then :data:`SPEC_FILL_TICKS` clear of those by
+    :data:`SPEC_TICK_GAP`, so the top of a 384 kHz bat clip (to 192 kHz) is labelled too.
+
+    Example:
+        >>> [f for f, _ in spec_ticks(30.0, 24000.0)], [f for f, _ in spec_ticks(30.0, 192000.0)]
+        ([100, 1000, 10000], [100, 1000, 10000, 100000])
+        >>> [f for f, _ in spec_ticks(30.0, 125000.0)]
+        [100, 1000, 10000, 50000]
+    """
+    span = math.log10(hi) - math.log10(lo)
+    if not span > 0:
+        return []
+
+    def at(f: int) -> float:
+        return (math.log10(f) - math.log10(lo)) / span
+
+    # clear of the panel's edges (its kind label is on the left)
+    out = [(f, at(f)) for f in SPEC_TICKS if 0.06 < at(f) < 0.94]
+    for f in SPEC_FILL_TICKS:
+        if 0.06 < at(f) < 0.94 and all(abs(at(f) - y) >= SPEC_TICK_GAP for _, y in out):
+            out.append((f, at(f)))
+    return sorted(out)
 
 
 def log_spectrogram(wav: np.ndarray, rate: int) -> tuple[np.ndarray, float, float, int] | None:
@@ -672,12 +726,10 @@ def spectrogram(ax: Any, wav: np.ndarray, rate: int, top_db: float = 80.0) -> An
         top = SILENT_DBFS
     im = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest", vmin=top - top_db, vmax=top,
                    extent=(0, len(wav) / rate, math.log10(lo), math.log10(hi)))
-    for f in () if silent else SPEC_TICKS:  # no frequency to point at in silence (the labels ran into "silent")
-        y = (math.log10(f) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
-        if 0.06 < y < 0.94:  # clear of the panel's edges (its kind label is on the left)
-            # a text, not a tick line: an axes' lines are its waveform's
-            ax.text(0.995, y, f"{f // 1000}k –" if f >= 1000 else f"{f} –", ha="right", va="center",
-                    fontsize=INFO_PT - 2, color="white", transform=ax.transAxes)
+    for f, y in [] if silent else spec_ticks(lo, hi):  # no frequency to point at in silence (the labels ran into "silent")
+        # a text, not a tick line: an axes' lines are its waveform's
+        ax.text(0.995, y, f"{f // 1000}k –" if f >= 1000 else f"{f} –", ha="right", va="center",
+                fontsize=INFO_PT - 2, color="white", transform=ax.transAxes)
     if silent:
         said = "all samples NaN" if nan else f"silent (peak under {SILENT_DBFS:g} dBFS)"
         ax.text(0.5, 0.35, said, ha="center", va="center", fontsize=INFO_PT, color="white", transform=ax.transAxes)
@@ -1071,6 +1123,36 @@ def _reduce(img: Any, k: int) -> Any:
     return torch.from_numpy(np.stack(planes))
 
 
+#: the PNG's resolution (:func:`preview` saves at it; a cell's image is shrunk to its pixels there)
+PREVIEW_DPI = 110
+
+
+def _drawn_pixels(fig: Any, ax: Any, h: int, w: int) -> tuple[int, int]:
+    """The pixels (height, width) an ``h`` x ``w`` image takes in ``ax`` at :data:`PREVIEW_DPI` (equal aspect)."""
+    box = ax.get_position()
+    fw, fh = fig.get_size_inches()
+    scale = min(box.width * fw * PREVIEW_DPI / w, box.height * fh * PREVIEW_DPI / h)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _fit_pixels(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` (H x W grey or H x W x 3 uint8) shrunk to ``size`` (height, width) with an antialiasing filter
+    (Pillow's LANCZOS) where that is smaller; as it is otherwise (an enlarged image is drawn nearest).
+
+    Example:
+        >>> stripes = np.tile(np.array([[0], [255]], np.uint8), (200, 400))  # one-pixel lines
+        >>> small = _fit_pixels(stripes, (100, 200))
+        >>> small.shape, 100 < float(small.mean()) < 155, float(small.std()) < 20
+        ((100, 200), True, True)
+    """
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    if size[0] >= h and size[1] >= w:
+        return img
+    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((size[1], size[0]), Image.Resampling.LANCZOS))
+
+
 def drawn_sample(s: Sample) -> tuple[Sample, set[str]]:
     """``s`` as the preview draws it, and what was shrunk (``"image"``, ``"audio"``): an image over
     :data:`PREVIEW_IMAGE_SIDE` downscaled by a whole factor (box average; fields of its size, target maps,
@@ -1139,7 +1221,7 @@ def signal_field(samples: Iterable[Sample], drawn: Iterable[str] = ()) -> str | 
             if img is not None and hasattr(img, "shape") and tuple(v.shape) == tuple(img.shape[-2:]):
                 continue  # a per-pixel map the recipe does not name: no signal
             kind = str(getattr(v, "dtype", "")).removeprefix("torch.")
-            if max(v.shape) >= 2 and kind[:3] in ("int", "flo", "uin"):
+            if max(v.shape) >= 2 and kind[:3] in ("int", "flo", "uin", "com"):  # complex: I and Q (QA38 RF #4)
                 return name
     return None
 
@@ -1447,10 +1529,13 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
             grey = img.shape[0] < 3  # L, or LA: the grey level (alpha not drawn); RGB(A): the colours
             if strip:  # the image and its image targets side by side, as the recipe moved them (QA36 video #5)
                 shown = image_strip(s, strip)
-                ax.imshow(shown, vmin=0, vmax=255, interpolation="nearest")
             else:
                 shown = img[0] if grey else img[:3].transpose(1, 2, 0)
-                ax.imshow(shown, cmap="gray" if grey else None, vmin=0, vmax=255, interpolation="nearest")
+            h, w = shown.shape[:2]
+            # drawn at the cell's pixel size (pixel coordinates kept for the overlay): nearest-neighbour
+            # shrinking of dense text lines drew a false slant (QA38 OCR #3); small images stay nearest
+            ax.imshow(_fit_pixels(shown, _drawn_pixels(fig, ax, h, w)), cmap="gray" if grey and not strip else None,
+                      vmin=0, vmax=255, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
             drawn = _drawn_map(s, target)
             if drawn is not None:
                 overlay(ax, drawn, values, fill)
@@ -1519,10 +1604,14 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
         ax = fig.add_subplot(inner[r])
         v = s.get(signal)
         if v is not None and hasattr(v, "shape") and len(v.shape) in (1, 2) and max(v.shape) >= 2:
-            y = first_channel(v).astype(np.float64)
-            ax.plot(np.arange(len(y)), y, lw=0.4, color=WAVE_COLOURS[0])
+            y = first_channel(v)
+            # complex samples (I/Q): the real part (I) in blue, the imaginary part (Q) in orange, not the real
+            # part alone with a raw ComplexWarning (QA38 RF #4)
+            parts = [y.real, y.imag] if np.iscomplexobj(y) else [y]
+            for c, part in enumerate(parts):
+                ax.plot(np.arange(len(y)), part.astype(np.float64), lw=0.4, color=WAVE_COLOURS[c], alpha=1.0 if c == 0 else 0.7)
             ax.set_xlim(0, len(y) - 1)
-            ax.text(0.01, 0.03, f"{signal} {tuple(v.shape)}", ha="left", va="bottom", fontsize=INFO_PT,
+            ax.text(0.01, 0.03, f"{signal} {tuple(v.shape)}{' I/Q' if len(parts) > 1 else ''}", ha="left", va="bottom", fontsize=INFO_PT,
                     color=TEXT_ON_WAVE, transform=ax.transAxes, bbox=LABEL_BOX)
             ax.set_xticks([]), ax.set_yticks([])
         else:
@@ -2099,7 +2188,10 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
         notes.append(f"image target{'s' * (len(strip) > 1)} {', '.join(strip)} drawn right of each image, in this order "
                      "(as the recipe moved them)")
     if signal is not None:
-        notes.append(f"{signal}: its first channel drawn as a line (the longer axis as time), each cell on its own scale")
+        iq = any(str(getattr(c.get(signal), "dtype", "")).removeprefix("torch.").startswith("complex")
+                 for r in cells for c in r)
+        notes.append(f"{signal}: its first channel drawn as a line (the longer axis as time), each cell on its own scale"
+                     + ("; complex values: the real part (I) in blue, the imaginary part (Q) in orange" if iq else ""))
     unshown = fields_not_drawn(samples, {*([target] if target else []), *strip, *([signal] if signal else [])})
     if unshown:  # QA36 timeseries #8: an arrays-only grid of key / label text said nothing of its `array` field
         said.append("fields not drawn: " + "; ".join(unshown))
@@ -2215,7 +2307,7 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
                              on_error=on_error, skipped=skipped, summary=summary, keys=keys, notes=notes)
         with warnings.catch_warnings():  # captions name such characters (placeholder_missing); titles may still box one
             warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
-            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+            fig.savefig(buf, format="png", dpi=PREVIEW_DPI, bbox_inches="tight")
     out = Path(out)
     atomic_write_bytes(out, buf.getvalue())
     return out
