@@ -895,7 +895,84 @@ def _tars_on_disk(root: Path) -> Iterator[str]:
         yield from ((rel / f).as_posix() for f in files if f.endswith(".tar"))
 
 
-def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+def _deep_progress(deep: bool, progress: bool, total: int) -> Any:
+    """A started progress display over the shards of a ``deep`` check (minutes at 60,000 samples: QA38 F #4), or
+    None (not ``deep``, ``progress`` False, ``MMDATA_PROGRESS=off``). Plain lines off a terminal, a line each
+    ``MMDATA_PROGRESS_INTERVAL`` while one shard decodes, so a CI's no-output timeout does not end the job."""
+    if not deep or not progress or not total:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from mmdata.progress import make_progress
+
+    prog = make_progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                         TimeElapsedColumn(), TimeRemainingColumn(), unit="shards")
+    if prog is None:
+        return None
+    prog.start()
+    prog.add_task("verifying shards (decoding every member)", total=total)
+    return prog
+
+
+def _check_shards(root: Path | str, store: _Remote | None, table: dict[str, list[Any]], rows: Any, labels: Any,
+                  sizes: Any, seconds: Any, crcs: Any, deep: bool, storage_options: dict[str, Any] | None,
+                  checked: dict[str, None], non_finite: dict[str, list[Any]],
+                  headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]],
+                  bar: Any) -> list[dict[str, Any]]:
+    """The problems of each distinct shard of ``shards.parquet`` (:func:`verify`'s loop); ``bar`` advanced a shard
+    at a time."""
+    problems: list[dict[str, Any]] = []
+    for shard, sha, members, size in zip(table["shard"], table["sha256"], table["members"], table["bytes"]):
+        if shard in checked:
+            continue
+        checked[shard] = None
+        try:
+            idx.check_shard_name(root, shard, where=idx.SHARDS)  # the names come from shards.parquet
+            if not isinstance(size, int):  # inspect's shard sizes leave it out
+                problems.append({"shard": idx.SHARDS, "problem": f"gives shard {shard} no byte size",
+                                 "expected": "the shard's size in bytes", "found": f"no byte size for {shard} (null)"})
+            p = root / shard if store is None else f"{root}/{shard}"
+            if store is None and os.path.lexists(p) and (target := idx.escapes_folder(root, shard)) is not None:
+                # a link out of the folder: the readers refuse it; not read here either (its bytes are not the dataset's)
+                problems.append({"shard": shard, "problem": "a link to a file outside the dataset folder (readers refuse "
+                                 "it)", "expected": "a shard file inside the dataset folder", "found": target})
+                continue
+            if store is None and (kind := idx.not_regular(p)) is not None:
+                # a FIFO would block the read, a device read forever: looked at, never opened
+                problems.append({"shard": shard, "problem": "not a file", "expected": "a shard file",
+                                 "found": kind if kind == "a folder" else f"{kind}, not a regular file"})
+                continue
+            if not (p.is_file() if store is None else shard in store.files):  # type: ignore[union-attr]
+                problems.append({"shard": shard, "problem": "missing", "expected": sha, "found": None})
+                continue
+            found, walked = (file_sha256(p), None) if store is None else store.sha256(shard)
+            if found != sha and _lfs_pointer(p, store, shard):
+                pass  # a checkout without `git lfs pull`: the one problem is the pointer (count_members names it below)
+            elif found != sha:
+                problems.append({"shard": shard, "problem": "sha256 mismatch", "expected": sha, "found": found})
+            elif store is None and isinstance(size, int) and size != (on_disk := p.stat().st_size):
+                # the file is the one the job wrote (its sha256): the table's byte size was edited
+                problems.append({"shard": idx.SHARDS, "problem": f"gives shard {shard} a byte size other than the file's",
+                                 "expected": f"{on_disk} bytes ({shard})", "found": f"{size} bytes ({idx.SHARDS})"})
+            count, damage = count_members(str(p), storage_options)
+            if damage:
+                problems.append({"shard": shard, "problem": "unreadable", "expected": f"{members} members",
+                                 "found": "; ".join(damage)})
+            elif count != members:
+                problems.append({"shard": shard, "problem": "member count mismatch", "expected": f"{members} members",
+                                 "found": f"{count} members"})
+            if not damage and isinstance(rows, dict):
+                headers[shard] = p if walked is None else walked  # a local file is compared with the index later
+            if deep and not damage:
+                problems.extend(_decode_problems(p, shard, labels, storage_options, sizes, crcs, seconds, non_finite))
+        finally:  # a shard done, whatever it held
+            if bar is not None:
+                bar.advance(bar.task_ids[0])
+    return problems
+
+
+def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, Any] | None = None,
+           progress: bool = True) -> dict[str, Any]:
     """Check a dataset folder's shards.
 
     Args:
@@ -904,6 +981,8 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
             parser; nothing is written to disk).
         deep: also decode every member of every shard (images, audio, text, labels, arrays).
         storage_options: options of the URL's fsspec filesystem (None: the protocol's defaults).
+        progress: with ``deep``, show progress over the shards on stderr (:mod:`mmdata.progress`: a bar on a
+            terminal, plain lines elsewhere, none with ``MMDATA_PROGRESS=off``).
 
     Returns:
         ``{"ok": bool, "checked": n, "problems": [{"shard", "problem", "expected", "found", "key",
@@ -956,7 +1035,7 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     path = unless_file_url(path)
     tars = bare_shards(path, storage_options)
     if tars is not None:  # WebDataset shards, not a dataset folder: checked as the reader reads them
-        return verify_shards(tars, deep=deep, storage_options=storage_options)
+        return verify_shards(tars, deep=deep, storage_options=storage_options, progress=progress)
     store = _Remote(str(path), storage_options) if is_remote(path) else None
     root = Path(path) if store is None else str(path).rstrip("/")
     if store is None and lookup(root, "dataset") is None:  # a name too long, a link loop: named
@@ -988,48 +1067,13 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     checked: dict[str, None] = {}
     non_finite: dict[str, list[Any]] = {}  # field -> .npy arrays with NaN / inf, arrays, the first (--deep)
     headers: dict[str, Path | str | tuple[list[tuple[str, int]], str | None]] = {}
-    for shard, sha, members, size in zip(table["shard"], table["sha256"], table["members"], table["bytes"]):
-        if shard in checked:
-            continue
-        checked[shard] = None
-        idx.check_shard_name(root, shard, where=idx.SHARDS)  # the names come from shards.parquet
-        if not isinstance(size, int):  # inspect's shard sizes leave it out
-            problems.append({"shard": idx.SHARDS, "problem": f"gives shard {shard} no byte size",
-                             "expected": "the shard's size in bytes", "found": f"no byte size for {shard} (null)"})
-        p = root / shard if store is None else f"{root}/{shard}"
-        if store is None and os.path.lexists(p) and (target := idx.escapes_folder(root, shard)) is not None:
-            # a link out of the folder: the readers refuse it; not read here either (its bytes are not the dataset's)
-            problems.append({"shard": shard, "problem": "a link to a file outside the dataset folder (readers refuse "
-                             "it)", "expected": "a shard file inside the dataset folder", "found": target})
-            continue
-        if store is None and (kind := idx.not_regular(p)) is not None:
-            # a FIFO would block the read, a device read forever: looked at, never opened
-            problems.append({"shard": shard, "problem": "not a file", "expected": "a shard file",
-                             "found": kind if kind == "a folder" else f"{kind}, not a regular file"})
-            continue
-        if not (p.is_file() if store is None else shard in store.files):  # type: ignore[union-attr]
-            problems.append({"shard": shard, "problem": "missing", "expected": sha, "found": None})
-            continue
-        found, walked = (file_sha256(p), None) if store is None else store.sha256(shard)
-        if found != sha and _lfs_pointer(p, store, shard):
-            pass  # a checkout without `git lfs pull`: the one problem is the pointer (count_members names it below)
-        elif found != sha:
-            problems.append({"shard": shard, "problem": "sha256 mismatch", "expected": sha, "found": found})
-        elif store is None and isinstance(size, int) and size != (on_disk := p.stat().st_size):
-            # the file is the one the job wrote (its sha256): the table's byte size was edited
-            problems.append({"shard": idx.SHARDS, "problem": f"gives shard {shard} a byte size other than the file's",
-                             "expected": f"{on_disk} bytes ({shard})", "found": f"{size} bytes ({idx.SHARDS})"})
-        count, damage = count_members(str(p), storage_options)
-        if damage:
-            problems.append({"shard": shard, "problem": "unreadable", "expected": f"{members} members",
-                             "found": "; ".join(damage)})
-        elif count != members:
-            problems.append({"shard": shard, "problem": "member count mismatch", "expected": f"{members} members",
-                             "found": f"{count} members"})
-        if not damage and isinstance(rows, dict):
-            headers[shard] = p if walked is None else walked  # a local file is compared with the index later
-        if deep and not damage:
-            problems.extend(_decode_problems(p, shard, labels, storage_options, sizes, crcs, seconds, non_finite))
+    bar = _deep_progress(deep, progress, len(set(table["shard"])))
+    try:
+        problems.extend(_check_shards(root, store, table, rows, labels, sizes, seconds, crcs, deep, storage_options,
+                                      checked, non_finite, headers, bar))
+    finally:
+        if bar is not None:
+            bar.stop()
     on_disk = _tars_on_disk(root) if store is None else iter(store.files)
     for extra in sorted(f for f in on_disk if f.endswith(".tar")):
         if extra not in checked:
@@ -1078,7 +1122,7 @@ def bare_shards(path: str | Path, storage_options: dict[str, Any] | None = None)
 
 
 def verify_shards(tars: list[str], *, deep: bool = False,
-                  storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                  storage_options: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
     """Check WebDataset shards that have no index (``mmdata verify PATTERN``): each tar read through as
     :func:`mmdata.open_dataset` reads it (``decode=False``: tar structure and headers, member names, keys
     whose members are not adjacent, members over the size limit; ``deep``: also every member decoded, a
@@ -1095,11 +1139,25 @@ def verify_shards(tars: list[str], *, deep: bool = False,
         >>> rep["ok"], rep["samples"], rep["bare"]
         (True, 4, True)
     """
+    problems: list[dict[str, Any]] = []
+    first: dict[str, str] = {}  # key -> the shard it was first read in
+    samples = 0
+    bar = _deep_progress(deep, progress, len(tars))
+    try:
+        samples = _read_shards(tars, deep, storage_options, problems, first, bar)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return {**_report(len(tars), problems), "bare": True, "samples": samples}
+
+
+def _read_shards(tars: list[str], deep: bool, storage_options: dict[str, Any] | None,
+                 problems: list[dict[str, Any]], first: dict[str, str], bar: Any) -> int:
+    """:func:`verify_shards`'s loop: each tar read through (problems appended), ``bar`` advanced a tar at a time;
+    returns the samples read."""
     from mmdata.shards.reader import open_dataset
     from mmdata.shards.sources import shard_split
 
-    problems: list[dict[str, Any]] = []
-    first: dict[str, str] = {}  # key -> the shard it was first read in
     samples = 0
     for tar in tars:
         ds = open_dataset(tar, split=shard_split(tar) or "train", decode=deep, on_error="skip",
@@ -1120,7 +1178,9 @@ def verify_shards(tars: list[str], *, deep: bool = False,
         if not n and not ds.errors:
             problems.append({"shard": tar, "problem": "holds no sample", "expected": "at least one sample",
                              "found": None})
-    return {**_report(len(tars), problems), "bare": True, "samples": samples}
+        if bar is not None:
+            bar.advance(bar.task_ids[0])
+    return samples
 
 
 def _hub_card_problems(root: Path, card: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
