@@ -3484,6 +3484,57 @@ def _marker_bytes(res: dict[str, Any]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def _lacks_member_values(rows: Any) -> bool:
+    """Whether the index rows of a done marker lack a member's CRC-32 or sha256 prefix (``member_crc32``,
+    ``member_digest``): rows an mmdata before 2026-12-07 wrote. Rows without members (none) lack nothing.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> _lacks_member_values(pa.table({"members": [["a.png"]], "member_crc32": [[1]]}))
+        True
+    """
+    import pyarrow.compute as pc
+
+    if not rows.num_rows or "members" not in rows.column_names:
+        return False
+    members = pc.list_value_length(rows["members"]).fill_null(0)
+    for column in ("member_crc32", idx.MEMBER_DIGEST):
+        if column not in rows.column_names:
+            if pc.sum(members).as_py():
+                return True
+            continue
+        values = rows[column]
+        lengths = pc.list_value_length(values).fill_null(0)
+        if not pc.all(pc.equal(lengths, members)).as_py() or pc.list_flatten(values).null_count:
+            return True
+    return False
+
+
+def _resume_notes(other_plan: int, stale: list[str], shards: int) -> list[str]:
+    """The job's notes (terminal and report, not the card: :class:`InPlaceNote`) on what it did not resume:
+    ``other_plan`` shards an unfinished job of another plan left (other options or sources, or an mmdata that
+    plans otherwise), and the ``stale`` shards an earlier run of this job finished whose journal rows lack member
+    digests, written again (QA38 splitfrom D#3: a 2026-12-03 job was started over without a word).
+
+    Example:
+        >>> _resume_notes(0, ["train-000000.tar"], 13)[0][:63]
+        'resume: 1 of 13 shards an earlier run of this job had finished '
+    """
+    notes = []
+    if other_plan:
+        notes.append(InPlaceNote(
+            f"resume: the unfinished job in this folder ({plural(other_plan, 'finished shard')}) was another plan "
+            f"(other options or source files, or an mmdata that plans its shards otherwise): its shards were not "
+            f"kept; this job wrote every shard anew"))
+    if stale:
+        notes.append(InPlaceNote(
+            f"resume: {len(stale)} of {plural(shards, 'shard')} an earlier run of this job had finished "
+            f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}) {'was' if len(stale) == 1 else 'were'} "
+            f"written again: {'its' if len(stale) == 1 else 'their'} journal rows, from an mmdata before 2026-12-07, "
+            f"lack the member CRC-32s / sha256 digests this index records (same bytes, complete index)"))
+    return notes
+
+
 def _read_marker(data: bytes, rows: bool = True) -> dict[str, Any] | None:
     """A done marker back (None when it cannot be read); ``rows`` False: without its index rows (only
     the schema is read)."""
@@ -4935,7 +4986,8 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
             # shards no job will list any more: those of an unfinished job of another plan go now (before its
             # journal is replaced, so a killed run finds them again); those the previous dataset's
             # shards.parquet lists go once this job's shards are written (that table is still there until then)
-            unfinished = {s["shard"] for m in map(_read_marker, out.other_plan_shards(plan_hash)) if m is not None
+            other_plan = out.other_plan_shards(plan_hash)
+            unfinished = {s["shard"] for m in map(_read_marker, other_plan) if m is not None
                           for s in m.get("shards", ())}
             removed = out.remove_shards(sorted(n for n in unfinished - planned if is_shard_name(n)))
             listed = sorted(out.listed_shards() - planned)
@@ -4943,9 +4995,10 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
             finished = _finished_markers(journal)
             if texts_as_read or (texts_as_read is None and write_fn is not None):
                 task_extra = {p["name"]: {**(task_extra or {}).get(p["name"], {}), "texts_as_read": True} for p in plan}
+            stale: list[str] = []
             results, reused, rows = _run(plan, payloads, out, options["layout"], fields, options, fsync, root, finished,
                                    journal, workers, progress, executor, address, write_fn or _write_task, task_extra or {},
-                                   source)
+                                   source, stale)
             if plan and not any(r["samples"] for r in results.values()):
                 out.remove_shards(sorted(planned))  # empty shards: nothing that looks like a dataset stays
                 journal.remove()
@@ -4953,8 +5006,9 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
                                            root or out.url)
             else:
                 removed += out.remove_shards(listed)
+                notes = _resume_notes(len(other_plan), stale, len(plan))
                 rep = _finalize(out, plan, results, rows, label_names, label_names_from, list(skipped or []),
-                                list(warnings or []), options, options["layout"], fields, name, card_extra, journal,
+                                [*(warnings or []), *notes], options, options["layout"], fields, name, card_extra, journal,
                                 fsync, ident, payloads if source is None else None)
                 rep["removed_stale"] = sorted(set(removed))
                 rep["resumed_shards"] = len(reused)  # finished by an earlier run of this job and kept
@@ -5081,14 +5135,16 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
          finished: dict[str, Any], journal: Any, workers: int, progress: Any, executor: str = "local", address: str | None = None,
          write_fn: Callable[[dict[str, Any]], dict[str, Any]] = _write_task,
          task_extra: Mapping[str, dict[str, Any]] | None = None,
-         source: Any = None) -> tuple[dict[str, dict[str, Any]], list[str], Any]:
+         source: Any = None, stale: list[str] | None = None) -> tuple[dict[str, dict[str, Any]], list[str], Any]:
     """Write every planned shard a previous run did not finish (in threads or processes, or as Ray
     tasks); each finished shard's marker goes to the journal as it completes. ``finished``: the markers
     of a previous run (:func:`_finished_markers`), taken out as they are read.
 
     Returns every planned shard's result by name (without its index rows), the names of those a previous
     run had finished (kept as they were: the report's ``resumed_shards``), and the index rows of all, in
-    plan order."""
+    plan order. A finished shard whose journal rows lack the member CRC-32s or digests this index records (a run
+    of an mmdata before 2026-12-07) is written again, its name appended to ``stale`` (QA38 splitfrom D#3: its rows
+    were kept without member_digest, and diff then advised to reshard the dataset just written)."""
     results: dict[str, dict[str, Any]] = {}
     rows = _IndexRows([p["name"] for p in plan])
     reused: list[str] = []
@@ -5098,7 +5154,10 @@ def _run(plan: list[dict[str, Any]], payloads: dict[str, list[tuple[Any, ...]]],
         done, data = finished.pop(shard_plan["name"], (None, None))
         if done is not None and _done_ok(out, done, payloads[shard_plan["name"]], source):
             marker = _read_marker(data)
-            if marker is not None:
+            if marker is not None and _lacks_member_values(marker["rows"]):
+                if stale is not None:
+                    stale.append(shard_plan["name"])
+            elif marker is not None:
                 results[shard_plan["name"]] = done
                 rows.add(shard_plan["name"], marker["rows"])
                 reused.append(shard_plan["name"])
