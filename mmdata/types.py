@@ -266,8 +266,9 @@ class Batch:
     (B, L) int64, ``label`` (B,) int64 (``-1`` where absent) and extras of one shape; ``text`` is the
     list of original strings (``""`` where absent). ``present[m]`` is a bool (B,) tensor per modality;
     ``lengths`` holds valid lengths (``audio``: samples, ``tokens``: tokens, ``image`` and a named image field such as
-    ``frame1.png``: (B, 2) h, w; a named image field and an extra array only where its rows' shapes differ, an array's
-    (B, ndim) whole shapes — collate pads every axis, warning when two or more vary).
+    ``frame1.png``: (B, 2) h, w; every other field of arrays — a ``.npy`` field, ``spec`` — its rows' (B, ndim) whole
+    shapes, in every batch, also when they are all one shape, zeros where a row is absent: collate pads every
+    axis, warning when two or more vary; a field of scalars has none).
 
     ``present`` and ``lengths`` are host metadata: they stay on the CPU when ``.to(device)`` moves the
     data, so augmentation draws and shape bookkeeping never read a GPU tensor back (no host-device
@@ -527,12 +528,8 @@ class Batch:
                 out.lengths["image"] = shapes[:, 1:].clone()
             elif name in ("audio", "tokens"):
                 out.lengths[name] = shapes[:, -1].clone()
-            elif name in self.lengths or name in sub.lengths:
-                live = shapes[out.present.get(name, torch.ones(n, dtype=torch.bool))]
-                if len({tuple(r) for r in live.tolist()}) > 1:
-                    out.lengths[name] = field_lengths(name, shapes, merged_t)
-                else:
-                    out.lengths.pop(name, None)
+            elif merged_t.dim() > 1:  # every array field's, as collate gives them (QA38 C #1)
+                out.lengths[name] = field_lengths(name, shapes, merged_t)
         return out
 
 
@@ -1204,8 +1201,8 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
                 tensors = _common_dtype(tensors, keys, name, (dtypes or {}).get(name))
                 data, shapes = pad_stack(tensors, keys, name)
                 batch.data[name] = data
-                if len({tuple(s.tolist()) for s, p in zip(shapes, present) if p}) > 1:
-                    batch.lengths[name] = field_lengths(name, shapes, data)
+                if data.dim() > 1:  # in every batch, not only one whose rows differ: model code masks with it
+                    batch.lengths[name] = field_lengths(name, shapes, data)  # (QA38 C #1, E #1)
             else:
                 batch.data[name] = list(vals)
     # the fields it was told to keep: a batched op that empties a field keeps its mask only for these, as
@@ -1250,6 +1247,31 @@ def with_masks(batch: Batch, names: Sequence[str] = MASKED_MODALITIES) -> Batch:
         return batch
     n = len(batch.keys)
     return replace(batch, present={**batch.present, **{m: torch.zeros(n, dtype=torch.bool) for m in missing}})
+
+
+#: batch fields :func:`with_lengths` leaves alone: no padded arrays (labels, a mix's weights), or ones whose lengths
+#: collate and every batched op always set (image, audio, tokens)
+_NO_LENGTHS = ("label", "label_b", "mix_lam", "tokens", "image", "audio")
+
+
+def with_lengths(batch: Batch) -> Batch:
+    """``batch`` with ``lengths[name]`` for each array field (a ``.npy`` field, ``spec``, a named image) it lacks:
+    the rows' whole shapes (a named image's (h, w)), zeros where a row is absent — as :func:`collate` gives them
+    in every batch, for a batch a batched op returned with the lengths of a field whose rows came out of one shape
+    left out. A new Batch when one is added, else ``batch``. (QA38 E #1: ``lengths["spec"]`` was there only in
+    batches whose specs differed in frames, a KeyError in model code depending on batch size.)
+
+    Example:
+        >>> b = collate([Sample("a", {"imu": torch.ones(2, 3)})])
+        >>> with_lengths(replace(b, lengths={})).lengths["imu"].tolist()
+        [[2, 3]]
+    """
+    missing = [n for n, v in batch.data.items() if n not in batch.lengths and n not in _NO_LENGTHS
+               and isinstance(v, torch.Tensor) and v.dim() > 1]
+    if not missing:
+        return batch
+    return replace(batch, lengths={**batch.lengths, **{n: field_lengths(n, batch.valid_shapes(n), batch.data[n])
+                                                       for n in missing}})
 
 
 def uncollate(batch: Batch) -> list[Sample]:

@@ -88,7 +88,7 @@ from mmdata.shards.blend import BlendDataset, mixed_formats
 from mmdata.shards.reader import (AUDIO_SECONDS, EpochClock, ShardDataset, SkipBoard, absolute_sources, check_positions,
                                    check_unsized_state, dist_rank_world, expect_keys, merge_errors, open_dataset,
                                    other_ranks_state, reader_id, summed_counts)
-from mmdata.types import MASKED_MODALITIES, TOKENIZER, Batch, Sample, as_tokenizer, collate, with_masks
+from mmdata.types import MASKED_MODALITIES, TOKENIZER, Batch, Sample, as_tokenizer, collate, with_lengths, with_masks
 from mmdata.urls import is_remote
 
 AUGMENT_ON = ("workers", "device")
@@ -429,6 +429,9 @@ class Loader:
                               "each DataLoader worker loads ahead, and without workers each batch is loaded when "
                               "asked; set num_workers >= 1 for prefetching", UserWarning, stacklevel=3)
         modalities = expect_names(modalities, "modalities")  # "image": one name, not its letters
+        if modalities is not None and "label" not in modalities:
+            # the label is the target, not an input to choose: modalities=["iq"] kept batches without it (QA38 C #8)
+            modalities = (*modalities, "label")
         if "required" in reader_kw:
             reader_kw["required"] = expect_names(reader_kw["required"], "required")
         if balance is not None:
@@ -1172,7 +1175,7 @@ class Loader:
 
     def _finish(self, batch: Batch) -> Batch:
         if self.stage != "train":
-            return with_masks(batch, self._masks)
+            return with_lengths(with_masks(batch, self._masks))
         if self.augment_on == "device" and self.recipe.has_random:
             ahead = batch.meta.pop(PLAN, None)  # drawn by the worker for this batch (and epoch)
             plan = ahead["steps"] if ahead is not None and ahead["epoch"] == self.epoch else None
@@ -1189,8 +1192,9 @@ class Loader:
         if self.recipe.has_batch_ops:
             batch = self.recipe.apply_batch_section(batch, self.epoch)
         # after the recipe, which reads a mask as "the dataset has this field": every standard modality's mask,
-        # all False where the dataset has none (as a dataset's collate_fn gives them)
-        return with_masks(batch, self._masks)
+        # all False where the dataset has none (as a dataset's collate_fn gives them); and the lengths of every
+        # array field, which a batched op leaves out when its rows came out of one shape (QA38 E #1)
+        return with_lengths(with_masks(batch, self._masks))
 
     def _claim_pass(self) -> int:
         """Number a new pass, refusing one that would overlap another thread's open pass: both would share
@@ -1641,7 +1645,8 @@ def loader(path: str | Path | Sequence[Any] | Mapping[str, str | Path], batch_si
             (the normalize stage only, in order: validation / test data).
         **kw: ``shuffle`` (default: True in training, False in eval), ``drop_last``, ``pin_memory``,
             ``prefetch`` (batches each DataLoader worker loads ahead, default 2; warned of without workers),
-            ``cache``, ``modalities``, ``on_error``, ``weights``, ``label_map`` and ``check_copies`` (a blend's:
+            ``cache``, ``modalities`` (the input fields to read, others not decoded: ``["image", "iq"]``; the
+            label, the target, is kept either way; metadata ``json`` only when named), ``on_error``, ``weights``, ``label_map`` and ``check_copies`` (a blend's:
             :func:`mmdata.blend`),
             ``plan_in_workers`` (``augment_on="device"`` with workers: the workers draw each batch's params,
             :meth:`~mmdata.augment.Recipe.plan_batched`, and the main process only runs the kernels; default:

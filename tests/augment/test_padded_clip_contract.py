@@ -127,7 +127,8 @@ def test_an_op_that_opts_in_sees_the_real_frames_and_check_op_tests_padded_clips
 def test_pad_trim_then_logmel_gives_fixed_size_features_with_the_floor_in_the_padding() -> None:
     per, bat, outs = _both([{"op": "logmel", "n_mels": 20}], lens=(300, 2500, 6000, 9000))
     assert {tuple(s["spec"].shape) for s in outs} == {(20, 101)}
-    assert "spec" not in per.lengths and "spec" not in bat.lengths
+    # one shape: the rows' whole shapes, in collate's lengths (every batch has them, QA38 E #1) and the batched one's
+    assert per.lengths["spec"].tolist() == bat.valid_shapes("spec").tolist() == [[20, 101]] * 4
     assert torch.allclose(per["spec"], bat["spec"], atol=1e-4)
     assert float(per["spec"][0, :, -1].max()) == pytest.approx(-13.8155, abs=1e-3)  # log(1e-6): silence
     assert per.lengths["audio"].tolist() == [300, 2500, 6000, 8000]

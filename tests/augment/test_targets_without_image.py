@@ -205,7 +205,7 @@ def test_the_loader_gives_one_target_shape_whatever_the_batch_holds(drop: Path, 
             for i, key in enumerate(b.keys):
                 got[key] = (bool(b.present["image"][i]), b["depth.png"][i].clone(), b["right.png"][i].clone())
     assert lone_batches == 2
-    assert shapes == {((1, 8, 8), (3, 8, 8), False, False)}, (augment_on, shapes)
+    assert shapes == {((1, 8, 8), (3, 8, 8), True, True)}, (augment_on, shapes)  # lengths in every batch (QA38 E #1)
     for key, (has_image, depth, right) in got.items():
         want = _normalized_like_an_image(src[key])
         flip = (lambda x: x.flip(-1)) if has_image else (lambda x: x)  # the random hflip: the lone ones unmoved
@@ -223,7 +223,9 @@ def test_normalize_batched_agrees_with_the_per_sample_normalize(drop: Path) -> N
         per = collate([rec.normalize(s) for s in rows])
     for name in ("depth.png", "right.png"):
         assert torch.equal(batch.present[name], per.present[name]) and torch.equal(batch[name], per[name]), name
-        assert name not in batch.lengths and name not in per.lengths
+        # per-sample then collate: (h, w) lengths in every batch (QA38 E #1); the batched normalize: the same shapes
+        assert batch.valid_shapes(name).tolist() == per.valid_shapes(name).tolist(), name
+        assert per.lengths[name].tolist() == per.valid_shapes(name)[:, -2:].tolist(), name
 
 
 def test_mmdata_augment_writes_them_at_the_normalized_size(drop: Path, tmp_path: Path) -> None:
