@@ -186,6 +186,9 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                                            expect_bool(check_copies, "check_copies", error=ShardError))
         if dups is not None and dups["samples"]:
             say_to_caller([_duplicates_warning(dups)], UserWarning, stacklevel=4)
+        unchecked = _unchecked_warning(dups, datasets)
+        if unchecked is not None:
+            say_to_caller([unchecked], UserWarning, stacklevel=4)
         self.label_names: list[str] | None = list(names) or None
         licences = {n: (ds.card or {}).get("license") for n, ds in self.datasets.items()}
         mixed = _licences_warning(licences)
@@ -196,8 +199,8 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         # each dataset's own warnings (identifying metadata, copies across its splits, ...), then the blend's
         said = [f"{n}: {w}" for n, c in source_cards.items() for w in ((c or {}).get("warnings") or [])
                 if isinstance(w, str)]
-        said += [w for w in (mixed, _duplicates_warning(dups) if dups is not None and dups["samples"] else None)
-                 if w is not None]
+        said += [w for w in (mixed, _duplicates_warning(dups) if dups is not None and dups["samples"] else None,
+                             unchecked) if w is not None]
         self.card: dict[str, Any] = {
             # per dataset, which one (name, licence) and which version of it (fingerprint, samples an epoch reads
             # of its split): QA36 sites #3, a run's record said nothing of the licences it mixed
@@ -213,7 +216,7 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             **({"metadata": found} if found else {}),
             **({"warnings": said} if said else {}),
             "num_classes": len(names), "label_names": list(names),
-            "modalities": {f: {} for ds in self.datasets.values() for f in idx.dataset_fields(ds.card)},
+            "modalities": _blend_modalities(self.datasets),
             **({"copies_across_datasets": dups} if dups is not None else {}),
         }
         self.board: Any = None  # set by mmdata.loader: worker counts reach the main process
@@ -743,6 +746,7 @@ def _index_facts(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]
     fmt: dict[str, dict[str, list[int]]] = {c: {} for c, *_ in _MIXES}
     media: dict[str, Any] = {}
     unchecked: list[str] = []
+    why: dict[str, str] = {}  # per unchecked dataset, why (said in the blend's warning, QA38 D #4)
     for name, ds in datasets.items():
         # key, split, members and sizes: the table the reader loaded at open (all rows, in index order); read
         # here: the format columns and member_crc32 only (flat, numeric)
@@ -765,6 +769,8 @@ def _index_facts(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]
             rows = None  # the reader's table is not the whole index: rows not aligned by position, nothing checked
         if check_copies and (rows is None or "member_crc32" not in rows.column_names):
             unchecked.append(name)
+            why[name] = ("its index has no member CRC-32s (written by mmdata before 2026-12-04)" if rows is not None
+                         else "its index could not be read whole")
         if rows is None:
             continue
         wanted = pa.array([splits[name]] if isinstance(splits[name], str) else list(splits[name]), pa.string())
@@ -786,7 +792,60 @@ def _index_facts(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]
                                    .to_numpy(zero_copy_only=False), dtype=bool)
             digests = rows["member_digest"] if "member_digest" in rows.column_names else None
             media[name] = (table, rows["member_crc32"], read, digests)
-    return fmt, (_copies(datasets, media, unchecked) if check_copies else None)
+    dups = _copies(datasets, media, unchecked) if check_copies else None
+    if dups is not None and unchecked:
+        dups["unchecked_why"] = {n: why[n] for n in unchecked}
+    return fmt, dups
+
+
+def _blend_modalities(datasets: Mapping[str, ShardDataset]) -> dict[str, dict[str, Any]]:
+    """The blend card's ``modalities``: each field of its datasets, with ``dtypes`` (a ``.npy`` field's files per
+    dtype) summed over the datasets that record them, so that :func:`mmdata.types.field_dtypes` gives the one dtype
+    a batch of the blend holds the field in, as for one dataset (QA38 C #2: the entries were empty, and the first
+    batch mixing complex64 and complex128 files was refused) — also when each dataset holds one dtype of its own.
+
+    Example:
+        >>> class D: card = {"modalities": {"iq": {"dtypes": {"complex64": 3}}, "label": {}}}
+        >>> class E: card = {"modalities": {"iq": {"dtypes": {"<c16": 1}}}}
+        >>> _blend_modalities({"a": D(), "b": E()})
+        {'iq': {'dtypes': {'complex128': 1, 'complex64': 3}}, 'label': {}}
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for ds in datasets.values():
+        entries = (ds.card or {}).get("modalities") or {}
+        for f in idx.dataset_fields(ds.card):
+            entry = out.setdefault(f, {})
+            got = entries.get(f, {}).get("dtypes") if isinstance(entries.get(f), Mapping) else None
+            if not isinstance(got, Mapping):
+                continue
+            counts = entry.setdefault("dtypes", {})
+            for d, n in got.items():
+                try:  # one spelling per dtype ("<f4" and "float32"), as numpy names it
+                    d = np.dtype(d).name
+                except TypeError:
+                    pass
+                counts[str(d)] = counts.get(str(d), 0) + (int(n) if isinstance(n, int) else 0)
+    for entry in out.values():
+        if "dtypes" in entry:
+            entry["dtypes"] = dict(sorted(entry["dtypes"].items()))
+    return out
+
+
+def _unchecked_warning(dups: Mapping[str, Any] | None, paths: Mapping[str, Any]) -> str | None:
+    """The warning for the datasets the copy check could not look at (``copies_across_datasets["unchecked"]``: an
+    index without member CRC-32s, written by mmdata before 2026-12-04): without it the card's ``samples: 0`` read as
+    "checked, no copies" (QA38 D #4). None when every dataset was checked (or the check is off)."""
+    names = list((dups or {}).get("unchecked") or [])
+    if not names:
+        return None
+    reasons = (dups or {}).get("unchecked_why") or {}
+    which = "; ".join(f"{n!r} ({paths[n]}): {reasons.get(n, 'its index has no member CRC-32s')}" for n in names)
+    one = len(names) == 1
+    return (f"blend: copies across datasets not checked for {which}; so a sample of "
+            f"{'it' if one else 'them'} that another dataset of the blend holds too is not found (read twice an epoch, "
+            f"or a test sample of one trained on via the other); re-shard {'it' if one else 'them'} with this mmdata "
+            f"(mmdata shard SOURCE NEW_FOLDER --split-from OLD_FOLDER keeps {'its' if one else 'their'} splits) and blend again; "
+            f"the blend's card lists {'it' if one else 'them'} (copies_across_datasets['unchecked'])")
 
 
 def _decoded_channels(rows: Any, mask: Any) -> list[int]:
@@ -987,7 +1046,8 @@ def _copies(datasets: Mapping[str, ShardDataset], media: Mapping[str, tuple[Any,
     * ``examples``: up to k pairs ``[[blend key, split], [blend key, split]]``, copies not read first;
     * ``compared``: ``"sha256"`` (size and CRC-32 find candidates, which :func:`_strong_digests` confirms; PNG
       CRC-32s collide often), or says which stand on size and CRC-32 alone (``unconfirmed``: members that could not
-      be read); ``unchecked``: datasets whose index has no CRC-32s (written before 2026-12-04).
+      be read); ``unchecked``: datasets whose index has no CRC-32s (written before 2026-12-04), and
+      ``unchecked_why`` (added by :func:`_index_facts`) says why per dataset; both warned of at open.
 
     Cost: one sort of each folder's media keys to find the keys of two folders (none, mostly: then done);
     only the members holding those are looked at further, and keys are read for the k examples only.
