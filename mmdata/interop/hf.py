@@ -735,6 +735,8 @@ def _npy_value(data: bytes, where: str, feature: Any) -> Any:
         a = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, EOFError, OSError) as exc:
         raise ShardError(f"{where}: not a .npy array ({exc})") from None
+    if a.dtype.kind == "c":  # no HF Value is complex: a trailing axis of 2, (real, imag) (QA38 C #7)
+        a = complex_as_real(a)
     shape = getattr(feature, "shape", None)
     if shape is not None and (a.ndim != len(shape) or any(n is not None and n != m for n, m in zip(shape, a.shape))):
         raise ShardError(f"{where}: array of shape {a.shape}, but its column is {feature!r}; pass features= with "
@@ -742,14 +744,36 @@ def _npy_value(data: bytes, where: str, feature: Any) -> Any:
     return a.tolist()
 
 
+def complex_as_real(a: np.ndarray) -> np.ndarray:
+    """A complex array as :func:`to_hf` exports it: real, with a trailing axis of 2 holding (real, imag)
+    (``complex64`` -> ``float32``, ``complex128`` -> ``float64``); ``x[..., 0] + 1j * x[..., 1]`` gives it back.
+
+    Example:
+        >>> complex_as_real(np.array([1 + 2j, 3 - 4j], np.complex64)).tolist()
+        [[1.0, 2.0], [3.0, -4.0]]
+    """
+    return np.stack([a.real, a.imag], axis=-1)
+
+
 def _array_feature(field: str, specs: set[tuple[np.dtype, tuple[int, ...]]], where: str) -> Any:
     """The HF feature of a ``.npy`` field whose arrays have these (dtype, shape): ``ArrayND(shape, dtype)``
     for one shape of 2 to 5 dimensions (what HF's ``with_format("numpy"/"torch")`` gives back as one
-    array), ``List(Value)`` for 1-D arrays, nested ``List`` for shapes that vary, ``Value`` for scalars."""
+    array), ``List(Value)`` for 1-D arrays, nested ``List`` for shapes that vary, ``Value`` for scalars.
+    Complex arrays (which no HF Value holds) are typed as :func:`complex_as_real` exports them: a trailing
+    axis of 2, (real, imag), of the float type of their precision."""
     ds = _datasets()
     hint = f"pass features={{{field!r}: ...}} to choose its column (docs/interop.md)"
     if not specs:
         return ds.Value("null")  # a field no sample has: an all-None column
+    kinds = {d.kind == "c" for d, _ in specs}
+    if kinds == {True, False}:
+        raise ShardError(f"{where}: field {field!r} mixes complex .npy arrays "
+                         f"({sorted({str(d) for d, _ in specs if d.kind == 'c'})}) with real ones "
+                         f"({sorted({str(d) for d, _ in specs if d.kind != 'c'})}); to_hf exports a complex array as "
+                         f"real with a trailing (real, imag) axis, which a real array lacks: save every array of the "
+                         f"field complex (np.save(f, x.astype(np.complex64))) and shard again")
+    if kinds == {True}:
+        specs = {(np.dtype(np.float32 if d.itemsize <= 8 else np.float64), (*shape, 2)) for d, shape in specs}
     try:
         # mixed dtypes: the one that holds them all (int16 + float32 -> float32)
         dt = np.result_type(*{d for d, _ in specs})
