@@ -93,7 +93,7 @@ def diff(
     Reads dataset.json and index.parquet of each version, nothing is decoded (the index records each member's size,
     CRC-32 and sha256 prefix; an index written before 2026-12-07 has no sha256 prefix, and one written before
     2026-12-04 has sizes only, each said in a warning); shards are read only to confirm a rename found by CRC-32
-    alone.
+    alone, and a listed changed sample's json members to name the metadata keys that changed (`json: snr -16 -> 18`).
 
     Exit status: 0 compared (whatever changed, unless --fail-on); 1 a kind named by --fail-on is not empty (a CI
     gate: `mmdata diff v1 v2 --split test --fail-on any`); 2 A or B is not a readable dataset folder, or usage.

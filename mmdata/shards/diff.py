@@ -2,7 +2,8 @@
 
 Nothing but ``dataset.json`` and ``index.parquet`` of each version is read (no shard is opened, nothing is
 decoded; but for a rename found by CRC-32 alone, in an index row without ``member_digest``, whose members are read
-from the local shards to confirm it): a sample's content is compared by the size and sha256 prefix of each of its members as the index records
+from the local shards to confirm it, and the ``json`` members of listed changed samples whose json differs, decoded
+to name the metadata keys that changed): a sample's content is compared by the size and sha256 prefix of each of its members as the index records
 them (``member_digest``, QA37 identity #1). Where a row lacks it (an index written before 2026-12-07, a series
 added by ``add-modality``) that member is compared by size and CRC-32 (``member_crc32``; a PNG's whole-file CRC-32
 carries ~16 bits of variety, so two images can share it), which ``warnings`` says ("compared by size and
@@ -635,6 +636,9 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
 
     ``splits``: only samples in one of these splits in ``a`` or ``b`` (a sample moved from ``train`` into ``test``
     counts for ``test``). ``limit``: how many samples each list shows (``None``: all); its ``total`` counts all.
+    A listed changed sample whose ``json`` member differs gets that member's ``keys`` (the metadata keys whose
+    values differ, ``{"key", "a", "b", "what"}``, up to :data:`JSON_KEYS`) and ``keys_not_listed``: the two json
+    members are read from the local shards (at most :data:`JSON_SAMPLES` samples; a remote folder: bytes only).
 
     Returns a JSON-able dict: ``a`` / ``b`` (path, name, fingerprint, samples), ``by``, ``reads``, ``counts`` (per
     kind, and ``unchanged``), one listing per kind (``added``, ``removed``, ``changed``, ``relabelled``,
