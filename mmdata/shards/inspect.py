@@ -383,8 +383,41 @@ def _arrays(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
             entry["empty"] = m["empty"]
         if isinstance(m.get("varying_axes"), list) and all(isinstance(a, int) for a in m["varying_axes"]):
             entry["varying_axes"] = list(m["varying_axes"])  # (a card written since the QA36 second fix)
+        if isinstance(m.get("length_axis"), int):
+            entry["length_axis"] = m["length_axis"]
+        else:
+            _length_on_its_axis(entry)
         out[str(f)] = entry
     return out
+
+
+def _length_on_its_axis(entry: dict[str, Any]) -> None:
+    """An :func:`_arrays` entry from a card written before 2026-12-08, whose only varying axis is another than the
+    first (channels-first (2, N) I/Q): its shapes recorded with the first axis as ``T`` (``(T, 1024)``,
+    ``(T, 1050)``) and ``length`` that axis's 2..2. Rewritten in place as a card of this mmdata records it
+    (:func:`mmdata.shards.writer.npy_card_entry`): ``shapes`` ``{"(2, T)": n}``, ``length`` the varying axis's
+    min / max, ``length_axis`` (QA38 splitfrom C#6). Left as it is where the card lists too many shapes to tell.
+
+    Example:
+        >>> e = {"shapes": {"(T, 1024)": 4, "(T, 128)": 4}, "length": {"min": 2, "max": 2}, "varying_axes": [1]}
+        >>> _length_on_its_axis(e); e["shapes"], e["length"], e["length_axis"]
+        ({'(2, T)': 8}, {'min': 128, 'max': 1024}, 1)
+    """
+    varying, length, shapes = entry.get("varying_axes"), entry.get("length"), entry.get("shapes")
+    if not (varying and len(varying) == 1 and varying[0] > 0 and length and length["min"] == length["max"]
+            and shapes and "other" not in shapes):
+        return
+    k = varying[0]
+    try:
+        dims = [[int(d) for d in p.strip("()").split(",")[1:] if d.strip()] for p in shapes]
+    except ValueError:
+        return
+    if any(len(d) < k for d in dims) or len({len(d) for d in dims}) != 1:
+        return
+    sizes = [d[k - 1] for d in dims]
+    pattern = [str(length["min"]), *(("T" if a == k else str(dims[0][a - 1])) for a in range(1, len(dims[0]) + 1))]
+    entry["shapes"] = {"(" + ", ".join(pattern) + ")": sum(shapes.values())}
+    entry["length"], entry["length_axis"] = {"min": min(sizes), "max": max(sizes)}, k
 
 
 def _added_fields(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -441,7 +474,9 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         ``samples`` having it, ``other_size`` (of another height x width than the sample's image: a
         recipe's ``targets:`` cannot move it), ``no_image``, ``unknown`` (its size not in the index)
         and ``examples`` (keys of another size); ``arrays``: per ``.npy`` field, what the card records (``count``,
-        ``dtypes``, ``ranks``, ``shapes`` beyond the first axis, ``length`` min / max, ``empty``, ``varying_axes``); ``warnings`` (``{"kind", "message"}``: named image
+        ``dtypes``, ``ranks``, ``shapes`` beyond the first axis, ``length`` min / max, ``empty``, ``varying_axes``; where
+        the only varying axis is another, ``length_axis``, the shapes written with that axis as ``T`` and ``length``
+        its min / max); ``warnings`` (``{"kind", "message"}``: named image
         maps of another size than their image, or of sizes the index does not record (kind ``target
         sizes``), image modes that decode to
         different channel counts (kind ``image channels``: ``L`` 1, ``RGB`` / ``RGBA`` / ``P`` 3), mixed

@@ -3125,7 +3125,17 @@ def npy_card_entry(acc: Mapping[str, Any]) -> dict[str, Any]:
     ``shapes`` beyond the first axis (``{"(T, 3)": n}``: a 0-d array ``()``), ``length`` [min, max] of the first axis,
     ``empty`` (arrays without values), ``non_finite``, ``varying_axes`` (arrays of one rank: the axes whose size
     differs across the files, ``[0]`` a recording's length, ``[1]`` a (C, T) one's, ``[0, 1]`` a (T, C) file among
-    (C, T) ones or per-pixel maps of several sizes); what inspect shows (QA36 timeseries #9)."""
+    (C, T) ones or per-pixel maps of several sizes); what inspect shows (QA36 timeseries #9). Arrays of one rank
+    whose only varying axis is another than the first (channels-first (2, N) I/Q, (n_mels, frames)) have that axis
+    as the length: ``shapes`` ``{"(2, T)": n}``, ``length`` its [min, max], ``length_axis`` its index (QA38
+    splitfrom C#6: the channel axis was called T, of length 2..2, and a field varying only in length "mixed").
+
+    Example:
+        >>> e = npy_card_entry({"dtypes": {"float32": 3}, "shapes": {"(T, 128)": 1, "(T, 1050)": 2},
+        ...                     "length": [2, 2], "axes": {"2": [[2, 2], [128, 1050]]}})
+        >>> e["shapes"], e["length"], e["length_axis"], e["varying_axes"]
+        ({'(2, T)': 3}, [128, 1050], 1, [1])
+    """
     out: dict[str, Any] = {"dtypes": dict(sorted(acc["dtypes"].items()))}
     if acc.get("shapes"):
         ranks: dict[str, int] = {}
@@ -3144,6 +3154,12 @@ def npy_card_entry(acc: Mapping[str, Any]) -> dict[str, Any]:
         out["non_finite"] = acc["non_finite"]
     if (varying := npy_varying_axes(acc)) is not None:
         out["varying_axes"] = varying
+        sizes = next(iter((acc.get("axes") or {}).values()))
+        if len(varying) == 1 and varying[0] > 0 and acc.get("shapes"):
+            k = varying[0]
+            out["shapes"] = {"(" + ", ".join("T" if a == k else str(lo) for a, (lo, _) in enumerate(sizes)) + ")":
+                             sum(acc["shapes"].values())}
+            out["length"], out["length_axis"] = list(sizes[k]), k
     return out
 
 
