@@ -165,3 +165,23 @@ def test_add_modality_from_a_manifest_names_the_row_key_matching_no_sample(tmp_p
     [(why, n)] = rep["unmatched_reasons"].items()
     assert n == 2 and "row's key" in why and "its name" not in why
     assert any("'gone_a'" in f and "d2.npy" in f for f in rep["unmatched_files"]), rep["unmatched_files"]
+
+
+# sites #5: a large manifest's "finding files" showed no count; reading it went through DataFrame.to_dict
+
+
+def test_manifest_rows_are_counted_while_read_and_cells_keep_their_values(tmp_path: Path) -> None:
+    lines = "".join(f"k{i},caption {i},{'' if i % 7 == 0 else 'c' + str(i % 3)}, x \n" for i in range(3000))
+    (tmp_path / "t.csv").write_text("key,text,label,note\n" + lines, encoding="utf-8")
+    seen: list[int] = []
+    found = discover(tmp_path / "t.csv", meta=["note"], on_files=seen.append)
+    assert seen[0] == 0 and seen[-1] == 3000 and seen == sorted(seen) and 1024 in seen
+    assert len(found.records) == 3000
+    import pandas as pd
+    from mmdata.shards.sources import read_manifest
+    rows = read_manifest(tmp_path / "t.csv")
+    want = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False, na_values=[""]).to_dict(orient="records")
+    assert len(rows) == len(want) and all(
+        r.keys() == w.keys() and all(r[k] == w[k] or (r[k] != r[k] and w[k] != w[k]) for k in r)
+        for r, w in zip(rows, want))
+    assert rows[0]["label"] != rows[0]["label"] and rows[1]["note"] == " x "  # blank: NaN; spaces kept

@@ -3496,6 +3496,20 @@ def _head(path: str | Path) -> bytes:
         return b""
 
 
+def _csv_records(df: Any) -> list[dict[str, Any]]:
+    """A CSV's rows as dicts, as ``df.to_dict(orient="records")`` gives them (every column read as text: a
+    cell's ``str``, a blank one NaN), column by column through NumPy: 4x faster at 100k rows (QA38 sites #5).
+
+    Example:
+        >>> import pandas as pd
+        >>> _csv_records(pd.DataFrame({"a": ["x", None], "b": ["1", "2"]}, dtype=str))
+        [{'a': 'x', 'b': '1'}, {'a': nan, 'b': '2'}]
+    """
+    names = list(df.columns)
+    cols = [df[c].to_numpy(dtype=object).tolist() for c in names]
+    return [dict(zip(names, cells)) for cells in zip(*cols)]
+
+
 def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str, Any]]:
     """Rows of a CSV / JSONL / Parquet manifest as dicts (``data``: its bytes, fetched from a URL;
     ``path`` then only names it and its type).
@@ -3598,8 +3612,8 @@ def read_manifest(path: str | Path, data: bytes | None = None) -> list[dict[str,
         raise SourceError(f"manifest {path}: column(s) {[_shown(c) for c in twice]} appear more than once in its "
                           "header; give each column once")
     if not sniffed:
-        return df.to_dict(orient="records")
-    rows = _Rows(df.to_dict(orient="records"))
+        return _csv_records(df)
+    rows = _Rows(_csv_records(df))
     what = {";": "semicolon", "\t": "tab"}[sniffed]
     decimal = (" (its decimal commas, such as '30,5', are read as text: convert numbers you need with "
                "pandas.read_csv(path, sep=';', decimal=','))" if sniffed == ";" and _DECIMAL_COMMA.search(text) else "")
@@ -4370,8 +4384,9 @@ def _is_bool(v: Any) -> bool:
 
 def _label_cells(rows: list[dict[str, Any]], fields: Mapping[str, str]) -> list[tuple[int, str]]:
     """(row, stripped text) of every label cell holding one value (a list / dict / bool is a reported cell)."""
-    return [(i, str(v).strip()) for i, r in enumerate(rows) for c, v in r.items()
-            if fields.get(c) == "label" and not _blank(v) and not isinstance(v, (list, tuple, dict)) and not _is_bool(v)]
+    cols = [c for c, f in fields.items() if f == "label"]  # the label column(s) only: no look at every cell
+    return [(i, str(v).strip()) for i, r in enumerate(rows) for c in cols if c in r
+            if not _blank(v := r[c]) and not isinstance(v, (list, tuple, dict)) and not _is_bool(v)]
 
 
 #: the longest class name read (a folder's name is at most 255 bytes; a longer cell is a caption or a document)
@@ -5354,11 +5369,16 @@ def _ends_named_warning(rows_named: set[int], segs: Sequence[_SegmentRow], name:
             f"sample of its own; give a key column (or --column key=COL) to name them yourself")
 
 
+#: a manifest's rows between two calls of ``discover_manifest``'s ``on_rows`` (a progress count)
+_ROWS_SHOWN = 1024
+
+
 def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, label_names: list[str] | None = None,
                       *, label_names_from: str | None = None, on_error: str = "skip", remote: Any = None,
                       meta: Sequence[str] | None = None, group_by: str | None = None,
                       root: str | Path | None = None, paths: Mapping[str, str] | None = None,
-                      segment: str | Mapping[str, str] | None = None) -> Discovered:
+                      segment: str | Mapping[str, str] | None = None,
+                      on_rows: Callable[[int], None] | None = None) -> Discovered:
     """Records from a manifest: one row per sample.
 
     Columns: ``key`` (optional; default the first media path, relative to the manifest's folder and
@@ -5436,6 +5456,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     split (their group is the recording's file), unless ``group_by`` gives their group. The start / end
     / duration columns are read for that only, unless a field or ``meta`` reads them too. Only for a
     manifest on this machine.
+
+    ``on_rows``: called with the number of rows whose files were looked up so far, every 1,024 rows and at the
+    end (a progress bar's live count: a 60k-row manifest showed only the time for 30 s, QA38 sites #5).
 
     ``remote``: the manifest is at an fsspec URL (a :class:`mmdata.shards.remote_source.RemoteSource`);
     its rows name files relative to its folder there, by relative paths only.
@@ -5534,11 +5557,12 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                                                                         name)
     meta_types = _meta_types(rows, meta_cols) if is_text else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
-    label_forms, form_notes = _label_forms(_label_cells(rows, fields), name)
+    all_label_cells = _label_cells(rows, fields)  # read once (QA38 sites #5: three passes over every cell)
+    label_forms, form_notes = _label_forms(all_label_cells, name)
     # a class name no reader of the card could use (a caption in the label column, a cell with a line break):
     # refused per row, never a class
-    odd_labels = {i: why for i, c in _label_cells(rows, fields) if (why := _odd_class_name(c)) is not None}
-    label_cells = [(i, label_forms.get(c, c)) for i, c in _label_cells(rows, fields) if i not in odd_labels]
+    odd_labels = {i: why for i, c in all_label_cells if (why := _odd_class_name(c)) is not None}
+    label_cells = [(i, label_forms.get(c, c)) for i, c in all_label_cells if i not in odd_labels]
     bool_reason = _bool_label_reason(rows, fields)
     names, names_from, left_out, left_reason, label_warning = _manifest_labels(label_cells, label_names,
                                                                                label_names_from, name)
@@ -5587,6 +5611,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     near: dict[str, list[tuple[str, str]]] = {_CASE_ONLY: [], _SPACES_AT_END: []}  # (cell, the file on disk)
     url_cells: Counter[str] = Counter()  # per path column: the cells that are URLs (not file://)
     for raw in rows:
+        if on_rows is not None and not len(cells) % _ROWS_SHOWN:
+            on_rows(len(cells))
         row = {rename.get(k, k): v for k, v in raw.items() if k not in left_alone}  # a field's
         parsed: list[tuple[str, _Cell]] = []
         cells.append(parsed)
@@ -5642,6 +5668,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                     missing_at.setdefault(col, []).append((len(cells) - 1, text))
                 elif cell.reason is None:
                     found_at.setdefault(col, []).append(len(cells) - 1)
+    if on_rows is not None:
+        on_rows(len(rows))
     # a column none of whose cells names a file or looks like one is metadata (a class id, a take letter):
     # not read, one warning (below) instead of a listed skip per cell
     # a column of URLs only (a source link kept beside a local copy) is one too: its cells name no file here
@@ -6312,7 +6340,8 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
     a local manifest's start / duration columns, each row a cut of its recording). ``src`` may be an fsspec URL (``s3://bucket/raw``; ``storage_options``
     for its filesystem): listed here, its files fetched by whoever writes the shards
     (:mod:`mmdata.shards.remote_source`). ``exclude``: the job's output (a path or URL), not walked
-    when it lies inside the source. ``on_files``: a folder walk's running file count (local folders)."""
+    when it lies inside the source. ``on_files``: a folder walk's running file count (local folders), or a local
+    manifest's rows looked up so far."""
     if on_error not in ON_ERROR:
         raise SourceError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     from mmdata.urls import is_remote
@@ -6344,7 +6373,8 @@ def discover(src: str | Path, *, columns: Mapping[str, str] | None = None, label
     src = Path(src)
     if src.is_file():
         return discover_manifest(src, columns, label_names, label_names_from=label_names_from, on_error=on_error,
-                                 meta=meta, group_by=group_by, root=root, paths=paths, segment=segment)
+                                 meta=meta, group_by=group_by, root=root, paths=paths, segment=segment,
+                                 on_rows=on_files)
     if not src.exists():
         tracked = src.with_name(src.name + ".dvc") if src.name else None
         if tracked is not None and tracked.is_file():  # DVC leaves raw.dvc where raw/ goes until `dvc pull`
