@@ -23,9 +23,12 @@ def evaluate(
              "test split.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for metrics.json and predictions.parquet (with class "
                                                      "names), written together; default: nothing written. Not RUN.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Samples per batch.")] = 64,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per batch. NLL, ECE and probabilities depend on it "
+                                                        "(and on --workers, --threads, --device) in their last digits; "
+                                                        "accuracy does not. metrics.json settings records them.")] = 64,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="DataLoader worker processes.")] = 0,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="torch intra-op threads (default: torch's).")] = None,
     robustness: Annotated[bool, typer.Option("--robustness", help="Also the accuracy with each modality removed and "
                                                                   "under corruption, as `mmdata train` reports it.")] = False,
     on_error: Annotated[str, typer.Option("--on-error", callback=one_of("raise", "skip"), help="A sample that does not "
@@ -56,6 +59,9 @@ def evaluate(
     on its own numbers them in its own order); samples of a class the run does not know are counted and scored as
     wrong (--unknown-classes).
     Samples the run trained on (or chose its epoch on) are counted and warned of: their scores are in-sample.
+    The same --batch-size, --workers, --threads and --device give the same bytes; other values change NLL, ECE and
+    the probabilities in their last digits (float32 sums over a batch), never accuracy: metrics.json's settings
+    records the four.
 
     RUN may instead be a submission — a predictions file (key -> class name, or probabilities) or a folder of
     `mmdata evaluate --out` — scored against DATA's labels (the hidden labels of a benchmark): joined on key, every
@@ -86,7 +92,7 @@ def evaluate(
         warnings.simplefilter("ignore", TrainWarning)
         r = evaluate_run(run, data, split=split, out=out, batch_size=batch_size, device=device, num_workers=workers,
                          robustness=robustness, on_error=on_error, unknown=unknown, class_map=_class_map(class_map),
-                         train_data=train_data)
+                         train_data=train_data, threads=threads)
     if json_:
         print_json(r)
         for w in r.get("warnings", []):  # stderr, with --json too

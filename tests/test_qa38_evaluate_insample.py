@@ -137,3 +137,43 @@ def test_audio_of_another_rate_or_channels_than_the_runs_is_said(new_run: tuple[
     assert "12 of 12 clips are not 8000 Hz (4000 Hz: 12)" in said[0] and "nothing above 2000 Hz" in said[0], said
     assert "2 channels: 12, mixed down to mono" in said[0] and "8000 Hz mono" in said[0], said
     assert not any("audio of" in w for w in _eval(run, new, split="test")["warnings"])
+
+
+def test_metrics_json_records_the_settings_the_last_digits_depend_on(new_run: tuple[Path, Path],
+                                                                     tmp_path: Path) -> None:
+    """persona E #3: NLL / ECE / probabilities change in the last digits with --batch-size / --workers: recorded."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from mmdata.cli.main import app
+
+    new, run = new_run
+    before = torch.get_num_threads()
+    a = _eval(run, new, split="train", out=tmp_path / "a", batch_size=3, threads=2)
+    assert torch.get_num_threads() == before  # the caller's thread count is given back
+    b = _eval(run, new, split="train", batch_size=64)
+    saved = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert saved["settings"] == {"batch_size": 3, "num_workers": 0, "threads": 2, "device": "cpu"}, saved["settings"]
+    assert a["scores"]["accuracy"] == b["scores"]["accuracy"] and b["settings"]["batch_size"] == 64
+    out = CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200).output
+    assert "--threads" in out and "last digits" in out and "settings" in out, out
+
+
+def test_a_runs_own_mix_of_rates_is_no_shift_but_a_new_mix_is(new_run: tuple[Path, Path]) -> None:
+    """A run that resampled its own mixed-rate training clips: scored clips of a rate it trained from are said only
+    when resampled up and far more common than in training (persona B's 48 kHz clips, a 250 kHz run)."""
+    from mmdata.train.score_run import _audio_format_shift, _training_rates
+
+    assert _training_rates("most common of training rates {16000: 7, 22050: 9}") == {16000: 7, 22050: 9}
+    assert _training_rates("given") is None
+    new, _ = new_run  # 8 kHz mono clips
+
+    def said(mix: str) -> str | None:
+        metrics = {"inputs": {"sample_rate": 16000, "needs": {"resample": True},
+                              "sources": {"sample_rate": f"most common of training rates {mix}"}}}
+        return _audio_format_shift(new, ["train"], metrics, "new", "train")
+
+    assert said("{8000: 5, 16000: 5}") is None  # the training mix had as many
+    assert "7 of 7 clips are not 16000 Hz (8000 Hz: 7)" in (said("{8000: 1, 16000: 9}") or ""), said("{8000: 1, 16000: 9}")
+    assert said("{11025: 1, 16000: 9}") is not None  # a rate the run never trained from

@@ -80,7 +80,7 @@ UNKNOWN_MODES = ("wrong", "leave-out", "error")
 RESULT_KEYS = frozenset({"run", "data", "split", "scores", "per_class", "samples", "classes", "target", "class_map",
                          "unknown_classes", "unknown_classes_scored", "absent_classes", "ids_match", "reordered",
                          "robustness", "skipped", "warnings", "in_sample", "in_sample_not_done", "in_sample_keys", "auroc_skipped", "data_fingerprint",
-                         "run_data_fingerprint", "versions",
+                         "run_data_fingerprint", "settings", "versions",
                          # what --json's envelope adds (mmdata.cli.common.print_json keeps a result's own key:
                          # QA34 review B1-6)
                          "ok", "exit_code", "error", "schema"})
@@ -419,7 +419,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
                  out: str | Path | None = None, *,
                  batch_size: int = 64, device: str | torch.device = "cpu", num_workers: int = 0,
                  robustness: bool = False, on_error: str = "raise", unknown: str = "wrong",
-                 class_map: Mapping[str, str] | None = None, train_data: str | Path | None = None) -> dict[str, Any]:
+                 class_map: Mapping[str, str] | None = None, train_data: str | Path | None = None,
+                 threads: int | None = None) -> dict[str, Any]:
     """Score the trained run ``run`` on ``split`` of the dataset ``data``, its classes matched to the run's by name.
 
     Args:
@@ -432,6 +433,11 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         out: a folder for ``metrics.json`` and ``predictions.parquet`` (written together; None: nothing written).
             Not the run's own folder.
         batch_size: samples per batch. device: where the model runs. num_workers: loader worker processes.
+            threads: torch intra-op threads for the call (None: as set). The NLL, ECE and probabilities depend on
+            these four in their last digits (float32 sums over a batch: its composition — the batch size, and the
+            worker split of the shards — and the thread count change the order of additions); the predicted
+            classes and so accuracy do not, short of an exact tie. The result's ``settings`` records them
+            (``batch_size``, ``num_workers``, ``threads``, ``device``): the same four give the same bytes.
         robustness: also the accuracy with each modality removed and under corruption (as ``mmdata train``).
         on_error: ``"raise"`` or ``"skip"`` a sample that does not decode (counted in ``skipped``).
         unknown: labelled samples of a dataset class the run does not know (a class spelt otherwise, one only the
@@ -450,7 +456,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         one of the result's keys, :data:`RESULT_KEYS`), "per_class": {split: {name: {...}}}, "samples": {split: {"samples",
         "labelled", "unlabelled", "scored", "unknown_class"}}, "classes": {"num_classes", "names"}, "class_map": {data
         name: run name or None}, "unknown_classes": {name: samples}, "absent_classes": [...], "data", "run", "split",
-        "warnings", "in_sample", "data_fingerprint", "run_data_fingerprint"}`` (plus ``robustness``; a ``--target`` run:
+        "warnings", "in_sample", "data_fingerprint", "run_data_fingerprint", "settings", "versions"}`` (plus ``robustness``; a ``--target`` run:
         ``target`` and its own scores). ``class_map``'s companions: ``ids_match`` (the dataset's class ids are the
         run's, name for name: its labels could be compared with the run's ids as they are) and ``reordered`` (the
         same names in another order; False whenever the name sets differ: then read ``ids_match``).
@@ -486,6 +492,31 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         >>> r["scores"]["accuracy"], r["unknown_classes"]  # doctest: +SKIP
         (0.91, {'ten': 12})
     """
+    if on_error not in ("raise", "skip"):
+        raise MMDataError(f"on_error (--on-error): expected 'raise' or 'skip', got {on_error!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise MMDataError(f"batch_size (--batch-size): expected a positive integer, got {batch_size!r}")
+    if unknown not in UNKNOWN_MODES:
+        raise MMDataError(f"unknown (--unknown-classes): expected one of {list(UNKNOWN_MODES)}, got {unknown!r}")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise MMDataError(f"threads (--threads): expected a positive integer, got {threads!r}")
+    if threads is None:
+        return _evaluate_run(run, data, split, out, batch_size, device, num_workers, robustness, on_error, unknown,
+                             class_map, train_data)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _evaluate_run(run, data, split, out, batch_size, device, num_workers, robustness, on_error, unknown,
+                             class_map, train_data)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] | None, out: str | Path | None,
+                  batch_size: int, device: str | torch.device, num_workers: int, robustness: bool, on_error: str,
+                  unknown: str, class_map: Mapping[str, str] | None,
+                  train_data: str | Path | None) -> dict[str, Any]:
+    """:func:`evaluate_run` once its options are checked (and its thread count set)."""
     import mmdata
     from mmdata.shards.index import dataset_fields, load_card
     from mmdata.train.evaluate import evaluate
@@ -495,12 +526,6 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
     from mmdata.urls import unless_file_url
     from mmdata.versions import software
 
-    if on_error not in ("raise", "skip"):
-        raise MMDataError(f"on_error (--on-error): expected 'raise' or 'skip', got {on_error!r}")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise MMDataError(f"batch_size (--batch-size): expected a positive integer, got {batch_size!r}")
-    if unknown not in UNKNOWN_MODES:
-        raise MMDataError(f"unknown (--unknown-classes): expected one of {list(UNKNOWN_MODES)}, got {unknown!r}")
     tm = load_model(unless_file_url(run), device)
     run_dir = Path(tm.where)
     metrics = tm.metrics
@@ -770,6 +795,9 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         report["in_sample_not_done"] = why_unchecked
     report["data_fingerprint"] = card.get("fingerprint")
     report["run_data_fingerprint"] = metrics.get("data_fingerprint")
+    # the last digits of the NLL, ECE and probabilities depend on these (QA38 persona E #3): recorded to reproduce
+    report["settings"] = {"batch_size": batch_size, "num_workers": num_workers, "threads": torch.get_num_threads(),
+                          "device": str(dev)}
     report["versions"] = software()
     if out_dir is not None:
         try:
@@ -777,7 +805,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         except BaseException:
             _unmake(made)
             raise
-    said_to_caller(warnings)  # as train does: also seen by a caller who does not print the list (QA31 shift review F3)
+    said_to_caller(warnings, stacklevel=4)  # as train does: seen by a caller who does not print the list (QA31 shift
+    # review F3); attributed to the line that called evaluate_run (this runs one frame below it)
     return report
 
 
@@ -861,9 +890,12 @@ def _audio_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
     """The warning for scored clips whose sample rate or channels are not those the run was trained at
     (``metrics.json`` ``inputs.sample_rate``, mono; the index's ``audio_sample_rate`` / ``audio_channels``): they
     are resampled / mixed down before the model sees them — a clip recorded at a lower rate has nothing above its
-    Nyquist frequency (QA38 persona B #8: 48 kHz clips scored by a 250 kHz run said nothing). Channels are not
-    compared where the run mixed its own training clips down (``inputs.needs.mono``). None when every clip is the
-    run's format or the index or metrics.json lacks what to compare."""
+    Nyquist frequency (QA38 persona B #8: 48 kHz clips scored by a 250 kHz run said nothing). Where the run
+    resampled its own training clips (``inputs.needs.resample``) a rate is said when the run never trained from it,
+    or when it is resampled up and at least half of the scored clips, over twice its share of the training clips
+    (the mix, not the conversion, is new). Channels are not compared where the run mixed its own training clips
+    down (``inputs.needs.mono``). None when every clip is the run's format or the index or metrics.json lacks what
+    to compare."""
     from collections import Counter
 
     from mmdata.train.outputs import index_columns
@@ -880,8 +912,24 @@ def _audio_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
     n = sum(rates.values())
     if not n:
         return None
+    needs = inputs.get("needs") or {}
+    src = (inputs.get("sources") or {}).get("sample_rate")
+    trained = _training_rates(src)
+    if needs.get("resample") and trained is None:
+        return None  # the run resampled training clips of rates it did not record: no one format to differ from
+    total = sum((trained or {}).values())
+
+    def shifted(r: int, c: int) -> bool:
+        """A rate the run never trained from, or (clips resampled up) one far more common here than in training."""
+        if r == int(want):
+            return False
+        if not needs.get("resample") or r not in (trained or {}):
+            return True
+        here, there = c / n, trained[r] / total
+        return r < int(want) and here >= 0.5 and here > 2 * there
+
     said = []
-    other = sorted(((r, c) for r, c in rates.items() if r != int(want)), key=lambda rc: (-rc[1], rc[0]))
+    other = sorted(((r, c) for r, c in rates.items() if shifted(r, c)), key=lambda rc: (-rc[1], rc[0]))
     if other:
         low = [r for r, _ in other if r < int(want)]
         said.append(f"{sum(c for _, c in other)} of {n} clips are not {int(want)} Hz ("
@@ -889,7 +937,6 @@ def _audio_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
                     + f"), resampled to the run's {int(want)} Hz"
                     + (f" (resampled up, nothing above {min(low) // 2} Hz: the band the run learnt above it is "
                        "empty)" if low else ""))
-    needs = inputs.get("needs") or {}
     multi = Counter(int(c) for c in cols["audio_channels"].values() if c is not None and int(c) > 1)
     if multi and not needs.get("mono"):
         said.append(f"{sum(multi.values())} of {n} clips have "
@@ -897,11 +944,22 @@ def _audio_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
                     + ", mixed down to mono (the run trained on mono clips only)")
     if not said:
         return None
-    src = (inputs.get("sources") or {}).get("sample_rate")
-    return (f"the audio of {named} ({split}) is not the format the run was trained on (metrics.json inputs: "
+    return (f"the audio of {named} ({split}) is not the format the run was trained on (the run's inputs: "
             f"{int(want)} Hz mono" + (f"; {src}" if src else "") + "): " + "; ".join(said)
             + ": the scores are of the model on converted audio, a shift in format beside any shift in content "
             "(scores may not transfer)")
+
+
+def _training_rates(source: Any) -> dict[int, int] | None:
+    """The training clips per sample rate that ``metrics.json`` ``inputs.sources.sample_rate`` names ("most common
+    of training rates {16000: 7, 22050: 9}"); None when it names none (a given or default rate)."""
+    import re
+
+    got = re.search(r"training rates \{([^}]*)\}", source) if isinstance(source, str) else None
+    if got is None:
+        return None
+    pairs = re.findall(r"(\d+): (\d+)", got.group(1))
+    return {int(r): int(c) for r, c in pairs} or None
 
 
 def _channels(n: Any) -> str:
