@@ -60,6 +60,15 @@ def test_split_from_a_crc_less_index_confirms_equal_sizes_by_the_earlier_shards(
     got = [w for w in said if "by size alone" in w and "no member CRC-32s" in w]
     assert len(got) == 1 and "4 samples kept by key" in got[0] and "whole folder" in got[0], said
     assert not [w for w in said if "hold other content" in w], said  # equal sizes: not flagged as another file
+    a2, b2 = _redelivered(tmp_path / "sizes")
+    old2, _ = _shard(a2, tmp_path / "old2", labels_from_folders=True, split="train=0.5,test=0.5")
+    _crc_less(old2)
+    for tar in old2.glob("*.tar"):
+        tar.unlink()
+    _, said = _shard(b2, tmp_path / "new3", labels_from_folders=True, split_from=old2)
+    assert len([w for w in said if "1 of 12 samples kept by key hold other content" in w]) == 1, said  # by size
+    got = [w for w in said if "by size alone" in w]
+    assert len(got) == 1 and "11 samples kept by key" in got[0], got  # the one said to differ is not counted
 
 
 def test_split_from_other_content_names_the_card_count_it_is_of(tmp_path: Path) -> None:

@@ -4540,6 +4540,7 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                  if source is None else [])
         if other:
             warnings = [*(warnings or []), _other_content_warning(other, len(by_key))]
+        sized_kept = [k for k in sized_kept if k not in {key for key, _ in other}]  # (those differ in size: said)
         if sized_kept:  # an index without member CRC-32s and its shards not beside it: a size match is no proof
             warnings = [*(warnings or []), _sized_kept_warning(sized_kept, earlier_name)]
         if weak_kept:  # an index without member_digest and its shards not beside it: a CRC-32 match is no proof
