@@ -589,7 +589,8 @@ _TEXT_UNITS: dict[tuple[Any, ...], dict[str, Any] | None] = {}
 
 
 def text_units(data: str | Path, split: str | Sequence[str], limit: int = TEXT_UNIT_CAPTIONS,
-               on_error: str = "raise", card: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+               on_error: str = "raise", card: Mapping[str, Any] | None = None,
+               names: Sequence[str] | None = None) -> dict[str, Any] | None:
     """How the default tokenizer (:class:`mmdata.text.Tokenizer`: whitespace words, single CJK characters,
     hashed into its id table) cuts the training captions (QA33: a Thai caption without spaces is one unit,
     and common Han characters share ids; nothing said so): ``captions`` read (the first ``limit``),
@@ -602,8 +603,11 @@ def text_units(data: str | Path, split: str | Sequence[str], limit: int = TEXT_U
     bytes of the samples read), whatever the rank (not partitioned). ``on_error``: the run's; with ``"skip"`` /
     ``"warn"`` a caption that does not decode is left out and counted in ``skipped`` (the training loader
     reports it again: the summary adds no warning), with ``"raise"`` its error is the one training would give.
-    The result is kept per (the card's ``fingerprint``, splits, ``limit``, ``on_error``) for this process, so an
-    ablation's runs on one dataset read once (``card``: the dataset's, else read from ``data``).
+    The result is kept per (the card's ``fingerprint``, splits, ``limit``, ``on_error``, ``names``) for this process, so an
+    ablation's runs on one dataset read once (``card``: the dataset's, else read from ``data``). With the class
+    ``names``, the labels are read too and ``named`` counts per class id the captions read, those holding the
+    class's own name (a whole word, case-insensitive) and those of other classes holding it, with an example
+    key (:func:`label_leak_warning`).
 
     Example:
         >>> import tempfile, mmdata
@@ -624,17 +628,35 @@ def text_units(data: str | Path, split: str | Sequence[str], limit: int = TEXT_U
             card = load_card(data)
         except (MMDataError, OSError):
             card = {}
-    memo = (card.get("fingerprint"), str(data), splits, int(limit), mode) if card.get("fingerprint") else None
+    # a name of one character or digits only ('0', 'a') is in many captions without naming the class
+    names = [str(n) for n in names] if names and any(len(str(n)) > 1 and not str(n).isdigit() for n in names) else None
+    memo = ((card.get("fingerprint"), str(data), splits, int(limit), mode, tuple(names or ()))
+            if card.get("fingerprint") else None)
     if memo is not None and memo in _TEXT_UNITS:
         return _TEXT_UNITS[memo]
     tok = default_tokenizer()
     lengths: list[int] = []
     ids: dict[str, int] = {}
-    ds = open_dataset(data, split=list(splits), modalities=["text"], on_error=mode, partition=False)
+    lowered = {n.casefold(): i for i, n in enumerate(names or ()) if len(n) > 1 and not n.isdigit()}
+    pattern = (re.compile(r"(?<!\w)(" + "|".join(sorted(map(re.escape, lowered), key=len, reverse=True)) + r")(?!\w)",
+                          re.IGNORECASE) if lowered else None)
+    named: dict[str, list[Any]] = {}
+    ds = open_dataset(data, split=list(splits), modalities=["text", "label"] if names else ["text"], on_error=mode,
+                      partition=False)
     for sample in ds:
         text = sample.fields.get("text") if "text" in sample.fields else None
         if not isinstance(text, str):
             continue
+        label = sample.fields.get("label")
+        if pattern is not None and isinstance(label, int) and not isinstance(label, bool):
+            got = named.setdefault(str(label), [0, 0, 0, None])
+            got[0] += 1
+            said = {lowered.get(m.casefold()) for m in pattern.findall(text)}
+            if label in said:
+                got[1] += 1
+                got[3] = got[3] if got[3] is not None else sample.key
+            for other in said - {label, None}:
+                named.setdefault(str(other), [0, 0, 0, None])[2] += 1
         words = tok.words(text)
         lengths.append(len(words))
         for w in words:
@@ -652,7 +674,7 @@ def text_units(data: str | Path, split: str | Sequence[str], limit: int = TEXT_U
                "tokens": {"median": ordered[len(ordered) // 2], "p95": int(math.ceil(_p95(ordered))), "max": ordered[-1]},
                "distinct_units": len(ids), "single_unit_share": round(sum(n == 1 for n in lengths) / len(lengths), 4),
                "ids": tok.vocab_size, "colliding_units": sum(1 for i in ids.values() if per_id[i] > 1),
-               **({"skipped": skipped} if skipped else {})}
+               **({"skipped": skipped} if skipped else {}), **({"named": named} if named else {})}
     if memo is not None:
         if len(_TEXT_UNITS) >= 16:  # a long-lived process over many datasets: keep the latest few
             _TEXT_UNITS.pop(next(iter(_TEXT_UNITS)))
@@ -1339,6 +1361,144 @@ def modality_warnings(st: IndexStats, modalities: Sequence[str], splits: Sequenc
                            f"sees {m} missing for every {split} sample, so its {split} scores measure the other "
                            f"modalities only; re-split so {split} has {m}, or leave {m} out (--modalities)")
     return out
+
+
+#: a centre crop that keeps under this share of an image's area cuts most of it away (QA38 documents #5)
+CROP_KEPT_MIN = 0.5
+
+
+def crop_warning(st: IndexStats, rows: np.ndarray, hw: tuple[int, int] | None,
+                 steps: Sequence[Mapping[str, Any]] | None) -> str | None:
+    """The warning when the normalize ``steps`` (``resize`` then ``center_crop`` to ``hw``) keep under
+    :data:`CROP_KEPT_MIN` of the area of some training images (``rows``): a tall page or a line crop of aspect
+    ratio far from the crop's loses most of its content (QA38 documents #5: a 120x900 page kept 13%). From the
+    index's sizes, vectorised; None when every image keeps more, or without a centre crop.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> st = IndexStats(t + "/ds")
+        >>> crop_warning(st, st.rows("train", "image"), (16, 16), [{"op": "resize"}, {"op": "center_crop"}]) is None
+        True
+    """
+    ops = [step.get("op") for step in steps or ()]
+    h_col, w_col = st.col["image_height"], st.col["image_width"]
+    if hw is None or "center_crop" not in ops or h_col is None or w_col is None or not len(rows):
+        return None
+    h, w = h_col[rows], w_col[rows]
+    ok = (h > 0) & (w > 0)
+    h, w, at = h[ok], w[ok], rows[ok]
+    if not len(h):
+        return None
+    ch, cw = float(hw[0]), float(hw[1])
+    scale = np.maximum(ch / h, cw / w) if "resize" in ops else np.ones_like(h)  # resize covers the crop, then cut
+    kept = np.minimum(1.0, (ch * cw) / np.maximum(h * scale * w * scale, 1.0))
+    low = kept < CROP_KEPT_MIN
+    if not low.any():
+        return None
+    worst = int(np.argmin(kept))
+    import pyarrow.parquet as pq
+
+    from mmdata.shards.index import INDEX
+
+    keys = pq.read_table(Path(st.data) / INDEX, columns=["key"]).column("key").take(at[low][:3]).to_pylist()
+    return (f"{int(low.sum())} of {len(h)} training images keep under {CROP_KEPT_MIN:.0%} of their area in the "
+            f"{hw[0]}x{hw[1]} centre crop (aspect ratios far from the crop's: the least kept, "
+            f"{int(h[worst])}x{int(w[worst])}, keeps {kept[worst]:.0%}; e.g. {', '.join(map(repr, keys))}): most of a tall "
+            f"page or a line crop is cut away before the model sees it; give --image-size HxW near the images' shape, "
+            f"or a recipe normalize.image with `resize` (side: longer) then `pad_to_size` to keep the whole image")
+
+
+#: a value (sample rate, image mode, ...) counts as one class's own when at least this many training samples have it
+SHORTCUT_MIN = 3
+#: ... and a class is warned of when this share of its labelled training samples have such values
+SHORTCUT_SHARE = 0.8
+
+_SHORTCUT_COLUMNS = (("audio", "audio_sample_rate", "sample rate", " Hz"), ("audio", "audio_channels", "channel count", " ch"),
+                     ("image", "image_mode", "image mode", ""))
+
+
+def shortcut_warnings(st: IndexStats, names: Sequence[str] | None, modalities: Sequence[str]) -> list[str]:
+    """Warnings when a recording / file property — the sample rate, channel count or image mode, from the
+    index — separates the classes of the training split: each of a class's values (of at least
+    :data:`SHORTCUT_MIN` samples) seen in no other class, for :data:`SHORTCUT_SHARE` of its samples (QA38
+    bioacoustics #5: one species recorded at 384 kHz, the others at 48 kHz — the model can learn the recorder,
+    e.g. the empty band above 24 kHz after resampling, not the species). Cheap: numpy over index columns.
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> t = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=6), t + "/ds", progress=False)
+        >>> shortcut_warnings(IndexStats(t + "/ds"), None, ["image", "audio"])
+        []
+    """
+    lab = st.col["label"]
+    if lab is None:
+        return []
+    out = []
+    for modality, column, what, unit in _SHORTCUT_COLUMNS:
+        col = st.col[column]
+        if modality not in modalities or col is None:
+            continue
+        rows = st.rows("train", modality)
+        rows = rows[st.known_at(column, rows) & ~np.isnan(lab[rows])]
+        if not len(rows):
+            continue
+        values = np.asarray([str(v) if column == "image_mode" else f"{v:g}" for v in col[rows].tolist()], dtype=object)
+        labels = lab[rows].astype(np.int64)
+        pairs = Counter(zip(values.tolist(), labels.tolist()))
+        per_value: dict[str, set[int]] = {}
+        for v, c in pairs:
+            per_value.setdefault(v, set()).add(c)
+        if len(per_value) < 2 or len(set(labels.tolist())) < 2:
+            continue
+        found = []
+        for c in sorted(set(labels.tolist())):
+            own = {v: n for (v, k), n in pairs.items() if k == c and per_value[v] == {c} and n >= SHORTCUT_MIN}
+            total = int((labels == c).sum())
+            if own and sum(own.values()) >= SHORTCUT_SHARE * total:
+                cls = names[c] if names and 0 <= c < len(names) else str(c)
+                found.append(f"{' / '.join(v + unit for v in sorted(own, key=own.get, reverse=True))} only in "
+                             f"{cls} ({sum(own.values())} of {total})")
+        if found:
+            out.append(f"the {what} predicts the label in the training split: {'; '.join(found)}: a model can learn "
+                       f"the recording device or the file format instead of the content (e.g. the band a resample leaves "
+                       f"empty); record every class with the same devices / formats, or check per-class results by "
+                       f"{what} before trusting the scores")
+    return out
+
+
+#: a class whose captions name it in at least this share of them (and others' captions seldom do) leaks its label
+LEAK_SHARE = 0.5
+
+
+def label_leak_warning(units: Mapping[str, Any] | None, names: Sequence[str] | None) -> str | None:
+    """The warning when most training captions of a class contain its own name (:func:`text_units`'s
+    ``named``: per class [captions read, captions naming it, captions of other classes naming it, an example
+    key]): the text field gives the label away (QA38 signals #9: 'capture 0 of BPSK at 14 dB'), so a model with
+    text scores that, not the other modalities. None when no class does.
+
+    Example:
+        >>> print(label_leak_warning({"named": {"0": [10, 10, 0, "k0"], "1": [10, 2, 0, "k5"]}}, ["BPSK", "QPSK"]))  # doctest: +ELLIPSIS
+        10 of 20 training captions read contain their own class name: BPSK in 10 of 10 (e.g. sample 'k0'): ...
+    """
+    named = (units or {}).get("named") or {}
+    hit = {int(c): v for c, v in named.items()
+           if v[0] >= SHORTCUT_MIN and v[1] >= LEAK_SHARE * v[0] and v[2] * 10 <= sum(o[0] for k, o in named.items() if k != c)}
+    if not hit:
+        return None
+    read = sum(v[0] for v in named.values())
+
+    def cls(c: int) -> str:
+        return names[c] if names and 0 <= c < len(names) else str(c)
+
+    shown = ", ".join(f"{cls(c)} in {v[1]} of {v[0]} (e.g. sample {v[3]!r})" for c, v in sorted(hit.items())[:5])
+    return (f"{sum(v[1] for v in hit.values())} of {read} training captions read contain their own class name: {shown}: "
+            f"the text gives the label away, so a model reading text learns the name, not the data, and its scores "
+            f"measure that; remove the class names from the captions, or leave text out (--modalities)")
 
 
 def normalize_section(spec: InputSpec) -> dict[str, list[dict[str, Any]]]:

@@ -58,6 +58,7 @@ from mmdata.augment.image import CROP_ADVICE  # the augment op's advice, which t
 from mmdata.checks import keyword_hints, plural, usable_device
 from mmdata.errors import MMDataError
 from mmdata.shards.reader import undecodable
+from mmdata.train.config import crop_warning, label_leak_warning, shortcut_warnings
 from mmdata.train.config import (OPTIMIZERS, IndexStats, InputSpec, check_options, check_out_folder, choose_modalities, class_warnings,  # noqa: F401
                                   SPEC_UNUSED, check_given_inputs, eval_section, option_name, classes_of, decoded_bytes, derive_inputs, effective_inputs, modality_warnings, duplicate_warnings, describe_text_units, text_units, role_splits,
                                   misspelt_target, spec_ops, split_roles, target_columns, too_few_labelled_classes, trained_image_size, unused_fields,
@@ -579,6 +580,12 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         rank, world, dev = _dist(device)
         plan = _cache_plan(cache, cache_budget_mb, st, modalities, world, inputs)
         data_warnings += modality_warnings(st, modalities)  # a scored split without a modality the model uses
+        if target is None:  # a sample rate / image mode that tells the class (QA38 bioacoustics #5)
+            data_warnings += shortcut_warnings(st, names, modalities)
+        if "image" in modalities:  # a centre crop that cuts most of tall pages away (QA38 documents #5)
+            cut = crop_warning(st, st.rows("train", "image"), inputs.image_size, norm.get("image"))
+            if cut is not None:
+                data_warnings.append(cut)
         data_warnings += duplicate_warnings(data, card, roles)  # the card's copies across the splits read, label conflicts
         if recipe is not None:  # QA33 onemodality #3: recipe parts for modalities the model does not read did nothing, unsaid
             from mmdata.augment.recipe import inert_parts
@@ -661,8 +668,12 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                 + (f"\nstored fields the model does not read (it reads {', '.join(modalities)} and the label): "
                    + ", ".join(f"{f} ({plural(n, 'sample')})" for f, n in unread.items()) if unread else ""))
         # rank 0 alone prints the summary and writes metrics.json: the other ranks do not read the captions
-        run.text_units = (text_units(data, role_splits(roles, "train"), on_error=on_error, card=card)
+        run.text_units = (text_units(data, role_splits(roles, "train"), on_error=on_error, card=card,
+                                     names=names if target is None else None)
                           if "text" in modalities and rank == 0 else None)
+        leak = label_leak_warning(run.text_units, names) if target is None else None
+        if leak is not None:  # captions that name their class (QA38 signals #9)
+            run.warnings.append(leak)
         run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
                 + ("; a recipe's own normalize lists win" if inputs is not spec else "") + "):\n  "
                 + inputs.describe().replace("\n", "\n  ")
