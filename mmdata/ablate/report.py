@@ -391,14 +391,18 @@ def _finite(x: Any) -> Any:
 
 def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprint: str, state: State, *,
                  stale_rows: int = 0, complete: bool = True, plots: bool = True,
-                 warnings: list[str] | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+                 warnings: list[str] | None = None, provenance: dict[str, Any] | None = None,
+                 recorded: dict[str, Any] | None = None) -> dict[str, Any]:
     """Analyse the runs and write summary.json, report.md, paired.csv (every arm's per-seed values of the primary
     metric, :func:`paired_csv`) and the PNGs; returns the summary.
 
     ``warnings``: what the runner warned about before the runs (:func:`mmdata.ablate.design.design_warnings`,
     runs of another configuration); the analysis adds its own (a smallest effect of interest of 0). All
     are in ``summary["warnings"]`` and at the top of the report. ``provenance``: what produced the runs
-    (:func:`mmdata.ablate.runner.provenance`), ``summary["provenance"]`` and report.md's Provenance line."""
+    (:func:`mmdata.ablate.runner.provenance`), ``summary["provenance"]`` and report.md's Provenance line.
+    ``recorded``: where the dataset was not read (a finished folder re-rendered without it), what the folder's
+    summary.json recorded of it (its ``dataset`` and ``target`` blocks, for the data of ``fingerprint``): kept,
+    and the warnings of the target's reference computed again from it (QA38 reproducibility #2)."""
     met = ab.metric
     base = ab.baseline.name
     arm_names = [a.name for a in ab.arms[1:]]
@@ -494,7 +498,12 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
                       f"but its runs differ from the baseline's in {shown}: it trained differently and the primary "
                       f"metric did not separate them (on a small test split it takes few values); read its "
                       "exploratory metrics, or use a larger test split.")
-    reference = data_reference(ab)
+    if recorded is not None:
+        target = recorded.get("target")
+        reference = ({k: v for k, v in target.items() if k != "runs_at_trivial_reference"}
+                     if isinstance(target, dict) and target.get("kind") else None)
+    else:
+        reference = data_reference(ab)
     at_constant = constant_runs(reference, rows)
     warned += reference_warnings(reference, at_constant, baseline=base, base_values=vals.get(base, {}),
                                  metric=met, delta=delta, mdes={a: prim[a]["mde"] for a in arm_names
@@ -580,7 +589,7 @@ def write_report(ab: Ablation, out: Path, rows: list[dict[str, Any]], fingerprin
         "failures": failures,
         **({"provenance": provenance} if provenance is not None else {}),
         "data_fingerprint": fingerprint,
-        "dataset": dataset_size(ab, out),
+        "dataset": recorded.get("dataset") if recorded is not None else dataset_size(ab, out),
         "test": ("exact two-sided sign-flip test of paired seed differences (all 2^n patterns up to 14 seeds, else "
                  "16,383 random + the observed, p = (b+1)/(N+1)); " + (
                      f"group-sequential looks at {list(design.looks.sizes)} seeds, {design.looks.spending} alpha spending "

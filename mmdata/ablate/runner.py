@@ -941,6 +941,65 @@ def _dataset_error(ab: Ablation, out: Path, storage_options: dict[str, Any] | No
     raise MMDataError(f"dataset.path: {ab.dataset.get('path')}: does not exist")  # pragma: no cover — raised above
 
 
+def _recipe_folder(recipe: Any) -> Path | None:
+    """The local folder of an ablation recipe file (None for a mapping or a URL)."""
+    if isinstance(recipe, (str, Path)) and not is_remote(str(recipe)) and Path(recipe).is_file():
+        return Path(recipe).resolve().parent
+    return None
+
+
+def _beside_recipe(ab: Ablation, recipe: Any) -> Path | None:
+    """A relative ``dataset.path`` that is not in the working directory but is a folder beside the ablation
+    recipe (its recipe files are read from there: QA38 reproducibility #4); None otherwise."""
+    raw, folder = ab.dataset.get("path"), _recipe_folder(recipe)
+    if raw is None or folder is None or is_remote(str(raw)) or Path(raw).is_absolute() or Path(raw).exists():
+        return None
+    return folder / raw if (folder / raw).is_dir() else None
+
+
+def _with_recipe_hint(exc: MMDataError, ab: Ablation, recipe: Any) -> MMDataError:
+    """``exc`` (the dataset is not there) naming a same-named folder beside the recipe, when there is one."""
+    beside = _beside_recipe(ab, recipe)
+    if beside is None:
+        return exc
+    msg = str(exc) if str(exc).startswith("dataset.path") else f"dataset.path: {exc}"
+    return type(exc)(f"{msg}. A relative dataset.path is read from the working directory ({Path.cwd()}), not from the "
+                     f"recipe's folder; a folder of that name is beside the ablation recipe, {beside}: run from "
+                     f"{beside.parent} or set dataset.path to {beside}")
+
+
+def _elsewhere(raw: str, fingerprint: str, recipe: Any) -> str:
+    """Words on a dataset folder of ``raw``'s name in the working directory or beside the recipe (a folder
+    copied with its dataset, its recorded absolute path gone), and whether it holds the runs' data."""
+    from mmdata.shards.index import is_dataset, load_card
+
+    looked = local_path(raw, "dataset.path")
+    folder = _recipe_folder(recipe)
+    places = [Path.cwd() / looked.name, *([folder / looked.name] if folder is not None else [])]
+    found = [p for p in dict.fromkeys(places) if p.resolve() != looked.resolve() and is_dataset(p)]
+    for p in found:
+        try:
+            card = load_card(p)
+        except (MMDataError, OSError, ValueError):
+            continue
+        theirs = (card.get("avdigits") or {}).get("content_sha256") or card.get("fingerprint", "")
+        same = "holds the same data" if theirs == fingerprint else f"holds other data (fingerprint {theirs})"
+        return f"; a dataset folder at {p} {same}: set dataset.path to it to check the data or train more runs"
+    return ""
+
+
+def _recorded_data(out: Path, fingerprint: str) -> dict[str, Any] | None:
+    """What the folder's summary.json recorded of its dataset (``dataset``, ``target``), when it reported on the
+    data of ``fingerprint``: a re-render without the dataset keeps it (QA38 reproducibility #2). None otherwise."""
+    try:
+        s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(s, dict) or not fingerprint or s.get("data_fingerprint") != fingerprint:
+        return None
+    return {k: s.get(k) for k in ("dataset", "target")}
+
+
 def _recorded_fingerprint(ab: Ablation, rows: list[dict[str, Any]], code: str) -> str:
     """The data fingerprint the folder's runs used, without the dataset: config.resolved.yaml's
     ``dataset.fingerprint``, else (a folder of an older mmdata) the one most of this code's rows name."""
@@ -1433,7 +1492,10 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     ab.provided = provided_by(ab)  # recorded in config.resolved.yaml: a rerun without the plugin names it
     absent = _absent_dataset(ab)
     if absent is None:
-        _check_dataset(ab, storage_options)
+        try:
+            _check_dataset(ab, storage_options)
+        except MMDataError as exc:
+            raise _with_recipe_hint(exc, ab, recipe) from None
         nothing = inert_design(ab)  # every arm would train like the baseline: said before a run, not after them all
         if nothing:
             raise RecipeError(nothing)
@@ -1443,7 +1505,10 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
     elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise MMDataError(f"--threads (threads=) {threads!r}: expected an integer >= 1")
     if absent is not None and prev is None:  # no earlier runs to analyse: the dataset is needed
-        _dataset_error(ab, out, storage_options)
+        try:
+            _dataset_error(ab, out, storage_options)
+        except MMDataError as exc:
+            raise _with_recipe_hint(exc, ab, recipe) from None
     if prev is None and mirror is None:
         # a first run into a folder that cannot be made is said before the design's warnings, as every command
         # says it (it was found by the first write, with advice to resume runs that did not exist)
@@ -1484,6 +1549,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             env.update(plugin_code=theirs, plugin_modules=packages, mmdata_code=mine)
         stamp = {"code": env["code"], "mmdata_version": env["mmdata"], "torch": env["torch"]}
         every = load_runs(out, shown)
+        recorded = None  # what summary.json recorded of the data, kept by a re-render without it
         if absent is None:
             data, fingerprint = prepare_data(ab, out, storage_options)
             pinned = ab.dataset.get("fingerprint")
@@ -1544,10 +1610,20 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
             from mmdata.ablate.align import ALIGN_COLUMN
 
             if state_of()[1] or (ab.alignment and any(r["status"] == "ok" and r.get(ALIGN_COLUMN) is None for r in rows)):
-                _dataset_error(ab, out, storage_options)  # a run must train (or be measured): the dataset's error stands
-            said.append(f"dataset.path: {ab.dataset['path']} is not there; every run this configuration needs is in "
+                try:
+                    _dataset_error(ab, out, storage_options)  # a run must train (or be measured): the dataset's error stands
+                except MMDataError as exc:
+                    raise _with_recipe_hint(exc, ab, recipe) from None
+            recorded = _recorded_data(out, fingerprint)
+            looked = local_path(absent, "dataset.path")
+            where = str(looked) if looked.is_absolute() else f"{absent} (relative to the working directory {Path.cwd()})"
+            said.append(f"dataset.path: {where} is not there; every run this configuration needs is in "
                         f"{folder}/runs.parquet (data fingerprint {fingerprint}), so it is analysed from those rows "
-                        "(the dataset was not read)")
+                        "(the dataset was not read; "
+                        + ("its size and target are kept as the folder's summary.json recorded them" if recorded else
+                           "its size and target could not be re-checked: the report leaves them out, and the "
+                           "warnings computed from them")
+                        + f"){_elsewhere(absent, fingerprint, recipe)}")
             warn(said[-1])
         prev_env = _read_env(out)
         old_config = _read_config_bytes(out)
@@ -1747,7 +1823,8 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
         state, need = state_of()
         with _writing(f"the report (summary.json, report.md, plots) into {shown}"):
             summary = write_report(ab, out, rows, fingerprint, state, stale_rows=len(stale), complete=not need, plots=plots,
-                                   warnings=said, provenance=provenance(rows, _read_env(out) or prev_env))
+                                   warnings=said, provenance=provenance(rows, _read_env(out) or prev_env),
+                                   recorded=recorded)
         _prune_superseded(out, config, env, device, threads, mirror, keep=aside)
         for w in summary["warnings"][len(said):]:  # what the analysis found
             warn(w)
