@@ -93,6 +93,12 @@ def test_plain_numbered_samples_and_folder_groups_are_not_warned(tmp_path: Path)
     assert _page_warnings(discover(tmp_path / "a")) == []
     _doc_pages(tmp_path / "b")
     assert _page_warnings(discover(tmp_path / "b", group_by="folder")) == []
+    for i in range(3):  # s0.page1.png, s0.page2.png beside s0.txt: a clip's named frames, grouped, not pages
+        for p in (1, 2):
+            _png(tmp_path / "d" / f"s{i}.page{p}.png", p)
+        (tmp_path / "d" / f"s{i}.txt").write_text("words", encoding="utf-8")
+    found = discover(tmp_path / "d")
+    assert _page_warnings(found) == [] and {r.group for r in found.records} == {"s0", "s1", "s2"}
     _png(tmp_path / "c" / "x" / "doc_p1.png", 1)  # one page alone: no document of several pages
     _png(tmp_path / "c" / "x" / "other_p1.png", 2)
     assert _page_warnings(discover(tmp_path / "c")) == []

@@ -1462,7 +1462,7 @@ def _page_sequence_warning(records: Sequence[Record]) -> list[str]:
     """
     docs: dict[str, list[str]] = {}
     for r in records:
-        m = _PAGE.fullmatch(r.source_key)
+        m = _PAGE.fullmatch(r.source_key) if r.group is None else None  # a clip's frames: grouped, warned of
         if m is not None and m.group(2).isascii():
             docs.setdefault(m.group(1), []).append(r.source_key)
     docs = {d: keys for d, keys in docs.items() if len(keys) >= 2}
