@@ -160,3 +160,21 @@ def test_bilevel_and_grey_alpha_decode_to_one_channel_as_the_index_facts_say(tmp
     assert image_array(Image.new("RGBA", (2, 2))).shape == (2, 2, 3)  # colour modes unchanged
     reader_channels.cache_clear()
     assert (reader_channels("1"), reader_channels("LA"), reader_channels("P")) == (1, 1, 3)
+
+
+# ---- bioacoustics #7: the sample format from the header ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("subtype", "fmt"), [("PCM_16", "WAV"), ("PCM_24", "WAV"), ("PCM_32", "WAV"), ("FLOAT", "WAV"),
+                                              ("DOUBLE", "WAV"), ("PCM_U8", "WAV"), ("ULAW", "WAV"), ("PCM_24", "FLAC"),
+                                              ("PCM_16", "FLAC")])
+def test_audio_subtype_is_read_from_the_header_as_soundfile_names_it(subtype: str, fmt: str) -> None:
+    buf = io.BytesIO()
+    sf.write(buf, _noise(3, 800), 8000, subtype=subtype, format=fmt)
+    data = buf.getvalue()
+    assert sf.info(io.BytesIO(data)).subtype == subtype
+    assert mediainfo.audio_subtype(data) == subtype
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros((800, 4), np.float32), 8000, subtype="PCM_24", format="WAV")  # 4 channels: EXTENSIBLE
+    assert mediainfo.audio_subtype(buf.getvalue()) == "PCM_24"
+    assert mediainfo.audio_subtype(b"OggS" + bytes(40)) is None

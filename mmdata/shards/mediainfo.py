@@ -569,6 +569,43 @@ def wav_finalised(data: bytes) -> bytes:
     return data[:pos + 4] + size.to_bytes(4, "little") + data[pos + 8:]
 
 
+_WAV_SUBTYPES = {(1, 8): "PCM_U8", (1, 16): "PCM_16", (1, 24): "PCM_24", (1, 32): "PCM_32", (3, 32): "FLOAT",
+                 (3, 64): "DOUBLE", (6, 8): "ALAW", (7, 8): "ULAW"}
+
+
+def audio_subtype(data: bytes) -> str | None:
+    """The sample format of a WAV or FLAC member, named as soundfile names it (``PCM_16``, ``PCM_24``, ``FLOAT``,
+    ...), from its header alone (the fmt chunk's tag and bits per sample; FLAC's STREAMINFO bits); None for
+    other formats or a header that does not say. Cheap: what the shard's card counts per dataset (QA38
+    bioacoustics #7: 16-bit, 24-bit and float recorders mixed was invisible).
+
+    Example:
+        >>> from mmdata.testing import audio_bytes
+        >>> audio_subtype(audio_bytes(0, fmt="wav")), audio_subtype(audio_bytes(0, fmt="flac")), audio_subtype(b"x")
+        ('PCM_16', 'PCM_16', None)
+    """
+    if data[:4] == b"fLaC":
+        if len(data) < 26 or data[4] & 0x7F != 0:
+            return None
+        return f"PCM_{((int.from_bytes(data[18:26], 'big') >> 36) & 0x1F) + 1}"
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    p, n = 12, min(len(data), 1 << 16)
+    for _ in range(64):
+        if p + 8 > n:
+            break
+        cid, size = data[p:p + 4], int.from_bytes(data[p + 4:p + 8], "little")
+        if cid == b"fmt ":
+            if size < 16 or p + 24 > len(data):
+                return None
+            tag, bits = int.from_bytes(data[p + 8:p + 10], "little"), int.from_bytes(data[p + 22:p + 24], "little")
+            if tag == 0xFFFE and size >= 40 and p + 34 <= len(data):  # WAVE_FORMAT_EXTENSIBLE: the GUID's tag
+                tag = int.from_bytes(data[p + 32:p + 34], "little")
+            return _WAV_SUBTYPES.get((tag, bits))
+        p += 8 + size + (size & 1)
+    return None
+
+
 def wav_unfinished(data: bytes) -> bool:
     """Whether ``data`` is a WAV whose data chunk declares 0 bytes with the audio after it (a header written first
     and never finalised: the recorder's battery died, the program was killed): mmdata reads its frames
