@@ -130,3 +130,15 @@ def test_complex_arrays_are_drawn_as_i_and_q_without_a_complex_warning(tmp_path:
         assert len(i) == len(q) == 256 and np.std(q) > 2 * np.std(i)  # the imaginary part drawn, not dropped
         assert any(t.get_text().endswith("I/Q") for t in ax.texts)
     assert any("complex values: the real part (I) in blue, the imaginary part (Q) in orange" in n for n in notes), notes
+
+
+def test_sixteen_bit_and_float_pages_shrink_too() -> None:
+    """Pillow has no mode for three 16-bit or float planes: each plane is shrunk on its own, the dtype kept."""
+    from mmdata.augment.preview import _fit_pixels
+
+    for dtype, top in ((np.uint16, 4095), (np.float32, 1.0)):
+        page = np.zeros((400, 400, 3), dtype)
+        page[::2] = top
+        small = _fit_pixels(page, (100, 100))
+        assert small.shape == (100, 100, 3) and small.dtype == dtype
+        assert abs(float(small.mean()) - top / 2) < 0.05 * top and float(small.std()) < 0.1 * top

@@ -1150,7 +1150,16 @@ def _fit_pixels(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     h, w = img.shape[:2]
     if size[0] >= h and size[1] >= w:
         return img
-    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((size[1], size[0]), Image.Resampling.LANCZOS))
+    if img.dtype == np.uint8:
+        return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((size[1], size[0]), Image.Resampling.LANCZOS))
+    # 16-bit, float or bool pixels (Pillow has no mode for 3 such planes): each plane as 32-bit float, back to the dtype
+    planes = img.reshape(h, w, -1).astype(np.float32)
+    out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(planes[..., c]), "F").resize(
+        (size[1], size[0]), Image.Resampling.LANCZOS)) for c in range(planes.shape[-1])], axis=-1)
+    if np.issubdtype(img.dtype, np.integer) or img.dtype == bool:
+        lo, hi = (0, 1) if img.dtype == bool else (np.iinfo(img.dtype).min, np.iinfo(img.dtype).max)
+        out = np.clip(np.rint(out), lo, hi)
+    return out.astype(img.dtype).reshape(size[0], size[1], *img.shape[2:])
 
 
 def drawn_sample(s: Sample) -> tuple[Sample, set[str]]:
