@@ -47,7 +47,7 @@ def test_one_name_for_required_and_modalities_is_one_name(data: dict[str, Path])
     batches = list(mmdata.loader(ds, 4, required="audio", on_error="skip", shuffle=False))
     want = list(mmdata.loader(ds, 4, required=["audio"], on_error="skip", shuffle=False))
     assert [b.keys for b in batches] == [b.keys for b in want] != []
-    assert all(set(b.present) == {"image"} for b in mmdata.loader(ds, 4, modalities="image"))
+    assert all(set(b.present) == {"image", "label"} for b in mmdata.loader(ds, 4, modalities="image"))  # QA38 C #8
 
 
 def test_a_name_list_that_is_no_list_of_names_is_refused(data: dict[str, Path]) -> None:

@@ -66,7 +66,8 @@ def test_with_masks_keeps_a_batch_that_has_them_and_does_not_mutate() -> None:
 
 def test_modalities_keeps_the_masks_it_names_only(image_only: str) -> None:
     batch = next(iter(mmdata.loader(image_only, 4, modalities=["image", "audio"])))
-    assert set(batch.present) == {"image", "audio"} and not batch.present["audio"].any()
+    # and the label, the target, which modalities= does not leave out (QA38 C #8)
+    assert set(batch.present) == {"image", "audio", "label"} and not batch.present["audio"].any()
     ds = mmdata.open_dataset(image_only, modalities="image")
     assert set(next(iter(DataLoader(ds, batch_size=4, collate_fn=ds.collate_fn))).present) == {"image"}
 
