@@ -514,6 +514,13 @@ _HALF = 0xFFFFFFFF
 _DOUBLE = 1.0 / 9007199254740992.0  # 2**-53: numpy's random() from a raw output's top 53 bits
 
 
+def _off_masks(edits: list[list[Any]], words: list[str]) -> list[list[Any]]:
+    """``edits`` less those drawn on a ``[MASK]`` token, which :meth:`Typo.edit` never applies: the draws stay those
+    made (every other word's typo is the same), and the replay log, preview and augment's params list only the edits
+    made (QA38 OCR #8: they listed OCR's S -> 8 on the S of [MASK])."""
+    return [e for e in edits if words[e[0]] != MASK_TOKEN]
+
+
 def _typo_bulk(op: Typo, rng: np.random.Generator, words: list[str]) -> list[list[Any]] | None:
     """``typo``'s edits for ``words`` exactly as the draw per word gives them (``rng.random()`` per word, then
     for a word drawn with a character to replace, ``rng.integers(len(cands))`` and ``rng.integers(len(subs))``),
@@ -618,6 +625,11 @@ class Typo(TextOp):
     PARAMS = {"p_word": Param("float", 0.1, 0.0, 1.0, doc="probability of a typo in each token"),
               "kind": Param("str", "keyboard", choices=("keyboard", "ocr"), doc="keyboard neighbours or OCR confusions")}
 
+    def sample_params(self, rng: np.random.Generator, sample: Any) -> dict[str, Any] | None:
+        # the draws over every word (so every other word's typo stays as drawn), the edits on a [MASK] left out
+        words = Tokenizer.words(sample["text"])
+        return {"edits": _off_masks(self.word_params(rng, words)["edits"], words)} if words else None
+
     def word_params(self, rng: np.random.Generator, words: list[str]) -> dict[str, Any]:
         if not self.__dict__.get("_script_warned"):
             self._count_editable(words)
@@ -646,7 +658,9 @@ class Typo(TextOp):
         the draws are the same."""
         keys = _editable(self.kind)
         seen, blank = self.__dict__.get("_script_counts", (0, 0))
-        seen, blank = seen + 1, blank + (not any(_candidates(w, keys) for w in words[:64]))
+        # a [MASK] a token_mask before it put there is no word it edits (QA38 OCR #8: Hebrew text with masks was
+        # counted editable, so the warning undercounted and went away with a higher p_token)
+        seen, blank = seen + 1, blank + (not any(_candidates(w, keys) for w in words[:64] if w != MASK_TOKEN))
         self.__dict__["_script_counts"] = (seen, blank)
         if seen >= _TYPO_SEEN and 2 * blank > seen:
             self.__dict__["_script_warned"] = True

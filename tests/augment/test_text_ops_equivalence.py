@@ -203,6 +203,14 @@ def test_the_golden_cases_edit_something() -> None:
 
 # -- the frozen copy: the code as it was (mmdata/augment/text.py at e8eaadb) ----------------------------------
 
+def _planned(op: Any, drawn: dict[str, Any] | None, words: list[str]) -> dict[str, Any] | None:
+    """The params ``sample_params`` gives for ``drawn`` (``old_word_params``): typo's edits on a ``[MASK]``, which it
+    never applies, left out (QA38 OCR #8), the draws the same."""
+    if isinstance(op, Typo) and drawn is not None:
+        return {"edits": [e for e in drawn["edits"] if words[e[0]] != MASK_TOKEN]}
+    return drawn
+
+
 def old_word_params(op: Any, rng: np.random.Generator, words: list[str]) -> dict[str, Any] | None:
     n = len(words)
     if isinstance(op, TokenMask):
@@ -322,7 +330,7 @@ def _every_text_op_equals_the_frozen_copy(text: str, seed: int, data: st.DataObj
     params = op.sample_params(a, sample)
     words = Tokenizer.words(text)
     want = old_word_params(op, b, words) if words else None
-    assert params == want
+    assert params == _planned(op, want, words)
     assert a.bit_generator.state == b.bit_generator.state  # a composite's next op draws alike
     if params is None:
         return
@@ -433,7 +441,7 @@ def test_long_texts_equal_the_frozen_copy(op: str) -> None:
     b = np.random.Generator(np.random.PCG64(0))
     b.bit_generator.state = a.bit_generator.state
     params = inst.sample_params(a, Sample("k", {"text": text}))
-    assert params == old_word_params(inst, b, Tokenizer.words(text))
+    assert params == _planned(inst, old_word_params(inst, b, Tokenizer.words(text)), Tokenizer.words(text))
     assert a.bit_generator.state == b.bit_generator.state
     want = old_edited(inst, text, params)
     assert inst.transform(Sample("k", {"text": text}), params)["text"] == want
