@@ -178,3 +178,14 @@ def test_audio_subtype_is_read_from_the_header_as_soundfile_names_it(subtype: st
     sf.write(buf, np.zeros((800, 4), np.float32), 8000, subtype="PCM_24", format="WAV")  # 4 channels: EXTENSIBLE
     assert mediainfo.audio_subtype(buf.getvalue()) == "PCM_24"
     assert mediainfo.audio_subtype(b"OggS" + bytes(40)) is None
+
+
+def test_audio_levels_of_decoded_audio_match_the_shard_time_decode() -> None:
+    from mmdata.codecs import decode_audio
+
+    for samples in (np.zeros(4800, np.float32), np.clip(10 * np.sin(np.arange(4800) * 0.9), -1, 1), _noise(2) + 0.4):
+        data = _wav(samples)
+        decoded, _ = decode_audio(data)
+        assert mediainfo.audio_level_kinds(mediainfo.audio_levels(decoded)) == \
+            mediainfo.audio_level_kinds(mediainfo.decode_check("audio", data))
+        assert mediainfo.audio_level_kinds(mediainfo.audio_levels(decoded)) != []

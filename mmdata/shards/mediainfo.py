@@ -1575,6 +1575,24 @@ class AudioLevels(NamedTuple):
     mean: float
 
 
+def audio_levels(samples: Any) -> AudioLevels:
+    """The :class:`AudioLevels` of decoded audio (a float numpy array or torch tensor in [-1, 1], any shape: the
+    reader's ``(C, T)``), as :func:`decode_check` counts them while it decodes — for ``verify --deep``, which
+    decodes through the reader.
+
+    Example:
+        >>> import numpy as np
+        >>> audio_levels(np.zeros((1, 8), np.float32))
+        AudioLevels(samples=8, nonzero=False, full_scale=0, mean=0.0)
+    """
+    import numpy as np
+
+    a = np.asarray(samples.numpy() if hasattr(samples, "numpy") else samples, dtype=np.float32)
+    n = int(a.size)
+    return AudioLevels(n, bool(a.any()), int(np.count_nonzero(np.abs(a) >= FULL_SCALE)),
+                       float(a.sum(dtype=np.float64)) / n if n else 0.0)
+
+
 def audio_level_kinds(levels: AudioLevels | None) -> list[str]:
     """What is wrong with an audio member's levels: ``silent`` (every sample 0: a recorder that wrote zeros),
     ``clipped`` (over :data:`CLIPPED_SHARE` of its samples at full scale), ``dc_offset`` (|mean| over
