@@ -1217,7 +1217,8 @@ def _other_content_warning(other: list[tuple[str, str]], kept: int) -> str:
     """The warning for :func:`_other_content`."""
     shown = ", ".join(f"{k!r}: {how}" for k, how in other[:3]) + (", ..." if len(other) > 3 else "")
     return (f"--split-from: {len(other)} of {plural(kept, 'sample')} kept by key hold other content than the earlier "
-            f"sample of that key ({shown}; the card's split_from.other_content of split_from.kept_by_key): the key now names another file (an export that renumbers its ids when "
+            f"sample of that key ({shown}; the card's split_from.other_content, of kept_by_key where kept also counts "
+            f"samples matched by content): the key now names another file (an export that renumbers its ids when "
             f"rows are deleted?), so the split kept is another file's and a test file of the earlier version may "
             f"train this one. Give a key column that stays with each file, and compare the versions with mmdata diff "
             f"OLD NEW")
@@ -4635,9 +4636,10 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         if "license" in card_extra or "description" in card_extra:  # shard's card (not augment's / a builder's)
             warnings = [*(warnings or []), *_carry_card_text(card_extra, split_from, storage_options, earlier_name)]
         # "kept": every sample that kept an earlier split, by key or found by content (moved_class, labelled,
-        # half_moved, same_content); "kept_by_key": those matched by key alone, the count the other_content
-        # warning names (QA38 splitfrom D#6: "kept: 299" beside "1 of 297 samples kept by key")
-        card_extra["split_from"] = {**about, "kept": kept, "kept_by_key": len(by_key),
+        # half_moved, same_content); "kept_by_key", where those differ: the ones matched by key alone, the count
+        # the other_content warning names (QA38 splitfrom D#6: "kept: 299" beside "1 of 297 samples kept by key")
+        card_extra["split_from"] = {**about, "kept": kept,
+                                    **({"kept_by_key": len(by_key)} if len(by_key) != kept else {}),
                                     "new": sum(1 for r in records if r.split is None),
                                     **changes,
                                     **({"agreed": agreed} if agreed else {}),
