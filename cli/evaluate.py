@@ -29,6 +29,9 @@ def evaluate(
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="DataLoader worker processes.")] = 0,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch intra-op threads (default: torch's).")] = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="Accuracy per value of a per-sample field: an index.parquet "
+                  "column (split, audio_sample_rate, ...) or a metadata key (shard --meta snr: --by snr, or json.snr). "
+                  "In --json and metrics.json as by_value.")] = None,
     robustness: Annotated[bool, typer.Option("--robustness", help="Also the accuracy with each modality removed and "
                                                                   "under corruption, as `mmdata train` reports it.")] = False,
     on_error: Annotated[str, typer.Option("--on-error", callback=one_of("raise", "skip"), help="A sample that does not "
@@ -76,6 +79,9 @@ def evaluate(
         if out is not None or robustness:
             raise typer.BadParameter("RUN is a predictions file (a submission): nothing is run or written; keep its "
                                      "scores with --json > scores.json", param_hint="--out / --robustness")
+        if by is not None:
+            raise typer.BadParameter("RUN is a predictions file (a submission): --by scores a run; join the file with "
+                                     "the field instead", param_hint="--by")
         if train_data is not None or unknown != "wrong":  # a run's options: said, not ignored
             raise typer.BadParameter("RUN is a predictions file (a submission): there is no run whose training data "
                                      "or classes these options concern (a submission's unknown class names are "
@@ -92,7 +98,7 @@ def evaluate(
         warnings.simplefilter("ignore", TrainWarning)
         r = evaluate_run(run, data, split=split, out=out, batch_size=batch_size, device=device, num_workers=workers,
                          robustness=robustness, on_error=on_error, unknown=unknown, class_map=_class_map(class_map),
-                         train_data=train_data, threads=threads)
+                         train_data=train_data, threads=threads, by=by)
     if json_:
         print_json(r)
         for w in r.get("warnings", []):  # stderr, with --json too
@@ -135,6 +141,8 @@ def evaluate(
         if len(names) < len(per):
             console.print(f"... and {plural(len(per) - len(names), 'more ' + noun, 'more classes' if noun == 'class' else None)};"
                           " every one: --json, or metrics.json (per_class) with --out DIR", highlight=False)
+    if r.get("by_value"):
+        _by_value_table(r["by_value"], split)
     rob = r.get("robustness", {})
     metric = rob.get("metric", "accuracy")
     if rob.get("missing"):
@@ -156,6 +164,28 @@ def evaluate(
         console.print(f"outputs in {escape(one_line_path(out))}", highlight=False)
     for w in r.get("warnings", []):
         warn(w)
+
+
+#: the per-value rows printed (every one is in --json and metrics.json)
+BY_ROWS = 60
+
+
+def _by_value_table(got: dict, split: str) -> None:
+    """Print evaluate_run's ``by_value``: accuracy and counts per value of the field."""
+    from mmdata.cli.train import _ratio
+
+    rows = got["values"]
+    t = table(got["field"], "accuracy", "scored", "samples",
+              title=f"{split}, accuracy by {got['field']} ({'index column' if got['from'] == 'index' else 'metadata'})"
+              + (f" (the first {BY_ROWS} of {len(rows)} values)" if len(rows) > BY_ROWS else ""))
+    for row in rows[:BY_ROWS]:
+        t.add_row(escape(card_text("null" if row["value"] is None else str(row["value"]))),
+                  _ratio(row["accuracy"]), str(row["scored"]),
+                  str(row["samples"]))
+    console.print(t)
+    if len(rows) > BY_ROWS:
+        console.print(f"... and {len(rows) - BY_ROWS} more values; every one: --json, or metrics.json (by_value) "
+                      "with --out DIR", highlight=False)
 
 
 def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float], bootstrap: int, seed: int,

@@ -177,3 +177,52 @@ def test_a_runs_own_mix_of_rates_is_no_shift_but_a_new_mix_is(new_run: tuple[Pat
     assert said("{8000: 5, 16000: 5}") is None  # the training mix had as many
     assert "7 of 7 clips are not 16000 Hz (8000 Hz: 7)" in (said("{8000: 1, 16000: 9}") or ""), said("{8000: 1, 16000: 9}")
     assert said("{11025: 1, 16000: 9}") is not None  # a rate the run never trained from
+
+
+def test_accuracy_by_a_metadata_value_and_by_an_index_column(tmp_path: Path) -> None:
+    """persona C #5: accuracy per SNR (a manifest column sharded --meta snr) was not reachable."""
+    import csv
+    import json
+
+    from typer.testing import CliRunner
+
+    import mmdata
+    from mmdata.cli.main import app
+    from mmdata.errors import MMDataError
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    snr = {}
+    with open(raw / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "image", "label", "snr"])
+        for i in range(16):
+            _sample(raw, f"k{i}", i)
+            snr[f"k{i}"] = (-10, 0, 10)[i % 3]
+            w.writerow([f"k{i}", f"k{i}.png", "ab"[i % 2], snr[f"k{i}"]])
+    ds = tmp_path / "ds"
+    _quiet(mmdata.shard, raw / "m.csv", ds, progress=False, meta=["snr"], split={"train": 0.5, "val": 0.25, "test": 0.25},
+           seed=0)
+    run = _train(ds, tmp_path / "run")
+    r = _eval(run, ds, split="train,test", by="snr", out=tmp_path / "ev")
+    pred = pq.read_table(tmp_path / "ev" / "predictions.parquet", columns=["source_key", "label", "pred"]).to_pylist()
+    want: dict[int, list[int]] = {}
+    for x in pred:
+        c = want.setdefault(snr[x["source_key"]], [0, 0])
+        c[0] += 1
+        c[1] += x["label"] == x["pred"]
+    got = r["by_value"]
+    assert got["field"] == "snr" and got["from"] == "metadata", got
+    assert [v["value"] for v in got["values"]] == sorted(want), got
+    for v in got["values"]:
+        assert v["samples"] == v["scored"] == want[v["value"]][0], (v, want)
+        assert v["accuracy"] == pytest.approx(want[v["value"]][1] / want[v["value"]][0]), (v, want)
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["by_value"] == got
+    split_rows = _eval(run, ds, split="train,test", by="split")["by_value"]
+    assert split_rows["from"] == "index" and [v["value"] for v in split_rows["values"]] == ["test", "train"]
+    with pytest.raises(MMDataError, match=r"no index column nor metadata key 'snrr'.*metadata keys: snr"):
+        _eval(run, ds, by="snrr")
+    res = CliRunner().invoke(app, ["evaluate", str(run), str(ds), "--split", "train,test", "--by", "json.snr"],
+                             terminal_width=200)
+    assert res.exit_code == 0 and "accuracy by" in res.output and "json.snr" in res.output, res.output
+    assert any(line.startswith("│ -10 ") for line in res.output.splitlines()), res.output

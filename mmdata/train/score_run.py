@@ -80,7 +80,7 @@ UNKNOWN_MODES = ("wrong", "leave-out", "error")
 RESULT_KEYS = frozenset({"run", "data", "split", "scores", "per_class", "samples", "classes", "target", "class_map",
                          "unknown_classes", "unknown_classes_scored", "absent_classes", "ids_match", "reordered",
                          "robustness", "skipped", "warnings", "in_sample", "in_sample_not_done", "in_sample_keys", "auroc_skipped", "data_fingerprint",
-                         "run_data_fingerprint", "settings", "versions",
+                         "run_data_fingerprint", "settings", "versions", "by_value",
                          # what --json's envelope adds (mmdata.cli.common.print_json keeps a result's own key:
                          # QA34 review B1-6)
                          "ok", "exit_code", "error", "schema"})
@@ -420,7 +420,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
                  batch_size: int = 64, device: str | torch.device = "cpu", num_workers: int = 0,
                  robustness: bool = False, on_error: str = "raise", unknown: str = "wrong",
                  class_map: Mapping[str, str] | None = None, train_data: str | Path | None = None,
-                 threads: int | None = None) -> dict[str, Any]:
+                 threads: int | None = None, by: str | None = None) -> dict[str, Any]:
     """Score the trained run ``run`` on ``split`` of the dataset ``data``, its classes matched to the run's by name.
 
     Args:
@@ -438,6 +438,13 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
             worker split of the shards — and the thread count change the order of additions); the predicted
             classes and so accuracy do not, short of an exact tie. The result's ``settings`` records them
             (``batch_size``, ``num_workers``, ``threads``, ``device``): the same four give the same bytes.
+        by: a per-sample field to break accuracy down by (a class run): an ``index.parquet`` column (``split``,
+            ``audio_sample_rate``, ...) or a key of the samples' metadata (``mmdata shard --meta snr``: each sample's
+            ``json`` member; ``"json.snr"`` names the metadata key where an index column has the same name). The
+            result's ``by_value``: ``{"field", "from": "index" | "metadata", "values": [{"value", "samples",
+            "scored", "accuracy"}]}``, one row per distinct value (numbers ascending, then strings, null last);
+            ``scored`` counts the labelled samples of the run's classes (as the scores do), ``accuracy`` is null
+            where none is.
         robustness: also the accuracy with each modality removed and under corruption (as ``mmdata train``).
         on_error: ``"raise"`` or ``"skip"`` a sample that does not decode (counted in ``skipped``).
         unknown: labelled samples of a dataset class the run does not know (a class spelt otherwise, one only the
@@ -500,14 +507,16 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         raise MMDataError(f"unknown (--unknown-classes): expected one of {list(UNKNOWN_MODES)}, got {unknown!r}")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise MMDataError(f"threads (--threads): expected a positive integer, got {threads!r}")
+    if by is not None and (not isinstance(by, str) or not by.strip()):
+        raise MMDataError(f"by (--by): expected an index column or a metadata key, got {by!r}")
     if threads is None:
         return _evaluate_run(run, data, split, out, batch_size, device, num_workers, robustness, on_error, unknown,
-                             class_map, train_data)
+                             class_map, train_data, by)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         return _evaluate_run(run, data, split, out, batch_size, device, num_workers, robustness, on_error, unknown,
-                             class_map, train_data)
+                             class_map, train_data, by)
     finally:
         torch.set_num_threads(before)
 
@@ -515,7 +524,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
 def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] | None, out: str | Path | None,
                   batch_size: int, device: str | torch.device, num_workers: int, robustness: bool, on_error: str,
                   unknown: str, class_map: Mapping[str, str] | None,
-                  train_data: str | Path | None) -> dict[str, Any]:
+                  train_data: str | Path | None, by: str | None = None) -> dict[str, Any]:
     """:func:`evaluate_run` once its options are checked (and its thread count set)."""
     import mmdata
     from mmdata.shards.index import dataset_fields, load_card
@@ -613,6 +622,15 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
     # data without metadata: read without it (asked for, the reader refuses an unknown modality), every sample
     # unlabelled for the target (QA33 deploy #1: a --target run's predictions on new unlabelled data)
     wanted = [*mods, field] if goal.kind == "classes" or not fields or META_FIELD in fields else list(mods)
+    by_value = None
+    if by is not None:  # checked before the model runs: a field the data lacks is refused, naming those it has
+        if goal.kind != "classes":
+            raise MMDataError(f"by (--by): a per-value accuracy is of a class run; the run in {run_dir} predicts the "
+                              f"metadata key {goal.key!r} ({goal.kind}): join predictions.parquet (--out) with the "
+                              "field instead")
+        by_value = _by_field(Path(data), card, names_read, by.strip(), named)
+        if by_value.index is None and META_FIELD not in wanted:
+            wanted.append(META_FIELD)
     dev = next(tm.model.parameters()).device
     loader = mmdata.loader(data, batch_size, recipe={"normalize": tm.normalize},
                            split=names_read[0] if len(names_read) == 1 else names_read, stage="eval",
@@ -647,10 +665,14 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
         model = _Widened(tm.model, len(widened))
         score_names = [*(run_names or [str(c) for c in range(len(run_names))]), *(data_names[i] for i in widened)]
         scored_as = Target.classes(len(score_names), score_names)
+    sink: Any = writer
+    if by_value is not None:
+        by_value.sink = writer
+        sink = by_value
     try:
         result = evaluate(model, batches, scored_as, modalities=mods, robustness=robustness,
                           seed=int((metrics.get("config") or {}).get("seed", 0)), names=score_names,
-                          sink=writer, split=split,
+                          sink=sink, split=split,
                           # auroc / auprc over the run's own classes (a widened column is never predicted: ranked
                           # one-vs-rest it would add a constant 0.5; its samples are negatives: QA36 review train #2)
                           ranked=len(score_names) - len(widened) if widened and score_names else None)
@@ -787,6 +809,8 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
         report["robustness"] = result["robustness"]
     if skipped:
         report["skipped"] = skipped
+    if by_value is not None:
+        report["by_value"] = by_value.result()
     report["warnings"] = warnings
     report["in_sample"] = in_sample
     if any(in_keys.values()):  # which samples: up to IN_SAMPLE_SHOWN keys per role (QA36 sites #5)
@@ -808,6 +832,86 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
     said_to_caller(warnings, stacklevel=4)  # as train does: seen by a caller who does not print the list (QA31 shift
     # review F3); attributed to the line that called evaluate_run (this runs one frame below it)
     return report
+
+
+class _ByValue:
+    """A sink (:func:`~mmdata.train.evaluate.evaluate`'s ``sink``) counting per value of ``field`` the samples, the
+    scored ones (labelled with a class of the run, after :func:`_remapped`) and those predicted right; ``index``:
+    the values by sample key from ``index.parquet``, else read from each sample's metadata (the batch's ``json``).
+    Passes each batch on to ``sink`` (the predictions writer)."""
+
+    def __init__(self, field: str, index: dict[str, Any] | None, key: str) -> None:
+        self.field, self.index, self.key = field, index, key
+        self.sink: Any = None
+        self.counts: dict[Any, list[int]] = {}
+
+    def __call__(self, batch: Batch, logits: torch.Tensor) -> None:
+        from mmdata.train.targets import META_FIELD
+
+        if self.sink is not None:
+            self.sink(batch, logits)
+        if self.index is not None:
+            values = [self.index.get(k) for k in batch.keys]
+        else:
+            metas = batch[META_FIELD] if META_FIELD in batch else [None] * len(batch)
+            values = [m.get(self.key) if isinstance(m, Mapping) else None for m in metas]
+        labels = (batch["label"].cpu() if "label" in batch else torch.full((len(batch),), -1, dtype=torch.int64))
+        scored = (labels >= 0).numpy()
+        right = ((logits.detach().argmax(1).cpu() == labels) & (labels >= 0)).numpy()
+        for v, s, r in zip(values, scored.tolist(), right.tolist()):
+            c = self.counts.setdefault(_by_key(v), [0, 0, 0])
+            c[0] += 1
+            c[1] += s
+            c[2] += r
+
+    def result(self) -> dict[str, Any]:
+        """``{"field", "from", "values": [{"value", "samples", "scored", "accuracy"}]}`` sorted by value."""
+        def order(v: Any) -> tuple[int, Any]:
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return (0, v)
+            return (2, "") if v is None else (1, str(v))
+
+        rows = [{"value": v, "samples": n, "scored": s, "accuracy": (r / s) if s else None}
+                for v, (n, s, r) in sorted(self.counts.items(), key=lambda kv: order(kv[0]))]
+        return {"field": self.field, "from": "index" if self.index is not None else "metadata", "values": rows}
+
+
+def _by_key(value: Any) -> Any:
+    """A metadata value as a row of the per-value table: NaN as null, a list / dict as its JSON text."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return value
+
+
+def _by_field(data: Path, card: dict[str, Any], splits: Sequence[str], by: str, named: str) -> _ByValue:
+    """The :class:`_ByValue` for ``by`` (``--by``): an ``index.parquet`` column (its values read here, Arrow-side),
+    or a key of the samples' metadata (``json.KEY`` names it explicitly); refused, naming both lists, otherwise."""
+    import pyarrow.parquet as pq
+
+    from mmdata.shards.index import INDEX, dataset_fields
+    from mmdata.train.outputs import index_columns
+    from mmdata.train.targets import META_FIELD
+
+    try:
+        columns = [c for c in pq.read_schema(data / INDEX).names if c not in ("members", "sizes", "member_crc32",
+                                                                              "member_digest")]
+    except (OSError, ValueError):
+        columns = []
+    meta_cols = card.get("metadata_columns") if isinstance(card.get("metadata_columns"), list) else None
+    has_meta = META_FIELD in dataset_fields(card) or not dataset_fields(card)
+    explicit = by.startswith(META_FIELD + ".")
+    key = by[len(META_FIELD) + 1:] if explicit else by
+    if not explicit and by in columns:
+        return _ByValue(by, index_columns(data, splits, [by])[by], by)
+    if has_meta and key and (meta_cols is None or key in meta_cols):
+        return _ByValue(by, None, key)
+    raise MMDataError(f"by (--by) {by!r}: {named} has no index column "
+                      + (f"nor metadata key {key!r}" if has_meta else "of that name and no metadata")
+                      + f" (its index columns: {', '.join(columns) or 'none readable'}; its metadata keys: "
+                      + (", ".join(str(c) for c in meta_cols) if meta_cols else "none listed" if has_meta else "none")
+                      + "); a manifest column becomes a metadata key with `mmdata shard --meta COLUMN`")
 
 
 def _image_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, Any], named: str,
