@@ -19,8 +19,10 @@ to keep 30 s — with the same normalized output, bit for bit.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -95,6 +97,124 @@ def with_real(sample: Sample, audio: torch.Tensor, real: int | None) -> Sample:
     if real is not None and real < audio.shape[-1]:
         meta[AUDIO_VALID] = int(real)
     return Sample(sample.key, {**sample.fields, "audio": audio}, sample.sample_rate, meta)
+
+
+#: per thread, the list an ``mmdata augment`` task collects the signal checks' findings in (:func:`collect_notes`)
+_NOTES = threading.local()
+#: the kinds of finding already warned of in this process (a loader's, a trainer's: once each)
+_SAID: set[str] = set()
+_SAID_LOCK = threading.Lock()
+#: a mix (to_mono) this far below its channels' mean power, or a resample down that removes this share of a clip's
+#: energy, is warned of (-20 dB; half)
+CANCEL_RATIO, LOST_SHARE = 0.01, 0.5
+
+
+@contextmanager
+def collect_notes() -> Iterator[list[tuple[str, str, str]]]:
+    """Collect the signal checks' findings of the ops run in this thread, as ``(kind, sample key, detail)``,
+    instead of warning once per process: ``mmdata augment`` counts them per job and warns once with the count
+    and the keys (:func:`mmdata.augment.offline.augment_dataset`).
+
+    Example:
+        >>> with collect_notes() as found:
+        ...     pass
+        >>> found
+        []
+    """
+    before = getattr(_NOTES, "sink", None)
+    _NOTES.sink = found = []
+    try:
+        yield found
+    finally:
+        _NOTES.sink = before
+
+
+def _checking(kind: str) -> bool:
+    """Whether a check of ``kind`` is worth its cost: an augment task collects every finding; elsewhere (a loader,
+    a trainer) the first finding is warned of once per process and the check then stops."""
+    return getattr(_NOTES, "sink", None) is not None or kind not in _SAID
+
+
+def _note(kind: str, key: str, detail: str, message: str) -> None:
+    """A finding: collected (:func:`collect_notes`), or warned of once per process with ``message``."""
+    sink = getattr(_NOTES, "sink", None)
+    if sink is not None:
+        sink.append((kind, key, detail))
+        return
+    with _SAID_LOCK:
+        if kind in _SAID:
+            return
+        _SAID.add(kind)
+    from mmdata.augment.text import _outside_mmdata
+
+    # said at the user's line that ran the recipe, not at this one
+    warnings.warn(f"{message} (said once per process)", UserWarning, stacklevel=_outside_mmdata())
+
+
+#: the finding kinds and what each says, as :func:`notes_summary` counts them over an augment job
+CANCELLED, LOWPASSED = "to_mono cancels", "resample removes"
+
+
+def _cancel_text(detail: str) -> str:
+    return (f"audio.to_mono: the mono mix is far quieter than the channels ({detail}): the channels cancel in their "
+            "mean, one may be wired in reverse polarity; keep one channel (slice it in the loader's transform=) or "
+            "invert the reversed one before the mix")
+
+
+def _lowpass_text(detail: str, rate: int) -> str:
+    return (f"audio.resample to {rate} Hz removes everything above {rate / 2000:g} kHz (the new Nyquist), which holds "
+            f"most of the energy ({detail}): the written audio keeps only what lies below; resample to a rate above "
+            "twice the highest frequency of interest (or keep the source rate)")
+
+
+def notes_summary(found: Sequence[tuple[str, str, str]], checked: int) -> list[str]:
+    """One warning per kind of finding in ``found`` (:func:`collect_notes`) over the ``checked`` samples: the count,
+    up to three keys and the first one's detail.
+
+    Example:
+        >>> notes_summary([(CANCELLED, "a", "mix -90.0 dB of the channels")], 4)[0][:42]
+        'audio.to_mono: the mono mix is far quieter'
+    """
+    out = []
+    for kind in dict.fromkeys(k for k, _, _ in found):
+        hits = [(key, d) for k, key, d in found if k == kind]
+        keys = list(dict.fromkeys(key for key, _ in hits))
+        shown = ", ".join(map(repr, keys[:3])) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        detail = f"{len(keys)} of {checked} samples: {shown}; e.g. {keys[0]!r}: {hits[0][1]}"
+        if kind == CANCELLED:
+            out.append(_cancel_text(detail))
+        elif kind.startswith(LOWPASSED):
+            out.append(_lowpass_text(detail, int(kind.rsplit(" ", 1)[-1])))
+    return out
+
+
+def _check_cancel(key: str, x: torch.Tensor, mix: torch.Tensor) -> None:
+    """Note a mix whose power is under :data:`CANCEL_RATIO` of its channels' mean power (QA38 bats #6: a reversed
+    channel made silence, said by preview only). ``x``: (channels, time); ``mix``: (1, time)."""
+    chans = float(x.double().square().mean())
+    if chans <= 1e-12:  # silence: nothing cancels
+        return
+    ratio = float(mix.double().square().mean()) / chans
+    if ratio < CANCEL_RATIO:
+        db = 10 * math.log10(max(ratio, 1e-30))
+        detail = f"mix {db:.1f} dB of the channels' mean power"
+        _note(CANCELLED, key, detail, _cancel_text(f"sample {key!r}: {detail}"))
+
+
+def _check_lowpass(key: str, x: torch.Tensor, orig: int, rate: int) -> None:
+    """Note a resample down whose input holds more than :data:`LOST_SHARE` of its energy above ``rate / 2`` (QA38
+    bats #2: 384 kHz calls resampled to 48 kHz came out as the noise floor, silently). One FFT of the input."""
+    n = x.shape[-1]
+    if n < 2:
+        return
+    power = torch.fft.rfft(x.double(), dim=-1).abs().square().sum(dim=tuple(range(x.dim() - 1)))
+    total = float(power.sum())
+    if total <= 1e-12:
+        return
+    above = float(power[int(math.ceil(rate / 2 * n / orig)):].sum()) / total
+    if above > LOST_SHARE:
+        detail = f"{above:.0%} of its energy above {rate / 2000:g} kHz at {orig} Hz"
+        _note(f"{LOWPASSED} {rate}", key, detail, _lowpass_text(f"sample {key!r}: {detail}", rate))
 
 
 class AudioOp(Op):
@@ -648,10 +768,18 @@ class ToMono(AudioOp):
         return (acc / x.shape[dim]).unsqueeze(dim)
 
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
-        return sample.with_fields(audio=self._mean(sample["audio"], 0))
+        mix = self._mean(sample["audio"], 0)
+        if _checking(CANCELLED):
+            _check_cancel(sample.key, sample["audio"], mix)
+        return sample.with_fields(audio=mix)
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
-        return batch.replace(audio=self._mean(batch["audio"], 1))
+        mix = self._mean(batch["audio"], 1)
+        # on the host only: a device batch is not read back (no sync); the per-sample kernel checks every clip
+        if batch["audio"].device.type == "cpu" and _checking(CANCELLED):
+            for i, key in enumerate(batch.keys):  # the padding is silent in channels and mix alike
+                _check_cancel(key, batch["audio"][i], mix[i])
+        return batch.replace(audio=mix)
 
 
 #: the resampling filter: a Kaiser-windowed sinc (torchaudio's ``sinc_interp_kaiser``; librosa / resampy
@@ -857,6 +985,8 @@ class Resample(AudioOp):
     def transform(self, sample: Sample, params: dict[str, Any]) -> Sample:
         from dataclasses import replace
 
+        if self.rate < params["orig"] and _checking(f"{LOWPASSED} {self.rate}"):
+            _check_lowpass(sample.key, sample["audio"], params["orig"], self.rate)
         return replace(sample.with_fields(audio=resample(sample["audio"], params["orig"], self.rate)), sample_rate=self.rate)
 
     def transform_batch(self, batch: Batch, params: Sequence[dict[str, Any]]) -> Batch:
@@ -864,6 +994,9 @@ class Resample(AudioOp):
         if len(origs) > 1:  # only possible on a hand-made batch: collate refuses mixed rates
             return per_sample_fallback(self, batch, params)
         orig = origs.pop()
+        if self.rate < orig and batch["audio"].device.type == "cpu" and _checking(f"{LOWPASSED} {self.rate}"):
+            for i, key in enumerate(batch.keys):  # each row's real frames
+                _check_lowpass(key, batch["audio"][i][..., :int(batch.lengths["audio"][i])], orig, self.rate)
         x = resample(batch["audio"], orig, self.rate)
         out = batch.replace(audio=x)
         out.sample_rate = self.rate

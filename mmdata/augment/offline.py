@@ -35,6 +35,7 @@ user's files, and a second pass over augment output still names the first pass's
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -47,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from mmdata.augment.audio import AUDIO_SECONDS, real_frames
+from mmdata.augment.audio import AUDIO_SECONDS, collect_notes, notes_summary, real_frames
 from mmdata.augment.image import blends_alpha
 from mmdata.augment.recipe import Recipe, load_recipe, params_seed, refusal
 from mmdata.checks import did_you_mean, plural
@@ -508,7 +509,7 @@ def _check_unique_keys(planned: Iterable[tuple[str, str, str]], src: Any, keep_o
 def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, split: str,
                   wanted: set[str] | None = None, augment: bool = True, on_error: str = "raise",
                   source_key: str | None = None, pass_no: int = 1,
-                  columns: Mapping[str, Any] | None = None) -> Iterator[Record]:
+                  columns: Mapping[str, Any] | None = None, checks: _CopyChecks | None = None) -> Iterator[Record]:
     """The records of one source sample: itself (``keep_original``) and its ``copies`` augmented
     copies ``copy_key(key, k, pass_no)`` (``<key>_aug<k>`` in a first pass), each drawn from its own key
     (the original through the recipe's normalize stage, as the copies and the other splits); only those
@@ -522,7 +523,8 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
     default: ``s.key``) and its ``aug_source`` column ``s.key``; a record the writer reports as skipped (no
     member) names ``s.key``, the sample to look up in the input. ``columns``: index columns of the source row
     every record of it carries as they are (a ``--segment`` sample's ``segment_*``: the recording it was cut
-    from, :func:`segment_columns`)."""
+    from, :func:`segment_columns`). ``checks``: what each augmented copy shows is counted there
+    (:class:`_CopyChecks`)."""
     label = s.get("label")
     carried = dict(columns or {})
     origin = s.key if source_key is None else source_key
@@ -533,6 +535,10 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
     def made(key: str, stage: str) -> Record:
         try:
             out = recipe.apply_sample(Sample(key, s.fields, s.sample_rate, whole), epoch=0, stage=stage)
+            if checks is not None:
+                checks.made += 1
+                if stage == "train":
+                    checks.copy(s, out)
             members = encode_sample(out)
             return Record(out.key, origin if members else s.key, members, out.get("label", label), split,
                           extra={**carried, "aug_params": _log(out), "aug_source": s.key})
@@ -553,6 +559,81 @@ def sample_copies(s: Sample, recipe: Recipe, copies: int, keep_original: bool, s
         key = copy_key(s.key, k, pass_no)
         if wanted is None or key in wanted:
             yield made(key, "train")
+
+
+#: the finding kinds :class:`_CopyChecks` counts beside the audio ops' (:func:`~mmdata.augment.audio.collect_notes`)
+INERT, BLANK = "inert", "blank image"
+
+
+def _constant(x: Any) -> bool:
+    """Whether the image ``x`` (a tensor or array, any layout) holds one value throughout (one colour per channel
+    is not enough: a white page is 255 in every channel)."""
+    flat = x.reshape(-1)
+    return bool(flat.numel() if hasattr(flat, "numel") else flat.size) and bool((flat == flat[0]).all())
+
+
+class _CopyChecks:
+    """What the augmented copies of one task show that the recipe cannot tell up front, as findings ``(kind,
+    key, detail)`` in ``found`` (the list :func:`~mmdata.augment.audio.collect_notes` collects the audio ops' in):
+    a copy of a sample that holds no field the recipe's random sections act on (QA38 IQ #11: "augmented: 1 copy
+    each" of 112 samples, 84 of them byte copies), and a copy whose image is one colour where its source's was
+    not (QA38 OCR #2: random_crop cut 20 of 44 pages to a white patch; inspect then called them label errors)."""
+
+    def __init__(self, recipe: Recipe, found: list[tuple[str, str, str]]) -> None:
+        self._random = load_recipe({k: v for k, v in recipe.to_dict().items() if k != "normalize"})
+        self._inert: dict[tuple[str, ...], str | None] = {}
+        self.found = found
+        self.checked = 0  # augmented copies
+        self.made = 0  # every record the recipe made (the audio ops' checks see the normalize stage's too)
+
+    def _reads(self, have: tuple[str, ...]) -> str | None:
+        """None where the random sections can act on a sample holding ``have``; else what they read."""
+        if have not in self._inert:
+            from mmdata.augment.recipe import inert_parts
+
+            _, none = inert_parts(self._random, have)
+            secs = [sec for sec in ("image", "audio", "text", "sample") if self._random.sections.get(sec)]
+            self._inert[have] = ", ".join(secs) if none and not self._random.is_empty else None
+        return self._inert[have]
+
+    def copy(self, src: Sample, out: Sample) -> None:
+        self.checked += 1
+        have = tuple(m for m in ("image", "audio", "text") if src.fields.get(m) is not None)
+        reads = self._reads(have)
+        if reads is not None:
+            self.found.append((INERT, out.key, f"holds {', '.join(have) or 'none of image, audio, text'}; the random "
+                                               f"sections read {reads}"))
+        before, after = src.fields.get("image"), out.fields.get("image")
+        if before is not None and after is not None and _constant(after) and not _constant(before):
+            ops = [f"{e['op']} {json.dumps({k: v for k, v in e['params'].items() if k != 'applied'})}"
+                   for e in out.meta.get("aug", []) if str(e.get("op", "")).startswith("image.")
+                   and e.get("params", {}).get("applied")]
+            self.found.append((BLANK, out.key, "; ".join(ops) or "the image ops"))
+
+
+def copy_notes(found: Iterable[tuple[str, str, str]], checked: int, made: int, normalized: bool) -> list[str]:
+    """The warnings (console and card) for the findings of an augment job (:class:`_CopyChecks`, the audio ops'
+    checks) over its ``checked`` augmented copies (``made``: every sample written through the recipe): one per
+    kind, with the count, keys and what to change."""
+    found = list(found)
+    out = []
+    for kind in (INERT, BLANK):
+        hits = [(k, d) for f, k, d in found if f == kind]
+        if not hits:
+            continue
+        shown = ", ".join(repr(k) for k, _ in hits[:3]) + (f" and {len(hits) - 3} more" if len(hits) > 3 else "")
+        if kind == INERT:
+            out.append(f"the recipe's random sections can act on {checked - len(hits)} of the {checked} augmented "
+                       f"copies: {len(hits)} ({shown}; e.g. {hits[0][0]!r} {hits[0][1]}) hold no field they act on, "
+                       f"so they equal their originals{' normalized' if normalized else ''}. Augment only the samples that "
+                       f"hold what they read (a dataset of those), or add ops for the fields these hold")
+        else:
+            out.append(f"{len(hits)} of the {checked} augmented copies have an image of one colour where their "
+                       f"source's image was not ({shown}; e.g. {hits[0][0]!r}: {hits[0][1]}): the image ops moved the "
+                       f"content out of the frame (an empty margin cropped, a page rotated away), and such copies are "
+                       f"no examples of their class. Take a larger random_crop size (or resize first, so the crop "
+                       f"covers more of the image), a smaller rotate limit, or a larger random_resized_crop scale")
+    return [*out, *notes_summary([x for x in found if x[0] not in (INERT, BLANK)], made)]
 
 
 def _as_given(text: str, names: Mapping[str, str] | None) -> str:
@@ -644,6 +725,23 @@ def _index_columns(src: str | Path, storage_options: dict[str, Any] | None, colu
         return load_index(src, columns=[*columns, "source_key"], storage_options=storage_options).to_pydict()
     except ShardError:
         return load_index(src, columns=columns, storage_options=storage_options).to_pydict()  # a damaged index: its error
+
+
+def text_pairing(src: str | Path, storage_options: dict[str, Any] | None = None) -> tuple[int, float, bool]:
+    """(samples holding an image and a text, their texts' median length in characters, whether any sample has
+    audio) of a dataset folder, from its index (:func:`~mmdata.augment.recipe.transcription_flip_notes`); (0, 0,
+    False) where the index lacks the columns."""
+    from mmdata.shards.index import load_index
+
+    try:
+        t = load_index(src, columns=["image_height", "text_chars", "audio_seconds"], storage_options=storage_options)
+    except (ShardError, KeyError, ValueError, OSError):
+        return 0, 0.0, False
+    chars = np.asarray(t["text_chars"].to_numpy(zero_copy_only=False), dtype=float)
+    image = ~np.asarray(t["image_height"].is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    both = chars[image & ~np.isnan(chars) & (chars > 0)]
+    audio = bool(t["audio_seconds"].null_count < t.num_rows)
+    return int(both.size), float(np.median(both)) if both.size else 0.0, audio
 
 
 def segment_columns(src: str | Path, storage_options: dict[str, Any] | None = None,
@@ -809,6 +907,8 @@ class _CardWarnings(list):  # type: ignore[type-arg]
         self._order = dict(order)
         self._at: dict[str, tuple[int, int]] = {}
         self._seq: dict[str, int] = {}
+        self._checks: dict[str, tuple[str, list[tuple[str, str, str]], int, int]] = {}
+        self._normalized = False
         self._lock = threading.Lock()
 
     def add(self, shard: str, text: str) -> None:
@@ -819,7 +919,33 @@ class _CardWarnings(list):  # type: ignore[type-arg]
             if line in self[:self._fixed] or self._at.get(line, at) < at:
                 return
             self._at[line] = at
-            self[self._fixed:] = sorted(self._at, key=self._at.__getitem__)
+            self._update()
+
+    def tally(self, shard: str, split: str, checks: _CopyChecks, normalized: bool) -> None:
+        """A task's :class:`_CopyChecks`: the job's counts (:func:`copy_notes`) follow the recipe's lines, over the
+        shards written so far in plan order (the card is the same with any ``workers``)."""
+        with self._lock:
+            self._checks[shard] = (split, list(checks.found), checks.checked, checks.made)
+            self._normalized = normalized
+            self._update()
+
+    def unchanged(self) -> dict[str, int]:
+        """Per split, the augmented copies the random sections could not act on (:class:`_CopyChecks`)."""
+        out: dict[str, int] = {}
+        for split, found, _, _ in self._checks.values():
+            n = sum(1 for kind, _, _ in found if kind == INERT)
+            if n:
+                out[split] = out.get(split, 0) + n
+        return out
+
+    def counted(self) -> list[str]:
+        """The job's count lines (:func:`copy_notes`)."""
+        done = [self._checks[sh] for sh in sorted(self._checks, key=lambda sh: self._order.get(sh, len(self._order)))]
+        return copy_notes([f for _, found, _, _ in done for f in found], sum(c for _, _, c, _ in done),
+                          sum(m for _, _, _, m in done), self._normalized)
+
+    def _update(self) -> None:
+        self[self._fixed:] = [*sorted(self._at, key=self._at.__getitem__), *self.counted()]
 
 
 def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: int = 1, workers: int = 1,
@@ -967,11 +1093,13 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
             for note in inert:  # said as the card keeps it (prefixed "recipe: " there, once: QA33 review)
                 say_to_caller([f"recipe: {note}"], UserWarning, stacklevel=3)
             notes = [*notes, *inert]
-    from mmdata.augment.recipe import dataset_modalities, label_side_notes
+    from mmdata.augment.recipe import dataset_modalities, label_side_notes, transcription_flip_notes
 
     # a flip of classes named LEFT / RIGHT: the label is not swapped (QA37 sign #2); none where no image is to flip
     sides = label_side_notes(base, card.get("label_names") if isinstance(card.get("label_names"), list) else None,
                              dataset_modalities(src, storage_options) if folder else None)
+    # a flip of pages beside their transcriptions: mirrored glyphs beside the unchanged text (QA38 OCR #7)
+    sides = [*sides, *(transcription_flip_notes(base, *text_pairing(src, storage_options)) if folder else [])]
     for note in sides:
         say_to_caller([f"recipe: {note}"], UserWarning, stacklevel=3)
     notes = [*notes, *sides]
@@ -1216,8 +1344,12 @@ def describe(rep: dict[str, Any], *, keep_original: bool, out: str | Path) -> st
     parts = []
     same = "" if rep.get("random_ops", True) else "; the recipe has no random ops: the copies equal the originals"
     for sp in rep["augmented_splits"]:
+        # copies of samples holding nothing the random sections act on (QA38 IQ #11: "1 copy each" of 112, 84 unchanged)
+        inert = (rep.get("unchanged_copies") or {}).get(sp) if not same else None
+        equal = (f"; {inert} of the copies equal their originals: their samples hold no field the recipe's random "
+                 f"sections act on" if inert else "")
         parts.append(f"{sp} {counts.get(sp, 0)} (augmented: {plural(rep['copies'], 'copy', 'copies')} each"
-                     f"{' + originals' if keep_original else ''}{same})")
+                     f"{' + originals' if keep_original else ''}{same}{equal})")
     how = "normalize stage only" if rep.get("eval_stage") == "normalize" else "as read"
     for sp in rep["eval_splits"]:
         parts.append(f"{sp} {counts.get(sp, 0)} (not augmented: {how}, 1 copy each)")
@@ -1447,7 +1579,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
     left = [*(carried_skipped or []), *lost]  # the source's losses first, with their origin; then this job's
     _JOBS[token] = kept
     try:
-        return write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=left or None,
+        rep = write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=left or None,
                           warnings=kept, label_names=card.get("label_names"), progress=progress,
                           name=name or _name(out), card_extra=card_extra, executor=executor, address=address,
                           write_fn=_augment_shard, task_extra=extra, storage_options=storage_options, workers=workers,
@@ -1456,6 +1588,11 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
                           checkable=root is not None or all(st not in (None, "None") for _, _, st in source))
     finally:
         _JOBS.pop(token, None)
+    # what the copies showed (QA38): said once for the job, counted, as the card keeps it (the shards this run wrote)
+    for line in kept.counted():
+        say_to_caller([f"recipe: {line}"], UserWarning, stacklevel=4)
+    unchanged = kept.unchanged()
+    return rep | ({"unchanged_copies": unchanged} if unchanged else {})
 
 
 def _source_files(src: str | Path, card: dict[str, Any], listed: dict[str, list[str]]) -> list[list[Any]] | None:
@@ -1706,14 +1843,20 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
         ds = mmdata.open_dataset(aug["src"], split=task["split"], partition=False, decode_threads=threads,
                                  storage_options=so, on_error=on_error, keys=aug["sources"], **reader_options(rec))
     made: dict[str, Record] = {}
+    job = _JOBS.get(aug.get("job", ""))
+    # a local task counts what its copies show for the job's warnings (a Ray task's ops warn once in its process)
+    collecting = collect_notes() if job is not None else contextlib.nullcontext([])
     try:
-        for s in ds:
-            if s.key in need:
+        with collecting as found:
+            checks = _CopyChecks(rec, found) if job is not None else None
+            for s in ds:
+                if s.key not in need:
+                    continue
                 try:
                     for r in sample_copies(s, rec, aug["copies"], aug["keep_original"], task["split"], wanted,
                                            augment=aug.get("augment", True), on_error=on_error,
                                            source_key=aug.get("source_keys", {}).get(s.key), pass_no=aug.get("pass", 1),
-                                           columns=aug.get("columns", {}).get(s.key)):
+                                           columns=aug.get("columns", {}).get(s.key), checks=checks):
                         made[r.key] = r
                 except ShardError as exc:  # the recipe refused a copy: name the shard and the sample as the input has it
                     sh = aug.get("shard_of", {}).get(s.key)
@@ -1727,10 +1870,11 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
         raise ShardError(message) from None
     finally:
         # a local task: what its recipe warned of (this task's own Recipe, so no other job's) goes into the card
-        job = _JOBS.get(aug.get("job", ""))
         if job is not None:
             for text in getattr(rec, "warned", ()):  # Recipe.warned: the texts this recipe warned of
                 job.add(task["name"], text)
+    if checks is not None:
+        job.tally(task["name"], task["split"], checks, rec.has_normalize)
     if aug.get("raw_image"):
         _keep_source_images(made, aug, task["split"], threads)
     if on_error == "skip":  # the samples its reader skipped, as a local run lists them (same records, same plan)

@@ -1720,6 +1720,51 @@ def label_side_notes(recipe: Any, label_names: Sequence[Any] | None,
     return notes
 
 
+#: the median length (characters) of the texts beside images from which a flip's note reads them as possibly
+#: transcriptions of the image (a page's, a line's: OCR); a class word or a digit's name is shorter
+TRANSCRIPTION_CHARS = 30
+
+
+def _mirrors(op: Op) -> str | None:
+    """What ``op`` does to glyphs in an image, or None where it keeps them legible (a rotate of under 90 degrees)."""
+    if op.section == "image" and op.name in ("hflip", "vflip"):
+        return "mirrors the image"
+    if op.section == "sample" and op.name == "consistent_hflip":
+        return "mirrors the image"
+    if op.section == "image" and op.name == "rotate" and float(getattr(op, "limit", 0.0)) >= 90:
+        return f"rotates the image by up to {float(getattr(op, 'limit')):g} degrees"
+    return None
+
+
+def transcription_flip_notes(recipe: Any, paired: int, median_chars: float, audio: bool = False) -> list[str]:
+    """One warning where ``recipe`` mirrors images (``hflip``, ``vflip``, ``consistent_hflip``, ``rotate`` with a
+    ``limit`` of 90 or more) of data whose images come with a text that may be read from them: ``paired`` samples
+    hold an image and a text, their texts' median length is ``median_chars`` (at least :data:`TRANSCRIPTION_CHARS`)
+    and no sample has audio (a text beside audio is its transcript, or a caption of the scene). A flipped page
+    shows mirrored glyphs beside its unchanged transcription (QA38 OCR #7). Said conditionally: a caption that
+    describes a scene stays true of a mirrored photo (save left / right: ``consistent_hflip``).
+
+    Example:
+        >>> transcription_flip_notes({"image": [{"op": "hflip"}]}, 44, 300.0)[0][:48]
+        'image[0] (image.hflip) mirrors the image, and 44'
+        >>> transcription_flip_notes({"image": [{"op": "hflip"}]}, 44, 6.0)
+        []
+    """
+    if audio or paired <= 0 or median_chars < TRANSCRIPTION_CHARS:
+        return []
+    rec = load_recipe(recipe)
+    ops = [*rec.normalize_sections.get("image", []), *(op for sec in SAMPLE_SECTIONS for op in rec.sections.get(sec, []))]
+    steps = [(op, what) for op in _firing(ops) if (what := _mirrors(op)) is not None]
+    if not steps:
+        return []
+    named = ", ".join(f"{op.where} ({op.section}.{op.name}) {what}" for op, what in steps)
+    return [f"{named}, and {paired} samples pair their image with a text (median {median_chars:g} characters): if "
+            "the text is read from the image (a transcription: OCR, a page, a form), the copies show mirrored or "
+            "upside-down glyphs beside the unchanged text, a pair that no longer agrees. For such data leave the "
+            "flips out (a rotate with a small limit keeps the glyphs legible); a caption that describes the scene "
+            "stays true of a mirrored photo"]
+
+
 def _firing(ops: Sequence[Op]) -> Iterator[Op]:
     """Like :func:`_flat`, leaving out the ops that never act (``p: 0``) and the children of such a composite."""
     for op in ops:
