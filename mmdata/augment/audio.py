@@ -748,7 +748,9 @@ class PadTrim(AudioOp):
 
 class ToMono(AudioOp):
     """Downmix multi-channel audio to one channel (the mean of the channels, as audiomentations /
-    librosa's ``to_mono``). Mono clips are left as they are. Exact (same summation order in both kernels)."""
+    librosa's ``to_mono``). Mono clips are left as they are. Exact (same summation order in both kernels).
+    A mix more than 20 dB below its channels' mean power (channels that cancel: one wired in reverse polarity) is
+    warned of: once per process, or counted with the keys by ``mmdata augment``."""
 
     section, name = "audio", "to_mono"
     deterministic = True
@@ -959,7 +961,9 @@ class Resample(AudioOp):
     -79 dB from 8.5 kHz, below -145 dB from 9 kHz). A polyphase filter computes only the outputs kept, in
     blocks of matrix products (bounded memory beyond the output on long clips; a clip's first seconds give
     its first outputs bit for bit). Any pair of rates: a ratio whose polyphase table would be large (22254
-    -> 16000) evaluates the filter per output sample. Kernels agree to float rounding (atol 1e-5)."""
+    -> 16000) evaluates the filter per output sample. Kernels agree to float rounding (atol 1e-5). A resample
+    down of a clip that holds more than half its energy above the new Nyquist (bat calls at 384 kHz resampled to
+    48 kHz) is warned of: once per process, or counted with the keys by ``mmdata augment``."""
 
     section, name = "audio", "resample"
     needs_rate = True
