@@ -1,0 +1,64 @@
+"""QA38 bioacoustics #1 / #4 wired into `shard` and `verify --deep`: a WAV whose header was never finalised is
+warned of at shard time; digital silence, clipping and a DC offset under `--check decode` and `verify --deep`.
+Real WAVs written by soundfile, sharded and verified through the API."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+import mmdata
+from mmdata.shards.verify import verify
+
+
+def _wav(x: np.ndarray, rate: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x, rate, subtype="PCM_16", format="WAV")
+    return buf.getvalue()
+
+
+def _folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    src = tmp_path / "src"
+    files = {f"bat/n{i}.wav": _wav(rng.normal(0, 0.1, 1600).astype(np.float32)) for i in range(4)}
+    b = bytearray(_wav(rng.normal(0, 0.1, 1600).astype(np.float32)))
+    j = b.find(b"data")
+    struct.pack_into("<I", b, j + 4, 0)  # the data chunk's size never written
+    files["bat/unfinished.wav"] = bytes(b)
+    files["noise/silent.wav"] = _wav(np.zeros(1600, np.float32))
+    files["noise/clipped.wav"] = _wav(np.clip(rng.normal(0, 3, 1600), -1, 1).astype(np.float32))
+    files["noise/offset.wav"] = _wav((0.5 + rng.normal(0, 0.05, 1600)).astype(np.float32))
+    for name, data in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    return src
+
+
+def _warnings(card: dict) -> str:
+    return "\n".join(card.get("warnings") or [])
+
+
+def test_shard_warns_of_an_unfinished_header_and_with_decode_of_silence_clipping_and_offset(tmp_path: Path) -> None:
+    src = _folder(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(src, tmp_path / "plain", progress=False)
+        mmdata.shard(src, tmp_path / "decoded", progress=False, check="decode")
+    plain = _warnings(json.loads((tmp_path / "plain" / "dataset.json").read_text()))
+    assert "header never finalised" in plain and "unfinished" in plain, plain
+    assert "digital silence" not in plain  # levels need a full decode
+    decoded = _warnings(json.loads((tmp_path / "decoded" / "dataset.json").read_text()))
+    assert "header never finalised" in decoded
+    for said, key in (("digital silence", "silent"), ("clipped", "clipped"), ("offset", "offset")):
+        line = next((w for w in decoded.splitlines() if said in w and "audio member" in w), "")
+        assert key in line, (said, decoded)
+    assert "n0" not in decoded.split("digital silence")[1].split("\n")[0]  # healthy clips are not named
+    deep = verify(tmp_path / "plain", deep=True, progress=False)
+    text = json.dumps(deep)
+    assert "digital silence" in text and "silent" in text and "clipped" in text, deep
