@@ -338,7 +338,8 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
                      + (" [yellow](mixed)[/]" if len(a["shapes"]) > 1 else ""))
             cell += f"; ranks {escape(card_text(show(ranks)))}" if len(ranks) > 1 else ""
         if a.get("length"):
-            cell += f"; first axis {a['length']['min']:,}..{a['length']['max']:,}"
+            lab = f"axis {a['length_axis']} (T)" if a.get("length_axis") else "first axis"  # (2, T) I/Q: QA38 RF #6
+            cell += f"; {lab} {a['length']['min']:,}..{a['length']['max']:,}"
         if len(a.get("varying_axes") or ()) > 1:  # collate pads them all, warning unless they are maps of images
             cell += f"; [yellow]axes {', '.join(map(str, a['varying_axes']))} vary[/]"
         if a.get("empty"):

@@ -46,3 +46,14 @@ def test_time_first_arrays_keep_the_first_axis_as_the_length(tmp_path: Path) -> 
     mmdata.shard(tmp_path / "src", tmp_path / "ds", progress=False)
     imu = json.loads((tmp_path / "ds" / "dataset.json").read_text())["modalities"]["imu"]
     assert imu["shapes"] == {"(T, 6)": 3} and imu["length"] == [50, 120] and "length_axis" not in imu, imu
+
+
+def test_inspect_cli_names_the_axis_it_gives_the_length_of(tmp_path: Path) -> None:
+    """The CLI table said "first axis 128..1050" of (2, T) arrays (QA38 RF #6, the lead's share)."""
+    from typer.testing import CliRunner
+
+    from mmdata.cli.main import app
+
+    mmdata.shard(_iq_folder(tmp_path / "r2n", (128, 1050)), tmp_path / "ds", progress=False)
+    out = CliRunner().invoke(app, ["inspect", str(tmp_path / "ds")], env={"COLUMNS": "200"}).output
+    assert "axis 1 (T) 128..1,050" in out and "first axis 128" not in out, out

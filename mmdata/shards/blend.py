@@ -753,7 +753,7 @@ def _index_facts(datasets: Mapping[str, ShardDataset], splits: Mapping[str, Any]
         index = ds._shard_index()
         table = index.table if index is not None else None
         base = [*fmt, *(["split"] if table is None else [])]
-        # image_mode: the channels a batch gets are the reader's decode of the mode (P / RGBA / LA -> 3), not the
+        # image_mode: the channels a batch gets are the reader's decode of the mode (P / RGBA -> 3, LA / 1 -> 1), not the
         # bands stored (image_channels); indexes without the column fall back to the bands
         tries = [[*base, "image_mode"], base]
         if check_copies and table is not None:
@@ -850,9 +850,9 @@ def _unchecked_warning(dups: Mapping[str, Any] | None, paths: Mapping[str, Any])
 
 def _decoded_channels(rows: Any, mask: Any) -> list[int]:
     """The image channels the reader gives the rows of ``mask`` (sorted, distinct): by ``image_mode`` where the
-    index has it (:func:`mmdata.shards.inspect.reader_channels`: ``P`` / ``RGBA`` / ``LA`` / ``1`` decode to 3,
-    ``L`` and 16-bit to 1), else by the bands stored (2 to 4 bands decode to 3; 1 band is kept as 1: grey, or a
-    palette image of an older index, which the reader makes RGB). QA37 fed #1: a blend of RGB, palette and RGBA
+    index has it (:func:`mmdata.shards.inspect.reader_channels`: ``P`` / ``RGBA`` decode to 3,
+    ``L``, ``LA``, ``1`` and 16-bit to 1), else by the bands stored (3 or 4 bands decode to 3; 2 bands, grey + alpha,
+    to 1; 1 band is kept as 1: grey, or a palette image of an older index, which the reader makes RGB). QA37 fed #1: a blend of RGB, palette and RGBA
     sites was warned of as not collating, though every image decodes to 3 channels."""
     import pyarrow.compute as pc
 
@@ -868,9 +868,9 @@ def _decoded_channels(rows: Any, mask: Any) -> list[int]:
                 got.add(c)
             else:  # a mode Pillow cannot make: its rows go by their bands, as rows without a mode do
                 bands_of = bands.filter(pc.is_null(modes) if mode is None else pc.equal(modes, mode))
-                got.update(3 if b in (2, 3, 4) else int(b) for b in pc.unique(bands_of).to_pylist() if b is not None)
+                got.update(3 if b in (3, 4) else 1 if b == 2 else int(b) for b in pc.unique(bands_of).to_pylist() if b is not None)
     else:
-        got.update(3 if b in (2, 3, 4) else int(b) for b in pc.unique(bands).to_pylist() if b is not None)
+        got.update(3 if b in (3, 4) else 1 if b == 2 else int(b) for b in pc.unique(bands).to_pylist() if b is not None)
     return sorted(got)
 
 

@@ -217,12 +217,12 @@ def _mix(kind: str, counts: dict[str, int], fix: str) -> dict[str, str] | None:
 def reader_channels(mode: str) -> int | None:
     """The channel count the reader's default decode gives an image of Pillow ``mode``: the rule of
     :func:`mmdata.codecs.image_array` itself, applied to a 1x1 image of that mode (None when Pillow
-    cannot make one). Greyscale (``L``, 16-bit, ``I``, ``F``) gives 1; every other mode, ``LA`` /
-    ``RGBA`` / ``P`` / ``1`` included, is converted to RGB: 3.
+    cannot make one). Greyscale (``L``, 16-bit, ``I``, ``F``, bilevel ``1`` and grey + alpha ``LA``: QA38 documents
+    #6) gives 1; every other mode, ``RGBA`` / ``P`` included, is converted to RGB: 3.
 
     Example:
-        >>> reader_channels("L"), reader_channels("RGBA"), reader_channels("LA")
-        (1, 3, 3)
+        >>> reader_channels("L"), reader_channels("RGBA"), reader_channels("LA"), reader_channels("1")
+        (1, 3, 1, 1)
     """
     from PIL import Image
 
@@ -236,8 +236,9 @@ def reader_channels(mode: str) -> int | None:
 
 
 #: the reader's channels for an image whose index row has a band count but no mode (an edited index):
-#: 2, 3 or 4 bands are converted to RGB; 1 band is greyscale (1) or a palette / bilevel image (3), so unknown
-_READER_CHANNELS_OF_BANDS = {2: 3, 3: 3, 4: 3}
+#: 3 or 4 bands are converted to RGB; 2 bands are grey + alpha (``LA``: 1, the common one; ``PA``: 3); 1 band is
+#: greyscale or bilevel (1) or a palette image (3), so unknown
+_READER_CHANNELS_OF_BANDS = {2: 1, 3: 3, 4: 3}
 
 
 def _reader_channel_counts(modes: Any, bands: Any) -> dict[str, int]:

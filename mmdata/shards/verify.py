@@ -264,6 +264,12 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                     if acc[2] is None:
                         # a named image's values (dem.tif.npy) decode to a tensor, whose .size is a method: count from the shape
                         acc[2] = (f"{key}.{ext}", (bad[0], math.prod(int(d) for d in value.shape), bad[1]))
+            if non_finite is not None and field == "audio":  # silence / clipping / DC offset (QA38 bioacoustics #4)
+                from mmdata.shards.mediainfo import audio_levels, note_audio_levels
+
+                lv = non_finite.setdefault(AUDIO_LEVELS, [None, 0])
+                lv[0] = note_audio_levels(lv[0], audio_levels(value), key)
+                lv[1] += 1
             if field == "label" and labels is not None and key in labels and labels[key] != value:
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} a label other than "
                                  f"its member {key}.{ext} holds", "expected": f"{value} ({key}.{ext})",
@@ -971,6 +977,10 @@ def _check_shards(root: Path | str, store: _Remote | None, table: dict[str, list
     return problems
 
 
+#: the key of ``non_finite`` (field names) under which ``--deep`` counts audio levels: no field is named so
+AUDIO_LEVELS = "\0audio_levels"
+
+
 def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, Any] | None = None,
            progress: bool = True) -> dict[str, Any]:
     """Check a dataset folder's shards.
@@ -1081,12 +1091,17 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
     problems.extend(_index_problems(root, card, table, rows, headers, storage_options))
     problems.extend(oversized_members(rows))
     rep = _report(len(checked), problems)
+    levels, decoded = non_finite.pop(AUDIO_LEVELS, (None, 0))
     if any(acc[0] for acc in non_finite.values()):  # warnings, not problems: verify passes
         from mmdata.shards.mediainfo import non_finite_npy_warning
 
         rep["warnings"] = [redact_text(non_finite_npy_warning(f, acc[0], acc[1], acc[2][0], acc[2][1],
                                                               where="the dataset holds"))
                            for f, acc in sorted(non_finite.items()) if acc[0]]
+    from mmdata.shards.mediainfo import audio_level_warnings
+
+    if said := audio_level_warnings(levels, decoded):
+        rep["warnings"] = [*rep.get("warnings", []), *map(redact_text, said)]
     if digested is None:  # an older card: its entries could only be checked against the index
         rep["unprotected_card"] = unprotected_note(card)
     return rep

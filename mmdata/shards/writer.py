@@ -2193,6 +2193,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     per_field_samples = dict.fromkeys(task["fields"], 0) if columns_layout else {}
     deep: dict[str, Any] | None = None  # per image: 16-bit ones using 12 bits or fewer, float / signed ones clipped, multi-frame ones (the card's warnings)
     identifying: dict[str, list[Any]] | None = None  # kind -> [members, first members' names] (the card's metadata)
+    unfinished: list[Any] | None = None  # WAV members whose header was never finalised: [count, first names]
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
     # each source file's sha256 as read here, for the job's record (a rerun whose stamps moved checks content
@@ -2238,6 +2239,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             flat_digests += map(idx.member_digest, datas_c)
             stat_rows += stats_c
             identifying = _identifying(names_c, datas_c, identifying)
+            unfinished = _unfinished_wavs(names_c, datas_c, unfinished)
             if maybe := mediainfo.sixteen_bit_candidates(datas_c):  # rare: 16-bit PNG / TIFF / PNM members
                 deep = _sixteen_bit(kept, counts_c, datas_c, maybe, deep)
             if columns_layout:
@@ -2298,6 +2300,8 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             "patterns": [[list(k), counts[i]] for k, i in patterns.items()], "labels": sorted(label_counts.items()),
             "inputs": _inputs_digest(all_paths, all_meta, local=not task.get("source")), "rows": idx.index_table(cols),
             **({"sixteen_bit": deep} if deep else {}), **({"metadata": identifying} if identifying else {}),
+            **({"unfinished_wavs": unfinished} if unfinished else {}),
+            **({"audio_levels": task["audio_levels"]} if task.get("audio_levels") else {}),
             **({"content": sums} if sums is not None else {}),
             **({"texts_kept": task["texts_kept"]} if task.get("texts_kept") else {}),
             **({"npy": task["npy"]} if task.get("npy") else {})}
@@ -2321,6 +2325,23 @@ def _large_images(rows: Any) -> str | None:
     return large_images_warning(len(at), rows.num_rows - rows["image_mode"].null_count,
                                 (rows["image_height"][top].as_py(), rows["image_width"][top].as_py()),
                                 [rows["key"][i].as_py() for i in at[:3]])
+
+
+def _unfinished_wavs(names: list[str], datas: list[Any], acc: list[Any] | None, k: int = 3) -> list[Any] | None:
+    """``acc`` ([count, the first ``k`` member names]) with the WAV members among ``datas`` whose header was never
+    finalised (:func:`mediainfo.wav_unfinished`: other readers see no audio; QA38 bioacoustics #1)."""
+    try:  # a C loop first: a chunk without a RIFF member costs no Python frame per member
+        if not any(map(bytes.startswith, datas, repeat(b"RIFF"))):
+            return acc
+    except TypeError:
+        pass
+    for name, data in zip(names, datas):
+        if data.__class__ is bytes and data.startswith(b"RIFF") and mediainfo.wav_unfinished(data):
+            acc = acc or [0, []]
+            acc[0] += 1
+            if len(acc[1]) < k:
+                acc[1].append(name)
+    return acc
 
 
 def _identifying(names: list[str], datas: list[Any], acc: dict[str, list[Any]] | None,
@@ -2383,7 +2404,7 @@ def identifying_metadata_card(parts: Any, k: int = 3) -> dict[str, Any]:
 def identifying_metadata_warning(card: Mapping[str, Any]) -> list[str]:
     """The warning for :func:`identifying_metadata_card` (none when nothing was found)."""
     what = {**mediainfo.METADATA_WHAT, "text_chunks": mediainfo.text_chunks_what(card.get(TEXT_CHUNK_KEYS))}
-    parts = [f"{card[kind]} {'audio' if kind in mediainfo.METADATA_AUDIO_KINDS else 'image'} "
+    parts = [f"{card[kind]} {mediainfo.metadata_members(kind, card['examples'].get(kind, []))} "
              f"member{'s' * (card[kind] != 1)} carr{'ies' if card[kind] == 1 else 'y'} "
              f"{what[kind]} (e.g. {card['examples'][kind][0]})" for kind in what if card.get(kind)]
     if not parts:
@@ -2393,7 +2414,7 @@ def identifying_metadata_warning(card: Mapping[str, Any]) -> list[str]:
             f"(e.g. `exiftool -r -all= -tagsfromfile @ -Orientation -overwrite_original DIR` for EXIF / XMP / IPTC / "
             f"PNG text / JPEG and GIF comments / AIFF text chunks: -r enters class folders, and the Orientation tag is "
             f"kept so photos do not turn sideways; `metaflac --remove-all-tags` for FLAC; exiftool cannot write WAV: "
-            f"write a WAV's samples to a new file, which leaves its LIST / INFO, bext and iXML chunks behind: "
+            f"write a WAV's samples to a new file, which leaves its LIST / INFO, bext, iXML and GUANO (guan) chunks behind: "
             f"`d, r = sf.read(p, always_2d=True); sf.write(q, d, r, subtype=sf.info(p).subtype)` with soundfile)"]
 
 
@@ -2469,7 +2490,7 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
         if ai >= 0:
             aud = c_audio(datas[ai]) if c_audio is not None and datas[ai].__class__ is bytes else None
             if aud is None:
-                aud, bad = _probed(probe_audio, "audio", ai, datas, decode, bad, values, paths, meta, task)
+                aud, bad = _probed(probe_audio, "audio", ai, datas, decode, bad, values, paths, meta, task, key)
         if ti >= 0 and datas[ti].__class__ is bytes:
             data = datas[ti]
             try:
@@ -2935,15 +2956,18 @@ def _uniform_chunk(chunk: list[tuple[Any, ...]], flat: list[bytes], c_image: Any
 
 def _probed(probe: Any, kind: str, i: int, datas: list[Any], decode: bool, bad: dict[int, str] | None,
             values: tuple[Any, ...], paths: list[Any], meta: array,
-            task: dict[str, Any]) -> tuple[Any, dict[int, str] | None]:
-    """(facts of member ``i`` from ``probe``, or None; ``bad`` with its reason when it fails)."""
+            task: dict[str, Any], key: str = "") -> tuple[Any, dict[int, str] | None]:
+    """(facts of member ``i`` from ``probe``, or None; ``bad`` with its reason when it fails). Decoded audio's
+    silence / clipping / DC offset is counted in ``task["audio_levels"]`` under the sample ``key`` (QA38 #4)."""
     data = datas[i]
     if data.__class__ is not bytes:  # unreadable: already in bad
         return None, bad
     try:
         facts = probe(data)
         if decode:
-            decode_check(kind, data)
+            levels = decode_check(kind, data)
+            if levels is not None:
+                task["audio_levels"] = mediainfo.note_audio_levels(task.get("audio_levels"), levels, key)
         return facts, bad
     except CorruptMedia as exc:
         return None, _bad(bad, i, exc, values, paths, meta, task)
@@ -5301,6 +5325,14 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     warnings = [*warnings, *lost_modality_warnings(skipped, count)]
     if (kept := texts_kept_warning([e for p in plan for e in results[p["name"]].get("texts_kept") or ()])) is not None:
         warnings = [*warnings, kept]
+    unfinished = [0, []]
+    for p in plan:  # WAVs other readers see as empty (QA38 bioacoustics #1)
+        n_u, names_u = results[p["name"]].get("unfinished_wavs") or (0, [])
+        unfinished = [unfinished[0] + n_u, unfinished[1] + names_u[:3 - len(unfinished[1])]]
+    if (said := mediainfo.wav_unfinished_warning(unfinished[0], count.get("audio", 0), unfinished[1])) is not None:
+        warnings = [*warnings, said]
+    levels = mediainfo.combine_audio_levels(results[p["name"]].get("audio_levels") for p in plan)
+    warnings = [*warnings, *mediainfo.audio_level_warnings(levels, count.get("audio", 0))]  # QA38 bioacoustics #4
     metadata = identifying_metadata_card(results[p["name"]].get("metadata") for p in plan)
     warnings = [*warnings, *identifying_metadata_warning(metadata)]
     # a sample whose video / other file was left out (unknown type) is no text-only sample: its caption is not
