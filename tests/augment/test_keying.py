@@ -47,6 +47,19 @@ def _legacy(entry: dict[str, Any]) -> dict[str, Any]:
     return p
 
 
+def _off_masks(rec: Any, golden: dict[str, Any], s: Any, epoch: int, edits: list[Any]) -> list[Any]:
+    """``edits`` (typo's, the recipe's last text op, as mmdata 0.1 drew them) less those on a ``[MASK]`` of the text
+    typo saw (the recipe's run with typo at p 0 and no sample section, which runs after it: position keying keeps
+    the other ops' draws)."""
+    from mmdata.text import MASK_TOKEN, Tokenizer
+
+    text = [*golden["recipe"]["text"][:-1], {**golden["recipe"]["text"][-1], "p": 0.0}]
+    before = load_recipe({k: v for k, v in golden["recipe"].items() if k != "sample"} | {"text": text},
+                         keying="position")
+    words = Tokenizer.words(before.apply_sample(s, epoch=epoch)["text"])
+    return [x for x in edits if words[x[0]] != MASK_TOKEN]
+
+
 def test_position_keying_reproduces_mmdata_0_1_draws() -> None:
     """keying: position gives exactly the params mmdata 0.1 drew (golden file) for every op outside composites."""
     golden = json.loads(GOLDEN.read_text())
@@ -61,6 +74,8 @@ def test_position_keying_reproduces_mmdata_0_1_draws() -> None:
                 assert a["index"] == b["index"]
                 if not b["params"].get("applied") and not a["params"]["applied"]:
                     continue  # format 1 logged leftovers (resample's orig) for ops not applied
+                if a["op"] == "text.typo":  # QA38 OCR #8: the same draws, the edits on a [MASK] no longer planned
+                    b = {**b, "params": {**b["params"], "edits": _off_masks(rec, golden, s, e, b["params"]["edits"])}}
                 assert _legacy(a) == b["params"], (s.key, e, a["op"])
                 compared += 1
     assert compared > 200
