@@ -997,7 +997,62 @@ def _recorded_data(out: Path, fingerprint: str) -> dict[str, Any] | None:
         return None
     if not isinstance(s, dict) or not fingerprint or s.get("data_fingerprint") != fingerprint:
         return None
-    return {k: s.get(k) for k in ("dataset", "target")}
+    kept = {k: s.get(k) for k in ("dataset", "target")}
+    # both null (what a re-render before QA38 wrote) or of another shape (hand-edited, older schema): nothing to keep,
+    # "could not be re-checked" (QA38 review 4 #3 #4: a KeyError, or a false "kept as summary.json recorded them")
+    if kept["dataset"] is None and kept["target"] is None:
+        return None
+    return kept if _recorded_dataset_ok(kept["dataset"]) and _recorded_target_ok(kept["target"]) else None
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _recorded_dataset_ok(d: Any) -> bool:
+    """Whether a recorded ``dataset`` block has the shape :func:`dataset_size` writes (or is null).
+
+    Example:
+        >>> _recorded_dataset_ok({"samples": 3, "splits": {"train": 2, "test": 1}, "limit": None}), _recorded_dataset_ok("x")
+        (True, False)
+    """
+    if d is None:
+        return True
+    return (isinstance(d, dict) and _is_count(d.get("samples")) and isinstance(d.get("splits"), dict)
+            and all(_is_count(n) for n in d["splits"].values()) and (d.get("used") is None or isinstance(d["used"], dict)))
+
+
+def _recorded_target_ok(t: Any) -> bool:
+    """Whether a recorded ``target`` block has every key the report reads, of its type (or is null).
+
+    Example:
+        >>> _recorded_target_ok({"kind": "classes", "n_test": 15}), _recorded_target_ok(None)
+        (False, True)
+    """
+    if t is None:
+        return True
+    if not (isinstance(t, dict) and _is_count(t.get("n_test")) and t["n_test"] > 0 and isinstance(t.get("test_split"), str)):
+        return False
+    kind = t.get("kind")
+    if kind == "regression":
+        return (all(_is_number(t.get(k)) for k in ("train_mean", "test_mean", "mean_mae"))
+                and (t.get("test_sd") is None or _is_number(t["test_sd"])))
+    if kind not in ("classes", "multilabel"):
+        return False
+    names, train, test, gone = t.get("names"), t.get("train_counts"), t.get("test_counts"), t.get("absent_from_test") or []
+    if not (isinstance(names, list) and all(isinstance(c, str) for c in names) and isinstance(train, dict)
+            and isinstance(test, dict) and all(_is_count(n) for n in [*train.values(), *test.values()])
+            and isinstance(gone, list) and all(isinstance(c, str) and c in train for c in gone)):
+        return False
+    if kind == "multilabel":
+        return True
+    const, best = t.get("constant"), t.get("best_constant")
+    return (isinstance(const, dict) and isinstance(best, str) and best in const
+            and all(isinstance(c, dict) and _is_number(c.get("accuracy")) and _is_number(c.get("macro_f1")) for c in const.values()))
 
 
 def _recorded_fingerprint(ab: Ablation, rows: list[dict[str, Any]], code: str) -> str:
