@@ -5512,8 +5512,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             raise SourceError(f"manifest {name}: --column {fieldname}={col}: no column {col!r} "
                               f"(columns: {sorted(present)}){_nested_rows_hint(rows, str(path), 'rows.jsonl')}")
     if remote is not None:
+        text_forms = {_nfc(p): p for p in listed if not p.isascii()}  # a cell's NFC name of an NFD file, as the rows
+
         def names_text_file(t: str) -> bool:
-            c = _remote_cell(t, base_s, listed)
+            c = _remote_cell(t, base_s, listed, text_forms)
             return c.reason is None and isinstance(c.member, str) and field_of(c.ext or "") == "text"
     else:
         def names_text_file(t: str) -> bool:
@@ -5888,15 +5890,13 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         if remote is not None:
             forms = listed_forms if listed_forms is not None else {_nfc(p): p for p in listed if not p.isascii()}
 
-            def names_file(t: str) -> bool:
-                c = _remote_cell(t, base_s, listed, forms)
-                return c.reason is None and isinstance(c.member, str)
+            def names_file(t: str) -> str:
+                return _file_kind(_remote_cell(t, base_s, listed, forms), t)
         else:
-            def names_file(t: str) -> bool:
-                c = _local_cell(t, bases, base_s, escapes)
-                return c.reason is None and isinstance(c.member, str)
+            def names_file(t: str) -> str:
+                return _file_kind(_local_cell(t, bases, base_s, escapes), t)
         text_col = next((c for c, f in rename.items() if f == "text"), "text")
-        warnings += _text_files_warning(text_cells, names_file, name, text_col)
+        warnings += _text_files_warning(text_cells, names_file, name, text_col, root is not None)
     if renamed:
         (first, key), n = renamed[0], len(renamed)
         warnings.append(f"manifest {name}: {plural(n, 'row')} without a key {'were' if n != 1 else 'was'} named after "
@@ -6108,7 +6108,20 @@ def _text_files_column(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, 
     return filled > 0
 
 
-def _text_files_warning(texts: list[str], names_file: Callable[[str], bool], name: str, col: str) -> list[str]:
+def _file_kind(c: _Cell, t: str) -> str:
+    """What a text cell's path names, for :func:`_text_files_warning`: ``"txt"`` (a text file), ``"file"`` (a
+    file of another type), ``"outside"`` (a ``.txt`` path outside the manifest's or ``--root`` folder: not
+    read) or ``""`` (no file)."""
+    if c.reason is None and isinstance(c.member, str):
+        return "txt" if field_of(c.ext or "") == "text" else "file"
+    if ((c.reason is _ESCAPES or c.reason is _ESCAPES_ROOT or c.served is not None)
+            and t.rpartition("/")[2].rpartition(".")[2].lower() in TEXT_EXTS):
+        return "outside"
+    return ""
+
+
+def _text_files_warning(texts: list[str], names_file: Callable[[str], str], name: str, col: str,
+                        root: bool = False) -> list[str]:
     """A warning when (nearly) every caption of the ``text`` column names a file (``clips/clip000/subtitles.txt``):
     the text column holds the caption itself, so the paths were stored as the captions (QA27 H1-D2: silent). A
     column of any other name holding paths reads the files, a ``.txt`` file becoming the sample's text. Only
@@ -6116,29 +6129,50 @@ def _text_files_warning(texts: list[str], names_file: Callable[[str], bool], nam
     rest are.
 
     Example:
-        >>> _text_files_warning(["a/b.txt", "a/c.txt"], lambda t: True, "m.csv", "text")[0][:70]
+        >>> _text_files_warning(["a/b.txt", "a/c.txt"], lambda t: "txt", "m.csv", "text")[0][:70]
         "manifest m.csv, column 'text': 2 of its 2 values name files (e.g. 'a/b"
-        >>> _text_files_warning(["a cat", "a/c.txt"], lambda t: True, "m.csv", "text")
+        >>> _text_files_warning(["a cat", "a/c.txt"], lambda t: "txt", "m.csv", "text")
         []
+
+    ``names_file``: what a cell names (:func:`_file_kind`); ``root``: ``--root`` was given.
     """
-    def hit(t: str) -> bool:
-        return bool(t) and len(t) < 4096 and "\n" not in t and "\r" not in t and _path_like(t) and names_file(t.strip())
+    kind: dict[str, str] = {}  # each cell's look-up once: the counts below read it again
+
+    def hit(t: str) -> str:
+        if t not in kind:
+            kind[t] = (names_file(t.strip()) if t and len(t) < 4096 and "\n" not in t and "\r" not in t
+                       and _path_like(t) else "")
+        return kind[t]
 
     n = len(texts)
     probe = texts[:_TEXT_FILES_PROBE]
-    if sum(map(hit, probe)) < 0.9 * len(probe):
+    if sum(map(bool, map(hit, probe))) < 0.9 * len(probe):
         return []
     found = [t for t in texts if hit(t)] if n > len(probe) else [t for t in probe if hit(t)]
     if len(found) < 0.9 * n:
         return []
+    kinds = Counter(map(hit, found))
+    outside = ""
+    if kinds["outside"]:  # not read: a manifest reads the files inside its folder only (QA38 rev5 #2)
+        folder = "the --root folder" if root else "the manifest's folder"
+        fix = ("give --root a folder that holds them (e.g. their common parent)" if root else
+               "put the manifest in a folder that holds them, or pass --root DIR (root=) naming such a folder")
+        outside = (f"; {kinds['outside']} of them lie outside {folder} (e.g. "
+                   f"{_shown(next(t for t in found if hit(t) == 'outside'))!r}), whose files are not read: {fix}")
     said = (f"manifest {name}, column {col!r}: {len(found)} of its {plural(n, 'value')} name files (e.g. "
-            f"{_shown(found[0])!r}) and were stored as the captions, the paths as written: ")
-    if col != "text":  # --column text=COL made it the caption column: dropping that option reads its files
-        return [said + f"--column text={col} makes the column hold each sample's caption itself. To store the "
-                f"files' contents, drop --column text={col} (a column of .txt paths gives the text by itself; the "
-                f"{plural(n - len(found), 'cell')} naming no .txt file would then be left out and listed), or "
-                f"write every cell as a path"]
-    return [said + f"the {col!r} column holds "
+            f"{_shown(found[0])!r}) and were stored as the captions, the paths as written{outside}. ")
+    if col != "text":  # --column text=COL made it the caption column
+        said += f"--column text={col} makes the column hold each sample's caption itself. "
+        txt = kinds["txt"] + kinds["outside"]
+        if txt < 0.9 * n:  # .png paths: dropping the option would make them files of their own type, no text
+            other = next((t for t in found if hit(t) == "file"), found[0])
+            return [said + f"Its cells name files that are no text (e.g. {_shown(other)!r}): to store those files, "
+                    f"map the column to a field of their own (--column FIELD={col}) instead of to text"]
+        rest = n - txt
+        return [said + f"To store the files' contents, drop --column text={col} (a column of .txt paths gives the "
+                f"text by itself" + (f"; the {plural(rest, 'cell')} naming no .txt file would then be left out "
+                                     f"and listed), or write every cell as a path" if rest else ")")]
+    return [said + f"The {col!r} column holds "
             f"each sample's caption itself. To store the files' contents, rename the column (e.g. 'subtitles' or "
             f"'caption_file'): a column of any name but key, text, label and split holds file paths, and a .txt file "
             f"it names becomes the sample's text"]

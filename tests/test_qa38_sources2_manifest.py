@@ -1,0 +1,86 @@
+"""QA38 second-round defects of manifest discovery (``mmdata/shards/sources.py``) and add-modality
+(``columns.py``), reviewer 5's findings: ``--column text=COL`` warnings that were untrue or missing, a remote
+manifest's NFC cell naming an NFD ``.txt`` file, the document-pages warning's false positives, add-modality's
+error for a manifest matching no sample, and ``_numbered``'s look-up per row. Real PNG / text files throughout.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mmdata.shards.sources import discover
+
+
+def _png(path: Path, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (12, 16), dtype=np.uint8)).save(path)
+
+
+def _captions_warning(found) -> str:  # noqa: ANN001
+    [w] = [w for w in found.warnings if "stored as the captions" in w]
+    return w
+
+
+def test_text_column_of_png_paths_does_not_advise_dropping_the_option(tmp_path: Path) -> None:
+    # rev5 #1: the .png cells are no text: dropping --column text=other would not give text, no "0 cells"
+    _png(tmp_path / "raw" / "a.png", 0)
+    (tmp_path / "m.csv").write_text("image,other\n" + "raw/a.png,raw/a.png\n" * 10, encoding="utf-8")
+    w = _captions_warning(discover(tmp_path / "m.csv", columns={"text": "other"}))
+    assert "10 of its 10 values" in w and "no text" in w and "--column FIELD=other" in w
+    assert "drop --column" not in w and "0 cells" not in w and "write every cell as a path" not in w
+
+
+def test_text_column_of_txt_paths_outside_the_folder_is_warned_with_root(tmp_path: Path) -> None:
+    # rev5 #2: .txt paths outside the manifest's folder were stored as the text without a word
+    (tmp_path / "outside.txt").write_text("not read", encoding="utf-8")
+    d = tmp_path / "m"
+    _png(d / "raw" / "a.png", 0)
+    _png(d / "raw" / "b.png", 1)
+    (d / "m.csv").write_text(f"image,transcript\nraw/a.png,../outside.txt\nraw/b.png,{tmp_path / 'outside.txt'}\n",
+                             encoding="utf-8")
+    found = discover(d / "m.csv", columns={"text": "transcript"})
+    w = _captions_warning(found)
+    assert "2 of them lie outside the manifest's folder" in w and "--root DIR" in w
+    assert "drop --column text=transcript" in w and "naming no .txt file" not in w
+    assert all(r.members["txt"] != b"not read" for r in found.records)
+    # with --root, the advice names that folder
+    w = _captions_warning(discover(d / "m.csv", columns={"text": "transcript"}, root=d))
+    assert "outside the --root folder" in w and "give --root a folder" in w
+
+
+def test_mapped_text_column_mixing_paths_and_captions_still_advises_dropping_the_option(tmp_path: Path) -> None:
+    for i in range(10):
+        _png(tmp_path / "raw" / f"p{i}.png", i)
+        (tmp_path / "raw" / f"p{i}.txt").write_text(f"page {i}", encoding="utf-8")
+    body = "".join(f"raw/p{i}.png,raw/p{i}.txt,k{i}\n" for i in range(10)) + "raw/p0.png,typed in,k10\n"
+    (tmp_path / "m.csv").write_text("image,transcript,key\n" + body, encoding="utf-8")
+    w = _captions_warning(discover(tmp_path / "m.csv", columns={"text": "transcript"}))
+    assert "drop --column text=transcript" in w and "the 1 cell naming no .txt file" in w and "outside" not in w
+
+
+def test_remote_text_column_reads_a_txt_file_named_in_the_other_unicode_form() -> None:
+    # rev5 #3: NFC cell, NFD file at a URL: the whole column fell back to captions
+    import fsspec
+
+    from mmdata.testing import image_bytes
+
+    fs = fsspec.filesystem("memory")
+    nfd = unicodedata.normalize("NFD", "café")
+    nfc = unicodedata.normalize("NFC", "café")
+    fs.pipe("/qa38s2/raw/a.png", image_bytes(0))
+    fs.pipe("/qa38s2/raw/a.txt", b"hello one")
+    fs.pipe("/qa38s2/raw/c.png", image_bytes(1))
+    fs.pipe(f"/qa38s2/raw/{nfd}.txt", b"hello cafe")
+    fs.pipe("/qa38s2/m.csv", f"image,transcript\nraw/a.png,raw/a.txt\nraw/c.png,raw/{nfc}.txt\n".encode())
+    try:
+        found = discover("memory://qa38s2/m.csv", columns={"text": "transcript"})
+    finally:
+        fs.rm("/qa38s2", recursive=True)
+    assert not any("stored as the captions" in w for w in found.warnings), found.warnings
+    texts = sorted(r.members["txt"] for r in found.records)
+    assert all(isinstance(t, str) and t.endswith(".txt") for t in texts), texts
+    assert any(t.endswith(f"{nfd}.txt") for t in texts)
