@@ -843,7 +843,7 @@ class _ByValue:
     def __init__(self, field: str, index: dict[str, Any] | None, key: str) -> None:
         self.field, self.index, self.key = field, index, key
         self.sink: Any = None
-        self.counts: dict[Any, list[int]] = {}
+        self.counts: dict[tuple[bool, Any], list[int]] = {}  # (a bool?, value) -> samples, scored, right
 
     def __call__(self, batch: Batch, logits: torch.Tensor) -> None:
         from mmdata.train.targets import META_FIELD
@@ -859,7 +859,8 @@ class _ByValue:
         scored = (labels >= 0).numpy()
         right = ((logits.detach().argmax(1).cpu() == labels) & (labels >= 0)).numpy()
         for v, s, r in zip(values, scored.tolist(), right.tolist()):
-            c = self.counts.setdefault(_by_key(v), [0, 0, 0])
+            # a bool keyed apart from the int it equals (True == 1 shared one row: review 3 #5)
+            c = self.counts.setdefault((isinstance(v, bool), _by_key(v)), [0, 0, 0])
             c[0] += 1
             c[1] += s
             c[2] += r
@@ -872,7 +873,7 @@ class _ByValue:
             return (2, "") if v is None else (1, str(v))
 
         rows = [{"value": v, "samples": n, "scored": s, "accuracy": (r / s) if s else None}
-                for v, (n, s, r) in sorted(self.counts.items(), key=lambda kv: order(kv[0]))]
+                for (_, v), (n, s, r) in sorted(self.counts.items(), key=lambda kv: order(kv[0][1]))]
         return {"field": self.field, "from": "index" if self.index is not None else "metadata", "values": rows}
 
 
@@ -998,7 +999,7 @@ def _audio_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
     resampled its own training clips (``inputs.needs.resample``) a rate is said when the run never trained from it,
     or when it is resampled up and at least half of the scored clips, over twice its share of the training clips
     (the mix, not the conversion, is new). Channels are not compared where the run mixed its own training clips
-    down (``inputs.needs.mono``). None when every clip is the run's format or the index or metrics.json lacks what
+    down (``inputs.needs.mono``, the training split's: not where only val / test were). None when every clip is the run's format or the index or metrics.json lacks what
     to compare."""
     from collections import Counter
 
@@ -1019,13 +1020,14 @@ def _audio_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
     needs = inputs.get("needs") or {}
     src = (inputs.get("sources") or {}).get("sample_rate")
     trained = _training_rates(src)
-    if needs.get("resample") and trained is None:
-        return None  # the run resampled training clips of rates it did not record: no one format to differ from
+    # the run resampled training clips of rates it did not record (--sample-rate given): no one rate to differ
+    # from, but the channels still compare (review 3 #3)
+    rates_unknown = bool(needs.get("resample")) and trained is None
     total = sum((trained or {}).values())
 
     def shifted(r: int, c: int) -> bool:
         """A rate the run never trained from, or (clips resampled up) one far more common here than in training."""
-        if r == int(want):
+        if r == int(want) or rates_unknown:
             return False
         if not needs.get("resample") or r not in (trained or {}):
             return True
@@ -1042,7 +1044,10 @@ def _audio_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, An
                     + (f" (resampled up, nothing above {min(low) // 2} Hz: the band the run learnt above it is "
                        "empty)" if low else ""))
     multi = Counter(int(c) for c in cols["audio_channels"].values() if c is not None and int(c) > 1)
-    if multi and not needs.get("mono"):
+    # needs.mono is over every split the run read; where only val / test held multi-channel clips, the source
+    # says so ("mixed down to mono from channels ..."): its own training clips were mono (review 3 #3)
+    mixed_train = bool(needs.get("mono")) and "mixed down to mono from channels" not in (src or "")
+    if multi and not mixed_train:
         said.append(f"{sum(multi.values())} of {n} clips have "
                     + ", ".join(f"{c} channels: {k}" for c, k in sorted(multi.items()))
                     + ", mixed down to mono (the run trained on mono clips only)")
