@@ -27,6 +27,7 @@ from typing import Any
 from mmdata.codecs import field_of
 from mmdata.errors import ShardError
 from mmdata.shards import index as idx
+from mmdata.urls import is_remote
 
 #: the kinds of sample difference, in the order the result and the CLI list them
 KINDS = ("added", "removed", "changed", "relabelled", "moved")
@@ -37,7 +38,9 @@ LIMIT = 50
 #: the index columns diff needs (a missing one is a ShardError naming it); ``source_key`` and ``member_crc32`` are
 #: optional (older indexes lack them)
 INDEX_COLUMNS = ("key", "split", "members", "sizes", "label")
-READS = "dataset.json and index.parquet of each version (no shard is read, nothing is decoded)"
+#: what :func:`diff` reads where no listed changed sample's ``json`` member differs (else :func:`_reads` says which
+#: shards are opened too)
+READS = "dataset.json and index.parquet of each version; no shard is read, nothing is decoded"
 
 
 def _nfc(name: str) -> str:
@@ -85,6 +88,10 @@ class _Version:
         self.table = table.select([c for c in (*INDEX_COLUMNS, "source_key", "member_crc32", idx.MEMBER_DIGEST,
                                                 "shard") if c in have])
         self.folder = path
+        #: the shards this diff opened (json members, renames confirmed by bytes): what ``reads`` names
+        self.opened: set[str] = set()
+        #: why they were opened ("json", "renames")
+        self.read_for: set[str] = set()
         self.cols = {c: (table.column(c).to_pylist() if c in have else [None] * n)
                      for c in ("key", "source_key", "split", "label")}
         crc = table.column("member_crc32") if "member_crc32" in have else pa.nulls(n, pa.list_(pa.int64()))
@@ -212,6 +219,14 @@ def _short(value: Any) -> Any:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _canon(value: Any) -> str:
+    """A metadata value as compared: its JSON text (keys sorted), so a NaN kept equals itself and ``1.0`` differs
+    from ``1`` (another type)."""
+    import json
+
+    return json.dumps(value, sort_keys=True, allow_nan=True)
+
+
 def _json_keys(a: bytes, b: bytes) -> dict[str, Any] | None:
     """The top-level keys whose values differ between two ``json`` members (``a`` then ``b``): ``keys`` (up to
     :data:`JSON_KEYS`, each ``{"key", "a", "b"}``, a side that lacks the key None with ``"added"`` /
@@ -230,7 +245,7 @@ def _json_keys(a: bytes, b: bytes) -> dict[str, Any] | None:
             keys.append({"key": k, "a": _short(da[k]), "b": None, "what": "removed"})
         elif k not in da:
             keys.append({"key": k, "a": None, "b": _short(db[k]), "what": "added"})
-        elif da[k] != db[k] or type(da[k]) is not type(db[k]):
+        elif _canon(da[k]) != _canon(db[k]):  # NaN == NaN here: a NaN kept is no change (QA38 review 1 #3)
             keys.append({"key": k, "a": _short(da[k]), "b": _short(db[k]), "what": "changed"})
     return {"keys": keys[:JSON_KEYS], "keys_not_listed": max(0, len(keys) - JSON_KEYS)}
 
@@ -244,12 +259,14 @@ def _json_member(row: dict[str, Any]) -> tuple[str, int] | None:
     return None
 
 
-def _json_details(va: _Version, vb: _Version, items: list[dict[str, Any]], pairs: dict[str, tuple[str, str]]) -> int:
+def _json_details(va: _Version, vb: _Version, items: list[dict[str, Any]], pairs: dict[str, tuple[str, str]]
+                  ) -> tuple[int, int]:
     """Name the metadata keys that changed (QA38 C #13) in ``items`` (changed samples, as listed) whose ``json``
     member has other bytes: both versions' ``json`` members of those samples are read from their local shards (each
     shard read once; at most :data:`JSON_SAMPLES` samples) and decoded; the member's entry gets ``keys`` /
     ``keys_not_listed``. A remote folder or an unreadable shard: the entry stays bytes only. Returns how many
-    samples were decoded."""
+    samples were decoded and how many samples' json members were asked of the shards (none for a remote folder;
+    the shards opened are added to each version's ``opened``)."""
     from mmdata.shards.writer import _crcs_from_shards
 
     todo = []
@@ -260,7 +277,7 @@ def _json_details(va: _Version, vb: _Version, items: list[dict[str, Any]], pairs
         if len(todo) == JSON_SAMPLES:
             break
     if not todo:
-        return 0
+        return 0, 0
 
     def read(v: _Version, matches: list[str]) -> dict[str, bytes]:
         rows = [v.row(x) for x in matches]
@@ -269,8 +286,10 @@ def _json_details(va: _Version, vb: _Version, items: list[dict[str, Any]], pairs
             j = _json_member(r)
             if j is not None and isinstance(r.get("shard"), str):
                 wanted[r["key"]] = (r["shard"], [j[0]], [j[1]])
-        if not wanted or not isinstance(v.folder, (str, Path)):
+        if not wanted or not isinstance(v.folder, (str, Path)) or is_remote(str(v.folder)):
             return {}
+        v.opened.update(shard for shard, _, _ in wanted.values())
+        v.read_for.add("json")
         try:
             got = _crcs_from_shards(str(v.folder), None, wanted, of=bytes)  # type: ignore[arg-type]
         except (OSError, ShardError):
@@ -287,7 +306,25 @@ def _json_details(va: _Version, vb: _Version, items: list[dict[str, Any]], pairs
             if keys is not None:
                 m.update(keys)
                 done += 1
-    return done
+    return done, len(todo)
+
+
+def _reads(va: _Version, vb: _Version, decoded: int, asked: int) -> str:
+    """The result's ``reads``: what :func:`diff` read, true also where it opened shards (QA38 review 1 #4: the
+    string said "no shard is read" and then that json members were). ``asked``: the changed samples whose json
+    members were asked of the shards, ``decoded`` of them named keys."""
+    shards = len(va.opened) + len(vb.opened)
+    if not shards:
+        return READS
+    purposes = va.read_for | vb.read_for
+    why = [*([f"the json members of {asked} changed samples, to name the metadata keys that changed"
+              + (f" ({asked - decoded} could not be read or are not JSON objects: bytes compared only)"
+                 if asked > decoded else "")] if "json" in purposes else []),
+           *(["the members of renamed samples whose index rows have no member_digest, to confirm the rename by "
+              "their bytes"] if "renames" in purposes else [])]
+    return (f"dataset.json and index.parquet of each version, and from {shards} shard{'s' if shards != 1 else ''} "
+            f"(each one's tar headers walked, only the members named read) {' and '.join(why)}; nothing else is "
+            f"read or decoded")
 
 
 def _class(name: str | None) -> str:
@@ -399,8 +436,10 @@ def _shard_digests(v: _Version, rows: list[dict[str, Any]]) -> dict[str, dict[st
 
     wanted = {row["key"]: (row["shard"], row["members"], row["sizes"]) for row in rows
               if isinstance(row.get("shard"), str)}
-    if not wanted or not isinstance(v.folder, (str, Path)):
+    if not wanted or not isinstance(v.folder, (str, Path)) or is_remote(str(v.folder)):
         return {}
+    v.opened.update(shard for shard, _, _ in wanted.values())
+    v.read_for.add("renames")
     try:
         got = _crcs_from_shards(str(v.folder), None, wanted, of=idx.member_digest)
     except (OSError, ShardError):
@@ -835,7 +874,7 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     counts = {k: len(out[k]) for k in KINDS}
     changed = _listing(out["changed"], limit)
     # which metadata keys changed, for the listed samples whose json member differs: their json members are read
-    decoded = _json_details(va, vb, changed["items"], changed_pairs)
+    json_read = _json_details(va, vb, changed["items"], changed_pairs)
     return {
         "a": {"path": va.path, "name": va.card.get("name"), "fingerprint": va.card.get("fingerprint"),
               "samples": len(va.pos)},
@@ -843,8 +882,7 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
               "samples": len(vb.pos)},
         "by": by,
         "splits": sorted(wanted) if wanted is not None else None,
-        "reads": READS + (f"; the json members of {decoded} changed samples, read from the shards to name the "
-                          f"metadata keys that changed" if decoded else ""),
+        "reads": _reads(va, vb, *json_read),
         # per kind of KINDS and unchanged; the pairs among added / removed are counted by their listings' totals
         "counts": {**counts, "unchanged": unchanged},
         **{k: _listing(out[k], limit) for k in KINDS if k != "changed"},
