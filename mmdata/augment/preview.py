@@ -1154,8 +1154,20 @@ def _fit_pixels(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((size[1], size[0]), Image.Resampling.LANCZOS))
     # 16-bit, float or bool pixels (Pillow has no mode for 3 such planes): each plane as 32-bit float, back to the dtype
     planes = img.reshape(h, w, -1).astype(np.float32)
-    out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(planes[..., c]), "F").resize(
-        (size[1], size[0]), Image.Resampling.LANCZOS)) for c in range(planes.shape[-1])], axis=-1)
+
+    def shrink(plane: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(np.ascontiguousarray(plane), "F").resize((size[1], size[0]),
+                                                                                    Image.Resampling.LANCZOS))
+
+    bad = ~np.isfinite(planes)
+    if bad.any():  # NaN / inf: shrunk as 0 with the share of valid weight, re-masked where none was (QA38 review 4 #5:
+        # one NaN spread over its filter's footprint, 0.1% NaN made 97% of the cell NaN)
+        planes = np.where(bad, np.float32(0), planes)
+    out = np.stack([shrink(planes[..., c]) for c in range(planes.shape[-1])], axis=-1)
+    if bad.any():
+        valid = np.stack([shrink((~bad[..., c]).astype(np.float32)) for c in range(planes.shape[-1])], axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(valid > 0.5, out / np.where(valid > 0.5, valid, 1), np.nan).astype(np.float32)
     if np.issubdtype(img.dtype, np.integer) or img.dtype == bool:
         lo, hi = (0, 1) if img.dtype == bool else (np.iinfo(img.dtype).min, np.iinfo(img.dtype).max)
         out = np.clip(np.rint(out), lo, hi)
@@ -2092,6 +2104,12 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error)
     # a section for a modality the data lacks draws nothing: said, not left as "no op fired" (QA33 onemodality #3)
     warn_inert(rec, shards, "every variant drawn equals its original", "preview")
+    # a flip of pages beside their transcriptions, as `mmdata augment` says it (QA38 OCR #7; bare shards: none)
+    from mmdata.augment.offline import text_pairing
+    from mmdata.augment.recipe import transcription_flip_notes
+
+    for note in transcription_flip_notes(rec, *text_pairing(shards)):
+        warnings.warn(f"preview: recipe {note}", UserWarning, stacklevel=2)
     sources: dict[str, str] = {}
     groups = _class_groups(ds, sources)
     columns: list[tuple[str, Any]] = [("original", None)]
