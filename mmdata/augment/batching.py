@@ -123,8 +123,8 @@ def tidy(batch: Batch, names: Iterable[str], derived: Collection[str] = ()) -> B
     """``batch`` with fields ``names`` shaped as :func:`~mmdata.types.collate` shapes the rows it now holds, after a
     batched op changed their presence or valid shapes (dropped a modality, shortened texts): padding trimmed to
     the largest row still present (``tokens``: to the longest text, at least one column; ``audio``: a clip
-    ``pad_trim`` padded counts its padded width, as collate stacks it, :func:`_audio_widths`), lengths of other
-    fields kept only while the present rows' shapes differ, and a field no row has any more left without its
+    ``pad_trim`` padded counts its padded width, as collate stacks it, :func:`_audio_widths`), lengths of every
+    field (each row's shape, zeros where absent), and a field no row has any more left without its
     tensor and lengths. Its presence mask stays (all False) when collate was told to keep the field
     (``batch.meta["fields"]``, the dataset's fields in :func:`mmdata.loader`), as collate keeps the mask
     of such a field none of the samples has, and goes otherwise — as do the masks of ``derived`` fields (computed by an op from another, e.g. ``spec``,
@@ -183,8 +183,6 @@ def tidy(batch: Batch, names: Iterable[str], derived: Collection[str] = ()) -> B
             out.lengths["image"] = shapes[:, 1:].clone()
         elif name == "audio":
             out.lengths["audio"] = shapes[:, -1].clone()
-        elif len({tuple(r) for r in shapes[pres].tolist()}) > 1:
-            out.lengths[name] = field_lengths(name, shapes, x)  # a named image's (h, w), as collate gives it
-        else:
-            out.lengths.pop(name, None)
+        else:  # in every batch, as collate gives them (QA38 E #1, rv1 #1); a named image's (h, w)
+            out.lengths[name] = field_lengths(name, shapes, out.data[name])
     return out

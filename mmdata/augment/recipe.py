@@ -92,7 +92,7 @@ from mmdata.augment.targets import (as_hwk, changes, check_ops, check_size, chec
 from mmdata.codecs import follows_image, same_image_size
 from mmdata.errors import MMDataError, RecipeError
 from mmdata.rng import derive, param_rng
-from mmdata.types import Batch, Sample, field_lengths
+from mmdata.types import Batch, Sample, field_lengths, with_lengths
 
 SAMPLE_SECTIONS = ("image", "audio", "text", "sample")
 NORMALIZE_SECTIONS = ("image", "audio", "text")
@@ -491,7 +491,7 @@ def _on_image(step: Step) -> bool:
 
 def _restack(batch: Batch, name: str, items: Sequence[Any]) -> Batch:
     """``batch`` (changed in place, and returned) with the field ``name`` made of ``items`` (None: absent),
-    padded as :func:`mmdata.types.collate` pads them (``lengths`` only when the present rows' shapes differ)."""
+    padded as :func:`mmdata.types.collate` pads them (``lengths`` in every batch, zeros for an absent row: QA38 E #1)."""
     from mmdata.types import pad_stack
 
     present = [v is not None for v in items]
@@ -504,10 +504,7 @@ def _restack(batch: Batch, name: str, items: Sequence[Any]) -> Batch:
         return batch
     data, shapes = pad_stack(list(items), batch.keys, name)
     batch.data[name] = data
-    if len({tuple(s) for s, here in zip(shapes.tolist(), present) if here}) > 1:
-        batch.lengths[name] = field_lengths(name, shapes, data)
-    else:
-        batch.lengths.pop(name, None)
+    batch.lengths[name] = field_lengths(name, shapes, data)
     return batch
 
 
@@ -1239,7 +1236,9 @@ class Recipe:
                        "apply_batched(..., mix=True) to run it there (mix=False: you run it yourself, no warning); "
                        "said once per recipe", stacklevel=2)
         out = self._apply_batched(batch, epoch, plan)
-        return self.apply_batch_section(out, epoch) if mix and self._batch_steps else out
+        # lengths of every array field, as collate gives them: an op that leaves a field's rows of one shape
+        # (logmel's spec) may not set them (QA38 rv1 #1: a KeyError in a loop calling apply_batched itself)
+        return with_lengths(self.apply_batch_section(out, epoch) if mix and self._batch_steps else out)
 
     def _apply_batched(self, batch: Batch, epoch: int, plan: Sequence[Sequence[dict[str, Any]]] | None) -> Batch:
         if self._moving and not self._maps_warned:
@@ -1284,11 +1283,8 @@ class Recipe:
         given = [p if h else {"applied": False} for p, h in zip(params, here.tolist())]
         frame, _ = self._run_given(step, frame, given, dry=False)
         out = batch.replace(**{name: frame.data["image"]})
-        shapes = frame.valid_shapes("image")  # back as collate gives a field: lengths only when rows differ
-        if len({tuple(r) for r, h in zip(shapes.tolist(), here.tolist()) if h}) > 1:
-            out.lengths[name] = field_lengths(name, shapes, out.data[name])  # a named image's (h, w), as collate's
-        else:
-            out.lengths.pop(name, None)
+        shapes = frame.valid_shapes("image")  # back as collate gives a field: lengths in every batch (QA38 E #1)
+        out.lengths[name] = field_lengths(name, shapes, out.data[name])  # a named image's (h, w), as collate's
         return out
 
     def _batch_lone(self, batch: Batch, targets: Sequence[str]) -> list[bool]:
@@ -1411,7 +1407,7 @@ class Recipe:
     def normalize_batched(self, batch: Batch) -> Batch:
         """The normalize stage with the batched kernels, on a batch that could be collated (e.g. one image
         mode and one sample rate, mixed sizes). The loader normalizes per sample instead."""
-        return self._batched(self._norm, batch, 0) if self._norm else batch
+        return with_lengths(self._batched(self._norm, batch, 0) if self._norm else batch)
 
     def _warn_sizes(self, step: Step, batch: Batch, params: Mapping[str, Any]) -> None:
         """Warn once per recipe when a mixing op paired images of different sizes: it mixes the area both cover
@@ -1438,7 +1434,7 @@ class Recipe:
         """Run the ``batch:`` section (mixgen, mixup); params are drawn per batch (its keys' hash). A mix of
         images of several sizes warns once (the area both images of a pair cover is mixed)."""
         if not self._batch_steps:
-            return batch
+            return with_lengths(batch) if isinstance(batch, Batch) else batch
         contract.check_batch_input(batch)
         if self._moving and not self._maps_warned:
             self._warn_maps(batch.data)
@@ -1459,7 +1455,7 @@ class Recipe:
             if not self._sizes_warned and "image" in getattr(op, "modalities", ()):
                 self._warn_sizes(step, before, params)
             applied.append({"op": step.label, "id": step.uid, "index": step.index, "params": params})
-        out = batch.replace()
+        out = with_lengths(batch.replace())  # every array field's, as collate gives them (QA38 rv1 #1)
         out.meta["aug_batch"] = applied
         return out
 
