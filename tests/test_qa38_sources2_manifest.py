@@ -84,3 +84,36 @@ def test_remote_text_column_reads_a_txt_file_named_in_the_other_unicode_form() -
     texts = sorted(r.members["txt"] for r in found.records)
     assert all(isinstance(t, str) and t.endswith(".txt") for t in texts), texts
     assert any(t.endswith(f"{nfd}.txt") for t in texts)
+
+
+# rev5 #4 #5 #6: the document-pages warning
+
+
+def _page_warnings(found) -> list[str]:  # noqa: ANN001
+    return [w for w in found.warnings if "pages of" in w]
+
+
+def test_bare_p_numbers_without_padding_or_text_are_no_pages(tmp_path: Path) -> None:
+    _png(tmp_path / "a" / "step_p1.png", 1)  # steps of a procedure, participants: no pages
+    _png(tmp_path / "a" / "step_p2.png", 2)
+    for i in range(1, 4):
+        _png(tmp_path / "a" / "cat" / f"subject_p{i:02d}.png", i)
+    assert _page_warnings(discover(tmp_path / "a")) == []
+    for i in range(1, 3):  # a 3-digit page number, a page word, or a transcription beside: pages
+        _png(tmp_path / "b" / f"doc_p{i:03d}.png", i)
+        _png(tmp_path / "c" / f"doc_pg{i}.png", i)
+        _png(tmp_path / "d" / f"doc-p{i:02d}.png", i)
+        (tmp_path / "d" / f"doc-p{i:02d}.txt").write_text("words", encoding="utf-8")
+    for d in "bcd":
+        [w] = _page_warnings(discover(tmp_path / d))
+        assert "2 samples" in w and "a split drawn from them (--split)" in w, d
+
+
+def test_a_few_clips_of_named_frames_get_the_frames_warning_only(tmp_path: Path) -> None:
+    for i in range(2):  # 1-2 clips are not grouped: the frames warning names them, the pages one must not too
+        for p in (1, 2):
+            _png(tmp_path / f"s{i}.page{p}.png", p)
+        (tmp_path / f"s{i}.txt").write_text("words", encoding="utf-8")
+    found = discover(tmp_path)
+    assert any("numbered frames of a clip" in w for w in found.warnings), found.warnings
+    assert _page_warnings(found) == []

@@ -1444,26 +1444,33 @@ def _group_frames(records: Sequence[Record], clips: Mapping[str, list[Record]]) 
 
 
 #: a sample named ``<document><sep><page word><number>`` (``docA_p001``, ``docA_page2``, ``docA-p01``, ``docA.pg3``):
-#: a page of document ``<document>`` (QA38 OCR #4); ``img_0001`` (no page word) is a sample of its own
-_PAGE = re.compile(r"(.+?[^/])[_\-. ](?:p|page|pg)[_\-]?([0-9]+)", re.IGNORECASE)
+#: a page of document ``<document>`` (QA38 OCR #4); ``img_0001`` (no page word) is a sample of its own. A bare
+#: ``p`` is a page only with 3 digits or more (``p001``) or a text beside it (``docA-p01.txt``): ``step_p1``,
+#: ``subject_p01`` (a participant) are no pages (QA38 rev5 #6)
+_PAGE = re.compile(r"(.+?[^/])[_\-. ](p|page|pg)[_\-]?([0-9]+)", re.IGNORECASE)
 
 
-def _page_sequence_warning(records: Sequence[Record]) -> list[str]:
+def _page_sequence_warning(records: Sequence[Record], named: Iterable[str] = ()) -> list[str]:
     """One warning when samples are the pages of documents, a sample per page (``forms/docA_p001.png``,
     ``forms/docA_p002.png``: a stem shared by two files or more that differ only in a trailing page number after
     ``p`` / ``page`` / ``pg``): the split draws each page on its own, so a document's pages may land in two splits
     (its text and layout trained on, then tested). Names the counts, an example and both ways to keep a document
-    in one split. Plain numbered samples (``img_0001.png``) are no pages: not warned.
+    in one split. Plain numbered samples (``img_0001.png``) are no pages: not warned, nor the samples
+    ``named`` (source keys the numbered-frames warning already names: one warning per file, QA38 rev5 #5).
 
     Example:
-        >>> rs = [Record(k, k, {"png": "x"}) for k in ("f/a_p1", "f/a_p2", "f/img_0001", "f/img_0002")]
+        >>> rs = [Record(k, k, {"png": "x"}) for k in ("f/a_p001", "f/a_p002", "f/img_0001", "f/step_p1", "f/step_p2")]
         >>> _page_sequence_warning(rs)[0][:40]
         '2 samples look like the pages of 1 docum'
     """
+    named = set(named)
     docs: dict[str, list[str]] = {}
     for r in records:
-        m = _PAGE.fullmatch(r.source_key) if r.group is None else None  # a clip's frames: grouped, warned of
-        if m is not None and m.group(2).isascii():
+        # a clip's frames: grouped, or named by the frames warning
+        m = _PAGE.fullmatch(r.source_key) if r.group is None and r.source_key not in named else None
+        if (m is not None and m.group(3).isascii()
+                and (m.group(2).lower() != "p" or len(m.group(3)) >= 3
+                     or any(field_of(e) == "text" for e in r.members))):
             docs.setdefault(m.group(1), []).append(r.source_key)
     docs = {d: keys for d, keys in docs.items() if len(keys) >= 2}
     if not docs:
@@ -1474,8 +1481,8 @@ def _page_sequence_warning(records: Sequence[Record]) -> list[str]:
     shown = ", ".join(repr(k) for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
     leaf = doc.rpartition("/")[2]
     return [f"{n} samples look like the pages of {plural(len(docs), 'document')}, a sample per page (e.g. {shown} "
-            f"of document {doc!r}): --split draws each page on its own, so the pages of one document may land in "
-            f"two splits (a test page whose document's other pages are trained on). To keep each document in one "
+            f"of document {doc!r}): a split drawn from them (--split) draws each page on its own, so the pages "
+            f"of one document may land in two splits (a test page whose document's other pages are trained on). To keep each document in one "
             f"split, move each document's pages into a folder of its own ({leaf + '/'!r}) and pass --group-by "
             f"folder, or list them in a manifest with a column naming each page's document (e.g. doc: {leaf!r}) "
             f"and pass --group-by doc"]
@@ -1938,13 +1945,15 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
     warnings += _case_key_warnings(records)
     warnings += _key_name_warnings(records)
     clips, alike = _frame_sequences(records)
+    framed = [r.source_key for rs in alike.values() for r in rs]  # the frames warned of: no pages warning too
     if clips:  # a clip's frames in one split: near-copies of each other (QA36 video #1); --group-by wins
         how = "folder" if group_by_folder else "grouped" if _group_frames(records, clips) else "few"
         if _clip_like(clips):  # else one named image per sample: the sidecar warning said it (QA37 review #2)
             warnings += _frame_sequence_warning(clips, how)
+            framed += [r.source_key for rs in clips.values() for r in rs]
     warnings += _frame_sequence_warning(alike, "alike")
     if not group_by_folder and not split_of:  # a folder per document, or the user's splits: no page is split off
-        warnings += _page_sequence_warning(records)
+        warnings += _page_sequence_warning(records, framed)
     if group_by_folder:
         _folder_groups(records, bool(split_of), bool(class_of))
         if class_of and not said_classes:
