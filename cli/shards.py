@@ -325,7 +325,10 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         t.add_row("image", str(img["count"]), f"modes {show(img['modes'])}; channels {show(img['channels'])}; "
                                               f"{plural(img['sizes'], 'distinct size')}")
     if aud["count"]:
-        t.add_row("audio", str(aud["count"]), f"sample rates {show(aud['sample_rates'])}; channels {show(aud['channels'])}")
+        formats = (f"; formats {show(aud['subtypes'])}" + (" [yellow](mixed)[/]" if len(aud["subtypes"]) > 1 else "")
+                   if aud.get("subtypes") else "")  # PCM_16 / PCM_24 / FLOAT (QA38 bioacoustics #7)
+        t.add_row("audio", str(aud["count"]), f"sample rates {show(aud['sample_rates'])}; channels {show(aud['channels'])}"
+                                              f"{formats}")
     if rep["text"]["count"]:
         t.add_row("text", str(rep["text"]["count"]), f"{rep['text']['empty']} empty")
     arrays = rep.get("arrays") or {}

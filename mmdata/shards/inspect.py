@@ -392,6 +392,23 @@ def _arrays(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _audio_subtypes(card: dict[str, Any]) -> dict[str, int]:
+    """The audio members per sample format (``PCM_16``, ``PCM_24``, ``FLOAT``, ...) over the card's audio fields
+    (``modalities.<field>.subtypes``, written since 2026-12-07; empty for an older card), most first (QA38
+    bioacoustics #7: 16-bit, 24-bit and float recorders mixed was shown nowhere).
+
+    Example:
+        >>> _audio_subtypes({"modalities": {"audio": {"subtypes": {"PCM_16": 3, "FLOAT": 1}}, "image": {}}})
+        {'PCM_16': 3, 'FLOAT': 1}
+    """
+    total: Counter[str] = Counter()
+    mods = card.get("modalities")
+    for m in (mods.values() if isinstance(mods, dict) else ()):
+        got = m.get("subtypes") if isinstance(m, dict) else None
+        total.update({str(k): n for k, n in (got.items() if isinstance(got, dict) else ()) if isinstance(n, int)})
+    return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def _length_on_its_axis(entry: dict[str, Any]) -> None:
     """An :func:`_arrays` entry from a card written before 2026-12-08, whose only varying axis is another than the
     first (channels-first (2, N) I/Q): its shapes recorded with the first axis as ``T`` (``(T, 1024)``,
@@ -403,8 +420,19 @@ def _length_on_its_axis(entry: dict[str, Any]) -> None:
         >>> e = {"shapes": {"(T, 1024)": 4, "(T, 128)": 4}, "length": {"min": 2, "max": 2}, "varying_axes": [1]}
         >>> _length_on_its_axis(e); e["shapes"], e["length"], e["length_axis"]
         ({'(2, T)': 8}, {'min': 128, 'max': 1024}, 1)
+        >>> e = {"shapes": {"(T, 128)": 4}, "length": {"min": 2, "max": 2}, "varying_axes": []}
+        >>> _length_on_its_axis(e); e
+        {'shapes': {'(2, 128)': 4}, 'varying_axes': []}
     """
     varying, length, shapes = entry.get("varying_axes"), entry.get("length"), entry.get("shapes")
+    if varying == [] and length and length["min"] == length["max"] and shapes and len(shapes) == 1:
+        # every file of one shape ((2, 128)): shown as it is, without a length range (review 2 #7)
+        (pattern,) = shapes
+        if pattern.startswith("(T") and pattern.endswith(")"):
+            tail = pattern[2:-1].lstrip(", ")  # "(T, 128)": "128"; "(T,)": ""
+            entry["shapes"] = {f"({length['min']}, {tail})" if tail else f"({length['min']},)": shapes[pattern]}
+            del entry["length"]
+        return
     if not (varying and len(varying) == 1 and varying[0] > 0 and length and length["min"] == length["max"]
             and shapes and "other" not in shapes):
         return
@@ -558,6 +586,8 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
              "channels": _reader_channel_counts(col["image_mode"], col["image_channels"]), "sizes": len(image_sizes)}
     audio = {"count": n - col["audio_sample_rate"].null_count, "sample_rates": _counts(col["audio_sample_rate"]),
              "channels": _counts(col["audio_channels"])}
+    if subtypes := _audio_subtypes(card):
+        audio["subtypes"] = subtypes
     chars = col["text_chars"]
     text = {"count": n - chars.null_count, "empty": int(pc.sum(pc.equal(chars, 0)).as_py() or 0)}
     named, example_sizes = _named_images(col["key"], col["members"], col["named_image_sizes"], height, width)

@@ -1557,6 +1557,9 @@ def is_deep_warning(text: str) -> bool:
 
 #: a sample at or past this magnitude (float32 as the reader decodes: PCM_16's 32767 / 32768) is at full scale
 FULL_SCALE = 32767 / 32768
+#: full scale of the sample formats whose largest positive value decodes below :data:`FULL_SCALE` (8-bit: 127 / 128;
+#: review 2 #5: an 8-bit WAV's positive clipping was never counted)
+FULL_SCALE_OF = {"PCM_U8": 127 / 128, "PCM_S8": 127 / 128}
 #: the share of an audio member's samples at full scale past which it counts as clipped: a unclipped full-scale
 #: sine spends 0.5% of its samples there, a clipped recording far more
 CLIPPED_SHARE = 0.01
@@ -1575,10 +1578,10 @@ class AudioLevels(NamedTuple):
     mean: float
 
 
-def audio_levels(samples: Any) -> AudioLevels:
+def audio_levels(samples: Any, full_scale: float = FULL_SCALE) -> AudioLevels:
     """The :class:`AudioLevels` of decoded audio (a float numpy array or torch tensor in [-1, 1], any shape: the
     reader's ``(C, T)``), as :func:`decode_check` counts them while it decodes — for ``verify --deep``, which
-    decodes through the reader.
+    decodes through the reader. ``full_scale``: the file's sample format's (:data:`FULL_SCALE_OF`, 8-bit).
 
     Example:
         >>> import numpy as np
@@ -1589,7 +1592,7 @@ def audio_levels(samples: Any) -> AudioLevels:
 
     a = np.asarray(samples.numpy() if hasattr(samples, "numpy") else samples, dtype=np.float32)
     n = int(a.size)
-    return AudioLevels(n, bool(a.any()), int(np.count_nonzero(np.abs(a) >= FULL_SCALE)),
+    return AudioLevels(n, bool(a.any()), int(np.count_nonzero(np.abs(a) >= full_scale)),
                        float(a.sum(dtype=np.float64)) / n if n else 0.0)
 
 
@@ -1648,19 +1651,19 @@ def audio_level_warnings(acc: dict[str, list[Any]] | None, of: int) -> list[str]
         >>> print(audio_level_warnings({"silent": [1, ["MYOLUC_a"]]}, 88)[0])  # doctest: +ELLIPSIS
         1 audio member (of 88) is digital silence (every sample 0: e.g. 'MYOLUC_a'): ...
     """
-    what = {"silent": ("digital silence (every sample 0", "a recorder that wrote zeros, a muted input: the label has "
-                       "nothing to be learnt from; drop or relabel them"),
-            "clipped": (f"clipped (over {CLIPPED_SHARE:.0%} of the samples at full scale",
+    what = {"silent": (("is", "are"), "digital silence (every sample 0", "a recorder that wrote zeros, a muted input: "
+                       "the label has nothing to be learnt from; drop or relabel them"),
+            "clipped": (("is", "are"), f"clipped (over {CLIPPED_SHARE:.0%} of the samples at full scale",
                         "the input gain was too high: the waveform's peaks are cut off; re-record or check per-class "
                         "results without them"),
-            "dc_offset": (f"offset (a mean over {DC_OFFSET:g} of full scale",
-                          "a DC offset: remove it (subtract the mean, or a high-pass filter) before sharding")}
+            "dc_offset": (("has", "have"), f"a DC offset (a mean over {DC_OFFSET:g} of full scale",
+                          "remove it (subtract the mean, or a high-pass filter) before sharding")}
     out = []
-    for kind, (is_what, fix) in what.items():
+    for kind, (verbs, is_what, fix) in what.items():
         n, keys = (acc or {}).get(kind, (0, []))
-        if n:
-            out.append(f"{n} audio member{'s' * (n != 1)} (of {of}) {'is' if n == 1 else 'are'} {is_what}: e.g. "
-                       f"{', '.join(map(repr, keys[:3]))}): {fix}; they are kept")
+        if n:  # (review 2 #6: "1 audio member ... is offset ...; they are kept")
+            out.append(f"{n} audio member{'s' * (n != 1)} (of {of}) {verbs[n != 1]} {is_what}: e.g. "
+                       f"{', '.join(map(repr, keys[:3]))}): {fix}; {'it is' if n == 1 else 'they are'} kept")
     return out
 
 
@@ -1699,6 +1702,7 @@ def decode_check(kind: str, data: bytes) -> AudioLevels | None:
             with sf.SoundFile(io.BytesIO(data)) as f:
                 expected = f.frames
                 got = 0
+                top = FULL_SCALE_OF.get(f.subtype, FULL_SCALE)  # an 8-bit file peaks at 127 / 128
                 # float32 as the reader decodes (int16 turned NaN into 0), a block at a time: bounded memory
                 # (read(), not blocks(): libsndfile calls GSM 6.10 / G.721 / IMA streams unseekable, and
                 # blocks() refused those files, which the reader decodes)
@@ -1711,7 +1715,7 @@ def decode_check(kind: str, data: bytes) -> AudioLevels | None:
                     samples += block.size
                     if found is None:  # levels (QA38 bioacoustics #4): vectorised per block, one pass
                         nonzero = nonzero or bool(block.any())
-                        full += int(np.count_nonzero(np.abs(block) >= FULL_SCALE))
+                        full += int(np.count_nonzero(np.abs(block) >= top))
                         total += float(block.sum(dtype=np.float64))
         except Exception as exc:  # noqa: BLE001
             raise CorruptMedia(f"audio does not decode ({_describe(exc)})") from None

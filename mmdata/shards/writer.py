@@ -1050,7 +1050,8 @@ def _content_change(r: Record, key: str, members: list[tuple[str, int, int | Non
             return f"{ext} other bytes, same size"
         want = digests.get(f"{key}.{ext}") if digests else None
         if data is not None and want is not None and idx.member_digest(data) != want:
-            return f"{ext} other bytes, same size and CRC-32"
+            # (an index without CRC-32s compared none: review 2 #2)
+            return f"{ext} other bytes, same size" + (" and CRC-32" if crc is not None else "")
     return None
 
 
@@ -1062,7 +1063,7 @@ def _digest_map(found: Mapping[str, list[tuple[str, int, int]]], key: str) -> di
 def _other_content(kept: list[Record], earlier: str | Path, storage_options: dict[str, Any] | None,
                    read: int = 64, edited: list[tuple[str, str]] | None = None,
                    weak: list[str] | None = None, weak_of: list[int] | None = None,
-                   sized: list[str] | None = None) -> list[tuple[str, str]]:
+                   sized: list[str] | None = None, sized_rest: list[str] | None = None) -> list[tuple[str, str]]:
     """``--split-from``: the samples kept by key whose files are not the earlier sample's (a manifest export that
     renumbers its ids when rows are deleted reuses a key for another image): (key, how it differs) each, by
     :func:`_content_change`. A sample's file members are compared (its inline ones, its text, only when it has
@@ -1074,7 +1075,9 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
     by its sizes, and the first ``read`` samples by the sha256 of the earlier shards' bytes (the same read as for a
     missing digest); those whose shards cannot be read are compared by size alone, their keys appended to ``sized``
     (QA38 splitfrom D#1: such an index compared nothing, a re-delivered file of another size kept its split
-    silently).
+    silently); ``sized_rest`` gets the keys without an earlier CRC-32 (with file members) beyond those first ``read``,
+    whose shards are not read: compared by size alone too (the warning's count: review 2 #1, "64" when all 200
+    were).
     A sample with a file member other than text (an image, a clip) is identified by those: its text members (a
     caption file, an inline caption) are compared apart, and a sample whose text alone changed (a typo fixed) is
     an edit, not another file: (key, how) appended to ``edited`` (QA37 identity #6). A CRC-32 match is confirmed
@@ -1091,6 +1094,8 @@ def _other_content(kept: list[Record], earlier: str | Path, storage_options: dic
                and any(not isinstance(v, bytes) for v in r.members.values())]
     if weak_of is not None:
         weak_of.append(len(lacking))
+    if sized_rest is not None:
+        sized_rest.extend(k for k in lacking[max(read, 0):] if any(c is None for _, _, c in before[k]))
     lacking = lacking[:max(read, 0)]
     if lacking:
         digests = {**digests, **_earlier_digests(earlier, storage_options, set(lacking))}
@@ -1171,19 +1176,31 @@ def _weak_kept_warning(weak: list[str], of: int, earlier: str, read: int = 64) -
             f"index to have them compared by sha256")
 
 
-def _sized_kept_warning(sized: list[str], earlier: str) -> str:
+def _sized_kept_warning(sized: list[str], earlier: str, rest: int = 0, read: int = 64, remote: bool = False) -> str:
     """The warning for the samples kept by key that :func:`_other_content` compared by size alone: the earlier
-    index has no member CRC-32s (written before 2026-12-04) and its shards could not be read (QA38 splitfrom D#1).
+    index has no member CRC-32s (written before 2026-12-04) and its shards could not be read (QA38 splitfrom D#1)
+    — ``remote``: its folder is at a URL, whose shards are not fetched for a split (review 2 #4). ``sized``: those
+    of the first ``read`` tried; ``rest``: the kept samples without a CRC-32 beyond those, never read, compared by
+    size alone too (review 2 #1: "64 samples" when all 200 were).
 
     Example:
         >>> _sized_kept_warning(["k0", "k1"], "v1")[:72]
         "--split-from: 2 samples kept by key (e.g. 'k0') were compared with v1 by"
+        >>> _sized_kept_warning(["k0"] * 64, "v1", rest=136)[:37]
+        '--split-from: 200 samples kept by key'
     """
-    return (f"--split-from: {plural(len(sized), 'sample')} kept by key (e.g. {sized[0]!r}) "
-            f"{'was' if len(sized) == 1 else 'were'} compared with {earlier} by size alone: its index records no "
-            f"member CRC-32s (written before 2026-12-04) and its shards could not be read, so another file of the "
-            f"same size under that key keeps the earlier split unnoticed. Give --split-from the earlier version's "
-            f"whole folder (index and its unchanged shards), or shard its source again with this mmdata first")
+    n = len(sized) + rest
+    beyond = f" ({rest} beyond the first {read}, whose shards are not read for a split)" if rest else ""
+    why, fix = (("its folder is remote (shards are not fetched for a split)",
+                 "Copy the earlier version's folder (index and shards) here and give --split-from that copy")
+                if remote else
+                ("its shards could not be read",
+                 "Give --split-from the earlier version's whole folder (index and its unchanged shards)"))
+    return (f"--split-from: {plural(n, 'sample')} kept by key (e.g. {sized[0]!r}) "
+            f"{'was' if n == 1 else 'were'} compared with {earlier} by size alone{beyond}: its index records no "
+            f"member CRC-32s (written before 2026-12-04) and {why}, so another file of the "
+            f"same size under that key keeps the earlier split unnoticed. {fix}, or shard its source again with "
+            f"this mmdata first")
 
 
 def _split_conflicts(conflicts: list[tuple[str, str, str]], k: int = 5) -> dict[str, Any]:
@@ -1213,12 +1230,18 @@ def _split_conflicts_warning(conflicts: list[tuple[str, str, str]], earlier: str
             f"keep the earlier splits")
 
 
-def _other_content_warning(other: list[tuple[str, str]], kept: int) -> str:
-    """The warning for :func:`_other_content`."""
+def _other_content_warning(other: list[tuple[str, str]], kept: int, by_key: bool = False) -> str:
+    """The warning for :func:`_other_content`; ``by_key``: the card has ``split_from.kept_by_key`` (``kept`` also
+    counts samples matched by content), the count it is of, else ``kept`` (review 2 #3).
+
+    Example:
+        >>> _other_content_warning([("k", "png 3 -> 2 bytes")], 5)[120:164]
+        'split_from.other_content of kept in the card'
+    """
     shown = ", ".join(f"{k!r}: {how}" for k, how in other[:3]) + (", ..." if len(other) > 3 else "")
     return (f"--split-from: {len(other)} of {plural(kept, 'sample')} kept by key hold other content than the earlier "
-            f"sample of that key ({shown}; the card's split_from.other_content, of kept_by_key where kept also counts "
-            f"samples matched by content): the key now names another file (an export that renumbers its ids when "
+            f"sample of that key ({shown}; split_from.other_content of "
+            f"{'kept_by_key' if by_key else 'kept'} in the card): the key now names another file (an export that renumbers its ids when "
             f"rows are deleted?), so the split kept is another file's and a test file of the earlier version may "
             f"train this one. Give a key column that stays with each file, and compare the versions with mmdata diff "
             f"OLD NEW")
@@ -2194,6 +2217,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     deep: dict[str, Any] | None = None  # per image: 16-bit ones using 12 bits or fewer, float / signed ones clipped, multi-frame ones (the card's warnings)
     identifying: dict[str, list[Any]] | None = None  # kind -> [members, first members' names] (the card's metadata)
     unfinished: list[Any] | None = None  # WAV members whose header was never finalised: [count, first names]
+    subtypes: dict[str, dict[str, int]] | None = None  # per audio field: sample format -> members (the card's)
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
     # each source file's sha256 as read here, for the job's record (a rerun whose stamps moved checks content
@@ -2240,6 +2264,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             stat_rows += stats_c
             identifying = _identifying(names_c, datas_c, identifying)
             unfinished = _unfinished_wavs(names_c, datas_c, unfinished)
+            subtypes = _audio_subtypes(kept, counts_c, names_c, datas_c, subtypes)
             if maybe := mediainfo.sixteen_bit_candidates(datas_c):  # rare: 16-bit PNG / TIFF / PNM members
                 deep = _sixteen_bit(kept, counts_c, datas_c, maybe, deep)
             if columns_layout:
@@ -2301,6 +2326,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             "inputs": _inputs_digest(all_paths, all_meta, local=not task.get("source")), "rows": idx.index_table(cols),
             **({"sixteen_bit": deep} if deep else {}), **({"metadata": identifying} if identifying else {}),
             **({"unfinished_wavs": unfinished} if unfinished else {}),
+            **({"audio_subtypes": subtypes} if subtypes else {}),
             **({"audio_levels": task["audio_levels"]} if task.get("audio_levels") else {}),
             **({"content": sums} if sums is not None else {}),
             **({"texts_kept": task["texts_kept"]} if task.get("texts_kept") else {}),
@@ -2342,6 +2368,44 @@ def _unfinished_wavs(names: list[str], datas: list[Any], acc: list[Any] | None, 
             if len(acc[1]) < k:
                 acc[1].append(name)
     return acc
+
+
+def _audio_subtypes(kept: list[Any], counts: list[int], names: list[str], datas: list[Any],
+                    acc: dict[str, dict[str, int]] | None) -> dict[str, dict[str, int]] | None:
+    """``acc`` (per audio field: sample format -> members) with the WAV / FLAC members among ``datas`` counted by
+    :func:`mediainfo.audio_subtype` (their header only): 16-bit, 24-bit and float recorders mixed in one dataset
+    were recorded nowhere (QA38 bioacoustics #7, review 3 #1). ``kept`` (records, ``counts`` members each) name
+    the members' fields."""
+    try:  # a C loop first: a chunk without a WAV / FLAC member costs no Python frame per member
+        if not any(map(bytes.startswith, datas, repeat((b"RIFF", b"fLaC")))):
+            return acc
+    except TypeError:
+        pass
+    pos = 0
+    for rec, n in zip(kept, counts):
+        for name, data in zip(names[pos:pos + n], datas[pos:pos + n]):
+            if data.__class__ is bytes and data[:4] in (b"RIFF", b"fLaC"):
+                sub = mediainfo.audio_subtype(data)
+                if sub is not None:
+                    per = (acc := acc or {}).setdefault(field_of(name[len(rec[0]) + 1:]), {})
+                    per[sub] = per.get(sub, 0) + 1
+        pos += n
+    return acc
+
+
+def combine_audio_subtypes(parts: Iterable[Mapping[str, Mapping[str, int]] | None]) -> dict[str, dict[str, int]]:
+    """The shards' :func:`_audio_subtypes` counts as one, each field's formats most common first (the card's
+    ``modalities[field]["subtypes"]``).
+
+    Example:
+        >>> combine_audio_subtypes([{"audio": {"PCM_16": 2}}, None, {"audio": {"FLOAT": 3, "PCM_16": 1}}])
+        {'audio': {'FLOAT': 3, 'PCM_16': 3}}
+    """
+    total: dict[str, Counter[str]] = {}
+    for part in parts:
+        for f, counts in (part or {}).items():
+            total.setdefault(f, Counter()).update(counts)
+    return {f: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for f, c in sorted(total.items())}
 
 
 def _identifying(names: list[str], datas: list[Any], acc: dict[str, list[Any]] | None,
@@ -3154,12 +3218,18 @@ def npy_card_entry(acc: Mapping[str, Any]) -> dict[str, Any]:
     whose only varying axis is another than the first (channels-first (2, N) I/Q, (n_mels, frames)) have that axis
     as the length: ``shapes`` ``{"(2, T)": n}``, ``length`` its [min, max], ``length_axis`` its index (QA38
     splitfrom C#6: the channel axis was called T, of length 2..2, and a field varying only in length "mixed").
+    Arrays all of one shape have it in ``shapes`` as it is (``{"(2, 128)": n}``) and no ``length`` (review 2 #7:
+    "(T, 128)", first axis 2..2).
 
     Example:
         >>> e = npy_card_entry({"dtypes": {"float32": 3}, "shapes": {"(T, 128)": 1, "(T, 1050)": 2},
         ...                     "length": [2, 2], "axes": {"2": [[2, 2], [128, 1050]]}})
         >>> e["shapes"], e["length"], e["length_axis"], e["varying_axes"]
         ({'(2, T)': 3}, [128, 1050], 1, [1])
+        >>> e = npy_card_entry({"dtypes": {"float32": 3}, "shapes": {"(T, 128)": 3}, "length": [2, 2],
+        ...                     "axes": {"2": [[2, 2], [128, 128]]}})
+        >>> e["shapes"], "length" in e
+        ({'(2, 128)': 3}, False)
     """
     out: dict[str, Any] = {"dtypes": dict(sorted(acc["dtypes"].items()))}
     if acc.get("shapes"):
@@ -3185,6 +3255,10 @@ def npy_card_entry(acc: Mapping[str, Any]) -> dict[str, Any]:
             out["shapes"] = {"(" + ", ".join("T" if a == k else str(lo) for a, (lo, _) in enumerate(sizes)) + ")":
                              sum(acc["shapes"].values())}
             out["length"], out["length_axis"] = list(sizes[k]), k
+        elif not varying and acc.get("shapes"):  # one shape for every file (RadioML's (2, 128)): no T, no range
+            dims = [str(lo) for lo, _ in sizes]
+            out["shapes"] = {"(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")": sum(acc["shapes"].values())}
+            out.pop("length", None)
     return out
 
 
@@ -3572,7 +3646,8 @@ def _resume_notes(other_plan: int, stale: list[str], shards: int) -> list[str]:
             f"resume: {len(stale)} of {plural(shards, 'shard')} an earlier run of this job had finished "
             f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}) {'was' if len(stale) == 1 else 'were'} "
             f"written again: {'its' if len(stale) == 1 else 'their'} journal rows, from an mmdata before 2026-12-07, "
-            f"lack the member CRC-32s / sha256 digests this index records (same bytes, complete index)"))
+            f"lack member values this index records (CRC-32s or sha256 digests); the shards' bytes are the same, "
+            f"their index rows now complete"))
     return notes
 
 
@@ -3658,11 +3733,19 @@ def _stop_progress(prog: Any) -> None:
         prog.stop()
 
 
-def _files_found(progress: Any) -> Callable[[int], None]:
+def _files_found(progress: Any, what: str = "finding files") -> Callable[[int], None]:
     """The walk's running file count, shown in the bar's description ("finding files: 12,345"): a walk of a
-    large or slow (network) folder said "finding files" for minutes without a sign of life."""
+    large or slow (network) folder said "finding files" for minutes without a sign of life. ``what``: "reading
+    rows" for a manifest, whose count is of rows (review 5 #8).
+
+    Example:
+        >>> from rich.progress import Progress
+        >>> p = Progress(); _ = p.add_task("finding files", total=None)
+        >>> _files_found(p, "reading rows")(2048); p.tasks[0].description
+        'reading rows: 2,048'
+    """
     task = progress.task_ids[0]
-    return lambda n: progress.update(task, description=f"finding files: {n:,}")
+    return lambda n: progress.update(task, description=f"{what}: {n:,}")
 
 
 def _make_progress(enabled: Any, total: int | None, label: str = "sharding samples") -> Any:
@@ -4037,7 +4120,8 @@ def shard(
                                     label_names=label_names, label_names_from=names_from, on_error=on_error,
                                     exclude=out, storage_options=storage_options, meta=meta, group_by=by, root=root,
                                     paths=paths, segment=segment,
-                                    on_files=None if progress is None else _files_found(progress))
+                                    on_files=None if progress is None else _files_found(
+                                        progress, "reading rows" if Path(src).is_file() else "finding files"))
 
                 if earlier_by is not None and group_by is None:
                     try:
@@ -4560,14 +4644,20 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
         weak_kept: list[str] = []
         weak_of: list[int] = []
         sized_kept: list[str] = []
+        sized_rest: list[str] = []
         other = (_other_content(by_key, split_from, storage_options, edited=edited, weak=weak_kept, weak_of=weak_of,
-                                sized=sized_kept)
+                                sized=sized_kept, sized_rest=sized_rest)
                  if source is None else [])
-        if other:
-            warnings = [*(warnings or []), _other_content_warning(other, len(by_key))]
-        sized_kept = [k for k in sized_kept if k not in {key for key, _ in other}]  # (those differ in size: said)
+        other_at = None
+        if other:  # (its text is made below, once the card's kept count is known: review 2 #3)
+            warnings = [*(warnings or []), ""]
+            other_at = len(warnings) - 1
+        said_other = {key for key, _ in other}
+        sized_kept = [k for k in sized_kept if k not in said_other]  # (those differ in size: said)
         if sized_kept:  # an index without member CRC-32s and its shards not beside it: a size match is no proof
-            warnings = [*(warnings or []), _sized_kept_warning(sized_kept, earlier_name)]
+            warnings = [*(warnings or []), _sized_kept_warning(
+                sized_kept, earlier_name, sum(1 for k in sized_rest if k not in said_other),
+                remote=is_remote(str(split_from)))]
         if weak_kept:  # an index without member_digest and its shards not beside it: a CRC-32 match is no proof
             warnings = [*(warnings or []), _weak_kept_warning(weak_kept, sum(weak_of), earlier_name)]
         if edited:  # a caption edited beside the same image / clip: the item kept its split, as it should
@@ -4643,6 +4733,9 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                 kept_ids.setdefault(lab, Counter())[here_labels[key]] += 1
         warnings = [*(warnings or []), *_class_id_changes(old_names, label_names, about.get("name"), kept_ids)]
         kept += len(found) + len(half) + len(same)
+        if other_at is not None:
+            assert warnings is not None
+            warnings[other_at] = _other_content_warning(other, len(by_key), by_key=len(by_key) != kept)
         by_source = {r.source_key: r for r in records}
         changes = _split_from_changes(records, old_rows, old_names, label_names,
                                       {m[0] for m in found} | {a for a, _, _ in same},
@@ -5331,6 +5424,9 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
         unfinished = [unfinished[0] + n_u, unfinished[1] + names_u[:3 - len(unfinished[1])]]
     if (said := mediainfo.wav_unfinished_warning(unfinished[0], count.get("audio", 0), unfinished[1])) is not None:
         warnings = [*warnings, said]
+    for f, formats in combine_audio_subtypes(results[p["name"]].get("audio_subtypes") for p in plan).items():
+        if f in modalities:  # PCM_16 / PCM_24 / FLOAT ... per audio field (QA38 bioacoustics #7, review 3 #1)
+            modalities[f]["subtypes"] = formats
     levels = mediainfo.combine_audio_levels(results[p["name"]].get("audio_levels") for p in plan)
     warnings = [*warnings, *mediainfo.audio_level_warnings(levels, count.get("audio", 0))]  # QA38 bioacoustics #4
     metadata = identifying_metadata_card(results[p["name"]].get("metadata") for p in plan)
