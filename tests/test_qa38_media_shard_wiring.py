@@ -62,3 +62,20 @@ def test_shard_warns_of_an_unfinished_header_and_with_decode_of_silence_clipping
     deep = verify(tmp_path / "plain", deep=True, progress=False)
     text = json.dumps(deep)
     assert "digital silence" in text and "silent" in text and "clipped" in text, deep
+
+
+def test_verify_deep_counts_positive_clipping_of_an_eight_bit_wav(tmp_path: Path) -> None:
+    """verify --deep judged clipping at 16-bit full scale: an 8-bit WAV (peak 127/128) clipped on its positive side
+    only was not counted there, though `shard --check decode` counted it (QA38 review 2 #5)."""
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    x = np.clip(10 * np.sin(np.linspace(0, 60, 4000)), -0.5, 1.0)
+    buf = io.BytesIO()
+    sf.write(buf, x, 8000, subtype="PCM_U8", format="WAV")
+    (src / "a" / "clip8.wav").write_bytes(buf.getvalue())
+    (src / "a" / "ok.wav").write_bytes(_wav(0.1 * np.sin(np.linspace(0, 300, 4000))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(src, tmp_path / "ds", progress=False)
+    text = json.dumps(verify(tmp_path / "ds", deep=True, progress=False))
+    assert "clipped" in text and "clip8" in text and "'ok" not in text, text

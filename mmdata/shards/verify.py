@@ -265,10 +265,11 @@ def _decode_problems(path: Path | str, shard: str, labels: dict[str, Any] | None
                         # a named image's values (dem.tif.npy) decode to a tensor, whose .size is a method: count from the shape
                         acc[2] = (f"{key}.{ext}", (bad[0], math.prod(int(d) for d in value.shape), bad[1]))
             if non_finite is not None and field == "audio":  # silence / clipping / DC offset (QA38 bioacoustics #4)
-                from mmdata.shards.mediainfo import audio_levels, note_audio_levels
+                from mmdata.shards.mediainfo import FULL_SCALE, FULL_SCALE_OF, audio_levels, audio_subtype, note_audio_levels
 
                 lv = non_finite.setdefault(AUDIO_LEVELS, [None, 0])
-                lv[0] = note_audio_levels(lv[0], audio_levels(value), key)
+                full = FULL_SCALE_OF.get(audio_subtype(data) or "", FULL_SCALE)  # an 8-bit WAV peaks at 127 / 128
+                lv[0] = note_audio_levels(lv[0], audio_levels(value, full), key)
                 lv[1] += 1
             if field == "label" and labels is not None and key in labels and labels[key] != value:
                 problems.append({"shard": shard, "problem": f"{idx.INDEX} gives key {key!r} a label other than "
