@@ -117,3 +117,25 @@ def test_a_few_clips_of_named_frames_get_the_frames_warning_only(tmp_path: Path)
     found = discover(tmp_path)
     assert any("numbered frames of a clip" in w for w in found.warnings), found.warnings
     assert _page_warnings(found) == []
+
+
+def test_add_modality_manifest_matching_no_sample_names_the_row_keys(tmp_path: Path) -> None:
+    # rev5 #7: the error said to rename the files (a manifest's file names do not matter), "1 files"
+    import pytest
+
+    import mmdata
+    from mmdata.errors import SourceError
+    from mmdata.shards.columns import add_modality
+
+    for i in range(4):
+        _png(tmp_path / "src" / f"s{i}.png", i)
+    out = tmp_path / "ds"
+    mmdata.shard(tmp_path / "src", out, split={"train": 1.0}, layout="columns")
+    (tmp_path / "dep" / "f").mkdir(parents=True)
+    np.save(tmp_path / "dep" / "f" / "d000000.npy", np.zeros(3, np.float32))
+    (tmp_path / "dep" / "none.csv").write_text("key,depth\nzz,f/d000000.npy\n", encoding="utf-8")
+    with pytest.raises(SourceError) as exc:
+        add_modality(out, "depth", tmp_path / "dep" / "none.csv")
+    msg = str(exc.value)
+    assert "1 row," in msg and "'zz'" in msg and "key column" in msg, msg
+    assert "1 files" not in msg and "name each file" not in msg and "\"/" not in msg, msg

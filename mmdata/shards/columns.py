@@ -35,6 +35,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from mmdata.checks import plural
 from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, STANDARD_FIELD_EXTS, field_of, member_type, standard_field_error
 from mmdata.errors import SourceError
 from mmdata.io import atomic_write_bytes
@@ -221,6 +222,7 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
     feeds: dict[int, tuple[Record, dict[str, Any]]] = {}
     other: Counter[str] = Counter()
     refused: list[str] = []  # why files naming a standard field cannot supply it (`<key>.image.npy`)
+    row_keys: list[str] = []  # a manifest's row keys matching no sample: the error names them, not file names
     typed = 0  # files of the field, matched to a sample or not
 
     def unused(shown: str, why: str) -> None:
@@ -252,6 +254,7 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
                 unused(shown, _NO_SAMPLE)
             else:  # a manifest's row: its key cell (or the key its path gives) matched, not the file's name
                 unused(f"{shown} (row key {printable(r.source_key)!r})", _NO_ROW_SAMPLE)
+                row_keys.append(printable(r.source_key))
             continue
         k, e2 = next(((k, e2) for k, e2 in ps if k is not None), ps[0])
         field = field_of(e2)
@@ -290,14 +293,20 @@ def _match(rows: list[dict[str, Any]], records: list[Record], name: str, src: st
                     if "." in name else f"<key>.{name}.npy (an array), or <key>.npy when no file names a field")
         why = refused[:1] or [f"{s['source']}: {s['reason']}" for s in skipped[:1]]
         refusal = f"; {why[0]}" if why else ""
-        raise SourceError(f"{n_files} files in {src}, none for field {name!r} (fields found: {have}){refusal}; "
+        raise SourceError(f"{plural(n_files, 'file')} in {src}, none for field {name!r} (fields found: {have}){refusal}; "
                           f"expected {expected}{hint}")
     if not feeds:
         example = rows[0] if rows else {"key": "?", "source_key": "?"}
         sk = f", source keys look like {example['source_key']!r}" if example["source_key"] != example["key"] else ""
+        if row_keys and not folder:  # QA38 rev5 #7: a manifest's row keys match, not its files' names
+            shown_keys = ", ".join(repr(k) for k in dict.fromkeys(row_keys[:3]))
+            raise SourceError(f"manifest {src}: {plural(n_files, 'row')}, none whose key matches a sample (the "
+                              f"samples' keys look like {example['key']!r}{sk}; the rows' keys are {shown_keys}"
+                              f"{', ...' if len(set(row_keys)) > 3 else ''}); write the manifest's key column as "
+                              f"the samples' keys or source_keys, as listed in {idx.INDEX}")
         first = next((u["source"] for u in unmatched if u["reason"] in (_NO_SAMPLE, _NO_ROW_SAMPLE)), "?")
-        raise SourceError(f"{n_files} files in {src}, none matches a sample key (keys look like {example['key']!r}"
-                          f"{sk}; files look like {first!r}); name each file <key>.<field>.<ext> or "
+        raise SourceError(f"{plural(n_files, 'file')} in {src}, none matches a sample key (keys look like "
+                          f"{example['key']!r}{sk}; files look like {first!r}); name each file <key>.<field>.<ext> or "
                           f"<source_key>.<field>.<ext> (<key>.npy when every file is the field's) as listed in "
                           f"{idx.INDEX}")
     return {"feeds": feeds, "unmatched": unmatched, "skipped": skipped}
