@@ -106,3 +106,31 @@ def test_by_value_keeps_bools_and_ints_apart() -> None:
     by(batch, torch.tensor([[1.0, 0.0]] * len(flags)))
     rows = {(type(v["value"]).__name__, v["value"]): v["samples"] for v in by.result()["values"]}
     assert rows == {("bool", True): 1, ("int", 1): 2, ("bool", False): 1, ("int", 0): 1}, rows
+
+
+def test_index_warnings_and_a_lower_given_rate_are_said_before_the_first_epoch(tmp_path: Path, capsys) -> None:
+    """Review 3's note: the shortcut / caption-leak warnings came only with the result, after every epoch; the augment
+    fixer's: a --sample-rate below the clips' rates was said only mid-training, by the loader."""
+    from mmdata.train import train
+
+    raw = tmp_path / "raw"
+    for c, rate in (("BPSK", 16000), ("QPSK", 8000)):
+        (raw / c).mkdir(parents=True)
+        for i in range(8):
+            (raw / c / f"s{i}.wav").write_bytes(_wav(i + rate, rate, 1))
+            (raw / c / f"s{i}.txt").write_text(f"capture {i} of {c}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw, tmp_path / "ds", progress=False, split="train=0.5,val=0.25,test=0.25")
+        capsys.readouterr()
+        m = train(tmp_path / "ds", modalities=["audio", "text"], epochs=1, batch_size=8, seed=0, sample_rate=8000,
+                  eval_robustness=False, progress=True)
+    err = capsys.readouterr().err
+    first_epoch = err.index("epoch 0:")
+    shortcut = err.find("warning (from the index; listed again with the result): the sample rate predicts the label")
+    leak = err.find("contain their own class name")
+    note = err.find("clips of train, val, test are recorded above the given 8000 Hz (16000 Hz: 8)")
+    assert -1 < shortcut < first_epoch and -1 < leak < first_epoch and -1 < note < first_epoch, err
+    assert "nothing above 4000 Hz of them reaches the model" in err, err
+    said = m.get("warnings") or []  # still in the result, once each
+    assert sum(w.startswith("the sample rate predicts the label") for w in said) == 1, said

@@ -580,12 +580,16 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         rank, world, dev = _dist(device)
         plan = _cache_plan(cache, cache_budget_mb, st, modalities, world, inputs)
         data_warnings += modality_warnings(st, modalities)  # a scored split without a modality the model uses
+        # warnings from the index (and below the captions) alone: also said before the first epoch, so a wasted run
+        # can be stopped (the others come from training itself or are said with the result)
+        early: list[str] = []
         if target is None:  # a sample rate / image mode that tells the class (QA38 bioacoustics #5)
-            data_warnings += shortcut_warnings(st, names, modalities)
+            early += shortcut_warnings(st, names, modalities)
         if "image" in modalities:  # a centre crop that cuts most of tall pages away (QA38 documents #5)
             cut = crop_warning(st, st.rows("train", "image"), inputs.image_size, norm.get("image"))
             if cut is not None:
-                data_warnings.append(cut)
+                early.append(cut)
+        data_warnings += early
         data_warnings += duplicate_warnings(data, card, roles)  # the card's copies across the splits read, label conflicts
         if recipe is not None:  # QA33 onemodality #3: recipe parts for modalities the model does not read did nothing, unsaid
             from mmdata.augment.recipe import inert_parts
@@ -674,6 +678,7 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
         leak = label_leak_warning(run.text_units, names) if target is None else None
         if leak is not None:  # captions that name their class (QA38 signals #9)
             run.warnings.append(leak)
+            early.append(leak)
         run.say("inputs (from the training split's index stats unless given; set with image_size= / --image-size etc."
                 + ("; a recipe's own normalize lists win" if inputs is not spec else "") + "):\n  "
                 + inputs.describe().replace("\n", "\n  ")
@@ -691,6 +696,18 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
                    f"{label_fraction:g})" if prep.labelled is not None and not pretrain_only else "") + "\n"
                 + "splits decoded once into memory: " + (", ".join(s for s, v in plan.items() if v) or "none")
                 + f" (cache={cache!r}, budget {cache_budget_mb:g} MiB); the rest is streamed")
+        if sample_rate is not None and "audio" in modalities and inputs.sample_rate:  # the loader says it once, mid-epoch
+            from collections import Counter
+
+            above = Counter(int(r) for r in st.values("audio_sample_rate", st.rows_in(splits, "audio"))
+                            if r > inputs.sample_rate)
+            if above:
+                run.say(f"note: {sum(above.values())} clips of {', '.join(splits)} are recorded above the given "
+                        f"{inputs.sample_rate} Hz (" + ", ".join(f"{r} Hz: {n}" for r, n in sorted(above.items())[:4])
+                        + (", ..." if len(above) > 4 else "") + f"): resampled down, nothing above "
+                        f"{inputs.sample_rate // 2} Hz of them reaches the model")
+        for w in early:
+            run.say(f"warning (from the index; listed again with the result): {w}")
         fraction = float(config.get("label_noise") or 0.0)
         if fraction > 0 and not pretrain_only:
             run.noise = _label_noise(data, goal, roles, fraction, seed, fitted if target is not None else None, prep.balance)
