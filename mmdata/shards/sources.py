@@ -4528,11 +4528,16 @@ def _categorical_labels(rows: list[dict[str, Any]], fields: Mapping[str, str], l
         f"order) to declare them"]
 
 
-def _numbered(base: str, key_rows: Mapping[str, int], numbered: dict[str, str], renamed: list[tuple[str, str]]) -> str:
-    """``base#1``, ``base#2``, ...: the first not taken, recorded as a numbered name."""
-    n = 1
+def _numbered(base: str, key_rows: Mapping[str, int], numbered: dict[str, str], renamed: list[tuple[str, str]],
+              tried: dict[str, int] | None = None) -> str:
+    """``base#1``, ``base#2``, ...: the first not taken, recorded as a numbered name. ``tried``: base -> the
+    number below which every name is taken (names are never freed), so 20,000 rows naming one file look each
+    number up once, not each row from ``#1`` again (76 s, QA38 rev5)."""
+    n = tried.get(base, 1) if tried is not None else 1
     while f"{base}#{n}" in key_rows:
         n += 1
+    if tried is not None:
+        tried[base] = n + 1
     key = f"{base}#{n}"
     numbered[key] = base
     renamed.append((base, key))
@@ -4540,12 +4545,12 @@ def _numbered(base: str, key_rows: Mapping[str, int], numbered: dict[str, str], 
 
 
 def _renumber(key: str, key_rows: dict[str, int], numbered: dict[str, str], renamed: list[tuple[str, str]],
-              records: list[Record]) -> None:
+              records: list[Record], tried: dict[str, int] | None = None) -> None:
     """A numbered name (``x#1``) that a later row's key or file (``x#1.png``) turns out to name: the earlier
     row takes the next number, so the row that names it keeps it."""
     base = numbered.pop(key)
     row = key_rows.pop(key)
-    new = _numbered(base, {**key_rows, key: row}, numbered, renamed)
+    new = _numbered(base, {**key_rows, key: row}, numbered, renamed, tried)
     renamed.remove((base, key))
     key_rows[new] = row
     for r in reversed(records):
@@ -5600,6 +5605,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     key_rows: dict[str, int] = {}
     renamed: list[tuple[str, str]] = []  # (the first file's name, the key given) of rows naming a file again
     numbered: dict[str, str] = {}  # a key given by numbering -> the name it numbers
+    tried: dict[str, int] = {}  # a numbered name -> the next number to try (_numbered)
     listed_texts: list[str] = []  # CSV captions that read as a Python list ("['a', 'b']": pandas' to_csv of a list)
     text_cells: list[str] = []  # the captions stored ("" for bytes / numbers): do they name files?
     no_group = 0
@@ -5713,12 +5719,12 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         else:
             source_key = next((c.key for _, c in parsed if c.key is not None), None) or f"row{i:08d}"
             if _nfc(source_key) in key_rows and _nfc(source_key) not in numbered:  # a row per caption: numbered
-                source_key, given = _numbered(_nfc(source_key), key_rows, numbered, renamed), False
+                source_key, given = _numbered(_nfc(source_key), key_rows, numbered, renamed, tried), False
         # keys are compared and made in their NFC form, as a folder source's: café typed on macOS (NFD) and
         # elsewhere (NFC) is one sample with one key
         nfc_key = _nfc(source_key)
         if given and nfc_key in numbered:  # a name numbering gave is in the way of a real one: renumber that
-            _renumber(nfc_key, key_rows, numbered, renamed, records)
+            _renumber(nfc_key, key_rows, numbered, renamed, records, tried)
         if key_rows.setdefault(nfc_key, i) != i:
             j = key_rows[nfc_key]
             if not _blank(key_val):  # the key column repeats a value: say how often, and whether rows are copies
