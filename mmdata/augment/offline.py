@@ -929,6 +929,17 @@ class _CardWarnings(list):  # type: ignore[type-arg]
             self._normalized = normalized
             self._update()
 
+    def resumed(self, tallies: Mapping[str, Mapping[str, Any]]) -> None:
+        """The tallies a stopped run of this job journalled with its finished shards (the ``copy_checks`` of their
+        task results), so a resumed job counts over every shard as a fresh run does (QA38 review 4 #1: the card
+        counted only the shards the resumed run wrote). Held until a task tallies (the job's identity, taken
+        before its tasks run, is then that of a fresh run); a shard written again replaces its own."""
+        with self._lock:
+            for shard, c in tallies.items():
+                self._checks.setdefault(shard, (str(c["split"]), [tuple(map(str, f)) for f in c["found"]],
+                                                int(c["checked"]), int(c["made"])))
+                self._normalized = bool(c["normalized"])
+
     def unchanged(self) -> dict[str, int]:
         """Per split, the augmented copies the random sections could not act on (:class:`_CopyChecks`)."""
         out: dict[str, int] = {}
@@ -937,6 +948,15 @@ class _CardWarnings(list):  # type: ignore[type-arg]
             if n:
                 out[split] = out.get(split, 0) + n
         return out
+
+    def tallies(self, shard: str) -> dict[str, Any] | None:
+        """The tally of ``shard`` (:meth:`tally`), as its task result keeps it in the journal (:meth:`resumed`)."""
+        with self._lock:
+            if shard not in self._checks:
+                return None
+            split, found, checked, made = self._checks[shard]
+            return {"split": split, "found": [list(f) for f in found], "checked": checked, "made": made,
+                    "normalized": self._normalized}
 
     def counted(self) -> list[str]:
         """The job's count lines (:func:`copy_notes`)."""
@@ -1578,6 +1598,7 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
         extra[p["name"]]["augment"]["job"] = token
     left = [*(carried_skipped or []), *lost]  # the source's losses first, with their origin; then this job's
     _JOBS[token] = kept
+    kept.resumed(_journalled_tallies(out, plan_hash))
     try:
         rep = write_plan(out, plan, {p["name"]: [] for p in plan}, [], options, plan_hash, skipped=left or None,
                           warnings=kept, label_names=card.get("label_names"), progress=progress,
@@ -1588,11 +1609,35 @@ def _augment_planned(src: str | Path, out: str | Path, rec: Recipe, *, copies: i
                           checkable=root is not None or all(st not in (None, "None") for _, _, st in source))
     finally:
         _JOBS.pop(token, None)
-    # what the copies showed (QA38): said once for the job, counted, as the card keeps it (the shards this run wrote)
+    # what the copies showed (QA38): said once for the job, counted over its shards, as the card keeps it
     for line in kept.counted():
         say_to_caller([f"recipe: {line}"], UserWarning, stacklevel=4)
     unchanged = kept.unchanged()
     return rep | ({"unchanged_copies": unchanged} if unchanged else {})
+
+
+def _journalled_tallies(out: str | Path, plan_hash: str) -> dict[str, dict[str, Any]]:
+    """Shard -> the ``copy_checks`` (:meth:`_CardWarnings.tallies`) of the shards a stopped run of the job of
+    ``plan_hash`` journalled in the local folder ``out``; {} for another plan's journal, none, or a URL (there a
+    resumed job counts only the shards it writes)."""
+    if is_remote(out):
+        return {}
+    from mmdata.errors import MMDataError
+    from mmdata.shards.journal import NAME, _read, _records
+    from mmdata.shards.writer import _read_marker
+
+    try:
+        records, _ = _records(_read(Path(out) / NAME))
+    except (OSError, MMDataError):
+        return {}
+    if not records or records[0] != plan_hash.encode():
+        return {}
+    out_: dict[str, dict[str, Any]] = {}
+    for data in records[1:]:
+        meta = _read_marker(data, rows=False)
+        if isinstance(meta, dict) and isinstance(meta.get("copy_checks"), dict):
+            out_[str(meta.get("name"))] = meta["copy_checks"]
+    return out_
 
 
 def _source_files(src: str | Path, card: dict[str, Any], listed: dict[str, list[str]]) -> list[list[Any]] | None:
@@ -1893,5 +1938,8 @@ def _augment_shard(task: dict[str, Any]) -> dict[str, Any]:
                          f"split {task['split']!r} do not hold the source samples {sources[:3]} ({len(sources)} in all) "
                          f"that {'the index lists' if aug['src'] else 'their tar headers listed when the job was planned'}"
                          f" there: did the source change during the job?")
-    return _write_task({k: v for k, v in task.items() if k != "augment"}
-                       | {"records": [_payload_record(made[k]) for k in aug["keys"]]})
+    res = _write_task({k: v for k, v in task.items() if k != "augment"}
+                      | {"records": [_payload_record(made[k]) for k in aug["keys"]]})
+    if checks is not None and (tally := job.tallies(task["name"])) is not None:  # journalled with the shard: a
+        res["copy_checks"] = tally  # resumed job counts the findings of the shards a stopped run wrote (QA38 rv4 #1)
+    return res
