@@ -38,4 +38,5 @@ def test_a_malformed_or_null_recorded_block_is_not_kept(tmp_path: Path, tiny: Pa
     again = _run(out / "config.resolved.yaml", out, said)
     gone = next(m for m in said if "is not there" in m)
     assert "could not be re-checked" in gone and "kept as the folder's summary.json" not in gone, gone
+    assert "summary.json holds no dataset / target block" in gone, gone
     assert again["dataset"] is None and again["target"] is None

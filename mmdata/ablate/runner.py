@@ -1676,8 +1676,9 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path, *, seeds: int | No
                         f"{folder}/runs.parquet (data fingerprint {fingerprint}), so it is analysed from those rows "
                         "(the dataset was not read; "
                         + ("its size and target are kept as the folder's summary.json recorded them" if recorded else
-                           "its size and target could not be re-checked: the report leaves them out, and the "
-                           "warnings computed from them")
+                           f"its size and target could not be re-checked ({folder}/summary.json holds no dataset / "
+                           "target block of this data in the shape the report reads): the report leaves them out, and "
+                           "the warnings computed from them")
                         + f"){_elsewhere(absent, fingerprint, recipe)}")
             warn(said[-1])
         prev_env = _read_env(out)
