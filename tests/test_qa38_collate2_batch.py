@@ -58,7 +58,7 @@ def test_a_blend_of_a_float32_and_a_float64_dataset_says_so_at_open_and_batches_
     said = [str(w.message) for w in got if "'imu'" in str(w.message)]
     assert len(said) == 1, [str(w.message) for w in got]
     assert "float32 in 'a'" in said[0] and "float64 in 'b'" in said[0] and "every batch" in said[0], said[0]
-    assert "modalities=" in said[0] and ".float()" in said[0], said[0]  # the ways out: leave it out, cast the batch
+    assert "modalities=" in said[0] and "batch['imu'].to(torch.float32)" in said[0], said[0]  # the ways out: leave it out, cast the batch
     assert any("'imu'" in w for w in bl.card.get("warnings", [])), bl.card.get("warnings")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -112,3 +112,18 @@ def test_tidy_keeps_the_lengths_of_a_field_whose_present_rows_share_a_shape() ->
     b.present["iq.npy"] = torch.tensor([True, False, True])  # a batched op dropped the middle row's array
     out = tidy(b, ["iq.npy"])
     assert out.lengths["iq.npy"].tolist() == [[128], [0], [128]]
+
+
+def test_a_real_dataset_blended_with_a_complex_one_is_warned_with_a_cast_that_keeps_the_imaginary_part() -> None:
+    from mmdata.shards.blend import _dtypes_warning
+
+    class Real:
+        card = {"modalities": {"iq": {"dtypes": {"float32": 3}}}}
+
+    class Cplx:
+        card = {"modalities": {"iq": {"dtypes": {"complex64": 2}}}}
+
+    said = _dtypes_warning({"r": Real(), "c": Cplx()}, None)
+    assert said is not None and "float32 in 'r', complex64 in 'c'" in said and "zero imaginary part" in said, said
+    assert "view_as_real" in said and ".to(torch.float32)" not in said, said
+    assert _dtypes_warning({"r": Real(), "c": Cplx()}, ["label"]) is None

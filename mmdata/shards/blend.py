@@ -194,13 +194,16 @@ class BlendDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         mixed = _licences_warning(licences)
         if mixed is not None:
             say_to_caller([mixed], UserWarning, stacklevel=4)
+        retyped = _dtypes_warning(self.datasets, self.modalities)
+        if retyped is not None:  # said at open, not found by a model fed another dtype (QA38 rv1 #2)
+            say_to_caller([retyped], UserWarning, stacklevel=4)
         source_cards = {n: ds.card for n, ds in self.datasets.items()}
         found = _metadata_counts(source_cards)
         # each dataset's own warnings (identifying metadata, copies across its splits, ...), then the blend's
         said = [f"{n}: {w}" for n, c in source_cards.items() for w in ((c or {}).get("warnings") or [])
                 if isinstance(w, str)]
         said += [w for w in (mixed, _duplicates_warning(dups) if dups is not None and dups["samples"] else None,
-                             unchecked) if w is not None]
+                             unchecked, retyped) if w is not None]
         self.card: dict[str, Any] = {
             # per dataset, which one (name, licence) and which version of it (fingerprint, samples an epoch reads
             # of its split): QA36 sites #3, a run's record said nothing of the licences it mixed
@@ -829,6 +832,55 @@ def _blend_modalities(datasets: Mapping[str, ShardDataset]) -> dict[str, dict[st
         if "dtypes" in entry:
             entry["dtypes"] = dict(sorted(entry["dtypes"].items()))
     return out
+
+
+def _dtypes_warning(datasets: Mapping[str, ShardDataset], modalities: Sequence[str] | None) -> str | None:
+    """The warning for each ``.npy`` field that a batch of the blend holds in another dtype than a dataset of it
+    alone gives (a float32 dataset blended with a float64 one: every batch float64, the float32 rows cast up; a
+    real one with a complex one: complex, zero imaginary part), or None. The blend batches one dtype per field
+    (:func:`_blend_modalities`, :func:`mmdata.types.field_dtypes`), so that it does not depend on which datasets
+    share a batch; said here, as shard says it of one dataset's files, since a model built for one dataset's
+    dtype would otherwise meet the other's unsaid (QA38 rv1 #2). A dataset mixing dtypes itself already batches
+    its common dtype: it is named only if the blend's differs from that.
+
+    Example:
+        >>> class D: card = {"modalities": {"imu": {"dtypes": {"float32": 3}}}}
+        >>> class E: card = {"modalities": {"imu": {"dtypes": {"float64": 2}}}}
+        >>> print(_dtypes_warning({"a": D(), "b": E()}, None))  # doctest: +ELLIPSIS
+        blend: field 'imu' is float32 in 'a', float64 in 'b': every batch of the blend holds it in float64 ...
+    """
+    from mmdata.types import field_dtypes
+
+    common = field_dtypes({"modalities": _blend_modalities(datasets)}, modalities)
+    out = []
+    for f, dtype in common.items():
+        own: dict[str, str] = {}
+        for name, ds in datasets.items():
+            entry = ((ds.card or {}).get("modalities") or {}).get(f)
+            got = entry.get("dtypes") if isinstance(entry, Mapping) else None
+            if isinstance(got, Mapping) and got:
+                try:
+                    own[name] = np.result_type(*(np.dtype(d) for d in got)).name
+                except (TypeError, ValueError):
+                    continue
+        to = str(dtype).removeprefix("torch.")
+        if len(set(own.values())) < 2 or all(d == to for d in own.values()):
+            continue
+        cast = [n for n, d in own.items() if d != to]
+        first = next(d for n, d in own.items() if n == cast[0])
+        imag = np.dtype(to).kind == "c" and any(np.dtype(own[n]).kind != "c" for n in cast)
+        # a cast back to a real dtype would drop the complex datasets' imaginary parts (QA38 C #3): the real view
+        use = (f"x = torch.view_as_real(batch[{f!r}]), real and imaginary parts on a last axis of 2" if imag
+               else f"x = batch[{f!r}].to(torch.{first})")
+        out.append(f"blend: field {f!r} is {', '.join(f'{d} in {n!r}' for n, d in own.items())}: every batch of the "
+                   f"blend holds it in {to} (one dtype whichever datasets share a batch), so "
+                   f"{', '.join(map(repr, cast))} {'is' if len(cast) == 1 else 'are'} batched in {to}"
+                   f"{' (the real rows with a zero imaginary part)' if imag else ''}, not as "
+                   f"read alone; a model built for {first} gets {to}: cast it where the batch meets the model "
+                   f"({use}), save the datasets' {f!r} files in one "
+                   f"dtype (np.save(path, x.astype(np.{to if np.dtype(to).kind == 'c' else first}))) and shard again, "
+                   f"or leave the field out (modalities=[...])")
+    return "; ".join(out) or None
 
 
 def _unchecked_warning(dups: Mapping[str, Any] | None, paths: Mapping[str, Any]) -> str | None:
