@@ -42,7 +42,7 @@ def test_one_name_for_required_and_modalities_is_one_name(data: dict[str, Path])
     assert as_name.required == ("audio",)
 
     only = list(mmdata.open_dataset(ds, modalities="image"))
-    assert only and all(set(s.fields) == {"image"} for s in only)
+    assert only and all(set(s.fields) == {"image", "label"} for s in only)  # the label kept (QA38 rv1 #6)
 
     batches = list(mmdata.loader(ds, 4, required="audio", on_error="skip", shuffle=False))
     want = list(mmdata.loader(ds, 4, required=["audio"], on_error="skip", shuffle=False))

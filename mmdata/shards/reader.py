@@ -2438,6 +2438,10 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self.split: str | tuple[str, ...] = split if isinstance(split, str) else splits  # as given (a list: a tuple)
         self.splits = splits  # the split names read, in order
         self.modalities = expect_names(modalities, "modalities", error=ShardError)  # "image": one name, not letters
+        if self.modalities is not None and "label" not in self.modalities:
+            # the label is the target, not an input to choose, as mmdata.loader keeps it: modalities=["iq"] gave
+            # collate_fn batches without labels, unsaid (QA38 C #8, rv1 #6)
+            self.modalities = (*self.modalities, "label")
         self.shuffle = expect_bool(shuffle, "shuffle", error=ShardError)  # "no" is truthy: refused
         self.seed = expect_int(seed, "seed", error=ShardError)
         self.on_error = on_error
@@ -4048,7 +4052,8 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
             A list holding a dataset folder raises ShardError: several datasets' split read as one, classes
             matched by name, is :func:`mmdata.blend` (``{name: folder}``).
         modalities: fields to keep (others are not decoded; in the column layout not even read): a
-            list of names, or one name (``"image"``). For a dataset folder, a name that is neither a
+            list of names, or one name (``"image"``). The label, the target, is kept either way (as
+            :func:`mmdata.loader` keeps it; ``ds.modalities`` lists it); metadata ``json`` only when named. For a dataset folder, a name that is neither a
             stored field nor a standard modality (image, audio, text, label) raises ShardError naming
             the fields (bare shards: a UserWarning when a whole pass found none of the extra names).
         shuffle: shuffle shard order and samples (bounded buffer), seeded by (seed, epoch). The order

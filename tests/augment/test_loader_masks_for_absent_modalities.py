@@ -69,7 +69,8 @@ def test_modalities_keeps_the_masks_it_names_only(image_only: str) -> None:
     # and the label, the target, which modalities= does not leave out (QA38 C #8)
     assert set(batch.present) == {"image", "audio", "label"} and not batch.present["audio"].any()
     ds = mmdata.open_dataset(image_only, modalities="image")
-    assert set(next(iter(DataLoader(ds, batch_size=4, collate_fn=ds.collate_fn))).present) == {"image"}
+    # the label kept there too, as the loader keeps it (QA38 rv1 #6)
+    assert set(next(iter(DataLoader(ds, batch_size=4, collate_fn=ds.collate_fn))).present) == {"image", "label"}
 
 
 def test_a_mask_without_data_is_not_taken_for_image_data(tmp_path: Path) -> None:

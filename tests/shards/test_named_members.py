@@ -95,7 +95,7 @@ def test_a_foreign_shard_reads_named_members_decoded(tmp_path: Path) -> None:
     assert batch.lengths["depth.png"].tolist() == [[24, 32], [20, 30]]  # (h, w), as the image's (QA36 video #4)
     assert batch["caption_de.txt"] == ["Ein Kreis", "Ein Quadrat"] and batch["seg.json"][1] == {"boxes": []}
     only = {s.key: sorted(s.fields) for s in mmdata.open_dataset(str(shard), modalities=["depth.png"])}
-    assert only == {"k0": ["depth.png"], "k1": ["depth.png"]}
+    assert only == {"k0": ["depth.png", "label"], "k1": ["depth.png", "label"]}  # the label kept (QA38 rv1 #6)
 
 
 def test_two_members_of_one_name_and_dotted_keys_stay_apart(tmp_path: Path) -> None:

@@ -184,7 +184,7 @@ def test_a_typo_in_required_is_caught_when_opened(data: tuple[Path, Path]) -> No
             mmdata.open_dataset(ds, required=["audoi"], on_error=on_error)
     with pytest.raises(ShardError, match="unknown required modalities"):
         mmdata.loader(ds, 4, recipe=RECIPE, required="audoi", on_error="skip")
-    with pytest.raises(ShardError, match=r"required modalities \['audio'\] are not among modalities \['image'\]"):
+    with pytest.raises(ShardError, match=r"required modalities \['audio'\] are not among modalities \['image', 'label'\]"):
         mmdata.open_dataset(ds, modalities=["image"], required=["audio"])
     assert mmdata.open_dataset(ds, required="audio", on_error="skip").required == ("audio",)
 
