@@ -70,7 +70,7 @@ def test_inspect_counts_the_channels_the_reader_decodes(modes_ds: Path) -> None:
     got = inspect(modes_ds)["image"]["channels"]
     assert got == want and "4" not in got and "2" not in got
     assert sorted(s.key for s in mmdata.open_dataset(modes_ds, split="train", modalities=["image"])
-                  if s["image"].shape[0] == 1) == sorted(k for k, m in mode_of.items() if m in ("I;16", "I", "F", "L"))
+                  if s["image"].shape[0] == 1) == sorted(k for k, m in mode_of.items() if m in ("I;16", "I", "F", "L", "1", "LA"))
 
 
 def _without(ds: Path, *names: str) -> None:
@@ -80,7 +80,7 @@ def _without(ds: Path, *names: str) -> None:
 
 def test_older_indexes_stay_readable(modes_ds: Path, tmp_path: Path) -> None:
     """An index written before ``image_mode`` / ``image_channels`` has no channel counts; one that lost
-    only the modes (edited by hand) counts what its bands tell: 2, 3 or 4 bands decode to RGB, while one
+    only the modes (edited by hand) counts what its bands tell: 3 or 4 bands decode to RGB, 2 (grey + alpha) to grey, while one
     band may be greyscale (1) or a palette (3), so those are left out."""
     import shutil
 
@@ -93,4 +93,5 @@ def test_older_indexes_stay_readable(modes_ds: Path, tmp_path: Path) -> None:
     shutil.copytree(modes_ds, edited)
     _without(edited, "image_mode")
     bands = [r["image_channels"] for r in pq.read_table(edited / "index.parquet").to_pylist()]
-    assert inspect(edited)["image"]["channels"] == {"3": sum(b >= 2 for b in bands)}
+    # 2 bands: grey + alpha (LA, 1 channel since QA38 documents #6; a PA image, rare, decodes to 3)
+    assert inspect(edited)["image"]["channels"] == {"3": sum(b >= 3 for b in bands), "1": sum(b == 2 for b in bands)}
