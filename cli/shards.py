@@ -325,8 +325,11 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         t.add_row("image", str(img["count"]), f"modes {show(img['modes'])}; channels {show(img['channels'])}; "
                                               f"{plural(img['sizes'], 'distinct size')}")
     if aud["count"]:
-        formats = (f"; formats {show(aud['subtypes'])}" + (" [yellow](mixed)[/]" if len(aud["subtypes"]) > 1 else "")
-                   if aud.get("subtypes") else "")  # PCM_16 / PCM_24 / FLOAT (QA38 bioacoustics #7)
+        # PCM_16 / PCM_24 / FLOAT (QA38 bioacoustics #7); an augment output mixes them by design (its changed clips
+        # are written as float WAV): said so, not flagged (QA38 review b #3)
+        mixed = ("" if len(aud.get("subtypes") or ()) < 2 else " (augment writes changed clips as FLOAT)"
+                 if aud.get("subtypes_augmented") else " [yellow](mixed)[/]")
+        formats = f"; formats {show(aud['subtypes'])}{mixed}" if aud.get("subtypes") else ""
         t.add_row("audio", str(aud["count"]), f"sample rates {show(aud['sample_rates'])}; channels {show(aud['channels'])}"
                                               f"{formats}")
     if rep["text"]["count"]:

@@ -79,3 +79,49 @@ def test_verify_deep_counts_positive_clipping_of_an_eight_bit_wav(tmp_path: Path
         mmdata.shard(src, tmp_path / "ds", progress=False)
     text = json.dumps(verify(tmp_path / "ds", deep=True, progress=False))
     assert "clipped" in text and "clip8" in text and "'ok" not in text, text
+
+
+def test_an_eight_bit_flac_is_named_as_soundfile_names_it_and_its_clipping_verified(tmp_path: Path) -> None:
+    """The header reader called an 8-bit FLAC "PCM_8" (soundfile: PCM_S8), so verify --deep judged it at 16-bit full
+    scale and missed positive-only clipping (QA38 review b #2; `--segment` cuts 8-bit WAVs into 8-bit FLAC)."""
+    from mmdata.shards.mediainfo import audio_subtype
+
+    x = np.clip(10 * np.sin(np.linspace(0, 60, 4000)), -0.5, 1.0)
+    buf = io.BytesIO()
+    sf.write(buf, x, 8000, subtype="PCM_S8", format="FLAC")
+    assert audio_subtype(buf.getvalue()) == sf.info(io.BytesIO(buf.getvalue())).subtype == "PCM_S8"
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    (tmp_path / "src" / "a" / "clip8.flac").write_bytes(buf.getvalue())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(tmp_path / "src", tmp_path / "ds", progress=False)
+    assert "clipped" in json.dumps(verify(tmp_path / "ds", deep=True, progress=False))
+
+
+def test_inspect_does_not_flag_an_augment_outputs_own_format_mix(tmp_path: Path) -> None:
+    """augment writes changed clips as float WAV and copies the rest: inspect flagged its own output "(mixed)" in
+    yellow, a false alarm on ordinary data (QA38 review b #3); a dataset of mixed recorders is still flagged."""
+    from typer.testing import CliRunner
+
+    from mmdata.cli.main import app
+
+    src = tmp_path / "src" / "a"
+    src.mkdir(parents=True)
+    for i, subtype in enumerate(("PCM_16", "FLOAT")):
+        buf = io.BytesIO()
+        sf.write(buf, 0.1 * np.sin(np.linspace(0, 300 + i, 4000)), 8000, subtype=subtype, format="WAV")
+        (src / f"c{i}.wav").write_bytes(buf.getvalue())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(tmp_path / "src", tmp_path / "ds", progress=False)
+    out = CliRunner().invoke(app, ["inspect", str(tmp_path / "ds")], env={"COLUMNS": "250"}).output
+    assert "formats FLOAT: 1, PCM_16: 1 (mixed)" in out, out
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    card["augmentation"] = {"recipe": "x"}
+    (tmp_path / "ds" / "dataset.json").write_text(json.dumps(card))
+    from mmdata.shards.inspect import inspect
+
+    rep = inspect(tmp_path / "ds")
+    assert rep["audio"].get("subtypes_augmented") is True, rep["audio"]
+    out = CliRunner().invoke(app, ["inspect", str(tmp_path / "ds")], env={"COLUMNS": "250"}).output
+    assert "(augment writes changed clips as FLOAT)" in out and "(mixed)" not in out, out

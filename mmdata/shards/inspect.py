@@ -588,6 +588,8 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
              "channels": _counts(col["audio_channels"])}
     if subtypes := _audio_subtypes(card):
         audio["subtypes"] = subtypes
+        if card.get("augmentation") is not None:  # augment writes changed clips as float WAV: a mix by design
+            audio["subtypes_augmented"] = True
     chars = col["text_chars"]
     text = {"count": n - chars.null_count, "empty": int(pc.sum(pc.equal(chars, 0)).as_py() or 0)}
     named, example_sizes = _named_images(col["key"], col["members"], col["named_image_sizes"], height, width)

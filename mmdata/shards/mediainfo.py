@@ -587,7 +587,8 @@ def audio_subtype(data: bytes) -> str | None:
     if data[:4] == b"fLaC":
         if len(data) < 26 or data[4] & 0x7F != 0:
             return None
-        return f"PCM_{((int.from_bytes(data[18:26], 'big') >> 36) & 0x1F) + 1}"
+        bits = ((int.from_bytes(data[18:26], 'big') >> 36) & 0x1F) + 1
+        return "PCM_S8" if bits == 8 else f"PCM_{bits}"  # soundfile's name of 8-bit FLAC (QA38 review b #2)
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         return None
     p, n = 12, min(len(data), 1 << 16)
