@@ -162,8 +162,8 @@ def _cancel_text(detail: str) -> str:
 
 
 def _lowpass_text(detail: str, rate: int) -> str:
-    return (f"audio.resample to {rate} Hz removes everything above {rate / 2000:g} kHz (the new Nyquist), which holds "
-            f"most of the energy ({detail}): the written audio keeps only what lies below; resample to a rate above "
+    return (f"audio.resample to {rate} Hz removes everything above {rate / 2000:g} kHz (the new Nyquist, and its filter "
+            f"some energy just below), here most of the energy ({detail}): the written audio keeps only what lies below; resample to a rate above "
             "twice the highest frequency of interest (or keep the source rate)")
 
 
@@ -203,6 +203,8 @@ def _check_cancel(key: str, x: torch.Tensor, mix: torch.Tensor) -> None:
 
 def _power(x: torch.Tensor) -> float:
     """The mean square of ``x`` (0.0 when empty): one norm, no copy."""
+    if x.numel() and not (x.is_floating_point() or x.is_complex()):  # int audio of a hand-built sample (review c #1)
+        x = x.to(torch.float64)
     return float(torch.linalg.vector_norm(x)) ** 2 / x.numel() if x.numel() else 0.0
 
 
@@ -219,7 +221,7 @@ def _check_lowpass(key: str, x: torch.Tensor, y: torch.Tensor, orig: int, rate: 
         >>> with collect_notes() as found:
         ...     _check_lowpass("hi", hi, resample(hi, 96000, 16000), 96000, 16000)
         ...     _check_lowpass("lo", lo, resample(lo, 96000, 16000), 96000, 16000)
-        >>> [(key, detail.split(" of")[0]) for _, key, detail in found]
+        >>> [(key, detail.split(" of")[0].split()[-1]) for _, key, detail in found]
         [('hi', '100%')]
     """
     total = _power(x)
@@ -227,7 +229,9 @@ def _check_lowpass(key: str, x: torch.Tensor, y: torch.Tensor, orig: int, rate: 
         return
     above = min(1.0, max(0.0, 1.0 - _power(y) / total))
     if above > LOST_SHARE:
-        detail = f"{above:.0%} of its energy above {rate / 2000:g} kHz at {orig} Hz"
+        # what the filter removed, read from the powers: the energy above the new Nyquist plus the filter's roll-off
+        # just below it (a 7.5 kHz tone resampled to 16 kHz loses most of it), not the share above (QA38 review c #3)
+        detail = f"the resample from {orig} Hz removed {above:.0%} of its energy (above and near {rate / 2000:g} kHz)"
         _note(f"{LOWPASSED} {rate}", key, detail, _lowpass_text(f"sample {key!r}: {detail}", rate))
 
 
