@@ -169,11 +169,12 @@ def test_inspect_warns_when_modes_decode_to_different_channel_counts(tmp_path: P
     mmdata.shard(raw, tmp_path / "ds", progress=False)
     rep = mmdata.inspect(tmp_path / "ds")
     [w] = [w for w in rep["warnings"] if w["kind"] == "image channels"]
-    assert w["message"].startswith("images decode to 1 and 3 channels (1 channel from L: 2; 3 channels from ")
-    assert all(f"{m}: 1" in w["message"] for m in ("LA", "RGB", "RGBA")) and "to_rgb" in w["message"]
+    # LA decodes to one grey channel since QA38 documents #6 (was RGB)
+    assert w["message"].startswith("images decode to 1 and 3 channels (1 channel from L: 2, LA: 1; 3 channels from ")
+    assert all(f"{m}: 1" in w["message"] for m in ("RGB", "RGBA")) and "to_rgb" in w["message"]
     assert not [w for w in rep["warnings"] if w["kind"] == "image modes"]
     got = sorted(s["image"].shape[0] for s in mmdata.open_dataset(tmp_path / "ds"))
-    assert got == [1, 1, 3, 3, 3]  # what the warning says
+    assert got == [1, 1, 1, 3, 3]  # what the warning says (L, L, LA: grey; RGB, RGBA)
 
 
 # -- 4. mmdata augment refuses a balance section, as it refuses batch -----------------------------------
