@@ -78,6 +78,8 @@ def _check(ds: Path) -> dict[str, Any]:
     card = json.loads((ds / "dataset.json").read_text())
     want = _reference(pq.read_table(ds / "index.parquet").to_pydict(), card.get("label_names"))
     unlabelled = want.pop("unlabelled")
+    # the audio sample formats come from the card (counted at shard time from the headers), not the index rows
+    got = {**got, "audio": {a: b for a, b in got["audio"].items() if a not in ("subtypes", "subtypes_augmented")}}
     for k, v in want.items():
         assert got[k] == v, k
         assert list(got[k]) == list(v) if isinstance(v, dict) else True, f"{k}: key order"  # most common first
