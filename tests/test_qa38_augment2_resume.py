@@ -14,20 +14,35 @@ from PIL import Image
 import mmdata
 from mmdata.augment.image import ImageOp
 from mmdata.augment.offline import augment_dataset
+from mmdata.testing import restored_registry
 
 STOP = {"after": None, "calls": 0}
 
 
-class Qa38Stop(ImageOp):
-    """Leaves the image as it is; stops the job (as a Ctrl-C would) after ``STOP["after"]`` images when set."""
+def _stop_op() -> type:
+    """The test op, registered only while a test runs (:func:`mmdata.testing.restored_registry`): defined at import,
+    it stayed in the registry of the xdist worker and every later ablation there recorded this module as a plugin
+    import (a resolved config then asked for --trust-code)."""
 
-    section, name = "image", "qa38_stop"
+    class Qa38Stop(ImageOp):
+        """Leaves the image as it is; stops the job (as a Ctrl-C would) after ``STOP["after"]`` images when set."""
 
-    def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-        STOP["calls"] += 1
-        if STOP["after"] is not None and STOP["calls"] > STOP["after"]:
-            raise KeyboardInterrupt
-        return arr
+        section, name = "image", "qa38_stop"
+
+        def kernel(self, arr: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+            STOP["calls"] += 1
+            if STOP["after"] is not None and STOP["calls"] > STOP["after"]:
+                raise KeyboardInterrupt
+            return arr
+
+    return Qa38Stop
+
+
+@pytest.fixture(autouse=True)
+def _stop_registered() -> Any:
+    with restored_registry():
+        _stop_op()
+        yield
 
 
 def _data(tmp_path: Path) -> Path:
