@@ -2263,8 +2263,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             flat_digests += map(idx.member_digest, datas_c)
             stat_rows += stats_c
             identifying = _identifying(names_c, datas_c, identifying)
-            unfinished = _unfinished_wavs(names_c, datas_c, unfinished)
-            subtypes = _audio_subtypes(kept, counts_c, names_c, datas_c, subtypes)
+            unfinished, subtypes = _audio_headers(kept, counts_c, names_c, datas_c, unfinished, subtypes)
             if maybe := mediainfo.sixteen_bit_candidates(datas_c):  # rare: 16-bit PNG / TIFF / PNM members
                 deep = _sixteen_bit(kept, counts_c, datas_c, maybe, deep)
             if columns_layout:
@@ -2353,44 +2352,36 @@ def _large_images(rows: Any) -> str | None:
                                 [rows["key"][i].as_py() for i in at[:3]])
 
 
-def _unfinished_wavs(names: list[str], datas: list[Any], acc: list[Any] | None, k: int = 3) -> list[Any] | None:
-    """``acc`` ([count, the first ``k`` member names]) with the WAV members among ``datas`` whose header was never
-    finalised (:func:`mediainfo.wav_unfinished`: other readers see no audio; QA38 bioacoustics #1)."""
-    try:  # a C loop first: a chunk without a RIFF member costs no Python frame per member
-        if not any(map(bytes.startswith, datas, repeat(b"RIFF"))):
-            return acc
-    except TypeError:
-        pass
-    for name, data in zip(names, datas):
-        if data.__class__ is bytes and data.startswith(b"RIFF") and mediainfo.wav_unfinished(data):
-            acc = acc or [0, []]
-            acc[0] += 1
-            if len(acc[1]) < k:
-                acc[1].append(name)
-    return acc
-
-
-def _audio_subtypes(kept: list[Any], counts: list[int], names: list[str], datas: list[Any],
-                    acc: dict[str, dict[str, int]] | None) -> dict[str, dict[str, int]] | None:
-    """``acc`` (per audio field: sample format -> members) with the WAV / FLAC members among ``datas`` counted by
-    :func:`mediainfo.audio_subtype` (their header only): 16-bit, 24-bit and float recorders mixed in one dataset
-    were recorded nowhere (QA38 bioacoustics #7, review 3 #1). ``kept`` (records, ``counts`` members each) name
-    the members' fields."""
+def _audio_headers(kept: list[Any], counts: list[int], names: list[str], datas: list[Any],
+                   unfinished: list[Any] | None, subtypes: dict[str, dict[str, int]] | None,
+                   k: int = 3) -> tuple[list[Any] | None, dict[str, dict[str, int]] | None]:
+    """``unfinished`` ([count, the first ``k`` member names]) and ``subtypes`` (per audio field: sample format ->
+    members) with the WAV / FLAC members among ``datas`` counted, one pass over their headers: a WAV whose header
+    was never finalised (:func:`mediainfo.wav_unfinished`: other readers see no audio; QA38 bioacoustics #1), and
+    each member's :func:`mediainfo.audio_subtype` (16-bit, 24-bit and float recorders mixed in one dataset were
+    recorded nowhere: QA38 bioacoustics #7, review 3 #1). ``kept`` (records, ``counts`` members each) name the
+    members' fields."""
     try:  # a C loop first: a chunk without a WAV / FLAC member costs no Python frame per member
         if not any(map(bytes.startswith, datas, repeat((b"RIFF", b"fLaC")))):
-            return acc
+            return unfinished, subtypes
     except TypeError:
         pass
     pos = 0
     for rec, n in zip(kept, counts):
         for name, data in zip(names[pos:pos + n], datas[pos:pos + n]):
-            if data.__class__ is bytes and data[:4] in (b"RIFF", b"fLaC"):
-                sub = mediainfo.audio_subtype(data)
-                if sub is not None:
-                    per = (acc := acc or {}).setdefault(field_of(name[len(rec[0]) + 1:]), {})
-                    per[sub] = per.get(sub, 0) + 1
+            if data.__class__ is not bytes or data[:4] not in (b"RIFF", b"fLaC"):
+                continue
+            if data[:4] == b"RIFF" and mediainfo.wav_unfinished(data):
+                unfinished = unfinished or [0, []]
+                unfinished[0] += 1
+                if len(unfinished[1]) < k:
+                    unfinished[1].append(name)
+            sub = mediainfo.audio_subtype(data)
+            if sub is not None:
+                per = (subtypes := subtypes or {}).setdefault(field_of(name[len(rec[0]) + 1:]), {})
+                per[sub] = per.get(sub, 0) + 1
         pos += n
-    return acc
+    return unfinished, subtypes
 
 
 def combine_audio_subtypes(parts: Iterable[Mapping[str, Mapping[str, int]] | None]) -> dict[str, dict[str, int]]:
