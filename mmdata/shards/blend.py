@@ -908,7 +908,7 @@ def _decoded_channels(rows: Any, mask: Any) -> list[int]:
     sites was warned of as not collating, though every image decodes to 3 channels."""
     import pyarrow.compute as pc
 
-    from mmdata.shards.inspect import reader_channels
+    from mmdata.shards.inspect import _READER_CHANNELS_OF_BANDS as BY_BANDS, reader_channels
 
     bands = rows["image_channels"].combine_chunks().filter(mask)
     got: set[int] = set()
@@ -920,9 +920,9 @@ def _decoded_channels(rows: Any, mask: Any) -> list[int]:
                 got.add(c)
             else:  # a mode Pillow cannot make: its rows go by their bands, as rows without a mode do
                 bands_of = bands.filter(pc.is_null(modes) if mode is None else pc.equal(modes, mode))
-                got.update(3 if b in (3, 4) else 1 if b == 2 else int(b) for b in pc.unique(bands_of).to_pylist() if b is not None)
+                got.update(BY_BANDS.get(b, int(b)) for b in pc.unique(bands_of).to_pylist() if b is not None)
     else:
-        got.update(3 if b in (3, 4) else 1 if b == 2 else int(b) for b in pc.unique(bands).to_pylist() if b is not None)
+        got.update(BY_BANDS.get(b, int(b)) for b in pc.unique(bands).to_pylist() if b is not None)
     return sorted(got)
 
 
