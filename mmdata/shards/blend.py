@@ -869,16 +869,22 @@ def _dtypes_warning(datasets: Mapping[str, ShardDataset], modalities: Sequence[s
         cast = [n for n, d in own.items() if d != to]
         first = next(d for n, d in own.items() if n == cast[0])
         imag = np.dtype(to).kind == "c" and any(np.dtype(own[n]).kind != "c" for n in cast)
-        # a cast back to a real dtype would drop the complex datasets' imaginary parts (QA38 C #3): the real view
+        # a cast back to a real dtype would drop the complex datasets' imaginary parts (QA38 C #3): the real view.
+        # A cast to `first` is advised only when it keeps every dataset's values near enough (floats to a float:
+        # precision only); float64 features cast to int16 became 0 / ±1, and uint16 + int16 wrap either way
+        # (QA39 interop #2): then the model takes the common dtype, which holds them all
+        lossless = all(np.dtype(d).kind == np.dtype(first).kind == "f" for d in own.values())
         use = (f"x = torch.view_as_real(batch[{f!r}]), real and imaginary parts on a last axis of 2" if imag
-               else f"x = batch[{f!r}].to(torch.{first})")
+               else f"x = batch[{f!r}].to(torch.{first})" if lossless
+               else f"build it for {to}: a cast to {first} would not keep the other datasets' values")
         out.append(f"blend: field {f!r} is {', '.join(f'{d} in {n!r}' for n, d in own.items())}: every batch of the "
                    f"blend holds it in {to} (one dtype whichever datasets share a batch), so "
                    f"{', '.join(map(repr, cast))} {'is' if len(cast) == 1 else 'are'} batched in {to}"
                    f"{' (the real rows with a zero imaginary part)' if imag else ''}, not as "
-                   f"read alone; a model built for {first} gets {to}: cast it where the batch meets the model "
-                   f"({use}), save the datasets' {f!r} files in one "
-                   f"dtype (np.save(path, x.astype(np.{to if np.dtype(to).kind == 'c' else first}))) and shard again, "
+                   f"read alone; a model built for {first} gets {to}: "
+                   f"{'cast it where the batch meets the model ' if imag or lossless else ''}"
+                   f"{f'({use})' if imag or lossless else use}, save the datasets' {f!r} files in {to}, the dtype that holds them all "
+                   f"(np.save(path, x.astype(np.{to}))) and shard again, "
                    f"or leave the field out (modalities=[...])")
     return "; ".join(out) or None
 
