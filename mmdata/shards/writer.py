@@ -137,7 +137,8 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     each class (label) is shuffled with its own seeded permutation and cut into the splits by
     :func:`split_counts`: every class's share of a split is within one sample of its fraction, and so
     is every split's total (rounding is carried across classes, so small classes do not all round
-    the same split away). Returns warnings: a requested split left empty (too few samples), fractions
+    the same split away). A class with fewer samples than the splits goes whole to ``train``
+    (:func:`small_classes`, noted; QA39 ecommerce #4). Returns warnings: a requested split left empty (too few samples), fractions
     applied to only part of the records (the others have their own split), samples without a split
     of their own sent to ``train``, groups whose records name other splits, splits that large groups
     keep far from their fraction. ``shared_files=False``: the records never name one file (a folder's),
@@ -153,7 +154,7 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     named in the warnings beside a manifest's split column.
 
     Example:
-        >>> recs = [Record(f"k{i}", f"k{i}", {"txt": b"x"}, label=i % 20) for i in range(40)]
+        >>> recs = [Record(f"k{i}", f"k{i}", {"txt": b"x"}, label=i % 10) for i in range(40)]
         >>> assign_splits(recs, {"train": 0.8, "val": 0.1, "test": 0.1}, seed=0)
         []
         >>> sorted(Counter(r.split for r in recs).items())
@@ -211,6 +212,10 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     names = list(fractions)
     free_units = _free_units(units)
     said: set[Any] = set()  # classes the group warning names as missing from train: said once (review of QA30)
+    if by != "key":  # QA39 ecommerce #4: a class too small for every split goes whole to train, said
+        small = small_classes((r.label for r in free), fractions)
+        if small:
+            warnings.append(_small_classes_note(small, fractions, label_names))
     if by == "key":  # each sample (or group) by its own key: nothing else moves it
         key_units = free_units if units is not None else [[r] for r in free]
         totals = _split_by_key(key_units, fractions, seed, root)
@@ -1422,14 +1427,55 @@ def _free_units(units: list[list[Record]] | None) -> list[list[Record]]:
     return [u for u in units if u[0].split is None] if units is not None else []
 
 
+def _train_split(fractions: Mapping[str, float]) -> str:
+    """The split a class too small for every split goes to: ``train``, else the largest (the first of ties)."""
+    if fractions.get("train", 0) > 0:
+        return "train"
+    return max(fractions, key=lambda n: (fractions[n], -list(fractions).index(n)))
+
+
+def small_classes(labels: Iterable[Any], fractions: Mapping[str, float]) -> dict[Any, int]:
+    """The classes (label: samples) with fewer samples than the splits asked for (fraction > 0): such a class
+    cannot be in every split, and cut like the others its few samples went to whichever split was furthest
+    behind, often val or test, where it is never trained on (QA39 ecommerce #4). Like a stratified splitter
+    (sklearn, iterative stratification) they go whole to :func:`_train_split`. Unlabelled samples are no class."""
+    k = sum(1 for f in fractions.values() if f > 0)
+    got = Counter(v for v in labels if v is not None)
+    return {v: n for v, n in got.items() if n < k} if k > 1 else {}
+
+
+def _small_classes_note(small: Mapping[Any, int], fractions: Mapping[str, float],
+                        label_names: Sequence[str] | None = None, k: int = 5) -> str:
+    """The note naming the classes :func:`small_classes` sent whole to the train split (QA39 ecommerce #4)."""
+    def named(label: Any) -> str:
+        return (repr(label_names[label]) if label_names is not None and isinstance(label, int)
+                and 0 <= label < len(label_names) else repr(label))
+
+    order = sorted(small, key=lambda v: (small[v], str(v)))
+    shown = ", ".join(f"{named(v)} ({small[v]})" for v in order[:k]) + (f" and {len(order) - k} more"
+                                                                           if len(order) > k else "")
+    splits = sum(1 for f in fractions.values() if f > 0)
+    them = "it" if len(small) == 1 else "them"
+    return (f"note: {len(small)} class{'' if len(small) == 1 else 'es'} {'has' if len(small) == 1 else 'have'} fewer samples than the "
+            f"{splits} splits (samples: {shown}) and went whole to {_train_split(fractions)!r}, so a model is trained "
+            f"on {them}; no other split scores {them}. Shard more samples of {them} to evaluate {them}, or give "
+            f"{them} a split of {'its' if len(small) == 1 else 'their'} own (a split column, --split-from)")
+
+
 def _split_records(free: list[Record], fractions: dict[str, float], seed: int) -> dict[str, int]:
-    """Records one by one: per class a seeded permutation cut by :func:`split_counts`; the split totals."""
+    """Records one by one: per class a seeded permutation cut by :func:`split_counts`; the split totals.
+    A class with fewer samples than the splits goes whole to the train split (:func:`small_classes`)."""
     names = list(fractions)
     by_label: dict[Any, list[Record]] = {}
     for r in free:
         by_label.setdefault(r.label, []).append(r)
-    labels = sorted(by_label, key=lambda v: (v is None, v if v is not None else 0))
     totals = dict.fromkeys(names, 0)
+    small = small_classes((r.label for r in free), fractions)
+    for label in small:
+        for r in by_label.pop(label):
+            r.split = _train_split(fractions)
+            totals[r.split] += 1
+    labels = sorted(by_label, key=lambda v: (v is None, v if v is not None else 0))
     for label, counts in zip(labels, split_counts([len(by_label[v]) for v in labels], list(fractions.values()))):
         group = by_label[label]
         perm = derive(seed, 0, f"split:{label}", 0).permutation(len(group))
@@ -1478,8 +1524,13 @@ def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: 
         per.setdefault(labels[i], [0] * len(names))[s] += len(units[i])
 
     placed: set[int] = set()
+    small = small_classes((r.label for u in units for r in u), fractions)  # QA39 ecommerce #4: whole to train
+    for i in seeded:
+        if labels[i] in small and labels[i] is not None:
+            put(i, names.index(_train_split(fractions)))
+            placed.add(i)
     wanted = sorted((s for s in range(len(names)) if share[s] > 0), key=lambda s: (share[s], s))
-    if len(units) >= len(wanted):
+    if len(units) - len(placed) >= len(wanted):
         for s in wanted:
             left = [i for i in seeded if i not in placed]
             pick = next((i for i in left if len(units[i]) <= share[s] * n_all), None)
