@@ -584,14 +584,16 @@ def _utf16_ideographs(data: bytes) -> str | None:
     return None
 
 
-#: control characters a text member may not hold: C0 but TAB, LF, VT, FF and CR (which are spaces and line breaks)
-_TEXT_CONTROLS = re.compile(rb"[\x00-\x08\x0e-\x1f]")
+#: control characters a text member may not hold: C0 but TAB, LF, VT, FF and CR (which are spaces and line breaks),
+#: and C1 (U+0080-U+009F, UTF-8 ``C2 80``-``C2 9F``: CSI / OSC / NEL act as terminal codes too) (QA39 security #4)
+_TEXT_CONTROLS = re.compile(rb"[\x00-\x08\x0e-\x1f]|\xc2[\x80-\x9f]")
 
 
 def text_refusal(data: bytes, what: str = "text") -> str | None:
     """Why ``data``, a text member (a caption) that decodes as UTF-8, is refused, or None: UTF-16 without a byte
     order mark (:func:`utf16_of`), or a C0 control character other than TAB / line breaks / form feed (NUL, ESC,
-    ``\x06``: binary data or terminal codes, never a caption's text; refused as in a class name); a DOS end-of-file
+    ``\x06``: binary data or terminal codes, never a caption's text; refused as in a class name) or a C1 one
+    (U+0080-U+009F: CSI, OSC, NEL; QA39 security #4); a DOS end-of-file
     byte (Ctrl-Z, ``\x1a``) as the last byte is tolerated. For raw sources: the writer passes a dataset's text
     members (augment, re-sharding tars) through, warning of them.
 
@@ -616,8 +618,8 @@ def text_refusal(data: bytes, what: str = "text") -> str | None:
     kind = _utf16_ideographs(data)  # '一只' in UTF-16 BE is 'N\x00S\x...'
     if kind is not None:
         return _utf16_said(data, kind, False, what)
-    names = {0: "NUL", 0x1B: "ESC", 0x7: "BEL", 0x8: "BS"}
-    code = data[m.start()]
+    names = {0: "NUL", 0x1B: "ESC", 0x7: "BEL", 0x8: "BS", 0x85: "NEL", 0x9B: "CSI", 0x9C: "ST", 0x9D: "OSC"}
+    code = ord(m.group().decode("utf-8"))
     at = len(data[:m.start()].decode("utf-8", "replace")) + 1
     name = f" {names[code]}" if code in names else ""
     return (f"{what} holds a control character (U+{code:04X}{name}, character {at}): a caption is text, not binary "
@@ -1849,6 +1851,15 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         form_of = _folder_forms(cls_dirs)
         if names is None:
             names, names_from = _folder_class_names(form_of), "folders"
+            # a folder's name holding ESC / a line break is refused as a label cell's is: it would reach
+            # label_names, the card and every other tool's log unescaped (QA39 security #5)
+            odd = [(n, why) for n in names if (why := _odd_class_name(n))]
+            if odd:
+                shown = ", ".join(f"{printable(n)!r}" for n, _ in odd[:4]) + (", ..." if len(odd) > 4 else "")
+                raise SourceError(f"{where}: {len(odd)} class folder name{'s' * (len(odd) != 1)} ({shown}) "
+                                  f"{'hold' if len(odd) != 1 else 'holds'} a line break or another control "
+                                  f"character (ESC: terminal codes), refused as in a label column: a class is a "
+                                  f"short name; rename the folder{'s' * (len(odd) != 1)}")
         class_ids = {_nfc(c): i for i, c in enumerate(names)}
         missing = [d for d in cls_dirs if _nfc(d) not in class_ids]
         if missing:
@@ -4204,6 +4215,10 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
             if cell.reason is None:
                 cell.shown, cell.backslash = shown, True
                 return cell
+            if cell.reason.startswith(escapes or _ESCAPES):
+                # '..\\outside\\x.txt' escapes as '../outside/x.txt' does: said so, and nothing outside the
+                # folder is looked for (no case hint naming, and so confirming, a file there) (QA39 security #2)
+                return _Cell(shown, key=key, reason=cell.reason, located=True)
         if other is None and "%" in p and val[:5].lower() != "file:" and not decoded:
             # Label Studio's spelling of an uploaded name ('my%20photo.png'): read decoded, once
             plain = unquote(p, errors="surrogateescape")
@@ -4277,6 +4292,8 @@ def _in_other_form(root: str, rel: str) -> str | None:
         return None
     cur = root
     for part in rel.split(os.sep):
+        if part == os.pardir:  # never looks outside ``root`` (QA39 security #2)
+            return None
         step = os.path.join(cur, part)
         if part.isascii() or os.path.lexists(step):
             cur = step
@@ -4293,6 +4310,8 @@ def _in_other_case(root: str, rel: str) -> str | None:
     ``img/0.png``: a manifest written on Windows or macOS), part by part; None when there is none, or several."""
     cur = root
     for part in rel.split(os.sep):
+        if part == os.pardir:  # never looks outside ``root``: no hint says whether a file there exists (QA39 security #2)
+            return None
         step = os.path.join(cur, part)
         if os.path.lexists(step):
             cur = step

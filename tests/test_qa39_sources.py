@@ -1,0 +1,58 @@
+"""QA39 defects of source discovery (``mmdata/shards/sources.py``).
+
+security #2: a ``..\\outside\\x.txt`` cell was told "differs only in case" and the warning (kept in the card) named
+the file outside the manifest's folder (an existence oracle); it now escapes as ``../outside/x.txt`` does.
+security #4: captions with C1 controls (U+0080-U+009F: CSI, OSC, NEL) are refused as C0 ESC is.
+security #5: class folder names holding ESC / a line break are refused as label cells are.
+Real PNG / UTF-8 files throughout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmdata.errors import SourceError
+from mmdata.shards.sources import discover, text_refusal
+
+
+def _png(path: Path, seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(path)
+
+
+def test_backslash_cell_escaping_the_folder_is_an_escape_not_a_case_hint(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("secret\n", encoding="utf-8")
+    rows = []
+    for k, v in [("exists", "..\\outside\\secret.txt"), ("missing", "..\\outside\\nothere.txt"), ("ok", "img/ok.png")]:
+        _png(root / "img" / f"{k}.png")
+        rows.append({"key": k, "image": f"img/{k}.png", "transcript": v})
+    (root / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    found = discover(root / "m.jsonl")
+    said = json.dumps(found.warnings) + json.dumps([dict(s) if isinstance(s, dict) else str(s) for s in found.skipped])
+    assert "../outside/secret.txt" not in said  # the outside file is never named (so never confirmed)
+    assert "only in case" not in said
+    assert said.count("escapes the manifest's folder") >= 2, said
+
+
+def test_c1_controls_in_a_caption_are_refused_as_esc_is() -> None:
+    assert text_refusal("red \x1b[31mX".encode()) is not None
+    said = text_refusal("red \u009b31mX".encode())
+    assert said is not None and "U+009B CSI" in said and "character 5" in said
+    assert text_refusal("a\u0085b".encode()) is not None  # NEL
+    assert text_refusal("café Ü — ok\tend\n".encode()) is None  # Latin-1 letters (C2 A0 and up) are text
+    assert text_refusal("caf\xe9 \x9b".encode("latin-1")) is None  # not UTF-8: the decode's own error names it
+
+
+def test_class_folder_with_control_characters_is_refused(tmp_path: Path) -> None:
+    for name in ("cat", "red\x1b[31mX"):
+        for i in range(2):
+            _png(tmp_path / "src" / name / f"{i}.png", i)
+    with pytest.raises(SourceError, match=r"red\\x1b\[31mX.*control character.*rename the folder"):
+        discover(tmp_path / "src")
