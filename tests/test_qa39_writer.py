@@ -42,3 +42,47 @@ def test_small_classes_go_to_train_with_groups() -> None:
         for c in range(2, 9):
             assert {r.split for r in recs if r.label == c} == {"train"}, (seed, c)
         assert any("fewer samples than the 3 splits" in n for n in notes)
+
+
+def _video_rows(tmp_path, arrays: dict[str, "object"]):
+    import csv
+
+    import numpy as np
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    with open(raw / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "video", "label"])
+        for k, x in arrays.items():
+            np.save(raw / f"{k}.npy", x)
+            w.writerow([k, f"{k}.npy", "A" if k < "m" else "B"])
+    return raw / "m.csv"
+
+
+def test_float_video_among_uint8_names_the_scales(tmp_path) -> None:
+    """(QA39 lipreading #6) a 0-1 float32 video among 0-255 uint8 ones: the dtype-mix warning says the scales differ."""
+    import numpy as np
+
+    import mmdata
+
+    rng = np.random.default_rng(0)
+    arrays = {f"k{i}": rng.integers(0, 256, (10 + i, 8, 8)).astype(np.uint8) for i in range(5)}
+    arrays["z_float"] = rng.random((12, 8, 8)).astype(np.float32)
+    rep = mmdata.shard(_video_rows(tmp_path, arrays), tmp_path / "ds", columns={"video": "video"}, progress=False)
+    mix = next(w for w in rep["warnings"] if "2 dtypes" in w)
+    assert "scales differ" in mix and "0-1" in mix and "(x * 255).round().astype(np.uint8)" in mix, mix
+    assert "z_float" in mix
+
+
+def test_rank_mix_hint_squeezes_a_trailing_one(tmp_path) -> None:
+    """(QA39 lipreading #8) a (T, 8, 8, 1) video among (T, 8, 8) ones: squeeze the last axis, no reshape(len, -1)."""
+    import numpy as np
+
+    import mmdata
+
+    arrays = {f"k{i}": np.zeros((10 + i, 8, 8), np.uint8) for i in range(5)}
+    arrays["z_chlast"] = np.zeros((12, 8, 8, 1), np.uint8)
+    rep = mmdata.shard(_video_rows(tmp_path, arrays), tmp_path / "ds", columns={"video": "video"}, progress=False)
+    mix = next(w for w in rep["warnings"] if "2 ranks" in w)
+    assert "reshape(len(" not in mix and "np.squeeze(np.asarray(s['video']), -1)" in mix, mix

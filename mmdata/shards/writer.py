@@ -3157,6 +3157,9 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     shape = _npy_shape(data)
     if shape is None:
         return
+    peak = _npy_peak(data)
+    if peak is not None:  # per dtype the largest value: a 0-1 float video among 0-255 uint8 ones (QA39 lipreading #6)
+        acc.setdefault("peaks", {})[dtype] = max(acc.get("peaks", {}).get(dtype, peak), peak)
     pattern = npy_pattern(shape[1:]) if shape else "()"
     shapes = acc.setdefault("shapes", {})
     shapes[pattern] = shapes.get(pattern, 0) + 1
@@ -3173,6 +3176,26 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     if 0 in shape:
         acc["empty"] = acc.get("empty", 0) + 1
         acc.setdefault("empty_example", _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task))
+
+
+def _npy_peak(data: bytes) -> float | None:
+    """A numeric ``.npy`` member's largest finite value (None: not numeric, empty, unreadable), for the warning of a
+    dtype mix whose files lie on other scales (0-1 floats beside 0-255 integers: QA39 lipreading #6)."""
+    import io
+
+    import numpy as np
+
+    try:
+        x = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception:  # noqa: BLE001 - a member that does not load is reported by the checks of its own
+        return None
+    if x.dtype.kind not in "iuf" or not x.size:
+        return None
+    if x.dtype.kind == "f":
+        x = x[np.isfinite(x)]
+        if not x.size:
+            return None
+    return float(x.max())
 
 
 def _maps_image(image_hw: Sequence[int], shape: tuple[int, ...]) -> bool:
@@ -3242,6 +3265,8 @@ def merge_npy(parts: Iterable[Mapping[str, Any] | None]) -> dict[str, dict[str, 
                 o["length"] = [min(lo, acc["length"][0]), max(hi, acc["length"][1])]
             if acc.get("not_maps"):
                 o["not_maps"] = o.get("not_maps", 0) + acc["not_maps"]
+            for dtype, peak in acc.get("peaks", {}).items():
+                o.setdefault("peaks", {})[dtype] = max(o.get("peaks", {}).get(dtype, peak), peak)
             if acc.get("empty"):
                 o["empty"] = o.get("empty", 0) + acc["empty"]
                 o.setdefault("empty_example", acc["empty_example"])
@@ -3356,8 +3381,7 @@ def npy_shape_warnings(field: str, acc: Mapping[str, Any], maps: bool = False) -
     varying = npy_varying_axes(acc)
     if len(ranks) > 1:
         out.append(f"field {field!r}: its .npy files hold arrays of {len(ranks)} ranks ({shown(order)}): collate "
-                   f"refuses a batch mixing them, naming the samples; {fix}, e.g. x = np.asarray(s[{field!r}])"
-                   f".reshape(len(s[{field!r}]), -1) for a (T,) array as (T, 1)")
+                   f"refuses a batch mixing them, naming the samples; {fix}, e.g. {rank_fix(field, shapes)}")
     elif varying is not None and len(varying) > 1 and (not maps or acc.get("not_maps")):
         sizes = next(iter((acc.get("axes") or {}).values()))
         cut = {a: sizes[a][0] for a in varying if a > 0}
@@ -3381,11 +3405,41 @@ def npy_shape_warnings(field: str, acc: Mapping[str, Any], maps: bool = False) -
     return out
 
 
-def npy_dtype_mix_warning(field: str, dtypes: Mapping[str, int], examples: Mapping[str, str]) -> str | None:
+def rank_fix(field: str, shapes: Iterable[str]) -> str:
+    """The example fix for a rank mix, fitting the shapes seen (:func:`npy_pattern`): a trailing axis of size 1 beside
+    the same shape without it is squeezed (a (T, 88, 88, 1) video among (T, 88, 88) ones: QA39 lipreading #8, where
+    ``reshape(len(x), -1)`` flattened every frame); a (T,) array is made (T, 1) where (T, 1) arrays are seen; else
+    the arrays are brought to the rank most files have.
+
+    Example:
+        >>> rank_fix("video", ["(T, 88, 88)", "(T, 88, 88, 1)"])
+        "x = np.squeeze(np.asarray(s['video']), -1) for a (T, 88, 88, 1) array as (T, 88, 88)"
+        >>> rank_fix("ecg", ["(T, 3)", "(T,)"])[:48]
+        'x = np.asarray(s[...]) reshaped (np.squeeze / x['
+        >>> rank_fix("ecg", ["(T, 1)", "(T,)"])
+        "x = np.squeeze(np.asarray(s['ecg']), -1) for a (T, 1) array as (T,)"
+    """
+    seen = list(shapes)
+    for p in seen:
+        if p.endswith(", 1)"):
+            base = p[:-4] + ("," if ", " not in p[:-4] else "") + ")"
+            if base in seen:
+                return f"x = np.squeeze(np.asarray(s[{field!r}]), -1) for a {p} array as {base}"
+    for p in seen:
+        if p[:-1].rstrip(",") + ", 1)" in seen:
+            return f"x = np.asarray(s[{field!r}])[..., None] for a {p} array as {p[:-1].rstrip(',')}, 1)"
+    return ("x = np.asarray(s[...]) reshaped (np.squeeze / x[..., None] / x.reshape) to the rank most files have, "
+            "keeping its axes' meaning")
+
+
+def npy_dtype_mix_warning(field: str, dtypes: Mapping[str, int], examples: Mapping[str, str],
+                          peaks: Mapping[str, float] | None = None) -> str | None:
     """The warning for a ``.npy`` field whose files hold more than one dtype (QA35 robotics #6), or None: what
     collate does with a batch mixing them, per case (QA36 timeseries #10) — a mix with a float is refused, an
     integer / bool mix promoted to the dtype that holds the batch's values, arrays torch cannot hold (records,
-    strings) batched as a list.
+    strings) batched as a list. ``peaks`` (per dtype the largest value, :func:`_note_npy`): float files all within
+    0-1 beside integer files reaching past 1 lie on another scale (a 0-1 float video among 0-255 uint8 ones is
+    batched ~1/255 as bright), said with the fix (QA39 lipreading #6).
 
     Example:
         >>> npy_dtype_mix_warning("imu", {"float32": 11, "float64": 1}, {"float32": "a.imu.npy", "float64": "b.imu.npy"})[:72]
@@ -3424,7 +3478,18 @@ def npy_dtype_mix_warning(field: str, dtypes: Mapping[str, int], examples: Mappi
     if kinds <= set("biu"):
         return (head + f"collate alone promotes a batch mixing them to the dtype holding that batch's values (a batch "
                 f"of {order[0][0]} files only stays {order[0][0]}); " + batched + keep)
-    return head + "collate refuses a batch mixing them; " + batched + keep
+    scale = ""
+    floats = {d: v for d, v in (peaks or {}).items() if d in dtypes and np.dtype(d).kind == "f"}
+    ints = {d: v for d, v in (peaks or {}).items() if d in dtypes and np.dtype(d).kind in "iu"}
+    if floats and ints and max(floats.values()) <= 1.0 and max(ints.values()) > 1.0:
+        top = max(ints, key=lambda d: (ints[d], d))
+        f = max(floats, key=lambda d: (floats[d], d))
+        scale = (f"the scales differ too: the {'/'.join(sorted(floats))} files' values lie in 0-1 (at most "
+                 f"{max(floats.values()):g}, e.g. {examples.get(f)!r}), the {'/'.join(sorted(ints))} files' reach "
+                 f"{ints[top]:g} (e.g. {examples.get(top)!r}), so batched together the float ones are ~1/"
+                 f"{255 if ints[top] <= 255 else int(ints[top])} as large: rescale them (np.save(path, (x * 255).round()"
+                 f".astype(np.{top})) for 0-255 data) and shard again; ")
+    return head + "collate refuses a batch mixing them; " + scale + batched + keep
 
 
 def _bad(bad: dict[int, str] | None, i: int, exc: BaseException, values: tuple[Any, ...], paths: list[Any],
@@ -5435,7 +5500,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     for f, acc in npy.items():  # each .npy field's dtypes, counted (QA35 review media #2); NaN arrays (#3)
         if f in modalities:  # and its ranks, shapes beyond the first axis, lengths, empty arrays (QA36 timeseries)
             modalities[f].update(npy_card_entry(acc))
-        if (mix := npy_dtype_mix_warning(f, acc["dtypes"], acc["examples"])) is not None:
+        if (mix := npy_dtype_mix_warning(f, acc["dtypes"], acc["examples"], acc.get("peaks"))) is not None:
             warnings = [*warnings, mix]
         # per-pixel maps exist beside images only: a dataset with an image or a named one (frame1.png) may hold them
         maps = any(m == "image" or m.rsplit(".", 1)[-1].lower() in IMAGE_EXTS for m in modalities)
