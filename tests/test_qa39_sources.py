@@ -56,3 +56,26 @@ def test_class_folder_with_control_characters_is_refused(tmp_path: Path) -> None
             _png(tmp_path / "src" / name / f"{i}.png", i)
     with pytest.raises(SourceError, match=r"red\\x1b\[31mX.*control character.*rename the folder"):
         discover(tmp_path / "src")
+
+
+def test_text_column_of_txt_and_lrc_paths_is_warned(tmp_path: Path) -> None:
+    """music #3: a third of the paths naming .lrc files (a type not read) silenced the warning."""
+    rows = []
+    for i in range(9):
+        _png(tmp_path / "img" / f"{i}.png", i)
+        ext = "lrc" if i % 3 == 0 else "txt"
+        (tmp_path / "lyrics").mkdir(exist_ok=True)
+        (tmp_path / "lyrics" / f"t{i}.{ext}").write_text("[00:01.00]la la\n", encoding="utf-8")
+        rows.append(f"k{i},img/{i}.png,lyrics/t{i}.{ext}\n")
+    (tmp_path / "m.csv").write_text("key,image,text\n" + "".join(rows), encoding="utf-8")
+    found = discover(tmp_path / "m.csv")
+    assert any("9 of its 9 values name files" in w and "stored as the captions" in w for w in found.warnings), \
+        found.warnings
+
+
+def test_lrc_is_refused_with_its_conversion() -> None:
+    """music #4: LRC lyrics are refused as subtitles are, with the command that makes the .txt."""
+    from mmdata.shards.sources import other_type_reason
+
+    said = other_type_reason("rock/s1.lrc")
+    assert said is not None and "timed lyrics" in said and "song.txt" in said and "sed -E" in said

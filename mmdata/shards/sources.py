@@ -1539,6 +1539,12 @@ _VIDEO_HINT = ("a video file (video is not decoded): extract its frames (e.g. ff
 _SUBTITLE_HINT = ("subtitles (not read: their cue numbers and timing lines would become part of the caption): "
                   "convert them to a .txt of the same name holding the subtitle text alone, which becomes the "
                   "sample's text (e.g. tr -d '\\r' < clip.srt | grep -vE '^(WEBVTT.*|[0-9]+|)$|-->' > clip.txt)")
+#: LRC timed lyrics: refused as subtitles are, with the conversion (not read with its tags stripped: an
+#: enhanced LRC's <mm:ss> word tags, offsets and repeated-line tags make a silent strip easy to get wrong) (QA39 music #4)
+_LRC_HINT = ("timed lyrics (LRC, not read: its [mm:ss.xx] time tags and [ar:] / [ti:] header lines would become part of "
+             "the caption): convert it to a .txt of the same name holding the lyrics alone, which becomes the sample's "
+             "text (e.g. tr -d '\\r' < song.lrc | sed -E '/^[[][a-z]+:/d; s/[[][0-9]+:[0-9.:]+[]]//g; s/<[0-9]+:[0-9.:]+>//g' "
+             "> song.txt)")
 _NPZ_HINT = ("a NumPy .npz archive (not read from a folder or manifest: np.savez may hold pickled objects): save "
              "each array as a .npy of its own, '<stem>.<name>.npy', an array field each (e.g. python -c \"import "
              "numpy as np; z = np.load('x.npz'); [np.save(f'x.{k}.npy', z[k]) for k in z.files]\")")
@@ -1556,6 +1562,7 @@ _OTHER_TYPES: dict[str, str] = {
     **dict.fromkeys(("xml", "hocr"), _XML_HINT),
     **dict.fromkeys(("mp4", "mkv", "avi", "webm", "mov", "m4v", "mpg", "mpeg", "wmv", "flv", "3gp"), _VIDEO_HINT),
     **dict.fromkeys(("srt", "vtt", "ass", "ssa"), _SUBTITLE_HINT),
+    "lrc": _LRC_HINT,
     "npz": _NPZ_HINT,
     **dict.fromkeys(("csv", "tsv"), _CSV_HINT),
 }
@@ -4129,6 +4136,9 @@ class _Cell:
     served: str | None = None
     #: the file on disk a cell naming none means (its name differs only in case, or the cell has spaces at its ends)
     near: str | None = None
+    #: the extension of the file it names, in the folder, of a type not read (``lrc``): still a path, for
+    #: the text-column warning (QA39 music #3)
+    unread: str | None = None
 
 
 def _inline_cell(data: bytes, name_hint: Any) -> _Cell:
@@ -4252,7 +4262,7 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
         return _Cell(shown, key=key, reason=APPLEDOUBLE, located=True)
     if named is None:
         return _Cell(shown, key=key, reason=unsupported_reason(full) or other_type_reason(full) or f"no known media extension (expected one of "
-                     f"{sorted(KNOWN_EXTS)})", located=True)
+                     f"{sorted(KNOWN_EXTS)})", located=True, unread=full.rpartition(".")[2].lower())
     return _Cell(shown, full, named[1], key, located=True)
 
 
@@ -6142,12 +6152,18 @@ def _text_files_column(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, 
     return filled > 0
 
 
+#: text files of a type not read (timed lyrics, subtitles): a text column naming them names text files
+_TIMED_TEXT_EXTS = frozenset(("lrc", "srt", "vtt", "ass", "ssa"))
+
+
 def _file_kind(c: _Cell, t: str) -> str:
     """What a text cell's path names, for :func:`_text_files_warning`: ``"txt"`` (a text file), ``"file"`` (a
     file of another type), ``"outside"`` (a ``.txt`` path outside the manifest's or ``--root`` folder: not
     read) or ``""`` (no file)."""
     if c.reason is None and isinstance(c.member, str):
         return "txt" if field_of(c.ext or "") == "text" else "file"
+    if c.unread is not None:  # a file on disk of a type not read (.lrc lyrics, .srt): a path all the same (QA39 music #3)
+        return "txt" if c.unread in _TIMED_TEXT_EXTS else "file"
     if ((c.reason is _ESCAPES or c.reason is _ESCAPES_ROOT or c.served is not None)
             and t.rpartition("/")[2].rpartition(".")[2].lower() in TEXT_EXTS):
         return "outside"
