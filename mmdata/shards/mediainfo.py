@@ -192,8 +192,10 @@ def _pil_orientation(d: bytes) -> int:
 
     from mmdata.codecs import _pil_orientation as orientation_of
 
-    try:
-        with Image.open(io.BytesIO(d)) as im:
+    from mmdata.codecs import _pillow_bomb_quiet
+
+    try:  # Pillow's bomb warning is mmdata's to say, once per dataset (QA39 security #3)
+        with _pillow_bomb_quiet(), Image.open(io.BytesIO(d)) as im:
             im.load()
             return orientation_of(im)
     except Exception:  # noqa: BLE001 - the checks above passed; a failing decode is check="decode"'s to report
@@ -315,8 +317,10 @@ def _pil_image(d: bytes) -> tuple[int, int, str, int]:
 
     from mmdata.codecs import _pil_orientation as orientation_of
 
+    from mmdata.codecs import _pillow_bomb_quiet
+
     try:
-        with Image.open(io.BytesIO(d)) as im:
+        with _pillow_bomb_quiet(), Image.open(io.BytesIO(d)) as im:
             h, w, mode, bands = im.height, im.width, im.mode, len(im.getbands())
             orientation = orientation_of(im)  # what decode_image applies (to the first frame)
             tags = getattr(im, "tag_v2", None)
@@ -589,9 +593,11 @@ def audio_subtype(data: bytes) -> str | None:
             return None
         bits = ((int.from_bytes(data[18:26], 'big') >> 36) & 0x1F) + 1
         return "PCM_S8" if bits == 8 else f"PCM_{bits}"  # soundfile's name of 8-bit FLAC (QA38 review b #2)
-    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+    # RF64 / BW64 (a WAV past 4 GB: a ds64 chunk first, then the same fmt chunk) counted too, and a fmt chunk after
+    # large junk / bext chunks (only chunk headers are read, 64 of them at most) (QA39 security #6)
+    if data[:4] not in (b"RIFF", b"RF64", b"BW64") or data[8:12] != b"WAVE":
         return None
-    p, n = 12, min(len(data), 1 << 16)
+    p, n = 12, len(data)
     for _ in range(64):
         if p + 8 > n:
             break
@@ -843,7 +849,9 @@ def probe_audio(data: bytes) -> tuple[int, int, int]:
 
 
 def check_json(data: bytes) -> None:
-    """Raise :class:`CorruptMedia` unless ``data`` is UTF-8 JSON."""
+    """Raise :class:`CorruptMedia` unless ``data`` is UTF-8 JSON. A document nested deeper than Python's JSON
+    parser recurses (``[`` x 5000) is refused like any bad JSON, not a RecursionError that stopped the whole
+    shard job (QA39 security #1)."""
     import json
 
     try:
@@ -852,6 +860,13 @@ def check_json(data: bytes) -> None:
         raise CorruptMedia(f"JSON is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:
         raise CorruptMedia(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise CorruptMedia("not valid JSON (nested too deep: arrays / objects inside each other thousands of levels "
+                           "down; refused)") from None
+
+
+#: numpy's ``max_header_size`` default (``np.lib.format.read_array_header_*``): a longer ``.npy`` header is refused
+_NPY_HEADER_MAX = 10_000
 
 
 class NpyFacts(NamedTuple):
@@ -878,13 +893,20 @@ def check_npy(data: bytes, decode: bool = False) -> NpyFacts:
 
     fmt = np.lib.format
     f = io.BytesIO(data)
+    if data[:6] == b"\x93NUMPY" and len(data) >= 12:
+        # numpy's own refusal of a long header advises "allow_pickle=True": not for an untrusted file (QA39 security #7)
+        size = int.from_bytes(data[8:10] if data[6] == 1 else data[8:12], "little")
+        if size > _NPY_HEADER_MAX:
+            raise CorruptMedia(f"a .npy header of {size:,} bytes (over numpy's {_NPY_HEADER_MAX:,}-byte limit: a "
+                               "crafted or damaged file); refused")
     try:
         version = fmt.read_magic(f)
         shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(f)
     except Exception as exc:  # noqa: BLE001 - numpy raises ValueError / SyntaxError / OSError here
         raise CorruptMedia(f"not a .npy array ({_describe(exc)})") from None
     if dtype.hasobject:
-        raise CorruptMedia("a .npy of Python objects (needs pickle to load; refused)")
+        raise CorruptMedia("a .npy of Python objects (needs pickle to load: object arrays are refused); save a numeric "
+                           "array instead, e.g. np.save(f, np.asarray(values, dtype=np.float32))")
     need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) - f.tell() != need:
         raise CorruptMedia(f"truncated .npy: shape {shape} of {dtype} needs {need} bytes, the file holds "
@@ -1103,8 +1125,10 @@ def _decoded(data: bytes) -> Any:
     if arr is None or arr.dtype.kind not in "iuf" or arr.dtype == np.uint8:
         from PIL import Image
 
+        from mmdata.codecs import _pillow_bomb_quiet
+
         try:
-            with Image.open(io.BytesIO(data)) as im:
+            with _pillow_bomb_quiet(), Image.open(io.BytesIO(data)) as im:
                 if not (im.mode.startswith("I;16") or im.mode in ("I", "F")):
                     return None
                 arr = np.asarray(im)
@@ -1687,8 +1711,10 @@ def decode_check(kind: str, data: bytes) -> AudioLevels | None:
     if kind == "image":
         from PIL import Image
 
-        try:
-            with Image.open(io.BytesIO(data)) as im:
+        from mmdata.codecs import _pillow_bomb_quiet
+
+        try:  # Pillow's own DecompressionBombWarning stays quiet: the shard's card says it (QA39 security #3)
+            with _pillow_bomb_quiet(), Image.open(io.BytesIO(data)) as im:
                 im.load()
         except Exception as exc:  # noqa: BLE001
             raise CorruptMedia(f"image does not decode ({_describe(exc)})") from None
