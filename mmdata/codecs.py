@@ -24,7 +24,7 @@ import io
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from functools import lru_cache
 from typing import Any, Union
 
@@ -1287,12 +1287,17 @@ def standard_field_error(ext: str) -> str | None:
 
 def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
                   image_max_size: tuple[int, int] | None = None, image_alpha: bool = False,
-                  audio_max_frames: AudioFrames | None = None) -> tuple[str, Any, int | None]:
+                  audio_max_frames: AudioFrames | None = None,
+                  photo_fields: Collection[str] = ()) -> tuple[str, Any, int | None]:
     """Decode one member: returns ``(field, value, sample_rate_or_None)``.
 
     ``image_max_size``: decode hint for images; ``image_alpha``: keep images' alpha channels (see
     :func:`decode_image`); ``audio_max_frames``: decode hint for the ``audio`` field (the first frames
     only: ``max_frames`` of :func:`decode_audio`; other audio members, ``voice.flac``, stay bytes).
+    ``photo_fields``: named image fields (``image2.gif``, ``frame1.png``) that are photos, not maps — a recipe's
+    ``targets: {image2.gif: image}`` — decoded as the ``image`` is (:func:`decode_image`: a palette to its colours,
+    16-bit to 8 bits, alpha as ``image_alpha`` says), not as stored values (:func:`decode_image_values`: a palette
+    GIF product photo came back as its indices, a 16-bit PNG as int32, and failed as a view; QA39 ecommerce #1).
 
     Raises:
         UnsafeMemberError: a pickle member while ``allow_pickle`` is False.
@@ -1334,6 +1339,8 @@ def decode_member(ext: str, data: bytes, *, allow_pickle: bool = False,
         if e in INT_EXTS:
             return name, decode_int(data), None
         if last in IMAGE_EXTS:  # a named image (depth.png, seg.png): its stored values, not the image's RGB
+            if name in photo_fields:  # a second view / photo: decoded as the image (QA39 ecommerce #1)
+                return name, decode_image(data, None, image_alpha), None
             return name, decode_image_values(data), None
         if last in TEXT_EXTS:  # caption_de.txt
             return name, decode_text(data), None

@@ -112,3 +112,38 @@ def test_npy_object_refusal_says_how_to_save_numeric() -> None:
     np.save(buf, np.array([1, "a"], dtype=object), allow_pickle=True)
     with pytest.raises(CorruptMedia, match="refused.*np.save"):
         mediainfo.check_npy(buf.getvalue())
+
+
+def _palette_gif() -> bytes:
+    from PIL import Image
+
+    rgb = np.zeros((6, 8, 3), np.uint8)
+    rgb[:, :4] = (200, 30, 10)
+    rgb[:, 4:] = (10, 120, 240)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=4).save(buf, "GIF")
+    return buf.getvalue()
+
+
+def test_named_photo_field_decodes_as_photo() -> None:
+    """(QA39 ecommerce #1) a palette GIF in a named field declared a photo (``targets: {image2.gif: image}``)
+    decodes to its colours, as the ``image`` does; undeclared, it stays the stored values (a mask's indices)."""
+    gif = _palette_gif()
+    name, photo, _ = codecs.decode_member("image2.gif", gif, photo_fields={"image2.gif"})
+    assert name == "image2.gif"
+    assert str(photo.dtype) == "torch.uint8" and tuple(photo.shape) == (3, 6, 8)
+    assert tuple(photo[:, 0, 0].tolist()) == (200, 30, 10)
+    assert photo.equal(codecs.decode_member("gif", gif)[1])
+    values = codecs.decode_member("image2.gif", gif)[1]
+    assert tuple(values.shape) == (1, 6, 8) and int(values.max()) < 4
+
+
+def test_named_photo_field_16bit_is_8bit() -> None:
+    """(QA39 ecommerce #1) a 16-bit PNG photo in a declared field decodes to uint8 as the image does."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((4, 5), 65535, np.uint16)).save(buf, "PNG")
+    t = codecs.decode_member("image2.png", buf.getvalue(), photo_fields=("image2.png",))[1]
+    assert str(t.dtype) == "torch.uint8" and int(t.max()) == 255
+    assert str(codecs.decode_member("image2.png", buf.getvalue())[1].dtype) == "torch.int32"
