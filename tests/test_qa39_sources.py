@@ -79,3 +79,28 @@ def test_lrc_is_refused_with_its_conversion() -> None:
 
     said = other_type_reason("rock/s1.lrc")
     assert said is not None and "timed lyrics" in said and "song.txt" in said and "sed -E" in said
+
+
+def test_meta_column_spelling_variants_are_warned(tmp_path: Path) -> None:
+    """fairness #1: 'F', 'f' and ' F' in a --meta column were three groups for evaluate --by, with no word."""
+    rows = []
+    for i, sex in enumerate(["F", "F", "f", " F", "M", "M"]):
+        _png(tmp_path / "img" / f"{i}.png", i)
+        rows.append(f"k{i},img/{i}.png,{sex}\n")
+    (tmp_path / "m.csv").write_text("key,image,sex\n" + "".join(rows), encoding="utf-8")
+    found = discover(tmp_path / "m.csv", meta=["sex"])
+    said = [w for w in found.warnings if "--meta column 'sex'" in w]
+    assert len(said) == 1 and "'F' (2)" in said[0] and "' F' (1)" in said[0] and "'f' (1)" in said[0], found.warnings
+    assert "'M'" not in said[0]
+
+
+def test_number_column_left_out_of_meta_is_named_metadata_not_missing_files(tmp_path: Path) -> None:
+    """fairness #10: an age column ('36.0', one 'n/a') forgotten in --meta listed a 'file not found' skip per cell."""
+    rows = []
+    for i, age in enumerate(["36.0", "18.0", "n/a", "52", "44.0", "61.0", "23.0", "30.0", "41.0", "29.0", "70.0"]):
+        _png(tmp_path / "img" / f"{i}.png", i)
+        rows.append(f"k{i},img/{i}.png,{age}\n")
+    (tmp_path / "m.csv").write_text("key,image,age\n" + "".join(rows), encoding="utf-8")
+    found = discover(tmp_path / "m.csv")
+    assert not any("file not found" in json.dumps(s, default=str) for s in found.skipped), found.skipped
+    assert any("column 'age'" in w and "--meta age" in w for w in found.warnings), found.warnings

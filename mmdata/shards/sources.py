@@ -4664,6 +4664,39 @@ def _every_label_refused(name: str, refused: dict[str, int], names: list[str], n
             f"label")
 
 
+def _meta_variant_warnings(rows: Sequence[Mapping[str, Any]], cols: Sequence[str], name: str) -> list[str]:
+    """One warning per ``--meta`` column whose text values differ only in case or in spaces around them (``'F'``,
+    ``'f'``, ``' F'``), as the label column's are warned of: ``evaluate --by`` scores each spelling as a group of its
+    own, splitting one group's samples over several rows (QA39 fairness #1). Values are stored as written.
+
+    Example:
+        >>> rows = [{"sex": "F"}, {"sex": "f"}, {"sex": " F"}, {"sex": "M"}, {"sex": "F"}]
+        >>> _meta_variant_warnings(rows, ["sex"], "m.csv")[0][:74]
+        "manifest m.csv, --meta column 'sex': values 'F' (2), ' F' (1) and 'f' (1) "
+    """
+    out = []
+    for col in cols:
+        counts = Counter(v for r in rows if isinstance(v := r.get(col), str) and v.strip() and len(v) < 256)
+        groups: dict[str, list[str]] = {}
+        for v in counts:
+            groups.setdefault(_near_name(v.strip()), []).append(v)
+        clashes = [sorted(vs, key=lambda v: (-counts[v], v)) for vs in groups.values() if len(vs) > 1]
+        if not clashes:
+            continue
+        clashes.sort(key=lambda vs: -sum(counts[v] for v in vs))
+
+        def shown(vs: list[str]) -> str:
+            parts = [f"{printable(v)!r} ({counts[v]})" for v in vs[:4]] + (["..."] if len(vs) > 4 else [])
+            return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+        more = f"; and {len(clashes) - 2} more such group{'s' * (len(clashes) > 3)}" if len(clashes) > 2 else ""
+        out.append(f"manifest {name}, --meta column {col!r}: values {'; '.join(map(shown, clashes[:2]))}{more} differ "
+                   f"only in case or in spaces around them — one value written several ways? They are kept as written, "
+                   f"so evaluate --by {col} scores each spelling as a group of its own; if they are one, write the "
+                   f"value one way in the manifest")
+    return out
+
+
 def _label_case_warnings(label_cells: list[tuple[int, str]], names: Sequence[str], name: str) -> list[str]:
     """One warning when a manifest's class names differ only in case (``cat`` in 40 rows, ``Cat`` in 3): they
     are classes of their own, as written (the labels are the user's), most likely a typo.
@@ -5624,6 +5657,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     nfc_names = {_nfc(n): n for n in names or ()}  # a declared name, looked up in either Unicode form
     warnings, split_forms = _manifest_splits(rows, fields, name)
     warnings = getattr(rows, "notes", []) + warnings  # the separator sniffed in a .csv
+    warnings += _meta_variant_warnings(rows, meta_cols, name)
     kind, bom = utf16_of(head)
     if bom and not str(name).lower().endswith(".parquet"):
         warnings.append(f"manifest {name} is {kind} (byte order mark {head[:2].hex(' ').upper()}), not UTF-8: it was "
@@ -5656,6 +5690,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     left_alone = {*meta_cols, *template_only, group_only, *segment_only}  # columns that are not the row's fields
     near: dict[str, list[tuple[str, str]]] = {_CASE_ONLY: [], _SPACES_AT_END: []}  # (cell, the file on disk)
     url_cells: Counter[str] = Counter()  # per path column: the cells that are URLs (not file://)
+    #: per path column: the cells that are numbers ('36.0'): a column of them a metadata column forgotten in
+    #: --meta, even with an 'n/a' among them (QA39 fairness #10: 237 listed skips, "file not found")
+    number_cells: Counter[str] = Counter()
     for raw in rows:
         if on_rows is not None and not len(cells) % _ROWS_SHOWN:
             on_rows(len(cells))
@@ -5707,6 +5744,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             text = texts.get(col)
             if text is not None and _URL_CELL.match(text) and text[:5].lower() != "file:":
                 url_cells[col] += 1
+            if text is not None and len(text) < 64 and _is_number(text.strip()):
+                number_cells[col] += 1
             if text is not None and _path_like(text):
                 seen[2] += 1
                 if not cell.located and not os.path.isabs(text) and ":" not in text[:12]:
@@ -5720,7 +5759,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     # not read, one warning (below) instead of a listed skip per cell
     # a column of URLs only (a source link kept beside a local copy) is one too: its cells name no file here
     unread = {col for col, (n, hits, pathlike, _, _) in stats.items()
-              if n and not hits and (not pathlike or url_cells[col] == n) and col not in templates}
+              if n and not hits and (not pathlike or url_cells[col] == n or number_cells[col] >= 0.9 * n)
+              and col not in templates}
     empty_rows: list[int] = []  # rows with every cell empty (the ',,' lines Excel leaves below a table)
     refused_labels: dict[str, int] = {}  # distinct label cells parse_label refused (none of the declared names): rows
     segs = _segment_rows(rows, cells, unread, rename, left_alone, spec)
