@@ -86,3 +86,31 @@ def test_rank_mix_hint_squeezes_a_trailing_one(tmp_path) -> None:
     rep = mmdata.shard(_video_rows(tmp_path, arrays), tmp_path / "ds", columns={"video": "video"}, progress=False)
     mix = next(w for w in rep["warnings"] if "2 ranks" in w)
     assert "reshape(len(" not in mix and "np.squeeze(np.asarray(s['video']), -1)" in mix, mix
+
+
+def _gif(path, frames: int) -> None:
+    from PIL import Image
+
+    ims = [Image.new("RGB", (16, 12), (40 * i, 255 - 40 * i, 7)) for i in range(frames)]
+    ims[0].save(path, save_all=frames > 1, append_images=ims[1:], duration=50, loop=0)
+
+
+def test_animated_gifs_in_named_image_fields_are_counted(tmp_path) -> None:
+    """(QA39 ecommerce #5) the several-frames warning counts a named image field's GIFs, naming the member."""
+    import csv
+
+    import mmdata
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    with open(raw / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "image", "image2", "label"])
+        for i in range(6):
+            _gif(raw / f"a{i}.gif", 3 if i == 0 else 1)
+            _gif(raw / f"b{i}.gif", 4 if i < 3 else 1)
+            w.writerow([f"k{i}", f"a{i}.gif", f"b{i}.gif", "x"])
+    rep = mmdata.shard(raw / "m.csv", tmp_path / "ds", columns={"image2": "image2"}, progress=False)
+    frames = next(w for w in rep["warnings"] if "several frames" in w)
+    assert frames.startswith("4 images (of 12)"), frames
+    assert "k0.image2.gif" in frames or "k1.image2.gif" in frames, frames

@@ -2533,16 +2533,37 @@ def _read_sums(paths: list[Any], got: list[bytes | int]) -> list[str | None]:
 
 def _sixteen_bit(kept: list[tuple[Any, ...]], counts: list[int], datas: list[bytes], maybe: list[int],
                  acc: dict[str, Any] | None) -> dict[str, Any] | None:
-    """``acc`` with the depth facts of each sample's image (the ``image`` member) among ``maybe``: 16-bit, float /
-    signed values, several frames (:func:`mediainfo.merge_sixteen_bit`), with the sample's key for the examples."""
+    """``acc`` with the depth facts of each sample's images among ``maybe``: 16-bit, float / signed values, several
+    frames (:func:`mediainfo.merge_sixteen_bit`), with the sample's key for the examples (a named image field's:
+    its member name, ``L0002.image2.gif``). Named image fields (``--column image2=image2``) are counted as the
+    ``image`` member is: their animated GIFs were read as the first frame without a word (QA39 ecommerce #5)."""
     from bisect import bisect_right
 
     starts = list(accumulate(counts, initial=0))
     for j in maybe:
         r = bisect_right(starts, j) - 1
-        if j - starts[r] == _layout(kept[r][4])[3]:
+        suffixes, _, _, ii = _layout(kept[r][4])[:4]
+        at = j - starts[r]
+        if at == ii:
             acc = mediainfo.merge_sixteen_bit(acc, mediainfo.image_depth(datas[j]), kept[r][0])
+        elif kept[r][4][at].rsplit(".", 1)[-1].lower() in IMAGE_EXTS and not kept[r][4][at].lower().endswith(".npy"):
+            acc = mediainfo.merge_sixteen_bit(acc, mediainfo.image_depth(datas[j]), kept[r][0] + suffixes[at])
     return acc
+
+
+def _image_members(rows: Any) -> int:
+    """How many image members the index ``rows`` hold: the ``image`` ones and those of named image fields
+    (``L0002.image2.gif``), the "of N" of the depth / frames warnings once named fields are checked too (QA39
+    ecommerce #5)."""
+    import pyarrow.compute as pc
+
+    main = rows.num_rows - rows["image_mode"].null_count
+    if "members" not in rows.column_names or not rows.num_rows:
+        return main
+    names = pc.list_flatten(rows["members"])
+    pattern = r"(?i)\.(" + "|".join(sorted(IMAGE_EXTS)) + r")$"
+    total = pc.sum(pc.match_substring_regex(names, pattern)).as_py() or 0
+    return max(main, int(total))
 
 
 def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: array, paths: list[Any],
@@ -5519,7 +5540,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     deep = mediainfo.combine_sixteen_bit(results[p["name"]].get("sixteen_bit") for p in plan)
     # 12-bit data in 16-bit files decodes nearly black, float / signed values are clipped, a multi-page image is read
     # as its first page: said once, at shard time, counted per image
-    warnings = [*warnings, *mediainfo.deep_warnings(deep, rows.num_rows - rows["image_mode"].null_count)]
+    warnings = [*warnings, *mediainfo.deep_warnings(deep, _image_members(rows))]
     if (large := _large_images(rows)) is not None:  # QA36 notebook #3: the reader's warning is no job's result
         warnings = [*warnings, large]
     warnings = [*warnings, *lost_modality_warnings(skipped, count)]
