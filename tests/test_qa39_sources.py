@@ -104,3 +104,33 @@ def test_number_column_left_out_of_meta_is_named_metadata_not_missing_files(tmp_
     found = discover(tmp_path / "m.csv")
     assert not any("file not found" in json.dumps(s, default=str) for s in found.skipped), found.skipped
     assert any("column 'age'" in w and "--meta age" in w for w in found.warnings), found.warnings
+
+
+def _wav(path: Path, seconds: float, sr: int = 8000) -> None:
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.zeros(int(seconds * sr), np.float32), sr, subtype="PCM_16")
+
+
+def test_segment_warns_that_an_array_field_is_kept_whole(tmp_path: Path) -> None:
+    """lipreading #1: --segment cut the audio and kept the whole (T,H,W) video in every segment, silently."""
+    _wav(tmp_path / "long.wav", 4.0)
+    np.save(tmp_path / "long.npy", np.zeros((100, 8, 8), np.uint8))
+    (tmp_path / "m.csv").write_text("audio,video,start,duration,label\nlong.wav,long.npy,0.0,1.0,A\n"
+                                    "long.wav,long.npy,2.0,1.5,B\n", encoding="utf-8")
+    found = discover(tmp_path / "m.csv", columns={"video": "video"}, segment={"start": "start", "duration": "duration"})
+    assert len(found.records) == 2
+    said = [w for w in found.warnings if "cuts the audio only" in w]
+    assert len(said) == 1 and "'video' (2 segments)" in said[0], found.warnings
+
+
+def test_npy_column_mapped_to_image_is_refused_at_shard_time(tmp_path: Path) -> None:
+    """lipreading #2: --column image=<.npy column> wrote <key>.image.npy members no reader loads."""
+    for i in range(2):
+        np.save(tmp_path / f"v{i}.npy", np.zeros((5, 8, 8), np.uint8))
+    (tmp_path / "m.csv").write_text("key,video\nk0,v0.npy\nk1,v1.npy\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"column 'video' \(given as --column image=video\).*--column frames=video"):
+        discover(tmp_path / "m.csv", columns={"image": "video"})
+    found = discover(tmp_path / "m.csv", columns={"frames": "video"})  # the fix it names works
+    assert len(found.records) == 2

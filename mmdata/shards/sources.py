@@ -62,7 +62,7 @@ from typing import Any
 
 from mmdata.checks import plural
 from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, MAX_LABEL, STANDARD_FIELD_EXTS, TEXT_EXTS, field_of,
-                           encode_text, member_type, unsupported_reason)
+                           encode_text, member_type, standard_field_error, unsupported_reason)
 from mmdata.errors import SourceError
 from mmdata.io import host_limit
 from mmdata.shards.pointers import DVC_POINTER, LFS_POINTER, dvc_reason, is_lfs_pointer
@@ -5770,6 +5770,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     channel_col = (next((c for c in present if c.strip().lower() in ("channel", "channels", "channel_id")), None)
                    if spec is not None and "channel" not in spec else None)
     multichannel: list[str] = []
+    #: per .npy array member of a cut row: the segments it is kept whole in (QA39 lipreading #1)
+    whole_arrays: Counter[str] = Counter()
     for i, raw in enumerate(rows):
         if all(_blank(v) for v in raw.values()):  # no sample, not a lost one (--max-skipped counts none)
             empty_rows.append(i)
@@ -5833,6 +5835,17 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 continue
             if cell.ext.endswith("npy"):  # type: ignore[union-attr]
                 ext = f"{col}.npy"
+                if standard_field_error(ext) is not None:
+                    # <key>.image.npy: no reader loads it (codecs refuse an array for a standard field), so
+                    # refused here, before a dataset is written that verify passes (QA39 lipreading #2)
+                    raw_col = next((c for c, f in rename.items() if f == col), col)
+                    fix = (f"map the column to a field of its own, e.g. --column frames={raw_col} (an array field, "
+                           f"the member <key>.frames.npy)" if raw_col != col else
+                           f"rename the column (e.g. '{col}_array'): an array field of that name")
+                    given = f" (given as --column {col}={raw_col})" if raw_col != col else ""
+                    raise SourceError(f"manifest {name}, column {raw_col!r}{given}: {cell.shown!r} is a .npy array, and "
+                                      f"{col!r} is a standard field no reader loads from an array "
+                                      f"({standard_field_error(ext).partition('(')[2].partition(';')[0]}); {fix}")
             elif col in named:  # --column depth=depth_path: the member <key>.depth.png (its field 'depth.png')
                 if field_of(cell.ext) not in ("image", "text") and cell.ext != "json":  # type: ignore[arg-type]
                     bad(cell.shown, col, f"a .{cell.ext} file cannot be the named field {col!r} (a named field holds "
@@ -5915,6 +5928,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 shown = audio_cell.shown if audio_cell is not None else source_key
                 seg_reason = _cut_segment(members, seg, shown, extra, seg_stats, channels,
                                           multichannel if channel_col is not None else None)
+                if seg_reason is None:  # only the audio is cut: an array of the row is stored whole
+                    whole_arrays.update(e for e in members if e.endswith("npy"))
             if seg_reason is not None:
                 if on_error == "raise":
                     raise SourceError(f"manifest {where}: {seg_reason}")
@@ -6113,6 +6128,14 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                                None if remote is not None else root is not None)
     warnings += _case_key_warnings(records, name)
     warnings += _key_name_warnings(records, name)
+    if whole_arrays:  # a (T,H,W) mouth-crop video beside the audio: every segment held all its frames (QA39 lipreading #1)
+        shown_a = ", ".join(f"{field_of(e)!r} ({plural(n, 'segment')})" for e, n in sorted(whole_arrays.items()))
+        warnings.append(f"manifest {name}: --segment cuts the audio only: the array field{'s' * (len(whole_arrays) > 1)} "
+                        f"{shown_a} {'are' if len(whole_arrays) > 1 else 'is'} stored whole in every segment of its row; "
+                        f"an array along the recording's time (a (T,H,W) video, a feature sequence) is then out of "
+                        f"step with its segment's audio: cut such arrays to the segments before sharding (a row per "
+                        f"segment naming its own .npy and its own audio) — an array that is one per recording (a "
+                        f"speaker embedding) is right as it is")
     if multichannel:  # avspeech QA34: each speaker's segment held the other speaker's channel too
         shown_m = sorted(set(multichannel))
         warnings.append(f"manifest {name}: column {channel_col!r} is not read by --segment, and "
