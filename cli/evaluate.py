@@ -29,9 +29,15 @@ def evaluate(
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="DataLoader worker processes.")] = 0,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch intra-op threads (default: torch's).")] = None,
-    by: Annotated[Optional[str], typer.Option("--by", help="Accuracy per value of a per-sample field: an index.parquet "
-                  "column (split, audio_sample_rate, ...) or a metadata key (shard --meta snr: --by snr, or json.snr). "
-                  "In --json and metrics.json as by_value.")] = None,
+    by: Annotated[Optional[list[str]], typer.Option("--by", help="Scores per group of a per-sample field: an "
+                  "index.parquet column (split, audio_sample_rate, label, ...) or a metadata key (shard --meta snr: --by "
+                  "snr, or json.snr); per group: samples, accuracy with its Wilson 95% interval, balanced accuracy, "
+                  "small groups marked, then the worst / best group and the gap. Several (--by sex --by site, or "
+                  "sex,site): one group per combination. Number fields (text '56' == '56.0'; n/a, ?, blank: missing) "
+                  "are grouped by number, in equal-count bins when many (--bins). Values differing only in case / "
+                  "spaces are warned of. In --json and metrics.json as by_value.")] = None,
+    bins: Annotated[Optional[int], typer.Option(min=0, help="--by a number field: its equal-count bins (default 4 "
+                    "where it has more than 10 distinct numbers; 0: one group per number).")] = None,
     robustness: Annotated[bool, typer.Option("--robustness", help="Also the accuracy with each modality removed and "
                                                                   "under corruption, as `mmdata train` reports it.")] = False,
     on_error: Annotated[str, typer.Option("--on-error", callback=one_of("raise", "skip"), help="A sample that does not "
@@ -79,7 +85,7 @@ def evaluate(
         if out is not None or robustness:
             raise typer.BadParameter("RUN is a predictions file (a submission): nothing is run or written; keep its "
                                      "scores with --json > scores.json", param_hint="--out / --robustness")
-        if by is not None:
+        if by or bins is not None:
             raise typer.BadParameter("RUN is a predictions file (a submission): --by scores a run; join the file with "
                                      "the field instead", param_hint="--by")
         if train_data is not None or unknown != "wrong":  # a run's options: said, not ignored
@@ -89,6 +95,8 @@ def evaluate(
                                      param_hint="--train-data / --unknown-classes")
         _submission(run, data, split, ci, bootstrap, seed, missing, class_map, compare, json_)
         return
+    if bins is not None and not by:
+        raise typer.BadParameter("--bins bins the number field of --by; give --by FIELD", param_hint="--bins")
     if compare is not None or ci is not None:
         raise typer.BadParameter("--ci and --compare score predictions files: write the run's with --out "
                                  "DIR, then `mmdata evaluate DIR DATA --ci 0.95` (docs/benchmark.md)",
@@ -98,7 +106,7 @@ def evaluate(
         warnings.simplefilter("ignore", TrainWarning)
         r = evaluate_run(run, data, split=split, out=out, batch_size=batch_size, device=device, num_workers=workers,
                          robustness=robustness, on_error=on_error, unknown=unknown, class_map=_class_map(class_map),
-                         train_data=train_data, threads=threads, by=by)
+                         train_data=train_data, threads=threads, by=_by_list(by), bins=bins)
     if json_:
         print_json(r)
         for w in r.get("warnings", []):  # stderr, with --json too
@@ -166,26 +174,81 @@ def evaluate(
         warn(w)
 
 
-#: the per-value rows printed (every one is in --json and metrics.json)
+#: the per-value rows printed (every one is in --json and metrics.json; the missing groups always are)
 BY_ROWS = 60
 
 
+def _by_list(by: Optional[list[str]]) -> Optional[str | list[str]]:
+    """--by as evaluate_run takes it: one field (its text, which may be "a,b") or the repeated option's list."""
+    if not by:
+        return None
+    return by[0] if len(by) == 1 else by
+
+
+def _by_text(v: object) -> str:
+    """A group's value as the table shows it: the missing group as (missing), text that could be mistaken (blank
+    at an end, empty, 'null', or a number's spelling) quoted (QA39 fairness #7)."""
+    if v is None:
+        return "(missing)"
+    if isinstance(v, str):
+        if v != v.strip() or not v or v.lower() in ("null", "none", "(missing)") or "\n" in v:
+            return repr(v)
+        return v
+    return str(v)
+
+
 def _by_value_table(got: dict, split: str) -> None:
-    """Print evaluate_run's ``by_value``: accuracy and counts per value of the field."""
+    """Print evaluate_run's ``by_value``: per group the counts, accuracy with its interval and balanced accuracy;
+    the missing group(s) always shown however many values (QA39 fairness #2); then the worst / best line."""
     from mmdata.cli.train import _ratio
 
     rows = got["values"]
-    t = table(got["field"], "accuracy", "scored", "samples",
-              title=f"{split}, accuracy by {got['field']} ({'index column' if got['from'] == 'index' else 'metadata'})"
-              + (f" (the first {BY_ROWS} of {len(rows)} values)" if len(rows) > BY_ROWS else ""))
-    for row in rows[:BY_ROWS]:
-        t.add_row(escape(card_text("null" if row["value"] is None else str(row["value"]))),
-                  _ratio(row["accuracy"]), str(row["scored"]),
-                  str(row["samples"]))
+    fields = got.get("fields") or [got["field"]]
+    missing = [r for r in rows if r.get("missing") or r["value"] is None]
+    shown = rows if len(rows) <= BY_ROWS else [r for r in rows if r not in missing][:BY_ROWS - len(missing)] + missing
+    level = got.get("ci_level", 0.95)
+    small = got.get("small_group")
+    where = "index column" if got["from"] == "index" else "metadata" if len(fields) == 1 else "fields"
+    t = table(*fields, "samples", "scored", "accuracy", f"{level:.0%} interval", "balanced acc.",
+              title=f"{split}, accuracy by {' x '.join(fields)} ({where})"
+              + (f" ({len(shown)} of {len(rows)} groups shown, the missing ones included)" if len(shown) < len(rows)
+                 else ""))
+    for row in shown:
+        values = row["value"] if len(fields) > 1 else [row["value"]]
+        ci = row.get("ci")
+        mark = " *" if row.get("small") and row["scored"] else ""
+        cells = [_by_text(v) for v in values]
+        if row.get("markers"):
+            cells[-1 if len(fields) == 1 else next((i for i, v in enumerate(values) if v is None), -1)] += (
+                " (" + ", ".join(f"{m!r}: {n}" for m, n in row["markers"].items()) + ")")
+        t.add_row(*(escape(card_text(c)) for c in cells), str(row["samples"]), f"{row['scored']}{mark}",
+                  _ratio(row["accuracy"]), f"[{_ratio(ci[0])}, {_ratio(ci[1])}]" if ci else "-",
+                  _ratio(row.get("balanced_accuracy")))
     console.print(t)
-    if len(rows) > BY_ROWS:
-        console.print(f"... and {len(rows) - BY_ROWS} more values; every one: --json, or metrics.json (by_value) "
-                      "with --out DIR", highlight=False)
+    if len(shown) < len(rows):
+        console.print(f"... and {len(rows) - len(shown)} more groups not shown (the missing group is above); every "
+                      "one: --json, or metrics.json (by_value) with --out DIR; fewer: --bins N for a number field",
+                      highlight=False)
+    if small and any(r.get("small") and r["scored"] for r in rows):
+        n = sum(1 for r in rows if r.get("small") and r["scored"])
+        console.print(f"* {plural(n, 'group')} with fewer than {small} scored samples: accuracy is noisy there (see "
+                      "the interval)", highlight=False)
+    for f, info in (got.get("numeric") or {}).items():
+        said = [f"{f}: read as numbers"]
+        if info.get("edges"):
+            said.append(f"in {len(info['edges']) - 1} equal-count bins (--bins N; 0: one group per number)")
+        if info.get("markers"):
+            said.append("counted as missing: " + ", ".join(f"{m!r} ({n})" for m, n in info["markers"].items()))
+        console.print(escape(card_text("; ".join(said))), highlight=False)
+    s = got.get("summary")
+    if s:
+        def val(v: object) -> str:
+            return " x ".join(_by_text(x) for x in v) if isinstance(v, list) and len(fields) > 1 else _by_text(v)
+        console.print(escape(card_text(
+            f"worst group: {val(s['worst']['value'])} ({_ratio(s['worst']['accuracy'])}, {s['worst']['scored']} "
+            f"scored); best: {val(s['best']['value'])} ({_ratio(s['best']['accuracy'])}, {s['best']['scored']} "
+            f"scored); gap {_ratio(s['gap'])}" + (f", ratio {_ratio(s['ratio'])}" if s.get("ratio") is not None else "")
+            + f" (over {s['over']})")), highlight=False)
 
 
 def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float], bootstrap: int, seed: int,

@@ -420,7 +420,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
                  batch_size: int = 64, device: str | torch.device = "cpu", num_workers: int = 0,
                  robustness: bool = False, on_error: str = "raise", unknown: str = "wrong",
                  class_map: Mapping[str, str] | None = None, train_data: str | Path | None = None,
-                 threads: int | None = None, by: str | None = None) -> dict[str, Any]:
+                 threads: int | None = None, by: str | Sequence[str] | None = None,
+                 bins: int | None = None) -> dict[str, Any]:
     """Score the trained run ``run`` on ``split`` of the dataset ``data``, its classes matched to the run's by name.
 
     Args:
@@ -442,9 +443,21 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
             ``audio_sample_rate``, ...) or a key of the samples' metadata (``mmdata shard --meta snr``: each sample's
             ``json`` member; ``"json.snr"`` names the metadata key where an index column has the same name). The
             result's ``by_value``: ``{"field", "from": "index" | "metadata", "values": [{"value", "samples",
-            "scored", "accuracy"}]}``, one row per distinct value (numbers ascending, then strings, null last);
-            ``scored`` counts the labelled samples of the run's classes (as the scores do), ``accuracy`` is null
-            where none is.
+            "scored", "accuracy", "balanced_accuracy", "ci", "small", "recall", "missing"}], "fields", "from_each",
+            "ci_level", "small_group", "summary", "near_duplicates", "numeric"}``, one row per group (numbers
+            ascending, then strings, the missing group — null — last); ``scored`` counts the labelled samples of the
+            run's classes (as the scores do), ``accuracy`` is null where none is; ``ci`` its Wilson 95% interval,
+            ``small`` under :data:`SMALL_GROUP` scored samples, ``recall`` per class (QA39 fairness #4, #5).
+            A list (or ``"a,b"``) groups by the combination, each row's ``value`` a list (QA39 fairness #6). A field
+            whose values are all numbers or number text ("56" == "56.0") is grouped by number, its NA markers
+            (:data:`NA_MARKERS`: "n/a", "?", ...) in the missing group (its row's ``markers``; ``numeric``), and
+            with more than :data:`BIN_ABOVE` distinct numbers in :data:`BY_BINS` equal-count bins (a row's ``value``
+            "[lo, hi)", ``bin`` [lo, hi]) (QA39 fairness #3). ``--by label`` gives class names (QA39 fairness #11).
+            Text values differing only in case / surrounding spaces stay apart, listed in ``near_duplicates`` and
+            warned of (QA39 fairness #1). ``summary``: the worst and best group, the gap and ratio (null with
+            fewer than two scored groups).
+        bins: a number field's equal-count bins for ``by`` (None: :data:`BY_BINS` where it has more than
+            :data:`BIN_ABOVE` distinct numbers; 0: one group per number).
         robustness: also the accuracy with each modality removed and under corruption (as ``mmdata train``).
         on_error: ``"raise"`` or ``"skip"`` a sample that does not decode (counted in ``skipped``).
         unknown: labelled samples of a dataset class the run does not know (a class spelt otherwise, one only the
@@ -507,16 +520,19 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
         raise MMDataError(f"unknown (--unknown-classes): expected one of {list(UNKNOWN_MODES)}, got {unknown!r}")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise MMDataError(f"threads (--threads): expected a positive integer, got {threads!r}")
-    if by is not None and (not isinstance(by, str) or not by.strip()):
-        raise MMDataError(f"by (--by): expected an index column or a metadata key, got {by!r}")
+    if by is not None and (not by.strip() if isinstance(by, str) else (
+            not isinstance(by, Sequence) or not by or not all(isinstance(b, str) and b.strip() for b in by))):
+        raise MMDataError(f"by (--by): expected an index column or a metadata key, or a list of them, got {by!r}")
+    if bins is not None and (not isinstance(bins, int) or isinstance(bins, bool) or bins < 0):
+        raise MMDataError(f"bins (--bins): expected a count of bins >= 0 (0: one group per number), got {bins!r}")
     if threads is None:
         return _evaluate_run(run, data, split, out, batch_size, device, num_workers, robustness, on_error, unknown,
-                             class_map, train_data, by)
+                             class_map, train_data, by, bins)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         return _evaluate_run(run, data, split, out, batch_size, device, num_workers, robustness, on_error, unknown,
-                             class_map, train_data, by)
+                             class_map, train_data, by, bins)
     finally:
         torch.set_num_threads(before)
 
@@ -524,7 +540,8 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
 def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] | None, out: str | Path | None,
                   batch_size: int, device: str | torch.device, num_workers: int, robustness: bool, on_error: str,
                   unknown: str, class_map: Mapping[str, str] | None,
-                  train_data: str | Path | None, by: str | None = None) -> dict[str, Any]:
+                  train_data: str | Path | None, by: str | Sequence[str] | None = None,
+                  bins: int | None = None) -> dict[str, Any]:
     """:func:`evaluate_run` once its options are checked (and its thread count set)."""
     import mmdata
     from mmdata.shards.index import dataset_fields, load_card
@@ -628,8 +645,8 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
             raise MMDataError(f"by (--by): a per-value accuracy is of a class run; the run in {run_dir} predicts the "
                               f"metadata key {goal.key!r} ({goal.kind}): join predictions.parquet (--out) with the "
                               "field instead")
-        by_value = _by_field(Path(data), card, names_read, by.strip(), named)
-        if by_value.index is None and META_FIELD not in wanted:
+        by_value = _by_fields(Path(data), card, names_read, by, named, label_names=data_names, bins=bins)
+        if any(p[1] is None for p in by_value.parts) and META_FIELD not in wanted:
             wanted.append(META_FIELD)
     dev = next(tm.model.parameters()).device
     loader = mmdata.loader(data, batch_size, recipe={"normalize": tm.normalize},
@@ -668,6 +685,7 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
     sink: Any = writer
     if by_value is not None:
         by_value.sink = writer
+        by_value.names = list(score_names) if score_names else None  # per-class recall by name (QA39 fairness #5)
         sink = by_value
     try:
         result = evaluate(model, batches, scored_as, modalities=mods, robustness=robustness,
@@ -811,6 +829,7 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
         report["skipped"] = skipped
     if by_value is not None:
         report["by_value"] = by_value.result()
+        warnings.extend(by_value.warnings(report["by_value"], named, split))
     report["warnings"] = warnings
     report["in_sample"] = in_sample
     if any(in_keys.values()):  # which samples: up to IN_SAMPLE_SHOWN keys per role (QA36 sites #5)
@@ -834,47 +853,286 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
     return report
 
 
+#: the NA markers a number column's text cells may hold: read as missing, counted and said (as ``train --target``
+#: reads such a column: :mod:`mmdata.train.targets`) (QA39 fairness #3)
+NA_MARKERS = frozenset({"", "n/a", "na", "nan", "none", "null", "-", "?", "--"})
+#: a number field with more distinct values than this is binned by default (into :data:`BY_BINS` equal-count bins)
+BIN_ABOVE = 10
+BY_BINS = 4
+#: a group with fewer scored samples than this is marked small (its accuracy is noise: QA39 fairness #4)
+SMALL_GROUP = 30
+#: the level of each group's Wilson interval
+BY_CI = 0.95
+_Z95 = 1.959963984540054
+
+
+def wilson(right: int, n: int, z: float = _Z95) -> list[float] | None:
+    """The Wilson score interval of ``right`` successes in ``n`` (None for n = 0): unlike p ± z·se it stays inside
+    [0, 1] and is not zero-width at 0 / n or n / n, what small subgroups give (QA39 fairness #4).
+
+    Example:
+        >>> [round(x, 3) for x in wilson(6, 6)]
+        [0.61, 1.0]
+    """
+    if n <= 0:
+        return None
+    p = right / n
+    d = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / d
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / d
+    return [max(0.0, mid - half), min(1.0, mid + half)]
+
+
+class _Bin(NamedTuple):
+    """An equal-count bin of a number field: ``lo <= v < hi`` (the last bin ``<= hi``)."""
+    lo: float
+    hi: float
+    last: bool
+
+    def label(self) -> str:
+        return f"[{_num_text(self.lo)}, {_num_text(self.hi)}{']' if self.last else ')'}"
+
+
+def _num_text(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
+
+
+class _Missing:
+    """The missing group's key (a null, NaN, or a number field's NA marker): never equal to the text 'null'."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
 class _ByValue:
     """A sink (:func:`~mmdata.train.evaluate.evaluate`'s ``sink``) counting per value of ``field`` the samples, the
-    scored ones (labelled with a class of the run, after :func:`_remapped`) and those predicted right; ``index``:
-    the values by sample key from ``index.parquet``, else read from each sample's metadata (the batch's ``json``).
+    scored ones (labelled with a class of the run, after :func:`_remapped`), those predicted right and per class
+    (QA39 fairness #5) the support and hits; ``index``: the values by sample key from ``index.parquet``, else read
+    from each sample's metadata (the batch's ``json``). ``parts``: several ``(field, index, key)`` read together, a
+    group per combination (QA39 fairness #6). ``names``: the scored class names (per-class recall); ``label_names``:
+    the data's class names, for ``--by label`` (QA39 fairness #11); ``bins``: :meth:`result`'s.
     Passes each batch on to ``sink`` (the predictions writer)."""
 
-    def __init__(self, field: str, index: dict[str, Any] | None, key: str) -> None:
-        self.field, self.index, self.key = field, index, key
+    def __init__(self, field: str, index: dict[str, Any] | None = None, key: str | None = None, *,
+                 parts: Sequence[tuple[str, dict[str, Any] | None, str]] | None = None,
+                 names: Sequence[str] | None = None, label_names: Sequence[str] | None = None,
+                 bins: int | None = None) -> None:
+        self.parts = list(parts) if parts else [(field, index, key if key is not None else field)]
+        self.field = ",".join(p[0] for p in self.parts)
+        self.index, self.key = self.parts[0][1], self.parts[0][2]
+        self.names = list(names) if names else None
+        self.label_names = list(label_names) if label_names is not None else None
+        self.bins = bins
         self.sink: Any = None
-        self.counts: dict[tuple[bool, Any], list[int]] = {}  # (a bool?, value) -> samples, scored, right
+        # raw key (per part: (a bool?, value)) -> [samples, scored, right, {class id: [support, right]}]
+        self.counts: dict[tuple[tuple[bool, Any], ...], list[Any]] = {}
 
     def __call__(self, batch: Batch, logits: torch.Tensor) -> None:
         from mmdata.train.targets import META_FIELD
 
         if self.sink is not None:
             self.sink(batch, logits)
-        if self.index is not None:
-            values = [self.index.get(k) for k in batch.keys]
-        else:
-            metas = batch[META_FIELD] if META_FIELD in batch else [None] * len(batch)
-            values = [m.get(self.key) if isinstance(m, Mapping) else None for m in metas]
+        columns = []
+        for _, index, key in self.parts:
+            if index is not None:
+                columns.append([index.get(k) for k in batch.keys])
+            else:
+                metas = batch[META_FIELD] if META_FIELD in batch else [None] * len(batch)
+                columns.append([m.get(key) if isinstance(m, Mapping) else None for m in metas])
         labels = (batch["label"].cpu() if "label" in batch else torch.full((len(batch),), -1, dtype=torch.int64))
         scored = (labels >= 0).numpy()
         right = ((logits.detach().argmax(1).cpu() == labels) & (labels >= 0)).numpy()
-        for v, s, r in zip(values, scored.tolist(), right.tolist()):
+        for i, (s, r, y) in enumerate(zip(scored.tolist(), right.tolist(), labels.tolist())):
             # a bool keyed apart from the int it equals (True == 1 shared one row: review 3 #5)
-            c = self.counts.setdefault((isinstance(v, bool), _by_key(v)), [0, 0, 0])
+            raw = tuple((isinstance(col[i], bool), _by_key(col[i])) for col in columns)
+            c = self.counts.setdefault(raw, [0, 0, 0, {}])
             c[0] += 1
             c[1] += s
             c[2] += r
+            if s:
+                pc = c[3].setdefault(int(y), [0, 0])
+                pc[0] += 1
+                pc[1] += r
+
+    def _reading(self, j: int) -> tuple[dict[tuple[bool, Any], Any], dict[str, Any]]:
+        """Part ``j``'s raw value -> its group (a value, a :class:`_Bin` or :data:`_MISSING`), and what was done
+        (``numeric``, ``markers``, ``edges``)."""
+        field, index, _ = self.parts[j]
+        weight: dict[tuple[bool, Any], int] = {}
+        for raw, c in self.counts.items():
+            weight[raw[j]] = weight.get(raw[j], 0) + c[0]
+        info: dict[str, Any] = {}
+        if field == "label" and index is not None and self.label_names is not None:
+            names = self.label_names
+            return ({rv: (names[rv[1]] if isinstance(rv[1], int) and 0 <= rv[1] < len(names) else
+                          _MISSING if rv[1] is None or (isinstance(rv[1], int) and rv[1] < 0) else rv[1])
+                     for rv in weight}, info)
+        numbers: dict[tuple[bool, Any], float] = {}
+        markers: dict[str, int] = {}
+        numeric = field != "split"
+        for rv, n in weight.items():
+            is_bool, v = rv
+            if v is None:
+                continue
+            if is_bool:
+                numeric = False
+            elif isinstance(v, (int, float)):
+                numbers[rv] = v
+            elif isinstance(v, str):
+                t = v.strip()
+                if t.lower() in NA_MARKERS:
+                    markers[v] = markers.get(v, 0) + n
+                    continue
+                try:
+                    f = float(t)
+                except ValueError:
+                    numeric = False
+                    continue
+                if f != f or f in (float("inf"), float("-inf")):
+                    numeric = False
+                    continue
+                numbers[rv] = f
+            else:
+                numeric = False
+        if not numeric or not numbers:
+            return ({rv: _MISSING if rv[1] is None else rv[1] for rv in weight}, info)
+        info["numeric"] = True
+        if markers:
+            info["markers"] = dict(sorted(markers.items()))
+        got: dict[tuple[bool, Any], Any] = {rv: _MISSING for rv in weight if rv not in numbers}
+        distinct = sorted(set(numbers.values()))
+        bins = (BY_BINS if len(distinct) > BIN_ABOVE else 0) if self.bins is None else self.bins
+        if bins and len(distinct) > bins:
+            values = np.repeat(np.array(list(numbers.values()), dtype=np.float64),
+                               [weight[rv] for rv in numbers])
+            edges = sorted(set(float(e) for e in np.quantile(values, np.linspace(0, 1, bins + 1), method="lower")))
+            edges[-1] = max(edges[-1], float(values.max()))
+            if len(edges) < 2:
+                edges = [edges[0], edges[0]]
+            info["edges"] = edges
+            spans = [_Bin(edges[b], edges[b + 1], b == len(edges) - 2) for b in range(len(edges) - 1)]
+            for rv, f in numbers.items():
+                b = int(np.searchsorted(edges, f, side="right")) - 1
+                got[rv] = spans[min(max(b, 0), len(spans) - 1)]
+        else:
+            for rv, f in numbers.items():
+                got[rv] = int(f) if float(f).is_integer() and abs(f) < 2 ** 53 else float(f)
+        return got, info
 
     def result(self) -> dict[str, Any]:
-        """``{"field", "from", "values": [{"value", "samples", "scored", "accuracy"}]}`` sorted by value."""
-        def order(v: Any) -> tuple[int, Any]:
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                return (0, v)
-            return (2, "") if v is None else (1, str(v))
+        """``{"field", "from", "values": [{"value", "samples", "scored", "accuracy", "balanced_accuracy", "ci",
+        "small", "recall"}], ...}`` sorted by value (numbers ascending, then text, the missing group last)."""
+        readings = [self._reading(j) for j in range(len(self.parts))]
+        groups: dict[tuple[Any, ...], list[Any]] = {}
+        markers_in: dict[tuple[Any, ...], dict[str, int]] = {}
+        for raw, (n, s, r, pc) in self.counts.items():
+            # a bool kept apart from the int it equals (True == 1), as the raw keys are (review 3 #5)
+            g = tuple((isinstance(v, bool), v) for v in (readings[j][0][raw[j]] for j in range(len(self.parts))))
+            c = groups.setdefault(g, [0, 0, 0, {}])
+            c[0] += n
+            c[1] += s
+            c[2] += r
+            for y, (sup, hit) in pc.items():
+                t = c[3].setdefault(y, [0, 0])
+                t[0] += sup
+                t[1] += hit
+            for j, rv in enumerate(raw):
+                if g[j][1] is _MISSING and isinstance(rv[1], str):
+                    m = markers_in.setdefault(g, {})
+                    m[rv[1]] = m.get(rv[1], 0) + n
 
-        rows = [{"value": v, "samples": n, "scored": s, "accuracy": (r / s) if s else None}
-                for (_, v), (n, s, r) in sorted(self.counts.items(), key=lambda kv: order(kv[0][1]))]
-        return {"field": self.field, "from": "index" if self.index is not None else "metadata", "values": rows}
+        def order(g: tuple[Any, ...]) -> tuple[Any, ...]:
+            def one(v: Any) -> tuple[int, Any]:
+                if isinstance(v, _Bin):
+                    return (0, v.lo)
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    return (0, v)
+                return (2, "") if v is _MISSING else (1, str(v))
+            return tuple(one(v) for v in g)
+
+        def shown(v: Any) -> Any:
+            return None if v is _MISSING else v.label() if isinstance(v, _Bin) else v
+
+        rows = []
+        for gk in sorted(groups, key=lambda k: order(tuple(v for _, v in k))):
+            n, s, r, pc = groups[gk]
+            g = tuple(v for _, v in gk)
+            recall = {self._name(y): hit / sup for y, (sup, hit) in sorted(pc.items()) if sup}
+            row: dict[str, Any] = {"value": shown(g[0]) if len(g) == 1 else [shown(v) for v in g],
+                                   "samples": n, "scored": s, "accuracy": (r / s) if s else None,
+                                   "balanced_accuracy": (sum(recall.values()) / len(recall)) if recall else None,
+                                   "ci": wilson(r, s), "small": s < SMALL_GROUP, "recall": recall,
+                                   "missing": any(v is _MISSING for v in g)}
+            if any(isinstance(v, _Bin) for v in g):
+                row["bin"] = [[v.lo, v.hi] if isinstance(v, _Bin) else None for v in g] if len(g) > 1 else \
+                    [g[0].lo, g[0].hi]
+            if gk in markers_in:
+                row["markers"] = dict(sorted(markers_in[gk].items()))
+            rows.append(row)
+        out: dict[str, Any] = {"field": self.field,
+                               "from": "index" if all(p[1] is not None for p in self.parts) else "metadata",
+                               "values": rows, "fields": [p[0] for p in self.parts],
+                               "from_each": ["index" if p[1] is not None else "metadata" for p in self.parts],
+                               "ci_level": BY_CI, "small_group": SMALL_GROUP}
+        numeric = {p[0]: {k: v for k, v in info.items() if k != "numeric"}
+                   for p, (_, info) in zip(self.parts, readings) if info.get("numeric")}
+        if numeric:
+            out["numeric"] = numeric
+        out["summary"] = _worst_best(rows)
+        out["near_duplicates"] = self._near_duplicates(readings)
+        return out
+
+    def _name(self, y: int) -> str:
+        return self.names[y] if self.names and 0 <= y < len(self.names) else str(y)
+
+    def _near_duplicates(self, readings: list[tuple[dict[tuple[bool, Any], Any], dict[str, Any]]]
+                         ) -> dict[str, list[dict[str, int]]]:
+        """Per text field, the values that differ only in case or surrounding spaces ('F', 'f', ' F'), with their
+        samples: scored as separate groups, said (QA39 fairness #1), never merged silently."""
+        found: dict[str, list[dict[str, int]]] = {}
+        for j, (field, _, _) in enumerate(self.parts):
+            same: dict[str, dict[str, int]] = {}
+            for raw, c in self.counts.items():
+                v = raw[j][1]
+                g = readings[j][0].get(raw[j])
+                if isinstance(v, str) and isinstance(g, str):
+                    d = same.setdefault(" ".join(v.split()).casefold(), {})
+                    d[v] = d.get(v, 0) + c[0]
+            clash = [dict(sorted(d.items())) for _, d in sorted(same.items()) if len(d) > 1]
+            if clash:
+                found[field] = clash
+        return found
+
+    def warnings(self, got: dict[str, Any], named: str, split: str) -> list[str]:
+        """The warnings :meth:`result`'s ``got`` calls for: values differing only in case / spaces."""
+        out = []
+        for field, clashes in got.get("near_duplicates", {}).items():
+            said = "; ".join(", ".join(f"{v!r} ({n})" for v, n in d.items()) for d in clashes[:10])
+            out.append(f"--by {field}: {named} ({split}) has values that differ only in case or surrounding spaces: "
+                       f"{said}{'; ...' if len(clashes) > 10 else ''} (samples in brackets); each is scored as a group "
+                       "of its own: if they are one group, fix the manifest's spelling and shard again")
+        return out
+
+
+def _worst_best(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The worst and best group by accuracy and the gap (best - worst) and ratio (worst / best), over the groups
+    of at least :data:`SMALL_GROUP` scored samples where two are, else over every scored group (said in ``over``)
+    (QA39 fairness #5)."""
+    scored = [r for r in rows if r["accuracy"] is not None]
+    big = [r for r in scored if not r["small"]]
+    pool, over = (big, f"groups of at least {SMALL_GROUP} scored samples") if len(big) >= 2 else \
+        (scored, "every scored group (fewer than two have " + f"{SMALL_GROUP} scored samples: noisy)")
+    if len(pool) < 2:
+        return None
+    worst = min(pool, key=lambda r: r["accuracy"])
+    best = max(pool, key=lambda r: r["accuracy"])
+    return {"worst": {"value": worst["value"], "accuracy": worst["accuracy"], "scored": worst["scored"]},
+            "best": {"value": best["value"], "accuracy": best["accuracy"], "scored": best["scored"]},
+            "gap": best["accuracy"] - worst["accuracy"],
+            "ratio": (worst["accuracy"] / best["accuracy"]) if best["accuracy"] else None, "over": over}
 
 
 def _by_key(value: Any) -> Any:
@@ -886,9 +1144,36 @@ def _by_key(value: Any) -> Any:
     return value
 
 
+def _by_fields(data: Path, card: dict[str, Any], splits: Sequence[str], by: str | Sequence[str], named: str, *,
+               names: Sequence[str] | None = None, label_names: Sequence[str] | None = None,
+               bins: int | None = None) -> _ByValue:
+    """The :class:`_ByValue` for ``by``: one field, or several (a list, or names joined by commas where the whole
+    text names no field) grouped by their combination (QA39 fairness #6)."""
+    if isinstance(by, str):
+        try:
+            parts = [_by_source(data, card, splits, by.strip(), named)]
+        except MMDataError:
+            if "," not in by:
+                raise
+            parts = [_by_source(data, card, splits, b.strip(), named) for b in by.split(",") if b.strip()]
+    else:
+        parts = [_by_source(data, card, splits, b.strip(), named) for b in by]
+    seen = [p[0] for p in parts]
+    if len(set(seen)) != len(seen):
+        raise MMDataError(f"by (--by): a field is named twice in {seen}; name each once")
+    return _ByValue(parts[0][0], parts=parts, names=names, label_names=label_names, bins=bins)
+
+
 def _by_field(data: Path, card: dict[str, Any], splits: Sequence[str], by: str, named: str) -> _ByValue:
-    """The :class:`_ByValue` for ``by`` (``--by``): an ``index.parquet`` column (its values read here, Arrow-side),
-    or a key of the samples' metadata (``json.KEY`` names it explicitly); refused, naming both lists, otherwise."""
+    """The :class:`_ByValue` of the one field ``by`` (:func:`_by_source`)."""
+    return _ByValue(*_by_source(data, card, splits, by, named))
+
+
+def _by_source(data: Path, card: dict[str, Any], splits: Sequence[str], by: str,
+               named: str) -> tuple[str, dict[str, Any] | None, str]:
+    """``(field, index values or None, metadata key)`` for ``by`` (``--by``): an ``index.parquet`` column (its values
+    read here, Arrow-side), or a key of the samples' metadata (``json.KEY`` names it explicitly); refused, naming both
+    lists, otherwise."""
     import pyarrow.parquet as pq
 
     from mmdata.shards.index import INDEX, dataset_fields
@@ -905,14 +1190,15 @@ def _by_field(data: Path, card: dict[str, Any], splits: Sequence[str], by: str, 
     explicit = by.startswith(META_FIELD + ".")
     key = by[len(META_FIELD) + 1:] if explicit else by
     if not explicit and by in columns:
-        return _ByValue(by, index_columns(data, splits, [by])[by], by)
+        return (by, index_columns(data, splits, [by])[by], by)
     if has_meta and key and (meta_cols is None or key in meta_cols):
-        return _ByValue(by, None, key)
+        return (by, None, key)
     raise MMDataError(f"by (--by) {by!r}: {named} has no index column "
                       + (f"nor metadata key {key!r}" if has_meta else "of that name and no metadata")
                       + f" (its index columns: {', '.join(columns) or 'none readable'}; its metadata keys: "
                       + (", ".join(str(c) for c in meta_cols) if meta_cols else "none listed" if has_meta else "none")
-                      + "); a manifest column becomes a metadata key with `mmdata shard --meta COLUMN`")
+                      + "); a manifest column becomes a metadata key with `mmdata shard --meta COLUMN`"
+                      + ("; several fields: --by a --by b, or a,b" if "," not in by else ""))
 
 
 def _image_format_shift(data: Path, splits: Sequence[str], metrics: dict[str, Any], named: str,
