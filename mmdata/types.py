@@ -330,8 +330,12 @@ class Batch:
 
     def __getitem__(self, name: str) -> Any:
         if not isinstance(name, str):  # batch[0], or list(batch) / for x in batch (which index 0, 1, ...)
+            # no __iter__ of field names: len(batch) counts samples, and Lightning takes any Iterable batch for a
+            # sequence of samples; the message names the loops to write instead (QA39 interop #6)
             raise TypeError(f"a Batch is indexed by field name ({sorted(self.data)}), not by {type(name).__name__}; "
-                            "it is not a sequence of samples: their keys are batch.keys, the fields batch.data")
+                            "it is not a sequence of samples: their keys are batch.keys, the fields batch.data "
+                            "(for name in batch.data: ..., {f: batch[f].shape for f in batch.data}); rows: "
+                            "batch.select(...)")
         try:
             return self.data[name]
         except KeyError:
@@ -928,9 +932,16 @@ def _image_size(s: Any) -> tuple[int, int] | None:
     return None
 
 
+#: how a recipe step reaches collate, said after each recipe fix in collate errors: ``ds.collate_fn`` and
+#: ``mmdata.collate`` run no recipe (the torchdata / plain DataLoader path) (QA39 interop #4)
+RECIPE_PATHS = ("mmdata.loader(..., recipe=...) runs it per sample, before collate; open_dataset(...).collate_fn and "
+                "mmdata.collate run no recipe: there run its normalize stage per sample first (r = "
+                "mmdata.augment.load_recipe('recipe.yaml'); collate_fn=lambda ss: ds.collate_fn("
+                "[r.apply_sample(s, stage='eval') for s in ss]))")
+
 #: the recipe step that makes a field's channel counts agree (named in collate errors)
-CHANNEL_FIX = {"image": "add {op: to_rgb} (or {op: to_gray}) to normalize.image in the recipe",
-               "audio": "add {op: to_mono} to normalize.audio in the recipe"}
+CHANNEL_FIX = {"image": "add {op: to_rgb} (or {op: to_gray}) to normalize.image in the recipe (" + RECIPE_PATHS + ")",
+               "audio": "add {op: to_mono} to normalize.audio in the recipe (" + RECIPE_PATHS + ")"}
 
 
 def _by_group(groups: Mapping[Any, list[str]], unit: str) -> str:
@@ -1171,8 +1182,12 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
                                  "Sample(..., sample_rate=HZ) (mmdata.codecs.decode_audio returns the wave and its rate)")
             if len(by_rate) > 1:
                 common = max(by_rate, key=lambda r: (len(by_rate[r]), r or 0))
+                # the rate named is this batch's most common: another batch may hold another, so the message
+                # says to pick one for the whole dataset (the card records no rates) (QA39 interop #4)
                 raise ValueError(f"cannot collate 'audio': sample rates differ ({_by_group(by_rate, 'Hz')}); add "
-                                 f"{{op: resample, rate: {common}}} to normalize.audio in the recipe (it runs per sample, before collate)")
+                                 f"{{op: resample, rate: {common}}} to normalize.audio in the recipe, with the one rate "
+                                 f"your model takes for the whole dataset ({common} Hz is only this batch's most common "
+                                 f"rate; another batch may have another) ({RECIPE_PATHS})")
             batch.sample_rate = next(iter(by_rate))
             tensors = [_as_tensor(v).float() if v is not None else None for v in vals]
             tensors = [t.unsqueeze(0) if t is not None and t.dim() == 1 else t for t in tensors]

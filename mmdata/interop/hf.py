@@ -172,6 +172,10 @@ def resolve_columns(features: Mapping[str, Any], columns: Mapping[str, str] | No
             raise SourceError(f"columns: {role}={col!r} is not a column of the dataset; it has {list(features)}")
         roles[role] = col
     kinds = {c: _kind(f) for c, f in features.items()}
+    if "key" not in roles and "key" not in roles.values() and kinds.get("key") == "string" \
+            and kinds.get("source_key") == "string":
+        # to_hf's own columns (key, source_key): its rows keep their keys, not their positions (QA39 interop #3)
+        roles["key"] = "key"
     taken = set(roles.values())
 
     def pick(role: str, cands: list[str], prefer: tuple[str, ...] = ()) -> None:
@@ -856,10 +860,18 @@ def array_features(path: str | Path, fields: list[str] | None = None) -> dict[st
         {'depth': Array2D(shape=(4, 5), dtype='float32')}
     """
     from mmdata.shards import index as idx
-    from mmdata.shards.reader import open_dataset
 
     card = idx.load_card(path)
     fields = _array_fields(card) if fields is None else list(fields)
+    specs = _npy_specs(path, card, fields)
+    return {f: _array_feature(f, specs[f], str(path)) for f in fields}
+
+
+def _npy_specs(path: str | Path, card: Mapping[str, Any],
+               fields: list[str]) -> dict[str, set[tuple[np.dtype, tuple[int, ...]]]]:
+    """The (dtype, shape) of every ``.npy`` array of these fields, in every split, from the arrays' headers."""
+    from mmdata.shards.reader import open_dataset
+
     specs: dict[str, set[tuple[np.dtype, tuple[int, ...]]]] = {f: set() for f in fields}
     if fields:
         for split in card.get("splits") or {}:
@@ -868,7 +880,30 @@ def array_features(path: str | Path, fields: list[str] | None = None) -> dict[st
                     name = field_of(ext)
                     if name in specs and ext.lower().endswith("npy"):
                         specs[name].add(_npy_header(data, f"shard {s.meta.get('shard')}: sample {s.key!r}: .{ext}"))
-    return {f: _array_feature(f, specs[f], str(path)) for f in fields}
+    return specs
+
+
+def _webdataset_npy_problem(field: str, specs: set[tuple[np.dtype, tuple[int, ...]]]) -> str | None:
+    """Why HF's webdataset builder cannot load a ``.npy`` field, or None. That builder ``np.load``\ s each member
+    and hands the array to Arrow as it is (no :func:`complex_as_real`, no common dtype, whatever ``features=``
+    says): Arrow holds no complex array, and one column cannot mix float32 and float64 arrays (QA39 interop #1)."""
+    dtypes = sorted({str(d) for d, _ in specs})
+    if any(d.kind == "c" for d, _ in specs):
+        return (f"field {field!r} holds complex .npy arrays ({', '.join(dtypes)}), which Arrow cannot store: "
+                f"load_dataset('webdataset') fails on it whatever the features; save the field's arrays real "
+                f"(np.save(f, mmdata.interop.hf.complex_as_real(x)): a trailing (real, imag) axis) and shard again, "
+                f"or publish a conversion (mmdata.to_hf(path).push_to_hub(...), which does this itself)")
+    if len(dtypes) > 1:
+        try:
+            common = np.result_type(*{d for d, _ in specs}).name
+        except TypeError:
+            common = None
+        to = f"np.save(f, x.astype(np.{common}))" if common else "np.save(f, x.astype(...)) in one dtype"
+        return (f"field {field!r} mixes .npy dtypes {dtypes} across samples, which HF's webdataset builder cannot "
+                f"put in one column (it loads each array as saved): load_dataset('webdataset') fails on it; save "
+                f"every array of the field in one dtype ({to}) and shard again, or publish a conversion "
+                f"(mmdata.to_hf(path).push_to_hub(...), which casts to one dtype)")
+    return None
 
 
 def kind_feature(kind: str) -> Any:
@@ -1129,7 +1164,11 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
     hf = card.get("hf") or {}
     orig = ds.Features.from_dict(hf["features"]) if hf.get("features") else None
     names = card.get("label_names")
-    arrays: dict[str, Any] | None = None  # read only when a .npy field needs it
+    npy = _array_fields(card)
+    specs = _npy_specs(path, card, npy)  # the arrays as the builder loads them (QA39 interop #1)
+    problems = [p for p in (_webdataset_npy_problem(f, specs[f]) for f in npy) if p is not None]
+    if problems:
+        raise ShardError(f"{path}: " + "; ".join(problems))
     feats: dict[str, Any] = {"__key__": ds.Value("string"), "__url__": ds.Value("string")}
     for field, info in sorted(card.get("modalities", {}).items()):
         for ext in info.get("codecs", []):
@@ -1153,9 +1192,7 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
             elif member_type(ext) in TEXT_EXTS:
                 feats[ext] = ds.Value("string")
             elif ext.lower().endswith("npy"):
-                if arrays is None:
-                    arrays = array_features(path, [f for f in _array_fields(card) if orig is None or f not in orig])
-                feats[ext] = arrays[field]
+                feats[ext] = _array_feature(field, specs.get(field, set()), str(path))
             else:
                 raise ShardError(f"{path}: members .{ext} have no known HF feature (no Hugging Face features in the "
                                  "card); pass your own features= for them (docs/interop.md)")

@@ -74,6 +74,16 @@ STATE_VERSION = 1
 EVEN_BATCHES = ("pad", "drop")
 
 
+def _no_val_dataloader() -> list[Any]:
+    """A DataModule's ``val_dataloader`` with ``val_split=None``: no batches. Lightning sees LightningDataModule's own
+    method through ``__wrapped__`` (not overridden), so it offers no val loader and does not warn "You passed in a
+    ``val_dataloader`` but have no ``validation_step``" for one the user turned off (QA39 interop #7)."""
+    return []
+
+
+_no_val_dataloader.__wrapped__ = pl.LightningDataModule.val_dataloader  # type: ignore[attr-defined]
+
+
 # ---- equal batch counts under DDP ------------------------------------------------------------------
 def reader_counts(loader: Any, epoch: int, readers: int) -> list[int] | None:
     """Samples each of ``readers`` readers (``rank * workers + worker``) of ``loader`` yields in ``epoch``,
@@ -895,6 +905,19 @@ class DataModule(pl.LightningDataModule):
         self._train = EpochLoader(self, loader, self.even_batches or False)
         return self._train
 
+    @property
+    def val_split(self) -> str | None:
+        """The validation split's name; None: no validation loader is offered to Lightning (QA39 interop #7)."""
+        return self._val_split
+
+    @val_split.setter
+    def val_split(self, split: str | None) -> None:
+        self._val_split = split
+        if split is None:
+            self.__dict__["val_dataloader"] = _no_val_dataloader
+        else:
+            self.__dict__.pop("val_dataloader", None)
+
     def val_dataloader(self) -> Any:
         """The validation split in order, without augmentation (``eval_recipe``); ``[]`` if absent (warned once:
         Lightning then skips validation).
@@ -915,7 +938,9 @@ class DataModule(pl.LightningDataModule):
         (``{name: folder}``), the names :func:`mmdata.blend` merges with this DataModule's ``label_map`` (the
         first dataset's classes, then each further one's new names, in the mapping's order: ids change when a
         dataset is added, dropped or moved). None when the cards name no classes. Read from the cards: no loader
-        is built. QA36 sites #6: a model head had to open a second blend to learn them.
+        is built. QA36 sites #6: a model head had to open a second blend to learn them. A blend of datasets
+        whose cards only count their classes is None too, as one such dataset is (the blend's own names are the
+        ids as strings, ``'0'``, ``'1'``...); ``num_classes`` counts them either way (QA39 interop #5).
 
         Example:
             >>> folders = {"A": "data/A", "B": "data/B"}
@@ -925,6 +950,8 @@ class DataModule(pl.LightningDataModule):
         """
         from mmdata.shards.blend import blend_label_names
 
+        if isinstance(self.path, Mapping) and not self.loader_kw.get("label_map") and not self._blend_names_classes():
+            return None
         if self._train is not None:  # the loader built: its own (a blend's merged names)
             names = self._train.loader.label_names
             return list(names) if names is not None else None
@@ -940,6 +967,13 @@ class DataModule(pl.LightningDataModule):
         names = idx.load_card(self.path, storage).get("label_names")
         return list(names) if names is not None else None
 
+    def _blend_names_classes(self) -> bool:
+        """Whether any card of this blend names its classes (``label_names``), not only counts them."""
+        from mmdata.shards import index as idx
+
+        storage = self.loader_kw.get("storage_options")
+        return any(idx.load_card(p, storage).get("label_names") for p in self.path.values())
+
     @property
     def num_classes(self) -> int | None:
         """The model head's size: ``len(label_names)``; for one dataset folder without class names, its card's
@@ -947,8 +981,11 @@ class DataModule(pl.LightningDataModule):
         names = self.label_names
         if names is not None:
             return len(names)
-        if isinstance(self.path, Mapping):
-            return None
+        if isinstance(self.path, Mapping):  # classes counted, not named: the blend's merged ids
+            from mmdata.shards.blend import blend_label_names
+
+            ids = blend_label_names(self.path, self.loader_kw.get("label_map"), self.loader_kw.get("storage_options"))
+            return len(ids) if ids else None
         from mmdata.shards import index as idx
 
         storage = self.loader_kw.get("storage_options")
