@@ -34,3 +34,56 @@ def test_a_blend_of_float32_and_float64_still_offers_the_float32_cast() -> None:
 
     said = _dtypes_warning({"a": _card("float32"), "b": _card("float64")}, None)
     assert said is not None and "batch['feat'].to(torch.float32)" in said and "astype(np.float64)" in said, said
+
+
+def _meta_ds(tmp_path, name: str, sites: list[str | None], labels: list[str]):
+    import csv
+    import warnings
+
+    import mmdata
+
+    raw = tmp_path / f"raw_{name}"
+    raw.mkdir()
+    with open(raw / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "text", "label", "site"])
+        for i, (s, lab) in enumerate(zip(sites, labels)):
+            w.writerow([f"k{i:03d}", f"utterance {i}", lab, "" if s is None else s])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw / "m.csv", tmp_path / name, meta=["site"], progress=False)
+    return tmp_path / name
+
+
+def test_metadata_groups_counts_each_value_per_split_and_class_with_missing_and_a_shortcut_note(tmp_path) -> None:
+    """QA39 fairness #8: inspect had no composition per split / class of a --meta column."""
+    from mmdata.errors import ShardError
+    from mmdata.shards.inspect import metadata_groups
+
+    sites = ["A"] * 20 + ["B"] * 16 + [None] * 4
+    labels = ["calm"] * 18 + ["angry"] * 2 + ["angry", "happy"] * 8 + ["calm"] * 4
+    ds = _meta_ds(tmp_path, "ds", sites, labels)
+    g = metadata_groups(ds, "site")
+    assert g["from"] == "metadata" and g["missing"] == 4 and g["unread"] == 0
+    by = {v["value"]: v for v in g["values"]}
+    assert [v["value"] for v in g["values"]] == ["A", "B", None]
+    assert by["A"]["samples"] == 20 and sum(by["A"]["per_split"].values()) == 20
+    assert by["A"]["per_class"] == {"angry": 2, "calm": 18} and by[None]["per_class"] == {"calm": 4}
+    assert any("site 'A': 18 of 20 samples are class 'calm'" in n for n in g["notes"]), g["notes"]
+    assert not any("site 'B'" in n and "class" in n for n in g["notes"]), g["notes"]
+    assert metadata_groups(ds, "split")["from"] == "index"
+    with pytest.raises(ShardError, match="metadata key 'nope'.*site"):
+        metadata_groups(ds, "nope")
+
+
+def test_diff_groups_gives_the_count_per_value_in_a_and_b(tmp_path) -> None:
+    """QA39 fairness #9: diff listed per-key changes but not the change in group composition."""
+    from mmdata.shards.diff import diff
+
+    a = _meta_ds(tmp_path, "a", ["A"] * 6 + ["C"] * 4, ["x", "y"] * 5)
+    b = _meta_ds(tmp_path, "b", ["A"] * 3 + ["B"] * 3 + ["C"] * 2, ["x", "y"] * 4)
+    rep = diff(a, b, groups="site")
+    rows = {r["value"]: (r["a"], r["b"], r["change"]) for r in rep["groups"]["values"]}
+    assert rows == {"A": (6, 3, -3), "B": (0, 3, 3), "C": (4, 2, -2)}, rows
+    assert [r["value"] for r in rep["groups"]["values"]][-1] == "C"  # largest change first
+    assert "groups" not in diff(a, b)

@@ -651,7 +651,8 @@ def _listing(items: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
 
 
 def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | None = None,
-         limit: int | None = LIMIT, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+         limit: int | None = LIMIT, storage_options: dict[str, Any] | None = None,
+         groups: str | None = None) -> dict[str, Any]:
     """What changed from the dataset version ``a`` to ``b`` (folders written by ``mmdata shard``: paths, or fsspec
     URLs read with ``storage_options``), reading only each one's ``dataset.json`` and ``index.parquet``: no shard
     is opened, nothing is decoded.
@@ -694,7 +695,11 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     inside the source, the job's own or an earlier one, are no entry of them); ``changed``: class names, class
     count, fields, layout, license, description or left-out entries differ — not the fingerprint, name or command,
     which differ between two shardings of one folder),
-    ``same`` (no sample differs and the cards agree) and ``warnings``.
+    ``same`` (no sample differs and the cards agree) and ``warnings``. With ``groups`` (a metadata key or index
+    column, ``mmdata diff --groups FIELD``) also ``groups``: ``{"field", "values": [{"value", "a", "b", "change"}]}``,
+    the samples per value in each version (all splits; None: the key missing) with the values whose count changed
+    first, as :func:`mmdata.shards.inspect.metadata_groups` counts them (the json members of every sample are read):
+    the per-key list says which samples changed, this what the change did to the groups (QA39 fairness #9).
 
     Raises:
         ShardError: naming the folder when either is not a readable dataset folder (no ``dataset.json``, an
@@ -875,7 +880,9 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     changed = _listing(out["changed"], limit)
     # which metadata keys changed, for the listed samples whose json member differs: their json members are read
     json_read = _json_details(va, vb, changed["items"], changed_pairs)
+    extra = {} if groups is None else {"groups": _group_counts(a, b, groups, storage_options)}
     return {
+        **extra,
         "a": {"path": va.path, "name": va.card.get("name"), "fingerprint": va.card.get("fingerprint"),
               "samples": len(va.pos)},
         "b": {"path": vb.path, "name": vb.card.get("name"), "fingerprint": vb.card.get("fingerprint"),
@@ -897,3 +904,20 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         "same": not any(counts.values()) and not card["changed"],
         "warnings": warnings,
     }
+
+
+def _group_counts(a: str | Path, b: str | Path, field: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """:func:`diff`'s ``groups``: the samples per value of ``field`` in ``a`` and ``b`` (QA39 fairness #9), the values
+    whose count changed first (largest change first), then the rest by value; ``unread``: samples per side whose
+    json member could not be read. A ShardError names the folder lacking the field."""
+    from mmdata.shards.inspect import metadata_groups
+
+    ga, gb = (metadata_groups(p, field, storage_options) for p in (a, b))
+    counts: dict[tuple[bool, Any], dict[str, Any]] = {}
+    for side, g in (("a", ga), ("b", gb)):
+        for v in g["values"]:
+            row = counts.setdefault((isinstance(v["value"], bool), v["value"]), {"value": v["value"], "a": 0, "b": 0})
+            row[side] = v["samples"]
+    rows = [{**r, "change": r["b"] - r["a"]} for r in counts.values()]
+    rows.sort(key=lambda r: (r["change"] == 0, -abs(r["change"]), r["value"] is None, str(r["value"])))
+    return {"field": field, "values": rows, "unread": {"a": ga["unread"], "b": gb["unread"]}}

@@ -638,3 +638,109 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         "audio_duration": _audio_duration(col["split"], col["label"], col["audio_seconds"], names, list(per_split)),
         "added_fields": _added_fields(card),
     }
+
+
+#: a metadata value "nearly tells the class" (:func:`metadata_groups`' ``notes``) when at least this many samples
+#: hold it, this share of them is one class, and that share is this much above the class's share of all samples
+SHORTCUT_MIN_SAMPLES, SHORTCUT_SHARE, SHORTCUT_LIFT = 10, 0.7, 0.25
+
+
+def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The group composition of a metadata field (a manifest's ``--meta`` column, each sample's ``json`` member) or
+    an index column: per value, the samples per split and per class, so an auditor sees "site C: train 6, val 0"
+    before training (QA39 fairness #8). The json members are read from the local shards (one pass, nothing else
+    decoded); a sample without the key (or without a json member) counts under the value None (missing), one
+    whose json could not be read (a remote folder, an unreadable shard) under ``unread``.
+
+    Returns:
+        ``field``, ``from`` (``index`` or ``metadata``), ``values`` (``{"value", "samples", "per_split",
+        "per_class"}``, most samples first, None last), ``missing``, ``unread``, and ``notes``: a value whose samples
+        are nearly one class (a shortcut the model may learn, :data:`SHORTCUT_SHARE`) and a value that a split
+        lacks although other splits hold it.
+
+    Raises:
+        ShardError: ``field`` is neither an index column nor one of the card's ``metadata_columns`` (both listed).
+    """
+    import json
+
+    from mmdata.shards.writer import _crcs_from_shards
+
+    path = unless_file_url(path)
+    card = idx.load_card(path, storage_options, shard_lists=False)
+    table = idx.load_index(path, storage_options=storage_options, require=("key", "split", "label", "members",
+                                                                          "sizes"), card=card)
+    meta = list(card.get("metadata_columns") or [])
+    names = card.get("label_names")
+    rows = table.select([c for c in ("key", "split", "label", "members", "sizes", "shard")
+                         if c in table.column_names]).to_pylist()
+    unread = 0
+    if field in table.column_names and field not in ("members", "sizes", "modalities", "named_image_sizes"):
+        source = "index"
+        values = table.column(field).to_pylist()
+    elif field in meta:
+        source = "metadata"
+        wanted: dict[str, tuple[Any, list[str], list[int]]] = {}
+        for r in rows:
+            for m, size in zip(r["members"] or [], r["sizes"] or []):
+                ext = m[len(r["key"]) + 1:] if m.startswith(f"{r['key']}.") else m.partition(".")[2]
+                if ext == "json":
+                    wanted[r["key"]] = (r.get("shard"), [m], [size])
+        try:
+            got = _crcs_from_shards(str(path), storage_options, wanted, of=bytes)  # type: ignore[arg-type]
+        except (OSError, ShardError):
+            got = {}
+        values = []
+        for r in rows:
+            if r["key"] not in wanted:
+                values.append(None)
+                continue
+            try:
+                doc = json.loads(got[r["key"]][0])
+            except (KeyError, IndexError, ValueError, UnicodeDecodeError):
+                unread += 1
+                values.append(_UNREAD)
+                continue
+            v = doc.get(field) if isinstance(doc, dict) else None
+            values.append(v if v is None or isinstance(v, (str, int, float, bool)) else json.dumps(v, sort_keys=True))
+    else:
+        raise ShardError(f"{path}: has no index column nor metadata key {field!r} (index columns: "
+                         f"{', '.join(c for c in table.column_names if c not in ('members', 'sizes'))}; metadata keys "
+                         f"(the card's metadata_columns): {', '.join(meta) or 'none'})")
+    groups: dict[tuple[bool, Any], dict[str, Any]] = {}
+    classes: Counter[str] = Counter()
+    for r, v in zip(rows, values):
+        if v is _UNREAD:
+            continue
+        cls = _class_name(r["label"], names)
+        classes[cls] += 1
+        g = groups.setdefault((isinstance(v, bool), v), {"value": v, "samples": 0, "per_split": Counter(),
+                                                         "per_class": Counter()})
+        g["samples"] += 1
+        g["per_split"][r["split"]] += 1
+        g["per_class"][cls] += 1
+    splits = sorted({r["split"] for r in rows})
+    out = sorted(groups.values(), key=lambda g: (g["value"] is None, -g["samples"], str(g["value"])))
+    for g in out:
+        g["per_split"] = {s: g["per_split"].get(s, 0) for s in splits}
+        g["per_class"] = dict(sorted(g["per_class"].items()))
+    total = sum(classes.values())
+    notes = []
+    for g in out:
+        shown = "missing" if g["value"] is None else repr(g["value"])
+        if g["value"] is not None and g["samples"] >= SHORTCUT_MIN_SAMPLES and total:
+            cls, n = max(g["per_class"].items(), key=lambda kv: (kv[1], kv[0]))
+            share, base = n / g["samples"], classes[cls] / total
+            if share >= SHORTCUT_SHARE and share - base >= SHORTCUT_LIFT:
+                notes.append(f"{field} {shown}: {n} of {g['samples']} samples are class {cls!r} ({share:.0%}, "
+                             f"{base:.0%} of all samples): the field nearly tells the class, a shortcut a model may "
+                             f"learn; check the per-value scores (mmdata evaluate RUN DATA --by {field})")
+        lacking = [s for s, n in g["per_split"].items() if n == 0]
+        if lacking and g["value"] is not None:
+            notes.append(f"{field} {shown}: no samples in {', '.join(map(repr, lacking))} ({g['samples']} elsewhere): "
+                         f"its group is not scored there")
+    return {"field": field, "from": source, "values": out, "missing": groups.get((False, None), {}).get("samples", 0),
+            "unread": unread, "notes": notes}
+
+
+#: a sample whose json member could not be read (:func:`metadata_groups`' ``unread``)
+_UNREAD = object()
