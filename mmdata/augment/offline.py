@@ -42,7 +42,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -611,6 +611,33 @@ class _CopyChecks:
             self.found.append((BLANK, out.key, "; ".join(ops) or "the image ops"))
 
 
+def _blank_cause(hits: Sequence[tuple[str, str]]) -> str:
+    """Why copies came out one colour, and what to change, from the image ops their findings name (``hits``:
+    key, "image.rotate {...}; image.brightness_contrast {...}"): the ops moving pixels cut or turn the content
+    away; the others (``brightness_contrast``) saturate a faint image to one value. It blamed the crop and rotate
+    whatever the ops were (QA39 ecommerce #9: a brightness_contrast beta of 50 made a pale grey image white)."""
+    from mmdata.augment.base import registry
+
+    named = list(dict.fromkeys(part.split(" ", 1)[0] for _, d in hits for part in d.split("; ") if part.startswith("image.")))
+    classes = {n: registry().get(("image", n.split(".", 1)[1])) for n in named}
+    moving = [n for n, c in classes.items() if c is None or getattr(c, "moves_pixels", False)]
+    colour = [n for n in named if n not in moving]
+    said = []
+    if moving or not named:
+        said.append("the image ops moved the content out of the frame (an empty margin cropped, a page rotated away)"
+                    + (f" ({', '.join(moving)})" if moving else ""))
+    if colour:
+        said.append(f"{', '.join(colour)} pushed the image's values to one (a faint or near-white / near-black image "
+                    "saturated at 0 or 255)")
+    fix = []
+    if moving or not named:
+        fix.append("a larger random_crop size (or resize first, so the crop covers more of the image), a smaller "
+                   "rotate limit, or a larger random_resized_crop scale")
+    if colour:
+        fix.append(f"a smaller range for {', '.join(colour)} (brightness_contrast: beta and alpha nearer 0)")
+    return (f"{' and '.join(said)}, and such copies are no examples of their class. Take {'; or '.join(fix)}")
+
+
 def copy_notes(found: Iterable[tuple[str, str, str]], checked: int, made: int, normalized: bool) -> list[str]:
     """The warnings (console and card) for the findings of an augment job (:class:`_CopyChecks`, the audio ops'
     checks) over its ``checked`` augmented copies (``made``: every sample written through the recipe): one per
@@ -629,10 +656,7 @@ def copy_notes(found: Iterable[tuple[str, str, str]], checked: int, made: int, n
                        f"hold what they read (a dataset of those), or add ops for the fields these hold")
         else:
             out.append(f"{len(hits)} of the {checked} augmented copies have an image of one colour where their "
-                       f"source's image was not ({shown}; e.g. {hits[0][0]!r}: {hits[0][1]}): the image ops moved the "
-                       f"content out of the frame (an empty margin cropped, a page rotated away), and such copies are "
-                       f"no examples of their class. Take a larger random_crop size (or resize first, so the crop "
-                       f"covers more of the image), a smaller rotate limit, or a larger random_resized_crop scale")
+                       f"source's image was not ({shown}; e.g. {hits[0][0]!r}: {hits[0][1]}): {_blank_cause(hits)}")
     return [*out, *notes_summary([x for x in found if x[0] not in (INERT, BLANK)], made)]
 
 
@@ -1113,13 +1137,17 @@ def augment_dataset(src: str | Path, out: str | Path, recipe: Any, *, copies: in
             for note in inert:  # said as the card keeps it (prefixed "recipe: " there, once: QA33 review)
                 say_to_caller([f"recipe: {note}"], UserWarning, stacklevel=3)
             notes = [*notes, *inert]
-    from mmdata.augment.recipe import dataset_modalities, label_side_notes, transcription_flip_notes
+    from mmdata.augment.recipe import dataset_modalities, label_side_notes, tempo_target_notes, transcription_flip_notes
 
     # a flip of classes named LEFT / RIGHT: the label is not swapped (QA37 sign #2); none where no image is to flip
     sides = label_side_notes(base, card.get("label_names") if isinstance(card.get("label_names"), list) else None,
                              dataset_modalities(src, storage_options) if folder else None)
     # a flip of pages beside their transcriptions: mirrored glyphs beside the unchanged text (QA38 OCR #7)
     sides = [*sides, *(transcription_flip_notes(base, *text_pairing(src, storage_options)) if folder else [])]
+    # a speed change beside a tempo-like numeric field (bpm): the copy keeps the value (QA39 music #2)
+    kinds = card.get("metadata_kinds")
+    sides = [*sides, *(tempo_target_notes(base, kinds, dataset_modalities(src, storage_options))
+                       if folder and isinstance(kinds, Mapping) else [])]
     for note in sides:
         say_to_caller([f"recipe: {note}"], UserWarning, stacklevel=3)
     notes = [*notes, *sides]

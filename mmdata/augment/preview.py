@@ -2219,7 +2219,11 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
                  for r in cells for c in r)
         notes.append(f"{signal}: its first channel drawn as a line (the longer axis as time), each cell on its own scale"
                      + ("; complex values: the real part (I) in blue, the imaginary part (Q) in orange" if iq else ""))
-    unshown = fields_not_drawn(samples, {*([target] if target else []), *strip, *([signal] if signal else [])})
+    # a target is overlaid on an image only: with no sample holding both (a (T, H, W) video named as a mask
+    # target of a dataset without images) it is neither drawn nor "overlaid" (QA39 lipreading #5)
+    overlaid = target if target and any(s.fields.get("image") is not None and s.fields.get(target) is not None
+                                        for s in samples) else None
+    unshown = fields_not_drawn(samples, {*([overlaid] if overlaid else []), *strip, *([signal] if signal else [])})
     if unshown:  # QA36 timeseries #8: an arrays-only grid of key / label text said nothing of its `array` field
         said.append("fields not drawn: " + "; ".join(unshown))
     for note in said:
@@ -2268,7 +2272,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
             _cell(fig, grid[i, c], cells[i][c], s, names, titles[i] if c == 0 else label, cjk, target,
                   values, fill, slots, lines[i], captions[i][c], points, strip)
     fig.suptitle(f"recipe preview: {len(samples)} sample{'s' * (len(samples) != 1)} x {variants} "
-                 f"variant{'s' * (variants != 1)}{f' (target {target} overlaid)' if target else ''}",
+                 f"variant{'s' * (variants != 1)}{f' (target {overlaid} overlaid)' if overlaid else ''}",
                  fontsize=10, y=1 - 0.15 / height)
     if legend is not None:
         _draw_legend(fig, *legend, y=1 - 0.42 / height)

@@ -310,12 +310,17 @@ def _warn_format_ops(normalize: Mapping[str, Sequence[Op]], sections: Mapping[st
     stage only, so it would see the stored format while training sees the new one (a 16 kHz model scored on
     48 kHz clips). ``logmel`` is left out: it adds ``spec`` beside the waveform, after the waveform ops. An op
     inside a ``one_of`` / ``some_of`` counts; one that repeats a normalize step exactly (same name and
-    arguments) does not — another rate or size than normalize's does (QA: only the name was compared)."""
-    found = [f"{op.where} ({op.name})" for sec, ops in sections.items() if sec in normalize for op in _flat(ops)
-             if op.deterministic and op.p >= 1.0 and op.name != "logmel"
-             and (op.name, op.args) not in [(n.name, n.args) for n in _flat(normalize[sec])]]
-    if not found:
+    arguments) does not — another rate or size than normalize's does (QA: only the name was compared). Once per
+    op: a second load of the recipe with a normalize stage added (``mmdata train``'s default ``to_mono``) names
+    a subset of the ops, which was warned again as another message (QA39 music #7)."""
+    ops = [op for sec, ops in sections.items() if sec in normalize for op in _flat(ops)
+           if op.deterministic and op.p >= 1.0 and op.name != "logmel"
+           and (op.name, op.args) not in [(n.name, n.args) for n in _flat(normalize[sec])]]
+    found = [f"{op.where} ({op.name})" for op in ops]
+    seen = {f"format op: {op.where} {op.name} {op.args!r}" for op in ops}
+    if not found or seen <= _STALE_WARNED:
         return
+    _STALE_WARNED.update(seen)
     shown = ", ".join(found[:3]) + (" ..." if len(found) > 3 else "")
     message = (f"{shown}: a format op at p 1 in a random section; evaluation (val / test, stage='eval') runs only the "
                f"normalize stage, so it would keep the stored format while training gets this one: move "
@@ -365,6 +370,23 @@ def _moving(steps: Sequence[Step]) -> list[str]:
         if st.op.moves_pixels:
             out.append(st.label)
         out += _moving(st.children)
+    return list(dict.fromkeys(out))
+
+
+#: the audio ops that change where in the clip a moment lies, or how long the clip lasts (QA39 lipreading #3): a
+#: time-axis array beside the audio (a (T, H, W) frame stack, (T, D) features) keeps its frames as they were
+TIMING_OPS = frozenset(("random_crop", "speed", "time_shift", "pad_trim", "pad", "time_stretch"))
+
+
+def _timing(steps: Sequence[Step]) -> list[str]:
+    """The labels of the audio steps (and their children) of :data:`TIMING_OPS` that can act (``p`` above 0)."""
+    out: list[str] = []
+    for st in steps:
+        if st.op.p <= 0:
+            continue
+        if st.op.section == "audio" and st.op.name in TIMING_OPS:
+            out.append(st.label)
+        out += _timing(st.children)
     return list(dict.fromkeys(out))
 
 
@@ -661,6 +683,11 @@ class Recipe:
         self._moving = _moving((*self._norm, *self._steps, *self._batch_steps))
         self._maps_warned = False
         self._points_warned = False
+        #: the audio steps that change the clip's timing, per stage, and whether a time-axis array beside the
+        #: audio that they leave as it is was warned of (QA39 lipreading #3)
+        self._timing_norm = _timing(self._norm)
+        self._timing_train = _timing((*self._norm, *self._steps))
+        self._timed_warned = False
         self._orphans_warned = False
         #: whether apply_batched warned that it leaves the batch: section out / a mix of several image sizes was
         self._batch_warned = False
@@ -910,6 +937,8 @@ class Recipe:
             self._warn_maps(sample.fields)
         if self._moving and not self._points_warned:
             self._warn_points(sample.fields, sample.key)
+        if not self._timed_warned:
+            self._warn_timed(sample.fields, sample.key, self._timing_train if stage == "train" else self._timing_norm)
         log = list(sample.meta.get("aug", ()))
         lone: dict[str, Any] = {}
         if self.targets and "image" not in sample:
@@ -1245,6 +1274,8 @@ class Recipe:
             self._warn_maps(batch.data)
         if self._moving and not self._points_warned:
             self._warn_points(batch.data, batch.keys[0] if batch.keys else "", batched=True)
+        if not self._timed_warned:
+            self._warn_timed(batch.data, batch.keys[0] if batch.keys else "", self._timing_train, batched=True)
         if plan is not None:
             bad = plan.problem(batch.keys, epoch, self._plan_identity(), _batch_shapes(batch)) if isinstance(plan, Plan) else None
             if bad is None and (len(plan) != len(self._steps) or any(len(p) != len(batch.keys) for p in plan)):
@@ -1404,6 +1435,32 @@ class Recipe:
                    f"nothing; said once per recipe",
                    stacklevel=3)
 
+    def _warn_timed(self, fields: Mapping[str, Any], key: str, timing: Sequence[str], batched: bool = False) -> None:
+        """Warn once per recipe when audio ops that change the clip's timing (:data:`TIMING_OPS`: a crop, a speed
+        change, a shift) act on a sample that also holds an array of two or more axes (a (T, H, W) frame stack,
+        (T, D) features; a ``targets`` entry too: the image ops move it, no audio op does): no op moves it, so its
+        frames no longer line up with the audio (QA39 lipreading #3: a lip video kept 2.7 s beside audio cropped to 1 s, without a word). The shape
+        cannot tell a time axis from another: the warning says "if"."""
+        if not timing or fields.get("audio") is None:
+            return
+        lead = 1 if batched else 0
+        timed = sorted(n for n, v in fields.items() if n not in _NOT_POINTS  # a target moves with the image only
+                       and isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim - lead >= 2)
+        if not timed:
+            return
+        self._timed_warned = True
+        shapes = ", ".join(f"{n!r} {tuple(int(d) for d in fields[n].shape[lead:])}" for n in timed[:3])
+        many = len(timed) > 1
+        it, them = ("they", "them") if many else ("it", "it")
+        shown = ", ".join(timing[:4]) + (" ..." if len(timing) > 4 else "")
+        self._warn(f"array field{'s' * many} {shapes} (sample {key!r}) beside the audio: if {it} run{'s' * (not many)} "
+                   f"along time (video frames, per-frame features: the first axis), the recipe's {shown} change"
+                   f"{'s' * (len(timing) == 1)} the audio's timing (a crop, a speed change, a shift) and no op moves "
+                   f"arrays (mmdata augment writes {them} as read), so audio and frames no longer line up. Cut {them} "
+                   f"alike yourself in the loader's transform= from what each op did in s.meta['aug'] (a crop's "
+                   f"params give its start, a speed its factor), or leave the timing ops out of the recipe; said once "
+                   f"per recipe", stacklevel=3)
+
     def normalize_batched(self, batch: Batch) -> Batch:
         """The normalize stage with the batched kernels, on a batch that could be collated (e.g. one image
         mode and one sample rate, mixed sizes). The loader normalizes per sample instead."""
@@ -1556,7 +1613,10 @@ def _build_list(section: str, steps: Any, where: str, normalize: bool = False) -
             unknown = re.search(r"unknown \w+ op '([^']+)'", str(exc))
             hint = _NOT_OPS.get(_not_op_key(unknown.group(1))) if unknown else None
             if hint is not None:
-                raise RecipeError(f"{exc}; {hint}") from None
+                text = str(exc)
+                if _not_op_key(unknown.group(1)) in _STRETCH_NAMES:  # not time_shift (QA39 music #6)
+                    text = re.sub(r"; did you mean [^?]*\?", ";", text, count=1)
+                raise RecipeError(f"{text}; {hint}") from None
             raise
     return out
 
@@ -1566,6 +1626,16 @@ def _build_list(section: str, steps: Any, where: str, normalize: bool = False) -
 _NOT_OPS = {n: ("label noise is no augmentation op: it is a training option, `mmdata train --label-noise F` "
                 "(mmdata.train.train(..., label_noise=F)), or an ablation's `controls: {label_noise: F}`")
             for n in ("label_noise", "labelnoise", "noisy_labels", "label_flip")}
+#: the names of a tempo-preserving time stretch (audiomentations' TimeStretch, torchaudio's, librosa's), which
+#: mmdata does not have: "did you mean 'time_shift'?" pointed at an op that moves the clip in time and keeps
+#: its tempo (QA39 music #6); the hint names what there is instead
+_STRETCH_NAMES = ("time_stretch", "timestretch", "stretch", "tempo", "tempo_stretch", "tempo_perturb", "time_scale")
+_NOT_OPS.update({n: ("mmdata has no tempo-preserving time stretch. `speed` (factor: [0.9, 1.1]) changes tempo and "
+                     "pitch together (Kaldi-style speed perturbation); `pitch_shift` changes the pitch and keeps the "
+                     "duration; `time_shift` only moves the clip in time. For a stretch that keeps the pitch, apply "
+                     "one yourself in the loader's transform= (audiomentations.TimeStretch, "
+                     "torchaudio.transforms.TimeStretch or librosa.effects.time_stretch on s['audio'])")
+                 for n in _STRETCH_NAMES})
 
 
 def _not_op_key(name: Any) -> str:
@@ -1713,6 +1783,69 @@ def label_side_notes(recipe: Any, label_names: Sequence[Any] | None,
                      f"the label yourself in the loader's transform= where s.meta['aug'] shows the flip applied "
                      f"({op.section}.{op.name} with params applied: true), or leave the flip out of the recipe for "
                      f"these classes")
+    return notes
+
+
+#: the audio ops that scale time: the clip's tempo and duration change by their factor (QA39 music #2)
+TIME_SCALING_OPS = frozenset(("speed", "time_stretch"))
+#: words of a field's name that say its value is a tempo, a duration or a rate (``bpm``, ``tempo_bpm``,
+#: ``duration_s``, ``speech_rate``): what a time-scaling op changes while the value stays
+TEMPO_WORDS = frozenset(("bpm", "tempo", "duration", "dur", "speed", "rate", "rpm", "seconds", "secs", "sec",
+                         "length", "len", "permin", "per_min", "wpm", "spm", "syllables"))
+#: metadata kinds (the card's ``metadata_kinds``) and target kinds that hold numbers
+_NUMERIC_KINDS = frozenset(("float", "int", "integer", "number", "regression"))
+
+
+def tempo_like(name: Any) -> bool:
+    """Whether a field's name reads as a tempo, a duration or a rate (a word of :data:`TEMPO_WORDS`, or one
+    starting with ``bpm`` / ``tempo`` / ``duration``).
+
+    Example:
+        >>> [tempo_like(n) for n in ("bpm", "tempo_bpm", "clip_duration", "speechRate", "genre", "accurate")]
+        [True, True, True, True, False, False]
+    """
+    text = re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()
+    parts = [w for w in re.split(r"[^a-z0-9]+", text) if w]
+    return any(w in TEMPO_WORDS or w.startswith(("bpm", "tempo", "duration")) or w.endswith("bpm") for w in parts)
+
+
+def tempo_target_notes(recipe: Any, fields: Mapping[str, Any] | Iterable[str],
+                       modalities: Iterable[str] | None = None) -> list[str]:
+    """Warnings for the time-scaling audio ops of ``recipe`` (:data:`TIME_SCALING_OPS`: ``speed``) where a numeric
+    target or metadata field reads as a tempo, a duration or a rate (:func:`tempo_like`: ``bpm``): the op plays the
+    clip faster or slower but never changes the value, so a copy at factor 1.25 of a 120 BPM track keeps ``bpm``
+    120 while it plays at 150 (QA39 music #2), as :func:`label_side_notes` warns of a flip beside LEFT / RIGHT
+    classes. ``fields``: a mapping of field name to kind (the card's ``metadata_kinds``; ``"regression"`` for a
+    trainer's target), only the numeric kinds counting, or the names of numeric fields. ``modalities``: what the
+    data holds (or the model reads); without ``audio`` no op acts, and no note is given. One note per op step.
+
+    Example:
+        >>> tempo_target_notes({"audio": [{"op": "speed"}]}, {"bpm": "float", "genre": "string"})[0][:56]
+        'audio[0] (audio.speed) plays the clip faster or slower ('
+        >>> tempo_target_notes({"audio": [{"op": "speed"}]}, {"genre": "string"})
+        []
+    """
+    if modalities is not None and "audio" not in set(modalities):
+        return []
+    names = ([str(n) for n, k in fields.items() if str(k).lower() in _NUMERIC_KINDS] if isinstance(fields, Mapping)
+             else [str(n) for n in fields])
+    hit = [n for n in names if tempo_like(n)]
+    if not hit:
+        return []
+    rec = load_recipe(recipe)
+    ops = [*rec.normalize_sections.get("audio", []), *(op for sec in SAMPLE_SECTIONS for op in rec.sections.get(sec, []))]
+    shown = ", ".join(repr(n) for n in hit[:4]) + (f" and {len(hit) - 4} more" if len(hit) > 4 else "")
+    notes = []
+    for op in _firing(ops):
+        if op.section != "audio" or op.name not in TIME_SCALING_OPS or isinstance(op, Composite):
+            continue
+        notes.append(f"{op.where} ({op.section}.{op.name}) plays the clip faster or slower (its tempo and duration "
+                     f"change by the factor drawn) but never changes a target or metadata value, and the numeric field"
+                     f"{'s' * (len(hit) > 1)} {shown} read{'s' * (len(hit) == 1)} as a tempo, a duration or a rate: "
+                     f"a copy of a 120 BPM clip at factor 1.25 plays at 150 while its value stays 120. Scale the value "
+                     f"yourself in the loader's transform= from s.meta['aug'] ({op.section}.{op.name}'s params give "
+                     f"its factor: a tempo or rate times it, a duration divided by it), or leave {op.name} out of the "
+                     f"recipe for this target (gain, noise, pitch_shift keep the tempo)")
     return notes
 
 
@@ -1872,6 +2005,11 @@ def warn_inert(recipe: Any, shards: Any, same: str, command: str) -> list[str]:
     except (MMDataError, OSError, ValueError):
         names = None
     notes += label_side_notes(rec, names if isinstance(names, list) else None, have)
+    try:  # a speed change beside a tempo-like numeric field (bpm): the value is not scaled (QA39 music #2)
+        kinds = load_card(shards, shard_lists=False).get("metadata_kinds")
+    except (MMDataError, OSError, ValueError):
+        kinds = None
+    notes += tempo_target_notes(rec, kinds if isinstance(kinds, Mapping) else {}, have)
     said = [f"{command}: recipe {note}" for note in notes]
     if none and not rec.is_empty:
         said.append(f"{command}: no step of the recipe can act on {shards}: {same}")
