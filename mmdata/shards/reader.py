@@ -2425,7 +2425,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
                  image_max_size: tuple[int, int] | None = None, image_alpha: bool = False, decode_threads: int = 0,
                  storage_options: dict[str, Any] | None = None, keys: Iterable[str] | None = None,
-                 audio_max_frames: AudioFrames | None = None) -> None:
+                 audio_max_frames: AudioFrames | None = None,
+                 photo_fields: Iterable[str] = ()) -> None:
         # every argument checked here, before anything is read: a wrong one names itself now, not as
         # "'<' not supported" or "high <= 0" once iteration starts (in a DataLoader worker)
         if on_error not in ON_ERROR:
@@ -2455,6 +2456,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self.image_max_size = expect_size(image_max_size, "image_max_size", error=ShardError)
         self.image_alpha = expect_bool(image_alpha, "image_alpha", error=ShardError)
         self.audio_max_frames = _expect_frames(audio_max_frames)
+        # named image fields decoded as photos (a recipe's image targets), not map values (QA39 ecommerce #1)
+        self.photo_fields = frozenset(photo_fields)
         self.decode_threads = expect_int(decode_threads, "decode_threads", minimum=0, error=ShardError)
         expect_int(epoch, "epoch", minimum=0, error=ShardError)
         self.storage_options = dict(storage_options) if storage_options else None
@@ -3407,7 +3410,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             try:
                 name, value, sr = decode_member(ext, data, allow_pickle=self.allow_pickle,
                                                 image_max_size=self.image_max_size, image_alpha=self.image_alpha,
-                                                audio_max_frames=self.audio_max_frames)
+                                                audio_max_frames=self.audio_max_frames,
+                                                photo_fields=self.photo_fields)
             except (DecodeError, MemoryError) as exc:
                 if not isinstance(exc, MemoryError) and not isinstance(exc.__cause__, MemoryError):
                     raise _Skip(_reason(exc, ext), f"{key}.{ext}: {exc}", ext) from exc
@@ -4026,7 +4030,8 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
                  buffer_size: int = 512, partition: bool = True, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
                  image_max_size: tuple[int, int] | None = None, image_alpha: bool = False, decode_threads: int = 0,
                  storage_options: dict[str, Any] | None = None, keys: Iterable[str] | None = None,
-                 audio_max_frames: AudioFrames | None = None) -> ShardDataset:
+                 audio_max_frames: AudioFrames | None = None,
+                 photo_fields: Iterable[str] = ()) -> ShardDataset:
     """Open shards as a torch IterableDataset of aligned :class:`~mmdata.Sample`.
 
     Args:
@@ -4097,6 +4102,11 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
             recipe's normalize stage trims clips); the rest of a longer clip is not decoded, and
             ``meta["audio_seconds"]`` gives its whole length (from its header). The header's size checks
             stay; damage past those frames is not met. None (default): whole clips.
+        photo_fields: named image fields (``image2.gif``: a second view of the product) decoded as the
+            ``image`` field is — a palette image to its colours, 16-bit to 8-bit, EXIF orientation applied,
+            alpha as ``image_alpha`` says — not as stored values (a palette mask's class indices).
+            :func:`mmdata.loader` passes the fields its recipe declares ``image`` under ``targets:``.
+            Default: none (QA39 ecommerce #1).
 
     Example:
         >>> import tempfile
@@ -4111,4 +4121,5 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
                         on_error=on_error, allow_pickle=allow_pickle, required=required, decode=decode,
                         buffer_size=buffer_size, partition=partition, max_member_bytes=max_member_bytes,
                         image_max_size=image_max_size, image_alpha=image_alpha, decode_threads=decode_threads,
-                        storage_options=storage_options, keys=keys, audio_max_frames=audio_max_frames)
+                        storage_options=storage_options, keys=keys, audio_max_frames=audio_max_frames,
+                        photo_fields=photo_fields)
