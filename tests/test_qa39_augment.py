@@ -101,6 +101,9 @@ def test_blank_copy_note_names_a_colour_op() -> None:
     note = copy_notes([("blank image", "k_aug0", 'image.brightness_contrast {"beta": 50.0}')], 4, 4, False)[0]
     assert "image.brightness_contrast" in note.split("):", 1)[1] and "beta" in note.split("):", 1)[1]
     assert "rotate limit" not in note and "rotated away" not in note
+    both = copy_notes([("blank image", "k_aug0", 'image.hflip {}; image.brightness_contrast {"beta": 50.0}')], 4, 4,
+                      False)[0]
+    assert "image.hflip" not in both.split("):", 1)[1] and "rotate limit" not in both  # a flip keeps the content
     crop = copy_notes([("blank image", "k_aug0", 'image.random_crop {"x": 3}')], 4, 4, False)[0]
     assert "larger random_crop size" in crop and "brightness_contrast" not in crop
 

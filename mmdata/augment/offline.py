@@ -611,6 +611,10 @@ class _CopyChecks:
             self.found.append((BLANK, out.key, "; ".join(ops) or "the image ops"))
 
 
+#: image ops that move pixels but keep all of the content in the frame: never the cause of a one-colour copy
+_KEEPS_CONTENT = frozenset(("image.hflip", "image.vflip", "image.resize", "image.pad_to_size"))
+
+
 def _blank_cause(hits: Sequence[tuple[str, str]]) -> str:
     """Why copies came out one colour, and what to change, from the image ops their findings name (``hits``:
     key, "image.rotate {...}; image.brightness_contrast {...}"): the ops moving pixels cut or turn the content
@@ -618,7 +622,8 @@ def _blank_cause(hits: Sequence[tuple[str, str]]) -> str:
     whatever the ops were (QA39 ecommerce #9: a brightness_contrast beta of 50 made a pale grey image white)."""
     from mmdata.augment.base import registry
 
-    named = list(dict.fromkeys(part.split(" ", 1)[0] for _, d in hits for part in d.split("; ") if part.startswith("image.")))
+    named = list(dict.fromkeys(part.split(" ", 1)[0] for _, d in hits for part in d.split("; ") if part.startswith("image.")
+                               and part.split(" ", 1)[0] not in _KEEPS_CONTENT))
     classes = {n: registry().get(("image", n.split(".", 1)[1])) for n in named}
     moving = [n for n, c in classes.items() if c is None or getattr(c, "moves_pixels", False)]
     colour = [n for n in named if n not in moving]
