@@ -114,3 +114,25 @@ def test_animated_gifs_in_named_image_fields_are_counted(tmp_path) -> None:
     frames = next(w for w in rep["warnings"] if "several frames" in w)
     assert frames.startswith("4 images (of 12)"), frames
     assert "k0.image2.gif" in frames or "k1.image2.gif" in frames, frames
+
+
+def test_html_in_captions_is_counted_not_altered(tmp_path) -> None:
+    """(QA39 ecommerce #8) captions with &amp; / <br>: a counted warning with examples; the text kept as written."""
+    import csv
+
+    import mmdata
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    titles = ["Chef knife 20cm &amp; sheath", "Messer <br> Edelstahl", "plain mug", "AT&T phone", "x &quot;y&quot;"]
+    with open(raw / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "text", "label"])
+        for i, t in enumerate(titles):
+            w.writerow([f"k{i}", t, "a"])
+    rep = mmdata.shard(raw / "m.csv", tmp_path / "ds", progress=False)
+    html = next(w for w in rep["warnings"] if "HTML entities or tags" in w)
+    assert html.startswith("3 texts (of 5) hold"), html
+    assert "&amp;" in html and "k0" in html
+    got = {s.key: s["text"] for s in mmdata.open_dataset(tmp_path / "ds")}
+    assert got["k0"] == titles[0] and got["k1"] == titles[1]

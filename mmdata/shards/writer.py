@@ -2269,6 +2269,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
     identifying: dict[str, list[Any]] | None = None  # kind -> [members, first members' names] (the card's metadata)
     unfinished: list[Any] | None = None  # WAV members whose header was never finalised: [count, first names]
     subtypes: dict[str, dict[str, int]] | None = None  # per audio field: sample format -> members (the card's)
+    html: list[Any] | None = None  # text members holding HTML entities / tags: [count, [[member, snippet]...]]
     patterns: dict[tuple[str, ...], int] = {}  # member extensions -> id
     counts: list[int] = []  # samples per pattern id
     # each source file's sha256 as read here, for the job's record (a rerun whose stamps moved checks content
@@ -2314,6 +2315,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             flat_digests += map(idx.member_digest, datas_c)
             stat_rows += stats_c
             identifying = _identifying(names_c, datas_c, identifying)
+            html = html_texts(names_c, datas_c, html)
             unfinished, subtypes = _audio_headers(kept, counts_c, names_c, datas_c, unfinished, subtypes)
             if maybe := mediainfo.sixteen_bit_candidates(datas_c):  # rare: 16-bit PNG / TIFF / PNM members
                 deep = _sixteen_bit(kept, counts_c, datas_c, maybe, deep)
@@ -2380,7 +2382,50 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             **({"audio_levels": task["audio_levels"]} if task.get("audio_levels") else {}),
             **({"content": sums} if sums is not None else {}),
             **({"texts_kept": task["texts_kept"]} if task.get("texts_kept") else {}),
+            **({"html_texts": html} if html else {}),
             **({"npy": task["npy"]} if task.get("npy") else {})}
+
+
+_TEXT_SUFFIXES = tuple(f".{e}" for e in TEXT_EXTS)
+# an HTML entity (&amp; &#39; &#x2019;) or a common tag (<br>, </p>, <b class=x>): a scraped caption's markup
+_HTML = re.compile(rb"&(?:[a-zA-Z]{2,8}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});|</?(?:br|p|div|span|b|i|u|em|strong|li|ul|"
+                   rb"ol|a|img|h[1-6]|table|tr|td|font|sup|sub)(?:\s[^<>]{0,200})?/?>", re.IGNORECASE)
+
+
+def html_texts(names: Sequence[str], datas: Sequence[bytes], acc: list[Any] | None, k: int = 3) -> list[Any] | None:
+    """``acc`` ([count, [[member, snippet], ...]]) with the text members among ``names`` that hold HTML entities or
+    tags (``&amp;``, ``<br>``): kept as written, they are tokenised as they are (``&amp;`` a token of its own), so
+    the card warns of them with examples (QA39 ecommerce #8); the text is never altered.
+
+    Example:
+        >>> html_texts(["a.txt", "b.txt", "b.jpg"], [b"knife &amp; sheath", b"plain", b"&amp;"], None)
+        [1, [['a.txt', 'knife &amp; sheath']]]
+    """
+    for name, data in zip(names, datas):
+        if name.endswith(_TEXT_SUFFIXES) and (b"&" in data or b"<" in data) and (m := _HTML.search(data)):
+            acc = acc or [0, []]
+            acc[0] += 1
+            if len(acc[1]) < k:
+                a, b = max(0, m.start() - 24), min(len(data), m.end() + 24)
+                acc[1].append([name, data[a:b].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")])
+    return acc
+
+
+def html_texts_warning(parts: Iterable[Sequence[Any] | None], texts: int) -> str | None:
+    """The card's warning on text members holding HTML entities / tags (:func:`html_texts`' counts of several jobs),
+    or None (QA39 ecommerce #8)."""
+    n, shown = 0, []
+    for part in parts:
+        if part:
+            n += part[0]
+            shown += part[1]
+    if not n:
+        return None
+    eg = ", ".join(f"{m!r}: {t!r}" for m, t in shown[:3])
+    return (f"{n} text{'s' * (n != 1)} (of {texts}) hold{'s' * (n == 1)} HTML entities or tags (e.g. {eg}): they are "
+            f"stored and read back as written, so a tokenizer sees '&amp;' or '<br>' as words; kept as they are — if "
+            f"they are markup of a scrape, unescape them (html.unescape) and strip the tags in the source, and shard "
+            f"again")
 
 
 def _large_images(rows: Any) -> str | None:
@@ -2551,17 +2596,17 @@ def _sixteen_bit(kept: list[tuple[Any, ...]], counts: list[int], datas: list[byt
     return acc
 
 
-def _image_members(rows: Any) -> int:
+def _image_members(rows: Any, exts: Sequence[str] = IMAGE_EXTS, stat: str = "image_mode") -> int:
     """How many image members the index ``rows`` hold: the ``image`` ones and those of named image fields
     (``L0002.image2.gif``), the "of N" of the depth / frames warnings once named fields are checked too (QA39
-    ecommerce #5)."""
+    ecommerce #5). ``exts`` / ``stat``: of other members (text: :data:`TEXT_EXTS`, ``text_chars``)."""
     import pyarrow.compute as pc
 
-    main = rows.num_rows - rows["image_mode"].null_count
+    main = rows.num_rows - rows[stat].null_count
     if "members" not in rows.column_names or not rows.num_rows:
         return main
     names = pc.list_flatten(rows["members"])
-    pattern = r"(?i)\.(" + "|".join(sorted(IMAGE_EXTS)) + r")$"
+    pattern = r"(?i)\.(" + "|".join(sorted(exts)) + r")$"
     total = pc.sum(pc.match_substring_regex(names, pattern)).as_py() or 0
     return max(main, int(total))
 
@@ -5546,6 +5591,9 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     warnings = [*warnings, *lost_modality_warnings(skipped, count)]
     if (kept := texts_kept_warning([e for p in plan for e in results[p["name"]].get("texts_kept") or ()])) is not None:
         warnings = [*warnings, kept]
+    if (markup := html_texts_warning((results[p["name"]].get("html_texts") for p in plan),
+                                     _image_members(rows, TEXT_EXTS, "text_chars"))) is not None:
+        warnings = [*warnings, markup]  # QA39 ecommerce #8: scraped captions' &amp; / <br>, counted, not altered
     unfinished = [0, []]
     for p in plan:  # WAVs other readers see as empty (QA38 bioacoustics #1)
         n_u, names_u = results[p["name"]].get("unfinished_wavs") or (0, [])
