@@ -87,3 +87,39 @@ def test_diff_groups_gives_the_count_per_value_in_a_and_b(tmp_path) -> None:
     assert rows == {"A": (6, 3, -3), "B": (0, 3, 3), "C": (4, 2, -2)}, rows
     assert [r["value"] for r in rep["groups"]["values"]][-1] == "C"  # largest change first
     assert "groups" not in diff(a, b)
+
+
+def test_class_names_that_are_joined_names_or_hierarchy_paths_are_warned_with_the_way_out() -> None:
+    """QA39 music #5 (a 'rock;pop' class), ecommerce #7 ('Home > Kitchen > Knives' trained as a flat class)."""
+    from mmdata.train.config import class_name_warnings
+
+    got = class_name_warnings(["Home > Kitchen > Knives", "Home > Kitchen > Pans", "Toys > Dolls", "Garden"])
+    assert len(got) == 1 and got[0].startswith("3 of 4 class names are hierarchy paths"), got
+    assert "one flat class" in got[0] and "'Home > Kitchen'" in got[0] and "--column label=" in got[0], got
+    got = class_name_warnings(["rock", "pop", "rock;pop", "jazz"])
+    assert len(got) == 1 and "'rock;pop'" in got[0] and "--target" in got[0] and "multi-label" in got[0], got
+    assert class_name_warnings(["cat", "dog", "Washington, D.C."]) == []
+    assert class_name_warnings(["A/B"]) == []  # one name: nothing to tell
+
+
+def test_the_crop_warning_words_a_wide_banner_as_wide(tmp_path) -> None:
+    """QA39 ecommerce #10: a 400x6000 banner was called "a tall page or a line crop"."""
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    import mmdata
+    from mmdata.train.config import IndexStats, crop_warning
+
+    raw = tmp_path / "raw"
+    for c in ("a", "b"):
+        (raw / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((10, 150, 3), 40 * i, np.uint8)).save(raw / c / f"{c}{i}.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw, tmp_path / "ds", progress=False)
+    st = IndexStats(tmp_path / "ds")
+    cut = crop_warning(st, st.rows("train", "image"), (16, 16), [{"op": "resize"}, {"op": "center_crop"}])
+    assert cut is not None and "wide image (a banner" in cut and "tall" not in cut, cut

@@ -575,6 +575,47 @@ def class_warnings(st: IndexStats, names: Sequence[str]) -> list[str]:
         out.insert(min(at, len(out)), no_val_warning(no_val))
     if no_test:
         out.append(no_test_warning(no_test))
+    return out + class_name_warnings(names)
+
+
+#: the separators of a hierarchy path in class names (``Home > Kitchen > Knives``, ``animals/dogs/terrier``)
+PATH_SEPARATORS = (" > ", ">", " / ", "/")
+
+
+def class_name_warnings(names: Sequence[str]) -> list[str]:
+    """Warnings for class names that are several names joined (``rock;pop``, ``Drama, Comedy`` beside ``Drama``:
+    :func:`mmdata.train.targets._joined`) or hierarchy paths (``Home > Kitchen > Knives``: at least half the names
+    hold one path separator of :data:`PATH_SEPARATORS`, and a first level recurs): each is one flat class of a
+    single-label model; said with how to train each name (a multi-label ``--target``) or a coarser level (QA39 music
+    #5, ecommerce #7).
+
+    Example:
+        >>> class_name_warnings(["Home > Kitchen > Knives", "Home > Kitchen > Pans", "Toys > Dolls"])[0][:38]
+        '3 of 3 class names are hierarchy paths'
+        >>> class_name_warnings(["a", "b"])
+        []
+    """
+    from mmdata.train.targets import _joined, _show
+
+    out = []
+    joined = [n for n, _ in _joined(list(names), set(names))]
+    if joined:
+        out.append(f"class name{'s' * (len(joined) > 1)} {_show(joined, 3)} join{'s' * (len(joined) == 1)} several "
+                   f"names (by ';', '|' or ','): a single-label model trains each combination as a class of its own; to "
+                   f"train one output per name, keep each sample's names in a --meta column (a JSON list "
+                   f"[\"rock\", \"pop\"] in a CSV cell, or a list in JSONL / Parquet) and train --target COLUMN "
+                   f"(multi-label)")
+    for sep in PATH_SEPARATORS:
+        paths = [n for n in names if sep in n and all(p.strip() for p in n.split(sep))]
+        firsts = Counter(n.split(sep)[0].strip() for n in paths)
+        if len(names) > 1 and 2 * len(paths) >= len(names) and firsts.most_common(1)[0][1] > 1:
+            out.append(f"{len(paths)} of {len(names)} class names are hierarchy paths ({_show(paths, 2)}; split at "
+                       f"{sep!r}): each path is one flat class (no parent level is trained or scored); to train a "
+                       f"coarser level, write a manifest column of each path cut at that level (e.g. "
+                       f"{sep.join(paths[0].split(sep)[:-1]).strip()!r}) and shard again with --column label=COLUMN "
+                       f"(kept as --meta too, `mmdata evaluate RUN DATA --by COLUMN` scores the finer run per "
+                       f"parent)")
+            break
     return out
 
 
@@ -1370,7 +1411,7 @@ CROP_KEPT_MIN = 0.5
 def crop_warning(st: IndexStats, rows: np.ndarray, hw: tuple[int, int] | None,
                  steps: Sequence[Mapping[str, Any]] | None) -> str | None:
     """The warning when the normalize ``steps`` (``resize`` then ``center_crop`` to ``hw``) keep under
-    :data:`CROP_KEPT_MIN` of the area of some training images (``rows``): a tall page or a line crop of aspect
+    :data:`CROP_KEPT_MIN` of the area of some training images (``rows``): a tall page or a wide banner of aspect
     ratio far from the crop's loses most of its content (QA38 documents #5: a 120x900 page kept 13%). From the
     index's sizes, vectorised; None when every image keeps more, or without a centre crop.
 
@@ -1404,10 +1445,14 @@ def crop_warning(st: IndexStats, rows: np.ndarray, hw: tuple[int, int] | None,
     from mmdata.shards.index import INDEX
 
     keys = pq.read_table(Path(st.data) / INDEX, columns=["key"]).column("key").take(at[low][:3]).to_pylist()
+    # worded by the cut images' own aspect: a 400x6000 banner was called "a tall page" (QA39 ecommerce #10)
+    tall = (h * cw > w * ch)[low]
+    what = ("tall image (a page)" if tall.all() else "wide image (a banner, a text line)" if not tall.any()
+            else "tall or wide image (a page, a banner)")
     return (f"{int(low.sum())} of {len(h)} training images keep under {CROP_KEPT_MIN:.0%} of their area in the "
-            f"{hw[0]}x{hw[1]} centre crop (aspect ratios far from the crop's: the least kept, "
-            f"{int(h[worst])}x{int(w[worst])}, keeps {kept[worst]:.0%}; e.g. {', '.join(map(repr, keys))}): most of a tall "
-            f"page or a line crop is cut away before the model sees it; give --image-size HxW near the images' shape, "
+            f"{hw[0]}x{hw[1]} centre crop (aspect ratios far from the crop's; height x width: the least kept, "
+            f"{int(h[worst])}x{int(w[worst])}, keeps {kept[worst]:.0%}; e.g. "
+            f"{', '.join(map(repr, keys))}): most of a {what} is cut away before the model sees it; give --image-size HxW near the images' shape, "
             f"or a recipe normalize.image with `resize` (side: longer) then `pad_to_size` to keep the whole image")
 
 
