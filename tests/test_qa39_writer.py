@@ -136,3 +136,26 @@ def test_html_in_captions_is_counted_not_altered(tmp_path) -> None:
     assert "&amp;" in html and "k0" in html
     got = {s.key: s["text"] for s in mmdata.open_dataset(tmp_path / "ds")}
     assert got["k0"] == titles[0] and got["k1"] == titles[1]
+
+
+def test_mixed_format_named_column_is_warned(tmp_path) -> None:
+    """(QA39 ecommerce #2) one manifest column of .gif and .png files became two fields: said at shard time."""
+    import csv
+
+    from PIL import Image
+
+    import mmdata
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    with open(raw / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "image", "image2", "label"])
+        for i in range(4):
+            Image.new("RGB", (8, 8), (i, 2, 3)).save(raw / f"a{i}.png")
+            name = f"b{i}.{'png' if i % 2 else 'gif'}"
+            Image.new("RGB", (8, 8), (i, 9, 3)).save(raw / name)
+            w.writerow([f"k{i}", f"a{i}.png", name, "x"])
+    rep = mmdata.shard(raw / "m.csv", tmp_path / "ds", columns={"image2": "image2"}, progress=False)
+    got = next(w for w in rep["warnings"] if "one per file format" in w)
+    assert "column 'image2' became 2 fields" in got and "image2.gif (2)" in got and "image2.png (2)" in got, got

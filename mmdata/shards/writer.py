@@ -2428,6 +2428,39 @@ def html_texts_warning(parts: Iterable[Sequence[Any] | None], texts: int) -> str
             f"again")
 
 
+def split_format_fields(modalities: Mapping[str, Any]) -> list[str]:
+    """A warning per named image / text field that its files' formats split into several fields (QA39 ecommerce
+    #2): a manifest column ``image2`` of .jpg / .png / .gif files is stored as ``k.image2.jpg``, ``k.image2.png``,
+    ..., each its own field, so the reader gives ``s["image2.jpg"]`` or ``s["image2.png"]`` (never ``s["image2"]``),
+    and a recipe's ``targets`` needs one entry per format.
+
+    Example:
+        >>> split_format_fields({"image": {"count": 3}, "image2.jpg": {"count": 2}, "image2.png": {"count": 1}})[0][:60]
+        "column 'image2' became 2 fields, one per file format (image2"
+    """
+    by_base: dict[str, list[str]] = {}
+    for f in modalities:
+        base, dot, ext = f.rpartition(".")
+        if dot and base and ext.lower() in (*IMAGE_EXTS, *TEXT_EXTS):
+            by_base.setdefault(base, []).append(f)
+    out = []
+    for base, fields in sorted(by_base.items()):
+        if len(fields) < 2:
+            continue
+        exts = {f.rpartition(".")[2].lower() for f in fields}
+        shown = ", ".join(f"{f} ({modalities[f].get('count', 0)})" for f in sorted(fields, key=lambda f: (
+            -modalities[f].get("count", 0), f)))
+        kind = "image" if exts & set(IMAGE_EXTS) else "text"
+        one = "png" if kind == "image" else "txt"
+        out.append(f"column {base!r} became {len(fields)} fields, one per file format ({shown} samples): a named "
+                   f"field's member keeps its file's extension, so the reader gives s[{fields[0]!r}] or "
+                   f"s[{fields[1]!r}] (never s[{base!r}]), inspect and train count them apart, and a recipe's "
+                   f"targets need one entry per field. To get one field, convert the column's files to one format "
+                   f"(e.g. every {base!r} file to .{one}) and shard again, or read them in a loader transform over "
+                   f"the {len(fields)} names")
+    return out
+
+
 def _large_images(rows: Any) -> str | None:
     """The warning on the images of the index ``rows`` over Pillow's warning size (:func:`codecs.large_images_warning`)."""
     import pyarrow as pa
@@ -5562,6 +5595,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
             patterns["+".join(sorted({field_of(e) for e in exts}))] += k
         per_class.update(dict(res["labels"]))
     modalities = {f: {"codecs": sorted(codecs[f]), "count": count[f]} for f in sorted(codecs)}
+    warnings = [*warnings, *split_format_fields(modalities)]
     npy = merge_npy(results[p["name"]].get("npy") for p in plan)
     for f, acc in npy.items():  # each .npy field's dtypes, counted (QA35 review media #2); NaN arrays (#3)
         if f in modalities:  # and its ranks, shapes beyond the first axis, lengths, empty arrays (QA36 timeseries)
