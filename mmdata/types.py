@@ -743,9 +743,14 @@ def _check_array_shapes(vals: Sequence[Any], keys: Sequence[str], name: str, sam
     if len(ranks) > 1:
         shown = "; ".join(f"{r} dim{'s' * (r != 1)}: {', '.join(map(repr, ks[:3]))}{' ...' * (len(ks) > 3)}"
                           for r, ks in sorted(ranks.items()))
+        # the hint fitted to the shapes seen, as the shard-side warning gives it (QA39 lipreading #8:
+        # reshape(len(x), -1) flattened every frame of a (T, 88, 88, 1) video)
+        from mmdata.shards.writer import npy_pattern, rank_fix
+
+        hint = rank_fix(name, sorted({npy_pattern(tuple(int(n) for n in v.shape[1:])) if v.ndim else "()"
+                                      for v, _, _ in rows}))  # sorted: the same hint in every process
         raise ValueError(f"cannot collate {name!r}: its arrays' ranks differ ({shown}); collate pads arrays of one "
-                         f"rank only: {fix} with x = np.asarray(s[{name!r}]).reshape(len(s[{name!r}]), -1), a (T,) "
-                         f"array as (T, 1)), or save every file in one layout and shard again")
+                         f"rank only: {fix} with {hint}), or save every file in one layout and shard again")
     shapes = [tuple(int(n) for n in v.shape) for v, _, _ in rows]
     if len(set(shapes)) < 2:
         return

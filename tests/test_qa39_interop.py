@@ -136,3 +136,12 @@ def test_datamodule_val_split_none_offers_no_val_loader(tmp_path: Path) -> None:
     dm.val_split = "train"
     assert is_overridden("val_dataloader", dm)
     assert is_overridden("val_dataloader", DataModule(tmp_path / "ds", batch_size=2))
+
+
+def test_collate_rank_mix_hint_fits_the_shapes() -> None:
+    """(QA39 lipreading #8, writer's patch for types.py) a (T, 88, 88, 1) video beside (T, 88, 88) ones is squeezed,
+    not flattened by reshape(len(x), -1)."""
+    with pytest.raises(ValueError, match=r"np\.squeeze\(np\.asarray\(s\['video'\]\), -1\) for a \(T, 8, 8, 1\) array") as e:
+        collate([Sample("a", {"video": np.zeros((3, 8, 8), np.uint8)}),
+                 Sample("b", {"video": np.zeros((3, 8, 8, 1), np.uint8)})], fields=["video"])
+    assert "reshape(len(" not in str(e.value)
