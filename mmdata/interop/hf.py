@@ -12,7 +12,8 @@ by ``save_to_disk``) becomes mmdata shards. Column roles come from the features:
 * a string column named ``text`` / ``caption`` / ``sentence`` / ``transcription`` / ``transcript``
   (or chosen with ``columns={"text": COL}``) -> ``text`` (``.txt``).
 * a string column named ``split`` fixes each row's split (like a manifest); ``columns={"key": COL}``
-  names the key column (default: the row number, ``<split>_<row>`` for a DatasetDict).
+  names the key column (default: the row number, ``<split>_<row>`` for a DatasetDict; ``key`` for a dataset
+  with :func:`to_hf`'s string columns ``key`` and ``source_key``).
 * every other scalar ``Value`` column -> one ``.json`` member per sample; a ``List`` of ``ClassLabel``
   (HF's multi-label convention) or of strings -> a list of names in that member, which ``mmdata train
   --target COLUMN`` trains as multi-label; numeric ``List`` / ``ArrayND`` columns -> ``<column>.npy``. Anything else is refused, naming the column. A column named
@@ -1148,6 +1149,11 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
     and for ``<name>.npy`` the feature :func:`array_features` infers (HF's builder loads ``.npy``
     members as numpy arrays).
 
+    Raises:
+        ShardError: a ``.npy`` field HF's builder cannot load whatever the features (it hands Arrow each array as
+            ``np.load`` gives it): complex arrays, or arrays of more than one dtype; the message names the field
+            and the re-save (QA39 interop #1). :func:`hub_card` / :func:`write_hub_card` raise it too.
+
     Example:
         >>> import tempfile, mmdata
         >>> from mmdata.testing import make_sample_folder
@@ -1405,6 +1411,10 @@ def to_hf(path: str | Path, split: str = "train", *, iterable: bool = False, num
           features: Mapping[str, Any] | None = None, on_error: str = "raise",
           skipped: list[dict[str, Any]] | None = None) -> Any:
     """An mmdata split as a Hugging Face ``datasets.Dataset`` (or ``IterableDataset``).
+
+    ``mmdata.shard(to_hf(path))`` takes its ``key`` column (beside ``source_key``) as the keys again; a complex
+    field comes back real with its (real, imag) axis, a field of mixed dtypes in its column's one dtype, and
+    ``source_key`` as a ``.json`` field (docs/interop.md; QA39 interop #3).
 
     The split is written once to an Arrow file under ``cache_dir`` (default: the HF datasets cache,
     ``<HF_DATASETS_CACHE>/mmdata``), named by the dataset's fingerprint, and memory-mapped; a second
