@@ -159,3 +159,32 @@ def test_mixed_format_named_column_is_warned(tmp_path) -> None:
     rep = mmdata.shard(raw / "m.csv", tmp_path / "ds", columns={"image2": "image2"}, progress=False)
     got = next(w for w in rep["warnings"] if "one per file format" in w)
     assert "column 'image2' became 2 fields" in got and "image2.gif (2)" in got and "image2.png (2)" in got, got
+
+
+def test_audio_and_frame_lengths_disagree(tmp_path) -> None:
+    """(QA39 lipreading #4) a (T, H, W) stack 1.6 s shorter than its audio at the dataset's ~25 fps is named."""
+    import csv
+    import wave
+
+    import numpy as np
+
+    import mmdata
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    with open(raw / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "audio", "video", "label"])
+        for i in range(8):
+            t = 20 + 3 * i
+            sec = t / 25 + (0.04 if i % 2 else -0.04) + (1.6 if i == 5 else 0.0)
+            with wave.open(str(raw / f"k{i}.wav"), "wb") as wf:
+                wf.setnchannels(1)
+                wf.setsampwidth(2)
+                wf.setframerate(8000)
+                wf.writeframes(np.zeros(int(sec * 8000), np.int16).tobytes())
+            np.save(raw / f"k{i}.npy", np.zeros((t, 16, 16), np.uint8))
+            w.writerow([f"k{i}", f"k{i}.wav", f"k{i}.npy", "a"])
+    rep = mmdata.shard(raw / "m.csv", tmp_path / "ds", columns={"video": "video"}, progress=False)
+    got = next(w for w in rep["warnings"] if "disagree with their audio" in w)
+    assert got.startswith("field 'video': 1 of 8 samples'") and "'k5'" in got and "25 frames a second" in got, got

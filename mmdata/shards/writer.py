@@ -2383,7 +2383,8 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             **({"content": sums} if sums is not None else {}),
             **({"texts_kept": task["texts_kept"]} if task.get("texts_kept") else {}),
             **({"html_texts": html} if html else {}),
-            **({"npy": task["npy"]} if task.get("npy") else {})}
+            **({"npy": task["npy"]} if task.get("npy") else {}),
+            **({"av": task["av"]} if task.get("av") else {})}
 
 
 _TEXT_SUFFIXES = tuple(f".{e}" for e in TEXT_EXTS)
@@ -2426,6 +2427,43 @@ def html_texts_warning(parts: Iterable[Sequence[Any] | None], texts: int) -> str
             f"stored and read back as written, so a tokenizer sees '&amp;' or '<br>' as words; kept as they are — if "
             f"they are markup of a scrape, unescape them (html.unescape) and strip the tags in the source, and shard "
             f"again")
+
+
+_FRAME_SIDE = 16  # a (T, H, W) array whose H and W are this or more is taken for video frames (av_length_warnings)
+
+
+def av_length_warnings(parts: Iterable[Mapping[str, Any] | None], k: int = 3) -> list[str]:
+    """Per (T, H, W) ``.npy`` field stored beside audio: the dataset's frame rate estimated as the median of
+    T / audio seconds, and a warning naming the samples whose T is more than max(4 frames, 10%) from their audio's
+    length at that rate (QA39 lipreading #4: 72 frames beside 4.48 s of audio at 25 fps passed every check; an
+    AV-HuBERT-style pipeline drops such pairs). Counted, with keys; the samples are kept.
+
+    Example:
+        >>> rows = [[f"k{i}", 50, 2.0] for i in range(9)] + [["bad", 72, 4.48]]
+        >>> av_length_warnings([{"video": rows}])[0][:77]
+        "field 'video': 1 of 10 samples' frames disagree with their audio's length at "
+    """
+    merged: dict[str, list[Any]] = {}
+    for part in parts:
+        for field, rows in (part or {}).items():
+            merged.setdefault(field, []).extend(rows)
+    out = []
+    for field, rows in sorted(merged.items()):
+        rates = sorted(t / sec for _, t, sec in rows if sec > 0 and t > 0)
+        if len(rates) < 5:  # too few pairs to say what the rate is
+            continue
+        fps = rates[len(rates) // 2] if len(rates) % 2 else (rates[len(rates) // 2 - 1] + rates[len(rates) // 2]) / 2
+        far = [(key, t, sec) for key, t, sec in rows if abs(t - sec * fps) > max(4.0, 0.1 * t)]
+        if not far:
+            continue
+        far.sort(key=lambda r: (-abs(r[1] - r[2] * fps), r[0]))
+        eg = "; ".join(f"{key!r}: {t} frames ({t / fps:.2f} s) beside {sec:.2f} s of audio" for key, t, sec in far[:k])
+        out.append(f"field {field!r}: {len(far)} of {len(rows)} samples' frames disagree with their audio's length at "
+                   f"the dataset's frame rate (the median of T / audio seconds: {fps:.3g} frames a second) by more "
+                   f"than 4 frames and 10% (e.g. {eg}): kept; audio and frames that do not span the same time are "
+                   f"misaligned pairs — check those recordings, or leave them out (a split column / re-shard without "
+                   f"them)")
+    return out
 
 
 def split_format_fields(modalities: Mapping[str, Any]) -> list[str]:
@@ -2714,6 +2752,11 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
                     continue
                 if kind == "n":  # a .npy: its dtype (and NaN / inf when decoded) counted per field
                     _note_npy(task, fields[i], rec, i, facts, datas[i], image_hw=img[:2] if img else None)
+                    if (aud and aud[1] and (shape := _npy_shape(datas[i])) is not None and len(shape) in (3, 4)
+                            and min(shape[1:3]) >= _FRAME_SIDE):
+                        # a (T, H, W[, C]) frame stack beside the audio (not a (T, 75, 3) keypoint file): its T against
+                        # the audio's seconds (QA39 lipreading #4), warned of in the card when far from the frame rate
+                        task.setdefault("av", {}).setdefault(fields[i], []).append([key, shape[0], aud[0] / aud[1]])
                     continue
                 if facts is not None and fields[i] != "image":  # a map beside the image: inspect compares sizes
                     named = (named or []) + [{"field": fields[i], "height": facts[0], "width": facts[1]}]
@@ -5596,6 +5639,7 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
         per_class.update(dict(res["labels"]))
     modalities = {f: {"codecs": sorted(codecs[f]), "count": count[f]} for f in sorted(codecs)}
     warnings = [*warnings, *split_format_fields(modalities)]
+    warnings = [*warnings, *av_length_warnings(results[p["name"]].get("av") for p in plan)]
     npy = merge_npy(results[p["name"]].get("npy") for p in plan)
     for f, acc in npy.items():  # each .npy field's dtypes, counted (QA35 review media #2); NaN arrays (#3)
         if f in modalities:  # and its ranks, shapes beyond the first axis, lengths, empty arrays (QA36 timeseries)
