@@ -123,3 +123,27 @@ def test_the_crop_warning_words_a_wide_banner_as_wide(tmp_path) -> None:
     st = IndexStats(tmp_path / "ds")
     cut = crop_warning(st, st.rows("train", "image"), (16, 16), [{"op": "resize"}, {"op": "center_crop"}])
     assert cut is not None and "wide image (a banner" in cut and "tall" not in cut, cut
+
+
+def test_inspect_notes_images_with_an_alpha_channel_and_the_blend_that_keeps_a_background(tmp_path) -> None:
+    """QA39 ecommerce #6, music #8: RGBA cut-outs decode onto their hidden colour; inspect suggested to_rgb only."""
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    import mmdata
+
+    raw = tmp_path / "raw"
+    for c in ("a", "b"):
+        (raw / c).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 4), np.uint8), "RGBA").save(raw / c / f"{c}0.png")
+        Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(raw / c / f"{c}1.png")
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8), "RGB").save(raw / c / f"{c}2.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw, tmp_path / "ds", progress=False)
+    got = {w["kind"]: w["message"] for w in mmdata.inspect(tmp_path / "ds")["warnings"]}
+    assert "2 images have an alpha channel (RGBA: 2)" in got["image alpha"], got
+    assert "alpha: blend, background: 255" in got["image alpha"] and "image_channels" in got["image alpha"]
+    assert "alpha: blend" in got["image channels"], got

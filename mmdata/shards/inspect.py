@@ -275,7 +275,34 @@ def _channel_mix(modes: dict[str, int]) -> dict[str, str] | None:
     shown = "; ".join(f"{c} channel{'s' * (c != 1)} from {', '.join(by[c])}" for c in counts)
     return {"kind": "image channels", "message": f"images decode to {' and '.join(map(str, counts))} channels "
             f"({shown}): a batch needs one channel count; add {{op: to_rgb}} (or to_gray) to normalize.image "
-            f"in the recipe"}
+            f"in the recipe" + (f" ({{op: to_rgb, alpha: blend, background: 255}} puts the images with an alpha "
+                                f"channel on white: see the image alpha warning)" if _alpha_modes(modes) else "")}
+
+
+#: Pillow modes with an alpha channel; ``P`` may hold a transparent palette entry (tRNS), which the index does not say
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def _alpha_modes(modes: dict[str, int]) -> dict[str, int]:
+    return {m: n for m, n in modes.items() if m in ALPHA_MODES}
+
+
+def _alpha_warning(modes: dict[str, int]) -> dict[str, str] | None:
+    """A note when images have an alpha channel (QA39 ecommerce #6, music #8): the reader drops it (as PIL's
+    ``convert("RGB")``: the colour stored under a transparent pixel is kept, black for most exporters), so a
+    cut-out's background is whatever that colour is, and the index's ``image_channels`` (the file's bands, 4) is
+    not what the reader gives (3); ``to_rgb`` with ``alpha: blend`` puts them on a chosen background."""
+    alpha = _alpha_modes(modes)
+    if not alpha:
+        return None
+    n = sum(alpha.values())
+    palette = f"; the {modes['P']} palette (P) images may hold a transparent colour too" if modes.get("P") else ""
+    return {"kind": "image alpha", "message": f"{n} image{'s' * (n != 1)} have an alpha channel "
+            f"({', '.join(f'{m}: {c}' for m, c in alpha.items())}){palette}: the reader drops it, keeping the colour "
+            f"stored under transparent pixels (often black), so a transparent background becomes that colour (the "
+            f"index's image_channels counts the file's bands, alpha included; the reader gives one channel fewer); "
+            f"to put them on a background add {{op: to_rgb, alpha: blend, background: 255}} (255 white, 0 black) to "
+            f"normalize.image in the recipe"}
 
 
 #: a member name of an image beside the sample's image (``k.seg.png``, lower-cased): its field, as
@@ -595,6 +622,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
     named, example_sizes = _named_images(col["key"], col["members"], col["named_image_sizes"], height, width)
     warnings = [w for w in (
         _channel_mix(image["modes"]),  # by the reader's channels: the files' own counts (RGB 3, RGBA 4) mislead
+        _alpha_warning(image["modes"]),
         _mix("image sizes", _top(image_sizes, 5), "batches need one size (resize / crop)"),
         _mix("audio sample rates", audio["sample_rates"], "resample to one rate before batching"),
         _mix("audio channels", audio["channels"], "mix down to mono (or up to one channel count) before batching"),
