@@ -150,6 +150,11 @@ def _audit_notes(r: dict) -> None:
     if ignored:
         warn(f"the recipe's normalize: for {', '.join(ignored)} differs from the model's input format and was ignored "
              "— the audit measures in the format the model was pre-trained on (--json: input_format)")
+    unmeasured = r.get("unmeasured_fields") or []
+    if unmeasured:  # QA39 lipreading #3: an audio crop beside a (T, H, W) video rated harmless, unsaid
+        warn(escape(f"not measured: {', '.join(unmeasured)} (the model measures {', '.join(r.get('measured_fields') or [])}): "
+                    "an op that moves one stream and not these (an audio crop beside a video) is not rated here "
+                    "(--json: unmeasured_fields)"))
 
 
 def register(app: typer.Typer) -> None:

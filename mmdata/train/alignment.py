@@ -164,6 +164,21 @@ def _clean(data: str | Path, split: str | Sequence[str], net: ContrastiveModel, 
     return batch, norm, ignored, lost
 
 
+def _unmeasured(data: str | Path, mods: Sequence[str]) -> list[str]:
+    """The fields the dataset card lists beyond its standard modalities and label (a ``.npy`` lip video beside
+    audio and text), which the model does not measure: an op that desyncs one of them from a measured stream is
+    not rated by the audit (QA39 lipreading #3). Bare shards or an unreadable card: none known."""
+    from mmdata.shards.index import dataset_fields, load_card
+
+    try:
+        card = load_card(data)
+    except Exception:  # noqa: BLE001 — no card: nothing to list (the audit itself reads the shards)
+        return []
+    # a standard modality the model lacks is not listed: its ops get "n/a (model has no audio)" rows already
+    return [n for n in dataset_fields(card) if n not in mods
+            and n not in ("image", "audio", "text", "label", "json", "cls")]
+
+
 def _absent(step: Any, mods: Sequence[str]) -> str | None:
     """The modalities an op works on when the model has none of them (its rows are n/a), else None."""
     if step.section in ("image", "audio", "text"):
@@ -211,7 +226,9 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
         "clean": {pair: {"cosine", "R@1", "auc", "n"}}, "ops": [{"op", "index", "p", "pairs": {pair:
         {"delta_cosine", "delta_cosine_ci95", "delta_R@1", "delta_auc", "cosine", "cosine_clean", "R@1",
         "R@1_clean", "auc", "auc_clean", "kept", "n"}}, "delta_cosine", "delta_R@1", "delta_auc"[, "na"]},
-        ...], "figure"}``; the last op row is the recipe as written (each op with its own ``p``).
+        ...], "measured_fields", "unmeasured_fields", "figure"}``; the last op row is the recipe as written (each op
+        with its own ``p``); ``unmeasured_fields``: the card's fields beside the label the model does not
+        measure (warned of: an op desyncing them is not rated).
 
     Raises:
         MMDataError: the recipe has no augmentation op, or no pair of the model's modalities co-occurs
@@ -224,6 +241,13 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
         raise MMDataError("the recipe has no augmentation ops (image, audio, text, sample or batch): nothing to audit")
     net = _model(model, device)
     batch, norm, ignored, lost = _clean(data, split, net, rec, on_error)
+    unmeasured = _unmeasured(data, net.mods)
+    if unmeasured:
+        warnings.warn(f"audit-alignment: measures {', '.join(net.mods)} (the model's modalities) only; the stored "
+                      f"field{'s' * (len(unmeasured) > 1)} {', '.join(repr(n) for n in unmeasured)} "
+                      f"{'are' if len(unmeasured) > 1 else 'is'} not measured, so an op that moves one stream and not "
+                      f"{'them' if len(unmeasured) > 1 else 'it'} (an audio crop beside a (T, H, W) video) is not rated "
+                      "here", UserWarning, stacklevel=2)
     clean = agreement(net, batch)
     # a pair needs two samples holding both modalities (a matched and a mismatched candidate)
     skipped = co_occurring(clean[1], net.mods, split, data, at_least=2)
@@ -251,7 +275,8 @@ def audit(data: str | Path, recipe: Any, model: str | Path | ContrastiveModel, *
     result = {"data": str(data), "split": split, "n": len(batch), "skipped_samples": lost, "seed": seed, "epoch": epoch,
               "model": None if isinstance(model, ContrastiveModel) else str(model), "recipe": rec.to_dict(),
               "input_format": {"normalize": norm, "recipe_normalize_ignored": ignored},
-              "pairs": keep, "skipped": skipped, "clean": base, "ops": rows}
+              "pairs": keep, "skipped": skipped, "clean": base, "ops": rows,
+              "measured_fields": list(net.mods), "unmeasured_fields": unmeasured}
     if out is not None:
         result["figure"] = str(plot(result, Path(out)))
     return result

@@ -604,6 +604,12 @@ def setup(data: str | Path, *, fusion: str = "concat", modalities: Sequence[str]
 
             # a flip of classes named LEFT / RIGHT keeps the label: where the label noise does harm (QA37 review #5)
             data_warnings += [f"recipe: {note}" for note in label_side_notes(recipe, list(names or ()), modalities)]
+            from mmdata.augment.recipe import tempo_target_notes
+
+            # a speed change keeps a tempo-like regression target (bpm) as it is (QA39 music #2)
+            if target is not None and goal.kind == "regression":
+                data_warnings += [f"recipe: {note}" for note in tempo_target_notes(recipe, {target: "regression"},
+                                                                                     modalities)]
         torch.manual_seed(seed)
         # channels follow a recipe's own to_gray / to_rgb (any other count cannot enter the encoder); sizes
         # stay the derived ones (the encoder adapts, early fusion pools)

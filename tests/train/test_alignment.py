@@ -121,3 +121,50 @@ def test_captions_masked_to_nothing_lose_agreement_never_gain_it(spatial_model: 
     same = audit(data, {"seed": 0, "image": [{"op": "hflip", "p": 0.0}]}, model)
     p = _row(same, RECIPE_ROW)["pairs"]["image-text"]
     assert p["delta_R@1"] == 0 and p["delta_auc"] == 0 and p["delta_cosine"] == 0
+
+
+def test_audit_names_the_fields_it_does_not_measure(spatial_model: tuple[Path, Path]) -> None:
+    """QA39 lipreading #3: a stored field the model does not measure (a (T, H, W) video beside audio) is named
+    (warned of, and ``unmeasured_fields`` in the result): an op desyncing it is not rated by the audit."""
+    from mmdata.shards.index import dataset_fields, load_card
+
+    data, model = spatial_model
+    others = [f for f in dataset_fields(load_card(data)) if f not in ("image", "audio", "text", "label", "json", "cls")]
+    with pytest.warns(UserWarning, match="not measured") if others else _no_warning():
+        r = audit(data, FLIPS, model)
+    assert r["measured_fields"] == ["image", "text"]
+    assert r["unmeasured_fields"] == others
+
+
+def _no_warning():
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def ctx():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            yield
+    return ctx()
+
+
+def test_unmeasured_lists_a_video_array_beside_audio(tmp_path: Path) -> None:
+    """QA39 lipreading #3: a dataset with a ``.npy`` video beside audio and text: the video is named as not
+    measured by an audio-text model (a standard modality it lacks is not: its ops get n/a rows)."""
+    import numpy as np
+    import soundfile as sf
+
+    import mmdata
+    from mmdata.train.alignment import _unmeasured
+
+    raw = tmp_path / "raw" / "a"
+    raw.mkdir(parents=True)
+    for i in range(3):
+        sf.write(raw / f"u{i}.wav", np.zeros(1600, np.float32), 16000)
+        (raw / f"u{i}.txt").write_text("about", encoding="utf-8")
+        np.save(raw / f"u{i}.video.npy", np.zeros((5, 8, 8), np.uint8))
+    mmdata.shard(str(tmp_path / "raw"), str(tmp_path / "ds"), split={"train": 1.0}, progress=False)
+    data = tmp_path / "ds"
+    assert _unmeasured(data, ["audio", "text"]) == ["video"]
+    assert _unmeasured(data, ["text"]) == ["video"]
+    assert _unmeasured(tmp_path / "nowhere", ["audio"]) == []
