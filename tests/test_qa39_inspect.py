@@ -147,3 +147,11 @@ def test_inspect_notes_images_with_an_alpha_channel_and_the_blend_that_keeps_a_b
     assert "2 images have an alpha channel (RGBA: 2)" in got["image alpha"], got
     assert "alpha: blend, background: 255" in got["image alpha"] and "image_channels" in got["image alpha"]
     assert "alpha: blend" in got["image channels"], got
+
+
+def test_the_joined_target_warning_shows_the_list_in_the_users_own_names() -> None:
+    """QA39 music #5: the advice to write a list used an IMDb example; the user's 'classical;metal' is clearer."""
+    from mmdata.train.targets import _as_list
+
+    assert _as_list("classical;metal") == '["classical", "metal"]'
+    assert _as_list("a | b") == '["a", "b"]' and _as_list("Crime, Drama") == '["Crime", "Drama"]'

@@ -619,6 +619,16 @@ def _joined(names: Sequence[str], single: Collection[str]) -> list[tuple[str, st
     return out
 
 
+def _as_list(name: str) -> str:
+    """A joined name written as the JSON list that trains one output per part (``rock;pop`` -> ``["rock", "pop"]``):
+    the warning's example in the user's own names (QA39 music #5)."""
+    import json
+    import re
+
+    return json.dumps([p.strip() for p in re.split(r"[;|]" if re.search(r"[;|]", name) else ",", name) if p.strip()],
+                      ensure_ascii=False)
+
+
 def _show(values: Sequence[Any], at_most: int = 20) -> str:
     return ", ".join(repr(v) for v in values[:at_most]) + (f", ... ({len(values)} in all)" if len(values) > at_most else "")
 
@@ -891,7 +901,8 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None, trai
         warnings.append(f"label{'s' * (len(joined) > 1)} of the target {key!r} join several names ({shown}"
                         f"{f'; ... ({len(joined)} in all)' if len(joined) > 3 else ''}): each combination is one label "
                         "(where it is one name, ignore this); write each sample's labels as a list (JSON "
-                        '["Drama", "Comedy"] in a CSV cell) to train one output per name')
+                        f"{_as_list(joined[0][0])} in a CSV cell, or a list in JSONL / Parquet) to train one output "
+                        "per name")
     spellings: dict[str, list[str]] = {}
     for n in names:
         spellings.setdefault(n.casefold(), []).append(n)
