@@ -561,7 +561,7 @@ def _update_arrays(root: Path, card: dict[str, Any], name: str, acc: dict[str, A
     new: list[str] = []
     if acc:
         card["modalities"][name].update(writer.npy_card_entry(acc))
-        if (mix := writer.npy_dtype_mix_warning(name, acc["dtypes"], acc["examples"])) is not None:
+        if (mix := writer.npy_dtype_mix_warning(name, acc["dtypes"], acc["examples"], acc.get("peaks"))) is not None:
             new.append(mix)
         maps = any(f == "image" or f.rsplit(".", 1)[-1].lower() in IMAGE_EXTS for f in card.get("fields") or ())
         new += writer.npy_shape_warnings(name, acc, maps=maps)

@@ -2529,14 +2529,15 @@ def _audio_headers(kept: list[Any], counts: list[int], names: list[str], datas: 
     recorded nowhere: QA38 bioacoustics #7, review 3 #1). ``kept`` (records, ``counts`` members each) name the
     members' fields."""
     try:  # a C loop first: a chunk without a WAV / FLAC member costs no Python frame per member
-        if not any(map(bytes.startswith, datas, repeat((b"RIFF", b"fLaC")))):
+        if not any(map(bytes.startswith, datas, repeat((b"RIFF", b"RF64", b"BW64", b"fLaC")))):
             return unfinished, subtypes
     except TypeError:
         pass
     pos = 0
     for rec, n in zip(kept, counts):
         for name, data in zip(names[pos:pos + n], datas[pos:pos + n]):
-            if data.__class__ is not bytes or data[:4] not in (b"RIFF", b"fLaC"):
+            # RF64 / BW64 (WAVs past 4 GB) are counted too (QA39 security #6; mediainfo.audio_subtype reads them)
+            if data.__class__ is not bytes or data[:4] not in (b"RIFF", b"RF64", b"BW64", b"fLaC"):
                 continue
             if data[:4] == b"RIFF" and mediainfo.wav_unfinished(data):
                 unfinished = unfinished or [0, []]
@@ -3299,8 +3300,10 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     shape = _npy_shape(data)
     if shape is None:
         return
-    peak = _npy_peak(data)
-    if peak is not None:  # per dtype the largest value: a 0-1 float video among 0-255 uint8 ones (QA39 lipreading #6)
+    # per dtype the largest value: a 0-1 float video among 0-255 uint8 ones (QA39 lipreading #6); of the first
+    # NPY_PEAK_FILES files of each dtype in a chunk only (a scale is seen in a few files; each costs a full load)
+    peak = _npy_peak(data) if acc["dtypes"][dtype] <= NPY_PEAK_FILES else None
+    if peak is not None:
         acc.setdefault("peaks", {})[dtype] = max(acc.get("peaks", {}).get(dtype, peak), peak)
     pattern = npy_pattern(shape[1:]) if shape else "()"
     shapes = acc.setdefault("shapes", {})
@@ -3318,6 +3321,11 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     if 0 in shape:
         acc["empty"] = acc.get("empty", 0) + 1
         acc.setdefault("empty_example", _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task))
+
+
+#: the ``.npy`` files of each dtype per chunk whose largest value :func:`_note_npy` reads (the dtype-mix warning's
+#: scale note): loading every array of a large array dataset to take its maximum would double shard's reading
+NPY_PEAK_FILES = 64
 
 
 def _npy_peak(data: bytes) -> float | None:
