@@ -77,6 +77,7 @@ def diff(
     split: Annotated[Optional[list[str]], typer.Option("--split", help="Only samples in this split in A or B (repeatable): `--split test --fail-on any` fails when anything in the test split changed, a sample moved into or out of it included.")] = None,
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, renamed (another key, the same files; such samples are also added and removed), card (class names, class count, fields, layout, license, description or what the jobs left out differ; not name or command), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Samples listed per kind (the counts are always whole). Default: 20 in the table; every one with --json (a deletion log must be complete), or N with --json --limit N. 0 lists none.")] = None,
+    groups: Annotated[Optional[str], typer.Option("--groups", help="Also count the samples per value of this metadata key (a --meta column) or index column in A and B, the values whose count changed first (QA39 fairness #9): what the changes did to the groups. Reads every sample's json member from the local shards.")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """What changed from the dataset version A to B: samples added, removed, changed (members whose size or sha256
@@ -103,7 +104,7 @@ def diff(
     kinds = _fail_on(fail_on)
     # the table shows 20 a kind by default; --json lists every sample unless --limit caps it (QA38 F #3)
     shown = limit if limit is not None else (None if json_ else 20)
-    rep = run(a, b, by=by, splits=split, limit=shown)
+    rep = run(a, b, by=by, splits=split, limit=shown, groups=groups)
     failed = [k for k in kinds if (rep["card"]["changed"] if k == "card" else _total(rep, k))]
     code = 1 if failed else 0
     error = (f"mmdata diff: {', '.join(f'{k} ({_count(rep, k)})' for k in failed)} between {rep['a']['path']} and "
@@ -204,6 +205,15 @@ def _print(rep: dict, limit: int | None) -> None:
         if rep[pairs]:
             console.print(escape(f"{what}: " + ", ".join(f"{card_text(k)}: {v}" for k, v in rep[pairs].items())),
                           highlight=False)
+    if rep.get("groups"):  # the group composition in A and B (QA39 fairness #9)
+        g = rep["groups"]
+        t = table(escape(card_text(g["field"])), "A", "B", "change")
+        for r in g["values"]:
+            value = "(missing)" if r["value"] is None else repr(r["value"]) if isinstance(r["value"], str) else str(r["value"])
+            t.add_row(escape(card_text(value)), str(r["a"]), str(r["b"]), f"{r['change']:+d}" if r["change"] else "")
+        console.print(t)
+        if any(g["unread"].values()):
+            console.print(f"not counted (json member unreadable): A {g['unread']['a']}, B {g['unread']['b']}", highlight=False)
     kinds = (*KINDS, "renamed", "possibly_relabelled")
     if limit and any(c[k] for k in KINDS):
         t = table("kind", "key", "change")

@@ -257,7 +257,8 @@ def _audio_per_class(per_class: dict[str, dict[str, float]], classes: list[str],
     console.print(t)
 
 
-def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
+def inspect(path: DataUrl, json_: JsonFlag = False,
+            by: Annotated[Optional[str], typer.Option("--by", help="Also show the samples per value of this metadata key (a --meta column) or index column, per split and per class, missing values counted, with a note where a value nearly tells the class or a split lacks it (QA39 fairness #8). Reads every sample's json member from the local shards.")] = None) -> None:
     """Samples per split / class / modality pattern, total audio (h:mm:ss) per split and class, shard sizes,
     bytes and media distributions, what the jobs that wrote it left out. Above 30 classes each split's classes
     are summarised (how many, min / median / max samples and audio per class, the fewest, the classes it
@@ -265,6 +266,10 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
     from mmdata.shards.inspect import duration_text, inspect as run
 
     rep = run(path)
+    if by is not None:
+        from mmdata.shards.inspect import metadata_groups
+
+        rep["groups"] = metadata_groups(path, by)
     dtypes = _npy_dtypes(path)  # each .npy field's dtypes, counted at shard time (QA35 review media #2)
     if json_:
         print_json({**_card_identity(path), **rep, **({"npy_dtypes": dtypes} if dtypes else {})})
@@ -353,7 +358,24 @@ def inspect(path: DataUrl, json_: JsonFlag = False) -> None:
         t.add_row(escape(card_text(f)), str(sum(counts.values())), cell)
     console.print(t)
     _added_fields(rep, card)
+    if rep.get("groups"):
+        _groups(rep["groups"])
     _inspect_warnings(rep)
+
+
+def _groups(g: dict) -> None:
+    """``inspect --by FIELD``: the samples per value, per split and per class, and the notes (QA39 fairness #8)."""
+    splits = list(g["values"][0]["per_split"]) if g["values"] else []
+    t = table(escape(card_text(g["field"])), "samples", *map(lambda s: escape(card_text(s)), splits), "per class")
+    for r in g["values"]:
+        value = "(missing)" if r["value"] is None else repr(r["value"]) if isinstance(r["value"], str) else str(r["value"])
+        t.add_row(escape(card_text(value)), str(r["samples"]), *(str(r["per_split"][s]) for s in splits),
+                  escape(card_text(", ".join(f"{k}: {v}" for k, v in r["per_class"].items()))))
+    console.print(t)
+    if g.get("unread"):
+        console.print(f"not counted: {plural(g['unread'], 'sample')} whose json member could not be read", highlight=False)
+    for n in g["notes"]:
+        note(f"[yellow]note ({escape(card_text(g['field']))}):[/] {escape(card_text(n, WARNING_TEXT))}")
 
 
 def _added_fields(rep: dict, card: dict) -> None:

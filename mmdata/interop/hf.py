@@ -885,7 +885,7 @@ def _npy_specs(path: str | Path, card: Mapping[str, Any],
 
 
 def _webdataset_npy_problem(field: str, specs: set[tuple[np.dtype, tuple[int, ...]]]) -> str | None:
-    """Why HF's webdataset builder cannot load a ``.npy`` field, or None. That builder ``np.load``\ s each member
+    """Why HF's webdataset builder cannot load a ``.npy`` field, or None. That builder ``np.load``s each member
     and hands the array to Arrow as it is (no :func:`complex_as_real`, no common dtype, whatever ``features=``
     says): Arrow holds no complex array, and one column cannot mix float32 and float64 arrays (QA39 interop #1)."""
     dtypes = sorted({str(d) for d, _ in specs})
