@@ -41,11 +41,15 @@ def test_backslash_cell_escaping_the_folder_is_an_escape_not_a_case_hint(tmp_pat
     assert said.count("escapes the manifest's folder") >= 2, said
 
 
-def test_c1_controls_in_a_caption_are_refused_as_esc_is() -> None:
+def test_c1_controls_in_a_caption_are_noted_not_refused() -> None:
+    """QA39 review sources #1 overturned the refusal: C1 is mostly mojibake (a real caption), kept and noted."""
+    from mmdata.shards.sources import c1_note
+
     assert text_refusal("red \x1b[31mX".encode()) is not None
-    said = text_refusal("red \u009b31mX".encode())
+    assert text_refusal("red \u009b31mX".encode()) is None
+    said = c1_note("red \u009b31mX".encode())
     assert said is not None and "U+009B CSI" in said and "character 5" in said
-    assert text_refusal("a\u0085b".encode()) is not None  # NEL
+    assert text_refusal("a\u0085b".encode()) is None and c1_note("a\u0085b".encode()) is None  # NEL: a line break
     assert text_refusal("café Ü — ok\tend\n".encode()) is None  # Latin-1 letters (C2 A0 and up) are text
     assert text_refusal("caf\xe9 \x9b".encode("latin-1")) is None  # not UTF-8: the decode's own error names it
 

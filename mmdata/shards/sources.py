@@ -584,16 +584,92 @@ def _utf16_ideographs(data: bytes) -> str | None:
     return None
 
 
-#: control characters a text member may not hold: C0 but TAB, LF, VT, FF and CR (which are spaces and line breaks),
-#: and C1 (U+0080-U+009F, UTF-8 ``C2 80``-``C2 9F``: CSI / OSC / NEL act as terminal codes too) (QA39 security #4)
-_TEXT_CONTROLS = re.compile(rb"[\x00-\x08\x0e-\x1f]|\xc2[\x80-\x9f]")
+#: control characters a text member may not hold: C0 but TAB, LF, VT, FF and CR (which are spaces and line breaks).
+#: C1 (U+0080-U+009F) is kept and noted (:func:`c1_note`): most of it is UTF-8 read as Latin-1 / cp1252 (mojibake,
+#: ``Itâ\x80\x99s``), a real caption, and every line mmdata prints escapes C1 as it escapes ESC
+#: (:func:`mmdata.terminal.terminal_text`) (QA39 review sources #1)
+_TEXT_CONTROLS = re.compile(rb"[\x00-\x08\x0e-\x1f]")
+#: a C1 control character in UTF-8 (``C2 80``-``C2 9F``)
+_C1 = re.compile(rb"\xc2[\x80-\x9f]")
+
+
+def _unmojibaked(text: str) -> str | None:
+    """``text`` decoded again when it is UTF-8 that was read as Latin-1 / cp1252 (``Itâ\x80\x99s`` -> ``It’s``), else
+    None: every character back to its byte (cp1252's for ``€`` / ``™``), and those bytes valid UTF-8."""
+    out = bytearray()
+    for ch in text:
+        o = ord(ch)
+        if o < 256:
+            out.append(o)
+        else:
+            try:
+                out += ch.encode("cp1252")
+            except UnicodeEncodeError:
+                return None
+    try:
+        fixed = out.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return fixed if fixed != text else None
+
+
+def c1_note(data: bytes) -> str | None:
+    """A note on a UTF-8 text member holding C1 control characters (U+0080-U+009F), which is kept as it is, or None.
+    Mostly mojibake: UTF-8 read as Latin-1 / cp1252 and saved again (``It’s`` -> ``Itâ\x80\x99s``): named with the
+    fix. A NEL (U+0085) alone is a line break (EBCDIC text): no note. Else the code point: mmdata's output escapes
+    it, other tools (``cat`` of a tar member) may not (QA39 review sources #1).
+
+    Example:
+        >>> c1_note("It’s".encode().decode("latin-1").encode())[:60]
+        'text holds U+0080 (character 4): it reads as UTF-8 decoded a'
+        >>> c1_note("line\u0085two".encode()) is None, c1_note(b"plain") is None
+        (True, True)
+        >>> c1_note("red \u009b31m".encode())[:45]
+        'text holds U+009B CSI (character 5), a contro'
+    """
+    m = _C1.search(data)
+    if m is None:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    at = len(data[:m.start()].decode("utf-8", "replace")) + 1
+    code = ord(m.group().decode("utf-8"))
+    fixed = _unmojibaked(text)
+    if fixed is not None:
+        shown = fixed if len(fixed) <= 40 else fixed[:37] + "..."
+        return (f"text holds U+{code:04X} (character {at}): it reads as UTF-8 decoded as Latin-1 / cp1252 and "
+                f"saved again (mojibake; decoded again it is {shown!r}); re-decode it "
+                f"(s.encode('latin-1').decode('utf-8'), or ftfy.fix_text(s))")
+    others = [c for c in text if "\x80" <= c <= "\x9f" and c != "\x85"]
+    if not others:
+        return None  # NEL: a line break
+    code = ord(others[0])
+    at = text.index(others[0]) + 1
+    names = {0x9B: "CSI", 0x9C: "ST", 0x9D: "OSC", 0x90: "DCS", 0x9E: "PM", 0x9F: "APC"}
+    name = f" {names[code]}" if code in names else ""
+    return (f"text holds U+{code:04X}{name} (character {at}), a control character, not a letter: mmdata prints it "
+            f"escaped, other tools may not; remove it if it is not meant")
+
+
+def c1_texts_warning(noted: Sequence[Mapping[str, str]]) -> str | None:
+    """The warning for text members kept holding C1 control characters (:func:`c1_note`), counted, with the
+    first samples' keys, or None (QA39 review sources #1)."""
+    if not noted:
+        return None
+    keys = ", ".join(repr(printable(e["sample"])) for e in noted[:5]) + (", ..." if len(noted) > 5 else "")
+    e = noted[0]
+    return (f"{plural(len(noted), 'text member')} {'hold' if len(noted) != 1 else 'holds'} C1 control characters "
+            f"(U+0080-U+009F), kept as {'they are' if len(noted) != 1 else 'it is'} (samples {keys}); e.g. member "
+            f"{e['member']!r}: {e['note']}")
 
 
 def text_refusal(data: bytes, what: str = "text") -> str | None:
     """Why ``data``, a text member (a caption) that decodes as UTF-8, is refused, or None: UTF-16 without a byte
     order mark (:func:`utf16_of`), or a C0 control character other than TAB / line breaks / form feed (NUL, ESC,
-    ``\x06``: binary data or terminal codes, never a caption's text; refused as in a class name) or a C1 one
-    (U+0080-U+009F: CSI, OSC, NEL; QA39 security #4); a DOS end-of-file
+    ``\x06``: binary data or terminal codes, never a caption's text; refused as in a class name); C1 (U+0080-U+009F)
+    is not refused, but noted (:func:`c1_note`: mostly mojibake; QA39 review sources #1); a DOS end-of-file
     byte (Ctrl-Z, ``\x1a``) as the last byte is tolerated. For raw sources: the writer passes a dataset's text
     members (augment, re-sharding tars) through, warning of them.
 
@@ -618,8 +694,8 @@ def text_refusal(data: bytes, what: str = "text") -> str | None:
     kind = _utf16_ideographs(data)  # '一只' in UTF-16 BE is 'N\x00S\x...'
     if kind is not None:
         return _utf16_said(data, kind, False, what)
-    names = {0: "NUL", 0x1B: "ESC", 0x7: "BEL", 0x8: "BS", 0x85: "NEL", 0x9B: "CSI", 0x9C: "ST", 0x9D: "OSC"}
-    code = ord(m.group().decode("utf-8"))
+    names = {0: "NUL", 0x1B: "ESC", 0x7: "BEL", 0x8: "BS"}
+    code = data[m.start()]
     at = len(data[:m.start()].decode("utf-8", "replace")) + 1
     name = f" {names[code]}" if code in names else ""
     return (f"{what} holds a control character (U+{code:04X}{name}, character {at}): a caption is text, not binary "
@@ -1858,15 +1934,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         form_of = _folder_forms(cls_dirs)
         if names is None:
             names, names_from = _folder_class_names(form_of), "folders"
-            # a folder's name holding ESC / a line break is refused as a label cell's is: it would reach
-            # label_names, the card and every other tool's log unescaped (QA39 security #5)
-            odd = [(n, why) for n in names if (why := _odd_class_name(n))]
-            if odd:
-                shown = ", ".join(f"{printable(n)!r}" for n, _ in odd[:4]) + (", ..." if len(odd) > 4 else "")
-                raise SourceError(f"{where}: {len(odd)} class folder name{'s' * (len(odd) != 1)} ({shown}) "
-                                  f"{'hold' if len(odd) != 1 else 'holds'} a line break or another control "
-                                  f"character (ESC: terminal codes), refused as in a label column: a class is a "
-                                  f"short name; rename the folder{'s' * (len(odd) != 1)}")
+            _refuse_odd_folders(names, where)
         class_ids = {_nfc(c): i for i, c in enumerate(names)}
         missing = [d for d in cls_dirs if _nfc(d) not in class_ids]
         if missing:
@@ -1887,6 +1955,8 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         if names is None and cls_dirs:
             names = _names_from_folders(datas, cls_dirs)
             names_from = "folders" if names is not None else None
+            if names is not None:  # class names from the folders: the same rule (QA39 review sources #5)
+                _refuse_odd_folders(names, where)
         parsed: dict[bytes, int | str] = {}  # label files repeat a few contents: parse each once
         for (i, path), data in zip(label_files.items(), datas):
             if data.__class__ is not bytes:
@@ -4447,6 +4517,23 @@ def _odd_class_name(name: str) -> str | None:
         return (f"a class name holding a line break or another control character (U+{ord(odd):04X}): refused; a "
                 f"class is a short name")
     return None
+
+
+def _refuse_odd_folders(names: Sequence[str], where: str) -> None:
+    """Refuse class folder names holding a line break or another control character, as a label cell's are: they
+    would reach label_names, the card and every other tool's log unescaped (QA39 security #5); each named with its
+    code point (a TAB is U+0009, not ESC: QA39 review sources #5).
+    """
+    short = {0x9: "TAB", 0xA: "LF", 0xD: "CR", 0x1B: "ESC", 0x0: "NUL", 0x9B: "CSI", 0x9D: "OSC", 0x85: "NEL"}
+    odd = [(n, c) for n in names if _odd_class_name(n) is not None
+           and (c := next((ch for ch in n if unicodedata.category(ch) == "Cc"), None)) is not None]
+    if odd:
+        shown = ", ".join(f"{printable(n)!r}, U+{ord(c):04X}{' ' + short[ord(c)] if ord(c) in short else ''}"
+                          for n, c in odd[:4]) + (", ..." if len(odd) > 4 else "")
+        raise SourceError(f"{where}: {len(odd)} class folder name{'s' * (len(odd) != 1)} ({shown}) "
+                          f"{'hold' if len(odd) != 1 else 'holds'} a line break or another control character, "
+                          f"refused as in a label column: a class is a short name; rename the folder"
+                          f"{'s' * (len(odd) != 1)}")
 
 
 def _bool_label_reason(rows: list[dict[str, Any]], fields: Mapping[str, str]) -> str:
