@@ -166,17 +166,25 @@ def resolve_columns(features: Mapping[str, Any], columns: Mapping[str, str] | No
         {'image': 'img', 'label': 'y', 'text': 'caption'}
     """
     roles: dict[str, str] = {}
+    no_key = False
     for role, col in (columns or {}).items():
         if role not in ROLES:
             raise SourceError(f"columns: unknown field {role!r}; expected one of {ROLES}")
+        if role == "key" and col is None:
+            # the opt-out of to_hf's key column: keys from row numbers, ``key`` kept as metadata (QA39 review interop #1)
+            no_key = True
+            continue
         if col not in features:
             raise SourceError(f"columns: {role}={col!r} is not a column of the dataset; it has {list(features)}")
         roles[role] = col
     kinds = {c: _kind(f) for c, f in features.items()}
-    if "key" not in roles and "key" not in roles.values() and kinds.get("key") == "string" \
+    auto_key = False
+    if not no_key and "key" not in roles and "key" not in roles.values() and kinds.get("key") == "string" \
             and kinds.get("source_key") == "string":
-        # to_hf's own columns (key, source_key): its rows keep their keys, not their positions (QA39 interop #3)
+        # to_hf's own columns (key, source_key): its rows keep their keys, not their positions (QA39 interop #3);
+        # hf_records drops it again where its values repeat (merged exports; QA39 review interop #1)
         roles["key"] = "key"
+        auto_key = True
     taken = set(roles.values())
 
     def pick(role: str, cands: list[str], prefer: tuple[str, ...] = ()) -> None:
@@ -227,7 +235,7 @@ def resolve_columns(features: Mapping[str, Any], columns: Mapping[str, str] | No
     name_lists = {c: list(features[c].feature.names) for c in json_cols
                   if kinds[c] == "names" and _kind(features[c].feature) == "classlabel"}
     return {"roles": roles, "json": json_cols, "npy": npy_cols, "name_lists": name_lists,
-            "warnings": _roles_not_given(features, kinds, roles)}
+            "warnings": _roles_not_given(features, kinds, roles), "auto_key": auto_key}
 
 
 def _roles_not_given(features: Mapping[str, Any], kinds: Mapping[str, str], roles: Mapping[str, str]) -> list[str]:
@@ -451,6 +459,10 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
             raise SourceError(f"split {name!r} has features {d.features}, split {parts[0][0]!r} has {features}; "
                               "cast them to the same features first")
     plan = resolve_columns(features, columns)
+    key_note = _auto_key_repeats(parts) if plan["auto_key"] else None
+    if key_note:  # a merged export or a ``key`` of another meaning: row numbers, as for any dataset
+        plan = resolve_columns(features, {**(columns or {}), "key": None})
+        plan["warnings"].append(key_note)
     roles = plan["roles"]
     label_col = roles.get("label")
     label_kind = _kind(features[label_col]) if label_col else None
@@ -517,6 +529,28 @@ def hf_records(src: Any, *, columns: Mapping[str, str] | None = None, label_name
     if info:  # what the dataset says of itself (licence, attribution): shard_hf moves it to the card's top level
         card["info"] = info
     return records, names, skipped, card, parts[0][0] is not None, plan["warnings"] + name_warnings
+
+
+def _auto_key_repeats(parts: list[tuple[str | None, Any]]) -> str | None:
+    """Why the ``key`` column (taken automatically beside ``source_key``, as :func:`to_hf` writes them) cannot
+    give the keys, or None where it can: a key repeated across the rows of all splits (two exports merged
+    with ``concatenate_datasets`` or a DatasetDict, each numbered from 000000, or a ``key`` column of another
+    meaning), or an empty one. The rows then take their numbers as keys, as before QA39 (QA39 review interop #1)."""
+    seen: dict[str, str] = {}
+    for hf_split, d in parts:
+        for i, v in enumerate(d["key"]):
+            where = f"{hf_split or 'dataset'}[{i}]"
+            if v is None or not str(v).strip():
+                return (f"column 'key' (beside 'source_key', as to_hf writes them) is empty at row {where}: "
+                        "the rows are keyed by their numbers and 'key' is kept as metadata; pass "
+                        "columns={'key': 'key'} to require it as the keys")
+            k = safe_key(str(v))
+            if k in seen:
+                return (f"column 'key' (beside 'source_key', as to_hf writes them) repeats {str(v)!r} (rows "
+                        f"{seen[k]} and {where}; e.g. merged exports): the rows are keyed by their numbers and "
+                        "'key' is kept as metadata; pass columns={'key': None} to say so and silence this note")
+            seen[k] = where
+    return None
 
 
 def _class_name_warnings(names: list[str], column: str, *, kept: bool = False) -> list[str]:

@@ -913,7 +913,8 @@ class DataModule(pl.LightningDataModule):
     @val_split.setter
     def val_split(self, split: str | None) -> None:
         self._val_split = split
-        if split is None:
+        # a subclass's own val_dataloader (validation on another source) is kept (QA39 review interop #2)
+        if split is None and type(self).val_dataloader is DataModule.val_dataloader:
             self.__dict__["val_dataloader"] = _no_val_dataloader
         else:
             self.__dict__.pop("val_dataloader", None)
