@@ -11,6 +11,7 @@ rest — nothing is duplicated or lost. The index, shards table and card are wri
 
 from __future__ import annotations
 
+import bisect
 import errno
 import hashlib
 import json
@@ -137,8 +138,11 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     each class (label) is shuffled with its own seeded permutation and cut into the splits by
     :func:`split_counts`: every class's share of a split is within one sample of its fraction, and so
     is every split's total (rounding is carried across classes, so small classes do not all round
-    the same split away). A class with fewer samples than the splits goes whole to ``train``
-    (:func:`small_classes`, noted; QA39 ecommerce #4). Returns warnings: a requested split left empty (too few samples), fractions
+    the same split away). A class with fewer samples than the splits (counted with its samples that keep a
+    split of their own) goes whole to ``train`` (:func:`small_classes`, noted; QA39 ecommerce #4): train's total
+    is then over its fraction by up to those samples, and the other splits under theirs (QA39 review writer #4),
+    since the other classes keep their stratified cut. With no ``train`` split and no clearly largest one (equal
+    folds ``1`` .. ``4``), such a class is spread over the splits like the others (QA39 review writer #1). Returns warnings: a requested split left empty (too few samples), fractions
     applied to only part of the records (the others have their own split), samples without a split
     of their own sent to ``train``, groups whose records name other splits, splits that large groups
     keep far from their fraction. ``shared_files=False``: the records never name one file (a folder's),
@@ -212,10 +216,12 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     names = list(fractions)
     free_units = _free_units(units)
     said: set[Any] = set()  # classes the group warning names as missing from train: said once (review of QA30)
-    if by != "key":  # QA39 ecommerce #4: a class too small for every split goes whole to train, said
-        small = small_classes((r.label for r in free), fractions)
-        if small:
-            warnings.append(_small_classes_note(small, fractions, label_names))
+    small: dict[Any, int] = {}
+    if by != "key":  # QA39 ecommerce #4: a class too small for every split goes whole to train, said (below)
+        # counted over every record, kept splits too: a class of 40 kept samples and 1 new one is no small class
+        # (QA39 review writer #2); only a class with samples left to place is moved
+        with_free = {r.label for r in free}
+        small = {v: n for v, n in small_classes((r.label for r in records), fractions).items() if v in with_free}
     if by == "key":  # each sample (or group) by its own key: nothing else moves it
         key_units = free_units if units is not None else [[r] for r in free]
         totals = _split_by_key(key_units, fractions, seed, root)
@@ -224,12 +230,12 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     # case twins alone are no groups: the stratified split of the rest stays as without them (one twin pair
     # sent every sample through split_grouped, QA27 G2-1)
     elif any(len(u) > 1 for u in (_free_units(split_groups(records, shared_files)[0]) if twins else free_units)):
-        totals = split_grouped(free_units, fractions, seed)
+        totals = split_grouped(free_units, fractions, seed, small=small)
         warnings += _group_share_warning(totals, fractions, free_units)
         warnings += _group_class_warning(fractions, free_units, label_names)
         said = {label for label, _, miss in _group_class_gaps(fractions, free_units)[0] if "train" in miss}
     else:  # no groups: every record a unit, split exactly as before groups existed
-        totals = _split_records(free, fractions, seed)
+        totals = _split_records(free, fractions, seed, small=small)
         if twins:  # a set of case twins follows its first record's split: no other record moves (QA27 G2-1)
             for u in free_units:
                 for r in u[1:]:
@@ -271,6 +277,12 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
                 warnings.append(f"split {n!r} is empty: --split asks {n}={fractions[n]:g} of {'the ' if fixed else ''}{some} "
                                 f"({fractions[n] * len(free):.2f}), which rounds to none (got {got}); give it a larger "
                                 f"fraction or shard more samples")
+    if small:  # worded from where the samples are now (QA39 review writer #2 #3)
+        placed: dict[Any, Counter] = {v: Counter() for v in small}
+        for r in records:
+            if r.label in placed:
+                placed[r.label][r.split] += 1
+        warnings.insert(applied + bool(fixed), _small_classes_note(small, fractions, label_names, placed=placed))
     return warnings + _untrained_class_warning(records, label_names, said=said)
 
 
@@ -1427,10 +1439,17 @@ def _free_units(units: list[list[Record]] | None) -> list[list[Record]]:
     return [u for u in units if u[0].split is None] if units is not None else []
 
 
-def _train_split(fractions: Mapping[str, float]) -> str:
-    """The split a class too small for every split goes to: ``train``, else the largest (the first of ties)."""
+def _train_split(fractions: Mapping[str, float]) -> str | None:
+    """The split a class too small for every split goes to: ``train``, else the largest when it is clearly the
+    largest (1.5 times every other), else None: folds ``1`` .. ``4`` of equal fractions have no split to train on
+    in every round, and a small class sent whole to one fold would be scored in that round only, never trained on
+    there; spread over the folds (as sklearn's StratifiedKFold does) it is trained on in most rounds (QA39 review
+    writer #1)."""
     if fractions.get("train", 0) > 0:
         return "train"
+    order = sorted((f for f in fractions.values() if f > 0), reverse=True)
+    if not order or (len(order) > 1 and order[0] < 1.5 * order[1]):
+        return None
     return max(fractions, key=lambda n: (fractions[n], -list(fractions).index(n)))
 
 
@@ -1438,41 +1457,76 @@ def small_classes(labels: Iterable[Any], fractions: Mapping[str, float]) -> dict
     """The classes (label: samples) with fewer samples than the splits asked for (fraction > 0): such a class
     cannot be in every split, and cut like the others its few samples went to whichever split was furthest
     behind, often val or test, where it is never trained on (QA39 ecommerce #4). Like a stratified splitter
-    (sklearn, iterative stratification) they go whole to :func:`_train_split`. Unlabelled samples are no class."""
+    (sklearn, iterative stratification) they go whole to :func:`_train_split`; none when there is no train split
+    (equal folds: spread as the other classes, QA39 review writer #1). Unlabelled samples are no class.
+
+    Example:
+        >>> small_classes([0] * 9 + [1, 1], {"train": 0.8, "val": 0.1, "test": 0.1})
+        {1: 2}
+        >>> small_classes([0] * 9 + [1, 1], {"1": 0.25, "2": 0.25, "3": 0.25, "4": 0.25})
+        {}
+    """
     k = sum(1 for f in fractions.values() if f > 0)
+    if k < 2 or _train_split(fractions) is None:
+        return {}
     got = Counter(v for v in labels if v is not None)
-    return {v: n for v, n in got.items() if n < k} if k > 1 else {}
+    return {v: n for v, n in got.items() if n < k}
 
 
 def _small_classes_note(small: Mapping[Any, int], fractions: Mapping[str, float],
-                        label_names: Sequence[str] | None = None, k: int = 5) -> str:
-    """The note naming the classes :func:`small_classes` sent whole to the train split (QA39 ecommerce #4)."""
+                        label_names: Sequence[str] | None = None, k: int = 5,
+                        placed: Mapping[Any, Mapping[Any, int]] | None = None) -> str:
+    """The note naming the classes :func:`small_classes` sent to the train split (QA39 ecommerce #4), worded from
+    ``placed`` (label: samples per split, all records) when given: a class whose samples are all in train went whole
+    to it; one with samples elsewhere (a split of their own, or a --group-by group of other classes' samples, which
+    follows its group) is named with where they are, not said to be trained on only (QA39 review writer #2 #3)."""
     def named(label: Any) -> str:
         return (repr(label_names[label]) if label_names is not None and isinstance(label, int)
                 and 0 <= label < len(label_names) else repr(label))
 
+    def listed(labels: list[Any], where: bool = False) -> str:
+        def one(v: Any) -> str:
+            if not where:
+                return f"{named(v)} ({small[v]})"
+            at = ", ".join(f"{n} {c}" for n, c in sorted((placed or {}).get(v, {}).items(), key=lambda kv: (
+                kv[0] != to, str(kv[0]))) if c)
+            return f"{named(v)} ({at})"
+        return ", ".join(one(v) for v in labels[:k]) + (f" and {len(labels) - k} more" if len(labels) > k else "")
+
+    to = _train_split(fractions)
     order = sorted(small, key=lambda v: (small[v], str(v)))
-    shown = ", ".join(f"{named(v)} ({small[v]})" for v in order[:k]) + (f" and {len(order) - k} more"
-                                                                           if len(order) > k else "")
+    whole = [v for v in order if placed is None or set(n for n, c in placed.get(v, {}).items() if c) <= {to}]
+    part = [v for v in order if v not in whole]
     splits = sum(1 for f in fractions.values() if f > 0)
+    out = (f"note: {len(small)} class{'' if len(small) == 1 else 'es'} {'has' if len(small) == 1 else 'have'} fewer "
+           f"samples than the {splits} splits (samples: {listed(order)})")
+    if whole:
+        them = "it" if len(whole) == 1 else "them"
+        lead = "and" if not part else f"; {listed(whole)}"
+        out += (f" {lead} went whole to {to!r}, so a model is trained on {them}; no other split scores {them}")
+    if part:
+        out += (f"; {listed(part, where=True)} {'is' if len(part) == 1 else 'are'} not whole in {to!r}: a "
+                f"sample keeps a split of its own (a split column, --split-from), and one in a --group-by group "
+                f"mostly of other classes follows its group")
     them = "it" if len(small) == 1 else "them"
-    return (f"note: {len(small)} class{'' if len(small) == 1 else 'es'} {'has' if len(small) == 1 else 'have'} fewer samples than the "
-            f"{splits} splits (samples: {shown}) and went whole to {_train_split(fractions)!r}, so a model is trained "
-            f"on {them}; no other split scores {them}. Shard more samples of {them} to evaluate {them}, or give "
-            f"{them} a split of {'its' if len(small) == 1 else 'their'} own (a split column, --split-from)")
+    return (out + f". Shard more samples of {them} to evaluate {them}, or give {them} a split of "
+            f"{'its' if len(small) == 1 else 'their'} own (a split column, --split-from)")
 
 
-def _split_records(free: list[Record], fractions: dict[str, float], seed: int) -> dict[str, int]:
+def _split_records(free: list[Record], fractions: dict[str, float], seed: int,
+                   small: Mapping[Any, int] | None = None) -> dict[str, int]:
     """Records one by one: per class a seeded permutation cut by :func:`split_counts`; the split totals.
-    A class with fewer samples than the splits goes whole to the train split (:func:`small_classes`)."""
+    A class with fewer samples than the splits goes whole to the train split (:func:`small_classes`; ``small``:
+    those classes, counted over kept splits too, QA39 review writer #2)."""
     names = list(fractions)
     by_label: dict[Any, list[Record]] = {}
     for r in free:
         by_label.setdefault(r.label, []).append(r)
     totals = dict.fromkeys(names, 0)
-    small = small_classes((r.label for r in free), fractions)
+    if small is None:
+        small = small_classes((r.label for r in free), fractions)
     for label in small:
-        for r in by_label.pop(label):
+        for r in by_label.pop(label, []):
             r.split = _train_split(fractions)
             totals[r.split] += 1
     labels = sorted(by_label, key=lambda v: (v is None, v if v is not None else 0))
@@ -1488,7 +1542,8 @@ def _split_records(free: list[Record], fractions: dict[str, float], seed: int) -
     return totals
 
 
-def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: int) -> dict[str, int]:
+def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: int,
+                  small: Mapping[Any, int] | None = None) -> dict[str, int]:
     """Groups of records, each to one split, by samples. In a seeded order (the seed picks which groups
     go where), first every split with a fraction gets one group when there are enough (from the smallest
     fraction up: the first group in the order that fits its share, else the smallest left), then the
@@ -1524,7 +1579,8 @@ def split_grouped(units: list[list[Record]], fractions: dict[str, float], seed: 
         per.setdefault(labels[i], [0] * len(names))[s] += len(units[i])
 
     placed: set[int] = set()
-    small = small_classes((r.label for u in units for r in u), fractions)  # QA39 ecommerce #4: whole to train
+    if small is None:  # QA39 ecommerce #4: whole to train (a group whose most common label is a small class)
+        small = small_classes((r.label for u in units for r in u), fractions)
     for i in seeded:
         if labels[i] in small and labels[i] is not None:
             put(i, names.index(_train_split(fractions)))
@@ -2315,7 +2371,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             flat_digests += map(idx.member_digest, datas_c)
             stat_rows += stats_c
             identifying = _identifying(names_c, datas_c, identifying)
-            html = html_texts(names_c, datas_c, html)
+            html = html_texts(names_c, datas_c, html, source=_chunk_source(kept, counts_c, task))
             unfinished, subtypes = _audio_headers(kept, counts_c, names_c, datas_c, unfinished, subtypes)
             if maybe := mediainfo.sixteen_bit_candidates(datas_c):  # rare: 16-bit PNG / TIFF / PNM members
                 deep = _sixteen_bit(kept, counts_c, datas_c, maybe, deep)
@@ -2388,27 +2444,44 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
 
 
 _TEXT_SUFFIXES = tuple(f".{e}" for e in TEXT_EXTS)
+
+
+def _chunk_source(kept: Sequence[tuple[Any, ...]], counts: Sequence[int], task: dict[str, Any]) -> Callable[[int], str]:
+    """The ``j``-th member of a chunk's flat member list (``kept`` records with ``counts`` members each) as reports
+    name it: its source file (:func:`_member_source`), for a warning's examples (QA39 review writer #6)."""
+    starts = list(accumulate(counts, initial=0))
+
+    def source(j: int) -> str:
+        r = bisect.bisect_right(starts, j) - 1
+        at = j - starts[r]
+        return _member_source(kept[r][5][at], f"{kept[r][1]}.{kept[r][4][at]}", task)
+    return source
 # an HTML entity (&amp; &#39; &#x2019;) or a common tag (<br>, </p>, <b class=x>): a scraped caption's markup
 _HTML = re.compile(rb"&(?:[a-zA-Z]{2,8}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});|</?(?:br|p|div|span|b|i|u|em|strong|li|ul|"
                    rb"ol|a|img|h[1-6]|table|tr|td|font|sup|sub)(?:\s[^<>]{0,200})?/?>", re.IGNORECASE)
 
 
-def html_texts(names: Sequence[str], datas: Sequence[bytes], acc: list[Any] | None, k: int = 3) -> list[Any] | None:
+def html_texts(names: Sequence[str], datas: Sequence[bytes], acc: list[Any] | None, k: int = 3,
+               source: Callable[[int], str] | None = None) -> list[Any] | None:
     """``acc`` ([count, [[member, snippet], ...]]) with the text members among ``names`` that hold HTML entities or
     tags (``&amp;``, ``<br>``): kept as written, they are tokenised as they are (``&amp;`` a token of its own), so
-    the card warns of them with examples (QA39 ecommerce #8); the text is never altered.
+    the card warns of them with examples (QA39 ecommerce #8); the text is never altered. ``source``: the ``j``-th
+    member's source file as reports name it (``c0/s00000.txt``, not the tar member); the examples are distinct
+    snippets (one caption repeated three times showed one case, QA39 review writer #6).
 
     Example:
         >>> html_texts(["a.txt", "b.txt", "b.jpg"], [b"knife &amp; sheath", b"plain", b"&amp;"], None)
         [1, [['a.txt', 'knife &amp; sheath']]]
     """
-    for name, data in zip(names, datas):
+    for j, (name, data) in enumerate(zip(names, datas)):
         if name.endswith(_TEXT_SUFFIXES) and (b"&" in data or b"<" in data) and (m := _HTML.search(data)):
             acc = acc or [0, []]
             acc[0] += 1
             if len(acc[1]) < k:
                 a, b = max(0, m.start() - 24), min(len(data), m.end() + 24)
-                acc[1].append([name, data[a:b].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")])
+                snippet = data[a:b].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
+                if all(t != snippet for _, t in acc[1]):
+                    acc[1].append([source(j) if source is not None else name, snippet])
     return acc
 
 
@@ -2452,6 +2525,8 @@ def av_length_warnings(parts: Iterable[Mapping[str, Any] | None], k: int = 3) ->
         rates = sorted(t / sec for _, t, sec in rows if sec > 0 and t > 0)
         if len(rates) < 5:  # too few pairs to say what the rate is
             continue
+        if not _grows_with(rows):  # axis 0 is no time axis: a (64, 32, 32) feature map, a (C, H, W) image
+            continue
         fps = rates[len(rates) // 2] if len(rates) % 2 else (rates[len(rates) // 2 - 1] + rates[len(rates) // 2]) / 2
         far = [(key, t, sec) for key, t, sec in rows if abs(t - sec * fps) > max(4.0, 0.1 * t)]
         if not far:
@@ -2464,6 +2539,34 @@ def av_length_warnings(parts: Iterable[Mapping[str, Any] | None], k: int = 3) ->
                    f"misaligned pairs — check those recordings, or leave them out (a split column / re-shard without "
                    f"them)")
     return out
+
+
+def _grows_with(rows: Sequence[Sequence[Any]]) -> bool:
+    """Whether the frame counts T (``rows``: [key, T, audio seconds]) vary and grow with the audio's length (a rank
+    correlation of 0.5 or more): a field whose first axis is constant or unrelated to the audio (a (64, H, W)
+    feature map beside clips of any length) is no frame stack to check against it (QA39 review writer #5)."""
+    ts = [r[1] for r in rows]
+    if min(ts) == max(ts):
+        return False
+
+    def ranks(xs: Sequence[float]) -> list[float]:
+        order = sorted(range(len(xs)), key=xs.__getitem__)
+        out = [0.0] * len(xs)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+                j += 1
+            for m in range(i, j + 1):
+                out[order[m]] = (i + j) / 2
+            i = j + 1
+        return out
+
+    a, b = ranks(ts), ranks([r[2] for r in rows])
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(a, b))
+    var = (sum((x - ma) ** 2 for x in a) * sum((y - mb) ** 2 for y in b)) ** 0.5
+    return var > 0 and cov / var >= 0.5
 
 
 def split_format_fields(modalities: Mapping[str, Any]) -> list[str]:
@@ -2488,13 +2591,18 @@ def split_format_fields(modalities: Mapping[str, Any]) -> list[str]:
         exts = {f.rpartition(".")[2].lower() for f in fields}
         shown = ", ".join(f"{f} ({modalities[f].get('count', 0)})" for f in sorted(fields, key=lambda f: (
             -modalities[f].get("count", 0), f)))
-        kind = "image" if exts & set(IMAGE_EXTS) else "text"
-        one = "png" if kind == "image" else "txt"
+        if exts <= set(IMAGE_EXTS):  # the advice fits the files: .png flattens an animated GIF (QA39 review writer #6)
+            eg = "e.g. every {!r} file to .png{}".format(base, "; an animated .gif keeps one frame as .png: read "
+                                                         "its frames in a loader transform instead" * ("gif" in exts))
+        elif exts <= set(TEXT_EXTS):
+            eg = f"e.g. every {base!r} file to .txt"
+        else:
+            eg = "images and texts in one column: one kind per column, then one format"
         out.append(f"column {base!r} became {len(fields)} fields, one per file format ({shown} samples): a named "
                    f"field's member keeps its file's extension, so the reader gives s[{fields[0]!r}] or "
                    f"s[{fields[1]!r}] (never s[{base!r}]), inspect and train count them apart, and a recipe's "
                    f"targets need one entry per field. To get one field, convert the column's files to one format "
-                   f"(e.g. every {base!r} file to .{one}) and shard again, or read them in a loader transform over "
+                   f"({eg}) and shard again, or read them in a loader transform over "
                    f"the {len(fields)} names")
     return out
 
@@ -3301,7 +3409,7 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
     if shape is None:
         return
     # per dtype the largest value: a 0-1 float video among 0-255 uint8 ones (QA39 lipreading #6); of the first
-    # NPY_PEAK_FILES files of each dtype in a chunk only (a scale is seen in a few files; each costs a full load)
+    # NPY_PEAK_FILES files of each dtype in a shard job only (a scale is seen in a few files; each costs a full load)
     peak = _npy_peak(data) if acc["dtypes"][dtype] <= NPY_PEAK_FILES else None
     if peak is not None:
         acc.setdefault("peaks", {})[dtype] = max(acc.get("peaks", {}).get(dtype, peak), peak)
@@ -3323,7 +3431,7 @@ def _note_npy(task: dict[str, Any], field: str, rec: tuple[Any, ...], i: int, fa
         acc.setdefault("empty_example", _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task))
 
 
-#: the ``.npy`` files of each dtype per chunk whose largest value :func:`_note_npy` reads (the dtype-mix warning's
+#: the ``.npy`` files of each dtype per shard job whose largest value :func:`_note_npy` reads (the dtype-mix warning's
 #: scale note): loading every array of a large array dataset to take its maximum would double shard's reading
 NPY_PEAK_FILES = 64
 
