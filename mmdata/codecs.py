@@ -964,6 +964,21 @@ def _flac_stream(data: bytes, channels: int, rate: int, max_samples: int, limit:
     return np.concatenate(parts, axis=1) if parts else np.empty((channels, 0), np.float32)
 
 
+def sf_read_frames(f: Any, max_samples: int = MAX_AUDIO_SAMPLES) -> int:
+    """The frames to read from the open ``soundfile.SoundFile`` ``f`` per call: an MP3's whole length in
+    one call (libsndfile 1.2's mpg123 decoder loses its bit reservoir at the end of each read, so the frames
+    after every block boundary came out wrong — off by 0.36 on a 0.3 tone — and libmpg123 printed
+    "part2_3_length ... too large": QA39 music #1, review codecs #2), else :data:`_BLOCK_FRAMES`. An MP3 over
+    ``max_samples`` (the reader refuses it) or of unknown length is read in blocks: its memory stays bounded.
+    Shared by the reader's decode and ``mmdata shard --check decode`` (``mediainfo.decode_check``), so the
+    levels the check reports are the samples the reader gives."""
+    frames = f.frames
+    if (f.format in ("MP3", "MPEG") and 0 < frames < _SF_UNKNOWN_FRAMES
+            and frames * max(1, f.channels) <= max_samples):
+        return int(frames)
+    return _BLOCK_FRAMES
+
+
 def _sf_planar(data: bytes, declared: int | None, max_samples: int,
                max_frames: AudioFrames | None = None) -> tuple[np.ndarray, int]:
     """libsndfile's decode as a (channels, time) float32 array, read a block at a time into the planar
@@ -992,16 +1007,20 @@ def _sf_planar(data: bytes, declared: int | None, max_samples: int,
         cap = max_samples // channels
         out = np.empty((channels, frames if known else 0), np.float32)
         parts: list[np.ndarray] = []
-        # an MP3 is read in one call (an interleaved copy as long as the result): libsndfile 1.2's mpg123 decoder
-        # loses its bit reservoir at the end of each read, so the frames after every block boundary came out wrong
-        # (off by 0.36 on a 0.3 tone) and libmpg123 printed "part2_3_length ... too large" (QA39 music #1)
-        step = max(1, frames) if known and f.format in ("MP3", "MPEG") else _BLOCK_FRAMES
-        buf = np.empty((step, channels), np.float32)
+        # an MP3 is read in one call (sf_read_frames; QA39 music #1). Mono audio of known length is read straight
+        # into the result (its (1, n) row is the (n, 1) layout libsndfile writes): no second copy (QA39 review
+        # codecs #4). Multichannel audio goes through an interleaved buffer — libsndfile writes frames
+        # interleaved, soundfile's ``out=`` must be C-contiguous (frames, channels) — a block long, but for an
+        # MP3 as long as the result: its decode holds about twice the result's memory.
+        step = max(1, min(frames, sf_read_frames(f, max_samples))) if known else _BLOCK_FRAMES
+        direct = known and channels == 1
+        buf = None if direct else np.empty((step, channels), np.float32)
         got = bad = 0
         first = -1
         while not known or got < frames:
             want = step if not known else min(step, frames - got)
-            block = f.read(want, dtype="float32", always_2d=True, out=buf[:want])
+            into = out[0, got:got + want].reshape(want, 1) if direct else buf[:want]  # type: ignore[index]
+            block = f.read(want, dtype="float32", always_2d=True, out=into)
             n = len(block)
             if n == 0:
                 break
@@ -1009,7 +1028,9 @@ def _sf_planar(data: bytes, declared: int | None, max_samples: int,
             if found is not None:
                 first = first if bad else got + found[1]
                 bad += found[0]
-            if known:
+            if direct:
+                pass  # read in place
+            elif known:
                 out[:, got:got + n] = block.T
             else:
                 if got + n > cap:

@@ -1722,7 +1722,7 @@ def decode_check(kind: str, data: bytes) -> AudioLevels | None:
         import numpy as np
         import soundfile as sf
 
-        from mmdata.codecs import non_finite_audio, non_finite_reason
+        from mmdata.codecs import non_finite_audio, non_finite_reason, sf_read_frames
 
         bad, first, samples, nonzero, full, total = 0, -1, 0, False, 0, 0.0
         try:
@@ -1732,8 +1732,11 @@ def decode_check(kind: str, data: bytes) -> AudioLevels | None:
                 top = FULL_SCALE_OF.get(f.subtype, FULL_SCALE)  # an 8-bit file peaks at 127 / 128
                 # float32 as the reader decodes (int16 turned NaN into 0), a block at a time: bounded memory
                 # (read(), not blocks(): libsndfile calls GSM 6.10 / G.721 / IMA streams unseekable, and
-                # blocks() refused those files, which the reader decodes)
-                while len(block := f.read(1 << 16, dtype="float32", always_2d=True)):
+                # blocks() refused those files, which the reader decodes). An MP3 in one read, as the reader
+                # decodes it: libsndfile's mpg123 decoder went wrong after each block boundary, so the levels
+                # were measured on other samples and libmpg123 printed errors (QA39 review codecs #2)
+                step = sf_read_frames(f)
+                while len(block := f.read(step, dtype="float32", always_2d=True)):
                     found = non_finite_audio(block)
                     if found is not None:
                         first = first if bad else got + found[1]

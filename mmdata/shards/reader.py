@@ -2457,7 +2457,8 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
         self.image_alpha = expect_bool(image_alpha, "image_alpha", error=ShardError)
         self.audio_max_frames = _expect_frames(audio_max_frames)
         # named image fields decoded as photos (a recipe's image targets), not map values (QA39 ecommerce #1)
-        self.photo_fields = frozenset(photo_fields)
+        # a string is one name, not its letters (QA39 review codecs #3); checked against the fields in _check_modalities
+        self.photo_fields = frozenset(expect_names(photo_fields, "photo_fields", error=ShardError) or ())
         self.decode_threads = expect_int(decode_threads, "decode_threads", minimum=0, error=ShardError)
         expect_int(epoch, "epoch", minimum=0, error=ShardError)
         self.storage_options = dict(storage_options) if storage_options else None
@@ -2681,7 +2682,7 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
                 raise ShardError(f"{redact(str(path))}: required modalities {out} are not among modalities "
                                  f"{list(self.modalities)}: "
                                  f"no sample would have them; add them to modalities")
-        if (self.modalities is None and not self.required) or self.card is None:
+        if (self.modalities is None and not self.required and not self.photo_fields) or self.card is None:
             return
         have = set(idx.dataset_fields(self.card))
         if not have and self.layout == "samples":
@@ -2694,6 +2695,21 @@ class ShardDataset(ResumableEpochs, IterableDataset):  # type: ignore[type-arg]
             unknown = [m for m in names if m not in have and m not in _STANDARD_FIELDS]
             if unknown and have:
                 raise ShardError(f"{redact(str(path))}: unknown {what} {unknown}; choose from {sorted(have)}")
+        # a photo field's name is the field's whole name, extension included ('image2.gif'): 'image2' matched
+        # nothing and the view stayed palette indices, unsaid (QA39 review codecs #3). A name that is a field's
+        # name less its extension is a mistake: refused. Another unknown name is warned of, not refused: the
+        # loader, preview and augment pass a recipe's image targets, and one recipe may serve datasets of which
+        # only some hold that view ({name: folder} blends)
+        unknown = sorted(m for m in self.photo_fields if m not in have and m not in _STANDARD_FIELDS)
+        if unknown and have:
+            stems = {f.split(".", 1)[0]: f for f in have if "." in f}
+            meant = {m: stems[m] for m in unknown if m in stems}
+            if meant:
+                raise ShardError(f"{redact(str(path))}: photo_fields {sorted(meant)} are not fields of the dataset: a "
+                                 f"field's name includes its extension ({', '.join(map(repr, meant.values()))}); its "
+                                 f"fields: {sorted(have)}")
+            warnings.warn(f"{redact(str(path))}: photo_fields {unknown} are not fields of this dataset (decoded as "
+                          f"photos: none); its fields: {sorted(have)}", UserWarning, stacklevel=3)
 
     def __repr__(self) -> str:
         """One line: what it reads and how, e.g. ``ShardDataset('data', split='train', samples=56,
@@ -4106,7 +4122,9 @@ def open_dataset(path: str | Path | Sequence[Any], split: str | Sequence[str] = 
             ``image`` field is — a palette image to its colours, 16-bit to 8-bit, EXIF orientation applied,
             alpha as ``image_alpha`` says — not as stored values (a palette mask's class indices).
             :func:`mmdata.loader` passes the fields its recipe declares ``image`` under ``targets:``.
-            Default: none (QA39 ecommerce #1).
+            A list of names, or one name; a name is the field's whole name, extension included (``image2``
+            for ``image2.gif`` raises ShardError naming the fields; a name no field has is warned of).
+            Default: none (QA39 ecommerce #1, review codecs #3).
 
     Example:
         >>> import tempfile
