@@ -726,7 +726,9 @@ def reader_options(recipe: Recipe) -> dict[str, Any]:
     """
     from mmdata.augment.audio import decode_frames
 
-    return {"image_alpha": blends_alpha(recipe), "audio_max_frames": decode_frames(recipe)}
+    # named image fields declared `image` under targets: decoded as photos, as the loader does (QA39 codecs review #1)
+    return {"image_alpha": blends_alpha(recipe), "audio_max_frames": decode_frames(recipe),
+            "photo_fields": recipe.photo_fields()}
 
 
 def input_source_keys(src: str | Path, storage_options: dict[str, Any] | None = None,

@@ -1777,7 +1777,7 @@ class _Skips:
 
 
 def _picked_rows(shards: str | Path, split: str, alpha: bool, on_error: str, groups: list[list[tuple[str, str]]],
-                 n: int, row: Any, skips: _Skips) -> list[list[Sample]]:
+                 n: int, row: Any, skips: _Skips, photo_fields: list[str] = ()) -> list[list[Sample]]:
     """The rows of :func:`spread_keys`' ``n`` picks, read by key (the split's other samples are not decoded).
 
     With ``on_error="skip"`` a pick that does not decode or that the recipe refuses (``row`` gives None)
@@ -1799,7 +1799,8 @@ def _picked_rows(shards: str | Path, split: str, alpha: bool, on_error: str, gro
     while True:
         to_read = {k for ks in wanted for k in ks if k not in found and k not in bad}
         if to_read:
-            ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error, keys=sorted(to_read))
+            ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error, keys=sorted(to_read),
+                                     photo_fields=photo_fields)
             delivered = set()
             before = len(skips.entries)
             for s in ds:
@@ -1842,12 +1843,13 @@ def _preview_keys(keys: Any) -> list[str]:
 
 
 def _keyed_rows(shards: Any, split: str, alpha: Any, on_error: str, keys: list[str], row: Any,
-                skips: _Skips) -> list[list[Sample]]:
+                skips: _Skips, photo_fields: list[str] = ()) -> list[list[Sample]]:
     """The rows of the samples ``keys`` names, in that order; a key the split does not hold is an error naming
     it (and the split), a sample that does not decode follows ``on_error``."""
     import mmdata
 
-    ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error, keys=keys)
+    ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error, keys=keys,
+                             photo_fields=photo_fields)
     found: dict[str, list[Sample]] = {}
     delivered: set[str] = set()
     for s in ds:
@@ -2101,7 +2103,9 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     rec = load_recipe(recipe)
     rec = rec.with_seed(params_seed(rec.seed, seed))
     alpha = blends_alpha(rec)
-    ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error)
+    # a view declared `image` under targets decodes as a photo, as in the loader (QA39 codecs review #1)
+    photos = rec.photo_fields()
+    ds = mmdata.open_dataset(shards, split=split, image_alpha=alpha, on_error=on_error, photo_fields=photos)
     # a section for a modality the data lacks draws nothing: said, not left as "no op fired" (QA33 onemodality #3)
     warn_inert(rec, shards, "every variant drawn equals its original", "preview")
     # a flip of pages beside their transcriptions, as `mmdata augment` says it (QA38 OCR #7; bare shards: none)
@@ -2142,7 +2146,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     cells: list[list[Sample]] = []
     try:
         if keys is not None:  # QA26: the samples asked for (a suspicious clip), in the order given
-            cells = _keyed_rows(shards, split, alpha, on_error, _preview_keys(keys), row, skips)
+            cells = _keyed_rows(shards, split, alpha, on_error, _preview_keys(keys), row, skips, photos)
         elif groups is None:  # bare shards: no index to pick from; the first n that decode
             delivered: set[str] = set()
             for s in ds:
@@ -2153,7 +2157,7 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
                     break
             skips.lost(ds, delivered)
         else:
-            cells = _picked_rows(shards, split, alpha, on_error, groups, n, row, skips)
+            cells = _picked_rows(shards, split, alpha, on_error, groups, n, row, skips, photos)
     except MMDataError as exc:  # a sample that does not decode (a float WAV holding NaN): say how to find and fix them
         from mmdata.shards.reader import undecodable
 

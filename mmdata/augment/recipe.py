@@ -822,6 +822,19 @@ class Recipe:
     def has_normalize(self) -> bool:
         return bool(self._norm)
 
+    def photo_fields(self) -> list[str]:
+        """The named image fields ``targets:`` declares ``image`` (``{image2.gif: image}``: a second view of
+        the product): the reader decodes them as photos (``open_dataset(photo_fields=...)``: a palette GIF as
+        its colours, not its indices), so that they line up with the image. One list for the loader,
+        ``mmdata preview`` and ``mmdata augment`` alike (QA39 codecs review #1).
+
+        Example:
+            >>> load_recipe({"targets": {"image2.gif": "image", "mask.png": "mask"}}).photo_fields()
+            ['image2.gif']
+        """
+        return [f for f, spec in (self.targets or {}).items()
+                if (spec if isinstance(spec, str) else spec.get("kind")) == "image"]
+
     def image_decode_hint(self) -> tuple[int, int] | None:
         """(height, width) a JPEG may be decoded down to (DCT-scaled: libjpeg decodes at m/8 of its size
         in a fraction of the time) because the normalize stage's first geometric image op resizes to at

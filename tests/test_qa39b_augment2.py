@@ -1,0 +1,77 @@
+"""QA39 second-round fixes (fixer "augment2") in mmdata/augment/recipe.py, offline.py, preview.py and
+mmdata/train/config.py: review codecs #1, review augment #1 to #5."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import mmdata
+from mmdata.augment import recipe as recipe_mod
+from mmdata.augment.offline import copy_notes
+from mmdata.augment.recipe import load_recipe, tempo_like, tempo_target_notes
+from mmdata.types import Sample
+
+
+def _said(fn, *args, **kw) -> list[str]:
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        fn(*args, **kw)
+    return [str(w.message) for w in got]
+
+
+# --- codecs review #1: preview and augment decode a declared `image` view as a photo --------------------------------
+
+def _views(tmp_path: Path) -> Path:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rows = []
+    for i in range(4):
+        Image.new("RGB", (24, 24), (10 * i, 20, 30)).save(raw / f"a{i}.png")
+        Image.new("RGB", (24, 24), (200, 40 + i, 10)).convert("P", palette=Image.Palette.ADAPTIVE,
+                                                              colors=4).save(raw / f"b{i}.gif")
+        rows.append({"key": f"k{i}", "image": f"a{i}.png", "image2": f"b{i}.gif", "label": "x" if i % 2 else "y"})
+    with open(raw / "m.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "ds"
+    mmdata.shard(str(raw / "m.csv"), str(out), columns={"image2": "image2"}, split={"train": 1.0}, progress=False)
+    return out
+
+
+_VIEW_RECIPE = "seed: 0\ntargets: {image2.gif: image}\nnormalize:\n  image:\n    - {op: resize, size: [16, 16], " \
+               "side: exact}\nimage:\n  - {op: hflip, p: 0.5}\n"
+
+
+def test_recipe_photo_fields() -> None:
+    assert load_recipe({"targets": {"image2.gif": "image", "m.png": "mask", "f.jpg": {"kind": "image"}}}) \
+        .photo_fields() == ["image2.gif", "f.jpg"]
+    assert load_recipe({}).photo_fields() == []
+
+
+def test_preview_and_augment_read_a_palette_view_as_a_photo(tmp_path: Path) -> None:
+    from mmdata.cli.main import main
+
+    ds = _views(tmp_path)
+    rec = tmp_path / "r.yaml"
+    rec.write_text(_VIEW_RECIPE)
+    def run(args: list[str]) -> None:  # rc 2 (the channel error) before the fix
+        try:
+            main(args)
+        except BaseException as e:  # typer's Exit / SystemExit: rc 0 only
+            code = getattr(e, "exit_code", getattr(e, "code", "raised"))
+            if code not in (0, None):
+                raise
+
+    for keys in ([], ["--keys", "k1"]):
+        run(["preview", str(ds), "-r", str(rec), "-o", str(tmp_path / "p.png"), "--n", "2", *keys])
+    run(["augment", str(ds), str(tmp_path / "aug"), "-r", str(rec), "--copies", "1"])
+    got = [s for s in mmdata.open_dataset(str(tmp_path / "aug"), split="train", shuffle=False)]
+    assert got and all(np.asarray(s.fields["image2.gif"]).max() > 100 for s in got)  # colours, not indices 0..3
