@@ -54,7 +54,8 @@ from mmdata.shards.sources import (ON_ERROR, SEGMENT_FRAMES, SEGMENT_SOURCE, SKI
                                    check_split_name, discover, discover_shards,
                                    check_split_folders, file_stamp, shard_files,
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
-                                   read_many, reason_group, safe_key, skip_entry, split_name, text_refusal)
+                                   read_many, reason_group, safe_key, skip_entry, split_name, text_refusal,
+                                   c1_note, c1_texts_warning)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import (LocalOutput, RemoteOutput, check_local_output, is_shard_name, output,
                                   refuse_read_only)
@@ -2438,6 +2439,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             **({"audio_levels": task["audio_levels"]} if task.get("audio_levels") else {}),
             **({"content": sums} if sums is not None else {}),
             **({"texts_kept": task["texts_kept"]} if task.get("texts_kept") else {}),
+            **({"texts_c1": task["texts_c1"]} if task.get("texts_c1") else {}),
             **({"html_texts": html} if html else {}),
             **({"npy": task["npy"]} if task.get("npy") else {}),
             **({"av": task["av"]} if task.get("av") else {})}
@@ -3341,6 +3343,10 @@ def _refused_text(data: bytes, task: dict[str, Any] | None, rec: tuple[Any, ...]
     fails on what an earlier shard stored (review of QA28 #4: augment of a dataset made the day before aborted)."""
     why = text_refusal(data)
     if why is None:
+        # C1 (U+0080-U+009F, mostly mojibake) is kept, and noted: counted, keys named (QA39 review sources #1)
+        if task is not None and rec is not None and (note := c1_note(data)) is not None:
+            member = _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task)
+            task.setdefault("texts_c1", []).append({"member": member, "sample": rec[1], "note": note})
         return
     if task is None or rec is None or not task.get("texts_as_read"):
         raise CorruptMedia(why)
@@ -5785,6 +5791,8 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     warnings = [*warnings, *lost_modality_warnings(skipped, count)]
     if (kept := texts_kept_warning([e for p in plan for e in results[p["name"]].get("texts_kept") or ()])) is not None:
         warnings = [*warnings, kept]
+    if (c1 := c1_texts_warning([e for p in plan for e in results[p["name"]].get("texts_c1") or ()])) is not None:
+        warnings = [*warnings, c1]
     if (markup := html_texts_warning((results[p["name"]].get("html_texts") for p in plan),
                                      _image_members(rows, TEXT_EXTS, "text_chars"))) is not None:
         warnings = [*warnings, markup]  # QA39 ecommerce #8: scraped captions' &amp; / <br>, counted, not altered
