@@ -1188,11 +1188,14 @@ def collate(samples: Sequence[Sample], tokenizer: Any = None, fields: Sequence[s
             if len(by_rate) > 1:
                 common = max(by_rate, key=lambda r: (len(by_rate[r]), r or 0))
                 # the rate named is this batch's most common: another batch may hold another, so the message
-                # says to pick one for the whole dataset (the card records no rates) (QA39 interop #4)
+                # says to pick one for the whole dataset (QA39 interop #4). collate sees the batch's samples only,
+                # not their dataset: the dataset's rates (index.parquet's audio_sample_rate) are counted by
+                # mmdata inspect, which the message names (QA39 review interop #6)
                 raise ValueError(f"cannot collate 'audio': sample rates differ ({_by_group(by_rate, 'Hz')}); add "
                                  f"{{op: resample, rate: {common}}} to normalize.audio in the recipe, with the one rate "
                                  f"your model takes for the whole dataset ({common} Hz is only this batch's most common "
-                                 f"rate; another batch may have another) ({RECIPE_PATHS})")
+                                 f"rate; another batch may have another: `mmdata inspect DATASET` counts the dataset's "
+                                 f"rates) ({RECIPE_PATHS})")
             batch.sample_rate = next(iter(by_rate))
             tensors = [_as_tensor(v).float() if v is not None else None for v in vals]
             tensors = [t.unsqueeze(0) if t is not None and t.dim() == 1 else t for t in tensors]

@@ -82,3 +82,45 @@ def test_val_split_none_keeps_a_subclass_val_dataloader(tmp_path: Path) -> None:
     assert isinstance(dm.val_dataloader(), DataLoader)
     plain = DataModule(tmp_path / "ds", batch_size=2, val_split=None)
     assert not is_overridden("val_dataloader", plain)
+
+
+def test_webdataset_features_reads_no_shard_for_a_carded_hf_field(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """(QA39 review interop #3) an HF-imported .npy field's dtypes come from the card: no shard is read; a complex
+    field is still refused from the card's dtypes alone."""
+    import numpy as np
+
+    from mmdata.errors import ShardError
+    from mmdata.interop import hf
+
+    emb = datasets.Dataset.from_dict({"text": ["a", "b"], "emb": [[0.5, 1.0], [1.5, 2.0]]},
+                                     features=datasets.Features({"text": datasets.Value("string"),
+                                                                 "emb": datasets.List(datasets.Value("float32"))}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(emb, tmp_path / "ds", progress=False)
+    read: list[list[str]] = []
+    real = hf._npy_specs
+    monkeypatch.setattr(hf, "_npy_specs", lambda p, c, fields: read.append(list(fields)) or real(p, c, fields))
+    feats = hf.webdataset_features(tmp_path / "ds", decode_audio=False)
+    assert "emb.npy" in feats and read == [[]]
+    raw = make_sample_folder(tmp_path / "raw", n=2)
+    for i in range(2):
+        np.save(f"{raw}/{i:06d}.iq.npy", np.ones(4, np.complex64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw, tmp_path / "iq", progress=False)
+    read.clear()
+    with pytest.raises(ShardError, match=r"field 'iq' holds complex"):
+        hf.webdataset_features(tmp_path / "iq", decode_audio=False)
+
+
+def test_collate_rate_advice_names_where_the_dataset_rates_are() -> None:
+    """(QA39 review interop #6) collate sees one batch: the message says where the dataset's rates are counted."""
+    import torch
+
+    from mmdata.types import Sample, collate
+
+    ss = [Sample("a", {"audio": torch.zeros(1, 8)}, sample_rate=8000),
+          Sample("b", {"audio": torch.zeros(1, 8)}, sample_rate=16000)]
+    with pytest.raises(ValueError, match=r"mmdata inspect DATASET` counts the dataset's rates"):
+        collate(ss)

@@ -1205,8 +1205,14 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
     orig = ds.Features.from_dict(hf["features"]) if hf.get("features") else None
     names = card.get("label_names")
     npy = _array_fields(card)
-    specs = _npy_specs(path, card, npy)  # the arrays as the builder loads them (QA39 interop #1)
-    problems = [p for p in (_webdataset_npy_problem(f, specs[f]) for f in npy) if p is not None]
+    # the arrays' dtypes as the builder loads them (QA39 interop #1): the card's counts where it records them;
+    # the shards are read only for the fields it does not, and for the shapes of fields that have no HF feature
+    # (QA39 review interop #3: an HF-imported dataset's card is not a full pass over its shards)
+    mods = card.get("modalities") or {}
+    recorded = {f: {(np.dtype(d), ()) for d in (mods.get(f) or {}).get("dtypes") or {}} for f in npy}
+    specs = _npy_specs(path, card, [f for f in npy if not recorded[f] or orig is None or f not in orig])
+    problems = [p for p in (_webdataset_npy_problem(f, recorded[f] or specs.get(f, set())) for f in npy)
+                if p is not None]
     if problems:
         raise ShardError(f"{path}: " + "; ".join(problems))
     feats: dict[str, Any] = {"__key__": ds.Value("string"), "__url__": ds.Value("string")}
