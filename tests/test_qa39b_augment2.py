@@ -75,3 +75,22 @@ def test_preview_and_augment_read_a_palette_view_as_a_photo(tmp_path: Path) -> N
     run(["augment", str(ds), str(tmp_path / "aug"), "-r", str(rec), "--copies", "1"])
     got = [s for s in mmdata.open_dataset(str(tmp_path / "aug"), split="train", shuffle=False)]
     assert got and all(np.asarray(s.fields["image2.gif"]).max() > 100 for s in got)  # colours, not indices 0..3
+
+
+# --- review augment #1: the tempo warning only for clear tempo / duration metadata, said as an "if" --------------------
+
+def test_tempo_warning_skips_sample_rate_and_counts() -> None:
+    speed = {"audio": [{"op": "speed"}]}
+    assert not tempo_target_notes(speed, {"sample_rate": "int", "n_syllables": "int", "text_len": "int",
+                                          "frame_rate": "float", "bpm_confidence": "float"})
+    for n in ("sample_rate", "frame_rate", "learning_rate", "n_syllables", "text_len", "caption_length",
+              "seconds_since_epoch", "bpm_confidence", "rate_of_error", "bit_rate"):
+        assert not tempo_like(n), n
+    for n in ("bpm", "TempoBPM", "duration_s", "speech_rate", "heart_rate", "length_sec", "words_per_min"):
+        assert tempo_like(n), n
+    note = tempo_target_notes(speed, {"bpm": "float", "sample_rate": "int"})
+    assert len(note) == 1 and "'bpm'" in note[0] and "sample_rate" not in note[0] and "if a model learns it" in note[0]
+    # a declared regression target: the broad list, said firmly
+    firm = tempo_target_notes(speed, {"heart_rate": "regression"})
+    assert len(firm) == 1 and "regression target 'heart_rate'" in firm[0] and "if a model" not in firm[0]
+    assert tempo_like("rate", target=True) and not tempo_like("rate")

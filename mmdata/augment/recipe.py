@@ -1802,24 +1802,58 @@ def label_side_notes(recipe: Any, label_names: Sequence[Any] | None,
 #: the audio ops that scale time: the clip's tempo and duration change by their factor (QA39 music #2)
 TIME_SCALING_OPS = frozenset(("speed", "time_stretch"))
 #: words of a field's name that say its value is a tempo, a duration or a rate (``bpm``, ``tempo_bpm``,
-#: ``duration_s``, ``speech_rate``): what a time-scaling op changes while the value stays
+#: ``duration_s``, ``speech_rate``): what a time-scaling op changes while the value stays. The broad list, for a
+#: declared regression target; a metadata field must read as a tempo or a duration clearly (:func:`tempo_like`)
 TEMPO_WORDS = frozenset(("bpm", "tempo", "duration", "dur", "speed", "rate", "rpm", "seconds", "secs", "sec",
-                         "length", "len", "permin", "per_min", "wpm", "spm", "syllables"))
+                         "length", "len", "wpm", "spm"))
+#: the words that alone say a tempo or a duration (a metadata field named so is one)
+_CLEAR_TEMPO = frozenset(("bpm", "tempo", "duration", "dur", "wpm", "spm", "rpm"))
+#: a ``rate`` after one of these words is a tempo (speech_rate, heart_rate); after sample / frame / bit it is the
+#: recording's format, which a speed change keeps (QA39 review augment #1)
+_TEMPO_RATES = frozenset(("speech", "speaking", "word", "words", "syllable", "syllables", "articulation", "heart",
+                          "beat", "beats", "note", "notes", "step", "steps", "breath", "breathing", "pulse", "tempo"))
+_FORMAT_RATES = frozenset(("sample", "sampling", "frame", "bit", "learning", "error", "drop", "dropout", "of"))
+#: time units: with a length word (length_sec, clip_seconds) a field is a duration
+_TIME_UNITS = frozenset(("s", "sec", "secs", "second", "seconds", "ms", "min", "mins", "minutes"))
+_LENGTH_WORDS = frozenset(("length", "len", "clip", "track", "song", "audio", "total"))
+#: words that make a tempo-like name another value: a confidence, an error, a count, an epoch time
+_NOT_THE_VALUE = frozenset(("confidence", "conf", "prob", "probability", "score", "error", "err", "std", "since",
+                            "count", "num", "n", "epoch"))
 #: metadata kinds (the card's ``metadata_kinds``) and target kinds that hold numbers
 _NUMERIC_KINDS = frozenset(("float", "int", "integer", "number", "regression"))
 
 
-def tempo_like(name: Any) -> bool:
-    """Whether a field's name reads as a tempo, a duration or a rate (a word of :data:`TEMPO_WORDS`, or one
-    starting with ``bpm`` / ``tempo`` / ``duration``).
+def tempo_like(name: Any, target: bool = False) -> bool:
+    """Whether a field's name reads as a tempo, a duration or a rate. A metadata field (``target`` False: a
+    speed change warns only if the model learns it) must say so clearly: ``bpm`` / ``tempo`` / ``duration``
+    (``duration_s``, ``TempoBPM``), a rate of speech or beats (``speech_rate``, ``heart_rate``), a length in a
+    time unit (``length_sec``) — never ``sample_rate`` / ``frame_rate``, a count (``n_syllables``) or a text
+    length (``caption_length``), which a speed change keeps (QA39 review augment #1). A declared regression
+    target (``target`` True) also counts for the broader :data:`TEMPO_WORDS` (``rate``, ``length``, ``speed``).
 
     Example:
-        >>> [tempo_like(n) for n in ("bpm", "tempo_bpm", "clip_duration", "speechRate", "genre", "accurate")]
+        >>> [tempo_like(n) for n in ("bpm", "tempo_bpm", "clip_duration", "speechRate", "genre", "sample_rate")]
         [True, True, True, True, False, False]
+        >>> tempo_like("length"), tempo_like("length", target=True)
+        (False, True)
     """
     text = re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()
     parts = [w for w in re.split(r"[^a-z0-9]+", text) if w]
-    return any(w in TEMPO_WORDS or w.startswith(("bpm", "tempo", "duration")) or w.endswith("bpm") for w in parts)
+    if any(w in _NOT_THE_VALUE for w in parts):
+        return False
+    # a rate of the recording's format (sample_rate, frame_rate, bit_rate) is no tempo
+    parts = [w for i, w in enumerate(parts) if not (w == "rate" and i and parts[i - 1] in _FORMAT_RATES)
+             and not (w in _FORMAT_RATES and parts[i + 1:i + 2] == ["rate"])]
+    if any(w in _CLEAR_TEMPO or w.startswith(("bpm", "tempo", "duration")) or w.endswith("bpm") for w in parts):
+        return True
+    if any(w == "rate" and i and parts[i - 1] in _TEMPO_RATES for i, w in enumerate(parts)):
+        return True
+    if any(a == "per" and b in ("min", "minute", "sec", "second") for a, b in zip(parts, parts[1:])) or \
+            any(w in ("permin", "perminute") for w in parts):
+        return True
+    if any(w in _TIME_UNITS for w in parts) and (any(w in _LENGTH_WORDS for w in parts) or len(parts) == 1):
+        return True
+    return target and any(w in TEMPO_WORDS for w in parts)
 
 
 def tempo_target_notes(recipe: Any, fields: Mapping[str, Any] | Iterable[str],
@@ -1840,25 +1874,36 @@ def tempo_target_notes(recipe: Any, fields: Mapping[str, Any] | Iterable[str],
     """
     if modalities is not None and "audio" not in set(modalities):
         return []
-    names = ([str(n) for n, k in fields.items() if str(k).lower() in _NUMERIC_KINDS] if isinstance(fields, Mapping)
-             else [str(n) for n in fields])
-    hit = [n for n in names if tempo_like(n)]
+    kinds = ({str(n): str(k).lower() for n, k in fields.items()} if isinstance(fields, Mapping)
+             else {str(n): "float" for n in fields})
+    # a declared regression target: the broad word list, said firmly; a metadata field (augment, preview: no
+    # target known): a clear tempo / duration name only, said as an "if" (QA39 review augment #1)
+    hit = [n for n, k in kinds.items() if k in _NUMERIC_KINDS and tempo_like(n, target=k == "regression")]
     if not hit:
         return []
+    known = all(kinds[n] == "regression" for n in hit)
     rec = load_recipe(recipe)
     ops = [*rec.normalize_sections.get("audio", []), *(op for sec in SAMPLE_SECTIONS for op in rec.sections.get(sec, []))]
     shown = ", ".join(repr(n) for n in hit[:4]) + (f" and {len(hit) - 4} more" if len(hit) > 4 else "")
+    many = len(hit) > 1
     notes = []
     for op in _firing(ops):
         if op.section != "audio" or op.name not in TIME_SCALING_OPS or isinstance(op, Composite):
             continue
-        notes.append(f"{op.where} ({op.section}.{op.name}) plays the clip faster or slower (its tempo and duration "
-                     f"change by the factor drawn) but never changes a target or metadata value, and the numeric field"
-                     f"{'s' * (len(hit) > 1)} {shown} read{'s' * (len(hit) == 1)} as a tempo, a duration or a rate: "
-                     f"a copy of a 120 BPM clip at factor 1.25 plays at 150 while its value stays 120. Scale the value "
-                     f"yourself in the loader's transform= from s.meta['aug'] ({op.section}.{op.name}'s params give "
-                     f"its factor: a tempo or rate times it, a duration divided by it), or leave {op.name} out of the "
-                     f"recipe for this target (gain, noise, pitch_shift keep the tempo)")
+        head = (f"{op.where} ({op.section}.{op.name}) plays the clip faster or slower (its tempo and duration "
+                f"change by the factor drawn) but never changes a target or metadata value")
+        fix = (f"scale the value yourself in the loader's transform= from s.meta['aug'] ({op.section}.{op.name}'s "
+               f"params give its factor: a tempo or rate times it, a duration divided by it), or leave {op.name} out "
+               f"of the recipe for this target (gain, noise, pitch_shift keep the tempo)")
+        if known:
+            notes.append(f"{head}, and the regression target{'s' * many} {shown} read{'s' * (not many)} as a tempo, a "
+                         f"duration or a rate: a copy of a 120 BPM clip at factor 1.25 plays at 150 while its value "
+                         f"stays 120. {fix[0].upper()}{fix[1:]}")
+        else:
+            notes.append(f"{head}. The numeric field{'s' * many} {shown} read{'s' * (not many)} as a tempo or a "
+                         f"duration: if a model learns {'one of them' if many else 'it'} as a target, a copy of a 120 "
+                         f"BPM clip at factor 1.25 plays at 150 while its value stays 120; then {fix}. A field that "
+                         f"is not a target needs nothing")
     return notes
 
 
