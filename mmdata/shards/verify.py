@@ -1243,8 +1243,10 @@ def _hub_card_problems(root: Path, card: Mapping[str, Any] | None = None) -> lis
                if isinstance(recorded, Mapping) and recorded.get("language") is not None else None)
         return [{"shard": "README.md", "problem": f"the Hugging Face card write_hub_card wrote cannot be made again "
                  f"for the dataset as it is now: {e}; "
-                 + (fix if fix is not None else "write it again with mmdata.interop.hf.write_hub_card (it drops "
-                    "the recorded split_names of splits the dataset has no more)"), "expected": None, "found": None,
+                 + (fix if fix is not None else "write it again with mmdata.interop.hf.write_hub_card once the "
+                    "dataset can take it (it drops the recorded split_names of splits the dataset has no more; a "
+                    ".npy field it refuses must be re-saved first, as said above), or delete README.md if the "
+                    "dataset is no longer published with it"), "expected": None, "found": None,
                  "key": None}]
     except (MMDataError, OSError, ValueError):  # damage named above
         return []
