@@ -209,11 +209,18 @@ def _print(rep: dict, limit: int | None) -> None:
         g = rep["groups"]
         t = table(escape(card_text(g["field"])), "A", "B", "change")
         for r in g["values"]:
-            value = "(missing)" if r["value"] is None else repr(r["value"]) if isinstance(r["value"], str) else str(r["value"])
-            t.add_row(escape(card_text(value)), str(r["a"]), str(r["b"]), f"{r['change']:+d}" if r["change"] else "")
+            value = ("(missing)" if r["value"] is None else repr(r["value"]) if isinstance(r["value"], str)
+                     and "bin" not in r else str(r["value"]))
+            # a side none of whose json members were read: its counts unknown, not 0 (QA39 review evaluate #3)
+            blind = {s: g["unread"][s] and not any(x[s] for x in g["values"]) for s in ("a", "b")}
+            t.add_row(escape(card_text(value)), "?" if blind["a"] else str(r["a"]), "?" if blind["b"] else str(r["b"]),
+                      "?" if r["change"] is None else f"{r['change']:+d}" if r["change"] else "")
         console.print(t)
         if any(g["unread"].values()):
             console.print(f"not counted (json member unreadable): A {g['unread']['a']}, B {g['unread']['b']}", highlight=False)
+        if g.get("edges"):
+            console.print(escape(card_text(f"{g['field']}: read as numbers, in A's {len(g['edges']) - 1} equal-count "
+                                           "bins")), highlight=False)
     kinds = (*KINDS, "renamed", "possibly_relabelled")
     if limit and any(c[k] for k in KINDS):
         t = table("kind", "key", "change")

@@ -204,8 +204,13 @@ def _by_value_table(got: dict, split: str) -> None:
 
     rows = got["values"]
     fields = got.get("fields") or [got["field"]]
-    missing = [r for r in rows if r.get("missing") or r["value"] is None]
-    shown = rows if len(rows) <= BY_ROWS else [r for r in rows if r not in missing][:BY_ROWS - len(missing)] + missing
+    # several fields: only the all-missing combination is kept past the cap, and the rows stay in their order (a
+    # negative slice printed nearly every row: QA39 review evaluate #5)
+    missing = [r for r in rows if (r.get("missing") or r["value"] is None) if len(fields) == 1
+               or all(v is None for v in r["value"])]
+    rest = [r for r in rows if r not in missing][:max(0, BY_ROWS - len(missing))]
+    keep = {id(r) for r in missing} | {id(r) for r in rest}
+    shown = rows if len(rows) <= BY_ROWS else [r for r in rows if id(r) in keep]
     level = got.get("ci_level", 0.95)
     small = got.get("small_group")
     where = "index column" if got["from"] == "index" else "metadata" if len(fields) == 1 else "fields"
@@ -239,7 +244,20 @@ def _by_value_table(got: dict, split: str) -> None:
             said.append(f"in {len(info['edges']) - 1} equal-count bins (--bins N; 0: one group per number)")
         if info.get("markers"):
             said.append("counted as missing: " + ", ".join(f"{m!r} ({n})" for m, n in info["markers"].items()))
+        if info.get("words"):  # QA39 review evaluate #1
+            said.append("not numbers, each its own group: "
+                        + ", ".join(f"{m!r} ({n})" for m, n in info["words"].items()))
         console.print(escape(card_text("; ".join(said))), highlight=False)
+    for f, words in (got.get("not_numeric") or {}).items():
+        shown_words = (", ".join(f"{m!r} ({n})" for m, n in list(words.items())[:6])
+                       + (", ..." if len(words) > 6 else ""))
+        console.print(escape(card_text(
+            f"{f}: read as text, one group per value, although most samples hold numbers: {shown_words} are neither "
+            "numbers nor NA markers (n/a, ?, unknown, ...); fix them in the manifest to get number bins")),
+            highlight=False)
+    if got.get("bins_unused"):
+        console.print(escape(card_text(f"--bins: not used for {', '.join(got['bins_unused'])} (not read as numbers)")),
+                      highlight=False)
     s = got.get("summary")
     if s:
         def val(v: object) -> str:

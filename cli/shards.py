@@ -258,7 +258,8 @@ def _audio_per_class(per_class: dict[str, dict[str, float]], classes: list[str],
 
 
 def inspect(path: DataUrl, json_: JsonFlag = False,
-            by: Annotated[Optional[str], typer.Option("--by", help="Also show the samples per value of this metadata key (a --meta column) or index column, per split and per class, missing values counted, with a note where a value nearly tells the class or a split lacks it (QA39 fairness #8). Reads every sample's json member from the local shards.")] = None) -> None:
+            by: Annotated[Optional[str], typer.Option("--by", help="Also show the samples per value of this metadata key (a --meta column) or index column, per split and per class, missing values counted, with a note where a value nearly tells the class or a split lacks it (QA39 fairness #8). Reads every sample's json member from the local shards; json.KEY names a metadata key. A number field is read as evaluate --by reads it (more than 10 numbers: 4 equal-count bins).")] = None,
+            bins: Annotated[Optional[int], typer.Option("--bins", min=0, help="With --by on a number field: this many equal-count bins (0: one row per number).")] = None) -> None:
     """Samples per split / class / modality pattern, total audio (h:mm:ss) per split and class, shard sizes,
     bytes and media distributions, what the jobs that wrote it left out. Above 30 classes each split's classes
     are summarised (how many, min / median / max samples and audio per class, the fewest, the classes it
@@ -269,7 +270,9 @@ def inspect(path: DataUrl, json_: JsonFlag = False,
     if by is not None:
         from mmdata.shards.inspect import metadata_groups
 
-        rep["groups"] = metadata_groups(path, by)
+        rep["groups"] = metadata_groups(path, by, bins=bins)
+    elif bins is not None:
+        raise typer.BadParameter("--bins bins a --by number field; give --by FIELD", param_hint="--bins")
     dtypes = _npy_dtypes(path)  # each .npy field's dtypes, counted at shard time (QA35 review media #2)
     if json_:
         print_json({**_card_identity(path), **rep, **({"npy_dtypes": dtypes} if dtypes else {})})
@@ -365,13 +368,40 @@ def inspect(path: DataUrl, json_: JsonFlag = False,
 
 def _groups(g: dict) -> None:
     """``inspect --by FIELD``: the samples per value, per split and per class, and the notes (QA39 fairness #8)."""
+    from mmdata.cli.evaluate import BY_ROWS
+
     splits = list(g["values"][0]["per_split"]) if g["values"] else []
-    t = table(escape(card_text(g["field"])), "samples", *map(lambda s: escape(card_text(s)), splits), "per class")
-    for r in g["values"]:
-        value = "(missing)" if r["value"] is None else repr(r["value"]) if isinstance(r["value"], str) else str(r["value"])
+    rows = g["values"]
+    # capped as evaluate --by is, the missing row always shown (QA39 review evaluate #6)
+    shown = rows if len(rows) <= BY_ROWS else [r for r in rows if r["value"] is not None][:BY_ROWS - 1] + \
+        [r for r in rows if r["value"] is None]
+    t = table(escape(card_text(g["field"])), "samples", *map(lambda s: escape(card_text(s)), splits), "per class",
+              title=f"samples by {escape(card_text(g['field']))}" + (f" ({len(shown)} of {len(rows)} values shown)"
+                                                                      if len(shown) < len(rows) else ""))
+    for r in shown:
+        value = ("(missing)" if r["value"] is None else repr(r["value"])
+                 if isinstance(r["value"], str) and "bin" not in r else str(r["value"]))
         t.add_row(escape(card_text(value)), str(r["samples"]), *(str(r["per_split"][s]) for s in splits),
                   escape(card_text(", ".join(f"{k}: {v}" for k, v in r["per_class"].items()))))
     console.print(t)
+    if len(shown) < len(rows):
+        console.print(f"... and {len(rows) - len(shown)} more values not shown; every one: --json; fewer: --bins N for "
+                      "a number field", highlight=False)
+    said = []
+    if g.get("numeric"):
+        said.append("read as numbers" + (f", in {len(g['edges']) - 1} equal-count bins (--bins N; 0: one row per "
+                                         "number)" if g.get("edges") else ""))
+        if g.get("markers"):
+            said.append("counted as missing: " + ", ".join(f"{m!r} ({n})" for m, n in g["markers"].items()))
+        if g.get("words"):
+            said.append("not numbers, each its own row: " + ", ".join(f"{m!r} ({n})" for m, n in g["words"].items()))
+    if g.get("not_numeric"):
+        said.append("read as text although most samples hold numbers: " + ", ".join(
+            f"{m!r} ({n})" for m, n in list(g["not_numeric"].items())[:6]) + " are neither numbers nor NA markers")
+    if g.get("bins_unused"):
+        said.append("--bins not used (not read as numbers)")
+    if said:
+        console.print(escape(card_text(f"{g['field']}: " + "; ".join(said))), highlight=False)
     if g.get("unread"):
         console.print(f"not counted: {plural(g['unread'], 'sample')} whose json member could not be read", highlight=False)
     for n in g["notes"]:

@@ -902,22 +902,54 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
         "per_split": per_split,
         "card": card,
         "same": not any(counts.values()) and not card["changed"],
-        "warnings": warnings,
+        # the --groups side notes (a field one version lacks, unread samples: QA39 review evaluate #2, #3)
+        "warnings": warnings + list(extra.get("groups", {}).get("warnings", [])),
     }
 
 
 def _group_counts(a: str | Path, b: str | Path, field: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
     """:func:`diff`'s ``groups``: the samples per value of ``field`` in ``a`` and ``b`` (QA39 fairness #9), the values
     whose count changed first (largest change first), then the rest by value; ``unread``: samples per side whose
-    json member could not be read. A ShardError names the folder lacking the field."""
+    json member could not be read. Values are read as ``evaluate --by`` reads them, B's numbers binned at A's edges
+    ("56" and 56.0 one value: QA39 review evaluate #4). A field one version lacks counts its samples as missing
+    there (``absent``, QA39 review evaluate #2; a ShardError when neither has it); a side with unread samples (a
+    remote folder, shards not beside the index) has no ``change`` (None) and a ``warnings`` line saying so, rather
+    than every group looking removed (QA39 review evaluate #3)."""
     from mmdata.shards.inspect import metadata_groups
 
-    ga, gb = (metadata_groups(p, field, storage_options) for p in (a, b))
+    ga = metadata_groups(a, field, storage_options, absent_ok=True)
+    gb = metadata_groups(b, field, storage_options, absent_ok=True, edges=ga.get("edges"),
+                         bins=0 if ga.get("absent") or not ga.get("edges") else None)
+    if ga.get("absent") and gb.get("absent"):
+        metadata_groups(a, field, storage_options)  # raises, naming the index columns and metadata keys
+    if ga.get("absent") and gb.get("edges"):  # A lacks the field: B's own bins
+        gb = metadata_groups(b, field, storage_options, absent_ok=True)
     counts: dict[tuple[bool, Any], dict[str, Any]] = {}
     for side, g in (("a", ga), ("b", gb)):
         for v in g["values"]:
             row = counts.setdefault((isinstance(v["value"], bool), v["value"]), {"value": v["value"], "a": 0, "b": 0})
             row[side] = v["samples"]
-    rows = [{**r, "change": r["b"] - r["a"]} for r in counts.values()]
-    rows.sort(key=lambda r: (r["change"] == 0, -abs(r["change"]), r["value"] is None, str(r["value"])))
-    return {"field": field, "values": rows, "unread": {"a": ga["unread"], "b": gb["unread"]}}
+            if "bin" in v:
+                row["bin"] = v["bin"]
+    unread = {"a": ga["unread"], "b": gb["unread"]}
+    warnings = []
+    for side, g, p in (("A", ga, a), ("B", gb, b)):
+        if g.get("absent"):
+            warnings.append(f"--groups {field}: {side} ({p}) has no index column nor metadata key {field!r}: its "
+                            f"{g['values'][0]['samples'] if g['values'] else 0} samples are counted as missing")
+        if g["unread"]:
+            warnings.append(f"--groups {field}: {side} ({p}): {g['unread']} samples' json members could not be read "
+                            "(a remote folder, or shards not beside its index): its counts are incomplete, so no "
+                            "change is shown; copy the dataset to a local folder with its shards to count them")
+    blind = any(unread.values())
+    rows = [{**r, "change": None if blind else r["b"] - r["a"]} for r in counts.values()]
+    rows.sort(key=lambda r: (not r["change"], -abs(r["change"] or 0), r["value"] is None,
+                             (0, r["bin"][0], "") if "bin" in r else
+                             (0, r["value"], "") if isinstance(r["value"], (int, float))
+                             and not isinstance(r["value"], bool) else (1, 0, str(r["value"]))))
+    out = {"field": field, "values": rows, "unread": unread, "warnings": warnings}
+    if ga.get("numeric") or gb.get("numeric"):
+        out["numeric"] = True
+        if ga.get("edges"):
+            out["edges"] = ga["edges"]
+    return out

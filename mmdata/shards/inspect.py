@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mmdata.codecs import IMAGE_EXTS, field_of
 from mmdata.errors import ShardError
@@ -673,7 +673,9 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
 SHORTCUT_MIN_SAMPLES, SHORTCUT_SHARE, SHORTCUT_LIFT = 10, 0.7, 0.25
 
 
-def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any] | None = None, *,
+                    bins: int | None = None, edges: list[float] | None = None,
+                    absent_ok: bool = False) -> dict[str, Any]:
     """The group composition of a metadata field (a manifest's ``--meta`` column, each sample's ``json`` member) or
     an index column: per value, the samples per split and per class, so an auditor sees "site C: train 6, val 0"
     before training (QA39 fairness #8). The json members are read from the local shards (one pass, nothing else
@@ -684,7 +686,11 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
         ``field``, ``from`` (``index`` or ``metadata``), ``values`` (``{"value", "samples", "per_split",
         "per_class"}``, most samples first, None last), ``missing``, ``unread``, and ``notes``: a value whose samples
         are nearly one class (a shortcut the model may learn, :data:`SHORTCUT_SHARE`) and a value that a split
-        lacks although other splits hold it.
+        lacks although other splits hold it (neither for ``label`` / ``split`` themselves). Values are read as
+        ``evaluate --by`` reads them (:func:`read_groups`: "56" and 56.0 one number, NA markers missing, many numbers
+        in ``bins`` equal-count bins, or at ``edges``; ``numeric``, with a bin's ``bin``: [lo, hi]) and ``label``
+        as class names (QA39 review evaluate #4, #6). ``absent_ok``: a field this version lacks counts every sample
+        as missing (``absent``: True) rather than raising (``diff --groups``: QA39 review evaluate #2).
 
     Raises:
         ShardError: ``field`` is neither an index column nor one of the card's ``metadata_columns`` (both listed).
@@ -702,10 +708,14 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
     rows = table.select([c for c in ("key", "split", "label", "members", "sizes", "shard")
                          if c in table.column_names]).to_pylist()
     unread = 0
-    if field in table.column_names and field not in ("members", "sizes", "modalities", "named_image_sizes"):
+    key = field[len("json."):] if field.startswith("json.") else field
+    if field == key and field in table.column_names and field not in ("members", "sizes", "modalities",
+                                                                      "named_image_sizes"):
         source = "index"
         values = table.column(field).to_pylist()
-    elif field in meta:
+    elif key and (key in meta or not meta and any(m.endswith(".json") for r in rows for m in r["members"] or [])):
+        # json.KEY names a metadata key (as evaluate --by takes it); a card listing no metadata_columns: any key of
+        # the json members (QA39 review evaluate #6)
         source = "metadata"
         wanted: dict[str, tuple[Any, list[str], list[int]]] = {}
         for r in rows:
@@ -728,12 +738,20 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
                 unread += 1
                 values.append(_UNREAD)
                 continue
-            v = doc.get(field) if isinstance(doc, dict) else None
+            v = doc.get(key) if isinstance(doc, dict) else None
             values.append(v if v is None or isinstance(v, (str, int, float, bool)) else json.dumps(v, sort_keys=True))
+    elif absent_ok:
+        source = "absent"
+        values = [None] * len(rows)
     else:
         raise ShardError(f"{path}: has no index column nor metadata key {field!r} (index columns: "
                          f"{', '.join(c for c in table.column_names if c not in ('members', 'sizes'))}; metadata keys "
                          f"(the card's metadata_columns): {', '.join(meta) or 'none'})")
+    values = [v if v is _UNREAD else group_key(v) for v in values]
+    if field == "label" and source == "index":  # class names, as evaluate --by label shows them (QA39 review #6)
+        values = [None if v is None or (isinstance(v, int) and v < 0) else _class_name(v, names) for v in values]
+    weight: Counter[tuple[bool, Any]] = Counter((isinstance(v, bool), v) for v in values if v is not _UNREAD)
+    reading, info = read_groups(dict(weight), field, bins, edges)
     groups: dict[tuple[bool, Any], dict[str, Any]] = {}
     classes: Counter[str] = Counter()
     for r, v in zip(rows, values):
@@ -741,13 +759,24 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
             continue
         cls = _class_name(r["label"], names)
         classes[cls] += 1
-        g = groups.setdefault((isinstance(v, bool), v), {"value": v, "samples": 0, "per_split": Counter(),
-                                                         "per_class": Counter()})
+        gv = reading[(isinstance(v, bool), v)]
+        g = groups.setdefault((False, None) if gv is _MISSING else (isinstance(gv, bool), gv), {
+            "value": None if gv is _MISSING else gv.label() if isinstance(gv, _Bin) else gv, "samples": 0,
+            "per_split": Counter(), "per_class": Counter(),
+            **({"bin": [gv.lo, gv.hi]} if isinstance(gv, _Bin) else {})})
         g["samples"] += 1
         g["per_split"][r["split"]] += 1
         g["per_class"][cls] += 1
-    splits = sorted({r["split"] for r in rows})
-    out = sorted(groups.values(), key=lambda g: (g["value"] is None, -g["samples"], str(g["value"])))
+    order = list(card.get("splits") or {})
+    splits = sorted({r["split"] for r in rows}, key=lambda s: (order.index(s) if s in order else len(order), s))
+    if info.get("numeric"):  # numbers ascending (a bin by its low edge), then words, missing last
+        def place(g: dict[str, Any]) -> tuple[Any, ...]:
+            v = g["value"]
+            return ((2, 0, "") if v is None else (0, g["bin"][0], "") if "bin" in g else
+                    (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v)))
+        out = sorted(groups.values(), key=place)
+    else:
+        out = sorted(groups.values(), key=lambda g: (g["value"] is None, -g["samples"], str(g["value"])))
     for g in out:
         g["per_split"] = {s: g["per_split"].get(s, 0) for s in splits}
         g["per_class"] = dict(sorted(g["per_class"].items()))
@@ -755,7 +784,7 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
     notes = []
     for g in out:
         shown = "missing" if g["value"] is None else repr(g["value"])
-        if g["value"] is not None and g["samples"] >= SHORTCUT_MIN_SAMPLES and total:
+        if g["value"] is not None and g["samples"] >= SHORTCUT_MIN_SAMPLES and total and field != "label":
             cls, n = max(g["per_class"].items(), key=lambda kv: (kv[1], kv[0]))
             share, base = n / g["samples"], classes[cls] / total
             if share >= SHORTCUT_SHARE and share - base >= SHORTCUT_LIFT:
@@ -763,12 +792,142 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
                              f"{base:.0%} of all samples): the field nearly tells the class, a shortcut a model may "
                              f"learn; check the per-value scores (mmdata evaluate RUN DATA --by {field})")
         lacking = [s for s, n in g["per_split"].items() if n == 0]
-        if lacking and g["value"] is not None:
+        if lacking and g["value"] is not None and field != "split":
             notes.append(f"{field} {shown}: no samples in {', '.join(map(repr, lacking))} ({g['samples']} elsewhere): "
                          f"its group is not scored there")
     return {"field": field, "from": source, "values": out, "missing": groups.get((False, None), {}).get("samples", 0),
-            "unread": unread, "notes": notes}
+            "unread": unread, "notes": notes, **({"absent": True} if source == "absent" else {}),
+            **{k: info[k] for k in ("numeric", "markers", "words", "edges", "not_numeric") if k in info},
+            **({"bins_unused": True} if bins and not info.get("numeric") else {})}
 
 
 #: a sample whose json member could not be read (:func:`metadata_groups`' ``unread``)
 _UNREAD = object()
+
+
+#: the NA markers a number column's text cells may hold: read as missing, counted and said (as ``train --target``
+#: reads such a column: :mod:`mmdata.train.targets`) (QA39 fairness #3); "unknown" / "missing" / "not known" too, the
+#: words auditors write in an age column (QA39 review evaluate #1)
+NA_MARKERS = frozenset({"", "n/a", "na", "nan", "none", "null", "-", "?", "--", "unknown", "missing", "not known",
+                        "not available", "unk", "n.a.", "#n/a"})
+#: a number field with more distinct values than this is binned by default (into :data:`BY_BINS` equal-count bins)
+BIN_ABOVE = 10
+BY_BINS = 4
+#: a field is read as numbers when at least this share of its samples that are neither missing nor an NA marker hold
+#: a number; the other words are groups of their own, named in ``words`` (QA39 review evaluate #1): one stray word
+#: does not turn an age column into text groups sorted as text
+NUMERIC_SHARE = 0.9
+
+
+class _Bin(NamedTuple):
+    """An equal-count bin of a number field: ``lo <= v < hi`` (the last bin ``<= hi``)."""
+    lo: float
+    hi: float
+    last: bool
+
+    def label(self) -> str:
+        return f"[{_num_text(self.lo)}, {_num_text(self.hi)}{']' if self.last else ')'}"
+
+
+def _num_text(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
+
+
+class _Missing:
+    """The missing group's key (a null, NaN, or a number field's NA marker): never equal to the text 'null'."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
+def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | None = None,
+                edges: list[float] | None = None) -> tuple[dict[tuple[bool, Any], Any], dict[str, Any]]:
+    """The one reading of a field's values that ``evaluate --by``, ``inspect --by`` and ``diff --groups`` share (QA39
+    review evaluate #4): ``weight`` maps each raw value, as ``(is a bool, value)`` (None: missing), to its samples.
+    A field whose samples are numbers or number text ("56", 56.0: one group) for at least :data:`NUMERIC_SHARE` of
+    those not missing is read as numbers: NA markers (:data:`NA_MARKERS`) are missing, other words groups of their
+    own (``words``), and more than :data:`BIN_ABOVE` distinct numbers are binned into :data:`BY_BINS` equal-count bins
+    (``bins``: that many, 0 none; ``edges``: these bin edges, e.g. another version's).
+
+    Returns:
+        raw value -> its group (a number, a word, a :class:`_Bin` or :data:`_MISSING`), and ``info``: ``numeric``,
+        ``markers``, ``words``, ``edges``; a field read as text although most samples are numbers names the words
+        (``not_numeric``).
+    """
+    import numpy as np
+
+    info: dict[str, Any] = {}
+    numbers: dict[tuple[bool, Any], float] = {}
+    markers: dict[str, int] = {}
+    words: dict[tuple[bool, Any], int] = {}
+    other = 0
+    for rv, n in weight.items():
+        is_bool, v = rv
+        if v is None:
+            continue
+        if is_bool:
+            other += n
+        elif isinstance(v, (int, float)):
+            numbers[rv] = v
+        elif isinstance(v, str):
+            t = v.strip()
+            if t.lower() in NA_MARKERS:
+                markers[v] = markers.get(v, 0) + n
+                continue
+            try:
+                f = float(t)
+            except ValueError:
+                words[rv] = n
+                continue
+            if f != f or f in (float("inf"), float("-inf")):
+                words[rv] = n
+                continue
+            numbers[rv] = f
+        else:
+            other += n
+    held = sum(weight[rv] for rv in numbers)
+    rest = sum(words.values()) + other
+    if field in ("split", "label") or not numbers or other or held < NUMERIC_SHARE * (held + rest):
+        if numbers and words and held >= rest:
+            info["not_numeric"] = {str(rv[1]): n for rv, n in sorted(words.items(), key=lambda kv: str(kv[0][1]))}
+        return ({rv: _MISSING if rv[1] is None else rv[1] for rv in weight}, info)
+    info["numeric"] = True
+    if markers:
+        info["markers"] = dict(sorted(markers.items()))
+    if words:
+        info["words"] = {str(rv[1]): n for rv, n in sorted(words.items(), key=lambda kv: str(kv[0][1]))}
+    got: dict[tuple[bool, Any], Any] = {rv: (rv[1] if rv in words else _MISSING) for rv in weight if rv not in numbers}
+    distinct = sorted(set(numbers.values()))
+    if edges is None:
+        bins = (BY_BINS if len(distinct) > BIN_ABOVE else 0) if bins is None else bins
+        if bins and len(distinct) > bins:
+            values = np.repeat(np.array(list(numbers.values()), dtype=np.float64), [weight[rv] for rv in numbers])
+            edges = sorted(set(float(e) for e in np.quantile(values, np.linspace(0, 1, bins + 1), method="lower")))
+            edges[-1] = max(edges[-1], float(values.max()))
+            if len(edges) < 2:
+                edges = [edges[0], edges[0]]
+    if edges:
+        edges = list(edges)
+        info["edges"] = edges
+        spans = [_Bin(edges[b], edges[b + 1], b == len(edges) - 2) for b in range(len(edges) - 1)]
+        for rv, f in numbers.items():
+            b = int(np.searchsorted(edges, f, side="right")) - 1
+            got[rv] = spans[min(max(b, 0), len(spans) - 1)]
+    else:
+        for rv, f in numbers.items():
+            got[rv] = int(f) if float(f).is_integer() and abs(f) < 2 ** 53 else float(f)
+    return got, info
+
+
+def group_key(value: Any) -> Any:
+    """A metadata value as a group's raw key: NaN as missing (None), a list / dict as its JSON text."""
+    import json
+
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return value

@@ -853,12 +853,10 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
     return report
 
 
-#: the NA markers a number column's text cells may hold: read as missing, counted and said (as ``train --target``
-#: reads such a column: :mod:`mmdata.train.targets`) (QA39 fairness #3)
-NA_MARKERS = frozenset({"", "n/a", "na", "nan", "none", "null", "-", "?", "--"})
-#: a number field with more distinct values than this is binned by default (into :data:`BY_BINS` equal-count bins)
-BIN_ABOVE = 10
-BY_BINS = 4
+# the number reading shared with inspect --by and diff --groups (QA39 review evaluate #4); re-exported here
+from mmdata.shards.inspect import (BIN_ABOVE, BY_BINS, NA_MARKERS, NUMERIC_SHARE, _MISSING, _Bin,  # noqa: E402,F401
+                                   _num_text, read_groups)
+
 #: a group with fewer scored samples than this is marked small (its accuracy is noise: QA39 fairness #4)
 SMALL_GROUP = 30
 #: the level of each group's Wilson interval
@@ -881,30 +879,6 @@ def wilson(right: int, n: int, z: float = _Z95) -> list[float] | None:
     mid = (p + z * z / (2 * n)) / d
     half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / d
     return [max(0.0, mid - half), min(1.0, mid + half)]
-
-
-class _Bin(NamedTuple):
-    """An equal-count bin of a number field: ``lo <= v < hi`` (the last bin ``<= hi``)."""
-    lo: float
-    hi: float
-    last: bool
-
-    def label(self) -> str:
-        return f"[{_num_text(self.lo)}, {_num_text(self.hi)}{']' if self.last else ')'}"
-
-
-def _num_text(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
-
-
-class _Missing:
-    """The missing group's key (a null, NaN, or a number field's NA marker): never equal to the text 'null'."""
-
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING = _Missing()
 
 
 class _ByValue:
@@ -970,57 +944,7 @@ class _ByValue:
             return ({rv: (names[rv[1]] if isinstance(rv[1], int) and 0 <= rv[1] < len(names) else
                           _MISSING if rv[1] is None or (isinstance(rv[1], int) and rv[1] < 0) else rv[1])
                      for rv in weight}, info)
-        numbers: dict[tuple[bool, Any], float] = {}
-        markers: dict[str, int] = {}
-        numeric = field != "split"
-        for rv, n in weight.items():
-            is_bool, v = rv
-            if v is None:
-                continue
-            if is_bool:
-                numeric = False
-            elif isinstance(v, (int, float)):
-                numbers[rv] = v
-            elif isinstance(v, str):
-                t = v.strip()
-                if t.lower() in NA_MARKERS:
-                    markers[v] = markers.get(v, 0) + n
-                    continue
-                try:
-                    f = float(t)
-                except ValueError:
-                    numeric = False
-                    continue
-                if f != f or f in (float("inf"), float("-inf")):
-                    numeric = False
-                    continue
-                numbers[rv] = f
-            else:
-                numeric = False
-        if not numeric or not numbers:
-            return ({rv: _MISSING if rv[1] is None else rv[1] for rv in weight}, info)
-        info["numeric"] = True
-        if markers:
-            info["markers"] = dict(sorted(markers.items()))
-        got: dict[tuple[bool, Any], Any] = {rv: _MISSING for rv in weight if rv not in numbers}
-        distinct = sorted(set(numbers.values()))
-        bins = (BY_BINS if len(distinct) > BIN_ABOVE else 0) if self.bins is None else self.bins
-        if bins and len(distinct) > bins:
-            values = np.repeat(np.array(list(numbers.values()), dtype=np.float64),
-                               [weight[rv] for rv in numbers])
-            edges = sorted(set(float(e) for e in np.quantile(values, np.linspace(0, 1, bins + 1), method="lower")))
-            edges[-1] = max(edges[-1], float(values.max()))
-            if len(edges) < 2:
-                edges = [edges[0], edges[0]]
-            info["edges"] = edges
-            spans = [_Bin(edges[b], edges[b + 1], b == len(edges) - 2) for b in range(len(edges) - 1)]
-            for rv, f in numbers.items():
-                b = int(np.searchsorted(edges, f, side="right")) - 1
-                got[rv] = spans[min(max(b, 0), len(spans) - 1)]
-        else:
-            for rv, f in numbers.items():
-                got[rv] = int(f) if float(f).is_integer() and abs(f) < 2 ** 53 else float(f)
-        return got, info
+        return read_groups(weight, field, self.bins)
 
     def result(self) -> dict[str, Any]:
         """``{"field", "from", "values": [{"value", "samples", "scored", "accuracy", "balanced_accuracy", "ci",
@@ -1081,6 +1005,13 @@ class _ByValue:
                    for p, (_, info) in zip(self.parts, readings) if info.get("numeric")}
         if numeric:
             out["numeric"] = numeric
+        # a mostly-number field read as text, its words named; --bins on a text field: said, not ignored silently
+        # (QA39 review evaluate #1, #7)
+        text = {p[0]: info["not_numeric"] for p, (_, info) in zip(self.parts, readings) if info.get("not_numeric")}
+        if text:
+            out["not_numeric"] = text
+        if self.bins and any(not info.get("numeric") for _, info in readings):
+            out["bins_unused"] = [p[0] for p, (_, info) in zip(self.parts, readings) if not info.get("numeric")]
         out["summary"] = _worst_best(rows)
         out["near_duplicates"] = self._near_duplicates(readings)
         return out
@@ -1121,10 +1052,12 @@ def _worst_best(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The worst and best group by accuracy and the gap (best - worst) and ratio (worst / best), over the groups
     of at least :data:`SMALL_GROUP` scored samples where two are, else over every scored group (said in ``over``)
     (QA39 fairness #5)."""
-    scored = [r for r in rows if r["accuracy"] is not None]
+    # the missing group is no group of people to compare: left out (QA39 review evaluate #6)
+    scored = [r for r in rows if r["accuracy"] is not None and not r.get("missing")]
     big = [r for r in scored if not r["small"]]
     pool, over = (big, f"groups of at least {SMALL_GROUP} scored samples") if len(big) >= 2 else \
-        (scored, "every scored group (fewer than two have " + f"{SMALL_GROUP} scored samples: noisy)")
+        (scored, f"every scored group, the missing one left out; fewer than two have {SMALL_GROUP} scored samples: "
+                 "noisy")
     if len(pool) < 2:
         return None
     worst = min(pool, key=lambda r: r["accuracy"])
