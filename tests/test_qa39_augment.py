@@ -99,7 +99,7 @@ def test_time_stretch_names_the_alternatives() -> None:
 def test_blank_copy_note_names_a_colour_op() -> None:
     """(QA39 ecommerce #9) a brightness_contrast saturating an image is not blamed on crops / rotation."""
     note = copy_notes([("blank image", "k_aug0", 'image.brightness_contrast {"beta": 50.0}')], 4, 4, False)[0]
-    assert "image.brightness_contrast" in note.split("):", 1)[1] and "beta" in note.split("):", 1)[1]
+    assert "image.brightness_contrast" in note.split("):", 1)[1] and "brightness:" in note.split("):", 1)[1]
     assert "rotate limit" not in note and "rotated away" not in note
     both = copy_notes([("blank image", "k_aug0", 'image.hflip {}; image.brightness_contrast {"beta": 50.0}')], 4, 4,
                       False)[0]

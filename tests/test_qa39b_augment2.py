@@ -94,3 +94,26 @@ def test_tempo_warning_skips_sample_rate_and_counts() -> None:
     firm = tempo_target_notes(speed, {"heart_rate": "regression"})
     assert len(firm) == 1 and "regression target 'heart_rate'" in firm[0] and "if a model" not in firm[0]
     assert tempo_like("rate", target=True) and not tempo_like("rate")
+
+
+# --- review augment #2: the one-colour remedy in the recipe's option names, per op -------------------------------------
+
+def test_blank_copy_remedy_names_the_recipe_options() -> None:
+    bc = copy_notes([("blank image", "k_aug0", 'image.brightness_contrast {"beta": 50.0}')], 4, 4, False)[0]
+    assert "brightness: [-0.1, 0.1]" in bc and "alpha" not in bc and "beta and" not in bc
+    cut = copy_notes([("blank image", "k_aug0", 'image.cutout {"x": 1}')], 4, 4, False)[0]
+    assert "image.cutout" in cut and "brightness" not in cut and "saturated" not in cut and "size" in cut
+    noise = copy_notes([("blank image", "k_aug0", 'image.gaussian_noise {"std": 0.9}')], 4, 4, False)[0]
+    assert "std" in noise and "brightness" not in noise
+
+
+# --- review augment #3: no hierarchy-path warning for time signatures, fractions, 'n/a' --------------------------------
+
+def test_slash_names_that_are_no_paths() -> None:
+    from mmdata.train.config import class_name_warnings
+
+    assert not class_name_warnings(["3/4", "4/4", "6/8", "3/8", "2/4"])
+    assert not class_name_warnings(["n/a", "n/b", "x"])
+    assert not class_name_warnings(["rock", "pop", "AC/DC"])
+    assert class_name_warnings(["Hip-Hop/Rap", "Hip-Hop/Trap", "Rock"])
+    assert class_name_warnings(["Home > Kitchen > Knives", "Home > Kitchen > Pans", "Toys > Dolls"])

@@ -627,19 +627,27 @@ def _blank_cause(hits: Sequence[tuple[str, str]]) -> str:
     classes = {n: registry().get(("image", n.split(".", 1)[1])) for n in named}
     moving = [n for n, c in classes.items() if c is None or getattr(c, "moves_pixels", False)]
     colour = [n for n in named if n not in moving]
+    # each colour op's own cause and remedy, in the recipe's option names (QA39 review augment #2: "beta and alpha
+    # nearer 0" named the logged params, and alpha 0 is itself one colour; cutout / noise got the brightness text)
+    causes = {"image.brightness_contrast": "pushed the image's values to one (a faint or near-white / near-black "
+                                           "image saturated at 0 or 255)",
+              "image.cutout": "covered the image with its fill (holes as large as the image)",
+              "image.gaussian_noise": "drowned the image in noise clipped at 0 and 255"}
+    remedies = {"image.brightness_contrast": "narrower brightness / contrast ranges for image.brightness_contrast "
+                                             "(e.g. brightness: [-0.1, 0.1], contrast: [-0.1, 0.1])",
+                "image.cutout": "a smaller size (or fewer num_holes) for image.cutout (e.g. size: [0.1, 0.3])",
+                "image.gaussian_noise": "a smaller std for image.gaussian_noise (e.g. std: [0.02, 0.1])"}
     said = []
     if moving or not named:
         said.append("the image ops moved the content out of the frame (an empty margin cropped, a page rotated away)"
                     + (f" ({', '.join(moving)})" if moving else ""))
-    if colour:
-        said.append(f"{', '.join(colour)} pushed the image's values to one (a faint or near-white / near-black image "
-                    "saturated at 0 or 255)")
+    for n in colour:
+        said.append(f"{n} {causes.get(n, 'changed the image to one value')}")
     fix = []
     if moving or not named:
         fix.append("a larger random_crop size (or resize first, so the crop covers more of the image), a smaller "
                    "rotate limit, or a larger random_resized_crop scale")
-    if colour:
-        fix.append(f"a smaller range for {', '.join(colour)} (brightness_contrast: beta and alpha nearer 0)")
+    fix += [remedies.get(n, f"a milder setting of {n}") for n in colour]
     return (f"{' and '.join(said)}, and such copies are no examples of their class. Take {'; or '.join(fix)}")
 
 

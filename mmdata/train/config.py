@@ -585,7 +585,7 @@ PATH_SEPARATORS = (" > ", ">", " / ", "/")
 def class_name_warnings(names: Sequence[str]) -> list[str]:
     """Warnings for class names that are several names joined (``rock;pop``, ``Drama, Comedy`` beside ``Drama``:
     :func:`mmdata.train.targets._joined`) or hierarchy paths (``Home > Kitchen > Knives``: at least half the names
-    hold one path separator of :data:`PATH_SEPARATORS`, and a first level recurs): each is one flat class of a
+    hold one path separator of :data:`PATH_SEPARATORS` between words, and a first level recurs): each is one flat class of a
     single-label model; said with how to train each name (a multi-label ``--target``) or a coarser level (QA39 music
     #5, ecommerce #7).
 
@@ -606,7 +606,10 @@ def class_name_warnings(names: Sequence[str]) -> list[str]:
                    f"[\"rock\", \"pop\"] in a CSV cell, or a list in JSONL / Parquet) and train --target COLUMN "
                    f"(multi-label)")
     for sep in PATH_SEPARATORS:
-        paths = [n for n in names if sep in n and all(p.strip() for p in n.split(sep))]
+        # every level a word (a letter, two characters or more): no metre ('3/4', '6/8'), fraction or 'n/a'
+        # (QA39 review augment #3)
+        paths = [n for n in names if sep in n and all(len(p.strip()) > 1 and any(c.isalpha() for c in p)
+                                                      for p in n.split(sep))]
         firsts = Counter(n.split(sep)[0].strip() for n in paths)
         if len(names) > 1 and 2 * len(paths) >= len(names) and firsts.most_common(1)[0][1] > 1:
             out.append(f"{len(paths)} of {len(names)} class names are hierarchy paths ({_show(paths, 2)}; split at "
