@@ -117,3 +117,16 @@ def test_slash_names_that_are_no_paths() -> None:
     assert not class_name_warnings(["rock", "pop", "AC/DC"])
     assert class_name_warnings(["Hip-Hop/Rap", "Hip-Hop/Trap", "Rock"])
     assert class_name_warnings(["Home > Kitchen > Knives", "Home > Kitchen > Pans", "Toys > Dolls"])
+
+
+# --- review augment #4: the timing warning skips declared targets and image-sized maps --------------------------------
+
+def test_timing_warning_skips_targets_and_image_maps() -> None:
+    rng = np.random.default_rng(0)
+    audio = torch.from_numpy(rng.standard_normal((1, 32000)).astype(np.float32))
+    s = Sample("a", {"audio": audio, "image": torch.zeros((3, 24, 32), dtype=torch.uint8), "depth": np.zeros((24, 32), np.uint8),
+                     "seg": np.zeros((24, 32), np.uint8), "video": np.zeros((25, 8, 8), np.uint8)}, sample_rate=16000)
+    rec = load_recipe({"targets": {"seg": "mask"}, "audio": [{"op": "random_crop", "p": 1.0, "seconds": 1.0}]})
+    got = [m for m in _said(rec.apply_sample, s) if "beside the audio" in m]
+    assert len(got) == 1 and "'video'" in got[0] and "depth" not in got[0] and "seg" not in got[0]
+    assert "the first axis" not in got[0]

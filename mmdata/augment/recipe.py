@@ -1451,14 +1451,20 @@ class Recipe:
     def _warn_timed(self, fields: Mapping[str, Any], key: str, timing: Sequence[str], batched: bool = False) -> None:
         """Warn once per recipe when audio ops that change the clip's timing (:data:`TIMING_OPS`: a crop, a speed
         change, a shift) act on a sample that also holds an array of two or more axes (a (T, H, W) frame stack,
-        (T, D) features; a ``targets`` entry too: the image ops move it, no audio op does): no op moves it, so its
+        (T, D) features; not a ``targets`` entry, nor a map of the image's height and width): no op moves it, so its
         frames no longer line up with the audio (QA39 lipreading #3: a lip video kept 2.7 s beside audio cropped to 1 s, without a word). The shape
         cannot tell a time axis from another: the warning says "if"."""
         if not timing or fields.get("audio") is None:
             return
         lead = 1 if batched else 0
-        timed = sorted(n for n, v in fields.items() if n not in _NOT_POINTS  # a target moves with the image only
-                       and isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim - lead >= 2)
+        # a declared target moves with the image, and an array of the image's height and width is a per-pixel map,
+        # not frames: neither is named (QA39 review augment #4)
+        img = fields.get("image")
+        dims = tuple(int(d) for d in img.shape[lead:]) if isinstance(img, (np.ndarray, torch.Tensor)) else ()
+        image_hw = {dims[-2:], dims[:2]} if len(dims) >= 2 else set()
+        timed = sorted(n for n, v in fields.items() if n not in _NOT_POINTS and n not in (self.targets or {})
+                       and isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim - lead >= 2
+                       and tuple(int(d) for d in v.shape[lead:][-2:]) not in image_hw)
         if not timed:
             return
         self._timed_warned = True
@@ -1467,7 +1473,7 @@ class Recipe:
         it, them = ("they", "them") if many else ("it", "it")
         shown = ", ".join(timing[:4]) + (" ..." if len(timing) > 4 else "")
         self._warn(f"array field{'s' * many} {shapes} (sample {key!r}) beside the audio: if {it} run{'s' * (not many)} "
-                   f"along time (video frames, per-frame features: the first axis), the recipe's {shown} change"
+                   f"along time (video frames, per-frame features: an axis of frames), the recipe's {shown} change"
                    f"{'s' * (len(timing) == 1)} the audio's timing (a crop, a speed change, a shift) and no op moves "
                    f"arrays (mmdata augment writes {them} as read), so audio and frames no longer line up. Cut {them} "
                    f"alike yourself in the loader's transform= from what each op did in s.meta['aug'] (a crop's "
