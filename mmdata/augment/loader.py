@@ -472,8 +472,7 @@ class Loader:
         if "image_alpha" not in reader_kw:
             reader_kw["image_alpha"] = blends_alpha(self.recipe)
         if "photo_fields" not in reader_kw:  # a view declared `image` decodes as a photo (QA39 ecommerce #1)
-            reader_kw["photo_fields"] = [f for f, spec in (self.recipe.targets or {}).items()
-                                         if (spec if isinstance(spec, str) else spec.get("kind")) == "image"]
+            reader_kw["photo_fields"] = self.recipe.photo_fields()  # one list with preview / augment (QA39 codecs review #1)
         if "audio_max_frames" not in reader_kw:  # audio_max_frames=None turns the hint off
             # the frames of each clip the normalize stage reads (it trims them): the rest is not decoded
             reader_kw["audio_max_frames"] = decode_frames(self.recipe)
