@@ -188,3 +188,14 @@ def test_audio_and_frame_lengths_disagree(tmp_path) -> None:
     rep = mmdata.shard(raw / "m.csv", tmp_path / "ds", columns={"video": "video"}, progress=False)
     got = next(w for w in rep["warnings"] if "disagree with their audio" in w)
     assert got.startswith("field 'video': 1 of 8 samples'") and "'k5'" in got and "25 frames a second" in got, got
+
+
+def test_classes_of_pairs_still_fill_every_split() -> None:
+    """(QA39 review 2 last #1) when the small classes are most of the data (a re-identification set of pairs, a
+    label that is an id), they are spread like the others, as before: moving them all to train emptied val / test."""
+    for sizes in ([2] * 150, [1] * 100, [2] * 40 + [30]):
+        recs = _recs(sizes)
+        notes = assign_splits(recs, SPLIT, seed=0)
+        got = Counter(r.split for r in recs)
+        assert got["val"] > 0 and got["test"] > 0, (sizes[:3], got, notes)
+        assert not any("fewer samples than the 3 splits" in n for n in notes), notes

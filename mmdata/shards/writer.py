@@ -1454,24 +1454,38 @@ def _train_split(fractions: Mapping[str, float]) -> str | None:
     return max(fractions, key=lambda n: (fractions[n], -list(fractions).index(n)))
 
 
+#: :func:`small_classes` moves classes smaller than the split count to train only while they hold at most this share
+#: of the samples split: beyond it (every class a pair) they are spread like the others, as before 2026-12-07
+SMALL_CLASSES_SHARE = 0.2
+
+
 def small_classes(labels: Iterable[Any], fractions: Mapping[str, float]) -> dict[Any, int]:
     """The classes (label: samples) with fewer samples than the splits asked for (fraction > 0): such a class
     cannot be in every split, and cut like the others its few samples went to whichever split was furthest
     behind, often val or test, where it is never trained on (QA39 ecommerce #4). Like a stratified splitter
     (sklearn, iterative stratification) they go whole to :func:`_train_split`; none when there is no train split
-    (equal folds: spread as the other classes, QA39 review writer #1). Unlabelled samples are no class.
+    (equal folds: spread as the other classes, QA39 review writer #1), nor when they hold more than
+    :data:`SMALL_CLASSES_SHARE` of the samples (they would empty val / test). Unlabelled samples are no class.
 
     Example:
-        >>> small_classes([0] * 9 + [1, 1], {"train": 0.8, "val": 0.1, "test": 0.1})
+        >>> small_classes([0] * 30 + [1, 1], {"train": 0.8, "val": 0.1, "test": 0.1})
         {1: 2}
+        >>> small_classes([0] * 5 + [1, 1], {"train": 0.8, "val": 0.1, "test": 0.1})
+        {}
         >>> small_classes([0] * 9 + [1, 1], {"1": 0.25, "2": 0.25, "3": 0.25, "4": 0.25})
         {}
     """
     k = sum(1 for f in fractions.values() if f > 0)
     if k < 2 or _train_split(fractions) is None:
         return {}
+    labels = list(labels)
     got = Counter(v for v in labels if v is not None)
-    return {v: n for v, n in got.items() if n < k}
+    small = {v: n for v, n in got.items() if n < k}
+    # only while the other samples can still fill the splits: where small classes are most of the data (pairs of a
+    # re-identification set, a label that is an id), moving them would leave val / test empty (QA39 review 2 last #1)
+    if sum(small.values()) > SMALL_CLASSES_SHARE * len(labels):
+        return {}
+    return small
 
 
 def _small_classes_note(small: Mapping[Any, int], fractions: Mapping[str, float],
