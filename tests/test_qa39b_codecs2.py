@@ -17,6 +17,8 @@ from mmdata.shards import mediainfo
 from tests.test_qa39_photo_fields import _dataset
 
 from mmdata.shards.reader import open_dataset
+import mmdata
+from mmdata.testing import make_sample_folder
 
 
 def _mp3(rate: int, channels: int, seconds: float = 8.0) -> bytes:
@@ -73,3 +75,13 @@ def test_photo_fields_unknown_name_refused(tmp_path) -> None:
     with pytest.raises(ShardError, match="photo_fields: expected"):
         open_dataset(path, split="train", photo_fields=[3])
     open_dataset(path, split="train", photo_fields=["image", "image2.gif"])  # the standard image too: fine
+    # QA39 review 2 a #2: a recipe listing the view in several formats (one of them a field), or a dataset without
+    # named image fields (a blended dataset lacking the view): not warned of
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        open_dataset(path, split="train", photo_fields=["image2.gif", "image2.png", "image2.jpg"])
+        plain = make_sample_folder(tmp_path / "plain_raw", n=2)
+        mmdata.shard(plain, tmp_path / "plain", progress=False)
+        open_dataset(tmp_path / "plain", photo_fields=["image2.gif"])

@@ -124,3 +124,27 @@ def test_collate_rate_advice_names_where_the_dataset_rates_are() -> None:
           Sample("b", {"audio": torch.zeros(1, 8)}, sample_rate=16000)]
     with pytest.raises(ValueError, match=r"mmdata inspect DATASET` counts the dataset's rates"):
         collate(ss)
+
+
+def test_webdataset_features_trusts_the_shards_it_read_over_a_stale_card(tmp_path: Path) -> None:
+    """(QA39 review 2 b #1) a card whose recorded dtypes say one float32 while the shards it had to read hold int16
+    and int32 arrays: the shards' dtypes decide (HF's loader would fail on them), not the card's."""
+    import json
+
+    import numpy as np
+
+    from mmdata.errors import ShardError
+    from mmdata.interop import hf
+
+    raw = make_sample_folder(tmp_path / "raw", n=2)
+    for i, dt in enumerate((np.int16, np.int32)):
+        np.save(f"{raw}/{i:06d}.feat.npy", np.ones(4, dt))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw, tmp_path / "ds", progress=False)
+    card_path = tmp_path / "ds" / "dataset.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["modalities"]["feat"]["dtypes"] = {"float32": 2}
+    card_path.write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(ShardError, match=r"feat"):
+        hf.webdataset_features(tmp_path / "ds", decode_audio=False)

@@ -1211,7 +1211,9 @@ def webdataset_features(path: str | Path, decode_audio: bool | None = None) -> A
     mods = card.get("modalities") or {}
     recorded = {f: {(np.dtype(d), ()) for d in (mods.get(f) or {}).get("dtypes") or {}} for f in npy}
     specs = _npy_specs(path, card, [f for f in npy if not recorded[f] or orig is None or f not in orig])
-    problems = [p for p in (_webdataset_npy_problem(f, recorded[f] or specs.get(f, set())) for f in npy)
+    # the shards' dtypes where they were read (a card edited or stale since says less than the shards do: QA39
+    # review 2 b #1), else the card's
+    problems = [p for p in (_webdataset_npy_problem(f, specs.get(f) or recorded[f]) for f in npy)
                 if p is not None]
     if problems:
         raise ShardError(f"{path}: " + "; ".join(problems))
