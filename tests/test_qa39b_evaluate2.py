@@ -19,8 +19,8 @@ def test_one_word_in_a_number_field_keeps_it_numbers_and_names_the_word() -> Non
     got = _by(["56", "56.0", "unknown", "7", "100", "9"], [0] * 6, [0] * 6).result()
     assert [r["value"] for r in got["values"]] == [7, 9, 56, 100, None], got
     assert got["numeric"]["f"]["markers"] == {"unknown": 1}, got
-    many = [str(i) for i in range(20)] + ["missing", "Unknown"]
-    b = _by(many, [0] * 22, [0] * 22).result()
+    many = [str(i) for i in range(30)] + ["missing", "Unknown"]  # over 20 whole numbers: binned
+    b = _by(many, [0] * 32, [0] * 32).result()
     assert len(b["values"]) == 5 and b["values"][-1]["value"] is None and b["values"][-1]["samples"] == 2, b
     # a word that is no NA marker: its own group, named, the rest still numbers
     w = _by([str(i) for i in range(30)] + ["ninety"], [0] * 31, [0] * 31).result()
@@ -44,13 +44,13 @@ def test_inspect_and_diff_read_numbers_as_evaluate_does(tmp_path) -> None:
     from mmdata.shards.diff import diff
     from mmdata.shards.inspect import metadata_groups
 
-    ages = [str(20 + i) for i in range(16)] + ["n/a", "unknown"]
-    a = _meta_ds(tmp_path, "a", ages, ["x", "y"] * 9)
+    ages = [str(20 + i) for i in range(24)] + ["n/a", "unknown"]  # 24 whole numbers: binned (over 20)
+    a = _meta_ds(tmp_path, "a", ages, ["x", "y"] * 13)
     g = metadata_groups(a, "site")
     assert g["numeric"] and len(g["edges"]) == 5 and g["missing"] == 2, g
     assert [v["value"] for v in g["values"]][-1] is None and all("bin" in v for v in g["values"][:-1]), g
-    assert len(metadata_groups(a, "site", bins=0)["values"]) == 17
-    b = _meta_ds(tmp_path, "b", [a + ".0" for a in ages[:16]] + ["n/a", "unknown"], ["x", "y"] * 9)
+    assert len(metadata_groups(a, "site", bins=0)["values"]) == 25
+    b = _meta_ds(tmp_path, "b", [a + ".0" for a in ages[:24]] + ["n/a", "unknown"], ["x", "y"] * 13)
     d = diff(a, b, groups="site")["groups"]
     assert all(r["change"] == 0 for r in d["values"]), d
     assert metadata_groups(a, "json.site")["numeric"]
@@ -109,3 +109,16 @@ def test_evaluate_table_cap_with_several_fields(monkeypatch, capsys) -> None:
     ev._by_value_table({"values": rows, "fields": ["f", "g"], "field": "f,g", "from": "metadata"}, "test")
     out = capsys.readouterr().out
     assert "(5 of 41 groups shown" in out, out
+
+
+def test_ids_and_bools_are_not_numbers_to_bin() -> None:
+    """QA39 review 2 last #2 / b #3: 12 site ids stay one group each (whole numbers are binned above 20 values);
+    '007' and '7' are two ids, not one number; a bool among numbers is a word, not a reason to read them as text."""
+    ids = [str(i) for i in range(1, 13)] * 2
+    got = _by(ids, [0] * 24, [0] * 24).result()
+    assert len(got["values"]) == 12 and "bin" not in got["values"][0], got
+    z = _by(["007"] + ["7"] * 20 + ["8"] * 20, [0] * 41, [0] * 41).result()
+    assert {r["value"] for r in z["values"]} == {"007", 7, 8} and z["numeric"]["f"]["words"] == {"007": 1}, z
+    many = [float(i) for i in range(30)] + [True]
+    b = _by(many, [0] * 31, [0] * 31).result()
+    assert b["numeric"]["f"]["words"] == {"True": 1} and len(b["values"]) == 5, b

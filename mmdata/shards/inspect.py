@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -812,7 +813,12 @@ NA_MARKERS = frozenset({"", "n/a", "na", "nan", "none", "null", "-", "?", "--", 
                         "not available", "unk", "n.a.", "#n/a"})
 #: a number field with more distinct values than this is binned by default (into :data:`BY_BINS` equal-count bins)
 BIN_ABOVE = 10
+#: ... and a field of whole numbers with more than this (site / speaker ids, SNR steps stay one group per value;
+#: ages, frame counts are binned) (QA39 review 2 last #2)
+BIN_ABOVE_WHOLE = 20
 BY_BINS = 4
+#: text of digits with a leading zero ('007', '02134'): an id, not a number (its zeros would be lost)
+_ID_TEXT = re.compile(r"^[+-]?0\d")
 #: a field is read as numbers when at least this share of its samples that are neither missing nor an NA marker hold
 #: a number; the other words are groups of their own, named in ``words`` (QA39 review evaluate #1): one stray word
 #: does not turn an age column into text groups sorted as text
@@ -849,8 +855,9 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
     review evaluate #4): ``weight`` maps each raw value, as ``(is a bool, value)`` (None: missing), to its samples.
     A field whose samples are numbers or number text ("56", 56.0: one group) for at least :data:`NUMERIC_SHARE` of
     those not missing is read as numbers: NA markers (:data:`NA_MARKERS`) are missing, other words groups of their
-    own (``words``), and more than :data:`BIN_ABOVE` distinct numbers are binned into :data:`BY_BINS` equal-count bins
-    (``bins``: that many, 0 none; ``edges``: these bin edges, e.g. another version's).
+    own (``words``: bools and digit text with a leading zero, an id, too), and more than :data:`BIN_ABOVE` distinct
+    numbers (:data:`BIN_ABOVE_WHOLE` for whole numbers) are binned into :data:`BY_BINS` equal-count bins (``bins``:
+    that many, 0 none; ``edges``: these bin edges, e.g. another version's).
 
     Returns:
         raw value -> its group (a number, a word, a :class:`_Bin` or :data:`_MISSING`), and ``info``: ``numeric``,
@@ -868,14 +875,17 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
         is_bool, v = rv
         if v is None:
             continue
-        if is_bool:
-            other += n
+        if is_bool:  # a word among numbers (named), not a reason to read the field as text (QA39 review 2 b #3)
+            words[rv] = n
         elif isinstance(v, (int, float)):
             numbers[rv] = v
         elif isinstance(v, str):
             t = v.strip()
             if t.lower() in NA_MARKERS:
                 markers[v] = markers.get(v, 0) + n
+                continue
+            if _ID_TEXT.match(t):  # '007', '02134': an id whose zeros matter, not the number 7 (QA39 review 2 last #2)
+                words[rv] = n
                 continue
             try:
                 f = float(t)
@@ -902,7 +912,8 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
     got: dict[tuple[bool, Any], Any] = {rv: (rv[1] if rv in words else _MISSING) for rv in weight if rv not in numbers}
     distinct = sorted(set(numbers.values()))
     if edges is None:
-        bins = (BY_BINS if len(distinct) > BIN_ABOVE else 0) if bins is None else bins
+        whole = all(float(f).is_integer() for f in distinct)
+        bins = (BY_BINS if len(distinct) > (BIN_ABOVE_WHOLE if whole else BIN_ABOVE) else 0) if bins is None else bins
         if bins and len(distinct) > bins:
             values = np.repeat(np.array(list(numbers.values()), dtype=np.float64), [weight[rv] for rv in numbers])
             edges = sorted(set(float(e) for e in np.quantile(values, np.linspace(0, 1, bins + 1), method="lower")))
