@@ -653,15 +653,17 @@ def c1_note(data: bytes) -> str | None:
             f"escaped, other tools may not; remove it if it is not meant")
 
 
-def c1_texts_warning(noted: Sequence[Mapping[str, str]]) -> str | None:
-    """The warning for text members kept holding C1 control characters (:func:`c1_note`), counted, with the
-    first samples' keys, or None (QA39 review sources #1)."""
+def c1_texts_warning(noted: Sequence[Mapping[str, str]], total: int | None = None) -> str | None:
+    """The warning for text members kept holding C1 control characters (:func:`c1_note`), counted (``total``:
+    all of them; ``noted`` the first few a job named), with the first samples' keys, or None (QA39 review
+    sources #1)."""
     if not noted:
         return None
-    keys = ", ".join(repr(printable(e["sample"])) for e in noted[:5]) + (", ..." if len(noted) > 5 else "")
+    n = max(total or 0, len(noted))
+    keys = ", ".join(repr(printable(e["sample"])) for e in noted[:5]) + (", ..." if n > 5 else "")
     e = noted[0]
-    return (f"{plural(len(noted), 'text member')} {'hold' if len(noted) != 1 else 'holds'} C1 control characters "
-            f"(U+0080-U+009F), kept as {'they are' if len(noted) != 1 else 'it is'} (samples {keys}); e.g. member "
+    return (f"{plural(n, 'text member')} {'hold' if n != 1 else 'holds'} C1 control characters "
+            f"(U+0080-U+009F), kept as {'they are' if n != 1 else 'it is'} (samples {keys}); e.g. "
             f"{e['member']!r}: {e['note']}")
 
 

@@ -1454,6 +1454,9 @@ def _train_split(fractions: Mapping[str, float]) -> str | None:
     return max(fractions, key=lambda n: (fractions[n], -list(fractions).index(n)))
 
 
+#: the C1-holding captions a shard job names (its count is whole): the warning shows five
+C1_EXAMPLES = 5
+
 #: :func:`small_classes` moves classes smaller than the split count to train only while they hold at most this share
 #: of the samples split: beyond it (every class a pair) they are spread like the others, as before 2026-12-07
 SMALL_CLASSES_SHARE = 0.2
@@ -2453,7 +2456,7 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             **({"audio_levels": task["audio_levels"]} if task.get("audio_levels") else {}),
             **({"content": sums} if sums is not None else {}),
             **({"texts_kept": task["texts_kept"]} if task.get("texts_kept") else {}),
-            **({"texts_c1": task["texts_c1"]} if task.get("texts_c1") else {}),
+            **({"texts_c1": task["texts_c1"], "texts_c1_count": task["texts_c1_count"]} if task.get("texts_c1") else {}),
             **({"html_texts": html} if html else {}),
             **({"npy": task["npy"]} if task.get("npy") else {}),
             **({"av": task["av"]} if task.get("av") else {})}
@@ -3359,8 +3362,11 @@ def _refused_text(data: bytes, task: dict[str, Any] | None, rec: tuple[Any, ...]
     if why is None:
         # C1 (U+0080-U+009F, mostly mojibake) is kept, and noted: counted, keys named (QA39 review sources #1)
         if task is not None and rec is not None and (note := c1_note(data)) is not None:
-            member = _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task)
-            task.setdefault("texts_c1", []).append({"member": member, "sample": rec[1], "note": note})
+            # a count and the first few (a million mojibake captions kept no note each: QA39 review 2 a #3)
+            task["texts_c1_count"] = task.get("texts_c1_count", 0) + 1
+            if len(task.setdefault("texts_c1", [])) < C1_EXAMPLES:
+                member = _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task)
+                task["texts_c1"].append({"member": member, "sample": rec[1], "note": note})
         return
     if task is None or rec is None or not task.get("texts_as_read"):
         raise CorruptMedia(why)
@@ -5805,7 +5811,9 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     warnings = [*warnings, *lost_modality_warnings(skipped, count)]
     if (kept := texts_kept_warning([e for p in plan for e in results[p["name"]].get("texts_kept") or ()])) is not None:
         warnings = [*warnings, kept]
-    if (c1 := c1_texts_warning([e for p in plan for e in results[p["name"]].get("texts_c1") or ()])) is not None:
+    if (c1 := c1_texts_warning([e for p in plan for e in results[p["name"]].get("texts_c1") or ()],
+                               sum(results[p["name"]].get("texts_c1_count", len(results[p["name"]].get("texts_c1") or ()))
+                                   for p in plan))) is not None:
         warnings = [*warnings, c1]
     if (markup := html_texts_warning((results[p["name"]].get("html_texts") for p in plan),
                                      _image_members(rows, TEXT_EXTS, "text_chars"))) is not None:
