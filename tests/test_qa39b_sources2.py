@@ -76,3 +76,30 @@ def test_class_names_from_folders_for_label_files_are_checked_too(tmp_path: Path
             (tmp_path / "src" / name / f"{name[:3]}{i}.cls").write_text("cat\n", encoding="utf-8")
     with pytest.raises(SourceError, match=r"U\+0009 TAB"):
         discover(tmp_path / "src")
+
+
+def test_folder_npy_named_as_a_standard_field_is_left_out_counted(tmp_path) -> None:
+    """(QA39 review sources #2) a folder's ``<stem>.image.npy`` (an array where the image goes) was sharded silently
+    and no reader could load the dataset; it is left out, counted and named with the rename, the sample kept."""
+    import io
+    import warnings
+
+    import numpy as np
+    import soundfile as sf
+
+    import mmdata
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(3):
+        np.save(raw / f"{i}.image.npy", np.zeros((5, 8, 8), np.uint8))
+        buf = io.BytesIO()
+        sf.write(buf, np.zeros(800, np.float32), 8000, format="WAV")
+        (raw / f"{i}.wav").write_bytes(buf.getvalue())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = mmdata.shard(str(raw), str(tmp_path / "ds"), split={"train": 1.0}, progress=False)
+    left = [e for e in r["skipped"] if e["what"] == "member"]
+    assert len(left) == 3 and "image_array.npy" in left[0]["reason"], r["skipped"]
+    samples = list(mmdata.open_dataset(str(tmp_path / "ds"), split="train"))
+    assert len(samples) == 3 and all("audio" in s.fields for s in samples)

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from mmdata.checks import keyword_check, plural
-from mmdata.codecs import AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, TEXT_EXTS, field_of, member_type, text_length
+from mmdata.codecs import (AUDIO_EXTS, IMAGE_EXTS, LABEL_EXTS, TEXT_EXTS, field_of, member_type, standard_field_error,
+                           text_length)
 from mmdata.errors import ShardError, SourceError
 from mmdata.io import HOST_LIMITS, file_sha256, host_limit, no_room_advice
 from mmdata.io import NO_ROOM as _NO_ROOM
@@ -2874,6 +2875,11 @@ def _chunk_members(chunk: list[tuple[Any, ...]], got: list[bytes | int], meta: a
         for i, kind in others:  # JSON, .npy, a second image / audio / text member of a custom record
             if datas[i].__class__ is bytes:
                 try:
+                    if kind == "n" and (wrong := standard_field_error(rec[4][i])) is not None:
+                        # a folder's <stem>.image.npy: no reader loads it (codecs refuse an array for a standard
+                        # field), so it is left out, counted, not written into a dataset verify passes (QA39 review
+                        # sources #2; a manifest's column is refused at discovery)
+                        raise CorruptMedia(wrong)
                     facts = _check_other(kind, datas[i], decode, task, rec, i)
                 except (CorruptMedia, UnicodeDecodeError) as exc:
                     bad = _bad(bad, i, exc, values, paths, meta, task)
