@@ -127,6 +127,13 @@ def test_segment_warns_that_an_array_field_is_kept_whole(tmp_path: Path) -> None
     assert len(found.records) == 2
     said = [w for w in found.warnings if "cuts the audio only" in w]
     assert len(said) == 1 and "'video' (2 segments)" in said[0], found.warnings
+    # QA39 review sources #4: arrays already cut per segment (each row naming its own file) are not warned of
+    np.save(tmp_path / "a.npy", np.zeros((25, 8, 8), np.uint8))
+    np.save(tmp_path / "b.npy", np.zeros((37, 8, 8), np.uint8))
+    (tmp_path / "cut.csv").write_text("audio,video,start,duration,label\nlong.wav,a.npy,0.0,1.0,A\n"
+                                      "long.wav,b.npy,2.0,1.5,B\n", encoding="utf-8")
+    found = discover(tmp_path / "cut.csv", columns={"video": "video"}, segment={"start": "start", "duration": "duration"})
+    assert len(found.records) == 2 and not [w for w in found.warnings if "cuts the audio only" in w], found.warnings
 
 
 def test_npy_column_mapped_to_image_is_refused_at_shard_time(tmp_path: Path) -> None:

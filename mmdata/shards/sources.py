@@ -5861,6 +5861,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     multichannel: list[str] = []
     #: per .npy array member of a cut row: the segments it is kept whole in (QA39 lipreading #1)
     whole_arrays: Counter[str] = Counter()
+    # per .npy member: how many segments each array file is stored in (an array cut per segment, each row naming its
+    # own file, is in one: not warned of; QA39 review sources #4)
+    whole_files: dict[str, Counter[str]] = {}
     for i, raw in enumerate(rows):
         if all(_blank(v) for v in raw.values()):  # no sample, not a lost one (--max-skipped counts none)
             empty_rows.append(i)
@@ -6018,7 +6021,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 seg_reason = _cut_segment(members, seg, shown, extra, seg_stats, channels,
                                           multichannel if channel_col is not None else None)
                 if seg_reason is None:  # only the audio is cut: an array of the row is stored whole
-                    whole_arrays.update(e for e in members if e.endswith("npy"))
+                    for e in members:
+                        if e.endswith("npy"):
+                            whole_arrays[e] += 1
+                            whole_files.setdefault(e, Counter())[str(members[e])] += 1
             if seg_reason is not None:
                 if on_error == "raise":
                     raise SourceError(f"manifest {where}: {seg_reason}")
@@ -6217,6 +6223,7 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                                None if remote is not None else root is not None)
     warnings += _case_key_warnings(records, name)
     warnings += _key_name_warnings(records, name)
+    whole_arrays = Counter({e: n for e, n in whole_arrays.items() if max(whole_files[e].values()) > 1})
     if whole_arrays:  # a (T,H,W) mouth-crop video beside the audio: every segment held all its frames (QA39 lipreading #1)
         shown_a = ", ".join(f"{field_of(e)!r} ({plural(n, 'segment')})" for e, n in sorted(whole_arrays.items()))
         warnings.append(f"manifest {name}: --segment cuts the audio only: the array field{'s' * (len(whole_arrays) > 1)} "
