@@ -108,6 +108,17 @@ def test_number_column_left_out_of_meta_is_named_metadata_not_missing_files(tmp_
     found = discover(tmp_path / "m.csv")
     assert not any("file not found" in json.dumps(s, default=str) for s in found.skipped), found.skipped
     assert any("column 'age'" in w and "--meta age" in w for w in found.warnings), found.warnings
+    # QA39 review sources #3: many 'n/a' cells, dates and ratios are no paths either; a column naming media files
+    # that are missing is still a path column (its files listed as not found)
+    rows = [f"k{i},img/{i}.png,{v},{d},{r},gone/{i}.png\n" for i, (v, d, r) in enumerate(zip(
+        ["n/a", "36", "n/a", "52", "n/a", "61", "23", "30", "n/a", "29", "70"],
+        [f"0{1 + i % 9}/05/2023" for i in range(11)], [f"{i}/40" for i in range(11)]))]
+    (tmp_path / "m2.csv").write_text("key,image,age,visit,ratio,extra\n" + "".join(rows), encoding="utf-8")
+    found = discover(tmp_path / "m2.csv", columns={"extra": "extra"})
+    skipped = json.dumps(found.skipped, default=str)
+    for col in ("age", "visit", "ratio"):
+        assert f"'{col}'" not in skipped and any(f"column '{col}'" in w for w in found.warnings), (col, found.warnings)
+    assert skipped.count("gone/") == 11, skipped
 
 
 def _wav(path: Path, seconds: float, sr: int = 8000) -> None:

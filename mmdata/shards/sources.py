@@ -4297,9 +4297,10 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
             if cell.reason is None:
                 cell.shown, cell.backslash = shown, True
                 return cell
-            if cell.reason.startswith(escapes or _ESCAPES):
-                # '..\\outside\\x.txt' escapes as '../outside/x.txt' does: said so, and nothing outside the
-                # folder is looked for (no case hint naming, and so confirming, a file there) (QA39 security #2)
+            if cell.reason.startswith(escapes or _ESCAPES) and not p.startswith("\\"):
+                # '..\\outside\\x.txt' escapes as '../outside/x.txt' does: said so, and nothing outside the folder
+                # is looked for (no case hint naming, and so confirming, a file there) (QA39 security #2); a leading
+                # backslash is the top folder of a Windows drive, said so below
                 return _Cell(shown, key=key, reason=cell.reason, located=True)
         if other is None and "%" in p and val[:5].lower() != "file:" and not decoded:
             # Label Studio's spelling of an uploaded name ('my%20photo.png'): read decoded, once
@@ -5782,6 +5783,10 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     #: per path column: the cells that are numbers ('36.0'): a column of them a metadata column forgotten in
     #: --meta, even with an 'n/a' among them (QA39 fairness #10: 237 listed skips, "file not found")
     number_cells: Counter[str] = Counter()
+    #: per path column: the cells naming a file of a media / data type mmdata knows (a PNG, a .npy, a video it
+    #: refuses): a column with none, and no file found, is metadata whatever its 'n/a', dates ('01/05/2023') or
+    #: ratios ('3/40') look like (QA39 review sources #3)
+    media_cells: Counter[str] = Counter()
     for raw in rows:
         if on_rows is not None and not len(cells) % _ROWS_SHOWN:
             on_rows(len(cells))
@@ -5835,6 +5840,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                 url_cells[col] += 1
             if text is not None and len(text) < 64 and _is_number(text.strip()):
                 number_cells[col] += 1
+            if text is not None and _media_named(text):
+                media_cells[col] += 1
             if text is not None and _path_like(text):
                 seen[2] += 1
                 if not cell.located and not os.path.isabs(text) and ":" not in text[:12]:
@@ -5848,7 +5855,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
     # not read, one warning (below) instead of a listed skip per cell
     # a column of URLs only (a source link kept beside a local copy) is one too: its cells name no file here
     unread = {col for col, (n, hits, pathlike, _, _) in stats.items()
-              if n and not hits and (not pathlike or url_cells[col] == n or number_cells[col] >= 0.9 * n)
+              if n and not hits and (not pathlike or url_cells[col] == n or number_cells[col] >= 0.9 * n
+                                     or not media_cells[col])
               and col not in templates}
     empty_rows: list[int] = []  # rows with every cell empty (the ',,' lines Excel leaves below a table)
     refused_labels: dict[str, int] = {}  # distinct label cells parse_label refused (none of the declared names): rows
@@ -6529,6 +6537,26 @@ def _folder_template(sub: str, raw_col: str, row0: Mapping[str, Any], checked: l
                for row, _ in checked if not any(_blank(row.get(c)) for c in tpl.columns)):
             return template
     return None
+
+
+def _media_named(text: str) -> bool:
+    """Whether a cell names a file by a media or data type mmdata knows (its last extension: an image, audio, text,
+    label, JSON or ``.npy`` type, an unsupported media type such as HEIC, or a video / subtitles / table type it
+    refuses with advice) — not a number (``36.0``), a date (``01/05/2023``) or a ratio (``3/40``).
+
+    Example:
+        >>> _media_named("img/a.PNG"), _media_named("36.0"), _media_named("01/05/2023"), _media_named("clip.mp4")
+        (True, False, False, True)
+    """
+    base = text.strip().replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, ext = base.rpartition(".")
+    if not (dot and stem):
+        return False
+    return (member_type(ext) in _KNOWN_MEMBER_TYPES or unsupported_reason(base) is not None
+            or other_type_reason(base) is not None)
+
+
+_KNOWN_MEMBER_TYPES = frozenset(e.lower() for e in (*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "npy", "json"))
 
 
 def _path_like(text: str) -> bool:
