@@ -16,11 +16,11 @@ def _palette_gif(path, colour):
     img.save(path)
 
 
-def _dataset(tmp_path):
+def _dataset(tmp_path, n=6):
     raw = tmp_path / "raw"
     raw.mkdir()
     rows = []
-    for i in range(6):
+    for i in range(n):
         Image.new("RGB", (24, 24), (10 * i, 20, 30)).save(raw / f"a{i}.png")
         _palette_gif(raw / f"b{i}.gif", (200, 40 + i, 10))
         rows.append({"key": f"k{i}", "image": f"a{i}.png", "image2": f"b{i}.gif", "label": "x" if i % 2 else "y"})

@@ -3,20 +3,19 @@ mmdata/train/config.py: review codecs #1, review augment #1 to #5."""
 
 from __future__ import annotations
 
-import csv
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import mmdata
 from mmdata.augment import recipe as recipe_mod
 from mmdata.augment.offline import copy_notes
 from mmdata.augment.recipe import load_recipe, tempo_like, tempo_target_notes
 from mmdata.types import Sample
+from tests.test_qa39_photo_fields import _dataset
 
 
 def _said(fn, *args, **kw) -> list[str]:
@@ -29,21 +28,8 @@ def _said(fn, *args, **kw) -> list[str]:
 # --- codecs review #1: preview and augment decode a declared `image` view as a photo --------------------------------
 
 def _views(tmp_path: Path) -> Path:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    rows = []
-    for i in range(4):
-        Image.new("RGB", (24, 24), (10 * i, 20, 30)).save(raw / f"a{i}.png")
-        Image.new("RGB", (24, 24), (200, 40 + i, 10)).convert("P", palette=Image.Palette.ADAPTIVE,
-                                                              colors=4).save(raw / f"b{i}.gif")
-        rows.append({"key": f"k{i}", "image": f"a{i}.png", "image2": f"b{i}.gif", "label": "x" if i % 2 else "y"})
-    with open(raw / "m.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    out = tmp_path / "ds"
-    mmdata.shard(str(raw / "m.csv"), str(out), columns={"image2": "image2"}, split={"train": 1.0}, progress=False)
-    return out
+    """Four samples with a palette-GIF view in the named field image2.gif (the photo-fields test's dataset)."""
+    return _dataset(tmp_path, n=4)
 
 
 _VIEW_RECIPE = "seed: 0\ntargets: {image2.gif: image}\nnormalize:\n  image:\n    - {op: resize, size: [16, 16], " \

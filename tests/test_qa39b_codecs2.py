@@ -11,22 +11,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import mmdata
 from mmdata import codecs
 from mmdata.errors import ShardError
 from mmdata.shards import mediainfo
-from tests.test_qa39_photo_fields import _dataset
-
 from mmdata.shards.reader import open_dataset
-import mmdata
 from mmdata.testing import make_sample_folder
-
-
-def _mp3(rate: int, channels: int, seconds: float = 8.0) -> bytes:
-    t = np.arange(int(rate * seconds)) / rate
-    x = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    buf = io.BytesIO()
-    sf.write(buf, np.stack([x] * channels, 1), rate, format="MP3")
-    return buf.getvalue()
+from tests.test_qa39_codecs import _mp3
+from tests.test_qa39_photo_fields import _dataset
 
 
 @pytest.mark.parametrize(("rate", "channels"), [(22050, 1), (44100, 2)])
