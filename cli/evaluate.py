@@ -37,7 +37,7 @@ def evaluate(
                   "are grouped by number, in equal-count bins when many (--bins). Values differing only in case / "
                   "spaces are warned of. In --json and metrics.json as by_value.")] = None,
     bins: Annotated[Optional[int], typer.Option(min=0, help="--by a number field: its equal-count bins (default 4 "
-                    "where it has more than 10 distinct numbers; 0: one group per number).")] = None,
+                    "where it has more than 10 distinct numbers, 20 if all whole; 0: one group per number).")] = None,
     robustness: Annotated[bool, typer.Option("--robustness", help="Also the accuracy with each modality removed and "
                                                                   "under corruption, as `mmdata train` reports it.")] = False,
     on_error: Annotated[str, typer.Option("--on-error", callback=one_of("raise", "skip"), help="A sample that does not "
