@@ -2780,8 +2780,9 @@ def _sixteen_bit(kept: list[tuple[Any, ...]], counts: list[int], datas: list[byt
                  acc: dict[str, Any] | None) -> dict[str, Any] | None:
     """``acc`` with the depth facts of each sample's images among ``maybe``: 16-bit, float / signed values, several
     frames (:func:`mediainfo.merge_sixteen_bit`), with the sample's key for the examples (a named image field's:
-    its member name, ``L0002.image2.gif``). Named image fields (``--column image2=image2``) are counted as the
-    ``image`` member is: their animated GIFs were read as the first frame without a word (QA39 ecommerce #5)."""
+    its member name, ``L0002.image2.gif``). Named image fields (``--column image2=image2``) are counted for their
+    frames: their animated GIFs were read as the first frame without a word (QA39 ecommerce #5); their depth is
+    not (they decode as stored values, a 16-bit depth map as its numbers)."""
     from bisect import bisect_right
 
     starts = list(accumulate(counts, initial=0))
@@ -2792,7 +2793,11 @@ def _sixteen_bit(kept: list[tuple[Any, ...]], counts: list[int], datas: list[byt
         if at == ii:
             acc = mediainfo.merge_sixteen_bit(acc, mediainfo.image_depth(datas[j]), kept[r][0])
         elif kept[r][4][at].rsplit(".", 1)[-1].lower() in IMAGE_EXTS and not kept[r][4][at].lower().endswith(".npy"):
-            acc = mediainfo.merge_sixteen_bit(acc, mediainfo.image_depth(datas[j]), kept[r][0] + suffixes[at])
+            # a named field's frames only: it decodes as stored values (a 16-bit depth map keeps them), so the
+            # "nearly black under v >> 8" and float-scale warnings of the image field are not its (QA39 lead)
+            frames = mediainfo.image_frames(datas[j])
+            if frames > 1:
+                acc = mediainfo.merge_sixteen_bit(acc, mediainfo.DepthFacts("8", 0, 0, frames), kept[r][0] + suffixes[at])
     return acc
 
 
