@@ -855,30 +855,29 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
 
 # the number reading shared with inspect --by and diff --groups (QA39 review evaluate #4); re-exported here
 from mmdata.shards.inspect import (BIN_ABOVE, BY_BINS, NA_MARKERS, NUMERIC_SHARE, _MISSING, _Bin,  # noqa: E402,F401
-                                   _num_text, read_groups)
+                                   _num_text, group_key, read_groups)
 
 #: a group with fewer scored samples than this is marked small (its accuracy is noise: QA39 fairness #4)
 SMALL_GROUP = 30
 #: the level of each group's Wilson interval
 BY_CI = 0.95
-_Z95 = 1.959963984540054
 
 
-def wilson(right: int, n: int, z: float = _Z95) -> list[float] | None:
-    """The Wilson score interval of ``right`` successes in ``n`` (None for n = 0): unlike p ± z·se it stays inside
-    [0, 1] and is not zero-width at 0 / n or n / n, what small subgroups give (QA39 fairness #4).
+def wilson(right: int, n: int) -> list[float] | None:
+    """A group's Wilson score interval at :data:`BY_CI` (:func:`mmdata.train.submissions.wilson`, the one the
+    submissions' ``--ci`` reports), None for n = 0: unlike p ± z·se it stays inside [0, 1] and is not zero-width at
+    0 / n or n / n, what small subgroups give (QA39 fairness #4).
 
     Example:
         >>> [round(x, 3) for x in wilson(6, 6)]
         [0.61, 1.0]
     """
+    from mmdata.train.submissions import wilson as interval
+
     if n <= 0:
         return None
-    p = right / n
-    d = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / d
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / d
-    return [max(0.0, mid - half), min(1.0, mid + half)]
+    lo, hi = interval(right, n, BY_CI)
+    return [max(0.0, lo), min(1.0, hi)]
 
 
 class _ByValue:
@@ -921,7 +920,7 @@ class _ByValue:
         right = ((logits.detach().argmax(1).cpu() == labels) & (labels >= 0)).numpy()
         for i, (s, r, y) in enumerate(zip(scored.tolist(), right.tolist(), labels.tolist())):
             # a bool keyed apart from the int it equals (True == 1 shared one row: review 3 #5)
-            raw = tuple((isinstance(col[i], bool), _by_key(col[i])) for col in columns)
+            raw = tuple((isinstance(col[i], bool), group_key(col[i])) for col in columns)
             c = self.counts.setdefault(raw, [0, 0, 0, {}])
             c[0] += 1
             c[1] += s
@@ -1066,15 +1065,6 @@ def _worst_best(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
             "best": {"value": best["value"], "accuracy": best["accuracy"], "scored": best["scored"]},
             "gap": best["accuracy"] - worst["accuracy"],
             "ratio": (worst["accuracy"] / best["accuracy"]) if best["accuracy"] else None, "over": over}
-
-
-def _by_key(value: Any) -> Any:
-    """A metadata value as a row of the per-value table: NaN as null, a list / dict as its JSON text."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return value
 
 
 def _by_fields(data: Path, card: dict[str, Any], splits: Sequence[str], by: str | Sequence[str], named: str, *,
