@@ -6552,11 +6552,8 @@ def _media_named(text: str) -> bool:
     stem, dot, ext = base.rpartition(".")
     if not (dot and stem):
         return False
-    return (member_type(ext) in _KNOWN_MEMBER_TYPES or unsupported_reason(base) is not None
+    return (member_type(ext) in KNOWN_EXTS or unsupported_reason(base) is not None
             or other_type_reason(base) is not None)
-
-
-_KNOWN_MEMBER_TYPES = frozenset(e.lower() for e in (*IMAGE_EXTS, *AUDIO_EXTS, *TEXT_EXTS, *LABEL_EXTS, "npy", "json"))
 
 
 def _path_like(text: str) -> bool:
