@@ -63,6 +63,9 @@ from mmdata.shards.output import (LocalOutput, RemoteOutput, check_local_output,
 from mmdata.urls import is_remote, local_path, lookup, protocol, redact
 
 SPLIT_ORDER = ("train", "val", "test")
+#: the rank of a split name in :func:`split_order` (case-folded): train, then the validation names, then test; any
+#: other name ranks 3 (after test, by name with numbers read as numbers: folds ``1`` .. ``10`` keep their order)
+_SPLIT_RANK = {"train": 0, "training": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1, "test": 2, "testing": 2}
 #: how ``--split`` fractions are applied (:func:`assign_splits`): stratified by label (the default), or by
 #: a hash of each sample's key (stable across versions of a dataset)
 SPLIT_BY = ("label", "key")
@@ -83,12 +86,38 @@ class ShardWarning(UserWarning):
     """
 
 
+def _split_name_key(name: str) -> tuple[Any, ...]:
+    rank = _SPLIT_RANK.get(name.casefold(), 3)
+    parts = re.split(r"(\d+)", name)
+    return (rank, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p), name)
+
+
+def split_order(fractions: Mapping[str, float]) -> dict[str, float]:
+    """``fractions`` in the canonical order every split method cuts them in: ``train`` (``training``), then
+    ``val`` / ``valid`` / ``validation`` / ``dev``, then ``test`` (``testing``), then any other name by name
+    (numbers read as numbers: folds ``2`` before ``10``). So the split depends on each split's fraction, never on
+    the order the fractions were written in (QA40 repro #1: ``test=0.15,val=0.15,train=0.7`` moved 42 of 62
+    samples from ``train=0.7,val=0.15,test=0.15``, and swapping val / test swapped the held-out sets). Written in
+    this order (``train,val,test``, ``train,test``, folds ``1`` .. ``k``), the fractions keep it.
+
+    Example:
+        >>> split_order({"test": 0.15, "val": 0.15, "train": 0.7})
+        {'train': 0.7, 'val': 0.15, 'test': 0.15}
+        >>> list(split_order({"10": 0.5, "2": 0.5})), list(split_order({"holdout": 0.1, "test": 0.1, "train": 0.8}))
+        (['2', '10'], ['train', 'test', 'holdout'])
+    """
+    return {n: fractions[n] for n in sorted(fractions, key=_split_name_key)}
+
+
 def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | None:
-    """Parse ``"train=0.8,val=0.1,test=0.1"`` (or a dict) into fractions summing to 1.
+    """Parse ``"train=0.8,val=0.1,test=0.1"`` (or a dict) into fractions summing to 1, in the canonical order
+    of :func:`split_order` (the order they are written in changes nothing).
 
     Example:
         >>> parse_split("train=0.8,val=0.2")
         {'train': 0.8, 'val': 0.2}
+        >>> parse_split("test=0.2,train=0.8")
+        {'train': 0.8, 'test': 0.2}
     """
     if spec is None or spec == "":
         return None
@@ -124,7 +153,7 @@ def parse_split(spec: str | Mapping[str, float] | None) -> dict[str, float] | No
     if abs(total - 1.0) > 1e-6:
         got = ", ".join(f"{n}={v:g}" for n, v in out.items())
         raise SourceError(f"--split (split=) fractions must sum to 1, got {got} (sum {total:g})")
-    return out
+    return split_order(out)
 
 
 def assign_splits(records: list[Record], fractions: dict[str, float] | None, seed: int,
@@ -168,6 +197,8 @@ def assign_splits(records: list[Record], fractions: dict[str, float] | None, see
     """
     if by not in SPLIT_BY:
         raise SourceError(f"--split-by (split_by=) must be one of {SPLIT_BY}, got {by!r}")
+    if fractions is not None:  # QA40 repro #1: cut in one order, whatever order the dict was written in
+        fractions = split_order(fractions)
     given = f"{given_by}, a manifest's split column" if given_by else "a manifest's split column"
     warnings: list[str] = _group_values(records)
     twins = case_twins(records)  # keys differing only in case: one item (IMG_0.JPG beside img_0.txt), one split
@@ -347,8 +378,9 @@ def key_split(key: str, fractions: dict[str, float], seed: int) -> str:
 
 
 def _key_bounds(fractions: dict[str, float]) -> list[tuple[int, str]]:
-    """(upper bound on a 64-bit hash, split) per split with a fraction, cumulative; the last ends at 2**64."""
-    shares = [(n, Fraction(repr(float(f)))) for n, f in fractions.items()]
+    """(upper bound on a 64-bit hash, split) per split with a fraction, cumulative in the order of :func:`split_order`
+    (not the order written: QA40 repro #1); the last ends at 2**64."""
+    shares = [(n, Fraction(repr(float(f)))) for n, f in split_order(fractions).items()]
     total = sum(f for _, f in shares)
     bounds, acc = [], Fraction(0)
     for n, f in shares:
@@ -5184,6 +5216,8 @@ def write_records(records: list[Record], out: str | Path, *, maxcount: int = 100
                     f"--group-by has no effect without --split ({every}{plural(free, 'sample')} without a split of "
                     f"their own went to train): add --split, e.g. --split train=0.8,val=0.1,test=0.1, to keep each "
                     f"--group-by {group_by} group in one split"]
+    if fractions is not None:  # the card records them in the order they are cut in (QA40 repro #1)
+        fractions = split_order(fractions)
     used = fractions if any(r.split is None for r in records) else None  # the card records what was used
     # the card says how the fractions were applied (None: every split came from the source / --split-from)
     if fractions is not None or split_from is not None or "split_method" in card_extra:  # shard's, not augment's
