@@ -206,11 +206,12 @@ def _print(rep: dict, limit: int | None) -> None:
             console.print(escape(f"{what}: " + ", ".join(f"{card_text(k)}: {v}" for k, v in rep[pairs].items())),
                           highlight=False)
     if rep.get("groups"):  # the group composition in A and B (QA39 fairness #9)
+        from mmdata.shards.inspect import group_text
+
         g = rep["groups"]
         t = table(escape(card_text(g["field"])), "A", "B", "change")
         for r in g["values"]:
-            value = ("(missing)" if r["value"] is None else repr(r["value"]) if isinstance(r["value"], str)
-                     and "bin" not in r else str(r["value"]))
+            value = group_text(r)  # a list apart from its text, inf unquoted (QA40 hostile #3, #4)
             # a side none of whose json members were read: its counts unknown, not 0 (QA39 review evaluate #3)
             blind = {s: g["unread"][s] and not any(x[s] for x in g["values"]) for s in ("a", "b")}
             t.add_row(escape(card_text(value)), "?" if blind["a"] else str(r["a"]), "?" if blind["b"] else str(r["b"]),

@@ -369,6 +369,7 @@ def inspect(path: DataUrl, json_: JsonFlag = False,
 def _groups(g: dict) -> None:
     """``inspect --by FIELD``: the samples per value, per split and per class, and the notes (QA39 fairness #8)."""
     from mmdata.cli.evaluate import BY_ROWS
+    from mmdata.shards.inspect import group_text
 
     splits = list(g["values"][0]["per_split"]) if g["values"] else []
     rows = g["values"]
@@ -379,8 +380,7 @@ def _groups(g: dict) -> None:
               title=f"samples by {escape(card_text(g['field']))}" + (f" ({len(shown)} of {len(rows)} values shown)"
                                                                       if len(shown) < len(rows) else ""))
     for r in shown:
-        value = ("(missing)" if r["value"] is None else repr(r["value"])
-                 if isinstance(r["value"], str) and "bin" not in r else str(r["value"]))
+        value = group_text(r)  # a list apart from its text, inf unquoted (QA40 hostile #3, #4)
         t.add_row(escape(card_text(value)), str(r["samples"]), *(str(r["per_split"][s]) for s in splits),
                   escape(card_text(", ".join(f"{k}: {v}" for k, v in r["per_class"].items()))))
     console.print(t)

@@ -915,6 +915,8 @@ def _group_counts(a: str | Path, b: str | Path, field: str, storage_options: dic
     there (``absent``, QA39 review evaluate #2; a ShardError when neither has it); a side with unread samples (a
     remote folder, shards not beside the index) has no ``change`` (None) and a ``warnings`` line saying so, rather
     than every group looking removed (QA39 review evaluate #3)."""
+    import json
+
     from mmdata.shards.inspect import metadata_groups
 
     ga = metadata_groups(a, field, storage_options, absent_ok=True)
@@ -927,7 +929,12 @@ def _group_counts(a: str | Path, b: str | Path, field: str, storage_options: dic
     counts: dict[tuple[bool, Any], dict[str, Any]] = {}
     for side, g in (("a", ga), ("b", gb)):
         for v in g["values"]:
-            row = counts.setdefault((isinstance(v["value"], bool), v["value"]), {"value": v["value"], "a": 0, "b": 0})
+            # a list / object value (unhashable) by its JSON text and type, apart from a string of that text, and
+            # "inf" the number apart from "inf" the text (QA40 hostile #3, #4)
+            at = (v.get("type"), isinstance(v["value"], bool),
+                  json.dumps(v["value"], sort_keys=True) if v.get("type") in ("list", "object") else v["value"])
+            row = counts.setdefault(at, {"value": v["value"], **({"type": v["type"]} if "type" in v else {}),
+                                         "a": 0, "b": 0})
             row[side] = v["samples"]
             if "bin" in v:
                 row["bin"] = v["bin"]

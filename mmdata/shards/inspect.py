@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -739,8 +741,8 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
                 unread += 1
                 values.append(_UNREAD)
                 continue
-            v = doc.get(key) if isinstance(doc, dict) else None
-            values.append(v if v is None or isinstance(v, (str, int, float, bool)) else json.dumps(v, sort_keys=True))
+            # a list / object stays one (group_key keeps it apart from the string of its text: QA40 hostile #3)
+            values.append(doc.get(key) if isinstance(doc, dict) else None)
     elif absent_ok:
         source = "absent"
         values = [None] * len(rows)
@@ -762,7 +764,7 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
         classes[cls] += 1
         gv = reading[(isinstance(v, bool), v)]
         g = groups.setdefault((False, None) if gv is _MISSING else (isinstance(gv, bool), gv), {
-            "value": None if gv is _MISSING else gv.label() if isinstance(gv, _Bin) else gv, "samples": 0,
+            **({"value": None} if gv is _MISSING else group_value(gv)), "samples": 0,
             "per_split": Counter(), "per_class": Counter(),
             **({"bin": [gv.lo, gv.hi]} if isinstance(gv, _Bin) else {})})
         g["samples"] += 1
@@ -782,9 +784,9 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
         g["per_split"] = {s: g["per_split"].get(s, 0) for s in splits}
         g["per_class"] = dict(sorted(g["per_class"].items()))
     total = sum(classes.values())
-    notes = []
+    notes, lacks = [], []
     for g in out:
-        shown = "missing" if g["value"] is None else repr(g["value"])
+        shown = "missing" if g["value"] is None else group_text(g)
         if g["value"] is not None and g["samples"] >= SHORTCUT_MIN_SAMPLES and total and field != "label":
             cls, n = max(g["per_class"].items(), key=lambda kv: (kv[1], kv[0]))
             share, base = n / g["samples"], classes[cls] / total
@@ -794,13 +796,21 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
                              f"learn; check the per-value scores (mmdata evaluate RUN DATA --by {field})")
         lacking = [s for s, n in g["per_split"].items() if n == 0]
         if lacking and g["value"] is not None and field != "split":
-            notes.append(f"{field} {shown}: no samples in {', '.join(map(repr, lacking))} ({g['samples']} elsewhere): "
-                         f"its group is not scored there")
+            lacks.append(f"{field} {shown}: no samples in {', '.join(map(repr, lacking))} ({g['samples']} elsewhere)")
+    if len(lacks) > NOTES_MAX:  # an id-like field: one line per value was 20,000 lines (QA40 hostile #5)
+        notes.append(f"{len(lacks)} values of {field} have no samples in some split (e.g. "
+                     f"{'; '.join(lacks[:EXAMPLES])}; ...): their groups are not scored there; each value's "
+                     f"samples per split: --json (values[].per_split)")
+    else:
+        notes += [f"{n}: its group is not scored there" for n in lacks]
     return {"field": field, "from": source, "values": out, "missing": groups.get((False, None), {}).get("samples", 0),
             "unread": unread, "notes": notes, **({"absent": True} if source == "absent" else {}),
             **{k: info[k] for k in ("numeric", "markers", "words", "edges", "not_numeric") if k in info},
             **({"bins_unused": True} if bins and not info.get("numeric") else {})}
 
+
+#: more "no samples in a split" notes than this are said as one, with a count and :data:`EXAMPLES` examples
+NOTES_MAX = 10
 
 #: a sample whose json member could not be read (:func:`metadata_groups`' ``unread``)
 _UNREAD = object()
@@ -875,7 +885,9 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
         is_bool, v = rv
         if v is None:
             continue
-        if is_bool:  # a word among numbers (named), not a reason to read the field as text (QA39 review 2 b #3)
+        if is_bool or isinstance(v, JsonValue):  # a word among numbers (named), not a reason to read the field as
+            words[rv] = n                              # text (QA39 review 2 b #3)
+        elif isinstance(v, float) and not math.isfinite(v):  # inf / -inf: a word, as the text "inf" is (QA40 #4)
             words[rv] = n
         elif isinstance(v, (int, float)):
             numbers[rv] = v
@@ -933,12 +945,65 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
     return got, info
 
 
+@dataclass(frozen=True)
+class JsonValue:
+    """A list / object metadata value as a group key: its JSON text (sorted keys), never equal to a string of the
+    same text (``[1, 2]`` and ``"[1, 2]"`` are two groups: QA40 hostile #3). ``kind``: ``list`` or ``object``."""
+    text: str
+    kind: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def group_key(value: Any) -> Any:
-    """A metadata value as a group's raw key: NaN as missing (None), a list / dict as its JSON text."""
+    """A metadata value as a group's raw key: NaN as missing (None), a list / dict as a :class:`JsonValue`.
+
+    Example:
+        >>> group_key([1, 2]) == group_key("[1, 2]"), str(group_key({"b": 1, "a": 2}))
+        (False, '{"a": 2, "b": 1}')
+    """
     import json
 
     if isinstance(value, float) and value != value:
         return None
     if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+        return JsonValue(json.dumps(value, sort_keys=True, ensure_ascii=False), "list" if isinstance(value, list)
+                         else "object")
     return value
+
+
+def group_value(group: Any) -> dict[str, Any]:
+    """A group (:func:`read_groups`' value: a value, a :class:`JsonValue`, a :class:`_Bin`) as the ``--json`` outputs
+    write it: ``{"value": ...}``, plus ``"type"`` where the value alone would mislead: ``list`` / ``object`` (the
+    value is the list / object itself, apart from a string of its text) and ``number`` for an infinite number
+    (the value the string ``"inf"`` / ``"-inf"``: JSON has no infinity, and null is the missing group: QA40 hostile
+    #3, #4).
+
+    Example:
+        >>> group_value(float("-inf")), group_value(group_key([1]))
+        ({'value': '-inf', 'type': 'number'}, {'value': [1], 'type': 'list'})
+    """
+    import json
+
+    if isinstance(group, JsonValue):
+        return {"value": json.loads(group.text), "type": group.kind}
+    if isinstance(group, float) and not math.isfinite(group):
+        return {"value": "inf" if group > 0 else "-inf", "type": "number"}
+    return {"value": group.label() if isinstance(group, _Bin) else group}
+
+
+def group_text(row: dict[str, Any]) -> str:
+    """A ``--json`` group row's value as a table shows it: text quoted (``'True'`` is not ``True``), a list /
+    object as its JSON text unquoted, an infinite number as ``inf``, a bin as its range, the missing group
+    ``(missing)``."""
+    import json
+
+    v = row.get("value")
+    if v is None:
+        return "(missing)"
+    if row.get("type") in ("list", "object"):
+        return json.dumps(v, sort_keys=True, ensure_ascii=False)
+    if isinstance(v, str) and "bin" not in row and row.get("type") != "number":
+        return repr(v)
+    return str(v)
