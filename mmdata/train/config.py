@@ -1001,6 +1001,22 @@ def misspelt_target(data: str | Path, target: str, card: dict[str, Any], given: 
                        f"(its columns: {shown})")
 
 
+_ID_NAME = re.compile(r"(?:^|[_\s.-])(?:id|ids|uuid|guid|key)$|^(?:id|uuid|guid|key)(?:[_\s.-]|$)", re.IGNORECASE)
+_CAMEL_ID = re.compile(r"[a-z](?:ID|Id)$")
+
+
+def _id_like(column: str, card: Mapping[str, Any]) -> bool:
+    """Whether ``column`` names an id (``patient_id``, ``studyID``, ``uuid``) or is the card's ``--group-by``
+    column (``split_group_by``): a value unique to a few samples, held apart across the splits by design, so
+    no model learns it — the no-classes hint does not suggest it as a ``--target`` (QA40 medical #3).
+
+    Example:
+        >>> [_id_like(c, {"split_group_by": "site"}) for c in ["patient_id", "studyID", "site", "view", "idea"]]
+        [True, True, True, False, False]
+    """
+    return column == card.get("split_group_by") or bool(_ID_NAME.search(column) or _CAMEL_ID.search(column))
+
+
 def too_few_classes(data: str | Path, card: dict[str, Any]) -> str:
     """Why a classifier cannot train on a card with fewer than 2 classes: unlabelled (no classes), or
     labelled with one class (its name said); pre-training alone is offered where the card has pairs
@@ -1020,7 +1036,10 @@ def too_few_classes(data: str | Path, card: dict[str, Any]) -> str:
     pairs = "-".join(have) if len(have) > 1 else None
     cols = target_columns(card)
     shown = ", ".join(cols[:TARGET_HINT_COLUMNS]) + (f", ... ({len(cols)} in all)" if len(cols) > TARGET_HINT_COLUMNS else "")
-    target = f"; or predict a metadata column: --target {cols[0]} (columns: {shown})" if cols else ""
+    example = next((c for c in cols if not _id_like(c, card)), None)
+    target = ((f"; or predict a metadata column: --target {example} (columns: {shown})" if example else
+               f"; the metadata columns ({shown}) look like ids or the --group-by column, which a model cannot learn "
+               "to predict: shard a column to predict with --meta, then train with --target COLUMN") if cols else "")
     if classes == 1:
         names = [str(n) for n in card.get("label_names") or []]
         named = f" ({names[0]!r})" if len(names) == 1 else ""

@@ -765,8 +765,40 @@ def several_columns(data: str, key: str, columns: Collection[str], option: str |
     return MMDataError(
         f"{data}: {_given(key, option)}: {key!r} {what} For one multi-label target of several 0/1 or true/false columns "
         "(one output each), write a column that lists, per sample, the names of the columns that are on (a JSON list in "
-        f'a CSV cell: [\"{first}\"], or [] when none is) and shard it with --meta; each column alone trains as a '
-        f"one-label target ({alone})")
+        f'a CSV cell: [\"{first}\"], or [] when none is) and shard it with --meta. A column alone trains as a one-label '
+        "(binary) target when it holds true / false, and as a number (regression) when it holds numbers — 0 / 1, or "
+        "CheXpert's 1 / 0 / -1: write those as true / false, -1 as blank (unlabelled), true or false, to train the "
+        f"column alone as a binary target ({alone})")
+
+
+def _finding_warning(key: str, numbers: Sequence[float]) -> str | None:
+    """The warning for a numeric target whose values are only 0 and 1, or CheXpert's 1 / 0 / -1 (positive /
+    negative / uncertain), as ints or floats (``1.0``): it trains as a regression, as every numeric column
+    does (a run's kind follows the values' type, not a guess at their meaning), so the message names the
+    values and how to train it as a binary finding instead — true / false text, with -1 made blank (U-ignore),
+    true (U-ones) or false (U-zeros) — and several such columns as one multi-label target (QA40 medical #1).
+    None for any other column.
+
+    Example:
+        >>> print(_finding_warning("Edema", [1.0, 0.0, -1.0, 0.0]))  # doctest: +ELLIPSIS
+        the target 'Edema' holds only the whole values -1, 0, 1 (a 0/1 finding, -1 uncertain as in CheXpert): it trains as a number...
+        >>> _finding_warning("age", [34.0, 0.0, 1.0]) is None
+        True
+    """
+    seen = set(numbers)
+    if not {0.0, 1.0} <= seen or not seen <= {-1.0, 0.0, 1.0}:
+        return None
+    uncertain = -1.0 in seen
+    values = "-1, 0, 1 (a 0/1 finding, -1 uncertain as in CheXpert)" if uncertain else "0 and 1 (a 0/1 finding)"
+    how_minus = (" and -1 blank (CheXpert's U-ignore: the sample is unlabelled for it), true (U-ones) or false "
+                 "(U-zeros)" if uncertain else "")
+    taken = ("; -1 is taken as a value below 0, not as 'uncertain'" if uncertain else "")
+    return (f"the target {key!r} holds only the whole values {values}: it trains as a number (regression: "
+            f"squared error, scored by MAE / RMSE / R²{taken}); blank or NA cells are unlabelled. To train it as a "
+            f"binary target (one sigmoid output named {key!r}, scored by F1 / mAP), write the column as true / false "
+            f"— 1 true, 0 false{how_minus} — and shard again with --meta {key}; several such findings as one "
+            "multi-label target: a column listing, per sample, the findings that are true (a JSON list in a CSV "
+            'cell, [] when none is), where an uncertain finding is on (U-ones) or off (U-zeros)')
 
 
 def _check_has_metadata(data: str, key: str, option: str | None) -> None:
@@ -858,6 +890,9 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None, trai
             warnings.append(f"the target {key!r} holds numbers written as text (a CSV column with a blank or NA cell): "
                             f"read as numbers (regression); {', '.join(sorted(MISSING_TEXT - {''}))} and blanks are "
                             "unlabelled")
+        finding = _finding_warning(key, [n for n in nums if n is not None])
+        if finding:
+            warnings.append(finding)
         return Target("regression", key, [], float(tr.mean()), sd, train_sd=measured), counts, warnings
     # cells that are neither numbers nor label lists (QA: a column of digit labels, some cells JSON lists, was
     # refused naming its lists): mostly numbers beside them is a numeric column with bad cells (a '?' marker)
