@@ -69,3 +69,24 @@ def test_the_canonical_order_keeps_the_common_orders() -> None:
         assert ",".join(parse_split(spec)) == ",".join(p.split("=")[0] for p in spec.split(","))
     assert list(split_order({str(i): 0.1 for i in range(10, 0, -1)})) == [str(i) for i in range(1, 11)]
     assert list(parse_split("test=0.1,val=0.1,train=0.8")) == ["train", "val", "test"]
+
+
+def test_the_max_skipped_error_groups_missing_files_without_row_numbers(tmp_path: Path) -> None:
+    from mmdata.shards.writer import TooManySkipped
+    from mmdata.testing.media import image_bytes
+
+    (tmp_path / "img").mkdir()
+    rows = ["key,image,label"]
+    for i in range(8):
+        if i >= 3:  # rows 1-3 name files that are not there
+            (tmp_path / "img" / f"i{i}.png").write_bytes(image_bytes(i, (8, 8)))
+        rows.append(f"k{i},img/i{i}.png,{'ab'[i % 2]}")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(TooManySkipped) as caught:
+        mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", max_skipped=0, progress=False)
+    message = str(caught.value)
+    assert "most often: 3 × m.csv, column 'image': file not found." in message, message
+    assert " row " not in message
+    # the summary of one report, as the helper gives it
+    report = {"samples": 5, "out": "ds", "skipped": caught.value.report["skipped"]}
+    assert "3 × m.csv, column 'image'" in (skipped_over_limit(report, 0) or "")
