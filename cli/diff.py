@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mmdata.cli.common import JsonFlag, card_text, console, note, one_line_path, one_of, plural, print_json, table
+from mmdata.cli.common import card_text, console, note, one_line_path, one_of, plural, print_json, table
 from mmdata.shards.index import UNLABELLED_GROUP
 
 #: ``--fail-on`` values: the kinds of sample difference, ``card`` (class names, fields) and ``any`` (all of them)
@@ -78,7 +78,7 @@ def diff(
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 when one of these kinds is not empty: a comma-separated list of added, removed, changed, relabelled, moved, renamed (another key, the same files; such samples are also added and removed), card (class names, class count, fields, layout, license, description or what the jobs left out differ; not name or command), or any (all of them). Without it diff exits 0 whatever changed.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Samples listed per kind (the counts are always whole). Default: 20 in the table; every one with --json (a deletion log must be complete), or N with --json --limit N. 0 lists none.")] = None,
     groups: Annotated[Optional[str], typer.Option("--groups", help="Also count the samples per value of this metadata key (a --meta column) or index column in A and B, the values whose count changed first (QA39 fairness #9): what the changes did to the groups. Reads every sample's json member from the local shards.")] = None,
-    json_: JsonFlag = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of tables (an error too: {\"ok\": false, \"error\": ..., \"exit_code\": N}); stderr keeps the progress, warnings and problems. A changed member's a_digest / b_digest are the index's signed 64-bit ints, which jq and JavaScript round: compare a_sha256_prefix / b_sha256_prefix, the same digests as 16 hex digits (sha256sum FILE | cut -c1-16). A --groups value that is a list / object, or inf, has a \"type\" beside it.")] = False,
 ) -> None:
     """What changed from the dataset version A to B: samples added, removed, changed (members whose size or sha256
     prefix differ — the index's member_digest; CRC-32 where an index has none, said in a warning — members added

@@ -471,7 +471,8 @@ def verify(
     against the digests the job recorded). --deep also compares decoded image sizes and audio lengths with the index, and warns (exit 0) per field of .npy arrays holding NaN / inf. WebDataset shards without an index (a .tar, a pattern,
     a folder of tars) are read through as open_dataset reads them: tar structure, keys, members (--deep: decoded),
     keys in two shards. Exit status: 0 no problem; 1 problems found (each named:
-    shard, and the sample key and member where known; the JSON problems carry them as key / member; the card's
+    shard, and the sample key and member where known; the JSON problems carry them as key / member; past 20 of a
+    kind per shard one JSON row counts the rest, in "more"; the card's
     entries edited since the job wrote them are named from its card_digests, a card without them is said to be
     unprotected: unprotected_card), also a
     missing or damaged shards.parquet or index.parquet; 2 usage errors or a path that is not a readable dataset

@@ -200,9 +200,23 @@ def _content(a: dict[str, Any], b: dict[str, Any], crc: bool) -> list[dict[str, 
                 da, db = ma[ext][2], mb[ext][2]
                 out.append({"member": ext, "what": "bytes", "a_size": sa, "b_size": sb,
                             **({"a_crc32": ca, "b_crc32": cb} if crc else {}),
-                            # the sha256 prefixes that tell them apart where the CRC-32s agree (QA37 identity #1)
-                            **({"a_digest": da, "b_digest": db} if crc and da is not None and db is not None else {})})
+                            # the sha256 prefixes that tell them apart where the CRC-32s agree (QA37 identity #1):
+                            # the index's int64 and, exact for jq / JavaScript (whose numbers round past 2**53) and
+                            # what `sha256sum FILE | cut -c1-16` prints, as hex text (QA40 scale #3)
+                            **({"a_digest": da, "b_digest": db, "a_sha256_prefix": digest_hex(da),
+                                "b_sha256_prefix": digest_hex(db)} if crc and da is not None and db is not None else {})})
     return out
+
+
+def digest_hex(digest: int) -> str:
+    """An index ``member_digest`` (a signed int64) as the 16 hex digits of the sha256 prefix it holds: exact in any
+    JSON reader, and what ``sha256sum FILE | cut -c1-16`` prints for the member's bytes.
+
+    Example:
+        >>> digest_hex(-5010229573455851542)  # sha256(b"abc") begins ba7816bf8f01cfea
+        'ba7816bf8f01cfea'
+    """
+    return f"{digest & 0xFFFF_FFFF_FFFF_FFFF:016x}"
 
 
 #: how many changed samples' ``json`` members :func:`diff` decodes to name the metadata keys that changed, and how
@@ -684,7 +698,9 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     kind, and ``unchanged``), one listing per kind (``added``, ``removed``, ``changed``, ``relabelled``,
     ``moved``, and ``renamed`` / ``possibly_relabelled`` (apart from ``counts``): ``{"total", "items", "truncated"}``; items sorted by split then key, each with ``key`` (B's, A's
     for ``removed``), ``source_key`` and what changed: ``split`` / ``label`` for added and removed, ``members``
-    (member extension, ``what``: ``bytes`` / ``added`` / ``removed``, sizes, CRC-32s and sha256 prefixes) for changed, ``a`` / ``b``
+    (member extension, ``what``: ``bytes`` / ``added`` / ``removed``, sizes, CRC-32s and sha256 prefixes: ``a_digest`` /
+    ``b_digest`` the index's signed int64s, which jq and JavaScript round past 2**53, so compare ``a_sha256_prefix`` /
+    ``b_sha256_prefix``, the same as 16 hex digits, :func:`digest_hex`) for changed, ``a`` / ``b``
     class names and ids for relabelled, ``a`` / ``b`` splits for moved; ``a_key`` where A's key differs),
     ``relabelled_pairs`` / ``moved_pairs`` (``"cat -> dog": n``; ``"(none) -> cat"`` for a sample labelled),
     ``per_split`` (per split: samples in A and B
@@ -697,7 +713,9 @@ def diff(a: str | Path, b: str | Path, *, by: str = "key", splits: list[str] | N
     which differ between two shardings of one folder),
     ``same`` (no sample differs and the cards agree) and ``warnings``. With ``groups`` (a metadata key or index
     column, ``mmdata diff --groups FIELD``) also ``groups``: ``{"field", "values": [{"value", "a", "b", "change"}]}``,
-    the samples per value in each version (all splits; None: the key missing) with the values whose count changed
+    the samples per value in each version (all splits; None: the key missing; ``type`` where the value alone would
+    mislead: ``list`` / ``object``, ``number`` for ``"inf"`` / ``"-inf"``, :func:`mmdata.shards.inspect.group_value`)
+    with the values whose count changed
     first, as :func:`mmdata.shards.inspect.metadata_groups` counts them (the json members of every sample are read):
     the per-key list says which samples changed, this what the change did to the groups (QA39 fairness #9).
 

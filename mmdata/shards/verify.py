@@ -25,7 +25,8 @@ from mmdata.urls import call, filesystem, is_remote, lookup, redact_text, unless
 
 #: the problem of a ``.tar`` file in the dataset folder that ``shards.parquet`` does not list
 NOT_LISTED = "a shard file the index does not list (left from another job?)"
-#: index / tar-header disagreements reported per shard (and bad index rows in all) before a count of the rest
+#: index / tar-header disagreements reported per shard (and bad index rows in all) before a count of the rest: one
+#: more problem row whose ``more`` holds that count (the only rows with a ``more`` key)
 MAX_MEMBER_PROBLEMS = 20
 #: what verify's report says (``unprotected_card``) of a card that records no ``card_digests``
 UNPROTECTED = (f"{idx.CARD} is unprotected: it records no {idx.CARD_DIGESTS} (written before 2026-12-06), so an edit "
@@ -424,8 +425,9 @@ def _member_problems(series: str, expected: list[tuple[str, str, int]], found: l
                                "tar header", f"{size} bytes (tar header)", f"{sizes[name]} bytes ({idx.INDEX})", name))
     if len(out) > MAX_MEMBER_PROBLEMS:
         rest = len(out) - MAX_MEMBER_PROBLEMS
-        out = out[:MAX_MEMBER_PROBLEMS] + [problem(f"{rest} more disagreements between {idx.INDEX} and the tar headers",
-                                                   None, None)]
+        # the count as a number too ("more"), not only inside the text (QA40 scale #4)
+        out = out[:MAX_MEMBER_PROBLEMS] + [{**problem(f"{rest} more disagreements between {idx.INDEX} and the tar "
+                                                      "headers", None, None), "more": rest}]
     return out
 
 
@@ -563,7 +565,8 @@ def _index_problems(root: Path | str, card: dict[str, Any], table: dict[str, lis
             out.append(problem(f"key {key!r} has more than one row", "one row per key", f"{n} rows", key))
     out.extend(bad_rows[:MAX_MEMBER_PROBLEMS])
     if len(bad_rows) > MAX_MEMBER_PROBLEMS:
-        out.append(problem(f"{len(bad_rows) - MAX_MEMBER_PROBLEMS} more rows with bad members", None, None))
+        out.append({**problem(f"{len(bad_rows) - MAX_MEMBER_PROBLEMS} more rows with bad members", None, None),
+                    "more": len(bad_rows) - MAX_MEMBER_PROBLEMS})
     listed = set()
     for shard, split, n, m in zip(table["shard"], table["split"], table.get("samples") or [None] * len(table["shard"]),
                                   table["members"]):
@@ -1000,7 +1003,9 @@ def verify(path: str | Path, *, deep: bool = False, storage_options: dict[str, A
         "member"}]}``, with ``deep`` also ``"warnings"`` when float ``.npy`` arrays hold NaN or infinite values: one
         line per field (how many arrays of how many, the first member and index) — no problem, a depth map marks
         missing pixels with NaN on purpose (QA35 review media #3) (``checked``: the distinct shards of ``shards.parquet``; ``key`` / ``member``: the
-        sample key and member name a problem is about, None when it is about no one sample); problems
+        sample key and member name a problem is about, None when it is about no one sample; past
+        :data:`MAX_MEMBER_PROBLEMS` index / tar-header disagreements of a shard, bad index rows or oversized members,
+        one row stands for the rest, its count in ``more``, the only rows with that key); problems
         are a ``shards.parquet`` that is missing or unreadable (nothing else is checked then), missing shards,
         folders, FIFOs or devices in their place (``not a file``: never opened), links to a file outside
         the dataset folder (never read: the readers refuse them), sha256 mismatches, member-count
@@ -1327,5 +1332,6 @@ def oversized_members(rows: dict[str, list[Any]] | str | None, limit: int | None
            for name, size in zip(names or [], sizes or []) if isinstance(size, int) and size > limit]
     if len(out) > MAX_MEMBER_PROBLEMS:
         out = out[:MAX_MEMBER_PROBLEMS] + [{"shard": idx.INDEX, "problem": f"{len(out) - MAX_MEMBER_PROBLEMS} more "
-                                            "members larger than the readers read", "expected": None, "found": None}]
+                                            "members larger than the readers read", "expected": None, "found": None,
+                                            "more": len(out) - MAX_MEMBER_PROBLEMS}]
     return out
