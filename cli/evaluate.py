@@ -32,7 +32,8 @@ def evaluate(
     by: Annotated[Optional[list[str]], typer.Option("--by", help="Scores per group of a per-sample field: an "
                   "index.parquet column (split, audio_sample_rate, label, ...) or a metadata key (shard --meta snr: --by "
                   "snr, or json.snr); per group: samples, accuracy with its Wilson 95% interval, balanced accuracy, "
-                  "small groups marked, then the worst / best group and the gap. Several (--by sex --by site, or "
+                  "small groups marked, then the worst / best group and the gap (a --target run: its own scores per "
+                  "group, micro F1 / macro F1 / mAP or MAE / RMSE, ranked by micro F1 / MAE). Several (--by sex --by site, or "
                   "sex,site): one group per combination. Number fields (text '56' == '56.0'; n/a, ?, blank: missing) "
                   "are grouped by number, in equal-count bins when many (--bins). Values differing only in case / "
                   "spaces are warned of. In --json and metrics.json as by_value.")] = None,
@@ -118,11 +119,13 @@ def evaluate(
     split = r["split"]  # the one scored (the default: test, or the data's only split)
     n = r["samples"][split]
     what = f" predicting {r['target']['key']!r} ({kind})" if kind != "classes" else ""
-    t = _scores_table(kind, f"{card_text(r['run'])}{what} on {card_text(r['data'])}")
+    # names from the dataset and the command line (run, data, split, target key) are text, never markup (QA40
+    # hostile #1)
+    t = _scores_table(kind, escape(f"{card_text(r['run'])}{card_text(what)} on {card_text(r['data'])}"))
     how = "scored as wrong" if r.get("unknown_classes_scored") == "wrong" else "left out"
     unknown_note = f", {n['unknown_class']} of unknown classes {how}" if n.get("unknown_class") else ""
     skipped = f" ({n['skipped']} skipped)" if n.get("skipped") else ""
-    t.add_row(split, *(_num(r["scores"].get(k)) for k in SCORE_COLUMNS[kind]),
+    t.add_row(escape(card_text(split)), *(_num(r["scores"].get(k)) for k in SCORE_COLUMNS[kind]),
               f"{n['scored']} of {n['samples']}{unknown_note}{skipped}")
     console.print(t)
     ranked = ranking_line({split: r["scores"]}) if kind == "classes" else None
@@ -138,9 +141,9 @@ def evaluate(
             names = sorted(valued, key=lambda k: (-per[k]["support"], k))[:rows]
         shown = f" (the {len(names)} most frequent of {len(per)})" if len(names) < len(per) else ""
         pc = table(noun, "precision", "recall", "F1", *(("AP",) if kind == "multilabel" else ()), "support",
-                   title=f"{split}, per {noun} (the run's and the data's unknown ones){shown}"
+                   title=f"{escape(card_text(split))}, per {noun} (the run's and the data's unknown ones){shown}"
                    if r.get("unknown_classes") and r.get("unknown_classes_scored") == "wrong"
-                   else f"{split}, per {noun} of the run{shown}")
+                   else f"{escape(card_text(split))}, per {noun} of the run{shown}")
         for name in names:
             c = per[name]
             pc.add_row(*(escape(v) for v in (card_text(name), *(_ratio(c[k]) for k in (
@@ -150,23 +153,25 @@ def evaluate(
             console.print(f"... and {plural(len(per) - len(names), 'more ' + noun, 'more classes' if noun == 'class' else None)};"
                           " every one: --json, or metrics.json (per_class) with --out DIR", highlight=False)
     if r.get("by_value"):
-        _by_value_table(r["by_value"], split)
+        _by_value_table(r["by_value"], escape(card_text(split)))
     rob = r.get("robustness", {})
     metric = rob.get("metric", "accuracy")
     if rob.get("missing"):
-        console.print(f"{metric} with a modality removed: " + ", ".join(f"-{k}: {_num(v)}" for k, v in rob["missing"].items()))
+        console.print(f"{metric} with a modality removed: "
+                      + ", ".join(f"-{k}: {_num(v)}" for k, v in rob["missing"].items()), highlight=False)
     if rob.get("corruption"):
         console.print(("corruption AUC: " if metric != "mae" else "corruption AUC of the MAE curve (lower is better): ")
                       + ", ".join(f"{k}: {_num(v['auc'])}" for k, v in rob["corruption"].items()))
     for k, why in rob.get("not_applicable", {}).items():
         console.print(f"robustness -{k}: n/a ({escape(why)})", highlight=False)
     if r.get("ids_match") is False:
-        console.print(f"classes matched by name: {card_text(r['data'])}'s class ids are not the run's (class_map in "
-                      "--json)", highlight=False)
+        console.print(f"classes matched by name: {escape(card_text(r['data']))}'s class ids are not the run's "
+                      "(class_map in --json)", highlight=False)
     if (r.get("in_sample") or {}).get("by", "") is None:
         # said, not warned: an outside test set is the usual case, but a reader of the README expects the check
         why = r.get("in_sample_not_done") or "no relation to the run's dataset found"
-        console.print(f"in-sample check: not done for {card_text(r['data'])}: {escape(why)} (in_sample.by is null)",
+        console.print(f"in-sample check: not done for {escape(card_text(r['data']))}: {escape(why)} "
+                      "(in_sample.by is null)",
                       highlight=False)
     if out is not None:
         console.print(f"outputs in {escape(one_line_path(out))}", highlight=False)
@@ -185,23 +190,41 @@ def _by_list(by: Optional[list[str]]) -> Optional[str | list[str]]:
     return by[0] if len(by) == 1 else by
 
 
-def _by_text(v: object) -> str:
-    """A group's value as the table shows it: the missing group as (missing), text that could be mistaken (blank
-    at an end, empty, 'null', or a number's spelling) quoted (QA39 fairness #7)."""
+def _by_text(v: object, binned: bool = False) -> str:
+    """A group's value as the table shows it: the missing group as (missing), text that could be mistaken for
+    another value quoted — blank at an end, empty, 'null', a number's or a bool's spelling ('-0.0' beside the
+    number -0.0, 'True' beside the bool True: QA40 hostile #2), a list's or an object's — and a bin's label
+    (``binned``) as it is.
+
+    Example:
+        >>> _by_text(True), _by_text("True"), _by_text(-0.0), _by_text("-0.0"), _by_text(None), _by_text("F")
+        ('True', "'True'", '-0.0', "'-0.0'", '(missing)', 'F')
+    """
     if v is None:
         return "(missing)"
-    if isinstance(v, str):
-        if v != v.strip() or not v or v.lower() in ("null", "none", "(missing)") or "\n" in v:
+    if isinstance(v, str) and not binned:
+        if (v != v.strip() or not v or v.lower() in ("null", "none", "(missing)", "true", "false") or "\n" in v
+                or v[:1] in "[{" or _number_like(v)):
             return repr(v)
         return v
     return str(v)
 
 
+def _number_like(text: str) -> bool:
+    """Whether ``text`` reads as a number (Python's or JSON's spelling, nan / inf included)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _by_value_table(got: dict, split: str) -> None:
     """Print evaluate_run's ``by_value``: per group the counts, accuracy with its interval and balanced accuracy;
     the missing group(s) always shown however many values (QA39 fairness #2); then the worst / best line."""
-    from mmdata.cli.train import _ratio
+    from mmdata.cli.train import SCORE_COLUMNS, _ratio
 
+    kind = got.get("kind", "classes")  # a --target run: its own scores per group (QA40 medical #2)
     rows = got["values"]
     fields = got.get("fields") or [got["field"]]
     # several fields: only the all-missing combination is kept past the cap, and the rows stay in their order (a
@@ -214,19 +237,29 @@ def _by_value_table(got: dict, split: str) -> None:
     level = got.get("ci_level", 0.95)
     small = got.get("small_group")
     where = "index column" if got["from"] == "index" else "metadata" if len(fields) == 1 else "fields"
-    t = table(*fields, "samples", "scored", "accuracy", f"{level:.0%} interval", "balanced acc.",
-              title=f"{split}, accuracy by {' x '.join(fields)} ({where})"
+    # a field's name comes from the dataset: escaped, never read as markup (QA40 hostile #1)
+    names = [escape(card_text(f)) for f in fields]
+    scored = {k: SCORE_COLUMNS[kind][k] for k in BY_SCORES[kind]} if kind != "classes" else {}
+    what = "accuracy" if kind == "classes" else " / ".join(scored.values())
+    heads = ("accuracy", f"{level:.0%} interval", "balanced acc.") if kind == "classes" else tuple(scored.values())
+    t = table(*names, "samples", "scored", *heads,
+              title=f"{split}, {what} by {' x '.join(names)} ({where})"
               + (f" ({len(shown)} of {len(rows)} groups shown, the missing ones included)" if len(shown) < len(rows)
                  else ""))
     for row in shown:
         values = row["value"] if len(fields) > 1 else [row["value"]]
         ci = row.get("ci")
         mark = " *" if row.get("small") and row["scored"] else ""
-        cells = [_by_text(v) for v in values]
+        cells = [_by_text(v, b) for v, b in zip(values, _binned(row, len(fields)))]
         if row.get("markers"):
             cells[-1 if len(fields) == 1 else next((i for i, v in enumerate(values) if v is None), -1)] += (
                 " (" + ", ".join(f"{m!r}: {n}" for m, n in row["markers"].items()) + ")")
-        t.add_row(*(escape(card_text(c)) for c in cells), str(row["samples"]), f"{row['scored']}{mark}",
+        counted = (str(row["samples"]), f"{row['scored']}{mark}")
+        if kind != "classes":
+            t.add_row(*(escape(card_text(c)) for c in cells), *counted,
+                      *(_ratio((row.get("scores") or {}).get(k)) for k in scored))
+            continue
+        t.add_row(*(escape(card_text(c)) for c in cells), *counted,
                   _ratio(row["accuracy"]), f"[{_ratio(ci[0])}, {_ratio(ci[1])}]" if ci else "-",
                   _ratio(row.get("balanced_accuracy")))
     console.print(t)
@@ -236,10 +269,11 @@ def _by_value_table(got: dict, split: str) -> None:
                       highlight=False)
     if small and any(r.get("small") and r["scored"] for r in rows):
         n = sum(1 for r in rows if r.get("small") and r["scored"])
-        console.print(f"* {plural(n, 'group')} with fewer than {small} scored samples: accuracy is noisy there (see "
-                      "the interval)", highlight=False)
+        console.print(f"* {plural(n, 'group')} with fewer than {small} scored samples: "
+                      + ("accuracy is noisy there (see the interval)" if kind == "classes" else
+                         "the scores are noisy there"), highlight=False)
     for f, info in (got.get("numeric") or {}).items():
-        said = [f"{f}: read as numbers"]
+        said = [f"{card_text(f)}: read as numbers"]
         if info.get("edges"):
             said.append(f"in {len(info['edges']) - 1} equal-count bins (--bins N; 0: one group per number)")
         if info.get("markers"):
@@ -247,26 +281,47 @@ def _by_value_table(got: dict, split: str) -> None:
         if info.get("words"):  # QA39 review evaluate #1
             said.append("not numbers, each its own group: "
                         + ", ".join(f"{m!r} ({n})" for m, n in info["words"].items()))
-        console.print(escape(card_text("; ".join(said))), highlight=False)
+        console.print(escape("; ".join(card_text(x) for x in said)), highlight=False)
     for f, words in (got.get("not_numeric") or {}).items():
         shown_words = (", ".join(f"{m!r} ({n})" for m, n in list(words.items())[:6])
                        + (", ..." if len(words) > 6 else ""))
-        console.print(escape(card_text(
-            f"{f}: read as text, one group per value, although most samples hold numbers: {shown_words} are neither "
-            "numbers nor NA markers (n/a, ?, unknown, ...); fix them in the manifest to get number bins")),
-            highlight=False)
+        console.print(escape(
+            f"{card_text(f)}: read as text, one group per value, although most samples hold numbers: "
+            f"{card_text(shown_words)} are neither numbers nor NA markers (n/a, ?, unknown, ...); fix them in the "
+            "manifest to get number bins"), highlight=False)
     if got.get("bins_unused"):
-        console.print(escape(card_text(f"--bins: not used for {', '.join(got['bins_unused'])} (not read as numbers)")),
+        console.print(escape(f"--bins: not used for {card_text(', '.join(got['bins_unused']))} (not read as numbers)"),
                       highlight=False)
     s = got.get("summary")
     if s:
-        def val(v: object) -> str:
-            return " x ".join(_by_text(x) for x in v) if isinstance(v, list) and len(fields) > 1 else _by_text(v)
-        console.print(escape(card_text(
-            f"worst group: {val(s['worst']['value'])} ({_ratio(s['worst']['accuracy'])}, {s['worst']['scored']} "
-            f"scored); best: {val(s['best']['value'])} ({_ratio(s['best']['accuracy'])}, {s['best']['scored']} "
-            f"scored); gap {_ratio(s['gap'])}" + (f", ratio {_ratio(s['ratio'])}" if s.get("ratio") is not None else "")
-            + f" (over {s['over']})")), highlight=False)
+        metric = s.get("metric", "accuracy")
+        label = "" if metric == "accuracy" else f"{SCORE_COLUMNS[kind].get(metric, metric)} "
+
+        def val(g: dict) -> str:
+            # each value cut on its own, mmdata's sentence never (QA40 hostile #7)
+            v = g["value"]
+            many = isinstance(v, list) and len(fields) > 1
+            return " x ".join(card_text(_by_text(x, b)) for x, b in zip(v if many else [v], _binned(g, len(fields))))
+
+        def one(g: dict) -> str:
+            return f"{val(g)} ({label}{_ratio(g.get(metric))}, {g['scored']} scored)"
+
+        console.print(escape(
+            f"worst group: {one(s['worst'])}; best: {one(s['best'])}; gap {_ratio(s['gap'])}"
+            + (f", ratio {_ratio(s['ratio'])}" if s.get("ratio") is not None else "") + f" (over {s['over']})"),
+            highlight=False)
+
+
+#: a --target run's scores per group in the table (every one is in --json: by_value.values[].scores)
+BY_SCORES = {"multilabel": ("micro_f1", "macro_f1", "map"), "regression": ("mae", "rmse")}
+
+
+def _binned(row: dict, n: int) -> list[bool]:
+    """Per field, whether ``row``'s value is a bin's label ("[20, 30)", said as it is) rather than text."""
+    b = row.get("bin")
+    if b is None:
+        return [False] * n
+    return [x is not None for x in b] if n > 1 else [True]
 
 
 def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float], bootstrap: int, seed: int,
@@ -286,8 +341,8 @@ def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float],
         else:
             sp = r["split"]
             t = table("metric", "A", "B", "A - B", f"{level:g} interval", "p (bootstrap)",
-                      title=f"A: {card_text(r['a']['predictions'])} vs B: {card_text(r['b']['predictions'])} on "
-                            f"{card_text(r['data'])} ({sp}, {r['samples']} samples, paired)")
+                      title=escape(f"A: {card_text(r['a']['predictions'])} vs B: {card_text(r['b']['predictions'])} "
+                                   f"on {card_text(r['data'])} ({card_text(sp)}, {r['samples']} samples, paired)"))
             for m in CI_METRICS:
                 d = r["difference"][m]
                 t.add_row(m, _num(d["a"]), _num(d["b"]), _num(d["diff"]), f"[{_num(d['ci'][0])}, {_num(d['ci'][1])}]",
@@ -311,9 +366,9 @@ def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float],
     sp = r["split"]
     n = r["samples"][sp]
     cols = SCORE_COLUMNS["classes"]
-    t = _scores_table("classes", f"{card_text(r['predictions'])} on {card_text(r['data'])}")
+    t = _scores_table("classes", escape(f"{card_text(r['predictions'])} on {card_text(r['data'])}"))
     notes = [f"{n[k]} {k.replace('_', ' ')}" for k in ("missing", "unknown_prediction", "no_prediction") if n[k]]
-    t.add_row(sp, *(_num(r["scores"].get(k)) for k in cols),
+    t.add_row(escape(card_text(sp)), *(_num(r["scores"].get(k)) for k in cols),
               f"{n['scored']} of {n['samples']}" + (f" ({', '.join(notes)}: wrong)" if notes else ""))
     console.print(t)
     ranked = ranking_line({sp: r["scores"]})  # AUROC / AUPRC only when the file has probabilities
@@ -328,14 +383,15 @@ def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float],
     per = r["per_class"][sp]
     names = sorted((k for k in per if per[k]["support"] or per[k]["f1"] is not None),
                    key=lambda k: (-per[k]["support"], k))[:CLASS_ROWS]
-    pc = table("class", "precision", "recall", "F1", "support", title=f"{sp}, per class of {card_text(r['data'])}")
+    pc = table("class", "precision", "recall", "F1", "support",
+               title=escape(f"{card_text(sp)}, per class of {card_text(r['data'])}"))
     for name in names:
         v = per[name]
         pc.add_row(escape(card_text(name)), *(_ratio(v[k]) for k in ("precision", "recall", "f1")), str(v["support"]))
     console.print(pc)
     if n["extra"]:
-        console.print(f"{n['extra']} predicted keys not in {sp}: "
-                      + ", ".join(f"{k}: {v}" for k, v in r["extra_keys"].items()), highlight=False)
+        console.print(escape(f"{n['extra']} predicted keys not in {card_text(sp)}: "
+                             + ", ".join(f"{card_text(k)}: {v}" for k, v in r["extra_keys"].items())), highlight=False)
     for w in r["warnings"]:
         warn(w)
 

@@ -439,7 +439,7 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
             worker split of the shards — and the thread count change the order of additions); the predicted
             classes and so accuracy do not, short of an exact tie. The result's ``settings`` records them
             (``batch_size``, ``num_workers``, ``threads``, ``device``): the same four give the same bytes.
-        by: a per-sample field to break accuracy down by (a class run): an ``index.parquet`` column (``split``,
+        by: a per-sample field to break the scores down by: an ``index.parquet`` column (``split``,
             ``audio_sample_rate``, ...) or a key of the samples' metadata (``mmdata shard --meta snr``: each sample's
             ``json`` member; ``"json.snr"`` names the metadata key where an index column has the same name). The
             result's ``by_value``: ``{"field", "from": "index" | "metadata", "values": [{"value", "samples",
@@ -455,7 +455,11 @@ def evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] |
             "[lo, hi)", ``bin`` [lo, hi]) (QA39 fairness #3). ``--by label`` gives class names (QA39 fairness #11).
             Text values differing only in case / surrounding spaces stay apart, listed in ``near_duplicates`` and
             warned of (QA39 fairness #1). ``summary``: the worst and best group, the gap and ratio (null with
-            fewer than two scored groups).
+            fewer than two scored groups). A multi-label or regression run (``--target``): each row holds
+            ``scores``, the run's own scores over the group (``micro_f1``, ``macro_f1``, ``map``, ... or ``mae``,
+            ``rmse``, ``r``, ``r2``; null where none is scored) in place of accuracy, ``by_value`` names the
+            ``kind``, the ``metric`` ranking the groups (the run's selection score: micro F1, MAE) and
+            ``higher_is_better``; ``summary`` ranks by it (QA40 medical #2).
         bins: a number field's equal-count bins for ``by`` (None: :data:`BY_BINS` where it has more than
             :data:`BIN_ABOVE` distinct numbers; 0: one group per number).
         robustness: also the accuracy with each modality removed and under corruption (as ``mmdata train``).
@@ -641,11 +645,9 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
     wanted = [*mods, field] if goal.kind == "classes" or not fields or META_FIELD in fields else list(mods)
     by_value = None
     if by is not None:  # checked before the model runs: a field the data lacks is refused, naming those it has
-        if goal.kind != "classes":
-            raise MMDataError(f"by (--by): a per-value accuracy is of a class run; the run in {run_dir} predicts the "
-                              f"metadata key {goal.key!r} ({goal.kind}): join predictions.parquet (--out) with the "
-                              "field instead")
-        by_value = _by_fields(Path(data), card, names_read, by, named, label_names=data_names, bins=bins)
+        # a --target run: per group its own scores (micro F1 ... / MAE ...), as the split's (QA40 medical #2)
+        by_value = _by_fields(Path(data), card, names_read, by, named, label_names=data_names, bins=bins,
+                              target=goal if goal.kind != "classes" else None)
         if any(p[1] is None for p in by_value.parts) and META_FIELD not in wanted:
             wanted.append(META_FIELD)
     dev = next(tm.model.parameters()).device
@@ -886,14 +888,19 @@ class _ByValue:
     (QA39 fairness #5) the support and hits; ``index``: the values by sample key from ``index.parquet``, else read
     from each sample's metadata (the batch's ``json``). ``parts``: several ``(field, index, key)`` read together, a
     group per combination (QA39 fairness #6). ``names``: the scored class names (per-class recall); ``label_names``:
-    the data's class names, for ``--by label`` (QA39 fairness #11); ``bins``: :meth:`result`'s.
+    the data's class names, for ``--by label`` (QA39 fairness #11); ``bins``: :meth:`result`'s; ``target``: a
+    multi-label or regression run's :class:`~mmdata.train.targets.Target`, each group then scored with the run's
+    own scores (:meth:`~mmdata.train.targets.Target.scores`: micro / macro F1, mAP ... or MAE, RMSE ...) in place of
+    accuracy (QA40 medical #2).
     Passes each batch on to ``sink`` (the predictions writer)."""
 
     def __init__(self, field: str, index: dict[str, Any] | None = None, key: str | None = None, *,
                  parts: Sequence[tuple[str, dict[str, Any] | None, str]] | None = None,
                  names: Sequence[str] | None = None, label_names: Sequence[str] | None = None,
-                 bins: int | None = None) -> None:
+                 bins: int | None = None, target: Any = None) -> None:
         self.parts = list(parts) if parts else [(field, index, key if key is not None else field)]
+        self.target = target if target is not None and target.kind != "classes" else None
+        self.scores: dict[tuple[tuple[bool, Any], ...], Any] = {}  # a target run: raw key -> its accumulator
         self.field = ",".join(p[0] for p in self.parts)
         self.index, self.key = self.parts[0][1], self.parts[0][2]
         self.names = list(names) if names else None
@@ -915,6 +922,9 @@ class _ByValue:
             else:
                 metas = batch[META_FIELD] if META_FIELD in batch else [None] * len(batch)
                 columns.append([m.get(key) if isinstance(m, Mapping) else None for m in metas])
+        if self.target is not None:
+            self._target_rows(batch, logits, columns)
+            return
         labels = (batch["label"].cpu() if "label" in batch else torch.full((len(batch),), -1, dtype=torch.int64))
         scored = (labels >= 0).numpy()
         right = ((logits.detach().argmax(1).cpu() == labels) & (labels >= 0)).numpy()
@@ -929,6 +939,24 @@ class _ByValue:
                 pc = c[3].setdefault(int(y), [0, 0])
                 pc[0] += 1
                 pc[1] += r
+
+    def _target_rows(self, batch: Batch, logits: torch.Tensor, columns: list[list[Any]]) -> None:
+        """A target run's batch: each group's rows added to its accumulator (the split's scores, per group)."""
+        t = self.target
+        y, labelled = t.values(batch, torch.device("cpu"))
+        out = logits.detach().cpu()
+        rows: dict[tuple[tuple[bool, Any], ...], list[int]] = {}
+        for i in range(len(batch)):
+            rows.setdefault(tuple((isinstance(col[i], bool), group_key(col[i])) for col in columns), []).append(i)
+        for raw, idx in rows.items():
+            at = torch.tensor(idx, dtype=torch.int64)
+            acc = self.scores.get(raw)
+            if acc is None:
+                acc = self.scores[raw] = t.scores("cpu")
+            acc.update(out[at], y[at], labelled[at])
+            c = self.counts.setdefault(raw, [0, 0, 0, {}])
+            c[0] += len(idx)
+            c[1] += int(labelled[at].sum())
 
     def _reading(self, j: int) -> tuple[dict[tuple[bool, Any], Any], dict[str, Any]]:
         """Part ``j``'s raw value -> its group (a value, a :class:`_Bin` or :data:`_MISSING`), and what was done
@@ -951,9 +979,14 @@ class _ByValue:
         readings = [self._reading(j) for j in range(len(self.parts))]
         groups: dict[tuple[Any, ...], list[Any]] = {}
         markers_in: dict[tuple[Any, ...], dict[str, int]] = {}
+        scores: dict[tuple[Any, ...], Any] = {}  # a target run: each group's accumulator, its raw keys' merged
         for raw, (n, s, r, pc) in self.counts.items():
             # a bool kept apart from the int it equals (True == 1), as the raw keys are (review 3 #5)
             g = tuple((isinstance(v, bool), v) for v in (readings[j][0][raw[j]] for j in range(len(self.parts))))
+            if self.target is not None:
+                if g not in scores:
+                    scores[g] = self.target.scores("cpu")
+                scores[g].merge(self.scores[raw])
             c = groups.setdefault(g, [0, 0, 0, {}])
             c[0] += n
             c[1] += s
@@ -989,6 +1022,11 @@ class _ByValue:
                                    "balanced_accuracy": (sum(recall.values()) / len(recall)) if recall else None,
                                    "ci": wilson(r, s), "small": s < SMALL_GROUP, "recall": recall,
                                    "missing": any(v is _MISSING for v in g)}
+            if self.target is not None:  # the run's scores in place of accuracy (NaN: none scored -> null)
+                got = scores[gk].result()
+                row = {"value": row["value"], "samples": n, "scored": s,
+                       "scores": {k: (None if v != v else float(v)) for k, v in got.items()},
+                       "small": s < SMALL_GROUP, "missing": row["missing"]}
             if any(isinstance(v, _Bin) for v in g):
                 row["bin"] = [[v.lo, v.hi] if isinstance(v, _Bin) else None for v in g] if len(g) > 1 else \
                     [g[0].lo, g[0].hi]
@@ -1011,7 +1049,12 @@ class _ByValue:
             out["not_numeric"] = text
         if self.bins and any(not info.get("numeric") for _, info in readings):
             out["bins_unused"] = [p[0] for p, (_, info) in zip(self.parts, readings) if not info.get("numeric")]
-        out["summary"] = _worst_best(rows)
+        if self.target is not None:
+            metric, higher = self.target.selection
+            out["kind"], out["metric"], out["higher_is_better"] = self.target.kind, metric, higher
+            out["summary"] = _worst_best(rows, metric, higher)
+        else:
+            out["summary"] = _worst_best(rows)
         out["near_duplicates"] = self._near_duplicates(readings)
         return out
 
@@ -1047,29 +1090,40 @@ class _ByValue:
         return out
 
 
-def _worst_best(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+def _worst_best(rows: Sequence[dict[str, Any]], metric: str = "accuracy",
+                higher: bool = True) -> dict[str, Any] | None:
     """The worst and best group by accuracy and the gap (best - worst) and ratio (worst / best), over the groups
     of at least :data:`SMALL_GROUP` scored samples where two are, else over every scored group (said in ``over``)
-    (QA39 fairness #5)."""
+    (QA39 fairness #5). A target run's rows are ranked by ``metric`` of their ``scores`` (``higher``: whether higher
+    is better; for an error such as the MAE the gap is worst - best and the ratio worst / best, at least 1)."""
+    def score(r: dict[str, Any]) -> Any:
+        return r["accuracy"] if metric == "accuracy" and "scores" not in r else (r.get("scores") or {}).get(metric)
+
     # the missing group is no group of people to compare: left out (QA39 review evaluate #6)
-    scored = [r for r in rows if r["accuracy"] is not None and not r.get("missing")]
+    scored = [r for r in rows if score(r) is not None and not r.get("missing")]
     big = [r for r in scored if not r["small"]]
     pool, over = (big, f"groups of at least {SMALL_GROUP} scored samples") if len(big) >= 2 else \
         (scored, f"every scored group, the missing one left out; fewer than two have {SMALL_GROUP} scored samples: "
                  "noisy")
     if len(pool) < 2:
         return None
-    worst = min(pool, key=lambda r: r["accuracy"])
-    best = max(pool, key=lambda r: r["accuracy"])
-    return {"worst": {"value": worst["value"], "accuracy": worst["accuracy"], "scored": worst["scored"]},
-            "best": {"value": best["value"], "accuracy": best["accuracy"], "scored": best["scored"]},
-            "gap": best["accuracy"] - worst["accuracy"],
-            "ratio": (worst["accuracy"] / best["accuracy"]) if best["accuracy"] else None, "over": over}
+    sign = 1 if higher else -1
+    worst = min(pool, key=lambda r: sign * score(r))
+    best = max(pool, key=lambda r: sign * score(r))
+    w, b = score(worst), score(best)
+
+    def said(r: dict[str, Any]) -> dict[str, Any]:
+        # a bin's label is said as one (not quoted as text that looks like a list: QA40 hostile #2)
+        return {"value": r["value"], metric: score(r), "scored": r["scored"],
+                **({"bin": r["bin"]} if "bin" in r else {})}
+
+    return {"worst": said(worst), "best": said(best), "gap": sign * (b - w), "ratio": (w / b) if b else None,
+            "over": over, **({"metric": metric} if metric != "accuracy" else {})}
 
 
 def _by_fields(data: Path, card: dict[str, Any], splits: Sequence[str], by: str | Sequence[str], named: str, *,
                names: Sequence[str] | None = None, label_names: Sequence[str] | None = None,
-               bins: int | None = None) -> _ByValue:
+               bins: int | None = None, target: Any = None) -> _ByValue:
     """The :class:`_ByValue` for ``by``: one field, or several (a list, or names joined by commas where the whole
     text names no field) grouped by their combination (QA39 fairness #6)."""
     if isinstance(by, str):
@@ -1084,7 +1138,7 @@ def _by_fields(data: Path, card: dict[str, Any], splits: Sequence[str], by: str 
     seen = [p[0] for p in parts]
     if len(set(seen)) != len(seen):
         raise MMDataError(f"by (--by): a field is named twice in {seen}; name each once")
-    return _ByValue(parts[0][0], parts=parts, names=names, label_names=label_names, bins=bins)
+    return _ByValue(parts[0][0], parts=parts, names=names, label_names=label_names, bins=bins, target=target)
 
 
 def _by_field(data: Path, card: dict[str, Any], splits: Sequence[str], by: str, named: str) -> _ByValue:
