@@ -695,6 +695,39 @@ class TrainedModel:
             names = (metrics.get("classes") or {}).get("names") or []
             self.names = [str(n) for n in names] or [str(c) for c in range(model.classes)]
 
+    def __repr__(self) -> str:
+        """One line: the run, the fusion and its modalities, what the outputs mean, and the run's test score of
+        the metric that picked its epoch (QA40 multiview #3: the object printed as ``<... object at 0x...>``).
+
+        Example:
+            >>> tm = TrainedModel.__new__(TrainedModel)
+            >>> tm.where, tm.kind, tm.names = "runs/a", "classes", ["cat", "dog"]
+            >>> tm.model = FusionModel(["image", "text"], "concat", classes=2, image_channels=1)
+            >>> tm.metrics = {"test": {"accuracy": 0.75}}
+            >>> tm
+            TrainedModel('runs/a', concat fusion of image+text, 2 classes ('cat', 'dog'); test accuracy 0.75)
+        """
+        from mmdata.train.targets import SELECTION
+
+        model = getattr(self, "model", None)
+        fusion = f"{getattr(model, 'fusion_name', '?')} fusion of {'+'.join(getattr(model, 'mods', None) or ()) or '?'}"
+        names = list(getattr(self, "names", []))
+        shown = ", ".join(repr(n) for n in names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+        target = self.metrics.get("target")
+        target = target if isinstance(target, Mapping) else {}
+        if self.kind == "multilabel":
+            what = f"target {target.get('key')!r}: multi-label, {len(names)} label{'s' * (len(names) != 1)} ({shown})"
+        elif self.kind == "regression":
+            what = (f"target {target.get('key')!r}: regression (training mean {getattr(self, 'mean', 0.0):.4g}, "
+                    f"sd {getattr(self, 'sd', 1.0):.4g})")
+        else:
+            what = f"{len(names)} classes ({shown})"
+        metric = SELECTION.get(self.kind, ("accuracy", True))[0]
+        test = self.metrics.get("test")
+        value = test.get(metric) if isinstance(test, Mapping) else None
+        score = f"; test {metric} {value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+        return f"TrainedModel({self.where or '?'!r}, {fusion}, {what}{score})"
+
     def sample(self, raw: Any, key: str = "sample") -> Any:
         """A :class:`mmdata.Sample` in the model's format from ``raw``: a ``Sample``, or a mapping of
         :data:`SAMPLE_KEYS` — ``image``, ``audio``, ``text`` (each as :data:`ACCEPTED` says; None is absent) and

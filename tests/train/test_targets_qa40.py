@@ -85,3 +85,16 @@ def test_the_no_classes_hint_skips_the_group_by_column_and_ids(chexpert: Path) -
     msg = too_few_classes("ds", {"num_classes": 0, "modalities": {"image": {}},
                                  "metadata_columns": ["study_id", "patientID", "uuid"]})
     assert "--target study_id" not in msg and "--target patientID" not in msg and "--target COLUMN" in msg
+
+
+def test_a_run_on_a_finding_column_warns_and_its_loaded_model_prints_in_one_line(chexpert: Path, tmp_path: Path) -> None:
+    """End to end: the warning is the run's (printed at train start, kept in metrics.json), and the loaded
+    TrainedModel reads as the run, fusion, target and test score (QA40 multiview #3)."""
+    from mmdata.train import load_model, train
+
+    m = train(chexpert, target="Edema", out=tmp_path / "run", epochs=1, batch_size=8, threads=1,
+              eval_robustness=False)
+    assert any("the target 'Edema' holds only the whole values -1, 0, 1" in w for w in m["warnings"])
+    text = repr(load_model(tmp_path / "run"))
+    assert "\n" not in text and text.startswith(f"TrainedModel({str(tmp_path / 'run')!r}, ")
+    assert "fusion of image" in text and "target 'Edema': regression (training mean" in text and "; test mae " in text
