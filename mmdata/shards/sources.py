@@ -1523,6 +1523,73 @@ def _group_frames(records: Sequence[Record], clips: Mapping[str, list[Record]]) 
     return True
 
 
+def _view_sets(records: Sequence[Record]) -> dict[str, list[Record]]:
+    """Samples that look like named fields of one stem, each a sample of its own: ``<base>.<word>`` samples (a word
+    of :data:`_SIDECAR`: ``s0.left``, ``p0.back``, ``0001.meta``) beside a sample ``<base>`` of its own, or two or
+    more such words of one base without it (a stereo pair ``s0.left.png`` / ``s0.right.png``, product views
+    ``p0.front.jpg`` / ``p0.back.jpg``): ``<base> -> [its records]``, the base's own sample first. Samples already
+    in a group (a clip's frames) are left out, and so is a lone dotted name (``img.v2.png``: its own sample, as
+    before). A file's sample is its name up to the last dot, so a split drawn one by one would put the views of one
+    scene in two splits (QA40 multiview #1); :func:`_group_frames` keeps each set in one split.
+
+    Example:
+        >>> rs = [Record(k, k, {"png": "x"}) for k in ("c/s0.left", "c/s0.right", "c/img.v2", "c/t.0001")]
+        >>> {b: [r.source_key for r in v] for b, v in _view_sets(rs).items()}
+        {'c/s0': ['c/s0.left', 'c/s0.right']}
+    """
+    own = {r.source_key: r for r in records}
+    by_base: dict[str, list[Record]] = {}
+    for r in records:
+        base, dot, word = r.source_key.rpartition(".")
+        if dot and r.group is None and "/" not in word and base.rpartition("/")[2] and _SIDECAR.fullmatch(word):
+            by_base.setdefault(base, []).append(r)
+    out: dict[str, list[Record]] = {}
+    for base, recs in by_base.items():
+        beside = own.get(base)
+        if beside is not None and beside.group is None:
+            out[base] = [beside, *recs]
+        elif beside is None and len(recs) >= 2:
+            out[base] = recs
+    return out
+
+
+def _views_warning(views: Mapping[str, list[Record]], how: str) -> str | None:
+    """One warning for the sets of :func:`_view_sets` that have no sample of their base (those beside one are
+    named by :func:`_sidecar_warning`, which :func:`_views_kept` completes): an example, the counts, what
+    happened to their splits (``how`` as :func:`_frame_sequence_warning`'s, or ``"split folders"``) and the fix."""
+    bare = {b: rs for b, rs in views.items() if all(r.source_key != b for r in rs)}
+    if not bare:
+        return None
+    base = min(bare)
+    recs = sorted(bare[base], key=lambda r: r.source_key)
+    words = [r.source_key.rpartition(".")[2] for r in recs]
+    n = sum(map(len, bare.values()))
+    folder, _, stem = base.rpartition("/")
+    ext = sorted(recs[0].members)[0]
+    shown = ", ".join(repr(r.source_key) for r in recs[:3]) + (", ..." if len(recs) > 3 else "")
+    field = _field_hint(words[1])
+    # a folder per view loses class folders (a --column folder's files are its field's, no class): no folder hint then
+    folders = ("" if folder else f"; or move each view into a folder of its own named for it "
+               f"({f'{words[0]}/{stem}.{ext}'!r}, {f'{words[1]}/{stem}.{ext}'!r}) and name the folders: "
+               f"--column image={words[0]} --column {field}={words[1]}")
+    return (f"{n} samples of {plural(len(bare), 'stem')} look like views or named fields of one sample, each a "
+            f"sample of its own (e.g. {shown}: files {', '.join(repr(f'{stem}.{w}') for w in words[:3])} with no "
+            f"sample {base!r} beside them): a file's sample is its name up to the last dot, so the views of one "
+            f"stem are not paired.{_views_kept(how)} To shard each stem as one sample with its views as fields, "
+            f"list them in a manifest, a row per stem (key, image: the {words[0]!r} file, a column per other view, "
+            f"label) and shard it with --column {field}={words[1]} (members <key>.{field}.{ext}){folders}")
+
+
+def _views_kept(how: str) -> str:
+    """What happened to the splits of the view sets (:func:`_view_sets`), one sentence."""
+    return {"grouped": " Each stem's samples were kept in one split (grouped by stem), so no view of a val or test "
+                       "sample is trained on.",
+            "folder": " Their split is their folder's (--group-by folder).",
+            "split folders": " Their split is their split folder's.",
+            "few": " They were not grouped by stem: so few stems would leave a split empty, so the views of one "
+                   "stem may be in two splits."}[how]
+
+
 #: a sample named ``<document><sep><page word><number>`` (``docA_p001``, ``docA_page2``, ``docA-p01``, ``docA.pg3``):
 #: a page of document ``<document>`` (QA38 OCR #4); ``img_0001`` (no page word) is a sample of its own. A bare
 #: ``p`` is a page only with 3 digits or more (``p001``) or a text beside it (``docA-p01.txt``): ``step_p1``,
@@ -1888,7 +1955,9 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         warnings.append(f"{len(odd)} sample name{'s are' if len(odd) != 1 else ' is'} not valid UTF-8; source_key "
                         f"keeps the odd bytes as \\x escapes (e.g. {printable(odd[0])!r}){why}")
     warnings += walk.link_warnings()
+    side_at = len(warnings)  # the sidecar warning's place: the view sets' splits complete it (_views_kept)
     warnings += _sidecar_warning(found_groups, rel_of if cols else None)
+    sidecar = len(warnings) > side_at
     warnings += _backslash_warning([k for k, _ in found_groups])
     # class names: given, else a names file at the root, else the class folders
     names, names_from = (list(label_names), label_names_from or "--labels") if label_names else (None, None)
@@ -2042,6 +2111,16 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
             warnings += _frame_sequence_warning(clips, how)
             framed += [r.source_key for rs in clips.values() for r in rs]
     warnings += _frame_sequence_warning(alike, "alike")
+    views = _view_sets(records)
+    if views:  # views of one stem (s0.left.png, s0.right.png) in one split, as a clip's frames (QA40 multiview #1)
+        how = ("folder" if group_by_folder else "split folders" if split_of
+               else "grouped" if _group_frames(records, views) else "few")
+        if sidecar and any(r.source_key == b for b, rs in views.items() for r in rs):
+            warnings[side_at] += _views_kept(how)
+        said = _views_warning(views, how)
+        if said:
+            warnings.append(said)
+        framed += [r.source_key for rs in views.values() for r in rs]
     if not group_by_folder and not split_of:  # a folder per document, or the user's splits: no page is split off
         warnings += _page_sequence_warning(records, framed)
     if group_by_folder:
