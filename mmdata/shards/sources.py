@@ -95,6 +95,12 @@ WINDOWS_FOLDERS = frozenset(("$recycle.bin", "recycler", "recycled", "system vol
 WINDOWS_FOLDER = ("a Windows system folder (e.g. $RECYCLE.BIN, System Volume Information, found.000): not walked, "
                   "not a class")
 APPLEDOUBLE = "a macOS metadata file (AppleDouble '._' file, written when copying to other disks or zips): not data"
+#: files the operating system writes beside a user's files (lower-case names): listed as not data, as ``._`` files are
+OS_METADATA = {".ds_store": "a macOS metadata file (.DS_Store: the Finder's view settings of the folder): not data",
+               "thumbs.db": "a Windows metadata file (Thumbs.db: Explorer's thumbnail cache): not data",
+               "ehthumbs.db": "a Windows metadata file (ehthumbs.db: Media Center's thumbnail cache): not data",
+               "ehthumbs_vista.db": "a Windows metadata file (ehthumbs_vista.db: a thumbnail cache): not data",
+               "desktop.ini": "a Windows metadata file (desktop.ini: Explorer's settings of the folder): not data"}
 ON_ERROR = ("skip", "raise")
 
 
@@ -1875,6 +1881,9 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         for fn in files:
             if fn[:2] == "._":
                 walk.bad(printable(rel + fn), "file", APPLEDOUBLE, data=False)
+                continue
+            if fn.lower() in OS_METADATA:
+                walk.bad(printable(rel + fn), "file", OS_METADATA[fn.lower()], data=False)
                 continue
             named = split_name(fn)
             if named is None:
