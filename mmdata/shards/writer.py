@@ -5882,15 +5882,13 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     warnings = [*warnings, *identifying_metadata_warning(metadata)]
     # a sample whose video / other file was left out (unknown type) is no text-only sample: its caption is not
     # all of it (review of QA33 writer #1)
-    left_out = {s["sample"] for s in skipped if s.get("what") == "member" and isinstance(s.get("sample"), str)}
-    for s in skipped:
-        if s.get("what") == "file" and isinstance(s.get("source"), str):  # run/run0.mp4 (or run0.a.mp4): run/run0
-            folder, _, base = s["source"].rpartition("/")
-            left_out |= {s["source"].rsplit(".", 1)[0], f"{folder}/{base.split('.')[0]}" if folder else base.split(".")[0]}
     duplicates = duplicates_across_splits(rows, read=_written_members(out, shard_rows), label_names=names,
-                                          not_text_only=left_out)
+                                          not_text_only=_left_out(skipped))
+    # the folder by its name, as the card's name is (no absolute path in the card: the same source in another
+    # folder writes the same card but its name)
     warnings = [*warnings, *duplicates_warning(duplicates, (card_extra or {}).get("split_group_by"),
-                                               folders=names_from == "folders")]
+                                               folders=names_from == "folders",
+                                               out=str(out.url).rstrip("/").rsplit("/", 1)[-1])]
     fingerprint = idx.fingerprint([s["sha256"] for s in shard_rows])
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
     card: dict[str, Any] = {
@@ -5952,7 +5950,8 @@ _FEW_COPIES = 3
 def duplicates_across_splits(rows: Any, k: int = 3,
                              read: Callable[[str, set[str]], dict[str, bytes]] | None = None,
                              label_names: Sequence[str] | None = None,
-                             not_text_only: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+                             not_text_only: set[str] | frozenset[str] = frozenset(), *,
+                             all_sets: bool = False) -> dict[str, Any]:
     """Image and audio members whose bytes are the same in samples of different splits: one photo copied
     under two names, so a test sample is also trained on. Candidates share size and CRC-32 (both in the
     index); ``read`` (shard name, member names -> their bytes: :func:`_written_members`) confirms them by
@@ -5990,6 +5989,8 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     sample has neither: a member of a named field shared across splits by samples whose image / audio differ is
     no copy but noted apart, naming the field (``shared_fields``, ``shared_field_*``: :func:`_shared_named_fields`;
     QA35 robotics #2).
+    ``all_sets``: also ``"sets"``, every set in several splits with every sample of it (``[source key, split]``, by key),
+    the sets in the order of ``examples`` (:func:`duplicate_sets`; the card keeps ``k`` examples, QA40 scale #2).
 
     Example:
         >>> import pyarrow as pa
@@ -6151,6 +6152,8 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     if sets:
         out.update({"across_splits": len(sets), "samples": len(set().union(*sets.values())),
                     "examples": distinct(one_per_split(sets[c]) for c in sorted(sets))})
+        if all_sets:
+            out["sets"] = [sorted([keys[i].as_py(), splits[i].as_py()] for i in sets[c]) for c in sorted(sets)]
         differ = [c for c in sorted(sets) if len({labels[i] for i in sets[c]} - {None}) > 1]
         if differ:  # the across-split warning says so (QA33 labelnoise #6)
             out.update({"across_splits_labels_differ": len(differ),
@@ -6294,6 +6297,46 @@ def _candidate_digests(rows: Any, wanted: list[tuple[int, str]],
     return out
 
 
+def _left_out(skipped: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The samples (keys, source keys) that lost a member or a file: no text-only samples for the duplicates check."""
+    left_out = {s["sample"] for s in skipped if s.get("what") == "member" and isinstance(s.get("sample"), str)}
+    for s in skipped:
+        if s.get("what") == "file" and isinstance(s.get("source"), str):  # run/run0.mp4 (or run0.a.mp4): run/run0
+            folder, _, base = s["source"].rpartition("/")
+            left_out |= {s["source"].rsplit(".", 1)[0], f"{folder}/{base.split('.')[0]}" if folder else base.split(".")[0]}
+    return left_out
+
+
+def duplicate_sets(dataset: str | Path, storage_options: dict[str, Any] | None = None) -> list[list[list[str]]]:
+    """Every set of samples in several splits holding the same image or audio bytes (a text-only sample's caption),
+    each as ``[source key, split]`` of every sample in it (by key): what the card's ``duplicates.across_splits``
+    counts, of which ``duplicates.examples`` shows a few, one sample per split (QA40 scale #2: a pipeline removing test
+    contamination needs them all). Found as the job found them: the index's sizes and CRC-32s, confirmed by the
+    sha256 of the members read from the folder's shards.
+
+    From a shell: ``python -c "import json, mmdata.shards.writer as w; print(json.dumps(w.duplicate_sets('ds')))"``.
+
+    Raises:
+        ShardError: the folder is no readable dataset (naming the file).
+
+    Example:
+        >>> import tempfile, mmdata
+        >>> from mmdata.testing import make_sample_folder
+        >>> ds = tempfile.mkdtemp()
+        >>> _ = mmdata.shard(make_sample_folder(tempfile.mkdtemp(), n=4), ds, progress=False)
+        >>> duplicate_sets(ds)
+        []
+    """
+    folder = str(dataset).rstrip("/")
+    card = idx.load_card(folder, storage_options)
+    rows = idx.load_index(folder, storage_options=storage_options, card=card)
+    shard_rows = idx.load_shards_table(folder, storage_options, card=card).select(["shard"]).to_pylist()
+    found = duplicates_across_splits(rows, read=_written_members(output(folder, storage_options), shard_rows),
+                                     label_names=card.get("label_names"), not_text_only=_left_out(card.get("skipped") or []),
+                                     all_sets=True)
+    return found.get("sets", [])
+
+
 def _written_members(out: Any, shard_rows: Sequence[Mapping[str, Any]]) -> Callable[[str, set[str]], dict[str, bytes]]:
     """A reader for :func:`duplicates_across_splits`: the bytes of the named members of the shard (the index's
     ``shard`` name) as the job wrote them under ``out`` (every field's tar of that shard in ``--layout
@@ -6326,16 +6369,30 @@ def _written_members(out: Any, shard_rows: Sequence[Mapping[str, Any]]) -> Calla
     return read
 
 
+def _listed(found: Mapping[str, Any], out: str | None) -> str:
+    """Where the sets in several splits are listed: the card's examples, and (when it holds only some) the call that
+    lists every one with every sample (QA40 scale #2: "the card lists them" for 3 examples of 332 sets)."""
+    shown, n = len(found.get("examples") or []), found["across_splits"]
+    if shown >= n:
+        return f"the card lists {'it' if n == 1 else 'them'} (duplicates.examples)"
+    folder = repr(str(out)) if out is not None else "'DATASET'"
+    return (f"the card lists {shown} of the {n} sets (duplicates.examples, one sample per split each); every set with "
+            f"every sample: python -c \"import json, mmdata.shards.writer as w; print(json.dumps("
+            f"w.duplicate_sets({folder})))\"")
+
+
 #: how the duplicates' warning says they were compared (the card's ``duplicates.compared``; older cards lack it)
 _COMPARED = {"sha256": "confirmed by sha256", None: "same size and CRC-32: very likely the same bytes"}
 
 
-def duplicates_warning(found: Mapping[str, Any], group_by: str | None = None, folders: bool = False) -> list[str]:
+def duplicates_warning(found: Mapping[str, Any], group_by: str | None = None, folders: bool = False,
+                       out: str | None = None) -> list[str]:
     """The warnings for :func:`duplicates_across_splits`' entry: sets in several splits, sets under several
     labels (none when it found nothing). ``group_by``: the ``--group-by`` the split was drawn with (the copies are
     in different groups: the remedy is not to group). ``folders``: the labels came from class folders, where a
     file shared by samples of two classes is one file filed under two classes (warned; from a manifest it may be
-    a row per question of one image, so the card records it unwarned).
+    a row per question of one image, so the card records it unwarned). ``out``: the dataset folder, named in the
+    call that lists every set (:func:`duplicate_sets`) where the card holds only some.
 
     Example:
         >>> duplicates_warning({"across_splits": 0, "samples": 0, "examples": [], "label_conflicts": 1,
@@ -6361,7 +6418,7 @@ def duplicates_warning(found: Mapping[str, Any], group_by: str | None = None, fo
                   else "remove the copies, or give each set one split (a manifest's split column, or --group-by)")
         said.append(f"{plural(found['samples'], 'sample')} in {plural(found['across_splits'], 'set')} hold the same "
                     f"{what} bytes ({compared}) in different splits (e.g. {shown}): a test sample that is also "
-                    f"trained on{labels}; the card lists them (duplicates); {remedy}")
+                    f"trained on{labels}; {_listed(found, out)}; {remedy}")
     if found.get("label_conflicts"):
         ex = found["label_examples"][0]
         shown = " and ".join(f"{key!r} ({split})" for key, split, _ in ex)

@@ -90,3 +90,32 @@ def test_the_max_skipped_error_groups_missing_files_without_row_numbers(tmp_path
     # the summary of one report, as the helper gives it
     report = {"samples": 5, "out": "ds", "skipped": caught.value.report["skipped"]}
     assert "3 × m.csv, column 'image'" in (skipped_over_limit(report, 0) or "")
+
+
+def test_the_duplicates_warning_says_how_many_sets_the_card_lists_and_duplicate_sets_gives_every_one(tmp_path: Path) -> None:
+    from mmdata.shards.writer import ShardWarning, duplicate_sets
+    from mmdata.testing.media import image_bytes
+
+    (tmp_path / "img").mkdir()
+    rows = ["key,image,label,split"]
+    for i in range(12):  # 5 images copied from train to test (5 sets), one copied twice (a set of 3 samples)
+        (tmp_path / "img" / f"t{i}.png").write_bytes(image_bytes(i, (8, 8)))
+        rows.append(f"t{i},img/t{i}.png,{'ab'[i % 2]},train")
+    for i in range(8):
+        (tmp_path / "img" / f"e{i}.png").write_bytes(image_bytes(i if i < 5 else 100 + i, (8, 8)))
+        rows.append(f"e{i},img/e{i}.png,{'ab'[i % 2]},test")
+    (tmp_path / "img" / "v0.png").write_bytes(image_bytes(0, (8, 8)))
+    rows.append("v0,img/v0.png,a,val")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    with pytest.warns(ShardWarning) as caught:
+        rep = mmdata.shard(tmp_path / "m.csv", tmp_path / "ds", progress=False)
+    said = [w for w in rep["warnings"] if "in different splits" in w]
+    assert said and any(str(w.message).startswith(said[0]) for w in caught)
+    card = json.loads((tmp_path / "ds" / "dataset.json").read_text())["duplicates"]
+    assert card["across_splits"] == 5 and len(card["examples"]) == 3
+    assert "the card lists 3 of the 5 sets (duplicates.examples" in said[0], said[0]
+    assert "w.duplicate_sets('ds')" in said[0] and str(tmp_path) not in said[0]
+    got = duplicate_sets(tmp_path / "ds")
+    assert len(got) == 5 and sum(len(s) for s in got) == card["samples"] == 11
+    assert ["e0", "test"] in got[0] and ["t0", "train"] in got[0] and ["v0", "val"] in got[0]
+    assert sorted(key for s in got for key, _ in s) == sorted(["v0"] + [f"{p}{i}" for p in "te" for i in range(5)])
