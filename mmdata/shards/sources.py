@@ -2927,8 +2927,10 @@ def _name_differences(names: Sequence[str]) -> str:
         kinds.append("case")
     if len({v.casefold() for v in visible}) > len({unicodedata.normalize("NFKC", v).casefold() for v in visible}):
         kinds.append("width (full-width / half-width forms)")
-    if any(_without_invisible(n) != n for n in names):
-        kinds.append("invisible characters")
+    hidden = sorted({c for n in names for k, c in enumerate(n) if _invisible(c) and k not in _spelling_indices(n)})
+    if hidden:  # named: a user checking case or spaces finds nothing (QA40 hostile #8)
+        shown = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in hidden[:4])
+        kinds.append(f"invisible characters ({shown}{', ...' if len(hidden) > 4 else ''})")
     if any(n != n.strip() for n in names):
         kinds.append("spaces at the start or end")
     return " or in ".join(kinds or ["case"])
@@ -4843,8 +4845,8 @@ def _every_label_refused(name: str, refused: dict[str, int], names: list[str], n
 
 
 def _meta_variant_warnings(rows: Sequence[Mapping[str, Any]], cols: Sequence[str], name: str) -> list[str]:
-    """One warning per ``--meta`` column whose text values differ only in case or in spaces around them (``'F'``,
-    ``'f'``, ``' F'``), as the label column's are warned of: ``evaluate --by`` scores each spelling as a group of its
+    """One warning per ``--meta`` column whose text values differ only in case, in spaces around them (``'F'``,
+    ``'f'``, ``' F'``), in width or in invisible characters (named by code point, :func:`_name_differences`), as the label column's are warned of: ``evaluate --by`` scores each spelling as a group of its
     own, splitting one group's samples over several rows (QA39 fairness #1). Values are stored as written.
 
     Example:
@@ -4868,8 +4870,9 @@ def _meta_variant_warnings(rows: Sequence[Mapping[str, Any]], cols: Sequence[str
             return ", ".join(parts[:-1]) + " and " + parts[-1]
 
         more = f"; and {len(clashes) - 2} more such group{'s' * (len(clashes) > 3)}" if len(clashes) > 2 else ""
+        how = " or in ".join(dict.fromkeys(_name_differences(vs) for vs in clashes[:2]))
         out.append(f"manifest {name}, --meta column {col!r}: values {'; '.join(map(shown, clashes[:2]))}{more} differ "
-                   f"only in case or in spaces around them — one value written several ways? They are kept as written, "
+                   f"only in {how} — one value written several ways? They are kept as written, "
                    f"so evaluate --by {col} scores each spelling as a group of its own; if they are one, write the "
                    f"value one way in the manifest")
     return out
