@@ -4325,8 +4325,8 @@ def shard(
         workers: parallel shard writers (the output bytes do not depend on it).
         split: ``"train=0.8,val=0.1,test=0.1"`` (stratified by label, seeded; every split's total and
             every class's share within one sample of the fraction, see :func:`assign_splits`; each
-            name once, no two differing only in case, each fraction from 0 to 1); default
-            all ``train``. A manifest ``split`` column is used as written; the fractions split the rows
+            name once, no two differing only in case, each fraction from 0 to 1; or a dict; the order
+            they are written in changes nothing, :func:`split_order`); default all ``train``. A manifest ``split`` column is used as written; the fractions split the rows
             without one (a warning says so, and when no row is left the card records no fractions).
         seed: seed of the split.
         layout: ``"samples"`` (one tar series) or ``"columns"`` (one series per field, same boundaries).
