@@ -393,6 +393,97 @@ def _target_size_warnings(named: dict[str, dict[str, Any]], sizes: dict[str, lis
     return out
 
 
+#: a ``target channels`` check reads the named image members of at most this many samples, from at most
+#: :data:`VIEW_SHARDS` shards spread over the dataset (the index records no colour mode of a named image: its
+#: bytes are read, so inspect stays fast on a million samples)
+VIEW_SAMPLES, VIEW_SHARDS = 256, 8
+
+
+def _pil_mode(data: bytes) -> str | None:
+    """The Pillow mode of an image's bytes (its header only: nothing is decoded), None where Pillow cannot open it."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return str(im.mode)
+    except Exception:  # noqa: BLE001 - any file Pillow refuses: unknown here (verify --deep names it)
+        return None
+
+
+def _view_channels(path: str | Path, table: Any, image_modes: Any,
+                   named: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per named image field, against the sample's image: the channels the reader decodes each (:func:`reader_channels`
+    of its mode) in a spread of up to :data:`VIEW_SAMPLES` samples of a local dataset: ``checked`` (samples with
+    both an image and the field, read), ``other_channels`` and ``examples`` (``"key: L (image RGB)"``) — a view in
+    another colour mode than its image is refused by the loader as a ``targets:`` image (QA40 multiview #2)."""
+    from mmdata.shards.writer import _crcs_from_shards
+
+    if not named or is_remote(path) or "shard" not in table.column_names:
+        return {}
+    rows = table.select(["key", "shard", "members", "sizes"]).to_pylist()
+    modes = image_modes.to_pylist()
+    pattern = re.compile(_NAMED_IMAGE)
+
+    def views(r: dict[str, Any]) -> list[tuple[str, str, int]]:  # (field, member, size) of each named image
+        out = []
+        for m, size in zip(r["members"] or [], r["sizes"] or []):
+            if (got := pattern.match(m.lower())) is not None and got["field"] in named:
+                out.append((got["field"], m, size))
+        return out
+
+    having = [i for i, r in enumerate(rows) if modes[i] is not None and r["shard"] is not None and views(r)]
+    shards = list(dict.fromkeys(rows[i]["shard"] for i in having))
+    keep = set(shards[:: max(1, -(-len(shards) // VIEW_SHARDS))][:VIEW_SHARDS])
+    having = [i for i in having if rows[i]["shard"] in keep]
+    picked = having[:: max(1, -(-len(having) // VIEW_SAMPLES))][:VIEW_SAMPLES]
+    wanted = {rows[i]["key"]: (rows[i]["shard"], [m for _, m, _ in views(rows[i])], [z for _, _, z in views(rows[i])])
+              for i in picked}
+    try:
+        got = _crcs_from_shards(str(path), None, wanted, of=_pil_mode)  # type: ignore[arg-type]
+    except (OSError, ShardError):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for i in picked:
+        key = rows[i]["key"]
+        if key not in got:
+            continue
+        own = reader_channels(modes[i])
+        for (f, _, _), mode in zip(views(rows[i]), got[key]):
+            info = out.setdefault(f, {"checked": 0, "other_channels": 0, "examples": []})
+            if mode is None or own is None:
+                continue
+            info["checked"] += 1
+            if reader_channels(mode) != own:
+                info["other_channels"] += 1
+                if len(info["examples"]) < EXAMPLES:
+                    info["examples"].append(f"{key}: {mode} (image {modes[i]})")
+    return out
+
+
+def _target_channel_warnings(named: dict[str, dict[str, Any]],
+                             channels: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """Warnings (kind ``target channels``) for named image fields in another colour mode than their image in the
+    samples :func:`_view_channels` read (``channels``)."""
+    out = []
+    for f, info in named.items():
+        c = channels.get(f) or {}
+        k, n = c.get("other_channels", 0), c.get("checked", 0)
+        if not k:
+            continue
+        of = (f"{k} of {n} samples" if n >= info["samples"] - info["no_image"] else
+              f"{k} of the {n} samples read (a spread of the {info['samples']} that have it)")
+        out.append({"kind": "target channels", "message": (
+            f"{f}: {of} have a view in another colour mode than their image (e.g. {', '.join(c['examples'])}"
+            f"{', ...' if k > len(c['examples']) else ''}): a recipe cannot use {f} as a targets: image for those "
+            f"samples (the loader refuses each one: skipped as 'refused by the recipe', or an error with on_error "
+            f"raise; a to_rgb in the recipe does not change a view whose image is RGB already); convert those views to "
+            f"their images' mode before sharding (Pillow: Image.open(p).convert('RGB').save(p)), or leave {f} out of "
+            f"targets:")})
+    return out
+
+
 def _arrays(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per ``.npy`` field, what the card records of its arrays (shard writes it, :func:`mmdata.shards.writer.npy_card_entry`):
     ``count``, ``dtypes``, ``ranks``, ``shapes`` beyond the first (time) axis (``"(T, 3)"``), ``length`` [min, max] of
@@ -532,7 +623,10 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         ``text`` (``empty``) counts; ``named_images``: per image field beside the image (``seg.png``),
         ``samples`` having it, ``other_size`` (of another height x width than the sample's image: a
         recipe's ``targets:`` cannot move it), ``no_image``, ``unknown`` (its size not in the index)
-        and ``examples`` (keys of another size); ``arrays``: per ``.npy`` field, what the card records (``count``,
+        and ``examples`` (keys of another size); ``named_image_channels``: per such field of a local dataset,
+        ``checked``, ``other_channels`` (a view in another colour mode than its image: the loader refuses it as a
+        ``targets:`` image, warning kind ``target channels``) and ``examples``, from the named members of a spread
+        of up to :data:`VIEW_SAMPLES` samples (the index records no colour mode of a named image); ``arrays``: per ``.npy`` field, what the card records (``count``,
         ``dtypes``, ``ranks``, ``shapes`` beyond the first axis, ``length`` min / max, ``empty``, ``varying_axes``; where
         the only varying axis is another, ``length_axis``, the shapes written with that axis as ``T`` and ``length``
         its min / max); ``warnings`` (``{"kind", "message"}``: named image
@@ -631,6 +725,8 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         _mix("audio channels", audio["channels"], "mix down to mono (or up to one channel count) before batching"),
     ) if w is not None]
     warnings += _target_size_warnings(named, example_sizes)
+    view_channels = _view_channels(path, table, col["image_mode"], named)
+    warnings += _target_channel_warnings(named, view_channels)
     unlabelled = col["label"].null_count
     if 0 < unlabelled < n:
         warnings.append({"kind": "labels", "message": f"{unlabelled} of {n} samples have no label"})
@@ -658,6 +754,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         "audio": audio,
         "text": text,
         "named_images": named,
+        "named_image_channels": view_channels,
         "arrays": arrays,
         "num_classes": card.get("num_classes"),
         "label_names": names,

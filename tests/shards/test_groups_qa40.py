@@ -115,3 +115,49 @@ def test_a_few_values_lacking_a_split_keep_a_note_each(tmp_path) -> None:
     g = metadata_groups(ds, "g")
     assert any(n.startswith("g 'lonely': no samples in") and n.endswith("its group is not scored there")
                for n in g["notes"]), g["notes"]
+
+
+def _views_ds(tmp_path: Path, grey_every: int) -> Path:
+    """A manifest of RGB images with a ``back`` view, grayscale in every ``grey_every``-th sample (0: none)."""
+    import csv
+
+    from PIL import Image
+
+    import mmdata
+
+    rng = np.random.default_rng(0)
+    raw = tmp_path / "raw_views"
+    (raw / "img").mkdir(parents=True)
+    with open(raw / "m.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "image", "back", "label"])
+        for i in range(12):
+            px = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(px).save(raw / "img" / f"p{i:02d}_front.png")
+            back = Image.fromarray(px[:, ::-1].copy())
+            (back.convert("L") if grey_every and i % grey_every == 0 else back).save(raw / "img" / f"p{i:02d}_back.png")
+            w.writerow([f"p{i:02d}", f"img/p{i:02d}_front.png", f"img/p{i:02d}_back.png", ["a", "b"][i % 2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw / "m.csv", tmp_path / "ds_views", columns={"back": "back"}, progress=False)
+    return tmp_path / "ds_views"
+
+
+def test_inspect_warns_of_a_view_in_another_colour_mode_than_its_image(tmp_path) -> None:
+    """QA40 multiview #2: inspect warned of views of another size, not of another mode (grey beside RGB), which the
+    loader then refuses per sample as a targets: image (37% of the training samples skipped, nothing said)."""
+    from mmdata.shards.inspect import inspect
+
+    rep = inspect(_views_ds(tmp_path, grey_every=4))
+    said = [w["message"] for w in rep["warnings"] if w["kind"] == "target channels"]
+    assert len(said) == 1 and said[0].startswith("back.png: 3 of 12 samples have a view in another colour mode"), said
+    assert "p00: L (image RGB)" in said[0] and "convert those views" in said[0] and "out of targets:" in said[0]
+    assert rep["named_image_channels"]["back.png"]["other_channels"] == 3
+
+
+def test_inspect_says_nothing_of_views_in_their_images_mode(tmp_path) -> None:
+    from mmdata.shards.inspect import inspect
+
+    rep = inspect(_views_ds(tmp_path, grey_every=0))
+    assert not [w for w in rep["warnings"] if w["kind"] == "target channels"], rep["warnings"]
+    assert rep["named_image_channels"]["back.png"] == {"checked": 12, "other_channels": 0, "examples": []}
