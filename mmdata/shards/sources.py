@@ -3563,15 +3563,25 @@ def common_kind(kinds: Any) -> str:
 
 
 def _meta_member(row: Mapping[str, Any], cols: Sequence[str], types: Mapping[str, Callable[[str], Any]] | None,
-                 bad: Callable[[str, str, str], None], kinds: dict[str, set[str]] | None = None) -> bytes:
+                 bad: Callable[[str, str, str], None], kinds: dict[str, set[str]] | None = None,
+                 nulled: list[tuple[str, str]] | None = None) -> bytes:
     """One sample's ``.json`` member from its metadata cells. ``types``: a CSV manifest's column types
     (:func:`_meta_types`; a blank CSV cell is ``null``); None for JSONL / Parquet, whose values are kept
-    as they are (``""`` stays ``""``). ``kinds``: each column's value kinds, added to (:func:`value_kind`)."""
+    as they are (``""`` stays ``""``). ``kinds``: each column's value kinds, added to (:func:`value_kind`).
+    ``nulled``: ``(column, cell as written)`` of each NaN / infinite number, added to: stored as null (JSON has no
+    such numbers), a warning, not a cell left out (QA40 hostile #6); a blank CSV cell is no NaN written."""
     obj: dict[str, Any] = {}
     for col in cols:
-        val = row.get(col)
+        val = written = row.get(col)
         if types is not None and isinstance(val, str):
             val = None if not val.strip() else types[col](val) if col in types else val
+        if (nulled is not None and isinstance(val, float) and not math.isfinite(val)
+                and (types is None or isinstance(written, str))):
+            obj[col] = None
+            nulled.append((col, _shown(str(written))))
+            if kinds is not None:
+                kinds.setdefault(col, set()).add("null")
+            continue
         obj[col], why = _meta_value(val)
         if why is not None:
             bad(_shown(str(row.get(col))), col, f"cannot be stored as JSON metadata: {why} (null in the sample's "
@@ -5816,6 +5826,8 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
                                                                         name)
     meta_types = _meta_types(rows, meta_cols) if is_text else None
     kinds: dict[str, set[str]] = {}  # per metadata column, the kinds of its values (for the card)
+    nulled: list[tuple[str, str, str]] = []  # (row, column, cell) of NaN / infinite metadata stored as null
+    row_nulled: list[tuple[str, str]] = []
     all_label_cells = _label_cells(rows, fields)  # read once (QA38 sites #5: three passes over every cell)
     label_forms, form_notes = _label_forms(all_label_cells, name)
     # a class name no reader of the card could use (a caption in the label column, a cell with a line break):
@@ -6136,7 +6148,9 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
             if "json" in field_cols:
                 bad(next(c.shown for col, c in parsed if col == field_cols["json"]), field_cols["json"],
                     f"a .json file for the sample, whose json member the --meta columns give; keep one of them")
-            members["json"] = _meta_member(raw, meta_cols, meta_types, bad, kinds)
+            members["json"] = _meta_member(raw, meta_cols, meta_types, bad, kinds, row_nulled)
+            nulled.extend((where, col, cell) for col, cell in row_nulled)
+            row_nulled.clear()
         if label is not None and read_here and all(isinstance(c.member, str) for c in read_here):
             # several annotators' rows of one input: do their labels agree? One input is every member the
             # same (a room-tone clip shared by samples with their own images is no conflict)
@@ -6156,6 +6170,15 @@ def discover_manifest(path: Path, columns: Mapping[str, str] | None = None, labe
         records.append(Record(safe_key(nfc_key), source_key, dict(sorted(members.items())), label, split,
                               stats=seg_stats, extra=extra, group=group, row=where))
     warnings += key_notes
+    if nulled:
+        at, col, cell = nulled[0]
+        per = Counter(c for _, c, _ in nulled)
+        warnings.append(f"manifest {name}: {plural(len(nulled), 'metadata cell')} held NaN or an infinite number "
+                        f"(e.g. {at}, column {col!r}: {cell}; per column: "
+                        f"{', '.join(f'{c!r} {k}' for c, k in per.most_common(8))}{', ...' if len(per) > 8 else ''}), "
+                        f"which JSON has no number for (strict parsers refuse NaN and Infinity), so "
+                        f"{'they were' if len(nulled) != 1 else 'it was'} changed to null in the sample's .json member "
+                        f"(the sample is kept); if the value matters, write it as text ('inf') or a finite number")
     if ends_named:
         warnings.append(_ends_named_warning(ends_named, segs, name))
     if empty_rows:
