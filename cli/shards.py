@@ -258,7 +258,7 @@ def _audio_per_class(per_class: dict[str, dict[str, float]], classes: list[str],
 
 
 def inspect(path: DataUrl, json_: JsonFlag = False,
-            by: Annotated[Optional[str], typer.Option("--by", help="Also show the samples per value of this metadata key (a --meta column) or index column, per split and per class, missing values counted, with a note where a value nearly tells the class or a split lacks it (QA39 fairness #8). Reads every sample's json member from the local shards; json.KEY names a metadata key. A number field is read as evaluate --by reads it (more than 10 numbers, 20 if all whole: 4 equal-count bins).")] = None,
+            by: Annotated[Optional[str], typer.Option("--by", help="Also show the samples per value of this metadata key (a --meta column) or index column, per split and per class, missing values counted, with a note where a value nearly tells the class or a split lacks it (QA39 fairness #8). Reads every sample's json member from the local shards; json.KEY names a metadata key. A number field is read as evaluate --by reads it (more than 10 numbers, 20 if all whole: 4 equal-count bins). With --json a list / object value keeps its type (\"type\": \"list\"), and inf is \"inf\" with \"type\": \"number\" (docs/scale.md).")] = None,
             bins: Annotated[Optional[int], typer.Option("--bins", min=0, help="With --by on a number field: this many equal-count bins (0: one row per number).")] = None) -> None:
     """Samples per split / class / modality pattern, total audio (h:mm:ss) per split and class, shard sizes,
     bytes and media distributions, what the jobs that wrote it left out. Above 30 classes each split's classes
