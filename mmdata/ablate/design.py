@@ -1366,7 +1366,52 @@ def design_warnings(ab: Ablation) -> list[str]:
             out.append(f"arm {a.name!r} trains exactly like the baseline (the same recipe where it matters): it can only "
                        "come out equivalent or inconclusive; drop it or change it.")
     out += _twins(ab, used)
+    unread = unread_fields_warning(ab)
+    if unread:
+        out.append(unread)
     return out
+
+
+def unread_fields_warning(ab: Ablation) -> str | None:
+    """The warning, once per ablation, that the bundled trainer reads none of the dataset's other stored fields
+    (``back.jpg``, ``side.png``: views sharded beside ``image``), with the arms whose recipe ``targets:`` moves them
+    — ``mmdata train`` says it of each run as information, which the ablation's runs did not pass on (QA40
+    multiview #3). None for your own trainer (it may read them), a dataset not known up front (a URL) or none.
+
+    Example:
+        >>> ab = load_ablation({"dataset": {"name": "avdigits"}, "design": {"mode": "explicit", "arms": {"a": None}}})
+        >>> unread_fields_warning(ab) is None  # the embedded dataset: image, audio, text and the label, all read
+        True
+    """
+    raw = ab.dataset.get("path") if isinstance(ab.dataset, Mapping) else None
+    if not ab.bundled or not isinstance(raw, (str, Path)):
+        return None
+    from mmdata.shards.index import is_dataset, load_card
+    from mmdata.train.config import unused_fields
+    from mmdata.urls import protocol, unless_file_url
+
+    if protocol(raw) not in (None, "file"):
+        return None
+    path = Path(unless_file_url(str(raw)))
+    try:
+        unread = unused_fields(load_card(path), ab.modalities or ab.data_modalities or ()) if is_dataset(path) else {}
+    except (MMDataError, OSError):
+        return None  # the runner's dataset check names the problem
+    if not unread:
+        return None
+    moved = {a.name: [f for f in (a.recipe or {}).get("targets") or {} if f in unread]
+             for a in ab.arms if isinstance(a.recipe, Mapping) and isinstance(a.recipe.get("targets"), Mapping)}
+    moved = {name: fields for name, fields in moved.items() if fields}
+    mods = list(ab.modalities or ab.data_modalities or ())
+    reads = (", ".join(mods[:-1]) + " and " + mods[-1] if len(mods) > 1 else "".join(mods)) or "its modalities"
+    arms = ("; the recipe `targets:` of " + "; ".join(f"arm {n!r} ({', '.join(f)})" for n, f in moved.items())
+            + " move" + "s" * (len(moved) == 1) + " fields the model never sees, so they change nothing it trains on"
+            if moved else "")
+    return (f"the bundled trainer does not read the stored fields "
+            + ", ".join(f"{f} ({n} sample{'s' * (n != 1)})" for f, n in unread.items())
+            + f" (it reads {', '.join(mods) or 'its modalities'} and the label){arms}: the ablation compares models of {reads} alone; to train on "
+            "those fields (views), run the arms with your own trainer (trainer.entry: package.module:function, "
+            'docs/ablation.md "Your own trainer").')
 
 
 def _twins(ab: Ablation, used: tuple[str, ...] | None) -> list[str]:

@@ -270,8 +270,13 @@ def recipe_ops_text(recipe: Any) -> str:
     Example:
         >>> recipe_ops_text({"seed": 0, "image": [{"op": "random_crop", "p": 0.7, "size": [16, 16]}, {"op": "hflip"}]})
         'image random_crop(p 0.7, size [16, 16]), hflip'
+        >>> recipe_ops_text({"image": [{"op": "hflip"}], "targets": {"back.jpg": "image"}})
+        'image hflip; targets back.jpg (as image)'
         >>> recipe_ops_text(None)
         'no augmentation'
+
+    A recipe's ``targets:`` (named fields that take a modality's draws: a multi-view sample's other views) is
+    shown after the ops (QA40 multiview #3: the arm's views could not be seen in report.md).
     """
     parts = []
     for mod, ops in (recipe or {}).items() if isinstance(recipe, dict) else ():
@@ -285,6 +290,9 @@ def recipe_ops_text(recipe: Any) -> str:
             else:
                 shown.append(str(op))
         parts.append(f"{mod} {', '.join(shown)}")
+    targets = recipe.get("targets") if isinstance(recipe, dict) else None
+    if isinstance(targets, dict) and targets:
+        parts.append("targets " + ", ".join(f"{k} (as {v})" for k, v in targets.items()))
     return "; ".join(parts) or "no augmentation"
 
 
