@@ -893,13 +893,14 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
                              f"learn; check the per-value scores (mmdata evaluate RUN DATA --by {field})")
         lacking = [s for s, n in g["per_split"].items() if n == 0]
         if lacking and g["value"] is not None and field != "split":
-            lacks.append(f"{field} {shown}: no samples in {', '.join(map(repr, lacking))} ({g['samples']} elsewhere)")
+            lacks.append((shown, f"no samples in {', '.join(map(repr, lacking))} ({g['samples']} elsewhere)"))
     if len(lacks) > NOTES_MAX:  # an id-like field: one line per value was 20,000 lines (QA40 hostile #5)
-        notes.append(f"{len(lacks)} values of {field} have no samples in some split (e.g. "
-                     f"{'; '.join(lacks[:EXAMPLES])}; ...): their groups are not scored there; each value's "
-                     f"samples per split: --json (values[].per_split)")
+        # an example's value cut short: one of a megabyte was the whole note
+        eg = "; ".join(f"{field} {v if len(v) <= 60 else v[:57] + '...'}: {why}" for v, why in lacks[:EXAMPLES])
+        notes.append(f"{len(lacks)} values of {field} have no samples in some split (e.g. {eg}; ...): their groups "
+                     f"are not scored there; each value's samples per split: --json (values[].per_split)")
     else:
-        notes += [f"{n}: its group is not scored there" for n in lacks]
+        notes += [f"{field} {v}: {why}: its group is not scored there" for v, why in lacks]
     return {"field": field, "from": source, "values": out, "missing": groups.get((False, None), {}).get("samples", 0),
             "unread": unread, "notes": notes, **({"absent": True} if source == "absent" else {}),
             **{k: info[k] for k in ("numeric", "markers", "words", "edges", "not_numeric") if k in info},
