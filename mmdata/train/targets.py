@@ -14,6 +14,11 @@ without re-sharding.
   ``--label-fraction`` those of the labels kept; a recipe's ``balance.fraction`` subsamples the training
   data, not its labels: every training label's),
   predictions scored in the target's own units: MAE, RMSE, Pearson r, R²; model selection on val MAE.
+  The kind follows the values' type, not a guess at their meaning: a column of 0 / 1, or CheXpert's 1 / 0 /
+  -1 (uncertain), as ints or ``1.0`` floats, is numbers and trains as a regression — warned of at the start of
+  the run, naming the column and its values and how to train it as a binary target instead (true / false text,
+  -1 blank for CheXpert's U-ignore, true for U-ones, false for U-zeros), and several such columns as one
+  multi-label target (a list column). A binary target is a column of true / false.
 
 A sample without the key, or with ``null`` / NaN / a blank or NA cell, is unlabelled: left out of the
 loss and the scores and counted, as an unlabelled sample is for classes (an empty label list is
