@@ -673,6 +673,77 @@ def c1_texts_warning(noted: Sequence[Mapping[str, str]], total: int | None = Non
             f"{e['member']!r}: {e['note']}")
 
 
+class _NotJson:
+    """A value strict JSON has no form for, as :func:`json_note` parses it: ``NaN``, ``Infinity``, a number too
+    large for a double (``1e999``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _strict_number(text: str) -> Any:
+    val = float(text)
+    return val if math.isfinite(val) else _NotJson(text)
+
+
+def json_note(data: bytes) -> str | None:
+    """What in a ``.json`` member other tools' strict JSON parsers refuse or read otherwise, which Python's json
+    accepts: ``NaN`` / ``Infinity`` / ``-Infinity``, a number beyond a double (``1e999``), a key repeated in one
+    object (a parser keeps the first or the last); each named with its key; None when there is none. A member
+    kept as given (a folder's ``<stem>.json`` sidecar) is noted, not rewritten (QA40 hostile #4).
+
+    Example:
+        >>> json_note(b'{"g": NaN, "d": 1, "d": 2, "big": 1e999}')
+        "key 'g': NaN; key 'big': 1e999 (beyond a double: infinite); key 'd' repeated"
+        >>> json_note(b'{"a": [1.5, null]}') is None
+        True
+    """
+    found: list[str] = []
+    repeated: list[str] = []
+
+    def odd(key: str, val: Any) -> None:
+        if isinstance(val, _NotJson):
+            found.append(f"key {key!r}: {val.text}" + (" (beyond a double: infinite)" if val.text[-1:].isdigit() else ""))
+        elif isinstance(val, list):
+            for v in val:
+                odd(f"{key}[]", v)
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for k, v in items:
+            if k in seen and k not in repeated:
+                repeated.append(k)
+            seen.add(k)
+            odd(k, v)
+        return dict(items)
+
+    try:
+        top = json.loads(data.decode("utf-8-sig"), parse_constant=_NotJson, parse_float=_strict_number,
+                         object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None  # not JSON at all: check_json refuses it
+    if isinstance(top, (list, _NotJson)):
+        odd("(top level)", top)
+    notes = found[:4] + [f"key {k!r} repeated" for k in repeated[:4]]
+    more = len(found) + len(repeated) - len(notes)
+    return "; ".join(notes) + (f"; and {more} more" if more > 0 else "") if notes else None
+
+
+def json_notes_warning(noted: Sequence[Mapping[str, str]], total: int | None = None) -> str | None:
+    """The warning for ``.json`` members kept as given that strict JSON parsers refuse (:func:`json_note`),
+    counted (``total``: all of them; ``noted``: the first few, ``{"member", "sample", "note"}``), or None."""
+    if not noted:
+        return None
+    n = max(total or 0, len(noted))
+    keys = ", ".join(repr(printable(e["sample"])) for e in noted[:5]) + (", ..." if n > 5 else "")
+    e = noted[0]
+    return (f"{plural(n, '.json member')} {'hold' if n != 1 else 'holds'} what strict JSON parsers (jq, JSON.parse, "
+            f"other tools) refuse or read otherwise: NaN / Infinity, a number beyond a double, or a key repeated "
+            f"(samples {keys}; e.g. {e['member']!r}: {e['note']}); {'they were' if n != 1 else 'it was'} stored as "
+            f"given and Python reads {'them' if n != 1 else 'it'}; to share the dataset with other tools, write "
+            f"null (or text: \"inf\") for such numbers and each key once in the source files, then shard again")
+
+
 def text_refusal(data: bytes, what: str = "text") -> str | None:
     """Why ``data``, a text member (a caption) that decodes as UTF-8, is refused, or None: UTF-16 without a byte
     order mark (:func:`utf16_of`), or a C0 control character other than TAB / line breaks / form feed (NUL, ESC,

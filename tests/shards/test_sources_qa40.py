@@ -110,3 +110,15 @@ def test_values_differing_by_an_invisible_character_name_it(tmp_path: Path) -> N
     rep = mmdata.shard(src / "m.jsonl", tmp_path / "ds", meta=["g"], progress=False)
     (said,) = [w for w in rep["warnings"] if "--meta column 'g'" in w]
     assert "U+202A" in said and "U+202E" in said and "case" not in said.split(" — ")[0]
+
+
+def test_json_note_names_what_strict_parsers_refuse() -> None:
+    """QA40 hostile #4: a sidecar's NaN / -Infinity / 1e999 / repeated key, named by key (the writer counts them)."""
+    from mmdata.shards.sources import json_note
+
+    note = json_note(b'{"g": NaN, "g2": -Infinity, "d": 1, "d": 2, "big": 1e999}')
+    assert note == ("key 'g': NaN; key 'g2': -Infinity; key 'big': 1e999 (beyond a double: infinite); "
+                    "key 'd' repeated")
+    assert json_note(b'{"a": [1.5, null], "b": {"c": 1e300}}') is None
+    assert json_note(b'{"a": {"b": [Infinity]}}') == "key 'b[]': Infinity"
+    assert json_note(b"not json") is None  # refused by check_json, not noted
