@@ -857,7 +857,7 @@ def _evaluate_run(run: str | Path, data: str | Path, split: str | Sequence[str] 
 
 # the number reading shared with inspect --by and diff --groups (QA39 review evaluate #4); re-exported here
 from mmdata.shards.inspect import (BIN_ABOVE, BY_BINS, NA_MARKERS, NUMERIC_SHARE, _MISSING, _Bin,  # noqa: E402,F401
-                                   _num_text, group_key, read_groups)
+                                   _num_text, group_key, group_value, read_groups)
 
 #: a group with fewer scored samples than this is marked small (its accuracy is noise: QA39 fairness #4)
 SMALL_GROUP = 30
@@ -1009,15 +1009,20 @@ class _ByValue:
                 return (2, "") if v is _MISSING else (1, str(v))
             return tuple(one(v) for v in g)
 
-        def shown(v: Any) -> Any:
-            return None if v is _MISSING else v.label() if isinstance(v, _Bin) else v
+        def shown(v: Any) -> dict[str, Any]:
+            # a list / object as itself (apart from a string of its text), inf as "inf" with its type: the shared
+            # reading of inspect --by / diff --groups (QA40 hostile #3, #4)
+            return {"value": None} if v is _MISSING else group_value(v)
 
         rows = []
         for gk in sorted(groups, key=lambda k: order(tuple(v for _, v in k))):
             n, s, r, pc = groups[gk]
             g = tuple(v for _, v in gk)
             recall = {self._name(y): hit / sup for y, (sup, hit) in sorted(pc.items()) if sup}
-            row: dict[str, Any] = {"value": shown(g[0]) if len(g) == 1 else [shown(v) for v in g],
+            each = [shown(v) for v in g]
+            types = [e.get("type") for e in each]
+            row: dict[str, Any] = {"value": each[0]["value"] if len(g) == 1 else [e["value"] for e in each],
+                                   **({"type": types[0] if len(g) == 1 else types} if any(types) else {}),
                                    "samples": n, "scored": s, "accuracy": (r / s) if s else None,
                                    "balanced_accuracy": (sum(recall.values()) / len(recall)) if recall else None,
                                    "ci": wilson(r, s), "small": s < SMALL_GROUP, "recall": recall,
