@@ -317,11 +317,12 @@ BY_SCORES = {"multilabel": ("micro_f1", "macro_f1", "map"), "regression": ("mae"
 
 
 def _binned(row: dict, n: int) -> list[bool]:
-    """Per field, whether ``row``'s value is a bin's label ("[20, 30)", said as it is) rather than text."""
-    b = row.get("bin")
-    if b is None:
-        return [False] * n
-    return [x is not None for x in b] if n > 1 else [True]
+    """Per field, whether ``row``'s value is said as it is — a bin's label ("[20, 30)"), an infinite number
+    (``"inf"`` with ``type`` number) — rather than quoted as text."""
+    b, t = row.get("bin"), row.get("type")
+    bins = [False] * n if b is None else [x is not None for x in b] if n > 1 else [True]
+    types = t if isinstance(t, list) else [t] * n
+    return [x or y == "number" for x, y in zip(bins, types)]
 
 
 def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float], bootstrap: int, seed: int,

@@ -1118,9 +1118,10 @@ def _worst_best(rows: Sequence[dict[str, Any]], metric: str = "accuracy",
     w, b = score(worst), score(best)
 
     def said(r: dict[str, Any]) -> dict[str, Any]:
-        # a bin's label is said as one (not quoted as text that looks like a list: QA40 hostile #2)
+        # a bin's label is said as one (not quoted as text that looks like a list: QA40 hostile #2), a value's type
+        # kept (a list apart from its text, inf a number: QA40 hostile #3, #4)
         return {"value": r["value"], metric: score(r), "scored": r["scored"],
-                **({"bin": r["bin"]} if "bin" in r else {})}
+                **{k: r[k] for k in ("bin", "type") if k in r}}
 
     return {"worst": said(worst), "best": said(best), "gap": sign * (b - w), "ratio": (w / b) if b else None,
             "over": over, **({"metric": metric} if metric != "accuracy" else {})}

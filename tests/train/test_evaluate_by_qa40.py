@@ -59,6 +59,21 @@ def test_values_that_print_alike_are_told_apart(capsys: pytest.CaptureFixture[st
     assert "worst group: -0.0 (0.000" in out and "best: '-0.0' (1.000" in out, out
 
 
+def test_an_infinite_number_is_said_as_one_and_its_text_quoted(capsys: pytest.CaptureFixture[str]) -> None:
+    """--json gives inf as "inf" with type number (the shared group_value): the table says inf, the text 'inf'
+    quoted, the worst / best line alike; a list is its JSON text, its string quoted (QA40 hostile #3, #4)."""
+    from mmdata.train.score_run import _worst_best
+
+    rows = [_row("inf", 0.0, type="number"), _row("inf", 1.0), _row([1, 2], 0.5, type="list"),
+            _row("[1, 2]", 0.5)]
+    out = _printed(capsys, {"values": rows, "fields": ["g"], "field": "g", "from": "metadata",
+                            "summary": _worst_best(rows)})
+    lines = out.splitlines()
+    assert any(" inf " in ln for ln in lines) and any(" 'inf' " in ln for ln in lines), out
+    assert any(" [1, 2] " in ln for ln in lines) and any(" '[1, 2]' " in ln for ln in lines), out
+    assert "worst group: inf (0.000" in out and "best: 'inf' (1.000" in out, out
+
+
 def test_the_summary_cuts_each_value_not_its_own_sentence(capsys: pytest.CaptureFixture[str]) -> None:
     """Hostile #7: a long group value cut the line at 200 characters, mid-explanation."""
     from mmdata.train.score_run import _worst_best
