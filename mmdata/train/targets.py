@@ -331,6 +331,8 @@ class Target:
     boolean: bool = False
     #: the training split's sd where it is not ``sd`` (0 for a constant target, standardised by 1 instead)
     train_sd: float | None = None
+    #: a regression target of 0 / 1 (/ -1) alone: its values as the header says them (:func:`_finding_warning`)
+    finding: str = field(default="", compare=False)
 
     @property
     def split_sd(self) -> float:
@@ -368,7 +370,10 @@ class Target:
         if self.kind == "multilabel":
             return f"target {self.key!r}: multi-label, {len(self.names)} label{'s' * (len(self.names) != 1)} ({_show(self.names)})"
         if self.kind == "regression":
-            return f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {self.split_sd:.4g}; trained standardised)"
+            said = (f"; it holds only the whole values {self.finding}: trained as a number, not as a binary finding "
+                    "(the warning says how)" if self.finding else "")
+            return (f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {self.split_sd:.4g}; trained "
+                    f"standardised){said}")
         shown = ", ".join(self.names[:20]) + (f", ... and {len(self.names) - 20} more" if len(self.names) > 20 else "")
         return f"{len(self.names)} classes ({shown})"  # 5,000 names made one 40 KB line
 
@@ -776,6 +781,15 @@ def several_columns(data: str, key: str, columns: Collection[str], option: str |
         f"column alone as a binary target ({alone})")
 
 
+def _finding_values(numbers: Sequence[float | None]) -> str:
+    """``"-1, 0, 1"`` or ``"0 and 1"`` when those are a numeric column's only values (0 and 1 both among them),
+    else ``""``."""
+    seen = {n for n in numbers if n is not None}
+    if not {0.0, 1.0} <= seen or not seen <= {-1.0, 0.0, 1.0}:
+        return ""
+    return "-1, 0, 1" if -1.0 in seen else "0 and 1"
+
+
 def _finding_warning(key: str, numbers: Sequence[float]) -> str | None:
     """The warning for a numeric target whose values are only 0 and 1, or CheXpert's 1 / 0 / -1 (positive /
     negative / uncertain), as ints or floats (``1.0``): it trains as a regression, as every numeric column
@@ -790,11 +804,11 @@ def _finding_warning(key: str, numbers: Sequence[float]) -> str | None:
         >>> _finding_warning("age", [34.0, 0.0, 1.0]) is None
         True
     """
-    seen = set(numbers)
-    if not {0.0, 1.0} <= seen or not seen <= {-1.0, 0.0, 1.0}:
+    values = _finding_values(numbers)
+    if not values:
         return None
-    uncertain = -1.0 in seen
-    values = "-1, 0, 1 (a 0/1 finding, -1 uncertain as in CheXpert)" if uncertain else "0 and 1 (a 0/1 finding)"
+    uncertain = -1.0 in set(numbers)
+    values += " (a 0/1 finding, -1 uncertain as in CheXpert)" if uncertain else " (a 0/1 finding)"
     how_minus = (" and -1 blank (CheXpert's U-ignore: the sample is unlabelled for it), true (U-ones) or false "
                  "(U-zeros)" if uncertain else "")
     taken = ("; -1 is taken as a value below 0, not as 'uncertain'" if uncertain else "")
@@ -898,7 +912,9 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None, trai
         finding = _finding_warning(key, [n for n in nums if n is not None])
         if finding:
             warnings.append(finding)
-        return Target("regression", key, [], float(tr.mean()), sd, train_sd=measured), counts, warnings
+        shown = _finding_values(nums) if finding else ""
+        return (Target("regression", key, [], float(tr.mean()), sd, train_sd=measured, finding=shown), counts,
+                warnings)
     # cells that are neither numbers nor label lists (QA: a column of digit labels, some cells JSON lists, was
     # refused naming its lists): mostly numbers beside them is a numeric column with bad cells (a '?' marker)
     odd = [(k, v) for (k, v), n in zip(every, nums) if n is None and not _is_list(v)]

@@ -43,6 +43,9 @@ def test_a_finding_column_warns_that_it_trains_as_a_number_and_says_how_to_train
         chexpert: Path, key: str, values: str) -> None:
     target, _, warnings = resolve(str(chexpert), key, SPLITS)
     assert target.kind == "regression"  # unchanged: the kind follows the values' type
+    # said at the start too: the run's header line (the warnings come with the result)
+    assert target.describe().endswith(f"it holds only the whole values {values}: trained as a number, not as a "
+                                      "binary finding (the warning says how)")
     said = [w for w in warnings if "whole values" in w]
     assert len(said) == 1, warnings
     w = said[0]
