@@ -1625,8 +1625,8 @@ def _view_sets(records: Sequence[Record]) -> dict[str, list[Record]]:
         beside = own.get(base)
         if beside is not None and beside.group is None:
             out[base] = [beside, *recs]
-        elif beside is None and len(recs) >= 2:
-            out[base] = recs
+        elif beside is None and len(recs) >= 2 and not all(_PAGE.fullmatch(r.source_key) for r in recs):
+            out[base] = recs  # a document's pages (doc0.pg1, doc0.pg2): the pages warning's
     return out
 
 

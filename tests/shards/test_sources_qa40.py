@@ -63,9 +63,13 @@ def test_lone_dotted_names_and_frames_are_not_views(tmp_path: Path) -> None:
     for i in range(4):
         (src / "a" / f"img{i}.v2.png").write_bytes(image_bytes(i))  # one dotted name per stem: its own sample
         (src / "b" / f"p{i}.png").write_bytes(image_bytes(10 + i))
+    for i in range(3):  # a document's pages: the pages warning's, not views
+        (src / "b" / f"doc{i}.pg1.png").write_bytes(image_bytes(20 + i))
+        (src / "b" / f"doc{i}.pg2.png").write_bytes(image_bytes(30 + i))
     found = discover(src)
     assert all(r.group is None for r in found.records)
     assert not any("views" in w for w in found.warnings)
+    assert any("pages of 3 documents" in w for w in found.warnings), found.warnings
 
 
 def test_os_metadata_files_are_named_as_such(tmp_path: Path) -> None:
