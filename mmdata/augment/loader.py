@@ -444,7 +444,7 @@ class Loader:
         self.batch_size = batch_size
         self.split = split
         self.seed = seed
-        self.epoch = epoch
+        self._epoch = epoch  # the epoch of the pass under way or last run (see the epoch property)
         self.num_workers = num_workers
         self.device = usable_device(device, "device=")  # an MMDataError naming it, not torch's bare RuntimeError
         # augment_on="device" with workers: the workers draw each batch's params (Recipe.plan_batched) so the
@@ -661,9 +661,31 @@ class Loader:
             return None
 
     # -- epochs / state ------------------------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        """The epoch the pass under way reads; once a pass ran to its end, the epoch the next pass reads (what
+        :meth:`state_dict` holds then) — in a loop, ``L.epoch`` before ``for batch in L`` is the epoch that
+        loop reads. A pass dropped early (``break``) still says its own epoch, which ``state_dict`` resumes (a
+        fresh pass without ``load_state_dict`` reads the next). Setting it is :meth:`set_epoch`.
+
+        Example:
+            >>> import tempfile, mmdata
+            >>> from mmdata.testing import make_sample_folder
+            >>> t = tempfile.mkdtemp()
+            >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
+            >>> L = loader(t + "/ds", 2)
+            >>> L.epoch, len(list(L)), L.epoch, L.state_dict()["epoch"]  # epoch 0 read to its end
+            (0, 2, 1, 1)
+        """
+        return self._epoch + (1 if self._pass_ended else 0)
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.set_epoch(value)
+
     def set_epoch(self, epoch: int) -> None:
         """Next iteration reads epoch ``epoch`` (new order, balance and augmentation draws)."""
-        self.epoch = epoch
+        self._epoch = epoch
         self.source.set_epoch(epoch)
         self._bucket_batches = {}
         self._bucket_resume = {}
@@ -713,7 +735,7 @@ class Loader:
         pass replays each reader's batches from the epoch's start and drops those.
         """
         if self._pass_ended:
-            ended: dict[str, Any] = {"epoch": self.epoch + 1, "seed": self.seed, "batches": 0, "positions": {},
+            ended: dict[str, Any] = {"epoch": self.epoch, "seed": self.seed, "batches": 0, "positions": {},
                                      "copies": {}, "readers": self._readers()}
             if isinstance(self.source, BlendDataset):
                 ended["blend"] = self.source.signature
@@ -967,12 +989,12 @@ class Loader:
             # the samples the index lists per reader, whatever on_error: what a position can reach
             check_positions(positions, self.source.listed_per_reader(now, int(state["epoch"])), int(state["epoch"]),
                             str(self.path), MMDataError)
-        self.epoch = int(state["epoch"])
+        self._epoch = int(state["epoch"])
         # per reader, the losses the saved run had counted: its resumed reader passes over them uncounted
         skipped = {int(r): {str(k): int(v) for k, v in c.items()} for r, c in (state.get("skipped") or {}).items() if c}
         # ... and the details of them, which it lists ahead of what it meets (absent from older states)
         errors = {int(r): [list(e) for e in c] for r, c in (state.get("errors") or {}).items() if c}
-        self.source.load_state_dict({"seed": self.seed, "epoch": self.epoch, "positions": state.get("positions", {}),
+        self.source.load_state_dict({"seed": self.seed, "epoch": self._epoch, "positions": state.get("positions", {}),
                                      "readers": now, "world": world,  # checked above: the reader need not check again
                                      "skipped": skipped, "errors": errors,
                                      **({"blend": state.get("blend") or self.source.signature}
@@ -1180,7 +1202,7 @@ class Loader:
             return with_lengths(with_masks(batch, self._masks))
         if self.augment_on == "device" and self.recipe.has_random:
             ahead = batch.meta.pop(PLAN, None)  # drawn by the worker for this batch (and epoch)
-            plan = ahead["steps"] if ahead is not None and ahead["epoch"] == self.epoch else None
+            plan = ahead["steps"] if ahead is not None and ahead["epoch"] == self._epoch else None
             if plan is None and self._planning and not self._unplanned_warned:
                 self._unplanned_warned = True
                 warnings.warn(
@@ -1190,9 +1212,9 @@ class Loader:
                     "batches, but slower on a GPU — and a batch of mixed sizes also runs per-sample kernels there; for "
                     "one image size add resize + center_crop to normalize.image in the recipe; said once per loader",
                     UserWarning, stacklevel=4)  # _pass, __iter__, then the caller's line
-            batch = self.recipe.apply_batched(batch, self.epoch, plan=plan, mix=False)  # the batch section: below
+            batch = self.recipe.apply_batched(batch, self._epoch, plan=plan, mix=False)  # the batch section: below
         if self.recipe.has_batch_ops:
-            batch = self.recipe.apply_batch_section(batch, self.epoch)
+            batch = self.recipe.apply_batch_section(batch, self._epoch)
         # after the recipe, which reads a mask as "the dataset has this field": every standard modality's mask,
         # all False where the dataset has none (as a dataset's collate_fn gives them); and the lengths of every
         # array field, which a batched op leaves out when its rows came out of one shape (QA38 E #1)
@@ -1241,8 +1263,8 @@ class Loader:
         """This pass goes on after ``sampler.set_epoch(epoch)`` asked for another epoch: say so, once."""
         self._requested = None
         warnings.warn(
-            f"mmdata.loader: set_epoch({epoch}) came after this pass of epoch {self.epoch} had handed out a batch, "
-            f"and the pass goes on: epoch {epoch} gets epoch {self.epoch}'s order and augmentation draws. Lightning "
+            f"mmdata.loader: set_epoch({epoch}) came after this pass of epoch {self._epoch} had handed out a batch, "
+            f"and the pass goes on: epoch {epoch} gets epoch {self._epoch}'s order and augmentation draws. Lightning "
             "does this to a loader without len() (it fetches a batch before it sets the epoch) in a fit resumed "
             "from a checkpoint written at an epoch's end (it restores no loader state from those). Resume exactly "
             "from any checkpoint with mmdata.lightning.DataModule, or with a loader that has len() (on_error='raise' "
@@ -1252,7 +1274,7 @@ class Loader:
 
     def _pass(self) -> Iterator[Batch]:
         if not self._pinned:  # a new pass without set_epoch: the next epoch (new order and draws)
-            self.set_epoch(self.epoch + 1)
+            self.set_epoch(self._epoch + 1)
         self._pinned = False
         self._pass_ended = False
         # a pass starts where the state points (set_epoch above cleared it, else load_state_dict set it): the
@@ -1270,12 +1292,12 @@ class Loader:
             if not self._meta_warm:  # else every forked worker pays torch's first-call cost (~1 s) each epoch
                 self._meta_warm = True
                 _warm_meta(self.recipe)
-            collate_fn = functools.partial(_collate_planned, collate_fn=self._collate, recipe=self.recipe, epoch=self.epoch)
+            collate_fn = functools.partial(_collate_planned, collate_fn=self._collate, recipe=self.recipe, epoch=self._epoch)
         bucketed = self._bucketing is not None  # the dataset yields each batch's samples: collated one by one
         # the DataLoader draws its workers' base seed from this generator, not from torch's global one: a pass
         # (a notebook's peek at a batch) leaves the caller's stream as it was, and the workers' torch seeds
         # follow (seed, epoch). Nothing of mmdata's draws from them (param_rng keys order and params)
-        base = torch.Generator().manual_seed(derive_int(self.seed, self.epoch, "dataloader base seed") % 2**63)
+        base = torch.Generator().manual_seed(derive_int(self.seed, self._epoch, "dataloader base seed") % 2**63)
         dl = DataLoader(self._dataset(resume), batch_size=None if bucketed else self.batch_size,
                         num_workers=self.num_workers, collate_fn=collate_fn,
                         drop_last=False if bucketed else self.drop_last, pin_memory=False,
@@ -1594,8 +1616,8 @@ class _EpochHook:
     def set_epoch(self, epoch: int) -> None:
         loader, epoch = self.loader, int(epoch)
         if loader._active:
-            loader._requested = None if epoch == loader.epoch else (epoch, loader._passes)
-        elif epoch != loader.epoch:
+            loader._requested = None if epoch == loader._epoch else (epoch, loader._passes)
+        elif epoch != loader._epoch:  # the epoch it counted itself (a finished pass: the one it read)
             loader.set_epoch(epoch)
 
 

@@ -622,6 +622,11 @@ class EpochClock:
         """The epoch of the newest iteration started (or of the next one when none has started)."""
         return self.explicit + (self._get(0) & 0xFFFFFFFF)
 
+    def newest(self) -> int:
+        """The newest iteration's word (0 when none started since ``set``): it changes when any iteration
+        sharing this clock starts, in this process or in its DataLoader workers."""
+        return self._get(0)
+
     def begin(self) -> tuple[int, int]:
         """Start an iteration: returns (epoch, generation); generation 0 is the first since ``set``."""
         self.local += 1
@@ -2096,10 +2101,9 @@ class ResumableEpochs:
     _worker_board: SkipBoard | None  # its own, for a plain DataLoader's workers (see _posting)
 
     _dist: tuple[int, int] | None
-    #: this process's last iteration (not a DataLoader worker's share) ran to its end (its user asked past
-    #: the last sample): its state is the next epoch's start, as litdata's; False again when an iteration
-    #: starts, and on set_epoch / load_state_dict
-    _pass_ended: bool = False
+    #: the clock's newest iteration word when this process's last iteration (not a DataLoader worker's share)
+    #: ran to its end (its user asked past the last sample), else None: see :attr:`_pass_ended`
+    _ended_word: int | None = None
     #: the clock's resume word (see EpochClock.publish) whose state this copy's resume fields hold (see _catch_up)
     _resume_word: int = 0
 
@@ -2192,9 +2196,38 @@ class ResumableEpochs:
         return state
 
     @property
+    def _pass_ended(self) -> bool:
+        """This process's last iteration (not a DataLoader worker's share) ran to its end (its user asked past
+        the last sample), and no iteration of this dataset started since (in this process or in DataLoader
+        workers sharing its clock): its state is the next epoch's start, as litdata's. False again when an
+        iteration starts, and on set_epoch / load_state_dict."""
+        return self._ended_word is not None and self._clock.newest() == self._ended_word
+
+    @_pass_ended.setter
+    def _pass_ended(self, ended: bool) -> None:
+        self._ended_word = self._clock.newest() if ended else None
+
+    @property
     def epoch(self) -> int:
-        """The epoch of the iteration in progress (or the next one); see ``set_epoch``."""
-        return self._clock.current()
+        """The epoch the iteration in progress reads; once an iteration ran to its end, the epoch the next one
+        reads (what :meth:`state_dict` holds then) — in a loop, ``ds.epoch`` before ``for s in ds`` is the
+        epoch that loop reads. An iteration dropped early (``break``) still says its own epoch, which
+        ``state_dict`` resumes (a fresh iteration without ``load_state_dict`` reads the next). See ``set_epoch``.
+
+        Example:
+            >>> import tempfile, mmdata
+            >>> from mmdata.testing import make_sample_folder
+            >>> t = tempfile.mkdtemp()
+            >>> _ = mmdata.shard(make_sample_folder(t + "/raw", n=4), t + "/ds", progress=False)
+            >>> ds = mmdata.open_dataset(t + "/ds")
+            >>> read = []
+            >>> for _ in range(3):
+            ...     before = ds.epoch
+            ...     read.append((before, {s.meta["epoch"] for s in ds}))
+            >>> read
+            [(0, {0}), (1, {1}), (2, {2})]
+        """
+        return self._clock.current() + (1 if self._pass_ended else 0)
 
     @epoch.setter
     def epoch(self, value: int) -> None:
@@ -2278,7 +2311,7 @@ class ResumableEpochs:
         or :meth:`ShardDataset.state_from_positions` from the samples consumed)."""
         self._warn_workers_state()
         if self._pass_ended:
-            return {"seed": self.seed, "epoch": self.epoch + 1, "positions": {}}
+            return {"seed": self.seed, "epoch": self.epoch, "positions": {}}  # the next epoch (see epoch)
         state: dict[str, Any] = {"seed": self.seed, "epoch": self.epoch, "positions": dict(self._positions)}
         if self._readers is not None:
             state["readers"] = self._readers
