@@ -39,8 +39,9 @@ screen reader or a script (accessibility QA: the command said only ``wrote prev.
 What the grid cannot show is said under it, warned of, and listed in ``notes`` (QA36): a recipe's ``batch``
 section (mixup mixes samples at collate time: the variants drawn are before it), images drawn nearly black
 (:func:`dark_images`: 12-bit scans in 16-bit files, with the card's reason) and the stored fields no panel draws
-(:func:`fields_not_drawn`: an ``array``). Image targets (a clip's frames) are drawn right of their image, the
-first :data:`STRIP_IMAGES` (:func:`image_strip`), and a spectrogram has a log-frequency axis with a few
+(:func:`fields_not_drawn`: an ``array``). Image targets (a clip's frames, a product's views) are drawn right of
+their image, the first :data:`STRIP_IMAGES` (:func:`image_strip`; one the sample lacks is a dotted block labelled
+``no <field>``, as a missing modality's panel is, and ``summary`` rows list them under ``views``), and a spectrogram has a log-frequency axis with a few
 frequencies labelled (:func:`log_spectrogram`).
 """
 
@@ -1272,11 +1273,17 @@ def _rgb(x: Any) -> np.ndarray:
     return arr.transpose(1, 2, 0)
 
 
+#: the level of the block drawn for an image target the sample lacks (:func:`image_strip`), under its label
+MISSING_LEVEL = 245
+
+
 def image_strip(s: Sample, names: Sequence[str]) -> np.ndarray:
-    """``s``'s image and its image targets ``names`` (a clip's other frames) side by side, (H, W, 3), apart by a
-    white gap: each frame as the recipe left it (the same flip, crop and colours as the image: QA36 video #5
-    found them neither drawn nor named). A frame the sample lacks is a grey block of the image's size; frames
-    of another height are drawn top-aligned on white.
+    """``s``'s image and its image targets ``names`` (a clip's other frames, a product's views) side by side,
+    (H, W, 3), apart by a white gap: each frame as the recipe left it (the same flip, crop and colours as the
+    image: QA36 video #5 found them neither drawn nor named). A frame the sample lacks is a near-white block
+    (:data:`MISSING_LEVEL`) of the image's size, which the grid frames and labels ``no <field>``
+    (:func:`strip_spans`; QA40: a flat grey block read as a grey product shot); frames of another height are
+    drawn top-aligned on white.
 
     Example:
         >>> import torch
@@ -1286,9 +1293,7 @@ def image_strip(s: Sample, names: Sequence[str]) -> np.ndarray:
     """
     pieces = [_rgb(s["image"])]
     for name in names:
-        v = s.get(name)
-        ok = v is not None and hasattr(v, "shape") and len(v.shape) in (2, 3)
-        pieces.append(_rgb(v) if ok else np.full_like(pieces[0], 128))
+        pieces.append(_rgb(s[name]) if _strip_present(s, name) else np.full_like(pieces[0], MISSING_LEVEL))
     h = max(p.shape[0] for p in pieces)
     gap = np.full((h, max(1, pieces[0].shape[1] // 16), 3), 255, dtype=np.float64)
     cols = []
@@ -1297,6 +1302,48 @@ def image_strip(s: Sample, names: Sequence[str]) -> np.ndarray:
             cols.append(gap)
         cols.append(np.pad(p.astype(np.float64), ((0, h - p.shape[0]), (0, 0), (0, 0)), constant_values=255))
     return np.concatenate(cols, axis=1).clip(0, 255).astype(np.uint8)
+
+
+def _strip_present(s: Sample, name: str) -> bool:
+    v = s.get(name)
+    return v is not None and hasattr(v, "shape") and len(v.shape) in (2, 3)
+
+
+def strip_spans(s: Sample, names: Sequence[str]) -> list[tuple[str, int, int, int, bool]]:
+    """Where each of ``names`` sits in :func:`image_strip`'s picture of ``s``: ``(name, x0, x1, height, present)``
+    in its pixel columns (``x1`` exclusive) — what the grid labels a missing one by.
+
+    Example:
+        >>> import torch
+        >>> s = Sample("k", {"image": torch.zeros(3, 4, 16, dtype=torch.uint8)})
+        >>> strip_spans(s, ["back.jpg"])
+        [('back.jpg', 17, 33, 4, False)]
+    """
+    width = int(s["image"].shape[-1])
+    gap = max(1, width // 16)
+    x, out = width, []
+    for name in names:
+        present = _strip_present(s, name)
+        v = s.get(name)
+        w = int(v.shape[-1]) if present else width
+        h = int(v.shape[-2]) if present else int(s["image"].shape[-2])
+        out.append((name, x + gap, x + gap + w, h, present))
+        x += gap + w
+    return out
+
+
+def _label_missing(ax: Any, s: Sample, strip: Sequence[str]) -> None:
+    """Frame each image target ``s`` lacks in its strip with grey dots and label it ``no <field>``, as a cell's
+    missing modality is (``no audio``)."""
+    from matplotlib.patches import Rectangle
+
+    for name, x0, x1, h, present in strip_spans(s, strip):
+        if present:
+            continue
+        ax.add_patch(Rectangle((x0 - 0.5, -0.5), x1 - x0, h, fill=False, lw=0.8, linestyle=(0, (1, 2)),
+                               edgecolor="darkgray", clip_on=False))
+        ax.text((x0 + x1 - 1) / 2, (h - 1) / 2, f"no\n{name}", ha="center", va="center", fontsize=INFO_PT,
+                color="dimgray", clip_on=True)
 
 
 #: the modalities a cell has a panel for, in the order they are stacked
@@ -1557,6 +1604,8 @@ def _cell(fig: Any, spec: Any, s: Sample, original: Sample, names: list[str] | N
             # shrinking of dense text lines drew a false slant (QA38 OCR #3); small images stay nearest
             ax.imshow(_fit_pixels(shown, _drawn_pixels(fig, ax, h, w)), cmap="gray" if grey and not strip else None,
                       vmin=0, vmax=255, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+            if strip:
+                _label_missing(ax, s, strip)
             drawn = _drawn_map(s, target)
             if drawn is not None:
                 overlay(ax, drawn, values, fill)
@@ -1886,8 +1935,9 @@ def _fired(log: Iterable[Mapping[str, Any]], normalize: bool) -> list[dict[str, 
 
 
 def _row_summary(i: int, cells: list[Sample], columns: list[tuple[str, Any]], captions: list[tuple[str, frozenset[int], set[str]]],
-                 source: str | None, names: list[str] | None) -> dict[str, Any]:
-    """What row ``i`` of the grid shows, for :func:`preview_figure`'s ``summary`` (see :func:`preview`)."""
+                 source: str | None, names: list[str] | None, views: Sequence[str] = ()) -> dict[str, Any]:
+    """What row ``i`` of the grid shows, for :func:`preview_figure`'s ``summary`` (see :func:`preview`);
+    ``views``: the recipe's image targets some drawn sample holds (listed per row with their presence)."""
     original = cells[0]
     label = original.get("label")
     try:
@@ -1914,6 +1964,8 @@ def _row_summary(i: int, cells: list[Sample], columns: list[tuple[str, Any]], ca
                 normalize = _fired(log, True)
     out = {"row": i + 1, "key": original.key, "source_key": source, "label": label, "class": name,
            "modalities": [m for m in MODALITIES if m in original], "normalize": normalize, "variants": variants}
+    if views:  # QA40: a row without a view was told apart only by a grey block in the PNG
+        out["views"] = {v: original.get(v) is not None for v in views}
     values = meta_values(original)
     if values:  # a sample without a label: its metadata values (a regression target)
         out["values"] = values
@@ -1977,6 +2029,9 @@ def summary_lines(summary: Iterable[Mapping[str, Any]]) -> list[str]:
             head += f", label {r['label']}"
         if r.get("values"):
             head += ", " + shown(", ".join(f"{k} {v}" for k, v in r["values"].items()))
+        lacking = [v for v, here in (r.get("views") or {}).items() if not here]
+        if lacking:  # an image target (a view) the row's sample lacks: drawn as a labelled block
+            head += ", " + shown(", ".join(f"no {v}" for v in lacking))
         out.append(head)
         for v in r["variants"]:
             parts = [" ".join([f"{op['section']}.{op['op']}", *(f"{k}={_short(x)}" for k, x in op["params"].items())])
@@ -2199,7 +2254,8 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     rows = [sum(h) + PANEL_GAP * (len(h) - 1) for h in (_panels(slots, k) for k in lines)]
     marks = set().union(*(m for r in captions for _, _, m in r))
     if summary is not None:
-        summary += [_row_summary(i, r, columns, captions[i], sources.get(r[0].key), names) for i, r in enumerate(cells)]
+        summary += [_row_summary(i, r, columns, captions[i], sources.get(r[0].key), names, frames)
+                    for i, r in enumerate(cells)]
     # a row's first title: its key whole where it fits, the source key where the key does not show it; a
     # second title line takes its room from every row's gap (and the title band's)
     titles = [_row_title(s.key, sources.get(s.key), _title_points(columns), cjk) for s in samples]
@@ -2216,8 +2272,10 @@ def preview_figure(shards: str | Path, recipe: Any, *, n: int = 8, variants: int
     if dark:  # QA36 medical #7: 12-bit scans drawn as black tiles with no note
         said.append(dark_note(dark, len([s for s in samples if "image" in s]), sixteen_bit_warned(shards)))
     if strip:
+        lacking = [t for t in strip if any("image" in c and not _strip_present(c, t) for r in cells for c in r)]
         notes.append(f"image target{'s' * (len(strip) > 1)} {', '.join(strip)} drawn right of each image, in this order "
-                     "(as the recipe moved them)")
+                     "(as the recipe moved them)" + (f"; a dotted block labelled 'no <field>' where a sample lacks "
+                                                     f"{', '.join(lacking)}" if lacking else ""))
     if signal is not None:
         iq = any(str(getattr(c.get(signal), "dtype", "")).removeprefix("torch.").startswith("complex")
                  for r in cells for c in r)
@@ -2312,7 +2370,9 @@ def preview(shards: str | Path, recipe: Any, out: str | Path, *, n: int = 8, var
             screen reader or a script reads instead of the PNG; :func:`summary_lines` lists it as text):
             ``{"row"`` (1, 2, ...), ``"key"``, ``"source_key"`` (what the sample was sharded from; None for bare
             shards or an index without the column), ``"label"``, ``"class"`` (its name, or None),
-            ``"modalities"``, ``"normalize"`` (the normalize stage's ops that fired), ``"variants"}``: per
+            ``"modalities"``, ``"views"`` (with image targets in the recipe that the drawn samples hold: ``{field:
+            present}``, False where the row's sample lacks it), ``"normalize"`` (the normalize stage's ops that
+            fired), ``"variants"}``: per
             augmented column ``{"epoch", "column", "ops", "dropped", "text_marks"}``, ``ops`` the random
             sections' ops that fired, each ``{"section", "op", "id", "params"}`` as the sample's replay log
             (``meta["aug"]``) records them (less ``applied``), ``dropped`` the modalities the variant lost,

@@ -17,9 +17,10 @@ gets: every image op (the ``image:`` and ``normalize.image`` sections) runs its 
 the image's params, the same draw — geometric ops with the image's interpolation and fill, photometric ops
 (brightness, noise, cutout) too — so a frame identical to the image stays identical to it. Sample-level ops
 that move pixels (``consistent_hflip``) move it as they move a mask. An image target is a uint8 (C, H, W)
-image of the image's height and width (the params are in the image's pixels: a frame of another size is
-refused, naming the sample; shard a clip's frames at one size — and in the image's mode: a grey frame beside an
-RGB image is refused too, since ``to_rgb`` draws a no-op on the image and would leave the frame grey).
+image of the image's height and width (the params are in the image's pixels: a frame or view of another size
+is refused, naming the sample and the field; store a clip's frames or a product's views at the image's size —
+and in the image's mode: a grey view beside an RGB image is refused too, since ``to_rgb`` draws a no-op on the
+image and would leave the view grey; convert those files and shard again).
 
 Mask targets move per sample on the host, in the per-sample and the batched runs alike (a batch's targets
 row by row, then padded back), so both give the same maps; replay logs move them too. In a batched run an
@@ -172,13 +173,24 @@ def _check_image_target(name: str, value: Any, shape: tuple[Any, ...], hw: tuple
                          f"or list it as a mask ({{{name}: mask}})")
     if tuple(int(v) for v in shape[-2:]) != hw:
         raise ShardError(f"sample {key!r}: image target {name!r} is {int(shape[-2])}x{int(shape[-1])} (HxW), the image "
-                         f"{hw[0]}x{hw[1]}; an image target must have the image's height and width, since it gets the "
-                         "image's params (crop boxes, sizes) in the image's pixels: shard a clip's frames at one size")
+                         f"{hw[0]}x{hw[1]}; an image target (a view or frame moved with the image) must have the image's "
+                         "height and width, since it gets the image's params (crop boxes, sizes) in the image's pixels: "
+                         f"store {name!r} at the image's size (resize those files) and shard again, or leave {name!r} "
+                         "out of the recipe's targets (it is then not moved with the image)")
     if channels is not None and int(shape[0]) != channels:
-        raise ShardError(f"sample {key!r}: image target {name!r} has {int(shape[0])} channel(s), the image {channels}; "
-                         "an image target gets the image's params, so a colour conversion the image does not need "
-                         "(to_rgb on an RGB image) would leave the frame in its own mode: shard a clip's frames in "
-                         "one mode (all RGB, or all L)")
+        mine, theirs = _mode(int(shape[0])), _mode(channels)
+        raise ShardError(f"sample {key!r}: image target {name!r} has {int(shape[0])} channel(s) ({mine}), the image "
+                         f"{channels} ({theirs}); an image target (a view or frame moved with the image) gets the "
+                         f"image's params, so a colour conversion in the recipe (to_rgb / to_gray) draws a no-op on an "
+                         f"image already in that mode and leaves {name!r} {mine}: store the image and {name!r} in one "
+                         f"mode (convert those files, e.g. PIL's Image.open(path).convert({theirs!r}).save(path)) and "
+                         f"shard again, or leave {name!r} out of the recipe's targets (it is then not moved with the "
+                         "image)")
+
+
+def _mode(channels: int) -> str:
+    """The PIL mode name of a uint8 image of ``channels`` channels (1 to 4)."""
+    return {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}.get(channels, f"{channels}-channel")
 
 
 def nearest(arr: np.ndarray, h: int, w: int, exact: bool = True) -> np.ndarray:
