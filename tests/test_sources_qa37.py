@@ -61,13 +61,15 @@ def test_named_frames_stay_in_their_clips_split(tmp_path: Path) -> None:
 
 
 def test_named_field_beside_an_image_is_still_its_own_sample(tmp_path: Path) -> None:
-    # a0.view1.png beside a0.png (an image sample): not a clip's frame; warned of as before, no group
+    # a0.view1.png beside a0.png (an image sample): not a clip's frame; warned of as before, kept in a0's split
+    # (grouped by stem, QA40 multiview #1)
     for i in range(6):
         Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(tmp_path / f"a{i}.png")
         Image.fromarray(np.full((8, 8, 3), 9 + i, np.uint8)).save(tmp_path / f"a{i}.view1.png")
     found = discover(tmp_path)
-    assert all(r.group is None for r in found.records)
+    assert all(r.group == r.source_key.split(".")[0] for r in found.records)
     assert any("named field of another sample" in w for w in found.warnings), found.warnings
+    assert not any("frames of a clip" in w for w in found.warnings), found.warnings
 
 
 def _truncated_episode(root: Path) -> Path:

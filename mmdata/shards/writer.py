@@ -56,7 +56,7 @@ from mmdata.shards.sources import (ON_ERROR, SEGMENT_FRAMES, SEGMENT_SOURCE, SKI
                                    check_split_folders, file_stamp, shard_files,
                                    label_gap_warning, names_apart, not_utf8_reason, printable, read_error, read_label_names,
                                    read_many, reason_group, safe_key, skip_entry, split_name, text_refusal,
-                                   c1_note, c1_texts_warning)
+                                   c1_note, c1_texts_warning, json_note, json_notes_warning)
 from mmdata.shards.tarwrite import TarWriter, _pack
 from mmdata.shards.output import (LocalOutput, RemoteOutput, check_local_output, is_shard_name, output,
                                   refuse_read_only)
@@ -2490,6 +2490,8 @@ def _write_shard(task: dict[str, Any]) -> dict[str, Any]:
             **({"content": sums} if sums is not None else {}),
             **({"texts_kept": task["texts_kept"]} if task.get("texts_kept") else {}),
             **({"texts_c1": task["texts_c1"], "texts_c1_count": task["texts_c1_count"]} if task.get("texts_c1") else {}),
+            **({"json_notes": task["json_notes"], "json_notes_count": task["json_notes_count"]}
+               if task.get("json_notes") else {}),
             **({"html_texts": html} if html else {}),
             **({"npy": task["npy"]} if task.get("npy") else {}),
             **({"av": task["av"]} if task.get("av") else {})}
@@ -3436,6 +3438,12 @@ def _check_other(kind: str, data: bytes, decode: bool, task: dict[str, Any] | No
     ``task``); an image's (height, width, mode, channels), a ``.npy``'s :class:`~mediainfo.NpyFacts`, else None."""
     if kind == "j":
         check_json(data)
+        # NaN / Infinity / 1e999 / a repeated key: stored as given, counted and named (QA40 hostile #4)
+        if task is not None and rec is not None and (note := json_note(data)) is not None:
+            task["json_notes_count"] = task.get("json_notes_count", 0) + 1
+            if len(task.setdefault("json_notes", [])) < C1_EXAMPLES:
+                member = _member_source(rec[5][i], f"{rec[1]}.{rec[4][i]}", task)
+                task["json_notes"].append({"member": member, "sample": rec[1], "note": note})
     elif kind == "n":
         return check_npy(data, decode)
     elif kind == "t":
@@ -5864,6 +5872,9 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
                                sum(results[p["name"]].get("texts_c1_count", len(results[p["name"]].get("texts_c1") or ()))
                                    for p in plan))) is not None:
         warnings = [*warnings, c1]
+    if (odd_json := json_notes_warning([e for p in plan for e in results[p["name"]].get("json_notes") or ()],
+                                       sum(results[p["name"]].get("json_notes_count", 0) for p in plan))) is not None:
+        warnings = [*warnings, odd_json]
     if (markup := html_texts_warning((results[p["name"]].get("html_texts") for p in plan),
                                      _image_members(rows, TEXT_EXTS, "text_chars"))) is not None:
         warnings = [*warnings, markup]  # QA39 ecommerce #8: scraped captions' &amp; / <br>, counted, not altered

@@ -126,3 +126,18 @@ def test_json_note_names_what_strict_parsers_refuse() -> None:
     assert json_note(b'{"a": [1.5, null], "b": {"c": 1e300}}') is None
     assert json_note(b'{"a": {"b": [Infinity]}}') == "key 'b[]': Infinity"
     assert json_note(b"not json") is None  # refused by check_json, not noted
+
+
+def test_a_sidecar_holding_nan_or_a_repeated_key_is_warned_of_by_sample_and_key(tmp_path: Path) -> None:
+    """QA40 hostile #4: stored byte for byte with no warning; now counted and named (bytes still as given)."""
+    src = tmp_path / "raw"
+    body = b'{"g": NaN, "g2": -Infinity, "d": 1, "d": 2, "big": 1e999}'
+    for cls in ("a", "b"):
+        (src / cls).mkdir(parents=True)
+        for i in range(3):
+            (src / cls / f"s{i}.png").write_bytes(image_bytes(i + (10 if cls == "b" else 0)))
+            (src / cls / f"s{i}.json").write_bytes(body if i else b'{"g": 1}')
+    rep = mmdata.shard(src, tmp_path / "ds", progress=False)
+    (said,) = [w for w in rep["warnings"] if ".json member" in w]
+    assert said.startswith("4 .json members hold") and "key 'g': NaN" in said and "key 'd' repeated" in said
+    assert "'a/s1'" in said and "write null" in said
