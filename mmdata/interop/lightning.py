@@ -287,8 +287,10 @@ class EvenLoader:
     def _batches(self, epoch: int | None, done: int, passes: int) -> Iterator[Any]:
         """Batches of one epoch from the loader's current position (``done`` batches and ``passes``
         re-reads in), until every rank has yielded the same number. ``epoch`` None: the loader's own."""
+        if epoch is None:  # taken now: once the pass has run to its end, loader.epoch is the next pass's
+            epoch = int(self.loader.epoch)
         distributed = self.mode is not None and self._world() > 1
-        plan = even_plan(self.loader, self.loader.epoch if epoch is None else epoch, self.mode) if distributed else None
+        plan = even_plan(self.loader, epoch, self.mode) if distributed else None
         dynamic = distributed and plan is None and torch.distributed.is_available() and torch.distributed.is_initialized()
         if distributed and plan is None and not dynamic:
             # RANK / WORLD_SIZE set but no process group: nothing to agree with, each rank its own count
@@ -302,7 +304,7 @@ class EvenLoader:
                               "workers, or even_batches='drop'")
         if plan is not None and self.mode == "drop":
             # now, not after the last batch: Lightning stops a sized loader at len() and never resumes it
-            self._count_dropped(plan, self.loader.epoch if epoch is None else epoch, again=plan.target > 0)
+            self._count_dropped(plan, epoch, again=plan.target > 0)
         it = iter(self.loader)
         try:
             while plan is None or done < plan.target:
@@ -319,7 +321,7 @@ class EvenLoader:
                 agreed = _agree(mine, "min" if self.mode == "drop" else "max") if dynamic else 1
                 if agreed >= 2:
                     raise MMDataError(f"split {self.split!r}: rank {agreed - 2} gets no sample of epoch "
-                                      f"{int(self.loader.epoch)} (too few samples or shards for ranks x workers); "
+                                      f"{epoch} (too few samples or shards for ranks x workers); "
                                       f"nothing to pad with: use fewer ranks or workers, or even_batches='drop'")
                 if not agreed:
                     if self.mode == "drop":
@@ -331,7 +333,7 @@ class EvenLoader:
                         break
                     # pad: this rank ran out first; repeat its own part of the epoch from the start
                     it.close()
-                    self.loader.set_epoch(int(self.loader.epoch))
+                    self.loader.set_epoch(epoch)
                     it = iter(self.loader)
                     passes += 1
                     batch = next(it, None)
@@ -345,7 +347,7 @@ class EvenLoader:
         finally:
             it.close()
         if plan is None and self.dropped:  # agreed batch by batch: counted at the end (no len(), so reached)
-            self._log_dropped(int(self.loader.epoch), done)
+            self._log_dropped(epoch, done)
 
     def _count_dropped(self, plan: EvenPlan, epoch: int, again: bool = True) -> None:
         """``dropped`` = the samples ``"drop"`` leaves out of ``epoch`` (all ranks), logged by rank 0; with
