@@ -697,7 +697,7 @@ class TrainedModel:
 
     def __repr__(self) -> str:
         """One line: the run, the fusion and its modalities, what the outputs mean, and the run's test score of
-        the metric that picked its epoch (QA40 multiview #3: the object printed as ``<... object at 0x...>``).
+        the metric that picked its epoch (QA40 notebook #2: the object printed as ``<... object at 0x...>``).
 
         Example:
             >>> tm = TrainedModel.__new__(TrainedModel)

@@ -15,10 +15,12 @@ without re-sharding.
   data, not its labels: every training label's),
   predictions scored in the target's own units: MAE, RMSE, Pearson r, R²; model selection on val MAE.
   The kind follows the values' type, not a guess at their meaning: a column of 0 / 1, or CheXpert's 1 / 0 /
-  -1 (uncertain), as ints or ``1.0`` floats, is numbers and trains as a regression — warned of at the start of
-  the run, naming the column and its values and how to train it as a binary target instead (true / false text,
-  -1 blank for CheXpert's U-ignore, true for U-ones, false for U-zeros), and several such columns as one
-  multi-label target (a list column). A binary target is a column of true / false.
+  -1 (uncertain), as ints or ``1.0`` floats, is numbers and trains as a regression. The run's header line
+  at the start says so; the warning that comes with the result names the column and its values and, if it
+  is a yes/no finding, how to train it as a binary target instead (true / false text, -1 blank for
+  CheXpert's U-ignore, true for U-ones, false for U-zeros), and several such columns as one multi-label
+  target (a list column). A true numeric column (a -1 / 0 / 1 sentiment, a small count) trains right as it
+  is. A binary target is a column of true / false.
 
 A sample without the key, or with ``null`` / NaN / a blank or NA cell, is unlabelled: left out of the
 loss and the scores and counted, as an unlabelled sample is for classes (an empty label list is
@@ -370,8 +372,8 @@ class Target:
         if self.kind == "multilabel":
             return f"target {self.key!r}: multi-label, {len(self.names)} label{'s' * (len(self.names) != 1)} ({_show(self.names)})"
         if self.kind == "regression":
-            said = (f"; it holds only the whole values {self.finding}: trained as a number, not as a binary finding "
-                    "(the warning says how)" if self.finding else "")
+            said = (f"; it holds only the whole values {self.finding}: trained as a number (if it is a yes/no finding, "
+                    "the warning says how to train it as binary)" if self.finding else "")
             return (f"target {self.key!r}: regression (training mean {self.mean:.4g}, sd {self.split_sd:.4g}; trained "
                     f"standardised){said}")
         shown = ", ".join(self.names[:20]) + (f", ... and {len(self.names) - 20} more" if len(self.names) > 20 else "")
@@ -776,9 +778,10 @@ def several_columns(data: str, key: str, columns: Collection[str], option: str |
         f"{data}: {_given(key, option)}: {key!r} {what} For one multi-label target of several 0/1 or true/false columns "
         "(one output each), write a column that lists, per sample, the names of the columns that are on (a JSON list in "
         f'a CSV cell: [\"{first}\"], or [] when none is) and shard it with --meta. A column alone trains as a one-label '
-        "(binary) target when it holds true / false, and as a number (regression) when it holds numbers — 0 / 1, or "
-        "CheXpert's 1 / 0 / -1: write those as true / false, -1 as blank (unlabelled), true or false, to train the "
-        f"column alone as a binary target ({alone})")
+        "(binary) target when it holds true / false, and as a number (regression) when it holds numbers, even only "
+        f"0 / 1 or CheXpert's 1 / 0 / -1. To train such a column alone as a binary target ({alone}), write 1 as true "
+        "and 0 as false, and -1 as a blank cell (the sample is unlabelled for it) or as true or false, as you decide; "
+        "then shard again with --meta.")
 
 
 def _finding_values(numbers: Sequence[float | None]) -> str:
@@ -790,34 +793,36 @@ def _finding_values(numbers: Sequence[float | None]) -> str:
     return "-1, 0, 1" if -1.0 in seen else "0 and 1"
 
 
-def _finding_warning(key: str, numbers: Sequence[float]) -> str | None:
-    """The warning for a numeric target whose values are only 0 and 1, or CheXpert's 1 / 0 / -1 (positive /
-    negative / uncertain), as ints or floats (``1.0``): it trains as a regression, as every numeric column
-    does (a run's kind follows the values' type, not a guess at their meaning), so the message names the
-    values and how to train it as a binary finding instead — true / false text, with -1 made blank (U-ignore),
-    true (U-ones) or false (U-zeros) — and several such columns as one multi-label target (QA40 medical #1).
-    None for any other column.
+def _finding_warning(key: str, values: str) -> str | None:
+    """The warning for a numeric target whose values (``values``, as :func:`_finding_values` says them) are only
+    0 and 1, or -1, 0 and 1, as ints or floats (``1.0``): it trains as a regression, as every numeric column
+    does (a run's kind follows the values' type, not a guess at their meaning). Such a column may be a yes/no
+    finding (CheXpert's 1 / 0 / -1: positive / negative / uncertain) or a true number (a sentiment polarity, a
+    small count), so the message names the values and, for the first case only, how to train it as a binary
+    target instead — true / false text, with -1 made blank (U-ignore), true (U-ones) or false (U-zeros) — and
+    several such columns as one multi-label target (QA40 medical #1). None for any other column.
 
     Example:
-        >>> print(_finding_warning("Edema", [1.0, 0.0, -1.0, 0.0]))  # doctest: +ELLIPSIS
-        the target 'Edema' holds only the whole values -1, 0, 1 (a 0/1 finding, -1 uncertain as in CheXpert): it trains as a number...
-        >>> _finding_warning("age", [34.0, 0.0, 1.0]) is None
+        >>> print(_finding_warning("Edema", "-1, 0, 1"))  # doctest: +ELLIPSIS
+        the target 'Edema' holds only the whole values -1, 0, 1: it trains as a number (regression...; -1 is a value below 0)...
+        >>> _finding_warning("age", "") is None
         True
     """
-    values = _finding_values(numbers)
     if not values:
         return None
-    uncertain = -1.0 in set(numbers)
-    values += " (a 0/1 finding, -1 uncertain as in CheXpert)" if uncertain else " (a 0/1 finding)"
+    uncertain = values.startswith("-1")
+    what = ("as CheXpert's 1 / 0 / -1: positive / negative / uncertain" if uncertain else "1 yes, 0 no")
     how_minus = (" and -1 blank (CheXpert's U-ignore: the sample is unlabelled for it), true (U-ones) or false "
                  "(U-zeros)" if uncertain else "")
-    taken = ("; -1 is taken as a value below 0, not as 'uncertain'" if uncertain else "")
+    taken = "; -1 is a value below 0" if uncertain else ""
     return (f"the target {key!r} holds only the whole values {values}: it trains as a number (regression: "
-            f"squared error, scored by MAE / RMSE / R²{taken}); blank or NA cells are unlabelled. To train it as a "
-            f"binary target (one sigmoid output named {key!r}, scored by F1 / mAP), write the column as true / false "
+            f"squared error, scored by MAE / RMSE / R²{taken}); blank or NA cells are unlabelled. If it is a "
+            f"number (a score, a count), nothing to do. If it is a yes/no finding ({what}), train it as a binary "
+            f"target (one sigmoid output named {key!r}, scored by F1 / mAP): write the column as true / false "
             f"— 1 true, 0 false{how_minus} — and shard again with --meta {key}; several such findings as one "
             "multi-label target: a column listing, per sample, the findings that are true (a JSON list in a CSV "
-            'cell, [] when none is), where an uncertain finding is on (U-ones) or off (U-zeros)')
+            'cell, [] when none is)' + (", where an uncertain finding is on (U-ones) or off (U-zeros)" if uncertain
+                                        else ""))
 
 
 def _check_has_metadata(data: str, key: str, option: str | None) -> None:
@@ -909,10 +914,10 @@ def settle(data: str, key: str, read: Values, *, option: str | None = None, trai
             warnings.append(f"the target {key!r} holds numbers written as text (a CSV column with a blank or NA cell): "
                             f"read as numbers (regression); {', '.join(sorted(MISSING_TEXT - {''}))} and blanks are "
                             "unlabelled")
-        finding = _finding_warning(key, [n for n in nums if n is not None])
+        shown = _finding_values(nums)
+        finding = _finding_warning(key, shown)
         if finding:
             warnings.append(finding)
-        shown = _finding_values(nums) if finding else ""
         return (Target("regression", key, [], float(tr.mean()), sd, train_sd=measured, finding=shown), counts,
                 warnings)
     # cells that are neither numbers nor label lists (QA: a column of digit labels, some cells JSON lists, was

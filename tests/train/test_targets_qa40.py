@@ -44,8 +44,8 @@ def test_a_finding_column_warns_that_it_trains_as_a_number_and_says_how_to_train
     target, _, warnings = resolve(str(chexpert), key, SPLITS)
     assert target.kind == "regression"  # unchanged: the kind follows the values' type
     # said at the start too: the run's header line (the warnings come with the result)
-    assert target.describe().endswith(f"it holds only the whole values {values}: trained as a number, not as a "
-                                      "binary finding (the warning says how)")
+    assert target.describe().endswith(f"it holds only the whole values {values}: trained as a number (if it is a "
+                                      "yes/no finding, the warning says how to train it as binary)")
     said = [w for w in warnings if "whole values" in w]
     assert len(said) == 1, warnings
     w = said[0]
@@ -53,9 +53,21 @@ def test_a_finding_column_warns_that_it_trains_as_a_number_and_says_how_to_train
     assert "regression" in w and "write the column as true / false" in w and f"--meta {key}" in w
     assert "multi-label" in w
     if "-1" in values:
-        assert "U-ignore" in w and "U-ones" in w and "U-zeros" in w and "-1 is taken as a value below 0" in w
+        assert "U-ignore" in w and "U-ones" in w and "U-zeros" in w and "-1 is a value below 0" in w
     else:
-        assert "U-ignore" not in w
+        assert "U-ignore" not in w and "uncertain" not in w
+
+
+@pytest.mark.parametrize(("key", "cells"), [("sentiment", [-1, 0, 1, 1, 0]), ("n_lesions", [0, 1, 1, 0, 0])])
+def test_the_finding_warning_is_a_condition_not_a_claim_about_a_numeric_column(key: str, cells: list[int]) -> None:
+    """QA40 review train #1: a -1 / 0 / 1 sentiment or a 0 / 1 count was told it *is* a 0/1 finding (uncertain as
+    in CheXpert); the warning now says what to do if it is one, and that a number needs nothing."""
+    rows = [(f"k{i}", v) for i, v in enumerate(cells)]
+    target, _, warnings = settle("ds", key, Values({"train": rows[:4], "val": rows[4:]}, set()))
+    assert target.kind == "regression"
+    [w] = [w for w in warnings if "whole values" in w]
+    assert "(a 0/1 finding" not in w and "uncertain as in CheXpert)" not in w
+    assert "If it is a number (a score, a count), nothing to do. If it is a yes/no finding (" in w
 
 
 def test_a_true_false_finding_trains_binary_and_other_numbers_are_not_warned_of() -> None:
@@ -73,8 +85,11 @@ def test_several_finding_columns_say_a_number_column_trains_as_a_regression(chex
     msg = str(err.value)
     assert "each column alone trains as a one-label target" not in msg
     assert "A column alone trains as a one-label (binary) target when it holds true / false" in msg
-    assert msg.endswith("to train the column alone as a binary target (--target Edema)")
     assert "as a number (regression) when it holds numbers" in msg and "CheXpert's 1 / 0 / -1" in msg
+    # QA40 review train #2: "-1 as blank (unlabelled), true or false," read as a list of three spellings
+    assert msg.endswith("To train such a column alone as a binary target (--target Edema), write 1 as true and 0 "
+                        "as false, and -1 as a blank cell (the sample is unlabelled for it) or as true or false, "
+                        "as you decide; then shard again with --meta.")
 
 
 def test_the_no_classes_hint_skips_the_group_by_column_and_ids(chexpert: Path) -> None:
@@ -92,7 +107,7 @@ def test_the_no_classes_hint_skips_the_group_by_column_and_ids(chexpert: Path) -
 
 def test_a_run_on_a_finding_column_warns_and_its_loaded_model_prints_in_one_line(chexpert: Path, tmp_path: Path) -> None:
     """End to end: the warning is the run's (printed at train start, kept in metrics.json), and the loaded
-    TrainedModel reads as the run, fusion, target and test score (QA40 multiview #3)."""
+    TrainedModel reads as the run, fusion, target and test score (QA40 notebook #2)."""
     from mmdata.train import load_model, train
 
     m = train(chexpert, target="Edema", out=tmp_path / "run", epochs=1, batch_size=8, threads=1,
