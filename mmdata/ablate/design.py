@@ -1393,8 +1393,9 @@ def unread_fields_warning(ab: Ablation) -> str | None:
     if protocol(raw) not in (None, "file"):
         return None
     path = Path(unless_file_url(str(raw)))
+    mods = list(ab.modalities or ab.data_modalities or ())
     try:
-        unread = unused_fields(load_card(path), ab.modalities or ab.data_modalities or ()) if is_dataset(path) else {}
+        unread = unused_fields(load_card(path), mods) if is_dataset(path) else {}
     except (MMDataError, OSError):
         return None  # the runner's dataset check names the problem
     if not unread:
@@ -1402,15 +1403,13 @@ def unread_fields_warning(ab: Ablation) -> str | None:
     moved = {a.name: [f for f in (a.recipe or {}).get("targets") or {} if f in unread]
              for a in ab.arms if isinstance(a.recipe, Mapping) and isinstance(a.recipe.get("targets"), Mapping)}
     moved = {name: fields for name, fields in moved.items() if fields}
-    mods = list(ab.modalities or ab.data_modalities or ())
-    reads = (", ".join(mods[:-1]) + " and " + mods[-1] if len(mods) > 1 else "".join(mods)) or "its modalities"
     arms = ("; the recipe `targets:` of " + "; ".join(f"arm {n!r} ({', '.join(f)})" for n, f in moved.items())
             + " move" + "s" * (len(moved) == 1) + " fields the model never sees, so they change nothing it trains on"
             if moved else "")
     return (f"the bundled trainer does not read the stored fields "
             + ", ".join(f"{f} ({n} sample{'s' * (n != 1)})" for f, n in unread.items())
-            + f" (it reads {', '.join(mods) or 'its modalities'} and the label){arms}: the ablation compares models of {reads} alone; to train on "
-            "those fields (views), run the arms with your own trainer (trainer.entry: package.module:function, "
+            + f" (it reads {', '.join(mods) or 'its modalities'} and the label){arms}: no arm's model sees them; to "
+            "train on those fields (views), run the arms with your own trainer (trainer.entry: package.module:function, "
             'docs/ablation.md "Your own trainer").')
 
 

@@ -69,3 +69,11 @@ def test_an_arms_recipe_line_shows_its_targets(views: Path) -> None:
     ab = load_ablation(_ablation(views))
     arm = next(a for a in ab.arms if a.name == "views_flip")
     assert recipe_ops_text(arm.recipe) == f"image hflip(p 0.5); targets {_field(views)} (as image)"
+
+
+def test_the_unread_views_warning_names_the_read_modalities_once(views: Path) -> None:
+    """QA40 review train #4: the sentence listed the modalities twice, two ways ("it reads image and the label
+    ...: the ablation compares models of image alone")."""
+    w = unread_fields_warning(load_ablation(_ablation(views)))
+    assert w is not None and w.count("it reads image and the label") == 1
+    assert "compares models of" not in w and "image alone" not in w and "no arm's model sees them" in w
