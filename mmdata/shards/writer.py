@@ -89,7 +89,7 @@ class ShardWarning(UserWarning):
 def _split_name_key(name: str) -> tuple[Any, ...]:
     rank = _SPLIT_RANK.get(name.casefold(), 3)
     parts = re.split(r"(\d+)", name)
-    return (rank, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p), name)
+    return (rank, tuple((0, int(p), "") if p.isdecimal() else (1, 0, p) for p in parts if p), name)
 
 
 def split_order(fractions: Mapping[str, float]) -> dict[str, float]:
@@ -4715,10 +4715,8 @@ def skipped_over_limit(report: Mapping[str, Any], limit: int | float, given: Any
     bound = f"at most {limit}" if isinstance(limit, int) else f"at most {limit:g} of them: {math.floor(allowed)}"
     # grouped as the stderr summary groups them (skip_reasons: a manifest's row numbers dropped), not one per row
     # (QA40 scale #1: "most often: 1 × m.csv row 1, ...; 1 × m.csv row 2, ..." for 3000 missing files)
-    def reason(s: Mapping[str, Any]) -> str:
-        return reason_group(_ROW.sub("", str(s.get("reason")), count=1))
-
-    reasons = Counter(reason(s) for s in lost if s["what"] in ("member", "file")) or Counter(reason(s) for s in lost)
+    reasons = (Counter(_skip_reason(s) for s in lost if s["what"] in ("member", "file"))
+               or Counter(_skip_reason(s) for s in lost))
     top = "; ".join(f"{n} × {r}" for r, n in reasons.most_common(2))
     return (f"{len(keys)} of {total} samples lost a file or were left out, more than --max-skipped "
             f"{given if given is not None else limit} allows ({bound}); most often: {top}. The dataset in "
@@ -5609,6 +5607,12 @@ def write_plan(out: str | Path, plan: list[dict[str, Any]], payloads: dict[str, 
 _ROW = re.compile(r" row \d+(?=[,:])")
 
 
+def _skip_reason(entry: Mapping[str, Any]) -> str:
+    """A skipped entry's reason as :func:`skip_reasons` and :func:`skipped_over_limit` group it: a manifest's row
+    number dropped (QA37 podcast #7, QA40 scale #1), so one cause over many rows is one group."""
+    return reason_group(_ROW.sub("", str(entry.get("reason")), count=1))
+
+
 def skip_reasons(skipped: Sequence[Mapping[str, Any]], k: int = 3) -> list[str]:
     """The ``k`` most common reasons among a report's ``skipped`` entries, as ``"N × reason (e.g.
     'source')"``: a manifest's row numbers dropped (``m.csv row 3, column 'audio': file not found`` counts
@@ -5622,7 +5626,7 @@ def skip_reasons(skipped: Sequence[Mapping[str, Any]], k: int = 3) -> list[str]:
     """
     groups: dict[tuple[bool, str], list[Any]] = {}
     for entry in skipped:
-        reason = reason_group(_ROW.sub("", str(entry.get("reason")), count=1))  # QA37 podcast #7
+        reason = _skip_reason(entry)
         seen = groups.setdefault((entry.get("what") == "sample", reason), [0, entry.get("source")])
         seen[0] += 1
     order = sorted(groups.items(), key=lambda g: (g[0][0], -g[1][0]))
@@ -5893,13 +5897,11 @@ def _finalize(out: LocalOutput | RemoteOutput, plan: list[dict[str, Any]], resul
     warnings = [*warnings, *identifying_metadata_warning(metadata)]
     # a sample whose video / other file was left out (unknown type) is no text-only sample: its caption is not
     # all of it (review of QA33 writer #1)
-    duplicates = duplicates_across_splits(rows, read=_written_members(out, shard_rows), label_names=names,
+    duplicates = duplicates_across_splits(rows, read=_written_members(out.url, getattr(out, "storage_options", None),
+                                                                           shard_rows), label_names=names,
                                           not_text_only=_left_out(skipped))
-    # the folder by its name, as the card's name is (no absolute path in the card: the same source in another
-    # folder writes the same card but its name)
     warnings = [*warnings, *duplicates_warning(duplicates, (card_extra or {}).get("split_group_by"),
-                                               folders=names_from == "folders",
-                                               out=str(out.url).rstrip("/").rsplit("/", 1)[-1])]
+                                               folders=names_from == "folders")]
     fingerprint = idx.fingerprint([s["sha256"] for s in shard_rows])
     skipped_counts = {w + "s": sum(1 for s in skipped if s["what"] == w) for w in ("sample", "member", "file", "folder")}
     card: dict[str, Any] = {
@@ -6066,7 +6068,7 @@ def duplicates_across_splits(rows: Any, k: int = 3,
     splits = rows["split"]
     labels = label_col.to_pylist()
     texts = set(text["row"].to_pylist())
-    digests = _candidate_digests(rows, [(row, name) for _, _, row, name in found], read)
+    digests, confirmed_by = _candidate_digests(rows, [(row, name) for _, _, row, name in found], read)
     every: dict[tuple[Any, ...], set[int]] = {}
     for size, crc, row, name in found:
         if (row, name) in digests and digests[(row, name)] is None:  # a blank text ("\n", a ZWSP) is no item
@@ -6164,6 +6166,7 @@ def duplicates_across_splits(rows: Any, k: int = 3,
         out.update({"across_splits": len(sets), "samples": len(set().union(*sets.values())),
                     "examples": distinct(one_per_split(sets[c]) for c in sorted(sets))})
         if all_sets:
+            out["confirmed_by"] = confirmed_by
             out["sets"] = [sorted([keys[i].as_py(), splits[i].as_py()] for i in sets[c]) for c in sorted(sets)]
         differ = [c for c in sorted(sets) if len({labels[i] for i in sets[c]} - {None}) > 1]
         if differ:  # the across-split warning says so (QA33 labelnoise #6)
@@ -6230,7 +6233,7 @@ def _shared_named_fields(rows: Any, named: Any, read: Callable[[str, set[str]], 
         return {}
     dup = named.join(per.select(["size", "crc"]), ["size", "crc"], join_type="inner")
     found = list(zip(dup["size"].to_pylist(), dup["crc"].to_pylist(), dup["row"].to_pylist(), dup["name"].to_pylist()))
-    digests = _candidate_digests(rows, [(row, name) for _, _, row, name in found], read)
+    digests, _ = _candidate_digests(rows, [(row, name) for _, _, row, name in found], read)
     keys, splits = rows["key"], rows["split"]
     shown_keys = rows["source_key" if "source_key" in rows.column_names else "key"]
     every: dict[tuple[Any, ...], set[int]] = {}
@@ -6281,31 +6284,49 @@ def _content_signature(rows: Any, i: int) -> tuple[tuple[str, int, int], ...]:
 _BLANK_CHARS = " \t\r\n\v\f\u00a0\u200b\u200c\u200d\u2060\ufeff\u3000"
 
 
-def _candidate_digests(rows: Any, wanted: list[tuple[int, str]],
-                       read: Callable[[str, set[str]], dict[str, bytes]] | None) -> dict[tuple[int, str], str | None]:
-    """(row, member name) -> the sha256 of the member's bytes (None: a text of only white space), each shard
-    read once by ``read``; empty (the
-    candidates stand, compared by size and CRC-32 alone) without ``read`` or when a member cannot be read."""
+def _candidate_digests(rows: Any, wanted: list[tuple[int, str]], read: Callable[[str, set[str]], dict[str, bytes]] | None
+                       ) -> tuple[dict[tuple[int, str], int | None], str]:
+    """(row, member name) -> the member's :func:`mmdata.shards.index.member_digest` (a sha256 prefix; None: a text of
+    only white space), and how they were had: ``"member_digest"`` (some from the index's ``member_digest``, as blend
+    and diff confirm), ``"sha256"`` (all hashed from the bytes ``read`` gives, each shard read once) or
+    ``"size+crc32"`` (empty: the candidates stand on size and CRC-32 alone, some member neither in the index's
+    digests nor readable). Only members the index has no digest for are read, and texts (a blank one is no item:
+    the bytes tell), so an index-only or remote copy costs one index read (review of QA40 writer #2)."""
+    in_index = rows[idx.MEMBER_DIGEST] if idx.MEMBER_DIGEST in rows.column_names else None
+    out: dict[tuple[int, str], int | None] = {}
+    per_row: dict[int, dict[str, int]] = {}
+    to_read: list[tuple[int, str]] = []
+    for row, name in wanted:
+        if in_index is not None and re.search(_TEXT_MEMBER, name.lower()) is None:
+            if row not in per_row:
+                names, digests = rows["members"][row].as_py() or [], in_index[row].as_py() or []
+                per_row[row] = ({n: d for n, d in zip(names, digests) if d is not None}
+                                if len(digests) == len(names) else {})
+            if (got := per_row[row].get(name)) is not None:
+                out[(row, name)] = got
+                continue
+        to_read.append((row, name))
+    if not to_read:
+        return out, "member_digest" if out else "sha256"
     if read is None:
-        return {}
+        return {}, "size+crc32"
     shards = rows["shard"]
     by_shard: dict[str, set[str]] = {}
-    for row, name in wanted:
+    for row, name in to_read:
         by_shard.setdefault(shards[row].as_py(), set()).add(name)
     try:
-        got = {shard: read(shard, names) for shard, names in sorted(by_shard.items())}
+        got_bytes = {shard: read(shard, names) for shard, names in sorted(by_shard.items())}
     except (OSError, ShardError):
-        return {}
-    out: dict[tuple[int, str], str] = {}
-    for row, name in wanted:
-        data = got[shards[row].as_py()].get(name)
+        return {}, "size+crc32"
+    for row, name in to_read:
+        data = got_bytes[shards[row].as_py()].get(name)
         if data is None:
-            return {}
+            return {}, "size+crc32"
         # a text of only white space / invisible marks is no item (review of QA33 writer #8): None, left out
         blank = (re.search(_TEXT_MEMBER, name.lower()) is not None
                  and not data.decode("utf-8", "replace").strip(_BLANK_CHARS))
-        out[(row, name)] = None if blank else hashlib.sha256(data).hexdigest()
-    return out
+        out[(row, name)] = None if blank else idx.member_digest(data)
+    return out, "member_digest" if len(out) > len(to_read) else "sha256"
 
 
 def _left_out(skipped: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -6318,12 +6339,20 @@ def _left_out(skipped: Sequence[Mapping[str, Any]]) -> set[str]:
     return left_out
 
 
-def duplicate_sets(dataset: str | Path, storage_options: dict[str, Any] | None = None) -> list[list[list[str]]]:
+def duplicate_sets(dataset: str | Path, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every set of samples in several splits holding the same image or audio bytes (a text-only sample's caption),
     each as ``[source key, split]`` of every sample in it (by key): what the card's ``duplicates.across_splits``
     counts, of which ``duplicates.examples`` shows a few, one sample per split (QA40 scale #2: a pipeline removing test
-    contamination needs them all). Found as the job found them: the index's sizes and CRC-32s, confirmed by the
-    sha256 of the members read from the folder's shards.
+    contamination needs them all). Found as the job found them: the index's sizes and CRC-32s find candidates, which
+    the index's ``member_digest`` (a sha256 prefix) confirms; the shards are read only for members without one (an
+    index written before 2026-12-07, and texts: a blank one is no item). Read-only: a local folder or any URL
+    ``mmdata inspect`` reads (http(s):// too).
+
+    Returns ``{"sets": [[[source key, split], ...], ...], "confirmed_by": how}``, ``how`` being
+    ``"member_digest"`` (the index's digests, the shards read for the rest), ``"sha256"`` (every candidate's bytes
+    read from the shards) or ``"size+crc32"``: some candidate had no digest and its shard could not be read (an
+    index-only copy of an older dataset), so the sets stand on size and CRC-32 alone, very likely but unconfirmed
+    (review of QA40 writer #2). With no sets, nothing shares a size and CRC-32: exact whatever ``confirmed_by``.
 
     From a shell: ``python -c "import json, mmdata.shards.writer as w; print(json.dumps(w.duplicate_sets('ds')))"``.
 
@@ -6335,23 +6364,24 @@ def duplicate_sets(dataset: str | Path, storage_options: dict[str, Any] | None =
         >>> from mmdata.testing import make_sample_folder
         >>> ds = tempfile.mkdtemp()
         >>> _ = mmdata.shard(make_sample_folder(tempfile.mkdtemp(), n=4), ds, progress=False)
-        >>> duplicate_sets(ds)
+        >>> duplicate_sets(ds)["sets"]
         []
     """
     folder = str(dataset).rstrip("/")
     card = idx.load_card(folder, storage_options)
     rows = idx.load_index(folder, storage_options=storage_options, card=card)
     shard_rows = idx.load_shards_table(folder, storage_options, card=card).select(["shard"]).to_pylist()
-    found = duplicates_across_splits(rows, read=_written_members(output(folder, storage_options), shard_rows),
+    found = duplicates_across_splits(rows, read=_written_members(folder, storage_options, shard_rows),
                                      label_names=card.get("label_names"), not_text_only=_left_out(card.get("skipped") or []),
                                      all_sets=True)
-    return found.get("sets", [])
+    return {"sets": found.get("sets", []), "confirmed_by": found.get("confirmed_by", "size+crc32")}
 
 
-def _written_members(out: Any, shard_rows: Sequence[Mapping[str, Any]]) -> Callable[[str, set[str]], dict[str, bytes]]:
+def _written_members(folder: str, storage_options: dict[str, Any] | None, shard_rows: Sequence[Mapping[str, Any]]
+                     ) -> Callable[[str, set[str]], dict[str, bytes]]:
     """A reader for :func:`duplicates_across_splits`: the bytes of the named members of the shard (the index's
-    ``shard`` name) as the job wrote them under ``out`` (every field's tar of that shard in ``--layout
-    columns``); a local tar is walked with seeks past the other members, a remote one streamed."""
+    ``shard`` name) as the job wrote them under ``folder`` (a path or URL; every field's tar of that shard in
+    ``--layout columns``); a local tar is walked with seeks past the other members, a remote one streamed."""
     import io
     import tarfile
 
@@ -6364,8 +6394,8 @@ def _written_members(out: Any, shard_rows: Sequence[Mapping[str, Any]]) -> Calla
     def read(shard: str, names: set[str]) -> dict[str, bytes]:
         got: dict[str, bytes] = {}
         for tar_name in series.get(shard, [shard]):
-            url = f"{out.url}/{tar_name}"
-            with open_shard(url, getattr(out, "storage_options", None)) as f:
+            url = f"{folder}/{tar_name}"
+            with open_shard(url, storage_options) as f:
                 try:
                     with tarfile.open(fileobj=f, mode="r:" if isinstance(f, io.BufferedReader) else "r|") as tar:
                         for m in tar:
@@ -6380,30 +6410,39 @@ def _written_members(out: Any, shard_rows: Sequence[Mapping[str, Any]]) -> Calla
     return read
 
 
-def _listed(found: Mapping[str, Any], out: str | None) -> str:
-    """Where the sets in several splits are listed: the card's examples, and (when it holds only some) the call that
-    lists every one with every sample (QA40 scale #2: "the card lists them" for 3 examples of 332 sets)."""
-    shown, n = len(found.get("examples") or []), found["across_splits"]
-    if shown >= n:
+def _listed(found: Mapping[str, Any]) -> str:
+    """Where the sets in several splits are listed: the card's examples, and (when they miss a set or a sample) the
+    call that lists every set with every sample (QA40 scale #2: "the card lists them" for 3 examples of 332 sets).
+    The call names ``DATASET``, which the user replaces: the card keeps no path, and the folder's last name (run
+    from elsewhere, or an s3:// one) or a quoted path (a ``'`` or ``$`` in it) would not work as printed (review
+    of QA40 writer #1)."""
+    examples = found.get("examples") or []
+    shown, n = len(examples), found["across_splits"]
+    samples_shown, samples = sum(len(ex) for ex in examples), found.get("samples", 0)
+    if shown >= n and samples_shown >= samples:
         return f"the card lists {'it' if n == 1 else 'them'} (duplicates.examples)"
-    folder = repr(str(out)) if out is not None else "'DATASET'"
-    return (f"the card lists {shown} of the {n} sets (duplicates.examples, one sample per split each); every set with "
-            f"every sample: python -c \"import json, mmdata.shards.writer as w; print(json.dumps("
-            f"w.duplicate_sets({folder})))\"")
+    if shown >= n:  # every set, but one sample per split of each (review of QA40 writer #3)
+        what = (f"it with {samples_shown} of its {samples} samples" if n == 1 else
+                f"the {n} sets with {samples_shown} of their {samples} samples")
+        listed = f"the card lists {what} (duplicates.examples, one sample per split each)"
+    else:
+        listed = f"the card lists {shown} of the {n} sets (duplicates.examples, one sample per split each)"
+    return (f"{listed}; every set with every sample: python -c \"import json, mmdata.shards.writer as w; "
+            f"print(json.dumps(w.duplicate_sets('DATASET')))\" (DATASET: this dataset's folder or URL; a remote one "
+            f"may need storage_options=)")
 
 
 #: how the duplicates' warning says they were compared (the card's ``duplicates.compared``; older cards lack it)
 _COMPARED = {"sha256": "confirmed by sha256", None: "same size and CRC-32: very likely the same bytes"}
 
 
-def duplicates_warning(found: Mapping[str, Any], group_by: str | None = None, folders: bool = False,
-                       out: str | None = None) -> list[str]:
+def duplicates_warning(found: Mapping[str, Any], group_by: str | None = None, folders: bool = False) -> list[str]:
     """The warnings for :func:`duplicates_across_splits`' entry: sets in several splits, sets under several
     labels (none when it found nothing). ``group_by``: the ``--group-by`` the split was drawn with (the copies are
     in different groups: the remedy is not to group). ``folders``: the labels came from class folders, where a
     file shared by samples of two classes is one file filed under two classes (warned; from a manifest it may be
-    a row per question of one image, so the card records it unwarned). ``out``: the dataset folder, named in the
-    call that lists every set (:func:`duplicate_sets`) where the card holds only some.
+    a row per question of one image, so the card records it unwarned). Where the card's examples miss a set or a
+    sample, the warning gives the call that lists them all (:func:`duplicate_sets`).
 
     Example:
         >>> duplicates_warning({"across_splits": 0, "samples": 0, "examples": [], "label_conflicts": 1,
@@ -6429,7 +6468,7 @@ def duplicates_warning(found: Mapping[str, Any], group_by: str | None = None, fo
                   else "remove the copies, or give each set one split (a manifest's split column, or --group-by)")
         said.append(f"{plural(found['samples'], 'sample')} in {plural(found['across_splits'], 'set')} hold the same "
                     f"{what} bytes ({compared}) in different splits (e.g. {shown}): a test sample that is also "
-                    f"trained on{labels}; {_listed(found, out)}; {remedy}")
+                    f"trained on{labels}; {_listed(found)}; {remedy}")
     if found.get("label_conflicts"):
         ex = found["label_examples"][0]
         shown = " and ".join(f"{key!r} ({split})" for key, split, _ in ex)

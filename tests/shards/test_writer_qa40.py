@@ -114,8 +114,10 @@ def test_the_duplicates_warning_says_how_many_sets_the_card_lists_and_duplicate_
     card = json.loads((tmp_path / "ds" / "dataset.json").read_text())["duplicates"]
     assert card["across_splits"] == 5 and len(card["examples"]) == 3
     assert "the card lists 3 of the 5 sets (duplicates.examples" in said[0], said[0]
-    assert "w.duplicate_sets('ds')" in said[0] and str(tmp_path) not in said[0]
-    got = duplicate_sets(tmp_path / "ds")
+    assert "w.duplicate_sets('DATASET')" in said[0] and str(tmp_path) not in said[0]
+    listed = duplicate_sets(tmp_path / "ds")
+    assert listed["confirmed_by"] == "member_digest"
+    got = listed["sets"]
     assert len(got) == 5 and sum(len(s) for s in got) == card["samples"] == 11
     assert ["e0", "test"] in got[0] and ["t0", "train"] in got[0] and ["v0", "val"] in got[0]
     assert sorted(key for s in got for key, _ in s) == sorted(["v0"] + [f"{p}{i}" for p in "te" for i in range(5)])
