@@ -64,7 +64,8 @@ from mmdata.urls import is_remote, local_path, lookup, protocol, redact
 
 SPLIT_ORDER = ("train", "val", "test")
 #: the rank of a split name in :func:`split_order` (case-folded): train, then the validation names, then test; any
-#: other name ranks 3 (after test, by name with numbers read as numbers: folds ``1`` .. ``10`` keep their order)
+#: other name ranks 3 (after test, by name with numbers read as numbers: folds ``1`` .. ``10`` keep their order);
+#: names of one rank are ordered by name (``dev`` before ``val``)
 _SPLIT_RANK = {"train": 0, "training": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1, "test": 2, "testing": 2}
 #: how ``--split`` fractions are applied (:func:`assign_splits`): stratified by label (the default), or by
 #: a hash of each sample's key (stable across versions of a dataset)
@@ -95,7 +96,8 @@ def _split_name_key(name: str) -> tuple[Any, ...]:
 def split_order(fractions: Mapping[str, float]) -> dict[str, float]:
     """``fractions`` in the canonical order every split method cuts them in: ``train`` (``training``), then
     ``val`` / ``valid`` / ``validation`` / ``dev``, then ``test`` (``testing``), then any other name by name
-    (numbers read as numbers: folds ``2`` before ``10``). So the split depends on each split's fraction, never on
+    (numbers read as numbers: folds ``2`` before ``10``); names of one rank by name (``dev``, then ``val``). Messages
+    quote ``--split`` in this order, not as typed. So the split depends on each split's fraction, never on
     the order the fractions were written in (QA40 repro #1: ``test=0.15,val=0.15,train=0.7`` moved 42 of 62
     samples from ``train=0.7,val=0.15,test=0.15``, and swapping val / test swapped the held-out sets). Written in
     this order (``train,val,test``, ``train,test``, folds ``1`` .. ``k``), the fractions keep it.
