@@ -683,6 +683,14 @@ class Loader:
     def epoch(self, value: int) -> None:
         self.set_epoch(value)
 
+    def _next_pass_epoch(self) -> int:
+        """The epoch a new ``iter(self)`` reads: the one asked for by ``sampler.set_epoch`` during an open pass,
+        else the pinned one (constructor, set_epoch, load_state_dict), else the one after the last pass (run
+        to its end or dropped early: :attr:`epoch` says the dropped pass's own epoch then)."""
+        if self._requested is not None:
+            return int(self._requested[0])
+        return self._epoch if self._pinned else self._epoch + 1
+
     def set_epoch(self, epoch: int) -> None:
         """Next iteration reads epoch ``epoch`` (new order, balance and augmentation draws)."""
         self._epoch = epoch

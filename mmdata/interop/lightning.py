@@ -224,6 +224,14 @@ class EvenLoader:
         self._told: int | None = None  # the epoch whose dropped samples were last logged
         self._targets: dict[tuple[Any, ...], int | None] = {}  # _invariant_target, per readers / mode / batching
 
+    def _pass_epoch(self) -> int:
+        """The epoch the loader's next pass reads, which a ``"pad"`` re-read repeats. Not ``loader.epoch``:
+        after a pass dropped early (``break``, Lightning's sanity check, ``limit_val_batches``) that is the
+        dropped pass's epoch while the next pass reads the one after (the padding rank re-read the old epoch
+        and then stayed on it while the others advanced: QA40)."""
+        nxt = getattr(self.loader, "_next_pass_epoch", None)
+        return int(nxt() if nxt is not None else self.loader.epoch)
+
     @staticmethod
     def _world() -> int:
         return (dist_rank_world() or (0, 1))[1]
@@ -237,18 +245,19 @@ class EvenLoader:
                             "by the index (balance, on_error other than 'raise', bare shards, max_duration: batches by "
                             "duration), or change from epoch to epoch (shuffled shards of different sizes dealt to ranks x DataLoader workers); "
                             "Lightning then treats it as unsized")
-        plan = even_plan(self.loader, int(self.loader.epoch), self.mode)
+        epoch = self._pass_epoch()
+        plan = even_plan(self.loader, epoch, self.mode)
         if plan is None or plan.target != target:
             # every epoch's K should be the one every deal gives; if this epoch's plan says otherwise, a length
             # would stop Lightning at the wrong batch: unsized, and the iteration follows the plan (or agrees
             # batch by batch), identically on every rank (a bare AssertionError here was QA27 C1)
             raise TypeError(f"this mmdata loader (split {self.split!r}) has no exact length under DDP: epoch "
-                            f"{int(self.loader.epoch)}'s batches per rank "
+                            f"{epoch}'s batches per rank "
                             f"({'not fixed by the index' if plan is None else plan.target}) differ from the "
                             f"count every epoch shares ({target}); Lightning then treats it as unsized")
         if plan.target == 0 and self.mode == "drop":
             # Lightning skips a loader of length 0 without iterating it: count and log here
-            self._count_dropped(plan, int(self.loader.epoch), again=False)
+            self._count_dropped(plan, epoch, again=False)
         return plan.target
 
     def _invariant_target(self) -> int | None:
@@ -269,7 +278,7 @@ class EvenLoader:
         if key not in self._targets:
             source = self.loader.source
             if source.samples_per_reader(readers) is not None:
-                plan = even_plan(self.loader, int(self.loader.epoch), self.mode)  # type: ignore[arg-type]
+                plan = even_plan(self.loader, self._pass_epoch(), self.mode)  # type: ignore[arg-type]
                 self._targets[key] = None if plan is None else plan.target
             else:
                 dealt = getattr(source, "dealt_shard_sizes", lambda n: None)(readers)
@@ -287,8 +296,8 @@ class EvenLoader:
     def _batches(self, epoch: int | None, done: int, passes: int) -> Iterator[Any]:
         """Batches of one epoch from the loader's current position (``done`` batches and ``passes``
         re-reads in), until every rank has yielded the same number. ``epoch`` None: the loader's own."""
-        if epoch is None:  # taken now: once the pass has run to its end, loader.epoch is the next pass's
-            epoch = int(self.loader.epoch)
+        if epoch is None:
+            epoch = self._pass_epoch()
         distributed = self.mode is not None and self._world() > 1
         plan = even_plan(self.loader, epoch, self.mode) if distributed else None
         dynamic = distributed and plan is None and torch.distributed.is_available() and torch.distributed.is_initialized()
