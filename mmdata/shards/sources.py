@@ -1603,16 +1603,23 @@ def _group_frames(records: Sequence[Record], clips: Mapping[str, list[Record]]) 
 def _view_sets(records: Sequence[Record]) -> dict[str, list[Record]]:
     """Samples that look like named fields of one stem, each a sample of its own: ``<base>.<word>`` samples (a word
     of :data:`_SIDECAR`: ``s0.left``, ``p0.back``, ``0001.meta``) beside a sample ``<base>`` of its own, or two or
-    more such words of one base without it (a stereo pair ``s0.left.png`` / ``s0.right.png``, product views
+    more view words of one base without it (a stereo pair ``s0.left.png`` / ``s0.right.png``, product views
     ``p0.front.jpg`` / ``p0.back.jpg``): ``<base> -> [its records]``, the base's own sample first. Samples already
     in a group (a clip's frames) are left out, and so is a lone dotted name (``img.v2.png``: its own sample, as
     before). A file's sample is its name up to the last dot, so a split drawn one by one would put the views of one
     scene in two splits (QA40 multiview #1); :func:`_group_frames` keeps each set in one split.
 
+    Without a base sample, views are a few words that recur across stems (left / right under many scenes): a view
+    word is one used under two stem names or more, and the words are no more than the stems using them.
+    Ids are no views: ``img.a000.png`` .. ``img.a014.png`` (one stem name), ``Acer.negundo_0.png`` (each word one
+    file's), else a class folder would be one group, in one split (QA40 review sources #1). A document's pages
+    (``doc0.pg1`` / ``doc0.pg2``) are the pages warning's (:func:`_page_of`).
+
     Example:
-        >>> rs = [Record(k, k, {"png": "x"}) for k in ("c/s0.left", "c/s0.right", "c/img.v2", "c/t.0001")]
+        >>> rs = [Record(k, k, {"png": "x"}) for k in ("c/s0.left", "c/s0.right", "c/s1.left", "c/s1.right",
+        ...                                            "c/img.v2", "c/t.0001", "c/img.a000", "c/img.a001")]
         >>> {b: [r.source_key for r in v] for b, v in _view_sets(rs).items()}
-        {'c/s0': ['c/s0.left', 'c/s0.right']}
+        {'c/s0': ['c/s0.left', 'c/s0.right'], 'c/s1': ['c/s1.left', 'c/s1.right']}
     """
     own = {r.source_key: r for r in records}
     by_base: dict[str, list[Record]] = {}
@@ -1621,12 +1628,22 @@ def _view_sets(records: Sequence[Record]) -> dict[str, list[Record]]:
         if dot and r.group is None and "/" not in word and base.rpartition("/")[2] and _SIDECAR.fullmatch(word):
             by_base.setdefault(base, []).append(r)
     out: dict[str, list[Record]] = {}
+    stems_of: dict[str, set[str]] = {}  # a word without a base sample -> the stem names (no folder) it comes under
     for base, recs in by_base.items():
         beside = own.get(base)
         if beside is not None and beside.group is None:
             out[base] = [beside, *recs]
-        elif beside is None and len(recs) >= 2 and not all(_PAGE.fullmatch(r.source_key) for r in recs):
-            out[base] = recs  # a document's pages (doc0.pg1, doc0.pg2): the pages warning's
+        elif beside is None and len(recs) >= 2:
+            for r in recs:
+                stems_of.setdefault(r.source_key.rpartition(".")[2], set()).add(base.rpartition("/")[2])
+    words = {w for w, stems in stems_of.items() if len(stems) >= 2}
+    bare = {b: rs for b, rs in by_base.items() if b not in out and len(rs) >= 2
+            and sum(r.source_key.rpartition(".")[2] in words for r in rs) >= 2}
+    if len(words) > len(bare):  # more words than stems: ids of files (img.a000 .. a014 under img, pic), no views
+        return out
+    for base, recs in bare.items():
+        if not all(_page_of(r) is not None for r in recs):
+            out[base] = recs
     return out
 
 
@@ -1659,8 +1676,9 @@ def _views_warning(views: Mapping[str, list[Record]], how: str) -> str | None:
 
 def _views_kept(how: str) -> str:
     """What happened to the splits of the view sets (:func:`_view_sets`), one sentence."""
-    return {"grouped": " Each stem's samples were kept in one split (grouped by stem), so no view of a val or test "
-                       "sample is trained on.",
+    return {"grouped": " Each stem's samples were grouped by stem to be drawn into one split, so no view of a val or "
+                       "test sample is trained on (with --split-from, the samples an earlier version holds keep its "
+                       "splits instead: a warning then counts the groups that span several splits).",
             "folder": " Their split is their folder's (--group-by folder).",
             "split folders": " Their split is their split folder's.",
             "few": " They were not grouped by stem: so few stems would leave a split empty, so the views of one "
@@ -1672,6 +1690,16 @@ def _views_kept(how: str) -> str:
 #: ``p`` is a page only with 3 digits or more (``p001``) or a text beside it (``docA-p01.txt``): ``step_p1``,
 #: ``subject_p01`` (a participant) are no pages (QA38 rev5 #6)
 _PAGE = re.compile(r"(.+?[^/])[_\-. ](p|page|pg)[_\-]?([0-9]+)", re.IGNORECASE)
+
+
+def _page_of(r: Record) -> str | None:
+    """The document a sample is a page of (:data:`_PAGE`: ``docA_p001`` -> ``docA``), or None: a bare ``p`` only
+    with 3 digits or more or a text member beside it (``s0.p1`` is no page: a view, :func:`_view_sets`)."""
+    m = _PAGE.fullmatch(r.source_key)
+    if (m is not None and m.group(3).isascii()
+            and (m.group(2).lower() != "p" or len(m.group(3)) >= 3 or any(field_of(e) == "text" for e in r.members))):
+        return m.group(1)
+    return None
 
 
 def _page_sequence_warning(records: Sequence[Record], named: Iterable[str] = ()) -> list[str]:
@@ -1691,11 +1719,9 @@ def _page_sequence_warning(records: Sequence[Record], named: Iterable[str] = ())
     docs: dict[str, list[str]] = {}
     for r in records:
         # a clip's frames: grouped, or named by the frames warning
-        m = _PAGE.fullmatch(r.source_key) if r.group is None and r.source_key not in named else None
-        if (m is not None and m.group(3).isascii()
-                and (m.group(2).lower() != "p" or len(m.group(3)) >= 3
-                     or any(field_of(e) == "text" for e in r.members))):
-            docs.setdefault(m.group(1), []).append(r.source_key)
+        doc = _page_of(r) if r.group is None and r.source_key not in named else None
+        if doc is not None:
+            docs.setdefault(doc, []).append(r.source_key)
     docs = {d: keys for d, keys in docs.items() if len(keys) >= 2}
     if not docs:
         return []
@@ -2196,7 +2222,7 @@ def walk_folder(walk: Any, labels_from_folders: bool | None = None, label_names:
         how = ("folder" if group_by_folder else "split folders" if split_of
                else "grouped" if _group_frames(records, views) else "few")
         if sidecar and any(r.source_key == b for b, rs in views.items() for r in rs):
-            warnings[side_at] += _views_kept(how)
+            warnings[side_at] = warnings[side_at].rstrip(".") + "." + _views_kept(how)  # a sentence of its own
         said = _views_warning(views, how)
         if said:
             warnings.append(said)
@@ -3646,8 +3672,8 @@ def _meta_member(row: Mapping[str, Any], cols: Sequence[str], types: Mapping[str
         val = written = row.get(col)
         if types is not None and isinstance(val, str):
             val = None if not val.strip() else types[col](val) if col in types else val
-        if (nulled is not None and isinstance(val, float) and not math.isfinite(val)
-                and (types is None or isinstance(written, str))):
+        if nulled is not None and isinstance(val, float) and not math.isfinite(val):  # JSONL / Parquet: a CSV
+            # column holding inf / nan is text (_float_as_written), its cells stored as written
             obj[col] = None
             nulled.append((col, _shown(str(written))))
             if kinds is not None:
@@ -4504,6 +4530,8 @@ def _local_cell(val: str, bases: tuple[str, ...], root: str, escapes: str = "", 
         return _Cell(shown, key=key, reason=f"{escapes or _ESCAPES} through a link", located=True)
     if os.path.basename(full)[:2] == "._":  # as a folder source: macOS's resource fork of ._x.png's x.png
         return _Cell(shown, key=key, reason=APPLEDOUBLE, located=True)
+    if os.path.basename(full).lower() in OS_METADATA:  # .DS_Store, Thumbs.db: as a folder source names them
+        return _Cell(shown, key=key, reason=OS_METADATA[os.path.basename(full).lower()], located=True)
     if named is None:
         return _Cell(shown, key=key, reason=unsupported_reason(full) or other_type_reason(full) or f"no known media extension (expected one of "
                      f"{sorted(KNOWN_EXTS)})", located=True, unread=full.rpartition(".")[2].lower())
@@ -4653,6 +4681,8 @@ def _remote_cell(val: str, base_s: str, listed: Mapping[str, Any], forms: Mappin
         full_s = found
     if full_s.rpartition("/")[2][:2] == "._":  # as a folder source: macOS's resource fork of ._x.png's x.png
         return _Cell(shown, key=key, reason=APPLEDOUBLE, located=True)
+    if full_s.rpartition("/")[2].lower() in OS_METADATA:  # .DS_Store, Thumbs.db: as a folder source names them
+        return _Cell(shown, key=key, reason=OS_METADATA[full_s.rpartition("/")[2].lower()], located=True)
     if named is None:
         return _Cell(shown, key=key, reason=unsupported_reason(full_s) or other_type_reason(full_s) or f"no known media extension (expected one "
                      f"of {sorted(KNOWN_EXTS)})", located=True)
