@@ -163,9 +163,9 @@ def check_target(name: str, value: Any, image: Any, key: str, fill: int | float 
 def _check_image_target(name: str, value: Any, shape: tuple[Any, ...], hw: tuple[int, ...], key: str,
                         channels: int | None = None) -> None:
     """An ``image`` target is a uint8 (C, H, W) image, C in 1..4, of the image's height, width and (where
-    known) channel count: the target gets the image's params, and a colour conversion drawn as a no-op on
-    the image (``to_rgb`` on an RGB image) would leave a grey frame grey, later zero-padded to RGB by
-    collate (grey in R, zeros in G and B)."""
+    known) channel count: the target gets the image's params, drawn for the image's mode, so a colour
+    conversion does not bring a target of another mode to it (``to_rgb`` drawn as a no-op on an RGB image
+    leaves a grey frame grey, later zero-padded to RGB by collate: grey in R, zeros in G and B)."""
     dtype = str(getattr(value, "dtype", type(value).__name__)).removeprefix("torch.")
     if dtype != "uint8" or len(shape) != 3 or not 1 <= int(shape[0]) <= 4:
         raise ShardError(f"sample {key!r}: image target {name!r} is a {dtype} array of shape {list(shape)}; an image "
@@ -181,11 +181,13 @@ def _check_image_target(name: str, value: Any, shape: tuple[Any, ...], hw: tuple
         mine, theirs = _mode(int(shape[0])), _mode(channels)
         raise ShardError(f"sample {key!r}: image target {name!r} has {int(shape[0])} channel(s) ({mine}), the image "
                          f"{channels} ({theirs}); an image target (a view or frame moved with the image) gets the "
-                         f"image's params, so a colour conversion in the recipe (to_rgb / to_gray) draws a no-op on an "
-                         f"image already in that mode and leaves {name!r} {mine}: store the image and {name!r} in one "
-                         f"mode (convert those files, e.g. PIL's Image.open(path).convert({theirs!r}).save(path)) and "
-                         f"shard again, or leave {name!r} out of the recipe's targets (it is then not moved with the "
-                         "image)")
+                         f"image's params, drawn for the image's mode, so a colour conversion (to_rgb / to_gray), "
+                         f"where the recipe has one, does not bring {name!r} to the image's mode: store the image and "
+                         f"{name!r} in one mode, the one the recipe's colour conversion gives (RGB for to_rgb, L for to_gray; without "
+                         f"one, the mode most of the dataset's files have): convert the image to {mine} "
+                         f"(PIL's Image.open(path).convert({mine!r}).save(path)) or {name!r} to {theirs} "
+                         f"(.convert({theirs!r})), and shard again, or leave {name!r} out of the recipe's targets (it "
+                         "is then not moved with the image)")
 
 
 def _mode(channels: int) -> str:
