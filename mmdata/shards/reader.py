@@ -2214,6 +2214,11 @@ class ResumableEpochs:
         epoch that loop reads. An iteration dropped early (``break``) still says its own epoch, which
         ``state_dict`` resumes (a fresh iteration without ``load_state_dict`` reads the next). See ``set_epoch``.
 
+        Read through a plain ``torch.utils.data.DataLoader(ds, num_workers=N)`` with N > 0, the main process
+        does not see a pass end (the workers run their shares out, not knowing whether the last batch was
+        consumed): between passes ``ds.epoch`` is then the newest started epoch, one under the next pass's.
+        :func:`mmdata.loader` with workers tracks its passes and says the next one.
+
         Example:
             >>> import tempfile, mmdata
             >>> from mmdata.testing import make_sample_folder

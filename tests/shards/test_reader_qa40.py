@@ -69,6 +69,22 @@ def test_dataset_epoch_when_dataloader_workers_read_after_a_pass(ds_path: str) -
         del it
 
 
+def test_dataset_epoch_between_plain_dataloader_worker_passes_is_the_newest_started(ds_path: str) -> None:
+    """QA40 review reader #2, a documented limit (``epoch``'s docstring, docs/interop.md): with a plain
+    DataLoader's workers the main process does not see a pass end, so between passes ``ds.epoch`` is the
+    epoch last started; each new pass still reads the next epoch."""
+    ds = mmdata.open_dataset(ds_path, shuffle=True, seed=0)
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dl = DataLoader(ds, batch_size=None, num_workers=2)
+        for _ in range(3):
+            before = ds.epoch
+            seen.append((before, {s.meta["epoch"] for s in dl}, ds.epoch))
+    assert seen == [(0, {0}, 0), (0, {1}, 1), (1, {2}, 2)], seen
+    assert "newest started epoch" in (type(ds).epoch.__doc__ or "")
+
+
 def test_blend_epoch_between_passes(ds_path: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
