@@ -33,8 +33,10 @@ def evaluate(
                   "index.parquet column (split, audio_sample_rate, label, ...) or a metadata key (shard --meta snr: --by "
                   "snr, or json.snr); per group: samples, accuracy with its Wilson 95% interval, balanced accuracy, "
                   "small groups marked, then the worst / best group and the gap (a --target run: its own scores per "
-                  "group, micro F1 / macro F1 / mAP or MAE / RMSE, ranked by micro F1 / MAE). Several (--by sex --by site, or "
-                  "sex,site): one group per combination. Number fields (text '56' == '56.0'; n/a, ?, blank: missing) "
+                  "group, micro F1 / macro F1 / mAP or MAE / RMSE, ranked by micro F1 / MAE; a group with no "
+                  "positive label and none predicted has no micro F1, null, not ranked; every group scoring the same: "
+                  "'no gap', summary.tied in --json). Several (--by sex --by site, or sex,site): one group per "
+                  "combination. Number fields (text '56' == '56.0'; n/a, ?, blank: missing) "
                   "are grouped by number, in equal-count bins when many (--bins). Values differing only in case / "
                   "spaces are warned of. In --json and metrics.json as by_value.")] = None,
     bins: Annotated[Optional[int], typer.Option(min=0, help="--by a number field: its equal-count bins (default 4 "
@@ -190,24 +192,26 @@ def _by_list(by: Optional[list[str]]) -> Optional[str | list[str]]:
     return by[0] if len(by) == 1 else by
 
 
-def _by_text(v: object, binned: bool = False) -> str:
-    """A group's value as the table shows it: the missing group as (missing), text that could be mistaken for
-    another value quoted — blank at an end, empty, 'null', a number's or a bool's spelling ('-0.0' beside the
-    number -0.0, 'True' beside the bool True: QA40 hostile #2), a list's or an object's — and a bin's label
-    (``binned``) as it is.
+def _by_text(v: object, binned: bool = False, kind: str | None = None) -> str:
+    """A group's value as the table shows it: inspect's :func:`~mmdata.shards.inspect.group_text` (the missing
+    group as (missing), a list / object as its JSON text, an infinite number as inf, a bin's label as it is), but
+    text quoted only where it could be mistaken for another value — blank at an end, empty, 'null', a number's or a
+    bool's spelling ('-0.0' beside the number -0.0, 'True' beside the bool True: QA40 hostile #2), a list's or an
+    object's — so plain class names and sites read bare. ``kind``: the row's ``type`` (list, object, number).
 
     Example:
         >>> _by_text(True), _by_text("True"), _by_text(-0.0), _by_text("-0.0"), _by_text(None), _by_text("F")
         ('True', "'True'", '-0.0', "'-0.0'", '(missing)', 'F')
+        >>> _by_text({"a": 1}, kind="object"), _by_text("inf", kind="number"), _by_text("inf")
+        ('{"a": 1}', 'inf', "'inf'")
     """
-    if v is None:
-        return "(missing)"
-    if isinstance(v, str) and not binned:
-        if (v != v.strip() or not v or v.lower() in ("null", "none", "(missing)", "true", "false") or "\n" in v
-                or v[:1] in "[{" or _number_like(v)):
-            return repr(v)
+    from mmdata.shards.inspect import group_text
+
+    if (isinstance(v, str) and not binned and kind is None and not (
+            v != v.strip() or not v or v.lower() in ("null", "none", "(missing)", "true", "false") or "\n" in v
+            or v[:1] in "[{" or _number_like(v))):
         return v
-    return str(v)
+    return group_text({"value": v, **({"type": kind} if kind else {}), **({"bin": True} if binned else {})})
 
 
 def _number_like(text: str) -> bool:
@@ -250,7 +254,7 @@ def _by_value_table(got: dict, split: str) -> None:
         values = row["value"] if len(fields) > 1 else [row["value"]]
         ci = row.get("ci")
         mark = " *" if row.get("small") and row["scored"] else ""
-        cells = [_by_text(v, b) for v, b in zip(values, _binned(row, len(fields)))]
+        cells = [_by_text(v, b, k) for v, (b, k) in zip(values, _binned(row, len(fields)))]
         if row.get("markers"):
             cells[-1 if len(fields) == 1 else next((i for i, v in enumerate(values) if v is None), -1)] += (
                 " (" + ", ".join(f"{m!r}: {n}" for m, n in row["markers"].items()) + ")")
@@ -292,6 +296,14 @@ def _by_value_table(got: dict, split: str) -> None:
     if got.get("bins_unused"):
         console.print(escape(f"--bins: not used for {card_text(', '.join(got['bins_unused']))} (not read as numbers)"),
                       highlight=False)
+    if got.get("undefined_micro_f1"):
+        # 0 / 0: no positive label in the group and none predicted (a healthy / "No Finding" group), not a score of 0
+        # (QA40 review eval #2)
+        n = len(got["undefined_micro_f1"])
+        console.print(f"micro F1: undefined (0 / 0, shown —) for {plural(n, 'group')} with no positive label and none "
+                      "predicted: not ranked; --json has their subset_accuracy and hamming (by_value.undefined_micro_f1 "
+                      "names them)",
+                      highlight=False)
     s = got.get("summary")
     if s:
         metric = s.get("metric", "accuracy")
@@ -301,11 +313,16 @@ def _by_value_table(got: dict, split: str) -> None:
             # each value cut on its own, mmdata's sentence never (QA40 hostile #7)
             v = g["value"]
             many = isinstance(v, list) and len(fields) > 1
-            return " x ".join(card_text(_by_text(x, b)) for x, b in zip(v if many else [v], _binned(g, len(fields))))
+            return " x ".join(card_text(_by_text(x, b, k))
+                              for x, (b, k) in zip(v if many else [v], _binned(g, len(fields))))
 
         def one(g: dict) -> str:
             return f"{val(g)} ({label}{_ratio(g.get(metric))}, {g['scored']} scored)"
 
+        if s.get("tied"):  # one group would be both the worst and the best (QA40 review eval #6)
+            console.print(escape(f"no gap: every group scores {label}{_ratio(s.get('score'))} ({s['groups']} groups, "
+                                 f"over {s['over']})"), highlight=False)
+            return
         console.print(escape(
             f"worst group: {one(s['worst'])}; best: {one(s['best'])}; gap {_ratio(s['gap'])}"
             + (f", ratio {_ratio(s['ratio'])}" if s.get("ratio") is not None else "") + f" (over {s['over']})"),
@@ -316,13 +333,13 @@ def _by_value_table(got: dict, split: str) -> None:
 BY_SCORES = {"multilabel": ("micro_f1", "macro_f1", "map"), "regression": ("mae", "rmse")}
 
 
-def _binned(row: dict, n: int) -> list[bool]:
-    """Per field, whether ``row``'s value is said as it is — a bin's label ("[20, 30)"), an infinite number
-    (``"inf"`` with ``type`` number) — rather than quoted as text."""
+def _binned(row: dict, n: int) -> list[tuple[bool, str | None]]:
+    """Per field, whether ``row``'s value is a bin's label ("[20, 30)", said as it is) and its ``type`` (list,
+    object, number: an infinite number ``"inf"``), :func:`_by_text`'s ``binned`` and ``kind``."""
     b, t = row.get("bin"), row.get("type")
     bins = [False] * n if b is None else [x is not None for x in b] if n > 1 else [True]
     types = t if isinstance(t, list) else [t] * n
-    return [x or y == "number" for x, y in zip(bins, types)]
+    return list(zip(bins, types))
 
 
 def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float], bootstrap: int, seed: int,

@@ -263,7 +263,10 @@ def ranking_line(scores: dict[str, dict]) -> str | None:
         >>> ranking_line({"test": {"accuracy": 0.5}}) is None
         True
     """
-    parts = [f"{split} " + ", ".join(f"{name} {_num(sc.get(k))}" for k, name in RANK_SCORES.items())
+    from mmdata.cli.common import card_text
+
+    # a split's name is the dataset's text, never markup (QA40 review eval #3)
+    parts = [f"{escape(card_text(split))} " + ", ".join(f"{name} {_num(sc.get(k))}" for k, name in RANK_SCORES.items())
              for split, sc in scores.items() if any(k in sc for k in RANK_SCORES)]
     return "threshold-free: " + "; ".join(parts) if parts else None
 

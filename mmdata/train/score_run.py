@@ -900,7 +900,13 @@ class _ByValue:
                  bins: int | None = None, target: Any = None) -> None:
         self.parts = list(parts) if parts else [(field, index, key if key is not None else field)]
         self.target = target if target is not None and target.kind != "classes" else None
-        self.scores: dict[tuple[tuple[bool, Any], ...], Any] = {}  # a target run: raw key -> its accumulator
+        # a target run: every batch's (outputs, targets, labelled) on the CPU and each raw key's rows in them; one
+        # accumulator per final group is built in result(), after the values are binned / merged (an accumulator
+        # per raw value was one per sample on a float field: QA40 review eval #4)
+        self.kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.rows_of: dict[tuple[tuple[bool, Any], ...], list[int]] = {}
+        self._seen = 0
+        self._all: list[torch.Tensor] | None = None  # self.kept concatenated, when result() first needs it
         self.field = ",".join(p[0] for p in self.parts)
         self.index, self.key = self.parts[0][1], self.parts[0][2]
         self.names = list(names) if names else None
@@ -941,22 +947,31 @@ class _ByValue:
                 pc[1] += r
 
     def _target_rows(self, batch: Batch, logits: torch.Tensor, columns: list[list[Any]]) -> None:
-        """A target run's batch: each group's rows added to its accumulator (the split's scores, per group)."""
-        t = self.target
-        y, labelled = t.values(batch, torch.device("cpu"))
-        out = logits.detach().cpu()
-        rows: dict[tuple[tuple[bool, Any], ...], list[int]] = {}
+        """A target run's batch: kept, and each row's number noted under its raw key (scored per group in
+        :meth:`result`)."""
+        y, labelled = self.target.values(batch, torch.device("cpu"))
+        self.kept.append((logits.detach().cpu(), y.cpu(), labelled.cpu()))
+        self._all = None
+        flags = labelled.cpu().tolist()
         for i in range(len(batch)):
-            rows.setdefault(tuple((isinstance(col[i], bool), group_key(col[i])) for col in columns), []).append(i)
-        for raw, idx in rows.items():
-            at = torch.tensor(idx, dtype=torch.int64)
-            acc = self.scores.get(raw)
-            if acc is None:
-                acc = self.scores[raw] = t.scores("cpu")
-            acc.update(out[at], y[at], labelled[at])
+            raw = tuple((isinstance(col[i], bool), group_key(col[i])) for col in columns)
+            self.rows_of.setdefault(raw, []).append(self._seen + i)
             c = self.counts.setdefault(raw, [0, 0, 0, {}])
-            c[0] += len(idx)
-            c[1] += int(labelled[at].sum())
+            c[0] += 1
+            c[1] += int(bool(flags[i]))
+        self._seen += len(batch)
+
+    def _group_scores(self, raws: Sequence[tuple[tuple[bool, Any], ...]]) -> Any:
+        """One accumulator over the kept rows of the raw keys ``raws`` (one group)."""
+        acc = self.target.scores("cpu")
+        if not self.kept:
+            return acc
+        if self._all is None:
+            self._all = [torch.cat(parts) for parts in zip(*self.kept)]
+        at = torch.tensor(sorted(i for raw in raws for i in self.rows_of.get(raw, ())), dtype=torch.int64)
+        out, y, labelled = (t[at] for t in self._all)
+        acc.update(out, y, labelled)
+        return acc
 
     def _reading(self, j: int) -> tuple[dict[tuple[bool, Any], Any], dict[str, Any]]:
         """Part ``j``'s raw value -> its group (a value, a :class:`_Bin` or :data:`_MISSING`), and what was done
@@ -979,14 +994,11 @@ class _ByValue:
         readings = [self._reading(j) for j in range(len(self.parts))]
         groups: dict[tuple[Any, ...], list[Any]] = {}
         markers_in: dict[tuple[Any, ...], dict[str, int]] = {}
-        scores: dict[tuple[Any, ...], Any] = {}  # a target run: each group's accumulator, its raw keys' merged
+        raws_of: dict[tuple[Any, ...], list[Any]] = {}  # a target run: each group's raw keys
         for raw, (n, s, r, pc) in self.counts.items():
             # a bool kept apart from the int it equals (True == 1), as the raw keys are (review 3 #5)
             g = tuple((isinstance(v, bool), v) for v in (readings[j][0][raw[j]] for j in range(len(self.parts))))
-            if self.target is not None:
-                if g not in scores:
-                    scores[g] = self.target.scores("cpu")
-                scores[g].merge(self.scores[raw])
+            raws_of.setdefault(g, []).append(raw)
             c = groups.setdefault(g, [0, 0, 0, {}])
             c[0] += n
             c[1] += s
@@ -1015,6 +1027,7 @@ class _ByValue:
             return {"value": None} if v is _MISSING else group_value(v)
 
         rows = []
+        undefined: list[Any] = []  # a multi-label run's groups without a positive label or a predicted one
         for gk in sorted(groups, key=lambda k: order(tuple(v for _, v in k))):
             n, s, r, pc = groups[gk]
             g = tuple(v for _, v in gk)
@@ -1028,10 +1041,16 @@ class _ByValue:
                                    "ci": wilson(r, s), "small": s < SMALL_GROUP, "recall": recall,
                                    "missing": any(v is _MISSING for v in g)}
             if self.target is not None:  # the run's scores in place of accuracy (NaN: none scored -> null)
-                got = scores[gk].result()
-                row = {"value": row["value"], "samples": n, "scored": s,
-                       "scores": {k: (None if v != v else float(v)) for k, v in got.items()},
-                       "small": s < SMALL_GROUP, "missing": row["missing"]}
+                acc = self._group_scores(raws_of[gk])
+                got = {k: (None if v != v else float(v)) for k, v in acc.result().items()}
+                if "micro_f1" in got and s and not getattr(acc, "inner", acc).micro_defined:
+                    # no positive label and none predicted: micro F1 is 0 / 0, undefined, not the 0.0 of a group
+                    # where every prediction is wrong; such a group is not ranked on it (QA40 review eval #2)
+                    got["micro_f1"] = None
+                    undefined.append(row["value"])
+                # the type kept as class rows keep it (inf apart from 'inf': QA40 review eval #1)
+                row = {"value": row["value"], **{k: row[k] for k in ("type",) if k in row}, "samples": n,
+                       "scored": s, "scores": got, "small": s < SMALL_GROUP, "missing": row["missing"]}
             if any(isinstance(v, _Bin) for v in g):
                 row["bin"] = [[v.lo, v.hi] if isinstance(v, _Bin) else None for v in g] if len(g) > 1 else \
                     [g[0].lo, g[0].hi]
@@ -1058,7 +1077,10 @@ class _ByValue:
             metric, higher = self.target.selection
             out["kind"], out["metric"], out["higher_is_better"] = self.target.kind, metric, higher
             out["summary"] = _worst_best(rows, metric, higher)
-        else:
+            if undefined:
+                out["undefined_micro_f1"] = undefined
+        else:  # the same keys as a target run's, so one reader takes both (QA40 review eval #5)
+            out["kind"], out["metric"], out["higher_is_better"] = "classes", "accuracy", True
             out["summary"] = _worst_best(rows)
         out["near_duplicates"] = self._near_duplicates(readings)
         return out
@@ -1100,7 +1122,10 @@ def _worst_best(rows: Sequence[dict[str, Any]], metric: str = "accuracy",
     """The worst and best group by accuracy and the gap (best - worst) and ratio (worst / best), over the groups
     of at least :data:`SMALL_GROUP` scored samples where two are, else over every scored group (said in ``over``)
     (QA39 fairness #5). A target run's rows are ranked by ``metric`` of their ``scores`` (``higher``: whether higher
-    is better; for an error such as the MAE the gap is worst - best and the ratio worst / best, at least 1)."""
+    is better; for an error such as the MAE the gap is worst - best and the ratio worst / best, at least 1).
+    ``tied`` says whether every ranked group scores the same: then no ``worst`` / ``best`` (one group would be
+    both) but ``score`` (the one score), ``groups`` (how many) and ``gap`` 0. None where fewer than two groups
+    are scored."""
     def score(r: dict[str, Any]) -> Any:
         return r["accuracy"] if metric == "accuracy" and "scores" not in r else (r.get("scores") or {}).get(metric)
 
@@ -1112,6 +1137,11 @@ def _worst_best(rows: Sequence[dict[str, Any]], metric: str = "accuracy",
                  "noisy")
     if len(pool) < 2:
         return None
+    if len({score(r) for r in pool}) == 1:
+        # every group scores the same: no worst / best to name (min and max picked one group for both: QA40 review
+        # eval #6)
+        return {"tied": True, "score": score(pool[0]), "groups": len(pool), "gap": 0.0, "over": over,
+                "metric": metric}
     sign = 1 if higher else -1
     worst = min(pool, key=lambda r: sign * score(r))
     best = max(pool, key=lambda r: sign * score(r))
@@ -1124,7 +1154,7 @@ def _worst_best(rows: Sequence[dict[str, Any]], metric: str = "accuracy",
                 **{k: r[k] for k in ("bin", "type") if k in r}}
 
     return {"worst": said(worst), "best": said(best), "gap": sign * (b - w), "ratio": (w / b) if b else None,
-            "over": over, **({"metric": metric} if metric != "accuracy" else {})}
+            "over": over, "metric": metric, "tied": False}
 
 
 def _by_fields(data: Path, card: dict[str, Any], splits: Sequence[str], by: str | Sequence[str], named: str, *,

@@ -115,6 +115,20 @@ class MultiLabelScores(_Counts):
         self.rows += other.rows
         self._nonfinite += other._nonfinite.to(dev)
 
+    @property
+    def micro_defined(self) -> bool:
+        """Whether micro F1 is defined: some labelled row holds a positive or a predicted label. Without one,
+        2tp + fp + fn is 0 and :meth:`result` gives the split-level convention 0.0 — a perfect "no finding"
+        prediction scores as a wholly wrong one; per group that 0.0 is to be read as undefined (one host read).
+
+        Example:
+            >>> s = MultiLabelScores(2)
+            >>> s.update(torch.full((3, 2), -3.0), torch.zeros(3, 2))
+            >>> s.result()["micro_f1"], s.micro_defined, s.result()["subset_accuracy"]
+            (0.0, False, 1.0)
+        """
+        return bool(self.counts.sum() > 0)
+
     def _ap(self) -> torch.Tensor:
         """Average precision per label (K,), NaN for a label without a positive."""
         if not self.kept:
