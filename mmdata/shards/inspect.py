@@ -415,11 +415,14 @@ def _pil_mode(data: bytes) -> str | None:
 def _view_channels(path: str | Path, table: Any, image_modes: Any,
                    named: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per named image field, against the sample's image: the channels the reader decodes each (:func:`reader_channels`
-    of its mode) in a spread of up to :data:`VIEW_SAMPLES` samples of a local dataset: ``checked`` (samples with
-    both an image and the field, read), ``other_channels`` and ``examples`` (``"key: L (image RGB)"``) — a view in
-    another colour mode than its image is refused by the loader as a ``targets:`` image (QA40 multiview #2)."""
-    from mmdata.shards.writer import _crcs_from_shards
-
+    of its mode) in up to :data:`VIEW_SAMPLES` samples of a local dataset, the first samples of up to
+    :data:`VIEW_SHARDS` shards spread over it (each tar read only up to its last wanted member: QA40 review inspect #3,
+    a whole-shard read cost seconds per shard): ``checked`` (samples with both an image and the field, read),
+    ``other_channels``, ``examples`` (``"key: L (image RGB)"``), ``to`` (the reader's mode of the images of those
+    samples, most first: what to convert the views to) and ``one_channel`` (every view checked is one-channel beside
+    a colour image: a mask's pattern) — a view in another colour mode than its image is refused by the loader as a
+    ``targets:`` image (QA40 multiview #2). A remote dataset: ``{}`` (its shards are not fetched; the caller says
+    so)."""
     if not named or is_remote(path) or "shard" not in table.column_names:
         return {}
     rows = table.select(["key", "shard", "members", "sizes"]).to_pylist()
@@ -433,54 +436,103 @@ def _view_channels(path: str | Path, table: Any, image_modes: Any,
                 out.append((got["field"], m, size))
         return out
 
-    having = [i for i, r in enumerate(rows) if modes[i] is not None and r["shard"] is not None and views(r)]
-    shards = list(dict.fromkeys(rows[i]["shard"] for i in having))
-    keep = set(shards[:: max(1, -(-len(shards) // VIEW_SHARDS))][:VIEW_SHARDS])
-    having = [i for i in having if rows[i]["shard"] in keep]
-    picked = having[:: max(1, -(-len(having) // VIEW_SAMPLES))][:VIEW_SAMPLES]
-    wanted = {rows[i]["key"]: (rows[i]["shard"], [m for _, m, _ in views(rows[i])], [z for _, _, z in views(rows[i])])
-              for i in picked}
-    try:
-        got = _crcs_from_shards(str(path), None, wanted, of=_pil_mode)  # type: ignore[arg-type]
-    except (OSError, ShardError):
-        return {}
+    by_shard: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        if modes[i] is not None and isinstance(r["shard"], str) and views(r):
+            by_shard.setdefault(r["shard"], []).append(i)
+    shards = list(by_shard)
+    keep = shards[:: max(1, -(-len(shards) // VIEW_SHARDS))][:VIEW_SHARDS]
+    each = -(-VIEW_SAMPLES // max(1, len(keep)))
+    picked = [i for sh in keep for i in by_shard[sh][:each]][:VIEW_SAMPLES]
+    got = _view_modes(Path(path), [(rows[i]["key"], rows[i]["shard"], views(rows[i])) for i in picked])
     out: dict[str, dict[str, Any]] = {}
+    to: dict[str, Counter[str]] = {}
     for i in picked:
         key = rows[i]["key"]
-        if key not in got:
-            continue
         own = reader_channels(modes[i])
-        for (f, _, _), mode in zip(views(rows[i]), got[key]):
-            info = out.setdefault(f, {"checked": 0, "other_channels": 0, "examples": []})
+        for (f, m, _) in views(rows[i]):
+            info = out.setdefault(f, {"checked": 0, "other_channels": 0, "examples": [], "one_channel": True})
+            mode = got.get(m)
             if mode is None or own is None:
                 continue
             info["checked"] += 1
-            if reader_channels(mode) != own:
+            theirs = reader_channels(mode)
+            if theirs != 1 or own == 1:
+                info["one_channel"] = False
+            if theirs != own:
                 info["other_channels"] += 1
+                to.setdefault(f, Counter())["L" if own == 1 else "RGB"] += 1
                 if len(info["examples"]) < EXAMPLES:
                     info["examples"].append(f"{key}: {mode} (image {modes[i]})")
+    for f, info in out.items():
+        info["one_channel"] = bool(info["checked"]) and info["one_channel"]
+        info["to"] = dict(to.get(f, Counter()).most_common())
     return out
 
 
-def _target_channel_warnings(named: dict[str, dict[str, Any]],
-                             channels: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+def _view_modes(folder: Path, wanted: list[tuple[str, Any, list[tuple[str, str, int]]]]) -> dict[str, str | None]:
+    """The Pillow mode of each wanted named member (``(key, shard, [(field, member, size)])``) by member name, read
+    from the local tars, each read only until its last wanted member is found (the samples wanted are a shard's
+    first ones: a few headers, not the whole shard); a member absent, of another size or unreadable is left out."""
+    import tarfile
+
+    try:
+        layout = idx.load_card(folder, None, shard_lists=False).get("layout")
+    except ShardError:
+        layout = None
+    tars: dict[Path, dict[str, int]] = {}
+    for key, shard, members in wanted:
+        for _, m, size in members:
+            ext = m[len(key) + 1:] if m.startswith(key + ".") else m.split(".", 1)[-1]
+            tar = folder / (f"{field_of(ext)}/{shard}" if layout == "columns" else shard)
+            tars.setdefault(tar, {})[m] = size
+    out: dict[str, str | None] = {}
+    for tar, names in tars.items():
+        left = dict(names)
+        try:
+            with tarfile.open(tar, "r:") as tf:
+                while left and (info := tf.next()) is not None:
+                    if info.name in left and info.isfile() and info.size == left.pop(info.name):
+                        f = tf.extractfile(info)
+                        if f is not None:
+                            out[info.name] = _pil_mode(f.read())
+        except (OSError, tarfile.TarError):
+            continue
+    return out
+
+
+def _target_channel_warnings(named: dict[str, dict[str, Any]], channels: dict[str, dict[str, Any]],
+                             remote: bool = False) -> list[dict[str, str]]:
     """Warnings (kind ``target channels``) for named image fields in another colour mode than their image in the
-    samples :func:`_view_channels` read (``channels``)."""
+    samples :func:`_view_channels` read (``channels``). inspect has no recipe: it cannot tell a view (a ``targets:``
+    image) from a mask (``targets: {FIELD: mask}``, any mode), so the warning is a condition, never advice to convert
+    a mask; a field whose every view read is one-channel beside colour images (a segmentation mask's layout) is not
+    warned of (QA40 review inspect #1). ``remote``: the views were not read; one warning says so (review #8)."""
+    if remote and named:
+        fields = ", ".join(sorted(named))
+        return [{"kind": "target channels", "message": (
+            f"{fields}: the colour mode of the named image views was not checked: the dataset is remote (inspect "
+            f"fetches only its card and index); run `mmdata inspect` on a local copy to check them before using one "
+            f"as a recipe's targets: image")}]
     out = []
     for f, info in named.items():
         c = channels.get(f) or {}
         k, n = c.get("other_channels", 0), c.get("checked", 0)
-        if not k:
+        if not k or c.get("one_channel"):
             continue
         of = (f"{k} of {n} samples" if n >= info["samples"] - info["no_image"] else
-              f"{k} of the {n} samples read (a spread of the {info['samples']} that have it)")
+              f"{k} of the {n} samples read (the first of a spread of shards; {info['samples']} have it)")
+        to = c.get("to") or {"RGB": k}
+        mode = next(iter(to))
+        into = (f"{mode}, their images' mode" if len(to) == 1 else
+                "their images' modes (" + ", ".join(f"{m} in {j}" for m, j in to.items()) + ")")
         out.append({"kind": "target channels", "message": (
-            f"{f}: {of} have a view in another colour mode than their image (e.g. {', '.join(c['examples'])}"
-            f"{', ...' if k > len(c['examples']) else ''}): a recipe cannot use {f} as a targets: image for those "
-            f"samples (the loader refuses each one: skipped as 'refused by the recipe', or an error with on_error "
-            f"raise; a to_rgb in the recipe does not change a view whose image is RGB already); convert those views to "
-            f"their images' mode before sharding (Pillow: Image.open(p).convert('RGB').save(p)), or leave {f} out of "
-            f"targets:")})
+            f"{f}: {of} have a member in another colour mode than their image (e.g. {', '.join(c['examples'])}"
+            f"{', ...' if k > len(c['examples']) else ''}). If {f} is a view a recipe declares as a targets: image, "
+            f"the loader refuses those samples (skipped as 'refused by the recipe', or an error with on_error raise; "
+            f"a to_rgb / to_gray in the recipe does not change them): convert those views to {into} before sharding "
+            f"(Pillow: Image.open(p).convert({mode!r}).save(p)), or leave {f} out of targets:. A mask "
+            f"(targets: {{{f}: mask}}) or a field no recipe moves is fine as it is: do not convert a mask")})
     return out
 
 
@@ -625,8 +677,11 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
         recipe's ``targets:`` cannot move it), ``no_image``, ``unknown`` (its size not in the index)
         and ``examples`` (keys of another size); ``named_image_channels``: per such field of a local dataset,
         ``checked``, ``other_channels`` (a view in another colour mode than its image: the loader refuses it as a
-        ``targets:`` image, warning kind ``target channels``) and ``examples``, from the named members of a spread
-        of up to :data:`VIEW_SAMPLES` samples (the index records no colour mode of a named image); ``arrays``: per ``.npy`` field, what the card records (``count``,
+        ``targets:`` image, warning kind ``target channels``, worded as a condition: a mask is fine), ``examples``,
+        ``to`` (the images' modes to convert to) and ``one_channel`` (every view read one-channel beside colour
+        images, a mask's layout: not warned of), from the named members of the first samples of a spread of shards,
+        up to :data:`VIEW_SAMPLES` (the index records no colour mode of a named image; a remote dataset: not read,
+        a warning says so); ``arrays``: per ``.npy`` field, what the card records (``count``,
         ``dtypes``, ``ranks``, ``shapes`` beyond the first axis, ``length`` min / max, ``empty``, ``varying_axes``; where
         the only varying axis is another, ``length_axis``, the shapes written with that axis as ``T`` and ``length``
         its min / max); ``warnings`` (``{"kind", "message"}``: named image
@@ -726,7 +781,7 @@ def inspect(path: str | Path, storage_options: dict[str, Any] | None = None) -> 
     ) if w is not None]
     warnings += _target_size_warnings(named, example_sizes)
     view_channels = _view_channels(path, table, col["image_mode"], named)
-    warnings += _target_channel_warnings(named, view_channels)
+    warnings += _target_channel_warnings(named, view_channels, remote=is_remote(path))
     unlabelled = col["label"].null_count
     if 0 < unlabelled < n:
         warnings.append({"kind": "labels", "message": f"{unlabelled} of {n} samples have no label"})
@@ -873,6 +928,7 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
         def place(g: dict[str, Any]) -> tuple[Any, ...]:
             v = g["value"]
             return ((2, 0, "") if v is None else (0, g["bin"][0], "") if "bin" in g else
+                    (0, float(v), "") if g.get("type") == "number" else  # inf / -inf: first / last of the numbers
                     (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v)))
         out = sorted(groups.values(), key=place)
     else:
@@ -881,22 +937,30 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
         g["per_split"] = {s: g["per_split"].get(s, 0) for s in splits}
         g["per_class"] = dict(sorted(g["per_class"].items()))
     total = sum(classes.values())
-    notes, lacks = [], []
+    notes, shortcuts, lacks = [], [], []
     for g in out:
-        shown = "missing" if g["value"] is None else group_text(g)
+        shown = "missing" if g["value"] is None else _cut(group_text(g))  # a megabyte value was a whole note
         if g["value"] is not None and g["samples"] >= SHORTCUT_MIN_SAMPLES and total and field != "label":
             cls, n = max(g["per_class"].items(), key=lambda kv: (kv[1], kv[0]))
             share, base = n / g["samples"], classes[cls] / total
             if share >= SHORTCUT_SHARE and share - base >= SHORTCUT_LIFT:
-                notes.append(f"{field} {shown}: {n} of {g['samples']} samples are class {cls!r} ({share:.0%}, "
-                             f"{base:.0%} of all samples): the field nearly tells the class, a shortcut a model may "
-                             f"learn; check the per-value scores (mmdata evaluate RUN DATA --by {field})")
+                shortcuts.append((shown, f"{n} of {g['samples']} samples are class {cls!r} ({share:.0%}, {base:.0%} "
+                                  f"of all samples)"))
         lacking = [s for s, n in g["per_split"].items() if n == 0]
         if lacking and g["value"] is not None and field != "split":
             lacks.append((shown, f"no samples in {', '.join(map(repr, lacking))} ({g['samples']} elsewhere)"))
-    if len(lacks) > NOTES_MAX:  # an id-like field: one line per value was 20,000 lines (QA40 hostile #5)
-        # an example's value cut short: one of a megabyte was the whole note
-        eg = "; ".join(f"{field} {v if len(v) <= 60 else v[:57] + '...'}: {why}" for v, why in lacks[:EXAMPLES])
+    check = f"check the per-value scores (mmdata evaluate RUN DATA --by {field})"
+    # an id-like field: one line per value was 20,000 lines (QA40 hostile #5; the shortcut note: review inspect #7)
+    if len(shortcuts) > NOTES_MAX:
+        eg = "; ".join(f"{field} {v}: {why}" for v, why in shortcuts[:EXAMPLES])
+        notes.append(f"{len(shortcuts)} values of {field} nearly tell the class (e.g. {eg}; ...): the field is a "
+                     f"shortcut a model may learn (a patient or site id whose samples are one class); {check}; each "
+                     f"value's samples per class: --json (values[].per_class)")
+    else:
+        notes += [f"{field} {v}: {why}: the field nearly tells the class, a shortcut a model may learn; {check}"
+                  for v, why in shortcuts]
+    if len(lacks) > NOTES_MAX:
+        eg = "; ".join(f"{field} {v}: {why}" for v, why in lacks[:EXAMPLES])
         notes.append(f"{len(lacks)} values of {field} have no samples in some split (e.g. {eg}; ...): their groups "
                      f"are not scored there; each value's samples per split: --json (values[].per_split)")
     else:
@@ -907,8 +971,24 @@ def metadata_groups(path: str | Path, field: str, storage_options: dict[str, Any
             **({"bins_unused": True} if bins and not info.get("numeric") else {})}
 
 
-#: more "no samples in a split" notes than this are said as one, with a count and :data:`EXAMPLES` examples
+#: more "no samples in a split" (or "nearly tells the class") notes than this are said as one, with a count and
+#: :data:`EXAMPLES` examples
 NOTES_MAX = 10
+#: a value in a note is cut to this many characters (its closing quote kept: :func:`_cut`)
+NOTE_VALUE_CHARS = 60
+
+
+def _cut(text: str) -> str:
+    """A value's text as a note shows it: at most :data:`NOTE_VALUE_CHARS` characters, cut inside its quotes.
+
+    Example:
+        >>> _cut("'" + "Y" * 100 + "'")[-7:], len(_cut("x" * 100))
+        ("YYY...'", 60)
+    """
+    if len(text) <= NOTE_VALUE_CHARS:
+        return text
+    q = text[0] if len(text) > 1 and text[0] in "'\"" and text[-1] == text[0] else ""
+    return text[:NOTE_VALUE_CHARS - 3 - len(q)] + "..." + q
 
 #: a sample whose json member could not be read (:func:`metadata_groups`' ``unread``)
 _UNREAD = object()
@@ -978,6 +1058,7 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
     numbers: dict[tuple[bool, Any], float] = {}
     markers: dict[str, int] = {}
     words: dict[tuple[bool, Any], int] = {}
+    infinite: dict[tuple[bool, Any], int] = {}  # inf / -inf: numbers in the share, groups of their own, not binned
     other = 0
     for rv, n in weight.items():
         is_bool, v = rv
@@ -985,8 +1066,8 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
             continue
         if is_bool or isinstance(v, JsonValue):  # a word among numbers (named), not a reason to read the field as
             words[rv] = n                              # text (QA39 review 2 b #3)
-        elif isinstance(v, float) and not math.isfinite(v):  # inf / -inf: a word, as the text "inf" is (QA40 #4)
-            words[rv] = n
+        elif isinstance(v, float) and not math.isfinite(v):  # inf / -inf: a number (QA40 review inspect #4: 10 %
+            infinite[rv] = n                                  # of them made a number field 45 text groups)
         elif isinstance(v, (int, float)):
             numbers[rv] = v
         elif isinstance(v, str):
@@ -1008,18 +1089,19 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
             numbers[rv] = f
         else:
             other += n
-    held = sum(weight[rv] for rv in numbers)
+    held = sum(weight[rv] for rv in numbers) + sum(infinite.values())
     rest = sum(words.values()) + other
     if field in ("split", "label") or not numbers or other or held < NUMERIC_SHARE * (held + rest):
         if numbers and words and held >= rest:
-            info["not_numeric"] = {str(rv[1]): n for rv, n in sorted(words.items(), key=lambda kv: str(kv[0][1]))}
+            info["not_numeric"] = _word_counts(words)
         return ({rv: _MISSING if rv[1] is None else rv[1] for rv in weight}, info)
     info["numeric"] = True
     if markers:
         info["markers"] = dict(sorted(markers.items()))
     if words:
-        info["words"] = {str(rv[1]): n for rv, n in sorted(words.items(), key=lambda kv: str(kv[0][1]))}
-    got: dict[tuple[bool, Any], Any] = {rv: (rv[1] if rv in words else _MISSING) for rv in weight if rv not in numbers}
+        info["words"] = _word_counts(words)
+    got: dict[tuple[bool, Any], Any] = {rv: (rv[1] if rv in words or rv in infinite else _MISSING) for rv in weight
+                                        if rv not in numbers}
     distinct = sorted(set(numbers.values()))
     if edges is None:
         whole = all(float(f).is_integer() for f in distinct)
@@ -1043,6 +1125,24 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
     return got, info
 
 
+def _word_counts(words: dict[tuple[bool, Any], int]) -> dict[str, int]:
+    """``words`` / ``not_numeric``: each word group's samples by its text, a group whose text another's equals (the
+    bool True and the text "True", a list and the string of its JSON text) with its type after it (``"True (bool)"``,
+    ``"[1, 2] (list)"``): keyed by the group, no count lost (QA40 review inspect #6).
+
+    Example:
+        >>> _word_counts({(True, True): 2, (False, "True"): 3, (False, "x"): 1})
+        {'True': 3, 'True (bool)': 2, 'x': 1}
+    """
+    texts = Counter(str(rv[1]) for rv in words)
+    out: dict[str, int] = {}
+    for (is_bool, v), n in sorted(words.items(), key=lambda kv: (str(kv[0][1]), not isinstance(kv[0][1], str))):
+        kind = "bool" if is_bool else v.kind if isinstance(v, JsonValue) else type(v).__name__
+        text = str(v) if isinstance(v, str) or texts[str(v)] == 1 else f"{v} ({kind})"
+        out[text] = out.get(text, 0) + n
+    return out
+
+
 @dataclass(frozen=True)
 class JsonValue:
     """A list / object metadata value as a group key: its JSON text (sorted keys), never equal to a string of the
@@ -1055,19 +1155,46 @@ class JsonValue:
 
 
 def group_key(value: Any) -> Any:
-    """A metadata value as a group's raw key: NaN as missing (None), a list / dict as a :class:`JsonValue`.
+    """A metadata value as a group's raw key: NaN as missing (None), a list / dict as a :class:`JsonValue` of its
+    canonical JSON text: keys sorted, a whole float as its int (``[1.0]`` is ``[1]``, as the numbers 1.0 and 1 are one
+    group; a bool stays a bool), a non-finite number spelled ``Infinity`` / ``-Infinity`` / ``NaN`` as Python's json
+    writes it (QA40 review inspect #5).
 
     Example:
-        >>> group_key([1, 2]) == group_key("[1, 2]"), str(group_key({"b": 1, "a": 2}))
+        >>> group_key([1, 2]) == group_key("[1, 2]"), str(group_key({"b": 1.0, "a": 2}))
         (False, '{"a": 2, "b": 1}')
+        >>> group_key([1.0]) == group_key([1]), group_key([True]) == group_key([1])
+        (True, False)
     """
     import json
 
     if isinstance(value, float) and value != value:
         return None
     if isinstance(value, (list, dict)):
-        return JsonValue(json.dumps(value, sort_keys=True, ensure_ascii=False), "list" if isinstance(value, list)
-                         else "object")
+        return JsonValue(json.dumps(_canonical(value), sort_keys=True, ensure_ascii=False),
+                         "list" if isinstance(value, list) else "object")
+    return value
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with every whole float inside it as an int (|v| < 2**53; -0.0 as 0), for :func:`group_key`."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    return value
+
+
+def _spelled(value: Any) -> Any:
+    """``value`` with each non-finite number inside it as the string of its JSON text spelling (``"Infinity"``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, list):
+        return [_spelled(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _spelled(v) for k, v in value.items()}
     return value
 
 
@@ -1076,16 +1203,22 @@ def group_value(group: Any) -> dict[str, Any]:
     write it: ``{"value": ...}``, plus ``"type"`` where the value alone would mislead: ``list`` / ``object`` (the
     value is the list / object itself, apart from a string of its text) and ``number`` for an infinite number
     (the value the string ``"inf"`` / ``"-inf"``: JSON has no infinity, and null is the missing group: QA40 hostile
-    #3, #4).
+    #3, #4). A list / object holding a non-finite number (JSON has none) has it as a string (``"Infinity"``) and
+    ``"text"``: its canonical text (:func:`group_key`), which tells it from a list of that string (QA40 review
+    inspect #5: ``[Infinity]`` was written ``[null]``).
 
     Example:
         >>> group_value(float("-inf")), group_value(group_key([1]))
         ({'value': '-inf', 'type': 'number'}, {'value': [1], 'type': 'list'})
+        >>> group_value(group_key([float("inf")]))
+        {'value': ['Infinity'], 'type': 'list', 'text': '[Infinity]'}
     """
     import json
 
     if isinstance(group, JsonValue):
-        return {"value": json.loads(group.text), "type": group.kind}
+        value = json.loads(group.text)
+        shown = _spelled(value)
+        return {"value": shown, "type": group.kind, **({"text": group.text} if shown != value else {})}
     if isinstance(group, float) and not math.isfinite(group):
         return {"value": "inf" if group > 0 else "-inf", "type": "number"}
     return {"value": group.label() if isinstance(group, _Bin) else group}
@@ -1100,6 +1233,8 @@ def group_text(row: dict[str, Any]) -> str:
     v = row.get("value")
     if v is None:
         return "(missing)"
+    if row.get("type") in ("list", "object") and "text" in row:
+        return str(row["text"])
     if row.get("type") in ("list", "object"):
         return json.dumps(v, sort_keys=True, ensure_ascii=False)
     if isinstance(v, str) and "bin" not in row and row.get("type") != "number":

@@ -150,7 +150,7 @@ def test_inspect_warns_of_a_view_in_another_colour_mode_than_its_image(tmp_path)
 
     rep = inspect(_views_ds(tmp_path, grey_every=4))
     said = [w["message"] for w in rep["warnings"] if w["kind"] == "target channels"]
-    assert len(said) == 1 and said[0].startswith("back.png: 3 of 12 samples have a view in another colour mode"), said
+    assert len(said) == 1 and said[0].startswith("back.png: 3 of 12 samples have a member in another colour mode"), said
     assert "p00: L (image RGB)" in said[0] and "convert those views" in said[0] and "out of targets:" in said[0]
     assert rep["named_image_channels"]["back.png"]["other_channels"] == 3
 
@@ -160,4 +160,5 @@ def test_inspect_says_nothing_of_views_in_their_images_mode(tmp_path) -> None:
 
     rep = inspect(_views_ds(tmp_path, grey_every=0))
     assert not [w for w in rep["warnings"] if w["kind"] == "target channels"], rep["warnings"]
-    assert rep["named_image_channels"]["back.png"] == {"checked": 12, "other_channels": 0, "examples": []}
+    assert rep["named_image_channels"]["back.png"] == {"checked": 12, "other_channels": 0, "examples": [],
+                                                       "one_channel": False, "to": {}}
