@@ -192,18 +192,21 @@ def _by_list(by: Optional[list[str]]) -> Optional[str | list[str]]:
     return by[0] if len(by) == 1 else by
 
 
-def _by_text(v: object, binned: bool = False, kind: str | None = None) -> str:
+def _by_text(v: object, binned: bool = False, kind: str | None = None, text: str | None = None) -> str:
     """A group's value as the table shows it: inspect's :func:`~mmdata.shards.inspect.group_text` (the missing
     group as (missing), a list / object as its JSON text, an infinite number as inf, a bin's label as it is), but
     text quoted only where it could be mistaken for another value — blank at an end, empty, 'null', a number's or a
     bool's spelling ('-0.0' beside the number -0.0, 'True' beside the bool True: QA40 hostile #2), a list's or an
-    object's — so plain class names and sites read bare. ``kind``: the row's ``type`` (list, object, number).
+    object's — so plain class names and sites read bare. ``kind``: the row's ``type`` (list, object, number);
+``text``: its ``text`` (a list holding inf, apart from a list of the string "Infinity").
 
     Example:
         >>> _by_text(True), _by_text("True"), _by_text(-0.0), _by_text("-0.0"), _by_text(None), _by_text("F")
         ('True', "'True'", '-0.0', "'-0.0'", '(missing)', 'F')
         >>> _by_text({"a": 1}, kind="object"), _by_text("inf", kind="number"), _by_text("inf")
         ('{"a": 1}', 'inf', "'inf'")
+        >>> _by_text(["Infinity"], kind="list", text="[Infinity]"), _by_text(["Infinity"], kind="list")
+        ('[Infinity]', '["Infinity"]')
     """
     from mmdata.shards.inspect import group_text
 
@@ -211,7 +214,8 @@ def _by_text(v: object, binned: bool = False, kind: str | None = None) -> str:
             v != v.strip() or not v or v.lower() in ("null", "none", "(missing)", "true", "false") or "\n" in v
             or v[:1] in "[{" or _number_like(v))):
         return v
-    return group_text({"value": v, **({"type": kind} if kind else {}), **({"bin": True} if binned else {})})
+    return group_text({"value": v, **({"type": kind} if kind else {}), **({"bin": True} if binned else {}),
+                       **({"text": text} if text else {})})
 
 
 def _number_like(text: str) -> bool:
@@ -254,7 +258,7 @@ def _by_value_table(got: dict, split: str) -> None:
         values = row["value"] if len(fields) > 1 else [row["value"]]
         ci = row.get("ci")
         mark = " *" if row.get("small") and row["scored"] else ""
-        cells = [_by_text(v, b, k) for v, (b, k) in zip(values, _binned(row, len(fields)))]
+        cells = [_by_text(v, *how) for v, how in zip(values, _binned(row, len(fields)))]
         if row.get("markers"):
             cells[-1 if len(fields) == 1 else next((i for i, v in enumerate(values) if v is None), -1)] += (
                 " (" + ", ".join(f"{m!r}: {n}" for m, n in row["markers"].items()) + ")")
@@ -313,8 +317,8 @@ def _by_value_table(got: dict, split: str) -> None:
             # each value cut on its own, mmdata's sentence never (QA40 hostile #7)
             v = g["value"]
             many = isinstance(v, list) and len(fields) > 1
-            return " x ".join(card_text(_by_text(x, b, k))
-                              for x, (b, k) in zip(v if many else [v], _binned(g, len(fields))))
+            return " x ".join(card_text(_by_text(x, *how))
+                              for x, how in zip(v if many else [v], _binned(g, len(fields))))
 
         def one(g: dict) -> str:
             return f"{val(g)} ({label}{_ratio(g.get(metric))}, {g['scored']} scored)"
@@ -333,13 +337,15 @@ def _by_value_table(got: dict, split: str) -> None:
 BY_SCORES = {"multilabel": ("micro_f1", "macro_f1", "map"), "regression": ("mae", "rmse")}
 
 
-def _binned(row: dict, n: int) -> list[tuple[bool, str | None]]:
-    """Per field, whether ``row``'s value is a bin's label ("[20, 30)", said as it is) and its ``type`` (list,
-    object, number: an infinite number ``"inf"``), :func:`_by_text`'s ``binned`` and ``kind``."""
-    b, t = row.get("bin"), row.get("type")
-    bins = [False] * n if b is None else [x is not None for x in b] if n > 1 else [True]
+def _binned(row: dict, n: int) -> list[tuple[bool, str | None, str | None]]:
+    """Per field, whether ``row``'s value is a bin's label ("[20, 30)", said as it is), its ``type`` (list,
+    object, number: an infinite number ``"inf"``) and ``text`` (a list holding inf), :func:`_by_text`'s
+    ``binned``, ``kind`` and ``text``."""
+    b, t, x = row.get("bin"), row.get("type"), row.get("text")
+    bins = [False] * n if b is None else [y is not None for y in b] if n > 1 else [True]
     types = t if isinstance(t, list) else [t] * n
-    return list(zip(bins, types))
+    texts = x if isinstance(x, list) else [x] * n
+    return list(zip(bins, types, texts))
 
 
 def _submission(run: Path, data: str, split: Optional[str], ci: Optional[float], bootstrap: int, seed: int,

@@ -949,11 +949,13 @@ def _group_counts(a: str | Path, b: str | Path, field: str, storage_options: dic
         for v in g["values"]:
             # a list / object value (unhashable) by its JSON text and type, apart from a string of that text, and
             # "inf" the number apart from "inf" the text (QA40 hostile #3, #4)
+            # ("text": a list holding inf, apart from one holding the string "Infinity": QA40 review last #1)
             at = (v.get("type"), isinstance(v["value"], bool),
-                  json.dumps(v["value"], sort_keys=True) if v.get("type") in ("list", "object") else v["value"])
-            row = counts.setdefault(at, {"value": v["value"], **({"type": v["type"]} if "type" in v else {}),
+                  v.get("text") or json.dumps(v["value"], sort_keys=True) if v.get("type") in ("list", "object")
+                  else v["value"])
+            row = counts.setdefault(at, {"value": v["value"], **{k: v[k] for k in ("type", "text") if k in v},
                                          "a": 0, "b": 0})
-            row[side] = v["samples"]
+            row[side] += v["samples"]
             if "bin" in v:
                 row["bin"] = v["bin"]
     unread = {"a": ga["unread"], "b": gb["unread"]}

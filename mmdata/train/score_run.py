@@ -1034,8 +1034,10 @@ class _ByValue:
             recall = {self._name(y): hit / sup for y, (sup, hit) in sorted(pc.items()) if sup}
             each = [shown(v) for v in g]
             types = [e.get("type") for e in each]
+            texts = [e.get("text") for e in each]  # a list holding inf (QA40 review last #2)
             row: dict[str, Any] = {"value": each[0]["value"] if len(g) == 1 else [e["value"] for e in each],
                                    **({"type": types[0] if len(g) == 1 else types} if any(types) else {}),
+                                   **({"text": texts[0] if len(g) == 1 else texts} if any(texts) else {}),
                                    "samples": n, "scored": s, "accuracy": (r / s) if s else None,
                                    "balanced_accuracy": (sum(recall.values()) / len(recall)) if recall else None,
                                    "ci": wilson(r, s), "small": s < SMALL_GROUP, "recall": recall,
@@ -1151,7 +1153,7 @@ def _worst_best(rows: Sequence[dict[str, Any]], metric: str = "accuracy",
         # a bin's label is said as one (not quoted as text that looks like a list: QA40 hostile #2), a value's type
         # kept (a list apart from its text, inf a number: QA40 hostile #3, #4)
         return {"value": r["value"], metric: score(r), "scored": r["scored"],
-                **{k: r[k] for k in ("bin", "type") if k in r}}
+                **{k: r[k] for k in ("bin", "type", "text") if k in r}}
 
     return {"worst": said(worst), "best": said(best), "gap": sign * (b - w), "ratio": (w / b) if b else None,
             "over": over, "metric": metric, "tied": False}

@@ -162,3 +162,27 @@ def test_inspect_says_nothing_of_views_in_their_images_mode(tmp_path) -> None:
     assert not [w for w in rep["warnings"] if w["kind"] == "target channels"], rep["warnings"]
     assert rep["named_image_channels"]["back.png"] == {"checked": 12, "other_channels": 0, "examples": [],
                                                        "one_channel": False, "to": {}}
+
+
+def test_diff_groups_keeps_a_list_holding_inf_apart_from_a_list_of_its_string(tmp_path) -> None:
+    """QA40 review last #1: [Infinity] and ["Infinity"] were one diff row (their --json value alike) whose count
+    was overwritten, not added: 2 of 4 samples were counted. Each is a row of its own, every sample counted."""
+    from PIL import Image
+
+    import mmdata
+    from mmdata.shards.diff import diff
+
+    raw = tmp_path / "raw"
+    sidecars = ['{"g": [Infinity]}', '{"g": ["Infinity"]}', '{"g": ["Infinity"]}', '{"g": 1}']
+    for c in ("a", "b"):
+        (raw / c).mkdir(parents=True)
+        for i, side in enumerate(sidecars):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(raw / c / f"s{i}.png")
+            (raw / c / f"s{i}.json").write_text(side)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mmdata.shard(raw, tmp_path / "ds", progress=False)
+    rows = diff(tmp_path / "ds", tmp_path / "ds", groups="g")["groups"]["values"]
+    got = sorted((json.dumps(r["value"]), str(r.get("type")), str(r.get("text")), r["a"], r["b"]) for r in rows)
+    assert got == [("1", "None", "None", 2, 2), ('["Infinity"]', "list", "None", 4, 4),
+                   ('["Infinity"]', "list", "[Infinity]", 2, 2)], rows
