@@ -1059,6 +1059,7 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
     markers: dict[str, int] = {}
     words: dict[tuple[bool, Any], int] = {}
     infinite: dict[tuple[bool, Any], int] = {}  # inf / -inf: numbers in the share, groups of their own, not binned
+    spelled: dict[tuple[bool, Any], float] = {}  # infinite number text -> its number (one group with it)
     other = 0
     for rv, n in weight.items():
         is_bool, v = rv
@@ -1083,8 +1084,12 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
             except ValueError:
                 words[rv] = n
                 continue
-            if f != f or f in (float("inf"), float("-inf")):
+            if f != f:
                 words[rv] = n
+                continue
+            if not math.isfinite(f):  # 'inf' / '-Infinity' text: the infinite number, as '56' is 56 (the writer's
+                infinite[rv] = n      # advice for an infinite cell: QA40 review 2 data #1)
+                spelled[rv] = f
                 continue
             numbers[rv] = f
         else:
@@ -1092,7 +1097,7 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
     held = sum(weight[rv] for rv in numbers) + sum(infinite.values())
     rest = sum(words.values()) + other
     if field in ("split", "label") or not numbers or other or held < NUMERIC_SHARE * (held + rest):
-        if numbers and words and held >= rest:
+        if numbers and words and held > rest:  # most hold numbers ("most": more than half, QA40 review 2 data #2)
             info["not_numeric"] = _word_counts(words)
         return ({rv: _MISSING if rv[1] is None else rv[1] for rv in weight}, info)
     info["numeric"] = True
@@ -1100,8 +1105,8 @@ def read_groups(weight: dict[tuple[bool, Any], int], field: str, bins: int | Non
         info["markers"] = dict(sorted(markers.items()))
     if words:
         info["words"] = _word_counts(words)
-    got: dict[tuple[bool, Any], Any] = {rv: (rv[1] if rv in words or rv in infinite else _MISSING) for rv in weight
-                                        if rv not in numbers}
+    got: dict[tuple[bool, Any], Any] = {rv: (rv[1] if rv in words else spelled.get(rv, rv[1]) if rv in infinite
+                                             else _MISSING) for rv in weight if rv not in numbers}
     distinct = sorted(set(numbers.values()))
     if edges is None:
         whole = all(float(f).is_integer() for f in distinct)

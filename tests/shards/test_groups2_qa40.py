@@ -176,3 +176,21 @@ def test_a_long_value_is_cut_in_a_note_keeping_its_quote(tmp_path, n_values: int
     said = [x for x in notes if "YYY" in x]
     assert said and all(len(x) < 1000 for x in said), [len(x) for x in said]
     assert all("YYY...'" in x for x in said), said
+
+
+def test_inf_text_among_numbers_is_the_infinite_number() -> None:
+    """QA40 review 2 data #1: the writer advises writing an infinite cell as text ('inf'), and a CSV cell keeps it
+    so; that text was a word, so 6 'inf' in 30 samples made a number field 25 text groups. It is the number (one
+    group with a float inf), as '56' is 56; a field half numbers, half words is not said to be "most" numbers (#2)."""
+    from mmdata.shards.inspect import read_groups
+
+    weight = {(False, str(i * 1.5)): 1 for i in range(22)}
+    weight.update({(False, "inf"): 5, (False, "-Infinity"): 1, (False, float("inf")): 2})
+    got, info = read_groups(weight, "score")
+    assert info.get("numeric") is True and "words" not in info, info
+    assert got[(False, "inf")] == got[(False, float("inf"))] == float("inf")
+    assert got[(False, "-Infinity")] == float("-inf")
+    half = {(False, str(i)): 1 for i in range(12)}
+    half.update({(False, f"w{i}"): 1 for i in range(12)})
+    _, info = read_groups(half, "f")
+    assert "numeric" not in info and "not_numeric" not in info, info
