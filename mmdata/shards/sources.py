@@ -659,15 +659,20 @@ def c1_note(data: bytes) -> str | None:
             f"escaped, other tools may not; remove it if it is not meant")
 
 
+def _noted(noted: Sequence[Mapping[str, str]], total: int | None) -> tuple[int, str, Mapping[str, str]]:
+    """A counted member warning's parts: how many in all (``total``, at least those ``noted``), the first five
+    samples' keys, and the first noted entry (its ``member`` and ``note`` the example)."""
+    n = max(total or 0, len(noted))
+    return n, ", ".join(repr(printable(e["sample"])) for e in noted[:5]) + (", ..." if n > 5 else ""), noted[0]
+
+
 def c1_texts_warning(noted: Sequence[Mapping[str, str]], total: int | None = None) -> str | None:
     """The warning for text members kept holding C1 control characters (:func:`c1_note`), counted (``total``:
     all of them; ``noted`` the first few a job named), with the first samples' keys, or None (QA39 review
     sources #1)."""
     if not noted:
         return None
-    n = max(total or 0, len(noted))
-    keys = ", ".join(repr(printable(e["sample"])) for e in noted[:5]) + (", ..." if n > 5 else "")
-    e = noted[0]
+    n, keys, e = _noted(noted, total)
     return (f"{plural(n, 'text member')} {'hold' if n != 1 else 'holds'} C1 control characters "
             f"(U+0080-U+009F), kept as {'they are' if n != 1 else 'it is'} (samples {keys}); e.g. "
             f"{e['member']!r}: {e['note']}")
@@ -734,9 +739,7 @@ def json_notes_warning(noted: Sequence[Mapping[str, str]], total: int | None = N
     counted (``total``: all of them; ``noted``: the first few, ``{"member", "sample", "note"}``), or None."""
     if not noted:
         return None
-    n = max(total or 0, len(noted))
-    keys = ", ".join(repr(printable(e["sample"])) for e in noted[:5]) + (", ..." if n > 5 else "")
-    e = noted[0]
+    n, keys, e = _noted(noted, total)
     return (f"{plural(n, '.json member')} {'hold' if n != 1 else 'holds'} what strict JSON parsers (jq, JSON.parse, "
             f"other tools) refuse or read otherwise: NaN / Infinity, a number beyond a double, or a key repeated "
             f"(samples {keys}; e.g. {e['member']!r}: {e['note']}); {'they were' if n != 1 else 'it was'} stored as "
