@@ -133,11 +133,13 @@ def test_image_targets_are_drawn_beside_the_image_with_the_same_flip(tmp_path: P
         p = np.asarray(p)
         assert p.shape[1] > 64
         assert np.array_equal(p[:, :32], p[:, -32:])
-    # the helper: a frame the sample lacks is a grey block, never a crash
+    # the helper: a frame the sample lacks is a near-white block (framed and labelled in the grid: QA40), never a crash
     import torch
 
+    from mmdata.augment.preview import MISSING_LEVEL
+
     s = mmdata.Sample("k", {"image": torch.zeros(3, 4, 4, dtype=torch.uint8)})
-    assert image_strip(s, ["gone.png"])[:, -4:].tolist() == [[[128] * 3] * 4] * 4
+    assert image_strip(s, ["gone.png"])[:, -4:].tolist() == [[[MISSING_LEVEL] * 3] * 4] * 4
 
 
 def test_arrays_only_grid_plots_the_array_and_names_what_it_does_not_draw(tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ def test_several_columns_are_named_where_the_metadata_is_read(meta_ds: Path) -> 
     from mmdata.train.targets import resolve
 
     with pytest.raises(MMDataError, match=r"trainer.target: 'findA,findB' names 2 metadata columns \(findA, findB\); "
-                                          r"a target is one column.*\(trainer.target: findA\)$"):
+                                          r"a target is one column.*\(trainer.target: findA\)"):
         resolve(str(meta_ds), "findA,findB", {"train": "train"}, option="trainer.target")
 
 
