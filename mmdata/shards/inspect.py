@@ -437,20 +437,22 @@ def _view_channels(path: str | Path, table: Any, image_modes: Any,
         return out
 
     by_shard: dict[str, list[int]] = {}
+    fields: dict[int, list[tuple[str, str, int]]] = {}  # each row's named images, found once
     for i, r in enumerate(rows):
-        if modes[i] is not None and isinstance(r["shard"], str) and views(r):
+        if modes[i] is not None and isinstance(r["shard"], str) and (found := views(r)):
+            fields[i] = found
             by_shard.setdefault(r["shard"], []).append(i)
     shards = list(by_shard)
     keep = shards[:: max(1, -(-len(shards) // VIEW_SHARDS))][:VIEW_SHARDS]
     each = -(-VIEW_SAMPLES // max(1, len(keep)))
     picked = [i for sh in keep for i in by_shard[sh][:each]][:VIEW_SAMPLES]
-    got = _view_modes(Path(path), [(rows[i]["key"], rows[i]["shard"], views(rows[i])) for i in picked])
+    got = _view_modes(Path(path), [(rows[i]["key"], rows[i]["shard"], fields[i]) for i in picked])
     out: dict[str, dict[str, Any]] = {}
     to: dict[str, Counter[str]] = {}
     for i in picked:
         key = rows[i]["key"]
         own = reader_channels(modes[i])
-        for (f, m, _) in views(rows[i]):
+        for (f, m, _) in fields[i]:
             info = out.setdefault(f, {"checked": 0, "other_channels": 0, "examples": [], "one_channel": True})
             mode = got.get(m)
             if mode is None or own is None:
