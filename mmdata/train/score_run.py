@@ -1050,8 +1050,9 @@ class _ByValue:
                     # where every prediction is wrong; such a group is not ranked on it (QA40 review eval #2)
                     got["micro_f1"] = None
                     undefined.append(row["value"])
-                # the type kept as class rows keep it (inf apart from 'inf': QA40 review eval #1)
-                row = {"value": row["value"], **{k: row[k] for k in ("type",) if k in row}, "samples": n,
+                # the type and text kept as class rows keep them (inf apart from 'inf': QA40 review eval #1; a list
+                # holding inf apart from a list of the string "Infinity": review last #2)
+                row = {"value": row["value"], **{k: row[k] for k in ("type", "text") if k in row}, "samples": n,
                        "scored": s, "scores": got, "small": s < SMALL_GROUP, "missing": row["missing"]}
             if any(isinstance(v, _Bin) for v in g):
                 row["bin"] = [[v.lo, v.hi] if isinstance(v, _Bin) else None for v in g] if len(g) > 1 else \
