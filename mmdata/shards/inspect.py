@@ -474,18 +474,33 @@ def _view_channels(path: str | Path, table: Any, image_modes: Any,
 
 def _view_modes(folder: Path, wanted: list[tuple[str, Any, list[tuple[str, str, int]]]]) -> dict[str, str | None]:
     """The Pillow mode of each wanted named member (``(key, shard, [(field, member, size)])``) by member name, read
-    from the local tars (:func:`~mmdata.shards.writer.member_bytes`), each read only until its last wanted member
-    is met (the samples wanted are a shard's first ones: a few headers, not the whole shard); a member absent, of
-    another size or unreadable is left out."""
-    from mmdata.shards.writer import member_bytes
+    from the local tars, each read only until its last wanted member is found (the samples wanted are a shard's
+    first ones: a few headers, not the whole shard); a member absent, of another size or unreadable is left out."""
+    import tarfile
 
     try:
         layout = idx.load_card(folder, None, shard_lists=False).get("layout")
     except ShardError:
         layout = None
-    return {m: _pil_mode(data) for _, m, data in member_bytes(
-        folder, layout, ((key, shard, m, size) for key, shard, members in wanted for _, m, size in members),
-        stop_when_found=True)}
+    tars: dict[Path, dict[str, int]] = {}
+    for key, shard, members in wanted:
+        for _, m, size in members:
+            ext = m[len(key) + 1:] if m.startswith(key + ".") else m.split(".", 1)[-1]
+            tar = folder / (f"{field_of(ext)}/{shard}" if layout == "columns" else shard)
+            tars.setdefault(tar, {})[m] = size
+    out: dict[str, str | None] = {}
+    for tar, names in tars.items():
+        left = dict(names)
+        try:
+            with tarfile.open(tar, "r:") as tf:
+                while left and (info := tf.next()) is not None:
+                    if info.name in left and info.isfile() and info.size == left.pop(info.name):
+                        f = tf.extractfile(info)
+                        if f is not None:
+                            out[info.name] = _pil_mode(f.read())
+        except (OSError, tarfile.TarError):
+            continue
+    return out
 
 
 def _target_channel_warnings(named: dict[str, dict[str, Any]], channels: dict[str, dict[str, Any]],

@@ -999,6 +999,8 @@ def _crcs_from_shards(folder: str, storage_options: dict[str, Any] | None,
     records them), read from the earlier version's local shards (a ``columns`` layout's member from its field's
     folder); a sample whose shard or member is absent, of another size or unreadable is left out. A remote
     folder: none (its shards are not fetched for a split)."""
+    import tarfile
+
     if is_remote(folder):
         return {}
     layout = None
@@ -1006,45 +1008,27 @@ def _crcs_from_shards(folder: str, storage_options: dict[str, Any] | None,
         layout = _earlier_card(folder, storage_options).get("layout")
     except ShardError:
         pass
-    crcs: dict[str, dict[str, int]] = {}
-    for key, m, data in member_bytes(Path(folder), layout, ((key, shard, m, size) for key, (shard, members, sizes)
-                                                             in rows.items() for m, size in zip(members, sizes))):
-        crcs.setdefault(key, {})[m] = of(data)
-    return {key: [crcs[key][m] for m in members] for key, (_, members, _) in rows.items()
-            if key in crcs and all(m in crcs[key] for m in members)}
-
-
-def member_bytes(folder: Path, layout: str | None, wanted: Iterable[tuple[str, Any, str, int]], *,
-                 stop_when_found: bool = False) -> Iterator[tuple[str, str, bytes]]:
-    """``(key, member, bytes)`` of each wanted ``(key, shard, member, size)`` (as the index records it) read from
-    the local tars of ``folder`` (a ``columns`` layout's member from its field's folder), each tar once, in name
-    order; a member absent, of another size or unreadable is left out, a shard that is not a name skipped.
-    ``stop_when_found``: stop reading a tar at its last wanted member (a shard's first samples: a few headers, not
-    the whole tar; a name the tar repeats is then read at its first copy)."""
-    import tarfile
-
-    tars: dict[Path, dict[str, tuple[str, int]]] = {}
-    for key, shard, m, size in wanted:
-        if not isinstance(shard, str):
+    wanted: dict[Path, dict[str, tuple[str, int]]] = {}
+    for key, (shard_name, members, sizes) in rows.items():
+        if not isinstance(shard_name, str):
             continue
-        ext = m[len(key) + 1:] if m.startswith(key + ".") else m.split(".", 1)[-1]
-        tars.setdefault(folder / (f"{field_of(ext)}/{shard}" if layout == "columns" else shard), {})[m] = (key, size)
-    for tar, names in sorted(tars.items()):
-        left = set(names)
+        for m, size in zip(members, sizes):
+            ext = m[len(key) + 1:] if m.startswith(key + ".") else m.split(".", 1)[-1]
+            tar = Path(folder) / (f"{field_of(ext)}/{shard_name}" if layout == "columns" else shard_name)
+            wanted.setdefault(tar, {})[m] = (key, size)
+    crcs: dict[str, dict[str, int]] = {}
+    for tar, names in sorted(wanted.items()):
         try:
             with tarfile.open(tar, "r:") as tf:
                 for info in tf:
-                    if info.name not in (left if stop_when_found else names):  # stopping: each name's first copy
-                        continue
-                    if info.isfile() and info.size == names[info.name][1]:
+                    if info.name in names and info.isfile() and info.size == names[info.name][1]:
                         f = tf.extractfile(info)
                         if f is not None:
-                            yield names[info.name][0], info.name, f.read()
-                    left.discard(info.name)
-                    if stop_when_found and not left:
-                        break
+                            crcs.setdefault(names[info.name][0], {})[info.name] = of(f.read())
         except (OSError, tarfile.TarError):
             continue
+    return {key: [crcs[key][m] for m in members] for key, (_, members, _) in rows.items()
+            if key in crcs and all(m in crcs[key] for m in members)}
 
 
 def _no_crc_warning(earlier: str, missing: Sequence[str], remote: bool = False) -> str:
